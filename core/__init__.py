@@ -1,0 +1,1 @@
+"""Shared kernel: settings, database, errors, auth, LLM, Redis, jobs, app factory and CLI."""

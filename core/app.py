@@ -1,0 +1,149 @@
+"""The app factory: mounts the contexts' routes on one Litestar app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.types import ASGIApp, Receive, Scope, Send
+from redis.asyncio import Redis
+
+from core import routes as core_routes
+from core.db import Database
+from core.deps import dependencies
+from core.errors import exception_handlers
+from core.jobs import build_worker, create_queue
+from core.redis import create_redis
+from core.settings import Settings, get_settings
+
+Service = Literal["all", "builder", "store"]
+logger = logging.getLogger("gptstore.access")
+
+
+def _context_routes(service: Service) -> list[Any]:
+    handlers: list[Any] = list(core_routes.route_handlers)
+    return handlers
+
+
+def job_functions() -> list[tuple[str, Any]]:
+    return []
+
+
+def cron_jobs() -> list[Any]:
+    return []
+
+
+def _access_log(app: ASGIApp) -> ASGIApp:
+    """One structured log line per request: method, path, status, duration."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_wrapper)
+        finally:
+            logger.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - start) * 1000, 1),
+                },
+            )
+
+    return middleware
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    db: Database | None = None,
+    redis: Redis | None = None,
+    service: Service | None = None,
+) -> Litestar:
+    """Build the app; `db` and `redis` may be handed in (tests), else they come from the settings."""
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        state = app.state
+        own_db = state.get("db") is None
+        own_redis = state.get("redis") is None
+        if own_db:
+            if not settings.database_url:
+                raise RuntimeError(
+                    "No database URL; start through `gptstore serve` or set GPTSTORE_DATABASE_URL"
+                )
+            state.db = Database.from_settings(settings, settings.database_url)
+        if own_redis:
+            if not settings.redis_url:
+                raise RuntimeError("No Redis URL; start through `gptstore serve` or set GPTSTORE_REDIS_URL")
+            state.redis = create_redis(settings.redis_url)
+        state.queue = create_queue(state.redis)
+        worker_task = None
+        if settings.run_worker:
+            worker = build_worker(
+                state.queue,
+                job_functions(),
+                cron_jobs(),
+                {"settings": settings, "db": state.db, "redis": state.redis, "queue": state.queue},
+                in_process=True,
+            )
+            worker_task = asyncio.create_task(worker.start())
+        try:
+            yield
+        finally:
+            if worker_task is not None:
+                await worker.stop()
+                worker_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await worker_task
+            if own_redis:
+                await state.redis.aclose()
+            if own_db:
+                await state.db.dispose()
+
+    app = Litestar(
+        route_handlers=_context_routes(service or settings.service),
+        dependencies=dependencies,
+        exception_handlers=exception_handlers,
+        lifespan=[lifespan],
+        state=State({"settings": settings, "db": db, "redis": redis}),
+        middleware=[lambda app: _access_log(app)],
+        cors_config=CORSConfig(allow_origins=["*"], allow_headers=["Authorization", "Content-Type"]),
+        openapi_config=OpenAPIConfig(
+            title="gptstore",
+            version="0.1.0",
+            description="Build custom GPTs by chatting, ground them in your data, publish them in a store.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        request_max_body_size=settings.max_file_bytes + 1024 * 1024,
+        debug=False,
+    )
+    return app
+
+
+def create_app_from_env() -> Litestar:
+    """Uvicorn factory for multi-worker runs: settings (with URLs) come from the environment."""
+    return create_app(get_settings())

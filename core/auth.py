@@ -1,0 +1,190 @@
+"""Accounts: password hashing, access tokens, API keys, plans, and the dependencies that authenticate."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import sqlalchemy as sa
+from litestar import Request
+from litestar.datastructures import State
+from pwdlib import PasswordHash
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import Conflict, Forbidden, NotFound, Unauthorized
+from core.models import ApiKey, User
+from core.settings import Settings
+
+API_KEY_PREFIX = "gsk_"
+PAID_PLANS = ("plus", "team")
+JWT_ALGORITHM = "HS256"
+INVALID_LOGIN = "Incorrect email or password"
+
+password_hash = PasswordHash.recommended()
+# Verifying against a dummy hash keeps the response time the same whether the email exists or not.
+_DUMMY_HASH = password_hash.hash(secrets.token_urlsafe(16))
+
+
+def _key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _handle_from(display_name: str, email: str) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", display_name.lower()).strip("-") or email.split("@")[0].lower()
+    return re.sub(r"[^a-z0-9-]+", "", base)[:30].strip("-") or "creator"
+
+
+class AccountService:
+    def __init__(self, session: AsyncSession, settings: Settings):
+        self.session = session
+        self.settings = settings
+
+    async def signup(self, email: str, password: str, display_name: str) -> User:
+        """Create an account; the first account ever created is an admin."""
+        email = email.strip().lower()
+        # Serialise signups so "first account" and unique handles hold under concurrency.
+        await self.session.execute(sa.select(sa.func.pg_advisory_xact_lock(7_402_001)))
+        if await self.session.scalar(sa.select(User.id).where(User.email == email)):
+            raise Conflict("An account with this email already exists", errors=[{"field": "email"}])
+        is_first = not await self.session.scalar(sa.select(sa.func.count()).select_from(User))
+        user = User(
+            email=email,
+            password_hash=password_hash.hash(password),
+            display_name=display_name.strip(),
+            handle=await self._free_handle(_handle_from(display_name, email)),
+            plan=self.settings.default_plan,
+            is_admin=is_first,
+        )
+        self.session.add(user)
+        await self.session.flush()
+        return user
+
+    async def _free_handle(self, base: str) -> str:
+        taken = set(await self.session.scalars(sa.select(User.handle).where(User.handle.like(f"{base}%"))))
+        if base not in taken:
+            return base
+        n = 2
+        while f"{base}-{n}" in taken:
+            n += 1
+        return f"{base}-{n}"
+
+    async def authenticate(self, email: str, password: str) -> User:
+        user = await self.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+        if user is None:
+            password_hash.verify(password, _DUMMY_HASH)
+            raise Unauthorized(INVALID_LOGIN)
+        if not password_hash.verify(password, user.password_hash):
+            raise Unauthorized(INVALID_LOGIN)
+        return user
+
+    def issue_token(self, user: User) -> tuple[str, int]:
+        ttl = self.settings.access_token_minutes * 60
+        now = datetime.now(UTC)
+        claims = {"sub": str(user.id), "iat": now, "exp": now + timedelta(seconds=ttl), "typ": "access"}
+        return jwt.encode(claims, self.settings.secret(), algorithm=JWT_ALGORITHM), ttl
+
+    async def user_for_credential(self, credential: str) -> User:
+        """The user behind a bearer credential: a JWT or a `gsk_` API key."""
+        if credential.startswith(API_KEY_PREFIX):
+            key = await self.session.scalar(
+                sa.select(ApiKey).where(ApiKey.key_hash == _key_digest(credential))
+            )
+            if key is None:
+                raise Unauthorized("Invalid or revoked API key")
+            now = datetime.now(UTC)
+            if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
+                key.last_used_at = now
+            user = await self.session.get(User, key.user_id)
+        else:
+            try:
+                claims = jwt.decode(
+                    credential,
+                    self.settings.secret(),
+                    algorithms=[JWT_ALGORITHM],
+                    options={"require": ["exp", "sub"]},
+                )
+                user_id = uuid.UUID(claims["sub"])
+            except jwt.ExpiredSignatureError:
+                raise Unauthorized("The access token has expired") from None
+            except (jwt.InvalidTokenError, ValueError):
+                raise Unauthorized("Invalid access token") from None
+            user = await self.session.get(User, user_id)
+        if user is None:
+            raise Unauthorized("The account behind this credential no longer exists")
+        return user
+
+    async def create_api_key(self, user: User, name: str) -> tuple[ApiKey, str]:
+        key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+        row = ApiKey(user_id=user.id, name=name.strip(), prefix=key[:12], key_hash=_key_digest(key))
+        self.session.add(row)
+        await self.session.flush()
+        return row, key
+
+    async def list_api_keys(self, user: User) -> list[ApiKey]:
+        rows = await self.session.scalars(
+            sa.select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.created_at.desc())
+        )
+        return list(rows)
+
+    async def revoke_api_key(self, user: User, key_id: uuid.UUID) -> None:
+        result = await self.session.execute(
+            sa.delete(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user.id)
+        )
+        if not result.rowcount:
+            raise NotFound("No such API key")
+
+    async def set_plan(self, user_id: uuid.UUID, plan: str) -> User:
+        user = await self.session.get(User, user_id)
+        if user is None:
+            raise NotFound("No such user")
+        user.plan = plan
+        await self.session.flush()
+        return user
+
+    async def set_plan_by_email(self, email: str, plan: str) -> User:
+        user = await self.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+        if user is None:
+            raise NotFound(f"No account with email {email}")
+        return await self.set_plan(user.id, plan)
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise Unauthorized("Use 'Authorization: Bearer <access token or API key>'")
+    return credential.strip()
+
+
+async def provide_optional_user(request: Request, db_session: AsyncSession, state: State) -> User | None:
+    credential = _bearer(request)
+    if credential is None:
+        return None
+    return await AccountService(db_session, state.settings).user_for_credential(credential)
+
+
+async def provide_current_user(request: Request, db_session: AsyncSession, state: State) -> User:
+    credential = _bearer(request)
+    if credential is None:
+        raise Unauthorized("Authentication required")
+    return await AccountService(db_session, state.settings).user_for_credential(credential)
+
+
+def require_paid_plan(user: User) -> None:
+    """Creating GPTs is for the paid plans."""
+    if user.plan not in PAID_PLANS:
+        raise Forbidden(
+            f"Creating GPTs needs the 'plus' or 'team' plan; your plan is '{user.plan}'.",
+            required_plans=list(PAID_PLANS),
+        )
+
+
+def require_admin(user: User) -> None:
+    if not user.is_admin:
+        raise Forbidden("This needs an administrator account")

@@ -1,0 +1,219 @@
+"""The `gptstore` command: serve, worker, db, users, reindex."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Iterator
+
+import click
+
+from core.settings import Settings, get_settings
+
+
+class _Stopped(Exception):
+    """Raised by our SIGINT/SIGTERM handler, which uvicorn re-raises after its graceful shutdown."""
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise _Stopped(signum)
+
+
+@contextlib.contextmanager
+def running_servers(settings: Settings, *, migrate_embedded: bool = True) -> Iterator[Settings]:
+    """Settings with database and Redis URLs: the configured ones, or embedded servers started here."""
+    from core import migrate
+    from core.embedded import EmbeddedError, EmbeddedServers
+
+    servers = None
+    if settings.embedded_database or settings.embedded_redis:
+        servers = EmbeddedServers(
+            settings.data_dir, postgres=settings.embedded_database, redis=settings.embedded_redis
+        )
+        try:
+            servers.start()
+        except EmbeddedError as exc:
+            raise click.ClickException(str(exc)) from None
+        settings = settings.model_copy(
+            update={
+                "database_url": servers.database_url or settings.database_url,
+                "redis_url": servers.redis_url or settings.redis_url,
+            }
+        )
+    try:
+        if servers is not None and servers.postgres and migrate_embedded:
+            migrate.upgrade(settings.database_url)
+        yield settings
+    finally:
+        if servers is not None:
+            servers.stop()
+
+
+def _require_current_schema(settings: Settings) -> None:
+    from core import migrate
+    from core.db import create_engine
+
+    async def check() -> bool:
+        engine = create_engine(settings.database_url, pool_size=1)
+        try:
+            return await migrate.is_current(engine)
+        finally:
+            await engine.dispose()
+
+    if not asyncio.run(check()):
+        raise click.ClickException(
+            "The database schema is behind this version of gptstore. Run `gptstore db upgrade` first."
+        )
+
+
+@click.group()
+def main() -> None:
+    """gptstore: build custom GPTs by chatting and publish them in a store."""
+    from core.logs import configure_logging
+
+    configure_logging(get_settings().log_level)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--service", type=click.Choice(["all", "builder", "store"]), default="all", show_default=True)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--with-worker/--without-worker",
+    default=None,
+    help="Run the job worker inside the server (default: yes on the embedded Redis, no otherwise).",
+)
+def serve(host: str, port: int, service: str, workers: int, with_worker: bool | None) -> None:
+    """Run the HTTP service (starting embedded PostgreSQL and Redis when no URLs are configured)."""
+    from core.tokens import seed_tiktoken_cache
+
+    settings = get_settings()
+    run_worker = settings.embedded_redis if with_worker is None else with_worker
+    with running_servers(settings) as settings:
+        if not settings.embedded_database:
+            _require_current_schema(settings)
+        seed_tiktoken_cache(settings.data_dir / "tiktoken")
+        settings = settings.model_copy(update={"service": service, "run_worker": run_worker})
+        click.echo(
+            f"gptstore serving {service} on http://{host}:{port} (data dir {settings.data_dir})", err=True
+        )
+        # uvicorn shuts down gracefully on a signal, then re-raises it under the handler found at start:
+        # ours turns that into a normal return, so the embedded servers are stopped in order.
+        signal.signal(signal.SIGTERM, _raise_stopped)
+        signal.signal(signal.SIGINT, _raise_stopped)
+        try:
+            _run_uvicorn(settings, host, port, workers, service, run_worker)
+        except _Stopped:
+            click.echo("gptstore stopped", err=True)
+
+
+def _run_uvicorn(
+    settings: Settings, host: str, port: int, workers: int, service: str, run_worker: bool
+) -> None:
+    import uvicorn
+
+    if workers == 1:
+        from core.app import create_app
+
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    else:
+        # Worker processes rebuild the settings from the environment, URLs included.
+        os.environ.update(
+            {
+                "GPTSTORE_DATABASE_URL": settings.database_url,
+                "GPTSTORE_REDIS_URL": settings.redis_url,
+                "GPTSTORE_SERVICE": service,
+                "GPTSTORE_RUN_WORKER": "true" if run_worker else "false",
+                "GPTSTORE_SECRET_KEY": settings.secret(),
+            }
+        )
+        uvicorn.run(
+            "core.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+            access_log=False,
+        )
+
+
+@main.command()
+def worker() -> None:
+    """Run the job worker on its own (for deployments that split it from the web service)."""
+    from core.app import cron_jobs, job_functions
+    from core.db import Database
+    from core.jobs import build_worker, create_queue
+    from core.redis import create_redis
+    from core.tokens import seed_tiktoken_cache
+
+    with running_servers(get_settings()) as settings:
+        _require_current_schema(settings)
+        seed_tiktoken_cache(settings.data_dir / "tiktoken")
+
+        async def run() -> None:
+            db = Database.from_settings(settings, settings.database_url)
+            redis = create_redis(settings.redis_url)
+            queue = create_queue(redis)
+            context = {"settings": settings, "db": db, "redis": redis, "queue": queue}
+            try:
+                await build_worker(queue, job_functions(), cron_jobs(), context, in_process=False).start()
+            finally:
+                await redis.aclose()
+                await db.dispose()
+
+        asyncio.run(run())
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command()
+def upgrade() -> None:
+    """Apply pending migrations."""
+    from core import migrate
+
+    with running_servers(get_settings(), migrate_embedded=False) as settings:
+        migrate.upgrade(settings.database_url)
+        click.echo(f"database at revision {migrate.head_revision()}")
+
+
+@main.group()
+def users() -> None:
+    """Accounts."""
+
+
+@users.command("set-plan")
+@click.argument("email")
+@click.argument("plan", type=click.Choice(["free", "plus", "team"]))
+def set_plan(email: str, plan: str) -> None:
+    """Change an account's plan."""
+    from core.auth import AccountService
+    from core.db import Database
+    from core.errors import AppError
+
+    with running_servers(get_settings()) as settings:
+
+        async def run() -> None:
+            db = Database.from_settings(settings, settings.database_url)
+            try:
+                async with db.session_scope() as session:
+                    await AccountService(session, settings).set_plan_by_email(email, plan)
+            finally:
+                await db.dispose()
+
+        try:
+            asyncio.run(run())
+        except AppError as exc:
+            raise click.ClickException(exc.detail) from None
+        click.echo(f"{email} is now on the {plan} plan")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

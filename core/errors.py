@@ -1,0 +1,176 @@
+"""Domain errors and their RFC 9457 `application/problem+json` rendering."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+logger = logging.getLogger("gptstore")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class AppError(Exception):
+    """An error a client caused or should know about; rendered as a problem document."""
+
+    status: int = 400
+    title: str | None = None
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra
+
+
+class BadRequest(AppError):
+    status = 400
+
+
+class Unauthorized(AppError):
+    status = 401
+
+    def __init__(self, detail: str = "Missing or invalid credentials", **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(detail, **kwargs)
+
+
+class Forbidden(AppError):
+    status = 403
+
+
+class NotFound(AppError):
+    status = 404
+
+
+class Conflict(AppError):
+    status = 409
+
+
+class TooLarge(AppError):
+    status = 413
+
+
+class Invalid(AppError):
+    """422: names the offending field(s) in `errors`."""
+
+    status = 422
+
+    def __init__(self, detail: str, *, field: str | None = None, **kwargs: Any) -> None:
+        if field is not None and "errors" not in kwargs:
+            kwargs["errors"] = [{"field": field, "message": detail}]
+        super().__init__(detail, **kwargs)
+
+
+class RateLimited(AppError):
+    status = 429
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
+
+
+class ProviderError(AppError):
+    """The language-model or embedding provider failed (502) or is unavailable (503)."""
+
+    status = 502
+
+    def __init__(self, detail: str, *, status: int = 502) -> None:
+        super().__init__(detail)
+        self.status = status
+
+
+class ServiceUnavailable(AppError):
+    status = 503
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[dict[str, Any]]:
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    body: dict[str, Any] = {
+        "type": f"https://gptstore.dev/problems/{phrase.lower().replace(' ', '-')}",
+        "title": title or phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    body.update(extra)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers or {})
+
+
+def _app_error_handler(_: Request, exc: AppError) -> Response[dict[str, Any]]:
+    return problem(
+        exc.status, exc.detail, title=exc.title, errors=exc.errors, headers=exc.headers, **exc.extra
+    )
+
+
+def _field_errors(extra: Any) -> list[dict[str, Any]]:
+    errors = []
+    for item in extra if isinstance(extra, list) else []:
+        if isinstance(item, dict):
+            key = item.get("key")
+            errors.append({"field": key or item.get("source") or "body", "message": item.get("message")})
+    return errors
+
+
+def _validation_handler(_: Request, exc: ValidationException) -> Response[dict[str, Any]]:
+    errors = _field_errors(exc.extra)
+    if not errors or all(e["field"] == "body" for e in errors):
+        detail = str(exc.detail) if exc.detail else "The request body could not be read"
+        return problem(400, detail, errors=errors or None)
+    names = ", ".join(sorted({str(e["field"]) for e in errors}))
+    return problem(422, f"Invalid value for: {names}", errors=errors)
+
+
+def _http_error_handler(_: Request, exc: HTTPException) -> Response[dict[str, Any]]:
+    return problem(exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+def _internal_error_handler(request: Request, exc: Exception) -> Response[dict[str, Any]]:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "An unexpected error occurred; it has been logged.")
+
+
+exception_handlers = {
+    AppError: _app_error_handler,
+    ValidationException: _validation_handler,
+    HTTPException: _http_error_handler,
+    Exception: _internal_error_handler,
+}
+
+__all__ = [
+    "PROBLEM_JSON",
+    "AppError",
+    "BadRequest",
+    "Conflict",
+    "Forbidden",
+    "Invalid",
+    "MediaType",
+    "NotFound",
+    "ProviderError",
+    "RateLimited",
+    "ServiceUnavailable",
+    "TooLarge",
+    "Unauthorized",
+    "exception_handlers",
+    "problem",
+]

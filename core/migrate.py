@@ -1,0 +1,48 @@
+"""Alembic, driven from code: upgrade, and compare the database with the migration head."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import migrations
+
+MIGRATIONS_DIR = Path(migrations.__file__).parent
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """Autogenerate skips what models cannot state exactly (hand-written expression indexes)."""
+    return not (type_ == "index" and obj.info.get("hand_written"))
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config("")).get_current_head()
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Apply migrations (blocking; call from a thread when inside an event loop)."""
+    command.upgrade(alembic_config(database_url), revision)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as conn:
+        exists = await conn.scalar(sa.text("SELECT to_regclass('alembic_version') IS NOT NULL"))
+        if not exists:
+            return None
+        return await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+
+
+async def is_current(engine: AsyncEngine) -> bool:
+    return await current_revision(engine) == head_revision()

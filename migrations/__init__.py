@@ -1,0 +1,1 @@
+"""Alembic migrations of gptstore (run them with `gptstore db upgrade`)."""

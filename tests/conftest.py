@@ -1,0 +1,140 @@
+"""Real PostgreSQL+pgvector and Redis for every test; each test runs in a rolled-back transaction."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from core import migrate
+from core.app import create_app
+from core.db import Database, create_engine
+from core.embedded import EmbeddedServers
+from core.redis import create_redis
+from core.settings import Settings
+from tests.asgi import app_client
+from tests.factories import auth_headers, create_user
+
+TEST_SECRET = "test-secret-" + "x" * 40
+
+
+@pytest.fixture(scope="session")
+def server_urls(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """URLs of the servers: GPTSTORE_TEST_* when set, else embedded servers started for this run."""
+    database_url = os.environ.get("GPTSTORE_TEST_DATABASE_URL")
+    redis_url = os.environ.get("GPTSTORE_TEST_REDIS_URL")
+    servers = None
+    if not (database_url and redis_url):
+        servers = EmbeddedServers(
+            tmp_path_factory.mktemp("servers"),
+            postgres=not database_url,
+            redis=not redis_url,
+            postgres_options={"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"},
+        ).start()
+        database_url = database_url or servers.database_url
+        redis_url = redis_url or servers.redis_url
+    yield database_url, redis_url
+    if servers is not None:
+        servers.stop()
+
+
+async def _recreate_database(admin_url: str, name: str) -> str:
+    engine = create_engine(admin_url, pool_size=1)
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_urls: tuple[str, str]) -> str:
+    """A fresh database for this run, migrated once to the head revision."""
+    url = await _recreate_database(server_urls[0], f"gptstore_test_{os.getpid()}")
+    import asyncio
+
+    await asyncio.to_thread(migrate.upgrade, url)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url, pool_size=5)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        yield conn
+        await transaction.rollback()
+
+
+@pytest.fixture
+def db(engine: AsyncEngine, connection: AsyncConnection) -> Database:
+    """Sessions joined to the test's outer transaction: their commits become savepoints."""
+    return Database(
+        engine,
+        async_sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False),
+    )
+
+
+@pytest.fixture
+async def session(db: Database) -> AsyncIterator[AsyncSession]:
+    async with db.sessionmaker() as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+async def redis_server(server_urls: tuple[str, str]) -> AsyncIterator[Redis]:
+    client = create_redis(server_urls[1])
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def redis(redis_server: Redis) -> Redis:
+    await redis_server.flushdb()
+    return redis_server
+
+
+@pytest.fixture
+def settings(database_url: str, server_urls: tuple[str, str], tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=server_urls[1],
+        data_dir=tmp_path / "data",
+        secret_key=TEST_SECRET,
+        llm_provider="offline",
+    )
+
+
+@pytest.fixture
+async def client(settings: Settings, db: Database, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(create_app(settings, db=db, redis=redis)) as client:
+        yield client
+
+
+@pytest.fixture
+async def creator(session: AsyncSession, settings: Settings):
+    """A user on the paid `plus` plan."""
+    return await create_user(session, settings, plan="plus")
+
+
+@pytest.fixture
+def creator_headers(creator, settings: Settings) -> dict[str, str]:
+    return auth_headers(creator, settings)
+
+
+def unique_email() -> str:
+    return f"user-{uuid.uuid4().hex[:10]}@example.com"

@@ -1,0 +1,111 @@
+"""`gptstore serve` on the embedded default, as a newcomer runs it: real processes, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GPTSTORE_")}
+    env["GPTSTORE_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def _start(data_dir: Path, port: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "serve", "--port", str(port)],
+        env=_env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_ready(proc: subprocess.Popen, port: int, timeout: float = 90) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if proc.poll() is not None:
+            pytest.fail(f"serve exited early:\n{proc.stdout.read()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
+                return time.monotonic() - start
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    pytest.fail("serve did not become ready")
+
+
+def _servers_using(data_dir: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if proc.info["name"] in ("postgres", "redis-server") and str(data_dir) in cmdline:
+            found.append(proc)
+    return found
+
+
+def _stop(proc: subprocess.Popen, sig: int) -> None:
+    proc.send_signal(sig)
+    proc.wait(60)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_serve_starts_embedded_servers_keeps_data_and_leaves_no_orphans(tmp_path, stop_signal):
+    data_dir = tmp_path / "data"
+    port = _free_port()
+    proc = _start(data_dir, port)
+    _wait_ready(proc, port)
+    assert len(_servers_using(data_dir)) >= 2  # the postmaster and redis-server at least
+    base = f"http://127.0.0.1:{port}"
+    account = {"email": "first@example.com", "password": "long enough pw", "display_name": "First"}
+    assert httpx.post(f"{base}/api/auth/signup", json=account).status_code == 201
+
+    second = subprocess.run(
+        [sys.executable, "-m", "core.cli", "serve", "--port", str(_free_port())],
+        env=_env(data_dir), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert second.returncode != 0
+    assert "in use" in second.stderr
+
+    _stop(proc, stop_signal)
+    assert proc.returncode == 0
+    assert _servers_using(data_dir) == []
+
+    proc = _start(data_dir, port)
+    _wait_ready(proc, port)
+    login = httpx.post(
+        f"{base}/api/auth/login", json={"email": account["email"], "password": account["password"]}
+    )
+    assert login.status_code == 200
+    _stop(proc, stop_signal)
+    assert _servers_using(data_dir) == []
+
+
+def test_servers_die_with_a_killed_parent(tmp_path):
+    data_dir = tmp_path / "data"
+    port = _free_port()
+    proc = _start(data_dir, port)
+    _wait_ready(proc, port)
+    proc.kill()
+    proc.wait(10)
+    deadline = time.monotonic() + 30
+    while _servers_using(data_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _servers_using(data_dir) == []
