@@ -16,6 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.asyncio import Redis
+from saq import CronJob
 
 from core import routes as core_routes
 from core.db import Database
@@ -30,16 +31,25 @@ logger = logging.getLogger("gptstore.access")
 
 
 def _context_routes(service: Service) -> list[Any]:
+    from builder import routes as builder_routes
+    from retrieval import routes as retrieval_routes
+
     handlers: list[Any] = list(core_routes.route_handlers)
+    if service in ("all", "builder"):
+        handlers += builder_routes.route_handlers + retrieval_routes.route_handlers
     return handlers
 
 
 def job_functions() -> list[tuple[str, Any]]:
-    return []
+    from retrieval import jobs as retrieval_jobs
+
+    return list(retrieval_jobs.functions)
 
 
-def cron_jobs() -> list[Any]:
-    return []
+def cron_jobs() -> list[CronJob]:
+    from retrieval import jobs as retrieval_jobs
+
+    return [CronJob(retrieval_jobs.resume_ingestion, cron="* * * * *", unique=True)]
 
 
 def _access_log(app: ASGIApp) -> ASGIApp:

@@ -6,6 +6,7 @@ flush. Tests hand in a session factory bound to one connection whose outer trans
 
 from __future__ import annotations
 
+import struct
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,16 +45,47 @@ def updated_at_field() -> datetime:
     )
 
 
+SERVER_SETTINGS = {
+    # A generic plan for a per-GPT filtered vector query would pick one strategy for every GPT size;
+    # custom plans let the planner see the actual filter each time.
+    "plan_cache_mode": "force_custom_plan",
+    "jit": "off",
+    # pgvector 0.8: keep scanning the HNSW graph until enough rows pass the per-GPT filter.
+    "hnsw.iterative_scan": "relaxed_order",
+    "hnsw.ef_search": "100",
+}
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    # plan_cache_mode: a generic plan for a per-GPT filtered vector query would pick one strategy
-    # for every GPT size; custom plans let the planner see the actual filter each time.
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan", "jit": "off"}},
+        connect_args={"server_settings": SERVER_SETTINGS},
     )
+    sa.event.listen(engine.sync_engine, "connect", _register_vector_codec)
+    return engine
+
+
+def _register_vector_codec(dbapi_connection, _record) -> None:
+    """Binary codecs for COPY: pgvector's `vector` (numpy arrays) and `regconfig` (as its OID)."""
+    from pgvector.asyncpg import register_vector
+
+    async def register(conn) -> None:
+        await conn.set_type_codec(
+            "regconfig",
+            schema="pg_catalog",
+            encoder=lambda oid: struct.pack("!I", oid),
+            decoder=lambda data: struct.unpack("!I", data)[0],
+            format="binary",
+        )
+        try:
+            await register_vector(conn)
+        except ValueError:  # "unknown type: public.vector": the extension is not created yet
+            pass
+
+    dbapi_connection.run_async(register)
 
 
 class Database:

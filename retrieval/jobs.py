@@ -1,0 +1,246 @@
+"""Ingestion jobs: parse, chunk, embed and index one file; resume what a crash interrupted.
+
+A run is idempotent per file: chunks are numbered, a run continues after the last committed one, and a
+Redis lock keeps two runs of one file apart. Progress is committed batch by batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from redis.asyncio import Redis
+from saq import Queue
+
+from core.db import Database, utcnow
+from core.settings import Settings
+from retrieval.chunking import Chunk, chunk_document
+from retrieval.embedding import Embedder, EmbeddingError, get_embedder
+from retrieval.models import KnowledgeBase, KnowledgeChunk, KnowledgeFile
+from retrieval.parsing import ParseError, parse_document
+from retrieval.search import ensure_vector_index
+from retrieval.service import ACTIVE, KnowledgeService, blob_store
+
+logger = logging.getLogger("gptstore.retrieval")
+
+BATCH = 32
+STALE_AFTER_SECONDS = 120
+MAX_ATTEMPTS = 5
+LOCK_SECONDS = 300
+COPY_COLUMNS = [
+    "id", "file_id", "gpt_id", "ord", "text", "token_count", "page", "heading", "char_start", "char_end",
+    "embedding_model", "embedding", "text_search_config",
+]  # fmt: skip
+
+
+class _Stop(Exception):
+    """The file was deleted or cancelled while it was being ingested."""
+
+
+async def enqueue_ingestion(queue: Queue, file_id: uuid.UUID, attempt: int = 0) -> None:
+    await queue.enqueue(
+        "retrieval.ingest_file",
+        key=f"ingest:{file_id}:{attempt}",
+        file_id=str(file_id),
+        timeout=0,
+        retries=1,
+    )
+
+
+async def _fail(db: Database, file_id: uuid.UUID, code: str, message: str) -> None:
+    async with db.session_scope() as session:
+        await session.execute(
+            sa.update(KnowledgeFile)
+            .where(KnowledgeFile.id == file_id, KnowledgeFile.status == ACTIVE)
+            .values(status="failed", error_code=code, error_message=message[:1000], updated_at=utcnow())
+        )
+
+
+async def _write_batch(
+    db: Database, row_id: uuid.UUID, gpt_id: uuid.UUID, model: str, config: str, batch: list[Chunk], vectors
+) -> None:
+    async with db.session_scope() as session:
+        status = await session.scalar(
+            sa.select(KnowledgeFile.status).where(KnowledgeFile.id == row_id).with_for_update()
+        )
+        if status != ACTIVE:
+            raise _Stop
+        records = [
+            (uuid.uuid4(), row_id, gpt_id, c.index, c.text, c.token_count, c.page, c.heading, c.char_start,
+             c.char_end, model, np.asarray(v, dtype=np.float32), config)
+            for c, v in zip(batch, vectors, strict=True)
+        ]  # fmt: skip
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        await raw.driver_connection.copy_records_to_table(
+            "knowledge_chunk", records=records, columns=COPY_COLUMNS
+        )
+        await session.execute(
+            sa.update(KnowledgeFile)
+            .where(KnowledgeFile.id == row_id)
+            .values(chunks_done=batch[-1].index + 1, updated_at=utcnow())
+        )
+
+
+async def ingest(
+    db: Database,
+    settings: Settings,
+    file_id: uuid.UUID,
+    *,
+    embedder: Embedder | None = None,
+    redis: Redis | None = None,
+) -> str:
+    """Ingest one file to a final state (or until it is deleted); returns the status it ended in."""
+    lock = redis.lock(f"gptstore:ingest:{file_id}", timeout=LOCK_SECONDS, blocking=False) if redis else None
+    if lock is not None and not await lock.acquire():
+        return "locked"
+    try:
+        return await _ingest(db, settings, file_id, embedder or get_embedder(settings), lock)
+    finally:
+        if lock is not None:
+            try:
+                await lock.release()
+            except Exception:  # expired while we worked: nothing to release
+                pass
+
+
+async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder: Embedder, lock) -> str:
+    async with db.session_scope() as session:
+        row = await session.get(KnowledgeFile, file_id)
+        if row is None or row.status != ACTIVE:
+            return row.status if row else "deleted"
+        base = await session.get(KnowledgeBase, row.gpt_id)
+        row.attempts += 1
+        if row.attempts > MAX_ATTEMPTS:
+            row.status, row.error_code = "failed", "server_error"
+            row.error_message = f"Ingestion was interrupted {MAX_ATTEMPTS} times; upload the file again"
+            return "failed"
+        filename, chunk_size, overlap = row.filename, row.chunk_size, row.chunk_overlap
+        gpt_id = row.gpt_id
+        config = await session.scalar(  # the OID of the full-text configuration, for binary COPY
+            sa.text("SELECT CAST(CAST(:config AS text) AS regconfig)::oid"),
+            {"config": base.text_search_config},
+        )
+        done = await session.scalar(
+            sa.select(sa.func.coalesce(sa.func.max(KnowledgeChunk.ord) + 1, 0)).where(
+                KnowledgeChunk.file_id == file_id
+            )
+        )
+    try:
+        data = await asyncio.to_thread(blob_store(settings).read, file_id)
+        parsed = await asyncio.to_thread(
+            parse_document,
+            data,
+            filename,
+            max_uncompressed_bytes=settings.max_uncompressed_bytes,
+            max_compression_ratio=settings.max_compression_ratio,
+        )
+        del data
+        chunks, tokens = await asyncio.to_thread(_chunk, parsed.sections, chunk_size, overlap)
+    except ParseError as exc:
+        await _fail(db, file_id, exc.code, str(exc))
+        return "failed"
+    except FileNotFoundError:
+        await _fail(db, file_id, "server_error", "The uploaded file is missing from storage; upload it again")
+        return "failed"
+    if not chunks:
+        await _fail(db, file_id, "invalid_file", "No text was found in the file")
+        return "failed"
+    if tokens > settings.max_file_tokens:
+        await _fail(
+            db,
+            file_id,
+            "too_large",
+            f"The file has {tokens:,} tokens; the limit is {settings.max_file_tokens:,}",
+        )
+        return "failed"
+    try:
+        await embedder.load()
+        model = embedder.model_id
+        async with db.session_scope() as session:
+            await ensure_vector_index(session, model, embedder.dimensions)
+            await session.execute(
+                sa.update(KnowledgeFile)
+                .where(KnowledgeFile.id == file_id)
+                .values(
+                    media_type=parsed.media_type,
+                    chunks_total=len(chunks),
+                    chunks_done=done,
+                    embedding_model=model,
+                    updated_at=utcnow(),
+                )
+            )
+        for start in range(done, len(chunks), BATCH):
+            batch = chunks[start : start + BATCH]
+            vectors = await embedder.embed_documents([c.text for c in batch])
+            await _write_batch(db, file_id, gpt_id, model, config, batch, vectors)
+            if lock is not None:
+                await lock.reacquire()
+    except _Stop:
+        return "cancelled"
+    except EmbeddingError as exc:
+        await _fail(db, file_id, "server_error", f"Embedding failed: {exc}")
+        return "failed"
+    except sa.exc.IntegrityError:  # the file row went away between batches
+        return "deleted"
+    async with db.session_scope() as session:
+        await session.execute(
+            sa.update(KnowledgeFile)
+            .where(KnowledgeFile.id == file_id, KnowledgeFile.status == ACTIVE)
+            .values(
+                status="completed",
+                chunk_count=len(chunks),
+                token_count=tokens,
+                error_code=None,
+                error_message=None,
+                updated_at=utcnow(),
+            )
+        )
+    return "completed"
+
+
+def _chunk(sections, chunk_size: int, overlap: int) -> tuple[list[Chunk], int]:
+    chunks = chunk_document(sections, chunk_size=chunk_size, chunk_overlap=overlap)
+    tokens = sum(c.token_count for c in chunks)
+    # Overlapping chunks count shared tokens twice; the file's own count subtracts the overlaps.
+    if len(chunks) > 1:
+        tokens -= sum(max(0, prev.char_end - cur.char_start) > 0 and overlap for prev, cur in _pairs(chunks))
+    return chunks, max(tokens, 0)
+
+
+def _pairs(chunks: list[Chunk]):
+    for prev, cur in zip(chunks, chunks[1:], strict=False):
+        if prev.heading == cur.heading and prev.page == cur.page and cur.char_start < prev.char_end:
+            yield prev, cur
+
+
+async def resume_stale(db: Database, settings: Settings, queue: Queue) -> int:
+    """Re-queue ingestions whose worker died (no progress for a while); returns how many."""
+    async with db.session_scope() as session:
+        stale = await KnowledgeService(session, settings).stale_ingestions(STALE_AFTER_SECONDS)
+        for row in stale:
+            row.updated_at = utcnow()
+        pending = [(row.id, row.attempts) for row in stale]
+    for file_id, attempts in pending:
+        await enqueue_ingestion(queue, file_id, attempts)
+    if pending:
+        logger.info("re-queued %d interrupted ingestions", len(pending))
+    return len(pending)
+
+
+# SAQ entry points ----------------------------------------------------------------------------------------
+
+
+async def ingest_file(ctx: dict[str, Any], *, file_id: str) -> str:
+    return await ingest(ctx["db"], ctx["settings"], uuid.UUID(file_id), redis=ctx["redis"])
+
+
+async def resume_ingestion(ctx: dict[str, Any]) -> int:
+    return await resume_stale(ctx["db"], ctx["settings"], ctx["queue"])
+
+
+functions = [("retrieval.ingest_file", ingest_file), ("retrieval.resume_ingestion", resume_ingestion)]

@@ -1,0 +1,175 @@
+"""Knowledge files of a GPT and the retrieval test (search) endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.background_tasks import BackgroundTask
+from litestar.datastructures import State, UploadFile
+from litestar.response import ServerSentEvent
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import Invalid
+from core.models import User
+from core.settings import Settings
+from retrieval.jobs import enqueue_ingestion
+from retrieval.models import KnowledgeFile
+from retrieval.schemas import FileRead, SearchRequest, SearchResponse, SearchResult
+from retrieval.service import FINAL_STATES, KnowledgeService
+
+UPLOAD_READ_SIZE = 1024 * 1024
+
+
+async def _upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    while chunk := await upload.read(UPLOAD_READ_SIZE):
+        yield chunk
+
+
+class FileController(Controller):
+    path = "/api/gpts/{gpt_id:uuid}"
+    tags = ["knowledge"]
+
+    @post("/files", status_code=202)
+    async def upload(
+        self,
+        gpt_id: uuid.UUID,
+        request: Request,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        state: State,
+    ) -> Response[FileRead]:
+        """Upload a knowledge file (multipart field `file`; optional `access` = private|open, `license`)."""
+        service = KnowledgeService(db_session, settings)
+        base = await service.knowledge_base_for(current_user, gpt_id)
+        form = await request.form()
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise Invalid("Send the file as multipart/form-data in the field 'file'", field="file")
+        access = str(form.get("access") or "private")
+        if access not in ("private", "open"):
+            raise Invalid("access must be 'private' or 'open'", field="access")
+        license = form.get("license")
+        if license is not None and (not isinstance(license, str) or len(license) > 200):
+            raise Invalid("license must be text of at most 200 characters", field="license")
+        row = await service.add_file(
+            base, upload.filename, _upload_chunks(upload), access=access, license=license or None
+        )
+        return Response(
+            FileRead.of(row),
+            status_code=202,
+            background=BackgroundTask(enqueue_ingestion, state.queue, row.id),
+        )
+
+    @get("/files")
+    async def list_files(
+        self, gpt_id: uuid.UUID, current_user: User, db_session: AsyncSession, settings: Settings
+    ) -> dict[str, list[FileRead]]:
+        service = KnowledgeService(db_session, settings)
+        base = await service.knowledge_base_for(current_user, gpt_id)
+        return {"data": [FileRead.of(f) for f in await service.list_files(base)]}
+
+    @get("/files/{file_id:uuid}")
+    async def get_file(
+        self,
+        gpt_id: uuid.UUID,
+        file_id: uuid.UUID,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+    ) -> FileRead:
+        service = KnowledgeService(db_session, settings)
+        base = await service.knowledge_base_for(current_user, gpt_id)
+        return FileRead.of(await service.get_file(base, file_id))
+
+    @delete("/files/{file_id:uuid}", status_code=204)
+    async def delete_file(
+        self,
+        gpt_id: uuid.UUID,
+        file_id: uuid.UUID,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+    ) -> None:
+        service = KnowledgeService(db_session, settings)
+        base = await service.knowledge_base_for(current_user, gpt_id)
+        await service.delete_file(base, file_id)
+
+    @get("/files/{file_id:uuid}/events")
+    async def file_events(
+        self,
+        gpt_id: uuid.UUID,
+        file_id: uuid.UUID,
+        current_user: User,
+        db_session: AsyncSession,
+        state: State,
+    ) -> ServerSentEvent:
+        """Status and progress as Server-Sent Events until the file reaches a final state."""
+        service = KnowledgeService(db_session, state.settings)
+        base = await service.knowledge_base_for(current_user, gpt_id)
+        await service.get_file(base, file_id)
+        return ServerSentEvent(_progress_events(state, base.gpt_id, file_id))
+
+    @post("/search", status_code=200)
+    async def search(
+        self,
+        gpt_id: uuid.UUID,
+        data: SearchRequest,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+    ) -> SearchResponse:
+        """Hybrid search over the GPT's knowledge: the creator's retrieval test."""
+        service = KnowledgeService(db_session, settings)
+        base = await service.knowledge_base_for(current_user, gpt_id)
+        hits = await service.search(
+            base.gpt_id,
+            data.query,
+            k=data.k,
+            file_ids=data.file_ids,
+            score_threshold=data.score_threshold,
+            mode=data.mode,
+        )
+        return SearchResponse(
+            data=[
+                SearchResult(
+                    chunk_id=s.hit.chunk_id,
+                    file_id=s.hit.file_id,
+                    filename=s.filename,
+                    text=s.hit.text,
+                    score=s.hit.score,
+                    page=s.hit.page,
+                    heading=s.hit.heading,
+                )
+                for s in hits
+            ],
+            search_query=data.query,
+        )
+
+
+async def _progress_events(
+    state: State, gpt_id: uuid.UUID, file_id: uuid.UUID
+) -> AsyncIterator[dict[str, Any]]:
+    last = None
+    while True:
+        async with state.db.session_scope() as session:
+            row = await session.get(KnowledgeFile, file_id)
+            snapshot = FileRead.of(row).model_dump(mode="json") if row and row.gpt_id == gpt_id else None
+        if snapshot is None:
+            yield {"event": "deleted", "data": json.dumps({"id": str(file_id)})}
+            return
+        if snapshot != last:
+            event = "done" if snapshot["status"] in FINAL_STATES else "progress"
+            yield {"event": event, "data": json.dumps(snapshot)}
+            last = snapshot
+            if event == "done":
+                return
+        await asyncio.sleep(0.5)
+
+
+route_handlers = [FileController]

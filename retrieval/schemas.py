@@ -1,0 +1,83 @@
+"""Request and response shapes of knowledge files and search."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FileStatus = Literal["in_progress", "completed", "failed", "cancelled"]
+Access = Literal["private", "open"]
+
+
+class Progress(BaseModel):
+    chunks_done: int
+    chunks_total: int | None
+
+
+class FileError(BaseModel):
+    code: Literal["unsupported_file", "invalid_file", "too_large", "server_error"]
+    message: str
+
+
+class FileRead(BaseModel):
+    id: uuid.UUID
+    filename: str
+    media_type: str
+    bytes: int
+    sha256: str
+    access: Access
+    license: str | None
+    status: FileStatus
+    progress: Progress
+    last_error: FileError | None
+    chunk_count: int
+    token_count: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row) -> FileRead:
+        return cls(
+            id=row.id,
+            filename=row.filename,
+            media_type=row.media_type,
+            bytes=row.bytes,
+            sha256=row.sha256,
+            access=row.access,
+            license=row.license,
+            status=row.status,
+            progress=Progress(chunks_done=row.chunks_done, chunks_total=row.chunks_total),
+            last_error=FileError(code=row.error_code, message=row.error_message or "")
+            if row.error_code
+            else None,
+            chunk_count=row.chunk_count,
+            token_count=row.token_count,
+            created_at=row.created_at,
+        )
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=4000)
+    k: int = Field(default=8, ge=1, le=50)
+    file_ids: list[uuid.UUID] | None = Field(default=None, max_length=100)
+    score_threshold: float | None = Field(default=None, ge=0, le=1)
+    mode: Literal["hybrid", "vector", "keyword"] = "hybrid"
+
+
+class SearchResult(BaseModel):
+    chunk_id: uuid.UUID
+    file_id: uuid.UUID
+    filename: str
+    text: str
+    score: float
+    page: int | None
+    heading: str | None
+
+
+class SearchResponse(BaseModel):
+    data: list[SearchResult]
+    search_query: str

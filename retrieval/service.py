@@ -1,0 +1,337 @@
+"""Knowledge: files of a GPT, their ingestion into chunks, and search over them.
+
+Builder and store use retrieval only through this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db import utcnow
+from core.errors import Conflict, Invalid, NotFound, TooLarge
+from core.models import User
+from core.settings import Settings
+from retrieval.embedding import Embedder, get_embedder
+from retrieval.models import KnowledgeBase, KnowledgeChunk, KnowledgeFile
+from retrieval.search import Hit, Mode, search_chunks, text_search_config_for
+
+logger = logging.getLogger("gptstore.retrieval")
+
+ACTIVE = "in_progress"
+FINAL_STATES = ("completed", "failed", "cancelled")
+
+
+class BlobStore:
+    """Uploaded files on disk under `<data dir>/files` (a shared volume in docker-compose)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def path(self, file_id: uuid.UUID) -> Path:
+        name = str(file_id)
+        return self.root / name[:2] / name
+
+    async def write_stream(
+        self, file_id: uuid.UUID, chunks: AsyncIterator[bytes], limit: int
+    ) -> tuple[int, str]:
+        """Stream an upload to disk; returns (bytes, sha256). Raises TooLarge past `limit` (nothing kept)."""
+        target = self.path(file_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".part")
+        digest, size = hashlib.sha256(), 0
+        try:
+            with partial.open("wb") as out:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > limit:
+                        raise TooLarge(
+                            f"The file is larger than the limit of {limit:,} bytes per file",
+                            errors=[{"field": "file", "message": "too large"}],
+                            limit="max_file_bytes",
+                        )
+                    digest.update(chunk)
+                    out.write(chunk)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return size, digest.hexdigest()
+
+    def read(self, file_id: uuid.UUID) -> bytes:
+        return self.path(file_id).read_bytes()
+
+    def delete(self, file_id: uuid.UUID) -> None:
+        self.path(file_id).unlink(missing_ok=True)
+
+
+def blob_store(settings: Settings) -> BlobStore:
+    return BlobStore(settings.data_dir / "files")
+
+
+def default_chunking(settings: Settings) -> tuple[int, int]:
+    """OpenAI's 800/400 for OpenAI embeddings; 256/64 for the offline models, which read 256 word pieces."""
+    return (800, 400) if settings.effective_embedding_provider == "openai" else (256, 64)
+
+
+@dataclass
+class SourcedHit:
+    hit: Hit
+    filename: str
+    access: str
+
+
+class KnowledgeService:
+    def __init__(self, session: AsyncSession, settings: Settings, embedder: Embedder | None = None):
+        self.session = session
+        self.settings = settings
+        self._embedder = embedder
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = get_embedder(self.settings)
+        return self._embedder
+
+    # Knowledge bases -------------------------------------------------------------------------------
+
+    async def open_knowledge_base(self, gpt_id: uuid.UUID, owner_id: uuid.UUID, language: str | None) -> None:
+        """Create the knowledge base of a new GPT."""
+        self.session.add(
+            KnowledgeBase(
+                gpt_id=gpt_id, owner_id=owner_id, text_search_config=text_search_config_for(language)
+            )
+        )
+        await self.session.flush()
+
+    async def configure(
+        self,
+        gpt_id: uuid.UUID,
+        *,
+        language: str | None = None,
+        chunk_size: int | None = None,
+        chunk_overlap: int | None = None,
+        set_language: bool = False,
+    ) -> None:
+        """Change ingestion settings; a new language re-indexes the full-text column of existing chunks."""
+        base = await self.session.get(KnowledgeBase, gpt_id)
+        if base is None:
+            raise NotFound("No such GPT")
+        if chunk_size is not None:
+            base.chunk_size = chunk_size
+        if chunk_overlap is not None:
+            base.chunk_overlap = chunk_overlap
+        if set_language:
+            config = text_search_config_for(language)
+            if config != base.text_search_config:
+                base.text_search_config = config
+                await self.session.execute(
+                    sa.update(KnowledgeChunk)
+                    .where(KnowledgeChunk.gpt_id == gpt_id)
+                    .values(text_search_config=sa.text("CAST(CAST(:config AS text) AS regconfig)"))
+                    .params(config=config)
+                )
+        await self.session.flush()
+
+    async def chunking_of(self, gpt_id: uuid.UUID) -> tuple[int, int]:
+        base = await self.session.get(KnowledgeBase, gpt_id)
+        size, overlap = default_chunking(self.settings)
+        if base is not None and base.chunk_size:
+            size = base.chunk_size
+            overlap = base.chunk_overlap if base.chunk_overlap is not None else min(overlap, size // 2)
+        return size, overlap
+
+    async def knowledge_base_for(self, user: User, gpt_id: uuid.UUID) -> KnowledgeBase:
+        """The GPT's knowledge base if `user` owns the GPT (or is an admin); 404 for everyone else."""
+        base = await self.session.get(KnowledgeBase, gpt_id)
+        if base is None or (base.owner_id != user.id and not user.is_admin):
+            raise NotFound("No such GPT")
+        return base
+
+    # Files --------------------------------------------------------------------------------------------
+
+    def _attached(self, gpt_id: uuid.UUID) -> sa.Select:
+        return sa.select(KnowledgeFile).where(
+            KnowledgeFile.gpt_id == gpt_id, KnowledgeFile.detached_at.is_(None)
+        )
+
+    async def add_file(
+        self,
+        base: KnowledgeBase,
+        filename: str,
+        content: AsyncIterator[bytes],
+        *,
+        access: str = "private",
+        license: str | None = None,
+    ) -> KnowledgeFile:
+        """Store an upload and register it for ingestion; refused whole when over a limit or a duplicate."""
+        filename = os.path.basename(filename or "").strip() or "upload"
+        count = await self.session.scalar(
+            sa.select(sa.func.count()).select_from(self._attached(base.gpt_id).subquery())
+        )
+        if count >= self.settings.max_files_per_gpt:
+            raise Invalid(
+                f"A GPT can have at most {self.settings.max_files_per_gpt} knowledge files; delete one first",
+                field="file",
+                limit="max_files_per_gpt",
+            )
+        blobs = blob_store(self.settings)
+        file_id = uuid.uuid4()
+        size, sha256 = await blobs.write_stream(file_id, content, self.settings.max_file_bytes)
+        try:
+            await self._check_upload(base, size, sha256)
+            chunk_size, chunk_overlap = await self.chunking_of(base.gpt_id)
+            row = KnowledgeFile(
+                id=file_id,
+                gpt_id=base.gpt_id,
+                owner_id=base.owner_id,
+                filename=filename[:255],
+                media_type="application/octet-stream",
+                bytes=size,
+                sha256=sha256,
+                access=access,
+                license=license,
+                chunk_size=chunk_size,
+                chunk_overlap=chunk_overlap,
+            )
+            self.session.add(row)
+            await self.session.flush()
+        except BaseException:
+            blobs.delete(file_id)
+            raise
+        return row
+
+    async def _check_upload(self, base: KnowledgeBase, size: int, sha256: str) -> None:
+        if size == 0:
+            raise Invalid("The file is empty", field="file")
+        used = await self.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(KnowledgeFile.bytes), 0)).where(
+                KnowledgeFile.owner_id == base.owner_id
+            )
+        )
+        if used + size > self.settings.storage_quota_bytes:
+            raise TooLarge(
+                f"This upload would exceed your storage quota of {self.settings.storage_quota_bytes:,} bytes "
+                f"({used:,} used)",
+                errors=[{"field": "file", "message": "storage quota exceeded"}],
+                limit="storage_quota_bytes",
+            )
+        existing = await self.session.scalar(
+            self._attached(base.gpt_id).where(KnowledgeFile.sha256 == sha256)
+        )
+        if existing is not None:
+            raise Conflict(
+                f"This GPT already has this content as '{existing.filename}' ({existing.id})",
+                existing_file_id=str(existing.id),
+            )
+
+    async def list_files(self, base: KnowledgeBase) -> list[KnowledgeFile]:
+        rows = await self.session.scalars(self._attached(base.gpt_id).order_by(KnowledgeFile.created_at))
+        return list(rows)
+
+    async def get_file(self, base: KnowledgeBase, file_id: uuid.UUID) -> KnowledgeFile:
+        row = await self.session.scalar(self._attached(base.gpt_id).where(KnowledgeFile.id == file_id))
+        if row is None:
+            raise NotFound("No such file")
+        return row
+
+    async def delete_file(self, base: KnowledgeBase, file_id: uuid.UUID) -> None:
+        """Remove a file and its chunks (a running ingestion stops); a published version keeps its copy."""
+        row = await self.get_file(base, file_id)
+        if row.pinned:
+            row.detached_at = utcnow()
+            if row.status == ACTIVE:
+                row.status = "cancelled"
+            await self.session.flush()
+            return
+        await self.session.delete(row)
+        await self.session.flush()
+        blob_store(self.settings).delete(file_id)
+
+    async def pin_files(self, gpt_id: uuid.UUID) -> list[uuid.UUID]:
+        """The draft's completed files, marked as used by a published version."""
+        rows = list(
+            await self.session.scalars(self._attached(gpt_id).where(KnowledgeFile.status == "completed"))
+        )
+        for row in rows:
+            row.pinned = True
+        await self.session.flush()
+        return [row.id for row in rows]
+
+    async def files_by_ids(self, file_ids: Iterable[uuid.UUID]) -> list[KnowledgeFile]:
+        ids = list(file_ids)
+        if not ids:
+            return []
+        rows = await self.session.scalars(
+            sa.select(KnowledgeFile).where(KnowledgeFile.id.in_(ids)).order_by(KnowledgeFile.created_at)
+        )
+        return list(rows)
+
+    async def stale_ingestions(self, older_than_seconds: int) -> list[KnowledgeFile]:
+        cutoff = datetime.now(UTC).timestamp() - older_than_seconds
+        rows = await self.session.scalars(
+            sa.select(KnowledgeFile).where(
+                KnowledgeFile.status == ACTIVE,
+                KnowledgeFile.updated_at < sa.func.to_timestamp(cutoff),
+            )
+        )
+        return list(rows)
+
+    # Search -------------------------------------------------------------------------------------------
+
+    async def search(
+        self,
+        gpt_id: uuid.UUID,
+        query: str,
+        *,
+        k: int = 8,
+        file_ids: list[uuid.UUID] | None = None,
+        score_threshold: float | None = None,
+        mode: Mode = "hybrid",
+    ) -> list[SourcedHit]:
+        """Hybrid search over one GPT's chunks embedded by the current model; `file_ids` narrows it."""
+        base = await self.session.get(KnowledgeBase, gpt_id)
+        if base is None:
+            return []
+        embedder = self.embedder
+        await embedder.load()
+        model_id = embedder.model_id
+        total = await self.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(KnowledgeFile.chunks_done), 0)).where(
+                KnowledgeFile.gpt_id == gpt_id, KnowledgeFile.embedding_model == model_id
+            )
+        )
+        if not total:
+            return []
+        if file_ids is None:  # the draft: files detached from it stay searchable only for their versions
+            file_ids = list(
+                await self.session.scalars(self._attached(gpt_id).with_only_columns(KnowledgeFile.id))
+            )
+        query_vector = await embedder.embed_query(query) if mode != "keyword" else None
+        hits = await search_chunks(
+            self.session,
+            gpt_id=gpt_id,
+            model_id=model_id,
+            dimensions=embedder.dimensions,
+            query_vector=query_vector,
+            query_text=query,
+            text_search_config=base.text_search_config,
+            k=k,
+            chunk_total=int(total),
+            file_ids=file_ids,
+            mode=mode,
+            score_threshold=score_threshold,
+        )
+        files = {f.id: f for f in await self.files_by_ids({h.file_id for h in hits})}
+        return [
+            SourcedHit(hit=h, filename=files[h.file_id].filename, access=files[h.file_id].access)
+            for h in hits
+        ]

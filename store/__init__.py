@@ -1,0 +1,1 @@
+"""Store: published versions, browsing and search, chat, ratings, reports, creators, OpenAI-compatible API."""
