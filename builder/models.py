@@ -60,3 +60,18 @@ class BuilderMessage(SQLModel, table=True):
     usage: dict[str, Any] | None = Field(default=None, sa_type=JSONB)
     undone: bool = False
     created_at: datetime = created_at_field()
+
+
+class PreviewMessage(SQLModel, table=True):
+    """The creator's preview chats with the draft; assistant messages keep their citations."""
+
+    __tablename__ = "preview_message"
+    __table_args__ = (sa.Index("ix_preview_message_conversation", "conversation_id", "created_at"),)
+
+    id: uuid.UUID = id_field()
+    gpt_id: uuid.UUID = _gpt_fk()
+    conversation_id: uuid.UUID
+    role: str = Field(max_length=16)
+    content: str = Field(sa_type=sa.Text)
+    citations: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONB)
+    created_at: datetime = created_at_field()

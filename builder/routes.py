@@ -3,14 +3,34 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.background_tasks import BackgroundTask
+from litestar.datastructures import State, UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from builder.schemas import GptCreate, GptRead, GptUpdate
-from builder.service import GptService
+from builder.agent import BuilderAgent, ChangeEvent, TurnResult
+from builder.schemas import (
+    AssistantMessage,
+    BuilderMessageCreate,
+    BuilderMessageRead,
+    BuilderTurnRead,
+    GptCreate,
+    GptRead,
+    GptUpdate,
+    PreviewMessageCreate,
+    PreviewRead,
+    UndoRead,
+)
+from builder.service import GptService, PortabilityService, PreviewService
+from core.errors import Invalid
+from core.llm import Delta, get_llm
 from core.models import User
 from core.settings import Settings
+from core.sse import sse, wants_stream
+from retrieval.jobs import enqueue_ingestion
 
 
 class GptController(Controller):
@@ -60,4 +80,162 @@ class GptController(Controller):
         await service.delete(await service.get_owned(current_user, gpt_id))
 
 
-route_handlers = [GptController]
+class BuilderChatController(Controller):
+    path = "/api/gpts/{gpt_id:uuid}"
+    tags = ["builder"]
+
+    @post("/builder/messages", status_code=200)
+    async def send(
+        self,
+        gpt_id: uuid.UUID,
+        data: BuilderMessageCreate,
+        request: Request,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        state: State,
+    ) -> Any:
+        """One builder turn; `Accept: text/event-stream` streams `delta`, `change` and `done` events."""
+        gpts = GptService(db_session, settings)
+        gpt = await gpts.get_owned(current_user, gpt_id, for_update=True)
+        if wants_stream(request):
+            return sse(_streamed_turn(state, gpt.id, data.content))
+        outcome = None
+        async for event in BuilderAgent(db_session, settings, get_llm(settings)).turn(gpt, data.content):
+            if isinstance(event, TurnResult):
+                outcome = event
+        return await _turn_read(gpts, gpt, outcome)
+
+    @get("/builder/messages")
+    async def history(
+        self, gpt_id: uuid.UUID, current_user: User, db_session: AsyncSession, settings: Settings
+    ) -> dict[str, list[BuilderMessageRead]]:
+        gpt = await GptService(db_session, settings).get_owned(current_user, gpt_id)
+        rows = await BuilderAgent(db_session, settings, None).history(gpt)
+        return {"data": [BuilderMessageRead.model_validate(r, from_attributes=True) for r in rows]}
+
+    @post("/builder/undo", status_code=200)
+    async def undo(
+        self, gpt_id: uuid.UUID, current_user: User, db_session: AsyncSession, settings: Settings
+    ) -> UndoRead:
+        """Revert the changes of the latest builder turn that changed something."""
+        gpts = GptService(db_session, settings)
+        gpt = await gpts.get_owned(current_user, gpt_id, for_update=True)
+        reverted = await BuilderAgent(db_session, settings, None).undo(gpt)
+        return UndoRead(reverted=reverted, gpt=await gpts.read(gpt))
+
+    @post("/preview/messages", status_code=200)
+    async def preview(
+        self,
+        gpt_id: uuid.UUID,
+        data: PreviewMessageCreate,
+        request: Request,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        state: State,
+    ) -> Any:
+        """Chat with the draft as users will: its instructions, its knowledge, cited answers."""
+        gpt = await GptService(db_session, settings).get_owned(current_user, gpt_id)
+        if wants_stream(request):
+            return sse(_streamed_preview(state, gpt.id, data))
+        result = None
+        async for event in PreviewService(db_session, settings, get_llm(settings)).reply(
+            gpt, data.content, data.conversation_id
+        ):
+            if isinstance(event, tuple):
+                result = event
+        return _preview_read(*result)
+
+    @get("/export")
+    async def export(
+        self, gpt_id: uuid.UUID, current_user: User, db_session: AsyncSession, settings: Settings
+    ) -> Response[bytes]:
+        """One zip: `gptstore.json` (versioned config) and the knowledge files."""
+        gpt = await GptService(db_session, settings).get_owned(current_user, gpt_id)
+        archive = await PortabilityService(db_session, settings).export(gpt)
+        filename = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in (gpt.name or "gpt")).strip("-")
+        return Response(
+            archive,
+            media_type="application/zip",
+            headers={"Content-Disposition": f'attachment; filename="{filename or "gpt"}.gptstore.zip"'},
+        )
+
+
+class ImportController(Controller):
+    path = "/api/gpts/import"
+    tags = ["gpts"]
+
+    @post("/", status_code=201)
+    async def import_gpt(
+        self, request: Request, current_user: User, db_session: AsyncSession, settings: Settings, state: State
+    ) -> Response[GptRead]:
+        """A new draft from an export archive (multipart field `file`); its files are queued for ingestion."""
+        form = await request.form()
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise Invalid("Send the archive as multipart/form-data in the field 'file'", field="file")
+        data = await upload.read()
+        service = PortabilityService(db_session, settings)
+        gpt, file_ids = await service.import_archive(current_user, data)
+        body = await service.gpts.read(gpt)
+
+        async def enqueue_all() -> None:
+            for file_id in file_ids:
+                await enqueue_ingestion(state.queue, file_id)
+
+        return Response(body, status_code=201, background=BackgroundTask(enqueue_all))
+
+
+async def _turn_read(gpts: GptService, gpt, outcome: TurnResult) -> BuilderTurnRead:
+    return BuilderTurnRead(
+        message=AssistantMessage(content=outcome.content),
+        changes=outcome.changes,
+        gpt=await gpts.read(gpt),
+        usage=outcome.usage,
+    )
+
+
+async def _streamed_turn(state: State, gpt_id: uuid.UUID, content: str) -> AsyncIterator[tuple[str, Any]]:
+    settings = state.settings
+    async with state.db.session_scope() as session:
+        gpts = GptService(session, settings)
+        gpt = await gpts.get_owned_by_id(gpt_id, for_update=True)
+        async for event in BuilderAgent(session, settings, get_llm(settings)).turn(gpt, content):
+            if isinstance(event, Delta):
+                yield "delta", {"text": event.text}
+            elif isinstance(event, ChangeEvent):
+                yield "change", event.change.model_dump(mode="json")
+            else:
+                yield "done", (await _turn_read(gpts, gpt, event)).model_dump(mode="json")
+
+
+def _preview_read(conversation_id: uuid.UUID, answer) -> PreviewRead:
+    return PreviewRead.model_validate(
+        {
+            "conversation_id": conversation_id,
+            "message": {
+                "role": "assistant",
+                "content": answer.content,
+                "citations": [c.as_json() for c in answer.citations],
+            },
+        }
+    )
+
+
+async def _streamed_preview(
+    state: State, gpt_id: uuid.UUID, data: PreviewMessageCreate
+) -> AsyncIterator[tuple[str, Any]]:
+    settings = state.settings
+    async with state.db.session_scope() as session:
+        gpt = await GptService(session, settings).get_owned_by_id(gpt_id)
+        async for event in PreviewService(session, settings, get_llm(settings)).reply(
+            gpt, data.content, data.conversation_id
+        ):
+            if isinstance(event, Delta):
+                yield "delta", {"text": event.text}
+            else:
+                yield "done", _preview_read(*event).model_dump(mode="json")
+
+
+route_handlers = [GptController, ImportController, BuilderChatController]

@@ -99,17 +99,19 @@ class GptUpdate(GptCreate):
 
 def validate_fields(model: type[BaseModel], data: dict[str, Any], categories: list[str]) -> BaseModel:
     """Validate like the API does, raising a 422 `Invalid` that names every bad field."""
+    errors: list[dict[str, Any]] = []
+    parsed = None
     try:
         parsed = model.model_validate(data)
     except ValidationError as exc:
         errors = [
-            {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
-            for err in exc.errors()
+            {"field": ".".join(map(str, e["loc"])) or "body", "message": e["msg"]} for e in exc.errors()
         ]
-        raise Invalid(
-            "Invalid value for: " + ", ".join(sorted({e["field"] for e in errors})), errors=errors
-        ) from None
-    check_category(getattr(parsed, "category", None), categories)
+    category = data.get("category")
+    if isinstance(category, str) and category not in categories:
+        errors.append({"field": "category", "message": f"must be one of: {', '.join(categories)}"})
+    if errors:
+        raise Invalid("Invalid value for: " + ", ".join(sorted({e["field"] for e in errors})), errors=errors)
     return parsed
 
 
@@ -177,3 +179,29 @@ class BuilderTurnRead(BaseModel):
 class UndoRead(BaseModel):
     reverted: list[Change]
     gpt: GptRead
+
+
+class PreviewMessageCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    content: str = Field(min_length=1, max_length=8000)
+    conversation_id: uuid.UUID | None = None
+
+
+class CitationRead(BaseModel):
+    file_id: uuid.UUID
+    filename: str
+    page: int | None
+    heading: str | None
+    quote: str | None = Field(description="Only for open-access files; private files are never quoted")
+
+
+class CitedMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+    citations: list[CitationRead]
+
+
+class PreviewRead(BaseModel):
+    conversation_id: uuid.UUID
+    message: CitedMessage

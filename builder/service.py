@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import io
+import json
 import uuid
+import zipfile
+from collections.abc import AsyncIterator
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from builder.models import Gpt
+from builder.models import Gpt, PreviewMessage
 from builder.schemas import (
     EDITABLE_FIELDS,
     Change,
@@ -19,10 +26,12 @@ from builder.schemas import (
     check_category,
 )
 from core.auth import require_paid_plan
-from core.errors import NotFound
+from core.errors import Invalid, NotFound
+from core.llm import ChatModel, Delta
 from core.models import User
 from core.settings import Settings
-from retrieval.service import KnowledgeService
+from retrieval.answer import Answer, AnswerContext, grounded_answer
+from retrieval.service import KnowledgeService, blob_store
 
 # Capabilities that really work; browsing, image generation and code execution are not offered.
 CAPABILITIES = ["knowledge_retrieval", "citations"]
@@ -58,6 +67,14 @@ class GptService:
             query = query.with_for_update()
         gpt = await self.session.scalar(query)
         if gpt is None or (gpt.owner_id != user.id and not user.is_admin):
+            raise NotFound("No such GPT")
+        return gpt
+
+    async def get_owned_by_id(self, gpt_id: uuid.UUID, *, for_update: bool = False) -> Gpt:
+        """The draft by id, for code that already checked ownership (a stream's own transaction)."""
+        query = sa.select(Gpt).where(Gpt.id == gpt_id)
+        gpt = await self.session.scalar(query.with_for_update() if for_update else query)
+        if gpt is None:
             raise NotFound("No such GPT")
         return gpt
 
@@ -117,3 +134,173 @@ class GptService:
             created_at=gpt.created_at,
             updated_at=gpt.updated_at,
         )
+
+
+def answer_context(gpt: Gpt) -> AnswerContext:
+    return AnswerContext(
+        gpt_id=gpt.id,
+        name=gpt.name,
+        instructions=gpt.instructions,
+        language=gpt.language,
+        top_k=gpt.top_k,
+        model=gpt.model,
+    )
+
+
+class PreviewService:
+    """The creator's chat with the draft, answering exactly as the published GPT would."""
+
+    def __init__(self, session: AsyncSession, settings: Settings, llm: ChatModel | None):
+        self.session = session
+        self.settings = settings
+        self.llm = llm
+
+    async def reply(
+        self, gpt: Gpt, content: str, conversation_id: uuid.UUID | None
+    ) -> AsyncIterator[Delta | tuple[uuid.UUID, Answer]]:
+        """Stream the answer's text, then `(conversation_id, Answer)` once it is stored."""
+        conversation_id = conversation_id or uuid.uuid4()
+        rows = await self.session.scalars(
+            sa.select(PreviewMessage)
+            .where(PreviewMessage.gpt_id == gpt.id, PreviewMessage.conversation_id == conversation_id)
+            .order_by(PreviewMessage.created_at, PreviewMessage.id)
+        )
+        history = [{"role": m.role, "content": m.content} for m in rows]
+        answer = None
+        async for event in grounded_answer(
+            self.session, self.settings, self.llm, answer_context(gpt), history, content
+        ):
+            if isinstance(event, Answer):
+                answer = event
+            else:
+                yield event
+        self.session.add(
+            PreviewMessage(gpt_id=gpt.id, conversation_id=conversation_id, role="user", content=content)
+        )
+        self.session.add(
+            PreviewMessage(
+                gpt_id=gpt.id,
+                conversation_id=conversation_id,
+                role="assistant",
+                content=answer.content,
+                citations=[c.as_json() for c in answer.citations],
+            )
+        )
+        await self.session.flush()
+        yield conversation_id, answer
+
+
+EXPORT_FORMAT = "gptstore.gpt"
+EXPORT_VERSION = 1
+MANIFEST = "gptstore.json"
+
+
+class PortabilityService:
+    """Export a GPT as one zip (versioned JSON config + knowledge files) and import such archives."""
+
+    def __init__(self, session: AsyncSession, settings: Settings):
+        self.session = session
+        self.settings = settings
+        self.gpts = GptService(session, settings)
+
+    async def export(self, gpt: Gpt) -> bytes:
+        read = await self.gpts.read(gpt)
+        files = await self.gpts.knowledge.list_files(await self.gpts.knowledge.knowledge_base_of(gpt.id))
+        blobs = blob_store(self.settings)
+        manifest = {
+            "format": EXPORT_FORMAT,
+            "version": EXPORT_VERSION,
+            "gpt": {
+                **{name: getattr(read, name) for name in EDITABLE_FIELDS},
+                "retrieval": read.retrieval.model_dump(),
+                "model": read.model,
+            },
+            "files": [],
+        }
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for index, file in enumerate(files):
+                path = f"knowledge/{index:02d}-{file.filename}"
+                archive.writestr(path, await asyncio.to_thread(blobs.read, file.id))
+                manifest["files"].append(
+                    {"path": path, "filename": file.filename, "access": file.access, "license": file.license,
+                     "sha256": file.sha256}
+                )  # fmt: skip
+            archive.writestr(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
+        return buffer.getvalue()
+
+    async def import_archive(self, owner: User, data: bytes) -> tuple[Gpt, list[uuid.UUID]]:
+        """A new draft from an export; the archive is checked whole before anything is created."""
+        require_paid_plan(owner)
+        manifest, members = _read_archive(data, self.settings)
+        gpt = await self.gpts.create(owner, manifest["gpt"])
+        base = await self.gpts.knowledge.knowledge_base_of(gpt.id)
+        file_ids = []
+        for entry in manifest["files"]:
+
+            async def content(payload: bytes = members[entry["path"]]) -> AsyncIterator[bytes]:
+                yield payload
+
+            row = await self.gpts.knowledge.add_file(
+                base, entry["filename"], content(), access=entry["access"], license=entry.get("license")
+            )
+            file_ids.append(row.id)
+        return gpt, file_ids
+
+
+def _archive_error(message: str) -> Invalid:
+    return Invalid(f"Not a valid gptstore export: {message}", field="file")
+
+
+def _read_archive(data: bytes, settings: Settings) -> tuple[dict[str, Any], dict[str, bytes]]:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise _archive_error("the upload is not a zip archive") from None
+    with archive:
+        infos = {info.filename: info for info in archive.infolist()}
+        if sum(i.file_size for i in infos.values()) > settings.max_uncompressed_bytes:
+            raise _archive_error("it unpacks to more than the allowed size")
+        if MANIFEST not in infos:
+            raise _archive_error(f"{MANIFEST} is missing")
+        try:
+            manifest = json.loads(archive.read(MANIFEST))
+        except (ValueError, zipfile.BadZipFile):
+            raise _archive_error(f"{MANIFEST} is not valid JSON") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != EXPORT_FORMAT:
+            raise _archive_error(f"{MANIFEST} has no format '{EXPORT_FORMAT}'")
+        if manifest.get("version") != EXPORT_VERSION:
+            raise _archive_error(
+                f"unsupported version {manifest.get('version')!r}; this server reads {EXPORT_VERSION}"
+            )
+        config = manifest.get("gpt")
+        if not isinstance(config, dict):
+            raise _archive_error("'gpt' must be an object")
+        try:
+            manifest["gpt"] = GptCreate.model_validate(config)
+        except ValidationError as exc:
+            fields = ", ".join(sorted({".".join(map(str, e["loc"])) for e in exc.errors()}))
+            raise _archive_error(f"invalid GPT fields: {fields}") from None
+        check_category(manifest["gpt"].category, settings.categories)
+        entries = manifest.get("files") or []
+        if not isinstance(entries, list) or len(entries) > settings.max_files_per_gpt:
+            raise _archive_error(f"'files' must be a list of at most {settings.max_files_per_gpt} entries")
+        members: dict[str, bytes] = {}
+        for entry in entries:
+            if (
+                not isinstance(entry, dict)
+                or not isinstance(entry.get("path"), str)
+                or entry["path"] not in infos
+            ):
+                raise _archive_error(f"a file listed in {MANIFEST} is missing from the archive")
+            if entry.get("access", "private") not in ("private", "open"):
+                raise _archive_error(f"file {entry['path']} has an invalid access value")
+            entry.setdefault("access", "private")
+            entry.setdefault("filename", entry["path"].rsplit("/", 1)[-1])
+            if infos[entry["path"]].file_size > settings.max_file_bytes:
+                raise _archive_error(f"file {entry['path']} is larger than the per-file limit")
+            payload = archive.read(entry["path"])
+            if entry.get("sha256") and hashlib.sha256(payload).hexdigest() != entry["sha256"]:
+                raise _archive_error(f"file {entry['path']} does not match its sha256")
+            members[entry["path"]] = payload
+    return manifest, members

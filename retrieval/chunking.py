@@ -124,46 +124,46 @@ class _Cutter:
 
     def __init__(self, kinds: np.ndarray) -> None:
         # Sorted positions whose break is at least as good as each kind.
-        self.at_least = {
-            kind: np.flatnonzero(kinds >= kind) for kind in (PARAGRAPH, LINE, SENTENCE, WORD, TOKEN)
-        }
+        wanted = (PARAGRAPH, LINE, SENTENCE, WORD, TOKEN)
+        self.at_least = {kind: np.flatnonzero(kinds >= kind) for kind in wanted}
 
     def last(self, kind: int, lo: int, hi: int) -> int | None:
+        """The last break of at least `kind` in [lo, hi]."""
         positions = self.at_least[kind]
         i = int(np.searchsorted(positions, hi, side="right")) - 1
         return int(positions[i]) if i >= 0 and positions[i] >= lo else None
 
-    def first(self, kind: int, lo: int, hi: int) -> int | None:
+    def nearest(self, kind: int, target: int, lo: int, hi: int) -> int | None:
+        """The break of at least `kind` in [lo, hi] closest to `target`."""
         positions = self.at_least[kind]
-        i = int(np.searchsorted(positions, lo, side="left"))
-        return int(positions[i]) if i < len(positions) and positions[i] <= hi else None
+        i = int(np.searchsorted(positions, target))
+        near = [int(positions[j]) for j in (i - 1, i) if 0 <= j < len(positions)]
+        near = [position for position in near if lo <= position <= hi]
+        return min(near, key=lambda position: abs(position - target)) if near else None
 
-    def end(self, start: int, limit: int, previous_end: int, chunk_size: int) -> int:
-        """Where a chunk starting at `start` ends: the best break in its back half, else any word break."""
-        earliest = max(start + 1, previous_end + 1)
+    def end(self, start: int, limit: int, earliest: int, chunk_size: int) -> tuple[int, int]:
+        """Where a chunk ends, and the kind of break there: the best break in its back half."""
         half = max(earliest, start + chunk_size // 2)
         for kind in (PARAGRAPH, LINE, SENTENCE, WORD):
             if (cut := self.last(kind, half, limit)) is not None:
-                return cut
-        # A long word: cut before it; only a word longer than the chunk itself is split inside.
-        for kind in (WORD, TOKEN):
-            if (cut := self.last(kind, earliest, limit)) is not None:
-                return cut
-        return limit
+                return cut, kind
+        if (cut := self.last(WORD, earliest, limit)) is not None:
+            return cut, WORD
+        # A word longer than the chunk: split it between tokens (never inside a character).
+        return (self.last(TOKEN, earliest, limit) or limit), TOKEN
 
     def overlap_start(self, start: int, end: int, overlap: int) -> int:
-        """Where the next chunk starts: about `overlap` tokens before `end`, at a good break."""
+        """Where the next chunk starts: about `overlap` tokens before `end`, at the best break nearby."""
         if overlap <= 0:
             return end
-        lo = max(start + 1, end - overlap)
+        target = end - overlap
+        lo = max(start + 1, target - overlap // 2)
         hi = max(lo, end - max(1, overlap // 2))
-        for kind in (PARAGRAPH, LINE, SENTENCE):
-            if (begin := self.first(kind, lo, hi)) is not None:
+        for kind in (PARAGRAPH, LINE, SENTENCE, WORD):
+            if (begin := self.nearest(kind, target, lo, hi)) is not None:
                 return begin
-        for kind in (WORD, TOKEN):
-            if (begin := self.first(kind, lo, end - 1)) is not None:
-                return begin
-        return lo
+        begin = self.nearest(WORD, target, start + 1, end - 1)
+        return end if begin is None else begin
 
 
 def chunk_document(
@@ -174,8 +174,8 @@ def chunk_document(
     encoding_name: str = "cl100k_base",
 ) -> list[Chunk]:
     """Split sections into chunks of at most `chunk_size` tokens that overlap by about `chunk_overlap`."""
-    if chunk_size < 1:
-        raise ValueError("chunk_size must be at least 1")
+    if chunk_size < 4:  # one character can take up to 4 byte tokens, and is never split
+        raise ValueError("chunk_size must be at least 4")
     if not 0 <= chunk_overlap < chunk_size:
         raise ValueError("chunk_overlap must be at least 0 and smaller than chunk_size")
     enc = get_encoding(encoding_name)
@@ -190,14 +190,24 @@ def chunk_document(
         offsets = np.zeros(len(tokens) + 1, np.int64)
         np.cumsum(tables.chars[tokens], out=offsets[1:])
         space = tables.all_space[tokens]
-        for start, end in _cut_section(tokens, space, tables, chunk_size, chunk_overlap):
+        for start, end, at_words in _cut_section(tokens, space, tables, chunk_size, chunk_overlap):
             char_start, char_end = int(offsets[start]), int(offsets[end])
+            # The chunk is exactly the text of tokens[start:end]. Cut between words, it encodes to the
+            # same tokens (so it keeps the whitespace a break leaves with " word" or ".\n\n"); cut
+            # inside an overlong word, it may encode differently and is counted again.
+            token_count = end - start
+            while not at_words:
+                token_count = len(enc.encode_ordinary(text[char_start:char_end]))
+                if token_count <= chunk_size:
+                    break
+                end -= 1
+                while end > start + 1 and tables.inside_char[tokens[end]]:
+                    end -= 1
+                char_end = int(offsets[end])
             chunks.append(
                 Chunk(
-                    # Exactly the text of tokens[start:end], so token_count is exact; a break keeps its
-                    # whitespace with a neighbouring token (" word", ".\n\n"), stripping it would re-tokenize.
                     text=text[char_start:char_end],
-                    token_count=end - start,
+                    token_count=token_count,
                     page=section.page,
                     heading=section.heading,
                     char_start=char_start,
@@ -226,24 +236,37 @@ def _encode_all(enc: tiktoken.Encoding, texts: list[str]) -> list[np.ndarray]:
 
 def _cut_section(
     tokens: np.ndarray, space: np.ndarray, tables: _TokenTables, chunk_size: int, overlap: int
-) -> list[tuple[int, int]]:
-    """Token spans [start, end) of one section's chunks, without whitespace tokens at either end."""
-    count = len(tokens)
-    cutter = _Cutter(_break_kinds(tokens, tables))
-    spans: list[tuple[int, int]] = []
+) -> list[tuple[int, int, bool]]:
+    """Token spans [start, end) of one section's chunks, without whitespace tokens at either end, and
+    whether both ends are between words."""
+    text_tokens = np.flatnonzero(~space)
+    if not len(text_tokens):
+        return []
+    count = int(text_tokens[-1]) + 1  # trailing whitespace never starts or extends a chunk
+    kinds = _break_kinds(tokens[:count], tables)
+    cutter = _Cutter(kinds)
+    spans: list[tuple[int, int, bool]] = []
     start, previous_end = 0, 0
     while start < count:
         while start < count and space[start]:
             start += 1
         if start >= count:
             break
-        limit = start + chunk_size
-        end = count if limit >= count else cutter.end(start, limit, previous_end, chunk_size)
+        if start + chunk_size >= count:
+            end = count
+        else:
+            # A chunk must reach past the previous one, or it would add nothing new.
+            end, kind = cutter.end(start, start + chunk_size, max(start, previous_end) + 1, chunk_size)
+            if kind == TOKEN and start < previous_end:
+                # Overlap left no room for the next word: drop the overlap rather than split the word.
+                start = previous_end
+                continue
         last = end
         while last > start and space[last - 1]:
             last -= 1
-        if last > start:
-            spans.append((start, last))
+        if last > start and (not spans or last > spans[-1][1]):  # else it would add no new text
+            at_words = (start == 0 or kinds[start] >= WORD) and (last >= count or kinds[last] >= WORD)
+            spans.append((start, last, bool(at_words)))
         if end >= count:
             break
         start, previous_end = cutter.overlap_start(start, end, overlap), end

@@ -15,12 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import openai
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-)
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -76,10 +71,6 @@ def _available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _file_sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime: 384 dims, offline, no PyTorch."""
 
@@ -132,7 +123,7 @@ class MiniLMEmbedder:
                 data = Path(model_path).read_bytes()
             except OSError as exc:
                 raise EmbeddingError(f"MiniLM model not readable: {exc}", permanent=True) from exc
-            actual = _file_sha256(data)
+            actual = hashlib.sha256(data).hexdigest()
             if actual != expected.lower():
                 raise EmbeddingError(
                     f"MiniLM model {model_path} has sha256 {actual}, expected {expected}: refusing it",

@@ -13,9 +13,6 @@ from sqlmodel import Field, SQLModel
 
 from core.db import created_at_field, id_field, updated_at_field
 
-# Models whose HNSW index the migrations create; any other model gets its index on first use.
-KNOWN_VECTOR_INDEXES = {"minilm-l6-v2-int8": 384, "openai:text-embedding-3-small:1536": 1536}
-
 
 class KnowledgeBase(SQLModel, table=True):
     """Ingestion settings of one GPT's knowledge; the GPT's owner may manage it."""

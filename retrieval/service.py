@@ -22,7 +22,7 @@ from core.errors import Conflict, Invalid, NotFound, TooLarge
 from core.models import User
 from core.settings import Settings
 from retrieval.embedding import Embedder, get_embedder
-from retrieval.models import KnowledgeBase, KnowledgeChunk, KnowledgeFile
+from retrieval.models import KnowledgeBase, KnowledgeFile
 from retrieval.search import Hit, Mode, search_chunks, text_search_config_for
 
 logger = logging.getLogger("gptstore.retrieval")
@@ -134,10 +134,12 @@ class KnowledgeService:
             if config != base.text_search_config:
                 base.text_search_config = config
                 await self.session.execute(
-                    sa.update(KnowledgeChunk)
-                    .where(KnowledgeChunk.gpt_id == gpt_id)
-                    .values(text_search_config=sa.text("CAST(CAST(:config AS text) AS regconfig)"))
-                    .params(config=config)
+                    sa.text(
+                        "UPDATE knowledge_chunk"
+                        " SET text_search_config = CAST(CAST(:config AS text) AS regconfig)"
+                        " WHERE gpt_id = :gpt_id"
+                    ),
+                    {"config": config, "gpt_id": gpt_id},
                 )
         await self.session.flush()
 
@@ -148,6 +150,12 @@ class KnowledgeService:
             size = base.chunk_size
             overlap = base.chunk_overlap if base.chunk_overlap is not None else min(overlap, size // 2)
         return size, overlap
+
+    async def knowledge_base_of(self, gpt_id: uuid.UUID) -> KnowledgeBase:
+        base = await self.session.get(KnowledgeBase, gpt_id)
+        if base is None:
+            raise NotFound("No such GPT")
+        return base
 
     async def knowledge_base_for(self, user: User, gpt_id: uuid.UUID) -> KnowledgeBase:
         """The GPT's knowledge base if `user` owns the GPT (or is an admin); 404 for everyone else."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -21,6 +22,7 @@ from core.redis import create_redis
 from core.settings import Settings
 from tests.asgi import app_client
 from tests.factories import auth_headers, create_user
+from tests.fake_openai import FakeOpenAI
 
 TEST_SECRET = "test-secret-" + "x" * 40
 
@@ -138,3 +140,37 @@ def creator_headers(creator, settings: Settings) -> dict[str, str]:
 
 def unique_email() -> str:
     return f"user-{uuid.uuid4().hex[:10]}@example.com"
+
+
+@pytest.fixture(scope="session")
+def fake_openai_server() -> Iterator[FakeOpenAI]:
+    """The local OpenAI-compatible server (scripted replies, streaming, tool calls, embeddings)."""
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_openai(fake_openai_server: FakeOpenAI) -> FakeOpenAI:
+    """The server with an empty script, no pending failures and no recorded requests."""
+    fake_openai_server.reset()
+    return fake_openai_server
+
+
+@pytest.fixture
+def llm_settings(settings: Settings, fake_openai: FakeOpenAI) -> Settings:
+    """Settings with the chat model on the local server; embeddings stay on the offline model."""
+    return settings.model_copy(
+        update={
+            "llm_provider": "openai",
+            "llm_base_url": fake_openai.base_url,
+            "llm_api_key": SecretStr("test-key"),
+            "embedding_provider": "minilm",
+            "llm_max_retries": 0,
+        }
+    )
+
+
+@pytest.fixture
+async def llm_client(llm_settings: Settings, db: Database, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(create_app(llm_settings, db=db, redis=redis)) as client:
+        yield client

@@ -10,7 +10,8 @@ from retrieval.jobs import ingest
 from retrieval.models import KnowledgeChunk
 
 FJORDS = (
-    "# Fjord trips\n\n## Geiranger\n\nThe Geirangerfjord ferry runs from May to September, four times a day.\n\n"
+    "# Fjord trips\n\n## Geiranger\n\n"
+    "The Geirangerfjord ferry runs from May to September, four times a day.\n\n"
     "## Nærøyfjord\n\nKayak rentals in Gudvangen open at 9 am and cost 600 NOK for half a day.\n"
 )
 

@@ -1,0 +1,199 @@
+"""Building a GPT by chat: each creator message becomes changes of the draft, recorded so they can be undone.
+
+With a chat model the builder is an agent with one tool, `update_gpt`, whose arguments are validated like
+PATCH (invalid ones go back to the model, unapplied). Without one, the deterministic guided builder in
+`builder.offline` understands plain instructions in English and German.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from builder.models import BuilderMessage, Gpt
+from builder.offline import offline_turn
+from builder.prompts import BUILDER_SYSTEM_PROMPT, update_gpt_tool
+from builder.schemas import EDITABLE_FIELDS, Change, GptFields, validate_fields
+from builder.service import GptService
+from core.errors import AppError, NotFound
+from core.llm import ChatModel, ChatResult, Delta, Message, fit_messages
+from core.settings import Settings
+
+MAX_TOOL_ROUNDS = 4
+
+
+@dataclass
+class TurnResult:
+    content: str
+    changes: list[Change]
+    usage: dict[str, int] | None = None
+
+
+@dataclass
+class ChangeEvent:
+    change: Change
+
+
+@dataclass
+class _Usage:
+    totals: dict[str, int] = field(default_factory=dict)
+
+    def add(self, usage: dict[str, int] | None) -> None:
+        for key, value in (usage or {}).items():
+            self.totals[key] = self.totals.get(key, 0) + int(value or 0)
+
+
+def current_fields(gpt: Gpt) -> dict[str, Any]:
+    return {name: getattr(gpt, name) for name in EDITABLE_FIELDS}
+
+
+def _merge(changes: list[Change]) -> list[Change]:
+    """One change per field for the turn: the first `before` and the last `after`."""
+    merged: dict[str, Change] = {}
+    for change in changes:
+        if change.field in merged:
+            merged[change.field].after = change.after
+        else:
+            merged[change.field] = change.model_copy()
+    return [c for c in merged.values() if c.before != c.after]
+
+
+class BuilderAgent:
+    def __init__(self, session: AsyncSession, settings: Settings, llm: ChatModel | None):
+        self.session = session
+        self.settings = settings
+        self.llm = llm
+        self.gpts = GptService(session, settings)
+
+    async def history(self, gpt: Gpt) -> list[BuilderMessage]:
+        rows = await self.session.scalars(
+            sa.select(BuilderMessage)
+            .where(BuilderMessage.gpt_id == gpt.id)
+            .order_by(BuilderMessage.created_at, BuilderMessage.id)
+        )
+        return list(rows)
+
+    async def turn(self, gpt: Gpt, content: str) -> AsyncIterator[Delta | ChangeEvent | TurnResult]:
+        """Run one builder turn; the caller's transaction keeps the messages and changes (or none of them)."""
+        previous = await self.history(gpt)
+        self.session.add(BuilderMessage(gpt_id=gpt.id, role="user", content=content))
+        changes: list[Change] = []
+        if self.llm is None:
+            result = offline_turn(current_fields(gpt), content, categories=self.settings.categories)
+            validated = validate_fields(GptFields, result.updates, self.settings.categories)
+            for change in self.gpts.apply_fields(gpt, validated.model_dump(include=set(result.updates))):
+                changes.append(change)
+                yield ChangeEvent(change)
+            yield Delta(result.reply)
+            outcome = TurnResult(result.reply, changes)
+        else:
+            outcome = None
+            async for event in self._agent_turn(gpt, previous, content):
+                if isinstance(event, TurnResult):
+                    outcome = event
+                else:
+                    yield event
+        await self._after_language_change(gpt, outcome.changes)
+        self.session.add(
+            BuilderMessage(
+                gpt_id=gpt.id,
+                role="assistant",
+                content=outcome.content,
+                changes=[c.model_dump(mode="json") for c in outcome.changes],
+                usage=outcome.usage,
+            )
+        )
+        await self.session.flush()
+        yield outcome
+
+    async def _after_language_change(self, gpt: Gpt, changes: list[Change]) -> None:
+        if any(c.field == "language" for c in changes):
+            await self.gpts.knowledge.configure(gpt.id, language=gpt.language, set_language=True)
+
+    def _messages(self, gpt: Gpt, previous: list[BuilderMessage], content: str) -> list[Message]:
+        system = BUILDER_SYSTEM_PROMPT.format(
+            current=json.dumps(current_fields(gpt), ensure_ascii=False, indent=2),
+            categories=", ".join(self.settings.categories),
+        )
+        messages: list[Message] = [{"role": "system", "content": system}]
+        messages += [{"role": m.role, "content": m.content} for m in previous if m.content]
+        messages.append({"role": "user", "content": content})
+        budget = self.settings.chat_context_tokens - self.settings.chat_max_output_tokens
+        return fit_messages(messages, budget, self.llm.model)
+
+    async def _agent_turn(
+        self, gpt: Gpt, previous: list[BuilderMessage], content: str
+    ) -> AsyncIterator[Delta | ChangeEvent | TurnResult]:
+        messages = self._messages(gpt, previous, content)
+        tools = [update_gpt_tool(self.settings.categories)]
+        usage = _Usage()
+        changes: list[Change] = []
+        text: list[str] = []
+        for _ in range(MAX_TOOL_ROUNDS):
+            result: ChatResult | None = None
+            async for event in self.llm.stream(messages, tools=tools):
+                if isinstance(event, Delta):
+                    text.append(event.text)
+                    yield event
+                else:
+                    result = event
+            usage.add(result.usage)
+            if not result.tool_calls:
+                break
+            messages.append(result.as_message())
+            for call in result.tool_calls:
+                reply, applied = self._run_tool(gpt, call.name, call.arguments)
+                for change in applied:
+                    changes.append(change)
+                    yield ChangeEvent(change)
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": reply})
+        yield TurnResult("".join(text).strip(), _merge(changes), usage.totals or None)
+
+    def _run_tool(self, gpt: Gpt, name: str, arguments: str) -> tuple[str, list[Change]]:
+        """Apply one tool call; the returned text tells the model what happened (errors included)."""
+        if name != "update_gpt":
+            return f"error: unknown tool {name!r}; the only tool is update_gpt", []
+        try:
+            values = json.loads(arguments or "{}")
+            if not isinstance(values, dict):
+                raise ValueError
+        except ValueError:
+            return "error: the arguments must be a JSON object", []
+        try:
+            validated = validate_fields(GptFields, values, self.settings.categories)
+        except AppError as exc:
+            problems = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors or []) or exc.detail
+            return f"error: nothing was applied. Fix these fields and call update_gpt again: {problems}", []
+        applied = self.gpts.apply_fields(gpt, validated.model_dump(include=set(values)))
+        state = json.dumps(current_fields(gpt), ensure_ascii=False)
+        return (
+            f"ok: updated {', '.join(c.field for c in applied) or 'nothing'}. Current configuration: {state}",
+            applied,
+        )
+
+    async def undo(self, gpt: Gpt) -> list[Change]:
+        """Revert the latest turn that changed something and is not undone yet."""
+        last = await self.session.scalar(
+            sa.select(BuilderMessage)
+            .where(
+                BuilderMessage.gpt_id == gpt.id,
+                BuilderMessage.role == "assistant",
+                BuilderMessage.undone.is_(False),
+                sa.func.jsonb_array_length(BuilderMessage.changes) > 0,
+            )
+            .order_by(BuilderMessage.created_at.desc(), BuilderMessage.id.desc())
+            .limit(1)
+        )
+        if last is None:
+            raise NotFound("There is no builder change to undo")
+        changes = [Change.model_validate(c) for c in last.changes]
+        reverted = self.gpts.apply_fields(gpt, {c.field: c.before for c in reversed(changes)})
+        last.undone = True
+        await self._after_language_change(gpt, reverted)
+        await self.session.flush()
+        return reverted

@@ -1,0 +1,195 @@
+"""Grounded answers: one place that answers as a GPT would, from its instructions and its knowledge.
+
+The builder's preview and the store's chat (and its OpenAI-compatible API) all answer through here.
+With a chat model, the retrieved passages are given to it as numbered sources and the citations are the
+sources its reply actually cites. Without one, the answer is extractive: the most relevant sentences of
+the best passages, each with its source.
+
+Open files may be quoted; private files inform answers but are never handed out verbatim: their citations
+carry no quote, and the model is told to paraphrase them.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.llm import ChatModel, ChatResult, Delta, Message, fit_messages
+from core.settings import Settings
+from retrieval.service import KnowledgeService, SourcedHit
+
+QUOTE_CHARS = 240
+EXTRACTIVE_SENTENCES = 3
+LANGUAGE_NAMES = {
+    "en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "nl": "Dutch",
+    "is": "Icelandic", "da": "Danish", "sv": "Swedish", "no": "Norwegian", "nb": "Norwegian", "fi": "Finnish",
+    "pl": "Polish", "pt": "Portuguese",
+}  # fmt: skip
+NO_MODEL_NOTE = "(No language model is configured, so this answer quotes the most relevant passages.)"
+_WORD = re.compile(r"\w+", re.UNICODE)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_CITE = re.compile(r"\[(\d{1,2})\]")
+_STOPWORDS = set(
+    "a an and are as at be by can do does for from how i in is it of on or that the this to was what when "
+    "where which who why will with you your der die das und ist ein eine wie wo wann ich du sie es".split()
+)
+
+
+@dataclass
+class Citation:
+    file_id: uuid.UUID
+    filename: str
+    page: int | None
+    heading: str | None
+    quote: str | None
+
+    def as_json(self) -> dict[str, object]:
+        return {"file_id": str(self.file_id), "filename": self.filename, "page": self.page,
+                "heading": self.heading, "quote": self.quote}  # fmt: skip
+
+
+@dataclass
+class Answer:
+    content: str
+    citations: list[Citation] = field(default_factory=list)
+    usage: dict[str, int] | None = None
+
+
+@dataclass
+class AnswerContext:
+    """What a GPT (draft or published version) answers with."""
+
+    gpt_id: uuid.UUID
+    name: str
+    instructions: str
+    language: str | None
+    top_k: int
+    model: str | None = None
+    file_ids: list[uuid.UUID] | None = None  # a version's pinned files; None for the draft's
+
+
+def _citation(source: SourcedHit, quote: str | None = None) -> Citation:
+    if source.access != "open":
+        quote = None
+    elif quote is None:
+        quote = source.hit.text.strip()[:QUOTE_CHARS]
+    return Citation(source.hit.file_id, source.filename, source.hit.page, source.hit.heading, quote)
+
+
+def system_prompt(context: AnswerContext, sources: Sequence[SourcedHit]) -> str:
+    parts = [f"You are {context.name or 'a custom GPT'}."]
+    if context.instructions.strip():
+        parts.append(context.instructions.strip())
+    if context.language:
+        parts.append(f"Always answer in {LANGUAGE_NAMES.get(context.language, context.language)}.")
+    if sources:
+        lines = [
+            "Answer from the numbered sources below when they are relevant. Cite every sentence that uses a "
+            "source with its number in brackets, like [1]. If the sources do not contain the answer, say so "
+            "before answering from general knowledge. Sources marked private may inform your answer but must "
+            "be paraphrased, never quoted at length.",
+            "",
+        ]
+        for number, source in enumerate(sources, 1):
+            where = ", ".join(
+                x
+                for x in (
+                    source.filename,
+                    f"page {source.hit.page}" if source.hit.page else None,
+                    source.hit.heading,
+                )
+                if x
+            )
+            lines.append(f"[{number}] ({where}; {source.access})\n{source.hit.text.strip()}\n")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def _used_citations(content: str, sources: Sequence[SourcedHit]) -> list[Citation]:
+    seen: list[int] = []
+    for match in _CITE.finditer(content):
+        number = int(match.group(1))
+        if 1 <= number <= len(sources) and number not in seen:
+            seen.append(number)
+    return [_citation(sources[n - 1]) for n in seen]
+
+
+def _terms(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and len(w) > 1}
+
+
+def extractive_answer(question: str, sources: Sequence[SourcedHit]) -> Answer:
+    """The most relevant sentences of the best passages, numbered by source, without a language model."""
+    if not sources:
+        return Answer(f"I found nothing about that in this GPT's knowledge. {NO_MODEL_NOTE}")
+    wanted = _terms(question)
+    scored: list[tuple[float, int, str]] = []
+    for rank, source in enumerate(sources):
+        for sentence in _SENTENCE.split(source.hit.text):
+            sentence = sentence.strip(" \t-*#>|")
+            if len(sentence) < 12:
+                continue
+            overlap = len(wanted & _terms(sentence))
+            scored.append((overlap + source.hit.score - rank * 0.05, rank, sentence))
+    scored.sort(key=lambda s: -s[0])
+    picked = [s for s in scored if s[0] > 0][:EXTRACTIVE_SENTENCES] or scored[:1]
+    used: list[int] = []
+    lines = []
+    for _, rank, sentence in picked:
+        if rank not in used:
+            used.append(rank)
+        lines.append(f"- {sentence} [{used.index(rank) + 1}]")
+    citations = [_citation(sources[rank], quote=None) for rank in used]
+    return Answer("\n".join(lines) + f"\n\n{NO_MODEL_NOTE}", citations)
+
+
+async def grounded_answer(
+    session: AsyncSession,
+    settings: Settings,
+    llm: ChatModel | None,
+    context: AnswerContext,
+    history: Sequence[Message],
+    question: str,
+) -> AsyncIterator[Delta | Answer]:
+    """Stream an answer: `Delta`s of text as they come, then the whole `Answer` with its citations."""
+    sources = await KnowledgeService(session, settings).search(
+        context.gpt_id, question, k=context.top_k, file_ids=context.file_ids
+    )
+    if llm is None:
+        answer = extractive_answer(question, sources)
+        yield Delta(answer.content)
+        yield answer
+        return
+    model = context.model or llm.model
+    budget = settings.chat_context_tokens - settings.chat_max_output_tokens
+    messages = fit_messages(
+        [
+            {"role": "system", "content": system_prompt(context, sources)},
+            *history,
+            {"role": "user", "content": question},
+        ],
+        budget,
+        model,
+    )
+    result: ChatResult | None = None
+    async for event in llm.stream(messages, model=model):
+        if isinstance(event, Delta):
+            yield event
+        else:
+            result = event
+    content = result.content if result else ""
+    yield Answer(content, _used_citations(content, sources), result.usage if result else None)
+
+
+async def answer_once(*args, **kwargs) -> Answer:
+    """`grounded_answer` without streaming."""
+    final = None
+    async for event in grounded_answer(*args, **kwargs):
+        if isinstance(event, Answer):
+            final = event
+    assert final is not None
+    return final
