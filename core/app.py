@@ -33,23 +33,34 @@ logger = logging.getLogger("gptstore.access")
 def _context_routes(service: Service) -> list[Any]:
     from builder import routes as builder_routes
     from retrieval import routes as retrieval_routes
+    from store import openai_api
+    from store import routes as store_routes
 
     handlers: list[Any] = list(core_routes.route_handlers)
     if service in ("all", "builder"):
         handlers += builder_routes.route_handlers + retrieval_routes.route_handlers
+    if service in ("all", "store"):
+        handlers += store_routes.route_handlers + openai_api.route_handlers
     return handlers
 
 
 def job_functions() -> list[tuple[str, Any]]:
     from retrieval import jobs as retrieval_jobs
+    from store import jobs as store_jobs
 
-    return list(retrieval_jobs.functions)
+    return [*retrieval_jobs.functions, *store_jobs.functions]
 
 
-def cron_jobs() -> list[CronJob]:
+def cron_jobs(settings: Settings) -> list[CronJob]:
     from retrieval import jobs as retrieval_jobs
+    from store import jobs as store_jobs
 
-    return [CronJob(retrieval_jobs.resume_ingestion, cron="* * * * *", unique=True)]
+    seconds = max(1, settings.counters_flush_seconds)
+    flush = f"* * * * * */{seconds}" if seconds < 60 else f"*/{max(1, seconds // 60)} * * * *"
+    return [
+        CronJob(retrieval_jobs.resume_ingestion, cron="* * * * *", unique=True),
+        CronJob(store_jobs.flush_counters, cron=flush, unique=True),
+    ]
 
 
 def _access_log(app: ASGIApp) -> ASGIApp:
@@ -115,7 +126,7 @@ def create_app(
             worker = build_worker(
                 state.queue,
                 job_functions(),
-                cron_jobs(),
+                cron_jobs(settings),
                 {"settings": settings, "db": state.db, "redis": state.redis, "queue": state.queue},
                 in_process=True,
             )

@@ -161,7 +161,9 @@ def worker() -> None:
             queue = create_queue(redis)
             context = {"settings": settings, "db": db, "redis": redis, "queue": queue}
             try:
-                await build_worker(queue, job_functions(), cron_jobs(), context, in_process=False).start()
+                await build_worker(
+                    queue, job_functions(), cron_jobs(settings), context, in_process=False
+                ).start()
             finally:
                 await redis.aclose()
                 await db.dispose()

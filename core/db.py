@@ -12,11 +12,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
+import pgvector.sqlalchemy
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlmodel import Field
 
 from core.settings import Settings
+
+
+class Vector(pgvector.sqlalchemy.Vector):
+    """pgvector's `vector` of any dimension, passed to asyncpg's binary codec (numpy arrays) untouched."""
+
+    cache_ok = True
+
+    def bind_processor(self, dialect):
+        return None
+
+    def result_processor(self, dialect, coltype):
+        return None
 
 
 def utcnow() -> datetime:

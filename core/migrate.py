@@ -22,7 +22,7 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-HAND_WRITTEN_INDEX_PREFIXES = ("ix_knowledge_chunk_hnsw_",)
+HAND_WRITTEN_INDEX_PREFIXES = ("ix_knowledge_chunk_hnsw_", "ix_listing_hnsw_")
 
 
 def include_object(obj, name, type_, reflected, compare_to) -> bool:

@@ -5,5 +5,6 @@ from sqlmodel import SQLModel
 import builder.models  # noqa: F401
 import core.models  # noqa: F401
 import retrieval.models  # noqa: F401
+import store.models  # noqa: F401
 
 metadata = SQLModel.metadata

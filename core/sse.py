@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request
-from litestar.response import ServerSentEvent
+from litestar.response import ServerSentEvent, Stream
 
 from core.errors import AppError
 
@@ -43,6 +43,17 @@ async def _encoded(events: AsyncIterator[tuple[str, Any]]) -> AsyncIterator[dict
 
 class EventStream(ServerSentEvent):
     """An SSE response that keeps its media type even from handlers that also answer JSON."""
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any):
+        kwargs["media_type"] = "text/event-stream"
+        return super().to_asgi_response(*args, **kwargs)
+
+
+class RawEventStream(Stream):
+    """Pre-formatted `data: ...` lines (OpenAI's streaming format) as `text/event-stream`."""
+
+    def __init__(self, content: AsyncIterator[str]) -> None:
+        super().__init__(content, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     def to_asgi_response(self, *args: Any, **kwargs: Any):
         kwargs["media_type"] = "text/event-stream"

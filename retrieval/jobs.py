@@ -18,7 +18,7 @@ from saq import Queue
 
 from core.db import Database, utcnow
 from core.settings import Settings
-from retrieval.chunking import Chunk, chunk_document
+from retrieval.chunking import Chunk, chunk_and_count
 from retrieval.embedding import Embedder, EmbeddingError, get_embedder
 from retrieval.models import KnowledgeBase, KnowledgeChunk, KnowledgeFile
 from retrieval.parsing import ParseError, parse_document
@@ -204,18 +204,7 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
 
 
 def _chunk(sections, chunk_size: int, overlap: int) -> tuple[list[Chunk], int]:
-    chunks = chunk_document(sections, chunk_size=chunk_size, chunk_overlap=overlap)
-    tokens = sum(c.token_count for c in chunks)
-    # Overlapping chunks count shared tokens twice; the file's own count subtracts the overlaps.
-    if len(chunks) > 1:
-        tokens -= sum(max(0, prev.char_end - cur.char_start) > 0 and overlap for prev, cur in _pairs(chunks))
-    return chunks, max(tokens, 0)
-
-
-def _pairs(chunks: list[Chunk]):
-    for prev, cur in zip(chunks, chunks[1:], strict=False):
-        if prev.heading == cur.heading and prev.page == cur.page and cur.char_start < prev.char_end:
-            yield prev, cur
+    return chunk_and_count(sections, chunk_size=chunk_size, chunk_overlap=overlap)
 
 
 async def resume_stale(db: Database, settings: Settings, queue: Queue) -> int:

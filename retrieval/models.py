@@ -7,11 +7,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from pgvector.sqlalchemy import Vector
 from sqlalchemy.dialects.postgresql import REGCONFIG, TSVECTOR
 from sqlmodel import Field, SQLModel
 
-from core.db import created_at_field, id_field, updated_at_field
+from core.db import Vector, created_at_field, id_field, updated_at_field
 
 
 class KnowledgeBase(SQLModel, table=True):

@@ -167,7 +167,7 @@ def detect_media_type(data: bytes, filename: str) -> str:
 
 
 def _detect(data: bytes, filename: str) -> _Detected:
-    if data.lstrip(b"\x00 \t\r\n")[:5] == b"%PDF-":
+    if data[:1024].lstrip(b"\x00 \t\r\n")[:5] == b"%PDF-":
         return _Detected(PDF)
     if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return _Detected(_ooxml_kind(data))
@@ -322,7 +322,7 @@ def _decode_or_none(data: bytes) -> str | None:
 
 def _utf16_without_bom(sample: bytes, data: bytes) -> str | None:
     zeros = sample.count(0)
-    if zeros < len(sample) * 0.3:
+    if not sample or zeros < len(sample) * 0.3:
         return None
     even = sample[0::2].count(0)
     if even >= zeros * 0.95:
@@ -358,7 +358,7 @@ def parse_document(
     max_compression_ratio: int = 200,
 ) -> ParsedDocument:
     """Text sections of a file, with page numbers and heading paths for citations."""
-    if not data.strip(b"\x00 \t\r\n"):
+    if len(data) <= 65536 and not data.strip(b"\x00 \t\r\n"):  # larger blank files find no text below
         raise ParseError("invalid_file", f"{filename or 'The file'} is empty.")
     media_type = None
     try:
@@ -436,8 +436,11 @@ def _check_zip(data: bytes, limits: _Limits) -> None:
 
 def _parse_pdf(data: bytes, detected: _Detected, limits: _Limits) -> list[Section]:
     import pypdf
+    from pypdf.errors import LimitReachedError
 
-    cap = min(_PDF_STREAM_LIMIT, limits.max_uncompressed_bytes)
+    # pypdf caps each decompressed stream; the budget also caps all pages together, relative to the file.
+    budget = min(limits.max_uncompressed_bytes, max(len(data), 1) * limits.max_compression_ratio)
+    cap = min(_PDF_STREAM_LIMIT, budget)
     with pypdf.apply_configuration(
         zlib_maximum_output_length=cap,
         lzw_maximum_output_length=cap,
@@ -445,7 +448,6 @@ def _parse_pdf(data: bytes, detected: _Detected, limits: _Limits) -> list[Sectio
         brotli_maximum_output_length=cap,
         jbig2_maximum_output_length=cap,
         array_based_stream_maximum_output_length=cap,
-        maximum_declared_stream_length=cap,
     ):
         reader = pypdf.PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
@@ -454,12 +456,21 @@ def _parse_pdf(data: bytes, detected: _Detected, limits: _Limits) -> list[Sectio
             except Exception:
                 opened = False
             if not opened:
-                raise ParseError(
-                    "invalid_file", "The PDF is encrypted with a password; upload an unlocked copy."
-                )
+                raise ParseError("invalid_file", "The PDF is encrypted; upload a copy without a password.")
         sections = []
+        inflated = 0
         for number, page in enumerate(reader.pages, start=1):
-            sections.append(Section(page.extract_text() or "", page=number))
+            try:
+                contents = page.get_contents()
+                inflated += len(contents.get_data()) if contents is not None else 0
+                if inflated > budget:
+                    raise ParseError("too_large", "The PDF decompresses to more data than allowed.")
+                text = page.extract_text()
+            except (ParseError, LimitReachedError, MemoryError):
+                raise
+            except Exception:  # one damaged page does not cost the text of the others
+                continue
+            sections.append(Section(text or "", page=number))
         return sections
 
 
@@ -511,12 +522,12 @@ def _docx_heading_level(style: Any) -> int | None:
 
 def _docx_table_rows(table: Any) -> Iterator[str]:
     for row in table.rows:
-        seen: set[int] = set()
+        seen: set[Any] = set()
         cells = []
         for cell in row.cells:
-            if id(cell._tc) in seen:  # a merged cell is listed once per grid column it spans
+            if cell._tc in seen:  # a merged cell is listed once per grid column it spans
                 continue
-            seen.add(id(cell._tc))
+            seen.add(cell._tc)
             cells.append(_one_line(cell.text))
         if any(cells):
             yield " | ".join(cells)
@@ -654,6 +665,7 @@ def _parse_markdown(data: bytes, detected: _Detected, limits: _Limits) -> list[S
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
 _ATX_HEADING = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _SETEXT_UNDERLINE = re.compile(r" {0,3}(=+|-+)[ \t]*$")
+_THEMATIC_BREAK = re.compile(r" {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 _LIST_OR_QUOTE = re.compile(r" {0,3}(?:[-*+][ \t]|\d{1,9}[.)][ \t]|>)")
 
 
@@ -684,6 +696,8 @@ def _markdown_headings(lines: list[str], first: int = 0) -> Iterator[tuple[int, 
             paragraph = None
         elif paragraph is not None and (match := _SETEXT_UNDERLINE.match(line)):
             yield paragraph, 1 if match.group(1)[0] == "=" else 2, " ".join(lines[paragraph:number])
+            paragraph = None
+        elif _THEMATIC_BREAK.match(line):
             paragraph = None
         elif paragraph is None and (line.startswith(("    ", "\t")) or _LIST_OR_QUOTE.match(line)):
             continue  # indented code, list items and quotes never become setext headings here

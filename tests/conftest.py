@@ -130,7 +130,7 @@ async def client(settings: Settings, db: Database, redis: Redis) -> AsyncIterato
 @pytest.fixture
 async def creator(session: AsyncSession, settings: Settings):
     """A user on the paid `plus` plan."""
-    return await create_user(session, settings, plan="plus")
+    return await create_user(session, settings, plan="plus", is_admin=False)
 
 
 @pytest.fixture

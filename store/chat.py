@@ -1,0 +1,119 @@
+"""Chatting with published GPTs: conversations pinned to a version, answered by the grounded-answer code."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import sqlalchemy as sa
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import ratelimit
+from core.errors import NotFound
+from core.llm import ChatModel, Delta, Message
+from core.models import User
+from core.settings import Settings
+from retrieval.answer import Answer, AnswerContext, grounded_answer
+from store import usage
+from store.models import ChatMessage, Conversation, GptVersion
+from store.service import StoreService
+
+
+def version_context(version: GptVersion) -> AnswerContext:
+    config = version.config
+    return AnswerContext(
+        gpt_id=version.gpt_id,
+        name=config.get("name") or "",
+        instructions=config.get("instructions") or "",
+        language=config.get("language"),
+        top_k=config.get("top_k") or 6,
+        model=config.get("model"),
+        file_ids=[uuid.UUID(f) for f in version.file_ids],
+    )
+
+
+class ChatService:
+    def __init__(self, session: AsyncSession, settings: Settings, redis: Redis, llm: ChatModel | None):
+        self.session = session
+        self.settings = settings
+        self.redis = redis
+        self.llm = llm
+        self.store = StoreService(session, settings, redis)
+
+    async def start(self, user: User, gpt_id: uuid.UUID) -> Conversation:
+        """A new conversation with the GPT's live version (it stays pinned to that version)."""
+        listing = await self.store.visible_listing(gpt_id, user)
+        conversation = Conversation(user_id=user.id, gpt_id=gpt_id, version=listing.live_version)
+        self.session.add(conversation)
+        await self.session.flush()
+        await usage.count(self.redis, gpt_id, user.id, conversations=1)
+        return conversation
+
+    async def owned(self, user: User, conversation_id: uuid.UUID) -> Conversation:
+        conversation = await self.session.get(Conversation, conversation_id)
+        if conversation is None or conversation.user_id != user.id:
+            raise NotFound("No such conversation")
+        return conversation
+
+    async def conversations(self, user: User) -> list[Conversation]:
+        rows = await self.session.scalars(
+            sa.select(Conversation)
+            .where(Conversation.user_id == user.id)
+            .order_by(Conversation.updated_at.desc())
+        )
+        return list(rows)
+
+    async def messages(self, conversation: Conversation) -> list[ChatMessage]:
+        rows = await self.session.scalars(
+            sa.select(ChatMessage)
+            .where(ChatMessage.conversation_id == conversation.id)
+            .order_by(ChatMessage.created_at, ChatMessage.id)
+        )
+        return list(rows)
+
+    async def pinned_version(self, user: User, conversation: Conversation) -> GptVersion:
+        await self.store.visible_listing(conversation.gpt_id, user)  # still published and visible
+        version = await self.session.scalar(
+            sa.select(GptVersion).where(
+                GptVersion.gpt_id == conversation.gpt_id, GptVersion.number == conversation.version
+            )
+        )
+        if version is None:
+            raise NotFound("No such conversation")
+        return version
+
+    async def reply(
+        self, user: User, conversation: Conversation, content: str
+    ) -> AsyncIterator[Delta | tuple[ChatMessage, Answer]]:
+        """Stream the answer, then `(stored assistant message, Answer)`."""
+        await ratelimit.enforce(
+            self.redis, user.id, "messages", self.settings.rate_limit_messages_per_minute, 60
+        )
+        version = await self.pinned_version(user, conversation)
+        history: list[Message] = [
+            {"role": m.role, "content": m.content} for m in await self.messages(conversation)
+        ]
+        answer = None
+        async for event in grounded_answer(
+            self.session, self.settings, self.llm, version_context(version), history, content
+        ):
+            if isinstance(event, Answer):
+                answer = event
+            else:
+                yield event
+        if not conversation.title:
+            conversation.title = content.strip().splitlines()[0][:120]
+        conversation.updated_at = sa.func.now()
+        self.session.add(ChatMessage(conversation_id=conversation.id, role="user", content=content))
+        stored = ChatMessage(
+            conversation_id=conversation.id,
+            role="assistant",
+            content=answer.content,
+            citations=[c.as_json() for c in answer.citations],
+            usage=answer.usage,
+        )
+        self.session.add(stored)
+        await self.session.flush()
+        await usage.count(self.redis, conversation.gpt_id, user.id, messages=1)
+        yield stored, answer

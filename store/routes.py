@@ -1,0 +1,311 @@
+"""Publishing, browsing, GPT pages, chat, and the admin side of review."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from litestar import Controller, Request, Response, get, post, put
+from litestar.datastructures import State
+from litestar.params import Parameter
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from builder.service import GptService
+from core.auth import require_admin
+from core.llm import Delta, get_llm
+from core.models import User
+from core.settings import Settings
+from core.sse import sse, wants_stream
+from retrieval.service import blob_store
+from store.chat import ChatService
+from store.models import ChatMessage, GptVersion
+from store.schemas import (
+    AppealCreate,
+    AppealRead,
+    AppealResolve,
+    CategoryRead,
+    ChatMessageRead,
+    ConversationCreated,
+    ConversationRead,
+    FeaturedRequest,
+    GptPage,
+    MessageCreate,
+    ModerateRequest,
+    PublishRequest,
+    ReplyRead,
+    VersionRead,
+)
+from store.search import StoreSearch
+from store.service import StoreService
+
+
+def version_read(version: GptVersion) -> VersionRead:
+    return VersionRead(
+        number=version.number,
+        visibility=version.visibility,
+        review_status=version.review_status,
+        review_reasons=version.review_reasons,
+        release_notes=version.release_notes,
+        file_count=len(version.file_ids),
+        created_at=version.created_at,
+    )
+
+
+class PublishingController(Controller):
+    path = "/api/gpts/{gpt_id:uuid}"
+    tags = ["publishing"]
+
+    @post("/publish", status_code=201)
+    async def publish(
+        self,
+        gpt_id: uuid.UUID,
+        data: PublishRequest,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
+    ) -> VersionRead:
+        """Snapshot the draft as an immutable version; public versions are reviewed automatically."""
+        service = StoreService(db_session, settings, redis)
+        version = await service.publish(
+            current_user, gpt_id, data.visibility, data.category, data.release_notes
+        )
+        return version_read(version)
+
+    @get("/versions")
+    async def versions(
+        self, gpt_id: uuid.UUID, current_user: User, db_session: AsyncSession, settings: Settings
+    ) -> dict[str, list[VersionRead]]:
+        versions = await StoreService(db_session, settings).versions(current_user, gpt_id)
+        return {"data": [version_read(v) for v in versions]}
+
+    @post("/versions/{number:int}/restore", status_code=200)
+    async def restore(
+        self, gpt_id: uuid.UUID, number: int, current_user: User, db_session: AsyncSession, settings: Settings
+    ) -> Any:
+        """Copy a version's config back into the draft."""
+        gpt = await StoreService(db_session, settings).restore(current_user, gpt_id, number)
+        return await GptService(db_session, settings).read(gpt)
+
+    @post("/unpublish", status_code=204)
+    async def unpublish(
+        self,
+        gpt_id: uuid.UUID,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
+    ) -> None:
+        await StoreService(db_session, settings, redis).unpublish(current_user, gpt_id)
+
+    @post("/appeal", status_code=201)
+    async def appeal(
+        self,
+        gpt_id: uuid.UUID,
+        data: AppealCreate,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+    ) -> AppealRead:
+        """Appeal a rejection or an unlisting; it goes to the admin queue."""
+        appeal = await StoreService(db_session, settings).appeal(current_user, gpt_id, data.message)
+        return AppealRead.model_validate(appeal, from_attributes=True)
+
+
+class StoreController(Controller):
+    path = "/api/store"
+    tags = ["store"]
+
+    @get("/gpts")
+    async def browse(
+        self,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
+        q: str | None = Parameter(default=None, max_length=200),
+        category: str | None = None,
+        sort: Literal["trending", "top", "new", "featured"] = "trending",
+        limit: int = Parameter(default=20, ge=1, le=100),
+        cursor: str | None = Parameter(default=None, max_length=500),
+    ) -> dict[str, Any]:
+        """Listed GPTs by sort and category, or searched with `q` (full-text and semantic, fused)."""
+        return await StoreSearch(db_session, settings, redis).browse(
+            q=q, category=category, sort=sort, limit=limit, cursor=cursor
+        )
+
+    @get("/categories")
+    async def categories(
+        self, db_session: AsyncSession, settings: Settings, redis: Redis
+    ) -> list[CategoryRead]:
+        return await StoreSearch(db_session, settings, redis).categories()
+
+    @get("/gpts/{gpt_id:uuid}")
+    async def page(
+        self, gpt_id: uuid.UUID, optional_user: User | None, db_session: AsyncSession, settings: Settings
+    ) -> GptPage:
+        return await StoreService(db_session, settings).page(gpt_id, optional_user)
+
+    @get("/gpts/{gpt_id:uuid}/files/{file_id:uuid}/download")
+    async def download(
+        self,
+        gpt_id: uuid.UUID,
+        file_id: uuid.UUID,
+        optional_user: User | None,
+        db_session: AsyncSession,
+        settings: Settings,
+    ) -> Response[bytes]:
+        """An open-access knowledge file of the live version."""
+        file = await StoreService(db_session, settings).open_file(gpt_id, file_id, optional_user)
+        return Response(
+            blob_store(settings).read(file.id),
+            media_type=file.media_type,
+            headers={"Content-Disposition": f'attachment; filename="{file.filename}"'},
+        )
+
+    @post("/gpts/{gpt_id:uuid}/conversations", status_code=201)
+    async def start(
+        self,
+        gpt_id: uuid.UUID,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
+    ) -> ConversationCreated:
+        conversation = await ChatService(db_session, settings, redis, None).start(current_user, gpt_id)
+        return ConversationCreated(id=conversation.id)
+
+
+def _message_read(message: ChatMessage) -> ChatMessageRead:
+    return ChatMessageRead.model_validate(message, from_attributes=True)
+
+
+class ConversationController(Controller):
+    path = "/api/conversations"
+    tags = ["chat"]
+
+    @get("/")
+    async def list_conversations(
+        self, current_user: User, db_session: AsyncSession, settings: Settings, redis: Redis
+    ) -> dict[str, list[ConversationRead]]:
+        rows = await ChatService(db_session, settings, redis, None).conversations(current_user)
+        return {"data": [ConversationRead.model_validate(r, from_attributes=True) for r in rows]}
+
+    @get("/{conversation_id:uuid}/messages")
+    async def list_messages(
+        self,
+        conversation_id: uuid.UUID,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
+    ) -> dict[str, list[ChatMessageRead]]:
+        service = ChatService(db_session, settings, redis, None)
+        conversation = await service.owned(current_user, conversation_id)
+        return {"data": [_message_read(m) for m in await service.messages(conversation)]}
+
+    @post("/{conversation_id:uuid}/messages", status_code=200)
+    async def send(
+        self,
+        conversation_id: uuid.UUID,
+        data: MessageCreate,
+        request: Request,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
+        state: State,
+    ) -> Any:
+        """Ask the GPT; `Accept: text/event-stream` streams `delta` events and a final `done`."""
+        service = ChatService(db_session, settings, redis, get_llm(settings))
+        conversation = await service.owned(current_user, conversation_id)
+        if wants_stream(request):
+            await service.pinned_version(current_user, conversation)  # 404 before the stream starts
+            return sse(_streamed_reply(state, current_user.id, conversation.id, data.content))
+        result = None
+        async for event in service.reply(current_user, conversation, data.content):
+            if isinstance(event, tuple):
+                result = event
+        return ReplyRead(conversation_id=conversation.id, message=_message_read(result[0]))
+
+
+async def _streamed_reply(
+    state: State, user_id: uuid.UUID, conversation_id: uuid.UUID, content: str
+) -> AsyncIterator[tuple[str, Any]]:
+    settings = state.settings
+    async with state.db.session_scope() as session:
+        user = await session.get(User, user_id)
+        service = ChatService(session, settings, state.redis, get_llm(settings))
+        conversation = await service.owned(user, conversation_id)
+        async for event in service.reply(user, conversation, content):
+            if isinstance(event, Delta):
+                yield "delta", {"text": event.text}
+            else:
+                read = ReplyRead(conversation_id=conversation.id, message=_message_read(event[0]))
+                yield "done", read.model_dump(mode="json")
+
+
+class AdminStoreController(Controller):
+    path = "/api/admin"
+    tags = ["admin"]
+
+    @post("/gpts/{gpt_id:uuid}/versions/{number:int}/moderate", status_code=200)
+    async def moderate(
+        self,
+        gpt_id: uuid.UUID,
+        number: int,
+        data: ModerateRequest,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
+    ) -> VersionRead:
+        """Reject a version or unlist the GPT, with a reason the creator sees."""
+        require_admin(current_user)
+        service = StoreService(db_session, settings, redis)
+        return version_read(await service.moderate(current_user, gpt_id, number, data.action, data.reason))
+
+    @get("/appeals")
+    async def appeals(
+        self,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        status: Literal["open", "granted", "denied"] | None = "open",
+    ) -> dict[str, list[AppealRead]]:
+        require_admin(current_user)
+        rows = await StoreService(db_session, settings).appeals(status)
+        return {"data": [AppealRead.model_validate(r, from_attributes=True) for r in rows]}
+
+    @post("/appeals/{appeal_id:uuid}/resolve", status_code=200)
+    async def resolve_appeal(
+        self,
+        appeal_id: uuid.UUID,
+        data: AppealResolve,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
+    ) -> AppealRead:
+        require_admin(current_user)
+        appeal = await StoreService(db_session, settings, redis).resolve_appeal(
+            appeal_id, data.decision, data.note
+        )
+        return AppealRead.model_validate(appeal, from_attributes=True)
+
+    @put("/featured", status_code=200)
+    async def featured(
+        self,
+        data: FeaturedRequest,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
+    ) -> dict[str, list[uuid.UUID]]:
+        """Set the ordered list of featured GPTs."""
+        require_admin(current_user)
+        return {"gpt_ids": await StoreService(db_session, settings, redis).set_featured(data.gpt_ids)}
+
+
+route_handlers = [PublishingController, StoreController, ConversationController, AdminStoreController]

@@ -1,0 +1,165 @@
+"""Request and response shapes of publishing, browsing, GPT pages and chat."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Visibility = Literal["private", "link", "public"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PublishRequest(Strict):
+    visibility: Visibility
+    category: str | None = Field(default=None, max_length=40)
+    release_notes: str | None = Field(default=None, max_length=2000)
+
+
+class VersionRead(BaseModel):
+    number: int
+    visibility: Visibility
+    review_status: Literal["approved", "rejected"]
+    review_reasons: list[str]
+    release_notes: str | None
+    file_count: int
+    created_at: datetime
+
+
+class AppealCreate(Strict):
+    message: str = Field(min_length=1, max_length=2000)
+
+
+class AppealRead(BaseModel):
+    id: uuid.UUID
+    gpt_id: uuid.UUID
+    version: int | None
+    message: str
+    status: Literal["open", "granted", "denied"]
+    note: str | None
+    created_at: datetime
+
+
+class AppealResolve(Strict):
+    decision: Literal["grant", "deny"]
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class ModerateRequest(Strict):
+    action: Literal["reject", "unlist"]
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class FeaturedRequest(Strict):
+    gpt_ids: list[uuid.UUID] = Field(max_length=100)
+
+
+class Creator(BaseModel):
+    handle: str
+    display_name: str
+
+
+class RatingSummary(BaseModel):
+    average: float | None
+    count: int
+
+
+class RatingDetail(RatingSummary):
+    distribution: dict[str, int]
+
+
+class ListingItem(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str
+    category: str | None
+    tags: list[str]
+    creator: Creator
+    rating: RatingSummary
+    conversations: int
+    conversations_label: str
+    version: int
+    updated_at: datetime
+
+
+class ListingPage(BaseModel):
+    data: list[ListingItem]
+    next_cursor: str | None
+
+
+class CategoryRead(BaseModel):
+    slug: str
+    name: str
+    count: int
+
+
+class OpenFile(BaseModel):
+    id: uuid.UUID
+    filename: str
+    media_type: str
+    bytes: int
+    license: str | None
+    download_url: str
+
+
+class GptPage(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str
+    welcome_message: str
+    conversation_starters: list[str]
+    category: str | None
+    tags: list[str]
+    creator: Creator
+    rating: RatingDetail
+    conversations: int
+    conversations_label: str
+    version: int
+    visibility: Visibility
+    updated_at: datetime
+    knowledge: list[OpenFile]
+    more_by_creator: list[ListingItem]
+    instructions: str | None = Field(default=None, description="Only for the GPT's owner")
+
+
+class ConversationCreated(BaseModel):
+    id: uuid.UUID
+
+
+class ConversationRead(BaseModel):
+    id: uuid.UUID
+    gpt_id: uuid.UUID
+    version: int
+    title: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class MessageCreate(Strict):
+    content: str = Field(min_length=1, max_length=8000)
+
+
+class Citation(BaseModel):
+    file_id: uuid.UUID
+    filename: str
+    page: int | None
+    heading: str | None
+    quote: str | None
+
+
+class ChatMessageRead(BaseModel):
+    id: uuid.UUID | None = None
+    role: Literal["user", "assistant"]
+    content: str
+    citations: list[Citation] = []
+    created_at: datetime | None = None
+
+
+class ReplyRead(BaseModel):
+    conversation_id: uuid.UUID
+    message: ChatMessageRead

@@ -1,0 +1,188 @@
+"""Browsing and searching the store: sorted, filtered, cursor-paginated listings and hybrid listing search."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import cache
+from core.errors import Invalid
+from core.models import User
+from core.settings import Settings
+from retrieval.embedding import get_embedder
+from store.models import Listing
+from store.ranking import conversations_label
+from store.schemas import CategoryRead, Creator, ListingItem, ListingPage, RatingSummary
+from store.service import LISTING_SCOPE
+
+SORTS = ("trending", "top", "new", "featured")
+RRF_K = 60
+SEARCH_CANDIDATES = 200
+# Keyset order of each sort: (column, direction); ties broken by gpt_id in the same direction.
+SORT_KEYS = {
+    "trending": (Listing.trending_score, "desc"),
+    "top": (Listing.top_score, "desc"),
+    "new": (Listing.first_approved_at, "desc"),
+    "featured": (Listing.featured_rank, "asc"),
+}
+
+
+def _encode_cursor(value: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value, default=str).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> Any:
+    try:
+        return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except ValueError:
+        raise Invalid("The cursor is not one this API returned", field="cursor") from None
+
+
+def listing_item(listing: Listing, owner: User) -> ListingItem:
+    count = listing.rating_count
+    return ListingItem(
+        id=listing.gpt_id,
+        name=listing.name,
+        description=listing.description,
+        category=listing.category,
+        tags=list(listing.tags),
+        creator=Creator(handle=owner.handle, display_name=owner.display_name),
+        rating=RatingSummary(average=round(listing.rating_sum / count, 2) if count else None, count=count),
+        conversations=listing.conversations,
+        conversations_label=conversations_label(listing.conversations),
+        version=listing.live_version or 0,
+        updated_at=listing.updated_at,
+    )
+
+
+class StoreSearch:
+    def __init__(self, session: AsyncSession, settings: Settings, redis: Redis):
+        self.session = session
+        self.settings = settings
+        self.redis = redis
+
+    async def browse(
+        self, *, q: str | None, category: str | None, sort: str, limit: int, cursor: str | None
+    ) -> dict[str, Any]:
+        """One page of listed GPTs (cached until the listing changes)."""
+        if category is not None and category not in self.settings.categories:
+            raise Invalid(f"category must be one of: {', '.join(self.settings.categories)}", field="category")
+        key = hashlib.sha256(json.dumps([q, category, sort, limit, cursor]).encode()).hexdigest()
+
+        async def compute() -> dict[str, Any]:
+            if q and q.strip():
+                page = await self._search(q.strip(), category, limit, cursor)
+            else:
+                page = await self._sorted(category, sort, limit, cursor)
+            return page.model_dump(mode="json")
+
+        return await cache.cached(self.redis, LISTING_SCOPE, key, self.settings.cache_ttl_seconds, compute)
+
+    def _listed(self, category: str | None) -> sa.Select:
+        query = sa.select(Listing, User).join(User, User.id == Listing.owner_id).where(Listing.listed)
+        if category:
+            query = query.where(Listing.category == category)
+        return query
+
+    async def _sorted(self, category: str | None, sort: str, limit: int, cursor: str | None) -> ListingPage:
+        column, direction = SORT_KEYS[sort]
+        query = self._listed(category)
+        if sort == "featured":
+            query = query.where(Listing.featured_rank.is_not(None))
+        if cursor:
+            try:
+                value, last_id = _decode_cursor(cursor)
+                if sort == "new":
+                    value = datetime.fromisoformat(value)
+                last_id = uuid.UUID(last_id)
+            except (TypeError, ValueError):
+                raise Invalid("The cursor is not one this API returned", field="cursor") from None
+            key = sa.tuple_(column, Listing.gpt_id)
+            bound = sa.tuple_(sa.literal(value, column.type), sa.literal(last_id))
+            query = query.where(key < bound if direction == "desc" else key > bound)
+        order = (
+            (column.desc(), Listing.gpt_id.desc()) if direction == "desc" else (column.asc(), Listing.gpt_id)
+        )
+        rows = (await self.session.execute(query.order_by(*order).limit(limit + 1))).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = None
+        if more and rows:
+            last = rows[-1][0]
+            next_cursor = _encode_cursor([getattr(last, column.key), str(last.gpt_id)])
+        return ListingPage(
+            data=[listing_item(listing, owner) for listing, owner in rows], next_cursor=next_cursor
+        )
+
+    async def _search(self, q: str, category: str | None, limit: int, cursor: str | None) -> ListingPage:
+        """Full-text and semantic search over listing text, fused by Reciprocal Rank Fusion."""
+        offset = _decode_cursor(cursor) if cursor else 0
+        if not isinstance(offset, int) or offset < 0 or offset > SEARCH_CANDIDATES:
+            raise Invalid("The cursor is not one this API returned", field="cursor")
+        embedder = get_embedder(self.settings)
+        await embedder.load()
+        vector = np.asarray(await embedder.embed_query(q), dtype=np.float32)
+        dims = int(embedder.dimensions)
+        category_filter = "AND category = :category" if category else ""
+        sql = f"""
+            WITH query AS (SELECT websearch_to_tsquery('simple', :q) AS q),
+            kw AS (
+                SELECT gpt_id,
+                       row_number() OVER (ORDER BY ts_rank_cd(search_tsv, query.q) DESC, gpt_id) AS rank
+                FROM listing, query
+                WHERE listed AND search_tsv @@ query.q {category_filter}
+                ORDER BY rank LIMIT :candidates
+            ),
+            vec AS (
+                SELECT gpt_id, row_number() OVER (ORDER BY distance, gpt_id) AS rank FROM (
+                    SELECT gpt_id, embedding::vector({dims}) <=> CAST(:vector AS vector({dims})) AS distance
+                    FROM listing WHERE listed AND embedding_model = :model {category_filter}
+                    ORDER BY distance LIMIT :candidates
+                ) nearest
+            )
+            SELECT coalesce(kw.gpt_id, vec.gpt_id) AS gpt_id,
+                   coalesce(1.0 / ({RRF_K} + kw.rank), 0) + coalesce(1.0 / ({RRF_K} + vec.rank), 0) AS score
+            FROM kw FULL OUTER JOIN vec ON kw.gpt_id = vec.gpt_id
+            ORDER BY score DESC, gpt_id
+            OFFSET :offset LIMIT :limit
+        """
+        params: dict[str, Any] = {
+            "q": q,
+            "vector": vector,
+            "model": embedder.model_id,
+            "candidates": SEARCH_CANDIDATES,
+            "offset": offset,
+            "limit": limit + 1,
+        }
+        if category:
+            params["category"] = category
+        ranked = [row.gpt_id for row in await self.session.execute(sa.text(sql), params)]
+        more = len(ranked) > limit
+        ranked = ranked[:limit]
+        rows = {listing.gpt_id: (listing, owner) for listing, owner in await self.session.execute(
+            self._listed(None).where(Listing.gpt_id.in_(ranked))
+        )}  # fmt: skip
+        return ListingPage(
+            data=[listing_item(*rows[g]) for g in ranked if g in rows],
+            next_cursor=_encode_cursor(offset + limit) if more else None,
+        )
+
+    async def categories(self) -> list[CategoryRead]:
+        counts = dict(
+            (await self.session.execute(
+                sa.select(Listing.category, sa.func.count()).where(Listing.listed).group_by(Listing.category)
+            )).all()
+        )  # fmt: skip
+        return [
+            CategoryRead(slug=slug, name=slug.replace("-", " ").title(), count=counts.get(slug, 0))
+            for slug in self.settings.categories
+        ]

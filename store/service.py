@@ -1,0 +1,459 @@
+"""Store: publishing immutable versions, automated review, visibility, the listing and its admin actions."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from builder.models import Gpt
+from builder.service import GptService
+from core import cache
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.models import User
+from core.settings import Settings
+from retrieval.embedding import get_embedder
+from retrieval.service import KnowledgeService
+from store.models import Appeal, Conversation, GptVersion, Listing
+from store.ranking import conversations_label
+from store.schemas import Creator, GptPage, OpenFile, RatingDetail
+
+SNAPSHOT_FIELDS = (
+    "name", "description", "instructions", "welcome_message", "conversation_starters", "category", "tags",
+    "language", "top_k", "model",
+)  # fmt: skip
+IMPERSONATION_TERMS = ("openai", "chatgpt", "official")
+NEAR_DUPLICATE_RATIO = 0.85
+LISTING_SCOPE = "listing"
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", name.lower()).strip()
+
+
+def review_reasons(config: dict[str, Any], other_names: list[str], banned_terms: list[str]) -> list[str]:
+    """Every reason a public version is rejected (empty: approved)."""
+    reasons = []
+    for field in ("name", "description", "instructions", "category"):
+        if not config.get(field):
+            reasons.append(f"{field} is required for a public GPT")
+    if not config.get("conversation_starters"):
+        reasons.append("a public GPT needs at least one conversation starter")
+    text = f"{config.get('name') or ''} {config.get('description') or ''}".lower()
+    for term in (*IMPERSONATION_TERMS, *(t.lower() for t in banned_terms)):
+        if term and re.search(rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])", text):
+            reasons.append(f"name and description must not use the term '{term}'")
+    name = _normalise(config.get("name") or "")
+    for other in other_names:
+        if name and difflib.SequenceMatcher(None, name, _normalise(other)).ratio() >= NEAR_DUPLICATE_RATIO:
+            reasons.append(f"the name is nearly the same as your GPT '{other}'")
+            break
+    return reasons
+
+
+async def invalidate(redis: Redis | None, gpt_id: uuid.UUID | None = None) -> None:
+    """Drop cached listing pages (and one GPT's page) after a change the store shows."""
+    if redis is None:
+        return
+    scopes = [LISTING_SCOPE] + ([f"gpt:{gpt_id}"] if gpt_id else [])
+    await cache.bump(redis, *scopes)
+
+
+class StoreService:
+    def __init__(self, session: AsyncSession, settings: Settings, redis: Redis | None = None):
+        self.session = session
+        self.settings = settings
+        self.redis = redis
+        self.gpts = GptService(session, settings)
+
+    # Visibility ---------------------------------------------------------------------------------------
+
+    async def visible_listing(self, gpt_id: uuid.UUID, user: User | None) -> Listing:
+        """The listing of a GPT the caller may use: public or link with a live version, or their own.
+
+        Anything else is a 404 (never 403), so ids cannot be probed.
+        """
+        listing = await self.session.get(Listing, gpt_id)
+        if listing is None or listing.live_version is None:
+            raise NotFound("No such GPT")
+        is_owner = user is not None and (user.id == listing.owner_id or user.is_admin)
+        if listing.visibility == "private" and not is_owner:
+            raise NotFound("No such GPT")
+        return listing
+
+    async def live_version(self, listing: Listing) -> GptVersion:
+        version = await self.session.scalar(
+            sa.select(GptVersion).where(
+                GptVersion.gpt_id == listing.gpt_id, GptVersion.number == listing.live_version
+            )
+        )
+        assert version is not None
+        return version
+
+    async def page(self, gpt_id: uuid.UUID, user: User | None) -> GptPage:
+        """The public page of a GPT; instructions only for its owner, open files only."""
+        from store.search import listing_item
+
+        listing = await self.visible_listing(gpt_id, user)
+        version = await self.live_version(listing)
+        owner = await self.session.get(User, listing.owner_id)
+        files = await KnowledgeService(self.session, self.settings).files_by_ids(
+            uuid.UUID(f) for f in version.file_ids
+        )
+        others = await self.session.execute(
+            sa.select(Listing)
+            .where(Listing.owner_id == listing.owner_id, Listing.gpt_id != gpt_id, Listing.listed)
+            .order_by(Listing.trending_score.desc(), Listing.gpt_id)
+            .limit(6)
+        )
+        config = version.config
+        count = listing.rating_count
+        is_owner = user is not None and (user.id == listing.owner_id or user.is_admin)
+        return GptPage(
+            id=gpt_id,
+            name=config["name"],
+            description=config["description"],
+            welcome_message=config.get("welcome_message") or "",
+            conversation_starters=list(config.get("conversation_starters") or []),
+            category=config.get("category"),
+            tags=list(config.get("tags") or []),
+            creator=Creator(handle=owner.handle, display_name=owner.display_name),
+            rating=RatingDetail(
+                average=round(listing.rating_sum / count, 2) if count else None,
+                count=count,
+                distribution={str(stars): n for stars, n in enumerate(listing.rating_distribution, 1)},
+            ),
+            conversations=listing.conversations,
+            conversations_label=conversations_label(listing.conversations),
+            version=version.number,
+            visibility=listing.visibility,
+            updated_at=listing.updated_at,
+            knowledge=[
+                OpenFile(
+                    id=f.id,
+                    filename=f.filename,
+                    media_type=f.media_type,
+                    bytes=f.bytes,
+                    license=f.license,
+                    download_url=f"/api/store/gpts/{gpt_id}/files/{f.id}/download",
+                )
+                for f in files
+                if f.access == "open"
+            ],
+            more_by_creator=[listing_item(other, owner) for other in others.scalars()],
+            instructions=config.get("instructions") if is_owner else None,
+        )
+
+    async def open_file(self, gpt_id: uuid.UUID, file_id: uuid.UUID, user: User | None):
+        """An open-access file of the live version, for download; private files are never handed out."""
+        listing = await self.visible_listing(gpt_id, user)
+        version = await self.live_version(listing)
+        if str(file_id) not in version.file_ids:
+            raise NotFound("No such file")
+        files = await KnowledgeService(self.session, self.settings).files_by_ids([file_id])
+        if not files or files[0].access != "open":
+            raise NotFound("No such file")
+        return files[0]
+
+    async def has_conversation(self, user: User, gpt_id: uuid.UUID) -> bool:
+        found = await self.session.scalar(
+            sa.select(Conversation.id)
+            .where(Conversation.gpt_id == gpt_id, Conversation.user_id == user.id)
+            .limit(1)
+        )
+        return found is not None
+
+    # Publishing ---------------------------------------------------------------------------------------
+
+    async def publish(
+        self, owner: User, gpt_id: uuid.UUID, visibility: str, category: str | None, release_notes: str | None
+    ) -> GptVersion:
+        """Snapshot the draft as the next version; public versions pass the automated review first."""
+        gpt = await self.gpts.get_owned(owner, gpt_id, for_update=True)
+        if category is not None:
+            if category not in self.settings.categories:
+                raise Invalid(
+                    f"category must be one of: {', '.join(self.settings.categories)}", field="category"
+                )
+            gpt.category = category
+        if visibility == "public" and not gpt.category:
+            raise Invalid("category is required to publish publicly", field="category")
+        config = {field: getattr(gpt, field) for field in SNAPSHOT_FIELDS}
+        reasons: list[str] = []
+        if visibility == "public":
+            others = await self.session.scalars(
+                sa.select(Listing.name).where(
+                    Listing.owner_id == gpt.owner_id,
+                    Listing.gpt_id != gpt.id,
+                    Listing.live_version.is_not(None),
+                )
+            )
+            reasons = review_reasons(config, list(others), self.settings.banned_terms)
+        number = 1 + (
+            await self.session.scalar(
+                sa.select(sa.func.coalesce(sa.func.max(GptVersion.number), 0)).where(
+                    GptVersion.gpt_id == gpt.id
+                )
+            )
+        )
+        file_ids = await KnowledgeService(self.session, self.settings).pin_files(gpt.id)
+        version = GptVersion(
+            gpt_id=gpt.id,
+            number=number,
+            visibility=visibility,
+            review_status="rejected" if reasons else "approved",
+            review_reasons=reasons,
+            config=config,
+            file_ids=[str(f) for f in file_ids],
+            release_notes=release_notes,
+        )
+        self.session.add(version)
+        await self.session.flush()
+        if not reasons:
+            await self._go_live(gpt, version)
+        await invalidate(self.redis, gpt.id)
+        return version
+
+    async def _listing_for(self, gpt: Gpt) -> Listing:
+        listing = await self.session.get(Listing, gpt.id, with_for_update=True)
+        if listing is None:
+            listing = Listing(gpt_id=gpt.id, owner_id=gpt.owner_id)
+            self.session.add(listing)
+        return listing
+
+    async def _go_live(self, gpt: Gpt, version: GptVersion) -> None:
+        listing = await self._listing_for(gpt)
+        owner = await self.session.get(User, gpt.owner_id)
+        config = version.config
+        listing.live_version = version.number
+        listing.visibility = version.visibility
+        listing.unlisted_reason = None
+        listing.name, listing.description = config["name"], config["description"]
+        listing.category, listing.tags = config.get("category"), list(config.get("tags") or [])
+        listing.creator_handle = owner.handle
+        listing.search_text = listing_text(listing, owner)
+        if version.visibility == "public" and listing.first_approved_at is None:
+            listing.first_approved_at = datetime.now(UTC)
+        if version.visibility == "public":
+            embedder = get_embedder(self.settings)
+            await embedder.load()
+            listing.embedding = np.asarray(await embedder.embed_query(listing.search_text), dtype=np.float32)
+            listing.embedding_model = embedder.model_id
+        self._relist(listing)
+        await self.session.flush()
+
+    @staticmethod
+    def _relist(listing: Listing) -> None:
+        listing.listed = (
+            listing.live_version is not None
+            and listing.visibility == "public"
+            and listing.unlisted_reason is None
+            and not listing.hidden_by_reports
+        )
+
+    async def versions(self, owner: User, gpt_id: uuid.UUID) -> list[GptVersion]:
+        gpt = await self.gpts.get_owned(owner, gpt_id)
+        rows = await self.session.scalars(
+            sa.select(GptVersion).where(GptVersion.gpt_id == gpt.id).order_by(GptVersion.number.desc())
+        )
+        return list(rows)
+
+    async def restore(self, owner: User, gpt_id: uuid.UUID, number: int) -> Gpt:
+        """Copy a version's config back into the draft (knowledge files stay as they are)."""
+        gpt = await self.gpts.get_owned(owner, gpt_id, for_update=True)
+        version = await self.session.scalar(
+            sa.select(GptVersion).where(GptVersion.gpt_id == gpt.id, GptVersion.number == number)
+        )
+        if version is None:
+            raise NotFound(f"This GPT has no version {number}")
+        config = version.config
+        self.gpts.apply_fields(gpt, {k: v for k, v in config.items() if k not in ("top_k", "model")})
+        gpt.top_k, gpt.model = config.get("top_k", gpt.top_k), config.get("model")
+        await self.session.flush()
+        return gpt
+
+    async def unpublish(self, owner: User, gpt_id: uuid.UUID) -> None:
+        gpt = await self.gpts.get_owned(owner, gpt_id)
+        listing = await self.session.get(Listing, gpt.id, with_for_update=True)
+        if listing is None or listing.live_version is None:
+            raise Conflict("This GPT is not published")
+        listing.live_version = None
+        self._relist(listing)
+        await self.session.flush()
+        await invalidate(self.redis, gpt.id)
+
+    # Review by admins and appeals ---------------------------------------------------------------------
+
+    async def moderate(
+        self, admin: User, gpt_id: uuid.UUID, number: int, action: str, reason: str
+    ) -> GptVersion:
+        """`reject` a version (taken down if live) or `unlist` the GPT; the creator sees the reason."""
+        version = await self.session.scalar(
+            sa.select(GptVersion)
+            .where(GptVersion.gpt_id == gpt_id, GptVersion.number == number)
+            .with_for_update()
+        )
+        if version is None:
+            raise NotFound(f"No version {number} of this GPT")
+        listing = await self.session.get(Listing, gpt_id, with_for_update=True)
+        if action == "reject":
+            version.review_status = "rejected"
+            version.review_reasons = [*version.review_reasons, f"rejected by a moderator: {reason}"]
+            if listing is not None and listing.live_version == number:
+                previous = await self.session.scalar(
+                    sa.select(sa.func.max(GptVersion.number)).where(
+                        GptVersion.gpt_id == gpt_id, GptVersion.review_status == "approved"
+                    )
+                )
+                listing.live_version = previous
+                if previous is not None:
+                    prior = await self.session.scalar(
+                        sa.select(GptVersion).where(
+                            GptVersion.gpt_id == gpt_id, GptVersion.number == previous
+                        )
+                    )
+                    listing.visibility = prior.visibility
+        elif listing is not None:
+            listing.unlisted_reason = reason
+        if listing is not None:
+            self._relist(listing)
+        await self.session.flush()
+        await invalidate(self.redis, gpt_id)
+        return version
+
+    async def appeal(self, owner: User, gpt_id: uuid.UUID, message: str) -> Appeal:
+        gpt = await self.gpts.get_owned(owner, gpt_id)
+        listing = await self.session.get(Listing, gpt.id)
+        latest = await self.session.scalar(
+            sa.select(GptVersion)
+            .where(GptVersion.gpt_id == gpt.id)
+            .order_by(GptVersion.number.desc())
+            .limit(1)
+        )
+        decided = (latest is not None and latest.review_status == "rejected") or (
+            listing is not None and (listing.unlisted_reason or listing.hidden_by_reports)
+        )
+        if not decided:
+            raise Conflict("There is no rejection or unlisting of this GPT to appeal")
+        open_appeal = await self.session.scalar(
+            sa.select(Appeal.id).where(Appeal.gpt_id == gpt.id, Appeal.status == "open")
+        )
+        if open_appeal is not None:
+            raise Conflict("This GPT already has an open appeal")
+        appeal = Appeal(
+            gpt_id=gpt.id, user_id=owner.id, version=latest.number if latest else None, message=message
+        )
+        self.session.add(appeal)
+        await self.session.flush()
+        return appeal
+
+    async def appeals(self, status: str | None) -> list[Appeal]:
+        query = sa.select(Appeal).order_by(Appeal.created_at)
+        if status:
+            query = query.where(Appeal.status == status)
+        return list(await self.session.scalars(query))
+
+    async def resolve_appeal(self, appeal_id: uuid.UUID, decision: str, note: str | None) -> Appeal:
+        """`grant` approves the appealed version again and lifts an unlisting; `deny` keeps the decision."""
+        appeal = await self.session.get(Appeal, appeal_id, with_for_update=True)
+        if appeal is None:
+            raise NotFound("No such appeal")
+        if appeal.status != "open":
+            raise Conflict("This appeal is already decided")
+        appeal.status = "granted" if decision == "grant" else "denied"
+        appeal.note = note
+        appeal.resolved_at = datetime.now(UTC)
+        if decision == "grant":
+            listing = await self.session.get(Listing, appeal.gpt_id, with_for_update=True)
+            version = await self.session.scalar(
+                sa.select(GptVersion).where(
+                    GptVersion.gpt_id == appeal.gpt_id, GptVersion.number == appeal.version
+                )
+            )
+            if version is not None and version.review_status == "rejected":
+                version.review_status = "approved"
+                gpt = await self.session.get(Gpt, appeal.gpt_id)
+                await self._go_live(gpt, version)
+            elif listing is not None:
+                listing.unlisted_reason = None
+                listing.hidden_by_reports = False
+                self._relist(listing)
+        await self.session.flush()
+        await invalidate(self.redis, appeal.gpt_id)
+        return appeal
+
+    async def set_featured(self, gpt_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+        """The ordered featured list; every GPT in it must be listed."""
+        if len(set(gpt_ids)) != len(gpt_ids):
+            raise Invalid("The featured list repeats a GPT", field="gpt_ids")
+        listed = set(
+            await self.session.scalars(
+                sa.select(Listing.gpt_id).where(Listing.gpt_id.in_(gpt_ids), Listing.listed)
+            )
+        )
+        missing = [str(g) for g in gpt_ids if g not in listed]
+        if missing:
+            raise Invalid(f"Not listed in the store: {', '.join(missing)}", field="gpt_ids")
+        await self.session.execute(
+            sa.update(Listing).where(Listing.featured_rank.is_not(None)).values(featured_rank=None)
+        )
+        for rank, gpt_id in enumerate(gpt_ids, 1):
+            await self.session.execute(
+                sa.update(Listing).where(Listing.gpt_id == gpt_id).values(featured_rank=rank)
+            )
+        await self.session.flush()
+        await invalidate(self.redis)
+        return gpt_ids
+
+    async def refresh_creator(self, owner: User) -> None:
+        """Keep listing text (searchable by creator) in step with the creator's profile."""
+        rows = await self.session.scalars(sa.select(Listing).where(Listing.owner_id == owner.id))
+        for listing in rows:
+            listing.creator_handle = owner.handle
+            listing.search_text = listing_text(listing, owner)
+        await self.session.flush()
+        await invalidate(self.redis)
+
+    async def set_hidden_by_reports(self, gpt_id: uuid.UUID, hidden: bool) -> None:
+        listing = await self.session.get(Listing, gpt_id, with_for_update=True)
+        if listing is not None and listing.hidden_by_reports != hidden:
+            listing.hidden_by_reports = hidden
+            self._relist(listing)
+            await self.session.flush()
+            await invalidate(self.redis, gpt_id)
+
+    async def unlist(self, gpt_id: uuid.UUID, reason: str) -> None:
+        listing = await self.session.get(Listing, gpt_id, with_for_update=True)
+        if listing is None:
+            raise NotFound("No such GPT")
+        listing.unlisted_reason = reason
+        self._relist(listing)
+        await self.session.flush()
+        await invalidate(self.redis, gpt_id)
+
+
+def listing_text(listing: Listing, owner: User) -> str:
+    """What `q` searches: name, description, tags and creator."""
+    return " ".join(
+        part
+        for part in (
+            listing.name,
+            listing.description,
+            " ".join(listing.tags),
+            owner.handle,
+            owner.display_name,
+        )
+        if part
+    )
+
+
+def forbid_owner(user: User, listing: Listing, what: str) -> None:
+    if user.id == listing.owner_id:
+        raise Forbidden(f"Creators cannot {what} their own GPT")

@@ -1,0 +1,209 @@
+"""Browsing, search, pages, chatting with published GPTs, usage counters and the OpenAI-compatible API."""
+
+import uuid
+
+import openai
+import pytest
+
+from retrieval.jobs import ingest
+from store import usage
+from tests.factories import auth_headers, create_user
+from tests.fake_openai import text
+
+BASE = {
+    "description": "A helpful assistant.",
+    "instructions": "Help people.",
+    "conversation_starters": ["Hi"],
+    "category": "education",
+}
+
+
+async def published(client, headers, name, visibility="public", **fields) -> str:
+    gpt = (await client.post("/api/gpts", json={**BASE, "name": name, **fields}, headers=headers)).json()
+    version = await client.post(
+        f"/api/gpts/{gpt['id']}/publish", json={"visibility": visibility}, headers=headers
+    )
+    assert version.json()["review_status"] == "approved", version.text
+    return gpt["id"]
+
+
+async def test_categories_sorts_and_stable_cursor_pagination(client, creator_headers):
+    names = ["Algebra Coach", "History Buff", "Spelling Bee", "Chemistry Lab", "Geography Quiz"]
+    ids = [await published(client, creator_headers, name) for name in names]
+    await published(client, creator_headers, "Code Buddy", category="programming")
+    categories = {c["slug"]: c["count"] for c in (await client.get("/api/store/categories")).json()}
+    assert categories["education"] == 5 and categories["programming"] == 1 and categories["writing"] == 0
+
+    seen, cursor = [], None
+    while True:
+        url = "/api/store/gpts?sort=new&category=education&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = (await client.get(url)).json()
+        seen += [g["id"] for g in page["data"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == list(reversed(ids))  # newest first, each exactly once
+    bad = await client.get("/api/store/gpts?cursor=garbage")
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "cursor"
+    assert (await client.get("/api/store/gpts?sort=random")).status_code == 422
+    assert (await client.get("/api/store/gpts?limit=1000")).status_code == 422
+
+
+async def test_search_matches_name_tags_and_creator_with_fusion(client, creator_headers, creator):
+    fjord = await published(
+        client, creator_headers, "Fjord Guide", description="Plans trips to Norwegian fjords."
+    )
+    await published(client, creator_headers, "Math Tutor", description="Explains algebra step by step.")
+    found = (await client.get("/api/store/gpts?q=fjord trips")).json()["data"]
+    assert found[0]["id"] == fjord
+    by_meaning = (await client.get("/api/store/gpts?q=help with equations")).json()["data"]
+    assert by_meaning[0]["name"] == "Math Tutor"
+    by_creator = (await client.get(f"/api/store/gpts?q={creator.handle}")).json()["data"]
+    assert {g["name"] for g in by_creator} == {"Fjord Guide", "Math Tutor"}
+
+
+async def test_featured_is_the_admin_order(client, creator_headers, session, settings):
+    admin = auth_headers(await create_user(session, settings, is_admin=True), settings)
+    first, second = [await published(client, creator_headers, name) for name in ("Alpha Bot", "Beta Helper")]
+    response = await client.put("/api/admin/featured", json={"gpt_ids": [second, first]}, headers=admin)
+    assert response.status_code == 200
+    listed = (await client.get("/api/store/gpts?sort=featured")).json()["data"]
+    assert [g["id"] for g in listed] == [second, first]
+    missing = await client.put("/api/admin/featured", json={"gpt_ids": [str(uuid.uuid4())]}, headers=admin)
+    assert missing.status_code == 422
+
+
+async def test_chat_pins_the_version_cites_open_files_and_counts_usage(
+    client, creator_headers, session, settings, db, redis
+):
+    gpt = (
+        await client.post("/api/gpts", json={**BASE, "name": "Fjord Guide"}, headers=creator_headers)
+    ).json()
+    file = (
+        await client.post(
+            f"/api/gpts/{gpt['id']}/files",
+            files={
+                "file": (
+                    "kayaks.md",
+                    b"# Kayaks\n\nKayak rentals in Gudvangen cost 600 NOK for half a day.\n",
+                )
+            },
+            data={"access": "open", "license": "CC-BY-4.0"},
+            headers=creator_headers,
+        )
+    ).json()
+    await ingest(db, settings, uuid.UUID(file["id"]))
+    await client.post(
+        f"/api/gpts/{gpt['id']}/publish", json={"visibility": "public"}, headers=creator_headers
+    )
+    page = (await client.get(f"/api/store/gpts/{gpt['id']}")).json()
+    assert page["knowledge"][0]["license"] == "CC-BY-4.0"
+    download = await client.get(page["knowledge"][0]["download_url"])
+    assert b"600 NOK" in download.content
+
+    user = await create_user(session, settings)
+    headers = auth_headers(user, settings)
+    conversation = (await client.post(f"/api/store/gpts/{gpt['id']}/conversations", headers=headers)).json()
+    # A draft change after publishing does not reach users.
+    await client.patch(
+        f"/api/gpts/{gpt['id']}", json={"instructions": "Talk like a pirate."}, headers=creator_headers
+    )
+    reply = await client.post(
+        f"/api/conversations/{conversation['id']}/messages",
+        json={"content": "What does a kayak cost?"},
+        headers=headers,
+    )
+    assert reply.status_code == 200, reply.text
+    message = reply.json()["message"]
+    assert "600 NOK" in message["content"]
+    assert message["citations"][0]["filename"] == "kayaks.md"
+    history = (await client.get(f"/api/conversations/{conversation['id']}/messages", headers=headers)).json()[
+        "data"
+    ]
+    assert [m["role"] for m in history] == ["user", "assistant"]
+    assert (
+        await client.get(f"/api/conversations/{conversation['id']}/messages", headers=creator_headers)
+    ).status_code == 404
+    assert [c["id"] for c in (await client.get("/api/conversations", headers=headers)).json()["data"]] == [
+        conversation["id"]
+    ]
+
+    assert await usage.flush(db, redis) == 1
+    page = (await client.get(f"/api/store/gpts/{gpt['id']}")).json()
+    assert (page["conversations"], page["conversations_label"]) == (1, "1")
+    trending = (await client.get("/api/store/gpts?sort=trending")).json()["data"]
+    assert trending[0]["id"] == gpt["id"]
+
+
+async def test_message_rate_limit_is_429_with_retry_after(client, creator_headers, session, settings):
+    settings.rate_limit_messages_per_minute = 1
+    gpt_id = await published(client, creator_headers, "Quick Bot")
+    headers = auth_headers(await create_user(session, settings), settings)
+    conversation = (await client.post(f"/api/store/gpts/{gpt_id}/conversations", headers=headers)).json()
+    url = f"/api/conversations/{conversation['id']}/messages"
+    assert (await client.post(url, json={"content": "hi"}, headers=headers)).status_code == 200
+    limited = await client.post(url, json={"content": "hi again"}, headers=headers)
+    assert limited.status_code == 429
+    assert int(limited.headers["retry-after"]) >= 1
+
+
+@pytest.fixture
+async def api_server(llm_settings, db, redis):
+    """The app on a real loopback port, for the official openai SDK."""
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    from core.app import create_app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(llm_settings, db=db, redis=redis), host="127.0.0.1", port=port, log_config=None
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no startup event
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+async def test_openai_sdk_lists_gpts_and_chats_with_one(llm_client, api_server, creator_headers, fake_openai):
+    gpt_id = await published(llm_client, creator_headers, "Fjord Guide", instructions="Answer about fjords.")
+    key = (await llm_client.post("/api/me/api-keys", json={"name": "sdk"}, headers=creator_headers)).json()[
+        "key"
+    ]
+    sdk = openai.AsyncOpenAI(base_url=f"{api_server}/v1", api_key=key, max_retries=0)
+    models = await sdk.models.list()
+    assert gpt_id in [m.id for m in models.data]
+
+    fake_openai.script(text("Geiranger is lovely in May."))
+    completion = await sdk.chat.completions.create(
+        model=gpt_id,
+        messages=[{"role": "system", "content": "ignored"}, {"role": "user", "content": "Best fjord?"}],
+    )
+    assert completion.object == "chat.completion"
+    assert completion.choices[0].message.content == "Geiranger is lovely in May."
+    assert completion.choices[0].finish_reason == "stop"
+    system = fake_openai.chat_requests[-1]["messages"][0]["content"]
+    assert "Answer about fjords." in system and "ignored" not in system
+
+    fake_openai.script(text("Streamed answer."))
+    stream = await sdk.chat.completions.create(
+        model=gpt_id, messages=[{"role": "user", "content": "Stream please"}], stream=True
+    )
+    pieces = [chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices]
+    assert "".join(pieces) == "Streamed answer."
+
+    with pytest.raises(openai.NotFoundError):
+        await sdk.chat.completions.create(
+            model=str(uuid.uuid4()), messages=[{"role": "user", "content": "x"}]
+        )
+    bad = openai.AsyncOpenAI(base_url=f"{api_server}/v1", api_key="gsk_wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        await bad.models.list()
