@@ -143,9 +143,17 @@ class StoreController(Controller):
 
     @get("/gpts/{gpt_id:uuid}")
     async def page(
-        self, gpt_id: uuid.UUID, optional_user: User | None, db_session: AsyncSession, settings: Settings
+        self,
+        gpt_id: uuid.UUID,
+        optional_user: User | None,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
     ) -> GptPage:
-        return await StoreService(db_session, settings).page(gpt_id, optional_user)
+        """The GPT's page; instructions and private files are shown to no one but the owner."""
+        return GptPage.model_validate(
+            await StoreService(db_session, settings, redis).cached_page(gpt_id, optional_user)
+        )
 
     @get("/gpts/{gpt_id:uuid}/files/{file_id:uuid}/download")
     async def download(

@@ -97,6 +97,19 @@ class StoreService:
         assert version is not None
         return version
 
+    async def cached_page(self, gpt_id: uuid.UUID, user: User | None) -> dict[str, Any]:
+        """The page as JSON; what everyone but the owner sees is cached in Redis until the GPT changes."""
+        listing = await self.visible_listing(gpt_id, user)
+        if self.redis is None or (user is not None and (user.id == listing.owner_id or user.is_admin)):
+            return (await self.page(gpt_id, user)).model_dump(mode="json")
+
+        async def compute() -> dict[str, Any]:
+            return (await self.page(gpt_id, None)).model_dump(mode="json")
+
+        return await cache.cached(
+            self.redis, f"gpt:{gpt_id}", "page", self.settings.cache_ttl_seconds, compute
+        )
+
     async def page(self, gpt_id: uuid.UUID, user: User | None) -> GptPage:
         """The public page of a GPT; instructions only for its owner, open files only."""
         from store.search import listing_item

@@ -63,7 +63,7 @@ TRENDING_SQL = sa.text(
 async def flush(db: Database, redis: Redis) -> int:
     """Move counted usage into `usage_daily` and the listings; recompute trending. Returns GPT-days moved."""
     members = await redis.smembers(DIRTY)
-    moved = 0
+    moved: set[uuid.UUID] = set()
     for member in members:
         await redis.srem(DIRTY, member)
         day_text, gpt_text = member.decode().split("|")
@@ -104,9 +104,10 @@ async def flush(db: Database, redis: Redis) -> int:
                     users=sa.func.greatest(Listing.users, total_users),
                 )
             )
-        moved += 1
+        moved.add(gpt_id)
     async with db.session_scope() as session:
         await session.execute(TRENDING_SQL)
-    if moved:
-        await invalidate(redis)
-    return moved
+    for gpt_id in moved:
+        await invalidate(redis, gpt_id)
+    await invalidate(redis)  # trending moved too
+    return len(moved)
