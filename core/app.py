@@ -33,14 +33,14 @@ logger = logging.getLogger("gptstore.access")
 def _context_routes(service: Service) -> list[Any]:
     from builder import routes as builder_routes
     from retrieval import routes as retrieval_routes
-    from store import openai_api
+    from store import feedback_routes, openai_api
     from store import routes as store_routes
 
     handlers: list[Any] = list(core_routes.route_handlers)
     if service in ("all", "builder"):
         handlers += builder_routes.route_handlers + retrieval_routes.route_handlers
     if service in ("all", "store"):
-        handlers += store_routes.route_handlers + openai_api.route_handlers
+        handlers += store_routes.route_handlers + feedback_routes.route_handlers + openai_api.route_handlers
     return handlers
 
 
@@ -160,6 +160,7 @@ def create_app(
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
         request_max_body_size=settings.max_file_bytes + 1024 * 1024,
+        logging_config=None,  # logs are configured once, as JSON lines (core.logs)
         debug=False,
     )
     return app
