@@ -111,6 +111,8 @@ class GptService:
         return changes
 
     async def delete(self, gpt: Gpt) -> None:
+        """Delete the draft, its versions, listing, conversations and knowledge (uploads included)."""
+        await self.knowledge.forget_blobs(gpt.id)
         await self.session.delete(gpt)
         await self.session.flush()
 

@@ -264,6 +264,15 @@ class KnowledgeService:
         await self.session.flush()
         blob_store(self.settings).delete(file_id)
 
+    async def forget_blobs(self, gpt_id: uuid.UUID) -> None:
+        """Delete the stored uploads of a GPT whose rows are being deleted (its chunks go by cascade)."""
+        ids = list(
+            await self.session.scalars(sa.select(KnowledgeFile.id).where(KnowledgeFile.gpt_id == gpt_id))
+        )
+        blobs = blob_store(self.settings)
+        for file_id in ids:
+            blobs.delete(file_id)
+
     async def pin_files(self, gpt_id: uuid.UUID) -> list[uuid.UUID]:
         """The draft's completed files, marked as used by a published version."""
         rows = list(

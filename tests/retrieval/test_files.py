@@ -97,3 +97,11 @@ async def test_delete_removes_chunks(client, creator_headers, db, settings, sess
     assert (
         await client.get(f"/api/gpts/{gpt_id}/files/{file['id']}", headers=creator_headers)
     ).status_code == 404
+
+
+async def test_deleting_the_gpt_deletes_its_uploads(client, creator_headers, settings):
+    gpt_id = await create_gpt(client, creator_headers)
+    await upload(client, creator_headers, gpt_id, "fjords.md", FJORDS.encode())
+    assert list((settings.data_dir / "files").rglob("*-*"))
+    assert (await client.delete(f"/api/gpts/{gpt_id}", headers=creator_headers)).status_code == 204
+    assert not [p for p in (settings.data_dir / "files").rglob("*") if p.is_file()]
