@@ -217,5 +217,49 @@ def set_plan(email: str, plan: str) -> None:
         click.echo(f"{email} is now on the {plan} plan")
 
 
+@main.command()
+@click.option("--gpt", "gpt_id", type=click.UUID, default=None, help="Only this GPT's knowledge.")
+def reindex(gpt_id) -> None:
+    """Re-embed knowledge made by an earlier embedding model with the configured one (resumable)."""
+    from core.db import Database
+    from retrieval.embedding import EmbeddingError, get_embedder
+    from retrieval.jobs import chunks_to_reindex
+    from retrieval.jobs import reindex as reindex_chunks
+
+    with running_servers(get_settings()) as settings:
+        _require_current_schema(settings)
+
+        async def run() -> tuple[str, int]:
+            db = Database.from_settings(settings, settings.database_url)
+            embedder = get_embedder(settings)
+            try:
+                await embedder.load()
+                model = embedder.model_id
+                total = await chunks_to_reindex(db, model, gpt_id)
+                if not total:
+                    return model, 0
+                with click.progressbar(
+                    length=total, label=f"Re-embedding with {model}", file=sys.stderr
+                ) as bar:
+                    done = await reindex_chunks(
+                        db, settings, gpt_id=gpt_id, embedder=embedder, progress=bar.update
+                    )
+                return model, done
+            finally:
+                if hasattr(embedder, "aclose"):
+                    await embedder.aclose()
+                await db.dispose()
+
+        try:
+            model, done = asyncio.run(run())
+        except EmbeddingError as exc:
+            raise click.ClickException(f"{exc}; run `gptstore reindex` again to continue") from None
+        scope = f"GPT {gpt_id}" if gpt_id else "all knowledge"
+        if done:
+            click.echo(f"{done} chunks re-embedded: {scope} now uses {model}")
+        else:
+            click.echo(f"Nothing to re-embed: {scope} already uses {model}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

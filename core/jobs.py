@@ -42,5 +42,5 @@ def build_worker(
         cron_jobs=list(cron_jobs),
         startup=startup,
         concurrency=concurrency,
-        shutdown_grace_period_s=5,
+        shutdown_grace_period_s=2,  # an interrupted ingestion resumes later (retrieval.jobs)
     )
