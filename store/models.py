@@ -53,7 +53,24 @@ class Listing(SQLModel, table=True):
         sa.Index("ix_listing_listed_new", "listed", "first_approved_at"),
         sa.Index("ix_listing_category", "category", "listed"),
         sa.Index("ix_listing_tsv", "search_tsv", postgresql_using="gin"),
-    )
+        # Category pages in every sort, and the featured shelf, read only the rows they show (bench/store.py).
+        sa.Index(
+            "ix_listing_featured", "featured_rank", "gpt_id",
+            postgresql_where=sa.text("listed AND featured_rank IS NOT NULL"),
+        ),
+        sa.Index(
+            "ix_listing_category_trending", "category", "trending_score", "gpt_id",
+            postgresql_where=sa.text("listed"),
+        ),
+        sa.Index(
+            "ix_listing_category_top", "category", "top_score", "gpt_id",
+            postgresql_where=sa.text("listed"),
+        ),
+        sa.Index(
+            "ix_listing_category_new", "category", "first_approved_at", "gpt_id",
+            postgresql_where=sa.text("listed"),
+        ),
+    )  # fmt: skip
 
     gpt_id: uuid.UUID = Field(
         sa_column=sa.Column(sa.Uuid, sa.ForeignKey("gpt.id", ondelete="CASCADE"), primary_key=True)

@@ -27,6 +27,8 @@ from store.service import LISTING_SCOPE
 SORTS = ("trending", "top", "new", "featured")
 RRF_K = 60
 SEARCH_CANDIDATES = 200
+# A common word matches most of the store; ranking every match cost ~165 ms at 100k GPTs (bench/store.py).
+KEYWORD_CANDIDATES = 2_000
 # Keyset order of each sort: (column, direction); ties broken by gpt_id in the same direction.
 SORT_KEYS = {
     "trending": (Listing.trending_score, "desc"),
@@ -135,11 +137,15 @@ class StoreSearch:
         category_filter = "AND category = :category" if category else ""
         sql = f"""
             WITH query AS (SELECT websearch_to_tsquery('simple', :q) AS q),
+            matches AS (
+                SELECT gpt_id, search_tsv FROM listing, query
+                WHERE listed AND search_tsv @@ query.q {category_filter}
+                LIMIT :keyword_candidates
+            ),
             kw AS (
                 SELECT gpt_id,
                        row_number() OVER (ORDER BY ts_rank_cd(search_tsv, query.q) DESC, gpt_id) AS rank
-                FROM listing, query
-                WHERE listed AND search_tsv @@ query.q {category_filter}
+                FROM matches, query
                 ORDER BY rank LIMIT :candidates
             ),
             vec AS (
@@ -160,6 +166,7 @@ class StoreSearch:
             "vector": vector,
             "model": embedder.model_id,
             "candidates": SEARCH_CANDIDATES,
+            "keyword_candidates": KEYWORD_CANDIDATES,
             "offset": offset,
             "limit": limit + 1,
         }
