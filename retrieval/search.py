@@ -96,13 +96,17 @@ def _vector_cte(dimensions: int, exact: bool, with_files: bool) -> str:
             SELECT id, row_number() OVER (ORDER BY {distance}) AS rank
             FROM own ORDER BY {distance} LIMIT :candidates
         )"""
+    # The iterative scan (relaxed_order) returns rows only roughly by distance, and the planner trusts the
+    # index order: ranking a materialised copy by `distance + 0` forces a real sort (pgvector's recipe; the
+    # `+ 0` because PostgreSQL 17+ carries the CTE's sort order out of it).
     return f"""
+        nearest AS MATERIALIZED (
+            SELECT id, {distance} AS distance FROM knowledge_chunk
+            WHERE gpt_id = :gpt_id AND embedding_model = :model {files}
+            ORDER BY {distance} LIMIT :candidates
+        ),
         vec AS (
-            SELECT id, row_number() OVER (ORDER BY distance) AS rank FROM (
-                SELECT id, {distance} AS distance FROM knowledge_chunk
-                WHERE gpt_id = :gpt_id AND embedding_model = :model {files}
-                ORDER BY {distance} LIMIT :candidates
-            ) nearest
+            SELECT id, row_number() OVER (ORDER BY distance + 0, id) AS rank FROM nearest
         )"""
 
 
