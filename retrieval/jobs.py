@@ -32,7 +32,8 @@ logger = logging.getLogger("gptstore.retrieval")
 BATCH = 32
 STALE_AFTER_SECONDS = 120
 MAX_ATTEMPTS = 5
-LOCK_SECONDS = 300
+# Renewed after every batch; shorter than STALE_AFTER_SECONDS, so a dead run's lock is gone before a resume.
+LOCK_SECONDS = 100
 COPY_COLUMNS = [
     "id", "file_id", "gpt_id", "ord", "text", "token_count", "page", "heading", "char_start", "char_end",
     "embedding_model", "embedding", "text_search_config",
@@ -54,12 +55,21 @@ async def enqueue_ingestion(queue: Queue, file_id: uuid.UUID, attempt: int = 0) 
 
 
 async def _fail(db: Database, file_id: uuid.UUID, code: str, message: str) -> None:
+    """End the file `failed`; chunks of a partial run go, so a failed file is never half searchable."""
     async with db.session_scope() as session:
-        await session.execute(
+        failed = await session.execute(
             sa.update(KnowledgeFile)
             .where(KnowledgeFile.id == file_id, KnowledgeFile.status == ACTIVE)
-            .values(status="failed", error_code=code, error_message=message[:1000], updated_at=utcnow())
+            .values(
+                status="failed",
+                error_code=code,
+                error_message=message[:1000],
+                chunks_done=0,
+                updated_at=utcnow(),
+            )
         )
+        if failed.rowcount:
+            await session.execute(sa.delete(KnowledgeChunk).where(KnowledgeChunk.file_id == file_id))
 
 
 async def _write_batch(

@@ -35,7 +35,7 @@ from core.models import User
 from core.redis import create_redis
 from core.settings import get_settings
 from retrieval import search as search_module
-from retrieval.embedding import MiniLMEmbedder, get_embedder
+from retrieval.embedding import EmbeddingError, MiniLMEmbedder, get_embedder
 from retrieval.jobs import BATCH, COPY_COLUMNS, chunks_to_reindex, ingest, reindex, resume_stale
 from retrieval.models import KnowledgeChunk, KnowledgeFile
 from retrieval.parsing import DOCX, PDF, PPTX, XLSX
@@ -399,6 +399,27 @@ async def test_ingestion_resumes_after_the_worker_died(client, creator_headers, 
         await session.scalars(sa.select(KnowledgeChunk.text).where(KnowledgeChunk.file_id == file_id))
     )
     assert len(set(texts)) == total
+
+
+class FailingEmbedder(FakeEmbedder):
+    """Embeds one batch, then the provider refuses for good."""
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        if self.batches:
+            raise EmbeddingError("the provider refused the key", permanent=True)
+        return await super().embed_documents(texts)
+
+
+async def test_a_provider_failure_mid_file_fails_it_without_half_its_chunks(
+    client, creator_headers, db, settings, session
+):
+    gpt_id = await create_gpt(client, creator_headers, **SMALL_CHUNKS)
+    file_id = await upload(client, creator_headers, gpt_id, "log.md", harbour_log(100))
+    assert await ingest(db, settings, file_id, embedder=FailingEmbedder()) == "failed"
+    state = await file_state(client, creator_headers, gpt_id, file_id)
+    assert state["last_error"]["code"] == "server_error"
+    assert "refused the key" in state["last_error"]["message"]
+    assert await chunk_ords(session, file_id) == []
 
 
 # Concurrency: an app on committed transactions -------------------------------------------------------
