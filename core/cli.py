@@ -225,6 +225,7 @@ def reindex(gpt_id) -> None:
     from retrieval.embedding import EmbeddingError, get_embedder
     from retrieval.jobs import chunks_to_reindex
     from retrieval.jobs import reindex as reindex_chunks
+    from store.service import reembed_listings
 
     with running_servers(get_settings()) as settings:
         _require_current_schema(settings)
@@ -235,15 +236,18 @@ def reindex(gpt_id) -> None:
             try:
                 await embedder.load()
                 model = embedder.model_id
+                done = 0
                 total = await chunks_to_reindex(db, model, gpt_id)
-                if not total:
-                    return model, 0
-                with click.progressbar(
-                    length=total, label=f"Re-embedding with {model}", file=sys.stderr
-                ) as bar:
-                    done = await reindex_chunks(
-                        db, settings, gpt_id=gpt_id, embedder=embedder, progress=bar.update
-                    )
+                if total:
+                    with click.progressbar(
+                        length=total, label=f"Re-embedding with {model}", file=sys.stderr
+                    ) as bar:
+                        done = await reindex_chunks(
+                            db, settings, gpt_id=gpt_id, embedder=embedder, progress=bar.update
+                        )
+                if gpt_id is None:  # the store's semantic listing search uses the same model
+                    async with db.session_scope() as session:
+                        done += await reembed_listings(session, settings)
                 return model, done
             finally:
                 if hasattr(embedder, "aclose"):
@@ -256,7 +260,7 @@ def reindex(gpt_id) -> None:
             raise click.ClickException(f"{exc}; run `gptstore reindex` again to continue") from None
         scope = f"GPT {gpt_id}" if gpt_id else "all knowledge"
         if done:
-            click.echo(f"{done} chunks re-embedded: {scope} now uses {model}")
+            click.echo(f"{done} chunks and listings re-embedded: {scope} now uses {model}")
         else:
             click.echo(f"Nothing to re-embed: {scope} already uses {model}")
 

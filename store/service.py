@@ -470,3 +470,24 @@ def listing_text(listing: Listing, owner: User) -> str:
 def forbid_owner(user: User, listing: Listing, what: str) -> None:
     if user.id == listing.owner_id:
         raise Forbidden(f"Creators cannot {what} their own GPT")
+
+
+async def reembed_listings(session: AsyncSession, settings: Settings) -> int:
+    """Give listings embedded by an earlier model vectors of the current one (semantic store search)."""
+    embedder = get_embedder(settings)
+    await embedder.load()
+    stale = list(
+        await session.scalars(
+            sa.select(Listing).where(
+                Listing.embedding.is_not(None), Listing.embedding_model.is_distinct_from(embedder.model_id)
+            )
+        )
+    )
+    for start in range(0, len(stale), 64):
+        batch = stale[start : start + 64]
+        vectors = await embedder.embed_documents([listing.search_text for listing in batch])
+        for listing, vector in zip(batch, vectors, strict=True):
+            listing.embedding = np.asarray(vector, dtype=np.float32)
+            listing.embedding_model = embedder.model_id
+    await session.flush()
+    return len(stale)

@@ -207,3 +207,18 @@ async def test_openai_sdk_lists_gpts_and_chats_with_one(llm_client, api_server, 
     bad = openai.AsyncOpenAI(base_url=f"{api_server}/v1", api_key="gsk_wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         await bad.models.list()
+
+
+async def test_reindex_gives_old_listings_the_current_model(client, creator_headers, session, settings):
+    import sqlalchemy as sa
+
+    from store.models import Listing
+    from store.service import reembed_listings
+
+    gpt_id = await published(client, creator_headers, "Fjord Guide", description="Plans fjord trips.")
+    await session.execute(sa.update(Listing).values(embedding_model="an-old-model"))
+    assert (await client.get("/api/store/gpts?q=vacation in norwegian fjords")).json()["data"] == []
+    assert await reembed_listings(session, settings) == 1
+    await session.commit()
+    listing = await session.get(Listing, uuid.UUID(gpt_id))
+    assert listing.embedding_model == "minilm-l6-v2-int8"
