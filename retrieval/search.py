@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 Mode = Literal["hybrid", "vector", "keyword"]
 
 # Below this many chunks in a GPT the exact scan is faster than HNSW with filtering (bench/retrieval.py).
-EXACT_SCAN_MAX_CHUNKS = 10_000
+EXACT_SCAN_MAX_CHUNKS = 1_000
 RRF_K = 60
 # Measured on tests/data/retrieval_eval.json: the vector list carries most signal, keywords break ties
 # and rescue exact terms (names, codes) that the small embedding model blurs.
