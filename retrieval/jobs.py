@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -29,7 +30,8 @@ from retrieval.service import ACTIVE, KnowledgeService, blob_store
 
 logger = logging.getLogger("gptstore.retrieval")
 
-BATCH = 32
+BATCH = 32  # chunks per embedding call
+WRITE_ROWS = 256  # chunks per write transaction at most (bench/retrieval.py)
 STALE_AFTER_SECONDS = 120
 MAX_ATTEMPTS = 5
 # Renewed after every batch; shorter than STALE_AFTER_SECONDS, so a dead run's lock is gone before a resume.
@@ -186,12 +188,23 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
                     updated_at=utcnow(),
                 )
             )
+        pending: list[Chunk] = []
+        pending_vectors: list = []
+        last_write = time.monotonic()
         for start in range(done, len(chunks), BATCH):
             batch = chunks[start : start + BATCH]
-            vectors = await embedder.embed_documents([c.text for c in batch])
-            await _write_batch(db, file_id, gpt_id, model, config, batch, vectors)
-            if lock is not None:
-                await lock.reacquire()
+            pending += batch
+            pending_vectors += await embedder.embed_documents([c.text for c in batch])
+            # Few large transactions write faster; a slow embedder still shows progress every second.
+            if (
+                len(pending) >= WRITE_ROWS
+                or time.monotonic() - last_write >= 1
+                or start + BATCH >= len(chunks)
+            ):
+                await _write_batch(db, file_id, gpt_id, model, config, pending, pending_vectors)
+                pending, pending_vectors, last_write = [], [], time.monotonic()
+                if lock is not None:
+                    await lock.reacquire()
     except _Stop:
         return "cancelled"
     except EmbeddingError as exc:

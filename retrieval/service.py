@@ -314,24 +314,35 @@ class KnowledgeService:
         score_threshold: float | None = None,
         mode: Mode = "hybrid",
     ) -> list[SourcedHit]:
-        """Hybrid search over one GPT's chunks embedded by the current model; `file_ids` narrows it."""
-        base = await self.session.get(KnowledgeBase, gpt_id)
-        if base is None:
-            return []
+        """Hybrid search over one GPT's chunks embedded by the current model; `file_ids` narrows it.
+
+        Two statements: the GPT's files (for the strategy, the filter and the sources), then the search.
+        """
         embedder = self.embedder
         await embedder.load()
         model_id = embedder.model_id
-        total = await self.session.scalar(
-            sa.select(sa.func.coalesce(sa.func.sum(KnowledgeFile.chunks_done), 0)).where(
-                KnowledgeFile.gpt_id == gpt_id, KnowledgeFile.embedding_model == model_id
+        rows = (
+            await self.session.execute(
+                sa.select(
+                    KnowledgeBase.text_search_config,
+                    KnowledgeFile.id,
+                    KnowledgeFile.filename,
+                    KnowledgeFile.access,
+                    KnowledgeFile.chunks_done,
+                    KnowledgeFile.embedding_model,
+                    KnowledgeFile.detached_at,
+                )
+                .select_from(KnowledgeBase)
+                .outerjoin(KnowledgeFile, KnowledgeFile.gpt_id == KnowledgeBase.gpt_id)
+                .where(KnowledgeBase.gpt_id == gpt_id)
             )
-        )
-        if not total:
+        ).all()
+        files = {row.id: row for row in rows if row.id is not None}
+        total = sum(row.chunks_done for row in files.values() if row.embedding_model == model_id)
+        if not rows or not total:
             return []
         if file_ids is None:  # the draft: files detached from it stay searchable only for their versions
-            file_ids = list(
-                await self.session.scalars(self._attached(gpt_id).with_only_columns(KnowledgeFile.id))
-            )
+            file_ids = [row.id for row in files.values() if row.detached_at is None]
         query_vector = await embedder.embed_query(query) if mode != "keyword" else None
         hits = await search_chunks(
             self.session,
@@ -340,14 +351,13 @@ class KnowledgeService:
             dimensions=embedder.dimensions,
             query_vector=query_vector,
             query_text=query,
-            text_search_config=base.text_search_config,
+            text_search_config=rows[0].text_search_config,
             k=k,
-            chunk_total=int(total),
+            chunk_total=total,
             file_ids=file_ids,
             mode=mode,
             score_threshold=score_threshold,
         )
-        files = {f.id: f for f in await self.files_by_ids({h.file_id for h in hits})}
         return [
             SourcedHit(hit=h, filename=files[h.file_id].filename, access=files[h.file_id].access)
             for h in hits

@@ -101,16 +101,22 @@ class WorkerDied(BaseException):
 
 
 class DyingEmbedder(FakeEmbedder):
-    """Embeds `batches` batches, then the process "dies"."""
+    """Embeds `batches` batches, then the process "dies".
 
-    def __init__(self, batches: int, model_id: str = "fake-a") -> None:
+    Each batch takes `delay` seconds, like a real model: ingestion then commits after every batch (it
+    writes at least once a second), so the crash leaves committed progress behind.
+    """
+
+    def __init__(self, batches: int, model_id: str = "fake-a", delay: float = 0.0) -> None:
         super().__init__(model_id)
         self.left = batches
+        self.delay = delay
 
     async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         if self.left == 0:
             raise WorkerDied
         self.left -= 1
+        await asyncio.sleep(self.delay)
         return await super().embed_documents(texts)
 
 
@@ -365,7 +371,7 @@ async def test_ingestion_resumes_after_the_worker_died(client, creator_headers, 
     file_id = await upload(client, creator_headers, gpt_id, "log.md", harbour_log(100))
 
     with pytest.raises(WorkerDied):
-        await ingest(db, settings, file_id, embedder=DyingEmbedder(batches=2))
+        await ingest(db, settings, file_id, embedder=DyingEmbedder(batches=2, delay=1.05))
     crashed = await file_state(client, creator_headers, gpt_id, file_id)
     total = crashed["progress"]["chunks_total"]
     assert total > 3 * BATCH
@@ -448,7 +454,7 @@ async def live(engine, settings, redis):
 async def test_deleting_a_file_stops_its_ingestion(live, settings):
     gpt_id = await create_gpt(live.client, live.headers, **SMALL_CHUNKS)
     file_id = await upload(live.client, live.headers, gpt_id, "log.md", harbour_log(100))
-    embedder = PausingEmbedder()
+    embedder = PausingEmbedder(delay=1.05)  # a model's pace: each batch is committed on its own
     running = asyncio.create_task(ingest(live.db, settings, file_id, embedder=embedder))
     await asyncio.wait_for(embedder.paused.wait(), 30)
     async with live.db.session_scope() as session:
