@@ -6,7 +6,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 logger = logging.getLogger("gptstore")
@@ -164,7 +164,6 @@ __all__ = [
     "Conflict",
     "Forbidden",
     "Invalid",
-    "MediaType",
     "NotFound",
     "ProviderError",
     "RateLimited",

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-Plan = Literal["free", "plus", "team"]
+from core.settings import Plan
 
 
 class Schema(BaseModel):
