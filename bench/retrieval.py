@@ -23,7 +23,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,11 +31,10 @@ import numpy as np
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from core import migrate
+from bench._servers import bench_servers
 from core.app import create_app
 from core.auth import AccountService
 from core.db import SERVER_SETTINGS, Database, create_engine
-from core.embedded import EmbeddedServers
 from core.models import User
 from core.redis import create_redis
 from core.settings import Settings
@@ -221,33 +220,6 @@ class KnownEmbedder:
 
 
 # Database -------------------------------------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def fresh_database(workdir: Path):
-    """A new, migrated database on GPTSTORE_BENCH_DATABASE_URL, else on an embedded server in `workdir`."""
-    admin_url = os.environ.get("GPTSTORE_BENCH_DATABASE_URL")
-    servers = None
-    if not admin_url:
-        servers = EmbeddedServers(workdir / "servers", redis=False).start()
-        admin_url = servers.database_url
-    name = f"gptstore_bench_{os.getpid()}"
-    admin = create_engine(admin_url, pool_size=1)
-    try:
-        async with admin.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        url = sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-        await asyncio.to_thread(migrate.upgrade, url)
-        yield url
-    finally:
-        async with admin.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
-        if servers is not None:
-            servers.stop()
 
 
 async def insert_rows(raw, owner_id: uuid.UUID, gpts: list[Gpt], status: str = "completed") -> None:
@@ -824,7 +796,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         max_file_tokens=10**9,
     )
     load_before = os.getloadavg()[0]
-    async with fresh_database(workdir) as url:
+    async with bench_servers(workdir, "gptstore_bench", redis=False) as servers:
+        url = servers.database_url
         settings = settings.model_copy(update={"database_url": url})
         engine = create_engine(url, pool_size=4)
         db = Database(engine)
