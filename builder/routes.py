@@ -25,6 +25,7 @@ from builder.schemas import (
     UndoRead,
 )
 from builder.service import GptService, PortabilityService, PreviewService
+from core import ratelimit
 from core.errors import Invalid
 from core.llm import Delta, get_llm
 from core.models import User
@@ -98,6 +99,7 @@ class BuilderChatController(Controller):
         """One builder turn; `Accept: text/event-stream` streams `delta`, `change` and `done` events."""
         gpts = GptService(db_session, settings)
         gpt = await gpts.get_owned(current_user, gpt_id, for_update=True)
+        await _check_rate(state, current_user, settings)
         if wants_stream(request):
             return sse(_streamed_turn(state, gpt.id, data.content))
         outcome = None
@@ -137,6 +139,7 @@ class BuilderChatController(Controller):
     ) -> Any:
         """Chat with the draft as users will: its instructions, its knowledge, cited answers."""
         gpt = await GptService(db_session, settings).get_owned(current_user, gpt_id)
+        await _check_rate(state, current_user, settings)
         if wants_stream(request):
             return sse(_streamed_preview(state, gpt.id, data))
         result = None
@@ -185,6 +188,11 @@ class ImportController(Controller):
                 await enqueue_ingestion(state.queue, file_id)
 
         return Response(body, status_code=201, background=BackgroundTask(enqueue_all))
+
+
+async def _check_rate(state: State, user: User, settings: Settings) -> None:
+    """Builder turns and preview answers count against the same per-minute message limit as chats."""
+    await ratelimit.enforce(state.redis, user.id, "messages", settings.rate_limit_messages_per_minute, 60)
 
 
 async def _turn_read(gpts: GptService, gpt, outcome: TurnResult) -> BuilderTurnRead:

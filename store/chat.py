@@ -50,6 +50,12 @@ class ChatService:
         await usage.count(self.redis, gpt_id, user.id, conversations=1)
         return conversation
 
+    async def check_rate(self, user: User) -> None:
+        """Count one message against the user's per-minute limit (429 with Retry-After past it)."""
+        await ratelimit.enforce(
+            self.redis, user.id, "messages", self.settings.rate_limit_messages_per_minute, 60
+        )
+
     async def owned(self, user: User, conversation_id: uuid.UUID) -> Conversation:
         conversation = await self.session.get(Conversation, conversation_id)
         if conversation is None or conversation.user_id != user.id:
@@ -86,10 +92,7 @@ class ChatService:
     async def reply(
         self, user: User, conversation: Conversation, content: str
     ) -> AsyncIterator[Delta | tuple[ChatMessage, Answer]]:
-        """Stream the answer, then `(stored assistant message, Answer)`."""
-        await ratelimit.enforce(
-            self.redis, user.id, "messages", self.settings.rate_limit_messages_per_minute, 60
-        )
+        """Stream the answer, then `(stored assistant message, Answer)`; callers `check_rate` first."""
         version = await self.pinned_version(user, conversation)
         history: list[Message] = [
             {"role": m.role, "content": m.content} for m in await self.messages(conversation)

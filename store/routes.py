@@ -228,6 +228,7 @@ class ConversationController(Controller):
         """Ask the GPT; `Accept: text/event-stream` streams `delta` events and a final `done`."""
         service = ChatService(db_session, settings, redis, get_llm(settings))
         conversation = await service.owned(current_user, conversation_id)
+        await service.check_rate(current_user)  # before a stream starts, so a 429 is a real 429
         if wants_stream(request):
             await service.pinned_version(current_user, conversation)  # 404 before the stream starts
             return sse(_streamed_reply(state, current_user.id, conversation.id, data.content))

@@ -149,3 +149,15 @@ async def test_llm_turn_streams_deltas_changes_and_done(llm_client, creator_head
     assert [data["field"] for name, data in events if name == "change"] == ["name"]
     assert events[-1][0] == "done" and events[-1][1]["gpt"]["name"] == "Fjord Guide"
     assert all(r.get("stream") for r in fake_openai.chat_requests)
+
+
+async def test_builder_turns_are_rate_limited_with_retry_after(client, creator_headers, settings):
+    settings.rate_limit_messages_per_minute = 1
+    gpt_id = await new_gpt(client, creator_headers)
+    url = f"/api/gpts/{gpt_id}/builder/messages"
+    assert (await client.post(url, json={"content": "call it A"}, headers=creator_headers)).status_code == 200
+    limited = await client.post(
+        url, json={"content": "call it B"}, headers={**creator_headers, "Accept": "text/event-stream"}
+    )
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    assert limited.headers["content-type"].startswith("application/problem+json")
