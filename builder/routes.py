@@ -49,7 +49,7 @@ class GptController(Controller):
     @get("/")
     async def list_gpts(self, current_user: User, db_session: AsyncSession, settings: Settings) -> dict:
         service = GptService(db_session, settings)
-        return {"data": [await service.read(g) for g in await service.list_owned(current_user)]}
+        return {"data": await service.read_all(await service.list_owned(current_user))}
 
     @get("/{gpt_id:uuid}")
     async def get_gpt(

@@ -26,6 +26,7 @@ from builder.schemas import (
     check_category,
 )
 from core.auth import require_paid_plan
+from core.db import utcnow
 from core.errors import Invalid, NotFound
 from core.llm import ChatModel, Delta
 from core.models import User
@@ -107,7 +108,7 @@ class GptService:
                 setattr(gpt, field, after)
                 changes.append(Change(field=field, before=before, after=after))
         if changes:
-            gpt.updated_at = sa.func.now()
+            gpt.updated_at = utcnow()
         return changes
 
     async def delete(self, gpt: Gpt) -> None:
@@ -116,9 +117,11 @@ class GptService:
         await self.session.delete(gpt)
         await self.session.flush()
 
+    async def read_all(self, gpts: list[Gpt]) -> list[GptRead]:
+        await self.knowledge.load_bases([gpt.id for gpt in gpts])  # one query, then identity-map hits
+        return [await self.read(gpt) for gpt in gpts]
+
     async def read(self, gpt: Gpt) -> GptRead:
-        await self.session.flush()
-        await self.session.refresh(gpt)
         chunk_size, chunk_overlap = await self.knowledge.chunking_of(gpt.id)
         return GptRead(
             id=gpt.id,

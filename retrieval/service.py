@@ -143,6 +143,11 @@ class KnowledgeService:
                 )
         await self.session.flush()
 
+    async def load_bases(self, gpt_ids: list[uuid.UUID]) -> None:
+        """Load several knowledge bases at once (later `session.get` calls find them in the session)."""
+        if gpt_ids:
+            await self.session.scalars(sa.select(KnowledgeBase).where(KnowledgeBase.gpt_id.in_(gpt_ids)))
+
     async def chunking_of(self, gpt_id: uuid.UUID) -> tuple[int, int]:
         base = await self.session.get(KnowledgeBase, gpt_id)
         size, overlap = default_chunking(self.settings)
