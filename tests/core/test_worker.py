@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -44,7 +43,9 @@ async def test_worker_process_ingests_a_queued_file(engine, database_url, server
         GPTSTORE_SECRET_KEY=TEST_SECRET,
     )
     log = (tmp_path / "worker.log").open("wb")
-    worker = subprocess.Popen([sys.executable, "-m", "core.cli", "worker"], env=env, stderr=log)
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "core.cli", "worker", env=env, stderr=log
+    )
     try:
         await enqueue_ingestion(create_queue(redis), file_id)
         status, deadline = "in_progress", time.monotonic() + 90
@@ -57,7 +58,7 @@ async def test_worker_process_ingests_a_queued_file(engine, database_url, server
         assert status == "completed", (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
     finally:
         worker.send_signal(signal.SIGTERM)
-        worker.wait(30)
+        await asyncio.wait_for(worker.wait(), 30)
         log.close()
         await redis.aclose()
         async with db.session_scope() as session:
