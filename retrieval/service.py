@@ -5,6 +5,7 @@ Builder and store use retrieval only through this module.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -23,6 +24,7 @@ from core.models import User
 from core.settings import Settings
 from retrieval.embedding import Embedder, get_embedder
 from retrieval.models import KnowledgeBase, KnowledgeFile
+from retrieval.parsing import ParseError, detect_media_type
 from retrieval.search import Hit, Mode, search_chunks, text_search_config_for
 
 logger = logging.getLogger("gptstore.retrieval")
@@ -71,6 +73,19 @@ class BlobStore:
 
     def delete(self, file_id: uuid.UUID) -> None:
         self.path(file_id).unlink(missing_ok=True)
+
+
+SNIFF_LIMIT = 64 * 1024 * 1024
+
+
+def _sniff_media_type(path: Path, filename: str, size: int) -> str:
+    """The media type judged from the content at upload (the ingestion job parses and checks it again)."""
+    if size > SNIFF_LIMIT:
+        return "application/octet-stream"
+    try:
+        return detect_media_type(path.read_bytes(), filename)
+    except ParseError:  # unsupported: the job ends the file `failed` with the reason
+        return "application/octet-stream"
 
 
 def blob_store(settings: Settings) -> BlobStore:
@@ -207,7 +222,7 @@ class KnowledgeService:
                 gpt_id=base.gpt_id,
                 owner_id=base.owner_id,
                 filename=filename[:255],
-                media_type="application/octet-stream",
+                media_type=await asyncio.to_thread(_sniff_media_type, blobs.path(file_id), filename, size),
                 bytes=size,
                 sha256=sha256,
                 access=access,

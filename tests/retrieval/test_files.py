@@ -34,6 +34,7 @@ async def test_upload_ingest_and_search(client, creator_headers, db, settings):
     assert response.status_code == 202, response.text
     file = response.json()
     assert file["status"] == "in_progress" and file["bytes"] == len(FJORDS.encode())
+    assert file["media_type"] == "text/markdown"  # sniffed at upload
 
     assert await ingest(db, settings, uuid.UUID(file["id"])) == "completed"
     done = (await client.get(f"/api/gpts/{gpt_id}/files/{file['id']}", headers=creator_headers)).json()
