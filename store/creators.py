@@ -18,6 +18,7 @@ from core.errors import Conflict, NotFound
 from core.models import User
 from core.settings import Settings
 from store.models import GptVersion, Listing, Rating, UsageDaily
+from store.ranking import rating_average
 from store.service import LISTING_SCOPE, StoreService
 
 HANDLE_PATTERN = r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$"
@@ -128,9 +129,7 @@ class StatsRead(BaseModel):
 
 
 def _average(listing: Listing | None) -> float | None:
-    if listing is None or not listing.rating_count:
-        return None
-    return round(listing.rating_sum / listing.rating_count, 2)
+    return rating_average(listing.rating_sum, listing.rating_count) if listing is not None else None
 
 
 # Service ----------------------------------------------------------------------------------------------

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -15,6 +12,7 @@ from redis.asyncio import Redis
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import pagination
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import User
 from core.ratelimit import enforce
@@ -117,17 +115,18 @@ class ReportResolve(Strict):
 
 
 def encode_cursor(sort: str, rating: Rating) -> str:
-    key = {"s": sort, "t": rating.created_at.isoformat(), "i": str(rating.id), "n": rating.stars}
-    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+    return pagination.encode_cursor(
+        {"s": sort, "t": rating.created_at.isoformat(), "i": str(rating.id), "n": rating.stars}
+    )
 
 
 def decode_cursor(cursor: str, sort: str) -> tuple[datetime, uuid.UUID, int]:
     try:
-        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        key = pagination.decode_cursor(cursor)
         created_at = datetime.fromisoformat(key["t"])
         parsed = (created_at, uuid.UUID(key["i"]), int(key["n"]))
         same_sort = key["s"] == sort
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError):
         raise Invalid("The cursor is not one this endpoint returned", field="cursor") from None
     if not same_sort:
         raise Invalid("The cursor belongs to another sort order; start again without it", field="cursor")

@@ -20,6 +20,11 @@ def bayesian_average(rating_sum: int, rating_count: int) -> float:
     return (TOP_PRIOR_VOTES * TOP_PRIOR_MEAN + rating_sum) / (TOP_PRIOR_VOTES + rating_count)
 
 
+def rating_average(rating_sum: int, rating_count: int) -> float | None:
+    """The plain average shown to users (ranking uses `bayesian_average`)."""
+    return round(rating_sum / rating_count, 2) if rating_count else None
+
+
 def trending_weight(age_days: float) -> float:
     return math.pow(2.0, -age_days / TRENDING_HALF_LIFE_DAYS)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import uuid
@@ -17,10 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import cache
 from core.errors import Invalid
 from core.models import User
+from core.pagination import decode_cursor, encode_cursor
 from core.settings import Settings
 from retrieval.embedding import get_embedder
 from store.models import Listing
-from store.ranking import conversations_label
+from store.ranking import conversations_label, rating_average
 from store.schemas import CategoryRead, Creator, ListingItem, ListingPage, RatingSummary
 from store.service import LISTING_SCOPE
 
@@ -38,17 +38,6 @@ SORT_KEYS = {
 }
 
 
-def _encode_cursor(value: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value, default=str).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> Any:
-    try:
-        return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except ValueError:
-        raise Invalid("The cursor is not one this API returned", field="cursor") from None
-
-
 def listing_item(listing: Listing, owner: User) -> ListingItem:
     count = listing.rating_count
     return ListingItem(
@@ -58,7 +47,7 @@ def listing_item(listing: Listing, owner: User) -> ListingItem:
         category=listing.category,
         tags=list(listing.tags),
         creator=Creator(handle=owner.handle, display_name=owner.display_name),
-        rating=RatingSummary(average=round(listing.rating_sum / count, 2) if count else None, count=count),
+        rating=RatingSummary(average=rating_average(listing.rating_sum, count), count=count),
         conversations=listing.conversations,
         conversations_label=conversations_label(listing.conversations),
         version=listing.live_version or 0,
@@ -102,7 +91,7 @@ class StoreSearch:
             query = query.where(Listing.featured_rank.is_not(None))
         if cursor:
             try:
-                value, last_id = _decode_cursor(cursor)
+                value, last_id = decode_cursor(cursor)
                 if sort == "new":
                     value = datetime.fromisoformat(value)
                 last_id = uuid.UUID(last_id)
@@ -120,14 +109,14 @@ class StoreSearch:
         next_cursor = None
         if more and rows:
             last = rows[-1][0]
-            next_cursor = _encode_cursor([getattr(last, column.key), str(last.gpt_id)])
+            next_cursor = encode_cursor([getattr(last, column.key), str(last.gpt_id)])
         return ListingPage(
             data=[listing_item(listing, owner) for listing, owner in rows], next_cursor=next_cursor
         )
 
     async def _search(self, q: str, category: str | None, limit: int, cursor: str | None) -> ListingPage:
         """Full-text and semantic search over listing text, fused by Reciprocal Rank Fusion."""
-        offset = _decode_cursor(cursor) if cursor else 0
+        offset = decode_cursor(cursor) if cursor else 0
         if not isinstance(offset, int) or offset < 0 or offset > SEARCH_CANDIDATES:
             raise Invalid("The cursor is not one this API returned", field="cursor")
         embedder = get_embedder(self.settings)
@@ -180,7 +169,7 @@ class StoreSearch:
         )}  # fmt: skip
         return ListingPage(
             data=[listing_item(*rows[g]) for g in ranked if g in rows],
-            next_cursor=_encode_cursor(offset + limit) if more else None,
+            next_cursor=encode_cursor(offset + limit) if more else None,
         )
 
     async def categories(self) -> list[CategoryRead]:

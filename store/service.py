@@ -22,7 +22,7 @@ from core.settings import Settings
 from retrieval.embedding import get_embedder
 from retrieval.service import KnowledgeService
 from store.models import Appeal, Conversation, GptVersion, Listing
-from store.ranking import conversations_label
+from store.ranking import conversations_label, rating_average
 from store.schemas import Creator, GptPage, OpenFile, RatingDetail
 
 SNAPSHOT_FIELDS = (
@@ -139,7 +139,7 @@ class StoreService:
             tags=list(config.get("tags") or []),
             creator=Creator(handle=owner.handle, display_name=owner.display_name),
             rating=RatingDetail(
-                average=round(listing.rating_sum / count, 2) if count else None,
+                average=rating_average(listing.rating_sum, count),
                 count=count,
                 distribution={str(stars): n for stars, n in enumerate(listing.rating_distribution, 1)},
             ),
