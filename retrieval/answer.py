@@ -183,13 +183,3 @@ async def grounded_answer(
             result = event
     content = result.content if result else ""
     yield Answer(content, _used_citations(content, sources), result.usage if result else None)
-
-
-async def answer_once(*args, **kwargs) -> Answer:
-    """`grounded_answer` without streaming."""
-    final = None
-    async for event in grounded_answer(*args, **kwargs):
-        if isinstance(event, Answer):
-            final = event
-    assert final is not None
-    return final
