@@ -216,7 +216,7 @@ def on_fact_de(draft: Draft, m: re.Match[str]) -> bool:
 
 def _matches(query: list[str], starter: str) -> bool:
     def stem(word: str) -> str:
-        return re.sub(r"(?:es|en|s|n|e)$", "", word) if len(word) > 3 else word
+        return re.sub(r"(?:ing|ed|es|en|s|n|e)$", "", word) if len(word) > 3 else word
 
     words = w.words(starter)
     return all(any(stem(q) == stem(s) or (len(q) >= 3 and s.startswith(q)) for s in words) for q in query)

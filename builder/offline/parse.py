@@ -25,6 +25,7 @@ from builder.offline.vocabulary import (
     NOT_A_NAME_START,
     QUESTION_START,
     REQUEST,
+    RULE_PREFIX,
     RULES,
     SENTENCE_END,
     SEPARATOR,
@@ -94,11 +95,12 @@ def apply_clause(draft: Draft, raw: str) -> None:
         if match and HANDLERS[intent](draft, match):
             return
     shown = w.preview(raw.strip())
+    rule = RULE_PREFIX.sub("", text)
     if asked and not request:
         draft.note("question", value=shown)
         draft.wants_help = True
-    elif builder_verb(text) is None and any(rule.fullmatch(text) for rule in RULES):
-        draft.add_line(w.sentence(w.second_person(text)))
+    elif builder_verb(rule) is None and any(pattern.fullmatch(rule) for pattern in RULES):
+        draft.add_line(w.sentence(w.second_person(rule)))
     elif QUESTION_START.match(text) and not request:
         draft.note("question", value=shown)
         draft.wants_help = True

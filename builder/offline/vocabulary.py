@@ -79,6 +79,7 @@ INTENTS: list[tuple[str, re.Pattern[str]]] = [
     (intent, compile_pattern(p)) for intent, patterns in _PATTERNS["intents"].items() for p in patterns
 ]
 RULES = [compile_pattern(p) for p in _PATTERNS["rules"]["patterns"]]
+RULE_PREFIX = compile_pattern(_PATTERNS["rules"]["prefix"])
 _CLAUSES = _PATTERNS["clauses"]
 SEPARATOR = compile_pattern(_CLAUSES["separator"])
 CLAUSE_START = compile_pattern(_CLAUSES["start"])
