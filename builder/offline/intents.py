@@ -228,7 +228,7 @@ def _which_starter(draft: Draft, m: re.Match[str]) -> int | None:
     if not starters:
         draft.note("no_starters")
         return None
-    listed = ", ".join(f"“{s}”" for s in starters)
+    listed = ", ".join(draft.t("quoted", value=s) for s in starters)
     number = _group(m, "num") or _group(m, "ord")
     if number:
         index = ORDINALS.get(number.lower(), 0)
@@ -246,7 +246,9 @@ def _which_starter(draft: Draft, m: re.Match[str]) -> int | None:
     if not hits:
         draft.note("no_starter_match", value=what, choices=listed)
     else:
-        draft.note("which_starter", value=what, choices=", ".join(f"“{starters[i]}”" for i in hits))
+        draft.note(
+            "which_starter", value=what, choices=", ".join(draft.t("quoted", value=starters[i]) for i in hits)
+        )
     return None
 
 

@@ -25,6 +25,7 @@ from builder.offline.vocabulary import (
     NOT_A_NAME_START,
     QUESTION_START,
     REQUEST,
+    REWRITES,
     RULE_PREFIX,
     RULES,
     SENTENCE_END,
@@ -85,6 +86,9 @@ def apply_clause(draft: Draft, raw: str) -> None:
     request = REQUEST.match(text)
     if request:
         text = LEADING_FILLER.sub("", text[request.end() :])
+    for pattern, replacement in REWRITES:
+        if rewritten := pattern.match(text):
+            text, request = replacement + text[rewritten.end() :], rewritten
     asked = text.rstrip().endswith("?")
     text = _TRAILING_PLEASE.sub("", text).strip()
     if not text:
@@ -106,6 +110,8 @@ def apply_clause(draft: Draft, raw: str) -> None:
         draft.wants_help = True
     elif not draft.values["name"] and _looks_like_name(text):
         draft.set_text("name", w.clean_value(text), NAME_MAX)
+    elif builder_verb(text) == "show":
+        draft.note("ask_show")
     else:
         draft.note("not_understood", value=shown)
         draft.note(f"ask_{builder_verb(text) or 'rule'}")

@@ -49,7 +49,11 @@ def _alternation(words: Any) -> str:
     return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
 
 
-_TONE_WORD = rf"(?:{_alternation(TONE_BY_WORD)})(?:ally|ly|ier|em|en|er|es|e)?\b"
+# "funnier", "simpler": comparatives that are not the word plus a suffix
+_COMPARATIVES = [w[:-1] + "ier" for w in TONE_BY_WORD if w.endswith("y")] + [
+    w + "r" for w in TONE_BY_WORD if w.endswith("e")
+]
+_TONE_WORD = rf"(?:{_alternation([*TONE_BY_WORD, *_COMPARATIVES])})(?:ally|ly|em|en|er|es|e)?\b"
 _FRAGMENTS: dict[str, str] = dict(_PATTERNS["fragments"])
 _FRAGMENTS |= {
     "LANG": rf"(?P<lang>{_alternation(LANGUAGE_BY_WORD)})",
@@ -91,9 +95,10 @@ LEADING_FILLER = compile_pattern(_CLAUSES["leading_filler"])
 REQUEST = compile_pattern(_CLAUSES["request"])
 QUESTION_START = compile_pattern(_CLAUSES["question_start"])
 BULLET = re.compile(_CLAUSES["bullet"])
+REWRITES = [(compile_pattern(p), replacement) for p, replacement in _CLAUSES["rewrites"]]
 KEYS = list(_PATTERNS["keyed"])
 KEYED = re.compile(
-    r"(?:^|(?<=[.!?;,])\s*)(?:(?:and|und|also|please|bitte|außerdem)\s+)?(?:"
+    r"(?:^|(?<=[.!?;,])\s*|\s+(?=(?:and|und|also|außerdem)\s))(?:(?:and|und|also|please|bitte|außerdem)\s+)?(?:"
     + "|".join(f"(?P<{kind}>{pattern})" for kind, pattern in _PATTERNS["keyed"].items())
     + r")\s*:\s*(?P<value>.*)$",
     re.IGNORECASE,
@@ -119,6 +124,8 @@ def tone_of(word: str) -> str | None:
         candidates.append(word[:-2])
     if word.endswith("ier"):
         candidates.append(word[:-3] + "y")
+    if word.endswith("r"):
+        candidates.append(word[:-1])
     candidates += [word[: -len(s)] for s in ("em", "en", "er", "es", "e") if word.endswith(s)]
     return next((TONE_BY_WORD[c] for c in candidates if c in TONE_BY_WORD), None)
 

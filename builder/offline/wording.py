@@ -10,6 +10,7 @@ QUOTES = "\"'“”„‚‘’«»`"
 _SUBJECT_EN = r"(?:it|the\s+gpt|the\s+bot|the\s+assistant|this\s+gpt|my\s+gpt|this\s+bot)"
 _SUBJECT_DE = r"(?:er|es|der\s+gpt|der\s+bot|der\s+assistent|mein\s+gpt)"
 _MODALS_EN = {"needs to": "need to", "has to": "have to", "doesn't": "don't", "does not": "do not"}
+_POSSESSIVES_EN = {"its": "your", "itself": "yourself", "it's": "you're"}
 _MODALS_DE = {"soll": "sollst", "sollte": "solltest", "muss": "musst", "darf": "darfst", "kann": "kannst"}
 
 
@@ -51,13 +52,15 @@ def german_second_person(verb: str) -> str:
 def second_person(text: str) -> str:
     """Address the GPT directly: "It should cite sources" -> "You should cite sources"."""
     m = re.match(
-        rf"{_SUBJECT_EN}\s+(should|must|will|can|may|shall|needs\s+to|has\s+to|doesn't|does\s+not|never|always)\b",
+        rf"{_SUBJECT_EN}\s+(should|shouldn't|must|mustn't|will|won't|can|can't|cannot|may|shall|needs\s+to"
+        r"|has\s+to|doesn't|does\s+not|never|always)(?!\w)",
         text,
         re.I,
     )
     if m:
         verb = " ".join(m[1].lower().split())
-        return f"You {_MODALS_EN.get(verb, verb)}{text[m.end() :]}"
+        rest = re.sub(r"\b(its|itself|it's)\b", lambda p: _POSSESSIVES_EN[p[1].lower()], text[m.end() :])
+        return f"You {_MODALS_EN.get(verb, verb)}{rest}"
     m = re.match(rf"{_SUBJECT_DE}\s+(soll|sollte|muss|darf|kann)\b", text, re.I)
     if m:
         return f"Du {_MODALS_DE[m[1].lower()]}{text[m.end() :]}"
