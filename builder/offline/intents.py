@@ -123,6 +123,9 @@ def on_category(draft: Draft, m: re.Match[str]) -> bool:
 def is_audience(text: str) -> bool:
     """Whether "for X" names people: a word of the audience table before any "who"/", die" clause."""
     head = re.split(r"\s+who\s+|,\s*(?:die|der|denen)\s+", text, maxsplit=1)[0]
+    content = [word for word in w.words(head) if word not in STOPWORDS]
+    if content and content[0].endswith(("ing", "ung")):
+        return False  # "for planning trips for families", "für die Planung ...": an activity
     return any(word in AUDIENCE_WORDS for word in w.words(head)) or bool(re.search(r"\bwho\b", text, re.I))
 
 
