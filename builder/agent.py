@@ -32,6 +32,7 @@ class TurnResult:
     content: str
     changes: list[Change]
     usage: dict[str, int] | None = None
+    recorded: list[Change] | None = None  # stored with the turn when not `changes` (after an undo)
 
 
 @dataclass
@@ -63,6 +64,12 @@ def _merge(changes: list[Change]) -> list[Change]:
     return [c for c in merged.values() if c.before != c.after]
 
 
+def _before_values(turn: BuilderMessage) -> dict[str, Any]:
+    """Each field a stored turn changed, with its value before the turn."""
+    changes = [Change.model_validate(c) for c in turn.changes]
+    return {c.field: c.before for c in reversed(changes)}
+
+
 class BuilderAgent:
     def __init__(self, session: AsyncSession, settings: Settings, llm: ChatModel | None):
         self.session = session
@@ -84,13 +91,24 @@ class BuilderAgent:
         self.session.add(BuilderMessage(gpt_id=gpt.id, role="user", content=content))
         changes: list[Change] = []
         if self.llm is None:
-            result = offline_turn(current_fields(gpt), content, categories=self.settings.categories)
+            last = await self._latest_undoable(gpt)
+            result = offline_turn(
+                current_fields(gpt),
+                content,
+                categories=self.settings.categories,
+                undoable=_before_values(last) if last is not None else None,
+            )
+            reverted = await self.undo(gpt) if result.reverted is not None else []
+            for change in reverted:
+                yield ChangeEvent(change)
             validated = validate_fields(GptFields, result.updates, self.settings.categories)
             for change in self.gpts.apply_fields(gpt, validated.model_dump(include=set(result.updates))):
                 changes.append(change)
                 yield ChangeEvent(change)
             yield Delta(result.reply)
-            outcome = TurnResult(result.reply, changes)
+            # "undo" typed in the chat is the undo endpoint: the undone turn is flagged, and this turn
+            # records only its own further changes, so that the next "undo" goes one turn further back.
+            outcome = TurnResult(result.reply, _merge(reverted + changes), recorded=changes)
         else:
             outcome = None
             async for event in self._agent_turn(gpt, previous, content):
@@ -104,7 +122,10 @@ class BuilderAgent:
                 gpt_id=gpt.id,
                 role="assistant",
                 content=outcome.content,
-                changes=[c.model_dump(mode="json") for c in outcome.changes],
+                changes=[
+                    c.model_dump(mode="json")
+                    for c in (outcome.recorded if outcome.recorded is not None else outcome.changes)
+                ],
                 usage=outcome.usage,
             )
         )
@@ -176,9 +197,8 @@ class BuilderAgent:
             applied,
         )
 
-    async def undo(self, gpt: Gpt) -> list[Change]:
-        """Revert the latest turn that changed something and is not undone yet."""
-        last = await self.session.scalar(
+    async def _latest_undoable(self, gpt: Gpt) -> BuilderMessage | None:
+        return await self.session.scalar(
             sa.select(BuilderMessage)
             .where(
                 BuilderMessage.gpt_id == gpt.id,
@@ -189,10 +209,13 @@ class BuilderAgent:
             .order_by(BuilderMessage.created_at.desc(), BuilderMessage.id.desc())
             .limit(1)
         )
+
+    async def undo(self, gpt: Gpt) -> list[Change]:
+        """Revert the latest turn that changed something and is not undone yet."""
+        last = await self._latest_undoable(gpt)
         if last is None:
             raise NotFound("There is no builder change to undo")
-        changes = [Change.model_validate(c) for c in last.changes]
-        reverted = self.gpts.apply_fields(gpt, {c.field: c.before for c in reversed(changes)})
+        reverted = self.gpts.apply_fields(gpt, _before_values(last))
         last.undone = True
         await self._after_language_change(gpt, reverted)
         await self.session.flush()
