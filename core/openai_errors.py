@@ -13,6 +13,7 @@ Types and codes as in the error bodies OpenAI's API returns
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from litestar import Request, Response
 from core.errors import AppError
 
 OPENAI_PATH_PREFIX = "/v1"
+_INDEX = re.compile(r"\.(\d+)(?=\.|$)")
 # status -> (type, default code); other 4xx are invalid_request_error, other 5xx server_error.
 ERROR_TYPES: dict[int, tuple[str, str | None]] = {
     400: ("invalid_request_error", None),
@@ -62,7 +64,8 @@ def _param(body: dict[str, Any]) -> str | None:
         return body["param"]
     for error in body.get("errors") or []:
         if isinstance(error, dict) and error.get("field") not in (None, "body"):
-            return str(error["field"])
+            # Validation names list items `messages.0.role`; OpenAI writes `messages[0].role`.
+            return _INDEX.sub(r"[\1]", str(error["field"]))
     return None
 
 

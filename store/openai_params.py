@@ -43,7 +43,7 @@ def parameters() -> dict[str, Parameter]:
     return {name: Parameter(name=name, **spec) for name, spec in raw.items()}
 
 
-class ChatMessage(BaseModel):
+class ChatCompletionMessage(BaseModel):
     """One message; fields OpenAI defines beyond these (tool calls, audio, ...) are refused by name."""
 
     model_config = ConfigDict(extra="allow")
@@ -53,7 +53,7 @@ class ChatMessage(BaseModel):
     name: str | None = None
 
 
-class StreamOptions(BaseModel):
+class ChatCompletionStreamOptions(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     include_usage: bool | None = None
@@ -65,9 +65,9 @@ class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")  # unknown parameters are refused by name, not dropped
 
     model: str
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatCompletionMessage] = Field(min_length=1)
     stream: bool | None = None
-    stream_options: StreamOptions | None = None
+    stream_options: ChatCompletionStreamOptions | None = None
     n: int | None = None
     max_tokens: int | None = None
     max_completion_tokens: int | None = None
@@ -131,7 +131,7 @@ def _check_range(spec: Parameter, value: Any) -> None:
                 )
 
 
-def _check_messages(messages: list[ChatMessage]) -> None:
+def _check_messages(messages: list[ChatCompletionMessage]) -> None:
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
         for extra in message.model_extra or {}:

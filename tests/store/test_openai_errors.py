@@ -67,7 +67,7 @@ async def test_validation_errors_are_400_naming_the_param(client, creator_header
         ({"model": gpt_id}, "messages"),
         ({"model": gpt_id, "messages": []}, "messages"),
         ({"model": gpt_id, "messages": HI, "temperature": "hot"}, "temperature"),
-        ({"model": gpt_id, "messages": [{"role": "robot", "content": "x"}]}, "messages.0.role"),
+        ({"model": gpt_id, "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
         ({"messages": HI}, "model"),
     ]
     for body, param in cases:
