@@ -74,6 +74,9 @@ def from_problem(request: Request, response: Response[Any]) -> Response[dict[str
     body = response.content if isinstance(response.content, dict) else {}
     status = openai_status(response.status_code)
     message = str(body.get("detail") or body.get("title") or "Error")
+    reasons = [e["message"] for e in body.get("errors") or [] if isinstance(e, dict) and e.get("message")]
+    if reasons and reasons[0] not in message:
+        message = f"{message} ({reasons[0]})"
     if status == 404 and request.scope.get("route_handler") is None:
         message = f"Invalid URL ({request.method} {request.url.path})"
     elif status == 405:

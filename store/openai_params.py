@@ -15,7 +15,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.errors import Invalid
 from core.settings import Settings
@@ -58,6 +58,13 @@ class ChatCompletionStreamOptions(BaseModel):
 
     include_usage: bool | None = None
 
+    @field_validator("include_usage", mode="before")
+    @classmethod
+    def _boolean(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+
 
 class ChatCompletionRequest(BaseModel):
     """OpenAI's Chat Completions request; see `data/openai_parameters.toml` for what each field does here."""
@@ -99,6 +106,39 @@ class ChatCompletionRequest(BaseModel):
     service_tier: Any = None
     store: Any = None
     metadata: Any = None
+
+    # JSON types as OpenAI checks them: Litestar validates leniently, which would read "yes" as true.
+    @field_validator("stream", mode="before")
+    @classmethod
+    def _boolean(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+
+    @field_validator("n", "max_tokens", "max_completion_tokens", "seed", mode="before")
+    @classmethod
+    def _integer(cls, value: Any) -> Any:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError("must be an integer")
+        return value
+
+    @field_validator("temperature", "top_p", "presence_penalty", "frequency_penalty", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ValueError("must be a number")
+        return value
+
+    @field_validator("logit_bias", mode="before")
+    @classmethod
+    def _token_ids(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for key, bias in value.items():
+                if not str(key).isdigit():
+                    raise ValueError(f"keys must be token ids, not {key!r}")
+                if isinstance(bias, bool) or not isinstance(bias, int | float):
+                    raise ValueError("values must be numbers")
+        return value
 
 
 def _refuse(message: str, param: str, code: str) -> Invalid:

@@ -69,6 +69,16 @@ async def test_validation_errors_are_400_naming_the_param(client, creator_header
         ({"model": gpt_id, "messages": HI, "temperature": "hot"}, "temperature"),
         ({"model": gpt_id, "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
         ({"messages": HI}, "model"),
+        # JSON types as OpenAI checks them, not coerced: "yes" is not true, true is not 1.
+        ({"model": gpt_id, "messages": HI, "stream": "yes"}, "stream"),
+        ({"model": gpt_id, "messages": HI, "n": True}, "n"),
+        ({"model": gpt_id, "messages": HI, "seed": 1.5}, "seed"),
+        ({"model": gpt_id, "messages": HI, "top_p": "0.5"}, "top_p"),
+        ({"model": gpt_id, "messages": HI, "logit_bias": {"hello": 5}}, "logit_bias"),
+        (
+            {"model": gpt_id, "messages": HI, "stream": True, "stream_options": {"include_usage": "1"}},
+            "stream_options.include_usage",
+        ),
     ]
     for body, param in cases:
         response = await client.post("/v1/chat/completions", json=body, headers=creator_headers)
