@@ -155,9 +155,12 @@ async def choices(
     encoding = encoding_for_model(model)
     prompt_tokens = count_chat_tokens(messages, encoding)
     total = Usage(prompt_tokens=prompt_tokens if llm is None else 0)
+    offline = (
+        None if llm else clip(extractive_answer(plan.question, sources), plan.stop, plan.max_tokens, encoding)
+    )
     for index in range(plan.n):
-        if llm is None:
-            answer = clip(extractive_answer(plan.question, sources), plan.stop, plan.max_tokens, encoding)
+        if offline is not None:  # deterministic: the same answer for every choice
+            answer = offline
             total.completion_tokens += count_tokens(answer.content, encoding)
             yield index, Delta(answer.content)
             yield index, answer
