@@ -7,7 +7,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from core.tokens import count_tokens, encoding_for_model
+from core.tokens import count_chat_tokens, count_tokens, encoding_for_model
 from store.openai_params import ChatCompletionRequest, parameters
 from tests.fake_openai import text
 
@@ -179,6 +179,29 @@ async def test_model_usage_is_the_providers_in_both_modes(llm_sdk, gpt_id, fake_
         == completion.choices[0].message.content
     )
     assert chunks[-1].choices == [] and chunks[-1].usage == completion.usage
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_model_usage_without_a_provider_report_is_counted_with_tiktoken(
+    llm_sdk, gpt_id, fake_openai, stream
+):
+    reply = "In May, when the waterfalls are fullest."
+    fake_openai.script(text(reply, report_usage=False))
+    request = {"model": gpt_id, "messages": HI}
+    if stream:
+        chunks = [
+            c
+            async for c in await llm_sdk.chat.completions.create(
+                **request, stream=True, stream_options={"include_usage": True}
+            )
+        ]
+        usage = chunks[-1].usage
+    else:
+        usage = (await llm_sdk.chat.completions.create(**request)).usage
+    encoding = encoding_for_model("gpt-4o-mini")
+    assert usage.completion_tokens == count_tokens(reply, encoding)
+    sent = fake_openai.chat_requests[-1]["messages"]
+    assert usage.prompt_tokens == count_chat_tokens(sent, encoding)
 
 
 async def test_n_choices_offline_are_identical_and_counted(sdk, gpt_id):
