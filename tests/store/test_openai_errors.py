@@ -187,3 +187,14 @@ async def test_any_app_error_and_crash_render_in_openai_shape_on_v1_only():
         elsewhere = await client.get("/api/guarded")
         assert elsewhere.headers["content-type"] == "application/problem+json"
         assert elsewhere.json()["status"] == 413
+
+
+async def test_the_openapi_document_declares_the_openai_error_shape(client):
+    document = (await client.get("/schema/openapi.json")).json()
+    responses = document["paths"]["/v1/chat/completions"]["post"]["responses"]
+    assert {"400", "401", "404", "429", "502", "503"} <= set(responses)
+    schema = responses["404"]["content"]["application/json"]["schema"]
+    assert schema["$ref"].endswith("/OpenAIError")
+    assert set(document["components"]["schemas"]["OpenAIErrorDetail"]["properties"]) == {
+        "message", "type", "param", "code"
+    }  # fmt: skip
