@@ -23,6 +23,7 @@ from core.db import Database
 from core.deps import dependencies
 from core.errors import exception_handlers
 from core.jobs import build_worker, create_queue
+from core.openai_errors import with_openai_errors
 from core.redis import create_redis
 from core.settings import Settings, get_settings
 
@@ -147,7 +148,7 @@ def create_app(
     app = Litestar(
         route_handlers=_context_routes(service or settings.service),
         dependencies=dependencies,
-        exception_handlers=exception_handlers,
+        exception_handlers=with_openai_errors(exception_handlers),
         lifespan=[lifespan],
         state=State({"settings": settings, "db": db, "redis": redis}),
         middleware=[lambda app: _access_log(app)],

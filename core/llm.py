@@ -88,7 +88,7 @@ class ChatModel:
             max_retries=settings.llm_max_retries,
         )
 
-    def _request(self, messages: Sequence[Message], tools, model, max_tokens) -> dict[str, Any]:
+    def _request(self, messages: Sequence[Message], tools, model, max_tokens, options) -> dict[str, Any]:
         request: dict[str, Any] = {
             "model": model or self.model,
             "messages": list(messages),
@@ -96,6 +96,8 @@ class ChatModel:
         }
         if tools:
             request["tools"] = tools
+        # Further Chat Completions parameters (temperature, stop, seed, ...), only those set.
+        request.update({name: value for name, value in options.items() if value is not None})
         return request
 
     async def chat(
@@ -105,10 +107,11 @@ class ChatModel:
         tools: list[dict[str, Any]] | None = None,
         model: str | None = None,
         max_tokens: int | None = None,
+        **options: Any,
     ) -> ChatResult:
         try:
             response = await self.client.chat.completions.create(
-                **self._request(messages, tools, model, max_tokens)
+                **self._request(messages, tools, model, max_tokens, options)
             )
         except openai.OpenAIError as exc:
             raise _provider_error(exc) from exc
@@ -134,9 +137,13 @@ class ChatModel:
         tools: list[dict[str, Any]] | None = None,
         model: str | None = None,
         max_tokens: int | None = None,
+        **options: Any,
     ) -> AsyncIterator[Delta | ChatResult]:
-        """Yields `Delta`s as text arrives, then one `ChatResult` with the whole reply and tool calls."""
-        request = self._request(messages, tools, model, max_tokens)
+        """Yields `Delta`s as text arrives, then one `ChatResult` with the whole reply and tool calls.
+
+        `options` are further Chat Completions parameters (`temperature`, `stop`, ...); None means unset.
+        """
+        request = self._request(messages, tools, model, max_tokens, options)
         request.update(stream=True, stream_options={"include_usage": True})
         content: list[str] = []
         calls: dict[int, dict[str, str]] = {}

@@ -119,3 +119,25 @@ def truncate_tokens(text: str, max_tokens: int, encoding: tiktoken.Encoding | st
             return prefix
         keep -= 1
     return ""
+
+
+# OpenAI's accounting for chat messages (openai-cookbook, "How to count tokens with tiktoken"): every message
+# costs 3 tokens of framing plus its role and content (a `name` 1 more), and every reply is primed with 3.
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_NAME = 1
+TOKENS_REPLY_PRIMING = 3
+
+
+def count_chat_tokens(
+    messages: list[dict[str, object]], encoding: tiktoken.Encoding | str | None = None
+) -> int:
+    """Prompt tokens of chat `messages` (`role`, string `content`, optional `name`) as OpenAI counts them."""
+    enc = _resolve(encoding)
+    total = TOKENS_REPLY_PRIMING
+    for message in messages:
+        total += TOKENS_PER_MESSAGE
+        for key in ("role", "content", "name"):
+            value = message.get(key)
+            if isinstance(value, str):
+                total += len(enc.encode_ordinary(value)) + (TOKENS_PER_NAME if key == "name" else 0)
+    return total

@@ -15,6 +15,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,6 +58,7 @@ class Answer:
     content: str
     citations: list[Citation] = field(default_factory=list)
     usage: dict[str, int] | None = None
+    finish_reason: str = "stop"  # or "length" when the reply hit its token cap
 
 
 @dataclass
@@ -70,6 +72,8 @@ class AnswerContext:
     top_k: int
     model: str | None = None
     file_ids: list[uuid.UUID] | None = None  # a version's pinned files; None for the draft's
+    # Instructions a client adds (OpenAI API `system`/`developer` messages): after the GPT's, never instead.
+    client_instructions: str | None = None
 
 
 def _citation(source: SourcedHit, quote: str | None = None) -> Citation:
@@ -84,6 +88,11 @@ def system_prompt(context: AnswerContext, sources: Sequence[SourcedHit]) -> str:
     parts = [f"You are {context.name or 'a custom GPT'}."]
     if context.instructions.strip():
         parts.append(context.instructions.strip())
+    if context.client_instructions and context.client_instructions.strip():
+        parts.append(
+            "The application you are used from adds these instructions; where they conflict with the ones "
+            "above, the ones above win:\n" + context.client_instructions.strip()
+        )
     if context.language:
         parts.append(f"Always answer in {LANGUAGE_NAMES.get(context.language, context.language)}.")
     if sources:
@@ -147,6 +156,54 @@ def extractive_answer(question: str, sources: Sequence[SourcedHit]) -> Answer:
     return Answer("\n".join(lines) + f"\n\n{NO_MODEL_NOTE}", citations)
 
 
+async def find_sources(
+    session: AsyncSession, settings: Settings, context: AnswerContext, question: str
+) -> list[SourcedHit]:
+    """The GPT's best passages for `question` (its `top_k`, from its pinned files when a version)."""
+    return await KnowledgeService(session, settings).search(
+        context.gpt_id, question, k=context.top_k, file_ids=context.file_ids
+    )
+
+
+def answer_messages(
+    settings: Settings,
+    context: AnswerContext,
+    sources: Sequence[SourcedHit],
+    history: Sequence[Message],
+    question: str,
+    model: str,
+) -> list[Message]:
+    """What the chat model reads: the system prompt with the sources, then as much history as fits."""
+    budget = settings.chat_context_tokens - settings.chat_max_output_tokens
+    return fit_messages(
+        [
+            {"role": "system", "content": system_prompt(context, sources)},
+            *history,
+            {"role": "user", "content": question},
+        ],
+        budget,
+        model,
+    )
+
+
+async def model_answer(
+    llm: ChatModel, messages: Sequence[Message], sources: Sequence[SourcedHit], model: str, **request: Any
+) -> AsyncIterator[Delta | Answer]:
+    """Stream the model's reply to `messages`, then the `Answer` citing the sources it used.
+
+    `request` holds further Chat Completions parameters (`max_tokens`, `temperature`, ...) for the model.
+    """
+    result: ChatResult | None = None
+    async for event in llm.stream(messages, model=model, **request):
+        if isinstance(event, Delta):
+            yield event
+        else:
+            result = event
+    content = result.content if result else ""
+    finish = (result.finish_reason if result else None) or "stop"
+    yield Answer(content, _used_citations(content, sources), result.usage if result else None, finish)
+
+
 async def grounded_answer(
     session: AsyncSession,
     settings: Settings,
@@ -156,30 +213,13 @@ async def grounded_answer(
     question: str,
 ) -> AsyncIterator[Delta | Answer]:
     """Stream an answer: `Delta`s of text as they come, then the whole `Answer` with its citations."""
-    sources = await KnowledgeService(session, settings).search(
-        context.gpt_id, question, k=context.top_k, file_ids=context.file_ids
-    )
+    sources = await find_sources(session, settings, context, question)
     if llm is None:
         answer = extractive_answer(question, sources)
         yield Delta(answer.content)
         yield answer
         return
     model = context.model or llm.model
-    budget = settings.chat_context_tokens - settings.chat_max_output_tokens
-    messages = fit_messages(
-        [
-            {"role": "system", "content": system_prompt(context, sources)},
-            *history,
-            {"role": "user", "content": question},
-        ],
-        budget,
-        model,
-    )
-    result: ChatResult | None = None
-    async for event in llm.stream(messages, model=model):
-        if isinstance(event, Delta):
-            yield event
-        else:
-            result = event
-    content = result.content if result else ""
-    yield Answer(content, _used_citations(content, sources), result.usage if result else None)
+    messages = answer_messages(settings, context, sources, history, question, model)
+    async for event in model_answer(llm, messages, sources, model):
+        yield event

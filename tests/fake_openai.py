@@ -65,10 +65,13 @@ class Reply:
     error: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering, to exercise timeouts
+    report_usage: bool = True  # False: no `usage`, as some OpenAI-compatible servers answer
 
 
-def text(content: str, *, finish_reason: str | None = None, delay: float = 0.0) -> Reply:
-    return Reply(content=content, finish_reason=finish_reason, delay=delay)
+def text(
+    content: str, *, finish_reason: str | None = None, delay: float = 0.0, report_usage: bool = True
+) -> Reply:
+    return Reply(content=content, finish_reason=finish_reason, delay=delay, report_usage=report_usage)
 
 
 def tool_call(
@@ -352,6 +355,8 @@ class FakeOpenAI:
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
         }
+        if not reply.report_usage:
+            usage = None
         common = {
             "id": completion_id,
             "created": int(time.time()),
@@ -394,7 +399,7 @@ class FakeOpenAI:
             for piece in _pieces(call["function"]["arguments"], 7):
                 chunks.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
         chunks.append(chunk({}, finish_reason))
-        if include_usage:
+        if include_usage and usage is not None:
             chunks.append({**common, "object": "chat.completion.chunk", "choices": [], "usage": usage})
 
         await send(

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from core.tokens import count_tokens, encoding_for_model, get_encoding, seed_tiktoken_cache, truncate_tokens
+from core.tokens import (
+    count_chat_tokens,
+    count_tokens,
+    encoding_for_model,
+    get_encoding,
+    seed_tiktoken_cache,
+    truncate_tokens,
+)
 
 # A fresh interpreter with no tiktoken cache and every network connection refused.
 OFFLINE_SCRIPT = textwrap.dedent(
@@ -106,3 +113,15 @@ def test_truncate_tokens_keeps_a_prefix_within_the_limit() -> None:
         assert count_tokens(truncated) <= limit
         assert "\ufffd" not in truncated
     assert truncate_tokens(text, 1000) == text
+
+
+def test_count_chat_tokens_matches_openais_prompt_tokens() -> None:
+    # The Chat Completions reference example: OpenAI reports "prompt_tokens": 19 for these two messages.
+    messages = [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "Hello!"},
+    ]
+    for model in ("gpt-4", "gpt-4o-mini"):
+        assert count_chat_tokens(messages, encoding_for_model(model)) == 19
+    named = [{"role": "user", "content": "Hello!", "name": "example_user"}]
+    assert count_chat_tokens(named) == 3 + 3 + 1 + 2 + count_tokens("example_user") + 1

@@ -185,13 +185,17 @@ async def test_openai_sdk_lists_gpts_and_chats_with_one(llm_client, api_server, 
     fake_openai.script(text("Geiranger is lovely in May."))
     completion = await sdk.chat.completions.create(
         model=gpt_id,
-        messages=[{"role": "system", "content": "ignored"}, {"role": "user", "content": "Best fjord?"}],
+        messages=[
+            {"role": "system", "content": "Answer in haiku."},
+            {"role": "user", "content": "Best fjord?"},
+        ],
     )
     assert completion.object == "chat.completion"
     assert completion.choices[0].message.content == "Geiranger is lovely in May."
     assert completion.choices[0].finish_reason == "stop"
     system = fake_openai.chat_requests[-1]["messages"][0]["content"]
-    assert "Answer about fjords." in system and "ignored" not in system
+    # A client's system message adds to the GPT's instructions, after them; it never replaces them.
+    assert system.index("Answer about fjords.") < system.index("Answer in haiku.")
 
     fake_openai.script(text("Streamed answer."))
     stream = await sdk.chat.completions.create(

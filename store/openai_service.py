@@ -1,0 +1,256 @@
+"""Chat completions as a GPT: choices, token usage and OpenAI's response and chunk shapes.
+
+Usage is counted with tiktoken in OpenAI's way (`core.tokens.count_chat_tokens`) over what the model reads:
+the GPT's system prompt with its sources, the history that fits and the question. With a chat model the
+provider's reported usage wins when it sends one; each of `n` choices is one model call, so usage is their
+sum. Offline nothing is sampled: the prompt counts once and each choice's extractive answer adds its tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import ratelimit
+from core.errors import AppError, NotFound
+from core.llm import ChatModel, Delta, Message
+from core.models import User
+from core.openai_errors import stream_error_event
+from core.settings import Settings
+from core.tokens import count_chat_tokens, count_tokens, encoding_for_model, truncate_tokens
+from retrieval.answer import (
+    Answer,
+    AnswerContext,
+    answer_messages,
+    extractive_answer,
+    find_sources,
+    model_answer,
+)
+from retrieval.service import SourcedHit
+from store import usage as usage_counters
+from store.chat import version_context
+from store.openai_params import ChatCompletionRequest, forwarded
+from store.service import StoreService
+
+logger = logging.getLogger("gptstore.openai")
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+        }
+
+
+@dataclass
+class Plan:
+    """A checked request, resolved to the GPT's live version: everything needed to answer it."""
+
+    model: str
+    context: AnswerContext
+    history: list[Message]
+    question: str
+    sources: list[SourcedHit] = field(default_factory=list)
+    n: int = 1
+    max_tokens: int | None = None
+    stop: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    include_usage: bool = False
+    id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex}")
+    created: int = field(default_factory=lambda: int(time.time()))
+
+
+def _text(content: str | list[Any] | None) -> str:
+    if isinstance(content, list):
+        return "".join(part["text"] for part in content)
+    return content or ""
+
+
+def model_not_found(model: str) -> NotFound:
+    return NotFound(
+        f"The model '{model}' does not exist or you do not have access to it; use an id from /v1/models.",
+        param="model",
+        code="model_not_found",
+    )
+
+
+async def plan(
+    session: AsyncSession, settings: Settings, redis: Redis, user: User, request: ChatCompletionRequest
+) -> Plan:
+    """Rate-limit, resolve `model` to a GPT the user may use (404 `model_not_found` otherwise), search its
+    knowledge for the question, count the message."""
+    await ratelimit.enforce(redis, user.id, "messages", settings.rate_limit_messages_per_minute, 60)
+    try:
+        gpt_id = uuid.UUID(request.model)
+    except ValueError:
+        raise model_not_found(request.model) from None
+    store = StoreService(session, settings, redis)
+    try:
+        listing = await store.visible_listing(gpt_id, user)
+    except NotFound:
+        raise model_not_found(request.model) from None
+    version = await store.live_version(listing)
+    extra = "\n\n".join(_text(m.content) for m in request.messages if m.role in ("system", "developer"))
+    dialogue = [m for m in request.messages if m.role in ("user", "assistant")]
+    history: list[Message] = []
+    for m in dialogue[:-1]:
+        message: Message = {"role": m.role, "content": _text(m.content)}
+        if m.name:
+            message["name"] = m.name
+        history.append(message)
+    stop = request.stop
+    context = replace(version_context(version), client_instructions=extra or None)
+    question = _text(dialogue[-1].content)
+    sources = await find_sources(session, settings, context, question)
+    await usage_counters.count(redis, gpt_id, user.id, messages=1)
+    return Plan(
+        model=request.model,
+        context=context,
+        history=history,
+        question=question,
+        sources=sources,
+        n=request.n or 1,
+        max_tokens=request.max_tokens or request.max_completion_tokens,
+        stop=[stop] if isinstance(stop, str) else list(stop or []),
+        options=forwarded(request),
+        include_usage=bool(request.stream_options and request.stream_options.include_usage),
+    )
+
+
+def clip(answer: Answer, stop: list[str], max_tokens: int | None, encoding: Any) -> Answer:
+    """An offline answer cut before the first stop sequence and to `max_tokens`, as a model would stop."""
+    content, finish = answer.content, "stop"
+    cuts = [content.find(s) for s in stop if s and s in content]
+    if cuts:
+        content = content[: min(cuts)]
+    if max_tokens is not None:
+        shorter = truncate_tokens(content, max_tokens, encoding)
+        if shorter != content:
+            content, finish = shorter, "length"
+    citations = [c for number, c in enumerate(answer.citations, 1) if f"[{number}]" in content]
+    return Answer(content, citations, None, finish)
+
+
+async def choices(
+    settings: Settings, llm: ChatModel | None, plan: Plan
+) -> AsyncIterator[tuple[int, Delta | Answer] | Usage]:
+    """`(choice index, Delta or Answer)` for each of the n choices in turn, then the `Usage`."""
+    sources = plan.sources
+    model = plan.context.model or (llm.model if llm else settings.chat_model)
+    messages = answer_messages(settings, plan.context, sources, plan.history, plan.question, model)
+    encoding = encoding_for_model(model)
+    prompt_tokens = count_chat_tokens(messages, encoding)
+    total = Usage(prompt_tokens=prompt_tokens if llm is None else 0)
+    offline = (
+        None if llm else clip(extractive_answer(plan.question, sources), plan.stop, plan.max_tokens, encoding)
+    )
+    for index in range(plan.n):
+        if offline is not None:  # deterministic: the same answer for every choice
+            answer = offline
+            total.completion_tokens += count_tokens(answer.content, encoding)
+            yield index, Delta(answer.content)
+            yield index, answer
+            continue
+        request = {"max_tokens": plan.max_tokens, "stop": plan.stop or None, **plan.options}
+        async for event in model_answer(llm, messages, sources, model, **request):
+            if isinstance(event, Answer):
+                reported = event.usage or {}
+                total.prompt_tokens += reported.get("prompt_tokens", prompt_tokens)
+                total.completion_tokens += reported.get(
+                    "completion_tokens", count_tokens(event.content, encoding)
+                )
+            yield index, event
+    yield total
+
+
+def _citations(answer: Answer) -> list[dict[str, object]]:
+    return [c.as_json() for c in answer.citations]
+
+
+async def completion(events: AsyncIterator[tuple[int, Delta | Answer] | Usage], plan: Plan) -> dict[str, Any]:
+    """The `chat.completion` object."""
+    answers: dict[int, Answer] = {}
+    total = Usage()
+    async for event in events:
+        if isinstance(event, Usage):
+            total = event
+        elif isinstance(event[1], Answer):
+            answers[event[0]] = event[1]
+    return {
+        "id": plan.id,
+        "object": "chat.completion",
+        "created": plan.created,
+        "model": plan.model,
+        "choices": [
+            {
+                "index": index,
+                "message": {
+                    "role": "assistant",
+                    "content": answer.content,
+                    "refusal": None,
+                    "citations": _citations(answer),
+                },
+                "logprobs": None,
+                "finish_reason": answer.finish_reason,
+            }
+            for index, answer in sorted(answers.items())
+        ],
+        "usage": total.as_json(),
+    }
+
+
+async def chunks(events: AsyncIterator[tuple[int, Delta | Answer] | Usage], plan: Plan) -> AsyncIterator[str]:
+    """`chat.completion.chunk` events ending in `data: [DONE]`; a failure ends it with `data: {"error"}`."""
+
+    def chunk(choices: list[dict[str, Any]], **extra: Any) -> str:
+        body: dict[str, Any] = {
+            "id": plan.id,
+            "object": "chat.completion.chunk",
+            "created": plan.created,
+            "model": plan.model,
+            "choices": choices,
+        }
+        if plan.include_usage:
+            body["usage"] = None
+        body.update(extra)
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+    def choice(index: int, delta: dict[str, Any], finish: str | None = None) -> list[dict[str, Any]]:
+        return [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}]
+
+    started: set[int] = set()
+    try:
+        async for event in events:
+            if isinstance(event, Usage):
+                if plan.include_usage:
+                    yield chunk([], usage=event.as_json())
+                continue
+            index, item = event
+            if index not in started:
+                started.add(index)
+                yield chunk(choice(index, {"role": "assistant", "content": ""}))
+            if isinstance(item, Delta):
+                if item.text:
+                    yield chunk(choice(index, {"content": item.text}))
+            else:
+                yield chunk(choice(index, {"citations": _citations(item)}, item.finish_reason))
+    except Exception as exc:  # the status line is sent: the error travels in the stream, as OpenAI's does
+        if not isinstance(exc, AppError):
+            logger.exception("chat completion stream failed")
+        yield stream_error_event(exc)
+        return
+    yield "data: [DONE]\n\n"
