@@ -1,0 +1,120 @@
+"""Shared parts of the parsers: media types, the parse result, errors, limits and text cleaning."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+from typing import Any, Literal
+
+ErrorCode = Literal["unsupported_file", "invalid_file", "too_large"]
+
+PDF = "application/pdf"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+HTML = "text/html"
+MARKDOWN = "text/markdown"
+CSV = "text/csv"
+TSV = "text/tab-separated-values"
+JSON = "application/json"
+PLAIN = "text/plain"
+
+SUPPORTED_FORMATS = "PDF, Word (.docx), PowerPoint (.pptx), Excel (.xlsx), HTML, Markdown, CSV, JSON and text"
+
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+SURROGATES = re.compile("[\ud800-\udfff]")
+BLANK_RUNS = re.compile(r"\n[ \t]*(?:\n[ \t]*)+\n")
+SPACES = re.compile(r"[ \t\r\n\f\v]+")
+
+HEADING_SEPARATOR = " > "
+# Rows of a table are grouped into sections of about this many characters, each repeating the header row,
+# so that a chunk of rows still says what its columns are.
+ROW_BLOCK_CHARS = 1500
+
+
+@dataclass
+class Section:
+    text: str
+    page: int | None = None
+    heading: str | None = None
+
+
+@dataclass
+class ParsedDocument:
+    media_type: str
+    sections: list[Section]
+
+
+class ParseError(Exception):
+    """A file that cannot be turned into text; `code` is unsupported_file, invalid_file or too_large."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Detected:
+    media_type: str
+    text: str | None = None  # decoded text, for text kinds
+    value: Any = None  # the parsed JSON value
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_uncompressed_bytes: int
+    max_compression_ratio: int
+
+
+ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
+
+
+def check_zip(data: bytes, limits: Limits) -> None:
+    """Refuse a zip whose members would inflate beyond the limits, before any member is read.
+
+    zipfile never returns more than a member's declared size (and fails the CRC check after it), so the
+    declared sizes bound what a parser can inflate.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = archive.infolist()
+    if any(info.compress_type not in ZIP_METHODS for info in members):
+        raise ParseError("invalid_file", "The Office file uses a compression method Office files never use.")
+    total = sum(info.file_size for info in members)
+    if total > limits.max_uncompressed_bytes:
+        raise ParseError("too_large", f"The file would unpack to {total:,} bytes, more than allowed.")
+    if total > max(len(data), 1) * limits.max_compression_ratio:
+        raise ParseError(
+            "too_large", "The file is compressed suspiciously well (a zip bomb?) and was refused."
+        )
+
+
+def clean(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n\n")
+    text = CONTROL_CHARS.sub("", text)  # NUL and other control characters
+    if SURROGATES.search(text):
+        text = SURROGATES.sub("\ufffd", text)
+    return text
+
+
+def one_line(text: str) -> str:
+    return SPACES.sub(" ", clean(text)).strip()
+
+
+class HeadingPath:
+    """The current heading path: entering a level-n heading replaces every heading at level n or below."""
+
+    def __init__(self) -> None:
+        self.stack: list[tuple[int, str]] = []
+
+    def enter(self, level: int, title: str) -> None:
+        title = one_line(title)
+        while self.stack and self.stack[-1][0] >= level:
+            self.stack.pop()
+        if title:
+            self.stack.append((level, title))
+
+    def path(self) -> str | None:
+        return HEADING_SEPARATOR.join(title for _, title in self.stack) or None
