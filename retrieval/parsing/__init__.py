@@ -97,14 +97,18 @@ def parse_document(
         if total > max_uncompressed_bytes:
             raise ParseError("too_large", "The file holds more text than allowed.")
         heading = one_line(section.heading) if section.heading else None
-        cleaned.append(Section(text=text, page=section.page, heading=heading or None))
+        header = clean(section.header).strip() if section.header else None
+        if header and not text.startswith(header):
+            header = None
+        cleaned.append(Section(text=text, page=section.page, heading=heading or None, header=header or None))
     if not cleaned:
         raise ParseError(
             "invalid_file",
             f"No text found in {filename or 'the file'}. Scanned documents and images need OCR, "
             "which is not supported.",
         )
-    return ParsedDocument(media_type=detected.media_type, sections=cleaned)
+    warning = " ".join(dict.fromkeys(detected.warnings)) or None
+    return ParsedDocument(media_type=detected.media_type, sections=cleaned, warning=warning)
 
 
 _FORMAT_NAMES = {PDF: "PDF", DOCX: "Word document", PPTX: "PowerPoint presentation", XLSX: "Excel workbook"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 ErrorCode = Literal["unsupported_file", "invalid_file", "too_large"]
@@ -39,12 +39,17 @@ class Section:
     text: str
     page: int | None = None
     heading: str | None = None
+    # The header row of a table section: `text` starts with it, and the chunker repeats it at the top of
+    # every further chunk cut from the section, so each chunk of rows says what its columns are.
+    header: str | None = None
 
 
 @dataclass
 class ParsedDocument:
     media_type: str
     sections: list[Section]
+    # Set when far less text came out than the format holds (scanned PDF pages, unread parts of a file).
+    warning: str | None = None
 
 
 class ParseError(Exception):
@@ -61,6 +66,7 @@ class Detected:
     media_type: str
     text: str | None = None  # decoded text, for text kinds
     value: Any = None  # the parsed JSON value
+    warnings: list[str] = field(default_factory=list)  # parsers add what they could not read
 
 
 @dataclass(frozen=True)
@@ -118,3 +124,42 @@ class HeadingPath:
 
     def path(self) -> str | None:
         return HEADING_SEPARATOR.join(title for _, title in self.stack) or None
+
+
+# Extracted text below this share of what the format holds is reported (see `coverage_warning`).
+MIN_TEXT_COVERAGE = 0.8
+
+
+def coverage_warning(extracted: int, held: int, what: str) -> str | None:
+    """A warning when `extracted` non-space characters are far below the `held` ones of the file's XML."""
+    if held - extracted < 100 or extracted >= held * MIN_TEXT_COVERAGE:
+        return None
+    return (
+        f"Only {extracted:,} of the {held:,} characters of text in this {what} could be extracted; "
+        "the rest is not searchable."
+    )
+
+
+def ooxml_text_size(data: bytes, members: re.Pattern[str]) -> int:
+    """Non-space characters in the text elements (`w:t`, `a:t`, `m:t`) of the zip members matching
+    `members`, without the `mc:Fallback` copies of alternate content: what an OOXML file holds."""
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+    total = 0
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for name in archive.namelist():
+            if not members.fullmatch(name):
+                continue
+            root = etree.fromstring(archive.read(name), parser)
+            for element in root.iter("{*}t"):
+                namespace = etree.QName(element).namespace or ""
+                if namespace.endswith(("/main", "/math")) and not any(
+                    etree.QName(parent).localname == "Fallback" for parent in element.iterancestors()
+                ):
+                    total += non_space(element.text or "")
+    return total
+
+
+def non_space(text: str) -> int:
+    return len(text) - sum(map(text.count, " \t\n\r\u00a0"))

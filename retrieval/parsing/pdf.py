@@ -6,6 +6,8 @@ import io
 
 from retrieval.parsing.base import Detected, Limits, ParseError, Section
 
+# A page with fewer characters than this is taken as without a text layer (a scan, a full-page image).
+_MIN_PAGE_TEXT = 20
 _PDF_STREAM_LIMIT = 75_000_000  # pypdf's default for one decompressed stream
 
 
@@ -33,6 +35,7 @@ def parse_pdf(data: bytes, detected: Detected, limits: Limits) -> list[Section]:
             if not opened:
                 raise ParseError("invalid_file", "The PDF is encrypted; upload a copy without a password.")
         sections = []
+        blank, unreadable = [], []
         inflated = 0
         for number, page in enumerate(reader.pages, start=1):
             try:
@@ -44,6 +47,21 @@ def parse_pdf(data: bytes, detected: Detected, limits: Limits) -> list[Section]:
             except (ParseError, LimitReachedError, MemoryError):
                 raise
             except Exception:  # one damaged page does not cost the text of the others
+                unreadable.append(number)
                 continue
+            if len((text or "").strip()) < _MIN_PAGE_TEXT:
+                blank.append(number)
             sections.append(Section(text or "", page=number))
+        if unreadable:
+            detected.warnings.append(f"Pages {_pages(unreadable)} are damaged; their text is not searchable.")
+        if blank and len(blank) < len(reader.pages):
+            detected.warnings.append(
+                f"Pages {_pages(blank)} hold no text layer (scanned pages need OCR, which is not supported); "
+                "their text is not searchable."
+            )
         return sections
+
+
+def _pages(numbers: list[int]) -> str:
+    shown = ", ".join(map(str, numbers[:10]))
+    return shown + (f" and {len(numbers) - 10} more" if len(numbers) > 10 else "")

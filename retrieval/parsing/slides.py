@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from retrieval.parsing.base import Detected, Limits, Section, check_zip, one_line
+from retrieval.parsing.base import (
+    Detected,
+    Limits,
+    Section,
+    check_zip,
+    coverage_warning,
+    non_space,
+    one_line,
+    ooxml_text_size,
+)
+
+# Slides and their speaker notes; the text of layouts and masters is placeholder prompts.
+_TEXT_PARTS = re.compile(r"ppt/(?:slides/slide|notesSlides/notesSlide)\d+\.xml")
 
 
 def parse_pptx(data: bytes, detected: Detected, limits: Limits) -> list[Section]:
@@ -28,11 +41,12 @@ def parse_pptx(data: bytes, detected: Detected, limits: Limits) -> list[Section]
             if getattr(shape, "has_table", False) and shape.has_table:
                 rows = [" | ".join(one_line(cell.text) for cell in row.cells) for row in shape.table.rows]
                 texts.append("\n".join(rows))
-        if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
-            notes = slide.notes_slide.notes_text_frame.text.strip()
-            if notes:
-                texts.append(f"Notes: {notes}")
+        if slide.has_notes_slide and (notes := _notes_text(slide.notes_slide)):
+            texts.append(f"Notes: {notes}")
         sections.append(Section("\n\n".join(texts), page=number, heading=title or None))
+    extracted = sum(non_space(section.text.replace(" | ", "")) for section in sections)
+    if warning := coverage_warning(extracted, ooxml_text_size(data, _TEXT_PARTS), "presentation"):
+        detected.warnings.append(warning)
     return sections
 
 
@@ -42,3 +56,17 @@ def _pptx_shapes(shapes: Iterable[Any]) -> Iterator[Any]:
             yield from _pptx_shapes(shape.shapes)
         else:
             yield shape
+
+
+def _notes_text(notes_slide: Any) -> str:
+    """The speaker notes: every text shape of the notes page but its slide number, date and header/footer."""
+    from pptx.enum.shapes import PP_PLACEHOLDER
+
+    chrome = {PP_PLACEHOLDER.SLIDE_NUMBER, PP_PLACEHOLDER.DATE, PP_PLACEHOLDER.HEADER, PP_PLACEHOLDER.FOOTER}
+    texts = []
+    for shape in _pptx_shapes(notes_slide.shapes):
+        if shape.is_placeholder and shape.placeholder_format.type in chrome:
+            continue
+        if shape.has_text_frame and (text := shape.text_frame.text.strip()):
+            texts.append(text)
+    return "\n\n".join(texts)

@@ -62,12 +62,12 @@ def row_sections(rows: Iterable[str], heading: str | None = None) -> list[Sectio
             header, block, size = row, [row], len(row)
             continue
         if size + len(row) > ROW_BLOCK_CHARS and len(block) > 1:
-            sections.append(Section("\n".join(block), heading=heading))
+            sections.append(Section("\n".join(block), heading=heading, header=header))
             block, size = [header], len(header)
         block.append(row)
         size += len(row) + 1
     if len(block) > 1 or (block and not sections):
-        sections.append(Section("\n".join(block), heading=heading))
+        sections.append(Section("\n".join(block), heading=heading, header=header if len(block) > 1 else None))
     return sections
 
 
