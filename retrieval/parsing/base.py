@@ -163,3 +163,24 @@ def ooxml_text_size(data: bytes, members: re.Pattern[str]) -> int:
 
 def non_space(text: str) -> int:
     return len(text) - sum(map(text.count, " \t\n\r\u00a0"))
+
+
+_DRAWING_PARAGRAPH = "{http://schemas.openxmlformats.org/drawingml/2006/main}p"
+_DRAWING_TEXT = "{http://schemas.openxmlformats.org/drawingml/2006/main}t"
+
+
+def drawing_paragraphs(xml: bytes) -> list[str]:
+    """The DrawingML paragraphs (`a:p`) of a part: chart and axis titles of a chart, the text of a SmartArt
+    diagram's data part, shapes of a drawing. Paragraphs inside `mc:Fallback` copies are skipped."""
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+    root = etree.fromstring(xml, parser)
+    paragraphs = []
+    for paragraph in root.iter(_DRAWING_PARAGRAPH):
+        if any(etree.QName(parent).localname == "Fallback" for parent in paragraph.iterancestors()):
+            continue
+        text = one_line("".join(t.text or "" for t in paragraph.iter(_DRAWING_TEXT)))
+        if text:
+            paragraphs.append(text)
+    return paragraphs

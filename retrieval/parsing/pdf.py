@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from retrieval.parsing.base import Detected, Limits, ParseError, Section
 
@@ -51,7 +52,10 @@ def parse_pdf(data: bytes, detected: Detected, limits: Limits) -> list[Section]:
                 continue
             if len((text or "").strip()) < _MIN_PAGE_TEXT:
                 blank.append(number)
-            sections.append(Section(text or "", page=number))
+            notes = _annotation_texts(page)
+            sections.append(Section("\n\n".join([text or "", *notes]), page=number))
+        if fields := _form_fields(reader):
+            sections.append(Section("\n".join(fields), heading="Form fields"))
         if unreadable:
             detected.warnings.append(f"Pages {_pages(unreadable)} are damaged; their text is not searchable.")
         if blank and len(blank) < len(reader.pages):
@@ -65,3 +69,32 @@ def parse_pdf(data: bytes, detected: Detected, limits: Limits) -> list[Section]:
 def _pages(numbers: list[int]) -> str:
     shown = ", ".join(map(str, numbers[:10]))
     return shown + (f" and {len(numbers) - 10} more" if len(numbers) > 10 else "")
+
+
+# Annotations whose /Contents is text a reader wrote (ISO 32000-1, 12.5.6): sticky notes, text boxes, and
+# comments on highlighted or struck-out text. Links, widgets and stamps hold no such text.
+_NOTE_ANNOTATIONS = {"/Text", "/FreeText", "/Highlight", "/Underline", "/StrikeOut", "/Squiggly", "/Caret"}
+
+
+def _annotation_texts(page: Any) -> list[str]:
+    """The comments on a page: page text extraction reads only the content stream, not annotations."""
+    notes = []
+    for annotation in page.get("/Annots") or []:
+        try:
+            annotation = annotation.get_object()
+            text = str(annotation.get("/Contents") or "").strip()
+            if annotation.get("/Subtype") in _NOTE_ANNOTATIONS and text:
+                notes.append(f"Comment: {text}")
+        except Exception:  # a damaged annotation does not cost the page
+            continue
+    return notes
+
+
+def _form_fields(reader: Any) -> list[str]:
+    """`name: value` of the filled text fields of an AcroForm: their values live in widget annotations,
+    which page text extraction does not read."""
+    try:
+        fields = reader.get_form_text_fields() or {}
+    except Exception:
+        return []
+    return [f"{name}: {value}" for name, value in fields.items() if isinstance(value, str) and value.strip()]

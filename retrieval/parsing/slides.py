@@ -13,11 +13,14 @@ from retrieval.parsing.base import (
     Section,
     check_zip,
     coverage_warning,
+    drawing_paragraphs,
     non_space,
     one_line,
     ooxml_text_size,
 )
 
+# Related parts of a slide whose text python-pptx does not read: charts and SmartArt diagram data.
+_DRAWING_PARTS = ("/chart", "/diagramData")
 # Slides and their speaker notes; the text of layouts and masters is placeholder prompts.
 _TEXT_PARTS = re.compile(r"ppt/(?:slides/slide|notesSlides/notesSlide)\d+\.xml")
 
@@ -41,6 +44,9 @@ def parse_pptx(data: bytes, detected: Detected, limits: Limits) -> list[Section]
             if getattr(shape, "has_table", False) and shape.has_table:
                 rows = [" | ".join(one_line(cell.text) for cell in row.cells) for row in shape.table.rows]
                 texts.append("\n".join(rows))
+        for rel in slide.part.rels.values():  # charts' titles, SmartArt diagrams
+            if not rel.is_external and rel.reltype.endswith(_DRAWING_PARTS):
+                texts.append("\n".join(drawing_paragraphs(rel.target_part.blob)))
         if slide.has_notes_slide and (notes := _notes_text(slide.notes_slide)):
             texts.append(f"Notes: {notes}")
         sections.append(Section("\n\n".join(texts), page=number, heading=title or None))

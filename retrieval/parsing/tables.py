@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import zipfile
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time
 from typing import Any
@@ -17,6 +19,7 @@ from retrieval.parsing.base import (
     Section,
     check_zip,
     clean,
+    drawing_paragraphs,
     one_line,
 )
 from retrieval.parsing.detection import sniff_csv
@@ -34,9 +37,40 @@ def parse_xlsx(data: bytes, detected: Detected, limits: Limits) -> list[Section]
                 "\t".join(_cell_text(value) for value in row) for row in sheet.iter_rows(values_only=True)
             )
             sections.extend(row_sections((row.rstrip("\t") for row in rows), heading=sheet.title))
-        return sections
     finally:
         workbook.close()
+    # Cells are all openpyxl's read-only mode gives; comments, text boxes and chart titles are in parts
+    # of their own.
+    comments, drawings = [], []
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for name in sorted(archive.namelist()):
+            if _XLSX_COMMENTS.fullmatch(name):
+                comments += _xlsx_comments(archive.read(name))
+            elif _XLSX_DRAWINGS.fullmatch(name):
+                drawings += drawing_paragraphs(archive.read(name))
+    if comments:
+        sections.append(Section("\n".join(comments), heading="Comments"))
+    if drawings:
+        sections.append(Section("\n".join(drawings), heading="Drawings and charts"))
+    return sections
+
+
+_XLSX_COMMENTS = re.compile(r"xl/(?:comments/)?comments?\d*\.xml")  # Excel and openpyxl name them apart
+_XLSX_DRAWINGS = re.compile(r"xl/(?:drawings/drawing|charts/chart)\d+\.xml")
+_SHEET = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+
+
+def _xlsx_comments(xml: bytes) -> list[str]:
+    """`A1: text` of each cell comment (notes, and the copies Excel keeps of threaded comments)."""
+    from lxml import etree
+
+    root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
+    comments = []
+    for comment in root.iter(f"{_SHEET}comment"):
+        text = one_line("".join(t.text or "" for t in comment.iter(f"{_SHEET}t")))
+        if text:
+            comments.append(f"{comment.get('ref')}: {text}")
+    return comments
 
 
 def _cell_text(value: Any) -> str:

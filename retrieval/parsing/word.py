@@ -22,6 +22,7 @@ from retrieval.parsing.base import (
     Section,
     check_zip,
     coverage_warning,
+    drawing_paragraphs,
     non_space,
     one_line,
     ooxml_text_size,
@@ -38,6 +39,12 @@ _OTHER_PARTS = (
     ("/endnotes", "Endnotes"),
     ("/comments", "Comments"),
 )
+_R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+# Elements in a drawing that point at a chart part or a SmartArt data part, and their id attribute.
+_DRAWING_REFERENCES = {
+    "{http://schemas.openxmlformats.org/drawingml/2006/chart}chart": f"{_R}id",
+    "{http://schemas.openxmlformats.org/drawingml/2006/diagram}relIds": f"{_R}dm",
+}
 _TEXT_PARTS = re.compile(r"word/(?:document|header\d*|footer\d*|footnotes|endnotes|comments)\.xml")
 # Inline elements that stand for characters.
 _CHARACTERS = {f"{_W}tab": "\t", f"{_W}br": "\n", f"{_W}cr": "\n", f"{_W}noBreakHyphen": "-"}
@@ -55,7 +62,7 @@ def parse_docx(data: bytes, detected: Detected, limits: Limits) -> list[Section]
     check_zip(data, limits)
     document = docx.Document(io.BytesIO(data))
     levels = _heading_levels(document)
-    walker = _Walker(levels)
+    walker = _Walker(levels, _related_blobs(document.part))
     walker.blocks(document.element.body)
     walker.flush()
     seen: set[str] = set()
@@ -107,8 +114,9 @@ def _heading_level(style: Any) -> int | None:
 class _Walker:
     """Collects sections from block-level WordprocessingML, a new section at each heading."""
 
-    def __init__(self, levels: dict[str, int]) -> None:
+    def __init__(self, levels: dict[str, int], related: dict[str, bytes] | None = None) -> None:
         self.levels = levels
+        self.related = related or {}
         self.headings = HeadingPath()
         self.sections: list[Section] = []
         self.lines: list[str] = []
@@ -144,7 +152,7 @@ class _Walker:
 
     def paragraph(self, p: Any) -> None:
         boxes: list[Any] = []
-        text = "".join(_inline_text(p, boxes)).strip()
+        text = "".join(_inline_text(p, boxes, self.related)).strip()
         level = self.levels.get(_style_id(p) or "")
         if text and level is not None:
             self.flush()
@@ -153,7 +161,10 @@ class _Walker:
         if text:
             self.lines.extend((text, ""))  # a blank line between paragraphs: a preferred chunk boundary
         for box in boxes:
-            self.blocks(box)
+            if isinstance(box, str):  # a chart's or diagram's text
+                self.lines.extend((box, ""))
+            else:
+                self.blocks(box)
 
     def table_rows(self, table: Any) -> Iterator[str]:
         """`cell | cell` lines; a table nested in a cell follows as rows of its own after its row.
@@ -164,7 +175,7 @@ class _Walker:
         for row in _children(table, "tr"):
             cells, nested = [], []
             for cell in _children(row, "tc"):
-                inner = _Walker(self.levels)
+                inner = _Walker(self.levels, self.related)
                 for child in cell:
                     if child.tag == f"{_W}tbl":
                         nested.append(child)
@@ -202,8 +213,9 @@ def _style_id(p: Any) -> str | None:
     return style.get(f"{_W}val") if style is not None else None
 
 
-def _inline_text(parent: Any, boxes: list[Any]) -> Iterator[str]:
-    """The characters of runs, hyperlinks, fields and inline content controls; text boxes go to `boxes`."""
+def _inline_text(parent: Any, boxes: list[Any], related: dict[str, bytes]) -> Iterator[str]:
+    """The characters of runs, hyperlinks, fields and inline content controls; text boxes, charts and
+    SmartArt diagrams go to `boxes` (as an element to walk, or as text)."""
     for child in parent:
         tag = child.tag
         if tag in (f"{_W}t", f"{_M}t"):
@@ -215,6 +227,19 @@ def _inline_text(parent: Any, boxes: list[Any]) -> Iterator[str]:
         elif tag == f"{_W}txbxContent":
             boxes.append(child)
         elif tag == f"{_MC}AlternateContent":
-            yield from _inline_text(_chosen(child), boxes)
+            yield from _inline_text(_chosen(child), boxes, related)
+        elif tag in _DRAWING_REFERENCES:
+            blob = related.get(child.get(_DRAWING_REFERENCES[tag]) or "")
+            if blob and (paragraphs := drawing_paragraphs(blob)):
+                boxes.append("\n".join(paragraphs))
         elif isinstance(tag, str):  # not a comment or processing instruction
-            yield from _inline_text(child, boxes)
+            yield from _inline_text(child, boxes, related)
+
+
+def _related_blobs(part: Any) -> dict[str, bytes]:
+    """Chart and SmartArt data parts of the document by relationship id."""
+    return {
+        rel_id: rel.target_part.blob
+        for rel_id, rel in part.rels.items()
+        if not rel.is_external and rel.reltype.endswith(("/chart", "/diagramData"))
+    }

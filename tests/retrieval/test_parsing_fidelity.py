@@ -140,6 +140,110 @@ def test_pptx_reads_groups_tables_and_speaker_notes() -> None:
     assert document.sections[0].page == 1 and document.warning is None
 
 
+CHART_XML = (
+    '<c:chartSpace xmlns:c="http://schemas.openxmlformats.org/drawingml/2006/chart" '
+    'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"><c:chart><c:title><c:tx><c:rich>'
+    "<a:bodyPr/><a:p><a:r><a:t>Cargo handled per month</a:t></a:r></a:p></c:rich></c:tx></c:title>"
+    "</c:chart></c:chartSpace>"
+)
+
+
+def test_docx_reads_the_titles_of_its_charts_in_place() -> None:
+    document = docx.Document()
+    document.add_paragraph("Before the chart.")
+    chart = Part(
+        PackURI("/word/charts/chart1.xml"),
+        "application/vnd.openxmlformats-officedocument.drawingml.chart+xml",
+        CHART_XML.encode(),
+        document.part.package,
+    )
+    rel_id = document.part.relate_to(chart, RT.CHART)
+    drawing = parse_xml(
+        f"<w:p {W} xmlns:wp='http://schemas.openxmlformats.org/drawingml/2006/wordprocessingDrawing' "
+        "xmlns:a='http://schemas.openxmlformats.org/drawingml/2006/main' "
+        "xmlns:c='http://schemas.openxmlformats.org/drawingml/2006/chart' "
+        "xmlns:r='http://schemas.openxmlformats.org/officeDocument/2006/relationships'>"
+        "<w:r><w:drawing><wp:inline><a:graphic><a:graphicData "
+        "uri='http://schemas.openxmlformats.org/drawingml/2006/chart'>"
+        f"<c:chart r:id='{rel_id}'/></a:graphicData></a:graphic></wp:inline></w:drawing></w:r></w:p>"
+    )
+    document.element.body[-1].addprevious(drawing)
+    document.add_paragraph("After the chart.")
+    out = io.BytesIO()
+    document.save(out)
+    text = all_text(out.getvalue(), "chart.docx")
+    assert text.index("Before the chart.") < text.index("Cargo handled per month") < text.index("After")
+
+
+def test_pptx_reads_chart_titles() -> None:
+    from pptx.chart.data import CategoryChartData
+    from pptx.enum.chart import XL_CHART_TYPE
+
+    presentation = Presentation()
+    slide = presentation.slides.add_slide(presentation.slide_layouts[6])
+    data = CategoryChartData()
+    data.categories = ["May", "June"]
+    data.add_series("Tonnes", (120, 140))
+    frame = slide.shapes.add_chart(
+        XL_CHART_TYPE.COLUMN_CLUSTERED, Inches(1), Inches(1), Inches(6), Inches(4), data
+    )
+    frame.chart.has_title = True
+    frame.chart.chart_title.text_frame.text = "Cargo handled per month"
+    out = io.BytesIO()
+    presentation.save(out)
+    assert "Cargo handled per month" in all_text(out.getvalue(), "cargo.pptx")
+
+
+def test_xlsx_reads_cell_comments_and_chart_titles() -> None:
+    from openpyxl.chart import BarChart, Reference
+    from openpyxl.comments import Comment
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["Month", "Tonnes"])
+    sheet.append(["May", 120])
+    sheet["B2"].comment = Comment("Estimated, the scale was broken", "QA")
+    chart = BarChart()
+    chart.title = "Cargo handled per month"
+    chart.add_data(Reference(sheet, min_col=2, min_row=1, max_row=2), titles_from_data=True)
+    sheet.add_chart(chart, "D2")
+    out = io.BytesIO()
+    workbook.save(out)
+    text = all_text(out.getvalue(), "cargo.xlsx")
+    assert "B2: Estimated, the scale was broken" in text
+    assert "Cargo handled per month" in text
+
+
+def test_pdf_reads_comments_and_form_fields() -> None:
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.annotations import FreeText
+    from pypdf.generic import ArrayObject, DictionaryObject, NameObject, NumberObject, TextStringObject
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf(["Inspection report of the quay."]))))
+    writer.add_annotation(0, FreeText(text="Check the fenders again", rect=(50, 550, 250, 600)))
+    field = writer._add_object(
+        DictionaryObject(
+            {
+                NameObject("/FT"): NameObject("/Tx"),
+                NameObject("/T"): TextStringObject("Inspector"),
+                NameObject("/V"): TextStringObject("Oda Lien"),
+                NameObject("/Type"): NameObject("/Annot"),
+                NameObject("/Subtype"): NameObject("/Widget"),
+                NameObject("/Rect"): ArrayObject([NumberObject(n) for n in (50, 500, 250, 520)]),
+            }
+        )
+    )
+    writer._root_object[NameObject("/AcroForm")] = DictionaryObject(
+        {NameObject("/Fields"): ArrayObject([field])}
+    )
+    out = io.BytesIO()
+    writer.write(out)
+    document = parse_document(out.getvalue(), "inspection.pdf")
+    assert "Comment: Check the fenders again" in document.sections[0].text
+    assert document.sections[-1].heading == "Form fields"
+    assert "Inspector: Oda Lien" in document.sections[-1].text
+
+
 def test_xlsx_reads_every_sheet_and_states_merged_cells_once() -> None:
     workbook = openpyxl.Workbook()
     first = workbook.active
