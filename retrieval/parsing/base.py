@@ -142,7 +142,8 @@ def coverage_warning(extracted: int, held: int, what: str) -> str | None:
 
 def ooxml_text_size(data: bytes, members: re.Pattern[str]) -> int:
     """Non-space characters in the text elements (`w:t`, `a:t`, `m:t`) of the zip members matching
-    `members`, without the `mc:Fallback` copies of alternate content: what an OOXML file holds."""
+    `members`, without the `mc:Fallback` copies of alternate content and the old place of moved text
+    (`w:moveFrom`): what an OOXML file holds."""
     from lxml import etree
 
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
@@ -155,7 +156,8 @@ def ooxml_text_size(data: bytes, members: re.Pattern[str]) -> int:
             for element in root.iter("{*}t"):
                 namespace = etree.QName(element).namespace or ""
                 if namespace.endswith(("/main", "/math")) and not any(
-                    etree.QName(parent).localname == "Fallback" for parent in element.iterancestors()
+                    etree.QName(parent).localname in ("Fallback", "moveFrom")
+                    for parent in element.iterancestors()
                 ):
                     total += non_space(element.text or "")
     return total

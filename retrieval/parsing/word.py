@@ -5,7 +5,9 @@ block content control (`w:sdt`), a text box or a footnote would be lost. So the 
 here (ECMA-376 Part 1, section 17): paragraphs, tables (nested ones as rows of their own after the row that
 holds them), content controls, custom XML and smart tags, text boxes (`w:txbxContent`; of an
 `mc:AlternateContent` only the chosen branch, so a text box is not read twice), hyperlinks, field results
-(not field codes), and math text. Deleted revisions (`w:delText`) are not indexed.
+(not field codes), math text, and the text of charts and SmartArt diagrams (from their parts, in
+place). Deleted revisions (`w:delText`) and the old place of moved text
+(`w:moveFrom`) are not indexed.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ _CHARACTERS = {f"{_W}tab": "\t", f"{_W}br": "\n", f"{_W}cr": "\n", f"{_W}noBreak
 _SKIPPED = {
     f"{_W}{name}"
     for name in ("pPr", "rPr", "tblPr", "trPr", "tcPr", "sdtPr", "sdtEndPr", "sectPr", "tblGrid")
-    + ("delText", "instrText", "delInstrText")
+    + ("delText", "instrText", "delInstrText", "moveFrom")
 }
 
 

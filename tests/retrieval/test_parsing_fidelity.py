@@ -41,6 +41,9 @@ BODY_XML = (
     # a deleted revision is not text of the document
     "<w:p><w:r><w:t>Kept words.</w:t></w:r><w:del w:id='1' w:author='a'><w:r><w:delText>Removed words."
     "</w:delText></w:r></w:del></w:p>"
+    # moved text: read at its new place only
+    "<w:p><w:moveFrom w:id='2' w:author='a'><w:r><w:t>Moved sentence.</w:t></w:r></w:moveFrom></w:p>"
+    "<w:p><w:moveTo w:id='3' w:author='a'><w:r><w:t>Moved sentence.</w:t></w:r></w:moveTo></w:p>"
     # a text box, as Word writes it: a DrawingML choice and a VML fallback holding the same text
     "<w:p><w:r><mc:AlternateContent><mc:Choice Requires='wps'><w:drawing><wps:txbx><w:txbxContent>"
     "<w:p><w:r><w:t>Boxed safety note</w:t></w:r></w:p></w:txbxContent></wps:txbx></w:drawing></mc:Choice>"
@@ -110,6 +113,7 @@ def test_docx_reads_every_kind_of_text_once() -> None:
     assert "Signed by Mira Holt see appendix B" in text  # inline content control, hyperlink
     assert "Fiscal year 2031" in text and "DATE" not in text  # field result, not its code
     assert "Kept words." in text and "Removed words" not in text
+    assert text.count("Moved sentence.") == 1
     assert text.count("Boxed safety note") == 1  # the text box, without its fallback copy
     assert "Harbour Authority internal" in text and "Printed copies are not controlled" in text
     assert "Source: the 2030 harbour survey." in text
