@@ -56,3 +56,22 @@ def test_utf16_without_bom_and_repeated_short_text() -> None:
     assert parse_document(text.encode("utf-16-le"), "a.txt").sections[0].text == text
     repeated = ("Öğle arası saat 12:30'da başlar. " * 40).strip()
     assert parse_document(repeated.encode("cp1254"), "a.txt").sections[0].text == repeated
+
+
+async def test_uploaded_turkish_cp1254_file_is_accepted_and_searchable(client, creator_headers, db, settings):
+    import uuid
+
+    from retrieval.jobs import ingest
+    from tests.retrieval.test_files import create_gpt, upload
+
+    gpt_id = await create_gpt(client, creator_headers)
+    data = (DATA / "turkish-cp1254-270-bytes.txt").read_bytes()
+    response = await upload(client, creator_headers, gpt_id, "kilavuz.txt", data)
+    assert response.status_code == 202, response.text
+    assert await ingest(db, settings, uuid.UUID(response.json()["id"])) == "completed"
+    found = await client.post(
+        f"/api/gpts/{gpt_id}/search",
+        json={"query": "güvenliği kılavuzu", "mode": "keyword"},
+        headers=creator_headers,
+    )
+    assert "Şirket çalışanları için ağ güvenliği kılavuzu" in found.json()["data"][0]["text"]
