@@ -5,8 +5,8 @@ block content control (`w:sdt`), a text box or a footnote would be lost. So the 
 here (ECMA-376 Part 1, section 17): paragraphs, tables (nested ones as rows of their own after the row that
 holds them), content controls, custom XML and smart tags, text boxes (`w:txbxContent`; of an
 `mc:AlternateContent` only the chosen branch, so a text box is not read twice), hyperlinks, field results
-(not field codes), math text, and the text of charts and SmartArt diagrams (from their parts, in
-place). Deleted revisions (`w:delText`) and the old place of moved text
+(not field codes), math text, the text of charts and SmartArt diagrams (from their parts, in place),
+and HTML imported whole (`w:altChunk`). Deleted revisions (`w:delText`) and the old place of moved text
 (`w:moveFrom`) are not indexed.
 """
 
@@ -76,6 +76,7 @@ def parse_docx(data: bytes, detected: Detected, limits: Limits) -> list[Section]
             if rel.reltype.endswith(suffix) and str(part.partname) not in seen:
                 seen.add(str(part.partname))
                 walker.part(_part_element(part), heading)
+    detected.warnings.extend(walker.warnings)
     extracted = sum(non_space(section.text.replace(" | ", "")) for section in walker.sections)
     if warning := coverage_warning(extracted, ooxml_text_size(data, _TEXT_PARTS), "Word document"):
         detected.warnings.append(warning)
@@ -119,6 +120,7 @@ class _Walker:
     def __init__(self, levels: dict[str, int], related: dict[str, bytes] | None = None) -> None:
         self.levels = levels
         self.related = related or {}
+        self.warnings: list[str] = []
         self.headings = HeadingPath()
         self.sections: list[Section] = []
         self.lines: list[str] = []
@@ -149,6 +151,12 @@ class _Walker:
                 continue
             elif tag == f"{_MC}AlternateContent":
                 self.blocks(_chosen(child))
+            elif tag == f"{_W}altChunk":
+                imported = _imported_text(self.related.get(child.get(f"{_R}id") or ""))
+                if imported is None:
+                    self.warnings.append("The document imports content (RTF or Word) that is not read.")
+                else:
+                    self.lines.extend((imported, ""))
             else:  # w:sdt/w:sdtContent, w:customXml, w:footnote, w:comment, w:hdr, w:body ...
                 self.blocks(child)
 
@@ -178,6 +186,7 @@ class _Walker:
             cells, nested = [], []
             for cell in _children(row, "tc"):
                 inner = _Walker(self.levels, self.related)
+                inner.warnings = self.warnings
                 for child in cell:
                     if child.tag == f"{_W}tbl":
                         nested.append(child)
@@ -239,9 +248,36 @@ def _inline_text(parent: Any, boxes: list[Any], related: dict[str, bytes]) -> It
 
 
 def _related_blobs(part: Any) -> dict[str, bytes]:
-    """Chart and SmartArt data parts of the document by relationship id."""
+    """Chart, SmartArt data and imported (`w:altChunk`) parts of the document by relationship id."""
     return {
         rel_id: rel.target_part.blob
         for rel_id, rel in part.rels.items()
-        if not rel.is_external and rel.reltype.endswith(("/chart", "/diagramData"))
+        if not rel.is_external and rel.reltype.endswith(("/chart", "/diagramData", "/aFChunk"))
     }
+
+
+def _imported_text(blob: bytes | None) -> str | None:
+    """The text of a part imported whole with `w:altChunk`, as tools that write DOCX from HTML leave it:
+    HTML, XHTML or MHT (a MIME archive of HTML). None for other kinds (RTF, an embedded DOCX)."""
+    import email
+    from email.message import Message
+
+    from bs4 import BeautifulSoup
+
+    if not blob:
+        return ""
+    if blob.lstrip()[:5].lower() in (b"mime-", b"from:", b"conte"):
+        message: Message = email.message_from_bytes(blob)
+        for part in message.walk():
+            if part.get_content_type() in ("text/html", "text/plain"):
+                payload = part.get_payload(decode=True)
+                blob = payload if isinstance(payload, bytes) else b""
+                break
+        else:
+            return None
+    if blob.lstrip()[:1] != b"<":
+        return None
+    soup = BeautifulSoup(blob, "lxml")
+    for tag in soup.find_all(("script", "style", "head")):
+        tag.decompose()
+    return soup.get_text("\n")

@@ -179,6 +179,30 @@ def test_docx_reads_the_titles_of_its_charts_in_place() -> None:
     assert text.index("Before the chart.") < text.index("Cargo handled per month") < text.index("After")
 
 
+def docx_importing(blob: bytes, content_type: str, name: str) -> bytes:
+    document = docx.Document()
+    document.add_paragraph("Cover letter.")
+    part = Part(PackURI(f"/word/{name}"), content_type, blob, document.part.package)
+    rel_id = document.part.relate_to(part, RT.A_F_CHUNK)
+    chunk = parse_xml(
+        f"<w:altChunk {W} xmlns:r='http://schemas.openxmlformats.org/officeDocument/2006/relationships' "
+        f"r:id='{rel_id}'/>"
+    )
+    document.element.body[-1].addprevious(chunk)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def test_docx_reads_imported_html_and_says_when_it_cannot() -> None:
+    html = b"<html><head><title>x</title></head><body><p>Imported tide table</p></body></html>"
+    document = parse_document(docx_importing(html, "text/html", "chunk.html"), "letter.docx")
+    assert "Imported tide table" in document.sections[0].text and document.warning is None
+    rtf = b"{\\rtf1\\ansi Imported tide table}"
+    document = parse_document(docx_importing(rtf, "application/rtf", "chunk.rtf"), "letter.docx")
+    assert document.warning is not None and "not read" in document.warning
+
+
 def test_pptx_reads_chart_titles() -> None:
     from pptx.chart.data import CategoryChartData
     from pptx.enum.chart import XL_CHART_TYPE
