@@ -35,6 +35,9 @@ _CJK_SENTENCE_ENDS = ("。", "！", "？")
 
 @dataclass
 class Chunk:
+    """A chunk of a section: `text` is `section.text[char_start:char_end]`, after the section's table
+    header row and a line break when the chunk does not start the section."""
+
     text: str
     token_count: int
     page: int | None
@@ -211,7 +214,9 @@ def chunk_and_count(
     for section, text, section_tokens in zip(sections, texts, encoded, strict=True):
         stop = begin + len(section_tokens)
         base = int(offsets[begin])
-        spans = _cut_section(cutter, kinds, space, begin, stop, chunk_size, chunk_overlap)
+        header, header_tokens = _repeated_header(enc, section, chunk_size)
+        size = chunk_size - header_tokens
+        spans = _cut_section(cutter, kinds, space, begin, stop, size, min(chunk_overlap, size - 1))
         for start, end, at_words in spans:
             char_start, char_end = int(offsets[start]) - base, int(offsets[end]) - base
             # The chunk is exactly the text of tokens[start:end]. Cut between words, it encodes to the
@@ -220,15 +225,19 @@ def chunk_and_count(
             token_count = end - start
             while not at_words:
                 token_count = len(enc.encode_ordinary(text[char_start:char_end]))
-                if token_count <= chunk_size:
+                if token_count <= size:
                     break
                 end -= 1
                 while end > start + 1 and tables.inside_char[tokens[end]]:
                     end -= 1
                 char_end = int(offsets[end]) - base
+            chunk_text = text[char_start:char_end]
+            if header and char_start > 0:
+                chunk_text = f"{header}\n{chunk_text}"
+                token_count = len(enc.encode_ordinary(chunk_text))
             chunks.append(
                 Chunk(
-                    text=text[char_start:char_end],
+                    text=chunk_text,
                     token_count=token_count,
                     page=section.page,
                     heading=section.heading,
@@ -239,6 +248,21 @@ def chunk_and_count(
             )
         begin = stop
     return chunks, sum(len(tokens) for tokens in encoded)
+
+
+def _repeated_header(enc: tiktoken.Encoding, section: Section, chunk_size: int) -> tuple[str | None, int]:
+    """The table header row repeated atop each further chunk of `section`, and the tokens it reserves.
+
+    The reserve is its token count plus one, as the header and the rows may merge differently at the
+    line break. A header longer than a quarter of the chunk is not repeated: the rows would get no room.
+    """
+    if not section.header:
+        return None, 0
+    header = _without_surrogates(section.header)
+    reserve = len(enc.encode_ordinary(f"{header}\n")) + 1
+    if reserve > chunk_size // 4:
+        return None, 0
+    return header, reserve
 
 
 def _without_surrogates(text: str) -> str:

@@ -182,6 +182,7 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
                 .where(KnowledgeFile.id == file_id)
                 .values(
                     media_type=parsed.media_type,
+                    warning=parsed.warning and parsed.warning[:1000],
                     chunks_total=len(chunks),
                     chunks_done=done,
                     embedding_model=model,

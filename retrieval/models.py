@@ -71,6 +71,8 @@ class KnowledgeFile(SQLModel, table=True):
     token_count: int = 0
     error_code: str | None = Field(default=None, max_length=32)
     error_message: str | None = Field(default=None, max_length=1000)
+    # Set on a completed file whose extracted text is far below what its format holds (parsing warning).
+    warning: str | None = Field(default=None, max_length=1000)
     chunk_size: int
     chunk_overlap: int
     embedding_model: str | None = Field(default=None, max_length=120)

@@ -33,6 +33,7 @@ class FileRead(BaseModel):
     status: FileStatus
     progress: Progress
     last_error: FileError | None
+    warning: str | None = None  # far less text was extracted than the file holds (scanned pages, ...)
     chunk_count: int
     token_count: int
     created_at: datetime
@@ -52,6 +53,7 @@ class FileRead(BaseModel):
             last_error=FileError(code=row.error_code, message=row.error_message or "")
             if row.error_code
             else None,
+            warning=row.warning,
             chunk_count=row.chunk_count,
             token_count=row.token_count,
             created_at=row.created_at,
