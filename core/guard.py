@@ -1,0 +1,318 @@
+"""The request guard: every request's text is storable and its shape bounded before a handler runs.
+
+PostgreSQL stores UTF-8 text without U+0000; a lone surrogate (`"\\ud800"` in JSON) cannot be encoded at
+all. The guard refuses such text with a 422 `UnstorableText` naming the field (`email`,
+`messages[0].content`, query `q`, path `handle`), except in the fields of `data/request_text.toml` where
+people paste documents: there the characters are removed. It also bounds the body size per route kind
+(413 `BodyTooLarge`), the JSON nesting depth and the length of every JSON string and list (422
+`BadShape`), so that no decoder recursion or unbounded work is reachable from a request. The limits are
+settings (`max_request_body_bytes`, `max_json_depth`, `max_json_string_chars`, `max_json_items`), listed in
+docs/limits.md.
+
+Routes that take uploads mark themselves with `opt={"upload": True}`: their body may be as large as
+`max_file_bytes` plus `max_request_body_bytes`, it is streamed (not buffered), and their form fields are read
+with `read_form`, which checks them the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Callable
+from importlib import resources
+from itertools import accumulate
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from litestar import Request
+from litestar._asgi.utils import wrap_in_exception_handler
+from litestar.datastructures import FormMultiDict
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.errors import BadShape, BodyTooLarge, UnstorableText
+from core.settings import Settings
+
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+PASTED_FIELDS = frozenset(
+    tomllib.loads(resources.files("core").joinpath("data/request_text.toml").read_text())["pasted"]
+)
+MAX_ERRORS = 20  # field errors named in one problem
+
+_JSON_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_BRACKET_STEP = bytes.maketrans(b"[]{}", b"\x01\xff\x01\xff")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def unstorable_message(value: str) -> str:
+    """Why `value` cannot be stored, naming the first offending character."""
+    char = UNSTORABLE.search(value).group()
+    name = "U+0000 (NUL)" if char == "\x00" else f"a lone surrogate (U+{ord(char):04X})"
+    return f"contains {name}, which cannot be stored"
+
+
+def storable(value: str) -> str:
+    """`value` without U+0000 and lone surrogates: how pasted text and parser output are kept."""
+    return UNSTORABLE.sub("", value) if UNSTORABLE.search(value) else value
+
+
+def check_text(value: str, field: str, *, source: str = "body") -> str:
+    """`value` itself, or a 422 `UnstorableText` naming `field` when PostgreSQL cannot store it."""
+    if UNSTORABLE.search(value):
+        message = unstorable_message(value)
+        raise UnstorableText(
+            f"{field} {message}", errors=[{"field": field, "source": source, "message": message}]
+        )
+    return value
+
+
+def json_depth(data: bytes) -> int:
+    """Deepest nesting of arrays and objects in JSON text, counted without parsing (no recursion)."""
+    skeleton = _JSON_STRINGS.sub(b"", data).translate(None, _NOT_BRACKETS).translate(_BRACKET_STEP)
+    if not skeleton:
+        return 0
+    return max(accumulate(1 if step == 1 else -1 for step in skeleton))
+
+
+def load_json(data: bytes | str, settings: Settings, *, field: str = "body") -> Any:
+    """Parse JSON from a client within the shape limits; raises `ValueError` for text that is not JSON.
+
+    A 422 `BadShape` for nesting deeper than `max_json_depth`; strings and lists are checked by `clean_json`.
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if json_depth(raw) > settings.max_json_depth:
+        message = f"is nested deeper than {settings.max_json_depth} levels"
+        raise BadShape(
+            f"{field} {message}",
+            errors=[{"field": field, "message": message}],
+            limit="max_json_depth",
+        )
+    return json.loads(data)
+
+
+def clean_json(value: Any, settings: Settings, *, root: str = "body") -> tuple[Any, bool]:
+    """(value with pasted fields cleaned, whether anything changed); a 422 naming every field refused.
+
+    Refused: strings longer than `max_json_string_chars`, lists and objects with more than `max_json_items`
+    members (`BadShape`), and text PostgreSQL cannot store outside the pasted fields (`UnstorableText`).
+    """
+    errors: list[dict[str, Any]] = []
+    changed = False
+
+    def refuse(path: str, message: str, kind: str) -> None:
+        if len(errors) < MAX_ERRORS:
+            errors.append({"field": path or root, "message": message, "kind": kind})
+
+    def walk(item: Any, path: str, key: str | None) -> Any:
+        nonlocal changed
+        if isinstance(item, str):
+            if len(item) > settings.max_json_string_chars:
+                refuse(path, f"is longer than {settings.max_json_string_chars} characters", "shape")
+            elif UNSTORABLE.search(item):
+                if key in PASTED_FIELDS:
+                    changed = True
+                    return storable(item)
+                refuse(path, unstorable_message(item), "text")
+            return item
+        if isinstance(item, list):
+            if len(item) > settings.max_json_items:
+                refuse(path, f"has more than {settings.max_json_items} items", "shape")
+                return item
+            return [walk(v, f"{path}[{i}]", key) for i, v in enumerate(item)]
+        if isinstance(item, dict):
+            if len(item) > settings.max_json_items:
+                refuse(path, f"has more than {settings.max_json_items} members", "shape")
+                return item
+            out = {}
+            for name, v in item.items():
+                child = f"{path}.{name}" if path else name
+                if UNSTORABLE.search(name):
+                    refuse(child.encode("unicode_escape").decode("ascii"), unstorable_message(name), "text")
+                    continue
+                out[name] = walk(v, child, name)
+            return out
+        return item
+
+    cleaned = walk(value, "", None)
+    if errors:
+        shape = any(e["kind"] == "shape" for e in errors)
+        error = BadShape if shape else UnstorableText
+        for e in errors:
+            e.pop("kind")
+        names = ", ".join(dict.fromkeys(e["field"] for e in errors))
+        raise error(f"Invalid value for: {names}", errors=errors)
+    return cleaned, changed
+
+
+def check_form(form: FormMultiDict) -> None:
+    """Check every text field of a parsed multipart form (file names are cleaned at upload instead)."""
+    for name, value in form.multi_items():
+        check_text(name, "form field name")
+        if isinstance(value, str):
+            check_text(value, name)
+
+
+async def read_form(request: Request) -> FormMultiDict:
+    """The request's multipart form with its text fields checked like JSON fields are."""
+    form = await request.form()
+    check_form(form)
+    return form
+
+
+def _query_errors(query: bytes) -> list[dict[str, Any]]:
+    errors = []
+    for part in query.split(b"&"):
+        if not part:
+            continue
+        raw_name, _, raw_value = part.partition(b"=")
+        name_bytes = unquote_to_bytes(raw_name.replace(b"+", b" "))
+        name = name_bytes.decode("utf-8", "replace")
+        for raw in (name_bytes, unquote_to_bytes(raw_value.replace(b"+", b" "))):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                errors.append({"field": name, "source": "query", "message": "is not valid UTF-8"})
+                break
+            if UNSTORABLE.search(text):
+                errors.append({"field": name, "source": "query", "message": unstorable_message(text)})
+                break
+    return errors
+
+
+def _path_errors(scope: Scope) -> list[dict[str, Any]]:
+    raw = (scope.get("raw_path") or scope["path"].encode("utf-8", "surrogatepass")).split(b"?")[0]
+    try:
+        text = unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        message = "is not valid UTF-8"
+    else:
+        if not UNSTORABLE.search(text) and not UNSTORABLE.search(scope["path"]):
+            return []
+        message = unstorable_message(text if UNSTORABLE.search(text) else scope["path"])
+    names = [
+        name
+        for name, value in (scope.get("path_params") or {}).items()
+        if isinstance(value, str) and (UNSTORABLE.search(value) or "\ufffd" in value)
+    ]
+    return [{"field": name, "source": "path", "message": message} for name in names or ["path"]]
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _too_large(limit: int) -> BodyTooLarge:
+    return BodyTooLarge(
+        f"The request body is larger than {limit:,} bytes",
+        errors=[{"field": "body", "message": f"larger than {limit} bytes"}],
+        limit=limit,
+    )
+
+
+def body_limit(scope: Scope, settings: Settings) -> int:
+    """Bytes a request body may have: uploads may carry a whole file, everything else is small."""
+    handler = scope.get("route_handler")
+    if handler is not None and handler.opt.get("upload"):
+        return settings.max_file_bytes + settings.max_request_body_bytes
+    return settings.max_request_body_bytes
+
+
+def request_guard(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
+    """The guard as Litestar middleware: path, query and body checked before the route handler runs."""
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def guard(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            errors = _path_errors(scope) + _query_errors(scope.get("query_string") or b"")
+            if errors:
+                names = ", ".join(dict.fromkeys(e["field"] for e in errors))
+                raise UnstorableText(f"Invalid value for: {names}", errors=errors[:MAX_ERRORS])
+            limit = body_limit(scope, settings)
+            declared = _content_length(scope)
+            if declared is not None and declared > limit:
+                raise _too_large(limit)
+            if scope.get("route_handler") is not None and scope["route_handler"].opt.get("upload"):
+                await app(scope, _counted(receive, limit), send)
+                return
+            if scope["method"] not in _BODY_METHODS:
+                await app(scope, receive, send)
+                return
+            body = await _read_body(receive, limit)
+            body, scope = _checked_body(body, scope, settings)
+            await app(scope, _replay(body, receive), send)
+
+        # Refusals are rendered here, by the route's own exception handlers (problem+json, or OpenAI's shape
+        # on /v1), so that the access log around the guard records their status.
+        return wrap_in_exception_handler(guard)
+
+    return middleware
+
+
+def _checked_body(body: bytes, scope: Scope, settings: Settings) -> tuple[bytes, Scope]:
+    if not body.strip():
+        return body, scope
+    try:
+        value = load_json(body, settings)
+    except ValueError:  # not JSON (or not UTF-8): the route's own decoder answers with a 400
+        return body, scope
+    cleaned, changed = clean_json(value, settings)
+    if not changed:
+        return body, scope
+    body = json.dumps(cleaned, ensure_ascii=False).encode("utf-8")
+    headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+    headers.append((b"content-length", str(len(body)).encode("ascii")))
+    return body, {**scope, "headers": headers}
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _counted(receive: Receive, limit: int) -> Receive:
+    size = 0
+
+    async def counted() -> Message:
+        nonlocal size
+        message = await receive()
+        if message["type"] == "http.request":
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise _too_large(limit)
+        return message
+
+    return counted
