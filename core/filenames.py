@@ -17,7 +17,7 @@ DEFAULT_FILENAME = "upload"
 _UNSAFE_CHARS = re.compile(
     "[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]"
 )
-_ASCII_UNSAFE = re.compile(r"[^A-Za-z0-9!#$&+\-.^_`|~ ()\[\]{},;=@]")
+_ASCII_UNSAFE = re.compile(r"[^A-Za-z0-9!#$&+\-.^_`|~ ()\[\]{}@]")  # no `"`, `\`, `%`, `;`, `,`, `=`
 _RUNS = re.compile(r"_{2,}")
 # RFC 8187 attr-char: what may stand unencoded in `filename*`.
 _ATTR_CHARS = "!#$&+-.^_`|~"
