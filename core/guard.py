@@ -57,6 +57,30 @@ def storable(value: str) -> str:
     return UNSTORABLE.sub("", value) if UNSTORABLE.search(value) else value
 
 
+MODEL_JSON_DEPTH = 32  # tool arguments of a language model: GPT fields are two levels deep
+
+
+def model_json(text: str) -> Any:
+    """JSON a language model wrote (tool arguments): depth-bounded, unstorable characters removed.
+
+    `ValueError` for text that is not JSON or nests deeper than `MODEL_JSON_DEPTH`; the caller tells the
+    model, there is no client to answer.
+    """
+    if json_depth(text.encode("utf-8", "surrogatepass")) > MODEL_JSON_DEPTH:
+        raise ValueError("nested too deep")
+
+    def clean(item: Any) -> Any:
+        if isinstance(item, str):
+            return storable(item)
+        if isinstance(item, list):
+            return [clean(v) for v in item]
+        if isinstance(item, dict):
+            return {storable(k): clean(v) for k, v in item.items()}
+        return item
+
+    return clean(json.loads(text))
+
+
 def check_text(value: str, field: str, *, source: str = "body") -> str:
     """`value` itself, or a 422 `UnstorableText` naming `field` when PostgreSQL cannot store it."""
     if UNSTORABLE.search(value):

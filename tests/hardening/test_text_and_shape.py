@@ -17,6 +17,7 @@ from retrieval.jobs import ingest
 from retrieval.models import KnowledgeChunk
 from tests.asgi import app_client
 from tests.factories import auth_headers
+from tests.fake_openai import text, tool_call
 from tests.store.factories import create_conversation, create_published_gpt
 
 NUL = "a\u0000b"
@@ -397,3 +398,23 @@ async def test_import_manifests_are_held_to_the_same_rules(client, creator_heade
     assert response.status_code == 422, response.text
     assert message in response.json()["detail"]
     assert response.json()["errors"][0]["field"] == "file"
+
+
+async def test_text_a_model_writes_is_stored_without_the_characters(llm_client, creator_headers, fake_openai):
+    """A user can talk a model into writing U+0000: its replies and tool arguments reach the database too."""
+    fake_openai.script(
+        tool_call("update_gpt", '{"description":' + "[" * 1000 + "]" * 1000 + "}"),
+        tool_call("update_gpt", {"name": "Fjord\u0000 Guide", "conversation_starters": ["When\u0000?"]}),
+        text("Named it\u0000."),
+    )
+    gpt_id = (await llm_client.post("/api/gpts", json={}, headers=creator_headers)).json()["id"]
+    turn = await llm_client.post(
+        f"/api/gpts/{gpt_id}/builder/messages", json={"content": "name it"}, headers=creator_headers
+    )
+    assert turn.status_code == 200, turn.text
+    assert turn.json()["message"]["content"] == "Named it."
+    assert turn.json()["gpt"]["name"] == "Fjord Guide"
+    assert turn.json()["gpt"]["conversation_starters"] == ["When?"]
+    assert fake_openai.chat_requests[1]["messages"][-1]["content"].startswith("error")  # the deep one
+    history = await llm_client.get(f"/api/gpts/{gpt_id}/builder/messages", headers=creator_headers)
+    assert [m["content"] for m in history.json()["data"]] == ["name it", "Named it."]
