@@ -45,6 +45,19 @@ _BRACKET_STEP = bytes.maketrans(b"[]{}", b"\x01\xff\x01\xff")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+def has_unstorable(value: str) -> bool:
+    """Whether PostgreSQL cannot store `value`: a U+0000 or a lone surrogate (memchr and encoder fast)."""
+    if "\x00" in value:
+        return True
+    if value.isascii():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def unstorable_message(value: str) -> str:
     """Why `value` cannot be stored, naming the first offending character."""
     char = UNSTORABLE.search(value).group()
@@ -54,7 +67,7 @@ def unstorable_message(value: str) -> str:
 
 def storable(value: str) -> str:
     """`value` without U+0000 and lone surrogates: how pasted text and parser output are kept."""
-    return UNSTORABLE.sub("", value) if UNSTORABLE.search(value) else value
+    return UNSTORABLE.sub("", value) if has_unstorable(value) else value
 
 
 MODEL_JSON_DEPTH = 32  # tool arguments of a language model: GPT fields are two levels deep
@@ -83,7 +96,7 @@ def model_json(text: str) -> Any:
 
 def check_text(value: str, field: str, *, source: str = "body") -> str:
     """`value` itself, or a 422 `UnstorableText` naming `field` when PostgreSQL cannot store it."""
-    if UNSTORABLE.search(value):
+    if has_unstorable(value):
         message = unstorable_message(value)
         raise UnstorableText(
             f"{field} {message}", errors=[{"field": field, "source": source, "message": message}]
@@ -99,74 +112,101 @@ def json_depth(data: bytes) -> int:
     return max(accumulate(1 if step == 1 else -1 for step in skeleton))
 
 
-def load_json(data: bytes | str, settings: Settings, *, field: str = "body") -> Any:
-    """Parse JSON from a client within the shape limits; raises `ValueError` for text that is not JSON.
+def _too_deep(field: str, settings: Settings) -> BadShape:
+    message = f"is nested deeper than {settings.max_json_depth} levels"
+    errors = [{"field": field, "message": message}]
+    return BadShape(f"{field} {message}", errors=errors, limit="max_json_depth")
 
-    A 422 `BadShape` for nesting deeper than `max_json_depth`; strings and lists are checked by `clean_json`.
+
+def load_json(data: bytes | str, settings: Settings, *, field: str = "body") -> Any:
+    """Parse JSON from a client; `ValueError` for text that is not JSON, 422 `BadShape` when far too deep.
+
+    The stdlib decoder stops deep nesting with a `RecursionError`, which becomes the 422 here; nesting past
+    `max_json_depth` that it does decode is refused by `clean_json`. Text that is not JSON is scanned for
+    depth before it goes back to the caller, so that no other decoder recurses through it either.
     """
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    if json_depth(raw) > settings.max_json_depth:
-        message = f"is nested deeper than {settings.max_json_depth} levels"
-        raise BadShape(
-            f"{field} {message}",
-            errors=[{"field": field, "message": message}],
-            limit="max_json_depth",
-        )
-    return json.loads(data)
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise _too_deep(field, settings) from None
+    except ValueError:
+        raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+        if json_depth(raw) > settings.max_json_depth:
+            raise _too_deep(field, settings) from None
+        raise
 
 
 def clean_json(value: Any, settings: Settings, *, root: str = "body") -> tuple[Any, bool]:
     """(value with pasted fields cleaned, whether anything changed); a 422 naming every field refused.
 
-    Refused: strings longer than `max_json_string_chars`, lists and objects with more than `max_json_items`
-    members (`BadShape`), and text PostgreSQL cannot store outside the pasted fields (`UnstorableText`).
+    Refused: nesting deeper than `max_json_depth`, strings longer than `max_json_string_chars`, lists and
+    objects with more than `max_json_items` members (`BadShape`), and text PostgreSQL cannot store outside
+    the pasted fields (`UnstorableText`).
     """
+    if not _needs_walk(value, settings, 0):  # the common case: one lean pass, no paths, no copy
+        return value, False
     errors: list[dict[str, Any]] = []
     changed = False
 
-    def refuse(path: str, message: str, kind: str) -> None:
+    def refuse(path: str, message: str, limit: str | None) -> None:
         if len(errors) < MAX_ERRORS:
-            errors.append({"field": path or root, "message": message, "kind": kind})
+            errors.append({"field": path or root, "message": message, "limit": limit})
 
-    def walk(item: Any, path: str, key: str | None) -> Any:
+    def walk(item: Any, path: str, key: str | None, depth: int) -> Any:
         nonlocal changed
         if isinstance(item, str):
             if len(item) > settings.max_json_string_chars:
-                refuse(path, f"is longer than {settings.max_json_string_chars} characters", "shape")
-            elif UNSTORABLE.search(item):
+                message = f"is longer than {settings.max_json_string_chars} characters"
+                refuse(path, message, "max_json_string_chars")
+            elif has_unstorable(item):
                 if key in PASTED_FIELDS:
                     changed = True
                     return storable(item)
-                refuse(path, unstorable_message(item), "text")
+                refuse(path, unstorable_message(item), None)
+            return item
+        if not isinstance(item, list | dict):
+            return item
+        if depth >= settings.max_json_depth:
+            refuse(path, f"is nested deeper than {settings.max_json_depth} levels", "max_json_depth")
+            return item
+        if len(item) > settings.max_json_items:
+            refuse(path, f"has more than {settings.max_json_items} items", "max_json_items")
             return item
         if isinstance(item, list):
-            if len(item) > settings.max_json_items:
-                refuse(path, f"has more than {settings.max_json_items} items", "shape")
-                return item
-            return [walk(v, f"{path}[{i}]", key) for i, v in enumerate(item)]
-        if isinstance(item, dict):
-            if len(item) > settings.max_json_items:
-                refuse(path, f"has more than {settings.max_json_items} members", "shape")
-                return item
-            out = {}
-            for name, v in item.items():
-                child = f"{path}.{name}" if path else name
-                if UNSTORABLE.search(name):
-                    refuse(child.encode("unicode_escape").decode("ascii"), unstorable_message(name), "text")
-                    continue
-                out[name] = walk(v, child, name)
-            return out
-        return item
+            return [walk(v, f"{path}[{i}]", key, depth + 1) for i, v in enumerate(item)]
+        out = {}
+        for name, v in item.items():
+            child = f"{path}.{name}" if path else name
+            if has_unstorable(name):
+                refuse(child.encode("unicode_escape").decode("ascii"), unstorable_message(name), None)
+                continue
+            out[name] = walk(v, child, name, depth + 1)
+        return out
 
-    cleaned = walk(value, "", None)
+    cleaned = walk(value, "", None, 0)
     if errors:
-        shape = any(e["kind"] == "shape" for e in errors)
-        error = BadShape if shape else UnstorableText
+        limits = [e["limit"] for e in errors if e["limit"]]
+        detail = "; ".join(f"{e['field']} {e['message']}" for e in errors[:3])
         for e in errors:
-            e.pop("kind")
-        names = ", ".join(dict.fromkeys(e["field"] for e in errors))
-        raise error(f"Invalid value for: {names}", errors=errors)
+            e.pop("limit")
+        if limits:
+            raise BadShape(detail, errors=errors, limit=limits[0])
+        raise UnstorableText(detail, errors=errors)
     return cleaned, changed
+
+
+def _needs_walk(item: Any, settings: Settings, depth: int) -> bool:
+    if isinstance(item, str):
+        return len(item) > settings.max_json_string_chars or has_unstorable(item)
+    if isinstance(item, list):
+        if depth >= settings.max_json_depth or len(item) > settings.max_json_items:
+            return True
+        return any(_needs_walk(v, settings, depth + 1) for v in item if not isinstance(v, int | float))
+    if isinstance(item, dict):
+        if depth >= settings.max_json_depth or len(item) > settings.max_json_items:
+            return True
+        return any(has_unstorable(k) or _needs_walk(v, settings, depth + 1) for k, v in item.items())
+    return False
 
 
 def check_form(form: FormMultiDict) -> None:

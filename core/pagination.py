@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from core.errors import Invalid
-from core.guard import UNSTORABLE, json_depth
+from core.guard import has_unstorable, json_depth
 
 MAX_CURSOR_DEPTH = 4  # cursors this API hands out are flat lists
 
@@ -36,7 +36,7 @@ def decode_cursor(cursor: str) -> Any:
 
 def _storable(value: Any) -> bool:
     if isinstance(value, str):
-        return not UNSTORABLE.search(value)
+        return not has_unstorable(value)
     if isinstance(value, list):
         return all(_storable(v) for v in value)
     if isinstance(value, dict):
