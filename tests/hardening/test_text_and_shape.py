@@ -418,3 +418,21 @@ async def test_text_a_model_writes_is_stored_without_the_characters(llm_client, 
     assert fake_openai.chat_requests[1]["messages"][-1]["content"].startswith("error")  # the deep one
     history = await llm_client.get(f"/api/gpts/{gpt_id}/builder/messages", headers=creator_headers)
     assert [m["content"] for m in history.json()["data"]] == ["name it", "Named it."]
+
+
+async def test_surrogate_pairs_pass_and_bodies_that_are_not_utf8_are_a_400(client, world):
+    emoji = await client.patch(
+        f"/api/gpts/{world['draft']}",
+        content=b'{"name": "Fjord \\ud83c\\udf0a Guide"}',  # a pair: one character, U+1F30A
+        headers={"Content-Type": "application/json", **world["creator"]},
+    )
+    assert emoji.status_code == 200, emoji.text
+    assert emoji.json()["name"] == "Fjord \U0001f30a Guide"
+
+    latin1 = await client.patch(
+        f"/api/gpts/{world['draft']}",
+        content='{"name": "Café"}'.encode("latin-1"),
+        headers={"Content-Type": "application/json", **world["creator"]},
+    )
+    assert latin1.status_code == 400, latin1.text
+    assert latin1.headers["content-type"].startswith("application/problem+json")
