@@ -272,20 +272,21 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def _too_large(limit: int) -> BodyTooLarge:
+def _too_large(limit: int, setting: str) -> BodyTooLarge:
     return BodyTooLarge(
         f"The request body is larger than {limit:,} bytes",
         errors=[{"field": "body", "message": f"larger than {limit} bytes"}],
-        limit=limit,
+        limit=setting,
+        limit_bytes=limit,
     )
 
 
-def body_limit(scope: Scope, settings: Settings) -> int:
-    """Bytes a request body may have: uploads may carry a whole file, everything else is small."""
+def body_limit(scope: Scope, settings: Settings) -> tuple[int, str]:
+    """(bytes a body may have, the setting behind it): uploads carry a whole file, the rest is small."""
     handler = scope.get("route_handler")
     if handler is not None and handler.opt.get("upload"):
-        return settings.max_file_bytes + settings.max_request_body_bytes
-    return settings.max_request_body_bytes
+        return settings.max_file_bytes + settings.max_request_body_bytes, "max_file_bytes"
+    return settings.max_request_body_bytes, "max_request_body_bytes"
 
 
 def request_guard(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
@@ -300,17 +301,17 @@ def request_guard(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
             if errors:
                 names = ", ".join(dict.fromkeys(e["field"] for e in errors))
                 raise UnstorableText(f"Invalid value for: {names}", errors=errors[:MAX_ERRORS])
-            limit = body_limit(scope, settings)
+            limit, setting = body_limit(scope, settings)
             declared = _content_length(scope)
             if declared is not None and declared > limit:
-                raise _too_large(limit)
-            if scope.get("route_handler") is not None and scope["route_handler"].opt.get("upload"):
-                await app(scope, _counted(receive, limit), send)
+                raise _too_large(limit, setting)
+            if setting == "max_file_bytes":  # an upload: streamed to the handler, counted on the way
+                await app(scope, _counted(receive, limit, setting), send)
                 return
             if scope["method"] not in _BODY_METHODS:
                 await app(scope, receive, send)
                 return
-            body = await _read_body(receive, limit)
+            body = await _read_body(receive, limit, setting)
             body, scope = _checked_body(body, scope, settings)
             await app(scope, _replay(body, receive), send)
 
@@ -337,7 +338,7 @@ def _checked_body(body: bytes, scope: Scope, settings: Settings) -> tuple[bytes,
     return body, {**scope, "headers": headers}
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
+async def _read_body(receive: Receive, limit: int, setting: str) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -347,7 +348,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise _too_large(limit)
+            raise _too_large(limit, setting)
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
@@ -367,7 +368,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def _counted(receive: Receive, limit: int) -> Receive:
+def _counted(receive: Receive, limit: int, setting: str) -> Receive:
     size = 0
 
     async def counted() -> Message:
@@ -376,7 +377,7 @@ def _counted(receive: Receive, limit: int) -> Receive:
         if message["type"] == "http.request":
             size += len(message.get("body", b""))
             if size > limit:
-                raise _too_large(limit)
+                raise _too_large(limit, setting)
         return message
 
     return counted

@@ -288,6 +288,10 @@ async def test_bodies_over_the_limit_are_413_on_every_json_route(client, world):
     response = await client.post("/v1/chat/completions", json=ten_mb, headers=world["user"])
     assert response.status_code == 413, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
+    assert (response.json()["limit"], response.json()["limit_bytes"]) == (
+        "max_request_body_bytes",
+        1024 * 1024,
+    )
 
     many = _v1(world, [{"role": "user", "content": "hi"}] * 100_000)
     assert (await client.post("/v1/chat/completions", json=many, headers=world["user"])).status_code == 413
@@ -341,6 +345,7 @@ async def test_uploads_take_files_up_to_their_own_limit(settings, db, redis, ses
             f"/api/gpts/{gpt}/files", files={"file": ("b.txt", b"x" * 70_000)}, headers=headers
         )
         assert too_big.status_code == 413
+        assert too_big.json()["limit"] == "max_file_bytes"
         json_body = await client.patch(
             f"/api/gpts/{gpt}", json={"instructions": "x" * 12_000}, headers=headers
         )
