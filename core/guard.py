@@ -30,7 +30,7 @@ from litestar._asgi.utils import wrap_in_exception_handler
 from litestar.datastructures import FormMultiDict
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.errors import BadShape, BodyTooLarge, UnstorableText
+from core.errors import BadRequest, BadShape, BodyTooLarge, UnstorableText
 from core.settings import Settings
 
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -219,7 +219,15 @@ def check_form(form: FormMultiDict) -> None:
 
 async def read_form(request: Request) -> FormMultiDict:
     """The request's multipart form with its text fields checked like JSON fields are."""
-    form = await request.form()
+    try:
+        form = await request.form()
+    except UnicodeDecodeError:  # Litestar decodes text fields strictly, in their declared charset
+        message = "is not text in its charset (UTF-8 unless the part declares another)"
+        raise UnstorableText(
+            f"A form field {message}", errors=[{"field": "form", "message": message}]
+        ) from None
+    except LookupError:
+        raise BadRequest("A form field declares an unknown charset") from None
     check_form(form)
     return form
 

@@ -171,6 +171,21 @@ async def test_multipart_text_fields_are_checked_and_file_content_is_cleaned(
     )
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["field"] == "license"
+    for part_header, value, status in (
+        (b"", b"CC\xff\xfe", 422),  # not UTF-8
+        (b"Content-Type: text/plain; charset=klingon\r\n", b"CC", 400),
+    ):
+        body = (
+            b'--b0undary\r\nContent-Disposition: form-data; name="license"\r\n' + part_header + b"\r\n"
+            + value + b'\r\n--b0undary\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n'
+            b"\r\nhello\r\n--b0undary--\r\n"
+        )  # fmt: skip
+        response = await client.post(
+            url,
+            content=body,
+            headers={**world["creator"], "Content-Type": "multipart/form-data; boundary=b0undary"},
+        )
+        assert response.status_code == status, response.text
 
     # Parsed file text reaches the chunks through binary COPY: NULs inside the file are dropped there.
     content = b"# Fer\x00ries\n\nThe ferry\x00 leaves at nine from the north pier.\n"
