@@ -21,6 +21,7 @@ from builder.prompts import BUILDER_SYSTEM_PROMPT, update_gpt_tool
 from builder.schemas import EDITABLE_FIELDS, Change, GptFields, validate_fields
 from builder.service import GptService
 from core.errors import AppError, NotFound
+from core.guard import model_json
 from core.llm import ChatModel, ChatResult, Delta, Message, fit_messages
 from core.settings import Settings
 
@@ -180,7 +181,7 @@ class BuilderAgent:
         if name != "update_gpt":
             return f"error: unknown tool {name!r}; the only tool is update_gpt", []
         try:
-            values = json.loads(arguments or "{}")
+            values = model_json(arguments or "{}")
             if not isinstance(values, dict):
                 raise ValueError
         except ValueError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,6 +28,8 @@ from builder.schemas import (
 from builder.service import GptService, PortabilityService, PreviewService
 from core import ratelimit
 from core.errors import Invalid
+from core.filenames import content_disposition
+from core.guard import read_form
 from core.llm import Delta, get_llm
 from core.models import User
 from core.settings import Settings
@@ -157,11 +160,11 @@ class BuilderChatController(Controller):
         """One zip: `gptstore.json` (versioned config) and the knowledge files."""
         gpt = await GptService(db_session, settings).get_owned(current_user, gpt_id)
         archive = await PortabilityService(db_session, settings).export(gpt)
-        filename = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in (gpt.name or "gpt")).strip("-")
+        name = re.sub(r"[/\\]+", "-", gpt.name or "").strip() or "gpt"
         return Response(
             archive,
             media_type="application/zip",
-            headers={"Content-Disposition": f'attachment; filename="{filename or "gpt"}.gptstore.zip"'},
+            headers={"Content-Disposition": content_disposition(f"{name}.gptstore.zip")},
         )
 
 
@@ -169,12 +172,12 @@ class ImportController(Controller):
     path = "/api/gpts/import"
     tags = ["gpts"]
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, opt={"upload": True})
     async def import_gpt(
         self, request: Request, current_user: User, db_session: AsyncSession, settings: Settings, state: State
     ) -> Response[GptRead]:
         """A new draft from an export archive (multipart field `file`); its files are queued for ingestion."""
-        form = await request.form()
+        form = await read_form(request)
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise Invalid("Send the archive as multipart/form-data in the field 'file'", field="file")

@@ -27,7 +27,9 @@ from builder.schemas import (
 )
 from core.auth import require_paid_plan
 from core.db import utcnow
-from core.errors import Invalid, NotFound
+from core.errors import BadShape, Invalid, NotFound, UnstorableText
+from core.filenames import clean_filename, unsafe_member_name
+from core.guard import clean_json, load_json
 from core.llm import ChatModel, Delta
 from core.models import User
 from core.settings import Settings
@@ -198,6 +200,7 @@ class PreviewService:
 EXPORT_FORMAT = "gptstore.gpt"
 EXPORT_VERSION = 1
 MANIFEST = "gptstore.json"
+MAX_LICENSE_CHARS = 200  # the `knowledge_file.license` column, as the upload form allows
 
 
 class PortabilityService:
@@ -225,10 +228,11 @@ class PortabilityService:
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for index, file in enumerate(files):
-                path = f"knowledge/{index:02d}-{file.filename}"
+                filename = clean_filename(file.filename)  # names stored before upload cleaning
+                path = f"knowledge/{index:02d}-{filename}"
                 archive.writestr(path, await asyncio.to_thread(blobs.read, file.id))
                 manifest["files"].append(
-                    {"path": path, "filename": file.filename, "access": file.access, "license": file.license,
+                    {"path": path, "filename": filename, "access": file.access, "license": file.license,
                      "sha256": file.sha256}
                 )  # fmt: skip
             archive.writestr(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
@@ -264,14 +268,26 @@ def _read_archive(data: bytes, settings: Settings) -> tuple[dict[str, Any], dict
         raise _archive_error("the upload is not a zip archive") from None
     with archive:
         infos = {info.filename: info for info in archive.infolist()}
+        for name in infos:
+            if reason := unsafe_member_name(name):
+                shown = name.encode("unicode_escape").decode("ascii")
+                raise _archive_error(f"the member name '{shown}' {reason}")
         if sum(i.file_size for i in infos.values()) > settings.max_uncompressed_bytes:
             raise _archive_error("it unpacks to more than the allowed size")
         if MANIFEST not in infos:
             raise _archive_error(f"{MANIFEST} is missing")
+        if infos[MANIFEST].file_size > settings.max_request_body_bytes:
+            raise _archive_error(f"{MANIFEST} is larger than {settings.max_request_body_bytes:,} bytes")
         try:
-            manifest = json.loads(archive.read(MANIFEST))
+            manifest = load_json(archive.read(MANIFEST), settings, field=MANIFEST)
         except (ValueError, zipfile.BadZipFile):
             raise _archive_error(f"{MANIFEST} is not valid JSON") from None
+        except BadShape as exc:
+            raise _archive_error(exc.detail) from None
+        try:
+            manifest, _ = clean_json(manifest, settings, root=MANIFEST)
+        except (UnstorableText, BadShape) as exc:
+            raise _archive_error(f"{MANIFEST}: {exc.detail}") from None
         if not isinstance(manifest, dict) or manifest.get("format") != EXPORT_FORMAT:
             raise _archive_error(f"{MANIFEST} has no format '{EXPORT_FORMAT}'")
         if manifest.get("version") != EXPORT_VERSION:
@@ -302,6 +318,12 @@ def _read_archive(data: bytes, settings: Settings) -> tuple[dict[str, Any], dict
                 raise _archive_error(f"file {entry['path']} has an invalid access value")
             entry.setdefault("access", "private")
             entry.setdefault("filename", entry["path"].rsplit("/", 1)[-1])
+            if not isinstance(entry["filename"], str):
+                raise _archive_error(f"file {entry['path']} has a filename that is not text")
+            license = entry.get("license")
+            if license is not None and (not isinstance(license, str) or len(license) > MAX_LICENSE_CHARS):
+                limit = f"at most {MAX_LICENSE_CHARS} characters"
+                raise _archive_error(f"file {entry['path']} has a license that is not text of {limit}")
             if infos[entry["path"]].file_size > settings.max_file_bytes:
                 raise _archive_error(f"file {entry['path']} is larger than the per-file limit")
             payload = archive.read(entry["path"])

@@ -22,6 +22,7 @@ from core import routes as core_routes
 from core.db import Database
 from core.deps import dependencies
 from core.errors import exception_handlers
+from core.guard import request_guard
 from core.jobs import build_worker, create_queue
 from core.openai_errors import with_openai_errors
 from core.redis import create_redis
@@ -151,7 +152,7 @@ def create_app(
         exception_handlers=with_openai_errors(exception_handlers),
         lifespan=[lifespan],
         state=State({"settings": settings, "db": db, "redis": redis}),
-        middleware=[lambda app: _access_log(app)],
+        middleware=[lambda app: _access_log(app), request_guard(settings)],
         cors_config=CORSConfig(allow_origins=["*"], allow_headers=["Authorization", "Content-Type"]),
         openapi_config=OpenAPIConfig(
             title="gptstore",
@@ -160,7 +161,8 @@ def create_app(
             path="/schema",
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
-        request_max_body_size=settings.max_file_bytes + 1024 * 1024,
+        # the guard (core.guard) bounds each route kind; this is the outer bound of the largest kind
+        request_max_body_size=settings.max_file_bytes + settings.max_request_body_bytes,
         logging_config=None,  # logs are configured once, as JSON lines (core.logs)
         debug=False,
     )

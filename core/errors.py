@@ -74,6 +74,18 @@ class Invalid(AppError):
         super().__init__(detail, **kwargs)
 
 
+class UnstorableText(Invalid):
+    """422: text PostgreSQL cannot store (U+0000, a lone surrogate, bytes that are not UTF-8)."""
+
+
+class BadShape(Invalid):
+    """422: a request nested too deep, or a string or list longer than the limits allow."""
+
+
+class BodyTooLarge(TooLarge):
+    """413: a request body larger than its route kind allows."""
+
+
 class RateLimited(AppError):
     status = 429
 
@@ -161,6 +173,8 @@ __all__ = [
     "PROBLEM_JSON",
     "AppError",
     "BadRequest",
+    "BadShape",
+    "BodyTooLarge",
     "Conflict",
     "Forbidden",
     "Invalid",
@@ -170,6 +184,7 @@ __all__ = [
     "ServiceUnavailable",
     "TooLarge",
     "Unauthorized",
+    "UnstorableText",
     "exception_handlers",
     "problem",
 ]

@@ -14,6 +14,7 @@ from typing import Any
 import openai
 
 from core.errors import ProviderError
+from core.guard import model_json, storable
 from core.settings import Settings
 from core.tokens import count_tokens, encoding_for_model
 
@@ -27,7 +28,8 @@ class ToolCall:
     arguments: str
 
     def parsed_arguments(self) -> dict[str, Any]:
-        value = json.loads(self.arguments or "{}")
+        """The arguments as a dict, without text PostgreSQL cannot store; `ValueError` for anything else."""
+        value = model_json(self.arguments or "{}")
         if not isinstance(value, dict):
             raise ValueError("tool arguments must be a JSON object")
         return value
@@ -128,7 +130,7 @@ class ChatModel:
             if response.usage
             else None
         )
-        return ChatResult(choice.message.content or "", calls, usage, choice.finish_reason)
+        return ChatResult(storable(choice.message.content or ""), calls, usage, choice.finish_reason)
 
     async def stream(
         self,
@@ -158,8 +160,9 @@ class ChatModel:
                 for choice in chunk.choices:
                     delta = choice.delta
                     if delta.content:
-                        content.append(delta.content)
-                        yield Delta(delta.content)
+                        text = storable(delta.content)  # a model can be talked into writing U+0000
+                        content.append(text)
+                        yield Delta(text)
                     for call in delta.tool_calls or []:
                         slot = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
                         slot["id"] = call.id or slot["id"]

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     max_uncompressed_bytes: int = 1024 * 1024 * 1024
     max_compression_ratio: int = 200
 
+    # Request shape (core/guard.py; docs/limits.md): every route; uploads may add max_file_bytes
+    max_request_body_bytes: int = 1024 * 1024
+    max_json_depth: int = 32
+    max_json_string_chars: int = 100_000
+    max_json_items: int = 1_000
+
     # Store
     categories: list[str] = Field(default_factory=lambda: list(DEFAULT_CATEGORIES))
     banned_terms: list[str] = Field(default_factory=list)

@@ -15,6 +15,7 @@ from litestar.response import ServerSentEvent
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Invalid
+from core.guard import read_form
 from core.models import User
 from core.settings import Settings
 from retrieval.jobs import enqueue_ingestion
@@ -34,7 +35,7 @@ class FileController(Controller):
     path = "/api/gpts/{gpt_id:uuid}"
     tags = ["knowledge"]
 
-    @post("/files", status_code=202)
+    @post("/files", status_code=202, opt={"upload": True})
     async def upload(
         self,
         gpt_id: uuid.UUID,
@@ -47,7 +48,7 @@ class FileController(Controller):
         """Upload a knowledge file (multipart field `file`; optional `access` = private|open, `license`)."""
         service = KnowledgeService(db_session, settings)
         base = await service.knowledge_base_for(current_user, gpt_id)
-        form = await request.form()
+        form = await read_form(request)
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise Invalid("Send the file as multipart/form-data in the field 'file'", field="file")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import utcnow
 from core.errors import Conflict, Invalid, NotFound, TooLarge
+from core.filenames import clean_filename
 from core.models import User
 from core.settings import Settings
 from retrieval.embedding import Embedder, get_embedder
@@ -201,7 +201,7 @@ class KnowledgeService:
         license: str | None = None,
     ) -> KnowledgeFile:
         """Store an upload and register it for ingestion; refused whole when over a limit or a duplicate."""
-        filename = os.path.basename(filename or "").strip() or "upload"
+        filename = clean_filename(filename)
         count = await self.session.scalar(
             sa.select(sa.func.count()).select_from(self._attached(base.gpt_id).subquery())
         )
@@ -221,7 +221,7 @@ class KnowledgeService:
                 id=file_id,
                 gpt_id=base.gpt_id,
                 owner_id=base.owner_id,
-                filename=filename[:255],
+                filename=filename,
                 media_type=await asyncio.to_thread(_sniff_media_type, blobs.path(file_id), filename, size),
                 bytes=size,
                 sha256=sha256,

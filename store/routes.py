@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.service import GptService
 from core.auth import require_admin
+from core.filenames import content_disposition
 from core.llm import Delta, get_llm
 from core.models import User
 from core.settings import Settings
@@ -169,7 +170,7 @@ class StoreController(Controller):
         return Response(
             blob_store(settings).read(file.id),
             media_type=file.media_type,
-            headers={"Content-Disposition": f'attachment; filename="{file.filename}"'},
+            headers={"Content-Disposition": content_disposition(file.filename)},
         )
 
     @post("/gpts/{gpt_id:uuid}/conversations", status_code=201)
