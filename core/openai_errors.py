@@ -81,7 +81,8 @@ def from_problem(request: Request, response: Response[Any]) -> Response[dict[str
         message = f"Invalid URL ({request.method} {request.url.path})"
     elif status == 405:
         message = f"Invalid method for URL ({request.method} {request.url.path})"
-    code = body.get("code") if isinstance(body.get("code"), str) else None
+    # A refused limit names its setting (`limit`): the closest thing to OpenAI's machine-readable `code`.
+    code = next((body[k] for k in ("code", "limit") if isinstance(body.get(k), str)), None)
     error = openai_error(status, message, param=_param(body), code=code)
     headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
     return Response({"error": error}, status_code=status, media_type="application/json", headers=headers)
