@@ -23,7 +23,7 @@ from core.db import Database
 from core.deps import dependencies
 from core.errors import exception_handlers
 from core.jobs import build_worker, create_queue
-from core.redis import create_redis
+from core.redis import redis_from_settings
 from core.settings import Settings, get_settings
 
 Service = Literal["all", "builder", "store"]
@@ -119,7 +119,7 @@ def create_app(
         if own_redis:
             if not settings.redis_url:
                 raise RuntimeError("No Redis URL; start through `gptstore serve` or set GPTSTORE_REDIS_URL")
-            state.redis = create_redis(settings.redis_url)
+            state.redis = redis_from_settings(settings)
         state.queue = create_queue(state.redis)
         worker_task = None
         if settings.run_worker:

@@ -148,7 +148,7 @@ def worker() -> None:
     from core.app import cron_jobs, job_functions
     from core.db import Database
     from core.jobs import build_worker, create_queue
-    from core.redis import create_redis
+    from core.redis import redis_from_settings
     from core.tokens import seed_tiktoken_cache
 
     with running_servers(get_settings()) as settings:
@@ -157,7 +157,7 @@ def worker() -> None:
 
         async def run() -> None:
             db = Database.from_settings(settings, settings.database_url)
-            redis = create_redis(settings.redis_url)
+            redis = redis_from_settings(settings)
             queue = create_queue(redis)
             context = {"settings": settings, "db": db, "redis": redis, "queue": queue}
             try:
