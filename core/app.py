@@ -12,12 +12,11 @@ from typing import Any, Literal
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.asyncio import Redis
 from saq import CronJob
 
+from core import apidocs
 from core import routes as core_routes
 from core.db import Database
 from core.deps import dependencies
@@ -36,7 +35,7 @@ def _context_routes(service: Service) -> list[Any]:
     from store import feedback_routes, openai_api
     from store import routes as store_routes
 
-    handlers: list[Any] = list(core_routes.route_handlers)
+    handlers: list[Any] = [*core_routes.route_handlers, apidocs.assets_router()]
     if service in ("all", "builder"):
         handlers += builder_routes.route_handlers + retrieval_routes.route_handlers
     if service in ("all", "store"):
@@ -152,13 +151,7 @@ def create_app(
         state=State({"settings": settings, "db": db, "redis": redis}),
         middleware=[lambda app: _access_log(app)],
         cors_config=CORSConfig(allow_origins=["*"], allow_headers=["Authorization", "Content-Type"]),
-        openapi_config=OpenAPIConfig(
-            title="gptstore",
-            version="0.1.0",
-            description="Build custom GPTs by chatting, ground them in your data, publish them in a store.",
-            path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
-        ),
+        openapi_config=apidocs.openapi_config(),
         request_max_body_size=settings.max_file_bytes + 1024 * 1024,
         logging_config=None,  # logs are configured once, as JSON lines (core.logs)
         debug=False,

