@@ -23,10 +23,13 @@ def _raise_stopped(signum: int, frame: object) -> None:
 
 
 @contextlib.contextmanager
-def running_servers(settings: Settings, *, migrate_embedded: bool = True) -> Iterator[Settings]:
-    """Settings with database and Redis URLs: the configured ones, or embedded servers started here."""
+def running_servers(
+    settings: Settings, *, migrate_embedded: bool = True, attach: bool = True
+) -> Iterator[Settings]:
+    """Settings with database and Redis URLs: the configured ones, the embedded servers of a gptstore
+    process already serving the data dir (`attach`), or embedded servers started here."""
     from core import migrate
-    from core.embedded import EmbeddedError, EmbeddedServers
+    from core.embedded import DataDirInUse, EmbeddedError, EmbeddedServers
 
     servers = None
     if settings.embedded_database or settings.embedded_redis:
@@ -35,14 +38,19 @@ def running_servers(settings: Settings, *, migrate_embedded: bool = True) -> Ite
         )
         try:
             servers.start()
+        except DataDirInUse as exc:
+            if not attach:
+                raise click.ClickException(str(exc)) from None
+            settings, servers = _attach(settings, exc), None
         except EmbeddedError as exc:
             raise click.ClickException(str(exc)) from None
-        settings = settings.model_copy(
-            update={
-                "database_url": servers.database_url or settings.database_url,
-                "redis_url": servers.redis_url or settings.redis_url,
-            }
-        )
+        else:
+            settings = settings.model_copy(
+                update={
+                    "database_url": servers.database_url or settings.database_url,
+                    "redis_url": servers.redis_url or settings.redis_url,
+                }
+            )
     try:
         if servers is not None and servers.postgres and migrate_embedded:
             migrate.upgrade(settings.database_url)
@@ -50,6 +58,18 @@ def running_servers(settings: Settings, *, migrate_embedded: bool = True) -> Ite
     finally:
         if servers is not None:
             servers.stop()
+
+
+def _attach(settings: Settings, in_use: Exception) -> Settings:
+    """Settings pointing at the embedded servers of the gptstore process that serves the data dir."""
+    from core.embedded import running_instance
+
+    info = running_instance(settings.data_dir)
+    database_url = settings.database_url or (info or {}).get("database_url")
+    redis_url = settings.redis_url or (info or {}).get("redis_url")
+    if info is None or not database_url or not redis_url:
+        raise click.ClickException(str(in_use))
+    return settings.model_copy(update={"database_url": database_url, "redis_url": redis_url})
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -116,7 +136,7 @@ def serve(host: str, port: int, service: str, workers: int, with_worker: bool | 
     settings = get_settings()
     run_worker = settings.embedded_redis if with_worker is None else with_worker
     check_port_free(host, port)
-    with running_servers(settings) as settings:
+    with running_servers(settings, attach=False) as settings:
         if not settings.embedded_database:
             _require_current_schema(settings)
         seed_tiktoken_cache(settings.data_dir / "tiktoken")
