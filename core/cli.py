@@ -24,17 +24,21 @@ def _raise_stopped(signum: int, frame: object) -> None:
 
 @contextlib.contextmanager
 def running_servers(
-    settings: Settings, *, migrate_embedded: bool = True, attach: bool = True
+    settings: Settings, *, migrate_embedded: bool = True, attach: bool = True, processes: int = 1
 ) -> Iterator[Settings]:
     """Settings with database and Redis URLs: the configured ones, the embedded servers of a gptstore
-    process already serving the data dir (`attach`), or embedded servers started here."""
+    process already serving the data dir (`attach`), or embedded servers started here. The embedded
+    PostgreSQL admits every pool of `processes` app processes at its fullest (docs/operations.md)."""
     from core import migrate
     from core.embedded import DataDirInUse, EmbeddedError, EmbeddedServers
 
     servers = None
     if settings.embedded_database or settings.embedded_redis:
         servers = EmbeddedServers(
-            settings.data_dir, postgres=settings.embedded_database, redis=settings.embedded_redis
+            settings.data_dir,
+            postgres=settings.embedded_database,
+            redis=settings.embedded_redis,
+            postgres_options={"max_connections": str(embedded_max_connections(settings, processes))},
         )
         try:
             servers.start()
@@ -58,6 +62,17 @@ def running_servers(
     finally:
         if servers is not None:
             servers.stop()
+
+
+POSTGRES_DEFAULT_MAX_CONNECTIONS = 100
+CONNECTIONS_FOR_COMMANDS = 20  # CLI commands, a standalone worker, psql, superuser_reserved_connections
+
+
+def embedded_max_connections(settings: Settings, processes: int) -> int:
+    """PostgreSQL's `max_connections` for the embedded server: every app process's pool at its fullest
+    (`db_pool_size + db_max_overflow`) plus room for commands, and never below PostgreSQL's default."""
+    pools = processes * (settings.db_pool_size + settings.db_max_overflow)
+    return max(POSTGRES_DEFAULT_MAX_CONNECTIONS, pools + CONNECTIONS_FOR_COMMANDS)
 
 
 def _attach(settings: Settings, in_use: Exception) -> Settings:
@@ -136,7 +151,7 @@ def serve(host: str, port: int, service: str, workers: int, with_worker: bool | 
     settings = get_settings()
     run_worker = settings.embedded_redis if with_worker is None else with_worker
     check_port_free(host, port)
-    with running_servers(settings, attach=False) as settings:
+    with running_servers(settings, attach=False, processes=workers) as settings:
         if not settings.embedded_database:
             _require_current_schema(settings)
         seed_tiktoken_cache(settings.data_dir / "tiktoken")
