@@ -190,3 +190,29 @@ async def test_an_exhausted_redis_pool_degrades_the_cache_and_refuses_rate_limit
         assert len(listing.json()["data"]) == 3
         assert_retry_later(message)  # the rate limit fails closed
         assert "Redis" in message.json()["detail"]
+
+
+async def test_a_database_out_of_connection_slots_answers_503(store, load_database_url, redis):
+    """PostgreSQL refuses a connection past a limit (here the role's `CONNECTION LIMIT`, as it does past
+    `max_connections`): `TooManyConnectionsError`, answered 503, not 500."""
+    role = f"load_limited_{os.getpid()}"
+    admin = create_engine(load_database_url, pool_size=1)
+    async with admin.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))
+        await conn.execute(sa.text(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 1'))
+    url = sa.make_url(load_database_url).set(username=role).render_as_string(hide_password=False)
+    holder = create_engine(url, pool_size=1)
+    try:
+        settings = store[0].model_copy(update={"database_url": url})
+        async with holder.connect() as held, app_client(create_app(settings)) as client:
+            await held.execute(sa.text("SELECT 1"))  # the role's only connection slot
+            response = await client.get("/api/store/gpts", params={"q": "no slot"})
+        assert_retry_later(response)
+        assert "database connection slots" in response.json()["detail"]
+    finally:
+        await holder.dispose()
+        async with admin.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))
+        await admin.dispose()
