@@ -12,12 +12,11 @@ from typing import Any, Literal
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.asyncio import Redis
 from saq import CronJob
 
+from core import apidocs
 from core import routes as core_routes
 from core.db import Database
 from core.deps import dependencies
@@ -25,7 +24,7 @@ from core.errors import exception_handlers
 from core.guard import request_guard
 from core.jobs import build_worker, create_queue
 from core.openai_errors import with_openai_errors
-from core.redis import create_redis
+from core.redis import redis_from_settings
 from core.settings import Settings, get_settings
 
 Service = Literal["all", "builder", "store"]
@@ -38,7 +37,7 @@ def _context_routes(service: Service) -> list[Any]:
     from store import feedback_routes, openai_api
     from store import routes as store_routes
 
-    handlers: list[Any] = list(core_routes.route_handlers)
+    handlers: list[Any] = [*core_routes.route_handlers, apidocs.assets_router()]
     if service in ("all", "builder"):
         handlers += builder_routes.route_handlers + retrieval_routes.route_handlers
     if service in ("all", "store"):
@@ -121,7 +120,7 @@ def create_app(
         if own_redis:
             if not settings.redis_url:
                 raise RuntimeError("No Redis URL; start through `gptstore serve` or set GPTSTORE_REDIS_URL")
-            state.redis = create_redis(settings.redis_url)
+            state.redis = redis_from_settings(settings)
         state.queue = create_queue(state.redis)
         worker_task = None
         if settings.run_worker:
@@ -154,13 +153,7 @@ def create_app(
         state=State({"settings": settings, "db": db, "redis": redis}),
         middleware=[lambda app: _access_log(app), request_guard(settings)],
         cors_config=CORSConfig(allow_origins=["*"], allow_headers=["Authorization", "Content-Type"]),
-        openapi_config=OpenAPIConfig(
-            title="gptstore",
-            version="0.1.0",
-            description="Build custom GPTs by chatting, ground them in your data, publish them in a store.",
-            path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
-        ),
+        openapi_config=apidocs.openapi_config(),
         # the guard (core.guard) bounds each route kind; this is the outer bound of the largest kind
         request_max_body_size=settings.max_file_bytes + settings.max_request_body_bytes,
         logging_config=None,  # logs are configured once, as JSON lines (core.logs)

@@ -23,26 +23,38 @@ def _raise_stopped(signum: int, frame: object) -> None:
 
 
 @contextlib.contextmanager
-def running_servers(settings: Settings, *, migrate_embedded: bool = True) -> Iterator[Settings]:
-    """Settings with database and Redis URLs: the configured ones, or embedded servers started here."""
+def running_servers(
+    settings: Settings, *, migrate_embedded: bool = True, attach: bool = True, processes: int = 1
+) -> Iterator[Settings]:
+    """Settings with database and Redis URLs: the configured ones, the embedded servers of a gptstore
+    process already serving the data dir (`attach`), or embedded servers started here. The embedded
+    PostgreSQL admits every pool of `processes` app processes at its fullest (docs/operations.md)."""
     from core import migrate
-    from core.embedded import EmbeddedError, EmbeddedServers
+    from core.embedded import DataDirInUse, EmbeddedError, EmbeddedServers
 
     servers = None
     if settings.embedded_database or settings.embedded_redis:
         servers = EmbeddedServers(
-            settings.data_dir, postgres=settings.embedded_database, redis=settings.embedded_redis
+            settings.data_dir,
+            postgres=settings.embedded_database,
+            redis=settings.embedded_redis,
+            postgres_options={"max_connections": str(embedded_max_connections(settings, processes))},
         )
         try:
             servers.start()
+        except DataDirInUse as exc:
+            if not attach:
+                raise click.ClickException(str(exc)) from None
+            settings, servers = _attach(settings, exc), None
         except EmbeddedError as exc:
             raise click.ClickException(str(exc)) from None
-        settings = settings.model_copy(
-            update={
-                "database_url": servers.database_url or settings.database_url,
-                "redis_url": servers.redis_url or settings.redis_url,
-            }
-        )
+        else:
+            settings = settings.model_copy(
+                update={
+                    "database_url": servers.database_url or settings.database_url,
+                    "redis_url": servers.redis_url or settings.redis_url,
+                }
+            )
     try:
         if servers is not None and servers.postgres and migrate_embedded:
             migrate.upgrade(settings.database_url)
@@ -50,6 +62,51 @@ def running_servers(settings: Settings, *, migrate_embedded: bool = True) -> Ite
     finally:
         if servers is not None:
             servers.stop()
+
+
+POSTGRES_DEFAULT_MAX_CONNECTIONS = 100
+CONNECTIONS_FOR_COMMANDS = 20  # CLI commands, a standalone worker, psql, superuser_reserved_connections
+
+
+def embedded_max_connections(settings: Settings, processes: int) -> int:
+    """PostgreSQL's `max_connections` for the embedded server: every app process's pool at its fullest
+    (`db_pool_size + db_max_overflow`) plus room for commands, and never below PostgreSQL's default."""
+    pools = processes * (settings.db_pool_size + settings.db_max_overflow)
+    return max(POSTGRES_DEFAULT_MAX_CONNECTIONS, pools + CONNECTIONS_FOR_COMMANDS)
+
+
+def _attach(settings: Settings, in_use: Exception) -> Settings:
+    """Settings pointing at the embedded servers of the gptstore process that serves the data dir."""
+    from core.embedded import running_instance
+
+    info = running_instance(settings.data_dir)
+    database_url = settings.database_url or (info or {}).get("database_url")
+    redis_url = settings.redis_url or (info or {}).get("redis_url")
+    if info is None or not database_url or not redis_url:
+        raise click.ClickException(str(in_use))
+    return settings.model_copy(update={"database_url": database_url, "redis_url": redis_url})
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse to start when `host:port` cannot be bound, before any server or migration is started."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise click.ClickException(f"cannot listen on {host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            reasons = {errno.EADDRINUSE: "is in use", errno.EACCES: "needs privileges to listen on"}
+            reason = reasons.get(exc.errno, f"cannot be used ({exc.strerror})")
+            raise click.ClickException(
+                f"port {port} on {host} {reason}; choose another with --port"
+            ) from None
 
 
 def _require_current_schema(settings: Settings) -> None:
@@ -93,7 +150,8 @@ def serve(host: str, port: int, service: str, workers: int, with_worker: bool | 
 
     settings = get_settings()
     run_worker = settings.embedded_redis if with_worker is None else with_worker
-    with running_servers(settings) as settings:
+    check_port_free(host, port)
+    with running_servers(settings, attach=False, processes=workers) as settings:
         if not settings.embedded_database:
             _require_current_schema(settings)
         seed_tiktoken_cache(settings.data_dir / "tiktoken")
@@ -148,7 +206,7 @@ def worker() -> None:
     from core.app import cron_jobs, job_functions
     from core.db import Database
     from core.jobs import build_worker, create_queue
-    from core.redis import create_redis
+    from core.redis import redis_from_settings
     from core.tokens import seed_tiktoken_cache
 
     with running_servers(get_settings()) as settings:
@@ -157,7 +215,7 @@ def worker() -> None:
 
         async def run() -> None:
             db = Database.from_settings(settings, settings.database_url)
-            redis = create_redis(settings.redis_url)
+            redis = redis_from_settings(settings)
             queue = create_queue(redis)
             context = {"settings": settings, "db": db, "redis": redis, "queue": queue}
             try:

@@ -69,11 +69,17 @@ SERVER_SETTINGS = {
 }
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int | None = None, pool_timeout: float = 30.0
+) -> AsyncEngine:
+    """An engine with at most `pool_size + max_overflow` (default twice `pool_size`) connections; a
+    checkout waits up to `pool_timeout` seconds, then raises `sqlalchemy.exc.TimeoutError` (answered
+    with 503 by `core.errors`). Settings: `db_pool_size`, `db_max_overflow`, `db_pool_timeout_seconds`."""
     engine = create_async_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
+        pool_timeout=pool_timeout,
         pool_pre_ping=True,
         connect_args={"server_settings": SERVER_SETTINGS},
     )
@@ -110,7 +116,14 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Settings, url: str) -> Database:
-        return cls(create_engine(url, pool_size=settings.db_pool_size))
+        return cls(
+            create_engine(
+                url,
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_max_overflow,
+                pool_timeout=settings.db_pool_timeout_seconds,
+            )
+        )
 
     @asynccontextmanager
     async def session_scope(self) -> AsyncIterator[AsyncSession]:

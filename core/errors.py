@@ -9,6 +9,8 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from core.exhaustion import exhausted_resource
+
 logger = logging.getLogger("gptstore")
 
 PROBLEM_JSON = "application/problem+json"
@@ -104,6 +106,8 @@ class ProviderError(AppError):
 
 
 class ServiceUnavailable(AppError):
+    """503; answered with `Retry-After` (settings `retry_after_seconds` unless given)."""
+
     status = 503
 
 
@@ -129,9 +133,27 @@ def problem(
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers or {})
 
 
-def _app_error_handler(_: Request, exc: AppError) -> Response[dict[str, Any]]:
-    return problem(
-        exc.status, exc.detail, title=exc.title, errors=exc.errors, headers=exc.headers, **exc.extra
+def retry_after_seconds(request: Request) -> int:
+    settings = request.app.state.get("settings")
+    return settings.retry_after_seconds if settings is not None else 2
+
+
+def _app_error_handler(request: Request, exc: AppError) -> Response[dict[str, Any]]:
+    headers = dict(exc.headers)
+    if exc.status == 503 and "Retry-After" not in headers:  # every 503 says when to come back
+        headers["Retry-After"] = str(retry_after_seconds(request))
+    return problem(exc.status, exc.detail, title=exc.title, errors=exc.errors, headers=headers, **exc.extra)
+
+
+def unavailable(exc: BaseException, retry_after: int) -> ServiceUnavailable | None:
+    """A 503 for an exhausted or unreachable resource behind `exc` (core.exhaustion), else None."""
+    resource = exhausted_resource(exc)
+    if resource is None:
+        return None
+    return ServiceUnavailable(
+        f"The {resource} is busy or unavailable; try again in {retry_after} s.",
+        headers={"Retry-After": str(retry_after)},
+        retry_after=retry_after,
     )
 
 
@@ -158,6 +180,10 @@ def _http_error_handler(_: Request, exc: HTTPException) -> Response[dict[str, An
 
 
 def _internal_error_handler(request: Request, exc: Exception) -> Response[dict[str, Any]]:
+    busy = unavailable(exc, retry_after_seconds(request))
+    if busy is not None:
+        logger.warning("503 on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+        return _app_error_handler(request, busy)
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "An unexpected error occurred; it has been logged.")
 
@@ -187,4 +213,5 @@ __all__ = [
     "UnstorableText",
     "exception_handlers",
     "problem",
+    "unavailable",
 ]

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import openai
 
 from core.errors import ProviderError
@@ -88,6 +89,14 @@ class ChatModel:
             api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed",
             timeout=settings.llm_timeout_seconds,
             max_retries=settings.llm_max_retries,
+            # Bounded: past `llm_max_connections` a call waits up to the timeout for a free connection,
+            # then fails as a timeout (503 with Retry-After).
+            http_client=openai.DefaultAsyncHttpxClient(
+                limits=httpx.Limits(
+                    max_connections=settings.llm_max_connections,
+                    max_keepalive_connections=min(settings.llm_max_connections, 20),
+                )
+            ),
         )
 
     def _request(self, messages: Sequence[Message], tools, model, max_tokens, options) -> dict[str, Any]:

@@ -24,11 +24,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class _DropAlembicPreamble(logging.Filter):
+    """Alembic announces its dialect and DDL mode before every upgrade, even with nothing to do."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
 def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access", "saq"):
+    # alembic.runtime.plugins: seven "setup plugin ..." lines on every import of alembic.
+    for noisy in ("uvicorn.access", "saq", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    migration = logging.getLogger("alembic.runtime.migration")
+    if not any(isinstance(f, _DropAlembicPreamble) for f in migration.filters):
+        migration.addFilter(_DropAlembicPreamble())
+    logging.captureWarnings(True)  # `warnings.warn` from libraries becomes a JSON line too (py.warnings)

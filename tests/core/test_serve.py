@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -109,3 +110,78 @@ def test_servers_die_with_a_killed_parent(tmp_path):
     while _servers_using(data_dir) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _servers_using(data_dir) == []
+
+
+def _json_lines_only(stderr: str) -> None:
+    """Every line a command writes to stderr is a JSON log record (or click's one-line `Error: ...`)."""
+    for line in stderr.splitlines():
+        if line.startswith("Error: "):
+            continue
+        record = json.loads(line)
+        assert "setup plugin" not in record["message"]
+
+
+def test_cli_commands_work_against_a_running_serve(tmp_path):
+    data_dir = tmp_path / "data"
+    port = _free_port()
+    proc = _start(data_dir, port)
+    try:
+        _wait_ready(proc, port)
+        base = f"http://127.0.0.1:{port}"
+        account = {"email": "plan@example.com", "password": "long enough pw", "display_name": "Plan"}
+        signup = httpx.post(f"{base}/api/auth/signup", json=account)
+        assert signup.status_code == 201
+        token = signup.json()["access_token"]
+
+        env = {k: v for k, v in _env(data_dir).items() if k != "XDG_RUNTIME_DIR"}
+        command = [sys.executable, "-m", "core.cli", "users", "set-plan", account["email"], "plus"]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert "now on the plus plan" in result.stdout
+        _json_lines_only(result.stderr)
+        me = httpx.get(f"{base}/api/me/", headers={"Authorization": f"Bearer {token}"})
+        assert me.json()["plan"] == "plus"
+
+        upgrade = subprocess.run(
+            [sys.executable, "-m", "core.cli", "db", "upgrade"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert upgrade.returncode == 0, upgrade.stderr
+        assert "database at revision" in upgrade.stdout
+        _json_lines_only(upgrade.stderr)
+        assert httpx.get(f"{base}/ready").status_code == 200  # serve's servers were not touched
+    finally:
+        _stop(proc, signal.SIGTERM)
+    assert not (data_dir / "servers.json").exists()
+
+
+def test_serve_on_a_busy_port_says_so_before_starting_anything(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "core.cli", "serve", "--port", str(port)],
+            env=_env(tmp_path / "data"), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode != 0
+    assert f"port {port} on 127.0.0.1 is in use; choose another with --port" in result.stderr
+    assert "Errno" not in result.stderr
+    assert not (tmp_path / "data").exists()  # no PostgreSQL, Redis or migration was started
+
+
+def test_a_fresh_data_dir_logs_only_json(tmp_path):
+    env = {k: v for k, v in _env(tmp_path / "data").items() if k != "XDG_RUNTIME_DIR"}
+    result = subprocess.run(
+        [sys.executable, "-m", "core.cli", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    _json_lines_only(result.stderr)
+    assert "XDG_RUNTIME_DIR" not in result.stderr

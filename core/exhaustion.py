@@ -1,0 +1,46 @@
+"""Exhausted or unreachable shared resources, recognised in an exception chain.
+
+A request that waited its bounded time for a pooled resource (PostgreSQL or Redis connection, a
+PostgreSQL connection slot, a file descriptor, the LLM client's connection pool) and did not get one is
+answered with 503 and `Retry-After` (`core.errors`), never with a 500. Pool sizes and waits come from
+settings (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import errno
+
+import asyncpg.exceptions
+import redis.exceptions
+import sqlalchemy.exc
+
+# exception type -> the resource named in the 503's detail
+_RESOURCES: tuple[tuple[type[BaseException], str], ...] = (
+    (sqlalchemy.exc.TimeoutError, "database connection pool"),  # QueuePool: waited pool_timeout
+    (asyncpg.exceptions.TooManyConnectionsError, "database connection slots"),  # max_connections
+    (asyncpg.exceptions.CannotConnectNowError, "database"),  # starting up or shutting down
+    # MaxConnectionsError and "No connection available." (BlockingConnectionPool) are ConnectionErrors;
+    # SAQ's enqueue fails with these too.
+    (redis.exceptions.ConnectionError, "Redis"),
+    (redis.exceptions.TimeoutError, "Redis"),
+)
+_DESCRIPTOR_ERRNOS = {errno.EMFILE, errno.ENFILE}
+
+
+def exhausted_resource(exc: BaseException | None) -> str | None:
+    """The name of the exhausted resource behind `exc` (its cause, SQLAlchemy's `orig`, its context), or
+    None when `exc` is not about an exhausted or unreachable resource."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        for kind, name in _RESOURCES:
+            if isinstance(current, kind):
+                return name
+        if isinstance(current, OSError) and current.errno in _DESCRIPTOR_ERRNOS:
+            return "file descriptors"
+        pending += [current.__context__, current.__cause__, getattr(current, "orig", None)]
+    return None
