@@ -162,18 +162,28 @@ def _bearer(request: Request) -> str | None:
     return credential.strip()
 
 
-async def provide_optional_user(request: Request, db_session: AsyncSession, state: State) -> User | None:
+async def _user_for_request(request: Request, db_session: AsyncSession, state: State, *, required: bool):
     credential = _bearer(request)
-    if credential is None:
-        return None
-    return await AccountService(db_session, state.settings).user_for_credential(credential)
+    try:
+        if credential is None:
+            if required:
+                raise Unauthorized("Authentication required")
+            return None
+        return await AccountService(db_session, state.settings).user_for_credential(credential)
+    except BaseException:
+        # Litestar does not clean up generator dependencies resolved before one that raises
+        # (`KwargsModel.resolve_dependencies` returns no cleanup group then), so the request's session
+        # would keep its connection until garbage collection: give it back now.
+        await db_session.close()
+        raise
+
+
+async def provide_optional_user(request: Request, db_session: AsyncSession, state: State) -> User | None:
+    return await _user_for_request(request, db_session, state, required=False)
 
 
 async def provide_current_user(request: Request, db_session: AsyncSession, state: State) -> User:
-    credential = _bearer(request)
-    if credential is None:
-        raise Unauthorized("Authentication required")
-    return await AccountService(db_session, state.settings).user_for_credential(credential)
+    return await _user_for_request(request, db_session, state, required=True)
 
 
 def require_paid_plan(user: User) -> None:

@@ -81,9 +81,10 @@ def from_problem(request: Request, response: Response[Any]) -> Response[dict[str
         message = f"Invalid URL ({request.method} {request.url.path})"
     elif status == 405:
         message = f"Invalid method for URL ({request.method} {request.url.path})"
-    # A refused limit names its setting (`limit`): the closest thing to OpenAI's machine-readable `code`.
-    code = next((body[k] for k in ("code", "limit") if isinstance(body.get(k), str)), None)
+    code = body.get("code") if isinstance(body.get("code"), str) else None
     error = openai_error(status, message, param=_param(body), code=code)
+    if error["code"] is None and isinstance(body.get("limit"), str):
+        error["code"] = body["limit"]  # a refused limit names its setting: the closest thing to a code
     headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
     return Response({"error": error}, status_code=status, media_type="application/json", headers=headers)
 
