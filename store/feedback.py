@@ -9,10 +9,10 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from redis.asyncio import Redis
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import pagination
+from core.db import unique_or_conflict
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import User
 from core.ratelimit import enforce
@@ -342,20 +342,21 @@ class FeedbackService:
         listing = await self.store.visible_listing(gpt_id, user)
         forbid_owner(user, listing, "report")
         await self._rate_limit(user, "report", self.settings.rate_limit_reports_per_hour, 3600)
-        await self._lock_listing(gpt_id)
-        already = await self.session.scalar(
-            sa.select(Report.id).where(
-                Report.gpt_id == gpt_id, Report.user_id == user.id, Report.status == "open"
+        await self._lock_listing(gpt_id)  # reports of one GPT take turns: one open per user, exact counts
+
+        async def check_no_open_report() -> None:
+            already = await self.session.scalar(
+                sa.select(Report.id).where(
+                    Report.gpt_id == gpt_id, Report.user_id == user.id, Report.status == "open"
+                )
             )
-        )
-        if already is not None:
-            raise Conflict("You already have an open report about this GPT")
+            if already is not None:
+                raise Conflict("You already have an open report about this GPT")
+
+        await check_no_open_report()
         report = Report(gpt_id=gpt_id, user_id=user.id, reason=reason, details=details)
-        try:
-            async with self.session.begin_nested():
-                self.session.add(report)
-        except IntegrityError:
-            raise Conflict("You already have an open report about this GPT") from None
+        async with unique_or_conflict(self.session, check_no_open_report):
+            self.session.add(report)
         if await self._open_reports(gpt_id) >= self.settings.report_hide_threshold:
             await self.store.set_hidden_by_reports(gpt_id, True)
         return report
