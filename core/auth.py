@@ -52,12 +52,13 @@ class AccountService:
         there is still one first account, one account per email and one account per handle.
         """
         email = email.strip().lower()
+        hashed = password_hash.hash(password)  # before the lock: signups take turns only for the checks
         await serialize(self.session, ACCOUNTS_LOCK)
         await self.check_email_free(email)
         is_first = not await self.session.scalar(sa.select(sa.func.count()).select_from(User))
         user = User(
             email=email,
-            password_hash=password_hash.hash(password),
+            password_hash=hashed,
             display_name=display_name.strip(),
             handle=await self._free_handle(_handle_from(display_name, email)),
             plan=self.settings.default_plan,

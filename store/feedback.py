@@ -9,6 +9,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from redis.asyncio import Redis
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import pagination
@@ -225,14 +226,18 @@ class FeedbackService:
         await self._rateable(user, gpt_id)
         await self._rate_limit(user, "rating", self.settings.rate_limit_ratings_per_minute, 60)
         listing = await self._lock_listing(gpt_id)
-        rating = await self._rating_of(user, gpt_id)
-        if rating is None:
-            rating = Rating(gpt_id=gpt_id, user_id=user.id, stars=stars, review=review)
-            self.session.add(rating)
-        else:
-            rating.stars, rating.review = stars, review
-            rating.updated_at = datetime.now(UTC)
-        await self.session.flush()
+        # Create or replace in one statement: one rating per user and GPT even without the listing lock,
+        # which is there for exact aggregates.
+        rating_id = await self.session.scalar(
+            insert(Rating)
+            .values(gpt_id=gpt_id, user_id=user.id, stars=stars, review=review)
+            .on_conflict_do_update(
+                constraint="uq_rating_gpt_user",
+                set_={"stars": stars, "review": review, "updated_at": datetime.now(UTC)},
+            )
+            .returning(Rating.id)
+        )
+        rating = await self.session.get(Rating, rating_id, populate_existing=True)
         await self._recount(listing)
         return rating
 

@@ -502,6 +502,67 @@ async def test_an_appeal_granted_while_the_creator_publishes_makes_one_listing(r
     assert await count(race_db, sa.select(Listing).where(Listing.gpt_id == gpt_id)) == 1
 
 
+# Deletes and one-time decisions: the first wins, the others answer as they would a moment later ----------
+
+
+async def test_parallel_removals_of_one_rating_remove_it_once(client, race_db, race_settings):
+    _, listing = await published(race_db, race_settings)
+    user = await new_user(race_db, race_settings)
+    async with race_db.session_scope() as session:
+        await create_conversation(session, user, listing.gpt_id)
+    headers = auth_headers(user, race_settings)
+    url = f"/api/store/gpts/{listing.gpt_id}/rating"
+    assert (await client.put(url, json={"stars": 5}, headers=headers)).status_code == 200
+
+    responses = await together([client.delete(url, headers=headers) for _ in range(PARALLEL)])
+
+    assert statuses(responses) == {204: 1, 404: PARALLEL - 1}
+    async with race_db.session_scope() as session:
+        stored = await session.get(Listing, listing.gpt_id)
+    assert (stored.rating_count, stored.rating_sum) == (0, 0)
+
+
+async def test_parallel_revocations_of_one_api_key_revoke_it_once(client, race_db, race_settings):
+    headers = auth_headers(await new_user(race_db, race_settings), race_settings)
+    key = await client.post("/api/me/api-keys", json={"name": "laptop"}, headers=headers)
+
+    responses = await together(
+        [client.delete(f"/api/me/api-keys/{key.json()['id']}", headers=headers) for _ in range(PARALLEL)]
+    )
+
+    assert statuses(responses) == {204: 1, 404: PARALLEL - 1}
+
+
+async def test_parallel_unpublishes_unpublish_once(client, race_db, race_settings):
+    creator, listing = await published(race_db, race_settings)
+    headers = auth_headers(creator, race_settings)
+
+    responses = await together(
+        [client.post(f"/api/gpts/{listing.gpt_id}/unpublish", headers=headers) for _ in range(PARALLEL)]
+    )
+
+    assert statuses(responses) == {204: 1, 409: PARALLEL - 1}
+
+
+async def test_parallel_report_decisions_decide_once(client, race_db, race_settings):
+    _, listing = await published(race_db, race_settings)
+    admin_headers = auth_headers(await new_user(race_db, race_settings, is_admin=True), race_settings)
+    reporter = auth_headers(await new_user(race_db, race_settings), race_settings)
+    report = await client.post(
+        f"/api/store/gpts/{listing.gpt_id}/reports", json={"reason": "spam"}, headers=reporter
+    )
+    url = f"/api/admin/reports/{report.json()['id']}/resolve"
+
+    responses = await together(
+        [
+            client.post(url, json={"action": ("dismiss", "unlist")[n % 2]}, headers=admin_headers)
+            for n in range(PARALLEL)
+        ]
+    )
+
+    assert statuses(responses) == {200: 1, 409: PARALLEL - 1}
+
+
 # The mechanism ---------------------------------------------------------------------------------------------
 
 
