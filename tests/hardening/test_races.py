@@ -213,6 +213,20 @@ async def test_parallel_deletes_of_one_file_delete_it_once(client, race_db, race
     assert stored_blobs(race_settings) == []
 
 
+async def test_uploads_racing_the_deletion_of_their_gpt_leave_nothing_behind(client, race_db, race_settings):
+    creator = await new_user(race_db, race_settings, plan="plus")
+    headers = auth_headers(creator, race_settings)
+    gpt_id = await new_gpt(client, headers)
+    uploads = [upload(client, gpt_id, headers, f"Fact number {n}.\n".encode()) for n in range(PARALLEL - 1)]
+
+    *uploaded, deleted = await together([*uploads, client.delete(f"/api/gpts/{gpt_id}", headers=headers)])
+
+    assert deleted.status_code == 204
+    assert set(statuses(uploaded)) <= {202, 404}
+    assert await count(race_db, sa.select(KnowledgeFile).where(KnowledgeFile.owner_id == creator.id)) == 0
+    assert stored_blobs(race_settings) == []
+
+
 # Accounts -------------------------------------------------------------------------------------------------
 
 
