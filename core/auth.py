@@ -106,7 +106,7 @@ class AccountService:
                 raise Unauthorized("Invalid or revoked API key")
             now = datetime.now(UTC)
             if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
-                key.last_used_at = now
+                await self._touch(key, now)
             user = await self.session.get(User, key.user_id)
         else:
             try:
@@ -125,6 +125,21 @@ class AccountService:
         if user is None:
             raise Unauthorized("The account behind this credential no longer exists")
         return user
+
+    async def _touch(self, key: ApiKey, now: datetime) -> None:
+        """Record the key's use, unless another request of the same key is doing so right now.
+
+        The row lock of that UPDATE lasts until the request ends (a long upload, a streamed answer):
+        waiting for it would make every request of one key queue behind the first, so a locked row is
+        skipped instead.
+        """
+        free = sa.select(ApiKey.id).where(ApiKey.id == key.id).with_for_update(skip_locked=True)
+        await self.session.execute(
+            sa.update(ApiKey)
+            .where(ApiKey.id.in_(free))
+            .values(last_used_at=now)
+            .execution_options(synchronize_session="fetch")
+        )
 
     async def create_api_key(self, user: User, name: str) -> tuple[ApiKey, str]:
         key = API_KEY_PREFIX + secrets.token_urlsafe(32)

@@ -23,7 +23,7 @@ from core import migrate
 from core.app import create_app
 from core.db import Database, create_engine, unique_constraints, unique_or_conflict
 from core.errors import Conflict
-from core.models import User
+from core.models import ApiKey, User
 from core.settings import Settings
 from retrieval.models import KnowledgeFile
 from store.models import Appeal, Listing, Rating, Report
@@ -616,3 +616,22 @@ async def test_a_lost_unique_race_is_a_conflict_and_the_transaction_goes_on(race
         assert refused.value.errors == [{"field": "email", "message": "taken"}]
         assert await loser.scalar(sa.select(sa.func.count()).where(User.email == email)) == 1
         await loser.rollback()
+
+
+async def test_a_request_never_waits_for_another_request_of_the_same_api_key(client, race_db, race_settings):
+    """Recording a key's use skips a row another request of the key holds (e.g. a long upload)."""
+    headers = auth_headers(await new_user(race_db, race_settings), race_settings)
+    created = (await client.post("/api/me/api-keys", json={"name": "laptop"}, headers=headers)).json()
+    by_key = {"Authorization": f"Bearer {created['key']}"}
+
+    async with race_db.sessionmaker() as other_request:
+        await other_request.execute(
+            sa.select(ApiKey.id).where(ApiKey.id == created["id"]).with_for_update()
+        )  # holds the key's row as an unfinished request that recorded the key's use would
+        # A hang guard, not a speed check: before, this waited for the other request to end.
+        me = await asyncio.wait_for(client.get("/api/me", headers=by_key), timeout=30)
+        await other_request.rollback()
+
+    assert me.status_code == 200
+    later = (await client.get("/api/me/api-keys", headers=by_key)).json()
+    assert later[0]["last_used_at"] is not None
