@@ -203,6 +203,8 @@ class StoreService:
         config = {field: getattr(gpt, field) for field in SNAPSHOT_FIELDS}
         reasons: list[str] = []
         if visibility == "public":
+            # A creator's public publishes take turns: two GPTs of one name at once cannot both pass.
+            await serialize(self.session, "publish", gpt.owner_id)
             others = await self.session.scalars(
                 sa.select(Listing.name).where(
                     Listing.owner_id == gpt.owner_id,

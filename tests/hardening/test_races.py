@@ -483,6 +483,38 @@ async def test_parallel_publishes_number_versions_once_each(client, race_db, rac
     assert sorted(r.json()["number"] for r in responses) == list(range(1, PARALLEL + 1))
 
 
+async def test_parallel_public_publishes_of_one_name_approve_one(client, race_db, race_settings):
+    """The review refuses a name nearly the same as another live GPT of the creator's: also at once."""
+    creator = await new_user(race_db, race_settings, plan="plus")
+    headers = auth_headers(creator, race_settings)
+    draft = {
+        "name": "Fjord Guide",
+        "description": "Plans fjord trips.",
+        "instructions": "Help people plan fjord trips.",
+        "conversation_starters": ["Best fjord in May?"],
+        "category": "lifestyle",
+    }
+    gpt_ids = []
+    for _ in range(PARALLEL // 2):
+        created = await client.post("/api/gpts", json=draft, headers=headers)
+        gpt_ids.append(created.json()["id"])
+
+    responses = await together(
+        [
+            client.post(f"/api/gpts/{g}/publish", json={"visibility": "public"}, headers=headers)
+            for g in gpt_ids
+        ]
+    )
+
+    assert statuses(responses) == {201: PARALLEL // 2}
+    assert Counter(r.json()["review_status"] for r in responses) == {
+        "approved": 1,
+        "rejected": PARALLEL // 2 - 1,
+    }
+    for rejected in (r.json() for r in responses if r.json()["review_status"] == "rejected"):
+        assert rejected["review_reasons"] == ["the name is nearly the same as your GPT 'Fjord Guide'"]
+
+
 async def test_an_appeal_granted_while_the_creator_publishes_makes_one_listing(race_db, race_settings, redis):
     """Both go live for the first time at once: each creates the GPT's store listing if it is missing."""
     settings = race_settings.model_copy(update={"banned_terms": ["casino"]})
