@@ -26,6 +26,7 @@ from core.errors import Conflict
 from core.models import ApiKey, User
 from core.settings import Settings
 from retrieval.models import KnowledgeFile
+from retrieval.search import ensure_vector_index, vector_index_name
 from store.models import Appeal, Listing, Rating, Report
 from tests.asgi import app_client
 from tests.conftest import TEST_SECRET, _recreate_database, unique_email
@@ -667,3 +668,28 @@ async def test_a_request_never_waits_for_another_request_of_the_same_api_key(cli
     assert me.status_code == 200
     later = (await client.get("/api/me/api-keys", headers=by_key)).json()
     assert later[0]["last_used_at"] is not None
+
+
+async def test_parallel_first_ingestions_of_a_new_model_create_its_vector_index_once(race_db):
+    """`CREATE INDEX IF NOT EXISTS` alone is no guard: two at once, one fails on pg_class."""
+    model = "race-test-model"
+
+    sessions = [race_db.sessionmaker() for _ in range(4)]
+    for session in sessions:  # connected first, so the four really start together
+        await session.execute(sa.text("SELECT 1"))
+
+    async def ensure(session) -> None:
+        await ensure_vector_index(session, model, 8)
+        await session.commit()
+
+    try:
+        await asyncio.gather(*(ensure(s) for s in sessions))
+    finally:
+        for session in sessions:
+            await session.close()
+
+    async with race_db.session_scope() as session:
+        assert await session.scalar(
+            sa.text("SELECT to_regclass(:n) IS NOT NULL"), {"n": vector_index_name(model, 8)}
+        )
+        await session.execute(sa.text(f"DROP INDEX {vector_index_name(model, 8)}"))
