@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from redis.asyncio import Redis
 
+from builder.models import Gpt
 from core import migrate
 from core.app import create_app
 from core.db import Database, create_engine, unique_constraints, unique_or_conflict
@@ -27,7 +28,8 @@ from core.models import ApiKey, User
 from core.settings import Settings
 from retrieval.models import KnowledgeFile
 from retrieval.search import ensure_vector_index, vector_index_name
-from store.models import Appeal, Listing, Rating, Report
+from store import usage
+from store.models import Appeal, Listing, Rating, Report, UsageDaily
 from tests.asgi import app_client
 from tests.conftest import TEST_SECRET, _recreate_database, unique_email
 from tests.factories import auth_headers, create_user
@@ -693,3 +695,18 @@ async def test_parallel_first_ingestions_of_a_new_model_create_its_vector_index_
             sa.text("SELECT to_regclass(:n) IS NOT NULL"), {"n": vector_index_name(model, 8)}
         )
         await session.execute(sa.text(f"DROP INDEX {vector_index_name(model, 8)}"))
+
+
+async def test_a_counter_flush_racing_the_deletion_of_its_gpt_skips_it(race_db, race_settings, redis):
+    """The flush checked that the GPT exists, then wrote its usage: a deletion in between failed the job."""
+    creator, listing = await published(race_db, race_settings)
+    await usage.count(redis, listing.gpt_id, creator.id, conversations=1)
+
+    async with race_db.sessionmaker() as deleting:
+        await deleting.execute(sa.delete(Gpt).where(Gpt.id == listing.gpt_id))  # not yet committed
+        flushing = asyncio.create_task(usage.flush(race_db, redis))
+        await asyncio.sleep(0.5)  # the flush reaches the GPT the deletion holds
+        await deleting.commit()
+        await flushing
+
+    assert await count(race_db, sa.select(UsageDaily).where(UsageDaily.gpt_id == listing.gpt_id)) == 0
