@@ -15,6 +15,7 @@ from litestar.datastructures import State
 from pwdlib import PasswordHash
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import serialize, unique_or_conflict
 from core.errors import Conflict, Forbidden, NotFound, Unauthorized
 from core.models import ApiKey, User
 from core.settings import Settings
@@ -23,6 +24,7 @@ API_KEY_PREFIX = "gsk_"
 PAID_PLANS = ("plus", "team")
 JWT_ALGORITHM = "HS256"
 INVALID_LOGIN = "Incorrect email or password"
+ACCOUNTS_LOCK = "accounts"  # held by signups and handle changes until their transaction ends
 
 password_hash = PasswordHash.recommended()
 # Verifying against a dummy hash keeps the response time the same whether the email exists or not.
@@ -44,24 +46,31 @@ class AccountService:
         self.settings = settings
 
     async def signup(self, email: str, password: str, display_name: str) -> User:
-        """Create an account; the first account ever created is an admin."""
+        """Create an account; the first account ever created is an admin.
+
+        Signups and handle changes take turns (`serialize(..., "accounts")`), so under concurrency
+        there is still one first account, one account per email and one account per handle.
+        """
         email = email.strip().lower()
-        # Serialise signups so "first account" and unique handles hold under concurrency.
-        await self.session.execute(sa.select(sa.func.pg_advisory_xact_lock(7_402_001)))
-        if await self.session.scalar(sa.select(User.id).where(User.email == email)):
-            raise Conflict("An account with this email already exists", errors=[{"field": "email"}])
+        hashed = password_hash.hash(password)  # before the lock: signups take turns only for the checks
+        await serialize(self.session, ACCOUNTS_LOCK)
+        await self.check_email_free(email)
         is_first = not await self.session.scalar(sa.select(sa.func.count()).select_from(User))
         user = User(
             email=email,
-            password_hash=password_hash.hash(password),
+            password_hash=hashed,
             display_name=display_name.strip(),
             handle=await self._free_handle(_handle_from(display_name, email)),
             plan=self.settings.default_plan,
             is_admin=is_first,
         )
-        self.session.add(user)
-        await self.session.flush()
+        async with unique_or_conflict(self.session, lambda: self.check_email_free(email)):
+            self.session.add(user)
         return user
+
+    async def check_email_free(self, email: str) -> None:
+        if await self.session.scalar(sa.select(User.id).where(User.email == email)):
+            raise Conflict("An account with this email already exists", errors=[{"field": "email"}])
 
     async def _free_handle(self, base: str) -> str:
         taken = set(await self.session.scalars(sa.select(User.handle).where(User.handle.like(f"{base}%"))))
@@ -97,7 +106,7 @@ class AccountService:
                 raise Unauthorized("Invalid or revoked API key")
             now = datetime.now(UTC)
             if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
-                key.last_used_at = now
+                await self._touch(key, now)
             user = await self.session.get(User, key.user_id)
         else:
             try:
@@ -116,6 +125,21 @@ class AccountService:
         if user is None:
             raise Unauthorized("The account behind this credential no longer exists")
         return user
+
+    async def _touch(self, key: ApiKey, now: datetime) -> None:
+        """Record the key's use, unless another request of the same key is doing so right now.
+
+        The row lock of that UPDATE lasts until the request ends (a long upload, a streamed answer):
+        waiting for it would make every request of one key queue behind the first, so a locked row is
+        skipped instead.
+        """
+        free = sa.select(ApiKey.id).where(ApiKey.id == key.id).with_for_update(skip_locked=True)
+        await self.session.execute(
+            sa.update(ApiKey)
+            .where(ApiKey.id.in_(free))
+            .values(last_used_at=now)
+            .execution_options(synchronize_session="fetch")
+        )
 
     async def create_api_key(self, user: User, name: str) -> tuple[ApiKey, str]:
         key = API_KEY_PREFIX + secrets.token_urlsafe(32)

@@ -6,17 +6,22 @@ flush. Tests hand in a session factory bound to one connection whose outer trans
 
 from __future__ import annotations
 
+import json
 import struct
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
 
 import pgvector.sqlalchemy
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlmodel import Field
 
+from core.errors import Conflict
 from core.settings import Settings
 
 
@@ -138,3 +143,61 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+# Concurrency --------------------------------------------------------------------------------------------
+#
+# A check followed by a write ("is the email free? then insert", "under 20 files? then add one") is only
+# true under concurrency when no other transaction can slip in between. Two tools, nothing else:
+# `serialize` makes the checks of one scope take turns, `unique_or_conflict` turns the database's own
+# refusal of a duplicate into the same 409 the check gives.
+
+UNIQUE_CONSTRAINTS_FILE = Path(__file__).parent / "data" / "unique_constraints.json"
+
+
+@cache
+def unique_constraints() -> dict[str, dict[str, str]]:
+    """Constraint or unique index name -> {field, detail} of its 409 (core/data/unique_constraints.json)."""
+    table = json.loads(UNIQUE_CONSTRAINTS_FILE.read_text(encoding="utf-8"))
+    return {name: rule for name, rule in table.items() if not name.startswith("_")}
+
+
+async def serialize(session: AsyncSession, scope: str, key: object = "") -> None:
+    """Wait until no other transaction holds `scope:key`, then hold it until this transaction ends.
+
+    A transaction-scoped PostgreSQL advisory lock (`pg_advisory_xact_lock` on a 64-bit hash of the
+    name): take it before counting or checking, so the check still holds when the write commits.
+    """
+    name = f"{scope}:{key}"
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(name, 0))))
+
+
+def violated_constraint(error: IntegrityError) -> str | None:
+    """The name of the unique constraint or index behind an IntegrityError (asyncpg), else None."""
+    cause = getattr(error.orig, "__cause__", None)
+    if getattr(cause, "sqlstate", None) != "23505":  # unique_violation
+        return None
+    return getattr(cause, "constraint_name", None)
+
+
+@asynccontextmanager
+async def unique_or_conflict(
+    session: AsyncSession, existing: Callable[[], Awaitable[None]] | None = None
+) -> AsyncIterator[None]:
+    """Flush the block's writes in a SAVEPOINT; a unique violation there becomes a 409 `Conflict`.
+
+    Only the savepoint is rolled back, so the transaction stays usable. `existing` is the caller's own
+    duplicate check: it runs again (the winner has committed by then, so it sees it) and raises the
+    409 naming the existing item, exactly as without a race. Failing that, the 409 comes from
+    `unique_constraints()`. Violations of constraints not in that table propagate.
+    """
+    try:
+        async with session.begin_nested():
+            yield
+    except IntegrityError as error:
+        rule = unique_constraints().get(violated_constraint(error) or "")
+        if rule is None:
+            raise
+        if existing is not None:
+            await existing()
+        raise Conflict(rule["detail"], errors=[{"field": rule["field"], "message": "taken"}]) from None

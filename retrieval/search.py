@@ -16,6 +16,8 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import serialize
+
 Mode = Literal["hybrid", "vector", "keyword"]
 
 # Below this many chunks in a GPT the exact scan is faster than HNSW with filtering (bench/retrieval.py).
@@ -56,6 +58,8 @@ def vector_index_name(model_id: str, dimensions: int) -> str:
 async def ensure_vector_index(session: AsyncSession, model_id: str, dimensions: int) -> None:
     """Create the HNSW index of a model the migrations did not know (once; cheap when it exists)."""
     name = vector_index_name(model_id, dimensions)
+    # IF NOT EXISTS does not guard two creations at once (the second fails on pg_class): take turns.
+    await serialize(session, "vector-index", name)
     exists = await session.scalar(sa.text("SELECT to_regclass(:name) IS NOT NULL"), {"name": name})
     if exists:
         return

@@ -17,7 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import utcnow
+from core.db import serialize, unique_or_conflict, utcnow
 from core.errors import Conflict, Invalid, NotFound, TooLarge
 from core.filenames import clean_filename
 from core.models import User
@@ -200,21 +200,20 @@ class KnowledgeService:
         access: str = "private",
         license: str | None = None,
     ) -> KnowledgeFile:
-        """Store an upload and register it for ingestion; refused whole when over a limit or a duplicate."""
+        """Store an upload and register it for ingestion; refused whole when over a limit or a duplicate.
+
+        Concurrent uploads of one creator take their turns between the checks and the insert (see
+        `_check_upload`), so limits, quota and duplicates hold as if they came one by one; the bytes of
+        a refused upload are removed.
+        """
         filename = clean_filename(filename)
-        count = await self.session.scalar(
-            sa.select(sa.func.count()).select_from(self._attached(base.gpt_id).subquery())
-        )
-        if count >= self.settings.max_files_per_gpt:
-            raise Invalid(
-                f"A GPT can have at most {self.settings.max_files_per_gpt} knowledge files; delete one first",
-                field="file",
-                limit="max_files_per_gpt",
-            )
+        if await self._file_count(base.gpt_id) >= self.settings.max_files_per_gpt:
+            raise self._too_many_files()  # early, before the bytes are streamed; checked again below
         blobs = blob_store(self.settings)
         file_id = uuid.uuid4()
         size, sha256 = await blobs.write_stream(file_id, content, self.settings.max_file_bytes)
         try:
+            media_type = await asyncio.to_thread(_sniff_media_type, blobs.path(file_id), filename, size)
             await self._check_upload(base, size, sha256)
             chunk_size, chunk_overlap = await self.chunking_of(base.gpt_id)
             row = KnowledgeFile(
@@ -222,7 +221,7 @@ class KnowledgeService:
                 gpt_id=base.gpt_id,
                 owner_id=base.owner_id,
                 filename=filename,
-                media_type=await asyncio.to_thread(_sniff_media_type, blobs.path(file_id), filename, size),
+                media_type=media_type,
                 bytes=size,
                 sha256=sha256,
                 access=access,
@@ -230,16 +229,40 @@ class KnowledgeService:
                 chunk_size=chunk_size,
                 chunk_overlap=chunk_overlap,
             )
-            self.session.add(row)
-            await self.session.flush()
+            async with unique_or_conflict(self.session, lambda: self._check_duplicate(base, sha256)):
+                self.session.add(row)
         except BaseException:
             blobs.delete(file_id)
             raise
         return row
 
+    async def _file_count(self, gpt_id: uuid.UUID) -> int:
+        return await self.session.scalar(
+            sa.select(sa.func.count()).select_from(self._attached(gpt_id).subquery())
+        )
+
+    def _too_many_files(self) -> Invalid:
+        return Invalid(
+            f"A GPT can have at most {self.settings.max_files_per_gpt} knowledge files; delete one first",
+            field="file",
+            limit="max_files_per_gpt",
+        )
+
     async def _check_upload(self, base: KnowledgeBase, size: int, sha256: str) -> None:
+        """The checks of an upload, under the creator's upload lock (held until the request commits)."""
         if size == 0:
             raise Invalid("The file is empty", field="file")
+        # The file limit is per GPT and the quota per creator: one lock per creator covers both.
+        await serialize(self.session, "knowledge", base.owner_id)
+        alive = await self.session.scalar(
+            sa.select(KnowledgeBase.gpt_id)
+            .where(KnowledgeBase.gpt_id == base.gpt_id)
+            .with_for_update(key_share=True)
+        )
+        if alive is None:  # the GPT was deleted while the bytes streamed
+            raise NotFound("No such GPT")
+        if await self._file_count(base.gpt_id) >= self.settings.max_files_per_gpt:
+            raise self._too_many_files()
         used = await self.session.scalar(
             sa.select(sa.func.coalesce(sa.func.sum(KnowledgeFile.bytes), 0)).where(
                 KnowledgeFile.owner_id == base.owner_id
@@ -252,6 +275,9 @@ class KnowledgeService:
                 errors=[{"field": "file", "message": "storage quota exceeded"}],
                 limit="storage_quota_bytes",
             )
+        await self._check_duplicate(base, sha256)
+
+    async def _check_duplicate(self, base: KnowledgeBase, sha256: str) -> None:
         existing = await self.session.scalar(
             self._attached(base.gpt_id).where(KnowledgeFile.sha256 == sha256)
         )
@@ -265,15 +291,21 @@ class KnowledgeService:
         rows = await self.session.scalars(self._attached(base.gpt_id).order_by(KnowledgeFile.created_at))
         return list(rows)
 
-    async def get_file(self, base: KnowledgeBase, file_id: uuid.UUID) -> KnowledgeFile:
-        row = await self.session.scalar(self._attached(base.gpt_id).where(KnowledgeFile.id == file_id))
+    async def get_file(
+        self, base: KnowledgeBase, file_id: uuid.UUID, *, for_update: bool = False
+    ) -> KnowledgeFile:
+        """The attached file; `for_update` locks it, so a concurrent delete finds it gone (404)."""
+        query = self._attached(base.gpt_id).where(KnowledgeFile.id == file_id)
+        if for_update:
+            query = query.with_for_update().execution_options(populate_existing=True)
+        row = await self.session.scalar(query)
         if row is None:
             raise NotFound("No such file")
         return row
 
     async def delete_file(self, base: KnowledgeBase, file_id: uuid.UUID) -> None:
         """Remove a file and its chunks (a running ingestion stops); a published version keeps its copy."""
-        row = await self.get_file(base, file_id)
+        row = await self.get_file(base, file_id, for_update=True)
         if row.pinned:
             row.detached_at = utcnow()
             if row.status == ACTIVE:
@@ -286,6 +318,11 @@ class KnowledgeService:
 
     async def forget_blobs(self, gpt_id: uuid.UUID) -> None:
         """Delete the stored uploads of a GPT whose rows are being deleted (its chunks go by cascade)."""
+        owner_id = await self.session.scalar(
+            sa.select(KnowledgeBase.owner_id).where(KnowledgeBase.gpt_id == gpt_id)
+        )
+        if owner_id is not None:  # no upload of the owner slips in between this listing and the delete
+            await serialize(self.session, "knowledge", owner_id)
         ids = list(
             await self.session.scalars(sa.select(KnowledgeFile.id).where(KnowledgeFile.gpt_id == gpt_id))
         )

@@ -9,11 +9,12 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from redis.asyncio import Redis
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.models import Gpt
 from core import cache
+from core.auth import ACCOUNTS_LOCK
+from core.db import serialize, unique_or_conflict
 from core.errors import Conflict, NotFound
 from core.models import User
 from core.settings import Settings
@@ -148,20 +149,22 @@ class CreatorService:
             sent.pop("display_name")
         if sent.get("handle") is None:
             sent.pop("handle", None)
-        handle = sent.get("handle")
-        if handle is not None and handle != user.handle:
+        handle, user_id = sent.get("handle"), user.id
+
+        async def check_handle_free() -> None:
             taken = await self.session.scalar(
-                sa.select(User.id).where(User.handle == handle, User.id != user.id)
+                sa.select(User.id).where(User.handle == handle, User.id != user_id)
             )
             if taken is not None:
                 raise Conflict("This handle is taken", errors=[{"field": "handle", "message": "taken"}])
-        try:
-            # The savepoint starts before the change, so a lost race on the unique handle rolls back only it.
-            async with self.session.begin_nested():
-                for key, value in sent.items():
-                    setattr(user, key, value)
-        except IntegrityError:  # another account took the handle a moment ago
-            raise Conflict("This handle is taken", errors=[{"field": "handle", "message": "taken"}]) from None
+
+        if handle is not None and handle != user.handle:
+            # Take turns with signups, which pick free handles, and with other handle changes.
+            await serialize(self.session, ACCOUNTS_LOCK)
+            await check_handle_free()
+        async with unique_or_conflict(self.session, check_handle_free):
+            for key, value in sent.items():
+                setattr(user, key, value)
         await StoreService(self.session, self.settings, self.redis).refresh_creator(user)
         return user
 

@@ -9,10 +9,11 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from redis.asyncio import Redis
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import pagination
+from core.db import unique_or_conflict
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import User
 from core.ratelimit import enforce
@@ -225,14 +226,18 @@ class FeedbackService:
         await self._rateable(user, gpt_id)
         await self._rate_limit(user, "rating", self.settings.rate_limit_ratings_per_minute, 60)
         listing = await self._lock_listing(gpt_id)
-        rating = await self._rating_of(user, gpt_id)
-        if rating is None:
-            rating = Rating(gpt_id=gpt_id, user_id=user.id, stars=stars, review=review)
-            self.session.add(rating)
-        else:
-            rating.stars, rating.review = stars, review
-            rating.updated_at = datetime.now(UTC)
-        await self.session.flush()
+        # Create or replace in one statement: one rating per user and GPT even without the listing lock,
+        # which is there for exact aggregates.
+        rating_id = await self.session.scalar(
+            insert(Rating)
+            .values(gpt_id=gpt_id, user_id=user.id, stars=stars, review=review)
+            .on_conflict_do_update(
+                constraint="uq_rating_gpt_user",
+                set_={"stars": stars, "review": review, "updated_at": datetime.now(UTC)},
+            )
+            .returning(Rating.id)
+        )
+        rating = await self.session.get(Rating, rating_id, populate_existing=True)
         await self._recount(listing)
         return rating
 
@@ -342,20 +347,21 @@ class FeedbackService:
         listing = await self.store.visible_listing(gpt_id, user)
         forbid_owner(user, listing, "report")
         await self._rate_limit(user, "report", self.settings.rate_limit_reports_per_hour, 3600)
-        await self._lock_listing(gpt_id)
-        already = await self.session.scalar(
-            sa.select(Report.id).where(
-                Report.gpt_id == gpt_id, Report.user_id == user.id, Report.status == "open"
+        await self._lock_listing(gpt_id)  # reports of one GPT take turns: one open per user, exact counts
+
+        async def check_no_open_report() -> None:
+            already = await self.session.scalar(
+                sa.select(Report.id).where(
+                    Report.gpt_id == gpt_id, Report.user_id == user.id, Report.status == "open"
+                )
             )
-        )
-        if already is not None:
-            raise Conflict("You already have an open report about this GPT")
+            if already is not None:
+                raise Conflict("You already have an open report about this GPT")
+
+        await check_no_open_report()
         report = Report(gpt_id=gpt_id, user_id=user.id, reason=reason, details=details)
-        try:
-            async with self.session.begin_nested():
-                self.session.add(report)
-        except IntegrityError:
-            raise Conflict("You already have an open report about this GPT") from None
+        async with unique_or_conflict(self.session, check_no_open_report):
+            self.session.add(report)
         if await self._open_reports(gpt_id) >= self.settings.report_hide_threshold:
             await self.store.set_hidden_by_reports(gpt_id, True)
         return report

@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 from redis.asyncio import Redis
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.models import Gpt
 from builder.service import GptService
 from core import cache
+from core.db import serialize
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import User
 from core.settings import Settings
@@ -201,6 +203,8 @@ class StoreService:
         config = {field: getattr(gpt, field) for field in SNAPSHOT_FIELDS}
         reasons: list[str] = []
         if visibility == "public":
+            # A creator's public publishes take turns: two GPTs of one name at once cannot both pass.
+            await serialize(self.session, "publish", gpt.owner_id)
             others = await self.session.scalars(
                 sa.select(Listing.name).where(
                     Listing.owner_id == gpt.owner_id,
@@ -235,11 +239,19 @@ class StoreService:
         return version
 
     async def _listing_for(self, gpt: Gpt) -> Listing:
-        listing = await self.session.get(Listing, gpt.id, with_for_update=True)
-        if listing is None:
-            listing = Listing(gpt_id=gpt.id, owner_id=gpt.owner_id)
-            self.session.add(listing)
-        return listing
+        """The GPT's listing, created on first use, locked: a publish and an appeal granted at the same
+        moment both find (or make) the one row instead of inserting two."""
+        await self.session.execute(
+            insert(Listing)
+            .values(gpt_id=gpt.id, owner_id=gpt.owner_id)
+            .on_conflict_do_nothing(index_elements=["gpt_id"])
+        )
+        return await self.session.scalar(
+            sa.select(Listing)
+            .where(Listing.gpt_id == gpt.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
 
     async def _go_live(self, gpt: Gpt, version: GptVersion) -> None:
         listing = await self._listing_for(gpt)
@@ -342,7 +354,8 @@ class StoreService:
         return version
 
     async def appeal(self, owner: User, gpt_id: uuid.UUID, message: str) -> Appeal:
-        gpt = await self.gpts.get_owned(owner, gpt_id)
+        """Appeal the GPT's rejection or unlisting; one open appeal per GPT (appeals of it take turns)."""
+        gpt = await self.gpts.get_owned(owner, gpt_id, for_update=True)
         listing = await self.session.get(Listing, gpt.id)
         latest = await self.session.scalar(
             sa.select(GptVersion)
@@ -384,6 +397,8 @@ class StoreService:
         appeal.note = note
         appeal.resolved_at = datetime.now(UTC)
         if decision == "grant":
+            # Lock order GPT -> listing, as in `publish`: a grant and a publish at once queue, not deadlock.
+            gpt = await self.session.get(Gpt, appeal.gpt_id, with_for_update=True)
             listing = await self.session.get(Listing, appeal.gpt_id, with_for_update=True)
             version = await self.session.scalar(
                 sa.select(GptVersion).where(
@@ -392,7 +407,6 @@ class StoreService:
             )
             if version is not None and version.review_status == "rejected":
                 version.review_status = "approved"
-                gpt = await self.session.get(Gpt, appeal.gpt_id)
                 await self._go_live(gpt, version)
             elif listing is not None:
                 listing.unlisted_reason = None
@@ -403,9 +417,11 @@ class StoreService:
         return appeal
 
     async def set_featured(self, gpt_ids: list[uuid.UUID]) -> list[uuid.UUID]:
-        """The ordered featured list; every GPT in it must be listed."""
+        """The ordered featured list; every GPT in it must be listed. Concurrent calls take turns: the
+        last one replaces the list whole, never a mix of two."""
         if len(set(gpt_ids)) != len(gpt_ids):
             raise Invalid("The featured list repeats a GPT", field="gpt_ids")
+        await serialize(self.session, "featured")
         listed = set(
             await self.session.scalars(
                 sa.select(Listing.gpt_id).where(Listing.gpt_id.in_(gpt_ids), Listing.listed)

@@ -12,6 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.dialects.postgresql import insert
 
+from builder.models import Gpt
 from core.db import Database
 from store.models import Listing, UsageDaily
 from store.ranking import TRENDING_HALF_LIFE_DAYS, TRENDING_WINDOW_DAYS
@@ -100,7 +101,13 @@ async def flush(db: Database, redis: Redis) -> int:
         messages = int(counts.get(b"messages", 0))
         gpt_id = uuid.UUID(gpt_text)
         async with db.session_scope() as session:
-            exists = await session.scalar(sa.select(Listing.gpt_id).where(Listing.gpt_id == gpt_id))
+            # KEY SHARE: a deletion of the GPT waits for this flush, or this flush sees it gone.
+            exists = await session.scalar(
+                sa.select(Gpt.id)
+                .join(Listing, Listing.gpt_id == Gpt.id)
+                .where(Gpt.id == gpt_id)
+                .with_for_update(key_share=True, of=Gpt)
+            )
             if exists is None:  # the GPT was deleted meanwhile
                 continue
             statement = insert(UsageDaily).values(
