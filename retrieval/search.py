@@ -1,8 +1,10 @@
-"""Hybrid search: vector kNN and full-text, fused with weighted Reciprocal Rank Fusion in one SQL round trip.
+"""Hybrid search: vector kNN and full-text candidates in one SQL round trip, fused in `retrieval.fusion`.
 
-The vector part picks its strategy per query: an exact scan over the GPT's own chunks when it has few (the
-HNSW graph would have to be walked far to find enough of them), the HNSW index with pgvector 0.8 iterative
-scans when it has many. Custom plans (`plan_cache_mode`, see core.db) keep the planner honest per GPT.
+Each list takes a fixed window of candidates (`VECTOR_CANDIDATES`, `KEYWORD_CANDIDATES`), whatever `k` is:
+a chunk ranked 30th by one signal and 1st by the other must still be seen. The vector part picks its
+strategy per query: an exact scan over the GPT's own chunks when it has few (the HNSW graph would have to
+be walked far to find enough of them), the HNSW index with pgvector 0.8 iterative scans when it has many.
+Custom plans (`plan_cache_mode`, see core.db) keep the planner honest per GPT.
 """
 
 from __future__ import annotations
@@ -16,17 +18,19 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from retrieval.fusion import DEFAULT_FUSION, Candidate, Fusion, fuse
+from retrieval.ngrams import ngram_tsquery
+
 Mode = Literal["hybrid", "vector", "keyword"]
 
 # Below this many chunks in a GPT the exact scan is faster than HNSW with filtering (bench/retrieval.py).
 EXACT_SCAN_MAX_CHUNKS = 1_000
-RRF_K = 60
-# Measured on tests/data/retrieval_eval.json: the vector list carries most signal, keywords break ties
-# and rescue exact terms (names, codes) that the small embedding model blurs.
-VECTOR_WEIGHT = 1.0
-KEYWORD_WEIGHT = 0.7
+# Candidate windows of the two lists, independent of k (bench/quality.py: recall@10 stops growing past
+# about 50 on every set; 100 leaves room for `k` up to 50).
+VECTOR_CANDIDATES = 100
+KEYWORD_CANDIDATES = 100
 # Broad keyword queries match most chunks; ranking them all would cost hundreds of milliseconds.
-KEYWORD_CANDIDATES = 1_000
+KEYWORD_MATCHES = 1_000
 TEXT_SEARCH_CONFIGS = {
     "simple", "arabic", "armenian", "basque", "catalan", "danish", "dutch", "english", "finnish", "french",
     "german", "greek", "hindi", "hungarian", "indonesian", "irish", "italian", "lithuanian", "nepali",
@@ -93,8 +97,8 @@ def _vector_cte(dimensions: int, exact: bool, with_files: bool) -> str:
             WHERE gpt_id = :gpt_id AND embedding_model = :model {files}
         ),
         vec AS (
-            SELECT id, row_number() OVER (ORDER BY {distance}) AS rank
-            FROM own ORDER BY {distance} LIMIT :candidates
+            SELECT id, row_number() OVER (ORDER BY {distance}) AS rank, 1 - ({distance}) AS similarity
+            FROM own ORDER BY {distance} LIMIT :vector_candidates
         )"""
     # The iterative scan (relaxed_order) returns rows only roughly by distance, and the planner trusts the
     # index order: ranking a materialised copy by `distance + 0` forces a real sort (pgvector's recipe; the
@@ -103,24 +107,30 @@ def _vector_cte(dimensions: int, exact: bool, with_files: bool) -> str:
         nearest AS MATERIALIZED (
             SELECT id, {distance} AS distance FROM knowledge_chunk
             WHERE gpt_id = :gpt_id AND embedding_model = :model {files}
-            ORDER BY {distance} LIMIT :candidates
+            ORDER BY {distance} LIMIT :vector_candidates
         ),
         vec AS (
-            SELECT id, row_number() OVER (ORDER BY distance + 0, id) AS rank FROM nearest
+            SELECT id, row_number() OVER (ORDER BY distance + 0, id) AS rank, 1 - distance AS similarity
+            FROM nearest
         )"""
 
 
-def _keyword_cte(with_files: bool) -> str:
+def _keyword_cte(with_files: bool, with_ngrams: bool) -> str:
     files = "AND file_id = ANY(:file_ids)" if with_files else ""
+    if not with_ngrams:
+        match, rank = "tsv @@ query.q", "ts_rank_cd(tsv, query.q)"
+    else:
+        match = "(tsv @@ query.q OR tsv_ngram @@ query.ngram_q)"
+        rank = "ts_rank_cd(tsv, query.q) + ts_rank_cd(tsv_ngram, query.ngram_q)"
     return f"""
         matches AS (
-            SELECT id, tsv FROM knowledge_chunk, query
-            WHERE gpt_id = :gpt_id AND embedding_model = :model AND tsv @@ query.q {files}
-            LIMIT :keyword_candidates
+            SELECT id, tsv, tsv_ngram FROM knowledge_chunk, query
+            WHERE gpt_id = :gpt_id AND embedding_model = :model AND {match} {files}
+            LIMIT :keyword_matches
         ),
         kw AS (
-            SELECT id, row_number() OVER (ORDER BY ts_rank_cd(tsv, query.q) DESC, id) AS rank
-            FROM matches, query ORDER BY rank LIMIT :candidates
+            SELECT id, row_number() OVER (ORDER BY {rank} DESC, id) AS rank
+            FROM matches, query ORDER BY rank LIMIT :keyword_candidates
         )"""
 
 
@@ -138,59 +148,56 @@ async def search_chunks(
     file_ids: list[uuid.UUID] | None = None,
     mode: Mode = "hybrid",
     score_threshold: float | None = None,
+    fusion: Fusion = DEFAULT_FUSION,
 ) -> list[Hit]:
-    """The `k` best chunks of one GPT for a query, best first, with a fused score in [0, 1]."""
+    """The `k` best chunks of one GPT for a query, best first, with a relevance score in [0, 1].
+
+    The score is `retrieval.fusion`'s: it does not depend on the other hits, so `score_threshold` drops
+    the same kind of passage for every query. `mode` "vector" or "keyword" ranks by one signal alone.
+    """
     use_vector = mode in ("hybrid", "vector") and query_vector is not None
     use_keyword = mode in ("hybrid", "keyword") and bool(query_text.strip())
     if not (use_vector or use_keyword):
         return []
     with_files = file_ids is not None
     exact = chunk_total <= EXACT_SCAN_MAX_CHUNKS
+    ngram_query = ngram_tsquery(query_text)
     ctes = [
-        "query AS (SELECT websearch_to_tsquery(CAST(CAST(:config AS text) AS regconfig), :query_text) AS q)"
+        "query AS (SELECT websearch_to_tsquery(CAST(CAST(:config AS text) AS regconfig), :query_text) AS q"
+        + (", to_tsquery('simple', :ngram_query) AS ngram_q" if ngram_query else "")
+        + ")"
     ]
-    vw = VECTOR_WEIGHT if use_vector else 0.0
-    kw_weight = KEYWORD_WEIGHT if use_keyword else 0.0
-    if mode == "keyword":
-        kw_weight = 1.0
     if use_vector:
         ctes.append(_vector_cte(dimensions, exact, with_files))
     else:
-        ctes.append("vec AS (SELECT NULL::uuid AS id, NULL::bigint AS rank WHERE false)")
+        ctes.append(
+            "vec AS (SELECT NULL::uuid AS id, NULL::bigint AS rank, NULL::float8 AS similarity WHERE false)"
+        )
     if use_keyword:
-        ctes.append(_keyword_cte(with_files))
+        ctes.append(_keyword_cte(with_files, bool(ngram_query)))
     else:
         ctes.append("kw AS (SELECT NULL::uuid AS id, NULL::bigint AS rank WHERE false)")
-    best = (vw + kw_weight) / (RRF_K + 1)
     sql = f"""
         WITH {", ".join(ctes)},
-        fused AS (
-            SELECT coalesce(vec.id, kw.id) AS id, vec.rank AS vector_rank, kw.rank AS keyword_rank,
-                   (coalesce(CAST(:vw AS float8) / (CAST(:rrf_k AS float8) + vec.rank), 0)
-                    + coalesce(CAST(:kww AS float8) / (CAST(:rrf_k AS float8) + kw.rank), 0))
-                   / CAST(:best AS float8) AS score
+        both_lists AS (
+            SELECT coalesce(vec.id, kw.id) AS id, vec.rank AS vector_rank, vec.similarity,
+                   kw.rank AS keyword_rank
             FROM vec FULL OUTER JOIN kw ON vec.id = kw.id
         )
-        SELECT c.id, c.file_id, c.text, c.page, c.heading, fused.score, fused.vector_rank, fused.keyword_rank
-        FROM fused JOIN knowledge_chunk c ON c.id = fused.id
-        WHERE fused.score >= CAST(:threshold AS float8)
-        ORDER BY fused.score DESC, c.id
-        LIMIT :k
+        SELECT c.id, c.file_id, c.text, c.page, c.heading, b.similarity, b.vector_rank, b.keyword_rank
+        FROM both_lists b JOIN knowledge_chunk c ON c.id = b.id
     """
     params = {
         "gpt_id": gpt_id,
         "model": model_id,
         "config": text_search_config,
         "query_text": query_text,
-        "candidates": max(k * 4, 40),
-        "keyword_candidates": KEYWORD_CANDIDATES,
-        "vw": vw,
-        "kww": kw_weight,
-        "rrf_k": float(RRF_K),
-        "best": best,
-        "threshold": score_threshold or 0.0,
-        "k": k,
+        "vector_candidates": max(VECTOR_CANDIDATES, k),
+        "keyword_candidates": max(KEYWORD_CANDIDATES, k),
+        "keyword_matches": KEYWORD_MATCHES,
     }
+    if ngram_query:
+        params["ngram_query"] = ngram_query
     if use_vector:
         params["query_vector"] = np.asarray(query_vector, dtype=np.float32)
     if with_files:
@@ -200,20 +207,36 @@ async def search_chunks(
         # B-tree plus a sort, an exact scan by another name, up to ~25k chunks (bench/retrieval.py).
         await session.execute(sa.text("SET LOCAL enable_sort = off"))
     try:
-        rows = (await session.execute(sa.text(sql), params)).all()
+        rows = {r.id: r for r in (await session.execute(sa.text(sql), params)).all()}
     finally:
         if use_vector and not exact:
             await session.execute(sa.text("RESET enable_sort"))
-    return [
-        Hit(
-            chunk_id=r.id,
-            file_id=r.file_id,
-            text=r.text,
-            page=r.page,
-            heading=r.heading,
-            score=round(float(r.score), 6),
-            vector_rank=r.vector_rank,
-            keyword_rank=r.keyword_rank,
+    candidates = [
+        Candidate(
+            r.id,
+            float(r.similarity) if r.similarity is not None else None,
+            r.vector_rank,
+            r.keyword_rank,
         )
-        for r in rows
+        for r in rows.values()
     ]
+    ranked = fuse(candidates, query_text, model_id, fusion)
+    threshold = score_threshold or 0.0
+    hits = []
+    for candidate, score in ranked[:k]:
+        if score < threshold:
+            break
+        r = rows[candidate.chunk_id]
+        hits.append(
+            Hit(
+                chunk_id=r.id,
+                file_id=r.file_id,
+                text=r.text,
+                page=r.page,
+                heading=r.heading,
+                score=round(score, 6),
+                vector_rank=r.vector_rank,
+                keyword_rank=r.keyword_rank,
+            )
+        )
+    return hits

@@ -23,6 +23,7 @@ from core.errors import Conflict, Invalid, NotFound, TooLarge
 from core.models import User
 from core.settings import Settings
 from retrieval.embedding import Embedder, get_embedder
+from retrieval.fusion import DEFAULT_FUSION, Fusion
 from retrieval.models import KnowledgeBase, KnowledgeFile
 from retrieval.parsing import ParseError, detect_media_type
 from retrieval.search import Hit, Mode, search_chunks, text_search_config_for
@@ -333,6 +334,7 @@ class KnowledgeService:
         file_ids: list[uuid.UUID] | None = None,
         score_threshold: float | None = None,
         mode: Mode = "hybrid",
+        fusion: Fusion | None = None,
     ) -> list[SourcedHit]:
         """Hybrid search over one GPT's chunks embedded by the current model; `file_ids` narrows it.
 
@@ -377,6 +379,7 @@ class KnowledgeService:
             file_ids=file_ids,
             mode=mode,
             score_threshold=score_threshold,
+            fusion=fusion or DEFAULT_FUSION,
         )
         return [
             SourcedHit(hit=h, filename=files[h.file_id].filename, access=files[h.file_id].access)
