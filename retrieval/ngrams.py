@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 # Keep in step with the character class of `cjk_bigrams` in migrations/versions/0009_cjk_ngrams.py.
+PHRASE_CHARS = 8  # a Chinese or Japanese query this short is a term or a phrase, not a question
 SCRIPT_RUN = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f]+")
 
 
@@ -21,9 +22,16 @@ def bigrams(run: str) -> list[str]:
 
 
 def ngram_tsquery(text: str) -> str | None:
-    """A `to_tsquery('simple', ...)` string that finds each run of `text` as a phrase; None without runs."""
+    """A `to_tsquery('simple', ...)` string for the runs of `text`; None without runs.
+
+    Short runs (a term, a phrase: up to `PHRASE_CHARS`) must appear verbatim, as a phrase of their pairs;
+    the pairs of a longer run (a question) are alternatives, ranked by how many of them a chunk holds.
+    """
+    runs = SCRIPT_RUN.findall(text)
+    if sum(map(len, runs)) > PHRASE_CHARS:
+        return " | ".join(dict.fromkeys(f"'{pair}'" for run in runs for pair in bigrams(run))) or None
     phrases = []
-    for run in SCRIPT_RUN.findall(text):
+    for run in runs:
         if len(run) == 1:
             phrases.append(f"'{run}':*")  # a lone character: every pair that starts with it
         else:

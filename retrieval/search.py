@@ -18,8 +18,9 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from retrieval.fusion import DEFAULT_FUSION, Candidate, Fusion, fuse
-from retrieval.ngrams import ngram_tsquery
+from retrieval.fusion import DEFAULT_FUSION, Candidate, Fusion, fuse, identifiers_in
+from retrieval.ngrams import SCRIPT_RUN, bigrams, ngram_tsquery
+from retrieval.terms import content_words
 
 Mode = Literal["hybrid", "vector", "keyword"]
 
@@ -115,22 +116,38 @@ def _vector_cte(dimensions: int, exact: bool, with_files: bool) -> str:
         )"""
 
 
+# The share of the query's content words (and of its CJK character pairs) that a chunk holds.
+_COVERAGE = """(
+    (SELECT count(*) FROM unnest(CAST(:words AS text[])) w
+     WHERE c.tsv @@ websearch_to_tsquery(CAST(CAST(:config AS text) AS regconfig), w))
+  + (SELECT count(*) FROM unnest(CAST(:grams AS text[])) g WHERE c.tsv_ngram @@ to_tsquery('simple', g))
+)::float8 / greatest(cardinality(CAST(:words AS text[])) + cardinality(CAST(:grams AS text[])), 1)"""
+
+
 def _keyword_cte(with_files: bool, with_ngrams: bool) -> str:
+    """Chunks holding every query term first (`all_terms`), then those holding some, by ts_rank_cd."""
     files = "AND file_id = ANY(:file_ids)" if with_files else ""
-    if not with_ngrams:
-        match, rank = "tsv @@ query.q", "ts_rank_cd(tsv, query.q)"
-    else:
-        match = "(tsv @@ query.q OR tsv_ngram @@ query.ngram_q)"
-        rank = "ts_rank_cd(tsv, query.q) + ts_rank_cd(tsv_ngram, query.ngram_q)"
+    every, some = "tsv @@ query.q", "tsv @@ query.any_q"
+    rank = "ts_rank_cd(tsv, query.any_q)"
+    if with_ngrams:
+        every = f"({every} OR (query.ngram_phrase AND tsv_ngram @@ query.ngram_q))"
+        some = f"({some} OR tsv_ngram @@ query.ngram_q)"
+        rank += " + ts_rank_cd(tsv_ngram, query.ngram_q)"
+    where = f"WHERE gpt_id = :gpt_id AND embedding_model = :model {files}"
     return f"""
         matches AS (
-            SELECT id, tsv, tsv_ngram FROM knowledge_chunk, query
-            WHERE gpt_id = :gpt_id AND embedding_model = :model AND {match} {files}
-            LIMIT :keyword_matches
+            (SELECT id FROM knowledge_chunk, query {where} AND {every} LIMIT :keyword_matches)
+            UNION
+            (SELECT id FROM knowledge_chunk, query {where} AND {some} LIMIT :keyword_matches)
+        ),
+        scored AS (
+            SELECT c.id, {every} AS all_terms, {rank} AS rank_cd, {_COVERAGE} AS coverage
+            FROM matches JOIN knowledge_chunk c ON c.id = matches.id, query
         ),
         kw AS (
-            SELECT id, row_number() OVER (ORDER BY {rank} DESC, id) AS rank
-            FROM matches, query ORDER BY rank LIMIT :keyword_candidates
+            SELECT id, all_terms, coverage,
+                   row_number() OVER (ORDER BY all_terms DESC, coverage DESC, rank_cd DESC, id) AS rank
+            FROM scored ORDER BY rank LIMIT :keyword_candidates
         )"""
 
 
@@ -162,9 +179,22 @@ async def search_chunks(
     with_files = file_ids is not None
     exact = chunk_total <= EXACT_SCAN_MAX_CHUNKS
     ngram_query = ngram_tsquery(query_text)
+    # `q`: every term (websearch_to_tsquery is a conjunction), or an identifier alone, so "what colour is
+    # SKU-0277" finds the row that never says "colour". `any_q`: any content word, for the partial matches.
+    identifiers = " or ".join(f'"{i}"' for i in identifiers_in(query_text) if '"' not in i)
+    content = " or ".join(f'"{w}"' for w in content_words(query_text))
+    config = "CAST(CAST(:config AS text) AS regconfig)"
+    text_query = f"websearch_to_tsquery({config}, :query_text)"
+    if identifiers:
+        text_query += f" || websearch_to_tsquery({config}, :identifiers)"
+    any_query = f"websearch_to_tsquery({config}, :content) || {text_query}" if content else text_query
     ctes = [
-        "query AS (SELECT websearch_to_tsquery(CAST(CAST(:config AS text) AS regconfig), :query_text) AS q"
-        + (", to_tsquery('simple', :ngram_query) AS ngram_q" if ngram_query else "")
+        f"query AS (SELECT {text_query} AS q, {any_query} AS any_q"
+        + (
+            ", to_tsquery('simple', :ngram_query) AS ngram_q, CAST(:ngram_phrase AS boolean) AS ngram_phrase"
+            if ngram_query
+            else ""
+        )
         + ")"
     ]
     if use_vector:
@@ -176,15 +206,19 @@ async def search_chunks(
     if use_keyword:
         ctes.append(_keyword_cte(with_files, bool(ngram_query)))
     else:
-        ctes.append("kw AS (SELECT NULL::uuid AS id, NULL::bigint AS rank WHERE false)")
+        ctes.append(
+            "kw AS (SELECT NULL::uuid AS id, NULL::boolean AS all_terms, NULL::float8 AS coverage,"
+            " NULL::bigint AS rank WHERE false)"
+        )
     sql = f"""
         WITH {", ".join(ctes)},
         both_lists AS (
             SELECT coalesce(vec.id, kw.id) AS id, vec.rank AS vector_rank, vec.similarity,
-                   kw.rank AS keyword_rank
+                   kw.rank AS keyword_rank, kw.all_terms, kw.coverage
             FROM vec FULL OUTER JOIN kw ON vec.id = kw.id
         )
-        SELECT c.id, c.file_id, c.text, c.page, c.heading, b.similarity, b.vector_rank, b.keyword_rank
+        SELECT c.id, c.file_id, c.text, c.page, c.heading, b.similarity, b.vector_rank, b.keyword_rank,
+               b.all_terms, b.coverage
         FROM both_lists b JOIN knowledge_chunk c ON c.id = b.id
     """
     params = {
@@ -198,6 +232,16 @@ async def search_chunks(
     }
     if ngram_query:
         params["ngram_query"] = ngram_query
+    if identifiers:
+        params["identifiers"] = identifiers
+    if content:
+        params["content"] = content
+    if use_keyword:
+        words = content_words(query_text)
+        params["words"] = words
+        params["grams"] = [f"'{g}'" for run in SCRIPT_RUN.findall(query_text) for g in bigrams(run)]
+    if ngram_query:
+        params["ngram_phrase"] = " | " not in ngram_query
     if use_vector:
         params["query_vector"] = np.asarray(query_vector, dtype=np.float32)
     if with_files:
@@ -217,6 +261,8 @@ async def search_chunks(
             float(r.similarity) if r.similarity is not None else None,
             r.vector_rank,
             r.keyword_rank,
+            bool(r.all_terms),
+            float(r.coverage or 0.0),
         )
         for r in rows.values()
     ]
