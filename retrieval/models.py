@@ -29,6 +29,8 @@ class KnowledgeBase(SQLModel, table=True):
     text_search_config: str = Field(default="simple", max_length=40)
     chunk_size: int | None = None
     chunk_overlap: int | None = None
+    # Relevance below which passages are not handed to answers; None: GPTSTORE_RETRIEVAL_SCORE_THRESHOLD.
+    score_threshold: float | None = None
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 
