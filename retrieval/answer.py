@@ -156,11 +156,12 @@ def _blocks(text: str) -> list[tuple[str, str]]:
             blocks.append(("paragraph", " ".join(paragraph)))
             paragraph.clear()
 
-    for raw in text.splitlines():
-        line = raw.strip()
+    lines = [raw.strip() for raw in text.splitlines()]
+    for i, line in enumerate(lines):
+        following = lines[i + 1] if i + 1 < len(lines) else ""
         if not line:
             flush()
-        elif _HEADING.match(line):
+        elif _HEADING.match(line) or (not paragraph and _looks_like_heading(line, following)):
             flush()
             blocks.append(("heading", line.lstrip("#").strip()))
         elif _ITEM.match(line):
@@ -175,6 +176,16 @@ def _blocks(text: str) -> list[tuple[str, str]]:
             paragraph.append(line)
     flush()
     return blocks
+
+
+def _looks_like_heading(line: str, following: str) -> bool:
+    """A PDF or plain-text heading: a short line in capitals or title case, without closing punctuation,
+    before a line that starts a sentence (a wrapped line would go on in lower case)."""
+    words = line.split()
+    if len(line) > 80 or line[-1] in ".!?:;," or not following[:1].isupper():
+        return False
+    capitalised = sum(w[:1].isupper() or not w[:1].isalpha() for w in words)
+    return line.isupper() or capitalised >= 0.6 * len(words)
 
 
 def sentences_of(text: str) -> list[str]:
