@@ -216,7 +216,8 @@ async def run_set(client, headers, db, settings, session_maker, embedder, eval_s
         async with session_maker() as session:
             service = KnowledgeService(session, settings, embedder=embedder)
             for name, (mode, fusion) in modes.items():
-                hits = await service.search(gpt_id, q.text, k=K, mode=mode, fusion=fusion)
+                extra = {"fusion": fusion} if fusion else {}  # without: runs against older code (--before)
+                hits = await service.search(gpt_id, q.text, k=K, mode=mode, **extra)
                 flags = [is_relevant(h.hit.file_id, h.hit.text, q) for h in hits]
                 rows[name].append(metrics(flags, total))
                 top3_identifier[name].append(any(flags[:3]))

@@ -26,14 +26,15 @@ async def answer_figures(db, settings, embedder, eval_set, result) -> dict:
         for q in eval_set.queries:
             sources = await service.search(gpt_id, q.text, k=K)
             on_scores.append(sources[0].hit.score if sources else 0.0)
-            kept = [s for s in sources if s.hit.score >= settings.retrieval_score_threshold]
-            answer = extractive_answer(q.text, kept)
+            threshold = getattr(settings, "retrieval_score_threshold", 0.0)  # 0: code before the threshold
+            answer = extractive_answer(q.text, [s for s in sources if s.hit.score >= threshold])
             if q.answer and q.answer.lower() in answer.content.lower():
                 contains += 1
         for text in OFF_TOPIC.get(eval_set.name, []):
             sources = await service.search(gpt_id, text, k=K)
             off_scores.append(sources[0].hit.score if sources else 0.0)
-    return {"on": on_scores, "off": off_scores, "contains": contains, "count": len(eval_set.queries)}
+    labelled = sum(1 for q in eval_set.queries if q.answer)
+    return {"on": on_scores, "off": off_scores, "contains": contains, "count": labelled}
 
 
 def print_answer_figures(results: dict[str, dict]) -> None:
@@ -41,9 +42,15 @@ def print_answer_figures(results: dict[str, dict]) -> None:
     print(f"{'set':14} {'on':>4} {'off':>4}  " + "  ".join(f"t={t:<9}" for t in THRESHOLDS))
     for name, result in results.items():
         figures = result.get("answers")
-        if not figures:
+        if not figures or not figures["off"]:  # sets without an off-topic list: on-topic share only
+            if figures:
+                t = THRESHOLDS
+                cells = "  ".join(
+                    f"{sum(s >= x for s in figures['on']) / len(figures['on']):.2f}/-      " for x in t
+                )
+                print(f"{name:14} {len(figures['on']):4d} {0:4d}  {cells}")
             continue
-        on, off = figures["on"], figures["off"] or [0.0]
+        on, off = figures["on"], figures["off"]
         cells = [
             f"{sum(s >= t for s in on) / len(on):.2f}/{sum(s < t for s in off) / len(off):.2f}"
             for t in THRESHOLDS
