@@ -30,6 +30,8 @@ class RetrievalSettings(BaseModel):
     chunk_size: int | None = Field(default=None, ge=100, le=4096)
     chunk_overlap: int | None = Field(default=None, ge=0, le=2048)
     top_k: int | None = Field(default=None, ge=1, le=50)
+    # Relevance score (0..1) below which passages are not used in answers; docs/retrieval.md.
+    score_threshold: float | None = Field(default=None, ge=0, le=1)
 
     @model_validator(mode="after")
     def _overlap_at_most_half(self) -> RetrievalSettings:
@@ -124,6 +126,7 @@ class RetrievalRead(BaseModel):
     chunk_size: int
     chunk_overlap: int
     top_k: int
+    score_threshold: float
 
 
 class GptRead(BaseModel):

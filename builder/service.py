@@ -91,9 +91,12 @@ class GptService:
         retrieval = sent.get("retrieval") or {}
         if retrieval.get("top_k") is not None:
             gpt.top_k = retrieval["top_k"]
-        if retrieval.get("chunk_size") is not None or retrieval.get("chunk_overlap") is not None:
+        if any(retrieval.get(key) is not None for key in ("chunk_size", "chunk_overlap", "score_threshold")):
             await self.knowledge.configure(
-                gpt.id, chunk_size=retrieval.get("chunk_size"), chunk_overlap=retrieval.get("chunk_overlap")
+                gpt.id,
+                chunk_size=retrieval.get("chunk_size"),
+                chunk_overlap=retrieval.get("chunk_overlap"),
+                score_threshold=retrieval.get("score_threshold"),
             )
         if any(c.field == "language" for c in changes):
             await self.knowledge.configure(gpt.id, language=gpt.language, set_language=True)
@@ -125,6 +128,7 @@ class GptService:
 
     async def read(self, gpt: Gpt) -> GptRead:
         chunk_size, chunk_overlap = await self.knowledge.chunking_of(gpt.id)
+        threshold = await self.knowledge.score_threshold_of(gpt.id)
         return GptRead(
             id=gpt.id,
             name=gpt.name,
@@ -135,7 +139,9 @@ class GptService:
             category=gpt.category,
             tags=list(gpt.tags),
             language=gpt.language,
-            retrieval=RetrievalRead(chunk_size=chunk_size, chunk_overlap=chunk_overlap, top_k=gpt.top_k),
+            retrieval=RetrievalRead(
+                chunk_size=chunk_size, chunk_overlap=chunk_overlap, top_k=gpt.top_k, score_threshold=threshold
+            ),
             model=gpt.model,
             capabilities=CAPABILITIES,
             created_at=gpt.created_at,

@@ -22,11 +22,12 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-HAND_WRITTEN_INDEX_PREFIXES = ("ix_knowledge_chunk_hnsw_", "ix_listing_hnsw_")
+HAND_WRITTEN_INDEX_PREFIXES = ("ix_knowledge_chunk_hnsw_", "ix_listing_hnsw_", "ix_listing_trgm_")
 
 
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
-    """Autogenerate skips what models cannot state exactly: the hand-written HNSW expression indexes."""
+    """Autogenerate skips what models cannot state exactly: the hand-written HNSW and trigram expression
+    indexes."""
     return not (type_ == "index" and (name or "").startswith(HAND_WRITTEN_INDEX_PREFIXES))
 
 

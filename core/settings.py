@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     embedding_dimensions: int | None = None
     embedding_batch_size: int = 2048
     embedding_concurrency: int = 4
+    # Relevance score (retrieval.fusion) below which a passage is not handed to answers: a GPT's own
+    # `retrieval.score_threshold` overrides it. Measured with bench/quality.py (docs/retrieval.md).
+    retrieval_score_threshold: float = Field(default=0.35, ge=0, le=1)
 
     # Knowledge limits (defaults as OpenAI's GPT knowledge)
     max_files_per_gpt: int = 20

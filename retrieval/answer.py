@@ -11,17 +11,22 @@ carry no quote, and the model is told to paraphrase them.
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
+import pysbd
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.llm import ChatModel, ChatResult, Delta, Message, fit_messages
 from core.settings import Settings
+from retrieval.ngrams import SCRIPT_RUN, bigrams
 from retrieval.service import KnowledgeService, SourcedHit
+from retrieval.terms import content_words
 
 QUOTE_CHARS = 240
 EXTRACTIVE_SENTENCES = 3
@@ -31,13 +36,14 @@ LANGUAGE_NAMES = {
     "pl": "Polish", "pt": "Portuguese",
 }  # fmt: skip
 NO_MODEL_NOTE = "(No language model is configured, so this answer quotes the most relevant passages.)"
-_WORD = re.compile(r"\w+", re.UNICODE)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+NOT_IN_KNOWLEDGE = "This GPT's knowledge holds nothing on that question."
 _CITE = re.compile(r"\[(\d{1,2})\]")
-_STOPWORDS = set(
-    "a an and are as at be by can do does for from how i in is it of on or that the this to was what when "
-    "where which who why will with you your der die das und ist ein eine wie wo wann ich du sie es".split()
-)
+_URL = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+")
+_CJK_SENTENCE_END = re.compile(r"(?<=[。！？])")
+# Shorter sentences are fragments; Chinese and Japanese say in 6 characters what English says in 12.
+MIN_SENTENCE_CHARS = {False: 12, True: 6}
+_HEADING = re.compile(r"#{1,6}\s")
+_ITEM = re.compile(r"^(?:[-*•◦▪]|\d{1,3}[.)])\s+")
 
 
 @dataclass
@@ -95,6 +101,12 @@ def system_prompt(context: AnswerContext, sources: Sequence[SourcedHit]) -> str:
         )
     if context.language:
         parts.append(f"Always answer in {LANGUAGE_NAMES.get(context.language, context.language)}.")
+    if not sources:
+        parts.append(
+            "This GPT's knowledge holds no passage relevant to the user's latest question. If the question "
+            "is about what the knowledge should cover, say plainly in your first sentence that the knowledge "
+            "holds nothing on it; never invent a citation."
+        )
     if sources:
         lines = [
             "Answer from the numbered sources below when they are relevant. Cite every sentence that uses a "
@@ -128,27 +140,98 @@ def _used_citations(content: str, sources: Sequence[SourcedHit]) -> list[Citatio
 
 
 def _terms(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and len(w) > 1}
+    """Content words of a text, URLs and e-mail addresses left out (their words are not what they say)."""
+    text = _URL.sub(" ", text)
+    return set(content_words(text)) | {pair for run in SCRIPT_RUN.findall(text) for pair in bigrams(run)}
+
+
+def _blocks(text: str) -> list[tuple[str, str]]:
+    """A passage as (kind, text) blocks: `heading`, `item` (list item, table row) or `paragraph`, with
+    the line breaks of wrapped lines (PDF, plain text) joined, so a sentence is never cut at one."""
+    blocks: list[tuple[str, str]] = []
+    paragraph: list[str] = []
+
+    def flush() -> None:
+        if paragraph:
+            blocks.append(("paragraph", " ".join(paragraph)))
+            paragraph.clear()
+
+    lines = [raw.strip() for raw in text.splitlines()]
+    for i, line in enumerate(lines):
+        following = lines[i + 1] if i + 1 < len(lines) else ""
+        if not line:
+            flush()
+        elif _HEADING.match(line) or (not paragraph and _looks_like_heading(line, following)):
+            flush()
+            blocks.append(("heading", line.lstrip("#").strip()))
+        elif _ITEM.match(line):
+            flush()
+            blocks.append(("item", _ITEM.sub("", line).strip(" |")))
+        elif "|" in line and line.count("|") >= 2:
+            flush()
+            blocks.append(("item", " | ".join(c.strip() for c in line.strip("|").split("|") if c.strip())))
+        elif paragraph and paragraph[-1].endswith("-") and line[:1].islower():
+            paragraph[-1] = paragraph[-1][:-1] + line  # a word hyphenated at the line end
+        else:
+            paragraph.append(line)
+    flush()
+    return blocks
+
+
+def _looks_like_heading(line: str, following: str) -> bool:
+    """A PDF or plain-text heading: a short line in capitals or title case, without closing punctuation,
+    before a line that starts a sentence (a wrapped line would go on in lower case)."""
+    words = line.split()
+    if len(line) > 80 or line[-1] in ".!?:;," or not following[:1].isupper():
+        return False
+    capitalised = sum(w[:1].isupper() or not w[:1].isalpha() for w in words)
+    return line.isupper() or capitalised >= 0.6 * len(words)
+
+
+def sentences_of(text: str) -> list[str]:
+    """The sentences of a passage: list items and table rows whole, paragraphs split by pysbd (which knows
+    abbreviations, decimals and initials), headings left out."""
+    out: list[str] = []
+    for kind, block in _blocks(text):
+        if kind == "heading":
+            continue
+        if kind == "item":
+            out.append(block)
+        else:
+            for sentence in _segmenter().segment(block):
+                out.extend(s.strip() for s in _CJK_SENTENCE_END.split(sentence) if s.strip())
+    return [s for s in out if len(s) >= MIN_SENTENCE_CHARS.get(bool(SCRIPT_RUN.search(s)), 12)]
+
+
+@cache
+def _segmenter():
+    return pysbd.Segmenter(language="en", clean=False)
 
 
 def extractive_answer(question: str, sources: Sequence[SourcedHit]) -> Answer:
-    """The most relevant sentences of the best passages, numbered by source, without a language model."""
+    """The sentences of the best passages that share the most (and the rarest) words with the question,
+    numbered by source, without a language model; "not in the knowledge" when no passage is relevant."""
     if not sources:
-        return Answer(f"I found nothing about that in this GPT's knowledge. {NO_MODEL_NOTE}")
+        return Answer(f"{NOT_IN_KNOWLEDGE} {NO_MODEL_NOTE}")
     wanted = _terms(question)
-    scored: list[tuple[float, int, str]] = []
+    candidates: list[tuple[int, str, set[str]]] = []
     for rank, source in enumerate(sources):
-        for sentence in _SENTENCE.split(source.hit.text):
-            sentence = sentence.strip(" \t-*#>|")
-            if len(sentence) < 12:
-                continue
-            overlap = len(wanted & _terms(sentence))
-            scored.append((overlap + source.hit.score - rank * 0.05, rank, sentence))
+        for sentence in sentences_of(source.hit.text):
+            candidates.append((rank, sentence, _terms(sentence)))
+    # Inverse frequency among the candidate sentences: a word in every sentence tells none apart.
+    weight = {
+        term: math.log(1 + len(candidates) / (1 + sum(term in terms for _, _, terms in candidates)))
+        for term in wanted
+    }
+    scored = []
+    for rank, sentence, terms in candidates:
+        overlap = sum(weight[t] for t in wanted & terms)
+        scored.append((overlap + sources[rank].hit.score - rank * 0.05, rank, sentence, overlap))
     scored.sort(key=lambda s: -s[0])
-    picked = [s for s in scored if s[0] > 0][:EXTRACTIVE_SENTENCES] or scored[:1]
+    picked = [s for s in scored if s[3] > 0][:EXTRACTIVE_SENTENCES] or scored[:1]
     used: list[int] = []
     lines = []
-    for _, rank, sentence in picked:
+    for _, rank, sentence, _ in picked:
         if rank not in used:
             used.append(rank)
         lines.append(f"- {sentence} [{used.index(rank) + 1}]")
@@ -159,9 +242,10 @@ def extractive_answer(question: str, sources: Sequence[SourcedHit]) -> Answer:
 async def find_sources(
     session: AsyncSession, settings: Settings, context: AnswerContext, question: str
 ) -> list[SourcedHit]:
-    """The GPT's best passages for `question` (its `top_k`, from its pinned files when a version)."""
+    """The GPT's best passages for `question` (its `top_k`, from its pinned files when a version), those
+    below its relevance threshold left out: none when its knowledge holds nothing on the question."""
     return await KnowledgeService(session, settings).search(
-        context.gpt_id, question, k=context.top_k, file_ids=context.file_ids
+        context.gpt_id, question, k=context.top_k, file_ids=context.file_ids, for_answer=True
     )
 
 

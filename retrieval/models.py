@@ -29,6 +29,8 @@ class KnowledgeBase(SQLModel, table=True):
     text_search_config: str = Field(default="simple", max_length=40)
     chunk_size: int | None = None
     chunk_overlap: int | None = None
+    # Relevance below which passages are not handed to answers; None: GPTSTORE_RETRIEVAL_SCORE_THRESHOLD.
+    score_threshold: float | None = None
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 
@@ -90,6 +92,7 @@ class KnowledgeChunk(SQLModel, table=True):
         sa.UniqueConstraint("file_id", "ord", name="uq_knowledge_chunk_file_ord"),
         sa.Index("ix_knowledge_chunk_gpt_model", "gpt_id", "embedding_model"),
         sa.Index("ix_knowledge_chunk_tsv", "tsv", postgresql_using="gin"),
+        sa.Index("ix_knowledge_chunk_tsv_ngram", "tsv_ngram", postgresql_using="gin"),
     )
 
     id: uuid.UUID = id_field()
@@ -114,5 +117,14 @@ class KnowledgeChunk(SQLModel, table=True):
         default=None,
         sa_column=sa.Column(
             TSVECTOR, sa.Computed("to_tsvector(text_search_config, text)", persisted=True), nullable=True
+        ),
+    )
+    # Character bigrams of Chinese, Japanese and Thai runs (retrieval.ngrams; function from migration 0009).
+    tsv_ngram: Any = Field(
+        default=None,
+        sa_column=sa.Column(
+            TSVECTOR,
+            sa.Computed("to_tsvector('simple'::regconfig, cjk_bigrams(text))", persisted=True),
+            nullable=True,
         ),
     )

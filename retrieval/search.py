@@ -1,8 +1,10 @@
-"""Hybrid search: vector kNN and full-text, fused with weighted Reciprocal Rank Fusion in one SQL round trip.
+"""Hybrid search: vector kNN and full-text candidates in one SQL round trip, fused in `retrieval.fusion`.
 
-The vector part picks its strategy per query: an exact scan over the GPT's own chunks when it has few (the
-HNSW graph would have to be walked far to find enough of them), the HNSW index with pgvector 0.8 iterative
-scans when it has many. Custom plans (`plan_cache_mode`, see core.db) keep the planner honest per GPT.
+Each list takes a fixed window of candidates (`VECTOR_CANDIDATES`, `KEYWORD_CANDIDATES`), whatever `k` is:
+a chunk ranked 30th by one signal and 1st by the other must still be seen. The vector part picks its
+strategy per query: an exact scan over the GPT's own chunks when it has few (the HNSW graph would have to
+be walked far to find enough of them), the HNSW index with pgvector 0.8 iterative scans when it has many.
+Custom plans (`plan_cache_mode`, see core.db) keep the planner honest per GPT.
 """
 
 from __future__ import annotations
@@ -17,18 +19,20 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import serialize
+from retrieval.fusion import DEFAULT_FUSION, Candidate, Fusion, fuse, identifiers_in
+from retrieval.ngrams import SCRIPT_RUN, bigrams, ngram_tsquery
+from retrieval.terms import content_words
 
 Mode = Literal["hybrid", "vector", "keyword"]
 
 # Below this many chunks in a GPT the exact scan is faster than HNSW with filtering (bench/retrieval.py).
 EXACT_SCAN_MAX_CHUNKS = 1_000
-RRF_K = 60
-# Measured on tests/data/retrieval_eval.json: the vector list carries most signal, keywords break ties
-# and rescue exact terms (names, codes) that the small embedding model blurs.
-VECTOR_WEIGHT = 1.0
-KEYWORD_WEIGHT = 0.7
+# Candidate windows of the two lists, independent of k (bench/quality.py: recall@10 stops growing past
+# about 50 on every set; 100 leaves room for `k` up to 50).
+VECTOR_CANDIDATES = 100
+KEYWORD_CANDIDATES = 100
 # Broad keyword queries match most chunks; ranking them all would cost hundreds of milliseconds.
-KEYWORD_CANDIDATES = 1_000
+KEYWORD_MATCHES = 1_000
 TEXT_SEARCH_CONFIGS = {
     "simple", "arabic", "armenian", "basque", "catalan", "danish", "dutch", "english", "finnish", "french",
     "german", "greek", "hindi", "hungarian", "indonesian", "irish", "italian", "lithuanian", "nepali",
@@ -97,8 +101,8 @@ def _vector_cte(dimensions: int, exact: bool, with_files: bool) -> str:
             WHERE gpt_id = :gpt_id AND embedding_model = :model {files}
         ),
         vec AS (
-            SELECT id, row_number() OVER (ORDER BY {distance}) AS rank
-            FROM own ORDER BY {distance} LIMIT :candidates
+            SELECT id, row_number() OVER (ORDER BY {distance}) AS rank, 1 - ({distance}) AS similarity
+            FROM own ORDER BY {distance} LIMIT :vector_candidates
         )"""
     # The iterative scan (relaxed_order) returns rows only roughly by distance, and the planner trusts the
     # index order: ranking a materialised copy by `distance + 0` forces a real sort (pgvector's recipe; the
@@ -107,24 +111,46 @@ def _vector_cte(dimensions: int, exact: bool, with_files: bool) -> str:
         nearest AS MATERIALIZED (
             SELECT id, {distance} AS distance FROM knowledge_chunk
             WHERE gpt_id = :gpt_id AND embedding_model = :model {files}
-            ORDER BY {distance} LIMIT :candidates
+            ORDER BY {distance} LIMIT :vector_candidates
         ),
         vec AS (
-            SELECT id, row_number() OVER (ORDER BY distance + 0, id) AS rank FROM nearest
+            SELECT id, row_number() OVER (ORDER BY distance + 0, id) AS rank, 1 - distance AS similarity
+            FROM nearest
         )"""
 
 
-def _keyword_cte(with_files: bool) -> str:
+# The share of the query's content words (and of its CJK character pairs) that a chunk holds.
+_COVERAGE = """(
+    (SELECT count(*) FROM unnest(CAST(:words AS text[])) w
+     WHERE c.tsv @@ websearch_to_tsquery(CAST(CAST(:config AS text) AS regconfig), w))
+  + (SELECT count(*) FROM unnest(CAST(:grams AS text[])) g WHERE c.tsv_ngram @@ to_tsquery('simple', g))
+)::float8 / greatest(cardinality(CAST(:words AS text[])) + cardinality(CAST(:grams AS text[])), 1)"""
+
+
+def _keyword_cte(with_files: bool, with_ngrams: bool) -> str:
+    """Chunks holding every query term first (`all_terms`), then those holding some, by ts_rank_cd."""
     files = "AND file_id = ANY(:file_ids)" if with_files else ""
+    every, some = "tsv @@ query.q", "tsv @@ query.any_q"
+    rank = "ts_rank_cd(tsv, query.any_q)"
+    if with_ngrams:
+        every = f"({every} OR (query.ngram_phrase AND tsv_ngram @@ query.ngram_q))"
+        some = f"({some} OR tsv_ngram @@ query.ngram_q)"
+        rank += " + ts_rank_cd(tsv_ngram, query.ngram_q)"
+    where = f"WHERE gpt_id = :gpt_id AND embedding_model = :model {files}"
     return f"""
         matches AS (
-            SELECT id, tsv FROM knowledge_chunk, query
-            WHERE gpt_id = :gpt_id AND embedding_model = :model AND tsv @@ query.q {files}
-            LIMIT :keyword_candidates
+            (SELECT id FROM knowledge_chunk, query {where} AND {every} LIMIT :keyword_matches)
+            UNION
+            (SELECT id FROM knowledge_chunk, query {where} AND {some} LIMIT :keyword_matches)
+        ),
+        scored AS (
+            SELECT c.id, {every} AS all_terms, {rank} AS rank_cd, {_COVERAGE} AS coverage
+            FROM matches JOIN knowledge_chunk c ON c.id = matches.id, query
         ),
         kw AS (
-            SELECT id, row_number() OVER (ORDER BY ts_rank_cd(tsv, query.q) DESC, id) AS rank
-            FROM matches, query ORDER BY rank LIMIT :candidates
+            SELECT id, all_terms, coverage,
+                   row_number() OVER (ORDER BY all_terms DESC, coverage DESC, rank_cd DESC, id) AS rank
+            FROM scored ORDER BY rank LIMIT :keyword_candidates
         )"""
 
 
@@ -142,59 +168,83 @@ async def search_chunks(
     file_ids: list[uuid.UUID] | None = None,
     mode: Mode = "hybrid",
     score_threshold: float | None = None,
+    fusion: Fusion = DEFAULT_FUSION,
 ) -> list[Hit]:
-    """The `k` best chunks of one GPT for a query, best first, with a fused score in [0, 1]."""
+    """The `k` best chunks of one GPT for a query, best first, with a relevance score in [0, 1].
+
+    The score is `retrieval.fusion`'s: it does not depend on the other hits, so `score_threshold` drops
+    the same kind of passage for every query. `mode` "vector" or "keyword" ranks by one signal alone.
+    """
     use_vector = mode in ("hybrid", "vector") and query_vector is not None
     use_keyword = mode in ("hybrid", "keyword") and bool(query_text.strip())
     if not (use_vector or use_keyword):
         return []
     with_files = file_ids is not None
     exact = chunk_total <= EXACT_SCAN_MAX_CHUNKS
+    ngram_query = ngram_tsquery(query_text)
+    # `q`: every term (websearch_to_tsquery is a conjunction), or an identifier alone, so "what colour is
+    # SKU-0277" finds the row that never says "colour". `any_q`: any content word, for the partial matches.
+    identifiers = " or ".join(f'"{i}"' for i in identifiers_in(query_text) if '"' not in i)
+    content = " or ".join(f'"{w}"' for w in content_words(query_text))
+    config = "CAST(CAST(:config AS text) AS regconfig)"
+    text_query = f"websearch_to_tsquery({config}, :query_text)"
+    if identifiers:
+        text_query += f" || websearch_to_tsquery({config}, :identifiers)"
+    any_query = f"websearch_to_tsquery({config}, :content) || {text_query}" if content else text_query
     ctes = [
-        "query AS (SELECT websearch_to_tsquery(CAST(CAST(:config AS text) AS regconfig), :query_text) AS q)"
+        f"query AS (SELECT {text_query} AS q, {any_query} AS any_q"
+        + (
+            ", to_tsquery('simple', :ngram_query) AS ngram_q, CAST(:ngram_phrase AS boolean) AS ngram_phrase"
+            if ngram_query
+            else ""
+        )
+        + ")"
     ]
-    vw = VECTOR_WEIGHT if use_vector else 0.0
-    kw_weight = KEYWORD_WEIGHT if use_keyword else 0.0
-    if mode == "keyword":
-        kw_weight = 1.0
     if use_vector:
         ctes.append(_vector_cte(dimensions, exact, with_files))
     else:
-        ctes.append("vec AS (SELECT NULL::uuid AS id, NULL::bigint AS rank WHERE false)")
+        ctes.append(
+            "vec AS (SELECT NULL::uuid AS id, NULL::bigint AS rank, NULL::float8 AS similarity WHERE false)"
+        )
     if use_keyword:
-        ctes.append(_keyword_cte(with_files))
+        ctes.append(_keyword_cte(with_files, bool(ngram_query)))
     else:
-        ctes.append("kw AS (SELECT NULL::uuid AS id, NULL::bigint AS rank WHERE false)")
-    best = (vw + kw_weight) / (RRF_K + 1)
+        ctes.append(
+            "kw AS (SELECT NULL::uuid AS id, NULL::boolean AS all_terms, NULL::float8 AS coverage,"
+            " NULL::bigint AS rank WHERE false)"
+        )
     sql = f"""
         WITH {", ".join(ctes)},
-        fused AS (
-            SELECT coalesce(vec.id, kw.id) AS id, vec.rank AS vector_rank, kw.rank AS keyword_rank,
-                   (coalesce(CAST(:vw AS float8) / (CAST(:rrf_k AS float8) + vec.rank), 0)
-                    + coalesce(CAST(:kww AS float8) / (CAST(:rrf_k AS float8) + kw.rank), 0))
-                   / CAST(:best AS float8) AS score
+        both_lists AS (
+            SELECT coalesce(vec.id, kw.id) AS id, vec.rank AS vector_rank, vec.similarity,
+                   kw.rank AS keyword_rank, kw.all_terms, kw.coverage
             FROM vec FULL OUTER JOIN kw ON vec.id = kw.id
         )
-        SELECT c.id, c.file_id, c.text, c.page, c.heading, fused.score, fused.vector_rank, fused.keyword_rank
-        FROM fused JOIN knowledge_chunk c ON c.id = fused.id
-        WHERE fused.score >= CAST(:threshold AS float8)
-        ORDER BY fused.score DESC, c.id
-        LIMIT :k
+        SELECT c.id, c.file_id, c.text, c.page, c.heading, b.similarity, b.vector_rank, b.keyword_rank,
+               b.all_terms, b.coverage
+        FROM both_lists b JOIN knowledge_chunk c ON c.id = b.id
     """
     params = {
         "gpt_id": gpt_id,
         "model": model_id,
         "config": text_search_config,
         "query_text": query_text,
-        "candidates": max(k * 4, 40),
-        "keyword_candidates": KEYWORD_CANDIDATES,
-        "vw": vw,
-        "kww": kw_weight,
-        "rrf_k": float(RRF_K),
-        "best": best,
-        "threshold": score_threshold or 0.0,
-        "k": k,
+        "vector_candidates": max(VECTOR_CANDIDATES, k),
+        "keyword_candidates": max(KEYWORD_CANDIDATES, k),
+        "keyword_matches": KEYWORD_MATCHES,
     }
+    if ngram_query:
+        params["ngram_query"] = ngram_query
+    if identifiers:
+        params["identifiers"] = identifiers
+    if content:
+        params["content"] = content
+    if use_keyword:
+        words = content_words(query_text)
+        params["words"] = words
+        params["grams"] = [f"'{g}'" for run in SCRIPT_RUN.findall(query_text) for g in bigrams(run)]
+    if ngram_query:
+        params["ngram_phrase"] = " | " not in ngram_query
     if use_vector:
         params["query_vector"] = np.asarray(query_vector, dtype=np.float32)
     if with_files:
@@ -204,20 +254,38 @@ async def search_chunks(
         # B-tree plus a sort, an exact scan by another name, up to ~25k chunks (bench/retrieval.py).
         await session.execute(sa.text("SET LOCAL enable_sort = off"))
     try:
-        rows = (await session.execute(sa.text(sql), params)).all()
+        rows = {r.id: r for r in (await session.execute(sa.text(sql), params)).all()}
     finally:
         if use_vector and not exact:
             await session.execute(sa.text("RESET enable_sort"))
-    return [
-        Hit(
-            chunk_id=r.id,
-            file_id=r.file_id,
-            text=r.text,
-            page=r.page,
-            heading=r.heading,
-            score=round(float(r.score), 6),
-            vector_rank=r.vector_rank,
-            keyword_rank=r.keyword_rank,
+    candidates = [
+        Candidate(
+            r.id,
+            float(r.similarity) if r.similarity is not None else None,
+            r.vector_rank,
+            r.keyword_rank,
+            bool(r.all_terms),
+            float(r.coverage or 0.0),
         )
-        for r in rows
+        for r in rows.values()
     ]
+    ranked = fuse(candidates, query_text, model_id, fusion)
+    threshold = score_threshold or 0.0
+    hits = []
+    for candidate, score in ranked[:k]:
+        if score < threshold:
+            break
+        r = rows[candidate.chunk_id]
+        hits.append(
+            Hit(
+                chunk_id=r.id,
+                file_id=r.file_id,
+                text=r.text,
+                page=r.page,
+                heading=r.heading,
+                score=round(score, 6),
+                vector_rank=r.vector_rank,
+                keyword_rank=r.keyword_rank,
+            )
+        )
+    return hits

@@ -23,6 +23,7 @@ from core.filenames import clean_filename
 from core.models import User
 from core.settings import Settings
 from retrieval.embedding import Embedder, get_embedder
+from retrieval.fusion import DEFAULT_FUSION, Fusion
 from retrieval.models import KnowledgeBase, KnowledgeFile
 from retrieval.parsing import ParseError, detect_media_type
 from retrieval.search import Hit, Mode, search_chunks, text_search_config_for
@@ -134,6 +135,7 @@ class KnowledgeService:
         language: str | None = None,
         chunk_size: int | None = None,
         chunk_overlap: int | None = None,
+        score_threshold: float | None = None,
         set_language: bool = False,
     ) -> None:
         """Change ingestion settings; a new language re-indexes the full-text column of existing chunks."""
@@ -144,6 +146,8 @@ class KnowledgeService:
             base.chunk_size = chunk_size
         if chunk_overlap is not None:
             base.chunk_overlap = chunk_overlap
+        if score_threshold is not None:
+            base.score_threshold = score_threshold
         if set_language:
             config = text_search_config_for(language)
             if config != base.text_search_config:
@@ -170,6 +174,13 @@ class KnowledgeService:
             size = base.chunk_size
             overlap = base.chunk_overlap if base.chunk_overlap is not None else min(overlap, size // 2)
         return size, overlap
+
+    async def score_threshold_of(self, gpt_id: uuid.UUID) -> float:
+        """The relevance below which the GPT's answers use no passage: its own, else the setting's."""
+        base = await self.session.get(KnowledgeBase, gpt_id)
+        if base is not None and base.score_threshold is not None:
+            return base.score_threshold
+        return self.settings.retrieval_score_threshold
 
     async def knowledge_base_of(self, gpt_id: uuid.UUID) -> KnowledgeBase:
         base = await self.session.get(KnowledgeBase, gpt_id)
@@ -370,8 +381,13 @@ class KnowledgeService:
         file_ids: list[uuid.UUID] | None = None,
         score_threshold: float | None = None,
         mode: Mode = "hybrid",
+        fusion: Fusion | None = None,
+        for_answer: bool = False,
     ) -> list[SourcedHit]:
         """Hybrid search over one GPT's chunks embedded by the current model; `file_ids` narrows it.
+
+        `for_answer`: without a `score_threshold`, apply the GPT's own (else the setting's), so an answer
+        gets no passage when the knowledge holds nothing on the question.
 
         Two statements: the GPT's files (for the strategy, the filter and the sources), then the search.
         """
@@ -382,6 +398,7 @@ class KnowledgeService:
             await self.session.execute(
                 sa.select(
                     KnowledgeBase.text_search_config,
+                    KnowledgeBase.score_threshold,
                     KnowledgeFile.id,
                     KnowledgeFile.filename,
                     KnowledgeFile.access,
@@ -400,6 +417,9 @@ class KnowledgeService:
             return []
         if file_ids is None:  # the draft: files detached from it stay searchable only for their versions
             file_ids = [row.id for row in files.values() if row.detached_at is None]
+        if for_answer and score_threshold is None:
+            own = rows[0].score_threshold
+            score_threshold = own if own is not None else self.settings.retrieval_score_threshold
         query_vector = await embedder.embed_query(query) if mode != "keyword" else None
         hits = await search_chunks(
             self.session,
@@ -414,6 +434,7 @@ class KnowledgeService:
             file_ids=file_ids,
             mode=mode,
             score_threshold=score_threshold,
+            fusion=fusion or DEFAULT_FUSION,
         )
         return [
             SourcedHit(hit=h, filename=files[h.file_id].filename, access=files[h.file_id].access)

@@ -19,6 +19,8 @@ from core.models import User
 from core.pagination import decode_cursor, encode_cursor
 from core.settings import Settings
 from retrieval.embedding import get_embedder
+from retrieval.fusion import calibration_for
+from retrieval.terms import content_words
 from store.models import Listing
 from store.ranking import conversations_label, rating_average
 from store.schemas import CategoryRead, Creator, ListingItem, ListingPage, RatingSummary
@@ -27,6 +29,11 @@ from store.service import LISTING_SCOPE
 SORTS = ("trending", "top", "new", "featured")
 RRF_K = 60
 SEARCH_CANDIDATES = 200
+# A listing is a semantic match only when its calibrated similarity (retrieval.fusion) reaches this: below
+# it the vector list would rank every GPT, and "xyzzyqwerty" would list the whole store.
+MIN_DENSE = 0.35
+# pg_trgm word similarity of the query to a GPT's name at which a typo still finds it ("Hut Budy").
+NAME_SIMILARITY = 0.5
 # A common word matches most of the store; ranking every match cost ~165 ms at 100k GPTs (bench/store.py).
 KEYWORD_CANDIDATES = 2_000
 # Keyset order of each sort: (column, direction); ties broken by gpt_id in the same direction.
@@ -115,7 +122,12 @@ class StoreSearch:
         )
 
     async def _search(self, q: str, category: str | None, limit: int, cursor: str | None) -> ListingPage:
-        """Full-text and semantic search over listing text, fused by Reciprocal Rank Fusion."""
+        """Full-text, semantic and name-trigram search over listings, fused by Reciprocal Rank Fusion.
+
+        Only listings that match are ranked: every query word (or any, ranked lower) in the listing's text,
+        a semantic similarity above `MIN_DENSE`, or a name within `NAME_SIMILARITY` of the query (a typo).
+        A query that matches nothing gets an empty page.
+        """
         offset = decode_cursor(cursor) if cursor else 0
         if not isinstance(offset, int) or offset < 0 or offset > SEARCH_CANDIDATES:
             raise Invalid("The cursor is not one this API returned", field="cursor")
@@ -125,15 +137,21 @@ class StoreSearch:
         dims = int(embedder.dimensions)
         category_filter = "AND category = :category" if category else ""
         sql = f"""
-            WITH query AS (SELECT websearch_to_tsquery('simple', :q) AS q),
+            WITH query AS (
+                SELECT websearch_to_tsquery('simple', :q) AS q,
+                       websearch_to_tsquery('simple', :any_words) AS any_q
+            ),
             matches AS (
                 SELECT gpt_id, search_tsv FROM listing, query
-                WHERE listed AND search_tsv @@ query.q {category_filter}
+                WHERE listed AND (search_tsv @@ query.q OR search_tsv @@ query.any_q) {category_filter}
                 LIMIT :keyword_candidates
             ),
             kw AS (
                 SELECT gpt_id,
-                       row_number() OVER (ORDER BY ts_rank_cd(search_tsv, query.q) DESC, gpt_id) AS rank
+                       row_number() OVER (
+                           ORDER BY search_tsv @@ query.q DESC, ts_rank_cd(search_tsv, query.any_q) DESC,
+                                    gpt_id
+                       ) AS rank
                 FROM matches, query
                 ORDER BY rank LIMIT :candidates
             ),
@@ -143,15 +161,30 @@ class StoreSearch:
                     FROM listing WHERE listed AND embedding_model = :model {category_filter}
                     ORDER BY distance LIMIT :candidates
                 ) nearest
+                WHERE 1 - distance >= :min_similarity
+            ),
+            fuzzy AS (
+                SELECT gpt_id,
+                       row_number() OVER (ORDER BY :lower_q <<-> lower(name), gpt_id) AS rank
+                FROM listing
+                WHERE listed AND :lower_q <% lower(name) {category_filter}
+                LIMIT :candidates
             )
-            SELECT coalesce(kw.gpt_id, vec.gpt_id) AS gpt_id,
-                   coalesce(1.0 / ({RRF_K} + kw.rank), 0) + coalesce(1.0 / ({RRF_K} + vec.rank), 0) AS score
+            SELECT coalesce(kw.gpt_id, vec.gpt_id, fuzzy.gpt_id) AS gpt_id,
+                   coalesce(1.0 / ({RRF_K} + kw.rank), 0) + coalesce(1.0 / ({RRF_K} + vec.rank), 0)
+                   + coalesce(1.0 / ({RRF_K} + fuzzy.rank), 0) AS score
             FROM kw FULL OUTER JOIN vec ON kw.gpt_id = vec.gpt_id
+            FULL OUTER JOIN fuzzy ON fuzzy.gpt_id = coalesce(kw.gpt_id, vec.gpt_id)
             ORDER BY score DESC, gpt_id
             OFFSET :offset LIMIT :limit
         """
+        levels = calibration_for(embedder.model_id)
+        words = content_words(q) or [q]
         params: dict[str, Any] = {
             "q": q,
+            "any_words": " or ".join(f'"{w}"' for w in words if '"' not in w),
+            "lower_q": q.lower(),
+            "min_similarity": levels.unrelated + MIN_DENSE * (levels.duplicate - levels.unrelated),
             "vector": vector,
             "model": embedder.model_id,
             "candidates": SEARCH_CANDIDATES,
@@ -161,6 +194,11 @@ class StoreSearch:
         }
         if category:
             params["category"] = category
+        # `<%` (word similarity, through the trigram index) compares with this transaction-local threshold.
+        await self.session.execute(
+            sa.text("SELECT set_config('pg_trgm.word_similarity_threshold', :t, true)"),
+            {"t": str(NAME_SIMILARITY)},
+        )
         ranked = [row.gpt_id for row in await self.session.execute(sa.text(sql), params)]
         more = len(ranked) > limit
         ranked = ranked[:limit]

@@ -19,7 +19,7 @@ async def test_create_read_list_update_delete(client, creator_headers):
     assert created.status_code == 201
     gpt = created.json()
     assert gpt["name"] == "Fjord Guide"
-    assert gpt["retrieval"] == {"chunk_size": 256, "chunk_overlap": 64, "top_k": 6}
+    assert gpt["retrieval"] == {"chunk_size": 256, "chunk_overlap": 64, "top_k": 6, "score_threshold": 0.35}
     assert set(gpt["capabilities"]) == {"knowledge_retrieval", "citations"}
     listed = (await client.get("/api/gpts", headers=creator_headers)).json()["data"]
     assert [g["id"] for g in listed] == [gpt["id"]]
