@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     storage_quota_bytes: int = 10 * 1024 * 1024 * 1024
     max_uncompressed_bytes: int = 1024 * 1024 * 1024
     max_compression_ratio: int = 200
+    # Parsing runs in a child process with these hard bounds (retrieval.isolation).
+    parse_timeout_seconds: float = 300.0
+    parse_memory_mb: int = 2048
 
     # Store
     categories: list[str] = Field(default_factory=lambda: list(DEFAULT_CATEGORIES))

@@ -5,7 +5,6 @@ Builder and store use retrieval only through this module.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import os
@@ -22,9 +21,11 @@ from core.db import utcnow
 from core.errors import Conflict, Invalid, NotFound, TooLarge
 from core.models import User
 from core.settings import Settings
+from retrieval.child_tasks import sniff_media_type
 from retrieval.embedding import Embedder, get_embedder
+from retrieval.isolation import ChildLimits, run_in_child
 from retrieval.models import KnowledgeBase, KnowledgeFile
-from retrieval.parsing import ParseError, detect_media_type
+from retrieval.parsing import ParseError
 from retrieval.search import Hit, Mode, search_chunks, text_search_config_for
 
 logger = logging.getLogger("gptstore.retrieval")
@@ -76,15 +77,19 @@ class BlobStore:
 
 
 SNIFF_LIMIT = 64 * 1024 * 1024
+# Sniffing decodes text and may parse JSON: in a parse child, and only briefly, since it holds a request.
+SNIFF_TIMEOUT_SECONDS = 10.0
 
 
-def _sniff_media_type(path: Path, filename: str, size: int) -> str:
+async def _sniff_media_type(settings: Settings, path: Path, filename: str, size: int) -> str:
     """The media type judged from the content at upload (the ingestion job parses and checks it again)."""
     if size > SNIFF_LIMIT:
         return "application/octet-stream"
+    limits = ChildLimits.of(settings)
+    limits = ChildLimits(min(limits.timeout_seconds, SNIFF_TIMEOUT_SECONDS), limits.memory_bytes)
     try:
-        return detect_media_type(path.read_bytes(), filename)
-    except ParseError:  # unsupported: the job ends the file `failed` with the reason
+        return await run_in_child(sniff_media_type, str(path), filename, limits=limits, what="sniff")
+    except ParseError:  # over a limit: the job reports it
         return "application/octet-stream"
 
 
@@ -222,7 +227,7 @@ class KnowledgeService:
                 gpt_id=base.gpt_id,
                 owner_id=base.owner_id,
                 filename=filename[:255],
-                media_type=await asyncio.to_thread(_sniff_media_type, blobs.path(file_id), filename, size),
+                media_type=await _sniff_media_type(self.settings, blobs.path(file_id), filename, size),
                 bytes=size,
                 sha256=sha256,
                 access=access,
