@@ -4,8 +4,8 @@ A parser fed a hostile file can take minutes and gigabytes (a 1.26 MB DOCX whose
 took 5.5 GB and 15 minutes inside the server). So the work runs in a child forked from a `forkserver`
 (a clean single-threaded process, never a fork of the threaded server) that sets, before it starts:
 
-- `RLIMIT_AS` = `GPTSTORE_PARSE_MEMORY_MB`: an allocation past it fails (MemoryError), so the child
-  answers `parse_memory` instead of the kernel's OOM killer taking the server;
+- `RLIMIT_AS` = its address space at start + `GPTSTORE_PARSE_MEMORY_MB`: an allocation past it fails
+  (MemoryError), so the child answers `parse_memory` instead of the kernel's OOM killer taking the server;
 - `RLIMIT_CPU` = twice `GPTSTORE_PARSE_TIMEOUT_SECONDS`: a backstop that ends even an orphaned child.
 
 The parent waits at most `GPTSTORE_PARSE_TIMEOUT_SECONDS` (wall clock) and kills the child on a timeout,
@@ -135,14 +135,18 @@ def _death(exitcode: int | None, limits: ChildLimits) -> ParseError:
 
 
 def _child_main(sender: Connection, function: Callable[..., Any], args: tuple, limits: ChildLimits) -> None:
+    _watch_for_orphaning()  # before the limits: a thread that cannot start under them would hang start()
     cpu = max(2, int(limits.timeout_seconds * 2) + 1)
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-    _watch_for_orphaning()
+    # On top of what the child starts with (the parsers imported: about 330 MB of address space).
+    space = _address_space() + limits.memory_bytes
+    resource.setrlimit(resource.RLIMIT_AS, (space, space))
     try:
         message: tuple = ("ok", function(*args))
     except ParseError as exc:
-        code = "parse_memory" if isinstance(exc.__cause__, MemoryError) else exc.code
+        # C parsers report a failed allocation as anything (lxml: "XMLSyntaxError"); the peak tells.
+        at_limit = exc.code == "invalid_file" and _address_space("VmPeak") > space * 0.9
+        code = "parse_memory" if isinstance(exc.__cause__, MemoryError) or at_limit else exc.code
         message = ("error", code, _memory_message(limits) if code == "parse_memory" else exc.message)
     except MemoryError:
         message = ("error", "parse_memory", _memory_message(limits))
@@ -153,6 +157,18 @@ def _child_main(sender: Connection, function: Callable[..., Any], args: tuple, l
     except MemoryError:
         sender.send(("error", "parse_memory", _memory_message(limits)))
     sender.close()
+
+
+def _address_space(field: str = "VmSize") -> int:
+    """The process's address space now (VmSize) or at its peak (VmPeak), in bytes; 0 if unknown."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def _memory_message(limits: ChildLimits) -> str:
