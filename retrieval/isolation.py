@@ -93,6 +93,8 @@ async def run_in_child(function: Callable[..., Any], *args: Any, limits: ChildLi
         kind, *payload = message
         if kind == "ok":
             return payload[0]
+        if kind == "raise":
+            raise payload[0]
         code, text = payload
         raise ParseError(code, text)
     finally:
@@ -152,10 +154,14 @@ def _child_main(sender: Connection, function: Callable[..., Any], args: tuple, l
         message = ("error", "parse_memory", _memory_message(limits))
     except RecursionError:
         message = ("error", "invalid_file", "The file is nested too deeply to read.")
+    except Exception as exc:  # re-raised in the parent (FileNotFoundError: the upload was deleted)
+        message = ("raise", exc)
     try:
         sender.send(message)
     except MemoryError:
         sender.send(("error", "parse_memory", _memory_message(limits)))
+    except Exception as exc:  # an exception that does not pickle
+        sender.send(("raise", RuntimeError(f"{type(exc).__name__}: {exc}")))
     sender.close()
 
 

@@ -65,8 +65,10 @@ async def enqueue_ingestion(queue: Queue, file_id: uuid.UUID, attempt: int = 0) 
     )
 
 
-async def _fail(db: Database, file_id: uuid.UUID, code: str, message: str) -> None:
-    """End the file `failed`; chunks of a partial run go, so a failed file is never half searchable."""
+async def _fail(db: Database, file_id: uuid.UUID, code: str, message: str) -> str:
+    """End the file `failed`; chunks of a partial run go, so a failed file is never half searchable.
+
+    Returns the state the file ends in: `failed`, or what a concurrent DELETE left (`deleted`, ...)."""
     async with db.session_scope() as session:
         failed = await session.execute(
             sa.update(KnowledgeFile)
@@ -81,6 +83,9 @@ async def _fail(db: Database, file_id: uuid.UUID, code: str, message: str) -> No
         )
         if failed.rowcount:
             await session.execute(sa.delete(KnowledgeChunk).where(KnowledgeChunk.file_id == file_id))
+            return "failed"
+        status = await session.scalar(sa.select(KnowledgeFile.status).where(KnowledgeFile.id == file_id))
+        return status or "deleted"
 
 
 async def _write_batch(
@@ -194,15 +199,13 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
     try:
         prepared = await prepare_in_child(settings, file_id, filename, chunk_size, overlap)
     except ParseError as exc:
-        await _fail(db, file_id, exc.code, str(exc))
-        return "failed"
+        return await _fail(db, file_id, exc.code, str(exc))
     except FileNotFoundError:
-        await _fail(db, file_id, "server_error", "The uploaded file is missing from storage; upload it again")
-        return "failed"
+        missing = "The uploaded file is missing from storage; upload it again"
+        return await _fail(db, file_id, "server_error", missing)
     chunks, tokens = prepared.chunks, prepared.token_count
     if not chunks:
-        await _fail(db, file_id, "invalid_file", "No text was found in the file")
-        return "failed"
+        return await _fail(db, file_id, "invalid_file", "No text was found in the file")
     try:
         await embedder.load()
         model = embedder.model_id
@@ -237,8 +240,7 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
     except _Stop:
         return "cancelled"
     except EmbeddingError as exc:
-        await _fail(db, file_id, "server_error", f"Embedding failed: {exc}")
-        return "failed"
+        return await _fail(db, file_id, "server_error", f"Embedding failed: {exc}")
     except sa.exc.IntegrityError:  # the file row went away between batches
         return "deleted"
     async with db.session_scope() as session:
