@@ -74,13 +74,14 @@ def office_bytes(document) -> bytes:
 def normal_docx(rng: random.Random, size: int) -> bytes:
     import docx
 
-    document = docx.Document()
-    while True:
-        for _ in range(400):
+    def document_of(paragraphs: int) -> bytes:
+        document = docx.Document()
+        for _ in range(paragraphs):
             document.add_paragraph(prose(rng, 300).strip())
-        data = office_bytes(document)
-        if len(data) >= size:
-            return data
+        return office_bytes(document)
+
+    sample = len(document_of(400))
+    return document_of(max(1, round(400 * size / sample)))
 
 
 def pptx_with_slide(xml_text_bytes: int, rng: random.Random) -> bytes:
@@ -110,16 +111,17 @@ def normal_pptx(rng: random.Random, size: int) -> bytes:
     from pptx import Presentation
     from pptx.util import Inches
 
-    deck = Presentation()
-    while True:
-        for _ in range(50):
+    def deck_of(slides: int) -> bytes:
+        deck = Presentation()
+        for _ in range(slides):
             slide = deck.slides.add_slide(deck.slide_layouts[5])
             slide.shapes.title.text = " ".join(rng.choice(WORDS) for _ in range(4))
             box = slide.shapes.add_textbox(Inches(1), Inches(2), Inches(8), Inches(4))
             box.text_frame.text = prose(rng, 800)
-        data = office_bytes(deck)
-        if len(data) >= size:
-            return data
+        return office_bytes(deck)
+
+    sample = len(deck_of(50))
+    return deck_of(max(1, round(50 * size / sample)))
 
 
 def xlsx(rng: random.Random, rows: int, numbers: bool) -> bytes:

@@ -67,8 +67,8 @@ class Settings(BaseSettings):
     max_uncompressed_bytes: int = 1024 * 1024 * 1024
     max_compression_ratio: int = 200
     # Parsing runs in a child process with these hard bounds (retrieval.isolation).
-    parse_timeout_seconds: float = 300.0
-    parse_memory_mb: int = 2048
+    parse_timeout_seconds: float = Field(default=300.0, gt=0)
+    parse_memory_mb: int = Field(default=2048, ge=64)
 
     # Store
     categories: list[str] = Field(default_factory=lambda: list(DEFAULT_CATEGORIES))

@@ -10,8 +10,9 @@ took 5.5 GB and 15 minutes inside the server). So the work runs in a child forke
 
 The parent waits at most `GPTSTORE_PARSE_TIMEOUT_SECONDS` (wall clock) and kills the child on a timeout,
 on cancellation (the file was deleted, the worker shuts down) and on any exit path, so no parse outlives
-the job that asked for it. The child also exits when the forkserver that forked it goes away (the server
-died). The child reads its input from disk itself and sends back only its (bounded) result.
+the job that asked for it. The child also exits within a second when the server process is gone (its end
+of the result pipe closes). The child reads its input from disk itself and sends back only its (bounded)
+result.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ import logging
 import multiprocessing
 import os
 import resource
+import select
 import signal
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -137,7 +138,7 @@ def _death(exitcode: int | None, limits: ChildLimits) -> ParseError:
 
 
 def _child_main(sender: Connection, function: Callable[..., Any], args: tuple, limits: ChildLimits) -> None:
-    _watch_for_orphaning()  # before the limits: a thread that cannot start under them would hang start()
+    _watch_for_orphaning(sender)  # before the limits: a thread unable to start under them hangs start()
     cpu = max(2, int(limits.timeout_seconds * 2) + 1)
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     # On top of what the child starts with (the parsers imported: about 330 MB of address space).
@@ -181,14 +182,16 @@ def _memory_message(limits: ChildLimits) -> str:
     return f"Reading the file needed more than the {limits.memory_bytes // (1024 * 1024):,} MB allowed."
 
 
-def _watch_for_orphaning() -> None:
-    """Exit when the forkserver is gone: it exits with the server, and an orphan must not parse on."""
-    parent = os.getppid()
+def _watch_for_orphaning(sender: Connection) -> None:
+    """Exit once the server is gone: its end of the result pipe closes, and an orphan must not parse on.
+
+    (The forkserver's own parent check does not help: it lives as long as any child it forked.)"""
+    poller = select.poll()
+    poller.register(sender.fileno(), 0)  # a pipe's write end reports POLLERR once no reader is left
 
     def watch() -> None:
         while True:
-            time.sleep(ORPHAN_CHECK_SECONDS)
-            if os.getppid() != parent:
+            if poller.poll(ORPHAN_CHECK_SECONDS * 1000):
                 os._exit(70)
 
     threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
