@@ -19,7 +19,7 @@ import numpy as np
 import sqlalchemy as sa
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 from saq import Queue
 
 from core.db import Database, utcnow
@@ -164,6 +164,8 @@ async def _supervise(work: asyncio.Task, settings: Settings, file_id: uuid.UUID,
                 except LockError:
                     logger.warning("lost the ingestion lock of %s; stopping this run", file_id)
                     return "locked"
+                except RedisError:  # a blip: the lock outlives many beats, the next one renews it
+                    logger.warning("could not renew the ingestion lock of %s", file_id)
             if not await asyncio.to_thread(upload.exists):
                 logger.info("ingestion of %s stopped: the file was deleted", file_id)
                 return "deleted"
