@@ -269,7 +269,13 @@ async def test_deleting_the_file_or_its_gpt_kills_the_parse(what, live, settings
 
 def parse_children(worker: psutil.Process) -> list[psutil.Process]:
     """The worker's grandchildren: processes forked by its forkserver."""
-    return [child for server in worker.children() for child in server.children()]
+    found = []
+    for server in worker.children():
+        try:
+            found += server.children()
+        except psutil.NoSuchProcess:  # a short-lived child of the worker
+            continue
+    return found
 
 
 async def test_sigterm_stops_the_worker_and_its_parse_within_seconds(
