@@ -12,10 +12,12 @@ import io
 import os
 import random
 import signal
+import socket
 import sys
 import zipfile
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 import sqlalchemy as sa
@@ -268,14 +270,30 @@ async def test_deleting_the_file_or_its_gpt_kills_the_parse(what, live, settings
 
 
 def parse_children(worker: psutil.Process) -> list[psutil.Process]:
-    """The worker's grandchildren: processes forked by its forkserver."""
+    """The processes forked by the worker's forkserver (not, say, the embedded PostgreSQL's backends)."""
     found = []
     for server in worker.children():
         try:
-            found += server.children()
+            if "multiprocessing.forkserver" in " ".join(server.cmdline()):
+                found += server.children()
         except psutil.NoSuchProcess:  # a short-lived child of the worker
             continue
     return found
+
+
+async def wait_for_children(process: psutil.Process, log: Path) -> list[psutil.Process]:
+    for _ in range(600):
+        children = parse_children(process)
+        if children:
+            await asyncio.sleep(0.5)  # not the upload's short sniffing child: the parse
+            if still := [child for child in parse_children(process) if child.is_running()]:
+                return still
+        await asyncio.sleep(0.1)
+    raise AssertionError(tail(log))
+
+
+def tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:]
 
 
 async def test_sigterm_stops_the_worker_and_its_parse_within_seconds(
@@ -312,13 +330,7 @@ async def test_sigterm_stops_the_worker_and_its_parse_within_seconds(
     worker = psutil.Process(process.pid)
     try:
         await enqueue_ingestion(create_queue(redis), file_id)
-        children: list[psutil.Process] = []
-        for _ in range(600):
-            children = parse_children(worker)
-            if children:
-                break
-            await asyncio.sleep(0.1)
-        assert children, (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
+        children = await wait_for_children(worker, tmp_path / "worker.log")
 
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.wait(), 20)
@@ -337,3 +349,48 @@ async def test_sigterm_stops_the_worker_and_its_parse_within_seconds(
         await redis.aclose()
         async with db.session_scope() as session:
             await session.execute(sa.delete(User).where(User.id == user_id))
+
+
+async def test_ctrl_c_stops_serve_and_its_parse_within_seconds(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GPTSTORE_")}
+    env.update(
+        GPTSTORE_DATA_DIR=str(tmp_path / "data"),
+        GPTSTORE_DEFAULT_PLAN="plus",
+        GPTSTORE_PARSE_TIMEOUT_SECONDS="120",
+        GPTSTORE_PARSE_MEMORY_MB="1500",
+    )
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "core.cli", "serve", "--port", str(port), env=env, stderr=out, stdout=out
+        )
+    serve = psutil.Process(process.pid)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            for _ in range(450):
+                try:
+                    if (await http.get("/ready")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.2)
+            account = {"email": "c@example.com", "password": "long enough pw", "display_name": "C"}
+            signup = await http.post("/api/auth/signup", json=account)
+            assert signup.status_code == 201, tail(log)
+            headers = {"Authorization": f"Bearer {signup.json()['access_token']}"}
+            gpt_id = await create_gpt(http, headers)
+            await upload(http, headers, gpt_id, "handbook.docx", INFLATING_DOCX)
+        children = await wait_for_children(serve, log)
+
+        process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.wait(), 30)
+        assert all(gone(child.pid) for child in children)
+        assert "gptstore stopped" in tail(log)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
