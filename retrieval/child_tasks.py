@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.tokens import seed_tiktoken_cache
+from core.tokens import get_encoding, seed_tiktoken_cache
 from retrieval.chunking import Chunk, chunk_and_count
 from retrieval.parsing import DOCX, PPTX, ParseError, Section, detect_media_type, parse_document
 
@@ -54,7 +54,8 @@ def prepare_file(
     path: str, filename: str, chunk_size: int, chunk_overlap: int, limits: FileLimits
 ) -> PreparedFile:
     """Parse and chunk the file at `path`; `ParseError` (too_large, ...) for what cannot be indexed."""
-    seed_tiktoken_cache(Path(limits.tiktoken_cache))
+    if not get_encoding.cache_info().currsize:  # not loaded by the forkserver's preload
+        seed_tiktoken_cache(Path(limits.tiktoken_cache))
     data = Path(path).read_bytes()
     media_type = detect_media_type(data, filename)
     if media_type in _DOM_FORMATS:

@@ -5,6 +5,7 @@ Builder and store use retrieval only through this module.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -77,7 +78,9 @@ class BlobStore:
 
 
 SNIFF_LIMIT = 64 * 1024 * 1024
-# Sniffing decodes text and may parse JSON: in a parse child, and only briefly, since it holds a request.
+# Sniffing decodes text and may parse JSON. Up to this size that takes milliseconds and is done in a
+# thread; above it, in a parse child (retrieval.isolation), and only briefly, since it holds a request.
+SNIFF_IN_PROCESS_BYTES = 1024 * 1024
 SNIFF_TIMEOUT_SECONDS = 10.0
 
 
@@ -85,6 +88,8 @@ async def _sniff_media_type(settings: Settings, path: Path, filename: str, size:
     """The media type judged from the content at upload (the ingestion job parses and checks it again)."""
     if size > SNIFF_LIMIT:
         return "application/octet-stream"
+    if size <= SNIFF_IN_PROCESS_BYTES:
+        return await asyncio.to_thread(sniff_media_type, str(path), filename)
     limits = ChildLimits.of(settings)
     limits = ChildLimits(min(limits.timeout_seconds, SNIFF_TIMEOUT_SECONDS), limits.memory_bytes)
     try:
