@@ -76,7 +76,13 @@ async def run_in_child(function: Callable[..., Any], *args: Any, limits: ChildLi
         daemon=True,
     )
     try:
-        child.start()
+        # In a thread: the first start launches the forkserver (seconds), which must not stall the loop.
+        await asyncio.shield(asyncio.to_thread(child.start))
+    except BaseException:
+        receiver.close()
+        if child.pid is not None:
+            await _reap(child)
+        raise
     finally:
         sender.close()  # ours: so the pipe reports EOF when the child dies
     _running[child.pid] = what
