@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     storage_quota_bytes: int = 10 * 1024 * 1024 * 1024
     max_uncompressed_bytes: int = 1024 * 1024 * 1024
     max_compression_ratio: int = 200
+    # Parsing runs in a child process with these hard bounds (retrieval.isolation).
+    parse_timeout_seconds: float = Field(default=300.0, gt=0)
+    parse_memory_mb: int = Field(default=2048, ge=64)
 
     # Request shape (core/guard.py; docs/limits.md): every route; uploads may add max_file_bytes
     max_request_body_bytes: int = 1024 * 1024

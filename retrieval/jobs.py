@@ -8,6 +8,7 @@ chunks of an earlier embedding model to the current one, also batch by batch, so
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -17,14 +18,19 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 from redis.asyncio import Redis
+from redis.asyncio.lock import Lock
+from redis.exceptions import LockError, RedisError
 from saq import Queue
 
 from core.db import Database, utcnow
 from core.settings import Settings
-from retrieval.chunking import Chunk, chunk_and_count
+from core.tokens import seed_tiktoken_cache
+from retrieval.child_tasks import FileLimits, PreparedFile, prepare_file
+from retrieval.chunking import Chunk
 from retrieval.embedding import Embedder, EmbeddingError, get_embedder
+from retrieval.isolation import ChildLimits, run_in_child
 from retrieval.models import KnowledgeBase, KnowledgeChunk, KnowledgeFile
-from retrieval.parsing import ParseError, parse_document
+from retrieval.parsing import ParseError
 from retrieval.search import ensure_vector_index
 from retrieval.service import ACTIVE, KnowledgeService, blob_store
 
@@ -34,8 +40,11 @@ BATCH = 32  # chunks per embedding call
 WRITE_ROWS = 256  # chunks per write transaction at most (bench/retrieval.py)
 STALE_AFTER_SECONDS = 120
 MAX_ATTEMPTS = 5
-# Renewed after every batch; shorter than STALE_AFTER_SECONDS, so a dead run's lock is gone before a resume.
-LOCK_SECONDS = 100
+# A running ingestion renews its lock and checks that its file is still wanted this often, so a DELETE or
+# a cancellation stops it (and kills its parse child) within about this time.
+HEARTBEAT_SECONDS = 1.0
+# Long enough to outlive a slow heartbeat, short enough that a dead run's lock is gone before a resume.
+LOCK_SECONDS = 30
 COPY_COLUMNS = [
     "id", "file_id", "gpt_id", "ord", "text", "token_count", "page", "heading", "char_start", "char_end",
     "embedding_model", "embedding", "text_search_config",
@@ -56,8 +65,10 @@ async def enqueue_ingestion(queue: Queue, file_id: uuid.UUID, attempt: int = 0) 
     )
 
 
-async def _fail(db: Database, file_id: uuid.UUID, code: str, message: str) -> None:
-    """End the file `failed`; chunks of a partial run go, so a failed file is never half searchable."""
+async def _fail(db: Database, file_id: uuid.UUID, code: str, message: str) -> str:
+    """End the file `failed`; chunks of a partial run go, so a failed file is never half searchable.
+
+    Returns the state the file ends in: `failed`, or what a concurrent DELETE left (`deleted`, ...)."""
     async with db.session_scope() as session:
         failed = await session.execute(
             sa.update(KnowledgeFile)
@@ -72,6 +83,9 @@ async def _fail(db: Database, file_id: uuid.UUID, code: str, message: str) -> No
         )
         if failed.rowcount:
             await session.execute(sa.delete(KnowledgeChunk).where(KnowledgeChunk.file_id == file_id))
+            return "failed"
+        status = await session.scalar(sa.select(KnowledgeFile.status).where(KnowledgeFile.id == file_id))
+        return status or "deleted"
 
 
 async def _write_batch(
@@ -100,6 +114,10 @@ async def _write_batch(
         )
 
 
+def ingestion_lock_name(file_id: uuid.UUID) -> str:
+    return f"gptstore:ingest:{file_id}"
+
+
 async def ingest(
     db: Database,
     settings: Settings,
@@ -108,21 +126,57 @@ async def ingest(
     embedder: Embedder | None = None,
     redis: Redis | None = None,
 ) -> str:
-    """Ingest one file to a final state (or until it is deleted); returns the status it ended in."""
-    lock = redis.lock(f"gptstore:ingest:{file_id}", timeout=LOCK_SECONDS, blocking=False) if redis else None
+    """Ingest one file to a final state (or until it is deleted); returns the status it ended in.
+
+    The work runs as a task watched by a heartbeat that renews the Redis lock and stops the work (killing
+    its parse child) once the file is deleted, or the lock is lost to another run.
+    """
+    lock = redis.lock(ingestion_lock_name(file_id), timeout=LOCK_SECONDS, blocking=False) if redis else None
     if lock is not None and not await lock.acquire():
         return "locked"
     try:
-        return await _ingest(db, settings, file_id, embedder or get_embedder(settings), lock)
+        work = asyncio.create_task(_ingest(db, settings, file_id, embedder or get_embedder(settings)))
+        return await _supervise(work, settings, file_id, lock)
     finally:
         if lock is not None:
             try:
                 await lock.release()
-            except Exception:  # expired while we worked: nothing to release
+            except Exception:  # expired or taken over: nothing to release
                 pass
 
 
-async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder: Embedder, lock) -> str:
+async def _supervise(work: asyncio.Task, settings: Settings, file_id: uuid.UUID, lock: Lock | None) -> str:
+    """The result of `work`; every HEARTBEAT_SECONDS the lock is renewed and the upload looked for.
+
+    Deleting a file or its GPT removes the upload from the blob store (a pinned file keeps it and is
+    stopped by the status check of the next batch write). A stat is all a beat costs: no database
+    connection, so it also works where the job's sessions share one connection (the tests).
+    """
+    upload = blob_store(settings).path(file_id)
+    try:
+        while True:
+            done, _ = await asyncio.wait({work}, timeout=HEARTBEAT_SECONDS)
+            if done:
+                return work.result()
+            if lock is not None:
+                try:
+                    await lock.reacquire()
+                except LockError:
+                    logger.warning("lost the ingestion lock of %s; stopping this run", file_id)
+                    return "locked"
+                except RedisError:  # a blip: the lock outlives many beats, the next one renews it
+                    logger.warning("could not renew the ingestion lock of %s", file_id)
+            if not await asyncio.to_thread(upload.exists):
+                logger.info("ingestion of %s stopped: the file was deleted", file_id)
+                return "deleted"
+    finally:
+        if not work.done():
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+
+
+async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder: Embedder) -> str:
     async with db.session_scope() as session:
         row = await session.get(KnowledgeFile, file_id)
         if row is None or row.status != ACTIVE:
@@ -145,33 +199,15 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
             )
         )
     try:
-        data = await asyncio.to_thread(blob_store(settings).read, file_id)
-        parsed = await asyncio.to_thread(
-            parse_document,
-            data,
-            filename,
-            max_uncompressed_bytes=settings.max_uncompressed_bytes,
-            max_compression_ratio=settings.max_compression_ratio,
-        )
-        del data
-        chunks, tokens = await asyncio.to_thread(_chunk, parsed.sections, chunk_size, overlap)
+        prepared = await prepare_in_child(settings, file_id, filename, chunk_size, overlap)
     except ParseError as exc:
-        await _fail(db, file_id, exc.code, str(exc))
-        return "failed"
+        return await _fail(db, file_id, exc.code, str(exc))
     except FileNotFoundError:
-        await _fail(db, file_id, "server_error", "The uploaded file is missing from storage; upload it again")
-        return "failed"
+        missing = "The uploaded file is missing from storage; upload it again"
+        return await _fail(db, file_id, "server_error", missing)
+    chunks, tokens = prepared.chunks, prepared.token_count
     if not chunks:
-        await _fail(db, file_id, "invalid_file", "No text was found in the file")
-        return "failed"
-    if tokens > settings.max_file_tokens:
-        await _fail(
-            db,
-            file_id,
-            "too_large",
-            f"The file has {tokens:,} tokens; the limit is {settings.max_file_tokens:,}",
-        )
-        return "failed"
+        return await _fail(db, file_id, "invalid_file", "No text was found in the file")
     try:
         await embedder.load()
         model = embedder.model_id
@@ -181,8 +217,8 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
                 sa.update(KnowledgeFile)
                 .where(KnowledgeFile.id == file_id)
                 .values(
-                    media_type=parsed.media_type,
-                    warning=parsed.warning and parsed.warning[:1000],
+                    media_type=prepared.media_type,
+                    warning=prepared.warning and prepared.warning[:1000],
                     chunks_total=len(chunks),
                     chunks_done=done,
                     embedding_model=model,
@@ -204,13 +240,10 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
             ):
                 await _write_batch(db, file_id, gpt_id, model, config, pending, pending_vectors)
                 pending, pending_vectors, last_write = [], [], time.monotonic()
-                if lock is not None:
-                    await lock.reacquire()
     except _Stop:
         return "cancelled"
     except EmbeddingError as exc:
-        await _fail(db, file_id, "server_error", f"Embedding failed: {exc}")
-        return "failed"
+        return await _fail(db, file_id, "server_error", f"Embedding failed: {exc}")
     except sa.exc.IntegrityError:  # the file row went away between batches
         return "deleted"
     async with db.session_scope() as session:
@@ -229,17 +262,41 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
     return "completed"
 
 
-def _chunk(sections, chunk_size: int, overlap: int) -> tuple[list[Chunk], int]:
-    return chunk_and_count(sections, chunk_size=chunk_size, chunk_overlap=overlap)
+async def prepare_in_child(
+    settings: Settings, file_id: uuid.UUID, filename: str, chunk_size: int, overlap: int
+) -> PreparedFile:
+    """Parse and chunk a stored upload in a child process under the parse limits (`retrieval.isolation`)."""
+    path = blob_store(settings).path(file_id)
+    if not path.exists():
+        raise FileNotFoundError(path)
+    limits = ChildLimits.of(settings)
+    file_limits = FileLimits(
+        max_uncompressed_bytes=settings.max_uncompressed_bytes,
+        max_compression_ratio=settings.max_compression_ratio,
+        max_file_tokens=settings.max_file_tokens,
+        memory_bytes=limits.memory_bytes,
+        tiktoken_cache=str(seed_tiktoken_cache(settings.data_dir / "tiktoken")),
+    )
+    return await run_in_child(
+        prepare_file, str(path), filename, chunk_size, overlap, file_limits, limits=limits, what="parse"
+    )
 
 
-async def resume_stale(db: Database, settings: Settings, queue: Queue) -> int:
-    """Re-queue ingestions whose worker died (no progress for a while); returns how many."""
+async def resume_stale(db: Database, settings: Settings, queue: Queue, redis: Redis | None = None) -> int:
+    """Re-queue ingestions whose worker died: no progress for a while and no live lock; returns how many.
+
+    A run that is alive (parsing a large file makes no visible progress for minutes) keeps its lock by its
+    heartbeat, so it is never queued a second time.
+    """
+    redis = redis if redis is not None else getattr(queue, "redis", None)
     async with db.session_scope() as session:
         stale = await KnowledgeService(session, settings).stale_ingestions(STALE_AFTER_SECONDS)
+        pending = []
         for row in stale:
+            if redis is not None and await redis.exists(ingestion_lock_name(row.id)):
+                continue  # a live run holds it
             row.updated_at = utcnow()
-        pending = [(row.id, row.attempts) for row in stale]
+            pending.append((row.id, row.attempts))
     for file_id, attempts in pending:
         await enqueue_ingestion(queue, file_id, attempts)
     if pending:
@@ -351,7 +408,7 @@ async def ingest_file(ctx: dict[str, Any], *, file_id: str) -> str:
 
 
 async def resume_ingestion(ctx: dict[str, Any]) -> int:
-    return await resume_stale(ctx["db"], ctx["settings"], ctx["queue"])
+    return await resume_stale(ctx["db"], ctx["settings"], ctx["queue"], ctx["redis"])
 
 
 functions = [("retrieval.ingest_file", ingest_file), ("retrieval.resume_ingestion", resume_ingestion)]

@@ -18,7 +18,9 @@ class Progress(BaseModel):
 
 
 class FileError(BaseModel):
-    code: Literal["unsupported_file", "invalid_file", "too_large", "server_error"]
+    code: Literal[
+        "unsupported_file", "invalid_file", "too_large", "parse_timeout", "parse_memory", "server_error"
+    ]
     message: str
 
 

@@ -22,10 +22,12 @@ from core.errors import Conflict, Invalid, NotFound, TooLarge
 from core.filenames import clean_filename
 from core.models import User
 from core.settings import Settings
+from retrieval.child_tasks import sniff_media_type
 from retrieval.embedding import Embedder, get_embedder
 from retrieval.fusion import DEFAULT_FUSION, Fusion
+from retrieval.isolation import ChildLimits, run_in_child
 from retrieval.models import KnowledgeBase, KnowledgeFile
-from retrieval.parsing import ParseError, detect_media_type
+from retrieval.parsing import ParseError
 from retrieval.search import Hit, Mode, search_chunks, text_search_config_for
 
 logger = logging.getLogger("gptstore.retrieval")
@@ -77,15 +79,23 @@ class BlobStore:
 
 
 SNIFF_LIMIT = 64 * 1024 * 1024
+# Sniffing decodes text and may parse JSON. Up to this size that takes milliseconds and is done in a
+# thread; above it, in a parse child (retrieval.isolation), and only briefly, since it holds a request.
+SNIFF_IN_PROCESS_BYTES = 1024 * 1024
+SNIFF_TIMEOUT_SECONDS = 10.0
 
 
-def _sniff_media_type(path: Path, filename: str, size: int) -> str:
+async def _sniff_media_type(settings: Settings, path: Path, filename: str, size: int) -> str:
     """The media type judged from the content at upload (the ingestion job parses and checks it again)."""
     if size > SNIFF_LIMIT:
         return "application/octet-stream"
+    if size <= SNIFF_IN_PROCESS_BYTES:
+        return await asyncio.to_thread(sniff_media_type, str(path), filename)
+    limits = ChildLimits.of(settings)
+    limits = ChildLimits(min(limits.timeout_seconds, SNIFF_TIMEOUT_SECONDS), limits.memory_bytes)
     try:
-        return detect_media_type(path.read_bytes(), filename)
-    except ParseError:  # unsupported: the job ends the file `failed` with the reason
+        return await run_in_child(sniff_media_type, str(path), filename, limits=limits, what="sniff")
+    except ParseError:  # over a limit: the job reports it
         return "application/octet-stream"
 
 
@@ -224,7 +234,7 @@ class KnowledgeService:
         file_id = uuid.uuid4()
         size, sha256 = await blobs.write_stream(file_id, content, self.settings.max_file_bytes)
         try:
-            media_type = await asyncio.to_thread(_sniff_media_type, blobs.path(file_id), filename, size)
+            media_type = await _sniff_media_type(self.settings, blobs.path(file_id), filename, size)
             await self._check_upload(base, size, sha256)
             chunk_size, chunk_overlap = await self.chunking_of(base.gpt_id)
             row = KnowledgeFile(

@@ -8,7 +8,7 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-ErrorCode = Literal["unsupported_file", "invalid_file", "too_large"]
+ErrorCode = Literal["unsupported_file", "invalid_file", "too_large", "parse_timeout", "parse_memory"]
 
 PDF = "application/pdf"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"

@@ -1,0 +1,203 @@
+"""Run untrusted-input work (parsing, chunking, sniffing) in a child process with hard limits.
+
+A parser fed a hostile file can take minutes and gigabytes (a 1.26 MB DOCX whose XML inflates to 157 MB
+took 5.5 GB and 15 minutes inside the server). So the work runs in a child forked from a `forkserver`
+(a clean single-threaded process, never a fork of the threaded server) that sets, before it starts:
+
+- `RLIMIT_AS` = its address space at start + `GPTSTORE_PARSE_MEMORY_MB`: an allocation past it fails
+  (MemoryError), so the child answers `parse_memory` instead of the kernel's OOM killer taking the server;
+- `RLIMIT_CPU` = twice `GPTSTORE_PARSE_TIMEOUT_SECONDS`: a backstop that ends even an orphaned child.
+
+The parent waits at most `GPTSTORE_PARSE_TIMEOUT_SECONDS` (wall clock) and kills the child on a timeout,
+on cancellation (the file was deleted, the worker shuts down) and on any exit path, so no parse outlives
+the job that asked for it. The child also exits within a second when the server process is gone (its end
+of the result pipe closes). The child reads its input from disk itself and sends back only its (bounded)
+result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import resource
+import select
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from core.settings import Settings
+from retrieval.parsing import ParseError
+
+logger = logging.getLogger("gptstore.retrieval")
+
+# Modules the forkserver imports once, so each child starts warm (a fork, not an interpreter start).
+PRELOAD = ["retrieval.child_preload"]
+ORPHAN_CHECK_SECONDS = 1.0
+
+_context = multiprocessing.get_context("forkserver")
+_context.set_forkserver_preload(PRELOAD)
+_running: dict[int, str] = {}
+
+
+@dataclass(frozen=True)
+class ChildLimits:
+    """Hard bounds of one child: wall-clock seconds and address space in bytes."""
+
+    timeout_seconds: float
+    memory_bytes: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> ChildLimits:
+        return cls(settings.parse_timeout_seconds, settings.parse_memory_mb * 1024 * 1024)
+
+
+def running_pids() -> dict[int, str]:
+    """Children running now, pid -> what they do (for logs and tests)."""
+    return dict(_running)
+
+
+async def run_in_child(function: Callable[..., Any], *args: Any, limits: ChildLimits, what: str) -> Any:
+    """`function(*args)` (a module-level function) run in a child under `limits`; returns its result.
+
+    Raises `ParseError` with the child's own code, or `parse_timeout` / `parse_memory` when a limit ended
+    it. Cancelling the awaiting task kills the child at once.
+    """
+    receiver, sender = _context.Pipe(duplex=False)
+    child = _context.Process(
+        target=_child_main,
+        args=(sender, function, args, limits),
+        name=f"gptstore-{what}",
+        daemon=True,
+    )
+    try:
+        # In a thread: the first start launches the forkserver (seconds), which must not stall the loop.
+        await asyncio.shield(asyncio.to_thread(child.start))
+    except BaseException:
+        receiver.close()
+        if child.pid is not None:
+            await _reap(child)
+        raise
+    finally:
+        sender.close()  # ours: so the pipe reports EOF when the child dies
+    _running[child.pid] = what
+    try:
+        try:
+            message = await asyncio.wait_for(asyncio.to_thread(_receive, receiver), limits.timeout_seconds)
+        except TimeoutError:
+            raise ParseError(
+                "parse_timeout",
+                f"Reading the file took longer than the limit of {limits.timeout_seconds:g} seconds.",
+            ) from None
+        if message is None:  # the child died without an answer: a signal or the kernel ended it
+            await _reap(child)
+            raise _death(child.exitcode, limits)
+        kind, *payload = message
+        if kind == "ok":
+            return payload[0]
+        if kind == "raise":
+            raise payload[0]
+        code, text = payload
+        raise ParseError(code, text)
+    finally:
+        await _reap(child)
+        _running.pop(child.pid, None)
+        receiver.close()
+
+
+def _receive(receiver: Connection) -> tuple | None:
+    try:
+        return receiver.recv()
+    except (EOFError, OSError):
+        return None
+
+
+async def _reap(child: multiprocessing.process.BaseProcess) -> None:
+    """Kill the child if it still runs, and wait for it (SIGKILL is immediate; join only reaps)."""
+    if child.exitcode is None:
+        with contextlib.suppress(ProcessLookupError, AttributeError, ValueError):
+            child.kill()
+        # Shielded: a second cancellation must not leave a zombie behind.
+        await asyncio.shield(asyncio.to_thread(child.join, 5))
+
+
+def _death(exitcode: int | None, limits: ChildLimits) -> ParseError:
+    if exitcode == -signal.SIGXCPU:
+        return ParseError(
+            "parse_timeout",
+            f"Reading the file used more processor time than allowed ({limits.timeout_seconds:g} s).",
+        )
+    # Allocation failures inside C code (lxml, tiktoken) end the process instead of raising MemoryError.
+    return ParseError(
+        "parse_memory",
+        f"Reading the file needed more than the {limits.memory_bytes // (1024 * 1024):,} MB allowed "
+        f"(the reader stopped with exit code {exitcode}).",
+    )
+
+
+# The child -----------------------------------------------------------------------------------------------
+
+
+def _child_main(sender: Connection, function: Callable[..., Any], args: tuple, limits: ChildLimits) -> None:
+    _watch_for_orphaning(sender)  # before the limits: a thread unable to start under them hangs start()
+    cpu = max(2, int(limits.timeout_seconds * 2) + 1)
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    # On top of what the child starts with (the parsers imported: about 330 MB of address space).
+    space = _address_space() + limits.memory_bytes
+    resource.setrlimit(resource.RLIMIT_AS, (space, space))
+    try:
+        message: tuple = ("ok", function(*args))
+    except ParseError as exc:
+        # C parsers report a failed allocation as anything (lxml: "XMLSyntaxError"); the peak tells.
+        at_limit = exc.code == "invalid_file" and _address_space("VmPeak") > space * 0.9
+        code = "parse_memory" if isinstance(exc.__cause__, MemoryError) or at_limit else exc.code
+        message = ("error", code, _memory_message(limits) if code == "parse_memory" else exc.message)
+    except MemoryError:
+        message = ("error", "parse_memory", _memory_message(limits))
+    except RecursionError:
+        message = ("error", "invalid_file", "The file is nested too deeply to read.")
+    except Exception as exc:  # re-raised in the parent (FileNotFoundError: the upload was deleted)
+        message = ("raise", exc)
+    try:
+        sender.send(message)
+    except MemoryError:
+        sender.send(("error", "parse_memory", _memory_message(limits)))
+    except Exception as exc:  # an exception that does not pickle
+        sender.send(("raise", RuntimeError(f"{type(exc).__name__}: {exc}")))
+    sender.close()
+
+
+def _address_space(field: str = "VmSize") -> int:
+    """The process's address space now (VmSize) or at its peak (VmPeak), in bytes; 0 if unknown."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _memory_message(limits: ChildLimits) -> str:
+    return f"Reading the file needed more than the {limits.memory_bytes // (1024 * 1024):,} MB allowed."
+
+
+def _watch_for_orphaning(sender: Connection) -> None:
+    """Exit once the server is gone: its end of the result pipe closes, and an orphan must not parse on.
+
+    (The forkserver's own parent check does not help: it lives as long as any child it forked.)"""
+    poller = select.poll()
+    poller.register(sender.fileno(), 0)  # a pipe's write end reports POLLERR once no reader is left
+
+    def watch() -> None:
+        while True:
+            if poller.poll(ORPHAN_CHECK_SECONDS * 1000):
+                os._exit(70)
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
