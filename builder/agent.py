@@ -20,8 +20,9 @@ from builder.offline import offline_turn
 from builder.prompts import BUILDER_SYSTEM_PROMPT, update_gpt_tool
 from builder.schemas import EDITABLE_FIELDS, Change, GptFields, validate_fields
 from builder.service import GptService
-from core.errors import AppError, NotFound
+from core.errors import AppError, Conflict
 from core.llm import ChatModel, ChatResult, Delta, Message, fit_messages
+from core.pagination import keyset_page
 from core.settings import Settings
 
 MAX_TOOL_ROUNDS = 4
@@ -69,6 +70,21 @@ class BuilderAgent:
         self.settings = settings
         self.llm = llm
         self.gpts = GptService(session, settings)
+
+    async def history_page(
+        self, gpt: Gpt, limit: int, cursor: str | None
+    ) -> tuple[list[BuilderMessage], str | None]:
+        """One page of the builder chat, oldest first."""
+        query = sa.select(BuilderMessage).where(BuilderMessage.gpt_id == gpt.id)
+        return await keyset_page(
+            self.session,
+            query,
+            BuilderMessage.created_at,
+            BuilderMessage.id,
+            limit=limit,
+            cursor=cursor,
+            descending=False,
+        )
 
     async def history(self, gpt: Gpt) -> list[BuilderMessage]:
         rows = await self.session.scalars(
@@ -190,7 +206,7 @@ class BuilderAgent:
             .limit(1)
         )
         if last is None:
-            raise NotFound("There is no builder change to undo")
+            raise Conflict("There is no builder change to undo")
         changes = [Change.model_validate(c) for c in last.changes]
         reverted = self.gpts.apply_fields(gpt, {c.field: c.before for c in reversed(changes)})
         last.undone = True

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from core.errors import Invalid
+from core.schemas import Category, Language, StrictInt
 
-LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
 EDITABLE_FIELDS = (
     "name",
     "description",
@@ -27,9 +33,9 @@ EDITABLE_FIELDS = (
 class RetrievalSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    chunk_size: int | None = Field(default=None, ge=100, le=4096)
-    chunk_overlap: int | None = Field(default=None, ge=0, le=2048)
-    top_k: int | None = Field(default=None, ge=1, le=50)
+    chunk_size: StrictInt | None = Field(default=None, ge=100, le=4096)
+    chunk_overlap: StrictInt | None = Field(default=None, ge=0, le=2048)
+    top_k: StrictInt | None = Field(default=None, ge=1, le=50)
 
     @model_validator(mode="after")
     def _overlap_at_most_half(self) -> RetrievalSettings:
@@ -52,9 +58,9 @@ class GptFields(BaseModel):
     instructions: str | None = Field(default=None, max_length=32_000)
     welcome_message: str | None = Field(default=None, max_length=300)
     conversation_starters: list[str] | None = Field(default=None, max_length=4)
-    category: str | None = Field(default=None, max_length=40)
+    category: Category = None
     tags: list[str] | None = Field(default=None, max_length=8)
-    language: str | None = Field(default=None, max_length=8)
+    language: Language = None
 
     @field_validator("conversation_starters")
     @classmethod
@@ -78,15 +84,6 @@ class GptFields(BaseModel):
             raise ValueError("each tag has at most 32 characters")
         return list(dict.fromkeys(cleaned))
 
-    @field_validator("language")
-    @classmethod
-    def _language(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        if not LANGUAGE_CODE.match(value):
-            raise ValueError("language is an ISO 639-1 code such as 'en' or 'de'")
-        return value.lower()
-
 
 class GptCreate(GptFields):
     retrieval: RetrievalSettings | None = None
@@ -108,7 +105,8 @@ def validate_fields(model: type[BaseModel], data: dict[str, Any], categories: li
             {"field": ".".join(map(str, e["loc"])) or "body", "message": e["msg"]} for e in exc.errors()
         ]
     category = data.get("category")
-    if isinstance(category, str) and category not in categories:
+    named = {e["field"] for e in errors}
+    if isinstance(category, str) and category not in categories and "category" not in named:
         errors.append({"field": "category", "message": f"must be one of: {', '.join(categories)}"})
     if errors:
         raise Invalid("Invalid value for: " + ", ".join(sorted({e["field"] for e in errors})), errors=errors)

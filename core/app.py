@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from saq import CronJob
 
 from core import routes as core_routes
+from core.allow import complete_allow
 from core.db import Database
 from core.deps import dependencies
 from core.errors import exception_handlers
@@ -147,6 +148,7 @@ def create_app(
     app = Litestar(
         route_handlers=_context_routes(service or settings.service),
         dependencies=dependencies,
+        before_request=complete_allow,
         exception_handlers=exception_handlers,
         lifespan=[lifespan],
         state=State({"settings": settings, "db": db, "redis": redis}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -16,6 +17,7 @@ from core import pagination
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import User
 from core.ratelimit import enforce
+from core.schemas import StrictInt
 from core.settings import Settings
 from store.models import Listing, Rating, Report
 from store.ranking import bayesian_average
@@ -28,6 +30,15 @@ ReportReason = Literal[
 ReportStatus = Literal["open", "dismissed", "actioned"]
 
 
+class Keep(enum.Enum):
+    """A field the request left out: its stored value stays."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
 # Schemas ----------------------------------------------------------------------------------------------
 
 
@@ -36,8 +47,10 @@ class Strict(BaseModel):
 
 
 class RatingWrite(Strict):
-    stars: int = Field(ge=1, le=5)
-    review: str | None = Field(default=None, max_length=2000)
+    stars: StrictInt = Field(ge=1, le=5)
+    review: str | None = Field(
+        default=None, max_length=2000, description="Omitted: the current review stays; null or empty: removed"
+    )
 
     @field_validator("review")
     @classmethod
@@ -220,17 +233,24 @@ class FeedbackService:
             .execution_options(populate_existing=True)
         )
 
-    async def rate(self, user: User, gpt_id: uuid.UUID, stars: int, review: str | None) -> Rating:
-        """Create or replace the caller's rating (one per user and GPT); the listing's aggregates follow."""
+    async def rate(self, user: User, gpt_id: uuid.UUID, stars: int, review: str | None | Keep) -> Rating:
+        """Create or replace the caller's rating (one per user and GPT); the listing's aggregates follow.
+
+        `review=KEEP` (the field was omitted) leaves the current review as it is; `None` removes it.
+        """
         await self._rateable(user, gpt_id)
         await self._rate_limit(user, "rating", self.settings.rate_limit_ratings_per_minute, 60)
         listing = await self._lock_listing(gpt_id)
         rating = await self._rating_of(user, gpt_id)
         if rating is None:
-            rating = Rating(gpt_id=gpt_id, user_id=user.id, stars=stars, review=review)
+            rating = Rating(
+                gpt_id=gpt_id, user_id=user.id, stars=stars, review=None if review is KEEP else review
+            )
             self.session.add(rating)
         else:
-            rating.stars, rating.review = stars, review
+            rating.stars = stars
+            if review is not KEEP:
+                rating.review = review
             rating.updated_at = datetime.now(UTC)
         await self.session.flush()
         await self._recount(listing)

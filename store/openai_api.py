@@ -24,6 +24,7 @@ from core import ratelimit
 from core.errors import Invalid, NotFound
 from core.llm import Delta, get_llm
 from core.models import User
+from core.schemas import StrictBool
 from core.settings import Settings
 from core.sse import RawEventStream
 from retrieval.answer import Answer, grounded_answer
@@ -47,7 +48,7 @@ class ChatCompletionRequest(BaseModel):
 
     model: str
     messages: list[ChatCompletionMessage] = Field(min_length=1)
-    stream: bool = False
+    stream: StrictBool = False
 
 
 def _text(content: str | list[dict[str, Any]] | None) -> str:

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.schemas import Category
+
 Visibility = Literal["private", "link", "public"]
 
 
@@ -17,7 +19,7 @@ class Strict(BaseModel):
 
 class PublishRequest(Strict):
     visibility: Visibility
-    category: str | None = Field(default=None, max_length=40)
+    category: Category = None
     release_notes: str | None = Field(default=None, max_length=2000)
 
 

@@ -18,6 +18,7 @@ from builder.service import GptService
 from core import cache
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import User
+from core.pagination import keyset_page
 from core.settings import Settings
 from retrieval.embedding import get_embedder
 from retrieval.service import KnowledgeService
@@ -271,12 +272,15 @@ class StoreService:
             and not listing.hidden_by_reports
         )
 
-    async def versions(self, owner: User, gpt_id: uuid.UUID) -> list[GptVersion]:
+    async def versions(
+        self, owner: User, gpt_id: uuid.UUID, limit: int, cursor: str | None
+    ) -> tuple[list[GptVersion], str | None]:
+        """One page of the GPT's versions, newest first."""
         gpt = await self.gpts.get_owned(owner, gpt_id)
-        rows = await self.session.scalars(
-            sa.select(GptVersion).where(GptVersion.gpt_id == gpt.id).order_by(GptVersion.number.desc())
+        query = sa.select(GptVersion).where(GptVersion.gpt_id == gpt.id)
+        return await keyset_page(
+            self.session, query, GptVersion.number, GptVersion.id, limit=limit, cursor=cursor
         )
-        return list(rows)
 
     async def restore(self, owner: User, gpt_id: uuid.UUID, number: int) -> Gpt:
         """Copy a version's config back into the draft (knowledge files stay as they are)."""
@@ -367,11 +371,16 @@ class StoreService:
         await self.session.flush()
         return appeal
 
-    async def appeals(self, status: str | None) -> list[Appeal]:
-        query = sa.select(Appeal).order_by(Appeal.created_at)
+    async def appeals(
+        self, status: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[Appeal], str | None]:
+        """One page of appeals, oldest first (the queue order)."""
+        query = sa.select(Appeal)
         if status:
             query = query.where(Appeal.status == status)
-        return list(await self.session.scalars(query))
+        return await keyset_page(
+            self.session, query, Appeal.created_at, Appeal.id, limit=limit, cursor=cursor, descending=False
+        )
 
     async def resolve_appeal(self, appeal_id: uuid.UUID, decision: str, note: str | None) -> Appeal:
         """`grant` approves the appealed version again and lifts an unlisting; `deny` keeps the decision."""
