@@ -18,6 +18,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.asyncio import Redis
 from saq import CronJob
 
+from core import openapi
 from core import routes as core_routes
 from core.allow import complete_allow
 from core.db import Database
@@ -149,6 +150,7 @@ def create_app(
         route_handlers=_context_routes(service or settings.service),
         dependencies=dependencies,
         before_request=complete_allow,
+        on_startup=[lambda app: openapi.install(app, settings.categories)],
         exception_handlers=exception_handlers,
         lifespan=[lifespan],
         state=State({"settings": settings, "db": db, "redis": redis}),

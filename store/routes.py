@@ -30,6 +30,7 @@ from store.schemas import (
     AppealResolve,
     CategoryRead,
     ChatMessageRead,
+    ChatReplyRead,
     ConversationCreated,
     ConversationRead,
     FeaturedRequest,
@@ -37,7 +38,6 @@ from store.schemas import (
     MessageCreate,
     ModerateRequest,
     PublishRequest,
-    ReplyRead,
     VersionRead,
 )
 from store.search import StoreSearch
@@ -268,7 +268,7 @@ class ConversationController(Controller):
         async for event in service.reply(current_user, conversation, data.content):
             if isinstance(event, tuple):
                 result = event
-        return ReplyRead(conversation_id=conversation.id, message=_message_read(result[0]))
+        return ChatReplyRead(conversation_id=conversation.id, message=_message_read(result[0]))
 
 
 async def _streamed_reply(
@@ -283,7 +283,7 @@ async def _streamed_reply(
             if isinstance(event, Delta):
                 yield "delta", {"text": event.text}
             else:
-                read = ReplyRead(conversation_id=conversation.id, message=_message_read(event[0]))
+                read = ChatReplyRead(conversation_id=conversation.id, message=_message_read(event[0]))
                 yield "done", read.model_dump(mode="json")
 
 

@@ -162,6 +162,6 @@ class ChatMessageRead(BaseModel):
     created_at: datetime | None = None
 
 
-class ReplyRead(BaseModel):
+class ChatReplyRead(BaseModel):
     conversation_id: uuid.UUID
     message: ChatMessageRead
