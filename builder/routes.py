@@ -26,7 +26,7 @@ from builder.schemas import (
 )
 from builder.service import GptService, PortabilityService, PreviewService
 from core import ratelimit
-from core.errors import Invalid
+from core.errors import Invalid, unknown_form_fields
 from core.llm import Delta, get_llm
 from core.models import User
 from core.pagination import Page
@@ -198,8 +198,13 @@ class ImportController(Controller):
         """A new draft from an export archive (multipart field `file`); its files are queued for ingestion."""
         form = await request.form()
         upload = form.get("file")
+        errors = unknown_form_fields(form, ("file",))
         if not isinstance(upload, UploadFile):
-            raise Invalid("Send the archive as multipart/form-data in the field 'file'", field="file")
+            errors.append(
+                {"field": "file", "message": "Send the archive as multipart/form-data in this field"}
+            )
+        if errors:
+            raise Invalid("Invalid value for: " + ", ".join(e["field"] for e in errors), errors=errors)
         data = await upload.read()
         service = PortabilityService(db_session, settings)
         gpt, file_ids = await service.import_archive(current_user, data)

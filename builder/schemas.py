@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -33,9 +33,9 @@ EDITABLE_FIELDS = (
 class RetrievalSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    chunk_size: StrictInt | None = Field(default=None, ge=100, le=4096)
-    chunk_overlap: StrictInt | None = Field(default=None, ge=0, le=2048)
-    top_k: StrictInt | None = Field(default=None, ge=1, le=50)
+    chunk_size: Annotated[StrictInt, Field(ge=100, le=4096)] | None = None
+    chunk_overlap: Annotated[StrictInt, Field(ge=0, le=2048)] | None = None
+    top_k: Annotated[StrictInt, Field(ge=1, le=50)] | None = None
 
     @model_validator(mode="after")
     def _overlap_at_most_half(self) -> RetrievalSettings:
@@ -57,7 +57,9 @@ class GptFields(BaseModel):
     description: str | None = Field(default=None, max_length=300)
     instructions: str | None = Field(default=None, max_length=32_000)
     welcome_message: str | None = Field(default=None, max_length=300)
-    conversation_starters: list[str] | None = Field(default=None, max_length=4)
+    conversation_starters: list[Annotated[str, Field(max_length=200, pattern=r"\S")]] | None = Field(
+        default=None, max_length=4, description="Each with a non-blank character"
+    )
     category: Category = None
     tags: list[str] | None = Field(default=None, max_length=8)
     language: Language = None

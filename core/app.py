@@ -14,6 +14,7 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.pydantic import PydanticPlugin
 from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.asyncio import Redis
 from saq import CronJob
@@ -150,6 +151,7 @@ def create_app(
         route_handlers=_context_routes(service or settings.service),
         dependencies=dependencies,
         before_request=complete_allow,
+        plugins=[PydanticPlugin(validate_strict=None)],  # type: ignore[arg-type]  # field-level `strict` holds
         on_startup=[lambda app: openapi.install(app, settings.categories)],
         exception_handlers=exception_handlers,
         lifespan=[lifespan],

@@ -95,6 +95,13 @@ class ServiceUnavailable(AppError):
     status = 503
 
 
+def unknown_form_fields(form: Any, known: tuple[str, ...]) -> list[dict[str, str]]:
+    """A 422 error item for every multipart field the route does not take (as JSON bodies refuse them)."""
+    return [
+        {"field": key, "message": "Unknown field"} for key in dict.fromkeys(form.keys()) if key not in known
+    ]
+
+
 def problem(
     status: int,
     detail: str,
@@ -186,4 +193,5 @@ __all__ = [
     "Unauthorized",
     "exception_handlers",
     "problem",
+    "unknown_form_fields",
 ]

@@ -70,7 +70,15 @@ ERROR_STATUSES = {
     "429": "Rate limited; retry after `Retry-After` seconds",
     "503": "A dependency (database, Redis, language model) is unavailable",
 }
-SSE = {"text/event-stream": {"schema": {"type": "string", "description": "Server-Sent Events"}}}
+SSE = {
+    "text/event-stream": {
+        "schema": {
+            "type": "object",
+            "description": "One Server-Sent Event; `data` is JSON",
+            "properties": {"event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"}},
+        }
+    }
+}
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 # Operations whose success body is not JSON, or JSON and (with `Accept: text/event-stream`) an SSE stream.
 SUCCESS_CONTENT: dict[str, dict[str, Any]] = {
@@ -180,6 +188,9 @@ def refine(document: dict[str, Any], categories: list[str]) -> dict[str, Any]:
             if method not in ("get", "post", "put", "patch", "delete") or not isinstance(operation, dict):
                 continue
             op_id = operation.get("operationId", "")
+            for parameter in operation.get("parameters", []):
+                if parameter.get("name") == "category" and parameter.get("in") == "query":
+                    parameter["schema"] = {"type": "string", "enum": categories}
             if path not in ("/health", "/ready") and not path.startswith("/schema"):
                 _error_responses(path, operation)
             elif path == "/ready":
@@ -203,10 +214,6 @@ def refine(document: dict[str, Any], categories: list[str]) -> dict[str, Any]:
                 }
             if op_id in OPTIONAL_BODY and "requestBody" in operation:
                 operation["requestBody"]["required"] = False
-                schema = operation["requestBody"]["content"]["application/json"]["schema"]
-                operation["requestBody"]["content"]["application/json"]["schema"] = schema.get(
-                    "oneOf", [schema]
-                )[0]
     return document
 
 

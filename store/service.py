@@ -198,7 +198,10 @@ class StoreService:
                 )
             gpt.category = category
         if visibility == "public" and not gpt.category:
-            raise Invalid("category is required to publish publicly", field="category")
+            raise Conflict(  # the request is fine; the draft it publishes lacks a category
+                "category is required to publish publicly: send one or set the draft's",
+                errors=[{"field": "category", "message": "required to publish publicly"}],
+            )
         config = {field: getattr(gpt, field) for field in SNAPSHOT_FIELDS}
         reasons: list[str] = []
         if visibility == "public":
@@ -422,7 +425,10 @@ class StoreService:
         )
         missing = [str(g) for g in gpt_ids if g not in listed]
         if missing:
-            raise Invalid(f"Not listed in the store: {', '.join(missing)}", field="gpt_ids")
+            raise NotFound(  # ids the caller cannot use are a 404, as everywhere
+                f"Not listed in the store: {', '.join(missing)}",
+                errors=[{"field": "gpt_ids", "message": f"not listed: {', '.join(missing)}"}],
+            )
         await self.session.execute(
             sa.update(Listing).where(Listing.featured_rank.is_not(None)).values(featured_rank=None)
         )
