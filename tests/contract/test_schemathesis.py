@@ -175,6 +175,7 @@ def _seed(base: str) -> dict[str, str]:
         )
         return {
             "owner": owner["access_token"],
+            "other": other["access_token"],
             "admin_key": key["key"],
             "gpt_id": gpt,
             "file_id": file,
@@ -245,14 +246,17 @@ async def test_the_service_keeps_its_openapi_contract(service, tmp_path):
             seed["owner"],
             [
                 "--exclude-path-regex",
-                "^/api/admin",
+                "^/api/admin|/unpublish$",
                 "--exclude-method",
                 "DELETE",
-                "--exclude-path-regex",
-                "/unpublish$",
             ],
         ),
         ("admin API key", seed["admin_key"], ["--include-path-regex", "^/api/admin"]),
+        (
+            "other user",
+            seed["other"],
+            ["--include-path-regex", "^/api/(conversations|store)", "--exclude-method", "DELETE"],
+        ),
         ("owner, destructive", seed["owner"], ["--include-method", "DELETE"]),
         ("owner, unpublish", seed["owner"], ["--include-path-regex", "/unpublish$"]),
     ]
