@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from core.errors import Invalid
-from core.schemas import Category, Language, StrictInt
+from core.schemas import Category, Language, bounded_int
 
 EDITABLE_FIELDS = (
     "name",
@@ -33,9 +33,9 @@ EDITABLE_FIELDS = (
 class RetrievalSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    chunk_size: Annotated[StrictInt, Field(ge=100, le=4096)] | None = None
-    chunk_overlap: Annotated[StrictInt, Field(ge=0, le=2048)] | None = None
-    top_k: Annotated[StrictInt, Field(ge=1, le=50)] | None = None
+    chunk_size: bounded_int(100, 4096) | None = None
+    chunk_overlap: bounded_int(0, 2048) | None = None
+    top_k: bounded_int(1, 50) | None = None
 
     @model_validator(mode="after")
     def _overlap_at_most_half(self) -> RetrievalSettings:

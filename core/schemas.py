@@ -7,20 +7,47 @@ import re
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from core.settings import Plan, get_settings
 
 # Shared field types of request bodies ------------------------------------------------------------------
 # Strict numbers and booleans refuse what JSON would only coerce (`true` or "5" as a number). Litestar passes
 # `strict=None` to `model_validate` (core.app), so these field-level settings hold.
-StrictInt = pydantic.StrictInt
-StrictFloat = pydantic.StrictFloat
+# An integer is what JSON Schema calls one: `4` and `4.0`, never `true`, `"4"` or `4.5`.
+
+
+def _json_integer(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if type(value) is not int:
+        raise ValueError("Input should be an integer")
+    return value
+
+
+def _json_number(value: Any) -> Any:
+    if type(value) not in (int, float):
+        raise ValueError("Input should be a number")
+    return value
+
+
+StrictInt = Annotated[int, BeforeValidator(_json_integer)]
+StrictFloat = Annotated[float, BeforeValidator(_json_number)]
 StrictBool = pydantic.StrictBool
+
+
+def bounded_int(ge: int, le: int) -> Any:
+    """A strict integer in [ge, le]; the bounds sit inside the validator so the JSON schema shows them."""
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_json_integer)]
+
+
+def bounded_float(ge: float, le: float) -> Any:
+    """A strict number in [ge, le], as `bounded_int`."""
+    return Annotated[float, Field(ge=ge, le=le), BeforeValidator(_json_number)]
 
 
 def _email(value: str) -> str:

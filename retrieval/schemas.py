@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.schemas import StrictFloat, StrictInt
+from core.schemas import StrictInt, bounded_float
 
 FileStatus = Literal["in_progress", "completed", "failed", "cancelled"]
 Access = Literal["private", "open"]
@@ -66,7 +66,7 @@ class SearchRequest(BaseModel):
     query: str = Field(min_length=1, max_length=4000)
     k: StrictInt = Field(default=8, ge=1, le=50)
     file_ids: list[uuid.UUID] | None = Field(default=None, max_length=100)
-    score_threshold: Annotated[StrictFloat, Field(ge=0, le=1)] | None = None
+    score_threshold: bounded_float(0, 1) | None = None
     mode: Literal["hybrid", "vector", "keyword"] = "hybrid"
 
 

@@ -52,6 +52,8 @@ async def test_request_bodies_state_the_enforced_rules(client):
     assert schemas["FeaturedRequest"]["properties"]["gpt_ids"]["uniqueItems"] is True
     assert schemas["ProfileUpdate"]["properties"]["website"]["anyOf"][0]["pattern"].startswith("^(https?://")
     assert document["paths"]["/api/gpts"]["post"]["requestBody"]["required"] is False
+    assert schemas["RetrievalSettings"]["properties"]["top_k"]["anyOf"][0]["maximum"] == 50
+    assert '"ge"' not in str(schemas).replace("'", '"'), "a bound pydantic could not render as minimum"
 
 
 async def test_content_types_are_the_real_ones(client):

@@ -66,7 +66,7 @@ async def test_every_bad_field_is_named_in_one_422(client, creator_headers, gpt_
     assert nothing_applied["name"] == "Fjord Guide" and nothing_applied["language"] is None
 
 
-@pytest.mark.parametrize("stars", [True, "5", 4.0, 0, 6, None])
+@pytest.mark.parametrize("stars", [True, "5", 4.5, 0, 6, None])
 async def test_stars_are_a_strict_integer_from_1_to_5(client, session, settings, creator, stars):
     listing = await create_published_gpt(session, creator)
     fan = await create_user(session, settings)
