@@ -251,8 +251,8 @@ async def test_bad_parameters_and_body_fields_are_named_together(client, creator
 
 @pytest.mark.xfail(
     strict=True,
-    reason="Litestar reports only the pydantic body's errors when the body fails (ExtendedMsgSpecValidationError); "
-    "parameters are named once the body is valid",
+    reason="Litestar names only the pydantic body's errors when the body fails "
+    "(ExtendedMsgSpecValidationError); parameters are named once the body is valid",
 )
 async def test_a_bad_path_integer_and_bad_body_fields_in_one_422(client, session, settings, gpt_id):
     admin = await create_user(session, settings, is_admin=True)
