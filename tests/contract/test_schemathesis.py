@@ -231,7 +231,13 @@ def _run(base: str, config: Path, token: str, extra: list[str]) -> subprocess.Co
     ]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.contract.st_hooks", "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        command, capture_output=True, text=True, timeout=TIME_BUDGET_SECONDS, check=False, env=env, cwd=ROOT
+        command,
+        capture_output=True,
+        text=True,
+        timeout=TIME_BUDGET_SECONDS,
+        check=False,
+        env=env,
+        cwd=config.parent,
     )
 
 
