@@ -20,9 +20,10 @@ from builder.offline import offline_turn
 from builder.prompts import BUILDER_SYSTEM_PROMPT, update_gpt_tool
 from builder.schemas import EDITABLE_FIELDS, Change, GptFields, validate_fields
 from builder.service import GptService
-from core.errors import AppError, NotFound
+from core.errors import AppError, Conflict
 from core.guard import model_json
 from core.llm import ChatModel, ChatResult, Delta, Message, fit_messages
+from core.pagination import keyset_page
 from core.settings import Settings
 
 MAX_TOOL_ROUNDS = 4
@@ -77,6 +78,21 @@ class BuilderAgent:
         self.settings = settings
         self.llm = llm
         self.gpts = GptService(session, settings)
+
+    async def history_page(
+        self, gpt: Gpt, limit: int, cursor: str | None
+    ) -> tuple[list[BuilderMessage], str | None]:
+        """One page of the builder chat, oldest first."""
+        query = sa.select(BuilderMessage).where(BuilderMessage.gpt_id == gpt.id)
+        return await keyset_page(
+            self.session,
+            query,
+            BuilderMessage.created_at,
+            BuilderMessage.id,
+            limit=limit,
+            cursor=cursor,
+            descending=False,
+        )
 
     async def history(self, gpt: Gpt) -> list[BuilderMessage]:
         rows = await self.session.scalars(
@@ -215,7 +231,7 @@ class BuilderAgent:
         """Revert the latest turn that changed something and is not undone yet."""
         last = await self._latest_undoable(gpt)
         if last is None:
-            raise NotFound("There is no builder change to undo")
+            raise Conflict("There is no builder change to undo")
         reverted = self.gpts.apply_fields(gpt, _before_values(last))
         last.undone = True
         await self._after_language_change(gpt, reverted)

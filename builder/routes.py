@@ -27,11 +27,13 @@ from builder.schemas import (
 )
 from builder.service import GptService, PortabilityService, PreviewService
 from core import ratelimit
-from core.errors import Invalid
+from core.errors import Invalid, unknown_form_fields
 from core.filenames import content_disposition
 from core.guard import read_form
 from core.llm import Delta, get_llm
 from core.models import User
+from core.pagination import Page
+from core.params import Cursor, Limit
 from core.settings import Settings
 from core.sse import sse, wants_stream
 from retrieval.jobs import enqueue_ingestion
@@ -50,9 +52,18 @@ class GptController(Controller):
         return await service.read(await service.create(current_user, data))
 
     @get("/")
-    async def list_gpts(self, current_user: User, db_session: AsyncSession, settings: Settings) -> dict:
+    async def list_gpts(
+        self,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> Page[GptRead]:
+        """The caller's drafts, last changed first, one page at a time."""
         service = GptService(db_session, settings)
-        return {"data": await service.read_all(await service.list_owned(current_user))}
+        rows, next_cursor = await service.list_owned(current_user, limit, cursor)
+        return Page(data=await service.read_all(rows), next_cursor=next_cursor)
 
     @get("/{gpt_id:uuid}")
     async def get_gpt(
@@ -113,11 +124,21 @@ class BuilderChatController(Controller):
 
     @get("/builder/messages")
     async def history(
-        self, gpt_id: uuid.UUID, current_user: User, db_session: AsyncSession, settings: Settings
-    ) -> dict[str, list[BuilderMessageRead]]:
+        self,
+        gpt_id: uuid.UUID,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        limit: Limit = 100,
+        cursor: Cursor = None,
+    ) -> Page[BuilderMessageRead]:
+        """The builder chat, oldest first, one page at a time."""
         gpt = await GptService(db_session, settings).get_owned(current_user, gpt_id)
-        rows = await BuilderAgent(db_session, settings, None).history(gpt)
-        return {"data": [BuilderMessageRead.model_validate(r, from_attributes=True) for r in rows]}
+        rows, next_cursor = await BuilderAgent(db_session, settings, None).history_page(gpt, limit, cursor)
+        return Page(
+            data=[BuilderMessageRead.model_validate(r, from_attributes=True) for r in rows],
+            next_cursor=next_cursor,
+        )
 
     @post("/builder/undo", status_code=200)
     async def undo(
@@ -142,6 +163,7 @@ class BuilderChatController(Controller):
     ) -> Any:
         """Chat with the draft as users will: its instructions, its knowledge, cited answers."""
         gpt = await GptService(db_session, settings).get_owned(current_user, gpt_id)
+        await PreviewService(db_session, settings, None).check_conversation(gpt, data.conversation_id)
         await _check_rate(state, current_user, settings)
         if wants_stream(request):
             return sse(_streamed_preview(state, gpt.id, data))
@@ -179,8 +201,13 @@ class ImportController(Controller):
         """A new draft from an export archive (multipart field `file`); its files are queued for ingestion."""
         form = await read_form(request)
         upload = form.get("file")
+        errors = unknown_form_fields(form, ("file",))
         if not isinstance(upload, UploadFile):
-            raise Invalid("Send the archive as multipart/form-data in the field 'file'", field="file")
+            errors.append(
+                {"field": "file", "message": "Send the archive as multipart/form-data in this field"}
+            )
+        if errors:
+            raise Invalid("Invalid value for: " + ", ".join(e["field"] for e in errors), errors=errors)
         data = await upload.read()
         service = PortabilityService(db_session, settings)
         gpt, file_ids = await service.import_archive(current_user, data)

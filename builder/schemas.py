@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from core.errors import Invalid
+from core.schemas import Category, Language, bounded_float, bounded_int
 
-LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
 EDITABLE_FIELDS = (
     "name",
     "description",
@@ -27,11 +33,11 @@ EDITABLE_FIELDS = (
 class RetrievalSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    chunk_size: int | None = Field(default=None, ge=100, le=4096)
-    chunk_overlap: int | None = Field(default=None, ge=0, le=2048)
-    top_k: int | None = Field(default=None, ge=1, le=50)
+    chunk_size: bounded_int(100, 4096) | None = None
+    chunk_overlap: bounded_int(0, 2048) | None = None
+    top_k: bounded_int(1, 50) | None = None
     # Relevance score (0..1) below which passages are not used in answers; docs/retrieval.md.
-    score_threshold: float | None = Field(default=None, ge=0, le=1)
+    score_threshold: bounded_float(0, 1) | None = None
 
     @model_validator(mode="after")
     def _overlap_at_most_half(self) -> RetrievalSettings:
@@ -53,10 +59,12 @@ class GptFields(BaseModel):
     description: str | None = Field(default=None, max_length=300)
     instructions: str | None = Field(default=None, max_length=32_000)
     welcome_message: str | None = Field(default=None, max_length=300)
-    conversation_starters: list[str] | None = Field(default=None, max_length=4)
-    category: str | None = Field(default=None, max_length=40)
+    conversation_starters: list[Annotated[str, Field(max_length=200, pattern=r"\S")]] | None = Field(
+        default=None, max_length=4, description="Each with a non-blank character"
+    )
+    category: Category = None
     tags: list[str] | None = Field(default=None, max_length=8)
-    language: str | None = Field(default=None, max_length=8)
+    language: Language = None
 
     @field_validator("conversation_starters")
     @classmethod
@@ -80,15 +88,6 @@ class GptFields(BaseModel):
             raise ValueError("each tag has at most 32 characters")
         return list(dict.fromkeys(cleaned))
 
-    @field_validator("language")
-    @classmethod
-    def _language(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        if not LANGUAGE_CODE.match(value):
-            raise ValueError("language is an ISO 639-1 code such as 'en' or 'de'")
-        return value.lower()
-
 
 class GptCreate(GptFields):
     retrieval: RetrievalSettings | None = None
@@ -110,7 +109,8 @@ def validate_fields(model: type[BaseModel], data: dict[str, Any], categories: li
             {"field": ".".join(map(str, e["loc"])) or "body", "message": e["msg"]} for e in exc.errors()
         ]
     category = data.get("category")
-    if isinstance(category, str) and category not in categories:
+    named = {e["field"] for e in errors}
+    if isinstance(category, str) and category not in categories and "category" not in named:
         errors.append({"field": "category", "message": f"must be one of: {', '.join(categories)}"})
     if errors:
         raise Invalid("Invalid value for: " + ", ".join(sorted({e["field"] for e in errors})), errors=errors)

@@ -32,6 +32,7 @@ from core.filenames import clean_filename, unsafe_member_name
 from core.guard import clean_json, load_json
 from core.llm import ChatModel, Delta
 from core.models import User
+from core.pagination import keyset_page
 from core.settings import Settings
 from retrieval.answer import Answer, AnswerContext, grounded_answer
 from retrieval.service import KnowledgeService, blob_store
@@ -57,11 +58,10 @@ class GptService:
             await self.update(gpt, data)
         return gpt
 
-    async def list_owned(self, owner: User) -> list[Gpt]:
-        rows = await self.session.scalars(
-            sa.select(Gpt).where(Gpt.owner_id == owner.id).order_by(Gpt.updated_at.desc())
-        )
-        return list(rows)
+    async def list_owned(self, owner: User, limit: int, cursor: str | None) -> tuple[list[Gpt], str | None]:
+        """One page of the owner's drafts, last changed first."""
+        query = sa.select(Gpt).where(Gpt.owner_id == owner.id)
+        return await keyset_page(self.session, query, Gpt.updated_at, Gpt.id, limit=limit, cursor=cursor)
 
     async def get_owned(self, user: User, gpt_id: uuid.UUID, *, for_update: bool = False) -> Gpt:
         """The draft if `user` owns it (admins may see any); 404 otherwise, so ids cannot be probed."""
@@ -168,10 +168,26 @@ class PreviewService:
         self.settings = settings
         self.llm = llm
 
+    async def check_conversation(self, gpt: Gpt, conversation_id: uuid.UUID | None) -> None:
+        """404 unless `conversation_id` is None (a new one) or a preview conversation of this GPT."""
+        if conversation_id is None:
+            return
+        found = await self.session.scalar(
+            sa.select(PreviewMessage.id)
+            .where(PreviewMessage.gpt_id == gpt.id, PreviewMessage.conversation_id == conversation_id)
+            .limit(1)
+        )
+        if found is None:
+            raise NotFound("No such preview conversation of this GPT; omit conversation_id to start one")
+
     async def reply(
         self, gpt: Gpt, content: str, conversation_id: uuid.UUID | None
     ) -> AsyncIterator[Delta | tuple[uuid.UUID, Answer]]:
-        """Stream the answer's text, then `(conversation_id, Answer)` once it is stored."""
+        """Stream the answer's text, then `(conversation_id, Answer)` once it is stored.
+
+        A `conversation_id` this GPT's preview did not hand out is a 404 (never a new history under it).
+        """
+        await self.check_conversation(gpt, conversation_id)
         conversation_id = conversation_id or uuid.uuid4()
         rows = await self.session.scalars(
             sa.select(PreviewMessage)

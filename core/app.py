@@ -12,12 +12,14 @@ from typing import Any, Literal
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
+from litestar.plugins.pydantic import PydanticPlugin
 from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.asyncio import Redis
 from saq import CronJob
 
-from core import apidocs
+from core import apidocs, openapi
 from core import routes as core_routes
+from core.allow import complete_allow
 from core.db import Database
 from core.deps import dependencies
 from core.errors import exception_handlers
@@ -149,6 +151,9 @@ def create_app(
         route_handlers=_context_routes(service or settings.service),
         dependencies=dependencies,
         exception_handlers=with_openai_errors(exception_handlers),
+        before_request=complete_allow,
+        plugins=[PydanticPlugin(validate_strict=None)],  # type: ignore[arg-type]  # field-level `strict` holds
+        on_startup=[lambda app: openapi.install(app, settings.categories)],
         lifespan=[lifespan],
         state=State({"settings": settings, "db": db, "redis": redis}),
         middleware=[lambda app: _access_log(app), request_guard(settings)],

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db import serialize, unique_or_conflict
 from core.errors import Conflict, Forbidden, NotFound, Unauthorized
 from core.models import ApiKey, User
+from core.pagination import keyset_page
 from core.settings import Settings
 
 API_KEY_PREFIX = "gsk_"
@@ -148,11 +149,14 @@ class AccountService:
         await self.session.flush()
         return row, key
 
-    async def list_api_keys(self, user: User) -> list[ApiKey]:
-        rows = await self.session.scalars(
-            sa.select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.created_at.desc())
+    async def list_api_keys(
+        self, user: User, limit: int, cursor: str | None
+    ) -> tuple[list[ApiKey], str | None]:
+        """One page of the user's keys, newest first."""
+        query = sa.select(ApiKey).where(ApiKey.user_id == user.id)
+        return await keyset_page(
+            self.session, query, ApiKey.created_at, ApiKey.id, limit=limit, cursor=cursor
         )
-        return list(rows)
 
     async def revoke_api_key(self, user: User, key_id: uuid.UUID) -> None:
         result = await self.session.execute(

@@ -111,6 +111,13 @@ class ServiceUnavailable(AppError):
     status = 503
 
 
+def unknown_form_fields(form: Any, known: tuple[str, ...]) -> list[dict[str, str]]:
+    """A 422 error item for every multipart field the route does not take (as JSON bodies refuse them)."""
+    return [
+        {"field": key, "message": "Unknown field"} for key in dict.fromkeys(form.keys()) if key not in known
+    ]
+
+
 def problem(
     status: int,
     detail: str,
@@ -157,20 +164,34 @@ def unavailable(exc: BaseException, retry_after: int) -> ServiceUnavailable | No
     )
 
 
-def _field_errors(extra: Any) -> list[dict[str, Any]]:
-    errors = []
+BODY_PARAMETER = "data"  # Litestar's name for the request body; clients only ever see "body"
+
+
+def _field_errors(extra: Any) -> tuple[list[dict[str, Any]], bool]:
+    """Litestar's error items as `{field, message}` in the client's terms, and whether the body is missing.
+
+    Body fields are named by their path in the body (`name`, `tags.0`); an error about the body as a whole
+    (missing, not an object, or an unnamed key such as `""`) is named `body`; parameters by their own name.
+    """
+    errors, missing_body = [], False
     for item in extra if isinstance(extra, list) else []:
-        if isinstance(item, dict):
-            key = item.get("key")
-            errors.append({"field": key or item.get("source") or "body", "message": item.get("message")})
-    return errors
+        if not isinstance(item, dict):
+            continue
+        key, message = item.get("key"), item.get("message")
+        if key == BODY_PARAMETER and message == repr(BODY_PARAMETER):  # a KeyError: no body was sent
+            missing_body = True
+            errors.append({"field": "body", "message": "A request body is required"})
+            continue
+        errors.append({"field": key or "body", "message": message})
+    return errors, missing_body
 
 
 def _validation_handler(_: Request, exc: ValidationException) -> Response[dict[str, Any]]:
-    errors = _field_errors(exc.extra)
-    if not errors or all(e["field"] == "body" for e in errors):
-        detail = str(exc.detail) if exc.detail else "The request body could not be read"
-        return problem(400, detail, errors=errors or None)
+    errors, missing_body = _field_errors(exc.extra)
+    if missing_body:
+        return problem(400, "A request body is required", errors=errors)
+    if not errors:
+        return problem(400, str(exc.detail) if exc.detail else "The request could not be read")
     names = ", ".join(sorted({str(e["field"]) for e in errors}))
     return problem(422, f"Invalid value for: {names}", errors=errors)
 
@@ -214,4 +235,5 @@ __all__ = [
     "exception_handlers",
     "problem",
     "unavailable",
+    "unknown_form_fields",
 ]

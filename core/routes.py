@@ -14,6 +14,8 @@ from core import migrate
 from core.auth import AccountService, require_admin
 from core.errors import problem
 from core.models import User
+from core.pagination import Page
+from core.params import Cursor, Limit
 from core.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -64,10 +66,18 @@ class MeController(Controller):
 
     @get("/api-keys")
     async def list_api_keys(
-        self, current_user: User, db_session: AsyncSession, settings: Settings
-    ) -> list[ApiKeyRead]:
-        rows = await AccountService(db_session, settings).list_api_keys(current_user)
-        return [ApiKeyRead.model_validate(r) for r in rows]
+        self,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> Page[ApiKeyRead]:
+        """The caller's keys (never the keys themselves), newest first, one page at a time."""
+        rows, next_cursor = await AccountService(db_session, settings).list_api_keys(
+            current_user, limit, cursor
+        )
+        return Page(data=[ApiKeyRead.model_validate(r) for r in rows], next_cursor=next_cursor)
 
     @delete("/api-keys/{key_id:uuid}", status_code=204)
     async def revoke_api_key(

@@ -2,13 +2,117 @@
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from datetime import datetime
-from typing import Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+import pydantic
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from core.settings import Plan
+from core.settings import Plan, get_settings
+
+# Shared field types of request bodies ------------------------------------------------------------------
+# Strict numbers and booleans refuse what JSON would only coerce (`true` or "5" as a number). Litestar passes
+# `strict=None` to `model_validate` (core.app), so these field-level settings hold.
+# An integer is what JSON Schema calls one: `4` and `4.0`, never `true`, `"4"` or `4.5`.
+
+
+def _json_integer(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if type(value) is not int:
+        raise ValueError("Input should be an integer")
+    return value
+
+
+def _json_number(value: Any) -> Any:
+    if type(value) not in (int, float):
+        raise ValueError("Input should be a number")
+    return value
+
+
+StrictInt = Annotated[int, BeforeValidator(_json_integer)]
+StrictFloat = Annotated[float, BeforeValidator(_json_number)]
+StrictBool = pydantic.StrictBool
+
+
+def bounded_int(ge: int, le: int) -> Any:
+    """A strict integer in [ge, le]; the bounds sit inside the validator so the JSON schema shows them."""
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_json_integer)]
+
+
+def bounded_float(ge: float, le: float) -> Any:
+    """A strict number in [ge, le], as `bounded_int`."""
+    return Annotated[float, Field(ge=ge, le=le), BeforeValidator(_json_number)]
+
+
+def _email(value: str) -> str:
+    """RFC 5322 syntax; special-use domains (`.test`) are allowed, deliverability is not checked."""
+    try:
+        return validate_email(value, check_deliverability=False, globally_deliverable=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"value is not a valid email address: {exc}") from None
+
+
+Email = Annotated[
+    str,
+    Field(max_length=320),
+    AfterValidator(_email),
+    WithJsonSchema({"type": "string", "format": "email", "maxLength": 320}),
+]
+
+_LANGUAGES = frozenset(
+    json.loads((Path(__file__).parent / "data" / "languages.json").read_text(encoding="utf-8"))["codes"]
+)
+_LANGUAGE_TAG = re.compile(r"^([a-zA-Z]{2})(-[A-Za-z]{4})?(-(?:[A-Za-z]{2}|[0-9]{3}))?$")
+
+
+def _language(value: str | None) -> str | None:
+    if value in (None, ""):
+        return None
+    match = _LANGUAGE_TAG.match(value)
+    if match is None or match.group(1).lower() not in _LANGUAGES:
+        raise ValueError(
+            "language is an ISO 639-1 code such as 'en' or 'de' (optionally with a region: 'pt-BR')"
+        )
+    return match.group(1).lower() + value[2:]
+
+
+def _category(value: str | None) -> str | None:
+    categories = get_settings().categories
+    if value is not None and value not in categories:
+        raise ValueError(f"category must be one of: {', '.join(categories)}")
+    return value
+
+
+def _either_case(code: str) -> str:
+    return "".join(f"[{c}{c.upper()}]" for c in code)
+
+
+# The same rule as `_language`, for clients: one of the listed codes in either case, an optional script
+# and region, or empty (no language).
+LANGUAGE_PATTERN = (
+    "^$|^(?:"
+    + "|".join(_either_case(c) for c in sorted(_LANGUAGES))
+    + r")(-[A-Za-z]{4})?(-(?:[A-Za-z]{2}|[0-9]{3}))?$"
+)
+
+Language = Annotated[
+    Annotated[str, Field(max_length=16, pattern=LANGUAGE_PATTERN)] | None,
+    AfterValidator(_language),
+    Field(
+        description="ISO 639-1 code (core/data/languages.json), optionally with a script or region",
+    ),
+]
+Category = Annotated[
+    Annotated[str, Field(max_length=40)] | None,
+    AfterValidator(_category),
+    Field(description="One of the configured store categories (GPTSTORE_CATEGORIES)"),
+]
 
 
 class Schema(BaseModel):
@@ -16,7 +120,7 @@ class Schema(BaseModel):
 
 
 class SignupRequest(Schema):
-    email: EmailStr
+    email: Email
     password: str = Field(min_length=8, max_length=256)
     display_name: str = Field(min_length=1, max_length=80)
 

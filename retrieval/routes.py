@@ -14,7 +14,7 @@ from litestar.datastructures import State, UploadFile
 from litestar.response import ServerSentEvent
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import Invalid
+from core.errors import Invalid, unknown_form_fields
 from core.guard import read_form
 from core.models import User
 from core.settings import Settings
@@ -24,6 +24,7 @@ from retrieval.schemas import FileRead, SearchRequest, SearchResponse, SearchRes
 from retrieval.service import FINAL_STATES, KnowledgeService
 
 UPLOAD_READ_SIZE = 1024 * 1024
+UPLOAD_FIELDS = ("file", "access", "license")
 
 
 async def _upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
@@ -49,15 +50,16 @@ class FileController(Controller):
         service = KnowledgeService(db_session, settings)
         base = await service.knowledge_base_for(current_user, gpt_id)
         form = await read_form(request)
-        upload = form.get("file")
+        upload, access, license = form.get("file"), form.get("access") or "private", form.get("license")
+        errors = unknown_form_fields(form, UPLOAD_FIELDS)
         if not isinstance(upload, UploadFile):
-            raise Invalid("Send the file as multipart/form-data in the field 'file'", field="file")
-        access = str(form.get("access") or "private")
+            errors.append({"field": "file", "message": "Send the file as multipart/form-data in this field"})
         if access not in ("private", "open"):
-            raise Invalid("access must be 'private' or 'open'", field="access")
-        license = form.get("license")
+            errors.append({"field": "access", "message": "access must be 'private' or 'open'"})
         if license is not None and (not isinstance(license, str) or len(license) > 200):
-            raise Invalid("license must be text of at most 200 characters", field="license")
+            errors.append({"field": "license", "message": "license must be text of at most 200 characters"})
+        if errors:
+            raise Invalid("Invalid value for: " + ", ".join(e["field"] for e in errors), errors=errors)
         row = await service.add_file(
             base, upload.filename, _upload_chunks(upload), access=access, license=license or None
         )

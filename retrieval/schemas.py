@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.schemas import StrictInt, bounded_float
+
 FileStatus = Literal["in_progress", "completed", "failed", "cancelled"]
 Access = Literal["private", "open"]
 
@@ -66,9 +68,9 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query: str = Field(min_length=1, max_length=4000)
-    k: int = Field(default=8, ge=1, le=50)
+    k: StrictInt = Field(default=8, ge=1, le=50)
     file_ids: list[uuid.UUID] | None = Field(default=None, max_length=100)
-    score_threshold: float | None = Field(default=None, ge=0, le=1)
+    score_threshold: bounded_float(0, 1) | None = None
     mode: Literal["hybrid", "vector", "keyword"] = "hybrid"
 
 

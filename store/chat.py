@@ -13,6 +13,7 @@ from core import ratelimit
 from core.errors import NotFound
 from core.llm import ChatModel, Delta, Message
 from core.models import User
+from core.pagination import keyset_page
 from core.settings import Settings
 from retrieval.answer import Answer, AnswerContext, grounded_answer
 from store import usage
@@ -62,13 +63,29 @@ class ChatService:
             raise NotFound("No such conversation")
         return conversation
 
-    async def conversations(self, user: User) -> list[Conversation]:
-        rows = await self.session.scalars(
-            sa.select(Conversation)
-            .where(Conversation.user_id == user.id)
-            .order_by(Conversation.updated_at.desc())
+    async def conversations(
+        self, user: User, limit: int, cursor: str | None
+    ) -> tuple[list[Conversation], str | None]:
+        """One page of the user's conversations, latest activity first."""
+        query = sa.select(Conversation).where(Conversation.user_id == user.id)
+        return await keyset_page(
+            self.session, query, Conversation.updated_at, Conversation.id, limit=limit, cursor=cursor
         )
-        return list(rows)
+
+    async def message_page(
+        self, conversation: Conversation, limit: int, cursor: str | None
+    ) -> tuple[list[ChatMessage], str | None]:
+        """One page of a conversation's messages, oldest first."""
+        query = sa.select(ChatMessage).where(ChatMessage.conversation_id == conversation.id)
+        return await keyset_page(
+            self.session,
+            query,
+            ChatMessage.created_at,
+            ChatMessage.id,
+            limit=limit,
+            cursor=cursor,
+            descending=False,
+        )
 
     async def messages(self, conversation: Conversation) -> list[ChatMessage]:
         rows = await self.session.scalars(

@@ -48,7 +48,12 @@ class ProfileUpdate(BaseModel):
         description="3-40 characters: lowercase letters, digits and inner hyphens",
     )
     display_name: str | None = Field(default=None, min_length=1, max_length=80)
-    website: str | None = Field(default=None, max_length=300, description="An http(s) URL; empty clears it")
+    website: str | None = Field(
+        default=None,
+        max_length=300,
+        pattern=r"^(https?://[A-Za-z0-9._~-]+(:[0-9]{1,5})?([/?#]\S*)?)?$",
+        description="An http(s) URL; empty clears it",
+    )
     bio: str | None = Field(default=None, max_length=1000, description="Empty clears it")
 
     @field_validator("website")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -17,6 +18,7 @@ from core.db import unique_or_conflict
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import User
 from core.ratelimit import enforce
+from core.schemas import StrictInt
 from core.settings import Settings
 from store.models import Listing, Rating, Report
 from store.ranking import bayesian_average
@@ -29,6 +31,15 @@ ReportReason = Literal[
 ReportStatus = Literal["open", "dismissed", "actioned"]
 
 
+class Keep(enum.Enum):
+    """A field the request left out: its stored value stays."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
 # Schemas ----------------------------------------------------------------------------------------------
 
 
@@ -37,8 +48,10 @@ class Strict(BaseModel):
 
 
 class RatingWrite(Strict):
-    stars: int = Field(ge=1, le=5)
-    review: str | None = Field(default=None, max_length=2000)
+    stars: StrictInt = Field(ge=1, le=5)
+    review: str | None = Field(
+        default=None, max_length=2000, description="Omitted: the current review stays; null or empty: removed"
+    )
 
     @field_validator("review")
     @classmethod
@@ -221,20 +234,23 @@ class FeedbackService:
             .execution_options(populate_existing=True)
         )
 
-    async def rate(self, user: User, gpt_id: uuid.UUID, stars: int, review: str | None) -> Rating:
-        """Create or replace the caller's rating (one per user and GPT); the listing's aggregates follow."""
+    async def rate(self, user: User, gpt_id: uuid.UUID, stars: int, review: str | None | Keep) -> Rating:
+        """Create or replace the caller's rating (one per user and GPT); the listing's aggregates follow.
+
+        `review=KEEP` (the field was omitted) leaves the current review as it is; `None` removes it.
+        """
         await self._rateable(user, gpt_id)
         await self._rate_limit(user, "rating", self.settings.rate_limit_ratings_per_minute, 60)
         listing = await self._lock_listing(gpt_id)
         # Create or replace in one statement: one rating per user and GPT even without the listing lock,
-        # which is there for exact aggregates.
+        # which is there for exact aggregates. An omitted review (KEEP) leaves the stored one as it is.
+        changed: dict = {"stars": stars, "updated_at": datetime.now(UTC)}
+        if review is not KEEP:
+            changed["review"] = review
         rating_id = await self.session.scalar(
             insert(Rating)
-            .values(gpt_id=gpt_id, user_id=user.id, stars=stars, review=review)
-            .on_conflict_do_update(
-                constraint="uq_rating_gpt_user",
-                set_={"stars": stars, "review": review, "updated_at": datetime.now(UTC)},
-            )
+            .values(gpt_id=gpt_id, user_id=user.id, stars=stars, review=None if review is KEEP else review)
+            .on_conflict_do_update(constraint="uq_rating_gpt_user", set_=changed)
             .returning(Rating.id)
         )
         rating = await self.session.get(Rating, rating_id, populate_existing=True)

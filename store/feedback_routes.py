@@ -12,9 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.auth import require_admin
 from core.models import User
+from core.params import Cursor, Limit
 from core.settings import Settings
 from store.creators import CreatorPage, CreatorService, DashboardRead, ProfileRead, ProfileUpdate, StatsRead
 from store.feedback import (
+    KEEP,
     AdminReportRead,
     FeedbackService,
     RatingRead,
@@ -49,7 +51,8 @@ class FeedbackController(Controller):
         Only users who chatted with the GPT may rate it, never its creator.
         """
         service = FeedbackService(db_session, settings, redis)
-        rating = await service.rate(current_user, gpt_id, data.stars, data.review)
+        review = data.review if "review" in data.model_fields_set else KEEP
+        rating = await service.rate(current_user, gpt_id, data.stars, review)
         return RatingRead.model_validate(rating, from_attributes=True)
 
     @get("/rating")
@@ -79,8 +82,8 @@ class FeedbackController(Controller):
         db_session: AsyncSession,
         settings: Settings,
         sort: ReviewSort = "newest",
-        cursor: str | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+        cursor: Cursor = None,
+        limit: Limit = 20,
     ) -> ReviewPage:
         """Ratings with a review text; pass `next_cursor` back as `cursor` for the next page."""
         return await FeedbackService(db_session, settings).reviews(gpt_id, optional_user, sort, cursor, limit)

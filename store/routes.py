@@ -12,11 +12,14 @@ from litestar.params import Parameter
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from builder.schemas import GptRead
 from builder.service import GptService
 from core.auth import require_admin
 from core.filenames import content_disposition
 from core.llm import Delta, get_llm
 from core.models import User
+from core.pagination import Page
+from core.params import Cursor, Limit, VersionNumber
 from core.settings import Settings
 from core.sse import sse, wants_stream
 from retrieval.service import blob_store
@@ -28,6 +31,7 @@ from store.schemas import (
     AppealResolve,
     CategoryRead,
     ChatMessageRead,
+    ChatReplyRead,
     ConversationCreated,
     ConversationRead,
     FeaturedRequest,
@@ -35,7 +39,6 @@ from store.schemas import (
     MessageCreate,
     ModerateRequest,
     PublishRequest,
-    ReplyRead,
     VersionRead,
 )
 from store.search import StoreSearch
@@ -77,15 +80,29 @@ class PublishingController(Controller):
 
     @get("/versions")
     async def versions(
-        self, gpt_id: uuid.UUID, current_user: User, db_session: AsyncSession, settings: Settings
-    ) -> dict[str, list[VersionRead]]:
-        versions = await StoreService(db_session, settings).versions(current_user, gpt_id)
-        return {"data": [version_read(v) for v in versions]}
+        self,
+        gpt_id: uuid.UUID,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> Page[VersionRead]:
+        """The GPT's versions, newest first, one page at a time."""
+        rows, next_cursor = await StoreService(db_session, settings).versions(
+            current_user, gpt_id, limit, cursor
+        )
+        return Page(data=[version_read(v) for v in rows], next_cursor=next_cursor)
 
     @post("/versions/{number:int}/restore", status_code=200)
     async def restore(
-        self, gpt_id: uuid.UUID, number: int, current_user: User, db_session: AsyncSession, settings: Settings
-    ) -> Any:
+        self,
+        gpt_id: uuid.UUID,
+        number: VersionNumber,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+    ) -> GptRead:
         """Copy a version's config back into the draft."""
         gpt = await StoreService(db_session, settings).restore(current_user, gpt_id, number)
         return await GptService(db_session, settings).read(gpt)
@@ -128,8 +145,8 @@ class StoreController(Controller):
         q: str | None = Parameter(default=None, max_length=200),
         category: str | None = None,
         sort: Literal["trending", "top", "new", "featured"] = "trending",
-        limit: int = Parameter(default=20, ge=1, le=100),
-        cursor: str | None = Parameter(default=None, max_length=500),
+        limit: Limit = 20,
+        cursor: Cursor = None,
     ) -> dict[str, Any]:
         """Listed GPTs by sort and category, or searched with `q` (full-text and semantic, fused)."""
         return await StoreSearch(db_session, settings, redis).browse(
@@ -196,10 +213,21 @@ class ConversationController(Controller):
 
     @get("/")
     async def list_conversations(
-        self, current_user: User, db_session: AsyncSession, settings: Settings, redis: Redis
-    ) -> dict[str, list[ConversationRead]]:
-        rows = await ChatService(db_session, settings, redis, None).conversations(current_user)
-        return {"data": [ConversationRead.model_validate(r, from_attributes=True) for r in rows]}
+        self,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> Page[ConversationRead]:
+        """The caller's conversations, latest activity first, one page at a time."""
+        service = ChatService(db_session, settings, redis, None)
+        rows, next_cursor = await service.conversations(current_user, limit, cursor)
+        return Page(
+            data=[ConversationRead.model_validate(r, from_attributes=True) for r in rows],
+            next_cursor=next_cursor,
+        )
 
     @get("/{conversation_id:uuid}/messages")
     async def list_messages(
@@ -209,10 +237,14 @@ class ConversationController(Controller):
         db_session: AsyncSession,
         settings: Settings,
         redis: Redis,
-    ) -> dict[str, list[ChatMessageRead]]:
+        limit: Limit = 100,
+        cursor: Cursor = None,
+    ) -> Page[ChatMessageRead]:
+        """The conversation's messages, oldest first, one page at a time."""
         service = ChatService(db_session, settings, redis, None)
         conversation = await service.owned(current_user, conversation_id)
-        return {"data": [_message_read(m) for m in await service.messages(conversation)]}
+        rows, next_cursor = await service.message_page(conversation, limit, cursor)
+        return Page(data=[_message_read(m) for m in rows], next_cursor=next_cursor)
 
     @post("/{conversation_id:uuid}/messages", status_code=200)
     async def send(
@@ -237,7 +269,7 @@ class ConversationController(Controller):
         async for event in service.reply(current_user, conversation, data.content):
             if isinstance(event, tuple):
                 result = event
-        return ReplyRead(conversation_id=conversation.id, message=_message_read(result[0]))
+        return ChatReplyRead(conversation_id=conversation.id, message=_message_read(result[0]))
 
 
 async def _streamed_reply(
@@ -252,7 +284,7 @@ async def _streamed_reply(
             if isinstance(event, Delta):
                 yield "delta", {"text": event.text}
             else:
-                read = ReplyRead(conversation_id=conversation.id, message=_message_read(event[0]))
+                read = ChatReplyRead(conversation_id=conversation.id, message=_message_read(event[0]))
                 yield "done", read.model_dump(mode="json")
 
 
@@ -264,7 +296,7 @@ class AdminStoreController(Controller):
     async def moderate(
         self,
         gpt_id: uuid.UUID,
-        number: int,
+        number: VersionNumber,
         data: ModerateRequest,
         current_user: User,
         db_session: AsyncSession,
@@ -283,10 +315,15 @@ class AdminStoreController(Controller):
         db_session: AsyncSession,
         settings: Settings,
         status: Literal["open", "granted", "denied"] | None = "open",
-    ) -> dict[str, list[AppealRead]]:
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> Page[AppealRead]:
+        """Appeals, oldest first (the queue order), one page at a time."""
         require_admin(current_user)
-        rows = await StoreService(db_session, settings).appeals(status)
-        return {"data": [AppealRead.model_validate(r, from_attributes=True) for r in rows]}
+        rows, next_cursor = await StoreService(db_session, settings).appeals(status, limit, cursor)
+        return Page(
+            data=[AppealRead.model_validate(r, from_attributes=True) for r in rows], next_cursor=next_cursor
+        )
 
     @post("/appeals/{appeal_id:uuid}/resolve", status_code=200)
     async def resolve_appeal(

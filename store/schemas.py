@@ -6,7 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from core.schemas import Category
 
 Visibility = Literal["private", "link", "public"]
 
@@ -17,7 +19,7 @@ class Strict(BaseModel):
 
 class PublishRequest(Strict):
     visibility: Visibility
-    category: str | None = Field(default=None, max_length=40)
+    category: Category = None
     release_notes: str | None = Field(default=None, max_length=2000)
 
 
@@ -56,7 +58,16 @@ class ModerateRequest(Strict):
 
 
 class FeaturedRequest(Strict):
-    gpt_ids: list[uuid.UUID] = Field(max_length=100)
+    gpt_ids: list[uuid.UUID] = Field(
+        max_length=100, json_schema_extra={"uniqueItems": True}, description="In order; each once"
+    )
+
+    @field_validator("gpt_ids")
+    @classmethod
+    def _unique(cls, value: list[uuid.UUID]) -> list[uuid.UUID]:
+        if len(set(value)) != len(value):
+            raise ValueError("The featured list repeats a GPT")
+        return value
 
 
 class Creator(BaseModel):
@@ -160,6 +171,6 @@ class ChatMessageRead(BaseModel):
     created_at: datetime | None = None
 
 
-class ReplyRead(BaseModel):
+class ChatReplyRead(BaseModel):
     conversation_id: uuid.UUID
     message: ChatMessageRead

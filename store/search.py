@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -16,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import cache
 from core.errors import Invalid
 from core.models import User
-from core.pagination import decode_cursor, encode_cursor
+from core.pagination import decode_cursor, decode_keyset, encode_cursor
 from core.settings import Settings
 from retrieval.embedding import get_embedder
 from retrieval.fusion import calibration_for
@@ -97,13 +95,7 @@ class StoreSearch:
         if sort == "featured":
             query = query.where(Listing.featured_rank.is_not(None))
         if cursor:
-            try:
-                value, last_id = decode_cursor(cursor)
-                if sort == "new":
-                    value = datetime.fromisoformat(value)
-                last_id = uuid.UUID(last_id)
-            except (TypeError, ValueError):
-                raise Invalid("The cursor is not one this API returned", field="cursor") from None
+            value, last_id = decode_keyset(cursor, column)
             key = sa.tuple_(column, Listing.gpt_id)
             bound = sa.tuple_(sa.literal(value, column.type), sa.literal(last_id))
             query = query.where(key < bound if direction == "desc" else key > bound)

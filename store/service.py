@@ -20,6 +20,7 @@ from core import cache
 from core.db import serialize
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import User
+from core.pagination import keyset_page
 from core.settings import Settings
 from retrieval.embedding import get_embedder
 from retrieval.service import KnowledgeService
@@ -199,7 +200,10 @@ class StoreService:
                 )
             gpt.category = category
         if visibility == "public" and not gpt.category:
-            raise Invalid("category is required to publish publicly", field="category")
+            raise Conflict(  # the request is fine; the draft it publishes lacks a category
+                "category is required to publish publicly: send one or set the draft's",
+                errors=[{"field": "category", "message": "required to publish publicly"}],
+            )
         config = {field: getattr(gpt, field) for field in SNAPSHOT_FIELDS}
         reasons: list[str] = []
         if visibility == "public":
@@ -283,12 +287,15 @@ class StoreService:
             and not listing.hidden_by_reports
         )
 
-    async def versions(self, owner: User, gpt_id: uuid.UUID) -> list[GptVersion]:
+    async def versions(
+        self, owner: User, gpt_id: uuid.UUID, limit: int, cursor: str | None
+    ) -> tuple[list[GptVersion], str | None]:
+        """One page of the GPT's versions, newest first."""
         gpt = await self.gpts.get_owned(owner, gpt_id)
-        rows = await self.session.scalars(
-            sa.select(GptVersion).where(GptVersion.gpt_id == gpt.id).order_by(GptVersion.number.desc())
+        query = sa.select(GptVersion).where(GptVersion.gpt_id == gpt.id)
+        return await keyset_page(
+            self.session, query, GptVersion.number, GptVersion.id, limit=limit, cursor=cursor
         )
-        return list(rows)
 
     async def restore(self, owner: User, gpt_id: uuid.UUID, number: int) -> Gpt:
         """Copy a version's config back into the draft (knowledge files stay as they are)."""
@@ -380,11 +387,16 @@ class StoreService:
         await self.session.flush()
         return appeal
 
-    async def appeals(self, status: str | None) -> list[Appeal]:
-        query = sa.select(Appeal).order_by(Appeal.created_at)
+    async def appeals(
+        self, status: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[Appeal], str | None]:
+        """One page of appeals, oldest first (the queue order)."""
+        query = sa.select(Appeal)
         if status:
             query = query.where(Appeal.status == status)
-        return list(await self.session.scalars(query))
+        return await keyset_page(
+            self.session, query, Appeal.created_at, Appeal.id, limit=limit, cursor=cursor, descending=False
+        )
 
     async def resolve_appeal(self, appeal_id: uuid.UUID, decision: str, note: str | None) -> Appeal:
         """`grant` approves the appealed version again and lifts an unlisting; `deny` keeps the decision."""
@@ -429,7 +441,10 @@ class StoreService:
         )
         missing = [str(g) for g in gpt_ids if g not in listed]
         if missing:
-            raise Invalid(f"Not listed in the store: {', '.join(missing)}", field="gpt_ids")
+            raise NotFound(  # ids the caller cannot use are a 404, as everywhere
+                f"Not listed in the store: {', '.join(missing)}",
+                errors=[{"field": "gpt_ids", "message": f"not listed: {', '.join(missing)}"}],
+            )
         await self.session.execute(
             sa.update(Listing).where(Listing.featured_rank.is_not(None)).values(featured_rank=None)
         )

@@ -91,7 +91,7 @@ async def test_api_key_lifecycle(client):
     assert key.startswith("gsk_")
     key_headers = {"Authorization": f"Bearer {key}"}
     assert (await client.get("/api/me", headers=key_headers)).status_code == 200
-    listed = (await client.get("/api/me/api-keys", headers=headers)).json()
+    listed = (await client.get("/api/me/api-keys", headers=headers)).json()["data"]
     assert [k["name"] for k in listed] == ["laptop"]
     assert "key" not in listed[0] and key.startswith(listed[0]["prefix"])
     assert listed[0]["last_used_at"] is not None

@@ -70,7 +70,9 @@ async def test_featured_is_the_admin_order(client, creator_headers, session, set
     listed = (await client.get("/api/store/gpts?sort=featured")).json()["data"]
     assert [g["id"] for g in listed] == [second, first]
     missing = await client.put("/api/admin/featured", json={"gpt_ids": [str(uuid.uuid4())]}, headers=admin)
-    assert missing.status_code == 422
+    assert missing.status_code == 404  # an id the caller cannot use
+    repeated = await client.put("/api/admin/featured", json={"gpt_ids": [first, first]}, headers=admin)
+    assert repeated.status_code == 422 and repeated.json()["errors"][0]["field"] == "gpt_ids"
 
 
 async def test_chat_pins_the_version_cites_open_files_and_counts_usage(

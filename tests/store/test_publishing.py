@@ -70,7 +70,8 @@ async def test_banned_terms_and_near_duplicate_names(client, creator_headers, se
 async def test_public_needs_a_category(client, creator_headers):
     gpt_id = await make_gpt(client, creator_headers, category=None)
     response = await publish(client, creator_headers, gpt_id)
-    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "category"
+    # the request is valid, the draft lacks a category: a conflict with its state
+    assert response.status_code == 409 and response.json()["errors"][0]["field"] == "category"
     bad = await publish(client, creator_headers, gpt_id, category="astrology")
     assert bad.status_code == 422
     assert (await publish(client, creator_headers, gpt_id, category="education")).status_code == 201

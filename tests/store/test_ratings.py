@@ -75,7 +75,9 @@ async def test_rating_again_replaces_it_and_delete_removes_it(client, session, s
     assert (created.json()["stars"], created.json()["review"]) == (4, "Great tips.")
     replaced = await client.put(url, json={"stars": 2}, headers=first)
     assert replaced.json()["id"] == created.json()["id"]
-    assert (replaced.json()["stars"], replaced.json()["review"]) == (2, None)
+    assert (replaced.json()["stars"], replaced.json()["review"]) == (2, "Great tips.")  # omitted: kept
+    cleared = await client.put(url, json={"stars": 2, "review": ""}, headers=first)
+    assert (cleared.json()["stars"], cleared.json()["review"]) == (2, None)
     assert (await client.put(url, json={"stars": 5, "review": "Superb"}, headers=second)).status_code == 200
 
     after = await _listing(session, listing.gpt_id)

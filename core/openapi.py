@@ -1,0 +1,223 @@
+"""The OpenAPI document made exact: error responses, real content types, and the rules the service enforces.
+
+Litestar generates the document from the handlers; its pydantic support drops some rules (it writes list
+limits as `maxLength`, leaves out `additionalProperties: false`) and documents every error as a JSON 400.
+`refine` runs once at startup over that document and
+- replaces every request body schema with pydantic's own JSON schema of the model (`maxItems`,
+  `additionalProperties: false`, `minimum`/`maximum`, enums of `Literal`s), categories as an `enum` from the
+  settings;
+- documents the errors every operation can answer as RFC 9457 `application/problem+json` (`/v1` also in
+  OpenAI's error shape), 429 with `Retry-After`;
+- writes the real content types: SSE (`text/event-stream`), zip exports, binary downloads, and the
+  `multipart/form-data` bodies of uploads and imports.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar
+from litestar._openapi.plugin import OpenAPIPlugin
+from pydantic import BaseModel
+
+from core.errors import PROBLEM_JSON
+
+COMPONENTS = "#/components/schemas/"
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "Each bad field: its name (a path in the body, or a parameter) and why",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": ["string", "null"]}},
+            },
+        },
+    },
+}
+OPENAI_ERROR_SCHEMA = {
+    "type": "object",
+    "description": "OpenAI's error shape",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+ERROR_STATUSES = {
+    "400": "The request could not be read (malformed JSON, a missing body)",
+    "401": "Missing or invalid credentials",
+    "403": "Not allowed for this account (plan, owner, admin)",
+    "404": "No such resource, or one the caller cannot use",
+    "409": "Conflicts with the current state",
+    "413": "The body or a file is too large",
+    "422": "A field or parameter is invalid; `errors` names each one",
+    "429": "Rate limited; retry after `Retry-After` seconds",
+    "503": "A dependency (database, Redis, language model) is unavailable",
+}
+SSE = {
+    "text/event-stream": {
+        "schema": {
+            "type": "object",
+            "description": "One Server-Sent Event; `data` is JSON",
+            "properties": {"event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"}},
+        }
+    }
+}
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+# Operations whose success body is not JSON, or JSON and (with `Accept: text/event-stream`) an SSE stream.
+SUCCESS_CONTENT: dict[str, dict[str, Any]] = {
+    "ApiGptsGptIdExportExport": {"application/zip": BINARY},
+    "ApiStoreGptsGptIdFilesFileIdDownloadDownload": {"*/*": BINARY},
+    "ApiGptsGptIdFilesFileIdEventsFileEvents": SSE,
+}
+STREAMING = {
+    "ApiGptsGptIdBuilderMessagesSend": ("builder.schemas", "BuilderTurnRead"),
+    "ApiGptsGptIdPreviewMessagesPreview": ("builder.schemas", "PreviewRead"),
+    "ApiConversationsConversationIdMessagesSend": ("store.schemas", "ChatReplyRead"),
+}
+MULTIPART: dict[str, dict[str, Any]] = {
+    "ApiGptsGptIdFilesUpload": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary", "description": "The knowledge file"},
+            "access": {"type": "string", "enum": ["private", "open"], "default": "private"},
+            "license": {"type": "string", "maxLength": 200},
+        },
+    },
+    "ApiGptsImportImportGpt": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary", "description": "A gptstore export zip"}
+        },
+    },
+}
+OPTIONAL_BODY = {"ApiGptsCreateGpt"}  # every field optional: no body is an empty draft
+
+
+def _our_models() -> list[type[BaseModel]]:
+    found, pending = [], list(BaseModel.__subclasses__())
+    while pending:
+        model = pending.pop()
+        pending.extend(model.__subclasses__())
+        if model.__module__.split(".")[0] in ("core", "builder", "store", "retrieval"):
+            found.append(model)
+    return found
+
+
+def _request_models() -> dict[str, type[BaseModel]]:
+    """Request body models by name: the pydantic models that refuse (or pass through) unknown fields."""
+    return {m.__name__: m for m in _our_models() if m.model_config.get("extra") in ("forbid", "allow")}
+
+
+def _add_component(components: dict[str, Any], model: type[BaseModel], name: str) -> None:
+    schema = model.model_json_schema(ref_template=COMPONENTS + "{model}", mode="serialization")
+    for def_name, definition in schema.pop("$defs", {}).items():
+        components.setdefault(def_name, definition)
+    components[name] = schema
+
+
+def _with_categories(schema: Any, categories: list[str]) -> None:
+    if isinstance(schema, dict):
+        for name, value in schema.get("properties", {}).items():
+            if name == "category":
+                schema["properties"][name] = {
+                    "anyOf": [{"type": "string", "enum": categories}, {"type": "null"}],
+                    "description": "One of the configured store categories",
+                }
+            else:
+                _with_categories(value, categories)
+
+
+def _request_schemas(document: dict[str, Any], categories: list[str]) -> None:
+    components = document["components"]["schemas"]
+    for name, model in _request_models().items():
+        if name not in components:
+            continue
+        schema = model.model_json_schema(ref_template=COMPONENTS + "{model}", mode="validation")
+        for def_name, definition in schema.pop("$defs", {}).items():
+            _with_categories(definition, categories)
+            components[def_name] = definition
+        _with_categories(schema, categories)
+        components[name] = schema
+
+
+def _error_responses(path: str, operation: dict[str, Any]) -> None:
+    responses = operation.setdefault("responses", {})
+    content = {PROBLEM_JSON: {"schema": {"$ref": COMPONENTS + "Problem"}}}
+    if path.startswith("/v1/"):
+        content["application/json"] = {"schema": {"$ref": COMPONENTS + "OpenAIError"}}
+    for status, description in ERROR_STATUSES.items():
+        response: dict[str, Any] = {"description": description, "content": content}
+        if status == "429":
+            response["headers"] = {
+                "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer", "minimum": 0}}
+            }
+        if status == "401":
+            response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+        responses[status] = response
+
+
+def refine(document: dict[str, Any], categories: list[str]) -> dict[str, Any]:
+    """The document with the corrections above; idempotent."""
+    components = document.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = PROBLEM_SCHEMA
+    components["OpenAIError"] = OPENAI_ERROR_SCHEMA
+    _request_schemas(document, categories)
+    for path, item in document.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in ("get", "post", "put", "patch", "delete") or not isinstance(operation, dict):
+                continue
+            op_id = operation.get("operationId", "")
+            for parameter in operation.get("parameters", []):
+                if parameter.get("name") == "category" and parameter.get("in") == "query":
+                    parameter["schema"] = {"type": "string", "enum": categories}
+            if path not in ("/health", "/ready") and not path.startswith("/schema"):
+                _error_responses(path, operation)
+            elif path == "/ready":
+                operation["responses"]["503"] = {
+                    "description": "Not ready",
+                    "content": {PROBLEM_JSON: {"schema": {"$ref": COMPONENTS + "Problem"}}},
+                }
+            success = next((s for s in operation["responses"] if s.startswith("2")), None)
+            if op_id in SUCCESS_CONTENT and success:
+                operation["responses"][success]["content"] = SUCCESS_CONTENT[op_id]
+            if op_id in STREAMING and success:
+                module, name = STREAMING[op_id]
+                model = next(m for m in _our_models() if (m.__module__, m.__name__) == (module, name))
+                _add_component(components, model, name)
+                json_schema = {"schema": {"$ref": COMPONENTS + name}}
+                operation["responses"][success]["content"] = {"application/json": json_schema, **SSE}
+            if op_id in MULTIPART:
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {"multipart/form-data": {"schema": MULTIPART[op_id]}},
+                }
+            if op_id in OPTIONAL_BODY and "requestBody" in operation:
+                operation["requestBody"]["required"] = False
+    return document
+
+
+def install(app: Litestar, categories: list[str]) -> None:
+    """Startup hook body: build the document once and keep the refined one for `/schema`."""
+    plugin = app.plugins.get(OpenAPIPlugin)
+    refine(plugin.provide_openapi_schema(), categories)

@@ -1,0 +1,30 @@
+"""Shared path and query parameter types: every integer has a range, every cursor a shape.
+
+Handlers take these instead of bare `int`/`str`, so a value outside what the database column or the page
+size allows is a 422 naming the parameter before any query runs (never an `OverflowError` 500).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar.params import Parameter
+
+INT32_MAX = 2**31 - 1  # PostgreSQL `integer` columns (version numbers) hold no more
+PAGE_LIMIT_MAX = 100
+CURSOR_MAX_LENGTH = 500
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"  # URL-safe base64 without padding (core.pagination)
+
+VersionNumber = Annotated[
+    int, Parameter(ge=1, le=INT32_MAX, description="A version number of the GPT: 1, 2, ...")
+]
+Limit = Annotated[int, Parameter(ge=1, le=PAGE_LIMIT_MAX, description=f"Items per page, 1-{PAGE_LIMIT_MAX}")]
+Cursor = Annotated[
+    str | None,
+    Parameter(
+        min_length=1,
+        max_length=CURSOR_MAX_LENGTH,
+        pattern=CURSOR_PATTERN,
+        description="`next_cursor` of the previous page; omit for the first page",
+    ),
+]

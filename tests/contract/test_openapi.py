@@ -1,0 +1,71 @@
+"""The OpenAPI document states the rules the service enforces (the mechanisms, checked on every operation)."""
+
+from __future__ import annotations
+
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+async def _document(client) -> dict:
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def _operations(document: dict):
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in METHODS:
+                yield path, method, operation
+
+
+async def test_every_integer_parameter_is_bounded_and_every_cursor_shaped(client):
+    for path, method, operation in _operations(await _document(client)):
+        for parameter in operation.get("parameters", []):
+            schema = parameter["schema"]
+            if schema.get("type") == "integer":
+                assert "minimum" in schema and "maximum" in schema, (method, path, parameter["name"])
+            if parameter["name"] == "cursor":
+                assert schema.get("pattern") or any("pattern" in s for s in schema.get("oneOf", [])), path
+
+
+async def test_errors_are_documented_as_problem_json_on_every_api_operation(client):
+    for path, method, operation in _operations(await _document(client)):
+        if not path.startswith(("/api/", "/v1/")):
+            continue
+        responses = operation["responses"]
+        for status in ("400", "401", "404", "422", "429"):
+            assert "application/problem+json" in responses[status]["content"], (method, path, status)
+        assert "Retry-After" in responses["429"]["headers"]
+        assert "extra" not in str(responses["400"]), (method, path)
+
+
+async def test_request_bodies_state_the_enforced_rules(client):
+    document = await _document(client)
+    schemas = document["components"]["schemas"]
+    for name in ("GptCreate", "GptUpdate", "RatingWrite", "ApiKeyCreate", "PublishRequest", "SearchRequest"):
+        assert schemas[name]["additionalProperties"] is False, name
+    update = schemas["GptUpdate"]["properties"]
+    assert update["tags"]["anyOf"][0]["maxItems"] == 8
+    assert update["conversation_starters"]["anyOf"][0]["maxItems"] == 4
+    assert "lifestyle" in update["category"]["anyOf"][0]["enum"]
+    assert schemas["SearchRequest"]["properties"]["file_ids"]["anyOf"][0]["maxItems"] == 100
+    assert schemas["FeaturedRequest"]["properties"]["gpt_ids"]["uniqueItems"] is True
+    assert schemas["ProfileUpdate"]["properties"]["website"]["anyOf"][0]["pattern"].startswith("^(https?://")
+    assert document["paths"]["/api/gpts"]["post"]["requestBody"]["required"] is False
+    assert schemas["RetrievalSettings"]["properties"]["top_k"]["anyOf"][0]["maximum"] == 50
+    assert '"ge"' not in str(schemas).replace("'", '"'), "a bound pydantic could not render as minimum"
+
+
+async def test_content_types_are_the_real_ones(client):
+    paths = (await _document(client))["paths"]
+    export = paths["/api/gpts/{gpt_id}/export"]["get"]["responses"]["200"]["content"]
+    assert list(export) == ["application/zip"]
+    events = paths["/api/gpts/{gpt_id}/files/{file_id}/events"]["get"]["responses"]["200"]["content"]
+    assert list(events) == ["text/event-stream"]
+    chat = paths["/api/conversations/{conversation_id}/messages"]["post"]["responses"]["200"]["content"]
+    assert set(chat) == {"application/json", "text/event-stream"}
+    upload = paths["/api/gpts/{gpt_id}/files"]["post"]["requestBody"]["content"]["multipart/form-data"][
+        "schema"
+    ]
+    assert upload["required"] == ["file"] and upload["properties"]["file"]["format"] == "binary"
+    assert "multipart/form-data" in paths["/api/gpts/import"]["post"]["requestBody"]["content"]

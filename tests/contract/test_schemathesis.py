@@ -1,0 +1,273 @@
+"""The contract test: Schemathesis against the running service, every operation, with reachable deep paths.
+
+A fresh database, the app under uvicorn on loopback, fixtures made through the API (a published GPT with a
+file, a conversation, a review, a report, a rejected GPT with an appeal, an API key), then a bounded
+`st run` with the checks below and the stateful phase. Any failure is a bug in the service or in the
+document. How it runs and what it checks: docs/contract.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from core import migrate
+from core.app import create_app
+from core.settings import Settings
+from tests.conftest import TEST_SECRET, _recreate_database
+
+CHECKS = [
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+    "response_headers_conformance",
+    "negative_data_rejection",
+    "positive_data_acceptance",
+]
+ROOT = Path(__file__).resolve().parents[2]
+MAX_EXAMPLES = int(os.environ.get("GPTSTORE_CONTRACT_MAX_EXAMPLES", "2"))
+TIME_BUDGET_SECONDS = 240
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+async def service(server_urls, tmp_path_factory):
+    """The app on a free loopback port over its own database; yields its base URL."""
+    database_url = await _recreate_database(server_urls[0], f"gptstore_contract_{os.getpid()}")
+    await asyncio.to_thread(migrate.upgrade, database_url)
+    settings = Settings(
+        database_url=database_url,
+        redis_url=server_urls[1],
+        data_dir=tmp_path_factory.mktemp("contract"),
+        secret_key=TEST_SECRET,
+        llm_provider="offline",
+        default_plan="plus",
+    )
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=base) as http:
+        for _ in range(200):
+            try:
+                if (await http.get("/health")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                await asyncio.sleep(0.05)
+    yield base
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _seed(base: str) -> dict[str, str]:
+    """Owner, other user, admin and an API key, and one of each resource the deep paths need."""
+    with httpx.Client(base_url=base, timeout=60) as http:
+
+        def signup(name: str) -> dict:
+            body = {"email": f"{name}@example.com", "password": "correct horse battery", "display_name": name}
+            return http.post("/api/auth/signup", json=body).raise_for_status().json()
+
+        admin, owner, other = signup("admin"), signup("owner"), signup("other")
+        auth = {
+            k: {"Authorization": f"Bearer {v['access_token']}"}
+            for k, v in [("admin", admin), ("owner", owner), ("other", other)]
+        }
+        gpt = (
+            http.post(
+                "/api/gpts",
+                json={
+                    "name": "Fjord Guide",
+                    "description": "Plans fjord trips.",
+                    "category": "lifestyle",
+                    "instructions": "Help people plan fjord trips.",
+                    "conversation_starters": ["Best fjord in May?"],
+                },
+                headers=auth["owner"],
+            )
+            .raise_for_status()
+            .json()["id"]
+        )
+        file = (
+            http.post(
+                f"/api/gpts/{gpt}/files",
+                files={"file": ("fjords.txt", b"Geirangerfjord is best in May. " * 20, "text/plain")},
+                data={"access": "open"},
+                headers=auth["owner"],
+            )
+            .raise_for_status()
+            .json()["id"]
+        )
+        for _ in range(100):
+            if (
+                http.get(f"/api/gpts/{gpt}/files/{file}", headers=auth["owner"]).json()["status"]
+                != "in_progress"
+            ):
+                break
+            time.sleep(0.1)
+        published = http.post(
+            f"/api/gpts/{gpt}/publish", json={"visibility": "public"}, headers=auth["owner"]
+        )
+        assert published.json().get("review_status") == "approved", published.text
+        conversation = (
+            http.post(f"/api/store/gpts/{gpt}/conversations", headers=auth["other"])
+            .raise_for_status()
+            .json()["id"]
+        )
+        http.post(
+            f"/api/conversations/{conversation}/messages", json={"content": "When?"}, headers=auth["other"]
+        ).raise_for_status()
+        review = (
+            http.put(
+                f"/api/store/gpts/{gpt}/rating", json={"stars": 5, "review": "Helpful"}, headers=auth["other"]
+            )
+            .raise_for_status()
+            .json()["id"]
+        )
+        report = (
+            http.post(
+                f"/api/store/gpts/{gpt}/reports",
+                json={"reason": "spam", "details": "test"},
+                headers=auth["other"],
+            )
+            .raise_for_status()
+            .json()["id"]
+        )
+        rejected = http.post(
+            "/api/gpts", json={"name": "Second", "category": "other"}, headers=auth["owner"]
+        ).json()["id"]
+        http.post(
+            f"/api/gpts/{rejected}/publish", json={"visibility": "public"}, headers=auth["owner"]
+        ).raise_for_status()
+        http.post(
+            f"/api/admin/gpts/{rejected}/versions/1/moderate",
+            json={"action": "reject", "reason": "test"},
+            headers=auth["admin"],
+        ).raise_for_status()
+        appeal = (
+            http.post(f"/api/gpts/{rejected}/appeal", json={"message": "Please"}, headers=auth["owner"])
+            .raise_for_status()
+            .json()["id"]
+        )
+        key = (
+            http.post("/api/me/api-keys", json={"name": "contract"}, headers=auth["admin"])
+            .raise_for_status()
+            .json()
+        )
+        return {
+            "owner": owner["access_token"],
+            "other": other["access_token"],
+            "admin_key": key["key"],
+            "gpt_id": gpt,
+            "file_id": file,
+            "conversation_id": conversation,
+            "review_id": review,
+            "report_id": report,
+            "appeal_id": appeal,
+            "key_id": key["id"],
+            "user_id": other["user"]["id"],
+            "handle": owner["user"]["handle"],
+        }
+
+
+def _config(seed: dict[str, str]) -> str:
+    names = [
+        "gpt_id",
+        "file_id",
+        "conversation_id",
+        "review_id",
+        "report_id",
+        "appeal_id",
+        "key_id",
+        "user_id",
+        "handle",
+    ]
+    lines = ["[parameters]"] + [f'"path.{name}" = "{seed[name]}"' for name in names]
+    return "\n".join(lines) + "\n"
+
+
+def _run(base: str, config: Path, token: str, extra: list[str]) -> subprocess.CompletedProcess:
+    st = shutil.which("st", path=str(Path(sys.executable).parent)) or "st"
+    command = [
+        st,
+        "--config-file",
+        str(config),
+        "run",
+        f"{base}/schema/openapi.json",
+        "--checks",
+        ",".join(CHECKS),
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--phases",
+        "examples,coverage,fuzzing,stateful",
+        "--header",
+        f"Authorization: Bearer {token}",
+        "--seed",
+        "1",
+        "--workers",
+        "1",
+        "--generation-allow-x00",
+        "false",
+        *extra,
+    ]
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.contract.st_hooks", "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=TIME_BUDGET_SECONDS,
+        check=False,
+        env=env,
+        cwd=config.parent,
+    )
+
+
+async def test_the_service_keeps_its_openapi_contract(service, tmp_path):
+    seed = await asyncio.to_thread(_seed, service)
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(_config(seed))
+    started = time.perf_counter()
+    runs = [  # destructive operations last, so the fixtures stay reachable for the others
+        (
+            "owner",
+            seed["owner"],
+            [
+                "--exclude-path-regex",
+                "^/api/admin|/unpublish$",
+                "--exclude-method",
+                "DELETE",
+            ],
+        ),
+        ("admin API key", seed["admin_key"], ["--include-path-regex", "^/api/admin"]),
+        (
+            "other user",
+            seed["other"],
+            ["--include-path-regex", "^/api/(conversations|store)", "--exclude-method", "DELETE"],
+        ),
+        ("owner, destructive", seed["owner"], ["--include-method", "DELETE"]),
+        ("owner, unpublish", seed["owner"], ["--include-path-regex", "/unpublish$"]),
+    ]
+    for name, token, extra in runs:
+        result = await asyncio.to_thread(_run, service, config, token, extra)
+        print(f"--- {name}\n" + result.stdout[-2500:])
+        assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-4000:]
+    print(f"contract run: {time.perf_counter() - started:.0f} s")
