@@ -169,5 +169,5 @@ async def test_undo_typed_in_the_chat_is_the_undo_endpoint(client, creator_heade
     assert [m["undone"] for m in assistant] == [True, True, False, False]
     assert assistant[2]["changes"] == [] and assistant[3]["changes"] == []
     nothing = await client.post(f"/api/gpts/{gpt_id}/builder/undo", headers=creator_headers)
-    assert nothing.status_code == 404
+    assert nothing.status_code == 409  # nothing left to undo on a GPT that exists
     assert "undo" not in (again["gpt"]["instructions"] or "")
