@@ -269,7 +269,7 @@ async def test_a_request_never_waits_for_another_request_of_the_same_api_key(
 
     assert me.status_code == 200
     later = (await race_client.get("/api/me/api-keys", headers=by_key)).json()
-    assert later[0]["last_used_at"] is not None
+    assert later["data"][0]["last_used_at"] is not None
 
 
 async def test_parallel_first_ingestions_of_a_new_model_create_its_vector_index_once(race_db):
