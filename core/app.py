@@ -41,7 +41,9 @@ def _context_routes(service: Service) -> list[Any]:
         handlers += builder_routes.route_handlers + retrieval_routes.route_handlers
     if service in ("all", "store"):
         handlers += store_routes.route_handlers + feedback_routes.route_handlers + openai_api.route_handlers
-    return handlers
+    from web.routes import page_routes
+
+    return handlers + page_routes(service)
 
 
 def job_functions() -> list[tuple[str, Any]]:
@@ -104,6 +106,9 @@ def create_app(
 ) -> Litestar:
     """Build the app; `db` and `redis` may be handed in (tests), else they come from the settings."""
     settings = settings or get_settings()
+    service = service or settings.service
+    from web.errors import negotiated
+    from web.templates import template_config
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -145,11 +150,12 @@ def create_app(
                 await state.db.dispose()
 
     app = Litestar(
-        route_handlers=_context_routes(service or settings.service),
+        route_handlers=_context_routes(service),
         dependencies=dependencies,
-        exception_handlers=exception_handlers,
+        exception_handlers=negotiated(exception_handlers),  # HTML error pages for browsers (web/)
+        template_config=template_config(),
         lifespan=[lifespan],
-        state=State({"settings": settings, "db": db, "redis": redis}),
+        state=State({"settings": settings, "db": db, "redis": redis, "service": service}),
         middleware=[lambda app: _access_log(app)],
         cors_config=CORSConfig(allow_origins=["*"], allow_headers=["Authorization", "Content-Type"]),
         openapi_config=OpenAPIConfig(
