@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from litestar import Request
+from litestar import MediaType, Request
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.template import TemplateConfig
@@ -62,4 +62,5 @@ def render(
             **context,
         },
         status_code=status_code,
+        media_type=MediaType.HTML,  # also from handlers that may answer with a redirect instead
     )

@@ -207,7 +207,8 @@ async def test_chat_without_javascript_and_streamed(client, session, creator, se
     assert start.status_code == 303
     chat_path = start.headers["location"]
     chat = await client.get(chat_path, headers=HTML)
-    assert chat.status_code == 200 and "Fjord Guide" in chat.text and "data-stream-chat" in chat.text
+    assert chat.status_code == 200 and chat.headers["content-type"].startswith("text/html")
+    assert "Fjord Guide" in chat.text and "data-stream-chat" in chat.text
     sent = await client.post(
         f"{chat_path}/messages", data={"content": "Which fjord?", "csrf_token": token}, headers=HTML
     )
