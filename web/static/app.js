@@ -20,6 +20,20 @@
     return body;
   }
 
+  function addCitations(item, citations) {
+    if (!citations.length) return;
+    var list = document.createElement("ul");
+    list.className = "citations";
+    list.setAttribute("aria-label", "Sources");
+    citations.forEach(function (c) {
+      var entry = document.createElement("li");
+      var text = c.filename + (c.page ? ", page " + c.page : "") + (c.heading ? ", " + c.heading : "");
+      entry.textContent = text + (c.quote ? ": \u201c" + c.quote + "\u201d" : "");
+      list.appendChild(entry);
+    });
+    item.appendChild(list);
+  }
+
   function parseEvents(buffer, onEvent) {
     var events = buffer.split(/\r?\n\r?\n/);
     var rest = events.pop();
@@ -70,7 +84,10 @@
         if (chunk.done) break;
         buffer = parseEvents(buffer + decoder.decode(chunk.value, { stream: true }), function (name, payload) {
           if (name === "delta") answer.textContent += payload.text;
-          else if (name === "done") answer.textContent = payload.message.content;
+          else if (name === "done") {
+            answer.textContent = payload.message.content;
+            addCitations(answer.parentNode, payload.message.citations || []);
+          }
           else if (name === "error") throw new Error(payload.detail);
         });
       }
