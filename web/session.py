@@ -14,12 +14,13 @@ the cookie nor set it, so it cannot forge the pair (OWASP "double submit cookie"
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from urllib.parse import quote
 
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, State
 from litestar.handlers import BaseRouteHandler
+from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.auth import AccountService
@@ -118,10 +119,8 @@ def issue_session(settings: Settings, session: AsyncSession, user: User) -> tupl
     return AccountService(session, settings).issue_token(user)
 
 
-def login_required(user: User | None, request: Request) -> Any:
-    """None when signed in; else the redirect to the login page that comes back here."""
+def login_required(user: User | None, request: Request, back: str | None = None) -> Redirect | None:
+    """None when signed in; else the redirect to the login page that comes back (here, or to `back`)."""
     if user is not None:
         return None
-    from litestar.response import Redirect
-
-    return Redirect(f"/login?next={request.url.path}", status_code=303)
+    return Redirect(f"/login?next={quote(back or request.url.path)}", status_code=303)

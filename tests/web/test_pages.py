@@ -283,3 +283,37 @@ async def test_service_split_serves_its_own_pages(settings, db, redis, session: 
     async with app_client(create_app(settings, db=db, redis=redis, service="store")) as client:
         assert (await client.get("/", headers=HTML)).status_code == 200
         assert (await client.get("/builder", headers=HTML)).status_code == 404
+
+
+async def test_rating_needs_a_chat_and_shows_the_api_reasons_at_the_form(client, session, creator, settings):
+    listing = await create_published_gpt(session, creator, name="Fjord Guide")
+    reader = await create_user(session, settings, display_name="Reader")
+    await log_in(client, reader.email)
+    token = client.cookies.get(CSRF_COOKIE)
+    path = f"/g/{listing.gpt_id}"
+    refused = await client.post(f"{path}/rating", data={"stars": "5", "csrf_token": token}, headers=HTML)
+    assert refused.status_code == 403 and "Only users who chatted" in refused.text
+    await create_conversation(session, reader, listing.gpt_id)
+    invalid = await client.post(f"{path}/rating", data={"stars": "9", "csrf_token": token}, headers=HTML)
+    assert invalid.status_code == 422 and 'id="e-rating-stars"' in invalid.text
+    form = {"stars": "5", "review": "Loved the " + XSS, "csrf_token": token}
+    rated = await client.post(f"{path}/rating", data=form, headers=HTML)
+    assert rated.status_code == 303
+    page = (await client.get(path, headers=HTML)).text
+    assert "Change your rating (5 ★)" in page and "Loved the &lt;img" in page and XSS not in page
+
+
+async def test_report_once_from_the_gpt_page(client, session, creator, settings):
+    listing = await create_published_gpt(session, creator)
+    reader = await create_user(session, settings)
+    await log_in(client, reader.email)
+    token = client.cookies.get(CSRF_COOKIE)
+    path = f"/g/{listing.gpt_id}"
+    form = {"reason": "spam", "details": "Adverts", "csrf_token": token}
+    sent = await client.post(f"{path}/report", data=form, headers=HTML)
+    assert sent.status_code == 303
+    assert "your report was sent" in (await client.get(sent.headers["location"], headers=HTML)).text
+    again = await client.post(f"{path}/report", data=form, headers=HTML)
+    assert again.status_code == 409 and "already have an open report" in again.text
+    bad = await client.post(f"{path}/report", data={**form, "reason": "boring"}, headers=HTML)
+    assert bad.status_code == 422 and "Input should be" in bad.text

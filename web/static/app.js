@@ -102,6 +102,17 @@
     }
   }
 
+  // "Copy link" buttons are hidden without JavaScript (the address bar has the link).
+  document.querySelectorAll("[data-copy-link]").forEach(function (button) {
+    if (!navigator.clipboard) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(window.location.href.split("?")[0]).then(function () {
+        button.textContent = "Link copied";
+      });
+    });
+  });
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (form instanceof HTMLFormElement && form.hasAttribute("data-stream-chat")) send(form, event);
