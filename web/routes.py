@@ -21,6 +21,7 @@ from core.errors import AppError
 from core.models import User
 from core.schemas import LoginRequest, SignupRequest
 from core.settings import Settings
+from web.account_routes import account_handlers
 from web.builder_routes import builder_handlers
 from web.chat_routes import chat_handlers
 from web.forms import field_errors, form_values, parse, safe_next
@@ -101,12 +102,12 @@ async def builder_only_home() -> Redirect:
 
 # Assembly ----------------------------------------------------------------------------------------------
 
-account_handlers = [signup_form, signup, login_form, login, logout]
+auth_handlers = [signup_form, signup, login_form, login, logout]
 
 
 def page_routes(service: Literal["all", "builder", "store"]) -> list[Any]:
     """The page router and the static files of a process serving `service`."""
-    handlers: list[Any] = list(account_handlers)
+    handlers: list[Any] = [*auth_handlers, *account_handlers]
     if service in ("all", "store"):
         handlers += store_handlers + chat_handlers
     if service in ("all", "builder"):

@@ -317,3 +317,34 @@ async def test_report_once_from_the_gpt_page(client, session, creator, settings)
     assert again.status_code == 409 and "already have an open report" in again.text
     bad = await client.post(f"{path}/report", data={**form, "reason": "boring"}, headers=HTML)
     assert bad.status_code == 422 and "Input should be" in bad.text
+
+
+async def test_account_profile_plan_and_api_keys(client, session, settings):
+    taken = await create_user(session, settings, display_name="Taken Handle")
+    user = await create_user(session, settings, display_name="Owner", plan="free")
+    await log_in(client, user.email)
+    token = client.cookies.get(CSRF_COOKIE)
+    page = (await client.get("/account", headers=HTML)).text
+    assert "Your plan is <strong>free</strong>" in page and "gptstore users set-plan" in page
+    form = {"display_name": "Owner", "handle": taken.handle, "website": "ftp://x", "bio": ""}
+    form["csrf_token"] = token
+    invalid = await client.post("/account/profile", data=form, headers=HTML)
+    assert invalid.status_code == 422 and 'id="e-website"' in invalid.text
+    conflict = await client.post("/account/profile", data={**form, "website": ""}, headers=HTML)
+    assert conflict.status_code == 409 and 'id="e-handle"' in conflict.text
+    form.update(handle="owner-new", website="https://example.com")
+    saved = await client.post("/account/profile", data=form, headers=HTML)
+    assert saved.status_code == 303
+    assert "https://example.com" in (await client.get("/creators/owner-new", headers=HTML)).text
+
+    form = {"name": "laptop", "csrf_token": token}
+    created = await client.post("/account/api-keys", data=form, headers=HTML)
+    assert created.status_code == 201
+    key = re.search(r'value="(gsk_[^"]+)"', created.text).group(1)
+    assert (await client.get("/api/me", headers={"Authorization": f"Bearer {key}"})).status_code == 200
+    assert key not in (await client.get("/account", headers=HTML)).text  # shown once
+    key_id = re.search(r'action="/account/api-keys/([0-9a-f-]{36})/revoke"', created.text).group(1)
+    revoke = f"/account/api-keys/{key_id}/revoke"
+    revoked = await client.post(revoke, data={"csrf_token": token}, headers=HTML)
+    assert revoked.status_code == 303
+    assert (await client.get("/api/me", headers={"Authorization": f"Bearer {key}"})).status_code == 401
