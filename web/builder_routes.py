@@ -61,7 +61,7 @@ async def new_gpt(
     request: Request, page_user: User | None, db_session: AsyncSession, settings: Settings
 ) -> Any:
     """A new empty draft (`POST /api/gpts`); 403 with the plan's explanation on the free plan."""
-    if redirect := login_required(page_user, request):
+    if redirect := login_required(page_user, request, "/builder"):
         return redirect
     gpt = await GptService(db_session, settings).create(page_user)
     return Redirect(f"/builder/{gpt.id}", status_code=303)

@@ -97,7 +97,7 @@ async def send_message(
     state: State,
 ) -> Any:
     """Ask the GPT: streamed for `Accept: text/event-stream`, else answered whole and redirected back."""
-    if redirect := login_required(page_user, request):
+    if redirect := login_required(page_user, request, f"/chats/{conversation_id}"):
         return redirect
     data, errors = parse(MessageCreate, await form_values(request, "content"))
     service = ChatService(db_session, settings, redis, get_llm(settings))

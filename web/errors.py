@@ -13,7 +13,7 @@ from typing import Any
 from litestar import MediaType, Request, Response
 
 from web.security import page_headers
-from web.session import SESSION_COOKIE, csrf_token
+from web.session import SESSION_COOKIE, csrf_token, minted_csrf_cookie
 
 API_PREFIXES = ("/api/", "/v1/", "/schema", "/static/", "/health", "/ready")
 
@@ -44,7 +44,10 @@ def _page(request: Request, problem: Response) -> Response:
     )
     headers = {k: v for k, v in (problem.headers or {}).items() if k.lower() != "www-authenticate"}
     headers.update(page_headers())
-    return Response(html, status_code=status, media_type=MediaType.HTML, headers=headers)
+    # Outside the page router (an unknown path) no middleware sets the token the page's forms carry.
+    cookie = None if request.scope.get("route_handler") else minted_csrf_cookie(request)
+    cookies = [cookie] if cookie else None
+    return Response(html, status_code=status, media_type=MediaType.HTML, headers=headers, cookies=cookies)
 
 
 def negotiated(handlers: dict[Any, Callable[..., Response]]) -> dict[Any, Callable[..., Response]]:

@@ -11,7 +11,7 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from web.session import csrf_cookie_header
+from web.session import minted_csrf_cookie
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -45,9 +45,9 @@ def page_security(app: ASGIApp) -> ASGIApp:
                 for name, value in PAGE_HEADERS.items():
                     if name.encode() not in present:
                         headers.append((name.encode(), value.encode()))
-                cookie = csrf_cookie_header(ASGIConnection(scope))
-                if cookie:
-                    headers.append((b"set-cookie", cookie.encode()))
+                cookie = minted_csrf_cookie(ASGIConnection(scope))
+                if cookie is not None:
+                    headers.append(cookie.to_encoded_header())
                 message = {**message, "headers": headers}
             await send(message)
 

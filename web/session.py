@@ -75,13 +75,14 @@ def csrf_token(connection: ASGIConnection) -> str:
     return state.setdefault(NEW_CSRF_TOKEN, secrets.token_urlsafe(32))
 
 
-def csrf_cookie_header(connection: ASGIConnection) -> str | None:
-    """The `Set-Cookie` value for a CSRF token minted during this request, if one was."""
+def minted_csrf_cookie(connection: ASGIConnection) -> Cookie | None:
+    """The CSRF cookie to set when this request minted a new token, else None."""
     token = connection.scope.get("state", {}).get(NEW_CSRF_TOKEN)
     if not token:
         return None
-    secure = "; Secure" if _secure(connection) else ""
-    return f"{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax{secure}"
+    return Cookie(
+        key=CSRF_COOKIE, value=token, path="/", httponly=True, samesite="lax", secure=_secure(connection)
+    )
 
 
 async def csrf_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:

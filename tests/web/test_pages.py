@@ -185,6 +185,7 @@ async def test_errors_are_pages_for_browsers_and_problems_for_the_api(client, pa
     assert page.headers["content-type"].startswith("text/html")
     assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     assert "gptstore" in page.text and "404" in page.text
+    assert len(set_cookie_headers(page, CSRF_COOKIE)) == 1  # the page's log-out form has its token
     api = await client.get("/api/store/gpts/00000000-0000-0000-0000-000000000000", headers=HTML)
     assert api.status_code == 404 and api.headers["content-type"].startswith("application/problem+json")
     plain = await client.get(path)
