@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import sqlalchemy as sa
 from litestar import Request, get, post
 from litestar.response import Redirect
 from redis.asyncio import Redis
@@ -78,7 +79,8 @@ async def update_profile(
             errors, status = field_errors(exc), exc.status
         else:
             return Redirect("/account?saved=true", status_code=303)
-    await db_session.refresh(page_user)  # show the stored profile's keys next to the sent values
+    if sa.inspect(page_user).expired_attributes:  # a lost race on the handle rolled the user back
+        await db_session.refresh(page_user)
     return await account_view(
         request, page_user, db_session, settings, values=values, errors=errors, status_code=status
     )
