@@ -44,7 +44,9 @@ def _context_routes(service: Service) -> list[Any]:
         handlers += builder_routes.route_handlers + retrieval_routes.route_handlers
     if service in ("all", "store"):
         handlers += store_routes.route_handlers + feedback_routes.route_handlers + openai_api.route_handlers
-    return handlers
+    from web.routes import page_routes
+
+    return handlers + page_routes(service)
 
 
 def job_functions() -> list[tuple[str, Any]]:
@@ -107,6 +109,9 @@ def create_app(
 ) -> Litestar:
     """Build the app; `db` and `redis` may be handed in (tests), else they come from the settings."""
     settings = settings or get_settings()
+    service = service or settings.service
+    from web.errors import negotiated
+    from web.templates import template_config
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -148,14 +153,15 @@ def create_app(
                 await state.db.dispose()
 
     app = Litestar(
-        route_handlers=_context_routes(service or settings.service),
+        route_handlers=_context_routes(service),
         dependencies=dependencies,
-        exception_handlers=with_openai_errors(exception_handlers),
+        exception_handlers=negotiated(with_openai_errors(exception_handlers)),  # HTML error pages (web/)
         before_request=complete_allow,
         plugins=[PydanticPlugin(validate_strict=None)],  # type: ignore[arg-type]  # field-level `strict` holds
         on_startup=[lambda app: openapi.install(app, settings.categories)],
+        template_config=template_config(),
         lifespan=[lifespan],
-        state=State({"settings": settings, "db": db, "redis": redis}),
+        state=State({"settings": settings, "db": db, "redis": redis, "service": service}),
         middleware=[lambda app: _access_log(app), request_guard(settings)],
         cors_config=CORSConfig(allow_origins=["*"], allow_headers=["Authorization", "Content-Type"]),
         openapi_config=apidocs.openapi_config(),

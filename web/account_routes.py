@@ -1,0 +1,116 @@
+"""The account page: profile, plan, and API keys (created and shown once, revoked)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from litestar import Request, get, post
+from litestar.response import Redirect
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.auth import PAID_PLANS, AccountService
+from core.errors import AppError
+from core.models import User
+from core.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
+from core.settings import Settings
+from store.creators import CreatorService, ProfileRead, ProfileUpdate
+from web.forms import field_errors, form_values, parse
+from web.session import login_required
+from web.templates import render
+
+PROFILE_FIELDS = ("handle", "display_name", "website", "bio")
+
+
+async def account_view(
+    request: Request,
+    user: User,
+    db_session: AsyncSession,
+    settings: Settings,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> Any:
+    """Profile (`GET /api/me/profile`), plan and API keys (`GET /api/me/api-keys`) on one page."""
+    keys = await AccountService(db_session, settings).list_api_keys(user)
+    context.setdefault("values", ProfileRead.model_validate(user).model_dump())
+    context.setdefault("errors", {})
+    return render(
+        request,
+        "account.html",
+        user,
+        keys=[ApiKeyRead.model_validate(k) for k in keys],
+        paid_plans=PAID_PLANS,
+        status_code=status_code,
+        **context,
+    )
+
+
+@get("/account", name="account")
+async def account(
+    request: Request,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    saved: bool = False,
+) -> Any:
+    if redirect := login_required(page_user, request):
+        return redirect
+    return await account_view(request, page_user, db_session, settings, saved=saved)
+
+
+@post("/account/profile")
+async def update_profile(
+    request: Request, page_user: User | None, db_session: AsyncSession, settings: Settings, redis: Redis
+) -> Any:
+    """Save the profile (`PATCH /api/me/profile`); errors at their fields."""
+    if redirect := login_required(page_user, request, "/account"):
+        return redirect
+    values = await form_values(request, *PROFILE_FIELDS)
+    data, errors = parse(ProfileUpdate, values)
+    status = 422
+    if data is not None:
+        try:
+            async with db_session.begin_nested():  # nothing of a refused change is kept
+                await CreatorService(db_session, settings, redis).update_profile(page_user, data)
+        except AppError as exc:
+            errors, status = field_errors(exc), exc.status
+        else:
+            return Redirect("/account?saved=true", status_code=303)
+    if sa.inspect(page_user).expired_attributes:  # a lost race on the handle rolled the user back
+        await db_session.refresh(page_user)
+    return await account_view(
+        request, page_user, db_session, settings, values=values, errors=errors, status_code=status
+    )
+
+
+@post("/account/api-keys")
+async def create_api_key(
+    request: Request, page_user: User | None, db_session: AsyncSession, settings: Settings
+) -> Any:
+    """A new API key (`POST /api/me/api-keys`), shown on this response only."""
+    if redirect := login_required(page_user, request, "/account"):
+        return redirect
+    data, errors = parse(ApiKeyCreate, await form_values(request, "name"))
+    if data is None:
+        errors = {f"key_{k}": v for k, v in errors.items()}
+        return await account_view(request, page_user, db_session, settings, errors=errors, status_code=422)
+    row, key = await AccountService(db_session, settings).create_api_key(page_user, data.name)
+    created = ApiKeyCreated(**ApiKeyRead.model_validate(row).model_dump(), key=key)
+    return await account_view(request, page_user, db_session, settings, created=created, status_code=201)
+
+
+@post("/account/api-keys/{key_id:uuid}/revoke")
+async def revoke_api_key(
+    request: Request, key_id: uuid.UUID, page_user: User | None, db_session: AsyncSession, settings: Settings
+) -> Any:
+    """Revoke one of the user's keys (`DELETE /api/me/api-keys/{id}`)."""
+    if redirect := login_required(page_user, request, "/account"):
+        return redirect
+    await AccountService(db_session, settings).revoke_api_key(page_user, key_id)
+    return Redirect("/account#h-keys", status_code=303)
+
+
+account_handlers = [account, update_profile, create_api_key, revoke_api_key]

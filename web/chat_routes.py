@@ -1,0 +1,148 @@
+"""Chat pages: the user's conversations, one conversation, and sending a message (streamed with JS).
+
+Without JavaScript a message is a plain form post answered when the reply is complete (303 back to the
+chat). With `static/app.js` the same form is posted with `Accept: text/event-stream` and the answer is
+streamed as `delta` events and a final `done` (or `error`), like `POST /api/conversations/{id}/messages`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.datastructures import State
+from litestar.response import Redirect
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.llm import Delta, get_llm
+from core.models import User
+from core.settings import Settings
+from core.sse import sse, wants_stream
+from store.chat import ChatService
+from store.schemas import ChatMessageRead, ConversationRead, GptPage, MessageCreate, ReplyRead
+from store.service import StoreService
+from web.forms import form_values, parse
+from web.session import login_required
+from web.templates import render
+
+
+@post("/g/{gpt_id:uuid}/chat")
+async def start_chat(
+    request: Request,
+    gpt_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+) -> Redirect:
+    """Start a conversation with the GPT's live version (`POST /api/store/gpts/{id}/conversations`)."""
+    if page_user is None:
+        return Redirect(f"/login?next=/g/{gpt_id}", status_code=303)
+    conversation = await ChatService(db_session, settings, redis, None).start(page_user, gpt_id)
+    return Redirect(f"/chats/{conversation.id}", status_code=303)
+
+
+@get("/chats", name="chats")
+async def conversations(
+    request: Request, page_user: User | None, db_session: AsyncSession, settings: Settings, redis: Redis
+) -> Any:
+    """The user's conversations (`GET /api/conversations`)."""
+    if redirect := login_required(page_user, request):
+        return redirect
+    rows = await ChatService(db_session, settings, redis, None).conversations(page_user)
+    items = [ConversationRead.model_validate(r, from_attributes=True) for r in rows]
+    return render(request, "chats.html", page_user, conversations=items)
+
+
+@get("/chats/{conversation_id:uuid}", name="chat")
+async def conversation(
+    request: Request,
+    conversation_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+) -> Any:
+    """One conversation (`GET /api/conversations/{id}/messages`) with the GPT's starters when empty."""
+    if redirect := login_required(page_user, request):
+        return redirect
+    service = ChatService(db_session, settings, redis, None)
+    row = await service.owned(page_user, conversation_id)
+    messages = [ChatMessageRead.model_validate(m, from_attributes=True) for m in await service.messages(row)]
+    gpt = GptPage.model_validate(
+        await StoreService(db_session, settings, redis).cached_page(row.gpt_id, page_user)
+    )
+    return render(
+        request,
+        "chat.html",
+        page_user,
+        conversation=ConversationRead.model_validate(row, from_attributes=True),
+        messages=messages,
+        gpt=gpt,
+        errors={},
+    )
+
+
+@post("/chats/{conversation_id:uuid}/messages", status_code=200)
+async def send_message(
+    request: Request,
+    conversation_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+    state: State,
+) -> Any:
+    """Ask the GPT: streamed for `Accept: text/event-stream`, else answered whole and redirected back."""
+    if redirect := login_required(page_user, request, f"/chats/{conversation_id}"):
+        return redirect
+    data, errors = parse(MessageCreate, await form_values(request, "content"))
+    service = ChatService(db_session, settings, redis, get_llm(settings))
+    row = await service.owned(page_user, conversation_id)
+    if data is None:
+        messages = [
+            ChatMessageRead.model_validate(m, from_attributes=True) for m in await service.messages(row)
+        ]
+        gpt = GptPage.model_validate(
+            await StoreService(db_session, settings, redis).cached_page(row.gpt_id, page_user)
+        )
+        return render(
+            request,
+            "chat.html",
+            page_user,
+            conversation=ConversationRead.model_validate(row, from_attributes=True),
+            messages=messages,
+            gpt=gpt,
+            errors=errors,
+            status_code=422,
+        )
+    await service.check_rate(page_user)  # before a stream starts, so a 429 is a real 429
+    if wants_stream(request):
+        await service.pinned_version(page_user, row)  # 404 before the stream starts
+        return sse(_streamed_reply(state, page_user.id, row.id, data.content))
+    async for _ in service.reply(page_user, row, data.content):
+        pass
+    return Redirect(f"/chats/{row.id}#last", status_code=303)
+
+
+async def _streamed_reply(
+    state: State, user_id: uuid.UUID, conversation_id: uuid.UUID, content: str
+) -> AsyncIterator[tuple[str, Any]]:
+    # The stream outlives the request's transaction, so it runs in its own (as the JSON twin does).
+    settings = state.settings
+    async with state.db.session_scope() as session:
+        user = await session.get(User, user_id)
+        service = ChatService(session, settings, state.redis, get_llm(settings))
+        row = await service.owned(user, conversation_id)
+        async for event in service.reply(user, row, content):
+            if isinstance(event, Delta):
+                yield "delta", {"text": event.text}
+            else:
+                message = ChatMessageRead.model_validate(event[0], from_attributes=True)
+                yield "done", ReplyRead(conversation_id=row.id, message=message).model_dump(mode="json")
+
+
+chat_handlers = [start_chat, conversations, conversation, send_message]

@@ -1,0 +1,53 @@
+"""Form posts validated by the JSON API's own schemas, with the same field names its 422 reports."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from litestar import Request
+from pydantic import BaseModel, ValidationError
+
+from core.errors import AppError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def form_values(request: Request, *names: str) -> dict[str, str]:
+    """The named fields of a url-encoded or multipart form, as strings ('' when absent)."""
+    form = await request.form()
+    values = {}
+    for name in names:
+        value = form.get(name)
+        values[name] = value if isinstance(value, str) else ""
+    return values
+
+
+def field_errors(exc: ValidationError | AppError) -> dict[str, str]:
+    """`{field: message}` from a pydantic error or a problem's `errors` (first message per field)."""
+    errors: dict[str, str] = {}
+    if isinstance(exc, ValidationError):
+        for error in exc.errors():
+            # A form shows an error at its input: `conversation_starters.2` is `conversation_starters`'s.
+            field = str(error["loc"][0]) if error["loc"] else "form"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            errors.setdefault(field, message)
+        return errors
+    for error in exc.errors or []:
+        field = str(error.get("field") or "form").split(".")[0]
+        errors.setdefault(field, str(error.get("message") or exc.detail))
+    return errors or {"form": exc.detail}
+
+
+def parse(model: type[M], values: dict[str, Any]) -> tuple[M | None, dict[str, str]]:
+    """The validated model, or None and the field errors the API's 422 would name."""
+    try:
+        return model.model_validate(values), {}
+    except ValidationError as exc:
+        return None, field_errors(exc)
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """A redirect target on this site only: a path, never `//host` or a scheme (no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target

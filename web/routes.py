@@ -1,0 +1,129 @@
+"""Account pages, and the assembly of every page router (store, chat and builder pages in their modules).
+
+Each page is a template over the same `*Read` data its JSON twin returns.
+
+Which pages a process serves follows `serve --service` (see `page_routes`). Every page router carries the
+CSRF guard, the page security headers and the `page_user` (cookie session) dependency.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from litestar import Request, Router, get, post
+from litestar.di import Provide
+from litestar.response import Redirect, Template
+from litestar.static_files import create_static_files_router
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.auth import AccountService
+from core.errors import AppError
+from core.models import User
+from core.schemas import LoginRequest, SignupRequest
+from core.settings import Settings
+from web.account_routes import account_handlers
+from web.builder_routes import builder_handlers
+from web.chat_routes import chat_handlers
+from web.creator_routes import creator_handlers
+from web.forms import field_errors, form_values, parse, safe_next
+from web.security import page_security
+from web.session import (
+    cleared_session_cookie,
+    csrf_guard,
+    issue_session,
+    provide_page_user,
+    session_cookie,
+)
+from web.store_routes import store_handlers
+from web.templates import STATIC, render
+
+# Accounts ----------------------------------------------------------------------------------------------
+
+
+@get("/signup", name="signup")
+async def signup_form(request: Request, page_user: User | None, next: str | None = None) -> Template:
+    return render(request, "signup.html", page_user, values={}, errors={}, next=safe_next(next))
+
+
+@post("/signup")
+async def signup(request: Request, db_session: AsyncSession, settings: Settings) -> Any:
+    """Create the account through `AccountService.signup` and start a session."""
+    values = await form_values(request, "email", "password", "display_name", "next")
+    target = safe_next(values.pop("next"))
+    data, errors = parse(SignupRequest, values)
+    if data is not None:
+        service = AccountService(db_session, settings)
+        try:
+            async with db_session.begin_nested():  # nothing of a refused signup is kept
+                user = await service.signup(data.email, data.password, data.display_name)
+        except AppError as exc:
+            errors = field_errors(exc)
+        else:
+            token, ttl = issue_session(settings, db_session, user)
+            return Redirect(target, status_code=303, cookies=[session_cookie(request, token, ttl)])
+    values.pop("password")
+    return render(request, "signup.html", None, values=values, errors=errors, next=target, status_code=422)
+
+
+@get("/login", name="login")
+async def login_form(request: Request, page_user: User | None, next: str | None = None) -> Template:
+    return render(request, "login.html", page_user, values={}, errors={}, next=safe_next(next))
+
+
+@post("/login")
+async def login(request: Request, db_session: AsyncSession, settings: Settings) -> Any:
+    values = await form_values(request, "email", "password", "next")
+    target = safe_next(values.pop("next"))
+    data, errors = parse(LoginRequest, values)
+    if data is not None:
+        try:
+            user = await AccountService(db_session, settings).authenticate(data.email, data.password)
+        except AppError as exc:
+            errors = {"form": exc.detail}
+        else:
+            token, ttl = issue_session(settings, db_session, user)
+            return Redirect(target, status_code=303, cookies=[session_cookie(request, token, ttl)])
+    values.pop("password")
+    return render(request, "login.html", None, values=values, errors=errors, next=target, status_code=401)
+
+
+@post("/logout")
+async def logout(request: Request) -> Redirect:
+    return Redirect("/", status_code=303, cookies=[cleared_session_cookie(request)])
+
+
+# Builder-only front page ------------------------------------------------------------------------------
+
+
+@get("/", name="builder_home")
+async def builder_only_home() -> Redirect:
+    """With `--service builder` there is no store: the front page is the builder's list."""
+    return Redirect("/builder", status_code=303)
+
+
+# Assembly ----------------------------------------------------------------------------------------------
+
+auth_handlers = [signup_form, signup, login_form, login, logout]
+
+
+def page_routes(service: Literal["all", "builder", "store"]) -> list[Any]:
+    """The page router and the static files of a process serving `service`."""
+    handlers: list[Any] = [*auth_handlers, *account_handlers]
+    if service in ("all", "store"):
+        handlers += store_handlers + chat_handlers + creator_handlers
+    if service in ("all", "builder"):
+        handlers += builder_handlers
+    if service == "builder":
+        handlers.append(builder_only_home)
+    pages = Router(
+        path="/",
+        route_handlers=handlers,
+        guards=[csrf_guard],
+        middleware=[page_security],
+        dependencies={"page_user": Provide(provide_page_user)},
+        include_in_schema=False,
+    )
+    static = create_static_files_router(
+        path="/static", directories=[STATIC], include_in_schema=False, cache_control=None
+    )
+    return [pages, static]

@@ -1,0 +1,228 @@
+"""Store pages: the front, search, a GPT's page with rating and report forms, and creator pages."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import Any, Literal, get_args
+
+from litestar import Request, get, post
+from litestar.params import Parameter
+from litestar.response import Redirect, Template
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import AppError, NotFound
+from core.models import User
+from core.settings import Settings
+from store.creators import CreatorService
+from store.feedback import FeedbackService, RatingRead, RatingWrite, ReportCreate, ReportReason
+from store.schemas import GptPage
+from store.search import StoreSearch
+from store.service import StoreService
+from web.forms import field_errors, form_values, parse
+from web.session import login_required
+from web.templates import render
+
+HOME_SECTIONS = (("featured", "Featured"), ("trending", "Trending"), ("top", "Top rated"), ("new", "New"))
+HOME_SECTION_SIZE = 8
+RESULTS_PAGE_SIZE = 24
+REVIEWS_PAGE_SIZE = 10
+REPORT_REASONS = get_args(ReportReason)
+
+
+@get("/", name="home")
+async def home(
+    request: Request, page_user: User | None, db_session: AsyncSession, settings: Settings, redis: Redis
+) -> Template:
+    """The store's front: search, categories, featured/trending/top/new rows (`GET /api/store/gpts`)."""
+    search = StoreSearch(db_session, settings, redis)
+    sections = []
+    for sort, title in HOME_SECTIONS:
+        page = await search.browse(q=None, category=None, sort=sort, limit=HOME_SECTION_SIZE, cursor=None)
+        sections.append({"sort": sort, "title": title, "page": page})
+    categories = await search.categories()
+    return render(request, "home.html", page_user, sections=sections, categories=categories)
+
+
+@get("/search", name="search")
+async def search(
+    request: Request,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+    q: str | None = Parameter(default=None, max_length=200),
+    category: str | None = None,
+    sort: Literal["trending", "top", "new", "featured"] = "trending",
+    cursor: str | None = Parameter(default=None, max_length=500),
+) -> Template:
+    """Results of `GET /api/store/gpts` with the same parameters; `next_cursor` becomes a 'More' link."""
+    category = category or None
+    store = StoreSearch(db_session, settings, redis)
+    page = await store.browse(q=q, category=category, sort=sort, limit=RESULTS_PAGE_SIZE, cursor=cursor)
+    return render(
+        request,
+        "search.html",
+        page_user,
+        page=page,
+        q=q or "",
+        category=category,
+        sort=sort,
+        categories=await store.categories(),
+    )
+
+
+async def gpt_view(
+    request: Request,
+    gpt_id: uuid.UUID,
+    user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+    *,
+    reviews_cursor: str | None = None,
+    status_code: int = 200,
+    **context: Any,
+) -> Template:
+    """The GPT page over `GptPage` and `ReviewPage`, with the visitor's own rating when there is one."""
+    store = StoreService(db_session, settings, redis)
+    gpt = GptPage.model_validate(await store.cached_page(gpt_id, user))
+    feedback = FeedbackService(db_session, settings, redis)
+    reviews = await feedback.reviews(gpt_id, user, "newest", reviews_cursor, REVIEWS_PAGE_SIZE)
+    mine = None
+    if user is not None and user.handle != gpt.creator.handle:
+        with contextlib.suppress(NotFound):
+            mine = RatingRead.model_validate(await feedback.my_rating(user, gpt_id), from_attributes=True)
+    context.setdefault("errors", {})
+    context.setdefault("values", {})
+    return render(
+        request,
+        "gpt.html",
+        user,
+        gpt=gpt,
+        reviews=reviews,
+        my_rating=mine,
+        report_reasons=REPORT_REASONS,
+        status_code=status_code,
+        **context,
+    )
+
+
+@get("/g/{gpt_id:uuid}", name="gpt")
+async def gpt_page(
+    request: Request,
+    gpt_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+    reviews_cursor: str | None = Parameter(default=None, max_length=500),
+    reported: bool = False,
+) -> Template:
+    """The GPT's page (`GET /api/store/gpts/{id}`) with its reviews (`GET .../reviews`)."""
+    return await gpt_view(
+        request,
+        gpt_id,
+        page_user,
+        db_session,
+        settings,
+        redis,
+        reviews_cursor=reviews_cursor,
+        reported=reported,
+    )
+
+
+@post("/g/{gpt_id:uuid}/rating")
+async def rate(
+    request: Request,
+    gpt_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+) -> Any:
+    """Rate with stars and an optional review (`PUT /api/store/gpts/{id}/rating`); errors at the form."""
+    if redirect := login_required(page_user, request, f"/g/{gpt_id}"):
+        return redirect
+    values = await form_values(request, "stars", "review")
+    data, errors = parse(RatingWrite, values)
+    status = 422
+    if data is not None:
+        try:
+            async with db_session.begin_nested():  # nothing of a refused rating is kept
+                await FeedbackService(db_session, settings, redis).rate(
+                    page_user, gpt_id, data.stars, data.review
+                )
+        except AppError as exc:
+            errors, status = field_errors(exc), exc.status
+        else:
+            return Redirect(f"/g/{gpt_id}#h-reviews", status_code=303)
+    errors = {f"rating_{k}": v for k, v in errors.items()}
+    return await gpt_view(
+        request,
+        gpt_id,
+        page_user,
+        db_session,
+        settings,
+        redis,
+        values=values,
+        errors=errors,
+        status_code=status,
+    )
+
+
+@post("/g/{gpt_id:uuid}/report")
+async def report(
+    request: Request,
+    gpt_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+) -> Any:
+    """Report the GPT (`POST /api/store/gpts/{id}/reports`); errors at the form."""
+    if redirect := login_required(page_user, request, f"/g/{gpt_id}"):
+        return redirect
+    values = await form_values(request, "reason", "details")
+    data, errors = parse(ReportCreate, values)
+    status = 422
+    if data is not None:
+        try:
+            async with db_session.begin_nested():  # nothing of a refused report is kept
+                await FeedbackService(db_session, settings, redis).report(
+                    page_user, gpt_id, data.reason, data.details
+                )
+        except AppError as exc:
+            errors, status = field_errors(exc), exc.status
+        else:
+            return Redirect(f"/g/{gpt_id}?reported=true#h-report", status_code=303)
+    errors = {f"report_{k}": v for k, v in errors.items()}
+    return await gpt_view(
+        request,
+        gpt_id,
+        page_user,
+        db_session,
+        settings,
+        redis,
+        values=values,
+        errors=errors,
+        status_code=status,
+    )
+
+
+@get("/creators/{handle:str}", name="creator")
+async def creator_page(
+    request: Request,
+    handle: str,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+) -> Template:
+    """A creator's profile and listed GPTs (`GET /api/store/creators/{handle}`)."""
+    creator = await CreatorService(db_session, settings, redis).page(handle)
+    return render(request, "creator.html", page_user, creator=creator)
+
+
+store_handlers = [home, search, gpt_page, rate, report, creator_page]

@@ -1,0 +1,66 @@
+"""The Jinja environment of the pages: autoescaping everywhere, a few display filters, and `render`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import MediaType, Request
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.response import Template
+from litestar.template import TemplateConfig
+
+from core.models import User
+from web.session import csrf_token
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+
+
+def initials(name: str) -> str:
+    """Up to two letters standing in for a GPT's icon: 'Fjord Guide' -> 'FG'."""
+    words = [w for w in name.split() if w[:1].isalnum()]
+    letters = "".join(w[0] for w in words[:2]).upper()
+    return letters or "?"
+
+
+def stars(average: float | None) -> str:
+    return "No ratings" if average is None else f"{average:.1f} ★"
+
+
+def kilobytes(size: int) -> str:
+    return f"{size / 1024:.0f} KB" if size < 1024 * 1024 else f"{size / 1024 / 1024:.1f} MB"
+
+
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(initials=initials, stars=stars, kilobytes=kilobytes)
+    return env
+
+
+def template_config() -> TemplateConfig:
+    return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment()))
+
+
+def render(
+    request: Request, name: str, user: User | None, *, status_code: int = 200, **context: Any
+) -> Template:
+    """A page: the template with the signed-in user, the CSRF token and the service mode in context."""
+    settings = request.app.state.settings
+    return Template(
+        template_name=name,
+        context={
+            "user": user,
+            "csrf_token": csrf_token(request),
+            "service": request.app.state.get("service", settings.service),
+            **context,
+        },
+        status_code=status_code,
+        media_type=MediaType.HTML,  # also from handlers that may answer with a redirect instead
+    )
