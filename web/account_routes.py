@@ -34,7 +34,7 @@ async def account_view(
     **context: Any,
 ) -> Any:
     """Profile (`GET /api/me/profile`), plan and API keys (`GET /api/me/api-keys`) on one page."""
-    keys = await AccountService(db_session, settings).list_api_keys(user)
+    keys, _ = await AccountService(db_session, settings).list_api_keys(user, 100, None)  # newest 100
     context.setdefault("values", ProfileRead.model_validate(user).model_dump())
     context.setdefault("errors", {})
     return render(

@@ -52,7 +52,7 @@ async def my_gpts(
     if redirect := login_required(page_user, request):
         return redirect
     service = GptService(db_session, settings)
-    gpts = await service.read_all(await service.list_owned(page_user))
+    gpts = await service.read_all((await service.list_owned(page_user, 100, None))[0])
     return render(request, "builder/list.html", page_user, gpts=gpts)
 
 

@@ -22,7 +22,7 @@ from core.models import User
 from core.settings import Settings
 from core.sse import sse, wants_stream
 from store.chat import ChatService
-from store.schemas import ChatMessageRead, ConversationRead, GptPage, MessageCreate, ReplyRead
+from store.schemas import ChatMessageRead, ChatReplyRead, ConversationRead, GptPage, MessageCreate
 from store.service import StoreService
 from web.forms import form_values, parse
 from web.session import login_required
@@ -52,7 +52,7 @@ async def conversations(
     """The user's conversations (`GET /api/conversations`)."""
     if redirect := login_required(page_user, request):
         return redirect
-    rows = await ChatService(db_session, settings, redis, None).conversations(page_user)
+    rows, _ = await ChatService(db_session, settings, redis, None).conversations(page_user, 100, None)
     items = [ConversationRead.model_validate(r, from_attributes=True) for r in rows]
     return render(request, "chats.html", page_user, conversations=items)
 
@@ -142,7 +142,7 @@ async def _streamed_reply(
                 yield "delta", {"text": event.text}
             else:
                 message = ChatMessageRead.model_validate(event[0], from_attributes=True)
-                yield "done", ReplyRead(conversation_id=row.id, message=message).model_dump(mode="json")
+                yield "done", ChatReplyRead(conversation_id=row.id, message=message).model_dump(mode="json")
 
 
 chat_handlers = [start_chat, conversations, conversation, send_message]

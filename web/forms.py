@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 from litestar import Request
@@ -38,10 +39,33 @@ def field_errors(exc: ValidationError | AppError) -> dict[str, str]:
     return errors or {"form": exc.detail}
 
 
+def _json_types(schema: dict[str, Any]) -> set[str]:
+    types = schema.get("type", [])
+    found = {types} if isinstance(types, str) else set(types)
+    for option in schema.get("anyOf", []):
+        found |= _json_types(option)
+    return found
+
+
+def _typed(model: type[M], values: dict[str, Any]) -> dict[str, Any]:
+    """Form fields are text; the API's schemas take JSON numbers strictly, so a numeric field's text that
+    is a number becomes one (anything else is left for the schema to refuse, naming the field)."""
+    properties = model.model_json_schema().get("properties", {})
+    typed = dict(values)
+    for name, value in values.items():
+        types = _json_types(properties.get(name, {}))
+        text = value.strip() if isinstance(value, str) else None
+        if text and "integer" in types and re.fullmatch(r"[+-]?\d{1,10}", text):
+            typed[name] = int(text)
+        elif text and "number" in types and re.fullmatch(r"[+-]?\d{1,10}(\.\d{1,10})?", text):
+            typed[name] = float(text)
+    return typed
+
+
 def parse(model: type[M], values: dict[str, Any]) -> tuple[M | None, dict[str, str]]:
     """The validated model, or None and the field errors the API's 422 would name."""
     try:
-        return model.model_validate(values), {}
+        return model.model_validate(_typed(model, values)), {}
     except ValidationError as exc:
         return None, field_errors(exc)
 
