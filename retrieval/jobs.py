@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -195,7 +196,8 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
         for start in range(done, len(chunks), BATCH):
             batch = chunks[start : start + BATCH]
             pending += batch
-            pending_vectors += await embedder.embed_documents([c.text for c in batch])
+            inputs = [embedding_input(c.text, filename, c.heading, settings) for c in batch]
+            pending_vectors += await embedder.embed_documents(inputs)
             # Few large transactions write faster; a slow embedder still shows progress every second.
             if (
                 len(pending) >= WRITE_ROWS
@@ -227,6 +229,16 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
             )
         )
     return "completed"
+
+
+def embedding_input(text: str, filename: str, heading: str | None, settings: Settings) -> str:
+    """What is embedded for a chunk: its text, or with `embedding_context` a first line naming the file
+    (without extension, `_`/`-` as spaces) and the heading path."""
+    if not settings.embedding_context:
+        return text
+    title = re.sub(r"[_-]+", " ", filename.rsplit(".", 1)[0]).strip()
+    context = " — ".join(part for part in (title, heading) if part)
+    return f"{context}\n\n{text}" if context else text
 
 
 def _chunk(sections, chunk_size: int, overlap: int) -> tuple[list[Chunk], int]:
@@ -285,7 +297,15 @@ async def reindex(
     key = sa.tuple_(KnowledgeChunk.file_id, KnowledgeChunk.ord)
     while True:
         query = (
-            sa.select(KnowledgeChunk.id, KnowledgeChunk.file_id, KnowledgeChunk.ord, KnowledgeChunk.text)
+            sa.select(
+                KnowledgeChunk.id,
+                KnowledgeChunk.file_id,
+                KnowledgeChunk.ord,
+                KnowledgeChunk.text,
+                KnowledgeChunk.heading,
+                KnowledgeFile.filename,
+            )
+            .join(KnowledgeFile, KnowledgeFile.id == KnowledgeChunk.file_id)
             .where(*_other_model(model, gpt_id))
             .order_by(KnowledgeChunk.file_id, KnowledgeChunk.ord)
             .limit(batch_size)
@@ -296,7 +316,8 @@ async def reindex(
             rows = (await session.execute(query)).all()
         if not rows:
             break
-        vectors = await embedder.embed_documents([row.text for row in rows])
+        inputs = [embedding_input(row.text, row.filename, row.heading, settings) for row in rows]
+        vectors = await embedder.embed_documents(inputs)
         async with db.session_scope() as session:
             await session.execute(
                 sa.update(KnowledgeChunk.__table__)
