@@ -1,7 +1,7 @@
 """Retrieval quality: recall@10, MRR@10 and nDCG@10 of dense, keyword and hybrid search next to plain BM25.
 
     .venv/bin/python bench/quality.py [--sets project,identifiers,multilingual,financebench,locomo]
-                                      [--fusions] [--answers] [--embedding-context]
+                                      [--fusions] [--answers]
 
 Each set is ingested by the real job code into its own GPT with the offline MiniLM model (embeddings are
 cached in `<data dir>/bench-embeddings`, so a set is embedded once), then every query runs through
@@ -263,7 +263,6 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         embedding_provider="minilm",
         default_plan="plus",
         max_files_per_gpt=10_000,
-        embedding_context=args.embedding_context,
     )
     embedder = CachedEmbedder(data_dir / "bench-embeddings" / "minilm.npz")
     await embedder.load()
@@ -301,9 +300,6 @@ def main() -> None:
     parser.add_argument("--fusions", action="store_true", help="also measure the fusion variants")
     parser.add_argument("--misses", action="store_true", help="name the queries not answered first")
     parser.add_argument("--answers", action="store_true", help="also measure offline answers")
-    parser.add_argument(
-        "--embedding-context", action="store_true", help="embed file name and heading path above each chunk"
-    )
     parser.add_argument("--data-dir", default="~/.local/share/gptstore")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gptstore-quality-") as tmp:

@@ -66,8 +66,6 @@ class Settings(BaseSettings):
     embedding_dimensions: int | None = None
     embedding_batch_size: int = 2048
     embedding_concurrency: int = 4
-    # Embed "file name — heading path" above each chunk's text (the stored text is unchanged).
-    embedding_context: bool = False
     # Relevance score (retrieval.fusion) below which a passage is not handed to answers: a GPT's own
     # `retrieval.score_threshold` overrides it. Measured with bench/quality.py (docs/retrieval.md).
     retrieval_score_threshold: float = Field(default=0.35, ge=0, le=1)

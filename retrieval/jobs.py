@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -196,8 +195,7 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
         for start in range(done, len(chunks), BATCH):
             batch = chunks[start : start + BATCH]
             pending += batch
-            inputs = [embedding_input(c.text, filename, c.heading, settings) for c in batch]
-            pending_vectors += await embedder.embed_documents(inputs)
+            pending_vectors += await embedder.embed_documents([c.text for c in batch])
             # Few large transactions write faster; a slow embedder still shows progress every second.
             if (
                 len(pending) >= WRITE_ROWS
@@ -229,16 +227,6 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
             )
         )
     return "completed"
-
-
-def embedding_input(text: str, filename: str, heading: str | None, settings: Settings) -> str:
-    """What is embedded for a chunk: its text, or with `embedding_context` a first line naming the file
-    (without extension, `_`/`-` as spaces) and the heading path."""
-    if not settings.embedding_context:
-        return text
-    title = re.sub(r"[_-]+", " ", filename.rsplit(".", 1)[0]).strip()
-    context = " — ".join(part for part in (title, heading) if part)
-    return f"{context}\n\n{text}" if context else text
 
 
 def _chunk(sections, chunk_size: int, overlap: int) -> tuple[list[Chunk], int]:
@@ -297,15 +285,7 @@ async def reindex(
     key = sa.tuple_(KnowledgeChunk.file_id, KnowledgeChunk.ord)
     while True:
         query = (
-            sa.select(
-                KnowledgeChunk.id,
-                KnowledgeChunk.file_id,
-                KnowledgeChunk.ord,
-                KnowledgeChunk.text,
-                KnowledgeChunk.heading,
-                KnowledgeFile.filename,
-            )
-            .join(KnowledgeFile, KnowledgeFile.id == KnowledgeChunk.file_id)
+            sa.select(KnowledgeChunk.id, KnowledgeChunk.file_id, KnowledgeChunk.ord, KnowledgeChunk.text)
             .where(*_other_model(model, gpt_id))
             .order_by(KnowledgeChunk.file_id, KnowledgeChunk.ord)
             .limit(batch_size)
@@ -316,8 +296,7 @@ async def reindex(
             rows = (await session.execute(query)).all()
         if not rows:
             break
-        inputs = [embedding_input(row.text, row.filename, row.heading, settings) for row in rows]
-        vectors = await embedder.embed_documents(inputs)
+        vectors = await embedder.embed_documents([row.text for row in rows])
         async with db.session_scope() as session:
             await session.execute(
                 sa.update(KnowledgeChunk.__table__)
