@@ -55,7 +55,7 @@ class HttpReranker:
                 response = await client.post(self.url, json=body, timeout=self.timeout_seconds)
                 response.raise_for_status()
                 payload = response.json()
-        except (httpx.HTTPError, ValueError, TimeoutError) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError, TimeoutError) as exc:
             raise RerankError(f"{type(exc).__name__}: {exc}") from exc
         return parse_results(payload, len(documents))
 
@@ -95,6 +95,9 @@ async def rerank_hits(reranker: Reranker, query: str, hits: list[T], text_of, k:
         ranked = await reranker.rerank(query, [text_of(hit) for hit in hits], len(hits))
     except RerankError as exc:
         logger.warning("reranker failed, keeping the fused order: %s", exc)
+        return hits[:k]
+    except Exception:  # an optional stage: whatever breaks in it, the search still answers
+        logger.exception("reranker failed, keeping the fused order")
         return hits[:k]
     order = [index for index, _ in ranked]
     listed = set(order)

@@ -77,6 +77,19 @@ async def test_a_failing_reranker_leaves_the_fused_order(
     assert any("reranker failed" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:9/v1", "not a url", "http://[::1"])
+async def test_an_unreachable_reranker_leaves_the_fused_order(
+    rerank_settings, db, redis, creator_headers, manual, caplog, base_url
+):
+    gpt_id, fused = manual
+    settings = rerank_settings.model_copy(update={"rerank_base_url": base_url})
+    with caplog.at_level(logging.WARNING, logger="retrieval.rerank"):
+        async with app_client(create_app(settings, db=db, redis=redis)) as client:
+            hits = await search(client, creator_headers, gpt_id, query=QUERY, k=4)
+    assert [h["chunk_id"] for h in hits] == [h["chunk_id"] for h in fused[:4]]
+    assert any("reranker failed" in r.getMessage() for r in caplog.records)
+
+
 async def test_keyword_and_vector_modes_are_not_reranked(rerank_client, creator_headers, fake_openai, manual):
     gpt_id, _ = manual
     for mode in ("keyword", "vector"):
