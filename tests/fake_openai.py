@@ -158,6 +158,8 @@ class FakeOpenAI:
         self.calls: list[Call] = []
         self._replies: deque[Reply] = deque()
         self._failures: deque[int] = deque()
+        self._rerank_scores: dict[str, float] = {}
+        self._rerank_delay = 0.0
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._server: uvicorn.Server | None = None
@@ -214,8 +216,16 @@ class FakeOpenAI:
         with self._lock:
             self._failures.extend([status] * n)
 
+    def script_rerank(self, scores: dict[str, float], *, delay: float = 0.0) -> None:
+        """`/v1/rerank` scores a document by the first key of `scores` it contains (else 0), after
+        `delay` seconds."""
+        with self._lock:
+            self._rerank_scores = dict(scores)
+            self._rerank_delay = delay
+
     def reset(self) -> None:
         with self._lock:
+            self._rerank_scores, self._rerank_delay = {}, 0.0
             self._replies.clear()
             self._failures.clear()
             self.calls.clear()
@@ -233,6 +243,10 @@ class FakeOpenAI:
     @property
     def embedding_requests(self) -> list[dict[str, Any]]:
         return self._bodies("/v1/embeddings")
+
+    @property
+    def rerank_requests(self) -> list[dict[str, Any]]:
+        return self._bodies("/v1/rerank")
 
     @property
     def pending(self) -> int:
@@ -279,6 +293,8 @@ class FakeOpenAI:
             await self._embeddings(send, body or {})
         elif method == "POST" and path == "/v1/chat/completions":
             await self._chat(send, body or {})
+        elif method == "POST" and path == "/v1/rerank":
+            await self._rerank(send, body or {})
         else:
             await self._send_error(send, error(404, f"Invalid URL ({method} {scope['path']})", code=None))
 
@@ -319,6 +335,27 @@ class FakeOpenAI:
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
             },
         )
+
+    async def _rerank(self, send: Any, body: dict[str, Any]) -> None:
+        """The `/rerank` shape of Cohere, Jina, vLLM and Infinity, with scripted scores."""
+        query, documents = body.get("query"), body.get("documents")
+        if not isinstance(query, str) or not isinstance(documents, list) or not documents:
+            await self._send_error(send, error(400, "'query' and a non-empty 'documents' list are required."))
+            return
+        with self._lock:
+            scores, delay = dict(self._rerank_scores), self._rerank_delay
+        if delay:
+            await asyncio.sleep(delay)
+
+        def score(document: str) -> float:
+            return next((value for key, value in scores.items() if key in document), 0.0)
+
+        results = [{"index": i, "relevance_score": score(str(d))} for i, d in enumerate(documents)]
+        results.sort(key=lambda r: -r["relevance_score"])
+        top_n = body.get("top_n")
+        if isinstance(top_n, int) and top_n > 0:
+            results = results[:top_n]
+        await self._send_json(send, 200, {"id": f"rerank-{next(self._ids)}", "results": results})
 
     def _next_reply(self, body: dict[str, Any]) -> Reply:
         with self._lock:
