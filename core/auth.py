@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import unicodedata
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -35,6 +36,15 @@ def _key_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def normalize_email(email: str) -> str:
+    """The one form an e-mail is stored and looked up in: trimmed, lowercase, Unicode NFC.
+
+    Keyboards differ in how they type "é" (one code point, or "e" and a combining accent); signup's e-mail
+    validator stores NFC, so every lookup must compare in NFC too, or an account cannot log in.
+    """
+    return unicodedata.normalize("NFC", email.strip().lower())
+
+
 def _handle_from(display_name: str, email: str) -> str:
     base = re.sub(r"[^a-z0-9]+", "-", display_name.lower()).strip("-") or email.split("@")[0].lower()
     return re.sub(r"[^a-z0-9-]+", "", base)[:30].strip("-") or "creator"
@@ -51,7 +61,7 @@ class AccountService:
         Signups and handle changes take turns (`serialize(..., "accounts")`), so under concurrency
         there is still one first account, one account per email and one account per handle.
         """
-        email = email.strip().lower()
+        email = normalize_email(email)
         hashed = password_hash.hash(password)  # before the lock: signups take turns only for the checks
         await serialize(self.session, ACCOUNTS_LOCK)
         await self.check_email_free(email)
@@ -82,7 +92,7 @@ class AccountService:
         return f"{base}-{n}"
 
     async def authenticate(self, email: str, password: str) -> User:
-        user = await self.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+        user = await self.session.scalar(sa.select(User).where(User.email == normalize_email(email)))
         if user is None:
             password_hash.verify(password, _DUMMY_HASH)
             raise Unauthorized(INVALID_LOGIN)
@@ -170,7 +180,7 @@ class AccountService:
         return user
 
     async def set_plan_by_email(self, email: str, plan: str) -> User:
-        user = await self.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+        user = await self.session.scalar(sa.select(User).where(User.email == normalize_email(email)))
         if user is None:
             raise NotFound(f"No account with email {email}")
         return await self.set_plan(user.id, plan)

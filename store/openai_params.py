@@ -189,6 +189,12 @@ def _check_messages(messages: list[ChatCompletionMessage]) -> None:
         if message.content is None:
             raise _refuse(f"'{where}.content' is required", f"{where}.content", "invalid_value")
         if isinstance(message.content, list):
+            if not message.content:
+                raise _refuse(
+                    f"Invalid '{where}.content': empty array. Expected an array with minimum length 1",
+                    f"{where}.content",
+                    "empty_array",
+                )
             for j, part in enumerate(message.content):
                 if not (
                     isinstance(part, dict)
