@@ -8,8 +8,13 @@ offline builder that is not a rule.
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
+from builder.models import Gpt
 from builder.offline import offline_turn
+from tests.factories import auth_headers
+from tests.hardening.concurrency import count, new_user, published, stored_blobs, together, upload
+from tests.store.factories import create_conversation, create_published_gpt
 
 NFD_EMAIL = "jose\u0301@example.com"  # "josé" with a combining accent, as macOS keyboards type it
 NFC_EMAIL = "jos\u00e9@example.com"
@@ -31,8 +36,6 @@ async def test_an_account_is_found_by_its_email_in_any_unicode_form(client):
 
 @pytest.fixture
 async def gpt_id(session, creator) -> str:
-    from tests.store.factories import create_published_gpt
-
     return str((await create_published_gpt(session, creator)).gpt_id)
 
 
@@ -83,3 +86,42 @@ def test_an_offline_builder_command_without_a_value_changes_nothing_and_says_so(
     turn = offline_turn(DRAFT, message, categories=["travel"], undoable=None)
     assert turn.updates == {}, turn.updates
     assert message.rstrip(".") in turn.reply
+
+
+# A GPT deleted while it is in use ----------------------------------------------------------------------
+
+
+async def test_a_gpt_deleted_while_in_use_is_deleted_whole_or_kept_whole(race_client, race_db, race_settings):
+    creator, listing = await published(race_db, race_settings)
+    gpt_id = str(listing.gpt_id)
+    owner = auth_headers(creator, race_settings)
+    added = await upload(race_client, gpt_id, owner, b"The ferry leaves at nine from the north pier.")
+    assert added.status_code == 202, added.text
+    user = await new_user(race_db, race_settings)
+    async with race_db.session_scope() as session:
+        conversation = await create_conversation(session, user, listing.gpt_id)
+    reader = auth_headers(user, race_settings)
+
+    gpt_url, chat_url = f"/api/gpts/{gpt_id}", f"/api/conversations/{conversation.id}/messages"
+    hi = {"content": "hi"}
+    responses = await together(
+        [
+            race_client.delete(gpt_url, headers=owner),
+            race_client.delete(gpt_url, headers=owner),
+            race_client.put(f"/api/store/gpts/{gpt_id}/rating", json={"stars": 4}, headers=reader),
+            race_client.post(chat_url, json=hi, headers=reader),
+            race_client.post(f"{gpt_url}/builder/messages", json={"content": "Always cite."}, headers=owner),
+            race_client.post(f"{gpt_url}/preview/messages", json=hi, headers=owner),
+            race_client.post(f"{gpt_url}/unpublish", headers=owner),
+            race_client.post(f"{gpt_url}/publish", json={"visibility": "public"}, headers=owner),
+        ]
+    )
+
+    assert not [r.text for r in responses if r.status_code >= 500 and r.status_code != 503]
+    assert all("retry-after" in r.headers for r in responses if r.status_code == 503)
+    deletes = sorted(r.status_code for r in responses[:2])
+    kept = await count(race_db, sa.select(Gpt.id).where(Gpt.id == listing.gpt_id))
+    if 204 in deletes:  # as one after the other: the second deletion finds nothing
+        assert deletes in ([204, 404], [204, 503]) and kept == 0 and stored_blobs(race_settings) == []
+    else:  # refused under load: nothing is lost, the upload is still there
+        assert deletes == [503, 503] and kept == 1 and len(stored_blobs(race_settings)) == 1
