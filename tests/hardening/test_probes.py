@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from builder.models import Gpt
 from builder.offline import offline_turn
+from retrieval.parsing.encoding import decode_or_none
 from tests.factories import auth_headers
 from tests.hardening.concurrency import count, new_user, published, stored_blobs, together, upload
 from tests.store.factories import create_conversation, create_published_gpt
@@ -125,3 +126,24 @@ async def test_a_gpt_deleted_while_in_use_is_deleted_whole_or_kept_whole(race_cl
         assert deletes in ([204, 404], [204, 503]) and kept == 0 and stored_blobs(race_settings) == []
     else:  # refused under load: nothing is lost, the upload is still there
         assert deletes == [503, 503] and kept == 1 and len(stored_blobs(race_settings)) == 1
+
+
+# Short legacy 8-bit texts whose likeliest chardet guess puts foreign letters inside Latin words ----------
+
+LEGACY_TEXTS = [
+    ("cp1250", "Zażółć gęślą jaźń. Příliš žluťoučký kůň úpěl ďábelské ódy."),  # was read as Greek
+    ("cp1252", "Café crème brûlée à la carte."),  # was read as Cyrillic ("Cafй")
+    ("cp1251", "Привет, мир! Сотрудники компании."),
+    ("koi8_r", "Привет, мир! Сотрудники компании."),
+    ("cp1253", "Καλημέρα κόσμε, οι υπάλληλοι."),
+    ("cp1254", "Şirket çalışanları için kurallar."),
+    ("cp1255", "שלום עולם, עובדי החברה."),
+    ("cp1256", "مرحبا بالعالم، موظفو الشركة."),
+    ("cp1257", "Labdien, darbinieki. Ačiū labai, ąžuolas."),
+    ("cp1252", "Größe und Maße für Bücher."),
+]
+
+
+@pytest.mark.parametrize(("codec", "text"), LEGACY_TEXTS)
+def test_a_short_legacy_text_decodes_to_its_own_script(codec, text):
+    assert decode_or_none(text.encode(codec)) == text
