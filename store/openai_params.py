@@ -207,6 +207,12 @@ def _check_messages(messages: list[ChatCompletionMessage]) -> None:
                         f"{where}.content[{j}]",
                         "unsupported_value",
                     )
+                for extra in set(part) - {"type", "text"}:  # cache hints and the like: refused, not dropped
+                    raise _refuse(
+                        f"'{where}.content[{j}].{extra}' is not supported: a text part has 'type' and 'text'",
+                        f"{where}.content[{j}].{extra}",
+                        "unsupported_parameter",
+                    )
     dialogue = [m for m in messages if m.role in ("user", "assistant")]
     if not dialogue or dialogue[-1].role != "user":
         raise _refuse("The last user or assistant message must be the user's", "messages", "invalid_value")

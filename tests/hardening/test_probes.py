@@ -42,6 +42,11 @@ async def gpt_id(session, creator) -> str:
 
 V1_REFUSALS = [
     pytest.param({"messages": [{"role": "user", "content": []}]}, "messages[0].content", id="empty-parts"),
+    pytest.param(
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {}}]}]},
+        "messages[0].content[0].cache_control",
+        id="unknown-key-in-a-text-part",
+    ),
     pytest.param({"seed": 2**63}, "seed", id="seed-above-int64"),
     pytest.param({"seed": -(2**63) - 1}, "seed", id="seed-below-int64"),
 ]
