@@ -21,7 +21,7 @@ NFD_EMAIL = "jose\u0301@example.com"  # "josé" with a combining accent, as macO
 NFC_EMAIL = "jos\u00e9@example.com"
 
 
-async def test_an_account_is_found_by_its_email_in_any_unicode_form(client):
+async def test_an_account_is_found_by_its_email_and_password_in_any_unicode_form(client):
     signup = await client.post(
         "/api/auth/signup", json={"email": NFD_EMAIL, "password": "xxxxxxxx", "display_name": "José"}
     )
@@ -29,6 +29,15 @@ async def test_an_account_is_found_by_its_email_in_any_unicode_form(client):
     for email in (NFD_EMAIL, NFC_EMAIL, NFC_EMAIL.upper()):
         login = await client.post("/api/auth/login", json={"email": email, "password": "xxxxxxxx"})
         assert login.status_code == 200, (email, login.text)
+    nfd_password = await client.post(
+        "/api/auth/signup",
+        json={"email": "pw@example.com", "password": "pa\u0308sswort1", "display_name": "P"},
+    )
+    assert nfd_password.status_code == 201
+    login = await client.post(
+        "/api/auth/login", json={"email": "pw@example.com", "password": "p\u00e4sswort1"}
+    )
+    assert login.status_code == 200, login.text
     again = await client.post(
         "/api/auth/signup", json={"email": NFC_EMAIL, "password": "xxxxxxxx", "display_name": "José"}
     )
