@@ -92,7 +92,8 @@ class GptController(Controller):
         self, gpt_id: uuid.UUID, current_user: User, db_session: AsyncSession, settings: Settings
     ) -> None:
         service = GptService(db_session, settings)
-        await service.delete(await service.get_owned(current_user, gpt_id))
+        # Locked first: a parallel deletion waits, then finds nothing (404), as one after the other.
+        await service.delete(await service.get_owned(current_user, gpt_id, for_update=True))
 
 
 class BuilderChatController(Controller):

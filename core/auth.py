@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import unicodedata
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -36,6 +37,21 @@ def _key_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def normalize_email(email: str) -> str:
+    """The one form an e-mail is stored and looked up in: trimmed, lowercase, Unicode NFC.
+
+    Keyboards differ in how they type "é" (one code point, or "e" and a combining accent); signup's e-mail
+    validator stores NFC, so every lookup must compare in NFC too, or an account cannot log in.
+    """
+    return unicodedata.normalize("NFC", email.strip().lower())
+
+
+def normalize_password(password: str) -> str:
+    """A password as it is hashed and checked: Unicode NFKC (NIST SP 800-63B, 5.1.1.2), so that "ä" typed
+    as one code point or as "a" and a combining diaeresis is the same password."""
+    return unicodedata.normalize("NFKC", password)
+
+
 def _handle_from(display_name: str, email: str) -> str:
     base = re.sub(r"[^a-z0-9]+", "-", display_name.lower()).strip("-") or email.split("@")[0].lower()
     return re.sub(r"[^a-z0-9-]+", "", base)[:30].strip("-") or "creator"
@@ -52,8 +68,9 @@ class AccountService:
         Signups and handle changes take turns (`serialize(..., "accounts")`), so under concurrency
         there is still one first account, one account per email and one account per handle.
         """
-        email = email.strip().lower()
-        hashed = password_hash.hash(password)  # before the lock: signups take turns only for the checks
+        email = normalize_email(email)
+        # Hashed before the lock: signups take turns only for the checks.
+        hashed = password_hash.hash(normalize_password(password))
         await serialize(self.session, ACCOUNTS_LOCK)
         await self.check_email_free(email)
         is_first = not await self.session.scalar(sa.select(sa.func.count()).select_from(User))
@@ -83,11 +100,14 @@ class AccountService:
         return f"{base}-{n}"
 
     async def authenticate(self, email: str, password: str) -> User:
-        user = await self.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
-        if user is None:
-            password_hash.verify(password, _DUMMY_HASH)
-            raise Unauthorized(INVALID_LOGIN)
-        if not password_hash.verify(password, user.password_hash):
+        user = await self.session.scalar(sa.select(User).where(User.email == normalize_email(email)))
+        stored = user.password_hash if user is not None else _DUMMY_HASH
+        normalized = normalize_password(password)
+        # Accounts made before passwords were normalized were hashed as typed: those are tried too, and
+        # as many hashes are checked whether the account exists or not.
+        candidates = [normalized] if normalized == password else [normalized, password]
+        matched = [password_hash.verify(candidate, stored) for candidate in candidates]
+        if user is None or not any(matched):
             raise Unauthorized(INVALID_LOGIN)
         return user
 
@@ -174,7 +194,7 @@ class AccountService:
         return user
 
     async def set_plan_by_email(self, email: str, plan: str) -> User:
-        user = await self.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+        user = await self.session.scalar(sa.select(User).where(User.email == normalize_email(email)))
         if user is None:
             raise NotFound(f"No account with email {email}")
         return await self.set_plan(user.id, plan)

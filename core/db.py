@@ -172,6 +172,27 @@ async def serialize(session: AsyncSession, scope: str, key: object = "") -> None
     await session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(name, 0))))
 
 
+def after_commit(session: AsyncSession, action: Callable[[], object]) -> None:
+    """Run `action` once this session's transaction has committed; never when it rolls back.
+
+    For side effects outside the database (deleting stored files) that must not happen for rows that stay.
+    """
+    sync = session.sync_session
+
+    # Each listener runs once and removes the other (never itself: that list is being iterated).
+    def committed(_session: object) -> None:
+        if sa.event.contains(sync, "after_rollback", forget):
+            sa.event.remove(sync, "after_rollback", forget)
+        action()
+
+    def forget(_session: object) -> None:
+        if sa.event.contains(sync, "after_commit", committed):
+            sa.event.remove(sync, "after_commit", committed)
+
+    sa.event.listen(sync, "after_commit", committed, once=True)
+    sa.event.listen(sync, "after_rollback", forget, once=True)
+
+
 def violated_constraint(error: IntegrityError) -> str | None:
     """The name of the unique constraint or index behind an IntegrityError (asyncpg), else None."""
     cause = getattr(error.orig, "__cause__", None)

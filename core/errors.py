@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -200,11 +201,49 @@ def _http_error_handler(_: Request, exc: HTTPException) -> Response[dict[str, An
     return problem(exc.status_code, str(exc.detail), headers=exc.headers)
 
 
+_MISSING_KEY = re.compile(r'Key \((?P<column>[^)]*)\)=\(.*\) is not present in table "(?P<table>[^"]+)"')
+_REFERENCED_KEY = re.compile(r'is still referenced from table "(?P<table>[^"]+)"')
+
+
+def lost_reference(exc: BaseException) -> AppError | None:
+    """What a foreign-key violation (SQLSTATE 23503) in `exc`'s chain means to the client, else None.
+
+    Requests check that what they refer to exists, so a violation means another request deleted it (or
+    referred to it) between that check and the write: answered as the later request would have been
+    answered, 404 naming the column (`gpt_id`), or 409 when a row being deleted gained a reference.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if getattr(current, "sqlstate", None) == "23503":
+            detail = str(getattr(current, "detail", "") or "")
+            if missing := _MISSING_KEY.search(detail):
+                column = missing["column"]
+                return NotFound(
+                    f"The {missing['table'].replace('_', ' ')} this request refers to was deleted meanwhile",
+                    errors=[{"field": column, "message": "no longer exists"}],
+                )
+            if referenced := _REFERENCED_KEY.search(detail):
+                return Conflict(
+                    f"A concurrent request added a {referenced['table'].replace('_', ' ')} to what this "
+                    "request deletes; try again"
+                )
+        pending += [current.__context__, current.__cause__, getattr(current, "orig", None)]
+    return None
+
+
 def _internal_error_handler(request: Request, exc: Exception) -> Response[dict[str, Any]]:
     busy = unavailable(exc, retry_after_seconds(request))
     if busy is not None:
         logger.warning("503 on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
         return _app_error_handler(request, busy)
+    if (lost := lost_reference(exc)) is not None:
+        logger.warning("%s on %s %s: %s", lost.status, request.method, request.url.path, exc)
+        return _app_error_handler(request, lost)
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "An unexpected error occurred; it has been logged.")
 

@@ -1,8 +1,9 @@
 """Exhausted or unreachable shared resources, recognised in an exception chain.
 
 A request that waited its bounded time for a pooled resource (PostgreSQL or Redis connection, a
-PostgreSQL connection slot, a file descriptor, the LLM client's connection pool) and did not get one is
-answered with 503 and `Retry-After` (`core.errors`), never with a 500. Pool sizes and waits come from
+PostgreSQL connection slot, a file descriptor, the LLM client's connection pool) and did not get one, or
+whose transaction PostgreSQL cancelled to break a deadlock with a concurrent one, is answered with 503 and
+`Retry-After` (`core.errors`), never with a 500. Pool sizes and waits come from
 settings (docs/operations.md).
 """
 
@@ -23,6 +24,10 @@ _RESOURCES: tuple[tuple[type[BaseException], str], ...] = (
     # SAQ's enqueue fails with these too.
     (redis.exceptions.ConnectionError, "Redis"),
     (redis.exceptions.TimeoutError, "Redis"),
+    # Two transactions that waited on each other's locks: PostgreSQL cancels one, and the same request
+    # sent again succeeds (PostgreSQL manual, 13.3.4 Deadlocks; 13.2.3 for serialization failures).
+    (asyncpg.exceptions.DeadlockDetectedError, "database (a concurrent request held the same rows)"),
+    (asyncpg.exceptions.SerializationError, "database (a concurrent request held the same rows)"),
 )
 _DESCRIPTOR_ERRNOS = {errno.EMFILE, errno.ENFILE}
 

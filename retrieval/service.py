@@ -17,7 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import serialize, unique_or_conflict, utcnow
+from core.db import after_commit, serialize, unique_or_conflict, utcnow
 from core.errors import Conflict, Invalid, NotFound, TooLarge
 from core.filenames import clean_filename
 from core.models import User
@@ -356,8 +356,9 @@ class KnowledgeService:
             await self.session.scalars(sa.select(KnowledgeFile.id).where(KnowledgeFile.gpt_id == gpt_id))
         )
         blobs = blob_store(self.settings)
-        for file_id in ids:
-            blobs.delete(file_id)
+        # Only once the rows are gone for good: a deletion that fails (a deadlock with a concurrent request,
+        # answered 503) keeps the GPT, and it must keep its uploads too.
+        after_commit(self.session, lambda: [blobs.delete(file_id) for file_id in ids])
 
     async def pin_files(self, gpt_id: uuid.UUID) -> list[uuid.UUID]:
         """The draft's completed files, marked as used by a published version."""

@@ -189,6 +189,12 @@ def _check_messages(messages: list[ChatCompletionMessage]) -> None:
         if message.content is None:
             raise _refuse(f"'{where}.content' is required", f"{where}.content", "invalid_value")
         if isinstance(message.content, list):
+            if not message.content:
+                raise _refuse(
+                    f"Invalid '{where}.content': empty array. Expected an array with minimum length 1",
+                    f"{where}.content",
+                    "empty_array",
+                )
             for j, part in enumerate(message.content):
                 if not (
                     isinstance(part, dict)
@@ -200,6 +206,12 @@ def _check_messages(messages: list[ChatCompletionMessage]) -> None:
                         f"'{where}.content[{j}]' of type {kind!r} is not supported: only text parts",
                         f"{where}.content[{j}]",
                         "unsupported_value",
+                    )
+                for extra in set(part) - {"type", "text"}:  # cache hints and the like: refused, not dropped
+                    raise _refuse(
+                        f"'{where}.content[{j}].{extra}' is not supported: a text part has 'type' and 'text'",
+                        f"{where}.content[{j}].{extra}",
+                        "unsupported_parameter",
                     )
     dialogue = [m for m in messages if m.role in ("user", "assistant")]
     if not dialogue or dialogue[-1].role != "user":

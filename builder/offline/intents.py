@@ -22,6 +22,7 @@ from builder.offline.vocabulary import (
     TEXT,
     TONE_OPPOSITES,
     TONES,
+    is_vague_name,
     strip_fillers,
     tone_of,
 )
@@ -63,7 +64,7 @@ def on_create(draft: Draft, m: re.Match[str], *, german: bool) -> bool:
 def on_name(draft: Draft, m: re.Match[str]) -> bool:
     name = strip_fillers(w.clean_value(m["name"]))
     name = w.clean_value(name)
-    if not name:
+    if is_vague_name(name):
         return False
     draft.set_text("name", name, NAME_MAX)
     return True

@@ -23,6 +23,7 @@ from builder.offline.vocabulary import (
     LEADING_FILLER,
     NAME_JOINERS,
     NOT_A_NAME_START,
+    NOT_RULES,
     QUESTION_START,
     REQUEST,
     REWRITES,
@@ -103,7 +104,7 @@ def apply_clause(draft: Draft, raw: str) -> None:
     if asked and not request:
         draft.note("question", value=shown)
         draft.wants_help = True
-    elif builder_verb(rule) is None and any(pattern.fullmatch(rule) for pattern in RULES):
+    elif _is_rule(rule):
         draft.add_line(w.sentence(w.second_person(rule)))
     elif QUESTION_START.match(text) and not request:
         draft.note("question", value=shown)
@@ -115,6 +116,13 @@ def apply_clause(draft: Draft, raw: str) -> None:
     else:
         draft.note("not_understood", value=shown)
         draft.note(f"ask_{builder_verb(text) or 'rule'}")
+
+
+def _is_rule(text: str) -> bool:
+    """A line for the GPT's instructions, not a command or a request to the builder."""
+    if builder_verb(text) is not None or any(pattern.fullmatch(text) for pattern in NOT_RULES):
+        return False
+    return any(pattern.fullmatch(text) for pattern in RULES)
 
 
 def _looks_like_name(text: str) -> bool:

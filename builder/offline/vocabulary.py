@@ -84,6 +84,7 @@ INTENTS: list[tuple[str, re.Pattern[str]]] = [
 ]
 RULES = [compile_pattern(p) for p in _PATTERNS["rules"]["patterns"]]
 RULE_PREFIX = compile_pattern(_PATTERNS["rules"]["prefix"])
+NOT_RULES = [compile_pattern(p) for p in _PATTERNS["rules"]["not_rules"]]
 _CLAUSES = _PATTERNS["clauses"]
 SEPARATOR = compile_pattern(_CLAUSES["separator"])
 CLAUSE_START = compile_pattern(_CLAUSES["start"])
@@ -114,6 +115,16 @@ def strip_fillers(text: str) -> str:
     return stripped or text.strip()
 
 
+def is_vague_name(text: str) -> bool:
+    """Whether a "name" only asks for one: fillers alone ("Benenne ihn um") or "something nicer" (in lower
+    case: "Better Hikes" is a name)."""
+    words = text.split()
+    fillers = {word.lower() for word in NAME_TRAILING + NAME_LEADING}
+    if not words or text.lower().strip(" .!?") in fillers:
+        return True
+    return words[0].islower() and words[0] in VAGUE_NAME_START
+
+
 def tone_of(word: str) -> str | None:
     """The English tone a word names, inflected or not: "freundlicher", "friendlier" -> friendly."""
     word = word.lower()
@@ -139,3 +150,4 @@ def builder_verb(text: str) -> str | None:
 CREATE = {part: compile_pattern(p) for part, p in _PATTERNS["create"].items()}
 NOT_A_NAME_START = set(_words(_VOCABULARY["names"]["not_a_start"]))
 NAME_JOINERS = set(_words(_VOCABULARY["names"]["joiners"]))
+VAGUE_NAME_START = set(_words(_VOCABULARY["names"]["vague_start"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 import unicodedata
 from collections import Counter
 
@@ -21,6 +22,12 @@ _ERAS = ("MODERN_WEB", "LEGACY_ISO", "DOS")
 _SUPERSETS = {"euc_kr": "cp949", "gb2312": "gb18030", "gbk": "gb18030", "shift_jis": "cp932"}
 # Unicode categories that text hardly holds: controls, surrogates, private use, unassigned.
 _UNLIKELY_IN_TEXT = {"Cc", "Cs", "Co", "Cn"}
+_CANDIDATES = 6  # chardet's guesses compared on short text
+# a word with an ASCII letter and a Greek, Cyrillic, Hebrew or Arabic letter
+_SCRIPT_LETTER = "\u0370-\u03ff\u0400-\u04ff\u0590-\u05ff\u0600-\u06ff"
+_MIXED_SCRIPT_WORD = re.compile(
+    f"[A-Za-z][^\\W\\d_]*[{_SCRIPT_LETTER}]|[{_SCRIPT_LETTER}][^\\W\\d_]*[A-Za-z]"
+)
 _CONTROL_BYTES = bytes([*range(0, 9), 11, *range(14, 27), *range(28, 32), 127])
 
 
@@ -60,15 +67,22 @@ def _decode_legacy(data: bytes) -> str | None:
     eras = chardet.EncodingEra(0)
     for era in _ERAS:
         eras |= chardet.EncodingEra[era]
-    result = chardet.detect(data, encoding_era=eras, compat_names=False)
+    results = chardet.detect_all(data, encoding_era=eras, compat_names=False)
+    result = results[0] if results else {"encoding": None}
     codec = result["encoding"]
     if codec is None:
         # chardet names binary formats (image/png, application/gzip); text always gets a code page.
         if not str(result.get("mime_type") or "text/").startswith("text/"):
             return None
         codec = "cp1252"
-    codec = codecs.lookup(codec).name.replace("-", "_")
-    return data.decode(_SUPERSETS.get(codec, codec), errors="replace")
+    texts = []
+    for candidate in [codec] + [r["encoding"] for r in results[1:_CANDIDATES] if r["encoding"]]:
+        name = codecs.lookup(candidate).name.replace("-", "_")
+        texts.append(data.decode(_SUPERSETS.get(name, name), errors="replace"))
+    # On short text chardet's top guesses are close; a code page that puts Greek or Cyrillic letters inside
+    # a Latin word ("Cafй", "ZaΏσ") is mojibake (UTS #39 mixed-script detection), so the likeliest
+    # candidate without such words wins.
+    return next((text for text in texts if not _MIXED_SCRIPT_WORD.search(text)), texts[0])
 
 
 def _utf16_without_bom(sample: bytes, data: bytes) -> str | None:
