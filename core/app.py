@@ -153,7 +153,7 @@ def create_app(
         exception_handlers=with_openai_errors(exception_handlers),
         before_request=complete_allow,
         plugins=[PydanticPlugin(validate_strict=None)],  # type: ignore[arg-type]  # field-level `strict` holds
-        on_startup=[lambda app: openapi.install(app, settings.categories)],
+        on_startup=[lambda app: openapi.install(app, settings)],
         lifespan=[lifespan],
         state=State({"settings": settings, "db": db, "redis": redis}),
         middleware=[lambda app: _access_log(app), request_guard(settings)],
