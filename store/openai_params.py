@@ -192,6 +192,8 @@ class ChatCompletionRequest(BaseModel):
     @field_validator("n", "max_tokens", "max_completion_tokens", "seed", mode="before")
     @classmethod
     def _integer(cls, value: Any) -> Any:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)  # JSON Schema's integer: `2.0` is the integer 2
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise ValueError("must be an integer")
         return value

@@ -358,6 +358,7 @@ async def test_the_document_refuses_what_the_service_refuses_and_takes_what_it_t
         {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
         {"messages": [{"role": "user", "content": None}]},
         {"messages": []},
+        {"n": 1.5},
     ]
     for body in refused:
         assert not validator.is_valid({**base, **body}), body
@@ -369,6 +370,7 @@ async def test_the_document_refuses_what_the_service_refuses_and_takes_what_it_t
         {"modalities": ["text"], "service_tier": "auto", "store": False, "metadata": {}, "logprobs": None},
         {"stream": True, "stream_options": {"include_usage": True}, "n": 2, "stop": ["a", "b", "c", "d"]},
         {"max_tokens": settings.chat_max_output_tokens, "max_completion_tokens": None, "seed": 7},
+        {"n": 2.0, "max_completion_tokens": 5.0},  # integers as JSON Schema counts them
         {"temperature": 2, "top_p": 0, "presence_penalty": -2, "logit_bias": {"1234": -100}, "user": "u"},
         {"messages": [*HI, {"role": "assistant", "content": "Sure."}]},
         {"messages": [{"role": "developer", "content": [{"type": "text", "text": "Be brief."}]}, *HI]},
