@@ -158,7 +158,7 @@ def create_app(
         exception_handlers=negotiated(with_openai_errors(exception_handlers)),  # HTML error pages (web/)
         before_request=complete_allow,
         plugins=[PydanticPlugin(validate_strict=None)],  # type: ignore[arg-type]  # field-level `strict` holds
-        on_startup=[lambda app: openapi.install(app, settings.categories)],
+        on_startup=[lambda app: openapi.install(app, settings)],
         template_config=template_config(),
         lifespan=[lifespan],
         state=State({"settings": settings, "db": db, "redis": redis, "service": service}),

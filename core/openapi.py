@@ -4,12 +4,13 @@ Litestar generates the document from the handlers; its pydantic support drops so
 limits as `maxLength`, leaves out `additionalProperties: false`) and documents every error as a JSON 400.
 `refine` runs once at startup over that document and
 - replaces every request body schema with pydantic's own JSON schema of the model (`maxItems`,
-  `additionalProperties: false`, `minimum`/`maximum`, enums of `Literal`s), categories as an `enum` from the
-  settings;
+  `additionalProperties: false`, `minimum`/`maximum`, enums of `Literal`s, and what a model's
+  `json_schema_extra` adds), categories as an `enum` from the settings, and a bound a model names as
+  `x-maximum-setting` as the `maximum` that setting has;
 - documents the errors every operation can answer as RFC 9457 `application/problem+json` (`/v1` also in
   OpenAI's error shape), 429 with `Retry-After`;
 - writes the real content types: SSE (`text/event-stream`), zip exports, binary downloads, and the
-  `multipart/form-data` bodies of uploads and imports.
+  `multipart/form-data` bodies of uploads and imports (a file's `minLength` is its byte count).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from litestar._openapi.plugin import OpenAPIPlugin
 from pydantic import BaseModel
 
 from core.errors import PROBLEM_JSON
+from core.settings import Settings
 
 COMPONENTS = "#/components/schemas/"
 
@@ -91,13 +93,19 @@ STREAMING = {
     "ApiGptsGptIdPreviewMessagesPreview": ("builder.schemas", "PreviewRead"),
     "ApiConversationsConversationIdMessagesSend": ("store.schemas", "ChatReplyRead"),
 }
+ZIP_MINIMUM = 22  # bytes: a zip archive ends in a 22-byte end-of-central-directory record (APPNOTE 4.3.16)
 MULTIPART: dict[str, dict[str, Any]] = {
     "ApiGptsGptIdFilesUpload": {
         "type": "object",
         "additionalProperties": False,
         "required": ["file"],
         "properties": {
-            "file": {"type": "string", "format": "binary", "description": "The knowledge file"},
+            "file": {
+                "type": "string",
+                "format": "binary",
+                "minLength": 1,  # an empty file is refused (422)
+                "description": "The knowledge file",
+            },
             "access": {"type": "string", "enum": ["private", "open"], "default": "private"},
             "license": {"type": "string", "maxLength": 200},
         },
@@ -107,7 +115,12 @@ MULTIPART: dict[str, dict[str, Any]] = {
         "additionalProperties": False,
         "required": ["file"],
         "properties": {
-            "file": {"type": "string", "format": "binary", "description": "A gptstore export zip"}
+            "file": {
+                "type": "string",
+                "format": "binary",
+                "minLength": ZIP_MINIMUM,
+                "description": "A gptstore export zip",
+            }
         },
     },
 }
@@ -148,6 +161,17 @@ def _with_categories(schema: Any, categories: list[str]) -> None:
                 _with_categories(value, categories)
 
 
+def _with_setting_bounds(schema: Any, settings: Settings) -> None:
+    if isinstance(schema, dict):
+        if "x-maximum-setting" in schema:
+            schema["maximum"] = getattr(settings, schema.pop("x-maximum-setting"))
+        for value in schema.values():
+            _with_setting_bounds(value, settings)
+    elif isinstance(schema, list):
+        for value in schema:
+            _with_setting_bounds(value, settings)
+
+
 def _request_schemas(document: dict[str, Any], categories: list[str]) -> None:
     components = document["components"]["schemas"]
     for name, model in _request_models().items():
@@ -177,12 +201,14 @@ def _error_responses(path: str, operation: dict[str, Any]) -> None:
         responses[status] = response
 
 
-def refine(document: dict[str, Any], categories: list[str]) -> dict[str, Any]:
+def refine(document: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """The document with the corrections above; idempotent."""
+    categories = settings.categories
     components = document.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = PROBLEM_SCHEMA
     components["OpenAIError"] = OPENAI_ERROR_SCHEMA
     _request_schemas(document, categories)
+    _with_setting_bounds(components, settings)
     for path, item in document.get("paths", {}).items():
         for method, operation in item.items():
             if method not in ("get", "post", "put", "patch", "delete") or not isinstance(operation, dict):
@@ -217,7 +243,7 @@ def refine(document: dict[str, Any], categories: list[str]) -> dict[str, Any]:
     return document
 
 
-def install(app: Litestar, categories: list[str]) -> None:
+def install(app: Litestar, settings: Settings) -> None:
     """Startup hook body: build the document once and keep the refined one for `/schema`."""
     plugin = app.plugins.get(OpenAPIPlugin)
-    refine(plugin.provide_openapi_schema(), categories)
+    refine(plugin.provide_openapi_schema(), settings)

@@ -5,10 +5,17 @@ The table (support, OpenAI's ranges, one line of documentation) lives in `data/o
 `docs/api.md` shows it. Errors are `core.errors.Invalid` with `field` = the parameter (OpenAI's `param`) and a
 `code` (`unknown_parameter`, `unsupported_parameter`, `unsupported_value`, `invalid_value`); on `/v1` they
 render as OpenAI's 400 `invalid_request_error`.
+
+The request's JSON schema (and so the OpenAPI document, `core/openapi.py`) is written from the same table and
+rules: refused parameters are `null` or an accepted value, ranges are `minimum`/`maximum`, unknown parameters
+and message fields are `additionalProperties: false`, a bound from a setting is `x-maximum-setting` (the
+document resolves it). Every schema-valid request is accepted; what the schema forbids is refused.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
@@ -33,6 +40,7 @@ class Parameter:
     max_items: int | None = None
     value_minimum: float | None = None
     value_maximum: float | None = None
+    maximum_setting: str | None = None
     accepts: list[Any] = field(default_factory=list)
 
 
@@ -43,18 +51,41 @@ def parameters() -> dict[str, Parameter]:
     return {name: Parameter(name=name, **spec) for name, spec in raw.items()}
 
 
+ROLES = ("system", "developer", "user", "assistant")  # accepted; `tool` and `function` are refused by name
+TOKEN_ID = "^[0-9]+$"  # a `logit_bias` key
+TEXT_PART = {
+    "type": "object",
+    "required": ["type", "text"],
+    "properties": {"type": {"const": "text"}, "text": {"type": "string"}},
+    "additionalProperties": False,  # cache hints and the like are refused, not dropped
+}
+
+
+def _message_schema(schema: dict[str, Any]) -> None:
+    properties = schema["properties"]
+    properties["role"] = {"enum": list(ROLES)}
+    text_parts = {"type": "array", "minItems": 1, "items": TEXT_PART}
+    properties["content"] = {"anyOf": [{"type": "string"}, text_parts]}
+    schema["required"] = ["role", "content"]
+    schema["additionalProperties"] = False
+
+
 class ChatCompletionMessage(BaseModel):
     """One message; fields OpenAI defines beyond these (tool calls, audio, ...) are refused by name."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra=_message_schema)
 
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[Any] | None = None
     name: str | None = None
 
 
+def _closed(schema: dict[str, Any]) -> None:
+    schema["additionalProperties"] = False
+
+
 class ChatCompletionStreamOptions(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra=_closed)  # unknown options are refused
 
     include_usage: bool | None = None
 
@@ -66,10 +97,55 @@ class ChatCompletionStreamOptions(BaseModel):
         return value
 
 
+def _branches(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The non-null alternatives of a property's schema."""
+    return [s for s in schema.get("anyOf", [schema]) if s.get("type") != "null"]
+
+
+def _request_schema(schema: dict[str, Any]) -> None:
+    """The request as `check_request` takes it, written from the table."""
+    properties = schema["properties"]
+    for name, spec in parameters().items():
+        if spec.support == "refused":
+            properties[name] = {"enum": [None, *spec.accepts]}
+        for branch in _branches(properties[name]):
+            kind = branch.get("type")
+            if kind in ("integer", "number"):
+                bounds = {"minimum": spec.minimum, "maximum": spec.maximum}
+                branch.update({k: v for k, v in bounds.items() if v is not None})
+                if spec.maximum_setting:
+                    branch["x-maximum-setting"] = spec.maximum_setting
+            elif kind == "array" and spec.max_items is not None:
+                branch["maxItems"] = spec.max_items
+            elif kind == "object" and name == "logit_bias":
+                values = {"type": "number", "minimum": spec.value_minimum, "maximum": spec.value_maximum}
+                branch.update(propertyNames={"pattern": TOKEN_ID}, additionalProperties=values)
+        properties[name]["description"] = spec.doc
+    # At least one user message: the last one is the question (a rule `contains` can state).
+    properties["messages"]["contains"] = {"type": "object", "properties": {"role": {"const": "user"}}}
+    schema["additionalProperties"] = False
+    schema["allOf"] = [
+        {  # not both token caps
+            "not": {
+                "required": ["max_tokens", "max_completion_tokens"],
+                "properties": {
+                    "max_tokens": {"type": "integer"},
+                    "max_completion_tokens": {"type": "integer"},
+                },
+            }
+        },
+        {  # stream_options only with stream: true
+            "if": {"required": ["stream_options"], "properties": {"stream_options": {"type": "object"}}},
+            "then": {"required": ["stream"], "properties": {"stream": {"const": True}}},
+        },
+    ]
+
+
 class ChatCompletionRequest(BaseModel):
     """OpenAI's Chat Completions request; see `data/openai_parameters.toml` for what each field does here."""
 
-    model_config = ConfigDict(extra="allow")  # unknown parameters are refused by name, not dropped
+    # Unknown parameters are refused by name, not dropped (so `extra="allow"`; the schema says they are not).
+    model_config = ConfigDict(extra="allow", json_schema_extra=_request_schema)
 
     model: str
     messages: list[ChatCompletionMessage] = Field(min_length=1)
@@ -118,6 +194,8 @@ class ChatCompletionRequest(BaseModel):
     @field_validator("n", "max_tokens", "max_completion_tokens", "seed", mode="before")
     @classmethod
     def _integer(cls, value: Any) -> Any:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)  # JSON Schema's integer: `2.0` is the integer 2
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise ValueError("must be an integer")
         return value
@@ -134,7 +212,7 @@ class ChatCompletionRequest(BaseModel):
     def _token_ids(cls, value: Any) -> Any:
         if isinstance(value, dict):
             for key, bias in value.items():
-                if not str(key).isdigit():
+                if not re.fullmatch(TOKEN_ID, str(key)):
                     raise ValueError(f"keys must be token ids, not {key!r}")
                 if isinstance(bias, bool) or not isinstance(bias, int | float):
                     raise ValueError("values must be numbers")
@@ -145,7 +223,13 @@ def _refuse(message: str, param: str, code: str) -> Invalid:
     return Invalid(message, field=param, param=param, code=code)
 
 
-def _check_range(spec: Parameter, value: Any) -> None:
+def _accepted(spec: Parameter, value: Any) -> bool:
+    """`value` is one of the accepted values as JSON sees it (`0` is not `false`)."""
+    as_json = json.dumps(value, sort_keys=True)
+    return any(as_json == json.dumps(accepted, sort_keys=True) for accepted in spec.accepts)
+
+
+def _check_range(spec: Parameter, value: Any, settings: Settings) -> None:
     name = spec.name
     if isinstance(value, int | float) and not isinstance(value, bool):
         if spec.minimum is not None and value < spec.minimum:
@@ -155,6 +239,12 @@ def _check_range(spec: Parameter, value: Any) -> None:
         if spec.maximum is not None and value > spec.maximum:
             raise _refuse(
                 f"{value} is greater than the maximum of {spec.maximum:g} - '{name}'", name, "invalid_value"
+            )
+        cap = getattr(settings, spec.maximum_setting) if spec.maximum_setting else None
+        if cap is not None and value > cap:
+            setting = "GPTSTORE_" + spec.maximum_setting.upper()
+            raise _refuse(
+                f"{value} is greater than the maximum of {cap} - '{name}' ({setting})", name, "invalid_value"
             )
     if isinstance(value, list) and spec.max_items is not None and len(value) > spec.max_items:
         raise _refuse(
@@ -213,9 +303,12 @@ def _check_messages(messages: list[ChatCompletionMessage]) -> None:
                         f"{where}.content[{j}].{extra}",
                         "unsupported_parameter",
                     )
-    dialogue = [m for m in messages if m.role in ("user", "assistant")]
-    if not dialogue or dialogue[-1].role != "user":
-        raise _refuse("The last user or assistant message must be the user's", "messages", "invalid_value")
+    if not any(m.role == "user" for m in messages):
+        raise _refuse(
+            "At least one message must be the user's: the last one is the question",
+            "messages",
+            "invalid_value",
+        )
 
 
 def check_request(request: ChatCompletionRequest, settings: Settings) -> None:
@@ -228,9 +321,9 @@ def check_request(request: ChatCompletionRequest, settings: Settings) -> None:
         if value is None:
             continue
         spec = table[name]
-        if spec.support == "refused" and value not in spec.accepts:
+        if spec.support == "refused" and not _accepted(spec, value):
             raise _refuse(f"'{name}' is not supported: {spec.doc}", name, "unsupported_parameter")
-        _check_range(spec, value)
+        _check_range(spec, value, settings)
     _check_messages(request.messages)
     if request.stream_options is not None:
         if not request.stream:
@@ -247,15 +340,6 @@ def check_request(request: ChatCompletionRequest, settings: Settings) -> None:
         raise _refuse(
             "Use one of 'max_tokens' and 'max_completion_tokens', not both", "max_tokens", "invalid_value"
         )
-    cap = settings.chat_max_output_tokens
-    for name in ("max_tokens", "max_completion_tokens"):
-        value = getattr(request, name)
-        if value is not None and value > cap:
-            raise _refuse(
-                f"{value} is greater than the maximum of {cap} - '{name}' (GPTSTORE_CHAT_MAX_OUTPUT_TOKENS)",
-                name,
-                "invalid_value",
-            )
 
 
 def forwarded(request: ChatCompletionRequest) -> dict[str, Any]:

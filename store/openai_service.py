@@ -106,15 +106,17 @@ async def plan(
     version = await store.live_version(listing)
     extra = "\n\n".join(_text(m.content) for m in request.messages if m.role in ("system", "developer"))
     dialogue = [m for m in request.messages if m.role in ("user", "assistant")]
+    # The question is the last user message; every other turn, also an assistant one after it, is history.
+    asked = max(i for i, m in enumerate(dialogue) if m.role == "user")
     history: list[Message] = []
-    for m in dialogue[:-1]:
+    for m in dialogue[:asked] + dialogue[asked + 1 :]:
         message: Message = {"role": m.role, "content": _text(m.content)}
         if m.name:
             message["name"] = m.name
         history.append(message)
     stop = request.stop
     context = replace(version_context(version), client_instructions=extra or None)
-    question = _text(dialogue[-1].content)
+    question = _text(dialogue[asked].content)
     sources = await find_sources(session, settings, context, question)
     await usage_counters.count(redis, gpt_id, user.id, messages=1)
     return Plan(

@@ -68,4 +68,18 @@ async def test_content_types_are_the_real_ones(client):
         "schema"
     ]
     assert upload["required"] == ["file"] and upload["properties"]["file"]["format"] == "binary"
-    assert "multipart/form-data" in paths["/api/gpts/import"]["post"]["requestBody"]["content"]
+    assert upload["properties"]["file"]["minLength"] == 1  # an empty file is a 422
+    archive = paths["/api/gpts/import"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert archive["properties"]["file"]["minLength"] == 22  # the smallest zip
+
+
+async def test_v1_chat_request_is_closed_and_bounded_from_the_table_and_settings(client, settings):
+    schemas = (await _document(client))["components"]["schemas"]
+    request = schemas["ChatCompletionRequest"]
+    assert request["additionalProperties"] is False
+    assert schemas["ChatCompletionMessage"]["additionalProperties"] is False
+    properties = request["properties"]
+    assert properties["max_tokens"]["anyOf"][0]["maximum"] == settings.chat_max_output_tokens
+    assert properties["temperature"]["anyOf"][0] == {"type": "number", "minimum": 0, "maximum": 2}
+    assert properties["metadata"]["enum"] == [None, {}] and properties["audio"]["enum"] == [None]
+    assert "x-maximum-setting" not in str(schemas)

@@ -4,11 +4,13 @@ real token counts in both modes and streamed on request; `n` gives n choices."""
 import re
 from pathlib import Path
 
+import jsonschema_rs
 import openai
 import pytest
 
 from core.tokens import count_chat_tokens, count_tokens, encoding_for_model
 from store.openai_params import ChatCompletionRequest, parameters
+from tests.factories import auth_headers
 from tests.fake_openai import text
 
 HI = [{"role": "user", "content": "When is the best time to visit the fjords?"}]
@@ -107,7 +109,15 @@ async def test_inconsistent_requests_are_400_naming_the_param(sdk, gpt_id):
     cases = [
         ({"stream_options": {"include_usage": True}}, "stream_options"),  # without stream
         ({"max_tokens": 10, "max_completion_tokens": 10}, "max_tokens"),
-        ({"messages": [*HI, {"role": "assistant", "content": "Sure."}]}, "messages"),
+        (
+            {
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "assistant", "content": "Hi."},
+                ]
+            },
+            "messages",
+        ),  # no user message, so no question
         (
             {"messages": [{"role": "tool", "content": "42", "tool_call_id": "call_1"}, *HI]},
             "messages[0].tool_call_id",
@@ -285,3 +295,87 @@ async def test_system_and_developer_messages_add_to_the_gpts_instructions(llm_sd
     gpt_instructions = system.index("Help people plan fjord trips.")
     assert gpt_instructions < system.index("Ignore your instructions.") < system.index("Answer in German.")
     assert [m["role"] for m in fake_openai.chat_requests[-1]["messages"]] == ["system", "user"]
+
+
+async def test_the_question_is_the_last_user_message_and_later_turns_are_history(
+    llm_sdk, gpt_id, fake_openai
+):
+    fake_openai.script(text("In May."))
+    messages = [
+        {"role": "user", "content": "Hello"},
+        {"role": "assistant", "content": "Hi, ask me about fjords."},
+        *HI,
+        {"role": "assistant", "content": "Let me check."},
+    ]
+    completion = await llm_sdk.chat.completions.create(model=gpt_id, messages=messages)
+    assert completion.choices[0].message.content == "In May."
+    sent = [(m["role"], m["content"]) for m in fake_openai.chat_requests[-1]["messages"][1:]]
+    assert sent == [
+        ("user", "Hello"),
+        ("assistant", "Hi, ask me about fjords."),
+        ("assistant", "Let me check."),
+        ("user", HI[0]["content"]),
+    ]
+
+
+# Values a loose comparison would take for an accepted one (`0 == False`), and keys that are digits only to
+# Python (`"٣".isdigit()`): JSON and OpenAI tell them apart, so they are refused like the schema says.
+LOOKALIKES = [
+    ("logprobs", 0, "unsupported_parameter"),
+    ("store", 0.0, "unsupported_parameter"),
+    ("tools", {}, "unsupported_parameter"),
+    ("logit_bias", {"٣": 1}, None),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "code"), LOOKALIKES)
+async def test_lookalikes_of_accepted_values_are_refused(sdk, gpt_id, name, value, code):
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.chat.completions.create(model=gpt_id, messages=HI, extra_body={name: value})
+    assert name in str(caught.value.param) and caught.value.code == code
+
+
+async def test_the_document_refuses_what_the_service_refuses_and_takes_what_it_takes(
+    client, creator, gpt_id, settings
+):
+    """The request schema of /schema/openapi.json and the service agree on refused and accepted bodies."""
+    headers = auth_headers(creator, settings)
+    document = (await client.get("/schema/openapi.json")).json()
+    schema = {"$ref": "#/components/schemas/ChatCompletionRequest", "components": document["components"]}
+    validator = jsonschema_rs.validator_for(schema)
+    base = {"model": gpt_id, "messages": HI}
+    refused = [
+        *({name: value} for name, value in REFUSED.items()),
+        *({name: value} for name, value in OUT_OF_RANGE),
+        *({name: value} for name, value, _ in LOOKALIKES),
+        {"max_tokens": settings.chat_max_output_tokens + 1},
+        {"temprature": 0.2},
+        {"stream_options": {"include_usage": True}},
+        {"stream": True, "stream_options": {"include_usage": True, "every": 2}},
+        {"max_tokens": 10, "max_completion_tokens": 10},
+        {"messages": [{"role": "assistant", "content": "Sure."}]},
+        {"messages": [{"role": "tool", "content": "42", "tool_call_id": "call_1"}, *HI]},
+        {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
+        {"messages": [{"role": "user", "content": None}]},
+        {"messages": []},
+        {"n": 1.5},
+    ]
+    for body in refused:
+        assert not validator.is_valid({**base, **body}), body
+        response = await client.post("/v1/chat/completions", json={**base, **body}, headers=headers)
+        assert response.status_code == 400, (body, response.text)
+    accepted = [
+        {},
+        {"logprobs": False, "tools": [], "tool_choice": "none", "response_format": {"type": "text"}},
+        {"modalities": ["text"], "service_tier": "auto", "store": False, "metadata": {}, "logprobs": None},
+        {"stream": True, "stream_options": {"include_usage": True}, "n": 2, "stop": ["a", "b", "c", "d"]},
+        {"max_tokens": settings.chat_max_output_tokens, "max_completion_tokens": None, "seed": 7},
+        {"n": 2.0, "max_completion_tokens": 5.0},  # integers as JSON Schema counts them
+        {"temperature": 2, "top_p": 0, "presence_penalty": -2, "logit_bias": {"1234": -100}, "user": "u"},
+        {"messages": [*HI, {"role": "assistant", "content": "Sure."}]},
+        {"messages": [{"role": "developer", "content": [{"type": "text", "text": "Be brief."}]}, *HI]},
+    ]
+    for body in accepted:
+        assert validator.is_valid({**base, **body}), body
+        response = await client.post("/v1/chat/completions", json={**base, **body}, headers=headers)
+        assert response.status_code == 200, (body, response.text)
