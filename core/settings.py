@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # Relevance score (retrieval.fusion) below which a passage is not handed to answers: a GPT's own
     # `retrieval.score_threshold` overrides it. Measured with bench/quality.py (docs/retrieval.md).
     retrieval_score_threshold: float = Field(default=0.35, ge=0, le=1)
+    # Most consecutive words of private knowledge or hidden instructions an answer may repeat (issue #11;
+    # docs/trust.md); a GPT's `trust.verbatim_max_words` overrides it.
+    verbatim_max_words: int = Field(default=25, ge=3, le=1000)
 
     # Knowledge limits (defaults as OpenAI's GPT knowledge)
     max_files_per_gpt: int = 20
