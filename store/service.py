@@ -26,10 +26,11 @@ from retrieval.service import KnowledgeService
 from store.models import Appeal, Conversation, GptVersion, Listing
 from store.ranking import conversations_label, rating_average
 from store.schemas import Creator, GptPage, OpenFile, RatingDetail
+from store.trust import trust_summary
 
 SNAPSHOT_FIELDS = (
     "name", "description", "instructions", "welcome_message", "conversation_starters", "category", "tags",
-    "language", "top_k", "model",
+    "language", "top_k", "model", "instructions_visibility", "verbatim_max_words",
 )  # fmt: skip
 IMPERSONATION_TERMS = ("openai", "chatgpt", "official")
 NEAR_DUPLICATE_RATIO = 0.85
@@ -131,6 +132,7 @@ class StoreService:
         config = version.config
         count = listing.rating_count
         is_owner = user is not None and (user.id == listing.owner_id or user.is_admin)
+        public_instructions = config.get("instructions_visibility") == "public"
         return GptPage(
             id=gpt_id,
             name=config["name"],
@@ -163,7 +165,8 @@ class StoreService:
                 if f.access == "open"
             ],
             more_by_creator=[listing_item(other, owner) for other in others.scalars()],
-            instructions=config.get("instructions") if is_owner else None,
+            instructions=config.get("instructions") if is_owner or public_instructions else None,
+            trust=trust_summary(public_instructions, files),
         )
 
     async def open_file(self, gpt_id: uuid.UUID, file_id: uuid.UUID, user: User | None):
