@@ -4,7 +4,7 @@ Protected text is what a GPT may use but never hand out: the private passages re
 its hidden instructions. Both sides are compared as word sequences after normalisation (Unicode NFKD with
 combining and invisible marks dropped, case folded, look-alike letters folded to their Latin ones with the
 Unicode confusables table of `confusable-homoglyphs`, punctuation and whitespace as word breaks, and runs
-of 3+ single letters joined, so `p r i v a t e` or `p-r-i-v-a-t-e` is the word `private`).
+of single letters joined, so `p r i v a t e` or `p-r-i-v-a-t-e` is the word `private`).
 
 `VerbatimGuard.stream` filters a reply as it streams: it holds back only the words that could still start
 a protected run (the longest suffix of the reply that occurs in protected text, at most `max_run` words)
@@ -24,7 +24,8 @@ from functools import cache
 from importlib import resources
 
 REDACTED = "[…]"
-LETTER_RUN = 3  # single letters in a row that are one word spelled out
+LETTER_RUN = 2  # single letters in a row that are one word spelled out ("o f", "i-s")
+MAX_SPELLED = 64  # letters of one spelled-out word at most, so a spelled reply still streams
 
 
 @cache
@@ -101,11 +102,23 @@ class _Tokenizer:
             return
         word, raw = self.word, self.raw[: self.word_end]
         self.raw, self.word, self.word_end = self.raw[self.word_end :], "", 0
-        if len(word) == 1:
-            self.letters.append((word, raw))
+        if len(word) != 1:
+            yield from self._flush_letters()
+            yield word, raw
             return
-        yield from self._flush_letters()
-        yield word, raw
+        # A spelled-out word: its letters share the weakest separator; a stronger one ends the word.
+        strength = _strength(raw)
+        if len(self.letters) >= 2:
+            group = _strength(self.letters[-1][1])
+            if strength > group:
+                yield from self._flush_letters()
+            elif strength < group:
+                last = self.letters.pop()
+                yield from self._flush_letters()
+                self.letters.append(last)
+        self.letters.append((word, raw))
+        if len(self.letters) >= MAX_SPELLED:
+            yield from self._flush_letters()
 
     def _flush_letters(self) -> Iterator[tuple[str, str]]:
         letters, self.letters = self.letters, []
@@ -113,6 +126,17 @@ class _Tokenizer:
             yield "".join(w for w, _ in letters), "".join(r for _, r in letters)
         else:
             yield from letters
+
+
+def _separator(raw: str) -> str:
+    """The punctuation and space before a word (the start of its raw text)."""
+    return raw[: next((i for i, c in enumerate(raw) if fold(c).strip()), len(raw))]
+
+
+def _strength(raw: str) -> tuple[int, bool, int, int]:
+    """How strongly the separator before a word breaks words."""
+    sep = _separator(raw)
+    return sep.count("\n"), any(c in ",;/|" for c in sep), sum(c.isspace() for c in sep), len(sep)
 
 
 class VerbatimGuard:
@@ -200,7 +224,7 @@ class _Run:
         if run >= limit:
             first = self.held[0] if self.held else ""
             if not self.redacting:
-                yield (" " if first[:1].isspace() or " " in first else "") + REDACTED
+                yield _separator(first) + REDACTED
             self.held, self.redacting = [], True
 
 
