@@ -19,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pysbd
@@ -228,25 +229,40 @@ def _segmenter():
     return pysbd.Segmenter(language="en", clean=False)
 
 
-def _fragment(sentence: str, wanted: set[str], limit: int) -> str:
-    """Fewer than `limit` words of a private sentence: the window holding the most question words, centred
-    on them, marked with ellipses where it was cut (a fragment under the guard's limit, never the passage)."""
-    tokens = sentence.split()
-    if len(words(sentence)) < limit:
+@cache
+def _negations() -> frozenset[str]:
+    lines = (Path(__file__).parent / "data" / "negations.txt").read_text(encoding="utf-8").splitlines()
+    return frozenset(w for line in lines if not line.startswith("#") for w in line.split())
+
+
+def _bare(token: str) -> str:
+    return token.strip(".,;:!?()[]\"'«»„“”").lower()
+
+
+def _private_summary(sentence: str, wanted: set[str], limit: int) -> str:
+    """A private sentence as the answer may give it: whole when it has at most `limit` words, else its
+    keywords in order (function words left out; numbers, names and negations kept), and of those at most
+    `limit` words around the question's, so no run longer than the limit is repeated."""
+    if len(words(sentence)) <= limit:
         return sentence
-    size = max(1, min(len(tokens), limit - 1))
-    while size > 1 and len(words(" ".join(tokens[:size]))) >= limit:
+    kept = [
+        token
+        for token in sentence.split()
+        if _terms(token) or any(c.isdigit() for c in token) or _bare(token) in _negations()
+    ]
+    size = min(len(kept), limit)
+    while size > 1 and len(words(" ".join(kept[:size]))) > limit:
         size -= 1
-    hits = [i for i, token in enumerate(tokens) if _terms(token) & wanted]
+    hits = [i for i, token in enumerate(kept) if _terms(token) & wanted]
 
     def rank(start: int) -> tuple[int, float]:
         inside = [i for i in hits if start <= i < start + size]
         centre = sum(inside) / len(inside) if inside else start + size / 2
         return len(inside), -abs(start + size / 2 - centre)
 
-    best = max(range(len(tokens) - size + 1), key=rank)
-    window = " ".join(tokens[best : best + size])
-    return ("… " if best else "") + window + (" …" if best + size < len(tokens) else "")
+    best = max(range(len(kept) - size + 1), key=rank)
+    window = " ".join(kept[best : best + size])
+    return ("… " if best else "") + window + (" …" if best + size < len(kept) else "") + " (keywords)"
 
 
 def extractive_answer(question: str, sources: Sequence[SourcedHit], guard: VerbatimGuard) -> Answer:
@@ -278,7 +294,7 @@ def extractive_answer(question: str, sources: Sequence[SourcedHit], guard: Verba
         if rank not in used:
             used.append(rank)
         if sources[rank].access != "open":
-            sentence = _fragment(sentence, wanted, guard.max_run)
+            sentence = _private_summary(sentence, wanted, guard.max_run)
         lines.append(f"- {sentence} [{used.index(rank) + 1}]")
     citations = [_citation(sources[rank], quote=None) for rank in used]
     return Answer(guard.filter("\n".join(lines)) + f"\n\n{NO_MODEL_NOTE}", citations)
