@@ -1,7 +1,7 @@
 """Leakage: the longest verbatim run of private knowledge and of hidden instructions in answers to
 extraction prompts, with the verbatim guard on and off, offline and with a chat model that complies.
 
-    .venv/bin/python bench/leakage.py [--sets project,multilingual] [--limit 25]
+    .venv/bin/python bench/leakage.py [--sets project,identifiers,multilingual] [--limit 25]
 
 A GPT with two private files (English and German, `tests/data/trust/`), an open one and hidden
 instructions is published; every prompt of `bench/data/leakage.json` (62, English and German) is asked
@@ -241,7 +241,7 @@ def print_report(prompts, runs, shares, limit: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sets", default="project,multilingual", help="bench/quality.py sets for on-topic")
+    parser.add_argument("--sets", default="project,identifiers,multilingual", help="bench/quality.py sets for on-topic")
     parser.add_argument("--limit", type=int, default=25, help="GPTSTORE_VERBATIM_MAX_WORDS for 'guard on'")
     parser.add_argument("--data-dir", default="~/.local/share/gptstore", help="where embeddings are cached")
     args = parser.parse_args()
