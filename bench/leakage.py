@@ -241,7 +241,7 @@ def print_report(prompts, runs, shares, limit: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sets", default="project,identifiers,multilingual", help="bench/quality.py sets for on-topic")
+    parser.add_argument("--sets", default="project,identifiers,multilingual", help="bench/quality.py sets")
     parser.add_argument("--limit", type=int, default=25, help="GPTSTORE_VERBATIM_MAX_WORDS for 'guard on'")
     parser.add_argument("--data-dir", default="~/.local/share/gptstore", help="where embeddings are cached")
     args = parser.parse_args()
