@@ -302,8 +302,12 @@ class StoreService:
         if version is None:
             raise NotFound(f"This GPT has no version {number}")
         config = version.config
-        self.gpts.apply_fields(gpt, {k: v for k, v in config.items() if k not in ("top_k", "model")})
+        direct = ("top_k", "model", "instructions_visibility", "verbatim_max_words")
+        self.gpts.apply_fields(gpt, {k: v for k, v in config.items() if k not in direct})
         gpt.top_k, gpt.model = config.get("top_k", gpt.top_k), config.get("model")
+        # Versions published before the trust policy had none: their instructions were hidden.
+        gpt.instructions_visibility = config.get("instructions_visibility") or "hidden"
+        gpt.verbatim_max_words = config.get("verbatim_max_words")
         await self.session.flush()
         return gpt
 

@@ -108,3 +108,15 @@ async def test_citations_quote_open_files_only(client, creator_headers, db, sett
             assert citation["quote"] is None
         else:
             assert "zlib license" in citation["quote"]
+
+
+async def test_restoring_a_version_restores_its_trust_policy(client, creator_headers, db, settings):
+    gpt = await build_gpt(client, creator_headers, db, settings, trust={"verbatim_max_words": 12})
+    url = f"/api/gpts/{gpt['id']}"
+    await client.patch(
+        url, json={"trust": {"instructions": "public", "verbatim_max_words": 40}}, headers=creator_headers
+    )
+    restored = await client.post(f"{url}/versions/1/restore", headers=creator_headers)
+    assert restored.status_code == 200, restored.text
+    draft = (await client.get(url, headers=creator_headers)).json()
+    assert draft["trust"] == {"instructions": "hidden", "verbatim_max_words": 12}
