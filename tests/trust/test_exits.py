@@ -64,12 +64,16 @@ async def test_exports_carry_private_files_only_for_the_owner(client, creator_he
     gpt = await build_gpt(client, creator_headers, db, settings)
     admin = auth_headers(await create_user(session, settings, is_admin=True), settings)
     stranger = auth_headers(await create_user(session, settings, plan="plus"), settings)
-    owner = _archive_files(
-        (await client.get(f"/api/gpts/{gpt['id']}/export", headers=creator_headers)).content
-    )
+    export = await client.get(f"/api/gpts/{gpt['id']}/export", headers=creator_headers)
+    owner = _archive_files(export.content)
     assert any(PRIVATE.encode() == data for data in owner.values())
     manifest = json.loads(owner["gptstore.json"])
     assert manifest["gpt"]["trust"]["instructions"] == "hidden"
+    imported = await client.post(
+        "/api/gpts/import", files={"file": ("a.zip", export.content)}, headers=creator_headers
+    )
+    assert imported.status_code == 201, imported.text
+    assert imported.json()["trust"]["instructions"] == "hidden"
     response = await client.get(f"/api/gpts/{gpt['id']}/export", headers=admin)
     assert response.status_code == 200
     files = _archive_files(response.content)
