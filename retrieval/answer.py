@@ -239,12 +239,30 @@ def _bare(token: str) -> str:
     return token.strip(".,;:!?()[]\"'«»„“”").lower()
 
 
+def _character_window(sentence: str, wanted: set[str], limit: int) -> str:
+    """For scripts without spaces, where each character is a word: the `limit` characters of the sentence
+    that hold the most of the question's terms (its character pairs among them)."""
+    found = [(m.start(), m.end()) for term in wanted for m in re.finditer(re.escape(term), sentence)]
+
+    def rank(start: int) -> tuple[int, int]:
+        inside = [a for a, b in found if a >= start and b <= start + limit]
+        return len(inside), -abs(start - max(0, (min(inside) if inside else 0) - limit // 4))
+
+    start = max(range(max(1, len(sentence) - limit + 1)), key=rank)
+    window = sentence[start : start + limit]
+    while len(words(window)) > limit:
+        window = window[:-1]
+    return ("…" if start else "") + window + ("…" if start + len(window) < len(sentence) else "")
+
+
 def _private_summary(sentence: str, wanted: set[str], limit: int) -> str:
     """A private sentence as the answer may give it: whole when it has at most `limit` words, else its
     keywords in order (function words left out; numbers, names and negations kept), and of those at most
     `limit` words around the question's, so no run longer than the limit is repeated."""
     if len(words(sentence)) <= limit:
         return sentence
+    if SCRIPT_RUN.search(sentence):
+        return _character_window(sentence, wanted, limit)
     kept = [
         token
         for token in sentence.split()

@@ -4,7 +4,8 @@ Protected text is what a GPT may use but never hand out: the private passages re
 its hidden instructions. Both sides are compared as word sequences after normalisation (Unicode NFKD with
 combining and invisible marks dropped, case folded, look-alike letters folded to their Latin ones with the
 Unicode confusables table of `confusable-homoglyphs`, punctuation and whitespace as word breaks, and runs
-of single letters joined, so `p r i v a t e` or `p-r-i-v-a-t-e` is the word `private`).
+of single letters joined, so `p r i v a t e` or `p-r-i-v-a-t-e` is the word `private`). In scripts written
+without spaces (Chinese, Japanese, Thai: `retrieval.ngrams.SCRIPT_RUN`) each character is a word.
 
 `VerbatimGuard.stream` filters a reply as it streams: it holds back only the words that could still start
 a protected run (the longest suffix of the reply that occurs in protected text, at most `max_run` words)
@@ -22,6 +23,8 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+
+from retrieval.ngrams import SCRIPT_RUN
 
 REDACTED = "[…]"
 LETTER_RUN = 2  # single letters in a row that are one word spelled out ("o f", "i-s")
@@ -56,7 +59,10 @@ def fold(char: str) -> str:
             continue
         for lower in c.casefold():
             lower = _homoglyphs().get(lower, lower)
-            out.append(lower if lower.isalnum() else " ")
+            if SCRIPT_RUN.match(lower):  # written without spaces: each character is a word
+                out.append(f" {lower} ")
+            else:
+                out.append(lower if lower.isalnum() else " ")
     return "".join(out)
 
 
@@ -102,7 +108,7 @@ class _Tokenizer:
             return
         word, raw = self.word, self.raw[: self.word_end]
         self.raw, self.word, self.word_end = self.raw[self.word_end :], "", 0
-        if len(word) != 1:
+        if len(word) != 1 or SCRIPT_RUN.match(word):
             yield from self._flush_letters()
             yield word, raw
             return

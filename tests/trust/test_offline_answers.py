@@ -39,3 +39,14 @@ def test_short_private_sentences_and_open_passages_are_quoted():
         "may I photograph geisha in Gion?", [source(GION, "open")], VerbatimGuard([], 25)
     )
     assert GION in opened.content and opened.citations[0].quote
+
+
+def test_a_long_private_chinese_sentence_gives_the_characters_around_the_question():
+    rule = (
+        "出差回来后十个工作日内，员工需要在报销系统中提交申请，并附上发票原件、行程单和部门经理签字的审批表，"
+        "逾期提交的申请财务部一律不予受理。"
+    )
+    guard = VerbatimGuard([rule], 25)
+    answer = extractive_answer("报销需要发票原件吗", [source(rule, "private")], guard)
+    assert "发票原件" in answer.content
+    assert longest_run(answer.content, [rule]) <= 25

@@ -99,3 +99,12 @@ async def test_streaming_holds_back_only_words_that_could_start_a_run():
 def test_no_protected_text_passes_everything_through():
     guard = VerbatimGuard(["", "   "], LIMIT)
     assert not guard.active and guard.filter(SCOOP) == SCOOP
+
+
+def test_chinese_counts_characters_as_words():
+    handbook = "员工每年享有十五天带薪年假，入职满五年后增加到二十天，未休假期可以顺延到下一年的三月底。"
+    guard = VerbatimGuard([handbook], LIMIT)
+    assert len(words(handbook)) > LIMIT  # one sentence, no spaces: still more than 25 words
+    shown = guard.filter("好的：" + handbook)
+    assert longest_run(shown, [handbook]) <= LIMIT and REDACTED in shown
+    assert guard.filter("十五天带薪年假") == "十五天带薪年假"  # a short quote passes
