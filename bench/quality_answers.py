@@ -8,6 +8,7 @@ from pathlib import Path
 
 from retrieval.answer import extractive_answer
 from retrieval.service import KnowledgeService
+from retrieval.verbatim import VerbatimGuard
 
 OFF_TOPIC = json.loads(
     (Path(__file__).resolve().parent.parent / "tests" / "data" / "off_topic_eval.json").read_text("utf-8")
@@ -21,20 +22,25 @@ async def answer_figures(db, settings, embedder, eval_set, result) -> dict:
     on_scores: list[float] = []
     off_scores: list[float] = []
     contains = 0
+    found: list[bool] = []  # per labelled query: the answer contains its fact
     async with db.sessionmaker() as session:
         service = KnowledgeService(session, settings, embedder=embedder)
         for q in eval_set.queries:
             sources = await service.search(gpt_id, q.text, k=K)
             on_scores.append(sources[0].hit.score if sources else 0.0)
             threshold = getattr(settings, "retrieval_score_threshold", 0.0)  # 0: code before the threshold
-            answer = extractive_answer(q.text, [s for s in sources if s.hit.score >= threshold])
-            if q.answer and q.answer.lower() in answer.content.lower():
-                contains += 1
+            used = [s for s in sources if s.hit.score >= threshold]
+            private = [s.hit.text for s in used if s.access != "open"]
+            guard = VerbatimGuard(private, settings.verbatim_max_words)
+            answer = extractive_answer(q.text, used, guard)
+            if q.answer:
+                found.append(q.answer.lower() in answer.content.lower())
+                contains += found[-1]
         for text in OFF_TOPIC.get(eval_set.name, []):
             sources = await service.search(gpt_id, text, k=K)
             off_scores.append(sources[0].hit.score if sources else 0.0)
     labelled = sum(1 for q in eval_set.queries if q.answer)
-    return {"on": on_scores, "off": off_scores, "contains": contains, "count": labelled}
+    return {"on": on_scores, "off": off_scores, "contains": contains, "count": labelled, "found": found}
 
 
 def print_answer_figures(results: dict[str, dict]) -> None:

@@ -42,6 +42,11 @@ class Gpt(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=8)
     top_k: int = 6
     model: str | None = Field(default=None, max_length=100)
+    # Trust policy (docs/trust.md): "hidden" instructions are never shown nor repeated verbatim in answers.
+    instructions_visibility: str = Field(
+        default="hidden", max_length=8, sa_column_kwargs={"server_default": "hidden"}
+    )
+    verbatim_max_words: int | None = None  # None: GPTSTORE_VERBATIM_MAX_WORDS
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 

@@ -182,7 +182,7 @@ class BuilderChatController(Controller):
     ) -> Response[bytes]:
         """One zip: `gptstore.json` (versioned config) and the knowledge files."""
         gpt = await GptService(db_session, settings).get_owned(current_user, gpt_id)
-        archive = await PortabilityService(db_session, settings).export(gpt)
+        archive = await PortabilityService(db_session, settings).export(gpt, current_user)
         name = re.sub(r"[/\\]+", "-", gpt.name or "").strip() or "gpt"
         return Response(
             archive,

@@ -89,8 +89,21 @@ class GptFields(BaseModel):
         return list(dict.fromkeys(cleaned))
 
 
+class TrustSettings(BaseModel):
+    """What of a GPT may leave it verbatim (docs/trust.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instructions: Literal["hidden", "public"] | None = Field(
+        default=None, description="`hidden` (default): never shown, never repeated; `public`: on the GPT page"
+    )
+    # Most consecutive words of private knowledge or hidden instructions an answer may repeat.
+    verbatim_max_words: int | None = Field(default=None, ge=3, le=1000)
+
+
 class GptCreate(GptFields):
     retrieval: RetrievalSettings | None = None
+    trust: TrustSettings | None = None
     model: str | None = Field(default=None, max_length=100)
 
 
@@ -129,6 +142,11 @@ class RetrievalRead(BaseModel):
     score_threshold: float
 
 
+class TrustRead(BaseModel):
+    instructions: Literal["hidden", "public"]
+    verbatim_max_words: int = Field(description="The GPT's own limit, or GPTSTORE_VERBATIM_MAX_WORDS")
+
+
 class GptRead(BaseModel):
     id: uuid.UUID
     name: str
@@ -140,6 +158,7 @@ class GptRead(BaseModel):
     tags: list[str]
     language: str | None
     retrieval: RetrievalRead
+    trust: TrustRead
     model: str | None
     capabilities: list[str] = Field(description="What this GPT can really do")
     created_at: datetime

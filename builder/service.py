@@ -23,6 +23,7 @@ from builder.schemas import (
     GptRead,
     GptUpdate,
     RetrievalRead,
+    TrustRead,
     check_category,
 )
 from core.auth import require_paid_plan
@@ -88,6 +89,11 @@ class GptService:
         changes = self.apply_fields(gpt, {k: v for k, v in sent.items() if k in EDITABLE_FIELDS})
         if "model" in sent:
             gpt.model = sent["model"] or None
+        trust = sent.get("trust") or {}
+        if trust.get("instructions") is not None:
+            gpt.instructions_visibility = trust["instructions"]
+        if "verbatim_max_words" in trust:
+            gpt.verbatim_max_words = trust["verbatim_max_words"]
         retrieval = sent.get("retrieval") or {}
         if retrieval.get("top_k") is not None:
             gpt.top_k = retrieval["top_k"]
@@ -142,6 +148,10 @@ class GptService:
             retrieval=RetrievalRead(
                 chunk_size=chunk_size, chunk_overlap=chunk_overlap, top_k=gpt.top_k, score_threshold=threshold
             ),
+            trust=TrustRead(
+                instructions=gpt.instructions_visibility,
+                verbatim_max_words=gpt.verbatim_max_words or self.settings.verbatim_max_words,
+            ),
             model=gpt.model,
             capabilities=CAPABILITIES,
             created_at=gpt.created_at,
@@ -157,6 +167,8 @@ def answer_context(gpt: Gpt) -> AnswerContext:
         language=gpt.language,
         top_k=gpt.top_k,
         model=gpt.model,
+        instructions_public=gpt.instructions_visibility == "public",
+        verbatim_max_words=gpt.verbatim_max_words,
     )
 
 
@@ -233,9 +245,12 @@ class PortabilityService:
         self.settings = settings
         self.gpts = GptService(session, settings)
 
-    async def export(self, gpt: Gpt) -> bytes:
+    async def export(self, gpt: Gpt, user: User) -> bytes:
+        """The archive for `user`: private knowledge files only when it is the GPT's owner (an admin's
+        export leaves them out, docs/trust.md)."""
         read = await self.gpts.read(gpt)
         files = await self.gpts.knowledge.list_files(await self.gpts.knowledge.knowledge_base_of(gpt.id))
+        files = [f for f in files if f.access == "open" or user.id == gpt.owner_id]
         blobs = blob_store(self.settings)
         manifest = {
             "format": EXPORT_FORMAT,
@@ -243,6 +258,10 @@ class PortabilityService:
             "gpt": {
                 **{name: getattr(read, name) for name in EDITABLE_FIELDS},
                 "retrieval": read.retrieval.model_dump(),
+                "trust": {
+                    "instructions": read.trust.instructions,
+                    "verbatim_max_words": gpt.verbatim_max_words,
+                },
                 "model": read.model,
             },
             "files": [],

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     rerank_api_key: SecretStr | None = None
     rerank_candidates: int = Field(default=50, ge=1, le=200)  # fused hits handed to the reranker
     rerank_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Most consecutive words of private knowledge or hidden instructions an answer may repeat (issue #11;
+    # docs/trust.md); a GPT's `trust.verbatim_max_words` overrides it.
+    verbatim_max_words: int = Field(default=25, ge=3, le=1000)
 
     # Knowledge limits (defaults as OpenAI's GPT knowledge)
     max_files_per_gpt: int = 20

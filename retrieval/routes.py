@@ -127,7 +127,8 @@ class FileController(Controller):
         db_session: AsyncSession,
         settings: Settings,
     ) -> SearchResponse:
-        """Hybrid search over the GPT's knowledge: the creator's retrieval test."""
+        """Hybrid search over the GPT's knowledge: the creator's retrieval test (private passages only for
+        the GPT's owner)."""
         service = KnowledgeService(db_session, settings)
         base = await service.knowledge_base_for(current_user, gpt_id)
         hits = await service.search(
@@ -138,6 +139,8 @@ class FileController(Controller):
             score_threshold=data.score_threshold,
             mode=data.mode,
         )
+        if base.owner_id != current_user.id:  # an admin's look: private passages stay with their owner
+            hits = [s for s in hits if s.access == "open"]
         return SearchResponse(
             data=[
                 SearchResult(

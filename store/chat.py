@@ -31,6 +31,8 @@ def version_context(version: GptVersion) -> AnswerContext:
         top_k=config.get("top_k") or 6,
         model=config.get("model"),
         file_ids=[uuid.UUID(f) for f in version.file_ids],
+        instructions_public=config.get("instructions_visibility") == "public",
+        verbatim_max_words=config.get("verbatim_max_words"),
     )
 
 

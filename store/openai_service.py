@@ -29,6 +29,7 @@ from core.tokens import count_chat_tokens, count_tokens, encoding_for_model, tru
 from retrieval.answer import (
     Answer,
     AnswerContext,
+    answer_guard,
     answer_messages,
     extractive_answer,
     find_sources,
@@ -155,11 +156,12 @@ async def choices(
     model = plan.context.model or (llm.model if llm else settings.chat_model)
     messages = answer_messages(settings, plan.context, sources, plan.history, plan.question, model)
     encoding = encoding_for_model(model)
+    guard = answer_guard(settings, plan.context, sources)
     prompt_tokens = count_chat_tokens(messages, encoding)
     total = Usage(prompt_tokens=prompt_tokens if llm is None else 0)
-    offline = (
-        None if llm else clip(extractive_answer(plan.question, sources), plan.stop, plan.max_tokens, encoding)
-    )
+    offline = None
+    if llm is None:
+        offline = clip(extractive_answer(plan.question, sources, guard), plan.stop, plan.max_tokens, encoding)
     for index in range(plan.n):
         if offline is not None:  # deterministic: the same answer for every choice
             answer = offline
@@ -168,7 +170,7 @@ async def choices(
             yield index, answer
             continue
         request = {"max_tokens": plan.max_tokens, "stop": plan.stop or None, **plan.options}
-        async for event in model_answer(llm, messages, sources, model, **request):
+        async for event in model_answer(llm, messages, sources, model, guard, **request):
             if isinstance(event, Answer):
                 reported = event.usage or {}
                 total.prompt_tokens += reported.get("prompt_tokens", prompt_tokens)

@@ -118,6 +118,15 @@ class OpenFile(BaseModel):
     download_url: str
 
 
+class TrustSummary(BaseModel):
+    """What of a GPT is public, in plain words and as fields (docs/trust.md)."""
+
+    instructions: Literal["hidden", "public"]
+    open_files: list[str] = Field(description="Names of the knowledge files anyone may read and download")
+    private_files: int = Field(description="How many knowledge files inform answers but are never handed out")
+    summary: str
+
+
 class GptPage(BaseModel):
     id: uuid.UUID
     name: str
@@ -135,7 +144,10 @@ class GptPage(BaseModel):
     updated_at: datetime
     knowledge: list[OpenFile]
     more_by_creator: list[ListingItem]
-    instructions: str | None = Field(default=None, description="Only for the GPT's owner")
+    instructions: str | None = Field(
+        default=None, description="For the GPT's owner, and for everyone when its instructions are public"
+    )
+    trust: TrustSummary
 
 
 class ConversationCreated(BaseModel):

@@ -27,10 +27,11 @@ from retrieval.service import KnowledgeService
 from store.models import Appeal, Conversation, GptVersion, Listing
 from store.ranking import conversations_label, rating_average
 from store.schemas import Creator, GptPage, OpenFile, RatingDetail
+from store.trust import trust_summary
 
 SNAPSHOT_FIELDS = (
     "name", "description", "instructions", "welcome_message", "conversation_starters", "category", "tags",
-    "language", "top_k", "model",
+    "language", "top_k", "model", "instructions_visibility", "verbatim_max_words",
 )  # fmt: skip
 IMPERSONATION_TERMS = ("openai", "chatgpt", "official")
 NEAR_DUPLICATE_RATIO = 0.85
@@ -132,6 +133,7 @@ class StoreService:
         config = version.config
         count = listing.rating_count
         is_owner = user is not None and (user.id == listing.owner_id or user.is_admin)
+        public_instructions = config.get("instructions_visibility") == "public"
         return GptPage(
             id=gpt_id,
             name=config["name"],
@@ -164,7 +166,8 @@ class StoreService:
                 if f.access == "open"
             ],
             more_by_creator=[listing_item(other, owner) for other in others.scalars()],
-            instructions=config.get("instructions") if is_owner else None,
+            instructions=config.get("instructions") if is_owner or public_instructions else None,
+            trust=trust_summary(public_instructions, files),
         )
 
     async def open_file(self, gpt_id: uuid.UUID, file_id: uuid.UUID, user: User | None):
@@ -306,8 +309,12 @@ class StoreService:
         if version is None:
             raise NotFound(f"This GPT has no version {number}")
         config = version.config
-        self.gpts.apply_fields(gpt, {k: v for k, v in config.items() if k not in ("top_k", "model")})
+        direct = ("top_k", "model", "instructions_visibility", "verbatim_max_words")
+        self.gpts.apply_fields(gpt, {k: v for k, v in config.items() if k not in direct})
         gpt.top_k, gpt.model = config.get("top_k", gpt.top_k), config.get("model")
+        # Versions published before the trust policy had none: their instructions were hidden.
+        gpt.instructions_visibility = config.get("instructions_visibility") or "hidden"
+        gpt.verbatim_max_words = config.get("verbatim_max_words")
         await self.session.flush()
         return gpt
 

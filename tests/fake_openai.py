@@ -157,6 +157,7 @@ class FakeOpenAI:
         self.port = 0
         self.calls: list[Call] = []
         self._replies: deque[Reply] = deque()
+        self.responder: Any = None  # a function of the request body to a reply, used when nothing is scripted
         self._failures: deque[int] = deque()
         self._rerank_scores: dict[str, float] = {}
         self._rerank_delay = 0.0
@@ -211,6 +212,12 @@ class FakeOpenAI:
         with self._lock:
             self._replies.extend(text(r) if isinstance(r, str) else r for r in replies)
 
+    def respond_with(self, responder: Any) -> None:
+        """Answer unscripted chat requests with `responder(body) -> Reply | str` (a model with a policy,
+        e.g. one that complies with extraction prompts in bench/leakage.py) instead of echoing."""
+        with self._lock:
+            self.responder = responder
+
     def fail_next(self, status: int, n: int = 1) -> None:
         """Answer the next `n` POST requests (chat or embeddings) with `status`."""
         with self._lock:
@@ -229,6 +236,7 @@ class FakeOpenAI:
             self._replies.clear()
             self._failures.clear()
             self.calls.clear()
+            self.responder = None
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -361,6 +369,10 @@ class FakeOpenAI:
         with self._lock:
             if self._replies:
                 return self._replies.popleft()
+            responder = self.responder
+        if responder is not None:
+            reply = responder(body)
+            return text(reply) if isinstance(reply, str) else reply
         last_user = next(
             (m.get("content") for m in reversed(body.get("messages", [])) if m.get("role") == "user"), ""
         )

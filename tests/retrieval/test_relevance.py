@@ -14,6 +14,7 @@ from retrieval.answer import NOT_IN_KNOWLEDGE, extractive_answer, sentences_of
 from retrieval.jobs import ingest
 from retrieval.search import Hit
 from retrieval.service import KnowledgeService, SourcedHit
+from retrieval.verbatim import VerbatimGuard
 from tests.fake_openai import text
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -230,6 +231,9 @@ async def test_off_topic_and_on_topic_targets_on_the_project_set(
     assert answered / len(queries) >= 0.95 and refused / len(off_topic) >= 0.90, (answered, refused)
 
 
+NO_GUARD = VerbatimGuard([], 25)  # open passages only: nothing to guard
+
+
 def source(text_: str, score: float = 0.8) -> SourcedHit:
     hit = Hit(uuid.uuid4(), uuid.uuid4(), text_, 1, None, score, 1, None)
     return SourcedHit(hit=hit, filename="guide.pdf", access="open")
@@ -241,7 +245,7 @@ def test_offline_answers_join_pdf_line_wraps_and_skip_headings_and_urls():
         "The international alpine distress signal is six signals\n"
         "per minute, followed by a pause of one minute. The answer is three signals per minute.\n"
     )
-    answer = extractive_answer("What is the alpine distress signal?", [source(alpine)])
+    answer = extractive_answer("What is the alpine distress signal?", [source(alpine)], NO_GUARD)
     assert "six signals per minute" in answer.content
     assert "- EMERGENCIES" not in answer.content  # a heading is not a sentence
     rega = (
@@ -249,7 +253,7 @@ def test_offline_answers_join_pdf_line_wraps_and_skip_headings_and_urls():
         "Rega flies rescue missions day and night. Emergency phone number: 1414.\n"
         "More at https://www.rega.ch/en/phone-number-and-app\n"
     )
-    answer = extractive_answer("Rega phone number", [source(rega)])
+    answer = extractive_answer("Rega phone number", [source(rega)], NO_GUARD)
     first = answer.content.splitlines()[0]
     assert "1414" in first and "https://" not in first
 

@@ -1,0 +1,247 @@
+"""The verbatim guard: no run of more than `max_run` consecutive words of protected text reaches the user.
+
+Protected text is what a GPT may use but never hand out: the private passages retrieved for the turn and
+its hidden instructions. Both sides are compared as word sequences after normalisation (Unicode NFKD with
+combining and invisible marks dropped, case folded, look-alike letters folded to their Latin ones with the
+Unicode confusables table of `confusable-homoglyphs`, punctuation and whitespace as word breaks, and runs
+of single letters joined, so `p r i v a t e` or `p-r-i-v-a-t-e` is the word `private`). In scripts written
+without spaces (Chinese, Japanese, Thai: `retrieval.ngrams.SCRIPT_RUN`) each character is a word.
+
+`VerbatimGuard.stream` filters a reply as it streams: it holds back only the words that could still start
+a protected run (the longest suffix of the reply that occurs in protected text, at most `max_run` words)
+and releases the rest at once. When a run reaches `max_run + 1` words, the held words are replaced by
+`REDACTED` and the run is dropped until it ends. So however the reply is split into chunks, no
+`max_run + 1` consecutive reply words are a protected run. The limit is `GPTSTORE_VERBATIM_MAX_WORDS`
+(default 25, from issue #11) or a GPT's own `trust.verbatim_max_words`; docs/trust.md.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+from retrieval.ngrams import SCRIPT_RUN
+
+REDACTED = "[…]"
+LETTER_RUN = 2  # single letters in a row that are one word spelled out ("o f", "i-s")
+MAX_SPELLED = 64  # letters of one spelled-out word at most, so a spelled reply still streams
+
+
+@cache
+def _homoglyphs() -> dict[str, str]:
+    """Non-ASCII characters that look like an ASCII letter or digit, mapped to it (Unicode confusables)."""
+    table = json.loads(
+        resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text(encoding="utf-8")
+    )
+    folded: dict[str, str] = {}
+    for char, glyphs in table.items():
+        if len(char) != 1 or char.isascii():
+            continue
+        for glyph in glyphs:
+            target = glyph["c"]
+            if len(target) == 1 and target.isascii() and target.isalnum():
+                folded[char] = target.lower()
+                break
+    return folded
+
+
+@cache
+def fold(char: str) -> str:
+    """One character as the word characters it compares as ('' for marks, ' ' for a word break)."""
+    out = []
+    for c in unicodedata.normalize("NFKD", char):
+        category = unicodedata.category(c)
+        if category in ("Mn", "Me", "Cf"):  # accents, enclosing marks, zero-width and bidi controls
+            continue
+        for lower in c.casefold():
+            lower = _homoglyphs().get(lower, lower)
+            if SCRIPT_RUN.match(lower):  # written without spaces: each character is a word
+                out.append(f" {lower} ")
+            else:
+                out.append(lower if lower.isalnum() else " ")
+    return "".join(out)
+
+
+def words(text: str) -> list[str]:
+    """The normalised words of a text (see the module docstring)."""
+    tokenizer = _Tokenizer()
+    return [w for w, _ in tokenizer.feed(text)] + [w for w, _ in tokenizer.finish()]
+
+
+@dataclass
+class _Tokenizer:
+    """Cuts streamed text into (normalised word, raw text ending with it) as soon as each word is certain."""
+
+    raw: str = ""  # text since the last word given out
+    word: str = ""  # the normalised word being read
+    word_end: int = 0  # where in `raw` the word being read ends
+    letters: list[tuple[str, str]] = field(default_factory=list)  # single letters held to be joined
+
+    def feed(self, text: str) -> Iterator[tuple[str, str]]:
+        for char in text:
+            folded = fold(char)
+            self.raw += char
+            for piece in folded or "":
+                if piece == " ":
+                    yield from self._end_word()
+                else:
+                    self.word += piece
+                    self.word_end = len(self.raw)
+            if not folded and self.word:  # a mark inside a word stays with it
+                self.word_end = len(self.raw)
+
+    def finish(self) -> Iterator[tuple[str, str]]:
+        yield from self._end_word()
+        yield from self._flush_letters()
+
+    def tail(self) -> str:
+        """Raw text after the last word (given out at the end)."""
+        tail, self.raw = self.raw, ""
+        return tail
+
+    def _end_word(self) -> Iterator[tuple[str, str]]:
+        if not self.word:
+            return
+        word, raw = self.word, self.raw[: self.word_end]
+        self.raw, self.word, self.word_end = self.raw[self.word_end :], "", 0
+        if len(word) != 1 or SCRIPT_RUN.match(word):
+            yield from self._flush_letters()
+            yield word, raw
+            return
+        # A spelled-out word: its letters share the weakest separator; a stronger one ends the word.
+        strength = _strength(raw)
+        if len(self.letters) >= 2:
+            group = _strength(self.letters[-1][1])
+            if strength > group:
+                yield from self._flush_letters()
+            elif strength < group:
+                last = self.letters.pop()
+                yield from self._flush_letters()
+                self.letters.append(last)
+        self.letters.append((word, raw))
+        if len(self.letters) >= MAX_SPELLED:
+            yield from self._flush_letters()
+
+    def _flush_letters(self) -> Iterator[tuple[str, str]]:
+        letters, self.letters = self.letters, []
+        if len(letters) >= LETTER_RUN:
+            yield "".join(w for w, _ in letters), "".join(r for _, r in letters)
+        else:
+            yield from letters
+
+
+def _separator(raw: str) -> str:
+    """The punctuation and space before a word (the start of its raw text)."""
+    return raw[: next((i for i, c in enumerate(raw) if fold(c).strip()), len(raw))]
+
+
+def _strength(raw: str) -> tuple[int, bool, int, int]:
+    """How strongly the separator before a word breaks words."""
+    sep = _separator(raw)
+    return sep.count("\n"), any(c in ",;/|" for c in sep), sum(c.isspace() for c in sep), len(sep)
+
+
+class VerbatimGuard:
+    """Word-shingle matching of a reply against protected texts, with `max_run` words of look-back."""
+
+    def __init__(self, protected: Iterable[str], max_run: int):
+        self.max_run = max_run
+        self.texts = [words(text) for text in protected if text and text.strip()]
+        # Where each word occurs: a run is followed through these positions, never built as n-grams.
+        self.index: dict[str, list[tuple[int, int]]] = {}
+        for number, sequence in enumerate(self.texts):
+            for position, word in enumerate(sequence):
+                self.index.setdefault(word, []).append((number, position))
+
+    @property
+    def active(self) -> bool:
+        return bool(self.index)
+
+    def step(self, matches: dict[tuple[int, int], int], word: str, cap: int) -> dict[tuple[int, int], int]:
+        """The protected positions where the reply's words so far end in a run, with each run's length
+        (at most `cap`), after one more reply word."""
+        following: dict[tuple[int, int], int] = {}
+        for (number, position), length in matches.items():
+            sequence = self.texts[number]
+            if position + 1 < len(sequence) and sequence[position + 1] == word:
+                following[(number, position + 1)] = min(length + 1, cap)
+        for place in self.index.get(word, ()):
+            following.setdefault(place, 1)
+        return following
+
+    def filter(self, text: str) -> str:
+        """The whole reply with protected runs redacted."""
+        run = _Run(self)
+        return "".join(run.feed(text)) + "".join(run.finish())
+
+    async def stream(self, pieces: AsyncIterator[str]) -> AsyncIterator[str]:
+        """The streamed reply with protected runs redacted, each piece as soon as it is safe."""
+        run = _Run(self)
+        async for piece in pieces:
+            out = "".join(run.feed(piece))
+            if out:
+                yield out
+        out = "".join(run.finish())
+        if out:
+            yield out
+
+
+class _Run:
+    """One reply's state: where its last words run through protected text, and which words are held."""
+
+    def __init__(self, guard: VerbatimGuard):
+        self.guard = guard
+        self.tokens = _Tokenizer()
+        self.matches: dict[tuple[int, int], int] = {}
+        self.held: list[str] = []  # raw text of the last words, all inside the current protected run
+        self.redacting = False
+
+    def feed(self, text: str) -> Iterator[str]:
+        if not self.guard.active:
+            yield text
+            return
+        for word, raw in self.tokens.feed(text):
+            yield from self._word(word, raw)
+
+    def finish(self) -> Iterator[str]:
+        if self.guard.active:
+            for word, raw in self.tokens.finish():
+                yield from self._word(word, raw)
+        yield from self._release(len(self.held))
+        yield self.tokens.tail()
+
+    def _release(self, count: int) -> Iterator[str]:
+        if count:
+            self.redacting = False
+        out, self.held = self.held[:count], self.held[count:]
+        yield from out
+
+    def _word(self, word: str, raw: str) -> Iterator[str]:
+        limit = self.guard.max_run + 1
+        self.matches = self.guard.step(self.matches, word, limit)
+        run = max(self.matches.values(), default=0)
+        # Held words before the current run can no longer be part of a protected run: release them.
+        self.held.append(raw)
+        yield from self._release(max(0, len(self.held) - run))
+        if run >= limit:
+            first = self.held[0] if self.held else ""
+            if not self.redacting:
+                yield _separator(first) + REDACTED
+            self.held, self.redacting = [], True
+
+
+def longest_run(text: str, protected: Iterable[str]) -> int:
+    """The most consecutive words of `text` that occur consecutively in one of `protected` (normalised as
+    the guard compares; `REDACTED` breaks a run). For measuring, not for filtering."""
+    guard = VerbatimGuard(protected, max_run=0)
+    best = 0
+    for part in text.split(REDACTED):
+        matches: dict[tuple[int, int], int] = {}
+        for word in words(part):
+            matches = guard.step(matches, word, cap=1 << 30)
+            best = max(best, max(matches.values(), default=0))
+    return best

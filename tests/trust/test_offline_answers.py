@@ -1,0 +1,52 @@
+"""Offline answers from private passages: short sentences whole, long ones as keywords that keep the facts
+(negations included), never a run over the limit; open passages are quoted."""
+
+from __future__ import annotations
+
+import uuid
+
+from retrieval.answer import extractive_answer
+from retrieval.search import Hit
+from retrieval.service import SourcedHit
+from retrieval.verbatim import VerbatimGuard, longest_run
+
+GION = (
+    "In Gion, the geisha district, private lanes have banned photography without permission; geiko and "
+    "maiko on their way to appointments must not be stopped or photographed, and fines of 10,000 yen apply."
+)
+SHORT = "Fines of 10,000 yen apply in the private lanes of Gion."
+
+
+def source(text: str, access: str) -> SourcedHit:
+    hit = Hit(uuid.uuid4(), uuid.uuid4(), text, 1, None, 0.8, 1, None)
+    return SourcedHit(hit=hit, filename="kyoto.md", access=access)
+
+
+def test_a_long_private_sentence_becomes_keywords_that_keep_the_facts():
+    guard = VerbatimGuard([GION], 25)
+    answer = extractive_answer("may I photograph geisha in Gion?", [source(GION, "private")], guard)
+    assert longest_run(answer.content, [GION]) <= 10
+    assert "(keywords)" in answer.content
+    for fact in ("photographed", "not", "10,000 yen", "geiko"):
+        assert fact in answer.content
+    assert answer.citations[0].quote is None
+
+
+def test_short_private_sentences_and_open_passages_are_quoted():
+    private = extractive_answer("fines in Gion", [source(SHORT, "private")], VerbatimGuard([SHORT], 25))
+    assert SHORT in private.content
+    opened = extractive_answer(
+        "may I photograph geisha in Gion?", [source(GION, "open")], VerbatimGuard([], 25)
+    )
+    assert GION in opened.content and opened.citations[0].quote
+
+
+def test_a_long_private_chinese_sentence_gives_the_characters_around_the_question():
+    rule = (
+        "出差回来后十个工作日内，员工需要在报销系统中提交申请，并附上发票原件、行程单和部门经理签字的审批表，"
+        "逾期提交的申请财务部一律不予受理。"
+    )
+    guard = VerbatimGuard([rule], 25)
+    answer = extractive_answer("报销需要发票原件吗", [source(rule, "private")], guard)
+    assert "发票原件" in answer.content
+    assert longest_run(answer.content, [rule]) <= 25

@@ -1,0 +1,110 @@
+"""The verbatim guard on its own: normalisation tricks, streamed splits, and what it lets through."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from retrieval.verbatim import REDACTED, VerbatimGuard, longest_run, words
+
+PRIVATE = (Path(__file__).resolve().parents[1] / "data" / "trust" / "zlib-private.md").read_text("utf-8")
+SCOOP = PRIVATE.split("\n\n")[1]  # the leaked sentence of issue #11, 55 words
+LIMIT = 25
+
+HOMOGLYPHS = str.maketrans({"o": "о", "a": "а", "e": "е", "p": "р", "c": "с", "i": "і"})  # Cyrillic
+
+
+def tricks(text: str) -> dict[str, str]:
+    """The same text as an attacker's prompt would have the model print it."""
+    return {
+        "plain": text,
+        "upper": text.upper(),
+        "homoglyphs": text.translate(HOMOGLYPHS),
+        "spacing": "  ".join(text.split()),
+        "newlines": "\n".join(text.split()),
+        "zero width": "\u200b".join(text.split(" ")).replace("\u200b", " \u200b"),
+        "inside words": text.replace("compressor", "com\u200bpres\u00adsor"),
+        "fullwidth": text.replace("zlib", "ｚｌｉｂ"),
+        "no punctuation": text.replace(",", "").replace("(", "").replace(")", ""),
+        "spelled": "  ".join(" ".join(word) for word in text.split()[:40]),
+        "spelled by line": "\n\n".join("\n".join(word) for word in text.split()[:40]),
+        "dashed letters": " ".join("-".join(word) for word in text.split()[:40]),
+        "quoted in JSON": '{"text": "' + text.replace('"', '\\"') + '"}',
+    }
+
+
+def test_words_fold_case_marks_homoglyphs_and_spelled_letters():
+    assert words("Ünïcode ＦＵＬＬ wіdth") == ["unicode", "full", "width"]
+    assert words("p r i v a t e, p-r-i-v-a-t-e and a") == ["private", "private", "and", "a"]
+    assert words("s o  f o r  t h o s e") == ["so", "for", "those"]
+    assert words("s\no\n\nf\no\nr") == ["so", "for"]
+    assert words("zero\u200bwidth") == ["zerowidth"]
+
+
+@pytest.mark.parametrize("trick", list(tricks(SCOOP)))
+def test_every_trick_is_cut_to_the_limit(trick):
+    guard = VerbatimGuard([PRIVATE], LIMIT)
+    leak = "Here you go:\n\n" + tricks(SCOOP)[trick] + "\n\nAnything else?"
+    assert longest_run(leak, [PRIVATE]) > LIMIT  # the attack works without the guard
+    shown = guard.filter(leak)
+    assert longest_run(shown, [PRIVATE]) <= LIMIT
+    assert REDACTED in shown and shown.startswith("Here you go:") and shown.endswith("Anything else?")
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 7, 13, 50])
+async def test_a_private_sentence_split_over_many_chunks_is_still_caught(size):
+    guard = VerbatimGuard([PRIVATE], LIMIT)
+    reply = "Sure. " + SCOOP.translate(HOMOGLYPHS) + " Hope that helps."
+
+    async def pieces():
+        for i in range(0, len(reply), size):
+            yield reply[i : i + size]
+
+    shown = [piece async for piece in guard.stream(pieces())]
+    assert longest_run("".join(shown), [PRIVATE]) <= LIMIT
+    assert "".join(shown) == guard.filter(reply)  # streamed and whole give the same text
+    assert "".join(shown).endswith("Hope that helps.")
+
+
+def test_short_quotes_and_own_words_pass_unchanged():
+    guard = VerbatimGuard([PRIVATE], LIMIT)
+    own = "Deflate looks back over recent input and picks long matches; higher levels search longer."
+    assert guard.filter(own) == own
+    short = " ".join(SCOOP.split()[:LIMIT])  # exactly the limit: allowed
+    assert guard.filter(short) == short
+    assert guard.filter(" ".join(SCOOP.split()[: LIMIT + 1])) != " ".join(SCOOP.split()[: LIMIT + 1])
+
+
+def test_a_run_stitched_from_two_private_texts_counts_per_text():
+    first, second = "alpha beta gamma delta epsilon", "zeta eta theta iota kappa"
+    guard = VerbatimGuard([first, second], 4)
+    shown = guard.filter(f"{first} {second}")
+    assert longest_run(shown, [first, second]) <= 4 and REDACTED in shown
+    assert guard.filter("alpha beta gamma delta") == "alpha beta gamma delta"
+
+
+async def test_streaming_holds_back_only_words_that_could_start_a_run():
+    guard = VerbatimGuard([PRIVATE], LIMIT)
+
+    async def pieces():
+        for word in "Compression is fun and quick to learn ".split(" "):
+            yield word + " "
+
+    first = [piece async for piece in guard.stream(pieces())]
+    # Words that never occur in the private text go out with the piece that completes them.
+    assert len(first) > 3 and "".join(first).startswith("Compression is fun")
+
+
+def test_no_protected_text_passes_everything_through():
+    guard = VerbatimGuard(["", "   "], LIMIT)
+    assert not guard.active and guard.filter(SCOOP) == SCOOP
+
+
+def test_chinese_counts_characters_as_words():
+    handbook = "员工每年享有十五天带薪年假，入职满五年后增加到二十天，未休假期可以顺延到下一年的三月底。"
+    guard = VerbatimGuard([handbook], LIMIT)
+    assert len(words(handbook)) > LIMIT  # one sentence, no spaces: still more than 25 words
+    shown = guard.filter("好的：" + handbook)
+    assert longest_run(shown, [handbook]) <= LIMIT and REDACTED in shown
+    assert guard.filter("十五天带薪年假") == "十五天带薪年假"  # a short quote passes
