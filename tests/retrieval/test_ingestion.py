@@ -485,7 +485,8 @@ async def test_progress_is_streamed_until_done(live, settings):
     gpt_id = await create_gpt(live.client, live.headers, **SMALL_CHUNKS)
     file_id = await upload(live.client, live.headers, gpt_id, "log.md", harbour_log(100))
     url = f"/api/gpts/{gpt_id}/files/{file_id}/events"
-    embedder = PausingEmbedder(delay=0.3)
+    # Each batch outlasts the stream's 0.5 s poll twice over, so a loaded machine still shows progress.
+    embedder = PausingEmbedder(delay=1.0)
     embedder.release.set()
     running = asyncio.create_task(ingest(live.db, settings, file_id, embedder=embedder))
     response = await asyncio.wait_for(live.client.get(url, headers=live.headers), 60)
