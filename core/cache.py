@@ -36,7 +36,9 @@ async def bump(redis: Redis, *scopes: str) -> None:
 
 async def cached(redis: Redis, scope: str, key: str, ttl: int, compute: Callable[[], Awaitable[Any]]) -> Any:
     """The JSON value of `compute()`, kept for `ttl` seconds or until `bump(scope)`; computed afresh
-    when Redis is busy (its pool timed out) or unreachable."""
+    when Redis is busy (its pool timed out) or unreachable, and always when `ttl` is 0 (caching off)."""
+    if ttl <= 0:
+        return await compute()
     try:
         full = f"{PREFIX}{scope}:{await generation(redis, scope)}:{key}"
         hit = await redis.get(full)

@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     rate_limit_messages_per_minute: int = 30
     rate_limit_ratings_per_minute: int = 10
     rate_limit_reports_per_hour: int = 10
-    cache_ttl_seconds: int = 60
+    cache_ttl_seconds: int = Field(default=60, ge=0)  # 0 turns the store page cache off
     counters_flush_seconds: int = 60
 
     # Process
