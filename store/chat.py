@@ -10,14 +10,16 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import ratelimit
+from core.db import Database
 from core.errors import NotFound
-from core.llm import ChatModel, Delta, Message
+from core.llm import ChatModel, Delta, Message, get_llm
 from core.models import User
 from core.pagination import keyset_page
 from core.settings import Settings
 from retrieval.answer import Answer, AnswerContext, grounded_answer
 from store import usage
 from store.models import ChatMessage, Conversation, GptVersion
+from store.schemas import ChatMessageRead, ChatReplyRead
 from store.service import StoreService
 
 
@@ -139,3 +141,28 @@ class ChatService:
         await self.session.flush()
         await usage.count(self.redis, conversation.gpt_id, user.id, messages=1)
         yield stored, answer
+
+
+async def streamed_reply(
+    db: Database,
+    settings: Settings,
+    redis: Redis,
+    user_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    content: str,
+) -> AsyncIterator[tuple[str, object]]:
+    """SSE events of one reply: `delta` `{text}` pieces, then `done` with the `ChatReplyRead`.
+
+    The stream outlives the request's transaction, so it runs in a transaction of its own.
+    """
+    async with db.session_scope() as session:
+        user = await session.get(User, user_id)
+        service = ChatService(session, settings, redis, get_llm(settings))
+        conversation = await service.owned(user, conversation_id)
+        async for event in service.reply(user, conversation, content):
+            if isinstance(event, Delta):
+                yield "delta", {"text": event.text}
+            else:
+                message = ChatMessageRead.model_validate(event[0], from_attributes=True)
+                reply = ChatReplyRead(conversation_id=conversation.id, message=message)
+                yield "done", reply.model_dump(mode="json")

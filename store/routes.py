@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from litestar import Controller, Request, Response, get, post, put
@@ -16,14 +15,14 @@ from builder.schemas import GptRead
 from builder.service import GptService
 from core.auth import require_admin
 from core.filenames import content_disposition
-from core.llm import Delta, get_llm
+from core.llm import get_llm
 from core.models import User
 from core.pagination import Page
 from core.params import Cursor, Limit, VersionNumber
 from core.settings import Settings
 from core.sse import sse, wants_stream
 from retrieval.service import blob_store
-from store.chat import ChatService
+from store.chat import ChatService, streamed_reply
 from store.models import ChatMessage, GptVersion
 from store.schemas import (
     AppealCreate,
@@ -264,28 +263,16 @@ class ConversationController(Controller):
         await service.check_rate(current_user)  # before a stream starts, so a 429 is a real 429
         if wants_stream(request):
             await service.pinned_version(current_user, conversation)  # 404 before the stream starts
-            return sse(_streamed_reply(state, current_user.id, conversation.id, data.content))
+            return sse(
+                streamed_reply(
+                    state.db, state.settings, state.redis, current_user.id, conversation.id, data.content
+                )
+            )
         result = None
         async for event in service.reply(current_user, conversation, data.content):
             if isinstance(event, tuple):
                 result = event
         return ChatReplyRead(conversation_id=conversation.id, message=_message_read(result[0]))
-
-
-async def _streamed_reply(
-    state: State, user_id: uuid.UUID, conversation_id: uuid.UUID, content: str
-) -> AsyncIterator[tuple[str, Any]]:
-    settings = state.settings
-    async with state.db.session_scope() as session:
-        user = await session.get(User, user_id)
-        service = ChatService(session, settings, state.redis, get_llm(settings))
-        conversation = await service.owned(user, conversation_id)
-        async for event in service.reply(user, conversation, content):
-            if isinstance(event, Delta):
-                yield "delta", {"text": event.text}
-            else:
-                read = ChatReplyRead(conversation_id=conversation.id, message=_message_read(event[0]))
-                yield "done", read.model_dump(mode="json")
 
 
 class AdminStoreController(Controller):

@@ -12,12 +12,11 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.auth import PAID_PLANS, AccountService
-from core.errors import AppError
 from core.models import User
 from core.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from core.settings import Settings
 from store.creators import CreatorService, ProfileRead, ProfileUpdate
-from web.forms import field_errors, form_values, parse
+from web.forms import form_values, parse, submit
 from web.session import login_required
 from web.templates import render
 
@@ -69,16 +68,13 @@ async def update_profile(
     if redirect := login_required(page_user, request, "/account"):
         return redirect
     values = await form_values(request, *PROFILE_FIELDS)
-    data, errors = parse(ProfileUpdate, values)
-    status = 422
-    if data is not None:
-        try:
-            async with db_session.begin_nested():  # nothing of a refused change is kept
-                await CreatorService(db_session, settings, redis).update_profile(page_user, data)
-        except AppError as exc:
-            errors, status = field_errors(exc), exc.status
-        else:
-            return Redirect("/account?saved=true", status_code=303)
+    creators = CreatorService(db_session, settings, redis)
+    outcome = await submit(
+        db_session, ProfileUpdate, values, lambda data: creators.update_profile(page_user, data)
+    )
+    if outcome.ok:
+        return Redirect("/account?saved=true", status_code=303)
+    errors, status = outcome.errors, outcome.status
     if sa.inspect(page_user).expired_attributes:  # a lost race on the handle rolled the user back
         await db_session.refresh(page_user)
     return await account_view(

@@ -8,7 +8,6 @@ streamed as `delta` events and a final `done` (or `error`), like `POST /api/conv
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request, get, post
@@ -17,12 +16,12 @@ from litestar.response import Redirect
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.llm import Delta, get_llm
+from core.llm import get_llm
 from core.models import User
 from core.settings import Settings
 from core.sse import sse, wants_stream
-from store.chat import ChatService
-from store.schemas import ChatMessageRead, ChatReplyRead, ConversationRead, GptPage, MessageCreate
+from store.chat import ChatService, streamed_reply
+from store.schemas import ChatMessageRead, ConversationRead, GptPage, MessageCreate
 from store.service import StoreService
 from web.forms import form_values, parse
 from web.session import login_required
@@ -71,18 +70,29 @@ async def conversation(
         return redirect
     service = ChatService(db_session, settings, redis, None)
     row = await service.owned(page_user, conversation_id)
+    return await _chat_page(request, page_user, service, row, StoreService(db_session, settings, redis))
+
+
+async def _chat_page(
+    request: Request,
+    page_user: User,
+    service: ChatService,
+    row: Any,
+    store: StoreService,
+    *,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Any:
     messages = [ChatMessageRead.model_validate(m, from_attributes=True) for m in await service.messages(row)]
-    gpt = GptPage.model_validate(
-        await StoreService(db_session, settings, redis).cached_page(row.gpt_id, page_user)
-    )
     return render(
         request,
         "chat.html",
         page_user,
         conversation=ConversationRead.model_validate(row, from_attributes=True),
         messages=messages,
-        gpt=gpt,
-        errors={},
+        gpt=GptPage.model_validate(await store.cached_page(row.gpt_id, page_user)),
+        errors=errors or {},
+        status_code=status_code,
     )
 
 
@@ -103,46 +113,15 @@ async def send_message(
     service = ChatService(db_session, settings, redis, get_llm(settings))
     row = await service.owned(page_user, conversation_id)
     if data is None:
-        messages = [
-            ChatMessageRead.model_validate(m, from_attributes=True) for m in await service.messages(row)
-        ]
-        gpt = GptPage.model_validate(
-            await StoreService(db_session, settings, redis).cached_page(row.gpt_id, page_user)
-        )
-        return render(
-            request,
-            "chat.html",
-            page_user,
-            conversation=ConversationRead.model_validate(row, from_attributes=True),
-            messages=messages,
-            gpt=gpt,
-            errors=errors,
-            status_code=422,
-        )
+        store = StoreService(db_session, settings, redis)
+        return await _chat_page(request, page_user, service, row, store, errors=errors, status_code=422)
     await service.check_rate(page_user)  # before a stream starts, so a 429 is a real 429
     if wants_stream(request):
         await service.pinned_version(page_user, row)  # 404 before the stream starts
-        return sse(_streamed_reply(state, page_user.id, row.id, data.content))
+        return sse(streamed_reply(state.db, state.settings, state.redis, page_user.id, row.id, data.content))
     async for _ in service.reply(page_user, row, data.content):
         pass
     return Redirect(f"/chats/{row.id}#last", status_code=303)
-
-
-async def _streamed_reply(
-    state: State, user_id: uuid.UUID, conversation_id: uuid.UUID, content: str
-) -> AsyncIterator[tuple[str, Any]]:
-    # The stream outlives the request's transaction, so it runs in its own (as the JSON twin does).
-    settings = state.settings
-    async with state.db.session_scope() as session:
-        user = await session.get(User, user_id)
-        service = ChatService(session, settings, state.redis, get_llm(settings))
-        row = await service.owned(user, conversation_id)
-        async for event in service.reply(user, row, content):
-            if isinstance(event, Delta):
-                yield "delta", {"text": event.text}
-            else:
-                message = ChatMessageRead.model_validate(event[0], from_attributes=True)
-                yield "done", ChatReplyRead(conversation_id=row.id, message=message).model_dump(mode="json")
 
 
 chat_handlers = [start_chat, conversations, conversation, send_message]

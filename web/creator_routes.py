@@ -10,12 +10,11 @@ from litestar.response import Redirect
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import AppError
 from core.models import User
 from core.settings import Settings
 from store.creators import CreatorService
 from store.feedback import FeedbackService, ReplyCreate
-from web.forms import field_errors, form_values, parse
+from web.forms import form_values, submit
 from web.session import login_required
 from web.store_routes import gpt_view
 from web.templates import render
@@ -45,19 +44,16 @@ async def reply(
     """The creator's one reply to a review (`POST /api/store/gpts/{id}/reviews/{review_id}/reply`)."""
     if redirect := login_required(page_user, request, f"/g/{gpt_id}"):
         return redirect
-    data, errors = parse(ReplyCreate, await form_values(request, "text"))
-    status = 422
-    if data is not None:
-        try:
-            async with db_session.begin_nested():  # nothing of a refused reply is kept
-                await FeedbackService(db_session, settings, redis).reply(
-                    page_user, gpt_id, review_id, data.text
-                )
-        except AppError as exc:
-            errors, status = field_errors(exc), exc.status
-        else:
-            return Redirect(f"/g/{gpt_id}#review-{review_id}", status_code=303)
-    message = next(iter(errors.values()))
+    feedback = FeedbackService(db_session, settings, redis)
+    outcome = await submit(
+        db_session,
+        ReplyCreate,
+        await form_values(request, "text"),
+        lambda data: feedback.reply(page_user, gpt_id, review_id, data.text),
+    )
+    if outcome.ok:
+        return Redirect(f"/g/{gpt_id}#review-{review_id}", status_code=303)
+    message, status = next(iter(outcome.errors.values())), outcome.status
     # A field error goes to the reply's form; a refusal (already replied, not the creator) above the reviews.
     errors = {f"reply_{review_id}": message} if status == 422 else {"reply": message}
     return await gpt_view(

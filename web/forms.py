@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from litestar import Request
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import AppError
 
@@ -68,6 +71,33 @@ def parse(model: type[M], values: dict[str, Any]) -> tuple[M | None, dict[str, s
         return model.model_validate(_typed(model, values)), {}
     except ValidationError as exc:
         return None, field_errors(exc)
+
+
+@dataclass
+class Outcome:
+    """What a form post came to: `ok` with the action's `value`, or the field `errors` and the status the
+    API would answer (422 for the schema, the service's own status for a refusal)."""
+
+    ok: bool
+    value: Any = None
+    errors: dict[str, str] = field(default_factory=dict)
+    status: int = 200
+
+
+async def submit(
+    session: AsyncSession, model: type[M], values: dict[str, Any], action: Callable[[M], Awaitable[Any]]
+) -> Outcome:
+    """Validate `values` with the API's `model`, then run `action` in a savepoint: nothing of a refused
+    action is kept, and the request's transaction goes on to render the form again."""
+    data, errors = parse(model, values)
+    if data is None:
+        return Outcome(False, errors=errors, status=422)
+    try:
+        async with session.begin_nested():
+            value = await action(data)
+    except AppError as exc:
+        return Outcome(False, errors=field_errors(exc), status=exc.status)
+    return Outcome(True, value)
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

@@ -25,7 +25,7 @@ from web.account_routes import account_handlers
 from web.builder_routes import builder_handlers
 from web.chat_routes import chat_handlers
 from web.creator_routes import creator_handlers
-from web.forms import field_errors, form_values, parse, safe_next
+from web.forms import form_values, parse, safe_next, submit
 from web.security import page_security
 from web.session import (
     cleared_session_cookie,
@@ -50,19 +50,20 @@ async def signup(request: Request, db_session: AsyncSession, settings: Settings)
     """Create the account through `AccountService.signup` and start a session."""
     values = await form_values(request, "email", "password", "display_name", "next")
     target = safe_next(values.pop("next"))
-    data, errors = parse(SignupRequest, values)
-    if data is not None:
-        service = AccountService(db_session, settings)
-        try:
-            async with db_session.begin_nested():  # nothing of a refused signup is kept
-                user = await service.signup(data.email, data.password, data.display_name)
-        except AppError as exc:
-            errors = field_errors(exc)
-        else:
-            token, ttl = issue_session(settings, db_session, user)
-            return Redirect(target, status_code=303, cookies=[session_cookie(request, token, ttl)])
+    service = AccountService(db_session, settings)
+    outcome = await submit(
+        db_session,
+        SignupRequest,
+        values,
+        lambda data: service.signup(data.email, data.password, data.display_name),
+    )
+    if outcome.ok:
+        token, ttl = issue_session(settings, db_session, outcome.value)
+        return Redirect(target, status_code=303, cookies=[session_cookie(request, token, ttl)])
     values.pop("password")
-    return render(request, "signup.html", None, values=values, errors=errors, next=target, status_code=422)
+    return render(
+        request, "signup.html", None, values=values, errors=outcome.errors, next=target, status_code=422
+    )
 
 
 @get("/login", name="login")

@@ -12,7 +12,7 @@ from litestar.response import Redirect, Template
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import AppError, NotFound
+from core.errors import NotFound
 from core.models import User
 from core.settings import Settings
 from store.creators import CreatorService
@@ -20,7 +20,7 @@ from store.feedback import FeedbackService, RatingRead, RatingWrite, ReportCreat
 from store.schemas import GptPage
 from store.search import StoreSearch
 from store.service import StoreService
-from web.forms import field_errors, form_values, parse
+from web.forms import form_values, submit
 from web.session import login_required
 from web.templates import render
 
@@ -146,19 +146,16 @@ async def rate(
     if redirect := login_required(page_user, request, f"/g/{gpt_id}"):
         return redirect
     values = await form_values(request, "stars", "review")
-    data, errors = parse(RatingWrite, values)
-    status = 422
-    if data is not None:
-        try:
-            async with db_session.begin_nested():  # nothing of a refused rating is kept
-                await FeedbackService(db_session, settings, redis).rate(
-                    page_user, gpt_id, data.stars, data.review
-                )
-        except AppError as exc:
-            errors, status = field_errors(exc), exc.status
-        else:
-            return Redirect(f"/g/{gpt_id}#h-reviews", status_code=303)
-    errors = {f"rating_{k}": v for k, v in errors.items()}
+    feedback = FeedbackService(db_session, settings, redis)
+    outcome = await submit(
+        db_session,
+        RatingWrite,
+        values,
+        lambda data: feedback.rate(page_user, gpt_id, data.stars, data.review),
+    )
+    if outcome.ok:
+        return Redirect(f"/g/{gpt_id}#h-reviews", status_code=303)
+    errors, status = {f"rating_{k}": v for k, v in outcome.errors.items()}, outcome.status
     return await gpt_view(
         request,
         gpt_id,
@@ -185,19 +182,16 @@ async def report(
     if redirect := login_required(page_user, request, f"/g/{gpt_id}"):
         return redirect
     values = await form_values(request, "reason", "details")
-    data, errors = parse(ReportCreate, values)
-    status = 422
-    if data is not None:
-        try:
-            async with db_session.begin_nested():  # nothing of a refused report is kept
-                await FeedbackService(db_session, settings, redis).report(
-                    page_user, gpt_id, data.reason, data.details
-                )
-        except AppError as exc:
-            errors, status = field_errors(exc), exc.status
-        else:
-            return Redirect(f"/g/{gpt_id}?reported=true#h-report", status_code=303)
-    errors = {f"report_{k}": v for k, v in errors.items()}
+    feedback = FeedbackService(db_session, settings, redis)
+    outcome = await submit(
+        db_session,
+        ReportCreate,
+        values,
+        lambda data: feedback.report(page_user, gpt_id, data.reason, data.details),
+    )
+    if outcome.ok:
+        return Redirect(f"/g/{gpt_id}?reported=true#h-report", status_code=303)
+    errors, status = {f"report_{k}": v for k, v in outcome.errors.items()}, outcome.status
     return await gpt_view(
         request,
         gpt_id,
