@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -56,3 +57,34 @@ async def bench_servers(workdir: Path, name: str, *, redis: bool = True) -> Asyn
             await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         await admin.dispose()
         embedded.stop()
+
+
+@dataclass
+class BenchApp:
+    """The app on the bench servers, with one signed-up account (`headers` carry its token)."""
+
+    client: Any
+    headers: dict[str, str]
+    db: Any
+    redis: Any
+    settings: Any
+
+
+async def bench_app(stack: AsyncExitStack, servers: BenchServers, settings: Any) -> BenchApp:
+    """`create_app` on `servers` through the in-process ASGI client; closed with `stack`."""
+    from core.app import create_app
+    from core.db import Database
+    from core.redis import create_redis
+    from tests.asgi import app_client
+
+    settings = settings.model_copy(update={"database_url": servers.database_url})
+    engine = create_engine(servers.database_url, pool_size=2)
+    stack.push_async_callback(engine.dispose)
+    db = Database(engine)
+    redis = create_redis(servers.redis_url)
+    stack.push_async_callback(redis.aclose)
+    client = await stack.enter_async_context(app_client(create_app(settings, db=db, redis=redis)))
+    signup = {"email": "bench@example.com", "password": "correct horse battery", "display_name": "B"}
+    response = await client.post("/api/auth/signup", json=signup)
+    headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+    return BenchApp(client, headers, db, redis, settings)

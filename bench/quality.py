@@ -39,10 +39,7 @@ import numpy as np
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._servers import bench_servers
-from core.app import create_app
-from core.db import Database, create_engine
-from core.redis import create_redis
+from bench._servers import bench_app, bench_servers
 from core.settings import Settings
 from retrieval.embedding import MiniLMEmbedder
 from retrieval.fusion import Fusion
@@ -50,7 +47,6 @@ from retrieval.jobs import ingest
 from retrieval.ngrams import SCRIPT_RUN, bigrams
 from retrieval.rerank import HttpReranker
 from retrieval.service import KnowledgeService
-from tests.asgi import app_client
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
@@ -285,15 +281,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
     await embedder.load()
     results: dict[str, dict] = {}
     async with bench_servers(workdir, "gptstore_quality") as servers, AsyncExitStack() as stack:
-        settings = settings.model_copy(update={"database_url": servers.database_url})
-        engine = create_engine(servers.database_url, pool_size=2)
-        stack.push_async_callback(engine.dispose)
-        db = Database(engine)
-        redis = create_redis(servers.redis_url)
-        client = await stack.enter_async_context(app_client(create_app(settings, db=db, redis=redis)))
-        signup = {"email": "bench@example.com", "password": "correct horse battery", "display_name": "B"}
-        response = await client.post("/api/auth/signup", json=signup)
-        headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+        app = await bench_app(stack, servers, settings)
+        client, headers, db, settings = app.client, app.headers, app.db, app.settings
         for name, eval_set in sets.items():
             tick = time.perf_counter()
             result = await run_set(client, headers, db, settings, db.sessionmaker, embedder, eval_set, args)

@@ -26,13 +26,9 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._servers import bench_servers
-from core.app import create_app
-from core.db import Database, create_engine
-from core.redis import create_redis
+from bench._servers import bench_app, bench_servers
 from core.settings import Settings
 from store.search import MIN_DENSE, NAME_SIMILARITY, StoreSearch
-from tests.asgi import app_client
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
@@ -86,15 +82,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
     names = [float(v) for v in args.names.split(",")]
     rows = []
     async with bench_servers(workdir, "gptstore_store_quality") as servers, AsyncExitStack() as stack:
-        settings = settings.model_copy(update={"database_url": servers.database_url})
-        engine = create_engine(servers.database_url, pool_size=2)
-        stack.push_async_callback(engine.dispose)
-        db = Database(engine)
-        redis = create_redis(servers.redis_url)
-        client = await stack.enter_async_context(app_client(create_app(settings, db=db, redis=redis)))
-        signup = {"email": "bench@example.com", "password": "correct horse battery", "display_name": "B"}
-        response = await client.post("/api/auth/signup", json=signup)
-        headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+        app = await bench_app(stack, servers, settings)
+        client, headers, db, redis, settings = app.client, app.headers, app.db, app.redis, app.settings
         for gpt in spec["gpts"]:
             body = {**gpt, "instructions": "Help people.", "conversation_starters": ["Hi"]}
             gpt_id = (await client.post("/api/gpts", json=body, headers=headers)).json()["id"]
