@@ -1,0 +1,1 @@
+"""Tools for GPTs: OpenAPI actions and MCP servers (docs/tools.md)."""
