@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 AuthType = Literal["none", "api_key", "bearer", "basic", "oauth_client_credentials"]
 FUNCTION_NAME = r"^[a-zA-Z0-9_-]{1,64}$"
@@ -181,6 +181,17 @@ class McpServerCreate(McpServerFields):
 class McpServerUpdate(McpServerFields):
     server_label: str | None = Field(default=None, pattern=FUNCTION_NAME)
     server_url: HttpUrl | None = None
+
+
+class McpToolSpecIn(BaseModel):
+    """A tool as an MCP server lists it (`tools/list`), or as an export archive keeps it."""
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=8000)
+    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+
+
+McpToolList = TypeAdapter(list[McpToolSpecIn])
 
 
 class McpToolRead(BaseModel):

@@ -41,10 +41,10 @@ from tools.schemas import (
     McpServerCreate,
     McpServerRead,
     McpServerUpdate,
+    McpToolList,
     McpToolRead,
     OperationRead,
     SecretHint,
-    ToolDomainRead,
 )
 
 logger = logging.getLogger("gptstore")
@@ -100,12 +100,17 @@ class ToolService:
             )
 
     async def hints(self, secret_ids: list[uuid.UUID | None]) -> dict[uuid.UUID, dict[str, Any]]:
+        return await self.hints_of(self.session, secret_ids)
+
+    @staticmethod
+    async def hints_of(
+        session: AsyncSession, secret_ids: list[uuid.UUID | None]
+    ) -> dict[uuid.UUID, dict[str, Any]]:
+        """What reads may show of these secrets (set, last 4), by id; nothing is decrypted."""
         ids = [i for i in secret_ids if i is not None]
         if not ids:
             return {}
-        rows = await self.session.execute(
-            sa.select(ToolSecret.id, ToolSecret.hints).where(ToolSecret.id.in_(ids))
-        )
+        rows = await session.execute(sa.select(ToolSecret.id, ToolSecret.hints).where(ToolSecret.id.in_(ids)))
         return {row.id: row.hints for row in rows}
 
     async def open_secrets(self, secret_ids: list[uuid.UUID | None]) -> dict[uuid.UUID, dict[str, Any]]:
@@ -186,14 +191,18 @@ class ToolService:
         text = document if isinstance(document, str) else json.dumps(document, ensure_ascii=False, indent=2)
         return text, None
 
-    async def create_action(self, gpt: Gpt, data: ActionCreate) -> GptAction:
-        """A new action; 422 naming the problem (document, duplicate names, limits, auth)."""
+    async def create_action(
+        self, gpt: Gpt, data: ActionCreate, *, source_url: str | None = None
+    ) -> GptAction:
+        """A new action; 422 naming the problem (document, duplicate names, limits, auth). `source_url`:
+        where a pasted document came from (an imported archive's action)."""
         count = await self.session.scalar(sa.select(sa.func.count()).where(GptAction.gpt_id == gpt.id))
         if count >= LIMITS["max_actions_per_gpt"]:
             raise Invalid(f"A GPT has at most {LIMITS['max_actions_per_gpt']} actions", field="document")
         row = GptAction(gpt_id=gpt.id, document="", server_url="")
         await self._apply_document(row, data, required=True)
         await self._apply_fields(gpt, row, data)
+        row.source_url = row.source_url or source_url
         self.session.add(row)
         gpt.updated_at = utcnow()
         await self.session.flush()
@@ -317,10 +326,16 @@ class ToolService:
         return row
 
     async def _apply_mcp(
-        self, gpt: Gpt, row: GptMcpServer, data: McpServerCreate | McpServerUpdate, *, new: bool
+        self,
+        gpt: Gpt,
+        row: GptMcpServer,
+        data: McpServerCreate | McpServerUpdate,
+        *,
+        new: bool,
+        discover: bool = True,
     ) -> None:
         sent = data.model_fields_set
-        if data.server_label is not None and data.server_label != row.server_label or new:
+        if new or (data.server_label is not None and data.server_label != row.server_label):
             taken = await self.session.scalar(
                 sa.select(GptMcpServer.id).where(
                     GptMcpServer.gpt_id == gpt.id,
@@ -350,7 +365,7 @@ class ToolService:
         if "authorization" in sent:
             credentials["authorization"] = data.authorization
         credentials = {k: v for k, v in credentials.items() if v}
-        if new or sent & {"server_url", "headers", "authorization"}:
+        if discover and (new or sent & {"server_url", "headers", "authorization"}):
             row.tools = await list_mcp_tools(row.server_url, mcp_headers(credentials), self.settings)
         if row.allowed_tools is not None:
             listed = {t["name"] for t in row.tools}
@@ -378,6 +393,21 @@ class ToolService:
                     hints["authorization"] = last4(credentials["authorization"])
                 row.secret_id = (await self.seal(gpt.id, credentials, hints)).id
             await self.drop_secret(previous)
+
+    async def import_mcp_server(self, gpt: Gpt, entry: dict[str, Any]) -> GptMcpServer:
+        """An MCP server from an export archive: its tools as the archive lists them, no credentials (the
+        creator saves it again with them, which lists the tools anew)."""
+        data = McpServerCreate.model_validate(
+            {k: entry[k] for k in ("server_label", "server_url", "server_description", "allowed_tools",
+                                   "require_approval") if entry.get(k) is not None}
+        )  # fmt: skip
+        listed = McpToolList.validate_python(entry.get("tools") or [])
+        row = GptMcpServer(gpt_id=gpt.id, server_label=data.server_label, server_url=data.server_url)
+        row.tools = [t.model_dump() for t in listed]
+        await self._apply_mcp(gpt, row, data, new=True, discover=False)
+        self.session.add(row)
+        await self.session.flush()
+        return row
 
     async def delete_mcp_server(self, gpt: Gpt, row: GptMcpServer) -> None:
         secret_id = row.secret_id
@@ -565,66 +595,3 @@ async def load_definitions(
             for s in servers
         ),  # fmt: skip
     )
-
-
-# Publishing -----------------------------------------------------------------------------------------------
-
-
-async def pin_secrets(session: AsyncSession, snapshot: dict[str, list[dict[str, Any]]]) -> None:
-    """Keep the secrets a version snapshotted, whatever the draft does with its own afterwards."""
-    ids = [uuid.UUID(x["secret_id"]) for items in snapshot.values() for x in items if x.get("secret_id")]
-    if ids:
-        await session.execute(sa.update(ToolSecret).where(ToolSecret.id.in_(ids)).values(pinned=True))
-
-
-def tools_review_reasons(config: dict[str, Any]) -> list[str]:
-    """Why a public version with these tools is refused: an action without a privacy policy URL."""
-    return [
-        f"the action '{a.get('title') or domain_of(a['server_url'])}' needs a privacy policy URL to be public"
-        for a in (config.get("tools") or {}).get("actions") or []
-        if not a.get("privacy_policy_url")
-    ]
-
-
-def tool_domains(config: dict[str, Any]) -> list[ToolDomainRead]:
-    """What a version calls, for its store page: each action's domain and privacy policy, each MCP
-    server's domain (no URLs with paths, no headers, no secrets)."""
-    tools = config.get("tools") or {}
-    return [
-        ToolDomainRead(
-            kind="action",
-            name=a.get("title") or domain_of(a["server_url"]),
-            domain=domain_of(a["server_url"]),
-            privacy_policy_url=a.get("privacy_policy_url"),
-        )
-        for a in tools.get("actions") or []
-    ] + [
-        ToolDomainRead(kind="mcp_server", name=s["server_label"], domain=domain_of(s["server_url"]))
-        for s in tools.get("mcp_servers") or []
-    ]
-
-
-async def restore_snapshot(
-    session: AsyncSession, settings: Settings, gpt: Gpt, config: dict[str, Any]
-) -> None:
-    """The draft's tools become those of a version (their secrets with them); versions from before tools
-    leave the draft's tools as they are."""
-    if "tools" not in config:
-        return
-    service = ToolService(session, settings)
-    for row in [*await service.actions(gpt), *await service.mcp_servers(gpt)]:
-        secret_id = row.secret_id
-        await session.delete(row)
-        await session.flush()
-        await service.drop_secret(secret_id)
-    known = await service.hints(
-        [uuid.UUID(x["secret_id"]) for items in config["tools"].values() for x in items if x.get("secret_id")]
-    )
-    for kind, model in (("actions", GptAction), ("mcp_servers", GptMcpServer)):
-        for item in config["tools"].get(kind) or []:
-            values = {k: v for k, v in item.items() if k in model.model_fields}
-            values["id"] = uuid.UUID(values["id"])
-            secret = uuid.UUID(item["secret_id"]) if item.get("secret_id") else None
-            values["secret_id"] = secret if secret in known else None
-            session.add(model(**values, gpt_id=gpt.id))
-    await session.flush()

@@ -67,7 +67,7 @@ def upgrade() -> None:
         sa.Column("server_description", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
         sa.Column("tools", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("allowed_tools", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
-        sa.Column("require_approval", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column("require_approval", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("secret_id", sa.Uuid(), nullable=True),
         *_timestamps(),
         sa.ForeignKeyConstraint(["gpt_id"], ["gpt.id"], ondelete="CASCADE"),
