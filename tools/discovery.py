@@ -8,31 +8,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.errors import Invalid, ServiceUnavailable
+from core.errors import Invalid
 from core.settings import Settings
+from tools import mcp_client, net
 
 
 async def fetch_document(url: str, settings: Settings) -> str:
-    """The text at `url` (an OpenAPI document); 422 naming `import_url` when it cannot be fetched."""
+    """The text at `url` (an OpenAPI document, UTF-8); 422 naming `import_url` when it cannot be fetched
+    (refused address, failed request, not 2xx, larger than `actions_max_document_bytes`) or is not text."""
     try:
-        from tools import net
-    except ImportError:
-        raise ServiceUnavailable("Importing a document from a URL is not available in this build") from None
-    try:
-        return await net.fetch_text(url, settings)
-    except net.FetchError as exc:
+        content = await net.fetch_document(settings, url)
+    except net.ToolNetworkError as exc:
         raise Invalid(f"The document could not be fetched: {exc}", field="import_url") from None
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise Invalid("The document at import_url is not UTF-8 text", field="import_url") from None
 
 
 async def list_mcp_tools(url: str, headers: dict[str, str], settings: Settings) -> list[dict[str, Any]]:
     """The server's tools as `{name, description, input_schema}`; 422 naming `server_url` when the server
-    cannot be reached or listed."""
+    is refused, cannot be reached or does not list its tools."""
     try:
-        from tools import mcp_client
-    except ImportError:
-        raise ServiceUnavailable("MCP servers cannot be listed in this build") from None
-    try:
-        specs = await mcp_client.list_tools(url, headers, settings)
-    except mcp_client.McpError as exc:
+        specs = await mcp_client.list_tools(settings, url, headers)
+    except net.ToolNetworkError as exc:
         raise Invalid(f"The MCP server's tools could not be listed: {exc}", field="server_url") from None
     return [{"name": s.name, "description": s.description, "input_schema": s.input_schema} for s in specs]
