@@ -100,6 +100,8 @@ def prepare(action: ActionTool, operation: Operation, arguments: dict[str, Any])
     if cookies:
         headers["Cookie"] = "; ".join(cookies)
     form = operation.content_type == "application/x-www-form-urlencoded"
+    if form and body is not None and not isinstance(body, dict):
+        raise ActionError("the form body must be an object of fields")
     if body is not None and not form:
         headers["Content-Type"] = (
             operation.content_type if "json" in operation.content_type else "application/json"

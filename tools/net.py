@@ -269,6 +269,19 @@ async def request(
     (default `actions_max_response_bytes`). Raises `ToolNetworkError` (incl. `RefusedRequest`); timeouts
     and refused connections become one with a sentence saying so."""
     max_bytes = settings.actions_max_response_bytes if max_bytes is None else max_bytes
+    seconds = settings.actions_timeout_seconds
+    try:
+        with anyio.fail_after(seconds):
+            return await _follow(
+                client, settings, method, url, redirect_hosts, sensitive_headers, max_bytes, kwargs
+            )
+    except TimeoutError:
+        raise ToolNetworkError(f"timed out: no answer within {seconds:g} s ({url})") from None
+
+
+async def _follow(
+    client, settings, method, url, redirect_hosts, sensitive_headers, max_bytes, kwargs
+) -> HttpResult:
     first_host = check_url(settings, url)
     allowed = {first_host} | {h.lower().rstrip(".") for h in redirect_hosts}
     dropped = CREDENTIAL_HEADERS | {h.lower() for h in sensitive_headers}
@@ -300,6 +313,8 @@ async def request(
             method = "GET"
             for key in ("content", "data", "json", "files"):
                 kwargs.pop(key, None)
+            headers = kwargs.get("headers") or {}
+            kwargs["headers"] = {k: v for k, v in headers.items() if k.lower() != "content-type"}
         if next_host != urlsplit(url).hostname:
             headers = kwargs.get("headers") or {}
             kwargs["headers"] = {k: v for k, v in headers.items() if k.lower() not in dropped}
