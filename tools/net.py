@@ -107,7 +107,7 @@ def address_kind(ip: IPAddress) -> str | None:
             return kind
     if any(ip in network for network in _metadata_networks() if network.version == ip.version):
         return "cloud metadata"
-    for kind in ("unspecified", "loopback", "multicast", "link_local", "private", "reserved"):
+    for kind in ("unspecified", "loopback", "multicast", "link_local", "reserved", "private"):
         if getattr(ip, f"is_{kind}"):
             return kind.replace("_", "-")
     if not ip.is_global:
@@ -162,7 +162,7 @@ class HostPolicy:
         if literal is not None:
             return [literal]
         try:
-            infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = await anyio.getaddrinfo(host.rstrip(".") or host, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as exc:
             raise ToolNetworkError(f"could not resolve {host}: {exc}") from None
         addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos))
@@ -258,16 +258,33 @@ async def request(
     url: str,
     *,
     redirect_hosts: Iterable[str] = (),
+    sensitive_headers: Iterable[str] = (),
     max_bytes: int | None = None,
     **kwargs: Any,
 ) -> HttpResult:
     """Send one request with `client` (from `guarded_client`), following at most `actions_max_redirects`
-    redirects to the first host or `redirect_hosts`, each checked again; the body read up to `max_bytes`
+    redirects to the first host or `redirect_hosts`, each checked again (the Location is the whole next URL:
+    `params` are not added again; credential and `sensitive_headers` are dropped when the host changes);
+    the body read up to `max_bytes`
     (default `actions_max_response_bytes`). Raises `ToolNetworkError` (incl. `RefusedRequest`); timeouts
     and refused connections become one with a sentence saying so."""
     max_bytes = settings.actions_max_response_bytes if max_bytes is None else max_bytes
+    seconds = settings.actions_timeout_seconds
+    try:
+        with anyio.fail_after(seconds):
+            return await _follow(
+                client, settings, method, url, redirect_hosts, sensitive_headers, max_bytes, kwargs
+            )
+    except TimeoutError:
+        raise ToolNetworkError(f"timed out: no answer within {seconds:g} s ({url})") from None
+
+
+async def _follow(
+    client, settings, method, url, redirect_hosts, sensitive_headers, max_bytes, kwargs
+) -> HttpResult:
     first_host = check_url(settings, url)
     allowed = {first_host} | {h.lower().rstrip(".") for h in redirect_hosts}
+    dropped = CREDENTIAL_HEADERS | {h.lower() for h in sensitive_headers}
     for hop in range(settings.actions_max_redirects + 1):
         try:
             async with client.stream(method, url, **kwargs) as response:
@@ -291,13 +308,16 @@ async def request(
             )
         if hop == settings.actions_max_redirects:
             break
+        kwargs.pop("params", None)
         if response.status_code in (301, 302, 303) and method.upper() != "HEAD":
             method = "GET"
             for key in ("content", "data", "json", "files"):
                 kwargs.pop(key, None)
+            headers = kwargs.get("headers") or {}
+            kwargs["headers"] = {k: v for k, v in headers.items() if k.lower() != "content-type"}
         if next_host != urlsplit(url).hostname:
             headers = kwargs.get("headers") or {}
-            kwargs["headers"] = {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
+            kwargs["headers"] = {k: v for k, v in headers.items() if k.lower() not in dropped}
             kwargs.pop("auth", None)
             kwargs.pop("cookies", None)
         url = next_url
