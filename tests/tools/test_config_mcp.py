@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from core.app import create_app
 from tests.asgi import app_client
-from tests.tools.servers import MCP_TOKEN
+from tests.tools.servers import MCP_TOKEN, loopback_settings
 from tools.service import load_definitions
 
 TEAM_KEY = "team-header-secret-5d1c"
@@ -31,9 +31,15 @@ WEATHER_ACTION = {
 
 
 @pytest.fixture
-async def tools_client(tools_settings, db, redis):
+def app_settings(settings):
+    """The app's settings (test database, secret key) with 127.0.0.1 allowed for tools."""
+    return loopback_settings(settings)
+
+
+@pytest.fixture
+async def tools_client(app_settings, db, redis):
     """The app with 127.0.0.1 allowed for tools (the local test servers)."""
-    async with app_client(create_app(tools_settings, db=db, redis=redis)) as client:
+    async with app_client(create_app(app_settings, db=db, redis=redis)) as client:
         yield client
 
 
@@ -47,7 +53,7 @@ async def add_server(client, auth, gpt_id, server, **body):
 
 
 async def test_an_mcp_server_lists_its_tools_when_saved(
-    tools_client, creator_headers, mcp_server, session, tools_settings
+    tools_client, creator_headers, mcp_server, session, app_settings
 ):
     gpt_id = await make_gpt(tools_client, creator_headers)
     response = await add_server(
@@ -67,7 +73,7 @@ async def test_an_mcp_server_lists_its_tools_when_saved(
     }  # fmt: skip
     sealed = (await session.execute(sa.text("SELECT sealed, hints::text FROM tool_secret"))).one()
     assert MCP_TOKEN.encode() not in bytes(sealed.sealed) and TEAM_KEY.encode() not in bytes(sealed.sealed)
-    definitions = await load_definitions(session, tools_settings, uuid.UUID(gpt_id))
+    definitions = await load_definitions(session, app_settings, uuid.UUID(gpt_id))
     [loaded] = definitions.mcp_servers
     assert loaded.headers == {"X-Team": TEAM_KEY, "Authorization": f"Bearer {MCP_TOKEN}"}
     assert [t.name for t in loaded.tools] == ["add", "weather"] and loaded.require_approval == ("weather",)
@@ -99,7 +105,7 @@ async def test_a_loopback_mcp_server_is_refused_unless_allowed(client, creator_h
 
 
 async def test_changing_mcp_credentials_keeps_or_replaces_them(
-    tools_client, creator_headers, mcp_server, session, tools_settings
+    tools_client, creator_headers, mcp_server, session, app_settings
 ):
     gpt_id = await make_gpt(tools_client, creator_headers)
     created = (
@@ -112,7 +118,7 @@ async def test_changing_mcp_credentials_keeps_or_replaces_them(
     cleared = await tools_client.patch(url, json={"headers": None}, headers=creator_headers)
     assert cleared.status_code == 200, cleared.text
     assert cleared.json()["headers"] == {} and cleared.json()["authorization"]["last4"] == MCP_TOKEN[-4:]
-    [loaded] = (await load_definitions(session, tools_settings, uuid.UUID(gpt_id))).mcp_servers
+    [loaded] = (await load_definitions(session, app_settings, uuid.UUID(gpt_id))).mcp_servers
     assert loaded.headers == {"Authorization": f"Bearer {MCP_TOKEN}"}
     assert (await tools_client.delete(url, headers=creator_headers)).status_code == 204
     assert await session.scalar(sa.text("SELECT count(*) FROM tool_secret")) == 0
