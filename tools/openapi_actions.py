@@ -109,19 +109,37 @@ def _plain(value: Any, depth: int = 0) -> Any:
     return str(value)
 
 
-def _external_refs(node: Any, path: str = "") -> str | None:
-    """The first `$ref` that does not point into this document, with where it is."""
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and not ref.startswith("#"):
-            return f"{path or '/'}: {ref}"
-        for key, value in node.items():
-            if found := _external_refs(value, f"{path}/{key}"):
-                return found
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            if found := _external_refs(value, f"{path}/{index}"):
-                return found
+def _pointer_target(document: Any, ref: str) -> tuple[bool, Any]:
+    """Follow a local JSON pointer (`#/a/b~1c`); (found, node)."""
+    node = document
+    for part in ref[2:].split("/") if ref not in ("#", "#/") else []:
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False, None
+    return True, node
+
+
+def _bad_ref(document: Any) -> str | None:
+    """Why the first unusable `$ref` is refused: one that leaves the document, or points at nothing."""
+    pending: list[tuple[Any, str]] = [(document, "")]
+    while pending:
+        node, path = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                if not ref.startswith("#"):
+                    return (
+                        f"only references inside the document (#/...) are followed, not {path or '/'}: {ref}"
+                    )
+                if not _pointer_target(document, ref)[0]:
+                    return f"the reference {ref} (at {path or '/'}) points at nothing"
+            pending.extend((value, f"{path}/{key}") for key, value in node.items())
+        elif isinstance(node, list):
+            pending.extend((value, f"{path}/{index}") for index, value in enumerate(node))
     return None
 
 
@@ -134,12 +152,12 @@ def validate_document(document: dict[str, Any]) -> str:
         raise _invalid("the `openapi` field (3.0.x or 3.1.x) is missing")
     if not re.match(r"^3\.[01]\.\d+", version):
         raise _invalid(f"OpenAPI {version} is not supported; use 3.0.x or 3.1.x")
-    if found := _external_refs(document):
-        raise _invalid(f"only references inside the document (#/...) are followed, not {found}")
+    if problem := _bad_ref(document):
+        raise _invalid(problem)
     cls = OpenAPIV30SpecValidator if version.startswith("3.0") else OpenAPIV31SpecValidator
     try:
         error = next(iter(cls(document).iter_errors()), None)
-    except (RecursionError, KeyError, TypeError, ValueError) as exc:
+    except Exception as exc:  # the validator's own failure on a malformed document is the document's fault
         raise _invalid(f"it cannot be read as OpenAPI {version[:3]} ({type(exc).__name__})") from None
     if error is not None:
         raise _invalid(_describe(error))
@@ -163,15 +181,9 @@ class _Resolver:
         self.nodes = 0
 
     def target(self, ref: str) -> Any:
-        node: Any = self.document
-        for part in ref[2:].split("/") if ref != "#" else []:
-            part = part.replace("~1", "/").replace("~0", "~")
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            else:
-                raise _invalid(f"the reference {ref} points at nothing")
+        found, node = _pointer_target(self.document, ref)
+        if not found:
+            raise _invalid(f"the reference {ref} points at nothing")
         return node
 
     def resolve(self, node: Any, stack: tuple[str, ...] = ()) -> Any:
@@ -267,6 +279,13 @@ def _body(resolver: _Resolver, operation: dict[str, Any], where: str) -> tuple[d
 def parse_operations(document: dict[str, Any], version: str) -> list[dict[str, Any]]:
     """Every operation of the document as a function (see the module's docstring)."""
     resolver = _Resolver(document, version)
+    count = sum(
+        1 for item in (document.get("paths") or {}).values() if isinstance(item, dict)
+        for method in METHODS if isinstance(item.get(method), dict)
+    )  # fmt: skip
+    if count > LIMITS["max_operations_per_action"]:  # before any schema is resolved
+        limit = LIMITS["max_operations_per_action"]
+        raise _invalid(f"it has {count} operations; an action has at most {limit}")
     operations: list[dict[str, Any]] = []
     for path, item in (document.get("paths") or {}).items():
         item = resolver.resolve(item)

@@ -7,6 +7,7 @@ value is a new row, so a published version keeps using the row it snapshotted (`
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -227,7 +228,8 @@ class ToolService:
         else:
             text, source = await self._document(data)
             try:
-                parsed = parse_document(text, source)
+                # CPU-bound (validation, $ref resolution): off the event loop.
+                parsed = await asyncio.to_thread(parse_document, text, source)
             except Invalid as exc:
                 exc.errors = [{"field": field, "message": exc.detail}]
                 raise

@@ -139,6 +139,55 @@ def test_references_outside_the_document_are_never_fetched():
     refused(document, "other.yaml")
 
 
+def test_references_to_nothing_are_refused_by_name():
+    document = json.loads(WEATHER)
+    del document["components"]["schemas"]["Units"]
+    refused(document, "#/components/schemas/Units", "points at nothing")
+    document["components"] = {}
+    refused(document, "points at nothing")
+
+
+def test_malformed_documents_are_422s_never_crashes():
+    """Parts of valid documents replaced by values of the wrong kind: every outcome is a parse or a 422."""
+    import copy
+    import random
+
+    import yaml
+
+    bases = [yaml.safe_load(TRIPS), json.loads(WEATHER)]
+    values = [
+        None,
+        [],
+        {},
+        "x",
+        1,
+        True,
+        {"$ref": "#/components"},
+        {"$ref": "#"},
+        [{"name": "x", "in": "query"}],
+    ]
+
+    def paths(node, path=()):
+        yield path
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            yield from paths(value, (*path, key))
+
+    rng = random.Random(12)
+    for _ in range(400):
+        document = copy.deepcopy(rng.choice(bases))
+        for _ in range(rng.randint(1, 3)):
+            path = rng.choice(list(paths(document))[1:])
+            parent = document
+            for key in path[:-1]:
+                parent = parent[key]
+            parent[path[-1]] = copy.deepcopy(rng.choice(values))
+        try:
+            parse_document(document)
+        except Invalid:
+            pass
+
+
 def test_yaml_aliases_are_refused_so_a_small_document_cannot_expand():
     bomb = "openapi: 3.0.0\na: &a [x, x, x]\nb: &b [*a, *a, *a]\nc: [*b, *b, *b]\n"
     refused(bomb, "aliases")
