@@ -6,11 +6,14 @@ SSRF-safe fetch of `tools.net` and the MCP client of `tools.mcp_client` (docs/to
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from core.errors import Invalid
+from core.guard import has_unstorable, storable, unstorable_message
 from core.settings import Settings
 from tools import mcp_client, net
+from tools.openapi_actions import LIMITS
 
 
 async def fetch_document(url: str, settings: Settings) -> str:
@@ -21,9 +24,12 @@ async def fetch_document(url: str, settings: Settings) -> str:
     except net.ToolNetworkError as exc:
         raise Invalid(f"The document could not be fetched: {exc}", field="import_url") from None
     try:
-        return content.decode("utf-8-sig")
+        text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise Invalid("The document at import_url is not UTF-8 text", field="import_url") from None
+    if has_unstorable(text):
+        raise Invalid(f"The document at import_url {unstorable_message(text)}", field="import_url")
+    return text
 
 
 async def list_mcp_tools(url: str, headers: dict[str, str], settings: Settings) -> list[dict[str, Any]]:
@@ -33,4 +39,27 @@ async def list_mcp_tools(url: str, headers: dict[str, str], settings: Settings) 
         specs = await mcp_client.list_tools(settings, url, headers)
     except net.ToolNetworkError as exc:
         raise Invalid(f"The MCP server's tools could not be listed: {exc}", field="server_url") from None
-    return [{"name": s.name, "description": s.description, "input_schema": s.input_schema} for s in specs]
+    limit = LIMITS["max_mcp_tools_listed"]
+    if len(specs) > limit:
+        raise Invalid(
+            f"The MCP server lists {len(specs)} tools; at most {limit} are taken", field="server_url"
+        )
+    tools = [
+        {"name": s.name, "description": s.description, "input_schema": _storable(s.input_schema)}
+        for s in specs
+    ]
+    if len(json.dumps(tools)) > LIMITS["max_mcp_listing_chars"]:
+        limit = LIMITS["max_mcp_listing_chars"]
+        raise Invalid(f"The MCP server's tool list is longer than {limit:,} characters", field="server_url")
+    return _storable(tools)
+
+
+def _storable(value: Any) -> Any:
+    """Server output as PostgreSQL can keep it: U+0000 and lone surrogates removed (as from parsed files)."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {storable(str(k)): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value

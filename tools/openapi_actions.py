@@ -26,6 +26,7 @@ from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValida
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from core.errors import Invalid
+from core.guard import has_unstorable, unstorable_message
 
 LIMITS: dict[str, int] = tomllib.loads(resources.files("tools").joinpath("data/limits.toml").read_text())
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -94,19 +95,32 @@ def load_document(text: str | dict[str, Any]) -> dict[str, Any]:
     return _plain(document)
 
 
-def _plain(value: Any, depth: int = 0) -> Any:
-    """JSON values only (YAML may give dates, non-text keys, ...); bounded depth."""
+def _plain(value: Any, depth: int = 0, path: str = "") -> Any:
+    """JSON values only (YAML may give dates, non-text keys, ...), bounded depth, and text PostgreSQL can
+    store: an escape such as `"\\u0000"` or `"\\ud800"` decodes to a character no column takes."""
     if depth > 64:
         raise _invalid("it is nested more than 64 levels deep")
     if isinstance(value, dict):
-        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+        out = {}
+        for key, item in value.items():
+            key = _text(str(key), f"{path}/{key}")
+            out[key] = _plain(item, depth + 1, f"{path}/{key}")
+        return out
     if isinstance(value, list):
-        return [_plain(v, depth + 1) for v in value]
+        return [_plain(v, depth + 1, f"{path}/{i}") for i, v in enumerate(value)]
     if isinstance(value, date | datetime):
         return value.isoformat()
-    if value is None or isinstance(value, str | int | float | bool):
+    if isinstance(value, str):
+        return _text(value, path)
+    if value is None or isinstance(value, int | float | bool):
         return value
-    return str(value)
+    return _text(str(value), path)
+
+
+def _text(value: str, path: str) -> str:
+    if has_unstorable(value):
+        raise _invalid(f"the text at {path or '/'} {unstorable_message(value)}")
+    return value
 
 
 def _pointer_target(document: Any, ref: str) -> tuple[bool, Any]:

@@ -188,6 +188,15 @@ def test_malformed_documents_are_422s_never_crashes():
             pass
 
 
+def test_escapes_that_decode_to_unstorable_text_are_refused_with_where():
+    # The request guard sees only the escape (`\\u0000` is six storable characters); the parsed value is
+    # a character PostgreSQL cannot store, in a column or in JSONB.
+    yaml_text = TRIPS.replace("summary: List trips", 'summary: "List \\0 trips"')
+    refused(yaml_text, "/paths//trips/get/summary", "U+0000")
+    json_text = WEATHER.replace('"Forecast for a place"', '"Forecast \\ud800"')
+    refused(json_text, "lone surrogate (U+D800)")
+
+
 def test_yaml_aliases_are_refused_so_a_small_document_cannot_expand():
     bomb = "openapi: 3.0.0\na: &a [x, x, x]\nb: &b [*a, *a, *a]\nc: [*b, *b, *b]\n"
     refused(bomb, "aliases")
