@@ -307,3 +307,61 @@ async def test_old_secret_keys_still_open_and_resealing_moves_to_the_new_key(
     assert (await load_definitions(session, without_old, uuid.UUID(gpt_id))).actions[0].auth.secret == SECRET
     # The old key alone no longer opens it: the call goes without its secret (and the log says why).
     assert (await load_definitions(session, settings, uuid.UUID(gpt_id))).actions[0].auth.secret is None
+
+
+def test_the_reseal_command_reencrypts_under_the_current_key(
+    database_url, server_urls, tmp_path, monkeypatch
+):
+    """`gptstore secrets reseal` after a rotation: old secrets open, and end sealed under the new key."""
+    import asyncio
+
+    from click.testing import CliRunner
+    from pydantic import SecretStr
+
+    from builder.models import Gpt
+    from core.cli import main
+    from core.db import create_engine
+    from core.models import User
+    from core.settings import Settings, get_settings
+    from tests.conftest import TEST_SECRET
+    from tools.models import ToolSecret
+
+    old = Settings(secret_key=SecretStr(TEST_SECRET), data_dir=tmp_path)
+    secret_id = uuid.uuid4()
+    sealed = SecretBox(old).seal(json.dumps({"secret": SECRET}), context=b"tool_secret:" + secret_id.bytes)
+
+    async def run(statement):
+        engine = create_engine(database_url, pool_size=1)
+        async with engine.begin() as conn:
+            result = await conn.execute(statement)
+            found = result.scalar() if result.returns_rows else None
+        await engine.dispose()
+        return found
+
+    owner, gpt = uuid.uuid4(), uuid.uuid4()
+    asyncio.run(run(sa.insert(User).values(
+        id=owner, email=f"{owner.hex[:8]}@example.com", password_hash="x", display_name="Cli",
+        handle=f"cli-{owner.hex[:8]}", plan="plus",
+    )))  # fmt: skip
+    asyncio.run(run(sa.insert(Gpt).values(id=gpt, owner_id=owner)))
+    asyncio.run(run(sa.insert(ToolSecret).values(id=secret_id, gpt_id=gpt, sealed=sealed, hints={})))
+    monkeypatch.setenv("GPTSTORE_DATABASE_URL", database_url)
+    monkeypatch.setenv("GPTSTORE_REDIS_URL", server_urls[1])
+    monkeypatch.setenv("GPTSTORE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("GPTSTORE_SECRET_KEY", "rotated-" + "n" * 40)
+    get_settings.cache_clear()
+    try:
+        missing_key = CliRunner().invoke(main, ["secrets", "reseal"])
+        monkeypatch.setenv("GPTSTORE_PREVIOUS_SECRET_KEYS", json.dumps([TEST_SECRET]))
+        get_settings.cache_clear()
+        resealed = CliRunner().invoke(main, ["secrets", "reseal"])
+        new = get_settings()
+    finally:
+        get_settings.cache_clear()
+        resealed_value = asyncio.run(run(sa.select(ToolSecret.sealed).where(ToolSecret.id == secret_id)))
+        asyncio.run(run(sa.delete(User).where(User.id == owner)))
+    assert missing_key.exit_code == 1 and "GPTSTORE_PREVIOUS_SECRET_KEYS" in missing_key.output
+    assert resealed.exit_code == 0 and "1 tool secrets re-encrypted" in resealed.output, resealed.output
+    only_new = new.model_copy(update={"previous_secret_keys": []})
+    opened = SecretBox(only_new).open(resealed_value, context=b"tool_secret:" + secret_id.bytes)
+    assert json.loads(opened) == {"secret": SECRET}
