@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.models import Gpt
@@ -233,7 +234,9 @@ class ToolService:
             except Invalid as exc:
                 exc.errors = [{"field": field, "message": exc.detail}]
                 raise
-            row.document, row.source_url, row.title = text, source, parsed.title
+            if source is not None or text != row.document:  # the same text sent back keeps its origin
+                row.source_url = source
+            row.document, row.title = text, parsed.title
             row.operations, row.redirect_hosts = parsed.operations, parsed.redirect_hosts
         sent = data.model_fields_set
         if "server_url" in sent and data.server_url:
@@ -267,7 +270,16 @@ class ToolService:
             if name in sent:
                 setattr(row, name, getattr(data, name))
         if "auth" in sent:
-            await self._apply_auth(gpt, row, data.auth or ActionAuthWrite())
+            auth = data.auth or ActionAuthWrite()
+            if data.auth is not None and "type" not in auth.model_fields_set and row.auth:
+                # An update that names no type changes the stored auth's fields (a new secret, say).
+                merged = {**row.auth, **auth.model_dump(exclude_unset=True)}
+                try:
+                    auth = ActionAuthWrite.model_validate(merged)
+                except ValidationError as exc:
+                    message = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+                    raise Invalid(message, field="auth") from None
+            await self._apply_auth(gpt, row, auth)
 
     async def _apply_auth(self, gpt: Gpt, row: GptAction, auth: ActionAuthWrite) -> None:
         row.auth = {name: getattr(auth, name) for name in AUTH_FIELDS if getattr(auth, name) is not None}

@@ -80,10 +80,8 @@ def mcp_body(values: dict[str, Any], *, editing: bool) -> dict[str, Any]:
         body["require_approval"] = {"never": {"tool_names": never}}
     else:
         body["require_approval"] = rule
-    if editing:
-        body = {
-            k: v for k, v in body.items() if v is not None or k in ("allowed_tools", "server_description")
-        }
+    if editing:  # a blank label or URL keeps the stored one
+        body = {k: v for k, v in body.items() if v is not None or k not in ("server_label", "server_url")}
     return body
 
 

@@ -149,6 +149,14 @@ async def test_secrets_are_write_only_and_sealed_in_the_database(client, creator
     definitions = await load_definitions(session, settings, uuid.UUID(gpt_id))
     assert definitions.actions[0].auth.secret == SECRET
     assert definitions.actions[0].auth.name == "X-Api-Key"
+    # An auth without a type changes the stored one's fields: here its secret only.
+    rotated = await client.patch(
+        url, json={"auth": {"secret": "sk-rotated-00000042"}}, headers=creator_headers
+    )
+    assert rotated.json()["auth"]["type"] == "api_key" and rotated.json()["auth"]["name"] == "X-Api-Key"
+    assert rotated.json()["auth"]["secret"]["last4"] == "0042"
+    incomplete = await client.patch(url, json={"auth": {"type": "basic"}}, headers=creator_headers)
+    assert incomplete.status_code == 422 and "needs username" in incomplete.text
     # A short secret shows no characters; null removes it.
     short = await client.patch(url, json={"auth": {**auth, "secret": "abc123"}}, headers=creator_headers)
     assert short.json()["auth"]["secret"] == {"set": True, "last4": None}

@@ -112,6 +112,23 @@ async def test_a_creator_adds_an_mcp_server_in_the_web_app(web, creator_headers,
         "X-Team": {"set": True, "last4": "0001"}
     }
     assert {t["name"] for t in server["tools"] if t["requires_approval"]} == {"weather"}
+    # Editing with blank secret fields keeps them; "remove" clears them (then the server refuses listing).
+    edit_url = f"/builder/{gpt_id}/tools/mcp_servers/{server['id']}"
+    kept = await post(
+        web,
+        edit_url,
+        server_label="local",
+        server_url=mcp_server.url,
+        allowed_tools="add",
+        require_approval="never",
+    )
+    assert kept.status_code == 303, kept.text
+    [server] = (await web.get(f"/api/gpts/{gpt_id}/mcp_servers", headers=creator_headers)).json()
+    assert server["authorization"]["last4"] == MCP_TOKEN[-4:] and server["allowed_tools"] == ["add"]
+    removed = await post(
+        web, edit_url, server_label="local", server_url=mcp_server.url, remove_credentials="1"
+    )
+    assert removed.status_code == 422 and "could not be listed" in removed.text
 
 
 async def test_the_test_endpoint_runs_one_operation(web, creator_headers, tools_api):
