@@ -333,7 +333,7 @@ def reseal() -> None:
     """Re-encrypt every tool secret under the current secret key (after a rotation)."""
     from core.db import Database
     from core.secrets import SecretUnreadable
-    from tools.service import ToolService
+    from tools.secret_store import SecretStore
 
     with running_servers(get_settings()) as settings:
         _require_current_schema(settings)
@@ -342,7 +342,7 @@ def reseal() -> None:
             db = Database.from_settings(settings, settings.database_url)
             try:
                 async with db.session_scope() as session:
-                    return await ToolService(session, settings).reseal_all()
+                    return await SecretStore(session, settings).reseal_all()
             finally:
                 await db.dispose()
 

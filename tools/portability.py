@@ -14,8 +14,10 @@ from builder.models import Gpt
 from core.errors import Invalid
 from core.settings import Settings
 from tools.models import GptAction, GptMcpServer, ToolSecret
+from tools.reads import domain_of
 from tools.schemas import ActionAuthWrite, ActionCreate, ToolDomainRead
-from tools.service import ToolService, domain_of, draft_snapshot
+from tools.secret_store import SecretStore
+from tools.service import ToolService, draft_snapshot
 
 
 async def pin_secrets(session: AsyncSession, snapshot: dict[str, list[dict[str, Any]]]) -> None:
@@ -64,8 +66,8 @@ async def restore_snapshot(
         secret_id = row.secret_id
         await session.delete(row)
         await session.flush()
-        await service.drop_secret(secret_id)
-    known = await service.hints(
+        await service.secrets.drop(secret_id)
+    known = await service.secrets.hints(
         [uuid.UUID(x["secret_id"]) for items in config["tools"].values() for x in items if x.get("secret_id")]
     )
     for kind, model in (("actions", GptAction), ("mcp_servers", GptMcpServer)):
@@ -88,7 +90,7 @@ async def export_tools(session: AsyncSession, gpt_id: uuid.UUID) -> dict[str, li
     """The draft's tools for an export archive: no secret, no secret id; `needs_credentials` says that the
     importer must enter them again (and, for MCP servers, `header_names` which headers)."""
     snapshot = await draft_snapshot(session, gpt_id)
-    hints = await ToolService.hints_of(
+    hints = await SecretStore.hints_of(
         session,
         [uuid.UUID(x["secret_id"]) for items in snapshot.values() for x in items if x.get("secret_id")],
     )

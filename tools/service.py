@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from builder.models import Gpt
 from core.db import utcnow
 from core.errors import Invalid, NotFound
-from core.secrets import SecretBox, SecretUnreadable, last4
+from core.secrets import last4
 from core.settings import Settings
 from tools.definitions import (
     ActionAuth,
@@ -32,10 +32,19 @@ from tools.definitions import (
     ToolDefinitions,
 )
 from tools.discovery import fetch_document, list_mcp_tools
-from tools.models import GptAction, GptMcpServer, ToolSecret
+from tools.models import GptAction, GptMcpServer
 from tools.openapi_actions import LIMITS, NAME_PATTERN, parse_document
+from tools.reads import (
+    AUTH_FIELDS,
+    action_read,
+    approval_names,
+    domain_of,
+    enabled_tools,
+    mcp_headers,
+    mcp_read,
+    operations_of,
+)
 from tools.schemas import (
-    ActionAuthRead,
     ActionAuthWrite,
     ActionCreate,
     ActionRead,
@@ -44,101 +53,17 @@ from tools.schemas import (
     McpServerRead,
     McpServerUpdate,
     McpToolList,
-    McpToolRead,
-    OperationRead,
-    SecretHint,
 )
+from tools.secret_store import SecretStore
 
 logger = logging.getLogger("gptstore")
-
-AUTH_FIELDS = ("type", "name", "location", "username", "client_id", "token_url", "scope")
-
-
-def secret_context(secret_id: uuid.UUID) -> bytes:
-    """AES-GCM associated data: a sealed value opens only in its own row."""
-    return b"tool_secret:" + secret_id.bytes
-
-
-def domain_of(url: str) -> str:
-    return urlsplit(url).hostname or ""
-
-
-def approval_names(require_approval: Any, names: list[str]) -> list[str]:
-    """The tools (of `names`) that wait for approval: all for "always" (the default), none for "never",
-    and with rules every tool not listed under `never` (a tool listed nowhere is asked about)."""
-    if require_approval == "never":
-        return []
-    if isinstance(require_approval, dict):
-        never = set(((require_approval.get("never") or {}).get("tool_names")) or [])
-        return [n for n in names if n not in never]
-    return list(names)
-
-
-def enabled_tools(server: dict[str, Any]) -> list[dict[str, Any]]:
-    allowed = server.get("allowed_tools")
-    return [t for t in server.get("tools") or [] if allowed is None or t["name"] in allowed]
 
 
 class ToolService:
     def __init__(self, session: AsyncSession, settings: Settings):
         self.session = session
         self.settings = settings
-        self.box = SecretBox(settings)
-
-    # Secrets --------------------------------------------------------------------------------------------
-
-    async def seal(self, gpt_id: uuid.UUID, payload: dict[str, Any], hints: dict[str, Any]) -> ToolSecret:
-        row = ToolSecret(id=uuid.uuid4(), gpt_id=gpt_id, sealed=b"", hints=hints)
-        row.sealed = self.box.seal(json.dumps(payload), context=secret_context(row.id))
-        self.session.add(row)
-        await self.session.flush()
-        return row
-
-    async def drop_secret(self, secret_id: uuid.UUID | None) -> None:
-        """Delete a secret the draft no longer uses, unless a published version still does."""
-        if secret_id is not None:
-            await self.session.execute(
-                sa.delete(ToolSecret).where(ToolSecret.id == secret_id, ToolSecret.pinned.is_(False))
-            )
-
-    async def hints(self, secret_ids: list[uuid.UUID | None]) -> dict[uuid.UUID, dict[str, Any]]:
-        return await self.hints_of(self.session, secret_ids)
-
-    @staticmethod
-    async def hints_of(
-        session: AsyncSession, secret_ids: list[uuid.UUID | None]
-    ) -> dict[uuid.UUID, dict[str, Any]]:
-        """What reads may show of these secrets (set, last 4), by id; nothing is decrypted."""
-        ids = [i for i in secret_ids if i is not None]
-        if not ids:
-            return {}
-        rows = await session.execute(sa.select(ToolSecret.id, ToolSecret.hints).where(ToolSecret.id.in_(ids)))
-        return {row.id: row.hints for row in rows}
-
-    async def open_secrets(self, secret_ids: list[uuid.UUID | None]) -> dict[uuid.UUID, dict[str, Any]]:
-        """The decrypted payloads by id; a value no configured key opens is left out (and logged, without
-        the value), so the call goes without it."""
-        ids = [i for i in secret_ids if i is not None]
-        if not ids:
-            return {}
-        rows = await self.session.scalars(sa.select(ToolSecret).where(ToolSecret.id.in_(ids)))
-        opened = {}
-        for row in rows:
-            try:
-                opened[row.id] = json.loads(self.box.open(row.sealed, context=secret_context(row.id)))
-            except SecretUnreadable as exc:
-                logger.warning("tool secret %s of GPT %s cannot be opened: %s", row.id, row.gpt_id, exc)
-        return opened
-
-    async def reseal_all(self) -> int:
-        """Re-encrypt every secret under the current key (after a rotation); returns how many changed."""
-        changed = 0
-        for row in await self.session.scalars(sa.select(ToolSecret).with_for_update()):
-            if not self.box.is_current(row.sealed):
-                row.sealed = self.box.reseal(row.sealed, context=secret_context(row.id))
-                changed += 1
-        await self.session.flush()
-        return changed
+        self.secrets = SecretStore(session, settings)
 
     # Names ----------------------------------------------------------------------------------------------
 
@@ -284,24 +209,24 @@ class ToolService:
     async def _apply_auth(self, gpt: Gpt, row: GptAction, auth: ActionAuthWrite) -> None:
         row.auth = {name: getattr(auth, name) for name in AUTH_FIELDS if getattr(auth, name) is not None}
         if auth.type == "none" or ("secret" in auth.model_fields_set and auth.secret is None):
-            await self.drop_secret(row.secret_id)
+            await self.secrets.drop(row.secret_id)
             row.secret_id = None
         elif auth.secret is not None:
             old = row.secret_id
             row.secret_id = (
-                await self.seal(gpt.id, {"secret": auth.secret}, {"secret": last4(auth.secret)})
+                await self.secrets.seal(gpt.id, {"secret": auth.secret}, {"secret": last4(auth.secret)})
             ).id
-            await self.drop_secret(old)
+            await self.secrets.drop(old)
 
     async def delete_action(self, gpt: Gpt, row: GptAction) -> None:
         secret_id = row.secret_id
         await self.session.delete(row)
         await self.session.flush()
-        await self.drop_secret(secret_id)
+        await self.secrets.drop(secret_id)
         gpt.updated_at = utcnow()
 
     async def read_actions(self, rows: list[GptAction]) -> list[ActionRead]:
-        hints = await self.hints([r.secret_id for r in rows])
+        hints = await self.secrets.hints([r.secret_id for r in rows])
         return [action_read(r, hints.get(r.secret_id)) for r in rows]
 
     # MCP servers ----------------------------------------------------------------------------------------
@@ -372,7 +297,7 @@ class ToolService:
             row.require_approval = (
                 rule.model_dump(exclude_none=True) if hasattr(rule, "model_dump") else (rule or "always")
             )
-        old = await self.open_secrets([row.secret_id])
+        old = await self.secrets.open([row.secret_id])
         credentials = dict(old.get(row.secret_id, {})) if row.secret_id else {}
         if "headers" in sent:
             credentials["headers"] = dict(data.headers or {})
@@ -405,8 +330,8 @@ class ToolService:
                 hints = {"headers": {k: last4(v) for k, v in (credentials.get("headers") or {}).items()}}
                 if credentials.get("authorization"):
                     hints["authorization"] = last4(credentials["authorization"])
-                row.secret_id = (await self.seal(gpt.id, credentials, hints)).id
-            await self.drop_secret(previous)
+                row.secret_id = (await self.secrets.seal(gpt.id, credentials, hints)).id
+            await self.secrets.drop(previous)
 
     async def import_mcp_server(self, gpt: Gpt, entry: dict[str, Any]) -> GptMcpServer:
         """An MCP server from an export archive: its tools as the archive lists them, no credentials (the
@@ -427,90 +352,12 @@ class ToolService:
         secret_id = row.secret_id
         await self.session.delete(row)
         await self.session.flush()
-        await self.drop_secret(secret_id)
+        await self.secrets.drop(secret_id)
         gpt.updated_at = utcnow()
 
     async def read_mcp_servers(self, rows: list[GptMcpServer]) -> list[McpServerRead]:
-        hints = await self.hints([r.secret_id for r in rows])
+        hints = await self.secrets.hints([r.secret_id for r in rows])
         return [mcp_read(r, hints.get(r.secret_id)) for r in rows]
-
-
-def mcp_headers(credentials: dict[str, Any]) -> dict[str, str]:
-    """The headers sent to an MCP server: its own, and `Authorization: Bearer` for a token."""
-    headers = dict(credentials.get("headers") or {})
-    if credentials.get("authorization"):
-        headers["Authorization"] = f"Bearer {credentials['authorization']}"
-    return headers
-
-
-def operations_of(action: dict[str, Any]) -> list[tuple[dict[str, Any], bool]]:
-    """Each operation with whether it is consequential (the creator's override, else its default)."""
-    overrides = action.get("consequential") or {}
-    return [(op, overrides.get(op["name"], op["default_consequential"])) for op in action["operations"]]
-
-
-def action_read(row: GptAction, hints: dict[str, Any] | None) -> ActionRead:
-    auth = row.auth or {"type": "none"}
-    secret = SecretHint(last4=hints.get("secret")) if hints is not None else None
-    return ActionRead(
-        id=row.id,
-        title=row.title,
-        server_url=row.server_url,
-        domain=domain_of(row.server_url),
-        source_url=row.source_url,
-        privacy_policy_url=row.privacy_policy_url,
-        user_id_header=row.user_id_header,
-        auth=ActionAuthRead(
-            **{k: auth.get(k) for k in AUTH_FIELDS if k != "type"},
-            type=auth.get("type", "none"),
-            secret=secret,
-            needs_credentials=auth.get("type", "none") != "none" and secret is None,
-        ),
-        operations=[
-            OperationRead(
-                name=op["name"],
-                method=op["method"],
-                path=op["path"],
-                description=op["description"],
-                consequential=flag,
-                parameters=op["parameters"],
-            )
-            for op, flag in operations_of(row.model_dump())
-        ],  # fmt: skip
-        document=row.document,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
-
-
-def mcp_read(row: GptMcpServer, hints: dict[str, Any] | None) -> McpServerRead:
-    hints = hints or {}
-    server = row.model_dump()
-    enabled = {t["name"] for t in enabled_tools(server)}
-    approval = set(approval_names(row.require_approval, sorted(enabled)))
-    return McpServerRead(
-        id=row.id,
-        server_label=row.server_label,
-        server_url=row.server_url,
-        domain=domain_of(row.server_url),
-        server_description=row.server_description,
-        headers={name: SecretHint(last4=value) for name, value in (hints.get("headers") or {}).items()},
-        authorization=SecretHint(last4=hints["authorization"]) if "authorization" in hints else None,
-        allowed_tools=row.allowed_tools,
-        require_approval=row.require_approval or "always",
-        tools=[
-            McpToolRead(
-                name=t["name"],
-                description=t.get("description") or "",
-                input_schema=t.get("input_schema") or {},
-                enabled=t["name"] in enabled,
-                requires_approval=t["name"] in approval,
-            )
-            for t in row.tools
-        ],  # fmt: skip
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
 
 
 # Definitions for the chat loop --------------------------------------------------------------------------
@@ -553,7 +400,7 @@ async def load_definitions(
     actions = snapshot.get("actions") or []
     servers = snapshot.get("mcp_servers") or []
     ids = [uuid.UUID(x["secret_id"]) for x in (*actions, *servers) if x.get("secret_id")]
-    secrets = await ToolService(session, settings).open_secrets(ids)
+    secrets = await SecretStore(session, settings).open(ids)
 
     def secret_of(item: dict[str, Any]) -> dict[str, Any]:
         return secrets.get(uuid.UUID(item["secret_id"]), {}) if item.get("secret_id") else {}

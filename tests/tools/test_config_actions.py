@@ -299,7 +299,7 @@ async def test_old_secret_keys_still_open_and_resealing_moves_to_the_new_key(
 ):
     from pydantic import SecretStr
 
-    from tools.service import ToolService
+    from tools.secret_store import SecretStore
 
     gpt_id = await make_gpt(client, creator_headers)
     await add_action(client, creator_headers, gpt_id, auth={"type": "bearer", "secret": SECRET})
@@ -307,8 +307,8 @@ async def test_old_secret_keys_still_open_and_resealing_moves_to_the_new_key(
         update={"secret_key": SecretStr("rotated-" + "k" * 40), "previous_secret_keys": [settings.secret_key]}
     )
     assert (await load_definitions(session, rotated, uuid.UUID(gpt_id))).actions[0].auth.secret == SECRET
-    assert await ToolService(session, rotated).reseal_all() == 1
-    assert await ToolService(session, rotated).reseal_all() == 0
+    assert await SecretStore(session, rotated).reseal_all() == 1
+    assert await SecretStore(session, rotated).reseal_all() == 0
     sealed = await session.scalar(sa.text("SELECT sealed FROM tool_secret"))
     assert SecretBox(rotated).is_current(sealed)
     without_old = rotated.model_copy(update={"previous_secret_keys": []})
