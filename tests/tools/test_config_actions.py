@@ -3,6 +3,7 @@ the database, export/import without secrets, version snapshots and the store pag
 
 import io
 import json
+import logging
 import uuid
 import zipfile
 from pathlib import Path
@@ -235,9 +236,21 @@ async def test_an_archive_with_a_bad_action_imports_nothing(client, creator_head
     assert (await client.get("/api/gpts", headers=creator_headers)).json()["data"] == []
 
 
+async def database_text(session) -> str:
+    """Every row of every table of the test database as JSON text (a dump to search)."""
+    tables = await session.scalars(
+        sa.text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename")
+    )
+    rows = []
+    for table in list(tables):
+        rows += list(await session.scalars(sa.text(f'SELECT row_to_json(t)::text FROM "{table}" t')))
+    return "\n".join(rows)
+
+
 async def test_publishing_snapshots_tools_and_the_version_keeps_its_secret(
-    client, creator_headers, session, settings
+    client, creator_headers, session, settings, caplog
 ):
+    caplog.set_level(logging.DEBUG)  # every log line of the requests below, access log included
     gpt_id = await make_gpt(client, creator_headers)
     auth = {"type": "bearer", "secret": SECRET}
     created = await add_action(
@@ -278,6 +291,10 @@ async def test_publishing_snapshots_tools_and_the_version_keeps_its_secret(
     assert action["auth"]["secret"]["last4"] == SECRET[-4:]
     draft = await load_definitions(session, settings, uuid.UUID(gpt_id))
     assert draft.actions[0].auth.secret == SECRET
+    # Nowhere in clear: not in any table (draft, versions, secrets, listings), not in any log line.
+    dump = await database_text(session)
+    assert "listTrips" in dump and SECRET not in dump and "sk-new-token-000000" not in dump
+    assert caplog.records and SECRET not in caplog.text
 
 
 async def test_a_public_gpt_needs_a_privacy_policy_for_every_action(client, creator_headers):
