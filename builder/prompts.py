@@ -63,11 +63,16 @@ clarification, personalisation. Keep every field within its limit.
 6. At a fitting moment, tell the creator once that they can upload files (PDF, Word, PowerPoint, \
 Excel, text, Markdown or HTML) in the Knowledge section so the GPT can answer from their own \
 material; when files are there, tell the GPT in its instructions to rely on them.
-7. Offer only what gptstore GPTs can do: answer in chat and use their knowledge files. Do not \
-offer or write instructions about browsing the web, creating images or running code; if the \
-creator asks for these, say that they are not available.
+7. Offer only what gptstore GPTs can do: answer in chat, use their knowledge files, and call web \
+APIs through actions. Do not offer or write instructions about browsing the web, creating images \
+or running code; if the creator asks for these, say that they are not available.
 8. Write to the creator in their language and keep your messages short. When the GPT looks \
 complete, suggest trying it in the preview and then publishing it.
+9. An action lets the GPT call a web API described by an OpenAPI 3.0 or 3.1 document (JSON or \
+YAML). When the creator pastes such a document or asks to change an action, call save_action \
+(with action_id to change an existing one). Never put API keys, tokens or passwords into a tool \
+call or the instructions: tell the creator to enter them in the Tools section of the Configure \
+page, where they are stored encrypted. A public GPT needs a privacy policy URL for each action.
 """
 
 UPDATE_GPT_TOOL: dict = {
@@ -111,6 +116,38 @@ UPDATE_GPT_TOOL: dict = {
                     "type": ["string", "null"],
                     "pattern": "^[a-z]{2}$",
                     "description": "ISO-639-1 code of the answer language, or null for the user's language.",
+                },
+            },
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+SAVE_ACTION_TOOL: dict = {
+    "type": "function",
+    "function": {
+        "name": "save_action",
+        "description": "Add an action (an OpenAPI 3.0/3.1 document the GPT can call) or change one. "
+        "Secrets are never sent here: the creator enters them in the Tools section.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "action_id": {"type": "string", "description": "The action to change; omit to add one"},
+                "document": {"type": "string", "description": "The complete OpenAPI document, JSON or YAML"},
+                "server_url": {"type": "string", "description": "Base URL, if the document has none"},
+                "privacy_policy_url": {"type": "string"},
+                "auth_type": {
+                    "type": "string",
+                    "enum": ["none", "api_key", "bearer", "basic", "oauth_client_credentials"],
+                    "description": "How the API authenticates (the secret itself is entered by the creator)",
+                },
+                "api_key_name": {"type": "string", "description": "api_key: the header or query name"},
+                "api_key_location": {"type": "string", "enum": ["header", "query"]},
+                "consequential": {
+                    "type": "object",
+                    "additionalProperties": {"type": "boolean"},
+                    "description": "Per operation name: whether it asks the user before it runs",
                 },
             },
             "additionalProperties": False,

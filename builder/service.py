@@ -37,6 +37,7 @@ from core.pagination import keyset_page
 from core.settings import Settings
 from retrieval.answer import Answer, AnswerContext, grounded_answer
 from retrieval.service import KnowledgeService, blob_store
+from tools.portability import export_tools, import_tools
 
 # Capabilities that really work; browsing, image generation and code execution are not offered.
 CAPABILITIES = ["knowledge_retrieval", "citations"]
@@ -264,6 +265,8 @@ class PortabilityService:
                 },
                 "model": read.model,
             },
+            # Actions and MCP servers without their secrets (`needs_credentials` says which need them).
+            "tools": await export_tools(self.session, gpt.id),
             "files": [],
         }
         buffer = io.BytesIO()
@@ -284,6 +287,7 @@ class PortabilityService:
         require_paid_plan(owner)
         manifest, members = _read_archive(data, self.settings)
         gpt = await self.gpts.create(owner, manifest["gpt"])
+        await import_tools(self.session, self.settings, gpt, manifest.get("tools"))
         base = await self.gpts.knowledge.knowledge_base_of(gpt.id)
         file_ids = []
         for entry in manifest["files"]:

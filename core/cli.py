@@ -1,4 +1,4 @@
-"""The `gptstore` command: serve, worker, db, users, reindex."""
+"""The `gptstore` command: serve, worker, db, users, reindex, secrets."""
 
 from __future__ import annotations
 
@@ -321,6 +321,39 @@ def reindex(gpt_id) -> None:
             click.echo(f"{done} chunks and listings re-embedded: {scope} now uses {model}")
         else:
             click.echo(f"Nothing to re-embed: {scope} already uses {model}")
+
+
+@main.group()
+def secrets() -> None:
+    """Tool secrets (docs/tools.md, "Secrets and key rotation")."""
+
+
+@secrets.command("reseal")
+def reseal() -> None:
+    """Re-encrypt every tool secret under the current secret key (after a rotation)."""
+    from core.db import Database
+    from core.secrets import SecretUnreadable
+    from tools.secret_store import SecretStore
+
+    with running_servers(get_settings()) as settings:
+        _require_current_schema(settings)
+
+        async def run() -> int:
+            db = Database.from_settings(settings, settings.database_url)
+            try:
+                async with db.session_scope() as session:
+                    return await SecretStore(session, settings).reseal_all()
+            finally:
+                await db.dispose()
+
+        try:
+            changed = asyncio.run(run())
+        except SecretUnreadable as exc:
+            raise click.ClickException(
+                f"A secret cannot be opened ({exc}); list the key it was sealed with in "
+                "GPTSTORE_PREVIOUS_SECRET_KEYS and run this again. Nothing was changed."
+            ) from None
+        click.echo(f"{changed} tool secrets re-encrypted under the current secret key")
 
 
 if __name__ == "__main__":  # pragma: no cover

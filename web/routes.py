@@ -36,6 +36,7 @@ from web.session import (
 )
 from web.store_routes import store_handlers
 from web.templates import STATIC, render
+from web.tools_routes import tools_handlers
 
 # Accounts ----------------------------------------------------------------------------------------------
 
@@ -113,7 +114,7 @@ def page_routes(service: Literal["all", "builder", "store"]) -> list[Any]:
     if service in ("all", "store"):
         handlers += store_handlers + chat_handlers + creator_handlers
     if service in ("all", "builder"):
-        handlers += builder_handlers
+        handlers += builder_handlers + tools_handlers
     if service == "builder":
         handlers.append(builder_only_home)
     pages = Router(

@@ -39,6 +39,12 @@ CHECKS = [
 ROOT = Path(__file__).resolve().parents[2]
 MAX_EXAMPLES = int(os.environ.get("GPTSTORE_CONTRACT_MAX_EXAMPLES", "2"))
 TIME_BUDGET_SECONDS = 240
+ACTION_DOCUMENT = {
+    "openapi": "3.1.0",
+    "info": {"title": "Fjord weather", "version": "1"},
+    "servers": [{"url": "https://weather.fjords.example"}],
+    "paths": {"/forecast": {"get": {"operationId": "forecast", "responses": {"200": {"description": "ok"}}}}},
+}
 
 
 def _free_port() -> int:
@@ -117,6 +123,19 @@ def _seed(base: str) -> dict[str, str]:
             .raise_for_status()
             .json()["id"]
         )
+        action = (
+            http.post(
+                f"/api/gpts/{gpt}/actions",
+                json={
+                    "document": ACTION_DOCUMENT,
+                    "privacy_policy_url": "https://fjords.example/privacy",
+                    "auth": {"type": "bearer", "secret": "contract-secret-token"},
+                },
+                headers=auth["owner"],
+            )
+            .raise_for_status()
+            .json()["id"]
+        )
         for _ in range(100):
             if (
                 http.get(f"/api/gpts/{gpt}/files/{file}", headers=auth["owner"]).json()["status"]
@@ -179,6 +198,7 @@ def _seed(base: str) -> dict[str, str]:
             "admin_key": key["key"],
             "gpt_id": gpt,
             "file_id": file,
+            "action_id": action,
             "conversation_id": conversation,
             "review_id": review,
             "report_id": report,
@@ -193,6 +213,7 @@ def _config(seed: dict[str, str]) -> str:
     names = [
         "gpt_id",
         "file_id",
+        "action_id",
         "conversation_id",
         "review_id",
         "report_id",

@@ -1,0 +1,251 @@
+"""The Toolset: functions offered to the model, and calls to the local trips API and MCP server as the chat
+loop makes them (issue #12, items 3 and 4)."""
+
+import json
+import uuid
+
+import pytest
+
+from core.llm import ToolCall
+from tests.tools.servers import (
+    LocalMcpServer,
+    TripsApi,
+    auth_for,
+    mcp_server_tool,
+    tool_definitions,
+    trips_action,
+)
+from tools.definitions import ToolDefinitions
+from tools.runtime import Toolset
+
+# What an action call may carry: HTTP plumbing, the operation's own parameters, auth, the opt-in user id.
+PLUMBING = {"host", "user-agent", "accept", "accept-encoding", "connection", "content-length", "content-type"}
+
+
+def call(name: str, arguments: dict | str | None = None) -> ToolCall:
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments or {})
+    return ToolCall(id=f"call_{uuid.uuid4().hex[:8]}", name=name, arguments=text)
+
+
+@pytest.fixture
+async def toolset(tools_api: TripsApi, mcp_server: LocalMcpServer, tools_settings):
+    toolset = Toolset(tool_definitions(tools_api, mcp_server), tools_settings)
+    yield toolset
+    await toolset.aclose()
+
+
+async def run(definitions: ToolDefinitions, settings, tool_call: ToolCall, **options):
+    toolset = Toolset(definitions, settings, **options)
+    try:
+        return await toolset.call(tool_call)
+    finally:
+        await toolset.aclose()
+
+
+def test_functions_are_offered_in_the_chat_completions_shape(toolset: Toolset):
+    functions = toolset.functions()
+    names = [f["function"]["name"] for f in functions]
+    assert names[:3] == ["listTrips", "getTrip", "createTrip"]
+    assert {"add", "weather", "echo_headers", "fail"} <= set(names)
+    assert all(f["type"] == "function" and f["function"]["parameters"]["type"] == "object" for f in functions)
+    list_trips = functions[0]["function"]
+    assert list_trips["parameters"]["properties"]["destination"]["type"] == "string"
+    assert (
+        "properties"
+        in next(f for f in functions if f["function"]["name"] == "echo_headers")["function"]["parameters"]
+    )
+
+
+def test_approval_and_domain(toolset: Toolset, tools_api: TripsApi):
+    assert toolset.requires_approval("createTrip")  # consequential (a POST)
+    assert not toolset.requires_approval("listTrips")
+    assert toolset.requires_approval("weather")  # in the MCP server's require_approval
+    assert not toolset.requires_approval("add")
+    assert not toolset.requires_approval("nope")
+    assert toolset.domain("listTrips") == "127.0.0.1" == toolset.domain("add")
+    assert toolset.domain("nope") == ""
+
+
+async def test_a_get_operation_with_query_parameters(toolset: Toolset, tools_api: TripsApi):
+    output = await toolset.call(call("listTrips", {"destination": "kyoto", "limit": 5}))
+    assert output.status == "completed"
+    assert json.loads(output.content)["trips"] == [{"id": "t2", "destination": "Kyoto", "days": 9}]
+    assert tools_api.last.query == {"destination": "kyoto", "limit": "5"}
+    assert output.name == "listTrips" and output.domain == "127.0.0.1" and output.duration_ms >= 0
+
+
+async def test_a_post_operation_sends_its_json_body(toolset: Toolset, tools_api: TripsApi):
+    output = await toolset.call(call("createTrip", {"body": {"destination": "Oslo", "days": 3}}))
+    assert output.status == "completed"
+    assert json.loads(output.content)["destination"] == "Oslo"
+    assert tools_api.last.method == "POST"
+    assert json.loads(tools_api.last.body) == {"destination": "Oslo", "days": 3}
+    assert tools_api.last.headers["content-type"] == "application/json"
+
+
+async def test_path_query_header_and_cookie_parameters_arrive(toolset: Toolset, tools_api: TripsApi):
+    arguments = {"q": "a b&c", "X-Trace": "trace-1", "session": "s 1", "body": {"k": [1, 2]}}
+    output = await toolset.call(call("echo", arguments))
+    echoed = json.loads(output.content)
+    assert echoed["query"] == {"q": "a b&c"}
+    assert echoed["headers"]["x-trace"] == "trace-1"
+    assert echoed["cookies"] == {"session": "s%201"}
+    assert json.loads(echoed["body"]) == {"k": [1, 2]}
+
+
+async def test_a_path_parameter_cannot_leave_its_segment(toolset: Toolset, tools_api: TripsApi):
+    output = await toolset.call(call("getTrip", {"trip_id": "t1?x=1"}))
+    assert output.status == "failed" and "no such trip" in output.content
+    assert tools_api.last.path.startswith("/trips/t1%3F") and tools_api.last.query == {}  # one segment
+    escape = await toolset.call(call("getTrip", {"trip_id": "../echo"}))
+    assert escape.status == "failed" and "HTTP 404" in escape.content
+    assert all(r.path != "/echo" for r in tools_api.requests)
+
+
+async def test_a_missing_required_parameter_is_told_to_the_model(toolset: Toolset, tools_api: TripsApi):
+    output = await toolset.call(call("getTrip", {}))
+    assert output.status == "failed" and "trip_id" in output.content
+    assert tools_api.requests == []
+
+
+@pytest.mark.parametrize("kind", ["api_key_header", "api_key_query", "bearer", "basic", "oauth"])
+async def test_every_auth_type_arrives(kind: str, tools_api: TripsApi, tools_settings):
+    definitions = ToolDefinitions(actions=(trips_action(tools_api, auth=auth_for(kind, tools_api)),))
+    output = await run(definitions, tools_settings, call("secureTrips"))
+    assert output.status == "completed", output.content
+    assert json.loads(output.content) == {"auth": kind}
+
+
+async def test_without_credentials_the_api_answer_is_a_failed_call(tools_api: TripsApi, tools_settings):
+    output = await run(tool_definitions(tools_api), tools_settings, call("secureTrips"))
+    assert output.status == "failed"
+    assert output.content.startswith("Error: HTTP 401 Unauthorized from 127.0.0.1")
+
+
+async def test_oauth_tokens_are_cached_until_they_expire(tools_api: TripsApi, tools_settings):
+    definitions = ToolDefinitions(actions=(trips_action(tools_api, auth=auth_for("oauth", tools_api)),))
+    toolset = Toolset(definitions, tools_settings)
+    try:
+        for _ in range(3):
+            assert (await toolset.call(call("secureTrips"))).status == "completed"
+        assert len(tools_api.token_requests) == 1
+        token_request = tools_api.token_requests[0]
+        assert token_request.body.decode() == "grant_type=client_credentials&scope=trips"
+        assert token_request.headers["authorization"].startswith("Basic ")
+        # A token about to expire (within 30 s) is fetched anew.
+        tools_api.token_lifetime_seconds = 10
+        from tools.actions import TOKENS
+
+        TOKENS.clear()
+        for _ in range(2):
+            assert (await toolset.call(call("secureTrips"))).status == "completed"
+        assert len(tools_api.token_requests) == 3
+    finally:
+        await toolset.aclose()
+
+
+async def test_a_rejected_oauth_client_is_a_failed_call(tools_api: TripsApi, tools_settings):
+    auth = auth_for("oauth", tools_api)
+    wrong = type(auth)(**{**auth.__dict__, "secret": "wrong"})
+    output = await run(
+        ToolDefinitions(actions=(trips_action(tools_api, auth=wrong),)), tools_settings, call("secureTrips")
+    )
+    assert output.status == "failed" and "token endpoint answered HTTP 401" in output.content
+    assert [r.path for r in tools_api.requests] == []
+
+
+async def test_only_the_operation_auth_and_opt_in_user_id_are_sent(tools_api: TripsApi, tools_settings):
+    action = trips_action(tools_api, auth=auth_for("bearer"), user_id_header="X-GPT-User")
+    output = await run(
+        ToolDefinitions(actions=(action,)), tools_settings, call("echo", {"q": "1"}), user_ref="user-42"
+    )
+    headers = json.loads(output.content)["headers"]
+    assert {"authorization", "x-gpt-user"} <= set(headers) <= PLUMBING | {"authorization", "x-gpt-user"}
+    assert headers["x-gpt-user"] != "user-42" and len(headers["x-gpt-user"]) == 32  # opaque
+    assert "user-42" not in output.content
+    # The same user gets the same id from the same action, and no id where the creator did not turn it on.
+    again = await run(ToolDefinitions(actions=(action,)), tools_settings, call("echo"), user_ref="user-42")
+    assert json.loads(again.content)["headers"]["x-gpt-user"] == headers["x-gpt-user"]
+    off = await run(tool_definitions(tools_api), tools_settings, call("echo"), user_ref="user-42")
+    assert "x-gpt-user" not in json.loads(off.content)["headers"]
+    assert set(json.loads(off.content)["headers"]) <= PLUMBING
+
+
+async def test_an_http_error_status_is_a_failed_call_with_the_body(toolset: Toolset):
+    output = await toolset.call(call("status", {"code": 503}))
+    assert output.status == "failed"
+    assert "HTTP 503 Service Unavailable" in output.content and "status 503" in output.content
+
+
+async def test_a_slow_api_times_out_as_a_failed_call(tools_api: TripsApi, tools_settings):
+    hasty = tools_settings.model_copy(update={"actions_timeout_seconds": 0.3})
+    output = await run(tool_definitions(tools_api), hasty, call("slow", {"seconds": 2}))
+    assert output.status == "failed" and "timed out" in output.content
+
+
+async def test_a_large_response_is_cut_with_a_note(toolset: Toolset, tools_settings):
+    output = await toolset.call(call("big"))
+    assert output.status == "completed"
+    assert output.content.startswith("x" * 1000)
+    assert output.content.endswith("the rest was not read]")
+    assert output.content.count("x") == tools_settings.actions_max_response_bytes
+
+
+async def test_refused_addresses_are_failed_calls(
+    tools_api: TripsApi, tools_settings, plain_settings, mcp_server
+):
+    calls_before = len(mcp_server.calls)
+    loopback = await run(tool_definitions(tools_api, mcp_server), plain_settings, call("listTrips"))
+    assert loopback.status == "failed" and "loopback address" in loopback.content
+    mcp = await run(tool_definitions(tools_api, mcp_server), plain_settings, call("add", {"a": 1, "b": 2}))
+    assert mcp.status == "failed" and "loopback address" in mcp.content
+    assert tools_api.requests == [] and len(mcp_server.calls) == calls_before
+    metadata = await run(tool_definitions(tools_api), tools_settings, call("metadata"))
+    assert metadata.status == "failed"
+    assert "169.254.169.254 is a cloud metadata address" in metadata.content
+
+
+async def test_redirects_follow_the_action_rules(tools_api: TripsApi, tools_settings):
+    elsewhere = f"http://localhost:{tools_api.port}/trips"
+    refused = await run(tool_definitions(tools_api), tools_settings, call("redirect", {"to": elsewhere}))
+    assert refused.status == "failed" and "another host (localhost)" in refused.content
+    listed = tool_definitions(tools_api, redirect_hosts=("localhost",))
+    followed = await run(listed, tools_settings, call("redirect", {"to": elsewhere}))
+    assert followed.status == "completed" and "Lisbon" in followed.content
+    too_many = await run(tool_definitions(tools_api), tools_settings, call("redirectChain", {"n": 4}))
+    assert too_many.status == "failed" and "more than 3 redirects" in too_many.content
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments", "message"),
+    [
+        ("nope", "{}", "no function named 'nope'"),
+        ("listTrips", "[1]", "not a JSON object"),
+        ("listTrips", "{", "not a JSON"),
+    ],
+)
+async def test_bad_calls_are_failed_calls(toolset: Toolset, name: str, arguments: str, message: str):
+    output = await toolset.call(ToolCall(id="call_1", name=name, arguments=arguments))
+    assert output.status == "failed" and message in output.content
+    assert output.call_id == "call_1"
+
+
+async def test_mcp_tools_are_called(toolset: Toolset, mcp_server: LocalMcpServer):
+    output = await toolset.call(call("add", {"a": 2, "b": 40}))
+    assert (output.status, output.content) == ("completed", "42")
+    assert mcp_server.calls[-1] == ("add", {"a": 2, "b": 40})
+    failed = await toolset.call(call("fail", {"reason": "the river is closed"}))
+    assert failed.status == "failed" and "the river is closed" in failed.content
+
+
+async def test_mcp_server_headers_arrive_and_nothing_else(toolset: Toolset, mcp_server: LocalMcpServer):
+    output = await toolset.call(call("echo_headers"))
+    lines = dict(line.split(": ", 1) for line in output.content.splitlines())
+    assert lines["authorization"] == "Bearer test-mcp-token-3b9d"
+    assert not {k for k in lines if k.startswith(("cookie", "x-forwarded", "x-gpt"))}
+
+
+async def test_an_mcp_server_refusing_the_token_is_a_failed_call(mcp_server: LocalMcpServer, tools_settings):
+    server = mcp_server_tool(mcp_server, headers={"Authorization": "Bearer wrong"})
+    output = await run(ToolDefinitions(mcp_servers=(server,)), tools_settings, call("add", {"a": 1, "b": 1}))
+    assert output.status == "failed" and "MCP server" in output.content

@@ -1,0 +1,458 @@
+"""A GPT draft's actions and MCP servers: create, read, change, delete; and `load_definitions`, the
+decrypted `ToolDefinitions` of a draft or a published version for the chat loop.
+
+Secrets live in `tool_secret` rows sealed with AES-GCM (core/secrets.py); a row is never changed, a new
+value is a new row, so a published version keeps using the row it snapshotted (`tools.snapshot`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from builder.models import Gpt
+from core.db import utcnow
+from core.errors import Invalid, NotFound
+from core.secrets import last4
+from core.settings import Settings
+from tools.definitions import (
+    ActionAuth,
+    ActionTool,
+    McpServerTool,
+    McpToolSpec,
+    Operation,
+    ToolDefinitions,
+)
+from tools.discovery import fetch_document, list_mcp_tools
+from tools.models import GptAction, GptMcpServer
+from tools.openapi_actions import LIMITS, NAME_PATTERN, parse_document
+from tools.reads import (
+    AUTH_FIELDS,
+    action_read,
+    approval_names,
+    domain_of,
+    enabled_tools,
+    mcp_headers,
+    mcp_read,
+    operations_of,
+)
+from tools.schemas import (
+    ActionAuthWrite,
+    ActionCreate,
+    ActionRead,
+    ActionUpdate,
+    McpServerCreate,
+    McpServerRead,
+    McpServerUpdate,
+    McpToolList,
+)
+from tools.secret_store import SecretStore
+
+logger = logging.getLogger("gptstore")
+
+
+class ToolService:
+    def __init__(self, session: AsyncSession, settings: Settings):
+        self.session = session
+        self.settings = settings
+        self.secrets = SecretStore(session, settings)
+
+    # Names ----------------------------------------------------------------------------------------------
+
+    async def check_names(
+        self, gpt_id: uuid.UUID, names: list[str], *, field: str, skip: uuid.UUID | None = None
+    ) -> None:
+        """422 unless every function name of the GPT (these and its other tools') is unique and the GPT
+        stays within the functions one request may offer."""
+        taken: dict[str, str] = {}
+        for action in await self.session.scalars(sa.select(GptAction).where(GptAction.gpt_id == gpt_id)):
+            if action.id != skip:
+                for op in action.operations:
+                    taken[op["name"]] = f"action '{action.title or action.server_url}'"
+        for server in await self.session.scalars(
+            sa.select(GptMcpServer).where(GptMcpServer.gpt_id == gpt_id)
+        ):
+            if server.id != skip:
+                for tool in enabled_tools(server.model_dump()):
+                    taken[tool["name"]] = f"MCP server '{server.server_label}'"
+        for name in names:
+            if name in taken:
+                raise Invalid(
+                    f"Duplicate function name '{name}': the GPT's {taken[name]} has one of that name; names "
+                    "must be unique across all its tools",
+                    field=field,
+                )
+        total = len(taken) + len(names)
+        if total > LIMITS["max_functions_per_gpt"]:
+            limit = LIMITS["max_functions_per_gpt"]
+            raise Invalid(f"A GPT offers at most {limit} functions in all; this makes {total}", field=field)
+
+    # Actions --------------------------------------------------------------------------------------------
+
+    async def actions(self, gpt: Gpt) -> list[GptAction]:
+        rows = await self.session.scalars(
+            sa.select(GptAction)
+            .where(GptAction.gpt_id == gpt.id)
+            .order_by(GptAction.created_at, GptAction.id)
+        )
+        return list(rows)
+
+    async def action(self, gpt: Gpt, action_id: uuid.UUID) -> GptAction:
+        row = await self.session.get(GptAction, action_id)
+        if row is None or row.gpt_id != gpt.id:
+            raise NotFound("No such action of this GPT")
+        return row
+
+    async def _document(self, data: ActionCreate | ActionUpdate) -> tuple[str, str | None]:
+        if data.import_url is not None:
+            return await fetch_document(data.import_url, self.settings), data.import_url
+        document = data.document
+        text = document if isinstance(document, str) else json.dumps(document, ensure_ascii=False, indent=2)
+        return text, None
+
+    async def create_action(
+        self, gpt: Gpt, data: ActionCreate, *, source_url: str | None = None
+    ) -> GptAction:
+        """A new action; 422 naming the problem (document, duplicate names, limits, auth). `source_url`:
+        where a pasted document came from (an imported archive's action)."""
+        count = await self.session.scalar(sa.select(sa.func.count()).where(GptAction.gpt_id == gpt.id))
+        if count >= LIMITS["max_actions_per_gpt"]:
+            raise Invalid(f"A GPT has at most {LIMITS['max_actions_per_gpt']} actions", field="document")
+        row = GptAction(gpt_id=gpt.id, document="", server_url="")
+        await self._apply_document(row, data, required=True)
+        await self._apply_fields(gpt, row, data)
+        row.source_url = row.source_url or source_url
+        self.session.add(row)
+        gpt.updated_at = utcnow()
+        await self.session.flush()
+        return row
+
+    async def update_action(self, gpt: Gpt, row: GptAction, data: ActionUpdate) -> GptAction:
+        """Change what was sent; the document is parsed again when a new one is sent."""
+        await self._apply_document(row, data, required=False)
+        await self._apply_fields(gpt, row, data)
+        row.updated_at = gpt.updated_at = utcnow()
+        await self.session.flush()
+        return row
+
+    async def _apply_document(
+        self, row: GptAction, data: ActionCreate | ActionUpdate, *, required: bool
+    ) -> None:
+        field = "import_url" if data.import_url is not None else "document"
+        if data.document is None and data.import_url is None:
+            if required:
+                raise Invalid("Send a document or an import_url", field="document")
+            parsed = None
+        else:
+            text, source = await self._document(data)
+            try:
+                # CPU-bound (validation, $ref resolution): off the event loop.
+                parsed = await asyncio.to_thread(parse_document, text, source)
+            except Invalid as exc:
+                exc.errors = [{"field": field, "message": exc.detail}]
+                raise
+            if source is not None or text != row.document:  # the same text sent back keeps its origin
+                row.source_url = source
+            row.document, row.title = text, parsed.title
+            row.operations, row.redirect_hosts = parsed.operations, parsed.redirect_hosts
+        sent = data.model_fields_set
+        if "server_url" in sent and data.server_url:
+            row.server_url = data.server_url
+        elif parsed is not None and (required or not row.server_url):
+            row.server_url = parsed.server_url or ""
+        if urlsplit(row.server_url).scheme not in ("http", "https") or not urlsplit(row.server_url).hostname:
+            raise Invalid(
+                "The action needs a server URL: the document lists no absolute http(s) server; "
+                "send server_url",
+                field="server_url",
+            )
+        names = [op["name"] for op in row.operations]
+        await self.check_names(row.gpt_id, names, field=field, skip=row.id)
+
+    async def _apply_fields(self, gpt: Gpt, row: GptAction, data: ActionCreate | ActionUpdate) -> None:
+        sent = data.model_fields_set
+        names = {op["name"] for op in row.operations}
+        if "consequential" in sent:
+            overrides = data.consequential or {}
+            unknown = sorted(set(overrides) - names)
+            if unknown:
+                raise Invalid(
+                    f"consequential names operations the document does not have: {', '.join(unknown)}",
+                    field="consequential",
+                )
+            row.consequential = overrides
+        else:  # a new document keeps the overrides of the operations it still has
+            row.consequential = {k: v for k, v in (row.consequential or {}).items() if k in names}
+        for name in ("privacy_policy_url", "user_id_header"):
+            if name in sent:
+                setattr(row, name, getattr(data, name))
+        if "auth" in sent:
+            auth = data.auth or ActionAuthWrite()
+            if data.auth is not None and "type" not in auth.model_fields_set and row.auth:
+                # An update that names no type changes the stored auth's fields (a new secret, say).
+                merged = {**row.auth, **auth.model_dump(exclude_unset=True)}
+                try:
+                    auth = ActionAuthWrite.model_validate(merged)
+                except ValidationError as exc:
+                    message = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+                    raise Invalid(message, field="auth") from None
+            await self._apply_auth(gpt, row, auth)
+
+    async def _apply_auth(self, gpt: Gpt, row: GptAction, auth: ActionAuthWrite) -> None:
+        row.auth = {name: getattr(auth, name) for name in AUTH_FIELDS if getattr(auth, name) is not None}
+        if auth.type == "none" or ("secret" in auth.model_fields_set and auth.secret is None):
+            await self.secrets.drop(row.secret_id)
+            row.secret_id = None
+        elif auth.secret is not None:
+            old = row.secret_id
+            row.secret_id = (
+                await self.secrets.seal(gpt.id, {"secret": auth.secret}, {"secret": last4(auth.secret)})
+            ).id
+            await self.secrets.drop(old)
+
+    async def delete_action(self, gpt: Gpt, row: GptAction) -> None:
+        secret_id = row.secret_id
+        await self.session.delete(row)
+        await self.session.flush()
+        await self.secrets.drop(secret_id)
+        gpt.updated_at = utcnow()
+
+    async def read_actions(self, rows: list[GptAction]) -> list[ActionRead]:
+        hints = await self.secrets.hints([r.secret_id for r in rows])
+        return [action_read(r, hints.get(r.secret_id)) for r in rows]
+
+    # MCP servers ----------------------------------------------------------------------------------------
+
+    async def mcp_servers(self, gpt: Gpt) -> list[GptMcpServer]:
+        rows = await self.session.scalars(
+            sa.select(GptMcpServer)
+            .where(GptMcpServer.gpt_id == gpt.id)
+            .order_by(GptMcpServer.created_at, GptMcpServer.id)
+        )
+        return list(rows)
+
+    async def mcp_server(self, gpt: Gpt, server_id: uuid.UUID) -> GptMcpServer:
+        row = await self.session.get(GptMcpServer, server_id)
+        if row is None or row.gpt_id != gpt.id:
+            raise NotFound("No such MCP server of this GPT")
+        return row
+
+    async def create_mcp_server(self, gpt: Gpt, data: McpServerCreate) -> GptMcpServer:
+        """A new MCP server; its tools are listed now (so the enabled subset can be checked)."""
+        count = await self.session.scalar(sa.select(sa.func.count()).where(GptMcpServer.gpt_id == gpt.id))
+        if count >= LIMITS["max_mcp_servers_per_gpt"]:
+            limit = LIMITS["max_mcp_servers_per_gpt"]
+            raise Invalid(f"A GPT has at most {limit} MCP servers", field="server_url")
+        row = GptMcpServer(gpt_id=gpt.id, server_label=data.server_label, server_url=data.server_url)
+        await self._apply_mcp(gpt, row, data, new=True)
+        self.session.add(row)
+        gpt.updated_at = utcnow()
+        await self.session.flush()
+        return row
+
+    async def update_mcp_server(self, gpt: Gpt, row: GptMcpServer, data: McpServerUpdate) -> GptMcpServer:
+        await self._apply_mcp(gpt, row, data, new=False)
+        row.updated_at = gpt.updated_at = utcnow()
+        await self.session.flush()
+        return row
+
+    async def _apply_mcp(
+        self,
+        gpt: Gpt,
+        row: GptMcpServer,
+        data: McpServerCreate | McpServerUpdate,
+        *,
+        new: bool,
+        discover: bool = True,
+    ) -> None:
+        sent = data.model_fields_set
+        if new or (data.server_label is not None and data.server_label != row.server_label):
+            taken = await self.session.scalar(
+                sa.select(GptMcpServer.id).where(
+                    GptMcpServer.gpt_id == gpt.id,
+                    GptMcpServer.server_label == data.server_label,
+                    GptMcpServer.id != row.id,
+                )
+            )
+            if taken is not None:
+                raise Invalid(
+                    f"This GPT already has an MCP server labelled '{data.server_label}'", field="server_label"
+                )
+            row.server_label = data.server_label
+        if data.server_url is not None:
+            row.server_url = data.server_url
+        for name in ("server_description", "allowed_tools"):
+            if name in sent:
+                setattr(row, name, getattr(data, name))
+        if "require_approval" in sent:
+            rule = data.require_approval
+            row.require_approval = (
+                rule.model_dump(exclude_none=True) if hasattr(rule, "model_dump") else (rule or "always")
+            )
+        old = await self.secrets.open([row.secret_id])
+        credentials = dict(old.get(row.secret_id, {})) if row.secret_id else {}
+        if "headers" in sent:
+            credentials["headers"] = dict(data.headers or {})
+        if "authorization" in sent:
+            credentials["authorization"] = data.authorization
+        credentials = {k: v for k, v in credentials.items() if v}
+        if discover and (new or sent & {"server_url", "headers", "authorization"}):
+            row.tools = await list_mcp_tools(row.server_url, mcp_headers(credentials), self.settings)
+        if row.allowed_tools is not None:
+            listed = {t["name"] for t in row.tools}
+            unknown = [n for n in row.allowed_tools if n not in listed]
+            if unknown:
+                raise Invalid(
+                    f"allowed_tools names tools the server does not list: {', '.join(unknown)}",
+                    field="allowed_tools",
+                )
+        names = [t["name"] for t in enabled_tools(row.model_dump())]
+        bad = [n for n in names if not NAME_PATTERN.match(n)]
+        if bad:
+            raise Invalid(
+                f"Tool names must match ^[a-zA-Z0-9_-]{{1,64}}$ to be offered to a model: {', '.join(bad)}; "
+                "leave them out of allowed_tools",
+                field="allowed_tools",
+            )
+        await self.check_names(gpt.id, names, field="allowed_tools", skip=row.id)
+        if sent & {"headers", "authorization"}:
+            previous = row.secret_id
+            row.secret_id = None
+            if credentials:
+                hints = {"headers": {k: last4(v) for k, v in (credentials.get("headers") or {}).items()}}
+                if credentials.get("authorization"):
+                    hints["authorization"] = last4(credentials["authorization"])
+                row.secret_id = (await self.secrets.seal(gpt.id, credentials, hints)).id
+            await self.secrets.drop(previous)
+
+    async def import_mcp_server(self, gpt: Gpt, entry: dict[str, Any]) -> GptMcpServer:
+        """An MCP server from an export archive: its tools as the archive lists them, no credentials (the
+        creator saves it again with them, which lists the tools anew)."""
+        data = McpServerCreate.model_validate(
+            {k: entry[k] for k in ("server_label", "server_url", "server_description", "allowed_tools",
+                                   "require_approval") if entry.get(k) is not None}
+        )  # fmt: skip
+        listed = McpToolList.validate_python(entry.get("tools") or [])
+        row = GptMcpServer(gpt_id=gpt.id, server_label=data.server_label, server_url=data.server_url)
+        row.tools = [t.model_dump() for t in listed]
+        await self._apply_mcp(gpt, row, data, new=True, discover=False)
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def delete_mcp_server(self, gpt: Gpt, row: GptMcpServer) -> None:
+        secret_id = row.secret_id
+        await self.session.delete(row)
+        await self.session.flush()
+        await self.secrets.drop(secret_id)
+        gpt.updated_at = utcnow()
+
+    async def read_mcp_servers(self, rows: list[GptMcpServer]) -> list[McpServerRead]:
+        hints = await self.secrets.hints([r.secret_id for r in rows])
+        return [mcp_read(r, hints.get(r.secret_id)) for r in rows]
+
+
+# Definitions for the chat loop --------------------------------------------------------------------------
+
+
+def action_snapshot(row: GptAction) -> dict[str, Any]:
+    """An action as a version keeps it: everything but the secret, which it references by id."""
+    return row.model_dump(mode="json", exclude={"gpt_id", "created_at", "updated_at"})
+
+
+def mcp_snapshot(row: GptMcpServer) -> dict[str, Any]:
+    return row.model_dump(mode="json", exclude={"gpt_id", "created_at", "updated_at"})
+
+
+async def draft_snapshot(session: AsyncSession, gpt_id: uuid.UUID) -> dict[str, list[dict[str, Any]]]:
+    """The draft's tools as a version keeps them (`GptVersion.config["tools"]`)."""
+    actions = await session.scalars(
+        sa.select(GptAction).where(GptAction.gpt_id == gpt_id).order_by(GptAction.created_at, GptAction.id)
+    )
+    servers = await session.scalars(
+        sa.select(GptMcpServer)
+        .where(GptMcpServer.gpt_id == gpt_id)
+        .order_by(GptMcpServer.created_at, GptMcpServer.id)
+    )
+    return {
+        "actions": [action_snapshot(a) for a in actions],
+        "mcp_servers": [mcp_snapshot(s) for s in servers],
+    }
+
+
+async def load_definitions(
+    session: AsyncSession, settings: Settings, gpt_id: uuid.UUID, version: Any = None
+) -> ToolDefinitions:
+    """What the GPT can call, secrets decrypted: the draft's tools (`version` None, for the preview) or
+    those a published `store.models.GptVersion` snapshotted (versions from before tools have none)."""
+    if version is None:
+        snapshot = await draft_snapshot(session, gpt_id)
+    else:
+        snapshot = (version.config or {}).get("tools") or {}
+    actions = snapshot.get("actions") or []
+    servers = snapshot.get("mcp_servers") or []
+    ids = [uuid.UUID(x["secret_id"]) for x in (*actions, *servers) if x.get("secret_id")]
+    secrets = await SecretStore(session, settings).open(ids)
+
+    def secret_of(item: dict[str, Any]) -> dict[str, Any]:
+        return secrets.get(uuid.UUID(item["secret_id"]), {}) if item.get("secret_id") else {}
+
+    return ToolDefinitions(
+        actions=tuple(
+            ActionTool(
+                id=uuid.UUID(a["id"]),
+                server_url=a["server_url"],
+                domain=domain_of(a["server_url"]),
+                auth=ActionAuth(
+                    **{k: v for k, v in (a.get("auth") or {}).items() if k in AUTH_FIELDS},
+                    secret=secret_of(a).get("secret"),
+                ),
+                operations=tuple(
+                    Operation(
+                        name=op["name"],
+                        method=op["method"],
+                        path=op["path"],
+                        description=op["description"],
+                        parameters=op["parameters"],
+                        locations=op["locations"],
+                        consequential=flag,
+                        content_type=op.get("content_type") or "application/json",
+                    )
+                    for op, flag in operations_of(a)
+                ),
+                privacy_policy_url=a.get("privacy_policy_url"),
+                redirect_hosts=tuple(a.get("redirect_hosts") or ()),
+                user_id_header=a.get("user_id_header"),
+            )
+            for a in actions
+        ),  # fmt: skip
+        mcp_servers=tuple(
+            McpServerTool(
+                id=uuid.UUID(s["id"]),
+                server_label=s["server_label"],
+                server_url=s["server_url"],
+                domain=domain_of(s["server_url"]),
+                headers=mcp_headers(secret_of(s)),
+                tools=tuple(
+                    McpToolSpec(
+                        name=t["name"],
+                        description=t.get("description") or "",
+                        input_schema=t.get("input_schema") or {"type": "object"},
+                    )
+                    for t in enabled_tools(s)
+                ),
+                require_approval=tuple(
+                    approval_names(s.get("require_approval"), [t["name"] for t in enabled_tools(s)])
+                ),
+            )
+            for s in servers
+        ),  # fmt: skip
+    )

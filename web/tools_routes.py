@@ -1,0 +1,280 @@
+"""The builder's Tools pages: a draft's actions and MCP servers, over the same schemas and service as
+`/api/gpts/{id}/actions` and `/api/gpts/{id}/mcp_servers` (docs/tools.md), with "test this operation".
+
+Secrets are write-only here too: their inputs are always empty; a blank one keeps the stored secret.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.response import Redirect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from builder.service import GptService
+from core.errors import AppError
+from core.models import User
+from core.settings import Settings
+from tools.schemas import ActionCreate, ActionTestRequest, ActionUpdate, McpServerCreate, McpServerUpdate
+from tools.service import ToolService
+from tools.testing import run_operation
+from web.forms import field_errors, parse, submit
+from web.session import login_required
+from web.templates import render
+
+AUTH_INPUTS = ("name", "location", "username", "client_id", "token_url", "scope")
+ACTION_INPUTS = ("document", "import_url", "server_url", "privacy_policy_url", "auth_type", "secret",
+                 *(f"auth_{k}" for k in AUTH_INPUTS))  # fmt: skip
+MCP_INPUTS = ("server_label", "server_url", "server_description", "authorization", "headers",
+              "allowed_tools", "require_approval", "approval_never")  # fmt: skip
+
+
+async def _form(request: Request) -> dict[str, Any]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def action_body(values: dict[str, Any], operations: list[str] | None) -> dict[str, Any]:
+    """The API body an action form stands for; `operations` (on the edit page) gives the consequential
+    checkboxes; a blank secret is left out (kept), `remove_secret` sends null."""
+    body: dict[str, Any] = {}
+    for name in ("document", "import_url"):
+        if values.get(name, "").strip():
+            body[name] = values[name]
+    for name in ("server_url", "privacy_policy_url"):
+        if name in values:
+            body[name] = values[name].strip() or None
+    auth: dict[str, Any] = {"type": values.get("auth_type") or "none"}
+    auth |= {k: values[f"auth_{k}"].strip() for k in AUTH_INPUTS if values.get(f"auth_{k}", "").strip()}
+    if values.get("secret"):
+        auth["secret"] = values["secret"]
+    elif values.get("remove_secret"):
+        auth["secret"] = None
+    body["auth"] = auth
+    if operations is not None:
+        body["consequential"] = {name: bool(values.get(f"consequential_{name}")) for name in operations}
+    return body
+
+
+def mcp_body(values: dict[str, Any], *, editing: bool) -> dict[str, Any]:
+    """The API body of an MCP form: headers one `Name: value` per line (blank: kept when editing),
+    allowed tools comma separated (blank: all), approval `always`, `never` or all but `approval_never`."""
+    body: dict[str, Any] = {k: values.get(k, "").strip() or None for k in ("server_label", "server_url")}
+    body["server_description"] = values.get("server_description", "").strip() or None
+    if values.get("authorization"):
+        body["authorization"] = values["authorization"]
+    elif values.get("remove_credentials"):
+        body["authorization"] = None
+        body["headers"] = None
+    lines = [line for line in values.get("headers", "").splitlines() if line.strip()]
+    if lines:
+        body["headers"] = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    allowed = [t.strip() for t in values.get("allowed_tools", "").split(",") if t.strip()]
+    body["allowed_tools"] = allowed or None
+    rule = values.get("require_approval") or "always"
+    if rule == "some":
+        never = [t.strip() for t in values.get("approval_never", "").split(",") if t.strip()]
+        body["require_approval"] = {"never": {"tool_names": never}}
+    else:
+        body["require_approval"] = rule
+    if editing:  # a blank label or URL keeps the stored one
+        body = {k: v for k, v in body.items() if v is not None or k not in ("server_label", "server_url")}
+    return body
+
+
+async def _page(
+    request: Request, user: User, session: AsyncSession, settings: Settings, gpt_id: uuid.UUID, **context: Any
+) -> Any:
+    gpt = await GptService(session, settings).get_owned(user, gpt_id)
+    tools = ToolService(session, settings)
+    for name in ("editing", "form", "test_action", "test_result", "saved"):
+        context.setdefault(name, None)
+    return render(
+        request,
+        "builder/tools.html",
+        user,
+        gpt=await GptService(session, settings).read(gpt),
+        actions=await tools.read_actions(await tools.actions(gpt)),
+        servers=await tools.read_mcp_servers(await tools.mcp_servers(gpt)),
+        values=context.pop("values", {}),
+        errors=context.pop("errors", {}),
+        status_code=context.pop("status_code", 200),
+        **context,
+    )
+
+
+@get("/builder/{gpt_id:uuid}/tools", name="tools")
+async def tools_page(
+    request: Request, gpt_id: uuid.UUID, page_user: User | None, db_session: AsyncSession, settings: Settings
+) -> Any:
+    """The draft's actions and MCP servers, the forms to add them, and each action's test form."""
+    if redirect := login_required(page_user, request):
+        return redirect
+    editing = request.query_params.get("edit")
+    return await _page(request, page_user, db_session, settings, gpt_id, editing=editing,
+                       saved=request.query_params.get("saved") == "1")  # fmt: skip
+
+
+def _back(gpt_id: uuid.UUID) -> Redirect:
+    return Redirect(f"/builder/{gpt_id}/tools?saved=1", status_code=303)
+
+
+@post("/builder/{gpt_id:uuid}/tools/actions")
+async def add_action(
+    request: Request, gpt_id: uuid.UUID, page_user: User | None, db_session: AsyncSession, settings: Settings
+) -> Any:
+    """`POST /api/gpts/{id}/actions` from the form; errors come back at their fields."""
+    if redirect := login_required(page_user, request):
+        return redirect
+    gpt = await GptService(db_session, settings).get_owned(page_user, gpt_id, for_update=True)
+    values = await _form(request)
+    tools = ToolService(db_session, settings)
+    outcome = await submit(
+        db_session, ActionCreate, action_body(values, None), lambda d: tools.create_action(gpt, d)
+    )
+    if outcome.ok:
+        return _back(gpt_id)
+    return await _page(request, page_user, db_session, settings, gpt_id, values=values, errors=outcome.errors,
+                       form="action", status_code=outcome.status)  # fmt: skip
+
+
+@post("/builder/{gpt_id:uuid}/tools/actions/{action_id:uuid}")
+async def edit_action(
+    request: Request,
+    gpt_id: uuid.UUID,
+    action_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+) -> Any:
+    """`PATCH /api/gpts/{id}/actions/{action_id}` from the action's edit form."""
+    if redirect := login_required(page_user, request):
+        return redirect
+    gpt = await GptService(db_session, settings).get_owned(page_user, gpt_id, for_update=True)
+    tools = ToolService(db_session, settings)
+    row = await tools.action(gpt, action_id)
+    values = await _form(request)
+    body = action_body(values, [op["name"] for op in row.operations])
+    outcome = await submit(db_session, ActionUpdate, body, lambda d: tools.update_action(gpt, row, d))
+    if outcome.ok:
+        return _back(gpt_id)
+    return await _page(request, page_user, db_session, settings, gpt_id, values=values, errors=outcome.errors,
+                       editing=str(action_id), status_code=outcome.status)  # fmt: skip
+
+
+@post("/builder/{gpt_id:uuid}/tools/actions/{action_id:uuid}/delete")
+async def delete_action(
+    request: Request,
+    gpt_id: uuid.UUID,
+    action_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+) -> Any:
+    if redirect := login_required(page_user, request):
+        return redirect
+    gpt = await GptService(db_session, settings).get_owned(page_user, gpt_id, for_update=True)
+    tools = ToolService(db_session, settings)
+    await tools.delete_action(gpt, await tools.action(gpt, action_id))
+    return _back(gpt_id)
+
+
+@post("/builder/{gpt_id:uuid}/tools/actions/{action_id:uuid}/test")
+async def test_action(
+    request: Request,
+    gpt_id: uuid.UUID,
+    action_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+) -> Any:
+    """ "Test this operation": `POST .../actions/{id}/test`, the result shown under the action."""
+    if redirect := login_required(page_user, request):
+        return redirect
+    gpt = await GptService(db_session, settings).get_owned(page_user, gpt_id)
+    action = await ToolService(db_session, settings).action(gpt, action_id)
+    values = await _form(request)
+    try:
+        arguments = json.loads(values.get("arguments") or "{}")
+    except json.JSONDecodeError as exc:
+        arguments = None
+        errors = {"arguments": f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"}
+    if arguments is not None:
+        data, errors = parse(
+            ActionTestRequest, {"operation": values.get("operation", ""), "arguments": arguments}
+        )
+    context: dict[str, Any] = {"test_action": str(action_id), "values": values}
+    if not errors:
+        try:
+            context["test_result"] = await run_operation(db_session, settings, gpt, action, data)
+        except AppError as exc:  # an operation the action does not have: shown at the form
+            errors = field_errors(exc)
+    return await _page(request, page_user, db_session, settings, gpt_id, errors=errors,
+                       status_code=422 if errors else 200, **context)  # fmt: skip
+
+
+@post("/builder/{gpt_id:uuid}/tools/mcp_servers")
+async def add_mcp_server(
+    request: Request, gpt_id: uuid.UUID, page_user: User | None, db_session: AsyncSession, settings: Settings
+) -> Any:
+    """`POST /api/gpts/{id}/mcp_servers` from the form (its tools are listed now)."""
+    if redirect := login_required(page_user, request):
+        return redirect
+    gpt = await GptService(db_session, settings).get_owned(page_user, gpt_id, for_update=True)
+    values = await _form(request)
+    tools = ToolService(db_session, settings)
+    body = mcp_body(values, editing=False)
+    outcome = await submit(db_session, McpServerCreate, body, lambda d: tools.create_mcp_server(gpt, d))
+    if outcome.ok:
+        return _back(gpt_id)
+    return await _page(request, page_user, db_session, settings, gpt_id, values=values, errors=outcome.errors,
+                       form="mcp", status_code=outcome.status)  # fmt: skip
+
+
+@post("/builder/{gpt_id:uuid}/tools/mcp_servers/{server_id:uuid}")
+async def edit_mcp_server(
+    request: Request,
+    gpt_id: uuid.UUID,
+    server_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+) -> Any:
+    if redirect := login_required(page_user, request):
+        return redirect
+    gpt = await GptService(db_session, settings).get_owned(page_user, gpt_id, for_update=True)
+    tools = ToolService(db_session, settings)
+    row = await tools.mcp_server(gpt, server_id)
+    values = await _form(request)
+    body = mcp_body(values, editing=True)
+    outcome = await submit(db_session, McpServerUpdate, body, lambda d: tools.update_mcp_server(gpt, row, d))
+    if outcome.ok:
+        return _back(gpt_id)
+    return await _page(request, page_user, db_session, settings, gpt_id, values=values, errors=outcome.errors,
+                       editing=str(server_id), status_code=outcome.status)  # fmt: skip
+
+
+@post("/builder/{gpt_id:uuid}/tools/mcp_servers/{server_id:uuid}/delete")
+async def delete_mcp_server(
+    request: Request,
+    gpt_id: uuid.UUID,
+    server_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+) -> Any:
+    if redirect := login_required(page_user, request):
+        return redirect
+    gpt = await GptService(db_session, settings).get_owned(page_user, gpt_id, for_update=True)
+    tools = ToolService(db_session, settings)
+    await tools.delete_mcp_server(gpt, await tools.mcp_server(gpt, server_id))
+    return _back(gpt_id)
+
+
+tools_handlers = [
+    tools_page, add_action, edit_action, delete_action, test_action, add_mcp_server, edit_mcp_server,
+    delete_mcp_server,
+]  # fmt: skip
