@@ -177,7 +177,7 @@ class Citation(BaseModel):
 
 class ChatMessageRead(BaseModel):
     id: uuid.UUID | None = None
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "system", "developer"]  # the last two: added via /v1/conversations
     content: str
     citations: list[Citation] = []
     created_at: datetime | None = None
