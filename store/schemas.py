@@ -127,6 +127,19 @@ class TrustSummary(BaseModel):
     summary: str
 
 
+class McpClientConfig(BaseModel):
+    client: str = Field(description="An MCP client: Claude Code, Claude Desktop, Cursor, VS Code")
+    where: str = Field(description="Where the snippet goes")
+    snippet: str = Field(description="The configuration; `gsk_...` stands for the user's API key")
+
+
+class McpAccess(BaseModel):
+    """The GPT as an MCP server (docs/api.md): its URL and how common clients are configured for it."""
+
+    url: str = Field(description="Streamable HTTP endpoint; send `Authorization: Bearer <API key>`")
+    clients: list[McpClientConfig]
+
+
 class GptPage(BaseModel):
     id: uuid.UUID
     name: str
@@ -148,6 +161,7 @@ class GptPage(BaseModel):
         default=None, description="For the GPT's owner, and for everyone when its instructions are public"
     )
     trust: TrustSummary
+    mcp: McpAccess | None = Field(default=None, description="Set on every page served; absent in the cache")
 
 
 class ConversationCreated(BaseModel):

@@ -160,3 +160,26 @@ async def test_gpts_the_key_may_not_use_are_404(client, session, settings, creat
         assert response.status_code == 404, (path, response.text)
     owner = {**MCP_HEADERS, "Authorization": f"Bearer {await api_key(session, settings, creator)}"}
     assert (await client.post(f"/mcp/gpts/{private}", json=INITIALIZE, headers=owner)).status_code == 200
+
+
+async def test_the_gpt_page_shows_the_mcp_client_configuration(client, session, creator):
+    gpt_id = str((await create_published_gpt(session, creator, name="Fjord Guide")).gpt_id)
+    url = f"{BASE}/mcp/gpts/{gpt_id}"
+    for _ in range(2):  # the second page comes from the cache, which keeps no host-specific URL
+        page = (await client.get(f"/api/store/gpts/{gpt_id}")).json()
+        assert page["mcp"]["url"] == url
+    snippets = {c["client"]: c["snippet"] for c in page["mcp"]["clients"]}
+    assert set(snippets) == {"Claude Code", "Claude Desktop", "Cursor", "VS Code"}
+    assert snippets["Claude Code"] == (
+        f'claude mcp add --transport http fjord-guide {url} --header "Authorization: Bearer gsk_..."'
+    )
+    cursor = json.loads(snippets["Cursor"])["mcpServers"]["fjord-guide"]
+    assert cursor == {"url": url, "headers": {"Authorization": "Bearer gsk_..."}}
+    vscode = json.loads(snippets["VS Code"])["servers"]["fjord-guide"]
+    assert vscode["type"] == "http" and vscode["url"] == url
+    desktop = json.loads(snippets["Claude Desktop"])["mcpServers"]["fjord-guide"]
+    assert url in desktop["args"]
+
+    html = await client.get(f"/g/{gpt_id}", headers={"Accept": "text/html"})
+    assert html.status_code == 200 and url in html.text and "Use it from an MCP client" in html.text
+    assert "claude mcp add --transport http fjord-guide" in html.text
