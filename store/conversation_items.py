@@ -11,6 +11,7 @@ Errors are `core.errors.Invalid` with `field`/`param` and OpenAI's `code`; on `/
 
 from __future__ import annotations
 
+import re
 import tomllib
 import uuid
 from dataclasses import dataclass, field
@@ -26,6 +27,58 @@ ROLES = ("user", "assistant", "system", "developer")
 TEXT_PARTS = ("input_text", "output_text")
 ITEM_FIELDS = {"type", "role", "content", "id", "status"}
 PART_FIELDS = {"type", "text", "annotations", "logprobs"}
+ANNOTATION_FIELDS = {"type", "file_id", "filename", "index"}
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+def metadata_schema() -> dict[str, Any]:
+    """The JSON schema of `metadata`, as `check_metadata` takes it."""
+    bounds = limits()["metadata"]
+    return {
+        "type": "object",
+        "maxProperties": bounds["max_pairs"],
+        "propertyNames": {"maxLength": bounds["max_key_chars"]},
+        "additionalProperties": {"type": "string", "maxLength": bounds["max_value_chars"]},
+    }
+
+
+def items_schema() -> dict[str, Any]:
+    """The JSON schema of an `items` array, as `parse_items` takes it: every schema-valid item is kept."""
+    annotation = {
+        "type": "object",
+        "required": ["type", "file_id", "filename"],
+        "properties": {
+            "type": {"const": "file_citation"},
+            "file_id": {"type": "string", "pattern": UUID_PATTERN},
+            "filename": {"type": "string"},
+            "index": {"type": "integer"},
+        },
+        "additionalProperties": False,
+    }
+    part = {
+        "type": "object",
+        "required": ["type", "text"],
+        "properties": {
+            "type": {"enum": list(TEXT_PARTS)},
+            "text": {"type": "string"},
+            "annotations": {"anyOf": [{"type": "array", "items": annotation}, {"type": "null"}]},
+            "logprobs": {"anyOf": [{"type": "array", "maxItems": 0}, {"type": "null"}]},
+        },
+        "additionalProperties": False,
+    }
+    item = {
+        "type": "object",
+        "required": ["role", "content"],
+        "properties": {
+            "type": {"const": "message"},
+            "role": {"enum": list(ROLES)},
+            "content": {"anyOf": [{"type": "string"}, {"type": "array", "minItems": 1, "items": part}]},
+            "id": {"type": "string", "description": "Not kept: every added item gets a new id"},
+            "status": {"anyOf": [{"const": "completed"}, {"type": "null"}]},
+        },
+        "additionalProperties": False,
+    }
+    return {"type": "array", "maxItems": limits()["items"]["max_per_request"], "items": item}
 
 
 @cache
@@ -97,15 +150,29 @@ def _citations(annotations: Any, where: str) -> list[dict[str, Any]]:
                 at,
                 "unsupported_value",
             )
-        try:
-            file_id = uuid.UUID(str(note.get("file_id")))
-        except ValueError:
-            raise refuse(f"'{at}.file_id' is not a file of this store.", f"{at}.file_id") from None
+        for extra in sorted(set(note) - ANNOTATION_FIELDS):
+            raise refuse(f"Unknown parameter: '{at}.{extra}'.", f"{at}.{extra}", "unknown_parameter")
+        index = note.get("index", 0)
+        if isinstance(index, bool) or not (
+            type(index) is int or (type(index) is float and index.is_integer())
+        ):
+            raise refuse(
+                f"Invalid type for '{at}.index': expected an integer.", f"{at}.index", "invalid_type"
+            )
+        file_id = note.get("file_id")
+        if not isinstance(file_id, str) or not re.fullmatch(UUID_PATTERN, file_id):
+            raise refuse(f"'{at}.file_id' is not a file id of this store.", f"{at}.file_id")
         filename = note.get("filename")
         if not isinstance(filename, str):
             raise refuse(f"'{at}.filename' must be a string.", f"{at}.filename", "invalid_type")
         out.append(
-            {"file_id": str(file_id), "filename": filename, "page": None, "heading": None, "quote": None}
+            {
+                "file_id": str(uuid.UUID(file_id)),
+                "filename": filename,
+                "page": None,
+                "heading": None,
+                "quote": None,
+            }
         )
     return out
 
@@ -174,6 +241,8 @@ def parse_items(raw: Any, param: str = "items") -> list[NewItem]:
                 f"{where}.role",
                 "invalid_value",
             )
+        if "id" in item and not isinstance(item["id"], str):
+            raise refuse(f"Invalid type for '{where}.id': expected a string.", f"{where}.id", "invalid_type")
         if item.get("status") not in (None, "completed"):
             raise refuse(
                 f"'{where}.status' must be 'completed': a stored item is complete.", f"{where}.status"

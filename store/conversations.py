@@ -201,7 +201,7 @@ class ConversationService:
     async def items_page(
         self, conversation: Conversation, limit: int, order: str, after: str | None
     ) -> tuple[list[ChatMessage], bool]:
-        """At most `limit` items after the item `after` (400 naming `after` if it is not one of them), in
+        """At most `limit` items after the item `after` (404 naming `after` if it is not one of them), in
         `order` of creation; and whether more follow."""
         query = sa.select(ChatMessage).where(ChatMessage.conversation_id == conversation.id)
         key = sa.tuple_(ChatMessage.created_at, ChatMessage.id)
@@ -209,7 +209,7 @@ class ConversationService:
             found = _uuid(after)
             anchor = await self.session.get(ChatMessage, found) if found else None
             if anchor is None or anchor.conversation_id != conversation.id:
-                raise refuse(f"Invalid 'after': no item '{after}' in this conversation.", "after")
+                raise NotFound(f"Item with id '{after}' not found.", param="after")
             mark = sa.tuple_(sa.literal(anchor.created_at), sa.literal(anchor.id))
             query = query.where(key > mark if order == "asc" else key < mark)
         direction = sa.asc if order == "asc" else sa.desc

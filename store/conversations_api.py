@@ -22,7 +22,9 @@ from store.conversation_items import (
     conversation_object,
     item_list,
     item_object,
+    items_schema,
     limits,
+    metadata_schema,
     parse_items,
     refuse,
 )
@@ -38,12 +40,19 @@ ItemsLimit = Annotated[
 ]
 Include = Annotated[
     list[str] | None,
-    Parameter(description="Refused when given: the items here carry no extra data to include"),
+    Parameter(max_items=0, description="Refused when given: the items here carry no extra data to include"),
 ]
 
 
 def _closed(schema: dict[str, Any]) -> None:
+    """Unknown parameters are refused (so `extra="allow"`, and the schema says they are not allowed);
+    `items` and `metadata` are described as `parse_items` and `check_metadata` take them."""
     schema["additionalProperties"] = False
+    properties = schema["properties"]
+    for name, exact in (("items", items_schema()), ("metadata", metadata_schema())):
+        if name in properties:
+            nullable = name not in schema.get("required", [])
+            properties[name] = {"anyOf": [exact, {"type": "null"}]} if nullable else exact
 
 
 class ConversationCreate(BaseModel):

@@ -133,7 +133,7 @@ async def test_bad_requests_are_400_naming_the_param(client, creator_headers, bo
 
 @pytest.mark.parametrize(
     ("query", "param"),
-    [("limit=0", "limit"), ("limit=101", "limit"), ("order=sideways", "order"), ("after=nope", "after"),
+    [("limit=0", "limit"), ("limit=101", "limit"), ("order=sideways", "order"), 
      ("include=message.output_text.logprobs", "include")],
 )  # fmt: skip
 async def test_bad_list_parameters_are_400(sdk, client, creator_headers, query, param):
@@ -212,3 +212,25 @@ async def test_binding_on_first_use_for_responses(session, settings, redis, crea
     stranger = await create_user(session, settings)
     with pytest.raises(NotFound):
         await service.owned(stranger, str(conversation.id))
+
+
+async def test_an_unknown_after_is_404_naming_it(sdk, client, creator_headers):
+    conversation = await sdk.conversations.create(items=ITEMS)
+    response = await client.get(f"/v1/conversations/{conversation.id}/items?after=nope", headers=creator_headers)
+    assert response.status_code == 404 and response.json()["error"]["param"] == "after"
+
+
+async def test_file_citations_of_an_output_message_are_kept(sdk):
+    file_id = "0b6f3b9e-8f1d-4c1e-9a53-6a1d3f0e2b11"
+    note = {"type": "file_citation", "file_id": file_id, "filename": "fjords.pdf", "index": 0}
+    output = {  # an output message of a response, copied as it came
+        "id": "msg_abc",
+        "type": "message",
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": "Geiranger [1]", "annotations": [note], "logprobs": []}],
+    }
+    conversation = await sdk.conversations.create(items=[ITEMS[1], output])
+    items = (await sdk.conversations.items.list(conversation.id, order="asc")).data
+    assert items[1].id != "msg_abc"  # every added item gets an id of its own
+    assert [a.model_dump() for a in items[1].content[0].annotations] == [note]
