@@ -200,9 +200,11 @@ def _content(content: Any, where: str) -> tuple[str, list[dict[str, Any]]]:
             )
         for extra in sorted(set(part) - PART_FIELDS):
             raise refuse(f"Unknown parameter: '{at}.{extra}'.", f"{at}.{extra}", "unknown_parameter")
-        if part.get("logprobs"):
+        if part.get("logprobs") not in (None, []):
             raise refuse(
-                f"'{at}.logprobs' is not kept here; send it empty.", f"{at}.logprobs", "unsupported_value"
+                f"'{at}.logprobs' is not kept here; send an empty array.",
+                f"{at}.logprobs",
+                "unsupported_value",
             )
         texts.append(part["text"])
         citations += _citations(part.get("annotations"), f"{at}.annotations")
@@ -254,8 +256,6 @@ def parse_items(raw: Any, param: str = "items") -> list[NewItem]:
                 "missing_required_parameter",
             )
         text, citations = _content(item["content"], f"{where}.content")
-        if citations and item["role"] != "assistant":
-            raise refuse(f"'{where}.content' annotations belong to assistant messages.", f"{where}.content")
         items.append(NewItem(item["role"], text, citations))
     return items
 

@@ -87,7 +87,7 @@ def _no_extras(body: BaseModel) -> None:
 
 
 def _no_include(include: list[str] | None) -> None:
-    if include:
+    if include and any(include):  # `?include=` is the empty list as a query string writes it
         raise refuse(
             "'include' is not supported: conversation items here are text messages with nothing more to "
             "include.",

@@ -121,6 +121,27 @@ async def test_another_users_conversation_is_404(sdk, client, session, settings)
         ({"items": [{"role": "user"}]}, "items[0].content"),
         ({"items": [{"role": "user", "content": []}]}, "items[0].content"),
         ({"metadata": {"gpt_id": "no-such-gpt"}}, "metadata.gpt_id"),
+        (
+            {"items": [{"role": "user", "content": [{"type": "input_text", "text": "x", "logprobs": {}}]}]},
+            "items[0].content[0].logprobs",
+        ),
+        (
+            {
+                "items": [
+                    {
+                        "role": "assistant",
+                        "content": [
+                            {
+                                "type": "output_text",
+                                "text": "x",
+                                "annotations": [{"type": "file_citation", "file_id": "f", "filename": "a"}],
+                            }
+                        ],
+                    }
+                ]
+            },
+            "items[0].content[0].annotations[0].file_id",
+        ),
         ({"tools": []}, "tools"),
     ],
 )
@@ -133,7 +154,7 @@ async def test_bad_requests_are_400_naming_the_param(client, creator_headers, bo
 
 @pytest.mark.parametrize(
     ("query", "param"),
-    [("limit=0", "limit"), ("limit=101", "limit"), ("order=sideways", "order"), 
+    [("limit=0", "limit"), ("limit=101", "limit"), ("order=sideways", "order"),
      ("include=message.output_text.logprobs", "include")],
 )  # fmt: skip
 async def test_bad_list_parameters_are_400(sdk, client, creator_headers, query, param):
@@ -216,7 +237,13 @@ async def test_binding_on_first_use_for_responses(session, settings, redis, crea
 
 async def test_an_unknown_after_is_404_naming_it(sdk, client, creator_headers):
     conversation = await sdk.conversations.create(items=ITEMS)
-    response = await client.get(f"/v1/conversations/{conversation.id}/items?after=nope", headers=creator_headers)
+    empty_include = await client.get(
+        f"/v1/conversations/{conversation.id}/items?include=", headers=creator_headers
+    )
+    assert empty_include.status_code == 200  # the empty list, as a query string writes it
+    response = await client.get(
+        f"/v1/conversations/{conversation.id}/items?after=nope", headers=creator_headers
+    )
     assert response.status_code == 404 and response.json()["error"]["param"] == "after"
 
 
