@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, delete, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
@@ -29,7 +30,7 @@ from store.conversation_items import (
     refuse,
 )
 from store.conversations import ConversationService
-from store.openai_api import _error_specs
+from store.openai_api import OpenAIError
 
 _ITEMS = limits()["items"]
 ItemsLimit = Annotated[
@@ -42,6 +43,20 @@ Include = Annotated[
     list[str] | None,
     Parameter(max_items=0, description="Refused when given: the items here carry no extra data to include"),
 ]
+
+
+ERRORS = {
+    400: "Invalid request: `param` names the parameter or item field",
+    401: "Missing or invalid API key (`invalid_api_key`)",
+    404: "No such conversation of the caller (`param: conversation_id`), item (`item_id`) or `after` item",
+}
+
+
+def _error_specs(*statuses: int) -> dict[int, ResponseSpec]:
+    return {
+        status: ResponseSpec(data_container=OpenAIError, description=ERRORS[status], generate_examples=False)
+        for status in statuses
+    }
 
 
 def _closed(schema: dict[str, Any]) -> None:
