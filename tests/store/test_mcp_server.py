@@ -90,8 +90,9 @@ async def test_tools_answer_and_search_open_files_only(settings, db, redis, sess
             result = asked.structured_content
             assert result["citations"] and result["citations"][0]["filename"] == "license-notes.md"
             assert json.loads(asked.content[0].text)["answer"] == result["answer"]
-            again = await mcp.call_tool(
-                "ask", {"question": "And in open source ones?", "conversation_id": result["conversation_id"]}
+            again = await mcp.call_tool(  # a pasted NUL is dropped, as in any chat message
+                "ask",
+                {"question": "And in open\x00 source ones?", "conversation_id": result["conversation_id"]},
             )
             assert again.structured_content["conversation_id"] == result["conversation_id"]
 
@@ -103,6 +104,7 @@ async def test_tools_answer_and_search_open_files_only(settings, db, redis, sess
             await client.get(f"/api/conversations/{listed[0]['id']}/messages", headers=headers)
         ).json()
         assert [m["role"] for m in messages["data"]] == ["user", "assistant"] * 2
+        assert messages["data"][2]["content"] == "And in open source ones?"
         counted = counters(await redis.hgetall(f"{usage.PREFIX}:{usage._today()}:{gpt['id']}"))
         assert counted == {"conversations": 1, "messages": 2}
         assert await redis.pfcount(f"{usage.PREFIX}:{usage._today()}:{gpt['id']}:users") == 1
