@@ -33,10 +33,10 @@ Service = Literal["all", "builder", "store"]
 logger = logging.getLogger("gptstore.access")
 
 
-def _context_routes(service: Service) -> list[Any]:
+def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
     from builder import routes as builder_routes
     from retrieval import routes as retrieval_routes
-    from store import feedback_routes, openai_api
+    from store import conversations_api, feedback_routes, openai_api
     from store import routes as store_routes
     from tools import routes as tools_routes
 
@@ -46,10 +46,15 @@ def _context_routes(service: Service) -> list[Any]:
             builder_routes.route_handlers + retrieval_routes.route_handlers + tools_routes.route_handlers
         )
     if service in ("all", "store"):
-        handlers += store_routes.route_handlers + feedback_routes.route_handlers + openai_api.route_handlers
+        handlers += (
+            store_routes.route_handlers
+            + feedback_routes.route_handlers
+            + openai_api.route_handlers
+            + conversations_api.route_handlers
+        )
     from web.routes import page_routes
 
-    return handlers + page_routes(service)
+    return handlers + extra + page_routes(service)
 
 
 def job_functions() -> list[tuple[str, Any]]:
@@ -116,6 +121,16 @@ def create_app(
     from web.errors import negotiated
     from web.templates import template_config
 
+    # Each GPT as an MCP server (store.mcp_server): an ASGI mount whose SDK session manager runs with the app.
+    mounts: list[Any] = []
+    lifespans: list[Any] = []
+    if service in ("all", "store"):
+        from store.mcp_server import McpMount
+
+        mcp_mount = McpMount(settings)
+        mounts.append(mcp_mount.handler())
+        lifespans.append(mcp_mount.lifespan())
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         state = app.state
@@ -156,14 +171,14 @@ def create_app(
                 await state.db.dispose()
 
     app = Litestar(
-        route_handlers=_context_routes(service),
+        route_handlers=_context_routes(service, mounts),
         dependencies=dependencies,
         exception_handlers=negotiated(with_openai_errors(exception_handlers)),  # HTML error pages (web/)
         before_request=complete_allow,
         plugins=[PydanticPlugin(validate_strict=None)],  # type: ignore[arg-type]  # field-level `strict` holds
         on_startup=[lambda app: openapi.install(app, settings)],
         template_config=template_config(),
-        lifespan=[lifespan],
+        lifespan=[lifespan, *lifespans],
         state=State({"settings": settings, "db": db, "redis": redis, "service": service}),
         middleware=[lambda app: _access_log(app), request_guard(settings)],
         cors_config=CORSConfig(allow_origins=["*"], allow_headers=["Authorization", "Content-Type"]),

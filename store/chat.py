@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import sqlalchemy as sa
 from redis.asyncio import Redis
@@ -62,8 +63,10 @@ class ChatService:
         )
 
     async def owned(self, user: User, conversation_id: uuid.UUID) -> Conversation:
+        """The user's conversation with a GPT; one made through `/v1/conversations` that no answer has bound
+        to a GPT yet lives only under `/v1` (`store.conversations`), so it is a 404 here."""
         conversation = await self.session.get(Conversation, conversation_id)
-        if conversation is None or conversation.user_id != user.id:
+        if conversation is None or conversation.user_id != user.id or conversation.gpt_id is None:
             raise NotFound("No such conversation")
         return conversation
 
@@ -71,7 +74,9 @@ class ChatService:
         self, user: User, limit: int, cursor: str | None
     ) -> tuple[list[Conversation], str | None]:
         """One page of the user's conversations, latest activity first."""
-        query = sa.select(Conversation).where(Conversation.user_id == user.id)
+        query = sa.select(Conversation).where(
+            Conversation.user_id == user.id, Conversation.gpt_id.is_not(None)
+        )
         return await keyset_page(
             self.session, query, Conversation.updated_at, Conversation.id, limit=limit, cursor=cursor
         )
@@ -115,13 +120,15 @@ class ChatService:
     ) -> AsyncIterator[Delta | tuple[ChatMessage, Answer]]:
         """Stream the answer, then `(stored assistant message, Answer)`; callers `check_rate` first."""
         version = await self.pinned_version(user, conversation)
+        messages = await self.messages(conversation)
+        # `system`/`developer` items (added through /v1/conversations) add to the GPT's instructions.
         history: list[Message] = [
-            {"role": m.role, "content": m.content} for m in await self.messages(conversation)
+            {"role": m.role, "content": m.content} for m in messages if m.role in ("user", "assistant")
         ]
+        extra = "\n\n".join(m.content for m in messages if m.role in ("system", "developer"))
+        context = replace(version_context(version), client_instructions=extra or None)
         answer = None
-        async for event in grounded_answer(
-            self.session, self.settings, self.llm, version_context(version), history, content
-        ):
+        async for event in grounded_answer(self.session, self.settings, self.llm, context, history, content):
             if isinstance(event, Answer):
                 answer = event
             else:

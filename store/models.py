@@ -121,16 +121,25 @@ class Appeal(SQLModel, table=True):
 
 
 class Conversation(SQLModel, table=True):
+    """A user's conversation, pinned to one GPT version; one made through `/v1/conversations` has no GPT
+    (`gpt_id` and `version` null) until its first answer binds one (`store.conversations`)."""
+
     __tablename__ = "conversation"
     __table_args__ = (
         sa.Index("ix_conversation_user_updated", "user_id", "updated_at"),
         sa.Index("ix_conversation_gpt_created", "gpt_id", "created_at"),
+        sa.CheckConstraint("(gpt_id IS NULL) = (version IS NULL)", name="ck_conversation_bound"),
     )
 
     id: uuid.UUID = id_field()
     user_id: uuid.UUID = _fk("user_account.id", index=False)
-    gpt_id: uuid.UUID = _fk("gpt.id", index=False)
-    version: int
+    gpt_id: uuid.UUID | None = _fk("gpt.id", index=False, nullable=True)
+    version: int | None = None
+    # OpenAI's `metadata` (16 string pairs); the attribute name `metadata` belongs to SQLAlchemy.
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        sa_column=sa.Column("metadata", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    )
     title: str = Field(default="", max_length=120)
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()

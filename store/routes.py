@@ -162,15 +162,16 @@ class StoreController(Controller):
     async def page(
         self,
         gpt_id: uuid.UUID,
+        request: Request,
         optional_user: User | None,
         db_session: AsyncSession,
         settings: Settings,
         redis: Redis,
     ) -> GptPage:
-        """The GPT's page; instructions and private files are shown to no one but the owner."""
-        return GptPage.model_validate(
-            await StoreService(db_session, settings, redis).cached_page(gpt_id, optional_user)
-        )
+        """The GPT's page; instructions and private files are shown to no one but the owner. `mcp` gives
+        its MCP server URL and the configuration of common MCP clients."""
+        service = StoreService(db_session, settings, redis)
+        return await service.served_page(gpt_id, optional_user, str(request.base_url))
 
     @get("/gpts/{gpt_id:uuid}/files/{file_id:uuid}/download")
     async def download(

@@ -128,6 +128,19 @@ class TrustSummary(BaseModel):
     summary: str
 
 
+class McpClientConfig(BaseModel):
+    client: str = Field(description="An MCP client: Claude Code, Claude Desktop, Cursor, VS Code")
+    where: str = Field(description="Where the snippet goes")
+    snippet: str = Field(description="The configuration; `gsk_...` stands for the user's API key")
+
+
+class McpAccess(BaseModel):
+    """The GPT as an MCP server (docs/api.md): its URL and how common clients are configured for it."""
+
+    url: str = Field(description="Streamable HTTP endpoint; send `Authorization: Bearer <API key>`")
+    clients: list[McpClientConfig]
+
+
 class GptPage(BaseModel):
     id: uuid.UUID
     name: str
@@ -153,6 +166,7 @@ class GptPage(BaseModel):
         default_factory=list,
         description="What the GPT calls: each action's domain and privacy policy, each MCP server's domain",
     )
+    mcp: McpAccess | None = Field(default=None, description="Set on every page served; absent in the cache")
 
 
 class ConversationCreated(BaseModel):
@@ -182,7 +196,7 @@ class Citation(BaseModel):
 
 class ChatMessageRead(BaseModel):
     id: uuid.UUID | None = None
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "system", "developer"]  # the last two: added via /v1/conversations
     content: str
     citations: list[Citation] = []
     created_at: datetime | None = None

@@ -116,6 +116,15 @@ class StoreService:
             self.redis, f"gpt:{gpt_id}", "page", self.settings.cache_ttl_seconds, compute
         )
 
+    async def served_page(self, gpt_id: uuid.UUID, user: User | None, base_url: str) -> GptPage:
+        """The page as served: the cached page with its MCP server URL on this site (`base_url`, the
+        request's) and the client snippets, which the cache leaves out since they depend on the host."""
+        from store.mcp_clients import mcp_access
+
+        page = GptPage.model_validate(await self.cached_page(gpt_id, user))
+        page.mcp = mcp_access(base_url, gpt_id, page.name)
+        return page
+
     async def page(self, gpt_id: uuid.UUID, user: User | None) -> GptPage:
         """The public page of a GPT; instructions only for its owner, open files only."""
         from store.search import listing_item

@@ -17,7 +17,6 @@ from core.models import User
 from core.settings import Settings
 from store.creators import CreatorService
 from store.feedback import FeedbackService, RatingRead, RatingWrite, ReportCreate, ReportReason
-from store.schemas import GptPage
 from store.search import StoreSearch
 from store.service import StoreService
 from web.forms import form_values, submit
@@ -87,7 +86,7 @@ async def gpt_view(
 ) -> Template:
     """The GPT page over `GptPage` and `ReviewPage`, with the visitor's own rating when there is one."""
     store = StoreService(db_session, settings, redis)
-    gpt = GptPage.model_validate(await store.cached_page(gpt_id, user))
+    gpt = await store.served_page(gpt_id, user, str(request.base_url))
     feedback = FeedbackService(db_session, settings, redis)
     reviews = await feedback.reviews(gpt_id, user, "newest", reviews_cursor, REVIEWS_PAGE_SIZE)
     mine = None

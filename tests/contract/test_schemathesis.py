@@ -155,6 +155,12 @@ def _seed(base: str) -> dict[str, str]:
         http.post(
             f"/api/conversations/{conversation}/messages", json={"content": "When?"}, headers=auth["other"]
         ).raise_for_status()
+        # The same conversation under /v1 (OpenAI's Conversations API): its first message is an item.
+        item = (
+            http.get(f"/v1/conversations/{conversation}/items", headers=auth["other"])
+            .raise_for_status()
+            .json()["data"][0]["id"]
+        )
         review = (
             http.put(
                 f"/api/store/gpts/{gpt}/rating", json={"stars": 5, "review": "Helpful"}, headers=auth["other"]
@@ -200,6 +206,7 @@ def _seed(base: str) -> dict[str, str]:
             "file_id": file,
             "action_id": action,
             "conversation_id": conversation,
+            "item_id": item,
             "review_id": review,
             "report_id": report,
             "appeal_id": appeal,
@@ -215,6 +222,7 @@ def _config(seed: dict[str, str]) -> str:
         "file_id",
         "action_id",
         "conversation_id",
+        "item_id",
         "review_id",
         "report_id",
         "appeal_id",
@@ -282,7 +290,12 @@ async def test_the_service_keeps_its_openapi_contract(service, tmp_path):
         (
             "other user",
             seed["other"],
-            ["--include-path-regex", "^/api/(conversations|store)", "--exclude-method", "DELETE"],
+            [
+                "--include-path-regex",
+                "^/api/(conversations|store)|^/v1/conversations",
+                "--exclude-method",
+                "DELETE",
+            ],
         ),
         ("owner, destructive", seed["owner"], ["--include-method", "DELETE"]),
         ("owner, unpublish", seed["owner"], ["--include-path-regex", "/unpublish$"]),

@@ -1,0 +1,249 @@
+"""`/v1/conversations`: OpenAI's Conversations API over the store chat's conversations (store.conversations).
+
+Create (with up to 20 items and metadata), retrieve, update metadata, delete; items list (`limit` 1-100,
+`order`, `after`), create, retrieve, delete. Per user: another user's conversation is a 404 as an unknown id
+is. Errors in OpenAI's shape (`core.openai_errors`), parameters named in `param`; docs/api.md has the table.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, delete, get, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
+from pydantic import BaseModel, ConfigDict, Field
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import User
+from core.settings import Settings
+from store.conversation_items import (
+    check_metadata,
+    conversation_object,
+    item_list,
+    item_object,
+    items_schema,
+    limits,
+    metadata_schema,
+    parse_items,
+    refuse,
+)
+from store.conversations import ConversationService
+from store.openai_api import OpenAIError
+
+_ITEMS = limits()["items"]
+ItemsLimit = Annotated[
+    int,
+    Parameter(
+        ge=1, le=_ITEMS["list_max"], description=f"Items per page, 1-{_ITEMS['list_max']} (OpenAI's range)"
+    ),
+]
+Include = Annotated[
+    list[str] | None,
+    Parameter(max_items=0, description="Refused when given: the items here carry no extra data to include"),
+]
+
+
+ERRORS = {
+    400: "Invalid request: `param` names the parameter or item field",
+    401: "Missing or invalid API key (`invalid_api_key`)",
+    404: "No such conversation of the caller (`param: conversation_id`), item (`item_id`) or `after` item",
+}
+
+
+def _error_specs(*statuses: int) -> dict[int, ResponseSpec]:
+    return {
+        status: ResponseSpec(data_container=OpenAIError, description=ERRORS[status], generate_examples=False)
+        for status in statuses
+    }
+
+
+def _closed(schema: dict[str, Any]) -> None:
+    """Unknown parameters are refused (so `extra="allow"`, and the schema says they are not allowed);
+    `items` and `metadata` are described as `parse_items` and `check_metadata` take them."""
+    schema["additionalProperties"] = False
+    properties = schema["properties"]
+    for name, exact in (("items", items_schema()), ("metadata", metadata_schema())):
+        if name in properties:
+            nullable = name not in schema.get("required", [])
+            properties[name] = {"anyOf": [exact, {"type": "null"}]} if nullable else exact
+
+
+class ConversationCreate(BaseModel):
+    """OpenAI's create request: initial `items` (messages, up to 20) and `metadata` (16 string pairs;
+    `gpt_id` binds the conversation to that GPT)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_closed)
+
+    items: list[dict[str, Any]] | None = Field(default=None, max_length=_ITEMS["max_per_request"])
+    metadata: dict[str, str] | None = None
+
+
+class ConversationUpdate(BaseModel):
+    """OpenAI's update request: the new `metadata`, replacing the old."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_closed)
+
+    metadata: dict[str, str]
+
+
+class ItemsCreate(BaseModel):
+    """OpenAI's items create request: up to 20 `items` to append."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_closed)
+
+    items: list[dict[str, Any]] = Field(max_length=_ITEMS["max_per_request"])
+
+
+def _no_extras(body: BaseModel) -> None:
+    for name in body.model_extra or {}:
+        raise refuse(f"Unrecognized request argument supplied: {name}", name, "unknown_parameter")
+
+
+def _no_include(include: list[str] | None) -> None:
+    if include and any(include):  # `?include=` is the empty list as a query string writes it
+        raise refuse(
+            "'include' is not supported: conversation items here are text messages with nothing more to "
+            "include.",
+            "include",
+            "unsupported_parameter",
+        )
+
+
+class ConversationsController(Controller):
+    path = "/v1/conversations"
+    tags = ["openai-compatible"]
+
+    @post("/", status_code=200, responses=_error_specs(400, 401))
+    async def create(
+        self,
+        data: ConversationCreate,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
+    ) -> dict[str, Any]:
+        """A new conversation, with its first items; `metadata.gpt_id` binds it to a GPT at once."""
+        _no_extras(data)
+        items = parse_items(data.items or [])
+        metadata = check_metadata(data.metadata or {})
+        service = ConversationService(db_session, settings, redis)
+        return conversation_object(await service.create(current_user, items, metadata))
+
+    @get("/{conversation_id:str}", responses=_error_specs(401, 404))
+    async def retrieve(
+        self,
+        conversation_id: str,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
+    ) -> dict[str, Any]:
+        """One of the caller's conversations."""
+        service = ConversationService(db_session, settings, redis)
+        return conversation_object(await service.owned(current_user, conversation_id))
+
+    @post("/{conversation_id:str}", status_code=200, responses=_error_specs(400, 401, 404))
+    async def update(
+        self,
+        conversation_id: str,
+        data: ConversationUpdate,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
+    ) -> dict[str, Any]:
+        """Replace the conversation's metadata."""
+        _no_extras(data)
+        metadata = check_metadata(data.metadata)
+        service = ConversationService(db_session, settings, redis)
+        return conversation_object(await service.update(current_user, conversation_id, metadata))
+
+    @delete("/{conversation_id:str}", status_code=200, responses=_error_specs(401, 404))
+    async def delete_conversation(
+        self,
+        conversation_id: str,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
+    ) -> dict[str, Any]:
+        """Delete the conversation and its items."""
+        deleted = await ConversationService(db_session, settings, redis).delete(current_user, conversation_id)
+        return {"id": str(deleted), "object": "conversation.deleted", "deleted": True}
+
+    @get("/{conversation_id:str}/items", responses=_error_specs(400, 401, 404))
+    async def list_items(
+        self,
+        conversation_id: str,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
+        limit: ItemsLimit = _ITEMS["list_default"],
+        order: Literal["asc", "desc"] = "desc",
+        after: Annotated[str | None, Parameter(min_length=1, max_length=100)] = None,
+        include: Include = None,
+    ) -> dict[str, Any]:
+        """The conversation's items, newest first by default; `after` an item id, for the next page."""
+        _no_include(include)
+        service = ConversationService(db_session, settings, redis)
+        conversation = await service.owned(current_user, conversation_id)
+        rows, has_more = await service.items_page(conversation, limit, order, after)
+        return item_list(rows, has_more)
+
+    @post("/{conversation_id:str}/items", status_code=200, responses=_error_specs(400, 401, 404))
+    async def create_items(
+        self,
+        conversation_id: str,
+        data: ItemsCreate,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
+        include: Include = None,
+    ) -> dict[str, Any]:
+        """Append up to 20 items, in order; answers the list of the items added."""
+        _no_extras(data)
+        _no_include(include)
+        items = parse_items(data.items)
+        service = ConversationService(db_session, settings, redis)
+        conversation = await service.owned(current_user, conversation_id)
+        return item_list(await service.append(conversation, items), has_more=False)
+
+    @get("/{conversation_id:str}/items/{item_id:str}", responses=_error_specs(400, 401, 404))
+    async def retrieve_item(
+        self,
+        conversation_id: str,
+        item_id: str,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
+        include: Include = None,
+    ) -> dict[str, Any]:
+        """One item of the conversation."""
+        _no_include(include)
+        service = ConversationService(db_session, settings, redis)
+        conversation = await service.owned(current_user, conversation_id)
+        return item_object(await service.item(conversation, item_id))
+
+    @delete("/{conversation_id:str}/items/{item_id:str}", status_code=200, responses=_error_specs(401, 404))
+    async def delete_item(
+        self,
+        conversation_id: str,
+        item_id: str,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
+    ) -> dict[str, Any]:
+        """Delete one item; answers the conversation, as OpenAI does."""
+        service = ConversationService(db_session, settings, redis)
+        conversation = await service.owned(current_user, conversation_id)
+        await service.delete_item(conversation, item_id)
+        return conversation_object(conversation)
+
+
+route_handlers = [ConversationsController]
