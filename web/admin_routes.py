@@ -72,10 +72,10 @@ async def reviews(
     request: Request,
     page_user: User | None,
     db_session: AsyncSession,
-    status: ReviewStatus | None = None,
+    status: ReviewStatus | Literal[""] = "",
     cursor: Cursor = None,
 ) -> Any:
-    """Published versions, newest first (`GET /api/admin/versions`)."""
+    """Published versions, newest first (`GET /api/admin/versions`); `status=""` is all of them."""
     if redirect := admin_only(page_user, request):
         return redirect
     return await reviews_view(request, page_user, db_session, status, cursor)

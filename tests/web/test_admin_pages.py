@@ -46,8 +46,12 @@ async def test_moderating_from_the_review_queue(client, session, admin, creator)
     listing = await create_published_gpt(session, creator, name="<b>Queued</b>")
     await log_in(client, admin.email)
     token = client.cookies.get(CSRF_COOKIE)
-    queue = await client.get("/admin", headers=HTML)
+    queue = await client.get("/admin?status=", headers=HTML)  # the filter form's "All"
     assert "&lt;b&gt;Queued&lt;/b&gt;" in queue.text and "<b>Queued" not in queue.text
+    assert (
+        "Nothing published with this status"
+        in (await client.get("/admin?status=rejected", headers=HTML)).text
+    )
     action = f"/admin/gpts/{listing.gpt_id}/versions/1/moderate"
     assert f'action="{action}"' in queue.text
     form = {"action": "unlist", "reason": "", "csrf_token": token}
