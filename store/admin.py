@@ -11,12 +11,16 @@ from datetime import datetime
 from typing import Literal
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.models import Gpt
+from core.db import serialize
+from core.errors import Invalid
 from core.pagination import keyset_page
 from store.models import GptVersion, Listing
+from store.schemas import FeaturedRequest
+from store.service import StoreService
 
 ReviewStatus = Literal["approved", "rejected"]
 
@@ -40,6 +44,15 @@ class FeaturedItem(BaseModel):
     gpt_id: uuid.UUID
     name: str
     rank: int
+
+
+class FeaturedStep(BaseModel):
+    """One change of the featured list: move a GPT `up` or `down`, `add` it at the end, or `remove` it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    gpt_id: uuid.UUID
+    move: Literal["up", "down", "add", "remove"]
 
 
 class StoreAdmin:
@@ -95,6 +108,19 @@ class StoreAdmin:
             .order_by(Listing.featured_rank, Listing.gpt_id)
         )
         return [FeaturedItem(gpt_id=gpt_id, name=name, rank=rank) for gpt_id, name, rank in rows]
+
+    async def step_featured(self, store: StoreService, step: FeaturedStep) -> list[uuid.UUID]:
+        """Apply one step to the featured list and set the result (`StoreService.set_featured`, which
+        refuses a GPT that is not listed). Read and write happen under the featured lock, so two admins'
+        steps at once queue and neither is lost."""
+        await serialize(self.session, "featured")
+        current = [item.gpt_id for item in await self.featured()]
+        order = reordered(current, step.gpt_id, step.move)
+        try:
+            FeaturedRequest(gpt_ids=order)  # the API's own limits on the list
+        except ValidationError as exc:
+            raise Invalid(str(exc.errors()[0]["msg"]), field="gpt_ids") from None
+        return await store.set_featured(order)
 
 
 def reordered(current: list[uuid.UUID], gpt_id: uuid.UUID, move: str) -> list[uuid.UUID]:

@@ -24,9 +24,9 @@ from core.models import User
 from core.params import Cursor, VersionNumber
 from core.schemas import PlanUpdate, UserRead
 from core.settings import Plan, Settings
-from store.admin import ReviewStatus, StoreAdmin, reordered
+from store.admin import FeaturedStep, ReviewStatus, StoreAdmin
 from store.feedback import FeedbackService, ReportResolve, ReportStatus
-from store.schemas import AppealRead, AppealResolve, FeaturedRequest, ModerateRequest
+from store.schemas import AppealRead, AppealResolve, ModerateRequest
 from store.service import StoreService
 from web.forms import Outcome, form_values, submit
 from web.session import login_required
@@ -283,24 +283,24 @@ async def change_featured(
         return redirect
     values = await form_values(request, "gpt_id", "move")
     found = UUID_IN_TEXT.search(values["gpt_id"])  # an id, or a GPT page link pasted whole
-    if values["move"] not in ("up", "down", "add", "remove"):
-        errors = {"gpt_id": "move must be one of up, down, add, remove"}
-    elif found is None:
+    if found is None:
         errors = {"gpt_id": "Enter a GPT's id or the link to its page"}
-    else:
-        current = [item.gpt_id for item in await StoreAdmin(db_session).featured()]
-        order = reordered(current, uuid.UUID(found.group()), values["move"])
-        store = StoreService(db_session, settings, redis)
-        outcome = await submit(
-            db_session, FeaturedRequest, {"gpt_ids": order}, lambda data: store.set_featured(data.gpt_ids)
-        )
-        if outcome.ok:
-            return Redirect(f"/admin/featured#f-{found.group().lower()}", status_code=303)
-        errors = {"gpt_id": "; ".join(outcome.errors.values())}
         return await featured_view(
-            request, page_user, db_session, errors=errors, values=values, status_code=outcome.status
+            request, page_user, db_session, errors=errors, values=values, status_code=422
         )
-    return await featured_view(request, page_user, db_session, errors=errors, values=values, status_code=422)
+    step = {"gpt_id": found.group(), "move": values["move"]}
+    store = StoreService(db_session, settings, redis)
+    outcome = await submit(
+        db_session, FeaturedStep, step, lambda data: StoreAdmin(db_session).step_featured(store, data)
+    )
+    if outcome.ok:
+        return Redirect(f"/admin/featured#f-{found.group().lower()}", status_code=303)
+    errors = {
+        "gpt_id": "; ".join(m if f in ("form", "gpt_ids") else f"{f}: {m}" for f, m in outcome.errors.items())
+    }
+    return await featured_view(
+        request, page_user, db_session, errors=errors, values=values, status_code=outcome.status
+    )
 
 
 # Users and plans ---------------------------------------------------------------------------------------

@@ -3,8 +3,11 @@ form: the review queue, appeals, reports, the featured list, users and plans."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
+from store.admin import reordered
 from store.models import Appeal, Listing, Report
 from tests.factories import create_user
 from tests.store.factories import create_published_gpt
@@ -127,6 +130,8 @@ async def test_featured_add_move_and_remove(client, session, admin, creator):
     assert ranks == {second: 1, first: 2}
     refused = await change(str(hidden), "add", **HTML)
     assert refused.status_code == 404 and 'id="e-gpt_id"' in refused.text and "not listed" in refused.text
+    sideways = await change(str(first), "sideways", **HTML)
+    assert sideways.status_code == 422 and "move: Input should be" in sideways.text
     garbage = await change("not an id", "add", **HTML)
     assert garbage.status_code == 422 and "Enter a GPT" in garbage.text
     assert (await change(str(second), "remove")).status_code == 303
@@ -177,3 +182,13 @@ async def test_the_api_twins_of_the_desk(client, session, settings, admin, creat
     users = await client.get("/api/admin/users", params={"q": creator.email}, headers=headers)
     assert [u["id"] for u in users.json()["data"]] == [str(creator.id)]
     assert (await client.get("/api/admin/users", headers=auth_headers(creator, settings))).status_code == 403
+
+
+def test_one_featured_step():
+    a, b, c = (uuid.uuid4() for _ in range(3))
+    assert reordered([a, b, c], c, "up") == [a, c, b]
+    assert reordered([a, b, c], a, "up") == [a, b, c]  # already first
+    assert reordered([a, b, c], a, "down") == [b, a, c]
+    assert reordered([a, b, c], c, "down") == [a, b, c]
+    assert reordered([a, b], c, "add") == [a, b, c] and reordered([a, b], a, "add") == [a, b]
+    assert reordered([a, b, c], b, "remove") == [a, c] and reordered([a], c, "remove") == [a]
