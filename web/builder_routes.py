@@ -17,6 +17,7 @@ from builder.schemas import GptUpdate, validate_fields
 from builder.service import GptService
 from core.errors import Invalid
 from core.models import User
+from core.params import Cursor
 from core.settings import Settings
 from web.forms import field_errors, form_values
 from web.session import login_required
@@ -46,14 +47,19 @@ def update_from_form(values: dict[str, str]) -> dict[str, Any]:
 
 @get("/builder", name="builder")
 async def my_gpts(
-    request: Request, page_user: User | None, db_session: AsyncSession, settings: Settings
+    request: Request,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    cursor: Cursor = None,
 ) -> Any:
-    """The signed-in creator's GPTs (`GET /api/gpts`)."""
+    """The signed-in creator's GPTs, a page at a time with "More" (`GET /api/gpts`)."""
     if redirect := login_required(page_user, request):
         return redirect
     service = GptService(db_session, settings)
-    gpts = await service.read_all((await service.list_owned(page_user, 100, None))[0])
-    return render(request, "builder/list.html", page_user, gpts=gpts)
+    rows, next_cursor = await service.list_owned(page_user, 50, cursor)
+    gpts = await service.read_all(rows)
+    return render(request, "builder/list.html", page_user, gpts=gpts, next_cursor=next_cursor)
 
 
 @post("/builder/new")
