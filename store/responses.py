@@ -46,7 +46,13 @@ from store import usage as usage_counters
 from store.chat import ChatService, version_context
 from store.models import ChatMessage, Conversation, StoredResponse
 from store.openai_service import clip, model_not_found
-from store.responses_params import CreateResponseRequest, InputItem, conversation_ref, forwarded
+from store.responses_params import (
+    CreateResponseRequest,
+    InputItem,
+    check_content,
+    conversation_ref,
+    forwarded,
+)
 from store.service import StoreService
 
 RESPONSE_PREFIX = "resp_"
@@ -191,10 +197,11 @@ async def plan(
     llm: ChatModel | None,
     user: User,
     request: CreateResponseRequest,
-    items: list[InputItem],
 ) -> ResponsePlan:
     """Rate-limit, resolve `model` to a GPT the user may use (404 `model_not_found` otherwise), read the
-    dialogue, search the GPT's knowledge for the last user message, count the message."""
+    input and the dialogue it continues, search the GPT's knowledge for the last user message, count the
+    message. The input is read after the model is known: a request the schema allows is not a 400 for an
+    unknown model."""
     await ratelimit.enforce(redis, user.id, "messages", settings.rate_limit_messages_per_minute, 60)
     gpt_id = _uuid(request.model, "")
     store = StoreService(session, settings, redis)
@@ -204,6 +211,7 @@ async def plan(
         listing = None
     if listing is None:
         raise model_not_found(request.model)
+    items = check_content(request)
     if llm is None and request.tools:
         raise Invalid(
             f"Client tools ('tools') {NEEDS_MODEL}.",
@@ -385,14 +393,7 @@ async def input_items_page(row: StoredResponse, limit: int, order: str, after: s
         items.reverse()
     if after is not None:
         ids = [i["id"] for i in items]
-        if after not in ids:
-            raise Invalid(
-                f"No input item '{after}' in this response.",
-                field="after",
-                param="after",
-                code="invalid_value",
-            )
-        items = items[ids.index(after) + 1 :]
+        items = items[ids.index(after) + 1 :] if after in ids else []  # nothing follows an unknown id
     page = items[:limit]
     return {
         "object": "list",

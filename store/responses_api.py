@@ -73,9 +73,9 @@ class ResponsesController(Controller):
         state: State,
     ) -> Any:
         """Answer as the GPT named by `model`: the response object, or its events with `stream: true`."""
-        items = check_request(data, settings)
+        check_request(data, settings)
         llm = get_llm(settings)
-        plan = await service.plan(db_session, settings, redis, llm, current_user, data, items)
+        plan = await service.plan(db_session, settings, redis, llm, current_user, data)
         if not data.stream:
 
             async def in_request(plan, response, result) -> None:

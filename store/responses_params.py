@@ -400,8 +400,9 @@ def conversation_ref(value: str | dict[str, Any] | None) -> str | None:
     return value
 
 
-def check_request(request: CreateResponseRequest, settings: Settings) -> list[InputItem]:
-    """Refuse (400, naming the parameter) anything this server would otherwise have to ignore; the input."""
+def check_request(request: CreateResponseRequest, settings: Settings) -> None:
+    """Refuse (400, naming the parameter) anything this server would otherwise have to ignore, as far as
+    the request's JSON schema says it (`check_content` reads the input and tools once the model is known)."""
     table = parameters(TABLE)
     for name in request.model_extra or {}:
         raise _refuse(f"Unrecognized request argument supplied: {name}", name, "unknown_parameter")
@@ -432,6 +433,10 @@ def check_request(request: CreateResponseRequest, settings: Settings) -> list[In
             "previous_response_id",
             "invalid_value",
         )
+
+
+def check_content(request: CreateResponseRequest) -> list[InputItem]:
+    """The tools and the input, field by field (400 naming `tools[i].x`, `input[i].content[j]`, ...)."""
     _check_tools(request)
     return read_input(request.input)
 
