@@ -69,7 +69,8 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     usage: dict[str, int] | None = None
     finish_reason: str = "stop"  # or "length" when the reply hit its token cap
-    tool_calls: list[ToolCall] = field(default_factory=list)  # client functions the model called
+    # Client functions the model called (`/v1/responses` hands them to the client to run).
+    function_calls: list[ToolCall] = field(default_factory=list)
 
 
 @dataclass
@@ -380,7 +381,13 @@ async def model_answer(
     content = "".join(shown) if shown or result is None else guard.filter(result.content)
     finish = (result.finish_reason if result else None) or "stop"
     calls = result.tool_calls if result else []
-    yield Answer(content, _used_citations(content, sources), result.usage if result else None, finish, calls)
+    yield Answer(
+        content,
+        _used_citations(content, sources),
+        result.usage if result else None,
+        finish,
+        function_calls=calls,
+    )
 
 
 async def grounded_answer(

@@ -301,8 +301,11 @@ async def plan(
 
 
 def server_toolset(plan: ResponsePlan) -> None:
-    """The GPT's own tools (actions, MCP servers) for this turn: the one place a `tools.runtime.Toolset`
-    is made and handed to the answer loop once that loop runs server-side tools; none until then."""
+    """The GPT's own tools (actions, MCP servers) for this turn: the one place a `tools.runtime.Toolset` is
+    handed to the answer loop. None while this branch predates the loop (branch `tools-loop`: there
+    `tools.chat.open_toolset(session, settings, gpt_id, user_id, version)` opens it, `model_answer` takes it
+    with `toolset=`, `allowed=` and `can_ask=False` as `/v1/chat/completions` passes them, and it is closed
+    after the turn)."""
     return None
 
 
@@ -350,10 +353,10 @@ Persist = Callable[[ResponsePlan, dict[str, Any], Answer], Awaitable[None]]
 async def save(session: AsyncSession, plan: ResponsePlan, response: dict[str, Any], result: Answer) -> None:
     """Keep the response (`store`) and add the turn to its conversation, in `session`."""
     turn: Message = {"role": "assistant", "content": result.content or None}
-    if result.tool_calls:
+    if result.function_calls:
         turn["tool_calls"] = [
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-            for c in result.tool_calls
+            for c in result.function_calls
         ]
     if plan.request.store is not False:
         session.add(

@@ -204,7 +204,7 @@ async def events(
             result = event
     assert result is not None
     incomplete = result.finish_reason == "length"
-    if where or not result.tool_calls:
+    if where or not result.function_calls:
         if not where:
             for opened in open_message():
                 yield opened
@@ -225,7 +225,7 @@ async def events(
             "output_index": where["output_index"],
             "item": copy.deepcopy(message),
         }
-    for call in result.tool_calls:
+    for call in result.function_calls:
         item = {
             "type": "function_call",
             "id": f"fc_{uuid.uuid4().hex}",
