@@ -46,13 +46,8 @@ from store import usage as usage_counters
 from store.chat import ChatService, version_context
 from store.models import ChatMessage, Conversation, StoredResponse
 from store.openai_service import clip, model_not_found
-from store.responses_params import (
-    CreateResponseRequest,
-    InputItem,
-    check_content,
-    conversation_ref,
-    forwarded,
-)
+from store.responses_input import InputItem
+from store.responses_params import CreateResponseRequest, check_content, conversation_ref, forwarded
 from store.service import StoreService
 
 RESPONSE_PREFIX = "resp_"
@@ -155,6 +150,19 @@ def _chat_messages(items: list[InputItem]) -> list[Message]:
     return out
 
 
+def _check_outputs_follow_calls(items: list[InputItem], dialogue: list[Message]) -> None:
+    """Each `function_call_output` answers a `function_call` of the dialogue (a model refuses orphans)."""
+    called = {c["id"] for m in dialogue for c in m.get("tool_calls") or []}
+    for i, item in enumerate(items):
+        if item.type == "function_call_output" and item.call_id not in called:
+            raise Invalid(
+                f"No function call found for the output with call_id '{item.call_id}'.",
+                field=f"input[{i}].call_id",
+                param=f"input[{i}].call_id",
+                code="invalid_value",
+            )
+
+
 def _chat_tool(tool: dict[str, Any]) -> dict[str, Any]:
     function = {
         "name": tool["name"],
@@ -242,6 +250,7 @@ async def plan(
     extra = [request.instructions or ""] + [i.text for i in items if i.role in ("system", "developer")]
     dialogue_items = [i for i in items if i.role not in ("system", "developer")]
     dialogue = history + _chat_messages(dialogue_items)
+    _check_outputs_follow_calls(items, dialogue)
     users = [i for i, m in enumerate(dialogue) if m["role"] == "user"]
     if not users:
         raise Invalid(

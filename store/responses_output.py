@@ -251,10 +251,6 @@ async def events(
     yield {"type": f"response.{final['status']}", "response": final}
 
 
-def final_response(events: list[dict[str, Any]]) -> dict[str, Any]:
-    return events[-1]["response"]
-
-
 async def sse(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
     """The events as SSE (`event:` and `data:` lines) with increasing `sequence_number`s; a failure after
     the status line ends the stream with `response.failed` (its `error` says what failed)."""

@@ -2,32 +2,25 @@
 
 Every parameter is honoured, forwarded to the chat model, or refused with a 400 naming it: none is ignored.
 The table lives in `data/responses_parameters.toml` (the same machinery and error codes as Chat Completions,
-`store/openai_params.py`); `docs/api.md` shows it. `check_request` also reads `input` into `InputItem`s: the
-messages, function calls and function outputs the answer is built from.
+`store/openai_params.py`); `docs/api.md` shows it. `check_content` reads the tools and `input`
+(`store.responses_input`) once the model is known.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from core.settings import Settings
 from store.openai_params import _accepted, _branches, _check_range, _refuse, parameters
+from store.responses_input import ITEM_FIELDS, ROLES, InputItem, read_input, string_field
 
 TABLE = "responses_parameters.toml"
-ROLES = ("user", "assistant", "system", "developer")
 TOOL_CHOICES = ("auto", "none", "required")
 INCLUDABLE = ("file_search_call.results",)
 METADATA_KEY_CHARS = 64
 METADATA_VALUE_CHARS = 512
-TEXT_PARTS = ("input_text", "output_text", "text")
-ITEM_FIELDS = {  # accepted fields of each input item type (others are refused by name)
-    "message": {"type", "id", "status", "role", "content"},
-    "function_call": {"type", "id", "status", "call_id", "name", "arguments"},
-    "function_call_output": {"type", "id", "status", "call_id", "output"},
-}
 TOOL_FIELDS = {"type", "name", "description", "parameters", "strict"}
 
 _TEXT = {"type": "string"}
@@ -192,146 +185,6 @@ class CreateResponseRequest(BaseModel):
         return value
 
 
-@dataclass
-class InputItem:
-    """One input item, read: a message (`text`, `images`), a `function_call` or a `function_call_output`."""
-
-    type: Literal["message", "function_call", "function_call_output"]
-    role: str = "user"
-    text: str = ""
-    images: list[str] = field(default_factory=list)  # image URLs (https or data:)
-    call_id: str = ""
-    name: str = ""
-    arguments: str = ""
-    output: str = ""
-
-    def as_item(self, item_id: str) -> dict[str, Any]:
-        """The item as `input_items` lists it (OpenAI's shape)."""
-        if self.type == "function_call":
-            return {
-                "type": "function_call",
-                "id": item_id,
-                "call_id": self.call_id,
-                "name": self.name,
-                "arguments": self.arguments,
-                "status": "completed",
-            }
-        if self.type == "function_call_output":
-            return {
-                "type": "function_call_output",
-                "id": item_id,
-                "call_id": self.call_id,
-                "output": self.output,
-                "status": "completed",
-            }
-        kind = "output_text" if self.role == "assistant" else "input_text"
-        content: list[dict[str, Any]] = [{"type": kind, "text": self.text}]
-        if kind == "output_text":
-            content[0]["annotations"] = []
-        content += [{"type": "input_image", "image_url": url, "detail": "auto"} for url in self.images]
-        return {
-            "type": "message",
-            "id": item_id,
-            "role": self.role,
-            "content": content,
-            "status": "completed",
-        }
-
-
-def _string(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise _refuse(f"'{where}' must be a string", where, "invalid_type")
-    return value
-
-
-def _message(item: dict[str, Any], where: str) -> InputItem:
-    role = item.get("role")
-    if role not in ROLES:
-        raise _refuse(
-            f"'{where}.role' must be one of {', '.join(ROLES)}, not {role!r}",
-            f"{where}.role",
-            "invalid_value",
-        )
-    content = item.get("content")
-    if isinstance(content, str):
-        return InputItem("message", role=role, text=content)
-    if not isinstance(content, list) or not content:
-        raise _refuse(
-            f"'{where}.content' must be a string or a non-empty list of parts",
-            f"{where}.content",
-            "invalid_value",
-        )
-    texts: list[str] = []
-    images: list[str] = []
-    for j, part in enumerate(content):
-        at = f"{where}.content[{j}]"
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind in TEXT_PARTS:
-            texts.append(_string(part.get("text"), f"{at}.text"))
-        elif kind == "input_image" and role == "user":
-            if part.get("file_id") is not None or not isinstance(part.get("image_url"), str):
-                raise _refuse(
-                    f"'{at}' needs an 'image_url' (https or a data URL); file ids are not supported",
-                    f"{at}.image_url",
-                    "invalid_value",
-                )
-            images.append(part["image_url"])
-        else:
-            raise _refuse(
-                f"'{at}' of type {kind!r} is not supported here: text parts, and images in user messages",
-                f"{at}.type",
-                "unsupported_value",
-            )
-    return InputItem("message", role=role, text="\n".join(texts), images=images)
-
-
-def read_input(value: str | list[Any] | None) -> list[InputItem]:
-    """`input` as items; a 400 naming the item and field for anything this server would have to ignore."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [InputItem("message", role="user", text=value)]
-    items: list[InputItem] = []
-    for i, raw in enumerate(value):
-        where = f"input[{i}]"
-        if not isinstance(raw, dict):
-            raise _refuse(f"'{where}' must be an object", where, "invalid_type")
-        kind = raw.get("type", "message" if "role" in raw else None)
-        if kind not in ITEM_FIELDS:
-            raise _refuse(
-                f"'{where}.type' {kind!r} is not supported: message, function_call or function_call_output",
-                f"{where}.type",
-                "unsupported_value",
-            )
-        for extra in set(raw) - ITEM_FIELDS[kind]:
-            raise _refuse(f"'{where}.{extra}' is not supported", f"{where}.{extra}", "unsupported_parameter")
-        if kind == "message":
-            items.append(_message(raw, where))
-        elif kind == "function_call":
-            items.append(
-                InputItem(
-                    "function_call",
-                    role="assistant",
-                    call_id=_string(raw.get("call_id"), f"{where}.call_id"),
-                    name=_string(raw.get("name"), f"{where}.name"),
-                    arguments=_string(raw.get("arguments"), f"{where}.arguments"),
-                )
-            )
-        else:
-            output = raw.get("output")
-            if isinstance(output, list):  # content parts: their text
-                output = "\n".join(p.get("text", "") for p in output if isinstance(p, dict))
-            items.append(
-                InputItem(
-                    "function_call_output",
-                    role="tool",
-                    call_id=_string(raw.get("call_id"), f"{where}.call_id"),
-                    output=_string(output, f"{where}.output"),
-                )
-            )
-    return items
-
-
 def _check_tools(request: CreateResponseRequest) -> None:
     names = []
     for i, tool in enumerate(request.tools or []):
@@ -346,7 +199,7 @@ def _check_tools(request: CreateResponseRequest) -> None:
             )
         for extra in set(tool) - TOOL_FIELDS:
             raise _refuse(f"'{where}.{extra}' is not supported", f"{where}.{extra}", "unsupported_parameter")
-        names.append(_string(tool.get("name"), f"{where}.name"))
+        names.append(string_field(tool.get("name"), f"{where}.name"))
         if tool.get("parameters") is not None and not isinstance(tool["parameters"], dict):
             raise _refuse(
                 f"'{where}.parameters' must be a JSON schema object", f"{where}.parameters", "invalid_value"

@@ -185,6 +185,12 @@ async def test_function_calls_go_to_the_client_and_their_outputs_come_back(llm_a
     sent = fake_openai.chat_requests[-1]["messages"]
     assert sent[-2]["tool_calls"][0]["id"] == "call_1"
     assert sent[-1] == {"role": "tool", "tool_call_id": "call_1", "content": '{"rain": true, "celsius": 9}'}
+    orphan = {"type": "function_call_output", "call_id": "call_9", "output": "{}"}
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.responses.create(
+            model=gpt_id, tools=[WEATHER], input=[{"role": "user", "content": "Hi"}, orphan]
+        )
+    assert caught.value.param == "input[1].call_id"
 
 
 async def test_knowledge_as_file_search_call_and_file_citations(
@@ -262,6 +268,15 @@ async def test_a_store_conversation_is_read_and_continued(llm_api, gpt_id, fake_
     with pytest.raises(openai.BadRequestError) as caught:
         await sdk.responses.create(model=str(other.gpt_id), input="Hi", conversation=str(conversation.id))
     assert caught.value.param == "conversation"
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\u0000?"])
+async def test_empty_or_odd_questions_are_answered(offline_api, gpt_id, question):
+    sdk, base, key = offline_api
+    raw = await raw_create(base, key, {"model": gpt_id, "input": question})
+    assert raw.status_code in (200, 400), raw.text
+    if raw.status_code == 200:
+        check_response(raw.json())
 
 
 async def test_store_false_is_not_kept(offline_api, gpt_id):
@@ -358,6 +373,20 @@ REFUSED = [  # (body fields, the `param` the 400 names)
     ),
     ({"input": [{"role": "user", "content": "x", "cache_control": {}}]}, "input[0].cache_control"),
     ({"input": [{"role": "assistant", "content": "Only me."}]}, "input"),
+    ({"input": []}, "input"),
+    (
+        {"input": [{"role": "user", "content": [{"type": "input_text", "text": 5}]}]},
+        "input[0].content[0].text",
+    ),
+    ({"input": [{"role": "user", "content": []}]}, "input[0].content"),
+    (
+        {"input": [{"role": "system", "content": [{"type": "input_image", "image_url": "https://x/y.png"}]}]},
+        "input[0].content[0].type",
+    ),
+    ({"input": [{"type": "function_call_output", "call_id": "c", "output": "x"}]}, "input"),
+    ({"tools": [{"type": "function"}]}, "tools[0].name"),
+    ({"tool_choice": "sometimes"}, "tool_choice"),
+    ({"metadata": {"k" * 65: "v"}}, "metadata"),
     ({"conversation": "conv_x", "previous_response_id": "resp_x"}, "previous_response_id"),
 ]
 
