@@ -20,7 +20,7 @@ from store.models import ChatMessage, GptVersion
 from store.openai_params import parameters
 from store.responses_params import TABLE, CreateResponseRequest
 from tests.factories import auth_headers, create_user
-from tests.fake_openai import error, text, tool_call
+from tests.fake_openai import Reply, error, text, tool_call
 from tests.store.factories import create_conversation, create_published_gpt
 from tests.store.open_responses import check_events, check_response, parse_sse, raw_create, serving
 
@@ -328,6 +328,21 @@ async def test_a_provider_failure_before_the_first_token_is_an_error_status(llm_
     with pytest.raises(openai.APIStatusError) as caught:
         await sdk.responses.create(model=gpt_id, input="Hi", stream=True)
     assert caught.value.status_code == 502 and caught.value.body["type"] == "server_error"
+
+
+async def test_a_failure_mid_stream_ends_it_with_response_failed(llm_api, gpt_id, fake_openai):
+    sdk, base, key = llm_api
+    words = " ".join(f"word{i}" for i in range(80))
+    fake_openai.script(Reply(content=words, stream_error={"message": "overloaded", "type": "server_error"}))
+    raw = await raw_create(base, key, {"model": gpt_id, "input": "Talk", "stream": True})
+    assert raw.status_code == 200
+    events = parse_sse(raw.text)
+    final = check_events(events)
+    assert events[-1]["type"] == "response.failed" and final["status"] == "failed"
+    assert final["error"]["code"] and "overloaded" in final["error"]["message"]
+    assert "response.output_text.delta" in [e["type"] for e in events]
+    with pytest.raises(openai.NotFoundError):  # a failed response is not kept
+        await sdk.responses.retrieve(final["id"])
 
 
 async def test_usage_is_counted_and_rate_limited_like_chat(offline_api, gpt_id, db, redis, settings):
