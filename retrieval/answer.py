@@ -25,7 +25,7 @@ from typing import Any
 import pysbd
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.llm import ChatModel, ChatResult, Delta, Message, fit_messages
+from core.llm import ChatModel, ChatResult, Delta, Message, ToolCall, fit_messages
 from core.settings import Settings
 from retrieval.ngrams import SCRIPT_RUN, bigrams
 from retrieval.service import KnowledgeService, SourcedHit
@@ -69,6 +69,8 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     usage: dict[str, int] | None = None
     finish_reason: str = "stop"  # or "length" when the reply hit its token cap
+    # Client functions the model called (`/v1/responses` hands them to the client to run).
+    function_calls: list[ToolCall] = field(default_factory=list)
 
 
 @dataclass
@@ -378,7 +380,14 @@ async def model_answer(
         yield Delta(text)
     content = "".join(shown) if shown or result is None else guard.filter(result.content)
     finish = (result.finish_reason if result else None) or "stop"
-    yield Answer(content, _used_citations(content, sources), result.usage if result else None, finish)
+    calls = result.tool_calls if result else []
+    yield Answer(
+        content,
+        _used_citations(content, sources),
+        result.usage if result else None,
+        finish,
+        function_calls=calls,
+    )
 
 
 async def grounded_answer(

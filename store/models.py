@@ -158,6 +158,27 @@ class ChatMessage(SQLModel, table=True):
     created_at: datetime = created_at_field()
 
 
+class StoredResponse(SQLModel, table=True):
+    """A `/v1/responses` response kept for retrieval and chaining (`store: true`); its id is `resp_<hex>`."""
+
+    __tablename__ = "response"
+    __table_args__ = (sa.Index("ix_response_user_created", "user_id", "created_at"),)
+
+    id: uuid.UUID = id_field()
+    user_id: uuid.UUID = _fk("user_account.id", index=False)
+    gpt_id: uuid.UUID = _fk("gpt.id", index=False)
+    conversation_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("conversation.id", ondelete="SET NULL"), nullable=True),
+    )
+    previous_response_id: uuid.UUID | None = None  # no foreign key: the previous one may be deleted
+    body: dict[str, Any] = Field(sa_type=JSONB)  # the response object as it was returned
+    input_items: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONB)  # with their ids
+    # The dialogue as chat messages, this turn's input and output included: what a follow-up builds on.
+    messages: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONB)
+    created_at: datetime = created_at_field()
+
+
 class Rating(SQLModel, table=True):
     __tablename__ = "rating"
     __table_args__ = (

@@ -45,9 +45,9 @@ class Parameter:
 
 
 @cache
-def parameters() -> dict[str, Parameter]:
-    """The table of `data/openai_parameters.toml`, in its order."""
-    raw = tomllib.loads(resources.files("store").joinpath("data", "openai_parameters.toml").read_text())
+def parameters(table: str = "openai_parameters.toml") -> dict[str, Parameter]:
+    """A parameter table of `data/` (Chat Completions' by default), in its order."""
+    raw = tomllib.loads(resources.files("store").joinpath("data", table).read_text())
     return {name: Parameter(name=name, **spec) for name, spec in raw.items()}
 
 

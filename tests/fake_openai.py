@@ -66,6 +66,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering, to exercise timeouts
     report_usage: bool = True  # False: no `usage`, as some OpenAI-compatible servers answer
+    stream_error: dict[str, Any] | None = None  # streamed: this error event after the content, no finish
 
 
 def text(
@@ -447,8 +448,11 @@ class FakeOpenAI:
             chunks.append(chunk({"tool_calls": [head]}))
             for piece in _pieces(call["function"]["arguments"], 7):
                 chunks.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
-        chunks.append(chunk({}, finish_reason))
-        if include_usage and usage is not None:
+        if reply.stream_error is not None:  # a provider failing mid-stream, as OpenAI's streams report it
+            chunks.append({"error": reply.stream_error})
+        else:
+            chunks.append(chunk({}, finish_reason))
+        if include_usage and usage is not None and reply.stream_error is None:
             chunks.append({**common, "object": "chat.completion.chunk", "choices": [], "usage": usage})
 
         await send(

@@ -4,7 +4,7 @@ A conversation created through `/v1/conversations` has no GPT until its first an
 `gpt_id` and `version` become nullable (both set or both null); `metadata` holds OpenAI's 16 key-value pairs.
 
 Revision ID: 0016_conversations
-Revises: 0012
+Revises: 0015_responses
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0016_conversations"
-down_revision: str | None = "0012"
+down_revision: str | None = "0015_responses"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -198,6 +198,15 @@ def _seed(base: str) -> dict[str, str]:
             .raise_for_status()
             .json()
         )
+        response = (
+            http.post(
+                "/v1/responses",
+                json={"model": gpt, "input": "When?"},
+                headers=auth["owner"],
+            )
+            .raise_for_status()
+            .json()["id"]
+        )
         return {
             "owner": owner["access_token"],
             "other": other["access_token"],
@@ -213,6 +222,7 @@ def _seed(base: str) -> dict[str, str]:
             "key_id": key["id"],
             "user_id": other["user"]["id"],
             "handle": owner["user"]["handle"],
+            "response_id": response,
         }
 
 
@@ -229,6 +239,7 @@ def _config(seed: dict[str, str]) -> str:
         "key_id",
         "user_id",
         "handle",
+        "response_id",
     ]
     lines = ["[parameters]"] + [f'"path.{name}" = "{seed[name]}"' for name in names]
     return "\n".join(lines) + "\n"

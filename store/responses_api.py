@@ -1,0 +1,129 @@
+"""`/v1/responses`: the Open Responses API (OpenAI's Responses shape), every GPT the caller may use a model.
+
+Create (streamed or not), retrieve, delete and list the input items of the caller's own responses. Auth, rate
+limits, usage counting and OpenAI's error shape are those of the rest of `/v1` (`store.openai_api`); the
+parameters are in `store/data/responses_parameters.toml` and `docs/api.md`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Response, delete, get, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.llm import get_llm
+from core.models import User
+from core.settings import Settings
+from core.sse import RawEventStream
+from store import responses as service
+from store.openai_api import _error_specs
+from store.responses_output import events, sse
+from store.responses_params import CreateResponseRequest, check_request
+
+ITEMS_LIMIT_MAX = 100
+# Events before the model's first output: a stream is held back until it answers, so a provider that
+# fails at once answers with its own status, not with a 200 and a failed event.
+_BEFORE_MODEL = {
+    "response.created",
+    "response.in_progress",
+    "response.file_search_call.in_progress",
+    "response.file_search_call.searching",
+    "response.file_search_call.completed",
+}
+
+
+def _before_model(event: dict[str, Any]) -> bool:
+    item = event.get("item") or {}
+    return event["type"] in _BEFORE_MODEL or item.get("type") == "file_search_call"
+
+
+async def _held_back(stream) -> Any:
+    """The events up to the model's first, read now (a failure raises here), then the rest as they come."""
+    held = []
+    async for event in stream:
+        held.append(event)
+        if not _before_model(event):
+            break
+
+    async def replay():
+        for event in held:
+            yield event
+        async for event in stream:
+            yield event
+
+    return replay()
+
+
+class ResponsesController(Controller):
+    path = "/v1/responses"
+    tags = ["openai-compatible"]
+
+    @post("/", status_code=200, responses=_error_specs(400, 401, 404, 429, 502, 503))
+    async def create(
+        self,
+        data: CreateResponseRequest,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
+        state: State,
+    ) -> Any:
+        """Answer as the GPT named by `model`: the response object, or its events with `stream: true`."""
+        check_request(data, settings)
+        llm = get_llm(settings)
+        plan = await service.plan(db_session, settings, redis, llm, current_user, data)
+        if not data.stream:
+
+            async def in_request(plan, response, result) -> None:
+                await service.save(db_session, plan, response, result)
+
+            last = None
+            async for event in events(settings, llm, plan, in_request):
+                last = event
+            return Response(last["response"])
+
+        async def own_transaction(plan, response, result) -> None:
+            async with state.db.session_scope() as session:  # the stream outlives the request's
+                await service.save(session, plan, response, result)
+
+        stream = await _held_back(events(settings, llm, plan, own_transaction))
+        return RawEventStream(sse(stream))
+
+    @get("/{response_id:str}", responses=_error_specs(401, 404))
+    async def retrieve(
+        self, response_id: str, current_user: User, db_session: AsyncSession
+    ) -> dict[str, Any]:
+        """One of the caller's stored responses."""
+        return (await service.owned_response(db_session, current_user, response_id)).body
+
+    @delete("/{response_id:str}", status_code=200, responses=_error_specs(401, 404))
+    async def delete(self, response_id: str, current_user: User, db_session: AsyncSession) -> dict[str, Any]:
+        """Delete one of the caller's stored responses (a conversation keeps its messages)."""
+        row = await service.owned_response(db_session, current_user, response_id)
+        await db_session.delete(row)
+        return {"id": response_id, "object": "response", "deleted": True}
+
+    @get("/{response_id:str}/input_items", responses=_error_specs(400, 401, 404))
+    async def input_items(
+        self,
+        response_id: str,
+        current_user: User,
+        db_session: AsyncSession,
+        limit: Annotated[int, Parameter(ge=1, le=ITEMS_LIMIT_MAX, description="Items per page, 1-100")] = 20,
+        order: Annotated[
+            Literal["asc", "desc"], Parameter(description="`desc` (default): newest first")
+        ] = "desc",
+        after: Annotated[
+            str | None, Parameter(max_length=100, description="List items after this id")
+        ] = None,
+    ) -> dict[str, Any]:
+        """The input items of one of the caller's stored responses, in OpenAI's list shape."""
+        row = await service.owned_response(db_session, current_user, response_id)
+        return await service.input_items_page(row, limit, order, after)
+
+
+route_handlers = [ResponsesController]

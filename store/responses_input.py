@@ -1,0 +1,158 @@
+"""The `input` of `POST /v1/responses` read into items: messages (text and images), function calls and
+their outputs. Anything this server would have to ignore is a 400 naming the item and field
+(`input[2].content[0].type`), in the codes of `store/openai_params.py`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from store.openai_params import _refuse
+
+ROLES = ("user", "assistant", "system", "developer")
+TEXT_PARTS = ("input_text", "output_text", "text")
+ITEM_FIELDS = {  # accepted fields of each input item type (others are refused by name)
+    "message": {"type", "id", "status", "role", "content"},
+    "function_call": {"type", "id", "status", "call_id", "name", "arguments"},
+    "function_call_output": {"type", "id", "status", "call_id", "output"},
+}
+
+
+@dataclass
+class InputItem:
+    """One input item, read: a message (`text`, `images`), a `function_call` or a `function_call_output`."""
+
+    type: Literal["message", "function_call", "function_call_output"]
+    role: str = "user"
+    text: str = ""
+    images: list[str] = field(default_factory=list)  # image URLs (https or data:)
+    call_id: str = ""
+    name: str = ""
+    arguments: str = ""
+    output: str = ""
+
+    def as_item(self, item_id: str) -> dict[str, Any]:
+        """The item as `input_items` lists it (OpenAI's shape)."""
+        if self.type == "function_call":
+            return {
+                "type": "function_call",
+                "id": item_id,
+                "call_id": self.call_id,
+                "name": self.name,
+                "arguments": self.arguments,
+                "status": "completed",
+            }
+        if self.type == "function_call_output":
+            return {
+                "type": "function_call_output",
+                "id": item_id,
+                "call_id": self.call_id,
+                "output": self.output,
+                "status": "completed",
+            }
+        kind = "output_text" if self.role == "assistant" else "input_text"
+        content: list[dict[str, Any]] = [{"type": kind, "text": self.text}]
+        if kind == "output_text":
+            content[0]["annotations"] = []
+        content += [{"type": "input_image", "image_url": url, "detail": "auto"} for url in self.images]
+        return {
+            "type": "message",
+            "id": item_id,
+            "role": self.role,
+            "content": content,
+            "status": "completed",
+        }
+
+
+def string_field(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise _refuse(f"'{where}' must be a string", where, "invalid_type")
+    return value
+
+
+def _message(item: dict[str, Any], where: str) -> InputItem:
+    role = item.get("role")
+    if role not in ROLES:
+        raise _refuse(
+            f"'{where}.role' must be one of {', '.join(ROLES)}, not {role!r}",
+            f"{where}.role",
+            "invalid_value",
+        )
+    content = item.get("content")
+    if isinstance(content, str):
+        return InputItem("message", role=role, text=content)
+    if not isinstance(content, list) or not content:
+        raise _refuse(
+            f"'{where}.content' must be a string or a non-empty list of parts",
+            f"{where}.content",
+            "invalid_value",
+        )
+    texts: list[str] = []
+    images: list[str] = []
+    for j, part in enumerate(content):
+        at = f"{where}.content[{j}]"
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind in TEXT_PARTS:
+            texts.append(string_field(part.get("text"), f"{at}.text"))
+        elif kind == "input_image" and role == "user":
+            if part.get("file_id") is not None or not isinstance(part.get("image_url"), str):
+                raise _refuse(
+                    f"'{at}' needs an 'image_url' (https or a data URL); file ids are not supported",
+                    f"{at}.image_url",
+                    "invalid_value",
+                )
+            images.append(part["image_url"])
+        else:
+            raise _refuse(
+                f"'{at}' of type {kind!r} is not supported here: text parts, and images in user messages",
+                f"{at}.type",
+                "unsupported_value",
+            )
+    return InputItem("message", role=role, text="\n".join(texts), images=images)
+
+
+def read_input(value: str | list[Any] | None) -> list[InputItem]:
+    """`input` as items; a 400 naming the item and field for anything this server would have to ignore."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [InputItem("message", role="user", text=value)]
+    items: list[InputItem] = []
+    for i, raw in enumerate(value):
+        where = f"input[{i}]"
+        if not isinstance(raw, dict):
+            raise _refuse(f"'{where}' must be an object", where, "invalid_type")
+        kind = raw.get("type", "message" if "role" in raw else None)
+        if kind not in ITEM_FIELDS:
+            raise _refuse(
+                f"'{where}.type' {kind!r} is not supported: message, function_call or function_call_output",
+                f"{where}.type",
+                "unsupported_value",
+            )
+        for extra in set(raw) - ITEM_FIELDS[kind]:
+            raise _refuse(f"'{where}.{extra}' is not supported", f"{where}.{extra}", "unsupported_parameter")
+        if kind == "message":
+            items.append(_message(raw, where))
+        elif kind == "function_call":
+            items.append(
+                InputItem(
+                    "function_call",
+                    role="assistant",
+                    call_id=string_field(raw.get("call_id"), f"{where}.call_id"),
+                    name=string_field(raw.get("name"), f"{where}.name"),
+                    arguments=string_field(raw.get("arguments"), f"{where}.arguments"),
+                )
+            )
+        else:
+            output = raw.get("output")
+            if isinstance(output, list):  # content parts: their text
+                output = "\n".join(p.get("text", "") for p in output if isinstance(p, dict))
+            items.append(
+                InputItem(
+                    "function_call_output",
+                    role="tool",
+                    call_id=string_field(raw.get("call_id"), f"{where}.call_id"),
+                    output=string_field(output, f"{where}.output"),
+                )
+            )
+    return items
