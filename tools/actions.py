@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import hmac
 import json
 import time
 from collections import OrderedDict
@@ -56,10 +57,12 @@ def _scalar(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def user_ref_for(action: ActionTool, user_ref: str) -> str:
-    """The opaque id one action sees for one user: different for each action, so actions cannot match
-    their users with one another, and never the account id itself."""
-    return hashlib.sha256(f"{action.id}:{user_ref}".encode()).hexdigest()[:32]
+def user_ref_for(settings: Settings, action: ActionTool, user_ref: str) -> str:
+    """The opaque id one action sees for one user: HMAC-SHA256 with the server's secret key of the action
+    and the user, so it is stable, different for each action (actions cannot match their users with one
+    another), and cannot be computed back from or to an account id outside this server."""
+    message = f"{action.id}:{user_ref}".encode()
+    return hmac.new(settings.secret().encode(), message, hashlib.sha256).hexdigest()[:32]
 
 
 def prepare(action: ActionTool, operation: Operation, arguments: dict[str, Any]) -> PreparedRequest:
@@ -142,18 +145,20 @@ class TokenCache:
 
 
 async def _fetch_token(client: httpx2.AsyncClient, settings: Settings, auth: ActionAuth) -> tuple[str, float]:
+    """Client authentication by HTTP basic (client_secret_basic, RFC 6749 §2.3.1, which every authorization
+    server must support); when that is refused (400/401), once more with the credentials in the form
+    (client_secret_post), which some servers require."""
+    assert auth.token_url is not None
     form = {"grant_type": "client_credentials"}
     if auth.scope:
         form["scope"] = auth.scope
-    # client_secret_basic (RFC 6749 §2.3.1), which every authorization server must support.
     credentials = f"{quote(auth.client_id or '', safe='')}:{quote(auth.secret or '', safe='')}"
-    headers = {
-        "Authorization": "Basic " + base64.b64encode(credentials.encode()).decode(),
-        "Accept": "application/json",
-        "User-Agent": USER_AGENT,
-    }
-    assert auth.token_url is not None
-    result = await net.request(client, settings, "POST", auth.token_url, data=form, headers=headers)
+    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+    basic = {**headers, "Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+    result = await net.request(client, settings, "POST", auth.token_url, data=form, headers=basic)
+    if result.status_code in (400, 401):
+        posted = {**form, "client_id": auth.client_id or "", "client_secret": auth.secret or ""}
+        result = await net.request(client, settings, "POST", auth.token_url, data=posted, headers=headers)
     if result.status_code != 200:
         raise ActionError(f"the OAuth token endpoint answered HTTP {result.status_code}")
     try:
@@ -208,7 +213,7 @@ async def call_operation(
     note) and whether it succeeded (2xx). Raises `tools.net.ToolNetworkError` when no response came."""
     prepared = prepare(action, operation, arguments)
     if action.user_id_header and user_ref:
-        prepared.headers[action.user_id_header] = user_ref_for(action, user_ref)
+        prepared.headers[action.user_id_header] = user_ref_for(settings, action, user_ref)
     prepared = await authorize(prepared, client, settings, action.auth)
     kwargs: dict[str, Any] = {"params": prepared.params, "headers": prepared.headers}
     if prepared.body is not None:

@@ -2,12 +2,14 @@
 loop makes them (issue #12, items 3 and 4)."""
 
 import json
+import logging
 import uuid
 
 import pytest
 
 from core.llm import ToolCall
 from tests.tools.servers import (
+    MCP_TOKEN,
     LocalMcpServer,
     TripsApi,
     auth_for,
@@ -249,3 +251,39 @@ async def test_an_mcp_server_refusing_the_token_is_a_failed_call(mcp_server: Loc
     server = mcp_server_tool(mcp_server, headers={"Authorization": "Bearer wrong"})
     output = await run(ToolDefinitions(mcp_servers=(server,)), tools_settings, call("add", {"a": 1, "b": 1}))
     assert output.status == "failed" and "MCP server" in output.content
+
+
+async def test_oauth_falls_back_to_client_credentials_in_the_form(tools_api: TripsApi, tools_settings):
+    tools_api.token_client_auth = {"post"}
+    definitions = ToolDefinitions(actions=(trips_action(tools_api, auth=auth_for("oauth", tools_api)),))
+    output = await run(definitions, tools_settings, call("secureTrips"))
+    assert output.status == "completed" and json.loads(output.content) == {"auth": "oauth"}
+    basic, posted = tools_api.token_requests
+    assert "authorization" in basic.headers and b"client_secret=" not in basic.body
+    assert "authorization" not in posted.headers and b"client_secret=" in posted.body
+
+
+@pytest.mark.parametrize("kind", ["api_key_header", "api_key_query", "bearer", "basic", "oauth"])
+async def test_credentials_never_reach_the_logs(kind: str, tools_api: TripsApi, tools_settings, caplog):
+    caplog.set_level(logging.DEBUG)
+    auth = auth_for(kind, tools_api)
+    definitions = ToolDefinitions(actions=(trips_action(tools_api, auth=auth),))
+    toolset = Toolset(definitions, tools_settings)
+    try:
+        assert (await toolset.call(call("secureTrips"))).status == "completed"
+        elsewhere = f"http://localhost:{tools_api.port}/trips"
+        assert (await toolset.call(call("redirect", {"to": elsewhere}))).status == "failed"
+    finally:
+        await toolset.aclose()
+    assert any(getattr(r, "tool", None) == "secureTrips" and r.status == "completed" for r in caplog.records)
+    assert auth.secret and all(auth.secret not in _logged(r) for r in caplog.records)
+
+
+async def test_mcp_headers_never_reach_the_logs(toolset: Toolset, caplog):
+    caplog.set_level(logging.DEBUG)
+    assert (await toolset.call(call("add", {"a": 1, "b": 1}))).status == "completed"
+    assert all(MCP_TOKEN not in _logged(r) for r in caplog.records)
+
+
+def _logged(record: logging.LogRecord) -> str:
+    return record.getMessage() + " " + " ".join(str(v) for v in record.__dict__.values())
