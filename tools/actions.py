@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ USER_AGENT = "gptstore-actions/1.0"
 ACCEPT = "application/json, text/plain;q=0.9, */*;q=0.5"
 # Headers a parameter may not set: they belong to the HTTP layer or to the configured auth.
 RESERVED_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "cookie", "authorization"}
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
 TOKEN_EARLY_REFRESH_SECONDS = 30  # a token this close to expiry is fetched anew
 TOKEN_CACHE_SIZE = 1024
 
@@ -93,8 +95,12 @@ def prepare(action: ActionTool, operation: Operation, arguments: dict[str, Any])
             if name.lower() in RESERVED_HEADERS:
                 continue
             text = _scalar(value)
+            if not HEADER_NAME.fullmatch(name):
+                raise ActionError(f"{name!r} is not a valid header name")
             if any(c in text for c in "\r\n\0"):
                 raise ActionError(f"header parameter {name!r} contains a line break")
+            if not text.isascii():
+                raise ActionError(f"header parameter {name!r} must be ASCII text")
             headers[name] = text
         elif location == "cookie":
             cookies.append(f"{name}={quote(_scalar(value), safe='')}")

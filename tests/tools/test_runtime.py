@@ -287,3 +287,13 @@ async def test_mcp_headers_never_reach_the_logs(toolset: Toolset, caplog):
 
 def _logged(record: logging.LogRecord) -> str:
     return record.getMessage() + " " + " ".join(str(v) for v in record.__dict__.values())
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("a\r\nX-Injected: 1", "line break"), ("ünïcode", "must be ASCII")],
+)
+async def test_header_parameters_cannot_inject_headers(toolset: Toolset, tools_api: TripsApi, value, message):
+    output = await toolset.call(call("echo", {"X-Trace": value}))
+    assert output.status == "failed" and message in output.content
+    assert tools_api.requests == []
