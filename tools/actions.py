@@ -72,10 +72,7 @@ def prepare(action: ActionTool, operation: Operation, arguments: dict[str, Any])
     required parameter or an unusable header value."""
     path = operation.path
     params: list[tuple[str, str]] = []
-    headers: dict[str, str] = {
-        "User-Agent": USER_AGENT,
-        "Accept": "application/json, text/plain;q=0.9, */*;q=0.5",
-    }
+    headers: dict[str, str] = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
     cookies: list[str] = []
     body: Any | None = None
     required = set(operation.parameters.get("required", []))
@@ -86,8 +83,12 @@ def prepare(action: ActionTool, operation: Operation, arguments: dict[str, Any])
             continue
         value = arguments[name]
         if location == "path":
-            # Quoted whole, so a value cannot add path segments (`../admin`) or a query.
-            path = path.replace("{" + name + "}", quote(_scalar(value), safe=""))
+            # Quoted whole, so a value cannot add path segments (`../admin`) or a query; a bare `.` or `..`
+            # is encoded too, or URL normalisation would take it as a step up.
+            segment = quote(_scalar(value), safe="")
+            if segment.strip(".") == "":
+                segment = segment.replace(".", "%2E")
+            path = path.replace("{" + name + "}", segment)
         elif location == "query":
             values = value if isinstance(value, list) else [value]
             params.extend((name, _scalar(v)) for v in values)

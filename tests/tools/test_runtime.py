@@ -102,6 +102,9 @@ async def test_a_path_parameter_cannot_leave_its_segment(toolset: Toolset, tools
     escape = await toolset.call(call("getTrip", {"trip_id": "../echo"}))
     assert escape.status == "failed" and "HTTP 404" in escape.content
     assert all(r.path != "/echo" for r in tools_api.requests)
+    up = await toolset.call(call("getTrip", {"trip_id": ".."}))  # not a step up to /
+    assert up.status == "failed" and "no such trip" in up.content
+    assert tools_api.last.path.startswith("/trips/")
 
 
 async def test_a_missing_required_parameter_is_told_to_the_model(toolset: Toolset, tools_api: TripsApi):
