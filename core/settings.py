@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Plan = Literal["free", "plus", "team"]
 
@@ -90,7 +91,7 @@ class Settings(BaseSettings):
     # Tools (issue #12; docs/tools-safety.md). Hosts (names, IP addresses or CIDR networks) that actions and
     # MCP servers may reach even when they resolve to private or loopback addresses; cloud metadata stays
     # refused whatever is set.
-    actions_allowed_hosts: list[str] = Field(default_factory=list)
+    actions_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     actions_allow_private_networks: bool = False  # intranets: private/loopback addresses allowed
     # Execution limits from issue #12 (a call: 5 s to connect, 30 s in all; 100 KB of response into the
     # model; at most 3 redirects).
@@ -130,6 +131,17 @@ class Settings(BaseSettings):
     # Process
     service: Literal["all", "builder", "store"] = "all"
     run_worker: bool = False  # run the SAQ worker inside the web process (embedded default)
+
+    @field_validator("actions_allowed_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: object) -> object:
+        """A JSON list, or names separated by commas (`wiki.corp.example,10.20.0.0/16`)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _check_secret(self) -> Settings:

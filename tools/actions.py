@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import hmac
 import json
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ USER_AGENT = "gptstore-actions/1.0"
 ACCEPT = "application/json, text/plain;q=0.9, */*;q=0.5"
 # Headers a parameter may not set: they belong to the HTTP layer or to the configured auth.
 RESERVED_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "cookie", "authorization"}
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
 TOKEN_EARLY_REFRESH_SECONDS = 30  # a token this close to expiry is fetched anew
 TOKEN_CACHE_SIZE = 1024
 
@@ -56,10 +59,12 @@ def _scalar(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def user_ref_for(action: ActionTool, user_ref: str) -> str:
-    """The opaque id one action sees for one user: different for each action, so actions cannot match
-    their users with one another, and never the account id itself."""
-    return hashlib.sha256(f"{action.id}:{user_ref}".encode()).hexdigest()[:32]
+def user_ref_for(settings: Settings, action: ActionTool, user_ref: str) -> str:
+    """The opaque id one action sees for one user: HMAC-SHA256 with the server's secret key of the action
+    and the user, so it is stable, different for each action (actions cannot match their users with one
+    another), and cannot be computed back from or to an account id outside this server."""
+    message = f"{action.id}:{user_ref}".encode()
+    return hmac.new(settings.secret().encode(), message, hashlib.sha256).hexdigest()[:32]
 
 
 def prepare(action: ActionTool, operation: Operation, arguments: dict[str, Any]) -> PreparedRequest:
@@ -67,10 +72,7 @@ def prepare(action: ActionTool, operation: Operation, arguments: dict[str, Any])
     required parameter or an unusable header value."""
     path = operation.path
     params: list[tuple[str, str]] = []
-    headers: dict[str, str] = {
-        "User-Agent": USER_AGENT,
-        "Accept": "application/json, text/plain;q=0.9, */*;q=0.5",
-    }
+    headers: dict[str, str] = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
     cookies: list[str] = []
     body: Any | None = None
     required = set(operation.parameters.get("required", []))
@@ -81,8 +83,12 @@ def prepare(action: ActionTool, operation: Operation, arguments: dict[str, Any])
             continue
         value = arguments[name]
         if location == "path":
-            # Quoted whole, so a value cannot add path segments (`../admin`) or a query.
-            path = path.replace("{" + name + "}", quote(_scalar(value), safe=""))
+            # Quoted whole, so a value cannot add path segments (`../admin`) or a query; a bare `.` or `..`
+            # is encoded too, or URL normalisation would take it as a step up.
+            segment = quote(_scalar(value), safe="")
+            if segment.strip(".") == "":
+                segment = segment.replace(".", "%2E")
+            path = path.replace("{" + name + "}", segment)
         elif location == "query":
             values = value if isinstance(value, list) else [value]
             params.extend((name, _scalar(v)) for v in values)
@@ -90,8 +96,12 @@ def prepare(action: ActionTool, operation: Operation, arguments: dict[str, Any])
             if name.lower() in RESERVED_HEADERS:
                 continue
             text = _scalar(value)
+            if not HEADER_NAME.fullmatch(name):
+                raise ActionError(f"{name!r} is not a valid header name")
             if any(c in text for c in "\r\n\0"):
                 raise ActionError(f"header parameter {name!r} contains a line break")
+            if not text.isascii():
+                raise ActionError(f"header parameter {name!r} must be ASCII text")
             headers[name] = text
         elif location == "cookie":
             cookies.append(f"{name}={quote(_scalar(value), safe='')}")
@@ -142,18 +152,20 @@ class TokenCache:
 
 
 async def _fetch_token(client: httpx2.AsyncClient, settings: Settings, auth: ActionAuth) -> tuple[str, float]:
+    """Client authentication by HTTP basic (client_secret_basic, RFC 6749 §2.3.1, which every authorization
+    server must support); when that is refused (400/401), once more with the credentials in the form
+    (client_secret_post), which some servers require."""
+    assert auth.token_url is not None
     form = {"grant_type": "client_credentials"}
     if auth.scope:
         form["scope"] = auth.scope
-    # client_secret_basic (RFC 6749 §2.3.1), which every authorization server must support.
     credentials = f"{quote(auth.client_id or '', safe='')}:{quote(auth.secret or '', safe='')}"
-    headers = {
-        "Authorization": "Basic " + base64.b64encode(credentials.encode()).decode(),
-        "Accept": "application/json",
-        "User-Agent": USER_AGENT,
-    }
-    assert auth.token_url is not None
-    result = await net.request(client, settings, "POST", auth.token_url, data=form, headers=headers)
+    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+    basic = {**headers, "Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+    result = await net.request(client, settings, "POST", auth.token_url, data=form, headers=basic)
+    if result.status_code in (400, 401):
+        posted = {**form, "client_id": auth.client_id or "", "client_secret": auth.secret or ""}
+        result = await net.request(client, settings, "POST", auth.token_url, data=posted, headers=headers)
     if result.status_code != 200:
         raise ActionError(f"the OAuth token endpoint answered HTTP {result.status_code}")
     try:
@@ -208,7 +220,7 @@ async def call_operation(
     note) and whether it succeeded (2xx). Raises `tools.net.ToolNetworkError` when no response came."""
     prepared = prepare(action, operation, arguments)
     if action.user_id_header and user_ref:
-        prepared.headers[action.user_id_header] = user_ref_for(action, user_ref)
+        prepared.headers[action.user_id_header] = user_ref_for(settings, action, user_ref)
     prepared = await authorize(prepared, client, settings, action.auth)
     kwargs: dict[str, Any] = {"params": prepared.params, "headers": prepared.headers}
     if prepared.body is not None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import re
 import socket
 from collections.abc import Iterable, Mapping
@@ -51,6 +52,25 @@ class ToolNetworkError(Exception):
 
 class RefusedRequest(ToolNetworkError):
     """Refused by the SSRF rules (address, scheme, redirect) before any byte was sent there."""
+
+
+class _RedactedUrls(logging.Filter):
+    """httpx2 logs every request's URL at INFO: keep scheme, host and path, never the query (an action's
+    API key may be a query parameter) or user info."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                f"{a.scheme}://{a.host}{f':{a.port}' if a.port else ''}{a.path}"
+                if isinstance(a, httpx2.URL)
+                else a
+                for a in record.args
+            )
+        return True
+
+
+if not any(isinstance(f, _RedactedUrls) for f in logging.getLogger("httpx2").filters):
+    logging.getLogger("httpx2").addFilter(_RedactedUrls())
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,7 @@ class Toolset:
         except Exception:  # a bug of ours must not end the turn; the model hears that the call failed
             logger.exception("tool call failed", extra={"tool": call.name, "domain": domain})
             content, ok = "Error: the tool call failed inside gptstore", False
-        return ToolOutput(
+        output = ToolOutput(
             call_id=call.id,
             name=call.name,
             content=_cap(content, self.settings.actions_max_response_bytes),
@@ -104,6 +104,17 @@ class Toolset:
             duration_ms=int((time.monotonic() - started) * 1000),
             domain=domain,
         )
+        # Name, host, outcome and time only: arguments and responses may hold personal data.
+        logger.info(
+            "tool call",
+            extra={
+                "tool": call.name,
+                "domain": domain,
+                "status": output.status,
+                "duration_ms": output.duration_ms,
+            },
+        )
+        return output
 
     async def _run(self, call: ToolCall) -> tuple[str, bool]:
         if call.name not in self._operations and call.name not in self._mcp_tools:

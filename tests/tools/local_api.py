@@ -113,6 +113,7 @@ class TripsApi(_UvicornThread):
         self.token_requests: list[RecordedRequest] = []
         self.issued_tokens: list[str] = []
         self.token_lifetime_seconds = 3600
+        self.token_client_auth = {"basic", "post"}  # client authentication methods the token endpoint takes
         self._trips = _Trips()
         self._trips.reset()
 
@@ -121,6 +122,7 @@ class TripsApi(_UvicornThread):
         self.token_requests.clear()
         self.issued_tokens.clear()
         self.token_lifetime_seconds = 3600
+        self.token_client_auth = {"basic", "post"}  # client authentication methods the token endpoint takes
         self._trips.reset()
 
     @property
@@ -207,7 +209,11 @@ class TripsApi(_UvicornThread):
             client_id, client_secret = form.get("client_id"), form.get("client_secret")
             authorization = recorded.headers.get("authorization", "")
             if authorization.startswith("Basic "):
+                if "basic" not in self.token_client_auth:
+                    return JSONResponse({"error": "invalid_client"}, status_code=401)
                 client_id, _, client_secret = base64.b64decode(authorization[6:]).decode().partition(":")
+            elif "post" not in self.token_client_auth:
+                return JSONResponse({"error": "invalid_client"}, status_code=401)
             if form.get("grant_type") != "client_credentials":
                 return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
             if (client_id, client_secret) != (CLIENT_ID, CLIENT_SECRET):

@@ -3,6 +3,7 @@ is sent; the two settings allow intranets; redirects are checked again."""
 
 import pytest
 
+from core.settings import Settings
 from tests.tools.servers import TripsApi
 from tools import net
 
@@ -217,3 +218,15 @@ async def test_fetch_document_follows_the_same_rules(tools_api: TripsApi, tools_
 def test_ip_literals_are_read_as_resolvers_read_them(host: str, address: str | None):
     parsed = net.parse_ip_literal(host)
     assert (str(parsed) if parsed else None) == address
+
+
+@pytest.mark.parametrize(
+    ("value", "hosts"),
+    [
+        ("wiki.corp.example, 10.20.0.0/16", ["wiki.corp.example", "10.20.0.0/16"]),
+        ('["a.example"]', ["a.example"]),
+    ],
+)
+def test_allowed_hosts_setting_takes_a_list_or_commas(monkeypatch, tmp_path, value: str, hosts: list[str]):
+    monkeypatch.setenv("GPTSTORE_ACTIONS_ALLOWED_HOSTS", value)
+    assert Settings(data_dir=tmp_path).actions_allowed_hosts == hosts

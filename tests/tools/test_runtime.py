@@ -2,12 +2,14 @@
 loop makes them (issue #12, items 3 and 4)."""
 
 import json
+import logging
 import uuid
 
 import pytest
 
 from core.llm import ToolCall
 from tests.tools.servers import (
+    MCP_TOKEN,
     LocalMcpServer,
     TripsApi,
     auth_for,
@@ -100,6 +102,9 @@ async def test_a_path_parameter_cannot_leave_its_segment(toolset: Toolset, tools
     escape = await toolset.call(call("getTrip", {"trip_id": "../echo"}))
     assert escape.status == "failed" and "HTTP 404" in escape.content
     assert all(r.path != "/echo" for r in tools_api.requests)
+    up = await toolset.call(call("getTrip", {"trip_id": ".."}))  # not a step up to /
+    assert up.status == "failed" and "no such trip" in up.content
+    assert tools_api.last.path.startswith("/trips/")
 
 
 async def test_a_missing_required_parameter_is_told_to_the_model(toolset: Toolset, tools_api: TripsApi):
@@ -249,3 +254,49 @@ async def test_an_mcp_server_refusing_the_token_is_a_failed_call(mcp_server: Loc
     server = mcp_server_tool(mcp_server, headers={"Authorization": "Bearer wrong"})
     output = await run(ToolDefinitions(mcp_servers=(server,)), tools_settings, call("add", {"a": 1, "b": 1}))
     assert output.status == "failed" and "MCP server" in output.content
+
+
+async def test_oauth_falls_back_to_client_credentials_in_the_form(tools_api: TripsApi, tools_settings):
+    tools_api.token_client_auth = {"post"}
+    definitions = ToolDefinitions(actions=(trips_action(tools_api, auth=auth_for("oauth", tools_api)),))
+    output = await run(definitions, tools_settings, call("secureTrips"))
+    assert output.status == "completed" and json.loads(output.content) == {"auth": "oauth"}
+    basic, posted = tools_api.token_requests
+    assert "authorization" in basic.headers and b"client_secret=" not in basic.body
+    assert "authorization" not in posted.headers and b"client_secret=" in posted.body
+
+
+@pytest.mark.parametrize("kind", ["api_key_header", "api_key_query", "bearer", "basic", "oauth"])
+async def test_credentials_never_reach_the_logs(kind: str, tools_api: TripsApi, tools_settings, caplog):
+    caplog.set_level(logging.DEBUG)
+    auth = auth_for(kind, tools_api)
+    definitions = ToolDefinitions(actions=(trips_action(tools_api, auth=auth),))
+    toolset = Toolset(definitions, tools_settings)
+    try:
+        assert (await toolset.call(call("secureTrips"))).status == "completed"
+        elsewhere = f"http://localhost:{tools_api.port}/trips"
+        assert (await toolset.call(call("redirect", {"to": elsewhere}))).status == "failed"
+    finally:
+        await toolset.aclose()
+    assert any(getattr(r, "tool", None) == "secureTrips" and r.status == "completed" for r in caplog.records)
+    assert auth.secret and all(auth.secret not in _logged(r) for r in caplog.records)
+
+
+async def test_mcp_headers_never_reach_the_logs(toolset: Toolset, caplog):
+    caplog.set_level(logging.DEBUG)
+    assert (await toolset.call(call("add", {"a": 1, "b": 1}))).status == "completed"
+    assert all(MCP_TOKEN not in _logged(r) for r in caplog.records)
+
+
+def _logged(record: logging.LogRecord) -> str:
+    return record.getMessage() + " " + " ".join(str(v) for v in record.__dict__.values())
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("a\r\nX-Injected: 1", "line break"), ("ünïcode", "must be ASCII")],
+)
+async def test_header_parameters_cannot_inject_headers(toolset: Toolset, tools_api: TripsApi, value, message):
+    output = await toolset.call(call("echo", {"X-Trace": value}))
+    assert output.status == "failed" and message in output.content
+    assert tools_api.requests == []
