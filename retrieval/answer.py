@@ -30,7 +30,18 @@ from core.settings import Settings
 from retrieval.ngrams import SCRIPT_RUN, bigrams
 from retrieval.service import KnowledgeService, SourcedHit
 from retrieval.terms import content_words
+from retrieval.tool_loop import (
+    TOOLS_RULES,
+    PendingCall,
+    ToolCallEnded,
+    ToolCallStarted,
+    TurnEnd,
+    TurnState,
+    offline_tools_note,
+    run_turn,
+)
 from retrieval.verbatim import VerbatimGuard, words
+from tools.runtime import Toolset
 
 QUOTE_CHARS = 240
 EXTRACTIVE_SENTENCES = 3
@@ -69,6 +80,10 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     usage: dict[str, int] | None = None
     finish_reason: str = "stop"  # or "length" when the reply hit its token cap
+    status: str = "completed"  # or "requires_approval": the turn waits for the user to approve `pending`
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # `ToolCallEnded.as_json()` of the turn
+    pending: PendingCall | None = None
+    state: TurnState | None = None  # what a paused turn needs to go on (stored, never shown)
 
 
 @dataclass
@@ -105,7 +120,7 @@ def _citation(source: SourcedHit, quote: str | None = None) -> Citation:
     return Citation(source.hit.file_id, source.filename, source.hit.page, source.hit.heading, quote)
 
 
-def system_prompt(context: AnswerContext, sources: Sequence[SourcedHit]) -> str:
+def system_prompt(context: AnswerContext, sources: Sequence[SourcedHit], *, tools: bool = False) -> str:
     parts = [f"You are {context.name or 'a custom GPT'}."]
     if context.instructions.strip():
         parts.append(context.instructions.strip())
@@ -148,6 +163,8 @@ def system_prompt(context: AnswerContext, sources: Sequence[SourcedHit]) -> str:
             )
             lines.append(f"[{number}] ({where}; {source.access})\n{source.hit.text.strip()}\n")
         parts.append("\n".join(lines))
+    if tools:
+        parts.append(TOOLS_RULES)
     return "\n\n".join(parts)
 
 
@@ -335,12 +352,15 @@ def answer_messages(
     history: Sequence[Message],
     question: str,
     model: str,
+    *,
+    tools: bool = False,
 ) -> list[Message]:
-    """What the chat model reads: the system prompt with the sources, then as much history as fits."""
+    """What the chat model reads: the system prompt with the sources (and the rules for tool output when
+    `tools` are offered), then as much history as fits."""
     budget = settings.chat_context_tokens - settings.chat_max_output_tokens
     return fit_messages(
         [
-            {"role": "system", "content": system_prompt(context, sources)},
+            {"role": "system", "content": system_prompt(context, sources, tools=tools)},
             *history,
             {"role": "user", "content": question},
         ],
@@ -355,13 +375,42 @@ async def model_answer(
     sources: Sequence[SourcedHit],
     model: str,
     guard: VerbatimGuard,
+    *,
+    toolset: Toolset | None = None,
+    state: TurnState | None = None,
+    allowed: frozenset[str] = frozenset(),
+    decision: bool | None = None,
+    can_ask: bool = True,
     **request: Any,
-) -> AsyncIterator[Delta | Answer]:
+) -> AsyncIterator[Delta | ToolCallStarted | ToolCallEnded | Answer]:
     """Stream the model's reply to `messages` through the verbatim guard, then the `Answer` (the text the
     user saw) citing the sources it used.
 
+    With a `toolset` that has tools the reply is a tool turn (`retrieval.tool_loop.run_turn`: `state`,
+    `allowed`, `decision` and `can_ask` are its), with the start and end of each call among the events.
     `request` holds further Chat Completions parameters (`max_tokens`, `temperature`, ...) for the model.
     """
+    if toolset is not None and toolset.definitions:
+        turn = state or TurnState(question=next((m["content"] for m in reversed(messages)), ""))
+        events = run_turn(
+            llm, messages, toolset, guard, model, turn,
+            allowed=allowed, decision=decision, can_ask=can_ask, **request,
+        )  # fmt: skip
+        async for event in events:
+            if not isinstance(event, TurnEnd):
+                yield event
+                continue
+            yield Answer(
+                event.content,
+                _used_citations(event.content, sources),
+                event.usage,
+                event.finish_reason,
+                event.status,
+                list(event.state.records),
+                event.pending,
+                event.state,
+            )
+        return
     result: ChatResult | None = None
 
     async def texts() -> AsyncIterator[str]:
@@ -381,6 +430,14 @@ async def model_answer(
     yield Answer(content, _used_citations(content, sources), result.usage if result else None, finish)
 
 
+def with_offline_note(answer: Answer, toolset: Toolset | None) -> Answer:
+    """An extractive answer with the sentence naming the tools it could not call, if the GPT has any."""
+    note = offline_tools_note(toolset)
+    if note:
+        answer.content = f"{answer.content}\n\n{note}"
+    return answer
+
+
 async def grounded_answer(
     session: AsyncSession,
     settings: Settings,
@@ -388,16 +445,27 @@ async def grounded_answer(
     context: AnswerContext,
     history: Sequence[Message],
     question: str,
-) -> AsyncIterator[Delta | Answer]:
-    """Stream an answer: `Delta`s of text as they come, then the whole `Answer` with its citations."""
+    toolset: Toolset | None = None,
+    *,
+    allowed: frozenset[str] = frozenset(),
+    state: TurnState | None = None,
+    decision: bool | None = None,
+) -> AsyncIterator[Delta | ToolCallStarted | ToolCallEnded | Answer]:
+    """Stream an answer: `Delta`s of text as they come (and tool call events), then the whole `Answer` with
+    its citations. A paused turn goes on from its `state` with the user's `decision` on the pending call."""
     sources = await find_sources(session, settings, context, question)
     guard = answer_guard(settings, context, sources)
     if llm is None:
-        answer = extractive_answer(question, sources, guard)
+        answer = with_offline_note(extractive_answer(question, sources, guard), toolset)
         yield Delta(answer.content)
         yield answer
         return
     model = context.model or llm.model
-    messages = answer_messages(settings, context, sources, history, question, model)
-    async for event in model_answer(llm, messages, sources, model, guard):
+    tools = toolset is not None and bool(toolset.definitions)
+    messages = answer_messages(settings, context, sources, history, question, model, tools=tools)
+    events = model_answer(
+        llm, messages, sources, model, guard,
+        toolset=toolset, state=state, allowed=allowed, decision=decision,
+    )  # fmt: skip
+    async for event in events:
         yield event
