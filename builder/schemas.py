@@ -17,6 +17,7 @@ from pydantic import (
 
 from core.errors import Invalid
 from core.schemas import Category, Language, bounded_float, bounded_int
+from retrieval.schemas import MessageStatus, PendingCallRead, ToolCallRead
 
 EDITABLE_FIELDS = (
     "name",
@@ -222,6 +223,9 @@ class CitedMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
     citations: list[CitationRead]
+    status: MessageStatus = "completed"
+    tool_calls: list[ToolCallRead] = []
+    pending_call: PendingCallRead | None = None
 
 
 class PreviewRead(BaseModel):

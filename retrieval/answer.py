@@ -85,6 +85,19 @@ class Answer:
     pending: PendingCall | None = None
     state: TurnState | None = None  # what a paused turn needs to go on (stored, never shown)
 
+    def message_fields(self) -> dict[str, Any]:
+        """The stored assistant message's columns: content, citations, status, tool calls and, while paused,
+        the pending call and the turn's state."""
+        paused = self.status == "requires_approval"
+        return {
+            "content": self.content,
+            "citations": [c.as_json() for c in self.citations],
+            "status": self.status,
+            "tool_calls": list(self.tool_calls),
+            "pending_call": self.pending.as_json() if self.pending and paused else None,
+            "tool_state": self.state.as_json() if self.state and paused else None,
+        }
+
 
 @dataclass
 class AnswerContext:

@@ -57,7 +57,7 @@ class ToolCallEnded:
     call_id: str
     name: str
     domain: str
-    status: Literal["completed", "failed", "declined", "skipped"]
+    status: Literal["completed", "failed", "declined"]
     duration_ms: int
 
     def as_json(self) -> dict[str, Any]:
@@ -235,6 +235,12 @@ async def run_turn(
             return
         state.transcript.append(result.as_message())
         state.queued = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in result.tool_calls]
+
+
+def sse_event(event: ToolCallStarted | ToolCallEnded) -> tuple[str, dict[str, Any]]:
+    """The SSE event of a call's start (`tool_call.started`) or end (`tool_call.ended`)."""
+    name = "tool_call.started" if isinstance(event, ToolCallStarted) else "tool_call.ended"
+    return name, event.as_json()
 
 
 def offline_tools_note(toolset: Toolset | None) -> str:

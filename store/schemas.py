@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.schemas import Category
+from retrieval.schemas import MessageStatus, PendingCallRead, ToolCallRead
 
 Visibility = Literal["private", "link", "public"]
 
@@ -180,6 +181,9 @@ class ChatMessageRead(BaseModel):
     role: Literal["user", "assistant"]
     content: str
     citations: list[Citation] = []
+    status: MessageStatus = "completed"
+    tool_calls: list[ToolCallRead] = []
+    pending_call: PendingCallRead | None = None
     created_at: datetime | None = None
 
 
