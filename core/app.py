@@ -38,10 +38,13 @@ def _context_routes(service: Service) -> list[Any]:
     from retrieval import routes as retrieval_routes
     from store import feedback_routes, openai_api
     from store import routes as store_routes
+    from tools import routes as tools_routes
 
     handlers: list[Any] = [*core_routes.route_handlers, apidocs.assets_router()]
     if service in ("all", "builder"):
-        handlers += builder_routes.route_handlers + retrieval_routes.route_handlers
+        handlers += (
+            builder_routes.route_handlers + retrieval_routes.route_handlers + tools_routes.route_handlers
+        )
     if service in ("all", "store"):
         handlers += store_routes.route_handlers + feedback_routes.route_handlers + openai_api.route_handlers
     from web.routes import page_routes

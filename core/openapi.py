@@ -132,7 +132,7 @@ def _our_models() -> list[type[BaseModel]]:
     while pending:
         model = pending.pop()
         pending.extend(model.__subclasses__())
-        if model.__module__.split(".")[0] in ("core", "builder", "store", "retrieval"):
+        if model.__module__.split(".")[0] in ("core", "builder", "store", "retrieval", "tools"):
             found.append(model)
     return found
 

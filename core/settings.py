@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".local" / "share" / "gptstore")
     secret_key: SecretStr | None = None
+    # Earlier secret keys, still accepted to open tool secrets sealed under them (core/secrets.py; rotation
+    # in docs/tools.md). JSON list.
+    previous_secret_keys: list[SecretStr] = Field(default_factory=list)
     log_level: str = "INFO"
 
     # Pools (docs/operations.md): a request waits up to the pool timeout for a connection, then gets 503.

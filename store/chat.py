@@ -130,7 +130,7 @@ class ChatService:
     async def _answer(
         self, user: User, version: GptVersion, history: list[Message], question: str, **turn: Any
     ) -> AsyncIterator[TurnEvent | Answer]:
-        toolset = await open_toolset(self.session, self.settings, version.gpt_id, user.id, version.number)
+        toolset = await open_toolset(self.session, self.settings, version.gpt_id, user.id, version)
         allowed = await allowed_names(self.session, user.id, version.gpt_id) if toolset else frozenset()
         try:
             async for event in grounded_answer(

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.schemas import Category
 from retrieval.schemas import MessageStatus, PendingCallRead, ToolCallRead
+from tools.schemas import ToolDomainRead
 
 Visibility = Literal["private", "link", "public"]
 
@@ -149,6 +150,10 @@ class GptPage(BaseModel):
         default=None, description="For the GPT's owner, and for everyone when its instructions are public"
     )
     trust: TrustSummary
+    tools: list[ToolDomainRead] = Field(
+        default_factory=list,
+        description="What the GPT calls: each action's domain and privacy policy, each MCP server's domain",
+    )
 
 
 class ConversationCreated(BaseModel):

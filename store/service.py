@@ -28,6 +28,7 @@ from store.models import Appeal, Conversation, GptVersion, Listing
 from store.ranking import conversations_label, rating_average
 from store.schemas import Creator, GptPage, OpenFile, RatingDetail
 from store.trust import trust_summary
+from tools.service import draft_snapshot, pin_secrets, restore_snapshot, tool_domains, tools_review_reasons
 
 SNAPSHOT_FIELDS = (
     "name", "description", "instructions", "welcome_message", "conversation_starters", "category", "tags",
@@ -59,7 +60,7 @@ def review_reasons(config: dict[str, Any], other_names: list[str], banned_terms:
         if name and difflib.SequenceMatcher(None, name, _normalise(other)).ratio() >= NEAR_DUPLICATE_RATIO:
             reasons.append(f"the name is nearly the same as your GPT '{other}'")
             break
-    return reasons
+    return reasons + tools_review_reasons(config)
 
 
 async def invalidate(redis: Redis | None, gpt_id: uuid.UUID | None = None) -> None:
@@ -168,6 +169,7 @@ class StoreService:
             more_by_creator=[listing_item(other, owner) for other in others.scalars()],
             instructions=config.get("instructions") if is_owner or public_instructions else None,
             trust=trust_summary(public_instructions, files),
+            tools=tool_domains(config),
         )
 
     async def open_file(self, gpt_id: uuid.UUID, file_id: uuid.UUID, user: User | None):
@@ -208,6 +210,9 @@ class StoreService:
                 errors=[{"field": "category", "message": "required to publish publicly"}],
             )
         config = {field: getattr(gpt, field) for field in SNAPSHOT_FIELDS}
+        # Actions and MCP servers without their secrets, which stay sealed in rows the version pins.
+        config["tools"] = await draft_snapshot(self.session, gpt.id)
+        await pin_secrets(self.session, config["tools"])
         reasons: list[str] = []
         if visibility == "public":
             # A creator's public publishes take turns: two GPTs of one name at once cannot both pass.
@@ -309,8 +314,9 @@ class StoreService:
         if version is None:
             raise NotFound(f"This GPT has no version {number}")
         config = version.config
-        direct = ("top_k", "model", "instructions_visibility", "verbatim_max_words")
+        direct = ("top_k", "model", "instructions_visibility", "verbatim_max_words", "tools")
         self.gpts.apply_fields(gpt, {k: v for k, v in config.items() if k not in direct})
+        await restore_snapshot(self.session, self.settings, gpt, config)
         gpt.top_k, gpt.model = config.get("top_k", gpt.top_k), config.get("model")
         # Versions published before the trust policy had none: their instructions were hidden.
         gpt.instructions_visibility = config.get("instructions_visibility") or "hidden"

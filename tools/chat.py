@@ -9,6 +9,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.settings import Settings
+from store.models import GptVersion
 from tools.runtime import Toolset
 from tools.service import load_definitions
 
@@ -25,7 +26,7 @@ async def open_toolset(
     settings: Settings,
     gpt_id: uuid.UUID,
     user_id: uuid.UUID,
-    version: int | None = None,
+    version: GptVersion | None = None,
 ) -> Toolset | None:
     """The tools of the GPT's draft (or of its published `version`) for `user_id`; None when it has none.
     The caller closes it (`aclose`) when the turn ends."""

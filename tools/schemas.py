@@ -1,0 +1,228 @@
+"""Request and response shapes of a GPT's actions and MCP servers (docs/tools.md).
+
+Secrets (`auth.secret`, MCP `headers` and `authorization`) are write-only: reads say only whether one is
+set and its last 4 characters.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+AuthType = Literal["none", "api_key", "bearer", "basic", "oauth_client_credentials"]
+FUNCTION_NAME = r"^[a-zA-Z0-9_-]{1,64}$"
+HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$"  # an HTTP token (RFC 9110, 5.6.2)
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http or https URL")
+    return value
+
+
+HttpUrl = Annotated[
+    str, Field(min_length=8, max_length=2000, json_schema_extra={"format": "uri"}), AfterValidator(_http_url)
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ActionAuthWrite(Strict):
+    """How the action authenticates. `secret` is the API key, bearer token, basic password or OAuth client
+    secret; omit it in an update to keep the one stored, send null to remove it."""
+
+    type: AuthType = "none"
+    name: str | None = Field(default=None, pattern=HEADER_NAME, description="api_key: header or query name")
+    location: Literal["header", "query"] | None = Field(default=None, description="api_key only")
+    username: str | None = Field(default=None, min_length=1, max_length=200, description="basic")
+    client_id: str | None = Field(default=None, min_length=1, max_length=500, description="oauth")
+    token_url: HttpUrl | None = Field(default=None, description="oauth_client_credentials")
+    scope: str | None = Field(default=None, max_length=1000, description="oauth_client_credentials")
+    secret: str | None = Field(default=None, min_length=1, max_length=8000, description="Write-only")
+
+    @model_validator(mode="after")
+    def _complete(self) -> ActionAuthWrite:
+        needed = {
+            "api_key": ("name", "location"),
+            "basic": ("username",),
+            "oauth_client_credentials": ("client_id", "token_url"),
+        }.get(self.type, ())
+        missing = [name for name in needed if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"auth type {self.type} needs {', '.join(missing)}")
+        return self
+
+
+class ActionFields(Strict):
+    server_url: HttpUrl | None = Field(
+        default=None, description="Base URL of the operations; default: the document's first server"
+    )
+    privacy_policy_url: HttpUrl | None = Field(default=None, description="Required to publish publicly")
+    consequential: dict[Annotated[str, Field(pattern=FUNCTION_NAME)], bool] | None = Field(
+        default=None,
+        max_length=30,
+        description="Per operation name: whether it waits for the user's approval (overrides the default: "
+        "every non-GET, or the operation's x-openai-isConsequential)",
+    )
+    user_id_header: str | None = Field(
+        default=None, pattern=HEADER_NAME, description="Send an opaque per-user id in this header"
+    )
+    auth: ActionAuthWrite | None = None
+
+
+class ActionCreate(ActionFields):
+    """An action from an OpenAPI 3.0/3.1 document: pasted (`document`, JSON or YAML text, or an object) or
+    imported (`import_url`); exactly one of them."""
+
+    document: str | dict[str, Any] | None = Field(
+        default=None, description="OpenAPI 3.0 or 3.1, JSON or YAML"
+    )
+    import_url: HttpUrl | None = Field(default=None, description="Fetch the document from this URL")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ActionCreate:
+        if (self.document is None) == (self.import_url is None):
+            raise ValueError("send exactly one of document and import_url")
+        return self
+
+
+class ActionUpdate(ActionFields):
+    document: str | dict[str, Any] | None = Field(default=None, description="A new document")
+    import_url: HttpUrl | None = Field(default=None, description="Fetch a new document from this URL")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ActionUpdate:
+        if self.document is not None and self.import_url is not None:
+            raise ValueError("send at most one of document and import_url")
+        return self
+
+
+class SecretHint(BaseModel):
+    set: bool = True
+    last4: str | None = Field(description="The last 4 characters; null for secrets under 8 characters")
+
+
+class ActionAuthRead(BaseModel):
+    type: AuthType
+    name: str | None = None
+    location: Literal["header", "query"] | None = None
+    username: str | None = None
+    client_id: str | None = None
+    token_url: str | None = None
+    scope: str | None = None
+    secret: SecretHint | None = Field(description="Whether a secret is set (never the secret itself)")
+    needs_credentials: bool = Field(description="The auth type needs a secret and none is set")
+
+
+class OperationRead(BaseModel):
+    name: str
+    method: str
+    path: str
+    description: str
+    consequential: bool
+    parameters: dict[str, Any] = Field(description="The function's parameters as JSON Schema")
+
+
+class ActionRead(BaseModel):
+    id: uuid.UUID
+    title: str
+    server_url: str
+    domain: str
+    source_url: str | None
+    privacy_policy_url: str | None
+    user_id_header: str | None
+    auth: ActionAuthRead
+    operations: list[OperationRead]
+    document: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ApprovalFilter(Strict):
+    tool_names: list[Annotated[str, Field(max_length=200)]] = Field(max_length=200)
+
+
+class ApprovalRules(Strict):
+    always: ApprovalFilter | None = None
+    never: ApprovalFilter | None = None
+
+
+RequireApproval = Literal["always", "never"] | ApprovalRules
+
+
+class McpServerFields(Strict):
+    server_description: str | None = Field(default=None, max_length=1000)
+    headers: (
+        dict[Annotated[str, Field(pattern=HEADER_NAME)], Annotated[str, Field(max_length=8000)]] | None
+    ) = Field(default=None, max_length=20, description="Write-only; sent with every request to the server")
+    authorization: str | None = Field(
+        default=None, min_length=1, max_length=8000, description="Write-only bearer token"
+    )
+    allowed_tools: list[Annotated[str, Field(max_length=200)]] | None = Field(
+        default=None, max_length=200, description="The enabled tools; null: every tool the server lists"
+    )
+    require_approval: RequireApproval | None = Field(
+        default=None, description='Which tools wait for the user\'s approval (default "always")'
+    )
+
+
+class McpServerCreate(McpServerFields):
+    server_label: str = Field(pattern=FUNCTION_NAME, description="Unique within the GPT")
+    server_url: HttpUrl = Field(description="A streamable-HTTP MCP endpoint")
+
+
+class McpServerUpdate(McpServerFields):
+    server_label: str | None = Field(default=None, pattern=FUNCTION_NAME)
+    server_url: HttpUrl | None = None
+
+
+class McpToolRead(BaseModel):
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    enabled: bool
+    requires_approval: bool
+
+
+class McpServerRead(BaseModel):
+    id: uuid.UUID
+    server_label: str
+    server_url: str
+    domain: str
+    server_description: str | None
+    headers: dict[str, SecretHint] = Field(description="Header names set (never their values)")
+    authorization: SecretHint | None
+    allowed_tools: list[str] | None
+    require_approval: RequireApproval
+    tools: list[McpToolRead]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ActionTestRequest(Strict):
+    operation: str = Field(pattern=FUNCTION_NAME, description="The operation's function name")
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class ActionTestRead(BaseModel):
+    name: str
+    domain: str
+    status: Literal["completed", "failed"]
+    duration_ms: int
+    content: str = Field(description="What the model would read: the response (capped) or the error")
+
+
+class ToolDomainRead(BaseModel):
+    """What the store shows of a published GPT's tools before anyone chats."""
+
+    kind: Literal["action", "mcp_server"]
+    name: str
+    domain: str
+    privacy_policy_url: str | None = None
