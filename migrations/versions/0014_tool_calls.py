@@ -2,7 +2,7 @@
 allowed for good
 
 Revision ID: 0014_tool_calls
-Revises: 0012
+Revises: 0013_tools
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0014_tool_calls"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013_tools"  # "0012" as given; chained after the merged 0013_tools
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
