@@ -17,7 +17,7 @@ from pydantic import (
 
 from core.errors import Invalid
 from core.schemas import Category, Language, bounded_float, bounded_int
-from retrieval.schemas import MessageStatus, PendingCallRead, ToolCallRead
+from retrieval.schemas import ApprovalCreate, MessageStatus, PendingCallRead, ToolCallRead
 
 EDITABLE_FIELDS = (
     "name",
@@ -209,6 +209,12 @@ class PreviewMessageCreate(BaseModel):
 
     content: str = Field(min_length=1, max_length=8000)
     conversation_id: uuid.UUID | None = None
+
+
+class PreviewApprovalCreate(ApprovalCreate):
+    """The creator's decision on a call a preview answer waits for, in that preview conversation."""
+
+    conversation_id: uuid.UUID
 
 
 class CitationRead(BaseModel):
