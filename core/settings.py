@@ -83,6 +83,19 @@ class Settings(BaseSettings):
     # docs/trust.md); a GPT's `trust.verbatim_max_words` overrides it.
     verbatim_max_words: int = Field(default=25, ge=3, le=1000)
 
+    # Tools (issue #12; docs/tools-safety.md). Hosts (names, IP addresses or CIDR networks) that actions and
+    # MCP servers may reach even when they resolve to private or loopback addresses; cloud metadata stays
+    # refused whatever is set.
+    actions_allowed_hosts: list[str] = Field(default_factory=list)
+    actions_allow_private_networks: bool = False  # intranets: private/loopback addresses allowed
+    # Execution limits from issue #12 (a call: 5 s to connect, 30 s in all; 100 KB of response into the
+    # model; at most 3 redirects).
+    actions_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    actions_timeout_seconds: float = Field(default=30.0, gt=0)
+    actions_max_response_bytes: int = Field(default=100_000, ge=1_000)
+    actions_max_redirects: int = Field(default=3, ge=0, le=10)
+    actions_max_document_bytes: int = Field(default=1024 * 1024, ge=1_000)  # OpenAPI document from a URL
+
     # Knowledge limits (defaults as OpenAI's GPT knowledge)
     max_files_per_gpt: int = 20
     max_file_bytes: int = 512 * 1024 * 1024

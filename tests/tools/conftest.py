@@ -1,0 +1,1 @@
+from tests.tools.servers import mcp_server, tools_api, tools_settings, trips_api_server  # noqa: F401
