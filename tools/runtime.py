@@ -6,12 +6,20 @@ Owned by the execution work (SSRF-safe HTTP in `tools.net`, actions, the MCP cli
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import anyio
+import httpx2
+
 from core.llm import ToolCall
 from core.settings import Settings
-from tools.definitions import ToolDefinitions
+from tools import actions, mcp_client, net
+from tools.definitions import ActionTool, McpServerTool, McpToolSpec, Operation, ToolDefinitions
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -35,23 +43,117 @@ class Toolset:
         self.definitions = definitions
         self.settings = settings
         self.user_ref = user_ref  # opaque per-user id (only sent where the creator turned it on)
+        self._operations: dict[str, tuple[ActionTool, Operation]] = {}
+        self._mcp_tools: dict[str, tuple[McpServerTool, McpToolSpec]] = {}
+        for action in definitions.actions:
+            for operation in action.operations:
+                self._operations.setdefault(operation.name, (action, operation))
+        for server in definitions.mcp_servers:
+            for spec in server.tools:
+                if spec.name not in self._operations:
+                    self._mcp_tools.setdefault(spec.name, (server, spec))
+        self._client: httpx2.AsyncClient | None = None
 
     def functions(self) -> list[dict[str, Any]]:
         """Chat Completions `tools` entries (`{"type": "function", "function": {name, description,
         parameters}}`) for every operation and enabled MCP tool."""
-        raise NotImplementedError
+        entries = [
+            _function(name, operation.description, operation.parameters)
+            for name, (_, operation) in self._operations.items()
+        ]
+        entries += [
+            _function(name, spec.description, spec.input_schema)
+            for name, (_, spec) in self._mcp_tools.items()
+        ]
+        return entries
 
     def requires_approval(self, name: str) -> bool:
         """True for a consequential operation or an MCP tool in its server's `require_approval`."""
-        raise NotImplementedError
+        if name in self._operations:
+            return self._operations[name][1].consequential
+        if name in self._mcp_tools:
+            return name in self._mcp_tools[name][0].require_approval
+        return False
 
     def domain(self, name: str) -> str:
-        """The host a function calls, shown to the user (and in approval requests)."""
-        raise NotImplementedError
+        """The host a function calls, shown to the user (and in approval requests); "" for an unknown name."""
+        if name in self._operations:
+            return self._operations[name][0].domain
+        if name in self._mcp_tools:
+            return self._mcp_tools[name][0].domain
+        return ""
 
     async def call(self, call: ToolCall) -> ToolOutput:
-        """Run one call (5 s connect, 30 s total; SSRF rules of docs/tools.md)."""
-        raise NotImplementedError
+        """Run one call (5 s connect, 30 s total; SSRF rules of docs/tools-safety.md). The content is capped
+        at `actions_max_response_bytes` with a note; every failure (unknown function, bad arguments, refused
+        address, timeout, HTTP error status, MCP `isError`) is status `failed` with the reason as content."""
+        started = time.monotonic()
+        domain = self.domain(call.name)
+        try:
+            content, ok = await self._run(call)
+        except net.ToolNetworkError as exc:
+            content, ok = f"Error: {exc}", False
+        except Exception:  # a bug of ours must not end the turn; the model hears that the call failed
+            logger.exception("tool call failed", extra={"tool": call.name, "domain": domain})
+            content, ok = "Error: the tool call failed inside gptstore", False
+        return ToolOutput(
+            call_id=call.id,
+            name=call.name,
+            content=_cap(content, self.settings.actions_max_response_bytes),
+            status="completed" if ok else "failed",
+            duration_ms=int((time.monotonic() - started) * 1000),
+            domain=domain,
+        )
+
+    async def _run(self, call: ToolCall) -> tuple[str, bool]:
+        if call.name not in self._operations and call.name not in self._mcp_tools:
+            return f"Error: no function named {call.name!r}", False
+        try:
+            arguments = call.parsed_arguments()
+        except ValueError as exc:
+            return f"Error: the arguments are not a JSON object ({exc})", False
+        seconds = self.settings.actions_timeout_seconds
+        try:
+            with anyio.fail_after(seconds):
+                if call.name in self._operations:
+                    action, operation = self._operations[call.name]
+                    client = self._http()
+                    text, ok = await actions.call_operation(
+                        client, self.settings, action, operation, arguments, user_ref=self.user_ref
+                    )
+                    return text if ok else f"Error: {text}", ok
+                server, _ = self._mcp_tools[call.name]
+                text, is_error = await mcp_client.call_tool(
+                    self.settings, server.server_url, server.headers, call.name, arguments
+                )
+                return (f"Error: {text}" if is_error else text), not is_error
+        except TimeoutError:
+            return f"Error: timed out: no answer within {seconds:g} s", False
+
+    def _http(self) -> httpx2.AsyncClient:
+        if self._client is None:
+            self._client = net.guarded_client(self.settings)
+        return self._client
 
     async def aclose(self) -> None:
         """Release connections (HTTP clients, MCP sessions)."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+def _function(name: str, description: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    schema = dict(parameters or {})
+    schema.setdefault("type", "object")
+    if schema.get("type") == "object":
+        schema.setdefault("properties", {})
+    return {"type": "function", "function": {"name": name, "description": description, "parameters": schema}}
+
+
+def _cap(content: str, limit: int) -> str:
+    """`content` within `limit` UTF-8 bytes; a longer one is cut with a note (it already has one if the
+    response was cut while reading)."""
+    data = content.encode()
+    if len(data) <= limit or content.endswith(actions.cut_note(limit)):
+        return content
+    return data[:limit].decode("utf-8", "ignore") + actions.cut_note(limit)

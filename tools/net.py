@@ -1,0 +1,349 @@
+"""SSRF-safe HTTP for GPT tools (issue #12; rules in docs/tools-safety.md).
+
+Every connection an action, an OAuth token request, an OpenAPI import or the MCP client makes goes through
+`GuardedBackend`: it resolves the host once, refuses the call unless every address it resolves to is public
+(loopback, private, link-local, shared, multicast, unspecified, reserved and cloud-metadata addresses are
+refused, also inside IPv4-mapped, IPv4-compatible, 6to4, Teredo and NAT64 IPv6 addresses), and connects to
+the address it checked, so DNS cannot answer differently between the check and the connection. The Host
+header and TLS SNI keep the name. Redirects are followed by `request` itself (at most
+`actions_max_redirects`, same host unless listed), and each new connection is checked again.
+
+IP literals in every form a resolver accepts (`2130706433`, `0177.0.0.1`, `127.1`, `0x7f.1`, `[::1]`,
+`[::ffff:127.0.0.1]`) are read as the address they denote (`socket.inet_aton` rules) before anything else.
+
+No maintained library fitted: the httpx wrappers on PyPI (drawbridge, egressweave) are 0.1 releases for
+httpx 1, and `advocate` is for requests; the mcp SDK needs an `httpx2.AsyncClient`, so the guard sits in
+httpcore2's network backend, where both the actions and the MCP client use it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import anyio
+import httpcore2
+import httpx2
+
+from core.settings import Settings
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+# Written like an IPv4 address (decimal, octal, hex, 1 to 4 parts): resolvers read these as addresses.
+IPV4_LIKE = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?$", re.IGNORECASE)
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+# Headers that carry credentials: not sent on to another host when a redirect leaves the first one.
+CREDENTIAL_HEADERS = {"authorization", "cookie", "proxy-authorization"}
+
+
+class ToolNetworkError(Exception):
+    """A call that could not be made or finished; `str()` is a sentence for the model and the user."""
+
+
+class RefusedRequest(ToolNetworkError):
+    """Refused by the SSRF rules (address, scheme, redirect) before any byte was sent there."""
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes  # at most `max_bytes`
+    truncated: bool  # True when the body was longer and was cut at `max_bytes`
+    url: str  # the final URL, after redirects
+
+
+@cache
+def _blocked() -> dict[str, Any]:
+    return json.loads(resources.files("tools").joinpath("data/blocked_addresses.json").read_text())
+
+
+@cache
+def _metadata_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(n) for n in _blocked()["metadata_networks"])
+
+
+def parse_ip_literal(host: str) -> IPAddress | None:
+    """The address a host written as an IP literal denotes (any IPv4 form `inet_aton` reads), else None."""
+    host = host.strip("[]")
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        pass
+    if IPV4_LIKE.match(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host.rstrip(".")))
+        except OSError:
+            return None
+    return None
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped:
+        return ip.ipv4_mapped
+    if ip.sixtofour:
+        return ip.sixtofour
+    if ip.teredo:
+        return ip.teredo[1]
+    if ip in NAT64 or (ip in IPV4_COMPATIBLE and int(ip) > 1):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def address_kind(ip: IPAddress) -> str | None:
+    """Why `ip` is not a public address (`loopback`, `private`, `cloud metadata`, ...), or None if it is."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None and (kind := address_kind(embedded)):
+            return kind
+    if any(ip in network for network in _metadata_networks() if network.version == ip.version):
+        return "cloud metadata"
+    for kind in ("unspecified", "loopback", "multicast", "link_local", "reserved", "private"):
+        if getattr(ip, f"is_{kind}"):
+            return kind.replace("_", "-")
+    if not ip.is_global:
+        return "non-public"
+    return None
+
+
+class HostPolicy:
+    """Which hosts and addresses may be reached under `settings` (GPTSTORE_ACTIONS_ALLOWED_HOSTS,
+    GPTSTORE_ACTIONS_ALLOW_PRIVATE_NETWORKS); cloud metadata, multicast and unspecified never."""
+
+    def __init__(self, settings: Settings):
+        self.allow_private = settings.actions_allow_private_networks
+        self.names: set[str] = set()
+        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for entry in settings.actions_allowed_hosts:
+            entry = entry.strip().lower().rstrip(".")
+            try:
+                self.networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+            except ValueError:
+                self.names.add(entry)
+
+    def refusal(self, host: str, ip: IPAddress) -> str | None:
+        """The reason `ip` (an address of `host`) may not be reached, or None."""
+        kind = address_kind(ip)
+        if kind is None:
+            return None
+        if kind not in _blocked()["always_refused_kinds"]:
+            name = host.lower().strip("[]").rstrip(".")
+            if self.allow_private or name in self.names or any(ip in n for n in self.networks):
+                return None
+        if parse_ip_literal(host) is None:
+            shown = f"{host} resolves to {ip}, which"
+        else:
+            shown = host if host.strip("[]") == str(ip) else f"{host} ({ip})"
+        article = "an" if kind[0] in "aeiou" else "a"
+        return f"refused: {shown} is {article} {kind} address; tools may only call public addresses"
+
+    def check_name(self, host: str) -> None:
+        """Refuse known cloud-metadata host names and IP literals that are not allowed (no DNS needed)."""
+        name = host.lower().strip("[]").rstrip(".")
+        if name in _blocked()["metadata_hostnames"]:
+            raise RefusedRequest(f"refused: {host} is a cloud metadata host")
+        literal = parse_ip_literal(name)
+        if literal is not None and (reason := self.refusal(host, literal)):
+            raise RefusedRequest(reason)
+
+    async def resolve(self, host: str, port: int) -> list[IPAddress]:
+        """The checked addresses of `host`: all of them allowed, or `RefusedRequest`."""
+        self.check_name(host)
+        literal = parse_ip_literal(host)
+        if literal is not None:
+            return [literal]
+        try:
+            infos = await anyio.getaddrinfo(host.rstrip(".") or host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            raise ToolNetworkError(f"could not resolve {host}: {exc}") from None
+        addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos))
+        for ip in addresses:
+            if reason := self.refusal(host, ip):
+                raise RefusedRequest(reason)
+        if not addresses:
+            raise ToolNetworkError(f"could not resolve {host}")
+        return addresses
+
+
+class GuardedBackend(httpcore2.AsyncNetworkBackend):
+    """httpcore2 network backend that connects only to checked addresses (see the module docstring)."""
+
+    def __init__(self, policy: HostPolicy):
+        self.policy = policy
+        self.backend = httpcore2.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore2's interface)
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore2.AsyncNetworkStream:
+        addresses = await self.policy.resolve(host, port)
+        error: Exception | None = None
+        for ip in addresses:
+            try:
+                return await self.backend.connect_tcp(
+                    str(ip), port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
+            except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(self, path: str, timeout=None, socket_options=None):  # noqa: ASYNC109
+        raise RefusedRequest("refused: Unix sockets are not reachable by tools")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.backend.sleep(seconds)
+
+
+class GuardedTransport(httpx2.AsyncHTTPTransport):
+    """`httpx2.AsyncHTTPTransport` whose connection pool uses `GuardedBackend` and never a proxy."""
+
+    def __init__(self, settings: Settings, **kwargs: Any):
+        super().__init__(trust_env=False, **kwargs)
+        ssl_context = httpx2.create_ssl_context(trust_env=False)
+        self._pool = httpcore2.AsyncConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=20,
+            max_keepalive_connections=5,
+            network_backend=GuardedBackend(HostPolicy(settings)),
+        )
+
+
+def timeout_of(settings: Settings) -> httpx2.Timeout:
+    """Connect within `actions_connect_timeout_seconds`; no single phase past `actions_timeout_seconds`."""
+    return httpx2.Timeout(settings.actions_timeout_seconds, connect=settings.actions_connect_timeout_seconds)
+
+
+def guarded_client(settings: Settings, *, headers: Mapping[str, str] | None = None) -> httpx2.AsyncClient:
+    """An `httpx2.AsyncClient` that reaches only allowed addresses; it follows no redirects itself and
+    reads no proxy or `.netrc` from the environment."""
+    return httpx2.AsyncClient(
+        transport=GuardedTransport(settings),
+        timeout=timeout_of(settings),
+        follow_redirects=False,
+        trust_env=False,
+        headers=dict(headers or {}),
+    )
+
+
+def check_url(settings: Settings, url: str) -> str:
+    """The URL's host, after refusing what is not http(s), has no host, or names a refused address."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        scheme = parts.scheme or "no"
+        raise RefusedRequest(f"refused: {scheme} scheme in {url!r}; tools call http and https only")
+    if not parts.hostname:
+        raise RefusedRequest(f"refused: {url!r} has no host")
+    HostPolicy(settings).check_name(parts.hostname)
+    return parts.hostname.lower().rstrip(".")
+
+
+async def request(
+    client: httpx2.AsyncClient,
+    settings: Settings,
+    method: str,
+    url: str,
+    *,
+    redirect_hosts: Iterable[str] = (),
+    sensitive_headers: Iterable[str] = (),
+    max_bytes: int | None = None,
+    **kwargs: Any,
+) -> HttpResult:
+    """Send one request with `client` (from `guarded_client`), following at most `actions_max_redirects`
+    redirects to the first host or `redirect_hosts`, each checked again (the Location is the whole next URL:
+    `params` are not added again; credential and `sensitive_headers` are dropped when the host changes);
+    the body read up to `max_bytes`
+    (default `actions_max_response_bytes`). Raises `ToolNetworkError` (incl. `RefusedRequest`); timeouts
+    and refused connections become one with a sentence saying so."""
+    max_bytes = settings.actions_max_response_bytes if max_bytes is None else max_bytes
+    first_host = check_url(settings, url)
+    allowed = {first_host} | {h.lower().rstrip(".") for h in redirect_hosts}
+    dropped = CREDENTIAL_HEADERS | {h.lower() for h in sensitive_headers}
+    for hop in range(settings.actions_max_redirects + 1):
+        try:
+            async with client.stream(method, url, **kwargs) as response:
+                location = response.headers.get("location")
+                if response.status_code in REDIRECT_STATUSES and location:
+                    next_url = urljoin(str(response.url), location)
+                else:
+                    return await _read(response, max_bytes)
+        except ToolNetworkError:
+            raise
+        except httpx2.TimeoutException as exc:
+            raise ToolNetworkError(f"timed out: {_describe_timeout(exc, settings)} ({url})") from None
+        except (httpx2.NetworkError, httpx2.ProtocolError, httpx2.UnsupportedProtocol) as exc:
+            raise ToolNetworkError(f"could not reach {url}: {exc or type(exc).__name__}") from None
+        except httpx2.InvalidURL as exc:
+            raise RefusedRequest(f"refused: invalid URL {url!r}: {exc}") from None
+        next_host = check_url(settings, next_url)
+        if next_host not in allowed:
+            raise RefusedRequest(
+                f"refused: {url} redirects to another host ({next_host}), which the action does not list"
+            )
+        if hop == settings.actions_max_redirects:
+            break
+        kwargs.pop("params", None)
+        if response.status_code in (301, 302, 303) and method.upper() != "HEAD":
+            method = "GET"
+            for key in ("content", "data", "json", "files"):
+                kwargs.pop(key, None)
+        if next_host != urlsplit(url).hostname:
+            headers = kwargs.get("headers") or {}
+            kwargs["headers"] = {k: v for k, v in headers.items() if k.lower() not in dropped}
+            kwargs.pop("auth", None)
+            kwargs.pop("cookies", None)
+        url = next_url
+    limit = settings.actions_max_redirects
+    raise RefusedRequest(f"refused: more than {limit} redirects (last to {next_url})")
+
+
+async def _read(response: httpx2.Response, max_bytes: int) -> HttpResult:
+    chunks: list[bytes] = []
+    size = 0
+    truncated = False
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_bytes:
+            truncated = True
+            break
+    content = b"".join(chunks)[:max_bytes]
+    return HttpResult(response.status_code, dict(response.headers), content, truncated, str(response.url))
+
+
+def _describe_timeout(exc: Exception, settings: Settings) -> str:
+    if isinstance(exc, httpx2.ConnectTimeout | httpx2.PoolTimeout):
+        return f"no connection within {settings.actions_connect_timeout_seconds:g} s"
+    return f"no answer within {settings.actions_timeout_seconds:g} s"
+
+
+async def fetch_document(settings: Settings, url: str) -> bytes:
+    """GET an OpenAPI document (or any text) from `url` under the same rules as an action call, at most
+    `actions_max_document_bytes`; `ToolNetworkError` (with the reason) for a refused URL, a failed request,
+    a status other than 2xx, or a larger document."""
+    cap = settings.actions_max_document_bytes
+    try:
+        with anyio.fail_after(settings.actions_timeout_seconds):
+            async with guarded_client(settings) as client:
+                result = await request(client, settings, "GET", url, max_bytes=cap)
+    except TimeoutError:
+        seconds = settings.actions_timeout_seconds
+        raise ToolNetworkError(f"timed out: no answer within {seconds:g} s") from None
+    if not 200 <= result.status_code < 300:
+        raise ToolNetworkError(f"{url} answered HTTP {result.status_code}")
+    if result.truncated:
+        raise ToolNetworkError(f"{url} is larger than {cap} bytes")
+    return result.content
