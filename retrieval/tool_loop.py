@@ -165,10 +165,15 @@ async def run_turn(
         shown.extend(pieces)
         return pieces
 
-    def end(status: str = "completed", pending: PendingCall | None = None, note: str = "") -> TurnEnd:
-        shown.extend(piece for piece in run.finish() if piece)
-        state.content = "".join(shown) + note
-        return TurnEnd(state.content, state, status, pending, state.usage, finish)  # type: ignore[arg-type]
+    def end(status: str = "completed", pending: PendingCall | None = None, note: str = "") -> list[Any]:
+        """The held back text (and a note of ours, after it) as `Delta`s, then the `TurnEnd`."""
+        rest = [piece for piece in run.finish() if piece]
+        if note:
+            rest.append(("\n\n" if shown or rest else "") + note)
+        shown.extend(rest)
+        state.content = "".join(shown)
+        turn_end = TurnEnd(state.content, state, status, pending, state.usage, finish)  # type: ignore[arg-type]
+        return [*(Delta(piece) for piece in rest), turn_end]
 
     while True:
         while state.queued:
@@ -182,11 +187,9 @@ async def run_turn(
             domain = toolset.domain(call.name)
             if toolset.requires_approval(call.name) and call.name not in allowed and decision is None:
                 pending = PendingCall(call.id, call.name, call.arguments, domain)
-                if can_ask:
-                    yield end("requires_approval", pending)
-                else:
-                    note = NEEDS_APPROVAL_NOTE.format(name=call.name, domain=domain)
-                    yield end("requires_approval", pending, ("\n\n" if shown else "") + note)
+                note = "" if can_ask else NEEDS_APPROVAL_NOTE.format(name=call.name, domain=domain)
+                for event in end("requires_approval", pending, note):
+                    yield event
                 return
             state.queued.pop(0)
             state.calls += 1
@@ -224,14 +227,16 @@ async def run_turn(
             else:
                 result = event
         if result is None:  # the stream ended without its summary: nothing more to do
-            yield end()
+            for event in end():
+                yield event
             return
         state.usage = _add_usage(state.usage, result.usage)
         finish = result.finish_reason or "stop"
         if not (tools and result.tool_calls):
             if finish == "tool_calls":  # calls made after the limit are not run: the turn simply ends
                 finish = "stop"
-            yield end()
+            for event in end():
+                yield event
             return
         state.transcript.append(result.as_message())
         state.queued = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in result.tool_calls]
