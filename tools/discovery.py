@@ -32,7 +32,7 @@ async def list_mcp_tools(url: str, headers: dict[str, str], settings: Settings) 
     except ImportError:
         raise ServiceUnavailable("MCP servers cannot be listed in this build") from None
     try:
-        specs = await mcp_client.list_tools(url, headers, settings)
+        specs = await mcp_client.list_tools(settings, url, headers)
     except mcp_client.McpError as exc:
         raise Invalid(f"The MCP server's tools could not be listed: {exc}", field="server_url") from None
     return [{"name": s.name, "description": s.description, "input_schema": s.input_schema} for s in specs]

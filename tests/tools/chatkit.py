@@ -39,7 +39,7 @@ async def create_tool_gpt(
     **mcp_fields: Any,
 ) -> str:
     """A draft with the trips API as an action (`createTrip` consequential, as every POST) and/or the local
-    MCP server (its `weather` tool needing approval), configured through the API."""
+    MCP server (only its `weather` tool needing approval), configured through the API."""
     created = await client.post(
         "/api/gpts", json={"name": "Trip Planner", "instructions": "Plan trips."}, headers=headers
     )
@@ -61,7 +61,7 @@ async def create_tool_gpt(
             "server_label": "local",
             "server_url": mcp.url,
             "authorization": MCP_TOKEN,
-            "require_approval": {"always": {"tool_names": ["weather"]}},
+            "require_approval": {"never": {"tool_names": ["add", "echo_headers", "fail"]}},
             **mcp_fields,
         }
         server = await client.post(f"/api/gpts/{gpt_id}/mcp_servers", json=body, headers=headers)

@@ -243,6 +243,7 @@ async def test_an_mcp_tool_is_called_through_the_chat(tool_client, creator_heade
     response = await ask(tool_client, creator_headers, conversation, "2 + 40?", stream=True)
 
     events = dict(sse_events(response.text))
+    assert "tool_call.ended" in events, response.text
     assert events["tool_call.ended"]["name"] == "add" and events["tool_call.ended"]["status"] == "completed"
     [output] = tool_messages(fake_openai.chat_requests[1])
     assert "42" in output["content"]
