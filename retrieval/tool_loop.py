@@ -188,6 +188,7 @@ async def run_turn(
             if toolset.requires_approval(call.name) and call.name not in allowed and decision is None:
                 pending = PendingCall(call.id, call.name, call.arguments, domain)
                 note = "" if can_ask else NEEDS_APPROVAL_NOTE.format(name=call.name, domain=domain)
+                finish = "stop"  # the reply ends here; its calls are not the client's to run
                 for event in end("requires_approval", pending, note):
                     yield event
                 return
