@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from core.guard import model_json
+from core.guard import model_json, storable
 from core.llm import ChatModel, ChatResult, Delta, Message, ToolCall
 from retrieval.verbatim import VerbatimGuard
 from tools.runtime import ToolOutput, Toolset
@@ -157,6 +157,7 @@ async def run_turn(
     """
     run = guard.run()
     offered = set(toolset.definitions.names())
+    decided = state.queued[0]["id"] if decision is not None and state.queued else None  # the paused call
     shown: list[str] = [state.content] if state.content else []
     finish = "stop"
 
@@ -184,8 +185,9 @@ async def run_turn(
                 state.transcript.append(_tool_message(call.id, refusal))
                 state.queued.pop(0)
                 continue
+            choice, decided = (decision, None) if call.id == decided else (None, decided)
             domain = toolset.domain(call.name)
-            if toolset.requires_approval(call.name) and call.name not in allowed and decision is None:
+            if toolset.requires_approval(call.name) and call.name not in allowed and choice is None:
                 pending = PendingCall(call.id, call.name, call.arguments, domain)
                 note = "" if can_ask else NEEDS_APPROVAL_NOTE.format(name=call.name, domain=domain)
                 finish = "stop"  # the reply ends here; its calls are not the client's to run
@@ -194,19 +196,18 @@ async def run_turn(
                 return
             state.queued.pop(0)
             state.calls += 1
-            if decision is False:
-                decision = None
+            if choice is False:
                 state.transcript.append(_tool_message(call.id, DECLINED))
                 ended = ToolCallEnded(call.id, call.name, domain, "declined", 0)
                 state.records.append(ended.as_json())
                 yield ended
                 continue
-            decision = None
             yield ToolCallStarted(call.id, call.name, domain)
             started = time.monotonic()
             output = await _call(toolset, call)
             duration = output.duration_ms or int((time.monotonic() - started) * 1000)
-            state.transcript.append(_tool_message(call.id, output.content))
+            # Stored with the paused turn (JSONB), so without what PostgreSQL cannot keep.
+            state.transcript.append(_tool_message(call.id, storable(output.content)))
             ended = ToolCallEnded(call.id, call.name, domain, output.status, duration)
             state.records.append(ended.as_json())
             yield ended
@@ -239,6 +240,9 @@ async def run_turn(
             for event in end():
                 yield event
             return
+        result.tool_calls = [
+            ToolCall(storable(c.id), storable(c.name), storable(c.arguments)) for c in result.tool_calls
+        ]
         state.transcript.append(result.as_message())
         state.queued = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in result.tool_calls]
 

@@ -248,3 +248,41 @@ async def test_an_mcp_tool_is_called_through_the_chat(tool_client, creator_heade
     [output] = tool_messages(fake_openai.chat_requests[1])
     assert "42" in output["content"]
     assert events["done"]["message"]["content"] == "It is 42."
+
+
+async def test_the_calls_after_a_paused_one_run_once_it_is_decided(
+    tool_client, creator_headers, tools_api, fake_openai
+):
+    gpt_id = await create_tool_gpt(tool_client, creator_headers, tools_api)
+    conversation = await publish_and_start(tool_client, creator_headers, gpt_id)
+    fake_openai.script(
+        tool_calls(
+            ("listTrips", {}),
+            ("createTrip", {"body": {"destination": "Oslo"}}),
+            ("createTrip", {"body": {"destination": "Rome"}}),
+            ("getTrip", {"trip_id": "t1"}),
+        ),
+        text("Done."),
+    )
+    first = (await ask(tool_client, creator_headers, conversation, "Plan it all")).json()["message"]
+    assert [c["name"] for c in first["tool_calls"]] == ["listTrips"]
+
+    second = (
+        await decide(tool_client, creator_headers, conversation, first["pending_call"]["call_id"], False)
+    ).json()["message"]
+    assert second["status"] == "requires_approval"  # the next consequential call asks again
+    assert second["pending_call"]["arguments"] == {"body": {"destination": "Rome"}}
+    third = (
+        await decide(tool_client, creator_headers, conversation, second["pending_call"]["call_id"], True)
+    ).json()["message"]
+
+    assert third["status"] == "completed" and third["content"] == "Done."
+    assert [(c["name"], c["status"]) for c in third["tool_calls"]] == [
+        ("listTrips", "completed"),
+        ("createTrip", "declined"),
+        ("createTrip", "completed"),
+        ("getTrip", "completed"),
+    ]
+    assert [json.loads(r.body)["destination"] for r in tools_api.requests if r.method == "POST"] == ["Rome"]
+    assert len(fake_openai.chat_requests) == 2  # one model reply with four calls, one answer
+    assert len(tool_messages(fake_openai.chat_requests[1])) == 4
