@@ -13,6 +13,7 @@ from litestar.datastructures import State, UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.agent import BuilderAgent, ChangeEvent, TurnResult
+from builder.preview import PreviewService
 from builder.schemas import (
     AssistantMessage,
     BuilderMessageCreate,
@@ -26,7 +27,7 @@ from builder.schemas import (
     PreviewRead,
     UndoRead,
 )
-from builder.service import GptService, PortabilityService, PreviewService
+from builder.service import GptService, PortabilityService
 from core import ratelimit
 from core.errors import Invalid, unknown_form_fields
 from core.filenames import content_disposition
