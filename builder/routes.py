@@ -13,6 +13,7 @@ from litestar.datastructures import State, UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.agent import BuilderAgent, ChangeEvent, TurnResult
+from builder.preview import PreviewService
 from builder.schemas import (
     AssistantMessage,
     BuilderMessageCreate,
@@ -21,11 +22,12 @@ from builder.schemas import (
     GptCreate,
     GptRead,
     GptUpdate,
+    PreviewApprovalCreate,
     PreviewMessageCreate,
     PreviewRead,
     UndoRead,
 )
-from builder.service import GptService, PortabilityService, PreviewService
+from builder.service import GptService, PortabilityService
 from core import ratelimit
 from core.errors import Invalid, unknown_form_fields
 from core.filenames import content_disposition
@@ -37,6 +39,7 @@ from core.params import Cursor, Limit
 from core.settings import Settings
 from core.sse import sse, wants_stream
 from retrieval.jobs import enqueue_ingestion
+from retrieval.tool_loop import ToolCallEnded, ToolCallStarted, sse_event
 
 
 class GptController(Controller):
@@ -167,11 +170,36 @@ class BuilderChatController(Controller):
         await PreviewService(db_session, settings, None).check_conversation(gpt, data.conversation_id)
         await _check_rate(state, current_user, settings)
         if wants_stream(request):
-            return sse(_streamed_preview(state, gpt.id, data))
+            return sse(_streamed_preview(state, gpt.id, current_user.id, data))
         result = None
         async for event in PreviewService(db_session, settings, get_llm(settings)).reply(
-            gpt, data.content, data.conversation_id
+            gpt, data.content, data.conversation_id, current_user.id
         ):
+            if isinstance(event, tuple):
+                result = event
+        return _preview_read(*result)
+
+    @post("/preview/approvals", status_code=200)
+    async def preview_approval(
+        self,
+        gpt_id: uuid.UUID,
+        data: PreviewApprovalCreate,
+        request: Request,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        state: State,
+    ) -> Any:
+        """Approve or decline the call a preview answer waits for and go on with its turn (streamed for
+        `Accept: text/event-stream`); 404 when no such call waits in that preview conversation."""
+        gpt = await GptService(db_session, settings).get_owned(current_user, gpt_id)
+        service = PreviewService(db_session, settings, get_llm(settings))
+        await _check_rate(state, current_user, settings)
+        if wants_stream(request):
+            await service.pending(gpt, data.conversation_id, data.call_id, lock=False)  # 404 before it starts
+            return sse(_streamed_preview(state, gpt.id, current_user.id, data))
+        result = None
+        async for event in service.decide(gpt, data, current_user.id):
             if isinstance(event, tuple):
                 result = event
         return _preview_read(*result)
@@ -250,29 +278,29 @@ async def _streamed_turn(state: State, gpt_id: uuid.UUID, content: str) -> Async
 
 
 def _preview_read(conversation_id: uuid.UUID, answer) -> PreviewRead:
-    return PreviewRead.model_validate(
-        {
-            "conversation_id": conversation_id,
-            "message": {
-                "role": "assistant",
-                "content": answer.content,
-                "citations": [c.as_json() for c in answer.citations],
-            },
-        }
-    )
+    fields = answer.message_fields()
+    message = {key: fields[key] for key in ("content", "citations", "status", "tool_calls", "pending_call")}
+    return PreviewRead.model_validate({"conversation_id": conversation_id, "message": message})
 
 
 async def _streamed_preview(
-    state: State, gpt_id: uuid.UUID, data: PreviewMessageCreate
+    state: State, gpt_id: uuid.UUID, user_id: uuid.UUID, data: PreviewMessageCreate | PreviewApprovalCreate
 ) -> AsyncIterator[tuple[str, Any]]:
+    """SSE of a preview answer (or of its turn going on after a decision): `delta`, `tool_call.started`,
+    `tool_call.ended`, then `done` with the `PreviewRead`."""
     settings = state.settings
     async with state.db.session_scope() as session:
         gpt = await GptService(session, settings).get_owned_by_id(gpt_id)
-        async for event in PreviewService(session, settings, get_llm(settings)).reply(
-            gpt, data.content, data.conversation_id
-        ):
+        service = PreviewService(session, settings, get_llm(settings))
+        if isinstance(data, PreviewApprovalCreate):
+            events = service.decide(gpt, data, user_id)
+        else:
+            events = service.reply(gpt, data.content, data.conversation_id, user_id)
+        async for event in events:
             if isinstance(event, Delta):
                 yield "delta", {"text": event.text}
+            elif isinstance(event, ToolCallStarted | ToolCallEnded):
+                yield sse_event(event)
             else:
                 yield "done", _preview_read(*event).model_dump(mode="json")
 

@@ -17,6 +17,7 @@ from pydantic import (
 
 from core.errors import Invalid
 from core.schemas import Category, Language, bounded_float, bounded_int
+from retrieval.schemas import ApprovalCreate, MessageStatus, PendingCallRead, ToolCallRead
 
 EDITABLE_FIELDS = (
     "name",
@@ -210,6 +211,12 @@ class PreviewMessageCreate(BaseModel):
     conversation_id: uuid.UUID | None = None
 
 
+class PreviewApprovalCreate(ApprovalCreate):
+    """The creator's decision on a call a preview answer waits for, in that preview conversation."""
+
+    conversation_id: uuid.UUID
+
+
 class CitationRead(BaseModel):
     file_id: uuid.UUID
     filename: str
@@ -222,6 +229,9 @@ class CitedMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
     citations: list[CitationRead]
+    status: MessageStatus = "completed"
+    tool_calls: list[ToolCallRead] = []
+    pending_call: PendingCallRead | None = None
 
 
 class PreviewRead(BaseModel):

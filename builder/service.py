@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from builder.models import Gpt, PreviewMessage
+from builder.models import Gpt
 from builder.schemas import (
     EDITABLE_FIELDS,
     Change,
@@ -31,11 +31,9 @@ from core.db import utcnow
 from core.errors import BadShape, Invalid, NotFound, UnstorableText
 from core.filenames import clean_filename, unsafe_member_name
 from core.guard import clean_json, load_json
-from core.llm import ChatModel, Delta
 from core.models import User
 from core.pagination import keyset_page
 from core.settings import Settings
-from retrieval.answer import Answer, AnswerContext, grounded_answer
 from retrieval.service import KnowledgeService, blob_store
 from tools.portability import export_tools, import_tools
 
@@ -158,78 +156,6 @@ class GptService:
             created_at=gpt.created_at,
             updated_at=gpt.updated_at,
         )
-
-
-def answer_context(gpt: Gpt) -> AnswerContext:
-    return AnswerContext(
-        gpt_id=gpt.id,
-        name=gpt.name,
-        instructions=gpt.instructions,
-        language=gpt.language,
-        top_k=gpt.top_k,
-        model=gpt.model,
-        instructions_public=gpt.instructions_visibility == "public",
-        verbatim_max_words=gpt.verbatim_max_words,
-    )
-
-
-class PreviewService:
-    """The creator's chat with the draft, answering exactly as the published GPT would."""
-
-    def __init__(self, session: AsyncSession, settings: Settings, llm: ChatModel | None):
-        self.session = session
-        self.settings = settings
-        self.llm = llm
-
-    async def check_conversation(self, gpt: Gpt, conversation_id: uuid.UUID | None) -> None:
-        """404 unless `conversation_id` is None (a new one) or a preview conversation of this GPT."""
-        if conversation_id is None:
-            return
-        found = await self.session.scalar(
-            sa.select(PreviewMessage.id)
-            .where(PreviewMessage.gpt_id == gpt.id, PreviewMessage.conversation_id == conversation_id)
-            .limit(1)
-        )
-        if found is None:
-            raise NotFound("No such preview conversation of this GPT; omit conversation_id to start one")
-
-    async def reply(
-        self, gpt: Gpt, content: str, conversation_id: uuid.UUID | None
-    ) -> AsyncIterator[Delta | tuple[uuid.UUID, Answer]]:
-        """Stream the answer's text, then `(conversation_id, Answer)` once it is stored.
-
-        A `conversation_id` this GPT's preview did not hand out is a 404 (never a new history under it).
-        """
-        await self.check_conversation(gpt, conversation_id)
-        conversation_id = conversation_id or uuid.uuid4()
-        rows = await self.session.scalars(
-            sa.select(PreviewMessage)
-            .where(PreviewMessage.gpt_id == gpt.id, PreviewMessage.conversation_id == conversation_id)
-            .order_by(PreviewMessage.created_at, PreviewMessage.id)
-        )
-        history = [{"role": m.role, "content": m.content} for m in rows]
-        answer = None
-        async for event in grounded_answer(
-            self.session, self.settings, self.llm, answer_context(gpt), history, content
-        ):
-            if isinstance(event, Answer):
-                answer = event
-            else:
-                yield event
-        self.session.add(
-            PreviewMessage(gpt_id=gpt.id, conversation_id=conversation_id, role="user", content=content)
-        )
-        self.session.add(
-            PreviewMessage(
-                gpt_id=gpt.id,
-                conversation_id=conversation_id,
-                role="assistant",
-                content=answer.content,
-                citations=[c.as_json() for c in answer.citations],
-            )
-        )
-        await self.session.flush()
-        yield conversation_id, answer
 
 
 EXPORT_FORMAT = "gptstore.gpt"

@@ -6,6 +6,7 @@ import builder.models  # noqa: F401
 import core.models  # noqa: F401
 import retrieval.models  # noqa: F401
 import store.models  # noqa: F401
+import tools.approvals
 import tools.models  # noqa: F401
 
 metadata = SQLModel.metadata

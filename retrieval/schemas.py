@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.schemas import StrictInt, bounded_float
+from core.schemas import StrictBool, StrictInt, bounded_float
 
 FileStatus = Literal["in_progress", "completed", "failed", "cancelled"]
 Access = Literal["private", "open"]
@@ -87,3 +87,38 @@ class SearchResult(BaseModel):
 class SearchResponse(BaseModel):
     data: list[SearchResult]
     search_query: str
+
+
+# Tool calls in chat messages (docs/tools-chat.md) -------------------------------------------------------
+MessageStatus = Literal["completed", "requires_approval", "cancelled"]
+
+
+class ToolCallRead(BaseModel):
+    """One call the turn made (`declined`: the user said no, and it did not run)."""
+
+    call_id: str
+    name: str
+    domain: str
+    status: Literal["completed", "failed", "declined"]
+    duration_ms: int
+
+
+class PendingCallRead(BaseModel):
+    """The call the turn waits for the user to approve: what it would send, and where."""
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any] | str = Field(
+        description="The model's arguments (its JSON text if not an object)"
+    )
+    domain: str
+
+
+class ApprovalCreate(BaseModel):
+    """The user's decision on a pending call; `always` with `approve` allows the GPT's function for good."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    call_id: str = Field(min_length=1, max_length=200)
+    approve: StrictBool
+    always: StrictBool = False

@@ -173,6 +173,11 @@ class VerbatimGuard:
             following.setdefault(place, 1)
         return following
 
+    def run(self) -> _Run:
+        """A reply fed in pieces (`feed(text)`, then `finish()`, each yielding the safe text), for a reply
+        whose text arrives between other events, as a chat turn with tool calls."""
+        return _Run(self)
+
     def filter(self, text: str) -> str:
         """The whole reply with protected runs redacted."""
         run = _Run(self)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import Any
 
 import sqlalchemy as sa
 from redis.asyncio import Redis
@@ -18,10 +19,16 @@ from core.models import User
 from core.pagination import keyset_page
 from core.settings import Settings
 from retrieval.answer import Answer, AnswerContext, grounded_answer
+from retrieval.schemas import ApprovalCreate
+from retrieval.tool_loop import ToolCallEnded, ToolCallStarted, TurnState, sse_event
 from store import usage
 from store.models import ChatMessage, Conversation, GptVersion
 from store.schemas import ChatMessageRead, ChatReplyRead
 from store.service import StoreService
+from tools.approvals import allow, allowed_names
+from tools.chat import open_toolset
+
+TurnEvent = Delta | ToolCallStarted | ToolCallEnded
 
 
 def version_context(version: GptVersion) -> AnswerContext:
@@ -115,20 +122,59 @@ class ChatService:
             raise NotFound("No such conversation")
         return version
 
+    async def _history(
+        self, conversation: Conversation, before: ChatMessage | None = None
+    ) -> tuple[list[Message], str | None]:
+        """The conversation as the model reads it, up to `before` (a paused turn's message, whose question is
+        left out): `user`/`assistant` turns as history, and the text of `system`/`developer` items (added
+        through /v1/conversations) as client instructions, after the GPT's and never instead of them."""
+        rows = await self.messages(conversation)
+        if before is not None:
+            rows = rows[: next(i for i, m in enumerate(rows) if m.id == before.id)]
+            if rows and rows[-1].role == "user":
+                rows = rows[:-1]
+        history: list[Message] = [
+            {"role": m.role, "content": m.content} for m in rows if m.role in ("user", "assistant")
+        ]
+        extra = "\n\n".join(m.content for m in rows if m.role in ("system", "developer"))
+        return history, extra or None
+
+    async def _answer(
+        self,
+        user: User,
+        version: GptVersion,
+        history: list[Message],
+        question: str,
+        instructions: str | None = None,
+        **turn: Any,
+    ) -> AsyncIterator[TurnEvent | Answer]:
+        toolset = await open_toolset(self.session, self.settings, version.gpt_id, user.id, version)
+        allowed = await allowed_names(self.session, user.id, version.gpt_id) if toolset else frozenset()
+        context = replace(version_context(version), client_instructions=instructions)
+        try:
+            async for event in grounded_answer(
+                self.session, self.settings, self.llm, context, history, question,
+                toolset, allowed=allowed, **turn,
+            ):  # fmt: skip
+                yield event
+        finally:
+            if toolset is not None:
+                await toolset.aclose()
+
     async def reply(
         self, user: User, conversation: Conversation, content: str
-    ) -> AsyncIterator[Delta | tuple[ChatMessage, Answer]]:
-        """Stream the answer, then `(stored assistant message, Answer)`; callers `check_rate` first."""
+    ) -> AsyncIterator[TurnEvent | tuple[ChatMessage, Answer]]:
+        """Stream the answer (text and tool calls), then `(stored assistant message, Answer)`; callers
+        `check_rate` first. A call still waiting for approval is cancelled by the new message."""
         version = await self.pinned_version(user, conversation)
-        messages = await self.messages(conversation)
-        # `system`/`developer` items (added through /v1/conversations) add to the GPT's instructions.
-        history: list[Message] = [
-            {"role": m.role, "content": m.content} for m in messages if m.role in ("user", "assistant")
-        ]
-        extra = "\n\n".join(m.content for m in messages if m.role in ("system", "developer"))
-        context = replace(version_context(version), client_instructions=extra or None)
+        await self.session.execute(
+            sa.update(ChatMessage)
+            .where(ChatMessage.conversation_id == conversation.id, ChatMessage.status == "requires_approval")
+            .values(status="cancelled", pending_call=None, tool_state=None)
+        )
+        history, instructions = await self._history(conversation)
         answer = None
-        async for event in grounded_answer(self.session, self.settings, self.llm, context, history, content):
+        async for event in self._answer(user, version, history, content, instructions):
             if isinstance(event, Answer):
                 answer = event
             else:
@@ -137,17 +183,64 @@ class ChatService:
             conversation.title = content.strip().splitlines()[0][:120]
         conversation.updated_at = sa.func.now()
         self.session.add(ChatMessage(conversation_id=conversation.id, role="user", content=content))
+        await self.session.flush()  # the question is stored before its answer
         stored = ChatMessage(
-            conversation_id=conversation.id,
-            role="assistant",
-            content=answer.content,
-            citations=[c.as_json() for c in answer.citations],
-            usage=answer.usage,
+            conversation_id=conversation.id, role="assistant", usage=answer.usage, **answer.message_fields()
         )
         self.session.add(stored)
         await self.session.flush()
         await usage.count(self.redis, conversation.gpt_id, user.id, messages=1)
         yield stored, answer
+
+    async def pending(self, conversation: Conversation, call_id: str, *, lock: bool = True) -> ChatMessage:
+        """The assistant message waiting for approval of `call_id` (locked, so one decision wins); 404 when
+        no such call waits (decided already, cancelled by a newer message, or never asked)."""
+        query = sa.select(ChatMessage).where(
+            ChatMessage.conversation_id == conversation.id,
+            ChatMessage.status == "requires_approval",
+            ChatMessage.pending_call["call_id"].astext == call_id,
+        )
+        message = await self.session.scalar(query.with_for_update() if lock else query)
+        if message is None:
+            raise NotFound(f"No call {call_id!r} waits for approval in this conversation")
+        return message
+
+    async def decide(
+        self, user: User, conversation: Conversation, decision: ApprovalCreate
+    ) -> AsyncIterator[TurnEvent | tuple[ChatMessage, Answer]]:
+        """Run (approve) or decline the pending call and go on with its turn, streamed like `reply`; the
+        same assistant message is completed (or waits again for the turn's next such call)."""
+        message = await self.pending(conversation, decision.call_id)
+        version = await self.pinned_version(user, conversation)
+        if decision.approve and decision.always:
+            await allow(self.session, user.id, conversation.gpt_id, message.pending_call["name"])
+        state = TurnState.from_json(message.tool_state)
+        history, instructions = await self._history(conversation, before=message)
+        answer = None
+        async for event in self._answer(
+            user, version, history, state.question, instructions, state=state, decision=decision.approve
+        ):
+            if isinstance(event, Answer):
+                answer = event
+            else:
+                yield event
+        for name, value in answer.message_fields().items():
+            setattr(message, name, value)
+        message.usage = answer.usage
+        conversation.updated_at = sa.func.now()
+        await self.session.flush()
+        yield message, answer
+
+
+def _sse(
+    conversation: Conversation, event: TurnEvent | tuple[ChatMessage, Answer]
+) -> tuple[str, dict[str, Any]]:
+    if isinstance(event, Delta):
+        return "delta", {"text": event.text}
+    if isinstance(event, ToolCallStarted | ToolCallEnded):
+        return sse_event(event)
+    message = ChatMessageRead.model_validate(event[0], from_attributes=True)
+    return "done", ChatReplyRead(conversation_id=conversation.id, message=message).model_dump(mode="json")
 
 
 async def streamed_reply(
@@ -156,9 +249,10 @@ async def streamed_reply(
     redis: Redis,
     user_id: uuid.UUID,
     conversation_id: uuid.UUID,
-    content: str,
+    content: str | ApprovalCreate,
 ) -> AsyncIterator[tuple[str, object]]:
-    """SSE events of one reply: `delta` `{text}` pieces, then `done` with the `ChatReplyRead`.
+    """SSE events of one reply (or of a turn going on after an `ApprovalCreate`): `delta` `{text}` pieces,
+    `tool_call.started` / `tool_call.ended` of each call, then `done` with the `ChatReplyRead`.
 
     The stream outlives the request's transaction, so it runs in a transaction of its own.
     """
@@ -166,10 +260,9 @@ async def streamed_reply(
         user = await session.get(User, user_id)
         service = ChatService(session, settings, redis, get_llm(settings))
         conversation = await service.owned(user, conversation_id)
-        async for event in service.reply(user, conversation, content):
-            if isinstance(event, Delta):
-                yield "delta", {"text": event.text}
-            else:
-                message = ChatMessageRead.model_validate(event[0], from_attributes=True)
-                reply = ChatReplyRead(conversation_id=conversation.id, message=message)
-                yield "done", reply.model_dump(mode="json")
+        if isinstance(content, ApprovalCreate):
+            events = service.decide(user, conversation, content)
+        else:
+            events = service.reply(user, conversation, content)
+        async for event in events:
+            yield _sse(conversation, event)

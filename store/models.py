@@ -155,6 +155,14 @@ class ChatMessage(SQLModel, table=True):
     content: str = Field(sa_type=sa.Text)
     citations: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONB)
     usage: dict[str, Any] | None = Field(default=None, sa_type=JSONB)
+    # A turn with tools: its calls (name, domain, status, duration_ms), and while it waits for the user's
+    # approval, the pending call and what the turn needs to go on (never shown).
+    status: str = Field(default="completed", max_length=24, sa_column_kwargs={"server_default": "completed"})
+    tool_calls: list[dict[str, Any]] = Field(
+        default_factory=list, sa_type=JSONB, sa_column_kwargs={"server_default": "[]"}
+    )
+    pending_call: dict[str, Any] | None = Field(default=None, sa_type=JSONB)
+    tool_state: dict[str, Any] | None = Field(default=None, sa_type=JSONB)
     created_at: datetime = created_at_field()
 
 

@@ -34,12 +34,17 @@ from retrieval.answer import (
     extractive_answer,
     find_sources,
     model_answer,
+    with_offline_note,
 )
 from retrieval.service import SourcedHit
+from retrieval.tool_loop import ToolCallEnded, ToolCallStarted
 from store import usage as usage_counters
 from store.chat import version_context
 from store.openai_params import ChatCompletionRequest, forwarded
 from store.service import StoreService
+from tools.approvals import allowed_names
+from tools.chat import open_toolset
+from tools.runtime import Toolset
 
 logger = logging.getLogger("gptstore.openai")
 
@@ -71,6 +76,8 @@ class Plan:
     stop: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
     include_usage: bool = False
+    toolset: Toolset | None = None  # the GPT's tools; `choices` closes it
+    allowed: frozenset[str] = frozenset()  # functions the user allowed for good: they run without asking
     id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex}")
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -119,6 +126,8 @@ async def plan(
     context = replace(version_context(version), client_instructions=extra or None)
     question = _text(dialogue[asked].content)
     sources = await find_sources(session, settings, context, question)
+    toolset = await open_toolset(session, settings, gpt_id, user.id, version)
+    allowed = await allowed_names(session, user.id, gpt_id) if toolset else frozenset()
     await usage_counters.count(redis, gpt_id, user.id, messages=1)
     return Plan(
         model=request.model,
@@ -131,6 +140,8 @@ async def plan(
         stop=[stop] if isinstance(stop, str) else list(stop or []),
         options=forwarded(request),
         include_usage=bool(request.stream_options and request.stream_options.include_usage),
+        toolset=toolset,
+        allowed=allowed,
     )
 
 
@@ -151,17 +162,36 @@ def clip(answer: Answer, stop: list[str], max_tokens: int | None, encoding: Any)
 async def choices(
     settings: Settings, llm: ChatModel | None, plan: Plan
 ) -> AsyncIterator[tuple[int, Delta | Answer] | Usage]:
-    """`(choice index, Delta or Answer)` for each of the n choices in turn, then the `Usage`."""
+    """`(choice index, Delta or Answer)` for each of the n choices in turn, then the `Usage`.
+
+    The API is stateless, so nothing can wait for an approval: only calls that need none, or that the user
+    allowed for good, run; a call that needs approval ends its choice with a note (docs/tools-chat.md).
+    """
+    try:
+        async for event in _choices(settings, llm, plan):
+            yield event
+    finally:
+        if plan.toolset is not None:
+            await plan.toolset.aclose()
+
+
+async def _choices(
+    settings: Settings, llm: ChatModel | None, plan: Plan
+) -> AsyncIterator[tuple[int, Delta | Answer] | Usage]:
     sources = plan.sources
     model = plan.context.model or (llm.model if llm else settings.chat_model)
-    messages = answer_messages(settings, plan.context, sources, plan.history, plan.question, model)
+    tools = plan.toolset is not None and bool(plan.toolset.definitions)
+    messages = answer_messages(
+        settings, plan.context, sources, plan.history, plan.question, model, tools=tools
+    )
     encoding = encoding_for_model(model)
     guard = answer_guard(settings, plan.context, sources)
     prompt_tokens = count_chat_tokens(messages, encoding)
     total = Usage(prompt_tokens=prompt_tokens if llm is None else 0)
     offline = None
     if llm is None:
-        offline = clip(extractive_answer(plan.question, sources, guard), plan.stop, plan.max_tokens, encoding)
+        answer = with_offline_note(extractive_answer(plan.question, sources, guard), plan.toolset)
+        offline = clip(answer, plan.stop, plan.max_tokens, encoding)
     for index in range(plan.n):
         if offline is not None:  # deterministic: the same answer for every choice
             answer = offline
@@ -170,7 +200,13 @@ async def choices(
             yield index, answer
             continue
         request = {"max_tokens": plan.max_tokens, "stop": plan.stop or None, **plan.options}
-        async for event in model_answer(llm, messages, sources, model, guard, **request):
+        events = model_answer(
+            llm, messages, sources, model, guard,
+            toolset=plan.toolset, allowed=plan.allowed, can_ask=False, **request,
+        )  # fmt: skip
+        async for event in events:
+            if isinstance(event, ToolCallStarted | ToolCallEnded):
+                continue  # Chat Completions has no event for a call the server runs itself
             if isinstance(event, Answer):
                 reported = event.usage or {}
                 total.prompt_tokens += reported.get("prompt_tokens", prompt_tokens)
@@ -183,6 +219,15 @@ async def choices(
 
 def _citations(answer: Answer) -> list[dict[str, object]]:
     return [c.as_json() for c in answer.citations]
+
+
+def _extensions(answer: Answer) -> dict[str, Any]:
+    """gptstore's fields of a message besides OpenAI's: its citations and, when the reply stopped before a
+    call that needs the user's approval, that call (`pending_tool_call`: name, arguments, domain)."""
+    fields: dict[str, Any] = {"citations": _citations(answer)}
+    if answer.status == "requires_approval" and answer.pending is not None:
+        fields["pending_tool_call"] = answer.pending.as_json()
+    return fields
 
 
 async def completion(events: AsyncIterator[tuple[int, Delta | Answer] | Usage], plan: Plan) -> dict[str, Any]:
@@ -206,7 +251,7 @@ async def completion(events: AsyncIterator[tuple[int, Delta | Answer] | Usage], 
                     "role": "assistant",
                     "content": answer.content,
                     "refusal": None,
-                    "citations": _citations(answer),
+                    **_extensions(answer),
                 },
                 "logprobs": None,
                 "finish_reason": answer.finish_reason,
@@ -251,7 +296,7 @@ async def chunks(events: AsyncIterator[tuple[int, Delta | Answer] | Usage], plan
                 if item.text:
                     yield chunk(choice(index, {"content": item.text}))
             else:
-                yield chunk(choice(index, {"citations": _citations(item)}, item.finish_reason))
+                yield chunk(choice(index, _extensions(item), item.finish_reason))
     except Exception as exc:  # the status line is sent: the error travels in the stream, as OpenAI's does
         if not isinstance(exc, AppError):
             logger.exception("chat completion stream failed")

@@ -21,6 +21,7 @@ from core.pagination import Page
 from core.params import Cursor, Limit, VersionNumber
 from core.settings import Settings
 from core.sse import sse, wants_stream
+from retrieval.schemas import ApprovalCreate
 from retrieval.service import blob_store
 from store.admin import FeaturedItem, ReviewItem, ReviewStatus, StoreAdmin
 from store.chat import ChatService, streamed_reply
@@ -272,6 +273,36 @@ class ConversationController(Controller):
             )
         result = None
         async for event in service.reply(current_user, conversation, data.content):
+            if isinstance(event, tuple):
+                result = event
+        return ChatReplyRead(conversation_id=conversation.id, message=_message_read(result[0]))
+
+    @post("/{conversation_id:uuid}/approvals", status_code=200)
+    async def approve(
+        self,
+        conversation_id: uuid.UUID,
+        data: ApprovalCreate,
+        request: Request,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
+        state: State,
+    ) -> Any:
+        """Approve or decline the call a reply waits for (`status: requires_approval`) and go on with the
+        turn; `always` allows this GPT's function for good. Streamed like a message for
+        `Accept: text/event-stream`. 404 when no such call waits in the caller's conversation."""
+        service = ChatService(db_session, settings, redis, get_llm(settings))
+        conversation = await service.owned(current_user, conversation_id)
+        await service.check_rate(current_user)
+        if wants_stream(request):
+            await service.pending(conversation, data.call_id, lock=False)  # 404 before the stream starts
+            await service.pinned_version(current_user, conversation)
+            return sse(
+                streamed_reply(state.db, state.settings, state.redis, current_user.id, conversation.id, data)
+            )
+        result = None
+        async for event in service.decide(current_user, conversation, data):
             if isinstance(event, tuple):
                 result = event
         return ChatReplyRead(conversation_id=conversation.id, message=_message_read(result[0]))

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.schemas import Category
+from retrieval.schemas import MessageStatus, PendingCallRead, ToolCallRead
 from tools.schemas import ToolDomainRead
 
 Visibility = Literal["private", "link", "public"]
@@ -199,6 +200,9 @@ class ChatMessageRead(BaseModel):
     role: Literal["user", "assistant", "system", "developer"]  # the last two: added via /v1/conversations
     content: str
     citations: list[Citation] = []
+    status: MessageStatus = "completed"
+    tool_calls: list[ToolCallRead] = []
+    pending_call: PendingCallRead | None = None
     created_at: datetime | None = None
 
 

@@ -3,6 +3,8 @@
 Without JavaScript a message is a plain form post answered when the reply is complete (303 back to the
 chat). With `static/app.js` the same form is posted with `Accept: text/event-stream` and the answer is
 streamed as `delta` events and a final `done` (or `error`), like `POST /api/conversations/{id}/messages`.
+A reply whose tool call waits for approval shows the call with Approve and Decline buttons, a plain form post
+to `/chats/{id}/approvals` that goes on with the turn.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from core.models import User
 from core.params import Cursor
 from core.settings import Settings
 from core.sse import sse, wants_stream
+from retrieval.schemas import ApprovalCreate
 from store.chat import ChatService, streamed_reply
 from store.schemas import ChatMessageRead, ConversationRead, GptPage, MessageCreate
 from store.service import StoreService
@@ -133,4 +136,41 @@ async def send_message(
     return Redirect(f"/chats/{row.id}#last", status_code=303)
 
 
-chat_handlers = [start_chat, conversations, conversation, send_message]
+@post("/chats/{conversation_id:uuid}/approvals", status_code=200)
+async def decide_call(
+    request: Request,
+    conversation_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+    state: State,
+) -> Any:
+    """Approve or decline the call a reply waits for (`POST /api/conversations/{id}/approvals`): streamed
+    for `Accept: text/event-stream`, else answered whole and redirected back to the chat."""
+    if redirect := login_required(page_user, request, f"/chats/{conversation_id}"):
+        return redirect
+    values = await form_values(request, "call_id", "approve", "always")
+    service = ChatService(db_session, settings, redis, get_llm(settings))
+    row = await service.owned(page_user, conversation_id)
+    data, errors = parse(
+        ApprovalCreate,
+        {
+            "call_id": values["call_id"],
+            "approve": values["approve"] == "true",
+            "always": values["always"] == "true",
+        },
+    )
+    if data is None:
+        store = StoreService(db_session, settings, redis)
+        return await _chat_page(request, page_user, service, row, store, errors=errors, status_code=422)
+    await service.check_rate(page_user)
+    if wants_stream(request):
+        await service.pending(row, data.call_id, lock=False)  # 404 before the stream starts
+        return sse(streamed_reply(state.db, state.settings, state.redis, page_user.id, row.id, data))
+    async for _ in service.decide(page_user, row, data):
+        pass
+    return Redirect(f"/chats/{row.id}#last", status_code=303)
+
+
+chat_handlers = [start_chat, conversations, conversation, send_message, decide_call]

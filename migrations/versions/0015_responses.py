@@ -1,7 +1,7 @@
 """Responses of /v1/responses, kept for retrieval and `previous_response_id`
 
 Revision ID: 0015_responses
-Revises: 0013_tools
+Revises: 0014_tool_calls
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0015_responses"
-down_revision: str | None = "0013_tools"
+down_revision: str | None = "0014_tool_calls"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

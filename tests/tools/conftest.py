@@ -1,6 +1,7 @@
 import pytest
 
 from core.settings import Settings
+from tests.tools.chatkit import tool_client, tool_settings  # noqa: F401
 from tests.tools.servers import loopback_settings, mcp_server, tools_api, trips_api_server  # noqa: F401
 from tools.actions import TOKENS
 

@@ -1,6 +1,7 @@
 // gptstore's own progressive enhancement: streamed chat answers. Pages work without it.
 // A form marked `data-stream-chat` is posted with `Accept: text/event-stream`; the answer's `delta`
-// events are appended as text (never as HTML), `done` carries the stored message, `error` a problem.
+// events are appended as text (never as HTML), `tool_call.started` / `tool_call.ended` show a status line per
+// call, `done` carries the stored message, `error` a problem.
 (function () {
   "use strict";
 
@@ -32,6 +33,26 @@
       list.appendChild(entry);
     });
     item.appendChild(list);
+  }
+
+  // One status line per tool call: "name on domain: running", then its status and duration.
+  function showCall(item, call) {
+    var list = item.querySelector("ul.tool-calls");
+    if (!list) {
+      list = document.createElement("ul");
+      list.className = "tool-calls";
+      list.setAttribute("aria-label", "Tool calls");
+      item.insertBefore(list, item.firstChild.nextSibling);
+    }
+    var line = list.querySelector('[data-call-id="' + CSS.escape(call.call_id) + '"]');
+    if (!line) {
+      line = document.createElement("li");
+      line.setAttribute("data-call-id", call.call_id);
+      list.appendChild(line);
+    }
+    var status = call.status ? call.status + " (" + call.duration_ms + " ms)" : "running\u2026";
+    line.className = "tool-call " + (call.status || "in_progress");
+    line.textContent = call.name + " on " + call.domain + ": " + status;
   }
 
   function parseEvents(buffer, onEvent) {
@@ -84,9 +105,12 @@
         if (chunk.done) break;
         buffer = parseEvents(buffer + decoder.decode(chunk.value, { stream: true }), function (name, payload) {
           if (name === "delta") answer.textContent += payload.text;
+          else if (name === "tool_call.started" || name === "tool_call.ended") showCall(answer.parentNode, payload);
           else if (name === "done") {
             answer.textContent = payload.message.content;
             addCitations(answer.parentNode, payload.message.citations || []);
+            // The page renders the Approve and Decline buttons of a call waiting for the user.
+            if (payload.message.status === "requires_approval") window.location.reload();
           }
           else if (name === "error") throw new Error(payload.detail);
         });

@@ -1,0 +1,156 @@
+"""The creator's preview chat with a draft: answered as the published GPT would, with its tools."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from builder.models import Gpt, PreviewMessage
+from builder.schemas import PreviewApprovalCreate
+from core.errors import NotFound
+from core.llm import ChatModel, Delta, Message
+from core.settings import Settings
+from retrieval.answer import Answer, AnswerContext, grounded_answer
+from retrieval.tool_loop import ToolCallEnded, ToolCallStarted, TurnState
+from tools.approvals import allow, allowed_names
+from tools.chat import open_toolset
+
+TurnEvent = Delta | ToolCallStarted | ToolCallEnded
+
+
+def answer_context(gpt: Gpt) -> AnswerContext:
+    return AnswerContext(
+        gpt_id=gpt.id,
+        name=gpt.name,
+        instructions=gpt.instructions,
+        language=gpt.language,
+        top_k=gpt.top_k,
+        model=gpt.model,
+        instructions_public=gpt.instructions_visibility == "public",
+        verbatim_max_words=gpt.verbatim_max_words,
+    )
+
+
+class PreviewService:
+    """The creator's chat with the draft, answering exactly as the published GPT would."""
+
+    def __init__(self, session: AsyncSession, settings: Settings, llm: ChatModel | None):
+        self.session = session
+        self.settings = settings
+        self.llm = llm
+
+    async def check_conversation(self, gpt: Gpt, conversation_id: uuid.UUID | None) -> None:
+        """404 unless `conversation_id` is None (a new one) or a preview conversation of this GPT."""
+        if conversation_id is None:
+            return
+        found = await self.session.scalar(
+            sa.select(PreviewMessage.id)
+            .where(PreviewMessage.gpt_id == gpt.id, PreviewMessage.conversation_id == conversation_id)
+            .limit(1)
+        )
+        if found is None:
+            raise NotFound("No such preview conversation of this GPT; omit conversation_id to start one")
+
+    async def _rows(self, gpt: Gpt, conversation_id: uuid.UUID) -> list[PreviewMessage]:
+        rows = await self.session.scalars(
+            sa.select(PreviewMessage)
+            .where(PreviewMessage.gpt_id == gpt.id, PreviewMessage.conversation_id == conversation_id)
+            .order_by(PreviewMessage.created_at, PreviewMessage.id)
+        )
+        return list(rows)
+
+    async def _answer(
+        self, gpt: Gpt, user_id: uuid.UUID, history: list[Message], question: str, **turn: Any
+    ) -> AsyncIterator[TurnEvent | Answer]:
+        toolset = await open_toolset(self.session, self.settings, gpt.id, user_id)
+        allowed = await allowed_names(self.session, user_id, gpt.id) if toolset else frozenset()
+        try:
+            async for event in grounded_answer(
+                self.session, self.settings, self.llm, answer_context(gpt), history, question,
+                toolset, allowed=allowed, **turn,
+            ):  # fmt: skip
+                yield event
+        finally:
+            if toolset is not None:
+                await toolset.aclose()
+
+    async def reply(
+        self, gpt: Gpt, content: str, conversation_id: uuid.UUID | None, user_id: uuid.UUID | None = None
+    ) -> AsyncIterator[TurnEvent | tuple[uuid.UUID, Answer]]:
+        """Stream the answer's text (and tool calls, run with the draft's tools for `user_id`, by default
+        the owner), then `(conversation_id, Answer)` once it is stored. A call still waiting for approval
+        in the conversation is cancelled by the new message.
+
+        A `conversation_id` this GPT's preview did not hand out is a 404 (never a new history under it).
+        """
+        await self.check_conversation(gpt, conversation_id)
+        conversation_id = conversation_id or uuid.uuid4()
+        rows = await self._rows(gpt, conversation_id)
+        for row in rows:
+            if row.status == "requires_approval":
+                row.status, row.pending_call, row.tool_state = "cancelled", None, None
+        history = [{"role": m.role, "content": m.content} for m in rows]
+        answer = None
+        async for event in self._answer(gpt, user_id or gpt.owner_id, history, content):
+            if isinstance(event, Answer):
+                answer = event
+            else:
+                yield event
+        self.session.add(
+            PreviewMessage(gpt_id=gpt.id, conversation_id=conversation_id, role="user", content=content)
+        )
+        await self.session.flush()  # the question is stored before its answer
+        self.session.add(
+            PreviewMessage(
+                gpt_id=gpt.id, conversation_id=conversation_id, role="assistant", **answer.message_fields()
+            )
+        )
+        await self.session.flush()
+        yield conversation_id, answer
+
+    async def pending(
+        self, gpt: Gpt, conversation_id: uuid.UUID, call_id: str, *, lock: bool = True
+    ) -> PreviewMessage:
+        """The preview answer waiting for approval of `call_id` (locked, so one decision wins); 404 when no
+        such call waits in this GPT's preview conversation."""
+        query = sa.select(PreviewMessage).where(
+            PreviewMessage.gpt_id == gpt.id,
+            PreviewMessage.conversation_id == conversation_id,
+            PreviewMessage.status == "requires_approval",
+            PreviewMessage.pending_call["call_id"].astext == call_id,
+        )
+        message = await self.session.scalar(query.with_for_update() if lock else query)
+        if message is None:
+            raise NotFound(f"No call {call_id!r} waits for approval in this preview conversation")
+        return message
+
+    async def decide(
+        self, gpt: Gpt, decision: PreviewApprovalCreate, user_id: uuid.UUID | None = None
+    ) -> AsyncIterator[TurnEvent | tuple[uuid.UUID, Answer]]:
+        """Run (approve) or decline the pending call of a preview answer and go on with its turn, streamed
+        like `reply`; `always` allows the function for good for `user_id` (by default the owner)."""
+        user_id = user_id or gpt.owner_id
+        message = await self.pending(gpt, decision.conversation_id, decision.call_id)
+        if decision.approve and decision.always:
+            await allow(self.session, user_id, gpt.id, message.pending_call["name"])
+        rows = await self._rows(gpt, decision.conversation_id)
+        rows = rows[: next(i for i, m in enumerate(rows) if m.id == message.id)]
+        if rows and rows[-1].role == "user":
+            rows = rows[:-1]
+        history = [{"role": m.role, "content": m.content} for m in rows]
+        state = TurnState.from_json(message.tool_state)
+        answer = None
+        events = self._answer(gpt, user_id, history, state.question, state=state, decision=decision.approve)
+        async for event in events:
+            if isinstance(event, Answer):
+                answer = event
+            else:
+                yield event
+        for name, value in answer.message_fields().items():
+            setattr(message, name, value)
+        await self.session.flush()
+        yield decision.conversation_id, answer

@@ -1,0 +1,36 @@
+"""A GPT's tools for one chat turn: its `Toolset` with the opaque id of the user it acts for."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.settings import Settings
+from store.models import GptVersion
+from tools.runtime import Toolset
+from tools.service import load_definitions
+
+
+def user_ref(settings: Settings, gpt_id: uuid.UUID, user_id: uuid.UUID) -> str:
+    """An opaque id for this user at this GPT (HMAC-SHA256 under the secret key, 32 hex characters): the
+    same on every call, unlinkable across GPTs, and never the user's own id."""
+    digest = hmac.new(settings.secret().encode(), f"{gpt_id}:{user_id}".encode(), hashlib.sha256)
+    return digest.hexdigest()[:32]
+
+
+async def open_toolset(
+    session: AsyncSession,
+    settings: Settings,
+    gpt_id: uuid.UUID,
+    user_id: uuid.UUID,
+    version: GptVersion | None = None,
+) -> Toolset | None:
+    """The tools of the GPT's draft (or of its published `version`) for `user_id`; None when it has none.
+    The caller closes it (`aclose`) when the turn ends."""
+    definitions = await load_definitions(session, settings, gpt_id, version)
+    if not definitions:
+        return None
+    return Toolset(definitions, settings, user_ref=user_ref(settings, gpt_id, user_id))
