@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
@@ -26,6 +25,7 @@ from builder.service import (
     PortabilityService,
     PreviewService,
     check_message_rate,
+    export_filename,
     preview_read,
     streamed_preview,
 )
@@ -185,11 +185,10 @@ class BuilderChatController(Controller):
         """One zip: `gptstore.json` (versioned config) and the knowledge files."""
         gpt = await GptService(db_session, settings).get_owned(current_user, gpt_id)
         archive = await PortabilityService(db_session, settings).export(gpt, current_user)
-        name = re.sub(r"[/\\]+", "-", gpt.name or "").strip() or "gpt"
         return Response(
             archive,
             media_type="application/zip",
-            headers={"Content-Disposition": content_disposition(f"{name}.gptstore.zip")},
+            headers={"Content-Disposition": content_disposition(export_filename(gpt))},
         )
 
 

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import io
 import json
+import re
 import uuid
 import zipfile
 from collections.abc import AsyncIterator
@@ -196,6 +197,15 @@ class PreviewService:
         if found is None:
             raise NotFound("No such preview conversation of this GPT; omit conversation_id to start one")
 
+    async def messages(self, gpt: Gpt, conversation_id: uuid.UUID) -> list[PreviewMessage]:
+        """A preview conversation of this GPT, oldest first (empty for an id it never handed out)."""
+        rows = await self.session.scalars(
+            sa.select(PreviewMessage)
+            .where(PreviewMessage.gpt_id == gpt.id, PreviewMessage.conversation_id == conversation_id)
+            .order_by(PreviewMessage.created_at, PreviewMessage.id)
+        )
+        return list(rows)
+
     async def reply(
         self, gpt: Gpt, content: str, conversation_id: uuid.UUID | None
     ) -> AsyncIterator[Delta | tuple[uuid.UUID, Answer]]:
@@ -274,6 +284,12 @@ EXPORT_FORMAT = "gptstore.gpt"
 EXPORT_VERSION = 1
 MANIFEST = "gptstore.json"
 MAX_LICENSE_CHARS = 200  # the `knowledge_file.license` column, as the upload form allows
+
+
+def export_filename(gpt: Gpt) -> str:
+    """`<name>.gptstore.zip`, slashes of the name made dashes (`gpt` for an unnamed draft)."""
+    name = re.sub(r"[/\\]+", "-", gpt.name or "").strip() or "gpt"
+    return f"{name}.gptstore.zip"
 
 
 class PortabilityService:

@@ -26,12 +26,15 @@ async def upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def upload_form(form: Any, *, many: bool = False) -> tuple[list[UploadFile], Access, str | None]:
+def upload_form(
+    form: Any, *, many: bool = False, also: tuple[str, ...] = ()
+) -> tuple[list[UploadFile], Access, str | None]:
     """The files (one unless `many`), `access` (private|open, default private) and `license` of an upload
-    form; a 422 `Invalid` names every bad field (shared by `POST /api/gpts/{id}/files` and the builder)."""
+    form, which may also carry the fields named in `also`; a 422 `Invalid` names every bad field (shared by
+    `POST /api/gpts/{id}/files` and the builder page)."""
     uploads = [u for u in form.getall("file", []) if isinstance(u, UploadFile)]
     access, license = form.get("access") or "private", form.get("license")
-    errors = unknown_form_fields(form, UPLOAD_FIELDS)
+    errors = unknown_form_fields(form, UPLOAD_FIELDS + also)
     if not uploads or (not many and len(form.getall("file", [])) != 1):
         message = "Send the file as multipart/form-data in this field"
         errors.append({"field": "file", "message": message if not uploads else "Send one file per request"})
