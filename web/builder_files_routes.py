@@ -15,7 +15,7 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.background_tasks import BackgroundTask, BackgroundTasks
 from litestar.datastructures import State
-from litestar.response import Redirect, ServerSentEvent
+from litestar.response import Redirect
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,7 @@ from core.errors import AppError
 from core.guard import read_form
 from core.models import User
 from core.settings import Settings
+from core.sse import EventStream
 from retrieval.jobs import enqueue_ingestion
 from retrieval.schemas import FileRead, upload_chunks, upload_form
 from retrieval.service import KnowledgeService, file_progress_events
@@ -144,7 +145,7 @@ async def file_events(
     service = KnowledgeService(db_session, settings)
     base = await service.knowledge_base_for(page_user, gpt_id)
     await service.get_file(base, file_id)
-    return ServerSentEvent(file_progress_events(state.db, base.gpt_id, file_id))
+    return EventStream(file_progress_events(state.db, base.gpt_id, file_id))
 
 
 builder_files_handlers = [upload, delete_file, file_events]

@@ -244,10 +244,12 @@
     var max = Number(list.getAttribute("data-max")) || 4;
     var rows = Array.prototype.slice.call(list.children);
     // Blank rows are the no-script form's spare inputs; "Add a starter" replaces them.
-    rows.forEach(function (row, i) {
-      if (!row.querySelector("input").value.trim() && (i > 0 || rows.length > 1)) row.remove();
-    });
     var template = rows[0].cloneNode(true);
+    template.querySelector("input").value = "";
+    rows.forEach(function (row) {
+      if (!row.querySelector("input").value.trim()) row.remove();
+    });
+    if (!list.children.length) list.appendChild(template.cloneNode(true));
 
     function renumber() {
       Array.prototype.slice.call(list.children).forEach(function (row, i) {
@@ -417,6 +419,7 @@
         var panel = fresh.getElementById("publish-panel");
         if (!panel) throw new Error("The publish failed (" + response.status + ").");
         document.getElementById("publish-panel").replaceWith(document.importNode(panel, true));
+        if (response.ok) await refreshFromServer(); // publishing may set the draft's category
         var target = dialog.querySelector("#publish-result") || dialog.querySelector(".error") || dialog.querySelector("h2");
         if (target) { target.tabIndex = -1; target.focus(); }
       } catch (error) {
