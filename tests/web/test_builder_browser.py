@@ -331,3 +331,20 @@ def test_publish_dialog_review_result_versions_export_import(page, builders):
     expect(page.get_by_role("heading", level=1)).to_have_text("Harbour Guide")
     assert page.url.split("/builder/")[1].split("?")[0] != gpt_id
     uuid.UUID(page.url.split("/builder/")[1].split("?")[0])
+
+
+def test_the_editor_fits_360_pixels_and_opens_publish_by_keyboard(offline_page, builders):
+    page = offline_page
+    gpt_id = _draft(builders, name="Narrow Guide", conversation_starters=["A rather long starter question?"])
+    page.set_viewport_size({"width": 360, "height": 740})
+    for tab in ("create", "configure", "knowledge"):
+        page.goto(f"/builder/{gpt_id}?tab={tab}")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, f"the {tab} tab scrolls sideways at 360 px ({width} px wide)"
+    page.get_by_role("link", name="Publish").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("dialog")).to_be_visible()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 360, f"the publish dialog scrolls sideways at 360 px ({width} px wide)"
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_be_hidden()
