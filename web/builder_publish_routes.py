@@ -1,5 +1,5 @@
 """The editor's Publish dialog: publish (visibility, category, release notes) and the review result,
-versions with restore, unpublish, and export as a download.
+versions with restore, unpublish, export as a download, and deleting the GPT.
 
 The dialog (`builder/_publish.html`) is part of the editor page; `GET /builder/{id}/publish` is the same
 content as a page of its own, for browsers without JavaScript. A publish answers with that page showing
@@ -160,8 +160,32 @@ async def export(
     )
 
 
+@post("/builder/{gpt_id:uuid}/delete")
+async def delete_gpt(
+    request: Request,
+    gpt_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+) -> Any:
+    """Delete the GPT (`DELETE /api/gpts/{id}`) once the confirmation box is ticked."""
+    if redirect := login_required(page_user, request):
+        return redirect
+    service = GptService(db_session, settings)
+    row = await service.get_owned(page_user, gpt_id, for_update=True)
+    form = await form_values(request, "confirm")
+    if form["confirm"] != "yes":
+        errors = {"confirm": "Tick the box to confirm that the GPT and its files are deleted for good"}
+        return await _publish_page(
+            request, page_user, db_session, settings, redis, gpt_id, publish_errors=errors, status_code=422
+        )
+    await service.delete(row)
+    return Redirect("/builder", status_code=303)
+
+
 class _NoFields(BaseModel):
     """The body of a post that sends nothing but its CSRF token."""
 
 
-builder_publish_handlers = [publish_page, publish, restore, unpublish, export]
+builder_publish_handlers = [publish_page, publish, restore, unpublish, export, delete_gpt]

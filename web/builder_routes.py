@@ -1,4 +1,4 @@
-"""Builder pages: my GPTs (create, import), the two-pane editor and its Configure form, deleting a GPT.
+"""Builder pages: my GPTs (create, import), the two-pane editor and its Configure form.
 
 The editor at `/builder/{id}` has a left pane with the tabs Create (builder chat), Configure (every field)
 and Knowledge (files), and a right pane Preview; its Publish dialog is `builder/_publish.html`. Without
@@ -295,28 +295,4 @@ async def configure(
     return Redirect(f"/builder/{gpt_id}?tab=configure&done=saved", status_code=303)
 
 
-@post("/builder/{gpt_id:uuid}/delete")
-async def delete_gpt(
-    request: Request,
-    gpt_id: uuid.UUID,
-    page_user: User | None,
-    db_session: AsyncSession,
-    settings: Settings,
-    redis: Redis,
-) -> Any:
-    """Delete the GPT (`DELETE /api/gpts/{id}`) once the confirmation box is ticked."""
-    if redirect := login_required(page_user, request):
-        return redirect
-    service = GptService(db_session, settings)
-    row = await service.get_owned(page_user, gpt_id, for_update=True)
-    form = await read_form(request)
-    if form.get("confirm") != "yes":
-        errors = {"confirm": "Tick the box to confirm that the GPT and its files are deleted for good"}
-        return await editor(
-            request, page_user, db_session, settings, redis, row, publish_errors=errors, status_code=422
-        )
-    await service.delete(row)
-    return Redirect("/builder", status_code=303)
-
-
-builder_handlers = [my_gpts, new_gpt, import_gpt, editor_page, configure, delete_gpt]
+builder_handlers = [my_gpts, new_gpt, import_gpt, editor_page, configure]
