@@ -348,3 +348,25 @@ def test_the_editor_fits_360_pixels_and_opens_publish_by_keyboard(offline_page, 
     assert width <= 360, f"the publish dialog scrolls sideways at 360 px ({width} px wide)"
     page.keyboard.press("Escape")
     expect(page.get_by_role("dialog")).to_be_hidden()
+
+
+def test_the_builder_works_without_javascript(browser, builders):
+    context = browser.new_context(base_url=builders.offline_url, java_script_enabled=False)
+    page = context.new_page()
+    page.goto("/login?next=/builder")
+    page.get_by_label("Email").fill(builders.creator_email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Create a GPT").click()
+    page.get_by_label("Message the builder").fill("Make a GPT called Moss Guide that helps people grow moss.")
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Moss Guide")
+    page.get_by_role("tab", name="Configure").click()  # a link to ?tab=configure
+    page.get_by_label("Conversation starter 2").fill("Which moss likes shade?")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+    page.get_by_role("link", name="Publish").click()  # the dialog's content as a page
+    page.get_by_label("Only me").check()
+    page.get_by_role("button", name="Publish", exact=True).click()
+    expect(page.get_by_text("Version 1 is live")).to_be_visible()
+    context.close()
