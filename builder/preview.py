@@ -7,15 +7,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import sqlalchemy as sa
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.models import Gpt, PreviewMessage
-from builder.schemas import PreviewApprovalCreate
+from builder.schemas import PreviewApprovalCreate, PreviewMessageCreate, PreviewRead
+from builder.service import GptService
+from core import ratelimit
+from core.db import Database
 from core.errors import NotFound
-from core.llm import ChatModel, Delta, Message
+from core.llm import ChatModel, Delta, Message, get_llm
+from core.models import User
 from core.settings import Settings
 from retrieval.answer import Answer, AnswerContext, grounded_answer
-from retrieval.tool_loop import ToolCallEnded, ToolCallStarted, TurnState
+from retrieval.tool_loop import ToolCallEnded, ToolCallStarted, TurnState, sse_event
 from tools.approvals import allow, allowed_names
 from tools.chat import open_toolset
 
@@ -55,7 +60,8 @@ class PreviewService:
         if found is None:
             raise NotFound("No such preview conversation of this GPT; omit conversation_id to start one")
 
-    async def _rows(self, gpt: Gpt, conversation_id: uuid.UUID) -> list[PreviewMessage]:
+    async def messages(self, gpt: Gpt, conversation_id: uuid.UUID) -> list[PreviewMessage]:
+        """A preview conversation of this GPT, oldest first (empty for an id it never handed out)."""
         rows = await self.session.scalars(
             sa.select(PreviewMessage)
             .where(PreviewMessage.gpt_id == gpt.id, PreviewMessage.conversation_id == conversation_id)
@@ -89,7 +95,7 @@ class PreviewService:
         """
         await self.check_conversation(gpt, conversation_id)
         conversation_id = conversation_id or uuid.uuid4()
-        rows = await self._rows(gpt, conversation_id)
+        rows = await self.messages(gpt, conversation_id)
         for row in rows:
             if row.status == "requires_approval":
                 row.status, row.pending_call, row.tool_state = "cancelled", None, None
@@ -137,7 +143,7 @@ class PreviewService:
         message = await self.pending(gpt, decision.conversation_id, decision.call_id)
         if decision.approve and decision.always:
             await allow(self.session, user_id, gpt.id, message.pending_call["name"])
-        rows = await self._rows(gpt, decision.conversation_id)
+        rows = await self.messages(gpt, decision.conversation_id)
         rows = rows[: next(i for i, m in enumerate(rows) if m.id == message.id)]
         if rows and rows[-1].role == "user":
             rows = rows[:-1]
@@ -154,3 +160,42 @@ class PreviewService:
             setattr(message, name, value)
         await self.session.flush()
         yield decision.conversation_id, answer
+
+
+async def check_message_rate(redis: Redis, user: User, settings: Settings) -> None:
+    """Builder turns and preview answers count against the same per-minute message limit as chats (429)."""
+    await ratelimit.enforce(redis, user.id, "messages", settings.rate_limit_messages_per_minute, 60)
+
+
+def preview_read(conversation_id: uuid.UUID, answer: Answer) -> PreviewRead:
+    """The `PreviewRead` of a stored preview answer: text, citations and its tool calls (or the one that
+    waits for approval)."""
+    fields = answer.message_fields()
+    message = {key: fields[key] for key in ("content", "citations", "status", "tool_calls", "pending_call")}
+    return PreviewRead.model_validate({"conversation_id": conversation_id, "message": message})
+
+
+async def streamed_preview(
+    db: Database,
+    settings: Settings,
+    gpt_id: uuid.UUID,
+    user_id: uuid.UUID,
+    data: PreviewMessageCreate | PreviewApprovalCreate,
+) -> AsyncIterator[tuple[str, Any]]:
+    """SSE of a preview answer (or of its turn going on after a decision): `delta`, `tool_call.started`,
+    `tool_call.ended`, then `done` with the `PreviewRead`. The caller checked ownership and the
+    conversation; the stream runs in a transaction of its own."""
+    async with db.session_scope() as session:
+        gpt = await GptService(session, settings).get_owned_by_id(gpt_id)
+        service = PreviewService(session, settings, get_llm(settings))
+        if isinstance(data, PreviewApprovalCreate):
+            events = service.decide(gpt, data, user_id)
+        else:
+            events = service.reply(gpt, data.content, data.conversation_id, user_id)
+        async for event in events:
+            if isinstance(event, Delta):
+                yield "delta", {"text": event.text}
+            elif isinstance(event, ToolCallStarted | ToolCallEnded):
+                yield sse_event(event)
+            else:
+                yield "done", preview_read(*event).model_dump(mode="json")

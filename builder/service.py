@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import io
 import json
+import re
 import uuid
 import zipfile
 from collections.abc import AsyncIterator
@@ -162,6 +163,12 @@ EXPORT_FORMAT = "gptstore.gpt"
 EXPORT_VERSION = 1
 MANIFEST = "gptstore.json"
 MAX_LICENSE_CHARS = 200  # the `knowledge_file.license` column, as the upload form allows
+
+
+def export_filename(gpt: Gpt) -> str:
+    """`<name>.gptstore.zip`, slashes of the name made dashes (`gpt` for an unnamed draft)."""
+    name = re.sub(r"[/\\]+", "-", gpt.name or "").strip() or "gpt"
+    return f"{name}.gptstore.zip"
 
 
 class PortabilityService:
