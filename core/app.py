@@ -36,7 +36,7 @@ logger = logging.getLogger("gptstore.access")
 def _context_routes(service: Service) -> list[Any]:
     from builder import routes as builder_routes
     from retrieval import routes as retrieval_routes
-    from store import feedback_routes, openai_api
+    from store import embed_routes, feedback_routes, openai_api
     from store import routes as store_routes
 
     handlers: list[Any] = [*core_routes.route_handlers, apidocs.assets_router()]
@@ -44,6 +44,7 @@ def _context_routes(service: Service) -> list[Any]:
         handlers += builder_routes.route_handlers + retrieval_routes.route_handlers
     if service in ("all", "store"):
         handlers += store_routes.route_handlers + feedback_routes.route_handlers + openai_api.route_handlers
+        handlers += embed_routes.route_handlers
     from web.routes import page_routes
 
     return handlers + page_routes(service)
