@@ -19,7 +19,7 @@
     body.textContent = text;
     item.appendChild(body);
     list.appendChild(item);
-    item.scrollIntoView({ block: "end" });
+    list.scrollTop = list.scrollHeight;
     return body;
   }
 
@@ -86,10 +86,14 @@
         var chunk = await reader.read();
         if (chunk.done) break;
         buffer = parseEvents(buffer + decoder.decode(chunk.value, { stream: true }), function (name, payload) {
-          if (name === "delta") answer.textContent += payload.text;
+          if (name === "delta") {
+            answer.textContent += payload.text;
+            list.scrollTop = list.scrollHeight;
+          }
           else if (name === "done") {
             answer.textContent = payload.content;
             addCitations(answer.parentNode, payload.citations || []);
+            list.scrollTop = list.scrollHeight;
           }
           else if (name === "error") throw new Error(payload.detail);
         });
