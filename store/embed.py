@@ -12,6 +12,7 @@ visitor among the GPT's users.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import re
 import uuid
@@ -76,6 +77,10 @@ def web_origin(value: str) -> str:
         name, rest = host[: end + 1].lower(), host[end + 1 :]
         if rest and not rest.startswith(":"):
             raise ValueError(f"{value!r} is not an origin like https://example.com")
+        try:
+            name = f"[{ipaddress.IPv6Address(name[1:-1]).compressed}]"
+        except ValueError:
+            raise ValueError(f"{value!r}: the IPv6 address is not valid") from None
         port_text = rest[1:] or None
     else:
         name, _, port_text = host.partition(":")

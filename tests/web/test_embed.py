@@ -67,6 +67,11 @@ def test_origins_are_normalised_as_csp_takes_them(typed, origin):
         "ftp://example.com",
         "https://'self'",
         "*",
+        "http://[zzz]:80",
+        "http://[::1]x",
+        "http://[::1",
+        "https://a..b",
+        "https://-a.example",
     ],
 )
 def test_anything_but_an_origin_is_refused(bad):
