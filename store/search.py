@@ -35,6 +35,9 @@ MIN_DENSE = 0.375
 NAME_SIMILARITY = 0.5
 # A common word matches most of the store; ranking every match cost ~165 ms at 100k GPTs (bench/store.py).
 KEYWORD_CANDIDATES = 2_000
+# A common word is in thousands of names, each rechecked and ranked by word similarity: 34,656 rows and
+# ~500 ms for "assistant" at 100k GPTs (bench/store.py). Only this many name matches are ranked.
+FUZZY_CANDIDATES = 2_000
 # Keyset order of each sort: (column, direction); ties broken by gpt_id in the same direction.
 SORT_KEYS = {
     "trending": (Listing.trending_score, "desc"),
@@ -167,11 +170,12 @@ class StoreSearch:
                 WHERE 1 - distance >= :min_similarity
             ),
             fuzzy AS (
-                SELECT gpt_id,
-                       row_number() OVER (ORDER BY :lower_q <<-> lower(name), gpt_id) AS rank
-                FROM listing
-                WHERE listed AND :lower_q <% lower(name) {category_filter}
-                LIMIT :candidates
+                SELECT gpt_id, row_number() OVER (ORDER BY distance, gpt_id) AS rank FROM (
+                    SELECT gpt_id, :lower_q <<-> lower(name) AS distance FROM listing
+                    WHERE listed AND :lower_q <% lower(name) {category_filter}
+                    LIMIT :fuzzy_candidates
+                ) named
+                ORDER BY rank LIMIT :candidates
             )
             SELECT coalesce(kw.gpt_id, vec.gpt_id, fuzzy.gpt_id) AS gpt_id,
                    coalesce(1.0 / ({RRF_K} + kw.rank), 0) + coalesce(1.0 / ({RRF_K} + vec.rank), 0)
@@ -192,6 +196,7 @@ class StoreSearch:
             "model": embedder.model_id,
             "candidates": SEARCH_CANDIDATES,
             "keyword_candidates": KEYWORD_CANDIDATES,
+            "fuzzy_candidates": FUZZY_CANDIDATES,
             "offset": offset,
             "limit": limit + 1,
         }
