@@ -14,7 +14,7 @@ def focused(page) -> dict:
     return page.evaluate(
         """() => { const e = document.activeElement; const s = getComputedStyle(e);
             const name = e.getAttribute('aria-label') || e.innerText || e.value || '';
-            return {tag: e.tagName, name: name.trim(),
+            return {tag: e.tagName, name: name.trim(), href: e.getAttribute('href') || '',
                     outline: s.outlineStyle, width: parseFloat(s.outlineWidth)}; }"""
     )
 
@@ -38,9 +38,12 @@ def test_the_store_works_with_the_keyboard_alone(page, site):
     page.keyboard.type("fjord")  # the search box is the first control of the content
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/search\?q=fjord"))
-    tab_to(page, r"Fjord Guide")
+    page.wait_for_load_state()
+    card = tab_to(page, r"^(FG\s+)?Fjord Guide")
+    assert card["href"] == f"/g/{site.gpt_id}", card
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_have_text("Fjord Guide")
+    page.wait_for_load_state()
     tab_to(page, r"^Start chat$")
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/login\?next="))  # signed out: log in first, then come back
