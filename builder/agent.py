@@ -8,6 +8,7 @@ PATCH (invalid ones go back to the model, unapplied). Without one, the determini
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,11 +19,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from builder.models import BuilderMessage, Gpt
 from builder.offline import offline_turn
 from builder.prompts import BUILDER_SYSTEM_PROMPT, update_gpt_tool
-from builder.schemas import EDITABLE_FIELDS, Change, GptFields, validate_fields
+from builder.schemas import (
+    EDITABLE_FIELDS,
+    AssistantMessage,
+    BuilderTurnRead,
+    Change,
+    GptFields,
+    validate_fields,
+)
 from builder.service import GptService
+from core.db import Database
 from core.errors import AppError, Conflict
 from core.guard import model_json
-from core.llm import ChatModel, ChatResult, Delta, Message, fit_messages
+from core.llm import ChatModel, ChatResult, Delta, Message, fit_messages, get_llm
 from core.pagination import keyset_page
 from core.settings import Settings
 
@@ -237,3 +246,31 @@ class BuilderAgent:
         await self._after_language_change(gpt, reverted)
         await self.session.flush()
         return reverted
+
+
+async def turn_read(gpts: GptService, gpt: Gpt, outcome: TurnResult) -> BuilderTurnRead:
+    """The `BuilderTurnRead` of a finished turn: its reply, what it changed, and the draft after it."""
+    return BuilderTurnRead(
+        message=AssistantMessage(content=outcome.content),
+        changes=outcome.changes,
+        gpt=await gpts.read(gpt),
+        usage=outcome.usage,
+    )
+
+
+async def streamed_turn(
+    db: Database, settings: Settings, gpt_id: uuid.UUID, content: str
+) -> AsyncIterator[tuple[str, Any]]:
+    """SSE events of one builder turn: `delta` `{text}`, `change` (a `Change`) per applied change, then
+    `done` with the `BuilderTurnRead`. The caller checked ownership; the stream outlives the request's
+    transaction, so it runs in one of its own (for the API and the builder page alike)."""
+    async with db.session_scope() as session:
+        gpts = GptService(session, settings)
+        gpt = await gpts.get_owned_by_id(gpt_id, for_update=True)
+        async for event in BuilderAgent(session, settings, get_llm(settings)).turn(gpt, content):
+            if isinstance(event, Delta):
+                yield "delta", {"text": event.text}
+            elif isinstance(event, ChangeEvent):
+                yield "change", event.change.model_dump(mode="json")
+            else:
+                yield "done", (await turn_read(gpts, gpt, event)).model_dump(mode="json")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
@@ -12,25 +10,29 @@ from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State, UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from builder.agent import BuilderAgent, ChangeEvent, TurnResult
+from builder.agent import BuilderAgent, TurnResult, streamed_turn, turn_read
 from builder.schemas import (
-    AssistantMessage,
     BuilderMessageCreate,
     BuilderMessageRead,
-    BuilderTurnRead,
     GptCreate,
     GptRead,
     GptUpdate,
     PreviewMessageCreate,
-    PreviewRead,
     UndoRead,
 )
-from builder.service import GptService, PortabilityService, PreviewService
-from core import ratelimit
+from builder.service import (
+    GptService,
+    PortabilityService,
+    PreviewService,
+    check_message_rate,
+    export_filename,
+    preview_read,
+    streamed_preview,
+)
 from core.errors import Invalid, unknown_form_fields
 from core.filenames import content_disposition
 from core.guard import read_form
-from core.llm import Delta, get_llm
+from core.llm import get_llm
 from core.models import User
 from core.pagination import Page
 from core.params import Cursor, Limit
@@ -114,14 +116,14 @@ class BuilderChatController(Controller):
         """One builder turn; `Accept: text/event-stream` streams `delta`, `change` and `done` events."""
         gpts = GptService(db_session, settings)
         gpt = await gpts.get_owned(current_user, gpt_id, for_update=True)
-        await _check_rate(state, current_user, settings)
+        await check_message_rate(state.redis, current_user, settings)
         if wants_stream(request):
-            return sse(_streamed_turn(state, gpt.id, data.content))
+            return sse(streamed_turn(state.db, state.settings, gpt.id, data.content))
         outcome = None
         async for event in BuilderAgent(db_session, settings, get_llm(settings)).turn(gpt, data.content):
             if isinstance(event, TurnResult):
                 outcome = event
-        return await _turn_read(gpts, gpt, outcome)
+        return await turn_read(gpts, gpt, outcome)
 
     @get("/builder/messages")
     async def history(
@@ -165,16 +167,16 @@ class BuilderChatController(Controller):
         """Chat with the draft as users will: its instructions, its knowledge, cited answers."""
         gpt = await GptService(db_session, settings).get_owned(current_user, gpt_id)
         await PreviewService(db_session, settings, None).check_conversation(gpt, data.conversation_id)
-        await _check_rate(state, current_user, settings)
+        await check_message_rate(state.redis, current_user, settings)
         if wants_stream(request):
-            return sse(_streamed_preview(state, gpt.id, data))
+            return sse(streamed_preview(state.db, state.settings, gpt.id, data))
         result = None
         async for event in PreviewService(db_session, settings, get_llm(settings)).reply(
             gpt, data.content, data.conversation_id
         ):
             if isinstance(event, tuple):
                 result = event
-        return _preview_read(*result)
+        return preview_read(*result)
 
     @get("/export")
     async def export(
@@ -183,11 +185,10 @@ class BuilderChatController(Controller):
         """One zip: `gptstore.json` (versioned config) and the knowledge files."""
         gpt = await GptService(db_session, settings).get_owned(current_user, gpt_id)
         archive = await PortabilityService(db_session, settings).export(gpt, current_user)
-        name = re.sub(r"[/\\]+", "-", gpt.name or "").strip() or "gpt"
         return Response(
             archive,
             media_type="application/zip",
-            headers={"Content-Disposition": content_disposition(f"{name}.gptstore.zip")},
+            headers={"Content-Disposition": content_disposition(export_filename(gpt))},
         )
 
 
@@ -219,62 +220,6 @@ class ImportController(Controller):
                 await enqueue_ingestion(state.queue, file_id)
 
         return Response(body, status_code=201, background=BackgroundTask(enqueue_all))
-
-
-async def _check_rate(state: State, user: User, settings: Settings) -> None:
-    """Builder turns and preview answers count against the same per-minute message limit as chats."""
-    await ratelimit.enforce(state.redis, user.id, "messages", settings.rate_limit_messages_per_minute, 60)
-
-
-async def _turn_read(gpts: GptService, gpt, outcome: TurnResult) -> BuilderTurnRead:
-    return BuilderTurnRead(
-        message=AssistantMessage(content=outcome.content),
-        changes=outcome.changes,
-        gpt=await gpts.read(gpt),
-        usage=outcome.usage,
-    )
-
-
-async def _streamed_turn(state: State, gpt_id: uuid.UUID, content: str) -> AsyncIterator[tuple[str, Any]]:
-    settings = state.settings
-    async with state.db.session_scope() as session:
-        gpts = GptService(session, settings)
-        gpt = await gpts.get_owned_by_id(gpt_id, for_update=True)
-        async for event in BuilderAgent(session, settings, get_llm(settings)).turn(gpt, content):
-            if isinstance(event, Delta):
-                yield "delta", {"text": event.text}
-            elif isinstance(event, ChangeEvent):
-                yield "change", event.change.model_dump(mode="json")
-            else:
-                yield "done", (await _turn_read(gpts, gpt, event)).model_dump(mode="json")
-
-
-def _preview_read(conversation_id: uuid.UUID, answer) -> PreviewRead:
-    return PreviewRead.model_validate(
-        {
-            "conversation_id": conversation_id,
-            "message": {
-                "role": "assistant",
-                "content": answer.content,
-                "citations": [c.as_json() for c in answer.citations],
-            },
-        }
-    )
-
-
-async def _streamed_preview(
-    state: State, gpt_id: uuid.UUID, data: PreviewMessageCreate
-) -> AsyncIterator[tuple[str, Any]]:
-    settings = state.settings
-    async with state.db.session_scope() as session:
-        gpt = await GptService(session, settings).get_owned_by_id(gpt_id)
-        async for event in PreviewService(session, settings, get_llm(settings)).reply(
-            gpt, data.content, data.conversation_id
-        ):
-            if isinstance(event, Delta):
-                yield "delta", {"text": event.text}
-            else:
-                yield "done", _preview_read(*event).model_dump(mode="json")
 
 
 route_handlers = [GptController, ImportController, BuilderChatController]

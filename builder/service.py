@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import io
 import json
+import re
 import uuid
 import zipfile
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.models import Gpt, PreviewMessage
@@ -22,16 +24,19 @@ from builder.schemas import (
     GptCreate,
     GptRead,
     GptUpdate,
+    PreviewMessageCreate,
+    PreviewRead,
     RetrievalRead,
     TrustRead,
     check_category,
 )
+from core import ratelimit
 from core.auth import require_paid_plan
-from core.db import utcnow
+from core.db import Database, utcnow
 from core.errors import BadShape, Invalid, NotFound, UnstorableText
 from core.filenames import clean_filename, unsafe_member_name
 from core.guard import clean_json, load_json
-from core.llm import ChatModel, Delta
+from core.llm import ChatModel, Delta, get_llm
 from core.models import User
 from core.pagination import keyset_page
 from core.settings import Settings
@@ -192,6 +197,15 @@ class PreviewService:
         if found is None:
             raise NotFound("No such preview conversation of this GPT; omit conversation_id to start one")
 
+    async def messages(self, gpt: Gpt, conversation_id: uuid.UUID) -> list[PreviewMessage]:
+        """A preview conversation of this GPT, oldest first (empty for an id it never handed out)."""
+        rows = await self.session.scalars(
+            sa.select(PreviewMessage)
+            .where(PreviewMessage.gpt_id == gpt.id, PreviewMessage.conversation_id == conversation_id)
+            .order_by(PreviewMessage.created_at, PreviewMessage.id)
+        )
+        return list(rows)
+
     async def reply(
         self, gpt: Gpt, content: str, conversation_id: uuid.UUID | None
     ) -> AsyncIterator[Delta | tuple[uuid.UUID, Answer]]:
@@ -231,10 +245,51 @@ class PreviewService:
         yield conversation_id, answer
 
 
+async def check_message_rate(redis: Redis, user: User, settings: Settings) -> None:
+    """Builder turns and preview answers count against the same per-minute message limit as chats (429)."""
+    await ratelimit.enforce(redis, user.id, "messages", settings.rate_limit_messages_per_minute, 60)
+
+
+def preview_read(conversation_id: uuid.UUID, answer: Answer) -> PreviewRead:
+    """The `PreviewRead` of a stored preview answer, with its citations."""
+    return PreviewRead.model_validate(
+        {
+            "conversation_id": conversation_id,
+            "message": {
+                "role": "assistant",
+                "content": answer.content,
+                "citations": [c.as_json() for c in answer.citations],
+            },
+        }
+    )
+
+
+async def streamed_preview(
+    db: Database, settings: Settings, gpt_id: uuid.UUID, data: PreviewMessageCreate
+) -> AsyncIterator[tuple[str, Any]]:
+    """SSE events of one preview answer: `delta` `{text}`, then `done` with the `PreviewRead`. The caller
+    checked ownership and the conversation; the stream runs in a transaction of its own."""
+    async with db.session_scope() as session:
+        gpt = await GptService(session, settings).get_owned_by_id(gpt_id)
+        async for event in PreviewService(session, settings, get_llm(settings)).reply(
+            gpt, data.content, data.conversation_id
+        ):
+            if isinstance(event, Delta):
+                yield "delta", {"text": event.text}
+            else:
+                yield "done", preview_read(*event).model_dump(mode="json")
+
+
 EXPORT_FORMAT = "gptstore.gpt"
 EXPORT_VERSION = 1
 MANIFEST = "gptstore.json"
 MAX_LICENSE_CHARS = 200  # the `knowledge_file.license` column, as the upload form allows
+
+
+def export_filename(gpt: Gpt) -> str:
+    """`<name>.gptstore.zip`, slashes of the name made dashes (`gpt` for an unnamed draft)."""
+    name = re.sub(r"[/\\]+", "-", gpt.name or "").strip() or "gpt"
+    return f"{name}.gptstore.zip"
 
 
 class PortabilityService:

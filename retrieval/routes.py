@@ -2,34 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.background_tasks import BackgroundTask
-from litestar.datastructures import State, UploadFile
+from litestar.datastructures import State
 from litestar.response import ServerSentEvent
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import Invalid, unknown_form_fields
 from core.guard import read_form
 from core.models import User
 from core.settings import Settings
 from retrieval.jobs import enqueue_ingestion
-from retrieval.models import KnowledgeFile
-from retrieval.schemas import FileRead, SearchRequest, SearchResponse, SearchResult
-from retrieval.service import FINAL_STATES, KnowledgeService
-
-UPLOAD_READ_SIZE = 1024 * 1024
-UPLOAD_FIELDS = ("file", "access", "license")
-
-
-async def _upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
-    while chunk := await upload.read(UPLOAD_READ_SIZE):
-        yield chunk
+from retrieval.schemas import (
+    FileRead,
+    SearchRequest,
+    SearchResponse,
+    SearchResult,
+    upload_chunks,
+    upload_form,
+)
+from retrieval.service import KnowledgeService, file_progress_events
 
 
 class FileController(Controller):
@@ -49,19 +42,10 @@ class FileController(Controller):
         """Upload a knowledge file (multipart field `file`; optional `access` = private|open, `license`)."""
         service = KnowledgeService(db_session, settings)
         base = await service.knowledge_base_for(current_user, gpt_id)
-        form = await read_form(request)
-        upload, access, license = form.get("file"), form.get("access") or "private", form.get("license")
-        errors = unknown_form_fields(form, UPLOAD_FIELDS)
-        if not isinstance(upload, UploadFile):
-            errors.append({"field": "file", "message": "Send the file as multipart/form-data in this field"})
-        if access not in ("private", "open"):
-            errors.append({"field": "access", "message": "access must be 'private' or 'open'"})
-        if license is not None and (not isinstance(license, str) or len(license) > 200):
-            errors.append({"field": "license", "message": "license must be text of at most 200 characters"})
-        if errors:
-            raise Invalid("Invalid value for: " + ", ".join(e["field"] for e in errors), errors=errors)
+        uploads, access, license = upload_form(await read_form(request))
+        upload = uploads[0]
         row = await service.add_file(
-            base, upload.filename, _upload_chunks(upload), access=access, license=license or None
+            base, upload.filename, upload_chunks(upload), access=access, license=license
         )
         return Response(
             FileRead.of(row),
@@ -116,7 +100,7 @@ class FileController(Controller):
         service = KnowledgeService(db_session, state.settings)
         base = await service.knowledge_base_for(current_user, gpt_id)
         await service.get_file(base, file_id)
-        return ServerSentEvent(_progress_events(state, base.gpt_id, file_id))
+        return ServerSentEvent(file_progress_events(state.db, base.gpt_id, file_id))
 
     @post("/search", status_code=200)
     async def search(
@@ -156,26 +140,6 @@ class FileController(Controller):
             ],
             search_query=data.query,
         )
-
-
-async def _progress_events(
-    state: State, gpt_id: uuid.UUID, file_id: uuid.UUID
-) -> AsyncIterator[dict[str, Any]]:
-    last = None
-    while True:
-        async with state.db.session_scope() as session:
-            row = await session.get(KnowledgeFile, file_id)
-            snapshot = FileRead.of(row).model_dump(mode="json") if row and row.gpt_id == gpt_id else None
-        if snapshot is None:
-            yield {"event": "deleted", "data": json.dumps({"id": str(file_id)})}
-            return
-        if snapshot != last:
-            event = "done" if snapshot["status"] in FINAL_STATES else "progress"
-            yield {"event": event, "data": json.dumps(snapshot)}
-            last = snapshot
-            if event == "done":
-                return
-        await asyncio.sleep(0.5)
 
 
 route_handlers = [FileController]

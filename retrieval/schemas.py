@@ -3,15 +3,49 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
+from litestar.datastructures import UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.errors import Invalid, unknown_form_fields
 from core.schemas import StrictInt, bounded_float
 
 FileStatus = Literal["in_progress", "completed", "failed", "cancelled"]
 Access = Literal["private", "open"]
+UPLOAD_FIELDS = ("file", "access", "license")
+MAX_LICENSE_CHARS = 200  # the `knowledge_file.license` column
+UPLOAD_READ_SIZE = 1024 * 1024
+
+
+async def upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    """An upload's bytes in pieces of `UPLOAD_READ_SIZE`, for `KnowledgeService.add_file`."""
+    while chunk := await upload.read(UPLOAD_READ_SIZE):
+        yield chunk
+
+
+def upload_form(
+    form: Any, *, many: bool = False, also: tuple[str, ...] = ()
+) -> tuple[list[UploadFile], Access, str | None]:
+    """The files (one unless `many`), `access` (private|open, default private) and `license` of an upload
+    form, which may also carry the fields named in `also`; a 422 `Invalid` names every bad field (shared by
+    `POST /api/gpts/{id}/files` and the builder page)."""
+    uploads = [u for u in form.getall("file", []) if isinstance(u, UploadFile)]
+    access, license = form.get("access") or "private", form.get("license")
+    errors = unknown_form_fields(form, UPLOAD_FIELDS + also)
+    if not uploads or (not many and len(form.getall("file", [])) != 1):
+        message = "Send the file as multipart/form-data in this field"
+        errors.append({"field": "file", "message": message if not uploads else "Send one file per request"})
+    if access not in ("private", "open"):
+        errors.append({"field": "access", "message": "access must be 'private' or 'open'"})
+    if license is not None and (not isinstance(license, str) or len(license) > MAX_LICENSE_CHARS):
+        message = f"license must be text of at most {MAX_LICENSE_CHARS} characters"
+        errors.append({"field": "license", "message": message})
+    if errors:
+        raise Invalid("Invalid value for: " + ", ".join(e["field"] for e in errors), errors=errors)
+    return uploads, access, license or None
 
 
 class Progress(BaseModel):

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import after_commit, serialize, unique_or_conflict, utcnow
+from core.db import Database, after_commit, serialize, unique_or_conflict, utcnow
 from core.errors import Conflict, Invalid, NotFound, TooLarge
 from core.filenames import clean_filename
 from core.models import User
@@ -29,6 +31,7 @@ from retrieval.isolation import ChildLimits, run_in_child
 from retrieval.models import KnowledgeBase, KnowledgeFile
 from retrieval.parsing import ParseError
 from retrieval.rerank import Reranker, get_reranker, rerank_hits
+from retrieval.schemas import FileRead
 from retrieval.search import Hit, Mode, search_chunks, text_search_config_for
 
 logger = logging.getLogger("gptstore.retrieval")
@@ -464,3 +467,29 @@ class KnowledgeService:
             SourcedHit(hit=h, filename=files[h.file_id].filename, access=files[h.file_id].access)
             for h in hits
         ]
+
+
+PROGRESS_POLL_SECONDS = 0.5
+
+
+async def file_progress_events(
+    db: Database, gpt_id: uuid.UUID, file_id: uuid.UUID
+) -> AsyncIterator[dict[str, Any]]:
+    """SSE events of one file's ingestion (the caller checked access): `progress` with the `FileRead`
+    whenever it changes, then `done` once it is final, or `deleted` `{id}` if it goes. Polls the row every
+    `PROGRESS_POLL_SECONDS`, each time in a short transaction of its own."""
+    last = None
+    while True:
+        async with db.session_scope() as session:
+            row = await session.get(KnowledgeFile, file_id)
+            snapshot = FileRead.of(row).model_dump(mode="json") if row and row.gpt_id == gpt_id else None
+        if snapshot is None:
+            yield {"event": "deleted", "data": json.dumps({"id": str(file_id)})}
+            return
+        if snapshot != last:
+            event = "done" if snapshot["status"] in FINAL_STATES else "progress"
+            yield {"event": event, "data": json.dumps(snapshot)}
+            last = snapshot
+            if event == "done":
+                return
+        await asyncio.sleep(PROGRESS_POLL_SECONDS)

@@ -23,7 +23,7 @@ from core.settings import Settings
 from core.sse import sse, wants_stream
 from retrieval.service import blob_store
 from store.chat import ChatService, streamed_reply
-from store.models import ChatMessage, GptVersion
+from store.models import ChatMessage
 from store.schemas import (
     AppealCreate,
     AppealRead,
@@ -42,18 +42,6 @@ from store.schemas import (
 )
 from store.search import StoreSearch
 from store.service import StoreService
-
-
-def version_read(version: GptVersion) -> VersionRead:
-    return VersionRead(
-        number=version.number,
-        visibility=version.visibility,
-        review_status=version.review_status,
-        review_reasons=version.review_reasons,
-        release_notes=version.release_notes,
-        file_count=len(version.file_ids),
-        created_at=version.created_at,
-    )
 
 
 class PublishingController(Controller):
@@ -75,7 +63,7 @@ class PublishingController(Controller):
         version = await service.publish(
             current_user, gpt_id, data.visibility, data.category, data.release_notes
         )
-        return version_read(version)
+        return VersionRead.of(version)
 
     @get("/versions")
     async def versions(
@@ -91,7 +79,7 @@ class PublishingController(Controller):
         rows, next_cursor = await StoreService(db_session, settings).versions(
             current_user, gpt_id, limit, cursor
         )
-        return Page(data=[version_read(v) for v in rows], next_cursor=next_cursor)
+        return Page(data=[VersionRead.of(v) for v in rows], next_cursor=next_cursor)
 
     @post("/versions/{number:int}/restore", status_code=200)
     async def restore(
@@ -293,7 +281,7 @@ class AdminStoreController(Controller):
         """Reject a version or unlist the GPT, with a reason the creator sees."""
         require_admin(current_user)
         service = StoreService(db_session, settings, redis)
-        return version_read(await service.moderate(current_user, gpt_id, number, data.action, data.reason))
+        return VersionRead.of(await service.moderate(current_user, gpt_id, number, data.action, data.reason))
 
     @get("/appeals")
     async def appeals(

@@ -32,6 +32,19 @@ class VersionRead(BaseModel):
     file_count: int
     created_at: datetime
 
+    @classmethod
+    def of(cls, version) -> VersionRead:
+        """From a `GptVersion` row."""
+        return cls(
+            number=version.number,
+            visibility=version.visibility,
+            review_status=version.review_status,
+            review_reasons=version.review_reasons,
+            release_notes=version.release_notes,
+            file_count=len(version.file_ids),
+            created_at=version.created_at,
+        )
+
 
 class AppealCreate(Strict):
     message: str = Field(min_length=1, max_length=2000)

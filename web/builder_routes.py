@@ -1,59 +1,211 @@
-"""Builder pages (skeleton): my GPTs, a new draft, and the Configure form over `GptRead`/`GptUpdate`.
+"""Builder pages: my GPTs (create, import), the two-pane editor and its Configure form.
 
-The form posts every editable field; it is validated by `builder.schemas.validate_fields`, the function
-behind `PATCH /api/gpts/{id}`, so the page shows at each field exactly what the API's 422 names.
+The editor at `/builder/{id}` has a left pane with the tabs Create (builder chat), Configure (every field)
+and Knowledge (files), and a right pane Preview; its Publish dialog is `builder/_publish.html`. Without
+JavaScript each tab is a link (`?tab=`) and every form a plain post that comes back to the page; with
+`static/builder.js` tabs switch in place and chat, preview and uploads stream. Each handler calls the
+service its JSON twin calls; the chat, knowledge and publishing handlers are in the `builder_*_routes`
+modules next to this one.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 from litestar import Request, get, post
+from litestar.background_tasks import BackgroundTask
+from litestar.datastructures import UploadFile
 from litestar.response import Redirect
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from builder.schemas import GptUpdate, validate_fields
-from builder.service import GptService
-from core.errors import Invalid
+from builder.agent import BuilderAgent
+from builder.models import Gpt
+from builder.schemas import BuilderMessageRead, CitationRead, GptRead, GptUpdate, validate_fields
+from builder.service import GptService, PortabilityService, PreviewService
+from core.errors import AppError, Invalid
+from core.guard import read_form
 from core.models import User
 from core.settings import Settings
-from web.forms import field_errors, form_values
+from retrieval.jobs import enqueue_ingestion
+from retrieval.schemas import FileRead
+from store.schemas import VersionRead
+from store.service import StoreService
 from web.session import login_required
 from web.templates import render
 
-FORM_FIELDS = (
-    "name",
-    "description",
-    "instructions",
-    "welcome_message",
-    "conversation_starters",
-    "category",
-    "tags",
-    "language",
+TABS = ("create", "configure", "knowledge")
+MAX_STARTERS = 4  # GptFields.conversation_starters' max_length
+TEXT_FIELDS = ("name", "description", "instructions", "welcome_message", "category", "tags", "language")
+NUMBER_FIELDS = (
+    "retrieval.chunk_size",
+    "retrieval.chunk_overlap",
+    "retrieval.top_k",
+    "retrieval.score_threshold",
+    "trust.verbatim_max_words",
 )
+OTHER_FIELDS = ("model", "trust.instructions")
+NUMBER = re.compile(r"[+-]?\d{1,10}(\.\d{1,10})?")
 
 
-def update_from_form(values: dict[str, str]) -> dict[str, Any]:
-    """The PATCH body a Configure form stands for: starters one per line, tags separated by commas."""
-    data: dict[str, Any] = {k: values[k] for k in FORM_FIELDS if k not in ("conversation_starters", "tags")}
-    data["conversation_starters"] = [s for s in values["conversation_starters"].splitlines() if s.strip()]
-    data["tags"] = [t for t in values["tags"].split(",") if t.strip()]
+def _number(text: str) -> Any:
+    """A form's number as the JSON number the API takes; other text is left for the schema to refuse."""
+    text = text.strip()
+    if not NUMBER.fullmatch(text):
+        return text or None
+    return float(text) if "." in text else int(text)
+
+
+def update_from_form(form: Any) -> dict[str, Any]:
+    """The PATCH body (`GptUpdate`) a Configure form stands for: one input per conversation starter (blank
+    ones dropped), tags separated by commas, `retrieval.*` and `trust.*` inputs as nested objects, blank
+    numbers and model left to their defaults."""
+
+    def text(name: str) -> str:
+        value = form.get(name)
+        return value if isinstance(value, str) else ""
+
+    data: dict[str, Any] = {name: text(name) for name in TEXT_FIELDS}
+    starters = [s for s in form.getall("conversation_starters", []) if isinstance(s, str)]
+    data["conversation_starters"] = [s for s in starters if s.strip()]
+    data["tags"] = [t for t in data["tags"].split(",") if t.strip()]
     data["category"] = data["category"] or None
     data["language"] = data["language"] or None
+    data["model"] = text("model").strip() or None
+    retrieval = {n.split(".")[1]: _number(text(n)) for n in NUMBER_FIELDS if n.startswith("retrieval.")}
+    data["retrieval"] = {k: v for k, v in retrieval.items() if v is not None}
+    data["trust"] = {"verbatim_max_words": _number(text("trust.verbatim_max_words"))}
+    if text("trust.instructions"):
+        data["trust"]["instructions"] = text("trust.instructions")
     return data
+
+
+def configure_errors(exc: AppError) -> dict[str, str]:
+    """`{input name: message}` from the API's 422: `retrieval.top_k` stays dotted (its own input), a
+    starter's `conversation_starters.2` is shown at the starters."""
+    errors: dict[str, str] = {}
+    for error in exc.errors or []:
+        field = str(error.get("field") or "form")
+        field = "conversation_starters" if field.startswith("conversation_starters") else field
+        errors.setdefault(field, str(error.get("message") or exc.detail).removeprefix("Value error, "))
+    return errors or {"form": exc.detail}
+
+
+def form_of(gpt: GptRead) -> dict[str, Any]:
+    """The Configure inputs' values for the draft as it is."""
+    values: dict[str, Any] = gpt.model_dump(include=set(TEXT_FIELDS) | {"model"})
+    values["tags"] = ", ".join(gpt.tags)
+    values["conversation_starters"] = list(gpt.conversation_starters)
+    values.update({f"retrieval.{k}": v for k, v in gpt.retrieval.model_dump().items()})
+    values["trust.instructions"] = gpt.trust.instructions
+    values["trust.verbatim_max_words"] = gpt.trust.verbatim_max_words
+    return {k: "" if v is None else v for k, v in values.items()}
+
+
+async def editor(
+    request: Request,
+    user: User,
+    session: AsyncSession,
+    settings: Settings,
+    redis: Redis | None,
+    row: Gpt,
+    *,
+    tab: str = "create",
+    status_code: int = 200,
+    **context: Any,
+) -> Any:
+    """The editor page for `row` with every pane filled; `context` overrides (form values, errors,
+    a publish result) come from the handler that answers a post."""
+    gpts = GptService(session, settings)
+    gpt = await gpts.read(row)
+    history = [
+        BuilderMessageRead.model_validate(m, from_attributes=True)
+        for m in await BuilderAgent(session, settings, None).history(row)
+    ]
+    undoable = next((m.id for m in reversed(history) if m.changes and not m.undone), None)
+    base = await gpts.knowledge.knowledge_base_of(row.id)
+    files = [FileRead.of(f) for f in await gpts.knowledge.list_files(base)]
+    conversation_id = _uuid(request.query_params.get("c"))
+    preview = []
+    if conversation_id is not None:
+        preview = await PreviewService(session, settings, None).messages(row, conversation_id)
+        conversation_id = conversation_id if preview else None
+    versions, _ = await StoreService(session, settings, redis).versions(user, row.id, 20, None)
+    values = context.pop("values", None) or form_of(gpt)
+    starters = list(values["conversation_starters"])
+    return render(
+        request,
+        "builder/editor.html",
+        user,
+        gpt=gpt,
+        tab=tab if tab in TABS else "create",
+        values=values,
+        starters=starters + [""] * (MAX_STARTERS - len(starters)),
+        errors=context.pop("errors", {}),
+        categories=settings.categories,
+        history=history,
+        undoable=undoable,
+        files=files,
+        max_file_bytes=settings.max_file_bytes,
+        conversation_id=conversation_id,
+        preview=[_preview_message(m) for m in preview],
+        versions=[VersionRead.of(v) for v in versions],
+        publish=context.pop("publish", None),
+        publish_errors=context.pop("publish_errors", {}),
+        notice=context.pop("notice", None) or _notice(request),
+        status_code=status_code,
+        **context,
+    )
+
+
+NOTICES = {
+    "saved": "Saved.",
+    "undone": "The last builder change was undone.",
+    "restored": "The version was restored into the draft.",
+    "unpublished": "The GPT is no longer published.",
+    "imported": "Imported. Its knowledge files are being processed.",
+    "uploaded": "Uploaded. The files are being processed.",
+    "deleted-file": "The file was deleted.",
+}
+
+
+def _notice(request: Request) -> str | None:
+    return NOTICES.get(request.query_params.get("done", ""))
+
+
+def _uuid(text: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text) if text else None
+    except ValueError:
+        return None
+
+
+def _preview_message(row: Any) -> dict[str, Any]:
+    return {
+        "role": row.role,
+        "content": row.content,
+        "citations": [CitationRead.model_validate(c) for c in row.citations or []],
+    }
 
 
 @get("/builder", name="builder")
 async def my_gpts(
     request: Request, page_user: User | None, db_session: AsyncSession, settings: Settings
 ) -> Any:
-    """The signed-in creator's GPTs (`GET /api/gpts`)."""
+    """The signed-in creator's GPTs (`GET /api/gpts`), with create and import."""
     if redirect := login_required(page_user, request):
         return redirect
-    service = GptService(db_session, settings)
-    gpts = await service.read_all((await service.list_owned(page_user, 100, None))[0])
-    return render(request, "builder/list.html", page_user, gpts=gpts)
+    return await _list_page(request, page_user, db_session, settings, {})
+
+
+async def _list_page(
+    request: Request, user: User, session: AsyncSession, settings: Settings, errors: dict, status: int = 200
+) -> Any:
+    service = GptService(session, settings)
+    gpts = await service.read_all((await service.list_owned(user, 100, None))[0])
+    return render(request, "builder/list.html", user, gpts=gpts, errors=errors, status_code=status)
 
 
 @post("/builder/new")
@@ -67,55 +219,80 @@ async def new_gpt(
     return Redirect(f"/builder/{gpt.id}", status_code=303)
 
 
-@get("/builder/{gpt_id:uuid}", name="configure")
-async def configure_form(
-    request: Request, gpt_id: uuid.UUID, page_user: User | None, db_session: AsyncSession, settings: Settings
+@post("/builder/import", opt={"upload": True})
+async def import_gpt(
+    request: Request, page_user: User | None, db_session: AsyncSession, settings: Settings
 ) -> Any:
+    """A new draft from an export archive (`POST /api/gpts/import`); a bad archive is named at the form."""
+    if redirect := login_required(page_user, request, "/builder"):
+        return redirect
+    form = await read_form(request)
+    upload = form.get("file")
+    try:
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise Invalid("Choose an export archive (.zip) to import", field="file")
+        async with db_session.begin_nested():
+            gpt, file_ids = await PortabilityService(db_session, settings).import_archive(
+                page_user, await upload.read()
+            )
+    except AppError as exc:
+        errors = {"file": exc.detail}
+        return await _list_page(request, page_user, db_session, settings, errors, exc.status)
+    queue = request.app.state.queue
+
+    async def enqueue_all() -> None:  # after the response, when the request's transaction is committed
+        for file_id in file_ids:
+            await enqueue_ingestion(queue, file_id)
+
+    target = f"/builder/{gpt.id}?tab=knowledge&done=imported"
+    return Redirect(target, status_code=303, background=BackgroundTask(enqueue_all))
+
+
+@get("/builder/{gpt_id:uuid}", name="configure")
+async def editor_page(
+    request: Request,
+    gpt_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+    tab: str = "create",
+) -> Any:
+    """The editor (`GET /api/gpts/{id}`, its builder chat, files, preview conversation and versions)."""
     if redirect := login_required(page_user, request):
         return redirect
-    service = GptService(db_session, settings)
-    gpt = await service.read(await service.get_owned(page_user, gpt_id))
-    values = gpt.model_dump()
-    values["conversation_starters"] = "\n".join(gpt.conversation_starters)
-    values["tags"] = ", ".join(gpt.tags)
-    return render(
-        request,
-        "builder/configure.html",
-        page_user,
-        gpt=gpt,
-        values=values,
-        errors={},
-        categories=settings.categories,
-        saved=request.query_params.get("saved") == "1",
-    )
+    row = await GptService(db_session, settings).get_owned(page_user, gpt_id)
+    return await editor(request, page_user, db_session, settings, redis, row, tab=tab)
 
 
 @post("/builder/{gpt_id:uuid}")
 async def configure(
-    request: Request, gpt_id: uuid.UUID, page_user: User | None, db_session: AsyncSession, settings: Settings
+    request: Request,
+    gpt_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
 ) -> Any:
-    """Save the Configure form (`PATCH /api/gpts/{id}`); field errors come back at their fields (422)."""
+    """Save the Configure form (`PATCH /api/gpts/{id}`); field errors come back at their inputs (422)."""
     if redirect := login_required(page_user, request):
         return redirect
     service = GptService(db_session, settings)
     row = await service.get_owned(page_user, gpt_id, for_update=True)
-    values = await form_values(request, *FORM_FIELDS)
+    form = await read_form(request)
+    data = update_from_form(form)
     try:
-        data = validate_fields(GptUpdate, update_from_form(values), settings.categories)
+        update = validate_fields(GptUpdate, data, settings.categories)
     except Invalid as exc:
-        return render(
-            request,
-            "builder/configure.html",
-            page_user,
-            gpt=await service.read(row),
-            values=values,
-            errors=field_errors(exc),
-            categories=settings.categories,
-            saved=False,
-            status_code=422,
-        )
-    await service.update(row, data)
-    return Redirect(f"/builder/{gpt_id}?saved=1", status_code=303)
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        values["conversation_starters"] = data["conversation_starters"]
+        values = {**form_of(await service.read(row)), **values}
+        return await editor(
+            request, page_user, db_session, settings, redis, row, tab="configure",
+            values=values, errors=configure_errors(exc), status_code=422,
+        )  # fmt: skip
+    await service.update(row, update)
+    return Redirect(f"/builder/{gpt_id}?tab=configure&done=saved", status_code=303)
 
 
-builder_handlers = [my_gpts, new_gpt, configure_form, configure]
+builder_handlers = [my_gpts, new_gpt, import_gpt, editor_page, configure]

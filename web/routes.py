@@ -22,6 +22,9 @@ from core.models import User
 from core.schemas import LoginRequest, SignupRequest
 from core.settings import Settings
 from web.account_routes import account_handlers
+from web.builder_chat_routes import builder_chat_handlers
+from web.builder_files_routes import builder_files_handlers
+from web.builder_publish_routes import builder_publish_handlers
 from web.builder_routes import builder_handlers
 from web.chat_routes import chat_handlers
 from web.creator_routes import creator_handlers
@@ -114,7 +117,9 @@ def page_routes(service: Literal["all", "builder", "store"]) -> list[Any]:
     if service in ("all", "store"):
         handlers += store_handlers + chat_handlers + creator_handlers + embed_handlers
     if service in ("all", "builder"):
-        handlers += builder_handlers
+        handlers += (
+            builder_handlers + builder_chat_handlers + builder_files_handlers + builder_publish_handlers
+        )
     if service == "builder":
         handlers.append(builder_only_home)
     pages = Router(

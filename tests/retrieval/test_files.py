@@ -106,3 +106,13 @@ async def test_deleting_the_gpt_deletes_its_uploads(client, creator_headers, set
     assert list((settings.data_dir / "files").rglob("*-*"))
     assert (await client.delete(f"/api/gpts/{gpt_id}", headers=creator_headers)).status_code == 204
     assert not [p for p in (settings.data_dir / "files").rglob("*") if p.is_file()]
+
+
+async def test_one_upload_request_carries_one_file(client, creator_headers):
+    gpt_id = await create_gpt(client, creator_headers, name="Two at once")
+    two = [("file", ("a.md", b"# A\n\nalpha")), ("file", ("b.md", b"# B\n\nbeta"))]
+    response = await client.post(f"/api/gpts/{gpt_id}/files", files=two, headers=creator_headers)
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "file", "message": "Send one file per request"}]
+    listed = await client.get(f"/api/gpts/{gpt_id}/files", headers=creator_headers)
+    assert listed.json()["data"] == []  # neither was kept

@@ -263,7 +263,7 @@ async def test_builder_creates_a_draft_and_shows_field_errors(client, session, c
         "description": "Hikes",
         "instructions": "",
         "welcome_message": "",
-        "conversation_starters": "Where to hike?\nWhat to pack?",
+        "conversation_starters": ["Where to hike?", "What to pack?"],
         "category": "lifestyle",
         "tags": "outdoors, hiking",
         "language": "not a language",

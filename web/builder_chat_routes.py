@@ -1,0 +1,123 @@
+"""The editor's two chats: Create (the builder chat, with undo) and Preview (the draft answering).
+
+Like the chat pages: without JavaScript a message is a form post answered whole and redirected back to
+the editor; with `static/builder.js` the same form is posted with `Accept: text/event-stream` and streams
+the API's events (`POST /api/gpts/{id}/builder/messages`: `delta`, `change`, `done`;
+`POST /api/gpts/{id}/preview/messages`: `delta`, `done`), from the same service functions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Request, post
+from litestar.datastructures import State
+from litestar.response import Redirect
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from builder.agent import BuilderAgent, streamed_turn
+from builder.schemas import BuilderMessageCreate, PreviewMessageCreate
+from builder.service import GptService, PreviewService, check_message_rate, streamed_preview
+from core.errors import AppError
+from core.llm import get_llm
+from core.models import User
+from core.settings import Settings
+from core.sse import sse, wants_stream
+from web.builder_routes import TABS, editor
+from web.forms import form_values, parse
+from web.session import login_required
+
+
+@post("/builder/{gpt_id:uuid}/messages", status_code=200)
+async def builder_message(
+    request: Request,
+    gpt_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+    state: State,
+) -> Any:
+    """One builder turn: streamed for `Accept: text/event-stream`, else run whole and redirected back."""
+    if redirect := login_required(page_user, request, f"/builder/{gpt_id}"):
+        return redirect
+    gpts = GptService(db_session, settings)
+    row = await gpts.get_owned(page_user, gpt_id, for_update=True)
+    data, errors = parse(BuilderMessageCreate, await form_values(request, "content"))
+    if data is None:
+        errors = {"builder_content": errors.get("content", "Write a message")}
+        return await editor(
+            request, page_user, db_session, settings, redis, row, errors=errors, status_code=422
+        )
+    await check_message_rate(redis, page_user, settings)  # before a stream starts: a 429 is a real 429
+    if wants_stream(request):
+        return sse(streamed_turn(state.db, state.settings, row.id, data.content))
+    async for _ in BuilderAgent(db_session, settings, get_llm(settings)).turn(row, data.content):
+        pass
+    return Redirect(f"/builder/{gpt_id}?tab=create#builder-form", status_code=303)
+
+
+@post("/builder/{gpt_id:uuid}/undo")
+async def undo(
+    request: Request,
+    gpt_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+) -> Any:
+    """Revert the latest builder turn that changed something (`POST /api/gpts/{id}/builder/undo`)."""
+    if redirect := login_required(page_user, request, f"/builder/{gpt_id}"):
+        return redirect
+    row = await GptService(db_session, settings).get_owned(page_user, gpt_id, for_update=True)
+    try:
+        async with db_session.begin_nested():
+            await BuilderAgent(db_session, settings, None).undo(row)
+    except AppError as exc:
+        errors = {"undo": exc.detail}
+        return await editor(
+            request, page_user, db_session, settings, redis, row, errors=errors, status_code=exc.status
+        )
+    return Redirect(f"/builder/{gpt_id}?tab=create&done=undone", status_code=303)
+
+
+@post("/builder/{gpt_id:uuid}/preview", status_code=200)
+async def preview_message(
+    request: Request,
+    gpt_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+    state: State,
+) -> Any:
+    """Ask the draft (`POST /api/gpts/{id}/preview/messages`): streamed, or answered whole and redirected
+    back with the conversation in `?c=`."""
+    if redirect := login_required(page_user, request, f"/builder/{gpt_id}"):
+        return redirect
+    row = await GptService(db_session, settings).get_owned(page_user, gpt_id)
+    values = await form_values(request, "content", "conversation_id", "tab")
+    tab = values.pop("tab")
+    tab = tab if tab in TABS else "create"
+    values = {k: v for k, v in values.items() if v}
+    data, errors = parse(PreviewMessageCreate, values)
+    if data is None:
+        errors = {"preview_content": errors.get("content") or next(iter(errors.values()))}
+        return await editor(
+            request, page_user, db_session, settings, redis, row, tab=tab, errors=errors, status_code=422
+        )
+    preview = PreviewService(db_session, settings, get_llm(settings))
+    await preview.check_conversation(row, data.conversation_id)
+    await check_message_rate(redis, page_user, settings)
+    if wants_stream(request):
+        return sse(streamed_preview(state.db, state.settings, row.id, data))
+    conversation_id = None
+    async for event in preview.reply(row, data.content, data.conversation_id):
+        if isinstance(event, tuple):
+            conversation_id = event[0]
+    return Redirect(f"/builder/{gpt_id}?tab={tab}&c={conversation_id}#preview", status_code=303)
+
+
+builder_chat_handlers = [builder_message, undo, preview_message]

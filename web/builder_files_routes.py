@@ -1,0 +1,151 @@
+"""The editor's Knowledge tab: upload (many files at once), live progress, delete.
+
+Without JavaScript the upload form posts every chosen file at once and comes back to the tab; with
+`static/builder.js` dropped or chosen files are posted one request each (`Accept: application/json`,
+answered with the `FileRead` like `POST /api/gpts/{id}/files`) and each one's progress is followed through
+`GET /builder/{id}/files/{file_id}/events`, the API's file events (`progress`, `done`, `deleted`) for the
+session cookie.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.background_tasks import BackgroundTask, BackgroundTasks
+from litestar.datastructures import State
+from litestar.response import Redirect
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from builder.service import GptService
+from core.errors import AppError
+from core.guard import read_form
+from core.models import User
+from core.settings import Settings
+from core.sse import EventStream
+from retrieval.jobs import enqueue_ingestion
+from retrieval.schemas import FileRead, upload_chunks, upload_form
+from retrieval.service import KnowledgeService, file_progress_events
+from web.builder_routes import editor
+from web.session import login_required
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+@post("/builder/{gpt_id:uuid}/files", opt={"upload": True})
+async def upload(
+    request: Request,
+    gpt_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+    state: State,
+) -> Any:
+    """Add knowledge files with their access (private|open) and license; each is queued for ingestion.
+
+    Every file is stored in a savepoint of its own: one refused file (too large, over the GPT's file limit)
+    is named at the form and the others are kept. A script's request (`Accept: application/json`) gets the
+    API's answer: 202 with the `FileRead`, or the problem."""
+    if redirect := login_required(page_user, request, f"/builder/{gpt_id}?tab=knowledge"):
+        return redirect
+    service = KnowledgeService(db_session, settings)
+    base = await service.knowledge_base_for(page_user, gpt_id)
+    as_json = _wants_json(request)
+    try:
+        uploads, access, license = upload_form(
+            await read_form(request), many=not as_json, also=("csrf_token",)
+        )
+    except AppError as exc:
+        if as_json:
+            raise
+        return await _knowledge_page(request, page_user, db_session, settings, redis, gpt_id, exc, [])
+    added, refused = [], []
+    for item in uploads:
+        try:
+            async with db_session.begin_nested():
+                added.append(
+                    await service.add_file(
+                        base, item.filename, upload_chunks(item), access=access, license=license
+                    )
+                )
+        except AppError as exc:
+            if as_json:
+                raise
+            refused.append(f"{item.filename}: {exc.detail}")
+    tasks = BackgroundTasks([BackgroundTask(enqueue_ingestion, state.queue, row.id) for row in added])
+    if as_json:
+        return Response(FileRead.of(added[0]), status_code=202, background=tasks)
+    if refused:
+        return await _knowledge_page(request, page_user, db_session, settings, redis, gpt_id, None, refused)
+    target = f"/builder/{gpt_id}?tab=knowledge&done=uploaded#files"
+    return Redirect(target, status_code=303, background=tasks)
+
+
+async def _knowledge_page(
+    request: Request,
+    user: User,
+    session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+    gpt_id: uuid.UUID,
+    exc: AppError | None,
+    refused: list[str],
+) -> Any:
+    row = await GptService(session, settings).get_owned(user, gpt_id)
+    if exc is not None:
+        errors = {str(e.get("field") or "file"): str(e.get("message")) for e in exc.errors or []}
+        errors = errors or {"file": exc.detail}
+        status = exc.status
+    else:
+        errors, status = {"file": "Not uploaded: " + "; ".join(refused)}, 422
+    return await editor(
+        request, user, session, settings, redis, row, tab="knowledge", errors=errors, status_code=status
+    )
+
+
+@post("/builder/{gpt_id:uuid}/files/{file_id:uuid}/delete")
+async def delete_file(
+    request: Request,
+    gpt_id: uuid.UUID,
+    file_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+) -> Any:
+    """Delete a knowledge file (`DELETE /api/gpts/{id}/files/{file_id}`); 204 for a script."""
+    if redirect := login_required(page_user, request, f"/builder/{gpt_id}?tab=knowledge"):
+        return redirect
+    service = KnowledgeService(db_session, settings)
+    base = await service.knowledge_base_for(page_user, gpt_id)
+    await service.delete_file(base, file_id)
+    if _wants_json(request):
+        return Response(None, status_code=204)
+    return Redirect(f"/builder/{gpt_id}?tab=knowledge&done=deleted-file#files", status_code=303)
+
+
+@get("/builder/{gpt_id:uuid}/files/{file_id:uuid}/events")
+async def file_events(
+    request: Request,
+    gpt_id: uuid.UUID,
+    file_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    state: State,
+) -> Any:
+    """A file's status and progress as Server-Sent Events until it is final
+    (`GET /api/gpts/{id}/files/{file_id}/events`)."""
+    if redirect := login_required(page_user, request):
+        return redirect
+    service = KnowledgeService(db_session, settings)
+    base = await service.knowledge_base_for(page_user, gpt_id)
+    await service.get_file(base, file_id)
+    return EventStream(file_progress_events(state.db, base.gpt_id, file_id))
+
+
+builder_files_handlers = [upload, delete_file, file_events]

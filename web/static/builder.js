@@ -1,0 +1,458 @@
+// The builder editor's progressive enhancement (docs/web.md). Every part works without it as links and
+// plain form posts; with it: tabs switch in place (arrow keys too), the builder chat and the preview
+// stream their answers, files are dropped or chosen many at once and followed live through their SSE
+// events, starters are added, removed and reordered, and Publish opens as a dialog.
+// All text from the server is set as text (never as HTML); markup only comes from our own pages.
+(function () {
+  "use strict";
+
+  var root = document.querySelector(".builder[data-gpt-id]");
+  var gptId = root ? root.getAttribute("data-gpt-id") : null;
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  async function problemOf(response) {
+    try {
+      var problem = await response.json();
+      var fields = (problem.errors || []).map(function (e) { return e.message; }).filter(Boolean);
+      return (problem.detail || "Refused") + (fields.length ? ": " + fields.join("; ") : "");
+    } catch (e) {
+      return "The request failed (" + response.status + ").";
+    }
+  }
+
+  // Server-Sent Events over a POST (EventSource only does GET): parse `event:`/`data:` blocks.
+  async function postStream(form, onEvent) {
+    var response = await fetch(form.action, {
+      method: "POST",
+      body: new URLSearchParams(new FormData(form)),
+      headers: { "Accept": "text/event-stream", "X-CSRF-Token": csrfToken() },
+      credentials: "same-origin",
+    });
+    var type = response.headers.get("content-type") || "";
+    if (!response.ok || type.indexOf("text/event-stream") !== 0) throw new Error(await problemOf(response));
+    var reader = response.body.getReader();
+    var decoder = new TextDecoder();
+    var buffer = "";
+    for (;;) {
+      var chunk = await reader.read();
+      if (chunk.done) break;
+      buffer += decoder.decode(chunk.value, { stream: true });
+      var blocks = buffer.split(/\r?\n\r?\n/);
+      buffer = blocks.pop();
+      blocks.forEach(function (block) {
+        var name = "message";
+        var data = [];
+        block.split(/\r?\n/).forEach(function (line) {
+          if (line.indexOf("event:") === 0) name = line.slice(6).trim();
+          else if (line.indexOf("data:") === 0) data.push(line.slice(5).replace(/^ /, ""));
+        });
+        if (data.length) onEvent(name, JSON.parse(data.join("\n")));
+      });
+    }
+  }
+
+  function addMessage(list, role, text) {
+    var item = el("li", "message " + role);
+    var body = el("div", "text", text);
+    item.appendChild(body);
+    list.appendChild(item);
+    item.scrollIntoView({ block: "nearest" });
+    return body;
+  }
+
+  // Tabs -----------------------------------------------------------------------------------------------
+
+  var tabs = Array.prototype.slice.call(document.querySelectorAll('.builder-tabs [role="tab"]'));
+
+  function selectTab(tab, focus) {
+    tabs.forEach(function (t) {
+      var selected = t === tab;
+      t.setAttribute("aria-selected", selected ? "true" : "false");
+      t.tabIndex = selected ? 0 : -1;
+      document.getElementById(t.getAttribute("aria-controls")).hidden = !selected;
+    });
+    var name = tab.id.replace("tab-", "");
+    var url = new URL(window.location.href);
+    url.searchParams.set("tab", name);
+    url.searchParams.delete("done");
+    history.replaceState(null, "", url.pathname + url.search);
+    var hidden = document.querySelector('#preview-form input[name="tab"]');
+    if (hidden) hidden.value = name;
+    if (focus) tab.focus();
+  }
+
+  tabs.forEach(function (tab, index) {
+    tab.addEventListener("click", function (event) {
+      event.preventDefault();
+      selectTab(tab, true);
+    });
+    tab.addEventListener("keydown", function (event) {
+      var next = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: tabs.length - 1 }[event.key];
+      if (next === undefined) return;
+      event.preventDefault();
+      selectTab(tabs[(next + tabs.length) % tabs.length], true);
+    });
+  });
+
+  // The builder chat (Create) ---------------------------------------------------------------------------
+
+  async function refreshFromServer() {
+    // The draft changed: take Configure, the chat history (with its Undo) and the preview's starters
+    // from a fresh rendering of this page, so the page shows exactly what the server has.
+    var response = await fetch(window.location.pathname + "?tab=create", { credentials: "same-origin" });
+    if (!response.ok) return;
+    var fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    ["panel-configure", "builder-messages", "builder-title"].forEach(function (id) {
+      var mine = document.getElementById(id);
+      var theirs = fresh.getElementById(id);
+      if (mine && theirs) mine.replaceChildren.apply(mine, Array.prototype.slice.call(theirs.childNodes));
+    });
+    var starters = document.getElementById("preview-starters");
+    var freshStarters = fresh.getElementById("preview-starters");
+    if (starters && freshStarters) starters.replaceWith(freshStarters);
+    setUpStarters();
+    setUpStarterButtons();
+  }
+
+  async function sendBuilderMessage(form) {
+    var list = document.getElementById("builder-messages");
+    var textarea = form.querySelector("textarea");
+    var content = textarea.value.trim();
+    if (!content) return;
+    var button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    addMessage(list, "user", content);
+    var answer = addMessage(list, "assistant", "");
+    var item = answer.parentNode;
+    item.setAttribute("aria-busy", "true");
+    var changes = el("ul", "changes-live");
+    changes.setAttribute("aria-label", "Changes");
+    item.appendChild(changes);
+    try {
+      await postStream(form, function (name, payload) {
+        if (name === "delta") answer.textContent += payload.text;
+        else if (name === "change") changes.appendChild(el("li", null, "Changed " + payload.field));
+        else if (name === "error") throw new Error(payload.detail);
+        else if (name === "done") answer.textContent = payload.message.content;
+      });
+      textarea.value = "";
+      await refreshFromServer();
+    } catch (error) {
+      answer.textContent = error.message;
+      item.classList.add("error-message");
+    } finally {
+      item.removeAttribute("aria-busy");
+      button.disabled = false;
+    }
+  }
+
+  // The preview chat ----------------------------------------------------------------------------------
+
+  function citationList(citations) {
+    var list = el("ul", "citations");
+    list.setAttribute("aria-label", "Sources");
+    citations.forEach(function (c) {
+      var details = el("details", "citation");
+      var where = c.filename + (c.page ? ", page " + c.page : "") + (c.heading ? ", " + c.heading : "");
+      details.appendChild(el("summary", null, where));
+      if (c.quote) details.appendChild(el("blockquote", null, c.quote));
+      else details.appendChild(el("p", "muted", "A private file: its text is not quoted."));
+      var link = el("a", null, "Show the file in Knowledge");
+      link.href = "?tab=knowledge#file-" + c.file_id;
+      link.setAttribute("data-file-link", c.file_id);
+      details.appendChild(link);
+      var entry = el("li");
+      entry.appendChild(details);
+      list.appendChild(entry);
+    });
+    return list;
+  }
+
+  async function sendPreviewMessage(form) {
+    var list = document.getElementById("preview-messages");
+    var textarea = form.querySelector("textarea");
+    var content = textarea.value.trim();
+    if (!content) return;
+    var button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    var starters = document.getElementById("preview-starters");
+    if (starters) starters.hidden = true;
+    addMessage(list, "user", content);
+    var answer = addMessage(list, "assistant", "");
+    var item = answer.parentNode;
+    item.setAttribute("aria-busy", "true");
+    try {
+      await postStream(form, function (name, payload) {
+        if (name === "delta") answer.textContent += payload.text;
+        else if (name === "error") throw new Error(payload.detail);
+        else if (name === "done") {
+          answer.textContent = payload.message.content;
+          form.querySelector('input[name="conversation_id"]').value = payload.conversation_id;
+          if (payload.message.citations.length) item.appendChild(citationList(payload.message.citations));
+        }
+      });
+      textarea.value = "";
+    } catch (error) {
+      answer.textContent = error.message;
+      item.classList.add("error-message");
+    } finally {
+      item.removeAttribute("aria-busy");
+      button.disabled = false;
+    }
+  }
+
+  function setUpStarterButtons() {
+    document.querySelectorAll("#preview-starters [data-starter]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var form = document.getElementById("preview-form");
+        form.querySelector("textarea").value = button.getAttribute("data-starter");
+        sendPreviewMessage(form);
+      });
+    });
+  }
+
+  // A citation's file: open the Knowledge tab and move focus to the file.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest ? event.target.closest("[data-file-link]") : null;
+    var knowledge = document.getElementById("tab-knowledge");
+    if (!link || !knowledge) return;
+    var row = document.getElementById("file-" + link.getAttribute("data-file-link"));
+    if (!row) return;
+    event.preventDefault();
+    selectTab(knowledge, false);
+    row.classList.add("highlight");
+    row.focus();
+  });
+
+  // Conversation starters in Configure: add, remove, reorder ------------------------------------------
+
+  function setUpStarters() {
+    var list = document.getElementById("starters");
+    var add = document.getElementById("add-starter");
+    if (!list || !add) return;
+    var max = Number(list.getAttribute("data-max")) || 4;
+    var rows = Array.prototype.slice.call(list.children);
+    // Blank rows are the no-script form's spare inputs; "Add a starter" replaces them.
+    var template = rows[0].cloneNode(true);
+    template.querySelector("input").value = "";
+    rows.forEach(function (row) {
+      if (!row.querySelector("input").value.trim()) row.remove();
+    });
+    if (!list.children.length) list.appendChild(template.cloneNode(true));
+
+    function renumber() {
+      Array.prototype.slice.call(list.children).forEach(function (row, i) {
+        var n = i + 1;
+        row.querySelector("label").textContent = "Conversation starter " + n;
+        row.querySelector("label").htmlFor = "f-starter-" + n;
+        row.querySelector("input").id = "f-starter-" + n;
+        row.querySelectorAll("[data-starter-action]").forEach(function (b) {
+          var action = b.getAttribute("data-starter-action");
+          var words = { up: "Move starter " + n + " up", down: "Move starter " + n + " down", remove: "Remove starter " + n };
+          b.setAttribute("aria-label", words[action]);
+        });
+        row.querySelector(".starter-actions").hidden = false;
+      });
+      add.hidden = list.children.length >= max;
+    }
+
+    list.addEventListener("click", function (event) {
+      var button = event.target.closest("[data-starter-action]");
+      if (!button) return;
+      var row = button.closest("li");
+      var action = button.getAttribute("data-starter-action");
+      if (action === "up" && row.previousElementSibling) list.insertBefore(row, row.previousElementSibling);
+      else if (action === "down" && row.nextElementSibling) list.insertBefore(row.nextElementSibling, row);
+      else if (action === "remove") {
+        if (list.children.length > 1) row.remove();
+        else row.querySelector("input").value = "";
+      }
+      renumber();
+      var again = row.isConnected ? row.querySelector('[data-starter-action="' + action + '"]') : add;
+      (again || add).focus();
+    });
+    add.onclick = function () {
+      var row = template.cloneNode(true);
+      row.querySelector("input").value = "";
+      list.appendChild(row);
+      renumber();
+      row.querySelector("input").focus();
+    };
+    renumber();
+  }
+
+  // Knowledge: many files, dropped or chosen, each followed live -----------------------------------------
+
+  var STATUS = { in_progress: "Processing", completed: "Ready", failed: "Failed", cancelled: "Cancelled" };
+
+  function showFile(row, file) {
+    row.setAttribute("data-status", file.status);
+    var done = file.progress.chunks_done;
+    var total = file.progress.chunks_total;
+    var text = STATUS[file.status] || file.status;
+    if (file.status === "in_progress" && total) text += " " + done + "/" + total;
+    if (file.status === "completed") text += " · " + file.chunk_count + " passages";
+    row.querySelector("[data-status-text]").textContent = text;
+    var bar = row.querySelector("progress");
+    bar.hidden = file.status !== "in_progress";
+    if (total) { bar.max = total; bar.value = done; } else bar.removeAttribute("value");
+    row.querySelector("[data-file-error]").textContent = file.last_error ? file.last_error.message : "";
+  }
+
+  function follow(row) {
+    var id = row.getAttribute("data-file-id");
+    var events = new EventSource("/builder/" + gptId + "/files/" + id + "/events");
+    function update(event) { showFile(row, JSON.parse(event.data)); }
+    events.addEventListener("progress", update);
+    events.addEventListener("done", function (event) { update(event); events.close(); });
+    events.addEventListener("deleted", function () { events.close(); row.remove(); });
+    events.onerror = function () {
+      // The stream ends after `done`; any other end is shown, and the page's reload shows the state.
+      if (row.getAttribute("data-status") === "in_progress") {
+        row.querySelector("[data-file-error]").textContent = "Lost the live status; reload the page to see it.";
+      }
+      events.close();
+    };
+  }
+
+  async function uploadOne(form, file) {
+    var list = document.getElementById("files");
+    var empty = list.querySelector(".empty");
+    if (empty) empty.remove();
+    var row = document.getElementById("file-row").content.firstElementChild.cloneNode(true);
+    row.querySelector(".file-name").textContent = file.name;
+    row.querySelector("progress").setAttribute("aria-label", "Progress of " + file.name);
+    list.appendChild(row);
+    var body = new FormData();
+    body.append("file", file, file.name);
+    var access = form.querySelector('input[name="access"]:checked');
+    body.append("access", access ? access.value : "private");
+    var license = form.querySelector('input[name="license"]').value.trim();
+    if (license) body.append("license", license);
+    try {
+      var response = await fetch(form.action, {
+        method: "POST",
+        body: body,
+        headers: { "Accept": "application/json", "X-CSRF-Token": csrfToken() },
+        credentials: "same-origin",
+      });
+      if (!response.ok) throw new Error(await problemOf(response));
+      var created = await response.json();
+      row.id = "file-" + created.id;
+      row.setAttribute("data-file-id", created.id);
+      row.querySelector("[data-file-meta]").textContent =
+        Math.max(1, Math.round(created.bytes / 1024)) + " KB · " + created.access + (created.license ? " · " + created.license : "");
+      var del = row.querySelector("form[data-delete-file]");
+      del.action = "/builder/" + gptId + "/files/" + created.id + "/delete";
+      del.querySelector("button").setAttribute("aria-label", "Delete " + created.filename);
+      del.hidden = false;
+      showFile(row, created);
+      if (created.status === "in_progress") follow(row);
+    } catch (error) {
+      row.setAttribute("data-status", "failed");
+      row.querySelector("[data-status-text]").textContent = "Not uploaded";
+      row.querySelector("progress").hidden = true;
+      row.querySelector("[data-file-error]").textContent = error.message;
+    }
+  }
+
+  async function uploadAll(form, files) {
+    for (var i = 0; i < files.length; i++) await uploadOne(form, files[i]);
+    form.querySelector('input[type="file"]').value = "";
+  }
+
+  function setUpKnowledge() {
+    var form = document.getElementById("upload-form");
+    if (!form || !gptId) return;
+    var input = form.querySelector('input[type="file"]');
+    var zone = document.getElementById("dropzone");
+    input.addEventListener("change", function () { if (input.files.length) uploadAll(form, Array.prototype.slice.call(input.files)); });
+    form.querySelector('button[type="submit"]').hidden = true; // choosing or dropping uploads at once
+    ["dragenter", "dragover"].forEach(function (type) {
+      zone.addEventListener(type, function (event) { event.preventDefault(); zone.classList.add("dragging"); });
+    });
+    ["dragleave", "drop"].forEach(function (type) {
+      zone.addEventListener(type, function () { zone.classList.remove("dragging"); });
+    });
+    zone.addEventListener("drop", function (event) {
+      event.preventDefault();
+      if (event.dataTransfer && event.dataTransfer.files.length) uploadAll(form, Array.prototype.slice.call(event.dataTransfer.files));
+    });
+    document.querySelectorAll('#files li[data-status="in_progress"]').forEach(follow);
+  }
+
+  // Publish dialog ------------------------------------------------------------------------------------
+
+  function setUpPublish() {
+    var dialog = document.getElementById("publish-dialog");
+    var open = document.getElementById("open-publish");
+    if (!dialog || !open || !dialog.showModal) return;
+    open.addEventListener("click", function (event) {
+      event.preventDefault();
+      dialog.showModal();
+    });
+    dialog.addEventListener("submit", async function (event) {
+      var form = event.target;
+      if (!form.hasAttribute("data-dialog-form")) return;
+      event.preventDefault();
+      var button = form.querySelector('button[type="submit"]');
+      button.disabled = true;
+      try {
+        var response = await fetch(form.action, {
+          method: "POST",
+          body: new URLSearchParams(new FormData(form)),
+          headers: { "Accept": "text/html", "X-CSRF-Token": csrfToken() },
+          credentials: "same-origin",
+        });
+        var fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+        var panel = fresh.getElementById("publish-panel");
+        if (!panel) throw new Error("The publish failed (" + response.status + ").");
+        document.getElementById("publish-panel").replaceWith(document.importNode(panel, true));
+        if (response.ok) await refreshFromServer(); // publishing may set the draft's category
+        var target = dialog.querySelector("#publish-result") || dialog.querySelector(".error") || dialog.querySelector("h2");
+        if (target) { target.tabIndex = -1; target.focus(); }
+      } catch (error) {
+        button.disabled = false;
+        var message = el("p", "error", error.message);
+        message.setAttribute("role", "alert");
+        form.appendChild(message);
+      }
+    });
+  }
+
+  // Wiring --------------------------------------------------------------------------------------------
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || !window.fetch || !window.ReadableStream) return;
+    if (form.hasAttribute("data-builder-chat")) { event.preventDefault(); sendBuilderMessage(form); }
+    else if (form.hasAttribute("data-preview-chat")) { event.preventDefault(); sendPreviewMessage(form); }
+  });
+
+  // Enter sends, Shift+Enter is a new line (as in chat apps); both chats.
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (event.key !== "Enter" || event.shiftKey || !(target instanceof HTMLTextAreaElement)) return;
+    var form = target.form;
+    if (form && (form.hasAttribute("data-builder-chat") || form.hasAttribute("data-preview-chat"))) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  setUpStarters();
+  setUpStarterButtons();
+  setUpKnowledge();
+  setUpPublish();
+})();
