@@ -14,12 +14,14 @@ import sqlalchemy as sa
 from litestar import Request
 from litestar.datastructures import State
 from pwdlib import PasswordHash
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import serialize, unique_or_conflict
-from core.errors import Conflict, Forbidden, NotFound, Unauthorized
+from core.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from core.models import ApiKey, User
 from core.pagination import keyset_page
+from core.ratelimit import LoginThrottle
 from core.settings import Settings
 
 API_KEY_PREFIX = "gsk_"
@@ -27,6 +29,7 @@ PAID_PLANS = ("plus", "team")
 JWT_ALGORITHM = "HS256"
 INVALID_LOGIN = "Incorrect email or password"
 ACCOUNTS_LOCK = "accounts"  # held by signups and handle changes until their transaction ends
+REVOKED_TOKEN_PREFIX = "gptstore:revoked-token:"
 
 password_hash = PasswordHash.recommended()
 # Verifying against a dummy hash keeps the response time the same whether the email exists or not.
@@ -57,10 +60,18 @@ def _handle_from(display_name: str, email: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "", base)[:30].strip("-") or "creator"
 
 
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 class AccountService:
-    def __init__(self, session: AsyncSession, settings: Settings):
+    """Accounts and credentials. With `redis`, access tokens are checked against the revocation
+    deny-list (log out) and log-ins are throttled; every request path hands it in."""
+
+    def __init__(self, session: AsyncSession, settings: Settings, redis: Redis | None = None):
         self.session = session
         self.settings = settings
+        self.redis = redis
 
     async def signup(self, email: str, password: str, display_name: str) -> User:
         """Create an account; the first account ever created is an admin.
@@ -111,11 +122,57 @@ class AccountService:
             raise Unauthorized(INVALID_LOGIN)
         return user
 
+    async def log_in(self, email: str, password: str, ip: str | None) -> User:
+        """`authenticate`, throttled: failed log-ins per account and per client IP are counted, and past
+        the limits (`LoginThrottle`) every attempt is a 429 until the window ends."""
+        if self.redis is None:
+            raise RuntimeError("log_in needs Redis for its throttle")
+        throttle = LoginThrottle(
+            self.redis,
+            per_account=self.settings.login_failures_per_account,
+            per_ip=self.settings.login_failures_per_ip,
+            window_seconds=self.settings.login_window_seconds,
+        )
+        account = normalize_email(email)
+        await throttle.check(account, ip)
+        try:
+            user = await self.authenticate(email, password)
+        except Unauthorized:
+            await throttle.failed(account, ip)
+            raise
+        await throttle.succeeded(account)
+        return user
+
     def issue_token(self, user: User) -> tuple[str, int]:
         ttl = self.settings.access_token_minutes * 60
         now = datetime.now(UTC)
-        claims = {"sub": str(user.id), "iat": now, "exp": now + timedelta(seconds=ttl), "typ": "access"}
+        claims = {
+            "sub": str(user.id),
+            "iat": now,
+            "exp": now + timedelta(seconds=ttl),
+            "typ": "access",
+            "jti": secrets.token_urlsafe(16),  # two tokens issued in the same second differ
+        }
         return jwt.encode(claims, self.settings.secret(), algorithm=JWT_ALGORITHM), ttl
+
+    async def revoke_token(self, token: str) -> None:
+        """Revoke an access token before it expires (log out): its digest stays on a deny-list in Redis
+        until the token's own expiry, and `user_for_credential` refuses it from then on. An invalid or
+        expired token needs nothing; an API key is refused (422): keys are revoked by id."""
+        if token.startswith(API_KEY_PREFIX):
+            raise Invalid(
+                "Log out revokes access tokens; revoke an API key with DELETE /api/me/api-keys/{id}",
+                field="authorization",
+            )
+        if self.redis is None:
+            raise RuntimeError("revoke_token needs Redis for its deny-list")
+        try:
+            claims = jwt.decode(token, self.settings.secret(), algorithms=[JWT_ALGORITHM])
+        except jwt.InvalidTokenError:
+            return
+        remaining = int(claims.get("exp", 0) - datetime.now(UTC).timestamp()) + 1
+        if remaining > 0:
+            await self.redis.set(REVOKED_TOKEN_PREFIX + _token_digest(token), 1, ex=remaining)
 
     async def user_for_credential(self, credential: str) -> User:
         """The user behind a bearer credential: a JWT or a `gsk_` API key."""
@@ -142,6 +199,10 @@ class AccountService:
                 raise Unauthorized("The access token has expired") from None
             except (jwt.InvalidTokenError, ValueError):
                 raise Unauthorized("Invalid access token") from None
+            if self.redis is not None and await self.redis.exists(
+                REVOKED_TOKEN_PREFIX + _token_digest(credential)
+            ):
+                raise Unauthorized("The access token was revoked (logged out)")
             user = await self.session.get(User, user_id)
         if user is None:
             raise Unauthorized("The account behind this credential no longer exists")
@@ -185,6 +246,22 @@ class AccountService:
         if not result.rowcount:
             raise NotFound("No such API key")
 
+    async def search_users(
+        self, q: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[User], str | None]:
+        """One page of accounts, newest first; `q` matches part of the e-mail, handle or display name."""
+        query = sa.select(User)
+        if q and q.strip():
+            pattern = "%" + q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(
+                sa.or_(
+                    User.email.ilike(pattern, escape="\\"),
+                    User.handle.ilike(pattern, escape="\\"),
+                    User.display_name.ilike(pattern, escape="\\"),
+                )
+            )
+        return await keyset_page(self.session, query, User.created_at, User.id, limit=limit, cursor=cursor)
+
     async def set_plan(self, user_id: uuid.UUID, plan: str) -> User:
         user = await self.session.get(User, user_id)
         if user is None:
@@ -198,6 +275,12 @@ class AccountService:
         if user is None:
             raise NotFound(f"No account with email {email}")
         return await self.set_plan(user.id, plan)
+
+
+def client_ip(request: Request) -> str | None:
+    """The client's address as the ASGI server reports it (behind a proxy, run uvicorn with
+    `--forwarded-allow-ips` so that it is the browser's, not the proxy's)."""
+    return request.client.host if request.client else None
 
 
 def _bearer(request: Request) -> str | None:
@@ -217,7 +300,8 @@ async def _user_for_request(request: Request, db_session: AsyncSession, state: S
             if required:
                 raise Unauthorized("Authentication required")
             return None
-        return await AccountService(db_session, state.settings).user_for_credential(credential)
+        service = AccountService(db_session, state.settings, state.redis)
+        return await service.user_for_credential(credential)
     except BaseException:
         # Litestar does not clean up generator dependencies resolved before one that raises
         # (`KwargsModel.resolve_dependencies` returns no cleanup group then), so the request's session

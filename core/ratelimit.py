@@ -7,6 +7,7 @@ overloaded would let the LLM spend it guards run unbounded exactly under load.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from redis.asyncio import Redis
@@ -34,3 +35,48 @@ async def enforce(
             f"Too many {action} requests: at most {limit} per {window_seconds} s. Try again in {retry} s.",
             retry_after=retry,
         )
+
+
+class LoginThrottle:
+    """Failed log-ins counted per account and per client IP in fixed windows (OWASP Authentication Cheat
+    Sheet, "login throttling"): once either count reaches its limit, every log-in for that account or
+    from that IP is refused with 429 and `Retry-After` until the window ends, even with the right password.
+
+    Limits and window come from the settings `login_failures_per_account`, `login_failures_per_ip` and
+    `login_window_seconds`. The account is keyed by a digest of its normalized e-mail, so unknown e-mails
+    are counted the same way (no hint whether an account exists). A successful log-in clears the
+    account's count, not the IP's.
+    """
+
+    def __init__(self, redis: Redis, *, per_account: int, per_ip: int, window_seconds: int):
+        self.redis = redis
+        self.window = window_seconds
+        self.per_account = per_account
+        self.per_ip = per_ip
+
+    def _keys(self, email: str, ip: str | None) -> list[tuple[str, int, str]]:
+        digest = hashlib.sha256(email.encode()).hexdigest()
+        keys = [(f"gptstore:login-failures:account:{digest}", self.per_account, "for this account")]
+        if ip:
+            keys.append((f"gptstore:login-failures:ip:{ip}", self.per_ip, "from this address"))
+        return keys
+
+    async def check(self, email: str, ip: str | None) -> None:
+        """Refuse with 429 when the account or the IP has used up its failed log-ins in this window."""
+        keys = self._keys(email, ip)
+        counts = await self.redis.mget([key for key, _, _ in keys])
+        for (key, limit, whom), count in zip(keys, counts, strict=True):
+            if count is not None and int(count) >= limit:
+                retry = max(int(await self.redis.ttl(key)), 1)
+                raise RateLimited(
+                    f"Too many failed log-ins {whom}: at most {limit} per {self.window} s. "
+                    f"Try again in {retry} s.",
+                    retry_after=retry,
+                )
+
+    async def failed(self, email: str, ip: str | None) -> None:
+        for key, _, _ in self._keys(email, ip):
+            await self.redis.eval(_COUNT, 1, key, self.window)
+
+    async def succeeded(self, email: str) -> None:
+        await self.redis.delete(self._keys(email, None)[0][0])

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
-from litestar import Controller, Response, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
+from litestar.params import Parameter
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import migrate
-from core.auth import AccountService, require_admin
+from core.auth import AccountService, client_ip, require_admin
 from core.errors import problem
 from core.models import User
 from core.pagination import Page
@@ -42,11 +43,22 @@ class AuthController(Controller):
         return SignupRead(user=UserRead.model_validate(user), access_token=token, expires_in=ttl)
 
     @post("/login", status_code=200)
-    async def login(self, data: LoginRequest, db_session: AsyncSession, settings: Settings) -> TokenRead:
-        service = AccountService(db_session, settings)
-        user = await service.authenticate(data.email, data.password)
+    async def login(
+        self, data: LoginRequest, request: Request, db_session: AsyncSession, settings: Settings, redis: Redis
+    ) -> TokenRead:
+        """An access token; failed log-ins are throttled per account and per IP (429 past the limit)."""
+        service = AccountService(db_session, settings, redis)
+        user = await service.log_in(data.email, data.password, client_ip(request))
         token, ttl = service.issue_token(user)
         return TokenRead(access_token=token, expires_in=ttl)
+
+    @post("/logout", status_code=204)
+    async def logout(
+        self, request: Request, current_user: User, db_session: AsyncSession, settings: Settings, redis: Redis
+    ) -> None:
+        """Revoke the access token this request carries: it is refused from now on, until it expires."""
+        credential = request.headers["authorization"].partition(" ")[2].strip()
+        await AccountService(db_session, settings, redis).revoke_token(credential)
 
 
 class MeController(Controller):
@@ -89,6 +101,21 @@ class MeController(Controller):
 class AdminUserController(Controller):
     path = "/api/admin/users"
     tags = ["admin"]
+
+    @get("/")
+    async def search_users(
+        self,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        q: str | None = Parameter(default=None, max_length=320),
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> Page[UserRead]:
+        """Accounts, newest first; `q` matches part of the e-mail, handle or display name."""
+        require_admin(current_user)
+        rows, next_cursor = await AccountService(db_session, settings).search_users(q, limit, cursor)
+        return Page(data=[UserRead.model_validate(u) for u in rows], next_cursor=next_cursor)
 
     @patch("/{user_id:uuid}")
     async def set_plan(

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     # Accounts
     default_plan: Plan = "free"
     access_token_minutes: int = 60 * 24
+    # Failed log-ins in a fixed window, per account and per client IP, before log-in answers 429
+    login_failures_per_account: int = Field(10, ge=1)
+    login_failures_per_ip: int = Field(50, ge=1)
+    login_window_seconds: int = Field(15 * 60, ge=1)
 
     # LLM provider (any OpenAI-compatible endpoint). `auto`: openai when a key or base URL is set.
     llm_provider: Literal["auto", "openai", "offline"] = "auto"

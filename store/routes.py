@@ -22,6 +22,7 @@ from core.params import Cursor, Limit, VersionNumber
 from core.settings import Settings
 from core.sse import sse, wants_stream
 from retrieval.service import blob_store
+from store.admin import FeaturedItem, ReviewItem, ReviewStatus, StoreAdmin
 from store.chat import ChatService, streamed_reply
 from store.models import ChatMessage
 from store.schemas import (
@@ -315,6 +316,26 @@ class AdminStoreController(Controller):
             appeal_id, data.decision, data.note
         )
         return AppealRead.model_validate(appeal, from_attributes=True)
+
+    @get("/versions")
+    async def review_queue(
+        self,
+        current_user: User,
+        db_session: AsyncSession,
+        status: ReviewStatus | None = None,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> Page[ReviewItem]:
+        """Published versions, newest first, with their GPT's store state: the review queue."""
+        require_admin(current_user)
+        rows, next_cursor = await StoreAdmin(db_session).review_queue(status, limit, cursor)
+        return Page(data=rows, next_cursor=next_cursor)
+
+    @get("/featured")
+    async def featured_list(self, current_user: User, db_session: AsyncSession) -> list[FeaturedItem]:
+        """The featured list in its order."""
+        require_admin(current_user)
+        return await StoreAdmin(db_session).featured()
 
     @put("/featured", status_code=200)
     async def featured(

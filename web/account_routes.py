@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.auth import PAID_PLANS, AccountService
 from core.models import User
+from core.params import Cursor
 from core.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from core.settings import Settings
 from store.creators import CreatorService, ProfileRead, ProfileUpdate
@@ -21,6 +22,7 @@ from web.session import login_required
 from web.templates import render
 
 PROFILE_FIELDS = ("handle", "display_name", "website", "bio")
+KEYS_PAGE = 50
 
 
 async def account_view(
@@ -33,7 +35,8 @@ async def account_view(
     **context: Any,
 ) -> Any:
     """Profile (`GET /api/me/profile`), plan and API keys (`GET /api/me/api-keys`) on one page."""
-    keys, _ = await AccountService(db_session, settings).list_api_keys(user, 100, None)  # newest 100
+    cursor = context.pop("keys_cursor", None)
+    keys, next_cursor = await AccountService(db_session, settings).list_api_keys(user, KEYS_PAGE, cursor)
     context.setdefault("values", ProfileRead.model_validate(user).model_dump())
     context.setdefault("errors", {})
     return render(
@@ -41,6 +44,7 @@ async def account_view(
         "account.html",
         user,
         keys=[ApiKeyRead.model_validate(k) for k in keys],
+        keys_next_cursor=next_cursor,
         paid_plans=PAID_PLANS,
         status_code=status_code,
         **context,
@@ -54,10 +58,11 @@ async def account(
     db_session: AsyncSession,
     settings: Settings,
     saved: bool = False,
+    keys_cursor: Cursor = None,
 ) -> Any:
     if redirect := login_required(page_user, request):
         return redirect
-    return await account_view(request, page_user, db_session, settings, saved=saved)
+    return await account_view(request, page_user, db_session, settings, saved=saved, keys_cursor=keys_cursor)
 
 
 @post("/account/profile")

@@ -28,6 +28,7 @@ from builder.service import GptService, PortabilityService, PreviewService
 from core.errors import AppError, Invalid
 from core.guard import read_form
 from core.models import User
+from core.params import Cursor
 from core.settings import Settings
 from retrieval.jobs import enqueue_ingestion
 from retrieval.schemas import FileRead
@@ -192,20 +193,34 @@ def _preview_message(row: Any) -> dict[str, Any]:
 
 @get("/builder", name="builder")
 async def my_gpts(
-    request: Request, page_user: User | None, db_session: AsyncSession, settings: Settings
+    request: Request,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    cursor: Cursor = None,
 ) -> Any:
-    """The signed-in creator's GPTs (`GET /api/gpts`), with create and import."""
+    """The signed-in creator's GPTs, a page at a time with "More" (`GET /api/gpts`), with create and
+    import."""
     if redirect := login_required(page_user, request):
         return redirect
-    return await _list_page(request, page_user, db_session, settings, {})
+    return await _list_page(request, page_user, db_session, settings, {}, cursor=cursor)
 
 
 async def _list_page(
-    request: Request, user: User, session: AsyncSession, settings: Settings, errors: dict, status: int = 200
+    request: Request,
+    user: User,
+    session: AsyncSession,
+    settings: Settings,
+    errors: dict,
+    status: int = 200,
+    *,
+    cursor: str | None = None,
 ) -> Any:
     service = GptService(session, settings)
-    gpts = await service.read_all((await service.list_owned(user, 100, None))[0])
-    return render(request, "builder/list.html", user, gpts=gpts, errors=errors, status_code=status)
+    rows, next_cursor = await service.list_owned(user, 50, cursor)
+    gpts = await service.read_all(rows)
+    context = {"gpts": gpts, "errors": errors, "next_cursor": next_cursor}
+    return render(request, "builder/list.html", user, status_code=status, **context)
 
 
 @post("/builder/new")

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.llm import get_llm
 from core.models import User
+from core.params import Cursor
 from core.settings import Settings
 from core.sse import sse, wants_stream
 from store.chat import ChatService, streamed_reply
@@ -26,6 +27,8 @@ from store.service import StoreService
 from web.forms import form_values, parse
 from web.session import login_required
 from web.templates import render
+
+PAGE_SIZE = 50
 
 
 @post("/g/{gpt_id:uuid}/chat")
@@ -46,14 +49,20 @@ async def start_chat(
 
 @get("/chats", name="chats")
 async def conversations(
-    request: Request, page_user: User | None, db_session: AsyncSession, settings: Settings, redis: Redis
+    request: Request,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+    cursor: Cursor = None,
 ) -> Any:
-    """The user's conversations (`GET /api/conversations`)."""
+    """The user's conversations, a page at a time with "More" (`GET /api/conversations`)."""
     if redirect := login_required(page_user, request):
         return redirect
-    rows, _ = await ChatService(db_session, settings, redis, None).conversations(page_user, 100, None)
+    service = ChatService(db_session, settings, redis, None)
+    rows, next_cursor = await service.conversations(page_user, PAGE_SIZE, cursor)
     items = [ConversationRead.model_validate(r, from_attributes=True) for r in rows]
-    return render(request, "chats.html", page_user, conversations=items)
+    return render(request, "chats.html", page_user, conversations=items, next_cursor=next_cursor)
 
 
 @get("/chats/{conversation_id:uuid}", name="chat")

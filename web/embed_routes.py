@@ -16,6 +16,7 @@ from litestar.response import Redirect, Template
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.auth import client_ip
 from core.errors import RateLimited
 from core.models import User
 from core.settings import Settings
@@ -41,7 +42,7 @@ async def embed_chat(
 ) -> Template:
     """A visitor's chat window: a new session token for a public or link GPT (404 otherwise)."""
     service = EmbedService(db_session, settings, redis)
-    address = request.client.host if request.client else None
+    address = client_ip(request)
     gpt = GptPage.model_validate(await StoreService(db_session, settings, redis).cached_page(gpt_id, None))
     try:
         _, origins, token = await service.open_session(gpt_id, address)

@@ -14,14 +14,16 @@ from litestar import Request, Router, get, post
 from litestar.di import Provide
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.auth import AccountService
-from core.errors import AppError
+from core.auth import API_KEY_PREFIX, AccountService, client_ip
+from core.errors import AppError, RateLimited
 from core.models import User
 from core.schemas import LoginRequest, SignupRequest
 from core.settings import Settings
 from web.account_routes import account_handlers
+from web.admin_routes import admin_handlers
 from web.builder_chat_routes import builder_chat_handlers
 from web.builder_files_routes import builder_files_handlers
 from web.builder_publish_routes import builder_publish_handlers
@@ -32,6 +34,7 @@ from web.embed_routes import embed_handlers
 from web.forms import form_values, parse, safe_next, submit
 from web.security import page_security
 from web.session import (
+    SESSION_COOKIE,
     cleared_session_cookie,
     csrf_guard,
     issue_session,
@@ -76,13 +79,17 @@ async def login_form(request: Request, page_user: User | None, next: str | None 
 
 
 @post("/login")
-async def login(request: Request, db_session: AsyncSession, settings: Settings) -> Any:
+async def login(request: Request, db_session: AsyncSession, settings: Settings, redis: Redis) -> Any:
+    """Log in through `AccountService.log_in` (throttled: past the limit, the 429 error page)."""
     values = await form_values(request, "email", "password", "next")
     target = safe_next(values.pop("next"))
     data, errors = parse(LoginRequest, values)
     if data is not None:
+        service = AccountService(db_session, settings, redis)
         try:
-            user = await AccountService(db_session, settings).authenticate(data.email, data.password)
+            user = await service.log_in(data.email, data.password, client_ip(request))
+        except RateLimited:
+            raise
         except AppError as exc:
             errors = {"form": exc.detail}
         else:
@@ -93,7 +100,11 @@ async def login(request: Request, db_session: AsyncSession, settings: Settings) 
 
 
 @post("/logout")
-async def logout(request: Request) -> Redirect:
+async def logout(request: Request, db_session: AsyncSession, settings: Settings, redis: Redis) -> Redirect:
+    """Revoke the session's access token server-side (`AccountService.revoke_token`) and clear the cookie."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token and not token.startswith(API_KEY_PREFIX):
+        await AccountService(db_session, settings, redis).revoke_token(token)
     return Redirect("/", status_code=303, cookies=[cleared_session_cookie(request)])
 
 
@@ -115,7 +126,7 @@ def page_routes(service: Literal["all", "builder", "store"]) -> list[Any]:
     """The page router and the static files of a process serving `service`."""
     handlers: list[Any] = [*auth_handlers, *account_handlers]
     if service in ("all", "store"):
-        handlers += store_handlers + chat_handlers + creator_handlers + embed_handlers
+        handlers += store_handlers + chat_handlers + creator_handlers + embed_handlers + admin_handlers
     if service in ("all", "builder"):
         handlers += (
             builder_handlers + builder_chat_handlers + builder_files_handlers + builder_publish_handlers

@@ -1,0 +1,377 @@
+"""The admin desk: the review queue, appeals, reports, the featured list, users and plans.
+
+Admins only (anyone else gets the 403 page). Each section is a template over what its JSON twin under
+`/api/admin/` returns, and each action calls the same service method that twin calls, validated by the
+same schema; a refused action comes back at its form with the API's status and reason.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any, Literal, get_args
+from urllib.parse import quote
+
+from litestar import Request, get, post
+from litestar.params import Parameter
+from litestar.response import Redirect
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.auth import AccountService
+from core.errors import Forbidden
+from core.models import User
+from core.params import Cursor, VersionNumber
+from core.schemas import PlanUpdate, UserRead
+from core.settings import Plan, Settings
+from store.admin import FeaturedStep, ReviewStatus, StoreAdmin
+from store.feedback import FeedbackService, ReportResolve, ReportStatus
+from store.schemas import AppealRead, AppealResolve, ModerateRequest
+from store.service import StoreService
+from web.forms import Outcome, form_values, submit
+from web.session import login_required
+from web.templates import render
+
+PAGE_SIZE = 50
+UUID_IN_TEXT = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+
+
+def admin_only(user: User | None, request: Request) -> Redirect | None:
+    """The log-in redirect when signed out; 403 for a signed-in user who is not an admin."""
+    if redirect := login_required(user, request):
+        return redirect
+    if not user.is_admin:
+        raise Forbidden("The admin desk is for administrators only.")
+    return None
+
+
+def _render(request: Request, user: User, name: str, section: str, **context: Any) -> Any:
+    context.setdefault("errors", {})
+    context.setdefault("values", {})
+    return render(request, f"admin/{name}.html", user, section=section, **context)
+
+
+async def _names(db_session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    return await StoreAdmin(db_session).names(ids)
+
+
+# Review queue ------------------------------------------------------------------------------------------
+
+
+async def reviews_view(
+    request: Request, user: User, db_session: AsyncSession, status: str | None, cursor: str | None, **context
+) -> Any:
+    items, next_cursor = await StoreAdmin(db_session).review_queue(status or None, PAGE_SIZE, cursor)
+    return _render(
+        request, user, "reviews", "reviews", items=items, next_cursor=next_cursor, status=status, **context
+    )
+
+
+@get("/admin", name="admin")
+async def reviews(
+    request: Request,
+    page_user: User | None,
+    db_session: AsyncSession,
+    status: ReviewStatus | Literal[""] = "",
+    cursor: Cursor = None,
+) -> Any:
+    """Published versions, newest first (`GET /api/admin/versions`); `status=""` is all of them."""
+    if redirect := admin_only(page_user, request):
+        return redirect
+    return await reviews_view(request, page_user, db_session, status, cursor)
+
+
+@post("/admin/gpts/{gpt_id:uuid}/versions/{number:int}/moderate")
+async def moderate(
+    request: Request,
+    gpt_id: uuid.UUID,
+    number: VersionNumber,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+) -> Any:
+    """Reject the version or unlist the GPT, with a reason
+    (`POST /api/admin/gpts/{id}/versions/{n}/moderate`)."""
+    if redirect := admin_only(page_user, request):
+        return redirect
+    values = await form_values(request, "action", "reason")
+    store = StoreService(db_session, settings, redis)
+    outcome = await submit(
+        db_session,
+        ModerateRequest,
+        values,
+        lambda data: store.moderate(page_user, gpt_id, number, data.action, data.reason),
+    )
+    anchor = f"v-{gpt_id}-{number}"
+    if outcome.ok:
+        return Redirect(f"/admin#{anchor}", status_code=303)
+    return await reviews_view(
+        request,
+        page_user,
+        db_session,
+        None,
+        None,
+        errors=_at(anchor, outcome),
+        values={anchor: values},
+        status_code=outcome.status,
+    )
+
+
+def _at(anchor: str, outcome: Outcome) -> dict[str, str]:
+    """The refusal at the item's form, and in the summary above the list (the item may have left the
+    list: resolved meanwhile, or gone)."""
+    message = "; ".join(m if f == "form" else f"{f}: {m}" for f, m in outcome.errors.items())
+    return {anchor: message, "form": message}
+
+
+# Appeals -----------------------------------------------------------------------------------------------
+
+
+async def appeals_view(
+    request: Request, user: User, db_session: AsyncSession, settings: Settings, status: str, cursor, **context
+) -> Any:
+    rows, next_cursor = await StoreService(db_session, settings).appeals(status or None, PAGE_SIZE, cursor)
+    items = [AppealRead.model_validate(r, from_attributes=True) for r in rows]
+    names = await _names(db_session, [a.gpt_id for a in items])
+    return _render(
+        request,
+        user,
+        "appeals",
+        "appeals",
+        items=items,
+        names=names,
+        next_cursor=next_cursor,
+        status=status,
+        **context,
+    )
+
+
+@get("/admin/appeals", name="admin_appeals")
+async def appeals(
+    request: Request,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    status: Literal["open", "granted", "denied", ""] = "open",
+    cursor: Cursor = None,
+) -> Any:
+    """Appeals, oldest first (`GET /api/admin/appeals`)."""
+    if redirect := admin_only(page_user, request):
+        return redirect
+    return await appeals_view(request, page_user, db_session, settings, status, cursor)
+
+
+@post("/admin/appeals/{appeal_id:uuid}/resolve")
+async def resolve_appeal(
+    request: Request,
+    appeal_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+) -> Any:
+    """Grant or deny an appeal (`POST /api/admin/appeals/{id}/resolve`)."""
+    if redirect := admin_only(page_user, request):
+        return redirect
+    values = await form_values(request, "decision", "note")
+    store = StoreService(db_session, settings, redis)
+    outcome = await submit(
+        db_session,
+        AppealResolve,
+        {**values, "note": values["note"] or None},
+        lambda data: store.resolve_appeal(appeal_id, data.decision, data.note),
+    )
+    anchor = f"a-{appeal_id}"
+    if outcome.ok:
+        return Redirect(f"/admin/appeals#{anchor}", status_code=303)
+    return await appeals_view(
+        request,
+        page_user,
+        db_session,
+        settings,
+        "open",
+        None,
+        errors=_at(anchor, outcome),
+        values={anchor: values},
+        status_code=outcome.status,
+    )
+
+
+# Reports -----------------------------------------------------------------------------------------------
+
+
+async def reports_view(
+    request: Request, user: User, db_session: AsyncSession, settings: Settings, status: str, **context
+) -> Any:
+    items = await FeedbackService(db_session, settings).reports(status or None, 100)  # oldest 100
+    return _render(request, user, "reports", "reports", items=items, status=status, **context)
+
+
+@get("/admin/reports", name="admin_reports")
+async def reports(
+    request: Request,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    status: ReportStatus | Literal[""] = "open",
+) -> Any:
+    """Reports, oldest first; open ones are the moderation queue (`GET /api/admin/reports`)."""
+    if redirect := admin_only(page_user, request):
+        return redirect
+    return await reports_view(request, page_user, db_session, settings, status)
+
+
+@post("/admin/reports/{report_id:uuid}/resolve")
+async def resolve_report(
+    request: Request,
+    report_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+) -> Any:
+    """Dismiss a report or unlist its GPT (`POST /api/admin/reports/{id}/resolve`)."""
+    if redirect := admin_only(page_user, request):
+        return redirect
+    values = await form_values(request, "action", "note")
+    feedback = FeedbackService(db_session, settings, redis)
+    outcome = await submit(
+        db_session,
+        ReportResolve,
+        {**values, "note": values["note"] or None},
+        lambda data: feedback.resolve(page_user, report_id, data.action, data.note),
+    )
+    anchor = f"r-{report_id}"
+    if outcome.ok:
+        return Redirect("/admin/reports?resolved=1", status_code=303)
+    return await reports_view(
+        request,
+        page_user,
+        db_session,
+        settings,
+        "open",
+        errors=_at(anchor, outcome),
+        values={anchor: values},
+        status_code=outcome.status,
+    )
+
+
+# Featured ----------------------------------------------------------------------------------------------
+
+
+async def featured_view(request: Request, user: User, db_session: AsyncSession, **context) -> Any:
+    items = await StoreAdmin(db_session).featured()
+    return _render(request, user, "featured", "featured", items=items, **context)
+
+
+@get("/admin/featured", name="admin_featured")
+async def featured(request: Request, page_user: User | None, db_session: AsyncSession) -> Any:
+    """The featured list in its order (`GET /api/admin/featured`)."""
+    if redirect := admin_only(page_user, request):
+        return redirect
+    return await featured_view(request, page_user, db_session)
+
+
+@post("/admin/featured")
+async def change_featured(
+    request: Request, page_user: User | None, db_session: AsyncSession, settings: Settings, redis: Redis
+) -> Any:
+    """Move a GPT up or down, add or remove it: the new whole list goes to `PUT /api/admin/featured`'s
+    `StoreService.set_featured` (which refuses a GPT that is not listed)."""
+    if redirect := admin_only(page_user, request):
+        return redirect
+    values = await form_values(request, "gpt_id", "move")
+    found = UUID_IN_TEXT.search(values["gpt_id"])  # an id, or a GPT page link pasted whole
+    if found is None:
+        errors = {"gpt_id": "Enter a GPT's id or the link to its page"}
+        return await featured_view(
+            request, page_user, db_session, errors=errors, values=values, status_code=422
+        )
+    step = {"gpt_id": found.group(), "move": values["move"]}
+    store = StoreService(db_session, settings, redis)
+    outcome = await submit(
+        db_session, FeaturedStep, step, lambda data: StoreAdmin(db_session).step_featured(store, data)
+    )
+    if outcome.ok:
+        return Redirect(f"/admin/featured#f-{found.group().lower()}", status_code=303)
+    errors = {
+        "gpt_id": "; ".join(m if f in ("form", "gpt_ids") else f"{f}: {m}" for f, m in outcome.errors.items())
+    }
+    return await featured_view(
+        request, page_user, db_session, errors=errors, values=values, status_code=outcome.status
+    )
+
+
+# Users and plans ---------------------------------------------------------------------------------------
+
+
+async def users_view(
+    request: Request,
+    user: User,
+    db_session: AsyncSession,
+    settings: Settings,
+    q: str | None,
+    cursor: str | None,
+    **context,
+) -> Any:
+    rows, next_cursor = await AccountService(db_session, settings).search_users(q, PAGE_SIZE, cursor)
+    items = [UserRead.model_validate(u) for u in rows]
+    context.update(items=items, q=q or "", next_cursor=next_cursor, plans=get_args(Plan))
+    return _render(request, user, "users", "users", **context)
+
+
+@get("/admin/users", name="admin_users")
+async def users(
+    request: Request,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    q: str | None = Parameter(default=None, max_length=320),
+    cursor: Cursor = None,
+) -> Any:
+    """Accounts, newest first, searched by e-mail, handle or name (`GET /api/admin/users?q=`)."""
+    if redirect := admin_only(page_user, request):
+        return redirect
+    return await users_view(request, page_user, db_session, settings, q, cursor)
+
+
+@post("/admin/users/{user_id:uuid}/plan")
+async def change_plan(
+    request: Request, user_id: uuid.UUID, page_user: User | None, db_session: AsyncSession, settings: Settings
+) -> Any:
+    """Change an account's plan (`PATCH /api/admin/users/{id}`)."""
+    if redirect := admin_only(page_user, request):
+        return redirect
+    values = await form_values(request, "plan", "q")
+    accounts = AccountService(db_session, settings)
+    outcome = await submit(
+        db_session, PlanUpdate, {"plan": values["plan"]}, lambda data: accounts.set_plan(user_id, data.plan)
+    )
+    if outcome.ok:
+        return Redirect(f"/admin/users?q={quote(values['q'], safe='')}#u-{user_id}", status_code=303)
+    anchor = f"u-{user_id}"
+    return await users_view(
+        request,
+        page_user,
+        db_session,
+        settings,
+        values["q"],
+        None,
+        errors=_at(anchor, outcome),
+        status_code=outcome.status,
+    )
+
+
+admin_handlers = [
+    reviews,
+    moderate,
+    appeals,
+    resolve_appeal,
+    reports,
+    resolve_report,
+    featured,
+    change_featured,
+    users,
+    change_plan,
+]
