@@ -105,9 +105,7 @@ def seed(base: str) -> dict[str, str]:
         for gpt_id in ids:
             publish = {"visibility": "public"}
             api.post(f"/api/gpts/{gpt_id}/publish", json=publish, headers=auth).raise_for_status()
-        draft = {"name": "Ferry Planner", "description": "Finds ferry connections between fjord villages."}
-        draft_id = api.post("/api/gpts", json=draft, headers=auth).raise_for_status().json()["id"]
-    return {"email": email, "fjord": fjord, "draft": draft_id}
+    return {"email": email, "fjord": fjord}
 
 
 class HostPage(BaseHTTPRequestHandler):
@@ -158,7 +156,14 @@ def shoot(base: str, data: dict[str, str], out: Path, dark: bool) -> None:
             page.goto("/")
             page.screenshot(path=out / "store.png")
 
-            page.goto(f"/builder/{data['draft']}")
+            # The builder: the Fjord Guide changed by chat, and a cited answer in its preview.
+            page.goto(f"/builder/{data['fjord']}")
+            page.get_by_label("Message the builder").fill("Use a friendly tone")
+            page.get_by_role("button", name="Send").click()
+            expect(page.locator("#builder-messages .message.assistant .text").last).not_to_be_empty()
+            page.get_by_label("Message Fjord Guide").fill("How cold is the water in May?")
+            page.get_by_role("button", name="Ask").click()
+            expect(page.locator("#preview-messages details.citation").first).to_be_visible()
             page.screenshot(path=out / "builder.png")
 
             page.goto(f"/g/{data['fjord']}")
