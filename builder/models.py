@@ -47,6 +47,10 @@ class Gpt(SQLModel, table=True):
         default="hidden", max_length=8, sa_column_kwargs={"server_default": "hidden"}
     )
     verbatim_max_words: int | None = None  # None: GPTSTORE_VERBATIM_MAX_WORDS
+    # Origins whose pages may frame the embedded chat (docs/embed.md); empty: any website.
+    embed_origins: list[str] = Field(
+        default_factory=list, sa_type=JSONB, sa_column_kwargs={"server_default": sa.text("'[]'::jsonb")}
+    )
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 

@@ -22,8 +22,11 @@ return {count, redis.call('TTL', KEYS[1])}
 """
 
 
-async def enforce(redis: Redis, user_id: uuid.UUID, action: str, limit: int, window_seconds: int) -> None:
-    """Count one `action` by the user; past `limit` in the current window, refuse with 429."""
+async def enforce(
+    redis: Redis, user_id: uuid.UUID | str, action: str, limit: int, window_seconds: int
+) -> None:
+    """Count one `action` by the user (or another subject: a visitor, a GPT, a client address); past
+    `limit` in the current window, refuse with 429."""
     key = f"gptstore:rate:{action}:{user_id}"
     count, ttl = await redis.eval(_COUNT, 1, key, window_seconds)
     if count > limit:

@@ -128,6 +128,13 @@ class Settings(BaseSettings):
     cache_ttl_seconds: int = Field(default=60, ge=0)  # 0 turns the store page cache off
     counters_flush_seconds: int = 60
 
+    # Embedded chat on other websites (docs/embed.md)
+    embed_token_minutes: int = Field(default=30, ge=1, le=24 * 60)  # an anonymous visitor's session
+    embed_sessions_per_ip_per_hour: int = Field(default=30, ge=1)  # chat windows opened per client address
+    embed_messages_per_visitor_per_minute: int = Field(default=10, ge=1)
+    embed_messages_per_gpt_per_minute: int = Field(default=120, ge=1)  # all visitors of one GPT together
+    embed_history_messages: int = Field(default=20, ge=2, le=200)  # kept per visitor for follow-ups
+
     # Process
     service: Literal["all", "builder", "store"] = "all"
     run_worker: bool = False  # run the SAQ worker inside the web process (embedded default)

@@ -35,6 +35,9 @@ MIN_DENSE = 0.375
 NAME_SIMILARITY = 0.5
 # A common word matches most of the store; ranking every match cost ~165 ms at 100k GPTs (bench/store.py).
 KEYWORD_CANDIDATES = 2_000
+# A common word is in thousands of names, each rechecked and ranked by word similarity: 34,656 rows and
+# ~500 ms for "assistant" at 100k GPTs (bench/store.py). Only this many name matches are ranked.
+FUZZY_CANDIDATES = 2_000
 # Keyset order of each sort: (column, direction); ties broken by gpt_id in the same direction.
 SORT_KEYS = {
     "trending": (Listing.trending_score, "desc"),
@@ -167,11 +170,12 @@ class StoreSearch:
                 WHERE 1 - distance >= :min_similarity
             ),
             fuzzy AS (
-                SELECT gpt_id,
-                       row_number() OVER (ORDER BY :lower_q <<-> lower(name), gpt_id) AS rank
-                FROM listing
-                WHERE listed AND :lower_q <% lower(name) {category_filter}
-                LIMIT :candidates
+                SELECT gpt_id, row_number() OVER (ORDER BY distance, gpt_id) AS rank FROM (
+                    SELECT gpt_id, :lower_q <<-> lower(name) AS distance FROM listing
+                    WHERE listed AND :lower_q <% lower(name) {category_filter}
+                    LIMIT :fuzzy_candidates
+                ) named
+                ORDER BY rank LIMIT :candidates
             )
             SELECT coalesce(kw.gpt_id, vec.gpt_id, fuzzy.gpt_id) AS gpt_id,
                    coalesce(1.0 / ({RRF_K} + kw.rank), 0) + coalesce(1.0 / ({RRF_K} + vec.rank), 0)
@@ -192,6 +196,7 @@ class StoreSearch:
             "model": embedder.model_id,
             "candidates": SEARCH_CANDIDATES,
             "keyword_candidates": KEYWORD_CANDIDATES,
+            "fuzzy_candidates": FUZZY_CANDIDATES,
             "offset": offset,
             "limit": limit + 1,
         }
@@ -214,11 +219,16 @@ class StoreSearch:
         )
 
     async def categories(self) -> list[CategoryRead]:
-        counts = dict(
-            (await self.session.execute(
-                sa.select(Listing.category, sa.func.count()).where(Listing.listed).group_by(Listing.category)
-            )).all()
-        )  # fmt: skip
+        """The categories with their listed GPTs' counts, cached like the listings (every store page shows
+        them; counting 100,000 listings cost each page view 6-10 ms of PostgreSQL, bench/store.py)."""
+
+        async def compute() -> dict[str, int]:
+            count = sa.select(Listing.category, sa.func.count()).where(Listing.listed)
+            query = count.group_by(Listing.category)
+            return dict((await self.session.execute(query)).all())
+
+        ttl = self.settings.cache_ttl_seconds
+        counts = await cache.cached(self.redis, LISTING_SCOPE, "categories", ttl, compute)
         return [
             CategoryRead(slug=slug, name=slug.replace("-", " ").title(), count=counts.get(slug, 0))
             for slug in self.settings.categories

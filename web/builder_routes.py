@@ -200,7 +200,8 @@ async def my_gpts(
     settings: Settings,
     cursor: Cursor = None,
 ) -> Any:
-    """The signed-in creator's GPTs, 50 a page with "More" (`GET /api/gpts`), with create and import."""
+    """The signed-in creator's GPTs, a page at a time with "More" (`GET /api/gpts`), with create and
+    import."""
     if redirect := login_required(page_user, request):
         return redirect
     return await _list_page(request, page_user, db_session, settings, {}, cursor=cursor)
@@ -213,20 +214,14 @@ async def _list_page(
     settings: Settings,
     errors: dict,
     status: int = 200,
+    *,
     cursor: str | None = None,
 ) -> Any:
     service = GptService(session, settings)
     rows, next_cursor = await service.list_owned(user, 50, cursor)
     gpts = await service.read_all(rows)
-    return render(
-        request,
-        "builder/list.html",
-        user,
-        gpts=gpts,
-        next_cursor=next_cursor,
-        errors=errors,
-        status_code=status,
-    )
+    context = {"gpts": gpts, "errors": errors, "next_cursor": next_cursor}
+    return render(request, "builder/list.html", user, status_code=status, **context)
 
 
 @post("/builder/new")

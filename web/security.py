@@ -1,7 +1,9 @@
 """Security headers of every page: a strict Content-Security-Policy, no framing, no sniffing.
 
 The policy allows only this origin's scripts, styles, images and connections; there are no inline scripts
-or styles anywhere in the templates (htmx's own indicator style is switched off in `base.html`).
+or styles anywhere in the templates (htmx's own indicator style is switched off in `base.html`). Every page
+refuses to be framed except the embedded chat (`web/embed_routes.py`), whose policy names the GPT's
+allowed origins in `frame-ancestors`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ PAGE_HEADERS = {
 }
 
 
+# Set by the one page that may be framed (`/embed/{gpt_id}`, with its own `frame-ancestors`); never sent.
+FRAMEABLE_HEADER = b"x-gptstore-frameable"
+
+
 def page_headers() -> dict[str, str]:
     return dict(PAGE_HEADERS)
 
@@ -42,6 +48,9 @@ def page_security(app: ASGIApp) -> ASGIApp:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers") or [])
                 present = {name.lower() for name, _ in headers}
+                if FRAMEABLE_HEADER in present:  # the embedded chat: its own CSP names who may frame it
+                    headers = [(n, v) for n, v in headers if n.lower() != FRAMEABLE_HEADER]
+                    present.add(b"x-frame-options")
                 for name, value in PAGE_HEADERS.items():
                     if name.encode() not in present:
                         headers.append((name.encode(), value.encode()))

@@ -49,6 +49,18 @@ async def test_categories_sorts_and_stable_cursor_pagination(client, creator_hea
     assert (await client.get("/api/store/gpts?limit=1000")).status_code == 422
 
 
+async def test_category_counts_are_cached_until_the_listings_change(client, creator_headers):
+    def counts(response) -> dict[str, int]:
+        return {c["slug"]: c["count"] for c in response.json()}
+
+    first = await published(client, creator_headers, "Algebra Coach")
+    assert counts(await client.get("/api/store/categories"))["education"] == 1  # now cached
+    await published(client, creator_headers, "History Buff")
+    assert counts(await client.get("/api/store/categories"))["education"] == 2  # publishing invalidates
+    await client.post(f"/api/gpts/{first}/unpublish", headers=creator_headers)
+    assert counts(await client.get("/api/store/categories"))["education"] == 1
+
+
 async def test_search_matches_name_tags_and_creator_with_fusion(client, creator_headers, creator):
     fjord = await published(
         client, creator_headers, "Fjord Guide", description="Plans trips to Norwegian fjords."

@@ -24,6 +24,7 @@ from builder.service import GptService
 from core import migrate
 from core.app import create_app
 from core.db import Database, create_engine
+from core.redis import create_redis
 from core.settings import Settings
 from store.service import StoreService
 from tests.conftest import TEST_SECRET, _recreate_database
@@ -80,7 +81,12 @@ async def _publish(session, settings: Settings, owner, name: str, description: s
 
 
 async def _prepare_database(admin_url: str, settings: Settings) -> tuple[str, str, str]:
-    """Migrate the site's own database and seed it: a creator with two published GPTs."""
+    """Migrate the site's own database and seed it: a creator with two published GPTs. The site's Redis
+    database is emptied first: the same database name is reused by every module, and a page cached for the
+    previous module's GPTs (a search, a listing) would point at ids that no longer exist."""
+    redis = create_redis(settings.redis_url)
+    await redis.flushdb()
+    await redis.aclose()
     await asyncio.to_thread(migrate.upgrade, settings.database_url)
     seed = Database(create_engine(settings.database_url, pool_size=1))
     async with seed.session_scope() as session:

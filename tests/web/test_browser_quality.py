@@ -1,0 +1,84 @@
+"""In Chromium: the store is usable with the keyboard alone (every stop shows its focus), and every page,
+the embedded chat window and an error page included, fits a 360 px wide screen without sideways scrolling."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.web.conftest import PASSWORD
+
+
+def focused(page) -> dict:
+    return page.evaluate(
+        """() => { const e = document.activeElement; const s = getComputedStyle(e);
+            const name = e.getAttribute('aria-label') || e.innerText || e.value || '';
+            return {tag: e.tagName, name: name.trim(), href: e.getAttribute('href') || '',
+                    outline: s.outlineStyle, width: parseFloat(s.outlineWidth)}; }"""
+    )
+
+
+def tab_to(page, pattern: str, limit: int = 60) -> dict:
+    """Press Tab until the focused element's name matches; every stop on the way must show its focus."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        element = focused(page)
+        assert element["outline"] != "none" and element["width"] >= 2, element  # a visible focus ring
+        if re.search(pattern, element["name"]):
+            return element
+    raise AssertionError(f"no focusable element named {pattern!r} within {limit} Tab presses")
+
+
+def test_the_store_works_with_the_keyboard_alone(page, site):
+    page.goto("/")
+    tab_to(page, r"^Skip to content$")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    page.keyboard.type("fjord")  # the search box is the first control of the content
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/search\?q=fjord"))
+    page.wait_for_load_state()
+    card = tab_to(page, r"^(FG\s+)?Fjord Guide")
+    assert card["href"] == f"/g/{site.gpt_id}", card
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Fjord Guide")
+    page.wait_for_load_state()
+    tab_to(page, r"^Start chat$")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/login\?next="))  # signed out: log in first, then come back
+    page.keyboard.press("Tab")
+    for _ in range(20):
+        if focused(page)["tag"] == "INPUT":
+            break
+        page.keyboard.press("Tab")
+    page.keyboard.type(site.creator_email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(rf"/g/{site.gpt_id}$"))
+
+
+def test_every_page_fits_360_pixels(browser, site):
+    context = browser.new_context(base_url=site.url, viewport={"width": 360, "height": 740})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.goto("/login")
+    page.get_by_label("Email").fill(site.creator_email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"/g/{site.gpt_id}")
+    page.get_by_role("button", name="Start chat").click()
+    page.get_by_label("Message").fill("A long question " * 20)
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".message.assistant[aria-busy]")).to_have_count(0)
+    chat = page.url
+    paths = [
+        "/", "/search?q=fjord", f"/g/{site.gpt_id}", f"/g/{site.xss_gpt_id}", chat, "/chats", "/account",
+        "/creator", f"/g/{site.gpt_id}/embed", f"/embed/{site.gpt_id}", "/no/such/page", "/signup",
+    ]  # fmt: skip
+    for path in paths:
+        page.goto(path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, f"{path} scrolls sideways at 360 px ({width} px wide)"
+    context.close()
