@@ -340,9 +340,11 @@ async def grounded_answer(
     allowed: frozenset[str] = frozenset(),
     state: TurnState | None = None,
     decision: bool | None = None,
+    can_ask: bool = True,
 ) -> AsyncIterator[Delta | ToolCallStarted | ToolCallEnded | Answer]:
     """Stream an answer: `Delta`s of text as they come (and tool call events), then the whole `Answer` with
-    its citations. A paused turn goes on from its `state` with the user's `decision` on the pending call."""
+    its citations. A paused turn goes on from its `state` with the user's `decision` on the pending call.
+    Without `can_ask` (no one can approve: the embed) a call that needs approval ends the turn with a note."""
     sources = await find_sources(session, settings, context, question)
     guard = answer_guard(settings, context, sources)
     if llm is None:
@@ -355,7 +357,7 @@ async def grounded_answer(
     messages = answer_messages(settings, context, sources, history, question, model, tools=tools)
     events = model_answer(
         llm, messages, sources, model, guard,
-        toolset=toolset, state=state, allowed=allowed, decision=decision,
+        toolset=toolset, state=state, allowed=allowed, decision=decision, can_ask=can_ask,
     )  # fmt: skip
     async for event in events:
         yield event

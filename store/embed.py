@@ -38,11 +38,13 @@ from core.llm import Delta, Message, get_llm
 from core.models import User
 from core.settings import Settings
 from retrieval.answer import Answer, grounded_answer
+from retrieval.tool_loop import ToolCallEnded, ToolCallStarted, sse_event
 from store import usage
 from store.chat import version_context
 from store.models import GptVersion, Listing
 from store.schemas import Citation
 from store.service import StoreService
+from tools.chat import open_toolset
 
 TOKEN_AUDIENCE = "gptstore-embed"
 EMBEDDABLE = ("public", "link")
@@ -265,20 +267,31 @@ class EmbedService:
             raise NotFound("No such GPT")
         return version
 
-    async def reply(self, claims: EmbedClaims, content: str) -> AsyncIterator[Delta | Answer]:
-        """Stream the answer, then the whole `Answer`; callers `check_rate` first."""
+    async def reply(
+        self, claims: EmbedClaims, content: str
+    ) -> AsyncIterator[Delta | ToolCallStarted | ToolCallEnded | Answer]:
+        """Stream the answer (text and the GPT's tool calls), then the whole `Answer`; callers `check_rate`
+        first."""
         version = await self.version(claims)
         key = HISTORY_KEY.format(visitor=claims.visitor)
         history: list[Message] = [json.loads(m) for m in await self.redis.lrange(key, 0, -1)]
         answer = None
         llm = get_llm(self.settings)
-        async for event in grounded_answer(
-            self.session, self.settings, llm, version_context(version), history, content
-        ):
-            if isinstance(event, Answer):
-                answer = event
-            else:
-                yield event
+        # The GPT's tools run as in /v1: an anonymous visitor cannot approve, so a call that needs approval
+        # ends the answer with a note (docs/tools-chat.md); an action's per-user id is the visitor's.
+        toolset = await open_toolset(self.session, self.settings, claims.gpt_id, claims.visitor, version)
+        try:
+            async for event in grounded_answer(
+                self.session, self.settings, llm, version_context(version), history, content, toolset,
+                can_ask=False,
+            ):  # fmt: skip
+                if isinstance(event, Answer):
+                    answer = event
+                else:
+                    yield event
+        finally:
+            if toolset is not None:
+                await toolset.aclose()
         ttl = max(int((claims.expires_at - datetime.now(UTC)).total_seconds()), 1)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.rpush(key, json.dumps({"role": "user", "content": content}))
@@ -307,7 +320,8 @@ def reply_read(answer: Answer) -> EmbedReplyRead:
 async def streamed_embed_reply(
     db: Database, settings: Settings, redis: Redis, claims: EmbedClaims, content: str
 ) -> AsyncIterator[tuple[str, object]]:
-    """SSE events of one answer: `delta` `{text}` pieces, then `done` with the `EmbedReplyRead`.
+    """SSE events of one answer: `delta` `{text}` pieces, `tool_call.started`/`tool_call.ended`, then `done`
+    with the `EmbedReplyRead`.
 
     The stream outlives the request's transaction, so it runs in a transaction of its own.
     """
@@ -315,5 +329,7 @@ async def streamed_embed_reply(
         async for event in EmbedService(session, settings, redis).reply(claims, content):
             if isinstance(event, Delta):
                 yield "delta", {"text": event.text}
+            elif isinstance(event, ToolCallStarted | ToolCallEnded):
+                yield sse_event(event)
             else:
                 yield "done", reply_read(event).model_dump(mode="json")
