@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.agent import BuilderAgent, streamed_turn
 from builder.preview import PreviewService, check_message_rate, streamed_preview
-from builder.schemas import BuilderMessageCreate, PreviewMessageCreate
+from builder.schemas import BuilderMessageCreate, PreviewApprovalCreate, PreviewMessageCreate
 from builder.service import GptService
 from core.errors import AppError
 from core.llm import get_llm
@@ -121,4 +121,40 @@ async def preview_message(
     return Redirect(f"/builder/{gpt_id}?tab={tab}&c={conversation_id}#preview", status_code=303)
 
 
-builder_chat_handlers = [builder_message, undo, preview_message]
+@post("/builder/{gpt_id:uuid}/preview/approvals", status_code=200)
+async def preview_approval(
+    request: Request,
+    gpt_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+) -> Any:
+    """Approve or decline the call a preview answer waits for (`POST /api/gpts/{id}/preview/approvals`),
+    answered whole and redirected back to the preview (a plain form: works without JavaScript)."""
+    if redirect := login_required(page_user, request, f"/builder/{gpt_id}"):
+        return redirect
+    row = await GptService(db_session, settings).get_owned(page_user, gpt_id)
+    values = await form_values(request, "conversation_id", "call_id", "approve", "always", "tab")
+    tab = values["tab"] if values["tab"] in TABS else "create"
+    data, errors = parse(
+        PreviewApprovalCreate,
+        {
+            "conversation_id": values["conversation_id"],
+            "call_id": values["call_id"],
+            "approve": values["approve"] == "true",
+            "always": values["always"] == "true",
+        },
+    )
+    if data is None:
+        errors = {"preview_content": next(iter(errors.values()))}
+        return await editor(
+            request, page_user, db_session, settings, redis, row, tab=tab, errors=errors, status_code=422
+        )
+    await check_message_rate(redis, page_user, settings)
+    async for _ in PreviewService(db_session, settings, get_llm(settings)).decide(row, data, page_user.id):
+        pass
+    return Redirect(f"/builder/{gpt_id}?tab={tab}&c={data.conversation_id}#preview", status_code=303)
+
+
+builder_chat_handlers = [builder_message, undo, preview_message, preview_approval]

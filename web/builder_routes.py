@@ -189,6 +189,9 @@ def _preview_message(row: Any) -> dict[str, Any]:
         "role": row.role,
         "content": row.content,
         "citations": [CitationRead.model_validate(c) for c in row.citations or []],
+        "status": row.status,
+        "tool_calls": row.tool_calls or [],
+        "pending_call": row.pending_call,
     }
 
 

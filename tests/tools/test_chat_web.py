@@ -67,3 +67,41 @@ async def test_the_web_chat_streams_call_events(
 
     names = [name for name, _ in sse_events(streamed.text)]
     assert names[:2] == ["tool_call.started", "tool_call.ended"] and names[-1] == "done"
+
+
+async def test_the_builder_preview_shows_calls_and_asks_before_a_consequential_one(
+    tool_client, creator, creator_headers, tools_api, fake_openai
+):
+    gpt_id = await create_tool_gpt(tool_client, creator_headers, tools_api)
+    await log_in(tool_client, creator.email)
+    token = tool_client.cookies.get(CSRF_COOKIE)
+    fake_openai.script(tool_call("listTrips", {}), tool_call("createTrip", {"body": {"destination": "Oslo"}}))
+
+    sent = await tool_client.post(
+        f"/builder/{gpt_id}/preview", data={"content": "Book Oslo", "csrf_token": token}, headers=HTML
+    )
+    assert sent.status_code == 303
+    page = (await tool_client.get(sent.headers["location"], headers=HTML)).text
+    assert re.search(r"listTrips on 127\.0\.0\.1: completed \(\d+ ms\)", page)
+    assert "wants to call <strong>createTrip</strong> on <strong>127.0.0.1</strong>" in page
+    call_id = re.search(r'name="call_id" value="([^"]+)"', page).group(1)
+    conversation_id = re.search(r'name="conversation_id" value="([^"]+)"', page).group(1)
+
+    fake_openai.script(text("Booked Oslo."))
+    decided = await tool_client.post(
+        f"/builder/{gpt_id}/preview/approvals",
+        data={"conversation_id": conversation_id, "call_id": call_id, "approve": "true", "csrf_token": token},
+        headers=HTML,
+    )
+
+    assert decided.status_code == 303
+    page = (await tool_client.get(decided.headers["location"], headers=HTML)).text
+    assert "Booked Oslo." in page and 'name="call_id"' not in page
+    assert [r.method for r in tools_api.requests] == ["GET", "POST"]
+    # Without the CSRF token the decision is refused before anything runs.
+    refused = await tool_client.post(
+        f"/builder/{gpt_id}/preview/approvals",
+        data={"conversation_id": conversation_id, "call_id": call_id, "approve": "true"},
+        headers=HTML,
+    )
+    assert refused.status_code == 403

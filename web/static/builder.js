@@ -196,10 +196,18 @@
       await postStream(form, function (name, payload) {
         if (name === "delta") answer.textContent += payload.text;
         else if (name === "error") throw new Error(payload.detail);
+        else if (name === "tool_call.started" || name === "tool_call.ended") showToolCall(item, name, payload);
         else if (name === "done") {
           answer.textContent = payload.message.content;
           form.querySelector('input[name="conversation_id"]').value = payload.conversation_id;
           if (payload.message.citations.length) item.appendChild(citationList(payload.message.citations));
+          if (payload.message.status === "requires_approval") {
+            // The Approve / Decline form is rendered by the server: show the conversation's page.
+            var url = new URL(window.location.href);
+            url.searchParams.set("c", payload.conversation_id);
+            url.hash = "preview";
+            window.location.assign(url.toString());
+          }
         }
       });
       textarea.value = "";
@@ -210,6 +218,26 @@
       item.removeAttribute("aria-busy");
       button.disabled = false;
     }
+  }
+
+  // One status line per tool call: "name on domain: running", then its status and duration.
+  function showToolCall(item, name, payload) {
+    var list = item.querySelector("ul.tool-calls");
+    if (!list) {
+      list = document.createElement("ul");
+      list.className = "tool-calls";
+      list.setAttribute("aria-label", "Tool calls");
+      item.appendChild(list);
+    }
+    var line = list.querySelector('[data-call-id="' + CSS.escape(payload.call_id) + '"]');
+    if (!line) {
+      line = document.createElement("li");
+      line.setAttribute("data-call-id", payload.call_id);
+      list.appendChild(line);
+    }
+    line.className = "tool-call " + (payload.status || "running");
+    line.textContent = payload.name + " on " + payload.domain + ": " +
+      (name === "tool_call.ended" ? payload.status + " (" + payload.duration_ms + " ms)" : "running");
   }
 
   function setUpStarterButtons() {
