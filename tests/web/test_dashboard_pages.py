@@ -39,6 +39,7 @@ async def test_stats_page_draws_the_api_numbers_as_accessible_svg(client, sessio
     await log_in(client, creator.email)
     board = await client.get("/creator", headers=HTML)
     assert f'href="/creator/gpts/{gpt_id}/stats"' in board.text
+    assert f'href="/g/{gpt_id}/embed"' in board.text  # a public GPT's embed settings and snippet
     page = await client.get(f"/creator/gpts/{gpt_id}/stats?days=7", headers=HTML)
     assert page.status_code == 200
     html = page.text
