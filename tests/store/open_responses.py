@@ -67,7 +67,8 @@ def check_call_item(item: dict[str, Any], where: str = "item") -> None:
     else:
         assert item["status"] == "failed" and item["output"] is None and item["error"], where
     if item["type"] == "mcp_call" and item["error"] is not None:  # OpenAI's McpToolCallError
-        assert item["error"]["type"] in ("mcp_protocol_error", "mcp_tool_execution_error", "http_error"), where
+        kinds = ("mcp_protocol_error", "mcp_tool_execution_error", "http_error")
+        assert item["error"]["type"] in kinds, where
 
 
 def check_part(part: dict[str, Any], where: str = "part") -> None:
