@@ -4,7 +4,8 @@ to it as `tool` messages, until it answers in text (docs/tools-chat.md).
 A turn makes at most `MAX_TOOL_CALLS_PER_TURN` calls (issue #12); past it the model is asked once more
 without tools and must answer. A call that needs the user's approval pauses the turn: the loop ends with a
 `TurnState` (JSON) from which `run_turn` continues once the user approved or declined. Every text the user
-sees passes the turn's verbatim guard; tool output reaches only the model, never the user directly.
+sees passes the turn's verbatim guard; tool output reaches the model, and the user only through the guard
+(`ToolCallEnded.output`, shown by `/v1/responses` alone).
 """
 
 from __future__ import annotations
