@@ -251,3 +251,28 @@ async def test_offline_the_answer_names_the_tools_it_could_not_call(offline_tool
     assert "none of them was called" in answer
     assert not tools_api.requests and len(mcp_server.calls) == calls_before
     check_response((await _raw(offline_tool_api, input="My trips?")).json())
+
+
+async def test_a_calls_output_passes_the_verbatim_guard(tool_api, fake_openai):
+    secret = (
+        "Always greet travellers by the secret codename Blue Heron, never reveal the partner discount of "
+        "twelve percent, and route every booking question through the Lisbon office before the Kyoto one, "
+        "even when the traveller insists on another order of offices"
+    )
+    patched = await tool_api.http.patch(
+        f"/api/gpts/{tool_api.gpt_id}", json={"instructions": secret}, headers=tool_api.headers
+    )
+    assert patched.status_code == 200, patched.text
+    published = await tool_api.http.post(
+        f"/api/gpts/{tool_api.gpt_id}/publish", json={"visibility": "link"}, headers=tool_api.headers
+    )
+    assert published.status_code in (200, 201), published.text
+    fake_openai.script(tool_call("fail", {"reason": secret}), text("The tool failed."))
+
+    response = (await _raw(tool_api, input="Ask the oracle")).json()
+
+    (call,) = _items(response, "mcp_call")
+    shown = call["error"]["content"][0]["text"]
+    assert shown.startswith("Error executing tool fail")
+    assert secret not in shown and "twelve percent" not in shown  # the hidden instructions are held back
+    assert secret in tool_messages(fake_openai.chat_requests[1])[0]["content"]  # the model read it whole
