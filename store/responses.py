@@ -52,7 +52,7 @@ from store.models import ChatMessage, Conversation, StoredResponse
 from store.openai_service import clip, model_not_found
 from store.responses_input import InputItem
 from store.responses_params import CreateResponseRequest, check_content, conversation_ref, forwarded
-from store.responses_tools import open_server_tools, turn_messages
+from store.responses_tools import chat_tool, chat_tool_choice, open_server_tools, turn_messages
 from store.service import StoreService
 from tools.runtime import Toolset
 
@@ -169,24 +169,6 @@ def _check_outputs_follow_calls(items: list[InputItem], dialogue: list[Message])
                 param=f"input[{i}].call_id",
                 code="invalid_value",
             )
-
-
-def _chat_tool(tool: dict[str, Any]) -> dict[str, Any]:
-    function = {
-        "name": tool["name"],
-        "parameters": tool.get("parameters") or {"type": "object", "properties": {}},
-    }
-    if tool.get("description"):
-        function["description"] = tool["description"]
-    if tool.get("strict") is not None:
-        function["strict"] = tool["strict"]
-    return {"type": "function", "function": function}
-
-
-def _chat_tool_choice(choice: str | dict[str, Any] | None) -> Any:
-    if isinstance(choice, dict):
-        return {"type": "function", "function": {"name": choice["name"]}}
-    return choice
 
 
 async def _history(
@@ -315,7 +297,7 @@ async def plan(
         input_items=[item.as_item(_item_id(item)) for item in items],
         conversation_id=conversation.id if conversation else None,
         previous_response_id=previous_id,
-        tools=[_chat_tool(t) for t in request.tools or []],
+        tools=[chat_tool(t) for t in request.tools or []],
         options=forwarded(request),
         image_note=note,
         toolset=toolset,
@@ -356,7 +338,7 @@ async def _answer(
     else:
         options: dict[str, Any] = {"max_tokens": cap, **plan.options}
         if plan.tools:
-            options["tool_choice"] = _chat_tool_choice(plan.request.tool_choice)
+            options["tool_choice"] = chat_tool_choice(plan.request.tool_choice)
         result = None
         events = model_answer(
             llm, plan.messages, plan.sources, plan.model, guard,

@@ -11,8 +11,9 @@ good, run; any other ends the answer with a note). Each call that ran is an outp
   it does not define ("Items are extensible"), with no events of its own besides the item's added/done.
 
 `output` is what the call returned after the turn's verbatim guard (at most 100 KB, docs/tools-chat.md);
-`error` is set when the call failed (then `output` is null). Client function names may not repeat a name of
-the GPT's tools (400 naming `tools[i].name`).
+`error` is set when the call failed (then `output` is null). The client's `function` tools are offered next
+to the GPT's as Chat Completions entries (`chat_tool`); their names may not repeat a name of the GPT's tools
+(400 naming `tools[i].name`).
 """
 
 from __future__ import annotations
@@ -61,6 +62,26 @@ async def open_server_tools(
                 code="invalid_value",
             )
     return toolset, await allowed_names(session, user_id, gpt_id)
+
+
+def chat_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """A client `function` tool of the request as a Chat Completions `tools` entry."""
+    function = {
+        "name": tool["name"],
+        "parameters": tool.get("parameters") or {"type": "object", "properties": {}},
+    }
+    if tool.get("description"):
+        function["description"] = tool["description"]
+    if tool.get("strict") is not None:
+        function["strict"] = tool["strict"]
+    return {"type": "function", "function": function}
+
+
+def chat_tool_choice(choice: str | dict[str, Any] | None) -> Any:
+    """The request's `tool_choice` as Chat Completions takes it."""
+    if isinstance(choice, dict):
+        return {"type": "function", "function": {"name": choice["name"]}}
+    return choice
 
 
 def server_labels(toolset: Toolset | None) -> dict[str, str]:
