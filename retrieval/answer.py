@@ -264,20 +264,23 @@ async def model_answer(
     allowed: frozenset[str] = frozenset(),
     decision: bool | None = None,
     can_ask: bool = True,
+    client_functions: Sequence[dict[str, Any]] = (),
     **request: Any,
 ) -> AsyncIterator[Delta | ToolCallStarted | ToolCallEnded | Answer]:
     """Stream the model's reply to `messages` through the verbatim guard, then the `Answer` (the text the
     user saw) citing the sources it used.
 
     With a `toolset` that has tools the reply is a tool turn (`retrieval.tool_loop.run_turn`: `state`,
-    `allowed`, `decision` and `can_ask` are its), with the start and end of each call among the events.
+    `allowed`, `decision`, `can_ask` and `client_functions` are its), with the start and end of each call
+    among the events and the client's function calls in `Answer.function_calls`.
     `request` holds further Chat Completions parameters (`max_tokens`, `temperature`, ...) for the model.
     """
     if toolset is not None and toolset.definitions:
         turn = state or TurnState(question=next((m["content"] for m in reversed(messages)), ""))
         events = run_turn(
             llm, messages, toolset, guard, model, turn,
-            allowed=allowed, decision=decision, can_ask=can_ask, **request,
+            allowed=allowed, decision=decision, can_ask=can_ask, client_functions=client_functions,
+            **request,
         )  # fmt: skip
         async for event in events:
             if not isinstance(event, TurnEnd):
@@ -292,8 +295,11 @@ async def model_answer(
                 list(event.state.records),
                 event.pending,
                 event.state,
+                function_calls=event.function_calls,
             )
         return
+    if client_functions:
+        request["tools"] = list(client_functions)
     result: ChatResult | None = None
 
     async def texts() -> AsyncIterator[str]:

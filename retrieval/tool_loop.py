@@ -4,7 +4,8 @@ to it as `tool` messages, until it answers in text (docs/tools-chat.md).
 A turn makes at most `MAX_TOOL_CALLS_PER_TURN` calls (issue #12); past it the model is asked once more
 without tools and must answer. A call that needs the user's approval pauses the turn: the loop ends with a
 `TurnState` (JSON) from which `run_turn` continues once the user approved or declined. Every text the user
-sees passes the turn's verbatim guard; tool output reaches only the model, never the user directly.
+sees passes the turn's verbatim guard; tool output reaches the model, and the user only through the guard
+(`ToolCallEnded.output`, shown by `/v1/responses` alone).
 """
 
 from __future__ import annotations
@@ -47,9 +48,10 @@ class ToolCallStarted:
     call_id: str
     name: str
     domain: str
+    arguments: str = ""  # JSON text, as the model wrote it; not in `as_json` (the chat's events)
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"call_id": self.call_id, "name": self.name, "domain": self.domain}
 
 
 @dataclass
@@ -59,9 +61,18 @@ class ToolCallEnded:
     domain: str
     status: Literal["completed", "failed", "declined"]
     duration_ms: int
+    # What the call returned (or its error text) after the turn's verbatim guard. Only `/v1/responses`
+    # shows it (its call items); not in `as_json`: the chats' events and stored records never hold it.
+    output: str = ""
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "call_id": self.call_id,
+            "name": self.name,
+            "domain": self.domain,
+            "status": self.status,
+            "duration_ms": self.duration_ms,
+        }
 
 
 @dataclass
@@ -112,6 +123,7 @@ class TurnEnd:
     pending: PendingCall | None = None
     usage: dict[str, int] | None = None
     finish_reason: str = "stop"
+    function_calls: list[ToolCall] = field(default_factory=list)  # calls of the client's functions
 
 
 def _add_usage(total: dict[str, int] | None, more: dict[str, int] | None) -> dict[str, int] | None:
@@ -146,6 +158,7 @@ async def run_turn(
     allowed: frozenset[str] = frozenset(),
     decision: bool | None = None,
     can_ask: bool = True,
+    client_functions: Sequence[dict[str, Any]] = (),
     **request: Any,
 ) -> AsyncIterator[Delta | ToolCallStarted | ToolCallEnded | TurnEnd]:
     """Run (or go on with) one turn: `messages` is the system prompt, history and question; `state` what
@@ -153,10 +166,18 @@ async def run_turn(
     waits for. `allowed` names the functions this user allowed for good. Without `can_ask` (a stateless
     API) a call that needs approval ends the turn with a note instead of pausing it.
 
+    `client_functions` (Chat Completions `tools` entries, `/v1/responses`) are offered next to the GPT's
+    own: a reply that calls one ends the turn once the reply's other calls ran, with those calls in
+    `TurnEnd.function_calls` for the client to run. A `tool_choice` in `request` applies to the turn's first
+    model request only (a forced function would otherwise be called again after every output).
+
     Yields `Delta`s of guarded text, the start and end of each call, then one `TurnEnd`.
     """
     run = guard.run()
     offered = set(toolset.definitions.names())
+    client_names = {f["function"]["name"] for f in client_functions}
+    tool_choice = request.pop("tool_choice", None)
+    returned: list[ToolCall] = []  # client function calls of the last reply
     decided = state.queued[0]["id"] if decision is not None and state.queued else None  # the paused call
     shown: list[str] = [state.content] if state.content else []
     finish = "stop"
@@ -174,6 +195,7 @@ async def run_turn(
         shown.extend(rest)
         state.content = "".join(shown)
         turn_end = TurnEnd(state.content, state, status, pending, state.usage, finish)  # type: ignore[arg-type]
+        turn_end.function_calls = list(returned) if status == "completed" else []
         return [*(Delta(piece) for piece in rest), turn_end]
 
     while True:
@@ -202,23 +224,33 @@ async def run_turn(
                 state.records.append(ended.as_json())
                 yield ended
                 continue
-            yield ToolCallStarted(call.id, call.name, domain)
+            yield ToolCallStarted(call.id, call.name, domain, call.arguments)
             started = time.monotonic()
             output = await _call(toolset, call)
             duration = output.duration_ms or int((time.monotonic() - started) * 1000)
             # Stored with the paused turn (JSONB), so without what PostgreSQL cannot keep.
             state.transcript.append(_tool_message(call.id, storable(output.content)))
-            ended = ToolCallEnded(call.id, call.name, domain, output.status, duration)
+            ended = ToolCallEnded(
+                call.id, call.name, domain, output.status, duration, guard.filter(storable(output.content))
+            )
             state.records.append(ended.as_json())
             yield ended
 
-        tools = toolset.functions() if state.calls < MAX_TOOL_CALLS_PER_TURN else None
+        if returned:  # the client runs these: the turn ends with them
+            finish = "tool_calls"
+            for event in end():
+                yield event
+            return
+        under_limit = state.calls < MAX_TOOL_CALLS_PER_TURN
+        tools = [*toolset.functions(), *client_functions] if under_limit else None
         asked = [*messages, *state.transcript]
         if tools is None:
             asked.append({"role": "system", "content": LIMIT_REACHED})
+        choice_now = {"tool_choice": tool_choice} if tools and tool_choice is not None else {}
+        tool_choice = None
         result: ChatResult | None = None
         separated = not shown
-        async for event in llm.stream(asked, tools=tools, model=model, **request):
+        async for event in llm.stream(asked, tools=tools, model=model, **request, **choice_now):
             if isinstance(event, Delta):
                 if not separated and event.text.strip():
                     for piece in show("\n\n"):
@@ -244,7 +276,12 @@ async def run_turn(
             ToolCall(storable(c.id), storable(c.name), storable(c.arguments)) for c in result.tool_calls
         ]
         state.transcript.append(result.as_message())
-        state.queued = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in result.tool_calls]
+        returned = [c for c in result.tool_calls if c.name in client_names]
+        state.queued = [
+            {"id": c.id, "name": c.name, "arguments": c.arguments}
+            for c in result.tool_calls
+            if c.name not in client_names
+        ]
 
 
 def sse_event(event: ToolCallStarted | ToolCallEnded) -> tuple[str, dict[str, Any]]:

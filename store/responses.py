@@ -4,7 +4,8 @@ The answer comes from the same grounded-answer code as the store chat and Chat C
 (`retrieval.answer`: the GPT's instructions, its knowledge as numbered sources, the verbatim guard), so a GPT
 behaves the same under any API. Client instructions (`instructions`, `system`/`developer` messages) add to the
 GPT's and never replace them. Client `function` tools go to the chat model; the calls it makes come back as
-`function_call` items for the client to run. The events and objects are written by `store.responses_output`.
+`function_call` items for the client to run. The GPT's own actions and MCP tools run on the server, as in
+Chat Completions (`store.responses_tools`). The events and objects are written by `store.responses_output`.
 
 Stored responses (`store: true`, the default) are rows of `response`, visible to their user only; the dialogue
 they hold (input and output as chat messages) is what `previous_response_id` continues. A `conversation` is
@@ -40,8 +41,10 @@ from retrieval.answer import (
     find_sources,
     model_answer,
     system_prompt,
+    with_offline_note,
 )
 from retrieval.service import SourcedHit
+from retrieval.tool_loop import ToolCallEnded, ToolCallStarted
 from store import usage as usage_counters
 from store.chat import ChatService, version_context
 from store.conversations import ConversationService
@@ -49,7 +52,9 @@ from store.models import ChatMessage, Conversation, StoredResponse
 from store.openai_service import clip, model_not_found
 from store.responses_input import InputItem
 from store.responses_params import CreateResponseRequest, check_content, conversation_ref, forwarded
+from store.responses_tools import chat_tool, chat_tool_choice, open_server_tools, turn_messages
 from store.service import StoreService
+from tools.runtime import Toolset
 
 RESPONSE_PREFIX = "resp_"
 CONVERSATION_PREFIX = "conv_"
@@ -76,6 +81,8 @@ class ResponsePlan:
     tools: list[dict[str, Any]] = field(default_factory=list)  # Chat Completions `tools`
     options: dict[str, Any] = field(default_factory=dict)
     image_note: str | None = None  # why the images were not looked at, if they were not
+    toolset: Toolset | None = None  # the GPT's own tools; `answer` closes it
+    allowed: frozenset[str] = frozenset()  # functions the user allowed for good: they run without asking
     uuid: uuid.UUID = field(default_factory=uuid.uuid4)
     created_at: int = field(default_factory=lambda: int(time.time()))
 
@@ -164,24 +171,6 @@ def _check_outputs_follow_calls(items: list[InputItem], dialogue: list[Message])
             )
 
 
-def _chat_tool(tool: dict[str, Any]) -> dict[str, Any]:
-    function = {
-        "name": tool["name"],
-        "parameters": tool.get("parameters") or {"type": "object", "properties": {}},
-    }
-    if tool.get("description"):
-        function["description"] = tool["description"]
-    if tool.get("strict") is not None:
-        function["strict"] = tool["strict"]
-    return {"type": "function", "function": function}
-
-
-def _chat_tool_choice(choice: str | dict[str, Any] | None) -> Any:
-    if isinstance(choice, dict):
-        return {"type": "function", "function": {"name": choice["name"]}}
-    return choice
-
-
 async def _history(
     chats: ChatService, user: User, request: CreateResponseRequest
 ) -> tuple[list[Message], Conversation | None, uuid.UUID | None, str | None]:
@@ -265,7 +254,12 @@ async def plan(
     )
     model = context.model or (llm.model if llm else settings.chat_model)
     sources = await find_sources(session, settings, context, question)
-    system = {"role": "system", "content": system_prompt(context, sources)}
+    # A toolset holds no connection before its first call: a refusal below leaves nothing open.
+    toolset, allowed = await open_server_tools(
+        session, settings, gpt_id, user.id, version, list(request.tools or [])
+    )
+    tools = toolset is not None and llm is not None
+    system = {"role": "system", "content": system_prompt(context, sources, tools=tools)}
     budget = settings.chat_context_tokens - settings.chat_max_output_tokens
     messages = fit_messages([system, *dialogue], budget, model)
     if request.truncation == "disabled" and len(messages) < len(dialogue) + 1:
@@ -303,30 +297,39 @@ async def plan(
         input_items=[item.as_item(_item_id(item)) for item in items],
         conversation_id=conversation.id if conversation else None,
         previous_response_id=previous_id,
-        tools=[_chat_tool(t) for t in request.tools or []],
+        tools=[chat_tool(t) for t in request.tools or []],
         options=forwarded(request),
         image_note=note,
+        toolset=toolset,
+        allowed=allowed,
     )
-
-
-def server_toolset(plan: ResponsePlan) -> None:
-    """The GPT's own tools (actions, MCP servers) for this turn: the one place a `tools.runtime.Toolset` is
-    handed to the answer loop. None while this branch predates the loop (branch `tools-loop`: there
-    `tools.chat.open_toolset(session, settings, gpt_id, user_id, version)` opens it, `model_answer` takes it
-    with `toolset=`, `allowed=` and `can_ask=False` as `/v1/chat/completions` passes them, and it is closed
-    after the turn)."""
-    return None
 
 
 async def answer(
     settings: Settings, llm: ChatModel | None, plan: ResponsePlan
-) -> AsyncIterator[Delta | Answer]:
-    """The answer's text as it comes (`Delta`s), then the `Answer` (citations, usage, tool calls)."""
+) -> AsyncIterator[Delta | ToolCallStarted | ToolCallEnded | Answer]:
+    """The answer's text as it comes (`Delta`s) with the start and end of each call of the GPT's own tools,
+    then the `Answer` (citations, usage, client function calls). Closes the plan's toolset.
+
+    The API is stateless, so nothing can wait for an approval: only calls that need none, or that the user
+    allowed for good, run; a call that needs approval ends the answer with a note (docs/tools-chat.md)."""
+    try:
+        async for event in _answer(settings, llm, plan):
+            yield event
+    finally:
+        if plan.toolset is not None:
+            await plan.toolset.aclose()
+
+
+async def _answer(
+    settings: Settings, llm: ChatModel | None, plan: ResponsePlan
+) -> AsyncIterator[Delta | ToolCallStarted | ToolCallEnded | Answer]:
     guard = answer_guard(settings, plan.context, plan.sources)
     encoding = encoding_for_model(plan.model)
     cap = plan.request.max_output_tokens
     if llm is None:
-        result = clip(extractive_answer(plan.question, plan.sources, guard), [], cap, encoding)
+        offline = with_offline_note(extractive_answer(plan.question, plan.sources, guard), plan.toolset)
+        result = clip(offline, [], cap, encoding)
         result.usage = {
             "prompt_tokens": count_chat_tokens(plan.messages, encoding),
             "completion_tokens": count_tokens(result.content, encoding),
@@ -335,10 +338,13 @@ async def answer(
     else:
         options: dict[str, Any] = {"max_tokens": cap, **plan.options}
         if plan.tools:
-            options.update(tools=plan.tools, tool_choice=_chat_tool_choice(plan.request.tool_choice))
-        toolset = server_toolset(plan)  # noqa: F841 - the seam for the GPT's own tools
+            options["tool_choice"] = chat_tool_choice(plan.request.tool_choice)
         result = None
-        async for event in model_answer(llm, plan.messages, plan.sources, plan.model, guard, **options):
+        events = model_answer(
+            llm, plan.messages, plan.sources, plan.model, guard,
+            toolset=plan.toolset, allowed=plan.allowed, can_ask=False, client_functions=plan.tools, **options,
+        )  # fmt: skip
+        async for event in events:
             if isinstance(event, Answer):
                 result = event
             else:
@@ -361,12 +367,6 @@ Persist = Callable[[ResponsePlan, dict[str, Any], Answer], Awaitable[None]]
 
 async def save(session: AsyncSession, plan: ResponsePlan, response: dict[str, Any], result: Answer) -> None:
     """Keep the response (`store`) and add the turn to its conversation, in `session`."""
-    turn: Message = {"role": "assistant", "content": result.content or None}
-    if result.function_calls:
-        turn["tool_calls"] = [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-            for c in result.function_calls
-        ]
     if plan.request.store is not False:
         session.add(
             StoredResponse(
@@ -377,7 +377,7 @@ async def save(session: AsyncSession, plan: ResponsePlan, response: dict[str, An
                 previous_response_id=plan.previous_response_id,
                 body=response,
                 input_items=plan.input_items,
-                messages=[*plan.dialogue, turn],
+                messages=[*plan.dialogue, *turn_messages(result)],
             )
         )
     if plan.conversation_id is not None:

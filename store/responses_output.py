@@ -4,9 +4,10 @@ One generator (`events`) writes every event of a response in order; the non-stre
 event's `response`, so both ways return the same object. Events: `response.created`, `response.in_progress`,
 the knowledge search as a `file_search_call` item (`response.file_search_call.in_progress`/`searching`/
 `completed`), the answer as a `message` item (`response.content_part.added`, `response.output_text.delta`s,
-one `response.output_text.annotation.added` per `file_citation`, `.done`s), each client function call as a
-`function_call` item (`response.function_call_arguments.delta`/`.done`), then `response.completed` (or
-`response.incomplete` when `max_output_tokens` cut the answer). `sse` numbers them (`sequence_number`) and
+one `response.output_text.annotation.added` per `file_citation`, `.done`s), each call of the GPT's own tools
+as it runs (an `mcp_call` or `gptstore:action_call` item, `store.responses_tools`), each client function
+call as a `function_call` item (`response.function_call_arguments.delta`/`.done`), then `response.completed`
+(or `response.incomplete` when `max_output_tokens` cut the answer). `sse` numbers them (`sequence_number`) and
 turns a failure after the status line into `response.failed`.
 
 `file_search_call` items and `file_citation` annotations are OpenAI Responses types beyond the Open Responses
@@ -31,7 +32,9 @@ from core.llm import ChatModel, Delta
 from core.openai_errors import openai_error, openai_status
 from core.settings import Settings
 from retrieval.answer import Answer
+from retrieval.tool_loop import ToolCallEnded, ToolCallStarted
 from store.responses import Persist, ResponsePlan, answer
+from store.responses_tools import call_item, finish_item, item_events, server_labels
 
 logger = logging.getLogger("gptstore.responses")
 _CITE = re.compile(r"\[(\d{1,2})\]")
@@ -191,8 +194,26 @@ async def events(
         ]
 
     result: Answer | None = None
+    labels = server_labels(plan.toolset)
+    running: dict[str, tuple[int, dict[str, Any]]] = {}  # call id -> (output index, item)
     async for event in answer(settings, llm, plan):
-        if isinstance(event, Delta):
+        if isinstance(event, ToolCallStarted):
+            item = call_item(event, labels)
+            at = len(output)
+            running[event.call_id] = at, item
+            output.append(item)
+            yield {"type": "response.output_item.added", "output_index": at, "item": copy.deepcopy(item)}
+            for extra in item_events(item, at, "started"):
+                yield extra
+        elif isinstance(event, ToolCallEnded):
+            if event.call_id not in running:  # declined calls never started (not in a stateless API)
+                continue
+            index, item = running.pop(event.call_id)
+            finish_item(item, event)
+            for extra in item_events(item, index, "ended"):
+                yield extra
+            yield {"type": "response.output_item.done", "output_index": index, "item": copy.deepcopy(item)}
+        elif isinstance(event, Delta):
             if not event.text:
                 continue
             if not where:

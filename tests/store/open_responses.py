@@ -27,7 +27,10 @@ ITEM_SCHEMAS = {
     "function_call": "FunctionCall",
     "function_call_output": "FunctionCallOutput",
     "file_search_call": "FileSearchCall",
+    "mcp_call": "McpCall",
+    "gptstore:action_call": "GptstoreActionCall",
 }
+CALL_ITEMS = ("mcp_call", "gptstore:action_call")  # the GPT's own tools, run on the server
 PART_SCHEMAS = {
     "output_text": "OutputTextContent",
     "input_text": "InputTextContent",
@@ -49,6 +52,23 @@ def check_item(item: dict[str, Any], where: str = "item") -> None:
         assert item["role"] in ("user", "assistant", "system", "developer"), where
         for j, part in enumerate(item["content"]):
             check_part(part, f"{where}.content[{j}]")
+    if item["type"] in CALL_ITEMS:
+        check_call_item(item, where)
+
+
+def check_call_item(item: dict[str, Any], where: str = "item") -> None:
+    """A call of the GPT's own tools: JSON `arguments`; once done, `output` or `error` (never both)."""
+    json.loads(item["arguments"])
+    assert item.get("output") is None or isinstance(item["output"], str), where
+    if item["status"] == "in_progress":
+        assert item["output"] is None and item["error"] is None, where
+    elif item["status"] == "completed":
+        assert isinstance(item["output"], str) and item["error"] is None, where
+    else:
+        assert item["status"] == "failed" and item["output"] is None and item["error"], where
+    if item["type"] == "mcp_call" and item["error"] is not None:  # OpenAI's McpToolCallError
+        kinds = ("mcp_protocol_error", "mcp_tool_execution_error", "http_error")
+        assert item["error"]["type"] in kinds, where
 
 
 def check_part(part: dict[str, Any], where: str = "part") -> None:
