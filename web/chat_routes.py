@@ -136,6 +136,16 @@ async def send_message(
     return Redirect(f"/chats/{row.id}#last", status_code=303)
 
 
+def approval_fields(values: dict[str, str]) -> dict[str, Any]:
+    """An approval form's `call_id` and its `approve`/`always` buttons (`"true"`) as the API body's
+    booleans (`ApprovalCreate`; the preview's adds `conversation_id`)."""
+    return {
+        "call_id": values["call_id"],
+        "approve": values["approve"] == "true",
+        "always": values["always"] == "true",
+    }
+
+
 @post("/chats/{conversation_id:uuid}/approvals", status_code=200)
 async def decide_call(
     request: Request,
@@ -153,14 +163,7 @@ async def decide_call(
     values = await form_values(request, "call_id", "approve", "always")
     service = ChatService(db_session, settings, redis, get_llm(settings))
     row = await service.owned(page_user, conversation_id)
-    data, errors = parse(
-        ApprovalCreate,
-        {
-            "call_id": values["call_id"],
-            "approve": values["approve"] == "true",
-            "always": values["always"] == "true",
-        },
-    )
+    data, errors = parse(ApprovalCreate, approval_fields(values))
     if data is None:
         store = StoreService(db_session, settings, redis)
         return await _chat_page(request, page_user, service, row, store, errors=errors, status_code=422)
