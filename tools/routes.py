@@ -62,31 +62,31 @@ class ActionController(Controller):
         return await draft.tools.read_actions(await draft.tools.actions(gpt))
 
     @post("/", status_code=201)
-    async def create_action(self, data: ActionCreate, draft: Draft) -> ActionRead:
+    async def create_action(self, draft: Draft, data: ActionCreate) -> ActionRead:
         """Add an action from an OpenAPI 3.0/3.1 document (pasted, or `import_url`); 422 names the problem."""
         gpt = await draft.gpt(lock=True)
         return (await draft.tools.read_actions([await draft.tools.create_action(gpt, data)]))[0]
 
     @get("/{action_id:uuid}")
-    async def get_action(self, action_id: uuid.UUID, draft: Draft) -> ActionRead:
+    async def get_action(self, draft: Draft, action_id: uuid.UUID) -> ActionRead:
         gpt = await draft.gpt(lock=False)
         return (await draft.tools.read_actions([await draft.tools.action(gpt, action_id)]))[0]
 
     @patch("/{action_id:uuid}")
-    async def update_action(self, action_id: uuid.UUID, data: ActionUpdate, draft: Draft) -> ActionRead:
+    async def update_action(self, draft: Draft, action_id: uuid.UUID, data: ActionUpdate) -> ActionRead:
         """Change what is sent; `auth.secret` omitted keeps the stored one, null removes it."""
         gpt = await draft.gpt(lock=True)
         row = await draft.tools.update_action(gpt, await draft.tools.action(gpt, action_id), data)
         return (await draft.tools.read_actions([row]))[0]
 
     @delete("/{action_id:uuid}", status_code=204)
-    async def delete_action(self, action_id: uuid.UUID, draft: Draft) -> None:
+    async def delete_action(self, draft: Draft, action_id: uuid.UUID) -> None:
         gpt = await draft.gpt(lock=True)
         await draft.tools.delete_action(gpt, await draft.tools.action(gpt, action_id))
 
     @post("/{action_id:uuid}/test", status_code=200)
     async def test_action(
-        self, action_id: uuid.UUID, data: ActionTestRequest, draft: Draft
+        self, draft: Draft, action_id: uuid.UUID, data: ActionTestRequest
     ) -> ActionTestRead:
         """Run one operation once with these arguments, as the chat would (no approval asked: the creator
         is the one pressing the button); the result is what the model would read."""
@@ -107,19 +107,19 @@ class McpServerController(Controller):
         return await draft.tools.read_mcp_servers(await draft.tools.mcp_servers(gpt))
 
     @post("/", status_code=201)
-    async def create_mcp_server(self, data: McpServerCreate, draft: Draft) -> McpServerRead:
+    async def create_mcp_server(self, draft: Draft, data: McpServerCreate) -> McpServerRead:
         """Add a streamable-HTTP MCP server; its tools are listed now (422 when it cannot be reached)."""
         gpt = await draft.gpt(lock=True)
         return (await draft.tools.read_mcp_servers([await draft.tools.create_mcp_server(gpt, data)]))[0]
 
     @get("/{server_id:uuid}")
-    async def get_mcp_server(self, server_id: uuid.UUID, draft: Draft) -> McpServerRead:
+    async def get_mcp_server(self, draft: Draft, server_id: uuid.UUID) -> McpServerRead:
         gpt = await draft.gpt(lock=False)
         return (await draft.tools.read_mcp_servers([await draft.tools.mcp_server(gpt, server_id)]))[0]
 
     @patch("/{server_id:uuid}")
     async def update_mcp_server(
-        self, server_id: uuid.UUID, data: McpServerUpdate, draft: Draft
+        self, draft: Draft, server_id: uuid.UUID, data: McpServerUpdate
     ) -> McpServerRead:
         """Change what is sent; a new URL, headers or token lists the tools again."""
         gpt = await draft.gpt(lock=True)
@@ -127,7 +127,7 @@ class McpServerController(Controller):
         return (await draft.tools.read_mcp_servers([row]))[0]
 
     @delete("/{server_id:uuid}", status_code=204)
-    async def delete_mcp_server(self, server_id: uuid.UUID, draft: Draft) -> None:
+    async def delete_mcp_server(self, draft: Draft, server_id: uuid.UUID) -> None:
         gpt = await draft.gpt(lock=True)
         await draft.tools.delete_mcp_server(gpt, await draft.tools.mcp_server(gpt, server_id))
 
