@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, delete, get, post
+from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from pydantic import BaseModel, ConfigDict, Field
@@ -111,38 +112,39 @@ def _no_include(include: list[str] | None) -> None:
         )
 
 
+async def provide_conversations(
+    db_session: AsyncSession, settings: Settings, redis: Redis
+) -> ConversationService:
+    return ConversationService(db_session, settings, redis)
+
+
 class ConversationsController(Controller):
     path = "/v1/conversations"
     tags = ["openai-compatible"]
+    dependencies = {"conversations": Provide(provide_conversations)}
 
     @post("/", status_code=200, responses=_error_specs(400, 401))
     async def create(
         self,
         data: ConversationCreate,
         current_user: User,
-        db_session: AsyncSession,
-        settings: Settings,
-        redis: Redis,
+        conversations: ConversationService,
     ) -> dict[str, Any]:
         """A new conversation, with its first items; `metadata.gpt_id` binds it to a GPT at once."""
         _no_extras(data)
         items = parse_items(data.items or [])
         metadata = check_metadata(data.metadata or {})
-        service = ConversationService(db_session, settings, redis)
-        return conversation_object(await service.create(current_user, items, metadata))
+        return conversation_object(await conversations.create(current_user, items, metadata))
 
     @get("/{conversation_id:str}", responses=_error_specs(401, 404))
     async def retrieve(
         self,
         conversation_id: str,
         current_user: User,
-        db_session: AsyncSession,
-        settings: Settings,
-        redis: Redis,
+        conversations: ConversationService,
     ) -> dict[str, Any]:
         """One of the caller's conversations."""
-        service = ConversationService(db_session, settings, redis)
-        return conversation_object(await service.owned(current_user, conversation_id))
+        return conversation_object(await conversations.owned(current_user, conversation_id))
 
     @post("/{conversation_id:str}", status_code=200, responses=_error_specs(400, 401, 404))
     async def update(
@@ -150,27 +152,22 @@ class ConversationsController(Controller):
         conversation_id: str,
         data: ConversationUpdate,
         current_user: User,
-        db_session: AsyncSession,
-        settings: Settings,
-        redis: Redis,
+        conversations: ConversationService,
     ) -> dict[str, Any]:
         """Replace the conversation's metadata."""
         _no_extras(data)
         metadata = check_metadata(data.metadata)
-        service = ConversationService(db_session, settings, redis)
-        return conversation_object(await service.update(current_user, conversation_id, metadata))
+        return conversation_object(await conversations.update(current_user, conversation_id, metadata))
 
     @delete("/{conversation_id:str}", status_code=200, responses=_error_specs(401, 404))
     async def delete_conversation(
         self,
         conversation_id: str,
         current_user: User,
-        db_session: AsyncSession,
-        settings: Settings,
-        redis: Redis,
+        conversations: ConversationService,
     ) -> dict[str, Any]:
         """Delete the conversation and its items."""
-        deleted = await ConversationService(db_session, settings, redis).delete(current_user, conversation_id)
+        deleted = await conversations.delete(current_user, conversation_id)
         return {"id": str(deleted), "object": "conversation.deleted", "deleted": True}
 
     @get("/{conversation_id:str}/items", responses=_error_specs(400, 401, 404))
@@ -178,9 +175,7 @@ class ConversationsController(Controller):
         self,
         conversation_id: str,
         current_user: User,
-        db_session: AsyncSession,
-        settings: Settings,
-        redis: Redis,
+        conversations: ConversationService,
         limit: ItemsLimit = _ITEMS["list_default"],
         order: Literal["asc", "desc"] = "desc",
         after: Annotated[str | None, Parameter(min_length=1, max_length=100)] = None,
@@ -188,9 +183,8 @@ class ConversationsController(Controller):
     ) -> dict[str, Any]:
         """The conversation's items, newest first by default; `after` an item id, for the next page."""
         _no_include(include)
-        service = ConversationService(db_session, settings, redis)
-        conversation = await service.owned(current_user, conversation_id)
-        rows, has_more = await service.items_page(conversation, limit, order, after)
+        conversation = await conversations.owned(current_user, conversation_id)
+        rows, has_more = await conversations.items_page(conversation, limit, order, after)
         return item_list(rows, has_more)
 
     @post("/{conversation_id:str}/items", status_code=200, responses=_error_specs(400, 401, 404))
@@ -199,18 +193,15 @@ class ConversationsController(Controller):
         conversation_id: str,
         data: ItemsCreate,
         current_user: User,
-        db_session: AsyncSession,
-        settings: Settings,
-        redis: Redis,
+        conversations: ConversationService,
         include: Include = None,
     ) -> dict[str, Any]:
         """Append up to 20 items, in order; answers the list of the items added."""
         _no_extras(data)
         _no_include(include)
         items = parse_items(data.items)
-        service = ConversationService(db_session, settings, redis)
-        conversation = await service.owned(current_user, conversation_id)
-        return item_list(await service.append(conversation, items), has_more=False)
+        conversation = await conversations.owned(current_user, conversation_id)
+        return item_list(await conversations.append(conversation, items), has_more=False)
 
     @get("/{conversation_id:str}/items/{item_id:str}", responses=_error_specs(400, 401, 404))
     async def retrieve_item(
@@ -218,16 +209,13 @@ class ConversationsController(Controller):
         conversation_id: str,
         item_id: str,
         current_user: User,
-        db_session: AsyncSession,
-        settings: Settings,
-        redis: Redis,
+        conversations: ConversationService,
         include: Include = None,
     ) -> dict[str, Any]:
         """One item of the conversation."""
         _no_include(include)
-        service = ConversationService(db_session, settings, redis)
-        conversation = await service.owned(current_user, conversation_id)
-        return item_object(await service.item(conversation, item_id))
+        conversation = await conversations.owned(current_user, conversation_id)
+        return item_object(await conversations.item(conversation, item_id))
 
     @delete("/{conversation_id:str}/items/{item_id:str}", status_code=200, responses=_error_specs(401, 404))
     async def delete_item(
@@ -235,14 +223,11 @@ class ConversationsController(Controller):
         conversation_id: str,
         item_id: str,
         current_user: User,
-        db_session: AsyncSession,
-        settings: Settings,
-        redis: Redis,
+        conversations: ConversationService,
     ) -> dict[str, Any]:
         """Delete one item; answers the conversation, as OpenAI does."""
-        service = ConversationService(db_session, settings, redis)
-        conversation = await service.owned(current_user, conversation_id)
-        await service.delete_item(conversation, item_id)
+        conversation = await conversations.owned(current_user, conversation_id)
+        await conversations.delete_item(conversation, item_id)
         return conversation_object(conversation)
 
 

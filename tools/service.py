@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -58,6 +58,8 @@ from tools.secret_store import SecretStore
 
 logger = logging.getLogger("gptstore")
 
+T = TypeVar("T", GptAction, GptMcpServer)
+
 
 class ToolService:
     def __init__(self, session: AsyncSession, settings: Settings):
@@ -97,19 +99,25 @@ class ToolService:
 
     # Actions --------------------------------------------------------------------------------------------
 
-    async def actions(self, gpt: Gpt) -> list[GptAction]:
+    async def _rows(self, model: type[T], gpt: Gpt) -> list[T]:
+        """The draft's rows of an action or MCP server table, oldest first."""
         rows = await self.session.scalars(
-            sa.select(GptAction)
-            .where(GptAction.gpt_id == gpt.id)
-            .order_by(GptAction.created_at, GptAction.id)
+            sa.select(model).where(model.gpt_id == gpt.id).order_by(model.created_at, model.id)
         )
         return list(rows)
 
-    async def action(self, gpt: Gpt, action_id: uuid.UUID) -> GptAction:
-        row = await self.session.get(GptAction, action_id)
+    async def _row(self, model: type[T], gpt: Gpt, row_id: uuid.UUID, missing: str) -> T:
+        """One of the draft's rows; 404 `missing` when absent or another GPT's."""
+        row = await self.session.get(model, row_id)
         if row is None or row.gpt_id != gpt.id:
-            raise NotFound("No such action of this GPT")
+            raise NotFound(missing)
         return row
+
+    async def actions(self, gpt: Gpt) -> list[GptAction]:
+        return await self._rows(GptAction, gpt)
+
+    async def action(self, gpt: Gpt, action_id: uuid.UUID) -> GptAction:
+        return await self._row(GptAction, gpt, action_id, "No such action of this GPT")
 
     async def _document(self, data: ActionCreate | ActionUpdate) -> tuple[str, str | None]:
         if data.import_url is not None:
@@ -232,18 +240,10 @@ class ToolService:
     # MCP servers ----------------------------------------------------------------------------------------
 
     async def mcp_servers(self, gpt: Gpt) -> list[GptMcpServer]:
-        rows = await self.session.scalars(
-            sa.select(GptMcpServer)
-            .where(GptMcpServer.gpt_id == gpt.id)
-            .order_by(GptMcpServer.created_at, GptMcpServer.id)
-        )
-        return list(rows)
+        return await self._rows(GptMcpServer, gpt)
 
     async def mcp_server(self, gpt: Gpt, server_id: uuid.UUID) -> GptMcpServer:
-        row = await self.session.get(GptMcpServer, server_id)
-        if row is None or row.gpt_id != gpt.id:
-            raise NotFound("No such MCP server of this GPT")
-        return row
+        return await self._row(GptMcpServer, gpt, server_id, "No such MCP server of this GPT")
 
     async def create_mcp_server(self, gpt: Gpt, data: McpServerCreate) -> GptMcpServer:
         """A new MCP server; its tools are listed now (so the enabled subset can be checked)."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Literal, get_args
 from urllib.parse import quote
 
@@ -28,7 +30,7 @@ from store.admin import FeaturedStep, ReviewStatus, StoreAdmin
 from store.feedback import FeedbackService, ReportResolve, ReportStatus
 from store.schemas import AppealRead, AppealResolve, ModerateRequest
 from store.service import StoreService
-from web.forms import Outcome, form_values, submit
+from web.forms import M, Outcome, form_values, submit
 from web.session import login_required
 from web.templates import render
 
@@ -125,6 +127,23 @@ def _at(anchor: str, outcome: Outcome) -> dict[str, str]:
     return {anchor: message, "form": message}
 
 
+async def _resolve(
+    session: AsyncSession,
+    model: type[M],
+    values: dict[str, str],
+    action: Callable[[M], Awaitable[Any]],
+    anchor: str,
+    done: str,
+    view: Callable[..., Awaitable[Any]],
+) -> Any:
+    """A desk item's resolve form (`note` blank is none): to `done`, or `view` of the open items again
+    with the refusal at the item `anchor` and its values kept."""
+    outcome = await submit(session, model, {**values, "note": values["note"] or None}, action)
+    if outcome.ok:
+        return Redirect(done, status_code=303)
+    return await view(errors=_at(anchor, outcome), values={anchor: values}, status_code=outcome.status)
+
+
 # Appeals -----------------------------------------------------------------------------------------------
 
 
@@ -174,27 +193,16 @@ async def resolve_appeal(
     """Grant or deny an appeal (`POST /api/admin/appeals/{id}/resolve`)."""
     if redirect := admin_only(page_user, request):
         return redirect
-    values = await form_values(request, "decision", "note")
     store = StoreService(db_session, settings, redis)
-    outcome = await submit(
+    anchor = f"a-{appeal_id}"
+    return await _resolve(
         db_session,
         AppealResolve,
-        {**values, "note": values["note"] or None},
+        await form_values(request, "decision", "note"),
         lambda data: store.resolve_appeal(appeal_id, data.decision, data.note),
-    )
-    anchor = f"a-{appeal_id}"
-    if outcome.ok:
-        return Redirect(f"/admin/appeals#{anchor}", status_code=303)
-    return await appeals_view(
-        request,
-        page_user,
-        db_session,
-        settings,
-        "open",
-        None,
-        errors=_at(anchor, outcome),
-        values={anchor: values},
-        status_code=outcome.status,
+        anchor,
+        f"/admin/appeals#{anchor}",
+        partial(appeals_view, request, page_user, db_session, settings, "open", None),
     )
 
 
@@ -234,26 +242,15 @@ async def resolve_report(
     """Dismiss a report or unlist its GPT (`POST /api/admin/reports/{id}/resolve`)."""
     if redirect := admin_only(page_user, request):
         return redirect
-    values = await form_values(request, "action", "note")
     feedback = FeedbackService(db_session, settings, redis)
-    outcome = await submit(
+    return await _resolve(
         db_session,
         ReportResolve,
-        {**values, "note": values["note"] or None},
+        await form_values(request, "action", "note"),
         lambda data: feedback.resolve(page_user, report_id, data.action, data.note),
-    )
-    anchor = f"r-{report_id}"
-    if outcome.ok:
-        return Redirect("/admin/reports?resolved=1", status_code=303)
-    return await reports_view(
-        request,
-        page_user,
-        db_session,
-        settings,
-        "open",
-        errors=_at(anchor, outcome),
-        values={anchor: values},
-        status_code=outcome.status,
+        f"r-{report_id}",
+        "/admin/reports?resolved=1",
+        partial(reports_view, request, page_user, db_session, settings, "open"),
     )
 
 

@@ -27,6 +27,7 @@ from core.models import User
 from core.settings import Settings
 from core.sse import sse, wants_stream
 from web.builder_routes import TABS, editor
+from web.chat_routes import approval_fields
 from web.forms import form_values, parse
 from web.session import login_required
 
@@ -137,15 +138,8 @@ async def preview_approval(
     row = await GptService(db_session, settings).get_owned(page_user, gpt_id)
     values = await form_values(request, "conversation_id", "call_id", "approve", "always", "tab")
     tab = values["tab"] if values["tab"] in TABS else "create"
-    data, errors = parse(
-        PreviewApprovalCreate,
-        {
-            "conversation_id": values["conversation_id"],
-            "call_id": values["call_id"],
-            "approve": values["approve"] == "true",
-            "always": values["always"] == "true",
-        },
-    )
+    body = {"conversation_id": values["conversation_id"], **approval_fields(values)}
+    data, errors = parse(PreviewApprovalCreate, body)
     if data is None:
         errors = {"preview_content": next(iter(errors.values()))}
         return await editor(

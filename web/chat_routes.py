@@ -108,6 +108,24 @@ async def _chat_page(
     )
 
 
+async def _answer(
+    request: Request, state: State, user: User, service: ChatService, row: Any, turn: str | ApprovalCreate
+) -> Any:
+    """The reply to a message (`turn` its text) or the turn going on after an approval: streamed for
+    `Accept: text/event-stream`, else run whole and redirected back to the chat's last message."""
+    await service.check_rate(user)  # before a stream starts, so a 429 is a real 429
+    if wants_stream(request):  # a 404 comes before the stream starts
+        if isinstance(turn, str):
+            await service.pinned_version(user, row)
+        else:
+            await service.pending(row, turn.call_id, lock=False)
+        return sse(streamed_reply(state.db, state.settings, state.redis, user.id, row.id, turn))
+    replies = service.reply(user, row, turn) if isinstance(turn, str) else service.decide(user, row, turn)
+    async for _ in replies:
+        pass
+    return Redirect(f"/chats/{row.id}#last", status_code=303)
+
+
 @post("/chats/{conversation_id:uuid}/messages", status_code=200)
 async def send_message(
     request: Request,
@@ -127,13 +145,17 @@ async def send_message(
     if data is None:
         store = StoreService(db_session, settings, redis)
         return await _chat_page(request, page_user, service, row, store, errors=errors, status_code=422)
-    await service.check_rate(page_user)  # before a stream starts, so a 429 is a real 429
-    if wants_stream(request):
-        await service.pinned_version(page_user, row)  # 404 before the stream starts
-        return sse(streamed_reply(state.db, state.settings, state.redis, page_user.id, row.id, data.content))
-    async for _ in service.reply(page_user, row, data.content):
-        pass
-    return Redirect(f"/chats/{row.id}#last", status_code=303)
+    return await _answer(request, state, page_user, service, row, data.content)
+
+
+def approval_fields(values: dict[str, str]) -> dict[str, Any]:
+    """An approval form's `call_id` and its `approve`/`always` buttons (`"true"`) as the API body's
+    booleans (`ApprovalCreate`; the preview's adds `conversation_id`)."""
+    return {
+        "call_id": values["call_id"],
+        "approve": values["approve"] == "true",
+        "always": values["always"] == "true",
+    }
 
 
 @post("/chats/{conversation_id:uuid}/approvals", status_code=200)
@@ -153,24 +175,11 @@ async def decide_call(
     values = await form_values(request, "call_id", "approve", "always")
     service = ChatService(db_session, settings, redis, get_llm(settings))
     row = await service.owned(page_user, conversation_id)
-    data, errors = parse(
-        ApprovalCreate,
-        {
-            "call_id": values["call_id"],
-            "approve": values["approve"] == "true",
-            "always": values["always"] == "true",
-        },
-    )
+    data, errors = parse(ApprovalCreate, approval_fields(values))
     if data is None:
         store = StoreService(db_session, settings, redis)
         return await _chat_page(request, page_user, service, row, store, errors=errors, status_code=422)
-    await service.check_rate(page_user)
-    if wants_stream(request):
-        await service.pending(row, data.call_id, lock=False)  # 404 before the stream starts
-        return sse(streamed_reply(state.db, state.settings, state.redis, page_user.id, row.id, data))
-    async for _ in service.decide(page_user, row, data):
-        pass
-    return Redirect(f"/chats/{row.id}#last", status_code=303)
+    return await _answer(request, state, page_user, service, row, data)
 
 
 chat_handlers = [start_chat, conversations, conversation, send_message, decide_call]

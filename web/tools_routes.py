@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request, get, post
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from builder.models import Gpt
 from builder.service import GptService
 from core.errors import AppError
 from core.models import User
@@ -21,7 +24,7 @@ from core.settings import Settings
 from tools.schemas import ActionCreate, ActionTestRequest, ActionUpdate, McpServerCreate, McpServerUpdate
 from tools.service import ToolService
 from tools.testing import run_operation
-from web.forms import field_errors, parse, submit
+from web.forms import M, field_errors, parse, submit
 from web.session import login_required
 from web.templates import render
 
@@ -122,6 +125,41 @@ def _back(gpt_id: uuid.UUID) -> Redirect:
     return Redirect(f"/builder/{gpt_id}/tools?saved=1", status_code=303)
 
 
+@dataclass
+class _Draft:
+    """One Tools page request of a signed-in creator's draft: the owned `gpt` (locked for a change)
+    and its `tools`."""
+
+    request: Request
+    user: User
+    session: AsyncSession
+    settings: Settings
+    gpt: Gpt
+    tools: ToolService
+
+    @classmethod
+    async def of(
+        cls, request: Request, user: User, session: AsyncSession, settings: Settings, gpt_id: uuid.UUID, *,
+        lock: bool = True,
+    ) -> _Draft:  # fmt: skip
+        gpt = await GptService(session, settings).get_owned(user, gpt_id, for_update=lock)
+        return cls(request, user, session, settings, gpt, ToolService(session, settings))
+
+    async def page(self, **context: Any) -> Any:
+        return await _page(self.request, self.user, self.session, self.settings, self.gpt.id, **context)
+
+    async def save(
+        self, model: type[M], body: dict[str, Any], action: Callable[[M], Awaitable[Any]],
+        values: dict[str, Any], **context: Any,
+    ) -> Any:  # fmt: skip
+        """`submit` the form's API `body`; back to the Tools page, or the page again with the errors
+        at their fields (`context` says which form they belong to)."""
+        outcome = await submit(self.session, model, body, action)
+        if outcome.ok:
+            return _back(self.gpt.id)
+        return await self.page(values=values, errors=outcome.errors, status_code=outcome.status, **context)
+
+
 @post("/builder/{gpt_id:uuid}/tools/actions")
 async def add_action(
     request: Request, gpt_id: uuid.UUID, page_user: User | None, db_session: AsyncSession, settings: Settings
@@ -129,16 +167,15 @@ async def add_action(
     """`POST /api/gpts/{id}/actions` from the form; errors come back at their fields."""
     if redirect := login_required(page_user, request):
         return redirect
-    gpt = await GptService(db_session, settings).get_owned(page_user, gpt_id, for_update=True)
+    draft = await _Draft.of(request, page_user, db_session, settings, gpt_id)
     values = await _form(request)
-    tools = ToolService(db_session, settings)
-    outcome = await submit(
-        db_session, ActionCreate, action_body(values, None), lambda d: tools.create_action(gpt, d)
+    return await draft.save(
+        ActionCreate,
+        action_body(values, None),
+        lambda d: draft.tools.create_action(draft.gpt, d),
+        values,
+        form="action",
     )
-    if outcome.ok:
-        return _back(gpt_id)
-    return await _page(request, page_user, db_session, settings, gpt_id, values=values, errors=outcome.errors,
-                       form="action", status_code=outcome.status)  # fmt: skip
 
 
 @post("/builder/{gpt_id:uuid}/tools/actions/{action_id:uuid}")
@@ -153,16 +190,17 @@ async def edit_action(
     """`PATCH /api/gpts/{id}/actions/{action_id}` from the action's edit form."""
     if redirect := login_required(page_user, request):
         return redirect
-    gpt = await GptService(db_session, settings).get_owned(page_user, gpt_id, for_update=True)
-    tools = ToolService(db_session, settings)
-    row = await tools.action(gpt, action_id)
+    draft = await _Draft.of(request, page_user, db_session, settings, gpt_id)
+    row = await draft.tools.action(draft.gpt, action_id)
     values = await _form(request)
     body = action_body(values, [op["name"] for op in row.operations])
-    outcome = await submit(db_session, ActionUpdate, body, lambda d: tools.update_action(gpt, row, d))
-    if outcome.ok:
-        return _back(gpt_id)
-    return await _page(request, page_user, db_session, settings, gpt_id, values=values, errors=outcome.errors,
-                       editing=str(action_id), status_code=outcome.status)  # fmt: skip
+    return await draft.save(
+        ActionUpdate,
+        body,
+        lambda d: draft.tools.update_action(draft.gpt, row, d),
+        values,
+        editing=str(action_id),
+    )
 
 
 @post("/builder/{gpt_id:uuid}/tools/actions/{action_id:uuid}/delete")
@@ -176,9 +214,8 @@ async def delete_action(
 ) -> Any:
     if redirect := login_required(page_user, request):
         return redirect
-    gpt = await GptService(db_session, settings).get_owned(page_user, gpt_id, for_update=True)
-    tools = ToolService(db_session, settings)
-    await tools.delete_action(gpt, await tools.action(gpt, action_id))
+    draft = await _Draft.of(request, page_user, db_session, settings, gpt_id)
+    await draft.tools.delete_action(draft.gpt, await draft.tools.action(draft.gpt, action_id))
     return _back(gpt_id)
 
 
@@ -194,8 +231,8 @@ async def test_action(
     """ "Test this operation": `POST .../actions/{id}/test`, the result shown under the action."""
     if redirect := login_required(page_user, request):
         return redirect
-    gpt = await GptService(db_session, settings).get_owned(page_user, gpt_id)
-    action = await ToolService(db_session, settings).action(gpt, action_id)
+    draft = await _Draft.of(request, page_user, db_session, settings, gpt_id, lock=False)
+    action = await draft.tools.action(draft.gpt, action_id)
     values = await _form(request)
     try:
         arguments = json.loads(values.get("arguments") or "{}")
@@ -209,11 +246,10 @@ async def test_action(
     context: dict[str, Any] = {"test_action": str(action_id), "values": values}
     if not errors:
         try:
-            context["test_result"] = await run_operation(db_session, settings, gpt, action, data)
+            context["test_result"] = await run_operation(db_session, settings, draft.gpt, action, data)
         except AppError as exc:  # an operation the action does not have: shown at the form
             errors = field_errors(exc)
-    return await _page(request, page_user, db_session, settings, gpt_id, errors=errors,
-                       status_code=422 if errors else 200, **context)  # fmt: skip
+    return await draft.page(errors=errors, status_code=422 if errors else 200, **context)
 
 
 @post("/builder/{gpt_id:uuid}/tools/mcp_servers")
@@ -223,15 +259,15 @@ async def add_mcp_server(
     """`POST /api/gpts/{id}/mcp_servers` from the form (its tools are listed now)."""
     if redirect := login_required(page_user, request):
         return redirect
-    gpt = await GptService(db_session, settings).get_owned(page_user, gpt_id, for_update=True)
+    draft = await _Draft.of(request, page_user, db_session, settings, gpt_id)
     values = await _form(request)
-    tools = ToolService(db_session, settings)
-    body = mcp_body(values, editing=False)
-    outcome = await submit(db_session, McpServerCreate, body, lambda d: tools.create_mcp_server(gpt, d))
-    if outcome.ok:
-        return _back(gpt_id)
-    return await _page(request, page_user, db_session, settings, gpt_id, values=values, errors=outcome.errors,
-                       form="mcp", status_code=outcome.status)  # fmt: skip
+    return await draft.save(
+        McpServerCreate,
+        mcp_body(values, editing=False),
+        lambda d: draft.tools.create_mcp_server(draft.gpt, d),
+        values,
+        form="mcp",
+    )
 
 
 @post("/builder/{gpt_id:uuid}/tools/mcp_servers/{server_id:uuid}")
@@ -245,16 +281,16 @@ async def edit_mcp_server(
 ) -> Any:
     if redirect := login_required(page_user, request):
         return redirect
-    gpt = await GptService(db_session, settings).get_owned(page_user, gpt_id, for_update=True)
-    tools = ToolService(db_session, settings)
-    row = await tools.mcp_server(gpt, server_id)
+    draft = await _Draft.of(request, page_user, db_session, settings, gpt_id)
+    row = await draft.tools.mcp_server(draft.gpt, server_id)
     values = await _form(request)
-    body = mcp_body(values, editing=True)
-    outcome = await submit(db_session, McpServerUpdate, body, lambda d: tools.update_mcp_server(gpt, row, d))
-    if outcome.ok:
-        return _back(gpt_id)
-    return await _page(request, page_user, db_session, settings, gpt_id, values=values, errors=outcome.errors,
-                       editing=str(server_id), status_code=outcome.status)  # fmt: skip
+    return await draft.save(
+        McpServerUpdate,
+        mcp_body(values, editing=True),
+        lambda d: draft.tools.update_mcp_server(draft.gpt, row, d),
+        values,
+        editing=str(server_id),
+    )
 
 
 @post("/builder/{gpt_id:uuid}/tools/mcp_servers/{server_id:uuid}/delete")
@@ -268,9 +304,8 @@ async def delete_mcp_server(
 ) -> Any:
     if redirect := login_required(page_user, request):
         return redirect
-    gpt = await GptService(db_session, settings).get_owned(page_user, gpt_id, for_update=True)
-    tools = ToolService(db_session, settings)
-    await tools.delete_mcp_server(gpt, await tools.mcp_server(gpt, server_id))
+    draft = await _Draft.of(request, page_user, db_session, settings, gpt_id)
+    await draft.tools.delete_mcp_server(draft.gpt, await draft.tools.mcp_server(draft.gpt, server_id))
     return _back(gpt_id)
 
 
