@@ -30,6 +30,28 @@ from core.settings import Settings
 Support = Literal["honoured", "forwarded", "refused"]
 
 
+# JSON types as OpenAI checks them (Litestar validates leniently, which would read "yes" as true); the
+# `mode="before"` validators of the /v1 request models call these. None is "not set".
+def json_boolean(value: Any) -> Any:
+    if value is not None and not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def json_integer(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # JSON Schema's integer: `2.0` is the integer 2
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError("must be an integer")
+    return value
+
+
+def json_number(value: Any) -> Any:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise ValueError("must be a number")
+    return value
+
+
 @dataclass(frozen=True)
 class Parameter:
     name: str
@@ -92,9 +114,7 @@ class ChatCompletionStreamOptions(BaseModel):
     @field_validator("include_usage", mode="before")
     @classmethod
     def _boolean(cls, value: Any) -> Any:
-        if value is not None and not isinstance(value, bool):
-            raise ValueError("must be true or false")
-        return value
+        return json_boolean(value)
 
 
 def _branches(schema: dict[str, Any]) -> list[dict[str, Any]]:
@@ -187,25 +207,17 @@ class ChatCompletionRequest(BaseModel):
     @field_validator("stream", mode="before")
     @classmethod
     def _boolean(cls, value: Any) -> Any:
-        if value is not None and not isinstance(value, bool):
-            raise ValueError("must be true or false")
-        return value
+        return json_boolean(value)
 
     @field_validator("n", "max_tokens", "max_completion_tokens", "seed", mode="before")
     @classmethod
     def _integer(cls, value: Any) -> Any:
-        if isinstance(value, float) and value.is_integer():
-            return int(value)  # JSON Schema's integer: `2.0` is the integer 2
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ValueError("must be an integer")
-        return value
+        return json_integer(value)
 
     @field_validator("temperature", "top_p", "presence_penalty", "frequency_penalty", mode="before")
     @classmethod
     def _number(cls, value: Any) -> Any:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise ValueError("must be a number")
-        return value
+        return json_number(value)
 
     @field_validator("logit_bias", mode="before")
     @classmethod

@@ -13,7 +13,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from core.settings import Settings
-from store.openai_params import _accepted, _branches, _check_range, _refuse, parameters
+from store.openai_params import (
+    _accepted,
+    _branches,
+    _check_range,
+    _refuse,
+    json_boolean,
+    json_integer,
+    json_number,
+    parameters,
+)
 from store.responses_input import ITEM_FIELDS, ROLES, InputItem, read_input, string_field
 
 TABLE = "responses_parameters.toml"
@@ -164,25 +173,17 @@ class CreateResponseRequest(BaseModel):
     @field_validator("stream", "store", "parallel_tool_calls", mode="before")
     @classmethod
     def _boolean(cls, value: Any) -> Any:
-        if value is not None and not isinstance(value, bool):
-            raise ValueError("must be true or false")
-        return value
+        return json_boolean(value)
 
     @field_validator("max_output_tokens", mode="before")
     @classmethod
     def _integer(cls, value: Any) -> Any:
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ValueError("must be an integer")
-        return value
+        return json_integer(value)
 
     @field_validator("temperature", "top_p", "presence_penalty", "frequency_penalty", mode="before")
     @classmethod
     def _number(cls, value: Any) -> Any:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise ValueError("must be a number")
-        return value
+        return json_number(value)
 
 
 def _check_tools(request: CreateResponseRequest) -> None:
