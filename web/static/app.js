@@ -10,65 +10,7 @@
     return meta ? meta.content : "";
   }
 
-  function addMessage(list, role, text) {
-    var item = document.createElement("li");
-    item.className = "message " + role;
-    var body = document.createElement("div");
-    body.className = "text";
-    body.textContent = text;
-    item.appendChild(body);
-    list.appendChild(item);
-    return body;
-  }
-
-  function addCitations(item, citations) {
-    if (!citations.length) return;
-    var list = document.createElement("ul");
-    list.className = "citations";
-    list.setAttribute("aria-label", "Sources");
-    citations.forEach(function (c) {
-      var entry = document.createElement("li");
-      var text = c.filename + (c.page ? ", page " + c.page : "") + (c.heading ? ", " + c.heading : "");
-      entry.textContent = text + (c.quote ? ": \u201c" + c.quote + "\u201d" : "");
-      list.appendChild(entry);
-    });
-    item.appendChild(list);
-  }
-
-  // One status line per tool call: "name on domain: running", then its status and duration.
-  function showCall(item, call) {
-    var list = item.querySelector("ul.tool-calls");
-    if (!list) {
-      list = document.createElement("ul");
-      list.className = "tool-calls";
-      list.setAttribute("aria-label", "Tool calls");
-      item.insertBefore(list, item.firstChild.nextSibling);
-    }
-    var line = list.querySelector('[data-call-id="' + CSS.escape(call.call_id) + '"]');
-    if (!line) {
-      line = document.createElement("li");
-      line.setAttribute("data-call-id", call.call_id);
-      list.appendChild(line);
-    }
-    var status = call.status ? call.status + " (" + call.duration_ms + " ms)" : "running\u2026";
-    line.className = "tool-call " + (call.status || "in_progress");
-    line.textContent = call.name + " on " + call.domain + ": " + status;
-  }
-
-  function parseEvents(buffer, onEvent) {
-    var events = buffer.split(/\r?\n\r?\n/);
-    var rest = events.pop();
-    events.forEach(function (block) {
-      var name = "message";
-      var data = [];
-      block.split(/\r?\n/).forEach(function (line) {
-        if (line.indexOf("event:") === 0) name = line.slice(6).trim();
-        else if (line.indexOf("data:") === 0) data.push(line.slice(5).replace(/^ /, ""));
-      });
-      if (data.length) onEvent(name, JSON.parse(data.join("\n")));
-    });
-    return rest;
-  }
+  var kit = window.gptstoreChat;
 
   async function send(form, event) {
     var list = document.getElementById("messages");
@@ -81,8 +23,8 @@
     buttons.forEach(function (b) { b.disabled = true; });
     var starters = document.getElementById("starters");
     if (starters) starters.remove();
-    addMessage(list, "user", content);
-    var answer = addMessage(list, "assistant", "");
+    kit.addMessage(list, "user", content);
+    var answer = kit.addMessage(list, "assistant", "");
     answer.parentNode.setAttribute("aria-busy", "true");
     try {
       var response = await fetch(form.action, {
@@ -91,30 +33,17 @@
         headers: { "Accept": "text/event-stream", "X-CSRF-Token": csrfToken() },
         credentials: "same-origin",
       });
-      var type = response.headers.get("content-type") || "";
-      if (!response.ok || type.indexOf("text/event-stream") !== 0) {
-        var problem = {};
-        try { problem = await response.json(); } catch (e) { /* not JSON */ }
-        throw new Error(problem.detail || "The message could not be sent (" + response.status + ").");
-      }
-      var reader = response.body.getReader();
-      var decoder = new TextDecoder();
-      var buffer = "";
-      for (;;) {
-        var chunk = await reader.read();
-        if (chunk.done) break;
-        buffer = parseEvents(buffer + decoder.decode(chunk.value, { stream: true }), function (name, payload) {
-          if (name === "delta") answer.textContent += payload.text;
-          else if (name === "tool_call.started" || name === "tool_call.ended") showCall(answer.parentNode, payload);
-          else if (name === "done") {
-            answer.textContent = payload.message.content;
-            addCitations(answer.parentNode, payload.message.citations || []);
-            // The page renders the Approve and Decline buttons of a call waiting for the user.
-            if (payload.message.status === "requires_approval") window.location.reload();
-          }
-          else if (name === "error") throw new Error(payload.detail);
-        });
-      }
+      await kit.readEvents(response, function (name, payload) {
+        if (name === "delta") answer.textContent += payload.text;
+        else if (name === "tool_call.started" || name === "tool_call.ended") kit.showCall(answer.parentNode, payload);
+        else if (name === "done") {
+          answer.textContent = payload.message.content;
+          kit.addCitations(answer.parentNode, payload.message.citations || []);
+          // The page renders the Approve and Decline buttons of a call waiting for the user.
+          if (payload.message.status === "requires_approval") window.location.reload();
+        }
+        else if (name === "error") throw new Error(payload.detail);
+      });
       var textarea = form.querySelector("textarea");
       if (textarea) textarea.value = "";
     } catch (error) {

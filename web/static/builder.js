@@ -21,15 +21,8 @@
     return node;
   }
 
-  async function problemOf(response) {
-    try {
-      var problem = await response.json();
-      var fields = (problem.errors || []).map(function (e) { return e.message; }).filter(Boolean);
-      return (problem.detail || "Refused") + (fields.length ? ": " + fields.join("; ") : "");
-    } catch (e) {
-      return "The request failed (" + response.status + ").";
-    }
-  }
+  var kit = window.gptstoreChat;
+  var problemOf = kit.problemOf;
 
   // Server-Sent Events over a POST (EventSource only does GET): parse `event:`/`data:` blocks.
   async function postStream(form, onEvent) {
@@ -39,27 +32,7 @@
       headers: { "Accept": "text/event-stream", "X-CSRF-Token": csrfToken() },
       credentials: "same-origin",
     });
-    var type = response.headers.get("content-type") || "";
-    if (!response.ok || type.indexOf("text/event-stream") !== 0) throw new Error(await problemOf(response));
-    var reader = response.body.getReader();
-    var decoder = new TextDecoder();
-    var buffer = "";
-    for (;;) {
-      var chunk = await reader.read();
-      if (chunk.done) break;
-      buffer += decoder.decode(chunk.value, { stream: true });
-      var blocks = buffer.split(/\r?\n\r?\n/);
-      buffer = blocks.pop();
-      blocks.forEach(function (block) {
-        var name = "message";
-        var data = [];
-        block.split(/\r?\n/).forEach(function (line) {
-          if (line.indexOf("event:") === 0) name = line.slice(6).trim();
-          else if (line.indexOf("data:") === 0) data.push(line.slice(5).replace(/^ /, ""));
-        });
-        if (data.length) onEvent(name, JSON.parse(data.join("\n")));
-      });
-    }
+    await kit.readEvents(response, onEvent);
   }
 
   function addMessage(list, role, text) {
@@ -196,7 +169,7 @@
       await postStream(form, function (name, payload) {
         if (name === "delta") answer.textContent += payload.text;
         else if (name === "error") throw new Error(payload.detail);
-        else if (name === "tool_call.started" || name === "tool_call.ended") showToolCall(item, name, payload);
+        else if (name === "tool_call.started" || name === "tool_call.ended") kit.showCall(item, payload);
         else if (name === "done") {
           answer.textContent = payload.message.content;
           form.querySelector('input[name="conversation_id"]').value = payload.conversation_id;
@@ -218,26 +191,6 @@
       item.removeAttribute("aria-busy");
       button.disabled = false;
     }
-  }
-
-  // One status line per tool call: "name on domain: running", then its status and duration.
-  function showToolCall(item, name, payload) {
-    var list = item.querySelector("ul.tool-calls");
-    if (!list) {
-      list = document.createElement("ul");
-      list.className = "tool-calls";
-      list.setAttribute("aria-label", "Tool calls");
-      item.appendChild(list);
-    }
-    var line = list.querySelector('[data-call-id="' + CSS.escape(payload.call_id) + '"]');
-    if (!line) {
-      line = document.createElement("li");
-      line.setAttribute("data-call-id", payload.call_id);
-      list.appendChild(line);
-    }
-    line.className = "tool-call " + (payload.status || "running");
-    line.textContent = payload.name + " on " + payload.domain + ": " +
-      (name === "tool_call.ended" ? payload.status + " (" + payload.duration_ms + " ms)" : "running");
   }
 
   function setUpStarterButtons() {

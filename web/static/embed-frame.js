@@ -11,45 +11,10 @@
   if (!form || !list || !token) return;
   var textarea = form.querySelector("textarea");
 
+  var kit = window.gptstoreChat;
+
   function addMessage(role, text) {
-    var item = document.createElement("li");
-    item.className = "message " + role;
-    var body = document.createElement("div");
-    body.className = "text";
-    body.textContent = text;
-    item.appendChild(body);
-    list.appendChild(item);
-    list.scrollTop = list.scrollHeight;
-    return body;
-  }
-
-  function addCitations(item, citations) {
-    if (!citations.length) return;
-    var sources = document.createElement("ul");
-    sources.className = "citations";
-    sources.setAttribute("aria-label", "Sources");
-    citations.forEach(function (c) {
-      var entry = document.createElement("li");
-      var text = c.filename + (c.page ? ", page " + c.page : "") + (c.heading ? ", " + c.heading : "");
-      entry.textContent = text + (c.quote ? ": \u201c" + c.quote + "\u201d" : "");
-      sources.appendChild(entry);
-    });
-    item.appendChild(sources);
-  }
-
-  function parseEvents(buffer, onEvent) {
-    var events = buffer.split(/\r?\n\r?\n/);
-    var rest = events.pop();
-    events.forEach(function (block) {
-      var name = "message";
-      var data = [];
-      block.split(/\r?\n/).forEach(function (line) {
-        if (line.indexOf("event:") === 0) name = line.slice(6).trim();
-        else if (line.indexOf("data:") === 0) data.push(line.slice(5).replace(/^ /, ""));
-      });
-      if (data.length) onEvent(name, JSON.parse(data.join("\n")));
-    });
-    return rest;
+    return kit.addMessage(list, role, text);
   }
 
   async function ask(content) {
@@ -73,31 +38,19 @@
         },
         credentials: "omit",
       });
-      var type = response.headers.get("content-type") || "";
-      if (!response.ok || type.indexOf("text/event-stream") !== 0) {
-        var problem = {};
-        try { problem = await response.json(); } catch (e) { /* not JSON */ }
-        throw new Error(problem.detail || "The message could not be sent (" + response.status + ").");
-      }
-      var reader = response.body.getReader();
-      var decoder = new TextDecoder();
-      var buffer = "";
-      for (;;) {
-        var chunk = await reader.read();
-        if (chunk.done) break;
-        buffer = parseEvents(buffer + decoder.decode(chunk.value, { stream: true }), function (name, payload) {
-          if (name === "delta") {
-            answer.textContent += payload.text;
-            list.scrollTop = list.scrollHeight;
-          }
-          else if (name === "done") {
-            answer.textContent = payload.content;
-            addCitations(answer.parentNode, payload.citations || []);
-            list.scrollTop = list.scrollHeight;
-          }
-          else if (name === "error") throw new Error(payload.detail);
-        });
-      }
+      await kit.readEvents(response, function (name, payload) {
+        if (name === "delta") {
+          answer.textContent += payload.text;
+          list.scrollTop = list.scrollHeight;
+        }
+        else if (name === "tool_call.started" || name === "tool_call.ended") kit.showCall(answer.parentNode, payload);
+        else if (name === "done") {
+          answer.textContent = payload.content;
+          kit.addCitations(answer.parentNode, payload.citations || []);
+          list.scrollTop = list.scrollHeight;
+        }
+        else if (name === "error") throw new Error(payload.detail);
+      });
       textarea.value = "";
     } catch (error) {
       answer.textContent = error.message;

@@ -1,0 +1,95 @@
+// What the chat page (app.js), the builder (builder.js) and the embedded window (embed-frame.js) share:
+// reading Server-Sent Events from a fetch response (EventSource only does GET), and drawing messages,
+// citations and tool call lines as text, never as HTML.
+window.gptstoreChat = (function () {
+  "use strict";
+
+  // A message `li` of `role` appended to `list`; its text element, which the caller fills as text arrives.
+  function addMessage(list, role, text) {
+    var item = document.createElement("li");
+    item.className = "message " + role;
+    var body = document.createElement("div");
+    body.className = "text";
+    body.textContent = text;
+    item.appendChild(body);
+    list.appendChild(item);
+    list.scrollTop = list.scrollHeight;
+    return body;
+  }
+
+  // "file, page N, heading: “quote”" per citation (the quote only for open files).
+  function addCitations(item, citations) {
+    if (!citations.length) return;
+    var list = document.createElement("ul");
+    list.className = "citations";
+    list.setAttribute("aria-label", "Sources");
+    citations.forEach(function (c) {
+      var entry = document.createElement("li");
+      var text = c.filename + (c.page ? ", page " + c.page : "") + (c.heading ? ", " + c.heading : "");
+      entry.textContent = text + (c.quote ? ": \u201c" + c.quote + "\u201d" : "");
+      list.appendChild(entry);
+    });
+    item.appendChild(list);
+  }
+
+  // One status line per tool call (`tool_call.started`, then `tool_call.ended` with status and duration).
+  function showCall(item, call) {
+    var list = item.querySelector("ul.tool-calls");
+    if (!list) {
+      list = document.createElement("ul");
+      list.className = "tool-calls";
+      list.setAttribute("aria-label", "Tool calls");
+      item.insertBefore(list, item.firstChild.nextSibling);
+    }
+    var line = list.querySelector('[data-call-id="' + CSS.escape(call.call_id) + '"]');
+    if (!line) {
+      line = document.createElement("li");
+      line.setAttribute("data-call-id", call.call_id);
+      list.appendChild(line);
+    }
+    var status = call.status ? call.status + " (" + call.duration_ms + " ms)" : "running\u2026";
+    line.className = "tool-call " + (call.status || "in_progress");
+    line.textContent = call.name + " on " + call.domain + ": " + status;
+  }
+
+  // What a refused request's problem+json says: its detail and each field's message.
+  async function problemOf(response) {
+    try {
+      var problem = await response.json();
+      var fields = (problem.errors || []).map(function (e) { return e.message; }).filter(Boolean);
+      return (problem.detail || "Refused") + (fields.length ? ": " + fields.join("; ") : "");
+    } catch (e) {
+      return "The request failed (" + response.status + ").";
+    }
+  }
+
+  // Calls `onEvent(name, data)` for each event of an SSE response; throws the problem of a refusal.
+  async function readEvents(response, onEvent) {
+    var type = response.headers.get("content-type") || "";
+    if (!response.ok || type.indexOf("text/event-stream") !== 0) {
+      throw new Error(await problemOf(response));
+    }
+    var reader = response.body.getReader();
+    var decoder = new TextDecoder();
+    var buffer = "";
+    for (;;) {
+      var chunk = await reader.read();
+      if (chunk.done) break;
+      buffer += decoder.decode(chunk.value, { stream: true });
+      var blocks = buffer.split(/\r?\n\r?\n/);
+      buffer = blocks.pop();
+      blocks.forEach(function (block) {
+        var name = "message";
+        var data = [];
+        block.split(/\r?\n/).forEach(function (line) {
+          if (line.indexOf("event:") === 0) name = line.slice(6).trim();
+          else if (line.indexOf("data:") === 0) data.push(line.slice(5).replace(/^ /, ""));
+        });
+        if (data.length) onEvent(name, JSON.parse(data.join("\n")));
+      });
+    }
+  }
+
+  return { addMessage: addMessage, addCitations: addCitations, showCall: showCall, problemOf: problemOf,
+           readEvents: readEvents };
+})();
