@@ -190,7 +190,7 @@ async def run_set(client, headers, db, settings, session_maker, embedder, eval_s
     async with session_maker() as session:
         chunks = (
             await session.execute(
-                sa.text("SELECT id, file_id, text FROM knowledge_chunk WHERE gpt_id = :g ORDER BY id"),
+                sa.text("SELECT id, file_id, text FROM knowledge_chunk WHERE dataset_id = :g ORDER BY id"),
                 {"g": gpt_id},
             )
         ).all()

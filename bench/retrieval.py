@@ -237,12 +237,15 @@ async def insert_rows(raw, owner_id: uuid.UUID, gpts: list[Gpt], status: str = "
         [(g.id, owner_id, f"bench {g.size}") for g in gpts],
     )
     await raw.executemany(
-        "INSERT INTO knowledge_base (gpt_id, owner_id, text_search_config) VALUES ($1, $2, 'simple')",
+        "INSERT INTO dataset (id, home_gpt_id, owner_id, text_search_config) VALUES ($1, $1, $2, 'simple')",
         [(g.id, owner_id) for g in gpts],
+    )
+    await raw.executemany(
+        "INSERT INTO gpt_dataset (gpt_id, dataset_id) VALUES ($1, $1)", [(g.id,) for g in gpts]
     )
     done = status == "completed"
     await raw.executemany(
-        "INSERT INTO knowledge_file (id, gpt_id, owner_id, filename, media_type, bytes, sha256, access,"
+        "INSERT INTO knowledge_file (id, dataset_id, owner_id, filename, media_type, bytes, sha256, access,"
         " status, chunks_done, chunks_total, chunk_count, token_count, chunk_size, chunk_overlap,"
         " embedding_model, attempts, pinned) VALUES ($1, $2, $3, $4, 'text/markdown', $5, $6, 'private',"
         " $7, $8, $8, $8, 0, 256, 64, $9, 0, false)",
@@ -375,7 +378,7 @@ async def timed_search(
         tick = time.perf_counter()
         hits = await search_chunks(
             session,
-            gpt_id=query.gpt.id,
+            dataset_ids=[query.gpt.id],
             model_id=MODEL,
             dimensions=DIMENSIONS,
             query_vector=query.vector if mode != "keyword" else None,

@@ -322,7 +322,7 @@ GPT_COLUMNS = (
     "id", "owner_id", "name", "description", "instructions", "welcome_message", "conversation_starters",
     "category", "tags", "language", "top_k", "model", "created_at", "updated_at",
 )  # fmt: skip
-KB_COLUMNS = ("gpt_id", "owner_id", "text_search_config")
+KB_COLUMNS = ("id", "home_gpt_id", "owner_id", "text_search_config")
 VERSION_COLUMNS = (
     "id", "gpt_id", "number", "visibility", "review_status", "review_reasons", "config", "file_ids",
     "created_at",
@@ -379,7 +379,7 @@ async def load(engine, catalogue: Catalogue) -> dict[str, float]:
             timings[name] = time.perf_counter() - tick
             progress(f"  built {name} in {timings[name]:.1f} s")
         tick = time.perf_counter()
-        await raw.execute("VACUUM (ANALYZE) user_account, gpt, knowledge_base, gpt_version, listing")
+        await raw.execute("VACUUM (ANALYZE) user_account, gpt, dataset, gpt_version, listing")
         timings["vacuum"] = time.perf_counter() - tick
     return timings
 
@@ -399,7 +399,7 @@ def _rows(catalogue: Catalogue, start: int, end: int) -> dict[str, tuple[tuple[s
              config["welcome_message"], json.dumps(config["conversation_starters"]), config["category"], tags,
              "en", 6, None, approved, updated)
         )  # fmt: skip
-        kbs.append((gpt_id, owner_id, "simple"))
+        kbs.append((gpt_id, gpt_id, owner_id, "simple"))
         versions.append(
             (uuid.uuid4(), gpt_id, 1, "public", "approved", "[]", json.dumps(config), "[]", approved)
         )
@@ -417,7 +417,7 @@ def _rows(catalogue: Catalogue, start: int, end: int) -> dict[str, tuple[tuple[s
         )  # fmt: skip
     return {
         "gpt": (GPT_COLUMNS, gpts),
-        "knowledge_base": (KB_COLUMNS, kbs),
+        "dataset": (KB_COLUMNS, kbs),
         "gpt_version": (VERSION_COLUMNS, versions),
         "listing": (LISTING_COLUMNS, listings),
     }

@@ -276,8 +276,15 @@ def set_plan(email: str, plan: str) -> None:
 
 
 @main.command()
-@click.option("--gpt", "gpt_id", type=click.UUID, default=None, help="Only this GPT's knowledge.")
-def reindex(gpt_id) -> None:
+@click.option(
+    "--dataset",
+    "--gpt",
+    "dataset_id",
+    type=click.UUID,
+    default=None,
+    help="Only this dataset's knowledge (a GPT's id names its home dataset).",
+)
+def reindex(dataset_id) -> None:
     """Re-embed knowledge made by an earlier embedding model with the configured one (resumable)."""
     from core.db import Database
     from retrieval.embedding import EmbeddingError, get_embedder
@@ -295,15 +302,15 @@ def reindex(gpt_id) -> None:
                 await embedder.load()
                 model = embedder.model_id
                 done = 0
-                total = await chunks_to_reindex(db, model, gpt_id)
+                total = await chunks_to_reindex(db, model, dataset_id)
                 if total:
                     with click.progressbar(
                         length=total, label=f"Re-embedding with {model}", file=sys.stderr
                     ) as bar:
                         done = await reindex_chunks(
-                            db, settings, gpt_id=gpt_id, embedder=embedder, progress=bar.update
+                            db, settings, dataset_id=dataset_id, embedder=embedder, progress=bar.update
                         )
-                if gpt_id is None:  # the store's semantic listing search uses the same model
+                if dataset_id is None:  # the store's semantic listing search uses the same model
                     async with db.session_scope() as session:
                         done += await reembed_listings(session, settings)
                 return model, done
@@ -316,7 +323,7 @@ def reindex(gpt_id) -> None:
             model, done = asyncio.run(run())
         except EmbeddingError as exc:
             raise click.ClickException(f"{exc}; run `gptstore reindex` again to continue") from None
-        scope = f"GPT {gpt_id}" if gpt_id else "all knowledge"
+        scope = f"dataset {dataset_id}" if dataset_id else "all knowledge"
         if done:
             click.echo(f"{done} chunks and listings re-embedded: {scope} now uses {model}")
         else:

@@ -103,6 +103,7 @@ class AnswerContext:
     top_k: int
     model: str | None = None
     file_ids: list[uuid.UUID] | None = None  # a version's pinned files; None for the draft's
+    follow_datasets: list[uuid.UUID] = field(default_factory=list)  # a version's "follow latest" datasets
     # Instructions a client adds (OpenAI API `system`/`developer` messages): after the GPT's, never instead.
     client_instructions: str | None = None
     instructions_public: bool = False  # the GPT's `trust.instructions`: "public" or "hidden" (default)
@@ -224,7 +225,12 @@ async def find_sources(
     """The GPT's best passages for `question` (its `top_k`, from its pinned files when a version), those
     below its relevance threshold left out: none when its knowledge holds nothing on the question."""
     return await KnowledgeService(session, settings).search(
-        context.gpt_id, question, k=context.top_k, file_ids=context.file_ids, for_answer=True
+        context.gpt_id,
+        question,
+        k=context.top_k,
+        file_ids=context.file_ids,
+        follow=context.follow_datasets,
+        for_answer=True,
     )
 
 

@@ -29,7 +29,7 @@ from retrieval.child_tasks import FileLimits, PreparedFile, prepare_file
 from retrieval.chunking import Chunk
 from retrieval.embedding import Embedder, EmbeddingError, get_embedder
 from retrieval.isolation import ChildLimits, run_in_child
-from retrieval.models import KnowledgeBase, KnowledgeChunk, KnowledgeFile
+from retrieval.models import Dataset, KnowledgeChunk, KnowledgeFile
 from retrieval.parsing import ParseError
 from retrieval.search import ensure_vector_index
 from retrieval.service import ACTIVE, KnowledgeService, blob_store
@@ -46,7 +46,7 @@ HEARTBEAT_SECONDS = 1.0
 # Long enough to outlive a slow heartbeat, short enough that a dead run's lock is gone before a resume.
 LOCK_SECONDS = 30
 COPY_COLUMNS = [
-    "id", "file_id", "gpt_id", "ord", "text", "token_count", "page", "heading", "char_start", "char_end",
+    "id", "file_id", "dataset_id", "ord", "text", "token_count", "page", "heading", "char_start", "char_end",
     "embedding_model", "embedding", "text_search_config",
 ]  # fmt: skip
 
@@ -89,7 +89,13 @@ async def _fail(db: Database, file_id: uuid.UUID, code: str, message: str) -> st
 
 
 async def _write_batch(
-    db: Database, row_id: uuid.UUID, gpt_id: uuid.UUID, model: str, config: str, batch: list[Chunk], vectors
+    db: Database,
+    row_id: uuid.UUID,
+    dataset_id: uuid.UUID,
+    model: str,
+    config: str,
+    batch: list[Chunk],
+    vectors,
 ) -> None:
     async with db.session_scope() as session:
         status = await session.scalar(
@@ -98,8 +104,8 @@ async def _write_batch(
         if status != ACTIVE:
             raise _Stop
         records = [
-            (uuid.uuid4(), row_id, gpt_id, c.index, c.text, c.token_count, c.page, c.heading, c.char_start,
-             c.char_end, model, np.asarray(v, dtype=np.float32), config)
+            (uuid.uuid4(), row_id, dataset_id, c.index, c.text, c.token_count, c.page, c.heading,
+             c.char_start, c.char_end, model, np.asarray(v, dtype=np.float32), config)
             for c, v in zip(batch, vectors, strict=True)
         ]  # fmt: skip
         connection = await session.connection()
@@ -181,14 +187,14 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
         row = await session.get(KnowledgeFile, file_id)
         if row is None or row.status != ACTIVE:
             return row.status if row else "deleted"
-        base = await session.get(KnowledgeBase, row.gpt_id)
+        base = await session.get(Dataset, row.dataset_id)
         row.attempts += 1
         if row.attempts > MAX_ATTEMPTS:
             row.status, row.error_code = "failed", "server_error"
             row.error_message = f"Ingestion was interrupted {MAX_ATTEMPTS} times; upload the file again"
             return "failed"
         filename, chunk_size, overlap = row.filename, row.chunk_size, row.chunk_overlap
-        gpt_id = row.gpt_id
+        dataset_id = row.dataset_id
         config = await session.scalar(  # the OID of the full-text configuration, for binary COPY
             sa.text("SELECT CAST(CAST(:config AS text) AS regconfig)::oid"),
             {"config": base.text_search_config},
@@ -238,7 +244,7 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
                 or time.monotonic() - last_write >= 1
                 or start + BATCH >= len(chunks)
             ):
-                await _write_batch(db, file_id, gpt_id, model, config, pending, pending_vectors)
+                await _write_batch(db, file_id, dataset_id, model, config, pending, pending_vectors)
                 pending, pending_vectors, last_write = [], [], time.monotonic()
     except _Stop:
         return "cancelled"
@@ -304,16 +310,16 @@ async def resume_stale(db: Database, settings: Settings, queue: Queue, redis: Re
     return len(pending)
 
 
-async def chunks_to_reindex(db: Database, model_id: str, gpt_id: uuid.UUID | None = None) -> int:
-    """How many chunks (of one GPT, or of all) were embedded by another model than `model_id`."""
+async def chunks_to_reindex(db: Database, model_id: str, dataset_id: uuid.UUID | None = None) -> int:
+    """How many chunks (of one dataset, or of all) were embedded by another model than `model_id`."""
     async with db.session_scope() as session:
-        return await session.scalar(sa.select(sa.func.count()).where(*_other_model(model_id, gpt_id)))
+        return await session.scalar(sa.select(sa.func.count()).where(*_other_model(model_id, dataset_id)))
 
 
-def _other_model(model_id: str, gpt_id: uuid.UUID | None) -> list[Any]:
+def _other_model(model_id: str, dataset_id: uuid.UUID | None) -> list[Any]:
     criteria = [KnowledgeChunk.embedding_model != model_id]
-    if gpt_id is not None:
-        criteria.append(KnowledgeChunk.gpt_id == gpt_id)
+    if dataset_id is not None:
+        criteria.append(KnowledgeChunk.dataset_id == dataset_id)
     return criteria
 
 
@@ -321,7 +327,7 @@ async def reindex(
     db: Database,
     settings: Settings,
     *,
-    gpt_id: uuid.UUID | None = None,
+    dataset_id: uuid.UUID | None = None,
     embedder: Embedder | None = None,
     batch_size: int = 256,
     progress: Callable[[int], Any] | None = None,
@@ -343,7 +349,7 @@ async def reindex(
     while True:
         query = (
             sa.select(KnowledgeChunk.id, KnowledgeChunk.file_id, KnowledgeChunk.ord, KnowledgeChunk.text)
-            .where(*_other_model(model, gpt_id))
+            .where(*_other_model(model, dataset_id))
             .order_by(KnowledgeChunk.file_id, KnowledgeChunk.ord)
             .limit(batch_size)
         )
@@ -364,20 +370,20 @@ async def reindex(
                     for row, vector in zip(rows, vectors, strict=True)
                 ],
             )
-            await _mark_reindexed_files(session, model, gpt_id, {row.file_id for row in rows})
+            await _mark_reindexed_files(session, model, dataset_id, {row.file_id for row in rows})
         done += len(rows)
         after = (rows[-1].file_id, rows[-1].ord)
         if progress is not None:
             progress(len(rows))
     async with db.session_scope() as session:  # files without chunks left of the old model
-        await _mark_reindexed_files(session, model, gpt_id, None)
+        await _mark_reindexed_files(session, model, dataset_id, None)
     if done:
         logger.info("re-embedded %d chunks with %s", done, model)
     return done
 
 
 async def _mark_reindexed_files(
-    session, model: str, gpt_id: uuid.UUID | None, file_ids: set[uuid.UUID] | None
+    session, model: str, dataset_id: uuid.UUID | None, file_ids: set[uuid.UUID] | None
 ) -> None:
     old_chunks = sa.exists().where(
         KnowledgeChunk.file_id == KnowledgeFile.id, KnowledgeChunk.embedding_model != model
@@ -393,8 +399,8 @@ async def _mark_reindexed_files(
         .values(embedding_model=model, updated_at=KnowledgeFile.updated_at)
         .execution_options(synchronize_session=False)
     )
-    if gpt_id is not None:
-        query = query.where(KnowledgeFile.gpt_id == gpt_id)
+    if dataset_id is not None:
+        query = query.where(KnowledgeFile.dataset_id == dataset_id)
     if file_ids is not None:
         query = query.where(KnowledgeFile.id.in_(file_ids))
     await session.execute(query)

@@ -1,4 +1,5 @@
-"""Retrieval tables: a GPT's knowledge base, its files and their chunks."""
+"""Retrieval tables: datasets (named collections of knowledge files), their files and chunks, and the
+datasets each GPT draft uses (docs/data-library.md)."""
 
 from __future__ import annotations
 
@@ -13,19 +14,37 @@ from sqlmodel import Field, SQLModel
 from core.db import Vector, created_at_field, id_field, updated_at_field
 
 
-class KnowledgeBase(SQLModel, table=True):
-    """Ingestion settings of one GPT's knowledge; the GPT's owner may manage it."""
+class Dataset(SQLModel, table=True):
+    """A named collection of knowledge files with its ingestion settings (docs/data-library.md).
 
-    __tablename__ = "knowledge_base"
+    Every GPT has a *home* dataset (`home_gpt_id`, same id as the GPT) behind `/api/gpts/{id}/files`; it
+    also carries the GPT's `score_threshold`. Others are made on their own and attached to GPTs.
+    `version` grows by one whenever a file is added or removed; published GPT versions pin it.
+    Owned by a user (`owner_id`, also whose storage quota the files count against) and, when set, by an
+    organisation (`organization_id`).
+    """
 
-    gpt_id: uuid.UUID = Field(
-        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("gpt.id", ondelete="CASCADE"), primary_key=True)
-    )
+    __tablename__ = "dataset"
+
+    id: uuid.UUID = id_field()
     owner_id: uuid.UUID = Field(
         sa_column=sa.Column(
             sa.Uuid, sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True, nullable=False
         )
     )
+    organization_id: uuid.UUID | None = Field(
+        default=None, sa_column=sa.Column(sa.Uuid, nullable=True, index=True)
+    )
+    home_gpt_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("gpt.id", ondelete="CASCADE"), unique=True, nullable=True),
+    )
+    name: str = Field(default="", max_length=100)
+    description: str = Field(default="", sa_type=sa.Text)
+    access: str = Field(default="private", max_length=16)  # open | private
+    license: str | None = Field(default=None, max_length=100)  # an SPDX id; required when open
+    attribution: str | None = Field(default=None, max_length=500)
+    version: int = 1
     text_search_config: str = Field(default="simple", max_length=40)
     chunk_size: int | None = None
     chunk_overlap: int | None = None
@@ -35,14 +54,35 @@ class KnowledgeBase(SQLModel, table=True):
     updated_at: datetime = updated_at_field()
 
 
+# The name the code used before datasets (a GPT's home dataset is its knowledge base).
+KnowledgeBase = Dataset
+
+
+class GptDataset(SQLModel, table=True):
+    """A dataset a GPT draft uses; `follow_latest` lets its later edits reach the live version unpublished."""
+
+    __tablename__ = "gpt_dataset"
+
+    gpt_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("gpt.id", ondelete="CASCADE"), primary_key=True)
+    )
+    dataset_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("dataset.id", ondelete="CASCADE"), primary_key=True, index=True
+        )
+    )
+    follow_latest: bool = False
+    created_at: datetime = created_at_field()
+
+
 class KnowledgeFile(SQLModel, table=True):
     __tablename__ = "knowledge_file"
     __table_args__ = (
-        sa.Index("ix_knowledge_file_gpt", "gpt_id"),
+        sa.Index("ix_knowledge_file_dataset", "dataset_id"),
         sa.Index("ix_knowledge_file_status", "status"),
         sa.Index(
-            "uq_knowledge_file_gpt_sha256",
-            "gpt_id",
+            "uq_knowledge_file_dataset_sha256",
+            "dataset_id",
             "sha256",
             unique=True,
             postgresql_where=sa.text("detached_at IS NULL"),
@@ -50,10 +90,8 @@ class KnowledgeFile(SQLModel, table=True):
     )
 
     id: uuid.UUID = id_field()
-    gpt_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid, sa.ForeignKey("knowledge_base.gpt_id", ondelete="CASCADE"), nullable=False
-        )
+    dataset_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("dataset.id", ondelete="CASCADE"), nullable=False)
     )
     owner_id: uuid.UUID = Field(
         sa_column=sa.Column(
@@ -90,7 +128,7 @@ class KnowledgeChunk(SQLModel, table=True):
     __tablename__ = "knowledge_chunk"
     __table_args__ = (
         sa.UniqueConstraint("file_id", "ord", name="uq_knowledge_chunk_file_ord"),
-        sa.Index("ix_knowledge_chunk_gpt_model", "gpt_id", "embedding_model"),
+        sa.Index("ix_knowledge_chunk_dataset_model", "dataset_id", "embedding_model"),
         sa.Index("ix_knowledge_chunk_tsv", "tsv", postgresql_using="gin"),
         sa.Index("ix_knowledge_chunk_tsv_ngram", "tsv_ngram", postgresql_using="gin"),
     )
@@ -99,7 +137,7 @@ class KnowledgeChunk(SQLModel, table=True):
     file_id: uuid.UUID = Field(
         sa_column=sa.Column(sa.Uuid, sa.ForeignKey("knowledge_file.id", ondelete="CASCADE"), nullable=False)
     )
-    gpt_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, nullable=False))
+    dataset_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, nullable=False))
     ord: int
     text: str = Field(sa_type=sa.Text)
     token_count: int

@@ -100,7 +100,7 @@ class FileController(Controller):
         service = KnowledgeService(db_session, state.settings)
         base = await service.knowledge_base_for(current_user, gpt_id)
         await service.get_file(base, file_id)
-        return ServerSentEvent(file_progress_events(state.db, base.gpt_id, file_id))
+        return ServerSentEvent(file_progress_events(state.db, base.id, file_id))
 
     @post("/search", status_code=200)
     async def search(
@@ -116,10 +116,10 @@ class FileController(Controller):
         service = KnowledgeService(db_session, settings)
         base = await service.knowledge_base_for(current_user, gpt_id)
         hits = await service.search(
-            base.gpt_id,
+            base.id,
             data.query,
             k=data.k,
-            file_ids=data.file_ids,
+            only=data.file_ids,
             score_threshold=data.score_threshold,
             mode=data.mode,
         )

@@ -2,9 +2,10 @@
 
 Each list takes a fixed window of candidates (`VECTOR_CANDIDATES`, `KEYWORD_CANDIDATES`), whatever `k` is:
 a chunk ranked 30th by one signal and 1st by the other must still be seen. The vector part picks its
-strategy per query: an exact scan over the GPT's own chunks when it has few (the HNSW graph would have to
+strategy per query: an exact scan over the datasets' chunks when they have few (the HNSW graph would have to
 be walked far to find enough of them), the HNSW index with pgvector 0.8 iterative scans when it has many.
 Custom plans (`plan_cache_mode`, see core.db) keep the planner honest per GPT.
+Several datasets are one filter (`dataset_id = ANY(:dataset_ids)`), never one round trip each.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def _vector_cte(dimensions: int, exact: bool, with_files: bool) -> str:
         return f"""
         own AS MATERIALIZED (
             SELECT id, embedding FROM knowledge_chunk
-            WHERE gpt_id = :gpt_id AND embedding_model = :model {files}
+            WHERE dataset_id = ANY(:dataset_ids) AND embedding_model = :model {files}
         ),
         vec AS (
             SELECT id, row_number() OVER (ORDER BY {distance}) AS rank, 1 - ({distance}) AS similarity
@@ -110,7 +111,7 @@ def _vector_cte(dimensions: int, exact: bool, with_files: bool) -> str:
     return f"""
         nearest AS MATERIALIZED (
             SELECT id, {distance} AS distance FROM knowledge_chunk
-            WHERE gpt_id = :gpt_id AND embedding_model = :model {files}
+            WHERE dataset_id = ANY(:dataset_ids) AND embedding_model = :model {files}
             ORDER BY {distance} LIMIT :vector_candidates
         ),
         vec AS (
@@ -136,7 +137,7 @@ def _keyword_cte(with_files: bool, with_ngrams: bool) -> str:
         every = f"({every} OR (query.ngram_phrase AND tsv_ngram @@ query.ngram_q))"
         some = f"({some} OR tsv_ngram @@ query.ngram_q)"
         rank += " + ts_rank_cd(tsv_ngram, query.ngram_q)"
-    where = f"WHERE gpt_id = :gpt_id AND embedding_model = :model {files}"
+    where = f"WHERE dataset_id = ANY(:dataset_ids) AND embedding_model = :model {files}"
     return f"""
         matches AS (
             (SELECT id FROM knowledge_chunk, query {where} AND {every} LIMIT :keyword_matches)
@@ -157,7 +158,7 @@ def _keyword_cte(with_files: bool, with_ngrams: bool) -> str:
 async def search_chunks(
     session: AsyncSession,
     *,
-    gpt_id: uuid.UUID,
+    dataset_ids: list[uuid.UUID],
     model_id: str,
     dimensions: int,
     query_vector: np.ndarray | list[float] | None,
@@ -170,7 +171,8 @@ async def search_chunks(
     score_threshold: float | None = None,
     fusion: Fusion = DEFAULT_FUSION,
 ) -> list[Hit]:
-    """The `k` best chunks of one GPT for a query, best first, with a relevance score in [0, 1].
+    """The `k` best chunks of some datasets (all in one query) for a query, best first, with a relevance
+    score in [0, 1].
 
     The score is `retrieval.fusion`'s: it does not depend on the other hits, so `score_threshold` drops
     the same kind of passage for every query. `mode` "vector" or "keyword" ranks by one signal alone.
@@ -225,7 +227,7 @@ async def search_chunks(
         FROM both_lists b JOIN knowledge_chunk c ON c.id = b.id
     """
     params = {
-        "gpt_id": gpt_id,
+        "dataset_ids": list(dataset_ids),
         "model": model_id,
         "config": text_search_config,
         "query_text": query_text,

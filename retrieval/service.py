@@ -1,4 +1,4 @@
-"""Knowledge: files of a GPT, their ingestion into chunks, and search over them.
+"""Knowledge: datasets and their files, ingestion into chunks, and search over the datasets a GPT uses.
 
 Builder and store use retrieval only through this module.
 """
@@ -28,7 +28,7 @@ from retrieval.child_tasks import sniff_media_type
 from retrieval.embedding import Embedder, get_embedder
 from retrieval.fusion import DEFAULT_FUSION, Fusion
 from retrieval.isolation import ChildLimits, run_in_child
-from retrieval.models import KnowledgeBase, KnowledgeFile
+from retrieval.models import Dataset, GptDataset, KnowledgeBase, KnowledgeFile
 from retrieval.parsing import ParseError
 from retrieval.rerank import Reranker, get_reranker, rerank_hits
 from retrieval.schemas import FileRead
@@ -114,9 +114,15 @@ def default_chunking(settings: Settings) -> tuple[int, int]:
 
 @dataclass
 class SourcedHit:
+    """A hit with what a citation names: the file, its dataset and the dataset's license."""
+
     hit: Hit
     filename: str
     access: str
+    dataset_id: uuid.UUID | None = None
+    dataset_name: str = ""
+    license: str | None = None
+    attribution: str | None = None
 
 
 class KnowledgeService:
@@ -140,13 +146,25 @@ class KnowledgeService:
 
     # Knowledge bases -------------------------------------------------------------------------------
 
-    async def open_knowledge_base(self, gpt_id: uuid.UUID, owner_id: uuid.UUID, language: str | None) -> None:
-        """Create the knowledge base of a new GPT."""
+    async def open_knowledge_base(
+        self,
+        gpt_id: uuid.UUID,
+        owner_id: uuid.UUID,
+        language: str | None,
+        organization_id: uuid.UUID | None = None,
+    ) -> None:
+        """Create the home dataset of a new GPT (same id as the GPT) and attach it."""
         self.session.add(
-            KnowledgeBase(
-                gpt_id=gpt_id, owner_id=owner_id, text_search_config=text_search_config_for(language)
+            Dataset(
+                id=gpt_id,
+                home_gpt_id=gpt_id,
+                owner_id=owner_id,
+                organization_id=organization_id,
+                text_search_config=text_search_config_for(language),
             )
         )
+        await self.session.flush()
+        self.session.add(GptDataset(gpt_id=gpt_id, dataset_id=gpt_id))
         await self.session.flush()
 
     async def configure(
@@ -177,19 +195,19 @@ class KnowledgeService:
                     sa.text(
                         "UPDATE knowledge_chunk"
                         " SET text_search_config = CAST(CAST(:config AS text) AS regconfig)"
-                        " WHERE gpt_id = :gpt_id"
+                        " WHERE dataset_id = :dataset_id"
                     ),
-                    {"config": config, "gpt_id": gpt_id},
+                    {"config": config, "dataset_id": gpt_id},
                 )
         await self.session.flush()
 
     async def load_bases(self, gpt_ids: list[uuid.UUID]) -> None:
         """Load several knowledge bases at once (later `session.get` calls find them in the session)."""
         if gpt_ids:
-            await self.session.scalars(sa.select(KnowledgeBase).where(KnowledgeBase.gpt_id.in_(gpt_ids)))
+            await self.session.scalars(sa.select(Dataset).where(Dataset.id.in_(gpt_ids)))
 
-    async def chunking_of(self, gpt_id: uuid.UUID) -> tuple[int, int]:
-        base = await self.session.get(KnowledgeBase, gpt_id)
+    async def chunking_of(self, dataset_id: uuid.UUID) -> tuple[int, int]:
+        base = await self.session.get(Dataset, dataset_id)
         size, overlap = default_chunking(self.settings)
         if base is not None and base.chunk_size:
             size = base.chunk_size
@@ -218,9 +236,18 @@ class KnowledgeService:
 
     # Files --------------------------------------------------------------------------------------------
 
-    def _attached(self, gpt_id: uuid.UUID) -> sa.Select:
+    def _attached(self, dataset_id: uuid.UUID) -> sa.Select:
         return sa.select(KnowledgeFile).where(
-            KnowledgeFile.gpt_id == gpt_id, KnowledgeFile.detached_at.is_(None)
+            KnowledgeFile.dataset_id == dataset_id, KnowledgeFile.detached_at.is_(None)
+        )
+
+    async def _bump_version(self, dataset_id: uuid.UUID) -> None:
+        """A file came or went: the dataset's version grows by one (published GPTs keep theirs)."""
+        await self.session.execute(
+            sa.update(Dataset)
+            .where(Dataset.id == dataset_id)
+            .values(version=Dataset.version + 1, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
         )
 
     async def add_file(
@@ -239,7 +266,7 @@ class KnowledgeService:
         a refused upload are removed.
         """
         filename = clean_filename(filename)
-        if await self._file_count(base.gpt_id) >= self.settings.max_files_per_gpt:
+        if await self._file_count(base.id) >= self.settings.max_files_per_gpt:
             raise self._too_many_files()  # early, before the bytes are streamed; checked again below
         blobs = blob_store(self.settings)
         file_id = uuid.uuid4()
@@ -247,10 +274,10 @@ class KnowledgeService:
         try:
             media_type = await _sniff_media_type(self.settings, blobs.path(file_id), filename, size)
             await self._check_upload(base, size, sha256)
-            chunk_size, chunk_overlap = await self.chunking_of(base.gpt_id)
+            chunk_size, chunk_overlap = await self.chunking_of(base.id)
             row = KnowledgeFile(
                 id=file_id,
-                gpt_id=base.gpt_id,
+                dataset_id=base.id,
                 owner_id=base.owner_id,
                 filename=filename,
                 media_type=media_type,
@@ -263,19 +290,20 @@ class KnowledgeService:
             )
             async with unique_or_conflict(self.session, lambda: self._check_duplicate(base, sha256)):
                 self.session.add(row)
+            await self._bump_version(base.id)
         except BaseException:
             blobs.delete(file_id)
             raise
         return row
 
-    async def _file_count(self, gpt_id: uuid.UUID) -> int:
+    async def _file_count(self, dataset_id: uuid.UUID) -> int:
         return await self.session.scalar(
-            sa.select(sa.func.count()).select_from(self._attached(gpt_id).subquery())
+            sa.select(sa.func.count()).select_from(self._attached(dataset_id).subquery())
         )
 
     def _too_many_files(self) -> Invalid:
         return Invalid(
-            f"A GPT can have at most {self.settings.max_files_per_gpt} knowledge files; delete one first",
+            f"A dataset can have at most {self.settings.max_files_per_gpt} knowledge files; delete one first",
             field="file",
             limit="max_files_per_gpt",
         )
@@ -284,16 +312,14 @@ class KnowledgeService:
         """The checks of an upload, under the creator's upload lock (held until the request commits)."""
         if size == 0:
             raise Invalid("The file is empty", field="file")
-        # The file limit is per GPT and the quota per creator: one lock per creator covers both.
+        # The file limit is per dataset and the quota per owner: one lock per owner covers both.
         await serialize(self.session, "knowledge", base.owner_id)
         alive = await self.session.scalar(
-            sa.select(KnowledgeBase.gpt_id)
-            .where(KnowledgeBase.gpt_id == base.gpt_id)
-            .with_for_update(key_share=True)
+            sa.select(Dataset.id).where(Dataset.id == base.id).with_for_update(key_share=True)
         )
-        if alive is None:  # the GPT was deleted while the bytes streamed
-            raise NotFound("No such GPT")
-        if await self._file_count(base.gpt_id) >= self.settings.max_files_per_gpt:
+        if alive is None:  # the GPT or dataset was deleted while the bytes streamed
+            raise NotFound("No such dataset" if base.home_gpt_id is None else "No such GPT")
+        if await self._file_count(base.id) >= self.settings.max_files_per_gpt:
             raise self._too_many_files()
         used = await self.session.scalar(
             sa.select(sa.func.coalesce(sa.func.sum(KnowledgeFile.bytes), 0)).where(
@@ -310,24 +336,23 @@ class KnowledgeService:
         await self._check_duplicate(base, sha256)
 
     async def _check_duplicate(self, base: KnowledgeBase, sha256: str) -> None:
-        existing = await self.session.scalar(
-            self._attached(base.gpt_id).where(KnowledgeFile.sha256 == sha256)
-        )
+        existing = await self.session.scalar(self._attached(base.id).where(KnowledgeFile.sha256 == sha256))
         if existing is not None:
             raise Conflict(
-                f"This GPT already has this content as '{existing.filename}' ({existing.id})",
+                f"{'This GPT' if base.home_gpt_id else 'This dataset'} already has this content"
+                f" as '{existing.filename}' ({existing.id})",
                 existing_file_id=str(existing.id),
             )
 
     async def list_files(self, base: KnowledgeBase) -> list[KnowledgeFile]:
-        rows = await self.session.scalars(self._attached(base.gpt_id).order_by(KnowledgeFile.created_at))
+        rows = await self.session.scalars(self._attached(base.id).order_by(KnowledgeFile.created_at))
         return list(rows)
 
     async def get_file(
         self, base: KnowledgeBase, file_id: uuid.UUID, *, for_update: bool = False
     ) -> KnowledgeFile:
         """The attached file; `for_update` locks it, so a concurrent delete finds it gone (404)."""
-        query = self._attached(base.gpt_id).where(KnowledgeFile.id == file_id)
+        query = self._attached(base.id).where(KnowledgeFile.id == file_id)
         if for_update:
             query = query.with_for_update().execution_options(populate_existing=True)
         row = await self.session.scalar(query)
@@ -338,6 +363,7 @@ class KnowledgeService:
     async def delete_file(self, base: KnowledgeBase, file_id: uuid.UUID) -> None:
         """Remove a file and its chunks (a running ingestion stops); a published version keeps its copy."""
         row = await self.get_file(base, file_id, for_update=True)
+        await self._bump_version(base.id)
         if row.pinned:
             row.detached_at = utcnow()
             if row.status == ACTIVE:
@@ -348,30 +374,79 @@ class KnowledgeService:
         await self.session.flush()
         blob_store(self.settings).delete(file_id)
 
-    async def forget_blobs(self, gpt_id: uuid.UUID) -> None:
-        """Delete the stored uploads of a GPT whose rows are being deleted (its chunks go by cascade)."""
-        owner_id = await self.session.scalar(
-            sa.select(KnowledgeBase.owner_id).where(KnowledgeBase.gpt_id == gpt_id)
-        )
+    async def forget_blobs(self, dataset_id: uuid.UUID) -> None:
+        """Delete the stored uploads of a dataset (a GPT's home dataset goes with the GPT) whose rows are
+        being deleted (its chunks go by cascade)."""
+        owner_id = await self.session.scalar(sa.select(Dataset.owner_id).where(Dataset.id == dataset_id))
         if owner_id is not None:  # no upload of the owner slips in between this listing and the delete
             await serialize(self.session, "knowledge", owner_id)
         ids = list(
-            await self.session.scalars(sa.select(KnowledgeFile.id).where(KnowledgeFile.gpt_id == gpt_id))
+            await self.session.scalars(
+                sa.select(KnowledgeFile.id).where(KnowledgeFile.dataset_id == dataset_id)
+            )
         )
         blobs = blob_store(self.settings)
         # Only once the rows are gone for good: a deletion that fails (a deadlock with a concurrent request,
         # answered 503) keeps the GPT, and it must keep its uploads too.
         after_commit(self.session, lambda: [blobs.delete(file_id) for file_id in ids])
 
-    async def pin_files(self, gpt_id: uuid.UUID) -> list[uuid.UUID]:
-        """The draft's completed files, marked as used by a published version."""
-        rows = list(
-            await self.session.scalars(self._attached(gpt_id).where(KnowledgeFile.status == "completed"))
-        )
+    async def attached_datasets(self, gpt_id: uuid.UUID) -> list[tuple[Dataset, bool]]:
+        """The datasets a GPT draft uses, home first, each with its `follow_latest` choice."""
+        rows = (
+            await self.session.execute(
+                sa.select(Dataset, GptDataset.follow_latest)
+                .join(GptDataset, GptDataset.dataset_id == Dataset.id)
+                .where(GptDataset.gpt_id == gpt_id)
+                .order_by((Dataset.id == gpt_id).desc(), GptDataset.created_at, Dataset.id)
+            )
+        ).all()
+        return [(row[0], row[1]) for row in rows]
+
+    async def pin_files(self, gpt_id: uuid.UUID) -> tuple[list[uuid.UUID], list[dict[str, Any]]]:
+        """What a version publishes: the completed files of the datasets the draft uses (marked as used by a
+        published version, so deleting them from a dataset only detaches them), and the datasets
+        `[{"id", "version", "follow_latest"}]`. Files of "follow latest" datasets are not listed: the
+        version reads those datasets' current files (`version_file_ids`)."""
+        attached = await self.attached_datasets(gpt_id)
+        pinned = [dataset.id for dataset, follow in attached if not follow]
+        rows = []
+        if pinned:
+            rows = list(
+                await self.session.scalars(
+                    sa.select(KnowledgeFile).where(
+                        KnowledgeFile.dataset_id.in_(pinned),
+                        KnowledgeFile.detached_at.is_(None),
+                        KnowledgeFile.status == "completed",
+                    )
+                )
+            )
         for row in rows:
             row.pinned = True
         await self.session.flush()
-        return [row.id for row in rows]
+        datasets = [
+            {"id": str(dataset.id), "version": dataset.version, "follow_latest": follow}
+            for dataset, follow in attached
+        ]
+        return [row.id for row in rows], datasets
+
+    async def version_file_ids(
+        self, file_ids: Iterable[str], datasets: Iterable[dict[str, Any]]
+    ) -> list[uuid.UUID]:
+        """The files a published version answers from: those it pinned, plus the current completed files
+        of the datasets it follows (`follow_latest`)."""
+        ids = [uuid.UUID(str(f)) for f in file_ids]
+        follow = [uuid.UUID(d["id"]) for d in datasets if d.get("follow_latest")]
+        if follow:
+            ids += list(
+                await self.session.scalars(
+                    sa.select(KnowledgeFile.id).where(
+                        KnowledgeFile.dataset_id.in_(follow),
+                        KnowledgeFile.detached_at.is_(None),
+                        KnowledgeFile.status == "completed",
+                    )
+                )
+            )
+        return list(dict.fromkeys(ids))
 
     async def files_by_ids(self, file_ids: Iterable[uuid.UUID]) -> list[KnowledgeFile]:
         ids = list(file_ids)
@@ -401,46 +476,76 @@ class KnowledgeService:
         *,
         k: int = 8,
         file_ids: list[uuid.UUID] | None = None,
+        follow: Iterable[uuid.UUID] = (),
+        only: Iterable[uuid.UUID] | None = None,
         score_threshold: float | None = None,
         mode: Mode = "hybrid",
         fusion: Fusion | None = None,
         for_answer: bool = False,
     ) -> list[SourcedHit]:
-        """Hybrid search over one GPT's chunks embedded by the current model; `file_ids` narrows it.
+        """Hybrid search over the datasets a GPT uses, chunks embedded by the current model.
+
+        `file_ids`: these files (a published version's pinned ones) plus the current completed files of the
+        datasets in `follow` (those it follows, `follow_latest`); without `file_ids`, the current files of
+        every dataset attached to the draft. `only` (a client's filter) narrows that scope and never widens
+        it: a file outside it finds nothing. All datasets are searched in one query (`dataset_id =
+        ANY(...)`), never one round trip per dataset. Keyword search reads the query with the GPT's own
+        (home dataset's) text search configuration.
 
         `for_answer`: without a `score_threshold`, apply the GPT's own (else the setting's), so an answer
         gets no passage when the knowledge holds nothing on the question.
 
-        Two statements: the GPT's files (for the strategy, the filter and the sources), then the search.
+        Two statements: the datasets' files (for the strategy, the filter and the sources), then the search.
         """
         embedder = self.embedder
         await embedder.load()
         model_id = embedder.model_id
+        attached = sa.select(GptDataset.dataset_id).where(GptDataset.gpt_id == gpt_id)
+        if file_ids is None:  # the draft: files detached from it stay searchable only for their versions
+            in_scope = KnowledgeFile.detached_at.is_(None)
+            datasets = sa.or_(Dataset.id == gpt_id, Dataset.id.in_(attached))
+        else:
+            follow = list(follow)
+            in_scope = sa.or_(
+                KnowledgeFile.id.in_(file_ids),
+                sa.and_(
+                    KnowledgeFile.dataset_id.in_(follow),
+                    KnowledgeFile.detached_at.is_(None),
+                    KnowledgeFile.status == "completed",
+                ),
+            )
+            holding = sa.select(KnowledgeFile.dataset_id).where(KnowledgeFile.id.in_(file_ids))
+            datasets = sa.or_(Dataset.id == gpt_id, Dataset.id.in_(holding), Dataset.id.in_(follow))
         rows = (
             await self.session.execute(
                 sa.select(
-                    KnowledgeBase.text_search_config,
-                    KnowledgeBase.score_threshold,
+                    Dataset.id.label("dataset_id"),
+                    Dataset.name.label("dataset_name"),
+                    Dataset.attribution,
+                    Dataset.text_search_config,
+                    Dataset.score_threshold,
                     KnowledgeFile.id,
                     KnowledgeFile.filename,
                     KnowledgeFile.access,
+                    KnowledgeFile.license,
                     KnowledgeFile.chunks_done,
                     KnowledgeFile.embedding_model,
-                    KnowledgeFile.detached_at,
                 )
-                .select_from(KnowledgeBase)
-                .outerjoin(KnowledgeFile, KnowledgeFile.gpt_id == KnowledgeBase.gpt_id)
-                .where(KnowledgeBase.gpt_id == gpt_id)
+                .select_from(Dataset)
+                .outerjoin(KnowledgeFile, sa.and_(KnowledgeFile.dataset_id == Dataset.id, in_scope))
+                .where(datasets)
             )
         ).all()
+        home = next((row for row in rows if row.dataset_id == gpt_id), None)
         files = {row.id: row for row in rows if row.id is not None}
+        if only is not None:
+            wanted = set(only)
+            files = {file_id: row for file_id, row in files.items() if file_id in wanted}
         total = sum(row.chunks_done for row in files.values() if row.embedding_model == model_id)
-        if not rows or not total:
+        if home is None or not total:
             return []
-        if file_ids is None:  # the draft: files detached from it stay searchable only for their versions
-            file_ids = [row.id for row in files.values() if row.detached_at is None]
         if for_answer and score_threshold is None:
-            own = rows[0].score_threshold
+            own = home.score_threshold
             score_threshold = own if own is not None else self.settings.retrieval_score_threshold
         query_vector = await embedder.embed_query(query) if mode != "keyword" else None
         # A reranker reorders the fused best `rerank_candidates` (hybrid search only; the scores stay).
@@ -448,32 +553,43 @@ class KnowledgeService:
         window = max(k, self.settings.rerank_candidates) if rerank else k
         hits = await search_chunks(
             self.session,
-            gpt_id=gpt_id,
+            dataset_ids=sorted({row.dataset_id for row in files.values()}),
             model_id=model_id,
             dimensions=embedder.dimensions,
             query_vector=query_vector,
             query_text=query,
-            text_search_config=rows[0].text_search_config,
+            text_search_config=home.text_search_config,
             k=window,
             chunk_total=total,
-            file_ids=file_ids,
+            file_ids=list(files),
             mode=mode,
             score_threshold=score_threshold,
             fusion=fusion or DEFAULT_FUSION,
         )
         if rerank:
             hits = await rerank_hits(self.reranker, query, hits, lambda h: h.text, k)
-        return [
-            SourcedHit(hit=h, filename=files[h.file_id].filename, access=files[h.file_id].access)
-            for h in hits
-        ]
+        return [_sourced(h, files[h.file_id]) for h in hits]
+
+
+def _sourced(hit: Hit, row: Any) -> SourcedHit:
+    # A file's access and license follow its dataset's (kept in step when the dataset changes), except in
+    # a GPT's home dataset, where each file has its own.
+    return SourcedHit(
+        hit=hit,
+        filename=row.filename,
+        access=row.access,
+        dataset_id=row.dataset_id,
+        dataset_name=row.dataset_name,
+        license=row.license,
+        attribution=row.attribution,
+    )
 
 
 PROGRESS_POLL_SECONDS = 0.5
 
 
 async def file_progress_events(
-    db: Database, gpt_id: uuid.UUID, file_id: uuid.UUID
+    db: Database, dataset_id: uuid.UUID, file_id: uuid.UUID
 ) -> AsyncIterator[dict[str, Any]]:
     """SSE events of one file's ingestion (the caller checked access): `progress` with the `FileRead`
     whenever it changes, then `done` once it is final, or `deleted` `{id}` if it goes. Polls the row every
@@ -482,7 +598,9 @@ async def file_progress_events(
     while True:
         async with db.session_scope() as session:
             row = await session.get(KnowledgeFile, file_id)
-            snapshot = FileRead.of(row).model_dump(mode="json") if row and row.gpt_id == gpt_id else None
+            snapshot = (
+                FileRead.of(row).model_dump(mode="json") if row and row.dataset_id == dataset_id else None
+            )
         if snapshot is None:
             yield {"event": "deleted", "data": json.dumps({"id": str(file_id)})}
             return

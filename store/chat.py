@@ -41,6 +41,7 @@ def version_context(version: GptVersion) -> AnswerContext:
         top_k=config.get("top_k") or 6,
         model=config.get("model"),
         file_ids=[uuid.UUID(f) for f in version.file_ids],
+        follow_datasets=[uuid.UUID(d["id"]) for d in version.datasets if d.get("follow_latest")],
         instructions_public=config.get("instructions_visibility") == "public",
         verbatim_max_words=config.get("verbatim_max_words"),
     )

@@ -188,7 +188,9 @@ def build_server() -> MCPServer:
             store = StoreService(session, settings, caller.redis)
             version = await store.live_version(await store.visible_listing(caller.gpt_id, user))
             knowledge = KnowledgeService(session, settings)
-            files = await knowledge.files_by_ids(uuid.UUID(f) for f in version.file_ids)
+            files = await knowledge.files_by_ids(
+                await knowledge.version_file_ids(version.file_ids, version.datasets)
+            )
             open_ids = [f.id for f in files if f.access == "open"]
             if not open_ids:
                 return SearchResult(passages=[], note="This GPT has no open knowledge files.")

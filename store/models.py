@@ -39,6 +39,10 @@ class GptVersion(SQLModel, table=True):
     review_reasons: list[str] = Field(default_factory=list, sa_type=JSONB)
     config: dict[str, Any] = Field(sa_type=JSONB)
     file_ids: list[str] = Field(default_factory=list, sa_type=JSONB)
+    # The datasets it was published with: [{"id", "version", "follow_latest"}] (docs/data-library.md).
+    datasets: list[dict[str, Any]] = Field(
+        default_factory=list, sa_type=JSONB, sa_column_kwargs={"server_default": sa.text("'[]'::jsonb")}
+    )
     release_notes: str | None = Field(default=None, max_length=2000)
     created_at: datetime = created_at_field()
 

@@ -132,8 +132,9 @@ class StoreService:
         listing = await self.visible_listing(gpt_id, user)
         version = await self.live_version(listing)
         owner = await self.session.get(User, listing.owner_id)
-        files = await KnowledgeService(self.session, self.settings).files_by_ids(
-            uuid.UUID(f) for f in version.file_ids
+        knowledge = KnowledgeService(self.session, self.settings)
+        files = await knowledge.files_by_ids(
+            await knowledge.version_file_ids(version.file_ids, version.datasets)
         )
         others = await self.session.execute(
             sa.select(Listing)
@@ -186,9 +187,10 @@ class StoreService:
         """An open-access file of the live version, for download; private files are never handed out."""
         listing = await self.visible_listing(gpt_id, user)
         version = await self.live_version(listing)
-        if str(file_id) not in version.file_ids:
+        knowledge = KnowledgeService(self.session, self.settings)
+        if file_id not in await knowledge.version_file_ids(version.file_ids, version.datasets):
             raise NotFound("No such file")
-        files = await KnowledgeService(self.session, self.settings).files_by_ids([file_id])
+        files = await knowledge.files_by_ids([file_id])
         if not files or files[0].access != "open":
             raise NotFound("No such file")
         return files[0]
@@ -242,7 +244,7 @@ class StoreService:
                 )
             )
         )
-        file_ids = await KnowledgeService(self.session, self.settings).pin_files(gpt.id)
+        file_ids, datasets = await KnowledgeService(self.session, self.settings).pin_files(gpt.id)
         version = GptVersion(
             gpt_id=gpt.id,
             number=number,
@@ -251,6 +253,7 @@ class StoreService:
             review_reasons=reasons,
             config=config,
             file_ids=[str(f) for f in file_ids],
+            datasets=datasets,
             release_notes=release_notes,
         )
         self.session.add(version)

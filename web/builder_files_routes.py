@@ -145,7 +145,7 @@ async def file_events(
     service = KnowledgeService(db_session, settings)
     base = await service.knowledge_base_for(page_user, gpt_id)
     await service.get_file(base, file_id)
-    return EventStream(file_progress_events(state.db, base.gpt_id, file_id))
+    return EventStream(file_progress_events(state.db, base.id, file_id))
 
 
 builder_files_handlers = [upload, delete_file, file_events]

@@ -546,7 +546,7 @@ async def test_small_gpt_gets_its_full_top_k_among_many_chunks_of_others(
     rows = (
         await session.execute(
             sa.select(KnowledgeChunk.id, KnowledgeChunk.embedding).where(
-                KnowledgeChunk.gpt_id == uuid.UUID(small)
+                KnowledgeChunk.dataset_id == uuid.UUID(small)
             )
         )
     ).all()
@@ -585,14 +585,15 @@ async def test_small_gpt_gets_its_full_top_k_among_many_chunks_of_others(
         # A small GPT's rows are cheaper to read through a b-tree or a scan; take those away, so the vector
         # search walks the HNSW graph past thousands of the other GPT's nearer neighbours, as it does for
         # a big GPT in a big table: what pgvector's iterative scan is for. Rolled back with the test.
-        await session.execute(sa.text("DROP INDEX ix_knowledge_chunk_gpt_model"))
+        await session.execute(sa.text("DROP INDEX ix_knowledge_chunk_dataset_model"))
         await session.execute(
             sa.text("ALTER TABLE knowledge_chunk DROP CONSTRAINT uq_knowledge_chunk_file_ord")
         )
         await session.execute(sa.text("SET LOCAL enable_seqscan = off"))
         plan = await session.scalars(
             sa.text(
-                "EXPLAIN SELECT id FROM knowledge_chunk WHERE gpt_id = :gpt_id AND embedding_model = :model"
+                "EXPLAIN SELECT id FROM knowledge_chunk WHERE dataset_id = :gpt_id"
+                " AND embedding_model = :model"
                 " ORDER BY embedding::vector(384) <=> CAST(:q AS vector(384)) LIMIT 40"
             ),
             {"gpt_id": uuid.UUID(small), "model": MINILM, "q": query_vector},
@@ -630,14 +631,14 @@ async def test_reindex_moves_knowledge_to_the_current_model(client, creator_head
     assert pending > 0
 
     reported: list[int] = []
-    done = await reindex(db, settings, gpt_id=uuid.UUID(first), progress=reported.append)
+    done = await reindex(db, settings, dataset_id=uuid.UUID(first), progress=reported.append)
     assert done == pending == sum(reported)
     session.expire_all()
     models = dict(
         (
             await session.execute(
-                sa.select(KnowledgeChunk.gpt_id, KnowledgeChunk.embedding_model)
-                .where(KnowledgeChunk.gpt_id.in_([uuid.UUID(first), uuid.UUID(second)]))
+                sa.select(KnowledgeChunk.dataset_id, KnowledgeChunk.embedding_model)
+                .where(KnowledgeChunk.dataset_id.in_([uuid.UUID(first), uuid.UUID(second)]))
                 .distinct()
             )
         ).all()
@@ -648,7 +649,7 @@ async def test_reindex_moves_knowledge_to_the_current_model(client, creator_head
     best = (await search(client, creator_headers, first, "kayak rental price"))[0]
     assert "600 NOK" in best["text"] and best["heading"] == "Fjord trips > Nærøyfjord"
 
-    assert await reindex(db, settings, gpt_id=uuid.UUID(first)) == 0
+    assert await reindex(db, settings, dataset_id=uuid.UUID(first)) == 0
     assert await reindex(db, settings) == pending  # the rest: the second GPT
     assert await search(client, creator_headers, second, "kayak rental price")
 
