@@ -7,10 +7,15 @@ from typing import Annotated
 
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import Parameter
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from builder.schemas import GptRead, GptTransfer
+from builder.service import GptService
 from core.auth import require_admin
 from core.models import User
 from core.pagination import Page
+from core.settings import Settings
 from orgs.deps import dependencies
 from orgs.schemas import (
     InvitationCreate,
@@ -27,6 +32,7 @@ from orgs.schemas import (
     PublicOrganization,
 )
 from orgs.service import OrganizationService, invitation_read, invitation_status
+from orgs.transfers import GptTransferService
 
 Token = Annotated[str, Parameter(min_length=20, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 Handle = Annotated[str, Parameter(min_length=1, max_length=40)]
@@ -206,6 +212,26 @@ class OrganizationPageController(Controller):
         return await organizations.public_page(handle)
 
 
+class GptTransferController(Controller):
+    path = "/api/gpts/{gpt_id:uuid}"
+    tags = ["gpts"]
+
+    @post("/transfer", status_code=200)
+    async def transfer(
+        self,
+        gpt_id: uuid.UUID,
+        data: GptTransfer,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
+    ) -> GptRead:
+        """Move the GPT to an organisation (`organization_id`) or to a member of its organisation
+        (`user_id`); versions, ratings and stats stay with it (docs/organisations.md says who may)."""
+        gpt = await GptTransferService(db_session, settings, redis).transfer(current_user, gpt_id, data)
+        return await GptService(db_session, settings).read(gpt)
+
+
 class OrganizationAdminController(Controller):
     path = "/api/admin/organizations"
     tags = ["admin"]
@@ -230,4 +256,5 @@ route_handlers = [
     InvitationController,
     OrganizationPageController,
     OrganizationAdminController,
+    GptTransferController,
 ]
