@@ -105,8 +105,10 @@ class GptService:
             query = query.with_for_update()
         gpt = await self.session.scalar(query)
         if gpt is None or not await access.can(self.session, user, gpt.owner_id, gpt.organization_id, need):
-            if gpt is not None and need == "manage" and await access.can_edit(
-                self.session, user, gpt.owner_id, gpt.organization_id
+            if (
+                gpt is not None
+                and need == "manage"
+                and await access.can_edit(self.session, user, gpt.owner_id, gpt.organization_id)
             ):  # a builder sees the GPT, so a 404 would be a lie
                 needed = access.needed_role("manage")
                 raise Forbidden(
