@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from builder.schemas import GptCreate
 from builder.service import GptService
 from core.errors import AppError
+from core.mail import mail_configured
 from core.models import User
 from core.settings import Settings
 from orgs import access
@@ -120,7 +121,7 @@ async def organization_view(
         if may["invite"]
         else []
     )
-    context.setdefault("values", read.model_dump())
+    context.setdefault("values", {k: v or "" for k, v in read.model_dump().items()})
     context.setdefault("errors", {})
     return render(
         request,
@@ -130,6 +131,7 @@ async def organization_view(
         members=await service.members(user, organization_id),
         invitations=invitations,
         may=may,
+        mail=mail_configured(settings),
         grantable=[
             r for r in ("admin", "builder", "member") if user.is_admin or access.rank(r) <= access.rank(role)
         ],
