@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.models import Gpt
@@ -31,6 +32,7 @@ from orgs.schemas import (
     PublicOrganization,
 )
 from store.models import Listing
+from store.service import StoreService
 
 NO_SUCH_ORGANIZATION = "No such organisation"
 NO_SUCH_INVITATION = "No such invitation"
@@ -65,9 +67,10 @@ def invitation_read(invitation: OrganizationInvitation) -> InvitationRead:
 
 
 class OrganizationService:
-    def __init__(self, session: AsyncSession, settings: Settings):
+    def __init__(self, session: AsyncSession, settings: Settings, redis: Redis | None = None):
         self.session = session
         self.settings = settings
+        self.redis = redis  # drops cached store pages when the organisation's name or handle changes
 
     # Looking up, with the caller's role ---------------------------------------------------------------
 
@@ -172,6 +175,8 @@ class OrganizationService:
                 setattr(organization, key, value)
             organization.updated_at = datetime.now(UTC)
             await self.session.flush()
+        if {"handle", "name"} & sent.keys():  # the store names the organisation as its GPTs' creator
+            await StoreService(self.session, self.settings, self.redis).refresh_creator(organization)
         return organization
 
     async def set_plan(self, organization_id: uuid.UUID, plan: str) -> Organization:

@@ -101,6 +101,14 @@ class StoreService:
         """Whether `user` edits the GPT (its creator, its organisation's builders, site admins)."""
         return await access.can_edit(self.session, user, listing.owner_id, listing.organization_id)
 
+    async def creates(self, user: User | None, gpt_id: uuid.UUID) -> bool:
+        """Whether `user` is among the GPT's creators (its owner, its organisation's builders), who may not
+        rate or report it and who embed it; not by being a site administrator."""
+        listing = await self.session.get(Listing, gpt_id)
+        return listing is not None and await access.can_edit(
+            self.session, user, listing.owner_id, listing.organization_id, site_admin=False
+        )
+
     async def creator_of(self, listing: Listing) -> tuple[Creator, User, Organization | None]:
         """Who the store names as the GPT's creator: its organisation, else the user who owns it."""
         owner = await self.session.get(User, listing.owner_id)
@@ -529,12 +537,13 @@ class StoreService:
         else:
             mine = sa.and_(Listing.owner_id == owner.id, Listing.organization_id.is_(None))
             creator = Creator(handle=owner.handle, display_name=owner.display_name)
-        rows = await self.session.scalars(sa.select(Listing).where(mine))
+        rows = list(await self.session.scalars(sa.select(Listing).where(mine)))
         for listing in rows:
             listing.creator_handle = creator.handle
             listing.search_text = listing_text(listing, creator)
         await self.session.flush()
-        await invalidate(self.redis)
+        if self.redis is not None:  # every GPT page names the creator: drop each one's cached page too
+            await cache.bump(self.redis, LISTING_SCOPE, *(f"gpt:{listing.gpt_id}" for listing in rows))
 
     async def set_hidden_by_reports(self, gpt_id: uuid.UUID, hidden: bool) -> None:
         listing = await self.session.get(Listing, gpt_id, with_for_update=True)

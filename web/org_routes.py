@@ -9,6 +9,7 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.response import Redirect
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.schemas import GptCreate
@@ -191,9 +192,10 @@ async def update_organization(
     page_user: User | None,
     db_session: AsyncSession,
     settings: Settings,
+    redis: Redis,
 ) -> Any:
     """Save the settings (`PATCH /api/organizations/{id}`)."""
-    service = OrganizationService(db_session, settings)
+    service = OrganizationService(db_session, settings, redis)
     return await _post(
         request, page_user, organization_id, db_session, settings, OrganizationUpdate, ORGANIZATION_FIELDS,
         lambda data: service.update(page_user, organization_id, data), "saved", "h-settings",

@@ -175,6 +175,17 @@ async def test_a_gpt_moves_into_an_organisation_and_back_keeping_its_ratings(cli
     listed = (await client.get("/api/store/gpts", params={"sort": "new"})).json()["data"]
     assert listed[0]["creator"]["kind"] == "organization"
 
+    renamed = await client.patch(
+        f"/api/organizations/{organization.id}",
+        json={"name": "Fjord Trips", "handle": "fjord-trips"},
+        headers=auth_headers(people["owner"], settings),
+    )
+    assert renamed.status_code == 200
+    page = (await client.get(f"/api/store/gpts/{gpt_id}")).json()
+    assert page["creator"]["display_name"] == "Fjord Trips" and page["creator"]["handle"] == "fjord-trips"
+    text = await session.scalar(sa.select(Listing.search_text).where(Listing.gpt_id == gpt_id))
+    assert "fjord-trips Fjord Trips" in text  # searchable by the organisation's new name
+
     # Out again: builders may not, admins may, to a member only.
     back = {"user_id": str(people["member"].id)}
     assert (await client.post(url, json=back, headers=headers)).status_code == 403
@@ -191,3 +202,17 @@ async def test_a_gpt_moves_into_an_organisation_and_back_keeping_its_ratings(cli
         await client.get(f"/api/gpts/{gpt_id}", headers=auth_headers(people["member"], settings))
     ).status_code == 200
     assert (await client.get(f"/api/gpts/{gpt_id}", headers=headers)).status_code == 404
+
+
+async def test_a_users_new_name_reaches_their_cached_gpt_page(client, session, settings):
+    creator = await create_user(session, settings, plan="plus", display_name="Old Name")
+    headers = auth_headers(creator, settings)
+    gpt = (await client.post("/api/gpts", json=FIELDS, headers=headers)).json()
+    assert (
+        await client.post(f"/api/gpts/{gpt['id']}/publish", json={"visibility": "public"}, headers=headers)
+    ).status_code == 201
+    page = f"/api/store/gpts/{gpt['id']}"
+    assert (await client.get(page)).json()["creator"]["display_name"] == "Old Name"  # now cached
+    renamed = await client.patch("/api/me/profile", json={"display_name": "New Name"}, headers=headers)
+    assert renamed.status_code == 200
+    assert (await client.get(page)).json()["creator"]["display_name"] == "New Name"
