@@ -7,6 +7,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.settings import Settings
+from orgs.invitations import InvitationService
 from orgs.service import OrganizationService
 
 
@@ -14,4 +15,11 @@ def provide_organizations(db_session: AsyncSession, settings: Settings, redis: R
     return OrganizationService(db_session, settings, redis)
 
 
-dependencies = {"organizations": Provide(provide_organizations, sync_to_thread=False)}
+def provide_invitations(db_session: AsyncSession, settings: Settings) -> InvitationService:
+    return InvitationService(db_session, settings)
+
+
+dependencies = {
+    "organizations": Provide(provide_organizations, sync_to_thread=False),
+    "invitations": Provide(provide_invitations, sync_to_thread=False),
+}

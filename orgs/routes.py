@@ -17,6 +17,7 @@ from core.models import User
 from core.pagination import Page
 from core.settings import Settings
 from orgs.deps import dependencies
+from orgs.invitations import InvitationService, invitation_read, invitation_status
 from orgs.schemas import (
     InvitationCreate,
     InvitationCreated,
@@ -31,7 +32,7 @@ from orgs.schemas import (
     OwnershipTransfer,
     PublicOrganization,
 )
-from orgs.service import OrganizationService, invitation_read, invitation_status
+from orgs.service import OrganizationService
 from orgs.transfers import GptTransferService
 
 Token = Annotated[str, Parameter(min_length=20, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -148,17 +149,17 @@ class OrganizationController(Controller):
         data: InvitationCreate,
         request: Request,
         current_user: User,
-        organizations: OrganizationService,
+        invitations: InvitationService,
     ) -> InvitationCreated:
         """An invitation link with a single-use token that expires (`GPTSTORE_INVITATION_DAYS`)."""
-        return await organizations.invite(current_user, organization_id, data, base_url(request))
+        return await invitations.invite(current_user, organization_id, data, base_url(request))
 
     @get("/{organization_id:uuid}/invitations")
-    async def invitations(
-        self, organization_id: uuid.UUID, current_user: User, organizations: OrganizationService
+    async def list_invitations(
+        self, organization_id: uuid.UUID, current_user: User, invitations: InvitationService
     ) -> Page[InvitationRead]:
         """Every invitation with its status, newest first (one page; tokens are never shown again)."""
-        rows = await organizations.invitations(current_user, organization_id)
+        rows = await invitations.invitations(current_user, organization_id)
         return Page(data=[invitation_read(row) for row in rows])
 
     @delete("/{organization_id:uuid}/invitations/{invitation_id:uuid}", status_code=204)
@@ -167,10 +168,10 @@ class OrganizationController(Controller):
         organization_id: uuid.UUID,
         invitation_id: uuid.UUID,
         current_user: User,
-        organizations: OrganizationService,
+        invitations: InvitationService,
     ) -> None:
         """Revoke a pending invitation."""
-        await organizations.revoke(current_user, organization_id, invitation_id)
+        await invitations.revoke(current_user, organization_id, invitation_id)
 
 
 class InvitationController(Controller):
@@ -180,10 +181,10 @@ class InvitationController(Controller):
 
     @get("/{token:str}")
     async def preview(
-        self, token: Token, current_user: User, organizations: OrganizationService
+        self, token: Token, current_user: User, invitations: InvitationService
     ) -> InvitationPreview:
         """What an invitation offers: the organisation, the role and whether it can still be accepted."""
-        organization, invitation = await organizations.preview(token)
+        organization, invitation = await invitations.preview(token)
         return InvitationPreview(
             organization=organization.name,
             handle=organization.handle,
@@ -194,10 +195,14 @@ class InvitationController(Controller):
 
     @post("/{token:str}/accept", status_code=200)
     async def accept(
-        self, token: Token, current_user: User, organizations: OrganizationService
+        self,
+        token: Token,
+        current_user: User,
+        invitations: InvitationService,
+        organizations: OrganizationService,
     ) -> OrganizationRead:
         """Join with the invitation's role; 410 once used, revoked or expired."""
-        organization, role = await organizations.accept(current_user, token)
+        organization, role = await invitations.accept(current_user, token)
         return await organizations.read(organization, role)
 
 

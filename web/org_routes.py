@@ -1,5 +1,5 @@
 """Organisation pages: the public page `/o/{handle}`, one's organisations, an organisation's settings,
-members and invitations, and the page that accepts an invitation. Each posts to the same service as its
+members and invitations (their forms in `web/invitation_routes.py`). Each posts to the same service as its
 JSON twin (`/api/organizations...`) and shows its refusals at the form."""
 
 from __future__ import annotations
@@ -14,21 +14,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.schemas import GptCreate
 from builder.service import GptService
-from core.errors import AppError
 from core.mail import mail_configured
 from core.models import User
 from core.settings import Settings
 from orgs import access
+from orgs.invitations import InvitationService, invitation_read
 from orgs.schemas import (
-    InvitationCreate,
-    InvitationPreview,
     MemberUpdate,
     OrganizationCreate,
     OrganizationUpdate,
     OwnershipTransfer,
     Strict,
 )
-from orgs.service import OrganizationService, invitation_read, invitation_status
+from orgs.service import OrganizationService
 from web.forms import form_values, submit
 from web.session import login_required
 from web.templates import render
@@ -118,7 +116,10 @@ async def organization_view(
     }
     may["transfer_ownership"] = role == "owner" or user.is_admin
     invitations = (
-        [invitation_read(i) for i in await service.invitations(user, organization_id)]
+        [
+            invitation_read(i)
+            for i in await InvitationService(session, settings).invitations(user, organization_id)
+        ]
         if may["invite"]
         else []
     )
@@ -155,7 +156,7 @@ async def organization(
     return await organization_view(request, page_user, organization_id, db_session, settings, done=done)
 
 
-async def _post(
+async def post_form(
     request: Request,
     user: User | None,
     organization_id: uuid.UUID,
@@ -196,7 +197,7 @@ async def update_organization(
 ) -> Any:
     """Save the settings (`PATCH /api/organizations/{id}`)."""
     service = OrganizationService(db_session, settings, redis)
-    return await _post(
+    return await post_form(
         request, page_user, organization_id, db_session, settings, OrganizationUpdate, ORGANIZATION_FIELDS,
         lambda data: service.update(page_user, organization_id, data), "saved", "h-settings",
     )  # fmt: skip
@@ -213,13 +214,13 @@ async def set_role(
 ) -> Any:
     """Change a member's role (`PATCH /api/organizations/{id}/members/{user_id}`)."""
     service = OrganizationService(db_session, settings)
-    return await _post(
+    return await post_form(
         request, page_user, organization_id, db_session, settings, MemberUpdate, ("role",),
         lambda data: service.set_role(page_user, organization_id, user_id, data.role), "role", "h-members",
     )  # fmt: skip
 
 
-class _Nothing(Strict):
+class EmptyForm(Strict):
     """The form of an action whose API route takes no body."""
 
 
@@ -239,13 +240,13 @@ async def remove_member(
         await service.remove(page_user, organization_id, user_id)
         return "/organizations?done=left" if user_id == page_user.id else None
 
-    return await _post(
+    return await post_form(
         request,
         page_user,
         organization_id,
         db_session,
         settings,
-        _Nothing,
+        EmptyForm,
         (),
         remove,
         "removed",
@@ -268,7 +269,9 @@ async def leave(
         await service.leave(page_user, organization_id)
         return "/organizations?done=left"
 
-    return await _post(request, page_user, organization_id, db_session, settings, _Nothing, (), go, "", "")
+    return await post_form(
+        request, page_user, organization_id, db_session, settings, EmptyForm, (), go, "", ""
+    )
 
 
 @post("/organizations/{organization_id:uuid}/transfer")
@@ -281,7 +284,7 @@ async def transfer(
 ) -> Any:
     """Hand ownership to another member (`POST /api/organizations/{id}/transfer`)."""
     service = OrganizationService(db_session, settings)
-    return await _post(
+    return await post_form(
         request, page_user, organization_id, db_session, settings, OwnershipTransfer, ("user_id",),
         lambda data: service.transfer_ownership(page_user, organization_id, data.user_id), "transferred",
         "h-members",
@@ -303,7 +306,9 @@ async def delete_organization(
         await service.delete(page_user, organization_id)
         return "/organizations?done=deleted"
 
-    return await _post(request, page_user, organization_id, db_session, settings, _Nothing, (), go, "", "")
+    return await post_form(
+        request, page_user, organization_id, db_session, settings, EmptyForm, (), go, "", ""
+    )
 
 
 @post("/organizations/{organization_id:uuid}/gpts")
@@ -321,106 +326,9 @@ async def new_organization_gpt(
         gpt = await service.create(page_user, GptCreate(organization_id=organization_id))
         return f"/builder/{gpt.id}"
 
-    return await _post(request, page_user, organization_id, db_session, settings, _Nothing, (), go, "", "")
-
-
-@post("/organizations/{organization_id:uuid}/invitations")
-async def invite(
-    request: Request,
-    organization_id: uuid.UUID,
-    page_user: User | None,
-    db_session: AsyncSession,
-    settings: Settings,
-) -> Any:
-    """A new invitation link (`POST /api/organizations/{id}/invitations`), shown on this response only."""
-    back = f"/organizations/{organization_id}"
-    if redirect := login_required(page_user, request, back):
-        return redirect
-    values = await form_values(request, "role", "email")
-    values = {k: v for k, v in values.items() if v}  # an empty e-mail is none
-    service = OrganizationService(db_session, settings)
-    base = str(request.base_url).rstrip("/")
-    outcome = await submit(
-        db_session,
-        InvitationCreate,
-        values,
-        lambda data: service.invite(page_user, organization_id, data, base),
+    return await post_form(
+        request, page_user, organization_id, db_session, settings, EmptyForm, (), go, "", ""
     )
-    if outcome.ok:
-        return await organization_view(
-            request, page_user, organization_id, db_session, settings, created=outcome.value, status_code=201
-        )
-    errors = {f"invite_{k}": v for k, v in outcome.errors.items()}
-    return await organization_view(
-        request, page_user, organization_id, db_session, settings, errors=errors, status_code=outcome.status
-    )
-
-
-@post("/organizations/{organization_id:uuid}/invitations/{invitation_id:uuid}/revoke")
-async def revoke(
-    request: Request,
-    organization_id: uuid.UUID,
-    invitation_id: uuid.UUID,
-    page_user: User | None,
-    db_session: AsyncSession,
-    settings: Settings,
-) -> Any:
-    """Revoke a pending invitation (`DELETE /api/organizations/{id}/invitations/{invitation_id}`)."""
-    service = OrganizationService(db_session, settings)
-    return await _post(
-        request, page_user, organization_id, db_session, settings, _Nothing, (),
-        lambda _: service.revoke(page_user, organization_id, invitation_id), "revoked", "h-invitations",
-    )  # fmt: skip
-
-
-async def invitation_view(
-    request: Request, user: User, token: str, session: AsyncSession, settings: Settings, **context: Any
-) -> Any:
-    organization, invitation = await OrganizationService(session, settings).preview(token)  # 404 else
-    preview = InvitationPreview(
-        organization=organization.name,
-        handle=organization.handle,
-        role=invitation.role,
-        status=invitation_status(invitation),
-        expires_at=invitation.expires_at,
-    )
-    return render(request, "orgs/invitation.html", user, invitation=preview, token=token, **context)
-
-
-@get("/invitations/{token:str}", name="invitation")
-async def invitation(
-    request: Request, token: str, page_user: User | None, db_session: AsyncSession, settings: Settings
-) -> Any:
-    """What the invitation offers (`GET /api/invitations/{token}`) and the button that accepts it."""
-    if redirect := login_required(page_user, request):
-        return redirect
-    return await invitation_view(request, page_user, token, db_session, settings, errors={})
-
-
-@post("/invitations/{token:str}")
-async def accept(
-    request: Request, token: str, page_user: User | None, db_session: AsyncSession, settings: Settings
-) -> Any:
-    """Accept (`POST /api/invitations/{token}/accept`) and go to the organisation."""
-    if redirect := login_required(page_user, request, f"/invitations/{token}"):
-        return redirect
-    service = OrganizationService(db_session, settings)
-    try:
-        async with db_session.begin_nested():
-            organization, _ = await service.accept(page_user, token)
-    except AppError as exc:
-        if exc.status == 404:
-            raise
-        return await invitation_view(
-            request,
-            page_user,
-            token,
-            db_session,
-            settings,
-            errors={"form": exc.detail},
-            status_code=exc.status,
-        )
-    return Redirect(f"/organizations/{organization.id}?done=joined", status_code=303)
 
 
 org_handlers = [
@@ -435,8 +343,4 @@ org_handlers = [
     transfer,
     delete_organization,
     new_organization_gpt,
-    invite,
-    revoke,
-    invitation,
-    accept,
 ]

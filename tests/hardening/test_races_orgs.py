@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from orgs.invitations import InvitationService
 from orgs.models import OrganizationMember
 from orgs.schemas import InvitationCreate, OrganizationCreate
 from orgs.service import OrganizationService
@@ -37,7 +38,7 @@ async def test_an_invitation_accepted_at_once_by_many_lets_one_in(race_client, r
     owner = await new_user(race_db, race_settings)
     organization_id = await _organization(race_db, race_settings, owner)
     async with race_db.session_scope() as session:
-        invitation = await OrganizationService(session, race_settings).invite(
+        invitation = await InvitationService(session, race_settings).invite(
             owner, organization_id, InvitationCreate(role="builder"), "http://testserver"
         )
     guests = [await new_user(race_db, race_settings) for _ in range(PARALLEL)]

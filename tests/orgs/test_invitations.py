@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
+from orgs.invitations import token_digest
 from orgs.models import OrganizationInvitation, OrganizationMember
-from orgs.service import token_digest
 from tests.factories import auth_headers, create_user
 from tests.orgs.factories import create_team
 
