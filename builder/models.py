@@ -31,7 +31,15 @@ class Gpt(SQLModel, table=True):
     __tablename__ = "gpt"
 
     id: uuid.UUID = id_field()
-    owner_id: uuid.UUID = _owner_fk()
+    owner_id: uuid.UUID = _owner_fk()  # the creator; with an organisation, the one who made or moved it in
+    # Owned by this organisation when set (orgs/access.py decides who may use it). RESTRICT: an
+    # organisation that still owns GPTs cannot be deleted; they are transferred or deleted first.
+    organization_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("organization.id", ondelete="RESTRICT"), index=True, nullable=True
+        ),
+    )
     name: str = Field(default="", max_length=64)
     description: str = Field(default="", max_length=300)
     instructions: str = Field(default="", sa_type=sa.Text)

@@ -94,7 +94,7 @@ class GptController(Controller):
     ) -> None:
         service = GptService(db_session, settings)
         # Locked first: a parallel deletion waits, then finds nothing (404), as one after the other.
-        await service.delete(await service.get_owned(current_user, gpt_id, for_update=True))
+        await service.delete(await service.get_owned(current_user, gpt_id, for_update=True, need="manage"))
 
 
 class BuilderChatController(Controller):

@@ -102,14 +102,38 @@ class TrustSettings(BaseModel):
     verbatim_max_words: int | None = Field(default=None, ge=3, le=1000)
 
 
-class GptCreate(GptFields):
+class GptConfig(GptFields):
+    """Everything of a draft a creator sets: what PATCH and imported archives carry."""
+
     retrieval: RetrievalSettings | None = None
     trust: TrustSettings | None = None
     model: str | None = Field(default=None, max_length=100)
 
 
-class GptUpdate(GptCreate):
+class GptCreate(GptConfig):
+    organization_id: uuid.UUID | None = Field(
+        default=None,
+        description="Owned by this organisation (its plan `team`, the caller a builder or higher there)",
+    )
+
+
+class GptUpdate(GptConfig):
     pass
+
+
+class GptTransfer(BaseModel):
+    """Exactly one of the two: the organisation that will own the GPT, or the user (id) who will."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    organization_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> GptTransfer:
+        if (self.organization_id is None) == (self.user_id is None):
+            raise ValueError("send exactly one of organization_id and user_id")
+        return self
 
 
 def validate_fields(model: type[BaseModel], data: dict[str, Any], categories: list[str]) -> BaseModel:
@@ -161,6 +185,7 @@ class GptRead(BaseModel):
     retrieval: RetrievalRead
     trust: TrustRead
     model: str | None
+    organization_id: uuid.UUID | None = Field(description="The organisation that owns it; null: its creator")
     capabilities: list[str] = Field(description="What this GPT can really do")
     created_at: datetime
     updated_at: datetime

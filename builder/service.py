@@ -20,6 +20,7 @@ from builder.models import Gpt
 from builder.schemas import (
     EDITABLE_FIELDS,
     Change,
+    GptConfig,
     GptCreate,
     GptRead,
     GptUpdate,
@@ -29,12 +30,14 @@ from builder.schemas import (
 )
 from core.auth import require_paid_plan
 from core.db import utcnow
-from core.errors import BadShape, Invalid, NotFound, UnstorableText
+from core.errors import BadShape, Forbidden, Invalid, NotFound, UnstorableText
 from core.filenames import clean_filename, unsafe_member_name
 from core.guard import clean_json, load_json
 from core.models import User
 from core.pagination import keyset_page
 from core.settings import Settings
+from orgs import access
+from orgs.models import Organization
 from retrieval.service import KnowledgeService, blob_store
 from tools.portability import export_tools, import_tools
 
@@ -48,29 +51,70 @@ class GptService:
         self.settings = settings
         self.knowledge = KnowledgeService(session, settings)
 
-    async def create(self, owner: User, data: GptCreate | None = None) -> Gpt:
-        """A new draft owned by a paying creator, with its (empty) knowledge base."""
-        require_paid_plan(owner)
-        gpt = Gpt(owner_id=owner.id)
+    async def create(self, owner: User, data: GptCreate | GptConfig | None = None) -> Gpt:
+        """A new draft with its (empty) knowledge base, owned by a paying creator, or by the organisation
+        `data.organization_id` (on the `team` plan) when the creator is one of its builders."""
+        organization_id = getattr(data, "organization_id", None)
+        if organization_id is None:
+            require_paid_plan(owner)
+        else:
+            await self.check_organization_builder(owner, organization_id)
+        gpt = Gpt(owner_id=owner.id, organization_id=organization_id)
         self.session.add(gpt)
         await self.session.flush()
-        await self.knowledge.open_knowledge_base(gpt.id, owner.id, None)
+        await self.knowledge.open_knowledge_base(gpt.id, owner.id, None, organization_id)
         if data is not None:
             await self.update(gpt, data)
         return gpt
 
+    async def check_organization_builder(self, user: User, organization_id: uuid.UUID) -> Organization:
+        """The organisation, if `user` may create GPTs there: a builder or higher (else 404 for
+        non-members, 403 naming the role) of an organisation on the `team` plan (else 403 naming it)."""
+        organization = await self.session.get(Organization, organization_id)
+        role = await access.role_in(self.session, user, organization_id)
+        if organization is None or role is None:
+            raise NotFound(
+                "No such organisation", errors=[{"field": "organization_id", "message": "not found"}]
+            )
+        if not access.allows(role, "create_gpt"):
+            needed = access.needed_role("create_gpt")
+            raise Forbidden(
+                f"Creating the organisation's GPTs needs the role '{needed}' or higher; yours is '{role}'",
+                required_role=needed,
+            )
+        if organization.plan != "team":
+            raise Forbidden(
+                f"Creating GPTs of an organisation needs its 'team' plan; its plan is '{organization.plan}'",
+                required_plans=["team"],
+            )
+        return organization
+
     async def list_owned(self, owner: User, limit: int, cursor: str | None) -> tuple[list[Gpt], str | None]:
-        """One page of the owner's drafts, last changed first."""
-        query = sa.select(Gpt).where(Gpt.owner_id == owner.id)
+        """One page of the drafts the user may edit (their own and their organisations'), last changed
+        first."""
+        query = sa.select(Gpt).where(access.allowed(owner, Gpt.owner_id, Gpt.organization_id, "edit"))
         return await keyset_page(self.session, query, Gpt.updated_at, Gpt.id, limit=limit, cursor=cursor)
 
-    async def get_owned(self, user: User, gpt_id: uuid.UUID, *, for_update: bool = False) -> Gpt:
-        """The draft if `user` owns it (admins may see any); 404 otherwise, so ids cannot be probed."""
+    async def get_owned(
+        self, user: User, gpt_id: uuid.UUID, *, for_update: bool = False, need: access.Need = "edit"
+    ) -> Gpt:
+        """The draft if `user` may `need` it (`orgs.access`: its owner, its organisation's builders for
+        "edit", admins for "manage", site admins); 404 otherwise, so ids cannot be probed."""
         query = sa.select(Gpt).where(Gpt.id == gpt_id)
         if for_update:
             query = query.with_for_update()
         gpt = await self.session.scalar(query)
-        if gpt is None or (gpt.owner_id != user.id and not user.is_admin):
+        if gpt is None or not await access.can(self.session, user, gpt.owner_id, gpt.organization_id, need):
+            if (
+                gpt is not None
+                and need == "manage"
+                and await access.can_edit(self.session, user, gpt.owner_id, gpt.organization_id)
+            ):  # a builder sees the GPT, so a 404 would be a lie
+                needed = access.needed_role("manage")
+                raise Forbidden(
+                    f"Deleting or moving the organisation's GPTs needs the role '{needed}' or higher",
+                    required_role=needed,
+                )
             raise NotFound("No such GPT")
         return gpt
 
@@ -82,7 +126,7 @@ class GptService:
             raise NotFound("No such GPT")
         return gpt
 
-    async def update(self, gpt: Gpt, data: GptUpdate | GptCreate) -> list[Change]:
+    async def update(self, gpt: Gpt, data: GptUpdate | GptConfig) -> list[Change]:
         """Apply the fields that were sent (already validated as a whole); returns what changed."""
         sent = data.model_dump(exclude_unset=True)
         check_category(sent.get("category"), self.settings.categories)
@@ -153,6 +197,7 @@ class GptService:
                 verbatim_max_words=gpt.verbatim_max_words or self.settings.verbatim_max_words,
             ),
             model=gpt.model,
+            organization_id=gpt.organization_id,
             capabilities=CAPABILITIES,
             created_at=gpt.created_at,
             updated_at=gpt.updated_at,
@@ -180,11 +225,12 @@ class PortabilityService:
         self.gpts = GptService(session, settings)
 
     async def export(self, gpt: Gpt, user: User) -> bytes:
-        """The archive for `user`: private knowledge files only when it is the GPT's owner (an admin's
-        export leaves them out, docs/trust.md)."""
+        """The archive for `user`: private knowledge files only for the GPT's owners (its creator, or its
+        organisation's builders; an admin's export leaves them out, docs/trust.md)."""
         read = await self.gpts.read(gpt)
         files = await self.gpts.knowledge.list_files(await self.gpts.knowledge.knowledge_base_of(gpt.id))
-        files = [f for f in files if f.access == "open" or user.id == gpt.owner_id]
+        owns = await access.can_edit(self.session, user, gpt.owner_id, gpt.organization_id, site_admin=False)
+        files = [f for f in files if f.access == "open" or owns]
         blobs = blob_store(self.settings)
         manifest = {
             "format": EXPORT_FORMAT,
@@ -276,7 +322,7 @@ def _read_archive(data: bytes, settings: Settings) -> tuple[dict[str, Any], dict
         if not isinstance(config, dict):
             raise _archive_error("'gpt' must be an object")
         try:
-            manifest["gpt"] = GptCreate.model_validate(config)
+            manifest["gpt"] = GptConfig.model_validate(config)
         except ValidationError as exc:
             fields = ", ".join(sorted({".".join(map(str, e["loc"])) for e in exc.errors()}))
             raise _archive_error(f"invalid GPT fields: {fields}") from None

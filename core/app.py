@@ -35,12 +35,13 @@ logger = logging.getLogger("gptstore.access")
 
 def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
     from builder import routes as builder_routes
+    from orgs import routes as orgs_routes
     from retrieval import routes as retrieval_routes
     from store import conversations_api, embed_routes, feedback_routes, openai_api, responses_api
     from store import routes as store_routes
     from tools import routes as tools_routes
 
-    handlers: list[Any] = [*core_routes.route_handlers, apidocs.assets_router()]
+    handlers: list[Any] = [*core_routes.route_handlers, *orgs_routes.route_handlers, apidocs.assets_router()]
     if service in ("all", "builder"):
         handlers += (
             builder_routes.route_handlers + retrieval_routes.route_handlers + tools_routes.route_handlers

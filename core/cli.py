@@ -275,6 +275,38 @@ def set_plan(email: str, plan: str) -> None:
         click.echo(f"{email} is now on the {plan} plan")
 
 
+@main.group()
+def orgs() -> None:
+    """Organisations (docs/organisations.md)."""
+
+
+@orgs.command("set-plan")
+@click.argument("handle")
+@click.argument("plan", type=click.Choice(["free", "team"]))
+def set_organization_plan(handle: str, plan: str) -> None:
+    """Change an organisation's plan (`team`: its builders create GPTs owned by it)."""
+    from core.db import Database
+    from core.errors import AppError
+    from orgs.service import OrganizationService
+
+    with running_servers(get_settings()) as settings:
+
+        async def run() -> None:
+            db = Database.from_settings(settings, settings.database_url)
+            try:
+                async with db.session_scope() as session:
+                    service = OrganizationService(session, settings)
+                    await service.set_plan((await service.by_handle(handle)).id, plan)
+            finally:
+                await db.dispose()
+
+        try:
+            asyncio.run(run())
+        except AppError as exc:
+            raise click.ClickException(exc.detail) from None
+        click.echo(f"the organisation {handle} is now on the {plan} plan")
+
+
 @main.command()
 @click.option(
     "--dataset",

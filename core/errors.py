@@ -62,6 +62,12 @@ class Conflict(AppError):
     status = 409
 
 
+class Gone(AppError):
+    """410: the thing existed but can no longer be used (an expired, revoked or used invitation)."""
+
+    status = 410
+
+
 class TooLarge(AppError):
     status = 413
 
@@ -263,6 +269,7 @@ __all__ = [
     "BodyTooLarge",
     "Conflict",
     "Forbidden",
+    "Gone",
     "Invalid",
     "NotFound",
     "ProviderError",

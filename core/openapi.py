@@ -64,12 +64,13 @@ OPENAI_ERROR_SCHEMA = {
 ERROR_STATUSES = {
     "400": "The request could not be read (malformed JSON, a missing body)",
     "401": "Missing or invalid credentials",
-    "403": "Not allowed for this account (plan, owner, admin)",
+    "403": "Not allowed for this account (plan, owner, admin, organisation role)",
     "404": "No such resource, or one the caller cannot use",
     "409": "Conflicts with the current state",
     "413": "The body or a file is too large",
     "422": "A field or parameter is invalid; `errors` names each one",
     "429": "Rate limited; retry after `Retry-After` seconds",
+    "502": "A provider (language model, embeddings, reranker, SMTP server) failed",
     "503": "A dependency (database, Redis, language model) is unavailable",
 }
 SSE = {
@@ -132,7 +133,7 @@ def _our_models() -> list[type[BaseModel]]:
     while pending:
         model = pending.pop()
         pending.extend(model.__subclasses__())
-        if model.__module__.split(".")[0] in ("core", "builder", "store", "retrieval", "tools"):
+        if model.__module__.split(".")[0] in ("core", "builder", "store", "retrieval", "tools", "orgs"):
             found.append(model)
     return found
 
@@ -199,6 +200,11 @@ def _error_responses(path: str, operation: dict[str, Any]) -> None:
         if status == "401":
             response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
         responses[status] = response
+    if path.startswith("/api/invitations/"):
+        responses["410"] = {
+            "description": "The invitation was used, revoked or has expired",
+            "content": content,
+        }
 
 
 def refine(document: dict[str, Any], settings: Settings) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 import builder.models  # noqa: F401
 import core.models  # noqa: F401
+import orgs.models  # noqa: F401
 import retrieval.models  # noqa: F401
 import store.models  # noqa: F401
 import tools.approvals

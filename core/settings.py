@@ -135,6 +135,18 @@ class Settings(BaseSettings):
     embed_messages_per_gpt_per_minute: int = Field(default=120, ge=1)  # all visitors of one GPT together
     embed_history_messages: int = Field(default=20, ge=2, le=200)  # kept per visitor for follow-ups
 
+    # Organisations (docs/organisations.md)
+    default_organization_plan: Literal["free", "team"] = "free"  # plan of new organisations
+    invitation_days: int = Field(default=7, ge=1, le=90)  # an invitation link is valid this long
+    # Invitation e-mails (core/mail.py). Unset host: no e-mail, invitations are links to copy.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_from: str = "gptstore <no-reply@localhost>"
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+
     # Process
     service: Literal["all", "builder", "store"] = "all"
     run_worker: bool = False  # run the SAQ worker inside the web process (embedded default)

@@ -33,7 +33,10 @@ class Dataset(SQLModel, table=True):
         )
     )
     organization_id: uuid.UUID | None = Field(
-        default=None, sa_column=sa.Column(sa.Uuid, nullable=True, index=True)
+        default=None,
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("organization.id", ondelete="RESTRICT"), nullable=True, index=True
+        ),
     )
     home_gpt_id: uuid.UUID | None = Field(
         default=None,

@@ -123,7 +123,8 @@ class FileController(Controller):
             score_threshold=data.score_threshold,
             mode=data.mode,
         )
-        if base.owner_id != current_user.id:  # an admin's look: private passages stay with their owner
+        if not await service.may_edit(current_user, base, site_admin=False):
+            # an admin's look: private passages stay with the GPT's owners
             hits = [s for s in hits if s.access == "open"]
         return SearchResponse(
             data=[

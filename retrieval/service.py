@@ -19,11 +19,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from builder.models import Gpt
 from core.db import Database, after_commit, serialize, unique_or_conflict, utcnow
 from core.errors import Conflict, Invalid, NotFound, TooLarge
 from core.filenames import clean_filename
 from core.models import User
 from core.settings import Settings
+from orgs import access
 from retrieval.child_tasks import sniff_media_type
 from retrieval.embedding import Embedder, get_embedder
 from retrieval.fusion import DEFAULT_FUSION, Fusion
@@ -228,11 +230,25 @@ class KnowledgeService:
         return base
 
     async def knowledge_base_for(self, user: User, gpt_id: uuid.UUID) -> KnowledgeBase:
-        """The GPT's knowledge base if `user` owns the GPT (or is an admin); 404 for everyone else."""
+        """The GPT's knowledge base if `user` may edit the GPT (`orgs.access`: its owner, its organisation's
+        builders, site admins); 404 for everyone else."""
         base = await self.session.get(KnowledgeBase, gpt_id)
-        if base is None or (base.owner_id != user.id and not user.is_admin):
+        if base is None or not await self.may_edit(user, base, site_admin=True):
             raise NotFound("No such GPT")
         return base
+
+    async def may_edit(self, user: User, base: Dataset, *, site_admin: bool) -> bool:
+        """Whether `user` edits the dataset: a GPT's home dataset as the GPT (its owner, its organisation's
+        builders), another by its own owner and organisation (`orgs.access`); `site_admin=False`: as one
+        of its owners (private passages stay with them, docs/trust.md)."""
+        organization_id = base.organization_id
+        if base.home_gpt_id is not None:
+            organization_id = await self.session.scalar(
+                sa.select(Gpt.organization_id).where(Gpt.id == base.home_gpt_id)
+            )
+        return await access.can_edit(
+            self.session, user, base.owner_id, organization_id, site_admin=site_admin
+        )
 
     # Files --------------------------------------------------------------------------------------------
 

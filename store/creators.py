@@ -18,6 +18,7 @@ from core.db import serialize, unique_or_conflict
 from core.errors import Conflict, NotFound
 from core.models import User
 from core.settings import Settings
+from orgs import access
 from store.models import GptVersion, Listing, Rating, UsageDaily
 from store.ranking import rating_average
 from store.service import LISTING_SCOPE, StoreService
@@ -192,7 +193,7 @@ class CreatorService:
             raise NotFound("No such creator")
         listings = await self.session.scalars(
             sa.select(Listing)
-            .where(Listing.owner_id == user.id, Listing.listed)
+            .where(Listing.owner_id == user.id, Listing.organization_id.is_(None), Listing.listed)
             .order_by(Listing.conversations.desc(), Listing.name, Listing.gpt_id)
         )
         gpts = [
@@ -211,12 +212,13 @@ class CreatorService:
         )
 
     async def dashboard(self, owner: User) -> DashboardRead:
-        """Every GPT of the caller, drafts included, with review outcome, store state and totals."""
+        """Every GPT the caller may edit (their own and their organisations'), drafts included, with review
+        outcome, store state and totals."""
         rows = (
             await self.session.execute(
                 sa.select(Gpt, Listing)
                 .outerjoin(Listing, Listing.gpt_id == Gpt.id)
-                .where(Gpt.owner_id == owner.id)
+                .where(access.allowed(owner, Gpt.owner_id, Gpt.organization_id, "edit"))
                 .order_by(Gpt.updated_at.desc(), Gpt.id)
             )
         ).all()
@@ -268,7 +270,9 @@ class CreatorService:
         Only aggregates: creators never see their users' conversations.
         """
         gpt = await self.session.get(Gpt, gpt_id)
-        if gpt is None or gpt.owner_id != owner.id:
+        if gpt is None or not await access.can_edit(
+            self.session, owner, gpt.owner_id, gpt.organization_id, site_admin=False
+        ):
             raise NotFound("No such GPT")
         today = datetime.now(UTC).date()
         span = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]

@@ -20,6 +20,7 @@ from core.models import User
 from core.ratelimit import enforce
 from core.schemas import StrictInt
 from core.settings import Settings
+from orgs import access
 from store.models import Listing, Rating, Report
 from store.ranking import bayesian_average
 from store.service import StoreService, forbid_owner, invalidate
@@ -213,7 +214,7 @@ class FeedbackService:
 
     async def _rateable(self, user: User, gpt_id: uuid.UUID) -> Listing:
         listing = await self.store.visible_listing(gpt_id, user)
-        forbid_owner(user, listing, "rate")
+        await forbid_owner(self.session, user, listing, "rate")
         if not await self.store.has_conversation(user, gpt_id):
             raise Forbidden(
                 "Only users who chatted with a GPT can rate it: rate a GPT after chatting with it"
@@ -321,7 +322,9 @@ class FeedbackService:
     async def reply(self, user: User, gpt_id: uuid.UUID, review_id: uuid.UUID, text: str) -> ReplyRead:
         """The creator's one public answer to a review."""
         listing = await self.store.visible_listing(gpt_id, user)
-        if user.id != listing.owner_id:
+        if not await access.can_edit(
+            self.session, user, listing.owner_id, listing.organization_id, site_admin=False
+        ):
             raise Forbidden("Only the GPT's creator can reply to its reviews")
         now = datetime.now(UTC)
         # One conditional UPDATE decides "first reply wins"; updated_at keeps the reviewer's own last edit.
@@ -361,7 +364,7 @@ class FeedbackService:
     async def report(self, user: User, gpt_id: uuid.UUID, reason: str, details: str) -> Report:
         """File a report; enough distinct open reports hide the GPT from lists until an admin decides."""
         listing = await self.store.visible_listing(gpt_id, user)
-        forbid_owner(user, listing, "report")
+        await forbid_owner(self.session, user, listing, "report")
         await self._rate_limit(user, "report", self.settings.rate_limit_reports_per_hour, 3600)
         await self._lock_listing(gpt_id)  # reports of one GPT take turns: one open per user, exact counts
 

@@ -34,7 +34,7 @@ class GptVersion(SQLModel, table=True):
     id: uuid.UUID = id_field()
     gpt_id: uuid.UUID = _fk("gpt.id")
     number: int
-    visibility: str = Field(max_length=16)  # private | link | public
+    visibility: str = Field(max_length=16)  # private | organisation | link | public
     review_status: str = Field(max_length=16)  # approved | rejected
     review_reasons: list[str] = Field(default_factory=list, sa_type=JSONB)
     config: dict[str, Any] = Field(sa_type=JSONB)
@@ -80,6 +80,13 @@ class Listing(SQLModel, table=True):
         sa_column=sa.Column(sa.Uuid, sa.ForeignKey("gpt.id", ondelete="CASCADE"), primary_key=True)
     )
     owner_id: uuid.UUID = _fk("user_account.id")
+    # The GPT's organisation, kept in step with `gpt.organization_id` (the store shows it as the creator).
+    organization_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("organization.id", ondelete="RESTRICT"), index=True, nullable=True
+        ),
+    )
     live_version: int | None = None  # latest approved version; what users see and chat with
     visibility: str = Field(default="private", max_length=16)
     listed: bool = False  # public, approved, not unlisted by an admin, not hidden by reports

@@ -25,6 +25,7 @@ from core.llm import get_llm
 from core.models import User
 from core.settings import Settings
 from core.sse import RawEventStream
+from orgs import access
 from store import openai_service
 from store.models import Listing
 from store.openai_params import ChatCompletionRequest, check_request
@@ -85,16 +86,17 @@ class OpenAIController(Controller):
 
     @get("/models", responses=_error_specs(401))
     async def models(self, current_user: User, db_session: AsyncSession) -> dict[str, Any]:
-        """The caller's own published GPTs and the store's listed GPTs (by trending), as models."""
+        """The caller's own published GPTs (and their organisations'), and the store's listed GPTs (by
+        trending), as models."""
+        editable = access.allowed(current_user, Listing.owner_id, Listing.organization_id, "edit")
+        shared = sa.and_(
+            Listing.visibility != "private",
+            access.allowed(current_user, Listing.owner_id, Listing.organization_id, "view"),
+        )
         rows = await db_session.execute(
             sa.select(Listing.gpt_id, Listing.owner_id, Listing.first_approved_at, Listing.updated_at)
-            .where(
-                Listing.live_version.is_not(None),
-                sa.or_(Listing.listed, Listing.owner_id == current_user.id),
-            )
-            .order_by(
-                (Listing.owner_id == current_user.id).desc(), Listing.trending_score.desc(), Listing.gpt_id
-            )
+            .where(Listing.live_version.is_not(None), sa.or_(Listing.listed, editable, shared))
+            .order_by(sa.or_(editable, shared).desc(), Listing.trending_score.desc(), Listing.gpt_id)
             .limit(MODELS_LIMIT)
         )
         return {"object": "list", "data": [_model(row) for row in rows]}

@@ -12,7 +12,9 @@ from core.schemas import Category
 from retrieval.schemas import MessageStatus, PendingCallRead, ToolCallRead
 from tools.schemas import ToolDomainRead
 
-Visibility = Literal["private", "link", "public"]
+# private: the GPT's owners; organisation: members of its organisation; link: anyone with the link;
+# public: listed in the store (docs/store.md, docs/organisations.md).
+Visibility = Literal["private", "organisation", "link", "public"]
 
 
 class Strict(BaseModel):
@@ -88,6 +90,9 @@ class FeaturedRequest(Strict):
 class Creator(BaseModel):
     handle: str
     display_name: str
+    kind: Literal["user", "organization"] = Field(
+        default="user", description="organization: `handle` is an organisation's (/o/{handle})"
+    )
 
 
 class RatingSummary(BaseModel):

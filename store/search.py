@@ -16,6 +16,7 @@ from core.errors import Invalid
 from core.models import User
 from core.pagination import decode_cursor, decode_keyset, encode_cursor
 from core.settings import Settings
+from orgs.models import Organization
 from retrieval.embedding import get_embedder
 from retrieval.fusion import calibration_for
 from retrieval.terms import content_words
@@ -47,15 +48,20 @@ SORT_KEYS = {
 }
 
 
-def listing_item(listing: Listing, owner: User) -> ListingItem:
+def listing_item(listing: Listing, owner: User, organization: Organization | None = None) -> ListingItem:
+    """A listing as the store lists it; an organisation's GPT names the organisation as its creator."""
     count = listing.rating_count
+    if organization is not None:
+        creator = Creator(handle=organization.handle, display_name=organization.name, kind="organization")
+    else:
+        creator = Creator(handle=owner.handle, display_name=owner.display_name)
     return ListingItem(
         id=listing.gpt_id,
         name=listing.name,
         description=listing.description,
         category=listing.category,
         tags=list(listing.tags),
-        creator=Creator(handle=owner.handle, display_name=owner.display_name),
+        creator=creator,
         rating=RatingSummary(average=rating_average(listing.rating_sum, count), count=count),
         conversations=listing.conversations,
         conversations_label=conversations_label(listing.conversations),
@@ -98,7 +104,12 @@ class StoreSearch:
         return await cache.cached(self.redis, LISTING_SCOPE, key, self.settings.cache_ttl_seconds, compute)
 
     def _listed(self, category: str | None) -> sa.Select:
-        query = sa.select(Listing, User).join(User, User.id == Listing.owner_id).where(Listing.listed)
+        query = (
+            sa.select(Listing, User, Organization)
+            .join(User, User.id == Listing.owner_id)
+            .outerjoin(Organization, Organization.id == Listing.organization_id)
+            .where(Listing.listed)
+        )
         if category:
             query = query.where(Listing.category == category)
         return query
@@ -123,9 +134,7 @@ class StoreSearch:
         if more and rows:
             last = rows[-1][0]
             next_cursor = encode_cursor([getattr(last, column.key), str(last.gpt_id)])
-        return ListingPage(
-            data=[listing_item(listing, owner) for listing, owner in rows], next_cursor=next_cursor
-        )
+        return ListingPage(data=[listing_item(*row) for row in rows], next_cursor=next_cursor)
 
     async def _search(self, q: str, category: str | None, limit: int, cursor: str | None) -> ListingPage:
         """Full-text, semantic and name-trigram search over listings, fused by Reciprocal Rank Fusion.
@@ -210,7 +219,7 @@ class StoreSearch:
         ranked = [row.gpt_id for row in await self.session.execute(sa.text(sql), params)]
         more = len(ranked) > limit
         ranked = ranked[:limit]
-        rows = {listing.gpt_id: (listing, owner) for listing, owner in await self.session.execute(
+        rows = {row[0].gpt_id: tuple(row) for row in await self.session.execute(
             self._listed(None).where(Listing.gpt_id.in_(ranked))
         )}  # fmt: skip
         return ListingPage(

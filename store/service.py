@@ -22,6 +22,8 @@ from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import User
 from core.pagination import keyset_page
 from core.settings import Settings
+from orgs import access
+from orgs.models import Organization
 from retrieval.embedding import get_embedder
 from retrieval.service import KnowledgeService
 from store.models import Appeal, Conversation, GptVersion, Listing
@@ -82,17 +84,39 @@ class StoreService:
     # Visibility ---------------------------------------------------------------------------------------
 
     async def visible_listing(self, gpt_id: uuid.UUID, user: User | None) -> Listing:
-        """The listing of a GPT the caller may use: public or link with a live version, or their own.
+        """The listing of a GPT the caller may use: public or link with a live version, organisation for
+        the members of its organisation, private for its owners (`orgs.access`).
 
         Anything else is a 404 (never 403), so ids cannot be probed.
         """
         listing = await self.session.get(Listing, gpt_id)
         if listing is None or listing.live_version is None:
             raise NotFound("No such GPT")
-        is_owner = user is not None and (user.id == listing.owner_id or user.is_admin)
-        if listing.visibility == "private" and not is_owner:
+        need = {"private": "edit", "organisation": "view"}.get(listing.visibility)
+        if need and not await access.can(self.session, user, listing.owner_id, listing.organization_id, need):
             raise NotFound("No such GPT")
         return listing
+
+    async def is_owner(self, user: User | None, listing: Listing) -> bool:
+        """Whether `user` edits the GPT (its creator, its organisation's builders, site admins)."""
+        return await access.can_edit(self.session, user, listing.owner_id, listing.organization_id)
+
+    async def creates(self, user: User | None, gpt_id: uuid.UUID) -> bool:
+        """Whether `user` is among the GPT's creators (its owner, its organisation's builders), who may not
+        rate or report it and who embed it; not by being a site administrator."""
+        listing = await self.session.get(Listing, gpt_id)
+        return listing is not None and await access.can_edit(
+            self.session, user, listing.owner_id, listing.organization_id, site_admin=False
+        )
+
+    async def creator_of(self, listing: Listing) -> tuple[Creator, User, Organization | None]:
+        """Who the store names as the GPT's creator: its organisation, else the user who owns it."""
+        owner = await self.session.get(User, listing.owner_id)
+        if listing.organization_id is None:
+            return Creator(handle=owner.handle, display_name=owner.display_name), owner, None
+        organization = await self.session.get(Organization, listing.organization_id)
+        creator = Creator(handle=organization.handle, display_name=organization.name, kind="organization")
+        return creator, owner, organization
 
     async def live_version(self, listing: Listing) -> GptVersion:
         version = await self.session.scalar(
@@ -106,7 +130,12 @@ class StoreService:
     async def cached_page(self, gpt_id: uuid.UUID, user: User | None) -> dict[str, Any]:
         """The page as JSON; what everyone but the owner sees is cached in Redis until the GPT changes."""
         listing = await self.visible_listing(gpt_id, user)
-        if self.redis is None or (user is not None and (user.id == listing.owner_id or user.is_admin)):
+        # Pages only some may see, or that show an owner more, are not cached.
+        if (
+            self.redis is None
+            or listing.visibility in ("private", "organisation")
+            or await self.is_owner(user, listing)
+        ):
             return (await self.page(gpt_id, user)).model_dump(mode="json")
 
         async def compute() -> dict[str, Any]:
@@ -131,20 +160,25 @@ class StoreService:
 
         listing = await self.visible_listing(gpt_id, user)
         version = await self.live_version(listing)
-        owner = await self.session.get(User, listing.owner_id)
+        creator, owner, organization = await self.creator_of(listing)
         knowledge = KnowledgeService(self.session, self.settings)
         files = await knowledge.files_by_ids(
             await knowledge.version_file_ids(version.file_ids, version.datasets)
         )
+        same_creator = (
+            Listing.organization_id == listing.organization_id
+            if listing.organization_id
+            else sa.and_(Listing.owner_id == listing.owner_id, Listing.organization_id.is_(None))
+        )
         others = await self.session.execute(
             sa.select(Listing)
-            .where(Listing.owner_id == listing.owner_id, Listing.gpt_id != gpt_id, Listing.listed)
+            .where(same_creator, Listing.gpt_id != gpt_id, Listing.listed)
             .order_by(Listing.trending_score.desc(), Listing.gpt_id)
             .limit(6)
         )
         config = version.config
         count = listing.rating_count
-        is_owner = user is not None and (user.id == listing.owner_id or user.is_admin)
+        is_owner = await self.is_owner(user, listing)
         public_instructions = config.get("instructions_visibility") == "public"
         return GptPage(
             id=gpt_id,
@@ -154,7 +188,7 @@ class StoreService:
             conversation_starters=list(config.get("conversation_starters") or []),
             category=config.get("category"),
             tags=list(config.get("tags") or []),
-            creator=Creator(handle=owner.handle, display_name=owner.display_name),
+            creator=creator,
             rating=RatingDetail(
                 average=rating_average(listing.rating_sum, count),
                 count=count,
@@ -177,7 +211,7 @@ class StoreService:
                 for f in files
                 if f.access == "open"
             ],
-            more_by_creator=[listing_item(other, owner) for other in others.scalars()],
+            more_by_creator=[listing_item(other, owner, organization) for other in others.scalars()],
             instructions=config.get("instructions") if is_owner or public_instructions else None,
             trust=trust_summary(public_instructions, files),
             tools=tool_domains(config),
@@ -216,6 +250,11 @@ class StoreService:
                     f"category must be one of: {', '.join(self.settings.categories)}", field="category"
                 )
             gpt.category = category
+        if visibility == "organisation" and gpt.organization_id is None:
+            raise Conflict(  # the request is fine; the draft has no organisation to share it with
+                "visibility 'organisation' is for GPTs owned by an organisation",
+                errors=[{"field": "visibility", "message": "the GPT has no organisation"}],
+            )
         if visibility == "public" and not gpt.category:
             raise Conflict(  # the request is fine; the draft it publishes lacks a category
                 "category is required to publish publicly: send one or set the draft's",
@@ -228,10 +267,15 @@ class StoreService:
         reasons: list[str] = []
         if visibility == "public":
             # A creator's public publishes take turns: two GPTs of one name at once cannot both pass.
-            await serialize(self.session, "publish", gpt.owner_id)
+            await serialize(self.session, "publish", gpt.organization_id or gpt.owner_id)
+            same_creator = (
+                Listing.organization_id == gpt.organization_id
+                if gpt.organization_id
+                else sa.and_(Listing.owner_id == gpt.owner_id, Listing.organization_id.is_(None))
+            )
             others = await self.session.scalars(
                 sa.select(Listing.name).where(
-                    Listing.owner_id == gpt.owner_id,
+                    same_creator,
                     Listing.gpt_id != gpt.id,
                     Listing.live_version.is_not(None),
                 )
@@ -268,7 +312,7 @@ class StoreService:
         moment both find (or make) the one row instead of inserting two."""
         await self.session.execute(
             insert(Listing)
-            .values(gpt_id=gpt.id, owner_id=gpt.owner_id)
+            .values(gpt_id=gpt.id, owner_id=gpt.owner_id, organization_id=gpt.organization_id)
             .on_conflict_do_nothing(index_elements=["gpt_id"])
         )
         return await self.session.scalar(
@@ -280,15 +324,13 @@ class StoreService:
 
     async def _go_live(self, gpt: Gpt, version: GptVersion) -> None:
         listing = await self._listing_for(gpt)
-        owner = await self.session.get(User, gpt.owner_id)
         config = version.config
         listing.live_version = version.number
         listing.visibility = version.visibility
         listing.unlisted_reason = None
         listing.name, listing.description = config["name"], config["description"]
         listing.category, listing.tags = config.get("category"), list(config.get("tags") or [])
-        listing.creator_handle = owner.handle
-        listing.search_text = listing_text(listing, owner)
+        await self.follow_owner(listing, gpt)
         if version.visibility == "public" and listing.first_approved_at is None:
             listing.first_approved_at = datetime.now(UTC)
         if version.visibility == "public":
@@ -482,14 +524,29 @@ class StoreService:
         await invalidate(self.redis)
         return gpt_ids
 
-    async def refresh_creator(self, owner: User) -> None:
-        """Keep listing text (searchable by creator) in step with the creator's profile."""
-        rows = await self.session.scalars(sa.select(Listing).where(Listing.owner_id == owner.id))
+    async def follow_owner(self, listing: Listing, gpt: Gpt) -> None:
+        """Give the listing the GPT's owners and their name as its creator (searchable by it)."""
+        listing.owner_id, listing.organization_id = gpt.owner_id, gpt.organization_id
+        creator, _, _ = await self.creator_of(listing)
+        listing.creator_handle = creator.handle
+        listing.search_text = listing_text(listing, creator)
+
+    async def refresh_creator(self, owner: User | Organization) -> None:
+        """Keep listing text (searchable by creator) in step with the creator's profile (a user's or an
+        organisation's)."""
+        if isinstance(owner, Organization):
+            mine = Listing.organization_id == owner.id
+            creator = Creator(handle=owner.handle, display_name=owner.name, kind="organization")
+        else:
+            mine = sa.and_(Listing.owner_id == owner.id, Listing.organization_id.is_(None))
+            creator = Creator(handle=owner.handle, display_name=owner.display_name)
+        rows = list(await self.session.scalars(sa.select(Listing).where(mine)))
         for listing in rows:
-            listing.creator_handle = owner.handle
-            listing.search_text = listing_text(listing, owner)
+            listing.creator_handle = creator.handle
+            listing.search_text = listing_text(listing, creator)
         await self.session.flush()
-        await invalidate(self.redis)
+        if self.redis is not None:  # every GPT page names the creator: drop each one's cached page too
+            await cache.bump(self.redis, LISTING_SCOPE, *(f"gpt:{listing.gpt_id}" for listing in rows))
 
     async def set_hidden_by_reports(self, gpt_id: uuid.UUID, hidden: bool) -> None:
         listing = await self.session.get(Listing, gpt_id, with_for_update=True)
@@ -509,7 +566,7 @@ class StoreService:
         await invalidate(self.redis, gpt_id)
 
 
-def listing_text(listing: Listing, owner: User) -> str:
+def listing_text(listing: Listing, owner: User | Creator) -> str:
     """What `q` searches: name, description, tags and creator."""
     return " ".join(
         part
@@ -524,8 +581,9 @@ def listing_text(listing: Listing, owner: User) -> str:
     )
 
 
-def forbid_owner(user: User, listing: Listing, what: str) -> None:
-    if user.id == listing.owner_id:
+async def forbid_owner(session: AsyncSession, user: User, listing: Listing, what: str) -> None:
+    """Creators (and the builders of the GPT's organisation) may not `what` their own GPT: 403."""
+    if await access.can_edit(session, user, listing.owner_id, listing.organization_id, site_admin=False):
         raise Forbidden(f"Creators cannot {what} their own GPT")
 
 

@@ -173,7 +173,7 @@ async def delete_gpt(
     if redirect := login_required(page_user, request):
         return redirect
     service = GptService(db_session, settings)
-    row = await service.get_owned(page_user, gpt_id, for_update=True)
+    row = await service.get_owned(page_user, gpt_id, for_update=True, need="manage")
     form = await form_values(request, "confirm")
     if form["confirm"] != "yes":
         errors = {"confirm": "Tick the box to confirm that the GPT and its files are deleted for good"}

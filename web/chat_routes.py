@@ -103,6 +103,7 @@ async def _chat_page(
         conversation=ConversationRead.model_validate(row, from_attributes=True),
         messages=messages,
         gpt=GptPage.model_validate(await store.cached_page(row.gpt_id, page_user)),
+        creates=await store.creates(page_user, row.gpt_id),
         errors=errors or {},
         status_code=status_code,
     )

@@ -32,6 +32,8 @@ from web.chat_routes import chat_handlers
 from web.creator_routes import creator_handlers
 from web.embed_routes import embed_handlers
 from web.forms import form_values, parse, safe_next, submit
+from web.invitation_routes import invitation_handlers
+from web.org_routes import org_handlers
 from web.security import page_security
 from web.session import (
     SESSION_COOKIE,
@@ -125,7 +127,7 @@ auth_handlers = [signup_form, signup, login_form, login, logout]
 
 def page_routes(service: Literal["all", "builder", "store"]) -> list[Any]:
     """The page router and the static files of a process serving `service`."""
-    handlers: list[Any] = [*auth_handlers, *account_handlers]
+    handlers: list[Any] = [*auth_handlers, *account_handlers, *org_handlers, *invitation_handlers]
     if service in ("all", "store"):
         handlers += store_handlers + chat_handlers + creator_handlers + embed_handlers + admin_handlers
     if service in ("all", "builder"):

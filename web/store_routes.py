@@ -90,7 +90,8 @@ async def gpt_view(
     feedback = FeedbackService(db_session, settings, redis)
     reviews = await feedback.reviews(gpt_id, user, "newest", reviews_cursor, REVIEWS_PAGE_SIZE)
     mine = None
-    if user is not None and user.handle != gpt.creator.handle:
+    creates = await store.creates(user, gpt_id)
+    if user is not None and not creates:
         with contextlib.suppress(NotFound):
             mine = RatingRead.model_validate(await feedback.my_rating(user, gpt_id), from_attributes=True)
     context.setdefault("errors", {})
@@ -102,6 +103,7 @@ async def gpt_view(
         gpt=gpt,
         reviews=reviews,
         my_rating=mine,
+        creates=creates,
         report_reasons=REPORT_REASONS,
         status_code=status_code,
         **context,

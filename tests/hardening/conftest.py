@@ -41,10 +41,11 @@ async def race_database_url(server_urls: tuple[str, str]) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def race_db(race_database_url: str) -> AsyncIterator[Database]:
-    """Real, separate connections on an emptied database (every table hangs off an account)."""
+    """Real, separate connections on an emptied database (every table hangs off an account or an
+    organisation)."""
     db = Database(create_engine(race_database_url, pool_size=2))
     async with db.session_scope() as session:
-        await session.execute(sa.text("TRUNCATE user_account CASCADE"))
+        await session.execute(sa.text("TRUNCATE user_account, organization CASCADE"))
     yield db
     await db.dispose()
 

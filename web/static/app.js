@@ -66,6 +66,17 @@
     });
   });
 
+  // "Copy link" buttons of a link shown on the page (an invitation), hidden without JavaScript.
+  document.querySelectorAll("[data-copy]").forEach(function (button) {
+    if (!navigator.clipboard) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(button.getAttribute("data-copy")).then(function () {
+        button.textContent = "Link copied";
+      });
+    });
+  });
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (form instanceof HTMLFormElement && form.hasAttribute("data-stream-chat")) send(form, event);

@@ -1,0 +1,1 @@
+"""Organisations: members with roles, invitations, and who may use what an organisation owns."""

@@ -1,0 +1,158 @@
+"""Invitations: single-use, expiring links (only a hash of the token is kept), optionally e-mailed."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.auth import normalize_email
+from core.db import serialize
+from core.errors import Conflict, Forbidden, Gone, NotFound
+from core.mail import mail_configured, send_mail
+from core.models import User
+from core.settings import Settings
+from orgs import access
+from orgs.models import Organization, OrganizationInvitation, OrganizationMember
+from orgs.schemas import InvitationCreate, InvitationCreated, InvitationRead
+from orgs.service import OrganizationService
+
+NO_SUCH_INVITATION = "No such invitation"
+
+
+def token_digest(token: str) -> str:
+    """The SHA-256 (hex) of an invitation token: what is stored and looked up."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invitation_status(invitation: OrganizationInvitation, now: datetime | None = None) -> str:
+    if invitation.accepted_at is not None:
+        return "accepted"
+    if invitation.revoked_at is not None:
+        return "revoked"
+    if invitation.expires_at <= (now or datetime.now(UTC)):
+        return "expired"
+    return "pending"
+
+
+def invitation_read(invitation: OrganizationInvitation) -> InvitationRead:
+    return InvitationRead(
+        id=invitation.id,
+        role=invitation.role,
+        email=invitation.email,
+        status=invitation_status(invitation),
+        expires_at=invitation.expires_at,
+        accepted_at=invitation.accepted_at,
+        revoked_at=invitation.revoked_at,
+        created_at=invitation.created_at,
+    )
+
+
+class InvitationService:
+    def __init__(self, session: AsyncSession, settings: Settings):
+        self.session = session
+        self.settings = settings
+        self.organizations = OrganizationService(session, settings)
+
+    async def invite(
+        self, user: User, organization_id: uuid.UUID, data: InvitationCreate, base_url: str
+    ) -> InvitationCreated:
+        """A new invitation: its token and link are shown once (only the token's hash is kept); with an
+        `email` and SMTP set up, the link is e-mailed too (a failed send is a 502 and nothing is kept)."""
+        organization, actor_role = await self.organizations.membership(user, organization_id, "invite")
+        acting = "owner" if user.is_admin and actor_role != "owner" else actor_role
+        if access.rank(data.role) > access.rank(acting):
+            raise Forbidden(
+                f"A '{acting}' cannot invite with the role '{data.role}'",
+                errors=[{"field": "role", "message": f"above '{acting}'"}],
+            )
+        token = secrets.token_urlsafe(32)
+        invitation = OrganizationInvitation(
+            organization_id=organization.id,
+            role=data.role,
+            email=normalize_email(data.email) if data.email else None,
+            token_hash=token_digest(token),
+            expires_at=datetime.now(UTC) + timedelta(days=self.settings.invitation_days),
+            created_by=user.id,
+        )
+        self.session.add(invitation)
+        await self.session.flush()
+        url = f"{base_url.rstrip('/')}/invitations/{token}"
+        emailed = False
+        if invitation.email and mail_configured(self.settings):
+            await send_mail(
+                self.settings,
+                invitation.email,
+                f"You are invited to join {organization.name} on gptstore",
+                f"{user.display_name} invites you to join the organisation {organization.name} "
+                f"(@{organization.handle}) as {invitation.role}.\n\nAccept the invitation: {url}\n\n"
+                f"The link can be used once and expires on {invitation.expires_at:%Y-%m-%d %H:%M} UTC.\n",
+            )
+            emailed = True
+        return InvitationCreated(
+            **invitation_read(invitation).model_dump(), token=token, url=url, emailed=emailed
+        )
+
+    async def invitations(self, user: User, organization_id: uuid.UUID) -> list[OrganizationInvitation]:
+        """Every invitation of the organisation, newest first."""
+        await self.organizations.membership(user, organization_id, "invite")
+        rows = await self.session.scalars(
+            sa.select(OrganizationInvitation)
+            .where(OrganizationInvitation.organization_id == organization_id)
+            .order_by(OrganizationInvitation.created_at.desc(), OrganizationInvitation.id)
+        )
+        return list(rows)
+
+    async def revoke(self, user: User, organization_id: uuid.UUID, invitation_id: uuid.UUID) -> None:
+        """Revoke a pending invitation; its link stops working."""
+        await self.organizations.membership(user, organization_id, "invite")
+        invitation = await self.session.get(OrganizationInvitation, invitation_id, with_for_update=True)
+        if invitation is None or invitation.organization_id != organization_id:
+            raise NotFound(NO_SUCH_INVITATION)
+        status = invitation_status(invitation)
+        if status != "pending":
+            raise Conflict(f"This invitation is already {status}")
+        invitation.revoked_at = datetime.now(UTC)
+        await self.session.flush()
+
+    async def _invitation(self, token: str, *, lock: bool = False) -> OrganizationInvitation:
+        query = sa.select(OrganizationInvitation).where(
+            OrganizationInvitation.token_hash == token_digest(token)
+        )
+        invitation = await self.session.scalar(query.with_for_update() if lock else query)
+        if invitation is None:
+            raise NotFound(NO_SUCH_INVITATION)
+        return invitation
+
+    async def preview(self, token: str) -> tuple[Organization, OrganizationInvitation]:
+        """The invitation behind a token and its organisation (for the accept page)."""
+        invitation = await self._invitation(token)
+        return await self.session.get(Organization, invitation.organization_id), invitation
+
+    async def accept(self, user: User, token: str) -> tuple[Organization, str]:
+        """Join the organisation with the invitation's role; the token is used up.
+
+        410 for an expired, revoked or used invitation; 403 when it names another e-mail; 409 for a member.
+        """
+        invitation = await self._invitation(token, lock=True)  # two accepts at once: one wins
+        status = invitation_status(invitation)
+        if status != "pending":
+            raise Gone(f"This invitation is {status}", status_reason=status)
+        if invitation.email is not None and invitation.email != normalize_email(user.email):
+            raise Forbidden("This invitation is for another e-mail address; log in with that account")
+        await serialize(self.session, "organization", invitation.organization_id)
+        if await access.role_in(self.session, user, invitation.organization_id) is not None:
+            raise Conflict("You are already a member of this organisation")
+        self.session.add(
+            OrganizationMember(
+                organization_id=invitation.organization_id, user_id=user.id, role=invitation.role
+            )
+        )
+        invitation.accepted_at = datetime.now(UTC)
+        invitation.accepted_by = user.id
+        await self.session.flush()
+        return await self.session.get(Organization, invitation.organization_id), invitation.role

@@ -1,0 +1,170 @@
+"""Invitations: a single-use, expiring link; optionally e-mailed through a local SMTP server."""
+
+from __future__ import annotations
+
+import socket
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+
+import pytest
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+
+from orgs.invitations import token_digest
+from orgs.models import OrganizationInvitation, OrganizationMember
+from tests.factories import auth_headers, create_user
+from tests.orgs.factories import create_team
+
+
+async def _invite(client, org_id, user, settings, **body):
+    return await client.post(
+        f"/api/organizations/{org_id}/invitations", json=body, headers=auth_headers(user, settings)
+    )
+
+
+async def _members(session, org_id) -> int:
+    return await session.scalar(
+        sa.select(sa.func.count()).where(OrganizationMember.organization_id == org_id)
+    )
+
+
+async def test_an_invitation_link_is_used_once(client, session, settings):
+    organization, people = await create_team(session, settings)
+    org_id = organization.id
+    created = await _invite(client, org_id, people["admin"], settings, role="builder")
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["url"].endswith(f"/invitations/{body['token']}") and body["status"] == "pending"
+    assert not body["emailed"]
+    stored = await session.get(OrganizationInvitation, body["id"])
+    assert stored.token_hash == token_digest(body["token"]) and body["token"] not in stored.token_hash
+
+    newcomer = await create_user(session, settings)
+    headers = auth_headers(newcomer, settings)
+    preview = await client.get(f"/api/invitations/{body['token']}", headers=headers)
+    assert preview.json()["role"] == "builder" and preview.json()["status"] == "pending"
+    accepted = await client.post(f"/api/invitations/{body['token']}/accept", headers=headers)
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["role"] == "builder"
+
+    again = await client.post(
+        f"/api/invitations/{body['token']}/accept", headers=auth_headers(people["other"], settings)
+    )
+    assert again.status_code == 410 and "accepted" in again.json()["detail"]
+    listed = await client.get(
+        f"/api/organizations/{org_id}/invitations", headers=auth_headers(people["owner"], settings)
+    )
+    assert [i["status"] for i in listed.json()["data"]] == ["accepted"]
+    assert "token" not in listed.json()["data"][0]
+    assert (await client.post("/api/invitations/" + "x" * 43 + "/accept", headers=headers)).status_code == 404
+
+
+async def test_revoked_expired_and_addressed_invitations_are_refused(client, session, settings):
+    organization, people = await create_team(session, settings)
+    org_id = organization.id
+    outsider = auth_headers(people["other"], settings)
+    count = await _members(session, org_id)
+
+    revoked = (await _invite(client, org_id, people["owner"], settings)).json()
+    url = f"/api/organizations/{org_id}/invitations/{revoked['id']}"
+    assert (await client.delete(url, headers=auth_headers(people["builder"], settings))).status_code == 403
+    assert (await client.delete(url, headers=auth_headers(people["admin"], settings))).status_code == 204
+    assert (await client.delete(url, headers=auth_headers(people["admin"], settings))).status_code == 409
+    refused = await client.post(f"/api/invitations/{revoked['token']}/accept", headers=outsider)
+    assert refused.status_code == 410 and refused.json()["status_reason"] == "revoked"
+
+    expired = (await _invite(client, org_id, people["owner"], settings)).json()
+    row = await session.get(OrganizationInvitation, expired["id"])
+    row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    await session.commit()
+    refused = await client.post(f"/api/invitations/{expired['token']}/accept", headers=outsider)
+    assert refused.status_code == 410 and refused.json()["status_reason"] == "expired"
+
+    addressed = (await _invite(client, org_id, people["owner"], settings, email="Someone@Example.com")).json()
+    assert addressed["email"] == "someone@example.com"
+    refused = await client.post(f"/api/invitations/{addressed['token']}/accept", headers=outsider)
+    assert refused.status_code == 403
+    member = auth_headers(people["member"], settings)
+    mine = (await _invite(client, org_id, people["owner"], settings)).json()
+    assert (await client.post(f"/api/invitations/{mine['token']}/accept", headers=member)).status_code == 409
+    assert await _members(session, org_id) == count
+    assert (
+        await session.scalar(
+            sa.select(OrganizationInvitation.accepted_at).where(OrganizationInvitation.id == mine["id"])
+        )
+        is None
+    )
+
+    someone = await create_user(session, settings, email="someone@example.com")
+    joined = await client.post(
+        f"/api/invitations/{addressed['token']}/accept", headers=auth_headers(someone, settings)
+    )
+    assert joined.status_code == 200
+
+
+async def test_who_may_invite(client, session, settings):
+    organization, people = await create_team(session, settings)
+    org_id = organization.id
+    for who in ("builder", "member"):
+        assert (await _invite(client, org_id, people[who], settings)).status_code == 403
+    assert (await _invite(client, org_id, people["other"], settings)).status_code == 404
+    too_high = await _invite(client, org_id, people["admin"], settings, role="owner")
+    assert too_high.status_code == 422 and too_high.json()["errors"][0]["field"] == "role"
+    assert (await _invite(client, org_id, people["admin"], settings, role="admin")).status_code == 201
+    assert (
+        await _invite(client, org_id, people["owner"], settings, email="not an address")
+    ).status_code == 422
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default)))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server():
+    """A local SMTP server (aiosmtpd) on a free loopback port, collecting what it receives."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    inbox = _Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, inbox
+    controller.stop()
+
+
+async def test_an_invitation_is_emailed_through_the_configured_smtp_server(
+    client, session, settings, smtp_server
+):
+    port, inbox = smtp_server
+    settings.smtp_host, settings.smtp_port, settings.smtp_security = "127.0.0.1", port, "none"
+    organization, people = await create_team(session, settings)
+    org_id = organization.id
+    created = await _invite(client, org_id, people["owner"], settings, email="guest@example.com")
+    assert created.status_code == 201, created.text
+    assert created.json()["emailed"] is True
+    [(recipients, message)] = inbox.messages
+    assert recipients == ["guest@example.com"]
+    assert organization.name in message["Subject"]
+    assert created.json()["url"] in message.get_content()
+
+
+async def test_a_failed_email_keeps_no_invitation(client, session, settings):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    settings.smtp_host, settings.smtp_port, settings.smtp_security = "127.0.0.1", closed_port, "none"
+    settings.smtp_timeout_seconds = 2
+    organization, people = await create_team(session, settings)
+    org_id = organization.id
+    failed = await _invite(client, org_id, people["owner"], settings, email="guest@example.com")
+    assert failed.status_code == 502 and "SMTP" in failed.json()["detail"]
+    count = await session.scalar(
+        sa.select(sa.func.count()).where(OrganizationInvitation.organization_id == org_id)
+    )
+    assert count == 0

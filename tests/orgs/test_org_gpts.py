@@ -1,0 +1,218 @@
+"""GPTs owned by organisations: created by builders, edited by role, shared with members, transferred."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from builder.models import Gpt
+from store.models import Listing, Rating
+from tests.factories import auth_headers, create_user
+from tests.orgs.factories import create_team
+from tests.store.factories import create_conversation
+
+FIELDS = {
+    "name": "Fjord Guide",
+    "description": "Plans fjord trips.",
+    "instructions": "Help people plan fjord trips.",
+    "conversation_starters": ["Best fjord in May?"],
+    "category": "lifestyle",
+}
+
+
+async def _gpt_count(session) -> int:
+    return await session.scalar(sa.select(sa.func.count()).select_from(Gpt))
+
+
+async def test_builders_create_gpts_owned_by_a_team_organisation(client, session, settings):
+    organization, people = await create_team(session, settings)
+    org_id = str(organization.id)
+    created = await client.post(
+        "/api/gpts",
+        json={**FIELDS, "organization_id": org_id},
+        headers=auth_headers(people["builder"], settings),
+    )
+    assert created.status_code == 201, created.text  # the builder's own plan is `free`
+    assert created.json()["organization_id"] == org_id
+    count = await _gpt_count(session)
+
+    refused = await client.post(
+        "/api/gpts", json={"organization_id": org_id}, headers=auth_headers(people["member"], settings)
+    )
+    assert refused.status_code == 403 and refused.json()["required_role"] == "builder"
+    refused = await client.post(
+        "/api/gpts", json={"organization_id": org_id}, headers=auth_headers(people["other"], settings)
+    )
+    assert refused.status_code == 404 and refused.json()["errors"][0]["field"] == "organization_id"
+    assert (
+        await client.post("/api/gpts", headers=auth_headers(people["builder"], settings))
+    ).status_code == 403
+
+    organization.plan = "free"
+    await session.commit()
+    refused = await client.post(
+        "/api/gpts", json={"organization_id": org_id}, headers=auth_headers(people["owner"], settings)
+    )
+    assert refused.status_code == 403 and refused.json()["required_plans"] == ["team"]
+    assert await _gpt_count(session) == count
+
+
+async def test_roles_decide_who_edits_and_deletes_an_organisations_draft(client, session, settings):
+    organization, people = await create_team(session, settings)
+    builder = auth_headers(people["builder"], settings)
+    gpt = (
+        await client.post(
+            "/api/gpts", json={**FIELDS, "organization_id": str(organization.id)}, headers=builder
+        )
+    ).json()
+    url = f"/api/gpts/{gpt['id']}"
+
+    admin = auth_headers(people["admin"], settings)
+    changed = await client.patch(url, json={"name": "Fjord Friend"}, headers=admin)
+    assert changed.status_code == 200 and changed.json()["name"] == "Fjord Friend"
+    assert [g["id"] for g in (await client.get("/api/gpts", headers=admin)).json()["data"]] == [gpt["id"]]
+    assert (await client.get(f"{url}/files", headers=admin)).status_code == 200
+    for who in ("member", "other"):
+        headers = auth_headers(people[who], settings)
+        assert (await client.get(url, headers=headers)).status_code == 404
+        assert (await client.patch(url, json={"name": "Taken"}, headers=headers)).status_code == 404
+        assert (await client.get(f"{url}/files", headers=headers)).status_code == 404
+        assert (await client.get("/api/gpts", headers=headers)).json()["data"] == []
+    refused = await client.delete(url, headers=builder)
+    assert refused.status_code == 403 and refused.json()["required_role"] == "admin"
+    assert await session.scalar(sa.select(Gpt.name).where(Gpt.id == gpt["id"])) == "Fjord Friend"
+
+    # An organisation that owns GPTs is not deleted (nor are they).
+    owner = auth_headers(people["owner"], settings)
+    refused = await client.delete(f"/api/organizations/{organization.id}", headers=owner)
+    assert refused.status_code == 409 and refused.json()["gpts"] == 1
+    assert (await client.delete(url, headers=admin)).status_code == 204
+    assert (await client.delete(f"/api/organizations/{organization.id}", headers=owner)).status_code == 204
+
+
+async def test_organisation_visibility_shows_a_gpt_to_members_only(client, session, settings):
+    organization, people = await create_team(session, settings)
+    builder = auth_headers(people["builder"], settings)
+    gpt = (
+        await client.post(
+            "/api/gpts", json={**FIELDS, "organization_id": str(organization.id)}, headers=builder
+        )
+    ).json()
+    published = await client.post(
+        f"/api/gpts/{gpt['id']}/publish", json={"visibility": "organisation"}, headers=builder
+    )
+    assert published.status_code == 201, published.text
+    assert published.json()["visibility"] == "organisation"
+
+    page = f"/api/store/gpts/{gpt['id']}"
+    member = auth_headers(people["member"], settings)
+    shown = await client.get(page, headers=member)
+    assert shown.status_code == 200 and shown.json()["creator"]["kind"] == "organization"
+    assert shown.json()["creator"]["handle"] == organization.handle
+    chat = await client.post(f"{page}/conversations", json={}, headers=member)
+    assert chat.status_code == 201, chat.text
+    outsider = auth_headers(people["other"], settings)
+    assert (await client.get(page, headers=outsider)).status_code == 404
+    assert (await client.get(page)).status_code == 404
+    assert (await client.post(f"{page}/conversations", json={}, headers=outsider)).status_code == 404
+    assert gpt["id"] in [m["id"] for m in (await client.get("/v1/models", headers=member)).json()["data"]]
+    assert gpt["id"] not in [
+        m["id"] for m in (await client.get("/v1/models", headers=outsider)).json()["data"]
+    ]
+
+    # Only an organisation's GPT can be shared with an organisation.
+    creator = await create_user(session, settings, plan="plus")
+    own = (await client.post("/api/gpts", json=FIELDS, headers=auth_headers(creator, settings))).json()
+    refused = await client.post(
+        f"/api/gpts/{own['id']}/publish",
+        json={"visibility": "organisation"},
+        headers=auth_headers(creator, settings),
+    )
+    assert refused.status_code == 409 and refused.json()["errors"][0]["field"] == "visibility"
+
+
+async def test_a_gpt_moves_into_an_organisation_and_back_keeping_its_ratings(client, session, settings):
+    organization, people = await create_team(session, settings)
+    builder = people["builder"]
+    builder.plan = "plus"
+    await session.commit()
+    headers = auth_headers(builder, settings)
+    gpt = (await client.post("/api/gpts", json=FIELDS, headers=headers)).json()
+    gpt_id = gpt["id"]
+    assert (
+        await client.post(f"/api/gpts/{gpt_id}/publish", json={"visibility": "public"}, headers=headers)
+    ).status_code == 201
+    rater = await create_user(session, settings)
+    await create_conversation(session, rater, gpt_id)
+    rated = await client.put(
+        f"/api/store/gpts/{gpt_id}/rating", json={"stars": 5}, headers=auth_headers(rater, settings)
+    )
+    assert rated.status_code in (200, 201), rated.text
+
+    url = f"/api/gpts/{gpt_id}/transfer"
+    body = {"organization_id": str(organization.id)}
+    # Only who manages the GPT, and only into an organisation where they build.
+    assert (
+        await client.post(url, json=body, headers=auth_headers(people["admin"], settings))
+    ).status_code == 404
+    assert (
+        await client.post(url, json={"user_id": str(people["owner"].id)}, headers=headers)
+    ).status_code == 422
+    assert (await client.post(url, json={}, headers=headers)).status_code == 422
+    assert await session.scalar(sa.select(Gpt.organization_id).where(Gpt.id == gpt_id)) is None
+
+    moved = await client.post(url, json=body, headers=headers)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["organization_id"] == str(organization.id)
+    page = (await client.get(f"/api/store/gpts/{gpt_id}")).json()
+    assert page["creator"] == {
+        "handle": organization.handle,
+        "display_name": organization.name,
+        "kind": "organization",
+    }
+    assert page["rating"]["count"] == 1 and page["version"] == 1
+    public = (await client.get(f"/api/store/organizations/{organization.handle.upper()}")).json()
+    assert [g["id"] for g in public["gpts"]] == [gpt_id]
+    listed = (await client.get("/api/store/gpts", params={"sort": "new"})).json()["data"]
+    assert listed[0]["creator"]["kind"] == "organization"
+
+    renamed = await client.patch(
+        f"/api/organizations/{organization.id}",
+        json={"name": "Fjord Trips", "handle": "fjord-trips"},
+        headers=auth_headers(people["owner"], settings),
+    )
+    assert renamed.status_code == 200
+    page = (await client.get(f"/api/store/gpts/{gpt_id}")).json()
+    assert page["creator"]["display_name"] == "Fjord Trips" and page["creator"]["handle"] == "fjord-trips"
+    text = await session.scalar(sa.select(Listing.search_text).where(Listing.gpt_id == gpt_id))
+    assert "fjord-trips Fjord Trips" in text  # searchable by the organisation's new name
+
+    # Out again: builders may not, admins may, to a member only.
+    back = {"user_id": str(people["member"].id)}
+    assert (await client.post(url, json=back, headers=headers)).status_code == 403
+    admin = auth_headers(people["admin"], settings)
+    assert (
+        await client.post(url, json={"user_id": str(people["other"].id)}, headers=admin)
+    ).status_code == 422
+    moved = await client.post(url, json=back, headers=admin)
+    assert moved.status_code == 200 and moved.json()["organization_id"] is None
+    listing = await session.scalar(sa.select(Listing.creator_handle).where(Listing.gpt_id == gpt_id))
+    assert listing == people["member"].handle
+    assert await session.scalar(sa.select(sa.func.count()).where(Rating.gpt_id == gpt_id)) == 1
+    assert (
+        await client.get(f"/api/gpts/{gpt_id}", headers=auth_headers(people["member"], settings))
+    ).status_code == 200
+    assert (await client.get(f"/api/gpts/{gpt_id}", headers=headers)).status_code == 404
+
+
+async def test_a_users_new_name_reaches_their_cached_gpt_page(client, session, settings):
+    creator = await create_user(session, settings, plan="plus", display_name="Old Name")
+    headers = auth_headers(creator, settings)
+    gpt = (await client.post("/api/gpts", json=FIELDS, headers=headers)).json()
+    assert (
+        await client.post(f"/api/gpts/{gpt['id']}/publish", json={"visibility": "public"}, headers=headers)
+    ).status_code == 201
+    page = f"/api/store/gpts/{gpt['id']}"
+    assert (await client.get(page)).json()["creator"]["display_name"] == "Old Name"  # now cached
+    renamed = await client.patch("/api/me/profile", json={"display_name": "New Name"}, headers=headers)
+    assert renamed.status_code == 200
+    assert (await client.get(page)).json()["creator"]["display_name"] == "New Name"

@@ -1,0 +1,106 @@
+"""The organisation pages over HTTP: create, settings, members, invitations, accept, the public page."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import sqlalchemy as sa
+
+from core.app import create_app
+from orgs.models import Organization, OrganizationMember
+from tests.asgi import app_client
+from tests.factories import create_user
+from tests.orgs.factories import create_team
+from tests.store.factories import create_published_gpt
+from tests.web.test_pages import HTML, csrf, log_in
+
+
+async def _post(client: httpx.AsyncClient, path: str, **form) -> httpx.Response:
+    token = await csrf(client, "/organizations")
+    return await client.post(path, data={**form, "csrf_token": token}, headers=HTML)
+
+
+async def test_a_user_creates_an_organisation_and_invites_someone_who_accepts(
+    client, session, settings, db, redis
+):
+    owner = await create_user(session, settings)
+    await log_in(client, owner.email)
+    refused = await _post(client, "/organizations", name="", handle="x")
+    assert refused.status_code == 422
+    assert 'id="e-handle"' in refused.text and 'id="e-name"' in refused.text
+    created = await _post(client, "/organizations", name="Fjord Tours", handle="Fjord", website="")
+    assert created.status_code == 303, created.text
+    page_url = created.headers["location"]
+    page = await client.get(page_url, headers=HTML)
+    assert "your role: <strong>owner</strong>" in page.text
+
+    invited = await _post(client, f"{page_url}/invitations", role="builder", email="")
+    assert invited.status_code == 201, invited.text
+    link = re.search(r'id="invitation-link" readonly value="([^"]+)"', invited.text).group(1)
+    assert "/invitations/" in link and "data-copy=" in invited.text
+
+    guest = await create_user(session, settings, display_name="Guest")
+    async with app_client(create_app(settings, db=db, redis=redis)) as other:  # a second browser
+        await log_in(other, guest.email)
+        path = "/invitations/" + link.rsplit("/", 1)[1]
+        offer = await other.get(path, headers=HTML)
+        assert "as <strong>builder</strong>" in offer.text
+        token = await csrf(other, path)
+        joined = await other.post(path, data={"csrf_token": token}, headers=HTML)
+        assert joined.status_code == 303 and joined.headers["location"].endswith("?done=joined")
+        again = await other.post(path, data={"csrf_token": token}, headers=HTML)
+        assert again.status_code == 410 and "accepted" in again.text
+
+    role = await session.scalar(
+        sa.select(OrganizationMember.role).where(OrganizationMember.user_id == guest.id)
+    )
+    assert role == "builder"
+    listed = await client.get(page_url, headers=HTML)
+    assert "Guest" in listed.text and "accepted" in listed.text
+
+
+async def test_role_forms_and_their_refusals(client, session, settings):
+    organization, people = await create_team(session, settings)
+    org_id, handle = organization.id, organization.handle
+    await log_in(client, people["admin"].email)
+    url = f"/organizations/{org_id}"
+    page = await client.get(url, headers=HTML)
+    assert f'action="{url}/members/{people["member"].id}/role"' in page.text
+    assert f'action="{url}/members/{people["owner"].id}/role"' not in page.text  # no form for the owner
+    assert 'action="' + url + '/delete"' not in page.text  # only the owner deletes
+
+    refused = await _post(client, f"{url}/members/{people['builder'].id}/role", role="admin")
+    assert refused.status_code == 403
+    changed = await _post(client, f"{url}/members/{people['member'].id}/role", role="builder")
+    assert changed.status_code == 303
+    rows = dict(
+        (await session.execute(
+            sa.select(OrganizationMember.user_id, OrganizationMember.role).where(
+                OrganizationMember.organization_id == org_id
+            )
+        )).all()
+    )  # fmt: skip
+    assert rows[people["builder"].id] == "builder" and rows[people["member"].id] == "builder"
+
+    saved = await _post(
+        client, f"{url}/settings", name="Fjord Trips", handle=handle, website="nope", description=""
+    )
+    assert saved.status_code == 422 and 'id="e-website"' in saved.text
+    assert (
+        await session.scalar(sa.select(Organization.name).where(Organization.id == org_id)) == "Fjord Tours"
+    )
+
+    await log_in(client, people["other"].email)
+    assert (await client.get(url, headers=HTML)).status_code == 404
+
+
+async def test_the_public_page_lists_the_organisations_gpts(client, session, settings):
+    organization, people = await create_team(session, settings, description="Boat trips on the fjords")
+    listing = await create_published_gpt(session, people["builder"], name="Fjord Guide")
+    listing.organization_id = organization.id
+    await session.commit()
+    page = await client.get(f"/o/{organization.handle.upper()}", headers=HTML)
+    assert page.status_code == 200
+    assert "Boat trips on the fjords" in page.text and f'href="/g/{listing.gpt_id}"' in page.text
+    assert (await client.get("/o/no-such-org", headers=HTML)).status_code == 404
