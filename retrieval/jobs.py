@@ -8,6 +8,7 @@ chunks of an earlier embedding model to the current one, also batch by batch, so
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -114,6 +115,33 @@ async def _write_batch(
         )
 
 
+class _EmbedAhead:
+    """Embeds `batches` in order with `depth` calls in flight, so the model works while a batch is written."""
+
+    def __init__(self, embedder: Embedder, batches: list[list[str]], depth: int = 2) -> None:
+        self._embedder = embedder
+        self._batches = iter(batches)
+        self._running: collections.deque[asyncio.Future] = collections.deque()
+        for _ in range(depth):
+            self._start()
+
+    def _start(self) -> None:
+        texts = next(self._batches, None)
+        if texts is not None:
+            self._running.append(asyncio.ensure_future(self._embedder.embed_documents(texts)))
+
+    async def next(self) -> list[list[float]]:
+        vectors = await self._running.popleft()
+        self._start()
+        return vectors
+
+    def close(self) -> None:
+        for task in self._running:
+            task.cancel()
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # no "never retrieved"
+        self._running.clear()
+
+
 def ingestion_lock_name(file_id: uuid.UUID) -> str:
     return f"gptstore:ingest:{file_id}"
 
@@ -208,6 +236,7 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
     chunks, tokens = prepared.chunks, prepared.token_count
     if not chunks:
         return await _fail(db, file_id, "invalid_file", "No text was found in the file")
+    ahead: _EmbedAhead | None = None
     try:
         await embedder.load()
         model = embedder.model_id
@@ -228,10 +257,12 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
         pending: list[Chunk] = []
         pending_vectors: list = []
         last_write = time.monotonic()
-        for start in range(done, len(chunks), BATCH):
+        starts = range(done, len(chunks), BATCH)
+        ahead = _EmbedAhead(embedder, [[c.text for c in chunks[s : s + BATCH]] for s in starts])
+        for start in starts:
             batch = chunks[start : start + BATCH]
             pending += batch
-            pending_vectors += await embedder.embed_documents([c.text for c in batch])
+            pending_vectors += await ahead.next()
             # Few large transactions write faster; a slow embedder still shows progress every second.
             if (
                 len(pending) >= WRITE_ROWS
@@ -246,6 +277,9 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
         return await _fail(db, file_id, "server_error", f"Embedding failed: {exc}")
     except sa.exc.IntegrityError:  # the file row went away between batches
         return "deleted"
+    finally:
+        if ahead is not None:
+            ahead.close()
     async with db.session_scope() as session:
         await session.execute(
             sa.update(KnowledgeFile)
