@@ -50,13 +50,14 @@ async def run(args: argparse.Namespace) -> None:
     while len(texts) < args.chunks:  # a small folder: repeat it
         texts += texts[: args.chunks - len(texts)]
     queries = [QUERIES[i % len(QUERIES)] + f" {i}" for i in range(args.queries)]
-    embedder = MiniLMEmbedder()
+    embedder = MiniLMEmbedder() if args.niceness is None else MiniLMEmbedder(niceness=args.niceness)
     await embedder.load()
     await embedder.embed_documents(texts[:4])
     await latencies(embedder, queries[:5], 0)  # warm-up
     print(
         f"query latency under document load: {len(queries)} queries, {len(texts)} chunks,"
-        f" {available_cpus()} CPUs, {embedder.sessions} document sessions + 1 query session"
+        f" {available_cpus()} CPUs, {embedder.sessions} document sessions (nice {embedder.niceness})"
+        " + 1 query session"
     )
 
     idle: list[float] = []
@@ -90,6 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=60)
     parser.add_argument("--chunks", type=int, default=256)
+    parser.add_argument("--niceness", type=int, default=None, help="of the document threads (default ours)")
     parser.add_argument("--quick", action="store_true", help="20 queries: checks the script")
     args = parser.parse_args()
     if args.quick:

