@@ -38,6 +38,7 @@ from retrieval.onnx_embedder import (
     available_cpus,
     load_tokenizer,
     load_verified,
+    mean_pooled,
     single_threaded_session,
 )
 from retrieval.parsing import ParseError, parse_document
@@ -272,10 +273,12 @@ def main() -> None:
     extra = load_verified(None, None)
     base = rss_mb()
     extra_session = single_threaded_session(extra)
-    session_mb = rss_mb() - base
+    created_mb = rss_mb() - base
+    mean_pooled(extra_session, tokenizer.encode_batch(sorted(texts, key=len)[-ours.batch_size :]))
     print(
         f"memory: our embedder {ours_mb:.0f} MB RSS after load ({ours.sessions + 1} sessions);"
-        f" one more single-threaded session {session_mb:.0f} MB"
+        f" one more single-threaded session {created_mb:.0f} MB when created,"
+        f" {rss_mb() - base:.0f} MB after one batch of {ours.batch_size} of the longest chunks"
     )
     del extra_session
     for bare in finalists:

@@ -106,8 +106,12 @@ async def test_minilm_session_pool_gives_the_single_session_vectors() -> None:
     single = MiniLMEmbedder(sessions=1, batch_size=1)
     pool = MiniLMEmbedder(sessions=2, batch_size=4)
 
-    alone = await single.embed_documents(PASSAGES)
-    pooled = await pool.embed_documents(PASSAGES)
+    try:
+        alone = await single.embed_documents(PASSAGES)
+        pooled = await pool.embed_documents(PASSAGES)
+    finally:
+        single.close()
+        pool.close()
 
     assert pool.sessions == 2
     for got, want in zip(pooled, alone, strict=True):
@@ -131,6 +135,7 @@ async def test_minilm_answers_a_query_while_a_long_document_run_is_still_going()
         with contextlib.suppress(asyncio.CancelledError):
             await documents
     assert query == pytest.approx((await embedder.embed_documents(["how are files ranked"]))[0], abs=1e-5)
+    embedder.close()
 
 
 # -- OpenAI-compatible endpoint --
