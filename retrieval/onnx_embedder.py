@@ -25,8 +25,9 @@ logger = logging.getLogger("gptstore.embedding")
 
 DATA_DIR = Path(__file__).parent / "data"
 MINILM_TOKENIZER = DATA_DIR / "minilm-tokenizer.json"
-# Passages per inference call (bench/embedding.py: 1 to 4 length-sorted passages run fastest).
-DEFAULT_BATCH_SIZE = 2
+# Passages per inference call: one at a time ran fastest in bench/embedding.py (no padding, smallest
+# activations), and a cancelled run stops after at most one passage per session.
+DEFAULT_BATCH_SIZE = 1
 # Nice value of the document threads (0-19): queries on the same cores go first (bench/embedding_queries.py).
 DOCUMENT_NICENESS = 10
 # Most document sessions by default: beyond a few cores the model's memory grows for little gain.
