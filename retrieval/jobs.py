@@ -8,7 +8,6 @@ chunks of an earlier embedding model to the current one, also batch by batch, so
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import time
@@ -28,7 +27,7 @@ from core.settings import Settings
 from core.tokens import seed_tiktoken_cache
 from retrieval.child_tasks import FileLimits, PreparedFile, prepare_file
 from retrieval.chunking import Chunk
-from retrieval.embedding import Embedder, EmbeddingError, get_embedder
+from retrieval.embedding import EmbedAhead, Embedder, EmbeddingError, get_embedder
 from retrieval.isolation import ChildLimits, run_in_child
 from retrieval.models import KnowledgeBase, KnowledgeChunk, KnowledgeFile
 from retrieval.parsing import ParseError
@@ -113,33 +112,6 @@ async def _write_batch(
             .where(KnowledgeFile.id == row_id)
             .values(chunks_done=batch[-1].index + 1, updated_at=utcnow())
         )
-
-
-class _EmbedAhead:
-    """Embeds `batches` in order with `depth` calls in flight, so the model works while a batch is written."""
-
-    def __init__(self, embedder: Embedder, batches: list[list[str]], depth: int = 2) -> None:
-        self._embedder = embedder
-        self._batches = iter(batches)
-        self._running: collections.deque[asyncio.Future] = collections.deque()
-        for _ in range(depth):
-            self._start()
-
-    def _start(self) -> None:
-        texts = next(self._batches, None)
-        if texts is not None:
-            self._running.append(asyncio.ensure_future(self._embedder.embed_documents(texts)))
-
-    async def next(self) -> list[list[float]]:
-        vectors = await self._running.popleft()
-        self._start()
-        return vectors
-
-    def close(self) -> None:
-        for task in self._running:
-            task.cancel()
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # no "never retrieved"
-        self._running.clear()
 
 
 def ingestion_lock_name(file_id: uuid.UUID) -> str:
@@ -236,7 +208,7 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
     chunks, tokens = prepared.chunks, prepared.token_count
     if not chunks:
         return await _fail(db, file_id, "invalid_file", "No text was found in the file")
-    ahead: _EmbedAhead | None = None
+    ahead: EmbedAhead | None = None
     try:
         await embedder.load()
         model = embedder.model_id
@@ -258,7 +230,7 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
         pending_vectors: list = []
         last_write = time.monotonic()
         starts = range(done, len(chunks), BATCH)
-        ahead = _EmbedAhead(embedder, [[c.text for c in chunks[s : s + BATCH]] for s in starts])
+        ahead = EmbedAhead(embedder, [[c.text for c in chunks[s : s + BATCH]] for s in starts])
         for start in starts:
             batch = chunks[start : start + BATCH]
             pending += batch
