@@ -110,7 +110,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         embedding_provider="minilm",
         max_file_tokens=10**9,
     )
-    embedder = MiniLMEmbedder()
+    embedder = MiniLMEmbedder() if args.niceness is None else MiniLMEmbedder(niceness=args.niceness)
     await embedder.load()
     await embedder.embed_documents(["warm up"] * 4)
     load = os.getloadavg()[0]
@@ -145,7 +145,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
     ratio = ours / floor
     print(
         f"offline ingestion benchmark: {len(files)} files, {megabytes:.2f} MB, {len(texts)} chunks;"
-        f" {available_cpus()} CPUs; {embedder.sessions} document sessions x batch {embedder.batch_size};"
+        f" {available_cpus()} CPUs; {embedder.sessions} document sessions x batch {embedder.batch_size}"
+        f" at nice {embedder.niceness};"
         f" {args.concurrency} files at a time; {args.rounds} round(s); load average {load:.1f}"
     )
     print(
@@ -161,6 +162,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=400, help="stop picking files past this many chunks")
     parser.add_argument("--concurrency", type=int, default=4, help="files ingested at a time")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--niceness", type=int, default=None, help="of the document threads (default ours)")
     parser.add_argument("--quick", action="store_true", help="about 60 chunks: checks the script")
     args = parser.parse_args()
     if args.quick:
