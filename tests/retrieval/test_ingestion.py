@@ -384,8 +384,11 @@ async def test_ingestion_resumes_after_the_worker_died(client, creator_headers, 
     total = crashed["progress"]["chunks_total"]
     assert total > 3 * BATCH
     assert crashed["status"] == "in_progress"
-    assert crashed["progress"]["chunks_done"] == 2 * BATCH
-    assert await chunk_ords(session, file_id) == list(range(2 * BATCH))
+    # The first batch was written a second in; the second, embedded while the first was written, is
+    # written too unless that write took over a second (a loaded machine): either way, whole batches.
+    committed = crashed["progress"]["chunks_done"]
+    assert committed in (BATCH, 2 * BATCH)
+    assert await chunk_ords(session, file_id) == list(range(committed))
 
     # The cron job finds the file once it has made no progress for a while, and queues it again.
     queue = create_queue(redis)
@@ -403,7 +406,7 @@ async def test_ingestion_resumes_after_the_worker_died(client, creator_headers, 
 
     embedder = FakeEmbedder()
     assert await ingest(db, settings, file_id, embedder=embedder, redis=redis) == "completed"
-    assert embedder.batches == -(-(total - 2 * BATCH) // BATCH)  # only what the crash left undone
+    assert embedder.batches == -(-(total - committed) // BATCH)  # only what the crash left undone
     done = await file_state(client, creator_headers, gpt_id, file_id)
     assert done["status"] == "completed"
     assert done["chunk_count"] == done["progress"]["chunks_total"] == done["progress"]["chunks_done"] == total
