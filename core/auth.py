@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
@@ -80,8 +81,9 @@ class AccountService:
         there is still one first account, one account per email and one account per handle.
         """
         email = normalize_email(email)
-        # Hashed before the lock: signups take turns only for the checks.
-        hashed = password_hash.hash(normalize_password(password))
+        # Hashed before the lock (signups take turns only for the checks) and off the event loop: argon2id
+        # takes a CPU-second on purpose, and every other request would wait that long.
+        hashed = await asyncio.to_thread(password_hash.hash, normalize_password(password))
         await serialize(self.session, ACCOUNTS_LOCK)
         await self.check_email_free(email)
         is_first = not await self.session.scalar(sa.select(sa.func.count()).select_from(User))
@@ -117,7 +119,9 @@ class AccountService:
         # Accounts made before passwords were normalized were hashed as typed: those are tried too, and
         # as many hashes are checked whether the account exists or not.
         candidates = [normalized] if normalized == password else [normalized, password]
-        matched = [password_hash.verify(candidate, stored) for candidate in candidates]
+        matched = [
+            await asyncio.to_thread(password_hash.verify, candidate, stored) for candidate in candidates
+        ]
         if user is None or not any(matched):
             raise Unauthorized(INVALID_LOGIN)
         return user
