@@ -22,10 +22,9 @@ import httpx
 import pytest
 import uvicorn
 
-from core import migrate
 from core.app import create_app
 from core.settings import Settings
-from tests.conftest import TEST_SECRET, _recreate_database
+from tests.conftest import TEST_SECRET, migrated_database
 
 CHECKS = [
     "not_a_server_error",
@@ -54,10 +53,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-async def service(server_urls, tmp_path_factory):
+async def service(server_urls, migrated_template, tmp_path_factory):
     """The app on a free loopback port over its own database; yields its base URL."""
-    database_url = await _recreate_database(server_urls[0], f"gptstore_contract_{os.getpid()}")
-    await asyncio.to_thread(migrate.upgrade, database_url)
+    database_url = await migrated_database(
+        server_urls[0], f"gptstore_contract_{os.getpid()}", migrated_template
+    )
     settings = Settings(
         database_url=database_url,
         redis_url=server_urls[1],

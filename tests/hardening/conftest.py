@@ -7,7 +7,6 @@ emptied before each test.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,26 +16,20 @@ import pytest
 import sqlalchemy as sa
 from redis.asyncio import Redis
 
-from core import migrate
 from core.db import Database, create_engine
 from core.settings import Settings
-from tests.conftest import TEST_SECRET, _recreate_database
+from tests.conftest import TEST_SECRET, _drop_database, migrated_database
 from tests.hardening.concurrency import PARALLEL, running_app
 
 
 @pytest.fixture(scope="session")
-async def race_database_url(server_urls: tuple[str, str]) -> AsyncIterator[str]:
+async def race_database_url(server_urls: tuple[str, str], migrated_template: str) -> AsyncIterator[str]:
     """A database of the race tests: their committed rows never meet the other tests."""
     admin_url = server_urls[0]
     name = f"gptstore_races_{os.getpid()}"
-    url = await _recreate_database(admin_url, name)
-    await asyncio.to_thread(migrate.upgrade, url)
+    url = await migrated_database(admin_url, name, migrated_template)
     yield url
-    engine = create_engine(admin_url, pool_size=1)
-    async with engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await engine.dispose()
+    await _drop_database(admin_url, name)
 
 
 @pytest.fixture

@@ -15,12 +15,11 @@ import pytest
 import sqlalchemy as sa
 import uvicorn
 
-from core import migrate
 from core.app import create_app
 from core.db import Database, create_engine
 from core.settings import Settings
 from tests.asgi import app_client
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, _drop_database, migrated_database
 from tests.factories import auth_headers, create_user
 from tests.store.factories import create_conversation, create_published_gpt
 
@@ -28,21 +27,11 @@ CONCURRENCY = 200
 
 
 @pytest.fixture(scope="module")
-async def load_database_url(server_urls: tuple[str, str]) -> AsyncIterator[str]:
+async def load_database_url(server_urls: tuple[str, str], migrated_template: str) -> AsyncIterator[str]:
     """A database of its own: the server commits, so nothing it writes may reach other tests."""
     name = f"gptstore_load_{os.getpid()}"
-    admin = create_engine(server_urls[0], pool_size=1)
-    async with admin.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(server_urls[0]).set(database=name).render_as_string(hide_password=False)
-    await asyncio.to_thread(migrate.upgrade, url)
-    yield url
-    async with admin.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await admin.dispose()
+    yield await migrated_database(server_urls[0], name, migrated_template)
+    await _drop_database(server_urls[0], name)
 
 
 def small_pools(url: str, redis_url: str, tmp_path, **overrides) -> Settings:

@@ -21,13 +21,12 @@ import uvicorn
 
 from builder.schemas import GptCreate
 from builder.service import GptService
-from core import migrate
 from core.app import create_app
 from core.db import Database, create_engine
 from core.redis import create_redis
 from core.settings import Settings
 from store.service import StoreService
-from tests.conftest import TEST_SECRET, _recreate_database
+from tests.conftest import TEST_SECRET, _drop_database, migrated_database
 from tests.factories import create_user
 
 XSS_NAME = "<img src=x onerror=alert(1)>"
@@ -81,13 +80,12 @@ async def _publish(session, settings: Settings, owner, name: str, description: s
 
 
 async def _prepare_database(admin_url: str, settings: Settings) -> tuple[str, str, str]:
-    """Migrate the site's own database and seed it: a creator with two published GPTs. The site's Redis
+    """Seed the site's own (migrated) database: a creator with two published GPTs. The site's Redis
     database is emptied first: the same database name is reused by every module, and a page cached for the
     previous module's GPTs (a search, a listing) would point at ids that no longer exist."""
     redis = create_redis(settings.redis_url)
     await redis.flushdb()
     await redis.aclose()
-    await asyncio.to_thread(migrate.upgrade, settings.database_url)
     seed = Database(create_engine(settings.database_url, pool_size=1))
     async with seed.session_scope() as session:
         creator = await create_user(session, settings, display_name="Fjord Creator", plan="plus")
@@ -95,14 +93,6 @@ async def _prepare_database(admin_url: str, settings: Settings) -> tuple[str, st
         xss_id = await _publish(session, settings, creator, XSS_NAME, XSS_NAME)
     await seed.dispose()
     return creator.email, gpt_id, xss_id
-
-
-async def _drop_database(admin_url: str, name: str) -> None:
-    admin = create_engine(admin_url, pool_size=1)
-    async with admin.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.dispose()
 
 
 def _in_thread(coroutine) -> object:
@@ -117,10 +107,12 @@ def _in_thread(coroutine) -> object:
 
 
 @pytest.fixture(scope="module")
-def site(server_urls: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+def site(
+    server_urls: tuple[str, str], migrated_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Site]:
     """gptstore in its own database (seeded: a creator, two listed GPTs) served by uvicorn on loopback."""
     name = f"gptstore_web_{os.getpid()}"
-    url = _in_thread(_recreate_database(server_urls[0], name))
+    url = _in_thread(migrated_database(server_urls[0], name, migrated_template))
     settings = Settings(
         database_url=url,
         redis_url=_redis_db(server_urls[1], 3),

@@ -9,7 +9,6 @@ Two servers share one database on loopback: one answers with the scripted local 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import threading
@@ -26,12 +25,11 @@ from pydantic import SecretStr
 
 from builder.schemas import GptCreate
 from builder.service import GptService
-from core import migrate
 from core.app import create_app
 from core.db import Database, create_engine
 from core.models import User
 from core.settings import Settings
-from tests.conftest import TEST_SECRET, _recreate_database
+from tests.conftest import TEST_SECRET, migrated_database
 from tests.factories import create_user
 from tests.fake_openai import text, tool_call
 from tests.web.conftest import (
@@ -74,7 +72,6 @@ def _serve(settings: Settings) -> tuple[uvicorn.Server, threading.Thread, str]:
 
 
 async def _prepare(settings: Settings) -> str:
-    await asyncio.to_thread(migrate.upgrade, settings.database_url)
     seed = Database(create_engine(settings.database_url, pool_size=1))
     async with seed.session_scope() as session:
         creator = await create_user(session, settings, display_name="Builder Creator", plan="plus")
@@ -83,9 +80,9 @@ async def _prepare(settings: Settings) -> str:
 
 
 @pytest.fixture(scope="module")
-def builders(server_urls, tmp_path_factory, fake_openai_server) -> Iterator[Builders]:
+def builders(server_urls, migrated_template, tmp_path_factory, fake_openai_server) -> Iterator[Builders]:
     name = f"gptstore_builder_{os.getpid()}"
-    url = _in_thread(_recreate_database(server_urls[0], name))
+    url = _in_thread(migrated_database(server_urls[0], name, migrated_template))
     offline = Settings(
         database_url=url,
         redis_url=_redis_db(server_urls[1], 4),

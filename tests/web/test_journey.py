@@ -6,7 +6,6 @@ Each step goes through the pages only, as a person with a browser would."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import threading
@@ -18,11 +17,10 @@ import pytest
 import uvicorn
 from playwright.sync_api import expect
 
-from core import migrate
 from core.app import create_app
 from core.db import Database, create_engine
 from core.settings import Settings
-from tests.conftest import TEST_SECRET, _recreate_database
+from tests.conftest import TEST_SECRET, migrated_database
 from tests.factories import create_user
 from tests.web.conftest import (
     PASSWORD,
@@ -42,7 +40,6 @@ INGESTION_MS = 90_000  # the first file loads the offline embedding model in the
 
 
 async def _prepare(settings: Settings) -> str:
-    await asyncio.to_thread(migrate.upgrade, settings.database_url)
     seed = Database(create_engine(settings.database_url, pool_size=1))
     async with seed.session_scope() as session:
         admin = await create_user(session, settings, display_name="Site Admin", is_admin=True)
@@ -51,10 +48,10 @@ async def _prepare(settings: Settings) -> str:
 
 
 @pytest.fixture(scope="module")
-def journey_site(server_urls, tmp_path_factory) -> Iterator[tuple[str, str]]:
+def journey_site(server_urls, migrated_template, tmp_path_factory) -> Iterator[tuple[str, str]]:
     """An app like `gptstore serve` on the embedded default: offline, worker in process. (url, admin email)"""
     name = f"gptstore_journey_{os.getpid()}"
-    url = _in_thread(_recreate_database(server_urls[0], name))
+    url = _in_thread(migrated_database(server_urls[0], name, migrated_template))
     settings = Settings(
         database_url=url,
         redis_url=_redis_db(server_urls[1], 5),
