@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import json
@@ -35,7 +34,7 @@ from core.guard import clean_json, load_json
 from core.models import User
 from core.pagination import keyset_page
 from core.settings import Settings
-from retrieval.service import KnowledgeService, blob_store
+from retrieval.service import KnowledgeService
 from tools.portability import export_tools, import_tools
 
 # Capabilities that really work; browsing, image generation and code execution are not offered.
@@ -185,7 +184,6 @@ class PortabilityService:
         read = await self.gpts.read(gpt)
         files = await self.gpts.knowledge.list_files(await self.gpts.knowledge.knowledge_base_of(gpt.id))
         files = [f for f in files if f.access == "open" or user.id == gpt.owner_id]
-        blobs = blob_store(self.settings)
         manifest = {
             "format": EXPORT_FORMAT,
             "version": EXPORT_VERSION,
@@ -207,7 +205,7 @@ class PortabilityService:
             for index, file in enumerate(files):
                 filename = clean_filename(file.filename)  # names stored before upload cleaning
                 path = f"knowledge/{index:02d}-{filename}"
-                archive.writestr(path, await asyncio.to_thread(blobs.read, file.id))
+                archive.writestr(path, await self.gpts.knowledge.read_upload(file.id))
                 manifest["files"].append(
                     {"path": path, "filename": filename, "access": file.access, "license": file.license,
                      "sha256": file.sha256}

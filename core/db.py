@@ -193,6 +193,26 @@ def after_commit(session: AsyncSession, action: Callable[[], object]) -> None:
     sa.event.listen(sync, "after_rollback", forget, once=True)
 
 
+def after_rollback(session: AsyncSession, action: Callable[[], object]) -> None:
+    """Run `action` if this session's transaction rolls back; never once it has committed.
+
+    For undoing side effects outside the database (an object stored for a row that is not kept).
+    """
+    sync = session.sync_session
+
+    def rolled_back(_session: object) -> None:
+        if sa.event.contains(sync, "after_commit", forget):
+            sa.event.remove(sync, "after_commit", forget)
+        action()
+
+    def forget(_session: object) -> None:
+        if sa.event.contains(sync, "after_rollback", rolled_back):
+            sa.event.remove(sync, "after_rollback", rolled_back)
+
+    sa.event.listen(sync, "after_rollback", rolled_back, once=True)
+    sa.event.listen(sync, "after_commit", forget, once=True)
+
+
 def violated_constraint(error: IntegrityError) -> str | None:
     """The name of the unique constraint or index behind an IntegrityError (asyncpg), else None."""
     cause = getattr(error.orig, "__cause__", None)
