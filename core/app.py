@@ -140,6 +140,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         state = app.state
+        storage = storage_of(settings)  # a storage setting that cannot work stops the start here
         own_db = state.get("db") is None
         own_redis = state.get("redis") is None
         if own_db:
@@ -171,7 +172,7 @@ def create_app(
                 worker_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await worker_task
-            await storage_of(settings).drain()  # deletes still on their way to a bucket
+            await storage.drain()  # deletes still on their way to a bucket
             if own_redis:
                 await state.redis.aclose()
             if own_db:

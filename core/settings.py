@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     storage_secret_access_key: SecretStr | None = None
     # One request to the bucket at most, a streamed download to a slow client included.
     storage_timeout_seconds: float = Field(default=3600.0, gt=0)
+    # Retries of a failed request to the bucket (exponential backoff from 100 ms, obstore's default of 10).
+    storage_max_retries: int = Field(default=10, ge=0)
     # Stored objects with no knowledge file row are deleted once older than this (retrieval/orphans.py):
     # longer than any upload takes between its put and its commit.
     storage_orphan_grace_seconds: int = Field(default=3600, ge=60)
@@ -171,6 +173,14 @@ class Settings(BaseSettings):
         if value and value.startswith("s3://") and not urlsplit(value).hostname:
             raise ValueError("GPTSTORE_STORAGE_URL names no bucket (s3://bucket[/prefix])")
         return value
+
+    @model_validator(mode="after")
+    def _check_storage_keys(self) -> Settings:
+        if (self.storage_access_key_id is None) != (self.storage_secret_access_key is None):
+            raise ValueError(
+                "GPTSTORE_STORAGE_ACCESS_KEY_ID and GPTSTORE_STORAGE_SECRET_ACCESS_KEY are set together"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_secret(self) -> Settings:

@@ -87,13 +87,12 @@ class Storage:
     async def open(self, key: str) -> StoredObject:
         """The object for streaming; raises `FileNotFoundError` before anything is read when it is missing."""
         result = await obstore.get_async(self.store, key)
-        chunks = _bytes(result.stream(min_chunk_size=CHUNK_BYTES))
-        return StoredObject(size=result.meta["size"], chunks=chunks)
+        return StoredObject(size=result.meta["size"], chunks=result.stream(min_chunk_size=CHUNK_BYTES))
 
     async def read(self, key: str) -> bytes:
         """The whole object in memory (for callers that need it whole, such as a zip member)."""
         result = await obstore.get_async(self.store, key)
-        return (await result.bytes_async()).to_bytes()
+        return bytes(await result.bytes_async())
 
     @contextlib.asynccontextmanager
     async def local_file(self, key: str) -> AsyncIterator[Path]:
@@ -171,11 +170,6 @@ def _move(source: Path, target: Path) -> None:
     os.replace(source, target)
 
 
-async def _bytes(stream: Any) -> AsyncIterator[bytes]:
-    async for chunk in stream:
-        yield chunk.to_bytes()
-
-
 def storage_of(settings: Settings) -> Storage:
     """The storage the settings choose (one per distinct configuration, so pending deletes are shared)."""
     secret = settings.storage_secret_access_key
@@ -187,6 +181,7 @@ def storage_of(settings: Settings) -> Storage:
         settings.storage_access_key_id,
         secret.get_secret_value() if secret else None,
         settings.storage_timeout_seconds,
+        settings.storage_max_retries,
     )
 
 
@@ -199,6 +194,7 @@ def _storage(
     access_key_id: str | None,
     secret_access_key: str | None,
     timeout_seconds: float,
+    max_retries: int,
 ) -> Storage:
     spool = Path(data_dir) / "spool"
     if not url or url.startswith("file://"):
@@ -217,5 +213,6 @@ def _storage(
     client: dict[str, Any] = {"timeout": timedelta(seconds=timeout_seconds), "connect_timeout": "10s"}
     if endpoint and endpoint.startswith("http://"):
         client["allow_http"] = True
-    store = S3Store.from_url(url, config=config, client_options=client)
+    retry = {"max_retries": max_retries, "retry_timeout": timedelta(seconds=timeout_seconds)}
+    store = S3Store.from_url(url, config=config, client_options=client, retry_config=retry)
     return Storage(store, url=url, root=None, spool_dir=spool)
