@@ -24,7 +24,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -156,6 +156,19 @@ class Storage:
     def _delete_local(self, keys: list[str]) -> None:
         for key in keys:
             (self.root / key).unlink(missing_ok=True)
+
+    def sweep_spool(self, cutoff: datetime) -> int:
+        """Remove spool files of a bucket's uploads and reads last modified before `cutoff` (a process that
+        died mid-upload leaves one); returns how many."""
+        if self.root is not None or not self.spool_dir.is_dir():
+            return 0
+        removed = 0
+        for path in self.spool_dir.glob("*.part"):
+            with contextlib.suppress(FileNotFoundError):
+                if datetime.fromtimestamp(path.stat().st_mtime, UTC) < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
 
     async def keys_older_than(self, prefix: str, cutoff: datetime) -> AsyncIterator[list[str]]:
         """Keys under `prefix` last modified before `cutoff`, a page at a time."""

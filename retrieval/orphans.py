@@ -3,11 +3,12 @@
 An upload is stored before its row is written and deleted once its row's deletion commits, so a row never
 names a missing object; what a crash, a failed commit or an unreachable bucket leaves behind is an object
 without a row. This job deletes those once they are older than `storage_orphan_grace_seconds` (an upload in
-flight has its object for seconds before its row commits).
+flight has its object for seconds before its row commits), and spool files of uploads as old.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -36,11 +37,16 @@ def _file_id(key: str) -> uuid.UUID | None:
 
 
 async def collect_orphans(db: Database, settings: Settings, *, now: datetime | None = None) -> int:
-    """Delete stored uploads older than the grace period that no file row names; returns how many."""
+    """Delete stored uploads older than the grace period that no file row names, and spool files left by a
+    process that died; returns how many."""
     storage = storage_of(settings)
     cutoff = (now or datetime.now(UTC)) - timedelta(seconds=settings.storage_orphan_grace_seconds)
-    deleted = 0
+    deleted = await asyncio.to_thread(storage.sweep_spool, cutoff)
     async for keys in storage.keys_older_than(UPLOADS_PREFIX, cutoff):
+        # A local upload's spool file (`<key>.part`) never outlives its request.
+        spooled = [key for key in keys if key.endswith(".part") and _file_id(key.removesuffix(".part"))]
+        await storage.delete(spooled)
+        deleted += len(spooled)
         ids = {file_id: key for key in keys if (file_id := _file_id(key)) is not None}
         if not ids:
             continue

@@ -108,8 +108,11 @@ async def test_a_lost_object_fails_the_ingestion_and_orphans_are_collected(
         spooled.write_bytes(b"left behind")
         await storage.put_file(key, spooled)
         spooled.unlink(missing_ok=True)
+    leftover = storage.spool_path(upload_key(uuid.uuid4()))  # a process died while spooling
+    leftover.write_bytes(b"half")
     assert await collect_orphans(db, storage_settings) == 0  # younger than the grace period
     later = datetime.now(UTC) + timedelta(seconds=storage_settings.storage_orphan_grace_seconds + 60)
-    assert await collect_orphans(db, storage_settings, now=later) == 1
+    assert await collect_orphans(db, storage_settings, now=later) == 2
+    assert not leftover.exists()
     assert not await storage.exists(stray)
     assert await storage.exists(foreign) and await storage.exists(upload_key(uuid.UUID(kept)))
