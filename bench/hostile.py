@@ -29,10 +29,11 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.settings import Settings
+from core.storage import storage_of
 from retrieval.isolation import running_pids
 from retrieval.jobs import prepare_in_child
 from retrieval.parsing import ParseError
-from retrieval.service import blob_store
+from retrieval.service import upload_key
 
 ROOT = Path(__file__).resolve().parent.parent
 NORMAL_PPTX_MAX_BYTES = 4 << 20
@@ -285,7 +286,7 @@ async def main() -> None:
                 data = make()
             previous_size = len(data)
             file_id = uuid.uuid4()
-            path = blob_store(settings).path(file_id)
+            path = storage_of(settings).root / upload_key(file_id)  # the local default storage
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
             del data

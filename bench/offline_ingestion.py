@@ -39,7 +39,8 @@ from retrieval.chunking import chunk_and_count
 from retrieval.jobs import ingest
 from retrieval.onnx_embedder import MiniLMEmbedder, available_cpus
 from retrieval.parsing import ParseError, parse_document
-from retrieval.service import blob_store
+from core.storage import storage_of
+from retrieval.service import upload_key
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 SUFFIXES = {".py", ".md", ".txt", ".html"}
@@ -73,11 +74,9 @@ async def ingest_all(db: Database, settings: Settings, engine, owner_id, files: 
             "UPDATE knowledge_file SET filename = $2 WHERE id = $1",
             [(file_id, path.name) for (file_id, _), path in zip(rows.files, files, strict=True)],
         )
-    blobs = blob_store(settings)
+    storage = storage_of(settings)
     for (file_id, _), path in zip(rows.files, files, strict=True):
-        target = blobs.path(file_id)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(path.read_bytes())
+        await storage.put_file(upload_key(file_id), path)
     gate = asyncio.Semaphore(limit)
 
     async def one(file_id: uuid.UUID) -> str:

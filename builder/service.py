@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import json
@@ -38,7 +37,7 @@ from core.pagination import keyset_page
 from core.settings import Settings
 from orgs import access
 from orgs.models import Organization
-from retrieval.service import KnowledgeService, blob_store
+from retrieval.service import KnowledgeService
 from tools.portability import export_tools, import_tools
 
 # Capabilities that really work; browsing, image generation and code execution are not offered.
@@ -231,7 +230,6 @@ class PortabilityService:
         files = await self.gpts.knowledge.list_files(await self.gpts.knowledge.knowledge_base_of(gpt.id))
         owns = await access.can_edit(self.session, user, gpt.owner_id, gpt.organization_id, site_admin=False)
         files = [f for f in files if f.access == "open" or owns]
-        blobs = blob_store(self.settings)
         manifest = {
             "format": EXPORT_FORMAT,
             "version": EXPORT_VERSION,
@@ -253,7 +251,7 @@ class PortabilityService:
             for index, file in enumerate(files):
                 filename = clean_filename(file.filename)  # names stored before upload cleaning
                 path = f"knowledge/{index:02d}-{filename}"
-                archive.writestr(path, await asyncio.to_thread(blobs.read, file.id))
+                archive.writestr(path, await self.gpts.knowledge.read_upload(file.id))
                 manifest["files"].append(
                     {"path": path, "filename": filename, "access": file.access, "license": file.license,
                      "sha256": file.sha256}

@@ -28,6 +28,7 @@ from core.jobs import build_worker, create_queue
 from core.openai_errors import with_openai_errors
 from core.redis import redis_from_settings
 from core.settings import Settings, get_settings
+from core.storage import storage_of
 
 Service = Literal["all", "builder", "store"]
 logger = logging.getLogger("gptstore.access")
@@ -62,19 +63,22 @@ def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
 
 def job_functions() -> list[tuple[str, Any]]:
     from retrieval import jobs as retrieval_jobs
+    from retrieval import orphans
     from store import jobs as store_jobs
 
-    return [*retrieval_jobs.functions, *store_jobs.functions]
+    return [*retrieval_jobs.functions, *orphans.functions, *store_jobs.functions]
 
 
 def cron_jobs(settings: Settings) -> list[CronJob]:
     from retrieval import jobs as retrieval_jobs
+    from retrieval import orphans
     from store import jobs as store_jobs
 
     seconds = max(1, settings.counters_flush_seconds)
     flush = f"* * * * * */{seconds}" if seconds < 60 else f"*/{max(1, seconds // 60)} * * * *"
     return [
         CronJob(retrieval_jobs.resume_ingestion, cron="* * * * *", unique=True),
+        CronJob(orphans.collect_orphan_uploads, cron="17 * * * *", unique=True),  # hourly
         CronJob(store_jobs.flush_counters, cron=flush, unique=True),
     ]
 
@@ -137,6 +141,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         state = app.state
+        storage = storage_of(settings)  # a storage setting that cannot work stops the start here
         own_db = state.get("db") is None
         own_redis = state.get("redis") is None
         if own_db:
@@ -168,6 +173,7 @@ def create_app(
                 worker_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await worker_task
+            await storage.drain()  # deletes still on their way to a bucket
             if own_redis:
                 await state.redis.aclose()
             if own_db:

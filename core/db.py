@@ -177,20 +177,64 @@ def after_commit(session: AsyncSession, action: Callable[[], object]) -> None:
 
     For side effects outside the database (deleting stored files) that must not happen for rows that stay.
     """
+    _on_transaction_end(session, "after_commit", action)
+
+
+def after_rollback(session: AsyncSession, action: Callable[[], object]) -> None:
+    """Run `action` if this session's transaction rolls back; never once it has committed.
+
+    For undoing side effects outside the database (an object stored for a row that is not kept).
+    """
+    _on_transaction_end(session, "after_rollback", action)
+
+
+def _on_transaction_end(session: AsyncSession, event: str, action: Callable[[], object]) -> None:
+    """Run `action` when the work done so far is committed for good (`after_commit`) or undone
+    (`after_rollback`), and forget it when it goes the other way.
+
+    Undone: the transaction or SAVEPOINT open now, or one around it, rolls back (or the outermost one
+    ends without a commit). Committed: the outermost transaction commits; a SAVEPOINT's release is not
+    enough, since the transaction around it may still roll back. So a file refused in a savepoint of its
+    own never undoes the files added before it.
+    """
     sync = session.sync_session
+    chain = []
+    current = sync.get_nested_transaction() or sync.get_transaction()
+    while current is not None:
+        chain.append(current)
+        current = current.parent
+    done = False
 
-    # Each listener runs once and removes the other (never itself: that list is being iterated).
+    def finish(committed: bool, during: str) -> None:
+        nonlocal done
+        if done:
+            return
+        done = True
+        for name, listener in listeners.items():  # never the one running: its list is being iterated
+            if name != during and sa.event.contains(sync, name, listener):
+                sa.event.remove(sync, name, listener)
+        if committed == (event == "after_commit"):
+            action()
+
     def committed(_session: object) -> None:
-        if sa.event.contains(sync, "after_rollback", forget):
-            sa.event.remove(sync, "after_rollback", forget)
-        action()
+        if not sync.in_nested_transaction():
+            finish(True, "after_commit")
 
-    def forget(_session: object) -> None:
-        if sa.event.contains(sync, "after_commit", committed):
-            sa.event.remove(sync, "after_commit", committed)
+    def rolled_back(_session: object, previous: object) -> None:
+        if any(previous is transaction for transaction in chain):
+            finish(False, "after_soft_rollback")
 
-    sa.event.listen(sync, "after_commit", committed, once=True)
-    sa.event.listen(sync, "after_rollback", forget, once=True)
+    def ended(_session: object, transaction: object) -> None:
+        if chain and transaction is chain[-1]:  # the outermost one closed without a commit
+            finish(False, "after_transaction_end")
+
+    listeners = {
+        "after_commit": committed,
+        "after_soft_rollback": rolled_back,
+        "after_transaction_end": ended,
+    }
+    for name, listener in listeners.items():
+        sa.event.listen(sync, name, listener)
 
 
 def violated_constraint(error: IntegrityError) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 
 import asyncpg.exceptions
+import obstore.exceptions
 import redis.exceptions
 import sqlalchemy.exc
 
@@ -28,6 +29,8 @@ _RESOURCES: tuple[tuple[type[BaseException], str], ...] = (
     # sent again succeeds (PostgreSQL manual, 13.3.4 Deadlocks; 13.2.3 for serialization failures).
     (asyncpg.exceptions.DeadlockDetectedError, "database (a concurrent request held the same rows)"),
     (asyncpg.exceptions.SerializationError, "database (a concurrent request held the same rows)"),
+    # The bucket of uploads unreachable, timing out or failing after obstore's retries (core/storage.py).
+    (obstore.exceptions.GenericError, "object storage"),
 )
 _DESCRIPTOR_ERRNOS = {errno.EMFILE, errno.ENFILE}
 

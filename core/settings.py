@@ -116,6 +116,21 @@ class Settings(BaseSettings):
     parse_timeout_seconds: float = Field(default=300.0, gt=0)
     parse_memory_mb: int = Field(default=2048, ge=64)
 
+    # Object storage of uploads (core/storage.py; docs/operations.md#object-storage): unset keeps them in
+    # `<data dir>/files`; `file:///dir` another directory; `s3://bucket/prefix` an S3-compatible bucket.
+    storage_url: str | None = None
+    storage_endpoint: str | None = None  # S3 endpoint of MinIO, R2, ...: `http://minio:9000`; unset: AWS
+    storage_region: str | None = None  # `auto` for Cloudflare R2; unset: AWS_REGION or us-east-1
+    storage_access_key_id: str | None = None  # unset: the AWS chain (AWS_* variables, instance role)
+    storage_secret_access_key: SecretStr | None = None
+    # One request to the bucket at most, a streamed download to a slow client included.
+    storage_timeout_seconds: float = Field(default=3600.0, gt=0)
+    # Retries of a failed request to the bucket (exponential backoff from 100 ms, obstore's default of 10).
+    storage_max_retries: int = Field(default=10, ge=0)
+    # Stored objects with no knowledge file row are deleted once older than this (retrieval/orphans.py):
+    # longer than any upload takes between its put and its commit.
+    storage_orphan_grace_seconds: int = Field(default=3600, ge=60)
+
     # Request shape (core/guard.py; docs/limits.md): every route; uploads may add max_file_bytes
     max_request_body_bytes: int = 1024 * 1024
     max_json_depth: int = 32
@@ -165,6 +180,23 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("file:///", "s3://")):
+            raise ValueError("GPTSTORE_STORAGE_URL must be file:///absolute/dir or s3://bucket[/prefix]")
+        if value and value.startswith("s3://") and not urlsplit(value).hostname:
+            raise ValueError("GPTSTORE_STORAGE_URL names no bucket (s3://bucket[/prefix])")
+        return value
+
+    @model_validator(mode="after")
+    def _check_storage_keys(self) -> Settings:
+        if (self.storage_access_key_id is None) != (self.storage_secret_access_key is None):
+            raise ValueError(
+                "GPTSTORE_STORAGE_ACCESS_KEY_ID and GPTSTORE_STORAGE_SECRET_ACCESS_KEY are set together"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_secret(self) -> Settings:

@@ -24,6 +24,7 @@ from saq import Queue
 
 from core.db import Database, utcnow
 from core.settings import Settings
+from core.storage import Storage, StorageError, storage_of
 from core.tokens import seed_tiktoken_cache
 from retrieval.child_tasks import FileLimits, PreparedFile, prepare_file
 from retrieval.chunking import Chunk
@@ -32,7 +33,7 @@ from retrieval.isolation import ChildLimits, run_in_child
 from retrieval.models import Dataset, KnowledgeChunk, KnowledgeFile
 from retrieval.parsing import ParseError
 from retrieval.search import ensure_vector_index
-from retrieval.service import ACTIVE, KnowledgeService, blob_store
+from retrieval.service import ACTIVE, KnowledgeService, upload_key
 
 logger = logging.getLogger("gptstore.retrieval")
 
@@ -155,10 +156,11 @@ async def _supervise(work: asyncio.Task, settings: Settings, file_id: uuid.UUID,
     """The result of `work`; every HEARTBEAT_SECONDS the lock is renewed and the upload looked for.
 
     Deleting a file or its GPT removes the upload from the blob store (a pinned file keeps it and is
-    stopped by the status check of the next batch write). A stat is all a beat costs: no database
-    connection, so it also works where the job's sessions share one connection (the tests).
+    stopped by the status check of the next batch write). A stat (a HEAD request on a bucket) is all a
+    beat costs: no database connection, so it also works where the job's sessions share one connection
+    (the tests).
     """
-    upload = blob_store(settings).path(file_id)
+    storage, key = storage_of(settings), upload_key(file_id)
     try:
         while True:
             done, _ = await asyncio.wait({work}, timeout=HEARTBEAT_SECONDS)
@@ -172,7 +174,7 @@ async def _supervise(work: asyncio.Task, settings: Settings, file_id: uuid.UUID,
                     return "locked"
                 except RedisError:  # a blip: the lock outlives many beats, the next one renews it
                     logger.warning("could not renew the ingestion lock of %s", file_id)
-            if not await asyncio.to_thread(upload.exists):
+            if not await _still_stored(storage, key):
                 logger.info("ingestion of %s stopped: the file was deleted", file_id)
                 return "deleted"
     finally:
@@ -180,6 +182,14 @@ async def _supervise(work: asyncio.Task, settings: Settings, file_id: uuid.UUID,
             work.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await work
+
+
+async def _still_stored(storage: Storage, key: str) -> bool:
+    try:
+        return await storage.exists(key)
+    except StorageError as exc:  # a blip of the store: the next beat looks again
+        logger.warning("could not look up %s in storage: %s", key, exc)
+        return True
 
 
 async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder: Embedder) -> str:
@@ -278,9 +288,6 @@ async def prepare_in_child(
     settings: Settings, file_id: uuid.UUID, filename: str, chunk_size: int, overlap: int
 ) -> PreparedFile:
     """Parse and chunk a stored upload in a child process under the parse limits (`retrieval.isolation`)."""
-    path = blob_store(settings).path(file_id)
-    if not path.exists():
-        raise FileNotFoundError(path)
     limits = ChildLimits.of(settings)
     file_limits = FileLimits(
         max_uncompressed_bytes=settings.max_uncompressed_bytes,
@@ -289,9 +296,11 @@ async def prepare_in_child(
         memory_bytes=limits.memory_bytes,
         tiktoken_cache=str(seed_tiktoken_cache(settings.data_dir / "tiktoken")),
     )
-    return await run_in_child(
-        prepare_file, str(path), filename, chunk_size, overlap, file_limits, limits=limits, what="parse"
-    )
+    # The child reads a local file: the upload itself, or a copy streamed from a bucket.
+    async with storage_of(settings).local_file(upload_key(file_id)) as path:
+        return await run_in_child(
+            prepare_file, str(path), filename, chunk_size, overlap, file_limits, limits=limits, what="parse"
+        )
 
 
 async def resume_stale(db: Database, settings: Settings, queue: Queue, redis: Redis | None = None) -> int:

@@ -20,11 +20,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.models import Gpt
-from core.db import Database, after_commit, serialize, unique_or_conflict, utcnow
+from core.db import Database, after_commit, after_rollback, serialize, unique_or_conflict, utcnow
 from core.errors import Conflict, Invalid, NotFound, TooLarge
 from core.filenames import clean_filename
 from core.models import User
 from core.settings import Settings
+from core.storage import StoredObject, storage_of
 from orgs import access
 from retrieval.child_tasks import sniff_media_type
 from retrieval.embedding import Embedder, get_embedder
@@ -42,46 +43,27 @@ ACTIVE = "in_progress"
 FINAL_STATES = ("completed", "failed", "cancelled")
 
 
-class BlobStore:
-    """Uploaded files on disk under `<data dir>/files` (a shared volume in docker-compose)."""
+def upload_key(file_id: uuid.UUID) -> str:
+    """The storage key of an upload (core/storage.py): `files/<first two hex digits>/<id>`."""
+    name = str(file_id)
+    return f"files/{name[:2]}/{name}"
 
-    def __init__(self, root: Path):
-        self.root = root
 
-    def path(self, file_id: uuid.UUID) -> Path:
-        name = str(file_id)
-        return self.root / name[:2] / name
-
-    async def write_stream(
-        self, file_id: uuid.UUID, chunks: AsyncIterator[bytes], limit: int
-    ) -> tuple[int, str]:
-        """Stream an upload to disk; returns (bytes, sha256). Raises TooLarge past `limit` (nothing kept)."""
-        target = self.path(file_id)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".part")
-        digest, size = hashlib.sha256(), 0
-        try:
-            with partial.open("wb") as out:
-                async for chunk in chunks:
-                    size += len(chunk)
-                    if size > limit:
-                        raise TooLarge(
-                            f"The file is larger than the limit of {limit:,} bytes per file",
-                            errors=[{"field": "file", "message": "too large"}],
-                            limit="max_file_bytes",
-                        )
-                    digest.update(chunk)
-                    out.write(chunk)
-            partial.replace(target)
-        finally:
-            partial.unlink(missing_ok=True)
-        return size, digest.hexdigest()
-
-    def read(self, file_id: uuid.UUID) -> bytes:
-        return self.path(file_id).read_bytes()
-
-    def delete(self, file_id: uuid.UUID) -> None:
-        self.path(file_id).unlink(missing_ok=True)
+async def _spool_upload(path: Path, chunks: AsyncIterator[bytes], limit: int) -> tuple[int, str]:
+    """Stream an upload into the local file `path`; returns (bytes, sha256). Raises TooLarge past `limit`."""
+    digest, size = hashlib.sha256(), 0
+    with path.open("wb") as out:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(
+                    f"The file is larger than the limit of {limit:,} bytes per file",
+                    errors=[{"field": "file", "message": "too large"}],
+                    limit="max_file_bytes",
+                )
+            digest.update(chunk)
+            out.write(chunk)
+    return size, digest.hexdigest()
 
 
 SNIFF_LIMIT = 64 * 1024 * 1024
@@ -103,10 +85,6 @@ async def _sniff_media_type(settings: Settings, path: Path, filename: str, size:
         return await run_in_child(sniff_media_type, str(path), filename, limits=limits, what="sniff")
     except ParseError:  # over a limit: the job reports it
         return "application/octet-stream"
-
-
-def blob_store(settings: Settings) -> BlobStore:
-    return BlobStore(settings.data_dir / "files")
 
 
 def default_chunking(settings: Settings) -> tuple[int, int]:
@@ -284,11 +262,18 @@ class KnowledgeService:
         filename = clean_filename(filename)
         if await self._file_count(base.id) >= self.settings.max_files_per_gpt:
             raise self._too_many_files()  # early, before the bytes are streamed; checked again below
-        blobs = blob_store(self.settings)
+        storage = storage_of(self.settings)
         file_id = uuid.uuid4()
-        size, sha256 = await blobs.write_stream(file_id, content, self.settings.max_file_bytes)
+        key = upload_key(file_id)
+        spool = storage.spool_path(key)
+        stored = False
         try:
-            media_type = await _sniff_media_type(self.settings, blobs.path(file_id), filename, size)
+            size, sha256 = await _spool_upload(spool, content, self.settings.max_file_bytes)
+            media_type = await _sniff_media_type(self.settings, spool, filename, size)
+            # Stored before the row is written, so no row ever names a missing object; refused or rolled
+            # back, the object goes (and `retrieval.orphans` collects one a crash left behind).
+            await storage.put_file(key, spool)
+            stored = True
             await self._check_upload(base, size, sha256)
             chunk_size, chunk_overlap = await self.chunking_of(base.id)
             row = KnowledgeFile(
@@ -308,8 +293,12 @@ class KnowledgeService:
                 self.session.add(row)
             await self._bump_version(base.id)
         except BaseException:
-            blobs.delete(file_id)
+            if stored:
+                storage.delete_soon([key])
             raise
+        finally:
+            spool.unlink(missing_ok=True)
+        after_rollback(self.session, lambda: storage.delete_soon([key]))
         return row
 
     async def _file_count(self, dataset_id: uuid.UUID) -> int:
@@ -388,7 +377,8 @@ class KnowledgeService:
             return
         await self.session.delete(row)
         await self.session.flush()
-        blob_store(self.settings).delete(file_id)
+        storage = storage_of(self.settings)  # once the row is gone for good (as in `forget_blobs`)
+        after_commit(self.session, lambda: storage.delete_soon([upload_key(file_id)]))
 
     async def forget_blobs(self, dataset_id: uuid.UUID) -> None:
         """Delete the stored uploads of a dataset (a GPT's home dataset goes with the GPT) whose rows are
@@ -401,10 +391,24 @@ class KnowledgeService:
                 sa.select(KnowledgeFile.id).where(KnowledgeFile.dataset_id == dataset_id)
             )
         )
-        blobs = blob_store(self.settings)
+        storage = storage_of(self.settings)
         # Only once the rows are gone for good: a deletion that fails (a deadlock with a concurrent request,
         # answered 503) keeps the GPT, and it must keep its uploads too.
-        after_commit(self.session, lambda: [blobs.delete(file_id) for file_id in ids])
+        after_commit(self.session, lambda: storage.delete_soon(upload_key(file_id) for file_id in ids))
+
+    async def open_upload(self, file_id: uuid.UUID) -> StoredObject:
+        """The stored bytes of a file, to stream (size, chunks); NotFound when storage lost them."""
+        try:
+            return await storage_of(self.settings).open(upload_key(file_id))
+        except FileNotFoundError:
+            raise NotFound("The file's content is missing from storage") from None
+
+    async def read_upload(self, file_id: uuid.UUID) -> bytes:
+        """The stored bytes of a file, whole (for an export archive); NotFound when storage lost them."""
+        try:
+            return await storage_of(self.settings).read(upload_key(file_id))
+        except FileNotFoundError:
+            raise NotFound("The file's content is missing from storage") from None
 
     async def attached_datasets(self, gpt_id: uuid.UUID) -> list[tuple[Dataset, bool]]:
         """The datasets a GPT draft uses, home first, each with its `follow_latest` choice."""

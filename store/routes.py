@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from litestar import Controller, Request, Response, get, post, put
+from litestar import Controller, Request, get, post, put
 from litestar.datastructures import State
 from litestar.params import Parameter
+from litestar.response import Stream
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +23,7 @@ from core.params import Cursor, Limit, VersionNumber
 from core.settings import Settings
 from core.sse import sse, wants_stream
 from retrieval.schemas import ApprovalCreate
-from retrieval.service import blob_store
+from retrieval.service import KnowledgeService
 from store.admin import FeaturedItem, ReviewItem, ReviewStatus, StoreAdmin
 from store.chat import ChatService, streamed_reply
 from store.models import ChatMessage
@@ -171,13 +172,18 @@ class StoreController(Controller):
         optional_user: User | None,
         db_session: AsyncSession,
         settings: Settings,
-    ) -> Response[bytes]:
-        """An open-access knowledge file of the live version."""
+    ) -> Stream:
+        """An open-access knowledge file of the live version, streamed from storage (a bucket's object is
+        proxied in chunks, never held whole, and the bucket need not be reachable by clients)."""
         file = await StoreService(db_session, settings).open_file(gpt_id, file_id, optional_user)
-        return Response(
-            blob_store(settings).read(file.id),
+        stored = await KnowledgeService(db_session, settings).open_upload(file.id)
+        return Stream(
+            stored.chunks,
             media_type=file.media_type,
-            headers={"Content-Disposition": content_disposition(file.filename)},
+            headers={
+                "Content-Disposition": content_disposition(file.filename),
+                "Content-Length": str(stored.size),
+            },
         )
 
     @post("/gpts/{gpt_id:uuid}/conversations", status_code=201)

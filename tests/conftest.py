@@ -157,6 +157,51 @@ def settings(database_url: str, server_urls: tuple[str, str], tmp_path: Path) ->
     )
 
 
+S3_KEYS = {"storage_access_key_id": "testing", "storage_secret_access_key": SecretStr("testing")}
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """A real S3-protocol server (moto in server mode) on a free local port; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def s3_bucket(endpoint: str) -> str:
+    """A new, empty bucket on the test S3 server."""
+    import boto3
+
+    name = f"test-{uuid.uuid4().hex[:16]}"
+    s3 = boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )  # fmt: skip
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """The test settings with uploads in the data dir (`local`), or in a fresh bucket of the S3 server
+    (`s3`, under a prefix, as `s3://bucket/prefix` is configured in production)."""
+    if request.param == "local":
+        return settings
+    endpoint = request.getfixturevalue("s3_server")
+    return settings.model_copy(
+        update={
+            "storage_url": f"s3://{s3_bucket(endpoint)}/uploads",
+            "storage_endpoint": endpoint,
+            "storage_region": "us-east-1",
+            **S3_KEYS,
+        }
+    )
+
+
 @pytest.fixture
 async def client(settings: Settings, db: Database, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
     async with app_client(create_app(settings, db=db, redis=redis)) as client:

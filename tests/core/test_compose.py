@@ -26,3 +26,19 @@ def test_compose_has_the_production_services_wired_by_health():
     assert "--service" in services["builder"]["command"] and "builder" in services["builder"]["command"]
     assert services["worker"]["command"] == ["gptstore", "worker"]
     assert (ROOT / "Dockerfile").exists()
+
+
+def test_compose_keeps_uploads_in_minio_so_services_share_no_volume():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert services["minio"]["image"].startswith("minio/minio")
+    assert services["minio"]["healthcheck"]["test"]
+    init = " ".join(services["minio-init"]["command"])
+    assert "mc mb --ignore-existing local/gptstore" in init
+    assert services["minio-init"]["depends_on"]["minio"]["condition"] == "service_healthy"
+    for name in ("builder", "store", "worker"):
+        environment = services[name]["environment"]
+        assert environment["GPTSTORE_STORAGE_URL"] == "s3://gptstore/uploads"
+        assert environment["GPTSTORE_STORAGE_ENDPOINT"] == "http://minio:9000"
+        assert services[name]["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
+        assert not services[name].get("volumes")  # nothing shared on disk: one machine each is possible

@@ -14,7 +14,9 @@ import pytest
 
 from builder.schemas import GptCreate
 from builder.service import GptService
+from core.storage import storage_of
 from retrieval.jobs import ingest
+from retrieval.service import upload_key
 from tests.factories import create_user
 from tests.fake_openai import text, tool_call
 from tests.web.test_pages import HTML, log_in
@@ -329,3 +331,25 @@ async def test_every_builder_post_needs_the_csrf_token(client, session, creator,
     editor = await signed_in_draft(client, session, settings, creator)
     refused = await client.post(f"{editor}{path}", data={"content": "x"}, headers=HTML)
     assert refused.status_code == 403
+
+
+async def test_a_refused_file_in_the_form_keeps_the_files_before_it_and_their_bytes(
+    client, session, db, creator, settings
+):
+    """Each file of the form is added in a savepoint: the duplicate's rollback (its object deleted) must
+    not undo the file before it, nor delete that file's stored bytes."""
+    path = await signed_in_draft(client, session, settings, creator, name="Fjord Guide")
+    await client.post(
+        f"{path}/files", data={"csrf_token": token(client)}, files={"file": ("k.md", GUIDE.encode())}
+    )
+    form = [("file", ("notes.txt", b"Ferries run hourly.")), ("file", ("again.md", GUIDE.encode()))]
+    answered = await client.post(
+        f"{path}/files", data={"csrf_token": token(client)}, files=form, headers=HTML
+    )
+    assert "again.md" in answered.text  # named as refused
+    page = (await client.get(f"{path}?tab=knowledge", headers=HTML)).text
+    ids = [uuid.UUID(i.split('"', 1)[0]) for i in page.split('data-file-id="')[1:]]
+    assert len(ids) == 2 and "notes.txt" in page
+    storage = storage_of(settings)
+    assert [await storage.exists(upload_key(file_id)) for file_id in ids] == [True, True]
+    assert [await ingest(db, settings, file_id) for file_id in ids] == ["completed", "completed"]
