@@ -35,11 +35,11 @@ from bench.embedding import ROOT
 from bench.retrieval import SECRET, Gpt, insert_rows
 from core.db import Database, create_engine
 from core.settings import Settings
+from core.storage import storage_of
 from retrieval.chunking import chunk_and_count
 from retrieval.jobs import ingest
 from retrieval.onnx_embedder import MiniLMEmbedder, available_cpus
 from retrieval.parsing import ParseError, parse_document
-from core.storage import storage_of
 from retrieval.service import upload_key
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
