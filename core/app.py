@@ -60,10 +60,11 @@ def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
 
 
 def job_functions() -> list[tuple[str, Any]]:
+    from retrieval import imports as retrieval_imports
     from retrieval import jobs as retrieval_jobs
     from store import jobs as store_jobs
 
-    return [*retrieval_jobs.functions, *store_jobs.functions]
+    return [*retrieval_jobs.functions, *retrieval_imports.functions, *store_jobs.functions]
 
 
 def cron_jobs(settings: Settings) -> list[CronJob]:

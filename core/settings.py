@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     # Parsing runs in a child process with these hard bounds (retrieval.isolation).
     parse_timeout_seconds: float = Field(default=300.0, gt=0)
     parse_memory_mb: int = Field(default=2048, ge=64)
+    # Import from the web (docs/retrieval.md): None takes the cap of retrieval/data/web_import.toml (2,000
+    # pages per import; 15 MB per page, as Googlebot). Fetches follow the actions' SSRF rules and timeouts.
+    web_import_max_pages: int | None = Field(default=None, ge=1)
+    web_import_max_page_bytes: int | None = Field(default=None, ge=1_000)
 
     # Request shape (core/guard.py; docs/limits.md): every route; uploads may add max_file_bytes
     max_request_body_bytes: int = 1024 * 1024

@@ -231,8 +231,10 @@ class KnowledgeService:
         *,
         access: str = "private",
         license: str | None = None,
+        source_url: str | None = None,
     ) -> KnowledgeFile:
         """Store an upload and register it for ingestion; refused whole when over a limit or a duplicate.
+        `source_url`: the web page it was fetched from (web imports), shown with its citations.
 
         Concurrent uploads of one creator take their turns between the checks and the insert (see
         `_check_upload`), so limits, quota and duplicates hold as if they came one by one; the bytes of
@@ -258,6 +260,7 @@ class KnowledgeService:
                 sha256=sha256,
                 access=access,
                 license=license,
+                source_url=source_url,
                 chunk_size=chunk_size,
                 chunk_overlap=chunk_overlap,
             )
@@ -267,6 +270,10 @@ class KnowledgeService:
             blobs.delete(file_id)
             raise
         return row
+
+    async def file_slots_left(self, base: KnowledgeBase) -> int:
+        """How many more files the knowledge base takes (GPTSTORE_MAX_FILES_PER_GPT)."""
+        return max(0, self.settings.max_files_per_gpt - await self._file_count(base.gpt_id))
 
     async def _file_count(self, gpt_id: uuid.UUID) -> int:
         return await self.session.scalar(
@@ -335,8 +342,12 @@ class KnowledgeService:
             raise NotFound("No such file")
         return row
 
-    async def delete_file(self, base: KnowledgeBase, file_id: uuid.UUID) -> None:
-        """Remove a file and its chunks (a running ingestion stops); a published version keeps its copy."""
+    async def delete_file(
+        self, base: KnowledgeBase, file_id: uuid.UUID, *, blob_after_commit: bool = False
+    ) -> None:
+        """Remove a file and its chunks (a running ingestion stops); a published version keeps its copy.
+        `blob_after_commit`: the stored upload goes only once the transaction commits (a caller that may
+        still roll back, like a web import replacing a page)."""
         row = await self.get_file(base, file_id, for_update=True)
         if row.pinned:
             row.detached_at = utcnow()
@@ -346,7 +357,11 @@ class KnowledgeService:
             return
         await self.session.delete(row)
         await self.session.flush()
-        blob_store(self.settings).delete(file_id)
+        blobs = blob_store(self.settings)
+        if blob_after_commit:
+            after_commit(self.session, lambda: blobs.delete(file_id))
+        else:
+            blobs.delete(file_id)
 
     async def forget_blobs(self, gpt_id: uuid.UUID) -> None:
         """Delete the stored uploads of a GPT whose rows are being deleted (its chunks go by cascade)."""

@@ -280,10 +280,12 @@ async def request(
     redirect_hosts: Iterable[str] = (),
     sensitive_headers: Iterable[str] = (),
     max_bytes: int | None = None,
+    any_redirect_host: bool = False,
     **kwargs: Any,
 ) -> HttpResult:
     """Send one request with `client` (from `guarded_client`), following at most `actions_max_redirects`
-    redirects to the first host or `redirect_hosts`, each checked again (the Location is the whole next URL:
+    redirects to the first host or `redirect_hosts` (to any host with `any_redirect_host`: the web import,
+    which sends no credentials), each checked again (the Location is the whole next URL:
     `params` are not added again; credential and `sensitive_headers` are dropped when the host changes);
     the body read up to `max_bytes`
     (default `actions_max_response_bytes`). Raises `ToolNetworkError` (incl. `RefusedRequest`); timeouts
@@ -293,14 +295,22 @@ async def request(
     try:
         with anyio.fail_after(seconds):
             return await _follow(
-                client, settings, method, url, redirect_hosts, sensitive_headers, max_bytes, kwargs
+                client,
+                settings,
+                method,
+                url,
+                redirect_hosts,
+                sensitive_headers,
+                max_bytes,
+                any_redirect_host,
+                kwargs,
             )
     except TimeoutError:
         raise ToolNetworkError(f"timed out: no answer within {seconds:g} s ({url})") from None
 
 
 async def _follow(
-    client, settings, method, url, redirect_hosts, sensitive_headers, max_bytes, kwargs
+    client, settings, method, url, redirect_hosts, sensitive_headers, max_bytes, any_host, kwargs
 ) -> HttpResult:
     first_host = check_url(settings, url)
     allowed = {first_host} | {h.lower().rstrip(".") for h in redirect_hosts}
@@ -322,7 +332,7 @@ async def _follow(
         except httpx2.InvalidURL as exc:
             raise RefusedRequest(f"refused: invalid URL {url!r}: {exc}") from None
         next_host = check_url(settings, next_url)
-        if next_host not in allowed:
+        if next_host not in allowed and not any_host:
             raise RefusedRequest(
                 f"refused: {url} redirects to another host ({next_host}), which the action does not list"
             )
