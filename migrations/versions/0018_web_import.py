@@ -26,7 +26,8 @@ def _timestamps() -> list[sa.Column]:
 
 def upgrade() -> None:
     op.add_column(
-        "knowledge_file", sa.Column("source_url", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True)
+        "knowledge_file",
+        sa.Column("source_url", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
     )
     op.create_table(
         "web_import",

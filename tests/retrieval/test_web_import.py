@@ -1,0 +1,381 @@
+"""Import from the web against a website on 127.0.0.1: pages, lists, sitemaps, robots.txt, caps, the SSRF
+rules on redirects, and re-sync keeping what did not change. The job code runs for real (`run_import`)."""
+
+from __future__ import annotations
+
+import gzip
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from core.app import create_app
+from core.db import Database
+from core.settings import Settings
+from retrieval.imports import run_import
+from retrieval.jobs import ingest
+from retrieval.web_import import ImportLimits, PageError, parse_sitemap
+from tests.asgi import app_client
+from tests.retrieval.test_files import create_gpt
+from tests.retrieval.web_site import LocalSite, Resource
+from tests.tools.servers import loopback_settings
+
+GEIRANGER = "<html><head><title>Geiranger ferry</title></head><body><h1>Ferry</h1>" \
+    "<p>The Geirangerfjord ferry runs from May to September, four times a day.</p></body></html>"  # fmt: skip
+
+
+def page(title: str, text: str) -> str:
+    return f"<html><head><title>{title}</title></head><body><h1>{title}</h1><p>{text}</p></body></html>"
+
+
+def urlset(*urls: str) -> bytes:
+    entries = "".join(f"<url><loc>{u}</loc></url>" for u in urls)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</urlset>'
+    ).encode()
+
+
+def sitemap_index(*urls: str) -> bytes:
+    entries = "".join(f"<sitemap><loc>{u}</loc></sitemap>" for u in urls)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</sitemapindex>'
+    ).encode()
+
+
+def xml(body: bytes) -> Resource:
+    return Resource(body, content_type="application/xml")
+
+
+@pytest.fixture(scope="module")
+def local_site() -> Iterator[LocalSite]:
+    with LocalSite() as site:
+        yield site
+
+
+@pytest.fixture
+def site(local_site: LocalSite) -> LocalSite:
+    local_site.reset()
+    return local_site
+
+
+@pytest.fixture
+def web_settings(settings: Settings) -> Settings:
+    """The test settings with 127.0.0.1 (the site) allowed, as an operator would list an intranet host."""
+    return loopback_settings(settings)
+
+
+@pytest.fixture
+async def web_client(web_settings: Settings, db: Database, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(create_app(web_settings, db=db, redis=redis)) as client:
+        yield client
+
+
+async def start_import(client, headers, gpt_id: str, **body) -> dict:
+    response = await client.post(f"/api/gpts/{gpt_id}/files/imports", json=body, headers=headers)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+async def finished(client, headers, db, settings, gpt_id: str, job: dict) -> dict:
+    """Run the import's job (as the worker would) and return its status document."""
+    await run_import(db, settings, uuid.UUID(job["id"]))
+    response = await client.get(f"/api/gpts/{gpt_id}/files/imports/{job['id']}", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def outcomes(status: dict) -> dict[str, str]:
+    return {p["url"]: p["status"] for p in status["pages"]}
+
+
+async def test_a_page_becomes_a_searchable_file_with_its_url(
+    web_client, creator_headers, db, web_settings, site
+):
+    site.html("/fjords/geiranger", GEIRANGER)
+    gpt_id = await create_gpt(web_client, creator_headers, name="Fjord Guide")
+    job = await start_import(web_client, creator_headers, gpt_id, url=site.url("/fjords/geiranger#ferry"))
+    assert job["status"] == "queued" and job["urls"] == [site.url("/fjords/geiranger")]
+
+    status = await finished(web_client, creator_headers, db, web_settings, gpt_id, job)
+    assert status["status"] == "completed" and status["finished_at"]
+    assert status["page_counts"] == {
+        "total": 1, "done": 1, "added": 1, "updated": 0, "unchanged": 0, "removed": 0, "failed": 0
+    }  # fmt: skip
+    file_id = status["pages"][0]["file_id"]
+    file = (await web_client.get(f"/api/gpts/{gpt_id}/files/{file_id}", headers=creator_headers)).json()
+    assert file["filename"] == "Geiranger ferry.html"
+    assert file["source_url"] == site.url("/fjords/geiranger")
+    assert file["media_type"] == "text/html"
+    page_requests = [s for s in site.requests if s.path == "/fjords/geiranger"]
+    assert "gptstore" in page_requests[0].headers["user-agent"]
+    assert site.fetched("/robots.txt") == 1  # read before the page (404 here: no rules)
+
+    assert await ingest(db, web_settings, uuid.UUID(file_id)) == "completed"
+    results = await web_client.post(
+        f"/api/gpts/{gpt_id}/search", json={"query": "when does the ferry run"}, headers=creator_headers
+    )
+    best = results.json()["data"][0]
+    assert "May to September" in best["text"] and best["filename"] == "Geiranger ferry.html"
+
+
+async def test_a_list_records_each_failing_url_and_goes_on(
+    web_client, creator_headers, db, web_settings, site
+):
+    site.robots("User-agent: *\nDisallow: /private\nAllow: /private/ok\n")
+    site.html("/a", page("Alpha", "Aurora tours leave at nine."))
+    site.html("/b", page("Beta", "Bergen has rain on 231 days a year."))
+    site.html("/private/secret", page("Secret", "Not for crawlers."))
+    site.html("/private/ok/open", page("Open", "Allowed by the longer Allow rule."))
+    site.pages["/logo.png"] = Resource(b"\x89PNG\r\n\x1a\n" + b"\0" * 64, content_type="image/png")
+    site.pages["/broken"] = Resource(b"oops", status=500)
+    urls = ["/a", "/missing", "/private/secret", "/logo.png", "/broken", "/private/ok/open", "/b"]
+    gpt_id = await create_gpt(web_client, creator_headers)
+    job = await start_import(web_client, creator_headers, gpt_id, urls=[site.url(u) for u in urls])
+
+    status = await finished(web_client, creator_headers, db, web_settings, gpt_id, job)
+    assert status["status"] == "completed"
+    counts = status["page_counts"]
+    assert (counts["total"], counts["added"], counts["failed"]) == (7, 3, 4)
+    errors = {p["url"].removeprefix(site.base_url): p["error"] for p in status["pages"] if p["error"]}
+    assert "HTTP 404" in errors["/missing"]
+    assert "robots.txt" in errors["/private/secret"] and "disallows" in errors["/private/secret"]
+    assert "image/png" in errors["/logo.png"]
+    assert "HTTP 500" in errors["/broken"]
+    assert site.fetched("/private/secret") == 0  # never requested
+    files = (await web_client.get(f"/api/gpts/{gpt_id}/files", headers=creator_headers)).json()["data"]
+    assert sorted(f["filename"] for f in files) == ["Alpha.html", "Beta.html", "Open.html"]
+
+
+async def test_unreadable_robots_txt_means_nothing_is_fetched(
+    web_client, creator_headers, db, web_settings, site
+):
+    site.pages["/robots.txt"] = Resource(b"down", status=503, content_type="text/plain")
+    site.html("/a", page("Alpha", "Aurora tours leave at nine."))
+    gpt_id = await create_gpt(web_client, creator_headers)
+    job = await start_import(web_client, creator_headers, gpt_id, url=site.url("/a"))
+    status = await finished(web_client, creator_headers, db, web_settings, gpt_id, job)
+    assert status["page_counts"]["failed"] == 1 and "robots.txt" in status["pages"][0]["error"]
+    assert site.fetched("/a") == 0  # RFC 9309: a server error on robots.txt means complete disallow
+
+
+async def test_sitemap_index_with_gzip_sitemaps_and_duplicate_content(
+    web_client, creator_headers, db, web_settings, site
+):
+    for name in ("one", "two", "three"):
+        site.html(f"/docs/{name}", page(name.title(), f"Page {name} of the handbook."))
+    site.html("/docs/copy-of-one", page("One", "Page one of the handbook."))  # the same bytes as /docs/one
+    site.pages["/sitemap-a.xml"] = xml(urlset(site.url("/docs/one"), site.url("/docs/two")))
+    site.pages["/sitemap-b.xml.gz"] = Resource(
+        gzip.compress(urlset(site.url("/docs/three"), site.url("/docs/copy-of-one"), site.url("/docs/one"))),
+        content_type="application/gzip",
+    )
+    site.pages["/sitemap.xml"] = xml(
+        sitemap_index(site.url("/sitemap-a.xml"), site.url("/sitemap-b.xml.gz"), site.url("/gone.xml"))
+    )
+    gpt_id = await create_gpt(web_client, creator_headers)
+    job = await start_import(web_client, creator_headers, gpt_id, sitemap_url=site.url("/sitemap.xml"))
+
+    status = await finished(web_client, creator_headers, db, web_settings, gpt_id, job)
+    assert status["status"] == "completed"
+    assert outcomes(status) == {
+        site.url("/docs/one"): "added",
+        site.url("/docs/two"): "added",
+        site.url("/docs/three"): "added",
+        site.url("/docs/copy-of-one"): "duplicate",
+    }
+    by_url = {p["url"]: p["file_id"] for p in status["pages"]}
+    assert by_url[site.url("/docs/copy-of-one")] == by_url[site.url("/docs/one")]  # one file, by content hash
+    assert status["sitemap_errors"] == [{"url": site.url("/gone.xml"), "error": "answered HTTP 404"}]
+    files = (await web_client.get(f"/api/gpts/{gpt_id}/files", headers=creator_headers)).json()["data"]
+    assert len(files) == 3
+
+
+async def test_caps_on_pages_page_size_and_file_slots(web_client, creator_headers, db, web_settings, site):
+    site.html("/small", page("Small", "A short page."))
+    site.html("/large", page("Large", "words " * 2000))
+    site.html("/other", page("Other", "Another short page."))
+    site.pages["/sitemap.xml"] = xml(urlset(*(site.url(p) for p in ("/small", "/large", "/other"))))
+    capped = web_settings.model_copy(update={"web_import_max_pages": 2, "web_import_max_page_bytes": 5_000})
+    gpt_id = await create_gpt(web_client, creator_headers)
+    job = await start_import(web_client, creator_headers, gpt_id, sitemap_url=site.url("/sitemap.xml"))
+
+    status = await finished(web_client, creator_headers, db, capped, gpt_id, job)
+    assert status["capped"] is True and status["page_counts"]["total"] == 2
+    assert outcomes(status) == {site.url("/small"): "added", site.url("/large"): "failed"}
+    assert "larger than the limit of 5,000 bytes" in status["pages"][1]["error"]
+
+    one_file = web_settings.model_copy(update={"max_files_per_gpt": 1})
+    gpt_id = await create_gpt(web_client, creator_headers)
+    job = await start_import(
+        web_client, creator_headers, gpt_id, urls=[site.url("/small"), site.url("/other")]
+    )
+    before = site.fetched("/other")
+    status = await finished(web_client, creator_headers, db, one_file, gpt_id, job)
+    assert outcomes(status) == {site.url("/small"): "added", site.url("/other"): "failed"}
+    assert "GPTSTORE_MAX_FILES_PER_GPT" in status["pages"][1]["error"]
+    assert site.fetched("/other") == before  # no slot: not even fetched
+
+
+async def test_too_many_urls_are_refused(web_client, creator_headers, web_settings, db, redis, site):
+    few = web_settings.model_copy(update={"web_import_max_pages": 2})
+    async with app_client(create_app(few, db=db, redis=redis)) as client:
+        gpt_id = await create_gpt(client, creator_headers)
+        response = await client.post(
+            f"/api/gpts/{gpt_id}/files/imports",
+            json={"urls": [site.url(f"/{n}") for n in range(3)]},
+            headers=creator_headers,
+        )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "urls"
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("http://10.20.30.40/internal", "private address"),
+        ("http://169.254.169.254/latest/meta-data/", "cloud metadata"),
+        ("http://[::ffff:192.168.0.1]/", "private address"),
+        ("file:///etc/passwd", "file scheme"),
+    ],
+)
+async def test_a_redirect_to_a_private_address_is_refused(
+    web_client, creator_headers, db, web_settings, site, target, reason
+):
+    site.redirect("/jump", target)
+    gpt_id = await create_gpt(web_client, creator_headers)
+    job = await start_import(web_client, creator_headers, gpt_id, url=site.url("/jump"))
+    status = await finished(web_client, creator_headers, db, web_settings, gpt_id, job)
+    assert status["pages"][0]["status"] == "failed"
+    assert "refused" in status["pages"][0]["error"] and reason in status["pages"][0]["error"]
+    assert (await web_client.get(f"/api/gpts/{gpt_id}/files", headers=creator_headers)).json()["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"url": "http://127.0.0.1:9/"}, "url"),  # loopback: only allowed hosts (the operator's setting)
+        ({"url": "http://169.254.169.254/"}, "url"),
+        ({"urls": ["https://example.com/", "gopher://example.com/"]}, "urls[1]"),
+        ({"sitemap_url": "http://[::1]/sitemap.xml"}, "sitemap_url"),
+        ({"url": "https://example.com/", "sitemap_url": "https://example.com/s.xml"}, "url"),
+        ({}, "url"),
+    ],
+)
+async def test_refused_sources_are_a_422_naming_the_field(client, creator_headers, body, field):
+    gpt_id = await create_gpt(client, creator_headers)
+    response = await client.post(f"/api/gpts/{gpt_id}/files/imports", json=body, headers=creator_headers)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert field in [e["field"] for e in response.json()["errors"]]
+
+
+async def test_resync_keeps_unchanged_pages_and_follows_the_sitemap(
+    web_client, creator_headers, db, web_settings, site
+):
+    site.html("/keep", page("Keep", "This page never changes."))
+    site.html("/edit", page("Edit", "First version of the page."))
+    site.html("/drop", page("Drop", "This page will leave the sitemap."))
+    site.html("/plain", page("Plain", "A server without validators."), etag=False)
+    site.pages["/sitemap.xml"] = xml(urlset(*(site.url(p) for p in ("/keep", "/edit", "/drop", "/plain"))))
+    gpt_id = await create_gpt(web_client, creator_headers)
+    job = await start_import(web_client, creator_headers, gpt_id, sitemap_url=site.url("/sitemap.xml"))
+    first = await finished(web_client, creator_headers, db, web_settings, gpt_id, job)
+    assert first["page_counts"]["added"] == 4
+    files_before = {p["url"]: p["file_id"] for p in first["pages"]}
+
+    site.html("/edit", page("Edit", "Second version of the page."))
+    site.html("/new", page("New", "A page added to the sitemap later."))
+    site.pages["/sitemap.xml"] = xml(urlset(*(site.url(p) for p in ("/keep", "/edit", "/plain", "/new"))))
+    resync = await web_client.post(
+        f"/api/gpts/{gpt_id}/files/imports/{job['id']}/resync", headers=creator_headers
+    )
+    assert resync.status_code == 202 and resync.json()["status"] == "queued"
+    again = await web_client.post(
+        f"/api/gpts/{gpt_id}/files/imports/{job['id']}/resync", headers=creator_headers
+    )
+    assert again.status_code == 409  # one run at a time
+
+    second = await finished(web_client, creator_headers, db, web_settings, gpt_id, job)
+    assert second["runs"] == 2
+    assert second["page_counts"] == {
+        "total": 4, "done": 4, "added": 1, "updated": 1, "unchanged": 2, "removed": 1, "failed": 0
+    }  # fmt: skip
+    files_after = {p["url"]: p["file_id"] for p in second["pages"]}
+    assert files_after[site.url("/keep")] == files_before[site.url("/keep")]
+    assert files_after[site.url("/plain")] == files_before[site.url("/plain")]  # same sha256
+    assert files_after[site.url("/edit")] != files_before[site.url("/edit")]
+    assert site.url("/drop") not in files_after
+    keep_requests = [s for s in site.requests if s.path == "/keep"]
+    assert "if-none-match" in keep_requests[-1].headers  # conditional: answered 304, nothing downloaded
+
+    files = (await web_client.get(f"/api/gpts/{gpt_id}/files", headers=creator_headers)).json()["data"]
+    assert {f["filename"] for f in files} == {"Keep.html", "Edit.html", "Plain.html", "New.html"}
+    assert files_before[site.url("/drop")] not in {f["id"] for f in files}
+    gone = await web_client.get(
+        f"/api/gpts/{gpt_id}/files/{files_before[site.url('/edit')]}", headers=creator_headers
+    )
+    assert gone.status_code == 404
+
+
+async def test_an_unreadable_sitemap_fails_the_import_and_changes_nothing(
+    web_client, creator_headers, db, web_settings, site
+):
+    site.pages["/sitemap.xml"] = xml(b"<html><body>not a sitemap</body></html>")
+    gpt_id = await create_gpt(web_client, creator_headers)
+    job = await start_import(web_client, creator_headers, gpt_id, sitemap_url=site.url("/sitemap.xml"))
+    status = await finished(web_client, creator_headers, db, web_settings, gpt_id, job)
+    assert status["status"] == "failed" and "root element is <html>" in status["error"]
+    assert status["pages"] == []
+
+
+# The sitemap parser on its own -------------------------------------------------------------------------
+
+
+def limits() -> ImportLimits:
+    return ImportLimits.of(Settings(llm_provider="offline"))
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE urlset [
+  <!ENTITY lol "lol">
+  <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+  <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+]>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>http://x/&lol3;</loc></url></urlset>"""
+
+EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
+<!DOCTYPE urlset [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>&secret;</loc></url></urlset>"""
+
+
+@pytest.mark.parametrize("document", [BILLION_LAUGHS, EXTERNAL_ENTITY])
+def test_sitemaps_with_entities_are_refused(document):
+    with pytest.raises(PageError, match="DTD"):
+        parse_sitemap(document, limits())
+
+
+def test_sitemap_forms():
+    assert parse_sitemap(urlset("https://a.example/1"), limits()) == ("urlset", ["https://a.example/1"])
+    assert parse_sitemap(sitemap_index("https://a.example/s.xml"), limits()) == (
+        "sitemapindex",
+        ["https://a.example/s.xml"],
+    )
+    text = b"https://a.example/1\n\nhttps://a.example/2\n"
+    assert parse_sitemap(text, limits()) == ("urlset", ["https://a.example/1", "https://a.example/2"])
+    no_namespace = b"<urlset><url><loc> https://a.example/1 </loc></url></urlset>"
+    assert parse_sitemap(no_namespace, limits())[1] == ["https://a.example/1"]
+
+
+def test_gzip_bombs_stop_at_the_sitemap_cap():
+    small = ImportLimits(**{**limits().__dict__, "max_sitemap_bytes": 10_000})
+    bomb = gzip.compress(b"<urlset>" + b" " * 50_000 + b"</urlset>")
+    assert len(bomb) < 10_000
+    with pytest.raises(PageError, match="larger than 10,000 bytes uncompressed"):
+        parse_sitemap(bomb, small)
+    many = ImportLimits(**{**limits().__dict__, "max_sitemap_urls": 2})
+    with pytest.raises(PageError, match="more than 2 URLs"):
+        parse_sitemap(urlset("http://a/1", "http://a/2", "http://a/3"), many)
