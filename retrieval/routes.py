@@ -138,6 +138,7 @@ class FileController(Controller):
                     score=s.hit.score,
                     page=s.hit.page,
                     heading=s.hit.heading,
+                    source_url=s.source_url,
                 )
                 for s in hits
             ],

@@ -214,6 +214,7 @@ class SearchResult(BaseModel):
     score: float
     page: int | None
     heading: str | None
+    source_url: str | None = None  # the web page an imported file came from
 
 
 class SearchResponse(BaseModel):

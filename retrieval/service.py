@@ -117,6 +117,7 @@ class SourcedHit:
     hit: Hit
     filename: str
     access: str
+    source_url: str | None = None  # the web page the file was imported from
 
 
 class KnowledgeService:
@@ -439,6 +440,7 @@ class KnowledgeService:
                     KnowledgeFile.id,
                     KnowledgeFile.filename,
                     KnowledgeFile.access,
+                    KnowledgeFile.source_url,
                     KnowledgeFile.chunks_done,
                     KnowledgeFile.embedding_model,
                     KnowledgeFile.detached_at,
@@ -479,7 +481,12 @@ class KnowledgeService:
         if rerank:
             hits = await rerank_hits(self.reranker, query, hits, lambda h: h.text, k)
         return [
-            SourcedHit(hit=h, filename=files[h.file_id].filename, access=files[h.file_id].access)
+            SourcedHit(
+                hit=h,
+                filename=files[h.file_id].filename,
+                access=files[h.file_id].access,
+                source_url=files[h.file_id].source_url,
+            )
             for h in hits
         ]
 

@@ -120,6 +120,14 @@ async def test_a_page_becomes_a_searchable_file_with_its_url(
     )
     best = results.json()["data"][0]
     assert "May to September" in best["text"] and best["filename"] == "Geiranger ferry.html"
+    assert best["source_url"] == site.url("/fjords/geiranger")
+    answer = await web_client.post(
+        f"/api/gpts/{gpt_id}/preview/messages",
+        json={"content": "When does the ferry run?"},
+        headers=creator_headers,
+    )
+    citation = answer.json()["message"]["citations"][0]  # the offline answer cites the page by its URL
+    assert citation["filename"] == "Geiranger ferry.html" and citation["url"] == site.url("/fjords/geiranger")
 
 
 async def test_a_list_records_each_failing_url_and_goes_on(
