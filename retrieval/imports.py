@@ -170,6 +170,15 @@ async def run_import(
         return await _finish(db, import_id, run, "completed", None)
     except _Stop:
         return "deleted"
+    except Exception:
+        logger.exception("web import %s failed", import_id)
+        try:
+            await _finish(
+                db, import_id, run, "failed", "The import stopped on an unexpected error; re-sync it"
+            )
+        except _Stop:
+            pass
+        raise
 
 
 async def _current(session: AsyncSession, import_id: uuid.UUID, run: int) -> WebImport:
@@ -218,6 +227,9 @@ async def _import_page(
             fetched = await fetcher.page(url, etag=validators[0], last_modified=validators[1])
         except PageError as exc:
             error = str(exc)
+        except Exception:  # one page's surprise is that page's failure, not the import's
+            logger.exception("web import %s: fetching %s failed", import_id, url)
+            error = "could not be fetched: an unexpected error (logged on the server)"
     async with db.session_scope() as session:
         row = await _current(session, import_id, run)
         page = await session.scalar(

@@ -307,7 +307,7 @@ def html_title(content: bytes) -> str | None:
 
     try:
         title = lxml.html.document_fromstring(content).findtext(".//title")
-    except (etree.ParserError, ValueError):
+    except Exception:  # a title is a nicety: any page lxml cannot read keeps its URL as its name
         return None
     return " ".join(title.split())[:200] or None if title else None
 

@@ -18,6 +18,7 @@ from retrieval.imports import run_import
 from retrieval.jobs import ingest
 from retrieval.web_import import ImportLimits, PageError, parse_sitemap
 from tests.asgi import app_client
+from tests.factories import auth_headers, create_user
 from tests.retrieval.test_files import create_gpt
 from tests.retrieval.web_site import LocalSite, Resource
 from tests.tools.servers import loopback_settings
@@ -387,3 +388,17 @@ def test_gzip_bombs_stop_at_the_sitemap_cap():
     many = ImportLimits(**{**limits().__dict__, "max_sitemap_urls": 2})
     with pytest.raises(PageError, match="more than 2 URLs"):
         parse_sitemap(urlset("http://a/1", "http://a/2", "http://a/3"), many)
+
+
+async def test_only_the_owner_sees_and_resyncs_an_import(web_client, creator_headers, db, web_settings, site):
+    site.html("/a", page("Alpha", "Aurora tours leave at nine."))
+    gpt_id = await create_gpt(web_client, creator_headers)
+    job = await start_import(web_client, creator_headers, gpt_id, url=site.url("/a"))
+    async with db.session_scope() as session:
+        stranger = auth_headers(await create_user(session, web_settings, plan="plus"), web_settings)
+    base = f"/api/gpts/{gpt_id}/files/imports"
+    assert (await web_client.get(f"{base}/{job['id']}", headers=stranger)).status_code == 404
+    assert (await web_client.post(f"{base}/{job['id']}/resync", headers=stranger)).status_code == 404
+    assert (await web_client.post(base, json={"url": site.url("/a")}, headers=stranger)).status_code == 404
+    listed = (await web_client.get(base, headers=creator_headers)).json()["data"]
+    assert [j["id"] for j in listed] == [job["id"]]
