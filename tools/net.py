@@ -6,7 +6,8 @@ Every connection an action, an OAuth token request, an OpenAPI import or the MCP
 refused, also inside IPv4-mapped, IPv4-compatible, 6to4, Teredo and NAT64 IPv6 addresses), and connects to
 the address it checked, so DNS cannot answer differently between the check and the connection. The Host
 header and TLS SNI keep the name. Redirects are followed by `request` itself (at most
-`actions_max_redirects`, same host unless listed), and each new connection is checked again.
+`actions_max_redirects`, same host unless listed; any host for the web import, `retrieval.web_import`), and
+each new connection is checked again.
 
 IP literals in every form a resolver accepts (`2130706433`, `0177.0.0.1`, `127.1`, `0x7f.1`, `[::1]`,
 `[::ffff:127.0.0.1]`) are read as the address they denote (`socket.inet_aton` rules) before anything else.
