@@ -27,7 +27,7 @@ from retrieval.jobs import enqueue_ingestion
 from retrieval.models import KnowledgeBase, WebImport, WebPage
 from retrieval.schemas import WebImportCreate
 from retrieval.service import KnowledgeService
-from retrieval.web_import import Fetcher, ImportLimits, Page, PageError, normalize_url
+from retrieval.web_import import MAX_URL_CHARS, Fetcher, ImportLimits, Page, PageError, normalize_url
 
 logger = logging.getLogger("gptstore.retrieval")
 
@@ -275,7 +275,11 @@ async def _store(
     page.sha256 = fetched.sha256
     try:
         added = await service.add_file(
-            base, fetched.filename, _one(fetched.content), access=row.access, source_url=fetched.url[:2000]
+            base,
+            fetched.filename,
+            _one(fetched.content),
+            access=row.access,
+            source_url=_source_url(page, fetched),
         )
     except Conflict as exc:  # the same content is already a file of the knowledge base
         existing = exc.extra.get("existing_file_id")
@@ -322,6 +326,11 @@ async def _remove_unlisted(
             await session.delete(page)
             row.pages_removed += 1
         await session.flush()
+
+
+def _source_url(page: WebPage, fetched: Page) -> str:
+    """Where the content came from: the URL after redirects, if it fits the column, else the one asked."""
+    return fetched.url if len(fetched.url) <= MAX_URL_CHARS else page.url
 
 
 def _clip(value: str | None, limit: int) -> str | None:

@@ -102,7 +102,7 @@ class FileRead(BaseModel):
 
 WebImportStatus = Literal["queued", "in_progress", "completed", "failed"]
 WebPageStatus = Literal["pending", "added", "updated", "unchanged", "duplicate", "failed"]
-MAX_URL_CHARS = 2000  # the `web_page.url` column; browsers and CDNs agree on 2,000 (RFC 9110 asks >= 8,000)
+MAX_URL_CHARS = 2000  # as retrieval.web_import.MAX_URL_CHARS (the `web_page.url` column)
 
 
 class WebImportCreate(BaseModel):

@@ -270,6 +270,8 @@ async def test_a_redirect_to_a_private_address_is_refused(
         ({"url": "http://169.254.169.254/"}, "url"),
         ({"urls": ["https://example.com/", "gopher://example.com/"]}, "urls[1]"),
         ({"sitemap_url": "http://[::1]/sitemap.xml"}, "sitemap_url"),
+        ({"url": "http://[::1/"}, "url"),
+        ({"url": "https://example.com?" + "q" * 1980}, "url"),  # 2,001 characters once the path is added
         ({"url": "https://example.com/", "sitemap_url": "https://example.com/s.xml"}, "url"),
         ({}, "url"),
     ],
