@@ -4,6 +4,7 @@ rules on redirects, and re-sync keeping what did not change. The job code runs f
 from __future__ import annotations
 
 import gzip
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -11,10 +12,11 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from core.app import create_app
+from core.app import create_app, job_functions
 from core.db import Database
+from core.jobs import create_queue
 from core.settings import Settings
-from retrieval.imports import run_import
+from retrieval.imports import import_web, run_import
 from retrieval.jobs import ingest
 from retrieval.web_import import ImportLimits, PageError, parse_sitemap
 from tests.asgi import app_client
@@ -404,3 +406,25 @@ async def test_only_the_owner_sees_and_resyncs_an_import(web_client, creator_hea
     assert (await web_client.post(base, json={"url": site.url("/a")}, headers=stranger)).status_code == 404
     listed = (await web_client.get(base, headers=creator_headers)).json()["data"]
     assert [j["id"] for j in listed] == [job["id"]]
+
+
+async def test_the_route_queues_the_saq_job_that_runs_the_import(
+    web_client, creator_headers, db, web_settings, redis, site
+):
+    site.html("/a", page("Alpha", "Aurora tours leave at nine."))
+    gpt_id = await create_gpt(web_client, creator_headers)
+    job = await start_import(web_client, creator_headers, gpt_id, url=site.url("/a"))
+    queued = [json.loads(await redis.get(key)) for key in await redis.keys("saq:job:*web-import*")]
+    assert [(q["function"], q["kwargs"]) for q in queued] == [
+        ("retrieval.import_web", {"import_id": job["id"]})
+    ]
+    assert dict(job_functions())["retrieval.import_web"] is import_web
+
+    queue = create_queue(redis)
+    ctx = {"db": db, "settings": web_settings, "queue": queue, "redis": redis}
+    assert await import_web(ctx, import_id=job["id"]) == "completed"
+    status = (
+        await web_client.get(f"/api/gpts/{gpt_id}/files/imports/{job['id']}", headers=creator_headers)
+    ).json()
+    ingestions = [json.loads(await redis.get(key)) for key in await redis.keys("saq:job:*ingest:*")]
+    assert [q["kwargs"]["file_id"] for q in ingestions] == [status["pages"][0]["file_id"]]
