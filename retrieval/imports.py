@@ -146,6 +146,7 @@ async def run_import(
             setattr(row, f"pages_{name}", 0)
         run, sitemap_url, urls = row.runs, row.sitemap_url, list(row.urls)
     limits = ImportLimits.of(settings)
+    complete = sitemap_url is not None
     try:
         async with Fetcher(settings, limits) as fetcher:
             if sitemap_url is not None:
@@ -153,7 +154,7 @@ async def run_import(
                     listed = await fetcher.sitemap(sitemap_url, limits.max_pages)
                 except PageError as exc:
                     return await _finish(db, import_id, run, "failed", f"{sitemap_url}: {exc}")
-                urls = listed.urls
+                urls, complete = listed.urls, listed.complete
                 async with db.session_scope() as session:
                     row = await _current(session, import_id, run)
                     row.capped = listed.capped
@@ -165,7 +166,7 @@ async def run_import(
                 file_id = await _import_page(db, settings, fetcher, import_id, run, url)
                 if file_id is not None and queue is not None:
                     await enqueue_ingestion(queue, file_id)
-        if sitemap_url is not None:
+        if complete:  # a sitemap not read whole says nothing of the pages it did not list
             await _remove_unlisted(db, settings, import_id, run, set(urls))
         return await _finish(db, import_id, run, "completed", None)
     except _Stop:

@@ -113,8 +113,9 @@ class Page:
 @dataclass(frozen=True)
 class SitemapResult:
     urls: list[str]  # page URLs in document order, without duplicates, at most the cap asked for
-    errors: list[tuple[str, str]]  # (sitemap URL, reason) of nested sitemaps that could not be read
+    errors: list[tuple[str, str]]  # (URL, reason): nested sitemaps not read, listed URLs refused
     capped: bool  # more URLs were listed than the cap
+    complete: bool  # every sitemap file was read (so a page not listed is gone, not just unseen)
 
 
 class Fetcher:
@@ -257,6 +258,7 @@ class Fetcher:
         seen: set[str] = set()
         pending: list[tuple[str, int]] = [(normalize_url(self.settings, sitemap_url), 0)]
         capped = False
+        unread = 0  # sitemap files not read: the listing is incomplete
         while pending:
             current, depth = pending.pop(0)
             if current in seen:
@@ -265,6 +267,7 @@ class Fetcher:
                 errors.append(
                     (current, f"not read: an import reads at most {self.limits.max_sitemaps} sitemaps")
                 )
+                unread += 1
                 continue
             seen.add(current)
             try:
@@ -276,16 +279,19 @@ class Fetcher:
                 if depth == 0:
                     raise
                 errors.append((current, str(exc)))
+                unread += 1
                 continue
             if kind == "sitemapindex":
                 if depth >= self.limits.max_sitemap_depth:
                     errors.append((current, "not read: sitemap index files nested too deep"))
+                    unread += 1
                     continue
                 for location in locations:
                     try:
                         pending.append((normalize_url(self.settings, location), depth + 1))
                     except PageError as exc:
                         errors.append((location, str(exc)))
+                        unread += 1
                 continue
             for location in locations:
                 try:
@@ -297,7 +303,7 @@ class Fetcher:
                     capped = True
                     break
                 urls[location] = None
-        return SitemapResult(list(urls), errors, capped)
+        return SitemapResult(list(urls), errors, capped, complete=unread == 0)
 
 
 def _media_type(content_type: str | None) -> str | None:

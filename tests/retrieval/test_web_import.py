@@ -428,3 +428,31 @@ async def test_the_route_queues_the_saq_job_that_runs_the_import(
     ).json()
     ingestions = [json.loads(await redis.get(key)) for key in await redis.keys("saq:job:*ingest:*")]
     assert [q["kwargs"]["file_id"] for q in ingestions] == [status["pages"][0]["file_id"]]
+
+
+async def test_resync_removes_nothing_when_a_sitemap_or_a_page_cannot_be_read(
+    web_client, creator_headers, db, web_settings, site
+):
+    site.html("/a/1", page("A one", "First page of part A."))
+    site.html("/a/2", page("A two", "Second page of part A."))
+    site.html("/b/1", page("B one", "First page of part B."))
+    site.pages["/a.xml"] = xml(urlset(site.url("/a/1"), site.url("/a/2")))
+    site.pages["/b.xml"] = xml(urlset(site.url("/b/1")))
+    site.pages["/index.xml"] = xml(sitemap_index(site.url("/a.xml"), site.url("/b.xml")))
+    gpt_id = await create_gpt(web_client, creator_headers)
+    job = await start_import(web_client, creator_headers, gpt_id, sitemap_url=site.url("/index.xml"))
+    first = await finished(web_client, creator_headers, db, web_settings, gpt_id, job)
+    assert first["page_counts"]["added"] == 3
+
+    site.pages["/b.xml"] = Resource(b"busy", status=503, content_type="text/plain")
+    site.pages["/a/2"] = Resource(b"busy", status=503)
+    url = f"/api/gpts/{gpt_id}/files/imports/{job['id']}/resync"
+    assert (await web_client.post(url, headers=creator_headers)).status_code == 202
+    second = await finished(web_client, creator_headers, db, web_settings, gpt_id, job)
+    assert second["status"] == "completed"
+    assert second["sitemap_errors"] == [{"url": site.url("/b.xml"), "error": "answered HTTP 503"}]
+    assert second["page_counts"]["removed"] == 0 and second["page_counts"]["failed"] == 1
+    kept = {p["url"]: p["file_id"] for p in second["pages"]}
+    assert kept == {p["url"]: p["file_id"] for p in first["pages"]}  # every file stays where it was
+    files = (await web_client.get(f"/api/gpts/{gpt_id}/files", headers=creator_headers)).json()["data"]
+    assert len(files) == 3
