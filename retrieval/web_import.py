@@ -194,21 +194,23 @@ class Fetcher:
             "GET",
             url,
             max_bytes=max_bytes,
-            any_redirect_host=True,
+            redirect_check=self._check_redirect,
             headers=dict(headers or {}),
         )
 
+    async def _check_redirect(self, next_url: str) -> None:
+        """Before a redirect is followed: the target's robots.txt must allow it (its own origin's too)."""
+        await self.check_robots(next_url)
+
     async def _fetch(self, url: str, *, max_bytes: int, headers: Mapping[str, str] | None = None):
         """GET `url` as robots.txt allows; `PageError` for a refused or failed request or one past
-        `max_bytes`. A redirect to another origin is kept only if that origin's robots.txt allows it."""
+        `max_bytes`. A redirect is followed only where robots.txt allows the target."""
         await self.check_robots(url)
         await self._wait_crawl_delay(url)
         try:
             result = await self._get(url, max_bytes=max_bytes, headers=headers)
         except ToolNetworkError as exc:
             raise PageError(str(exc)) from None
-        if urlsplit(result.url).netloc != urlsplit(url).netloc:
-            await self.check_robots(result.url)
         if result.truncated:
             raise PageError(f"larger than the limit of {max_bytes:,} bytes")
         return result

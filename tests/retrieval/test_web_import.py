@@ -456,3 +456,35 @@ async def test_resync_removes_nothing_when_a_sitemap_or_a_page_cannot_be_read(
     assert kept == {p["url"]: p["file_id"] for p in first["pages"]}  # every file stays where it was
     files = (await web_client.get(f"/api/gpts/{gpt_id}/files", headers=creator_headers)).json()["data"]
     assert len(files) == 3
+
+
+async def test_crawl_delay_spaces_the_requests_to_a_host(web_client, creator_headers, db, web_settings, site):
+    site.robots("User-agent: gptstore\nCrawl-delay: 0.3\n")
+    site.html("/a", page("Alpha", "Aurora tours leave at nine."))
+    site.html("/b", page("Beta", "Bergen has rain on 231 days a year."))
+    gpt_id = await create_gpt(web_client, creator_headers)
+    job = await start_import(web_client, creator_headers, gpt_id, urls=[site.url("/a"), site.url("/b")])
+    status = await finished(web_client, creator_headers, db, web_settings, gpt_id, job)
+    assert status["page_counts"]["added"] == 2
+    arrivals = {seen.path: seen.at for seen in site.requests}
+    assert arrivals["/b"] - arrivals["/a"] >= 0.3
+
+
+async def test_a_redirect_to_another_site_obeys_that_sites_robots_txt(
+    web_client, creator_headers, db, web_settings, site
+):
+    with LocalSite() as other:
+        other.robots("User-agent: *\nDisallow: /closed\n")
+        other.html("/closed", page("Closed", "Not for crawlers."))
+        other.html("/open", page("Open", "Anyone may read this."))
+        site.redirect("/to-closed", other.url("/closed"))
+        site.redirect("/to-open", other.url("/open"))
+        gpt_id = await create_gpt(web_client, creator_headers)
+        urls = [site.url("/to-closed"), site.url("/to-open")]
+        job = await start_import(web_client, creator_headers, gpt_id, urls=urls)
+        status = await finished(web_client, creator_headers, db, web_settings, gpt_id, job)
+    assert outcomes(status) == {urls[0]: "failed", urls[1]: "added"}
+    assert "disallows" in status["pages"][0]["error"]
+    assert other.fetched("/closed") == 0  # robots.txt is read before the redirect is followed
+    files = (await web_client.get(f"/api/gpts/{gpt_id}/files", headers=creator_headers)).json()["data"]
+    assert [(f["filename"], f["source_url"]) for f in files] == [("Open.html", other.url("/open"))]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -31,6 +32,7 @@ class Resource:
 class Seen:
     path: str
     headers: dict[str, str]
+    at: float  # time.monotonic() on arrival
 
 
 class LocalSite:
@@ -41,7 +43,8 @@ class LocalSite:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                site.requests.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                site.requests.append(Seen(self.path, headers, time.monotonic()))
                 resource = site.pages.get(self.path)
                 if resource is None:
                     self.send_response(404)
