@@ -103,6 +103,9 @@ class FileRead(BaseModel):
 WebImportStatus = Literal["queued", "in_progress", "completed", "failed"]
 WebPageStatus = Literal["pending", "added", "updated", "unchanged", "duplicate", "failed"]
 MAX_URL_CHARS = 2000  # as retrieval.web_import.MAX_URL_CHARS (the `web_page.url` column)
+# URLs in one request: 100 of 2,000 characters (4 bytes each at worst in UTF-8) stay within the default
+# GPTSTORE_MAX_REQUEST_BODY_BYTES (1 MiB), so every body the schema allows is read; more go in a sitemap.
+MAX_LIST_URLS = 100
 
 
 class WebImportCreate(BaseModel):
@@ -113,7 +116,7 @@ class WebImportCreate(BaseModel):
 
     url: str | None = Field(default=None, min_length=1, max_length=MAX_URL_CHARS)
     urls: list[Annotated[str, Field(min_length=1, max_length=MAX_URL_CHARS)]] | None = Field(
-        default=None, min_length=1, max_length=2000
+        default=None, min_length=1, max_length=MAX_LIST_URLS
     )
     sitemap_url: str | None = Field(default=None, min_length=1, max_length=MAX_URL_CHARS)
     access: Access = "private"

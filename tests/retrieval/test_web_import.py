@@ -275,6 +275,7 @@ async def test_a_redirect_to_a_private_address_is_refused(
         ({"url": "http://[::1/"}, "url"),
         ({"url": "https://example.com?" + "q" * 1980}, "url"),  # 2,001 characters once the path is added
         ({"url": "https://example.com/", "sitemap_url": "https://example.com/s.xml"}, "url"),
+        ({"urls": [f"https://example.com/{n}" for n in range(101)]}, "urls"),  # more: a sitemap
         ({}, "url"),
     ],
 )
