@@ -267,7 +267,8 @@ async def _store(
     page.etag, page.last_modified = _clip(fetched.etag, 500), _clip(fetched.last_modified, 100)
     if page.file_id is not None and (fetched.content is None or fetched.sha256 == page.sha256):
         return "unchanged", None
-    assert fetched.content is not None and fetched.filename is not None
+    if fetched.content is None or fetched.filename is None:  # 304, but the file went while we asked
+        raise Conflict("The page's file was deleted while the page was fetched; re-sync to fetch it again")
     previous, owned = page.file_id, page.owns_file
     if previous is not None and owned:
         # The old file goes first so a full knowledge base has room for the new one; a refusal below
