@@ -1,98 +1,36 @@
-"""Import from the web against a website on 127.0.0.1: pages, lists, sitemaps, robots.txt, caps, the SSRF
-rules on redirects, and re-sync keeping what did not change. The job code runs for real (`run_import`)."""
+"""Import from the web against a website on 127.0.0.1: a page, lists, sitemaps, robots.txt, caps, the SSRF
+rules on redirects, who may see an import, and the SAQ job. The job code runs for real (`run_import`).
+Re-sync: test_web_import_resync.py; the sitemap parser: test_sitemaps.py."""
 
 from __future__ import annotations
 
 import gzip
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import pytest
-from redis.asyncio import Redis
 
 from core.app import create_app, job_functions
-from core.db import Database
 from core.jobs import create_queue
-from core.settings import Settings
-from retrieval.imports import import_web, run_import
+from retrieval.imports import import_web
 from retrieval.jobs import ingest
-from retrieval.web_import import ImportLimits, PageError, parse_sitemap
 from tests.asgi import app_client
 from tests.factories import auth_headers, create_user
 from tests.retrieval.test_files import create_gpt
-from tests.retrieval.web_site import LocalSite, Resource
-from tests.tools.servers import loopback_settings
+from tests.retrieval.web_site import (
+    LocalSite,
+    Resource,
+    finished,
+    outcomes,
+    page,
+    sitemap_index,
+    start_import,
+    urlset,
+    xml,
+)
 
 GEIRANGER = "<html><head><title>Geiranger ferry</title></head><body><h1>Ferry</h1>" \
     "<p>The Geirangerfjord ferry runs from May to September, four times a day.</p></body></html>"  # fmt: skip
-
-
-def page(title: str, text: str) -> str:
-    return f"<html><head><title>{title}</title></head><body><h1>{title}</h1><p>{text}</p></body></html>"
-
-
-def urlset(*urls: str) -> bytes:
-    entries = "".join(f"<url><loc>{u}</loc></url>" for u in urls)
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</urlset>'
-    ).encode()
-
-
-def sitemap_index(*urls: str) -> bytes:
-    entries = "".join(f"<sitemap><loc>{u}</loc></sitemap>" for u in urls)
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</sitemapindex>'
-    ).encode()
-
-
-def xml(body: bytes) -> Resource:
-    return Resource(body, content_type="application/xml")
-
-
-@pytest.fixture(scope="module")
-def local_site() -> Iterator[LocalSite]:
-    with LocalSite() as site:
-        yield site
-
-
-@pytest.fixture
-def site(local_site: LocalSite) -> LocalSite:
-    local_site.reset()
-    return local_site
-
-
-@pytest.fixture
-def web_settings(settings: Settings) -> Settings:
-    """The test settings with 127.0.0.1 (the site) allowed, as an operator would list an intranet host."""
-    return loopback_settings(settings)
-
-
-@pytest.fixture
-async def web_client(web_settings: Settings, db: Database, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(create_app(web_settings, db=db, redis=redis)) as client:
-        yield client
-
-
-async def start_import(client, headers, gpt_id: str, **body) -> dict:
-    response = await client.post(f"/api/gpts/{gpt_id}/files/imports", json=body, headers=headers)
-    assert response.status_code == 202, response.text
-    return response.json()
-
-
-async def finished(client, headers, db, settings, gpt_id: str, job: dict) -> dict:
-    """Run the import's job (as the worker would) and return its status document."""
-    await run_import(db, settings, uuid.UUID(job["id"]))
-    response = await client.get(f"/api/gpts/{gpt_id}/files/imports/{job['id']}", headers=headers)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def outcomes(status: dict) -> dict[str, str]:
-    return {p["url"]: p["status"] for p in status["pages"]}
 
 
 async def test_a_page_becomes_a_searchable_file_with_its_url(
@@ -287,114 +225,6 @@ async def test_refused_sources_are_a_422_naming_the_field(client, creator_header
     assert field in [e["field"] for e in response.json()["errors"]]
 
 
-async def test_resync_keeps_unchanged_pages_and_follows_the_sitemap(
-    web_client, creator_headers, db, web_settings, site
-):
-    site.html("/keep", page("Keep", "This page never changes."))
-    site.html("/edit", page("Edit", "First version of the page."))
-    site.html("/drop", page("Drop", "This page will leave the sitemap."))
-    site.html("/plain", page("Plain", "A server without validators."), etag=False)
-    site.pages["/sitemap.xml"] = xml(urlset(*(site.url(p) for p in ("/keep", "/edit", "/drop", "/plain"))))
-    gpt_id = await create_gpt(web_client, creator_headers)
-    job = await start_import(web_client, creator_headers, gpt_id, sitemap_url=site.url("/sitemap.xml"))
-    first = await finished(web_client, creator_headers, db, web_settings, gpt_id, job)
-    assert first["page_counts"]["added"] == 4
-    files_before = {p["url"]: p["file_id"] for p in first["pages"]}
-
-    site.html("/edit", page("Edit", "Second version of the page."))
-    site.html("/new", page("New", "A page added to the sitemap later."))
-    site.pages["/sitemap.xml"] = xml(urlset(*(site.url(p) for p in ("/keep", "/edit", "/plain", "/new"))))
-    resync = await web_client.post(
-        f"/api/gpts/{gpt_id}/files/imports/{job['id']}/resync", headers=creator_headers
-    )
-    assert resync.status_code == 202 and resync.json()["status"] == "queued"
-    again = await web_client.post(
-        f"/api/gpts/{gpt_id}/files/imports/{job['id']}/resync", headers=creator_headers
-    )
-    assert again.status_code == 409  # one run at a time
-
-    second = await finished(web_client, creator_headers, db, web_settings, gpt_id, job)
-    assert second["runs"] == 2
-    assert second["page_counts"] == {
-        "total": 4, "done": 4, "added": 1, "updated": 1, "unchanged": 2, "removed": 1, "failed": 0
-    }  # fmt: skip
-    files_after = {p["url"]: p["file_id"] for p in second["pages"]}
-    assert files_after[site.url("/keep")] == files_before[site.url("/keep")]
-    assert files_after[site.url("/plain")] == files_before[site.url("/plain")]  # same sha256
-    assert files_after[site.url("/edit")] != files_before[site.url("/edit")]
-    assert site.url("/drop") not in files_after
-    keep_requests = [s for s in site.requests if s.path == "/keep"]
-    assert "if-none-match" in keep_requests[-1].headers  # conditional: answered 304, nothing downloaded
-
-    files = (await web_client.get(f"/api/gpts/{gpt_id}/files", headers=creator_headers)).json()["data"]
-    assert {f["filename"] for f in files} == {"Keep.html", "Edit.html", "Plain.html", "New.html"}
-    assert files_before[site.url("/drop")] not in {f["id"] for f in files}
-    gone = await web_client.get(
-        f"/api/gpts/{gpt_id}/files/{files_before[site.url('/edit')]}", headers=creator_headers
-    )
-    assert gone.status_code == 404
-
-
-async def test_an_unreadable_sitemap_fails_the_import_and_changes_nothing(
-    web_client, creator_headers, db, web_settings, site
-):
-    site.pages["/sitemap.xml"] = xml(b"<html><body>not a sitemap</body></html>")
-    gpt_id = await create_gpt(web_client, creator_headers)
-    job = await start_import(web_client, creator_headers, gpt_id, sitemap_url=site.url("/sitemap.xml"))
-    status = await finished(web_client, creator_headers, db, web_settings, gpt_id, job)
-    assert status["status"] == "failed" and "root element is <html>" in status["error"]
-    assert status["pages"] == []
-
-
-# The sitemap parser on its own -------------------------------------------------------------------------
-
-
-def limits() -> ImportLimits:
-    return ImportLimits.of(Settings(llm_provider="offline"))
-
-
-BILLION_LAUGHS = b"""<?xml version="1.0"?>
-<!DOCTYPE urlset [
-  <!ENTITY lol "lol">
-  <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
-  <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
-]>
-<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>http://x/&lol3;</loc></url></urlset>"""
-
-EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
-<!DOCTYPE urlset [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
-<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>&secret;</loc></url></urlset>"""
-
-
-@pytest.mark.parametrize("document", [BILLION_LAUGHS, EXTERNAL_ENTITY])
-def test_sitemaps_with_entities_are_refused(document):
-    with pytest.raises(PageError, match="DTD"):
-        parse_sitemap(document, limits())
-
-
-def test_sitemap_forms():
-    assert parse_sitemap(urlset("https://a.example/1"), limits()) == ("urlset", ["https://a.example/1"])
-    assert parse_sitemap(sitemap_index("https://a.example/s.xml"), limits()) == (
-        "sitemapindex",
-        ["https://a.example/s.xml"],
-    )
-    text = b"https://a.example/1\n\nhttps://a.example/2\n"
-    assert parse_sitemap(text, limits()) == ("urlset", ["https://a.example/1", "https://a.example/2"])
-    no_namespace = b"<urlset><url><loc> https://a.example/1 </loc></url></urlset>"
-    assert parse_sitemap(no_namespace, limits())[1] == ["https://a.example/1"]
-
-
-def test_gzip_bombs_stop_at_the_sitemap_cap():
-    small = ImportLimits(**{**limits().__dict__, "max_sitemap_bytes": 10_000})
-    bomb = gzip.compress(b"<urlset>" + b" " * 50_000 + b"</urlset>")
-    assert len(bomb) < 10_000
-    with pytest.raises(PageError, match="larger than 10,000 bytes uncompressed"):
-        parse_sitemap(bomb, small)
-    many = ImportLimits(**{**limits().__dict__, "max_sitemap_urls": 2})
-    with pytest.raises(PageError, match="more than 2 URLs"):
-        parse_sitemap(urlset("http://a/1", "http://a/2", "http://a/3"), many)
-
-
 async def test_only_the_owner_sees_and_resyncs_an_import(web_client, creator_headers, db, web_settings, site):
     site.html("/a", page("Alpha", "Aurora tours leave at nine."))
     gpt_id = await create_gpt(web_client, creator_headers)
@@ -429,34 +259,6 @@ async def test_the_route_queues_the_saq_job_that_runs_the_import(
     ).json()
     ingestions = [json.loads(await redis.get(key)) for key in await redis.keys("saq:job:*ingest:*")]
     assert [q["kwargs"]["file_id"] for q in ingestions] == [status["pages"][0]["file_id"]]
-
-
-async def test_resync_removes_nothing_when_a_sitemap_or_a_page_cannot_be_read(
-    web_client, creator_headers, db, web_settings, site
-):
-    site.html("/a/1", page("A one", "First page of part A."))
-    site.html("/a/2", page("A two", "Second page of part A."))
-    site.html("/b/1", page("B one", "First page of part B."))
-    site.pages["/a.xml"] = xml(urlset(site.url("/a/1"), site.url("/a/2")))
-    site.pages["/b.xml"] = xml(urlset(site.url("/b/1")))
-    site.pages["/index.xml"] = xml(sitemap_index(site.url("/a.xml"), site.url("/b.xml")))
-    gpt_id = await create_gpt(web_client, creator_headers)
-    job = await start_import(web_client, creator_headers, gpt_id, sitemap_url=site.url("/index.xml"))
-    first = await finished(web_client, creator_headers, db, web_settings, gpt_id, job)
-    assert first["page_counts"]["added"] == 3
-
-    site.pages["/b.xml"] = Resource(b"busy", status=503, content_type="text/plain")
-    site.pages["/a/2"] = Resource(b"busy", status=503)
-    url = f"/api/gpts/{gpt_id}/files/imports/{job['id']}/resync"
-    assert (await web_client.post(url, headers=creator_headers)).status_code == 202
-    second = await finished(web_client, creator_headers, db, web_settings, gpt_id, job)
-    assert second["status"] == "completed"
-    assert second["sitemap_errors"] == [{"url": site.url("/b.xml"), "error": "answered HTTP 503"}]
-    assert second["page_counts"]["removed"] == 0 and second["page_counts"]["failed"] == 1
-    kept = {p["url"]: p["file_id"] for p in second["pages"]}
-    assert kept == {p["url"]: p["file_id"] for p in first["pages"]}  # every file stays where it was
-    files = (await web_client.get(f"/api/gpts/{gpt_id}/files", headers=creator_headers)).json()["data"]
-    assert len(files) == 3
 
 
 async def test_crawl_delay_spaces_the_requests_to_a_host(web_client, creator_headers, db, web_settings, site):

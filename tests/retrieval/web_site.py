@@ -7,7 +7,8 @@ milliseconds). A test sets `site.pages[path] = Resource(...)`; every request is 
         url = site.url("/docs")
 
 Resources answer conditional requests (If-None-Match with their ETag: 304). `site.redirect(path, to)`
-answers 302 with `Location: to`.
+answers 302 with `Location: to`. Below the site: page and sitemap makers, and the steps of an import test
+(`start_import` through the API, `finished` runs the job as the worker would and returns the status).
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from retrieval.imports import run_import
 
 
 @dataclass
@@ -103,3 +107,45 @@ class LocalSite:
     def reset(self) -> None:
         self.pages.clear()
         self.requests.clear()
+
+
+def page(title: str, text: str) -> str:
+    return f"<html><head><title>{title}</title></head><body><h1>{title}</h1><p>{text}</p></body></html>"
+
+
+def urlset(*urls: str) -> bytes:
+    entries = "".join(f"<url><loc>{u}</loc></url>" for u in urls)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</urlset>'
+    ).encode()
+
+
+def sitemap_index(*urls: str) -> bytes:
+    entries = "".join(f"<sitemap><loc>{u}</loc></sitemap>" for u in urls)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</sitemapindex>'
+    ).encode()
+
+
+def xml(body: bytes) -> Resource:
+    return Resource(body, content_type="application/xml")
+
+
+async def start_import(client, headers, gpt_id: str, **body) -> dict:
+    response = await client.post(f"/api/gpts/{gpt_id}/files/imports", json=body, headers=headers)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+async def finished(client, headers, db, settings, gpt_id: str, job: dict) -> dict:
+    """Run the import's job (as the worker would) and return its status document."""
+    await run_import(db, settings, uuid.UUID(job["id"]))
+    response = await client.get(f"/api/gpts/{gpt_id}/files/imports/{job['id']}", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def outcomes(status: dict) -> dict[str, str]:
+    return {p["url"]: p["status"] for p in status["pages"]}
