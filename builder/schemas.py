@@ -248,6 +248,7 @@ class CitationRead(BaseModel):
     page: int | None
     heading: str | None
     quote: str | None = Field(description="Only for open-access files; private files are never quoted")
+    url: str | None = Field(default=None, description="The web page an imported file came from")
 
 
 class CitedMessage(BaseModel):

@@ -62,11 +62,17 @@ def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
 
 
 def job_functions() -> list[tuple[str, Any]]:
+    from retrieval import imports as retrieval_imports
     from retrieval import jobs as retrieval_jobs
     from retrieval import orphans
     from store import jobs as store_jobs
 
-    return [*retrieval_jobs.functions, *orphans.functions, *store_jobs.functions]
+    return [
+        *retrieval_jobs.functions,
+        *retrieval_imports.functions,
+        *orphans.functions,
+        *store_jobs.functions,
+    ]
 
 
 def cron_jobs(settings: Settings) -> list[CronJob]:

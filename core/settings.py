@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     # Parsing runs in a child process with these hard bounds (retrieval.isolation).
     parse_timeout_seconds: float = Field(default=300.0, gt=0)
     parse_memory_mb: int = Field(default=2048, ge=64)
+    # Import from the web (docs/retrieval.md): None takes the cap of retrieval/data/web_import.toml (2,000
+    # pages per import; 15 MB per page, as Googlebot). Fetches follow the actions' SSRF rules and timeouts.
+    web_import_max_pages: int | None = Field(default=None, ge=1)
+    web_import_max_page_bytes: int | None = Field(default=None, ge=1_000)
 
     # Object storage of uploads (core/storage.py; docs/operations.md#object-storage): unset keeps them in
     # `<data dir>/files`; `file:///dir` another directory; `s3://bucket/prefix` an S3-compatible bucket.

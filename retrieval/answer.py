@@ -58,10 +58,11 @@ class Citation:
     page: int | None
     heading: str | None
     quote: str | None
+    url: str | None = None  # the web page an imported file came from
 
     def as_json(self) -> dict[str, object]:
         return {"file_id": str(self.file_id), "filename": self.filename, "page": self.page,
-                "heading": self.heading, "quote": self.quote}  # fmt: skip
+                "heading": self.heading, "quote": self.quote, "url": self.url}  # fmt: skip
 
 
 @dataclass
@@ -124,7 +125,8 @@ def _citation(source: SourcedHit, quote: str | None = None) -> Citation:
         quote = None
     elif quote is None:
         quote = source.hit.text.strip()[:QUOTE_CHARS]
-    return Citation(source.hit.file_id, source.filename, source.hit.page, source.hit.heading, quote)
+    hit = source.hit
+    return Citation(hit.file_id, source.filename, hit.page, hit.heading, quote, source.source_url)
 
 
 def system_prompt(context: AnswerContext, sources: Sequence[SourcedHit], *, tools: bool = False) -> str:

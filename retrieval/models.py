@@ -1,5 +1,5 @@
-"""Retrieval tables: datasets (named collections of knowledge files), their files and chunks, and the
-datasets each GPT draft uses (docs/data-library.md)."""
+"""Retrieval tables: datasets (named collections of knowledge files), their files and chunks, the
+datasets each GPT draft uses (docs/data-library.md), and imports from the web."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import REGCONFIG, TSVECTOR
+from sqlalchemy.dialects.postgresql import JSONB, REGCONFIG, TSVECTOR
 from sqlmodel import Field, SQLModel
 
 from core.db import Vector, created_at_field, id_field, updated_at_field
@@ -107,6 +107,8 @@ class KnowledgeFile(SQLModel, table=True):
     sha256: str = Field(max_length=64)
     access: str = Field(default="private", max_length=16)
     license: str | None = Field(default=None, max_length=200)
+    # The page a web import fetched this file from (docs/retrieval.md#import-from-the-web), for citations.
+    source_url: str | None = Field(default=None, max_length=2000)
     status: str = Field(default="in_progress", max_length=16)
     chunks_done: int = 0
     chunks_total: int | None = None
@@ -169,3 +171,75 @@ class KnowledgeChunk(SQLModel, table=True):
             nullable=True,
         ),
     )
+
+
+class WebImport(SQLModel, table=True):
+    """Pages of the web added to a knowledge base: one URL, a list, or a sitemap; re-synced on demand.
+
+    The counts are those of the latest run; `status` is `queued`, `in_progress`, `completed` or `failed`
+    (the sitemap could not be read: nothing changed)."""
+
+    __tablename__ = "web_import"
+
+    id: uuid.UUID = id_field()
+    dataset_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("dataset.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    owner_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    urls: list[str] = Field(default_factory=list, sa_type=JSONB)  # the pages asked for (none: a sitemap)
+    sitemap_url: str | None = Field(default=None, max_length=2000)
+    access: str = Field(default="private", max_length=16)  # of the files it makes
+    status: str = Field(default="queued", max_length=16)
+    runs: int = 0
+    pages_total: int = 0
+    pages_done: int = 0
+    pages_added: int = 0
+    pages_updated: int = 0
+    pages_unchanged: int = 0
+    pages_removed: int = 0
+    pages_failed: int = 0
+    capped: bool = False  # the sitemap listed more pages than the import may take
+    error: str | None = Field(default=None, max_length=1000)
+    # Nested sitemaps that could not be read: [{"url", "error"}]
+    sitemap_errors: list[dict[str, str]] = Field(default_factory=list, sa_type=JSONB)
+    started_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    finished_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()
+
+
+class WebPage(SQLModel, table=True):
+    """One URL of an import: what its last fetch gave (validators for conditional requests, content hash)
+    and the knowledge file holding it."""
+
+    __tablename__ = "web_page"
+    __table_args__ = (sa.UniqueConstraint("import_id", "url", name="uq_web_page_import_url"),)
+
+    id: uuid.UUID = id_field()
+    import_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("web_import.id", ondelete="CASCADE"), nullable=False)
+    )
+    url: str = Field(max_length=2000)
+    file_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("knowledge_file.id", ondelete="SET NULL"), index=True, nullable=True
+        ),
+    )
+    # True when this page made the file; False when its content was already in the knowledge base.
+    owns_file: bool = False
+    sha256: str | None = Field(default=None, max_length=64)
+    etag: str | None = Field(default=None, max_length=500)
+    last_modified: str | None = Field(default=None, max_length=100)
+    # pending, added, updated, unchanged, duplicate or failed: the outcome of the latest run
+    status: str = Field(default="pending", max_length=16)
+    error: str | None = Field(default=None, max_length=1000)
+    fetched_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()

@@ -1,4 +1,4 @@
-"""Knowledge files of a GPT and the retrieval test (search) endpoint."""
+"""Knowledge files of a GPT, its imports from the web, and the retrieval test (search) endpoint."""
 
 from __future__ import annotations
 
@@ -13,12 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.guard import read_form
 from core.models import User
 from core.settings import Settings
+from retrieval.imports import WebImportService, enqueue_import
 from retrieval.jobs import enqueue_ingestion
 from retrieval.schemas import (
     FileRead,
     SearchRequest,
     SearchResponse,
     SearchResult,
+    WebImportCreate,
+    WebImportRead,
     upload_chunks,
     upload_form,
 )
@@ -136,6 +139,7 @@ class FileController(Controller):
                     score=s.hit.score,
                     page=s.hit.page,
                     heading=s.hit.heading,
+                    source_url=s.source_url,
                 )
                 for s in hits
             ],
@@ -143,4 +147,75 @@ class FileController(Controller):
         )
 
 
-route_handlers = [FileController]
+class WebImportController(Controller):
+    """Pages of the web as knowledge files (docs/retrieval.md#import-from-the-web)."""
+
+    path = "/api/gpts/{gpt_id:uuid}/files/imports"
+    tags = ["knowledge"]
+
+    @post("/", status_code=202)
+    async def create_import(
+        self,
+        gpt_id: uuid.UUID,
+        data: WebImportCreate,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        state: State,
+    ) -> Response[WebImportRead]:
+        """Import a page (`url`), a list of pages (`urls`) or every page of a sitemap (`sitemap_url`); the
+        pages are fetched by a background job: follow it with `GET .../imports/{import_id}`."""
+        service = KnowledgeService(db_session, settings)
+        base = await service.knowledge_base_for(current_user, gpt_id)
+        row = await WebImportService(db_session, settings).create(base, data)
+        return Response(
+            WebImportRead.of(row, []),
+            status_code=202,
+            background=BackgroundTask(enqueue_import, state.queue, row.id),
+        )
+
+    @get("/")
+    async def list_imports(
+        self, gpt_id: uuid.UUID, current_user: User, db_session: AsyncSession, settings: Settings
+    ) -> dict[str, list[WebImportRead]]:
+        base = await KnowledgeService(db_session, settings).knowledge_base_for(current_user, gpt_id)
+        rows = await WebImportService(db_session, settings).list_imports(base)
+        return {"data": [WebImportRead.of(row) for row in rows]}
+
+    @get("/{import_id:uuid}")
+    async def get_import(
+        self,
+        gpt_id: uuid.UUID,
+        import_id: uuid.UUID,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+    ) -> WebImportRead:
+        """The import's status, its page counts so far, and each URL's outcome (with its error)."""
+        base = await KnowledgeService(db_session, settings).knowledge_base_for(current_user, gpt_id)
+        imports = WebImportService(db_session, settings)
+        row = await imports.get(base, import_id)
+        return WebImportRead.of(row, await imports.pages(row))
+
+    @post("/{import_id:uuid}/resync", status_code=202)
+    async def resync_import(
+        self,
+        gpt_id: uuid.UUID,
+        import_id: uuid.UUID,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        state: State,
+    ) -> Response[WebImportRead]:
+        """Fetch the pages again: unchanged ones are kept, changed ones replaced, new ones added, and pages
+        gone from the sitemap removed; 409 while a run is queued or running."""
+        base = await KnowledgeService(db_session, settings).knowledge_base_for(current_user, gpt_id)
+        row = await WebImportService(db_session, settings).resync(base, import_id)
+        return Response(
+            WebImportRead.of(row),
+            status_code=202,
+            background=BackgroundTask(enqueue_import, state.queue, row.id),
+        )
+
+
+route_handlers = [FileController, WebImportController]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from litestar.datastructures import UploadFile
 from pydantic import BaseModel, ConfigDict, Field
@@ -68,6 +68,7 @@ class FileRead(BaseModel):
     sha256: str
     access: Access
     license: str | None
+    source_url: str | None = None  # the web page it was imported from (docs/retrieval.md)
     status: FileStatus
     progress: Progress
     last_error: FileError | None
@@ -86,6 +87,7 @@ class FileRead(BaseModel):
             sha256=row.sha256,
             access=row.access,
             license=row.license,
+            source_url=row.source_url,
             status=row.status,
             progress=Progress(chunks_done=row.chunks_done, chunks_total=row.chunks_total),
             last_error=FileError(code=row.error_code, message=row.error_message or "")
@@ -95,6 +97,105 @@ class FileRead(BaseModel):
             chunk_count=row.chunk_count,
             token_count=row.token_count,
             created_at=row.created_at,
+        )
+
+
+WebImportStatus = Literal["queued", "in_progress", "completed", "failed"]
+WebPageStatus = Literal["pending", "added", "updated", "unchanged", "duplicate", "failed"]
+MAX_URL_CHARS = 2000  # as retrieval.web_import.MAX_URL_CHARS (the `web_page.url` column)
+# URLs in one request: 100 of 2,000 characters (4 bytes each at worst in UTF-8) stay within the default
+# GPTSTORE_MAX_REQUEST_BODY_BYTES (1 MiB), so every body the schema allows is read; more go in a sitemap.
+MAX_LIST_URLS = 100
+
+
+class WebImportCreate(BaseModel):
+    """Pages to add to the knowledge: exactly one of `url` (a page), `urls` (a list of pages) or
+    `sitemap_url` (every page a sitemap or sitemap index lists); `access` of the files made."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, min_length=1, max_length=MAX_URL_CHARS)
+    urls: list[Annotated[str, Field(min_length=1, max_length=MAX_URL_CHARS)]] | None = Field(
+        default=None, min_length=1, max_length=MAX_LIST_URLS
+    )
+    sitemap_url: str | None = Field(default=None, min_length=1, max_length=MAX_URL_CHARS)
+    access: Access = "private"
+
+
+class WebPageCounts(BaseModel):
+    """Pages of the latest run: `total` to fetch, `done` so far, and how each ended."""
+
+    total: int
+    done: int
+    added: int
+    updated: int
+    unchanged: int
+    removed: int  # gone from the sitemap: their files were deleted
+    failed: int
+
+
+class WebPageRead(BaseModel):
+    url: str
+    status: WebPageStatus
+    file_id: uuid.UUID | None
+    error: str | None
+    fetched_at: datetime | None
+
+    @classmethod
+    def of(cls, row) -> WebPageRead:
+        return cls(
+            url=row.url, status=row.status, file_id=row.file_id, error=row.error, fetched_at=row.fetched_at
+        )
+
+
+class SitemapErrorRead(BaseModel):
+    url: str
+    error: str
+
+
+class WebImportRead(BaseModel):
+    id: uuid.UUID
+    status: WebImportStatus
+    urls: list[str]
+    sitemap_url: str | None
+    access: Access
+    page_counts: WebPageCounts
+    capped: bool = Field(description="The sitemap listed more pages than an import takes")
+    error: str | None = Field(description="Why the run failed as a whole (the sitemap could not be read)")
+    sitemap_errors: list[SitemapErrorRead]
+    runs: int
+    pages: list[WebPageRead] | None = Field(
+        default=None, description="Each URL's outcome (on `GET .../imports/{id}` only)"
+    )
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, row, pages=None) -> WebImportRead:
+        return cls(
+            id=row.id,
+            status=row.status,
+            urls=row.urls,
+            sitemap_url=row.sitemap_url,
+            access=row.access,
+            page_counts=WebPageCounts(
+                total=row.pages_total,
+                done=row.pages_done,
+                added=row.pages_added,
+                updated=row.pages_updated,
+                unchanged=row.pages_unchanged,
+                removed=row.pages_removed,
+                failed=row.pages_failed,
+            ),
+            capped=row.capped,
+            error=row.error,
+            sitemap_errors=[SitemapErrorRead(**e) for e in row.sitemap_errors],
+            runs=row.runs,
+            pages=[WebPageRead.of(p) for p in pages] if pages is not None else None,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
         )
 
 
@@ -116,6 +217,7 @@ class SearchResult(BaseModel):
     score: float
     page: int | None
     heading: str | None
+    source_url: str | None = None  # the web page an imported file came from
 
 
 class SearchResponse(BaseModel):

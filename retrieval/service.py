@@ -103,6 +103,7 @@ class SourcedHit:
     dataset_name: str = ""
     license: str | None = None
     attribution: str | None = None
+    source_url: str | None = None  # the web page the file was imported from
 
 
 class KnowledgeService:
@@ -252,8 +253,10 @@ class KnowledgeService:
         *,
         access: str = "private",
         license: str | None = None,
+        source_url: str | None = None,
     ) -> KnowledgeFile:
         """Store an upload and register it for ingestion; refused whole when over a limit or a duplicate.
+        `source_url`: the web page it was fetched from (web imports), shown with its citations.
 
         Concurrent uploads of one creator take their turns between the checks and the insert (see
         `_check_upload`), so limits, quota and duplicates hold as if they came one by one; the bytes of
@@ -286,6 +289,7 @@ class KnowledgeService:
                 sha256=sha256,
                 access=access,
                 license=license,
+                source_url=source_url,
                 chunk_size=chunk_size,
                 chunk_overlap=chunk_overlap,
             )
@@ -300,6 +304,10 @@ class KnowledgeService:
             spool.unlink(missing_ok=True)
         after_rollback(self.session, lambda: storage.delete_soon([key]))
         return row
+
+    async def file_slots_left(self, base: Dataset) -> int:
+        """How many more files the dataset takes (GPTSTORE_MAX_FILES_PER_GPT)."""
+        return max(0, self.settings.max_files_per_gpt - await self._file_count(base.id))
 
     async def _file_count(self, dataset_id: uuid.UUID) -> int:
         return await self.session.scalar(
@@ -366,7 +374,8 @@ class KnowledgeService:
         return row
 
     async def delete_file(self, base: KnowledgeBase, file_id: uuid.UUID) -> None:
-        """Remove a file and its chunks (a running ingestion stops); a published version keeps its copy."""
+        """Remove a file and its chunks (a running ingestion stops); a published version keeps its copy.
+        The stored upload goes only once the transaction commits."""
         row = await self.get_file(base, file_id, for_update=True)
         await self._bump_version(base.id)
         if row.pinned:
@@ -548,6 +557,7 @@ class KnowledgeService:
                     KnowledgeFile.filename,
                     KnowledgeFile.access,
                     KnowledgeFile.license,
+                    KnowledgeFile.source_url,
                     KnowledgeFile.chunks_done,
                     KnowledgeFile.embedding_model,
                 )
@@ -602,6 +612,7 @@ def _sourced(hit: Hit, row: Any) -> SourcedHit:
         dataset_name=row.dataset_name,
         license=row.license,
         attribution=row.attribution,
+        source_url=row.source_url,
     )
 
 

@@ -74,6 +74,7 @@ class CitationOut(BaseModel):
     page: int | None
     heading: str | None
     quote: str | None = Field(description="Text of an open file; null for private files, never quoted")
+    url: str | None = Field(default=None, description="The web page an imported file came from")
 
 
 class AskResult(BaseModel):

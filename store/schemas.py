@@ -211,6 +211,7 @@ class Citation(BaseModel):
     page: int | None
     heading: str | None
     quote: str | None
+    url: str | None = Field(default=None, description="The web page an imported file came from")
 
 
 class ChatMessageRead(BaseModel):

@@ -6,7 +6,8 @@ Every connection an action, an OAuth token request, an OpenAPI import or the MCP
 refused, also inside IPv4-mapped, IPv4-compatible, 6to4, Teredo and NAT64 IPv6 addresses), and connects to
 the address it checked, so DNS cannot answer differently between the check and the connection. The Host
 header and TLS SNI keep the name. Redirects are followed by `request` itself (at most
-`actions_max_redirects`, same host unless listed), and each new connection is checked again.
+`actions_max_redirects`, same host unless listed; any host the web import's robots.txt check lets through,
+`retrieval.web_import`), and each new connection is checked again.
 
 IP literals in every form a resolver accepts (`2130706433`, `0177.0.0.1`, `127.1`, `0x7f.1`, `[::1]`,
 `[::ffff:127.0.0.1]`) are read as the address they denote (`socket.inet_aton` rules) before anything else.
@@ -23,7 +24,7 @@ import json
 import logging
 import re
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -280,10 +281,13 @@ async def request(
     redirect_hosts: Iterable[str] = (),
     sensitive_headers: Iterable[str] = (),
     max_bytes: int | None = None,
+    redirect_check: Callable[[str], Awaitable[None]] | None = None,
     **kwargs: Any,
 ) -> HttpResult:
     """Send one request with `client` (from `guarded_client`), following at most `actions_max_redirects`
-    redirects to the first host or `redirect_hosts`, each checked again (the Location is the whole next URL:
+    redirects to the first host or `redirect_hosts` (with `redirect_check`, to any host that it lets through
+    by not raising: the web import, which sends no credentials, checks robots.txt there), each checked
+    again (the Location is the whole next URL:
     `params` are not added again; credential and `sensitive_headers` are dropped when the host changes);
     the body read up to `max_bytes`
     (default `actions_max_response_bytes`). Raises `ToolNetworkError` (incl. `RefusedRequest`); timeouts
@@ -293,14 +297,22 @@ async def request(
     try:
         with anyio.fail_after(seconds):
             return await _follow(
-                client, settings, method, url, redirect_hosts, sensitive_headers, max_bytes, kwargs
+                client,
+                settings,
+                method,
+                url,
+                redirect_hosts,
+                sensitive_headers,
+                max_bytes,
+                redirect_check,
+                kwargs,
             )
     except TimeoutError:
         raise ToolNetworkError(f"timed out: no answer within {seconds:g} s ({url})") from None
 
 
 async def _follow(
-    client, settings, method, url, redirect_hosts, sensitive_headers, max_bytes, kwargs
+    client, settings, method, url, redirect_hosts, sensitive_headers, max_bytes, redirect_check, kwargs
 ) -> HttpResult:
     first_host = check_url(settings, url)
     allowed = {first_host} | {h.lower().rstrip(".") for h in redirect_hosts}
@@ -322,12 +334,14 @@ async def _follow(
         except httpx2.InvalidURL as exc:
             raise RefusedRequest(f"refused: invalid URL {url!r}: {exc}") from None
         next_host = check_url(settings, next_url)
-        if next_host not in allowed:
+        if next_host not in allowed and redirect_check is None:
             raise RefusedRequest(
                 f"refused: {url} redirects to another host ({next_host}), which the action does not list"
             )
         if hop == settings.actions_max_redirects:
             break
+        if redirect_check is not None:
+            await redirect_check(next_url)
         kwargs.pop("params", None)
         if response.status_code in (301, 302, 303) and method.upper() != "HEAD":
             method = "GET"

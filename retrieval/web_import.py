@@ -1,0 +1,388 @@
+"""Fetching for "Import from the web": pages, robots.txt and sitemaps (docs/retrieval.md#import-from-the-web).
+
+No database here: `retrieval.imports` turns what this module fetches into knowledge files.
+
+Every request goes through the actions' SSRF guard (`tools.net`: checked addresses, at most
+`actions_max_redirects` redirects, each checked again; timeouts of the actions), with a User-Agent naming
+gptstore. robots.txt is read once per origin with Protego (Scrapy's parser: RFC 9309 longest-match
+precedence, `*` and `$` patterns, Crawl-delay), which the standard library's `urllib.robotparser` lacks (it
+takes the first matching rule and no wildcards, so it misreads robots.txt files written for Google). Sitemaps
+(urlset, sitemap index, gzip, plain text) are read with lxml, entities unresolved, no DTD loaded, no network.
+Limits come from `retrieval/data/web_import.toml`, two of them overridable by settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import tomllib
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.message import Message
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+from urllib.parse import urldefrag, urlsplit, urlunsplit
+
+import anyio
+import httpx2
+from lxml import etree
+from protego import Protego
+
+from core.filenames import clean_filename
+from core.settings import Settings
+from tools.net import RefusedRequest, ToolNetworkError, check_url, guarded_client, request
+
+
+class PageError(Exception):
+    """One URL that could not be imported; `str()` says why, for the import's status."""
+
+
+@cache
+def _table() -> dict[str, Any]:
+    return tomllib.loads(resources.files("retrieval").joinpath("data/web_import.toml").read_text())
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """The limits of one import (sources in retrieval/data/web_import.toml)."""
+
+    robots_token: str
+    user_agent: str
+    max_page_bytes: int
+    max_pages: int
+    max_sitemap_bytes: int
+    max_sitemap_urls: int
+    max_sitemaps: int
+    max_sitemap_depth: int
+    max_robots_bytes: int
+    max_crawl_delay_seconds: float
+    media_types: Mapping[str, str]
+
+    @classmethod
+    def of(cls, settings: Settings) -> ImportLimits:
+        table = _table()
+        return cls(
+            robots_token=table["robots_token"],
+            user_agent=table["user_agent"],
+            max_page_bytes=settings.web_import_max_page_bytes or table["max_page_bytes"],
+            max_pages=settings.web_import_max_pages or table["max_pages"],
+            max_sitemap_bytes=table["max_sitemap_bytes"],
+            max_sitemap_urls=table["max_sitemap_urls"],
+            max_sitemaps=table["max_sitemaps"],
+            max_sitemap_depth=table["max_sitemap_depth"],
+            max_robots_bytes=table["max_robots_bytes"],
+            max_crawl_delay_seconds=float(table["max_crawl_delay_seconds"]),
+            media_types=dict(table["media_types"]),
+        )
+
+
+MAX_URL_CHARS = 2000  # the `web_page.url` column; browsers and CDNs agree on 2,000 (RFC 9110 asks >= 8,000)
+
+
+def normalize_url(settings: Settings, url: str) -> str:
+    """`url` without its fragment, scheme and host in lower case; `PageError` for what the SSRF rules
+    refuse without a request (not http(s), no host, a private or metadata IP literal or host name), and for
+    a URL longer than `MAX_URL_CHARS`."""
+    try:
+        url = urldefrag(url.strip())[0]
+        check_url(settings, url)
+        parts = urlsplit(url)
+    except (ToolNetworkError, ValueError) as exc:
+        raise PageError(str(exc)) from None
+    url = urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", parts.query, ""))
+    if len(url) > MAX_URL_CHARS:
+        raise PageError(f"the URL is longer than {MAX_URL_CHARS} characters")
+    return url
+
+
+@dataclass(frozen=True)
+class Page:
+    """A fetched page; `content` is None when the server answered 304 Not Modified."""
+
+    url: str  # the final URL, after redirects
+    content: bytes | None
+    sha256: str | None
+    media_type: str | None
+    filename: str | None
+    etag: str | None
+    last_modified: str | None
+
+
+@dataclass(frozen=True)
+class SitemapResult:
+    urls: list[str]  # page URLs in document order, without duplicates, at most the cap asked for
+    errors: list[tuple[str, str]]  # (URL, reason): nested sitemaps not read, listed URLs refused
+    capped: bool  # more URLs were listed than the cap
+    complete: bool  # every sitemap file was read (so a page not listed is gone, not just unseen)
+
+
+class Fetcher:
+    """The HTTP of one import run: one guarded client, robots.txt once per origin, Crawl-delay per host.
+
+    async with Fetcher(settings) as fetcher:
+        page = await fetcher.page("https://example.com/docs", etag=None, last_modified=None)
+    """
+
+    def __init__(self, settings: Settings, limits: ImportLimits | None = None):
+        self.settings = settings
+        self.limits = limits or ImportLimits.of(settings)
+        # Per origin: the rules, True (no rules), False (unreadable) or the SSRF refusal of the origin.
+        self._robots: dict[str, Protego | bool | str] = {}
+        self._last_request: dict[str, float] = {}
+        self._client: httpx2.AsyncClient | None = None
+
+    async def __aenter__(self) -> Fetcher:
+        self._client = guarded_client(self.settings, headers={"User-Agent": self.limits.user_agent})
+        await self._client.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._client is not None
+        await self._client.__aexit__(*exc)
+
+    # robots.txt ------------------------------------------------------------------------------------------
+
+    async def _robots_of(self, url: str) -> Protego | bool | str:
+        """The parsed robots.txt of `url`'s origin; True: everything allowed, False: nothing (RFC 9309
+        section 2.3.1: 4xx means no rules, 5xx or no answer means complete disallow); a string: the reason
+        the SSRF rules refuse the origin."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in self._robots:
+            try:
+                result = await self._get(f"{origin}/robots.txt", max_bytes=self.limits.max_robots_bytes)
+            except RefusedRequest as exc:
+                self._robots[origin] = str(exc)
+            except ToolNetworkError:
+                self._robots[origin] = False
+            else:
+                if 200 <= result.status_code < 300:
+                    text = result.content.decode("utf-8", errors="replace")
+                    self._robots[origin] = Protego.parse(text)
+                else:
+                    self._robots[origin] = 400 <= result.status_code < 500
+        return self._robots[origin]
+
+    async def check_robots(self, url: str) -> None:
+        """`PageError` unless robots.txt of `url`'s origin lets `robots_token` fetch it."""
+        rules = await self._robots_of(url)
+        if isinstance(rules, str):
+            raise PageError(rules)
+        if rules is False:
+            raise PageError(
+                f"robots.txt of {urlsplit(url).netloc} could not be read; nothing is fetched there"
+            )
+        if rules is not True and not rules.can_fetch(url, self.limits.robots_token):
+            raise PageError(f"robots.txt of {urlsplit(url).netloc} disallows this page for gptstore")
+
+    async def _wait_crawl_delay(self, url: str) -> None:
+        host = urlsplit(url).netloc
+        rules = self._robots.get(f"{urlsplit(url).scheme}://{host}")
+        delay = rules.crawl_delay(self.limits.robots_token) if isinstance(rules, Protego) else None
+        if delay and host in self._last_request:
+            wait = min(float(delay), self.limits.max_crawl_delay_seconds)
+            await anyio.sleep(max(0.0, self._last_request[host] + wait - time.monotonic()))
+        self._last_request[host] = time.monotonic()
+
+    async def _get(self, url: str, *, max_bytes: int, headers: Mapping[str, str] | None = None):
+        assert self._client is not None
+        return await request(
+            self._client,
+            self.settings,
+            "GET",
+            url,
+            max_bytes=max_bytes,
+            redirect_check=self._check_redirect,
+            headers=dict(headers or {}),
+        )
+
+    async def _check_redirect(self, next_url: str) -> None:
+        """Before a redirect is followed: the target's robots.txt must allow it (its own origin's too)."""
+        await self.check_robots(next_url)
+
+    async def _fetch(self, url: str, *, max_bytes: int, headers: Mapping[str, str] | None = None):
+        """GET `url` as robots.txt allows; `PageError` for a refused or failed request or one past
+        `max_bytes`. A redirect is followed only where robots.txt allows the target."""
+        await self.check_robots(url)
+        await self._wait_crawl_delay(url)
+        try:
+            result = await self._get(url, max_bytes=max_bytes, headers=headers)
+        except ToolNetworkError as exc:
+            raise PageError(str(exc)) from None
+        if result.truncated:
+            raise PageError(f"larger than the limit of {max_bytes:,} bytes")
+        return result
+
+    # Pages -----------------------------------------------------------------------------------------------
+
+    async def page(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> Page:
+        """Fetch one page; with `etag` / `last_modified` of an earlier fetch, conditionally (RFC 9110
+        section 13.1), and a 304 answer gives a `Page` without content. `PageError` says why not."""
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        result = await self._fetch(url, max_bytes=self.limits.max_page_bytes, headers=headers)
+        etag = result.headers.get("etag") or etag
+        last_modified = result.headers.get("last-modified") or last_modified
+        if result.status_code == 304 and headers:
+            return Page(result.url, None, None, None, None, etag, last_modified)
+        if not 200 <= result.status_code < 300:
+            raise PageError(f"answered HTTP {result.status_code}")
+        media_type = _media_type(result.headers.get("content-type"))
+        extension = self.limits.media_types.get(media_type)
+        if extension is None:
+            raise PageError(f"{media_type or 'no media type'} is not a document gptstore imports")
+        if not result.content.strip():
+            raise PageError("the page is empty")
+        title = html_title(result.content) if extension == ".html" else None
+        return Page(
+            url=result.url,
+            content=result.content,
+            sha256=hashlib.sha256(result.content).hexdigest(),
+            media_type=media_type,
+            filename=page_filename(result.url, title, extension),
+            etag=etag,
+            last_modified=last_modified,
+        )
+
+    # Sitemaps --------------------------------------------------------------------------------------------
+
+    async def sitemap(self, sitemap_url: str, max_urls: int) -> SitemapResult:
+        """The page URLs a sitemap lists, following sitemap index files (`max_sitemap_depth` levels, at most
+        `max_sitemaps` files), up to `max_urls`. `PageError` if the first sitemap cannot be read; a nested
+        one that cannot be read is listed in `errors`."""
+        urls: dict[str, None] = {}
+        errors: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        pending: list[tuple[str, int]] = [(normalize_url(self.settings, sitemap_url), 0)]
+        capped = False
+        unread = 0  # sitemap files not read: the listing is incomplete
+        while pending:
+            current, depth = pending.pop(0)
+            if current in seen:
+                continue
+            if len(seen) >= self.limits.max_sitemaps:
+                errors.append(
+                    (current, f"not read: an import reads at most {self.limits.max_sitemaps} sitemaps")
+                )
+                unread += 1
+                continue
+            seen.add(current)
+            try:
+                result = await self._fetch(current, max_bytes=self.limits.max_sitemap_bytes)
+                if not 200 <= result.status_code < 300:
+                    raise PageError(f"answered HTTP {result.status_code}")
+                kind, locations = parse_sitemap(result.content, self.limits)
+            except PageError as exc:
+                if depth == 0:
+                    raise
+                errors.append((current, str(exc)))
+                unread += 1
+                continue
+            if kind == "sitemapindex":
+                if depth >= self.limits.max_sitemap_depth:
+                    errors.append((current, "not read: sitemap index files nested too deep"))
+                    unread += 1
+                    continue
+                for location in locations:
+                    try:
+                        pending.append((normalize_url(self.settings, location), depth + 1))
+                    except PageError as exc:
+                        errors.append((location, str(exc)))
+                        unread += 1
+                continue
+            for location in locations:
+                try:
+                    location = normalize_url(self.settings, location)
+                except PageError as exc:
+                    errors.append((location, str(exc)))
+                    continue
+                if len(urls) >= max_urls and location not in urls:
+                    capped = True
+                    break
+                urls[location] = None
+        return SitemapResult(list(urls), errors, capped, complete=unread == 0)
+
+
+def _media_type(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    message = Message()
+    message["content-type"] = content_type
+    return message.get_content_type()
+
+
+def html_title(content: bytes) -> str | None:
+    """The page's `<title>`, whitespace collapsed, or None (lxml's HTML parser: no network, no DTD)."""
+    import lxml.html
+
+    try:
+        title = lxml.html.document_fromstring(content).findtext(".//title")
+    except Exception:  # a title is a nicety: any page lxml cannot read keeps its URL as its name
+        return None
+    return " ".join(title.split())[:200] or None if title else None
+
+
+def page_filename(url: str, title: str | None, extension: str) -> str:
+    """A knowledge file's name for a page: its title, else its host and path (`/` as `_`), with
+    `extension`. The full URL is kept with the file (`source_url`)."""
+    parts = urlsplit(url)
+    stem = title or (parts.netloc + parts.path.rstrip("/")).replace("/", "_")
+    if not stem.lower().endswith(extension):
+        stem += extension
+    return clean_filename(stem)
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise PageError(f"the gzip sitemap is damaged: {exc}") from None
+    if len(out) > limit:
+        raise PageError(f"the sitemap is larger than {limit:,} bytes uncompressed")
+    return out
+
+
+def parse_sitemap(data: bytes, limits: ImportLimits) -> tuple[Literal["urlset", "sitemapindex"], list[str]]:
+    """The `<loc>` URLs of a sitemap (`urlset`) or sitemap index (`sitemapindex`), or of a plain-text
+    sitemap (one URL a line); gzip is undone within `max_sitemap_bytes`. `PageError` for what is not a
+    sitemap, a document with a DTD (sitemaps have none; entity tricks need one), or more than
+    `max_sitemap_urls` URLs."""
+    if data[:2] == b"\x1f\x8b":
+        data = _gunzip(data, limits.max_sitemap_bytes)
+    text_start = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if text_start and text_start != b"<":
+        lines = [line.strip() for line in data.decode("utf-8", errors="replace").splitlines()]
+        locations = [line for line in lines if line.startswith(("http://", "https://"))]
+        kind: Literal["urlset", "sitemapindex"] = "urlset"
+    else:
+        parser = etree.XMLParser(
+            resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False, remove_pis=True
+        )
+        try:
+            root = etree.fromstring(data, parser)
+        except etree.XMLSyntaxError as exc:
+            raise PageError(f"not a sitemap: {exc}") from None
+        if root is None:
+            raise PageError("not a sitemap: the document is empty")
+        if root.getroottree().docinfo.internalDTD is not None:
+            raise PageError("refused: the sitemap declares a DTD")
+        kind_name = etree.QName(root).localname
+        if kind_name not in ("urlset", "sitemapindex"):
+            raise PageError(f"not a sitemap: the root element is <{kind_name}>")
+        kind = kind_name  # type: ignore[assignment]
+        entry = "url" if kind == "urlset" else "sitemap"
+        locations = []
+        for element in root:
+            if isinstance(element.tag, str) and etree.QName(element).localname == entry:
+                for child in element:
+                    if isinstance(child.tag, str) and etree.QName(child).localname == "loc" and child.text:
+                        locations.append(child.text.strip())
+    if len(locations) > limits.max_sitemap_urls:
+        raise PageError(f"the sitemap lists more than {limits.max_sitemap_urls:,} URLs")
+    return kind, locations
