@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.models import Gpt
 from core.models import User
-from retrieval.models import KnowledgeBase
+from retrieval.models import Dataset, GptDataset
 from store.models import Conversation, GptVersion, Listing
 
 
@@ -32,7 +32,9 @@ async def create_published_gpt(session: AsyncSession, owner: User, **overrides: 
     )
     session.add(gpt)
     await session.flush()
-    session.add(KnowledgeBase(gpt_id=gpt.id, owner_id=owner.id))
+    session.add(Dataset(id=gpt.id, home_gpt_id=gpt.id, owner_id=owner.id))
+    await session.flush()
+    session.add(GptDataset(gpt_id=gpt.id, dataset_id=gpt.id))
     session.add(
         GptVersion(
             gpt_id=gpt.id,
