@@ -58,7 +58,9 @@ class DatasetController(Controller):
     ) -> Page[DatasetRead]:
         """The caller's datasets, last changed first, one page at a time."""
         service = DatasetService(db_session, settings)
-        rows, next_cursor = await service.list_owned(current_user, limit, cursor, include_home=include_home)
+        rows, next_cursor = await service.list_owned(
+            current_user.id, limit, cursor, include_home=include_home
+        )
         return Page(data=await service.read_all(rows), next_cursor=next_cursor)
 
     @get("/{dataset_id:uuid}")

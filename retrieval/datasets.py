@@ -57,10 +57,10 @@ class DatasetService:
         return dataset
 
     async def list_owned(
-        self, owner: User, limit: int, cursor: str | None, *, include_home: bool = True
+        self, owner_id: uuid.UUID, limit: int, cursor: str | None, *, include_home: bool = True
     ) -> tuple[list[Dataset], str | None]:
         """One page of the owner's datasets, last changed first (GPTs' home datasets unless excluded)."""
-        query = sa.select(Dataset).where(Dataset.owner_id == owner.id)
+        query = sa.select(Dataset).where(Dataset.owner_id == owner_id)
         if not include_home:
             query = query.where(Dataset.home_gpt_id.is_(None))
         return await keyset_page(
