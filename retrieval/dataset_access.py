@@ -48,9 +48,24 @@ async def can_read_private(session: AsyncSession, user: User | None, dataset: Da
     )
 
 
-async def can_attach(session: AsyncSession, gpt_home: Dataset, dataset: Dataset) -> bool:
-    """May the GPT whose home dataset is `gpt_home` use `dataset`: any open dataset, its owner's datasets
-    and its organisation's (docs/data-library.md)."""
-    if dataset.access == "open" or dataset.owner_id == gpt_home.owner_id:
+def gpt_may_use(
+    gpt_owner_id: uuid.UUID,
+    gpt_organization_id: uuid.UUID | None,
+    access: str,
+    owner_id: uuid.UUID,
+    organization_id: uuid.UUID | None,
+) -> bool:
+    """May a GPT (its owner and organisation) use a dataset (its access, owner and organisation): any open
+    dataset, its owner's datasets and its organisation's (docs/data-library.md). Asked when attaching and
+    again at every search, so a dataset made private stops answering in other owners' GPTs, published
+    versions included."""
+    if access == "open" or owner_id == gpt_owner_id:
         return True
-    return dataset.organization_id is not None and dataset.organization_id == gpt_home.organization_id
+    return organization_id is not None and organization_id == gpt_organization_id
+
+
+async def can_attach(session: AsyncSession, gpt_home: Dataset, dataset: Dataset) -> bool:
+    """May the GPT whose home dataset is `gpt_home` use `dataset` (`gpt_may_use`)."""
+    return gpt_may_use(
+        gpt_home.owner_id, gpt_home.organization_id, dataset.access, dataset.owner_id, dataset.organization_id
+    )

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from core.db import utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -110,6 +111,8 @@ class DatasetService:
             dataset.description = sent["description"] or ""
         if "attribution" in sent:
             dataset.attribution = sent["attribution"] or None
+        if access == "private" and dataset.access == "open":
+            await self._detach_from_others(dataset)
         if (access, license) != (dataset.access, dataset.license):
             dataset.access, dataset.license = access, license
             await self.session.execute(
@@ -120,6 +123,25 @@ class DatasetService:
             )
         dataset.updated_at = utcnow()
         await self.session.flush()
+
+    async def _detach_from_others(self, dataset: Dataset) -> None:
+        """A dataset made private leaves the drafts of GPTs that may not use it (other owners, other
+        organisations); their published versions stop answering from it at search (`gpt_may_use`)."""
+        home = aliased(Dataset)
+        others = sa.select(home.id).where(
+            home.home_gpt_id.isnot(None),
+            home.owner_id != dataset.owner_id,
+            sa.or_(
+                home.organization_id.is_(None),
+                home.organization_id.is_distinct_from(dataset.organization_id),
+                sa.literal(dataset.organization_id is None),
+            ),
+        )
+        await self.session.execute(
+            sa.delete(GptDataset)
+            .where(GptDataset.dataset_id == dataset.id, GptDataset.gpt_id.in_(others))
+            .execution_options(synchronize_session=False)
+        )
 
     async def delete(self, dataset: Dataset) -> None:
         """Delete the dataset, its files, chunks and uploads; 409 for a GPT's home dataset (it goes with its

@@ -25,6 +25,7 @@ from core.filenames import clean_filename
 from core.models import User
 from core.settings import Settings
 from retrieval.child_tasks import sniff_media_type
+from retrieval.dataset_access import gpt_may_use
 from retrieval.embedding import Embedder, get_embedder
 from retrieval.fusion import DEFAULT_FUSION, Fusion
 from retrieval.isolation import ChildLimits, run_in_child
@@ -521,6 +522,9 @@ class KnowledgeService:
                 sa.select(
                     Dataset.id.label("dataset_id"),
                     Dataset.name.label("dataset_name"),
+                    Dataset.access.label("dataset_access"),
+                    Dataset.owner_id,
+                    Dataset.organization_id,
                     Dataset.attribution,
                     Dataset.text_search_config,
                     Dataset.score_threshold,
@@ -537,12 +541,22 @@ class KnowledgeService:
             )
         ).all()
         home = next((row for row in rows if row.dataset_id == gpt_id), None)
-        files = {row.id: row for row in rows if row.id is not None}
+        if home is None:
+            return []
+        # A dataset made private since it was attached no longer answers in other owners' GPTs.
+        files = {
+            row.id: row
+            for row in rows
+            if row.id is not None
+            and gpt_may_use(
+                home.owner_id, home.organization_id, row.dataset_access, row.owner_id, row.organization_id
+            )
+        }
         if only is not None:
             wanted = set(only)
             files = {file_id: row for file_id, row in files.items() if file_id in wanted}
         total = sum(row.chunks_done for row in files.values() if row.embedding_model == model_id)
-        if home is None or not total:
+        if not total:
             return []
         if for_answer and score_threshold is None:
             own = home.score_threshold

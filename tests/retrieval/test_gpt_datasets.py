@@ -170,3 +170,29 @@ async def test_published_versions_pin_dataset_versions_or_follow_the_latest(
     assert "bikes.md" not in await store_cites(
         client, user, chats[pinned], "What does an electric bike cost?"
     )
+
+
+async def test_a_dataset_made_private_stops_answering_in_other_owners_gpts(
+    client, creator_headers, db, settings, session
+):
+    dataset_id = await make_dataset(client, creator_headers, access="open", license="CC-BY-4.0")
+    await add_file(client, creator_headers, db, settings, dataset_id, "kayaks.md", KAYAKS)
+    other = auth_headers(await create_user(session, settings, plan="plus"), settings)
+    theirs = await make_gpt(client, other, "Borrowed Guide")
+    mine = await make_gpt(client, creator_headers, "Own Guide")
+    for headers, gpt_id in ((other, theirs), (creator_headers, mine)):
+        assert (await attach(client, headers, gpt_id, dataset_id)).status_code == 201
+        await publish(client, headers, gpt_id)
+    user = auth_headers(await create_user(session, settings), settings)
+    chat = (await client.post(f"/api/store/gpts/{theirs}/conversations", headers=user)).json()["id"]
+    assert await store_cites(client, user, chat, "How much is a kayak?") == ["kayaks.md"]
+
+    made_private = await client.patch(
+        f"/api/datasets/{dataset_id}", json={"access": "private"}, headers=creator_headers
+    )
+    assert made_private.status_code == 200
+    assert await store_cites(client, user, chat, "How much is a kayak?") == []
+    assert await preview_cites(client, other, theirs, "How much is a kayak?") == []
+    read = (await client.get(f"/api/gpts/{theirs}", headers=other)).json()
+    assert [d["id"] for d in read["datasets"]] == [theirs]  # left their draft
+    assert await preview_cites(client, creator_headers, mine, "How much is a kayak?") == ["kayaks.md"]
