@@ -44,6 +44,7 @@ async def test_create_edit_upload_and_delete_a_dataset(client, session, settings
     )
     form = await client.get("/datasets/new", headers=HTML)
     assert 'list="spdx-licenses"' in form.text and '<option value="CC-BY-4.0">' in form.text
+    assert 'maxlength="100" required' in form.text  # the input macro's attributes are markup, not text
 
     refused = await create(client, access="open", license="")
     assert refused.status_code == 422 and 'id="e-license"' in refused.text
@@ -101,6 +102,8 @@ async def test_editor_attaches_follows_and_detaches_datasets(client, session, se
     await log_in(client, creator.email)
     made = await create(client, name="Shared facts")
     dataset_id = made.headers["location"].split("?")[0].rsplit("/", 1)[1]
+    configure = await client.get(f"/builder/{gpt.id}?tab=configure", headers=HTML)
+    assert 'step="any"' in configure.text  # the relevance threshold takes decimals in the browser too
     editor = await client.get(f"/builder/{gpt.id}?tab=knowledge", headers=HTML)
     assert 'id="attach-form"' in editor.text and f'<option value="{dataset_id}">Shared facts' in editor.text
 
