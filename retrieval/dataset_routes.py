@@ -94,7 +94,7 @@ class DatasetController(Controller):
         """Delete it with its files and uploads; 409 for a GPT's home dataset (deleted with the GPT) and
         while a live published GPT version uses it (`gpt_ids` names them)."""
         service = DatasetService(db_session, settings)
-        await service.delete(await service.get_editable(current_user, dataset_id, for_update=True))
+        await service.delete(current_user, dataset_id)
 
 
 class DatasetFileController(Controller):

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from core.db import utcnow
+from core.db import serialize, unique_or_conflict, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import User
 from core.pagination import keyset_page
@@ -143,9 +143,15 @@ class DatasetService:
             .execution_options(synchronize_session=False)
         )
 
-    async def delete(self, dataset: Dataset) -> None:
+    async def delete(self, user: User, dataset_id: uuid.UUID) -> None:
         """Delete the dataset, its files, chunks and uploads; 409 for a GPT's home dataset (it goes with its
-        GPT) and while a live published version uses it (unpublish or republish without it first)."""
+        GPT) and while a live published version uses it (unpublish or republish without it first).
+
+        Locks in the order uploads take them (the owner's upload lock, then the dataset row), so an
+        upload racing the deletion waits or finds the dataset gone (404), never a deadlock."""
+        owner_id = (await self.get_editable(user, dataset_id)).owner_id
+        await serialize(self.session, "knowledge", owner_id)
+        dataset = await self.get_editable(user, dataset_id, for_update=True)
         if dataset.home_gpt_id is not None:
             raise Conflict(
                 "This is a GPT's own dataset: it is deleted with its GPT",
@@ -225,14 +231,21 @@ class DatasetService:
         dataset = await self.session.get(Dataset, dataset_id)
         if dataset is None or not await can_attach(self.session, home, dataset):
             raise NotFound("No such dataset", errors=[{"field": "dataset_id", "message": "no such dataset"}])
-        exists = await self.session.get(GptDataset, (home.id, dataset_id))
+        await self._check_not_attached(home, dataset_id)
+        async with unique_or_conflict(self.session, lambda: self._check_not_attached(home, dataset_id)):
+            self.session.add(GptDataset(gpt_id=home.id, dataset_id=dataset_id, follow_latest=follow_latest))
+
+    async def _check_not_attached(self, home: Dataset, dataset_id: uuid.UUID) -> None:
+        exists = await self.session.scalar(
+            sa.select(GptDataset.gpt_id).where(
+                GptDataset.gpt_id == home.id, GptDataset.dataset_id == dataset_id
+            )
+        )
         if exists is not None:
             raise Conflict(
                 "The GPT already uses this dataset",
                 errors=[{"field": "dataset_id", "message": "already attached"}],
             )
-        self.session.add(GptDataset(gpt_id=home.id, dataset_id=dataset_id, follow_latest=follow_latest))
-        await self.session.flush()
 
     async def _link(self, home: Dataset, dataset_id: uuid.UUID) -> GptDataset:
         link = await self.session.get(GptDataset, (home.id, dataset_id))

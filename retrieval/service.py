@@ -274,7 +274,9 @@ class KnowledgeService:
         size, sha256 = await blobs.write_stream(file_id, content, self.settings.max_file_bytes)
         try:
             media_type = await _sniff_media_type(self.settings, blobs.path(file_id), filename, size)
-            await self._check_upload(base, size, sha256)
+            rights = await self._check_upload(base, size, sha256)
+            if base.home_gpt_id is None:  # files of a dataset follow it (in a home dataset: their own)
+                access, license = rights
             chunk_size, chunk_overlap = await self.chunking_of(base.id)
             row = KnowledgeFile(
                 id=file_id,
@@ -309,15 +311,21 @@ class KnowledgeService:
             limit="max_files_per_gpt",
         )
 
-    async def _check_upload(self, base: KnowledgeBase, size: int, sha256: str) -> None:
-        """The checks of an upload, under the creator's upload lock (held until the request commits)."""
+    async def _check_upload(self, base: KnowledgeBase, size: int, sha256: str) -> tuple[str, str | None]:
+        """The checks of an upload, under the creator's upload lock (held until the request commits).
+        Returns the dataset's access and license as they are now: a change of them waits for this upload
+        (the dataset row stays key-share locked), so its files never miss one."""
         if size == 0:
             raise Invalid("The file is empty", field="file")
         # The file limit is per dataset and the quota per owner: one lock per owner covers both.
         await serialize(self.session, "knowledge", base.owner_id)
-        alive = await self.session.scalar(
-            sa.select(Dataset.id).where(Dataset.id == base.id).with_for_update(key_share=True)
-        )
+        alive = (
+            await self.session.execute(
+                sa.select(Dataset.access, Dataset.license)
+                .where(Dataset.id == base.id)
+                .with_for_update(key_share=True)
+            )
+        ).first()
         if alive is None:  # the GPT or dataset was deleted while the bytes streamed
             raise NotFound("No such dataset" if base.home_gpt_id is None else "No such GPT")
         if await self._file_count(base.id) >= self.settings.max_files_per_gpt:
@@ -335,6 +343,7 @@ class KnowledgeService:
                 limit="storage_quota_bytes",
             )
         await self._check_duplicate(base, sha256)
+        return alive.access, alive.license
 
     async def _check_duplicate(self, base: KnowledgeBase, sha256: str) -> None:
         existing = await self.session.scalar(self._attached(base.id).where(KnowledgeFile.sha256 == sha256))
@@ -408,6 +417,13 @@ class KnowledgeService:
         published version, so deleting them from a dataset only detaches them), and the datasets
         `[{"id", "version", "follow_latest"}]`. Files of "follow latest" datasets are not listed: the
         version reads those datasets' current files (`version_file_ids`)."""
+        # A dataset being deleted waits for this publish (then refuses: the version uses it), or this
+        # publish waits for the deletion and no longer finds it attached.
+        await self.session.execute(
+            sa.select(Dataset.id)
+            .where(Dataset.id.in_(sa.select(GptDataset.dataset_id).where(GptDataset.gpt_id == gpt_id)))
+            .with_for_update(key_share=True)
+        )
         attached = await self.attached_datasets(gpt_id)
         pinned = [dataset.id for dataset, follow in attached if not follow]
         rows = []

@@ -169,7 +169,7 @@ async def delete_dataset(
     service = DatasetService(db_session, settings)
     try:
         async with db_session.begin_nested():
-            await service.delete(await service.get_editable(page_user, dataset_id, for_update=True))
+            await service.delete(page_user, dataset_id)
     except AppError as exc:
         if exc.status == 404:
             raise
