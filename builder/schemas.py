@@ -17,6 +17,7 @@ from pydantic import (
 
 from core.errors import Invalid
 from core.schemas import Category, Language, bounded_float, bounded_int
+from retrieval.dataset_schemas import AttachedDatasetRead
 from retrieval.schemas import ApprovalCreate, MessageStatus, PendingCallRead, ToolCallRead
 
 EDITABLE_FIELDS = (
@@ -187,6 +188,9 @@ class GptRead(BaseModel):
     model: str | None
     organization_id: uuid.UUID | None = Field(description="The organisation that owns it; null: its creator")
     capabilities: list[str] = Field(description="What this GPT can really do")
+    datasets: list[AttachedDatasetRead] = Field(
+        default=[], description="The datasets it answers from, its own (home) dataset first"
+    )
     created_at: datetime
     updated_at: datetime
 

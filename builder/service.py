@@ -30,7 +30,7 @@ from builder.schemas import (
 )
 from core.auth import require_paid_plan
 from core.db import utcnow
-from core.errors import BadShape, Forbidden, Invalid, NotFound, UnstorableText
+from core.errors import BadShape, Conflict, Forbidden, Invalid, NotFound, UnstorableText
 from core.filenames import clean_filename, unsafe_member_name
 from core.guard import clean_json, load_json
 from core.models import User
@@ -38,6 +38,7 @@ from core.pagination import keyset_page
 from core.settings import Settings
 from orgs import access
 from orgs.models import Organization
+from retrieval.datasets import DatasetService
 from retrieval.service import KnowledgeService, blob_store
 from tools.portability import export_tools, import_tools
 
@@ -50,6 +51,7 @@ class GptService:
         self.session = session
         self.settings = settings
         self.knowledge = KnowledgeService(session, settings)
+        self.datasets = DatasetService(session, settings)
 
     async def create(self, owner: User, data: GptCreate | GptConfig | None = None) -> Gpt:
         """A new draft with its (empty) knowledge base, owned by a paying creator, or by the organisation
@@ -199,6 +201,7 @@ class GptService:
             model=gpt.model,
             organization_id=gpt.organization_id,
             capabilities=CAPABILITIES,
+            datasets=await self.datasets.attached(gpt.id),
             created_at=gpt.created_at,
             updated_at=gpt.updated_at,
         )
@@ -208,6 +211,7 @@ EXPORT_FORMAT = "gptstore.gpt"
 EXPORT_VERSION = 1
 MANIFEST = "gptstore.json"
 MAX_LICENSE_CHARS = 200  # the `knowledge_file.license` column, as the upload form allows
+MAX_DATASET_ENTRIES = 100  # datasets one export may name (a GPT attaches far fewer)
 
 
 def export_filename(gpt: Gpt) -> str:
@@ -246,6 +250,12 @@ class PortabilityService:
             },
             # Actions and MCP servers without their secrets (`needs_credentials` says which need them).
             "tools": await export_tools(self.session, gpt.id),
+            # Other datasets it uses, by id only: they are not copied (docs/data-library.md).
+            "datasets": [
+                {"id": str(d.id), "name": d.name, "follow_latest": d.follow_latest}
+                for d in read.datasets
+                if not d.home
+            ],
             "files": [],
         }
         buffer = io.BytesIO()
@@ -278,11 +288,39 @@ class PortabilityService:
                 base, entry["filename"], content(), access=entry["access"], license=entry.get("license")
             )
             file_ids.append(row.id)
+        home = await self.gpts.datasets.gpt_home(owner, gpt.id)
+        for entry in manifest["datasets"]:  # those the new GPT may use and that still exist
+            try:
+                async with self.session.begin_nested():
+                    await self.gpts.datasets.attach(home, entry["id"], entry["follow_latest"])
+            except (NotFound, Conflict):
+                continue
         return gpt, file_ids
 
 
 def _archive_error(message: str) -> Invalid:
     return Invalid(f"Not a valid gptstore export: {message}", field="file")
+
+
+def _dataset_entries(entries: Any) -> list[dict[str, Any]]:
+    """The `datasets` of a manifest as `[{"id": UUID, "follow_latest": bool}]` (absent in older exports)."""
+    if entries is None:
+        return []
+    if not isinstance(entries, list) or len(entries) > MAX_DATASET_ENTRIES:
+        raise _archive_error(f"'datasets' must be a list of at most {MAX_DATASET_ENTRIES} entries")
+    checked = []
+    for entry in entries:
+        try:
+            dataset_id = uuid.UUID(entry["id"])
+            follow = entry.get("follow_latest", False)
+            if not isinstance(follow, bool):
+                raise TypeError
+        except (TypeError, KeyError, ValueError, AttributeError):
+            raise _archive_error(
+                "each entry of 'datasets' needs an 'id' (a UUID) and a boolean 'follow_latest'"
+            ) from None
+        checked.append({"id": dataset_id, "follow_latest": follow})
+    return checked
 
 
 def _read_archive(data: bytes, settings: Settings) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -330,6 +368,7 @@ def _read_archive(data: bytes, settings: Settings) -> tuple[dict[str, Any], dict
         entries = manifest.get("files") or []
         if not isinstance(entries, list) or len(entries) > settings.max_files_per_gpt:
             raise _archive_error(f"'files' must be a list of at most {settings.max_files_per_gpt} entries")
+        manifest["datasets"] = _dataset_entries(manifest.get("datasets"))
         members: dict[str, bytes] = {}
         for entry in entries:
             if (

@@ -36,6 +36,7 @@ logger = logging.getLogger("gptstore.access")
 def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
     from builder import routes as builder_routes
     from orgs import routes as orgs_routes
+    from retrieval import dataset_routes
     from retrieval import routes as retrieval_routes
     from store import conversations_api, embed_routes, feedback_routes, openai_api, responses_api
     from store import routes as store_routes
@@ -44,7 +45,10 @@ def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
     handlers: list[Any] = [*core_routes.route_handlers, *orgs_routes.route_handlers, apidocs.assets_router()]
     if service in ("all", "builder"):
         handlers += (
-            builder_routes.route_handlers + retrieval_routes.route_handlers + tools_routes.route_handlers
+            builder_routes.route_handlers
+            + retrieval_routes.route_handlers
+            + dataset_routes.route_handlers
+            + tools_routes.route_handlers
         )
     if service in ("all", "store"):
         handlers += (

@@ -116,6 +116,8 @@ class SearchResult(BaseModel):
     score: float
     page: int | None
     heading: str | None
+    dataset_id: uuid.UUID | None = None
+    license: str | None = None
 
 
 class SearchResponse(BaseModel):

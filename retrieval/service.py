@@ -27,6 +27,7 @@ from core.models import User
 from core.settings import Settings
 from orgs import access
 from retrieval.child_tasks import sniff_media_type
+from retrieval.dataset_access import gpt_may_use
 from retrieval.embedding import Embedder, get_embedder
 from retrieval.fusion import DEFAULT_FUSION, Fusion
 from retrieval.isolation import ChildLimits, run_in_child
@@ -289,7 +290,9 @@ class KnowledgeService:
         size, sha256 = await blobs.write_stream(file_id, content, self.settings.max_file_bytes)
         try:
             media_type = await _sniff_media_type(self.settings, blobs.path(file_id), filename, size)
-            await self._check_upload(base, size, sha256)
+            rights = await self._check_upload(base, size, sha256)
+            if base.home_gpt_id is None:  # files of a dataset follow it (in a home dataset: their own)
+                access, license = rights
             chunk_size, chunk_overlap = await self.chunking_of(base.id)
             row = KnowledgeFile(
                 id=file_id,
@@ -324,15 +327,21 @@ class KnowledgeService:
             limit="max_files_per_gpt",
         )
 
-    async def _check_upload(self, base: KnowledgeBase, size: int, sha256: str) -> None:
-        """The checks of an upload, under the creator's upload lock (held until the request commits)."""
+    async def _check_upload(self, base: KnowledgeBase, size: int, sha256: str) -> tuple[str, str | None]:
+        """The checks of an upload, under the creator's upload lock (held until the request commits).
+        Returns the dataset's access and license as they are now: a change of them waits for this upload
+        (the dataset row stays key-share locked), so its files never miss one."""
         if size == 0:
             raise Invalid("The file is empty", field="file")
         # The file limit is per dataset and the quota per owner: one lock per owner covers both.
         await serialize(self.session, "knowledge", base.owner_id)
-        alive = await self.session.scalar(
-            sa.select(Dataset.id).where(Dataset.id == base.id).with_for_update(key_share=True)
-        )
+        alive = (
+            await self.session.execute(
+                sa.select(Dataset.access, Dataset.license)
+                .where(Dataset.id == base.id)
+                .with_for_update(key_share=True)
+            )
+        ).first()
         if alive is None:  # the GPT or dataset was deleted while the bytes streamed
             raise NotFound("No such dataset" if base.home_gpt_id is None else "No such GPT")
         if await self._file_count(base.id) >= self.settings.max_files_per_gpt:
@@ -350,6 +359,7 @@ class KnowledgeService:
                 limit="storage_quota_bytes",
             )
         await self._check_duplicate(base, sha256)
+        return alive.access, alive.license
 
     async def _check_duplicate(self, base: KnowledgeBase, sha256: str) -> None:
         existing = await self.session.scalar(self._attached(base.id).where(KnowledgeFile.sha256 == sha256))
@@ -423,6 +433,13 @@ class KnowledgeService:
         published version, so deleting them from a dataset only detaches them), and the datasets
         `[{"id", "version", "follow_latest"}]`. Files of "follow latest" datasets are not listed: the
         version reads those datasets' current files (`version_file_ids`)."""
+        # A dataset being deleted waits for this publish (then refuses: the version uses it), or this
+        # publish waits for the deletion and no longer finds it attached.
+        await self.session.execute(
+            sa.select(Dataset.id)
+            .where(Dataset.id.in_(sa.select(GptDataset.dataset_id).where(GptDataset.gpt_id == gpt_id)))
+            .with_for_update(key_share=True)
+        )
         attached = await self.attached_datasets(gpt_id)
         pinned = [dataset.id for dataset, follow in attached if not follow]
         rows = []
@@ -537,6 +554,9 @@ class KnowledgeService:
                 sa.select(
                     Dataset.id.label("dataset_id"),
                     Dataset.name.label("dataset_name"),
+                    Dataset.access.label("dataset_access"),
+                    Dataset.owner_id,
+                    Dataset.organization_id,
                     Dataset.attribution,
                     Dataset.text_search_config,
                     Dataset.score_threshold,
@@ -553,12 +573,22 @@ class KnowledgeService:
             )
         ).all()
         home = next((row for row in rows if row.dataset_id == gpt_id), None)
-        files = {row.id: row for row in rows if row.id is not None}
+        if home is None:
+            return []
+        # A dataset made private since it was attached no longer answers in other owners' GPTs.
+        files = {
+            row.id: row
+            for row in rows
+            if row.id is not None
+            and gpt_may_use(
+                home.owner_id, home.organization_id, row.dataset_access, row.owner_id, row.organization_id
+            )
+        }
         if only is not None:
             wanted = set(only)
             files = {file_id: row for file_id, row in files.items() if file_id in wanted}
         total = sum(row.chunks_done for row in files.values() if row.embedding_model == model_id)
-        if home is None or not total:
+        if not total:
             return []
         if for_answer and score_threshold is None:
             own = home.score_threshold

@@ -129,6 +129,10 @@ async def editor(
     undoable = next((m.id for m in reversed(history) if m.changes and not m.undone), None)
     base = await gpts.knowledge.knowledge_base_of(row.id)
     files = [FileRead.of(f) for f in await gpts.knowledge.list_files(base)]
+    # Datasets of the GPT's owner it could attach (open ones of others come from the store's pages).
+    own, _ = await gpts.datasets.list_owned(row.owner_id, 100, None, include_home=False)
+    attached = {d.id for d in gpt.datasets}
+    attachable = [d for d in own if d.id not in attached]
     conversation_id = _uuid(request.query_params.get("c"))
     preview = []
     if conversation_id is not None:
@@ -150,6 +154,7 @@ async def editor(
         history=history,
         undoable=undoable,
         files=files,
+        attachable=attachable,
         max_file_bytes=settings.max_file_bytes,
         conversation_id=conversation_id,
         preview=[_preview_message(m) for m in preview],
@@ -170,6 +175,8 @@ NOTICES = {
     "imported": "Imported. Its knowledge files are being processed.",
     "uploaded": "Uploaded. The files are being processed.",
     "deleted-file": "The file was deleted.",
+    "attached": "The dataset was attached: the draft answers from it now, users with the next publish.",
+    "detached": "The dataset was detached from the draft; published versions keep it until the next publish.",
 }
 
 

@@ -30,6 +30,7 @@ from web.builder_publish_routes import builder_publish_handlers
 from web.builder_routes import builder_handlers
 from web.chat_routes import chat_handlers
 from web.creator_routes import creator_handlers
+from web.dataset_pages import dataset_page_handlers
 from web.embed_routes import embed_handlers
 from web.forms import form_values, parse, safe_next, submit
 from web.invitation_routes import invitation_handlers
@@ -137,6 +138,7 @@ def page_routes(service: Literal["all", "builder", "store"]) -> list[Any]:
             + builder_files_handlers
             + builder_publish_handlers
             + tools_handlers
+            + dataset_page_handlers
         )
     if service == "builder":
         handlers.append(builder_only_home)
