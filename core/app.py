@@ -36,7 +36,14 @@ logger = logging.getLogger("gptstore.access")
 def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
     from builder import routes as builder_routes
     from retrieval import routes as retrieval_routes
-    from store import conversations_api, embed_routes, feedback_routes, openai_api, responses_api
+    from store import (
+        conversations_api,
+        dataset_routes,
+        embed_routes,
+        feedback_routes,
+        openai_api,
+        responses_api,
+    )
     from store import routes as store_routes
     from tools import routes as tools_routes
 
@@ -53,6 +60,7 @@ def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
             + responses_api.route_handlers
             + conversations_api.route_handlers
             + embed_routes.route_handlers
+            + dataset_routes.route_handlers
         )
     from web.routes import page_routes
 
