@@ -14,13 +14,16 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from builder.service import GptService
 from core.errors import Invalid, NotFound
+from core.models import User
 from core.pagination import decode_cursor, encode_cursor
 from core.settings import Settings
 from retrieval.attribution import license_url, organization_owners, owner_of
-from retrieval.models import Dataset, KnowledgeFile
+from retrieval.models import Dataset, GptDataset, KnowledgeFile
 from retrieval.schemas import DatasetOwnerRead
 from retrieval.terms import content_words
 from store.dataset_schemas import (
@@ -256,3 +259,30 @@ async def open_datasets_of_organization(
     )
     items = await DatasetDirectory(session, settings).items(ids)
     return sorted(items, key=lambda item: -item.used_by)
+
+
+async def attach_dataset(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    gpt_id: uuid.UUID,
+    dataset_id: uuid.UUID,
+    follow_latest: bool = False,
+) -> None:
+    """'Use in my GPT': attach an open dataset (or one of the user's own) to a draft the user owns, or change
+    its `follow_latest` when it is attached already. 404 for a draft or dataset the user may not use; the
+    GPT's live version changes only with its next publish. The dataset API's `POST /api/gpts/{id}/datasets`
+    is the JSON twin."""
+    await GptService(session, settings).get_owned(user, gpt_id, for_update=True)
+    # KEY SHARE: a deletion of the dataset waits for this attachment, or this finds it gone (a 404).
+    dataset = await session.scalar(
+        sa.select(Dataset).where(Dataset.id == dataset_id).with_for_update(key_share=True)
+    )
+    if dataset is None or (dataset.access != "open" and dataset.owner_id != user.id and not user.is_admin):
+        raise NotFound("No such dataset")
+    statement = insert(GptDataset).values(gpt_id=gpt_id, dataset_id=dataset_id, follow_latest=follow_latest)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["gpt_id", "dataset_id"], set_={"follow_latest": follow_latest}
+        )
+    )
