@@ -9,6 +9,7 @@ from store import dataset_stats
 from tests.datasets.factories import create_dataset, create_gpt_using
 from tests.factories import auth_headers, create_user
 from tests.trust.helpers import upload
+from tests.web.test_pages import HTML, log_in
 
 FERRIES = (
     "# Ferry timetable\n\nThe first ferry from Bergen to Stavanger leaves at 06:30 every weekday morning, "
@@ -66,7 +67,12 @@ async def test_citations_name_the_dataset_its_owner_and_license_on_every_path(
             assert by_file["planner.md"]["dataset_id"] == gpt_id
             assert by_file["planner.md"]["dataset"] is None
 
-    check((await _store_chat(client, creator_headers, gpt_id))["citations"])
+    message = await _store_chat(client, creator_headers, gpt_id)
+    check(message["citations"])
+    await log_in(client, creator.email)  # the chat page says it too
+    conversation = await client.get("/api/conversations", headers=creator_headers)
+    page = await client.get(f"/chats/{conversation.json()['data'][0]['id']}", headers=HTML)
+    assert f"(from Fjord ferry timetables by {creator.display_name}, CC-BY-4.0)" in page.text
     completion = await client.post(
         "/v1/chat/completions",
         json={"model": gpt_id, "messages": [{"role": "user", "content": QUESTION}]},
