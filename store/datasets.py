@@ -4,8 +4,12 @@ Only datasets whose access is `open` are listed, shown and downloaded, and of th
 access is open (a GPT's home dataset may mix open and private files); everything else is a 404, as if it did
 not exist. Owners see their private datasets through the dataset API (`/api/datasets`), not here.
 
-"Used by" counts the listed GPTs whose live version uses the dataset: `gpt_version.datasets @> [{"id"}]`
-through the GIN index of migration 0019, one index lookup per dataset (bench/datasets.py measures it).
+"Used by" is the number of listed GPTs whose live version uses the dataset. The directory reads it from
+`dataset_usage`, which `refresh_used_by` recomputes for all open datasets in one statement each time the
+counters are flushed (`store.flush_counters`, every `GPTSTORE_COUNTERS_FLUSH_SECONDS`), like the trending
+scores: counting per dataset and request (a GIN lookup of `gpt_version.datasets @> [{"id"}]` each) cost
+seconds for the `used` sort at 20,000 GPTs (bench/datasets.py, docs/performance.md). A dataset's own page
+counts its users exactly, through that GIN index.
 """
 
 from __future__ import annotations
@@ -42,11 +46,30 @@ USED_BY_SHOWN = 50
 # store.search.NAME_SIMILARITY).
 NAME_SIMILARITY = 0.5
 TSV = "to_tsvector('simple'::regconfig, d.name || ' ' || d.description)"  # as ix_dataset_open_tsv
-USED_BY = """(
-    SELECT count(*) FROM gpt_version v
-    JOIN listing l ON l.gpt_id = v.gpt_id AND l.live_version = v.number AND l.listed
-    WHERE v.datasets @> jsonb_build_array(jsonb_build_object('id', d.id::text))
-)"""
+USED_BY = "coalesce((SELECT u.public_gpts FROM dataset_usage u WHERE u.dataset_id = d.id), 0)"
+# Every open dataset's listed users in one pass over the listed GPTs' live versions; the open datasets are
+# locked (KEY SHARE) so that one deleted meanwhile waits, instead of failing the insert.
+REFRESH_USED_BY = sa.text(
+    """
+    WITH open AS (SELECT id FROM dataset WHERE access = 'open' FOR KEY SHARE),
+    used AS (
+        SELECT open.id AS dataset_id, count(*) AS n
+        FROM listing l
+        JOIN gpt_version v ON v.gpt_id = l.gpt_id AND v.number = l.live_version
+        CROSS JOIN LATERAL jsonb_array_elements(v.datasets) e
+        JOIN open ON open.id::text = e->>'id'
+        WHERE l.listed
+        GROUP BY open.id
+    ),
+    written AS (
+        INSERT INTO dataset_usage (dataset_id, public_gpts, updated_at)
+        SELECT dataset_id, n, now() FROM used
+        ON CONFLICT (dataset_id) DO UPDATE SET public_gpts = EXCLUDED.public_gpts, updated_at = now()
+        WHERE dataset_usage.public_gpts <> EXCLUDED.public_gpts
+    )
+    DELETE FROM dataset_usage WHERE dataset_id NOT IN (SELECT dataset_id FROM used)
+    """
+)
 ORDERS = {
     "relevance": f"{TSV} @@ query.q DESC, ts_rank_cd({TSV}, query.any_q) DESC, :lower_q <<-> lower(d.name)",
     "used": f"{USED_BY} DESC, d.updated_at DESC",
@@ -209,7 +232,8 @@ class DatasetDirectory:
         rows = await self.session.execute(
             sa.text(
                 """
-                SELECT l.gpt_id, l.name, l.description, l.creator_handle FROM listing l
+                SELECT l.gpt_id, l.name, l.description, l.creator_handle, count(*) OVER () AS total
+                FROM listing l
                 JOIN gpt_version v ON v.gpt_id = l.gpt_id AND v.number = l.live_version
                 WHERE l.listed
                   AND v.datasets @> jsonb_build_array(jsonb_build_object('id', CAST(:id AS text)))
@@ -218,6 +242,8 @@ class DatasetDirectory:
             ),
             {"id": str(dataset_id), "limit": USED_BY_SHOWN},
         )
+        rows = rows.all()
+        item.used_by = rows[0].total if rows else 0  # exact here, not as of the last refresh
         return DatasetPageRead(
             **item.model_dump(),
             files=[
@@ -243,6 +269,11 @@ class DatasetDirectory:
                 for r in rows
             ],
         )
+
+
+async def refresh_used_by(session: AsyncSession) -> None:
+    """Recompute `dataset_usage` ("used by N listed GPTs") for every open dataset (one statement)."""
+    await session.execute(REFRESH_USED_BY)
 
 
 async def open_datasets_of_organization(

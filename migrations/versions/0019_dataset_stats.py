@@ -1,10 +1,11 @@
 """The dataset directory and contributor numbers: citations per dataset, day and GPT; search and "used by"
 indexes (docs/data-library.md)
 
-`dataset_citation_daily` holds the citation counters flushed from Redis. The directory searches open
-datasets by full text and by trigram similarity of their names (hand-written expression indexes, partial
-to open datasets), and counts the listed GPTs whose live version uses a dataset through a GIN index on
-`gpt_version.datasets` (`@>` containment).
+`dataset_citation_daily` holds the citation counters flushed from Redis, `dataset_usage` the number of
+listed GPTs using each open dataset (recomputed with them). The directory searches open datasets by full
+text and by trigram similarity of their names (hand-written expression indexes, partial to open
+datasets); a dataset's page lists the listed GPTs using it through a GIN index on `gpt_version.datasets`
+(`@>` containment).
 
 Revision ID: 0019_dataset_stats
 Revises: 0018_datasets
@@ -34,6 +35,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("dataset_id", "day", "gpt_id"),
     )
     op.create_index("ix_dataset_citation_daily_gpt", "dataset_citation_daily", ["gpt_id"])
+    op.create_table(
+        "dataset_usage",
+        sa.Column("dataset_id", sa.Uuid(), nullable=False),
+        sa.Column("public_gpts", sa.Integer(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.ForeignKeyConstraint(["dataset_id"], ["dataset.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("dataset_id"),
+    )
     op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     op.execute(
         "CREATE INDEX ix_dataset_open_tsv ON dataset"
@@ -50,5 +59,6 @@ def downgrade() -> None:
     op.execute("DROP INDEX ix_gpt_version_datasets_gin")
     op.execute("DROP INDEX ix_dataset_open_trgm")
     op.execute("DROP INDEX ix_dataset_open_tsv")
+    op.drop_table("dataset_usage")
     op.drop_index("ix_dataset_citation_daily_gpt", table_name="dataset_citation_daily")
     op.drop_table("dataset_citation_daily")

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from retrieval.models import Dataset, KnowledgeFile
 from retrieval.service import KnowledgeService
+from store.jobs import flush_counters
 from tests.datasets.factories import content, create_dataset, create_gpt_using
 from tests.factories import auth_headers, create_user
 
@@ -31,7 +32,7 @@ async def _names(client, **params) -> list[str]:
 
 
 async def test_directory_lists_searches_filters_and_sorts_open_datasets_only(
-    client, session, settings, creator, creator_headers
+    client, session, settings, db, redis, creator, creator_headers
 ):
     ferries = await create_dataset(session, settings, creator, files={"ferries.md": FERRIES})
     await create_dataset(
@@ -52,7 +53,9 @@ async def test_directory_lists_searches_filters_and_sorts_open_datasets_only(
     assert await _names(client, license="cc0-1.0") == ["Icelandic volcano measurements"]
     assert await _names(client, sort="name") == ["Fjord ferry timetables", "Icelandic volcano measurements"]
     assert await _names(client, sort="new") == ["Icelandic volcano measurements", "Fjord ferry timetables"]
-    # `used` (the default): the ferries are used by one listed GPT, the volcanoes by none
+    # `used` (the default): the ferries are used by one listed GPT, the volcanoes by none, as of the last
+    # run of the counters job
+    await flush_counters({"db": db, "redis": redis})
     response = await client.get("/api/store/datasets")
     items = response.json()["data"]
     assert [(i["name"], i["used_by"]) for i in items] == [
