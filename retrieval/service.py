@@ -124,7 +124,7 @@ class SourcedHit:
     dataset_name: str = ""
     license: str | None = None
     attribution: str | None = None
-    home: bool = True  # a GPT's home dataset: its citations name no dataset (docs/data-library.md)
+    home: bool = True  # the answering GPT's own home dataset: its citations name no dataset (data-library.md)
     owner: DatasetOwner | None = None
 
 
@@ -527,7 +527,6 @@ class KnowledgeService:
                     Dataset.attribution,
                     Dataset.text_search_config,
                     Dataset.score_threshold,
-                    Dataset.home_gpt_id,
                     Dataset.organization_id,
                     User.handle.label("owner_handle"),
                     User.display_name.label("owner_name"),
@@ -578,10 +577,12 @@ class KnowledgeService:
             hits = await rerank_hits(self.reranker, query, hits, lambda h: h.text, k)
         cited = [files[h.file_id] for h in hits]
         organizations = await organization_owners(self.session, (row.organization_id for row in cited))
-        return [_sourced(h, files[h.file_id], organizations) for h in hits]
+        return [_sourced(h, files[h.file_id], organizations, gpt_id) for h in hits]
 
 
-def _sourced(hit: Hit, row: Any, organizations: dict[uuid.UUID, DatasetOwner]) -> SourcedHit:
+def _sourced(
+    hit: Hit, row: Any, organizations: dict[uuid.UUID, DatasetOwner], gpt_id: uuid.UUID
+) -> SourcedHit:
     # A file's access and license follow its dataset's (kept in step when the dataset changes), except in
     # a GPT's home dataset, where each file has its own.
     return SourcedHit(
@@ -592,7 +593,7 @@ def _sourced(hit: Hit, row: Any, organizations: dict[uuid.UUID, DatasetOwner]) -
         dataset_name=row.dataset_name,
         license=row.license,
         attribution=row.attribution,
-        home=row.home_gpt_id is not None,
+        home=row.dataset_id == gpt_id,  # another GPT's open home dataset is named like any dataset
         owner=owner_of(row.organization_id, row.owner_handle, row.owner_name, organizations),
     )
 

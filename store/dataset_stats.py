@@ -99,17 +99,26 @@ async def flush(db: Database, redis: Redis) -> int:
         if not rows:
             continue
         keys = sorted(rows)  # one order for every flush: concurrent upserts cannot deadlock
-        async with db.session_scope() as session:
-            await session.execute(
-                UPSERT,
-                {
-                    "day": date.fromisoformat(day),
-                    "dataset_ids": [uuid.UUID(d) for d, _ in keys],
-                    "gpt_ids": [uuid.UUID(g) for _, g in keys],
-                    "citations": [rows[k][0] for k in keys],
-                    "answers": [rows[k][1] for k in keys],
-                },
-            )
+        try:
+            async with db.session_scope() as session:
+                await session.execute(
+                    UPSERT,
+                    {
+                        "day": date.fromisoformat(day),
+                        "dataset_ids": [uuid.UUID(d) for d, _ in keys],
+                        "gpt_ids": [uuid.UUID(g) for _, g in keys],
+                        "citations": [rows[k][0] for k in keys],
+                        "answers": [rows[k][1] for k in keys],
+                    },
+                )
+        except Exception:  # put the counts back for the next flush, then fail the job as it would
+            async with redis.pipeline(transaction=False) as pipe:
+                for field, value in counts.items():
+                    pipe.hincrby(_day_key(day), field, int(value))
+                pipe.expire(_day_key(day), DAY_TTL)
+                pipe.sadd(DIRTY, day)
+                await pipe.execute()
+            raise
         written += len(keys)
     return written
 
