@@ -83,7 +83,7 @@ OPEN_FILE = sa.and_(
 
 
 class DatasetDirectory:
-    def __init__(self, session: AsyncSession, settings: Settings):
+    def __init__(self, session: AsyncSession, settings: Settings | None = None):
         self.session = session
         self.settings = settings
 
@@ -277,7 +277,7 @@ async def refresh_used_by(session: AsyncSession) -> None:
 
 
 async def open_datasets_of_organization(
-    session: AsyncSession, settings: Settings, organization_id: uuid.UUID, limit: int = 50
+    session: AsyncSession, organization_id: uuid.UUID, limit: int = 50
 ) -> list[DatasetItem]:
     """An organisation's open datasets for its page (`/o/{handle}`), most used first (at most `limit`)."""
     ids = list(
@@ -288,7 +288,7 @@ async def open_datasets_of_organization(
             .limit(limit)
         )
     )
-    items = await DatasetDirectory(session, settings).items(ids)
+    items = await DatasetDirectory(session).items(ids)
     return sorted(items, key=lambda item: -item.used_by)
 
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from retrieval.models import Dataset, KnowledgeFile
 from retrieval.service import KnowledgeService
+from store.datasets import open_datasets_of_organization
 from store.jobs import flush_counters
 from tests.datasets.factories import content, create_dataset, create_gpt_using
 from tests.factories import auth_headers, create_user
@@ -183,3 +184,14 @@ async def test_repeated_file_names_get_distinct_zip_members(client, session, set
     archive = await _zip(client, dataset.id)
     assert sorted(n for n in archive.namelist() if n.startswith("notes")) == ["notes (2).md", "notes.md"]
     assert {archive.read("notes.md"), archive.read("notes (2).md")} == {b"one", b"two"}
+
+
+async def test_an_organizations_open_datasets_for_its_page(session, settings, creator):
+    organization_id = uuid.uuid4()
+    shown = await create_dataset(session, settings, creator, organization_id=organization_id)
+    await create_dataset(
+        session, settings, creator, organization_id=organization_id, access="private", license=None
+    )
+    await create_dataset(session, settings, creator, name="Someone else's")
+    items = await open_datasets_of_organization(session, organization_id)
+    assert [item.id for item in items] == [shown.id]
