@@ -92,12 +92,11 @@ class DatasetDirectory:
     ) -> DatasetDirectoryPage:
         """One page of open datasets: matching `q` (every word in the name or description ranked first, then
         any word, then a name within `NAME_SIMILARITY` of it), under `license` (an SPDX id, any case), in
-        `sort` order (default: `relevance` with `q`, else `used`). The cursor is an offset (at most
-        `MAX_OFFSET`)."""
+        `sort` order (default: `relevance` with `q`, else `used`, which `relevance` without `q` means
+        too). The cursor is an offset (at most `MAX_OFFSET`)."""
         q = (q or "").strip() or None
-        sort = sort or ("relevance" if q else "used")
-        if sort == "relevance" and not q:
-            raise Invalid("sort 'relevance' needs a search text 'q'", field="sort")
+        if sort is None or (sort == "relevance" and not q):  # no text to be relevant to: most used first
+            sort = "relevance" if q else "used"
         offset = decode_cursor(cursor) if cursor else 0
         if not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
             raise Invalid("The cursor is not one this API returned", field="cursor")

@@ -50,11 +50,8 @@ async def directory(
 ) -> Template:
     """Open datasets (`GET /api/store/datasets` with the same parameters); `next_cursor` is a 'More' link."""
     store = DatasetDirectory(db_session, settings)
-    sort_or_default = sort or None
-    if sort_or_default == "relevance" and not (q or "").strip():
-        sort_or_default = None
     page = await store.browse(
-        q=q, license=license or None, sort=sort_or_default, limit=RESULTS_PAGE_SIZE, cursor=cursor
+        q=q, license=license or None, sort=sort or None, limit=RESULTS_PAGE_SIZE, cursor=cursor
     )
     return render(
         request,

@@ -79,7 +79,9 @@ async def test_directory_lists_searches_filters_and_sorts_open_datasets_only(
     licenses = (await client.get("/api/store/datasets/licenses")).json()
     assert {(x["license"], x["count"]) for x in licenses} == {("CC-BY-4.0", 1), ("CC0-1.0", 1)}
 
-    bad = await client.get("/api/store/datasets", params={"sort": "relevance"})
+    # `relevance` without a text to be relevant to is the default order, most used first
+    assert await _names(client, sort="relevance") == [i["name"] for i in items]
+    bad = await client.get("/api/store/datasets", params={"sort": "best"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "sort"
 
 
