@@ -18,7 +18,7 @@ from pydantic import (
 from core.errors import Invalid
 from core.schemas import Category, Language, bounded_float, bounded_int
 from retrieval.dataset_schemas import AttachedDatasetRead
-from retrieval.schemas import ApprovalCreate, MessageStatus, PendingCallRead, ToolCallRead
+from retrieval.schemas import ApprovalCreate, CitedDatasetRead, MessageStatus, PendingCallRead, ToolCallRead
 
 EDITABLE_FIELDS = (
     "name",
@@ -252,6 +252,10 @@ class CitationRead(BaseModel):
     page: int | None
     heading: str | None
     quote: str | None = Field(description="Only for open-access files; private files are never quoted")
+    dataset_id: uuid.UUID | None = Field(default=None, description="The dataset of the cited file")
+    dataset: CitedDatasetRead | None = Field(
+        default=None, description="Name, license, attribution and owner of a dataset other than the GPT's own"
+    )
 
 
 class CitedMessage(BaseModel):

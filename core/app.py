@@ -38,7 +38,14 @@ def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
     from orgs import routes as orgs_routes
     from retrieval import dataset_routes
     from retrieval import routes as retrieval_routes
-    from store import conversations_api, embed_routes, feedback_routes, openai_api, responses_api
+    from store import (
+        conversations_api,
+        dataset_routes,
+        embed_routes,
+        feedback_routes,
+        openai_api,
+        responses_api,
+    )
     from store import routes as store_routes
     from tools import routes as tools_routes
 
@@ -58,6 +65,7 @@ def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
             + responses_api.route_handlers
             + conversations_api.route_handlers
             + embed_routes.route_handlers
+            + dataset_routes.route_handlers
         )
     from web.routes import page_routes
 

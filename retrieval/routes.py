@@ -102,8 +102,7 @@ class FileController(Controller):
         base = await service.knowledge_base_for(current_user, gpt_id)
         # an admin's look: private passages stay with the GPT's owners
         private_too = await service.may_edit(current_user, base, site_admin=False)
-        return await hit_test(service, base.id, data, private_too=private_too, only=data.file_ids
-        )
+        return await hit_test(service, base.id, data, private_too=private_too, only=data.file_ids)
 
 
 route_handlers = [FileController]

@@ -26,6 +26,7 @@ from core.filenames import clean_filename
 from core.models import User
 from core.settings import Settings
 from orgs import access
+from retrieval.attribution import DatasetOwner, organization_owners, owner_of
 from retrieval.child_tasks import sniff_media_type
 from retrieval.dataset_access import gpt_may_use
 from retrieval.embedding import Embedder, get_embedder
@@ -126,6 +127,8 @@ class SourcedHit:
     dataset_name: str = ""
     license: str | None = None
     attribution: str | None = None
+    home: bool = True  # the answering GPT's own home dataset: its citations name no dataset (data-library.md)
+    owner: DatasetOwner | None = None
 
 
 class KnowledgeService:
@@ -560,6 +563,9 @@ class KnowledgeService:
                     Dataset.attribution,
                     Dataset.text_search_config,
                     Dataset.score_threshold,
+                    Dataset.organization_id,
+                    User.handle.label("owner_handle"),
+                    User.display_name.label("owner_name"),
                     KnowledgeFile.id,
                     KnowledgeFile.filename,
                     KnowledgeFile.access,
@@ -568,6 +574,7 @@ class KnowledgeService:
                     KnowledgeFile.embedding_model,
                 )
                 .select_from(Dataset)
+                .join(User, User.id == Dataset.owner_id)
                 .outerjoin(KnowledgeFile, sa.and_(KnowledgeFile.dataset_id == Dataset.id, in_scope))
                 .where(datasets)
             )
@@ -614,10 +621,14 @@ class KnowledgeService:
         )
         if rerank:
             hits = await rerank_hits(self.reranker, query, hits, lambda h: h.text, k)
-        return [_sourced(h, files[h.file_id]) for h in hits]
+        cited = [files[h.file_id] for h in hits]
+        organizations = await organization_owners(self.session, (row.organization_id for row in cited))
+        return [_sourced(h, files[h.file_id], organizations, gpt_id) for h in hits]
 
 
-def _sourced(hit: Hit, row: Any) -> SourcedHit:
+def _sourced(
+    hit: Hit, row: Any, organizations: dict[uuid.UUID, DatasetOwner], gpt_id: uuid.UUID
+) -> SourcedHit:
     # A file's access and license follow its dataset's (kept in step when the dataset changes), except in
     # a GPT's home dataset, where each file has its own.
     return SourcedHit(
@@ -628,6 +639,8 @@ def _sourced(hit: Hit, row: Any) -> SourcedHit:
         dataset_name=row.dataset_name,
         license=row.license,
         attribution=row.attribution,
+        home=row.dataset_id == gpt_id,  # another GPT's open home dataset is named like any dataset
+        owner=owner_of(row.organization_id, row.owner_handle, row.owner_name, organizations),
     )
 
 

@@ -51,7 +51,7 @@ def _form_of(dataset: Any) -> dict[str, str]:
     return {name: getattr(dataset, name) or "" for name in FIELDS}
 
 
-@get("/datasets", name="datasets")
+@get("/creator/datasets", name="my_datasets")
 async def my_datasets(
     request: Request,
     page_user: User | None,
@@ -67,10 +67,10 @@ async def my_datasets(
     datasets = await service.read_all(rows)
     notice = NOTICES.get(request.query_params.get("done", ""))
     context = {"datasets": datasets, "next_cursor": next_cursor, "notice": notice}
-    return render(request, "datasets/list.html", page_user, **context)
+    return render(request, "my_datasets/list.html", page_user, **context)
 
 
-@get("/datasets/new")
+@get("/creator/datasets/new")
 async def new_dataset_form(request: Request, page_user: User | None) -> Any:
     if redirect := login_required(page_user, request):
         return redirect
@@ -80,7 +80,7 @@ async def new_dataset_form(request: Request, page_user: User | None) -> Any:
 def _form_page(request, user, dataset, values, errors, status_code=200, files=(), max_file_bytes=0):
     return render(
         request,
-        "datasets/form.html" if dataset is None else "datasets/dataset.html",
+        "my_datasets/form.html" if dataset is None else "my_datasets/dataset.html",
         user,
         dataset=dataset,
         values=values,
@@ -93,19 +93,19 @@ def _form_page(request, user, dataset, values, errors, status_code=200, files=()
     )
 
 
-@post("/datasets/new")
+@post("/creator/datasets/new")
 async def create_dataset(
     request: Request, page_user: User | None, db_session: AsyncSession, settings: Settings
 ) -> Any:
     """Create a dataset (`POST /api/datasets`); field errors come back at their inputs."""
-    if redirect := login_required(page_user, request, "/datasets"):
+    if redirect := login_required(page_user, request, "/creator/datasets"):
         return redirect
     values = await form_values(request, *FIELDS)
     service = DatasetService(db_session, settings)
     outcome = await submit(db_session, DatasetCreate, _values(values), lambda d: service.create(page_user, d))
     if not outcome.ok:
         return _form_page(request, page_user, None, values, outcome.errors, outcome.status)
-    return Redirect(f"/datasets/{outcome.value.id}?done=created", status_code=303)
+    return Redirect(f"/creator/datasets/{outcome.value.id}?done=created", status_code=303)
 
 
 async def _dataset_page(request, user, session, settings, dataset_id, values=None, errors=None, status=200):
@@ -118,7 +118,7 @@ async def _dataset_page(request, user, session, settings, dataset_id, values=Non
     )
 
 
-@get("/datasets/{dataset_id:uuid}")
+@get("/creator/datasets/{dataset_id:uuid}")
 async def dataset_page(
     request: Request,
     dataset_id: uuid.UUID,
@@ -132,7 +132,7 @@ async def dataset_page(
     return await _dataset_page(request, page_user, db_session, settings, dataset_id)
 
 
-@post("/datasets/{dataset_id:uuid}")
+@post("/creator/datasets/{dataset_id:uuid}")
 async def update_dataset(
     request: Request,
     dataset_id: uuid.UUID,
@@ -152,10 +152,10 @@ async def update_dataset(
         return await _dataset_page(
             request, page_user, db_session, settings, dataset_id, values, outcome.errors, outcome.status
         )
-    return Redirect(f"/datasets/{dataset_id}?done=saved", status_code=303)
+    return Redirect(f"/creator/datasets/{dataset_id}?done=saved", status_code=303)
 
 
-@post("/datasets/{dataset_id:uuid}/delete")
+@post("/creator/datasets/{dataset_id:uuid}/delete")
 async def delete_dataset(
     request: Request,
     dataset_id: uuid.UUID,
@@ -177,10 +177,10 @@ async def delete_dataset(
         return await _dataset_page(
             request, page_user, db_session, settings, dataset_id, None, errors, exc.status
         )
-    return Redirect("/datasets?done=deleted", status_code=303)
+    return Redirect("/creator/datasets?done=deleted", status_code=303)
 
 
-@post("/datasets/{dataset_id:uuid}/files", opt={"upload": True})
+@post("/creator/datasets/{dataset_id:uuid}/files", opt={"upload": True})
 async def upload(
     request: Request,
     dataset_id: uuid.UUID,
@@ -191,7 +191,7 @@ async def upload(
 ) -> Any:
     """Add files (`POST /api/datasets/{id}/files`, many per form; a script sends one and gets the API's
     answer); refused files are named at the form, the others kept and processed."""
-    if redirect := login_required(page_user, request, f"/datasets/{dataset_id}"):
+    if redirect := login_required(page_user, request, f"/creator/datasets/{dataset_id}"):
         return redirect
     service = DatasetService(db_session, settings)
     dataset = await service.get_editable(page_user, dataset_id)
@@ -205,10 +205,10 @@ async def upload(
         page = await _dataset_page(request, page_user, db_session, settings, dataset_id, None, errors, status)
         page.background = tasks
         return page
-    return Redirect(f"/datasets/{dataset_id}?done=uploaded#files", status_code=303, background=tasks)
+    return Redirect(f"/creator/datasets/{dataset_id}?done=uploaded#files", status_code=303, background=tasks)
 
 
-@post("/datasets/{dataset_id:uuid}/files/{file_id:uuid}/delete")
+@post("/creator/datasets/{dataset_id:uuid}/files/{file_id:uuid}/delete")
 async def delete_file(
     request: Request,
     dataset_id: uuid.UUID,
@@ -218,16 +218,16 @@ async def delete_file(
     settings: Settings,
 ) -> Any:
     """Delete a file (`DELETE /api/datasets/{id}/files/{file_id}`); 204 for a script."""
-    if redirect := login_required(page_user, request, f"/datasets/{dataset_id}"):
+    if redirect := login_required(page_user, request, f"/creator/datasets/{dataset_id}"):
         return redirect
     service = DatasetService(db_session, settings)
     await service.knowledge.delete_file(await service.get_editable(page_user, dataset_id), file_id)
     if "application/json" in request.headers.get("accept", ""):
         return Response(None, status_code=204)
-    return Redirect(f"/datasets/{dataset_id}?done=deleted-file#files", status_code=303)
+    return Redirect(f"/creator/datasets/{dataset_id}?done=deleted-file#files", status_code=303)
 
 
-@get("/datasets/{dataset_id:uuid}/files/{file_id:uuid}/events")
+@get("/creator/datasets/{dataset_id:uuid}/files/{file_id:uuid}/events")
 async def file_events(
     request: Request,
     dataset_id: uuid.UUID,

@@ -33,16 +33,18 @@ def token(client) -> str:
 
 async def create(client, **fields):
     data = {"csrf_token": token(client), "name": "Fjord facts", "access": "private", **fields}
-    return await client.post("/datasets/new", data=data, headers=HTML)
+    return await client.post("/creator/datasets/new", data=data, headers=HTML)
 
 
 async def test_create_edit_upload_and_delete_a_dataset(client, session, settings, creator, db):
     await log_in(client, creator.email)
-    listed = await client.get("/datasets", headers=HTML)
+    listed = await client.get("/creator/datasets", headers=HTML)
     assert (
-        listed.status_code == 200 and "No datasets yet." in listed.text and 'href="/datasets"' in listed.text
+        listed.status_code == 200
+        and "No datasets yet." in listed.text
+        and 'href="/creator/datasets"' in listed.text
     )
-    form = await client.get("/datasets/new", headers=HTML)
+    form = await client.get("/creator/datasets/new", headers=HTML)
     assert 'list="spdx-licenses"' in form.text and '<option value="CC-BY-4.0">' in form.text
     assert 'maxlength="100" required' in form.text  # the input macro's attributes are markup, not text
 
@@ -59,7 +61,11 @@ async def test_create_edit_upload_and_delete_a_dataset(client, session, settings
     uploaded = await client.post(f"{path}/files", data={"csrf_token": token(client)}, files=files)
     assert uploaded.status_code == 303, uploaded.text
     page = await client.get(path, headers=HTML)
-    assert "kayak.md" in page.text and "notes.txt" in page.text and 'data-files-base="/datasets/' in page.text
+    assert (
+        "kayak.md" in page.text
+        and "notes.txt" in page.text
+        and 'data-files-base="/creator/datasets/' in page.text
+    )
     one = await client.post(
         f"{path}/files",
         data={"csrf_token": token(client)},
@@ -92,7 +98,7 @@ async def test_create_edit_upload_and_delete_a_dataset(client, session, settings
     deleted = await client.post(f"{path}/files/{file_id}/delete", data={"csrf_token": token(client)})
     assert deleted.status_code == 303
     gone = await client.post(f"{path}/delete", data={"csrf_token": token(client)})
-    assert gone.status_code == 303 and gone.headers["location"] == "/datasets?done=deleted"
+    assert gone.status_code == 303 and gone.headers["location"] == "/creator/datasets?done=deleted"
     assert (await client.get(path, headers=HTML)).status_code == 404
 
 
@@ -114,7 +120,7 @@ async def test_editor_attaches_follows_and_detaches_datasets(client, session, se
     assert attached.status_code == 303
     assert await attached_datasets(session, gpt.id) == [(gpt.id, False), (uuid.UUID(dataset_id), True)]
     editor = await client.get(f"/builder/{gpt.id}?tab=knowledge", headers=HTML)
-    assert "Follow latest: on" in editor.text and f"/datasets/{dataset_id}/detach" in editor.text
+    assert "Follow latest: on" in editor.text and f"/creator/datasets/{dataset_id}/detach" in editor.text
 
     again = await client.post(
         f"/builder/{gpt.id}/datasets",

@@ -354,7 +354,7 @@
     form.querySelector('input[type="file"]').value = "";
   }
 
-  // `/builder/{gpt}` in the editor, `/datasets/{id}` on a dataset's page (the upload form says which).
+  // `/builder/{gpt}` in the editor, `/creator/datasets/{id}` on a dataset's page (the upload form says which).
   function filesBase() {
     var form = document.getElementById("upload-form");
     return form.getAttribute("data-files-base");
