@@ -8,8 +8,8 @@ not exist. Owners see their private datasets through the dataset API (`/api/data
 `dataset_usage`, which `refresh_used_by` recomputes for all open datasets in one statement each time the
 counters are flushed (`store.flush_counters`, every `GPTSTORE_COUNTERS_FLUSH_SECONDS`), like the trending
 scores: counting per dataset and request (a GIN lookup of `gpt_version.datasets @> [{"id"}]` each) cost
-seconds for the `used` sort at 20,000 GPTs (bench/dataset_directory.py, docs/performance.md). A dataset's own page
-counts its users exactly, through that GIN index.
+seconds for the `used` sort at 20,000 GPTs (bench/dataset_directory.py, docs/performance.md). A dataset's own
+page counts its users exactly, through that GIN index.
 """
 
 from __future__ import annotations
