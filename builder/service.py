@@ -101,20 +101,20 @@ class GptService:
         self, user: User, gpt_id: uuid.UUID, *, for_update: bool = False, need: access.Need = "edit"
     ) -> Gpt:
         """The draft if `user` may `need` it (`orgs.access`: its owner, its organisation's builders for
-        "edit", admins for "manage", site admins); 404 otherwise, so ids cannot be probed."""
+        "edit", admins for "manage", site admins); 403 naming the role for a member of its organisation
+        below that, 404 for anyone else, so ids cannot be probed."""
         query = sa.select(Gpt).where(Gpt.id == gpt_id)
         if for_update:
             query = query.with_for_update()
         gpt = await self.session.scalar(query)
         if gpt is None or not await access.can(self.session, user, gpt.owner_id, gpt.organization_id, need):
-            if (
-                gpt is not None
-                and need == "manage"
-                and await access.can_edit(self.session, user, gpt.owner_id, gpt.organization_id)
-            ):  # a builder sees the GPT, so a 404 would be a lie
-                needed = access.needed_role("manage")
+            if gpt is not None and await access.can_view(
+                self.session, user, gpt.owner_id, gpt.organization_id
+            ):
+                # a member of its organisation knows the GPT, so a 404 would be a lie
+                needed = access.needed_role(need)
                 raise Forbidden(
-                    f"Deleting or moving the organisation's GPTs needs the role '{needed}' or higher",
+                    f"This needs the role '{needed}' or higher in the GPT's organisation",
                     required_role=needed,
                 )
             raise NotFound("No such GPT")

@@ -1,8 +1,9 @@
 """Who may see and who may change a dataset: the one place every dataset route and page asks.
 
-Today: its owner and site admins may edit it; anyone signed in may see an open one. Members of the
-dataset's organisation (`dataset.organization_id`) are asked through `organization_may_edit`, which
-answers no until the organisations context lands: the lead wires it to `orgs.access`.
+The rules are those of anything owned by a user or an organisation (`orgs.access`, docs/data-library.md
+"Permission table"): a personal dataset belongs to its owner; an organisation's to its members by role
+(members see it, builders and up change it; who made it gains nothing); site administrators may do
+everything except read private passages. Open datasets are seen by anyone.
 """
 
 from __future__ import annotations
@@ -12,40 +13,28 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import User
+from orgs import access
 from retrieval.models import Dataset
 
 
-async def organization_may_edit(session: AsyncSession, user: User, organization_id: uuid.UUID | None) -> bool:
-    """HOOK for orgs.access: may `user` edit the objects of this organisation (owner/admin/builder)?"""
-    return False
-
-
 async def can_edit(session: AsyncSession, user: User | None, dataset: Dataset) -> bool:
-    """Change the dataset, its files and settings: its owner, a site admin, or its organisation's editors."""
-    if user is None:
-        return False
-    if dataset.owner_id == user.id or user.is_admin:
-        return True
-    return dataset.organization_id is not None and await organization_may_edit(
-        session, user, dataset.organization_id
-    )
+    """Change the dataset, its files and settings: its owner (personal), its organisation's builders and
+    up, a site admin."""
+    return await access.can_edit(session, user, dataset.owner_id, dataset.organization_id)
 
 
 async def can_view(session: AsyncSession, user: User | None, dataset: Dataset) -> bool:
-    """See the dataset and its file list: anyone for an open one, else those who may edit it."""
-    return dataset.access == "open" or await can_edit(session, user, dataset)
+    """See the dataset and its file list: anyone for an open one, else its owner, its organisation's
+    members and site admins."""
+    return dataset.access == "open" or await access.can_view(
+        session, user, dataset.owner_id, dataset.organization_id
+    )
 
 
 async def can_read_private(session: AsyncSession, user: User | None, dataset: Dataset) -> bool:
-    """Read private passages (hit testing): the owner and the organisation's editors, not an admin's look
-    (docs/trust.md: private knowledge stays with its owner)."""
-    if user is None:
-        return False
-    if dataset.owner_id == user.id:
-        return True
-    return dataset.organization_id is not None and await organization_may_edit(
-        session, user, dataset.organization_id
-    )
+    """Read private passages (hit testing): those who may edit it as one of its owners, not an admin's
+    look (docs/trust.md: private knowledge stays with its owner)."""
+    return await access.can_edit(session, user, dataset.owner_id, dataset.organization_id, site_admin=False)
 
 
 def gpt_may_use(
@@ -64,8 +53,10 @@ def gpt_may_use(
     return organization_id is not None and organization_id == gpt_organization_id
 
 
-async def can_attach(session: AsyncSession, gpt_home: Dataset, dataset: Dataset) -> bool:
-    """May the GPT whose home dataset is `gpt_home` use `dataset` (`gpt_may_use`)."""
+async def can_attach(session: AsyncSession, user: User, gpt_home: Dataset, dataset: Dataset) -> bool:
+    """May `user` (who edits the GPT whose home dataset is `gpt_home`) let it use `dataset`: the GPT may
+    use it (`gpt_may_use`) and the user may see it, so nobody attaches (and so probes) a private dataset
+    they could not open, a site admin's own included."""
     return gpt_may_use(
         gpt_home.owner_id, gpt_home.organization_id, dataset.access, dataset.owner_id, dataset.organization_id
-    )
+    ) and await can_view(session, user, dataset)

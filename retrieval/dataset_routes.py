@@ -56,11 +56,10 @@ class DatasetController(Controller):
         cursor: Cursor = None,
         include_home: IncludeHome = True,
     ) -> Page[DatasetRead]:
-        """The caller's datasets, last changed first, one page at a time."""
+        """The datasets the caller may edit (their own and their organisations'), last changed first, one
+        page at a time."""
         service = DatasetService(db_session, settings)
-        rows, next_cursor = await service.list_owned(
-            current_user.id, limit, cursor, include_home=include_home
-        )
+        rows, next_cursor = await service.list_owned(current_user, limit, cursor, include_home=include_home)
         return Page(data=await service.read_all(rows), next_cursor=next_cursor)
 
     @get("/{dataset_id:uuid}")
@@ -216,7 +215,7 @@ class GptDatasetController(Controller):
         other dataset (nothing changes), 409 if already attached. Returns the GPT's datasets."""
         service = DatasetService(db_session, settings)
         home = await service.gpt_home(current_user, gpt_id)
-        await service.attach(home, data.dataset_id, data.follow_latest)
+        await service.attach(current_user, home, data.dataset_id, data.follow_latest)
         return {"data": await service.attached(home.id)}
 
     @patch("/{dataset_id:uuid}")

@@ -48,6 +48,9 @@ class DatasetCreate(DatasetFields):
 
     name: str = Field(min_length=1, max_length=100)
     access: DatasetAccess = "private"
+    organization_id: uuid.UUID | None = Field(
+        default=None, description="Owned by this organisation (the creator must be one of its builders or up)"
+    )
 
 
 class DatasetUpdate(DatasetFields):

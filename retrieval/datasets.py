@@ -18,6 +18,7 @@ from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import User
 from core.pagination import keyset_page
 from core.settings import Settings
+from orgs import access
 from retrieval.dataset_access import can_attach, can_edit, can_view
 from retrieval.dataset_schemas import AttachedDatasetRead, DatasetCreate, DatasetRead, DatasetUpdate
 from retrieval.licenses import license_name
@@ -43,10 +44,15 @@ class DatasetService:
     # Datasets -------------------------------------------------------------------------------------------
 
     async def create(self, owner: User, data: DatasetCreate) -> Dataset:
-        """A new, empty dataset owned by `owner` (its files count against the owner's storage quota)."""
+        """A new, empty dataset owned by `owner`, or by the organisation `data.organization_id` when `owner`
+        is one of its builders (404 to a non-member, 403 to a lower role); its files count against the
+        creator's storage quota."""
         _check_licensed(data.access, data.license)
+        if data.organization_id is not None:
+            await self._check_organization_editor(owner, data.organization_id)
         dataset = Dataset(
             owner_id=owner.id,
+            organization_id=data.organization_id,
             name=data.name,
             description=data.description or "",
             access=data.access,
@@ -57,11 +63,27 @@ class DatasetService:
         await self.session.flush()
         return dataset
 
+    async def _check_organization_editor(self, user: User, organization_id: uuid.UUID) -> None:
+        role = await access.role_in(self.session, user, organization_id)
+        if role is None and not user.is_admin:
+            raise NotFound(
+                "No such organisation", errors=[{"field": "organization_id", "message": "not found"}]
+            )
+        if not user.is_admin and not access.allows(role, "edit"):
+            needed = access.needed_role("edit")
+            raise Forbidden(
+                f"Creating the organisation's datasets needs the role '{needed}' or higher; yours: '{role}'",
+                required_role=needed,
+            )
+
     async def list_owned(
-        self, owner_id: uuid.UUID, limit: int, cursor: str | None, *, include_home: bool = True
+        self, owner: User, limit: int, cursor: str | None, *, include_home: bool = True
     ) -> tuple[list[Dataset], str | None]:
-        """One page of the owner's datasets, last changed first (GPTs' home datasets unless excluded)."""
-        query = sa.select(Dataset).where(Dataset.owner_id == owner_id)
+        """One page of the datasets `owner` may edit (their own and their organisations'), last changed
+        first (GPTs' home datasets unless excluded)."""
+        query = sa.select(Dataset).where(
+            access.allowed(owner, Dataset.owner_id, Dataset.organization_id, "edit")
+        )
         if not include_home:
             query = query.where(Dataset.home_gpt_id.is_(None))
         return await keyset_page(
@@ -84,7 +106,11 @@ class DatasetService:
         if dataset is None or not await can_view(self.session, user, dataset):
             raise _no_dataset()
         if not await can_edit(self.session, user, dataset):
-            raise Forbidden("Only the dataset's owner may change it")
+            needed = access.needed_role("edit")
+            raise Forbidden(
+                f"Changing the organisation's datasets needs the role '{needed}' or higher",
+                required_role=needed,
+            )
         return dataset
 
     async def update(self, dataset: Dataset, data: DatasetUpdate) -> None:
@@ -205,10 +231,16 @@ class DatasetService:
     # The datasets a GPT uses ----------------------------------------------------------------------------
 
     async def gpt_home(self, user: User, gpt_id: uuid.UUID) -> Dataset:
-        """The home dataset of a GPT `user` may edit (its datasets are part of the draft); 404 otherwise."""
+        """The home dataset of a GPT `user` may edit (its datasets are part of the draft); 404 if they may not
+        see the draft, 403 for an organisation's member below builder (`orgs.access`)."""
         home = await self.session.get(Dataset, gpt_id)
-        if home is None or home.home_gpt_id != gpt_id or not await can_edit(self.session, user, home):
+        if home is None or home.home_gpt_id != gpt_id or not await can_view(self.session, user, home):
             raise NotFound("No such GPT")
+        if not await can_edit(self.session, user, home):
+            needed = access.needed_role("edit")
+            raise Forbidden(
+                f"Changing the organisation's GPTs needs the role '{needed}' or higher", required_role=needed
+            )
         return home
 
     async def attached(self, gpt_id: uuid.UUID) -> list[AttachedDatasetRead]:
@@ -225,11 +257,11 @@ class DatasetService:
             for d, follow in await self.knowledge.attached_datasets(gpt_id)
         ]
 
-    async def attach(self, home: Dataset, dataset_id: uuid.UUID, follow_latest: bool) -> None:
+    async def attach(self, user: User, home: Dataset, dataset_id: uuid.UUID, follow_latest: bool) -> None:
         """Let the GPT use a dataset: any open one, its owner's and its organisation's; others are 404
         (nothing changes); 409 if it already uses it. Nothing is copied or ingested again."""
         dataset = await self.session.get(Dataset, dataset_id)
-        if dataset is None or not await can_attach(self.session, home, dataset):
+        if dataset is None or not await can_attach(self.session, user, home, dataset):
             raise NotFound("No such dataset", errors=[{"field": "dataset_id", "message": "no such dataset"}])
         await self._check_not_attached(home, dataset_id)
         async with unique_or_conflict(self.session, lambda: self._check_not_attached(home, dataset_id)):

@@ -401,7 +401,9 @@ class KnowledgeService:
             return
         await self.session.delete(row)
         await self.session.flush()
-        blob_store(self.settings).delete(file_id)
+        blobs = blob_store(self.settings)
+        # only once the row is gone for good (as `forget_blobs`): a refused or failed request keeps it
+        after_commit(self.session, lambda: blobs.delete(file_id))
 
     async def forget_blobs(self, dataset_id: uuid.UUID) -> None:
         """Delete the stored uploads of a dataset (a GPT's home dataset goes with the GPT) whose rows are

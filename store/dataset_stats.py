@@ -26,6 +26,7 @@ from core.db import Database
 from core.errors import NotFound
 from core.models import User
 from retrieval.answer import Answer, Citation
+from retrieval.dataset_access import can_edit
 from retrieval.models import Dataset
 from store.dataset_schemas import CitationDay, CitationTotals, CitingGpt, DatasetStatsRead
 from store.models import DatasetCitationDaily, Listing
@@ -123,10 +124,10 @@ async def flush(db: Database, redis: Redis) -> int:
     return written
 
 
-def may_see_stats(user: User, dataset: Dataset) -> bool:
-    """Who sees a dataset's contributor numbers: those who may edit it (its owner, an admin). Organisation
-    roles join here once datasets belong to organisations."""
-    return user.is_admin or dataset.owner_id == user.id
+async def may_see_stats(session: AsyncSession, user: User, dataset: Dataset) -> bool:
+    """Who sees a dataset's contributor numbers: those who may edit it (its owner, its organisation's
+    builders and up, a site admin: `retrieval.dataset_access.can_edit`)."""
+    return await can_edit(session, user, dataset)
 
 
 async def dataset_stats(
@@ -135,7 +136,7 @@ async def dataset_stats(
     """The last `days` days (UTC, today included) of a dataset's citations: a series with a zero for
     quiet days, totals, and the listed GPTs that cited it most. 404 unless `user` may see them."""
     dataset = await session.get(Dataset, dataset_id)
-    if dataset is None or not may_see_stats(user, dataset):
+    if dataset is None or not await may_see_stats(session, user, dataset):
         raise NotFound("No such dataset")
     end = datetime.now(UTC).date()
     start = end - timedelta(days=days - 1)

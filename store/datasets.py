@@ -27,6 +27,7 @@ from core.models import User
 from core.pagination import decode_cursor, encode_cursor
 from core.settings import Settings
 from retrieval.attribution import license_url, organization_owners, owner_of
+from retrieval.dataset_access import can_attach
 from retrieval.models import Dataset, GptDataset, KnowledgeFile
 from retrieval.schemas import DatasetOwnerRead
 from retrieval.terms import content_words
@@ -299,16 +300,17 @@ async def attach_dataset(
     dataset_id: uuid.UUID,
     follow_latest: bool = False,
 ) -> None:
-    """'Use in my GPT': attach an open dataset (or one of the user's own) to a draft the user owns, or change
-    its `follow_latest` when it is attached already. 404 for a draft or dataset the user may not use; the
-    GPT's live version changes only with its next publish. The dataset API's `POST /api/gpts/{id}/datasets`
-    is the JSON twin."""
-    await GptService(session, settings).get_owned(user, gpt_id, for_update=True)
+    """'Use in my GPT': attach a dataset the GPT may use and the user may see (`can_attach`: any open one)
+    to a draft the user edits, or change its `follow_latest` when it is attached already. 404 for a draft or
+    dataset the user may not use; the GPT's live version changes only with its next publish. The dataset
+    API's `POST /api/gpts/{id}/datasets` is the JSON twin."""
+    gpt = await GptService(session, settings).get_owned(user, gpt_id, for_update=True)
     # KEY SHARE: a deletion of the dataset waits for this attachment, or this finds it gone (a 404).
     dataset = await session.scalar(
         sa.select(Dataset).where(Dataset.id == dataset_id).with_for_update(key_share=True)
     )
-    if dataset is None or (dataset.access != "open" and dataset.owner_id != user.id and not user.is_admin):
+    home = await session.get(Dataset, gpt.id)
+    if dataset is None or home is None or not await can_attach(session, user, home, dataset):
         raise NotFound("No such dataset")
     statement = insert(GptDataset).values(gpt_id=gpt_id, dataset_id=dataset_id, follow_latest=follow_latest)
     await session.execute(

@@ -31,6 +31,7 @@ from core.guard import read_form
 from core.models import User
 from core.params import Cursor
 from core.settings import Settings
+from retrieval.dataset_access import gpt_may_use
 from retrieval.jobs import enqueue_ingestion
 from retrieval.schemas import FileRead
 from store.schemas import VersionRead
@@ -129,10 +130,15 @@ async def editor(
     undoable = next((m.id for m in reversed(history) if m.changes and not m.undone), None)
     base = await gpts.knowledge.knowledge_base_of(row.id)
     files = [FileRead.of(f) for f in await gpts.knowledge.list_files(base)]
-    # Datasets of the GPT's owner it could attach (open ones of others come from the store's pages).
-    own, _ = await gpts.datasets.list_owned(row.owner_id, 100, None, include_home=False)
+    # Datasets the editor may edit and the GPT may use (open ones of others come from the store's pages).
+    own, _ = await gpts.datasets.list_owned(user, 100, None, include_home=False)
     attached = {d.id for d in gpt.datasets}
-    attachable = [d for d in own if d.id not in attached]
+    attachable = [
+        d
+        for d in own
+        if d.id not in attached
+        and gpt_may_use(row.owner_id, row.organization_id, d.access, d.owner_id, d.organization_id)
+    ]
     conversation_id = _uuid(request.query_params.get("c"))
     preview = []
     if conversation_id is not None:

@@ -63,7 +63,7 @@ async def my_datasets(
     if redirect := login_required(page_user, request):
         return redirect
     service = DatasetService(db_session, settings)
-    rows, next_cursor = await service.list_owned(page_user.id, 50, cursor, include_home=False)
+    rows, next_cursor = await service.list_owned(page_user, 50, cursor, include_home=False)
     datasets = await service.read_all(rows)
     notice = NOTICES.get(request.query_params.get("done", ""))
     context = {"datasets": datasets, "next_cursor": next_cursor, "notice": notice}
@@ -271,7 +271,10 @@ async def attach_dataset(
     service = DatasetService(db_session, settings)
     home = await service.gpt_home(page_user, gpt_id)
     outcome = await submit(
-        db_session, GptDatasetCreate, body, lambda d: service.attach(home, d.dataset_id, d.follow_latest)
+        db_session,
+        GptDatasetCreate,
+        body,
+        lambda d: service.attach(page_user, home, d.dataset_id, d.follow_latest),
     )
     if not outcome.ok:
         row = await GptService(db_session, settings).get_owned(page_user, gpt_id)

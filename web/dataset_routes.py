@@ -90,7 +90,7 @@ async def dataset_view(
         user,
         dataset=dataset,
         drafts=drafts,
-        may_see_stats=user is not None and may_see_stats(user, row),
+        may_see_stats=user is not None and await may_see_stats(db_session, user, row),
         errors=errors or {},
         values=values or {},
         attached=attached,
