@@ -106,6 +106,8 @@ class DatasetService:
         if dataset is None or not await can_view(self.session, user, dataset):
             raise _no_dataset()
         if not await can_edit(self.session, user, dataset):
+            if dataset.organization_id is None:
+                raise Forbidden("Only the dataset's owner may change it")
             needed = access.needed_role("edit")
             raise Forbidden(
                 f"Changing the organisation's datasets needs the role '{needed}' or higher",

@@ -125,7 +125,8 @@ async def test_citations_are_counted_per_dataset_day_and_listed_gpt(
     # the listed GPT is named; the link-only one counts in the totals but is not named
     assert [(g["id"], g["citations"]) for g in body["top_gpts"]] == [(listed, 2)]
 
-    assert (await client.get(f"/api/datasets/{dataset.id}/stats", headers=reader_headers)).status_code == 404
+    # a reader sees the open dataset but not its numbers
+    assert (await client.get(f"/api/datasets/{dataset.id}/stats", headers=reader_headers)).status_code == 403
     assert (await client.get(f"/api/datasets/{dataset.id}/stats")).status_code == 401
     admin = auth_headers(await create_user(session, settings, is_admin=True), settings)
     assert (await client.get(f"/api/datasets/{dataset.id}/stats", headers=admin)).status_code == 200

@@ -100,4 +100,4 @@ async def test_contributor_numbers_page_draws_the_api_numbers(
     other = await create_user(session, settings)
     client.cookies.clear()
     await log_in(client, other.email)
-    assert (await client.get(f"/creator/datasets/{dataset.id}/stats", headers=HTML)).status_code == 404
+    assert (await client.get(f"/creator/datasets/{dataset.id}/stats", headers=HTML)).status_code == 403

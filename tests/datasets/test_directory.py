@@ -15,6 +15,7 @@ from store.datasets import open_datasets_of_organization
 from store.jobs import flush_counters
 from tests.datasets.factories import content, create_dataset, create_gpt_using
 from tests.factories import auth_headers, create_user
+from tests.orgs.factories import create_organization
 
 FERRIES = "Bergen to Stavanger: the first ferry leaves at 06:30 every weekday."
 VOLCANOES = "Hekla erupted in 2000; its magma chamber lies about 10 km deep."
@@ -189,7 +190,7 @@ async def test_repeated_file_names_get_distinct_zip_members(client, session, set
 
 
 async def test_an_organizations_open_datasets_for_its_page(session, settings, creator):
-    organization_id = uuid.uuid4()
+    organization_id = (await create_organization(session, settings, creator)).id
     shown = await create_dataset(session, settings, creator, organization_id=organization_id)
     await create_dataset(
         session, settings, creator, organization_id=organization_id, access="private", license=None
