@@ -17,7 +17,8 @@ from pydantic import (
 
 from core.errors import Invalid
 from core.schemas import Category, Language, bounded_float, bounded_int
-from retrieval.schemas import ApprovalCreate, MessageStatus, PendingCallRead, ToolCallRead
+from retrieval.dataset_schemas import AttachedDatasetRead
+from retrieval.schemas import ApprovalCreate, CitedDatasetRead, MessageStatus, PendingCallRead, ToolCallRead
 
 EDITABLE_FIELDS = (
     "name",
@@ -187,6 +188,9 @@ class GptRead(BaseModel):
     model: str | None
     organization_id: uuid.UUID | None = Field(description="The organisation that owns it; null: its creator")
     capabilities: list[str] = Field(description="What this GPT can really do")
+    datasets: list[AttachedDatasetRead] = Field(
+        default=[], description="The datasets it answers from, its own (home) dataset first"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -249,6 +253,10 @@ class CitationRead(BaseModel):
     heading: str | None
     quote: str | None = Field(description="Only for open-access files; private files are never quoted")
     url: str | None = Field(default=None, description="The web page an imported file came from")
+    dataset_id: uuid.UUID | None = Field(default=None, description="The dataset of the cited file")
+    dataset: CitedDatasetRead | None = Field(
+        default=None, description="Name, license, attribution and owner of a dataset other than the GPT's own"
+    )
 
 
 class CitedMessage(BaseModel):

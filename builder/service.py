@@ -29,7 +29,7 @@ from builder.schemas import (
 )
 from core.auth import require_paid_plan
 from core.db import utcnow
-from core.errors import BadShape, Forbidden, Invalid, NotFound, UnstorableText
+from core.errors import BadShape, Conflict, Forbidden, Invalid, NotFound, UnstorableText
 from core.filenames import clean_filename, unsafe_member_name
 from core.guard import clean_json, load_json
 from core.models import User
@@ -37,6 +37,7 @@ from core.pagination import keyset_page
 from core.settings import Settings
 from orgs import access
 from orgs.models import Organization
+from retrieval.datasets import DatasetService
 from retrieval.service import KnowledgeService
 from tools.portability import export_tools, import_tools
 
@@ -49,6 +50,7 @@ class GptService:
         self.session = session
         self.settings = settings
         self.knowledge = KnowledgeService(session, settings)
+        self.datasets = DatasetService(session, settings)
 
     async def create(self, owner: User, data: GptCreate | GptConfig | None = None) -> Gpt:
         """A new draft with its (empty) knowledge base, owned by a paying creator, or by the organisation
@@ -98,20 +100,20 @@ class GptService:
         self, user: User, gpt_id: uuid.UUID, *, for_update: bool = False, need: access.Need = "edit"
     ) -> Gpt:
         """The draft if `user` may `need` it (`orgs.access`: its owner, its organisation's builders for
-        "edit", admins for "manage", site admins); 404 otherwise, so ids cannot be probed."""
+        "edit", admins for "manage", site admins); 403 naming the role for a member of its organisation
+        below that, 404 for anyone else, so ids cannot be probed."""
         query = sa.select(Gpt).where(Gpt.id == gpt_id)
         if for_update:
             query = query.with_for_update()
         gpt = await self.session.scalar(query)
         if gpt is None or not await access.can(self.session, user, gpt.owner_id, gpt.organization_id, need):
-            if (
-                gpt is not None
-                and need == "manage"
-                and await access.can_edit(self.session, user, gpt.owner_id, gpt.organization_id)
-            ):  # a builder sees the GPT, so a 404 would be a lie
-                needed = access.needed_role("manage")
+            if gpt is not None and await access.can_view(
+                self.session, user, gpt.owner_id, gpt.organization_id
+            ):
+                # a member of its organisation knows the GPT, so a 404 would be a lie
+                needed = access.needed_role(need)
                 raise Forbidden(
-                    f"Deleting or moving the organisation's GPTs needs the role '{needed}' or higher",
+                    f"This needs the role '{needed}' or higher in the GPT's organisation",
                     required_role=needed,
                 )
             raise NotFound("No such GPT")
@@ -198,6 +200,7 @@ class GptService:
             model=gpt.model,
             organization_id=gpt.organization_id,
             capabilities=CAPABILITIES,
+            datasets=await self.datasets.attached(gpt.id),
             created_at=gpt.created_at,
             updated_at=gpt.updated_at,
         )
@@ -207,6 +210,7 @@ EXPORT_FORMAT = "gptstore.gpt"
 EXPORT_VERSION = 1
 MANIFEST = "gptstore.json"
 MAX_LICENSE_CHARS = 200  # the `knowledge_file.license` column, as the upload form allows
+MAX_DATASET_ENTRIES = 100  # datasets one export may name (a GPT attaches far fewer)
 
 
 def export_filename(gpt: Gpt) -> str:
@@ -244,6 +248,12 @@ class PortabilityService:
             },
             # Actions and MCP servers without their secrets (`needs_credentials` says which need them).
             "tools": await export_tools(self.session, gpt.id),
+            # Other datasets it uses, by id only: they are not copied (docs/data-library.md).
+            "datasets": [
+                {"id": str(d.id), "name": d.name, "follow_latest": d.follow_latest}
+                for d in read.datasets
+                if not d.home
+            ],
             "files": [],
         }
         buffer = io.BytesIO()
@@ -276,11 +286,39 @@ class PortabilityService:
                 base, entry["filename"], content(), access=entry["access"], license=entry.get("license")
             )
             file_ids.append(row.id)
+        home = await self.gpts.datasets.gpt_home(owner, gpt.id)
+        for entry in manifest["datasets"]:  # those the new GPT may use and that still exist
+            try:
+                async with self.session.begin_nested():
+                    await self.gpts.datasets.attach(home, entry["id"], entry["follow_latest"])
+            except (NotFound, Conflict):
+                continue
         return gpt, file_ids
 
 
 def _archive_error(message: str) -> Invalid:
     return Invalid(f"Not a valid gptstore export: {message}", field="file")
+
+
+def _dataset_entries(entries: Any) -> list[dict[str, Any]]:
+    """The `datasets` of a manifest as `[{"id": UUID, "follow_latest": bool}]` (absent in older exports)."""
+    if entries is None:
+        return []
+    if not isinstance(entries, list) or len(entries) > MAX_DATASET_ENTRIES:
+        raise _archive_error(f"'datasets' must be a list of at most {MAX_DATASET_ENTRIES} entries")
+    checked = []
+    for entry in entries:
+        try:
+            dataset_id = uuid.UUID(entry["id"])
+            follow = entry.get("follow_latest", False)
+            if not isinstance(follow, bool):
+                raise TypeError
+        except (TypeError, KeyError, ValueError, AttributeError):
+            raise _archive_error(
+                "each entry of 'datasets' needs an 'id' (a UUID) and a boolean 'follow_latest'"
+            ) from None
+        checked.append({"id": dataset_id, "follow_latest": follow})
+    return checked
 
 
 def _read_archive(data: bytes, settings: Settings) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -328,6 +366,7 @@ def _read_archive(data: bytes, settings: Settings) -> tuple[dict[str, Any], dict
         entries = manifest.get("files") or []
         if not isinstance(entries, list) or len(entries) > settings.max_files_per_gpt:
             raise _archive_error(f"'files' must be a list of at most {settings.max_files_per_gpt} entries")
+        manifest["datasets"] = _dataset_entries(manifest.get("datasets"))
         members: dict[str, bytes] = {}
         for entry in entries:
             if (

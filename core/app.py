@@ -37,15 +37,26 @@ logger = logging.getLogger("gptstore.access")
 def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
     from builder import routes as builder_routes
     from orgs import routes as orgs_routes
+    from retrieval import dataset_routes as retrieval_dataset_routes
     from retrieval import routes as retrieval_routes
-    from store import conversations_api, embed_routes, feedback_routes, openai_api, responses_api
+    from store import (
+        conversations_api,
+        embed_routes,
+        feedback_routes,
+        openai_api,
+        responses_api,
+    )
+    from store import dataset_routes as store_dataset_routes
     from store import routes as store_routes
     from tools import routes as tools_routes
 
     handlers: list[Any] = [*core_routes.route_handlers, *orgs_routes.route_handlers, apidocs.assets_router()]
     if service in ("all", "builder"):
         handlers += (
-            builder_routes.route_handlers + retrieval_routes.route_handlers + tools_routes.route_handlers
+            builder_routes.route_handlers
+            + retrieval_routes.route_handlers
+            + retrieval_dataset_routes.route_handlers
+            + tools_routes.route_handlers
         )
     if service in ("all", "store"):
         handlers += (
@@ -55,6 +66,7 @@ def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
             + responses_api.route_handlers
             + conversations_api.route_handlers
             + embed_routes.route_handlers
+            + store_dataset_routes.route_handlers
         )
     from web.routes import page_routes
 

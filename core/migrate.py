@@ -22,7 +22,10 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-HAND_WRITTEN_INDEX_PREFIXES = ("ix_knowledge_chunk_hnsw_", "ix_listing_hnsw_", "ix_listing_trgm_")
+HAND_WRITTEN_INDEX_PREFIXES = (
+    "ix_knowledge_chunk_hnsw_", "ix_listing_hnsw_", "ix_listing_trgm_",
+    "ix_dataset_open_", "ix_gpt_version_datasets_",  # the dataset directory (migration 0019)
+)  # fmt: skip
 
 
 def include_object(obj, name, type_, reflected, compare_to) -> bool:

@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     max_file_bytes: int = 512 * 1024 * 1024
     max_file_tokens: int = 2_000_000
     storage_quota_bytes: int = 10 * 1024 * 1024 * 1024
+    # The most a dataset's zip download may hold (store/dataset_downloads.py); larger: one file at a time.
+    dataset_zip_max_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1)
     max_uncompressed_bytes: int = 1024 * 1024 * 1024
     max_compression_ratio: int = 200
     # Parsing runs in a child process with these hard bounds (retrieval.isolation).

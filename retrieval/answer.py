@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.llm import ChatModel, ChatResult, Delta, Message, ToolCall, fit_messages
 from core.settings import Settings
+from retrieval.attribution import license_url
 from retrieval.sentences import key_terms, private_summary, sentences_of
 from retrieval.service import KnowledgeService, SourcedHit
 from retrieval.tool_loop import (
@@ -53,16 +54,24 @@ _CITE = re.compile(r"\[(\d{1,2})\]")
 
 @dataclass
 class Citation:
+    """A cited source: the file, where in it, a quote of an open file, and (added by datasets) the dataset:
+    `dataset_id` always, and `dataset` (`{id, name, license, license_url, attribution, owner}`) for a file
+    of a dataset other than the GPT's home dataset (docs/data-library.md)."""
+
     file_id: uuid.UUID
     filename: str
     page: int | None
     heading: str | None
     quote: str | None
     url: str | None = None  # the web page an imported file came from
+    dataset_id: uuid.UUID | None = None
+    dataset: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, object]:
+        dataset_id = str(self.dataset_id) if self.dataset_id else None
         return {"file_id": str(self.file_id), "filename": self.filename, "page": self.page,
-                "heading": self.heading, "quote": self.quote, "url": self.url}  # fmt: skip
+                "heading": self.heading, "quote": self.quote, "url": self.url, "dataset_id": dataset_id,
+                "dataset": self.dataset}  # fmt: skip
 
 
 @dataclass
@@ -125,8 +134,25 @@ def _citation(source: SourcedHit, quote: str | None = None) -> Citation:
         quote = None
     elif quote is None:
         quote = source.hit.text.strip()[:QUOTE_CHARS]
-    hit = source.hit
-    return Citation(hit.file_id, source.filename, hit.page, hit.heading, quote, source.source_url)
+    return Citation(
+        source.hit.file_id, source.filename, source.hit.page, source.hit.heading, quote,
+        source.source_url, source.dataset_id, cited_dataset(source),
+    )  # fmt: skip
+
+
+def cited_dataset(source: SourcedHit) -> dict[str, Any] | None:
+    """What a citation says of a source's dataset (None for the GPT's home dataset): id, name, license,
+    its SPDX page, attribution and owner (`{type, handle, name, url}`)."""
+    if source.home or source.dataset_id is None:
+        return None
+    return {
+        "id": str(source.dataset_id),
+        "name": source.dataset_name,
+        "license": source.license,
+        "license_url": license_url(source.license),
+        "attribution": source.attribution,
+        "owner": source.owner.as_json() if source.owner else None,
+    }
 
 
 def system_prompt(context: AnswerContext, sources: Sequence[SourcedHit], *, tools: bool = False) -> str:

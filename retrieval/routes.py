@@ -1,4 +1,9 @@
-"""Knowledge files of a GPT, its imports from the web, and the retrieval test (search) endpoint."""
+"""Knowledge files of a GPT (its home dataset), its imports from the web, and the retrieval test (search)
+endpoint.
+
+The file bodies live in `retrieval.file_handling`, shared with the files of any dataset
+(`/api/datasets/{id}/files`, retrieval/dataset_routes.py).
+"""
 
 from __future__ import annotations
 
@@ -10,22 +15,12 @@ from litestar.datastructures import State
 from litestar.response import ServerSentEvent
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.guard import read_form
 from core.models import User
 from core.settings import Settings
+from retrieval.file_handling import file_events, hit_test, upload_file
 from retrieval.imports import WebImportService, enqueue_import
-from retrieval.jobs import enqueue_ingestion
-from retrieval.schemas import (
-    FileRead,
-    SearchRequest,
-    SearchResponse,
-    SearchResult,
-    WebImportCreate,
-    WebImportRead,
-    upload_chunks,
-    upload_form,
-)
-from retrieval.service import KnowledgeService, file_progress_events
+from retrieval.schemas import FileRead, SearchRequest, SearchResponse, WebImportCreate, WebImportRead
+from retrieval.service import KnowledgeService
 
 
 class FileController(Controller):
@@ -45,16 +40,7 @@ class FileController(Controller):
         """Upload a knowledge file (multipart field `file`; optional `access` = private|open, `license`)."""
         service = KnowledgeService(db_session, settings)
         base = await service.knowledge_base_for(current_user, gpt_id)
-        uploads, access, license = upload_form(await read_form(request))
-        upload = uploads[0]
-        row = await service.add_file(
-            base, upload.filename, upload_chunks(upload), access=access, license=license
-        )
-        return Response(
-            FileRead.of(row),
-            status_code=202,
-            background=BackgroundTask(enqueue_ingestion, state.queue, row.id),
-        )
+        return await upload_file(service, base, request, state)
 
     @get("/files")
     async def list_files(
@@ -102,8 +88,7 @@ class FileController(Controller):
         """Status and progress as Server-Sent Events until the file reaches a final state."""
         service = KnowledgeService(db_session, state.settings)
         base = await service.knowledge_base_for(current_user, gpt_id)
-        await service.get_file(base, file_id)
-        return ServerSentEvent(file_progress_events(state.db, base.id, file_id))
+        return await file_events(service, base, file_id, state)
 
     @post("/search", status_code=200)
     async def search(
@@ -114,37 +99,13 @@ class FileController(Controller):
         db_session: AsyncSession,
         settings: Settings,
     ) -> SearchResponse:
-        """Hybrid search over the GPT's knowledge: the creator's retrieval test (private passages only for
-        the GPT's owner)."""
+        """Hybrid search over the GPT's knowledge (every dataset it uses): the creator's retrieval test
+        (private passages only for the GPT's owner)."""
         service = KnowledgeService(db_session, settings)
         base = await service.knowledge_base_for(current_user, gpt_id)
-        hits = await service.search(
-            base.id,
-            data.query,
-            k=data.k,
-            only=data.file_ids,
-            score_threshold=data.score_threshold,
-            mode=data.mode,
-        )
-        if not await service.may_edit(current_user, base, site_admin=False):
-            # an admin's look: private passages stay with the GPT's owners
-            hits = [s for s in hits if s.access == "open"]
-        return SearchResponse(
-            data=[
-                SearchResult(
-                    chunk_id=s.hit.chunk_id,
-                    file_id=s.hit.file_id,
-                    filename=s.filename,
-                    text=s.hit.text,
-                    score=s.hit.score,
-                    page=s.hit.page,
-                    heading=s.hit.heading,
-                    source_url=s.source_url,
-                )
-                for s in hits
-            ],
-            search_query=data.query,
-        )
+        # an admin's look: private passages stay with the GPT's owners
+        private_too = await service.may_edit(current_user, base, site_admin=False)
+        return await hit_test(service, base.id, data, private_too=private_too, only=data.file_ids)
 
 
 class WebImportController(Controller):

@@ -20,6 +20,26 @@ MAX_LICENSE_CHARS = 200  # the `knowledge_file.license` column
 UPLOAD_READ_SIZE = 1024 * 1024
 
 
+class DatasetOwnerRead(BaseModel):
+    """Who a dataset belongs to: a user (`/creators/{handle}`) or an organisation (`/o/{handle}`)."""
+
+    type: Literal["user", "organization"]
+    handle: str
+    name: str
+    url: str
+
+
+class CitedDatasetRead(BaseModel):
+    """The dataset of a cited file (not the GPT's home dataset): what to name when using the passage."""
+
+    id: uuid.UUID
+    name: str
+    license: str | None = Field(description="SPDX license id")
+    license_url: str | None = Field(default=None, description="The license's page at spdx.org")
+    attribution: str | None = None
+    owner: DatasetOwnerRead | None = None
+
+
 async def upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
     """An upload's bytes in pieces of `UPLOAD_READ_SIZE`, for `KnowledgeService.add_file`."""
     while chunk := await upload.read(UPLOAD_READ_SIZE):
@@ -218,6 +238,8 @@ class SearchResult(BaseModel):
     page: int | None
     heading: str | None
     source_url: str | None = None  # the web page an imported file came from
+    dataset_id: uuid.UUID | None = None
+    license: str | None = None
 
 
 class SearchResponse(BaseModel):

@@ -27,7 +27,9 @@ from core.models import User
 from core.settings import Settings
 from core.storage import StoredObject, storage_of
 from orgs import access
+from retrieval.attribution import DatasetOwner, organization_owners, owner_of
 from retrieval.child_tasks import sniff_media_type
+from retrieval.dataset_access import gpt_may_use
 from retrieval.embedding import Embedder, get_embedder
 from retrieval.fusion import DEFAULT_FUSION, Fusion
 from retrieval.isolation import ChildLimits, run_in_child
@@ -104,6 +106,8 @@ class SourcedHit:
     license: str | None = None
     attribution: str | None = None
     source_url: str | None = None  # the web page the file was imported from
+    home: bool = True  # the answering GPT's own home dataset: its citations name no dataset (data-library.md)
+    owner: DatasetOwner | None = None
 
 
 class KnowledgeService:
@@ -277,7 +281,9 @@ class KnowledgeService:
             # back, the object goes (and `retrieval.orphans` collects one a crash left behind).
             await storage.put_file(key, spool)
             stored = True
-            await self._check_upload(base, size, sha256)
+            rights = await self._check_upload(base, size, sha256)
+            if base.home_gpt_id is None:  # files of a dataset follow it (in a home dataset: their own)
+                access, license = rights
             chunk_size, chunk_overlap = await self.chunking_of(base.id)
             row = KnowledgeFile(
                 id=file_id,
@@ -321,15 +327,21 @@ class KnowledgeService:
             limit="max_files_per_gpt",
         )
 
-    async def _check_upload(self, base: KnowledgeBase, size: int, sha256: str) -> None:
-        """The checks of an upload, under the creator's upload lock (held until the request commits)."""
+    async def _check_upload(self, base: KnowledgeBase, size: int, sha256: str) -> tuple[str, str | None]:
+        """The checks of an upload, under the creator's upload lock (held until the request commits).
+        Returns the dataset's access and license as they are now: a change of them waits for this upload
+        (the dataset row stays key-share locked), so its files never miss one."""
         if size == 0:
             raise Invalid("The file is empty", field="file")
         # The file limit is per dataset and the quota per owner: one lock per owner covers both.
         await serialize(self.session, "knowledge", base.owner_id)
-        alive = await self.session.scalar(
-            sa.select(Dataset.id).where(Dataset.id == base.id).with_for_update(key_share=True)
-        )
+        alive = (
+            await self.session.execute(
+                sa.select(Dataset.access, Dataset.license)
+                .where(Dataset.id == base.id)
+                .with_for_update(key_share=True)
+            )
+        ).first()
         if alive is None:  # the GPT or dataset was deleted while the bytes streamed
             raise NotFound("No such dataset" if base.home_gpt_id is None else "No such GPT")
         if await self._file_count(base.id) >= self.settings.max_files_per_gpt:
@@ -347,6 +359,7 @@ class KnowledgeService:
                 limit="storage_quota_bytes",
             )
         await self._check_duplicate(base, sha256)
+        return alive.access, alive.license
 
     async def _check_duplicate(self, base: KnowledgeBase, sha256: str) -> None:
         existing = await self.session.scalar(self._attached(base.id).where(KnowledgeFile.sha256 == sha256))
@@ -436,6 +449,13 @@ class KnowledgeService:
         published version, so deleting them from a dataset only detaches them), and the datasets
         `[{"id", "version", "follow_latest"}]`. Files of "follow latest" datasets are not listed: the
         version reads those datasets' current files (`version_file_ids`)."""
+        # A dataset being deleted waits for this publish (then refuses: the version uses it), or this
+        # publish waits for the deletion and no longer finds it attached.
+        await self.session.execute(
+            sa.select(Dataset.id)
+            .where(Dataset.id.in_(sa.select(GptDataset.dataset_id).where(GptDataset.gpt_id == gpt_id)))
+            .with_for_update(key_share=True)
+        )
         attached = await self.attached_datasets(gpt_id)
         pinned = [dataset.id for dataset, follow in attached if not follow]
         rows = []
@@ -550,9 +570,15 @@ class KnowledgeService:
                 sa.select(
                     Dataset.id.label("dataset_id"),
                     Dataset.name.label("dataset_name"),
+                    Dataset.access.label("dataset_access"),
+                    Dataset.owner_id,
+                    Dataset.organization_id,
                     Dataset.attribution,
                     Dataset.text_search_config,
                     Dataset.score_threshold,
+                    Dataset.organization_id,
+                    User.handle.label("owner_handle"),
+                    User.display_name.label("owner_name"),
                     KnowledgeFile.id,
                     KnowledgeFile.filename,
                     KnowledgeFile.access,
@@ -562,17 +588,28 @@ class KnowledgeService:
                     KnowledgeFile.embedding_model,
                 )
                 .select_from(Dataset)
+                .join(User, User.id == Dataset.owner_id)
                 .outerjoin(KnowledgeFile, sa.and_(KnowledgeFile.dataset_id == Dataset.id, in_scope))
                 .where(datasets)
             )
         ).all()
         home = next((row for row in rows if row.dataset_id == gpt_id), None)
-        files = {row.id: row for row in rows if row.id is not None}
+        if home is None:
+            return []
+        # A dataset made private since it was attached no longer answers in other owners' GPTs.
+        files = {
+            row.id: row
+            for row in rows
+            if row.id is not None
+            and gpt_may_use(
+                home.owner_id, home.organization_id, row.dataset_access, row.owner_id, row.organization_id
+            )
+        }
         if only is not None:
             wanted = set(only)
             files = {file_id: row for file_id, row in files.items() if file_id in wanted}
         total = sum(row.chunks_done for row in files.values() if row.embedding_model == model_id)
-        if home is None or not total:
+        if not total:
             return []
         if for_answer and score_threshold is None:
             own = home.score_threshold
@@ -598,10 +635,14 @@ class KnowledgeService:
         )
         if rerank:
             hits = await rerank_hits(self.reranker, query, hits, lambda h: h.text, k)
-        return [_sourced(h, files[h.file_id]) for h in hits]
+        cited = [files[h.file_id] for h in hits]
+        organizations = await organization_owners(self.session, (row.organization_id for row in cited))
+        return [_sourced(h, files[h.file_id], organizations, gpt_id) for h in hits]
 
 
-def _sourced(hit: Hit, row: Any) -> SourcedHit:
+def _sourced(
+    hit: Hit, row: Any, organizations: dict[uuid.UUID, DatasetOwner], gpt_id: uuid.UUID
+) -> SourcedHit:
     # A file's access and license follow its dataset's (kept in step when the dataset changes), except in
     # a GPT's home dataset, where each file has its own.
     return SourcedHit(
@@ -613,6 +654,8 @@ def _sourced(hit: Hit, row: Any) -> SourcedHit:
         license=row.license,
         attribution=row.attribution,
         source_url=row.source_url,
+        home=row.dataset_id == gpt_id,  # another GPT's open home dataset is named like any dataset
+        owner=owner_of(row.organization_id, row.owner_handle, row.owner_name, organizations),
     )
 
 

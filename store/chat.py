@@ -22,6 +22,7 @@ from retrieval.answer import Answer, AnswerContext, grounded_answer
 from retrieval.schemas import ApprovalCreate
 from retrieval.tool_loop import ToolCallEnded, ToolCallStarted, TurnState, sse_event
 from store import usage
+from store.dataset_stats import count_citations
 from store.models import ChatMessage, Conversation, GptVersion
 from store.schemas import ChatMessageRead, ChatReplyRead
 from store.service import StoreService
@@ -191,6 +192,7 @@ class ChatService:
         self.session.add(stored)
         await self.session.flush()
         await usage.count(self.redis, conversation.gpt_id, user.id, messages=1)
+        await count_citations(self.redis, conversation.gpt_id, answer.citations)
         yield stored, answer
 
     async def pending(self, conversation: Conversation, call_id: str, *, lock: bool = True) -> ChatMessage:
@@ -230,6 +232,7 @@ class ChatService:
         message.usage = answer.usage
         conversation.updated_at = sa.func.now()
         await self.session.flush()
+        await count_citations(self.redis, conversation.gpt_id, answer.citations)
         yield message, answer
 
 

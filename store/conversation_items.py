@@ -27,7 +27,9 @@ ROLES = ("user", "assistant", "system", "developer")
 TEXT_PARTS = ("input_text", "output_text")
 ITEM_FIELDS = {"type", "role", "content", "id", "status"}
 PART_FIELDS = {"type", "text", "annotations", "logprobs"}
-ANNOTATION_FIELDS = {"type", "file_id", "filename", "index"}
+# `dataset_id` and `dataset` are gptstore's own (the annotations it returns carry them): accepted so that an
+# output goes back in unchanged, and not kept, since a client cannot vouch for a dataset.
+ANNOTATION_FIELDS = {"type", "file_id", "filename", "index", "dataset_id", "dataset"}
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
@@ -52,6 +54,8 @@ def items_schema() -> dict[str, Any]:
             "file_id": {"type": "string", "pattern": UUID_PATTERN},
             "filename": {"type": "string"},
             "index": {"type": "integer"},
+            "dataset_id": {"type": ["string", "null"]},
+            "dataset": {"type": ["object", "null"]},
         },
         "additionalProperties": False,
     }
@@ -274,10 +278,24 @@ def conversation_object(conversation: Conversation) -> dict[str, Any]:
     }
 
 
+def cited_dataset_fields(citation: dict[str, Any]) -> dict[str, Any]:
+    """gptstore's dataset fields of a stored citation for a `file_citation` annotation (none in a citation
+    stored before datasets)."""
+    if not citation.get("dataset_id"):
+        return {}
+    return {"dataset_id": citation["dataset_id"], "dataset": citation.get("dataset")}
+
+
 def annotations(citations: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A message's citations as OpenAI `file_citation` annotations (`index`: the citation's position)."""
     return [
-        {"type": "file_citation", "file_id": str(c["file_id"]), "filename": c["filename"], "index": index}
+        {
+            "type": "file_citation",
+            "file_id": str(c["file_id"]),
+            "filename": c["filename"],
+            "index": index,
+            **cited_dataset_fields(c),
+        }
         for index, c in enumerate(citations)
     ]
 

@@ -41,6 +41,7 @@ from retrieval.answer import Answer, grounded_answer
 from retrieval.tool_loop import ToolCallEnded, ToolCallStarted, sse_event
 from store import usage
 from store.chat import version_context
+from store.dataset_stats import count_citations
 from store.models import GptVersion, Listing
 from store.schemas import Citation
 from store.service import StoreService
@@ -302,6 +303,7 @@ class EmbedService:
         await usage.count(
             self.redis, claims.gpt_id, claims.visitor, conversations=0 if history else 1, messages=1
         )
+        await count_citations(self.redis, claims.gpt_id, answer.citations)
         yield answer
 
     async def _embeddable(self, gpt_id: uuid.UUID) -> Listing:

@@ -45,6 +45,7 @@ from core.llm import get_llm
 from core.models import User
 from core.settings import Settings
 from retrieval.answer import Answer
+from retrieval.schemas import CitedDatasetRead
 from retrieval.service import KnowledgeService
 from store.chat import ChatService
 from store.schemas import MessageCreate
@@ -75,6 +76,10 @@ class CitationOut(BaseModel):
     heading: str | None
     quote: str | None = Field(description="Text of an open file; null for private files, never quoted")
     url: str | None = Field(default=None, description="The web page an imported file came from")
+    dataset_id: str | None = Field(default=None, description="The dataset of the cited file")
+    dataset: CitedDatasetRead | None = Field(
+        default=None, description="Name, license, attribution and owner of a dataset other than the GPT's own"
+    )
 
 
 class AskResult(BaseModel):

@@ -254,3 +254,35 @@ class UsageDaily(SQLModel, table=True):
     conversations: int = 0
     users: int = 0
     messages: int = 0
+
+
+class DatasetCitationDaily(SQLModel, table=True):
+    """How often a GPT's answers cited a dataset's files on a day (UTC): `citations` (sources cited) and
+    `answers` (answers citing it at least once); rolled up from the Redis counters by `store.flush_counters`
+    (store/dataset_stats.py, docs/data-library.md)."""
+
+    __tablename__ = "dataset_citation_daily"
+    __table_args__ = (sa.Index("ix_dataset_citation_daily_gpt", "gpt_id"),)
+
+    dataset_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("dataset.id", ondelete="CASCADE"), primary_key=True)
+    )
+    day: date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
+    gpt_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("gpt.id", ondelete="CASCADE"), primary_key=True)
+    )
+    citations: int = 0
+    answers: int = 0
+
+
+class DatasetUsage(SQLModel, table=True):
+    """How many listed GPTs' live versions use an open dataset: the directory's "used by" and its `used`
+    sort, recomputed for every open dataset by `store.flush_counters` (store/datasets.py)."""
+
+    __tablename__ = "dataset_usage"
+
+    dataset_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("dataset.id", ondelete="CASCADE"), primary_key=True)
+    )
+    public_gpts: int = 0
+    updated_at: datetime = updated_at_field()

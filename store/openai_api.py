@@ -27,6 +27,7 @@ from core.settings import Settings
 from core.sse import RawEventStream
 from orgs import access
 from store import openai_service
+from store.dataset_stats import counted_choices
 from store.models import Listing
 from store.openai_params import ChatCompletionRequest, check_request
 from store.service import StoreService
@@ -128,7 +129,8 @@ class OpenAIController(Controller):
         """Answer as the GPT named by `model`, streaming or not, in OpenAI's response shapes."""
         check_request(data, settings)
         plan = await openai_service.plan(db_session, settings, redis, current_user, data)
-        events = openai_service.choices(settings, get_llm(settings), plan)
+        answers = openai_service.choices(settings, get_llm(settings), plan)
+        events = counted_choices(redis, plan.context.gpt_id, answers)
         if not data.stream:
             return Response(await openai_service.completion(events, plan))
         # The first event (the model's first token) before the status line: a provider that fails at once

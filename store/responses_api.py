@@ -20,6 +20,7 @@ from core.models import User
 from core.settings import Settings
 from core.sse import RawEventStream
 from store import responses as service
+from store.dataset_stats import count_citations
 from store.openai_api import _error_specs
 from store.responses_output import events, sse
 from store.responses_params import CreateResponseRequest, check_request
@@ -80,6 +81,7 @@ class ResponsesController(Controller):
 
             async def in_request(plan, response, result) -> None:
                 await service.save(db_session, plan, response, result)
+                await count_citations(redis, plan.gpt_id, result.citations)
 
             last = None
             async for event in events(settings, llm, plan, in_request):
@@ -89,6 +91,7 @@ class ResponsesController(Controller):
         async def own_transaction(plan, response, result) -> None:
             async with state.db.session_scope() as session:  # the stream outlives the request's
                 await service.save(session, plan, response, result)
+            await count_citations(state.redis, plan.gpt_id, result.citations)
 
         stream = await _held_back(events(settings, llm, plan, own_transaction))
         return RawEventStream(sse(stream))

@@ -33,6 +33,7 @@ from core.openai_errors import openai_error, openai_status
 from core.settings import Settings
 from retrieval.answer import Answer
 from retrieval.tool_loop import ToolCallEnded, ToolCallStarted
+from store.conversation_items import cited_dataset_fields
 from store.responses import Persist, ResponsePlan, answer
 from store.responses_tools import call_item, finish_item, item_events, server_labels
 
@@ -111,14 +112,21 @@ def response_object(plan: ResponsePlan, status: str, output: list[dict[str, Any]
 
 
 def annotations(content: str, plan: ResponsePlan, answer: Answer) -> list[dict[str, Any]]:
-    """A `file_citation` per citation, at the first `[n]` marker that cites it (`index`: its offset)."""
+    """A `file_citation` per citation, at the first `[n]` marker that cites it (`index`: its offset); with
+    gptstore's `dataset_id` and `dataset` (name, license, attribution, owner) beside OpenAI's fields."""
     seen: dict[int, int] = {}
     for match in _CITE.finditer(content):
         number = int(match.group(1))
         if 1 <= number <= len(plan.sources) and number not in seen:
             seen[number] = match.start()
     return [
-        {"type": "file_citation", "file_id": str(c.file_id), "filename": c.filename, "index": index}
+        {
+            "type": "file_citation",
+            "file_id": str(c.file_id),
+            "filename": c.filename,
+            "index": index,
+            **cited_dataset_fields(c.as_json()),
+        }
         for c, index in zip(answer.citations, seen.values(), strict=False)
     ]
 

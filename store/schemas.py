@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.schemas import Category
-from retrieval.schemas import MessageStatus, PendingCallRead, ToolCallRead
+from retrieval.schemas import CitedDatasetRead, MessageStatus, PendingCallRead, ToolCallRead
 from tools.schemas import ToolDomainRead
 
 # private: the GPT's owners; organisation: members of its organisation; link: anyone with the link;
@@ -212,6 +212,10 @@ class Citation(BaseModel):
     heading: str | None
     quote: str | None
     url: str | None = Field(default=None, description="The web page an imported file came from")
+    dataset_id: uuid.UUID | None = Field(default=None, description="The dataset of the cited file")
+    dataset: CitedDatasetRead | None = Field(
+        default=None, description="Name, license, attribution and owner of a dataset other than the GPT's own"
+    )
 
 
 class ChatMessageRead(BaseModel):

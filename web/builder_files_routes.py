@@ -25,7 +25,9 @@ from core.guard import read_form
 from core.models import User
 from core.settings import Settings
 from core.sse import EventStream
+from retrieval.file_handling import upload_rights
 from retrieval.jobs import enqueue_ingestion
+from retrieval.models import Dataset
 from retrieval.schemas import FileRead, upload_chunks, upload_form
 from retrieval.service import KnowledgeService, file_progress_events
 from web.builder_routes import editor
@@ -55,19 +57,39 @@ async def upload(
         return redirect
     service = KnowledgeService(db_session, settings)
     base = await service.knowledge_base_for(page_user, gpt_id)
+    received = await receive_uploads(request, service, base, state)
+    if isinstance(received, Response):
+        return received
+    tasks, exc, refused = received
+    if exc is not None or refused:
+        page = await _knowledge_page(request, page_user, db_session, settings, redis, gpt_id, exc, refused)
+        page.background = tasks  # the files that were kept are processed all the same
+        return page
+    target = f"/builder/{gpt_id}?tab=knowledge&done=uploaded#files"
+    return Redirect(target, status_code=303, background=tasks)
+
+
+async def receive_uploads(
+    request: Request, service: KnowledgeService, base: Dataset, state: State
+) -> Response | tuple[BackgroundTasks, AppError | None, list[str]]:
+    """Store the files of an upload form in `base` (a GPT's home dataset or any dataset; in the latter
+    files take the dataset's access and license), each in a savepoint of its own, and queue them.
+
+    A script's request (`Accept: application/json`) gets the API's answer: 202 with the `FileRead`, or
+    the problem. A form gets (ingestion tasks, the form's error, the refused files named)."""
     as_json = _wants_json(request)
     try:
-        uploads, access, license = upload_form(
-            await read_form(request), many=not as_json, also=("csrf_token",)
-        )
+        form = await read_form(request)
+        uploads, access, license = upload_form(form, many=not as_json, also=("csrf_token",))
+        access, license = upload_rights(base, access, license, form)
     except AppError as exc:
         if as_json:
             raise
-        return await _knowledge_page(request, page_user, db_session, settings, redis, gpt_id, exc, [])
+        return BackgroundTasks([]), exc, []
     added, refused = [], []
     for item in uploads:
         try:
-            async with db_session.begin_nested():
+            async with service.session.begin_nested():
                 added.append(
                     await service.add_file(
                         base, item.filename, upload_chunks(item), access=access, license=license
@@ -80,10 +102,7 @@ async def upload(
     tasks = BackgroundTasks([BackgroundTask(enqueue_ingestion, state.queue, row.id) for row in added])
     if as_json:
         return Response(FileRead.of(added[0]), status_code=202, background=tasks)
-    if refused:
-        return await _knowledge_page(request, page_user, db_session, settings, redis, gpt_id, None, refused)
-    target = f"/builder/{gpt_id}?tab=knowledge&done=uploaded#files"
-    return Redirect(target, status_code=303, background=tasks)
+    return tasks, None, refused
 
 
 async def _knowledge_page(

@@ -31,6 +31,7 @@ from core.guard import read_form
 from core.models import User
 from core.params import Cursor
 from core.settings import Settings
+from retrieval.dataset_access import gpt_may_use
 from retrieval.jobs import enqueue_ingestion
 from retrieval.schemas import FileRead
 from store.schemas import VersionRead
@@ -129,6 +130,15 @@ async def editor(
     undoable = next((m.id for m in reversed(history) if m.changes and not m.undone), None)
     base = await gpts.knowledge.knowledge_base_of(row.id)
     files = [FileRead.of(f) for f in await gpts.knowledge.list_files(base)]
+    # Datasets the editor may edit and the GPT may use (open ones of others come from the store's pages).
+    own, _ = await gpts.datasets.list_owned(user, 100, None, include_home=False)
+    attached = {d.id for d in gpt.datasets}
+    attachable = [
+        d
+        for d in own
+        if d.id not in attached
+        and gpt_may_use(row.owner_id, row.organization_id, d.access, d.owner_id, d.organization_id)
+    ]
     conversation_id = _uuid(request.query_params.get("c"))
     preview = []
     if conversation_id is not None:
@@ -150,6 +160,7 @@ async def editor(
         history=history,
         undoable=undoable,
         files=files,
+        attachable=attachable,
         max_file_bytes=settings.max_file_bytes,
         conversation_id=conversation_id,
         preview=[_preview_message(m) for m in preview],
@@ -170,6 +181,8 @@ NOTICES = {
     "imported": "Imported. Its knowledge files are being processed.",
     "uploaded": "Uploaded. The files are being processed.",
     "deleted-file": "The file was deleted.",
+    "attached": "The dataset was attached: the draft answers from it now, users with the next publish.",
+    "detached": "The dataset was detached from the draft; published versions keep it until the next publish.",
 }
 
 

@@ -30,6 +30,8 @@ from web.builder_publish_routes import builder_publish_handlers
 from web.builder_routes import builder_handlers
 from web.chat_routes import chat_handlers
 from web.creator_routes import creator_handlers
+from web.dataset_pages import dataset_page_handlers
+from web.dataset_routes import dataset_handlers
 from web.embed_routes import embed_handlers
 from web.forms import form_values, parse, safe_next, submit
 from web.invitation_routes import invitation_handlers
@@ -130,6 +132,7 @@ def page_routes(service: Literal["all", "builder", "store"]) -> list[Any]:
     handlers: list[Any] = [*auth_handlers, *account_handlers, *org_handlers, *invitation_handlers]
     if service in ("all", "store"):
         handlers += store_handlers + chat_handlers + creator_handlers + embed_handlers + admin_handlers
+        handlers += dataset_handlers
     if service in ("all", "builder"):
         handlers += (
             builder_handlers
@@ -137,6 +140,7 @@ def page_routes(service: Literal["all", "builder", "store"]) -> list[Any]:
             + builder_files_handlers
             + builder_publish_handlers
             + tools_handlers
+            + dataset_page_handlers
         )
     if service == "builder":
         handlers.append(builder_only_home)

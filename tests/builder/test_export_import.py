@@ -69,3 +69,37 @@ async def test_malformed_archives_are_422_and_create_nothing(client, creator_hea
         assert response.status_code == 422, response.text
         assert detail in response.json()["detail"]
     assert (await client.get("/api/gpts", headers=creator_headers)).json()["data"] == []
+
+
+async def test_export_names_attached_datasets_and_import_reattaches_those_it_may_use(
+    client, creator_headers, session, settings
+):
+    from tests.factories import auth_headers, create_user
+
+    gpt = (await client.post("/api/gpts", json={"name": "Handbook Bot"}, headers=creator_headers)).json()
+    dataset = (await client.post("/api/datasets", json={"name": "Handbook"}, headers=creator_headers)).json()
+    body = {"dataset_id": dataset["id"], "follow_latest": True}
+    assert (
+        await client.post(f"/api/gpts/{gpt['id']}/datasets", json=body, headers=creator_headers)
+    ).is_success
+    exported = (await client.get(f"/api/gpts/{gpt['id']}/export", headers=creator_headers)).content
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(exported)).read("gptstore.json"))
+    assert manifest["datasets"] == [{"id": dataset["id"], "name": "Handbook", "follow_latest": True}]
+    assert manifest["files"] == []  # the dataset's files stay in the dataset, not copied
+
+    upload = {"file": ("bot.zip", exported)}
+    mine = (await client.post("/api/gpts/import", files=upload, headers=creator_headers)).json()
+    assert [(d["id"], d["follow_latest"]) for d in mine["datasets"][1:]] == [(dataset["id"], True)]
+    other = auth_headers(await create_user(session, settings, plan="plus"), settings)
+    theirs = await client.post("/api/gpts/import", files=upload, headers=other)
+    assert theirs.status_code == 201, theirs.text
+    assert [d["home"] for d in theirs.json()["datasets"]] == [True]  # a private dataset of someone else
+
+    bad = json.loads(json.dumps(manifest))
+    bad["datasets"] = [{"id": "not-a-uuid"}]
+    response = await client.post(
+        "/api/gpts/import",
+        files={"file": ("bad.zip", _zip({"gptstore.json": json.dumps(bad).encode()}))},
+        headers=creator_headers,
+    )
+    assert response.status_code == 422 and "'datasets'" in response.json()["detail"]

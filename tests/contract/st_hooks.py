@@ -5,10 +5,15 @@ JSON schema tells a handed-out cursor or a real export from a made-up one, so po
 carrying a made-up cursor or import file are not sent; negative cases still are, and every check stays on.
 tests/contract/test_validation.py covers both with real and bad values. Likewise a schema-valid action or
 MCP server is not a working one: a made-up OpenAPI document, server or operation name is a 422 (or the
-server cannot be reached), so positive writes of tools are left to tests/tools/test_config_*.py.
+server cannot be reached), so positive writes of tools are left to tests/tools/test_config_*.py. A
+dataset's `license` must be an id of the SPDX License List, and is required when `access` is open: a
+made-up string is a 422 naming `license`, so positive writes of datasets are left to
+tests/retrieval/test_datasets.py.
 """
 
 from __future__ import annotations
+
+import re
 
 import schemathesis
 from schemathesis import GenerationMode
@@ -28,5 +33,7 @@ def filter_case(ctx, case) -> bool:
     if case.query and "cursor" in case.query:
         return False
     if case.method in ("POST", "PATCH") and ("/actions" in case.path or "/mcp_servers" in case.path):
+        return False
+    if case.method in ("POST", "PATCH") and re.fullmatch(r"/api/datasets(/[^/]+)?/?", case.path):
         return False
     return not case.path.endswith("/import")

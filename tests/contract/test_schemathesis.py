@@ -123,6 +123,15 @@ def _seed(base: str) -> dict[str, str]:
             .raise_for_status()
             .json()["id"]
         )
+        dataset = (
+            http.post(
+                "/api/datasets",
+                json={"name": "Fjord facts", "access": "open", "license": "CC-BY-4.0"},
+                headers=auth["owner"],
+            )
+            .raise_for_status()
+            .json()["id"]
+        )
         action = (
             http.post(
                 f"/api/gpts/{gpt}/actions",
@@ -213,6 +222,7 @@ def _seed(base: str) -> dict[str, str]:
             "admin_key": key["key"],
             "gpt_id": gpt,
             "file_id": file,
+            "dataset_id": dataset,
             "action_id": action,
             "conversation_id": conversation,
             "item_id": item,
@@ -230,6 +240,7 @@ def _config(seed: dict[str, str]) -> str:
     names = [
         "gpt_id",
         "file_id",
+        "dataset_id",
         "action_id",
         "conversation_id",
         "item_id",

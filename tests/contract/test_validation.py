@@ -91,6 +91,7 @@ async def test_rating_put_without_review_keeps_the_review(client, session, setti
 
 LIST_ROUTES = [
     "/api/gpts",
+    "/api/datasets",
     "/api/conversations",
     "/api/me/api-keys",
     "/api/store/gpts",
@@ -168,6 +169,10 @@ BODY_ROUTES = [
     ("POST", "/api/me/api-keys"),
     ("POST", "/api/auth/login"),
     ("PATCH", "/api/gpts/{gpt}"),
+    ("POST", "/api/datasets"),
+    ("PATCH", "/api/datasets/{gpt}"),
+    ("POST", "/api/gpts/{gpt}/datasets"),
+    ("PATCH", "/api/gpts/{gpt}/datasets/{gpt}"),
     ("POST", "/api/gpts/{gpt}/builder/messages"),
     ("POST", "/api/gpts/{gpt}/search"),
     ("POST", "/api/gpts/{gpt}/publish"),

@@ -284,6 +284,38 @@ def test_upload_two_files_watch_them_complete_and_cite_one(offline_page, builder
     expect(files.first).to_be_focused()
 
 
+def test_a_dataset_created_filled_and_attached_answers_in_the_preview(offline_page, builders):
+    page = offline_page
+    page.goto("/builder")
+    page.get_by_role("link", name="Datasets").click()
+    page.get_by_role("link", name="Create a dataset").click()
+    page.get_by_label("Name").fill("Harbour facts")
+    expect(page.get_by_label("Name")).to_have_attribute("maxlength", "100")
+    page.get_by_label("Open: anyone's GPTs may use it").check()
+    page.get_by_label("License (an SPDX id; required when open)").fill("CC-BY-4.0")
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("status")).to_have_text("Dataset created. Add its files below.")
+    harbour = b"# Harbour\n\nThe ferry to Undredal leaves the harbour at 10 am every day.\n"
+    page.get_by_label("Knowledge files").set_input_files(
+        [{"name": "harbour.md", "mimeType": "text/markdown", "buffer": harbour}]
+    )
+    files = page.locator("#files li.file")
+    expect(files.locator("[data-status-text]")).to_have_text(
+        [re.compile("^Ready")], timeout=INGESTION_SECONDS * 1000
+    )
+    expect(files.first).to_contain_text("open · CC-BY-4.0")
+
+    gpt_id = _draft(builders, name="Harbour Helper", instructions="Answer from the files.")
+    page.goto(f"/builder/{gpt_id}?tab=knowledge")
+    page.get_by_label("Attach one of your datasets").select_option(label="Harbour facts (open)")
+    page.get_by_role("button", name="Attach", exact=True).click()
+    expect(page.locator("#attached-datasets")).to_contain_text("Harbour facts")
+    page.get_by_label("Message Harbour Helper").fill("When does the ferry to Undredal leave?")
+    page.get_by_role("button", name="Ask").click()
+    citation = page.locator("#preview-messages details.citation").first
+    expect(citation.locator("summary")).to_have_text(re.compile("^harbour.md"))
+
+
 def test_publish_dialog_review_result_versions_export_import(page, builders):
     gpt_id = _draft(
         builders, name="Harbour Guide", description="Harbour tips.", instructions="Help with the harbour."

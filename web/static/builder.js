@@ -293,7 +293,7 @@
 
   function follow(row) {
     var id = row.getAttribute("data-file-id");
-    var events = new EventSource("/builder/" + gptId + "/files/" + id + "/events");
+    var events = new EventSource(filesBase() + "/files/" + id + "/events");
     function update(event) { showFile(row, JSON.parse(event.data)); }
     events.addEventListener("progress", update);
     events.addEventListener("done", function (event) { update(event); events.close(); });
@@ -318,8 +318,9 @@
     var body = new FormData();
     body.append("file", file, file.name);
     var access = form.querySelector('input[name="access"]:checked');
-    body.append("access", access ? access.value : "private");
-    var license = form.querySelector('input[name="license"]').value.trim();
+    if (access) body.append("access", access.value); // a dataset's page has none: files take its own
+    var licenseInput = form.querySelector('input[name="license"]');
+    var license = licenseInput ? licenseInput.value.trim() : "";
     if (license) body.append("license", license);
     try {
       var response = await fetch(form.action, {
@@ -335,7 +336,7 @@
       row.querySelector("[data-file-meta]").textContent =
         Math.max(1, Math.round(created.bytes / 1024)) + " KB · " + created.access + (created.license ? " · " + created.license : "");
       var del = row.querySelector("form[data-delete-file]");
-      del.action = "/builder/" + gptId + "/files/" + created.id + "/delete";
+      del.action = filesBase() + "/files/" + created.id + "/delete";
       del.querySelector("button").setAttribute("aria-label", "Delete " + created.filename);
       del.hidden = false;
       showFile(row, created);
@@ -353,9 +354,15 @@
     form.querySelector('input[type="file"]').value = "";
   }
 
+  // `/builder/{gpt}` in the editor, `/creator/datasets/{id}` on a dataset's page (the upload form says which).
+  function filesBase() {
+    var form = document.getElementById("upload-form");
+    return form.getAttribute("data-files-base");
+  }
+
   function setUpKnowledge() {
     var form = document.getElementById("upload-form");
-    if (!form || !gptId) return;
+    if (!form) return;
     var input = form.querySelector('input[type="file"]');
     var zone = document.getElementById("dropzone");
     input.addEventListener("change", function () { if (input.files.length) uploadAll(form, Array.prototype.slice.call(input.files)); });

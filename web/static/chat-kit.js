@@ -17,7 +17,13 @@ window.gptstoreChat = (function () {
     return body;
   }
 
-  // "file, page N, heading: “quote”" per citation (the quote only for open files).
+  // "file, page N, heading (from dataset by owner, license): “quote”" per citation (the quote only for
+  // open files; the dataset only for one other than the GPT's own).
+  function fromDataset(d) {
+    if (!d) return "";
+    return " (from " + d.name + (d.owner ? " by " + d.owner.name : "") + (d.license ? ", " + d.license : "") + ")";
+  }
+
   function addCitations(item, citations) {
     if (!citations.length) return;
     var list = document.createElement("ul");
@@ -25,7 +31,8 @@ window.gptstoreChat = (function () {
     list.setAttribute("aria-label", "Sources");
     citations.forEach(function (c) {
       var entry = document.createElement("li");
-      var text = c.filename + (c.page ? ", page " + c.page : "") + (c.heading ? ", " + c.heading : "");
+      var text = c.filename + (c.page ? ", page " + c.page : "") + (c.heading ? ", " + c.heading : "") +
+        fromDataset(c.dataset);
       entry.textContent = text + (c.quote ? ": \u201c" + c.quote + "\u201d" : "");
       list.appendChild(entry);
     });

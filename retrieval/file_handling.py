@@ -1,0 +1,110 @@
+"""What the file routes of a GPT (`/api/gpts/{id}/files`) and of a dataset (`/api/datasets/{id}/files`)
+do once the caller's access is checked: one body for both."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from litestar import Request, Response
+from litestar.background_tasks import BackgroundTask
+from litestar.datastructures import State
+from litestar.response import ServerSentEvent
+
+from core.errors import Invalid
+from core.guard import read_form
+from retrieval.jobs import enqueue_ingestion
+from retrieval.models import Dataset
+from retrieval.schemas import (
+    FileRead,
+    SearchRequest,
+    SearchResponse,
+    SearchResult,
+    upload_chunks,
+    upload_form,
+)
+from retrieval.service import KnowledgeService, file_progress_events
+
+
+def upload_rights(
+    dataset: Dataset, form_access: str, form_license: str | None, form: Any
+) -> tuple[str, str | None]:
+    """The access and license a new file gets: its own in a GPT's home dataset; the dataset's in any other
+    (a form that asks for different ones is a 422 naming the field: they are set on the dataset)."""
+    if dataset.home_gpt_id is not None:
+        return form_access, form_license
+    errors = [
+        {"field": name, "message": f"files take the dataset's {name} ({value}); change it on the dataset"}
+        for name, sent, value in (
+            ("access", form.get("access"), dataset.access),
+            ("license", form.get("license"), dataset.license),
+        )
+        if sent not in (None, "", value)
+    ]
+    if errors:
+        raise Invalid("Invalid value for: " + ", ".join(e["field"] for e in errors), errors=errors)
+    return dataset.access, dataset.license
+
+
+async def upload_file(
+    service: KnowledgeService, dataset: Dataset, request: Request, state: State
+) -> Response[FileRead]:
+    """One multipart upload (field `file`) stored and queued for ingestion: 202 with its `FileRead`."""
+    form = await read_form(request)
+    uploads, access, license = upload_form(form)
+    access, license = upload_rights(dataset, access, license, form)
+    upload = uploads[0]
+    row = await service.add_file(
+        dataset, upload.filename, upload_chunks(upload), access=access, license=license
+    )
+    return Response(
+        FileRead.of(row), status_code=202, background=BackgroundTask(enqueue_ingestion, state.queue, row.id)
+    )
+
+
+async def file_events(
+    service: KnowledgeService, dataset: Dataset, file_id: uuid.UUID, state: State
+) -> ServerSentEvent:
+    await service.get_file(dataset, file_id)  # 404 before the stream starts
+    return ServerSentEvent(file_progress_events(state.db, dataset.id, file_id))
+
+
+async def hit_test(
+    service: KnowledgeService,
+    scope_id: uuid.UUID,
+    data: SearchRequest,
+    *,
+    private_too: bool,
+    only: Iterable[uuid.UUID] | None,
+) -> SearchResponse:
+    """Hybrid search as answers see it: over a GPT's datasets (`scope_id` = the GPT) or one dataset;
+    private passages only when `private_too` (their owner's look, never an admin's)."""
+    hits = await service.search(
+        scope_id,
+        data.query,
+        k=data.k,
+        only=only,
+        score_threshold=data.score_threshold,
+        mode=data.mode,
+    )
+    if not private_too:
+        hits = [s for s in hits if s.access == "open"]
+    return SearchResponse(
+        data=[
+            SearchResult(
+                chunk_id=s.hit.chunk_id,
+                file_id=s.hit.file_id,
+                filename=s.filename,
+                text=s.hit.text,
+                score=s.hit.score,
+                page=s.hit.page,
+                heading=s.hit.heading,
+                source_url=s.source_url,
+                dataset_id=s.dataset_id,
+                license=s.license,
+            )
+            for s in hits
+        ],
+        search_query=data.query,
+    )
