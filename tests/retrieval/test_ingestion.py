@@ -730,6 +730,6 @@ def test_reindex_command_shows_progress_and_re_embeds(database_url, server_urls,
         loop.close()
     assert result.exit_code == 0, result.output
     assert f"Re-embedding with {MINILM}" in result.output
-    assert f"re-embedded: GPT {gpt_id} now uses {MINILM}" in result.output
+    assert f"re-embedded: dataset {gpt_id} now uses {MINILM}" in result.output
     assert again.exit_code == 0 and "Nothing to re-embed" in again.output
     assert models == {MINILM}
