@@ -32,6 +32,7 @@ async def create_published_gpt(session: AsyncSession, owner: User, **overrides: 
     )
     session.add(gpt)
     await session.flush()
+    # Its home dataset (same id as the GPT), attached, as `GptService.create` makes it.
     session.add(Dataset(id=gpt.id, home_gpt_id=gpt.id, owner_id=owner.id))
     await session.flush()
     session.add(GptDataset(gpt_id=gpt.id, dataset_id=gpt.id))
@@ -43,6 +44,7 @@ async def create_published_gpt(session: AsyncSession, owner: User, **overrides: 
             review_status="approved",
             config={k: getattr(gpt, k) for k in ("name", "description", "instructions", "category")},
             file_ids=[],
+            datasets=[{"id": str(gpt.id), "version": 1, "follow_latest": False}],
         )
     )
     listing = Listing(
