@@ -38,6 +38,7 @@ def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
     from builder import routes as builder_routes
     from orgs import routes as orgs_routes
     from retrieval import dataset_routes as retrieval_dataset_routes
+    from retrieval import import_routes
     from retrieval import routes as retrieval_routes
     from store import (
         conversations_api,
@@ -56,6 +57,7 @@ def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
             builder_routes.route_handlers
             + retrieval_routes.route_handlers
             + retrieval_dataset_routes.route_handlers
+            + import_routes.route_handlers
             + tools_routes.route_handlers
         )
     if service in ("all", "store"):

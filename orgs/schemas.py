@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.schemas import Email
+from store.dataset_schemas import DatasetItem
 
 # Letters either case (stored as typed; unique and looked up whatever the case), digits, inner hyphens.
 HANDLE_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$"
@@ -141,10 +142,11 @@ class PublicGpt(BaseModel):
 
 
 class PublicOrganization(BaseModel):
-    """An organisation's store page: its profile and its GPTs listed in the store."""
+    """An organisation's store page: its profile, its GPTs listed in the store and its open datasets."""
 
     handle: str
     name: str
     description: str | None
     website: str | None
     gpts: list[PublicGpt]
+    datasets: list[DatasetItem] = []

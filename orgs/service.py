@@ -276,7 +276,10 @@ class OrganizationService:
     # The store page -----------------------------------------------------------------------------------
 
     async def public_page(self, handle: str) -> PublicOrganization:
-        """The organisation's profile and its GPTs listed in the store (anyone may see it)."""
+        """The organisation's profile, its GPTs listed in the store and its open datasets (anyone may see
+        it)."""
+        from store.datasets import open_datasets_of_organization
+
         organization = await self.by_handle(handle)
         listings = await self.session.scalars(
             sa.select(Listing)
@@ -298,4 +301,5 @@ class OrganizationService:
                 )
                 for listing in listings
             ],
+            datasets=await open_datasets_of_organization(self.session, organization.id),
         )

@@ -12,7 +12,7 @@ import pytest
 
 from core.app import create_app, job_functions
 from core.jobs import create_queue
-from retrieval.imports import import_web
+from retrieval.imports import import_web, run_import
 from retrieval.jobs import ingest
 from tests.asgi import app_client
 from tests.factories import auth_headers, create_user
@@ -291,3 +291,34 @@ async def test_a_redirect_to_another_site_obeys_that_sites_robots_txt(
     assert other.fetched("/closed") == 0  # robots.txt is read before the redirect is followed
     files = (await web_client.get(f"/api/gpts/{gpt_id}/files", headers=creator_headers)).json()["data"]
     assert [(f["filename"], f["source_url"]) for f in files] == [("Open.html", other.url("/open"))]
+
+
+async def test_a_dataset_imports_pages_through_its_own_routes_and_only_its_editors_may(
+    web_client, creator_headers, db, web_settings, site
+):
+    site.html("/fjords/geiranger", GEIRANGER)
+    created = await web_client.post(
+        "/api/datasets",
+        json={"name": "Fjord timetables", "access": "open", "license": "CC-BY-4.0"},
+        headers=creator_headers,
+    )
+    assert created.status_code == 201, created.text
+    dataset_id = created.json()["id"]
+    imports = f"/api/datasets/{dataset_id}/imports"
+    body = {"url": site.url("/fjords/geiranger")}
+    started = await web_client.post(imports, json=body, headers=creator_headers)
+    assert started.status_code == 202, started.text
+    await run_import(db, web_settings, uuid.UUID(started.json()["id"]))
+    status = (await web_client.get(f"{imports}/{started.json()['id']}", headers=creator_headers)).json()
+    assert status["status"] == "completed" and status["page_counts"]["added"] == 1
+    file_id = status["pages"][0]["file_id"]
+    file = (
+        await web_client.get(f"/api/datasets/{dataset_id}/files/{file_id}", headers=creator_headers)
+    ).json()
+    assert (file["access"], file["license"]) == ("open", "CC-BY-4.0")  # the dataset's, not the import's
+
+    async with db.session_scope() as session:
+        stranger = auth_headers(await create_user(session, web_settings, plan="plus"), web_settings)
+    refused = await web_client.post(imports, json=body, headers=stranger)
+    assert refused.status_code == 403  # an open dataset: seen by anyone, changed by its owner only
+    assert (await web_client.get(imports, headers=stranger)).status_code == 403
