@@ -35,6 +35,7 @@ logger = logging.getLogger("gptstore.access")
 
 def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
     from builder import routes as builder_routes
+    from retrieval import batch_routes
     from retrieval import routes as retrieval_routes
     from store import conversations_api, embed_routes, feedback_routes, openai_api, responses_api
     from store import routes as store_routes
@@ -43,7 +44,10 @@ def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
     handlers: list[Any] = [*core_routes.route_handlers, apidocs.assets_router()]
     if service in ("all", "builder"):
         handlers += (
-            builder_routes.route_handlers + retrieval_routes.route_handlers + tools_routes.route_handlers
+            builder_routes.route_handlers
+            + retrieval_routes.route_handlers
+            + batch_routes.route_handlers
+            + tools_routes.route_handlers
         )
     if service in ("all", "store"):
         handlers += (
@@ -72,8 +76,10 @@ def cron_jobs(settings: Settings) -> list[CronJob]:
 
     seconds = max(1, settings.counters_flush_seconds)
     flush = f"* * * * * */{seconds}" if seconds < 60 else f"*/{max(1, seconds // 60)} * * * *"
+    resume = f"* * * * * */{max(1, min(59, settings.ingestion_lease_seconds // 2))}"
     return [
-        CronJob(retrieval_jobs.resume_ingestion, cron="* * * * *", unique=True),
+        # Often enough that a killed worker's files resume about one lease after it died.
+        CronJob(retrieval_jobs.resume_ingestion, cron=resume, unique=True),
         CronJob(store_jobs.flush_counters, cron=flush, unique=True),
     ]
 
@@ -157,6 +163,7 @@ def create_app(
                 cron_jobs(settings),
                 {"settings": settings, "db": state.db, "redis": state.redis, "queue": state.queue},
                 in_process=True,
+                concurrency=settings.worker_concurrency,
             )
             worker_task = asyncio.create_task(worker.start())
         try:
@@ -186,7 +193,9 @@ def create_app(
         cors_config=CORSConfig(allow_origins=["*"], allow_headers=["Authorization", "Content-Type"]),
         openapi_config=apidocs.openapi_config(),
         # the guard (core.guard) bounds each route kind; this is the outer bound of the largest kind
-        request_max_body_size=settings.max_file_bytes + settings.max_request_body_bytes,
+        request_max_body_size=max(
+            settings.max_file_bytes + settings.max_request_body_bytes, settings.max_batch_bytes
+        ),
         logging_config=None,  # logs are configured once, as JSON lines (core.logs)
         debug=False,
     )

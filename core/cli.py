@@ -201,7 +201,13 @@ def _run_uvicorn(
 
 
 @main.command()
-def worker() -> None:
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Jobs run at once (default GPTSTORE_WORKER_CONCURRENCY, 4); about 2 per core (docs/ingestion.md).",
+)
+def worker(concurrency: int | None) -> None:
     """Run the job worker on its own (for deployments that split it from the web service)."""
     from core.app import cron_jobs, job_functions
     from core.db import Database
@@ -220,7 +226,12 @@ def worker() -> None:
             context = {"settings": settings, "db": db, "redis": redis, "queue": queue}
             try:
                 await build_worker(
-                    queue, job_functions(), cron_jobs(settings), context, in_process=False
+                    queue,
+                    job_functions(),
+                    cron_jobs(settings),
+                    context,
+                    in_process=False,
+                    concurrency=concurrency or settings.worker_concurrency,
                 ).start()
             finally:
                 await redis.aclose()

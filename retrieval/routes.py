@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.guard import read_form
 from core.models import User
 from core.settings import Settings
-from retrieval.jobs import enqueue_ingestion
+from retrieval.scheduling import dispatch
 from retrieval.schemas import (
     FileRead,
     SearchRequest,
@@ -50,7 +50,7 @@ class FileController(Controller):
         return Response(
             FileRead.of(row),
             status_code=202,
-            background=BackgroundTask(enqueue_ingestion, state.queue, row.id),
+            background=BackgroundTask(dispatch, state.db, settings, state.queue, row.owner_id),
         )
 
     @get("/files")

@@ -266,8 +266,8 @@ class KnowledgeService:
         a refused upload are removed.
         """
         filename = clean_filename(filename)
-        if await self._file_count(base.id) >= self.settings.max_files_per_gpt:
-            raise self._too_many_files()  # early, before the bytes are streamed; checked again below
+        if await self._file_count(base.id) >= self.file_limit(base):
+            raise self._too_many_files(base)  # early, before the bytes are streamed; checked again below
         blobs = blob_store(self.settings)
         file_id = uuid.uuid4()
         size, sha256 = await blobs.write_stream(file_id, content, self.settings.max_file_bytes)
@@ -301,11 +301,17 @@ class KnowledgeService:
             sa.select(sa.func.count()).select_from(self._attached(dataset_id).subquery())
         )
 
-    def _too_many_files(self) -> Invalid:
+    def file_limit(self, base: Dataset) -> int:
+        """Files a dataset may hold: `max_files_per_gpt` in a GPT's home dataset (OpenAI's GPT knowledge),
+        `max_files_per_dataset` in any other (OpenAI's vector stores)."""
+        return self.settings.max_files_per_gpt if base.home_gpt_id else self.settings.max_files_per_dataset
+
+    def _too_many_files(self, base: Dataset) -> Invalid:
+        limit = self.file_limit(base)
         return Invalid(
-            f"A dataset can have at most {self.settings.max_files_per_gpt} knowledge files; delete one first",
+            f"A dataset can have at most {limit} knowledge files; delete one first",
             field="file",
-            limit="max_files_per_gpt",
+            limit="max_files_per_gpt" if base.home_gpt_id else "max_files_per_dataset",
         )
 
     async def _check_upload(self, base: KnowledgeBase, size: int, sha256: str) -> None:
@@ -319,8 +325,8 @@ class KnowledgeService:
         )
         if alive is None:  # the GPT or dataset was deleted while the bytes streamed
             raise NotFound("No such dataset" if base.home_gpt_id is None else "No such GPT")
-        if await self._file_count(base.id) >= self.settings.max_files_per_gpt:
-            raise self._too_many_files()
+        if await self._file_count(base.id) >= self.file_limit(base):
+            raise self._too_many_files(base)
         used = await self.session.scalar(
             sa.select(sa.func.coalesce(sa.func.sum(KnowledgeFile.bytes), 0)).where(
                 KnowledgeFile.owner_id == base.owner_id
@@ -462,6 +468,9 @@ class KnowledgeService:
         rows = await self.session.scalars(
             sa.select(KnowledgeFile).where(
                 KnowledgeFile.status == ACTIVE,
+                KnowledgeFile.dispatched.is_(
+                    True
+                ),  # waiting files are the scheduler's (retrieval.scheduling)
                 KnowledgeFile.updated_at < sa.func.to_timestamp(cutoff),
             )
         )

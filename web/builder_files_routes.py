@@ -25,7 +25,7 @@ from core.guard import read_form
 from core.models import User
 from core.settings import Settings
 from core.sse import EventStream
-from retrieval.jobs import enqueue_ingestion
+from retrieval.scheduling import dispatch
 from retrieval.schemas import FileRead, upload_chunks, upload_form
 from retrieval.service import KnowledgeService, file_progress_events
 from web.builder_routes import editor
@@ -77,7 +77,9 @@ async def upload(
             if as_json:
                 raise
             refused.append(f"{item.filename}: {exc.detail}")
-    tasks = BackgroundTasks([BackgroundTask(enqueue_ingestion, state.queue, row.id) for row in added])
+    tasks = BackgroundTasks(
+        [BackgroundTask(dispatch, state.db, settings, state.queue, base.owner_id)] if added else []
+    )
     if as_json:
         return Response(FileRead.of(added[0]), status_code=202, background=tasks)
     if refused:

@@ -31,7 +31,7 @@ from core.guard import read_form
 from core.models import User
 from core.params import Cursor
 from core.settings import Settings
-from retrieval.jobs import enqueue_ingestion
+from retrieval.scheduling import dispatch
 from retrieval.schemas import FileRead
 from store.schemas import VersionRead
 from store.service import StoreService
@@ -257,14 +257,13 @@ async def import_gpt(
     except AppError as exc:
         errors = {"file": exc.detail}
         return await _list_page(request, page_user, db_session, settings, errors, exc.status)
-    queue = request.app.state.queue
-
-    async def enqueue_all() -> None:  # after the response, when the request's transaction is committed
-        for file_id in file_ids:
-            await enqueue_ingestion(queue, file_id)
-
+    state = request.app.state
+    # After the response, when the request's transaction is committed: the owner's fair share.
+    queue_files = (
+        BackgroundTask(dispatch, state.db, settings, state.queue, page_user.id) if file_ids else None
+    )
     target = f"/builder/{gpt.id}?tab=knowledge&done=imported"
-    return Redirect(target, status_code=303, background=BackgroundTask(enqueue_all))
+    return Redirect(target, status_code=303, background=queue_files)
 
 
 @get("/builder/{gpt_id:uuid}", name="configure")
