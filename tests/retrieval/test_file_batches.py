@@ -42,7 +42,9 @@ def stored_blobs(settings) -> list:
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
-async def test_a_batch_of_parts_is_accepted_counted_and_completed(client, creator_headers, dataset, db, settings):
+async def test_a_batch_of_parts_is_accepted_counted_and_completed(
+    client, creator_headers, dataset, db, settings
+):
     url = f"/api/datasets/{dataset.id}"
     files = parts(*[(f"note-{i}.md", note(i)) for i in range(5)], ("empty.md", b""), ("again.md", note(0)))
     response = await post_batch(client, creator_headers, url, files)
@@ -61,9 +63,13 @@ async def test_a_batch_of_parts_is_accepted_counted_and_completed(client, creato
     assert len(page["data"]) == 3 and page["next_cursor"]
     for file in page["data"]:
         assert await ingest(db, settings, uuid.UUID(file["id"])) == "completed"
-    done = await client.get(f"{url}/file_batches/{batch['id']}/files?filter=completed", headers=creator_headers)
+    done = await client.get(
+        f"{url}/file_batches/{batch['id']}/files?filter=completed", headers=creator_headers
+    )
     assert sorted(f["id"] for f in done.json()["data"]) == sorted(f["id"] for f in page["data"])
-    waiting = await client.get(f"{url}/file_batches/{batch['id']}/files?filter=in_progress", headers=creator_headers)
+    waiting = await client.get(
+        f"{url}/file_batches/{batch['id']}/files?filter=in_progress", headers=creator_headers
+    )
     assert len(waiting.json()["data"]) == 2
     for file in waiting.json()["data"]:
         assert await ingest(db, settings, uuid.UUID(file["id"])) == "completed"
@@ -140,9 +146,19 @@ def climbing() -> tarfile.TarInfo:
         (zip_with("bomb.txt", b"\0" * 5_000_000), 413, "zip bomb"),
         (b"this is not an archive at all", 422, "not a zip or tar"),
     ],
-    ids=["zip-dotdot", "zip-absolute", "zip-backslash", "tar-symlink", "tar-dotdot", "zip-bomb", "not-archive"],
+    ids=[
+        "zip-dotdot",
+        "zip-absolute",
+        "zip-backslash",
+        "tar-symlink",
+        "tar-dotdot",
+        "zip-bomb",
+        "not-archive",
+    ],
 )
-async def test_unsafe_archives_are_refused_whole(client, creator_headers, dataset, session, settings, archive, status, words):
+async def test_unsafe_archives_are_refused_whole(
+    client, creator_headers, dataset, session, settings, archive, status, words
+):
     response = await post_batch(
         client, creator_headers, f"/api/datasets/{dataset.id}", [("archive", ("x.zip", archive))]
     )
@@ -189,7 +205,9 @@ async def test_others_cannot_see_or_fill_a_dataset(client, dataset, session, set
     assert stored_blobs(settings) == []
 
 
-async def test_cancel_stops_waiting_and_running_files(client, creator_headers, dataset, db, settings, session):
+async def test_cancel_stops_waiting_and_running_files(
+    client, creator_headers, dataset, db, settings, session
+):
     url = f"/api/datasets/{dataset.id}/file_batches"
     batch = (await post_batch(client, creator_headers, f"/api/datasets/{dataset.id}", parts(
         *[(f"n{i}.md", note(i) * 40) for i in range(4)]
