@@ -12,18 +12,16 @@ from litestar.di import Provide
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import Invalid
 from core.models import User
 from core.pagination import Page
 from core.params import Cursor, Limit
 from core.settings import Settings
 from core.sse import EventStream
-from retrieval.batch_upload import stage_batch
 from retrieval.batches import BatchService, batch_progress_events
 from retrieval.models import Dataset
 from retrieval.scheduling import dispatch
 from retrieval.schemas import BatchFileStatus, FileBatchRead, FileRead
-from retrieval.service import KnowledgeService, blob_store
+from retrieval.service import KnowledgeService
 
 
 async def dataset_of_path(
@@ -50,19 +48,9 @@ class DatasetBatchController(Controller):
         """Add up to `max_files_per_batch` (2,000) files as multipart parts named `file`, or one zip/tar
         part named `archive`; optional `access` and `license` (a GPT's own dataset only). 202 with the batch
         once the bytes are stored; the files are ingested in the background, fairly between owners."""
-        kind, options = request.content_type
-        if kind != "multipart/form-data" or not options.get("boundary"):
-            raise Invalid("Send the files as multipart/form-data", field="file")
-        blobs = blob_store(settings)
-        staged = await stage_batch(request.stream(), options["boundary"].encode(), settings, blobs)
         service = BatchService(db_session, settings)
-        try:
-            batch = await service.create(dataset, staged)
-            body = await service.read(batch)
-        except BaseException:
-            for item in staged.files:
-                blobs.delete(item.id)
-            raise
+        batch = await service.create_from_request(dataset, request.content_type, request.stream())
+        body = await service.read(batch)
         queue_files = BackgroundTask(dispatch, state.db, settings, state.queue, dataset.owner_id)
         return Response(body, status_code=202, background=queue_files)
 

@@ -23,7 +23,7 @@ from core.errors import Invalid, NotFound, TooLarge
 from core.models import User
 from core.pagination import keyset_page
 from core.settings import Settings
-from retrieval.batch_upload import StagedBatch
+from retrieval.batch_upload import StagedBatch, stage_batch
 from retrieval.models import Dataset, FileBatch, KnowledgeChunk, KnowledgeFile
 from retrieval.schemas import BatchFileStatus, FileBatchRead, FileCounts
 from retrieval.service import ACTIVE, KnowledgeService, blob_store
@@ -75,6 +75,23 @@ class BatchService:
         self.session = session
         self.settings = settings
         self.knowledge = KnowledgeService(session, settings)
+
+    async def create_from_request(
+        self, base: Dataset, content_type: tuple[str, dict[str, str]], body: AsyncIterator[bytes]
+    ) -> FileBatch:
+        """A batch from a multipart request body (`retrieval.batch_upload`): its parts are streamed to
+        blob storage, then registered; on any refusal the stored bytes are removed again."""
+        kind, options = content_type
+        if kind != "multipart/form-data" or not options.get("boundary"):
+            raise Invalid("Send the files as multipart/form-data", field="file")
+        blobs = blob_store(self.settings)
+        staged = await stage_batch(body, options["boundary"].encode(), self.settings, blobs)
+        try:
+            return await self.create(base, staged)
+        except BaseException:
+            for item in staged.files:
+                blobs.delete(item.id)
+            raise
 
     async def dataset_for(self, user: User, dataset_id: uuid.UUID) -> Dataset:
         """The dataset if `user` owns it (or is an admin); 404 for everyone else (private ones exist for

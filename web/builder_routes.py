@@ -31,6 +31,7 @@ from core.guard import read_form
 from core.models import User
 from core.params import Cursor
 from core.settings import Settings
+from retrieval.batches import BatchService
 from retrieval.scheduling import dispatch
 from retrieval.schemas import FileRead
 from store.schemas import VersionRead
@@ -129,6 +130,7 @@ async def editor(
     undoable = next((m.id for m in reversed(history) if m.changes and not m.undone), None)
     base = await gpts.knowledge.knowledge_base_of(row.id)
     files = [FileRead.of(f) for f in await gpts.knowledge.list_files(base)]
+    batches = await BatchService(session, settings).list_batches(base)
     conversation_id = _uuid(request.query_params.get("c"))
     preview = []
     if conversation_id is not None:
@@ -150,6 +152,7 @@ async def editor(
         history=history,
         undoable=undoable,
         files=files,
+        batches=batches,
         max_file_bytes=settings.max_file_bytes,
         conversation_id=conversation_id,
         preview=[_preview_message(m) for m in preview],
@@ -170,6 +173,7 @@ NOTICES = {
     "imported": "Imported. Its knowledge files are being processed.",
     "uploaded": "Uploaded. The files are being processed.",
     "deleted-file": "The file was deleted.",
+    "cancelled-batch": "The batch was cancelled: its unfinished files will not be processed.",
 }
 
 
