@@ -1,7 +1,7 @@
 """Fairness benchmark: the wait of one owner's single file queued behind another owner's 2,000-file batch,
 next to the same file's wait on an idle worker, measured in one run.
 
-    .venv/bin/python bench/fairness.py [--files 2000] [--concurrency 4] [--slots 4] [--unfair-files 200]
+    .venv/bin/python bench/fairness.py [--files 2000] [--concurrency 4] [--slots 4] [--unfair-files 40]
 
 Embedded PostgreSQL and Redis (or GPTSTORE_BENCH_*), the app in-process, a SAQ worker in-process with
 `--concurrency` jobs; each file is parsed in a real parse child, the model is replaced by an embedder of a
@@ -160,29 +160,31 @@ async def scenario(args, servers, workdir: Path, files: int, slots: int) -> dict
 
 
 async def run(args, workdir: Path) -> None:
-    async with bench_servers(workdir, "gptstore_bench_fairness") as servers:
-        fair = await scenario(args, servers, workdir, args.files, args.slots)
-        unfair = None
-        if args.unfair_files:
-            unfair = await scenario(args, servers, workdir, args.unfair_files, 1_000_000)
     print(
         f"fairness on {os.cpu_count()} cores, worker concurrency {args.concurrency},"
-        f" {args.embed_ms} ms per embedding call"
+        f" {args.embed_ms} ms per embedding call",
+        flush=True,
     )
-    print(
-        f"  {args.files:,}-file batch accepted in {fair['accepted']:.1f} s (202, bytes stored, rows inserted)"
-    )
-    print(f"  single file, idle worker:                 {fair['idle'] * 1000:8.0f} ms (median of 3)")
-    print(
-        f"  single file behind {args.files:,} files, {args.slots} slots: {fair['loaded'] * 1000:8.0f} ms"
-        f"  ratio {fair['loaded'] / fair['idle']:.1f}x idle"
-        f" ({fair['done_before_cancel']} batch files done meanwhile)"
-    )
-    if unfair:
+    async with bench_servers(workdir, "gptstore_bench_fairness") as servers:
+        fair = await scenario(args, servers, workdir, args.files, args.slots)
         print(
-            f"  single file behind {args.unfair_files:,} files, no slots:  {unfair['loaded'] * 1000:8.0f} ms"
-            f"  ratio {unfair['loaded'] / unfair['idle']:.1f}x idle (every file queued at once, as before)"
+            f"  {args.files:,}-file batch accepted in {fair['accepted']:.1f} s"
+            " (202, bytes stored, rows inserted)"
         )
+        print(f"  single file, idle worker:                 {fair['idle'] * 1000:8.0f} ms (median of 3)")
+        print(
+            f"  single file behind {args.files:,} files, {args.slots} slots: {fair['loaded'] * 1000:8.0f} ms"
+            f"  ratio {fair['loaded'] / fair['idle']:.1f}x idle"
+            f" ({fair['done_before_cancel']} batch files done meanwhile)",
+            flush=True,
+        )
+        if args.unfair_files:
+            unfair = await scenario(args, servers, workdir, args.unfair_files, 1_000_000)
+            print(
+                f"  single file behind {args.unfair_files:,} files, no slots:"
+                f"  {unfair['loaded'] * 1000:8.0f} ms  ratio {unfair['loaded'] / unfair['idle']:.1f}x idle"
+                " (every file queued at once, as before)"
+            )
     print(f"  load average {os.getloadavg()[0]:.1f} (other processes on the machine skew every figure)")
 
 
@@ -195,7 +197,7 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=4, help="ingestion slots per owner (default 4)")
     parser.add_argument("--embed-ms", type=float, default=20.0, help="milliseconds per embedding call")
     parser.add_argument(
-        "--unfair-files", type=int, default=200, help="batch size of the comparison without slots (0: skip)"
+        "--unfair-files", type=int, default=40, help="batch size of the comparison without slots (0: skip)"
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gptstore-bench-") as tmp:
