@@ -194,8 +194,9 @@ class BatchService:
             )
             await self.knowledge._bump_version(base.id)
         blobs = blob_store(self.settings)
+        kept = {item.id for item in added}
         for item in staged.files:
-            if item not in added:
+            if item.id not in kept:
                 blobs.delete(item.id)
         return batch
 
