@@ -37,7 +37,7 @@ from core.pagination import Page
 from core.params import Cursor, Limit
 from core.settings import Settings
 from core.sse import sse, wants_stream
-from retrieval.jobs import enqueue_ingestion
+from retrieval.scheduling import dispatch
 
 
 class GptController(Controller):
@@ -239,11 +239,9 @@ class ImportController(Controller):
         gpt, file_ids = await service.import_archive(current_user, data)
         body = await service.gpts.read(gpt)
 
-        async def enqueue_all() -> None:
-            for file_id in file_ids:
-                await enqueue_ingestion(state.queue, file_id)
-
-        return Response(body, status_code=201, background=BackgroundTask(enqueue_all))
+        # After the response, when the request's transaction is committed: the owner's fair share.
+        queue_files = BackgroundTask(dispatch, state.db, settings, state.queue, current_user.id)
+        return Response(body, status_code=201, background=queue_files if file_ids else None)
 
 
 route_handlers = [GptController, ImportController, BuilderChatController]

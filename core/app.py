@@ -37,8 +37,8 @@ logger = logging.getLogger("gptstore.access")
 def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
     from builder import routes as builder_routes
     from orgs import routes as orgs_routes
+    from retrieval import batch_routes, import_routes
     from retrieval import dataset_routes as retrieval_dataset_routes
-    from retrieval import import_routes
     from retrieval import routes as retrieval_routes
     from store import (
         conversations_api,
@@ -58,6 +58,7 @@ def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
             + retrieval_routes.route_handlers
             + retrieval_dataset_routes.route_handlers
             + import_routes.route_handlers
+            + batch_routes.route_handlers
             + tools_routes.route_handlers
         )
     if service in ("all", "store"):
@@ -96,8 +97,10 @@ def cron_jobs(settings: Settings) -> list[CronJob]:
 
     seconds = max(1, settings.counters_flush_seconds)
     flush = f"* * * * * */{seconds}" if seconds < 60 else f"*/{max(1, seconds // 60)} * * * *"
+    resume = f"* * * * * */{max(1, min(59, settings.ingestion_lease_seconds // 2))}"
     return [
-        CronJob(retrieval_jobs.resume_ingestion, cron="* * * * *", unique=True),
+        # Often enough that a killed worker's files resume about one lease after it died.
+        CronJob(retrieval_jobs.resume_ingestion, cron=resume, unique=True),
         CronJob(orphans.collect_orphan_uploads, cron="17 * * * *", unique=True),  # hourly
         CronJob(store_jobs.flush_counters, cron=flush, unique=True),
     ]
@@ -183,6 +186,7 @@ def create_app(
                 cron_jobs(settings),
                 {"settings": settings, "db": state.db, "redis": state.redis, "queue": state.queue},
                 in_process=True,
+                concurrency=settings.worker_concurrency,
             )
             worker_task = asyncio.create_task(worker.start())
         try:
@@ -213,7 +217,9 @@ def create_app(
         cors_config=CORSConfig(allow_origins=["*"], allow_headers=["Authorization", "Content-Type"]),
         openapi_config=apidocs.openapi_config(),
         # the guard (core.guard) bounds each route kind; this is the outer bound of the largest kind
-        request_max_body_size=settings.max_file_bytes + settings.max_request_body_bytes,
+        request_max_body_size=max(
+            settings.max_file_bytes + settings.max_request_body_bytes, settings.max_batch_bytes
+        ),
         logging_config=None,  # logs are configured once, as JSON lines (core.logs)
         debug=False,
     )

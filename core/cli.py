@@ -1,4 +1,4 @@
-"""The `gptstore` command: serve, worker, db, users, reindex, secrets."""
+"""The `gptstore` command: serve, worker, ingest, db, users, reindex, secrets."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
 
@@ -201,7 +202,13 @@ def _run_uvicorn(
 
 
 @main.command()
-def worker() -> None:
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Jobs run at once (default GPTSTORE_WORKER_CONCURRENCY, 4); about 2 per core (docs/ingestion.md).",
+)
+def worker(concurrency: int | None) -> None:
     """Run the job worker on its own (for deployments that split it from the web service)."""
     from core.app import cron_jobs, job_functions
     from core.db import Database
@@ -220,13 +227,43 @@ def worker() -> None:
             context = {"settings": settings, "db": db, "redis": redis, "queue": queue}
             try:
                 await build_worker(
-                    queue, job_functions(), cron_jobs(settings), context, in_process=False
+                    queue,
+                    job_functions(),
+                    cron_jobs(settings),
+                    context,
+                    in_process=False,
+                    concurrency=concurrency or settings.worker_concurrency,
                 ).start()
             finally:
                 await redis.aclose()
                 await db.dispose()
 
         asyncio.run(run())
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--dataset",
+    "--gpt",
+    "dataset_id",
+    type=click.UUID,
+    required=True,
+    help="The dataset to add to (a GPT's id names its home dataset).",
+)
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Show ingestion progress until done.")
+def ingest(paths: tuple[Path, ...], dataset_id, wait: bool) -> None:
+    """Add files and folders (recursively) to a dataset as file batches; run again to resume: content the
+    dataset already has is skipped. Ingestion runs on the workers (docs/ingestion.md)."""
+    from core.errors import AppError
+    from retrieval.bulk_ingest import ingest_with_progress
+
+    with running_servers(get_settings()) as settings:
+        _require_current_schema(settings)
+        try:
+            asyncio.run(ingest_with_progress(settings, dataset_id, paths, wait=wait))
+        except AppError as exc:
+            raise click.ClickException(exc.detail) from None
 
 
 @main.group()

@@ -292,7 +292,10 @@ def _too_large(limit: int, setting: str) -> BodyTooLarge:
 def body_limit(scope: Scope, settings: Settings) -> tuple[int, str]:
     """(bytes a body may have, the setting behind it): uploads carry a whole file, the rest is small."""
     handler = scope.get("route_handler")
-    if handler is not None and handler.opt.get("upload"):
+    upload = handler.opt.get("upload") if handler is not None else None
+    if upload == "batch":  # many files in one request (retrieval.batch_routes)
+        return settings.max_batch_bytes, "max_batch_bytes"
+    if upload:
         return settings.max_file_bytes + settings.max_request_body_bytes, "max_file_bytes"
     return settings.max_request_body_bytes, "max_request_body_bytes"
 
@@ -313,7 +316,7 @@ def request_guard(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
             declared = _content_length(scope)
             if declared is not None and declared > limit:
                 raise _too_large(limit, setting)
-            if setting == "max_file_bytes":  # an upload: streamed to the handler, counted on the way
+            if setting in ("max_file_bytes", "max_batch_bytes"):  # an upload: streamed, counted on the way
                 await app(scope, _counted(receive, limit, setting), send)
                 return
             if scope["method"] not in _BODY_METHODS:

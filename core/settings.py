@@ -114,6 +114,13 @@ class Settings(BaseSettings):
     dataset_zip_max_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1)
     max_uncompressed_bytes: int = 1024 * 1024 * 1024
     max_compression_ratio: int = 200
+    # File batches (docs/ingestion.md): OpenAI's vector store file batches take at most 2,000 files
+    # ("The maximum batch size is 2000 files", API reference, vector stores, create file batch), and a
+    # vector store holds at most 10,000 files (OpenAI file search guide). A GPT's home dataset keeps
+    # `max_files_per_gpt`.
+    max_files_per_batch: int = Field(default=2_000, ge=1)
+    max_files_per_dataset: int = Field(default=10_000, ge=1)
+    max_batch_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1024)  # one batch request's body
     # Parsing runs in a child process with these hard bounds (retrieval.isolation).
     parse_timeout_seconds: float = Field(default=300.0, gt=0)
     parse_memory_mb: int = Field(default=2048, ge=64)
@@ -175,6 +182,14 @@ class Settings(BaseSettings):
     # Process
     service: Literal["all", "builder", "store"] = "all"
     run_worker: bool = False  # run the SAQ worker inside the web process (embedded default)
+    # Jobs one worker process runs at once (`gptstore worker --concurrency`; docs/ingestion.md).
+    worker_concurrency: int = Field(default=4, ge=1, le=256)
+    # Files of one owner being ingested at once across all workers; the rest wait in the owner's backlog,
+    # so one owner's big batch never starves another's file (retrieval.scheduling).
+    ingestion_slots_per_owner: int = Field(default=4, ge=1)
+    # How long a killed worker's file stays claimed: the ingestion lock's lifetime (a live run renews it
+    # every second) and the silence after which the file is queued again (retrieval.jobs.resume_stale).
+    ingestion_lease_seconds: int = Field(default=30, ge=2)
 
     @field_validator("actions_allowed_hosts", mode="before")
     @classmethod

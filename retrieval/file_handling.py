@@ -14,8 +14,8 @@ from litestar.response import ServerSentEvent
 
 from core.errors import Invalid
 from core.guard import read_form
-from retrieval.jobs import enqueue_ingestion
 from retrieval.models import Dataset
+from retrieval.scheduling import dispatch
 from retrieval.schemas import (
     FileRead,
     SearchRequest,
@@ -58,9 +58,9 @@ async def upload_file(
     row = await service.add_file(
         dataset, upload.filename, upload_chunks(upload), access=access, license=license
     )
-    return Response(
-        FileRead.of(row), status_code=202, background=BackgroundTask(enqueue_ingestion, state.queue, row.id)
-    )
+    # Queued when the owner has a free ingestion slot (retrieval.scheduling: owners take turns).
+    queue_it = BackgroundTask(dispatch, state.db, service.settings, state.queue, row.owner_id)
+    return Response(FileRead.of(row), status_code=202, background=queue_it)
 
 
 async def file_events(

@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db import Database, utcnow
 from core.errors import AppError, Conflict, Invalid, NotFound
 from core.settings import Settings
-from retrieval.jobs import enqueue_ingestion
-from retrieval.models import KnowledgeBase, WebImport, WebPage
+from retrieval.models import KnowledgeBase, KnowledgeFile, WebImport, WebPage
+from retrieval.scheduling import dispatch
 from retrieval.schemas import WebImportCreate
 from retrieval.service import KnowledgeService
 from retrieval.web_import import MAX_URL_CHARS, Fetcher, ImportLimits, Page, PageError, normalize_url
@@ -164,8 +164,13 @@ async def run_import(
                 row.pages_total = len(urls)
             for url in urls:
                 file_id = await _import_page(db, settings, fetcher, import_id, run, url)
-                if file_id is not None and queue is not None:
-                    await enqueue_ingestion(queue, file_id)
+                if file_id is not None and queue is not None:  # owners take turns (retrieval.scheduling)
+                    async with db.session_scope() as session:
+                        owner_id = await session.scalar(
+                            sa.select(KnowledgeFile.owner_id).where(KnowledgeFile.id == file_id)
+                        )
+                    if owner_id is not None:
+                        await dispatch(db, settings, queue, owner_id)
         if complete:  # a sitemap not read whole says nothing of the pages it did not list
             await _remove_unlisted(db, settings, import_id, run, set(urls))
         return await _finish(db, import_id, run, "completed", None)

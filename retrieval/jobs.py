@@ -32,6 +32,7 @@ from retrieval.embedding import EmbedAhead, Embedder, EmbeddingError, get_embedd
 from retrieval.isolation import ChildLimits, run_in_child
 from retrieval.models import Dataset, KnowledgeChunk, KnowledgeFile
 from retrieval.parsing import ParseError
+from retrieval.scheduling import dispatch, dispatch_waiting, enqueue_ingestion, owner_of
 from retrieval.search import ensure_vector_index
 from retrieval.service import ACTIVE, KnowledgeService, upload_key
 
@@ -39,13 +40,10 @@ logger = logging.getLogger("gptstore.retrieval")
 
 BATCH = 32  # chunks per embedding call
 WRITE_ROWS = 256  # chunks per write transaction at most (bench/retrieval.py)
-STALE_AFTER_SECONDS = 120
 MAX_ATTEMPTS = 5
 # A running ingestion renews its lock and checks that its file is still wanted this often, so a DELETE or
 # a cancellation stops it (and kills its parse child) within about this time.
 HEARTBEAT_SECONDS = 1.0
-# Long enough to outlive a slow heartbeat, short enough that a dead run's lock is gone before a resume.
-LOCK_SECONDS = 30
 COPY_COLUMNS = [
     "id", "file_id", "dataset_id", "ord", "text", "token_count", "page", "heading", "char_start", "char_end",
     "embedding_model", "embedding", "text_search_config",
@@ -54,16 +52,6 @@ COPY_COLUMNS = [
 
 class _Stop(Exception):
     """The file was deleted or cancelled while it was being ingested."""
-
-
-async def enqueue_ingestion(queue: Queue, file_id: uuid.UUID, attempt: int = 0) -> None:
-    await queue.enqueue(
-        "retrieval.ingest_file",
-        key=f"ingest:{file_id}:{attempt}",
-        file_id=str(file_id),
-        timeout=0,
-        retries=1,
-    )
 
 
 async def _fail(db: Database, file_id: uuid.UUID, code: str, message: str) -> str:
@@ -138,7 +126,9 @@ async def ingest(
     The work runs as a task watched by a heartbeat that renews the Redis lock and stops the work (killing
     its parse child) once the file is deleted, or the lock is lost to another run.
     """
-    lock = redis.lock(ingestion_lock_name(file_id), timeout=LOCK_SECONDS, blocking=False) if redis else None
+    # The lease outlives many heartbeats, and a killed run's lock is gone before the file looks stale.
+    lease = settings.ingestion_lease_seconds
+    lock = redis.lock(ingestion_lock_name(file_id), timeout=lease, blocking=False) if redis else None
     if lock is not None and not await lock.acquire():
         return "locked"
     try:
@@ -304,14 +294,16 @@ async def prepare_in_child(
 
 
 async def resume_stale(db: Database, settings: Settings, queue: Queue, redis: Redis | None = None) -> int:
-    """Re-queue ingestions whose worker died: no progress for a while and no live lock; returns how many.
+    """Re-queue ingestions whose worker died: no progress for `ingestion_lease_seconds` and no live lock;
+    returns how many. Then owners' backlogs get their free slots (`retrieval.scheduling.dispatch_waiting`).
 
     A run that is alive (parsing a large file makes no visible progress for minutes) keeps its lock by its
-    heartbeat, so it is never queued a second time.
+    heartbeat, so it is never queued a second time; a file still waiting in the job queue is enqueued
+    under the same key, which SAQ ignores.
     """
     redis = redis if redis is not None else getattr(queue, "redis", None)
     async with db.session_scope() as session:
-        stale = await KnowledgeService(session, settings).stale_ingestions(STALE_AFTER_SECONDS)
+        stale = await KnowledgeService(session, settings).stale_ingestions(settings.ingestion_lease_seconds)
         pending = []
         for row in stale:
             if redis is not None and await redis.exists(ingestion_lock_name(row.id)):
@@ -322,6 +314,7 @@ async def resume_stale(db: Database, settings: Settings, queue: Queue, redis: Re
         await enqueue_ingestion(queue, file_id, attempts)
     if pending:
         logger.info("re-queued %d interrupted ingestions", len(pending))
+    await dispatch_waiting(db, settings, queue)
     return len(pending)
 
 
@@ -425,7 +418,14 @@ async def _mark_reindexed_files(
 
 
 async def ingest_file(ctx: dict[str, Any], *, file_id: str) -> str:
-    return await ingest(ctx["db"], ctx["settings"], uuid.UUID(file_id), redis=ctx["redis"])
+    """Ingest one file, then give its owner's slot to the owner's next waiting file (fairness)."""
+    db, settings = ctx["db"], ctx["settings"]
+    owner_id = await owner_of(db, uuid.UUID(file_id))
+    try:
+        return await ingest(db, settings, uuid.UUID(file_id), redis=ctx["redis"])
+    finally:
+        if owner_id is not None:
+            await dispatch(db, settings, ctx["queue"], owner_id)
 
 
 async def resume_ingestion(ctx: dict[str, Any]) -> int:

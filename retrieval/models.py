@@ -78,11 +78,46 @@ class GptDataset(SQLModel, table=True):
     created_at: datetime = created_at_field()
 
 
+class FileBatch(SQLModel, table=True):
+    """Files added to a dataset in one request, ingested as one unit one can watch and cancel
+    (OpenAI's vector store file batch; docs/ingestion.md). Its status and counts are read from its files;
+    `cancelled_at` records a cancellation."""
+
+    __tablename__ = "file_batch"
+
+    id: uuid.UUID = id_field()
+    dataset_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("dataset.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    owner_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    # Parts not added: `[{"filename", "reason", "existing_file_id"?}]` (empty, or content the dataset has).
+    skipped: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=sa.Column(JSONB, nullable=False, server_default="[]")
+    )
+    cancelled_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()
+
+
 class KnowledgeFile(SQLModel, table=True):
     __tablename__ = "knowledge_file"
     __table_args__ = (
         sa.Index("ix_knowledge_file_dataset", "dataset_id"),
         sa.Index("ix_knowledge_file_status", "status"),
+        sa.Index("ix_knowledge_file_batch", "batch_id", "status"),
+        # The owner's backlog, oldest first: files waiting for an ingestion slot (retrieval.scheduling).
+        sa.Index(
+            "ix_knowledge_file_backlog",
+            "owner_id",
+            "created_at",
+            postgresql_where=sa.text("NOT dispatched AND status = 'in_progress'"),
+        ),
         sa.Index(
             "uq_knowledge_file_dataset_sha256",
             "dataset_id",
@@ -122,6 +157,13 @@ class KnowledgeFile(SQLModel, table=True):
     chunk_overlap: int
     embedding_model: str | None = Field(default=None, max_length=120)
     attempts: int = 0
+    batch_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("file_batch.id", ondelete="SET NULL"), nullable=True),
+    )
+    # False while the file waits in its owner's backlog; True once handed to the job queue
+    # (retrieval.scheduling keeps at most `ingestion_slots_per_owner` of an owner's files dispatched).
+    dispatched: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     pinned: bool = False  # a published version uses it: deleting it from the draft only detaches it
     # Set when the draft drops a file that a published version still uses: kept for that version only.
     detached_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))

@@ -280,3 +280,36 @@ class ApprovalCreate(BaseModel):
     call_id: str = Field(min_length=1, max_length=200)
     approve: StrictBool
     always: StrictBool = False
+
+
+# File batches (docs/ingestion.md) ------------------------------------------------------------------------
+BatchStatus = Literal["in_progress", "completed", "cancelled", "failed"]
+BatchFileStatus = FileStatus
+
+
+class FileCounts(BaseModel):
+    in_progress: int
+    completed: int
+    failed: int
+    cancelled: int
+    total: int
+
+
+class SkippedPart(BaseModel):
+    """A part of the request that was not added: `empty`, or a `duplicate` of `existing_file_id`."""
+
+    filename: str
+    reason: Literal["empty", "duplicate"]
+    existing_file_id: uuid.UUID | None = None
+
+
+class FileBatchRead(BaseModel):
+    """OpenAI's vector store file batch object (`object: "file_batch"`), with the parts not added."""
+
+    id: uuid.UUID
+    object: Literal["file_batch"] = "file_batch"
+    dataset_id: uuid.UUID
+    status: BatchStatus
+    file_counts: FileCounts
+    skipped: list[SkippedPart] = Field(default_factory=list)
+    created_at: datetime

@@ -68,6 +68,36 @@ async def _spool_upload(path: Path, chunks: AsyncIterator[bytes], limit: int) ->
     return size, digest.hexdigest()
 
 
+class UploadBlobs:
+    """Uploads by file id over the configured storage (`core.storage`: a directory or a bucket), for
+    callers that store many files before their rows exist (file batches, `gptstore ingest`)."""
+
+    def __init__(self, settings: Settings):
+        self.storage = storage_of(settings)
+
+    async def write_stream(
+        self, file_id: uuid.UUID, chunks: AsyncIterator[bytes], limit: int
+    ) -> tuple[int, str]:
+        """Store an upload (spooled locally for the hash and the size limit, then put); returns (bytes,
+        sha256). Raises TooLarge past `limit`, storing nothing."""
+        key = upload_key(file_id)
+        spool = self.storage.spool_path(key)
+        try:
+            size, sha256 = await _spool_upload(spool, chunks, limit)
+            await self.storage.put_file(key, spool)
+        finally:
+            spool.unlink(missing_ok=True)
+        return size, sha256
+
+    def delete(self, file_id: uuid.UUID) -> None:
+        """Remove a stored upload in the background (`Storage.delete_soon`)."""
+        self.storage.delete_soon([upload_key(file_id)])
+
+
+def upload_blobs(settings: Settings) -> UploadBlobs:
+    return UploadBlobs(settings)
+
+
 SNIFF_LIMIT = 64 * 1024 * 1024
 # Sniffing decodes text and may parse JSON. Up to this size that takes milliseconds and is done in a
 # thread; above it, in a parse child (retrieval.isolation), and only briefly, since it holds a request.
@@ -267,8 +297,8 @@ class KnowledgeService:
         a refused upload are removed.
         """
         filename = clean_filename(filename)
-        if await self._file_count(base.id) >= self.settings.max_files_per_gpt:
-            raise self._too_many_files()  # early, before the bytes are streamed; checked again below
+        if await self._file_count(base.id) >= self.file_limit(base):
+            raise self._too_many_files(base)  # early, before the bytes are streamed; checked again below
         storage = storage_of(self.settings)
         file_id = uuid.uuid4()
         key = upload_key(file_id)
@@ -320,11 +350,17 @@ class KnowledgeService:
             sa.select(sa.func.count()).select_from(self._attached(dataset_id).subquery())
         )
 
-    def _too_many_files(self) -> Invalid:
+    def file_limit(self, base: Dataset) -> int:
+        """Files a dataset may hold: `max_files_per_gpt` in a GPT's home dataset (OpenAI's GPT knowledge),
+        `max_files_per_dataset` in any other (OpenAI's vector stores)."""
+        return self.settings.max_files_per_gpt if base.home_gpt_id else self.settings.max_files_per_dataset
+
+    def _too_many_files(self, base: Dataset) -> Invalid:
+        limit = self.file_limit(base)
         return Invalid(
-            f"A dataset can have at most {self.settings.max_files_per_gpt} knowledge files; delete one first",
+            f"A dataset can have at most {limit} knowledge files; delete one first",
             field="file",
-            limit="max_files_per_gpt",
+            limit="max_files_per_gpt" if base.home_gpt_id else "max_files_per_dataset",
         )
 
     async def _check_upload(self, base: KnowledgeBase, size: int, sha256: str) -> tuple[str, str | None]:
@@ -344,8 +380,8 @@ class KnowledgeService:
         ).first()
         if alive is None:  # the GPT or dataset was deleted while the bytes streamed
             raise NotFound("No such dataset" if base.home_gpt_id is None else "No such GPT")
-        if await self._file_count(base.id) >= self.settings.max_files_per_gpt:
-            raise self._too_many_files()
+        if await self._file_count(base.id) >= self.file_limit(base):
+            raise self._too_many_files(base)
         used = await self.session.scalar(
             sa.select(sa.func.coalesce(sa.func.sum(KnowledgeFile.bytes), 0)).where(
                 KnowledgeFile.owner_id == base.owner_id
@@ -511,6 +547,9 @@ class KnowledgeService:
         rows = await self.session.scalars(
             sa.select(KnowledgeFile).where(
                 KnowledgeFile.status == ACTIVE,
+                KnowledgeFile.dispatched.is_(
+                    True
+                ),  # waiting files are the scheduler's (retrieval.scheduling)
                 KnowledgeFile.updated_at < sa.func.to_timestamp(cutoff),
             )
         )

@@ -162,6 +162,7 @@ class FakeOpenAI:
         self._failures: deque[int] = deque()
         self._rerank_scores: dict[str, float] = {}
         self._rerank_delay = 0.0
+        self.embedding_delay = 0.0  # seconds before each embeddings answer: a model's pace
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._server: uvicorn.Server | None = None
@@ -324,6 +325,8 @@ class FakeOpenAI:
         if len(inputs) > 2048:
             await self._send_error(send, error(400, "'$.input' must have at most 2048 items."))
             return
+        if self.embedding_delay:
+            await asyncio.sleep(self.embedding_delay)
         model = body.get("model", "text-embedding-3-small")
         dimensions = body.get("dimensions") or EMBEDDING_MODELS.get(model, DEFAULT_EMBEDDING_DIMENSIONS)
         as_base64 = body.get("encoding_format") == "base64"

@@ -25,9 +25,10 @@ from core.guard import read_form
 from core.models import User
 from core.settings import Settings
 from core.sse import EventStream
+from retrieval.batches import BatchService
 from retrieval.file_handling import upload_rights
-from retrieval.jobs import enqueue_ingestion
 from retrieval.models import Dataset
+from retrieval.scheduling import dispatch
 from retrieval.schemas import FileRead, upload_chunks, upload_form
 from retrieval.service import KnowledgeService, file_progress_events
 from web.builder_routes import editor
@@ -99,7 +100,9 @@ async def receive_uploads(
             if as_json:
                 raise
             refused.append(f"{item.filename}: {exc.detail}")
-    tasks = BackgroundTasks([BackgroundTask(enqueue_ingestion, state.queue, row.id) for row in added])
+    tasks = BackgroundTasks(
+        [BackgroundTask(dispatch, state.db, service.settings, state.queue, base.owner_id)] if added else []
+    )
     if as_json:
         return Response(FileRead.of(added[0]), status_code=202, background=tasks)
     return tasks, None, refused
@@ -167,4 +170,42 @@ async def file_events(
     return EventStream(file_progress_events(state.db, base.id, file_id))
 
 
-builder_files_handlers = [upload, delete_file, file_events]
+@post("/builder/{gpt_id:uuid}/file_batches", opt={"upload": "batch"})
+async def upload_batch(
+    request: Request,
+    gpt_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    state: State,
+) -> Any:
+    """Several dropped files as one file batch (`POST /api/gpts/{id}/file_batches`): the builder's script
+    sends them with its `X-CSRF-Token` header and gets the batch, or the problem."""
+    if redirect := login_required(page_user, request, f"/builder/{gpt_id}?tab=knowledge"):
+        return redirect
+    base = await KnowledgeService(db_session, settings).knowledge_base_for(page_user, gpt_id)
+    service = BatchService(db_session, settings)
+    batch = await service.create_from_request(base, request.content_type, request.stream())
+    queue_files = BackgroundTask(dispatch, state.db, settings, state.queue, base.owner_id)
+    return Response(await service.read(batch), status_code=202, background=queue_files)
+
+
+@post("/builder/{gpt_id:uuid}/file_batches/{batch_id:uuid}/cancel")
+async def cancel_batch(
+    request: Request,
+    gpt_id: uuid.UUID,
+    batch_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+) -> Any:
+    """Cancel a batch's unfinished files (`POST /api/gpts/{id}/file_batches/{batch_id}/cancel`)."""
+    if redirect := login_required(page_user, request, f"/builder/{gpt_id}?tab=knowledge"):
+        return redirect
+    base = await KnowledgeService(db_session, settings).knowledge_base_for(page_user, gpt_id)
+    service = BatchService(db_session, settings)
+    await service.cancel(await service.get(base, batch_id))
+    return Redirect(f"/builder/{gpt_id}?tab=knowledge&done=cancelled-batch#batches", status_code=303)
+
+
+builder_files_handlers = [upload, delete_file, file_events, upload_batch, cancel_batch]

@@ -31,8 +31,9 @@ from core.guard import read_form
 from core.models import User
 from core.params import Cursor
 from core.settings import Settings
+from retrieval.batches import BatchService
 from retrieval.dataset_access import gpt_may_use
-from retrieval.jobs import enqueue_ingestion
+from retrieval.scheduling import dispatch
 from retrieval.schemas import FileRead
 from store.schemas import VersionRead
 from store.service import StoreService
@@ -139,6 +140,7 @@ async def editor(
         if d.id not in attached
         and gpt_may_use(row.owner_id, row.organization_id, d.access, d.owner_id, d.organization_id)
     ]
+    batches = await BatchService(session, settings).list_batches(base)
     conversation_id = _uuid(request.query_params.get("c"))
     preview = []
     if conversation_id is not None:
@@ -161,6 +163,7 @@ async def editor(
         undoable=undoable,
         files=files,
         attachable=attachable,
+        batches=batches,
         max_file_bytes=settings.max_file_bytes,
         conversation_id=conversation_id,
         preview=[_preview_message(m) for m in preview],
@@ -183,6 +186,7 @@ NOTICES = {
     "deleted-file": "The file was deleted.",
     "attached": "The dataset was attached: the draft answers from it now, users with the next publish.",
     "detached": "The dataset was detached from the draft; published versions keep it until the next publish.",
+    "cancelled-batch": "The batch was cancelled: its unfinished files will not be processed.",
 }
 
 
@@ -270,14 +274,13 @@ async def import_gpt(
     except AppError as exc:
         errors = {"file": exc.detail}
         return await _list_page(request, page_user, db_session, settings, errors, exc.status)
-    queue = request.app.state.queue
-
-    async def enqueue_all() -> None:  # after the response, when the request's transaction is committed
-        for file_id in file_ids:
-            await enqueue_ingestion(queue, file_id)
-
+    state = request.app.state
+    # After the response, when the request's transaction is committed: the owner's fair share.
+    queue_files = (
+        BackgroundTask(dispatch, state.db, settings, state.queue, page_user.id) if file_ids else None
+    )
     target = f"/builder/{gpt.id}?tab=knowledge&done=imported"
-    return Redirect(target, status_code=303, background=BackgroundTask(enqueue_all))
+    return Redirect(target, status_code=303, background=queue_files)
 
 
 @get("/builder/{gpt_id:uuid}", name="configure")

@@ -349,8 +349,34 @@
     }
   }
 
+  // Several files go as one file batch (POST /api/gpts/{id}/file_batches): one request, one row of
+  // counts with a Cancel button; the page shows it after the upload.
+  async function uploadBatch(form, files) {
+    var body = new FormData();
+    files.forEach(function (file) { body.append("file", file, file.name); });
+    var access = form.querySelector('input[name="access"]:checked');
+    body.append("access", access ? access.value : "private");
+    var license = form.querySelector('input[name="license"]').value.trim();
+    if (license) body.append("license", license);
+    var hint = document.getElementById("h-file");
+    hint.textContent = "Uploading " + files.length + " files ...";
+    try {
+      var response = await fetch("/builder/" + gptId + "/file_batches", {
+        method: "POST",
+        body: body,
+        headers: { "Accept": "application/json", "X-CSRF-Token": csrfToken() },
+        credentials: "same-origin",
+      });
+      if (!response.ok) throw new Error(await problemOf(response));
+      window.location.href = "/builder/" + gptId + "?tab=knowledge&done=uploaded#batches";
+    } catch (error) {
+      hint.textContent = "Not uploaded: " + error.message;
+    }
+  }
+
   async function uploadAll(form, files) {
-    for (var i = 0; i < files.length; i++) await uploadOne(form, files[i]);
+    if (files.length > 1) await uploadBatch(form, files);
+    else for (var i = 0; i < files.length; i++) await uploadOne(form, files[i]);
     form.querySelector('input[type="file"]').value = "";
   }
 

@@ -1,0 +1,271 @@
+"""The bytes of a file batch: multipart parts streamed one by one into blob storage, or the members of one
+zip/tar archive unpacked into it, never a whole request in memory (docs/ingestion.md).
+
+Multipart form: repeated `file` parts, or one `archive` part (zip, tar, tar.gz/bz2/xz), plus the text
+fields `access` and `license`. Archives follow the rules of GPT imports (`core.filenames.unsafe_member_name`:
+no absolute paths, `..`, backslashes or control characters; 422 naming the member) and the zip-bomb
+guards of knowledge files: the declared sizes of all members at most `max_uncompressed_bytes` and at most
+`max_compression_ratio` times the archive; each member at most `max_file_bytes`; only regular files
+(a link or device member is refused); directories and `__MACOSX/` metadata are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tarfile
+import tempfile
+import uuid
+import zipfile
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMultipartParser
+
+from core.errors import BadRequest, Invalid, TooLarge
+from core.filenames import clean_filename, unsafe_member_name
+from core.guard import check_text
+from core.settings import Settings
+from retrieval.service import UploadBlobs
+
+FIELDS = ("file", "archive", "access", "license")
+MAX_TEXT_FIELD_BYTES = 1000
+READ_SIZE = 1024 * 1024
+ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+SKIPPED_PREFIXES = ("__MACOSX/",)
+
+
+@dataclass
+class StagedFile:
+    """One file of a batch, already in blob storage under `id`."""
+
+    id: uuid.UUID
+    filename: str
+    bytes: int
+    sha256: str
+
+
+@dataclass
+class StagedBatch:
+    files: list[StagedFile] = field(default_factory=list)
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def _invalid(message: str, field_name: str = "file") -> Invalid:
+    return Invalid(message, field=field_name)
+
+
+def _too_many(settings: Settings) -> Invalid:
+    return Invalid(
+        f"A batch holds at most {settings.max_files_per_batch:,} files",
+        field="file",
+        limit="max_files_per_batch",
+    )
+
+
+async def stage_batch(
+    stream: AsyncIterator[bytes], boundary: bytes, settings: Settings, blobs: UploadBlobs
+) -> StagedBatch:
+    """Stream a batch request into blob storage; on any refusal every stored part is removed again."""
+    staged = StagedBatch()
+    try:
+        await _read_parts(stream, boundary, settings, blobs, staged)
+        if not staged.files:
+            raise _invalid(
+                "Send the files as multipart parts named 'file', or one zip/tar part named 'archive'"
+            )
+    except BaseException:
+        for item in staged.files:
+            blobs.delete(item.id)
+        raise
+    return staged
+
+
+async def _read_parts(
+    stream: AsyncIterator[bytes], boundary: bytes, settings: Settings, blobs: UploadBlobs, staged: StagedBatch
+) -> None:
+    events = _events(stream, boundary, settings.max_files_per_batch + len(FIELDS))
+    archives = 0
+    async for segment in events:
+        body = _body(events)
+        name = segment.name
+        if name not in FIELDS:
+            raise _invalid(f"Unknown form field '{name}'", name if isinstance(name, str) else "form")
+        if name in ("access", "license"):
+            data = b""
+            async for piece in body:
+                data += piece
+                if len(data) > MAX_TEXT_FIELD_BYTES:
+                    raise _invalid(f"{name} is longer than {MAX_TEXT_FIELD_BYTES} bytes", name)
+            try:
+                staged.fields[name] = check_text(data.decode(segment.charset or "utf-8"), name)
+            except (UnicodeDecodeError, LookupError):
+                raise _invalid(f"{name} is not UTF-8 text", name) from None
+            continue
+        if name == "archive":
+            archives += 1
+            if archives > 1 or any(True for _ in staged.files):
+                raise _invalid("Send one archive, or files, not both", "archive")
+            await _stage_archive(body, segment.filename or "archive", settings, blobs, staged)
+            continue
+        if archives:
+            raise _invalid("Send one archive, or files, not both", "archive")
+        if len(staged.files) >= settings.max_files_per_batch:
+            raise _too_many(settings)
+        staged.files.append(await _store(blobs, body, segment.filename, settings))
+
+
+async def _store(
+    blobs: UploadBlobs, content: AsyncIterator[bytes], filename: str | None, settings: Settings
+) -> StagedFile:
+    file_id = uuid.uuid4()
+    size, sha256 = await blobs.write_stream(file_id, content, settings.max_file_bytes)
+    return StagedFile(file_id, clean_filename(filename), size, sha256)
+
+
+async def _events(
+    stream: AsyncIterator[bytes], boundary: bytes, max_parts: int
+) -> AsyncIterator[MultipartSegment | bytes | None]:
+    """The parser's events: a segment (a part's headers), its bytes, then None at the part's end."""
+    try:
+        with PushMultipartParser(boundary, max_segment_count=max_parts) as parser:
+            async for chunk in stream:
+                for event in parser.parse(chunk):
+                    yield event
+                if parser.closed:
+                    break
+            if not parser.closed:
+                for event in parser.parse(b""):
+                    yield event
+    except ParserLimitReached:
+        raise Invalid(f"A batch holds at most {max_parts - len(FIELDS):,} files", field="file") from None
+    except ParserError as exc:
+        raise BadRequest(f"Invalid multipart/form-data: {exc}") from None
+
+
+async def _body(events: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+    async for event in events:
+        if event is None:
+            return
+        if isinstance(event, MultipartSegment):  # the parser never does this; guard the invariant
+            raise BadRequest("Invalid multipart/form-data: a part has no end")
+        if event:
+            yield bytes(event)
+
+
+# Archives -----------------------------------------------------------------------------------------------
+
+
+async def _stage_archive(
+    body: AsyncIterator[bytes], filename: str, settings: Settings, blobs: UploadBlobs, staged: StagedBatch
+) -> None:
+    """Spool the archive to a temporary file, check every member first, then store the members."""
+    limit = settings.max_file_bytes
+    spool_dir = settings.data_dir / "tmp"
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=spool_dir) as spool:
+        size = 0
+        async for piece in body:
+            size += len(piece)
+            if size > limit:
+                raise TooLarge(
+                    f"The archive is larger than the limit of {limit:,} bytes",
+                    errors=[{"field": "archive", "message": "too large"}],
+                    limit="max_file_bytes",
+                )
+            await asyncio.to_thread(spool.write, piece)
+        spool.seek(0)
+        members, open_member, close = await asyncio.to_thread(_open_archive, spool, filename)
+        try:
+            _check_members(members, size, settings)
+            for name, _ in members:
+                content = _member_chunks(open_member, name)
+                staged.files.append(await _store(blobs, content, name, settings))
+        finally:
+            close()
+
+
+def _open_archive(spool: IO[bytes], filename: str) -> tuple[list[tuple[str, int]], Callable, Callable]:
+    """(regular members as (name, declared size), open a member by name, close): zip or tar by content."""
+    if zipfile.is_zipfile(spool):
+        spool.seek(0)
+        archive = zipfile.ZipFile(spool)
+        members = []
+        for info in archive.infolist():
+            _check_name(info.filename)
+            if info.is_dir() or info.filename.startswith(SKIPPED_PREFIXES):
+                continue
+            if info.compress_type not in ZIP_METHODS:
+                raise _invalid(
+                    f"The archive member '{_shown(info.filename)}' uses an unknown compression", "archive"
+                )
+            members.append((info.filename, info.file_size))
+        return members, archive.open, archive.close
+    spool.seek(0)
+    try:
+        archive = tarfile.open(fileobj=spool, mode="r:*")
+    except (tarfile.TarError, EOFError, OSError):
+        raise _invalid(f"'{filename}' is not a zip or tar archive", "archive") from None
+    members = []
+    infos: dict[str, tarfile.TarInfo] = {}
+    try:
+        for info in archive:
+            _check_name(info.name)
+            if info.isdir() or info.name.startswith(SKIPPED_PREFIXES):
+                continue
+            if not info.isfile():
+                raise _invalid(
+                    f"The archive member '{_shown(info.name)}' is a link or device, not a file", "archive"
+                )
+            infos[info.name] = info
+            members.append((info.name, info.size))
+    except (tarfile.TarError, EOFError, OSError, zipfile.BadZipFile):
+        archive.close()
+        raise _invalid(f"'{filename}' is a damaged archive", "archive") from None
+    return members, lambda name: archive.extractfile(infos[name]), archive.close
+
+
+def _shown(name: str) -> str:
+    return name.encode("unicode_escape").decode("ascii")
+
+
+def _check_name(name: str) -> None:
+    if reason := unsafe_member_name(name):
+        raise _invalid(f"The archive member name '{_shown(name)}' {reason}", "archive")
+
+
+def _check_members(members: list[tuple[str, int]], size: int, settings: Settings) -> None:
+    if len(members) > settings.max_files_per_batch:
+        raise _too_many(settings)
+    total = sum(declared for _, declared in members)
+    if total > settings.max_uncompressed_bytes:
+        raise TooLarge(
+            f"The archive would unpack to {total:,} bytes, more than {settings.max_uncompressed_bytes:,}",
+            errors=[{"field": "archive", "message": "unpacks too large"}],
+            limit="max_uncompressed_bytes",
+        )
+    if total > max(size, 1) * settings.max_compression_ratio:
+        raise TooLarge(
+            "The archive is compressed suspiciously well (a zip bomb?) and was refused",
+            errors=[{"field": "archive", "message": "compression ratio too high"}],
+            limit="max_compression_ratio",
+        )
+    for name, declared in members:
+        if declared > settings.max_file_bytes:
+            raise TooLarge(
+                f"The archive member '{_shown(name)}' is larger than the limit of"
+                f" {settings.max_file_bytes:,} bytes",
+                errors=[{"field": "archive", "message": "member too large"}],
+                limit="max_file_bytes",
+            )
+
+
+async def _member_chunks(open_member: Callable, name: str) -> AsyncIterator[bytes]:
+    """A member's bytes; a damaged member (bad CRC, truncated stream) is a 422 naming it."""
+    try:
+        handle = await asyncio.to_thread(open_member, name)
+        with handle:
+            while piece := await asyncio.to_thread(handle.read, READ_SIZE):
+                yield piece
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError) as exc:
+        raise _invalid(f"The archive member '{_shown(name)}' is damaged ({exc})", "archive") from None

@@ -1,0 +1,176 @@
+"""`gptstore ingest`: a folder into a dataset as file batches, through the service layer (docs/ingestion.md).
+
+Files whose sha256 the dataset already has are skipped, so running the command again after an
+interruption uploads only what is missing. Hidden files and folders (`.git`, `.DS_Store`) are left out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+from saq import Queue
+
+from core.db import Database
+from core.errors import NotFound
+from core.settings import Settings
+from retrieval.batch_upload import READ_SIZE, StagedBatch, StagedFile
+from retrieval.batches import BatchService, batch_counts
+from retrieval.models import Dataset, KnowledgeFile
+from retrieval.scheduling import dispatch
+from retrieval.service import upload_blobs
+
+PROGRESS_POLL_SECONDS = 0.5
+
+
+@dataclass
+class IngestPlan:
+    files: list[Path]  # to upload, in path order
+    already: int = 0  # skipped: the dataset has their content
+    empty: int = 0
+    batch_ids: list[uuid.UUID] = field(default_factory=list)
+
+
+def collect(paths: Iterable[Path]) -> list[Path]:
+    """Regular files under `paths` (folders recursively), hidden ones left out, each once, sorted."""
+    found: set[Path] = set()
+    for path in paths:
+        if path.is_file():
+            found.add(path.resolve())
+            continue
+        for item in path.rglob("*"):
+            relative = item.relative_to(path)
+            if item.is_file() and not any(part.startswith(".") for part in relative.parts):
+                found.add(item.resolve())
+    return sorted(found)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while piece := handle.read(READ_SIZE):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+async def plan(db: Database, dataset_id: uuid.UUID, paths: Iterable[Path]) -> IngestPlan:
+    """What to upload: the files whose content the dataset does not have yet (404 for no dataset)."""
+    files = await asyncio.to_thread(collect, paths)
+    async with db.session_scope() as session:
+        if await session.get(Dataset, dataset_id) is None:
+            raise NotFound("No such dataset or GPT")
+        have = set(
+            await session.scalars(
+                sa.select(KnowledgeFile.sha256).where(
+                    KnowledgeFile.dataset_id == dataset_id, KnowledgeFile.detached_at.is_(None)
+                )
+            )
+        )
+    result = IngestPlan(files=[])
+    for path in files:
+        if path.stat().st_size == 0:
+            result.empty += 1
+            continue
+        digest = await asyncio.to_thread(sha256_of, path)
+        if digest in have:
+            result.already += 1
+        else:
+            have.add(digest)
+            result.files.append(path)
+    return result
+
+
+async def _read(path: Path) -> AsyncIterator[bytes]:
+    with path.open("rb") as handle:
+        while piece := await asyncio.to_thread(handle.read, READ_SIZE):
+            yield piece
+
+
+async def upload(
+    db: Database,
+    settings: Settings,
+    queue: Queue,
+    dataset_id: uuid.UUID,
+    work: IngestPlan,
+    on_file: Callable[[int], object] = lambda n: None,
+) -> list[uuid.UUID]:
+    """Upload the planned files as batches of at most `max_files_per_batch`, each committed and queued
+    (fairly) before the next is read; returns the batch ids. `on_file(1)` after each stored file."""
+    blobs = upload_blobs(settings)
+    size = settings.max_files_per_batch
+    for start in range(0, len(work.files), size):
+        staged = StagedBatch()
+        try:
+            for path in work.files[start : start + size]:
+                file_id = uuid.uuid4()
+                stored, digest = await blobs.write_stream(file_id, _read(path), settings.max_file_bytes)
+                staged.files.append(StagedFile(file_id, path.name, stored, digest))
+                on_file(1)
+            async with db.session_scope() as session:
+                base = await session.get(Dataset, dataset_id)
+                if base is None:
+                    raise NotFound("No such dataset or GPT")
+                batch = await BatchService(session, settings).create(base, staged)
+                owner_id = base.owner_id
+        except BaseException:
+            for item in staged.files:
+                blobs.delete(item.id)
+            raise
+        work.batch_ids.append(batch.id)
+        await dispatch(db, settings, queue, owner_id)
+    return work.batch_ids
+
+
+async def settled(db: Database, batch_ids: Iterable[uuid.UUID]) -> tuple[int, dict[str, int]]:
+    """(files no longer in progress, counts by status) over the batches."""
+    totals: dict[str, int] = {}
+    async with db.session_scope() as session:
+        for batch_id in batch_ids:
+            for status, count in (await batch_counts(session, batch_id)).items():
+                totals[status] = totals.get(status, 0) + count
+    return sum(n for s, n in totals.items() if s != "in_progress"), totals
+
+
+async def ingest_with_progress(
+    settings: Settings, dataset_id: uuid.UUID, paths: Iterable[Path], *, wait: bool = True
+) -> dict[str, int]:
+    """The `gptstore ingest` command: plan, upload with a progress bar of files stored, then (`wait`) a
+    bar of files ingested; returns the files' counts by status."""
+    from core.jobs import create_queue
+    from core.redis import redis_from_settings
+
+    db = Database.from_settings(settings, settings.database_url)
+    redis = redis_from_settings(settings)
+    counts: dict[str, int] = {}
+    try:
+        work = await plan(db, dataset_id, paths)
+        click.echo(
+            f"{len(work.files)} files to upload; {work.already} already in the dataset, {work.empty} empty",
+            err=True,
+        )
+        if not work.files:
+            return counts
+        with click.progressbar(length=len(work.files), label="Uploading", file=sys.stderr) as bar:
+            batch_ids = await upload(db, settings, create_queue(redis), dataset_id, work, on_file=bar.update)
+        click.echo(f"batches: {', '.join(map(str, batch_ids))}", err=True)
+        if not wait:
+            return counts
+        done = 0
+        with click.progressbar(length=len(work.files), label="Ingesting", file=sys.stderr) as bar:
+            while done < len(work.files):
+                await asyncio.sleep(PROGRESS_POLL_SECONDS)
+                now_done, counts = await settled(db, batch_ids)
+                bar.update(now_done - done)
+                done = now_done
+        click.echo("ingested: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+        return counts
+    finally:
+        await redis.aclose()
+        await db.dispose()

@@ -1,0 +1,97 @@
+"""`gptstore ingest`: a folder into a dataset as file batches, resumable by content."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from core.cli import main
+from core.db import create_engine
+from core.models import User
+from core.settings import get_settings
+from retrieval.models import Dataset, KnowledgeFile
+
+
+def _run(coro):
+    return asyncio.new_event_loop().run_until_complete(coro)
+
+
+async def _setup(database_url: str) -> tuple[uuid.UUID, uuid.UUID]:
+    engine = create_engine(database_url, pool_size=1)
+    user_id, dataset_id = uuid.uuid4(), uuid.uuid4()
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.insert(User).values(
+                id=user_id, email=f"{user_id}@example.com", password_hash="x", display_name="Ingest",
+                handle=f"ingest-{user_id.hex[:8]}", plan="plus",
+            )
+        )  # fmt: skip
+        await conn.execute(sa.insert(Dataset).values(id=dataset_id, owner_id=user_id, name="Docs"))
+    await engine.dispose()
+    return user_id, dataset_id
+
+
+async def _files(database_url: str, dataset_id: uuid.UUID) -> list[tuple[str, bool, uuid.UUID | None]]:
+    engine = create_engine(database_url, pool_size=1)
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.select(KnowledgeFile.filename, KnowledgeFile.dispatched, KnowledgeFile.batch_id)
+            .where(KnowledgeFile.dataset_id == dataset_id)
+            .order_by(KnowledgeFile.filename)
+        )
+        result = [tuple(r) for r in rows.all()]
+    await engine.dispose()
+    return result
+
+
+async def _cleanup(database_url: str, user_id: uuid.UUID) -> None:
+    engine = create_engine(database_url, pool_size=1)
+    async with engine.begin() as conn:
+        await conn.execute(sa.delete(User).where(User.id == user_id))
+    await engine.dispose()
+
+
+def test_ingest_uploads_a_folder_once_and_resumes(database_url, server_urls, tmp_path, monkeypatch):
+    folder = tmp_path / "docs"
+    (folder / "guides" / "deep").mkdir(parents=True)
+    (folder / ".git").mkdir()
+    (folder / "a.md").write_text("# A\n\nThe ferry leaves at nine.\n")
+    (folder / "guides" / "b.txt").write_text("Kayaks rent for 600 NOK.\n")
+    (folder / "guides" / "deep" / "c.md").write_text("# C\n\nThe tide is 2.3 metres.\n")
+    (folder / "guides" / "empty.txt").write_text("")
+    (folder / ".git" / "config").write_text("[core]\n")
+    (folder / ".DS_Store").write_bytes(b"\0\1")
+    user_id, dataset_id = _run(_setup(database_url))
+    monkeypatch.setenv("GPTSTORE_DATABASE_URL", database_url)
+    monkeypatch.setenv("GPTSTORE_REDIS_URL", server_urls[1])
+    monkeypatch.setenv("GPTSTORE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GPTSTORE_SECRET_KEY", "test-secret-" + "x" * 40)
+    get_settings.cache_clear()
+    try:
+        first = CliRunner().invoke(main, ["ingest", str(folder), "--dataset", str(dataset_id), "--no-wait"])
+        assert first.exit_code == 0, first.output
+        assert "3 files to upload; 0 already in the dataset, 1 empty" in first.output
+        files = _run(_files(database_url, dataset_id))
+        assert [name for name, _, _ in files] == ["a.md", "b.txt", "c.md"]
+        assert len({batch for _, _, batch in files}) == 1 and files[0][2] is not None
+        assert all(dispatched for _, dispatched, _ in files)  # handed to the job queue
+
+        (folder / "guides" / "d.md").write_text("# D\n\nA new page.\n")
+        again = CliRunner().invoke(main, ["ingest", str(folder), "--dataset", str(dataset_id), "--no-wait"])
+        assert again.exit_code == 0, again.output
+        assert "1 files to upload; 3 already in the dataset" in again.output
+        assert [name for name, _, _ in _run(_files(database_url, dataset_id))] == [
+            "a.md",
+            "b.txt",
+            "c.md",
+            "d.md",
+        ]
+
+        missing = CliRunner().invoke(main, ["ingest", str(folder), "--dataset", str(uuid.uuid4())])
+        assert missing.exit_code == 1 and "No such dataset" in missing.output
+    finally:
+        get_settings.cache_clear()
+        _run(_cleanup(database_url, user_id))

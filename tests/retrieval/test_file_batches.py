@@ -1,0 +1,248 @@
+"""File batches over HTTP: many files (or one archive) in one request, counted, listed, cancelled."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import uuid
+import zipfile
+
+import pytest
+import sqlalchemy as sa
+
+from core.storage import storage_of
+from retrieval.jobs import ingest
+from retrieval.models import Dataset, KnowledgeChunk, KnowledgeFile
+from tests.retrieval.test_files import create_gpt
+
+
+def note(i: int) -> bytes:
+    return f"# Note {i}\n\nThe ferry number {i} leaves the harbour at {i % 24:02d}:15 every day.\n".encode()
+
+
+@pytest.fixture
+async def dataset(session, creator) -> Dataset:
+    row = Dataset(owner_id=creator.id, name="Harbour notes")
+    session.add(row)
+    await session.commit()
+    return row
+
+
+def parts(*items: tuple[str, bytes]) -> list[tuple[str, tuple[str, bytes]]]:
+    return [("file", item) for item in items]
+
+
+async def post_batch(client, headers, url, files, data=None):
+    return await client.post(f"{url}/file_batches", files=files, data=data, headers=headers)
+
+
+def stored_blobs(settings) -> list:
+    root = storage_of(settings).root  # the local directory (the default storage)
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+async def test_a_batch_of_parts_is_accepted_counted_and_completed(
+    client, creator_headers, dataset, db, settings
+):
+    url = f"/api/datasets/{dataset.id}"
+    files = parts(*[(f"note-{i}.md", note(i)) for i in range(5)], ("empty.md", b""), ("again.md", note(0)))
+    response = await post_batch(client, creator_headers, url, files)
+    assert response.status_code == 202, response.text
+    batch = response.json()
+    assert batch["object"] == "file_batch" and batch["status"] == "in_progress"
+    assert batch["file_counts"] == {"in_progress": 5, "completed": 0, "failed": 0, "cancelled": 0, "total": 5}
+    assert sorted((s["filename"], s["reason"]) for s in batch["skipped"]) == [
+        ("again.md", "duplicate"),
+        ("empty.md", "empty"),
+    ]
+    assert len(stored_blobs(settings)) == 5  # skipped parts leave no bytes behind
+
+    listed = await client.get(f"{url}/file_batches/{batch['id']}/files?limit=3", headers=creator_headers)
+    page = listed.json()
+    assert len(page["data"]) == 3 and page["next_cursor"]
+    for file in page["data"]:
+        assert await ingest(db, settings, uuid.UUID(file["id"])) == "completed"
+    done = await client.get(
+        f"{url}/file_batches/{batch['id']}/files?filter=completed", headers=creator_headers
+    )
+    assert sorted(f["id"] for f in done.json()["data"]) == sorted(f["id"] for f in page["data"])
+    waiting = await client.get(
+        f"{url}/file_batches/{batch['id']}/files?filter=in_progress", headers=creator_headers
+    )
+    assert len(waiting.json()["data"]) == 2
+    for file in waiting.json()["data"]:
+        assert await ingest(db, settings, uuid.UUID(file["id"])) == "completed"
+
+    final = (await client.get(f"{url}/file_batches/{batch['id']}", headers=creator_headers)).json()
+    assert final["status"] == "completed"
+    assert final["file_counts"]["completed"] == 5 and final["file_counts"]["in_progress"] == 0
+    events = await client.get(f"{url}/file_batches/{batch['id']}/events", headers=creator_headers)
+    assert "event: done" in events.text and '"completed":5' in events.text.replace(" ", "")
+    listed = (await client.get(f"{url}/file_batches", headers=creator_headers)).json()["data"]
+    assert [b["id"] for b in listed] == [batch["id"]]
+
+
+async def test_a_gpt_batch_from_a_zip_archive(client, creator_headers, db, settings):
+    gpt_id = await create_gpt(client, creator_headers, name="Harbour")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("notes/", b"")
+        archive.writestr("notes/a.md", note(1))
+        archive.writestr("notes/deeper/b.txt", note(2))
+        archive.writestr("__MACOSX/notes/._a.md", b"resource fork")
+    response = await post_batch(
+        client, creator_headers, f"/api/gpts/{gpt_id}",
+        [("archive", ("notes.zip", buffer.getvalue()))], {"access": "open", "license": "CC-BY-4.0"},
+    )  # fmt: skip
+    assert response.status_code == 202, response.text
+    batch = response.json()
+    assert batch["file_counts"]["total"] == 2
+    files = (
+        await client.get(f"/api/gpts/{gpt_id}/file_batches/{batch['id']}/files", headers=creator_headers)
+    ).json()["data"]
+    assert sorted(f["filename"] for f in files) == ["a.md", "b.txt"]
+    assert {(f["access"], f["license"]) for f in files} == {("open", "CC-BY-4.0")}
+
+
+def tar_with(member: tarfile.TarInfo, data: bytes = b"") -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        ok = tarfile.TarInfo("ok.md")
+        ok.size = len(note(1))
+        archive.addfile(ok, io.BytesIO(note(1)))
+        archive.addfile(member, io.BytesIO(data) if data else None)
+    return buffer.getvalue()
+
+
+def zip_with(name: str, data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("ok.md", note(1))
+        archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def symlink() -> tarfile.TarInfo:
+    info = tarfile.TarInfo("passwd.md")
+    info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    return info
+
+
+def climbing() -> tarfile.TarInfo:
+    info = tarfile.TarInfo("../../escape.md")
+    info.size = 5
+    return info
+
+
+@pytest.mark.parametrize(
+    ("archive", "status", "words"),
+    [
+        (zip_with("../escape.md", b"hello"), 422, "climbs out"),
+        (zip_with("/etc/cron.d/x", b"hello"), 422, "absolute path"),
+        (zip_with("a\\b.md", b"hello"), 422, "backslash"),
+        (tar_with(symlink()), 422, "link or device"),
+        (tar_with(climbing(), b"hello"), 422, "climbs out"),
+        (zip_with("bomb.txt", b"\0" * 5_000_000), 413, "zip bomb"),
+        (b"this is not an archive at all", 422, "not a zip or tar"),
+    ],
+    ids=[
+        "zip-dotdot",
+        "zip-absolute",
+        "zip-backslash",
+        "tar-symlink",
+        "tar-dotdot",
+        "zip-bomb",
+        "not-archive",
+    ],
+)
+async def test_unsafe_archives_are_refused_whole(
+    client, creator_headers, dataset, session, settings, archive, status, words
+):
+    response = await post_batch(
+        client, creator_headers, f"/api/datasets/{dataset.id}", [("archive", ("x.zip", archive))]
+    )
+    assert response.status_code == status, response.text
+    problem = response.json()
+    assert words in problem["detail"]
+    assert problem["errors"][0]["field"] == "archive"
+    assert stored_blobs(settings) == []
+    count = await session.scalar(sa.select(sa.func.count()).where(KnowledgeFile.dataset_id == dataset.id))
+    assert count == 0
+
+
+async def test_batch_limits_refuse_the_whole_batch(client, creator_headers, dataset, settings):
+    settings.max_files_per_batch = 3
+    files = parts(*[(f"n{i}.md", note(i)) for i in range(4)])
+    response = await post_batch(client, creator_headers, f"/api/datasets/{dataset.id}", files)
+    assert response.status_code == 422, response.text
+    assert "at most 3 files" in response.json()["detail"]
+    assert stored_blobs(settings) == []
+
+    settings.max_files_per_batch, settings.max_files_per_dataset = 10, 3
+    response = await post_batch(client, creator_headers, f"/api/datasets/{dataset.id}", files)
+    assert response.status_code == 422
+    assert response.json()["limit"] == "max_files_per_dataset"
+    assert stored_blobs(settings) == []
+
+
+async def test_a_gpt_batch_keeps_the_gpt_file_limit(client, creator_headers, settings):
+    gpt_id = await create_gpt(client, creator_headers)
+    files = parts(*[(f"n{i}.md", note(i)) for i in range(settings.max_files_per_gpt + 1)])
+    response = await post_batch(client, creator_headers, f"/api/gpts/{gpt_id}", files)
+    assert response.status_code == 422
+    assert response.json()["limit"] == "max_files_per_gpt"
+
+
+async def test_others_cannot_see_or_fill_a_dataset(client, dataset, session, settings):
+    from tests.factories import auth_headers, create_user
+
+    other = await create_user(session, settings, plan="plus")
+    await session.commit()
+    headers = auth_headers(other, settings)
+    response = await post_batch(client, headers, f"/api/datasets/{dataset.id}", parts(("a.md", note(1))))
+    assert response.status_code == 404
+    assert stored_blobs(settings) == []
+
+
+async def test_cancel_stops_waiting_and_running_files(
+    client, creator_headers, dataset, db, settings, session
+):
+    url = f"/api/datasets/{dataset.id}/file_batches"
+    batch = (await post_batch(client, creator_headers, f"/api/datasets/{dataset.id}", parts(
+        *[(f"n{i}.md", note(i) * 40) for i in range(4)]
+    ))).json()  # fmt: skip
+    ids = list(
+        await session.scalars(
+            sa.select(KnowledgeFile.id).where(KnowledgeFile.batch_id == uuid.UUID(batch["id"]))
+            .order_by(KnowledgeFile.created_at, KnowledgeFile.id)
+        )
+    )  # fmt: skip
+    assert await ingest(db, settings, ids[0]) == "completed"
+
+    cancelled = await client.post(f"{url}/{batch['id']}/cancel", headers=creator_headers)
+    assert cancelled.status_code == 200, cancelled.text
+    body = cancelled.json()
+    assert body["status"] == "cancelled"
+    assert body["file_counts"] == {"in_progress": 0, "completed": 1, "failed": 0, "cancelled": 3, "total": 4}
+    # A run that was already queued finds its file cancelled and writes nothing.
+    assert await ingest(db, settings, ids[1]) == "cancelled"
+    chunks = await session.scalar(sa.select(sa.func.count()).where(KnowledgeChunk.file_id.in_(ids[1:])))
+    assert chunks == 0
+    again = await client.post(f"{url}/{batch['id']}/cancel", headers=creator_headers)
+    assert again.json()["file_counts"]["completed"] == 1  # a finished file stays
+
+
+async def test_a_batch_request_that_is_not_multipart_names_the_field(client, creator_headers, dataset):
+    response = await client.post(
+        f"/api/datasets/{dataset.id}/file_batches", json={"file_ids": []}, headers=creator_headers
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "file"
+    bad = await client.post(
+        f"/api/datasets/{dataset.id}/file_batches",
+        files=[("file", ("a.md", note(1))), ("colour", (None, b"blue"))],
+        headers=creator_headers,
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "colour"
+    json.dumps(bad.json())

@@ -1,0 +1,36 @@
+"""The builder's Knowledge tab: several dropped files become one file batch, shown with its counts and a
+Cancel button (docs/web.md)."""
+
+from __future__ import annotations
+
+from tests.web.test_builder_pages import signed_in_draft, token
+from tests.web.test_pages import HTML
+
+
+async def test_dropped_files_become_a_batch_with_counts_and_cancel(client, session, creator, settings):
+    path = await signed_in_draft(client, session, settings, creator, name="Harbour")
+    files = [("file", (f"n{i}.md", f"# Note {i}\n\nQuay {i} is open.\n".encode())) for i in range(3)]
+    created = await client.post(
+        f"{path}/file_batches",
+        files=files + [("access", (None, b"private"))],
+        headers={"Accept": "application/json", "X-CSRF-Token": token(client)},
+    )
+    assert created.status_code == 202, created.text
+    batch = created.json()
+    assert batch["file_counts"]["total"] == 3 and batch["status"] == "in_progress"
+
+    page = (await client.get(f"{path}?tab=knowledge", headers=HTML)).text
+    assert f'data-batch-id="{batch["id"]}"' in page
+    assert "0 ready · 3 processing" in page
+    assert f'action="{path}/file_batches/{batch["id"]}/cancel"' in page
+
+    cancelled = await client.post(
+        f"{path}/file_batches/{batch['id']}/cancel", data={"csrf_token": token(client)}
+    )
+    assert cancelled.status_code == 303 and "cancelled-batch" in cancelled.headers["location"]
+    page = (await client.get(f"{path}?tab=knowledge", headers=HTML)).text
+    assert "3 cancelled" in page and "Cancelled" in page
+    assert f"{path}/file_batches/{batch['id']}/cancel" not in page  # nothing left to cancel
+
+    forged = await client.post(f"{path}/file_batches", files=files)  # no CSRF token: refused
+    assert forged.status_code == 403
