@@ -163,6 +163,11 @@ def _citations(annotations: Any, where: str) -> list[dict[str, Any]]:
             raise refuse(
                 f"Invalid type for '{at}.index': expected an integer.", f"{at}.index", "invalid_type"
             )
+        for name, kind, label in (("dataset_id", str, "a string"), ("dataset", dict, "an object")):
+            value = note.get(name)
+            if value is not None and not isinstance(value, kind):
+                param = f"{at}.{name}"
+                raise refuse(f"Invalid type for '{param}': expected {label} or null.", param, "invalid_type")
         file_id = note.get("file_id")
         if not isinstance(file_id, str) or not re.fullmatch(UUID_PATTERN, file_id):
             raise refuse(f"'{at}.file_id' is not a file id of this store.", f"{at}.file_id")

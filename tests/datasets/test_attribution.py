@@ -3,6 +3,7 @@ day and citing GPT for its contributors (`GET /api/datasets/{id}/stats`)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 from store import dataset_stats
@@ -147,3 +148,23 @@ async def test_an_answer_that_cites_nothing_counts_nothing(
     )
     assert reply.status_code == 200 and reply.json()["message"]["citations"] == []
     assert await dataset_stats.flush(db, redis) == 0
+
+
+async def test_conversation_items_take_back_annotations_with_their_dataset_and_check_its_type(
+    client, creator_headers
+):
+    note = {"type": "file_citation", "file_id": str(uuid.uuid4()), "filename": "ferries.md", "index": 0}
+    cited = {"id": str(uuid.uuid4()), "name": "Fjord ferry timetables", "license": "CC-BY-4.0"}
+
+    def body(annotation: dict) -> dict:
+        part = {"type": "output_text", "text": "At 06:30 [1].", "annotations": [annotation]}
+        return {"items": [{"type": "message", "role": "assistant", "content": [part]}]}
+
+    returned = body({**note, "dataset_id": cited["id"], "dataset": cited})
+    back = await client.post("/v1/conversations", json=returned, headers=creator_headers)
+    assert back.status_code == 200, back.text  # an output goes back in unchanged
+    for field, value in (("dataset", [None, None]), ("dataset_id", 7)):
+        wrong = body({**note, field: value})
+        refused = await client.post("/v1/conversations", json=wrong, headers=creator_headers)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["param"].endswith(f"annotations[0].{field}")

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.models import Gpt
 from core.models import User
-from retrieval.models import KnowledgeBase
+from retrieval.models import Dataset, GptDataset
 from store.models import Conversation, GptVersion, Listing
 
 
@@ -32,7 +32,10 @@ async def create_published_gpt(session: AsyncSession, owner: User, **overrides: 
     )
     session.add(gpt)
     await session.flush()
-    session.add(KnowledgeBase(gpt_id=gpt.id, owner_id=owner.id))
+    # Its home dataset (same id as the GPT), attached, as `GptService.create` makes it.
+    session.add(Dataset(id=gpt.id, home_gpt_id=gpt.id, owner_id=owner.id))
+    await session.flush()
+    session.add(GptDataset(gpt_id=gpt.id, dataset_id=gpt.id))
     session.add(
         GptVersion(
             gpt_id=gpt.id,
@@ -41,6 +44,7 @@ async def create_published_gpt(session: AsyncSession, owner: User, **overrides: 
             review_status="approved",
             config={k: getattr(gpt, k) for k in ("name", "description", "instructions", "category")},
             file_ids=[],
+            datasets=[{"id": str(gpt.id), "version": 1, "follow_latest": False}],
         )
     )
     listing = Listing(
