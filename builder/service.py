@@ -290,7 +290,7 @@ class PortabilityService:
         for entry in manifest["datasets"]:  # those the new GPT may use and that still exist
             try:
                 async with self.session.begin_nested():
-                    await self.gpts.datasets.attach(home, entry["id"], entry["follow_latest"])
+                    await self.gpts.datasets.attach(owner, home, entry["id"], entry["follow_latest"])
             except (NotFound, Conflict):
                 continue
         return gpt, file_ids

@@ -88,6 +88,11 @@ SUCCESS_CONTENT: dict[str, dict[str, Any]] = {
     "ApiGptsGptIdExportExport": {"application/zip": BINARY},
     "ApiStoreGptsGptIdFilesFileIdDownloadDownload": {"*/*": BINARY},
     "ApiGptsGptIdFilesFileIdEventsFileEvents": SSE,
+    "ApiDatasetsDatasetIdFilesFileIdEventsFileEvents": SSE,
+    "ApiDatasetsDatasetIdFileBatchesBatchIdEventsBatchEvents": SSE,
+    "ApiGptsGptIdFileBatchesBatchIdEventsBatchEvents": SSE,
+    "ApiStoreDatasetsDatasetIdFilesFileIdDownloadDownloadFile": {"*/*": BINARY},
+    "ApiStoreDatasetsDatasetIdDownloadDownloadZip": {"application/zip": BINARY},
 }
 STREAMING = {
     "ApiGptsGptIdBuilderMessagesSend": ("builder.schemas", "BuilderTurnRead"),

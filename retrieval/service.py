@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.models import Gpt
 from core.db import Database, after_commit, after_rollback, serialize, unique_or_conflict, utcnow
-from core.errors import Conflict, Invalid, NotFound, TooLarge
+from core.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
 from core.filenames import clean_filename
 from core.models import User
 from core.settings import Settings
@@ -244,9 +244,18 @@ class KnowledgeService:
 
     async def knowledge_base_for(self, user: User, gpt_id: uuid.UUID) -> KnowledgeBase:
         """The GPT's knowledge base if `user` may edit the GPT (`orgs.access`: its owner, its organisation's
-        builders, site admins); 404 for everyone else."""
+        builders, site admins); 403 naming the role for a member of its organisation below that, 404 for
+        everyone else."""
         base = await self.session.get(KnowledgeBase, gpt_id)
         if base is None or not await self.may_edit(user, base, site_admin=True):
+            if base is not None and await access.can_view(
+                self.session, user, base.owner_id, base.organization_id
+            ):
+                needed = access.needed_role("edit")
+                raise Forbidden(
+                    f"This needs the role '{needed}' or higher in the GPT's organisation",
+                    required_role=needed,
+                )
             raise NotFound("No such GPT")
         return base
 

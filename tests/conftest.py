@@ -115,7 +115,14 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     async with engine.connect() as conn:
         transaction = await conn.begin()
         yield conn
-        await transaction.rollback()
+        try:
+            await transaction.rollback()
+        except Exception:
+            # A connection left mid-operation (a background task still using it when the test ended)
+            # cannot roll back: close it, so the server aborts the transaction and frees its locks for
+            # the next tests instead of holding them for the rest of the run.
+            await conn.invalidate()
+            raise
 
 
 @pytest.fixture

@@ -287,7 +287,7 @@ def test_upload_two_files_watch_them_complete_and_cite_one(offline_page, builder
 def test_a_dataset_created_filled_and_attached_answers_in_the_preview(offline_page, builders):
     page = offline_page
     page.goto("/builder")
-    page.get_by_role("link", name="Datasets").click()
+    page.get_by_role("link", name="My datasets").click()
     page.get_by_role("link", name="Create a dataset").click()
     page.get_by_label("Name").fill("Harbour facts")
     expect(page.get_by_label("Name")).to_have_attribute("maxlength", "100")

@@ -120,7 +120,7 @@ async def test_editor_attaches_follows_and_detaches_datasets(client, session, se
     assert attached.status_code == 303
     assert await attached_datasets(session, gpt.id) == [(gpt.id, False), (uuid.UUID(dataset_id), True)]
     editor = await client.get(f"/builder/{gpt.id}?tab=knowledge", headers=HTML)
-    assert "Follow latest: on" in editor.text and f"/creator/datasets/{dataset_id}/detach" in editor.text
+    assert "Follow latest: on" in editor.text and f"/datasets/{dataset_id}/detach" in editor.text
 
     again = await client.post(
         f"/builder/{gpt.id}/datasets",
