@@ -403,7 +403,7 @@ class Capture:
 
     def _record(self, _conn, _cursor, statement, parameters, _context, _many) -> None:
         self.statements += 1
-        if "fused AS" in statement:
+        if "both_lists AS" in statement:
             self.last.append((statement, tuple(parameters)))
 
     def __enter__(self) -> Capture:
@@ -424,7 +424,9 @@ async def plan_uses_hnsw(raw, statement: str, parameters: tuple, knobs: dict[str
 # Measurements ---------------------------------------------------------------------------------------------
 
 
-async def measure_layers(db, engine, settings, queries: list[Query], owner: User, reps: int) -> dict:
+async def measure_layers(
+    db, engine, settings, redis_url: str, queries: list[Query], owner: User, reps: int
+) -> dict:
     """1. The search endpoint and the service, each against the same SQL run directly on the driver."""
     lookup = {q.text: q.vector.tolist() for q in queries}
     embedder = KnownEmbedder(lookup.__getitem__)
@@ -446,7 +448,7 @@ async def measure_layers(db, engine, settings, queries: list[Query], owner: User
 
     token, _ = AccountService(None, settings).issue_token(owner)  # type: ignore[arg-type]
     headers = {"Authorization": f"Bearer {token}"}
-    redis = create_redis("redis://127.0.0.1:9")  # never connected: only uploads enqueue jobs
+    redis = create_redis(redis_url)  # the token revocation check asks it on every request
     async with AsyncExitStack() as stack:
         client = await stack.enter_async_context(app_client(create_app(settings, db=db, redis=redis)))
         conn = await stack.enter_async_context(engine.connect())
@@ -805,7 +807,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         max_file_tokens=10**9,
     )
     load_before = os.getloadavg()[0]
-    async with bench_servers(workdir, "gptstore_bench", redis=False) as servers:
+    async with bench_servers(workdir, "gptstore_bench") as servers:
         url = servers.database_url
         settings = settings.model_copy(update={"database_url": url})
         engine = create_engine(url, pool_size=4)
@@ -850,7 +852,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
             hybrid = await measure_hybrid(db, queries_by_bucket, broad, narrow)
 
             progress(f"1. endpoint, service and direct SQL over {len(mixed)} hybrid queries")
-            layers = await measure_layers(db, engine, settings, mixed, owner, reps=2)
+            layers = await measure_layers(db, engine, settings, servers.redis_url, mixed, owner, reps=2)
 
             ingest_bytes = args.ingest_mb * 1_000_000
             progress(f"2. ingestion of a {args.ingest_mb} MB markdown file")
