@@ -13,8 +13,8 @@ the HNSW index over `vector` and, in its turn, over `halfvec`, and measures:
   a `halfvec` index, no HNSW index at all as a deferred-index import would write, a larger GIN pending
   list), each as rows/s and as a ratio to parse-and-chunk of the same text in the same run.
 
-`--quick`: 1k and 10k. `--full`: adds 1M (about an hour and ~20 GB of disk on 2 cores: the table is copied twice). A benchmark, not a
-test: nothing here asserts a time. docs/scaling.md shows a run.
+`--quick`: 1k and 10k. `--full`: adds 1M (about an hour and ~20 GB of disk on 2 cores: the table is copied
+twice). A benchmark, not a test: nothing here asserts a time. docs/scaling.md shows a run.
 """
 
 from __future__ import annotations
