@@ -101,8 +101,11 @@ class FileController(Controller):
         (private passages only for the GPT's owner)."""
         service = KnowledgeService(db_session, settings)
         base = await service.knowledge_base_for(current_user, gpt_id)
-        # an admin's look: private passages stay with the GPT's owners
-        private_too = await service.may_edit(current_user, base, site_admin=False)
+        # knowledge_base_for let the user in as an editor; only a site admin may be one without owning it
+        # (an admin's look: private passages stay with the GPT's owners)
+        private_too = not current_user.is_admin or await service.may_edit(
+            current_user, base, site_admin=False
+        )
         return await hit_test(service, base.id, data, private_too=private_too, only=data.file_ids)
 
 

@@ -19,7 +19,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from builder.models import Gpt
 from core.db import Database, after_commit, after_rollback, serialize, unique_or_conflict, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
 from core.filenames import clean_filename
@@ -262,14 +261,11 @@ class KnowledgeService:
     async def may_edit(self, user: User, base: Dataset, *, site_admin: bool) -> bool:
         """Whether `user` edits the dataset: a GPT's home dataset as the GPT (its owner, its organisation's
         builders), another by its own owner and organisation (`orgs.access`); `site_admin=False`: as one
-        of its owners (private passages stay with them, docs/trust.md)."""
-        organization_id = base.organization_id
-        if base.home_gpt_id is not None:
-            organization_id = await self.session.scalar(
-                sa.select(Gpt.organization_id).where(Gpt.id == base.home_gpt_id)
-            )
+        of its owners (private passages stay with them, docs/trust.md). A home dataset's owner and
+        organisation are its GPT's (kept in step on creation and transfer: `orgs.transfers`), so no
+        statement reads the GPT."""
         return await access.can_edit(
-            self.session, user, base.owner_id, organization_id, site_admin=site_admin
+            self.session, user, base.owner_id, base.organization_id, site_admin=site_admin
         )
 
     # Files --------------------------------------------------------------------------------------------

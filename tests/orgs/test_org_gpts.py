@@ -216,3 +216,25 @@ async def test_a_users_new_name_reaches_their_cached_gpt_page(client, session, s
     renamed = await client.patch("/api/me/profile", json={"display_name": "New Name"}, headers=headers)
     assert renamed.status_code == 200
     assert (await client.get(page)).json()["creator"]["display_name"] == "New Name"
+
+
+async def test_a_gpts_knowledge_follows_it_into_an_organisation(client, session, settings):
+    """Who may search a GPT's knowledge is decided by its home dataset's owner and organisation, which
+    move with the GPT: the organisation's admin gets in once the GPT is the organisation's."""
+    organization, people = await create_team(session, settings)
+    builder = people["builder"]
+    builder.plan = "plus"
+    await session.commit()
+    headers = auth_headers(builder, settings)
+    gpt_id = (await client.post("/api/gpts", json=FIELDS, headers=headers)).json()["id"]
+    search, body = f"/api/gpts/{gpt_id}/search", {"query": "fjord trips"}
+    admin, member = (auth_headers(people[role], settings) for role in ("admin", "member"))
+    assert (await client.post(search, json=body, headers=admin)).status_code == 404
+
+    body_move = {"organization_id": str(organization.id)}
+    moved = await client.post(f"/api/gpts/{gpt_id}/transfer", json=body_move, headers=headers)
+    assert moved.status_code == 200, moved.text
+    found = await client.post(search, json=body, headers=admin)
+    assert found.status_code == 200 and found.json()["data"] == []
+    assert (await client.post(search, json=body, headers=member)).status_code == 404
+    assert (await client.post(search, json=body, headers=headers)).status_code == 200
