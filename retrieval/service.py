@@ -412,7 +412,11 @@ class KnowledgeService:
             )
 
     async def list_files(self, base: KnowledgeBase) -> list[KnowledgeFile]:
-        rows = await self.session.scalars(self._attached(base.id).order_by(KnowledgeFile.created_at))
+        rows = await self.session.scalars(
+            self._attached(base.id).order_by(
+                KnowledgeFile.created_at, KnowledgeFile.filename, KnowledgeFile.id
+            )
+        )
         return list(rows)
 
     async def get_file(
