@@ -33,7 +33,7 @@ from core.storage import storage_of
 from retrieval.isolation import running_pids
 from retrieval.jobs import prepare_in_child
 from retrieval.parsing import ParseError
-from retrieval.service import upload_key
+from retrieval.uploads import upload_key
 
 ROOT = Path(__file__).resolve().parent.parent
 NORMAL_PPTX_MAX_BYTES = 4 << 20

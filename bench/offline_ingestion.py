@@ -40,7 +40,7 @@ from retrieval.chunking import chunk_and_count
 from retrieval.jobs import ingest
 from retrieval.onnx_embedder import MiniLMEmbedder, available_cpus
 from retrieval.parsing import ParseError, parse_document
-from retrieval.service import upload_key
+from retrieval.uploads import upload_key
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 SUFFIXES = {".py", ".md", ".txt", ".html"}

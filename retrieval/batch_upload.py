@@ -26,7 +26,7 @@ from core.errors import BadRequest, Invalid, TooLarge
 from core.filenames import clean_filename, unsafe_member_name
 from core.guard import check_text
 from core.settings import Settings
-from retrieval.service import UploadBlobs
+from retrieval.uploads import UploadBlobs
 
 FIELDS = ("file", "archive", "access", "license")
 MAX_TEXT_FIELD_BYTES = 1000

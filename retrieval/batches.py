@@ -25,7 +25,8 @@ from core.settings import Settings
 from retrieval.batch_upload import StagedBatch, stage_batch
 from retrieval.models import Dataset, FileBatch, KnowledgeChunk, KnowledgeFile
 from retrieval.schemas import BatchFileStatus, FileBatchRead, FileCounts
-from retrieval.service import ACTIVE, KnowledgeService, upload_blobs
+from retrieval.service import ACTIVE, KnowledgeService
+from retrieval.uploads import upload_blobs
 
 ACCESS = ("private", "open")
 MAX_LICENSE_CHARS = 200

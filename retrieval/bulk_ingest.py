@@ -25,7 +25,7 @@ from retrieval.batch_upload import READ_SIZE, StagedBatch, StagedFile
 from retrieval.batches import BatchService, batch_counts
 from retrieval.models import Dataset, KnowledgeFile
 from retrieval.scheduling import dispatch
-from retrieval.service import upload_blobs
+from retrieval.uploads import upload_blobs
 
 PROGRESS_POLL_SECONDS = 0.5
 

@@ -3,8 +3,10 @@ do once the caller's access is checked: one body for both."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from litestar import Request, Response
@@ -12,9 +14,10 @@ from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State
 from litestar.response import ServerSentEvent
 
+from core.db import Database
 from core.errors import Invalid
 from core.guard import read_form
-from retrieval.models import Dataset
+from retrieval.models import Dataset, KnowledgeFile
 from retrieval.scheduling import dispatch
 from retrieval.schemas import (
     FileRead,
@@ -24,7 +27,7 @@ from retrieval.schemas import (
     upload_chunks,
     upload_form,
 )
-from retrieval.service import KnowledgeService, file_progress_events
+from retrieval.service import FINAL_STATES, KnowledgeService
 
 
 def upload_rights(
@@ -108,3 +111,31 @@ async def hit_test(
         ],
         search_query=data.query,
     )
+
+
+PROGRESS_POLL_SECONDS = 0.5
+
+
+async def file_progress_events(
+    db: Database, dataset_id: uuid.UUID, file_id: uuid.UUID
+) -> AsyncIterator[dict[str, Any]]:
+    """SSE events of one file's ingestion (the caller checked access): `progress` with the `FileRead`
+    whenever it changes, then `done` once it is final, or `deleted` `{id}` if it goes. Polls the row every
+    `PROGRESS_POLL_SECONDS`, each time in a short transaction of its own."""
+    last = None
+    while True:
+        async with db.session_scope() as session:
+            row = await session.get(KnowledgeFile, file_id)
+            snapshot = (
+                FileRead.of(row).model_dump(mode="json") if row and row.dataset_id == dataset_id else None
+            )
+        if snapshot is None:
+            yield {"event": "deleted", "data": json.dumps({"id": str(file_id)})}
+            return
+        if snapshot != last:
+            event = "done" if snapshot["status"] in FINAL_STATES else "progress"
+            yield {"event": event, "data": json.dumps(snapshot)}
+            last = snapshot
+            if event == "done":
+                return
+        await asyncio.sleep(PROGRESS_POLL_SECONDS)

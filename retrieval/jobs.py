@@ -34,7 +34,8 @@ from retrieval.models import Dataset, KnowledgeChunk, KnowledgeFile
 from retrieval.parsing import ParseError
 from retrieval.scheduling import dispatch, dispatch_waiting, enqueue_ingestion, owner_of
 from retrieval.search import ensure_vector_index
-from retrieval.service import ACTIVE, KnowledgeService, upload_key
+from retrieval.service import ACTIVE, KnowledgeService
+from retrieval.uploads import upload_key
 
 logger = logging.getLogger("gptstore.retrieval")
 

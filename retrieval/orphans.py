@@ -20,7 +20,7 @@ from core.db import Database
 from core.settings import Settings
 from core.storage import storage_of
 from retrieval.models import KnowledgeFile
-from retrieval.service import upload_key
+from retrieval.uploads import upload_key
 
 logger = logging.getLogger("gptstore.retrieval")
 

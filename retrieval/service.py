@@ -5,38 +5,28 @@ Builder and store use retrieval only through this module.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import Database, after_commit, after_rollback, serialize, unique_or_conflict, utcnow
+from core.db import after_commit, after_rollback, serialize, unique_or_conflict, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
 from core.filenames import clean_filename
 from core.models import User
 from core.settings import Settings
 from core.storage import StoredObject, storage_of
 from orgs import access
-from retrieval.attribution import DatasetOwner, organization_owners, owner_of
-from retrieval.child_tasks import sniff_media_type
-from retrieval.dataset_access import gpt_may_use
 from retrieval.embedding import Embedder, get_embedder
-from retrieval.fusion import DEFAULT_FUSION, Fusion
-from retrieval.isolation import ChildLimits, run_in_child
+from retrieval.knowledge_search import KnowledgeSearch
 from retrieval.models import Dataset, GptDataset, KnowledgeBase, KnowledgeFile
-from retrieval.parsing import ParseError
-from retrieval.rerank import Reranker, get_reranker, rerank_hits
-from retrieval.schemas import FileRead
-from retrieval.search import Hit, Mode, search_chunks, text_search_config_for
+from retrieval.rerank import Reranker, get_reranker
+from retrieval.search import text_search_config_for
+from retrieval.uploads import sniff_upload, spool_upload, upload_key
 
 logger = logging.getLogger("gptstore.retrieval")
 
@@ -44,102 +34,12 @@ ACTIVE = "in_progress"
 FINAL_STATES = ("completed", "failed", "cancelled")
 
 
-def upload_key(file_id: uuid.UUID) -> str:
-    """The storage key of an upload (core/storage.py): `files/<first two hex digits>/<id>`."""
-    name = str(file_id)
-    return f"files/{name[:2]}/{name}"
-
-
-async def _spool_upload(path: Path, chunks: AsyncIterator[bytes], limit: int) -> tuple[int, str]:
-    """Stream an upload into the local file `path`; returns (bytes, sha256). Raises TooLarge past `limit`."""
-    digest, size = hashlib.sha256(), 0
-    with path.open("wb") as out:
-        async for chunk in chunks:
-            size += len(chunk)
-            if size > limit:
-                raise TooLarge(
-                    f"The file is larger than the limit of {limit:,} bytes per file",
-                    errors=[{"field": "file", "message": "too large"}],
-                    limit="max_file_bytes",
-                )
-            digest.update(chunk)
-            out.write(chunk)
-    return size, digest.hexdigest()
-
-
-class UploadBlobs:
-    """Uploads by file id over the configured storage (`core.storage`: a directory or a bucket), for
-    callers that store many files before their rows exist (file batches, `gptstore ingest`)."""
-
-    def __init__(self, settings: Settings):
-        self.storage = storage_of(settings)
-
-    async def write_stream(
-        self, file_id: uuid.UUID, chunks: AsyncIterator[bytes], limit: int
-    ) -> tuple[int, str]:
-        """Store an upload (spooled locally for the hash and the size limit, then put); returns (bytes,
-        sha256). Raises TooLarge past `limit`, storing nothing."""
-        key = upload_key(file_id)
-        spool = self.storage.spool_path(key)
-        try:
-            size, sha256 = await _spool_upload(spool, chunks, limit)
-            await self.storage.put_file(key, spool)
-        finally:
-            spool.unlink(missing_ok=True)
-        return size, sha256
-
-    def delete(self, file_id: uuid.UUID) -> None:
-        """Remove a stored upload in the background (`Storage.delete_soon`)."""
-        self.storage.delete_soon([upload_key(file_id)])
-
-
-def upload_blobs(settings: Settings) -> UploadBlobs:
-    return UploadBlobs(settings)
-
-
-SNIFF_LIMIT = 64 * 1024 * 1024
-# Sniffing decodes text and may parse JSON. Up to this size that takes milliseconds and is done in a
-# thread; above it, in a parse child (retrieval.isolation), and only briefly, since it holds a request.
-SNIFF_IN_PROCESS_BYTES = 1024 * 1024
-SNIFF_TIMEOUT_SECONDS = 10.0
-
-
-async def _sniff_media_type(settings: Settings, path: Path, filename: str, size: int) -> str:
-    """The media type judged from the content at upload (the ingestion job parses and checks it again)."""
-    if size > SNIFF_LIMIT:
-        return "application/octet-stream"
-    if size <= SNIFF_IN_PROCESS_BYTES:
-        return await asyncio.to_thread(sniff_media_type, str(path), filename)
-    limits = ChildLimits.of(settings)
-    limits = ChildLimits(min(limits.timeout_seconds, SNIFF_TIMEOUT_SECONDS), limits.memory_bytes)
-    try:
-        return await run_in_child(sniff_media_type, str(path), filename, limits=limits, what="sniff")
-    except ParseError:  # over a limit: the job reports it
-        return "application/octet-stream"
-
-
 def default_chunking(settings: Settings) -> tuple[int, int]:
     """OpenAI's 800/400 for OpenAI embeddings; 256/64 for the offline models, which read 256 word pieces."""
     return (800, 400) if settings.effective_embedding_provider == "openai" else (256, 64)
 
 
-@dataclass
-class SourcedHit:
-    """A hit with what a citation names: the file, its dataset and the dataset's license."""
-
-    hit: Hit
-    filename: str
-    access: str
-    dataset_id: uuid.UUID | None = None
-    dataset_name: str = ""
-    license: str | None = None
-    attribution: str | None = None
-    source_url: str | None = None  # the web page the file was imported from
-    home: bool = True  # the answering GPT's own home dataset: its citations name no dataset (data-library.md)
-    owner: DatasetOwner | None = None
-
-
-class KnowledgeService:
+class KnowledgeService(KnowledgeSearch):
     def __init__(
         self,
         session: AsyncSession,
@@ -310,8 +210,8 @@ class KnowledgeService:
         spool = storage.spool_path(key)
         stored = False
         try:
-            size, sha256 = await _spool_upload(spool, content, self.settings.max_file_bytes)
-            media_type = await _sniff_media_type(self.settings, spool, filename, size)
+            size, sha256 = await spool_upload(spool, content, self.settings.max_file_bytes)
+            media_type = await sniff_upload(self.settings, spool, filename, size)
             # Stored before the row is written, so no row ever names a missing object; refused or rolled
             # back, the object goes (and `retrieval.orphans` collects one a crash left behind).
             await storage.put_file(key, spool)
@@ -563,173 +463,3 @@ class KnowledgeService:
             )
         )
         return list(rows)
-
-    # Search -------------------------------------------------------------------------------------------
-
-    async def search(
-        self,
-        gpt_id: uuid.UUID,
-        query: str,
-        *,
-        k: int = 8,
-        file_ids: list[uuid.UUID] | None = None,
-        follow: Iterable[uuid.UUID] = (),
-        only: Iterable[uuid.UUID] | None = None,
-        score_threshold: float | None = None,
-        mode: Mode = "hybrid",
-        fusion: Fusion | None = None,
-        for_answer: bool = False,
-    ) -> list[SourcedHit]:
-        """Hybrid search over the datasets a GPT uses, chunks embedded by the current model.
-
-        `file_ids`: these files (a published version's pinned ones) plus the current completed files of the
-        datasets in `follow` (those it follows, `follow_latest`); without `file_ids`, the current files of
-        every dataset attached to the draft. `only` (a client's filter) narrows that scope and never widens
-        it: a file outside it finds nothing. All datasets are searched in one query (`dataset_id =
-        ANY(...)`), never one round trip per dataset. Keyword search reads the query with the GPT's own
-        (home dataset's) text search configuration.
-
-        `for_answer`: without a `score_threshold`, apply the GPT's own (else the setting's), so an answer
-        gets no passage when the knowledge holds nothing on the question.
-
-        Two statements: the datasets' files (for the strategy, the filter and the sources), then the search.
-        """
-        embedder = self.embedder
-        await embedder.load()
-        model_id = embedder.model_id
-        attached = sa.select(GptDataset.dataset_id).where(GptDataset.gpt_id == gpt_id)
-        if file_ids is None:  # the draft: files detached from it stay searchable only for their versions
-            in_scope = KnowledgeFile.detached_at.is_(None)
-            datasets = sa.or_(Dataset.id == gpt_id, Dataset.id.in_(attached))
-        else:
-            follow = list(follow)
-            in_scope = sa.or_(
-                KnowledgeFile.id.in_(file_ids),
-                sa.and_(
-                    KnowledgeFile.dataset_id.in_(follow),
-                    KnowledgeFile.detached_at.is_(None),
-                    KnowledgeFile.status == "completed",
-                ),
-            )
-            holding = sa.select(KnowledgeFile.dataset_id).where(KnowledgeFile.id.in_(file_ids))
-            datasets = sa.or_(Dataset.id == gpt_id, Dataset.id.in_(holding), Dataset.id.in_(follow))
-        rows = (
-            await self.session.execute(
-                sa.select(
-                    Dataset.id.label("dataset_id"),
-                    Dataset.name.label("dataset_name"),
-                    Dataset.access.label("dataset_access"),
-                    Dataset.owner_id,
-                    Dataset.organization_id,
-                    Dataset.attribution,
-                    Dataset.text_search_config,
-                    Dataset.score_threshold,
-                    Dataset.organization_id,
-                    User.handle.label("owner_handle"),
-                    User.display_name.label("owner_name"),
-                    KnowledgeFile.id,
-                    KnowledgeFile.filename,
-                    KnowledgeFile.access,
-                    KnowledgeFile.license,
-                    KnowledgeFile.source_url,
-                    KnowledgeFile.chunks_done,
-                    KnowledgeFile.embedding_model,
-                )
-                .select_from(Dataset)
-                .join(User, User.id == Dataset.owner_id)
-                .outerjoin(KnowledgeFile, sa.and_(KnowledgeFile.dataset_id == Dataset.id, in_scope))
-                .where(datasets)
-            )
-        ).all()
-        home = next((row for row in rows if row.dataset_id == gpt_id), None)
-        if home is None:
-            return []
-        # A dataset made private since it was attached no longer answers in other owners' GPTs.
-        files = {
-            row.id: row
-            for row in rows
-            if row.id is not None
-            and gpt_may_use(
-                home.owner_id, home.organization_id, row.dataset_access, row.owner_id, row.organization_id
-            )
-        }
-        if only is not None:
-            wanted = set(only)
-            files = {file_id: row for file_id, row in files.items() if file_id in wanted}
-        total = sum(row.chunks_done for row in files.values() if row.embedding_model == model_id)
-        if not total:
-            return []
-        if for_answer and score_threshold is None:
-            own = home.score_threshold
-            score_threshold = own if own is not None else self.settings.retrieval_score_threshold
-        query_vector = await embedder.embed_query(query) if mode != "keyword" else None
-        # A reranker reorders the fused best `rerank_candidates` (hybrid search only; the scores stay).
-        rerank = self.reranker is not None and mode == "hybrid"
-        window = max(k, self.settings.rerank_candidates) if rerank else k
-        hits = await search_chunks(
-            self.session,
-            dataset_ids=sorted({row.dataset_id for row in files.values()}),
-            model_id=model_id,
-            dimensions=embedder.dimensions,
-            query_vector=query_vector,
-            query_text=query,
-            text_search_config=home.text_search_config,
-            k=window,
-            chunk_total=total,
-            file_ids=list(files),
-            mode=mode,
-            score_threshold=score_threshold,
-            fusion=fusion or DEFAULT_FUSION,
-        )
-        if rerank:
-            hits = await rerank_hits(self.reranker, query, hits, lambda h: h.text, k)
-        cited = [files[h.file_id] for h in hits]
-        organizations = await organization_owners(self.session, (row.organization_id for row in cited))
-        return [_sourced(h, files[h.file_id], organizations, gpt_id) for h in hits]
-
-
-def _sourced(
-    hit: Hit, row: Any, organizations: dict[uuid.UUID, DatasetOwner], gpt_id: uuid.UUID
-) -> SourcedHit:
-    # A file's access and license follow its dataset's (kept in step when the dataset changes), except in
-    # a GPT's home dataset, where each file has its own.
-    return SourcedHit(
-        hit=hit,
-        filename=row.filename,
-        access=row.access,
-        dataset_id=row.dataset_id,
-        dataset_name=row.dataset_name,
-        license=row.license,
-        attribution=row.attribution,
-        source_url=row.source_url,
-        home=row.dataset_id == gpt_id,  # another GPT's open home dataset is named like any dataset
-        owner=owner_of(row.organization_id, row.owner_handle, row.owner_name, organizations),
-    )
-
-
-PROGRESS_POLL_SECONDS = 0.5
-
-
-async def file_progress_events(
-    db: Database, dataset_id: uuid.UUID, file_id: uuid.UUID
-) -> AsyncIterator[dict[str, Any]]:
-    """SSE events of one file's ingestion (the caller checked access): `progress` with the `FileRead`
-    whenever it changes, then `done` once it is final, or `deleted` `{id}` if it goes. Polls the row every
-    `PROGRESS_POLL_SECONDS`, each time in a short transaction of its own."""
-    last = None
-    while True:
-        async with db.session_scope() as session:
-            row = await session.get(KnowledgeFile, file_id)
-            snapshot = (
-                FileRead.of(row).model_dump(mode="json") if row and row.dataset_id == dataset_id else None
-            )
-        if snapshot is None:
-            yield {"event": "deleted", "data": json.dumps({"id": str(file_id)})}
-            return
-        if snapshot != last:
-            event = "done" if snapshot["status"] in FINAL_STATES else "progress"
-            yield {"event": event, "data": json.dumps(snapshot)}
-            last = snapshot
-            if event == "done":
-                return
-        await asyncio.sleep(PROGRESS_POLL_SECONDS)

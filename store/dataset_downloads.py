@@ -24,7 +24,7 @@ from core.settings import Settings
 from core.storage import storage_of
 from retrieval.attribution import license_url
 from retrieval.models import Dataset, KnowledgeFile
-from retrieval.service import upload_key
+from retrieval.uploads import upload_key
 
 CHUNK_BYTES = 1024 * 1024
 _HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F))

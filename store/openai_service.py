@@ -36,7 +36,7 @@ from retrieval.answer import (
     model_answer,
     with_offline_note,
 )
-from retrieval.service import SourcedHit
+from retrieval.knowledge_search import SourcedHit
 from retrieval.tool_loop import ToolCallEnded, ToolCallStarted
 from store import usage as usage_counters
 from store.chat import version_context

@@ -43,7 +43,7 @@ from retrieval.answer import (
     system_prompt,
     with_offline_note,
 )
-from retrieval.service import SourcedHit
+from retrieval.knowledge_search import SourcedHit
 from retrieval.tool_loop import ToolCallEnded, ToolCallStarted
 from store import usage as usage_counters
 from store.chat import ChatService, version_context

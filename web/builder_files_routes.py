@@ -26,11 +26,11 @@ from core.models import User
 from core.settings import Settings
 from core.sse import EventStream
 from retrieval.batches import BatchService
-from retrieval.file_handling import upload_rights
+from retrieval.file_handling import file_progress_events, upload_rights
 from retrieval.models import Dataset
 from retrieval.scheduling import dispatch
 from retrieval.schemas import FileRead, upload_chunks, upload_form
-from retrieval.service import KnowledgeService, file_progress_events
+from retrieval.service import KnowledgeService
 from web.builder_routes import editor
 from web.session import login_required
 

@@ -23,9 +23,9 @@ from core.settings import Settings
 from core.sse import EventStream
 from retrieval.dataset_schemas import DatasetCreate, DatasetUpdate, GptDatasetCreate, GptDatasetUpdate
 from retrieval.datasets import DatasetService
+from retrieval.file_handling import file_progress_events
 from retrieval.licenses import common_licenses
 from retrieval.schemas import FileRead
-from retrieval.service import file_progress_events
 from web.builder_files_routes import receive_uploads
 from web.builder_routes import editor
 from web.forms import field_errors, form_values, submit

@@ -28,7 +28,7 @@ from core.settings import Settings
 from core.storage import storage_of
 from orgs.models import OrganizationMember
 from retrieval.jobs import ingest
-from retrieval.service import upload_key
+from retrieval.uploads import upload_key
 from tests.asgi import app_client
 from tests.conftest import TEST_SECRET
 from tests.factories import auth_headers, create_user

@@ -12,7 +12,7 @@ from core.app import create_app
 from core.storage import storage_of
 from retrieval.jobs import ingest
 from retrieval.orphans import collect_orphans
-from retrieval.service import upload_key
+from retrieval.uploads import upload_key
 from tests.asgi import app_client
 from tests.conftest import S3_KEYS
 from tests.retrieval.test_files import FJORDS, create_gpt, upload

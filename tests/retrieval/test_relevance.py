@@ -12,8 +12,9 @@ import docx
 
 from retrieval.answer import NOT_IN_KNOWLEDGE, extractive_answer, sentences_of
 from retrieval.jobs import ingest
+from retrieval.knowledge_search import SourcedHit
 from retrieval.search import Hit
-from retrieval.service import KnowledgeService, SourcedHit
+from retrieval.service import KnowledgeService
 from retrieval.verbatim import VerbatimGuard
 from tests.fake_openai import text
 

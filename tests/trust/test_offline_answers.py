@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 
 from retrieval.answer import extractive_answer
+from retrieval.knowledge_search import SourcedHit
 from retrieval.search import Hit
-from retrieval.service import SourcedHit
 from retrieval.verbatim import VerbatimGuard, longest_run
 
 GION = (

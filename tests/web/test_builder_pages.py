@@ -16,7 +16,7 @@ from builder.schemas import GptCreate
 from builder.service import GptService
 from core.storage import storage_of
 from retrieval.jobs import ingest
-from retrieval.service import upload_key
+from retrieval.uploads import upload_key
 from tests.factories import create_user
 from tests.fake_openai import text, tool_call
 from tests.web.test_pages import HTML, log_in

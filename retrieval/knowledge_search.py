@@ -1,0 +1,187 @@
+"""Search over the datasets a GPT uses: the scope (which datasets and files, may this GPT use them), the
+hybrid search itself (`retrieval.search`), and what a citation names about each hit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import User
+from core.settings import Settings
+from retrieval.attribution import DatasetOwner, organization_owners, owner_of
+from retrieval.dataset_access import gpt_may_use
+from retrieval.embedding import Embedder
+from retrieval.fusion import DEFAULT_FUSION, Fusion
+from retrieval.models import Dataset, GptDataset, KnowledgeFile
+from retrieval.rerank import Reranker, rerank_hits
+from retrieval.search import Hit, Mode, search_chunks
+
+
+@dataclass
+class SourcedHit:
+    """A hit with what a citation names: the file, its dataset and the dataset's license."""
+
+    hit: Hit
+    filename: str
+    access: str
+    dataset_id: uuid.UUID | None = None
+    dataset_name: str = ""
+    license: str | None = None
+    attribution: str | None = None
+    source_url: str | None = None  # the web page the file was imported from
+    home: bool = True  # the answering GPT's own home dataset: its citations name no dataset (data-library.md)
+    owner: DatasetOwner | None = None
+
+
+class KnowledgeSearch:
+    """The search half of `KnowledgeService` (which holds the session, settings, embedder and reranker)."""
+
+    session: AsyncSession
+    settings: Settings
+    reranker: Reranker | None
+    embedder: Embedder
+
+    async def search(
+        self,
+        gpt_id: uuid.UUID,
+        query: str,
+        *,
+        k: int = 8,
+        file_ids: list[uuid.UUID] | None = None,
+        follow: Iterable[uuid.UUID] = (),
+        only: Iterable[uuid.UUID] | None = None,
+        score_threshold: float | None = None,
+        mode: Mode = "hybrid",
+        fusion: Fusion | None = None,
+        for_answer: bool = False,
+    ) -> list[SourcedHit]:
+        """Hybrid search over the datasets a GPT uses, chunks embedded by the current model.
+
+        `file_ids`: these files (a published version's pinned ones) plus the current completed files of the
+        datasets in `follow` (those it follows, `follow_latest`); without `file_ids`, the current files of
+        every dataset attached to the draft. `only` (a client's filter) narrows that scope and never widens
+        it: a file outside it finds nothing. All datasets are searched in one query (`dataset_id =
+        ANY(...)`), never one round trip per dataset. Keyword search reads the query with the GPT's own
+        (home dataset's) text search configuration.
+
+        `for_answer`: without a `score_threshold`, apply the GPT's own (else the setting's), so an answer
+        gets no passage when the knowledge holds nothing on the question.
+
+        Two statements: the datasets' files (for the strategy, the filter and the sources), then the search.
+        """
+        embedder = self.embedder
+        await embedder.load()
+        model_id = embedder.model_id
+        attached = sa.select(GptDataset.dataset_id).where(GptDataset.gpt_id == gpt_id)
+        if file_ids is None:  # the draft: files detached from it stay searchable only for their versions
+            in_scope = KnowledgeFile.detached_at.is_(None)
+            datasets = sa.or_(Dataset.id == gpt_id, Dataset.id.in_(attached))
+        else:
+            follow = list(follow)
+            in_scope = sa.or_(
+                KnowledgeFile.id.in_(file_ids),
+                sa.and_(
+                    KnowledgeFile.dataset_id.in_(follow),
+                    KnowledgeFile.detached_at.is_(None),
+                    KnowledgeFile.status == "completed",
+                ),
+            )
+            holding = sa.select(KnowledgeFile.dataset_id).where(KnowledgeFile.id.in_(file_ids))
+            datasets = sa.or_(Dataset.id == gpt_id, Dataset.id.in_(holding), Dataset.id.in_(follow))
+        rows = (
+            await self.session.execute(
+                sa.select(
+                    Dataset.id.label("dataset_id"),
+                    Dataset.name.label("dataset_name"),
+                    Dataset.access.label("dataset_access"),
+                    Dataset.owner_id,
+                    Dataset.organization_id,
+                    Dataset.attribution,
+                    Dataset.text_search_config,
+                    Dataset.score_threshold,
+                    Dataset.organization_id,
+                    User.handle.label("owner_handle"),
+                    User.display_name.label("owner_name"),
+                    KnowledgeFile.id,
+                    KnowledgeFile.filename,
+                    KnowledgeFile.access,
+                    KnowledgeFile.license,
+                    KnowledgeFile.source_url,
+                    KnowledgeFile.chunks_done,
+                    KnowledgeFile.embedding_model,
+                )
+                .select_from(Dataset)
+                .join(User, User.id == Dataset.owner_id)
+                .outerjoin(KnowledgeFile, sa.and_(KnowledgeFile.dataset_id == Dataset.id, in_scope))
+                .where(datasets)
+            )
+        ).all()
+        home = next((row for row in rows if row.dataset_id == gpt_id), None)
+        if home is None:
+            return []
+        # A dataset made private since it was attached no longer answers in other owners' GPTs.
+        files = {
+            row.id: row
+            for row in rows
+            if row.id is not None
+            and gpt_may_use(
+                home.owner_id, home.organization_id, row.dataset_access, row.owner_id, row.organization_id
+            )
+        }
+        if only is not None:
+            wanted = set(only)
+            files = {file_id: row for file_id, row in files.items() if file_id in wanted}
+        total = sum(row.chunks_done for row in files.values() if row.embedding_model == model_id)
+        if not total:
+            return []
+        if for_answer and score_threshold is None:
+            own = home.score_threshold
+            score_threshold = own if own is not None else self.settings.retrieval_score_threshold
+        query_vector = await embedder.embed_query(query) if mode != "keyword" else None
+        # A reranker reorders the fused best `rerank_candidates` (hybrid search only; the scores stay).
+        rerank = self.reranker is not None and mode == "hybrid"
+        window = max(k, self.settings.rerank_candidates) if rerank else k
+        hits = await search_chunks(
+            self.session,
+            dataset_ids=sorted({row.dataset_id for row in files.values()}),
+            model_id=model_id,
+            dimensions=embedder.dimensions,
+            query_vector=query_vector,
+            query_text=query,
+            text_search_config=home.text_search_config,
+            k=window,
+            chunk_total=total,
+            file_ids=list(files),
+            mode=mode,
+            score_threshold=score_threshold,
+            fusion=fusion or DEFAULT_FUSION,
+        )
+        if rerank:
+            hits = await rerank_hits(self.reranker, query, hits, lambda h: h.text, k)
+        cited = [files[h.file_id] for h in hits]
+        organizations = await organization_owners(self.session, (row.organization_id for row in cited))
+        return [_sourced(h, files[h.file_id], organizations, gpt_id) for h in hits]
+
+
+def _sourced(
+    hit: Hit, row: Any, organizations: dict[uuid.UUID, DatasetOwner], gpt_id: uuid.UUID
+) -> SourcedHit:
+    # A file's access and license follow its dataset's (kept in step when the dataset changes), except in
+    # a GPT's home dataset, where each file has its own.
+    return SourcedHit(
+        hit=hit,
+        filename=row.filename,
+        access=row.access,
+        dataset_id=row.dataset_id,
+        dataset_name=row.dataset_name,
+        license=row.license,
+        attribution=row.attribution,
+        source_url=row.source_url,
+        home=row.dataset_id == gpt_id,  # another GPT's open home dataset is named like any dataset
+        owner=owner_of(row.organization_id, row.owner_handle, row.owner_name, organizations),
+    )
