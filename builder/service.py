@@ -37,6 +37,7 @@ from core.pagination import keyset_page
 from core.settings import Settings
 from orgs import access
 from orgs.models import Organization
+from retrieval.dataset_schemas import AttachedDatasetRead
 from retrieval.datasets import DatasetService
 from retrieval.service import KnowledgeService
 from tools.portability import export_tools, import_tools
@@ -174,10 +175,17 @@ class GptService:
         await self.session.flush()
 
     async def read_all(self, gpts: list[Gpt]) -> list[GptRead]:
-        await self.knowledge.load_bases([gpt.id for gpt in gpts])  # one query, then identity-map hits
-        return [await self.read(gpt) for gpt in gpts]
+        """`read` of a list: its knowledge bases and its datasets in one statement each, whatever its
+        length (no query per GPT)."""
+        ids = [gpt.id for gpt in gpts]
+        bases = await self.knowledge.load_bases(ids)  # one query, then identity-map hits while held
+        datasets = await self.datasets.attached_of(ids)
+        reads = [await self.read(gpt, datasets[gpt.id]) for gpt in gpts]
+        del bases
+        return reads
 
-    async def read(self, gpt: Gpt) -> GptRead:
+    async def read(self, gpt: Gpt, datasets: list[AttachedDatasetRead] | None = None) -> GptRead:
+        """The draft as `GptRead`; `datasets` when the caller loaded them already (`read_all`)."""
         chunk_size, chunk_overlap = await self.knowledge.chunking_of(gpt.id)
         threshold = await self.knowledge.score_threshold_of(gpt.id)
         return GptRead(
@@ -200,7 +208,7 @@ class GptService:
             model=gpt.model,
             organization_id=gpt.organization_id,
             capabilities=CAPABILITIES,
-            datasets=await self.datasets.attached(gpt.id),
+            datasets=datasets if datasets is not None else await self.datasets.attached(gpt.id),
             created_at=gpt.created_at,
             updated_at=gpt.updated_at,
         )

@@ -21,7 +21,7 @@ from core import apidocs, openapi
 from core import routes as core_routes
 from core.allow import complete_allow
 from core.db import Database
-from core.deps import dependencies
+from core.deps import close_request_session, dependencies
 from core.errors import exception_handlers
 from core.guard import request_guard
 from core.jobs import build_worker, create_queue
@@ -208,6 +208,7 @@ def create_app(
         dependencies=dependencies,
         exception_handlers=negotiated(with_openai_errors(exception_handlers)),  # HTML error pages (web/)
         before_request=complete_allow,
+        after_exception=[close_request_session],  # a dependency that raised leaves it open (core.deps)
         plugins=[PydanticPlugin(validate_strict=None)],  # type: ignore[arg-type]  # field-level `strict` holds
         on_startup=[lambda app: openapi.install(app, settings)],
         template_config=template_config(),

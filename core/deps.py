@@ -6,16 +6,20 @@ from collections.abc import AsyncIterator
 
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.types import Scope
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.auth import provide_current_user, provide_optional_user
 from core.settings import Settings
 
+REQUEST_SESSION = "gptstore_db_session"  # the request's session, in its scope's state
 
-async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
+
+async def provide_db_session(state: State, scope: Scope) -> AsyncIterator[AsyncSession]:
     """The request's one transaction: committed after the handler returns, rolled back if it raised."""
     async with state.db.sessionmaker() as session:
+        scope.setdefault("state", {})[REQUEST_SESSION] = session
         try:
             yield session
         except BaseException:
@@ -23,6 +27,19 @@ async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
             raise
         else:
             await session.commit()
+
+
+async def close_request_session(exc: Exception, scope: Scope) -> None:
+    """`after_exception` hook: roll back and close the request's session when a dependency raised (a 404
+    or 403 from a provider such as `retrieval.deps`, a login redirect of a page family). Litestar cleans
+    up generator dependencies only once all of them are resolved, so without this the session would stay
+    open, in its transaction, until the garbage collector finalises `provide_db_session` at some later
+    moment, racing whatever then uses the connection. After a handler's own error the session is closed
+    already and this does nothing."""
+    session = scope.get("state", {}).pop(REQUEST_SESSION, None)
+    if session is not None and session.in_transaction():
+        await session.rollback()
+        await session.close()
 
 
 def provide_settings(state: State) -> Settings:

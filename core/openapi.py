@@ -116,6 +116,31 @@ MULTIPART: dict[str, dict[str, Any]] = {
             "license": {"type": "string", "maxLength": 200},
         },
     },
+    "ApiDatasetsDatasetIdFilesUpload": {  # a file takes the dataset's access and license
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary", "minLength": 1, "description": "The file"}
+        },
+    },
+    **{
+        op_id: {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "file": {
+                    "type": "array",
+                    "items": {"type": "string", "format": "binary", "minLength": 1},
+                    "minItems": 1,
+                    "maxItems": 2000,
+                    "description": "The files, one part each (up to `max_files_per_batch`)",
+                },
+                "archive": {"type": "string", "format": "binary", "description": "Or one zip or tar archive"},
+            },
+        }
+        for op_id in ("ApiDatasetsDatasetIdFileBatchesCreateBatch", "ApiGptsGptIdFileBatchesCreateBatch")
+    },
     "ApiGptsImportImportGpt": {
         "type": "object",
         "additionalProperties": False,

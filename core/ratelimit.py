@@ -23,10 +23,17 @@ return {count, redis.call('TTL', KEYS[1])}
 
 
 async def enforce(
-    redis: Redis, user_id: uuid.UUID | str, action: str, limit: int, window_seconds: int
+    redis: Redis,
+    user_id: uuid.UUID | str,
+    action: str,
+    limit: int,
+    window_seconds: int,
+    *,
+    name: str | None = None,
 ) -> None:
     """Count one `action` by the user (or another subject: a visitor, a GPT, a client address); past
-    `limit` in the current window, refuse with 429."""
+    `limit` in the current window, refuse with 429 (the problem's `limit` is `name`, where the limit is
+    set, when given)."""
     key = f"gptstore:rate:{action}:{user_id}"
     count, ttl = await redis.eval(_COUNT, 1, key, window_seconds)
     if count > limit:
@@ -34,6 +41,7 @@ async def enforce(
         raise RateLimited(
             f"Too many {action} requests: at most {limit} per {window_seconds} s. Try again in {retry} s.",
             retry_after=retry,
+            **({"limit": name} if name else {}),
         )
 
 

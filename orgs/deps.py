@@ -15,8 +15,8 @@ def provide_organizations(db_session: AsyncSession, settings: Settings, redis: R
     return OrganizationService(db_session, settings, redis)
 
 
-def provide_invitations(db_session: AsyncSession, settings: Settings) -> InvitationService:
-    return InvitationService(db_session, settings)
+def provide_invitations(db_session: AsyncSession, settings: Settings, redis: Redis) -> InvitationService:
+    return InvitationService(db_session, settings, redis)  # Redis counts its rate limits
 
 
 dependencies = {

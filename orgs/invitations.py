@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import tomllib
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
 
 import sqlalchemy as sa
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.auth import normalize_email
@@ -15,6 +19,7 @@ from core.db import serialize
 from core.errors import Conflict, Forbidden, Gone, NotFound
 from core.mail import mail_configured, send_mail
 from core.models import User
+from core.ratelimit import enforce
 from core.settings import Settings
 from orgs import access
 from orgs.models import Organization, OrganizationInvitation, OrganizationMember
@@ -22,6 +27,15 @@ from orgs.schemas import InvitationCreate, InvitationCreated, InvitationRead
 from orgs.service import OrganizationService
 
 NO_SUCH_INVITATION = "No such invitation"
+
+
+LIMITS_FILE = Path(__file__).parent / "data" / "limits.toml"
+
+
+@cache
+def invitation_limits() -> dict[str, dict[str, int]]:
+    """`orgs/data/limits.toml`: the rate limits of creating and accepting invitations."""
+    return tomllib.loads(LIMITS_FILE.read_text(encoding="utf-8"))
 
 
 def token_digest(token: str) -> str:
@@ -53,9 +67,10 @@ def invitation_read(invitation: OrganizationInvitation) -> InvitationRead:
 
 
 class InvitationService:
-    def __init__(self, session: AsyncSession, settings: Settings):
+    def __init__(self, session: AsyncSession, settings: Settings, redis: Redis | None = None):
         self.session = session
         self.settings = settings
+        self.redis = redis  # counts invitations and acceptances against their rate limits
         self.organizations = OrganizationService(session, settings)
 
     async def invite(
@@ -64,6 +79,7 @@ class InvitationService:
         """A new invitation: its token and link are shown once (only the token's hash is kept); with an
         `email` and SMTP set up, the link is e-mailed too (a failed send is a 502 and nothing is kept)."""
         organization, actor_role = await self.organizations.membership(user, organization_id, "invite")
+        await self._rate_limit("create", user=user.id, organization=organization.id)
         acting = "owner" if user.is_admin and actor_role != "owner" else actor_role
         if access.rank(data.role) > access.rank(acting):
             raise Forbidden(
@@ -133,11 +149,28 @@ class InvitationService:
         invitation = await self._invitation(token)
         return await self.session.get(Organization, invitation.organization_id), invitation
 
+    async def _rate_limit(self, action: str, **subjects: uuid.UUID) -> None:
+        """Count one `action` ("create" or "accept") for each subject (`user`, `organization`) against
+        `orgs/data/limits.toml`; 429 naming the limit past one. Without Redis (the CLI) nothing is counted."""
+        if self.redis is None:
+            return
+        limits = invitation_limits()[action]
+        for subject, subject_id in subjects.items():
+            await enforce(
+                self.redis,
+                subject_id,
+                f"invitation {action}",
+                limits[f"per_{subject}"],
+                limits["window_seconds"],
+                name=f"{action}.per_{subject}",
+            )
+
     async def accept(self, user: User, token: str) -> tuple[Organization, str]:
         """Join the organisation with the invitation's role; the token is used up.
 
         410 for an expired, revoked or used invitation; 403 when it names another e-mail; 409 for a member.
         """
+        await self._rate_limit("accept", user=user.id)  # before the token is looked up: guesses count
         invitation = await self._invitation(token, lock=True)  # two accepts at once: one wins
         status = invitation_status(invitation)
         if status != "pending":

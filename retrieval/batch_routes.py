@@ -12,35 +12,21 @@ from litestar.di import Provide
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.models import User
 from core.pagination import Page
 from core.params import Cursor, Limit
 from core.settings import Settings
 from core.sse import EventStream
 from retrieval.batches import BatchService, batch_progress_events
-from retrieval.datasets import DatasetService
+from retrieval.deps import editable_dataset, editable_home_dataset
 from retrieval.models import Dataset
 from retrieval.scheduling import dispatch
 from retrieval.schemas import BatchFileStatus, FileBatchRead, FileRead
-from retrieval.service import KnowledgeService
-
-
-async def dataset_of_path(
-    dataset_id: uuid.UUID, current_user: User, db_session: AsyncSession, settings: Settings
-) -> Dataset:
-    return await DatasetService(db_session, settings).get_editable(current_user, dataset_id)
-
-
-async def home_dataset_of_path(
-    gpt_id: uuid.UUID, current_user: User, db_session: AsyncSession, settings: Settings
-) -> Dataset:
-    return await KnowledgeService(db_session, settings).knowledge_base_for(current_user, gpt_id)
 
 
 class DatasetBatchController(Controller):
     path = "/api/datasets/{dataset_id:uuid}/file_batches"
     tags = ["knowledge"]
-    dependencies = {"dataset": Provide(dataset_of_path)}
+    dependencies = {"dataset": Provide(editable_dataset)}
 
     @post("/", status_code=202, opt={"upload": "batch"})
     async def create_batch(
@@ -112,7 +98,7 @@ class DatasetBatchController(Controller):
 
 class GptBatchController(DatasetBatchController):
     path = "/api/gpts/{gpt_id:uuid}/file_batches"
-    dependencies = {"dataset": Provide(home_dataset_of_path)}
+    dependencies = {"dataset": Provide(editable_home_dataset)}
 
 
 route_handlers = [DatasetBatchController, GptBatchController]

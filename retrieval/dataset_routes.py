@@ -6,10 +6,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.datastructures import State
+from litestar import Controller, delete, get, patch, post
+from litestar.di import Provide
 from litestar.params import Parameter
-from litestar.response import ServerSentEvent
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import User
@@ -26,8 +25,9 @@ from retrieval.dataset_schemas import (
     GptDatasetUpdate,
 )
 from retrieval.datasets import DatasetService
-from retrieval.file_handling import file_events, hit_test, upload_file
-from retrieval.schemas import FileRead, SearchRequest, SearchResponse
+from retrieval.deps import editable_dataset, viewable_dataset
+from retrieval.file_handling import FileRoutes, hit_test
+from retrieval.schemas import SearchRequest, SearchResponse
 
 IncludeHome = Annotated[
     bool, Parameter(description="List GPTs' home datasets too (`home_gpt_id` set); default true")
@@ -96,77 +96,13 @@ class DatasetController(Controller):
         await service.delete(current_user, dataset_id)
 
 
-class DatasetFileController(Controller):
-    """Files of a dataset: as `/api/gpts/{id}/files`; a file takes the dataset's access and license."""
+class DatasetFileController(FileRoutes):
+    """Files of a dataset: as `/api/gpts/{id}/files`; a file takes the dataset's access and license, and
+    anyone may read the files of an open dataset."""
 
     path = "/api/datasets/{dataset_id:uuid}"
     tags = ["datasets"]
-
-    @post("/files", status_code=202, opt={"upload": True})
-    async def upload(
-        self,
-        dataset_id: uuid.UUID,
-        request: Request,
-        current_user: User,
-        db_session: AsyncSession,
-        settings: Settings,
-        state: State,
-    ) -> Response[FileRead]:
-        """Upload a file (multipart field `file`); it is parsed and embedded once, for every GPT using the
-        dataset. 409 with `existing_file_id` for content the dataset already has."""
-        service = DatasetService(db_session, settings)
-        dataset = await service.get_editable(current_user, dataset_id)
-        return await upload_file(service.knowledge, dataset, request, state)
-
-    @get("/files")
-    async def list_files(
-        self, dataset_id: uuid.UUID, current_user: User, db_session: AsyncSession, settings: Settings
-    ) -> dict[str, list[FileRead]]:
-        """The dataset's files (anyone for an open dataset)."""
-        service = DatasetService(db_session, settings)
-        dataset = await service.get_viewable(current_user, dataset_id)
-        return {"data": [FileRead.of(f) for f in await service.knowledge.list_files(dataset)]}
-
-    @get("/files/{file_id:uuid}")
-    async def get_file(
-        self,
-        dataset_id: uuid.UUID,
-        file_id: uuid.UUID,
-        current_user: User,
-        db_session: AsyncSession,
-        settings: Settings,
-    ) -> FileRead:
-        service = DatasetService(db_session, settings)
-        dataset = await service.get_viewable(current_user, dataset_id)
-        return FileRead.of(await service.knowledge.get_file(dataset, file_id))
-
-    @delete("/files/{file_id:uuid}", status_code=204)
-    async def delete_file(
-        self,
-        dataset_id: uuid.UUID,
-        file_id: uuid.UUID,
-        current_user: User,
-        db_session: AsyncSession,
-        settings: Settings,
-    ) -> None:
-        """Remove a file from the dataset (published versions that pinned it keep their copy)."""
-        service = DatasetService(db_session, settings)
-        dataset = await service.get_editable(current_user, dataset_id)
-        await service.knowledge.delete_file(dataset, file_id)
-
-    @get("/files/{file_id:uuid}/events")
-    async def file_events(
-        self,
-        dataset_id: uuid.UUID,
-        file_id: uuid.UUID,
-        current_user: User,
-        db_session: AsyncSession,
-        state: State,
-    ) -> ServerSentEvent:
-        """Status and progress as Server-Sent Events (`progress`, `done`, `deleted`)."""
-        service = DatasetService(db_session, state.settings)
-        dataset = await service.get_editable(current_user, dataset_id)
-        return await file_events(service.knowledge, dataset, file_id, state)
+    dependencies = {"editable": Provide(editable_dataset), "readable": Provide(viewable_dataset)}
 
     @post("/search", status_code=200)
     async def search(

@@ -246,23 +246,34 @@ class DatasetService:
         return home
 
     async def attached(self, gpt_id: uuid.UUID) -> list[AttachedDatasetRead]:
-        return [
-            AttachedDatasetRead(
-                id=d.id,
-                name=d.name,
-                access=d.access,
-                license=d.license,
-                version=d.version,
-                follow_latest=follow,
-                home=d.id == gpt_id,
-            )
-            for d, follow in await self.knowledge.attached_datasets(gpt_id)
-        ]
+        """The datasets a GPT draft uses, its home dataset first."""
+        return (await self.attached_of([gpt_id]))[gpt_id]
+
+    async def attached_of(self, gpt_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[AttachedDatasetRead]]:
+        """`attached` for every GPT of a list, in one statement."""
+        return {
+            gpt_id: [
+                AttachedDatasetRead(
+                    id=d.id,
+                    name=d.name,
+                    access=d.access,
+                    license=d.license,
+                    version=d.version,
+                    follow_latest=follow,
+                    home=d.id == gpt_id,
+                )
+                for d, follow in rows
+            ]
+            for gpt_id, rows in (await self.knowledge.attached_datasets_of(gpt_ids)).items()
+        }
 
     async def attach(self, user: User, home: Dataset, dataset_id: uuid.UUID, follow_latest: bool) -> None:
         """Let the GPT use a dataset: any open one, its owner's and its organisation's; others are 404
         (nothing changes); 409 if it already uses it. Nothing is copied or ingested again."""
-        dataset = await self.session.get(Dataset, dataset_id)
+        # KEY SHARE: a deletion of the dataset waits for this attachment, or this finds it gone (a 404).
+        dataset = await self.session.scalar(
+            sa.select(Dataset).where(Dataset.id == dataset_id).with_for_update(key_share=True)
+        )
         if dataset is None or not await can_attach(self.session, user, home, dataset):
             raise NotFound("No such dataset", errors=[{"field": "dataset_id", "message": "no such dataset"}])
         await self._check_not_attached(home, dataset_id)

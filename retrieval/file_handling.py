@@ -1,5 +1,5 @@
-"""What the file routes of a GPT (`/api/gpts/{id}/files`) and of a dataset (`/api/datasets/{id}/files`)
-do once the caller's access is checked: one body for both."""
+"""The file routes of a GPT (`/api/gpts/{id}/files`) and of a dataset (`/api/datasets/{id}/files`): one
+base controller over the dataset each scope provides (retrieval/deps.py), and the hit test's body."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-from litestar import Request, Response
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State
 from litestar.response import ServerSentEvent
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
 from core.errors import Invalid
 from core.guard import read_form
+from core.settings import Settings
 from retrieval.models import Dataset, KnowledgeFile
 from retrieval.scheduling import dispatch
 from retrieval.schemas import (
@@ -50,27 +52,59 @@ def upload_rights(
     return dataset.access, dataset.license
 
 
-async def upload_file(
-    service: KnowledgeService, dataset: Dataset, request: Request, state: State
-) -> Response[FileRead]:
-    """One multipart upload (field `file`) stored and queued for ingestion: 202 with its `FileRead`."""
-    form = await read_form(request)
-    uploads, access, license = upload_form(form)
-    access, license = upload_rights(dataset, access, license, form)
-    upload = uploads[0]
-    row = await service.add_file(
-        dataset, upload.filename, upload_chunks(upload), access=access, license=license
-    )
-    # Queued when the owner has a free ingestion slot (retrieval.scheduling: owners take turns).
-    queue_it = BackgroundTask(dispatch, state.db, service.settings, state.queue, row.owner_id)
-    return Response(FileRead.of(row), status_code=202, background=queue_it)
+class FileRoutes(Controller):
+    """The file routes of one scope: a subclass sets `path` (with `gpt_id` or `dataset_id`) and provides
+    `editable` (the dataset for writes and live events) and `readable` (for reads: a dataset's files are
+    readable by anyone when it is open; a GPT's only by its editors), as `retrieval.deps` gives them."""
 
+    @post("/files", status_code=202, opt={"upload": True})
+    async def upload(
+        self, editable: Dataset, request: Request, db_session: AsyncSession, settings: Settings, state: State
+    ) -> Response[FileRead]:
+        """Upload a file (multipart field `file`; in a GPT's own dataset optional `access` = private|open
+        and `license`, elsewhere the dataset's): parsed and embedded once, for every GPT using the dataset.
+        409 with `existing_file_id` for content the dataset already has."""
+        service = KnowledgeService(db_session, settings)
+        form = await read_form(request)
+        uploads, access, license = upload_form(form)
+        access, license = upload_rights(editable, access, license, form)
+        upload = uploads[0]
+        row = await service.add_file(
+            editable, upload.filename, upload_chunks(upload), access=access, license=license
+        )
+        # Queued when the owner has a free ingestion slot (retrieval.scheduling: owners take turns).
+        queue_it = BackgroundTask(dispatch, state.db, settings, state.queue, row.owner_id)
+        return Response(FileRead.of(row), status_code=202, background=queue_it)
 
-async def file_events(
-    service: KnowledgeService, dataset: Dataset, file_id: uuid.UUID, state: State
-) -> ServerSentEvent:
-    await service.get_file(dataset, file_id)  # 404 before the stream starts
-    return ServerSentEvent(file_progress_events(state.db, dataset.id, file_id))
+    @get("/files")
+    async def list_files(
+        self, readable: Dataset, db_session: AsyncSession, settings: Settings
+    ) -> dict[str, list[FileRead]]:
+        """The files, in upload order."""
+        files = await KnowledgeService(db_session, settings).list_files(readable)
+        return {"data": [FileRead.of(f) for f in files]}
+
+    @get("/files/{file_id:uuid}")
+    async def get_file(
+        self, readable: Dataset, file_id: uuid.UUID, db_session: AsyncSession, settings: Settings
+    ) -> FileRead:
+        return FileRead.of(await KnowledgeService(db_session, settings).get_file(readable, file_id))
+
+    @delete("/files/{file_id:uuid}", status_code=204)
+    async def delete_file(
+        self, editable: Dataset, file_id: uuid.UUID, db_session: AsyncSession, settings: Settings
+    ) -> None:
+        """Remove a file (published versions that pinned it keep their copy)."""
+        await KnowledgeService(db_session, settings).delete_file(editable, file_id)
+
+    @get("/files/{file_id:uuid}/events")
+    async def file_events(
+        self, editable: Dataset, file_id: uuid.UUID, db_session: AsyncSession, state: State
+    ) -> ServerSentEvent:
+        """Status and progress as Server-Sent Events (`progress`, `done`, `deleted`) until the file
+        reaches a final state."""
+        await KnowledgeService(db_session, state.settings).get_file(editable, file_id)  # 404 first
+        return ServerSentEvent(file_progress_events(state.db, editable.id, file_id))
 
 
 async def hit_test(

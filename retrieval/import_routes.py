@@ -15,21 +15,11 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.models import User
 from core.settings import Settings
-from retrieval.datasets import DatasetService
+from retrieval.deps import editable_dataset, editable_home_dataset
 from retrieval.imports import WebImportService, enqueue_import
 from retrieval.models import Dataset
 from retrieval.schemas import WebImportCreate, WebImportRead
-from retrieval.service import KnowledgeService
-
-
-async def _gpt_dataset(gpt_id: uuid.UUID, current_user: User, db_session: AsyncSession, settings: Settings):
-    return await KnowledgeService(db_session, settings).knowledge_base_for(current_user, gpt_id)
-
-
-async def _dataset(dataset_id: uuid.UUID, current_user: User, db_session: AsyncSession, settings: Settings):
-    return await DatasetService(db_session, settings).get_editable(current_user, dataset_id)
 
 
 class _WebImports(Controller):
@@ -93,14 +83,14 @@ class WebImportController(_WebImports):
     """Pages of the web as knowledge files of a GPT (its home dataset)."""
 
     path = "/api/gpts/{gpt_id:uuid}/files/imports"
-    dependencies = {"import_base": Provide(_gpt_dataset)}
+    dependencies = {"import_base": Provide(editable_home_dataset)}
 
 
 class DatasetWebImportController(_WebImports):
     """Pages of the web as knowledge files of a dataset."""
 
     path = "/api/datasets/{dataset_id:uuid}/imports"
-    dependencies = {"import_base": Provide(_dataset)}
+    dependencies = {"import_base": Provide(editable_dataset)}
 
 
 route_handlers = [WebImportController, DatasetWebImportController]

@@ -1,92 +1,32 @@
 """Knowledge files of a GPT (its home dataset) and the retrieval test (search) endpoint (imports from the
 web: retrieval/import_routes.py).
 
-The file bodies live in `retrieval.file_handling`, shared with the files of any dataset
-(`/api/datasets/{id}/files`, retrieval/dataset_routes.py).
+The file routes are `retrieval.file_handling.FileRoutes`, shared with the files of any dataset
+(`/api/datasets/{id}/files`, retrieval/dataset_routes.py): this scope provides the GPT's home dataset.
 """
 
 from __future__ import annotations
 
 import uuid
 
-from litestar import Controller, Request, Response, delete, get, post
-from litestar.datastructures import State
-from litestar.response import ServerSentEvent
+from litestar import post
+from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import User
 from core.settings import Settings
-from retrieval.file_handling import file_events, hit_test, upload_file
-from retrieval.schemas import FileRead, SearchRequest, SearchResponse
+from retrieval.deps import editable_home_dataset, readable_home_dataset
+from retrieval.file_handling import FileRoutes, hit_test
+from retrieval.schemas import SearchRequest, SearchResponse
 from retrieval.service import KnowledgeService
 
 
-class FileController(Controller):
+class FileController(FileRoutes):
+    """Knowledge files of a GPT (its home dataset; reads too only for its editors) and its retrieval test."""
+
     path = "/api/gpts/{gpt_id:uuid}"
     tags = ["knowledge"]
-
-    @post("/files", status_code=202, opt={"upload": True})
-    async def upload(
-        self,
-        gpt_id: uuid.UUID,
-        request: Request,
-        current_user: User,
-        db_session: AsyncSession,
-        settings: Settings,
-        state: State,
-    ) -> Response[FileRead]:
-        """Upload a knowledge file (multipart field `file`; optional `access` = private|open, `license`)."""
-        service = KnowledgeService(db_session, settings)
-        base = await service.knowledge_base_for(current_user, gpt_id)
-        return await upload_file(service, base, request, state)
-
-    @get("/files")
-    async def list_files(
-        self, gpt_id: uuid.UUID, current_user: User, db_session: AsyncSession, settings: Settings
-    ) -> dict[str, list[FileRead]]:
-        service = KnowledgeService(db_session, settings)
-        base = await service.knowledge_base_for(current_user, gpt_id)
-        return {"data": [FileRead.of(f) for f in await service.list_files(base)]}
-
-    @get("/files/{file_id:uuid}")
-    async def get_file(
-        self,
-        gpt_id: uuid.UUID,
-        file_id: uuid.UUID,
-        current_user: User,
-        db_session: AsyncSession,
-        settings: Settings,
-    ) -> FileRead:
-        service = KnowledgeService(db_session, settings)
-        base = await service.knowledge_base_for(current_user, gpt_id)
-        return FileRead.of(await service.get_file(base, file_id))
-
-    @delete("/files/{file_id:uuid}", status_code=204)
-    async def delete_file(
-        self,
-        gpt_id: uuid.UUID,
-        file_id: uuid.UUID,
-        current_user: User,
-        db_session: AsyncSession,
-        settings: Settings,
-    ) -> None:
-        service = KnowledgeService(db_session, settings)
-        base = await service.knowledge_base_for(current_user, gpt_id)
-        await service.delete_file(base, file_id)
-
-    @get("/files/{file_id:uuid}/events")
-    async def file_events(
-        self,
-        gpt_id: uuid.UUID,
-        file_id: uuid.UUID,
-        current_user: User,
-        db_session: AsyncSession,
-        state: State,
-    ) -> ServerSentEvent:
-        """Status and progress as Server-Sent Events until the file reaches a final state."""
-        service = KnowledgeService(db_session, state.settings)
-        base = await service.knowledge_base_for(current_user, gpt_id)
-        return await file_events(service, base, file_id, state)
+    dependencies = {"editable": Provide(editable_home_dataset), "readable": Provide(readable_home_dataset)}
 
     @post("/search", status_code=200)
     async def search(

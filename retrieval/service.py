@@ -115,10 +115,12 @@ class KnowledgeService(KnowledgeSearch):
                 )
         await self.session.flush()
 
-    async def load_bases(self, gpt_ids: list[uuid.UUID]) -> None:
-        """Load several knowledge bases at once (later `session.get` calls find them in the session)."""
-        if gpt_ids:
-            await self.session.scalars(sa.select(Dataset).where(Dataset.id.in_(gpt_ids)))
+    async def load_bases(self, gpt_ids: list[uuid.UUID]) -> list[Dataset]:
+        """Load several knowledge bases at once: later `session.get` calls find them in the session while
+        the caller holds the returned list (the identity map keeps objects only weakly)."""
+        if not gpt_ids:
+            return []
+        return list(await self.session.scalars(sa.select(Dataset).where(Dataset.id.in_(gpt_ids))))
 
     async def chunking_of(self, dataset_id: uuid.UUID) -> tuple[int, int]:
         base = await self.session.get(Dataset, dataset_id)
@@ -379,15 +381,32 @@ class KnowledgeService(KnowledgeSearch):
 
     async def attached_datasets(self, gpt_id: uuid.UUID) -> list[tuple[Dataset, bool]]:
         """The datasets a GPT draft uses, home first, each with its `follow_latest` choice."""
+        return (await self.attached_datasets_of([gpt_id]))[gpt_id]
+
+    async def attached_datasets_of(
+        self, gpt_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, list[tuple[Dataset, bool]]]:
+        """`attached_datasets` of many drafts in one statement (a list page): `{gpt_id: [...]}`, every
+        asked id present."""
+        if not gpt_ids:
+            return {}
         rows = (
             await self.session.execute(
-                sa.select(Dataset, GptDataset.follow_latest)
+                sa.select(GptDataset.gpt_id, Dataset, GptDataset.follow_latest)
                 .join(GptDataset, GptDataset.dataset_id == Dataset.id)
-                .where(GptDataset.gpt_id == gpt_id)
-                .order_by((Dataset.id == gpt_id).desc(), GptDataset.created_at, Dataset.id)
+                .where(GptDataset.gpt_id.in_(gpt_ids))
+                .order_by(
+                    GptDataset.gpt_id,
+                    (Dataset.id == GptDataset.gpt_id).desc(),
+                    GptDataset.created_at,
+                    Dataset.id,
+                )
             )
         ).all()
-        return [(row[0], row[1]) for row in rows]
+        attached: dict[uuid.UUID, list[tuple[Dataset, bool]]] = {gpt_id: [] for gpt_id in gpt_ids}
+        for gpt_id, dataset, follow in rows:
+            attached[gpt_id].append((dataset, follow))
+        return attached
 
     async def pin_files(self, gpt_id: uuid.UUID) -> tuple[list[uuid.UUID], list[dict[str, Any]]]:
         """What a version publishes: the completed files of the datasets the draft uses (marked as used by a

@@ -7,12 +7,13 @@ is. Errors in OpenAI's shape (`core.openai_errors`), parameters named in `param`
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from litestar import Controller, delete, get, post
 from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
+from openai.types.responses.response_includable import ResponseIncludable
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,9 +41,16 @@ ItemsLimit = Annotated[
         ge=1, le=_ITEMS["list_max"], description=f"Items per page, 1-{_ITEMS['list_max']} (OpenAI's range)"
     ),
 ]
+# OpenAI's values (the SDK's `ResponseIncludable`), accepted as OpenAI accepts them; items here are text
+# messages, so none adds a field. `?include=` alone is the empty list as a query string writes it.
+INCLUDABLE: tuple[str, ...] = get_args(ResponseIncludable)
+IncludeValue = Literal[(*INCLUDABLE, "")]
 Include = Annotated[
-    list[str] | None,
-    Parameter(max_items=0, description="Refused when given: the items here carry no extra data to include"),
+    list[IncludeValue] | None,
+    Parameter(
+        description="OpenAI's `include` values, accepted (items here are text messages with nothing more "
+        "to include); any other value is a 400 naming `include`"
+    ),
 ]
 
 
@@ -100,16 +108,6 @@ class ItemsCreate(BaseModel):
 def _no_extras(body: BaseModel) -> None:
     for name in body.model_extra or {}:
         raise refuse(f"Unrecognized request argument supplied: {name}", name, "unknown_parameter")
-
-
-def _no_include(include: list[str] | None) -> None:
-    if include and any(include):  # `?include=` is the empty list as a query string writes it
-        raise refuse(
-            "'include' is not supported: conversation items here are text messages with nothing more to "
-            "include.",
-            "include",
-            "unsupported_parameter",
-        )
 
 
 async def provide_conversations(
@@ -182,7 +180,6 @@ class ConversationsController(Controller):
         include: Include = None,
     ) -> dict[str, Any]:
         """The conversation's items, newest first by default; `after` an item id, for the next page."""
-        _no_include(include)
         conversation = await conversations.owned(current_user, conversation_id)
         rows, has_more = await conversations.items_page(conversation, limit, order, after)
         return item_list(rows, has_more)
@@ -198,7 +195,6 @@ class ConversationsController(Controller):
     ) -> dict[str, Any]:
         """Append up to 20 items, in order; answers the list of the items added."""
         _no_extras(data)
-        _no_include(include)
         items = parse_items(data.items)
         conversation = await conversations.owned(current_user, conversation_id)
         return item_list(await conversations.append(conversation, items), has_more=False)
@@ -213,7 +209,6 @@ class ConversationsController(Controller):
         include: Include = None,
     ) -> dict[str, Any]:
         """One item of the conversation."""
-        _no_include(include)
         conversation = await conversations.owned(current_user, conversation_id)
         return item_object(await conversations.item(conversation, item_id))
 

@@ -18,17 +18,16 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.service import GptService
-from core.errors import Invalid, NotFound
+from core.errors import Conflict, Invalid, NotFound
 from core.models import User
 from core.pagination import decode_cursor, encode_cursor
 from core.settings import Settings
 from retrieval.attribution import license_url, organization_owners, owner_of
-from retrieval.dataset_access import can_attach
-from retrieval.models import Dataset, GptDataset, KnowledgeFile
+from retrieval.datasets import DatasetService
+from retrieval.models import Dataset, KnowledgeFile
 from retrieval.schemas import DatasetOwnerRead
 from retrieval.terms import content_words
 from store.dataset_schemas import (
@@ -300,21 +299,17 @@ async def attach_dataset(
     dataset_id: uuid.UUID,
     follow_latest: bool = False,
 ) -> None:
-    """'Use in my GPT': attach a dataset the GPT may use and the user may see (`can_attach`: any open one)
-    to a draft the user edits, or change its `follow_latest` when it is attached already. 404 for a draft or
-    dataset the user may not use; the GPT's live version changes only with its next publish. The dataset
-    API's `POST /api/gpts/{id}/datasets` is the JSON twin."""
+    """'Use in my GPT': attach a dataset to a draft the user edits by the one attach rule
+    (`DatasetService.attach`: any open dataset, the GPT's owner's and organisation's), or change its
+    `follow_latest` when it is attached already. 404 for a draft or dataset the user may not use; the
+    GPT's live version changes only with its next publish. The dataset API's `POST /api/gpts/{id}/datasets`
+    is the JSON twin (which answers 409 for one attached already)."""
     gpt = await GptService(session, settings).get_owned(user, gpt_id, for_update=True)
-    # KEY SHARE: a deletion of the dataset waits for this attachment, or this finds it gone (a 404).
-    dataset = await session.scalar(
-        sa.select(Dataset).where(Dataset.id == dataset_id).with_for_update(key_share=True)
-    )
+    service = DatasetService(session, settings)
     home = await session.get(Dataset, gpt.id)
-    if dataset is None or home is None or not await can_attach(session, user, home, dataset):
-        raise NotFound("No such dataset")
-    statement = insert(GptDataset).values(gpt_id=gpt_id, dataset_id=dataset_id, follow_latest=follow_latest)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["gpt_id", "dataset_id"], set_={"follow_latest": follow_latest}
-        )
-    )
+    if home is None:
+        raise NotFound("No such GPT")
+    try:
+        await service.attach(user, home, dataset_id, follow_latest)
+    except Conflict:  # attached already (nothing was written): "use" again sets its follow_latest
+        await service.set_follow_latest(home, dataset_id, follow_latest)

@@ -142,7 +142,8 @@ async def use_dataset(
         db_session,
         settings,
         status_code=outcome.status,
-        errors={f"use_{k}": v for k, v in outcome.errors.items()},
+        # a dataset the user may not use is the form's error (the page has no `dataset_id` input)
+        errors={f"use_{'form' if k == 'dataset_id' else k}": v for k, v in outcome.errors.items()},
         values=values,
     )
 

@@ -6,74 +6,65 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from litestar import Request, get, post
+from litestar import Controller, get, post
+from litestar.di import Provide
 from litestar.response import Redirect
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import AppError
-from core.models import User
-from core.settings import Settings
 from orgs.invitations import InvitationService, invitation_status
 from orgs.schemas import InvitationCreate, InvitationPreview
 from web.forms import form_values, submit
-from web.org_routes import EmptyForm, organization_view, post_form
-from web.session import login_required
+from web.org_routes import (
+    AT_ORGANIZATION,
+    EmptyForm,
+    OrganizationFamily,
+    OrganizationPage,
+    organization_view,
+    post_form,
+)
+from web.pages import Page, page_provider
 from web.templates import render
 
 
-@post("/organizations/{organization_id:uuid}/invitations")
-async def invite(
-    request: Request,
-    organization_id: uuid.UUID,
-    page_user: User | None,
-    db_session: AsyncSession,
-    settings: Settings,
-) -> Any:
-    """A new invitation link (`POST /api/organizations/{id}/invitations`), shown on this response only."""
-    back = f"/organizations/{organization_id}"
-    if redirect := login_required(page_user, request, back):
-        return redirect
-    values = await form_values(request, "role", "email")
-    values = {k: v for k, v in values.items() if v}  # an empty e-mail is none
-    service = InvitationService(db_session, settings)
-    base = str(request.base_url).rstrip("/")
-    outcome = await submit(
-        db_session,
-        InvitationCreate,
-        values,
-        lambda data: service.invite(page_user, organization_id, data, base),
-    )
-    if outcome.ok:
-        return await organization_view(
-            request, page_user, organization_id, db_session, settings, created=outcome.value, status_code=201
+class InvitationForms(OrganizationFamily):
+    """Create and revoke an organisation's invitation links, on its page."""
+
+    @post("/{organization_id:uuid}/invitations", opt=AT_ORGANIZATION)
+    async def invite(self, page: OrganizationPage, organization_id: uuid.UUID) -> Any:
+        """A new invitation link (`POST /api/organizations/{id}/invitations`), shown on this response
+        only."""
+        values = await form_values(page.request, "role", "email")
+        values = {k: v for k, v in values.items() if v}  # an empty e-mail is none
+        service = InvitationService(page.session, page.settings, page.redis)
+        base = str(page.request.base_url).rstrip("/")
+        outcome = await submit(
+            page.session,
+            InvitationCreate,
+            values,
+            lambda data: service.invite(page.user, organization_id, data, base),
         )
-    errors = {f"invite_{k}": v for k, v in outcome.errors.items()}
-    return await organization_view(
-        request, page_user, organization_id, db_session, settings, errors=errors, status_code=outcome.status
-    )
+        if outcome.ok:
+            return await organization_view(page, organization_id, created=outcome.value, status_code=201)
+        errors = {f"invite_{k}": v for k, v in outcome.errors.items()}
+        return await organization_view(page, organization_id, errors=errors, status_code=outcome.status)
+
+    @post("/{organization_id:uuid}/invitations/{invitation_id:uuid}/revoke", opt=AT_ORGANIZATION)
+    async def revoke(
+        self, page: OrganizationPage, organization_id: uuid.UUID, invitation_id: uuid.UUID
+    ) -> Any:
+        """Revoke a pending invitation (`DELETE /api/organizations/{id}/invitations/{invitation_id}`)."""
+        service = InvitationService(page.session, page.settings)
+        return await post_form(
+            page, organization_id, EmptyForm, (),
+            lambda _: service.revoke(page.user, organization_id, invitation_id), "revoked", "h-invitations",
+        )  # fmt: skip
 
 
-@post("/organizations/{organization_id:uuid}/invitations/{invitation_id:uuid}/revoke")
-async def revoke(
-    request: Request,
-    organization_id: uuid.UUID,
-    invitation_id: uuid.UUID,
-    page_user: User | None,
-    db_session: AsyncSession,
-    settings: Settings,
-) -> Any:
-    """Revoke a pending invitation (`DELETE /api/organizations/{id}/invitations/{invitation_id}`)."""
-    service = InvitationService(db_session, settings)
-    return await post_form(
-        request, page_user, organization_id, db_session, settings, EmptyForm, (),
-        lambda _: service.revoke(page_user, organization_id, invitation_id), "revoked", "h-invitations",
-    )  # fmt: skip
+InvitationPage = Page[InvitationService]
 
 
-async def invitation_view(
-    request: Request, user: User, token: str, session: AsyncSession, settings: Settings, **context: Any
-) -> Any:
-    organization, invitation = await InvitationService(session, settings).preview(token)  # 404 else
+async def invitation_view(page: InvitationPage, token: str, **context: Any) -> Any:
+    organization, invitation = await page.service.preview(token)  # 404 else
     preview = InvitationPreview(
         organization=organization.name,
         handle=organization.handle,
@@ -81,43 +72,31 @@ async def invitation_view(
         status=invitation_status(invitation),
         expires_at=invitation.expires_at,
     )
-    return render(request, "orgs/invitation.html", user, invitation=preview, token=token, **context)
+    return render(page.request, "orgs/invitation.html", page.user, invitation=preview, token=token, **context)
 
 
-@get("/invitations/{token:str}", name="invitation")
-async def invitation(
-    request: Request, token: str, page_user: User | None, db_session: AsyncSession, settings: Settings
-) -> Any:
-    """What the invitation offers (`GET /api/invitations/{token}`) and the button that accepts it."""
-    if redirect := login_required(page_user, request):
-        return redirect
-    return await invitation_view(request, page_user, token, db_session, settings, errors={})
+class InvitationPages(Controller):
+    """The page where the invitee sees and accepts an invitation, signed in."""
+
+    path = "/invitations"
+    dependencies = {"page": Provide(page_provider(InvitationService))}
+
+    @get("/{token:str}", name="invitation")
+    async def invitation(self, page: InvitationPage, token: str) -> Any:
+        """What the invitation offers (`GET /api/invitations/{token}`) and the button that accepts it."""
+        return await invitation_view(page, token, errors={})
+
+    @post("/{token:str}", opt={"back": "/invitations/{token}"})
+    async def accept(self, page: InvitationPage, token: str) -> Any:
+        """Accept (`POST /api/invitations/{token}/accept`) and go to the organisation."""
+        try:
+            async with page.session.begin_nested():
+                organization, _ = await page.service.accept(page.user, token)
+        except AppError as exc:
+            if exc.status == 404:
+                raise
+            return await invitation_view(page, token, errors={"form": exc.detail}, status_code=exc.status)
+        return Redirect(f"/organizations/{organization.id}?done=joined", status_code=303)
 
 
-@post("/invitations/{token:str}")
-async def accept(
-    request: Request, token: str, page_user: User | None, db_session: AsyncSession, settings: Settings
-) -> Any:
-    """Accept (`POST /api/invitations/{token}/accept`) and go to the organisation."""
-    if redirect := login_required(page_user, request, f"/invitations/{token}"):
-        return redirect
-    service = InvitationService(db_session, settings)
-    try:
-        async with db_session.begin_nested():
-            organization, _ = await service.accept(page_user, token)
-    except AppError as exc:
-        if exc.status == 404:
-            raise
-        return await invitation_view(
-            request,
-            page_user,
-            token,
-            db_session,
-            settings,
-            errors={"form": exc.detail},
-            status_code=exc.status,
-        )
-    return Redirect(f"/organizations/{organization.id}?done=joined", status_code=303)
-
-
-invitation_handlers = [invite, revoke, invitation, accept]
+invitation_handlers = [InvitationForms, InvitationPages]

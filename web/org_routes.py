@@ -7,9 +7,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from litestar import Request, get, post
+from litestar import Controller, Request, get, post
+from litestar.di import Provide
 from litestar.response import Redirect
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.schemas import GptCreate
@@ -28,7 +28,7 @@ from orgs.schemas import (
 )
 from orgs.service import OrganizationService
 from web.forms import form_values, submit
-from web.session import login_required
+from web.pages import Page, page_provider
 from web.templates import render
 
 ORGANIZATION_FIELDS = ("handle", "name", "description", "website")
@@ -43,71 +43,27 @@ async def organization_page(
     return render(request, "orgs/public.html", page_user, organization=page)
 
 
-async def list_view(
-    request: Request,
-    user: User,
-    session: AsyncSession,
-    settings: Settings,
-    *,
-    status_code: int = 200,
-    **context,
-) -> Any:
+OrganizationPage = Page[OrganizationService]
+AT_ORGANIZATION = {"back": "/organizations/{organization_id}"}  # a login from a form returns to its page
+
+
+async def list_view(page: OrganizationPage, *, status_code: int = 200, **context) -> Any:
     """One's organisations (`GET /api/organizations`) and the form that creates one."""
-    service = OrganizationService(session, settings)
-    organizations = [await service.read(org, role) for org, role in await service.list_mine(user)]
+    service = page.service
+    organizations = [await service.read(org, role) for org, role in await service.list_mine(page.user)]
     context.setdefault("values", {})
     context.setdefault("errors", {})
     return render(
-        request, "orgs/list.html", user, organizations=organizations, status_code=status_code, **context
-    )
-
-
-@get("/organizations", name="organizations")
-async def organizations(
-    request: Request, page_user: User | None, db_session: AsyncSession, settings: Settings
-) -> Any:
-    if redirect := login_required(page_user, request):
-        return redirect
-    return await list_view(request, page_user, db_session, settings)
-
-
-@post("/organizations")
-async def create_organization(
-    request: Request, page_user: User | None, db_session: AsyncSession, settings: Settings
-) -> Any:
-    """Create one (`POST /api/organizations`); the creator is its owner."""
-    if redirect := login_required(page_user, request, "/organizations"):
-        return redirect
-    values = await form_values(request, *ORGANIZATION_FIELDS)
-    service = OrganizationService(db_session, settings)
-    outcome = await submit(
-        db_session, OrganizationCreate, values, lambda data: service.create(page_user, data)
-    )
-    if outcome.ok:
-        return Redirect(f"/organizations/{outcome.value.id}", status_code=303)
-    return await list_view(
-        request,
-        page_user,
-        db_session,
-        settings,
-        values=values,
-        errors=outcome.errors,
-        status_code=outcome.status,
-    )
+        page.request, "orgs/list.html", page.user, organizations=organizations, status_code=status_code,
+        **context,
+    )  # fmt: skip
 
 
 async def organization_view(
-    request: Request,
-    user: User,
-    organization_id: uuid.UUID,
-    session: AsyncSession,
-    settings: Settings,
-    *,
-    status_code: int = 200,
-    **context: Any,
+    page: OrganizationPage, organization_id: uuid.UUID, *, status_code: int = 200, **context: Any
 ) -> Any:
     """Settings, members and invitations of one organisation, as far as the caller's role shows them."""
-    service = OrganizationService(session, settings)
+    user, service = page.user, page.service
     organization, role = await service.membership(user, organization_id, "see_organization")  # 404 else
     read = await service.read(organization, role)
     may = {
@@ -118,7 +74,7 @@ async def organization_view(
     invitations = (
         [
             invitation_read(i)
-            for i in await InvitationService(session, settings).invitations(user, organization_id)
+            for i in await InvitationService(page.session, page.settings).invitations(user, organization_id)
         ]
         if may["invite"]
         else []
@@ -126,14 +82,14 @@ async def organization_view(
     context.setdefault("values", {k: v or "" for k, v in read.model_dump().items()})
     context.setdefault("errors", {})
     return render(
-        request,
+        page.request,
         "orgs/organization.html",
         user,
         organization=read,
         members=await service.members(user, organization_id),
         invitations=invitations,
         may=may,
-        mail=mail_configured(settings),
+        mail=mail_configured(page.settings),
         grantable=[
             r for r in ("admin", "builder", "member") if user.is_admin or access.rank(r) <= access.rank(role)
         ],
@@ -142,81 +98,25 @@ async def organization_view(
     )
 
 
-@get("/organizations/{organization_id:uuid}", name="organization")
-async def organization(
-    request: Request,
-    organization_id: uuid.UUID,
-    page_user: User | None,
-    db_session: AsyncSession,
-    settings: Settings,
-    done: str | None = None,
-) -> Any:
-    if redirect := login_required(page_user, request):
-        return redirect
-    return await organization_view(request, page_user, organization_id, db_session, settings, done=done)
-
-
 async def post_form(
-    request: Request,
-    user: User | None,
+    page: OrganizationPage,
     organization_id: uuid.UUID,
-    session: AsyncSession,
-    settings: Settings,
     model: Any,
     fields: tuple[str, ...],
     action: Any,
-    done: str,
-    anchor: str,
+    done: str = "",
+    anchor: str = "",
 ) -> Any:
     """Validate the form with the API's `model`, run `action`, and come back to the organisation's page
-    (or show the refusal at the form, with the API's status)."""
-    back = f"/organizations/{organization_id}"
-    if redirect := login_required(user, request, back):
-        return redirect
-    values = await form_values(request, *fields)
-    outcome = await submit(session, model, values, action)
+    (or to the path `action` returns; or show the refusal at the form, with the API's status)."""
+    values = await form_values(page.request, *fields)
+    outcome = await submit(page.session, model, values, action)
     if outcome.ok:
-        return Redirect(
-            outcome.value if isinstance(outcome.value, str) else f"{back}?done={done}#{anchor}",
-            status_code=303,
-        )
+        back = f"/organizations/{organization_id}?done={done}#{anchor}"
+        return Redirect(outcome.value if isinstance(outcome.value, str) else back, status_code=303)
     return await organization_view(
-        request, user, organization_id, session, settings, errors=outcome.errors, status_code=outcome.status,
+        page, organization_id, errors=outcome.errors, status_code=outcome.status,
         **({"values": values} if model is OrganizationUpdate else {}),
-    )  # fmt: skip
-
-
-@post("/organizations/{organization_id:uuid}/settings")
-async def update_organization(
-    request: Request,
-    organization_id: uuid.UUID,
-    page_user: User | None,
-    db_session: AsyncSession,
-    settings: Settings,
-    redis: Redis,
-) -> Any:
-    """Save the settings (`PATCH /api/organizations/{id}`)."""
-    service = OrganizationService(db_session, settings, redis)
-    return await post_form(
-        request, page_user, organization_id, db_session, settings, OrganizationUpdate, ORGANIZATION_FIELDS,
-        lambda data: service.update(page_user, organization_id, data), "saved", "h-settings",
-    )  # fmt: skip
-
-
-@post("/organizations/{organization_id:uuid}/members/{user_id:uuid}/role")
-async def set_role(
-    request: Request,
-    organization_id: uuid.UUID,
-    user_id: uuid.UUID,
-    page_user: User | None,
-    db_session: AsyncSession,
-    settings: Settings,
-) -> Any:
-    """Change a member's role (`PATCH /api/organizations/{id}/members/{user_id}`)."""
-    service = OrganizationService(db_session, settings)
-    return await post_form(
-        request, page_user, organization_id, db_session, settings, MemberUpdate, ("role",),
-        lambda data: service.set_role(page_user, organization_id, user_id, data.role), "role", "h-members",
     )  # fmt: skip
 
 
@@ -224,123 +124,108 @@ class EmptyForm(Strict):
     """The form of an action whose API route takes no body."""
 
 
-@post("/organizations/{organization_id:uuid}/members/{user_id:uuid}/remove")
-async def remove_member(
-    request: Request,
-    organization_id: uuid.UUID,
-    user_id: uuid.UUID,
-    page_user: User | None,
-    db_session: AsyncSession,
-    settings: Settings,
-) -> Any:
-    """Remove a member (`DELETE /api/organizations/{id}/members/{user_id}`); one's own row is leaving."""
-    service = OrganizationService(db_session, settings)
+class OrganizationFamily(Controller):
+    """The pages under `/organizations`, for a signed-in user: `page` carries the organisation service."""
 
-    async def remove(_: Any) -> str | None:
-        await service.remove(page_user, organization_id, user_id)
-        return "/organizations?done=left" if user_id == page_user.id else None
-
-    return await post_form(
-        request,
-        page_user,
-        organization_id,
-        db_session,
-        settings,
-        EmptyForm,
-        (),
-        remove,
-        "removed",
-        "h-members",
-    )
+    path = "/organizations"
+    dependencies = {"page": Provide(page_provider(OrganizationService))}
 
 
-@post("/organizations/{organization_id:uuid}/leave")
-async def leave(
-    request: Request,
-    organization_id: uuid.UUID,
-    page_user: User | None,
-    db_session: AsyncSession,
-    settings: Settings,
-) -> Any:
-    """Leave (`POST /api/organizations/{id}/leave`); the owner is told to transfer ownership first."""
-    service = OrganizationService(db_session, settings)
+class OrganizationPages(OrganizationFamily):
+    """One's organisations, and each organisation's page and forms (its invitation forms:
+    web/invitation_routes.py)."""
 
-    async def go(_: Any) -> str:
-        await service.leave(page_user, organization_id)
-        return "/organizations?done=left"
+    @get("/", name="organizations")
+    async def organizations(self, page: OrganizationPage) -> Any:
+        return await list_view(page)
 
-    return await post_form(
-        request, page_user, organization_id, db_session, settings, EmptyForm, (), go, "", ""
-    )
+    @post("/", opt={"back": "/organizations"})
+    async def create_organization(self, page: OrganizationPage) -> Any:
+        """Create one (`POST /api/organizations`); the creator is its owner."""
+        values = await form_values(page.request, *ORGANIZATION_FIELDS)
+        outcome = await submit(
+            page.session, OrganizationCreate, values, lambda data: page.service.create(page.user, data)
+        )
+        if outcome.ok:
+            return Redirect(f"/organizations/{outcome.value.id}", status_code=303)
+        return await list_view(page, values=values, errors=outcome.errors, status_code=outcome.status)
+
+    @get("/{organization_id:uuid}", name="organization")
+    async def organization(
+        self, page: OrganizationPage, organization_id: uuid.UUID, done: str | None = None
+    ) -> Any:
+        return await organization_view(page, organization_id, done=done)
+
+    @post("/{organization_id:uuid}/settings", opt=AT_ORGANIZATION)
+    async def update_organization(self, page: OrganizationPage, organization_id: uuid.UUID) -> Any:
+        """Save the settings (`PATCH /api/organizations/{id}`)."""
+        return await post_form(
+            page, organization_id, OrganizationUpdate, ORGANIZATION_FIELDS,
+            lambda data: page.service.update(page.user, organization_id, data), "saved", "h-settings",
+        )  # fmt: skip
+
+    @post("/{organization_id:uuid}/members/{user_id:uuid}/role", opt=AT_ORGANIZATION)
+    async def set_role(self, page: OrganizationPage, organization_id: uuid.UUID, user_id: uuid.UUID) -> Any:
+        """Change a member's role (`PATCH /api/organizations/{id}/members/{user_id}`)."""
+        return await post_form(
+            page, organization_id, MemberUpdate, ("role",),
+            lambda data: page.service.set_role(page.user, organization_id, user_id, data.role), "role",
+            "h-members",
+        )  # fmt: skip
+
+    @post("/{organization_id:uuid}/members/{user_id:uuid}/remove", opt=AT_ORGANIZATION)
+    async def remove_member(
+        self, page: OrganizationPage, organization_id: uuid.UUID, user_id: uuid.UUID
+    ) -> Any:
+        """Remove a member (`DELETE /api/organizations/{id}/members/{user_id}`); one's own row is leaving."""
+
+        async def remove(_: Any) -> str | None:
+            await page.service.remove(page.user, organization_id, user_id)
+            return "/organizations?done=left" if user_id == page.user.id else None
+
+        return await post_form(page, organization_id, EmptyForm, (), remove, "removed", "h-members")
+
+    @post("/{organization_id:uuid}/leave", opt=AT_ORGANIZATION)
+    async def leave(self, page: OrganizationPage, organization_id: uuid.UUID) -> Any:
+        """Leave (`POST /api/organizations/{id}/leave`); the owner is told to transfer ownership first."""
+
+        async def go(_: Any) -> str:
+            await page.service.leave(page.user, organization_id)
+            return "/organizations?done=left"
+
+        return await post_form(page, organization_id, EmptyForm, (), go)
+
+    @post("/{organization_id:uuid}/transfer", opt=AT_ORGANIZATION)
+    async def transfer(self, page: OrganizationPage, organization_id: uuid.UUID) -> Any:
+        """Hand ownership to another member (`POST /api/organizations/{id}/transfer`)."""
+        return await post_form(
+            page, organization_id, OwnershipTransfer, ("user_id",),
+            lambda data: page.service.transfer_ownership(page.user, organization_id, data.user_id),
+            "transferred", "h-members",
+        )  # fmt: skip
+
+    @post("/{organization_id:uuid}/delete", opt=AT_ORGANIZATION)
+    async def delete_organization(self, page: OrganizationPage, organization_id: uuid.UUID) -> Any:
+        """Delete the organisation (`DELETE /api/organizations/{id}`); refused while it owns GPTs."""
+
+        async def go(_: Any) -> str:
+            await page.service.delete(page.user, organization_id)
+            return "/organizations?done=deleted"
+
+        return await post_form(page, organization_id, EmptyForm, (), go)
+
+    @post("/{organization_id:uuid}/gpts", opt=AT_ORGANIZATION)
+    async def new_organization_gpt(self, page: OrganizationPage, organization_id: uuid.UUID) -> Any:
+        """A new draft owned by the organisation (`POST /api/gpts` with `organization_id`), then the
+        builder."""
+
+        async def go(_: Any) -> str:
+            gpt = await GptService(page.session, page.settings).create(
+                page.user, GptCreate(organization_id=organization_id)
+            )
+            return f"/builder/{gpt.id}"
+
+        return await post_form(page, organization_id, EmptyForm, (), go)
 
 
-@post("/organizations/{organization_id:uuid}/transfer")
-async def transfer(
-    request: Request,
-    organization_id: uuid.UUID,
-    page_user: User | None,
-    db_session: AsyncSession,
-    settings: Settings,
-) -> Any:
-    """Hand ownership to another member (`POST /api/organizations/{id}/transfer`)."""
-    service = OrganizationService(db_session, settings)
-    return await post_form(
-        request, page_user, organization_id, db_session, settings, OwnershipTransfer, ("user_id",),
-        lambda data: service.transfer_ownership(page_user, organization_id, data.user_id), "transferred",
-        "h-members",
-    )  # fmt: skip
-
-
-@post("/organizations/{organization_id:uuid}/delete")
-async def delete_organization(
-    request: Request,
-    organization_id: uuid.UUID,
-    page_user: User | None,
-    db_session: AsyncSession,
-    settings: Settings,
-) -> Any:
-    """Delete the organisation (`DELETE /api/organizations/{id}`); refused while it owns GPTs."""
-    service = OrganizationService(db_session, settings)
-
-    async def go(_: Any) -> str:
-        await service.delete(page_user, organization_id)
-        return "/organizations?done=deleted"
-
-    return await post_form(
-        request, page_user, organization_id, db_session, settings, EmptyForm, (), go, "", ""
-    )
-
-
-@post("/organizations/{organization_id:uuid}/gpts")
-async def new_organization_gpt(
-    request: Request,
-    organization_id: uuid.UUID,
-    page_user: User | None,
-    db_session: AsyncSession,
-    settings: Settings,
-) -> Any:
-    """A new draft owned by the organisation (`POST /api/gpts` with `organization_id`), then the builder."""
-    service = GptService(db_session, settings)
-
-    async def go(_: Any) -> str:
-        gpt = await service.create(page_user, GptCreate(organization_id=organization_id))
-        return f"/builder/{gpt.id}"
-
-    return await post_form(
-        request, page_user, organization_id, db_session, settings, EmptyForm, (), go, "", ""
-    )
-
-
-org_handlers = [
-    organization_page,
-    organizations,
-    create_organization,
-    organization,
-    update_organization,
-    set_role,
-    remove_member,
-    leave,
-    transfer,
-    delete_organization,
-    new_organization_gpt,
-]
+org_handlers = [organization_page, OrganizationPages]

@@ -3,7 +3,8 @@
 Each page is a template over the same `*Read` data its JSON twin returns.
 
 Which pages a process serves follows `serve --service` (see `page_routes`). Every page router carries the
-CSRF guard, the page security headers and the `page_user` (cookie session) dependency.
+CSRF guard, the page security headers, the `page_user` (cookie session) dependency and the answer to
+`LoginRequired` (the login page; web/pages.py).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from web.embed_routes import embed_handlers
 from web.forms import form_values, parse, safe_next, submit
 from web.invitation_routes import invitation_handlers
 from web.org_routes import org_handlers
+from web.pages import LoginRequired, login_redirect
 from web.security import page_security
 from web.session import (
     SESSION_COOKIE,
@@ -150,6 +152,7 @@ def page_routes(service: Literal["all", "builder", "store"]) -> list[Any]:
         guards=[csrf_guard],
         middleware=[page_security],
         dependencies={"page_user": Provide(provide_page_user)},
+        exception_handlers={LoginRequired: login_redirect},
         include_in_schema=False,
     )
     static = create_static_files_router(

@@ -83,3 +83,34 @@ async def test_other_users_get_404(client, creator_headers, session, settings):
     assert (
         await client.patch(f"/api/gpts/{gpt['id']}", json={"name": "x"}, headers=other)
     ).status_code == 404
+
+
+async def test_the_list_reads_every_gpts_datasets_in_one_statement(client, creator_headers, connection):
+    """`GET /api/gpts` sends as many SQL statements for five GPTs as for one (no query per GPT), and
+    each GPT still lists its own datasets, home first."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    async def listed() -> tuple[int, list[dict]]:
+        statements.clear()
+        event.listen(connection.sync_connection, "before_cursor_execute", count)
+        try:
+            response = await client.get("/api/gpts", headers=creator_headers)
+        finally:
+            event.remove(connection.sync_connection, "before_cursor_execute", count)
+        assert response.status_code == 200
+        return len(statements), response.json()["data"]
+
+    first = (await client.post("/api/gpts", json={"name": "One"}, headers=creator_headers)).json()
+    one, _ = await listed()
+    for name in ("Two", "Three", "Four", "Five"):
+        await client.post("/api/gpts", json={"name": name}, headers=creator_headers)
+    five, gpts = await listed()
+    assert len(gpts) == 5
+    assert five == one, "\n".join(statements)
+    assert all([d["id"] for d in g["datasets"]] == [g["id"]] and g["datasets"][0]["home"] for g in gpts)
+    assert first["id"] in {g["id"] for g in gpts}

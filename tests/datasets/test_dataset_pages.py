@@ -70,6 +70,42 @@ async def test_dataset_page_and_use_in_my_gpt(client, session, settings, creator
     assert invalid.status_code == 422 and 'id="e-use-gpt"' in invalid.text
 
 
+async def test_use_in_my_gpt_follows_the_one_attach_rule(client, session, settings, creator, creator_headers):
+    """The directory's "Use in my GPT" and `POST /api/gpts/{id}/datasets` refuse and accept the same
+    datasets (`DatasetService.attach`); using an attached one again only changes its follow-latest."""
+    dataset = await create_dataset(session, settings, creator, files={"ferries.md": "Ferries."})
+    gpt_id = await create_gpt_using(client, creator_headers, session, [], publish=False)
+    await log_in(client, creator.email)
+    await client.get(f"/datasets/{dataset.id}", headers=HTML)
+    token = client.cookies.get(CSRF_COOKIE)
+    for follow in ("true", ""):
+        form = {"gpt_id": gpt_id, "follow_latest": follow, "csrf_token": token}
+        used = await client.post(f"/datasets/{dataset.id}/use", data=form, headers=HTML)
+        assert used.status_code == 303
+        row = await session.scalar(
+            sa.select(GptDataset)
+            .where(GptDataset.gpt_id == uuid.UUID(gpt_id), GptDataset.dataset_id == dataset.id)
+            .execution_options(populate_existing=True)
+        )
+        assert row.follow_latest is (follow == "true")
+    again = await client.post(
+        f"/api/gpts/{gpt_id}/datasets", json={"dataset_id": str(dataset.id)}, headers=creator_headers
+    )
+    assert again.status_code == 409  # the API names the double attach
+
+    other = await create_user(session, settings)
+    private = await create_dataset(session, settings, other, access="private", license=None)
+    form = {"gpt_id": gpt_id, "csrf_token": token}
+    refused = await client.post(f"/datasets/{private.id}/use", data=form, headers=HTML)
+    api = await client.post(
+        f"/api/gpts/{gpt_id}/datasets", json={"dataset_id": str(private.id)}, headers=creator_headers
+    )
+    assert refused.status_code == api.status_code == 404
+    assert "no such dataset" in refused.text.lower()  # shown at the form
+    link = sa.select(GptDataset).where(GptDataset.dataset_id == private.id)
+    assert (await session.scalar(link)) is None
+
+
 async def test_private_dataset_page_is_404(client, session, settings, creator):
     dataset = await create_dataset(session, settings, creator, access="private", license=None)
     await log_in(client, creator.email)

@@ -168,3 +168,52 @@ async def test_a_failed_email_keeps_no_invitation(client, session, settings):
         sa.select(sa.func.count()).where(OrganizationInvitation.organization_id == org_id)
     )
     assert count == 0
+
+
+async def test_creating_invitations_is_rate_limited_per_user_and_per_organisation(
+    client, session, settings, redis
+):
+    """Past `orgs/data/limits.toml` `create.per_user` in its window, a 429 problem names the limit, with
+    `Retry-After`, and keeps no invitation; `create.per_organization` counts everyone's invitations."""
+    from orgs.invitations import invitation_limits
+
+    limits = invitation_limits()["create"]
+    organization, people = await create_team(session, settings)
+    for _ in range(limits["per_user"]):
+        assert (
+            await _invite(client, organization.id, people["admin"], settings, role="member")
+        ).status_code == 201
+    refused = await _invite(client, organization.id, people["admin"], settings, role="member")
+    assert refused.status_code == 429
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["limit"] == "create.per_user" and int(refused.headers["retry-after"]) > 0
+    count = sa.select(sa.func.count()).where(OrganizationInvitation.organization_id == organization.id)
+    assert await session.scalar(count) == limits["per_user"]
+    # The owner has invited no one yet: refused only once the organisation's own count is used up.
+    assert (
+        await _invite(client, organization.id, people["owner"], settings, role="member")
+    ).status_code == 201
+    await redis.set(f"gptstore:rate:invitation create:{organization.id}", limits["per_organization"], ex=60)
+    by_org = await _invite(client, organization.id, people["owner"], settings, role="member")
+    assert by_org.status_code == 429 and by_org.json()["limit"] == "create.per_organization"
+
+
+async def test_accepting_invitations_is_rate_limited_per_user(client, session, settings):
+    """Guessed, used or expired links count: past `accept.per_user`, even a good link is a 429 (nothing
+    joins), naming the limit."""
+    from orgs.invitations import invitation_limits
+
+    organization, people = await create_team(session, settings)
+    link = (await _invite(client, organization.id, people["admin"], settings, role="member")).json()
+    guesser = await create_user(session, settings)
+    headers = auth_headers(guesser, settings)
+    for n in range(invitation_limits()["accept"]["per_user"]):
+        guess = await client.post(f"/api/invitations/{n:043d}/accept", headers=headers)
+        assert guess.status_code == 404
+    refused = await client.post(f"/api/invitations/{link['token']}/accept", headers=headers)
+    assert refused.status_code == 429 and refused.json()["limit"] == "accept.per_user"
+    assert await _members(session, organization.id) == 4  # owner, admin, builder, member: no one joined
+    other = await client.post(
+        f"/api/invitations/{link['token']}/accept", headers=auth_headers(people["other"], settings)
+    )
+    assert other.status_code == 200  # another user's count is its own

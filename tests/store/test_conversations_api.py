@@ -155,7 +155,7 @@ async def test_bad_requests_are_400_naming_the_param(client, creator_headers, bo
 @pytest.mark.parametrize(
     ("query", "param"),
     [("limit=0", "limit"), ("limit=101", "limit"), ("order=sideways", "order"),
-     ("include=message.output_text.logprobs", "include")],
+     ("include=message.output_text.everything", "include")],
 )  # fmt: skip
 async def test_bad_list_parameters_are_400(sdk, client, creator_headers, query, param):
     conversation = await sdk.conversations.create()
@@ -233,6 +233,34 @@ async def test_binding_on_first_use_for_responses(session, settings, redis, crea
     stranger = await create_user(session, settings)
     with pytest.raises(NotFound):
         await service.owned(stranger, str(conversation.id))
+
+
+async def test_include_takes_openais_values_on_list_create_and_retrieve(sdk, client, creator_headers):
+    """`include` is accepted with OpenAI's values where OpenAI's API takes it (the SDK sends them), and
+    any other value is a 400 naming `include`, on the items list, create and retrieve alike."""
+    conversation = await sdk.conversations.create(items=ITEMS)
+    listed = await sdk.conversations.items.list(
+        conversation.id, include=["message.output_text.logprobs", "file_search_call.results"]
+    )
+    item_id = listed.data[0].id
+    one = await sdk.conversations.items.retrieve(
+        item_id, conversation_id=conversation.id, include=["message.output_text.logprobs"]
+    )
+    assert one.id == item_id
+    added = await sdk.conversations.items.create(
+        conversation.id, items=[{"role": "user", "content": "More?"}], include=["reasoning.encrypted_content"]
+    )
+    assert added.data[0].content[0].text == "More?"
+    base = f"/v1/conversations/{conversation.id}/items"
+    for method, url in (
+        ("GET", f"{base}?include=nope"),
+        ("GET", f"{base}/{item_id}?include=message.output_text.logprobs&include=nope"),
+        ("POST", f"{base}?include=nope"),
+    ):
+        body = {"items": [{"role": "user", "content": "x"}]} if method == "POST" else None
+        response = await client.request(method, url, json=body, headers=creator_headers)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["param"] == "include"
 
 
 async def test_an_unknown_after_is_404_naming_it(sdk, client, creator_headers):

@@ -1,7 +1,8 @@
 """The builder editor in real Chromium: build by chat (scripted LLM and offline), undo, Configure with a
 field error and starters by keyboard, two files uploaded by file input and by drag-and-drop and followed
 to completion, a preview answer with a clickable citation, the Publish dialog's review result, restoring a
-version, export and import.
+version, export and import; the dataset directory (search, license filter, "Use in my GPT") and the
+preview citing the borrowed dataset.
 
 Two servers share one database on loopback: one answers with the scripted local LLM
 (`tests/fake_openai.py`), one offline; both run the ingestion worker in process, as the embedded default.
@@ -30,6 +31,7 @@ from core.db import Database, create_engine
 from core.models import User
 from core.settings import Settings
 from tests.conftest import TEST_SECRET, migrated_database
+from tests.datasets.factories import create_dataset
 from tests.factories import create_user
 from tests.fake_openai import text, tool_call
 from tests.web.conftest import (
@@ -400,3 +402,75 @@ def test_the_builder_works_without_javascript(browser, builders):
     page.get_by_role("button", name="Publish", exact=True).click()
     expect(page.get_by_text("Version 1 is live")).to_be_visible()
     context.close()
+
+
+def _open_datasets(builders: Builders) -> dict[str, str]:
+    """Another user's datasets: two open ones (one ingested, so answers can cite it) and a private one."""
+
+    async def create() -> dict[str, str]:
+        db = Database(create_engine(builders.settings.database_url, pool_size=1))
+        async with db.session_scope() as session:
+            owner = await create_user(session, builders.settings, display_name="Coast Keeper", plan="plus")
+            lighthouse = await create_dataset(
+                session, builders.settings, owner, db=db, name="Lighthouse logbook",
+                description="When the Hellisøy lighthouse is lit.", license="ODbL-1.0",
+                attribution="Logbook: Coast Keeper", files={"lighthouse.md": LIGHTHOUSE},
+            )  # fmt: skip
+            glacier = await create_dataset(
+                session, builders.settings, owner, name="Glacier measurements",
+                description="Yearly lengths of Nigardsbreen.", files={"glacier.md": "Nigardsbreen."},
+            )  # fmt: skip
+            await create_dataset(
+                session, builders.settings, owner, name="Secret coast notes", access="private", license=None
+            )
+            ids = {"lighthouse": str(lighthouse.id), "glacier": str(glacier.id)}
+        await db.dispose()
+        return ids
+
+    return _in_thread(create())
+
+
+LIGHTHOUSE = "# Hellisøy\n\nThe Hellisøy lighthouse is lit every evening at dusk from August to April.\n"
+
+
+def test_the_dataset_directory_searches_filters_and_lends_a_dataset_to_my_gpt(offline_page, builders):
+    page = offline_page
+    ids = _open_datasets(builders)
+    gpt_id = _draft(builders, name="Coast Helper", instructions="Answer from the files.")
+
+    page.goto("/datasets")
+    expect(page.get_by_role("heading", name="Open datasets", level=1)).to_be_visible()
+    results = page.locator("#results")
+    expect(results).to_contain_text("Lighthouse logbook")
+    expect(results).to_contain_text("Glacier measurements")
+    expect(results).not_to_contain_text("Secret coast notes")  # private: in no directory
+
+    page.get_by_label("Search datasets").fill("lighthouse")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Datasets matching “lighthouse”")
+    expect(results.locator(".card-name")).to_have_text(["Lighthouse logbook"])
+
+    page.get_by_label("Search datasets").fill("")
+    page.get_by_label("License").select_option("ODbL-1.0")
+    page.get_by_role("button", name="Search").click()
+    expect(results.locator(".card-name")).to_have_text(["Lighthouse logbook"])
+    page.get_by_label("License").select_option("")
+    page.get_by_role("button", name="Search").click()
+    expect(results).to_contain_text("Glacier measurements")
+
+    results.get_by_role("link", name=re.compile("Lighthouse logbook")).click()
+    expect(page).to_have_url(re.compile(f"/datasets/{ids['lighthouse']}$"))
+    expect(page.get_by_role("heading", name="Lighthouse logbook", level=1)).to_be_visible()
+    expect(page.get_by_text("Logbook: Coast Keeper").first).to_be_visible()
+    page.get_by_label("Your GPT").select_option(gpt_id)
+    page.get_by_role("button", name="Use in my GPT").click()
+    expect(page.get_by_role("status")).to_contain_text("Attached")
+
+    page.goto(f"/builder/{gpt_id}?tab=knowledge")
+    expect(page.locator("#attached-datasets")).to_contain_text("Lighthouse logbook")
+    page.get_by_label("Message Coast Helper").fill("When is the Hellisøy lighthouse lit?")
+    page.get_by_role("button", name="Ask").click()
+    citation = page.locator("#preview-messages details.citation").first
+    expect(citation.locator("summary")).to_have_text(re.compile("^lighthouse.md"))
+    citation.locator("summary").click()
+    expect(citation).to_contain_text("From the dataset Lighthouse logbook by Coast Keeper, ODbL-1.0")

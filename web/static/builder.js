@@ -132,6 +132,12 @@
 
   // The preview chat ----------------------------------------------------------------------------------
 
+  // The line `builder/macros.html` shows under a citation of a dataset other than the GPT's own.
+  function fromDataset(d) {
+    return "From the dataset " + d.name + (d.owner ? " by " + d.owner.name : "") +
+      (d.license ? ", " + d.license : "") + (d.attribution ? ": " + d.attribution : "");
+  }
+
   function citationList(citations) {
     var list = el("ul", "citations");
     list.setAttribute("aria-label", "Sources");
@@ -139,6 +145,7 @@
       var details = el("details", "citation");
       var where = c.filename + (c.page ? ", page " + c.page : "") + (c.heading ? ", " + c.heading : "");
       details.appendChild(el("summary", null, where));
+      if (c.dataset) details.appendChild(el("p", "muted", fromDataset(c.dataset))); // as the page renders it
       if (c.quote) details.appendChild(el("blockquote", null, c.quote));
       else details.appendChild(el("p", "muted", "A private file: its text is not quoted."));
       var link = el("a", null, "Show the file in Knowledge");
