@@ -1,6 +1,6 @@
 """Writes that keep up: ingestion with an instant embedder against parse-and-chunk, old path vs the tail.
 
-    .venv/bin/python bench/writes.py            # 100,000 chunks loaded, 1 MB files, ~5 min on 2 CPUs
+    .venv/bin/python bench/writes.py            # 50,000 chunks loaded, 1 MB files, ~5 min on 2 CPUs
     .venv/bin/python bench/writes.py --quick    # 10,000 chunks, 0.25 MB files, under a minute
 
 Starts an embedded PostgreSQL (or uses GPTSTORE_BENCH_DATABASE_URL as an admin URL), runs the migrations and
@@ -309,11 +309,11 @@ started = time.perf_counter()
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 chunks, small files, small tails")
-    parser.add_argument("--chunks", type=int, default=None, help="chunks loaded first (default 100,000)")
+    parser.add_argument("--chunks", type=int, default=None, help="chunks loaded first (default 50,000)")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 3)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    args.chunks = args.chunks or (10_000 if args.quick else 100_000)
+    args.chunks = args.chunks or (10_000 if args.quick else 50_000)
     args.rounds = args.rounds or (2 if args.quick else 3)
     args.size = 250_000 if args.quick else 1_000_000
     args.tails = [1_000, 5_000] if args.quick else [1_000, 10_000, 50_000]
