@@ -52,8 +52,9 @@ def _without_main(get_preparation_data: Callable[[str], dict]) -> Callable[[str]
 
     A forkserver child runs the parent's main script again (as `__mp_main__`) before its target; ours are
     importable functions that need none of it, and that import was a fixed cost per file (the `gptstore`
-    script imports core.cli; a bench script imports the app: 13 s of a 1 MB file's 14 s on the loaded
-    machine, docs/performance.md). Other children of the process are left as multiprocessing makes them.
+    script imports core.cli; under a bench script that imports the app a 1 MB file's parse child took
+    13.5 s, 1.1 s without it, on the loaded machine: docs/performance.md). Other children of the process
+    are left as multiprocessing makes them.
     """
 
     def prepare(name: str) -> dict:
