@@ -194,7 +194,7 @@ class Settings(BaseSettings):
     # files write straight into the index; 0 turns the tail off (docs/ingestion.md#the-vector-tail).
     vector_tail_max_rows: int = Field(default=10_000, ge=0)
     # Tail rows the indexer moves into the HNSW index per transaction (retrieval.indexer).
-    vector_indexer_batch_rows: int = Field(default=500, ge=1, le=100_000)
+    vector_indexer_batch_rows: int = Field(default=200, ge=1, le=100_000)
 
     @field_validator("actions_allowed_hosts", mode="before")
     @classmethod
