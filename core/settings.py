@@ -190,6 +190,11 @@ class Settings(BaseSettings):
     # How long a killed worker's file stays claimed: the ingestion lock's lifetime (a live run renews it
     # every second) and the silence after which the file is queued again (retrieval.jobs.resume_stale).
     ingestion_lease_seconds: int = Field(default=30, ge=2)
+    # Vectors of a dataset that may wait outside the HNSW index (searched exactly meanwhile) before new
+    # files write straight into the index; 0 turns the tail off (docs/ingestion.md#the-vector-tail).
+    vector_tail_max_rows: int = Field(default=10_000, ge=0)
+    # Tail rows the indexer moves into the HNSW index per transaction (retrieval.indexer).
+    vector_indexer_batch_rows: int = Field(default=200, ge=1, le=100_000)
 
     @field_validator("actions_allowed_hosts", mode="before")
     @classmethod

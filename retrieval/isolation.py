@@ -28,6 +28,7 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing import spawn
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -40,9 +41,35 @@ logger = logging.getLogger("gptstore.retrieval")
 PRELOAD = ["retrieval.child_preload"]
 ORPHAN_CHECK_SECONDS = 1.0
 
+CHILD_PREFIX = "gptstore-"
 _context = multiprocessing.get_context("forkserver")
 _context.set_forkserver_preload(PRELOAD)
 _running: dict[int, str] = {}
+
+
+def _without_main(get_preparation_data: Callable[[str], dict]) -> Callable[[str], dict]:
+    """multiprocessing's preparation of a child, minus the re-import of the parent's main module for ours.
+
+    A forkserver child runs the parent's main script again (as `__mp_main__`) before its target; ours are
+    importable functions that need none of it, and that import was a fixed cost per file (the `gptstore`
+    script imports core.cli; under a bench script that imports the app a 1 MB file's parse child took
+    13.5 s, 1.1 s without it, on the loaded machine: docs/performance.md). Other children of the process
+    are left as multiprocessing makes them.
+    """
+
+    def prepare(name: str) -> dict:
+        data = get_preparation_data(name)
+        if name.startswith(CHILD_PREFIX):
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
+        return data
+
+    prepare.wrapped = True  # type: ignore[attr-defined]
+    return prepare
+
+
+if not getattr(spawn.get_preparation_data, "wrapped", False):
+    spawn.get_preparation_data = _without_main(spawn.get_preparation_data)
 
 
 @dataclass(frozen=True)
@@ -72,7 +99,7 @@ async def run_in_child(function: Callable[..., Any], *args: Any, limits: ChildLi
     child = _context.Process(
         target=_child_main,
         args=(sender, function, args, limits),
-        name=f"gptstore-{what}",
+        name=f"{CHILD_PREFIX}{what}",
         daemon=True,
     )
     try:

@@ -26,11 +26,13 @@ from core.db import Database, utcnow
 from core.settings import Settings
 from core.storage import Storage, StorageError, storage_of
 from core.tokens import seed_tiktoken_cache
+from retrieval import indexer
 from retrieval.child_tasks import FileLimits, PreparedFile, prepare_file
 from retrieval.chunking import Chunk
 from retrieval.embedding import EmbedAhead, Embedder, EmbeddingError, get_embedder
+from retrieval.indexer import enqueue_indexer, tail_waiting, use_tail
 from retrieval.isolation import ChildLimits, run_in_child
-from retrieval.models import Dataset, KnowledgeChunk, KnowledgeFile
+from retrieval.models import Dataset, KnowledgeChunk, KnowledgeChunkTail, KnowledgeFile
 from retrieval.parsing import ParseError
 from retrieval.scheduling import dispatch, dispatch_waiting, enqueue_ingestion, owner_of
 from retrieval.search import ensure_vector_index
@@ -49,6 +51,7 @@ COPY_COLUMNS = [
     "id", "file_id", "dataset_id", "ord", "text", "token_count", "page", "heading", "char_start", "char_end",
     "embedding_model", "embedding", "text_search_config",
 ]  # fmt: skip
+TAIL_COLUMNS = ["chunk_id", "dataset_id", "file_id", "embedding_model", "embedding"]
 
 
 class _Stop(Exception):
@@ -88,9 +91,12 @@ async def _write_batch(
     vectors,
     *,
     durable: bool = False,
+    tail: bool = False,
 ) -> None:
     """COPY one batch of chunks and record the progress, in one transaction (stops if the file is gone).
 
+    With `tail`, the vectors go to `knowledge_chunk_tail` and the chunk rows keep `embedding` NULL: the
+    write skips the HNSW insert, which the indexer does later (retrieval.indexer).
     The commit does not wait for the WAL flush unless `durable` (`synchronous_commit = off` for this
     transaction only): a crash can lose the last few hundred milliseconds of batches, never corrupt them,
     and a resumed run continues after the last chunk that did reach the disk (docs/performance.md).
@@ -103,16 +109,22 @@ async def _write_batch(
         )
         if status != ACTIVE:
             raise _Stop
+        ids = [uuid.uuid4() for _ in batch]
+        arrays = [np.asarray(v, dtype=np.float32) for v in vectors]
         records = [
-            (uuid.uuid4(), row_id, dataset_id, c.index, c.text, c.token_count, c.page, c.heading,
-             c.char_start, c.char_end, model, np.asarray(v, dtype=np.float32), config)
-            for c, v in zip(batch, vectors, strict=True)
+            (chunk_id, row_id, dataset_id, c.index, c.text, c.token_count, c.page, c.heading,
+             c.char_start, c.char_end, model, None if tail else v, config)
+            for chunk_id, c, v in zip(ids, batch, arrays, strict=True)
         ]  # fmt: skip
         connection = await session.connection()
-        raw = await connection.get_raw_connection()
-        await raw.driver_connection.copy_records_to_table(
-            "knowledge_chunk", records=records, columns=COPY_COLUMNS
-        )
+        raw = (await connection.get_raw_connection()).driver_connection
+        await raw.copy_records_to_table("knowledge_chunk", records=records, columns=COPY_COLUMNS)
+        if tail:
+            await raw.copy_records_to_table(
+                "knowledge_chunk_tail",
+                records=[(i, dataset_id, row_id, model, v) for i, v in zip(ids, arrays, strict=True)],
+                columns=TAIL_COLUMNS,
+            )
         await session.execute(
             sa.update(KnowledgeFile)
             .where(KnowledgeFile.id == row_id)
@@ -231,6 +243,7 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
         model = embedder.model_id
         async with db.session_scope() as session:
             await ensure_vector_index(session, model, embedder.dimensions)
+            tail = await use_tail(session, settings, dataset_id)
             await session.execute(
                 sa.update(KnowledgeFile)
                 .where(KnowledgeFile.id == file_id)
@@ -258,7 +271,9 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
                 or time.monotonic() - last_write >= 1
                 or start + BATCH >= len(chunks)
             ):
-                await _write_batch(db, file_id, dataset_id, model, config, pending, pending_vectors)
+                await _write_batch(
+                    db, file_id, dataset_id, model, config, pending, pending_vectors, tail=tail
+                )
                 pending, pending_vectors, last_write = [], [], time.monotonic()
     except _Stop:
         return "cancelled"
@@ -389,6 +404,10 @@ async def reindex(
                     for row, vector in zip(rows, vectors, strict=True)
                 ],
             )
+            # A vector still waiting in the tail is the old model's: the indexer must not bring it back.
+            await session.execute(
+                sa.delete(KnowledgeChunkTail).where(KnowledgeChunkTail.chunk_id.in_([row.id for row in rows]))
+            )
             await _mark_reindexed_files(session, model, dataset_id, {row.file_id for row in rows})
         done += len(rows)
         after = (rows[-1].file_id, rows[-1].ord)
@@ -433,14 +452,26 @@ async def ingest_file(ctx: dict[str, Any], *, file_id: str) -> str:
     db, settings = ctx["db"], ctx["settings"]
     owner_id = await owner_of(db, uuid.UUID(file_id))
     try:
-        return await ingest(db, settings, uuid.UUID(file_id), redis=ctx["redis"])
+        status = await ingest(db, settings, uuid.UUID(file_id), redis=ctx["redis"])
     finally:
         if owner_id is not None:
             await dispatch(db, settings, ctx["queue"], owner_id)
+    if status == "completed":  # its vectors may wait in the tail (retrieval.indexer)
+        await enqueue_indexer(ctx["queue"])
+    return status
 
 
 async def resume_ingestion(ctx: dict[str, Any]) -> int:
-    return await resume_stale(ctx["db"], ctx["settings"], ctx["queue"], ctx["redis"])
+    """Re-queue interrupted ingestions, and an indexer run when vectors wait in the tail (a killed
+    indexer's batch, or a queue that lost its job)."""
+    resumed = await resume_stale(ctx["db"], ctx["settings"], ctx["queue"], ctx["redis"])
+    if await tail_waiting(ctx["db"]):
+        await enqueue_indexer(ctx["queue"])
+    return resumed
 
 
-functions = [("retrieval.ingest_file", ingest_file), ("retrieval.resume_ingestion", resume_ingestion)]
+functions = [
+    ("retrieval.ingest_file", ingest_file),
+    ("retrieval.resume_ingestion", resume_ingestion),
+    *indexer.functions,
+]

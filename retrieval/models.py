@@ -193,8 +193,9 @@ class KnowledgeChunk(SQLModel, table=True):
     char_start: int
     char_end: int
     embedding_model: str = Field(max_length=120)
-    # No fixed dimension: each model's vectors are compared through its own expression index.
-    embedding: Any = Field(sa_column=sa.Column(Vector(), nullable=False))
+    # No fixed dimension: each model's vectors are compared through its own expression index. NULL while
+    # the vector waits in `knowledge_chunk_tail` for the indexer (the HNSW index skips NULLs).
+    embedding: Any = Field(default=None, sa_column=sa.Column(Vector(), nullable=True))
     text_search_config: str = Field(
         default="simple", sa_column=sa.Column(REGCONFIG, nullable=False, server_default="simple")
     )
@@ -213,6 +214,28 @@ class KnowledgeChunk(SQLModel, table=True):
             nullable=True,
         ),
     )
+
+
+class KnowledgeChunkTail(SQLModel, table=True):
+    """The vector of a chunk not yet in its model's HNSW index (docs/ingestion.md#the-vector-tail).
+
+    Ingestion writes a chunk's vector here and leaves `knowledge_chunk.embedding` NULL, so the write does
+    not pay the HNSW insert; search scans these rows exactly beside the index, and `retrieval.indexer`
+    moves them into the chunk rows (and so into the index) in batches. Goes with its chunk (FK cascade).
+    """
+
+    __tablename__ = "knowledge_chunk_tail"
+    __table_args__ = (sa.Index("ix_knowledge_chunk_tail_dataset_model", "dataset_id", "embedding_model"),)
+
+    chunk_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("knowledge_chunk.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    dataset_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, nullable=False))
+    file_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, nullable=False))
+    embedding_model: str = Field(max_length=120)
+    embedding: Any = Field(sa_column=sa.Column(Vector(), nullable=False))
 
 
 class WebImport(SQLModel, table=True):

@@ -4,6 +4,7 @@ Each list takes a fixed window of candidates (`VECTOR_CANDIDATES`, `KEYWORD_CAND
 a chunk ranked 30th by one signal and 1st by the other must still be seen. The vector part picks its
 strategy per query: an exact scan over the datasets' chunks when they have few (the HNSW graph would have to
 be walked far to find enough of them), the HNSW index with pgvector 0.8 iterative scans when it has many.
+Either way the vectors not yet in the index (the tail, retrieval.indexer) are scanned exactly beside it.
 Custom plans (`plan_cache_mode`, see core.db) keep the planner honest per GPT.
 Several datasets are one filter (`dataset_id = ANY(:dataset_ids)`), never one round trip each.
 """
@@ -91,15 +92,20 @@ class Hit:
 
 
 def _vector_cte(dimensions: int, exact: bool, with_files: bool) -> str:
+    """The `vec` list: the chunks nearest the query among the indexed rows *and* the tail of vectors not
+    yet in the index (retrieval.indexer), scanned exactly; one statement, so one snapshot: the indexer
+    moves a vector in one transaction, and a chunk is seen exactly once, in the tail or in the index."""
     dims = int(dimensions)
     files = "AND file_id = ANY(:file_ids)" if with_files else ""
+    scope = f"dataset_id = ANY(:dataset_ids) AND embedding_model = :model {files}"
     distance = f"embedding::vector({dims}) <=> CAST(:query_vector AS vector({dims}))"
     if exact:
         # Materialising the GPT's rows first keeps the planner off the HNSW index: an exact scan.
         return f"""
         own AS MATERIALIZED (
-            SELECT id, embedding FROM knowledge_chunk
-            WHERE dataset_id = ANY(:dataset_ids) AND embedding_model = :model {files}
+            SELECT id, embedding FROM knowledge_chunk WHERE {scope} AND embedding IS NOT NULL
+            UNION ALL
+            SELECT chunk_id, embedding FROM knowledge_chunk_tail WHERE {scope}
         ),
         vec AS (
             SELECT id, row_number() OVER (ORDER BY {distance}) AS rank, 1 - ({distance}) AS similarity
@@ -111,12 +117,17 @@ def _vector_cte(dimensions: int, exact: bool, with_files: bool) -> str:
     return f"""
         nearest AS MATERIALIZED (
             SELECT id, {distance} AS distance FROM knowledge_chunk
-            WHERE dataset_id = ANY(:dataset_ids) AND embedding_model = :model {files}
+            WHERE {scope} AND embedding IS NOT NULL
+            ORDER BY {distance} LIMIT :vector_candidates
+        ),
+        tail AS MATERIALIZED (
+            SELECT chunk_id AS id, {distance} AS distance FROM knowledge_chunk_tail WHERE {scope}
             ORDER BY {distance} LIMIT :vector_candidates
         ),
         vec AS (
             SELECT id, row_number() OVER (ORDER BY distance + 0, id) AS rank, 1 - distance AS similarity
-            FROM nearest
+            FROM (SELECT id, distance FROM nearest UNION ALL SELECT id, distance FROM tail) AS found
+            ORDER BY distance + 0, id LIMIT :vector_candidates
         )"""
 
 

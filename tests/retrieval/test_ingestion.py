@@ -36,6 +36,7 @@ from core.redis import create_redis
 from core.settings import get_settings
 from retrieval import search as search_module
 from retrieval.embedding import EmbeddingError, MiniLMEmbedder, get_embedder
+from retrieval.indexer import index_tail
 from retrieval.jobs import BATCH, COPY_COLUMNS, chunks_to_reindex, ingest, reindex, resume_stale
 from retrieval.models import KnowledgeChunk, KnowledgeFile
 from retrieval.parsing import DOCX, PDF, PPTX, XLSX
@@ -559,6 +560,7 @@ async def test_small_gpt_gets_its_full_top_k_among_many_chunks_of_others(
     small = await create_gpt(client, creator_headers, **SMALL_CHUNKS)
     small_file = await upload(client, creator_headers, small, "log.md", harbour_log(15))
     assert await ingest(db, settings, small_file) == "completed"
+    await index_tail(db, settings, yield_to_ingestion=False)  # into the HNSW graph (retrieval.indexer)
     rows = (
         await session.execute(
             sa.select(KnowledgeChunk.id, KnowledgeChunk.embedding).where(
