@@ -434,7 +434,8 @@ async def measure_layers(
     embedder = KnownEmbedder(lookup.__getitem__)
     # The endpoint builds KnowledgeService(session, settings), which asks get_embedder(settings): there is
     # no injection point, so the bench puts its embedder in get_embedder's per-configuration cache.
-    embedding_module._embedders[("minilm",)] = embedder
+    key = ("minilm", settings.embedding_sessions, settings.embedding_niceness)  # get_embedder's key
+    embedding_module._embedders[key] = embedder
 
     async def service(q: Query) -> list[uuid.UUID]:
         async with db.session_scope() as session:
@@ -487,7 +488,7 @@ async def measure_layers(
                 for name in added:
                     added[name].append(this[name] - this["direct"])
     await redis.aclose()
-    del embedding_module._embedders[("minilm",)]
+    del embedding_module._embedders[key]
     return {
         "times": {n: stats(t) for n, t in times.items()},
         "added": {n: stats(t)[0] for n, t in added.items()},

@@ -203,11 +203,20 @@ class AccountService:
                 raise Unauthorized("The access token has expired") from None
             except (jwt.InvalidTokenError, ValueError):
                 raise Unauthorized("Invalid access token") from None
-            if self.redis is not None and await self.redis.exists(
-                REVOKED_TOKEN_PREFIX + _token_digest(credential)
-            ):
+            # The deny-list check and the user's row are two servers: one waits while the other works.
+            revoked = None
+            if self.redis is not None:
+                revoked = asyncio.ensure_future(
+                    self.redis.exists(REVOKED_TOKEN_PREFIX + _token_digest(credential))
+                )
+            try:
+                user = await self.session.get(User, user_id)
+            except BaseException:
+                if revoked is not None:
+                    revoked.cancel()
+                raise
+            if revoked is not None and await revoked:
                 raise Unauthorized("The access token was revoked (logged out)")
-            user = await self.session.get(User, user_id)
         if user is None:
             raise Unauthorized("The account behind this credential no longer exists")
         return user

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 import tomllib
-import uuid
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -36,16 +35,6 @@ _IDENTIFIER = re.compile(
 )
 _WORDS = re.compile(r"\w+", re.UNICODE)
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]+")
-
-
-@dataclass(frozen=True)
-class Candidate:
-    chunk_id: uuid.UUID
-    similarity: float | None  # cosine similarity of the query and chunk vectors, when a vector candidate
-    vector_rank: int | None  # 1-based
-    keyword_rank: int | None  # 1-based: chunks with every query term first, then by ts_rank_cd
-    all_terms: bool = False  # the chunk holds every query term (or the query's identifier, or its phrase)
-    coverage: float = 0.0  # the share of the query's content words the chunk holds
 
 
 @dataclass(frozen=True)
@@ -100,39 +89,48 @@ def is_exact_query(query: str) -> bool:
     return bool(runs) and sum(map(len, runs)) <= PHRASE_CHARS and len(_LATIN.findall(query)) <= 2
 
 
-def fuse(
-    candidates: list[Candidate], query: str, model_id: str, fusion: Fusion = DEFAULT_FUSION
-) -> list[tuple[Candidate, float]]:
-    """Candidates best first, each with its score in [0, 1]."""
+def score_sql(query: str, model_id: str, fusion: Fusion = DEFAULT_FUSION) -> tuple[str, dict[str, float]]:
+    """The score of a candidate as a SQL expression over its columns `similarity`, `vector_rank`,
+    `keyword_rank`, `all_terms` and `coverage` (NULL where a list did not find it), with its parameters.
+
+    `similarity` is the cosine similarity of the query and chunk vectors; the ranks are 1-based (the
+    keyword list puts chunks with every query term first, then orders by ts_rank_cd); `all_terms`: the
+    chunk holds every query term (or the query's identifier, or its phrase); `coverage`: the share of the
+    query's content words it holds. The search ranks and cuts in the database (`retrieval.search`), so
+    only the best `k` rows, with their text, travel to Python.
+    """
     if fusion.method == "rrf":
-        best = (fusion.vector_weight + fusion.keyword_weight) / (fusion.rrf_k + 1)
-        scored = [
-            (
-                c,
-                (
-                    (fusion.vector_weight / (fusion.rrf_k + c.vector_rank) if c.vector_rank else 0.0)
-                    + (fusion.keyword_weight / (fusion.rrf_k + c.keyword_rank) if c.keyword_rank else 0.0)
-                )
-                / best,
-            )
-            for c in candidates
-        ]
-    else:
-        levels = calibration_for(model_id)
-        boost = fusion.identifier_boost if is_exact_query(query) else fusion.keyword_boost
-        # An English-only model reads Chinese as unknown word pieces: its similarities say nothing.
-        dense_weight = (
-            fusion.unread_script_weight if not levels.reads_cjk and SCRIPT_RUN.search(query) else 1.0
-        )
-        scored = []
-        for c in candidates:
-            dense = 0.0
-            if c.similarity is not None:
-                dense = (c.similarity - levels.unrelated) / (levels.duplicate - levels.unrelated)
-                dense = dense_weight * min(1.0, max(0.0, dense))
-            lexical = 1 / (1 + fusion.keyword_decay * (c.keyword_rank - 1)) if c.keyword_rank else 0.0
-            if not c.all_terms:
-                lexical *= fusion.partial_match * c.coverage
-            scored.append((c, dense + (1 - dense) * boost * lexical))
-    scored.sort(key=lambda pair: (-pair[1], pair[0].vector_rank or 10**9, str(pair[0].chunk_id)))
-    return scored
+        params = {
+            "fusion_vector_weight": fusion.vector_weight,
+            "fusion_keyword_weight": fusion.keyword_weight,
+            "fusion_rrf_k": fusion.rrf_k,
+            "fusion_best": (fusion.vector_weight + fusion.keyword_weight) / (fusion.rrf_k + 1),
+        }
+        expression = """((CASE WHEN vector_rank IS NULL THEN 0::float8
+              ELSE CAST(:fusion_vector_weight AS float8)
+                   / (CAST(:fusion_rrf_k AS float8) + vector_rank) END
+          + CASE WHEN keyword_rank IS NULL THEN 0::float8
+              ELSE CAST(:fusion_keyword_weight AS float8)
+                   / (CAST(:fusion_rrf_k AS float8) + keyword_rank) END)
+         / CAST(:fusion_best AS float8))"""
+        return expression, params
+    levels = calibration_for(model_id)
+    # An English-only model reads Chinese as unknown word pieces: its similarities say nothing.
+    dense_weight = fusion.unread_script_weight if not levels.reads_cjk and SCRIPT_RUN.search(query) else 1.0
+    params = {
+        "fusion_unrelated": levels.unrelated,
+        "fusion_span": levels.duplicate - levels.unrelated,
+        "fusion_dense_weight": dense_weight,
+        "fusion_boost": fusion.identifier_boost if is_exact_query(query) else fusion.keyword_boost,
+        "fusion_decay": fusion.keyword_decay,
+        "fusion_partial": fusion.partial_match,
+    }
+    # NaN (a zero vector) counts as no similarity, as Python's min/max read it.
+    dense = """(CASE WHEN similarity IS NULL OR similarity = 'NaN'::float8 THEN 0::float8
+        ELSE CAST(:fusion_dense_weight AS float8) * least(1::float8, greatest(0::float8,
+             (similarity - CAST(:fusion_unrelated AS float8)) / CAST(:fusion_span AS float8))) END)"""
+    lexical = """(CASE WHEN keyword_rank IS NULL THEN 0::float8
+        ELSE 1::float8 / (1::float8 + CAST(:fusion_decay AS float8) * (keyword_rank - 1)) END
+        * CASE WHEN coalesce(all_terms, false) THEN 1::float8
+          ELSE CAST(:fusion_partial AS float8) * coalesce(coverage, 0::float8) END)"""
+    return f"({dense} + (1::float8 - {dense}) * CAST(:fusion_boost AS float8) * {lexical})", params

@@ -1,4 +1,5 @@
-"""Hybrid search: vector kNN and full-text candidates in one SQL round trip, fused in `retrieval.fusion`.
+"""Hybrid search: vector kNN and full-text candidates in one SQL round trip, fused there by the score of
+`retrieval.fusion` (only the best `k` rows, with their text, come back).
 
 Each list takes a fixed window of candidates (`VECTOR_CANDIDATES`, `KEYWORD_CANDIDATES`), whatever `k` is:
 a chunk ranked 30th by one signal and 1st by the other must still be seen. The vector part picks its
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import serialize
-from retrieval.fusion import DEFAULT_FUSION, Candidate, Fusion, fuse, identifiers_in
+from retrieval.fusion import DEFAULT_FUSION, Fusion, identifiers_in, score_sql
 from retrieval.ngrams import SCRIPT_RUN, bigrams, ngram_tsquery
 from retrieval.terms import content_words
 
@@ -226,16 +227,25 @@ async def search_chunks(
             "kw AS (SELECT NULL::uuid AS id, NULL::boolean AS all_terms, NULL::float8 AS coverage,"
             " NULL::bigint AS rank WHERE false)"
         )
+    score, fusion_params = score_sql(query_text, model_id, fusion)
+    # Fused, cut at the threshold and at k in the database: only the k best rows carry their text out.
+    # Ties go to the better vector rank, then to the smaller id.
     sql = f"""
         WITH {", ".join(ctes)},
         both_lists AS (
             SELECT coalesce(vec.id, kw.id) AS id, vec.rank AS vector_rank, vec.similarity,
                    kw.rank AS keyword_rank, kw.all_terms, kw.coverage
             FROM vec FULL OUTER JOIN kw ON vec.id = kw.id
+        ),
+        fused AS (SELECT id, vector_rank, keyword_rank, {score} AS score FROM both_lists),
+        fused_top AS (
+            SELECT id, vector_rank, keyword_rank, score FROM fused
+            WHERE score >= CAST(:score_threshold AS float8)
+            ORDER BY score DESC, coalesce(vector_rank, 1000000000), id LIMIT :k
         )
-        SELECT c.id, c.file_id, c.text, c.page, c.heading, b.similarity, b.vector_rank, b.keyword_rank,
-               b.all_terms, b.coverage
-        FROM both_lists b JOIN knowledge_chunk c ON c.id = b.id
+        SELECT c.id, c.file_id, c.text, c.page, c.heading, b.score, b.vector_rank, b.keyword_rank
+        FROM fused_top b JOIN knowledge_chunk c ON c.id = b.id
+        ORDER BY b.score DESC, coalesce(b.vector_rank, 1000000000), b.id
     """
     params = {
         "dataset_ids": list(dataset_ids),
@@ -245,6 +255,9 @@ async def search_chunks(
         "vector_candidates": max(VECTOR_CANDIDATES, k),
         "keyword_candidates": max(KEYWORD_CANDIDATES, k),
         "keyword_matches": KEYWORD_MATCHES,
+        "score_threshold": score_threshold or 0.0,
+        "k": k,
+        **fusion_params,
     }
     if ngram_query:
         params["ngram_query"] = ngram_query
@@ -267,38 +280,20 @@ async def search_chunks(
         # B-tree plus a sort, an exact scan by another name, up to ~25k chunks (bench/retrieval.py).
         await session.execute(sa.text("SET LOCAL enable_sort = off"))
     try:
-        rows = {r.id: r for r in (await session.execute(sa.text(sql), params)).all()}
+        rows = (await session.execute(sa.text(sql), params)).all()
     finally:
         if use_vector and not exact:
             await session.execute(sa.text("RESET enable_sort"))
-    candidates = [
-        Candidate(
-            r.id,
-            float(r.similarity) if r.similarity is not None else None,
-            r.vector_rank,
-            r.keyword_rank,
-            bool(r.all_terms),
-            float(r.coverage or 0.0),
+    return [
+        Hit(
+            chunk_id=r.id,
+            file_id=r.file_id,
+            text=r.text,
+            page=r.page,
+            heading=r.heading,
+            score=round(r.score, 6),
+            vector_rank=r.vector_rank,
+            keyword_rank=r.keyword_rank,
         )
-        for r in rows.values()
+        for r in rows
     ]
-    ranked = fuse(candidates, query_text, model_id, fusion)
-    threshold = score_threshold or 0.0
-    hits = []
-    for candidate, score in ranked[:k]:
-        if score < threshold:
-            break
-        r = rows[candidate.chunk_id]
-        hits.append(
-            Hit(
-                chunk_id=r.id,
-                file_id=r.file_id,
-                text=r.text,
-                page=r.page,
-                heading=r.heading,
-                score=round(score, 6),
-                vector_rank=r.vector_rank,
-                keyword_rank=r.keyword_rank,
-            )
-        )
-    return hits
