@@ -118,6 +118,29 @@ async def test_minilm_session_pool_gives_the_single_session_vectors() -> None:
         assert got == pytest.approx(want, abs=1e-5)
 
 
+@pytest.mark.parametrize("optimization", ["basic", "extended", "all"])
+async def test_minilm_graph_optimisation_levels_give_the_same_vectors(optimization: str) -> None:
+    # The level only changes how onnxruntime runs the graph: the stored model id stays valid for all.
+    reference = MiniLMEmbedder(sessions=1, graph_optimization="disabled")
+    optimised = MiniLMEmbedder(sessions=1, graph_optimization=optimization)
+
+    try:
+        want = await reference.embed_documents(PASSAGES)
+        got = await optimised.embed_documents(PASSAGES)
+    finally:
+        reference.close()
+        optimised.close()
+
+    assert optimised.graph_optimization == optimization
+    for a, b in zip(got, want, strict=True):
+        assert a == pytest.approx(b, abs=2e-3)
+
+
+def test_minilm_refuses_an_unknown_graph_optimisation_level() -> None:
+    with pytest.raises(ValueError, match="extended"):
+        MiniLMEmbedder(graph_optimization="fastest")
+
+
 async def test_minilm_answers_a_query_while_a_long_document_run_is_still_going() -> None:
     embedder = MiniLMEmbedder(sessions=1, batch_size=1)
     await embedder.load()
