@@ -48,7 +48,7 @@ from core.db import Database, create_engine
 from core.settings import Settings
 from core.storage import storage_of
 from retrieval.chunking import chunk_and_count
-from retrieval.jobs import ingest
+from retrieval.jobs import ingest, prepare_in_child
 from retrieval.onnx_embedder import MiniLMEmbedder, available_cpus
 from retrieval.parsing import ParseError, parse_document
 from retrieval.uploads import upload_key
@@ -75,7 +75,8 @@ def pick_files(folders: list[Path], chunks: int) -> list[Path]:
 
 
 async def ingest_all(db: Database, settings: Settings, engine, owner_id, files: list[Path], embedder, limit):
-    """Seconds to ingest `files` into a new GPT of `owner_id`, `limit` at a time; the stored chunk texts."""
+    """Seconds to ingest `files` into a new GPT of `owner_id`, `limit` at a time; the stored chunk texts;
+    the file ids (their uploads stay in the store)."""
     rows = Gpt(uuid.uuid4(), 1, None, np.array([0]), [(uuid.uuid4(), 0) for _ in files])
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -109,7 +110,7 @@ async def ingest_all(db: Database, settings: Settings, engine, owner_id, files: 
                 {"ids": rows.file_ids},
             )
         ).scalars()
-        return seconds, list(texts)
+        return seconds, list(texts), [file_id for file_id, _ in rows.files]
 
 
 class ReplayEmbedder:
@@ -178,7 +179,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
             # Warm-up: the parse child's forkserver, the token tables, the HNSW index of the model; and
             # the texts of the chunks, for "alone" and the replay.
             await ingest_all(db, settings, engine, owner_id, files[:1], embedder, 1)
-            _, texts = await ingest_all(db, settings, engine, owner_id, files, embedder, args.concurrency)
+            _, texts, stored_ids = await ingest_all(
+                db, settings, engine, owner_id, files, embedder, args.concurrency
+            )
             vectors = await embedder.embed_documents(texts)
             replay = ReplayEmbedder(embedder, dict(zip(texts, vectors, strict=True)))
 
@@ -187,7 +190,17 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
                     started = time.perf_counter()
                     await embedder.embed_documents(texts)
                     return time.perf_counter() - started
-                seconds, stored = await ingest_all(
+                if name == "parse":  # the parse children alone, as ingestion starts them
+                    gate = asyncio.Semaphore(args.concurrency)
+
+                    async def parse(file_id: uuid.UUID, path: Path) -> None:
+                        async with gate:
+                            await prepare_in_child(settings, file_id, path.name, 256, 64)
+
+                    started = time.perf_counter()
+                    await asyncio.gather(*(parse(i, f) for i, f in zip(stored_ids, files, strict=True)))
+                    return time.perf_counter() - started
+                seconds, stored, _ = await ingest_all(
                     db,
                     settings,
                     engine,
@@ -200,7 +213,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
                     raise RuntimeError(f"{name}: {len(stored)} chunks stored, expected {len(texts)}")
                 return seconds
 
-            sides = ("e2e", "alone", "replay")
+            sides = ("e2e", "alone", "replay", "parse")
             seconds: dict[str, list[float]] = {name: [] for name in sides}
             cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
             for _ in range(args.rounds):
@@ -228,6 +241,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         "e2e": "end to end",
         "alone": "embed alone",
         "replay": "end to end, recorded vectors (no model)",
+        "parse": f"parse and chunk in child processes only, {args.concurrency} at a time",
     }
     print("  median chunks/s [every round]; CPU ms per chunk: this process + PostgreSQL (median); CPU use")
     for name in sides:
