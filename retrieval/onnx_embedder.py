@@ -181,6 +181,7 @@ class MiniLMEmbedder:
         self._query_session: Any = None
         self._documents: ThreadPoolExecutor | None = None
         self._queries: ThreadPoolExecutor | None = None
+        self._tokenizing: ThreadPoolExecutor | None = None
         self._load_lock = threading.Lock()
         self.load_seconds: float | None = None
 
@@ -205,6 +206,9 @@ class MiniLMEmbedder:
                 initargs=(self.niceness,),
             )
             self._queries = ThreadPoolExecutor(1, thread_name_prefix="minilm-query")
+            # Not the loop's default executor: a worker's parse children each hold one of its few threads
+            # while they run (retrieval.isolation), and the model must not wait for a thread to tokenize.
+            self._tokenizing = ThreadPoolExecutor(1, thread_name_prefix="minilm-tokenizer")
             self._tokenizer = tokenizer
             self._query_session = single_threaded_session(data, self.graph_optimization)
             self.load_seconds = time.perf_counter() - started
@@ -220,7 +224,7 @@ class MiniLMEmbedder:
             return []
         await self.load()
         loop = asyncio.get_running_loop()
-        encodings = await asyncio.to_thread(self._tokenizer.encode_batch, list(texts))
+        encodings = await loop.run_in_executor(self._tokenizing, self._tokenizer.encode_batch, list(texts))
         batches = length_sorted_batches([len(e.ids) for e in encodings], self.batch_size)
         # Every batch is queued at once: the workers take them in order, one session each.
         runs = [
@@ -247,10 +251,10 @@ class MiniLMEmbedder:
     def close(self) -> None:
         """Stop the worker threads and free the sessions; a later call loads them again."""
         with self._load_lock:
-            for executor in (self._documents, self._queries):
+            for executor in (self._documents, self._queries, self._tokenizing):
                 if executor is not None:
                     executor.shutdown(wait=True, cancel_futures=True)
-            self._documents = self._queries = self._query_session = None
+            self._documents = self._queries = self._tokenizing = self._query_session = None
             self._idle = queue.SimpleQueue()
 
     def _run_documents(self, encodings: list[Any]) -> np.ndarray:

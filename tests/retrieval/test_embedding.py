@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -139,6 +141,33 @@ async def test_minilm_graph_optimisation_levels_give_the_same_vectors(optimizati
 def test_minilm_refuses_an_unknown_graph_optimisation_level() -> None:
     with pytest.raises(ValueError, match="extended"):
         MiniLMEmbedder(graph_optimization="fastest")
+
+
+def test_minilm_embeds_documents_while_the_loops_default_threads_are_all_taken() -> None:
+    # A worker's parse children each hold a default-executor thread while they run: the model's
+    # feed (tokenizing) must not wait for one of them. A loop of its own, whose one default thread is taken.
+    embedder = MiniLMEmbedder(sessions=1)
+
+    async def embed_with_the_default_thread_taken() -> list[list[float]]:
+        loop = asyncio.get_running_loop()
+        await embedder.load()
+        released = threading.Event()
+        loop.set_default_executor(ThreadPoolExecutor(1))
+        blocked = loop.run_in_executor(None, released.wait)
+        try:
+            # A hang guard, not a speed limit: without its own tokenizer thread this call never returns.
+            return await asyncio.wait_for(embedder.embed_documents(PASSAGES), 120)
+        finally:
+            released.set()
+            await blocked
+
+    try:
+        vectors = asyncio.run(embed_with_the_default_thread_taken())
+    finally:
+        embedder.close()
+
+    assert len(vectors) == len(PASSAGES)
+    assert all(math.isclose(norm(v), 1.0, abs_tol=1e-4) for v in vectors)
 
 
 async def test_minilm_answers_a_query_while_a_long_document_run_is_still_going() -> None:
