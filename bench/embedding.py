@@ -1,21 +1,23 @@
 """Offline embedding throughput: our MiniLM embedder against the fastest bare onnxruntime loop, same run.
 
-.venv/bin/python bench/embedding.py [--folder PATH] [--chunks 192] [--rounds 3] [--quick]
+.venv/bin/python bench/embedding.py [--folder PATH] [--chunks 128] [--rounds 9] [--screen-passes 2] [--quick]
 
 The chunks are what ingestion makes of the files under `--folder` (default: this repository's `retrieval/`
 sources and `docs/`): parsed and chunked with the offline models' 256/64 tokens. A bare loop starts from the
 same texts and ends with the same unit-length mean-pooled vectors (tokenize with `tokenizers`, `session.run`,
-pool in numpy), with nothing of ours in between. It screens a grid of bare variants once (sessions x
-intra-op threads, batch size, length-sorted or not, graph optimisation level, spinning, inter-op threads),
-then runs the three fastest and our embedder in turns for `--rounds` rounds and compares the medians. The
-ratio is ours / the fastest bare median.
+pool in numpy), with nothing of ours in between. It screens a grid of bare variants (sessions x intra-op
+threads, batch size, length-sorted or not, graph optimisation level, spinning, inter-op threads) over
+`--screen-passes` passes in random orders, then runs the `--finalists` fastest, the bare loop with our
+settings and our embedder for `--rounds` rounds, each round in a new random order. Each round gives a paired
+ratio ours / each bare loop (the same seconds of the host's load on both sides); the figure is the median
+paired ratio against the finalist with the best median passages/s, with its quartiles and a bootstrap
+interval.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import os
 import random
 import statistics
@@ -34,7 +36,6 @@ import onnxruntime as ort
 from retrieval.chunking import chunk_and_count
 from retrieval.onnx_embedder import (
     DOCUMENT_NICENESS,
-    GRAPH_OPTIMIZATION,
     MiniLMEmbedder,
     available_cpus,
     load_tokenizer,
@@ -192,21 +193,58 @@ def timed(run: Callable[[], object], count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    """Lower quartile, median, upper quartile (inclusive method: defined for one value too)."""
+    if len(values) == 1:
+        return values[0], values[0], values[0]
+    low, middle, high = statistics.quantiles(values, n=4, method="inclusive")
+    return low, middle, high
+
+
+def bootstrap_median(values: list[float], resamples: int = 2000, seed: int = 1) -> tuple[float, float]:
+    """90% percentile-bootstrap interval of the median of `values`."""
+    rng = random.Random(seed)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
+    return medians[int(0.05 * resamples)], medians[int(0.95 * resamples) - 1]
+
+
+def screen(
+    variants: list[BareLoop], sample: list[str], passes: int, rng: random.Random
+) -> dict[BareLoop, tuple[float, float]]:
+    """Per variant: median passages/s and median CPU ms per passage over `passes` passes, each pass in a
+    new random order. CPU time counts every thread of the process: it hardly moves with the host's load."""
+    rates: dict[BareLoop, list[float]] = {bare: [] for bare in variants}
+    cpu_ms: dict[BareLoop, list[float]] = {bare: [] for bare in variants}
+    for _ in range(passes):
+        for bare in rng.sample(variants, len(variants)):
+            cpu_before = time.process_time()
+            rates[bare].append(timed(lambda bare=bare: bare.run(sample), len(sample)))
+            cpu_ms[bare].append((time.process_time() - cpu_before) / len(sample) * 1000)
+    return {bare: (statistics.median(rates[bare]), statistics.median(cpu_ms[bare])) for bare in variants}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folder", type=Path, action="append", help="files to chunk (repeatable)")
-    parser.add_argument("--chunks", type=int, default=192)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--chunks", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=9, help="final rounds (each in a random order)")
+    parser.add_argument(
+        "--screen-passes", type=int, default=2, help="passes of the grid over half the chunks"
+    )
+    parser.add_argument("--finalists", type=int, default=3, help="fastest screened variants in the final")
+    parser.add_argument("--seed", type=int, default=1, help="of the random orders")
     parser.add_argument(
         "--niceness", type=int, default=DOCUMENT_NICENESS, help="of every thread of the run (default: ours)"
     )
-    parser.add_argument("--quick", action="store_true", help="48 chunks, 1 round: checks the script")
+    parser.add_argument("--quick", action="store_true", help="48 chunks, 1 screening pass, 2 rounds")
     args = parser.parse_args()
     if args.quick:
-        args.chunks, args.rounds = 48, 1
+        args.chunks, args.rounds, args.screen_passes = 48, 2, 1
     # Before any thread exists, so every thread (onnxruntime's, ours, the bare loops') inherits it: other
     # processes on a shared host then take the same share from both sides.
     os.nice(args.niceness)
+    rng = random.Random(args.seed)
+    started = time.perf_counter()
 
     cpus = available_cpus()
     texts = folder_chunks(args.folder or [ROOT / "retrieval", ROOT / "docs"], args.chunks)
@@ -232,66 +270,80 @@ def main() -> None:
         loop.run_until_complete(ours.embed_documents(texts))
 
     sample = texts[: max(8, len(texts) // 2)]
+    variants = grid(cpus)
     print(
-        f"\nscreening {len(grid(cpus))} bare variants, one pass over {len(sample)} chunks each (passages/s):"
+        f"\nscreening {len(variants)} bare variants: {args.screen_passes} pass(es) over {len(sample)} chunks"
+        " each, every pass in a new random order; median passages/s, CPU ms per passage:"
     )
-    screened: list[tuple[float, BareLoop]] = []
-    for variant in grid(cpus):
-        bare = BareLoop(variant, model, tokenizer)
+    loops = [BareLoop(variant, model, tokenizer) for variant in variants]
+    for bare in loops:
         bare.run(texts[:8])  # warm-up
-        rate = timed(lambda bare=bare: bare.run(sample), len(sample))
-        print(f"  {rate:6.1f}  {variant}")
-        screened.append((rate, bare))
-    screened.sort(key=lambda pair: pair[0], reverse=True)
-    finalists = [bare for _, bare in screened[:3]]
+    screened = screen(loops, sample, args.screen_passes, rng)
+    for bare in loops:
+        print(f"  {screened[bare][0]:6.1f}  {screened[bare][1]:5.1f} ms  {bare.variant}")
+    finalists = sorted(loops, key=lambda bare: screened[bare][0], reverse=True)[: args.finalists]
     # Our settings run bare as well (info): what our code adds on top of the same onnxruntime work.
-    same = Variant(
-        ours.sessions, 1, ours.batch_size, opt=GRAPH_OPTIMIZATION.removeprefix("ORT_ENABLE_").lower()
-    )
-    twin = next((bare for _, bare in screened if bare.variant == same), None)
+    same = Variant(ours.sessions, 1, ours.batch_size, opt=ours.graph_optimization)
+    twin = next((bare for bare in loops if bare.variant == same), None)
     if twin is None:
         twin = BareLoop(same, model, tokenizer)
         twin.run(texts[:8])
-    if twin not in finalists:
-        finalists.append(twin)
-    for _, bare in screened:
-        if bare not in finalists:
+    for bare in loops:
+        if bare not in finalists and bare is not twin:
             bare.close()
 
-    contenders: dict[str, Callable[[], object]] = {
-        f"bare {b.variant}": (lambda b=b: b.run(texts)) for b in finalists
-    }
-    contenders[
-        f"ours: {ours.sessions} sessions x 1 thread, batch {ours.batch_size}, {GRAPH_OPTIMIZATION},"
-        " +1 query session"
-    ] = run_ours
-    rates: dict[str, list[float]] = {name: [] for name in contenders}
-    names = list(contenders)
-    for round_ in range(args.rounds):
-        # A different order each round: no contender always runs right after the same one.
-        for name in itertools.islice(itertools.cycle(names), round_, round_ + len(names)):
-            rates[name].append(timed(contenders[name], len(texts)))
-    medians = {name: statistics.median(values) for name, values in rates.items()}
+    bare_names = {f"bare {b.variant}": b for b in finalists}
     twin_name = f"bare {twin.variant}"
-    best_bare = max((name for name in names if name.startswith("bare")), key=medians.__getitem__)
-    ours_name = names[-1]
-    print(f"\nfinal: {args.rounds} round(s) in turns, median passages/s (all rounds)")
-    for name in names:
-        values = " ".join(f"{v:6.1f}" for v in rates[name])
-        print(f"  {medians[name]:6.1f}  [{values}]  {name}")
-    ratio = medians[ours_name] / medians[best_bare]
-    print(
-        f"\nours {medians[ours_name]:.1f} / fastest bare {medians[best_bare]:.1f} passages/s = {ratio:.2f}"
-        f"  (target >= 0.95: {'ok' if ratio >= 0.95 else 'MISS'})"
+    bare_names.setdefault(twin_name, twin)
+    contenders: dict[str, Callable[[], object]] = {
+        name: (lambda b=b: b.run(texts)) for name, b in bare_names.items()
+    }
+    ours_name = (
+        f"ours: {ours.sessions} sessions x 1 thread, batch {ours.batch_size}, opt {ours.graph_optimization},"
+        " +1 query session"
     )
+    contenders[ours_name] = run_ours
+    rates: dict[str, list[float]] = {name: [] for name in contenders}
+    cpu_ms: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
+    for _ in range(args.rounds):
+        # A new random order each round: no contender always runs right after the same one, or first.
+        for name in rng.sample(names, len(names)):
+            cpu_before = time.process_time()
+            rates[name].append(timed(contenders[name], len(texts)))
+            cpu_ms[name].append((time.process_time() - cpu_before) / len(texts) * 1000)
+    medians = {name: statistics.median(values) for name, values in rates.items()}
     print(
-        f"  info: ours / the bare loop with our settings ({twin.variant})"
-        f" = {medians[ours_name] / medians[twin_name]:.2f}"
+        f"\nfinal: {args.rounds} round(s), each in a random order; median passages/s [every round];"
+        " CPU ms per passage of the process (median: load-independent work)"
+    )
+    for name in names:
+        values = " ".join(f"{v:5.1f}" for v in rates[name])
+        print(f"  {medians[name]:6.1f}  [{values}]  {statistics.median(cpu_ms[name]):5.1f} ms  {name}")
+
+    # The reference is the finalist with the best median over all rounds: the fastest the grid found.
+    best = max((f"bare {b.variant}" for b in finalists), key=medians.__getitem__)
+    print("\nours / each bare loop, paired by round: median [quartiles] (90% bootstrap CI of the median)")
+    summary: dict[str, tuple[float, float, float]] = {}
+    for name in bare_names:
+        paired = [a / b for a, b in zip(rates[ours_name], rates[name], strict=True)]
+        summary[name] = quartiles(paired)
+        low, high = bootstrap_median(paired)
+        tags = [tag for tag, hit in (("fastest", name == best), ("our settings", name == twin_name)) if hit]
+        print(
+            f"  {summary[name][1]:.2f} [{summary[name][0]:.2f}-{summary[name][2]:.2f}] ({low:.2f}-{high:.2f})"
+            f"  {name}{'  <- ' + ', '.join(tags) if tags else ''}"
+        )
+    ratio = summary[best][1]
+    print(
+        f"\nours / fastest bare ({best.removeprefix('bare ')}), median of paired per-round ratios:"
+        f" {ratio:.2f}  (target >= 0.95: {'ok' if ratio >= 0.95 else 'MISS'});"
+        f" ratio of medians {medians[ours_name] / medians[best]:.2f}; load average {os.getloadavg()[0]:.1f}"
     )
 
     extra = load_verified(None, None)
     base = rss_mb()
-    extra_session = single_threaded_session(extra)
+    extra_session = single_threaded_session(extra, ours.graph_optimization)
     created_mb = rss_mb() - base
     mean_pooled(extra_session, tokenizer.encode_batch(sorted(texts, key=len)[-ours.batch_size :]))
     print(
@@ -299,8 +351,9 @@ def main() -> None:
         f" one more single-threaded session {created_mb:.0f} MB when created,"
         f" {rss_mb() - base:.0f} MB after one batch of {ours.batch_size} of the longest chunks"
     )
+    print(f"wall time {time.perf_counter() - started:.0f} s")
     del extra_session
-    for bare in finalists:
+    for bare in bare_names.values():
         bare.close()
     loop.close()
 

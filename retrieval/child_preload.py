@@ -8,8 +8,12 @@ Nothing here may raise: an exception would stop the forkserver.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from pathlib import Path
+
+# Read first: importing retrieval.isolation below sets it again, to this process's own main module.
+_MAIN = os.environ.get("GPTSTORE_FORKSERVER_MAIN") or "{}"
 
 with contextlib.suppress(Exception):
     import bs4  # noqa: F401
@@ -30,3 +34,16 @@ with contextlib.suppress(Exception):
         seed_tiktoken_cache(Path(cache))
         get_encoding("cl100k_base")
         _token_tables("cl100k_base")
+
+# The server's main module, once here instead of once per child (retrieval.isolation.main_preparation);
+# marked as inheriting, as multiprocessing does, so a main module that starts processes on import fails
+# with its clear error instead of forking on.
+with contextlib.suppress(Exception):
+    if preparation := json.loads(_MAIN):
+        from multiprocessing import process, spawn
+
+        process.current_process()._inheriting = True
+        try:
+            spawn.prepare(preparation)
+        finally:
+            del process.current_process()._inheriting

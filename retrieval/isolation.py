@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import multiprocessing
 import os
 import resource
 import select
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing import spawn
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -42,34 +43,33 @@ PRELOAD = ["retrieval.child_preload"]
 ORPHAN_CHECK_SECONDS = 1.0
 
 CHILD_PREFIX = "gptstore-"
+
+# How the forkserver learns the parent's main module (retrieval.child_preload reads it): the environment is
+# what it inherits when it starts.
+MAIN_MODULE_ENV = "GPTSTORE_FORKSERVER_MAIN"
+
+
+def main_preparation(main: Any) -> dict[str, str]:
+    """How multiprocessing brings `main` (`sys.modules["__main__"]`) into a child: by module name (`-m`)
+    or by script path; {} for none (`python -c`, an interactive session).
+
+    multiprocessing runs the parent's main module again as `__mp_main__` in every child unless the
+    process it forks from already holds it. Its own `"__main__"` preload never does on Python 3.11 (the
+    forkserver is not given the path), so for `gptstore worker` every parse child re-imported core.cli and
+    what it imports: about a second of CPU per file beside the model, and 5-10 s per child of a benchmark
+    script on a busy host against 0.05 s with the main module in the forkserver (docs/performance.md).
+    """
+    name = getattr(getattr(main, "__spec__", None), "name", None)
+    if name:
+        return {"init_main_from_name": name}
+    path = getattr(main, "__file__", None)
+    return {"init_main_from_path": os.path.normpath(path)} if path else {}
+
+
+os.environ[MAIN_MODULE_ENV] = json.dumps(main_preparation(sys.modules.get("__main__")))
 _context = multiprocessing.get_context("forkserver")
 _context.set_forkserver_preload(PRELOAD)
 _running: dict[int, str] = {}
-
-
-def _without_main(get_preparation_data: Callable[[str], dict]) -> Callable[[str], dict]:
-    """multiprocessing's preparation of a child, minus the re-import of the parent's main module for ours.
-
-    A forkserver child runs the parent's main script again (as `__mp_main__`) before its target; ours are
-    importable functions that need none of it, and that import was a fixed cost per file (the `gptstore`
-    script imports core.cli; under a bench script that imports the app a 1 MB file's parse child took
-    13.5 s, 1.1 s without it, on the loaded machine: docs/performance.md). Other children of the process
-    are left as multiprocessing makes them.
-    """
-
-    def prepare(name: str) -> dict:
-        data = get_preparation_data(name)
-        if name.startswith(CHILD_PREFIX):
-            data.pop("init_main_from_path", None)
-            data.pop("init_main_from_name", None)
-        return data
-
-    prepare.wrapped = True  # type: ignore[attr-defined]
-    return prepare
-
-
-if not getattr(spawn.get_preparation_data, "wrapped", False):
-    spawn.get_preparation_data = _without_main(spawn.get_preparation_data)
 
 
 @dataclass(frozen=True)

