@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from litestar import Request
 from litestar.datastructures import State
 from litestar.di import Provide
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.auth import provide_current_user, provide_optional_user
+from core.auth import carries_credentials, provide_current_user, provide_optional_user
 from core.settings import Settings
 
 
@@ -25,6 +26,22 @@ async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
             await session.commit()
 
 
+async def provide_read_session(
+    request: Request, state: State, db_session: AsyncSession
+) -> AsyncIterator[AsyncSession]:
+    """A session for store reads that tolerate replica lag (listings, search, GPT and dataset pages,
+    reviews, downloads of open files): read-only on the replica for requests without credentials; the
+    request's own `db_session` on the primary when there is no replica, it is down (`Database.
+    replica_session`), or the request names a user, who may be reading what they just wrote. Declared by
+    the handler (`read_session: AsyncSession`) instead of `db_session`; docs/scaling.md."""
+    replica = None if carries_credentials(request) else await state.db.replica_session()
+    if replica is None:
+        yield db_session
+        return
+    async with replica:  # closing rolls the read-only transaction back and returns the connection
+        yield replica  # db_session, unused, never opens a connection
+
+
 def provide_settings(state: State) -> Settings:
     return state.settings
 
@@ -35,6 +52,7 @@ def provide_redis(state: State) -> Redis:
 
 dependencies = {
     "db_session": Provide(provide_db_session),
+    "read_session": Provide(provide_read_session),
     "settings": Provide(provide_settings, sync_to_thread=False),
     "redis": Provide(provide_redis, sync_to_thread=False),
     "current_user": Provide(provide_current_user),

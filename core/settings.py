@@ -33,6 +33,10 @@ class Settings(BaseSettings):
 
     # Servers. Unset URLs mean: start the embedded PostgreSQL / Redis in the data dir.
     database_url: str | None = None
+    # A streaming replica of that server for store reads that tolerate its lag (docs/scaling.md); unset:
+    # every read on the primary. After a failed connection the primary serves them for the retry time.
+    database_replica_url: str | None = None
+    database_replica_retry_seconds: float = Field(10.0, ge=0)
     redis_url: str | None = None
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".local" / "share" / "gptstore")
     secret_key: SecretStr | None = None
