@@ -85,6 +85,13 @@ REPLICA_SERVER_SETTINGS = {"default_transaction_read_only": "on", "application_n
 REPLICA_CONNECT_TIMEOUT_SECONDS = 5.0
 
 logger = logging.getLogger("gptstore.db")
+REPLICA_INFO = "replica"  # key in `AsyncSession.info` of sessions on the replica
+
+
+def replica_lag(session: AsyncSession, settings: Settings) -> float:
+    """Seconds `session`'s reads may trail the primary: `database_replica_lag_seconds` for a session on
+    the replica, 0 on the primary (for `core.cache.cached`)."""
+    return settings.database_replica_lag_seconds if session.info.get(REPLICA_INFO) else 0.0
 
 
 def create_engine(
@@ -155,7 +162,9 @@ class Database:
         self.sessionmaker = sessionmaker or async_sessionmaker(engine, expire_on_commit=False)
         self.replica = replica
         self.replica_retry_seconds = replica_retry_seconds
-        self._replica_sessionmaker = replica and async_sessionmaker(replica, expire_on_commit=False)
+        self._replica_sessionmaker = replica and async_sessionmaker(
+            replica, expire_on_commit=False, info={REPLICA_INFO: True}
+        )
         self._replica_down_until = 0.0
 
     @classmethod

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     # every read on the primary. After a failed connection the primary serves them for the retry time.
     database_replica_url: str | None = None
     database_replica_retry_seconds: float = Field(10.0, ge=0)
+    # How far the replica may lag: for this long after a store change, pages read there are served but not
+    # cached (they may not show the change yet). Bounded by core.cache.CHANGE_MARK_SECONDS.
+    database_replica_lag_seconds: float = Field(2.0, ge=0, le=300)
     redis_url: str | None = None
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".local" / "share" / "gptstore")
     secret_key: SecretStr | None = None

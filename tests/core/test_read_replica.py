@@ -21,6 +21,7 @@ from core.db import Database, create_engine
 from core.settings import Settings
 from retrieval.models import Dataset
 from store.feedback import FeedbackService
+from store.service import invalidate
 from tests.asgi import app_client
 from tests.conftest import _drop_database, migrated_database
 from tests.factories import auth_headers, create_user
@@ -133,6 +134,41 @@ async def test_store_reads_go_to_the_replica_and_what_writes_or_names_a_user_sta
         assert await reader_connections(db) == 0
     async with db.session_scope() as session:
         assert (await FeedbackService(session, settings).my_rating(visitor, gpt_id)).stars == 4
+
+
+async def test_a_listing_read_on_the_replica_just_after_a_change_is_served_but_not_cached(
+    settings: Settings, replica_urls: tuple[str, str], replica_db: Database, redis: Redis
+) -> None:
+    db = replica_db
+    async with db.session_scope() as session:
+        owner = await create_user(session, settings, plan="plus")
+        listing = await create_published_gpt(session, owner, name="Lagging Fjords")
+    settings = replica_settings(settings, *replica_urls).model_copy(
+        update={"database_replica_lag_seconds": 60.0}
+    )
+
+    async def rename(name: str) -> None:  # behind the cache's back: no invalidation
+        async with db.session_scope() as session:
+            await session.execute(
+                sa.text("UPDATE listing SET name = :name WHERE gpt_id = :id"),
+                {"name": name, "id": listing.gpt_id},
+            )
+
+    async with app_client(create_app(settings, db=db, redis=redis)) as client:
+
+        async def listed() -> str:
+            [item] = (await client.get("/api/store/gpts?sort=new")).json()["data"]
+            return item["name"]
+
+        assert await listed() == "Lagging Fjords"
+        await rename("Renamed quietly")
+        assert await listed() == "Lagging Fjords"  # no change announced: read on the replica, and cached
+        await invalidate(redis, listing.gpt_id)  # what every store change does
+        await rename("Renamed after the change")
+        # Within the replica's lag of a change, what the replica shows may predate it: not kept.
+        assert await listed() == "Renamed after the change"
+        await rename("Renamed again")
+        assert await listed() == "Renamed again"
 
 
 async def test_nothing_can_write_through_the_replica(replica_db: Database) -> None:
