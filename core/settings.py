@@ -230,6 +230,11 @@ class Settings(BaseSettings):
     def _check_secret(self) -> Settings:
         if self.rerank_provider == "http" and not self.rerank_base_url:
             raise ValueError("GPTSTORE_RERANK_BASE_URL must be set when GPTSTORE_RERANK_PROVIDER is http")
+        if self.database_replica_url and not self.database_url:
+            raise ValueError(
+                "GPTSTORE_DATABASE_REPLICA_URL needs GPTSTORE_DATABASE_URL: "
+                "the embedded server has no replica"
+            )
         if self.database_url and not self.database_is_local and self.secret_key is None:
             raise ValueError("GPTSTORE_SECRET_KEY must be set when GPTSTORE_DATABASE_URL points at a server")
         if self.secret_key is not None:

@@ -218,3 +218,8 @@ async def test_without_a_replica_setting_every_read_is_on_the_primary(settings: 
             assert await session.scalar(sa.text("SHOW transaction_read_only")) == "off"
     finally:
         await db.dispose()
+
+
+def test_a_replica_needs_a_primary_server_url(tmp_path) -> None:
+    with pytest.raises(ValueError, match="embedded server has no replica"):
+        Settings(data_dir=tmp_path, database_replica_url="postgresql+asyncpg://reader@replica:5432/gptstore")
