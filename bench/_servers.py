@@ -29,11 +29,19 @@ class BenchServers:
 
 
 @asynccontextmanager
-async def bench_servers(workdir: Path, name: str, *, redis: bool = True) -> AsyncIterator[BenchServers]:
-    """A new database `<name>_<pid>`, dropped afterwards; embedded servers in `workdir` for unset URLs."""
+async def bench_servers(
+    workdir: Path, name: str, *, redis: bool = True, postgres_options: dict[str, str] | None = None
+) -> AsyncIterator[BenchServers]:
+    """A new database `<name>_<pid>`, dropped afterwards; embedded servers in `workdir` for unset URLs
+    (`postgres_options`: `-c` settings of an embedded PostgreSQL)."""
     admin_url = os.environ.get("GPTSTORE_BENCH_DATABASE_URL")
     redis_url = os.environ.get("GPTSTORE_BENCH_REDIS_URL") if redis else None
-    embedded = EmbeddedServers(workdir / "servers", postgres=not admin_url, redis=redis and not redis_url)
+    embedded = EmbeddedServers(
+        workdir / "servers",
+        postgres=not admin_url,
+        redis=redis and not redis_url,
+        postgres_options=postgres_options or {},
+    )
     pids: dict[str, int] = {}
     if embedded.postgres or embedded.redis:
         embedded.start()

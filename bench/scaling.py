@@ -1,20 +1,28 @@
-"""Scaling figures: index sizes, disk per chunk, recall and write rates at 1k, 10k, 100k (and 1M) chunks.
+"""Scaling figures: sizes, index builds, search latency and recall at 1k, 10k, 100k and 1M chunks.
 
-    .venv/bin/python bench/scaling.py [--full] [--quick]
+    .venv/bin/python bench/scaling.py             # 1k, 10k, 100k (~3-5 min on 2 busy CPUs)
+    .venv/bin/python bench/scaling.py --quick     # 1k, 10k: checks the script (under a minute)
+    .venv/bin/python bench/scaling.py --million   # 1k, 10k, 100k and 1M (~30-45 min, ~12 GB of disk)
+    .venv/bin/python bench/scaling.py --sizes 1000,300000 [--writes]
 
-For each size, on a fresh embedded PostgreSQL (or GPTSTORE_BENCH_DATABASE_URL as an admin URL): loads the
-chunks of bench/retrieval.py's synthetic corpus (clustered 384-dim vectors, Zipfian text), builds the GIN and
-the HNSW index over `vector` and, in its turn, over `halfvec`, and measures:
+For each size, on one fresh embedded PostgreSQL (or GPTSTORE_BENCH_DATABASE_URL as an admin URL), the chunks
+of bench/retrieval.py's synthetic corpus (1,000 clustered 384-dim directions with a shared component, as
+sentence embeddings have; Zipfian text) are COPYed in binary (asyncpg `copy_records_to_table`) into
+`knowledge_chunk` with its HNSW and full-text GIN indexes dropped; then the GIN index, the HNSW index over
+`vector(384)` exactly as the migrations define it, and a second HNSW index over the `halfvec(384)`
+expression are built, with `maintenance_work_mem` sized to hold the graph and
+`max_parallel_maintenance_workers` = CPUs - 1. Measured:
 
-- the size of each relation (`pg_relation_size`, `pg_table_size`), per chunk;
-- recall@10 of each HNSW index against the exact top 10 (numpy) over the whole table, and its p50;
-- chunk writes through `retrieval.jobs._write_batch` appended to that table: the write options side by
-  side (durable commits as before, `synchronous_commit = off` per transaction as now, bigger transactions,
-  a `halfvec` index, no HNSW index at all as a deferred-index import would write, a larger GIN pending
-  list), each as rows/s and as a ratio to parse-and-chunk of the same text in the same run.
+- bytes of the heap, TOAST, each index (`pg_relation_size`), per chunk and per million chunks;
+- COPY rows/s and the build seconds of each index;
+- recall@10 against the exact top 10 (numpy over every vector) and the p50/p95 of the search through each
+  HNSW index the way retrieval.search reads it (VECTOR_CANDIDATES from the relaxed-order scan, re-ranked),
+  over the whole table, at `hnsw.ef_search` 100 (gptstore's), 200, 400 and 800. `vector` and `halfvec` take
+  turns query by query, so both see the same load, and the ratio halfvec / vector is printed per size.
 
-`--quick`: 1k and 10k. `--full`: adds 1M (about an hour and ~20 GB of disk on 2 cores: the table is copied
-twice). A benchmark, not a test: nothing here asserts a time. docs/scaling.md shows a run.
+`--writes` (sizes up to 100k) adds the chunk-write contenders of issue #15's first pass (through
+`retrieval.jobs._write_batch` and raw COPY, with the `vector`, the `halfvec` or no HNSW index), taking turns
+block by block. A benchmark, not a test: nothing here asserts a time. docs/scaling.md shows runs.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import tempfile
 import time
 import uuid
 import warnings
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +52,6 @@ from bench.retrieval import (
     TSV_INDEX,
     Corpus,
     Gpt,
-    bulk_load,
     insert_rows,
     plan_gpts,
     progress,
@@ -62,7 +70,20 @@ HALFVEC_DEFINITION = (
     f"CREATE INDEX {HALFVEC_INDEX} ON bench_halfvec USING hnsw "
     f"((embedding::halfvec({DIMENSIONS})) halfvec_cosine_ops) WHERE embedding_model = '{MODEL}'"
 )
-QUERIES = 50
+MAIN_HALFVEC_INDEX = f"ix_knowledge_chunk_hnsw_halfvec_{DIMENSIONS}"  # beside the vector one, same table
+MAIN_HALFVEC_DEFINITION = (
+    f"CREATE INDEX {MAIN_HALFVEC_INDEX} ON knowledge_chunk USING hnsw "
+    f"((embedding::halfvec({DIMENSIONS})) halfvec_cosine_ops) WITH (m = 16, ef_construction = 64) "
+    f"WHERE embedding_model = '{MODEL}'"
+)
+QUERIES = 100  # timed per kind and ef_search, after WARMUP untimed ones
+WARMUP = 10
+EF_SEARCH = (100, 200, 400, 800)  # gptstore's (core.db.SERVER_SETTINGS), then wider
+KINDS = {  # kind: (cast in the search, its HNSW index)
+    "vector": (f"vector({DIMENSIONS})", HNSW_INDEX),
+    "halfvec": (f"halfvec({DIMENSIONS})", MAIN_HALFVEC_INDEX),
+}
+WRITES_UP_TO = 100_000
 TWINS = {"bench_halfvec": "halfvec", "bench_plain": None}  # copies of the table with another vector index
 # Write contenders, taking turns block by block so all see the same load and alike graphs:
 # label: (table, through _write_batch or raw COPY, rows per transaction, durable, GIN pending list kB).
@@ -75,40 +96,6 @@ WRITE_VARIANTS = {
     "halfvec HNSW, raw binary COPY": ("bench_halfvec", "copy", WRITE_ROWS, False, None),
     "no HNSW (deferred index), raw binary COPY": ("bench_plain", "copy", WRITE_ROWS, False, None),
 }
-
-
-async def relation_sizes(raw) -> dict[str, int]:
-    """Bytes: the table (heap, TOAST, maps), each index we look at, and the other (B-tree) indexes."""
-    table = await raw.fetchval("SELECT pg_table_size('knowledge_chunk')")
-    total = await raw.fetchval("SELECT pg_total_relation_size('knowledge_chunk')")
-    sizes = {"table": table}
-    for label, name in (("hnsw", HNSW_INDEX), ("gin", TSV_INDEX)):
-        sizes[label] = await raw.fetchval("SELECT pg_relation_size($1::regclass)", name)
-    sizes["btree"] = total - table - sizes["hnsw"] - sizes["gin"]
-    sizes["halfvec"] = await raw.fetchval("SELECT pg_relation_size($1::regclass)", HALFVEC_INDEX)
-    return sizes
-
-
-async def index_recall(
-    raw, table: str, queries: np.ndarray, truth: list[set], cast: str
-) -> tuple[float, float]:
-    """recall@10 and p50 ms of the top 10 over the whole table through the HNSW index on `cast`, the way
-    retrieval.search reads it: VECTOR_CANDIDATES from the (relaxed-order) index scan, re-ranked."""
-    distance = f"embedding::{cast} <=> $1::vector({DIMENSIONS})::{cast}"
-    statement = (
-        f"WITH nearest AS MATERIALIZED (SELECT id, {distance} AS distance FROM {table} "
-        f"WHERE embedding_model = $2 ORDER BY {distance} LIMIT {VECTOR_CANDIDATES}) "
-        "SELECT id FROM nearest ORDER BY distance + 0 LIMIT 10"
-    )
-    found, times = [], []
-    for vector, expected in zip(queries, truth, strict=True):
-        async with raw.transaction():
-            await raw.execute("SET LOCAL enable_sort = off")  # the index, never an exact sort
-            tick = time.perf_counter()
-            rows = await raw.fetch(statement, vector, MODEL)
-            times.append((time.perf_counter() - tick) * 1000)
-        found.append(len({r["id"] for r in rows} & expected) / 10)
-    return float(np.mean(found)), float(np.percentile(times, 50))
 
 
 async def make_twins(raw) -> float:
@@ -194,84 +181,271 @@ def parse_and_chunk(corpus: Corpus) -> tuple[float, float]:
     return megabytes / best, chunks / megabytes
 
 
-async def measure_size(url, engine, corpus: Corpus, rng, size: int) -> dict:
+async def relation_sizes(raw) -> dict[str, int]:
+    """Bytes: heap (main fork), TOAST (with its index), the table as a whole (heap, TOAST, maps), each HNSW
+    index, the full-text GIN index and the other indexes (B-tree keys and the CJK n-gram GIN)."""
+    sizes = {
+        "heap": await raw.fetchval("SELECT pg_relation_size('knowledge_chunk')"),
+        "toast": await raw.fetchval(
+            "SELECT coalesce(pg_total_relation_size(nullif(reltoastrelid, 0)), 0) FROM pg_class"
+            " WHERE oid = 'knowledge_chunk'::regclass"
+        ),
+        "table": await raw.fetchval("SELECT pg_table_size('knowledge_chunk')"),
+        "vector": await raw.fetchval("SELECT pg_relation_size($1::regclass)", HNSW_INDEX),
+        "halfvec": await raw.fetchval("SELECT pg_relation_size($1::regclass)", MAIN_HALFVEC_INDEX),
+        "gin": await raw.fetchval("SELECT pg_relation_size($1::regclass)", TSV_INDEX),
+    }
+    total = await raw.fetchval("SELECT pg_total_relation_size('knowledge_chunk')")
+    sizes["other"] = total - sizes["table"] - sizes["vector"] - sizes["halfvec"] - sizes["gin"]
+    return sizes
+
+
+def search_statement(cast: str) -> str:
+    """The top 10 through the HNSW index on `cast`, read as retrieval.search reads it (whole table)."""
+    distance = f"embedding::{cast} <=> $1::vector({DIMENSIONS})::{cast}"
+    return (
+        f"WITH nearest AS MATERIALIZED (SELECT id, {distance} AS distance FROM knowledge_chunk "
+        f"WHERE embedding_model = $2 ORDER BY {distance} LIMIT {VECTOR_CANDIDATES}) "
+        "SELECT id FROM nearest ORDER BY distance + 0 LIMIT 10"
+    )
+
+
+async def measure_search(raw, queries: np.ndarray, truth: list[set]) -> dict:
+    """(kind, ef_search) -> recall@10, p50 ms, p95 ms; the kinds take turns query by query, the one that
+    goes first alternating, after WARMUP untimed queries each."""
+    statements = {kind: search_statement(cast) for kind, (cast, _) in KINDS.items()}
+    await raw.execute("SET enable_sort = off")  # the index, never an exact sort
+    for kind, (_, index) in KINDS.items():
+        plan = "\n".join(r[0] for r in await raw.fetch(f"EXPLAIN {statements[kind]}", queries[0], MODEL))
+        if index not in plan:
+            raise RuntimeError(f"the {kind} search does not use {index}:\n{plan}")
+    results = {}
+    for ef in EF_SEARCH:
+        await raw.execute(f"SET hnsw.ef_search = {ef}")
+        for vector in queries[:WARMUP]:
+            for statement in statements.values():
+                await raw.fetch(statement, vector, MODEL)
+        found = {kind: [] for kind in KINDS}
+        times = {kind: [] for kind in KINDS}
+        for n, (vector, expected) in enumerate(zip(queries, truth, strict=True)):
+            order = list(KINDS) if n % 2 == 0 else list(reversed(KINDS))
+            for kind in order:
+                tick = time.perf_counter()
+                rows = await raw.fetch(statements[kind], vector, MODEL)
+                times[kind].append((time.perf_counter() - tick) * 1000)
+                found[kind].append(len({r["id"] for r in rows} & expected) / 10)
+        for kind in KINDS:
+            results[kind, ef] = (
+                float(np.mean(found[kind])),
+                float(np.percentile(times[kind], 50)),
+                float(np.percentile(times[kind], 95)),
+            )
+            recall, p50, p95 = results[kind, ef]
+            progress(f"  {kind} ef_search {ef}: recall@10 {recall:.3f}, p50 {p50:.2f} ms, p95 {p95:.2f} ms")
+    await raw.execute("RESET hnsw.ef_search")
+    await raw.execute("RESET enable_sort")
+    return results
+
+
+class RunningTop10:
+    """The exact top 10 by cosine (unit vectors: the dot product) of each query, kept while the chunks
+    stream past block by block, so no copy of a million vectors stays in memory."""
+
+    def __init__(self, queries: np.ndarray):
+        self.queries = queries
+        self.scores = np.full((len(queries), 10), -np.inf, np.float32)
+        self.ids = np.empty((len(queries), 10), dtype=object)
+
+    def add(self, vectors: np.ndarray, ids: list[uuid.UUID]) -> None:
+        scores = (vectors @ self.queries.T).T  # queries x block
+        if len(ids) > 10:
+            best = np.argpartition(-scores, 10, axis=1)[:, :10]
+        else:
+            best = np.broadcast_to(np.arange(len(ids)), (len(scores), len(ids)))
+        scores = np.concatenate([self.scores, np.take_along_axis(scores, best, 1)], axis=1)
+        ids_ = np.concatenate([self.ids, np.array(ids, dtype=object)[best]], axis=1)
+        top = np.argpartition(-scores, 10, axis=1)[:, :10]
+        self.scores = np.take_along_axis(scores, top, 1)
+        self.ids = np.take_along_axis(ids_, top, 1)
+
+    def truth(self) -> list[set]:
+        return [set(row) for row in self.ids]
+
+
+async def load(engine, corpus: Corpus, gpts: list[Gpt], owner_id: uuid.UUID, size: int, top: RunningTop10):
+    """COPY every chunk in binary with the HNSW and tsvector GIN indexes dropped, then build those two with
+    maintenance_work_mem sized to the graph and parallel workers; seconds of each step."""
+    timings: dict[str, float] = {}
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        raw = (await conn.get_raw_connection()).driver_connection
+        await insert_rows(raw, owner_id, gpts)
+        config = await regconfig_oid(raw)
+        definitions = dict(
+            await raw.fetch(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'knowledge_chunk'"
+                " AND indexname = ANY($1)",
+                [HNSW_INDEX, TSV_INDEX],
+            )
+        )
+        for name in definitions:  # a bulk build is many times faster than inserting into the index
+            await raw.execute(f"DROP INDEX {name}")
+        copy, records, ids, blocks, done = 0.0, [], [], [], 0
+        for n, gpt in enumerate(gpts):
+            clusters = gpt.clusters[corpus.rng.integers(0, len(gpt.clusters), gpt.size)]
+            vectors = corpus.vectors(clusters)
+            texts, _ = corpus.texts(clusters)
+            ordinal = 0
+            for file_id, count in gpt.files:
+                for i in range(count):
+                    row_id = uuid.uuid4()
+                    ids.append(row_id)
+                    text = texts[ordinal]
+                    records.append(
+                        (row_id, file_id, gpt.id, i, text, len(text) // 4, None, None, 0, len(text), MODEL,
+                         vectors[ordinal], config)
+                    )  # fmt: skip
+                    ordinal += 1
+            blocks.append(vectors)
+            if len(records) >= 10_000 or n == len(gpts) - 1:
+                top.add(np.concatenate(blocks), ids)
+                tick = time.perf_counter()
+                await raw.copy_records_to_table("knowledge_chunk", records=records, columns=COPY_COLUMNS)
+                copy += time.perf_counter() - tick
+                done += len(records)
+                records, ids, blocks = [], [], []
+                if done % 100_000 < 10_000 or done == size:
+                    progress(f"  {done:,} / {size:,} chunks copied")
+        timings["copy"] = copy
+        # The in-memory HNSW graph needs ~2 KB per 384-dim vector (vector; ~1.2 KB halfvec); past
+        # maintenance_work_mem the build slows down many times (pgvector says so in a NOTICE, shown).
+        timings["work_mem_mb"] = work_mem_mb = max(256, size * 4 // 1024)
+        await raw.execute(f"SET maintenance_work_mem = '{work_mem_mb}MB'")
+        await raw.execute(f"SET max_parallel_maintenance_workers = {max(0, (os.cpu_count() or 1) - 1)}")
+        raw.add_log_listener(lambda _conn, message: progress(f"  postgres: {message.message}"))
+        for name, label in ((TSV_INDEX, "gin"), (HNSW_INDEX, "vector")):
+            progress(f"building {name} (maintenance_work_mem {work_mem_mb} MB)")
+            tick = time.perf_counter()
+            await raw.execute(definitions[name])
+            timings[label] = time.perf_counter() - tick
+        await raw.execute("VACUUM (ANALYZE) knowledge_chunk")
+    return timings
+
+
+async def measure_size(url, engine, corpus: Corpus, rng, size: int, writes: bool) -> dict:
     owner_id = uuid.uuid4()
     gpts = plan_gpts(size, rng)
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         raw = (await conn.get_raw_connection()).driver_connection
+        await raw.execute(f"DROP INDEX IF EXISTS {MAIN_HALFVEC_INDEX}")
         await raw.execute("TRUNCATE knowledge_chunk")
-    vectors, ids, timings = await bulk_load(engine, corpus, gpts, owner_id, size)
-    result: dict = {"build": {"vector": timings.get("hnsw", 0.0), "gin": timings.get("gin", 0.0)}}
+    load_average = os.getloadavg()[0]
     queries = corpus.vectors(corpus.rng.integers(0, CLUSTERS, QUERIES))
-    truth = [{ids[i] for i in np.argsort(-(vectors @ q))[:10]} for q in queries]
-    write_rows = min(2_048, size)
+    top = RunningTop10(queries)
+    timings = await load(engine, corpus, gpts, owner_id, size, top)
+    truth = top.truth()
+    result: dict = {
+        "load": load_average,
+        "copy_rows_s": size / timings["copy"],
+        "build": {"gin": timings["gin"], "vector": timings["vector"]},
+        "work_mem_mb": timings["work_mem_mb"],
+    }
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         raw = (await conn.get_raw_connection()).driver_connection
         await raw.execute(f"SET maintenance_work_mem = '{timings['work_mem_mb']}MB'")
-        result["build"]["halfvec"] = await make_twins(raw)
+        await raw.execute(f"SET max_parallel_maintenance_workers = {max(0, (os.cpu_count() or 1) - 1)}")
+        progress(f"building {MAIN_HALFVEC_INDEX}")
+        tick = time.perf_counter()
+        await raw.execute(MAIN_HALFVEC_DEFINITION)
+        result["build"]["halfvec"] = time.perf_counter() - tick
+        await raw.execute("ANALYZE knowledge_chunk")
         result["sizes"] = await relation_sizes(raw)
-        result["recall"] = {
-            "vector": await index_recall(raw, "knowledge_chunk", queries, truth, f"vector({DIMENSIONS})"),
-            "halfvec": await index_recall(raw, "bench_halfvec", queries, truth, f"halfvec({DIMENSIONS})"),
-        }
-        progress(f"  sizes {result['sizes']}, builds {result['build']}, recall and p50 {result['recall']}")
-        writes = await measure_writes(url, raw, corpus, owner_id, write_rows)
-        for table in TWINS:
-            await raw.execute(f"DROP TABLE {table}")
+        progress(f"  sizes {result['sizes']}, builds {result['build']}")
+        result["search"] = await measure_search(raw, queries, truth)
+        if writes and size <= WRITES_UP_TO:
+            await raw.execute(f"DROP INDEX {MAIN_HALFVEC_INDEX}")  # the vector rows pay one HNSW index
+            await make_twins(raw)
+            result["writes"] = await measure_writes(url, raw, corpus, owner_id, min(2_048, size))
+            result["write_rows"] = min(2_048, size)
+            for table in TWINS:
+                await raw.execute(f"DROP TABLE {table}")
+        await raw.execute(f"DROP INDEX IF EXISTS {MAIN_HALFVEC_INDEX}")
         await raw.execute("TRUNCATE knowledge_chunk")
-    result["writes"] = writes
-    result["write_rows"] = write_rows
     return result
 
 
-def report(sizes: list[int], results: dict, parse_mb_s: float, chunks_per_mb: float, meta: dict) -> None:
+def report(sizes: list[int], results: dict, parse: tuple[float, float], meta: dict) -> None:
     mb = 1024 * 1024
-    head = f"{'':<44}" + "".join(f"{s:>12,}" for s in sizes) + f"{'1M (extrap.)':>14}"
-    lines = ["", meta["title"], "", head]
     largest = sizes[-1]
+    extrapolated = largest < 1_000_000
+    tail_head = f"{'1M (extrap.)':>14}" if extrapolated else ""
+    lines = ["", meta["title"], "", f"{'':<46}" + "".join(f"{s:>11,}" for s in sizes) + tail_head]
 
-    def line(label: str, values: list[float], fmt: str, extrapolate: float | None = None) -> None:
-        cells = "".join(f"{format(v, fmt):>12}" for v in values)
-        tail = f"{format(extrapolate, fmt):>14}" if extrapolate is not None else f"{'':>14}"
-        lines.append(f"{label:<44}{cells}{tail}")
+    def line(label: str, values: list[float], fmt: str, per_million: float | None = None) -> None:
+        cells = "".join(f"{format(v, fmt):>11}" for v in values)
+        tail = f"{format(per_million, fmt):>14}" if extrapolated and per_million is not None else ""
+        lines.append(f"{label:<46}{cells}{tail}")
 
-    def per_million(key: str) -> float:  # linear in chunks: bytes per chunk at the largest size x 1M
+    def sized(key: str) -> list[float]:
+        return [results[s]["sizes"][key] / mb for s in sizes]
+
+    def million(key: str) -> float:  # linear in chunks: bytes per chunk at the largest size x 1M
         return results[largest]["sizes"][key] / largest * 1_000_000 / mb
 
     for key, label in (
-        ("table", "table (heap + TOAST) MB"),
-        ("hnsw", "HNSW over vector(384) MB"),
+        ("heap", "heap MB"),
+        ("toast", "TOAST MB"),
+        ("table", "table (heap + TOAST + maps) MB"),
+        ("vector", "HNSW over vector(384) MB"),
         ("halfvec", "HNSW over halfvec(384) MB"),
         ("gin", "GIN (tsvector) MB"),
-        ("btree", "B-tree indexes MB"),
+        ("other", "other indexes (B-tree, n-gram GIN) MB"),
     ):
-        line(label, [results[s]["sizes"][key] / mb for s in sizes], ".1f", per_million(key))
-    disk = [sum(v for k, v in results[s]["sizes"].items() if k != "halfvec") for s in sizes]
-    line("disk per chunk, vector index, bytes", [d / s for d, s in zip(disk, sizes, strict=True)], ",.0f")
-    line("  total MB", [d / mb for d in disk], ",.0f", disk[-1] / largest * 1_000_000 / mb)
-    for kind in ("vector", "halfvec"):
-        line(f"HNSW build s, {kind}", [results[s]["build"][kind] for s in sizes], ".1f")
-    for kind in ("vector", "halfvec"):
-        line(f"recall@10, {kind} HNSW (whole table)", [results[s]["recall"][kind][0] for s in sizes], ".3f")
-        line(f"  p50 ms, {kind}", [results[s]["recall"][kind][1] for s in sizes], ".2f")
-    appended = results[largest]["write_rows"]
-    lines += [
-        "",
-        f"chunk writes, rows/s appended to the loaded table ({appended:,} rows; ratio: as MB/s at "
-        f"{chunks_per_mb:,.0f} chunks/MB / parse+chunk {parse_mb_s:.2f} MB/s)",
-    ]
-    for label in results[largest]["writes"]:
-        rates = [results[s]["writes"][label] for s in sizes]
-        ratios = " ".join(f"{r / chunks_per_mb / parse_mb_s:.2f}" for r in rates)
-        line(f"  {label}", rates, ",.0f")
-        lines[-1] += f"  ratio {ratios}"
-    now = results[largest]["writes"]["vector HNSW, synchronous_commit off (now)"]
-    lines.append(
-        f"hours per million chunks, one process: writes {1e6 / now / 3600:.2f} h (at {largest:,}), "
-        f"parse + chunk {1e6 / chunks_per_mb / parse_mb_s / 3600:.2f} h"
-    )
+        line(label, sized(key), ",.1f", million(key))
+    disk = [sum(results[s]["sizes"][k] for k in ("table", "vector", "gin", "other")) for s in sizes]
+    per_chunk = [d / s for d, s in zip(disk, sizes, strict=True)]
+    line("disk, vector index only, bytes per chunk", per_chunk, ",.0f")
+    line("  MB per million chunks", [d / s * 1e6 / mb for d, s in zip(disk, sizes, strict=True)], ",.0f")
+    line("COPY rows/s (binary, no HNSW/GIN)", [results[s]["copy_rows_s"] for s in sizes], ",.0f")
+    line("build s, GIN (tsvector)", [results[s]["build"]["gin"] for s in sizes], ",.1f")
+    for kind in KINDS:
+        line(f"build s, HNSW {kind}", [results[s]["build"][kind] for s in sizes], ",.1f")
+    line("  maintenance_work_mem MB", [results[s]["work_mem_mb"] for s in sizes], ",.0f")
+    for ef in EF_SEARCH:
+        for kind in KINDS:
+            values = [results[s]["search"][kind, ef] for s in sizes]
+            line(f"ef_search {ef}, {kind}: recall@10", [v[0] for v in values], ".3f")
+            line("  p50 ms", [v[1] for v in values], ".2f")
+            line("  p95 ms", [v[2] for v in values], ".2f")
+    lines += ["", "halfvec / vector, side by side in this run (same table, same queries, turns per query)"]
+    sizes_ratio = [results[s]["sizes"]["halfvec"] / results[s]["sizes"]["vector"] for s in sizes]
+    line("  HNSW size", sizes_ratio, ".2f")
+    line("  HNSW build time", [results[s]["build"]["halfvec"] / results[s]["build"]["vector"] for s in sizes],
+         ".2f")  # fmt: skip
+    for ef in EF_SEARCH:
+        line(f"  p50 at ef_search {ef}",
+             [results[s]["search"]["halfvec", ef][1] / results[s]["search"]["vector", ef][1] for s in sizes],
+             ".2f")  # fmt: skip
+        line(f"  recall@10 difference at ef_search {ef}",
+             [results[s]["search"]["halfvec", ef][0] - results[s]["search"]["vector", ef][0] for s in sizes],
+             "+.3f")  # fmt: skip
+    line("load average when the size started", [results[s]["load"] for s in sizes], ".1f")
+    written = [s for s in sizes if "writes" in results[s]]
+    if written:
+        parse_mb_s, chunks_per_mb = parse
+        lines += [
+            "",
+            f"chunk writes, rows/s appended to the loaded table ({results[written[-1]]['write_rows']:,} "
+            "rows; "
+            f"ratio: as MB/s at {chunks_per_mb:,.0f} chunks/MB / parse+chunk {parse_mb_s:.2f} MB/s) "
+            f"at {', '.join(f'{s:,}' for s in written)}",
+        ]
+        for label in results[written[-1]]["writes"]:
+            rates = [results[s]["writes"][label] for s in written]
+            ratios = " ".join(f"{r / chunks_per_mb / parse_mb_s:.2f}" for r in rates)
+            lines.append(f"  {label:<44}" + "".join(f"{r:>11,.0f}" for r in rates) + f"  ratio {ratios}")
     lines += ["", meta["footer"]]
     print("\n".join(lines), flush=True)
 
@@ -279,12 +453,18 @@ def report(sizes: list[int], results: dict, parse_mb_s: float, chunks_per_mb: fl
 async def run(args: argparse.Namespace, workdir: Path) -> None:
     rng = np.random.default_rng(args.seed)
     corpus = Corpus(rng)
-    sizes = [1_000, 10_000] + ([] if args.quick else [100_000]) + ([1_000_000] if args.full else [])
-    load_before = os.getloadavg()[0]
-    parse_mb_s, chunks_per_mb = parse_and_chunk(corpus)
-    progress(f"parse + chunk: {parse_mb_s:.2f} MB/s, {chunks_per_mb:,.0f} chunks/MB")
+    if args.sizes:
+        sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(","))
+    else:
+        sizes = [1_000, 10_000] + ([] if args.quick else [100_000]) + ([1_000_000] if args.million else [])
+    began = datetime.now(UTC)
+    load_before = os.getloadavg()
+    parse = parse_and_chunk(corpus) if args.writes else (0.0, 0.0)
     results = {}
-    async with bench_servers(workdir, "gptstore_bench_scaling", redis=False) as servers:
+    # A bigger WAL between checkpoints: the loads write GBs, and checkpoints every 1 GB only add noise.
+    options = {"max_wal_size": "8GB", "checkpoint_timeout": "30min"}
+    servers_cm = bench_servers(workdir, "gptstore_bench_scaling", redis=False, postgres_options=options)
+    async with servers_cm as servers:
         engine = create_engine(servers.database_url, pool_size=2)
         try:
             async with engine.connect() as conn:
@@ -292,18 +472,25 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
                 pgvector = await conn.scalar(
                     sa.text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
                 )
+                buffers = await conn.scalar(sa.text("SHOW shared_buffers"))
             for size in sizes:
                 progress(f"{size:,} chunks")
-                results[size] = await measure_size(servers.database_url, engine, corpus, rng, size)
+                results[size] = await measure_size(
+                    servers.database_url, engine, corpus, rng, size, args.writes
+                )
         finally:
             await engine.dispose()
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
     meta = {
-        "title": f"gptstore scaling benchmark: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"PostgreSQL {server.split()[0]}, pgvector {pgvector}; 384-dim vectors, m 16, ef_construction 64",
-        "footer": f"total {(time.perf_counter() - started) / 60:.1f} min; load average {load_before:.1f} at "
-        f"the start, {os.getloadavg()[0]:.1f} at the end (other processes on the machine skew every time)",
+        "title": f"gptstore scaling benchmark, {began:%Y-%m-%d %H:%M} UTC: {os.cpu_count()} CPUs, "
+        f"{memory:.0f} GB RAM, Python {platform.python_version()}, PostgreSQL {server.split()[0]} "
+        f"(shared_buffers {buffers}), pgvector {pgvector}; 384-dim, m 16, ef_construction 64",
+        "footer": f"total {(time.perf_counter() - started) / 60:.1f} min; load average (1, 5, 15 min) "
+        f"{', '.join(f'{v:.1f}' for v in load_before)} at the start, "
+        f"{', '.join(f'{v:.1f}' for v in os.getloadavg())} at the end (other processes on the machine "
+        "skew every time; ratios side by side skew least)",
     }
-    report(sizes, results, parse_mb_s, chunks_per_mb, meta)
+    report(sizes, results, parse, meta)
 
 
 started = time.perf_counter()
@@ -311,11 +498,16 @@ started = time.perf_counter()
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1,000 and 10,000 chunks only")
-    parser.add_argument("--full", action="store_true", help="add 1,000,000 chunks (about an hour)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--quick", action="store_true", help="1,000 and 10,000 chunks only")
+    group.add_argument("--million", "--full", action="store_true", help="add 1,000,000 chunks (30-45 min)")
+    group.add_argument("--sizes", help="comma-separated chunk counts, e.g. 1000,300000")
+    parser.add_argument(
+        "--writes", action="store_true", help=f"the write contenders at sizes up to {WRITES_UP_TO:,}"
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="gptstore-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="gptstore-bench-", dir=os.environ.get("TMPDIR")) as tmp:
         asyncio.run(run(args, Path(tmp)))
 
 

@@ -296,6 +296,15 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+SESSION_COOKIE = "gptstore_session"  # the web app's session: an access token in a cookie (web/session.py)
+
+
+def carries_credentials(request: Request) -> bool:
+    """Whether the request names a user (a bearer header or the web session cookie), valid or not: such
+    a request may read what it has just written, so it reads on the primary (`core.deps.read_session`)."""
+    return "authorization" in request.headers or SESSION_COOKIE in request.cookies
+
+
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if not header:

@@ -2,12 +2,15 @@
 
 A request (or a job, or a CLI command through `session_scope`) owns its transaction; services only
 flush. Tests hand in a session factory bound to one connection whose outer transaction is rolled back.
+Reads that tolerate replica lag may go to a read replica (`Database.replica_session`, docs/scaling.md).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import struct
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -74,19 +77,46 @@ SERVER_SETTINGS = {
 }
 
 
+# Sessions on a replica: read-only even where the server would take writes (a replica URL pointing at a
+# primary by mistake), and named in pg_stat_activity.
+REPLICA_SERVER_SETTINGS = {"default_transaction_read_only": "on", "application_name": "gptstore-replica"}
+# A replica that does not answer a connection within this many seconds counts as down (asyncpg's default
+# is 60 s, which a store page would wait out).
+REPLICA_CONNECT_TIMEOUT_SECONDS = 5.0
+
+logger = logging.getLogger("gptstore.db")
+REPLICA_INFO = "replica"  # key in `AsyncSession.info` of sessions on the replica
+
+
+def replica_lag(session: AsyncSession, settings: Settings) -> float:
+    """Seconds `session`'s reads may trail the primary: `database_replica_lag_seconds` for a session on
+    the replica, 0 on the primary (for `core.cache.cached`)."""
+    return settings.database_replica_lag_seconds if session.info.get(REPLICA_INFO) else 0.0
+
+
 def create_engine(
-    url: str, *, pool_size: int = 10, max_overflow: int | None = None, pool_timeout: float = 30.0
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int | None = None,
+    pool_timeout: float = 30.0,
+    server_settings: dict[str, str] | None = None,
+    connect_timeout: float | None = None,
 ) -> AsyncEngine:
     """An engine with at most `pool_size + max_overflow` (default twice `pool_size`) connections; a
     checkout waits up to `pool_timeout` seconds, then raises `sqlalchemy.exc.TimeoutError` (answered
-    with 503 by `core.errors`). Settings: `db_pool_size`, `db_max_overflow`, `db_pool_timeout_seconds`."""
+    with 503 by `core.errors`). Settings: `db_pool_size`, `db_max_overflow`, `db_pool_timeout_seconds`.
+    `server_settings` are added to SERVER_SETTINGS; `connect_timeout` bounds opening a connection."""
+    connect_args: dict = {"server_settings": {**SERVER_SETTINGS, **(server_settings or {})}}
+    if connect_timeout is not None:
+        connect_args["timeout"] = connect_timeout
     engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size if max_overflow is None else max_overflow,
         pool_timeout=pool_timeout,
         pool_pre_ping=True,
-        connect_args={"server_settings": SERVER_SETTINGS},
+        connect_args=connect_args,
     )
     sa.event.listen(engine.sync_engine, "connect", _register_vector_codec)
     return engine
@@ -113,22 +143,90 @@ def _register_vector_codec(dbapi_connection, _record) -> None:
 
 
 class Database:
-    """The engine and session factory of one running app (or test)."""
+    """The engine and session factory of one running app (or test), and its read replica if it has one.
 
-    def __init__(self, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession] | None = None):
+    `replica`: an engine on a streaming replica (`create_engine(..., server_settings=
+    REPLICA_SERVER_SETTINGS)`); None keeps every read on the primary. `replica_retry_seconds`: after a
+    failed connection to it, reads stay on the primary this long before the replica is tried again.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        sessionmaker: async_sessionmaker[AsyncSession] | None = None,
+        *,
+        replica: AsyncEngine | None = None,
+        replica_retry_seconds: float = 10.0,
+    ):
         self.engine = engine
         self.sessionmaker = sessionmaker or async_sessionmaker(engine, expire_on_commit=False)
+        self.replica = replica
+        self.replica_retry_seconds = replica_retry_seconds
+        self._replica_sessionmaker = replica and async_sessionmaker(
+            replica, expire_on_commit=False, info={REPLICA_INFO: True}
+        )
+        self._replica_down_until = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings, url: str) -> Database:
-        return cls(
-            create_engine(
-                url,
-                pool_size=settings.db_pool_size,
-                max_overflow=settings.db_max_overflow,
-                pool_timeout=settings.db_pool_timeout_seconds,
+        """Pools from the `db_*` settings; a replica engine (connecting on first use) when
+        `database_replica_url` is set."""
+        pools = {
+            "pool_size": settings.db_pool_size,
+            "max_overflow": settings.db_max_overflow,
+            "pool_timeout": settings.db_pool_timeout_seconds,
+        }
+        replica = None
+        if settings.database_replica_url:
+            replica = create_engine(
+                settings.database_replica_url,
+                **pools,
+                server_settings=REPLICA_SERVER_SETTINGS,
+                connect_timeout=REPLICA_CONNECT_TIMEOUT_SECONDS,
             )
+        return cls(
+            create_engine(url, **pools),
+            replica=replica,
+            replica_retry_seconds=settings.database_replica_retry_seconds,
         )
+
+    async def replica_session(self) -> AsyncSession | None:
+        """A read-only session with its connection open on the replica; None when there is no replica or
+        it cannot be reached (logged once per `replica_retry_seconds`; the caller reads on the primary).
+
+        A write through it raises (`default_transaction_read_only`). The caller closes it. A full replica
+        pool is not a failure of the replica: its `sqlalchemy.exc.TimeoutError` (503) propagates.
+        """
+        if self._replica_sessionmaker is None or time.monotonic() < self._replica_down_until:
+            return None
+        session = self._replica_sessionmaker()
+        try:
+            await session.connection()
+        except sa.exc.TimeoutError:
+            await session.close()
+            raise
+        except Exception as error:  # refused, unreachable, timed out, wrong credentials, no such database
+            await session.close()
+            self._replica_down_until = time.monotonic() + self.replica_retry_seconds
+            logger.warning(
+                "read replica unavailable, store reads go to the primary for %.0f s: %s",
+                self.replica_retry_seconds,
+                f"{type(error).__name__}: {error}",
+            )
+            return None
+        return session
+
+    @asynccontextmanager
+    async def read_session_scope(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads that tolerate replica lag: on the replica when there is one and it answers,
+        else `session_scope()` on the primary. For jobs and commands; requests use `read_session`."""
+        session = await self.replica_session()
+        if session is None:
+            async with self.session_scope() as primary:
+                yield primary
+            return
+        async with session:  # closing rolls the read-only transaction back and returns the connection
+            yield session
 
     @asynccontextmanager
     async def session_scope(self) -> AsyncIterator[AsyncSession]:
@@ -143,6 +241,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.replica is not None:
+            await self.replica.dispose()
 
 
 # Concurrency --------------------------------------------------------------------------------------------

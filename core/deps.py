@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from litestar import Request
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.types import Scope
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.auth import provide_current_user, provide_optional_user
+from core.auth import carries_credentials, provide_current_user, provide_optional_user
 from core.settings import Settings
 
 REQUEST_SESSION = "gptstore_db_session"  # the request's session, in its scope's state
@@ -42,6 +43,22 @@ async def close_request_session(exc: Exception, scope: Scope) -> None:
         await session.close()
 
 
+async def provide_read_session(
+    request: Request, state: State, db_session: AsyncSession
+) -> AsyncIterator[AsyncSession]:
+    """A session for store reads that tolerate replica lag (listings, search, GPT and dataset pages,
+    reviews, downloads of open files): read-only on the replica for requests without credentials; the
+    request's own `db_session` on the primary when there is no replica, it is down (`Database.
+    replica_session`), or the request names a user, who may be reading what they just wrote. Declared by
+    the handler (`read_session: AsyncSession`) instead of `db_session`; docs/scaling.md."""
+    replica = None if carries_credentials(request) else await state.db.replica_session()
+    if replica is None:
+        yield db_session
+        return
+    async with replica:  # closing rolls the read-only transaction back and returns the connection
+        yield replica  # db_session, unused, never opens a connection
+
+
 def provide_settings(state: State) -> Settings:
     return state.settings
 
@@ -52,6 +69,7 @@ def provide_redis(state: State) -> Redis:
 
 dependencies = {
     "db_session": Provide(provide_db_session),
+    "read_session": Provide(provide_read_session),
     "settings": Provide(provide_settings, sync_to_thread=False),
     "redis": Provide(provide_redis, sync_to_thread=False),
     "current_user": Provide(provide_current_user),

@@ -33,6 +33,13 @@ class Settings(BaseSettings):
 
     # Servers. Unset URLs mean: start the embedded PostgreSQL / Redis in the data dir.
     database_url: str | None = None
+    # A streaming replica of that server for store reads that tolerate its lag (docs/scaling.md); unset:
+    # every read on the primary. After a failed connection the primary serves them for the retry time.
+    database_replica_url: str | None = None
+    database_replica_retry_seconds: float = Field(10.0, ge=0)
+    # How far the replica may lag: for this long after a store change, pages read there are served but not
+    # cached (they may not show the change yet). Bounded by core.cache.CHANGE_MARK_SECONDS.
+    database_replica_lag_seconds: float = Field(2.0, ge=0, le=300)
     redis_url: str | None = None
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".local" / "share" / "gptstore")
     secret_key: SecretStr | None = None
@@ -228,6 +235,11 @@ class Settings(BaseSettings):
     def _check_secret(self) -> Settings:
         if self.rerank_provider == "http" and not self.rerank_base_url:
             raise ValueError("GPTSTORE_RERANK_BASE_URL must be set when GPTSTORE_RERANK_PROVIDER is http")
+        if self.database_replica_url and not self.database_url:
+            raise ValueError(
+                "GPTSTORE_DATABASE_REPLICA_URL needs GPTSTORE_DATABASE_URL: "
+                "the embedded server has no replica"
+            )
         if self.database_url and not self.database_is_local and self.secret_key is None:
             raise ValueError("GPTSTORE_SECRET_KEY must be set when GPTSTORE_DATABASE_URL points at a server")
         if self.secret_key is not None:

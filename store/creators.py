@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from builder.models import Gpt
 from core import cache
 from core.auth import ACCOUNTS_LOCK
-from core.db import serialize, unique_or_conflict
+from core.db import replica_lag, serialize, unique_or_conflict
 from core.errors import Conflict, NotFound
 from core.models import User
 from core.settings import Settings
@@ -182,9 +182,8 @@ class CreatorService:
 
         if self.redis is None:
             return await self._page(handle)
-        value = await cache.cached(
-            self.redis, LISTING_SCOPE, f"creator:{handle}", self.settings.cache_ttl_seconds, compute
-        )
+        ttl, lag = self.settings.cache_ttl_seconds, replica_lag(self.session, self.settings)
+        value = await cache.cached(self.redis, LISTING_SCOPE, f"creator:{handle}", ttl, compute, lag=lag)
         return CreatorPage.model_validate(value)
 
     async def _page(self, handle: str) -> CreatorPage:

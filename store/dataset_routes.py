@@ -33,7 +33,7 @@ class DatasetDirectoryController(Controller):
     @get("/")
     async def browse(
         self,
-        db_session: AsyncSession,
+        read_session: AsyncSession,
         settings: Settings,
         q: str | None = Parameter(default=None, max_length=200),
         license: str | None = Parameter(default=None, max_length=100, description="An SPDX license id"),
@@ -45,22 +45,22 @@ class DatasetDirectoryController(Controller):
     ) -> DatasetDirectoryPage:
         """Open datasets, searched with `q` (name and description: full text, and typos in names), filtered
         by `license`, sorted by `used` (listed GPTs using them), `new` or `name`."""
-        return await DatasetDirectory(db_session, settings).browse(
+        return await DatasetDirectory(read_session, settings).browse(
             q=q, license=license, sort=sort, limit=limit, cursor=cursor
         )
 
     @get("/licenses")
-    async def licenses(self, db_session: AsyncSession, settings: Settings) -> list[LicenseCount]:
+    async def licenses(self, read_session: AsyncSession, settings: Settings) -> list[LicenseCount]:
         """The licenses of open datasets, with how many use each."""
-        return await DatasetDirectory(db_session, settings).licenses()
+        return await DatasetDirectory(read_session, settings).licenses()
 
     @get("/{dataset_id:uuid}")
     async def page(
-        self, dataset_id: uuid.UUID, db_session: AsyncSession, settings: Settings
+        self, dataset_id: uuid.UUID, read_session: AsyncSession, settings: Settings
     ) -> DatasetPageRead:
         """An open dataset: its files, license, attribution, owner and the listed GPTs using it. 404 for a
         private dataset, to anyone."""
-        return await DatasetDirectory(db_session, settings).page(dataset_id)
+        return await DatasetDirectory(read_session, settings).page(dataset_id)
 
     @get("/{dataset_id:uuid}/files/{file_id:uuid}/download")
     async def download_file(
@@ -68,12 +68,12 @@ class DatasetDirectoryController(Controller):
         dataset_id: uuid.UUID,
         file_id: uuid.UUID,
         request: Request,
-        db_session: AsyncSession,
+        read_session: AsyncSession,
         settings: Settings,
     ) -> Stream:
         """One open file, streamed, its license and attribution in `Link`, `Dataset-License` and
         `Dataset-Attribution` headers."""
-        dataset, file = await DatasetDirectory(db_session, settings).open_file(dataset_id, file_id)
+        dataset, file = await DatasetDirectory(read_session, settings).open_file(dataset_id, file_id)
         chunks = await downloads.open_upload(settings, file)
         headers = downloads.license_headers(dataset, page_url(request, dataset_id))
         headers["Content-Disposition"] = content_disposition(file.filename)
@@ -82,11 +82,11 @@ class DatasetDirectoryController(Controller):
 
     @get("/{dataset_id:uuid}/download")
     async def download_zip(
-        self, dataset_id: uuid.UUID, request: Request, db_session: AsyncSession, settings: Settings
+        self, dataset_id: uuid.UUID, request: Request, read_session: AsyncSession, settings: Settings
     ) -> Stream:
         """Every open file in one streamed zip, with `LICENSE.txt` and `ATTRIBUTION.txt`; 409 past
         `GPTSTORE_DATASET_ZIP_MAX_BYTES`."""
-        directory = DatasetDirectory(db_session, settings)
+        directory = DatasetDirectory(read_session, settings)
         dataset = await directory.open_dataset(dataset_id)
         [item] = await directory.items([dataset_id])
         files = await directory.open_files(dataset_id)

@@ -79,14 +79,15 @@ class FeedbackController(Controller):
         self,
         gpt_id: uuid.UUID,
         optional_user: User | None,
-        db_session: AsyncSession,
+        read_session: AsyncSession,
         settings: Settings,
         sort: ReviewSort = "newest",
         cursor: Cursor = None,
         limit: Limit = 20,
     ) -> ReviewPage:
         """Ratings with a review text; pass `next_cursor` back as `cursor` for the next page."""
-        return await FeedbackService(db_session, settings).reviews(gpt_id, optional_user, sort, cursor, limit)
+        service = FeedbackService(read_session, settings)
+        return await service.reviews(gpt_id, optional_user, sort, cursor, limit)
 
     @post("/reviews/{review_id:uuid}/reply", status_code=201)
     async def reply(
@@ -182,10 +183,10 @@ class CreatorPageController(Controller):
 
     @get("/{handle:str}")
     async def creator_page(
-        self, handle: str, db_session: AsyncSession, settings: Settings, redis: Redis
+        self, handle: str, read_session: AsyncSession, settings: Settings, redis: Redis
     ) -> CreatorPage:
         """A creator's profile and their GPTs in the store."""
-        return await CreatorService(db_session, settings, redis).page(handle)
+        return await CreatorService(read_session, settings, redis).page(handle)
 
 
 class CreatorDashboardController(Controller):

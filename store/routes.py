@@ -129,7 +129,7 @@ class StoreController(Controller):
     @get("/gpts")
     async def browse(
         self,
-        db_session: AsyncSession,
+        read_session: AsyncSession,
         settings: Settings,
         redis: Redis,
         q: str | None = Parameter(default=None, max_length=200),
@@ -139,15 +139,15 @@ class StoreController(Controller):
         cursor: Cursor = None,
     ) -> dict[str, Any]:
         """Listed GPTs by sort and category, or searched with `q` (full-text and semantic, fused)."""
-        return await StoreSearch(db_session, settings, redis).browse(
+        return await StoreSearch(read_session, settings, redis).browse(
             q=q, category=category, sort=sort, limit=limit, cursor=cursor
         )
 
     @get("/categories")
     async def categories(
-        self, db_session: AsyncSession, settings: Settings, redis: Redis
+        self, read_session: AsyncSession, settings: Settings, redis: Redis
     ) -> list[CategoryRead]:
-        return await StoreSearch(db_session, settings, redis).categories()
+        return await StoreSearch(read_session, settings, redis).categories()
 
     @get("/gpts/{gpt_id:uuid}")
     async def page(
@@ -155,13 +155,13 @@ class StoreController(Controller):
         gpt_id: uuid.UUID,
         request: Request,
         optional_user: User | None,
-        db_session: AsyncSession,
+        read_session: AsyncSession,
         settings: Settings,
         redis: Redis,
     ) -> GptPage:
         """The GPT's page; instructions and private files are shown to no one but the owner. `mcp` gives
         its MCP server URL and the configuration of common MCP clients."""
-        service = StoreService(db_session, settings, redis)
+        service = StoreService(read_session, settings, redis)
         return await service.served_page(gpt_id, optional_user, str(request.base_url))
 
     @get("/gpts/{gpt_id:uuid}/files/{file_id:uuid}/download")
@@ -170,13 +170,13 @@ class StoreController(Controller):
         gpt_id: uuid.UUID,
         file_id: uuid.UUID,
         optional_user: User | None,
-        db_session: AsyncSession,
+        read_session: AsyncSession,
         settings: Settings,
     ) -> Stream:
         """An open-access knowledge file of the live version, streamed from storage (a bucket's object is
         proxied in chunks, never held whole, and the bucket need not be reachable by clients)."""
-        file = await StoreService(db_session, settings).open_file(gpt_id, file_id, optional_user)
-        stored = await KnowledgeService(db_session, settings).open_upload(file.id)
+        file = await StoreService(read_session, settings).open_file(gpt_id, file_id, optional_user)
+        stored = await KnowledgeService(read_session, settings).open_upload(file.id)
         return Stream(
             stored.chunks,
             media_type=file.media_type,

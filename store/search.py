@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import cache
+from core.db import replica_lag
 from core.errors import Invalid
 from core.models import User
 from core.pagination import decode_cursor, decode_keyset, encode_cursor
@@ -101,7 +102,8 @@ class StoreSearch:
                 page = await self._sorted(category, sort, limit, cursor)
             return page.model_dump(mode="json")
 
-        return await cache.cached(self.redis, LISTING_SCOPE, key, self.settings.cache_ttl_seconds, compute)
+        ttl, lag = self.settings.cache_ttl_seconds, replica_lag(self.session, self.settings)
+        return await cache.cached(self.redis, LISTING_SCOPE, key, ttl, compute, lag=lag)
 
     def _listed(self, category: str | None) -> sa.Select:
         query = (
@@ -236,8 +238,8 @@ class StoreSearch:
             query = count.group_by(Listing.category)
             return dict((await self.session.execute(query)).all())
 
-        ttl = self.settings.cache_ttl_seconds
-        counts = await cache.cached(self.redis, LISTING_SCOPE, "categories", ttl, compute)
+        ttl, lag = self.settings.cache_ttl_seconds, replica_lag(self.session, self.settings)
+        counts = await cache.cached(self.redis, LISTING_SCOPE, "categories", ttl, compute, lag=lag)
         return [
             CategoryRead(slug=slug, name=slug.replace("-", " ").title(), count=counts.get(slug, 0))
             for slug in self.settings.categories

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from builder.models import Gpt
 from builder.service import GptService
 from core import cache
-from core.db import serialize
+from core.db import replica_lag, serialize
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import User
 from core.pagination import keyset_page
@@ -141,9 +141,8 @@ class StoreService:
         async def compute() -> dict[str, Any]:
             return (await self.page(gpt_id, None)).model_dump(mode="json")
 
-        return await cache.cached(
-            self.redis, f"gpt:{gpt_id}", "page", self.settings.cache_ttl_seconds, compute
-        )
+        ttl, lag = self.settings.cache_ttl_seconds, replica_lag(self.session, self.settings)
+        return await cache.cached(self.redis, f"gpt:{gpt_id}", "page", ttl, compute, lag=lag)
 
     async def served_page(self, gpt_id: uuid.UUID, user: User | None, base_url: str) -> GptPage:
         """The page as served: the cached page with its MCP server URL on this site (`base_url`, the

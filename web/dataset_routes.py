@@ -41,7 +41,7 @@ class UseDataset(BaseModel):
 async def directory(
     request: Request,
     page_user: User | None,
-    db_session: AsyncSession,
+    read_session: AsyncSession,
     settings: Settings,
     q: str | None = Parameter(default=None, max_length=200),
     license: str | None = Parameter(default=None, max_length=100),
@@ -49,7 +49,7 @@ async def directory(
     cursor: str | None = Parameter(default=None, max_length=500),
 ) -> Template:
     """Open datasets (`GET /api/store/datasets` with the same parameters); `next_cursor` is a 'More' link."""
-    store = DatasetDirectory(db_session, settings)
+    store = DatasetDirectory(read_session, settings)
     page = await store.browse(
         q=q, license=license or None, sort=sort or None, limit=RESULTS_PAGE_SIZE, cursor=cursor
     )
@@ -103,12 +103,12 @@ async def dataset_page(
     request: Request,
     dataset_id: uuid.UUID,
     page_user: User | None,
-    db_session: AsyncSession,
+    read_session: AsyncSession,
     settings: Settings,
     attached: Annotated[str | None, Parameter(max_length=100)] = None,
 ) -> Template:
     """An open dataset (`GET /api/store/datasets/{id}`): files, license, attribution, downloads, used by."""
-    return await dataset_view(request, dataset_id, page_user, db_session, settings, attached=attached)
+    return await dataset_view(request, dataset_id, page_user, read_session, settings, attached=attached)
 
 
 @post("/datasets/{dataset_id:uuid}/use")

@@ -23,12 +23,11 @@ from litestar.handlers import BaseRouteHandler
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.auth import AccountService
+from core.auth import SESSION_COOKIE, AccountService
 from core.errors import AppError, Forbidden
 from core.models import User
 from core.settings import Settings
 
-SESSION_COOKIE = "gptstore_session"
 CSRF_COOKIE = "gptstore_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"

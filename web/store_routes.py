@@ -32,10 +32,10 @@ REPORT_REASONS = get_args(ReportReason)
 
 @get("/", name="home")
 async def home(
-    request: Request, page_user: User | None, db_session: AsyncSession, settings: Settings, redis: Redis
+    request: Request, page_user: User | None, read_session: AsyncSession, settings: Settings, redis: Redis
 ) -> Template:
     """The store's front: search, categories, featured/trending/top/new rows (`GET /api/store/gpts`)."""
-    search = StoreSearch(db_session, settings, redis)
+    search = StoreSearch(read_session, settings, redis)
     sections = []
     for sort, title in HOME_SECTIONS:
         page = await search.browse(q=None, category=None, sort=sort, limit=HOME_SECTION_SIZE, cursor=None)
@@ -48,7 +48,7 @@ async def home(
 async def search(
     request: Request,
     page_user: User | None,
-    db_session: AsyncSession,
+    read_session: AsyncSession,
     settings: Settings,
     redis: Redis,
     q: str | None = Parameter(default=None, max_length=200),
@@ -58,7 +58,7 @@ async def search(
 ) -> Template:
     """Results of `GET /api/store/gpts` with the same parameters; `next_cursor` becomes a 'More' link."""
     category = category or None
-    store = StoreSearch(db_session, settings, redis)
+    store = StoreSearch(read_session, settings, redis)
     page = await store.browse(q=q, category=category, sort=sort, limit=RESULTS_PAGE_SIZE, cursor=cursor)
     return render(
         request,
@@ -115,7 +115,7 @@ async def gpt_page(
     request: Request,
     gpt_id: uuid.UUID,
     page_user: User | None,
-    db_session: AsyncSession,
+    read_session: AsyncSession,
     settings: Settings,
     redis: Redis,
     reviews_cursor: str | None = Parameter(default=None, max_length=500),
@@ -126,7 +126,7 @@ async def gpt_page(
         request,
         gpt_id,
         page_user,
-        db_session,
+        read_session,
         settings,
         redis,
         reviews_cursor=reviews_cursor,
@@ -211,12 +211,12 @@ async def creator_page(
     request: Request,
     handle: str,
     page_user: User | None,
-    db_session: AsyncSession,
+    read_session: AsyncSession,
     settings: Settings,
     redis: Redis,
 ) -> Template:
     """A creator's profile and listed GPTs (`GET /api/store/creators/{handle}`)."""
-    creator = await CreatorService(db_session, settings, redis).page(handle)
+    creator = await CreatorService(read_session, settings, redis).page(handle)
     return render(request, "creator.html", page_user, creator=creator)
 
 
