@@ -25,9 +25,11 @@ logger = logging.getLogger("gptstore.embedding")
 
 DATA_DIR = Path(__file__).parent / "data"
 MINILM_TOKENIZER = DATA_DIR / "minilm-tokenizer.json"
-# Passages per inference call: length-sorted pairs ran fastest in bench/embedding.py (little padding,
-# small activations), and a cancelled run stops after at most two passages per session.
-DEFAULT_BATCH_SIZE = 2
+# Passages per inference call: one, no padding at all. On an idle machine the bare loop at batch 1 ran
+# fastest of the grid in bench/embedding.py (28.3 passages/s and 70.0 CPU ms per passage against 27.7 and
+# 71.3 for length-sorted pairs, 2026-11-30, load 1.6), as the issue's own measurement found; a cancelled
+# run stops after at most one passage per session. The hand-off per passage costs microseconds.
+DEFAULT_BATCH_SIZE = 1
 # onnxruntime's graph optimisation levels by their short names (SessionOptions.graph_optimization_level).
 GRAPH_OPTIMIZATION_LEVELS = {
     "disabled": "ORT_DISABLE_ALL",
