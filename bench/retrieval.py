@@ -264,6 +264,21 @@ async def regconfig_oid(raw, name: str = "simple") -> int:
     return await raw.fetchval("SELECT CAST(CAST($1 AS text) AS regconfig)::oid", name)
 
 
+async def drop_bulk_indexes(raw) -> dict[str, str]:
+    """Drop the chunks' HNSW and tsvector GIN indexes before a bulk COPY (a bulk build is many times
+    faster than inserting into the index); returns {name: CREATE statement} to build them again."""
+    definitions = dict(
+        await raw.fetch(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'knowledge_chunk'"
+            " AND indexname = ANY($1)",
+            [HNSW_INDEX, TSV_INDEX],
+        )
+    )
+    for name in definitions:
+        await raw.execute(f"DROP INDEX {name}")
+    return definitions
+
+
 async def bulk_load(engine, corpus: Corpus, gpts: list[Gpt], owner_id: uuid.UUID, chunks: int):
     """COPY every chunk (indexes dropped), then build GIN and HNSW; returns vectors, ids and timings."""
     timings: dict[str, float] = {}
@@ -274,15 +289,7 @@ async def bulk_load(engine, corpus: Corpus, gpts: list[Gpt], owner_id: uuid.UUID
         raw = (await conn.get_raw_connection()).driver_connection
         await insert_rows(raw, owner_id, gpts)
         config = await regconfig_oid(raw)
-        definitions = dict(
-            await raw.fetch(
-                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'knowledge_chunk'"
-                " AND indexname = ANY($1)",
-                [HNSW_INDEX, TSV_INDEX],
-            )
-        )
-        for name in definitions:  # a bulk build is many times faster than inserting into the index
-            await raw.execute(f"DROP INDEX {name}")
+        definitions = await drop_bulk_indexes(raw)
 
         generate = copy = 0.0
         records: list[tuple] = []
@@ -697,7 +704,7 @@ async def measure_writes(url: str, engine, corpus: Corpus, owner_id: uuid.UUID, 
             results[label] = (ours, floor)
             progress(f"  {label.strip()}: ours {ours:,.0f} rows/s, raw COPY {floor:,.0f} rows/s")
             # Both tables start every variant empty: HNSW inserts get slower as the graph grows.
-            await raw.execute("TRUNCATE knowledge_chunk, bench_chunk_copy")
+            await raw.execute("TRUNCATE knowledge_chunk, knowledge_chunk_tail, bench_chunk_copy")
         await raw.execute("DROP TABLE bench_chunk_copy")
     return results
 

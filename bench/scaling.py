@@ -52,6 +52,7 @@ from bench.retrieval import (
     TSV_INDEX,
     Corpus,
     Gpt,
+    drop_bulk_indexes,
     insert_rows,
     plan_gpts,
     progress,
@@ -281,15 +282,7 @@ async def load(engine, corpus: Corpus, gpts: list[Gpt], owner_id: uuid.UUID, siz
         raw = (await conn.get_raw_connection()).driver_connection
         await insert_rows(raw, owner_id, gpts)
         config = await regconfig_oid(raw)
-        definitions = dict(
-            await raw.fetch(
-                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'knowledge_chunk'"
-                " AND indexname = ANY($1)",
-                [HNSW_INDEX, TSV_INDEX],
-            )
-        )
-        for name in definitions:  # a bulk build is many times faster than inserting into the index
-            await raw.execute(f"DROP INDEX {name}")
+        definitions = await drop_bulk_indexes(raw)
         copy, records, ids, blocks, done = 0.0, [], [], [], 0
         for n, gpt in enumerate(gpts):
             clusters = gpt.clusters[corpus.rng.integers(0, len(gpt.clusters), gpt.size)]
@@ -339,7 +332,7 @@ async def measure_size(url, engine, corpus: Corpus, rng, size: int, writes: bool
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         raw = (await conn.get_raw_connection()).driver_connection
         await raw.execute(f"DROP INDEX IF EXISTS {MAIN_HALFVEC_INDEX}")
-        await raw.execute("TRUNCATE knowledge_chunk")
+        await raw.execute("TRUNCATE knowledge_chunk, knowledge_chunk_tail")
     load_average = os.getloadavg()[0]
     queries = corpus.vectors(corpus.rng.integers(0, CLUSTERS, QUERIES))
     top = RunningTop10(queries)
@@ -372,7 +365,7 @@ async def measure_size(url, engine, corpus: Corpus, rng, size: int, writes: bool
             for table in TWINS:
                 await raw.execute(f"DROP TABLE {table}")
         await raw.execute(f"DROP INDEX IF EXISTS {MAIN_HALFVEC_INDEX}")
-        await raw.execute("TRUNCATE knowledge_chunk")
+        await raw.execute("TRUNCATE knowledge_chunk, knowledge_chunk_tail")
     return result
 
 
