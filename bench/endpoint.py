@@ -69,11 +69,6 @@ from retrieval.service import KnowledgeService
 K = 10
 
 
-def embedder_key(settings: Settings) -> tuple:
-    """The key under which `get_embedder` keeps the offline MiniLM embedder of `settings`."""
-    return ("minilm", settings.embedding_sessions, settings.embedding_niceness)
-
-
 def percentiles(samples: list[float]) -> tuple[float, float]:
     return float(np.percentile(samples, 50)), float(np.percentile(samples, 95))
 
@@ -92,7 +87,7 @@ def serve(config_path: str) -> None:
     known = np.load(config["vectors"], allow_pickle=False)
     lookup = dict(zip(known["texts"].tolist(), known["vectors"].tolist(), strict=True))
     settings = Settings(**config["settings"])
-    embedding_module._embedders[embedder_key(settings)] = KnownEmbedder(lookup.__getitem__)
+    embedding_module._embedders[embedding_module.embedder_key(settings)] = KnownEmbedder(lookup.__getitem__)
     configure_logging(settings.log_level)
     db = Database.from_settings(settings, settings.database_url)
     count = [0]

@@ -97,7 +97,7 @@ async def scenario(args, servers, workdir: Path, files: int, slots: int) -> dict
         max_files_per_batch=max(files, 1),
         max_files_per_gpt=100,
     )
-    embedding_module._embedders[("minilm",)] = PacedEmbedder(args.embed_ms / 1000)
+    embedding_module._embedders[embedding_module.embedder_key(settings)] = PacedEmbedder(args.embed_ms / 1000)
     engine = create_engine(settings.database_url, pool_size=20)
     db, redis = Database(engine), create_redis(settings.redis_url)
     await redis.flushdb()
@@ -156,7 +156,7 @@ async def scenario(args, servers, workdir: Path, files: int, slots: int) -> dict
             await session.execute(sa.delete(User).where(User.id.in_([u.id for u in users])))
         await redis.aclose()
         await engine.dispose()
-        del embedding_module._embedders[("minilm",)]
+        del embedding_module._embedders[embedding_module.embedder_key(settings)]
 
 
 async def run(args, workdir: Path) -> None:

