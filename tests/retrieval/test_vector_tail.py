@@ -71,17 +71,31 @@ async def test_a_chunk_is_found_before_the_indexer_ran_and_exactly_once_after(
     before = await search(client, creator_headers, gpt_id, query, mode="vector", k=5)
     assert found_once(before)[0] == str(target)
 
-    # Half moved: one snapshot sees every chunk once, some in the index, the rest in the tail.
+    # Half moved: one snapshot sees every chunk once, some in the index, the rest in the tail. The tail is
+    # scanned exactly, so all of it is found; HNSW is approximate (other tests' chunks share its graph), so
+    # of the indexed half the exact strategy finds all and HNSW may miss one at the edge, never repeat one.
     settings.vector_indexer_batch_rows = chunks // 2
     assert await move_batch(db, settings.vector_indexer_batch_rows) == chunks // 2
     half = await search(client, creator_headers, gpt_id, query, mode="vector", k=chunks)
-    assert sorted(found_once(half)) == sorted(str(i) for i in await chunk_ids(session, file_id))
+    every = {str(i) for i in await chunk_ids(session, file_id)}
+    waiting = {
+        str(i)
+        for i in await session.scalars(
+            sa.select(KnowledgeChunkTail.chunk_id).where(KnowledgeChunkTail.file_id == file_id)
+        )
+    }
+    assert len(waiting) == chunks - chunks // 2
+    assert waiting <= set(found_once(half)) <= every
+    if strategy == "exact":
+        assert set(found_once(half)) == every
 
     assert await index_tail(db, settings, yield_to_ingestion=False) == chunks - chunks // 2
     assert await chunk_state(session, dataset_id) == (chunks, chunks, 0)
     after = await search(client, creator_headers, gpt_id, query, mode="vector", k=chunks)
     assert found_once(after)[0] == str(target)
-    assert len(after) == chunks
+    assert set(found_once(after)) <= every
+    if strategy == "exact":
+        assert len(after) == chunks
     hybrid = await search(client, creator_headers, gpt_id, query, mode="hybrid", k=5)
     assert found_once(hybrid)[0] == str(target)
     assert await index_tail(db, settings) == 0  # idempotent: nothing left to move
