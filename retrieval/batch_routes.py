@@ -9,7 +9,6 @@ from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.pagination import Page
@@ -62,14 +61,15 @@ class DatasetBatchController(Controller):
         dataset: Dataset,
         db_session: AsyncSession,
         settings: Settings,
-        status_filter: BatchFileStatus | None = Parameter(query="filter", default=None),
+        filter: BatchFileStatus | None = None,  # OpenAI's name; an alias would put the Python name in 422s
         limit: Limit = 20,
         cursor: Cursor = None,
     ) -> Page[FileRead]:
-        """The batch's files in upload order; `?filter=` one status (in_progress, completed, ...)."""
+        """The batch's files by creation time, then id (one batch's files share their time); `?filter=`
+        one status (in_progress, completed, ...), a 422 naming `filter` for any other value."""
         service = BatchService(db_session, settings)
         batch = await service.get(dataset, batch_id)
-        rows, next_cursor = await service.list_files(batch, status_filter, limit, cursor)
+        rows, next_cursor = await service.list_files(batch, filter, limit, cursor)
         return Page(data=[FileRead.of(row) for row in rows], next_cursor=next_cursor)
 
     @post("/{batch_id:uuid}/cancel", status_code=200)

@@ -49,16 +49,17 @@ class StagedFile:
 class StagedBatch:
     files: list[StagedFile] = field(default_factory=list)
     fields: dict[str, str] = field(default_factory=dict)
+    archive: str | None = None  # the archive part's filename, when the files came in one
 
 
 def _invalid(message: str, field_name: str = "file") -> Invalid:
     return Invalid(message, field=field_name)
 
 
-def _too_many(settings: Settings) -> Invalid:
+def _too_many(settings: Settings, field_name: str = "file") -> Invalid:
     return Invalid(
         f"A batch holds at most {settings.max_files_per_batch:,} files",
-        field="file",
+        field=field_name,
         limit="max_files_per_batch",
     )
 
@@ -70,6 +71,8 @@ async def stage_batch(
     staged = StagedBatch()
     try:
         await _read_parts(stream, boundary, settings, blobs, staged)
+        if not staged.files and staged.archive is not None:
+            raise _invalid(f"The archive '{_shown(staged.archive)}' holds no files", "archive")
         if not staged.files:
             raise _invalid(
                 "Send the files as multipart parts named 'file', or one zip/tar part named 'archive'"
@@ -104,8 +107,11 @@ async def _read_parts(
             continue
         if name == "archive":
             archives += 1
-            if archives > 1 or any(True for _ in staged.files):
+            if archives > 1:
+                raise _invalid("Send one archive per batch", "archive")
+            if staged.files:
                 raise _invalid("Send one archive, or files, not both", "archive")
+            staged.archive = segment.filename or "archive"
             await _stage_archive(body, segment.filename or "archive", settings, blobs, staged)
             continue
         if archives:
@@ -236,7 +242,7 @@ def _check_name(name: str) -> None:
 
 def _check_members(members: list[tuple[str, int]], size: int, settings: Settings) -> None:
     if len(members) > settings.max_files_per_batch:
-        raise _too_many(settings)
+        raise _too_many(settings, "archive")
     total = sum(declared for _, declared in members)
     if total > settings.max_uncompressed_bytes:
         raise TooLarge(

@@ -23,6 +23,7 @@ from core.errors import Invalid, NotFound, TooLarge
 from core.pagination import keyset_page
 from core.settings import Settings
 from retrieval.batch_upload import StagedBatch, stage_batch
+from retrieval.file_handling import upload_rights
 from retrieval.models import Dataset, FileBatch, KnowledgeChunk, KnowledgeFile
 from retrieval.schemas import BatchFileStatus, FileBatchRead, FileCounts
 from retrieval.service import ACTIVE, KnowledgeService
@@ -193,8 +194,10 @@ class BatchService:
         return batch
 
     def _access(self, base: Dataset, fields: dict[str, str]) -> tuple[str, str | None]:
+        """As a single upload (`retrieval.file_handling.upload_rights`): a home dataset's files take the
+        form's access and license; any other dataset's take its own, and a form asking otherwise is a 422."""
         if base.home_gpt_id is None:
-            return base.access, base.license
+            return upload_rights(base, "private", None, fields)
         access, license = fields.get("access") or "private", fields.get("license") or None
         if access not in ACCESS:
             raise Invalid("access must be 'private' or 'open'", field="access")

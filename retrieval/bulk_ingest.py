@@ -152,7 +152,8 @@ async def ingest_with_progress(
     try:
         work = await plan(db, dataset_id, paths)
         click.echo(
-            f"{len(work.files)} files to upload; {work.already} already in the dataset, {work.empty} empty",
+            f"{_count(len(work.files), 'file')} to upload; {work.already} already in the dataset,"
+            f" {work.empty} empty",
             err=True,
         )
         if not work.files:
@@ -174,3 +175,8 @@ async def ingest_with_progress(
     finally:
         await redis.aclose()
         await db.dispose()
+
+
+def _count(n: int, noun: str) -> str:
+    """`1 file`, `2 files`: a count with its noun."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

@@ -82,7 +82,7 @@ def test_ingest_uploads_a_folder_once_and_resumes(database_url, server_urls, tmp
         (folder / "guides" / "d.md").write_text("# D\n\nA new page.\n")
         again = CliRunner().invoke(main, ["ingest", str(folder), "--dataset", str(dataset_id), "--no-wait"])
         assert again.exit_code == 0, again.output
-        assert "1 files to upload; 3 already in the dataset" in again.output
+        assert "1 file to upload; 3 already in the dataset" in again.output
         assert [name for name, _, _ in _run(_files(database_url, dataset_id))] == [
             "a.md",
             "b.txt",

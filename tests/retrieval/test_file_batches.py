@@ -246,3 +246,62 @@ async def test_a_batch_request_that_is_not_multipart_names_the_field(client, cre
     )
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "colour"
     json.dumps(bad.json())
+
+
+async def test_a_dataset_batch_asking_for_other_rights_or_an_unknown_status_is_named(
+    client, creator_headers, dataset, settings
+):
+    """A dataset's files take its access and license: a batch asking otherwise is refused as a single
+    upload is (422 naming the field, nothing stored); the files list's status filter is named `filter`."""
+    url = f"/api/datasets/{dataset.id}"
+    for data, field in (({"access": "open"}, "access"), ({"license": "MIT"}, "license")):
+        response = await post_batch(client, creator_headers, url, parts(("a.md", note(1))), data=data)
+        assert response.status_code == 422, response.text
+        assert [e["field"] for e in response.json()["errors"]] == [field]
+        single = await client.post(
+            f"{url}/files", files=[("file", ("a.md", note(1)))], data=data, headers=creator_headers
+        )
+        assert single.status_code == 422 and [e["field"] for e in single.json()["errors"]] == [field]
+    assert stored_blobs(settings) == []
+    same = await post_batch(
+        client, creator_headers, url, parts(("a.md", note(1))), data={"access": "private"}
+    )
+    assert same.status_code == 202, same.text
+
+    listed = await client.get(
+        f"{url}/file_batches/{same.json()['id']}/files?filter=bogus", headers=creator_headers
+    )
+    assert listed.status_code == 422
+    assert "filter" in json.dumps(listed.json()) and "status_filter" not in json.dumps(listed.json())
+
+
+def zipped(*members: tuple[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+async def test_archive_refusals_name_the_archive(client, creator_headers, dataset, settings):
+    """What goes wrong with an archive names the `archive` field: empty, two of them, too many members."""
+    url = f"/api/datasets/{dataset.id}"
+    cases = [
+        ([("archive", ("empty.zip", zipped()))], "The archive 'empty.zip' holds no files"),
+        (
+            [
+                ("archive", ("a.zip", zipped(("a.md", note(1))))),
+                ("archive", ("b.zip", zipped(("b.md", note(2))))),
+            ],
+            "Send one archive per batch",
+        ),
+    ]
+    settings.max_files_per_batch = 2
+    many = zipped(*[(f"n{i}.md", note(i)) for i in range(3)])
+    cases.append(([("archive", ("many.zip", many))], "A batch holds at most 2 files"))
+    for files, detail in cases:
+        response = await post_batch(client, creator_headers, url, files)
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"] == detail
+        assert [e["field"] for e in response.json()["errors"]] == ["archive"]
+    assert stored_blobs(settings) == []
