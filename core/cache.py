@@ -24,11 +24,6 @@ UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
 logger = logging.getLogger("gptstore.cache")
 
 
-async def generation(redis: Redis, scope: str) -> int:
-    value = await redis.get(f"{PREFIX}gen:{scope}")
-    return int(value or 0)
-
-
 async def bump(redis: Redis, *scopes: str) -> None:
     """Invalidate every entry cached under these scopes, and mark when they changed."""
     async with redis.pipeline(transaction=False) as pipe:

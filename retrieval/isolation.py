@@ -42,8 +42,6 @@ logger = logging.getLogger("gptstore.retrieval")
 PRELOAD = ["retrieval.child_preload"]
 ORPHAN_CHECK_SECONDS = 1.0
 
-CHILD_PREFIX = "gptstore-"
-
 # How the forkserver learns the parent's main module (retrieval.child_preload reads it): the environment is
 # what it inherits when it starts.
 MAIN_MODULE_ENV = "GPTSTORE_FORKSERVER_MAIN"
@@ -99,7 +97,7 @@ async def run_in_child(function: Callable[..., Any], *args: Any, limits: ChildLi
     child = _context.Process(
         target=_child_main,
         args=(sender, function, args, limits),
-        name=f"{CHILD_PREFIX}{what}",
+        name=f"gptstore-{what}",
         daemon=True,
     )
     try:
