@@ -8,11 +8,12 @@ chunks of an earlier embedding model to the current one, also batch by batch, so
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
@@ -27,11 +28,11 @@ from core.settings import Settings
 from core.storage import Storage, StorageError, storage_of
 from core.tokens import seed_tiktoken_cache
 from retrieval import indexer
-from retrieval.child_tasks import FileLimits, PreparedFile, prepare_file
+from retrieval.child_tasks import FileLimits, PreparedFile, PreparedPart, prepare_file_parts
 from retrieval.chunking import Chunk
 from retrieval.embedding import EmbedAhead, Embedder, EmbeddingError, get_embedder
 from retrieval.indexer import enqueue_indexer, tail_waiting, use_tail
-from retrieval.isolation import ChildLimits, run_in_child
+from retrieval.isolation import ChildLimits, stream_in_child
 from retrieval.models import Dataset, KnowledgeChunk, KnowledgeChunkTail, KnowledgeFile
 from retrieval.parsing import ParseError
 from retrieval.scheduling import dispatch, dispatch_waiting, enqueue_ingestion, owner_of
@@ -92,6 +93,7 @@ async def _write_batch(
     *,
     durable: bool = False,
     tail: bool = False,
+    chunks_total: int | None = None,
 ) -> None:
     """COPY one batch of chunks and record the progress, in one transaction (stops if the file is gone).
 
@@ -128,8 +130,51 @@ async def _write_batch(
         await session.execute(
             sa.update(KnowledgeFile)
             .where(KnowledgeFile.id == row_id)
-            .values(chunks_done=batch[-1].index + 1, updated_at=utcnow())
+            .values(
+                chunks_done=batch[-1].index + 1,
+                updated_at=utcnow(),
+                **({"chunks_total": chunks_total} if chunks_total is not None else {}),
+            )
         )
+
+
+class _PartReader:
+    """The parse child's parts, read by a task of their own as they come (`stream_prepared`): `chunks`
+    holds every chunk so far, `first` the first part, `last` the final one once it came."""
+
+    def __init__(self, parts: AsyncIterator[PreparedPart]) -> None:
+        self.chunks: list[Chunk] = []
+        self.first: PreparedPart | None = None
+        self.last: PreparedPart | None = None
+        self._arrived = asyncio.Event()
+        self._task = asyncio.ensure_future(self._read(parts))
+
+    async def _read(self, parts: AsyncIterator[PreparedPart]) -> None:
+        async with contextlib.aclosing(parts):
+            async for part in parts:
+                self.first = self.first or part
+                self.chunks += part.chunks
+                if part.last:
+                    self.last = part
+                self._arrived.set()
+
+    async def wait(self) -> None:
+        """Until a part came since the last call, or the reading ended; raises what the child raised."""
+        if not self._arrived.is_set() and not self._task.done():
+            arrived = asyncio.ensure_future(self._arrived.wait())
+            try:
+                await asyncio.wait([self._task, arrived], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                arrived.cancel()
+        self._arrived.clear()
+        if self._task.done():
+            self._task.result()
+
+    async def close(self) -> None:
+        """Stop reading (the child is killed if it still runs)."""
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
 
 
 def ingestion_lock_name(file_id: uuid.UUID) -> str:
@@ -227,54 +272,78 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
                 KnowledgeChunk.file_id == file_id
             )
         )
+    # The parse child streams its chunks a run of sections at a time: the first are embedded and written
+    # while it cuts the rest, so its work and the database's overlap on two cores (docs/performance.md).
+    reader = _PartReader(stream_prepared(settings, file_id, filename, chunk_size, overlap))
+    ahead: EmbedAhead | None = None
     try:
-        prepared = await prepare_in_child(settings, file_id, filename, chunk_size, overlap)
+        taken = done  # chunks handed to the embedder (a resumed run skips what it wrote)
+        embedding: collections.deque[list[Chunk]] = collections.deque()  # handed over, in order
+        pending: list[Chunk] = []  # embedded, not yet written
+        pending_vectors: list = []
+        last_write = time.monotonic()
+        told_total = False
+        while True:
+            await reader.wait()
+            chunks, finished = reader.chunks, reader.last is not None
+            if finished and not chunks:
+                return await _fail(db, file_id, "invalid_file", "No text was found in the file")
+            if ahead is None and chunks:  # the first chunks: the model, the index and the file's facts
+                first = reader.first
+                await embedder.load()
+                model = embedder.model_id
+                async with db.session_scope() as session:
+                    await ensure_vector_index(session, model, embedder.dimensions)
+                    tail = await use_tail(session, settings, dataset_id)
+                    await session.execute(
+                        sa.update(KnowledgeFile)
+                        .where(KnowledgeFile.id == file_id)
+                        .values(
+                            media_type=first.media_type,
+                            warning=first.warning and first.warning[:1000],
+                            chunks_total=len(chunks) if finished else None,
+                            chunks_done=done,
+                            embedding_model=model,
+                            updated_at=utcnow(),
+                        )
+                    )
+                told_total = finished
+                ahead = EmbedAhead(embedder)
+            stop = len(chunks) if finished else taken + (len(chunks) - taken) // BATCH * BATCH
+            ready = [chunks[s : min(s + BATCH, stop)] for s in range(taken, stop, BATCH)]
+            taken = max(taken, stop)
+            if ahead is not None:
+                ahead.add([c.text for c in batch] for batch in ready)
+            embedding.extend(ready)
+            while embedding:
+                pending += embedding.popleft()
+                pending_vectors += await ahead.next()
+                # Few large transactions write faster; a slow embedder still shows progress every second.
+                if (
+                    len(pending) >= WRITE_ROWS
+                    or time.monotonic() - last_write >= 1
+                    or (finished and not embedding)
+                ):
+                    total = len(reader.chunks) if reader.last is not None and not told_total else None
+                    await _write_batch(
+                        db, file_id, dataset_id, model, config, pending, pending_vectors, tail=tail,
+                        chunks_total=total,
+                    )  # fmt: skip
+                    told_total = told_total or total is not None
+                    pending, pending_vectors, last_write = [], [], time.monotonic()
+            if finished:
+                break
+        tokens, total = reader.last.token_count, len(reader.chunks)
+        if not told_total:  # a resumed run that had nothing left to write
+            async with db.session_scope() as session:
+                await session.execute(
+                    sa.update(KnowledgeFile).where(KnowledgeFile.id == file_id).values(chunks_total=total)
+                )
     except ParseError as exc:
         return await _fail(db, file_id, exc.code, str(exc))
     except FileNotFoundError:
         missing = "The uploaded file is missing from storage; upload it again"
         return await _fail(db, file_id, "server_error", missing)
-    chunks, tokens = prepared.chunks, prepared.token_count
-    if not chunks:
-        return await _fail(db, file_id, "invalid_file", "No text was found in the file")
-    ahead: EmbedAhead | None = None
-    try:
-        await embedder.load()
-        model = embedder.model_id
-        async with db.session_scope() as session:
-            await ensure_vector_index(session, model, embedder.dimensions)
-            tail = await use_tail(session, settings, dataset_id)
-            await session.execute(
-                sa.update(KnowledgeFile)
-                .where(KnowledgeFile.id == file_id)
-                .values(
-                    media_type=prepared.media_type,
-                    warning=prepared.warning and prepared.warning[:1000],
-                    chunks_total=len(chunks),
-                    chunks_done=done,
-                    embedding_model=model,
-                    updated_at=utcnow(),
-                )
-            )
-        pending: list[Chunk] = []
-        pending_vectors: list = []
-        last_write = time.monotonic()
-        starts = range(done, len(chunks), BATCH)
-        ahead = EmbedAhead(embedder, [[c.text for c in chunks[s : s + BATCH]] for s in starts])
-        for start in starts:
-            batch = chunks[start : start + BATCH]
-            pending += batch
-            pending_vectors += await ahead.next()
-            # Few large transactions write faster; a slow embedder still shows progress every second.
-            if (
-                len(pending) >= WRITE_ROWS
-                or time.monotonic() - last_write >= 1
-                or start + BATCH >= len(chunks)
-            ):
-                await _write_batch(
-                    db, file_id, dataset_id, model, config, pending, pending_vectors, tail=tail
-                )
-                pending, pending_vectors, last_write = [], [], time.monotonic()
     except _Stop:
         return "cancelled"
     except EmbeddingError as exc:
@@ -284,13 +353,14 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
     finally:
         if ahead is not None:
             ahead.close()
+        await reader.close()
     async with db.session_scope() as session:
         await session.execute(
             sa.update(KnowledgeFile)
             .where(KnowledgeFile.id == file_id, KnowledgeFile.status == ACTIVE)
             .values(
                 status="completed",
-                chunk_count=len(chunks),
+                chunk_count=total,
                 token_count=tokens,
                 error_code=None,
                 error_message=None,
@@ -300,10 +370,7 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
     return "completed"
 
 
-async def prepare_in_child(
-    settings: Settings, file_id: uuid.UUID, filename: str, chunk_size: int, overlap: int
-) -> PreparedFile:
-    """Parse and chunk a stored upload in a child process under the parse limits (`retrieval.isolation`)."""
+def _child_limits(settings: Settings) -> tuple[ChildLimits, FileLimits]:
     limits = ChildLimits.of(settings)
     file_limits = FileLimits(
         max_uncompressed_bytes=settings.max_uncompressed_bytes,
@@ -312,11 +379,38 @@ async def prepare_in_child(
         memory_bytes=limits.memory_bytes,
         tiktoken_cache=str(seed_tiktoken_cache(settings.data_dir / "tiktoken")),
     )
+    return limits, file_limits
+
+
+async def stream_prepared(
+    settings: Settings, file_id: uuid.UUID, filename: str, chunk_size: int, overlap: int
+) -> AsyncIterator[PreparedPart]:
+    """The parts of a stored upload as a child parses and chunks it under the parse limits
+    (`retrieval.child_tasks.prepare_file_parts`, `retrieval.isolation.stream_in_child`); errors as
+    `prepare_in_child`. Close it (`contextlib.aclosing`) to stop the child."""
+    limits, file_limits = _child_limits(settings)
     # The child reads a local file: the upload itself, or a copy streamed from a bucket.
     async with storage_of(settings).local_file(upload_key(file_id)) as path:
-        return await run_in_child(
-            prepare_file, str(path), filename, chunk_size, overlap, file_limits, limits=limits, what="parse"
-        )
+        parts = stream_in_child(
+            prepare_file_parts, str(path), filename, chunk_size, overlap, file_limits, limits=limits,
+            what="parse",
+        )  # fmt: skip
+        async with contextlib.aclosing(parts):
+            async for part in parts:
+                yield part
+
+
+async def prepare_in_child(
+    settings: Settings, file_id: uuid.UUID, filename: str, chunk_size: int, overlap: int
+) -> PreparedFile:
+    """Parse and chunk a stored upload in a child process under the parse limits (`retrieval.isolation`);
+    `ParseError` for what cannot be indexed, FileNotFoundError when the upload is gone."""
+    chunks: list[Chunk] = []
+    parts = stream_prepared(settings, file_id, filename, chunk_size, overlap)
+    async with contextlib.aclosing(parts):
+        async for part in parts:
+            chunks += part.chunks
+    return PreparedFile(part.media_type, chunks, part.token_count, part.warning)
 
 
 async def resume_stale(db: Database, settings: Settings, queue: Queue, redis: Redis | None = None) -> int:
