@@ -131,9 +131,7 @@ async def run_in_child(function: Callable[..., Any], *args: Any, limits: ChildLi
         code, text = payload
         raise ParseError(code, text)
     finally:
-        await _reap(child)
-        _running.pop(child.pid, None)
-        receiver.close()
+        await _end(child, receiver)
 
 
 async def stream_in_child(
@@ -200,10 +198,7 @@ async def stream_in_child(
             else:
                 raise ParseError(*payload)
     finally:
-        await _reap(child)  # the pipe closes with the child, which ends the pump
-        await asyncio.shield(pumping)
-        _running.pop(child.pid, None)
-        receiver.close()
+        await _end(child, receiver, pumping)  # the pipe closes with the child, which ends the pump
 
 
 def _receive(receiver: Connection) -> tuple | None:
@@ -213,13 +208,33 @@ def _receive(receiver: Connection) -> tuple | None:
         return None
 
 
-async def _reap(child: multiprocessing.process.BaseProcess) -> None:
-    """Kill the child if it still runs, and wait for it (SIGKILL is immediate; join only reaps)."""
+async def _end(
+    child: multiprocessing.process.BaseProcess, receiver: Connection, pumping: asyncio.Future | None = None
+) -> None:
+    """Kill the child and forget it at once, then wait for it (and for the thread reading its pipe). The
+    kill and the bookkeeping come before any wait, so a second cancellation during the wait (the file
+    deleted while its run is being stopped) cannot leave the child running or listed."""
+    _kill(child)
+    _running.pop(child.pid, None)
+    try:
+        await _reap(child)
+        if pumping is not None:
+            await asyncio.shield(pumping)
+    finally:
+        receiver.close()
+
+
+def _kill(child: multiprocessing.process.BaseProcess) -> None:
     if child.exitcode is None:
         with contextlib.suppress(ProcessLookupError, AttributeError, ValueError):
             child.kill()
-        # Shielded: a second cancellation must not leave a zombie behind.
-        await asyncio.shield(asyncio.to_thread(child.join, 5))
+
+
+async def _reap(child: multiprocessing.process.BaseProcess) -> None:
+    """Kill the child if it still runs, and wait for it (SIGKILL is immediate; join only reaps)."""
+    _kill(child)
+    # Shielded: a second cancellation must not leave a zombie behind.
+    await asyncio.shield(asyncio.to_thread(child.join, 5))
 
 
 def _death(exitcode: int | None, limits: ChildLimits) -> ParseError:

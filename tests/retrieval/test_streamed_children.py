@@ -3,8 +3,10 @@ file's first chunks while the child cuts the rest (`retrieval.jobs`, `retrieval.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
+import psutil
 import pytest
 import sqlalchemy as sa
 
@@ -115,3 +117,26 @@ async def test_a_file_over_the_token_limit_in_a_later_part_leaves_no_chunk(
     assert row.error_code == "too_large" and f"the limit is {words + 10:,}" in row.error_message
     assert await chunk_ords(session, file_id) == []
     assert not running_pids()
+
+
+@pytest.mark.parametrize("delay", [0.001, 0.005])
+async def test_a_second_cancellation_while_the_child_is_stopped_leaves_nothing_behind(delay):
+    started = asyncio.Event()
+
+    async def consume() -> None:
+        async with contextlib.aclosing(stream_in_child(yield_forever, limits=LIMITS, what="t")) as items:
+            async for _ in items:
+                started.set()
+
+    task = asyncio.create_task(consume())
+    await started.wait()
+    pids = list(running_pids())
+    task.cancel()
+    await asyncio.sleep(delay)  # the first cancellation is in the clean-up, waiting for the child
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not running_pids()  # the old clean-up left the child listed here (a stale entry)
+    for pid in pids:  # killed, not only forgotten (its forkserver reaps it: a zombie until then)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            assert psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
