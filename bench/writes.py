@@ -57,10 +57,11 @@ from core.settings import Settings
 from core.storage import storage_of
 from retrieval.chunking import chunk_document
 from retrieval.indexer import index_tail
-from retrieval.jobs import TAIL_COLUMNS, ingest
+from retrieval.jobs import ingest
 from retrieval.parsing import parse_document
 from retrieval.search import search_chunks
 from retrieval.uploads import upload_key
+from retrieval.writes import TAIL_COLUMNS
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import psutil
 import pytest
@@ -21,7 +22,14 @@ from tests.retrieval.child_generators import (
     yield_then_fail,
     yield_then_wait,
 )
-from tests.retrieval.test_ingestion import FakeEmbedder, chunk_ords, create_gpt, file_state, upload
+from tests.retrieval.test_ingestion import (
+    FakeEmbedder,
+    chunk_ords,
+    create_gpt,
+    file_state,
+    live,  # noqa: F401 (a fixture: the app on a real pool)
+    upload,
+)
 
 LIMITS = ChildLimits(60, 2**31)
 
@@ -137,6 +145,104 @@ async def test_a_second_cancellation_while_the_child_is_stopped_leaves_nothing_b
     with pytest.raises(asyncio.CancelledError):
         await task
     assert not running_pids()  # the old clean-up left the child listed here (a stale entry)
-    for pid in pids:  # killed, not only forgotten (its forkserver reaps it: a zombie until then)
-        with contextlib.suppress(psutil.NoSuchProcess):
-            assert psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    for pid in pids:  # killed, not only forgotten (gone, or a zombie until its forkserver reaps it)
+        assert await ended(pid)
+
+
+async def ended(pid: int, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def texts_of(session, file_id) -> list[str]:
+    query = sa.select(KnowledgeChunk.text).where(KnowledgeChunk.file_id == file_id)
+    return list(await session.scalars(query.order_by(KnowledgeChunk.ord)))
+
+
+# Paired writes (retrieval.writes.PairedWriter): two transactions at once need a real pool, as in a worker.
+
+
+class SlowEmbedder(FakeEmbedder):
+    """A model's pace, so a deletion lands while writes are running."""
+
+    async def embed_documents(self, texts):
+        await asyncio.sleep(0.02)
+        return await super().embed_documents(texts)
+
+
+async def test_paired_writes_write_a_large_file_whole_and_in_order(live, settings):  # noqa: F811
+    text = large_markdown(240)
+    gpt_id = await create_gpt(live.client, live.headers, chunk_size=100, chunk_overlap=10)
+    file_id = await upload(live.client, live.headers, gpt_id, "harbours.md", text.encode())
+    assert live.db.concurrent_sessions
+    assert await ingest(live.db, settings, file_id, embedder=FakeEmbedder()) == "completed"
+    async with live.db.session_scope() as session:
+        row = await session.get(KnowledgeFile, file_id)
+        ords = await chunk_ords(session, file_id)
+    assert row.chunk_count > 8 * 256  # many pairs of 256-row writes
+    assert ords == list(range(row.chunk_count))
+    assert row.chunks_done == row.chunks_total == row.chunk_count
+
+
+async def test_a_deletion_during_paired_writes_leaves_nothing(live, settings):  # noqa: F811
+    text = large_markdown(240)
+    gpt_id = await create_gpt(live.client, live.headers, chunk_size=100, chunk_overlap=10)
+    file_id = await upload(live.client, live.headers, gpt_id, "harbours.md", text.encode())
+    running = asyncio.create_task(ingest(live.db, settings, file_id, embedder=SlowEmbedder()))
+    for _ in range(600):  # until a few pairs are in
+        async with live.db.session_scope() as session:
+            if len(await chunk_ords(session, file_id)) >= 4 * 256:
+                break
+        await asyncio.sleep(0.05)
+    # The writes take the file row FOR SHARE in turns; the deletion (FOR UPDATE) gets it between pairs.
+    deleted = await asyncio.wait_for(
+        live.client.delete(f"/api/gpts/{gpt_id}/files/{file_id}", headers=live.headers), 60
+    )
+    assert deleted.status_code == 204
+    assert await asyncio.wait_for(running, 60) in ("cancelled", "deleted")
+    async with live.db.session_scope() as session:
+        assert await chunk_ords(session, file_id) == []
+        assert await session.get(KnowledgeFile, file_id) is None
+
+
+async def test_a_resumed_run_rewrites_what_follows_a_gap(client, creator_headers, db, settings, session):
+    """A pair commits in order, but a run may die with the second write of a pair committed and the first
+    not (its commit failed): the resumed run continues at the first missing chunk, once each."""
+    gpt_id = await create_gpt(client, creator_headers, chunk_size=100, chunk_overlap=10)
+    file_id = await upload(client, creator_headers, gpt_id, "harbours.md", large_markdown(40).encode())
+    assert await ingest(db, settings, file_id, embedder=FakeEmbedder()) == "completed"
+    before = list(
+        await session.scalars(
+            sa.select(KnowledgeChunk.text)
+            .where(KnowledgeChunk.file_id == file_id)
+            .order_by(KnowledgeChunk.ord)
+        )
+    )
+    assert len(before) > 100
+    await session.execute(  # the first write of the last pair never committed
+        sa.delete(KnowledgeChunk).where(KnowledgeChunk.file_id == file_id, KnowledgeChunk.ord.between(40, 71))
+    )
+    await session.execute(
+        sa.update(KnowledgeFile).where(KnowledgeFile.id == file_id).values(status="in_progress", attempts=1)
+    )
+    await session.commit()
+    embedder = FakeEmbedder()
+    assert await ingest(db, settings, file_id, embedder=embedder) == "completed"
+    session.expire_all()
+    assert await chunk_ords(session, file_id) == list(range(len(before)))
+    after = list(
+        await session.scalars(
+            sa.select(KnowledgeChunk.text)
+            .where(KnowledgeChunk.file_id == file_id)
+            .order_by(KnowledgeChunk.ord)
+        )
+    )
+    assert after == before
+    assert embedder.batches == -(-(len(before) - 40) // 32)  # from the gap on, not the whole file
