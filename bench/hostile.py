@@ -3,7 +3,7 @@ normal file of about the same size.
 
 .venv/bin/python bench/hostile.py [--timeout 60] [--memory-mb 2048] [--only docx,text]
 
-Each input goes through `retrieval.jobs.prepare_in_child` (what ingestion runs: parse, word bound, chunk)
+Each input goes through `retrieval.writes.prepare_in_child` (what ingestion runs: parse, word bound, chunk)
 under the given limits (the defaults of `GPTSTORE_PARSE_TIMEOUT_SECONDS` / `GPTSTORE_PARSE_MEMORY_MB` unless
 set). Peak RSS is sampled every 20 ms with psutil: the child's (it is forked from a forkserver, so
 `RUSAGE_CHILDREN` does not see it) and this process's growth over its start. Inputs are written to a temp
@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.settings import Settings
 from core.storage import storage_of
 from retrieval.isolation import running_pids
-from retrieval.jobs import prepare_in_child
 from retrieval.parsing import ParseError
 from retrieval.uploads import upload_key
+from retrieval.writes import prepare_in_child
 
 ROOT = Path(__file__).resolve().parent.parent
 NORMAL_PPTX_MAX_BYTES = 4 << 20

@@ -48,10 +48,11 @@ from core.db import Database, create_engine
 from core.settings import Settings
 from core.storage import storage_of
 from retrieval.chunking import chunk_and_count
-from retrieval.jobs import ingest, prepare_in_child
+from retrieval.jobs import ingest
 from retrieval.onnx_embedder import MiniLMEmbedder, available_cpus
 from retrieval.parsing import ParseError, parse_document
 from retrieval.uploads import upload_key
+from retrieval.writes import prepare_in_child
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 SUFFIXES = {".py", ".md", ".txt", ".html"}

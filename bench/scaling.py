@@ -21,7 +21,7 @@ expression are built, with `maintenance_work_mem` sized to hold the graph and
   turns query by query, so both see the same load, and the ratio halfvec / vector is printed per size.
 
 `--writes` (sizes up to 100k) adds the chunk-write contenders of issue #15's first pass (through
-`retrieval.jobs._write_batch` and raw COPY, with the `vector`, the `halfvec` or no HNSW index), taking turns
+`retrieval.writes.write_batch` and raw COPY, with the `vector`, the `halfvec` or no HNSW index), taking turns
 block by block. A benchmark, not a test: nothing here asserts a time. docs/scaling.md shows runs.
 """
 
@@ -60,9 +60,10 @@ from bench.retrieval import (
 )
 from core.db import Database, create_engine
 from retrieval.chunking import Chunk, chunk_document
-from retrieval.jobs import COPY_COLUMNS, WRITE_ROWS, _write_batch
+from retrieval.jobs import WRITE_ROWS
 from retrieval.parsing import parse_document
 from retrieval.search import VECTOR_CANDIDATES
+from retrieval.writes import COPY_COLUMNS, write_batch
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
@@ -87,7 +88,7 @@ KINDS = {  # kind: (cast in the search, its HNSW index)
 WRITES_UP_TO = 100_000
 TWINS = {"bench_halfvec": "halfvec", "bench_plain": None}  # copies of the table with another vector index
 # Write contenders, taking turns block by block so all see the same load and alike graphs:
-# label: (table, through _write_batch or raw COPY, rows per transaction, durable, GIN pending list kB).
+# label: (table, through write_batch or raw COPY, rows per transaction, durable, GIN pending list kB).
 WRITE_VARIANTS = {
     "vector HNSW, durable commits (before)": ("knowledge_chunk", "ours", WRITE_ROWS, True, None),
     "vector HNSW, synchronous_commit off (now)": ("knowledge_chunk", "ours", WRITE_ROWS, False, None),
@@ -147,7 +148,7 @@ async def measure_writes(url, raw, corpus, owner_id, rows: int) -> dict[str, flo
             tick = time.perf_counter()
             for start in range(0, block, batch):
                 if how == "ours":
-                    await _write_batch(
+                    await write_batch(
                         db, file_id, dataset_id, MODEL, config, chunks[start : start + batch],
                         as_lists[start : start + batch], durable=durable,
                     )  # fmt: skip

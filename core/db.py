@@ -21,7 +21,13 @@ from pathlib import Path
 import pgvector.sqlalchemy
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlmodel import Field
 
 from core.errors import Conflict
@@ -166,6 +172,12 @@ class Database:
             replica, expire_on_commit=False, info={REPLICA_INFO: True}
         )
         self._replica_down_until = 0.0
+
+    @property
+    def concurrent_sessions(self) -> bool:
+        """Whether two sessions may run statements at once: not when every session joins one connection
+        (the tests' transaction per test, `tests/conftest.py`)."""
+        return not isinstance(self.sessionmaker.kw.get("bind"), AsyncConnection)
 
     @classmethod
     def from_settings(cls, settings: Settings, url: str) -> Database:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from core.tokens import get_encoding, seed_tiktoken_cache
-from retrieval.chunking import Chunk, chunk_and_count
+from retrieval.chunking import Chunk, chunk_groups
 from retrieval.parsing import DOCX, PPTX, ParseError, Section, detect_media_type, parse_document
 
 # ASCII whitespace: every byte here is `\s` for tiktoken's pre-tokeniser. Other spaces (NBSP, U+3000) count
@@ -51,10 +52,34 @@ class PreparedFile:
     warning: str | None = None  # what the parser could not read (`ParsedDocument.warning`)
 
 
+@dataclass
+class PreparedPart:
+    """A run of a file's chunks, in order (`prepare_file_parts`). The file's media type and parser warning
+    come with every part; the last part has no chunks, `last` set and the file's whole `token_count`."""
+
+    media_type: str
+    chunks: list[Chunk]
+    token_count: int  # of the file's sections so far
+    warning: str | None = None
+    last: bool = False
+
+
 def prepare_file(
     path: str, filename: str, chunk_size: int, chunk_overlap: int, limits: FileLimits
 ) -> PreparedFile:
     """Parse and chunk the file at `path`; `ParseError` (too_large, ...) for what cannot be indexed."""
+    chunks: list[Chunk] = []
+    for part in prepare_file_parts(path, filename, chunk_size, chunk_overlap, limits):
+        chunks += part.chunks
+    return PreparedFile(part.media_type, chunks, part.token_count, part.warning)
+
+
+def prepare_file_parts(
+    path: str, filename: str, chunk_size: int, chunk_overlap: int, limits: FileLimits
+) -> Iterator[PreparedPart]:
+    """`prepare_file` a run of sections at a time (`retrieval.chunking.chunk_groups`), so ingestion writes
+    the first chunks while the rest are cut. The token limit is checked as the count grows: a file over it
+    stops at the first part past the limit."""
     if not get_encoding.cache_info().currsize:  # not loaded by the forkserver's preload
         seed_tiktoken_cache(Path(limits.tiktoken_cache))
     data = Path(path).read_bytes()
@@ -75,12 +100,18 @@ def prepare_file(
             f"The file has more than {words:,} tokens (at least one per word); "
             f"the limit is {limits.max_file_tokens:,}",
         )
-    chunks, tokens = chunk_and_count(parsed.sections, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
-    if tokens > limits.max_file_tokens:
-        raise ParseError(
-            "too_large", f"The file has {tokens:,} tokens; the limit is {limits.max_file_tokens:,}"
-        )
-    return PreparedFile(parsed.media_type, chunks, tokens, parsed.warning)
+    tokens = 0
+    for chunks, group_tokens in chunk_groups(
+        parsed.sections, chunk_size=chunk_size, chunk_overlap=chunk_overlap
+    ):
+        tokens += group_tokens
+        if tokens > limits.max_file_tokens:
+            raise ParseError(
+                "too_large", f"The file has over {tokens:,} tokens; the limit is {limits.max_file_tokens:,}"
+            )
+        if chunks:
+            yield PreparedPart(parsed.media_type, chunks, tokens, parsed.warning)
+    yield PreparedPart(parsed.media_type, [], tokens, parsed.warning, last=True)
 
 
 def sniff_media_type(path: str, filename: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,6 +26,10 @@ from retrieval.parsing import Section
 # Break kinds before a token, best first; a chunk ends at the best kind found in the back half of its window.
 PARAGRAPH, LINE, SENTENCE, WORD, TOKEN, INSIDE_CHARACTER = 4, 3, 2, 1, 0, -1
 
+# Characters of whole sections cut at a time by `chunk_groups`: large enough that tiktoken's threads and
+# the numpy passes pay off (`_encode_all` threads from 64 KiB), small enough that a 1 MB file's first
+# chunks are written while the rest are cut.
+GROUP_CHARS = 1 << 17
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _WHITESPACE = frozenset(b" \t\n\r\x0b\x0c")
 _SENTENCE_ENDS = (".", "!", "?", "…", "。", "！", "？")
@@ -192,12 +197,58 @@ def chunk_and_count(
     encoding_name: str = "cl100k_base",
 ) -> tuple[list[Chunk], int]:
     """`chunk_document`, plus the exact token count of the sections (from the same encoding pass)."""
+    chunks: list[Chunk] = []
+    tokens = 0
+    for group, group_tokens in chunk_groups(
+        sections, chunk_size=chunk_size, chunk_overlap=chunk_overlap, encoding_name=encoding_name
+    ):
+        chunks += group
+        tokens += group_tokens
+    return chunks, tokens
+
+
+def chunk_groups(
+    sections: list[Section],
+    *,
+    chunk_size: int,
+    chunk_overlap: int,
+    encoding_name: str = "cl100k_base",
+    group_chars: int = GROUP_CHARS,
+) -> Iterator[tuple[list[Chunk], int]]:
+    """The chunks of `chunk_document` in order, a run of whole sections of about `group_chars` characters
+    at a time, each with the token count of its sections: ingestion writes the first chunks of a large file
+    while the rest are cut (retrieval.child_tasks). No chunk spans two sections, so the groups change
+    nothing: the chunks and their `index` are those of one pass over all sections."""
     if chunk_size < 4:  # one character can take up to 4 byte tokens, and is never split
         raise ValueError("chunk_size must be at least 4")
     if not 0 <= chunk_overlap < chunk_size:
         raise ValueError("chunk_overlap must be at least 0 and smaller than chunk_size")
     enc = get_encoding(encoding_name)
     tables = _token_tables(encoding_name)
+    first = 0
+    group: list[Section] = []
+    size = 0
+    for section in sections:
+        group.append(section)
+        size += len(section.text)
+        if size >= group_chars:
+            chunks, tokens = _chunk_group(enc, tables, group, chunk_size, chunk_overlap, first)
+            yield chunks, tokens
+            first += len(chunks)
+            group, size = [], 0
+    if group or not first:
+        yield _chunk_group(enc, tables, group, chunk_size, chunk_overlap, first)
+
+
+def _chunk_group(
+    enc: tiktoken.Encoding,
+    tables: _TokenTables,
+    sections: list[Section],
+    chunk_size: int,
+    chunk_overlap: int,
+    first: int,
+) -> tuple[list[Chunk], int]:
+    """The chunks of `sections` numbered from `first`, and the sections' token count."""
     texts = [_without_surrogates(section.text) for section in sections]
     encoded = _encode_all(enc, texts)
     # All sections in one array, so the per-token work is a few numpy passes however many sections there
@@ -243,7 +294,7 @@ def chunk_and_count(
                     heading=section.heading,
                     char_start=char_start,
                     char_end=char_end,
-                    index=len(chunks),
+                    index=first + len(chunks),
                 )
             )
         begin = stop

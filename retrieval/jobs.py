@@ -8,6 +8,7 @@ chunks of an earlier embedding model to the current one, also batch by batch, so
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -25,19 +26,23 @@ from saq import Queue
 from core.db import Database, utcnow
 from core.settings import Settings
 from core.storage import Storage, StorageError, storage_of
-from core.tokens import seed_tiktoken_cache
 from retrieval import indexer
-from retrieval.child_tasks import FileLimits, PreparedFile, prepare_file
 from retrieval.chunking import Chunk
 from retrieval.embedding import EmbedAhead, Embedder, EmbeddingError, get_embedder
 from retrieval.indexer import enqueue_indexer, tail_waiting, use_tail
-from retrieval.isolation import ChildLimits, run_in_child
 from retrieval.models import Dataset, KnowledgeChunk, KnowledgeChunkTail, KnowledgeFile
 from retrieval.parsing import ParseError
 from retrieval.scheduling import dispatch, dispatch_waiting, enqueue_ingestion, owner_of
 from retrieval.search import ensure_vector_index
 from retrieval.service import ACTIVE, KnowledgeService
 from retrieval.uploads import upload_key
+from retrieval.writes import (
+    FileStopped,
+    PairedWriter,
+    PartReader,
+    committed_prefix,
+    stream_prepared,
+)
 
 logger = logging.getLogger("gptstore.retrieval")
 
@@ -47,15 +52,6 @@ MAX_ATTEMPTS = 5
 # A running ingestion renews its lock and checks that its file is still wanted this often, so a DELETE or
 # a cancellation stops it (and kills its parse child) within about this time.
 HEARTBEAT_SECONDS = 1.0
-COPY_COLUMNS = [
-    "id", "file_id", "dataset_id", "ord", "text", "token_count", "page", "heading", "char_start", "char_end",
-    "embedding_model", "embedding", "text_search_config",
-]  # fmt: skip
-TAIL_COLUMNS = ["chunk_id", "dataset_id", "file_id", "embedding_model", "embedding"]
-
-
-class _Stop(Exception):
-    """The file was deleted or cancelled while it was being ingested."""
 
 
 async def _fail(db: Database, file_id: uuid.UUID, code: str, message: str) -> str:
@@ -79,57 +75,6 @@ async def _fail(db: Database, file_id: uuid.UUID, code: str, message: str) -> st
             return "failed"
         status = await session.scalar(sa.select(KnowledgeFile.status).where(KnowledgeFile.id == file_id))
         return status or "deleted"
-
-
-async def _write_batch(
-    db: Database,
-    row_id: uuid.UUID,
-    dataset_id: uuid.UUID,
-    model: str,
-    config: str,
-    batch: list[Chunk],
-    vectors,
-    *,
-    durable: bool = False,
-    tail: bool = False,
-) -> None:
-    """COPY one batch of chunks and record the progress, in one transaction (stops if the file is gone).
-
-    With `tail`, the vectors go to `knowledge_chunk_tail` and the chunk rows keep `embedding` NULL: the
-    write skips the HNSW insert, which the indexer does later (retrieval.indexer).
-    The commit does not wait for the WAL flush unless `durable` (`synchronous_commit = off` for this
-    transaction only): a crash can lose the last few hundred milliseconds of batches, never corrupt them,
-    and a resumed run continues after the last chunk that did reach the disk (docs/performance.md).
-    """
-    async with db.session_scope() as session:
-        if not durable:
-            await session.execute(sa.text("SET LOCAL synchronous_commit = off"))
-        status = await session.scalar(
-            sa.select(KnowledgeFile.status).where(KnowledgeFile.id == row_id).with_for_update()
-        )
-        if status != ACTIVE:
-            raise _Stop
-        ids = [uuid.uuid4() for _ in batch]
-        arrays = [np.asarray(v, dtype=np.float32) for v in vectors]
-        records = [
-            (chunk_id, row_id, dataset_id, c.index, c.text, c.token_count, c.page, c.heading,
-             c.char_start, c.char_end, model, None if tail else v, config)
-            for chunk_id, c, v in zip(ids, batch, arrays, strict=True)
-        ]  # fmt: skip
-        connection = await session.connection()
-        raw = (await connection.get_raw_connection()).driver_connection
-        await raw.copy_records_to_table("knowledge_chunk", records=records, columns=COPY_COLUMNS)
-        if tail:
-            await raw.copy_records_to_table(
-                "knowledge_chunk_tail",
-                records=[(i, dataset_id, row_id, model, v) for i, v in zip(ids, arrays, strict=True)],
-                columns=TAIL_COLUMNS,
-            )
-        await session.execute(
-            sa.update(KnowledgeFile)
-            .where(KnowledgeFile.id == row_id)
-            .values(chunks_done=batch[-1].index + 1, updated_at=utcnow())
-        )
 
 
 def ingestion_lock_name(file_id: uuid.UUID) -> str:
@@ -222,60 +167,74 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
             sa.text("SELECT CAST(CAST(:config AS text) AS regconfig)::oid"),
             {"config": base.text_search_config},
         )
-        done = await session.scalar(
-            sa.select(sa.func.coalesce(sa.func.max(KnowledgeChunk.ord) + 1, 0)).where(
-                KnowledgeChunk.file_id == file_id
-            )
-        )
+        done = await committed_prefix(session, file_id)
+    # The parse child streams its chunks a run of sections at a time: the first are embedded and written
+    # while it cuts the rest, so its work and the database's overlap on two cores (docs/performance.md).
+    reader = PartReader(stream_prepared(settings, file_id, filename, chunk_size, overlap))
+    ahead: EmbedAhead | None = None
+    writer: PairedWriter | None = None
     try:
-        prepared = await prepare_in_child(settings, file_id, filename, chunk_size, overlap)
+        taken = done  # chunks handed to the embedder (a resumed run skips what it wrote)
+        embedding: collections.deque[list[Chunk]] = collections.deque()  # handed over, in order
+        pending: list[Chunk] = []  # embedded, not yet written
+        pending_vectors: list = []
+        last_write = time.monotonic()
+        told_total = False
+        while True:
+            await reader.wait()
+            chunks, finished = reader.chunks, reader.last is not None
+            if finished and not chunks:
+                return await _fail(db, file_id, "invalid_file", "No text was found in the file")
+            if ahead is None and chunks:  # the first chunks: the model, the index and the file's facts
+                first = reader.first
+                await embedder.load()
+                model = embedder.model_id
+                async with db.session_scope() as session:
+                    await ensure_vector_index(session, model, embedder.dimensions)
+                    tail = await use_tail(session, settings, dataset_id)
+                    await session.execute(
+                        sa.update(KnowledgeFile)
+                        .where(KnowledgeFile.id == file_id)
+                        .values(
+                            media_type=first.media_type,
+                            warning=first.warning and first.warning[:1000],
+                            chunks_total=len(chunks) if finished else None,
+                            chunks_done=done,
+                            embedding_model=model,
+                            updated_at=utcnow(),
+                        )
+                    )
+                told_total = finished
+                ahead = EmbedAhead(embedder)
+                writer = PairedWriter(db, file_id, dataset_id, model, config, tail=tail)
+            stop = len(chunks) if finished else taken + (len(chunks) - taken) // BATCH * BATCH
+            ready = [chunks[s : min(s + BATCH, stop)] for s in range(taken, stop, BATCH)]
+            taken = max(taken, stop)
+            if ahead is not None:
+                ahead.add([c.text for c in batch] for batch in ready)
+            embedding.extend(ready)
+            while embedding:
+                pending += embedding.popleft()
+                pending_vectors += await ahead.next()
+                # Few large transactions write faster; a slow embedder still shows progress every second.
+                if len(pending) >= WRITE_ROWS or time.monotonic() - last_write >= 1:
+                    total = len(reader.chunks) if reader.last is not None and not told_total else None
+                    await writer.write(pending, pending_vectors, chunks_total=total)
+                    told_total = told_total or total is not None
+                    pending, pending_vectors, last_write = [], [], time.monotonic()
+            if finished:
+                break
+        tokens, total = reader.last.token_count, len(reader.chunks)
+        if writer is not None:  # what is left, and the second write of an open pair
+            await writer.write(
+                pending, pending_vectors, last=True, chunks_total=(not told_total and total) or None
+            )
     except ParseError as exc:
         return await _fail(db, file_id, exc.code, str(exc))
     except FileNotFoundError:
         missing = "The uploaded file is missing from storage; upload it again"
         return await _fail(db, file_id, "server_error", missing)
-    chunks, tokens = prepared.chunks, prepared.token_count
-    if not chunks:
-        return await _fail(db, file_id, "invalid_file", "No text was found in the file")
-    ahead: EmbedAhead | None = None
-    try:
-        await embedder.load()
-        model = embedder.model_id
-        async with db.session_scope() as session:
-            await ensure_vector_index(session, model, embedder.dimensions)
-            tail = await use_tail(session, settings, dataset_id)
-            await session.execute(
-                sa.update(KnowledgeFile)
-                .where(KnowledgeFile.id == file_id)
-                .values(
-                    media_type=prepared.media_type,
-                    warning=prepared.warning and prepared.warning[:1000],
-                    chunks_total=len(chunks),
-                    chunks_done=done,
-                    embedding_model=model,
-                    updated_at=utcnow(),
-                )
-            )
-        pending: list[Chunk] = []
-        pending_vectors: list = []
-        last_write = time.monotonic()
-        starts = range(done, len(chunks), BATCH)
-        ahead = EmbedAhead(embedder, [[c.text for c in chunks[s : s + BATCH]] for s in starts])
-        for start in starts:
-            batch = chunks[start : start + BATCH]
-            pending += batch
-            pending_vectors += await ahead.next()
-            # Few large transactions write faster; a slow embedder still shows progress every second.
-            if (
-                len(pending) >= WRITE_ROWS
-                or time.monotonic() - last_write >= 1
-                or start + BATCH >= len(chunks)
-            ):
-                await _write_batch(
-                    db, file_id, dataset_id, model, config, pending, pending_vectors, tail=tail
-                )
-                pending, pending_vectors, last_write = [], [], time.monotonic()
-    except _Stop:
+    except FileStopped:
         return "cancelled"
     except EmbeddingError as exc:
         return await _fail(db, file_id, "server_error", f"Embedding failed: {exc}")
@@ -284,13 +243,18 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
     finally:
         if ahead is not None:
             ahead.close()
+        await reader.close()
+        if writer is not None:  # after an error: a running write must not outlive the run
+            await writer.close()
     async with db.session_scope() as session:
         await session.execute(
             sa.update(KnowledgeFile)
             .where(KnowledgeFile.id == file_id, KnowledgeFile.status == ACTIVE)
             .values(
                 status="completed",
-                chunk_count=len(chunks),
+                chunk_count=total,
+                chunks_done=total,
+                chunks_total=total,
                 token_count=tokens,
                 error_code=None,
                 error_message=None,
@@ -298,25 +262,6 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
             )
         )
     return "completed"
-
-
-async def prepare_in_child(
-    settings: Settings, file_id: uuid.UUID, filename: str, chunk_size: int, overlap: int
-) -> PreparedFile:
-    """Parse and chunk a stored upload in a child process under the parse limits (`retrieval.isolation`)."""
-    limits = ChildLimits.of(settings)
-    file_limits = FileLimits(
-        max_uncompressed_bytes=settings.max_uncompressed_bytes,
-        max_compression_ratio=settings.max_compression_ratio,
-        max_file_tokens=settings.max_file_tokens,
-        memory_bytes=limits.memory_bytes,
-        tiktoken_cache=str(seed_tiktoken_cache(settings.data_dir / "tiktoken")),
-    )
-    # The child reads a local file: the upload itself, or a copy streamed from a bucket.
-    async with storage_of(settings).local_file(upload_key(file_id)) as path:
-        return await run_in_child(
-            prepare_file, str(path), filename, chunk_size, overlap, file_limits, limits=limits, what="parse"
-        )
 
 
 async def resume_stale(db: Database, settings: Settings, queue: Queue, redis: Redis | None = None) -> int:

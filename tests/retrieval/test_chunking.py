@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.tokens import count_tokens, get_encoding, seed_tiktoken_cache
-from retrieval.chunking import Chunk, chunk_document
+from retrieval.chunking import Chunk, chunk_and_count, chunk_document, chunk_groups
 from retrieval.parsing import Section
 
 WORDS = (
@@ -178,3 +178,31 @@ def test_chunking_costs_about_one_encode() -> None:
     # Generous so that a busy machine does not fail it; quadratic re-encoding would be far slower.
     assert chunk < 4 * encode, (chunk, encode)
     assert len(re.findall(r"\S+", text)) > 100_000
+
+
+@pytest.mark.parametrize("group_chars", [1, 500, 5_000])
+def test_chunk_groups_give_the_chunks_of_one_pass(group_chars: int) -> None:
+    rng = random.Random(group_chars)
+    sections = [
+        Section(
+            text="\n\n".join(
+                " ".join(rng.choice(["harbour", "fee", "März", "发票", "a" * 30, "line\n"]) for _ in range(n))
+                for n in (rng.randint(0, 60), rng.randint(1, 400))
+            ),
+            page=i // 3 or None,
+            heading=f"Part {i}",
+            header="| a | b |" if i % 4 == 0 else None,
+        )
+        for i in range(40)
+    ]
+    sections.insert(7, Section(text="   \n\n  ", page=None, heading=None))  # no chunk at all
+    whole, tokens = chunk_and_count(sections, chunk_size=64, chunk_overlap=16)
+    groups = list(chunk_groups(sections, chunk_size=64, chunk_overlap=16, group_chars=group_chars))
+    assert len(groups) > 1
+    assert [c for group, _ in groups for c in group] == whole
+    assert sum(n for _, n in groups) == tokens
+    assert [c.index for c in whole] == list(range(len(whole)))
+
+
+def test_chunk_groups_of_nothing_is_one_empty_group() -> None:
+    assert list(chunk_groups([], chunk_size=64, chunk_overlap=16)) == [([], 0)]

@@ -37,10 +37,11 @@ from core.settings import get_settings
 from retrieval import search as search_module
 from retrieval.embedding import EmbeddingError, MiniLMEmbedder, get_embedder
 from retrieval.indexer import index_tail
-from retrieval.jobs import BATCH, COPY_COLUMNS, chunks_to_reindex, ingest, reindex, resume_stale
+from retrieval.jobs import BATCH, chunks_to_reindex, ingest, reindex, resume_stale
 from retrieval.models import KnowledgeChunk, KnowledgeFile
 from retrieval.parsing import DOCX, PDF, PPTX, XLSX
 from retrieval.search import vector_index_name
+from retrieval.writes import COPY_COLUMNS
 from tests.asgi import app_client
 from tests.factories import auth_headers, create_user
 from tests.retrieval.test_parsing import encrypt_pdf, make_pdf
