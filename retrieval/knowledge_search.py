@@ -19,7 +19,7 @@ from retrieval.embedding import Embedder
 from retrieval.fusion import DEFAULT_FUSION, Fusion
 from retrieval.models import Dataset, GptDataset, KnowledgeFile
 from retrieval.rerank import Reranker, rerank_hits
-from retrieval.search import Hit, Mode, search_chunks
+from retrieval.search import SORTS_BACK_ON_VALUE, SORTS_OFF, Hit, Mode, search_chunks
 
 
 @dataclass
@@ -72,7 +72,9 @@ class KnowledgeSearch:
         `for_answer`: without a `score_threshold`, apply the GPT's own (else the setting's), so an answer
         gets no passage when the knowledge holds nothing on the question.
 
-        Two statements: the datasets' files (for the strategy, the filter and the sources), then the search.
+        Two statements: the datasets' files (for the strategy, the filter and the sources; it also turns
+        sorts off for the search to plan with, `retrieval.search.SORTS_OFF`), then the search (which turns
+        them back on). A third only when a cited dataset belongs to an organisation (its name).
         """
         embedder = self.embedder
         await embedder.load()
@@ -114,6 +116,7 @@ class KnowledgeSearch:
                     KnowledgeFile.source_url,
                     KnowledgeFile.chunks_done,
                     KnowledgeFile.embedding_model,
+                    sa.literal_column(SORTS_OFF).label("sorts_off"),
                 )
                 .select_from(Dataset)
                 .join(User, User.id == Dataset.owner_id)
@@ -121,9 +124,44 @@ class KnowledgeSearch:
                 .where(datasets)
             )
         ).all()
+        try:
+            hits = await self._search_in_scope(
+                gpt_id, query, rows, model_id, k, only, score_threshold, mode, fusion, for_answer
+            )
+        except Exception as error:
+            # Not the database's (the query's embedding, say): sorts back on for the rest of the transaction.
+            # After a database error the transaction is aborted and takes the setting with it.
+            if rows and not isinstance(error, sa.exc.DBAPIError):
+                await self.session.execute(sa.text(f"SELECT {SORTS_BACK_ON_VALUE}"))
+            raise
+        if hits is None:  # nothing in scope: the search statement did not run
+            if rows:
+                await self.session.execute(sa.text(f"SELECT {SORTS_BACK_ON_VALUE}"))
+            return []
+        files = {row.id: row for row in rows}
+        cited = [files[h.file_id] for h in hits]
+        organizations = await organization_owners(self.session, (row.organization_id for row in cited))
+        return [_sourced(h, files[h.file_id], organizations, gpt_id) for h in hits]
+
+    async def _search_in_scope(
+        self,
+        gpt_id: uuid.UUID,
+        query: str,
+        rows: list[Any],
+        model_id: str,
+        k: int,
+        only: Iterable[uuid.UUID] | None,
+        score_threshold: float | None,
+        mode: Mode,
+        fusion: Fusion | None,
+        for_answer: bool,
+    ) -> list[Hit] | None:
+        """The search over the scope's rows (`search`'s first statement, which turned sorts off); None when
+        nothing is in scope, before the search statement (which turns them back on) runs."""
+        embedder = self.embedder
         home = next((row for row in rows if row.dataset_id == gpt_id), None)
         if home is None:
-            return []
+            return None
         # A dataset made private since it was attached no longer answers in other owners' GPTs.
         files = {
             row.id: row
@@ -138,7 +176,7 @@ class KnowledgeSearch:
             files = {file_id: row for file_id, row in files.items() if file_id in wanted}
         total = sum(row.chunks_done for row in files.values() if row.embedding_model == model_id)
         if not total:
-            return []
+            return None
         if for_answer and score_threshold is None:
             own = home.score_threshold
             score_threshold = own if own is not None else self.settings.retrieval_score_threshold
@@ -160,12 +198,11 @@ class KnowledgeSearch:
             mode=mode,
             score_threshold=score_threshold,
             fusion=fusion or DEFAULT_FUSION,
+            sorts_off=True,
         )
         if rerank:
             hits = await rerank_hits(self.reranker, query, hits, lambda h: h.text, k)
-        cited = [files[h.file_id] for h in hits]
-        organizations = await organization_owners(self.session, (row.organization_id for row in cited))
-        return [_sourced(h, files[h.file_id], organizations, gpt_id) for h in hits]
+        return hits
 
 
 def _sourced(
