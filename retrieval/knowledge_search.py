@@ -4,7 +4,7 @@ hybrid search itself (`retrieval.search`), and what a citation names about each 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,7 @@ class KnowledgeSearch:
         mode: Mode = "hybrid",
         fusion: Fusion | None = None,
         for_answer: bool = False,
+        check_home: Callable[[Any | None], Awaitable[None]] | None = None,
     ) -> list[SourcedHit]:
         """Hybrid search over the datasets a GPT uses, chunks embedded by the current model.
 
@@ -71,6 +72,11 @@ class KnowledgeSearch:
 
         `for_answer`: without a `score_threshold`, apply the GPT's own (else the setting's), so an answer
         gets no passage when the knowledge holds nothing on the question.
+
+        `check_home`: awaited with the home dataset's row as the scope statement read it (its `owner_id`,
+        `organization_id`, ...; None when the GPT has none) before anything is searched; it raises to
+        refuse. A caller's permission check on the same row (the retrieval test's edit check, retrieval/
+        routes.py), so the home dataset is read once per search.
 
         Two statements: the datasets' files (for the strategy, the filter and the sources; it also turns
         sorts off for the search to plan with, `retrieval.search.SORTS_OFF`), then the search (which turns
@@ -125,8 +131,11 @@ class KnowledgeSearch:
             )
         ).all()
         try:
+            home = next((row for row in rows if row.dataset_id == gpt_id), None)
+            if check_home is not None:
+                await check_home(home)
             hits = await self._search_in_scope(
-                gpt_id, query, rows, model_id, k, only, score_threshold, mode, fusion, for_answer
+                home, query, rows, model_id, k, only, score_threshold, mode, fusion, for_answer
             )
         except Exception as error:
             # Not the database's (the query's embedding, say): sorts back on for the rest of the transaction.
@@ -145,7 +154,7 @@ class KnowledgeSearch:
 
     async def _search_in_scope(
         self,
-        gpt_id: uuid.UUID,
+        home: Any | None,
         query: str,
         rows: list[Any],
         model_id: str,
@@ -159,7 +168,6 @@ class KnowledgeSearch:
         """The search over the scope's rows (`search`'s first statement, which turned sorts off); None when
         nothing is in scope, before the search statement (which turns them back on) runs."""
         embedder = self.embedder
-        home = next((row for row in rows if row.dataset_id == gpt_id), None)
         if home is None:
             return None
         # A dataset made private since it was attached no longer answers in other owners' GPTs.

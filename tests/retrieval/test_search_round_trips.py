@@ -18,6 +18,8 @@ from retrieval.jobs import ingest
 from retrieval.models import Dataset, KnowledgeFile
 from retrieval.search import search_chunks
 from retrieval.service import KnowledgeService
+from tests.factories import auth_headers, create_user
+from tests.retrieval.test_gpt_datasets import BIKES, FERRIES, KAYAKS, add_file, attach, make_dataset, make_gpt
 
 NOTES = "# Ferries\n\n" + "\n\n".join(
     f"## Route {i}\nThe ferry to island {i} leaves at {6 + i} o'clock and carries {i * 40} cars. "
@@ -136,3 +138,72 @@ async def test_a_failed_query_embedding_leaves_sorts_on(session, settings, gpt_i
     with pytest.raises(ConnectionError):
         await service.search(gpt_id, "ferry", k=3)
     assert await _sorts(session) == "on"
+
+
+# The retrieval test endpoint: the edit check on the home dataset's row the scope statement read --------
+
+
+async def endpoint_search(client, headers, gpt_id, query, **body) -> list[str]:
+    response = await client.post(f"/api/gpts/{gpt_id}/search", json={"query": query, **body}, headers=headers)
+    assert response.status_code == 200, response.text
+    return [hit["filename"] for hit in response.json()["data"]]
+
+
+async def test_the_endpoint_reads_the_home_dataset_once(client, creator_headers, engine, gpt_id, strategy):
+    await endpoint_search(client, creator_headers, gpt_id, "warm up")
+    with statements_sent(engine) as sent:
+        found = await endpoint_search(
+            client, creator_headers, gpt_id, "when does the ferry to island 5 leave"
+        )
+    assert found and set(found) == {"ferries.md"}
+    # the access token's user, the scope (datasets, files, the home dataset for the edit check), the search;
+    # and the request's transaction (a SAVEPOINT in tests, BEGIN/COMMIT when served)
+    sent = [s for s in sent if "SAVEPOINT" not in s]
+    assert len(sent) == 3, sent
+    assert sum("FROM dataset" in s for s in sent) == 1
+
+
+async def test_the_endpoint_refuses_before_it_searches(
+    client, creator_headers, session, settings, gpt_id, engine
+):
+    other = auth_headers(await create_user(session, settings, plan="plus"), settings)
+    for headers, gpt in ((other, gpt_id), (creator_headers, uuid.uuid4())):
+        with statements_sent(engine) as sent:
+            response = await client.post(f"/api/gpts/{gpt}/search", json={"query": "ferry"}, headers=headers)
+        assert response.status_code == 404, response.text
+        assert response.json()["detail"] == "No such GPT"
+        assert not any("knowledge_chunk" in s for s in sent)  # nothing searched for them
+
+
+async def test_the_endpoint_follows_attached_datasets_filters_and_access(
+    client, creator_headers, db, settings, session
+):
+    """Another owner's open dataset answers in my GPT until it is made private; a detached one no longer
+    answers; a file filter narrows the scope and never widens it (another GPT's file finds nothing)."""
+    other = auth_headers(await create_user(session, settings, plan="plus"), settings)
+    theirs = await make_dataset(client, other, access="open", license="CC-BY-4.0")
+    await add_file(client, other, db, settings, theirs, "kayaks.md", KAYAKS)
+    shelf = await make_dataset(client, creator_headers)
+    await add_file(client, creator_headers, db, settings, shelf, "bikes.md", BIKES)
+    gpt = await make_gpt(client, creator_headers, "Fjord Guide")
+    home_file = await add_file(client, creator_headers, db, settings, gpt, "ferries.md", FERRIES)
+    for dataset_id in (theirs, shelf):
+        assert (await attach(client, creator_headers, gpt, dataset_id)).status_code == 201
+    question = "kayak rentals ferry electric bikes"
+    assert set(await endpoint_search(client, creator_headers, gpt, question)) == {
+        "kayaks.md",
+        "bikes.md",
+        "ferries.md",
+    }
+    only_home = await endpoint_search(client, creator_headers, gpt, question, file_ids=[home_file])
+    assert set(only_home) == {"ferries.md"}
+    elsewhere = await make_gpt(client, creator_headers, "Elsewhere")
+    stranger = await add_file(client, creator_headers, db, settings, elsewhere, "ferries.md", FERRIES)
+    assert await endpoint_search(client, creator_headers, gpt, question, file_ids=[stranger]) == []
+
+    detached = await client.delete(f"/api/gpts/{gpt}/datasets/{shelf}", headers=creator_headers)
+    assert detached.status_code == 204, detached.text
+    assert set(await endpoint_search(client, creator_headers, gpt, question)) == {"kayaks.md", "ferries.md"}
+    made_private = await client.patch(f"/api/datasets/{theirs}", json={"access": "private"}, headers=other)
+    assert made_private.status_code == 200, made_private.text
+    assert set(await endpoint_search(client, creator_headers, gpt, question)) == {"ferries.md"}
