@@ -80,7 +80,8 @@ class KnowledgeSearch:
 
         Two statements: the datasets' files (for the strategy, the filter and the sources; it also turns
         sorts off for the search to plan with, `retrieval.search.SORTS_OFF`), then the search (which turns
-        them back on). A third only when a cited dataset belongs to an organisation (its name).
+        them back on). More only when a cited dataset belongs to an organisation (its name:
+        `retrieval.attribution.organization_owners`).
         """
         embedder = self.embedder
         await embedder.load()
