@@ -38,6 +38,52 @@ class SourcedHit:
     owner: DatasetOwner | None = None
 
 
+GPT_ID = sa.bindparam("gpt_id", type_=sa.Uuid)
+
+
+def _scope(datasets: sa.ColumnElement[bool], in_scope: sa.ColumnElement[bool]) -> sa.Select:
+    """The scope statement: each dataset in `datasets` with its owner and its files in `in_scope` (a row
+    per file; one with no file columns for a dataset without any). Its `sorts_off` column turns sorts off
+    for the search statement to plan with (`retrieval.search.SORTS_OFF`)."""
+    return (
+        sa.select(
+            Dataset.id.label("dataset_id"),
+            Dataset.name.label("dataset_name"),
+            Dataset.access.label("dataset_access"),
+            Dataset.owner_id,
+            Dataset.organization_id,
+            Dataset.attribution,
+            Dataset.text_search_config,
+            Dataset.score_threshold,
+            User.handle.label("owner_handle"),
+            User.display_name.label("owner_name"),
+            KnowledgeFile.id,
+            KnowledgeFile.filename,
+            KnowledgeFile.access,
+            KnowledgeFile.license,
+            KnowledgeFile.source_url,
+            KnowledgeFile.chunks_done,
+            KnowledgeFile.embedding_model,
+            sa.literal_column(SORTS_OFF).label("sorts_off"),
+        )
+        .select_from(Dataset)
+        .join(User, User.id == Dataset.owner_id)
+        .outerjoin(KnowledgeFile, sa.and_(KnowledgeFile.dataset_id == Dataset.id, in_scope))
+        .where(datasets)
+    )
+
+
+# A draft's scope, built once (building and keying the statement cost ~0.2 ms per search): the current
+# files of its home dataset and of every dataset attached to it.
+_DRAFT_SCOPE = _scope(
+    sa.or_(
+        Dataset.id == GPT_ID,
+        Dataset.id.in_(sa.select(GptDataset.dataset_id).where(GptDataset.gpt_id == GPT_ID)),
+    ),
+    KnowledgeFile.detached_at.is_(None),
+)
+
+
 class KnowledgeSearch:
     """The search half of `KnowledgeService` (which holds the session, settings, embedder and reranker)."""
 
@@ -86,10 +132,8 @@ class KnowledgeSearch:
         embedder = self.embedder
         await embedder.load()
         model_id = embedder.model_id
-        attached = sa.select(GptDataset.dataset_id).where(GptDataset.gpt_id == gpt_id)
         if file_ids is None:  # the draft: files detached from it stay searchable only for their versions
-            in_scope = KnowledgeFile.detached_at.is_(None)
-            datasets = sa.or_(Dataset.id == gpt_id, Dataset.id.in_(attached))
+            scope = _DRAFT_SCOPE
         else:
             follow = list(follow)
             in_scope = sa.or_(
@@ -101,36 +145,10 @@ class KnowledgeSearch:
                 ),
             )
             holding = sa.select(KnowledgeFile.dataset_id).where(KnowledgeFile.id.in_(file_ids))
-            datasets = sa.or_(Dataset.id == gpt_id, Dataset.id.in_(holding), Dataset.id.in_(follow))
-        rows = (
-            await self.session.execute(
-                sa.select(
-                    Dataset.id.label("dataset_id"),
-                    Dataset.name.label("dataset_name"),
-                    Dataset.access.label("dataset_access"),
-                    Dataset.owner_id,
-                    Dataset.organization_id,
-                    Dataset.attribution,
-                    Dataset.text_search_config,
-                    Dataset.score_threshold,
-                    Dataset.organization_id,
-                    User.handle.label("owner_handle"),
-                    User.display_name.label("owner_name"),
-                    KnowledgeFile.id,
-                    KnowledgeFile.filename,
-                    KnowledgeFile.access,
-                    KnowledgeFile.license,
-                    KnowledgeFile.source_url,
-                    KnowledgeFile.chunks_done,
-                    KnowledgeFile.embedding_model,
-                    sa.literal_column(SORTS_OFF).label("sorts_off"),
-                )
-                .select_from(Dataset)
-                .join(User, User.id == Dataset.owner_id)
-                .outerjoin(KnowledgeFile, sa.and_(KnowledgeFile.dataset_id == Dataset.id, in_scope))
-                .where(datasets)
+            scope = _scope(
+                sa.or_(Dataset.id == GPT_ID, Dataset.id.in_(holding), Dataset.id.in_(follow)), in_scope
             )
-        ).all()
+        rows = (await self.session.execute(scope, {"gpt_id": gpt_id})).all()
         try:
             home = next((row for row in rows if row.dataset_id == gpt_id), None)
             if check_home is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -180,6 +181,13 @@ def _keyword_cte(with_files: bool, with_ngrams: bool) -> str:
         )"""
 
 
+@lru_cache(maxsize=256)
+def _statement(sql: str) -> sa.TextClause:
+    """The search statement of one SQL text, parsed for its parameters once: the text takes a few dozen
+    shapes (strategy, mode, which query parts exist), and parsing its ~3 KB took ~0.2 ms per search."""
+    return sa.text(sql)
+
+
 async def search_chunks(
     session: AsyncSession,
     *,
@@ -299,7 +307,7 @@ async def search_chunks(
         params["file_ids"] = list(file_ids)
     if not exact and not sorts_off:
         await session.execute(sa.text(f"SELECT {SORTS_OFF}"))
-    rows = (await session.execute(sa.text(sql), params)).all()
+    rows = (await session.execute(_statement(sql), params)).all()
     return [
         Hit(
             chunk_id=r.id,
