@@ -9,8 +9,8 @@ process of its own (`--serve`, as `gptstore serve` does: JSON access log, asynci
 query three ways, in a shuffled order per query:
 
 - `bare`: the search statement the service sends, with its parameters, on an asyncpg connection (a
-  connection with `enable_sort = off` for the HNSW-strategy queries, as the service plans them, so the
-  bare statement runs the same plan in one round trip);
+  connection with `enable_sort = off` for the queries the service plans with sorts off: the HNSW-strategy
+  ones before 7a05bb7, every one since; so the bare statement runs the same plan in one round trip);
 - `service`: `KnowledgeService.search` in this process (the scope statement, the search, the sources);
 - `http`: the endpoint over TCP keep-alive from a minimal HTTP/1.1 client (the server's work, not a client
   library's), with a real access token (JWT + Redis revocation check) and the JSON response parsed.
@@ -251,8 +251,12 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
             sort_off = [False]
 
             def watch(_conn, _cursor, statement, *_):
-                if "enable_sort" in statement:
-                    sort_off[0] = "SET LOCAL" in statement
+                # Sorts turned off before the search is planned: by a `SET LOCAL enable_sort = off` of its own
+                # (before 7a05bb7), or by the scope statement's `retrieval.search.SORTS_OFF` column. (This
+                # looked at the last statement naming `enable_sort` before, the `RESET` after the search:
+                # the bare statement always ran with sorts on, a B-tree-and-sort plan for the HNSW ones.)
+                if "enable_sort = off" in statement or "set_config('enable_sort', 'off'" in statement:
+                    sort_off[0] = True
 
             sa.event.listen(engine.sync_engine, "before_cursor_execute", watch)
             with Capture(engine) as capture:

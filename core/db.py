@@ -121,11 +121,45 @@ def create_engine(
         pool_size=pool_size,
         max_overflow=pool_size if max_overflow is None else max_overflow,
         pool_timeout=pool_timeout,
-        pool_pre_ping=True,
         connect_args=connect_args,
     )
     sa.event.listen(engine.sync_engine, "connect", _register_vector_codec)
+    sa.event.listen(engine.sync_engine, "checkin", _checked_in)
+    sa.event.listen(engine.sync_engine, "checkout", _alive_check(engine.sync_engine.dialect))
     return engine
+
+
+# A pooled connection given back this recently is taken as alive without asking the server (HikariCP's
+# `aliveBypassWindowMs`, 500 ms by default). SQLAlchemy's `pool_pre_ping` asks on every checkout, and
+# for asyncpg that is three round trips (BEGIN, ";", ROLLBACK): more than a search request's own
+# statements (docs/performance.md, "Search endpoint overhead").
+ALIVE_BYPASS_SECONDS = 0.5
+_CHECKED_IN = "gptstore_checked_in"  # key in the pool record's `info`: when the connection came back
+
+
+def _checked_in(_dbapi_connection, record) -> None:
+    record.info[_CHECKED_IN] = time.monotonic()
+
+
+def _alive_check(dialect: sa.Dialect) -> Callable[..., None]:
+    """A pool `checkout` listener: a connection the server closed (a restart, `pg_terminate_backend`,
+    an idle timeout: asyncpg saw the socket close) is replaced without a round trip; one idle for more
+    than `ALIVE_BYPASS_SECONDS` is pinged first, as `pool_pre_ping` would; a fresh one is used as is.
+    Raising `DisconnectionError` makes the pool discard the connection and check out another (a failed
+    ping discards every older pooled connection too, as `pool_pre_ping` does)."""
+
+    def check(dbapi_connection, record, _proxy) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise sa.exc.DisconnectionError("the server closed the connection")
+        checked_in = record.info.get(_CHECKED_IN)
+        if checked_in is None or time.monotonic() - checked_in <= ALIVE_BYPASS_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise sa.exc.InvalidatePoolError(f"ping failed: {error}") from error
+
+    return check
 
 
 def _register_vector_codec(dbapi_connection, _record) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
@@ -112,11 +112,19 @@ async def hit_test(
     scope_id: uuid.UUID,
     data: SearchRequest,
     *,
-    private_too: bool,
+    private_too: bool = False,
     only: Iterable[uuid.UUID] | None,
+    admit: Callable[[Any | None], Awaitable[bool]] | None = None,
 ) -> SearchResponse:
     """Hybrid search as answers see it: over a GPT's datasets (`scope_id` = the GPT) or one dataset;
-    private passages only when `private_too` (their owner's look, never an admin's)."""
+    private passages only when `private_too` (their owner's look, never an admin's). `admit`: the
+    permission check on the home dataset's row the search reads (`KnowledgeSearch.search`'s
+    `check_home`): it raises to refuse, and its answer replaces `private_too`."""
+    shown = {"private": private_too}
+
+    async def check_home(home: Any | None) -> None:
+        shown["private"] = await admit(home)
+
     hits = await service.search(
         scope_id,
         data.query,
@@ -124,8 +132,9 @@ async def hit_test(
         only=only,
         score_threshold=data.score_threshold,
         mode=data.mode,
+        check_home=check_home if admit is not None else None,
     )
-    if not private_too:
+    if not shown["private"]:
         hits = [s for s in hits if s.access == "open"]
     return SearchResponse(
         data=[

@@ -4,7 +4,7 @@ hybrid search itself (`retrieval.search`), and what a citation names about each 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from retrieval.embedding import Embedder
 from retrieval.fusion import DEFAULT_FUSION, Fusion
 from retrieval.models import Dataset, GptDataset, KnowledgeFile
 from retrieval.rerank import Reranker, rerank_hits
-from retrieval.search import Hit, Mode, search_chunks
+from retrieval.search import SORTS_BACK_ON_VALUE, SORTS_OFF, Hit, Mode, search_chunks
 
 
 @dataclass
@@ -36,6 +36,52 @@ class SourcedHit:
     source_url: str | None = None  # the web page the file was imported from
     home: bool = True  # the answering GPT's own home dataset: its citations name no dataset (data-library.md)
     owner: DatasetOwner | None = None
+
+
+GPT_ID = sa.bindparam("gpt_id", type_=sa.Uuid)
+
+
+def _scope(datasets: sa.ColumnElement[bool], in_scope: sa.ColumnElement[bool]) -> sa.Select:
+    """The scope statement: each dataset in `datasets` with its owner and its files in `in_scope` (a row
+    per file; one with no file columns for a dataset without any). Its `sorts_off` column turns sorts off
+    for the search statement to plan with (`retrieval.search.SORTS_OFF`)."""
+    return (
+        sa.select(
+            Dataset.id.label("dataset_id"),
+            Dataset.name.label("dataset_name"),
+            Dataset.access.label("dataset_access"),
+            Dataset.owner_id,
+            Dataset.organization_id,
+            Dataset.attribution,
+            Dataset.text_search_config,
+            Dataset.score_threshold,
+            User.handle.label("owner_handle"),
+            User.display_name.label("owner_name"),
+            KnowledgeFile.id,
+            KnowledgeFile.filename,
+            KnowledgeFile.access,
+            KnowledgeFile.license,
+            KnowledgeFile.source_url,
+            KnowledgeFile.chunks_done,
+            KnowledgeFile.embedding_model,
+            sa.literal_column(SORTS_OFF).label("sorts_off"),
+        )
+        .select_from(Dataset)
+        .join(User, User.id == Dataset.owner_id)
+        .outerjoin(KnowledgeFile, sa.and_(KnowledgeFile.dataset_id == Dataset.id, in_scope))
+        .where(datasets)
+    )
+
+
+# A draft's scope, built once (building and keying the statement cost ~0.2 ms per search): the current
+# files of its home dataset and of every dataset attached to it.
+_DRAFT_SCOPE = _scope(
+    sa.or_(
+        Dataset.id == GPT_ID,
+        Dataset.id.in_(sa.select(GptDataset.dataset_id).where(GptDataset.gpt_id == GPT_ID)),
+    ),
+    KnowledgeFile.detached_at.is_(None),
+)
 
 
 class KnowledgeSearch:
@@ -59,6 +105,7 @@ class KnowledgeSearch:
         mode: Mode = "hybrid",
         fusion: Fusion | None = None,
         for_answer: bool = False,
+        check_home: Callable[[Any | None], Awaitable[None]] | None = None,
     ) -> list[SourcedHit]:
         """Hybrid search over the datasets a GPT uses, chunks embedded by the current model.
 
@@ -72,15 +119,21 @@ class KnowledgeSearch:
         `for_answer`: without a `score_threshold`, apply the GPT's own (else the setting's), so an answer
         gets no passage when the knowledge holds nothing on the question.
 
-        Two statements: the datasets' files (for the strategy, the filter and the sources), then the search.
+        `check_home`: awaited with the home dataset's row as the scope statement read it (its `owner_id`,
+        `organization_id`, ...; None when the GPT has none) before anything is searched; it raises to
+        refuse. A caller's permission check on the same row (the retrieval test's edit check, retrieval/
+        routes.py), so the home dataset is read once per search.
+
+        Two statements: the datasets' files (for the strategy, the filter and the sources; it also turns
+        sorts off for the search to plan with, `retrieval.search.SORTS_OFF`), then the search (which turns
+        them back on). More only when a cited dataset belongs to an organisation (its name:
+        `retrieval.attribution.organization_owners`).
         """
         embedder = self.embedder
         await embedder.load()
         model_id = embedder.model_id
-        attached = sa.select(GptDataset.dataset_id).where(GptDataset.gpt_id == gpt_id)
         if file_ids is None:  # the draft: files detached from it stay searchable only for their versions
-            in_scope = KnowledgeFile.detached_at.is_(None)
-            datasets = sa.or_(Dataset.id == gpt_id, Dataset.id.in_(attached))
+            scope = _DRAFT_SCOPE
         else:
             follow = list(follow)
             in_scope = sa.or_(
@@ -92,38 +145,50 @@ class KnowledgeSearch:
                 ),
             )
             holding = sa.select(KnowledgeFile.dataset_id).where(KnowledgeFile.id.in_(file_ids))
-            datasets = sa.or_(Dataset.id == gpt_id, Dataset.id.in_(holding), Dataset.id.in_(follow))
-        rows = (
-            await self.session.execute(
-                sa.select(
-                    Dataset.id.label("dataset_id"),
-                    Dataset.name.label("dataset_name"),
-                    Dataset.access.label("dataset_access"),
-                    Dataset.owner_id,
-                    Dataset.organization_id,
-                    Dataset.attribution,
-                    Dataset.text_search_config,
-                    Dataset.score_threshold,
-                    Dataset.organization_id,
-                    User.handle.label("owner_handle"),
-                    User.display_name.label("owner_name"),
-                    KnowledgeFile.id,
-                    KnowledgeFile.filename,
-                    KnowledgeFile.access,
-                    KnowledgeFile.license,
-                    KnowledgeFile.source_url,
-                    KnowledgeFile.chunks_done,
-                    KnowledgeFile.embedding_model,
-                )
-                .select_from(Dataset)
-                .join(User, User.id == Dataset.owner_id)
-                .outerjoin(KnowledgeFile, sa.and_(KnowledgeFile.dataset_id == Dataset.id, in_scope))
-                .where(datasets)
+            scope = _scope(
+                sa.or_(Dataset.id == GPT_ID, Dataset.id.in_(holding), Dataset.id.in_(follow)), in_scope
             )
-        ).all()
-        home = next((row for row in rows if row.dataset_id == gpt_id), None)
-        if home is None:
+        rows = (await self.session.execute(scope, {"gpt_id": gpt_id})).all()
+        try:
+            home = next((row for row in rows if row.dataset_id == gpt_id), None)
+            if check_home is not None:
+                await check_home(home)
+            hits = await self._search_in_scope(
+                home, query, rows, model_id, k, only, score_threshold, mode, fusion, for_answer
+            )
+        except Exception as error:
+            # Not the database's (the query's embedding, say): sorts back on for the rest of the transaction.
+            # After a database error the transaction is aborted and takes the setting with it.
+            if rows and not isinstance(error, sa.exc.DBAPIError):
+                await self.session.execute(sa.text(f"SELECT {SORTS_BACK_ON_VALUE}"))
+            raise
+        if hits is None:  # nothing in scope: the search statement did not run
+            if rows:
+                await self.session.execute(sa.text(f"SELECT {SORTS_BACK_ON_VALUE}"))
             return []
+        files = {row.id: row for row in rows}
+        cited = [files[h.file_id] for h in hits]
+        organizations = await organization_owners(self.session, (row.organization_id for row in cited))
+        return [_sourced(h, files[h.file_id], organizations, gpt_id) for h in hits]
+
+    async def _search_in_scope(
+        self,
+        home: Any | None,
+        query: str,
+        rows: list[Any],
+        model_id: str,
+        k: int,
+        only: Iterable[uuid.UUID] | None,
+        score_threshold: float | None,
+        mode: Mode,
+        fusion: Fusion | None,
+        for_answer: bool,
+    ) -> list[Hit] | None:
+        """The search over the scope's rows (`search`'s first statement, which turned sorts off); None when
+        nothing is in scope, before the search statement (which turns them back on) runs."""
+        embedder = self.embedder
+        if home is None:
+            return None
         # A dataset made private since it was attached no longer answers in other owners' GPTs.
         files = {
             row.id: row
@@ -138,7 +203,7 @@ class KnowledgeSearch:
             files = {file_id: row for file_id, row in files.items() if file_id in wanted}
         total = sum(row.chunks_done for row in files.values() if row.embedding_model == model_id)
         if not total:
-            return []
+            return None
         if for_answer and score_threshold is None:
             own = home.score_threshold
             score_threshold = own if own is not None else self.settings.retrieval_score_threshold
@@ -160,12 +225,11 @@ class KnowledgeSearch:
             mode=mode,
             score_threshold=score_threshold,
             fusion=fusion or DEFAULT_FUSION,
+            sorts_off=True,
         )
         if rerank:
             hits = await rerank_hits(self.reranker, query, hits, lambda h: h.text, k)
-        cited = [files[h.file_id] for h in hits]
-        organizations = await organization_owners(self.session, (row.organization_id for row in cited))
-        return [_sourced(h, files[h.file_id], organizations, gpt_id) for h in hits]
+        return hits
 
 
 def _sourced(

@@ -8,6 +8,7 @@ The file routes are `retrieval.file_handling.FileRoutes`, shared with the files 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from litestar import post
 from litestar.di import Provide
@@ -40,13 +41,16 @@ class FileController(FileRoutes):
         """Hybrid search over the GPT's knowledge (every dataset it uses): the creator's retrieval test
         (private passages only for the GPT's owner)."""
         service = KnowledgeService(db_session, settings)
-        base = await service.knowledge_base_for(current_user, gpt_id)
-        # knowledge_base_for let the user in as an editor; only a site admin may be one without owning it
-        # (an admin's look: private passages stay with the GPT's owners)
-        private_too = not current_user.is_admin or await service.may_edit(
-            current_user, base, site_admin=False
-        )
-        return await hit_test(service, base.id, data, private_too=private_too, only=data.file_ids)
+
+        async def editors_only(home: Any | None) -> bool:
+            """`knowledge_base_for`'s check (404, or 403 naming the role), on the home dataset's row the
+            search's scope statement read: one read of it, not two. Returns whether private passages show."""
+            await service.require_edit(current_user, home)
+            # the user came in as an editor; only a site admin may be one without owning it (an admin's
+            # look: private passages stay with the GPT's owners)
+            return not current_user.is_admin or await service.may_edit(current_user, home, site_admin=False)
+
+        return await hit_test(service, gpt_id, data, only=data.file_ids, admit=editors_only)
 
 
 route_handlers = [FileController]

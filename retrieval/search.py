@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -78,6 +79,19 @@ async def ensure_vector_index(session: AsyncSession, model_id: str, dimensions: 
             f"WHERE embedding_model = '{literal}'"
         )
     )
+
+
+# Keep the planner on the HNSW index: with a sort allowed it prefers the GPT's rows through the B-tree plus
+# a sort, an exact scan by another name, up to ~25k chunks (bench/retrieval.py). The setting is local to
+# the transaction, and turned off by a column of a statement that runs anyway (the scope's, in
+# retrieval.knowledge_search) rather than a `SET LOCAL` of its own. The exact strategy plans the same with
+# sorts off: it has no index to use instead of its sorts.
+SORTS_OFF = "set_config('enable_sort', 'off', true)"
+SORTS_BACK_ON_VALUE = "set_config('enable_sort', 'on', true)"
+# As a WHERE clause of the search statement's last SELECT: an uncorrelated sub-select is an init plan, run
+# once as the statement starts executing (a "One-Time Filter"), whatever number of rows follows: after
+# this statement was planned with sorts off, and instead of a `RESET` round trip after it.
+SORTS_BACK_ON = f"WHERE (SELECT {SORTS_BACK_ON_VALUE}) IS NOT NULL"
 
 
 @dataclass
@@ -167,6 +181,13 @@ def _keyword_cte(with_files: bool, with_ngrams: bool) -> str:
         )"""
 
 
+@lru_cache(maxsize=256)
+def _statement(sql: str) -> sa.TextClause:
+    """The search statement of one SQL text, parsed for its parameters once: the text takes a few dozen
+    shapes (strategy, mode, which query parts exist), and parsing its ~3 KB took ~0.2 ms per search."""
+    return sa.text(sql)
+
+
 async def search_chunks(
     session: AsyncSession,
     *,
@@ -182,19 +203,27 @@ async def search_chunks(
     mode: Mode = "hybrid",
     score_threshold: float | None = None,
     fusion: Fusion = DEFAULT_FUSION,
+    sorts_off: bool = False,
 ) -> list[Hit]:
     """The `k` best chunks of some datasets (all in one query) for a query, best first, with a relevance
     score in [0, 1].
 
     The score is `retrieval.fusion`'s: it does not depend on the other hits, so `score_threshold` drops
     the same kind of passage for every query. `mode` "vector" or "keyword" ranks by one signal alone.
+
+    `sorts_off`: the caller's previous statement in this transaction selected `SORTS_OFF` (so this
+    statement is planned with sorts off whatever the strategy). Otherwise an HNSW-strategy search turns
+    them off itself first (one round trip more). Either way the search statement turns them back on as it
+    runs (`SORTS_BACK_ON`), so no `RESET` follows it and later statements of the transaction plan as usual.
     """
     use_vector = mode in ("hybrid", "vector") and query_vector is not None
     use_keyword = mode in ("hybrid", "keyword") and bool(query_text.strip())
     if not (use_vector or use_keyword):
+        if sorts_off:
+            await session.execute(sa.text(f"SELECT {SORTS_BACK_ON_VALUE}"))
         return []
     with_files = file_ids is not None
-    exact = chunk_total <= EXACT_SCAN_MAX_CHUNKS
+    exact = chunk_total <= EXACT_SCAN_MAX_CHUNKS or not use_vector
     ngram_query = ngram_tsquery(query_text)
     # `q`: every term (websearch_to_tsquery is a conjunction), or an identifier alone, so "what colour is
     # SKU-0277" finds the row that never says "colour". `any_q`: any content word, for the partial matches.
@@ -245,6 +274,7 @@ async def search_chunks(
         )
         SELECT c.id, c.file_id, c.text, c.page, c.heading, b.score, b.vector_rank, b.keyword_rank
         FROM fused_top b JOIN knowledge_chunk c ON c.id = b.id
+        {SORTS_BACK_ON if sorts_off or not exact else ""}
         ORDER BY b.score DESC, coalesce(b.vector_rank, 1000000000), b.id
     """
     params = {
@@ -275,15 +305,9 @@ async def search_chunks(
         params["query_vector"] = np.asarray(query_vector, dtype=np.float32)
     if with_files:
         params["file_ids"] = list(file_ids)
-    if use_vector and not exact:
-        # Keep the planner on the HNSW index: with a sort allowed it prefers the GPT's rows through the
-        # B-tree plus a sort, an exact scan by another name, up to ~25k chunks (bench/retrieval.py).
-        await session.execute(sa.text("SET LOCAL enable_sort = off"))
-    try:
-        rows = (await session.execute(sa.text(sql), params)).all()
-    finally:
-        if use_vector and not exact:
-            await session.execute(sa.text("RESET enable_sort"))
+    if not exact and not sorts_off:
+        await session.execute(sa.text(f"SELECT {SORTS_OFF}"))
+    rows = (await session.execute(_statement(sql), params)).all()
     return [
         Hit(
             chunk_id=r.id,

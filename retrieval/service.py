@@ -148,6 +148,12 @@ class KnowledgeService(KnowledgeSearch):
         builders, site admins); 403 naming the role for a member of its organisation below that, 404 for
         everyone else."""
         base = await self.session.get(KnowledgeBase, gpt_id)
+        await self.require_edit(user, base)
+        return base
+
+    async def require_edit(self, user: User, base: Dataset | Any | None) -> None:
+        """`knowledge_base_for`'s check on a home dataset already read (None: there is no such GPT), as a
+        `Dataset` or any row with its `owner_id` and `organization_id` (the search's scope row)."""
         if base is None or not await self.may_edit(user, base, site_admin=True):
             if base is not None and await access.can_view(
                 self.session, user, base.owner_id, base.organization_id
@@ -158,9 +164,8 @@ class KnowledgeService(KnowledgeSearch):
                     required_role=needed,
                 )
             raise NotFound("No such GPT")
-        return base
 
-    async def may_edit(self, user: User, base: Dataset, *, site_admin: bool) -> bool:
+    async def may_edit(self, user: User, base: Dataset | Any, *, site_admin: bool) -> bool:
         """Whether `user` edits the dataset: a GPT's home dataset as the GPT (its owner, its organisation's
         builders), another by its own owner and organisation (`orgs.access`); `site_admin=False`: as one
         of its owners (private passages stay with them, docs/trust.md). A home dataset's owner and
