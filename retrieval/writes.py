@@ -145,11 +145,13 @@ class PairedWriter:
         self._tail = tail
         self._pairs = db.concurrent_sessions  # the tests' sessions share one connection: one at a time
         self._first: asyncio.Future | None = None
+        self._total: int | None = None  # a `chunks_total` not yet written
 
     async def write(
         self, batch: list[Chunk], vectors: list, *, last: bool = False, chunks_total: int | None = None
     ) -> None:
         """Write `batch` (`last`: no batch follows; `chunks_total`: set it with the progress)."""
+        self._total = chunks_total if chunks_total is not None else self._total  # for the next progress
         if not batch:
             await self.close()
             return
@@ -159,8 +161,9 @@ class PairedWriter:
             )
             return
         first, self._first = self._first, None
+        total, self._total = self._total, None
         second = asyncio.ensure_future(
-            write_batch(*self._args, batch, vectors, tail=self._tail, chunks_total=chunks_total)
+            write_batch(*self._args, batch, vectors, tail=self._tail, chunks_total=total)
         )
         await _both(first, second)
 
