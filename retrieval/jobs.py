@@ -217,11 +217,15 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
                 pending += embedding.popleft()
                 pending_vectors += await ahead.next()
                 # Few large transactions write faster; a slow embedder still shows progress every second.
-                if len(pending) >= WRITE_ROWS or time.monotonic() - last_write >= 1:
+                # Full batches that come faster than they are written go two at once (the first of a pair
+                # records no progress), with one that shows the progress at least every second.
+                due = time.monotonic() - last_write >= 1
+                if len(pending) >= WRITE_ROWS or due:
                     total = len(reader.chunks) if reader.last is not None and not told_total else None
-                    await writer.write(pending, pending_vectors, chunks_total=total)
+                    if await writer.write(pending, pending_vectors, chunks_total=total, pair=not due):
+                        last_write = time.monotonic()
                     told_total = told_total or total is not None
-                    pending, pending_vectors, last_write = [], [], time.monotonic()
+                    pending, pending_vectors = [], []
             if finished:
                 break
         tokens, total = reader.last.token_count, len(reader.chunks)

@@ -148,24 +148,33 @@ class PairedWriter:
         self._total: int | None = None  # a `chunks_total` not yet written
 
     async def write(
-        self, batch: list[Chunk], vectors: list, *, last: bool = False, chunks_total: int | None = None
-    ) -> None:
-        """Write `batch` (`last`: no batch follows; `chunks_total`: set it with the progress)."""
+        self,
+        batch: list[Chunk],
+        vectors: list,
+        *,
+        last: bool = False,
+        chunks_total: int | None = None,
+        pair: bool = True,
+    ) -> bool:
+        """Write `batch` (`last`: no batch follows; `chunks_total`: set it with the progress; `pair`: it may
+        be the first of a pair, which returns at once). True once the progress is recorded (the write, and
+        the first of its pair, committed); False for the first of a pair, still running."""
         self._total = chunks_total if chunks_total is not None else self._total  # for the next progress
         if not batch:
             await self.close()
-            return
-        if self._pairs and self._first is None and not last:
+            return True
+        if self._pairs and pair and self._first is None and not last:
             self._first = asyncio.ensure_future(
                 write_batch(*self._args, batch, vectors, tail=self._tail, progress=False)
             )
-            return
+            return False
         first, self._first = self._first, None
         total, self._total = self._total, None
         second = asyncio.ensure_future(
             write_batch(*self._args, batch, vectors, tail=self._tail, chunks_total=total)
         )
         await _both(first, second)
+        return True
 
     async def close(self) -> None:
         """Wait for a first write still running (after an error elsewhere: its own error is dropped)."""
