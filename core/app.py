@@ -217,7 +217,7 @@ def create_app(
         template_config=template_config(),
         lifespan=[lifespan, *lifespans],
         state=State({"settings": settings, "db": db, "redis": redis, "service": service}),
-        middleware=[lambda app: _access_log(app), request_guard(settings)],
+        middleware=[lambda app: _access_log(app), request_guard()],
         cors_config=CORSConfig(allow_origins=["*"], allow_headers=["Authorization", "Content-Type"]),
         openapi_config=apidocs.openapi_config(),
         # the guard (core.guard) bounds each route kind; this is the outer bound of the largest kind
