@@ -57,23 +57,29 @@ def _settings_key(settings, service) -> tuple:
 
 
 @asynccontextmanager
-async def app_client_for(
-    settings, *, db=None, redis=None, service=None, base_url: str = "http://testserver"
-) -> AsyncIterator[httpx.AsyncClient]:
-    """`app_client(create_app(settings, db=db, redis=redis, service=service))`, on a reused app."""
+async def reused_app(settings, *, db=None, redis=None, service=None) -> AsyncIterator:
+    """`create_app(settings, db=db, redis=redis, service=service)`, not started, from the idle apps of its
+    configuration when there is one; it goes back to them when the block ends without an error."""
     from core.app import create_app
 
     key = _settings_key(settings, service)
     idle = _idle_apps.get(key)
     app = idle.pop() if idle else create_app(settings, db=db, redis=redis, service=service)
     app.state.settings, app.state.db, app.state.redis = settings, db, redis
-    try:
-        async with app_client(app, base_url=base_url) as client:
-            yield client
-    except BaseException:
-        raise  # an app whose start or stop failed is not reused
-    else:
-        app.state.db = app.state.redis = None  # the test's connection is not kept alive past it
-        if sum(len(apps) for apps in _idle_apps.values()) >= _MAX_IDLE_APPS:
-            _idle_apps.clear()
-        _idle_apps.setdefault(key, []).append(app)
+    yield app  # an error (a failed start or stop among them) leaves the app out of the pool
+    app.state.db = app.state.redis = None  # the test's connection is not kept alive past it
+    if sum(len(apps) for apps in _idle_apps.values()) >= _MAX_IDLE_APPS:
+        _idle_apps.clear()
+    _idle_apps.setdefault(key, []).append(app)
+
+
+@asynccontextmanager
+async def app_client_for(
+    settings, *, db=None, redis=None, service=None, base_url: str = "http://testserver"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """`app_client(create_app(settings, db=db, redis=redis, service=service))`, on a reused app."""
+    async with (
+        reused_app(settings, db=db, redis=redis, service=service) as app,
+        app_client(app, base_url=base_url) as client,
+    ):
+        yield client
