@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -39,8 +40,8 @@ async def app_client(app, base_url: str = "http://testserver") -> AsyncIterator[
 # (the data dir aside: the app reads it from its state when it starts) is handed this test's settings,
 # database and Redis in its state, and started again (its lifespan, in-process worker and MCP session
 # manager run anew). An app still in use by another client of the same test is never shared.
-_MAX_IDLE_APPS = 24
-_idle_apps: dict[tuple, list] = {}
+_MAX_IDLE_APPS = 12  # ~7 MB each; the configurations used least recently go first
+_idle_apps: OrderedDict[tuple, list] = OrderedDict()
 
 
 def _settings_key(settings, service) -> tuple:
@@ -68,9 +69,10 @@ async def reused_app(settings, *, db=None, redis=None, service=None) -> AsyncIte
     app.state.settings, app.state.db, app.state.redis = settings, db, redis
     yield app  # an error (a failed start or stop among them) leaves the app out of the pool
     app.state.db = app.state.redis = None  # the test's connection is not kept alive past it
-    if sum(len(apps) for apps in _idle_apps.values()) >= _MAX_IDLE_APPS:
-        _idle_apps.clear()
     _idle_apps.setdefault(key, []).append(app)
+    _idle_apps.move_to_end(key)
+    while sum(len(apps) for apps in _idle_apps.values()) > _MAX_IDLE_APPS:
+        _idle_apps.popitem(last=False)
 
 
 @asynccontextmanager
