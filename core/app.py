@@ -164,6 +164,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         state = app.state
+        # The state's settings, not the factory's: an app may be started again with new ones (the tests
+        # reuse one app per configuration, each test with its own data dir, database session and Redis).
+        settings = state.settings
         storage = storage_of(settings)  # a storage setting that cannot work stops the start here
         own_db = state.get("db") is None
         own_redis = state.get("redis") is None
@@ -210,11 +213,11 @@ def create_app(
         before_request=complete_allow,
         after_exception=[close_request_session],  # a dependency that raised leaves it open (core.deps)
         plugins=[PydanticPlugin(validate_strict=None)],  # type: ignore[arg-type]  # field-level `strict` holds
-        on_startup=[lambda app: openapi.install(app, settings)],
+        on_startup=[lambda app: openapi.install(app, app.state.settings)],
         template_config=template_config(),
         lifespan=[lifespan, *lifespans],
         state=State({"settings": settings, "db": db, "redis": redis, "service": service}),
-        middleware=[lambda app: _access_log(app), request_guard(settings)],
+        middleware=[lambda app: _access_log(app), request_guard()],
         cors_config=CORSConfig(allow_origins=["*"], allow_headers=["Authorization", "Content-Type"]),
         openapi_config=apidocs.openapi_config(),
         # the guard (core.guard) bounds each route kind; this is the outer bound of the largest kind

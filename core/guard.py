@@ -300,14 +300,16 @@ def body_limit(scope: Scope, settings: Settings) -> tuple[int, str]:
     return settings.max_request_body_bytes, "max_request_body_bytes"
 
 
-def request_guard(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
-    """The guard as Litestar middleware: path, query and body checked before the route handler runs."""
+def request_guard() -> Callable[[ASGIApp], ASGIApp]:
+    """The guard as Litestar middleware: path, query and body checked before the route handler runs, to
+    the limits of the app's settings (its state's, as the route handlers read them)."""
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def guard(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":
                 await app(scope, receive, send)
                 return
+            settings: Settings = scope["app"].state.settings
             errors = _path_errors(scope) + _query_errors(scope.get("query_string") or b"")
             if errors:
                 names = ", ".join(dict.fromkeys(e["field"] for e in errors))

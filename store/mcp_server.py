@@ -234,11 +234,15 @@ class McpMount:
 
     def __init__(self, settings: Settings):
         self.server = build_server()
-        self.manager = StreamableHTTPSessionManager(
+        self.max_request_body_size = settings.max_request_body_bytes
+        self.manager = self._session_manager()
+
+    def _session_manager(self) -> StreamableHTTPSessionManager:
+        return StreamableHTTPSessionManager(
             app=self.server._lowlevel_server,  # the SDK's own streamable_http_app() does the same
             json_response=True,
             stateless=True,
-            max_request_body_size=settings.max_request_body_bytes,
+            max_request_body_size=self.max_request_body_size,
         )
 
     def lifespan(self) -> Any:
@@ -246,6 +250,8 @@ class McpMount:
 
         @asynccontextmanager
         async def run(_: Any) -> AsyncIterator[None]:
+            # A session manager runs once: an app started again (the tests reuse apps) gets a new one.
+            self.manager = self._session_manager()
             async with self.manager.run():
                 yield
 

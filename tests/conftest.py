@@ -18,12 +18,11 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from core import auth, migrate
-from core.app import create_app
 from core.db import Database, create_engine
 from core.embedded import EmbeddedServers
 from core.redis import create_redis
 from core.settings import Settings
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.factories import auth_headers, create_user
 from tests.fake_openai import FakeOpenAI
 
@@ -211,7 +210,7 @@ def storage_settings(request: pytest.FixtureRequest, settings: Settings) -> Sett
 
 @pytest.fixture
 async def client(settings: Settings, db: Database, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(create_app(settings, db=db, redis=redis)) as client:
+    async with app_client_for(settings, db=db, redis=redis) as client:
         yield client
 
 
@@ -260,5 +259,5 @@ def llm_settings(settings: Settings, fake_openai: FakeOpenAI) -> Settings:
 
 @pytest.fixture
 async def llm_client(llm_settings: Settings, db: Database, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(create_app(llm_settings, db=db, redis=redis)) as client:
+    async with app_client_for(llm_settings, db=db, redis=redis) as client:
         yield client

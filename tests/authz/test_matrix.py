@@ -22,14 +22,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
-from core.app import create_app
 from core.db import Database
 from core.settings import Settings
 from core.storage import storage_of
 from orgs.models import OrganizationMember
 from retrieval.jobs import ingest
 from retrieval.uploads import upload_key
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.conftest import TEST_SECRET
 from tests.factories import auth_headers, create_user
 
@@ -126,7 +125,7 @@ async def world(
                 bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
             ),
         )
-        async with app_client(create_app(settings, db=db, redis=redis_server)) as client:
+        async with app_client_for(settings, db=db, redis=redis_server) as client:
             yield await _build(client, db, settings, connection)
         await outer.rollback()
 

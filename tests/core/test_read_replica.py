@@ -22,7 +22,7 @@ from core.settings import Settings
 from retrieval.models import Dataset
 from store.feedback import FeedbackService
 from store.service import invalidate
-from tests.asgi import app_client
+from tests.asgi import app_client, app_client_for
 from tests.conftest import _drop_database, migrated_database
 from tests.factories import auth_headers, create_user
 from tests.store.factories import create_conversation, create_published_gpt
@@ -154,7 +154,7 @@ async def test_a_listing_read_on_the_replica_just_after_a_change_is_served_but_n
                 {"name": name, "id": listing.gpt_id},
             )
 
-    async with app_client(create_app(settings, db=db, redis=redis)) as client:
+    async with app_client_for(settings, db=db, redis=redis) as client:
 
         async def listed() -> str:
             [item] = (await client.get("/api/store/gpts?sort=new")).json()["data"]
@@ -195,7 +195,7 @@ async def test_a_replica_that_is_down_sends_store_reads_to_the_primary_with_a_lo
         async with db.session_scope() as session:
             owner = await create_user(session, settings, plan="plus")
             listing = await create_published_gpt(session, owner, name="Primary Fjords")
-        async with app_client(create_app(settings, db=db, redis=redis)) as client:
+        async with app_client_for(settings, db=db, redis=redis) as client:
             with caplog.at_level(logging.WARNING, logger="gptstore.db"):
                 first = await client.get("/api/store/gpts")
                 page = await client.get(f"/api/store/gpts/{listing.gpt_id}")

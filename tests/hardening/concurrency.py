@@ -13,12 +13,11 @@ import httpx
 import sqlalchemy as sa
 from redis.asyncio import Redis
 
-from core.app import create_app
 from core.db import Database
 from core.models import User
 from core.settings import Settings
 from store.models import Listing
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.factories import create_user
 from tests.store.factories import create_published_gpt
 
@@ -30,7 +29,7 @@ PARALLEL = 8
 async def running_app(settings: Settings, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the app on its own engine, its pool already holding PARALLEL open connections
     (opening them one by one staggers the requests enough to hide a race)."""
-    async with app_client(create_app(settings, redis=redis)) as client:
+    async with app_client_for(settings, redis=redis) as client:
         assert statuses(await together([client.get("/ready") for _ in range(PARALLEL)])) == {200: PARALLEL}
         yield client
 

@@ -12,10 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from builder.models import BuilderMessage, Gpt
-from core.app import create_app
 from retrieval.jobs import ingest
 from retrieval.models import KnowledgeChunk
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.factories import auth_headers
 from tests.fake_openai import text, tool_call
 from tests.store.factories import create_conversation, create_published_gpt
@@ -359,7 +358,7 @@ async def test_long_lists_and_strings_are_a_422_naming_the_field(client, world):
 async def test_uploads_take_files_up_to_their_own_limit(settings, db, redis, session, creator):
     small = settings.model_copy(update={"max_file_bytes": 50_000, "max_request_body_bytes": 10_000})
     headers = auth_headers(creator, small)
-    async with app_client(create_app(small, db=db, redis=redis)) as client:
+    async with app_client_for(small, db=db, redis=redis) as client:
         gpt = (await client.post("/api/gpts", json={"name": "Small"}, headers=headers)).json()["id"]
         fits = await client.post(
             f"/api/gpts/{gpt}/files", files={"file": ("a.txt", b"word " * 6_000)}, headers=headers

@@ -7,9 +7,8 @@ import re
 import httpx
 import sqlalchemy as sa
 
-from core.app import create_app
 from orgs.models import Organization, OrganizationMember
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.factories import create_user
 from tests.orgs.factories import create_team
 from tests.store.factories import create_published_gpt
@@ -41,7 +40,7 @@ async def test_a_user_creates_an_organisation_and_invites_someone_who_accepts(
     assert "/invitations/" in link and "data-copy=" in invited.text
 
     guest = await create_user(session, settings, display_name="Guest")
-    async with app_client(create_app(settings, db=db, redis=redis)) as other:  # a second browser
+    async with app_client_for(settings, db=db, redis=redis) as other:  # a second browser
         await log_in(other, guest.email)
         path = "/invitations/" + link.rsplit("/", 1)[1]
         offer = await other.get(path, headers=HTML)

@@ -9,10 +9,9 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from core.app import create_app
 from core.db import Database
 from core.settings import Settings
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.retrieval.web_site import LocalSite
 from tests.tools.servers import loopback_settings
 
@@ -37,5 +36,5 @@ def web_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def web_client(web_settings: Settings, db: Database, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(create_app(web_settings, db=db, redis=redis)) as client:
+    async with app_client_for(web_settings, db=db, redis=redis) as client:
         yield client

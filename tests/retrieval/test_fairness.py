@@ -10,12 +10,12 @@ import uuid
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from core.app import create_app, cron_jobs, job_functions
+from core.app import cron_jobs, job_functions
 from core.db import Database, utcnow
 from core.jobs import build_worker, create_queue
 from core.models import User
 from retrieval.models import Dataset, KnowledgeFile
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.factories import auth_headers, create_user
 from tests.retrieval.test_files import create_gpt
 from tests.retrieval.test_ingestion import harbour_log
@@ -55,7 +55,7 @@ async def test_a_single_file_is_not_starved_by_another_owners_batch(
     running = asyncio.create_task(worker.start())
     fake_openai_server.embedding_delay = 0.1  # each file takes a moment, as with a real model
     try:
-        async with app_client(create_app(settings, db=db, redis=redis)) as client:
+        async with app_client_for(settings, db=db, redis=redis) as client:
             files = [("file", (f"log-{i}.md", harbour_log(3, f"port {i}"))) for i in range(12)]
             batch = await client.post(
                 f"/api/datasets/{dataset.id}/file_batches",

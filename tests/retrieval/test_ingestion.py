@@ -27,7 +27,6 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from pptx import Presentation
 
-from core.app import create_app
 from core.cli import main
 from core.db import Database, create_engine
 from core.jobs import create_queue
@@ -42,7 +41,7 @@ from retrieval.models import KnowledgeChunk, KnowledgeFile
 from retrieval.parsing import DOCX, PDF, PPTX, XLSX
 from retrieval.search import vector_index_name
 from retrieval.writes import COPY_COLUMNS
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.factories import auth_headers, create_user
 from tests.retrieval.test_parsing import encrypt_pdf, make_pdf
 
@@ -457,7 +456,7 @@ async def live(engine, settings, redis):
     async with db.session_scope() as session:
         user = await create_user(session, settings, plan="plus")
     try:
-        async with app_client(create_app(settings, db=db, redis=redis)) as client:
+        async with app_client_for(settings, db=db, redis=redis) as client:
             yield Live(db, client, auth_headers(user, settings))
     finally:
         async with db.session_scope() as session:  # GPTs, files and chunks go with their owner
@@ -704,7 +703,7 @@ def test_reindex_command_shows_progress_and_re_embeds(database_url, server_urls,
             async with db.session_scope() as session:
                 user = await create_user(session, settings, plan="plus")
             headers = auth_headers(user, settings)
-            async with app_client(create_app(settings, db=db, redis=redis)) as client:
+            async with app_client_for(settings, db=db, redis=redis) as client:
                 gpt_id = await create_gpt(client, headers)
                 file_id = await upload(client, headers, gpt_id, "fjords.md", FJORDS.encode())
             assert await ingest(db, settings, file_id, embedder=FakeEmbedder("fake-a")) == "completed"

@@ -8,12 +8,11 @@ import uuid
 import zipfile
 from datetime import UTC, datetime, timedelta
 
-from core.app import create_app
 from core.storage import storage_of
 from retrieval.jobs import ingest
 from retrieval.orphans import collect_orphans
 from retrieval.uploads import upload_key
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.conftest import S3_KEYS
 from tests.retrieval.test_files import FJORDS, create_gpt, upload
 
@@ -28,7 +27,7 @@ LISTED = {
 
 async def test_upload_ingest_download_export_and_delete(storage_settings, db, redis, creator_headers):
     storage = storage_of(storage_settings)
-    async with app_client(create_app(storage_settings, db=db, redis=redis)) as client:
+    async with app_client_for(storage_settings, db=db, redis=redis) as client:
         gpt_id = await create_gpt(client, creator_headers, **LISTED)
         response = await upload(client, creator_headers, gpt_id, "fjords.md", FJORDS.encode(), access="open")
         assert response.status_code == 202, response.text
@@ -80,7 +79,7 @@ async def test_an_unreachable_bucket_refuses_the_upload_and_keeps_no_row(
             **S3_KEYS,
         }
     )
-    async with app_client(create_app(dead, db=db, redis=redis)) as client:
+    async with app_client_for(dead, db=db, redis=redis) as client:
         gpt_id = await create_gpt(client, creator_headers)
         response = await upload(client, creator_headers, gpt_id, "fjords.md", FJORDS.encode())
         assert response.status_code == 503 and "object storage" in response.json()["detail"]
@@ -94,7 +93,7 @@ async def test_a_lost_object_fails_the_ingestion_and_orphans_are_collected(
     storage_settings, db, redis, creator_headers
 ):
     storage = storage_of(storage_settings)
-    async with app_client(create_app(storage_settings, db=db, redis=redis)) as client:
+    async with app_client_for(storage_settings, db=db, redis=redis) as client:
         gpt_id = await create_gpt(client, creator_headers)
         kept = (await upload(client, creator_headers, gpt_id, "fjords.md", FJORDS.encode())).json()["id"]
         lost = (await upload(client, creator_headers, gpt_id, "notes.txt", b"Ferry notes.")).json()["id"]

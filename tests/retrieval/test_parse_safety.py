@@ -22,7 +22,6 @@ import psutil
 import pytest
 import sqlalchemy as sa
 
-from core.app import create_app
 from core.db import Database
 from core.jobs import create_queue
 from core.models import User
@@ -32,7 +31,7 @@ from retrieval.child_tasks import count_words
 from retrieval.isolation import running_pids
 from retrieval.jobs import enqueue_ingestion, ingest, resume_stale
 from retrieval.models import KnowledgeFile
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.conftest import TEST_SECRET
 from tests.factories import auth_headers, create_user
 from tests.retrieval.test_ingestion import Live, chunk_ords, create_gpt, file_state, upload
@@ -79,7 +78,7 @@ async def live(engine, settings, redis):
     async with db.session_scope() as session:
         user = await create_user(session, settings, plan="plus")
     try:
-        async with app_client(create_app(settings, db=db, redis=redis)) as client:
+        async with app_client_for(settings, db=db, redis=redis) as client:
             yield Live(db, client, auth_headers(user, settings))
     finally:
         async with db.session_scope() as session:

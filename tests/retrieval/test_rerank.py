@@ -8,10 +8,9 @@ import logging
 import pytest
 from pydantic import ValidationError
 
-from core.app import create_app
 from core.settings import Settings
 from retrieval.rerank import RerankError, parse_results
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.retrieval.test_relevance import ZLIB_MANUAL, new_gpt, search, upload
 
 QUERY = "compression level between 0 and 9"
@@ -32,7 +31,7 @@ def rerank_settings(settings, fake_openai):
 
 @pytest.fixture
 async def rerank_client(rerank_settings, db, redis):
-    async with app_client(create_app(rerank_settings, db=db, redis=redis)) as client:
+    async with app_client_for(rerank_settings, db=db, redis=redis) as client:
         yield client
 
 
@@ -84,7 +83,7 @@ async def test_an_unreachable_reranker_leaves_the_fused_order(
     gpt_id, fused = manual
     settings = rerank_settings.model_copy(update={"rerank_base_url": base_url})
     with caplog.at_level(logging.WARNING, logger="retrieval.rerank"):
-        async with app_client(create_app(settings, db=db, redis=redis)) as client:
+        async with app_client_for(settings, db=db, redis=redis) as client:
             hits = await search(client, creator_headers, gpt_id, query=QUERY, k=4)
     assert [h["chunk_id"] for h in hits] == [h["chunk_id"] for h in fused[:4]]
     assert any("reranker failed" in r.getMessage() for r in caplog.records)

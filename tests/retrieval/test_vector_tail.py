@@ -11,14 +11,13 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from core.app import create_app
 from core.db import Database, create_engine
 from core.models import User
 from retrieval import search as search_module
 from retrieval.indexer import _MOVE, index_tail, move_batch, tail_rows
 from retrieval.jobs import ingest, reindex
 from retrieval.models import KnowledgeChunk, KnowledgeChunkTail
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.factories import auth_headers, create_user
 from tests.retrieval.test_ingestion import (
     SMALL_CHUNKS,
@@ -166,7 +165,7 @@ async def live(engine, settings, redis):
     async with db.session_scope() as session:
         user = await create_user(session, settings, plan="plus")
     try:
-        async with app_client(create_app(settings, db=db, redis=redis)) as client:
+        async with app_client_for(settings, db=db, redis=redis) as client:
             yield Live(db, client, auth_headers(user, settings))
     finally:
         async with db.session_scope() as session:  # GPTs, files, chunks and their tail go with their owner

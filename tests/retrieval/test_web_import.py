@@ -10,11 +10,11 @@ import uuid
 
 import pytest
 
-from core.app import create_app, job_functions
+from core.app import job_functions
 from core.jobs import create_queue
 from retrieval.imports import import_web, run_import
 from retrieval.jobs import ingest
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.factories import auth_headers, create_user
 from tests.retrieval.test_files import create_gpt
 from tests.retrieval.web_site import (
@@ -171,7 +171,7 @@ async def test_caps_on_pages_page_size_and_file_slots(web_client, creator_header
 
 async def test_too_many_urls_are_refused(web_client, creator_headers, web_settings, db, redis, site):
     few = web_settings.model_copy(update={"web_import_max_pages": 2})
-    async with app_client(create_app(few, db=db, redis=redis)) as client:
+    async with app_client_for(few, db=db, redis=redis) as client:
         gpt_id = await create_gpt(client, creator_headers)
         response = await client.post(
             f"/api/gpts/{gpt_id}/files/imports",

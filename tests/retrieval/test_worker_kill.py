@@ -12,11 +12,10 @@ import uuid
 
 import sqlalchemy as sa
 
-from core.app import create_app
 from core.db import Database
 from core.models import User
 from retrieval.models import Dataset, KnowledgeChunk, KnowledgeFile
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.conftest import TEST_SECRET
 from tests.factories import auth_headers, create_user
 from tests.retrieval.test_ingestion import harbour_log
@@ -60,7 +59,7 @@ async def test_a_worker_killed_mid_file_loses_and_duplicates_nothing(
         dataset = Dataset(owner_id=user.id, name="Logs", chunk_size=100, chunk_overlap=10)
         session.add(dataset)
     files = [("big.md", harbour_log(400)), ("a.md", harbour_log(5, "bay")), ("b.md", harbour_log(5, "cove"))]
-    async with app_client(create_app(settings, db=db, redis=redis)) as client:
+    async with app_client_for(settings, db=db, redis=redis) as client:
         response = await client.post(
             f"/api/datasets/{dataset.id}/file_batches",
             files=[("file", item) for item in files],
@@ -109,7 +108,7 @@ async def test_a_worker_killed_mid_file_loses_and_duplicates_nothing(
         assert row.chunk_count == row.chunks_done == row.chunks_total
 
         deadline = time.monotonic() + 30
-        async with app_client(create_app(settings, db=db, redis=redis)) as client:
+        async with app_client_for(settings, db=db, redis=redis) as client:
             while True:
                 batch = (
                     await client.get(

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from core.app import create_app
+from tests.asgi import reused_app
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "open_responses"
 REQUIRED: dict[str, Any] = json.loads((DATA / "required.json").read_text())
@@ -153,16 +153,16 @@ async def serving(settings, db, redis):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    app = create_app(settings, db=db, redis=redis)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no startup event
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        await task
+    async with reused_app(settings, db=db, redis=redis) as app:
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+        task = asyncio.create_task(server.serve())
+        while not server.started:  # noqa: ASYNC110 - uvicorn offers no startup event
+            await asyncio.sleep(0.02)
+        try:
+            yield f"http://127.0.0.1:{port}/v1"
+        finally:
+            server.should_exit = True
+            await task
 
 
 async def raw_create(base_url: str, key: str, body: dict[str, Any]) -> httpx.Response:

@@ -12,11 +12,10 @@ import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from core.app import create_app
 from core.auth import AccountService
 from retrieval.verbatim import longest_run
 from store import usage
-from tests.asgi import app_client
+from tests.asgi import app_client, reused_app
 from tests.factories import auth_headers, create_user
 from tests.fake_openai import text
 from tests.store.factories import create_published_gpt
@@ -38,8 +37,7 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": 
 
 @asynccontextmanager
 async def running(settings, db, redis) -> AsyncIterator[tuple[object, httpx.AsyncClient]]:
-    app = create_app(settings, db=db, redis=redis)
-    async with app_client(app) as client:
+    async with reused_app(settings, db=db, redis=redis) as app, app_client(app) as client:
         yield app, client
 
 

@@ -6,10 +6,9 @@ import pytest
 from litestar import Litestar, get
 from litestar.testing import AsyncTestClient
 
-from core.app import create_app
 from core.errors import AppError, exception_handlers
 from core.openai_errors import with_openai_errors
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.factories import auth_headers, create_user
 from tests.fake_openai import error, text
 from tests.store.conftest import sdk_for
@@ -109,7 +108,7 @@ async def test_unknown_routes_and_methods_answer_in_openai_shape(client, creator
 
 async def test_oversized_body_is_413_in_openai_shape(settings, db, redis, creator_headers, gpt_id):
     small = settings.model_copy(update={"max_file_bytes": 1024})
-    async with app_client(create_app(small, db=db, redis=redis)) as client:
+    async with app_client_for(small, db=db, redis=redis) as client:
         body = {"model": gpt_id, "messages": [{"role": "user", "content": "x" * (1024 * 1024 + 4096)}]}
         response = await client.post("/v1/chat/completions", json=body, headers=creator_headers)
     assert response.status_code == 413
@@ -118,7 +117,7 @@ async def test_oversized_body_is_413_in_openai_shape(settings, db, redis, creato
 
 async def test_rate_limit_is_429_with_retry_after(settings, db, redis, creator, gpt_id):
     limited = settings.model_copy(update={"rate_limit_messages_per_minute": 1})
-    async with app_client(create_app(limited, db=db, redis=redis)) as client:
+    async with app_client_for(limited, db=db, redis=redis) as client:
         sdk = sdk_for(client, auth_headers(creator, limited))
         await sdk.chat.completions.create(model=gpt_id, messages=HI)
         with pytest.raises(openai.RateLimitError) as caught:

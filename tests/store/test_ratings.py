@@ -7,12 +7,11 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
-from core.app import create_app
 from core.db import Database
 from core.models import User
 from store.models import Listing, Rating
 from store.ranking import bayesian_average
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.factories import auth_headers, create_user
 from tests.store.factories import create_conversation, create_published_gpt
 
@@ -192,7 +191,7 @@ async def test_aggregates_stay_exact_under_concurrent_ratings(engine, settings, 
     url = f"/api/store/gpts/{gpt_id}/rating"
     headers = [auth_headers(user, settings) for user in raters]
     try:
-        async with app_client(create_app(settings, db=db, redis=redis)) as client:
+        async with app_client_for(settings, db=db, redis=redis) as client:
             first = [n % 5 + 1 for n in range(20)]
             responses = await asyncio.gather(
                 *(client.put(url, json={"stars": s}, headers=h) for s, h in zip(first, headers, strict=True))

@@ -13,9 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from core.app import create_app
 from core.settings import Settings
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.tools.servers import MCP_TOKEN, OPENAPI_DOCUMENT, LocalMcpServer, TripsApi, loopback_settings
 
 
@@ -27,7 +26,7 @@ def tool_settings(llm_settings: Settings) -> Settings:
 
 @pytest.fixture
 async def tool_client(tool_settings: Settings, db, redis) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(create_app(tool_settings, db=db, redis=redis)) as client:
+    async with app_client_for(tool_settings, db=db, redis=redis) as client:
         yield client
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.app import create_app
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.store.conftest import sdk_for
 from tests.tools.chatkit import create_tool_gpt, publish_and_start
 from tests.tools.servers import loopback_settings
@@ -14,7 +13,7 @@ from tests.tools.servers import loopback_settings
 
 @pytest.fixture
 async def offline_client(settings, db, redis):
-    async with app_client(create_app(loopback_settings(settings), db=db, redis=redis)) as client:
+    async with app_client_for(loopback_settings(settings), db=db, redis=redis) as client:
         yield client
 
 

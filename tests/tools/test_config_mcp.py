@@ -9,8 +9,7 @@ import zipfile
 import pytest
 import sqlalchemy as sa
 
-from core.app import create_app
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.tools.servers import MCP_TOKEN, loopback_settings
 from tools.service import load_definitions
 
@@ -39,7 +38,7 @@ def app_settings(settings):
 @pytest.fixture
 async def tools_client(app_settings, db, redis):
     """The app with 127.0.0.1 allowed for tools (the local test servers)."""
-    async with app_client(create_app(app_settings, db=db, redis=redis)) as client:
+    async with app_client_for(app_settings, db=db, redis=redis) as client:
         yield client
 
 

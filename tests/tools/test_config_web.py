@@ -5,8 +5,7 @@ import re
 
 import pytest
 
-from core.app import create_app
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.tools.servers import API_KEY, MCP_TOKEN, OPENAPI_DOCUMENT, loopback_settings
 from web.session import CSRF_COOKIE
 
@@ -22,7 +21,7 @@ def app_settings(settings):
 @pytest.fixture
 async def web(app_settings, db, redis, creator):
     """A browser-like client, logged in as the creator, with 127.0.0.1 allowed for tools."""
-    async with app_client(create_app(app_settings, db=db, redis=redis)) as client:
+    async with app_client_for(app_settings, db=db, redis=redis) as client:
         await client.get("/login", headers=HTML)
         form = {
             "email": creator.email,

@@ -11,12 +11,11 @@ import uuid
 import httpx
 import pytest
 
-from core.app import create_app
 from core.auth import AccountService
 from store import usage
 from store.embed import web_origin
 from store.models import Conversation
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.factories import auth_headers, create_user
 from tests.store.factories import create_published_gpt
 from tests.web.test_pages import HTML, csrf, log_in
@@ -209,7 +208,7 @@ async def test_visitors_gpts_and_addresses_are_rate_limited(settings, db, redis,
         }
     )
     listing = await create_published_gpt(session, creator)
-    async with app_client(create_app(limited, db=db, redis=redis)) as client:
+    async with app_client_for(limited, db=db, redis=redis) as client:
         _, first = await open_window(client, listing.gpt_id)
         _, second = await open_window(client, listing.gpt_id)
         assert [(await ask(client, listing.gpt_id, first, f"q{i}")).status_code for i in range(3)] == [

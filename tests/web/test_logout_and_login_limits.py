@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.app import create_app
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.factories import create_user
 from tests.web.test_pages import HTML, PASSWORD, csrf, log_in
 from web.session import CSRF_COOKIE, SESSION_COOKIE
@@ -55,7 +54,7 @@ async def test_api_logout_with_an_api_key_names_the_way_to_revoke_it(client, cre
 async def strict_client(settings, db, redis):
     """The app with small log-in limits: 3 failures per account, 5 per IP, in a 15-minute window."""
     strict = settings.model_copy(update={"login_failures_per_account": 3, "login_failures_per_ip": 5})
-    async with app_client(create_app(strict, db=db, redis=redis)) as client:
+    async with app_client_for(strict, db=db, redis=redis) as client:
         yield client
 
 

@@ -9,11 +9,10 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.app import create_app
 from core.auth import AccountService
 from core.errors import AppError
 from store.models import Rating
-from tests.asgi import app_client
+from tests.asgi import app_client_for
 from tests.factories import create_user
 from tests.store.factories import create_conversation, create_published_gpt
 from web.security import CONTENT_SECURITY_POLICY
@@ -121,7 +120,7 @@ async def test_signup_sets_an_httponly_samesite_session_cookie(client):
 
 
 async def test_session_cookie_is_secure_over_https(settings, db, redis):
-    async with app_client(create_app(settings, db=db, redis=redis), base_url="https://testserver") as client:
+    async with app_client_for(settings, db=db, redis=redis, base_url="https://testserver") as client:
         first = await client.get("/signup", headers=HTML)
         (csrf_cookie,) = set_cookie_headers(first, CSRF_COOKIE)
         token = client.cookies.get(CSRF_COOKIE)
@@ -286,11 +285,11 @@ async def test_static_assets_ship_with_the_package(client):
 
 
 async def test_service_split_serves_its_own_pages(settings, db, redis, session: AsyncSession):
-    async with app_client(create_app(settings, db=db, redis=redis, service="builder")) as client:
+    async with app_client_for(settings, db=db, redis=redis, service="builder") as client:
         assert (await client.get("/", headers=HTML)).headers["location"] == "/builder"
         assert (await client.get("/search", headers=HTML)).status_code == 404
         assert (await client.get("/login", headers=HTML)).status_code == 200
-    async with app_client(create_app(settings, db=db, redis=redis, service="store")) as client:
+    async with app_client_for(settings, db=db, redis=redis, service="store") as client:
         assert (await client.get("/", headers=HTML)).status_code == 200
         assert (await client.get("/builder", headers=HTML)).status_code == 404
 

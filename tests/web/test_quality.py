@@ -13,7 +13,7 @@ from litestar import get
 from pydantic import SecretStr
 
 from core.app import create_app
-from tests.asgi import app_client
+from tests.asgi import app_client, app_client_for
 from tests.store.factories import create_conversation, create_published_gpt
 from tests.web.test_pages import HTML, csrf, log_in
 from web.templates import STATIC
@@ -186,7 +186,7 @@ async def test_error_pages_are_in_the_apps_look(client, settings, db, redis, ses
     )
     listing = await create_published_gpt(session, creator)
     conversation = await create_conversation(session, creator, listing.gpt_id)
-    async with app_client(create_app(offline, db=db, redis=redis)) as chat:
+    async with app_client_for(offline, db=db, redis=redis) as chat:
         await log_in(chat, creator.email)
         token = await csrf(chat, f"/chats/{conversation.id}")
         form = {"csrf_token": token, "content": "Hello?"}
