@@ -94,42 +94,13 @@ async def run_in_child(function: Callable[..., Any], *args: Any, limits: ChildLi
     Raises `ParseError` with the child's own code, or `parse_timeout` / `parse_memory` when a limit ended
     it. Cancelling the awaiting task kills the child at once.
     """
-    receiver, sender = _context.Pipe(duplex=False)
-    child = _context.Process(
-        target=_child_main,
-        args=(sender, function, args, limits),
-        name=f"gptstore-{what}",
-        daemon=True,
-    )
-    try:
-        # In a thread: the first start launches the forkserver (seconds), which must not stall the loop.
-        await asyncio.shield(asyncio.to_thread(child.start))
-    except BaseException:
-        receiver.close()
-        if child.pid is not None:
-            await _reap(child)
-        raise
-    finally:
-        sender.close()  # ours: so the pipe reports EOF when the child dies
-    _running[child.pid] = what
+    child, receiver = await _start(function, args, limits, what)
     try:
         try:
             message = await asyncio.wait_for(asyncio.to_thread(_receive, receiver), limits.timeout_seconds)
         except TimeoutError:
-            raise ParseError(
-                "parse_timeout",
-                f"Reading the file took longer than the limit of {limits.timeout_seconds:g} seconds.",
-            ) from None
-        if message is None:  # the child died without an answer: a signal or the kernel ended it
-            await _reap(child)
-            raise _death(child.exitcode, limits)
-        kind, *payload = message
-        if kind == "ok":
-            return payload[0]
-        if kind == "raise":
-            raise payload[0]
-        code, text = payload
-        raise ParseError(code, text)
+            raise _timeout(limits) from None
+        return await _answer(message, child, limits)
     finally:
         await _end(child, receiver)
 
@@ -145,23 +116,7 @@ async def stream_in_child(
     reads the items as they come, so a slow caller never holds the child up and the time limit counts the
     child's work, from its start to its last item; it is checked whenever the caller waits for an item.
     """
-    receiver, sender = _context.Pipe(duplex=False)
-    child = _context.Process(
-        target=_child_main,
-        args=(sender, function, args, limits),
-        name=f"gptstore-{what}",
-        daemon=True,
-    )
-    try:
-        await asyncio.shield(asyncio.to_thread(child.start))
-    except BaseException:
-        receiver.close()
-        if child.pid is not None:
-            await _reap(child)
-        raise
-    finally:
-        sender.close()
-    _running[child.pid] = what
+    child, receiver = await _start(function, args, limits, what)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limits.timeout_seconds
     messages: asyncio.Queue[tuple | None] = asyncio.Queue()
@@ -180,25 +135,56 @@ async def stream_in_child(
                 message = await asyncio.wait_for(messages.get(), max(deadline - loop.time(), 0))
             except TimeoutError:
                 if messages.empty():
-                    raise ParseError(
-                        "parse_timeout",
-                        f"Reading the file took longer than the limit of {limits.timeout_seconds:g} seconds.",
-                    ) from None
+                    raise _timeout(limits) from None
                 message = messages.get_nowait()
-            if message is None:
-                await _reap(child)
-                raise _death(child.exitcode, limits)
-            kind, *payload = message
-            if kind == "item":
-                yield payload[0]
-            elif kind == "ok":
-                return
-            elif kind == "raise":
-                raise payload[0]
-            else:
-                raise ParseError(*payload)
+            if message is not None and message[0] == "item":
+                yield message[1]
+                continue
+            await _answer(message, child, limits)
+            return
     finally:
         await _end(child, receiver, pumping)  # the pipe closes with the child, which ends the pump
+
+
+async def _start(
+    function: Callable[..., Any], args: tuple, limits: ChildLimits, what: str
+) -> tuple[multiprocessing.process.BaseProcess, Connection]:
+    """A started child running `function(*args)` and the end of the pipe its answer comes through."""
+    receiver, sender = _context.Pipe(duplex=False)
+    child = _context.Process(
+        target=_child_main,
+        args=(sender, function, args, limits),
+        name=f"gptstore-{what}",
+        daemon=True,
+    )
+    try:
+        # In a thread: the first start launches the forkserver (seconds), which must not stall the loop.
+        await asyncio.shield(asyncio.to_thread(child.start))
+    except BaseException:
+        receiver.close()
+        if child.pid is not None:
+            await _reap(child)
+        raise
+    finally:
+        sender.close()  # ours: so the pipe reports EOF when the child dies
+    _running[child.pid] = what
+    return child, receiver
+
+
+async def _answer(
+    message: tuple | None, child: multiprocessing.process.BaseProcess, limits: ChildLimits
+) -> Any:
+    """The result a child's last message carries, or the error it stands for (None: the child died)."""
+    if message is None:  # the child died without an answer: a signal or the kernel ended it
+        await _reap(child)
+        raise _death(child.exitcode, limits)
+    kind, *payload = message
+    if kind == "ok":
+        return payload[0]
+    if kind == "raise":
+        raise payload[0]
+    code, text = payload
+    raise ParseError(code, text)
 
 
 def _receive(receiver: Connection) -> tuple | None:
@@ -206,6 +192,12 @@ def _receive(receiver: Connection) -> tuple | None:
         return receiver.recv()
     except (EOFError, OSError):
         return None
+
+
+def _timeout(limits: ChildLimits) -> ParseError:
+    return ParseError(
+        "parse_timeout", f"Reading the file took longer than the limit of {limits.timeout_seconds:g} seconds."
+    )
 
 
 async def _end(
