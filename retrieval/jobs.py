@@ -286,7 +286,7 @@ async def resume_stale(db: Database, settings: Settings, queue: Queue, redis: Re
             row.updated_at = utcnow()
             pending.append((row.id, row.attempts))
     for file_id, attempts in pending:
-        await enqueue_ingestion(queue, file_id, attempts)
+        await enqueue_ingestion(queue, file_id, attempts, resume=True)
     if pending:
         logger.info("re-queued %d interrupted ingestions", len(pending))
     await dispatch_waiting(db, settings, queue)

@@ -20,6 +20,7 @@ import uuid
 
 import sqlalchemy as sa
 from saq import Queue
+from saq.job import Status
 
 from core.db import Database, serialize, utcnow
 from core.settings import Settings
@@ -30,15 +31,25 @@ logger = logging.getLogger("gptstore.retrieval")
 ACTIVE = "in_progress"
 
 
-async def enqueue_ingestion(queue: Queue, file_id: uuid.UUID, attempt: int = 0) -> None:
-    """Put one file's ingestion on the job queue (a second enqueue of the same attempt is ignored)."""
-    await queue.enqueue(
-        "retrieval.ingest_file",
-        key=f"ingest:{file_id}:{attempt}",
-        file_id=str(file_id),
-        timeout=0,
-        retries=1,
-    )
+async def enqueue_ingestion(
+    queue: Queue, file_id: uuid.UUID, attempt: int = 0, *, resume: bool = False
+) -> None:
+    """Put one file's ingestion on the job queue (a second enqueue of the same attempt is ignored).
+
+    `resume` (`retrieval.jobs.resume_stale`: the file made no progress for a lease and no run holds its
+    lock): SAQ ignores an enqueue whose key it still holds, in any state, and a worker killed after taking
+    the job but before the run counted its attempt leaves that job "active" for good (its jobs have no
+    timeout), so the same key would never run again. A key whose job is not waiting to run is skipped for
+    the next free one (`ingest:<file>:<attempt>:1`, `:2`, ...); a job still waiting keeps its key and
+    runs once.
+    """
+    key = f"ingest:{file_id}:{attempt}"
+    if resume:
+        base, n = key, 0
+        while (job := await queue.job(key)) is not None and job.status not in (Status.NEW, Status.QUEUED):
+            n += 1
+            key = f"{base}:{n}"
+    await queue.enqueue("retrieval.ingest_file", key=key, file_id=str(file_id), timeout=0, retries=1)
 
 
 async def dispatch(db: Database, settings: Settings, queue: Queue, owner_id: uuid.UUID) -> int:

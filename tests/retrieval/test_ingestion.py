@@ -26,6 +26,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from pptx import Presentation
+from saq.job import Status
 
 from core.cli import main
 from core.db import Database, create_engine
@@ -39,6 +40,7 @@ from retrieval.indexer import index_tail
 from retrieval.jobs import BATCH, chunks_to_reindex, ingest, reindex, resume_stale
 from retrieval.models import KnowledgeChunk, KnowledgeFile
 from retrieval.parsing import DOCX, PDF, PPTX, XLSX
+from retrieval.scheduling import enqueue_ingestion
 from retrieval.search import vector_index_name
 from retrieval.writes import COPY_COLUMNS
 from tests.asgi import app_client_for
@@ -373,6 +375,35 @@ async def test_file_over_the_token_limit_fails_as_too_large(client, creator_head
 
 
 # Crashes and resumption ------------------------------------------------------------------------------
+
+
+async def test_a_file_whose_job_a_dead_worker_holds_is_queued_again_under_a_free_key(
+    client, creator_headers, db, settings, session, redis
+):
+    """A worker killed after taking the job, before the run counted its attempt, leaves the job "active"
+    in SAQ for good: the resume must not enqueue under that key (SAQ would ignore it, the file would wait
+    forever: seen in the kill -9 test)."""
+    gpt_id = await create_gpt(client, creator_headers)
+    file_id = await upload(client, creator_headers, gpt_id, "log.md", harbour_log(5))
+    queue = create_queue(redis)
+    await enqueue_ingestion(queue, file_id, 0)
+    taken = await queue.job(f"ingest:{file_id}:0")
+    await taken.update(status=Status.ACTIVE)  # the dead worker's
+    stale = sa.func.now() - sa.text("interval '10 minutes'")
+    touch = sa.update(KnowledgeFile).where(KnowledgeFile.id == file_id)
+    await session.execute(touch.values(updated_at=stale, dispatched=True, attempts=0))
+    await session.commit()
+
+    assert await resume_stale(db, settings, queue) == 1
+    resumed = await queue.job(f"ingest:{file_id}:0:1")
+    assert resumed is not None and resumed.status == Status.QUEUED
+    assert resumed.kwargs == {"file_id": str(file_id)}
+    # A lease later the resumed job still waits: it keeps its key, and runs once.
+    await session.execute(touch.values(updated_at=stale))
+    await session.commit()
+    assert await resume_stale(db, settings, queue) == 1
+    assert await queue.job(f"ingest:{file_id}:0:2") is None
+    assert (await queue.job(f"ingest:{file_id}:0:1")).status == Status.QUEUED
 
 
 async def test_ingestion_resumes_after_the_worker_died(client, creator_headers, db, settings, session, redis):
