@@ -198,7 +198,8 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
                         .values(
                             media_type=first.media_type,
                             warning=first.warning and first.warning[:1000],
-                            chunks_total=len(chunks) if finished else None,
+                            # a resumed run keeps the total its first run set until it knows it again
+                            **({"chunks_total": len(chunks)} if finished else {}),
                             chunks_done=done,
                             embedding_model=model,
                             updated_at=utcnow(),
