@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import docx
-import httpx
 import numpy as np
 import openpyxl
 import pytest
@@ -472,26 +471,6 @@ async def test_a_provider_failure_mid_file_fails_it_without_half_its_chunks(
 
 
 # Concurrency: an app on committed transactions -------------------------------------------------------
-
-
-@dataclass
-class Live:
-    db: Database
-    client: httpx.AsyncClient
-    headers: dict[str, str]
-
-
-@pytest.fixture
-async def live(engine, settings, redis):
-    db = Database(engine)
-    async with db.session_scope() as session:
-        user = await create_user(session, settings, plan="plus")
-    try:
-        async with app_client_for(settings, db=db, redis=redis) as client:
-            yield Live(db, client, auth_headers(user, settings))
-    finally:
-        async with db.session_scope() as session:  # GPTs, files and chunks go with their owner
-            await session.execute(sa.delete(User).where(User.id == user.id))
 
 
 async def test_deleting_a_file_stops_its_ingestion(live, settings):

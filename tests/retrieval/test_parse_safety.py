@@ -31,10 +31,9 @@ from retrieval.child_tasks import count_words
 from retrieval.isolation import running_pids
 from retrieval.jobs import enqueue_ingestion, ingest, resume_stale
 from retrieval.models import KnowledgeFile
-from tests.asgi import app_client_for
 from tests.conftest import TEST_SECRET
-from tests.factories import auth_headers, create_user
-from tests.retrieval.test_ingestion import Live, chunk_ords, create_gpt, file_state, upload
+from tests.factories import create_user
+from tests.retrieval.test_ingestion import chunk_ords, create_gpt, file_state, upload
 
 INFLATING_DOCX = (Path(__file__).parent.parent / "data" / "inflating-157mb-xml.docx").read_bytes()
 PARENT_RSS_GROWTH_BOUND = 64 * 1024 * 1024  # the parent never holds the inflated XML (157 MB)
@@ -69,20 +68,6 @@ async def wait_for_parse_child() -> int:
             return pids[0]
         await asyncio.sleep(0.05)
     raise AssertionError("no parse child started")
-
-
-@pytest.fixture
-async def live(engine, settings, redis):
-    """An app on committed transactions: the job and the requests run side by side."""
-    db = Database(engine)
-    async with db.session_scope() as session:
-        user = await create_user(session, settings, plan="plus")
-    try:
-        async with app_client_for(settings, db=db, redis=redis) as client:
-            yield Live(db, client, auth_headers(user, settings))
-    finally:
-        async with db.session_scope() as session:
-            await session.execute(sa.delete(User).where(User.id == user.id))
 
 
 def gone(pid: int) -> bool:

@@ -27,7 +27,6 @@ from tests.retrieval.test_ingestion import (
     chunk_ords,
     create_gpt,
     file_state,
-    live,  # noqa: F401 (a fixture: the app on a real pool)
     upload,
 )
 
@@ -177,7 +176,7 @@ class SlowEmbedder(FakeEmbedder):
         return await super().embed_documents(texts)
 
 
-async def test_paired_writes_write_a_large_file_whole_and_in_order(live, settings):  # noqa: F811
+async def test_paired_writes_write_a_large_file_whole_and_in_order(live, settings):
     text = large_markdown(240)
     gpt_id = await create_gpt(live.client, live.headers, chunk_size=100, chunk_overlap=10)
     file_id = await upload(live.client, live.headers, gpt_id, "harbours.md", text.encode())
@@ -191,7 +190,7 @@ async def test_paired_writes_write_a_large_file_whole_and_in_order(live, setting
     assert row.chunks_done == row.chunks_total == row.chunk_count
 
 
-async def test_a_deletion_during_paired_writes_leaves_nothing(live, settings):  # noqa: F811
+async def test_a_deletion_during_paired_writes_leaves_nothing(live, settings):
     text = large_markdown(240)
     gpt_id = await create_gpt(live.client, live.headers, chunk_size=100, chunk_overlap=10)
     file_id = await upload(live.client, live.headers, gpt_id, "harbours.md", text.encode())

@@ -12,17 +12,14 @@ import pytest
 import sqlalchemy as sa
 
 from core.db import Database, create_engine
-from core.models import User
 from retrieval import search as search_module
 from retrieval.indexer import _MOVE, index_tail, move_batch, tail_rows
 from retrieval.jobs import ingest, reindex
 from retrieval.models import KnowledgeChunk, KnowledgeChunkTail
-from tests.asgi import app_client_for
-from tests.factories import auth_headers, create_user
+from tests.retrieval.conftest import Live
 from tests.retrieval.test_ingestion import (
     SMALL_CHUNKS,
     FakeEmbedder,
-    Live,
     create_gpt,
     harbour_log,
     search,
@@ -157,19 +154,6 @@ async def test_reembedding_drops_the_old_models_tail(client, creator_headers, db
 
 
 # Two indexers, and a killed one: on committed transactions ------------------------------------------------
-
-
-@pytest.fixture
-async def live(engine, settings, redis):
-    db = Database(engine)
-    async with db.session_scope() as session:
-        user = await create_user(session, settings, plan="plus")
-    try:
-        async with app_client_for(settings, db=db, redis=redis) as client:
-            yield Live(db, client, auth_headers(user, settings))
-    finally:
-        async with db.session_scope() as session:  # GPTs, files, chunks and their tail go with their owner
-            await session.execute(sa.delete(User).where(User.id == user.id))
 
 
 async def fill_tail(live: Live, settings, files: int) -> tuple[uuid.UUID, dict[uuid.UUID, np.ndarray]]:
