@@ -64,22 +64,13 @@ class PreparedPart:
     last: bool = False
 
 
-def prepare_file(
-    path: str, filename: str, chunk_size: int, chunk_overlap: int, limits: FileLimits
-) -> PreparedFile:
-    """Parse and chunk the file at `path`; `ParseError` (too_large, ...) for what cannot be indexed."""
-    chunks: list[Chunk] = []
-    for part in prepare_file_parts(path, filename, chunk_size, chunk_overlap, limits):
-        chunks += part.chunks
-    return PreparedFile(part.media_type, chunks, part.token_count, part.warning)
-
-
 def prepare_file_parts(
     path: str, filename: str, chunk_size: int, chunk_overlap: int, limits: FileLimits
 ) -> Iterator[PreparedPart]:
-    """`prepare_file` a run of sections at a time (`retrieval.chunking.chunk_groups`), so ingestion writes
-    the first chunks while the rest are cut. The token limit is checked as the count grows: a file over it
-    stops at the first part past the limit."""
+    """Parse and chunk the file at `path`, a run of sections at a time (`retrieval.chunking.chunk_groups`),
+    so ingestion writes the first chunks while the rest are cut; `ParseError` (too_large, ...) for what
+    cannot be indexed. The token limit is checked as the count grows: a file over it stops at the first
+    part past the limit."""
     if not get_encoding.cache_info().currsize:  # not loaded by the forkserver's preload
         seed_tiktoken_cache(Path(limits.tiktoken_cache))
     data = Path(path).read_bytes()

@@ -136,15 +136,14 @@ class EmbedAhead:
     parse child cuts them; `close` cancels what is left.
     """
 
-    def __init__(self, embedder: Embedder, batches: Iterable[list[str]] = (), depth: int = 2) -> None:
+    def __init__(self, embedder: Embedder, depth: int = 2) -> None:
         self._embedder = embedder
         self._depth = depth
         self._batches: collections.deque[list[str]] = collections.deque()
         self._running: collections.deque[asyncio.Future] = collections.deque()
-        self.add(batches)
 
     def add(self, batches: Iterable[list[str]]) -> None:
-        """Queue more batches after those given before."""
+        """Queue batches after those added before."""
         self._batches.extend(batches)
         while len(self._running) < self._depth and self._batches:
             self._start()
