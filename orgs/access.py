@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
 from core.models import User
+from core.sql import in_select
 from orgs.models import OrganizationMember
 
 Role = Literal["owner", "admin", "builder", "member"]
@@ -121,11 +122,12 @@ def allowed(
     user: User, owner_column: sa.ColumnElement, organization_column: sa.ColumnElement, need: Need
 ) -> sa.ColumnElement[bool]:
     """A WHERE clause for lists of "what I may `need`": my own and my organisations' (by role). Site
-    administrators get no extra rows here: a list of one's own things stays one's own."""
+    administrators get no extra rows here: a list of one's own things stays one's own. Each arm of its
+    `OR` is answered from its index (`core.sql.in_select`), not by reading the whole table."""
     allowed_roles = [role for role in roles() if allows(role, need)]
     mine = sa.select(OrganizationMember.organization_id).where(
         OrganizationMember.user_id == user.id, OrganizationMember.role.in_(allowed_roles)
     )
     return sa.or_(
-        sa.and_(organization_column.is_(None), owner_column == user.id), organization_column.in_(mine)
+        sa.and_(organization_column.is_(None), owner_column == user.id), in_select(organization_column, mine)
     )

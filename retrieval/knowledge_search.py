@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import User
 from core.settings import Settings
+from core.sql import in_select
 from retrieval.attribution import DatasetOwner, organization_owners, owner_of
 from retrieval.dataset_access import gpt_may_use
 from retrieval.embedding import Embedder
@@ -78,7 +79,7 @@ def _scope(datasets: sa.ColumnElement[bool], in_scope: sa.ColumnElement[bool]) -
 _DRAFT_SCOPE = _scope(
     sa.or_(
         Dataset.id == GPT_ID,
-        Dataset.id.in_(sa.select(GptDataset.dataset_id).where(GptDataset.gpt_id == GPT_ID)),
+        in_select(Dataset.id, sa.select(GptDataset.dataset_id).where(GptDataset.gpt_id == GPT_ID)),
     ),
     KnowledgeFile.detached_at.is_(None),
 )
@@ -146,7 +147,7 @@ class KnowledgeSearch:
             )
             holding = sa.select(KnowledgeFile.dataset_id).where(KnowledgeFile.id.in_(file_ids))
             scope = _scope(
-                sa.or_(Dataset.id == GPT_ID, Dataset.id.in_(holding), Dataset.id.in_(follow)), in_scope
+                sa.or_(Dataset.id == GPT_ID, in_select(Dataset.id, holding), Dataset.id.in_(follow)), in_scope
             )
         rows = (await self.session.execute(scope, {"gpt_id": gpt_id})).all()
         try:

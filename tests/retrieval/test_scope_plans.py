@@ -1,0 +1,98 @@
+"""The statements every search and every "what I may edit" list runs are answered from indexes, whatever
+the tables' sizes: no sub-select tested against every row of `dataset`, `gpt` or `knowledge_file`.
+
+An `IN (SELECT ...)` inside an `OR` is planned as a hashed SubPlan filter over the whole outer table (the
+search's scope statement took 192 ms at 100,000 datasets, docs/performance.md); `core.sql.in_select` runs
+the sub-select once. The test tables are small, where a sequential scan would win anyway, so each plan is
+taken with sequential scans disabled: a shape that can use its indexes then does, one that cannot still
+shows the SubPlan filter (or a disabled sequential scan)."""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from retrieval.service import KnowledgeService
+from tests.retrieval.test_gpt_datasets import BIKES, FERRIES, add_file, attach, make_dataset, make_gpt
+
+
+@contextmanager
+def statements_sent(engine, marker: str):
+    sent: list[tuple[str, tuple]] = []
+
+    def record(_conn, _cursor, statement, parameters, *_):
+        if marker in statement:
+            sent.append((statement, tuple(parameters)))
+
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def plan_without_seqscan(session, statement: str, parameters: tuple) -> str:
+    async with session.begin():
+        await session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        raw = (await (await session.connection()).get_raw_connection()).driver_connection
+        rows = await raw.fetch("EXPLAIN (COSTS OFF) " + statement, *parameters)
+    return "\n".join(r[0] for r in rows)
+
+
+def assert_indexed(plan: str, *tables: str) -> None:
+    assert "SubPlan" not in plan, plan
+    assert "Disabled: true" not in plan, plan
+    for table in tables:
+        assert f"Seq Scan on {table}" not in plan, plan
+
+
+async def test_the_draft_scope_reads_datasets_and_files_by_index(
+    client, creator_headers, db, settings, engine, session
+):
+    gpt_id = await make_gpt(client, creator_headers, "Fjord Guide")
+    shared = await make_dataset(client, creator_headers)
+    await add_file(client, creator_headers, db, settings, shared, "ferries.md", FERRIES)
+    assert (await attach(client, creator_headers, gpt_id, shared)).status_code == 201
+    with statements_sent(engine, "sorts_off") as sent:
+        hits = await KnowledgeService(session, settings).search(uuid.UUID(gpt_id), "ferry season", k=3)
+    await session.commit()
+    assert hits  # the attached dataset's file was in scope
+    [(statement, parameters)] = sent
+    plan = await plan_without_seqscan(session, statement, parameters)
+    assert_indexed(plan, "dataset", "knowledge_file", "gpt_dataset")
+    assert "dataset_pkey" in plan, plan
+
+
+async def test_a_published_versions_scope_reads_datasets_and_files_by_index(
+    client, creator_headers, db, settings, engine, session
+):
+    gpt_id = uuid.UUID(await make_gpt(client, creator_headers, "Fjord Guide"))
+    pinned = await make_dataset(client, creator_headers, name="Ferries")
+    followed = await make_dataset(client, creator_headers, name="Bikes")
+    file_id = await add_file(client, creator_headers, db, settings, pinned, "ferries.md", FERRIES)
+    await add_file(client, creator_headers, db, settings, followed, "bikes.md", BIKES)
+    with statements_sent(engine, "sorts_off") as sent:
+        hits = await KnowledgeService(session, settings).search(
+            gpt_id, "ferry season bikes", k=5, file_ids=[uuid.UUID(file_id)], follow=[uuid.UUID(followed)]
+        )
+    await session.commit()
+    assert {h.filename for h in hits} == {"ferries.md", "bikes.md"}
+    [(statement, parameters)] = sent
+    plan = await plan_without_seqscan(session, statement, parameters)
+    assert_indexed(plan, "dataset", "knowledge_file")
+
+
+async def test_lists_of_what_one_may_edit_read_by_index(client, creator_headers, engine, session):
+    """`orgs.access.allowed`: my own rows or my organisations' (the GPT and dataset lists, /v1/models)."""
+    await make_gpt(client, creator_headers, "Fjord Guide")
+    await make_dataset(client, creator_headers)
+    for path, table in (("/api/gpts", "gpt"), ("/api/datasets", "dataset")):
+        with statements_sent(engine, "organization_member") as sent:
+            response = await client.get(path, headers=creator_headers)
+        assert response.status_code == 200, response.text
+        assert sent, path
+        for statement, parameters in sent:
+            plan = await plan_without_seqscan(session, statement, parameters)
+            assert_indexed(plan, table)
