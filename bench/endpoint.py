@@ -16,8 +16,10 @@ query three ways, in a shuffled order per query:
   library's), with a real access token (JWT + Redis revocation check) and the JSON response parsed.
 
 The query embedding is known in advance on both sides (the model is not measured). Prints p50/p95 of each,
-the ratios to bare, the statements each layer sends, and the load average. `--profile` runs the server
-under cProfile and prints its top functions. A benchmark, not a test: nothing here asserts a time.
+the ratios to bare, the statements each layer sends, and the load average. `--breakdown` adds two layers:
+`bare tx`, the service's own statements (`BEGIN`, the scope, the search, `COMMIT`) on a bare connection
+opened for the rounds, and `round trip`, a `SELECT 1`. `--profile` samples the server with py-spy and
+prints milliseconds per request by function. A benchmark, not a test: nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -248,9 +250,13 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
 
             # The statements the service sends (and whether it plans the search with sorts off).
             statements: dict[str, tuple[str, tuple, bool]] = {}
+            scopes: dict[str, tuple[str, tuple]] = {}  # the scope statement of each query (--breakdown)
             sort_off = [False]
+            scope_sent: list[tuple[str, tuple]] = []
 
-            def watch(_conn, _cursor, statement, *_):
+            def watch(_conn, _cursor, statement, parameters, *_):
+                if "sorts_off" in statement:
+                    scope_sent.append((statement, tuple(parameters)))
                 # Sorts turned off before the search is planned: by a `SET LOCAL enable_sort = off` of its own
                 # (before 7a05bb7), or by the scope statement's `retrieval.search.SORTS_OFF` column. (This
                 # looked at the last statement naming `enable_sort` before, the `RESET` after the search:
@@ -268,6 +274,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
                         )
                     statement, parameters = capture.last[-1]
                     statements[q.text] = (statement, parameters, sort_off[0])
+                    scopes[q.text] = scope_sent[-1]
             sa.event.remove(engine.sync_engine, "before_cursor_execute", watch)
             service_statements = capture.statements / len(queries)
 
@@ -297,6 +304,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
                     embedder,
                     queries,
                     statements,
+                    scopes,
                     port,
                     headers,
                     args,
@@ -330,7 +338,11 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         "service": f"{service_statements:.1f} + BEGIN/COMMIT",
         "http": f"{http_statements:.1f} + BEGIN/COMMIT",
     }
-    for name in ("bare", "service", "http"):
+    notes |= {
+        "bare tx": "BEGIN, the scope and the search statement, COMMIT: the service's statements, bare",
+        "round trip": "SELECT 1",
+    }
+    for name in times:
         p50, p95 = times[name]
         target = "<= 1.5" if name == "http" else ""
         flag = ("ok" if p50 / bare[0] <= 1.5 else "MISS") if target else ""
@@ -352,9 +364,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
 
 
 async def measure(
-    db, engine, settings, embedder, queries, statements, port, headers, args, pid, profile
+    db, engine, settings, embedder, queries, statements, scopes, port, headers, args, pid, profile
 ) -> dict:
-    async with engine.connect() as plain, engine.connect() as unsorted:
+    async with engine.connect() as plain, engine.connect() as unsorted, engine.connect() as fresh:
         raw = (await plain.get_raw_connection()).driver_connection
         raw_unsorted = (await unsorted.get_raw_connection()).driver_connection
         await raw_unsorted.execute("SET enable_sort = off")
@@ -379,10 +391,30 @@ async def measure(
                 raise RuntimeError(f"{status}: {body[:300]!r}")
             return [uuid.UUID(r["chunk_id"]) for r in json.loads(body)["data"]]
 
+        # --breakdown: the service's statements on a bare connection (a new one, sorts on as a pooled one
+        # is: the scope statement turns them off), without and with its transaction, and one round trip.
+        raw_fresh = (await fresh.get_raw_connection()).driver_connection
+
+        async def two_statements(q) -> list[uuid.UUID]:
+            statement, parameters, _ = statements[q.text]
+            scope, scope_parameters = scopes[q.text]
+            async with raw_fresh.transaction():
+                await raw_fresh.fetch(scope, *scope_parameters)
+                rows = await raw_fresh.fetch(statement, *parameters)
+            return [r["id"] for r in rows]
+
+        async def round_trip(_q) -> list[uuid.UUID]:
+            await raw_unsorted.fetch("SELECT 1")
+            return []
+
         layers = {"bare": bare, "service": service, "http": endpoint}
+        if args.breakdown:
+            layers |= {"bare tx": two_statements, "round trip": round_trip}
         agree = agree_bare = 0
         for q in queries:  # warm-up, and the check that the layers find the same chunks
-            found = [await fn(q) for fn in layers.values()]
+            found = [await fn(q) for fn in list(layers.values())[:3]]
+            for fn in list(layers.values())[3:]:
+                await fn(q)
             agree += found[1] == found[2]
             agree_bare += set(found[1]) == set(found[0])
         times: dict[str, list[float]] = {name: [] for name in layers}
@@ -458,6 +490,11 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=None, help="queries per GPT size (default 20)")
     parser.add_argument("--reps", type=int, default=None, help="measured rounds over the queries (default 5)")
     parser.add_argument("--profile", action="store_true", help="sample the server with py-spy (installed)")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also the service's statements on a bare connection, a round trip",
+    )
     parser.add_argument("--top", type=int, default=60, help="functions the profile lists")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
