@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.models import User
 from core.settings import Settings
 from core.sql import in_select
-from retrieval.attribution import DatasetOwner, organization_owners, owner_of
+from orgs.models import Organization
+from retrieval.attribution import DatasetOwner, owner_of
 from retrieval.dataset_access import gpt_may_use
 from retrieval.embedding import Embedder
 from retrieval.fusion import DEFAULT_FUSION, Fusion
@@ -43,8 +44,9 @@ GPT_ID = sa.bindparam("gpt_id", type_=sa.Uuid)
 
 
 def _scope(datasets: sa.ColumnElement[bool], in_scope: sa.ColumnElement[bool]) -> sa.Select:
-    """The scope statement: each dataset in `datasets` with its owner and its files in `in_scope` (a row
-    per file; one with no file columns for a dataset without any). Its `sorts_off` column turns sorts off
+    """The scope statement: each dataset in `datasets` with its owner (user and organisation, for the
+    citations) and its files in `in_scope` (a row per file; one with no file columns for a dataset without
+    any). Its `sorts_off` column turns sorts off
     for the search statement to plan with (`retrieval.search.SORTS_OFF`)."""
     return (
         sa.select(
@@ -58,6 +60,8 @@ def _scope(datasets: sa.ColumnElement[bool], in_scope: sa.ColumnElement[bool]) -
             Dataset.score_threshold,
             User.handle.label("owner_handle"),
             User.display_name.label("owner_name"),
+            Organization.handle.label("organization_handle"),
+            Organization.name.label("organization_name"),
             KnowledgeFile.id,
             KnowledgeFile.filename,
             KnowledgeFile.access,
@@ -69,6 +73,7 @@ def _scope(datasets: sa.ColumnElement[bool], in_scope: sa.ColumnElement[bool]) -
         )
         .select_from(Dataset)
         .join(User, User.id == Dataset.owner_id)
+        .outerjoin(Organization, Organization.id == Dataset.organization_id)
         .outerjoin(KnowledgeFile, sa.and_(KnowledgeFile.dataset_id == Dataset.id, in_scope))
         .where(datasets)
     )
@@ -125,10 +130,9 @@ class KnowledgeSearch:
         refuse. A caller's permission check on the same row (the retrieval test's edit check, retrieval/
         routes.py), so the home dataset is read once per search.
 
-        Two statements: the datasets' files (for the strategy, the filter and the sources; it also turns
-        sorts off for the search to plan with, `retrieval.search.SORTS_OFF`), then the search (which turns
-        them back on). More only when a cited dataset belongs to an organisation (its name:
-        `retrieval.attribution.organization_owners`).
+        Two statements: the datasets' files (for the strategy, the filter and the sources, with the
+        owners' names; it also turns sorts off for the search to plan with, `retrieval.search.SORTS_OFF`),
+        then the search (which turns them back on).
         """
         embedder = self.embedder
         await embedder.load()
@@ -168,8 +172,11 @@ class KnowledgeSearch:
                 await self.session.execute(sa.text(f"SELECT {SORTS_BACK_ON_VALUE}"))
             return []
         files = {row.id: row for row in rows}
-        cited = [files[h.file_id] for h in hits]
-        organizations = await organization_owners(self.session, (row.organization_id for row in cited))
+        organizations = {
+            row.organization_id: DatasetOwner("organization", row.organization_handle, row.organization_name)
+            for row in rows
+            if row.organization_id is not None
+        }
         return [_sourced(h, files[h.file_id], organizations, gpt_id) for h in hits]
 
     async def _search_in_scope(

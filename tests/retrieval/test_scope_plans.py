@@ -14,7 +14,10 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
+from retrieval.attribution import DatasetOwner
 from retrieval.service import KnowledgeService
+from tests.datasets.factories import create_dataset
+from tests.orgs.factories import create_organization
 from tests.retrieval.test_gpt_datasets import BIKES, FERRIES, add_file, attach, make_dataset, make_gpt
 
 
@@ -96,3 +99,23 @@ async def test_lists_of_what_one_may_edit_read_by_index(client, creator_headers,
         for statement, parameters in sent:
             plan = await plan_without_seqscan(session, statement, parameters)
             assert_indexed(plan, table)
+
+
+async def test_a_cited_organisations_name_comes_with_the_scope(
+    client, creator, creator_headers, db, settings, engine, session
+):
+    """The owner a citation names (an organisation for its datasets) is read by the scope statement: a
+    search stays two statements whoever owns the datasets."""
+    organization = await create_organization(session, settings, creator)
+    dataset = await create_dataset(
+        session, settings, creator, organization_id=organization.id, files={"ferries.md": FERRIES}, db=db
+    )
+    gpt_id = await make_gpt(client, creator_headers, "Fjord Guide")
+    assert (await attach(client, creator_headers, gpt_id, str(dataset.id))).status_code == 201
+    with statements_sent(engine, "") as sent:
+        hits = await KnowledgeService(session, settings).search(uuid.UUID(gpt_id), "ferry season", k=3)
+    await session.commit()
+    assert hits and {h.owner for h in hits} == {
+        DatasetOwner("organization", organization.handle, organization.name)
+    }
+    assert len(sent) == 2, [s for s, _ in sent]
