@@ -3,11 +3,12 @@
     .venv/bin/python bench/scope.py                   # 100,000 other datasets and GPTs, 300,000 files
     .venv/bin/python bench/scope.py --rows 10000      # quicker
 
-One creator with a GPT (its home dataset and one attached dataset, 10 files each), then, in one run, each
-statement timed (p50 of 50) beside the same statement with `IN (SELECT ...)` inside its `OR` (the shape
-before `core.sql.in_select`): first with only the creator's rows, then after `--rows` other owners'
-datasets (3 files each) and GPTs are added and analysed. Prints each p50 and its growth (at size / alone):
-a statement answered from its indexes stays near 1x; one that reads the whole table grows with it.
+One creator with a GPT (its home dataset and one attached dataset, 10 files each): the draft's scope
+statement, a published version's (pinning those 20 files) and the first page of the creator's GPT list,
+each timed (p50 of 50) beside the same statement with `IN (SELECT ...)` inside its `OR` (the shape before
+`core.sql.in_select`), first with only the creator's rows, then after `--rows` other owners' datasets
+(3 files each) and GPTs are added and analysed. Prints each p50 and its growth (at size / alone): a
+statement answered from its indexes stays near 1x; one that reads the whole table grows with it.
 A benchmark, not a test: nothing here asserts a time.
 """
 
@@ -33,7 +34,7 @@ from core.models import User
 from orgs import access
 from orgs.models import OrganizationMember
 from retrieval import knowledge_search
-from retrieval.knowledge_search import GPT_ID, _scope
+from retrieval.knowledge_search import GPT_ID, _scope, version_scope
 from retrieval.models import Dataset, GptDataset, KnowledgeFile
 
 REPS = 50
@@ -49,6 +50,21 @@ def before_scope() -> sa.Select:
         ),
         KnowledgeFile.detached_at.is_(None),
     )
+
+
+def before_version_scope(file_ids: list[uuid.UUID]) -> sa.Select:
+    """A published version's scope as it was: the datasets holding its files as `IN (SELECT ...)`."""
+    follow: list[uuid.UUID] = []
+    in_scope = sa.or_(
+        KnowledgeFile.id.in_(file_ids),
+        sa.and_(
+            KnowledgeFile.dataset_id.in_(follow),
+            KnowledgeFile.detached_at.is_(None),
+            KnowledgeFile.status == "completed",
+        ),
+    )
+    holding = sa.select(KnowledgeFile.dataset_id).where(KnowledgeFile.id.in_(file_ids))
+    return _scope(sa.or_(Dataset.id == GPT_ID, Dataset.id.in_(holding), Dataset.id.in_(follow)), in_scope)
 
 
 def my_gpts(user: User, before: bool) -> sa.Select:
@@ -75,7 +91,7 @@ async def p50(db: Database, statement: sa.Select, parameters: dict) -> float:
     return statistics.median(times)
 
 
-async def seed(db: Database) -> tuple[User, uuid.UUID]:
+async def seed(db: Database) -> tuple[User, uuid.UUID, list[uuid.UUID]]:
     async with db.session_scope() as session:
         user = User(email="ada@example.com", handle="ada", display_name="Ada", password_hash="x")
         session.add(user)
@@ -105,8 +121,9 @@ async def seed(db: Database) -> tuple[User, uuid.UUID]:
                     )
                 )
         await session.flush()
+        files = list(await session.scalars(sa.select(KnowledgeFile.id)))
         session.expunge(user)
-    return user, gpt.id
+    return user, gpt.id, files
 
 
 async def grow(db: Database, rows: int) -> float:
@@ -146,10 +163,12 @@ async def run(args: argparse.Namespace) -> None:
             engine = create_engine(servers.database_url, pool_size=2)
             db = Database(engine)
             try:
-                user, gpt_id = await seed(db)
+                user, gpt_id, files = await seed(db)
                 statements = {
                     "scope, IN (SELECT) in the OR (before)": (before_scope(), {"gpt_id": gpt_id}),
                     "scope, ANY(ARRAY(SELECT)) (now)": (knowledge_search._DRAFT_SCOPE, {"gpt_id": gpt_id}),
+                    "version scope, IN (SELECT) (before)": (before_version_scope(files), {"gpt_id": gpt_id}),
+                    "version scope, ANY(ARRAY(SELECT)) (now)": (version_scope(files, []), {"gpt_id": gpt_id}),
                     "my GPTs page, IN (SELECT) (before)": (my_gpts(user, before=True), {}),
                     "my GPTs page, ANY(ARRAY(SELECT)) (now)": (my_gpts(user, before=False), {}),
                 }
@@ -163,9 +182,9 @@ async def run(args: argparse.Namespace) -> None:
         f" {args.rows:,} other datasets ({3 * args.rows:,} files) and {args.rows:,} GPTs"
         f" (added in {seconds:.0f} s); p50 of {REPS}"
     )
-    print(f"{'statement':42} {'alone ms':>9} {'at size ms':>11} {'growth':>7}")
+    print(f"{'statement':44} {'alone ms':>9} {'at size ms':>11} {'growth':>7}")
     for name in statements:
-        print(f"{name:42} {alone[name]:9.2f} {grown[name]:11.2f} {grown[name] / alone[name]:6.1f}x")
+        print(f"{name:44} {alone[name]:9.2f} {grown[name]:11.2f} {grown[name] / alone[name]:6.1f}x")
 
 
 def main() -> None:

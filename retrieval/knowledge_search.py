@@ -90,6 +90,22 @@ _DRAFT_SCOPE = _scope(
 )
 
 
+def version_scope(file_ids: list[uuid.UUID], follow: list[uuid.UUID]) -> sa.Select:
+    """A published version's scope: its GPT's home dataset, the datasets holding its pinned `file_ids`
+    and those it follows, with those files and the followed datasets' current completed ones."""
+    in_scope = sa.or_(
+        KnowledgeFile.id.in_(file_ids),
+        sa.and_(
+            KnowledgeFile.dataset_id.in_(follow),
+            KnowledgeFile.detached_at.is_(None),
+            KnowledgeFile.status == "completed",
+        ),
+    )
+    holding = sa.select(KnowledgeFile.dataset_id).where(KnowledgeFile.id.in_(file_ids))
+    datasets = sa.or_(Dataset.id == GPT_ID, in_select(Dataset.id, holding), Dataset.id.in_(follow))
+    return _scope(datasets, in_scope)
+
+
 class KnowledgeSearch:
     """The search half of `KnowledgeService` (which holds the session, settings, embedder and reranker)."""
 
@@ -137,22 +153,8 @@ class KnowledgeSearch:
         embedder = self.embedder
         await embedder.load()
         model_id = embedder.model_id
-        if file_ids is None:  # the draft: files detached from it stay searchable only for their versions
-            scope = _DRAFT_SCOPE
-        else:
-            follow = list(follow)
-            in_scope = sa.or_(
-                KnowledgeFile.id.in_(file_ids),
-                sa.and_(
-                    KnowledgeFile.dataset_id.in_(follow),
-                    KnowledgeFile.detached_at.is_(None),
-                    KnowledgeFile.status == "completed",
-                ),
-            )
-            holding = sa.select(KnowledgeFile.dataset_id).where(KnowledgeFile.id.in_(file_ids))
-            scope = _scope(
-                sa.or_(Dataset.id == GPT_ID, in_select(Dataset.id, holding), Dataset.id.in_(follow)), in_scope
-            )
+        # the draft: files detached from it stay searchable only for their versions
+        scope = _DRAFT_SCOPE if file_ids is None else version_scope(file_ids, list(follow))
         rows = (await self.session.execute(scope, {"gpt_id": gpt_id})).all()
         try:
             home = next((row for row in rows if row.dataset_id == gpt_id), None)
