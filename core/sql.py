@@ -16,6 +16,7 @@ def in_select(column: sa.ColumnElement[Any], select: sa.Select) -> sa.ColumnElem
     which each arm of the `OR` answers from its own index (a BitmapOr), as `column = ANY($1)` would.
     (PostgreSQL documentation, "Row and Array Comparisons" and "Combining Multiple Indexes".)
 
-    Measured on the search's scope statement at 100,000 datasets and 300,000 files: 192 ms with `IN`,
-    0.4 ms with this (docs/performance.md, "The scope statement at scale"). `select` names one column."""
+    Measured on the search's scope statement at 100,000 datasets and 300,000 files: 221 ms with `IN`,
+    0.51 ms with this (`bench/scope.py`; docs/performance.md, "Statements that must not grow with the
+    tables"). `select` names one column."""
     return column == sa.any_(sa.func.ARRAY(select.scalar_subquery()))

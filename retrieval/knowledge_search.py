@@ -46,8 +46,8 @@ GPT_ID = sa.bindparam("gpt_id", type_=sa.Uuid)
 def _scope(datasets: sa.ColumnElement[bool], in_scope: sa.ColumnElement[bool]) -> sa.Select:
     """The scope statement: each dataset in `datasets` with its owner (user and organisation, for the
     citations) and its files in `in_scope` (a row per file; one with no file columns for a dataset without
-    any). Its `sorts_off` column turns sorts off
-    for the search statement to plan with (`retrieval.search.SORTS_OFF`)."""
+    any). Its `sorts_off` column turns sorts off for the search statement to plan with
+    (`retrieval.search.SORTS_OFF`)."""
     return (
         sa.select(
             Dataset.id.label("dataset_id"),
