@@ -53,6 +53,9 @@ class Dataset(SQLModel, table=True):
     chunk_overlap: int | None = None
     # Relevance below which passages are not handed to answers; None: GPTSTORE_RETRIEVAL_SCORE_THRESHOLD.
     score_threshold: float | None = None
+    # How many listed GPTs' live versions use it (open datasets): the directory's "used by" and its `used`
+    # sort, recomputed by the counters job (store.datasets.refresh_used_by).
+    used_by: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 

@@ -5,11 +5,12 @@ access is open (a GPT's home dataset may mix open and private files); everything
 not exist. Owners see their private datasets through the dataset API (`/api/datasets`), not here.
 
 "Used by" is the number of listed GPTs whose live version uses the dataset. The directory reads it from
-`dataset_usage`, which `refresh_used_by` recomputes for all open datasets in one statement each time the
+`dataset.used_by`, which `refresh_used_by` recomputes for all open datasets in one statement each time the
 counters are flushed (`store.flush_counters`, every `GPTSTORE_COUNTERS_FLUSH_SECONDS`), like the trending
 scores: counting per dataset and request (a GIN lookup of `gpt_version.datasets @> [{"id"}]` each) cost
 seconds for the `used` sort at 20,000 GPTs (bench/dataset_directory.py, docs/performance.md). A dataset's own
-page counts its users exactly, through that GIN index.
+page counts its users exactly, through that GIN index. Each sort of the directory reads its page from a
+partial index in its order (migration 0023), not by sorting every open dataset.
 """
 
 from __future__ import annotations
@@ -46,33 +47,28 @@ USED_BY_SHOWN = 50
 # store.search.NAME_SIMILARITY).
 NAME_SIMILARITY = 0.5
 TSV = "to_tsvector('simple'::regconfig, d.name || ' ' || d.description)"  # as ix_dataset_open_tsv
-USED_BY = "coalesce((SELECT u.public_gpts FROM dataset_usage u WHERE u.dataset_id = d.id), 0)"
-# Every open dataset's listed users in one pass over the listed GPTs' live versions; the open datasets are
-# locked (KEY SHARE) so that one deleted meanwhile waits, instead of failing the insert.
+# Every open dataset's listed users in one pass over the listed GPTs' live versions, written to the rows
+# whose count changed (and back to 0 on a dataset no longer open, so one opened again starts from 0).
 REFRESH_USED_BY = sa.text(
     """
-    WITH open AS (SELECT id FROM dataset WHERE access = 'open' FOR KEY SHARE),
-    used AS (
-        SELECT open.id AS dataset_id, count(*) AS n
+    WITH used AS (
+        SELECT d.id AS dataset_id, count(*) AS n
         FROM listing l
         JOIN gpt_version v ON v.gpt_id = l.gpt_id AND v.number = l.live_version
         CROSS JOIN LATERAL jsonb_array_elements(v.datasets) e
-        JOIN open ON open.id::text = e->>'id'
+        JOIN dataset d ON d.id::text = e->>'id' AND d.access = 'open'
         WHERE l.listed
-        GROUP BY open.id
-    ),
-    written AS (
-        INSERT INTO dataset_usage (dataset_id, public_gpts, updated_at)
-        SELECT dataset_id, n, now() FROM used
-        ON CONFLICT (dataset_id) DO UPDATE SET public_gpts = EXCLUDED.public_gpts, updated_at = now()
-        WHERE dataset_usage.public_gpts <> EXCLUDED.public_gpts
+        GROUP BY d.id
     )
-    DELETE FROM dataset_usage WHERE dataset_id NOT IN (SELECT dataset_id FROM used)
+    UPDATE dataset d SET used_by = coalesce(used.n, 0)
+    FROM dataset counted LEFT JOIN used ON used.dataset_id = counted.id
+    WHERE d.id = counted.id AND (counted.access = 'open' OR counted.used_by <> 0)
+      AND d.used_by <> coalesce(used.n, 0)
     """
 )
 ORDERS = {
     "relevance": f"{TSV} @@ query.q DESC, ts_rank_cd({TSV}, query.any_q) DESC, :lower_q <<-> lower(d.name)",
-    "used": f"{USED_BY} DESC, d.updated_at DESC",
+    "used": "d.used_by DESC, d.updated_at DESC",  # each as its index (migration 0023), then d.id
     "new": "d.created_at DESC",
     "name": "lower(d.name), d.created_at DESC",
 }
@@ -138,9 +134,9 @@ class DatasetDirectory:
             return []
         rows = await self.session.execute(
             sa.text(
-                f"""
+                """
                 SELECT d.id, d.name, d.description, d.license, d.attribution, d.version, d.updated_at,
-                       d.organization_id, u.handle, u.display_name, {USED_BY} AS used_by,
+                       d.organization_id, u.handle, u.display_name, d.used_by,
                        coalesce(f.bytes, 0) AS bytes, coalesce(f.files, 0) AS files,
                        coalesce(f.chunks, 0) AS chunks
                 FROM dataset d JOIN user_account u ON u.id = d.owner_id
@@ -271,7 +267,7 @@ class DatasetDirectory:
 
 
 async def refresh_used_by(session: AsyncSession) -> None:
-    """Recompute `dataset_usage` ("used by N listed GPTs") for every open dataset (one statement)."""
+    """Recompute `dataset.used_by` ("used by N listed GPTs") for every open dataset (one statement)."""
     await session.execute(REFRESH_USED_BY)
 
 

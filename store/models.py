@@ -273,16 +273,3 @@ class DatasetCitationDaily(SQLModel, table=True):
     )
     citations: int = 0
     answers: int = 0
-
-
-class DatasetUsage(SQLModel, table=True):
-    """How many listed GPTs' live versions use an open dataset: the directory's "used by" and its `used`
-    sort, recomputed for every open dataset by `store.flush_counters` (store/datasets.py)."""
-
-    __tablename__ = "dataset_usage"
-
-    dataset_id: uuid.UUID = Field(
-        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("dataset.id", ondelete="CASCADE"), primary_key=True)
-    )
-    public_gpts: int = 0
-    updated_at: datetime = updated_at_field()
