@@ -34,7 +34,7 @@ from core.models import User
 from orgs import access
 from orgs.models import OrganizationMember
 from retrieval import knowledge_search
-from retrieval.knowledge_search import GPT_ID, _scope, version_scope
+from retrieval.knowledge_search import GPT_ID, _scope, version_files, version_scope
 from retrieval.models import Dataset, GptDataset, KnowledgeFile
 
 REPS = 50
@@ -54,17 +54,9 @@ def before_scope() -> sa.Select:
 
 def before_version_scope(file_ids: list[uuid.UUID]) -> sa.Select:
     """A published version's scope as it was: the datasets holding its files as `IN (SELECT ...)`."""
-    follow: list[uuid.UUID] = []
-    in_scope = sa.or_(
-        KnowledgeFile.id.in_(file_ids),
-        sa.and_(
-            KnowledgeFile.dataset_id.in_(follow),
-            KnowledgeFile.detached_at.is_(None),
-            KnowledgeFile.status == "completed",
-        ),
-    )
     holding = sa.select(KnowledgeFile.dataset_id).where(KnowledgeFile.id.in_(file_ids))
-    return _scope(sa.or_(Dataset.id == GPT_ID, Dataset.id.in_(holding), Dataset.id.in_(follow)), in_scope)
+    datasets = sa.or_(Dataset.id == GPT_ID, Dataset.id.in_(holding), Dataset.id.in_([]))
+    return _scope(datasets, version_files(file_ids, []))
 
 
 def my_gpts(user: User, before: bool) -> sa.Select:

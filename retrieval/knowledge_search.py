@@ -90,10 +90,10 @@ _DRAFT_SCOPE = _scope(
 )
 
 
-def version_scope(file_ids: list[uuid.UUID], follow: list[uuid.UUID]) -> sa.Select:
-    """A published version's scope: its GPT's home dataset, the datasets holding its pinned `file_ids`
-    and those it follows, with those files and the followed datasets' current completed ones."""
-    in_scope = sa.or_(
+def version_files(file_ids: list[uuid.UUID], follow: list[uuid.UUID]) -> sa.ColumnElement[bool]:
+    """The files a published version answers from: its pinned `file_ids` and the current completed files
+    of the datasets it follows."""
+    return sa.or_(
         KnowledgeFile.id.in_(file_ids),
         sa.and_(
             KnowledgeFile.dataset_id.in_(follow),
@@ -101,9 +101,14 @@ def version_scope(file_ids: list[uuid.UUID], follow: list[uuid.UUID]) -> sa.Sele
             KnowledgeFile.status == "completed",
         ),
     )
+
+
+def version_scope(file_ids: list[uuid.UUID], follow: list[uuid.UUID]) -> sa.Select:
+    """A published version's scope: its GPT's home dataset, the datasets holding its pinned `file_ids`
+    and those it follows, with `version_files`."""
     holding = sa.select(KnowledgeFile.dataset_id).where(KnowledgeFile.id.in_(file_ids))
     datasets = sa.or_(Dataset.id == GPT_ID, in_select(Dataset.id, holding), Dataset.id.in_(follow))
-    return _scope(datasets, in_scope)
+    return _scope(datasets, version_files(file_ids, follow))
 
 
 class KnowledgeSearch:
