@@ -46,6 +46,10 @@ USED_BY_SHOWN = 50
 # pg_trgm word similarity of the query to a dataset's name at which a typo still finds it (as GPT names,
 # store.search.NAME_SIMILARITY).
 NAME_SIMILARITY = 0.5
+# A common word matches most of a large directory, and ranking every match cost ~200 ms a page at 100,000
+# open datasets (bench/dataset_directory.py). As in the store's search (store.search.KEYWORD_CANDIDATES),
+# only this many of each kind of match are ranked: those with every word, with any word, and by name.
+RANKED_CANDIDATES = 2_000
 TSV = "to_tsvector('simple'::regconfig, d.name || ' ' || d.description)"  # as ix_dataset_open_tsv
 # Every open dataset's listed users in one pass over the listed GPTs' live versions, written to the rows
 # whose count changed (and back to 0 on a dataset no longer open, so one opened again starts from 0).
@@ -89,7 +93,8 @@ class DatasetDirectory:
         """One page of open datasets: matching `q` (every word in the name or description ranked first, then
         any word, then a name within `NAME_SIMILARITY` of it), under `license` (an SPDX id, any case), in
         `sort` order (default: `relevance` with `q`, else `used`, which `relevance` without `q` means
-        too). The cursor is an offset (at most `MAX_OFFSET`)."""
+        too; `relevance` ranks at most `RANKED_CANDIDATES` matches of each kind). The cursor is an offset
+        (at most `MAX_OFFSET`)."""
         q = (q or "").strip() or None
         if sort is None or (sort == "relevance" and not q):  # no text to be relevant to: most used first
             sort = "relevance" if q else "used"
@@ -101,7 +106,7 @@ class DatasetDirectory:
         if license:
             where.append("lower(d.license) = lower(:license)")
             params["license"] = license
-        source = "dataset d"
+        source, ctes = "dataset d", ""
         if q:
             words = content_words(q) or [q]
             params.update(
@@ -109,17 +114,31 @@ class DatasetDirectory:
                 any_words=" or ".join(f'"{w}"' for w in words if '"' not in w) or q,
                 lower_q=q.lower(),
             )
-            source = (
-                "dataset d, (SELECT websearch_to_tsquery('simple', :q) AS q,"
-                " websearch_to_tsquery('simple', :any_words) AS any_q) query"
+            ctes = (
+                "WITH query AS (SELECT websearch_to_tsquery('simple', :q) AS q,"
+                " websearch_to_tsquery('simple', :any_words) AS any_q)"
             )
-            where.append(f"({TSV} @@ query.q OR {TSV} @@ query.any_q OR :lower_q <% lower(d.name))")
+            source = "dataset d, query"
+            if sort == "relevance":  # rank at most RANKED_CANDIDATES matches of each kind
+                base = " AND ".join(where)
+                ctes += (
+                    ", matches AS ("
+                    f"(SELECT d.id FROM dataset d, query WHERE {base} AND {TSV} @@ query.q LIMIT :candidates)"
+                    f" UNION (SELECT d.id FROM dataset d, query WHERE {base} AND {TSV} @@ query.any_q"
+                    " LIMIT :candidates)"
+                    f" UNION (SELECT d.id FROM dataset d WHERE {base} AND :lower_q <% lower(d.name)"
+                    " LIMIT :candidates))"
+                )
+                source = "matches JOIN dataset d ON d.id = matches.id, query"
+                params["candidates"] = RANKED_CANDIDATES
+            else:
+                where.append(f"({TSV} @@ query.q OR {TSV} @@ query.any_q OR :lower_q <% lower(d.name))")
             await self.session.execute(
                 sa.text("SELECT set_config('pg_trgm.word_similarity_threshold', :t, true)"),
                 {"t": str(NAME_SIMILARITY)},
             )
         sql = (
-            f"SELECT d.id FROM {source} WHERE {' AND '.join(where)}"
+            f"{ctes} SELECT d.id FROM {source} WHERE {' AND '.join(where)}"
             f" ORDER BY {ORDERS[sort]}, d.id OFFSET :offset LIMIT :limit"
         )
         ids = [row.id for row in await self.session.execute(sa.text(sql), params)]

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from retrieval.models import Dataset, KnowledgeFile
 from retrieval.service import KnowledgeService
+from store import datasets as directory_module
 from store.datasets import ORDERS, open_datasets_of_organization
 from store.jobs import flush_counters
 from tests.datasets.factories import content, create_dataset, create_gpt_using
@@ -233,3 +234,17 @@ async def test_each_sort_reads_its_page_from_an_index(session, settings, creator
             await session.execute(sa.text("SET LOCAL enable_sort = off"))
             plan = "\n".join(r[0] for r in await session.execute(sa.text(f"EXPLAIN (COSTS OFF) {statement}")))
         assert index in plan and "Disabled: true" not in plan, plan
+
+
+async def test_relevance_ranks_a_capped_number_of_matches_and_other_sorts_list_them_all(
+    client, session, settings, creator, monkeypatch
+):
+    for n in range(4):
+        await create_dataset(
+            session, settings, creator, name=f"Ferry timetables {n}", files={"f.md": FERRIES}
+        )
+    monkeypatch.setattr(directory_module, "RANKED_CANDIDATES", 1)
+    ranked = await _names(client, q="ferry timetables")
+    # one match with every word, one with any word (the same or another), one by name: at most three
+    assert 1 <= len(ranked) <= 3 and all(name.startswith("Ferry timetables") for name in ranked)
+    assert len(await _names(client, q="ferry timetables", sort="new")) == 4  # a sort, not a ranking: all
