@@ -191,6 +191,17 @@ async def chunk_ords(session, file_id) -> list[int]:
     )
 
 
+async def chunk_texts(session, file_id) -> list[str]:
+    """The file's chunk texts in chunk order."""
+    return list(
+        await session.scalars(
+            sa.select(KnowledgeChunk.text)
+            .where(KnowledgeChunk.file_id == file_id)
+            .order_by(KnowledgeChunk.ord)
+        )
+    )
+
+
 # Formats ---------------------------------------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ from tests.retrieval.child_generators import (
 from tests.retrieval.test_ingestion import (
     FakeEmbedder,
     chunk_ords,
+    chunk_texts,
     create_gpt,
     file_state,
     upload,
@@ -101,13 +102,7 @@ async def test_a_file_cut_in_several_parts_is_written_whole_and_in_order(
     state = await file_state(client, creator_headers, gpt_id, file_id)
     assert state["chunk_count"] == state["progress"]["chunks_total"] == len(expected)
     assert await chunk_ords(session, file_id) == list(range(len(expected)))
-    texts = list(
-        await session.scalars(
-            sa.select(KnowledgeChunk.text)
-            .where(KnowledgeChunk.file_id == file_id)
-            .order_by(KnowledgeChunk.ord)
-        )
-    )
+    texts = await chunk_texts(session, file_id)
     assert texts == [c.text for c in expected]
 
 
@@ -217,13 +212,7 @@ async def test_a_resumed_run_rewrites_what_follows_a_gap(client, creator_headers
     gpt_id = await create_gpt(client, creator_headers, chunk_size=100, chunk_overlap=10)
     file_id = await upload(client, creator_headers, gpt_id, "harbours.md", large_markdown(40).encode())
     assert await ingest(db, settings, file_id, embedder=FakeEmbedder()) == "completed"
-    before = list(
-        await session.scalars(
-            sa.select(KnowledgeChunk.text)
-            .where(KnowledgeChunk.file_id == file_id)
-            .order_by(KnowledgeChunk.ord)
-        )
-    )
+    before = await chunk_texts(session, file_id)
     assert len(before) > 100
     await session.execute(  # the first write of the last pair never committed
         sa.delete(KnowledgeChunk).where(KnowledgeChunk.file_id == file_id, KnowledgeChunk.ord.between(40, 71))
@@ -236,12 +225,6 @@ async def test_a_resumed_run_rewrites_what_follows_a_gap(client, creator_headers
     assert await ingest(db, settings, file_id, embedder=embedder) == "completed"
     session.expire_all()
     assert await chunk_ords(session, file_id) == list(range(len(before)))
-    after = list(
-        await session.scalars(
-            sa.select(KnowledgeChunk.text)
-            .where(KnowledgeChunk.file_id == file_id)
-            .order_by(KnowledgeChunk.ord)
-        )
-    )
+    after = await chunk_texts(session, file_id)
     assert after == before
     assert embedder.batches == -(-(len(before) - 40) // 32)  # from the gap on, not the whole file
