@@ -2,20 +2,16 @@
 
 Owner: a dataset with an `organization_id` is named after its organisation (`kind: "organization"`, its
 handle and name, page `/o/{handle}`); any other after its owning user (`kind: "user"`, `/creators/{handle}`).
-Organisations are looked up by raw SQL, guarded by `to_regclass('organization')`, so this works on a
-schema with or without the organisations table (docs/data-library.md).
+The statements that read a dataset join its owning user and organisation (`retrieval.knowledge_search`'s
+scope statement, `store.datasets.DatasetDirectory.items`); `owner_of` names the owner from those columns
+(docs/data-library.md).
 """
 
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
-
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
 
 OwnerKind = Literal["user", "organization"]
 # An SPDX license id (https://spdx.org/licenses/): letters, digits, '.', '-' and '+'. `LicenseRef-...` ids
@@ -45,29 +41,10 @@ class DatasetOwner:
         return {"type": self.kind, "handle": self.handle, "name": self.name, "url": self.url}
 
 
-async def organization_owners(
-    session: AsyncSession, organization_ids: Iterable[uuid.UUID | None]
-) -> dict[uuid.UUID, DatasetOwner]:
-    """The organisations among `organization_ids` by id (one statement; none without any id, or before the
-    organisations table exists)."""
-    ids = sorted({i for i in organization_ids if i is not None})
-    if not ids:
-        return {}
-    if await session.scalar(sa.text("SELECT to_regclass('organization') IS NULL")):
-        return {}
-    rows = await session.execute(
-        sa.text("SELECT id, handle, name FROM organization WHERE id = ANY(:ids)"), {"ids": ids}
-    )
-    return {row.id: DatasetOwner("organization", row.handle, row.name) for row in rows}
-
-
 def owner_of(
-    organization_id: uuid.UUID | None,
-    user_handle: str,
-    user_name: str,
-    organizations: dict[uuid.UUID, DatasetOwner],
+    organization_handle: str | None, organization_name: str | None, user_handle: str, user_name: str
 ) -> DatasetOwner:
-    """The organisation when the dataset has one (and it is known), else the owning user."""
-    if organization_id is not None and organization_id in organizations:
-        return organizations[organization_id]
+    """The dataset's organisation when it has one (its handle and name joined), else the owning user."""
+    if organization_handle is not None:
+        return DatasetOwner("organization", organization_handle, organization_name or "")
     return DatasetOwner("user", user_handle, user_name)

@@ -179,12 +179,7 @@ class KnowledgeSearch:
                 await self.session.execute(sa.text(f"SELECT {SORTS_BACK_ON_VALUE}"))
             return []
         files = {row.id: row for row in rows}
-        organizations = {
-            row.organization_id: DatasetOwner("organization", row.organization_handle, row.organization_name)
-            for row in rows
-            if row.organization_id is not None
-        }
-        return [_sourced(h, files[h.file_id], organizations, gpt_id) for h in hits]
+        return [_sourced(h, files[h.file_id], gpt_id) for h in hits]
 
     async def _search_in_scope(
         self,
@@ -247,9 +242,7 @@ class KnowledgeSearch:
         return hits
 
 
-def _sourced(
-    hit: Hit, row: Any, organizations: dict[uuid.UUID, DatasetOwner], gpt_id: uuid.UUID
-) -> SourcedHit:
+def _sourced(hit: Hit, row: Any, gpt_id: uuid.UUID) -> SourcedHit:
     # A file's access and license follow its dataset's (kept in step when the dataset changes), except in
     # a GPT's home dataset, where each file has its own.
     return SourcedHit(
@@ -262,5 +255,5 @@ def _sourced(
         attribution=row.attribution,
         source_url=row.source_url,
         home=row.dataset_id == gpt_id,  # another GPT's open home dataset is named like any dataset
-        owner=owner_of(row.organization_id, row.owner_handle, row.owner_name, organizations),
+        owner=owner_of(row.organization_handle, row.organization_name, row.owner_handle, row.owner_name),
     )

@@ -26,7 +26,7 @@ from core.errors import Conflict, Invalid, NotFound
 from core.models import User
 from core.pagination import decode_cursor, encode_cursor
 from core.settings import Settings
-from retrieval.attribution import license_url, organization_owners, owner_of
+from retrieval.attribution import license_url, owner_of
 from retrieval.datasets import DatasetService
 from retrieval.models import Dataset, KnowledgeFile
 from retrieval.schemas import DatasetOwnerRead
@@ -147,18 +147,19 @@ class DatasetDirectory:
         return DatasetDirectoryPage(data=items, next_cursor=encode_cursor(offset + limit) if more else None)
 
     async def items(self, ids: list[uuid.UUID]) -> list[DatasetItem]:
-        """The directory items of these open datasets, in this order (two statements, and one more for
-        datasets of organisations)."""
+        """The directory items of these open datasets, in this order (one statement)."""
         if not ids:
             return []
         rows = await self.session.execute(
             sa.text(
                 """
                 SELECT d.id, d.name, d.description, d.license, d.attribution, d.version, d.updated_at,
-                       d.organization_id, u.handle, u.display_name, d.used_by,
+                       u.handle, u.display_name, o.handle AS organization_handle,
+                       o.name AS organization_name, d.used_by,
                        coalesce(f.bytes, 0) AS bytes, coalesce(f.files, 0) AS files,
                        coalesce(f.chunks, 0) AS chunks
                 FROM dataset d JOIN user_account u ON u.id = d.owner_id
+                LEFT JOIN organization o ON o.id = d.organization_id
                 LEFT JOIN LATERAL (
                     SELECT sum(kf.bytes) AS bytes, count(*) AS files, sum(kf.chunk_count) AS chunks
                     FROM knowledge_file kf
@@ -171,13 +172,12 @@ class DatasetDirectory:
             {"ids": ids},
         )
         found = {row.id: row for row in rows}
-        organizations = await organization_owners(self.session, (r.organization_id for r in found.values()))
         items = []
         for dataset_id in ids:
             row = found.get(dataset_id)
             if row is None:
                 continue
-            owner = owner_of(row.organization_id, row.handle, row.display_name, organizations)
+            owner = owner_of(row.organization_handle, row.organization_name, row.handle, row.display_name)
             items.append(
                 DatasetItem(
                     id=row.id,

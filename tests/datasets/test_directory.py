@@ -201,6 +201,16 @@ async def test_an_organizations_open_datasets_for_its_page(session, settings, cr
     assert [item.id for item in items] == [shown.id]
 
 
+async def test_an_organizations_dataset_is_listed_under_its_name(client, session, settings, creator):
+    organization = await create_organization(session, settings, creator)
+    await create_dataset(session, settings, creator, organization_id=organization.id)
+    [item] = (await client.get("/api/store/datasets")).json()["data"]
+    assert item["owner"] == {
+        "type": "organization", "handle": organization.handle, "name": organization.name,
+        "url": f"/o/{organization.handle}",
+    }  # fmt: skip
+
+
 async def test_used_by_follows_the_counters_job_and_a_dataset_made_private_drops_to_zero(
     client, session, settings, db, redis, creator, creator_headers
 ):
