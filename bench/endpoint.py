@@ -252,11 +252,11 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
             statements: dict[str, tuple[str, tuple, bool]] = {}
             scopes: dict[str, tuple[str, tuple]] = {}  # the scope statement of each query (--breakdown)
             sort_off = [False]
-            scope_sent: list[tuple[str, tuple]] = []
+            last_scope: list[tuple[str, tuple]] = []  # the scope statement of the search under way
 
             def watch(_conn, _cursor, statement, parameters, *_):
                 if "sorts_off" in statement:
-                    scope_sent.append((statement, tuple(parameters)))
+                    last_scope[:] = [(statement, tuple(parameters))]
                 # Sorts turned off before the search is planned: by a `SET LOCAL enable_sort = off` of its own
                 # (before 7a05bb7), or by the scope statement's `retrieval.search.SORTS_OFF` column. (This
                 # looked at the last statement naming `enable_sort` before, the `RESET` after the search:
@@ -274,7 +274,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
                         )
                     statement, parameters = capture.last[-1]
                     statements[q.text] = (statement, parameters, sort_off[0])
-                    scopes[q.text] = scope_sent[-1]
+                    scopes[q.text] = last_scope[0]
             sa.event.remove(engine.sync_engine, "before_cursor_execute", watch)
             service_statements = capture.statements / len(queries)
 
@@ -391,8 +391,8 @@ async def measure(
                 raise RuntimeError(f"{status}: {body[:300]!r}")
             return [uuid.UUID(r["chunk_id"]) for r in json.loads(body)["data"]]
 
-        # --breakdown: the service's statements on a bare connection (a new one, sorts on as a pooled one
-        # is: the scope statement turns them off), without and with its transaction, and one round trip.
+        # --breakdown: the service's statements in their transaction on a bare connection (a new one, sorts
+        # on as a pooled one is: the scope statement turns them off), and one round trip.
         raw_fresh = (await fresh.get_raw_connection()).driver_connection
 
         async def two_statements(q) -> list[uuid.UUID]:
