@@ -32,6 +32,7 @@ from retrieval.parsing.base import (
     ParsedDocument,
     ParseError,
     Section,
+    attach_bare_headings,
     clean,
     one_line,
 )
@@ -101,6 +102,7 @@ def parse_document(
         if header and not text.startswith(header):
             header = None
         cleaned.append(Section(text=text, page=section.page, heading=heading or None, header=header or None))
+    cleaned = attach_bare_headings(cleaned)
     if not cleaned:
         raise ParseError(
             "invalid_file",

@@ -126,6 +126,59 @@ class HeadingPath:
         return HEADING_SEPARATOR.join(title for _, title in self.stack) or None
 
 
+# A heading line in Markdown: ATX (`## Title ##`) or a setext underline; what is left is the title.
+_ATX_HEADING = re.compile(r"^ {0,3}#{1,6}(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_SETEXT_UNDERLINE = re.compile(r"^ {0,3}(?:=+|-+)[ \t]*$")
+
+
+def _bare_heading(section: Section) -> bool:
+    """Whether `section` holds only its own heading (a heading with nothing under it before the next one):
+    its text is its heading's last title, as plain text (HTML, Word) or as a Markdown heading line, or a
+    Markdown heading with no title at all."""
+    lines = section.text.split("\n")
+    if len(lines) == 2 and _SETEXT_UNDERLINE.match(lines[1]):
+        title = lines[0].strip()
+    elif len(lines) == 1:
+        atx = _ATX_HEADING.match(lines[0])
+        title = (atx.group(1) or "").strip() if atx else lines[0].strip()
+        if atx and not title:
+            return True
+    else:
+        return False
+    return section.heading is not None and title == section.heading.rpartition(HEADING_SEPARATOR)[2]
+
+
+def attach_bare_headings(sections: list[Section]) -> list[Section]:
+    """`sections` with each heading that has nothing under it joined to the section after it.
+
+    A bare heading (`## Prices` straight before `### Summer`, an empty `<h2>`, a Word heading followed by
+    another) would be a chunk of its own: a keyword hit that cites no content. Joined to the next section
+    (same page, not a table block whose text must start with its header row) its words stay searchable
+    with the text they introduce, under that text's heading path; a bare heading at the end joins the
+    section before it. Nothing is dropped: a file of headings only keeps them all, in one section."""
+    out: list[Section] = []
+    pending: Section | None = None
+    for section in sections:
+        bare = _bare_heading(section)
+        if pending is not None:
+            if section.page == pending.page and section.header is None:
+                section = Section(f"{pending.text}\n\n{section.text}", section.page, section.heading)
+            else:
+                out.append(pending)
+            pending = None
+        if bare:
+            pending = section  # with the bare headings before it: `# A`, `## B`, then what is under B
+            continue
+        out.append(section)
+    if pending is not None:
+        last = out[-1] if out else None
+        if last is not None and last.page == pending.page and last.header is None:
+            out[-1] = Section(f"{last.text}\n\n{pending.text}", last.page, last.heading)
+        else:
+            out.append(pending)
+    return out
+
+
 # Extracted text below this share of what the format holds is reported (see `coverage_warning`).
 MIN_TEXT_COVERAGE = 0.8
 

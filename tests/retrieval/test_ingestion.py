@@ -58,7 +58,7 @@ SMALL_CHUNKS = {"chunk_size": 100, "chunk_overlap": 10}
 def harbour_log(entries: int, place: str = "harbour") -> bytes:
     """Markdown with one entry of about 75 tokens per heading: one chunk each at a chunk size of 100."""
     weather = ["calm", "windy", "foggy", "stormy", "bright"]
-    parts = [f"# The {place} log\n"]
+    parts = [f"# The {place} log\n\nKept by the {place} master, one entry a day.\n"]
     for i in range(entries):
         parts.append(
             f"## Entry {i}\n\nOn day {i} the {place} was {weather[i % 5]}. The pilot boat went out "

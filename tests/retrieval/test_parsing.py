@@ -350,6 +350,39 @@ def test_markdown_heading_paths_ignore_hashes_in_code() -> None:
     assert document.sections[3].text.startswith("Windows\n-------")
 
 
+def test_a_heading_with_nothing_under_it_joins_the_text_it_introduces() -> None:
+    """A bare heading is no section (no chunk, no keyword hit citing nothing): its words go with the next
+    section, under that section's heading path; nothing is dropped."""
+    markdown = "# Fjord Guide\n\n## Prices\n\n### Summer\n\nFerries: 50 NOK.\n\n## Empty ##\n\n## Winter\n\n40 NOK.\n\n#\n\nLast\n----\n"
+    assert [(s.heading, s.text) for s in parse_document(markdown.encode(), "guide.md").sections] == [
+        ("Fjord Guide > Prices > Summer", "# Fjord Guide\n\n## Prices\n\n### Summer\n\nFerries: 50 NOK."),
+        ("Fjord Guide > Winter", "## Empty ##\n\n## Winter\n\n40 NOK.\n\n#\n\nLast\n----"),
+    ]
+    page = b"<h1>Guide</h1><h2>Empty</h2><h2></h2><h2>Full</h2><p>Body.</p><h2>End</h2>"
+    assert [(s.heading, s.text) for s in parse_document(page, "page.html").sections] == [
+        ("Guide > Full", "Guide\n\nEmpty\n\nFull\n\nBody.\n\nEnd")
+    ]
+    document = docx.Document()
+    document.add_heading("Install", level=1)
+    document.add_heading("Linux", level=2)
+    document.add_paragraph("apt install")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    assert [(s.heading, s.text) for s in parse_document(buffer.getvalue(), "a.docx").sections] == [
+        ("Install > Linux", "Install\n\nLinux\n\napt install")
+    ]
+    # headings only: all kept, in one section; a title-only slide stays on its own page
+    only = parse_document(b"# One\n\n## Two\n", "toc.md").sections
+    assert [(s.heading, s.text) for s in only] == [("One > Two", "# One\n\n## Two")]
+    presentation = Presentation()
+    presentation.slides.add_slide(presentation.slide_layouts[5]).shapes.title.text = "Thank you"
+    presentation.slides.add_slide(presentation.slide_layouts[5]).shapes.title.text = "Questions"
+    buffer = io.BytesIO()
+    presentation.save(buffer)
+    slides = parse_document(buffer.getvalue(), "talk.pptx").sections
+    assert [(s.page, s.text) for s in slides] == [(1, "Thank you"), (2, "Questions")]
+
+
 def test_csv_rows_keep_their_header() -> None:
     rows = "city,country\n" + "".join(f"Town {i},Iceland\n" for i in range(300))
     document = parse_document(rows.encode(), "towns.csv")
