@@ -353,7 +353,10 @@ def test_markdown_heading_paths_ignore_hashes_in_code() -> None:
 def test_a_heading_with_nothing_under_it_joins_the_text_it_introduces() -> None:
     """A bare heading is no section (no chunk, no keyword hit citing nothing): its words go with the next
     section, under that section's heading path; nothing is dropped."""
-    markdown = "# Fjord Guide\n\n## Prices\n\n### Summer\n\nFerries: 50 NOK.\n\n## Empty ##\n\n## Winter\n\n40 NOK.\n\n#\n\nLast\n----\n"
+    markdown = (
+        "# Fjord Guide\n\n## Prices\n\n### Summer\n\nFerries: 50 NOK.\n\n"
+        "## Empty ##\n\n## Winter\n\n40 NOK.\n\n#\n\nLast\n----\n"
+    )
     assert [(s.heading, s.text) for s in parse_document(markdown.encode(), "guide.md").sections] == [
         ("Fjord Guide > Prices > Summer", "# Fjord Guide\n\n## Prices\n\n### Summer\n\nFerries: 50 NOK."),
         ("Fjord Guide > Winter", "## Empty ##\n\n## Winter\n\n40 NOK.\n\n#\n\nLast\n----"),
