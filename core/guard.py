@@ -209,16 +209,33 @@ def _needs_walk(item: Any, settings: Settings, depth: int) -> bool:
     return False
 
 
-def check_form(form: FormMultiDict) -> None:
-    """Check every text field of a parsed multipart form (file names are cleaned at upload instead)."""
+def check_form(form: FormMultiDict) -> FormMultiDict:
+    """A parsed form's fields checked like JSON fields are: the pasted fields (`PASTED_FIELDS`) without
+    U+0000 and lone surrogates, any other text field holding them refused with a 422 `UnstorableText`
+    naming every such field (file parts are left as they are: their names are cleaned at upload)."""
+    errors: list[dict[str, Any]] = []
+    items: list[tuple[str, Any]] = []
+    changed = False
     for name, value in form.multi_items():
-        check_text(name, "form field name")
-        if isinstance(value, str):
-            check_text(value, name)
+        if has_unstorable(name):
+            field = name.encode("unicode_escape").decode("ascii")
+            errors.append({"field": field, "message": f"(a form field name) {unstorable_message(name)}"})
+            continue
+        if isinstance(value, str) and has_unstorable(value):
+            if name in PASTED_FIELDS:
+                value, changed = storable(value), True
+            else:
+                errors.append({"field": name, "message": unstorable_message(value)})
+        items.append((name, value))
+    if errors:
+        detail = "; ".join(f"{e['field']} {e['message']}" for e in errors[:3])
+        raise UnstorableText(detail, errors=errors[:MAX_ERRORS])
+    return FormMultiDict(items) if changed else form
 
 
 async def read_form(request: Request) -> FormMultiDict:
-    """The request's multipart form with its text fields checked like JSON fields are."""
+    """The request's form (url-encoded or multipart) with its text fields checked like JSON fields are
+    (`check_form`). Every handler reads its form through this (web.forms.form_values does)."""
     try:
         form = await request.form()
     except UnicodeDecodeError:  # Litestar decodes text fields strictly, in their declared charset
@@ -228,8 +245,7 @@ async def read_form(request: Request) -> FormMultiDict:
         ) from None
     except LookupError:
         raise BadRequest("A form field declares an unknown charset") from None
-    check_form(form)
-    return form
+    return check_form(form)
 
 
 def _query_errors(query: bytes) -> list[dict[str, Any]]:

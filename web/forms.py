@@ -12,13 +12,15 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import AppError
+from core.guard import read_form
 
 M = TypeVar("M", bound=BaseModel)
 
 
 async def form_values(request: Request, *names: str) -> dict[str, str]:
-    """The named fields of a url-encoded or multipart form, as strings ('' when absent)."""
-    form = await request.form()
+    """The named fields of a url-encoded or multipart form, as strings ('' when absent), checked as the
+    API's JSON fields are (`core.guard.read_form`: pasted text cleaned, other unstorable text a 422)."""
+    form = await read_form(request)
     values = {}
     for name in names:
         value = form.get(name)

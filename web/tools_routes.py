@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from builder.models import Gpt
 from builder.service import GptService
 from core.errors import AppError
+from core.guard import read_form
 from core.models import User
 from core.settings import Settings
 from tools.schemas import ActionCreate, ActionTestRequest, ActionUpdate, McpServerCreate, McpServerUpdate
@@ -36,7 +37,7 @@ MCP_INPUTS = ("server_label", "server_url", "server_description", "authorization
 
 
 async def _form(request: Request) -> dict[str, Any]:
-    form = await request.form()
+    form = await read_form(request)
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 

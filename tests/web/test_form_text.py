@@ -1,0 +1,66 @@
+"""Form posts get the JSON API's text rules: pasted fields lose U+0000 and lone surrogates, any other field
+holding them is a 422 naming it (never a 500 from PostgreSQL, logged in or not)."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from litestar.datastructures import FormMultiDict
+
+from core.errors import UnstorableText
+from core.guard import check_form
+from store.models import ChatMessage
+from tests.factories import create_user
+from tests.store.factories import create_published_gpt
+from tests.web.test_pages import HTML, PASSWORD, csrf, log_in
+from web.session import CSRF_COOKIE
+
+
+def test_check_form_cleans_pasted_fields_and_names_every_other_one() -> None:
+    form = FormMultiDict([("content", "ferry\x00 x\ud800"), ("csrf_token", "t")])
+    assert check_form(form).dict() == {"content": ["ferry x"], "csrf_token": ["t"]}
+    plain = FormMultiDict([("content", "ferry")])
+    assert check_form(plain) is plain  # nothing to clean: the same form
+    with pytest.raises(UnstorableText) as refused:
+        check_form(FormMultiDict([("email", "a\x00b@example.com"), ("bio", "\ud800"), ("x\x00", "1")]))
+    assert {e["field"] for e in refused.value.errors} == {"email", "bio", "x\\x00"}
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [("/login", "email"), ("/login", "password"), ("/signup", "email"), ("/signup", "display_name")],
+)
+async def test_logged_out_forms_refuse_a_nul_naming_the_field(client, path, field):
+    token = await csrf(client, path)
+    form = {"email": "new@example.com", "password": PASSWORD, "display_name": "New", "csrf_token": token}
+    response = await client.post(path, data={**form, field: "a\x00b"}, headers=HTML)
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert field in response.text and "U+0000" in response.text
+
+
+async def test_logged_in_forms_refuse_or_clean_a_nul(client, session, creator, settings):
+    listing = await create_published_gpt(session, creator, name="Fjord Guide")
+    user = await create_user(session, settings)
+    await log_in(client, user.email)
+    token = client.cookies.get(CSRF_COOKIE)
+    gpt = f"/g/{listing.gpt_id}"
+    refused = {
+        "/account/profile": {"display_name": "A\x00B", "handle": "someone"},
+        "/account/api-keys": {"name": "key\x00"},
+        f"{gpt}/rating": {"stars": "5", "review": "good\x00"},
+        f"{gpt}/report": {"reason": "spam", "details": "see\x00this"},
+    }
+    for path, fields in refused.items():
+        response = await client.post(path, data={**fields, "csrf_token": token}, headers=HTML)
+        assert response.status_code == 422, (path, response.status_code)
+        assert "U+0000" in response.text, path
+    # a chat message is pasted text: its NULs go, the message is kept
+    start = await client.post(f"{gpt}/chat", data={"csrf_token": token}, headers=HTML)
+    chat = start.headers["location"]
+    sent = await client.post(
+        f"{chat}/messages", data={"content": "Which\x00 fjord?", "csrf_token": token}, headers=HTML
+    )
+    assert sent.status_code == 303
+    kept = await session.scalars(sa.select(ChatMessage.content).where(ChatMessage.role == "user"))
+    assert "Which fjord?" in list(kept)
