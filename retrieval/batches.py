@@ -109,6 +109,7 @@ class BatchService:
         if alive is None:
             raise NotFound("No such dataset" if base.home_gpt_id is None else "No such GPT")
         hashes = list({item.sha256 for item in staged.files})
+        await self.knowledge.replace_gone(base, hashes)  # failed or cancelled: ingested anew, no duplicate
         existing = dict(
             (
                 await self.session.execute(

@@ -1,7 +1,8 @@
 """`gptstore ingest`: a folder into a dataset as file batches, through the service layer (docs/ingestion.md).
 
-Files whose sha256 the dataset already has are skipped, so running the command again after an
-interruption uploads only what is missing. Hidden files and folders (`.git`, `.DS_Store`) are left out.
+Files whose sha256 the dataset already has (ingesting or done) are skipped, so running the command again
+after an interruption uploads only what is missing; a failed or cancelled file is uploaded again. Hidden
+files and folders (`.git`, `.DS_Store`) are left out.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from retrieval.batch_upload import READ_SIZE, StagedBatch, StagedFile
 from retrieval.batches import BatchService, batch_counts
 from retrieval.models import Dataset, KnowledgeFile
 from retrieval.scheduling import dispatch
+from retrieval.service import GONE_STATES
 from retrieval.uploads import upload_blobs
 
 PROGRESS_POLL_SECONDS = 0.5
@@ -69,7 +71,9 @@ async def plan(db: Database, dataset_id: uuid.UUID, paths: Iterable[Path]) -> In
         have = set(
             await session.scalars(
                 sa.select(KnowledgeFile.sha256).where(
-                    KnowledgeFile.dataset_id == dataset_id, KnowledgeFile.detached_at.is_(None)
+                    KnowledgeFile.dataset_id == dataset_id,
+                    KnowledgeFile.detached_at.is_(None),
+                    KnowledgeFile.status.not_in(GONE_STATES),  # uploaded again, they replace those
                 )
             )
         )

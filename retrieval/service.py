@@ -32,6 +32,9 @@ logger = logging.getLogger("gptstore.retrieval")
 
 ACTIVE = "in_progress"
 FINAL_STATES = ("completed", "failed", "cancelled")
+# Files that hold nothing searchable and never will: the same content uploaded again replaces them
+# (`KnowledgeService.replace_gone`), it is no duplicate of them.
+GONE_STATES = ("failed", "cancelled")
 
 
 def default_chunking(settings: Settings) -> tuple[int, int]:
@@ -292,6 +295,7 @@ class KnowledgeService(KnowledgeSearch):
         ).first()
         if alive is None:  # the GPT or dataset was deleted while the bytes streamed
             raise NotFound("No such dataset" if base.home_gpt_id is None else "No such GPT")
+        await self.replace_gone(base, [sha256])
         if await self._file_count(base.id) >= self.file_limit(base):
             raise self._too_many_files(base)
         used = await self.session.scalar(
@@ -309,8 +313,29 @@ class KnowledgeService(KnowledgeSearch):
         await self._check_duplicate(base, sha256)
         return alive.access, alive.license
 
+    async def replace_gone(self, base: KnowledgeBase, sha256s: Iterable[str]) -> list[uuid.UUID]:
+        """Remove the dataset's failed and cancelled files with one of these contents (as `delete_file`
+        does: a version that pinned one keeps it), so that uploading the same bytes again ingests them
+        instead of answering "duplicate". Call under the owner's upload lock. Returns the removed ids."""
+        gone = list(
+            await self.session.scalars(
+                self._attached(base.id)
+                .where(KnowledgeFile.sha256.in_(list(sha256s)), KnowledgeFile.status.in_(GONE_STATES))
+                .with_only_columns(KnowledgeFile.id)
+            )
+        )
+        for file_id in gone:
+            await self.delete_file(base, file_id)
+        return gone
+
     async def _check_duplicate(self, base: KnowledgeBase, sha256: str) -> None:
-        existing = await self.session.scalar(self._attached(base.id).where(KnowledgeFile.sha256 == sha256))
+        """409 when the dataset holds this content in a file that is ingesting or done (a failed or
+        cancelled one is replaced: `replace_gone`)."""
+        existing = await self.session.scalar(
+            self._attached(base.id).where(
+                KnowledgeFile.sha256 == sha256, KnowledgeFile.status.not_in(GONE_STATES)
+            )
+        )
         if existing is not None:
             raise Conflict(
                 f"{'This GPT' if base.home_gpt_id else 'This dataset'} already has this content"

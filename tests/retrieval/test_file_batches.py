@@ -232,6 +232,28 @@ async def test_cancel_stops_waiting_and_running_files(
     again = await client.post(f"{url}/{batch['id']}/cancel", headers=creator_headers)
     assert again.json()["file_counts"]["completed"] == 1  # a finished file stays
 
+    # The same files uploaded again: the cancelled ones are replaced and ingested, the finished one is a
+    # duplicate; one at a time too.
+    retry = (await post_batch(client, creator_headers, f"/api/datasets/{dataset.id}", parts(
+        *[(f"n{i}.md", note(i) * 40) for i in range(3)]
+    ))).json()  # fmt: skip
+    done = await session.scalar(sa.select(KnowledgeFile.filename).where(KnowledgeFile.id == ids[0]))
+    names = [f"n{i}.md" for i in range(4)]
+    assert retry["file_counts"]["total"] == 2
+    assert [(s["filename"], s["reason"]) for s in retry["skipped"]] == [(done, "duplicate")]
+    last = names[3]
+    single = await client.post(
+        f"/api/datasets/{dataset.id}/files", files={"file": (last, note(3) * 40)}, headers=creator_headers
+    )
+    assert single.status_code in (200, 201, 202), single.text
+    rows = (
+        await session.execute(sa.select(KnowledgeFile.filename, KnowledgeFile.status, KnowledgeFile.id))
+    ).all()
+    assert sorted((name, status) for name, status, _ in rows) == [
+        (name, "completed" if name == done else "in_progress") for name in names
+    ]
+    assert not {file_id for *_, file_id in rows} & set(ids[1:])  # the cancelled rows are gone
+
 
 async def test_a_batch_request_that_is_not_multipart_names_the_field(client, creator_headers, dataset):
     response = await client.post(
