@@ -203,19 +203,17 @@ class AccountService:
                 raise Unauthorized("The access token has expired") from None
             except (jwt.InvalidTokenError, ValueError):
                 raise Unauthorized("Invalid access token") from None
+            if self.redis is None:  # never a token check without the deny-list of logged-out tokens
+                raise RuntimeError("user_for_credential needs Redis to check access tokens")
             # The deny-list check and the user's row are two servers: one waits while the other works.
-            revoked = None
-            if self.redis is not None:
-                revoked = asyncio.ensure_future(
-                    self.redis.exists(REVOKED_TOKEN_PREFIX + _token_digest(credential))
-                )
+            digest = _token_digest(credential)
+            revoked = asyncio.ensure_future(self.redis.exists(REVOKED_TOKEN_PREFIX + digest))
             try:
                 user = await self.session.get(User, user_id)
             except BaseException:
-                if revoked is not None:
-                    revoked.cancel()
+                revoked.cancel()
                 raise
-            if revoked is not None and await revoked:
+            if await revoked:
                 raise Unauthorized("The access token was revoked (logged out)")
         if user is None:
             raise Unauthorized("The account behind this credential no longer exists")

@@ -268,7 +268,9 @@ class McpMount:
         except ValueError:
             raise NotFound("No such GPT") from None
         async with state.db.session_scope() as session:
-            user = await AccountService(session, state.settings).user_for_credential(credential.strip())
+            # with Redis: the deny-list of logged-out tokens
+            accounts = AccountService(session, state.settings, state.redis)
+            user = await accounts.user_for_credential(credential.strip())
             await StoreService(session, state.settings).visible_listing(gpt_id, user)
         return Caller(user.id, gpt_id, state.db, state.settings, state.redis)
 

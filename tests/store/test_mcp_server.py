@@ -12,7 +12,7 @@ import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from core.auth import AccountService
+from core.auth import SESSION_COOKIE, AccountService
 from retrieval.verbatim import longest_run
 from store import usage
 from tests.asgi import app_client, reused_app
@@ -183,3 +183,25 @@ async def test_the_gpt_page_shows_the_mcp_client_configuration(client, session, 
     html = await client.get(f"/g/{gpt_id}", headers={"Accept": "text/html"})
     assert html.status_code == 200 and url in html.text and "Use it from an MCP client" in html.text
     assert "claude mcp add --transport http fjord-guide" in html.text
+
+
+async def test_a_logged_out_token_is_refused_wherever_a_token_is_taken(client, session, creator, settings):
+    """Log out revokes the access token on every surface: the API, `/v1`, the MCP server, the web session
+    (the MCP mount once checked tokens without the deny-list)."""
+    gpt_id = str((await create_published_gpt(session, creator)).gpt_id)
+    token, _ = AccountService(session, settings).issue_token(creator)
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert (
+        await client.post(f"/mcp/gpts/{gpt_id}", json=INITIALIZE, headers={**MCP_HEADERS, **bearer})
+    ).is_success
+    assert (await client.post("/api/auth/logout", headers=bearer)).status_code == 204
+    refused = {
+        "/api/me": await client.get("/api/me", headers=bearer),
+        "/v1/models": await client.get("/v1/models", headers=bearer),
+        "/mcp": await client.post(f"/mcp/gpts/{gpt_id}", json=INITIALIZE, headers={**MCP_HEADERS, **bearer}),
+    }
+    assert {path: r.status_code for path, r in refused.items()} == dict.fromkeys(refused, 401)
+    assert "revoked" in refused["/mcp"].json()["detail"]
+    client.cookies.set(SESSION_COOKIE, token)
+    page = await client.get("/account", headers={"Accept": "text/html"})
+    assert page.status_code == 303 and page.headers["location"].startswith("/login")
