@@ -48,6 +48,20 @@ def version_context(version: GptVersion) -> AnswerContext:
     )
 
 
+async def hold_for_turn(session: AsyncSession, conversation_id: uuid.UUID) -> bool:
+    """Lock a conversation's row for the turn about to be written into it (`FOR NO KEY UPDATE`: a delete
+    waits until the turn commits, a reader does not); False when it was deleted while the answer was made
+    (the caller then writes nothing into it: a 404, or, after a streamed answer, nothing at all)."""
+    found = await session.scalar(
+        sa.select(Conversation.id).where(Conversation.id == conversation_id).with_for_update(key_share=True)
+    )
+    return found is not None
+
+
+def conversation_gone(conversation_id: uuid.UUID) -> NotFound:
+    return NotFound(f"The conversation {conversation_id} was deleted while the answer was being made")
+
+
 class ChatService:
     def __init__(self, session: AsyncSession, settings: Settings, redis: Redis, llm: ChatModel | None):
         self.session = session
@@ -181,6 +195,8 @@ class ChatService:
                 answer = event
             else:
                 yield event
+        if not await hold_for_turn(self.session, conversation.id):
+            raise conversation_gone(conversation.id)
         if not conversation.title:
             conversation.title = content.strip().splitlines()[0][:120]
         conversation.updated_at = sa.func.now()
@@ -227,6 +243,8 @@ class ChatService:
                 answer = event
             else:
                 yield event
+        if not await hold_for_turn(self.session, conversation.id):
+            raise conversation_gone(conversation.id)
         for name, value in answer.message_fields().items():
             setattr(message, name, value)
         message.usage = answer.usage

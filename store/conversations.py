@@ -32,7 +32,7 @@ from core.llm import Message
 from core.models import User
 from core.settings import Settings
 from store import usage
-from store.chat import ChatService
+from store.chat import ChatService, hold_for_turn
 from store.conversation_items import NewItem, refuse
 from store.models import ChatMessage, Conversation, GptVersion
 from store.service import StoreService
@@ -117,6 +117,8 @@ class ConversationService:
                 .values(gpt_id=gpt_id, version=listing.live_version)
                 .returning(Conversation.id)
             )
+            if not await hold_for_turn(self.session, conversation.id):  # deleted since it was read
+                raise conversation_not_found(str(conversation.id))
             await self.session.refresh(conversation)
             if bound is not None:
                 await usage.count(self.redis, gpt_id, user.id, conversations=1)

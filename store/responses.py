@@ -46,7 +46,7 @@ from retrieval.answer import (
 from retrieval.knowledge_search import SourcedHit
 from retrieval.tool_loop import ToolCallEnded, ToolCallStarted
 from store import usage as usage_counters
-from store.chat import ChatService, version_context
+from store.chat import ChatService, hold_for_turn, version_context
 from store.conversations import ConversationService
 from store.models import ChatMessage, Conversation, StoredResponse
 from store.openai_service import clip, model_not_found
@@ -366,21 +366,23 @@ Persist = Callable[[ResponsePlan, dict[str, Any], Answer], Awaitable[None]]
 
 
 async def save(session: AsyncSession, plan: ResponsePlan, response: dict[str, Any], result: Answer) -> None:
-    """Keep the response (`store`) and add the turn to its conversation, in `session`."""
+    """Keep the response (`store`) and add the turn to its conversation, in `session`. A conversation
+    deleted while the answer was made gets nothing (the response is still kept, without it)."""
+    alive = plan.conversation_id is not None and await hold_for_turn(session, plan.conversation_id)
     if plan.request.store is not False:
         session.add(
             StoredResponse(
                 id=plan.uuid,
                 user_id=plan.user_id,
                 gpt_id=plan.gpt_id,
-                conversation_id=plan.conversation_id,
+                conversation_id=plan.conversation_id if alive else None,
                 previous_response_id=plan.previous_response_id,
                 body=response,
                 input_items=plan.input_items,
                 messages=[*plan.dialogue, *turn_messages(result)],
             )
         )
-    if plan.conversation_id is not None:
+    if alive:
         conversation = await session.get(Conversation, plan.conversation_id)
         if not conversation.title:
             conversation.title = plan.question.strip().splitlines()[0][:120] if plan.question.strip() else ""

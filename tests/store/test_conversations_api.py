@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import openai
 import pytest
+import sqlalchemy as sa
 
 from core.errors import Invalid, NotFound
-from store import usage
+from core.llm import get_llm
+from store import responses, usage
+from store.chat import ChatService
 from store.conversation_items import NewItem
 from store.conversations import ConversationService
+from store.models import ChatMessage, Conversation, StoredResponse
+from store.responses_output import events
+from store.responses_params import CreateResponseRequest
 from tests.factories import auth_headers, create_user
 from tests.store.conftest import sdk_for
-from tests.store.factories import create_published_gpt
+from tests.store.factories import create_conversation, create_published_gpt
 from tests.web.test_pages import HTML, log_in
 
 ITEMS = [
@@ -289,3 +295,37 @@ async def test_file_citations_of_an_output_message_are_kept(sdk):
     items = (await sdk.conversations.items.list(conversation.id, order="asc")).data
     assert items[1].id != "msg_abc"  # every added item gets an id of its own
     assert [a.model_dump() for a in items[1].content[0].annotations] == [note]
+
+
+async def test_a_conversation_deleted_while_an_answer_is_made(session, settings, redis, creator):
+    """Deleted between its read and the turn's write (another request's DELETE): binding it is a 404, a
+    /v1 response keeps itself without it, and a store chat reply writes nothing into it (no 500)."""
+    gpt_id = (await create_published_gpt(session, creator)).gpt_id
+    service = ConversationService(session, settings, redis)
+
+    async def deleted_meanwhile(conversation) -> None:
+        await session.execute(sa.delete(Conversation).where(Conversation.id == conversation.id))
+
+    unbound = await service.create(creator, [NewItem("user", "Hello")], {})
+    await deleted_meanwhile(unbound)
+    with pytest.raises(NotFound):
+        await service.bind(creator, unbound, gpt_id)
+
+    bound = await create_conversation(session, creator, gpt_id)
+    llm = get_llm(settings)
+    request = CreateResponseRequest(model=str(gpt_id), input="Which fjord?", conversation=str(bound.id))
+    plan = await responses.plan(session, settings, redis, llm, creator, request)
+    await deleted_meanwhile(bound)
+    async for _ in events(settings, llm, plan, lambda p, r, a: responses.save(session, p, r, a)):
+        pass
+    stored = await session.get(StoredResponse, plan.uuid)
+    assert stored is not None and stored.conversation_id is None
+    assert await session.scalar(sa.select(sa.func.count()).select_from(ChatMessage)) == 0
+
+    chat = await create_conversation(session, creator, gpt_id)
+    replies = ChatService(session, settings, redis, llm).reply(creator, chat, "Which fjord?")
+    with pytest.raises(NotFound):
+        async for event in replies:
+            if chat.id is not None and not isinstance(event, tuple):
+                await deleted_meanwhile(chat)
+    assert await session.scalar(sa.select(sa.func.count()).select_from(ChatMessage)) == 0
