@@ -90,6 +90,8 @@ def load_document(text: str | dict[str, Any]) -> dict[str, Any]:
             raise _invalid(f"not valid JSON or YAML{where}: {problem}") from None
         except RecursionError:
             raise _invalid("it is nested too deeply") from None
+        except ValueError as exc:  # a number of more than 4,300 digits (Python's int limit), ...
+            raise _invalid(f"not valid JSON or YAML: {str(exc)[:200]}") from None
     if not isinstance(document, dict):
         raise _invalid("the document must be an object with an `openapi` field")
     return _plain(document)

@@ -240,6 +240,9 @@ async def test_action(
     except json.JSONDecodeError as exc:
         arguments = None
         errors = {"arguments": f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"}
+    except (ValueError, RecursionError) as exc:  # a number past Python's 4,300 digits; deep nesting
+        arguments = None
+        errors = {"arguments": f"Not valid JSON: {str(exc)[:200] or 'nested too deeply'}"}
     if arguments is not None:
         data, errors = parse(
             ActionTestRequest, {"operation": values.get("operation", ""), "arguments": arguments}

@@ -117,6 +117,15 @@ def test_not_json_nor_yaml_is_refused_with_the_line():
     refused("just text", "must be an object")
 
 
+@pytest.mark.parametrize("syntax", ["yaml", "json"])
+def test_a_number_longer_than_python_reads_is_refused(syntax):
+    digits = "9" * 4301  # Python's int() reads at most 4,300 digits (sys.get_int_max_str_digits)
+    document = (
+        f"openapi: 3.1.0\nx: {digits}\n" if syntax == "yaml" else f'{{"openapi": "3.1.0", "x": {digits}}}'
+    )
+    refused(document, "not valid JSON or YAML", "4300 digits")
+
+
 def test_other_versions_are_refused_by_name():
     refused({"swagger": "2.0", "info": {}, "paths": {}}, "Swagger 2.0")
     refused({"openapi": "3.2.0", "info": {}, "paths": {}}, "3.2.0", "not supported")

@@ -76,6 +76,14 @@ async def test_a_creator_adds_tests_edits_and_deletes_an_action_in_the_web_app(
         web, f"/builder/{gpt_id}/tools/actions/{action_id}/test", operation="listTrips", arguments="{"
     )
     assert not_json.status_code == 422 and "Not valid JSON" in not_json.text
+    for arguments in ('{"limit": ' + "9" * 4301 + "}", "[" * 5000):  # past int()'s digits; past recursion
+        refused = await post(
+            web,
+            f"/builder/{gpt_id}/tools/actions/{action_id}/test",
+            operation="listTrips",
+            arguments=arguments,
+        )
+        assert refused.status_code == 422 and "Not valid JSON" in refused.text
 
     edited = await post(
         web, f"/builder/{gpt_id}/tools/actions/{action_id}", document=trips_document(tools_api),
