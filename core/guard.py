@@ -136,12 +136,15 @@ def load_json(data: bytes | str, settings: Settings, *, field: str = "body") -> 
         raise
 
 
-def clean_json(value: Any, settings: Settings, *, root: str = "body") -> tuple[Any, bool]:
+def clean_json(
+    value: Any, settings: Settings, *, root: str = "body", clean_all: bool = False
+) -> tuple[Any, bool]:
     """(value with pasted fields cleaned, whether anything changed); a 422 naming every field refused.
 
     Refused: nesting deeper than `max_json_depth`, strings longer than `max_json_string_chars`, lists and
     objects with more than `max_json_items` members (`BadShape`), and text PostgreSQL cannot store outside
-    the pasted fields (`UnstorableText`).
+    the pasted fields (`UnstorableText`). `clean_all`: every string is cleaned as a pasted one (a route
+    whose text a language model writes: an MCP client's tool calls, `opt={"model_text": True}`).
     """
     if not _needs_walk(value, settings, 0):  # the common case: one lean pass, no paths, no copy
         return value, False
@@ -159,7 +162,7 @@ def clean_json(value: Any, settings: Settings, *, root: str = "body") -> tuple[A
                 message = f"is longer than {settings.max_json_string_chars} characters"
                 refuse(path, message, "max_json_string_chars")
             elif has_unstorable(item):
-                if key in PASTED_FIELDS:
+                if clean_all or key in PASTED_FIELDS:
                     changed = True
                     return storable(item)
                 refuse(path, unstorable_message(item), None)
@@ -177,7 +180,9 @@ def clean_json(value: Any, settings: Settings, *, root: str = "body") -> tuple[A
         out = {}
         for name, v in item.items():
             child = f"{path}.{name}" if path else name
-            if has_unstorable(name):
+            if has_unstorable(name) and clean_all:
+                name, changed = storable(name), True
+            elif has_unstorable(name):
                 refuse(child.encode("unicode_escape").decode("ascii"), unstorable_message(name), None)
                 continue
             out[name] = walk(v, child, name, depth + 1)
@@ -358,7 +363,9 @@ def _checked_body(body: bytes, scope: Scope, settings: Settings) -> tuple[bytes,
         value = load_json(body, settings)
     except ValueError:  # not JSON (or not UTF-8): the route's own decoder answers with a 400
         return body, scope
-    cleaned, changed = clean_json(value, settings)
+    handler = scope.get("route_handler")
+    model_text = bool(handler is not None and handler.opt.get("model_text"))
+    cleaned, changed = clean_json(value, settings, clean_all=model_text)
     if not changed:
         return body, scope
     body = json.dumps(cleaned, ensure_ascii=False).encode("utf-8")

@@ -277,7 +277,10 @@ class McpMount:
     def handler(self) -> Any:
         """The Litestar ASGI mount at `/mcp`."""
 
-        @asgi(MOUNT_PATH, is_mount=True, include_in_schema=False)
+        # Tool arguments are a language model's text: the request guard cleans U+0000 and lone surrogates
+        # from every string (as from a model's own replies) rather than refusing with an HTTP 422 that an
+        # MCP client shows as a bare "error response".
+        @asgi(MOUNT_PATH, is_mount=True, include_in_schema=False, opt={"model_text": True})
         async def mcp_gpts(scope: Scope, receive: Receive, send: Send) -> None:
             path = (
                 scope["path"].removeprefix(MOUNT_PATH)

@@ -205,3 +205,29 @@ async def test_a_logged_out_token_is_refused_wherever_a_token_is_taken(client, s
     client.cookies.set(SESSION_COOKIE, token)
     page = await client.get("/account", headers={"Accept": "text/html"})
     assert page.status_code == 303 and page.headers["location"].startswith("/login")
+
+
+async def test_unstorable_text_in_a_tool_call_is_cleaned_not_refused(settings, db, redis, session, creator):
+    """A model's text with U+0000 or a lone surrogate is cleaned, as a model's own replies are: the call
+    goes through (or ends in a tool error it can read), never an HTTP 422 that the SDK shows as a bare
+    "error response"."""
+    gpt_id = str((await create_published_gpt(session, creator)).gpt_id)
+    key = await api_key(session, settings, creator)
+    async with running(settings, db, redis) as (app, client):
+        async with mcp_session(app, gpt_id, key) as mcp:
+            cleaned = await mcp.call_tool("search_knowledge", {"query": "fjords\x00"})
+            assert not cleaned.is_error, cleaned.content
+            odd = await mcp.call_tool("ask", {"question": "Hi", "conversation_id": "no\x00pe"})
+            assert odd.is_error and "No such conversation" in odd.content[0].text
+        headers = {**MCP_HEADERS, "Authorization": f"Bearer {key}"}
+        assert (await client.post(f"/mcp/gpts/{gpt_id}", json=INITIALIZE, headers=headers)).status_code == 200
+        call = {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "search_knowledge", "arguments": {"query": "fjords\ud800", "k\x00": 1}},
+        }
+        body = json.dumps(call)  # ASCII: the surrogate travels as its escape, as a JSON client sends it
+        response = await client.post(f"/mcp/gpts/{gpt_id}", content=body, headers=headers)
+        assert response.status_code == 200, response.text
+        assert '"isError":false' in response.text.replace(" ", "")
