@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import re
 import uuid
 import zipfile
 from collections.abc import AsyncIterator
@@ -30,7 +29,7 @@ from builder.schemas import (
 from core.auth import require_paid_plan
 from core.db import utcnow
 from core.errors import BadShape, Conflict, Forbidden, Invalid, NotFound, UnstorableText
-from core.filenames import clean_filename, unsafe_member_name
+from core.filenames import clean_filename, title_filename, unsafe_member_name
 from core.guard import clean_json, load_json
 from core.models import User
 from core.pagination import keyset_page
@@ -223,8 +222,7 @@ MAX_DATASET_ENTRIES = 100  # datasets one export may name (a GPT attaches far fe
 
 def export_filename(gpt: Gpt) -> str:
     """`<name>.gptstore.zip`, slashes of the name made dashes (`gpt` for an unnamed draft)."""
-    name = re.sub(r"[/\\]+", "-", gpt.name or "").strip() or "gpt"
-    return f"{name}.gptstore.zip"
+    return title_filename(gpt.name, ".gptstore.zip", "gpt")
 
 
 class PortabilityService:

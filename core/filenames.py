@@ -37,6 +37,14 @@ def clean_filename(name: str | None) -> str:
     return _cap(text, MAX_FILENAME_BYTES)
 
 
+def title_filename(title: str | None, suffix: str, default: str) -> str:
+    """A download's file name made from a title (a GPT's or a dataset's name) and `suffix` (`.zip`): the
+    title's slashes and backslashes become dashes (a title is no path: "Maps of N/S America" ->
+    "Maps of N-S America.zip"), then it is cleaned like an upload's name; `default` for a blank title."""
+    name = re.sub(r"[/\\]+", "-", title or "").strip()
+    return clean_filename(f"{name if name.strip('-') else default}{suffix}")
+
+
 def _cap(text: str, max_bytes: int) -> str:
     if len(text.encode("utf-8")) <= max_bytes:
         return text

@@ -19,7 +19,7 @@ from pathlib import PurePosixPath
 from urllib.parse import quote
 
 from core.errors import Conflict, NotFound
-from core.filenames import clean_filename, content_disposition
+from core.filenames import clean_filename, content_disposition, title_filename
 from core.settings import Settings
 from core.storage import storage_of
 from retrieval.attribution import license_url
@@ -84,7 +84,7 @@ async def open_upload(settings: Settings, file: KnowledgeFile) -> AsyncIterator[
 
 
 def zip_name(dataset: Dataset) -> str:
-    return content_disposition(f"{clean_filename(dataset.name) or 'dataset'}.zip")
+    return content_disposition(title_filename(dataset.name, ".zip", "dataset"))
 
 
 def check_zip_size(settings: Settings, files: list[KnowledgeFile]) -> None:

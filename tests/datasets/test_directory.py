@@ -7,6 +7,7 @@ import uuid
 import zipfile
 from urllib.parse import unquote
 
+import pytest
 import sqlalchemy as sa
 
 from retrieval.models import Dataset, KnowledgeFile
@@ -258,3 +259,16 @@ async def test_relevance_ranks_a_capped_number_of_matches_and_other_sorts_list_t
     # one match with every word, one with any word (the same or another), one by name: at most three
     assert 1 <= len(ranked) <= 3 and all(name.startswith("Ferry timetables") for name in ranked)
     assert len(await _names(client, q="ferry timetables", sort="new")) == 4  # a sort, not a ranking: all
+
+
+@pytest.mark.parametrize(
+    ("name", "filename"),
+    [("Maps of N/S America", "Maps of N-S America.zip"), ("Roads \\ ferries", "Roads - ferries.zip")],
+)
+async def test_a_datasets_archive_is_named_after_the_whole_name(
+    client, session, settings, creator, name, filename
+):
+    """A slash in a title is no path: the archive keeps the whole name (as a GPT export does)."""
+    dataset = await create_dataset(session, settings, creator, name=name, files={"ferries.md": FERRIES})
+    whole = await client.get(f"/api/store/datasets/{dataset.id}/download")
+    assert f'filename="{filename}"' in whole.headers["content-disposition"]
