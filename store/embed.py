@@ -12,7 +12,6 @@ visitor among the GPT's users.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import re
 import uuid
@@ -51,7 +50,7 @@ TOKEN_AUDIENCE = "gptstore-embed"
 EMBEDDABLE = ("public", "link")
 MAX_ORIGINS = 20
 HISTORY_KEY = "gptstore:embed:chat:{visitor}"
-# scheme://host[:port]: a DNS name (a leading "*." for every subdomain, as CSP allows), IPv4 or [IPv6].
+# scheme://host[:port]: a DNS name (a leading "*." for every subdomain, as CSP allows) or IPv4.
 _HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -74,17 +73,12 @@ def web_origin(value: str) -> str:
     host = parts.netloc.rsplit("@", 1)[-1]
     port_text = None
     if host.startswith("["):
-        end = host.find("]")
-        if end < 0:
-            raise ValueError(f"{value!r}: the IPv6 address is not closed")
-        name, rest = host[: end + 1].lower(), host[end + 1 :]
-        if rest and not rest.startswith(":"):
-            raise ValueError(f"{value!r} is not an origin like https://example.com")
-        try:
-            name = f"[{ipaddress.IPv6Address(name[1:-1]).compressed}]"
-        except ValueError:
-            raise ValueError(f"{value!r}: the IPv6 address is not valid") from None
-        port_text = rest[1:] or None
+        # CSP's host-source grammar has no IPv6 literal (CSP Level 3, section 2.3.1: host-char is ALPHA,
+        # DIGIT or "-"): browsers drop such a source and refuse every frame, so it is refused here.
+        raise ValueError(
+            f"{value!r}: an IPv6 address cannot be allowed (Content-Security-Policy has no syntax for it); "
+            "use the website's host name"
+        )
     else:
         name, _, port_text = host.partition(":")
         port_text = port_text or None

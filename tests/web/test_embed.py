@@ -45,7 +45,7 @@ async def ask(client: httpx.AsyncClient, gpt_id: uuid.UUID, token: str, content:
         ("http://localhost:8080", "http://localhost:8080"),
         ("https://*.example.org", "https://*.example.org"),
         ("https://bücher.de", "https://xn--bcher-kva.de"),
-        ("http://[::1]:3000", "http://[::1]:3000"),
+        ("http://127.0.0.2:8897", "http://127.0.0.2:8897"),
     ],
 )
 def test_origins_are_normalised_as_csp_takes_them(typed, origin):
@@ -76,6 +76,12 @@ def test_origins_are_normalised_as_csp_takes_them(typed, origin):
 def test_anything_but_an_origin_is_refused(bad):
     with pytest.raises(ValueError):
         web_origin(bad)
+
+
+@pytest.mark.parametrize("ipv6", ["http://[::1]:3000", "https://[2001:db8::1]", "https://[::ffff:1.2.3.4]"])
+def test_an_ipv6_address_is_refused_as_csp_cannot_name_it(ipv6):
+    with pytest.raises(ValueError, match="IPv6 address cannot be allowed"):
+        web_origin(ipv6)
 
 
 async def test_the_owner_gets_the_snippet_and_sets_allowed_origins(client, session, settings, creator):
