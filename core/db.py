@@ -80,6 +80,11 @@ SERVER_SETTINGS = {
     # pgvector 0.8: keep scanning the HNSW graph until enough rows pass the per-GPT filter.
     "hnsw.iterative_scan": "relaxed_order",
     "hnsw.ef_search": "100",
+    # ... which stops at `hnsw.max_scan_tuples` (20,000) or at `work_mem` x this (pgvector's default 1, so
+    # 4 MB), whichever comes first. At 1 the memory ended the scan first: a 15-chunk GPT among 3,000 near
+    # copies of its chunks in other GPTs got 9 of its top 10 (tests/retrieval/test_ingestion.py, HNSW
+    # strategy); 2 still did, 4 finds all ten. Up to 16 MB, only for a search that walks that far.
+    "hnsw.scan_mem_multiplier": "4",
 }
 
 

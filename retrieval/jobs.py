@@ -152,7 +152,9 @@ async def _still_stored(storage: Storage, key: str) -> bool:
 
 async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder: Embedder) -> str:
     async with db.session_scope() as session:
-        row = await session.get(KnowledgeFile, file_id)
+        # Locked (FOR NO KEY UPDATE): a deletion of the file commits before this read (None) or after this
+        # transaction, never between the read and the attempt's count (an UPDATE of no row).
+        row = await session.get(KnowledgeFile, file_id, with_for_update={"key_share": True})
         if row is None or row.status != ACTIVE:
             return row.status if row else "deleted"
         base = await session.get(Dataset, row.dataset_id)

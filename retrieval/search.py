@@ -204,6 +204,7 @@ async def search_chunks(
     score_threshold: float | None = None,
     fusion: Fusion = DEFAULT_FUSION,
     sorts_off: bool = False,
+    force_exact: bool = False,
 ) -> list[Hit]:
     """The `k` best chunks of some datasets (all in one query) for a query, best first, with a relevance
     score in [0, 1].
@@ -215,6 +216,11 @@ async def search_chunks(
     statement is planned with sorts off whatever the strategy). Otherwise an HNSW-strategy search turns
     them off itself first (one round trip more). Either way the search statement turns them back on as it
     runs (`SORTS_BACK_ON`), so no `RESET` follows it and later statements of the transaction plan as usual.
+
+    An HNSW-strategy search whose graph walk came back with fewer candidates than the scope holds (up to
+    `VECTOR_CANDIDATES`) runs again as an exact scan (`force_exact`): pgvector's iterative scan ends at
+    `hnsw.max_scan_tuples` or its memory bound, and a chunk whose neighbours are all near copies of other
+    GPTs' chunks can be out of the walk's reach; the scope's own top k are never missing.
     """
     use_vector = mode in ("hybrid", "vector") and query_vector is not None
     use_keyword = mode in ("hybrid", "keyword") and bool(query_text.strip())
@@ -223,7 +229,7 @@ async def search_chunks(
             await session.execute(sa.text(f"SELECT {SORTS_BACK_ON_VALUE}"))
         return []
     with_files = file_ids is not None
-    exact = chunk_total <= EXACT_SCAN_MAX_CHUNKS or not use_vector
+    exact = force_exact or chunk_total <= EXACT_SCAN_MAX_CHUNKS or not use_vector
     ngram_query = ngram_tsquery(query_text)
     # `q`: every term (websearch_to_tsquery is a conjunction), or an identifier alone, so "what colour is
     # SKU-0277" finds the row that never says "colour". `any_q`: any content word, for the partial matches.
@@ -272,7 +278,8 @@ async def search_chunks(
             WHERE score >= CAST(:score_threshold AS float8)
             ORDER BY score DESC, coalesce(vector_rank, 1000000000), id LIMIT :k
         )
-        SELECT c.id, c.file_id, c.text, c.page, c.heading, b.score, b.vector_rank, b.keyword_rank
+        SELECT c.id, c.file_id, c.text, c.page, c.heading, b.score, b.vector_rank, b.keyword_rank,
+               {"(SELECT count(*) FROM vec)" if use_vector and not exact else "NULL::bigint"} AS vector_found
         FROM fused_top b JOIN knowledge_chunk c ON c.id = b.id
         {SORTS_BACK_ON if sorts_off or not exact else ""}
         ORDER BY b.score DESC, coalesce(b.vector_rank, 1000000000), b.id
@@ -308,6 +315,14 @@ async def search_chunks(
     if not exact and not sorts_off:
         await session.execute(sa.text(f"SELECT {SORTS_OFF}"))
     rows = (await session.execute(_statement(sql), params)).all()
+    if rows and rows[0].vector_found is not None:
+        if rows[0].vector_found < min(params["vector_candidates"], chunk_total):  # the walk came short
+            return await search_chunks(
+                session, dataset_ids=dataset_ids, model_id=model_id, dimensions=dimensions,
+                query_vector=query_vector, query_text=query_text, text_search_config=text_search_config,
+                k=k, chunk_total=chunk_total, file_ids=file_ids, mode=mode, score_threshold=score_threshold,
+                fusion=fusion, force_exact=True,
+            )  # fmt: skip
     return [
         Hit(
             chunk_id=r.id,
