@@ -22,10 +22,12 @@ from core.sse import polled_events
 from retrieval.models import Dataset, KnowledgeFile
 from retrieval.scheduling import dispatch
 from retrieval.schemas import (
+    FileIds,
     FileRead,
     SearchRequest,
     SearchResponse,
     SearchResult,
+    followed_file_ids,
     upload_chunks,
     upload_form,
 )
@@ -96,6 +98,18 @@ class FileRoutes(Controller):
     ) -> None:
         """Remove a file (published versions that pinned it keep their copy)."""
         await KnowledgeService(db_session, settings).delete_file(editable, file_id)
+
+    @get("/files/events")
+    async def files_events(
+        self, editable: Dataset, db_session: AsyncSession, state: State, ids: FileIds = None
+    ) -> ServerSentEvent:
+        """Many files' status and progress in one Server-Sent Events stream: the files `ids` names, or
+        without `ids` those in progress now (the first 100); each file's events as its own stream sends
+        them (`progress`, `done`, `deleted`, each with the file's `id`), until none is left in progress."""
+        followed = await KnowledgeService(db_session, state.settings).followed_files(
+            editable, followed_file_ids(ids)
+        )
+        return ServerSentEvent(files_progress_events(state.db, editable.id, followed))
 
     @get("/files/{file_id:uuid}/events")
     async def file_events(
