@@ -382,7 +382,8 @@
   }
 
   async function uploadAll(form, files) {
-    if (files.length > 1) await uploadBatch(form, files);
+    // A dataset's page has no page twin of the batch route (and no license input): its files go one by one.
+    if (files.length > 1 && gptId) await uploadBatch(form, files);
     else for (var i = 0; i < files.length; i++) await uploadOne(form, files[i]);
     form.querySelector('input[type="file"]').value = "";
   }
