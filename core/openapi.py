@@ -89,6 +89,8 @@ SUCCESS_CONTENT: dict[str, dict[str, Any]] = {
     "ApiStoreGptsGptIdFilesFileIdDownloadDownload": {"*/*": BINARY},
     "ApiGptsGptIdFilesFileIdEventsFileEvents": SSE,
     "ApiDatasetsDatasetIdFilesFileIdEventsFileEvents": SSE,
+    "ApiGptsGptIdFilesEventsFilesEvents": SSE,
+    "ApiDatasetsDatasetIdFilesEventsFilesEvents": SSE,
     "ApiDatasetsDatasetIdFileBatchesBatchIdEventsBatchEvents": SSE,
     "ApiGptsGptIdFileBatchesBatchIdEventsBatchEvents": SSE,
     "ApiStoreDatasetsDatasetIdFilesFileIdDownloadDownloadFile": {"*/*": BINARY},

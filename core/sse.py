@@ -1,15 +1,20 @@
-"""Server-Sent Events: negotiation and a stream that ends with a problem event instead of a broken pipe."""
+"""Server-Sent Events: negotiation, a stream that ends with a problem event instead of a broken pipe, and
+the polling loop of the progress streams (files, batches)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from litestar import Request
 from litestar.response import ServerSentEvent, Stream
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import Database
 from core.errors import AppError, unavailable
 
 logger = logging.getLogger("gptstore.sse")
@@ -69,3 +74,38 @@ class RawEventStream(Stream):
 def sse(events: AsyncIterator[tuple[str, Any]]) -> ServerSentEvent:
     """Stream `(event name, JSON-able data)` pairs; an error mid-stream becomes a final `error` event."""
     return EventStream(_encoded(events))
+
+
+Snapshot = dict[str, Any]
+
+
+async def polled_events(
+    db: Database,
+    ids: Sequence[uuid.UUID],
+    read: Callable[[AsyncSession, list[uuid.UUID]], Awaitable[dict[uuid.UUID, Snapshot]]],
+    *,
+    final: Callable[[Snapshot], bool],
+    poll_seconds: float,
+) -> AsyncIterator[dict[str, str]]:
+    """SSE events of rows followed by polling (the caller checked access): per row, `progress` with its
+    snapshot whenever it changes, `done` once `final(snapshot)`, or `deleted` `{id}` when `read` no longer
+    returns it. `read` gets the ids still followed and answers in one statement, in a short transaction
+    of its own each tick; the stream ends when no row is left."""
+    pending = list(dict.fromkeys(ids))
+    last: dict[uuid.UUID, Snapshot] = {}
+    while pending:
+        async with db.session_scope() as session:
+            snapshots = await read(session, pending)
+        for row_id in list(pending):
+            snapshot = snapshots.get(row_id)
+            if snapshot is None:
+                yield {"event": "deleted", "data": json.dumps({"id": str(row_id)})}
+                pending.remove(row_id)
+            elif snapshot != last.get(row_id):
+                event = "done" if final(snapshot) else "progress"
+                yield {"event": event, "data": json.dumps(snapshot)}
+                last[row_id] = snapshot
+                if event == "done":
+                    pending.remove(row_id)
+        if pending:
+            await asyncio.sleep(poll_seconds)

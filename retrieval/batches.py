@@ -8,8 +8,6 @@ read from its files' statuses in one grouped query.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import mimetypes
 import uuid
 from collections.abc import AsyncIterator
@@ -22,6 +20,7 @@ from core.db import Database, serialize, utcnow
 from core.errors import Invalid, NotFound, TooLarge
 from core.pagination import keyset_page
 from core.settings import Settings
+from core.sse import polled_events
 from retrieval.batch_upload import StagedBatch, stage_batch
 from retrieval.file_handling import upload_rights
 from retrieval.models import Dataset, FileBatch, KnowledgeChunk, KnowledgeFile
@@ -271,26 +270,24 @@ class BatchService:
 BATCH_POLL_SECONDS = 0.5
 
 
-async def batch_progress_events(db: Database, batch_id: uuid.UUID) -> AsyncIterator[dict[str, Any]]:
+async def _batch_snapshots(
+    session: AsyncSession, batch_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    (batch_id,) = batch_ids
+    batch = await session.get(FileBatch, batch_id)
+    if batch is None:
+        return {}
+    return {batch_id: batch_read(batch, await batch_counts(session, batch.id)).model_dump(mode="json")}
+
+
+def batch_progress_events(db: Database, batch_id: uuid.UUID) -> AsyncIterator[dict[str, str]]:
     """SSE events of a batch (the caller checked access): `progress` with the batch object whenever its
     counts change, then `done` once no file is in progress, or `deleted` if the batch goes. Polls one
     grouped count every `BATCH_POLL_SECONDS`."""
-    last = None
-    while True:
-        async with db.session_scope() as session:
-            batch = await session.get(FileBatch, batch_id)
-            snapshot = (
-                batch_read(batch, await batch_counts(session, batch.id)).model_dump(mode="json")
-                if batch
-                else None
-            )
-        if snapshot is None:
-            yield {"event": "deleted", "data": json.dumps({"id": str(batch_id)})}
-            return
-        if snapshot != last:
-            event = "progress" if snapshot["status"] == "in_progress" else "done"
-            yield {"event": event, "data": json.dumps(snapshot)}
-            last = snapshot
-            if event == "done":
-                return
-        await asyncio.sleep(BATCH_POLL_SECONDS)
+    return polled_events(
+        db,
+        [batch_id],
+        _batch_snapshots,
+        final=lambda snapshot: snapshot["status"] != "in_progress",
+        poll_seconds=BATCH_POLL_SECONDS,
+    )

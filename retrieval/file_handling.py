@@ -3,12 +3,11 @@ base controller over the dataset each scope provides (retrieval/deps.py), and th
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
+import sqlalchemy as sa
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State
@@ -19,13 +18,16 @@ from core.db import Database
 from core.errors import Invalid
 from core.guard import read_form
 from core.settings import Settings
+from core.sse import polled_events
 from retrieval.models import Dataset, KnowledgeFile
 from retrieval.scheduling import dispatch
 from retrieval.schemas import (
+    FileIds,
     FileRead,
     SearchRequest,
     SearchResponse,
     SearchResult,
+    followed_file_ids,
     upload_chunks,
     upload_form,
 )
@@ -97,6 +99,18 @@ class FileRoutes(Controller):
         """Remove a file (published versions that pinned it keep their copy)."""
         await KnowledgeService(db_session, settings).delete_file(editable, file_id)
 
+    @get("/files/events")
+    async def files_events(
+        self, editable: Dataset, db_session: AsyncSession, state: State, ids: FileIds = None
+    ) -> ServerSentEvent:
+        """Many files' status and progress in one Server-Sent Events stream: the files `ids` names, or
+        without `ids` those in progress now (the first 100); each file's events as its own stream sends
+        them (`progress`, `done`, `deleted`, each with the file's `id`), until none is left in progress."""
+        followed = await KnowledgeService(db_session, state.settings).followed_files(
+            editable, followed_file_ids(ids)
+        )
+        return ServerSentEvent(files_progress_events(state.db, editable.id, followed))
+
     @get("/files/{file_id:uuid}/events")
     async def file_events(
         self, editable: Dataset, file_id: uuid.UUID, db_session: AsyncSession, state: State
@@ -159,26 +173,38 @@ async def hit_test(
 PROGRESS_POLL_SECONDS = 0.5
 
 
-async def file_progress_events(
+async def _file_snapshots(
+    session: AsyncSession, dataset_id: uuid.UUID, file_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The `FileRead` of each of `file_ids` still attached to the dataset, in one statement."""
+    rows = await session.scalars(
+        sa.select(KnowledgeFile).where(
+            KnowledgeFile.dataset_id == dataset_id,
+            KnowledgeFile.detached_at.is_(None),
+            KnowledgeFile.id.in_(file_ids),
+        )
+    )
+    return {row.id: FileRead.of(row).model_dump(mode="json") for row in rows}
+
+
+def files_progress_events(
+    db: Database, dataset_id: uuid.UUID, file_ids: Sequence[uuid.UUID]
+) -> AsyncIterator[dict[str, str]]:
+    """SSE events of files' ingestion (the caller checked access to the dataset): per file, `progress` with
+    its `FileRead` whenever it changes, then `done` once it is final, or `deleted` `{id}` if it goes (or
+    never was a file of this dataset, so another dataset's ids tell nothing). Every
+    `PROGRESS_POLL_SECONDS` one statement reads the files still followed; the stream ends with the last."""
+    return polled_events(
+        db,
+        file_ids,
+        lambda session, ids: _file_snapshots(session, dataset_id, ids),
+        final=lambda snapshot: snapshot["status"] in FINAL_STATES,
+        poll_seconds=PROGRESS_POLL_SECONDS,
+    )
+
+
+def file_progress_events(
     db: Database, dataset_id: uuid.UUID, file_id: uuid.UUID
-) -> AsyncIterator[dict[str, Any]]:
-    """SSE events of one file's ingestion (the caller checked access): `progress` with the `FileRead`
-    whenever it changes, then `done` once it is final, or `deleted` `{id}` if it goes. Polls the row every
-    `PROGRESS_POLL_SECONDS`, each time in a short transaction of its own."""
-    last = None
-    while True:
-        async with db.session_scope() as session:
-            row = await session.get(KnowledgeFile, file_id)
-            snapshot = (
-                FileRead.of(row).model_dump(mode="json") if row and row.dataset_id == dataset_id else None
-            )
-        if snapshot is None:
-            yield {"event": "deleted", "data": json.dumps({"id": str(file_id)})}
-            return
-        if snapshot != last:
-            event = "done" if snapshot["status"] in FINAL_STATES else "progress"
-            yield {"event": event, "data": json.dumps(snapshot)}
-            last = snapshot
-            if event == "done":
-                return
-        await asyncio.sleep(PROGRESS_POLL_SECONDS)
+) -> AsyncIterator[dict[str, str]]:
+    """One file's events (`files_progress_events` of one id)."""
+    return files_progress_events(db, dataset_id, [file_id])

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from litestar.datastructures import UploadFile
+from litestar.params import Parameter
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import Invalid, unknown_form_fields
@@ -118,6 +119,40 @@ class FileRead(BaseModel):
             token_count=row.token_count,
             created_at=row.created_at,
         )
+
+
+# Files one events stream follows (`GET .../files/events?ids=`): 100 ids of 36 characters keep the URL
+# under 4 KB, well inside what browsers and servers accept; a page with more follows them in turns.
+MAX_FOLLOWED_FILES = 100
+FileIds = Annotated[
+    str | None,
+    Parameter(
+        description=f"Comma-separated file ids, up to {MAX_FOLLOWED_FILES}; omit for the files in progress",
+    ),
+]
+
+
+def followed_file_ids(ids: str | None) -> list[uuid.UUID] | None:
+    """The file ids of `?ids=` (comma-separated, up to `MAX_FOLLOWED_FILES`, repeats once), or None when
+    the parameter is absent; anything else is a 422 naming `ids`."""
+    if ids is None:
+        return None
+
+    def refuse(message: str) -> Invalid:
+        return Invalid(
+            "Invalid value for: ids", errors=[{"field": "ids", "source": "query", "message": message}]
+        )
+
+    parts = [part.strip() for part in ids.split(",")]
+    if not any(parts):
+        raise refuse("name at least one file id, or leave `ids` out for the files in progress")
+    try:
+        unique = list(dict.fromkeys(uuid.UUID(part) for part in parts))
+    except ValueError:
+        raise refuse("comma-separated file ids (UUIDs) only") from None
+    if len(unique) > MAX_FOLLOWED_FILES:
+        raise refuse(f"at most {MAX_FOLLOWED_FILES} file ids in one stream; open another for the rest")
+    return unique
 
 
 WebImportStatus = Literal["queued", "in_progress", "completed", "failed"]

@@ -25,6 +25,7 @@ from retrieval.embedding import Embedder, get_embedder
 from retrieval.knowledge_search import KnowledgeSearch
 from retrieval.models import Dataset, GptDataset, KnowledgeBase, KnowledgeFile
 from retrieval.rerank import Reranker, get_reranker
+from retrieval.schemas import MAX_FOLLOWED_FILES
 from retrieval.search import text_search_config_for
 from retrieval.uploads import sniff_upload, spool_upload, upload_key
 
@@ -350,6 +351,21 @@ class KnowledgeService(KnowledgeSearch):
             )
         )
         return list(rows)
+
+    async def followed_files(
+        self, base: KnowledgeBase, ids: list[uuid.UUID] | None, limit: int = MAX_FOLLOWED_FILES
+    ) -> list[uuid.UUID]:
+        """The files an events stream follows: `ids` as given (one that is not a file of `base` is
+        answered `deleted` by the stream), else the first `limit` still in progress, in upload order."""
+        if ids is not None:
+            return ids
+        query = self._attached(base.id).where(KnowledgeFile.status == ACTIVE)
+        order = (KnowledgeFile.created_at, KnowledgeFile.filename, KnowledgeFile.id)
+        return list(
+            await self.session.scalars(
+                query.with_only_columns(KnowledgeFile.id).order_by(*order).limit(limit)
+            )
+        )
 
     async def get_file(
         self, base: KnowledgeBase, file_id: uuid.UUID, *, for_update: bool = False

@@ -1,10 +1,10 @@
 """The editor's Knowledge tab: upload (many files at once), live progress, delete.
 
 Without JavaScript the upload form posts every chosen file at once and comes back to the tab; with
-`static/builder.js` dropped or chosen files are posted one request each (`Accept: application/json`,
-answered with the `FileRead` like `POST /api/gpts/{id}/files`) and each one's progress is followed through
-`GET /builder/{id}/files/{file_id}/events`, the API's file events (`progress`, `done`, `deleted`) for the
-session cookie.
+`static/builder.js` one dropped or chosen file is posted on its own (`Accept: application/json`, answered
+with the `FileRead` like `POST /api/gpts/{id}/files`), several as a file batch, and the progress of every
+file in progress on the page is followed through one stream, `GET /builder/{id}/files/events?ids=...`,
+the API's file events (`progress`, `done`, `deleted`) for the session cookie.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from core.models import User
 from core.settings import Settings
 from core.sse import EventStream
 from retrieval.batches import BatchService
-from retrieval.file_handling import file_progress_events, upload_rights
+from retrieval.file_handling import file_progress_events, files_progress_events, upload_rights
 from retrieval.models import Dataset
 from retrieval.scheduling import dispatch
-from retrieval.schemas import FileRead, upload_chunks, upload_form
+from retrieval.schemas import FileIds, FileRead, followed_file_ids, upload_chunks, upload_form
 from retrieval.service import KnowledgeService
 from web.builder_routes import editor
 from web.session import login_required
@@ -150,6 +150,26 @@ async def delete_file(
     return Redirect(f"/builder/{gpt_id}?tab=knowledge&done=deleted-file#files", status_code=303)
 
 
+@get("/builder/{gpt_id:uuid}/files/events")
+async def files_events(
+    request: Request,
+    gpt_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    state: State,
+    ids: FileIds = None,
+) -> Any:
+    """The files of `ids` (or those in progress) in one Server-Sent Events stream, as
+    `GET /api/gpts/{id}/files/events`: the page follows all its rows through one connection."""
+    if redirect := login_required(page_user, request):
+        return redirect
+    service = KnowledgeService(db_session, settings)
+    base = await service.knowledge_base_for(page_user, gpt_id)
+    followed = await service.followed_files(base, followed_file_ids(ids))
+    return EventStream(files_progress_events(state.db, base.id, followed))
+
+
 @get("/builder/{gpt_id:uuid}/files/{file_id:uuid}/events")
 async def file_events(
     request: Request,
@@ -208,4 +228,4 @@ async def cancel_batch(
     return Redirect(f"/builder/{gpt_id}?tab=knowledge&done=cancelled-batch#batches", status_code=303)
 
 
-builder_files_handlers = [upload, delete_file, file_events, upload_batch, cancel_batch]
+builder_files_handlers = [upload, delete_file, files_events, file_events, upload_batch, cancel_batch]

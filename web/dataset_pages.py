@@ -20,10 +20,10 @@ from core.params import Cursor
 from core.sse import EventStream
 from retrieval.dataset_schemas import DatasetCreate, DatasetUpdate, GptDatasetCreate, GptDatasetUpdate
 from retrieval.datasets import DatasetService
-from retrieval.file_handling import file_progress_events
+from retrieval.file_handling import file_progress_events, files_progress_events
 from retrieval.licenses import common_licenses
 from retrieval.models import Dataset
-from retrieval.schemas import FileRead
+from retrieval.schemas import FileIds, FileRead, followed_file_ids
 from web.builder_files_routes import receive_uploads
 from web.builder_routes import editor
 from web.forms import field_errors, form_values, submit
@@ -169,6 +169,15 @@ class MyDatasetPages(Controller):
         if "application/json" in page.request.headers.get("accept", ""):
             return Response(None, status_code=204)
         return Redirect(f"/creator/datasets/{dataset_id}?done=deleted-file#files", status_code=303)
+
+    @get("/{dataset_id:uuid}/files/events")
+    async def files_events(
+        self, page: DatasetPage, dataset_id: uuid.UUID, state: State, ids: FileIds = None
+    ) -> Any:
+        """The files of `ids` (or those in progress) in one stream (`GET /api/datasets/{id}/files/events`)."""
+        dataset = await page.service.get_editable(page.user, dataset_id)
+        followed = await page.service.knowledge.followed_files(dataset, followed_file_ids(ids))
+        return EventStream(files_progress_events(state.db, dataset.id, followed))
 
     @get("/{dataset_id:uuid}/files/{file_id:uuid}/events")
     async def file_events(

@@ -60,8 +60,12 @@ async def test_content_types_are_the_real_ones(client):
     paths = (await _document(client))["paths"]
     export = paths["/api/gpts/{gpt_id}/export"]["get"]["responses"]["200"]["content"]
     assert list(export) == ["application/zip"]
-    events = paths["/api/gpts/{gpt_id}/files/{file_id}/events"]["get"]["responses"]["200"]["content"]
-    assert list(events) == ["text/event-stream"]
+    for stream in ("/api/gpts/{gpt_id}/files/{file_id}/events", "/api/gpts/{gpt_id}/files/events"):
+        assert list(paths[stream]["get"]["responses"]["200"]["content"]) == ["text/event-stream"]
+    query = [
+        p for p in paths["/api/datasets/{dataset_id}/files/events"]["get"]["parameters"] if p["in"] == "query"
+    ]
+    assert [(p["name"], p["required"]) for p in query] == [("ids", False)]
     chat = paths["/api/conversations/{conversation_id}/messages"]["post"]["responses"]["200"]["content"]
     assert set(chat) == {"application/json", "text/event-stream"}
     upload = paths["/api/gpts/{gpt_id}/files"]["post"]["requestBody"]["content"]["multipart/form-data"][

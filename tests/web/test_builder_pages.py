@@ -184,6 +184,8 @@ async def test_knowledge_upload_many_follow_events_preview_cites_delete(
     followed = await client.get(f"{path}/files/{ids[0]}/events", headers={"Accept": "text/event-stream"})
     (name, snapshot), *_ = events(followed.text)
     assert name == "done" and snapshot["status"] == "completed" and snapshot["chunk_count"] >= 1
+    both = await client.get(f"{path}/files/events?ids={ids[0]},{ids[1]}", headers=STREAM)
+    assert [(name, data["id"]) for name, data in events(both.text)] == [("done", str(i)) for i in ids]
 
     one = await client.post(
         f"{path}/files",

@@ -77,6 +77,8 @@ async def test_create_edit_upload_and_delete_a_dataset(client, session, settings
     await ingest(db, settings, uuid.UUID(file_id))
     events = await client.get(f"{path}/files/{file_id}/events", headers={"Accept": "text/event-stream"})
     assert "event: done" in events.text
+    together = await client.get(f"{path}/files/events?ids={file_id}", headers={"Accept": "text/event-stream"})
+    assert "event: done" in together.text and file_id in together.text
 
     saved = await client.post(
         path,

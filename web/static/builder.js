@@ -1,7 +1,7 @@
 // The builder editor's progressive enhancement (docs/web.md). Every part works without it as links and
 // plain form posts; with it: tabs switch in place (arrow keys too), the builder chat and the preview
-// stream their answers, files are dropped or chosen many at once and followed live through their SSE
-// events, starters are added, removed and reordered, and Publish opens as a dialog.
+// stream their answers, files are dropped or chosen many at once and followed live through one SSE
+// stream, starters are added, removed and reordered, and Publish opens as a dialog.
 // All text from the server is set as text (never as HTML); markup only comes from our own pages.
 (function () {
   "use strict";
@@ -280,7 +280,7 @@
     renumber();
   }
 
-  // Knowledge: many files, dropped or chosen, each followed live -----------------------------------------
+  // Knowledge: many files, dropped or chosen, followed live ----------------------------------------------
 
   var STATUS = { in_progress: "Processing", completed: "Ready", failed: "Failed", cancelled: "Cancelled" };
 
@@ -298,19 +298,54 @@
     row.querySelector("[data-file-error]").textContent = file.last_error ? file.last_error.message : "";
   }
 
-  function follow(row) {
-    var id = row.getAttribute("data-file-id");
-    var events = new EventSource(filesBase() + "/files/" + id + "/events");
-    function update(event) { showFile(row, JSON.parse(event.data)); }
-    events.addEventListener("progress", update);
-    events.addEventListener("done", function (event) { update(event); events.close(); });
-    events.addEventListener("deleted", function () { events.close(); row.remove(); });
-    events.onerror = function () {
-      // The stream ends after `done`; any other end is shown, and the page's reload shows the state.
-      if (row.getAttribute("data-status") === "in_progress") {
-        row.querySelector("[data-file-error]").textContent = "Lost the live status; reload the page to see it.";
-      }
-      events.close();
+  // Every file in progress on the page is followed through one stream (`.../files/events?ids=`): a
+  // browser opens at most 6 connections to a host, so a stream per file would hold them all and every other
+  // request of the page (Cancel, an upload, a delete) would wait for one to end. Events name their file by
+  // id; a row added later reopens the stream with the new set (the old one closed first).
+  var MAX_FOLLOWED = 100; // retrieval.schemas.MAX_FOLLOWED_FILES; more rows are followed in turns
+  var stream = null; // { source: the EventSource, waiting: the ids it follows that are not final yet }
+
+  function fileRow(id) { return document.getElementById("file-" + id); }
+
+  function followFiles() {
+    if (stream) stream.source.close();
+    stream = null;
+    var rows = Array.prototype.slice.call(document.querySelectorAll('#files li[data-file-id][data-status="in_progress"]'));
+    if (!rows.length) return;
+    var ids = rows.slice(0, MAX_FOLLOWED).map(function (row) { return row.getAttribute("data-file-id"); });
+    var source = new EventSource(filesBase() + "/files/events?ids=" + ids.join(","));
+    var current = stream = { source: source, waiting: new Set(ids) };
+    function settle(id) {
+      current.waiting.delete(id);
+      if (current.waiting.size) return;
+      source.close(); // the server ends the stream too: no reconnection, and the next rows get their turn
+      if (stream === current) followFiles();
+    }
+    function update(event) {
+      var file = JSON.parse(event.data);
+      var row = fileRow(file.id);
+      if (row) showFile(row, file);
+      return file.id;
+    }
+    source.addEventListener("progress", update);
+    source.addEventListener("done", function (event) { settle(update(event)); });
+    source.addEventListener("deleted", function (event) {
+      var id = JSON.parse(event.data).id;
+      var row = fileRow(id);
+      if (row) row.remove();
+      settle(id);
+    });
+    source.onerror = function () {
+      // The stream ends after the last `done`; any other end is shown, and the page's reload shows the state.
+      source.close();
+      if (stream !== current) return;
+      stream = null;
+      current.waiting.forEach(function (id) {
+        var row = fileRow(id);
+        if (row && row.getAttribute("data-status") === "in_progress") {
+          row.querySelector("[data-file-error]").textContent = "Lost the live status; reload the page to see it.";
+        }
+      });
     };
   }
 
@@ -347,7 +382,7 @@
       del.querySelector("button").setAttribute("aria-label", "Delete " + created.filename);
       del.hidden = false;
       showFile(row, created);
-      if (created.status === "in_progress") follow(row);
+      if (created.status === "in_progress") followFiles();
     } catch (error) {
       row.setAttribute("data-status", "failed");
       row.querySelector("[data-status-text]").textContent = "Not uploaded";
@@ -382,7 +417,8 @@
   }
 
   async function uploadAll(form, files) {
-    if (files.length > 1) await uploadBatch(form, files);
+    // A dataset's page has no page twin of the batch route (and no license input): its files go one by one.
+    if (files.length > 1 && gptId) await uploadBatch(form, files);
     else for (var i = 0; i < files.length; i++) await uploadOne(form, files[i]);
     form.querySelector('input[type="file"]').value = "";
   }
@@ -410,7 +446,7 @@
       event.preventDefault();
       if (event.dataTransfer && event.dataTransfer.files.length) uploadAll(form, Array.prototype.slice.call(event.dataTransfer.files));
     });
-    document.querySelectorAll('#files li[data-status="in_progress"]').forEach(follow);
+    followFiles();
   }
 
   // Publish dialog ------------------------------------------------------------------------------------
