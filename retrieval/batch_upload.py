@@ -29,6 +29,10 @@ from retrieval.uploads import UploadBlobs
 
 FIELDS = ("file", "archive", "access", "license")
 MAX_TEXT_FIELD_BYTES = 1000
+# The multipart parser's defaults, named: a part's header line (a file name of 255 UTF-8 bytes, sent
+# percent-encoded in `filename*` beside its ASCII fallback, needs about 1 KB) and the headers of a part.
+MAX_PART_HEADER_BYTES = 4096 + 128
+MAX_PART_HEADERS = 8
 READ_SIZE = 1024 * 1024
 SKIPPED_PREFIXES = ("__MACOSX/",)
 
@@ -132,7 +136,12 @@ async def _events(
 ) -> AsyncIterator[MultipartSegment | bytes | None]:
     """The parser's events: a segment (a part's headers), its bytes, then None at the part's end."""
     try:
-        with PushMultipartParser(boundary, max_segment_count=max_parts) as parser:
+        with PushMultipartParser(
+            boundary,
+            max_header_size=MAX_PART_HEADER_BYTES,
+            max_header_count=MAX_PART_HEADERS,
+            max_segment_count=max_parts,
+        ) as parser:
             async for chunk in stream:
                 for event in parser.parse(chunk):
                     yield event
@@ -141,10 +150,32 @@ async def _events(
             if not parser.closed:
                 for event in parser.parse(b""):
                     yield event
-    except ParserLimitReached:
-        raise Invalid(f"A batch holds at most {max_parts - len(FIELDS):,} files", field="file") from None
+    except ParserLimitReached as exc:
+        raise _limit_reached(str(exc), max_parts) from None
     except ParserError as exc:
         raise BadRequest(f"Invalid multipart/form-data: {exc}") from None
+
+
+def _limit_reached(reason: str, max_parts: int) -> Invalid:
+    """The parser's limit by its cause; the parser tells its limits apart only by their message."""
+    if "header length" in reason:
+        return Invalid(
+            f"A header of a part is longer than {MAX_PART_HEADER_BYTES:,} bytes (a file name that long?)",
+            field="form",
+            limit="max_part_header_bytes",
+        )
+    if "header count" in reason:
+        return Invalid(
+            f"A part has more than {MAX_PART_HEADERS} headers", field="form", limit="max_part_headers"
+        )
+    if "segment count" in reason:
+        return Invalid(
+            f"A batch holds at most {max_parts - len(FIELDS):,} files (the form has more than {max_parts:,}"
+            " parts)",
+            field="file",
+            limit="max_files_per_batch",
+        )
+    return Invalid(f"The form is over a limit of the multipart parser: {reason}", field="form")
 
 
 async def _body(events: AsyncIterator[Any]) -> AsyncIterator[bytes]:

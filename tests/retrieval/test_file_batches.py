@@ -402,3 +402,25 @@ async def test_damaged_encrypted_or_ambiguous_archives_are_refused_whole(
     assert stored_blobs(settings) == []
     count = await session.scalar(sa.select(sa.func.count()).where(KnowledgeFile.dataset_id == dataset.id))
     assert count == 0
+
+
+async def test_a_part_header_over_the_parser_limit_is_named_as_such(
+    client, creator_headers, dataset, settings
+):
+    """A file name of 5,000 characters is a header too long, not a batch of too many files."""
+    url = f"/api/datasets/{dataset.id}"
+    response = await post_batch(client, creator_headers, url, parts(("n" * 5000 + ".md", note(1))))
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert "files" not in problem["detail"] and "header" in problem["detail"], problem["detail"]
+    assert problem["limit"] == "max_part_header_bytes"
+    assert [e["field"] for e in problem["errors"]] == ["form"]
+    assert stored_blobs(settings) == []
+
+    settings.max_files_per_batch = 2  # the parser counts every part: 2 files and the 4 fields at most
+    fields = [("access", (None, b"private"))] * 6
+    response = await post_batch(client, creator_headers, url, parts(("a.md", note(1))) + fields)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == "A batch holds at most 2 files (the form has more than 6 parts)"
+    assert response.json()["limit"] == "max_files_per_batch"
+    assert stored_blobs(settings) == []
