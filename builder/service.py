@@ -26,6 +26,7 @@ from builder.schemas import (
     TrustRead,
     check_category,
 )
+from core.archives import open_zip
 from core.auth import require_paid_plan
 from core.db import utcnow
 from core.errors import BadShape, Conflict, Forbidden, Invalid, NotFound, UnstorableText
@@ -328,11 +329,8 @@ def _dataset_entries(entries: Any) -> list[dict[str, Any]]:
 
 
 def _read_archive(data: bytes, settings: Settings) -> tuple[dict[str, Any], dict[str, bytes]]:
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise _archive_error("the upload is not a zip archive") from None
-    with archive:
+    # a damaged, encrypted or ambiguous zip (core.archives) is a 422 naming `file` too
+    with open_zip(io.BytesIO(data), _archive_error) as archive:
         infos = {info.filename: info for info in archive.infolist()}
         for name in infos:
             if reason := unsafe_member_name(name):

@@ -2,36 +2,38 @@
 zip/tar archive unpacked into it, never a whole request in memory (docs/ingestion.md).
 
 Multipart form: repeated `file` parts, or one `archive` part (zip, tar, tar.gz/bz2/xz), plus the text
-fields `access` and `license`. Archives follow the rules of GPT imports (`core.filenames.unsafe_member_name`:
-no absolute paths, `..`, backslashes or control characters; 422 naming the member) and the zip-bomb
-guards of knowledge files: the declared sizes of all members at most `max_uncompressed_bytes` and at most
-`max_compression_ratio` times the archive; each member at most `max_file_bytes`; only regular files
-(a link or device member is refused); directories and `__MACOSX/` metadata are skipped.
+fields `access` and `license`. Archives are opened, listed and read by `core.archives`, as GPT imports are
+(unsafe or duplicate member names, encrypted or damaged members: a 422 naming `archive` and the member),
+with the zip-bomb guards of knowledge files: the declared sizes of all members at most
+`max_uncompressed_bytes` and at most `max_compression_ratio` times the archive; each member at most
+`max_file_bytes`; directories and `__MACOSX/` metadata are skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
-import tarfile
 import tempfile
 import uuid
-import zipfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMultipartParser
 
+from core.archives import Archive, Member, open_archive, shown
 from core.errors import BadRequest, Invalid, TooLarge
-from core.filenames import clean_filename, unsafe_member_name
+from core.filenames import clean_filename
 from core.guard import check_text
 from core.settings import Settings
 from retrieval.uploads import UploadBlobs
 
 FIELDS = ("file", "archive", "access", "license")
 MAX_TEXT_FIELD_BYTES = 1000
+# The multipart parser's defaults, named: a part's header line (a file name of 255 UTF-8 bytes, sent
+# percent-encoded in `filename*` beside its ASCII fallback, needs about 1 KB) and the headers of a part.
+MAX_PART_HEADER_BYTES = 4096 + 128
+MAX_PART_HEADERS = 8
 READ_SIZE = 1024 * 1024
-ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 SKIPPED_PREFIXES = ("__MACOSX/",)
 
 
@@ -72,7 +74,7 @@ async def stage_batch(
     try:
         await _read_parts(stream, boundary, settings, blobs, staged)
         if not staged.files and staged.archive is not None:
-            raise _invalid(f"The archive '{_shown(staged.archive)}' holds no files", "archive")
+            raise _invalid(f"The archive '{shown(staged.archive)}' holds no files", "archive")
         if not staged.files:
             raise _invalid(
                 "Send the files as multipart parts named 'file', or one zip/tar part named 'archive'"
@@ -134,7 +136,12 @@ async def _events(
 ) -> AsyncIterator[MultipartSegment | bytes | None]:
     """The parser's events: a segment (a part's headers), its bytes, then None at the part's end."""
     try:
-        with PushMultipartParser(boundary, max_segment_count=max_parts) as parser:
+        with PushMultipartParser(
+            boundary,
+            max_header_size=MAX_PART_HEADER_BYTES,
+            max_header_count=MAX_PART_HEADERS,
+            max_segment_count=max_parts,
+        ) as parser:
             async for chunk in stream:
                 for event in parser.parse(chunk):
                     yield event
@@ -143,10 +150,32 @@ async def _events(
             if not parser.closed:
                 for event in parser.parse(b""):
                     yield event
-    except ParserLimitReached:
-        raise Invalid(f"A batch holds at most {max_parts - len(FIELDS):,} files", field="file") from None
+    except ParserLimitReached as exc:
+        raise _limit_reached(str(exc), max_parts) from None
     except ParserError as exc:
         raise BadRequest(f"Invalid multipart/form-data: {exc}") from None
+
+
+def _limit_reached(reason: str, max_parts: int) -> Invalid:
+    """The parser's limit by its cause; the parser tells its limits apart only by their message."""
+    if "header length" in reason:
+        return Invalid(
+            f"A header of a part is longer than {MAX_PART_HEADER_BYTES:,} bytes (a file name that long?)",
+            field="form",
+            limit="max_part_header_bytes",
+        )
+    if "header count" in reason:
+        return Invalid(
+            f"A part has more than {MAX_PART_HEADERS} headers", field="form", limit="max_part_headers"
+        )
+    if "segment count" in reason:
+        return Invalid(
+            f"A batch holds at most {max_parts - len(FIELDS):,} files (the form has more than {max_parts:,}"
+            " parts)",
+            field="file",
+            limit="max_files_per_batch",
+        )
+    return Invalid(f"The form is over a limit of the multipart parser: {reason}", field="form")
 
 
 async def _body(events: AsyncIterator[Any]) -> AsyncIterator[bytes]:
@@ -181,69 +210,27 @@ async def _stage_archive(
                 )
             await asyncio.to_thread(spool.write, piece)
         spool.seek(0)
-        members, open_member, close = await asyncio.to_thread(_open_archive, spool, filename)
-        try:
+        with await asyncio.to_thread(open_archive, spool, _archive_failure, filename) as archive:
+            members = [
+                member
+                for member in archive.members
+                if not member.is_dir and not member.name.startswith(SKIPPED_PREFIXES)
+            ]
             _check_members(members, size, settings)
-            for name, _ in members:
-                content = _member_chunks(open_member, name)
-                staged.files.append(await _store(blobs, content, name, settings))
-        finally:
-            close()
+            for member in members:
+                content = _member_chunks(archive, member)
+                staged.files.append(await _store(blobs, content, member.name, settings))
 
 
-def _open_archive(spool: IO[bytes], filename: str) -> tuple[list[tuple[str, int]], Callable, Callable]:
-    """(regular members as (name, declared size), open a member by name, close): zip or tar by content."""
-    if zipfile.is_zipfile(spool):
-        spool.seek(0)
-        archive = zipfile.ZipFile(spool)
-        members = []
-        for info in archive.infolist():
-            _check_name(info.filename)
-            if info.is_dir() or info.filename.startswith(SKIPPED_PREFIXES):
-                continue
-            if info.compress_type not in ZIP_METHODS:
-                raise _invalid(
-                    f"The archive member '{_shown(info.filename)}' uses an unknown compression", "archive"
-                )
-            members.append((info.filename, info.file_size))
-        return members, archive.open, archive.close
-    spool.seek(0)
-    try:
-        archive = tarfile.open(fileobj=spool, mode="r:*")
-    except (tarfile.TarError, EOFError, OSError):
-        raise _invalid(f"'{filename}' is not a zip or tar archive", "archive") from None
-    members = []
-    infos: dict[str, tarfile.TarInfo] = {}
-    try:
-        for info in archive:
-            _check_name(info.name)
-            if info.isdir() or info.name.startswith(SKIPPED_PREFIXES):
-                continue
-            if not info.isfile():
-                raise _invalid(
-                    f"The archive member '{_shown(info.name)}' is a link or device, not a file", "archive"
-                )
-            infos[info.name] = info
-            members.append((info.name, info.size))
-    except (tarfile.TarError, EOFError, OSError, zipfile.BadZipFile):
-        archive.close()
-        raise _invalid(f"'{filename}' is a damaged archive", "archive") from None
-    return members, lambda name: archive.extractfile(infos[name]), archive.close
+def _archive_failure(message: str) -> Invalid:
+    """What `core.archives` found wrong with the archive, as a 422 naming the `archive` field."""
+    return _invalid(message[:1].upper() + message[1:], "archive")
 
 
-def _shown(name: str) -> str:
-    return name.encode("unicode_escape").decode("ascii")
-
-
-def _check_name(name: str) -> None:
-    if reason := unsafe_member_name(name):
-        raise _invalid(f"The archive member name '{_shown(name)}' {reason}", "archive")
-
-
-def _check_members(members: list[tuple[str, int]], size: int, settings: Settings) -> None:
+def _check_members(members: list[Member], size: int, settings: Settings) -> None:
     if len(members) > settings.max_files_per_batch:
         raise _too_many(settings, "archive")
-    total = sum(declared for _, declared in members)
+    total = sum(member.size for member in members)
     if total > settings.max_uncompressed_bytes:
         raise TooLarge(
             f"The archive would unpack to {total:,} bytes, more than {settings.max_uncompressed_bytes:,}",
@@ -256,22 +243,19 @@ def _check_members(members: list[tuple[str, int]], size: int, settings: Settings
             errors=[{"field": "archive", "message": "compression ratio too high"}],
             limit="max_compression_ratio",
         )
-    for name, declared in members:
-        if declared > settings.max_file_bytes:
+    for member in members:
+        if member.size > settings.max_file_bytes:
             raise TooLarge(
-                f"The archive member '{_shown(name)}' is larger than the limit of"
+                f"The archive member '{shown(member.name)}' is larger than the limit of"
                 f" {settings.max_file_bytes:,} bytes",
                 errors=[{"field": "archive", "message": "member too large"}],
                 limit="max_file_bytes",
             )
 
 
-async def _member_chunks(open_member: Callable, name: str) -> AsyncIterator[bytes]:
+async def _member_chunks(archive: Archive, member: Member) -> AsyncIterator[bytes]:
     """A member's bytes; a damaged member (bad CRC, truncated stream) is a 422 naming it."""
-    try:
-        handle = await asyncio.to_thread(open_member, name)
-        with handle:
-            while piece := await asyncio.to_thread(handle.read, READ_SIZE):
-                yield piece
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError) as exc:
-        raise _invalid(f"The archive member '{_shown(name)}' is damaged ({exc})", "archive") from None
+    reader = await asyncio.to_thread(archive.open, member)
+    with reader:
+        while piece := await asyncio.to_thread(reader.read, READ_SIZE):
+            yield piece

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.archives import ARCHIVE_ERRORS
 from core.tokens import get_encoding, seed_tiktoken_cache
 from retrieval.chunking import Chunk, chunk_groups
 from retrieval.parsing import DOCX, PPTX, ParseError, Section, detect_media_type, parse_document
@@ -122,7 +123,7 @@ def check_reader_memory(data: bytes, memory_bytes: int) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError):
+    except ARCHIVE_ERRORS:
         return  # the parser names the damage
     xml = sum(m.file_size for m in members if m.filename.endswith((".xml", ".rels")))
     floor = len(data) + sum(m.file_size for m in members) + xml

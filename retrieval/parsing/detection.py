@@ -9,6 +9,7 @@ import re
 import zipfile
 from pathlib import PurePath
 
+from core.archives import ARCHIVE_ERRORS, ZIP_ENCRYPTED
 from retrieval.parsing.base import (
     CSV,
     DOCX,
@@ -118,19 +119,23 @@ def detect(data: bytes, filename: str) -> Detected:
 
 
 def _ooxml_kind(data: bytes) -> str:
+    # Detection runs before the parse step that maps any exception (at upload, first in the parse child):
+    # whatever zipfile or a decompressor raises on a damaged zip is named here (core.archives).
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    except ARCHIVE_ERRORS as exc:
         raise ParseError("invalid_file", "The file looks like a ZIP archive but is damaged.") from exc
     with archive:
         names = set(archive.namelist())
         content_types = ""
         info = _zip_member(archive, "[Content_Types].xml")
+        if info is not None and info.flag_bits & ZIP_ENCRYPTED:
+            raise ParseError("invalid_file", "The file is encrypted (password-protected) and cannot be read.")
         # Read the small manifest only when its declared size is sane; the bomb check comes later.
         if info is not None and info.file_size <= 1 << 20 and info.compress_type in ZIP_METHODS:
             try:
                 content_types = archive.read(info).decode("utf-8", errors="replace")
-            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            except ARCHIVE_ERRORS as exc:
                 raise ParseError("invalid_file", "The file looks like a ZIP archive but is damaged.") from exc
     if info is None:
         raise ParseError(

@@ -2,6 +2,13 @@ import io
 import json
 import zipfile
 
+import pytest
+import sqlalchemy as sa
+
+from builder.models import Gpt
+from tests import archives
+from tests.retrieval.test_file_batches import stored_blobs
+
 
 async def test_export_then_import_makes_an_equal_draft_with_its_files(client, creator_headers):
     gpt = (
@@ -103,3 +110,78 @@ async def test_export_names_attached_datasets_and_import_reattaches_those_it_may
         headers=creator_headers,
     )
     assert response.status_code == 422 and "'datasets'" in response.json()["detail"]
+
+
+def _manifest(name: str) -> bytes:
+    files = [{"path": "knowledge/00-a.md", "filename": "a.md", "access": "private"}]
+    return json.dumps(
+        {"format": "gptstore.gpt", "version": 1, "gpt": {"name": name}, "files": files}
+    ).encode()
+
+
+def _export(*members: tuple[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    """An export with one knowledge file `knowledge/00-a.md` (and `members` after it)."""
+    knowledge = ("knowledge/00-a.md", b"# Ferries\n\nThey run in summer. " * 40)
+    return archives.zipped(("gptstore.json", _manifest("Imported")), knowledge, *members, method=method)
+
+
+def _damaged_exports() -> list:
+    member = b"knowledge/00-a.md"
+    cases = {
+        "directory": (archives.corrupt_directory(_export()), "the upload is a damaged zip archive"),
+        "encrypted": (archives.encrypted(_export(), member), "'knowledge/00-a.md' is encrypted"),
+        "name-not-utf8": (
+            archives.bad_utf8_name(_export(("notes/XX.md", b"x")), b"notes/XX.md"),
+            "'notes/\\xff\\xfe.md' is marked as UTF-8 but is not",
+        ),
+        "name-nul": (  # zipfile cuts `gptstore.json\0.bak` to a second `gptstore.json`
+            archives.renamed(
+                _export(("gptstore.jsonX.bak", _manifest("Other"))),
+                b"gptstore.jsonX.bak",
+                b"gptstore.json\0.bak",
+            ),
+            "'gptstore.json\\x00.bak' contains control characters",
+        ),
+        "two-manifests": (
+            _export(("gptstore.json", _manifest("Other"))),
+            "two members named 'gptstore.json'",
+        ),
+        "two-files": (_export(("knowledge/00-a.md", b"other")), "two members named 'knowledge/00-a.md'"),
+        "method": (
+            archives.with_method(_export(method=zipfile.ZIP_STORED), member, 99),
+            "unknown compression",
+        ),
+        "deflate-stream": (archives.damaged_data(_export(), member), "'knowledge/00-a.md' is damaged"),
+        "crc": (
+            archives.damaged_data(_export(method=zipfile.ZIP_STORED), member),
+            "'knowledge/00-a.md' is damaged (Bad CRC-32",
+        ),
+    }
+    return [pytest.param(data, words, id=case) for case, (data, words) in cases.items()]
+
+
+@pytest.mark.parametrize(("archive", "words"), _damaged_exports())
+async def test_damaged_encrypted_or_ambiguous_exports_are_422_and_create_nothing(
+    client, creator_headers, session, settings, archive, words
+):
+    response = await client.post(
+        "/api/gpts/import", files={"file": ("x.zip", archive)}, headers=creator_headers
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["detail"].startswith("Not a valid gptstore export: ")
+    assert words in problem["detail"], problem["detail"]
+    assert [e["field"] for e in problem["errors"]] == ["file"]
+    assert (await client.get("/api/gpts", headers=creator_headers)).json()["data"] == []
+    assert await session.scalar(sa.select(sa.func.count()).select_from(Gpt)) == 0
+    assert stored_blobs(settings) == []
+
+
+async def test_an_export_read_by_the_shared_reader_still_imports(client, creator_headers):
+    response = await client.post(
+        "/api/gpts/import", files={"file": ("x.zip", _export())}, headers=creator_headers
+    )
+    assert response.status_code == 201, response.text
+    files = (await client.get(f"/api/gpts/{response.json()['id']}/files", headers=creator_headers)).json()
+    assert [f["filename"] for f in files["data"]] == ["a.md"]

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from core.storage import storage_of
 from retrieval.jobs import ingest
 from retrieval.models import Dataset, KnowledgeChunk, KnowledgeFile
+from tests import archives
 from tests.retrieval.test_files import create_gpt
 
 
@@ -326,4 +327,100 @@ async def test_archive_refusals_name_the_archive(client, creator_headers, datase
         assert response.status_code == 422, response.text
         assert response.json()["detail"] == detail
         assert [e["field"] for e in response.json()["errors"]] == ["archive"]
+    assert stored_blobs(settings) == []
+
+
+def _damaged_archives() -> list:
+    ok = ("ok.md", note(1))
+    deflated = archives.zipped(ok, ("c.md", note(2) * 50))
+    plain_tar = archives.tarred(ok, ("b.md", note(2)), ("c.md", note(3)), mode="w")
+    cases = {
+        "zip-directory": (
+            archives.corrupt_directory(archives.zipped(ok)),
+            "'x.zip' is a damaged zip archive",
+        ),
+        "zip-encrypted": (
+            archives.encrypted(archives.zipped(ok, ("e.md", note(2))), b"e.md"),
+            "'e.md' is encrypted",
+        ),
+        "zip-name-not-utf8": (
+            archives.bad_utf8_name(archives.zipped(ok, ("placehXXder.md", note(2))), b"placehXXder.md"),
+            "'placeh\\xff\\xfeder.md' is marked as UTF-8 but is not",
+        ),
+        "zip-name-nul": (
+            archives.renamed(archives.zipped(ok, ("aXb.md", note(2))), b"aXb.md", b"a\0b.md"),
+            "'a\\x00b.md' contains control characters",
+        ),
+        "zip-duplicate": (
+            archives.zipped(ok, ("x.md", note(2)), ("x.md", note(3))),
+            "two members named 'x.md'",
+        ),
+        "tar-duplicate": (
+            archives.tarred(ok, ("x.md", note(2)), ("x.md", note(3))),
+            "two members named 'x.md'",
+        ),
+        "zip-method": (
+            archives.with_method(
+                archives.zipped(ok, ("m.md", note(2)), method=zipfile.ZIP_STORED), b"m.md", 99
+            ),
+            "'m.md' uses an unknown compression",
+        ),
+        "zip-deflate-stream": (archives.damaged_data(deflated, b"c.md"), "'c.md' is damaged"),
+        "zip-crc": (
+            archives.damaged_data(archives.zipped(ok, ("c.md", note(2)), method=zipfile.ZIP_STORED), b"c.md"),
+            "'c.md' is damaged (Bad CRC-32",
+        ),
+        "zip-lzma-stream": (
+            archives.damaged_data(
+                archives.zipped(ok, ("c.md", note(2) * 50), method=zipfile.ZIP_LZMA), b"c.md", 20
+            ),
+            "'c.md' is damaged",
+        ),
+        "tar-header": (archives.damaged_tar_header(plain_tar, 1), "a header after the member 'ok.md'"),
+        "tar-gz-truncated": (
+            archives.tarred(ok, ("big.md", bytes(range(256)) * 400))[:-200],
+            "'x.zip' is a damaged archive",
+        ),
+    }
+    return [pytest.param(data, words, id=case) for case, (data, words) in cases.items()]
+
+
+@pytest.mark.parametrize(("archive", "words"), _damaged_archives())
+async def test_damaged_encrypted_or_ambiguous_archives_are_refused_whole(
+    client, creator_headers, dataset, session, settings, archive, words
+):
+    """Each is a 422 naming `archive` and the member, never a 500, and stores nothing (the CRC case fails
+    on the second member, after the first was stored)."""
+    response = await post_batch(
+        client, creator_headers, f"/api/datasets/{dataset.id}", [("archive", ("x.zip", archive))]
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert words in problem["detail"], problem["detail"]
+    assert [e["field"] for e in problem["errors"]] == ["archive"]
+    assert stored_blobs(settings) == []
+    count = await session.scalar(sa.select(sa.func.count()).where(KnowledgeFile.dataset_id == dataset.id))
+    assert count == 0
+
+
+async def test_a_part_header_over_the_parser_limit_is_named_as_such(
+    client, creator_headers, dataset, settings
+):
+    """A file name of 5,000 characters is a header too long, not a batch of too many files."""
+    url = f"/api/datasets/{dataset.id}"
+    response = await post_batch(client, creator_headers, url, parts(("n" * 5000 + ".md", note(1))))
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert "files" not in problem["detail"] and "header" in problem["detail"], problem["detail"]
+    assert problem["limit"] == "max_part_header_bytes"
+    assert [e["field"] for e in problem["errors"]] == ["form"]
+    assert stored_blobs(settings) == []
+
+    settings.max_files_per_batch = 2  # the parser counts every part: 2 files and the 4 fields at most
+    fields = [("access", (None, b"private"))] * 6
+    response = await post_batch(client, creator_headers, url, parts(("a.md", note(1))) + fields)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == "A batch holds at most 2 files (the form has more than 6 parts)"
+    assert response.json()["limit"] == "max_files_per_batch"
     assert stored_blobs(settings) == []

@@ -8,6 +8,8 @@ import sqlalchemy as sa
 
 from retrieval.jobs import ingest
 from retrieval.models import KnowledgeChunk
+from tests import archives
+from tests.retrieval.test_parsing import make_docx
 
 FJORDS = (
     "# Fjord trips\n\n## Geiranger\n\n"
@@ -116,3 +118,19 @@ async def test_one_upload_request_carries_one_file(client, creator_headers):
     assert response.json()["errors"] == [{"field": "file", "message": "Send one file per request"}]
     listed = await client.get(f"/api/gpts/{gpt_id}/files", headers=creator_headers)
     assert listed.json()["data"] == []  # neither was kept
+
+
+async def test_an_office_file_damaged_in_its_zip_is_accepted_and_fails_with_the_reason(
+    client, creator_headers, db, settings
+):
+    """Its [Content_Types].xml is encrypted: sniffing at upload and the parse child both read it."""
+    gpt_id = await create_gpt(client, creator_headers)
+    data = archives.encrypted(make_docx(), b"[Content_Types].xml")
+    response = await upload(client, creator_headers, gpt_id, "locked.docx", data)
+    assert response.status_code == 202, response.text
+    file = response.json()
+    assert file["media_type"] == "application/octet-stream"
+    assert await ingest(db, settings, uuid.UUID(file["id"])) == "failed"
+    failed = (await client.get(f"/api/gpts/{gpt_id}/files/{file['id']}", headers=creator_headers)).json()
+    assert failed["status"] == "failed"
+    assert "encrypted" in failed["last_error"]["message"], failed

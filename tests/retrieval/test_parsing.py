@@ -29,6 +29,7 @@ from retrieval.parsing import (
     detect_media_type,
     parse_document,
 )
+from tests import archives
 
 DOCX_CONTENT_TYPES = (
     b'<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
@@ -262,6 +263,32 @@ def test_damaged_office_files_are_invalid() -> None:
         with pytest.raises(ParseError) as error:
             parse_document(damaged, "broken.docx")
         assert error.value.code == "invalid_file"
+
+
+def _damaged_office_files() -> dict[str, bytes]:
+    """Office files whose zip fails in the library, not in a parser: kept apart from the parse step,
+    detection (at upload, and first in the parse child) must still answer a ParseError."""
+    manifest = b"[Content_Types].xml"
+    return {
+        "encrypted": archives.encrypted(make_docx(), manifest),
+        "broken-stream": archives.damaged_data(make_docx(), manifest),
+        "name-not-utf8": archives.bad_utf8_name(
+            archives.zipped(("[Content_Types].xml", DOCX_CONTENT_TYPES), ("word/XX.xml", b"<w/>")),
+            b"word/XX.xml",
+        ),
+        "directory": archives.corrupt_directory(make_docx()),
+    }
+
+
+@pytest.mark.parametrize("case", ["encrypted", "broken-stream", "name-not-utf8", "directory"])
+def test_office_files_damaged_in_their_zip_are_a_parse_error(case) -> None:
+    data = _damaged_office_files()[case]
+    with pytest.raises(ParseError) as error:
+        detect_media_type(data, "broken.docx")
+    assert error.value.code == "invalid_file"
+    with pytest.raises(ParseError) as error:
+        parse_document(data, "broken.docx")
+    assert error.value.code == "invalid_file"
 
 
 def test_zip_bomb_is_refused_by_declared_size() -> None:
