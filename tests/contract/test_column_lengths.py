@@ -3,30 +3,26 @@ field (its `maxLength`, the longest string its `pattern` admits, its longest `en
 guard's `max_json_string_chars`) is at most the `VARCHAR` length of the column of the same name in the table
 the schema writes. A longer value would pass validation and end in a 500 from PostgreSQL.
 
-The request schemas are the bodies of every route of the app and the export manifest that
-`POST /api/gpts/import` reads; the table a schema writes is found by the house naming (`GptCreate`,
-`GptDatasetUpdate`, `ActionExport` -> `GptAction`), and only the schemas whose name does not say it are
-listed in `WRITES`.
+The request schemas are those of `tests/contract/request_models.py`; the table a schema writes is found by
+the house naming (`GptCreate`, `GptDatasetUpdate`, `ActionExport` -> `GptAction`), and only the schemas
+whose name does not say it are listed in `WRITES`.
 """
 
 from __future__ import annotations
 
 import re
-import typing
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 from sqlmodel import SQLModel
 
-from core.app import create_app
 from core.models import User
 from core.registry import metadata
 from core.settings import Settings
 from retrieval.models import WebImport, WebPage
 from store.models import GptVersion, Listing
-from tests.conftest import TEST_SECRET
+from tests.contract.request_models import request_models
 
 # Request schemas whose name does not name the table they write (their fields stored under the same name).
 WRITES: dict[str, tuple[type[SQLModel], ...]] = {
@@ -54,43 +50,7 @@ VARCHAR_COLUMNS = {
 
 @pytest.fixture(scope="module")
 def request_schemas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, type[BaseModel]]:
-    """Every pydantic model a request body is validated with, nested ones included, by class name."""
-    settings = Settings(
-        database_url="postgresql+asyncpg://localhost/unused",
-        redis_url="redis://localhost/0",
-        data_dir=tmp_path_factory.mktemp("data"),
-        secret_key=TEST_SECRET,
-        llm_provider="offline",
-    )
-    app = create_app(settings)
-    bodies: list[Any] = []
-    for route in app.routes:
-        for handler in getattr(route, "route_handlers", []):
-            try:
-                hints = typing.get_type_hints(handler.fn, include_extras=True)
-            except NameError:  # Litestar's own handlers (OPTIONS, static files, the schema pages)
-                continue
-            if "data" in hints:
-                bodies.append(hints["data"])
-    found: dict[str, type[BaseModel]] = {}
-    for body in bodies:
-        for model in _models(body):
-            found[model.__name__] = model
-    return found
-
-
-def _models(annotation: Any, seen: set[type] | None = None) -> Iterator[type[BaseModel]]:
-    seen = set() if seen is None else seen
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        if annotation in seen:
-            return
-        seen.add(annotation)
-        yield annotation
-        for field in annotation.model_fields.values():
-            yield from _models(field.annotation, seen)
-        return
-    for argument in typing.get_args(annotation):
-        yield from _models(argument, seen)
+    return request_models(tmp_path_factory.mktemp("data"))
 
 
 def table_of(name: str) -> tuple[type[SQLModel], ...] | None:
