@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from core.errors import Invalid
+from core.patterns import Matches
 from core.schemas import Category, Language, bounded_float, bounded_int
 from retrieval.dataset_schemas import AttachedDatasetRead
 from retrieval.schemas import ApprovalCreate, CitedDatasetRead, MessageStatus, PendingCallRead, ToolCallRead
@@ -61,9 +62,9 @@ class GptFields(BaseModel):
     description: str | None = Field(default=None, max_length=300)
     instructions: str | None = Field(default=None, max_length=32_000)
     welcome_message: str | None = Field(default=None, max_length=300)
-    conversation_starters: list[Annotated[str, Field(max_length=200, pattern=r"\S")]] | None = Field(
-        default=None, max_length=4, description="Each with a non-blank character"
-    )
+    conversation_starters: (
+        list[Annotated[str, Field(max_length=200), Matches(r"\S", "must not be blank")]] | None
+    ) = Field(default=None, max_length=4, description="Each with a non-blank character")
     category: Category = None
     tags: list[str] | None = Field(default=None, max_length=8)
     language: Language = None

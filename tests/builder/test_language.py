@@ -11,6 +11,9 @@ import pytest
 
 # The longest forms the rule admits: language-script-region, with a numeric (UN M.49) region.
 LONG_TAGS = ["zh-Hant-TW", "sr-Latn-RS", "es-Latn-419"]
+RULE = (
+    "must be an ISO 639-1 language code, optionally with a script or region, such as en, pt-BR or zh-Hant-TW"
+)
 
 
 @pytest.mark.parametrize("tag", LONG_TAGS)
@@ -42,3 +45,15 @@ async def test_an_import_keeps_a_tag_with_script_and_region(client, creator_head
     )
     assert imported.status_code == 201, imported.text
     assert imported.json()["language"] == "zh-Hant-TW"
+
+
+@pytest.mark.parametrize("tag", ["klingon", "xx", "zz-DE", "en-Hant-TW-x", "en_US"])
+async def test_a_wrong_tag_is_told_the_rule_not_the_pattern(client, creator_headers, tag):
+    created = await client.post("/api/gpts", json={"language": tag}, headers=creator_headers)
+    assert created.status_code == 422
+    assert created.json()["errors"] == [{"field": "language", "message": RULE}]
+    gpt_id = (await client.post("/api/gpts", headers=creator_headers)).json()["id"]
+    patched = await client.patch(f"/api/gpts/{gpt_id}", json={"language": tag}, headers=creator_headers)
+    assert patched.status_code == 422
+    assert patched.json()["errors"] == [{"field": "language", "message": RULE}]
+    assert len(patched.text) < 500
