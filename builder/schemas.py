@@ -101,7 +101,7 @@ class TrustSettings(BaseModel):
         default=None, description="`hidden` (default): never shown, never repeated; `public`: on the GPT page"
     )
     # Most consecutive words of private knowledge or hidden instructions an answer may repeat.
-    verbatim_max_words: int | None = Field(default=None, ge=3, le=1000)
+    verbatim_max_words: bounded_int(3, 1000) | None = None
 
 
 class GptConfig(GptFields):

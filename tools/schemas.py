@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from core.patterns import Matches
+from core.schemas import StrictBool
 
 AuthType = Literal["none", "api_key", "bearer", "basic", "oauth_client_credentials"]
 FUNCTION_NAME = r"^[a-zA-Z0-9_-]{1,64}$"
@@ -71,7 +72,7 @@ class ActionFields(Strict):
         default=None, description="Base URL of the operations; default: the document's first server"
     )
     privacy_policy_url: HttpUrl | None = Field(default=None, description="Required to publish publicly")
-    consequential: dict[FunctionName, bool] | None = Field(
+    consequential: dict[FunctionName, StrictBool] | None = Field(
         default=None,
         max_length=30,
         description="Per operation name: whether it waits for the user's approval (overrides the default: "
