@@ -11,7 +11,15 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from core.patterns import Matches
@@ -50,6 +58,18 @@ def bounded_int(ge: int, le: int) -> Any:
 def bounded_float(ge: float, le: float) -> Any:
     """A strict number in [ge, le], as `bounded_int`."""
     return Annotated[float, Field(ge=ge, le=le), BeforeValidator(_json_number)]
+
+
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise PydanticCustomError("not_null", "must not be null")
+    return value
+
+
+def not_null(*fields: str) -> Any:
+    """A validator refusing `null` for `fields` that are optional (absent: the default) but never null
+    where the data comes from (an export archive writes a value for them whenever it writes them)."""
+    return field_validator(*fields, mode="before")(_not_null)
 
 
 def _email(value: str) -> str:

@@ -10,11 +10,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from builder.schemas import ExportManifest
 from core.app import create_app
 from core.settings import Settings
 from tests.conftest import TEST_SECRET
 
-OTHER_BODIES: list[Any] = []
+OTHER_BODIES: list[Any] = [ExportManifest]  # `gptstore.json` of an archive `POST /api/gpts/import` takes
 
 
 def request_models(data_dir: Path) -> dict[str, type[BaseModel]]:
