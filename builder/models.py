@@ -47,7 +47,7 @@ class Gpt(SQLModel, table=True):
     conversation_starters: list[str] = Field(default_factory=list, sa_type=JSONB)
     category: str | None = Field(default=None, max_length=40)
     tags: list[str] = Field(default_factory=list, sa_type=JSONB)
-    language: str | None = Field(default=None, max_length=8)
+    language: str | None = Field(default=None, max_length=16)  # core.schemas.Language
     top_k: int = 6
     model: str | None = Field(default=None, max_length=100)
     # Trust policy (docs/trust.md): "hidden" instructions are never shown nor repeated verbatim in answers.

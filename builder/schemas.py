@@ -16,9 +16,18 @@ from pydantic import (
 )
 
 from core.errors import Invalid
-from core.schemas import Category, Language, bounded_float, bounded_int
+from core.patterns import Matches
+from core.schemas import Category, Language, StrictBool, bounded_float, bounded_int, not_null
 from retrieval.dataset_schemas import AttachedDatasetRead
-from retrieval.schemas import ApprovalCreate, CitedDatasetRead, MessageStatus, PendingCallRead, ToolCallRead
+from retrieval.schemas import (
+    MAX_LICENSE_CHARS,
+    ApprovalCreate,
+    CitedDatasetRead,
+    MessageStatus,
+    PendingCallRead,
+    ToolCallRead,
+)
+from tools.schemas import ToolsExport
 
 EDITABLE_FIELDS = (
     "name",
@@ -61,9 +70,9 @@ class GptFields(BaseModel):
     description: str | None = Field(default=None, max_length=300)
     instructions: str | None = Field(default=None, max_length=32_000)
     welcome_message: str | None = Field(default=None, max_length=300)
-    conversation_starters: list[Annotated[str, Field(max_length=200, pattern=r"\S")]] | None = Field(
-        default=None, max_length=4, description="Each with a non-blank character"
-    )
+    conversation_starters: (
+        list[Annotated[str, Field(max_length=200), Matches(r"\S", "must not be blank")]] | None
+    ) = Field(default=None, max_length=4, description="Each with a non-blank character")
     category: Category = None
     tags: list[str] | None = Field(default=None, max_length=8)
     language: Language = None
@@ -100,7 +109,7 @@ class TrustSettings(BaseModel):
         default=None, description="`hidden` (default): never shown, never repeated; `public`: on the GPT page"
     )
     # Most consecutive words of private knowledge or hidden instructions an answer may repeat.
-    verbatim_max_words: int | None = Field(default=None, ge=3, le=1000)
+    verbatim_max_words: bounded_int(3, 1000) | None = None
 
 
 class GptConfig(GptFields):
@@ -135,6 +144,73 @@ class GptTransfer(BaseModel):
         if (self.organization_id is None) == (self.user_id is None):
             raise ValueError("send exactly one of organization_id and user_id")
         return self
+
+
+# An export archive's manifest (`gptstore.json`, docs/builder.md#export-and-import), validated whole before
+# an import creates anything. Keys may be absent (older exports lack `trust`, `tools`, `datasets`); null
+# only where an export writes null (a draft without category, language, model, word limit; a file
+# without license).
+EXPORT_FORMAT = "gptstore.gpt"
+EXPORT_VERSION = 1
+MAX_DATASET_ENTRIES = 100  # datasets one export may name (a GPT attaches far fewer)
+Sha256 = Annotated[str, Matches(r"^[0-9a-f]{64}$", "must be 64 lowercase hexadecimal digits")]
+
+
+class RetrievalExport(RetrievalSettings):
+    _not_null = not_null("chunk_size", "chunk_overlap", "top_k", "score_threshold")
+
+
+class TrustExport(TrustSettings):
+    _not_null = not_null("instructions")
+
+
+class GptExport(GptConfig):
+    """The draft's fields, as PATCH takes them."""
+
+    retrieval: RetrievalExport | None = None
+    trust: TrustExport | None = None
+
+    _not_null = not_null(
+        "name", "description", "instructions", "welcome_message", "conversation_starters", "tags",
+        "retrieval", "trust",
+    )  # fmt: skip
+
+
+class KnowledgeFileExport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description="The archive member with the file's bytes")
+    filename: Annotated[str, Field(max_length=255)] | None = Field(
+        default=None, description="Default: the path's"
+    )
+    access: Literal["private", "open"] = "private"
+    license: str | None = Field(default=None, max_length=MAX_LICENSE_CHARS)
+    sha256: Sha256 | None = Field(default=None, description="Checked against the member's bytes")
+
+    _not_null = not_null("filename", "sha256")
+
+
+class GptDatasetExport(BaseModel):
+    """A dataset the GPT uses besides its own, by id (not copied; attached again when the importer may)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID
+    name: str = ""
+    follow_latest: StrictBool = False
+
+
+class ExportManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["gptstore.gpt"]
+    version: Literal[1]
+    gpt: GptExport
+    files: list[KnowledgeFileExport]
+    datasets: list[GptDatasetExport] | None = Field(default=None, max_length=MAX_DATASET_ENTRIES)
+    tools: ToolsExport | None = None
+
+    _not_null = not_null("datasets", "tools")
 
 
 def validate_fields(model: type[BaseModel], data: dict[str, Any], categories: list[str]) -> BaseModel:

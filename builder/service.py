@@ -12,12 +12,16 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.models import Gpt
 from builder.schemas import (
     EDITABLE_FIELDS,
+    EXPORT_FORMAT,
+    EXPORT_VERSION,
     Change,
+    ExportManifest,
     GptConfig,
     GptCreate,
     GptRead,
@@ -214,11 +218,7 @@ class GptService:
         )
 
 
-EXPORT_FORMAT = "gptstore.gpt"
-EXPORT_VERSION = 1
 MANIFEST = "gptstore.json"
-MAX_LICENSE_CHARS = 200  # the `knowledge_file.license` column, as the upload form allows
-MAX_DATASET_ENTRIES = 100  # datasets one export may name (a GPT attaches far fewer)
 
 
 def export_filename(gpt: Gpt) -> str:
@@ -277,27 +277,29 @@ class PortabilityService:
         return buffer.getvalue()
 
     async def import_archive(self, owner: User, data: bytes) -> tuple[Gpt, list[uuid.UUID]]:
-        """A new draft from an export; the archive is checked whole before anything is created."""
+        """A new draft from an export; the archive and its manifest are checked whole before anything is
+        created, and a refusal after that (an action's document, a limit) rolls the request back."""
         require_paid_plan(owner)
         manifest, members = _read_archive(data, self.settings)
-        gpt = await self.gpts.create(owner, manifest["gpt"])
-        await import_tools(self.session, self.settings, gpt, manifest.get("tools"))
+        gpt = await self.gpts.create(owner, manifest.gpt)
+        await import_tools(self.session, self.settings, gpt, manifest.tools)
         base = await self.gpts.knowledge.knowledge_base_of(gpt.id)
         file_ids = []
-        for entry in manifest["files"]:
+        for entry in manifest.files:
 
-            async def content(payload: bytes = members[entry["path"]]) -> AsyncIterator[bytes]:
+            async def content(payload: bytes = members[entry.path]) -> AsyncIterator[bytes]:
                 yield payload
 
+            filename = entry.filename or entry.path.rsplit("/", 1)[-1]
             row = await self.gpts.knowledge.add_file(
-                base, entry["filename"], content(), access=entry["access"], license=entry.get("license")
+                base, filename, content(), access=entry.access, license=entry.license
             )
             file_ids.append(row.id)
         home = await self.gpts.datasets.gpt_home(owner, gpt.id)
-        for entry in manifest["datasets"]:  # those the new GPT may use and that still exist
+        for dataset in manifest.datasets or []:  # those the new GPT may use and that still exist
             try:
                 async with self.session.begin_nested():
-                    await self.gpts.datasets.attach(owner, home, entry["id"], entry["follow_latest"])
+                    await self.gpts.datasets.attach(owner, home, dataset.id, dataset.follow_latest)
             except (NotFound, Conflict):
                 continue
         return gpt, file_ids
@@ -307,28 +309,33 @@ def _archive_error(message: str) -> Invalid:
     return Invalid(f"Not a valid gptstore export: {message}", field="file")
 
 
-def _dataset_entries(entries: Any) -> list[dict[str, Any]]:
-    """The `datasets` of a manifest as `[{"id": UUID, "follow_latest": bool}]` (absent in older exports)."""
-    if entries is None:
-        return []
-    if not isinstance(entries, list) or len(entries) > MAX_DATASET_ENTRIES:
-        raise _archive_error(f"'datasets' must be a list of at most {MAX_DATASET_ENTRIES} entries")
-    checked = []
-    for entry in entries:
-        try:
-            dataset_id = uuid.UUID(entry["id"])
-            follow = entry.get("follow_latest", False)
-            if not isinstance(follow, bool):
-                raise TypeError
-        except (TypeError, KeyError, ValueError, AttributeError):
-            raise _archive_error(
-                "each entry of 'datasets' needs an 'id' (a UUID) and a boolean 'follow_latest'"
-            ) from None
-        checked.append({"id": dataset_id, "follow_latest": follow})
-    return checked
+def _key(raw: Any, error: ErrorDetails) -> str:
+    """The manifest key an error is about, as people write it (`files[0].access`, `gpt.retrieval.top_k`):
+    its path through the manifest, without the names pydantic gives the branches of a union."""
+    parts, value = [], raw
+    for index, part in enumerate(error["loc"]):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+            value = value[part]
+        elif not (error["type"] == "missing" and index == len(error["loc"]) - 1):
+            continue  # a union branch's name, or `[key]` after a dictionary key
+        parts.append(f"[{part}]" if isinstance(part, int) else f".{part}")
+    return "".join(parts).lstrip(".")
 
 
-def _read_archive(data: bytes, settings: Settings) -> tuple[dict[str, Any], dict[str, bytes]]:
+def _manifest_errors(raw: Any, exc: ValidationError) -> Invalid:
+    """A 422 naming every bad key of the manifest (in `errors`, each at the form's `file` field)."""
+    problems = list(
+        dict.fromkeys(f"{_key(raw, e)}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+    )
+    return Invalid(
+        f"Not a valid gptstore export: {MANIFEST} has invalid keys: " + "; ".join(problems),
+        errors=[{"field": "file", "message": f"{MANIFEST} {problem}"} for problem in problems],
+    )
+
+
+def _read_archive(data: bytes, settings: Settings) -> tuple[ExportManifest, dict[str, bytes]]:
     # a damaged, encrypted or ambiguous zip (core.archives) is a 422 naming `file` too
     with open_zip(io.BytesIO(data), _archive_error) as archive:
         infos = {info.filename: info for info in archive.infolist()}
@@ -343,56 +350,40 @@ def _read_archive(data: bytes, settings: Settings) -> tuple[dict[str, Any], dict
         if infos[MANIFEST].file_size > settings.max_request_body_bytes:
             raise _archive_error(f"{MANIFEST} is larger than {settings.max_request_body_bytes:,} bytes")
         try:
-            manifest = load_json(archive.read(MANIFEST), settings, field=MANIFEST)
+            raw = load_json(archive.read(MANIFEST), settings, field=MANIFEST)
         except (ValueError, zipfile.BadZipFile):
             raise _archive_error(f"{MANIFEST} is not valid JSON") from None
         except BadShape as exc:
             raise _archive_error(exc.detail) from None
         try:
-            manifest, _ = clean_json(manifest, settings, root=MANIFEST)
+            raw, _ = clean_json(raw, settings, root=MANIFEST)
         except (UnstorableText, BadShape) as exc:
             raise _archive_error(f"{MANIFEST}: {exc.detail}") from None
-        if not isinstance(manifest, dict) or manifest.get("format") != EXPORT_FORMAT:
+        # The format and version first: another version's keys may mean other things.
+        if not isinstance(raw, dict) or raw.get("format") != EXPORT_FORMAT:
             raise _archive_error(f"{MANIFEST} has no format '{EXPORT_FORMAT}'")
-        if manifest.get("version") != EXPORT_VERSION:
-            raise _archive_error(
-                f"unsupported version {manifest.get('version')!r}; this server reads {EXPORT_VERSION}"
-            )
-        config = manifest.get("gpt")
-        if not isinstance(config, dict):
-            raise _archive_error("'gpt' must be an object")
+        version = raw.get("version")
+        if version != EXPORT_VERSION or isinstance(version, bool):
+            raise _archive_error(f"unsupported version {version!r}; this server reads {EXPORT_VERSION}")
         try:
-            manifest["gpt"] = GptConfig.model_validate(config)
+            manifest = ExportManifest.model_validate(raw)
         except ValidationError as exc:
-            fields = ", ".join(sorted({".".join(map(str, e["loc"])) for e in exc.errors()}))
-            raise _archive_error(f"invalid GPT fields: {fields}") from None
-        check_category(manifest["gpt"].category, settings.categories)
-        entries = manifest.get("files") or []
-        if not isinstance(entries, list) or len(entries) > settings.max_files_per_gpt:
+            raise _manifest_errors(raw, exc) from None
+        if manifest.gpt.category is not None and manifest.gpt.category not in settings.categories:
+            message = f"gpt.category must be one of: {', '.join(settings.categories)}"
+            raise _archive_error(message)
+        if len(manifest.files) > settings.max_files_per_gpt:
             raise _archive_error(f"'files' must be a list of at most {settings.max_files_per_gpt} entries")
-        manifest["datasets"] = _dataset_entries(manifest.get("datasets"))
         members: dict[str, bytes] = {}
-        for entry in entries:
-            if (
-                not isinstance(entry, dict)
-                or not isinstance(entry.get("path"), str)
-                or entry["path"] not in infos
-            ):
-                raise _archive_error(f"a file listed in {MANIFEST} is missing from the archive")
-            if entry.get("access", "private") not in ("private", "open"):
-                raise _archive_error(f"file {entry['path']} has an invalid access value")
-            entry.setdefault("access", "private")
-            entry.setdefault("filename", entry["path"].rsplit("/", 1)[-1])
-            if not isinstance(entry["filename"], str):
-                raise _archive_error(f"file {entry['path']} has a filename that is not text")
-            license = entry.get("license")
-            if license is not None and (not isinstance(license, str) or len(license) > MAX_LICENSE_CHARS):
-                limit = f"at most {MAX_LICENSE_CHARS} characters"
-                raise _archive_error(f"file {entry['path']} has a license that is not text of {limit}")
-            if infos[entry["path"]].file_size > settings.max_file_bytes:
-                raise _archive_error(f"file {entry['path']} is larger than the per-file limit")
-            payload = archive.read(entry["path"])
-            if entry.get("sha256") and hashlib.sha256(payload).hexdigest() != entry["sha256"]:
-                raise _archive_error(f"file {entry['path']} does not match its sha256")
-            members[entry["path"]] = payload
+        for entry in manifest.files:
+            if entry.path not in infos:
+                raise _archive_error(
+                    f"files: {entry.path} is listed in {MANIFEST} but missing from the archive"
+                )
+            if infos[entry.path].file_size > settings.max_file_bytes:
+                raise _archive_error(f"file {entry.path} is larger than the per-file limit")
+            payload = archive.read(entry.path)
+            if entry.sha256 is not None and hashlib.sha256(payload).hexdigest() != entry.sha256:
+                raise _archive_error(f"file {entry.path} does not match its sha256")
+            members[entry.path] = payload
     return manifest, members

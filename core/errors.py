@@ -11,6 +11,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from core.exhaustion import exhausted_resource
+from core.patterns import parameter_message
 
 logger = logging.getLogger("gptstore")
 
@@ -189,6 +190,8 @@ def _field_errors(extra: Any) -> tuple[list[dict[str, Any]], bool]:
             missing_body = True
             errors.append({"field": "body", "message": "A request body is required"})
             continue
+        if isinstance(message, str):
+            message = parameter_message(message)
         errors.append({"field": key or "body", "message": message})
     return errors, missing_body
 

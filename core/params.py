@@ -10,10 +10,15 @@ from typing import Annotated
 
 from litestar.params import Parameter
 
+from core.patterns import readable
+
 INT32_MAX = 2**31 - 1  # PostgreSQL `integer` columns (version numbers) hold no more
 PAGE_LIMIT_MAX = 100
 CURSOR_MAX_LENGTH = 500
-CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"  # URL-safe base64 without padding (core.pagination)
+# URL-safe base64 without padding (cursors: core.pagination; invitation tokens); a value of another form is
+# told the rule, not the pattern (core.errors).
+URL_SAFE = readable(r"^[A-Za-z0-9_-]+$", "may hold only letters, digits, '-' and '_'")
+CURSOR_PATTERN = URL_SAFE
 
 VersionNumber = Annotated[
     int, Parameter(ge=1, le=INT32_MAX, description="A version number of the GPT: 1, 2, ...")

@@ -11,8 +11,18 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
+from core.patterns import Matches
 from core.settings import Plan, get_settings
 
 # Shared field types of request bodies ------------------------------------------------------------------
@@ -50,6 +60,18 @@ def bounded_float(ge: float, le: float) -> Any:
     return Annotated[float, Field(ge=ge, le=le), BeforeValidator(_json_number)]
 
 
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise PydanticCustomError("not_null", "must not be null")
+    return value
+
+
+def not_null(*fields: str) -> Any:
+    """A validator refusing `null` for `fields` that are optional (absent: the default) but never null
+    where the data comes from (an export archive writes a value for them whenever it writes them)."""
+    return field_validator(*fields, mode="before")(_not_null)
+
+
 def _email(value: str) -> str:
     """RFC 5322 syntax; special-use domains (`.test`) are allowed, deliverability is not checked."""
     try:
@@ -71,14 +93,17 @@ _LANGUAGES = frozenset(
 _LANGUAGE_TAG = re.compile(r"^([a-zA-Z]{2})(-[A-Za-z]{4})?(-(?:[A-Za-z]{2}|[0-9]{3}))?$")
 
 
+LANGUAGE_RULE = (
+    "must be an ISO 639-1 language code, optionally with a script or region, such as en, pt-BR or zh-Hant-TW"
+)
+
+
 def _language(value: str | None) -> str | None:
     if value in (None, ""):
         return None
     match = _LANGUAGE_TAG.match(value)
     if match is None or match.group(1).lower() not in _LANGUAGES:
-        raise ValueError(
-            "language is an ISO 639-1 code such as 'en' or 'de' (optionally with a region: 'pt-BR')"
-        )
+        raise PydanticCustomError("string_pattern_mismatch", LANGUAGE_RULE)
     return match.group(1).lower() + value[2:]
 
 
@@ -93,8 +118,8 @@ def _either_case(code: str) -> str:
     return "".join(f"[{c}{c.upper()}]" for c in code)
 
 
-# The same rule as `_language`, for clients: one of the listed codes in either case, an optional script
-# and region, or empty (no language).
+# The same rule as `_language`, for clients (the OpenAPI document): one of the listed codes in either case,
+# an optional script and region, or empty (no language). A value it refuses is told LANGUAGE_RULE.
 LANGUAGE_PATTERN = (
     "^$|^(?:"
     + "|".join(_either_case(c) for c in sorted(_LANGUAGES))
@@ -102,7 +127,7 @@ LANGUAGE_PATTERN = (
 )
 
 Language = Annotated[
-    Annotated[str, Field(max_length=16, pattern=LANGUAGE_PATTERN)] | None,
+    Annotated[str, Field(max_length=16), Matches(LANGUAGE_PATTERN, LANGUAGE_RULE)] | None,
     AfterValidator(_language),
     Field(
         description="ISO 639-1 code (core/data/languages.json), optionally with a script or region",

@@ -15,6 +15,7 @@ from builder.service import GptService
 from core.auth import require_admin
 from core.models import User
 from core.pagination import Page
+from core.params import URL_SAFE
 from core.settings import Settings
 from orgs.deps import dependencies
 from orgs.invitations import InvitationService, invitation_read, invitation_status
@@ -35,7 +36,7 @@ from orgs.schemas import (
 from orgs.service import OrganizationService
 from orgs.transfers import GptTransferService
 
-Token = Annotated[str, Parameter(min_length=20, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+Token = Annotated[str, Parameter(min_length=20, max_length=100, pattern=URL_SAFE)]
 Handle = Annotated[str, Parameter(min_length=1, max_length=40)]
 
 

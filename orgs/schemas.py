@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from core.patterns import Matches
 from core.schemas import Email
 from store.dataset_schemas import DatasetItem
 
 # Letters either case (stored as typed; unique and looked up whatever the case), digits, inner hyphens.
 HANDLE_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$"
+Handle = Annotated[
+    str,
+    Field(min_length=3, max_length=40),
+    Matches(HANDLE_PATTERN, "must be letters, digits and hyphens, not starting or ending with a hyphen"),
+]
 Role = Literal["owner", "admin", "builder", "member"]
 GrantableRole = Literal["admin", "builder", "member"]  # `owner` changes hands only by a transfer
 OrganizationPlan = Literal["free", "team"]
@@ -49,17 +55,12 @@ class OrganizationFields(Strict):
 
 
 class OrganizationCreate(OrganizationFields):
-    handle: str = Field(
-        min_length=3,
-        max_length=40,
-        pattern=HANDLE_PATTERN,
-        description="3-40 letters, digits and inner hyphens; unique whatever the case",
-    )
+    handle: Handle = Field(description="3-40 letters, digits and inner hyphens; unique whatever the case")
     name: str = Field(min_length=1, max_length=80)
 
 
 class OrganizationUpdate(OrganizationFields):
-    handle: str | None = Field(default=None, min_length=3, max_length=40, pattern=HANDLE_PATTERN)
+    handle: Handle | None = None
     name: str | None = Field(default=None, min_length=1, max_length=80)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from core.auth import ACCOUNTS_LOCK
 from core.db import replica_lag, serialize, unique_or_conflict
 from core.errors import Conflict, NotFound
 from core.models import User
+from core.patterns import Matches
 from core.settings import Settings
 from orgs import access
 from store.models import GptVersion, Listing, Rating, UsageDaily
@@ -24,6 +26,18 @@ from store.ranking import rating_average
 from store.service import LISTING_SCOPE, StoreService
 
 HANDLE_PATTERN = r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$"
+Handle = Annotated[
+    str,
+    Field(min_length=3, max_length=40),
+    Matches(
+        HANDLE_PATTERN, "must be lowercase letters, digits and hyphens, not starting or ending with a hyphen"
+    ),
+]
+Website = Annotated[
+    str,
+    Field(max_length=300),
+    Matches(r"^(https?://[A-Za-z0-9._~-]+(:[0-9]{1,5})?([/?#]\S*)?)?$", "must be an http:// or https:// URL"),
+]
 
 
 # Schemas ----------------------------------------------------------------------------------------------
@@ -41,20 +55,11 @@ class ProfileRead(BaseModel):
 class ProfileUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    handle: str | None = Field(
-        default=None,
-        min_length=3,
-        max_length=40,
-        pattern=HANDLE_PATTERN,
-        description="3-40 characters: lowercase letters, digits and inner hyphens",
+    handle: Handle | None = Field(
+        default=None, description="3-40 characters: lowercase letters, digits and inner hyphens"
     )
     display_name: str | None = Field(default=None, min_length=1, max_length=80)
-    website: str | None = Field(
-        default=None,
-        max_length=300,
-        pattern=r"^(https?://[A-Za-z0-9._~-]+(:[0-9]{1,5})?([/?#]\S*)?)?$",
-        description="An http(s) URL; empty clears it",
-    )
+    website: Website | None = Field(default=None, description="An http(s) URL; empty clears it")
     bio: str | None = Field(default=None, max_length=1000, description="Empty clears it")
 
     @field_validator("website")

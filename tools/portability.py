@@ -15,7 +15,7 @@ from core.errors import Invalid
 from core.settings import Settings
 from tools.models import GptAction, GptMcpServer, ToolSecret
 from tools.reads import domain_of
-from tools.schemas import ActionAuthWrite, ActionCreate, ToolDomainRead
+from tools.schemas import ActionCreate, ToolDomainRead, ToolsExport
 from tools.secret_store import SecretStore
 from tools.service import ToolService, draft_snapshot
 
@@ -119,43 +119,39 @@ async def export_tools(session: AsyncSession, gpt_id: uuid.UUID) -> dict[str, li
     return {"actions": actions, "mcp_servers": servers}
 
 
-async def import_tools(session: AsyncSession, settings: Settings, gpt: Gpt, tools: Any) -> None:
-    """Add an archive's tools to a new draft, checked as the API checks them (`Invalid` naming the entry).
-    Actions come without secrets: those that need one say so (`auth.needs_credentials`). MCP servers keep
-    the tool list the archive has until the creator saves them again with their credentials."""
+async def import_tools(
+    session: AsyncSession, settings: Settings, gpt: Gpt, tools: ToolsExport | None
+) -> None:
+    """Add an archive's tools (their shape checked with the whole manifest) to a new draft, checked as the
+    API checks them (`Invalid` naming the entry). Actions come without secrets: those that need one say so
+    (`auth.needs_credentials`). MCP servers keep the tool list the archive has until the creator saves them
+    again with their credentials."""
     if tools is None:
         return
-    if not isinstance(tools, dict):
-        raise Invalid("'tools' must be an object", field="file")
     service = ToolService(session, settings)
-    for index, entry in enumerate(tools.get("actions") or []):
+    for index, action in enumerate(tools.actions or []):
         where = f"tools.actions[{index}]"
+        auth = action.auth.model_dump(exclude={"secret"}, exclude_none=True) if action.auth else None
         try:
-            if not isinstance(entry, dict):
-                raise Invalid("must be an object", field=where)
-            auth = {k: v for k, v in (entry.get("auth") or {"type": "none"}).items() if k != "secret"}
             data = ActionCreate.model_validate(
                 {
-                    **{
-                        k: entry.get(k)
-                        for k in ("document", "server_url", "privacy_policy_url", "user_id_header")
-                    },
-                    "consequential": entry.get("consequential") or None,
-                    "auth": ActionAuthWrite.model_validate(auth).model_dump(exclude_none=True),
+                    **action.model_dump(
+                        include={"document", "server_url", "privacy_policy_url", "user_id_header"}
+                    ),
+                    "consequential": action.consequential or None,
+                    "auth": auth or {"type": "none"},
                 }
             )
-            await service.create_action(gpt, data, source_url=entry.get("source_url"))
+            await service.create_action(gpt, data, source_url=action.source_url)
         except ValidationError as exc:
             fields = ", ".join(sorted({".".join(map(str, e["loc"])) for e in exc.errors()}))
             raise Invalid(f"{where} has invalid fields: {fields}", field="file") from None
         except Invalid as exc:
             raise Invalid(f"{where}: {exc.detail}", field="file") from None
-    for index, entry in enumerate(tools.get("mcp_servers") or []):
+    for index, server in enumerate(tools.mcp_servers or []):
         where = f"tools.mcp_servers[{index}]"
         try:
-            if not isinstance(entry, dict):
-                raise Invalid("must be an object", field=where)
-            await service.import_mcp_server(gpt, entry)
+            await service.import_mcp_server(gpt, server.model_dump(mode="json"))
         except ValidationError as exc:
             fields = ", ".join(sorted({".".join(map(str, e["loc"])) for e in exc.errors()}))
             raise Invalid(f"{where} has invalid fields: {fields}", field="file") from None

@@ -13,9 +13,16 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from core.patterns import Matches
+from core.schemas import StrictBool, not_null
+
 AuthType = Literal["none", "api_key", "bearer", "basic", "oauth_client_credentials"]
 FUNCTION_NAME = r"^[a-zA-Z0-9_-]{1,64}$"
 HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$"  # an HTTP token (RFC 9110, 5.6.2)
+FunctionName = Annotated[str, Matches(FUNCTION_NAME, "must be 1-64 letters, digits, '_' or '-'")]
+HeaderName = Annotated[
+    str, Matches(HEADER_NAME, "must be an HTTP header name: 1-100 letters, digits or !#$%&'*+-.^_`|~")
+]
 
 
 def _http_url(value: str) -> str:
@@ -39,7 +46,7 @@ class ActionAuthWrite(Strict):
     secret; omit it in an update to keep the one stored, send null to remove it."""
 
     type: AuthType = "none"
-    name: str | None = Field(default=None, pattern=HEADER_NAME, description="api_key: header or query name")
+    name: HeaderName | None = Field(default=None, description="api_key: header or query name")
     location: Literal["header", "query"] | None = Field(default=None, description="api_key only")
     username: str | None = Field(default=None, min_length=1, max_length=200, description="basic")
     client_id: str | None = Field(default=None, min_length=1, max_length=500, description="oauth")
@@ -65,14 +72,14 @@ class ActionFields(Strict):
         default=None, description="Base URL of the operations; default: the document's first server"
     )
     privacy_policy_url: HttpUrl | None = Field(default=None, description="Required to publish publicly")
-    consequential: dict[Annotated[str, Field(pattern=FUNCTION_NAME)], bool] | None = Field(
+    consequential: dict[FunctionName, StrictBool] | None = Field(
         default=None,
         max_length=30,
         description="Per operation name: whether it waits for the user's approval (overrides the default: "
         "every non-GET, or the operation's x-openai-isConsequential)",
     )
-    user_id_header: str | None = Field(
-        default=None, pattern=HEADER_NAME, description="Send an opaque per-user id in this header"
+    user_id_header: HeaderName | None = Field(
+        default=None, description="Send an opaque per-user id in this header"
     )
     auth: ActionAuthWrite | None = None
 
@@ -159,9 +166,9 @@ RequireApproval = Literal["always", "never"] | ApprovalRules
 
 class McpServerFields(Strict):
     server_description: str | None = Field(default=None, max_length=1000)
-    headers: (
-        dict[Annotated[str, Field(pattern=HEADER_NAME)], Annotated[str, Field(max_length=8000)]] | None
-    ) = Field(default=None, max_length=20, description="Write-only; sent with every request to the server")
+    headers: dict[HeaderName, Annotated[str, Field(max_length=8000)]] | None = Field(
+        default=None, max_length=20, description="Write-only; sent with every request to the server"
+    )
     authorization: str | None = Field(
         default=None, min_length=1, max_length=8000, description="Write-only bearer token"
     )
@@ -174,12 +181,12 @@ class McpServerFields(Strict):
 
 
 class McpServerCreate(McpServerFields):
-    server_label: str = Field(pattern=FUNCTION_NAME, description="Unique within the GPT")
+    server_label: FunctionName = Field(description="Unique within the GPT")
     server_url: HttpUrl = Field(description="A streamable-HTTP MCP endpoint")
 
 
 class McpServerUpdate(McpServerFields):
-    server_label: str | None = Field(default=None, pattern=FUNCTION_NAME)
+    server_label: FunctionName | None = None
     server_url: HttpUrl | None = None
 
 
@@ -218,7 +225,7 @@ class McpServerRead(BaseModel):
 
 
 class ActionTestRequest(Strict):
-    operation: str = Field(pattern=FUNCTION_NAME, description="The operation's function name")
+    operation: FunctionName = Field(description="The operation's function name")
     arguments: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -237,3 +244,50 @@ class ToolDomainRead(BaseModel):
     name: str
     domain: str
     privacy_policy_url: str | None = None
+
+
+# A GPT's tools in an export archive (`gptstore.json`'s `tools`, written by `tools.portability.export_tools`):
+# no secrets; null only where an export writes it (no description, every tool allowed, no privacy policy).
+
+
+class ActionAuthExport(ActionAuthWrite):
+    _not_null = not_null("name", "location", "username", "client_id", "token_url", "scope", "secret")
+
+
+class ActionExport(Strict):
+    document: str = Field(description="OpenAPI 3.0 or 3.1, JSON or YAML, as the creator saved it")
+    source_url: HttpUrl | None = Field(default=None, description="Where the document was imported from")
+    server_url: HttpUrl | None = None
+    privacy_policy_url: HttpUrl | None = None
+    user_id_header: HeaderName | None = None
+    consequential: dict[FunctionName, StrictBool] | None = Field(default=None, max_length=30)
+    auth: ActionAuthExport | None = None
+    needs_credentials: StrictBool | None = Field(
+        default=None, description="Informative: the import says it again"
+    )
+
+    _not_null = not_null("server_url", "consequential", "auth", "needs_credentials")
+
+
+class ApprovalRulesExport(ApprovalRules):
+    _not_null = not_null("always", "never")
+
+
+class McpServerExport(Strict):
+    server_label: FunctionName
+    server_url: HttpUrl
+    server_description: str | None = Field(default=None, max_length=1000)
+    tools: list[McpToolSpecIn] | None = Field(default=None, description="As the server listed them")
+    allowed_tools: list[Annotated[str, Field(max_length=200)]] | None = Field(default=None, max_length=200)
+    require_approval: Literal["always", "never"] | ApprovalRulesExport | None = None
+    needs_credentials: StrictBool | None = None
+    header_names: list[HeaderName] | None = Field(default=None, max_length=20)
+
+    _not_null = not_null("tools", "require_approval", "needs_credentials", "header_names")
+
+
+class ToolsExport(Strict):
+    actions: list[ActionExport] | None = None
+    mcp_servers: list[McpServerExport] | None = None
+
+    _not_null = not_null("actions", "mcp_servers")

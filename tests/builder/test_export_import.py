@@ -109,7 +109,7 @@ async def test_export_names_attached_datasets_and_import_reattaches_those_it_may
         files={"file": ("bad.zip", _zip({"gptstore.json": json.dumps(bad).encode()}))},
         headers=creator_headers,
     )
-    assert response.status_code == 422 and "'datasets'" in response.json()["detail"]
+    assert response.status_code == 422 and "datasets[0].id" in response.json()["detail"]
 
 
 def _manifest(name: str) -> bytes:

@@ -33,6 +33,7 @@ def fields(response) -> list[str]:
         ({"category": "cooking"}, "category"),
         ({"retrieval": {"top_k": True}}, "retrieval.top_k"),
         ({"retrieval": {"chunk_size": "500"}}, "retrieval.chunk_size"),
+        ({"trust": {"verbatim_max_words": "50"}}, "trust.verbatim_max_words"),
         ({"tags": ["a"] * 9}, "tags"),
         ({"conversation_starters": ["a"] * 5}, "conversation_starters"),
         ({"name": 5}, "name"),

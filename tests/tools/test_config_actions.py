@@ -88,6 +88,11 @@ async def test_every_bad_action_is_a_422_naming_the_problem(client, creator_head
         ({"server_url": "ftp://files.example"}, "server_url", "http or https"),
         ({"privacy_policy_url": "javascript:alert(1)"}, "privacy_policy_url", "http or https"),
         ({"consequential": {"nope": True}}, "consequential", "nope"),
+        (
+            {"consequential": {"listTrips": "yes"}},
+            "consequential.listTrips",
+            "Input should be a valid boolean",
+        ),
     ]
     for extra, field, words in cases:
         response = await add_action(client, creator_headers, gpt_id, **extra)

@@ -278,6 +278,22 @@ async def test_builder_creates_a_draft_and_shows_field_errors(client, session, c
     assert "Trail Buddy" in listed
 
 
+async def test_the_configure_form_keeps_a_long_language_tag_and_tells_the_rule_of_a_wrong_one(
+    client, creator
+):
+    await log_in(client, creator.email)
+    token = client.cookies.get(CSRF_COOKIE)
+    path = (await client.post("/builder/new", data={"csrf_token": token}, headers=HTML)).headers["location"]
+    form = {"csrf_token": token, "name": "Taipei Guide", "category": "lifestyle", "language": "klingon"}
+    invalid = await client.post(path, data=form, headers=HTML)
+    assert invalid.status_code == 422
+    assert "must be an ISO 639-1 language code, optionally with a script or region" in invalid.text
+    assert "[aA][aA]" not in invalid.text
+    saved = await client.post(path, data={**form, "language": "zh-Hant-TW"}, headers=HTML)
+    assert saved.status_code == 303
+    assert 'value="zh-Hant-TW"' in (await client.get(saved.headers["location"], headers=HTML)).text
+
+
 async def test_static_assets_ship_with_the_package(client):
     for name in ("app.css", "app.js", "htmx.min.js"):
         response = await client.get(f"/static/{name}")
