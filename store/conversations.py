@@ -90,8 +90,19 @@ class ConversationService:
         return conversation
 
     async def update(self, user: User, conversation_id: str, metadata: dict[str, str]) -> Conversation:
-        """Replace the conversation's metadata (the GPT binding stays as it is)."""
+        """Replace the conversation's metadata. The GPT binding stays as it is: a `metadata.gpt_id` other
+        than the bound GPT's id is a 400 naming it (binding happens at creation or by the first answer)."""
         conversation = await self.owned(user, conversation_id)
+        if GPT_METADATA_KEY in metadata:
+            param = f"metadata.{GPT_METADATA_KEY}"
+            wanted = _uuid(metadata[GPT_METADATA_KEY])
+            if wanted is None or wanted != conversation.gpt_id:
+                raise refuse(
+                    f"'{param}' cannot change: a conversation is bound to a GPT when it is created (with "
+                    f"'{param}') or by its first answer"
+                    + (f"; this one is bound to '{conversation.gpt_id}'." if conversation.gpt_id else "."),
+                    param,
+                )
         conversation.labels = metadata
         conversation.updated_at = utcnow()
         await self.session.flush()

@@ -18,6 +18,9 @@ ITEM_FIELDS = {  # accepted fields of each input item type (others are refused b
 }
 
 
+IMAGE_URL_PREFIXES = ("https://", "data:image/")  # as OpenAI takes image inputs; docs/api.md
+
+
 @dataclass
 class InputItem:
     """One input item, read: a message (`text`, `images`), a `function_call` or a `function_call_output`."""
@@ -95,13 +98,20 @@ def _message(item: dict[str, Any], where: str) -> InputItem:
         if kind in TEXT_PARTS:
             texts.append(string_field(part.get("text"), f"{at}.text"))
         elif kind == "input_image" and role == "user":
-            if part.get("file_id") is not None or not isinstance(part.get("image_url"), str):
+            url = part.get("image_url")
+            if part.get("file_id") is not None or not isinstance(url, str):
                 raise _refuse(
                     f"'{at}' needs an 'image_url' (https or a data URL); file ids are not supported",
                     f"{at}.image_url",
                     "invalid_value",
                 )
-            images.append(part["image_url"])
+            if not url.lower().startswith(IMAGE_URL_PREFIXES):  # what the model's provider fetches
+                raise _refuse(
+                    f"'{at}.image_url' must be an https URL or a data URL of an image (data:image/...)",
+                    f"{at}.image_url",
+                    "invalid_value",
+                )
+            images.append(url)
         else:
             raise _refuse(
                 f"'{at}' of type {kind!r} is not supported here: text parts, and images in user messages",

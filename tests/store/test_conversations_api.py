@@ -42,6 +42,10 @@ async def test_create_retrieve_update_delete(sdk):
     updated = await sdk.conversations.update(created.id, metadata={"topic": "ferries", "lang": "en"})
     assert updated.metadata == {"topic": "ferries", "lang": "en"}
     assert (await sdk.conversations.retrieve(created.id)).metadata == {"topic": "ferries", "lang": "en"}
+    for gpt_id in ("zzz", "5f0c1b7e-0000-4000-8000-000000000000"):  # binding is not metadata to edit
+        with pytest.raises(openai.BadRequestError) as refused:
+            await sdk.conversations.update(created.id, metadata={"gpt_id": gpt_id})
+        assert refused.value.body["param"] == "metadata.gpt_id"
 
     deleted = await sdk.conversations.delete(created.id)
     assert (deleted.id, deleted.object, deleted.deleted) == (created.id, "conversation.deleted", True)

@@ -399,6 +399,10 @@ REFUSED = [  # (body fields, the `param` the 400 names)
         "input[0].content[0].type",
     ),
     ({"input": [{"type": "function_call_output", "call_id": "c", "output": "x"}]}, "input"),
+    (
+        {"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "ftp://x/y.png"}]}]},
+        "input[0].content[0].image_url",
+    ),
     ({"tools": [{"type": "function"}]}, "tools[0].name"),
     ({"tool_choice": "sometimes"}, "tool_choice"),
     ({"metadata": {"k" * 65: "v"}}, "metadata"),
@@ -448,3 +452,15 @@ def test_the_table_covers_the_request_and_the_docs_show_it():
     section = DOCS.read_text().split("## Responses parameters", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `(\w+)` \| (honoured|forwarded|refused) \|", section, re.MULTILINE)
     assert rows == [(name, p.support) for name, p in table.items()]
+
+
+async def test_unstorable_characters_in_input_text_are_removed_alike(offline_api, gpt_id):
+    """`input` as a string is a user message, as a content part's `text` is: a stray U+0000 (or a lone
+    surrogate) goes, the request is answered (it was a 400 for the string and silently cleaned in a part)."""
+    sdk, base, key = offline_api
+    as_string = await raw_create(base, key, {"model": gpt_id, "input": "Which fjord?\u0000"})
+    part = {"role": "user", "content": [{"type": "input_text", "text": "Which fjord?\u0000"}]}
+    as_part = await raw_create(base, key, {"model": gpt_id, "input": [part]})
+    assert (as_string.status_code, as_part.status_code) == (200, 200), (as_string.text, as_part.text)
+    stored = await sdk.responses.input_items.list(as_string.json()["id"])
+    assert stored.data[0].content[0].text == "Which fjord?"
