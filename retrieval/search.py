@@ -54,8 +54,10 @@ LANGUAGE_TO_TEXT_SEARCH = {
 
 
 def text_search_config_for(language: str | None) -> str:
-    """PostgreSQL full-text configuration for an ISO 639-1 language; `simple` when none fits."""
-    return LANGUAGE_TO_TEXT_SEARCH.get((language or "").lower(), "simple")
+    """PostgreSQL full-text configuration for a language tag (`pt`, `pt-BR`, `sr-Latn-RS`: its ISO 639-1
+    language, the first subtag, picks it; BCP 47); `simple` when none fits."""
+    primary = (language or "").split("-", 1)[0].lower()
+    return LANGUAGE_TO_TEXT_SEARCH.get(primary, "simple")
 
 
 def vector_index_name(model_id: str, dimensions: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 import zipfile
 
 import pytest
@@ -57,3 +58,31 @@ async def test_a_wrong_tag_is_told_the_rule_not_the_pattern(client, creator_head
     assert patched.status_code == 422
     assert patched.json()["errors"] == [{"field": "language", "message": RULE}]
     assert len(patched.text) < 500
+
+
+@pytest.mark.parametrize(
+    ("tag", "config"),
+    [
+        ("pt-BR", "portuguese"),
+        ("sr-Latn-RS", "serbian"),
+        ("DE-at", "german"),
+        ("en", "english"),
+        ("is-IS", "simple"),
+    ],
+)
+async def test_keyword_search_reads_the_language_of_a_tag_with_region(
+    client, creator_headers, session, tag, config
+):
+    """The full-text configuration follows the tag's language (its first subtag): `pt-BR` stems as
+    Portuguese, on create and on a change of language."""
+    from retrieval.models import Dataset
+
+    created = (
+        await client.post("/api/gpts", json={"name": "G", "language": tag}, headers=creator_headers)
+    ).json()
+    home = await session.get(Dataset, uuid.UUID(created["id"]))
+    assert home.text_search_config == config
+    other = (await client.post("/api/gpts", json={"name": "H"}, headers=creator_headers)).json()
+    await client.patch(f"/api/gpts/{other['id']}", json={"language": tag}, headers=creator_headers)
+    home = await session.get(Dataset, uuid.UUID(other["id"]), populate_existing=True)
+    assert home.text_search_config == config
