@@ -337,7 +337,8 @@ def _manifest_errors(raw: Any, exc: ValidationError) -> Invalid:
 
 def _read_archive(data: bytes, settings: Settings) -> tuple[ExportManifest, dict[str, bytes]]:
     # a damaged, encrypted or ambiguous zip (core.archives) is a 422 naming `file` too
-    with open_zip(io.BytesIO(data), _archive_error) as archive:
+    entries = 4 * settings.max_files_per_gpt + 100  # the manifest, knowledge files, their directories
+    with open_zip(io.BytesIO(data), _archive_error, max_entries=entries) as archive:
         infos = {info.filename: info for info in archive.infolist()}
         for name in infos:
             if reason := unsafe_member_name(name):

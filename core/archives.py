@@ -11,7 +11,12 @@ is read, and refuse the archive whole when one is unsafe or ambiguous:
 - two members (not directories) of the same name: zipfile opens the last of them by name and a tar
   overwrites the first on extraction, so which content is meant cannot be known;
 - a zip member that is encrypted or uses a compression other than stored, deflate, bzip2 and lzma;
-- a tar member that is neither a regular file nor a directory (links, devices, fifos).
+- a tar member that is neither a regular file nor a directory (links, devices, fifos);
+- more entries than the caller's `max_entries` (directories included), told before they are listed: a
+  zip's end record gives its entry count and the size of its central directory (bounded to
+  `DIRECTORY_BYTES_PER_ENTRY` per entry, since zipfile reads the directory by size, whatever the count
+  says), and a tar's listing stops there. Listing keeps every entry in memory: 50 MB of empty entries
+  would otherwise be a million of them.
 
 Every failure of zipfile, tarfile and the decompressors, whether opening, listing or reading a member (a
 damaged directory, a bad CRC, a truncated stream), goes to the caller's `fail(message)`, which returns the
@@ -38,6 +43,10 @@ ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header, or the end re
 ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 ZIP_ENCRYPTED = 0x1  # general-purpose flag bit 0
 COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")  # gzip, bzip2, xz
+# A central directory entry is 46 bytes plus its name, extra field and comment: 512 bytes each leaves room
+# for names of 300 bytes with extra fields, and keeps a directory that lies about its count near the count.
+DIRECTORY_BYTES_PER_ENTRY = 512
+DEFAULT_MAX_ENTRIES = 10_000
 
 # What zipfile, tarfile and the decompressors raise on damaged input. zlib.error and LZMAError are not
 # OSErrors; zipfile says "encrypted" with a RuntimeError and "unsupported compression" with a
@@ -137,42 +146,57 @@ class MemberReader:
         self.close()
 
 
-def open_archive(file: IO[bytes], fail: Fail, name: str | None = None) -> Archive:
+def open_archive(
+    file: IO[bytes], fail: Fail, name: str | None = None, *, max_entries: int = DEFAULT_MAX_ENTRIES
+) -> Archive:
     """A zip, or a tar (plain, gzip, bzip2 or xz), judged by content; `name` is the archive's file name for
     messages. A zip is what starts with a zip header; a tar is tried next, then a zip behind a stub
-    (self-extracting), so a tar whose last member is a zip stays a tar."""
+    (self-extracting), so a tar whose last member is a zip stays a tar. At most `max_entries` entries."""
     head = file.read(8)
     file.seek(0)
     if head.startswith(ZIP_MAGIC):
-        return open_zip(file, fail, name)
+        return open_zip(file, fail, name, max_entries=max_entries)
     try:
         handle = tarfile.open(fileobj=file, mode="r:*", encoding="utf-8", errors="surrogateescape")
     except (tarfile.ReadError, tarfile.CompressionError):
         file.seek(0)
         if zipfile.is_zipfile(file):
             file.seek(0)
-            return open_zip(file, fail, name)
+            return open_zip(file, fail, name, max_entries=max_entries)
         if head.startswith(COMPRESSED_MAGIC):
             raise fail(f"{_subject(name)} is a damaged or truncated compressed archive") from None
         raise fail(f"{_subject(name)} is not a zip or tar archive") from None
     except ARCHIVE_ERRORS as exc:  # a compressed stream that ends or breaks in the first header
         raise fail(f"{_subject(name)} is a damaged archive ({_reason(exc)})") from None
     try:
-        members = _tar_members(handle, fail, name)
+        members = _tar_members(handle, fail, name, max_entries)
     except BaseException:
         handle.close()
         raise
     return Archive(handle, members, fail)
 
 
-def open_zip(file: IO[bytes], fail: Fail, name: str | None = None) -> Archive:
-    """A zip archive, every entry checked (see the module's docstring)."""
+def open_zip(
+    file: IO[bytes], fail: Fail, name: str | None = None, *, max_entries: int = DEFAULT_MAX_ENTRIES
+) -> Archive:
+    """A zip archive, every entry checked (see the module's docstring); at most `max_entries` entries."""
     head = file.read(8)
     file.seek(0)
     if not zipfile.is_zipfile(file):
         what = "a damaged or truncated zip archive" if head.startswith(ZIP_MAGIC) else "not a zip archive"
         raise fail(f"{_subject(name)} is {what}")
     file.seek(0)
+    try:
+        # the end record (ZIP64's when there is one), as zipfile reads it before the directory
+        end = zipfile._EndRecData(file)  # a private helper, unchanged since Python 2
+    except ARCHIVE_ERRORS as exc:
+        raise fail(f"{_subject(name)} is a damaged zip archive ({_reason(exc)})") from None
+    file.seek(0)
+    if end is not None and (
+        end[zipfile._ECD_ENTRIES_TOTAL] > max_entries
+        or end[zipfile._ECD_SIZE] > max_entries * DIRECTORY_BYTES_PER_ENTRY
+    ):
+        raise fail(f"{_subject(name)} holds more than {max_entries:,} entries")
     try:
         handle = zipfile.ZipFile(file)
     except UnicodeDecodeError as exc:  # the name of an entry flagged UTF-8 (bit 11) is not
@@ -205,10 +229,12 @@ def _zip_members(handle: zipfile.ZipFile, fail: Fail) -> list[Member]:
     return members
 
 
-def _tar_members(handle: tarfile.TarFile, fail: Fail, name: str | None) -> list[Member]:
+def _tar_members(handle: tarfile.TarFile, fail: Fail, name: str | None, max_entries: int) -> list[Member]:
     members: list[Member] = []
     seen: set[str] = set()
     while (info := _next_tar_entry(handle, fail, name)) is not None:
+        if len(members) >= max_entries:
+            raise fail(f"{_subject(name)} holds more than {max_entries:,} entries")
         _check_name(info.name, fail)
         if not (info.isfile() or info.isdir()):
             raise fail(f"the archive member '{shown(info.name)}' is a link or device, not a file")

@@ -210,7 +210,10 @@ async def _stage_archive(
                 )
             await asyncio.to_thread(spool.write, piece)
         spool.seek(0)
-        with await asyncio.to_thread(open_archive, spool, _archive_failure, filename) as archive:
+        # entries, directories and resource forks (`__MACOSX/._name`) included: a few per file at most
+        entries = 4 * settings.max_files_per_batch + 100
+        opened = await asyncio.to_thread(open_archive, spool, _archive_failure, filename, max_entries=entries)
+        with opened as archive:
             members = [
                 member
                 for member in archive.members

@@ -75,3 +75,23 @@ def test_names_are_shown_printable_with_bytes_and_controls_escaped() -> None:
     assert shown("Résumé.md") == "Résumé.md"
     assert shown("a\x00b\n.md") == "a\\x00b\\n.md"
     assert shown("caf\udcff.md") == "caf\\xff.md"
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_more_entries_than_allowed_are_refused_before_they_are_listed(kind):
+    members = [(f"d/{i}.md", b"x") for i in range(12)]
+    data = archives.zipped(*members) if kind == "zip" else archives.tarred(*members)
+    with open_archive(io.BytesIO(data), Refused, "many", max_entries=12) as archive:
+        assert len(archive.members) == 12
+    with pytest.raises(Refused, match="holds more than 11 entries"):
+        open_archive(io.BytesIO(data), Refused, "many", max_entries=11)
+
+
+def test_a_zip_whose_end_record_understates_its_directory_is_refused():
+    """zipfile reads the central directory by its size, whatever the count says: a count of 1 beside a
+    directory of 200 entries is bounded by the directory's size."""
+    data = bytearray(archives.zipped(*[(f"{i:03d}-{'n' * 200}.md", b"x") for i in range(200)]))
+    end = data.rindex(b"PK\x05\x06")
+    data[end + 8 : end + 12] = (1).to_bytes(2, "little") * 2  # entries on this disk, entries in total
+    with pytest.raises(Refused, match="holds more than 10 entries"):
+        open_zip(io.BytesIO(bytes(data)), Refused, "lying.zip", max_entries=10)
