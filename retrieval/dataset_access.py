@@ -45,12 +45,17 @@ def gpt_may_use(
     organization_id: uuid.UUID | None,
 ) -> bool:
     """May a GPT (its owner and organisation) use a dataset (its access, owner and organisation): any open
-    dataset, its owner's datasets and its organisation's (docs/data-library.md). Asked when attaching and
-    again at every search, so a dataset made private stops answering in other owners' GPTs, published
-    versions included."""
-    if access == "open" or owner_id == gpt_owner_id:
+    dataset, and a private one of the same owner: the same organisation for an organisation's GPT and
+    dataset, the same user for a personal GPT and a personal dataset (docs/data-library.md). Who made an
+    organisation's dataset gains nothing from that: it never answers in its maker's personal GPTs (the
+    maker may leave the organisation), nor a maker's personal dataset in the organisation's GPTs. Asked when
+    attaching and again at every search, so a dataset made private stops answering in other owners' GPTs,
+    published versions included."""
+    if access == "open":
         return True
-    return organization_id is not None and organization_id == gpt_organization_id
+    if organization_id is not None or gpt_organization_id is not None:
+        return organization_id == gpt_organization_id
+    return owner_id == gpt_owner_id
 
 
 async def can_attach(session: AsyncSession, user: User, gpt_home: Dataset, dataset: Dataset) -> bool:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 import sqlalchemy as sa
 
 from builder.models import Gpt
+from retrieval.models import GptDataset
 from store.models import Listing, Rating
 from tests.factories import auth_headers, create_user
 from tests.orgs.factories import create_team
@@ -239,3 +242,53 @@ async def test_a_gpts_knowledge_follows_it_into_an_organisation(client, session,
     # A member knows the organisation's GPT but may not edit it: 403 naming the role (docs/data-library.md)
     assert (await client.post(search, json=body, headers=member)).status_code == 403
     assert (await client.post(search, json=body, headers=headers)).status_code == 200
+
+
+async def test_an_organisations_private_dataset_never_answers_in_its_makers_own_gpts(
+    client, session, settings, db
+):
+    """Who made an organisation's dataset gains nothing from that: its builder cannot attach it to a
+    personal GPT, an attachment made before stops answering (a removed member kept using it), and the
+    builder's personal private dataset does not answer in the organisation's GPTs either."""
+    from tests.datasets.factories import create_dataset
+
+    organization, people = await create_team(session, settings)
+    builder = people["builder"]
+    builder.plan = "plus"
+    headers = auth_headers(builder, settings)
+    text = "The vault combination of Fjord Tours is 31-07-1999."
+    secret = await create_dataset(
+        session, settings, builder, organization_id=organization.id, access="private", license=None,
+        files={"internal.md": text}, db=db,
+    )  # fmt: skip
+    own = (await client.post("/api/gpts", json={"name": "Mine"}, headers=headers)).json()["id"]
+    attach = await client.post(
+        f"/api/gpts/{own}/datasets", json={"dataset_id": str(secret.id)}, headers=headers
+    )
+    assert attach.status_code == 404, attach.text
+
+    session.add(GptDataset(gpt_id=uuid.UUID(own), dataset_id=secret.id))  # attached under the old rule
+    await session.commit()
+    body = {"query": "vault combination", "mode": "keyword"}
+    found = await client.post(f"/api/gpts/{own}/search", json=body, headers=headers)
+    assert found.status_code == 200 and found.json()["data"] == []
+
+    mine = await create_dataset(
+        session, settings, builder, name="My notes", access="private", license=None,
+        files={"notes.md": "My own vault combination is 12-12-2012."}, db=db,
+    )  # fmt: skip
+    team_gpt = await client.post(
+        "/api/gpts", json={"name": "Team", "organization_id": str(organization.id)}, headers=headers
+    )
+    assert team_gpt.status_code == 201, team_gpt.text
+    team_id = team_gpt.json()["id"]
+    refused = await client.post(
+        f"/api/gpts/{team_id}/datasets", json={"dataset_id": str(mine.id)}, headers=headers
+    )
+    assert refused.status_code == 404
+    allowed = await client.post(
+        f"/api/gpts/{team_id}/datasets", json={"dataset_id": str(secret.id)}, headers=headers
+    )
+    assert allowed.status_code == 201, allowed.text
+    hits = (await client.post(f"/api/gpts/{team_id}/search", json=body, headers=headers)).json()["data"]
+    assert [h["text"] for h in hits] == [text]
