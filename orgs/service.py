@@ -24,6 +24,7 @@ from orgs.schemas import (
     PublicGpt,
     PublicOrganization,
 )
+from retrieval.models import Dataset
 from store.models import Listing
 from store.service import StoreService
 
@@ -153,7 +154,8 @@ class OrganizationService:
         return organization
 
     async def delete(self, user: User, organization_id: uuid.UUID) -> None:
-        """Delete the organisation, its members and invitations; refused while it owns GPTs."""
+        """Delete the organisation, its members and invitations; refused (409) while it owns GPTs or
+        datasets (the dataset table refuses to lose its owner: a foreign key `ON DELETE RESTRICT`)."""
         organization, _ = await self.membership(user, organization_id, "delete_organization", lock=True)
         owned = await self.session.scalar(
             sa.select(sa.func.count()).where(Gpt.organization_id == organization.id)
@@ -161,6 +163,15 @@ class OrganizationService:
         if owned:
             raise Conflict(
                 f"The organisation still owns {owned} GPT(s): transfer or delete them first", gpts=owned
+            )
+        datasets = await self.session.scalar(
+            sa.select(sa.func.count()).where(
+                Dataset.organization_id == organization.id, Dataset.home_gpt_id.is_(None)
+            )
+        )
+        if datasets:
+            raise Conflict(
+                f"The organisation still owns {datasets} dataset(s): delete them first", datasets=datasets
             )
         await self.session.delete(organization)
         await self.session.flush()

@@ -158,3 +158,25 @@ async def test_site_admins_set_an_organisations_plan(client, session, settings):
     assert (
         await client.patch(url, json={"plan": "gold"}, headers=auth_headers(admin, settings))
     ).status_code == 422
+
+
+async def test_an_organisation_that_owns_datasets_is_not_deleted(client, session, settings):
+    """A 409 naming the datasets, as for GPTs (it was a 500 from the foreign key), in the API and the page."""
+    from retrieval.models import Dataset
+    from tests.datasets.factories import create_dataset
+    from tests.web.test_pages import HTML, log_in
+
+    organization, people = await create_team(session, settings)
+    dataset = await create_dataset(session, settings, people["owner"], organization_id=organization.id)
+    owner = auth_headers(people["owner"], settings)
+    refused = await client.delete(f"/api/organizations/{organization.id}", headers=owner)
+    assert refused.status_code == 409 and refused.json()["datasets"] == 1, refused.text
+    await log_in(client, people["owner"].email)
+    page = await client.post(
+        f"/organizations/{organization.id}/delete", data={"csrf_token": client.cookies.get("gptstore_csrf")},
+        headers=HTML,
+    )  # fmt: skip
+    assert page.status_code == 409 and "dataset" in page.text
+    await session.delete(await session.get(Dataset, dataset.id))
+    await session.commit()
+    assert (await client.delete(f"/api/organizations/{organization.id}", headers=owner)).status_code == 204
