@@ -9,7 +9,9 @@ everything except read private passages. Open datasets are seen by anyone.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import User
@@ -51,11 +53,27 @@ def gpt_may_use(
     maker may leave the organisation), nor a maker's personal dataset in the organisation's GPTs. Asked when
     attaching and again at every search, so a dataset made private stops answering in other owners' GPTs,
     published versions included."""
-    if access == "open":
-        return True
-    if organization_id is not None or gpt_organization_id is not None:
-        return organization_id == gpt_organization_id
-    return owner_id == gpt_owner_id
+    return access == "open" or same_owner(gpt_owner_id, gpt_organization_id, owner_id, organization_id)
+
+
+def same_owner(
+    owner_id: uuid.UUID,
+    organization_id: uuid.UUID | None,
+    other_id: uuid.UUID,
+    other_organization_id: uuid.UUID | None,
+) -> bool:
+    """Whether two things (each its `owner_id`, the user who made it, and `organization_id`) have one owner:
+    the same organisation, or, both personal, the same user."""
+    if organization_id is not None or other_organization_id is not None:
+        return organization_id == other_organization_id
+    return owner_id == other_id
+
+
+def same_owner_sql(home: Any, dataset: Dataset) -> sa.ColumnElement[bool]:
+    """`same_owner` of GPTs (their home dataset rows, `home`, an alias of `Dataset`) and `dataset`, as SQL."""
+    if dataset.organization_id is not None:
+        return home.organization_id == dataset.organization_id
+    return sa.and_(home.organization_id.is_(None), home.owner_id == dataset.owner_id)
 
 
 async def can_attach(session: AsyncSession, user: User, gpt_home: Dataset, dataset: Dataset) -> bool:

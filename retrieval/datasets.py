@@ -19,7 +19,7 @@ from core.models import User
 from core.pagination import keyset_page
 from core.settings import Settings
 from orgs import access
-from retrieval.dataset_access import can_attach, can_edit, can_view
+from retrieval.dataset_access import can_attach, can_edit, can_view, same_owner_sql
 from retrieval.dataset_schemas import AttachedDatasetRead, DatasetCreate, DatasetRead, DatasetUpdate
 from retrieval.licenses import license_name
 from retrieval.models import Dataset, GptDataset, KnowledgeFile
@@ -156,15 +156,7 @@ class DatasetService:
         """A dataset made private leaves the drafts of GPTs that may not use it (other owners, other
         organisations); their published versions stop answering from it at search (`gpt_may_use`)."""
         home = aliased(Dataset)
-        others = sa.select(home.id).where(
-            home.home_gpt_id.isnot(None),
-            home.owner_id != dataset.owner_id,
-            sa.or_(
-                home.organization_id.is_(None),
-                home.organization_id.is_distinct_from(dataset.organization_id),
-                sa.literal(dataset.organization_id is None),
-            ),
-        )
+        others = sa.select(home.id).where(home.home_gpt_id.isnot(None), ~same_owner_sql(home, dataset))
         await self.session.execute(
             sa.delete(GptDataset)
             .where(GptDataset.dataset_id == dataset.id, GptDataset.gpt_id.in_(others))
@@ -185,11 +177,21 @@ class DatasetService:
                 "This is a GPT's own dataset: it is deleted with its GPT",
                 home_gpt_id=str(dataset.home_gpt_id),
             )
+        # Only its owner's own published GPTs hold the deletion back (they can be unpublished or published
+        # again without it); other owners' GPTs that use it (an open dataset) lose it, and are not named.
         used_by = await self.live_versions_using(dataset.id)
-        if used_by:
+        home = aliased(Dataset)
+        own = list(
+            await self.session.scalars(
+                sa.select(home.id)
+                .where(home.id.in_(used_by), same_owner_sql(home, dataset))
+                .order_by(home.id)
+            )
+        ) if used_by else []  # fmt: skip
+        if own:
             raise Conflict(
                 "A published GPT uses this dataset; unpublish it or publish it without this dataset first",
-                gpt_ids=[str(gpt_id) for gpt_id in used_by],
+                gpt_ids=[str(gpt_id) for gpt_id in own],
             )
         await self.knowledge.forget_blobs(dataset.id)
         await self.session.delete(dataset)

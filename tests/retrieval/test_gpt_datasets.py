@@ -196,3 +196,31 @@ async def test_a_dataset_made_private_stops_answering_in_other_owners_gpts(
     read = (await client.get(f"/api/gpts/{theirs}", headers=other)).json()
     assert [d["id"] for d in read["datasets"]] == [theirs]  # left their draft
     assert await preview_cites(client, creator_headers, mine, "How much is a kayak?") == ["kayaks.md"]
+
+
+async def test_only_the_owners_published_gpts_hold_a_datasets_deletion_back(
+    client, creator_headers, db, settings, session
+):
+    """Another owner's GPT that used an open dataset neither blocks its deletion nor is named to the
+    deleter (a link-only GPT's id is its only secret); the owner's own published GPT is, until unpublished."""
+    dataset_id = await make_dataset(client, creator_headers, access="open", license="CC0-1.0")
+    await add_file(client, creator_headers, db, settings, dataset_id, "kayaks.md", KAYAKS)
+    eve = auth_headers(await create_user(session, settings, plan="plus"), settings)
+    theirs = await make_gpt(client, eve, "Eve's Guide")
+    assert (await attach(client, eve, theirs, dataset_id)).status_code == 201
+    link = await client.post(f"/api/gpts/{theirs}/publish", json={"visibility": "link"}, headers=eve)
+    assert link.status_code == 201, link.text
+    mine = await make_gpt(client, creator_headers, "My Guide")
+    assert (await attach(client, creator_headers, mine, dataset_id)).status_code == 201
+    await publish(client, creator_headers, mine)
+
+    private = await client.patch(
+        f"/api/datasets/{dataset_id}", json={"access": "private"}, headers=creator_headers
+    )
+    assert private.status_code == 200, private.text
+    refused = await client.delete(f"/api/datasets/{dataset_id}", headers=creator_headers)
+    assert refused.status_code == 409 and refused.json()["gpt_ids"] == [mine]
+    assert (await client.post(f"/api/gpts/{mine}/unpublish", headers=creator_headers)).status_code == 204
+    assert (await client.delete(f"/api/datasets/{dataset_id}", headers=creator_headers)).status_code == 204
+    # Eve's GPT goes on, without it.
+    assert (await client.get(f"/api/store/gpts/{theirs}", headers=eve)).status_code == 200
