@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -21,6 +22,7 @@ from saq import Queue
 
 from core.db import Database
 from core.errors import NotFound
+from core.filenames import clean_filename
 from core.settings import Settings
 from retrieval.batch_upload import READ_SIZE, StagedBatch, StagedFile
 from retrieval.batches import BatchService, batch_counts
@@ -52,6 +54,12 @@ def collect(paths: Iterable[Path]) -> list[Path]:
             if item.is_file() and not any(part.startswith(".") for part in relative.parts):
                 found.add(item.resolve())
     return sorted(found)
+
+
+def stored_name(path: Path) -> str:
+    """The file name as an upload's is kept (`core.filenames.clean_filename`: no controls, at most 255
+    bytes); bytes of the local name that are not UTF-8 become U+FFFD, as a browser shows them."""
+    return clean_filename(os.fsencode(path.name).decode("utf-8", "replace"))
 
 
 def sha256_of(path: Path) -> str:
@@ -115,7 +123,7 @@ async def upload(
             for path in work.files[start : start + size]:
                 file_id = uuid.uuid4()
                 stored, digest = await blobs.write_stream(file_id, _read(path), settings.max_file_bytes)
-                staged.files.append(StagedFile(file_id, path.name, stored, digest))
+                staged.files.append(StagedFile(file_id, stored_name(path), stored, digest))
                 on_file(1)
             async with db.session_scope() as session:
                 base = await session.get(Dataset, dataset_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 
 import sqlalchemy as sa
@@ -80,14 +81,19 @@ def test_ingest_uploads_a_folder_once_and_resumes(database_url, server_urls, tmp
         assert all(dispatched for _, dispatched, _ in files)  # handed to the job queue
 
         (folder / "guides" / "d.md").write_text("# D\n\nA new page.\n")
+        # names as an upload's are kept: bytes that are not UTF-8 shown as U+FFFD, controls removed
+        (folder / os.fsdecode(b"bad\xffname.txt")).write_text("Walruses haul out in June.\n")
+        (folder / "new\nline.txt").write_text("Narwhals are rarely seen.\n")
         again = CliRunner().invoke(main, ["ingest", str(folder), "--dataset", str(dataset_id), "--no-wait"])
         assert again.exit_code == 0, again.output
-        assert "1 file to upload; 3 already in the dataset" in again.output
+        assert "3 files to upload; 3 already in the dataset" in again.output
         assert [name for name, _, _ in _run(_files(database_url, dataset_id))] == [
             "a.md",
             "b.txt",
+            "bad\ufffdname.txt",
             "c.md",
             "d.md",
+            "newline.txt",
         ]
 
         missing = CliRunner().invoke(main, ["ingest", str(folder), "--dataset", str(uuid.uuid4())])
