@@ -295,7 +295,11 @@ class DatasetService:
             )
 
     async def _link(self, home: Dataset, dataset_id: uuid.UUID) -> GptDataset:
-        link = await self.session.get(GptDataset, (home.id, dataset_id))
+        """The attachment, locked: a detach at the same moment commits first (then this is a 404) or waits
+        for this request (an UPDATE or DELETE of a row already gone was a 500)."""
+        link = await self.session.get(
+            GptDataset, (home.id, dataset_id), with_for_update=True, populate_existing=True
+        )
         if link is None:
             raise NotFound("The GPT does not use this dataset")
         return link

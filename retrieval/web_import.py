@@ -30,7 +30,7 @@ import httpx2
 from lxml import etree
 from protego import Protego
 
-from core.filenames import clean_filename
+from core.filenames import title_filename
 from core.settings import Settings
 from tools.net import RefusedRequest, ToolNetworkError, check_url, guarded_client, request
 
@@ -332,9 +332,9 @@ def page_filename(url: str, title: str | None, extension: str) -> str:
     `extension`. The full URL is kept with the file (`source_url`)."""
     parts = urlsplit(url)
     stem = title or (parts.netloc + parts.path.rstrip("/")).replace("/", "_")
-    if not stem.lower().endswith(extension):
-        stem += extension
-    return clean_filename(stem)
+    # a title is no path: "Maps of N/S America" -> "Maps of N-S America.html" (clean_filename would keep
+    # only what follows the last slash)
+    return title_filename(stem, "" if stem.lower().endswith(extension) else extension, "page")
 
 
 def _gunzip(data: bytes, limit: int) -> bytes:

@@ -125,3 +125,24 @@ async def test_uploads_racing_a_change_of_access_all_end_with_the_new_access(
             ).all()
         )
     assert rights == {("private", "CC-BY-4.0")}
+
+
+async def test_changing_an_attachment_while_it_is_detached_is_a_404_not_a_500(
+    race_client, race_db, race_settings
+):
+    creator = await new_user(race_db, race_settings, plan="plus")
+    headers = auth_headers(creator, race_settings)
+    gpt_id = (await race_client.post("/api/gpts", json=GOOD, headers=headers)).json()["id"]
+    dataset_id = await new_dataset(race_client, headers)
+    url = f"/api/gpts/{gpt_id}/datasets/{dataset_id}"
+    for _ in range(5):
+        attached = await race_client.post(
+            f"/api/gpts/{gpt_id}/datasets", json={"dataset_id": dataset_id}, headers=headers
+        )
+        assert attached.status_code == 201, attached.text
+        changes = [
+            race_client.patch(url, json={"follow_latest": True}, headers=headers) for _ in range(PARALLEL - 1)
+        ]
+        *changed, detached = await together([*changes, race_client.delete(url, headers=headers)])
+        assert detached.status_code == 204
+        assert set(statuses(changed)) <= {200, 404}

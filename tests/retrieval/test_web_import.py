@@ -325,3 +325,20 @@ async def test_a_dataset_imports_pages_through_its_own_routes_and_only_its_edito
     refused = await web_client.post(imports, json=body, headers=stranger)
     assert refused.status_code == 403  # an open dataset: seen by anyone, changed by its owner only
     assert (await web_client.get(imports, headers=stranger)).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("title", "name"),
+    [
+        ("Maps of N/S America", "Maps of N-S America.html"),
+        ("ünicode 😀 <b>x</b>", "ünicode 😀 <b>x<-b>.html"),
+        ("Report.HTML", "Report.HTML"),
+        (None, "example.org_fjords_geiranger.html"),
+        ("  /  ", "page.html"),
+    ],
+)
+def test_a_pages_file_is_named_after_its_whole_title(title, name):
+    """A title is no path: its slashes do not cut it to what follows the last one (`b>.html`)."""
+    from retrieval.web_import import page_filename
+
+    assert page_filename("https://example.org/fjords/geiranger/", title, ".html") == name
