@@ -24,6 +24,11 @@ UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
 logger = logging.getLogger("gptstore.cache")
 
 
+def gpt_scope(gpt_id: object) -> str:
+    """The scope of one GPT's cached store page (`store.service.StoreService.cached_page`)."""
+    return f"gpt:{gpt_id}"
+
+
 async def bump(redis: Redis, *scopes: str) -> None:
     """Invalidate every entry cached under these scopes, and mark when they changed."""
     async with redis.pipeline(transaction=False) as pipe:

@@ -9,6 +9,7 @@ from typing import Annotated
 from litestar import Controller, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import Parameter
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import User
@@ -78,21 +79,27 @@ class DatasetController(Controller):
         current_user: User,
         db_session: AsyncSession,
         settings: Settings,
+        redis: Redis,
     ) -> DatasetRead:
         """Change fields; a new `access`/`license` applies to every file of the dataset at once. 403 for an
         open dataset of someone else, 409 for access/license of a GPT's home dataset."""
-        service = DatasetService(db_session, settings)
+        service = DatasetService(db_session, settings, redis)
         dataset = await service.get_editable(current_user, dataset_id, for_update=True)
         await service.update(dataset, data)
         return await service.read(dataset)
 
     @delete("/{dataset_id:uuid}", status_code=204)
     async def delete_dataset(
-        self, dataset_id: uuid.UUID, current_user: User, db_session: AsyncSession, settings: Settings
+        self,
+        dataset_id: uuid.UUID,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        redis: Redis,
     ) -> None:
-        """Delete it with its files and uploads; 409 for a GPT's home dataset (deleted with the GPT) and
-        while a live published GPT version uses it (`gpt_ids` names them)."""
-        service = DatasetService(db_session, settings)
+        """Delete it with its files and uploads; 409 while a live published version of one of its owner's
+        GPTs uses it (`gpt_ids` names them) and for a GPT's home dataset (deleted with the GPT)."""
+        service = DatasetService(db_session, settings, redis)
         await service.delete(current_user, dataset_id)
 
 

@@ -10,9 +10,11 @@ import uuid
 from collections.abc import Iterable
 
 import sqlalchemy as sa
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from core import cache
 from core.db import serialize, unique_or_conflict, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import User
@@ -36,9 +38,13 @@ def _check_licensed(access: str, license: str | None) -> None:
 
 
 class DatasetService:
-    def __init__(self, session: AsyncSession, settings: Settings):
+    """`redis`: the store's page cache, whose pages of GPTs using a dataset are dropped when its access or
+    license changes or it is deleted (a file made private must not stay listed for the cache's minute)."""
+
+    def __init__(self, session: AsyncSession, settings: Settings, redis: Redis | None = None):
         self.session = session
         self.settings = settings
+        self.redis = redis
         self.knowledge = KnowledgeService(session, settings)
 
     # Datasets -------------------------------------------------------------------------------------------
@@ -142,6 +148,7 @@ class DatasetService:
         if access == "private" and dataset.access == "open":
             await self._detach_from_others(dataset)
         if (access, license) != (dataset.access, dataset.license):
+            await self._drop_store_pages(dataset.id)
             dataset.access, dataset.license = access, license
             await self.session.execute(
                 sa.update(KnowledgeFile)
@@ -193,9 +200,19 @@ class DatasetService:
                 "A published GPT uses this dataset; unpublish it or publish it without this dataset first",
                 gpt_ids=[str(gpt_id) for gpt_id in own],
             )
+        await self._drop_store_pages(dataset.id, used_by)
         await self.knowledge.forget_blobs(dataset.id)
         await self.session.delete(dataset)
         await self.session.flush()
+
+    async def _drop_store_pages(self, dataset_id: uuid.UUID, used_by: list[uuid.UUID] | None = None) -> None:
+        """Drop the cached store pages of the GPTs whose live version uses the dataset (their file lists and
+        trust summaries show its files' access). Fails (503, the change rolled back) when Redis does."""
+        if self.redis is None:
+            return
+        used_by = await self.live_versions_using(dataset_id) if used_by is None else used_by
+        if used_by:
+            await cache.bump(self.redis, *(cache.gpt_scope(gpt_id) for gpt_id in used_by))
 
     async def live_versions_using(self, dataset_id: uuid.UUID) -> list[uuid.UUID]:
         """Ids of GPTs whose live published version was published with this dataset."""

@@ -70,7 +70,7 @@ async def invalidate(redis: Redis | None, gpt_id: uuid.UUID | None = None) -> No
     """Drop cached listing pages (and one GPT's page) after a change the store shows."""
     if redis is None:
         return
-    scopes = [LISTING_SCOPE] + ([f"gpt:{gpt_id}"] if gpt_id else [])
+    scopes = [LISTING_SCOPE] + ([cache.gpt_scope(gpt_id)] if gpt_id else [])
     await cache.bump(redis, *scopes)
 
 
@@ -142,7 +142,7 @@ class StoreService:
             return (await self.page(gpt_id, None)).model_dump(mode="json")
 
         ttl, lag = self.settings.cache_ttl_seconds, replica_lag(self.session, self.settings)
-        return await cache.cached(self.redis, f"gpt:{gpt_id}", "page", ttl, compute, lag=lag)
+        return await cache.cached(self.redis, cache.gpt_scope(gpt_id), "page", ttl, compute, lag=lag)
 
     async def served_page(self, gpt_id: uuid.UUID, user: User | None, base_url: str) -> GptPage:
         """The page as served: the cached page with its MCP server URL on this site (`base_url`, the
@@ -545,7 +545,8 @@ class StoreService:
             listing.search_text = listing_text(listing, creator)
         await self.session.flush()
         if self.redis is not None:  # every GPT page names the creator: drop each one's cached page too
-            await cache.bump(self.redis, LISTING_SCOPE, *(f"gpt:{listing.gpt_id}" for listing in rows))
+            pages = (cache.gpt_scope(listing.gpt_id) for listing in rows)
+            await cache.bump(self.redis, LISTING_SCOPE, *pages)
 
     async def set_hidden_by_reports(self, gpt_id: uuid.UUID, hidden: bool) -> None:
         listing = await self.session.get(Listing, gpt_id, with_for_update=True)

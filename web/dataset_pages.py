@@ -52,7 +52,7 @@ def _form_of(dataset: Any) -> dict[str, str]:
 DatasetPage = Page[DatasetService]
 AT_DATASET = {"back": "/creator/datasets/{dataset_id}"}  # a login from a form returns to its page
 AT_KNOWLEDGE = {"back": "/builder/{gpt_id}?tab=knowledge"}
-provide_dataset_page = page_provider(lambda session, settings, _: DatasetService(session, settings))
+provide_dataset_page = page_provider(DatasetService)
 
 
 def _form_page(page: DatasetPage, dataset, values, errors, status_code=200, files=(), max_file_bytes=0):

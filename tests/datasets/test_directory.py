@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import uuid
 import zipfile
 from urllib.parse import unquote
@@ -272,3 +273,20 @@ async def test_a_datasets_archive_is_named_after_the_whole_name(
     dataset = await create_dataset(session, settings, creator, name=name, files={"ferries.md": FERRIES})
     whole = await client.get(f"/api/store/datasets/{dataset.id}/download")
     assert f'filename="{filename}"' in whole.headers["content-disposition"]
+
+
+async def test_a_dataset_made_private_leaves_the_cached_store_page_at_once(
+    client, session, settings, creator, creator_headers
+):
+    """The store's GPT page is cached for a minute: a change of its dataset's access drops it, so the
+    files of a dataset made private are not listed (nor counted open) meanwhile."""
+    dataset = await create_dataset(session, settings, creator, files={"secret-plan.md": FERRIES})
+    gpt_id = await create_gpt_using(client, creator_headers, session, [dataset])
+    before = (await client.get(f"/api/store/gpts/{gpt_id}")).json()  # anonymous: the cached page
+    assert [f["filename"] for f in before["knowledge"]] == ["secret-plan.md"]
+    made = await client.patch(
+        f"/api/datasets/{dataset.id}", json={"access": "private"}, headers=creator_headers
+    )
+    assert made.status_code == 200, made.text
+    after = (await client.get(f"/api/store/gpts/{gpt_id}")).json()
+    assert after["knowledge"] == [] and "secret-plan.md" not in json.dumps(after)
