@@ -401,13 +401,16 @@ async def save(session: AsyncSession, plan: ResponsePlan, response: dict[str, An
 
 
 async def input_items_page(row: StoredResponse, limit: int, order: str, after: str | None) -> dict[str, Any]:
-    """A page of a stored response's input items (OpenAI's list shape), `order` `asc` or `desc`."""
+    """A page of a stored response's input items (OpenAI's list shape), `order` `asc` or `desc`; 404 naming
+    `after` when it is not one of them (as a conversation's items answer)."""
     items = list(row.input_items)
     if order == "desc":
         items.reverse()
     if after is not None:
         ids = [i["id"] for i in items]
-        items = items[ids.index(after) + 1 :] if after in ids else []  # nothing follows an unknown id
+        if after not in ids:
+            raise NotFound(f"Item with id '{after}' not found.", param="after")
+        items = items[ids.index(after) + 1 :]
     page = items[:limit]
     return {
         "object": "list",

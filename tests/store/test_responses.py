@@ -111,6 +111,10 @@ async def test_create_retrieve_input_items_and_delete(llm_api, gpt_id, fake_open
     assert [(i.type, i.role, i.content[0].text) for i in items.data] == [
         ("message", "user", "Which fjord in May?")
     ]
+    assert (await sdk.responses.input_items.list(response.id, after=items.data[0].id)).data == []
+    with pytest.raises(openai.NotFoundError) as unknown:  # as a conversation's items answer
+        await sdk.responses.input_items.list(response.id, after="msg_garbage")
+    assert unknown.value.body["param"] == "after"
 
     await sdk.responses.delete(response.id)
     with pytest.raises(openai.NotFoundError):
