@@ -191,7 +191,8 @@ def _field_errors(extra: Any) -> tuple[list[dict[str, Any]], bool]:
             errors.append({"field": "body", "message": "A request body is required"})
             continue
         if isinstance(message, str):
-            message = parameter_message(message)
+            # pydantic's prefix for a validator's own ValueError: the message is the validator's sentence
+            message = parameter_message(message.removeprefix("Value error, "))
         errors.append({"field": key or "body", "message": message})
     return errors, missing_body
 

@@ -108,3 +108,23 @@ async def test_a_parameter_refused_by_its_pattern_is_told_the_rule(client, creat
     for response, field in ((cursor, "cursor"), (token, "token")):
         assert response.status_code == 422
         assert response.json()["errors"] == [{"field": field, "message": rule}]
+
+
+async def test_a_validators_own_sentence_comes_without_pydantics_prefix(client, creator_headers):
+    """A validator's ValueError reaches the client as its sentence, not as "Value error, ..." (pydantic's)."""
+    gpt = (await client.post("/api/gpts", json={"name": "Starters"}, headers=creator_headers)).json()
+    url = f"/api/gpts/{gpt['id']}"
+    refused = {
+        "each tag has at most 32 characters": await client.patch(
+            url, json={"tags": ["x" * 40]}, headers=creator_headers
+        ),
+        "chunk_overlap must be at most half of chunk_size": await client.patch(
+            url, json={"retrieval": {"chunk_size": 100, "chunk_overlap": 90}}, headers=creator_headers
+        ),
+        "'ftp://x': an origin starts with https:// or http://": await client.put(
+            f"{url}/embed", json={"allowed_origins": ["ftp://x"]}, headers=creator_headers
+        ),
+    }
+    for sentence, response in refused.items():
+        assert response.status_code == 422
+        assert [e["message"] for e in response.json()["errors"]] == [sentence]
