@@ -235,16 +235,18 @@ async def test_cancel_stops_waiting_and_running_files(
 
     # The same files uploaded again: the cancelled ones are replaced and ingested, the finished one is a
     # duplicate; one at a time too.
-    retry = (await post_batch(client, creator_headers, f"/api/datasets/{dataset.id}", parts(
-        *[(f"n{i}.md", note(i) * 40) for i in range(3)]
-    ))).json()  # fmt: skip
     done = await session.scalar(sa.select(KnowledgeFile.filename).where(KnowledgeFile.id == ids[0]))
     names = [f"n{i}.md" for i in range(4)]
+    *again_in_batch, last = [name for name in names if name != done]  # ids come in no set order
+    retry = (await post_batch(client, creator_headers, f"/api/datasets/{dataset.id}", parts(
+        *[(name, note(names.index(name)) * 40) for name in (done, *again_in_batch)]
+    ))).json()  # fmt: skip
     assert retry["file_counts"]["total"] == 2
     assert [(s["filename"], s["reason"]) for s in retry["skipped"]] == [(done, "duplicate")]
-    last = names[3]
     single = await client.post(
-        f"/api/datasets/{dataset.id}/files", files={"file": (last, note(3) * 40)}, headers=creator_headers
+        f"/api/datasets/{dataset.id}/files",
+        files={"file": (last, note(names.index(last)) * 40)},
+        headers=creator_headers,
     )
     assert single.status_code in (200, 201, 202), single.text
     rows = (
