@@ -19,7 +19,10 @@ The query embedding is known in advance on both sides (the model is not measured
 the ratios to bare, the statements each layer sends, and the load average. `--breakdown` adds two layers:
 `bare tx`, the service's own statements (`BEGIN`, the scope, the search, `COMMIT`) on a bare connection
 opened for the rounds, and `round trip`, a `SELECT 1`. `--profile` samples the server with py-spy and
-prints milliseconds per request by function. A benchmark, not a test: nothing here asserts a time.
+prints milliseconds per request by function. `--timeline` marks each step of a search request inside the
+server (authentication, checkout, BEGIN, each statement, COMMIT, the response) and prints the median time
+between steps: where the HTTP layer's time goes, waits included, which a CPU profile does not see. A
+benchmark, not a test: nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -101,11 +105,95 @@ def serve(config_path: str) -> None:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stopped)
+    app = create_app(settings, db=db)
+    timeline: list[list[tuple[str, float]]] = []
+    if config.get("timeline"):
+        app = timed(app, db, timeline)
     try:
-        uvicorn.run(create_app(settings, db=db), host="127.0.0.1", port=config["port"], log_config=None,
-                    access_log=False)  # fmt: skip
+        uvicorn.run(app, host="127.0.0.1", port=config["port"], log_config=None, access_log=False)
     finally:
         Path(config["statements"]).write_text(str(count[0]))
+        if config.get("timeline"):
+            Path(config["timeline"]).write_text(json.dumps(timeline))
+
+
+def timed(app, db: Database, timeline: list) -> Any:
+    """`--timeline`: the app with marks at each step of a search request (its start, authentication, the
+    session's checkout and BEGIN, every statement's start and end, the search in the service, COMMIT and
+    check-in, the response), one list per request in `timeline`. A bench's instrument, not the service's."""
+    import functools
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    import core.auth
+    import retrieval.knowledge_search
+    import retrieval.routes
+
+    marks: list[tuple[str, float]] = []
+
+    def mark(name: str) -> None:
+        marks.append((name, time.perf_counter()))
+
+    def around(owner: Any, attribute: str, name: str) -> None:
+        original = getattr(owner, attribute)
+
+        @functools.wraps(original)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            mark(f"{name} starts")
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                mark(f"{name} ends")
+
+        setattr(owner, attribute, wrapper)
+
+    around(core.auth.AccountService, "user_for_credential", "authentication")
+    around(AsyncSession, "get", "session.get")
+    around(retrieval.knowledge_search.KnowledgeSearch, "search", "KnowledgeSearch.search")
+    around(retrieval.routes, "hit_test", "the handler's search")
+    sync = db.engine.sync_engine
+    sa.event.listen(
+        sync, "before_cursor_execute", lambda *a: mark("statement: " + " ".join(a[2].split())[:24])
+    )
+    sa.event.listen(sync, "after_cursor_execute", lambda *_: mark("statement ends"))
+    for event in ("checkout", "checkin", "begin", "commit"):
+        sa.event.listen(sync, event, lambda *_, e=event: mark(e))
+
+    async def instrumented(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].endswith("/search"):
+            await app(scope, receive, send)
+            return
+        marks.clear()
+        mark("request")
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                mark("response starts")
+            await send(message)
+
+        await app(scope, receive, sending)
+        mark("response sent")
+        timeline.append(list(marks))
+
+    return instrumented
+
+
+def print_timeline(path: Path, rounds: int) -> None:
+    """Median milliseconds between consecutive marks of `timed`, over the measured rounds' requests that
+    took the most common path (the last `rounds` requests)."""
+    requests = json.loads(path.read_text())[-rounds:]
+    paths: dict[tuple[str, ...], list] = {}
+    for marks in requests:
+        paths.setdefault(tuple(name for name, _ in marks), []).append(marks)
+    common, runs = max(paths.items(), key=lambda item: len(item[1]))
+    print(
+        f"\nserver timeline (--timeline), {len(runs)} of {len(requests)} requests, median ms between steps:"
+    )
+    for i in range(1, len(common)):
+        gap = float(np.median([(marks[i][1] - marks[i - 1][1]) * 1000 for marks in runs]))
+        print(f"{gap:8.3f}  {common[i - 1]} -> {common[i]}")
+    total = float(np.median([(marks[-1][1] - marks[0][1]) * 1000 for marks in runs]))
+    print(f"{total:8.3f}  in all, inside the server (with the marks' own cost)")
 
 
 def free_port() -> int:
@@ -284,6 +372,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
                 "vectors": str(workdir / "vectors.npz"),
                 "port": port,
                 "statements": str(workdir / "statements"),
+                "timeline": str(workdir / "timeline.json") if args.timeline else None,
             }
             (workdir / "config.json").write_text(json.dumps(config))
             with open(workdir / "server.log", "wb") as log:  # noqa: ASYNC230 (once, before the rounds)
@@ -317,6 +406,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
             http_statements = int((workdir / "statements").read_text()) / results["requests"]
             if args.profile:
                 print_profile(workdir / "server.txt", results["rounds"], args.top)
+            if args.timeline:
+                print_timeline(workdir / "timeline.json", results["rounds"])
         finally:
             await engine.dispose()
 
@@ -494,6 +585,11 @@ def main() -> None:
         "--breakdown",
         action="store_true",
         help="also the service's statements on a bare connection, a round trip",
+    )
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="also the server's own timeline of a search request (median ms between its steps)",
     )
     parser.add_argument("--top", type=int, default=60, help="functions the profile lists")
     parser.add_argument("--seed", type=int, default=7)
