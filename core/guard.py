@@ -28,6 +28,7 @@ from urllib.parse import unquote_to_bytes
 from litestar import Request
 from litestar._asgi.utils import wrap_in_exception_handler
 from litestar.datastructures import FormMultiDict
+from litestar.exceptions import ClientException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import BadRequest, BadShape, BodyTooLarge, UnstorableText
@@ -43,6 +44,10 @@ _JSON_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _BRACKET_STEP = bytes.maketrans(b"[]{}", b"\x01\xff\x01\xff")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The multipart parser's limits under `request.form()`: Litestar's `multipart_form_part_limit` (1,000 by
+# default) and the `multipart` package's `max_header_size` (4,096 + 128 bytes).
+MULTIPART_PARTS = 1000
+MULTIPART_HEADER_BYTES = 4224
 
 
 def has_unstorable(value: str) -> bool:
@@ -250,6 +255,17 @@ async def read_form(request: Request) -> FormMultiDict:
         ) from None
     except LookupError:
         raise BadRequest("A form field declares an unknown charset") from None
+    except ClientException as exc:
+        # Litestar answers every limit of its multipart parser with a 400 "Request Entity Too Large"
+        # (litestar/_multipart.py, kept for compatibility), which says neither which limit nor that the
+        # body is no larger than allowed
+        if exc.detail != "Request Entity Too Large":
+            raise
+        message = (
+            f"is over a limit of the multipart parser: more than {MULTIPART_PARTS:,} parts, or a part "
+            f"header longer than {MULTIPART_HEADER_BYTES:,} bytes (a file name that long?)"
+        )
+        raise BadShape(f"The form {message}", errors=[{"field": "form", "message": message}]) from None
     return check_form(form)
 
 

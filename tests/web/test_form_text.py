@@ -64,3 +64,19 @@ async def test_logged_in_forms_refuse_or_clean_a_nul(client, session, creator, s
     assert sent.status_code == 303
     kept = await session.scalars(sa.select(ChatMessage.content).where(ChatMessage.role == "user"))
     assert "Which fjord?" in list(kept)
+
+
+async def test_a_forms_parser_limit_is_named_not_called_too_large(client, creator_headers):
+    """A part header of 5,000 bytes or 1,001 parts in an upload's form: a 422 naming `form` and the limit
+    (Litestar's own answer was a 400 "Request Entity Too Large" for a body far under the size limit)."""
+    gpt = (await client.post("/api/gpts", json={"name": "P"}, headers=creator_headers)).json()
+    multipart = {**creator_headers, "Content-Type": "multipart/form-data; boundary=XyZ"}
+    long_name = b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="' + b"n" * 5000
+    many = b"".join(
+        b'--XyZ\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nx\r\n' % i for i in range(1001)
+    )
+    for body in (long_name + b'.md"\r\n\r\nhello\r\n--XyZ--\r\n', many + b"--XyZ--\r\n"):
+        response = await client.post(f"/api/gpts/{gpt['id']}/files", content=body, headers=multipart)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["field"] == "form"
+        assert "4,224 bytes" in response.json()["detail"] and "1,000 parts" in response.json()["detail"]
