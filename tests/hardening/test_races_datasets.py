@@ -24,6 +24,13 @@ async def new_dataset(client, headers) -> str:
     return response.json()["id"]
 
 
+async def gpt_and_dataset(client, db, settings) -> tuple[dict[str, str], str, str]:
+    """A creator's headers, a GPT draft of theirs and a dataset of theirs."""
+    headers = auth_headers(await new_user(db, settings, plan="plus"), settings)
+    gpt_id = (await client.post("/api/gpts", json=GOOD, headers=headers)).json()["id"]
+    return headers, gpt_id, await new_dataset(client, headers)
+
+
 def upload(client, dataset_id: str, headers, content: bytes):
     return client.post(
         f"/api/datasets/{dataset_id}/files",
@@ -51,10 +58,7 @@ async def test_uploads_racing_the_deletion_of_their_dataset_leave_nothing_behind
 
 
 async def test_parallel_attaches_of_one_dataset_attach_it_once(race_client, race_db, race_settings):
-    creator = await new_user(race_db, race_settings, plan="plus")
-    headers = auth_headers(creator, race_settings)
-    gpt_id = (await race_client.post("/api/gpts", json=GOOD, headers=headers)).json()["id"]
-    dataset_id = await new_dataset(race_client, headers)
+    headers, gpt_id, dataset_id = await gpt_and_dataset(race_client, race_db, race_settings)
     body = {"dataset_id": dataset_id}
 
     responses = await together(
@@ -71,10 +75,7 @@ async def test_parallel_attaches_of_one_dataset_attach_it_once(race_client, race
 async def test_a_publish_racing_the_deletion_of_its_dataset_keeps_them_consistent(
     race_client, race_db, race_settings
 ):
-    creator = await new_user(race_db, race_settings, plan="plus")
-    headers = auth_headers(creator, race_settings)
-    gpt_id = (await race_client.post("/api/gpts", json=GOOD, headers=headers)).json()["id"]
-    dataset_id = await new_dataset(race_client, headers)
+    headers, gpt_id, dataset_id = await gpt_and_dataset(race_client, race_db, race_settings)
     attached = await race_client.post(
         f"/api/gpts/{gpt_id}/datasets", json={"dataset_id": dataset_id}, headers=headers
     )
@@ -130,10 +131,7 @@ async def test_uploads_racing_a_change_of_access_all_end_with_the_new_access(
 async def test_changing_an_attachment_while_it_is_detached_is_a_404_not_a_500(
     race_client, race_db, race_settings
 ):
-    creator = await new_user(race_db, race_settings, plan="plus")
-    headers = auth_headers(creator, race_settings)
-    gpt_id = (await race_client.post("/api/gpts", json=GOOD, headers=headers)).json()["id"]
-    dataset_id = await new_dataset(race_client, headers)
+    headers, gpt_id, dataset_id = await gpt_and_dataset(race_client, race_db, race_settings)
     url = f"/api/gpts/{gpt_id}/datasets/{dataset_id}"
     for _ in range(5):
         attached = await race_client.post(
