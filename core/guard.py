@@ -220,13 +220,18 @@ def _needs_walk(item: Any, settings: Settings, depth: int) -> bool:
 
 
 def check_form(form: FormMultiDict) -> FormMultiDict:
-    """A parsed form's fields checked like JSON fields are: the pasted fields (`PASTED_FIELDS`) without
-    U+0000 and lone surrogates, any other text field holding them refused with a 422 `UnstorableText`
-    naming every such field (file parts are left as they are: their names are cleaned at upload)."""
+    """A parsed form's fields checked like JSON fields are, line breaks as LF (a browser sends CRLF): the
+    pasted fields (`PASTED_FIELDS`) without U+0000 and lone surrogates, any other text field holding them
+    refused with a 422 `UnstorableText` naming every such field (file parts are left as they are: their
+    names are cleaned at upload)."""
     errors: list[dict[str, Any]] = []
     items: list[tuple[str, Any]] = []
     changed = False
     for name, value in form.multi_items():
+        if isinstance(value, str) and "\r" in value:
+            # HTML form submission sends every line break of a textarea as CRLF (HTML, "constructing the
+            # entry list"): the text as typed has LF, as the API's JSON does
+            value, changed = value.replace("\r\n", "\n").replace("\r", "\n"), True
         if has_unstorable(name):
             field = name.encode("unicode_escape").decode("ascii")
             errors.append({"field": field, "message": f"(a form field name) {unstorable_message(name)}"})

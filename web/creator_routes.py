@@ -51,7 +51,7 @@ async def stats_view(
 ) -> Any:
     """Charts of `GET /api/gpts/{id}/stats` (`StatsRead`), the GPT's totals, and its reviews to reply to."""
     creators = CreatorService(db_session, settings)
-    stats = await creators.stats(user, gpt_id, days)  # 404 unless the caller owns the GPT
+    stats = await creators.stats(user, gpt_id, days)  # 404 unless the caller edits the GPT or is an admin
     gpt = next(g for g in (await creators.dashboard(user)).data if g.id == gpt_id)
     dates = [d.date for d in stats.days]
     figures = [

@@ -187,5 +187,7 @@ async def test_stats_are_zero_filled_and_only_for_the_owner(
             f"/api/gpts/{listing.gpt_id}/stats", params={"days": bad}, headers=creator_headers
         )
         assert invalid.status_code == 422 and invalid.json()["errors"][0]["field"] == "days"
-    others = auth_headers(await create_user(session, settings, is_admin=True), settings)
+    others = auth_headers(await create_user(session, settings), settings)
     assert (await client.get(f"/api/gpts/{listing.gpt_id}/stats", headers=others)).status_code == 404
+    admin = auth_headers(await create_user(session, settings, is_admin=True), settings)
+    assert (await client.get(f"/api/gpts/{listing.gpt_id}/stats", headers=admin)).status_code == 200

@@ -3,6 +3,8 @@ holding them is a 422 naming it (never a 500 from PostgreSQL, logged in or not).
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import sqlalchemy as sa
 from litestar.datastructures import FormMultiDict
@@ -80,3 +82,26 @@ async def test_a_forms_parser_limit_is_named_not_called_too_large(client, creato
         assert response.status_code == 422, response.text
         assert response.json()["errors"][0]["field"] == "form"
         assert "4,224 bytes" in response.json()["detail"] and "1,000 parts" in response.json()["detail"]
+
+
+async def test_a_textarea_keeps_its_line_breaks_as_typed(client, session, creator, settings):
+    """A browser sends every line break of a textarea as CRLF: saved as LF, as the API stores it, so an
+    untouched Configure form round-trips unchanged (CRLF made a draft near the limit unsaveable)."""
+    from builder.models import Gpt
+
+    assert check_form(FormMultiDict([("instructions", "a\r\nb\rc\nd")])).dict() == {
+        "instructions": ["a\nb\nc\nd"]
+    }
+    await log_in(client, creator.email)
+    token = client.cookies.get(CSRF_COOKIE)
+    created = await client.post("/builder/new", data={"csrf_token": token}, headers=HTML)
+    path = created.headers["location"].split("?")[0]
+    lines = "\r\n".join(f"Rule line number {i:05d}." for i in range(1300))  # 31,199 characters with LF
+    form = {
+        "csrf_token": token, "name": "Rules", "description": "Many rules", "instructions": lines,
+        "welcome_message": "Hello\r\nthere", "category": "lifestyle",
+    }  # fmt: skip
+    saved = await client.post(path, data=form, headers=HTML)
+    assert saved.status_code == 303, saved.text[:500]
+    gpt = await session.get(Gpt, uuid.UUID(path.rsplit("/", 1)[1]), populate_existing=True)
+    assert gpt.instructions == lines.replace("\r\n", "\n") and gpt.welcome_message == "Hello\nthere"
