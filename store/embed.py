@@ -12,6 +12,7 @@ visitor among the GPT's users.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import re
 import uuid
@@ -89,6 +90,19 @@ def web_origin(value: str) -> str:
             raise ValueError(f"{value!r}: the host name is not valid") from None
         if not _HOST.match(name):
             raise ValueError(f"{value!r}: the host name is not valid")
+        # A host whose last label is a number is an IPv4 address to a browser (the URL Standard's "ends in a
+        # number"), which reads `2130706433`, `0x7f.1` or `127.1` as 127.0.0.1: CSP would never match the
+        # entry as typed, so only the dotted form is taken.
+        last = name.rsplit(".", 1)[-1]
+        if last.isdigit() or (last.startswith("0x") and all(c in "0123456789abcdef" for c in last[2:])):
+            try:
+                canonical = str(ipaddress.IPv4Address(name))
+            except ValueError:
+                canonical = None
+            if canonical != name:
+                raise ValueError(
+                    f"{value!r}: write an IPv4 address as four decimal numbers, such as http://127.0.0.1:8080"
+                )
     if port_text is not None:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise ValueError(f"{value!r}: the port must be a number from 1 to 65535")

@@ -78,6 +78,15 @@ def test_anything_but_an_origin_is_refused(bad):
         web_origin(bad)
 
 
+@pytest.mark.parametrize(
+    "ipv4", ["http://2130706433", "http://0x7f000001", "http://127.1", "http://0x7f.1", "http://127.000.0.1"]
+)
+def test_an_ipv4_address_is_taken_only_as_four_decimal_numbers(ipv4):
+    """A browser reads these as 127.0.0.1, so a CSP entry as typed would never match."""
+    with pytest.raises(ValueError, match="four decimal numbers"):
+        web_origin(ipv4)
+
+
 @pytest.mark.parametrize("ipv6", ["http://[::1]:3000", "https://[2001:db8::1]", "https://[::ffff:1.2.3.4]"])
 def test_an_ipv6_address_is_refused_as_csp_cannot_name_it(ipv6):
     with pytest.raises(ValueError, match="IPv6 address cannot be allowed"):
