@@ -108,6 +108,17 @@ def form_of(gpt: GptRead) -> dict[str, Any]:
     return {k: "" if v is None else v for k, v in values.items()}
 
 
+STALE_FORM = (
+    "This draft changed since this form was opened (in the builder chat or another tab). Your edits are "
+    "below: saving again replaces what is there now; reload the page to see it first."
+)
+
+
+def draft_revision(row: Gpt) -> str:
+    """What the Configure form was rendered from (its hidden `revision`): the draft's last change."""
+    return row.updated_at.isoformat()
+
+
 async def editor(
     request: Request,
     user: User,
@@ -154,6 +165,7 @@ async def editor(
         "builder/editor.html",
         user,
         gpt=gpt,
+        revision=draft_revision(row),
         tab=tab if tab in TABS else "create",
         values=values,
         starters=starters + [""] * (MAX_STARTERS - len(starters)),
@@ -316,16 +328,24 @@ async def configure(
     row = await service.get_owned(page_user, gpt_id, for_update=True)
     form = await read_form(request)
     data = update_from_form(form)
-    try:
-        update = validate_fields(GptUpdate, data, settings.categories)
-    except Invalid as exc:
+
+    async def again(errors: dict[str, str], status_code: int) -> Any:
         values = {k: v for k, v in form.items() if isinstance(v, str)}
         values["conversation_starters"] = data["conversation_starters"]
         values = {**form_of(await service.read(row)), **values}
         return await editor(
             request, page_user, db_session, settings, redis, row, tab="configure",
-            values=values, errors=configure_errors(exc), status_code=422,
+            values=values, errors=errors, status_code=status_code,
         )  # fmt: skip
+
+    revision = form.get("revision")
+    if isinstance(revision, str) and revision and revision != draft_revision(row):
+        # Saved as it is, the form would undo what changed meanwhile (the builder chat, another tab).
+        return await again({"form": STALE_FORM}, 409)
+    try:
+        update = validate_fields(GptUpdate, data, settings.categories)
+    except Invalid as exc:
+        return await again(configure_errors(exc), 422)
     await service.update(row, update)
     return Redirect(f"/builder/{gpt_id}?tab=configure&done=saved", status_code=303)
 

@@ -105,3 +105,39 @@ async def test_a_textarea_keeps_its_line_breaks_as_typed(client, session, creato
     assert saved.status_code == 303, saved.text[:500]
     gpt = await session.get(Gpt, uuid.UUID(path.rsplit("/", 1)[1]), populate_existing=True)
     assert gpt.instructions == lines.replace("\r\n", "\n") and gpt.welcome_message == "Hello\nthere"
+
+
+async def test_a_configure_form_opened_before_a_change_elsewhere_does_not_undo_it(client, creator, settings):
+    """Two tabs on one draft: the builder chat (here the API) renames it in one; the Configure form opened
+    before in the other, saved, is a 409 that keeps the edits and says so, never a silent undo; saving
+    the re-shown form (with the draft's new revision) then applies it."""
+    import re
+
+    from tests.factories import auth_headers
+
+    await log_in(client, creator.email)
+    token = client.cookies.get(CSRF_COOKIE)
+    path = (await client.post("/builder/new", data={"csrf_token": token}, headers=HTML)).headers["location"]
+    path = path.split("?")[0]
+    gpt_id = path.rsplit("/", 1)[1]
+    page = (await client.get(f"{path}?tab=configure", headers=HTML)).text
+    revision = re.search(r'name="revision" value="([^"]+)"', page).group(1)
+    renamed = await client.patch(
+        f"/api/gpts/{gpt_id}", json={"name": "Tab Two"}, headers=auth_headers(creator, settings)
+    )
+    assert renamed.status_code == 200
+    form = {
+        "csrf_token": token,
+        "revision": revision,
+        "name": "Tab One",
+        "welcome_message": "Welcome from tab one",
+    }
+    stale = await client.post(path, data=form, headers=HTML)
+    assert stale.status_code == 409 and "changed since this form was opened" in stale.text
+    assert 'value="Tab One"' in stale.text  # the edits are kept on the page
+    api = auth_headers(creator, settings)
+    assert (await client.get(f"/api/gpts/{gpt_id}", headers=api)).json()["name"] == "Tab Two"
+    fresh = re.search(r'name="revision" value="([^"]+)"', stale.text).group(1)
+    saved = await client.post(path, data={**form, "revision": fresh}, headers=HTML)
+    assert saved.status_code == 303
+    assert (await client.get(f"/api/gpts/{gpt_id}", headers=api)).json()["name"] == "Tab One"
