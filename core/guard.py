@@ -44,10 +44,10 @@ _JSON_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _BRACKET_STEP = bytes.maketrans(b"[]{}", b"\x01\xff\x01\xff")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# The multipart parser's limits under `request.form()`: Litestar's `multipart_form_part_limit` (1,000 by
-# default) and the `multipart` package's `max_header_size` (4,096 + 128 bytes).
-MULTIPART_PARTS = 1000
-MULTIPART_HEADER_BYTES = 4224
+# The `multipart` package's `max_header_size` (4,096 + 128 bytes), under `request.form()` and the file
+# batches' own parser: a part's header line (a file name of 255 UTF-8 bytes, sent percent-encoded in
+# `filename*` beside its ASCII fallback, needs about 1 KB).
+MULTIPART_HEADER_BYTES = 4096 + 128
 
 
 def has_unstorable(value: str) -> bool:
@@ -267,7 +267,8 @@ async def read_form(request: Request) -> FormMultiDict:
         if exc.detail != "Request Entity Too Large":
             raise
         message = (
-            f"is over a limit of the multipart parser: more than {MULTIPART_PARTS:,} parts, or a part "
+            f"is over a limit of the multipart parser: more than {request.app.multipart_form_part_limit:,}"
+            " parts, or a part "
             f"header longer than {MULTIPART_HEADER_BYTES:,} bytes (a file name that long?)"
         )
         raise BadShape(f"The form {message}", errors=[{"field": "form", "message": message}]) from None

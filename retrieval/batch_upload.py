@@ -23,16 +23,13 @@ from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMul
 from core.archives import Archive, Member, open_archive, shown
 from core.errors import BadRequest, Invalid, TooLarge
 from core.filenames import clean_filename
-from core.guard import check_text
+from core.guard import MULTIPART_HEADER_BYTES, check_text
 from core.settings import Settings
 from retrieval.uploads import UploadBlobs
 
 FIELDS = ("file", "archive", "access", "license")
 MAX_TEXT_FIELD_BYTES = 1000
-# The multipart parser's defaults, named: a part's header line (a file name of 255 UTF-8 bytes, sent
-# percent-encoded in `filename*` beside its ASCII fallback, needs about 1 KB) and the headers of a part.
-MAX_PART_HEADER_BYTES = 4096 + 128
-MAX_PART_HEADERS = 8
+MAX_PART_HEADERS = 8  # the multipart parser's default count of headers in a part
 READ_SIZE = 1024 * 1024
 SKIPPED_PREFIXES = ("__MACOSX/",)
 
@@ -138,7 +135,7 @@ async def _events(
     try:
         with PushMultipartParser(
             boundary,
-            max_header_size=MAX_PART_HEADER_BYTES,
+            max_header_size=MULTIPART_HEADER_BYTES,
             max_header_count=MAX_PART_HEADERS,
             max_segment_count=max_parts,
         ) as parser:
@@ -160,7 +157,7 @@ def _limit_reached(reason: str, max_parts: int) -> Invalid:
     """The parser's limit by its cause; the parser tells its limits apart only by their message."""
     if "header length" in reason:
         return Invalid(
-            f"A header of a part is longer than {MAX_PART_HEADER_BYTES:,} bytes (a file name that long?)",
+            f"A header of a part is longer than {MULTIPART_HEADER_BYTES:,} bytes (a file name that long?)",
             field="form",
             limit="max_part_header_bytes",
         )
