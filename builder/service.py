@@ -34,7 +34,7 @@ from core.archives import open_zip
 from core.auth import require_paid_plan
 from core.db import utcnow
 from core.errors import BadShape, Conflict, Forbidden, Invalid, NotFound, UnstorableText
-from core.filenames import clean_filename, title_filename, unsafe_member_name
+from core.filenames import clean_filename, title_filename
 from core.guard import clean_json, load_json
 from core.models import User
 from core.pagination import keyset_page
@@ -339,20 +339,17 @@ def _read_archive(data: bytes, settings: Settings) -> tuple[ExportManifest, dict
     # a damaged, encrypted or ambiguous zip (core.archives) is a 422 naming `file` too
     entries = 4 * settings.max_files_per_gpt + 100  # the manifest, knowledge files, their directories
     with open_zip(io.BytesIO(data), _archive_error, max_entries=entries) as archive:
-        infos = {info.filename: info for info in archive.infolist()}
-        for name in infos:
-            if reason := unsafe_member_name(name):
-                shown = name.encode("unicode_escape").decode("ascii")
-                raise _archive_error(f"the member name '{shown}' {reason}")
-        if sum(i.file_size for i in infos.values()) > settings.max_uncompressed_bytes:
+        # (member names were checked by open_zip: unsafe, not UTF-8 or twice is a refusal already)
+        if sum(member.size for member in archive.members) > settings.max_uncompressed_bytes:
             raise _archive_error("it unpacks to more than the allowed size")
-        if MANIFEST not in infos:
+        manifest_member = archive.member(MANIFEST)
+        if manifest_member is None:
             raise _archive_error(f"{MANIFEST} is missing")
-        if infos[MANIFEST].file_size > settings.max_request_body_bytes:
+        if manifest_member.size > settings.max_request_body_bytes:
             raise _archive_error(f"{MANIFEST} is larger than {settings.max_request_body_bytes:,} bytes")
         try:
-            raw = load_json(archive.read(MANIFEST), settings, field=MANIFEST)
-        except (ValueError, zipfile.BadZipFile):
+            raw = load_json(archive.read(manifest_member), settings, field=MANIFEST)
+        except ValueError:  # (a damaged member is open_zip's refusal)
             raise _archive_error(f"{MANIFEST} is not valid JSON") from None
         except BadShape as exc:
             raise _archive_error(exc.detail) from None
@@ -370,20 +367,22 @@ def _read_archive(data: bytes, settings: Settings) -> tuple[ExportManifest, dict
             manifest = ExportManifest.model_validate(raw)
         except ValidationError as exc:
             raise _manifest_errors(raw, exc) from None
-        if manifest.gpt.category is not None and manifest.gpt.category not in settings.categories:
-            message = f"gpt.category must be one of: {', '.join(settings.categories)}"
-            raise _archive_error(message)
+        try:
+            check_category(manifest.gpt.category, settings.categories)
+        except Invalid as exc:
+            raise _archive_error(f"gpt.{exc.detail}") from None
         if len(manifest.files) > settings.max_files_per_gpt:
             raise _archive_error(f"'files' must be a list of at most {settings.max_files_per_gpt} entries")
         members: dict[str, bytes] = {}
         for entry in manifest.files:
-            if entry.path not in infos:
+            member = archive.member(entry.path)
+            if member is None:
                 raise _archive_error(
                     f"files: {entry.path} is listed in {MANIFEST} but missing from the archive"
                 )
-            if infos[entry.path].file_size > settings.max_file_bytes:
+            if member.size > settings.max_file_bytes:
                 raise _archive_error(f"file {entry.path} is larger than the per-file limit")
-            payload = archive.read(entry.path)
+            payload = archive.read(member)
             if entry.sha256 is not None and hashlib.sha256(payload).hexdigest() != entry.sha256:
                 raise _archive_error(f"file {entry.path} does not match its sha256")
             members[entry.path] = payload

@@ -85,11 +85,6 @@ class Archive:
         self.members = members
         self._by_name = {member.name: member for member in members}  # unique: duplicates were refused
 
-    def infolist(self) -> list[Any]:
-        """The library's entries (`zipfile.ZipInfo` of a zip), for code written against zipfile; their
-        names are the stored ones (a NUL was refused)."""
-        return [member.info for member in self.members]
-
     def member(self, name: str) -> Member | None:
         return self._by_name.get(name)
 
