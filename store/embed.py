@@ -72,7 +72,6 @@ def web_origin(value: str) -> str:
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ValueError(f"{value!r}: an origin has no path, query or fragment")
     host = parts.netloc.rsplit("@", 1)[-1]
-    port_text = None
     if host.startswith("["):
         # CSP's host-source grammar has no IPv6 literal (CSP Level 3, section 2.3.1: host-char is ALPHA,
         # DIGIT or "-"): browsers drop such a source and refuse every frame, so it is refused here.
@@ -80,30 +79,28 @@ def web_origin(value: str) -> str:
             f"{value!r}: an IPv6 address cannot be allowed (Content-Security-Policy has no syntax for it); "
             "use the website's host name"
         )
-    else:
-        name, _, port_text = host.partition(":")
-        port_text = port_text or None
+    name, _, port_text = host.partition(":")
+    try:
+        wildcard = name.startswith("*.")
+        name = ("*." if wildcard else "") + name.removeprefix("*.").encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise ValueError(f"{value!r}: the host name is not valid") from None
+    if not _HOST.match(name):
+        raise ValueError(f"{value!r}: the host name is not valid")
+    # A host whose last label is a number is an IPv4 address to a browser (the URL Standard's "ends in a
+    # number"), which reads `2130706433`, `0x7f.1` or `127.1` as 127.0.0.1: CSP would never match the entry
+    # as typed, so only the dotted form is taken.
+    last = name.rsplit(".", 1)[-1]
+    if last.isdigit() or (last.startswith("0x") and all(c in "0123456789abcdef" for c in last[2:])):
         try:
-            wildcard = name.startswith("*.")
-            name = ("*." if wildcard else "") + name.removeprefix("*.").encode("idna").decode("ascii").lower()
-        except UnicodeError:
-            raise ValueError(f"{value!r}: the host name is not valid") from None
-        if not _HOST.match(name):
-            raise ValueError(f"{value!r}: the host name is not valid")
-        # A host whose last label is a number is an IPv4 address to a browser (the URL Standard's "ends in a
-        # number"), which reads `2130706433`, `0x7f.1` or `127.1` as 127.0.0.1: CSP would never match the
-        # entry as typed, so only the dotted form is taken.
-        last = name.rsplit(".", 1)[-1]
-        if last.isdigit() or (last.startswith("0x") and all(c in "0123456789abcdef" for c in last[2:])):
-            try:
-                canonical = str(ipaddress.IPv4Address(name))
-            except ValueError:
-                canonical = None
-            if canonical != name:
-                raise ValueError(
-                    f"{value!r}: write an IPv4 address as four decimal numbers, such as http://127.0.0.1:8080"
-                )
-    if port_text is not None:
+            canonical = str(ipaddress.IPv4Address(name))
+        except ValueError:
+            canonical = None
+        if canonical != name:
+            raise ValueError(
+                f"{value!r}: write an IPv4 address as four decimal numbers, such as http://127.0.0.1:8080"
+            )
+    if port_text:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise ValueError(f"{value!r}: the port must be a number from 1 to 65535")
         if int(port_text) == _DEFAULT_PORTS[parts.scheme]:
