@@ -181,25 +181,19 @@ async def search(client, headers, gpt_id, query: str, **options) -> list[dict]:
     return response.json()["data"]
 
 
+async def _chunk_column(session, file_id, column) -> list:
+    """One column of the file's chunks, in chunk order."""
+    query = sa.select(column).where(KnowledgeChunk.file_id == file_id).order_by(KnowledgeChunk.ord)
+    return list(await session.scalars(query))
+
+
 async def chunk_ords(session, file_id) -> list[int]:
-    return list(
-        await session.scalars(
-            sa.select(KnowledgeChunk.ord)
-            .where(KnowledgeChunk.file_id == file_id)
-            .order_by(KnowledgeChunk.ord)
-        )
-    )
+    return await _chunk_column(session, file_id, KnowledgeChunk.ord)
 
 
 async def chunk_texts(session, file_id) -> list[str]:
     """The file's chunk texts in chunk order."""
-    return list(
-        await session.scalars(
-            sa.select(KnowledgeChunk.text)
-            .where(KnowledgeChunk.file_id == file_id)
-            .order_by(KnowledgeChunk.ord)
-        )
-    )
+    return await _chunk_column(session, file_id, KnowledgeChunk.text)
 
 
 # Formats ---------------------------------------------------------------------------------------------
