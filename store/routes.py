@@ -7,8 +7,9 @@ from typing import Any, Literal
 
 from litestar import Controller, Request, get, post, put
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
-from litestar.response import Stream
+from litestar.response import Response, Stream
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,7 +52,13 @@ class PublishingController(Controller):
     path = "/api/gpts/{gpt_id:uuid}"
     tags = ["publishing"]
 
-    @post("/publish", status_code=201)
+    @post(
+        "/publish",
+        status_code=201,
+        responses={
+            200: ResponseSpec(VersionRead, description="Nothing to publish: the newest version, unchanged")
+        },
+    )
     async def publish(
         self,
         gpt_id: uuid.UUID,
@@ -60,13 +67,16 @@ class PublishingController(Controller):
         db_session: AsyncSession,
         settings: Settings,
         redis: Redis,
-    ) -> VersionRead:
-        """Snapshot the draft as an immutable version; public versions are reviewed automatically."""
+    ) -> Response[VersionRead]:
+        """Snapshot the draft as an immutable version (201); public versions are reviewed automatically.
+        When the newest version already holds the same draft, files, visibility and notes and stands (live,
+        or refused for the same reasons), it is returned with 200 and no version is made."""
         service = StoreService(db_session, settings, redis)
-        version = await service.publish(
+        version, created = await service.publish(
             current_user, gpt_id, data.visibility, data.category, data.release_notes
         )
-        return VersionRead.of(version)
+        # 200: the draft is what its newest version, live (or refused alike), already holds; none was made
+        return Response(VersionRead.of(version), status_code=201 if created else 200)
 
     @get("/versions")
     async def versions(

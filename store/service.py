@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
+from pydantic_core import to_jsonable_python
 from redis.asyncio import Redis
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -240,8 +241,14 @@ class StoreService:
 
     async def publish(
         self, owner: User, gpt_id: uuid.UUID, visibility: str, category: str | None, release_notes: str | None
-    ) -> GptVersion:
-        """Snapshot the draft as the next version; public versions pass the automated review first."""
+    ) -> tuple[GptVersion, bool]:
+        """Snapshot the draft as the next version; public versions pass the automated review first.
+
+        Returns the version and whether it is new. Publishing what the newest version already holds (the
+        same snapshot, files, datasets, visibility and notes) while that version is live, or was refused
+        for the same reasons, returns it instead of a copy: a double-click, a reloaded form or a retried
+        request publishes once. Publishes of one GPT take turns on its row (`for_update`), so the second of
+        two at once sees the first's version."""
         gpt = await self.gpts.get_owned(owner, gpt_id, for_update=True)
         if category is not None:
             if category not in self.settings.categories:
@@ -288,6 +295,16 @@ class StoreService:
             )
         )
         file_ids, datasets = await KnowledgeService(self.session, self.settings).pin_files(gpt.id)
+        release = {
+            "visibility": visibility,
+            "config": to_jsonable_python(config),
+            "file_ids": [str(f) for f in file_ids],
+            "datasets": datasets,
+            "release_notes": release_notes,
+        }
+        newest = await self._newest_version(gpt.id)
+        if newest is not None and await self._already_out(gpt, newest, release, reasons):
+            return newest, False
         version = GptVersion(
             gpt_id=gpt.id,
             number=number,
@@ -304,7 +321,38 @@ class StoreService:
         if not reasons:
             await self._go_live(gpt, version)
         await invalidate(self.redis, gpt.id)
-        return version
+        return version, True
+
+    async def _newest_version(self, gpt_id: uuid.UUID) -> GptVersion | None:
+        return await self.session.scalar(
+            sa.select(GptVersion)
+            .where(GptVersion.gpt_id == gpt_id)
+            .order_by(GptVersion.number.desc())
+            .limit(1)
+        )
+
+    async def _already_out(
+        self, gpt: Gpt, newest: GptVersion, release: dict[str, Any], reasons: list[str]
+    ) -> bool:
+        """Whether `newest` is what this publish would make (`release`: its fields as stored) and stands
+        as it would: live with that visibility, or refused for the same `reasons`."""
+        stored = {
+            "visibility": newest.visibility,
+            "config": newest.config,
+            "file_ids": [str(f) for f in newest.file_ids],
+            "datasets": newest.datasets,
+            "release_notes": newest.release_notes,
+        }
+        if stored != release:
+            return False
+        if newest.review_status == "rejected":
+            return list(newest.review_reasons) == reasons
+        live = await self.session.scalar(
+            sa.select(Listing.live_version).where(
+                Listing.gpt_id == gpt.id, Listing.visibility == newest.visibility
+            )
+        )
+        return live == newest.number
 
     async def _listing_for(self, gpt: Gpt) -> Listing:
         """The GPT's listing, created on first use, locked: a publish and an appeal granted at the same

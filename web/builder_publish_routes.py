@@ -50,6 +50,7 @@ async def _publish_page(
         versions=[VersionRead.of(v) for v in versions],
         categories=settings.categories,
         publish=context.pop("publish", None),
+        publish_unchanged=context.pop("publish_unchanged", False),
         publish_errors=context.pop("publish_errors", {}),
         publish_values=context.pop("publish_values", {}),
         notice=context.pop("notice", None),
@@ -99,9 +100,11 @@ async def publish(
             request, page_user, db_session, settings, redis, gpt_id,
             publish_errors=outcome.errors, publish_values=values, status_code=outcome.status,
         )  # fmt: skip
+    version, created = outcome.value
     return await _publish_page(
-        request, page_user, db_session, settings, redis, gpt_id, publish=VersionRead.of(outcome.value)
-    )
+        request, page_user, db_session, settings, redis, gpt_id,
+        publish=VersionRead.of(version), publish_unchanged=not created,
+    )  # fmt: skip
 
 
 @post("/builder/{gpt_id:uuid}/versions/{number:int}/restore")

@@ -198,13 +198,34 @@ async def test_parallel_publishes_number_versions_once_each(race_client, race_db
 
     responses = await together(
         [
-            race_client.post(f"/api/gpts/{gpt_id}/publish", json={"visibility": "private"}, headers=headers)
-            for _ in range(PARALLEL)
+            race_client.post(
+                f"/api/gpts/{gpt_id}/publish",
+                json={"visibility": "private", "release_notes": f"n{n}"},
+                headers=headers,
+            )
+            for n in range(PARALLEL)
         ]
     )
 
     assert statuses(responses) == {201: PARALLEL}
     assert sorted(r.json()["number"] for r in responses) == list(range(1, PARALLEL + 1))
+
+
+async def test_parallel_identical_publishes_make_one_version(race_client, race_db, race_settings):
+    """A double-click (or a retried request) on Publish: the second finds the first's version live."""
+    creator = await new_user(race_db, race_settings, plan="plus")
+    headers = auth_headers(creator, race_settings)
+    gpt_id = await new_gpt(race_client, headers)
+    body = {"visibility": "private", "release_notes": "once"}
+
+    responses = await together(
+        [race_client.post(f"/api/gpts/{gpt_id}/publish", json=body, headers=headers) for _ in range(PARALLEL)]
+    )
+
+    assert statuses(responses) == {201: 1, 200: PARALLEL - 1}
+    assert {r.json()["number"] for r in responses} == {1}
+    versions = (await race_client.get(f"/api/gpts/{gpt_id}/versions", headers=headers)).json()["data"]
+    assert [v["number"] for v in versions] == [1]
 
 
 async def test_parallel_public_publishes_of_one_name_approve_one(race_client, race_db, race_settings):

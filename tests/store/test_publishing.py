@@ -152,3 +152,40 @@ async def test_admin_reject_takes_the_live_version_down(client, creator_headers,
     versions = (await client.get(f"/api/gpts/{gpt_id}/versions", headers=creator_headers)).json()["data"]
     assert versions[0]["review_status"] == "rejected"
     assert "copyright" in versions[0]["review_reasons"][-1]
+
+
+async def test_publishing_an_unchanged_draft_again_returns_its_live_version(client, creator_headers):
+    gpt_id = await make_gpt(client, creator_headers)
+    first = await publish(client, creator_headers, gpt_id, release_notes="First")
+    again = await publish(client, creator_headers, gpt_id, release_notes="First")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+
+    # anything that differs makes a version: the visibility, the notes, the draft
+    assert (await publish(client, creator_headers, gpt_id, "link", release_notes="First")).json()[
+        "number"
+    ] == 2
+    assert (await publish(client, creator_headers, gpt_id, "link", release_notes="Second")).json()[
+        "number"
+    ] == 3
+    await client.patch(
+        f"/api/gpts/{gpt_id}", json={"description": "Fjords, by boat."}, headers=creator_headers
+    )
+    changed = await publish(client, creator_headers, gpt_id, "link", release_notes="Second")
+    assert (changed.status_code, changed.json()["number"]) == (201, 4)
+
+    # taken out of the store, the same draft goes back as a new version
+    assert (await client.post(f"/api/gpts/{gpt_id}/unpublish", headers=creator_headers)).status_code == 204
+    back = await publish(client, creator_headers, gpt_id, "link", release_notes="Second")
+    assert (back.status_code, back.json()["number"]) == (201, 5)
+
+
+async def test_a_refused_draft_published_again_unchanged_is_refused_once(client, creator_headers):
+    gpt_id = await make_gpt(client, creator_headers, instructions="")
+    first = await publish(client, creator_headers, gpt_id)
+    again = await publish(client, creator_headers, gpt_id)
+    assert first.json()["review_status"] == "rejected" and (first.status_code, again.status_code) == (
+        201,
+        200,
+    )
+    assert again.json()["number"] == 1

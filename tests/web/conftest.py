@@ -74,7 +74,7 @@ async def _publish(session, settings: Settings, owner, name: str, description: s
         category="lifestyle",
     )
     gpt = await GptService(session, settings).create(owner, fields)
-    version = await StoreService(session, settings).publish(owner, gpt.id, "public", None, None)
+    version, _ = await StoreService(session, settings).publish(owner, gpt.id, "public", None, None)
     assert version.review_status == "approved", version.review_reasons
     return str(gpt.id)
 
