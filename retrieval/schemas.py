@@ -96,6 +96,7 @@ class FileRead(BaseModel):
     warning: str | None = None  # far less text was extracted than the file holds (scanned pages, ...)
     chunk_count: int
     token_count: int
+    batch_id: uuid.UUID | None = None  # the file batch it came in (`POST .../file_batches`), if any
     created_at: datetime
 
     @classmethod
@@ -117,6 +118,7 @@ class FileRead(BaseModel):
             warning=row.warning,
             chunk_count=row.chunk_count,
             token_count=row.token_count,
+            batch_id=row.batch_id,
             created_at=row.created_at,
         )
 

@@ -134,3 +134,35 @@ def test_a_dataset_page_follows_its_files_through_one_stream(page, site):
     expect(page.locator("#files li[data-file-id]")).to_have_count(6)
     page.wait_for_function("() => window.__streams.open === 1")
     assert len(followed_ids(streams(page)["urls"][-1])) == 6
+
+
+def test_a_batch_row_counts_its_files_live(page, site):
+    """Cancelled from elsewhere (another tab, the API), the batch's row follows without a reload: its files'
+    events move its counts, and its Cancel button goes once nothing is left to cancel."""
+    page.add_init_script(COUNT_STREAMS)
+    log_in(page, site.creator_email, "/builder")
+    page.get_by_role("button", name="Create a GPT").click()
+    page.get_by_role("tab", name="Knowledge").click()
+    page.get_by_label("Knowledge files").set_input_files([text_file(f"pier-{i}.txt", 8) for i in range(3)])
+    expect(page).to_have_url(re.compile(r"done=uploaded"))
+    batch = page.locator("li[data-batch-id]")
+    expect(batch).to_contain_text("0 ready · 3 processing · 0 failed · 0 cancelled")
+    page.wait_for_function("() => window.__streams.open === 1")
+    page.evaluate("window.__same_page = true")
+
+    # another tab's Cancel: the same form, posted without this page navigating
+    status = page.evaluate(
+        """async () => {
+          const form = document.querySelector("form[data-batch-cancel]");
+          const body = new FormData(form);
+          const response = await fetch(form.action, {method: "POST", body, redirect: "manual"});
+          return response.type === "opaqueredirect" ? 303 : response.status;
+        }"""
+    )
+    assert status == 303
+    expect(batch).to_contain_text("0 ready · 0 processing · 0 failed · 3 cancelled")
+    expect(batch.locator("[data-batch-status]")).to_have_text("Cancelled")
+    expect(batch.get_by_role("button", name="Cancel")).to_have_count(0)
+    expect(batch.locator("progress")).to_be_hidden()
+    assert page.evaluate("window.__same_page") is True
+    assert streams(page)["most"] == 1

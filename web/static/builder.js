@@ -324,7 +324,11 @@
     function update(event) {
       var file = JSON.parse(event.data);
       var row = fileRow(file.id);
-      if (row) showFile(row, file);
+      if (row) {
+        var was = row.getAttribute("data-status");
+        showFile(row, file);
+        if (file.batch_id) countInBatch(file.batch_id, was, file.status);
+      }
       return file.id;
     }
     source.addEventListener("progress", update);
@@ -347,6 +351,32 @@
         }
       });
     };
+  }
+
+  // A batch's row counts its files by status: a file of it that moves on (followed above) moves one count,
+  // so the row is live without a stream of its own. Its status follows `retrieval.batches.batch_read`.
+  var BATCH_STATUS = { in_progress: "Processing", completed: "Done", failed: "Failed", cancelled: "Cancelled" };
+
+  function countInBatch(batchId, was, now) {
+    var row = document.querySelector('li[data-batch-id="' + batchId + '"]');
+    if (!row || was === now || !row.hasAttribute("data-" + was) || !row.hasAttribute("data-" + now)) return;
+    function count(name) { return Number(row.getAttribute("data-" + name)); }
+    row.setAttribute("data-" + was, count(was) - 1);
+    row.setAttribute("data-" + now, count(now) + 1);
+    var open = count("in_progress");
+    var status = open ? "in_progress" : count("cancelled") ? "cancelled"
+      : count("failed") === count("total") ? "failed" : "completed";
+    row.setAttribute("data-status", status);
+    row.querySelector("[data-batch-status]").textContent = BATCH_STATUS[status];
+    var skipped = count("skipped");
+    row.querySelector("[data-batch-counts]").textContent =
+      count("completed") + " ready · " + open + " processing · " + count("failed") + " failed · " +
+      count("cancelled") + " cancelled" + (skipped ? " · " + skipped + " skipped (empty or already here)" : "");
+    var bar = row.querySelector("progress");
+    bar.value = count("total") - open;
+    bar.hidden = !open;
+    var cancel = row.querySelector("form[data-batch-cancel]");
+    if (cancel && !open) cancel.remove(); // nothing left to cancel
   }
 
   async function uploadOne(form, file) {
