@@ -7,6 +7,7 @@ is. Errors in OpenAI's shape (`core.openai_errors`), parameters named in `param`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_args
 
 from litestar import Controller, delete, get, post
@@ -89,25 +90,40 @@ class ConversationCreate(BaseModel):
     metadata: dict[str, str] | None = None
 
 
+def _closed_requiring(name: str) -> Callable[[dict[str, Any]], None]:
+    """`_closed`, with `name` required in the schema: the model leaves it optional so that an unknown
+    parameter beside a missing one is named first, as OpenAI does (`_no_extras`)."""
+
+    def hook(schema: dict[str, Any]) -> None:
+        schema["required"] = sorted({*schema.get("required", []), name})
+        _closed(schema)
+
+    return hook
+
+
 class ConversationUpdate(BaseModel):
     """OpenAI's update request: the new `metadata`, replacing the old."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra=_closed)
+    model_config = ConfigDict(extra="allow", json_schema_extra=_closed_requiring("metadata"))
 
-    metadata: dict[str, str]
+    metadata: dict[str, str] | None = None
 
 
 class ItemsCreate(BaseModel):
     """OpenAI's items create request: up to 20 `items` to append."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra=_closed)
+    model_config = ConfigDict(extra="allow", json_schema_extra=_closed_requiring("items"))
 
-    items: list[dict[str, Any]] = Field(max_length=_ITEMS["max_per_request"])
+    items: list[dict[str, Any]] | None = Field(default=None, max_length=_ITEMS["max_per_request"])
 
 
-def _no_extras(body: BaseModel) -> None:
+def _no_extras(body: BaseModel, required: str | None = None) -> None:
+    """Refuse an unknown parameter (`unknown_parameter`), then a missing `required` one
+    (`missing_required_parameter`, OpenAI's code)."""
     for name in body.model_extra or {}:
         raise refuse(f"Unrecognized request argument supplied: {name}", name, "unknown_parameter")
+    if required is not None and getattr(body, required) is None:
+        raise refuse(f"Missing required parameter: '{required}'.", required, "missing_required_parameter")
 
 
 async def provide_conversations(
@@ -153,8 +169,8 @@ class ConversationsController(Controller):
         conversations: ConversationService,
     ) -> dict[str, Any]:
         """Replace the conversation's metadata."""
-        _no_extras(data)
-        metadata = check_metadata(data.metadata)
+        _no_extras(data, required="metadata")
+        metadata = check_metadata(data.metadata or {})
         return conversation_object(await conversations.update(current_user, conversation_id, metadata))
 
     @delete("/{conversation_id:str}", status_code=200, responses=_error_specs(401, 404))
@@ -194,8 +210,8 @@ class ConversationsController(Controller):
         include: Include = None,
     ) -> dict[str, Any]:
         """Append up to 20 items, in order; answers the list of the items added."""
-        _no_extras(data)
-        items = parse_items(data.items)
+        _no_extras(data, required="items")
+        items = parse_items(data.items or [])
         conversation = await conversations.owned(current_user, conversation_id)
         return item_list(await conversations.append(conversation, items), has_more=False)
 

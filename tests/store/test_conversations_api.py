@@ -333,3 +333,25 @@ async def test_a_conversation_deleted_while_an_answer_is_made(session, settings,
             if chat.id is not None and not isinstance(event, tuple):
                 await deleted_meanwhile(chat)
     assert await session.scalar(sa.select(sa.func.count()).select_from(ChatMessage)) == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param", "code"),
+    [
+        ("", {"title": "x"}, "title", "unknown_parameter"),
+        ("", {}, "metadata", "missing_required_parameter"),
+        ("", {"metadata": {"a": "b"}, "title": "x"}, "title", "unknown_parameter"),
+        ("/items", {"title": "x"}, "title", "unknown_parameter"),
+        ("/items", {}, "items", "missing_required_parameter"),
+    ],
+)
+async def test_an_update_names_an_unknown_parameter_before_a_missing_one(
+    sdk, client, creator_headers, path, body, param, code
+):
+    conversation = await sdk.conversations.create()
+    response = await client.post(
+        f"/v1/conversations/{conversation.id}{path}", json=body, headers=creator_headers
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["param"], error["code"], error["type"]) == (param, code, "invalid_request_error"), error
