@@ -21,7 +21,7 @@ from core.models import User
 from core.settings import Settings
 from retrieval.answer import Answer, AnswerContext, grounded_answer
 from retrieval.tool_loop import ToolCallEnded, ToolCallStarted, TurnState, sse_event
-from tools.approvals import allow, allowed_names
+from tools.approvals import allow, allowed_grants
 from tools.chat import open_toolset
 
 TurnEvent = Delta | ToolCallStarted | ToolCallEnded
@@ -70,10 +70,18 @@ class PreviewService:
         return list(rows)
 
     async def _answer(
-        self, gpt: Gpt, user_id: uuid.UUID, history: list[Message], question: str, **turn: Any
+        self,
+        gpt: Gpt,
+        user_id: uuid.UUID,
+        history: list[Message],
+        question: str,
+        grant: str | None = None,
+        **turn: Any,
     ) -> AsyncIterator[TurnEvent | Answer]:
         toolset = await open_toolset(self.session, self.settings, gpt.id, user_id)
-        allowed = await allowed_names(self.session, user_id, gpt.id) if toolset else frozenset()
+        if grant and toolset:  # "always": the function as the draft defines it
+            await allow(self.session, user_id, gpt.id, grant, toolset.grant_target(grant))
+        allowed = await allowed_grants(self.session, user_id, gpt.id) if toolset else frozenset()
         try:
             async for event in grounded_answer(
                 self.session, self.settings, self.llm, answer_context(gpt), history, question,
@@ -141,8 +149,7 @@ class PreviewService:
         like `reply`; `always` allows the function for good for `user_id` (by default the owner)."""
         user_id = user_id or gpt.owner_id
         message = await self.pending(gpt, decision.conversation_id, decision.call_id)
-        if decision.approve and decision.always:
-            await allow(self.session, user_id, gpt.id, message.pending_call["name"])
+        grant = message.pending_call["name"] if decision.approve and decision.always else None
         rows = await self.messages(gpt, decision.conversation_id)
         rows = rows[: next(i for i, m in enumerate(rows) if m.id == message.id)]
         if rows and rows[-1].role == "user":
@@ -150,7 +157,9 @@ class PreviewService:
         history = [{"role": m.role, "content": m.content} for m in rows]
         state = TurnState.from_json(message.tool_state)
         answer = None
-        events = self._answer(gpt, user_id, history, state.question, state=state, decision=decision.approve)
+        events = self._answer(
+            gpt, user_id, history, state.question, grant=grant, state=state, decision=decision.approve
+        )
         async for event in events:
             if isinstance(event, Answer):
                 answer = event

@@ -49,6 +49,7 @@ def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
     )
     from store import dataset_routes as store_dataset_routes
     from store import routes as store_routes
+    from tools import approval_routes
     from tools import routes as tools_routes
 
     handlers: list[Any] = [*core_routes.route_handlers, *orgs_routes.route_handlers, apidocs.assets_router()]
@@ -64,6 +65,7 @@ def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
     if service in ("all", "store"):
         handlers += (
             store_routes.route_handlers
+            + approval_routes.route_handlers
             + feedback_routes.route_handlers
             + openai_api.route_handlers
             + responses_api.route_handlers

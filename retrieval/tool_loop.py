@@ -155,7 +155,7 @@ async def run_turn(
     model: str,
     state: TurnState,
     *,
-    allowed: frozenset[str] = frozenset(),
+    allowed: frozenset[tuple[str, str]] = frozenset(),
     decision: bool | None = None,
     can_ask: bool = True,
     client_functions: Sequence[dict[str, Any]] = (),
@@ -163,8 +163,9 @@ async def run_turn(
 ) -> AsyncIterator[Delta | ToolCallStarted | ToolCallEnded | TurnEnd]:
     """Run (or go on with) one turn: `messages` is the system prompt, history and question; `state` what
     happened after the question. `decision` approves (True) or declines (False) the call the paused turn
-    waits for. `allowed` names the functions this user allowed for good. Without `can_ask` (a stateless
-    API) a call that needs approval ends the turn with a note instead of pausing it.
+    waits for. `allowed` holds the `(name, target)` pairs this user allowed for good (`tools.approvals`).
+    Without `can_ask` (a stateless API) a call that needs approval ends the turn with a note instead of
+    pausing it.
 
     `client_functions` (Chat Completions `tools` entries, `/v1/responses`) are offered next to the GPT's
     own: a reply that calls one ends the turn once the reply's other calls ran, with those calls in
@@ -209,7 +210,8 @@ async def run_turn(
                 continue
             choice, decided = (decision, None) if call.id == decided else (None, decided)
             domain = toolset.domain(call.name)
-            if toolset.requires_approval(call.name) and call.name not in allowed and choice is None:
+            granted = (call.name, toolset.grant_target(call.name)) in allowed
+            if toolset.requires_approval(call.name) and not granted and choice is None:
                 pending = PendingCall(call.id, call.name, call.arguments, domain)
                 note = "" if can_ask else NEEDS_APPROVAL_NOTE.format(name=call.name, domain=domain)
                 finish = "stop"  # the reply ends here; its calls are not the client's to run

@@ -26,7 +26,7 @@ from store.dataset_stats import count_citations
 from store.models import ChatMessage, Conversation, GptVersion
 from store.schemas import ChatMessageRead, ChatReplyRead
 from store.service import StoreService
-from tools.approvals import allow, allowed_names
+from tools.approvals import allow, allowed_grants
 from tools.chat import open_toolset
 
 TurnEvent = Delta | ToolCallStarted | ToolCallEnded
@@ -162,10 +162,13 @@ class ChatService:
         history: list[Message],
         question: str,
         instructions: str | None = None,
+        grant: str | None = None,
         **turn: Any,
     ) -> AsyncIterator[TurnEvent | Answer]:
         toolset = await open_toolset(self.session, self.settings, version.gpt_id, user.id, version)
-        allowed = await allowed_names(self.session, user.id, version.gpt_id) if toolset else frozenset()
+        if grant and toolset:  # "always": the function as this version defines it
+            await allow(self.session, user.id, version.gpt_id, grant, toolset.grant_target(grant))
+        allowed = await allowed_grants(self.session, user.id, version.gpt_id) if toolset else frozenset()
         context = replace(version_context(version), client_instructions=instructions)
         try:
             async for event in grounded_answer(
@@ -231,13 +234,19 @@ class ChatService:
         same assistant message is completed (or waits again for the turn's next such call)."""
         message = await self.pending(conversation, decision.call_id)
         version = await self.pinned_version(user, conversation)
-        if decision.approve and decision.always:
-            await allow(self.session, user.id, conversation.gpt_id, message.pending_call["name"])
+        grant = message.pending_call["name"] if decision.approve and decision.always else None
         state = TurnState.from_json(message.tool_state)
         history, instructions = await self._history(conversation, before=message)
         answer = None
         async for event in self._answer(
-            user, version, history, state.question, instructions, state=state, decision=decision.approve
+            user,
+            version,
+            history,
+            state.question,
+            instructions,
+            state=state,
+            decision=decision.approve,
+            grant=grant,
         ):
             if isinstance(event, Answer):
                 answer = event

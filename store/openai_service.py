@@ -42,7 +42,7 @@ from store import usage as usage_counters
 from store.chat import version_context
 from store.openai_params import ChatCompletionRequest, forwarded
 from store.service import StoreService
-from tools.approvals import allowed_names
+from tools.approvals import allowed_grants
 from tools.chat import open_toolset
 from tools.runtime import Toolset
 
@@ -127,7 +127,7 @@ async def plan(
     question = _text(dialogue[asked].content)
     sources = await find_sources(session, settings, context, question)
     toolset = await open_toolset(session, settings, gpt_id, user.id, version)
-    allowed = await allowed_names(session, user.id, gpt_id) if toolset else frozenset()
+    allowed = await allowed_grants(session, user.id, gpt_id) if toolset else frozenset()
     await usage_counters.count(redis, gpt_id, user.id, messages=1)
     return Plan(
         model=request.model,

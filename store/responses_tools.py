@@ -29,7 +29,7 @@ from core.settings import Settings
 from retrieval.answer import Answer
 from retrieval.tool_loop import ToolCallEnded, ToolCallStarted
 from store.models import GptVersion
-from tools.approvals import allowed_names
+from tools.approvals import allowed_grants
 from tools.chat import open_toolset
 from tools.runtime import Toolset
 
@@ -61,7 +61,7 @@ async def open_server_tools(
                 param=f"tools[{i}].name",
                 code="invalid_value",
             )
-    return toolset, await allowed_names(session, user_id, gpt_id)
+    return toolset, await allowed_grants(session, user_id, gpt_id)
 
 
 def chat_tool(tool: dict[str, Any]) -> dict[str, Any]:

@@ -83,6 +83,18 @@ class Toolset:
             return self._mcp_tools[name][0].domain
         return ""
 
+    def grant_target(self, name: str) -> str:
+        """What an approval for good of `name` holds for (`tools.approvals`): the operation's method and URL
+        template (`POST https://api.example.com/trips/{trip_id}`), or `MCP`, the server's URL and the tool's
+        name; "" for an unknown name."""
+        if name in self._operations:
+            action, operation = self._operations[name]
+            return f"{operation.method} {action.server_url.rstrip('/')}{operation.path}"
+        if name in self._mcp_tools:
+            server, spec = self._mcp_tools[name]
+            return f"MCP {server.server_url} {spec.name}"
+        return ""
+
     async def call(self, call: ToolCall) -> ToolOutput:
         """Run one call (5 s connect, 30 s total; SSRF rules of docs/tools-safety.md). The content is capped
         at `actions_max_response_bytes` with a note; every failure (unknown function, bad arguments, refused

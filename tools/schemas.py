@@ -291,3 +291,17 @@ class ToolsExport(Strict):
     mcp_servers: list[McpServerExport] | None = None
 
     _not_null = not_null("actions", "mcp_servers")
+
+
+class ToolApprovalRead(BaseModel):
+    """A function the caller allowed for good in a GPT (`tools.approvals`): its name and the host it calls
+    (not the whole URL, which the store page does not show either)."""
+
+    name: str
+    domain: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row) -> ToolApprovalRead:
+        url = row.target.split(" ")[1] if row.target.count(" ") >= 1 else ""
+        return cls(name=row.name, domain=urlsplit(url).hostname or "", created_at=row.created_at)

@@ -25,6 +25,7 @@ from core.schemas import LoginRequest, SignupRequest
 from core.settings import Settings
 from web.account_routes import account_handlers
 from web.admin_routes import admin_handlers
+from web.approval_routes import approval_handlers
 from web.builder_chat_routes import builder_chat_handlers
 from web.builder_files_routes import builder_files_handlers
 from web.builder_publish_routes import builder_publish_handlers
@@ -133,7 +134,14 @@ def page_routes(service: Literal["all", "builder", "store"]) -> list[Any]:
     """The page router and the static files of a process serving `service`."""
     handlers: list[Any] = [*auth_handlers, *account_handlers, *org_handlers, *invitation_handlers]
     if service in ("all", "store"):
-        handlers += store_handlers + chat_handlers + creator_handlers + embed_handlers + admin_handlers
+        handlers += (
+            approval_handlers
+            + store_handlers
+            + chat_handlers
+            + creator_handlers
+            + embed_handlers
+            + admin_handlers
+        )
         handlers += dataset_handlers
     if service in ("all", "builder"):
         handlers += (

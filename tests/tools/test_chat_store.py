@@ -286,3 +286,39 @@ async def test_the_calls_after_a_paused_one_run_once_it_is_decided(
     assert [json.loads(r.body)["destination"] for r in tools_api.requests if r.method == "POST"] == ["Rome"]
     assert len(fake_openai.chat_requests) == 2  # one model reply with four calls, one answer
     assert len(tool_messages(fake_openai.chat_requests[1])) == 4
+
+
+async def test_an_approval_for_good_holds_only_for_what_it_reached_and_can_be_revoked(
+    tool_client, creator_headers, tools_api, fake_openai
+):
+    """A creator who points `createTrip` elsewhere (another server, path or method under the same name)
+    gets no approval from the old grant; the user lists and revokes grants."""
+    gpt_id = await create_tool_gpt(tool_client, creator_headers, tools_api)
+    conversation = await publish_and_start(tool_client, creator_headers, gpt_id)
+    fake_openai.script(tool_call("createTrip", {"body": {"destination": "Oslo"}}), text("Booked Oslo."))
+    paused = (await ask(tool_client, creator_headers, conversation, "Book Oslo")).json()["message"]
+    await decide(
+        tool_client, creator_headers, conversation, paused["pending_call"]["call_id"], True, always=True
+    )
+    approvals = f"/api/store/gpts/{gpt_id}/tool_approvals"
+    listed = (await tool_client.get(approvals, headers=creator_headers)).json()["data"]
+    assert [(a["name"], a["domain"]) for a in listed] == [("createTrip", "127.0.0.1")]
+
+    actions = (await tool_client.get(f"/api/gpts/{gpt_id}/actions", headers=creator_headers)).json()
+    moved = await tool_client.patch(
+        f"/api/gpts/{gpt_id}/actions/{actions[0]['id']}",
+        json={"server_url": f"{tools_api.base_url}/elsewhere"},
+        headers=creator_headers,
+    )
+    assert moved.status_code == 200, moved.text
+    conversation = await publish_and_start(tool_client, creator_headers, gpt_id)
+    fake_openai.script(tool_call("createTrip", {"body": {"destination": "Bergen"}}))
+    asked = (await ask(tool_client, creator_headers, conversation, "Book Bergen")).json()["message"]
+    assert asked["status"] == "requires_approval" and asked["pending_call"]["name"] == "createTrip"
+    assert [json.loads(r.body)["destination"] for r in tools_api.requests if r.method == "POST"] == ["Oslo"]
+
+    revoked = await tool_client.delete(f"{approvals}/createTrip", headers=creator_headers)
+    assert revoked.status_code == 204
+    assert (await tool_client.get(approvals, headers=creator_headers)).json()["data"] == []
+    again = await tool_client.delete(f"{approvals}/createTrip", headers=creator_headers)
+    assert again.status_code == 404 and "createTrip" in again.json()["detail"]

@@ -49,6 +49,15 @@ async def test_the_chat_page_shows_calls_and_asks_before_a_consequential_one(
     assert re.search(r"createTrip on 127\.0\.0\.1: completed", page)
     assert [r.method for r in tools_api.requests] == ["GET", "POST"]
 
+    # the GPT's page lists the approval for good, and revokes it
+    gpt_page = (await tool_client.get(f"/g/{gpt_id}", headers=HTML)).text
+    assert "Calls you allowed for good" in gpt_page and 'aria-label="Revoke createTrip"' in gpt_page
+    revoked = await tool_client.post(
+        f"/g/{gpt_id}/tool_approvals/createTrip/revoke", data={"csrf_token": token}, headers=HTML
+    )
+    assert revoked.status_code == 303 and revoked.headers["location"] == f"/g/{gpt_id}#h-approvals"
+    assert "Calls you allowed for good" not in (await tool_client.get(f"/g/{gpt_id}", headers=HTML)).text
+
 
 async def test_the_web_chat_streams_call_events(
     tool_client, creator, creator_headers, tools_api, fake_openai
