@@ -154,14 +154,18 @@ def browser(site: Site) -> Iterator:
 
 @pytest.fixture
 def page(browser, site: Site) -> Iterator:
-    """A fresh browser context (no cookies) whose console errors and dialogs fail the test."""
+    """A fresh browser context (no cookies) whose console errors and dialogs fail the test, but those a test
+    expects (`page.allow_console_error("status of 422")`: the browser logs each 4xx a script fetched)."""
     context = browser.new_context(base_url=site.url)
     context.set_default_timeout(15_000)
     page = context.new_page()
+    allowed: list[str] = []
+    page.allow_console_error = allowed.append
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
     page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
     yield page
     context.close()
+    problems = [p for p in problems if not any(text in p for text in allowed)]
     assert not problems, f"the page reported errors (CSP violations show here): {problems}"

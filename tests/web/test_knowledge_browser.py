@@ -166,3 +166,30 @@ def test_a_batch_row_counts_its_files_live(page, site):
     expect(batch.locator("progress")).to_be_hidden()
     assert page.evaluate("window.__same_page") is True
     assert streams(page)["most"] == 1
+
+
+def test_a_refused_upload_row_has_no_delete_button_to_post_the_configure_form(page, site):
+    """A file the server refused has no file to delete: its row used to show a Delete form without an
+    action (`hidden` lost to `form.inline`), which posted the page's own Configure save with empty fields."""
+    log_in(page, site.creator_email, "/builder")
+    page.get_by_role("button", name="Create a GPT").click()
+    page.get_by_role("tab", name="Configure").click()
+    page.get_by_label("Name").fill("Tide Planner")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text("Saved")
+    page.get_by_role("tab", name="Knowledge").click()
+    page.allow_console_error("status of 422")  # the refusal itself
+
+    page.get_by_label("Knowledge files").set_input_files(
+        [{"name": "empty.txt", "mimeType": "text/plain", "buffer": b""}]
+    )
+    row = page.locator("#files li.file", has_text="empty.txt")
+    expect(row).to_contain_text("Not uploaded")
+    expect(row.get_by_role("button", name=re.compile("Delete"))).to_have_count(0)
+    # every element the page hides stays hidden, whatever its class
+    assert page.evaluate(
+        "() => [...document.querySelectorAll('[hidden]')].every(e => getComputedStyle(e).display === 'none')"
+    )
+    page.reload()
+    page.get_by_role("tab", name="Configure").click()
+    expect(page.get_by_label("Name")).to_have_value("Tide Planner")

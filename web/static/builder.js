@@ -414,6 +414,9 @@
       showFile(row, created);
       if (created.status === "in_progress") followFiles();
     } catch (error) {
+      // No file behind the row: it gets no Delete form (one without an action posts to the page itself).
+      var orphan = row.querySelector("form[data-delete-file]");
+      if (orphan && !row.getAttribute("data-file-id")) orphan.remove();
       row.setAttribute("data-status", "failed");
       row.querySelector("[data-status-text]").textContent = "Not uploaded";
       row.querySelector("progress").hidden = true;
