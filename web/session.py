@@ -24,7 +24,7 @@ from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.auth import SESSION_COOKIE, AccountService
-from core.errors import AppError, Forbidden
+from core.errors import AppError, Forbidden, Unauthorized
 from core.models import User
 from core.settings import Settings
 
@@ -120,7 +120,16 @@ def issue_session(settings: Settings, session: AsyncSession, user: User) -> tupl
 
 
 def login_required(user: User | None, request: Request, back: str | None = None) -> Redirect | None:
-    """None when signed in; else the redirect to the login page that comes back (here, or to `back`)."""
+    """None when signed in; else the redirect to the login page that comes back (here, or to `back`).
+
+    A page's script asking for JSON (`Accept: application/json`, an upload or a batch) gets a 401 problem
+    instead: `fetch` would follow the redirect to the login page's HTML and take it for success."""
     if user is not None:
         return None
+    accept = request.headers.get("accept", "")
+    if "application/json" in accept and "text/html" not in accept:
+        raise Unauthorized(
+            "Your session has ended (logged out or expired): log in again, then retry. Nothing was saved.",
+            headers={},
+        )
     return Redirect(f"/login?next={quote(back or request.url.path)}", status_code=303)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tests.web.test_builder_pages import signed_in_draft, token
 from tests.web.test_pages import HTML
+from web.session import SESSION_COOKIE
 
 
 async def test_dropped_files_become_a_batch_with_counts_and_cancel(client, session, creator, settings):
@@ -34,3 +35,21 @@ async def test_dropped_files_become_a_batch_with_counts_and_cancel(client, sessi
 
     forged = await client.post(f"{path}/file_batches", files=files)  # no CSRF token: refused
     assert forged.status_code == 403
+
+
+async def test_a_script_whose_session_ended_gets_a_401_problem_not_the_login_page(
+    client, session, creator, settings
+):
+    """`fetch` follows redirects: the login page's HTML used to come back as a 200 the script took for an
+    uploaded batch. A page asks for HTML and still goes to the login page."""
+    path = await signed_in_draft(client, session, settings, creator, name="Harbour")
+    client.cookies.delete(SESSION_COOKIE)  # logged out in another tab: the form's token stays
+    files = [("file", (f"n{i}.md", b"# Quay\n\nOpen.\n")) for i in range(2)]
+    headers = {"Accept": "application/json", "X-CSRF-Token": token(client)}
+    for route in ("file_batches", "files"):
+        refused = await client.post(f"{path}/{route}", files=files, headers=headers)
+        assert refused.status_code == 401, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert "log in again" in refused.json()["detail"]
+    page = await client.get(f"{path}?tab=knowledge", headers=HTML)
+    assert page.status_code == 303 and page.headers["location"].startswith("/login?next=")

@@ -63,8 +63,11 @@ window.gptstoreChat = (function () {
   async function problemOf(response) {
     try {
       var problem = await response.json();
-      var fields = (problem.errors || []).map(function (e) { return e.message; }).filter(Boolean);
-      return (problem.detail || "Refused") + (fields.length ? ": " + fields.join("; ") : "");
+      var detail = problem.detail || "Refused";
+      // a field's message that the detail already says is not repeated ("The file is empty: The file is empty")
+      var fields = (problem.errors || []).map(function (e) { return e.message; })
+        .filter(function (m) { return m && detail.indexOf(m) === -1; });
+      return detail + (fields.length ? ": " + fields.join("; ") : "");
     } catch (e) {
       return "The request failed (" + response.status + ").";
     }
