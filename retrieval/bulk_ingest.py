@@ -24,6 +24,7 @@ from core.db import Database
 from core.errors import NotFound
 from core.filenames import clean_filename
 from core.settings import Settings
+from core.storage import storage_of
 from retrieval.batch_upload import READ_SIZE, StagedBatch, StagedFile
 from retrieval.batches import BatchService, batch_counts
 from retrieval.models import Dataset, KnowledgeFile
@@ -39,6 +40,7 @@ class IngestPlan:
     files: list[Path]  # to upload, in path order
     already: int = 0  # skipped: the dataset has their content
     empty: int = 0
+    too_large: list[Path] = field(default_factory=list)  # skipped: over `max_file_bytes`, named in the report
     batch_ids: list[uuid.UUID] = field(default_factory=list)
 
 
@@ -70,8 +72,12 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-async def plan(db: Database, dataset_id: uuid.UUID, paths: Iterable[Path]) -> IngestPlan:
-    """What to upload: the files whose content the dataset does not have yet (404 for no dataset)."""
+async def plan(
+    db: Database, dataset_id: uuid.UUID, paths: Iterable[Path], max_bytes: int | None = None
+) -> IngestPlan:
+    """What to upload: the files whose content the dataset does not have yet (404 for no dataset). Empty
+    files and files over `max_bytes` (`max_file_bytes`, which an upload would refuse) are left out and
+    counted, so one of them does not refuse the whole folder."""
     files = await asyncio.to_thread(collect, paths)
     async with db.session_scope() as session:
         if await session.get(Dataset, dataset_id) is None:
@@ -87,8 +93,12 @@ async def plan(db: Database, dataset_id: uuid.UUID, paths: Iterable[Path]) -> In
         )
     result = IngestPlan(files=[])
     for path in files:
-        if path.stat().st_size == 0:
+        size = path.stat().st_size
+        if size == 0:
             result.empty += 1
+            continue
+        if max_bytes is not None and size > max_bytes:
+            result.too_large.append(path)
             continue
         digest = await asyncio.to_thread(sha256_of, path)
         if digest in have:
@@ -162,10 +172,10 @@ async def ingest_with_progress(
     redis = redis_from_settings(settings)
     counts: dict[str, int] = {}
     try:
-        work = await plan(db, dataset_id, paths)
+        work = await plan(db, dataset_id, paths, settings.max_file_bytes)
         click.echo(
             f"{_count(len(work.files), 'file')} to upload; {work.already} already in the dataset,"
-            f" {work.empty} empty",
+            f" {work.empty} empty" + _too_large(work.too_large, settings.max_file_bytes),
             err=True,
         )
         if not work.files:
@@ -176,17 +186,36 @@ async def ingest_with_progress(
         if not wait:
             return counts
         done = 0
+        # Until none of the batches' files is in progress: a file deleted meanwhile (or its dataset) is
+        # not waited for; it is counted as gone.
         with click.progressbar(length=len(work.files), label="Ingesting", file=sys.stderr) as bar:
-            while done < len(work.files):
+            while True:
                 await asyncio.sleep(PROGRESS_POLL_SECONDS)
                 now_done, counts = await settled(db, batch_ids)
-                bar.update(now_done - done)
-                done = now_done
-        click.echo("ingested: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+                gone = max(0, len(work.files) - sum(counts.values()))
+                bar.update(now_done + gone - done)
+                done = now_done + gone
+                if not counts.get("in_progress"):
+                    break
+        report = [f"{n} {status}" for status, n in sorted(counts.items())]
+        if gone:
+            report.append(f"{gone} no longer in the dataset (deleted)")
+        click.echo("ingested: " + ", ".join(report))
         return counts
     finally:
         await redis.aclose()
         await db.dispose()
+        await storage_of(settings).drain()  # a refused batch's stored uploads go before the process ends
+
+
+def _too_large(paths: list[Path], limit: int, shown: int = 5) -> str:
+    """`, 2 over the limit of 200,000 bytes per file (left out): a.pdf, b.pdf`; "" for none."""
+    if not paths:
+        return ""
+    names = ", ".join(str(p) for p in paths[:shown]) + (
+        f" and {len(paths) - shown} more" if len(paths) > shown else ""
+    )
+    return f", {len(paths)} over the limit of {limit:,} bytes per file (left out): {names}"
 
 
 def _count(n: int, noun: str) -> str:

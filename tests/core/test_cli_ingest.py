@@ -101,3 +101,61 @@ def test_ingest_uploads_a_folder_once_and_resumes(database_url, server_urls, tmp
     finally:
         get_settings.cache_clear()
         _run(_cleanup(database_url, user_id))
+
+
+async def _delete_dataset_when_filled(database_url: str, dataset_id: uuid.UUID, files: int) -> None:
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        for _ in range(600):
+            async with engine.connect() as conn:
+                count = await conn.scalar(
+                    sa.select(sa.func.count()).where(KnowledgeFile.dataset_id == dataset_id)
+                )
+            if count == files:
+                break
+            await asyncio.sleep(0.05)
+        async with engine.begin() as conn:
+            await conn.execute(sa.delete(KnowledgeFile).where(KnowledgeFile.dataset_id == dataset_id))
+    finally:
+        await engine.dispose()
+
+
+def test_ingest_names_files_over_the_limit_and_ends_when_its_files_are_deleted(
+    database_url, server_urls, tmp_path, monkeypatch
+):
+    """A file over `max_file_bytes` is left out and named (it used to refuse the whole folder, naming no
+    file); waiting ends when no file of the batches is in progress, deleted ones included (no worker runs
+    here, so they would wait for ever)."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for n in range(3):
+        (folder / f"n{n}.md").write_text(f"# Note {n}\n\nQuay {n} is open.\n")
+    (folder / "zbig.txt").write_text("x" * 5_000)
+    user_id, dataset_id = _run(_setup(database_url))
+    monkeypatch.setenv("GPTSTORE_DATABASE_URL", database_url)
+    monkeypatch.setenv("GPTSTORE_REDIS_URL", server_urls[1])
+    monkeypatch.setenv("GPTSTORE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GPTSTORE_SECRET_KEY", "test-secret-" + "x" * 40)
+    monkeypatch.setenv("GPTSTORE_MAX_FILE_BYTES", "4096")
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+
+        async def run_and_delete():
+            ingest = asyncio.to_thread(
+                runner.invoke, main, ["ingest", str(folder), "--dataset", str(dataset_id)]
+            )
+            result, _ = await asyncio.wait_for(
+                asyncio.gather(ingest, _delete_dataset_when_filled(database_url, dataset_id, 3)), 60
+            )
+            return result
+
+        result = asyncio.run(run_and_delete())
+        assert result.exit_code == 0, result.output
+        assert "3 files to upload; 0 already in the dataset, 0 empty" in result.output
+        assert "1 over the limit of 4,096 bytes per file (left out): " in result.output
+        assert "zbig.txt" in result.output
+        assert "3 no longer in the dataset (deleted)" in result.output
+    finally:
+        get_settings.cache_clear()
+        _run(_cleanup(database_url, user_id))
