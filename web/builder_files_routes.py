@@ -224,8 +224,9 @@ async def cancel_batch(
         return redirect
     base = await KnowledgeService(db_session, settings).knowledge_base_for(page_user, gpt_id)
     service = BatchService(db_session, settings)
-    await service.cancel(await service.get(base, batch_id))
-    return Redirect(f"/builder/{gpt_id}?tab=knowledge&done=cancelled-batch#batches", status_code=303)
+    batch = await service.cancel(await service.get(base, batch_id))
+    done = "cancelled-batch" if batch.cancelled_at is not None else "finished-batch"  # another tab's page
+    return Redirect(f"/builder/{gpt_id}?tab=knowledge&done={done}#batches", status_code=303)
 
 
 builder_files_handlers = [upload, delete_file, files_events, file_events, upload_batch, cancel_batch]

@@ -199,6 +199,7 @@ NOTICES = {
     "attached": "The dataset was attached: the draft answers from it now, users with the next publish.",
     "detached": "The dataset was detached from the draft; published versions keep it until the next publish.",
     "cancelled-batch": "The batch was cancelled: its unfinished files will not be processed.",
+    "finished-batch": "The batch had already finished: nothing was left to cancel.",
 }
 
 

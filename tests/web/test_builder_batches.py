@@ -3,6 +3,7 @@ Cancel button (docs/web.md)."""
 
 from __future__ import annotations
 
+from tests.factories import auth_headers
 from tests.web.test_builder_pages import signed_in_draft, token
 from tests.web.test_pages import HTML
 from web.session import SESSION_COOKIE
@@ -53,3 +54,25 @@ async def test_a_script_whose_session_ended_gets_a_401_problem_not_the_login_pag
         assert "log in again" in refused.json()["detail"]
     page = await client.get(f"{path}?tab=knowledge", headers=HTML)
     assert page.status_code == 303 and page.headers["location"].startswith("/login?next=")
+
+
+async def test_cancelling_a_batch_that_finished_meanwhile_says_so(client, session, creator, settings):
+    """A page opened before the batch ended still shows its Cancel button: nothing is left to cancel."""
+    path = await signed_in_draft(client, session, settings, creator, name="Harbour")
+    files = [("file", (f"n{i}.md", f"# Note {i}\n\nPier {i}.\n".encode())) for i in range(2)]
+    headers = {"Accept": "application/json", "X-CSRF-Token": token(client)}
+    batch = (await client.post(f"{path}/file_batches", files=files, headers=headers)).json()
+    gpt_id = path.rsplit("/", 1)[1]
+    listed = await client.get(
+        f"/api/gpts/{gpt_id}/file_batches/{batch['id']}/files", headers=auth_headers(creator, settings)
+    )
+    for file in listed.json()["data"]:  # the batch ends without a file in progress
+        deleted = await client.post(f"{path}/files/{file['id']}/delete", data={"csrf_token": token(client)})
+        assert deleted.status_code == 303
+
+    cancelled = await client.post(
+        f"{path}/file_batches/{batch['id']}/cancel", data={"csrf_token": token(client)}
+    )
+    assert cancelled.status_code == 303 and "done=finished-batch" in cancelled.headers["location"]
+    page = (await client.get(cancelled.headers["location"], headers=HTML)).text
+    assert "The batch had already finished: nothing was left to cancel." in page
