@@ -51,9 +51,13 @@ def template_config() -> TemplateConfig:
 def render(
     request: Request, name: str, user: User | None, *, status_code: int = 200, **context: Any
 ) -> Template:
-    """A page: the template with the signed-in user, the CSRF token and the service mode in context."""
+    """A page: the template with the signed-in user, the CSRF token and the service mode in context.
+
+    A signed-in user's page is `Cache-Control: no-store`: after logging out, Back would show it again from
+    the browser's cache (a new API key, a private chat), on a shared computer to the next person."""
     settings = request.app.state.settings
     return Template(
+        headers={"Cache-Control": "no-store"} if user is not None else None,
         template_name=name,
         context={
             "user": user,

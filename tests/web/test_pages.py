@@ -163,13 +163,16 @@ async def test_forms_show_the_api_field_errors_and_keep_values(client):
 
 async def test_logout_clears_the_session(client, creator):
     await log_in(client, creator.email)
+    for path in ("/account", "/", "/creator"):  # Back after logging out must not show them from a cache
+        assert (await client.get(path, headers=HTML)).headers["cache-control"] == "no-store", path
     token = client.cookies.get(CSRF_COOKIE)
     response = await client.post("/logout", data={"csrf_token": token}, headers=HTML)
     assert response.status_code == 303
     (cookie,) = set_cookie_headers(response, SESSION_COOKIE)
     assert "max-age=0" in cookie.lower()
     client.cookies.delete(SESSION_COOKIE)
-    assert "Log in" in (await client.get("/", headers=HTML)).text
+    signed_out = await client.get("/", headers=HTML)
+    assert "Log in" in signed_out.text and "cache-control" not in signed_out.headers
 
 
 async def test_login_never_redirects_off_site(client, creator):
