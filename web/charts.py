@@ -104,8 +104,9 @@ def stacked_bars(
                 continue
             height = plot_height * value / top_value
             base -= height
-            title = f"{category}: {value}" if len(series_names) == 1 else f"{category}, {name}: {value}"
-            bars.append(Bar(round(x, 2), round(base, 2), round(bar_width, 2), round(height, 2), css, title))
+            # the bar's own tooltip; `title` stays the chart's (it was named after its last bar)
+            tip = f"{category}: {value}" if len(series_names) == 1 else f"{category}, {name}: {value}"
+            bars.append(Bar(round(x, 2), round(base, 2), round(bar_width, 2), round(height, 2), css, tip))
     gridlines, labels = _axis(top_value)
     every = tick_every or max(1, math.ceil(len(categories) / 6))
     for index, category in enumerate(categories):

@@ -91,6 +91,10 @@ async def test_reply_to_a_review_from_the_stats_page(client, session, settings, 
 def test_chart_scale_and_bars():
     assert [charts.nice_ceiling(v) for v in (0, 1, 3, 7, 10, 11, 41, 250)] == [1, 1, 5, 10, 10, 20, 50, 500]
     days = [datetime(2026, 1, d).date() for d in (1, 2, 3)]
+    single = charts.stacked_bars(
+        "n", "Conversations per day", ["Jan 1"], [[4]], series_names=["conversations"], series_classes=["bar"]
+    )
+    assert single.title == "Conversations per day" and single.columns == ["Conversations per day"]
     chart = charts.ratings_by_day(days, [[1, 0, 0, 0, 2], [0, 0, 0, 0, 0], [0, 3, 0, 0, 0]])
     assert [(b.css, b.title) for b in chart.bars] == [
         ("stars-1", "Jan 1, 1 ★: 1"),
@@ -102,3 +106,4 @@ def test_chart_scale_and_bars():
     assert first.y + first.height == bottom and stacked.y + stacked.height == first.y  # stacked
     assert third.height == (bottom - charts.TOP) * 3 / 5  # the axis tops out at 5
     assert chart.rows[2] == ("Jan 3", [0, 3, 0, 0, 0]) and len(chart.legend) == 5
+    assert chart.title == "Ratings per day, by stars"  # its own, not its last bar's ("Jan 3, 2 ★: 3")
