@@ -119,6 +119,9 @@ def test_a_dataset_page_follows_its_files_through_one_stream(page, site):
     page.get_by_label("Knowledge files").set_input_files([text_file(f"route-{i}.txt", 8) for i in range(7)])
     rows = page.locator("#files li[data-file-id]")
     expect(rows).to_have_count(7)
+    # in the page's one list of files (the heading above it had the same id and took the rows)
+    expect(page.locator("ul#files > li[data-file-id]")).to_have_count(7)
+    assert page.locator("[id=files]").count() == 1
     page.wait_for_function(
         "() => window.__streams.open === 1 && window.__streams.urls.at(-1).split(',').length === 7"
     )
