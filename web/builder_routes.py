@@ -175,6 +175,8 @@ async def editor(
         undoable=undoable,
         files=files,
         attachable=attachable,
+        managed_datasets={d.id for d in own},  # their names link to their settings; open ones of others' to
+        # their public page, as the settings answer 403 to anyone else
         batches=batches,
         max_file_bytes=settings.max_file_bytes,
         conversation_id=conversation_id,

@@ -142,6 +142,19 @@ async def test_editor_attaches_follows_and_detaches_datasets(client, session, se
         headers=HTML,
     )
     assert hidden.status_code == 404 and "Theirs" not in hidden.text
+    # an open dataset of another owner links to its public page: its settings would answer 403
+    shared = await DatasetService(session, settings).create(
+        other, DatasetCreate(name="Open facts", access="open", license="CC0-1.0")
+    )
+    await session.commit()
+    used = await client.post(
+        f"/builder/{gpt.id}/datasets", data={"csrf_token": token(client), "dataset_id": str(shared.id)}
+    )
+    assert used.status_code == 303
+    editor = (await client.get(f"/builder/{gpt.id}?tab=knowledge", headers=HTML)).text
+    assert f'href="/creator/datasets/{dataset_id}"' in editor and f'href="/datasets/{shared.id}"' in editor
+    assert f'href="/creator/datasets/{shared.id}"' not in editor
+    await client.post(f"/builder/{gpt.id}/datasets/{shared.id}/detach", data={"csrf_token": token(client)})
 
     followed = await client.post(
         f"/builder/{gpt.id}/datasets/{dataset_id}", data={"csrf_token": token(client), "follow_latest": "off"}
