@@ -122,12 +122,13 @@ def issue_session(settings: Settings, session: AsyncSession, user: User) -> tupl
 def login_required(user: User | None, request: Request, back: str | None = None) -> Redirect | None:
     """None when signed in; else the redirect to the login page that comes back (here, or to `back`).
 
-    A page's script asking for JSON (`Accept: application/json`, an upload or a batch) gets a 401 problem
-    instead: `fetch` would follow the redirect to the login page's HTML and take it for success."""
+    A page's script asking for JSON or a stream (`Accept: application/json`: an upload, a batch;
+    `text/event-stream`: a chat message) gets a 401 problem instead: `fetch` would follow the redirect to
+    the login page's HTML and take it for success ("The request failed (200)")."""
     if user is not None:
         return None
     accept = request.headers.get("accept", "")
-    if "application/json" in accept and "text/html" not in accept:
+    if ("application/json" in accept or "text/event-stream" in accept) and "text/html" not in accept:
         raise Unauthorized(
             "Your session has ended (logged out or expired): log in again, then retry. Nothing was saved.",
             headers={},

@@ -52,6 +52,12 @@ async def test_a_script_whose_session_ended_gets_a_401_problem_not_the_login_pag
         assert refused.status_code == 401, refused.text
         assert refused.headers["content-type"].startswith("application/problem+json")
         assert "log in again" in refused.json()["detail"]
+    streamed = await client.post(
+        f"{path}/messages",
+        data={"content": "Call it Harbour"},
+        headers={"Accept": "text/event-stream", "X-CSRF-Token": token(client)},
+    )
+    assert streamed.status_code == 401 and "log in again" in streamed.json()["detail"]
     page = await client.get(f"{path}?tab=knowledge", headers=HTML)
     assert page.status_code == 303 and page.headers["location"].startswith("/login?next=")
 
