@@ -108,6 +108,9 @@ def form_of(gpt: GptRead) -> dict[str, Any]:
     return {k: "" if v is None else v for k, v in values.items()}
 
 
+INCOMPLETE_FORM = (
+    "This was not the whole Configure form, so nothing was saved: save it from the Configure tab."
+)
 STALE_FORM = (
     "This draft changed since this form was opened (in the builder chat or another tab). Your edits are "
     "below: saving again replaces what is there now; reload the page to see it first."
@@ -341,6 +344,8 @@ async def configure(
             values=values, errors=errors, status_code=status_code,
         )  # fmt: skip
 
+    if "name" not in form:  # not the Configure form (a stray post to the page): it would blank every field
+        return await again({"form": INCOMPLETE_FORM}, 422)
     revision = form.get("revision")
     if isinstance(revision, str) and revision and revision != draft_revision(row):
         # Saved as it is, the form would undo what changed meanwhile (the builder chat, another tab).

@@ -17,7 +17,7 @@ from builder.service import GptService
 from core.storage import storage_of
 from retrieval.jobs import ingest
 from retrieval.uploads import upload_key
-from tests.factories import create_user
+from tests.factories import auth_headers, create_user
 from tests.fake_openai import text, tool_call
 from tests.web.test_pages import HTML, log_in
 from web.session import CSRF_COOKIE
@@ -355,3 +355,16 @@ async def test_a_refused_file_in_the_form_keeps_the_files_before_it_and_their_by
     storage = storage_of(settings)
     assert [await storage.exists(upload_key(file_id)) for file_id in ids] == [True, True]
     assert [await ingest(db, settings, file_id) for file_id in ids] == ["completed", "completed"]
+
+
+async def test_a_post_without_the_configure_fields_changes_nothing(client, session, creator, settings):
+    """A stray form posted to the editor's URL (a Delete button without an action did) used to save every
+    field as blank."""
+    path = await signed_in_draft(
+        client, session, settings, creator, name="Tide Planner", instructions="Tides."
+    )
+    stray = await client.post(path, data={"csrf_token": token(client)}, headers=HTML)
+    assert stray.status_code == 422 and "nothing was saved" in stray.text
+    gpt_id = path.rsplit("/", 1)[1]
+    kept = (await client.get(f"/api/gpts/{gpt_id}", headers=auth_headers(creator, settings))).json()
+    assert (kept["name"], kept["instructions"]) == ("Tide Planner", "Tides.")
