@@ -36,6 +36,7 @@ import httpcore2
 import httpx2
 
 from core.settings import Settings
+from tools.headers import header_value_problem
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
@@ -45,6 +46,19 @@ NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 # Headers that carry credentials: not sent on to another host when a redirect leaves the first one.
 CREDENTIAL_HEADERS = {"authorization", "cookie", "proxy-authorization"}
+# What a failed request is called, by the kind of httpx2 error (most specific first): the library's own
+# text may quote the request, its headers and so its credentials (`Illegal header value b'Bearer ...'`).
+FAILURE_KINDS: tuple[tuple[type[Exception], str], ...] = (
+    (httpx2.ConnectError, "the connection failed"),
+    (httpx2.ReadError, "the connection broke while reading the answer"),
+    (httpx2.WriteError, "the connection broke while sending the request"),
+    (httpx2.CloseError, "the connection broke while closing"),
+    (httpx2.RemoteProtocolError, "the server's answer is not valid HTTP"),
+    (httpx2.LocalProtocolError, "the request could not be sent as valid HTTP"),
+    (httpx2.UnsupportedProtocol, "the URL's protocol is not supported"),
+    (httpx2.NetworkError, "a network error occurred"),
+    (httpx2.ProtocolError, "an HTTP protocol error occurred"),
+)
 
 
 class ToolNetworkError(Exception):
@@ -250,7 +264,9 @@ def timeout_of(settings: Settings) -> httpx2.Timeout:
 
 def guarded_client(settings: Settings, *, headers: Mapping[str, str] | None = None) -> httpx2.AsyncClient:
     """An `httpx2.AsyncClient` that reaches only allowed addresses; it follows no redirects itself and
-    reads no proxy or `.netrc` from the environment."""
+    reads no proxy or `.netrc` from the environment. `ToolNetworkError` (naming the header, never its value)
+    for a header HTTP cannot carry."""
+    check_headers(headers)
     return httpx2.AsyncClient(
         transport=GuardedTransport(settings),
         timeout=timeout_of(settings),
@@ -258,6 +274,31 @@ def guarded_client(settings: Settings, *, headers: Mapping[str, str] | None = No
         trust_env=False,
         headers=dict(headers or {}),
     )
+
+
+def check_headers(headers: Mapping[str, str] | None) -> None:
+    """`ToolNetworkError` naming the first header whose value HTTP cannot carry (a line break, a control
+    character, not ASCII): said without the value, which is often a credential."""
+    for name, value in (headers or {}).items():
+        if isinstance(value, str) and (problem := header_value_problem(value)):
+            raise ToolNetworkError(f"the request header {name!r} cannot be sent: its value {problem}")
+
+
+def describe_failure(exc: Exception) -> str:
+    """The kind of a failed request (`the connection failed`, ...) without the library's text."""
+    return next((kind for cls, kind in FAILURE_KINDS if isinstance(exc, cls)), "the request failed")
+
+
+def shown_url(url: str) -> str:
+    """`url` as error texts show it: without user info and query (where an API key may be)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port out of range: the URL is refused anyway
+        port = ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def check_url(settings: Settings, url: str) -> str:
@@ -308,7 +349,7 @@ async def request(
                 kwargs,
             )
     except TimeoutError:
-        raise ToolNetworkError(f"timed out: no answer within {seconds:g} s ({url})") from None
+        raise ToolNetworkError(f"timed out: no answer within {seconds:g} s ({shown_url(url)})") from None
 
 
 async def _follow(
@@ -318,6 +359,7 @@ async def _follow(
     allowed = {first_host} | {h.lower().rstrip(".") for h in redirect_hosts}
     dropped = CREDENTIAL_HEADERS | {h.lower() for h in sensitive_headers}
     for hop in range(settings.actions_max_redirects + 1):
+        check_headers(kwargs.get("headers"))
         try:
             async with client.stream(method, url, **kwargs) as response:
                 location = response.headers.get("location")
@@ -328,11 +370,13 @@ async def _follow(
         except ToolNetworkError:
             raise
         except httpx2.TimeoutException as exc:
-            raise ToolNetworkError(f"timed out: {_describe_timeout(exc, settings)} ({url})") from None
+            raise ToolNetworkError(
+                f"timed out: {_describe_timeout(exc, settings)} ({shown_url(url)})"
+            ) from None
         except (httpx2.NetworkError, httpx2.ProtocolError, httpx2.UnsupportedProtocol) as exc:
-            raise ToolNetworkError(f"could not reach {url}: {exc or type(exc).__name__}") from None
-        except httpx2.InvalidURL as exc:
-            raise RefusedRequest(f"refused: invalid URL {url!r}: {exc}") from None
+            raise ToolNetworkError(f"could not reach {shown_url(url)}: {describe_failure(exc)}") from None
+        except httpx2.InvalidURL:
+            raise RefusedRequest(f"refused: invalid URL {shown_url(url)!r}") from None
         next_host = check_url(settings, next_url)
         if next_host not in allowed and redirect_check is None:
             raise RefusedRequest(

@@ -230,3 +230,34 @@ def test_ip_literals_are_read_as_resolvers_read_them(host: str, address: str | N
 def test_allowed_hosts_setting_takes_a_list_or_commas(monkeypatch, tmp_path, value: str, hosts: list[str]):
     monkeypatch.setenv("GPTSTORE_ACTIONS_ALLOWED_HOSTS", value)
     assert Settings(data_dir=tmp_path).actions_allowed_hosts == hosts
+
+
+SECRET_VALUES = ["Bearer sk-live-CREATORKEY-9911\r\n", "sk-live-ü-unicode-secret", "tok\r\nX-Evil: 1"]
+
+
+@pytest.mark.parametrize("value", SECRET_VALUES)
+async def test_a_header_value_http_cannot_carry_is_named_without_its_value(
+    value: str, tools_api: TripsApi, tools_settings
+):
+    async with net.guarded_client(tools_settings) as client:
+        with pytest.raises(net.ToolNetworkError) as refused:
+            await net.request(
+                client, tools_settings, "GET", f"{tools_api.base_url}/echo", headers={"X-K": value}
+            )
+    assert "'X-K' cannot be sent" in str(refused.value)
+    assert "sk-live" not in str(refused.value) and "tok" not in str(refused.value)
+    with pytest.raises(net.ToolNetworkError) as refused:
+        net.guarded_client(tools_settings, headers={"X-K": value})
+    assert "'X-K' cannot be sent" in str(refused.value) and "sk-live" not in str(refused.value)
+    assert tools_api.requests == []
+
+
+async def test_a_failed_connection_is_said_by_its_kind_without_the_url_query(tools_settings):
+    with TripsApi() as gone:
+        port = gone.port
+    async with net.guarded_client(tools_settings) as client:
+        with pytest.raises(net.ToolNetworkError) as failed:
+            await net.request(
+                client, tools_settings, "GET", f"http://127.0.0.1:{port}/x?api_key=query-secret"
+            )
+    assert str(failed.value) == f"could not reach http://127.0.0.1:{port}/x: the connection failed"

@@ -1,0 +1,128 @@
+"""What a creator's tool configuration is checked for before it is stored: secrets and header values HTTP can
+carry, reserved header names, no credentials in URLs, finite numbers; and "test this operation" sending what
+a chat sends (docs/tools.md, docs/tools-safety.md)."""
+
+import uuid
+
+import pytest
+
+from tests.asgi import app_client_for
+from tests.tools.servers import MCP_TOKEN, loopback_settings
+from tools.service import load_definitions
+
+GOOD = {
+    "name": "Trip Helper",
+    "description": "Plans trips.",
+    "instructions": "Help with trips.",
+    "conversation_starters": ["Plan a trip"],
+    "category": "lifestyle",
+}
+DOCUMENT = {
+    "openapi": "3.1.0",
+    "info": {"title": "Trips", "version": "1"},
+    "servers": [{"url": "https://api.trips.example"}],
+    "paths": {"/trips": {"get": {"operationId": "listTrips", "responses": {"200": {"description": "ok"}}}}},
+}
+SECRET = "sk-live-CREATORKEY-9911"
+
+
+@pytest.fixture
+def app_settings(settings):
+    return loopback_settings(settings)
+
+
+@pytest.fixture
+async def tools_client(app_settings, db, redis):
+    async with app_client_for(app_settings, db=db, redis=redis) as client:
+        yield client
+
+
+async def make_gpt(client, headers) -> str:
+    return (await client.post("/api/gpts", json=GOOD, headers=headers)).json()["id"]
+
+
+def fields(response) -> dict[str, str]:
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    return {e["field"]: e["message"] for e in response.json()["errors"]}
+
+
+@pytest.mark.parametrize(
+    ("auth", "field", "words"),
+    [
+        ({"type": "bearer", "secret": f"{SECRET}\r\nX-Evil: 1"}, "auth.secret", "line break"),
+        ({"type": "bearer", "secret": "ü-unicode-secret"}, "auth.secret", "outside ASCII"),
+        ({"type": "bearer", "secret": "sk\x07live"}, "auth.secret", "control character"),
+        ({"type": "api_key", "name": "X-K", "location": "header", "secret": "ü-key"}, "auth.secret", "ASCII"),
+        ({"type": "basic", "username": "u", "secret": "pw\r\nX: 1"}, "auth.secret", "line break"),
+        ({"type": "bearer", "secret": " \r\n"}, "auth.secret", "empty"),
+        (
+            {"type": "api_key", "name": "Host", "location": "header", "secret": "evil.example.com"},
+            "auth.name",
+            "'Host' is set by gptstore",
+        ),
+        (
+            {"type": "api_key", "name": "Content-Length", "location": "header", "secret": "5"},
+            "auth.name",
+            "set by gptstore",
+        ),
+    ],
+)
+async def test_a_secret_or_header_http_cannot_carry_is_a_422_without_its_value(
+    auth, field, words, client, creator_headers
+):
+    gpt_id = await make_gpt(client, creator_headers)
+    response = await client.post(
+        f"/api/gpts/{gpt_id}/actions", json={"document": DOCUMENT, "auth": auth}, headers=creator_headers
+    )
+    assert words in fields(response)[field], response.json()
+    secret = auth["secret"].strip()
+    assert len(secret) < 4 or secret not in response.text
+
+
+async def test_a_pasted_secret_loses_its_trailing_newline(client, creator_headers, session, settings):
+    gpt_id = await make_gpt(client, creator_headers)
+    created = await client.post(
+        f"/api/gpts/{gpt_id}/actions",
+        json={"document": DOCUMENT, "auth": {"type": "bearer", "secret": "old-secret-123"}},
+        headers=creator_headers,
+    )
+    url = f"/api/gpts/{gpt_id}/actions/{created.json()['id']}"
+    changed = await client.patch(url, json={"auth": {"secret": f"{SECRET}\r\n"}}, headers=creator_headers)
+    assert changed.status_code == 200, changed.text
+    [action] = (await load_definitions(session, settings, uuid.UUID(gpt_id))).actions
+    assert action.auth.secret == SECRET
+    # An update without a type is checked against the stored type: the field is still named.
+    bad = await client.patch(url, json={"auth": {"secret": "ü-unicode-secret"}}, headers=creator_headers)
+    assert "outside ASCII" in fields(bad)["auth.secret"] and "ü-unicode" not in bad.text
+    # A query API key is not a header: any text but control characters.
+    query = {"type": "api_key", "name": "key", "location": "query", "secret": "ü-query-key"}
+    assert (await client.patch(url, json={"auth": query}, headers=creator_headers)).status_code == 200
+
+
+MCP_BAD = [
+    ({"headers": {"X-U": "ü€"}}, "headers.X-U", "outside ASCII"),
+    ({"headers": {"X-A": "v\r\nX-Injected: 1"}}, "headers.X-A", "line break"),
+    ({"authorization": "tok\r\nX-Evil: 1"}, "authorization", "line break"),
+    ({"headers": {"Host": "evil.example.com"}}, "headers.Host", "set by gptstore"),
+    ({"headers": {"Content-Length": "5"}}, "headers.Content-Length", "set by gptstore"),
+    (
+        {"require_approval": {"never": {"tool_names": ["add"]}, "always": {"tool_names": ["add", "fail"]}}},
+        "require_approval",
+        "add under both always and never",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "field", "words"), MCP_BAD)
+async def test_bad_mcp_headers_are_named_before_any_connection(
+    body, field, words, tools_client, creator_headers, mcp_server
+):
+    gpt_id = await make_gpt(tools_client, creator_headers)
+    payload = {"server_label": "local", "server_url": mcp_server.url, "authorization": MCP_TOKEN, **body}
+    response = await tools_client.post(
+        f"/api/gpts/{gpt_id}/mcp_servers", json=payload, headers=creator_headers
+    )
+    problems = fields(response)
+    assert words in problems.get(field, ""), problems
+    assert "server_url" not in problems and "Illegal" not in response.text and "codec" not in response.text
