@@ -44,8 +44,9 @@ REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 IPV4_LIKE = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?$", re.IGNORECASE)
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
-# Headers that carry credentials: not sent on to another host when a redirect leaves the first one.
+# Headers that carry credentials: not sent on when a redirect leaves the first origin (scheme, host, port).
 CREDENTIAL_HEADERS = {"authorization", "cookie", "proxy-authorization"}
+DEFAULT_PORTS = {"http": 80, "https": 443}
 # What a failed request is called, by the kind of httpx2 error (most specific first): the library's own
 # text may quote the request, its headers and so its credentials (`Illegal header value b'Bearer ...'`).
 FAILURE_KINDS: tuple[tuple[type[Exception], str], ...] = (
@@ -301,6 +302,17 @@ def shown_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in: what credentials are bound to."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # out of range: no origin it could share
+        port = -1
+    return scheme, (parts.hostname or "").rstrip("."), port or DEFAULT_PORTS.get(scheme)
+
+
 def check_url(settings: Settings, url: str) -> str:
     """The URL's host, after refusing what is not http(s), has no host, or names a refused address."""
     parts = urlsplit(url)
@@ -328,11 +340,12 @@ async def request(
     """Send one request with `client` (from `guarded_client`), following at most `actions_max_redirects`
     redirects to the first host or `redirect_hosts` (with `redirect_check`, to any host that it lets through
     by not raising: the web import, which sends no credentials, checks robots.txt there), each checked
-    again (the Location is the whole next URL:
-    `params` are not added again; credential and `sensitive_headers` are dropped when the host changes);
-    the body read up to `max_bytes`
-    (default `actions_max_response_bytes`). Raises `ToolNetworkError` (incl. `RefusedRequest`); timeouts
-    and refused connections become one with a sentence saying so."""
+    again (the Location is the whole next URL: `params`, where an API key may be, are not added again;
+    credential headers, `sensitive_headers`, `auth` and cookies are dropped when the origin (scheme, host
+    or port) changes, as curl does since CVE-2022-27776); the body read up to `max_bytes` (default
+    `actions_max_response_bytes`). Raises `ToolNetworkError` (incl. `RefusedRequest`): a refused address,
+    a timeout, a failed connection or a header value HTTP cannot carry, said by its kind and never with
+    the request's headers."""
     max_bytes = settings.actions_max_response_bytes if max_bytes is None else max_bytes
     seconds = settings.actions_timeout_seconds
     try:
@@ -393,7 +406,7 @@ async def _follow(
                 kwargs.pop(key, None)
             headers = kwargs.get("headers") or {}
             kwargs["headers"] = {k: v for k, v in headers.items() if k.lower() != "content-type"}
-        if next_host != urlsplit(url).hostname:
+        if origin(next_url) != origin(url):
             headers = kwargs.get("headers") or {}
             kwargs["headers"] = {k: v for k, v in headers.items() if k.lower() not in dropped}
             kwargs.pop("auth", None)

@@ -232,6 +232,46 @@ def test_allowed_hosts_setting_takes_a_list_or_commas(monkeypatch, tmp_path, val
     assert Settings(data_dir=tmp_path).actions_allowed_hosts == hosts
 
 
+@pytest.mark.parametrize(
+    "target",
+    ["http://127.0.0.1:{other}/echo", "http://localhost:{other}/echo"],
+    ids=["another port", "another port and name"],
+)
+async def test_credentials_stay_with_the_first_origin_on_a_redirect(
+    target: str, tools_api: TripsApi, tools_settings
+):
+    """The same host on another port is another origin (curl, CVE-2022-27776): no credentials go there."""
+    with TripsApi() as other:
+        url = f"{tools_api.base_url}/redirect"
+        params = {"to": target.format(other=other.port), "api_key": "query-secret"}
+        headers = {"Authorization": "Bearer action-secret", "X-Api-Key": "key-secret", "X-Plain": "kept"}
+        async with net.guarded_client(tools_settings) as client:
+            result = await net.request(
+                client,
+                tools_settings,
+                "GET",
+                url,
+                params=params,
+                headers=headers,
+                cookies={"session": "cookie-secret"},
+                redirect_hosts=["localhost"],
+                sensitive_headers=["X-Api-Key"],
+            )
+        assert result.status_code == 200
+        arrived = other.last
+    assert arrived.headers["x-plain"] == "kept"
+    assert not {"authorization", "x-api-key", "cookie"} & set(arrived.headers)
+    assert "api_key" not in arrived.query
+    assert tools_api.last.headers["authorization"] == "Bearer action-secret"  # the first origin had them
+
+
+async def test_the_same_origin_keeps_its_credentials_on_a_redirect(tools_api: TripsApi, tools_settings):
+    url = f"{tools_api.base_url}/redirect?to=http://127.0.0.1:{tools_api.port}/echo"
+    async with net.guarded_client(tools_settings) as client:
+        await net.request(client, tools_settings, "GET", url, headers={"Authorization": "Bearer kept"})
+    assert tools_api.last.path == "/echo" and tools_api.last.headers["authorization"] == "Bearer kept"
+
+
 SECRET_VALUES = ["Bearer sk-live-CREATORKEY-9911\r\n", "sk-live-ü-unicode-secret", "tok\r\nX-Evil: 1"]
 
 
