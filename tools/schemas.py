@@ -39,6 +39,12 @@ def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an absolute http or https URL")
+    if parts.username is not None or parts.password is not None:
+        # It would be sent as basic auth, yet shown in reads and exports like any URL.
+        raise ValueError(
+            "must not contain a user name or password (user:password@host); give an action's credentials "
+            "as auth (type basic), an MCP server's as headers or authorization"
+        )
     return value
 
 

@@ -177,11 +177,18 @@ class ToolService:
             row.server_url = data.server_url
         elif parsed is not None and (required or not row.server_url):
             row.server_url = parsed.server_url or ""
-        if urlsplit(row.server_url).scheme not in ("http", "https") or not urlsplit(row.server_url).hostname:
+        server = urlsplit(row.server_url)
+        if server.scheme not in ("http", "https") or not server.hostname:
             raise Invalid(
                 "The action needs a server URL: the document lists no absolute http(s) server; "
                 "send server_url",
                 field="server_url",
+            )
+        if server.username is not None or server.password is not None:  # (a sent server_url was checked)
+            raise Invalid(
+                "The document's server URL contains a user name or password (user:password@host), which "
+                "would show in reads and exports; give credentials as auth (type basic)",
+                field=field,
             )
         names = [op["name"] for op in row.operations]
         await self.check_names(row.gpt_id, names, field=field, skip=row.id)

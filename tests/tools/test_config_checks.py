@@ -100,6 +100,56 @@ async def test_a_pasted_secret_loses_its_trailing_newline(client, creator_header
     assert (await client.patch(url, json={"auth": query}, headers=creator_headers)).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"server_url": "http://apiuser:SUPERSECRETPW@127.0.0.1:18954"}, "server_url"),
+        ({"privacy_policy_url": "https://u:SUPERSECRETPW@p.example/privacy"}, "privacy_policy_url"),
+        (
+            {
+                "auth": {
+                    "type": "oauth_client_credentials",
+                    "client_id": "c",
+                    "secret": "s-123456",
+                    "token_url": "https://c:SUPERSECRETPW@auth.example/token",
+                }
+            },
+            "auth.token_url",
+        ),  # fmt: skip
+    ],
+)
+async def test_credentials_in_a_url_are_refused_pointing_to_basic_auth(body, field, client, creator_headers):
+    gpt_id = await make_gpt(client, creator_headers)
+    response = await client.post(
+        f"/api/gpts/{gpt_id}/actions", json={"document": DOCUMENT, **body}, headers=creator_headers
+    )
+    assert "auth (type basic)" in fields(response)[field]
+    assert "SUPERSECRETPW" not in response.text
+
+
+async def test_credentials_in_an_import_url_or_the_documents_server_are_refused(client, creator_headers):
+    gpt_id = await make_gpt(client, creator_headers)
+    url = f"/api/gpts/{gpt_id}/actions"
+    imported = await client.post(
+        url, json={"import_url": "https://u:SUPERSECRETPW@docs.example/openapi.json"}, headers=creator_headers
+    )
+    assert "user name or password" in fields(imported)["import_url"]
+    document = {**DOCUMENT, "servers": [{"url": "https://apiuser:SUPERSECRETPW@api.trips.example"}]}
+    pasted = await client.post(url, json={"document": document}, headers=creator_headers)
+    assert "auth (type basic)" in fields(pasted)["document"] and "SUPERSECRETPW" not in pasted.text
+    assert (await client.get(url, headers=creator_headers)).json() == []
+
+
+async def test_an_mcp_server_url_with_credentials_is_refused(client, creator_headers):
+    gpt_id = await make_gpt(client, creator_headers)
+    response = await client.post(
+        f"/api/gpts/{gpt_id}/mcp_servers",
+        json={"server_label": "x", "server_url": "https://u:SUPERSECRETPW@mcp.example/mcp"},
+        headers=creator_headers,
+    )
+    assert "user name or password" in fields(response)["server_url"]
+
+
 MCP_BAD = [
     ({"headers": {"X-U": "ü€"}}, "headers.X-U", "outside ASCII"),
     ({"headers": {"X-A": "v\r\nX-Injected: 1"}}, "headers.X-A", "line break"),
