@@ -68,7 +68,8 @@ def user_ref_for(settings: Settings, action: ActionTool, user_ref: str) -> str:
 
 def prepare(action: ActionTool, operation: Operation, arguments: dict[str, Any]) -> PreparedRequest:
     """The request for `operation` with the model's `arguments` (no auth yet). `ActionError` for a missing
-    required parameter or an unusable header value."""
+    required parameter or an unusable header value. A null argument counts as not given, and so does ""
+    for a path parameter (an empty segment would call another endpoint: `/trips/` for `/trips/{id}`)."""
     path = operation.path
     params: list[tuple[str, str]] = []
     headers: dict[str, str] = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
@@ -76,11 +77,11 @@ def prepare(action: ActionTool, operation: Operation, arguments: dict[str, Any])
     body: Any | None = None
     required = set(operation.parameters.get("required", []))
     for name, location in operation.locations.items():
-        if name not in arguments:
+        value = arguments.get(name)
+        if value is None or (location == "path" and _scalar(value) == ""):
             if location == "path" or name in required:
                 raise ActionError(f"missing required parameter {name!r}")
             continue
-        value = arguments[name]
         if location == "path":
             # Quoted whole, so a value cannot add path segments (`../admin`) or a query; a bare `.` or `..`
             # is encoded too, or URL normalisation would take it as a step up.

@@ -150,6 +150,32 @@ async def test_an_mcp_server_url_with_credentials_is_refused(client, creator_hea
     assert "user name or password" in fields(response)["server_url"]
 
 
+async def test_testing_an_operation_sends_what_a_chat_sends(tools_client, creator_headers, tools_api):
+    """The user id header (the tester's opaque id) and the missing-parameter rule of a chat call."""
+    gpt_id = await make_gpt(tools_client, creator_headers)
+    created = await tools_client.post(
+        f"/api/gpts/{gpt_id}/actions",
+        json={"import_url": f"{tools_api.base_url}/openapi.yaml", "user_id_header": "X-User"},
+        headers=creator_headers,
+    )
+    assert created.status_code == 201, created.text
+    url = f"/api/gpts/{gpt_id}/actions/{created.json()['id']}/test"
+    echoed = await tools_client.post(url, json={"operation": "echo"}, headers=creator_headers)
+    assert echoed.json()["status"] == "completed", echoed.text
+    sent = tools_api.last.headers.get("x-user")
+    assert sent is not None and len(sent) == 32
+    again = await tools_client.post(url, json={"operation": "echo"}, headers=creator_headers)
+    assert again.status_code == 200 and tools_api.last.headers["x-user"] == sent  # stable per tester
+    for empty in (None, ""):
+        tools_api.requests.clear()
+        missing = await tools_client.post(
+            url, json={"operation": "getTrip", "arguments": {"trip_id": empty}}, headers=creator_headers
+        )
+        assert missing.json()["status"] == "failed"
+        assert missing.json()["content"] == "Error: missing required parameter 'trip_id'"
+        assert tools_api.requests == []
+
+
 MCP_BAD = [
     ({"headers": {"X-U": "ü€"}}, "headers.X-U", "outside ASCII"),
     ({"headers": {"X-A": "v\r\nX-Injected: 1"}}, "headers.X-A", "line break"),

@@ -302,6 +302,19 @@ async def test_header_parameters_cannot_inject_headers(toolset: Toolset, tools_a
     assert tools_api.requests == []
 
 
+@pytest.mark.parametrize("trip_id", [None, ""])
+async def test_a_null_or_empty_path_parameter_is_missing(trip_id, toolset: Toolset, tools_api: TripsApi):
+    """`/trips/{trip_id}` with "" would call `/trips/`, another endpoint (the list of every trip)."""
+    output = await toolset.call(call("getTrip", {"trip_id": trip_id}))
+    assert output.status == "failed" and output.content == "Error: missing required parameter 'trip_id'"
+    assert tools_api.requests == []
+
+
+async def test_a_null_optional_parameter_is_not_sent(toolset: Toolset, tools_api: TripsApi):
+    output = await toolset.call(call("listTrips", {"destination": None}))
+    assert output.status == "completed" and tools_api.last.query == {}
+
+
 SAVED_SECRETS = [
     ActionAuth(type="bearer", secret="sk-live-CREATORKEY-9911\r\n"),
     ActionAuth(type="bearer", secret="sk-live-ü-unicode-secret"),
