@@ -12,6 +12,7 @@ Limits: `tools/data/limits.toml`.
 from __future__ import annotations
 
 import json
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -98,15 +99,15 @@ def load_document(text: str | dict[str, Any]) -> dict[str, Any]:
 
 
 def _plain(value: Any, depth: int = 0, path: str = "") -> Any:
-    """JSON values only (YAML may give dates, non-text keys, ...), bounded depth, and text PostgreSQL can
-    store: an escape such as `"\\u0000"` or `"\\ud800"` decodes to a character no column takes."""
+    """JSON values only (YAML may give dates, non-text keys, `.inf`, ...), bounded depth, and text PostgreSQL
+    can store: an escape such as `"\\u0000"` or `"\\ud800"` decodes to a character no column takes."""
     if depth > 64:
         raise _invalid("it is nested more than 64 levels deep")
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
-            key = _text(str(key), f"{path}/{key}")
-            out[key] = _plain(item, depth + 1, f"{path}/{key}")
+            key = _text(str(key), f"{path}/{_pointer_part(key)}")
+            out[key] = _plain(item, depth + 1, f"{path}/{_pointer_part(key)}")
         return out
     if isinstance(value, list):
         return [_plain(v, depth + 1, f"{path}/{i}") for i, v in enumerate(value)]
@@ -114,6 +115,9 @@ def _plain(value: Any, depth: int = 0, path: str = "") -> Any:
         return value.isoformat()
     if isinstance(value, str):
         return _text(value, path)
+    if isinstance(value, float) and not math.isfinite(value):
+        # YAML's .inf and .nan (and JSON's Infinity, NaN): no JSON number, so no JSON column takes them.
+        raise _invalid(f"the number at {path or '/'} is {value}; only finite numbers are accepted")
     if value is None or isinstance(value, int | float | bool):
         return value
     return _text(str(value), path)
@@ -137,6 +141,10 @@ def _pointer_target(document: Any, ref: str) -> tuple[bool, Any]:
         else:
             return False, None
     return True, node
+
+
+def _pointer_part(key: Any) -> str:
+    return str(key).replace("~", "~0").replace("/", "~1")
 
 
 def _bad_ref(document: Any) -> str | None:

@@ -6,6 +6,7 @@ set and its last 4 characters.
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -279,9 +280,24 @@ class McpServerRead(BaseModel):
     updated_at: datetime
 
 
+def _finite(value: Any, path: str = "arguments") -> Any:
+    """`value` when every number in it is finite: JSON has no `Infinity` or `NaN` (json.loads reads them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{path} is {value}; only finite numbers are accepted")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _finite(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _finite(item, f"{path}[{index}]")
+    return value
+
+
 class ActionTestRequest(Strict):
     operation: FunctionName = Field(description="The operation's function name")
-    arguments: dict[str, Any] = Field(default_factory=dict)
+    arguments: Annotated[dict[str, Any], AfterValidator(_finite)] = Field(
+        default_factory=dict, description="The function's arguments as the model would send them (JSON)"
+    )
 
 
 class ActionTestRead(BaseModel):

@@ -2,7 +2,10 @@
 carry, reserved header names, no credentials in URLs, finite numbers; and "test this operation" sending what
 a chat sends (docs/tools.md, docs/tools-safety.md)."""
 
+import io
+import json
 import uuid
+import zipfile
 
 import pytest
 
@@ -148,6 +151,48 @@ async def test_an_mcp_server_url_with_credentials_is_refused(client, creator_hea
         headers=creator_headers,
     )
     assert "user name or password" in fields(response)["server_url"]
+
+
+YAML_INFINITY = """openapi: 3.1.0
+info: {title: Trips, version: '1'}
+servers: [{url: 'https://api.trips.example'}]
+paths:
+  /trips:
+    get:
+      operationId: listTrips
+      parameters:
+        - {name: budget, in: query, schema: {type: number, maximum: .inf, minimum: .nan}}
+      responses: {'200': {description: ok}}
+"""
+
+
+async def test_a_document_with_infinity_or_nan_is_a_422_naming_the_place(client, creator_headers):
+    gpt_id = await make_gpt(client, creator_headers)
+    url = f"/api/gpts/{gpt_id}/actions"
+    response = await client.post(url, json={"document": YAML_INFINITY}, headers=creator_headers)
+    message = fields(response)["document"]
+    assert "/paths/~1trips/get/parameters/0/schema/maximum is inf" in message, message
+    as_json = json.dumps(DOCUMENT).replace('"1"}', '"1", "x-max": Infinity}', 1)
+    assert "Infinity" in as_json
+    response = await client.post(url, json={"document": as_json}, headers=creator_headers)
+    assert "/info/x-max is inf" in fields(response)["document"]
+
+
+async def test_an_archive_manifest_with_non_finite_numbers_is_refused(client, creator_headers):
+    manifest = {
+        "format": "gptstore.gpt", "version": 1, "gpt": {"name": "Broken"}, "files": [],
+        "tools": {"mcp_servers": [{"server_label": "m", "server_url": "https://mcp.example/mcp",
+                                   "tools": [{"name": "t", "input_schema": {"maximum": "INFINITY"}}]}]},
+    }  # fmt: skip
+    text = json.dumps(manifest).replace('"INFINITY"', "Infinity")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("gptstore.json", text)
+    files = {"file": ("g.zip", buffer.getvalue(), "application/zip")}
+    response = await client.post("/api/gpts/import", files=files, headers=creator_headers)
+    assert response.status_code == 422, response.text
+    assert "gptstore.json is not valid JSON" in response.json()["detail"]
+    assert (await client.get("/api/gpts", headers=creator_headers)).json()["data"] == []
 
 
 async def test_testing_an_operation_sends_what_a_chat_sends(tools_client, creator_headers, tools_api):

@@ -201,7 +201,7 @@ def test_escapes_that_decode_to_unstorable_text_are_refused_with_where():
     # The request guard sees only the escape (`\\u0000` is six storable characters); the parsed value is
     # a character PostgreSQL cannot store, in a column or in JSONB.
     yaml_text = TRIPS.replace("summary: List trips", 'summary: "List \\0 trips"')
-    refused(yaml_text, "/paths//trips/get/summary", "U+0000")
+    refused(yaml_text, "/paths/~1trips/get/summary", "U+0000")
     json_text = WEATHER.replace('"Forecast for a place"', '"Forecast \\ud800"')
     refused(json_text, "lone surrogate (U+D800)")
 
@@ -241,3 +241,19 @@ def test_a_document_without_operations_or_with_unsupported_bodies_is_refused():
 
 def test_too_long_documents_are_refused_before_parsing():
     refused("x" * (LIMITS["max_document_chars"] + 1), "longer than")
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("budget: {type: number, maximum: .inf}", "/paths/~1trips/get/x-budget/maximum is inf"),
+        ("budget: {type: number, minimum: -.inf}", "/paths/~1trips/get/x-budget/minimum is -inf"),
+        ("budget: {type: number, minimum: .nan}", "/paths/~1trips/get/x-budget/minimum is nan"),
+    ],
+)
+def test_yaml_infinity_and_nan_are_refused_with_where(text: str, where: str):
+    document = (
+        "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths:\n  /trips:\n    get:\n"
+        f"      x-{text}\n      responses: {{'200': {{description: ok}}}}\n"
+    )
+    refused(document, where, "only finite numbers")
