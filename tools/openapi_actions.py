@@ -34,6 +34,9 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 JSON_TYPES = re.compile(r"^application/(?:[\w.+-]+\+)?json$")
 FORM_TYPE = "application/x-www-form-urlencoded"
+# Where a reference must lead to a Parameter Object, or to a Request Body Object (JSON pointers).
+PARAMETER_PLACE = re.compile(r"^(/paths/[^/]+(/[a-z]+)?/parameters/\d+|/components/parameters/[^/]+)$")
+REQUEST_BODY_PLACE = re.compile(r"^(/paths/[^/]+/[a-z]+/requestBody|/components/requestBodies/[^/]+)$")
 # OpenAPI 3.0 schema keywords JSON Schema does not have (3.0's Schema Object is a JSON Schema dialect).
 OPENAPI_ONLY_KEYWORDS = ("nullable", "discriminator", "xml", "externalDocs", "example")
 
@@ -147,8 +150,37 @@ def _pointer_part(key: Any) -> str:
     return str(key).replace("~", "~0").replace("/", "~1")
 
 
+def _followed(document: Any, ref: str) -> tuple[Any, str | None]:
+    """The node a chain of references (`$ref` to a node that is only a `$ref`, ...) ends at, or why it
+    does not end (a cycle). Each reference was checked to point at something."""
+    seen = [ref]
+    node = _pointer_target(document, ref)[1]
+    while isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#"):
+        if node["$ref"] in seen:
+            return None, " -> ".join([*seen, node["$ref"]])
+        seen.append(node["$ref"])
+        node = _pointer_target(document, node["$ref"])[1]
+    return node, None
+
+
+def _misplaced_ref(document: Any, ref: str, where: str) -> str | None:
+    """Why `ref` (at `where`) points at something that cannot stand there."""
+    target, cycle = _followed(document, ref)
+    if cycle is not None:
+        return f"the reference {ref} (at {where}) refers back to itself: {cycle}"
+    if not isinstance(target, dict | bool):
+        kind = "a list" if isinstance(target, list) else f"a {type(target).__name__} value"
+        return f"the reference {ref} (at {where}) points at {kind}, not an object"
+    if PARAMETER_PLACE.match(where) and not (isinstance(target, dict) and {"name", "in"} <= target.keys()):
+        return f"the reference {ref} (at {where}) does not point at a Parameter Object (with name and in)"
+    if REQUEST_BODY_PLACE.match(where) and not (isinstance(target, dict) and "content" in target):
+        return f"the reference {ref} (at {where}) does not point at a Request Body Object (with content)"
+    return None
+
+
 def _bad_ref(document: Any) -> str | None:
-    """Why the first unusable `$ref` is refused: one that leaves the document, or points at nothing."""
+    """Why the first unusable `$ref` is refused: one that leaves the document, points at nothing, at a
+    value of the wrong kind, or back at itself; named with its place as a JSON pointer."""
     pending: list[tuple[Any, str]] = [(document, "")]
     while pending:
         node, path = pending.pop()
@@ -161,7 +193,9 @@ def _bad_ref(document: Any) -> str | None:
                     )
                 if not _pointer_target(document, ref)[0]:
                     return f"the reference {ref} (at {path or '/'}) points at nothing"
-            pending.extend((value, f"{path}/{key}") for key, value in node.items())
+                if problem := _misplaced_ref(document, ref, path or "/"):
+                    return problem
+            pending.extend((value, f"{path}/{_pointer_part(key)}") for key, value in node.items())
         elif isinstance(node, list):
             pending.extend((value, f"{path}/{index}") for index, value in enumerate(node))
     return None

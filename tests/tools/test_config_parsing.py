@@ -243,6 +243,49 @@ def test_too_long_documents_are_refused_before_parsing():
     refused("x" * (LIMITS["max_document_chars"] + 1), "longer than")
 
 
+def _with_parameter(parameter: dict, components: dict | None = None) -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "t", "version": "1"},
+        "paths": {
+            "/trips": {"get": {"parameters": [parameter], "responses": {"200": {"description": "ok"}}}}
+        },
+        "components": components or {},
+    }
+
+
+@pytest.mark.parametrize("version", ["3.0.3", "3.1.0"])
+def test_a_reference_to_the_wrong_kind_of_object_names_its_place(version: str):
+    document = {**_with_parameter({"$ref": "#/info"}), "openapi": version}
+    detail = refused(document, "#/info", "/paths/~1trips/get/parameters/0", "Parameter Object")
+    assert "KeyError" not in detail
+    document = {**_with_parameter({"$ref": "#/info/title"}), "openapi": version}
+    refused(document, "#/info/title", "/paths/~1trips/get/parameters/0", "a str value")
+
+
+@pytest.mark.parametrize("version", ["3.0.3", "3.1.0"])
+def test_a_reference_cycle_names_the_references(version: str):
+    loop = {"parameters": {"P": {"$ref": "#/components/parameters/P"}}}
+    document = {**_with_parameter({"$ref": "#/components/parameters/P"}, loop), "openapi": version}
+    detail = refused(document, "refers back to itself", "#/components/parameters/P")
+    assert "RecursionError" not in detail
+    pair = {"schemas": {"A": {"$ref": "#/components/schemas/B"}, "B": {"$ref": "#/components/schemas/A"}}}
+    parameter = {"name": "q", "in": "query", "schema": {"$ref": "#/components/schemas/A"}}
+    document = {**_with_parameter(parameter, pair), "openapi": version}
+    refused(document, "#/components/schemas/A -> #/components/schemas/B -> #/components/schemas/A")
+
+
+def test_a_schema_that_contains_itself_is_still_accepted():
+    tree = {
+        "schemas": {
+            "Node": {"type": "object", "properties": {"child": {"$ref": "#/components/schemas/Node"}}}
+        }
+    }
+    parameter = {"name": "q", "in": "query", "schema": {"$ref": "#/components/schemas/Node"}}
+    parsed = parse_document(_with_parameter(parameter, tree))
+    assert parsed.operations[0]["parameters"]["properties"]["q"]["properties"]["child"] == {}
+
+
 @pytest.mark.parametrize(
     ("text", "where"),
     [
