@@ -10,7 +10,8 @@ header and TLS SNI keep the name. Redirects are followed by `request` itself (at
 `retrieval.web_import`), and each new connection is checked again.
 
 IP literals in every form a resolver accepts (`2130706433`, `0177.0.0.1`, `127.1`, `0x7f.1`, `[::1]`,
-`[::ffff:127.0.0.1]`) are read as the address they denote (`socket.inet_aton` rules) before anything else.
+`[::ffff:127.0.0.1]`) are read as the address they denote (`socket.inet_aton` rules) before anything else;
+which addresses are public is `tools.addresses`.
 
 No maintained library fitted: the httpx wrappers on PyPI (drawbridge, egressweave) are 0.1 releases for
 httpx 1, and `advocate` is for requests; the mcp SDK needs an `httpx2.AsyncClient`, so the guard sits in
@@ -20,14 +21,10 @@ httpcore2's network backend, where both the actions and the MCP client use it.
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
-import re
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -36,14 +33,10 @@ import httpcore2
 import httpx2
 
 from core.settings import Settings
+from tools.addresses import IPAddress, address_kind, blocked_addresses, parse_ip_literal
 from tools.headers import header_value_problem
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
-# Written like an IPv4 address (decimal, octal, hex, 1 to 4 parts): resolvers read these as addresses.
-IPV4_LIKE = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?$", re.IGNORECASE)
-NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 # Headers that carry credentials: not sent on when a redirect leaves the first origin (scheme, host, port).
 CREDENTIAL_HEADERS = {"authorization", "cookie", "proxy-authorization"}
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -98,59 +91,6 @@ class HttpResult:
     url: str  # the final URL, after redirects
 
 
-@cache
-def _blocked() -> dict[str, Any]:
-    return json.loads(resources.files("tools").joinpath("data/blocked_addresses.json").read_text())
-
-
-@cache
-def _metadata_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(n) for n in _blocked()["metadata_networks"])
-
-
-def parse_ip_literal(host: str) -> IPAddress | None:
-    """The address a host written as an IP literal denotes (any IPv4 form `inet_aton` reads), else None."""
-    host = host.strip("[]")
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        pass
-    if IPV4_LIKE.match(host):
-        try:
-            return ipaddress.IPv4Address(socket.inet_aton(host.rstrip(".")))
-        except OSError:
-            return None
-    return None
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if ip.ipv4_mapped:
-        return ip.ipv4_mapped
-    if ip.sixtofour:
-        return ip.sixtofour
-    if ip.teredo:
-        return ip.teredo[1]
-    if ip in NAT64 or (ip in IPV4_COMPATIBLE and int(ip) > 1):
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
-
-
-def address_kind(ip: IPAddress) -> str | None:
-    """Why `ip` is not a public address (`loopback`, `private`, `cloud metadata`, ...), or None if it is."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = _embedded_ipv4(ip)
-        if embedded is not None and (kind := address_kind(embedded)):
-            return kind
-    if any(ip in network for network in _metadata_networks() if network.version == ip.version):
-        return "cloud metadata"
-    for kind in ("unspecified", "loopback", "multicast", "link_local", "reserved", "private"):
-        if getattr(ip, f"is_{kind}"):
-            return kind.replace("_", "-")
-    if not ip.is_global:
-        return "non-public"
-    return None
-
-
 class HostPolicy:
     """Which hosts and addresses may be reached under `settings` (GPTSTORE_ACTIONS_ALLOWED_HOSTS,
     GPTSTORE_ACTIONS_ALLOW_PRIVATE_NETWORKS); cloud metadata, multicast and unspecified never."""
@@ -171,7 +111,7 @@ class HostPolicy:
         kind = address_kind(ip)
         if kind is None:
             return None
-        if kind not in _blocked()["always_refused_kinds"]:
+        if kind not in blocked_addresses()["always_refused_kinds"]:
             name = host.lower().strip("[]").rstrip(".")
             if self.allow_private or name in self.names or any(ip in n for n in self.networks):
                 return None
@@ -185,7 +125,7 @@ class HostPolicy:
     def check_name(self, host: str) -> None:
         """Refuse known cloud-metadata host names and IP literals that are not allowed (no DNS needed)."""
         name = host.lower().strip("[]").rstrip(".")
-        if name in _blocked()["metadata_hostnames"]:
+        if name in blocked_addresses()["metadata_hostnames"]:
             raise RefusedRequest(f"refused: {host} is a cloud metadata host")
         literal = parse_ip_literal(name)
         if literal is not None and (reason := self.refusal(host, literal)):
