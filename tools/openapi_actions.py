@@ -28,15 +28,13 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from core.errors import Invalid
 from core.guard import has_unstorable, unstorable_message
+from tools.openapi_refs import bad_reference, pointer_part, pointer_target
 
 LIMITS: dict[str, int] = tomllib.loads(resources.files("tools").joinpath("data/limits.toml").read_text())
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 JSON_TYPES = re.compile(r"^application/(?:[\w.+-]+\+)?json$")
 FORM_TYPE = "application/x-www-form-urlencoded"
-# Where a reference must lead to a Parameter Object, or to a Request Body Object (JSON pointers).
-PARAMETER_PLACE = re.compile(r"^(/paths/[^/]+(/[a-z]+)?/parameters/\d+|/components/parameters/[^/]+)$")
-REQUEST_BODY_PLACE = re.compile(r"^(/paths/[^/]+/[a-z]+/requestBody|/components/requestBodies/[^/]+)$")
 # OpenAPI 3.0 schema keywords JSON Schema does not have (3.0's Schema Object is a JSON Schema dialect).
 OPENAPI_ONLY_KEYWORDS = ("nullable", "discriminator", "xml", "externalDocs", "example")
 
@@ -109,8 +107,8 @@ def _plain(value: Any, depth: int = 0, path: str = "") -> Any:
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
-            key = _text(str(key), f"{path}/{_pointer_part(key)}")
-            out[key] = _plain(item, depth + 1, f"{path}/{_pointer_part(key)}")
+            key = _text(str(key), f"{path}/{pointer_part(key)}")
+            out[key] = _plain(item, depth + 1, f"{path}/{pointer_part(key)}")
         return out
     if isinstance(value, list):
         return [_plain(v, depth + 1, f"{path}/{i}") for i, v in enumerate(value)]
@@ -132,75 +130,6 @@ def _text(value: str, path: str) -> str:
     return value
 
 
-def _pointer_target(document: Any, ref: str) -> tuple[bool, Any]:
-    """Follow a local JSON pointer (`#/a/b~1c`); (found, node)."""
-    node = document
-    for part in ref[2:].split("/") if ref not in ("#", "#/") else []:
-        part = part.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return False, None
-    return True, node
-
-
-def _pointer_part(key: Any) -> str:
-    return str(key).replace("~", "~0").replace("/", "~1")
-
-
-def _followed(document: Any, ref: str) -> tuple[Any, str | None]:
-    """The node a chain of references (`$ref` to a node that is only a `$ref`, ...) ends at, or why it
-    does not end (a cycle). Each reference was checked to point at something."""
-    seen = [ref]
-    node = _pointer_target(document, ref)[1]
-    while isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#"):
-        if node["$ref"] in seen:
-            return None, " -> ".join([*seen, node["$ref"]])
-        seen.append(node["$ref"])
-        node = _pointer_target(document, node["$ref"])[1]
-    return node, None
-
-
-def _misplaced_ref(document: Any, ref: str, where: str) -> str | None:
-    """Why `ref` (at `where`) points at something that cannot stand there."""
-    target, cycle = _followed(document, ref)
-    if cycle is not None:
-        return f"the reference {ref} (at {where}) refers back to itself: {cycle}"
-    if not isinstance(target, dict | bool):
-        kind = "a list" if isinstance(target, list) else f"a {type(target).__name__} value"
-        return f"the reference {ref} (at {where}) points at {kind}, not an object"
-    if PARAMETER_PLACE.match(where) and not (isinstance(target, dict) and {"name", "in"} <= target.keys()):
-        return f"the reference {ref} (at {where}) does not point at a Parameter Object (with name and in)"
-    if REQUEST_BODY_PLACE.match(where) and not (isinstance(target, dict) and "content" in target):
-        return f"the reference {ref} (at {where}) does not point at a Request Body Object (with content)"
-    return None
-
-
-def _bad_ref(document: Any) -> str | None:
-    """Why the first unusable `$ref` is refused: one that leaves the document, points at nothing, at a
-    value of the wrong kind, or back at itself; named with its place as a JSON pointer."""
-    pending: list[tuple[Any, str]] = [(document, "")]
-    while pending:
-        node, path = pending.pop()
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str):
-                if not ref.startswith("#"):
-                    return (
-                        f"only references inside the document (#/...) are followed, not {path or '/'}: {ref}"
-                    )
-                if not _pointer_target(document, ref)[0]:
-                    return f"the reference {ref} (at {path or '/'}) points at nothing"
-                if problem := _misplaced_ref(document, ref, path or "/"):
-                    return problem
-            pending.extend((value, f"{path}/{_pointer_part(key)}") for key, value in node.items())
-        elif isinstance(node, list):
-            pending.extend((value, f"{path}/{index}") for index, value in enumerate(node))
-    return None
-
-
 def validate_document(document: dict[str, Any]) -> str:
     """The OpenAPI version ("3.0" or "3.1") once the document passes the specification's checks."""
     version = document.get("openapi")
@@ -210,7 +139,7 @@ def validate_document(document: dict[str, Any]) -> str:
         raise _invalid("the `openapi` field (3.0.x or 3.1.x) is missing")
     if not re.match(r"^3\.[01]\.\d+", version):
         raise _invalid(f"OpenAPI {version} is not supported; use 3.0.x or 3.1.x")
-    if problem := _bad_ref(document):
+    if problem := bad_reference(document):
         raise _invalid(problem)
     cls = OpenAPIV30SpecValidator if version.startswith("3.0") else OpenAPIV31SpecValidator
     try:
@@ -239,7 +168,7 @@ class _Resolver:
         self.nodes = 0
 
     def target(self, ref: str) -> Any:
-        found, node = _pointer_target(self.document, ref)
+        found, node = pointer_target(self.document, ref)
         if not found:
             raise _invalid(f"the reference {ref} points at nothing")
         return node
