@@ -26,7 +26,7 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import anyio
 import httpcore2
@@ -233,13 +233,7 @@ def describe_failure(exc: Exception) -> str:
 def shown_url(url: str) -> str:
     """`url` as error texts show it: without user info and query (where an API key may be)."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    host = f"[{host}]" if ":" in host else host
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:  # a port out of range: the URL is refused anyway
-        port = ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
@@ -258,9 +252,10 @@ def check_url(settings: Settings, url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https"):
         scheme = parts.scheme or "no"
-        raise RefusedRequest(f"refused: {scheme} scheme in {url!r}; tools call http and https only")
+        shown = shown_url(url)
+        raise RefusedRequest(f"refused: {scheme} scheme in {shown!r}; tools call http and https only")
     if not parts.hostname:
-        raise RefusedRequest(f"refused: {url!r} has no host")
+        raise RefusedRequest(f"refused: {shown_url(url)!r} has no host")
     HostPolicy(settings).check_name(parts.hostname)
     return parts.hostname.lower().rstrip(".")
 
@@ -333,7 +328,8 @@ async def _follow(
         next_host = check_url(settings, next_url)
         if next_host not in allowed and redirect_check is None:
             raise RefusedRequest(
-                f"refused: {url} redirects to another host ({next_host}), which the action does not list"
+                f"refused: {shown_url(url)} redirects to another host ({next_host}), which the action does "
+                "not list"
             )
         if hop == settings.actions_max_redirects:
             break
@@ -353,7 +349,7 @@ async def _follow(
             kwargs.pop("cookies", None)
         url = next_url
     limit = settings.actions_max_redirects
-    raise RefusedRequest(f"refused: more than {limit} redirects (last to {next_url})")
+    raise RefusedRequest(f"refused: more than {limit} redirects (last to {shown_url(next_url)})")
 
 
 async def _read(response: httpx2.Response, max_bytes: int) -> HttpResult:
@@ -389,7 +385,7 @@ async def fetch_document(settings: Settings, url: str) -> bytes:
         seconds = settings.actions_timeout_seconds
         raise ToolNetworkError(f"timed out: no answer within {seconds:g} s") from None
     if not 200 <= result.status_code < 300:
-        raise ToolNetworkError(f"{url} answered HTTP {result.status_code}")
+        raise ToolNetworkError(f"{shown_url(url)} answered HTTP {result.status_code}")
     if result.truncated:
-        raise ToolNetworkError(f"{url} is larger than {cap} bytes")
+        raise ToolNetworkError(f"{shown_url(url)} is larger than {cap} bytes")
     return result.content

@@ -301,3 +301,15 @@ async def test_a_failed_connection_is_said_by_its_kind_without_the_url_query(too
                 client, tools_settings, "GET", f"http://127.0.0.1:{port}/x?api_key=query-secret"
             )
     assert str(failed.value) == f"could not reach http://127.0.0.1:{port}/x: the connection failed"
+
+
+async def test_refusals_and_statuses_show_urls_without_their_query(tools_api: TripsApi, tools_settings):
+    """A query may hold an API key (an action's `api_key` in the query, or a Location the API wrote)."""
+    with pytest.raises(net.ToolNetworkError) as failed:
+        await net.fetch_document(tools_settings, f"{tools_api.base_url}/status/404?api_key=query-secret")
+    assert str(failed.value) == f"{tools_api.base_url}/status/404 answered HTTP 404"
+    target = f"http://localhost:{tools_api.port}/echo?api_key=query-secret"
+    async with net.guarded_client(tools_settings) as client:
+        with pytest.raises(net.RefusedRequest) as refused:
+            await net.request(client, tools_settings, "GET", f"{tools_api.base_url}/redirect?to={target}")
+    assert "another host (localhost)" in str(refused.value) and "query-secret" not in str(refused.value)
