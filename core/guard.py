@@ -123,15 +123,20 @@ def _too_deep(field: str, settings: Settings) -> BadShape:
     return BadShape(f"{field} {message}", errors=errors, limit="max_json_depth")
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def load_json(data: bytes | str, settings: Settings, *, field: str = "body") -> Any:
-    """Parse JSON from a client; `ValueError` for text that is not JSON, 422 `BadShape` when far too deep.
+    """Parse JSON from a client; `ValueError` for text that is not JSON (also `NaN`, `Infinity` and
+    `-Infinity`, which Python's decoder reads but no JSON column stores), 422 `BadShape` when far too deep.
 
     The stdlib decoder stops deep nesting with a `RecursionError`, which becomes the 422 here; nesting past
     `max_json_depth` that it does decode is refused by `clean_json`. Text that is not JSON is scanned for
     depth before it goes back to the caller, so that no other decoder recurses through it either.
     """
     try:
-        return json.loads(data)
+        return json.loads(data, parse_constant=_no_constant)
     except RecursionError:
         raise _too_deep(field, settings) from None
     except ValueError:

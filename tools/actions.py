@@ -26,11 +26,10 @@ import httpx2
 from core.settings import Settings
 from tools import net
 from tools.definitions import ActionAuth, ActionTool, Operation
+from tools.headers import RESERVED_HEADERS, header_value_problem
 
 USER_AGENT = "gptstore-actions/1.0"
 ACCEPT = "application/json, text/plain;q=0.9, */*;q=0.5"
-# Headers a parameter may not set: they belong to the HTTP layer or to the configured auth.
-RESERVED_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "cookie", "authorization"}
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
 TOKEN_EARLY_REFRESH_SECONDS = 30  # a token this close to expiry is fetched anew
 TOKEN_CACHE_SIZE = 1024
@@ -69,7 +68,8 @@ def user_ref_for(settings: Settings, action: ActionTool, user_ref: str) -> str:
 
 def prepare(action: ActionTool, operation: Operation, arguments: dict[str, Any]) -> PreparedRequest:
     """The request for `operation` with the model's `arguments` (no auth yet). `ActionError` for a missing
-    required parameter or an unusable header value."""
+    required parameter or an unusable header value. A null argument counts as not given, and so does ""
+    for a path parameter (an empty segment would call another endpoint: `/trips/` for `/trips/{id}`)."""
     path = operation.path
     params: list[tuple[str, str]] = []
     headers: dict[str, str] = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
@@ -77,11 +77,11 @@ def prepare(action: ActionTool, operation: Operation, arguments: dict[str, Any])
     body: Any | None = None
     required = set(operation.parameters.get("required", []))
     for name, location in operation.locations.items():
-        if name not in arguments:
+        value = arguments.get(name)
+        if value is None or (location == "path" and _scalar(value) == ""):
             if location == "path" or name in required:
                 raise ActionError(f"missing required parameter {name!r}")
             continue
-        value = arguments[name]
         if location == "path":
             # Quoted whole, so a value cannot add path segments (`../admin`) or a query; a bare `.` or `..`
             # is encoded too, or URL normalisation would take it as a step up.
@@ -98,11 +98,9 @@ def prepare(action: ActionTool, operation: Operation, arguments: dict[str, Any])
             text = _scalar(value)
             if not HEADER_NAME.fullmatch(name):
                 raise ActionError(f"{name!r} is not a valid header name")
-            if any(c in text for c in "\r\n\0"):
-                raise ActionError(f"header parameter {name!r} contains a line break")
-            if not text.isascii():
-                raise ActionError(f"header parameter {name!r} must be ASCII text")
-            headers[name] = text
+            if problem := header_value_problem(text.strip(" \t")):
+                raise ActionError(f"header parameter {name!r} cannot be sent: its value {problem}")
+            headers[name] = text.strip(" \t")
         elif location == "cookie":
             cookies.append(f"{name}={quote(_scalar(value), safe='')}")
         elif location == "body":
@@ -176,6 +174,8 @@ async def _fetch_token(client: httpx2.AsyncClient, settings: Settings, auth: Act
         raise ActionError("the OAuth token endpoint answered without an access_token") from None
     if not isinstance(token, str) or not token:
         raise ActionError("the OAuth token endpoint answered without an access_token")
+    if problem := header_value_problem(token):
+        raise ActionError(f"the OAuth token endpoint answered with an access_token that {problem}")
     return token, lifetime
 
 
@@ -190,6 +190,9 @@ async def authorize(
     params = list(request.params)
     sensitive = set(request.sensitive_headers) | {"authorization"}
     if auth.type == "api_key" and auth.secret:
+        if auth.location != "query" and (auth.name or "").lower() in RESERVED_HEADERS:
+            # Refused when saved (tools.schemas); an action saved before that is not sent with it.
+            raise ActionError(f"the action's API key header {auth.name!r} is reserved and cannot be set")
         if auth.location == "query":
             params.append((auth.name or "api_key", auth.secret))
         else:

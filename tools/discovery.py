@@ -7,6 +7,7 @@ SSRF-safe fetch of `tools.net` and the MCP client of `tools.mcp_client` (docs/to
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from core.errors import Invalid
@@ -55,11 +56,17 @@ async def list_mcp_tools(url: str, headers: dict[str, str], settings: Settings) 
 
 
 def _storable(value: Any) -> Any:
-    """Server output as PostgreSQL can keep it: U+0000 and lone surrogates removed (as from parsed files)."""
+    """Server output as PostgreSQL can keep it: U+0000 and lone surrogates removed (as from parsed files),
+    and numbers that are not finite (the SDK reads `Infinity` and `NaN`; JSON has neither) left out: a
+    keyword such as `maximum: Infinity` bounds nothing, and in a list it becomes null."""
     if isinstance(value, str):
         return storable(value)
     if isinstance(value, dict):
-        return {storable(str(k)): _storable(v) for k, v in value.items()}
+        return {storable(str(k)): _storable(v) for k, v in value.items() if not _non_finite(v)}
     if isinstance(value, list):
-        return [_storable(v) for v in value]
-    return value
+        return [None if _non_finite(v) else _storable(v) for v in value]
+    return None if _non_finite(value) else value
+
+
+def _non_finite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)

@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import anyio
+import httpx2
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from core.settings import Settings
 from tools.definitions import McpToolSpec
-from tools.net import ToolNetworkError, check_url, guarded_client
+from tools.net import ToolNetworkError, check_url, describe_failure, guarded_client, shown_url
 
 
 class McpError(ToolNetworkError):
@@ -89,7 +90,7 @@ async def _with_client(settings: Settings, server_url: str, headers: Mapping[str
         cause = _first_cause(exc)
         if isinstance(cause, ToolNetworkError):
             raise cause from None
-        raise McpError(f"MCP server {server_url} failed: {_describe(cause)}") from None
+        raise McpError(f"MCP server {shown_url(server_url)} failed: {_describe(cause, headers)}") from None
 
 
 def _first_cause(exc: BaseException) -> BaseException:
@@ -105,6 +106,14 @@ def _first_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
+def _describe(exc: BaseException, headers: Mapping[str, str]) -> str:
+    """One line about `exc`: an HTTP failure by its kind (the library's text may quote the request's
+    headers), any other in the SDK's words with every configured header value taken out."""
+    if isinstance(exc, httpx2.HTTPError | httpx2.InvalidURL):
+        return describe_failure(exc)
+    text = (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]
+    for value in headers.values():
+        for secret in {value, value.removeprefix("Bearer ")}:
+            if len(secret) >= 4:
+                text = text.replace(secret, "[redacted]")
+    return text

@@ -10,7 +10,8 @@ header and TLS SNI keep the name. Redirects are followed by `request` itself (at
 `retrieval.web_import`), and each new connection is checked again.
 
 IP literals in every form a resolver accepts (`2130706433`, `0177.0.0.1`, `127.1`, `0x7f.1`, `[::1]`,
-`[::ffff:127.0.0.1]`) are read as the address they denote (`socket.inet_aton` rules) before anything else.
+`[::ffff:127.0.0.1]`) are read as the address they denote (`socket.inet_aton` rules) before anything else;
+which addresses are public is `tools.addresses`.
 
 No maintained library fitted: the httpx wrappers on PyPI (drawbridge, egressweave) are 0.1 releases for
 httpx 1, and `advocate` is for requests; the mcp SDK needs an `httpx2.AsyncClient`, so the guard sits in
@@ -20,31 +21,38 @@ httpcore2's network backend, where both the actions and the MCP client use it.
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
-import re
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import anyio
 import httpcore2
 import httpx2
 
 from core.settings import Settings
+from tools.addresses import IPAddress, address_kind, blocked_addresses, parse_ip_literal
+from tools.headers import header_value_problem
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
-# Written like an IPv4 address (decimal, octal, hex, 1 to 4 parts): resolvers read these as addresses.
-IPV4_LIKE = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?$", re.IGNORECASE)
-NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
-# Headers that carry credentials: not sent on to another host when a redirect leaves the first one.
+# Headers that carry credentials: not sent on when a redirect leaves the first origin (scheme, host, port).
 CREDENTIAL_HEADERS = {"authorization", "cookie", "proxy-authorization"}
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# What a failed request is called, by the kind of httpx2 error (most specific first): the library's own
+# text may quote the request, its headers and so its credentials (`Illegal header value b'Bearer ...'`).
+FAILURE_KINDS: tuple[tuple[type[Exception], str], ...] = (
+    (httpx2.ConnectError, "the connection failed"),
+    (httpx2.ReadError, "the connection broke while reading the answer"),
+    (httpx2.WriteError, "the connection broke while sending the request"),
+    (httpx2.CloseError, "the connection broke while closing"),
+    (httpx2.RemoteProtocolError, "the server's answer is not valid HTTP"),
+    (httpx2.LocalProtocolError, "the request could not be sent as valid HTTP"),
+    (httpx2.UnsupportedProtocol, "the URL's protocol is not supported"),
+    (httpx2.NetworkError, "a network error occurred"),
+    (httpx2.ProtocolError, "an HTTP protocol error occurred"),
+)
 
 
 class ToolNetworkError(Exception):
@@ -83,59 +91,6 @@ class HttpResult:
     url: str  # the final URL, after redirects
 
 
-@cache
-def _blocked() -> dict[str, Any]:
-    return json.loads(resources.files("tools").joinpath("data/blocked_addresses.json").read_text())
-
-
-@cache
-def _metadata_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(n) for n in _blocked()["metadata_networks"])
-
-
-def parse_ip_literal(host: str) -> IPAddress | None:
-    """The address a host written as an IP literal denotes (any IPv4 form `inet_aton` reads), else None."""
-    host = host.strip("[]")
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        pass
-    if IPV4_LIKE.match(host):
-        try:
-            return ipaddress.IPv4Address(socket.inet_aton(host.rstrip(".")))
-        except OSError:
-            return None
-    return None
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if ip.ipv4_mapped:
-        return ip.ipv4_mapped
-    if ip.sixtofour:
-        return ip.sixtofour
-    if ip.teredo:
-        return ip.teredo[1]
-    if ip in NAT64 or (ip in IPV4_COMPATIBLE and int(ip) > 1):
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
-
-
-def address_kind(ip: IPAddress) -> str | None:
-    """Why `ip` is not a public address (`loopback`, `private`, `cloud metadata`, ...), or None if it is."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = _embedded_ipv4(ip)
-        if embedded is not None and (kind := address_kind(embedded)):
-            return kind
-    if any(ip in network for network in _metadata_networks() if network.version == ip.version):
-        return "cloud metadata"
-    for kind in ("unspecified", "loopback", "multicast", "link_local", "reserved", "private"):
-        if getattr(ip, f"is_{kind}"):
-            return kind.replace("_", "-")
-    if not ip.is_global:
-        return "non-public"
-    return None
-
-
 class HostPolicy:
     """Which hosts and addresses may be reached under `settings` (GPTSTORE_ACTIONS_ALLOWED_HOSTS,
     GPTSTORE_ACTIONS_ALLOW_PRIVATE_NETWORKS); cloud metadata, multicast and unspecified never."""
@@ -156,7 +111,7 @@ class HostPolicy:
         kind = address_kind(ip)
         if kind is None:
             return None
-        if kind not in _blocked()["always_refused_kinds"]:
+        if kind not in blocked_addresses()["always_refused_kinds"]:
             name = host.lower().strip("[]").rstrip(".")
             if self.allow_private or name in self.names or any(ip in n for n in self.networks):
                 return None
@@ -170,7 +125,7 @@ class HostPolicy:
     def check_name(self, host: str) -> None:
         """Refuse known cloud-metadata host names and IP literals that are not allowed (no DNS needed)."""
         name = host.lower().strip("[]").rstrip(".")
-        if name in _blocked()["metadata_hostnames"]:
+        if name in blocked_addresses()["metadata_hostnames"]:
             raise RefusedRequest(f"refused: {host} is a cloud metadata host")
         literal = parse_ip_literal(name)
         if literal is not None and (reason := self.refusal(host, literal)):
@@ -250,7 +205,9 @@ def timeout_of(settings: Settings) -> httpx2.Timeout:
 
 def guarded_client(settings: Settings, *, headers: Mapping[str, str] | None = None) -> httpx2.AsyncClient:
     """An `httpx2.AsyncClient` that reaches only allowed addresses; it follows no redirects itself and
-    reads no proxy or `.netrc` from the environment."""
+    reads no proxy or `.netrc` from the environment. `ToolNetworkError` (naming the header, never its value)
+    for a header HTTP cannot carry."""
+    check_headers(headers)
     return httpx2.AsyncClient(
         transport=GuardedTransport(settings),
         timeout=timeout_of(settings),
@@ -260,14 +217,45 @@ def guarded_client(settings: Settings, *, headers: Mapping[str, str] | None = No
     )
 
 
+def check_headers(headers: Mapping[str, str] | None) -> None:
+    """`ToolNetworkError` naming the first header whose value HTTP cannot carry (a line break, a control
+    character, not ASCII): said without the value, which is often a credential."""
+    for name, value in (headers or {}).items():
+        if isinstance(value, str) and (problem := header_value_problem(value)):
+            raise ToolNetworkError(f"the request header {name!r} cannot be sent: its value {problem}")
+
+
+def describe_failure(exc: Exception) -> str:
+    """The kind of a failed request (`the connection failed`, ...) without the library's text."""
+    return next((kind for cls, kind in FAILURE_KINDS if isinstance(exc, cls)), "the request failed")
+
+
+def shown_url(url: str) -> str:
+    """`url` as error texts show it: without user info and query (where an API key may be)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in: what credentials are bound to."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # out of range: no origin it could share
+        port = -1
+    return scheme, (parts.hostname or "").rstrip("."), port or DEFAULT_PORTS.get(scheme)
+
+
 def check_url(settings: Settings, url: str) -> str:
     """The URL's host, after refusing what is not http(s), has no host, or names a refused address."""
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https"):
         scheme = parts.scheme or "no"
-        raise RefusedRequest(f"refused: {scheme} scheme in {url!r}; tools call http and https only")
+        shown = shown_url(url)
+        raise RefusedRequest(f"refused: {scheme} scheme in {shown!r}; tools call http and https only")
     if not parts.hostname:
-        raise RefusedRequest(f"refused: {url!r} has no host")
+        raise RefusedRequest(f"refused: {shown_url(url)!r} has no host")
     HostPolicy(settings).check_name(parts.hostname)
     return parts.hostname.lower().rstrip(".")
 
@@ -287,11 +275,12 @@ async def request(
     """Send one request with `client` (from `guarded_client`), following at most `actions_max_redirects`
     redirects to the first host or `redirect_hosts` (with `redirect_check`, to any host that it lets through
     by not raising: the web import, which sends no credentials, checks robots.txt there), each checked
-    again (the Location is the whole next URL:
-    `params` are not added again; credential and `sensitive_headers` are dropped when the host changes);
-    the body read up to `max_bytes`
-    (default `actions_max_response_bytes`). Raises `ToolNetworkError` (incl. `RefusedRequest`); timeouts
-    and refused connections become one with a sentence saying so."""
+    again (the Location is the whole next URL: `params`, where an API key may be, are not added again;
+    credential headers, `sensitive_headers`, `auth` and cookies are dropped when the origin (scheme, host
+    or port) changes, as curl does since CVE-2022-27776); the body read up to `max_bytes` (default
+    `actions_max_response_bytes`). Raises `ToolNetworkError` (incl. `RefusedRequest`): a refused address,
+    a timeout, a failed connection or a header value HTTP cannot carry, said by its kind and never with
+    the request's headers."""
     max_bytes = settings.actions_max_response_bytes if max_bytes is None else max_bytes
     seconds = settings.actions_timeout_seconds
     try:
@@ -308,7 +297,7 @@ async def request(
                 kwargs,
             )
     except TimeoutError:
-        raise ToolNetworkError(f"timed out: no answer within {seconds:g} s ({url})") from None
+        raise ToolNetworkError(f"timed out: no answer within {seconds:g} s ({shown_url(url)})") from None
 
 
 async def _follow(
@@ -318,6 +307,7 @@ async def _follow(
     allowed = {first_host} | {h.lower().rstrip(".") for h in redirect_hosts}
     dropped = CREDENTIAL_HEADERS | {h.lower() for h in sensitive_headers}
     for hop in range(settings.actions_max_redirects + 1):
+        check_headers(kwargs.get("headers"))
         try:
             async with client.stream(method, url, **kwargs) as response:
                 location = response.headers.get("location")
@@ -328,15 +318,18 @@ async def _follow(
         except ToolNetworkError:
             raise
         except httpx2.TimeoutException as exc:
-            raise ToolNetworkError(f"timed out: {_describe_timeout(exc, settings)} ({url})") from None
+            raise ToolNetworkError(
+                f"timed out: {_describe_timeout(exc, settings)} ({shown_url(url)})"
+            ) from None
         except (httpx2.NetworkError, httpx2.ProtocolError, httpx2.UnsupportedProtocol) as exc:
-            raise ToolNetworkError(f"could not reach {url}: {exc or type(exc).__name__}") from None
-        except httpx2.InvalidURL as exc:
-            raise RefusedRequest(f"refused: invalid URL {url!r}: {exc}") from None
+            raise ToolNetworkError(f"could not reach {shown_url(url)}: {describe_failure(exc)}") from None
+        except httpx2.InvalidURL:
+            raise RefusedRequest(f"refused: invalid URL {shown_url(url)!r}") from None
         next_host = check_url(settings, next_url)
         if next_host not in allowed and redirect_check is None:
             raise RefusedRequest(
-                f"refused: {url} redirects to another host ({next_host}), which the action does not list"
+                f"refused: {shown_url(url)} redirects to another host ({next_host}), which the action does "
+                "not list"
             )
         if hop == settings.actions_max_redirects:
             break
@@ -349,14 +342,14 @@ async def _follow(
                 kwargs.pop(key, None)
             headers = kwargs.get("headers") or {}
             kwargs["headers"] = {k: v for k, v in headers.items() if k.lower() != "content-type"}
-        if next_host != urlsplit(url).hostname:
+        if origin(next_url) != origin(url):
             headers = kwargs.get("headers") or {}
             kwargs["headers"] = {k: v for k, v in headers.items() if k.lower() not in dropped}
             kwargs.pop("auth", None)
             kwargs.pop("cookies", None)
         url = next_url
     limit = settings.actions_max_redirects
-    raise RefusedRequest(f"refused: more than {limit} redirects (last to {next_url})")
+    raise RefusedRequest(f"refused: more than {limit} redirects (last to {shown_url(next_url)})")
 
 
 async def _read(response: httpx2.Response, max_bytes: int) -> HttpResult:
@@ -392,7 +385,7 @@ async def fetch_document(settings: Settings, url: str) -> bytes:
         seconds = settings.actions_timeout_seconds
         raise ToolNetworkError(f"timed out: no answer within {seconds:g} s") from None
     if not 200 <= result.status_code < 300:
-        raise ToolNetworkError(f"{url} answered HTTP {result.status_code}")
+        raise ToolNetworkError(f"{shown_url(url)} answered HTTP {result.status_code}")
     if result.truncated:
-        raise ToolNetworkError(f"{url} is larger than {cap} bytes")
+        raise ToolNetworkError(f"{shown_url(url)} is larger than {cap} bytes")
     return result.content

@@ -12,6 +12,7 @@ Limits: `tools/data/limits.toml`.
 from __future__ import annotations
 
 import json
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from core.errors import Invalid
 from core.guard import has_unstorable, unstorable_message
+from tools.openapi_refs import bad_reference, pointer_part, pointer_target
 
 LIMITS: dict[str, int] = tomllib.loads(resources.files("tools").joinpath("data/limits.toml").read_text())
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -98,15 +100,15 @@ def load_document(text: str | dict[str, Any]) -> dict[str, Any]:
 
 
 def _plain(value: Any, depth: int = 0, path: str = "") -> Any:
-    """JSON values only (YAML may give dates, non-text keys, ...), bounded depth, and text PostgreSQL can
-    store: an escape such as `"\\u0000"` or `"\\ud800"` decodes to a character no column takes."""
+    """JSON values only (YAML may give dates, non-text keys, `.inf`, ...), bounded depth, and text PostgreSQL
+    can store: an escape such as `"\\u0000"` or `"\\ud800"` decodes to a character no column takes."""
     if depth > 64:
         raise _invalid("it is nested more than 64 levels deep")
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
-            key = _text(str(key), f"{path}/{key}")
-            out[key] = _plain(item, depth + 1, f"{path}/{key}")
+            key = _text(str(key), f"{path}/{pointer_part(key)}")
+            out[key] = _plain(item, depth + 1, f"{path}/{pointer_part(key)}")
         return out
     if isinstance(value, list):
         return [_plain(v, depth + 1, f"{path}/{i}") for i, v in enumerate(value)]
@@ -114,6 +116,9 @@ def _plain(value: Any, depth: int = 0, path: str = "") -> Any:
         return value.isoformat()
     if isinstance(value, str):
         return _text(value, path)
+    if isinstance(value, float) and not math.isfinite(value):
+        # YAML's .inf and .nan (and JSON's Infinity, NaN): no JSON number, so no JSON column takes them.
+        raise _invalid(f"the number at {path or '/'} is {value}; only finite numbers are accepted")
     if value is None or isinstance(value, int | float | bool):
         return value
     return _text(str(value), path)
@@ -125,40 +130,6 @@ def _text(value: str, path: str) -> str:
     return value
 
 
-def _pointer_target(document: Any, ref: str) -> tuple[bool, Any]:
-    """Follow a local JSON pointer (`#/a/b~1c`); (found, node)."""
-    node = document
-    for part in ref[2:].split("/") if ref not in ("#", "#/") else []:
-        part = part.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return False, None
-    return True, node
-
-
-def _bad_ref(document: Any) -> str | None:
-    """Why the first unusable `$ref` is refused: one that leaves the document, or points at nothing."""
-    pending: list[tuple[Any, str]] = [(document, "")]
-    while pending:
-        node, path = pending.pop()
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str):
-                if not ref.startswith("#"):
-                    return (
-                        f"only references inside the document (#/...) are followed, not {path or '/'}: {ref}"
-                    )
-                if not _pointer_target(document, ref)[0]:
-                    return f"the reference {ref} (at {path or '/'}) points at nothing"
-            pending.extend((value, f"{path}/{key}") for key, value in node.items())
-        elif isinstance(node, list):
-            pending.extend((value, f"{path}/{index}") for index, value in enumerate(node))
-    return None
-
-
 def validate_document(document: dict[str, Any]) -> str:
     """The OpenAPI version ("3.0" or "3.1") once the document passes the specification's checks."""
     version = document.get("openapi")
@@ -168,7 +139,7 @@ def validate_document(document: dict[str, Any]) -> str:
         raise _invalid("the `openapi` field (3.0.x or 3.1.x) is missing")
     if not re.match(r"^3\.[01]\.\d+", version):
         raise _invalid(f"OpenAPI {version} is not supported; use 3.0.x or 3.1.x")
-    if problem := _bad_ref(document):
+    if problem := bad_reference(document):
         raise _invalid(problem)
     cls = OpenAPIV30SpecValidator if version.startswith("3.0") else OpenAPIV31SpecValidator
     try:
@@ -197,7 +168,7 @@ class _Resolver:
         self.nodes = 0
 
     def target(self, ref: str) -> Any:
-        found, node = _pointer_target(self.document, ref)
+        found, node = pointer_target(self.document, ref)
         if not found:
             raise _invalid(f"the reference {ref} points at nothing")
         return node

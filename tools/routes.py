@@ -92,7 +92,7 @@ class ActionController(Controller):
         is the one pressing the button); the result is what the model would read."""
         gpt = await draft.gpt(lock=False)
         action = await draft.tools.action(gpt, action_id)
-        return await run_operation(draft.session, draft.settings, gpt, action, data)
+        return await run_operation(draft.session, draft.settings, gpt, action, data, tester_id=draft.user.id)
 
 
 class McpServerController(Controller):

@@ -6,15 +6,26 @@ set and its last 4 characters.
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from core.patterns import Matches
 from core.schemas import StrictBool, not_null
+from tools.headers import HeaderValue, header_value_problem, reserved_header_problem
 
 AuthType = Literal["none", "api_key", "bearer", "basic", "oauth_client_credentials"]
 FUNCTION_NAME = r"^[a-zA-Z0-9_-]{1,64}$"
@@ -29,6 +40,12 @@ def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an absolute http or https URL")
+    if parts.username is not None or parts.password is not None:
+        # It would be sent as basic auth, yet shown in reads and exports like any URL.
+        raise ValueError(
+            "must not contain a user name or password (user:password@host); give an action's credentials "
+            "as auth (type basic), an MCP server's as headers or authorization"
+        )
     return value
 
 
@@ -46,13 +63,46 @@ class ActionAuthWrite(Strict):
     secret; omit it in an update to keep the one stored, send null to remove it."""
 
     type: AuthType = "none"
-    name: HeaderName | None = Field(default=None, description="api_key: header or query name")
     location: Literal["header", "query"] | None = Field(default=None, description="api_key only")
+    name: HeaderName | None = Field(
+        default=None, description="api_key: header or query name (a header not one tools-safety.md reserves)"
+    )
     username: str | None = Field(default=None, min_length=1, max_length=200, description="basic")
     client_id: str | None = Field(default=None, min_length=1, max_length=500, description="oauth")
     token_url: HttpUrl | None = Field(default=None, description="oauth_client_credentials")
     scope: str | None = Field(default=None, max_length=1000, description="oauth_client_credentials")
-    secret: str | None = Field(default=None, min_length=1, max_length=8000, description="Write-only")
+    secret: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=8000,
+        description="Write-only; surrounding whitespace is removed. No control characters; ASCII only where "
+        "it is sent in a header as it is (bearer, api_key in a header)",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_reserved(cls, name: str | None, info: ValidationInfo) -> str | None:
+        if name is not None and info.data.get("location") == "header":
+            if problem := reserved_header_problem(name):
+                raise ValueError(problem)
+        return name
+
+    @field_validator("secret")
+    @classmethod
+    def _sendable_secret(cls, secret: str | None, info: ValidationInfo) -> str | None:
+        """A pasted secret's surrounding whitespace is removed; what HTTP cannot carry is refused."""
+        if secret is None:
+            return None
+        secret = secret.strip()
+        if not secret:
+            raise ValueError("is empty once surrounding whitespace is removed")
+        in_header = info.data.get("type") == "bearer" or (
+            info.data.get("type") == "api_key" and info.data.get("location") != "query"
+        )
+        problem = header_value_problem(secret if in_header else secret.encode("ascii", "replace").decode())
+        if problem:
+            raise ValueError(f"cannot be sent: it {problem}")
+        return secret
 
     @model_validator(mode="after")
     def _complete(self) -> ActionAuthWrite:
@@ -164,13 +214,19 @@ class ApprovalRules(Strict):
 RequireApproval = Literal["always", "never"] | ApprovalRules
 
 
+McpHeaderValue = Annotated[HeaderValue, Field(max_length=8000)]
+
+
 class McpServerFields(Strict):
     server_description: str | None = Field(default=None, max_length=1000)
-    headers: dict[HeaderName, Annotated[str, Field(max_length=8000)]] | None = Field(
-        default=None, max_length=20, description="Write-only; sent with every request to the server"
+    headers: dict[HeaderName, McpHeaderValue] | None = Field(
+        default=None,
+        max_length=20,
+        description="Write-only; sent with every request to the server. Values: ASCII, no control "
+        "characters (surrounding whitespace removed); names: no reserved header (docs/tools-safety.md)",
     )
-    authorization: str | None = Field(
-        default=None, min_length=1, max_length=8000, description="Write-only bearer token"
+    authorization: Annotated[HeaderValue, Field(min_length=1, max_length=8000)] | None = Field(
+        default=None, description="Write-only bearer token (ASCII, no control characters)"
     )
     allowed_tools: list[Annotated[str, Field(max_length=200)]] | None = Field(
         default=None, max_length=200, description="The enabled tools; null: every tool the server lists"
@@ -224,9 +280,24 @@ class McpServerRead(BaseModel):
     updated_at: datetime
 
 
+def _finite(value: Any, path: str = "arguments") -> Any:
+    """`value` when every number in it is finite: JSON has no `Infinity` or `NaN` (json.loads reads them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{path} is {value}; only finite numbers are accepted")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _finite(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _finite(item, f"{path}[{index}]")
+    return value
+
+
 class ActionTestRequest(Strict):
     operation: FunctionName = Field(description="The operation's function name")
-    arguments: dict[str, Any] = Field(default_factory=dict)
+    arguments: Annotated[dict[str, Any], AfterValidator(_finite)] = Field(
+        default_factory=dict, description="The function's arguments as the model would send them (JSON)"
+    )
 
 
 class ActionTestRead(BaseModel):

@@ -32,6 +32,7 @@ from tools.definitions import (
     ToolDefinitions,
 )
 from tools.discovery import fetch_document, list_mcp_tools
+from tools.headers import reserved_header_problem
 from tools.models import GptAction, GptMcpServer
 from tools.openapi_actions import LIMITS, NAME_PATTERN, parse_document
 from tools.reads import (
@@ -176,11 +177,18 @@ class ToolService:
             row.server_url = data.server_url
         elif parsed is not None and (required or not row.server_url):
             row.server_url = parsed.server_url or ""
-        if urlsplit(row.server_url).scheme not in ("http", "https") or not urlsplit(row.server_url).hostname:
+        server = urlsplit(row.server_url)
+        if server.scheme not in ("http", "https") or not server.hostname:
             raise Invalid(
                 "The action needs a server URL: the document lists no absolute http(s) server; "
                 "send server_url",
                 field="server_url",
+            )
+        if server.username is not None or server.password is not None:  # (a sent server_url was checked)
+            raise Invalid(
+                "The document's server URL contains a user name or password (user:password@host), which "
+                "would show in reads and exports; give credentials as auth (type basic)",
+                field=field,
             )
         names = [op["name"] for op in row.operations]
         await self.check_names(row.gpt_id, names, field=field, skip=row.id)
@@ -210,8 +218,15 @@ class ToolService:
                 try:
                     auth = ActionAuthWrite.model_validate(merged)
                 except ValidationError as exc:
-                    message = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
-                    raise Invalid(message, field="auth") from None
+                    errors = [
+                        {
+                            "field": ".".join(["auth", *(str(p) for p in e["loc"])]),
+                            "message": e["msg"].removeprefix("Value error, "),
+                        }
+                        for e in exc.errors()
+                    ]
+                    message = "; ".join(f"{e['field']} {e['message']}" for e in errors)
+                    raise Invalid(message, errors=errors) from None
             await self._apply_auth(gpt, row, auth)
 
     async def _apply_auth(self, gpt: Gpt, row: GptAction, auth: ActionAuthWrite) -> None:
@@ -274,6 +289,9 @@ class ToolService:
         discover: bool = True,
     ) -> None:
         sent = data.model_fields_set
+        for name in data.headers or {}:  # before any connection is made with them
+            if problem := reserved_header_problem(name):
+                raise Invalid(problem, field=f"headers.{name}")
         if new or (data.server_label is not None and data.server_label != row.server_label):
             taken = await self.session.scalar(
                 sa.select(GptMcpServer.id).where(
@@ -294,6 +312,13 @@ class ToolService:
                 setattr(row, name, getattr(data, name))
         if "require_approval" in sent:
             rule = data.require_approval
+            if hasattr(rule, "model_dump") and rule.always and rule.never:
+                both = sorted(set(rule.always.tool_names) & set(rule.never.tool_names))
+                if both:
+                    raise Invalid(
+                        f"require_approval lists {', '.join(both)} under both always and never",
+                        field="require_approval",
+                    )
             row.require_approval = (
                 rule.model_dump(exclude_none=True) if hasattr(rule, "model_dump") else (rule or "always")
             )

@@ -250,7 +250,9 @@ async def test_action(
     context: dict[str, Any] = {"test_action": str(action_id), "values": values}
     if not errors:
         try:
-            context["test_result"] = await run_operation(db_session, settings, draft.gpt, action, data)
+            context["test_result"] = await run_operation(
+                db_session, settings, draft.gpt, action, data, tester_id=draft.user.id
+            )
         except AppError as exc:  # an operation the action does not have: shown at the form
             errors = field_errors(exc)
     return await draft.page(errors=errors, status_code=422 if errors else 200, **context)

@@ -201,7 +201,7 @@ def test_escapes_that_decode_to_unstorable_text_are_refused_with_where():
     # The request guard sees only the escape (`\\u0000` is six storable characters); the parsed value is
     # a character PostgreSQL cannot store, in a column or in JSONB.
     yaml_text = TRIPS.replace("summary: List trips", 'summary: "List \\0 trips"')
-    refused(yaml_text, "/paths//trips/get/summary", "U+0000")
+    refused(yaml_text, "/paths/~1trips/get/summary", "U+0000")
     json_text = WEATHER.replace('"Forecast for a place"', '"Forecast \\ud800"')
     refused(json_text, "lone surrogate (U+D800)")
 
@@ -241,3 +241,62 @@ def test_a_document_without_operations_or_with_unsupported_bodies_is_refused():
 
 def test_too_long_documents_are_refused_before_parsing():
     refused("x" * (LIMITS["max_document_chars"] + 1), "longer than")
+
+
+def _with_parameter(parameter: dict, components: dict | None = None) -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "t", "version": "1"},
+        "paths": {
+            "/trips": {"get": {"parameters": [parameter], "responses": {"200": {"description": "ok"}}}}
+        },
+        "components": components or {},
+    }
+
+
+@pytest.mark.parametrize("version", ["3.0.3", "3.1.0"])
+def test_a_reference_to_the_wrong_kind_of_object_names_its_place(version: str):
+    document = {**_with_parameter({"$ref": "#/info"}), "openapi": version}
+    detail = refused(document, "#/info", "/paths/~1trips/get/parameters/0", "Parameter Object")
+    assert "KeyError" not in detail
+    document = {**_with_parameter({"$ref": "#/info/title"}), "openapi": version}
+    refused(document, "#/info/title", "/paths/~1trips/get/parameters/0", "a str value")
+
+
+@pytest.mark.parametrize("version", ["3.0.3", "3.1.0"])
+def test_a_reference_cycle_names_the_references(version: str):
+    loop = {"parameters": {"P": {"$ref": "#/components/parameters/P"}}}
+    document = {**_with_parameter({"$ref": "#/components/parameters/P"}, loop), "openapi": version}
+    detail = refused(document, "refers back to itself", "#/components/parameters/P")
+    assert "RecursionError" not in detail
+    pair = {"schemas": {"A": {"$ref": "#/components/schemas/B"}, "B": {"$ref": "#/components/schemas/A"}}}
+    parameter = {"name": "q", "in": "query", "schema": {"$ref": "#/components/schemas/A"}}
+    document = {**_with_parameter(parameter, pair), "openapi": version}
+    refused(document, "#/components/schemas/A -> #/components/schemas/B -> #/components/schemas/A")
+
+
+def test_a_schema_that_contains_itself_is_still_accepted():
+    tree = {
+        "schemas": {
+            "Node": {"type": "object", "properties": {"child": {"$ref": "#/components/schemas/Node"}}}
+        }
+    }
+    parameter = {"name": "q", "in": "query", "schema": {"$ref": "#/components/schemas/Node"}}
+    parsed = parse_document(_with_parameter(parameter, tree))
+    assert parsed.operations[0]["parameters"]["properties"]["q"]["properties"]["child"] == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("budget: {type: number, maximum: .inf}", "/paths/~1trips/get/x-budget/maximum is inf"),
+        ("budget: {type: number, minimum: -.inf}", "/paths/~1trips/get/x-budget/minimum is -inf"),
+        ("budget: {type: number, minimum: .nan}", "/paths/~1trips/get/x-budget/minimum is nan"),
+    ],
+)
+def test_yaml_infinity_and_nan_are_refused_with_where(text: str, where: str):
+    document = (
+        "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths:\n  /trips:\n    get:\n"
+        f"      x-{text}\n      responses: {{'200': {{description: ok}}}}\n"
+    )
+    refused(document, where, "only finite numbers")

@@ -158,3 +158,22 @@ async def test_the_test_endpoint_runs_one_operation(web, creator_headers, tools_
     assert tools_api.last.query.get("destination") == "Oslo"
     unknown = await web.post(url, json={"operation": "nope"}, headers=creator_headers)
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "operation"
+
+
+async def test_test_arguments_with_infinity_or_nan_are_refused_at_the_form(web, creator_headers, tools_api):
+    """The form's JSON is read by Python's json, which takes `NaN` and `Infinity`; JSON has neither."""
+    gpt_id = (await web.post("/api/gpts", json={"name": "Trip Helper"}, headers=creator_headers)).json()["id"]
+    added = await post(web, f"/builder/{gpt_id}/tools/actions", document=trips_document(tools_api),
+                       auth_type="none")  # fmt: skip
+    assert added.status_code == 303, added.text
+    [action] = (await web.get(f"/api/gpts/{gpt_id}/actions", headers=creator_headers)).json()
+    for arguments, shown in (
+        ('{"limit": NaN}', "arguments.limit is nan"),
+        ('{"x": [Infinity]}', "[0] is inf"),
+    ):
+        refused = await post(
+            web, f"/builder/{gpt_id}/tools/actions/{action['id']}/test", operation="listTrips",
+            arguments=arguments,
+        )  # fmt: skip
+        assert refused.status_code == 422 and shown in refused.text, refused.text
+    assert tools_api.requests == []

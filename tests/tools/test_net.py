@@ -230,3 +230,86 @@ def test_ip_literals_are_read_as_resolvers_read_them(host: str, address: str | N
 def test_allowed_hosts_setting_takes_a_list_or_commas(monkeypatch, tmp_path, value: str, hosts: list[str]):
     monkeypatch.setenv("GPTSTORE_ACTIONS_ALLOWED_HOSTS", value)
     assert Settings(data_dir=tmp_path).actions_allowed_hosts == hosts
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["http://127.0.0.1:{other}/echo", "http://localhost:{other}/echo"],
+    ids=["another port", "another port and name"],
+)
+async def test_credentials_stay_with_the_first_origin_on_a_redirect(
+    target: str, tools_api: TripsApi, tools_settings
+):
+    """The same host on another port is another origin (curl, CVE-2022-27776): no credentials go there."""
+    with TripsApi() as other:
+        url = f"{tools_api.base_url}/redirect"
+        params = {"to": target.format(other=other.port), "api_key": "query-secret"}
+        headers = {"Authorization": "Bearer action-secret", "X-Api-Key": "key-secret", "X-Plain": "kept"}
+        async with net.guarded_client(tools_settings) as client:
+            result = await net.request(
+                client,
+                tools_settings,
+                "GET",
+                url,
+                params=params,
+                headers=headers,
+                cookies={"session": "cookie-secret"},
+                redirect_hosts=["localhost"],
+                sensitive_headers=["X-Api-Key"],
+            )
+        assert result.status_code == 200
+        arrived = other.last
+    assert arrived.headers["x-plain"] == "kept"
+    assert not {"authorization", "x-api-key", "cookie"} & set(arrived.headers)
+    assert "api_key" not in arrived.query
+    assert tools_api.last.headers["authorization"] == "Bearer action-secret"  # the first origin had them
+
+
+async def test_the_same_origin_keeps_its_credentials_on_a_redirect(tools_api: TripsApi, tools_settings):
+    url = f"{tools_api.base_url}/redirect?to=http://127.0.0.1:{tools_api.port}/echo"
+    async with net.guarded_client(tools_settings) as client:
+        await net.request(client, tools_settings, "GET", url, headers={"Authorization": "Bearer kept"})
+    assert tools_api.last.path == "/echo" and tools_api.last.headers["authorization"] == "Bearer kept"
+
+
+SECRET_VALUES = ["Bearer sk-live-CREATORKEY-9911\r\n", "sk-live-ü-unicode-secret", "tok\r\nX-Evil: 1"]
+
+
+@pytest.mark.parametrize("value", SECRET_VALUES)
+async def test_a_header_value_http_cannot_carry_is_named_without_its_value(
+    value: str, tools_api: TripsApi, tools_settings
+):
+    async with net.guarded_client(tools_settings) as client:
+        with pytest.raises(net.ToolNetworkError) as refused:
+            await net.request(
+                client, tools_settings, "GET", f"{tools_api.base_url}/echo", headers={"X-K": value}
+            )
+    assert "'X-K' cannot be sent" in str(refused.value)
+    assert "sk-live" not in str(refused.value) and "tok" not in str(refused.value)
+    with pytest.raises(net.ToolNetworkError) as refused:
+        net.guarded_client(tools_settings, headers={"X-K": value})
+    assert "'X-K' cannot be sent" in str(refused.value) and "sk-live" not in str(refused.value)
+    assert tools_api.requests == []
+
+
+async def test_a_failed_connection_is_said_by_its_kind_without_the_url_query(tools_settings):
+    with TripsApi() as gone:
+        port = gone.port
+    async with net.guarded_client(tools_settings) as client:
+        with pytest.raises(net.ToolNetworkError) as failed:
+            await net.request(
+                client, tools_settings, "GET", f"http://127.0.0.1:{port}/x?api_key=query-secret"
+            )
+    assert str(failed.value) == f"could not reach http://127.0.0.1:{port}/x: the connection failed"
+
+
+async def test_refusals_and_statuses_show_urls_without_their_query(tools_api: TripsApi, tools_settings):
+    """A query may hold an API key (an action's `api_key` in the query, or a Location the API wrote)."""
+    with pytest.raises(net.ToolNetworkError) as failed:
+        await net.fetch_document(tools_settings, f"{tools_api.base_url}/status/404?api_key=query-secret")
+    assert str(failed.value) == f"{tools_api.base_url}/status/404 answered HTTP 404"
+    target = f"http://localhost:{tools_api.port}/echo?api_key=query-secret"
+    async with net.guarded_client(tools_settings) as client:
+        with pytest.raises(net.RefusedRequest) as refused:
+            await net.request(client, tools_settings, "GET", f"{tools_api.base_url}/redirect?to={target}")
+    assert "another host (localhost)" in str(refused.value) and "query-secret" not in str(refused.value)

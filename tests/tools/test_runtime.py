@@ -17,7 +17,7 @@ from tests.tools.servers import (
     tool_definitions,
     trips_action,
 )
-from tools.definitions import ToolDefinitions
+from tools.definitions import ActionAuth, ToolDefinitions
 from tools.runtime import Toolset
 
 # What an action call may carry: HTTP plumbing, the operation's own parameters, auth, the opt-in user id.
@@ -294,9 +294,50 @@ def _logged(record: logging.LogRecord) -> str:
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [("a\r\nX-Injected: 1", "line break"), ("ünïcode", "must be ASCII")],
+    [("a\r\nX-Injected: 1", "line break"), ("ünïcode", "outside ASCII")],
 )
 async def test_header_parameters_cannot_inject_headers(toolset: Toolset, tools_api: TripsApi, value, message):
     output = await toolset.call(call("echo", {"X-Trace": value}))
     assert output.status == "failed" and message in output.content
+    assert tools_api.requests == []
+
+
+@pytest.mark.parametrize("trip_id", [None, ""])
+async def test_a_null_or_empty_path_parameter_is_missing(trip_id, toolset: Toolset, tools_api: TripsApi):
+    """`/trips/{trip_id}` with "" would call `/trips/`, another endpoint (the list of every trip)."""
+    output = await toolset.call(call("getTrip", {"trip_id": trip_id}))
+    assert output.status == "failed" and output.content == "Error: missing required parameter 'trip_id'"
+    assert tools_api.requests == []
+
+
+async def test_a_null_optional_parameter_is_not_sent(toolset: Toolset, tools_api: TripsApi):
+    output = await toolset.call(call("listTrips", {"destination": None}))
+    assert output.status == "completed" and tools_api.last.query == {}
+
+
+SAVED_SECRETS = [
+    ActionAuth(type="bearer", secret="sk-live-CREATORKEY-9911\r\n"),
+    ActionAuth(type="bearer", secret="sk-live-ü-unicode-secret"),
+    ActionAuth(type="api_key", name="X-Api-Key", location="header", secret="sk-live-key\r\nX-Evil: 1"),
+]
+
+
+@pytest.mark.parametrize("auth", SAVED_SECRETS, ids=["crlf", "unicode", "api key injection"])
+async def test_a_secret_http_cannot_carry_never_reaches_the_output(
+    auth: ActionAuth, tools_api: TripsApi, tools_settings, caplog
+):
+    """Saved before the write-time check (or sealed elsewhere): the call fails by name, never quoting it."""
+    output = await run(ToolDefinitions(actions=(trips_action(tools_api, auth=auth),)), tools_settings,
+                       call("secureTrips"))  # fmt: skip
+    assert output.status == "failed" and "cannot be sent" in output.content, output.content
+    assert "sk-live" not in output.content and "inside gptstore" not in output.content
+    assert not any("sk-live" in _logged(r) for r in caplog.records)
+    assert tools_api.requests == []
+
+
+async def test_an_api_key_in_a_reserved_header_is_not_sent(tools_api: TripsApi, tools_settings):
+    auth = ActionAuth(type="api_key", name="Host", location="header", secret="evil.example.com")
+    output = await run(ToolDefinitions(actions=(trips_action(tools_api, auth=auth),)), tools_settings,
+                       call("echo"))  # fmt: skip
+    assert output.status == "failed" and "'Host' is reserved" in output.content
     assert tools_api.requests == []
