@@ -81,8 +81,9 @@ MODEL_JSON_DEPTH = 32  # tool arguments of a language model: GPT fields are two 
 def model_json(text: str) -> Any:
     """JSON a language model wrote (tool arguments): depth-bounded, unstorable characters removed.
 
-    `ValueError` for text that is not JSON or nests deeper than `MODEL_JSON_DEPTH`; the caller tells the
-    model, there is no client to answer.
+    `ValueError` for text that is not JSON (`NaN` and `Infinity` too: no JSON column stores them, and a
+    paused call's arguments are stored) or nests deeper than `MODEL_JSON_DEPTH`; the caller tells the model,
+    there is no client to answer.
     """
     if json_depth(text.encode("utf-8", "surrogatepass")) > MODEL_JSON_DEPTH:
         raise ValueError("nested too deep")
@@ -96,7 +97,7 @@ def model_json(text: str) -> Any:
             return {storable(k): clean(v) for k, v in item.items()}
         return item
 
-    return clean(json.loads(text))
+    return clean(json.loads(text, parse_constant=_no_constant))
 
 
 def check_text(value: str, field: str, *, source: str = "body") -> str:

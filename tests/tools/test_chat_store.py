@@ -322,3 +322,18 @@ async def test_an_approval_for_good_holds_only_for_what_it_reached_and_can_be_re
     assert (await tool_client.get(approvals, headers=creator_headers)).json()["data"] == []
     again = await tool_client.delete(f"{approvals}/createTrip", headers=creator_headers)
     assert again.status_code == 404 and "createTrip" in again.json()["detail"]
+
+
+async def test_a_paused_call_whose_arguments_hold_nan_is_stored(
+    tool_client, creator_headers, tools_api, fake_openai
+):
+    """Python's JSON reads `NaN`, which no JSON column stores: the paused call keeps the model's text."""
+    gpt_id = await create_tool_gpt(tool_client, creator_headers, tools_api)
+    conversation = await publish_and_start(tool_client, creator_headers, gpt_id)
+    fake_openai.script(tool_call("createTrip", {"body": {"destination": "Oslo", "nights": float("nan")}}))
+
+    paused = await ask(tool_client, creator_headers, conversation, "Book Oslo")
+
+    assert paused.status_code == 200, paused.text
+    pending = paused.json()["message"]["pending_call"]
+    assert pending["name"] == "createTrip" and "NaN" in pending["arguments"]
