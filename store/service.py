@@ -261,6 +261,11 @@ class StoreService:
                 "visibility 'organisation' is for GPTs owned by an organisation",
                 errors=[{"field": "visibility", "message": "the GPT has no organisation"}],
             )
+        if not gpt.name.strip():
+            raise Conflict(  # a version's page, chat and listing are headed by its name
+                "name is required to publish: give the draft a name",
+                errors=[{"field": "name", "message": "the draft has no name"}],
+            )
         if visibility == "public" and not gpt.category:
             raise Conflict(  # the request is fine; the draft it publishes lacks a category
                 "category is required to publish publicly: send one or set the draft's",

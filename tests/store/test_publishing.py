@@ -180,6 +180,14 @@ async def test_publishing_an_unchanged_draft_again_returns_its_live_version(clie
     assert (back.status_code, back.json()["number"]) == (201, 5)
 
 
+async def test_a_nameless_draft_is_not_published(client, creator_headers):
+    gpt_id = await make_gpt(client, creator_headers, name="  ")
+    for visibility in ("private", "link", "public"):
+        refused = await publish(client, creator_headers, gpt_id, visibility)
+        assert refused.status_code == 409 and refused.json()["errors"][0]["field"] == "name", refused.text
+    assert (await client.get(f"/api/gpts/{gpt_id}/versions", headers=creator_headers)).json()["data"] == []
+
+
 async def test_a_refused_draft_published_again_unchanged_is_refused_once(client, creator_headers):
     gpt_id = await make_gpt(client, creator_headers, instructions="")
     first = await publish(client, creator_headers, gpt_id)
