@@ -216,8 +216,8 @@ def _used_citations(content: str, sources: Sequence[SourcedHit]) -> list[Citatio
 def extractive_answer(question: str, sources: Sequence[SourcedHit], guard: VerbatimGuard) -> Answer:
     """The sentences of the best passages that share the most (and the rarest) words with the question,
     numbered by source, without a language model; "not in the knowledge" when no passage is relevant.
-    Sentences of private passages are cut to a fragment under the guard's limit, and the whole answer
-    passes the guard."""
+    Sentences of private passages are cut to a fragment under the guard's limit (to keywords when, next
+    to the sentences before it, a whole one would make a longer run); the whole answer passes the guard."""
     if not sources:
         return Answer(f"{NOT_IN_KNOWLEDGE} {NO_MODEL_NOTE}")
     wanted = key_terms(question)
@@ -241,9 +241,15 @@ def extractive_answer(question: str, sources: Sequence[SourcedHit], guard: Verba
     for _, rank, sentence, _ in picked:
         if rank not in used:
             used.append(rank)
+        marker = f" [{used.index(rank) + 1}]"
         if sources[rank].access != "open":
-            sentence = private_summary(sentence, wanted, guard.max_run)
-        lines.append(f"- {sentence} [{used.index(rank) + 1}]")
+            line = f"- {private_summary(sentence, wanted, guard.max_run)}{marker}"
+            # Sentences that follow each other in the passage make one run across their markers.
+            if guard.longest_run("\n".join([*lines, line])) > guard.max_run:
+                line = f"- {private_summary(sentence, wanted, guard.max_run, whole=False)}{marker}"
+            lines.append(line)
+        else:
+            lines.append(f"- {sentence}{marker}")
     citations = [_citation(sources[rank], quote=None) for rank in used]
     return Answer(guard.filter("\n".join(lines)) + f"\n\n{NO_MODEL_NOTE}", citations)
 

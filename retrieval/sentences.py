@@ -116,11 +116,11 @@ def _character_window(sentence: str, wanted: set[str], limit: int) -> str:
     return ("…" if start else "") + window + ("…" if start + len(window) < len(sentence) else "")
 
 
-def private_summary(sentence: str, wanted: set[str], limit: int) -> str:
-    """A private sentence as the answer may give it: whole when it has at most `limit` words, else its
-    keywords in order (function words left out; numbers, names and negations kept), and of those at most
-    `limit` words around the question's, so no run longer than the limit is repeated."""
-    if len(words(sentence)) <= limit:
+def private_summary(sentence: str, wanted: set[str], limit: int, *, whole: bool = True) -> str:
+    """A private sentence as the answer may give it: whole when it has at most `limit` words (and `whole`
+    allows it), else its keywords in order (function words left out; numbers, names and negations kept),
+    and of those at most `limit` words around the question's, so no run longer than the limit is repeated."""
+    if whole and len(words(sentence)) <= limit:
         return sentence
     if SCRIPT_RUN.search(sentence):
         return _character_window(sentence, wanted, limit)

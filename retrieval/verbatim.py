@@ -5,7 +5,9 @@ its hidden instructions. Both sides are compared as word sequences after normali
 combining and invisible marks dropped, case folded, look-alike letters folded to their Latin ones with the
 Unicode confusables table of `confusable-homoglyphs`, punctuation and whitespace as word breaks, and runs
 of single letters joined, so `p r i v a t e` or `p-r-i-v-a-t-e` is the word `private`). In scripts written
-without spaces (Chinese, Japanese, Thai: `retrieval.ngrams.SCRIPT_RUN`) each character is a word.
+without spaces (Chinese, Japanese, Thai: `retrieval.ngrams.SCRIPT_RUN`) each character is a word. Markup
+numbers are no words: citation markers (`[1]`, `[1, 2]`, `[^1]`) and list numbers at a line's start (`1.`,
+`2)`) are skipped on both sides, so they neither break nor make a run.
 
 `VerbatimGuard.stream` filters a reply as it streams: it holds back only the words that could still start
 a protected run (the longest suffix of the reply that occurs in protected text, at most `max_run` words)
@@ -29,6 +31,7 @@ from retrieval.ngrams import SCRIPT_RUN
 REDACTED = "[…]"
 LETTER_RUN = 2  # single letters in a row that are one word spelled out ("o f", "i-s")
 MAX_SPELLED = 64  # letters of one spelled-out word at most, so a spelled reply still streams
+MARKER_DIGITS = 3  # a citation marker or list number has at most this many digits
 
 
 @cache
@@ -69,17 +72,20 @@ def fold(char: str) -> str:
 def words(text: str) -> list[str]:
     """The normalised words of a text (see the module docstring)."""
     tokenizer = _Tokenizer()
-    return [w for w, _ in tokenizer.feed(text)] + [w for w, _ in tokenizer.finish()]
+    return [w for w, _ in [*tokenizer.feed(text), *tokenizer.finish()] if w]
 
 
 @dataclass
 class _Tokenizer:
-    """Cuts streamed text into (normalised word, raw text ending with it) as soon as each word is certain."""
+    """Cuts streamed text into (normalised word, raw text ending with it) as soon as each word is certain;
+    a markup number (citation marker, list number) comes out as ("", its raw text)."""
 
     raw: str = ""  # text since the last word given out
     word: str = ""  # the normalised word being read
     word_end: int = 0  # where in `raw` the word being read ends
     letters: list[tuple[str, str]] = field(default_factory=list)  # single letters held to be joined
+    started: bool = False  # a word was read: a list number needs a line break before it
+    citing: bool = False  # inside a citation marker's list ("[1, 2]")
 
     def feed(self, text: str) -> Iterator[tuple[str, str]]:
         for char in text:
@@ -106,6 +112,14 @@ class _Tokenizer:
     def _end_word(self) -> Iterator[tuple[str, str]]:
         if not self.word:
             return
+        if self._marker():
+            # The marker with the character that closes it, so a redaction never splits its brackets.
+            end = self.word_end + 1
+            raw, self.raw, self.word, self.word_end = self.raw[:end], self.raw[end:], "", 0
+            yield from self._flush_letters()
+            yield "", raw
+            return
+        self.started = True
         word, raw = self.word, self.raw[: self.word_end]
         self.raw, self.word, self.word_end = self.raw[self.word_end :], "", 0
         if len(word) != 1 or SCRIPT_RUN.match(word):
@@ -125,6 +139,21 @@ class _Tokenizer:
         self.letters.append((word, raw))
         if len(self.letters) >= MAX_SPELLED:
             yield from self._flush_letters()
+
+    def _marker(self) -> bool:
+        """Whether the word just read is a citation marker's or a list item's number (it is followed by the
+        character that closes it: `]` or `,` after `[`, `.` or `)` at a line's start)."""
+        closing = self.raw[self.word_end : self.word_end + 1]
+        if not (self.word.isdigit() and len(self.word) <= MARKER_DIGITS and closing):
+            self.citing = False
+            return False
+        sep = _separator(self.raw[: self.word_end])
+        cited = sep.rstrip().endswith(("[", "[^")) or (self.citing and not sep.strip())  # "[1", "[1, 2"
+        self.citing = cited and closing == ","
+        if cited and closing in "],":
+            return True
+        line_start = sep.rsplit("\n", 1)[-1] if "\n" in sep or not self.started else "x"
+        return line_start.strip().lstrip("(") == "" and closing in ".)"
 
     def _flush_letters(self) -> Iterator[tuple[str, str]]:
         letters, self.letters = self.letters, []
@@ -172,6 +201,17 @@ class VerbatimGuard:
         for place in self.index.get(word, ()):
             following.setdefault(place, 1)
         return following
+
+    def longest_run(self, text: str) -> int:
+        """The most consecutive words of `text` (normalised, `REDACTED` breaking a run) that occur
+        consecutively in one protected text."""
+        best = 0
+        for part in text.split(REDACTED):
+            matches: dict[tuple[int, int], int] = {}
+            for word in words(part):
+                matches = self.step(matches, word, cap=1 << 30)
+                best = max(best, max(matches.values(), default=0))
+        return best
 
     def run(self) -> _Run:
         """A reply fed in pieces (`feed(text)`, then `finish()`, each yielding the safe text), for a reply
@@ -226,6 +266,12 @@ class _Run:
         yield from out
 
     def _word(self, word: str, raw: str) -> Iterator[str]:
+        if not word:  # a markup number: it goes with the run it stands in, and neither breaks nor extends it
+            if self.held:
+                self.held[-1] += raw
+            else:
+                yield raw
+            return
         limit = self.guard.max_run + 1
         self.matches = self.guard.step(self.matches, word, limit)
         run = max(self.matches.values(), default=0)
@@ -242,11 +288,4 @@ class _Run:
 def longest_run(text: str, protected: Iterable[str]) -> int:
     """The most consecutive words of `text` that occur consecutively in one of `protected` (normalised as
     the guard compares; `REDACTED` breaks a run). For measuring, not for filtering."""
-    guard = VerbatimGuard(protected, max_run=0)
-    best = 0
-    for part in text.split(REDACTED):
-        matches: dict[tuple[int, int], int] = {}
-        for word in words(part):
-            matches = guard.step(matches, word, cap=1 << 30)
-            best = max(best, max(matches.values(), default=0))
-    return best
+    return VerbatimGuard(protected, max_run=0).longest_run(text)
