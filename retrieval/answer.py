@@ -35,8 +35,10 @@ from retrieval.tool_loop import (
     ToolCallStarted,
     TurnEnd,
     TurnState,
+    model_calls,
     offline_tools_note,
     run_turn,
+    shown_call,
 )
 from retrieval.verbatim import VerbatimGuard
 from tools.runtime import Toolset
@@ -357,7 +359,7 @@ async def model_answer(
         yield Delta(text)
     content = "".join(shown) if shown or result is None else guard.filter(result.content)
     finish = (result.finish_reason if result else None) or "stop"
-    calls = result.tool_calls if result else []
+    calls = [shown_call(guard, c) for c in model_calls(guard, result.tool_calls)] if result else []
     yield Answer(
         content,
         _used_citations(content, sources),

@@ -25,7 +25,9 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from typing import Any
 
+from core.guard import model_json
 from retrieval.ngrams import SCRIPT_RUN
 
 REDACTED = "[…]"
@@ -223,6 +225,38 @@ class VerbatimGuard:
         run = _Run(self)
         return "".join(run.feed(text)) + "".join(run.finish())
 
+    def filter_json(self, text: str) -> str:
+        """JSON text a model wrote (tool-call arguments) with protected runs redacted inside its strings,
+        keys and values alike, a run counted on from one string to the next in document order (escapes
+        decoded first); text that is not JSON is filtered as text. `text` itself when nothing was redacted,
+        else the filtered value written out again as JSON."""
+        if not self.active:
+            return text
+        try:
+            value = model_json(text)
+        except ValueError:
+            return self.filter(text)
+        run = _Run(self)
+        changed = False
+
+        def piece(string: str) -> str:
+            nonlocal changed
+            out = "".join(run.feed(string)) + "".join(run.cut())
+            changed = changed or out != string
+            return out
+
+        def walk(item: Any) -> Any:
+            if isinstance(item, str):
+                return piece(item)
+            if isinstance(item, list):
+                return [walk(v) for v in item]
+            if isinstance(item, dict):
+                return {piece(k): walk(v) for k, v in item.items()}
+            return item
+
+        filtered = walk(value)
+        return json.dumps(filtered, ensure_ascii=False) if changed else text
+
     async def stream(self, pieces: AsyncIterator[str]) -> AsyncIterator[str]:
         """The streamed reply with protected runs redacted, each piece as soon as it is safe."""
         run = _Run(self)
@@ -257,6 +291,17 @@ class _Run:
             for word, raw in self.tokens.finish():
                 yield from self._word(word, raw)
         yield from self._release(len(self.held))
+        yield self.tokens.tail()
+
+    def cut(self) -> Iterator[str]:
+        """End one piece of a text made of several (the strings of a JSON value): its held words come out
+        (their run is within the limit), but the run goes on into the next piece, which starts a `REDACTED`
+        of its own if the run passes the limit there."""
+        if self.guard.active:
+            for word, raw in self.tokens.finish():
+                yield from self._word(word, raw)
+        out, self.held, self.redacting = self.held, [], False
+        yield from out
         yield self.tokens.tail()
 
     def _release(self, count: int) -> Iterator[str]:

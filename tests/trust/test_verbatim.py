@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,17 @@ def test_markup_numbers_are_no_words_and_keep_their_brackets():
     assert words("region 1 is [ab] 22") == ["region", "1", "is", "ab", "22"]
     guard = VerbatimGuard([REGIONS], 3)
     assert guard.filter("See [1] and [2].") == "See [1] and [2]."
+
+
+def test_tool_call_arguments_are_filtered_inside_their_strings_and_across_them():
+    guard = VerbatimGuard([PRIVATE], LIMIT)
+    plain = '{"destination": "Lisbon", "days": 4}'
+    assert guard.filter_json(plain) == plain  # nothing protected: the model's text as it wrote it
+    scoop = SCOOP.split()[10:]  # from "and would like further information", 45 words
+    escaped = json.dumps({"body": {"destination": " ".join(scoop)}})  # \u-escapes decoded before matching
+    words_apart = json.dumps({"items": scoop, "n": 1})  # one word per string
+    halves = json.dumps({"a": " ".join(scoop[:20]), " ".join(scoop[20:40]): "b"})  # a value, then a key
+    for arguments in (escaped.replace("o", "\\u006f"), words_apart, halves, SCOOP + " {not json"):
+        shown = guard.filter_json(arguments)
+        assert REDACTED in shown and longest_run(shown, [PRIVATE]) <= LIMIT, shown
+    assert json.loads(guard.filter_json(words_apart))["n"] == 1  # still the same JSON shape
