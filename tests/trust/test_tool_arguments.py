@@ -105,3 +105,25 @@ async def test_v1_chat_completions_show_a_pending_calls_arguments_through_the_gu
     pending = completion.choices[0].message.model_extra["pending_tool_call"]
     assert pending["name"] == "createTrip"
     assert_shown_guarded(pending["arguments"])
+
+
+async def test_v1_responses_show_a_client_function_call_through_the_guard(
+    llm_client, creator, creator_headers, db, llm_settings, fake_openai
+):
+    gpt = await build_gpt(llm_client, creator_headers, db, llm_settings)  # no tools of its own
+    sdk = sdk_for(llm_client, auth_headers(creator, llm_settings))
+    plan_trip = {
+        "type": "function",
+        "name": "plan_trip",
+        "parameters": {"type": "object", "properties": {"note": {"type": "string"}}},
+    }
+    call_id = "call_" + "_".join(SCOOP.split())  # a model-written id is shown too
+    fake_openai.script(tool_call("plan_trip", {"note": SECRET}, id=call_id))
+
+    response = await sdk.responses.create(model=gpt["id"], input=QUESTION, tools=[plan_trip])
+
+    [call] = [item for item in response.output if item.type == "function_call"]
+    assert call.name == "plan_trip"
+    assert_shown_guarded(json.loads(call.arguments))
+    assert_guarded(call.call_id)
+    assert REDACTED in call.call_id
