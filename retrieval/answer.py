@@ -26,7 +26,7 @@ from core.llm import ChatModel, ChatResult, Delta, Message, ToolCall, fit_messag
 from core.settings import Settings
 from retrieval.attribution import license_url
 from retrieval.knowledge_search import SourcedHit
-from retrieval.sentences import key_terms, private_summary, sentences_of
+from retrieval.sentences import key_terms, private_quote, sentences_of
 from retrieval.service import KnowledgeService
 from retrieval.tool_loop import (
     TOOLS_RULES,
@@ -218,8 +218,8 @@ def _used_citations(content: str, sources: Sequence[SourcedHit]) -> list[Citatio
 def extractive_answer(question: str, sources: Sequence[SourcedHit], guard: VerbatimGuard) -> Answer:
     """The sentences of the best passages that share the most (and the rarest) words with the question,
     numbered by source, without a language model; "not in the knowledge" when no passage is relevant.
-    Sentences of private passages are cut to a fragment under the guard's limit (to keywords when, next
-    to the sentences before it, a whole one would make a longer run); the whole answer passes the guard."""
+    Sentences of private passages are cut to a fragment under the guard's limit, also counted across the
+    sentences before them (`private_quote`), and the whole answer passes the guard."""
     if not sources:
         return Answer(f"{NOT_IN_KNOWLEDGE} {NO_MODEL_NOTE}")
     wanted = key_terms(question)
@@ -245,13 +245,8 @@ def extractive_answer(question: str, sources: Sequence[SourcedHit], guard: Verba
             used.append(rank)
         marker = f" [{used.index(rank) + 1}]"
         if sources[rank].access != "open":
-            line = f"- {private_summary(sentence, wanted, guard.max_run)}{marker}"
-            # Sentences that follow each other in the passage make one run across their markers.
-            if guard.longest_run("\n".join([*lines, line])) > guard.max_run:
-                line = f"- {private_summary(sentence, wanted, guard.max_run, whole=False)}{marker}"
-            lines.append(line)
-        else:
-            lines.append(f"- {sentence}{marker}")
+            sentence = private_quote(sentence, wanted, guard, "\n".join(lines))
+        lines.append(f"- {sentence}{marker}")
     citations = [_citation(sources[rank], quote=None) for rank in used]
     return Answer(guard.filter("\n".join(lines)) + f"\n\n{NO_MODEL_NOTE}", citations)
 

@@ -88,9 +88,13 @@ class _Tokenizer:
     letters: list[tuple[str, str]] = field(default_factory=list)  # single letters held to be joined
     started: bool = False  # a word was read: a list number needs a line break before it
     citing: bool = False  # inside a citation marker's list ("[1, 2]")
+    listed: bool = False  # a number at a line's start closed by "." or ")": a list number if a space follows
 
     def feed(self, text: str) -> Iterator[tuple[str, str]]:
         for char in text:
+            if self.listed:  # "1. " is a list number, "1.5" at a line's start is not
+                self.listed = False
+                yield from (self._marker_read() if char.isspace() else self._word_read())
             folded = fold(char)
             self.raw += char
             for piece in folded or "":
@@ -103,6 +107,9 @@ class _Tokenizer:
                 self.word_end = len(self.raw)
 
     def finish(self) -> Iterator[tuple[str, str]]:
+        if self.listed:
+            self.listed = False
+            yield from self._word_read()
         yield from self._end_word()
         yield from self._flush_letters()
 
@@ -114,13 +121,22 @@ class _Tokenizer:
     def _end_word(self) -> Iterator[tuple[str, str]]:
         if not self.word:
             return
-        if self._marker():
-            # The marker with the character that closes it, so a redaction never splits its brackets.
-            end = self.word_end + 1
-            raw, self.raw, self.word, self.word_end = self.raw[:end], self.raw[end:], "", 0
-            yield from self._flush_letters()
-            yield "", raw
-            return
+        marker = self._marker()
+        if marker == "listed":
+            self.listed = True  # the next character decides
+        elif marker == "cited":
+            yield from self._marker_read()
+        else:
+            yield from self._word_read()
+
+    def _marker_read(self) -> Iterator[tuple[str, str]]:
+        # The marker with the character that closes it, so a redaction never splits its brackets.
+        end = self.word_end + 1
+        raw, self.raw, self.word, self.word_end = self.raw[:end], self.raw[end:], "", 0
+        yield from self._flush_letters()
+        yield "", raw
+
+    def _word_read(self) -> Iterator[tuple[str, str]]:
         self.started = True
         word, raw = self.word, self.raw[: self.word_end]
         self.raw, self.word, self.word_end = self.raw[self.word_end :], "", 0
@@ -142,20 +158,20 @@ class _Tokenizer:
         if len(self.letters) >= MAX_SPELLED:
             yield from self._flush_letters()
 
-    def _marker(self) -> bool:
-        """Whether the word just read is a citation marker's or a list item's number (it is followed by the
-        character that closes it: `]` or `,` after `[`, `.` or `)` at a line's start)."""
+    def _marker(self) -> str:
+        """Whether the word just read is a citation marker's number (`cited`: `]` or `,` closes it after
+        `[`), may be a list item's (`listed`: `.` or `)` closes it at a line's start), or is a word ('')."""
         closing = self.raw[self.word_end : self.word_end + 1]
         if not (self.word.isdigit() and len(self.word) <= MARKER_DIGITS and closing):
             self.citing = False
-            return False
+            return ""
         sep = _separator(self.raw[: self.word_end])
         cited = sep.rstrip().endswith(("[", "[^")) or (self.citing and not sep.strip())  # "[1", "[1, 2"
         self.citing = cited and closing == ","
         if cited and closing in "],":
-            return True
+            return "cited"
         line_start = sep.rsplit("\n", 1)[-1] if "\n" in sep or not self.started else "x"
-        return line_start.strip().lstrip("(") == "" and closing in ".)"
+        return "listed" if line_start.strip().lstrip("(") == "" and closing in ".)" else ""
 
     def _flush_letters(self) -> Iterator[tuple[str, str]]:
         letters, self.letters = self.letters, []

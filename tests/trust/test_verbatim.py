@@ -138,6 +138,7 @@ def test_markup_numbers_are_no_words_and_keep_their_brackets():
     listed = words("1. First\n2) second (3) third 4. fourth")
     assert listed == ["first", "second", "3", "third", "4", "fourth"]
     assert words("region 1 is [ab] 22") == ["region", "1", "is", "ab", "22"]
+    assert words("costs\n18.50 euro\n3.") == ["costs", "18", "50", "euro", "3"]  # decimals are words
     guard = VerbatimGuard([REGIONS], 3)
     assert guard.filter("See [1] and [2].") == "See [1] and [2]."
 
