@@ -26,7 +26,7 @@ from core.llm import ChatModel, ChatResult, Delta, Message, ToolCall, fit_messag
 from core.settings import Settings
 from retrieval.attribution import license_url
 from retrieval.knowledge_search import SourcedHit
-from retrieval.sentences import key_terms, private_summary, sentences_of
+from retrieval.sentences import key_terms, private_quote, sentences_of
 from retrieval.service import KnowledgeService
 from retrieval.tool_loop import (
     TOOLS_RULES,
@@ -35,8 +35,10 @@ from retrieval.tool_loop import (
     ToolCallStarted,
     TurnEnd,
     TurnState,
+    model_calls,
     offline_tools_note,
     run_turn,
+    shown_call,
 )
 from retrieval.verbatim import VerbatimGuard
 from tools.runtime import Toolset
@@ -216,8 +218,8 @@ def _used_citations(content: str, sources: Sequence[SourcedHit]) -> list[Citatio
 def extractive_answer(question: str, sources: Sequence[SourcedHit], guard: VerbatimGuard) -> Answer:
     """The sentences of the best passages that share the most (and the rarest) words with the question,
     numbered by source, without a language model; "not in the knowledge" when no passage is relevant.
-    Sentences of private passages are cut to a fragment under the guard's limit, and the whole answer
-    passes the guard."""
+    Sentences of private passages are cut to a fragment under the guard's limit, also counted across the
+    sentences before them (`private_quote`), and the whole answer passes the guard."""
     if not sources:
         return Answer(f"{NOT_IN_KNOWLEDGE} {NO_MODEL_NOTE}")
     wanted = key_terms(question)
@@ -241,9 +243,10 @@ def extractive_answer(question: str, sources: Sequence[SourcedHit], guard: Verba
     for _, rank, sentence, _ in picked:
         if rank not in used:
             used.append(rank)
+        marker = f" [{used.index(rank) + 1}]"
         if sources[rank].access != "open":
-            sentence = private_summary(sentence, wanted, guard.max_run)
-        lines.append(f"- {sentence} [{used.index(rank) + 1}]")
+            sentence = private_quote(sentence, wanted, guard, "\n".join(lines))
+        lines.append(f"- {sentence}{marker}")
     citations = [_citation(sources[rank], quote=None) for rank in used]
     return Answer(guard.filter("\n".join(lines)) + f"\n\n{NO_MODEL_NOTE}", citations)
 
@@ -351,7 +354,7 @@ async def model_answer(
         yield Delta(text)
     content = "".join(shown) if shown or result is None else guard.filter(result.content)
     finish = (result.finish_reason if result else None) or "stop"
-    calls = result.tool_calls if result else []
+    calls = [shown_call(guard, c) for c in model_calls(guard, result.tool_calls)] if result else []
     yield Answer(
         content,
         _used_citations(content, sources),

@@ -11,7 +11,7 @@ import pysbd
 
 from retrieval.ngrams import SCRIPT_RUN, bigrams
 from retrieval.terms import content_words
-from retrieval.verbatim import words
+from retrieval.verbatim import VerbatimGuard, words
 
 _URL = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+")
 _CJK_SENTENCE_END = re.compile(r"(?<=[。！？])")
@@ -19,6 +19,7 @@ _CJK_SENTENCE_END = re.compile(r"(?<=[。！？])")
 MIN_SENTENCE_CHARS = {False: 12, True: 6}
 _HEADING = re.compile(r"#{1,6}\s")
 _ITEM = re.compile(r"^(?:[-*•◦▪]|\d{1,3}[.)])\s+")
+MAX_SKIPPED = 3  # leading words a private sentence may lose so it does not go on from the one before
 
 
 def key_terms(text: str) -> set[str]:
@@ -116,11 +117,11 @@ def _character_window(sentence: str, wanted: set[str], limit: int) -> str:
     return ("…" if start else "") + window + ("…" if start + len(window) < len(sentence) else "")
 
 
-def private_summary(sentence: str, wanted: set[str], limit: int) -> str:
-    """A private sentence as the answer may give it: whole when it has at most `limit` words, else its
-    keywords in order (function words left out; numbers, names and negations kept), and of those at most
-    `limit` words around the question's, so no run longer than the limit is repeated."""
-    if len(words(sentence)) <= limit:
+def private_summary(sentence: str, wanted: set[str], limit: int, *, whole: bool = True) -> str:
+    """A private sentence as the answer may give it: whole when it has at most `limit` words (and `whole`
+    allows it), else its keywords in order (function words left out; numbers, names and negations kept),
+    and of those at most `limit` words around the question's, so no run longer than the limit is repeated."""
+    if whole and len(words(sentence)) <= limit:
         return sentence
     if SCRIPT_RUN.search(sentence):
         return _character_window(sentence, wanted, limit)
@@ -142,3 +143,22 @@ def private_summary(sentence: str, wanted: set[str], limit: int) -> str:
     best = max(range(len(kept) - size + 1), key=rank)
     window = " ".join(kept[best : best + size])
     return ("… " if best else "") + window + (" …" if best + size < len(kept) else "") + " (keywords)"
+
+
+def private_quote(sentence: str, wanted: set[str], guard: VerbatimGuard, before: str) -> str:
+    """A private sentence as an answer that already says `before` may give it (`private_summary`), so that
+    no run over the guard's limit forms across them either: when the sentence goes on from the previous
+    one in the passage (markers and bullets between them do not break a run), one of its first words
+    (at most `MAX_SKIPPED` in; a function word first, a number last, never one of the question's words)
+    is left out, marked `…`, else it is given as keywords."""
+    limit = guard.max_run
+    tokens = sentence.split()
+    # Function words go first, then other words, numbers last; the question's words are kept.
+    droppable = [i for i in range(min(MAX_SKIPPED, len(tokens) - 1)) if not key_terms(tokens[i]) & wanted]
+    droppable.sort(key=lambda i: (any(c.isdigit() for c in tokens[i]), bool(key_terms(tokens[i]))))
+    candidates = [sentence] + [" ".join([*tokens[:i], "…", *tokens[i + 1 :]]) for i in droppable]
+    for candidate in candidates:
+        quote = private_summary(candidate, wanted, limit)
+        if guard.longest_run(f"{before} {quote}") <= limit:  # as a list item after them
+            return quote
+    return private_summary(sentence, wanted, limit, whole=False)

@@ -4,7 +4,9 @@ to it as `tool` messages, until it answers in text (docs/tools-chat.md).
 A turn makes at most `MAX_TOOL_CALLS_PER_TURN` calls (issue #12); past it the model is asked once more
 without tools and must answer. A call that needs the user's approval pauses the turn: the loop ends with a
 `TurnState` (JSON) from which `run_turn` continues once the user approved or declined. Every text the user
-sees passes the turn's verbatim guard; tool output reaches the model, and the user only through the guard
+sees passes the turn's verbatim guard: the answer, the calls' ids, and their arguments as shown
+(`PendingCall`, `ToolCallStarted`, the client's function calls: `shown_call`), while the call itself runs
+with the model's own arguments; tool output reaches the model, and the user only through the guard
 (`ToolCallEnded.output`, shown by `/v1/responses` alone).
 """
 
@@ -48,7 +50,7 @@ class ToolCallStarted:
     call_id: str
     name: str
     domain: str
-    arguments: str = ""  # JSON text, as the model wrote it; not in `as_json` (the chat's events)
+    arguments: str = ""  # JSON text after the turn's verbatim guard; not in `as_json` (the chat's events)
 
     def as_json(self) -> dict[str, Any]:
         return {"call_id": self.call_id, "name": self.name, "domain": self.domain}
@@ -81,7 +83,7 @@ class PendingCall:
 
     call_id: str
     name: str
-    arguments: str  # JSON text, as the model wrote it
+    arguments: str  # JSON text after the turn's verbatim guard (the call runs with the model's own)
     domain: str
 
     def as_json(self) -> dict[str, Any]:
@@ -132,6 +134,19 @@ def _add_usage(total: dict[str, int] | None, more: dict[str, int] | None) -> dic
     if total is None:
         return dict(more)
     return {key: total.get(key, 0) + more.get(key, 0) for key in set(total) | set(more)}
+
+
+def shown_call(guard: VerbatimGuard, call: ToolCall) -> ToolCall:
+    """A call as a user or client sees it: its name and arguments (JSON text) through the turn's verbatim
+    guard (`VerbatimGuard.filter_json`), so a private passage or hidden instructions the model put in
+    them come out with runs over the limit as `REDACTED`. The call runs with the original."""
+    return ToolCall(call.id, guard.filter(call.name), guard.filter_json(call.arguments))
+
+
+def model_calls(guard: VerbatimGuard, calls: Sequence[ToolCall]) -> list[ToolCall]:
+    """The calls of a model's reply as the turn keeps them: text PostgreSQL cannot store removed, and the
+    ids (model-written, shown to the user and sent back by clients) through the guard."""
+    return [ToolCall(guard.filter(storable(c.id)), storable(c.name), storable(c.arguments)) for c in calls]
 
 
 def _tool_message(call_id: str, content: str) -> Message:
@@ -196,7 +211,7 @@ async def run_turn(
         shown.extend(rest)
         state.content = "".join(shown)
         turn_end = TurnEnd(state.content, state, status, pending, state.usage, finish)  # type: ignore[arg-type]
-        turn_end.function_calls = list(returned) if status == "completed" else []
+        turn_end.function_calls = [shown_call(guard, c) for c in returned] if status == "completed" else []
         return [*(Delta(piece) for piece in rest), turn_end]
 
     while True:
@@ -212,7 +227,7 @@ async def run_turn(
             domain = toolset.domain(call.name)
             granted = (call.name, toolset.grant_target(call.name)) in allowed
             if toolset.requires_approval(call.name) and not granted and choice is None:
-                pending = PendingCall(call.id, call.name, call.arguments, domain)
+                pending = PendingCall(call.id, call.name, shown_call(guard, call).arguments, domain)
                 note = "" if can_ask else NEEDS_APPROVAL_NOTE.format(name=call.name, domain=domain)
                 finish = "stop"  # the reply ends here; its calls are not the client's to run
                 for event in end("requires_approval", pending, note):
@@ -226,7 +241,7 @@ async def run_turn(
                 state.records.append(ended.as_json())
                 yield ended
                 continue
-            yield ToolCallStarted(call.id, call.name, domain, call.arguments)
+            yield ToolCallStarted(call.id, call.name, domain, shown_call(guard, call).arguments)
             started = time.monotonic()
             output = await _call(toolset, call)
             duration = output.duration_ms or int((time.monotonic() - started) * 1000)
@@ -274,9 +289,7 @@ async def run_turn(
             for event in end():
                 yield event
             return
-        result.tool_calls = [
-            ToolCall(storable(c.id), storable(c.name), storable(c.arguments)) for c in result.tool_calls
-        ]
+        result.tool_calls = model_calls(guard, result.tool_calls)
         state.transcript.append(result.as_message())
         returned = [c for c in result.tool_calls if c.name in client_names]
         state.queued = [

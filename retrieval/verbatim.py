@@ -5,7 +5,9 @@ its hidden instructions. Both sides are compared as word sequences after normali
 combining and invisible marks dropped, case folded, look-alike letters folded to their Latin ones with the
 Unicode confusables table of `confusable-homoglyphs`, punctuation and whitespace as word breaks, and runs
 of single letters joined, so `p r i v a t e` or `p-r-i-v-a-t-e` is the word `private`). In scripts written
-without spaces (Chinese, Japanese, Thai: `retrieval.ngrams.SCRIPT_RUN`) each character is a word.
+without spaces (Chinese, Japanese, Thai: `retrieval.ngrams.SCRIPT_RUN`) each character is a word. Markup
+numbers are no words: citation markers (`[1]`, `[1, 2]`, `[^1]`) and list numbers at a line's start (`1.`,
+`2)`) are skipped on both sides, so they neither break nor make a run.
 
 `VerbatimGuard.stream` filters a reply as it streams: it holds back only the words that could still start
 a protected run (the longest suffix of the reply that occurs in protected text, at most `max_run` words)
@@ -23,12 +25,15 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from typing import Any
 
+from core.guard import model_json
 from retrieval.ngrams import SCRIPT_RUN
 
 REDACTED = "[…]"
 LETTER_RUN = 2  # single letters in a row that are one word spelled out ("o f", "i-s")
 MAX_SPELLED = 64  # letters of one spelled-out word at most, so a spelled reply still streams
+MARKER_DIGITS = 3  # a citation marker or list number has at most this many digits
 
 
 @cache
@@ -69,20 +74,27 @@ def fold(char: str) -> str:
 def words(text: str) -> list[str]:
     """The normalised words of a text (see the module docstring)."""
     tokenizer = _Tokenizer()
-    return [w for w, _ in tokenizer.feed(text)] + [w for w, _ in tokenizer.finish()]
+    return [w for w, _ in [*tokenizer.feed(text), *tokenizer.finish()] if w]
 
 
 @dataclass
 class _Tokenizer:
-    """Cuts streamed text into (normalised word, raw text ending with it) as soon as each word is certain."""
+    """Cuts streamed text into (normalised word, raw text ending with it) as soon as each word is certain;
+    a markup number (citation marker, list number) comes out as ("", its raw text)."""
 
     raw: str = ""  # text since the last word given out
     word: str = ""  # the normalised word being read
     word_end: int = 0  # where in `raw` the word being read ends
     letters: list[tuple[str, str]] = field(default_factory=list)  # single letters held to be joined
+    started: bool = False  # a word was read: a list number needs a line break before it
+    citing: bool = False  # inside a citation marker's list ("[1, 2]")
+    listed: bool = False  # a number at a line's start closed by "." or ")": a list number if a space follows
 
     def feed(self, text: str) -> Iterator[tuple[str, str]]:
         for char in text:
+            if self.listed:  # "1. " is a list number, "1.5" at a line's start is not
+                self.listed = False
+                yield from (self._marker_read() if char.isspace() else self._word_read())
             folded = fold(char)
             self.raw += char
             for piece in folded or "":
@@ -95,6 +107,9 @@ class _Tokenizer:
                 self.word_end = len(self.raw)
 
     def finish(self) -> Iterator[tuple[str, str]]:
+        if self.listed:
+            self.listed = False
+            yield from self._word_read()
         yield from self._end_word()
         yield from self._flush_letters()
 
@@ -106,6 +121,23 @@ class _Tokenizer:
     def _end_word(self) -> Iterator[tuple[str, str]]:
         if not self.word:
             return
+        marker = self._marker()
+        if marker == "listed":
+            self.listed = True  # the next character decides
+        elif marker == "cited":
+            yield from self._marker_read()
+        else:
+            yield from self._word_read()
+
+    def _marker_read(self) -> Iterator[tuple[str, str]]:
+        # The marker with the character that closes it, so a redaction never splits its brackets.
+        end = self.word_end + 1
+        raw, self.raw, self.word, self.word_end = self.raw[:end], self.raw[end:], "", 0
+        yield from self._flush_letters()
+        yield "", raw
+
+    def _word_read(self) -> Iterator[tuple[str, str]]:
+        self.started = True
         word, raw = self.word, self.raw[: self.word_end]
         self.raw, self.word, self.word_end = self.raw[self.word_end :], "", 0
         if len(word) != 1 or SCRIPT_RUN.match(word):
@@ -125,6 +157,21 @@ class _Tokenizer:
         self.letters.append((word, raw))
         if len(self.letters) >= MAX_SPELLED:
             yield from self._flush_letters()
+
+    def _marker(self) -> str:
+        """Whether the word just read is a citation marker's number (`cited`: `]` or `,` closes it after
+        `[`), may be a list item's (`listed`: `.` or `)` closes it at a line's start), or is a word ('')."""
+        closing = self.raw[self.word_end : self.word_end + 1]
+        if not (self.word.isdigit() and len(self.word) <= MARKER_DIGITS and closing):
+            self.citing = False
+            return ""
+        sep = _separator(self.raw[: self.word_end])
+        cited = sep.rstrip().endswith(("[", "[^")) or (self.citing and not sep.strip())  # "[1", "[1, 2"
+        self.citing = cited and closing == ","
+        if cited and closing in "],":
+            return "cited"
+        line_start = sep.rsplit("\n", 1)[-1] if "\n" in sep or not self.started else "x"
+        return "listed" if line_start.strip().lstrip("(") == "" and closing in ".)" else ""
 
     def _flush_letters(self) -> Iterator[tuple[str, str]]:
         letters, self.letters = self.letters, []
@@ -173,6 +220,17 @@ class VerbatimGuard:
             following.setdefault(place, 1)
         return following
 
+    def longest_run(self, text: str) -> int:
+        """The most consecutive words of `text` (normalised, `REDACTED` breaking a run) that occur
+        consecutively in one protected text."""
+        best = 0
+        for part in text.split(REDACTED):
+            matches: dict[tuple[int, int], int] = {}
+            for word in words(part):
+                matches = self.step(matches, word, cap=1 << 30)
+                best = max(best, max(matches.values(), default=0))
+        return best
+
     def run(self) -> _Run:
         """A reply fed in pieces (`feed(text)`, then `finish()`, each yielding the safe text), for a reply
         whose text arrives between other events, as a chat turn with tool calls."""
@@ -182,6 +240,38 @@ class VerbatimGuard:
         """The whole reply with protected runs redacted."""
         run = _Run(self)
         return "".join(run.feed(text)) + "".join(run.finish())
+
+    def filter_json(self, text: str) -> str:
+        """JSON text a model wrote (tool-call arguments) with protected runs redacted inside its strings,
+        keys and values alike, a run counted on from one string to the next in document order (escapes
+        decoded first); text that is not JSON is filtered as text. `text` itself when nothing was redacted,
+        else the filtered value written out again as JSON."""
+        if not self.active:
+            return text
+        try:
+            value = model_json(text)
+        except ValueError:
+            return self.filter(text)
+        run = _Run(self)
+        changed = False
+
+        def piece(string: str) -> str:
+            nonlocal changed
+            out = "".join(run.feed(string)) + "".join(run.cut())
+            changed = changed or out != string
+            return out
+
+        def walk(item: Any) -> Any:
+            if isinstance(item, str):
+                return piece(item)
+            if isinstance(item, list):
+                return [walk(v) for v in item]
+            if isinstance(item, dict):
+                return {piece(k): walk(v) for k, v in item.items()}
+            return item
+
+        filtered = walk(value)
+        return json.dumps(filtered, ensure_ascii=False) if changed else text
 
     async def stream(self, pieces: AsyncIterator[str]) -> AsyncIterator[str]:
         """The streamed reply with protected runs redacted, each piece as soon as it is safe."""
@@ -219,6 +309,17 @@ class _Run:
         yield from self._release(len(self.held))
         yield self.tokens.tail()
 
+    def cut(self) -> Iterator[str]:
+        """End one piece of a text made of several (the strings of a JSON value): its held words come out
+        (their run is within the limit), but the run goes on into the next piece, which starts a `REDACTED`
+        of its own if the run passes the limit there."""
+        if self.guard.active:
+            for word, raw in self.tokens.finish():
+                yield from self._word(word, raw)
+        out, self.held, self.redacting = self.held, [], False
+        yield from out
+        yield self.tokens.tail()
+
     def _release(self, count: int) -> Iterator[str]:
         if count:
             self.redacting = False
@@ -226,6 +327,12 @@ class _Run:
         yield from out
 
     def _word(self, word: str, raw: str) -> Iterator[str]:
+        if not word:  # a markup number: it goes with the run it stands in, and neither breaks nor extends it
+            if self.held:
+                self.held[-1] += raw
+            else:
+                yield raw
+            return
         limit = self.guard.max_run + 1
         self.matches = self.guard.step(self.matches, word, limit)
         run = max(self.matches.values(), default=0)
@@ -242,11 +349,4 @@ class _Run:
 def longest_run(text: str, protected: Iterable[str]) -> int:
     """The most consecutive words of `text` that occur consecutively in one of `protected` (normalised as
     the guard compares; `REDACTED` breaks a run). For measuring, not for filtering."""
-    guard = VerbatimGuard(protected, max_run=0)
-    best = 0
-    for part in text.split(REDACTED):
-        matches: dict[tuple[int, int], int] = {}
-        for word in words(part):
-            matches = guard.step(matches, word, cap=1 << 30)
-            best = max(best, max(matches.values(), default=0))
-    return best
+    return VerbatimGuard(protected, max_run=0).longest_run(text)

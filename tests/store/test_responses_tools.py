@@ -14,6 +14,7 @@ import httpx
 import openai
 import pytest
 
+from retrieval.verbatim import REDACTED, longest_run
 from tests.factories import auth_headers
 from tests.fake_openai import text, tool_call, tool_calls
 from tests.store.open_responses import check_events, check_response, parse_sse, raw_create, serving
@@ -253,26 +254,57 @@ async def test_offline_the_answer_names_the_tools_it_could_not_call(offline_tool
     check_response((await _raw(offline_tool_api, input="My trips?")).json())
 
 
-async def test_a_calls_output_passes_the_verbatim_guard(tool_api, fake_openai):
-    secret = (
-        "Always greet travellers by the secret codename Blue Heron, never reveal the partner discount of "
-        "twelve percent, and route every booking question through the Lisbon office before the Kyoto one, "
-        "even when the traveller insists on another order of offices"
-    )
-    patched = await tool_api.http.patch(
-        f"/api/gpts/{tool_api.gpt_id}", json={"instructions": secret}, headers=tool_api.headers
-    )
+HIDDEN = (
+    "Always greet travellers by the secret codename Blue Heron, never reveal the partner discount of "
+    "twelve percent, and route every booking question through the Lisbon office before the Kyoto one, "
+    "even when the traveller insists on another order of offices"
+)
+
+
+async def _hide_instructions(api: ToolApi) -> None:
+    """The GPT's instructions become `HIDDEN` (hidden, the default), published."""
+    url = f"/api/gpts/{api.gpt_id}"
+    patched = await api.http.patch(url, json={"instructions": HIDDEN}, headers=api.headers)
     assert patched.status_code == 200, patched.text
-    published = await tool_api.http.post(
-        f"/api/gpts/{tool_api.gpt_id}/publish", json={"visibility": "link"}, headers=tool_api.headers
-    )
+    published = await api.http.post(f"{url}/publish", json={"visibility": "link"}, headers=api.headers)
     assert published.status_code in (200, 201), published.text
-    fake_openai.script(tool_call("fail", {"reason": secret}), text("The tool failed."))
+
+
+async def test_a_calls_output_passes_the_verbatim_guard(tool_api, fake_openai):
+    await _hide_instructions(tool_api)
+    fake_openai.script(tool_call("fail", {"reason": HIDDEN}), text("The tool failed."))
 
     response = (await _raw(tool_api, input="Ask the oracle")).json()
 
     (call,) = _items(response, "mcp_call")
     shown = call["error"]["content"][0]["text"]
     assert shown.startswith("Error executing tool fail")
-    assert secret not in shown and "twelve percent" not in shown  # the hidden instructions are held back
-    assert secret in tool_messages(fake_openai.chat_requests[1])[0]["content"]  # the model read it whole
+    assert HIDDEN not in shown and "twelve percent" not in shown  # the hidden instructions are held back
+    assert HIDDEN in tool_messages(fake_openai.chat_requests[1])[0]["content"]  # the model read it whole
+
+
+async def test_call_arguments_pass_the_verbatim_guard(tool_api, tools_api, mcp_server, fake_openai):
+    await _hide_instructions(tool_api)
+    calls = (
+        ("listTrips", {"destination": HIDDEN}, "call_t"),
+        ("fail", {"reason": HIDDEN}, "call_m"),
+        ("get_forecast", {"city": HIDDEN}, "call_f"),
+    )
+    fake_openai.script(tool_calls(*calls))
+
+    response = (await _raw(tool_api, input="Plan my trip", tools=[FORECAST])).json()
+
+    check_response(response)
+    kinds = ["gptstore:action_call", "mcp_call", "function_call"]
+    assert [item["type"] for item in response["output"]] == kinds
+    for item in response["output"]:
+        assert longest_run(item["arguments"], [HIDDEN]) <= 25 and REDACTED in item["arguments"], item
+        assert set(json.loads(item["arguments"])) <= {"destination", "reason", "city"}  # still JSON
+    assert tools_api.last.query == {"destination": HIDDEN}  # the creator's tool gets what the model wrote
+
+    fake_openai.script(tool_calls(*calls))
+    streamed = await _raw(tool_api, input="Plan my trip", tools=[FORECAST], stream=True)
+
+    final = check_events(parse_sse(streamed.text))
+    assert [item["type"] for item in final["output"]] == kinds
+    assert longest_run(streamed.text, [HIDDEN]) <= 25  # no event, the arguments' deltas included

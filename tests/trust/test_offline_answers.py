@@ -50,3 +50,20 @@ def test_a_long_private_chinese_sentence_gives_the_characters_around_the_questio
     answer = extractive_answer("报销需要发票原件吗", [source(rule, "private")], guard)
     assert "发票原件" in answer.content
     assert longest_run(answer.content, [rule]) <= 25
+
+
+def test_private_sentences_in_a_row_are_not_quoted_as_one_long_run():
+    regions = " ".join(
+        f"The confidential launch code for region {n} is alpha{n} bravo{n} charlie{n} and nobody outside "
+        "the company may learn it."
+        for n in (1, 2, 3)
+    )
+    guard = VerbatimGuard([regions], 25)
+    answer = extractive_answer(
+        "What is the confidential launch code for region 3?", [source(regions, "private")], guard
+    )
+    assert longest_run(answer.content, [regions]) <= 25, answer.content
+    assert "[…]" not in answer.content  # the answer is built short, not cut by the guard afterwards
+    # A sentence that goes on from the one before loses its first word ("… confidential"), not its facts.
+    assert all(f"region {n} is alpha{n} bravo{n} charlie{n}" in answer.content for n in (1, 2, 3))
+    assert "… confidential launch code" in answer.content and "(keywords)" not in answer.content

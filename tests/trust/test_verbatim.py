@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,49 @@ def test_chinese_counts_characters_as_words():
     shown = guard.filter("好的：" + handbook)
     assert longest_run(shown, [handbook]) <= LIMIT and REDACTED in shown
     assert guard.filter("十五天带薪年假") == "十五天带薪年假"  # a short quote passes
+
+
+REGIONS = " ".join(
+    f"The confidential launch code for region {n} is alpha{n} bravo{n} charlie{n} and nobody outside the "
+    "company may learn it."
+    for n in (1, 2, 3)
+)
+
+
+@pytest.mark.parametrize(
+    "layout",
+    ["- {} [1]\n", "{} [1][2] ", "{} [1, 2] ", "{}[^1] ", "1. {}\n", "(2) {}\n\n", "**{}** [3]\n> "],
+)
+def test_markup_between_private_sentences_does_not_reset_the_run(layout):
+    sentences = [s + "." for s in REGIONS.split(". ")]
+    sentences[-1] = sentences[-1].rstrip(".")
+    reply = "".join(layout.format(sentence) for sentence in sentences)
+    guard = VerbatimGuard([REGIONS], LIMIT)
+    assert all(len(words(s)) < LIMIT for s in sentences)  # each alone is a short quote
+    assert longest_run(reply, [REGIONS]) > LIMIT  # but together, markers skipped, they are one run
+    shown = guard.filter(reply)
+    assert REDACTED in shown and longest_run(shown, [REGIONS]) <= LIMIT
+
+
+def test_markup_numbers_are_no_words_and_keep_their_brackets():
+    assert words("it [1]\n- The [1, 2] end [^3]") == ["it", "the", "end"]
+    listed = words("1. First\n2) second (3) third 4. fourth")
+    assert listed == ["first", "second", "3", "third", "4", "fourth"]
+    assert words("region 1 is [ab] 22") == ["region", "1", "is", "ab", "22"]
+    assert words("costs\n18.50 euro\n3.") == ["costs", "18", "50", "euro", "3"]  # decimals are words
+    guard = VerbatimGuard([REGIONS], 3)
+    assert guard.filter("See [1] and [2].") == "See [1] and [2]."
+
+
+def test_tool_call_arguments_are_filtered_inside_their_strings_and_across_them():
+    guard = VerbatimGuard([PRIVATE], LIMIT)
+    plain = '{"destination": "Lisbon", "days": 4}'
+    assert guard.filter_json(plain) == plain  # nothing protected: the model's text as it wrote it
+    scoop = SCOOP.split()[10:]  # from "and would like further information", 45 words
+    escaped = json.dumps({"body": {"destination": " ".join(scoop)}})  # \u-escapes decoded before matching
+    words_apart = json.dumps({"items": scoop, "n": 1})  # one word per string
+    halves = json.dumps({"a": " ".join(scoop[:20]), " ".join(scoop[20:40]): "b"})  # a value, then a key
+    for arguments in (escaped.replace("o", "\\u006f"), words_apart, halves, SCOOP + " {not json"):
+        shown = guard.filter_json(arguments)
+        assert REDACTED in shown and longest_run(shown, [PRIVATE]) <= LIMIT, shown
+    assert json.loads(guard.filter_json(words_apart))["n"] == 1  # still the same JSON shape
