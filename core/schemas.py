@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -70,6 +71,22 @@ def not_null(*fields: str) -> Any:
     """A validator refusing `null` for `fields` that are optional (absent: the default) but never null
     where the data comes from (an export archive writes a value for them whenever it writes them)."""
     return field_validator(*fields, mode="before")(_not_null)
+
+
+def _visible(value: str | None) -> str | None:
+    """A required text must show something: not only spaces, line breaks or invisible characters (format
+    characters such as U+200B, controls); a display name of three spaces or a zero-width space rendered as
+    "Log out ()"."""
+    if value is not None and not any(
+        not ch.isspace() and unicodedata.category(ch) not in ("Cc", "Cf", "Zs", "Zl", "Zp") for ch in value
+    ):
+        raise PydanticCustomError("visible_text", "must contain a visible character, not only spaces")
+    return value
+
+
+# Names and messages a person must see (display names, organisation and dataset names, key names, appeals,
+# moderation reasons, replies): `min_length` alone let "   " through.
+Visible = AfterValidator(_visible)
 
 
 def _email(value: str) -> str:
@@ -147,7 +164,7 @@ class Schema(BaseModel):
 class SignupRequest(Schema):
     email: Email
     password: str = Field(min_length=8, max_length=256)
-    display_name: str = Field(min_length=1, max_length=80)
+    display_name: Annotated[str, Visible] = Field(min_length=1, max_length=80)
 
 
 class LoginRequest(Schema):
@@ -176,7 +193,7 @@ class SignupRead(TokenRead):
 
 
 class ApiKeyCreate(Schema):
-    name: str = Field(min_length=1, max_length=100)
+    name: Annotated[str, Visible] = Field(min_length=1, max_length=100)
 
 
 class ApiKeyRead(Schema):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -18,7 +18,7 @@ from core.db import unique_or_conflict
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import User
 from core.ratelimit import enforce
-from core.schemas import StrictInt
+from core.schemas import StrictInt, Visible
 from core.settings import Settings
 from orgs import access
 from store.models import Listing, Rating, Report
@@ -95,7 +95,7 @@ class ReviewPage(BaseModel):
 
 
 class ReplyCreate(Strict):
-    text: str = Field(min_length=1, max_length=2000)
+    text: Annotated[str, Visible] = Field(min_length=1, max_length=2000)
 
 
 class ReportCreate(Strict):

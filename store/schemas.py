@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from core.schemas import Category
+from core.schemas import Category, Visible
 from retrieval.schemas import CitedDatasetRead, MessageStatus, PendingCallRead, ToolCallRead
 from tools.schemas import ToolDomainRead
 
@@ -51,7 +51,7 @@ class VersionRead(BaseModel):
 
 
 class AppealCreate(Strict):
-    message: str = Field(min_length=1, max_length=2000)
+    message: Annotated[str, Visible] = Field(min_length=1, max_length=2000)
 
 
 class AppealRead(BaseModel):
@@ -71,7 +71,7 @@ class AppealResolve(Strict):
 
 class ModerateRequest(Strict):
     action: Literal["reject", "unlist"]
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: Annotated[str, Visible] = Field(min_length=1, max_length=1000)
 
 
 class FeaturedRequest(Strict):
