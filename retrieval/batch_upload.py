@@ -91,6 +91,8 @@ async def _read_parts(
     async for segment in events:
         body = _body(events)
         name = segment.name
+        if not name:
+            raise _invalid("A part of the form has no name: send the files as parts named 'file'", "form")
         if name not in FIELDS:
             raise _invalid(f"Unknown form field '{name}'", name if isinstance(name, str) else "form")
         if name in ("access", "license"):
@@ -150,7 +152,13 @@ async def _events(
     except ParserLimitReached as exc:
         raise _limit_reached(str(exc), max_parts) from None
     except ParserError as exc:
-        raise BadRequest(f"Invalid multipart/form-data: {exc}") from None
+        # The parser's message holds Python reprs of the bytes it choked on: the cause is said in words.
+        cause = (
+            "the headers of a part are not UTF-8 (a file name in another encoding?)"
+            if isinstance(exc.__cause__ or exc.__context__, UnicodeDecodeError) or "decode" in str(exc)
+            else "it is cut off or damaged"
+        )
+        raise _invalid(f"The form is not valid multipart/form-data: {cause}", "form") from None
 
 
 def _limit_reached(reason: str, max_parts: int) -> Invalid:

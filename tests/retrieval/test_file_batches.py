@@ -272,6 +272,21 @@ async def test_a_batch_request_that_is_not_multipart_names_the_field(client, cre
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "colour"
     json.dumps(bad.json())
 
+    # hand-made bodies: a part's header in another encoding than UTF-8, a part without a name
+    boundary = "b0und"
+    latin = 'Content-Disposition: form-data; name="file"; filename="r\xe9sum\xe9.md"'.encode("latin-1")
+    nameless = b"Content-Disposition: form-data"
+    for header, cause in ((latin, "not UTF-8"), (nameless, "has no name")):
+        body = b"--b0und\r\n" + header + b"\r\n\r\n# Note\r\n--b0und--\r\n"
+        response = await client.post(
+            f"/api/datasets/{dataset.id}/file_batches",
+            content=body,
+            headers={**creator_headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["field"] == "form" and cause in response.json()["detail"]
+        assert "\\x" not in response.text and "UnicodeDecodeError" not in response.text
+
 
 async def test_a_dataset_batch_asking_for_other_rights_or_an_unknown_status_is_named(
     client, creator_headers, dataset, settings
