@@ -40,15 +40,22 @@ def _header_text(text: str) -> str:
 
 def license_headers(dataset: Dataset, page_url: str) -> dict[str, str]:
     """The headers that carry a dataset's terms on each of its downloads."""
+    return terms_headers(dataset.license, dataset.attribution, page_url)
+
+
+def terms_headers(license: str | None, attribution: str | None, page_url: str) -> dict[str, str]:
+    """`Link` (the license's page, `rel="license"`, and `page_url`, `rel="describedby"`), `Dataset-License`
+    and `Dataset-Attribution`: the terms of an open download, a dataset's file or a GPT's own open file
+    (its license is the file's)."""
     links = [f'<{page_url}>; rel="describedby"']
-    url = license_url(dataset.license)
+    url = license_url(license)
     if url:
         links.insert(0, f'<{url}>; rel="license"')
     headers = {"Link": ", ".join(links)}
-    if dataset.license:
-        headers["Dataset-License"] = _header_text(dataset.license)
-    if dataset.attribution:
-        headers["Dataset-Attribution"] = _header_text(dataset.attribution)
+    if license:
+        headers["Dataset-License"] = _header_text(license)
+    if attribution:
+        headers["Dataset-Attribution"] = _header_text(attribution)
     return headers
 
 

@@ -27,6 +27,7 @@ from retrieval.schemas import ApprovalCreate
 from retrieval.service import KnowledgeService
 from store.admin import FeaturedItem, ReviewItem, ReviewStatus, StoreAdmin
 from store.chat import ChatService, streamed_reply
+from store.dataset_downloads import terms_headers
 from store.models import ChatMessage
 from store.schemas import (
     AppealCreate,
@@ -177,6 +178,7 @@ class StoreController(Controller):
     @get("/gpts/{gpt_id:uuid}/files/{file_id:uuid}/download")
     async def download(
         self,
+        request: Request,
         gpt_id: uuid.UUID,
         file_id: uuid.UUID,
         optional_user: User | None,
@@ -184,7 +186,8 @@ class StoreController(Controller):
         settings: Settings,
     ) -> Stream:
         """An open-access knowledge file of the live version, streamed from storage (a bucket's object is
-        proxied in chunks, never held whole, and the bucket need not be reachable by clients)."""
+        proxied in chunks, never held whole, and the bucket need not be reachable by clients), with its
+        terms as a dataset's downloads carry them (`Link: rel="license"`, `Dataset-License`)."""
         file = await StoreService(read_session, settings).open_file(gpt_id, file_id, optional_user)
         stored = await KnowledgeService(read_session, settings).open_upload(file.id)
         return Stream(
@@ -193,6 +196,7 @@ class StoreController(Controller):
             headers={
                 "Content-Disposition": content_disposition(file.filename),
                 "Content-Length": str(stored.size),
+                **terms_headers(file.license, None, f"{str(request.base_url).rstrip('/')}/g/{gpt_id}"),
             },
         )
 
