@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from litestar import Request, get, post
+from litestar.params import Parameter
 from litestar.response import Redirect
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,7 @@ from core.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from core.settings import Settings
 from store.creators import CreatorService, ProfileRead, ProfileUpdate
 from web.forms import form_values, parse, submit
+from web.once import keep_once, take_once
 from web.session import login_required
 from web.templates import render
 
@@ -57,12 +59,18 @@ async def account(
     page_user: User | None,
     db_session: AsyncSession,
     settings: Settings,
+    redis: Redis,
     saved: bool = False,
     keys_cursor: Cursor = None,
+    once: str | None = Parameter(default=None, max_length=64),
 ) -> Any:
     if redirect := login_required(page_user, request):
         return redirect
-    return await account_view(request, page_user, db_session, settings, saved=saved, keys_cursor=keys_cursor)
+    kept = await take_once(redis, page_user.id, once)  # a key just created (`create_api_key`)
+    created = ApiKeyCreated(**kept) if kept else None
+    return await account_view(
+        request, page_user, db_session, settings, saved=saved, keys_cursor=keys_cursor, created=created
+    )
 
 
 @post("/account/profile")
@@ -89,9 +97,10 @@ async def update_profile(
 
 @post("/account/api-keys")
 async def create_api_key(
-    request: Request, page_user: User | None, db_session: AsyncSession, settings: Settings
+    request: Request, page_user: User | None, db_session: AsyncSession, settings: Settings, redis: Redis
 ) -> Any:
-    """A new API key (`POST /api/me/api-keys`), shown on this response only."""
+    """A new API key (`POST /api/me/api-keys`), shown once, on the page this redirects to
+    (`web.once`: a reload makes no second key)."""
     if redirect := login_required(page_user, request, "/account"):
         return redirect
     data, errors = parse(ApiKeyCreate, await form_values(request, "name"))
@@ -100,7 +109,8 @@ async def create_api_key(
         return await account_view(request, page_user, db_session, settings, errors=errors, status_code=422)
     row, key = await AccountService(db_session, settings).create_api_key(page_user, data.name)
     created = ApiKeyCreated(**ApiKeyRead.model_validate(row).model_dump(), key=key)
-    return await account_view(request, page_user, db_session, settings, created=created, status_code=201)
+    token = await keep_once(redis, page_user.id, created.model_dump(mode="json"))
+    return Redirect(f"/account?once={token}#h-keys", status_code=303)
 
 
 @post("/account/api-keys/{key_id:uuid}/revoke")

@@ -14,6 +14,7 @@ from core.errors import AppError
 from orgs.invitations import InvitationService, invitation_status
 from orgs.schemas import InvitationCreate, InvitationPreview
 from web.forms import form_values, submit
+from web.once import keep_once
 from web.org_routes import (
     AT_ORGANIZATION,
     EmptyForm,
@@ -31,8 +32,8 @@ class InvitationForms(OrganizationFamily):
 
     @post("/{organization_id:uuid}/invitations", opt=AT_ORGANIZATION)
     async def invite(self, page: OrganizationPage, organization_id: uuid.UUID) -> Any:
-        """A new invitation link (`POST /api/organizations/{id}/invitations`), shown on this response
-        only."""
+        """A new invitation link (`POST /api/organizations/{id}/invitations`), shown once, on the page
+        this redirects to (`web.once`: a reload makes no second link)."""
         values = await form_values(page.request, "role", "email")
         values = {k: v for k, v in values.items() if v}  # an empty e-mail is none
         service = InvitationService(page.session, page.settings, page.redis)
@@ -44,7 +45,8 @@ class InvitationForms(OrganizationFamily):
             lambda data: service.invite(page.user, organization_id, data, base),
         )
         if outcome.ok:
-            return await organization_view(page, organization_id, created=outcome.value, status_code=201)
+            token = await keep_once(page.redis, page.user.id, outcome.value.model_dump(mode="json"))
+            return Redirect(f"/organizations/{organization_id}?once={token}#h-invitations", status_code=303)
         errors = {f"invite_{k}": v for k, v in outcome.errors.items()}
         return await organization_view(page, organization_id, errors=errors, status_code=outcome.status)
 

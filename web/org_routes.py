@@ -9,6 +9,7 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import Provide
+from litestar.params import Parameter
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +29,7 @@ from orgs.schemas import (
 )
 from orgs.service import OrganizationService
 from web.forms import form_values, submit
+from web.once import take_once
 from web.pages import Page, page_provider
 from web.templates import render
 
@@ -152,9 +154,14 @@ class OrganizationPages(OrganizationFamily):
 
     @get("/{organization_id:uuid}", name="organization")
     async def organization(
-        self, page: OrganizationPage, organization_id: uuid.UUID, done: str | None = None
+        self,
+        page: OrganizationPage,
+        organization_id: uuid.UUID,
+        done: str | None = None,
+        once: str | None = Parameter(default=None, max_length=64),
     ) -> Any:
-        return await organization_view(page, organization_id, done=done)
+        created = await take_once(page.redis, page.user.id, once)  # an invitation link just made
+        return await organization_view(page, organization_id, done=done, created=created)
 
     @post("/{organization_id:uuid}/settings", opt=AT_ORGANIZATION)
     async def update_organization(self, page: OrganizationPage, organization_id: uuid.UUID) -> Any:

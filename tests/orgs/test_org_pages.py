@@ -34,9 +34,12 @@ async def test_a_user_creates_an_organisation_and_invites_someone_who_accepts(
     page = await client.get(page_url, headers=HTML)
     assert "your role: <strong>owner</strong>" in page.text
 
-    invited = await _post(client, f"{page_url}/invitations", role="builder", email="")
-    assert invited.status_code == 201, invited.text
+    posted = await _post(client, f"{page_url}/invitations", role="builder", email="")
+    assert posted.status_code == 303, posted.text
+    invited = await client.get(posted.headers["location"], headers=HTML)
     link = re.search(r'id="invitation-link" readonly value="([^"]+)"', invited.text).group(1)
+    again = await client.get(posted.headers["location"], headers=HTML)  # a reload: shown once, none made
+    assert link not in again.text and 'id="invitation-link"' not in again.text
     assert "/invitations/" in link and "data-copy=" in invited.text
 
     guest = await create_user(session, settings, display_name="Guest")

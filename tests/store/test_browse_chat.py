@@ -116,8 +116,9 @@ async def test_chat_pins_the_version_cites_open_files_and_counts_usage(
     assert b"600 NOK" in download.content
     # with its terms, as a dataset's downloads
     assert download.headers["dataset-license"] == "CC-BY-4.0"
-    assert 'rel="license"' in download.headers["link"] and f"/g/{gpt['id']}>; rel=\"describedby\"" in (
-        download.headers["link"]
+    assert (
+        'rel="license"' in download.headers["link"]
+        and f'/g/{gpt["id"]}>; rel="describedby"' in (download.headers["link"])
     )
 
     user = await create_user(session, settings)

@@ -366,11 +366,17 @@ async def test_account_profile_plan_and_api_keys(client, session, settings):
     assert "https://example.com" in (await client.get("/creators/owner-new", headers=HTML)).text
 
     form = {"name": "laptop", "csrf_token": token}
-    created = await client.post("/account/api-keys", data=form, headers=HTML)
-    assert created.status_code == 201
+    posted = await client.post("/account/api-keys", data=form, headers=HTML)
+    assert posted.status_code == 303 and posted.headers["location"].startswith("/account?once=")
+    created = await client.get(posted.headers["location"], headers=HTML)
     key = re.search(r'value="(gsk_[^"]+)"', created.text).group(1)
     assert (await client.get("/api/me", headers={"Authorization": f"Bearer {key}"})).status_code == 200
     assert key not in (await client.get("/account", headers=HTML)).text  # shown once
+    reloaded = await client.get(posted.headers["location"], headers=HTML)  # a reload: no key, none made
+    assert (
+        key not in reloaded.text
+        and len(re.findall(r"/account/api-keys/[0-9a-f-]{36}/revoke", reloaded.text)) == 1
+    )
     key_id = re.search(r'action="/account/api-keys/([0-9a-f-]{36})/revoke"', created.text).group(1)
     revoke = f"/account/api-keys/{key_id}/revoke"
     revoked = await client.post(revoke, data={"csrf_token": token}, headers=HTML)
