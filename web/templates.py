@@ -33,6 +33,11 @@ def kilobytes(size: int) -> str:
     return f"{size / 1024:.0f} KB" if size < 1024 * 1024 else f"{size / 1024 / 1024:.1f} MB"
 
 
+def counted(n: int, noun: str) -> str:
+    """`1 passage`, `2 passages`, `1,200 users`: a count with its noun (the nouns counted here take -s)."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -40,7 +45,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(initials=initials, stars=stars, kilobytes=kilobytes)
+    env.filters.update(initials=initials, stars=stars, kilobytes=kilobytes, counted=counted)
     return env
 
 

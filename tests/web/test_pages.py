@@ -406,3 +406,17 @@ async def test_creator_sees_the_dashboard_and_replies_once_to_a_review(client, s
     assert "Longer now" in page and f'action="{path}"' not in page
     again = await client.post(path, data={"text": "Again", "csrf_token": token}, headers=HTML)
     assert again.status_code == 409 and "You already replied to this review" in again.text
+
+
+async def test_counts_take_their_noun_in_the_singular_or_plural(client, session, creator):
+    from web.templates import counted
+
+    assert [counted(n, "passage") for n in (0, 1, 2, 1200)] == [
+        "0 passages",
+        "1 passage",
+        "2 passages",
+        "1,200 passages",
+    ]
+    listing = await create_published_gpt(session, creator, name="Quiet Guide")
+    page = (await client.get(f"/g/{listing.gpt_id}", headers=HTML)).text
+    assert "No ratings" in page and "from 0 ratings" not in page

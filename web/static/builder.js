@@ -290,7 +290,7 @@
     var total = file.progress.chunks_total;
     var text = STATUS[file.status] || file.status;
     if (file.status === "in_progress" && total) text += " " + done + "/" + total;
-    if (file.status === "completed") text += " · " + file.chunk_count + " passages";
+    if (file.status === "completed") text += " · " + file.chunk_count + (file.chunk_count === 1 ? " passage" : " passages");
     row.querySelector("[data-status-text]").textContent = text;
     var bar = row.querySelector("progress");
     bar.hidden = file.status !== "in_progress";
