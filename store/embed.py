@@ -262,16 +262,16 @@ class EmbedService:
         )
 
     async def version(self, claims: EmbedClaims) -> GptVersion:
-        """The version the session opened with, while the GPT is still public or link (else 404)."""
-        await self._embeddable(claims.gpt_id)
-        version = await self.session.scalar(
-            sa.select(GptVersion).where(
-                GptVersion.gpt_id == claims.gpt_id, GptVersion.number == claims.version
+        """The version the session opened with, while the GPT is still public or link (else 404); once
+        moderation has rejected that version, the GPT's live version (a rejected version never runs)."""
+        listing = await self._embeddable(claims.gpt_id)
+        for number in (claims.version, listing.live_version):
+            version = await self.session.scalar(
+                sa.select(GptVersion).where(GptVersion.gpt_id == claims.gpt_id, GptVersion.number == number)
             )
-        )
-        if version is None:
-            raise NotFound("No such GPT")
-        return version
+            if version is not None and version.review_status != "rejected":
+                return version
+        raise NotFound("No such GPT")
 
     async def reply(
         self, claims: EmbedClaims, content: str

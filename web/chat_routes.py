@@ -117,9 +117,9 @@ async def _answer(
     await service.check_rate(user)  # before a stream starts, so a 429 is a real 429
     if wants_stream(request):  # a 404 comes before the stream starts
         if isinstance(turn, str):
-            await service.pinned_version(user, row)
+            await service.pinned_version(user, row, repin=False)
         else:
-            await service.pending(row, turn.call_id, lock=False)
+            await service.waiting(user, row, turn.call_id, lock=False)
         return sse(streamed_reply(state.db, state.settings, state.redis, user.id, row.id, turn))
     replies = service.reply(user, row, turn) if isinstance(turn, str) else service.decide(user, row, turn)
     async for _ in replies:
