@@ -68,6 +68,12 @@ async def cancel_waiting(session: AsyncSession, conversation_id: uuid.UUID) -> N
     )
 
 
+def conversation_title(text: str) -> str:
+    """A conversation's title from its first user message: the first line with text, at most 120 characters
+    ("" for a message with none, such as an image alone)."""
+    return next((line.strip()[:120] for line in text.splitlines() if line.strip()), "")
+
+
 def conversation_gone(conversation_id: uuid.UUID) -> NotFound:
     return NotFound(f"The conversation {conversation_id} was deleted while the answer was being made")
 
@@ -218,7 +224,7 @@ class ChatService:
         if not await hold_for_turn(self.session, conversation.id):
             raise conversation_gone(conversation.id)
         if not conversation.title:
-            conversation.title = content.strip().splitlines()[0][:120]
+            conversation.title = conversation_title(content)
         conversation.updated_at = sa.func.now()
         self.session.add(ChatMessage(conversation_id=conversation.id, role="user", content=content))
         await self.session.flush()  # the question is stored before its answer

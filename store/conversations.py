@@ -32,7 +32,7 @@ from core.llm import Message
 from core.models import User
 from core.settings import Settings
 from store import usage
-from store.chat import ChatService, hold_for_turn
+from store.chat import ChatService, conversation_title, hold_for_turn
 from store.conversation_items import NewItem, refuse
 from store.models import ChatMessage, Conversation, GptVersion
 from store.service import StoreService
@@ -190,7 +190,7 @@ class ConversationService:
             rows[-1].usage = usage_of_last
         first_user = next((item.text for item in items if item.role == "user" and item.text.strip()), None)
         if not conversation.title and first_user:
-            conversation.title = first_user.strip().splitlines()[0][:120]
+            conversation.title = conversation_title(first_user)
         if rows:
             conversation.updated_at = utcnow()
         self.session.add_all(rows)

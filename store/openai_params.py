@@ -321,6 +321,19 @@ def _check_messages(messages: list[ChatCompletionMessage]) -> None:
             "messages",
             "invalid_value",
         )
+    asked = max(i for i, m in enumerate(messages) if m.role == "user")
+    content = messages[asked].content
+    if not any(not c.isspace() for c in (content if isinstance(content, str) else _parts_text(content))):
+        where = f"messages[{asked}].content"
+        raise _refuse(
+            f"'{where}' has no text: the last user message is the question, and it is only blank",
+            where,
+            "invalid_value",
+        )
+
+
+def _parts_text(parts: list[Any]) -> str:
+    return "".join(part["text"] for part in parts)
 
 
 def check_request(request: ChatCompletionRequest, settings: Settings) -> None:

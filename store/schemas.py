@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from core.schemas import Category
+from core.schemas import Category, MessageText
 from retrieval.schemas import CitedDatasetRead, MessageStatus, PendingCallRead, ToolCallRead
 from tools.schemas import ToolDomainRead
 
@@ -202,7 +202,7 @@ class ConversationRead(BaseModel):
 
 
 class MessageCreate(Strict):
-    content: str = Field(min_length=1, max_length=8000)
+    content: MessageText
 
 
 class Citation(BaseModel):
