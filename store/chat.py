@@ -208,15 +208,17 @@ class ChatService:
                 await toolset.aclose()
 
     async def reply(
-        self, user: User, conversation: Conversation, content: str
+        self, user: User, conversation: Conversation, content: str, *, can_ask: bool = True
     ) -> AsyncIterator[TurnEvent | tuple[ChatMessage, Answer]]:
         """Stream the answer (text and tool calls), then `(stored assistant message, Answer)`; callers
-        `check_rate` first. A call still waiting for approval is cancelled by the new message."""
+        `check_rate` first. A call still waiting for approval is cancelled by the new message. Without
+        `can_ask` (MCP: its client cannot approve) a call that needs approval ends the answer with a note,
+        as on /v1, and nothing is left waiting."""
         version = await self.pinned_version(user, conversation)
         await cancel_waiting(self.session, conversation.id)
         history, instructions = await self._history(conversation)
         answer = None
-        async for event in self._answer(user, version, history, content, instructions):
+        async for event in self._answer(user, version, history, content, instructions, can_ask=can_ask):
             if isinstance(event, Answer):
                 answer = event
             else:
@@ -228,9 +230,10 @@ class ChatService:
         conversation.updated_at = sa.func.now()
         self.session.add(ChatMessage(conversation_id=conversation.id, role="user", content=content))
         await self.session.flush()  # the question is stored before its answer
-        stored = ChatMessage(
-            conversation_id=conversation.id, role="assistant", usage=answer.usage, **answer.message_fields()
-        )
+        fields = answer.message_fields()
+        if not can_ask:  # the turn ended with a note on the call nobody here can approve: nothing waits
+            fields.update(status="completed", pending_call=None, tool_state=None)
+        stored = ChatMessage(conversation_id=conversation.id, role="assistant", usage=answer.usage, **fields)
         self.session.add(stored)
         await self.session.flush()
         await usage.count(self.redis, conversation.gpt_id, user.id, messages=1)

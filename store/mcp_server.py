@@ -164,7 +164,8 @@ def build_server() -> MCPServer:
                         "No such conversation with this GPT; leave conversation_id out to start one"
                     )
             answer: Answer | None = None
-            async for event in chat.reply(user, conversation, question):
+            # An MCP client cannot approve a call: one that needs approval ends the answer with a note.
+            async for event in chat.reply(user, conversation, question, can_ask=False):
                 if isinstance(event, tuple):
                     answer = event[1]
             assert answer is not None
