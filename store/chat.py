@@ -59,8 +59,8 @@ async def hold_for_turn(session: AsyncSession, conversation_id: uuid.UUID) -> bo
 
 
 async def cancel_waiting(session: AsyncSession, conversation_id: uuid.UUID) -> None:
-    """Cancel the call the conversation's last turn waits for, if any: a newer user message or a version
-    taken down by moderation means it is never decided."""
+    """Cancel the call the conversation's last turn waits for, if any: a newer user message (from any API)
+    or a version taken down by moderation means it is never decided."""
     await session.execute(
         sa.update(ChatMessage)
         .where(ChatMessage.conversation_id == conversation_id, ChatMessage.status == "requires_approval")
