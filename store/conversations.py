@@ -168,8 +168,8 @@ class ConversationService:
         self, conversation: Conversation, items: list[NewItem], usage_of_last: dict[str, int] | None = None
     ) -> list[ChatMessage]:
         """Append messages in order (each a microsecond after the one before, so the order holds); the
-        first user text titles an untitled conversation, and a user message cancels a call waiting for approval
-        (as a chat message does). `usage_of_last`: token usage of the last one."""
+        first user text titles an untitled conversation, and a user message cancels a call waiting for
+        approval (as a chat message does). `usage_of_last`: token usage of the last one."""
         now = utcnow()
         last = await self.session.scalar(
             sa.select(sa.func.max(ChatMessage.created_at)).where(
