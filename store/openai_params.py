@@ -321,19 +321,22 @@ def _check_messages(messages: list[ChatCompletionMessage]) -> None:
             "messages",
             "invalid_value",
         )
+
+
+def check_question(messages: list[ChatCompletionMessage]) -> None:
+    """The last user message, the question, must have text (400 naming its `content` otherwise). Checked
+    once the model is known, as the schema cannot say it: a request it allows is never a 400 for a model
+    that does not exist."""
     asked = max(i for i, m in enumerate(messages) if m.role == "user")
     content = messages[asked].content
-    if not any(not c.isspace() for c in (content if isinstance(content, str) else _parts_text(content))):
+    text = content if isinstance(content, str) else "".join(part["text"] for part in content or [])
+    if not text.strip():
         where = f"messages[{asked}].content"
         raise _refuse(
             f"'{where}' has no text: the last user message is the question, and it is only blank",
             where,
             "invalid_value",
         )
-
-
-def _parts_text(parts: list[Any]) -> str:
-    return "".join(part["text"] for part in parts)
 
 
 def check_request(request: ChatCompletionRequest, settings: Settings) -> None:
