@@ -17,7 +17,7 @@ from pydantic import (
 
 from core.errors import Invalid
 from core.patterns import Matches
-from core.schemas import Category, Language, StrictBool, bounded_float, bounded_int, not_null
+from core.schemas import Category, Language, MessageText, StrictBool, bounded_float, bounded_int, not_null
 from retrieval.dataset_schemas import AttachedDatasetRead
 from retrieval.schemas import (
     MAX_LICENSE_CHARS,
@@ -280,7 +280,7 @@ class Change(BaseModel):
 class BuilderMessageCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    content: str = Field(min_length=1, max_length=8000)
+    content: MessageText
 
 
 class BuilderMessageRead(BaseModel):
@@ -312,7 +312,7 @@ class UndoRead(BaseModel):
 class PreviewMessageCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    content: str = Field(min_length=1, max_length=8000)
+    content: MessageText
     conversation_id: uuid.UUID | None = None
 
 

@@ -230,6 +230,17 @@ def check_form(form: FormMultiDict) -> FormMultiDict:
     pasted fields (`PASTED_FIELDS`) without U+0000 and lone surrogates, any other text field holding them
     refused with a 422 `UnstorableText` naming every such field (file parts are left as they are: their
     names are cleaned at upload)."""
+    cleaned, errors = clean_form(form)
+    if errors:
+        detail = "; ".join(f"{e['field']} {e['message']}" for e in errors[:3])
+        raise UnstorableText(detail, errors=errors[:MAX_ERRORS])
+    return cleaned
+
+
+def clean_form(form: FormMultiDict) -> tuple[FormMultiDict, list[dict[str, Any]]]:
+    """`check_form` without the refusal: the form with line breaks as LF and every text field without
+    U+0000 and lone surrogates, and `{field, message}` for each field (other than the pasted ones) that held
+    them, for a page to refuse at that field while it shows the rest of what was typed."""
     errors: list[dict[str, Any]] = []
     items: list[tuple[str, Any]] = []
     changed = False
@@ -241,22 +252,29 @@ def check_form(form: FormMultiDict) -> FormMultiDict:
         if has_unstorable(name):
             field = name.encode("unicode_escape").decode("ascii")
             errors.append({"field": field, "message": f"(a form field name) {unstorable_message(name)}"})
+            changed = True
             continue
         if isinstance(value, str) and has_unstorable(value):
-            if name in PASTED_FIELDS:
-                value, changed = storable(value), True
-            else:
+            if name not in PASTED_FIELDS:
                 errors.append({"field": name, "message": unstorable_message(value)})
+            value, changed = storable(value), True
         items.append((name, value))
-    if errors:
-        detail = "; ".join(f"{e['field']} {e['message']}" for e in errors[:3])
-        raise UnstorableText(detail, errors=errors[:MAX_ERRORS])
-    return FormMultiDict(items) if changed else form
+    return (FormMultiDict(items) if changed else form), errors
 
 
 async def read_form(request: Request) -> FormMultiDict:
     """The request's form (url-encoded or multipart) with its text fields checked like JSON fields are
-    (`check_form`). Every handler reads its form through this (web.forms.form_values does)."""
+    (`check_form`). Every handler reads its form through this or `read_clean_form`."""
+    return check_form(await _parsed_form(request))
+
+
+async def read_clean_form(request: Request) -> tuple[FormMultiDict, list[dict[str, Any]]]:
+    """`read_form` that leaves the refusal of unstorable text to the caller (`clean_form`): the form without
+    it, and the fields that held it (web.forms.form_values, for a page that refuses at each field)."""
+    return clean_form(await _parsed_form(request))
+
+
+async def _parsed_form(request: Request) -> FormMultiDict:
     try:
         form = await request.form()
     except UnicodeDecodeError:  # Litestar decodes text fields strictly, in their declared charset
@@ -278,7 +296,7 @@ async def read_form(request: Request) -> FormMultiDict:
             f"header longer than {MULTIPART_HEADER_BYTES:,} bytes (a file name that long?)"
         )
         raise BadShape(f"The form {message}", errors=[{"field": "form", "message": message}]) from None
-    return check_form(form)
+    return form
 
 
 def _query_errors(query: bytes) -> list[dict[str, Any]]:

@@ -61,6 +61,13 @@ def bounded_float(ge: float, le: float) -> Any:
     return Annotated[float, Field(ge=ge, le=le), BeforeValidator(_json_number)]
 
 
+# A user's message to a GPT (its question, and the title of a new conversation): some text besides spaces and
+# line breaks. The same pattern and rule as other text that must not be blank (`builder.schemas` starters).
+NOT_BLANK = Matches(r"\S", "must not be blank")
+MESSAGE_MAX_CHARS = 8000
+MessageText = Annotated[str, Field(min_length=1, max_length=MESSAGE_MAX_CHARS), NOT_BLANK]
+
+
 def _not_null(value: Any) -> Any:
     if value is None:
         raise PydanticCustomError("not_null", "must not be null")

@@ -29,6 +29,7 @@ from retrieval.knowledge_search import SourcedHit
 from retrieval.sentences import key_terms, private_quote, sentences_of
 from retrieval.service import KnowledgeService
 from retrieval.tool_loop import (
+    NEEDS_APPROVAL_NOTE,
     TOOLS_RULES,
     PendingCall,
     ToolCallEnded,
@@ -302,6 +303,7 @@ async def model_answer(
     allowed: frozenset[tuple[str, str]] = frozenset(),
     decision: bool | None = None,
     can_ask: bool = True,
+    approval_note: str = NEEDS_APPROVAL_NOTE,
     client_functions: Sequence[dict[str, Any]] = (),
     **request: Any,
 ) -> AsyncIterator[Delta | ToolCallStarted | ToolCallEnded | Answer]:
@@ -309,16 +311,16 @@ async def model_answer(
     user saw) citing the sources it used.
 
     With a `toolset` that has tools the reply is a tool turn (`retrieval.tool_loop.run_turn`: `state`,
-    `allowed`, `decision`, `can_ask` and `client_functions` are its), with the start and end of each call
-    among the events and the client's function calls in `Answer.function_calls`.
+    `allowed`, `decision`, `can_ask`, `approval_note` and `client_functions` are its), with the start and
+    end of each call among the events and the client's function calls in `Answer.function_calls`.
     `request` holds further Chat Completions parameters (`max_tokens`, `temperature`, ...) for the model.
     """
     if toolset is not None and toolset.definitions:
         turn = state or TurnState(question=next((m["content"] for m in reversed(messages)), ""))
         events = run_turn(
             llm, messages, toolset, guard, model, turn,
-            allowed=allowed, decision=decision, can_ask=can_ask, client_functions=client_functions,
-            **request,
+            allowed=allowed, decision=decision, can_ask=can_ask, approval_note=approval_note,
+            client_functions=client_functions, **request,
         )  # fmt: skip
         async for event in events:
             if not isinstance(event, TurnEnd):
@@ -385,10 +387,12 @@ async def grounded_answer(
     state: TurnState | None = None,
     decision: bool | None = None,
     can_ask: bool = True,
+    approval_note: str = NEEDS_APPROVAL_NOTE,
 ) -> AsyncIterator[Delta | ToolCallStarted | ToolCallEnded | Answer]:
     """Stream an answer: `Delta`s of text as they come (and tool call events), then the whole `Answer` with
     its citations. A paused turn goes on from its `state` with the user's `decision` on the pending call.
-    Without `can_ask` (no one can approve: the embed) a call that needs approval ends the turn with a note."""
+    Without `can_ask` (no one can approve here: the embed, MCP) a call that needs approval ends the turn with
+    `approval_note`."""
     sources = await find_sources(session, settings, context, question)
     guard = answer_guard(settings, context, sources)
     if llm is None:
@@ -402,6 +406,7 @@ async def grounded_answer(
     events = model_answer(
         llm, messages, sources, model, guard,
         toolset=toolset, state=state, allowed=allowed, decision=decision, can_ask=can_ask,
+        approval_note=approval_note,
     )  # fmt: skip
     async for event in events:
         yield event

@@ -43,6 +43,12 @@ NEEDS_APPROVAL_NOTE = (
     "(Stopped before calling {name} on {domain}: it needs your approval, which this API cannot ask for. "
     "Allow it for good in a chat with this GPT, then ask again.)"
 )
+# An anonymous visitor (the embedded chat) cannot allow a call for good: their approval never applies there.
+VISITOR_APPROVAL_NOTE = (
+    "(Stopped before calling {name} on {domain}: it needs the approval of a signed-in user, which this chat "
+    "window cannot ask for, so it was not run. Sign in to the store and chat with this GPT there to approve "
+    "it.)"
+)
 
 
 @dataclass
@@ -173,14 +179,15 @@ async def run_turn(
     allowed: frozenset[tuple[str, str]] = frozenset(),
     decision: bool | None = None,
     can_ask: bool = True,
+    approval_note: str = NEEDS_APPROVAL_NOTE,
     client_functions: Sequence[dict[str, Any]] = (),
     **request: Any,
 ) -> AsyncIterator[Delta | ToolCallStarted | ToolCallEnded | TurnEnd]:
     """Run (or go on with) one turn: `messages` is the system prompt, history and question; `state` what
     happened after the question. `decision` approves (True) or declines (False) the call the paused turn
     waits for. `allowed` holds the `(name, target)` pairs this user allowed for good (`tools.approvals`).
-    Without `can_ask` (a stateless API) a call that needs approval ends the turn with a note instead of
-    pausing it.
+    Without `can_ask` (a stateless API) a call that needs approval ends the turn with `approval_note` (its
+    `{name}` and `{domain}` filled) instead of pausing it.
 
     `client_functions` (Chat Completions `tools` entries, `/v1/responses`) are offered next to the GPT's
     own: a reply that calls one ends the turn once the reply's other calls ran, with those calls in
@@ -228,7 +235,7 @@ async def run_turn(
             granted = (call.name, toolset.grant_target(call.name)) in allowed
             if toolset.requires_approval(call.name) and not granted and choice is None:
                 pending = PendingCall(call.id, call.name, shown_call(guard, call).arguments, domain)
-                note = "" if can_ask else NEEDS_APPROVAL_NOTE.format(name=call.name, domain=domain)
+                note = "" if can_ask else approval_note.format(name=call.name, domain=domain)
                 finish = "stop"  # the reply ends here; its calls are not the client's to run
                 for event in end("requires_approval", pending, note):
                     yield event

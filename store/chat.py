@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import ratelimit
 from core.db import Database
-from core.errors import NotFound
+from core.errors import Conflict, NotFound
 from core.llm import ChatModel, Delta, Message, get_llm
 from core.models import User
 from core.pagination import keyset_page
@@ -56,6 +56,22 @@ async def hold_for_turn(session: AsyncSession, conversation_id: uuid.UUID) -> bo
         sa.select(Conversation.id).where(Conversation.id == conversation_id).with_for_update(key_share=True)
     )
     return found is not None
+
+
+async def cancel_waiting(session: AsyncSession, conversation_id: uuid.UUID) -> None:
+    """Cancel the call the conversation's last turn waits for, if any: a newer user message (from any API)
+    or a version taken down by moderation means it is never decided."""
+    await session.execute(
+        sa.update(ChatMessage)
+        .where(ChatMessage.conversation_id == conversation_id, ChatMessage.status == "requires_approval")
+        .values(status="cancelled", pending_call=None, tool_state=None)
+    )
+
+
+def conversation_title(text: str) -> str:
+    """A conversation's title from its first user message: the first line with text, at most 120 characters
+    ("" for a message with none, such as an image alone)."""
+    return next((line.strip()[:120] for line in text.splitlines() if line.strip()), "")
 
 
 def conversation_gone(conversation_id: uuid.UUID) -> NotFound:
@@ -127,16 +143,30 @@ class ChatService:
         )
         return list(rows)
 
-    async def pinned_version(self, user: User, conversation: Conversation) -> GptVersion:
-        await self.store.visible_listing(conversation.gpt_id, user)  # still published and visible
-        version = await self.session.scalar(
-            sa.select(GptVersion).where(
-                GptVersion.gpt_id == conversation.gpt_id, GptVersion.number == conversation.version
-            )
-        )
+    async def pinned_version(
+        self, user: User, conversation: Conversation, *, repin: bool = True
+    ) -> GptVersion:
+        """The version the conversation answers with: the one it is pinned to, while the GPT is published and
+        visible to the user (404 otherwise). A pinned version that moderation rejected since never runs
+        again: the GPT's live version answers instead, and (`repin`; a check before a stream leaves it out)
+        the conversation is pinned to it and a call its turn left waiting is cancelled."""
+        listing = await self.store.visible_listing(conversation.gpt_id, user)
+        version = await self._version(conversation.gpt_id, conversation.version)
+        if version is not None and version.review_status != "rejected":
+            return version
+        version = await self._version(conversation.gpt_id, listing.live_version)
         if version is None:
             raise NotFound("No such conversation")
+        if repin:
+            await cancel_waiting(self.session, conversation.id)
+            conversation.version = version.number
+            await self.session.flush()
         return version
+
+    async def _version(self, gpt_id: uuid.UUID, number: int | None) -> GptVersion | None:
+        return await self.session.scalar(
+            sa.select(GptVersion).where(GptVersion.gpt_id == gpt_id, GptVersion.number == number)
+        )
 
     async def _history(
         self, conversation: Conversation, before: ChatMessage | None = None
@@ -181,19 +211,17 @@ class ChatService:
                 await toolset.aclose()
 
     async def reply(
-        self, user: User, conversation: Conversation, content: str
+        self, user: User, conversation: Conversation, content: str, *, can_ask: bool = True
     ) -> AsyncIterator[TurnEvent | tuple[ChatMessage, Answer]]:
         """Stream the answer (text and tool calls), then `(stored assistant message, Answer)`; callers
-        `check_rate` first. A call still waiting for approval is cancelled by the new message."""
+        `check_rate` first. A call still waiting for approval is cancelled by the new message. Without
+        `can_ask` (MCP: its client cannot approve) a call that needs approval ends the answer with a note,
+        as on /v1, and nothing is left waiting."""
         version = await self.pinned_version(user, conversation)
-        await self.session.execute(
-            sa.update(ChatMessage)
-            .where(ChatMessage.conversation_id == conversation.id, ChatMessage.status == "requires_approval")
-            .values(status="cancelled", pending_call=None, tool_state=None)
-        )
+        await cancel_waiting(self.session, conversation.id)
         history, instructions = await self._history(conversation)
         answer = None
-        async for event in self._answer(user, version, history, content, instructions):
+        async for event in self._answer(user, version, history, content, instructions, can_ask=can_ask):
             if isinstance(event, Answer):
                 answer = event
             else:
@@ -201,13 +229,14 @@ class ChatService:
         if not await hold_for_turn(self.session, conversation.id):
             raise conversation_gone(conversation.id)
         if not conversation.title:
-            conversation.title = content.strip().splitlines()[0][:120]
+            conversation.title = conversation_title(content)
         conversation.updated_at = sa.func.now()
         self.session.add(ChatMessage(conversation_id=conversation.id, role="user", content=content))
         await self.session.flush()  # the question is stored before its answer
-        stored = ChatMessage(
-            conversation_id=conversation.id, role="assistant", usage=answer.usage, **answer.message_fields()
-        )
+        fields = answer.message_fields()
+        if not can_ask:  # the turn ended with a note on the call nobody here can approve: nothing waits
+            fields.update(status="completed", pending_call=None, tool_state=None)
+        stored = ChatMessage(conversation_id=conversation.id, role="assistant", usage=answer.usage, **fields)
         self.session.add(stored)
         await self.session.flush()
         await usage.count(self.redis, conversation.gpt_id, user.id, messages=1)
@@ -227,13 +256,28 @@ class ChatService:
             raise NotFound(f"No call {call_id!r} waits for approval in this conversation")
         return message
 
+    async def waiting(
+        self, user: User, conversation: Conversation, call_id: str, *, lock: bool = True
+    ) -> tuple[ChatMessage, GptVersion]:
+        """The message waiting for `call_id` (`pending`; `lock=False` checks before a stream) and the
+        version its turn goes on with. 409 when moderation rejected the version that asked for the call: it
+        never runs (the next message cancels it and is answered by the GPT's live version)."""
+        message = await self.pending(conversation, call_id, lock=lock)
+        asked_by = conversation.version
+        version = await self.pinned_version(user, conversation, repin=False)
+        if version.number != asked_by:
+            raise Conflict(
+                f"The call {call_id!r} was not run: version {asked_by} of this GPT, whose reply asked for "
+                "it, was taken down by moderation. Send your message again to ask the GPT's current version."
+            )
+        return message, version
+
     async def decide(
         self, user: User, conversation: Conversation, decision: ApprovalCreate
     ) -> AsyncIterator[TurnEvent | tuple[ChatMessage, Answer]]:
         """Run (approve) or decline the pending call and go on with its turn, streamed like `reply`; the
         same assistant message is completed (or waits again for the turn's next such call)."""
-        message = await self.pending(conversation, decision.call_id)
-        version = await self.pinned_version(user, conversation)
+        message, version = await self.waiting(user, conversation, decision.call_id)
         grant = message.pending_call["name"] if decision.approve and decision.always else None
         state = TurnState.from_json(message.tool_state)
         history, instructions = await self._history(conversation, before=message)

@@ -32,7 +32,7 @@ from core.llm import Message
 from core.models import User
 from core.settings import Settings
 from store import usage
-from store.chat import ChatService, hold_for_turn
+from store.chat import ChatService, cancel_waiting, conversation_title, hold_for_turn
 from store.conversation_items import NewItem, refuse
 from store.models import ChatMessage, Conversation, GptVersion
 from store.service import StoreService
@@ -168,7 +168,8 @@ class ConversationService:
         self, conversation: Conversation, items: list[NewItem], usage_of_last: dict[str, int] | None = None
     ) -> list[ChatMessage]:
         """Append messages in order (each a microsecond after the one before, so the order holds); the
-        first user text titles an untitled conversation. `usage_of_last`: token usage of the last one."""
+        first user text titles an untitled conversation, and a user message cancels a call waiting for
+        approval (as a chat message does). `usage_of_last`: token usage of the last one."""
         now = utcnow()
         last = await self.session.scalar(
             sa.select(sa.func.max(ChatMessage.created_at)).where(
@@ -188,9 +189,11 @@ class ConversationService:
         ]
         if rows and usage_of_last is not None:
             rows[-1].usage = usage_of_last
+        if any(item.role == "user" for item in items):  # a newer question: a waiting call is never decided
+            await cancel_waiting(self.session, conversation.id)
         first_user = next((item.text for item in items if item.role == "user" and item.text.strip()), None)
         if not conversation.title and first_user:
-            conversation.title = first_user.strip().splitlines()[0][:120]
+            conversation.title = conversation_title(first_user)
         if rows:
             conversation.updated_at = utcnow()
         self.session.add_all(rows)

@@ -38,7 +38,7 @@ from core.llm import Delta, Message, get_llm
 from core.models import User
 from core.settings import Settings
 from retrieval.answer import Answer, grounded_answer
-from retrieval.tool_loop import ToolCallEnded, ToolCallStarted, sse_event
+from retrieval.tool_loop import VISITOR_APPROVAL_NOTE, ToolCallEnded, ToolCallStarted, sse_event
 from store import usage
 from store.chat import version_context
 from store.dataset_stats import count_citations
@@ -262,16 +262,16 @@ class EmbedService:
         )
 
     async def version(self, claims: EmbedClaims) -> GptVersion:
-        """The version the session opened with, while the GPT is still public or link (else 404)."""
-        await self._embeddable(claims.gpt_id)
-        version = await self.session.scalar(
-            sa.select(GptVersion).where(
-                GptVersion.gpt_id == claims.gpt_id, GptVersion.number == claims.version
+        """The version the session opened with, while the GPT is still public or link (else 404); once
+        moderation has rejected that version, the GPT's live version (a rejected version never runs)."""
+        listing = await self._embeddable(claims.gpt_id)
+        for number in (claims.version, listing.live_version):
+            version = await self.session.scalar(
+                sa.select(GptVersion).where(GptVersion.gpt_id == claims.gpt_id, GptVersion.number == number)
             )
-        )
-        if version is None:
-            raise NotFound("No such GPT")
-        return version
+            if version is not None and version.review_status != "rejected":
+                return version
+        raise NotFound("No such GPT")
 
     async def reply(
         self, claims: EmbedClaims, content: str
@@ -283,13 +283,14 @@ class EmbedService:
         history: list[Message] = [json.loads(m) for m in await self.redis.lrange(key, 0, -1)]
         answer = None
         llm = get_llm(self.settings)
-        # The GPT's tools run as in /v1: an anonymous visitor cannot approve, so a call that needs approval
-        # ends the answer with a note (docs/tools-chat.md); an action's per-user id is the visitor's.
+        # The GPT's tools run as in /v1: an anonymous visitor cannot approve (nor allow for good), so a call
+        # that needs approval ends the answer with a note saying so (docs/tools-chat.md); an action's
+        # per-user id is the visitor's.
         toolset = await open_toolset(self.session, self.settings, claims.gpt_id, claims.visitor, version)
         try:
             async for event in grounded_answer(
                 self.session, self.settings, llm, version_context(version), history, content, toolset,
-                can_ask=False,
+                can_ask=False, approval_note=VISITOR_APPROVAL_NOTE,
             ):  # fmt: skip
                 if isinstance(event, Answer):
                     answer = event

@@ -43,18 +43,18 @@ from core.db import Database
 from core.errors import AppError, NotFound, Unauthorized
 from core.llm import get_llm
 from core.models import User
+from core.schemas import MESSAGE_MAX_CHARS, NOT_BLANK
 from core.settings import Settings
 from retrieval.answer import Answer
 from retrieval.schemas import CitedDatasetRead
 from retrieval.service import KnowledgeService
 from store.chat import ChatService
-from store.schemas import MessageCreate
 from store.service import StoreService
 
 MOUNT_PATH = "/mcp"
 GPT_PATH = re.compile(r"^/gpts/(?P<gpt_id>[^/]+)/?$")
 SCOPE_KEY = "gptstore.mcp"
-QUESTION_MAX_CHARS = MessageCreate.model_fields["content"].metadata[-1].max_length  # as the store chat
+QUESTION_MAX_CHARS = MESSAGE_MAX_CHARS  # as the store chat
 SEARCH_LIMIT_MAX = 20
 
 
@@ -144,7 +144,7 @@ def build_server() -> MCPServer:
         )
     )
     async def ask(
-        question: Annotated[str, Field(min_length=1, max_length=QUESTION_MAX_CHARS)],
+        question: Annotated[str, Field(min_length=1, max_length=QUESTION_MAX_CHARS), NOT_BLANK],
         ctx: Context,
         conversation_id: str | None = None,
     ) -> AskResult:
@@ -164,7 +164,8 @@ def build_server() -> MCPServer:
                         "No such conversation with this GPT; leave conversation_id out to start one"
                     )
             answer: Answer | None = None
-            async for event in chat.reply(user, conversation, question):
+            # An MCP client cannot approve a call: one that needs approval ends the answer with a note.
+            async for event in chat.reply(user, conversation, question, can_ask=False):
                 if isinstance(event, tuple):
                     answer = event[1]
             assert answer is not None
@@ -181,7 +182,7 @@ def build_server() -> MCPServer:
         )
     )
     async def search_knowledge(
-        query: Annotated[str, Field(min_length=1, max_length=QUESTION_MAX_CHARS)],
+        query: Annotated[str, Field(min_length=1, max_length=QUESTION_MAX_CHARS), NOT_BLANK],
         ctx: Context,
         limit: Annotated[int, Field(ge=1, le=SEARCH_LIMIT_MAX)] = 5,
     ) -> SearchResult:

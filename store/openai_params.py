@@ -323,6 +323,22 @@ def _check_messages(messages: list[ChatCompletionMessage]) -> None:
         )
 
 
+def check_question(messages: list[ChatCompletionMessage]) -> None:
+    """The last user message, the question, must have text (400 naming its `content` otherwise). Checked
+    once the model is known, as the schema cannot say it: a request it allows is never a 400 for a model
+    that does not exist."""
+    asked = max(i for i, m in enumerate(messages) if m.role == "user")
+    content = messages[asked].content
+    text = content if isinstance(content, str) else "".join(part["text"] for part in content or [])
+    if not text.strip():
+        where = f"messages[{asked}].content"
+        raise _refuse(
+            f"'{where}' has no text: the last user message is the question, and it is only blank",
+            where,
+            "invalid_value",
+        )
+
+
 def check_request(request: ChatCompletionRequest, settings: Settings) -> None:
     """Refuse (400, naming the parameter) anything this server would otherwise have to ignore."""
     table = parameters()

@@ -40,7 +40,7 @@ from retrieval.knowledge_search import SourcedHit
 from retrieval.tool_loop import ToolCallEnded, ToolCallStarted
 from store import usage as usage_counters
 from store.chat import version_context
-from store.openai_params import ChatCompletionRequest, forwarded
+from store.openai_params import ChatCompletionRequest, check_question, forwarded
 from store.service import StoreService
 from tools.approvals import allowed_grants
 from tools.chat import open_toolset
@@ -111,6 +111,7 @@ async def plan(
         listing = await store.visible_listing(gpt_id, user)
     except NotFound:
         raise model_not_found(request.model) from None
+    check_question(request.messages)
     version = await store.live_version(listing)
     extra = "\n\n".join(_text(m.content) for m in request.messages if m.role in ("system", "developer"))
     dialogue = [m for m in request.messages if m.role in ("user", "assistant")]

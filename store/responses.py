@@ -46,7 +46,7 @@ from retrieval.answer import (
 from retrieval.knowledge_search import SourcedHit
 from retrieval.tool_loop import ToolCallEnded, ToolCallStarted
 from store import usage as usage_counters
-from store.chat import ChatService, hold_for_turn, version_context
+from store.chat import ChatService, cancel_waiting, conversation_title, hold_for_turn, version_context
 from store.conversations import ConversationService
 from store.models import ChatMessage, Conversation, StoredResponse
 from store.openai_service import clip, model_not_found
@@ -385,8 +385,9 @@ async def save(session: AsyncSession, plan: ResponsePlan, response: dict[str, An
     if alive:
         conversation = await session.get(Conversation, plan.conversation_id)
         if not conversation.title:
-            conversation.title = plan.question.strip().splitlines()[0][:120] if plan.question.strip() else ""
+            conversation.title = conversation_title(plan.question)
         conversation.updated_at = sa.func.now()
+        await cancel_waiting(session, conversation.id)  # a newer question, as in the store chat
         session.add(ChatMessage(conversation_id=conversation.id, role="user", content=plan.question))
         session.add(
             ChatMessage(

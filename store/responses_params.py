@@ -290,9 +290,19 @@ def check_request(request: CreateResponseRequest, settings: Settings) -> None:
 
 
 def check_content(request: CreateResponseRequest) -> list[InputItem]:
-    """The tools and the input, field by field (400 naming `tools[i].x`, `input[i].content[j]`, ...)."""
+    """The tools and the input, field by field (400 naming `tools[i].x`, `input[i].content[j]`, ...); the
+    input's last user message, the question, must have text (or an image)."""
     _check_tools(request)
-    return read_input(request.input)
+    items = read_input(request.input)
+    asked = [k for k, i in enumerate(items) if i.type == "message" and i.role == "user"]
+    if asked and not items[asked[-1]].text.strip() and not items[asked[-1]].images:
+        where = "input" if isinstance(request.input, str) else f"input[{asked[-1]}].content"
+        raise _refuse(
+            f"'{where}' has no text: the last user message is the question, and it is only blank.",
+            where,
+            "invalid_value",
+        )
+    return items
 
 
 def forwarded(request: CreateResponseRequest) -> dict[str, Any]:

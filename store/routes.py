@@ -273,7 +273,7 @@ class ConversationController(Controller):
         conversation = await service.owned(current_user, conversation_id)
         await service.check_rate(current_user)  # before a stream starts, so a 429 is a real 429
         if wants_stream(request):
-            await service.pinned_version(current_user, conversation)  # 404 before the stream starts
+            await service.pinned_version(current_user, conversation, repin=False)  # 404 before the stream
             return sse(
                 streamed_reply(
                     state.db, state.settings, state.redis, current_user.id, conversation.id, data.content
@@ -304,8 +304,7 @@ class ConversationController(Controller):
         conversation = await service.owned(current_user, conversation_id)
         await service.check_rate(current_user)
         if wants_stream(request):
-            await service.pending(conversation, data.call_id, lock=False)  # 404 before the stream starts
-            await service.pinned_version(current_user, conversation)
+            await service.waiting(current_user, conversation, data.call_id, lock=False)  # 404/409 first
             return sse(
                 streamed_reply(state.db, state.settings, state.redis, current_user.id, conversation.id, data)
             )

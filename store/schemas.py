@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from core.schemas import Category, Visible
+from core.schemas import Category, MessageText, Visible
 from retrieval.schemas import CitedDatasetRead, MessageStatus, PendingCallRead, ToolCallRead
 from tools.schemas import ToolDomainRead
 
@@ -202,7 +202,7 @@ class ConversationRead(BaseModel):
 
 
 class MessageCreate(Strict):
-    content: str = Field(min_length=1, max_length=8000)
+    content: MessageText
 
 
 class Citation(BaseModel):

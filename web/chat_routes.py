@@ -4,7 +4,8 @@ Without JavaScript a message is a plain form post answered when the reply is com
 chat). With `static/app.js` the same form is posted with `Accept: text/event-stream` and the answer is
 streamed as `delta` events and a final `done` (or `error`), like `POST /api/conversations/{id}/messages`.
 A reply whose tool call waits for approval shows the call with Approve and Decline buttons, a plain form post
-to `/chats/{id}/approvals` that goes on with the turn.
+to `/chats/{id}/approvals` that goes on with the turn; a call no longer waiting (decided in another tab) shows
+the chat again with the reason.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from litestar.response import Redirect
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.errors import Conflict, NotFound
 from core.llm import get_llm
 from core.models import User
 from core.params import Cursor
@@ -117,9 +119,9 @@ async def _answer(
     await service.check_rate(user)  # before a stream starts, so a 429 is a real 429
     if wants_stream(request):  # a 404 comes before the stream starts
         if isinstance(turn, str):
-            await service.pinned_version(user, row)
+            await service.pinned_version(user, row, repin=False)
         else:
-            await service.pending(row, turn.call_id, lock=False)
+            await service.waiting(user, row, turn.call_id, lock=False)
         return sse(streamed_reply(state.db, state.settings, state.redis, user.id, row.id, turn))
     replies = service.reply(user, row, turn) if isinstance(turn, str) else service.decide(user, row, turn)
     async for _ in replies:
@@ -180,7 +182,16 @@ async def decide_call(
     if data is None:
         store = StoreService(db_session, settings, redis)
         return await _chat_page(request, page_user, service, row, store, errors=errors, status_code=422)
-    return await _answer(request, state, page_user, service, row, data)
+    try:
+        async with db_session.begin_nested():  # a refused decision keeps nothing of itself
+            return await _answer(request, state, page_user, service, row, data)
+    except (NotFound, Conflict) as exc:
+        # Decided already (in another tab), cancelled, or its version taken down: the chat shows what came
+        # of the call, with the reason this decision was not taken.
+        store = StoreService(db_session, settings, redis)
+        return await _chat_page(
+            request, page_user, service, row, store, errors={"call_id": exc.detail}, status_code=exc.status
+        )
 
 
 chat_handlers = [start_chat, conversations, conversation, send_message, decide_call]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -12,15 +13,25 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import AppError
-from core.guard import read_form
+from core.guard import read_clean_form
 
 M = TypeVar("M", bound=BaseModel)
 
 
+# The fields of the form being handled that held text no database keeps (U+0000, a lone surrogate), with
+# the reason: `form_values` sets them, the next `parse` (or `submit`) of the request refuses at each field.
+# A context variable, not an attribute of the values: handlers build the API's body from them
+# (`approval_fields`, dropping blank fields, ...) before it is parsed.
+_REFUSED: ContextVar[dict[str, str] | None] = ContextVar("form_refused", default=None)
+
+
 async def form_values(request: Request, *names: str) -> dict[str, str]:
     """The named fields of a url-encoded or multipart form, as strings ('' when absent), checked as the
-    API's JSON fields are (`core.guard.read_form`: pasted text cleaned, other unstorable text a 422)."""
-    form = await read_form(request)
+    API's JSON fields are: pasted text cleaned; other unstorable text (U+0000, a lone surrogate) is removed
+    here, so the page can show what was typed, and refused at its field by the `parse` that follows (a 422,
+    as the API names it; `core.guard.read_clean_form`)."""
+    form, refused = await read_clean_form(request)
+    _REFUSED.set({e["field"]: e["message"] for e in refused if e["field"] in names})
     values = {}
     for name in names:
         value = form.get(name)
@@ -68,11 +79,17 @@ def _typed(model: type[M], values: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse(model: type[M], values: dict[str, Any]) -> tuple[M | None, dict[str, str]]:
-    """The validated model, or None and the field errors the API's 422 would name."""
+    """The validated model, or None and the field errors the API's 422 would name (with the fields the form
+    sent unstorable text in: `form_values`)."""
+    refused = _REFUSED.get()
+    _REFUSED.set(None)
     try:
-        return model.model_validate(_typed(model, values)), {}
+        data, errors = model.model_validate(_typed(model, values)), {}
     except ValidationError as exc:
-        return None, field_errors(exc)
+        data, errors = None, field_errors(exc)
+    if refused:
+        return None, {**errors, **refused}
+    return data, errors
 
 
 @dataclass

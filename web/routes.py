@@ -104,7 +104,8 @@ async def login(request: Request, db_session: AsyncSession, settings: Settings, 
             token, ttl = issue_session(settings, db_session, user)
             return Redirect(target, status_code=303, cookies=[session_cookie(request, token, ttl)])
     values.pop("password")
-    return render(request, "login.html", None, values=values, errors=errors, next=target, status_code=401)
+    status = 401 if data is not None else 422  # credentials refused, or a field the schema refuses
+    return render(request, "login.html", None, values=values, errors=errors, next=target, status_code=status)
 
 
 @post("/logout")

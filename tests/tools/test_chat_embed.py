@@ -51,3 +51,20 @@ async def test_the_stream_shows_calls_and_a_consequential_call_waits_for_nobody(
     done = dict(events)["done"]
     assert len(tools_api.requests) == before  # createTrip (a POST: consequential) never ran
     assert "createTrip" in done["content"] and "approv" in done["content"].lower()
+
+
+async def test_a_visitor_is_not_told_to_allow_the_call_for_good(
+    tool_client, creator_headers, tools_api, fake_openai
+):
+    gpt_id, token = await visitor(tool_client, creator_headers, tools_api)
+    fake_openai.script(tool_call("createTrip", {"body": {"destination": "Oslo"}}))
+
+    response = await tool_client.post(
+        f"/api/embed/{gpt_id}/messages",
+        json={"content": "Book Oslo"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+    content = response.json()["content"]
+    assert "Stopped before calling createTrip" in content and "signed-in user" in content
+    assert "Allow it for good" not in content  # an anonymous visitor's grant could never apply here

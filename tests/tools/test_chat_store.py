@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.factories import auth_headers, create_user
 from tests.fake_openai import text, tool_call, tool_calls
 from tests.tools.chatkit import create_tool_gpt, publish_and_start, sse_events, tool_messages
@@ -337,3 +339,35 @@ async def test_a_paused_call_whose_arguments_hold_nan_is_stored(
     assert paused.status_code == 200, paused.text
     pending = paused.json()["message"]["pending_call"]
     assert pending["name"] == "createTrip" and "NaN" in pending["arguments"]
+
+
+@pytest.mark.parametrize("through", ["items", "responses"])
+async def test_a_user_message_through_v1_cancels_the_call_waiting_for_approval(
+    tool_client, creator_headers, tools_api, fake_openai, through
+):
+    gpt_id = await create_tool_gpt(tool_client, creator_headers, tools_api)
+    conversation = await publish_and_start(tool_client, creator_headers, gpt_id)
+    fake_openai.script(tool_call("createTrip", {"body": {"destination": "Oslo"}}), text("Rome, then."))
+    paused = (await ask(tool_client, creator_headers, conversation, "Book Oslo")).json()["message"]
+
+    if through == "items":
+        url, body = (
+            f"/v1/conversations/{conversation}/items",
+            {"items": [{"role": "user", "content": "Rome"}]},
+        )
+    else:
+        url, body = "/v1/responses", {"model": gpt_id, "conversation": conversation, "input": "Rome"}
+    added = await tool_client.post(url, json=body, headers=creator_headers)
+
+    assert added.status_code == 200, added.text
+    late = await decide(tool_client, creator_headers, conversation, paused["pending_call"]["call_id"], True)
+    assert late.status_code == 404
+    assert not [r for r in tools_api.requests if r.method == "POST"]
+    listed = (
+        await tool_client.get(f"/api/conversations/{conversation}/messages", headers=creator_headers)
+    ).json()["data"]
+    assert [(m["role"], m["status"]) for m in listed][:3] == [
+        ("user", "completed"),
+        ("assistant", "cancelled"),
+        ("user", "completed"),
+    ]

@@ -114,3 +114,30 @@ async def test_the_builder_preview_shows_calls_and_asks_before_a_consequential_o
         headers=HTML,
     )
     assert refused.status_code == 403
+
+
+async def test_a_call_decided_in_another_tab_shows_the_chat_with_the_reason(
+    tool_client, creator, creator_headers, tools_api, fake_openai
+):
+    gpt_id = await create_tool_gpt(tool_client, creator_headers, tools_api)
+    conversation = await publish_and_start(tool_client, creator_headers, gpt_id)
+    await log_in(tool_client, creator.email)
+    token = tool_client.cookies.get(CSRF_COOKIE)
+    chat = f"/chats/{conversation}"
+    fake_openai.script(tool_call("createTrip", {"body": {"destination": "Oslo"}}), text("Booked Oslo."))
+    await tool_client.post(
+        f"{chat}/messages", data={"content": "Book Oslo", "csrf_token": token}, headers=HTML
+    )
+    page = (await tool_client.get(chat, headers=HTML)).text
+    call_id = re.search(r'name="call_id" value="([^"]+)"', page).group(1)
+    form = {"call_id": call_id, "always": "", "csrf_token": token}
+    approved = await tool_client.post(f"{chat}/approvals", data={**form, "approve": "true"}, headers=HTML)
+    assert approved.status_code == 303
+
+    declined = await tool_client.post(f"{chat}/approvals", data={**form, "approve": "false"}, headers=HTML)
+
+    assert declined.status_code == 404
+    assert "Booked Oslo." in declined.text  # the chat, with the outcome of the first decision
+    assert re.search(r"createTrip on 127\.0\.0\.1: completed", declined.text)
+    assert 'id="e-call"' in declined.text and "waits for approval" in declined.text
+    assert 'name="content"' in declined.text  # the composer: the user goes on from here

@@ -68,6 +68,27 @@ async def test_logged_in_forms_refuse_or_clean_a_nul(client, session, creator, s
     assert "Which fjord?" in list(kept)
 
 
+async def test_a_nul_in_a_review_is_shown_at_the_field_with_what_was_typed(
+    client, session, creator, settings
+):
+    listing = await create_published_gpt(session, creator, name="Fjord Guide")
+    user = await create_user(session, settings)
+    await log_in(client, user.email)
+    token = client.cookies.get(CSRF_COOKIE)
+    gpt = f"/g/{listing.gpt_id}"
+
+    response = await client.post(
+        f"{gpt}/rating", data={"stars": "4", "review": "Great\x00 fjords", "csrf_token": token}, headers=HTML
+    )
+
+    assert response.status_code == 422
+    assert "Fjord Guide" in response.text  # the GPT's page, not an error page
+    field = response.text[response.text.index('id="f-review"') :]
+    assert field.split("</textarea>")[0].endswith(">Great fjords")  # what was typed, without the NUL
+    assert "contains U+0000 (NUL), which cannot be stored" in field.split("</div>")[0]  # at the field
+    assert 'value="4" checked' in response.text
+
+
 async def test_a_forms_parser_limit_is_named_not_called_too_large(client, creator_headers):
     """A part header of 5,000 bytes or 1,001 parts in an upload's form: a 422 naming `form` and the limit
     (Litestar's own answer was a 400 "Request Entity Too Large" for a body far under the size limit)."""
