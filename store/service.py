@@ -480,21 +480,22 @@ class StoreService:
         await invalidate(self.redis, gpt_id)
         return version
 
+    async def appealable(self, gpt_id: uuid.UUID) -> bool:
+        """Whether the GPT has a decision to appeal: its newest version rejected, or its listing unlisted
+        (by a moderator or by reports)."""
+        listing = await self.session.get(Listing, gpt_id)
+        latest = await self._newest_version(gpt_id)
+        return bool(
+            (latest is not None and latest.review_status == "rejected")
+            or (listing is not None and (listing.unlisted_reason or listing.hidden_by_reports))
+        )
+
     async def appeal(self, owner: User, gpt_id: uuid.UUID, message: str) -> Appeal:
         """Appeal the GPT's rejection or unlisting; one open appeal per GPT (appeals of it take turns)."""
         gpt = await self.gpts.get_owned(owner, gpt_id, for_update=True)
-        listing = await self.session.get(Listing, gpt.id)
-        latest = await self.session.scalar(
-            sa.select(GptVersion)
-            .where(GptVersion.gpt_id == gpt.id)
-            .order_by(GptVersion.number.desc())
-            .limit(1)
-        )
-        decided = (latest is not None and latest.review_status == "rejected") or (
-            listing is not None and (listing.unlisted_reason or listing.hidden_by_reports)
-        )
-        if not decided:
+        if not await self.appealable(gpt.id):
             raise Conflict("There is no rejection or unlisting of this GPT to appeal")
+        latest = await self._newest_version(gpt.id)
         open_appeal = await self.session.scalar(
             sa.select(Appeal.id).where(Appeal.gpt_id == gpt.id, Appeal.status == "open")
         )

@@ -21,7 +21,7 @@ from builder.service import GptService, PortabilityService, export_filename
 from core.filenames import content_disposition
 from core.models import User
 from core.settings import Settings
-from store.schemas import PublishRequest, VersionRead
+from store.schemas import AppealCreate, PublishRequest, VersionRead
 from store.service import StoreService
 from web.forms import form_values, submit
 from web.session import login_required
@@ -50,10 +50,12 @@ async def _publish_page(
         versions=[VersionRead.of(v) for v in versions],
         categories=settings.categories,
         publish=context.pop("publish", None),
+        appealable=await StoreService(session, settings, redis).appealable(gpt_id),
         publish_unchanged=context.pop("publish_unchanged", False),
         publish_errors=context.pop("publish_errors", {}),
         publish_values=context.pop("publish_values", {}),
         notice=context.pop("notice", None),
+        appeal_values=context.pop("appeal_values", {}),
         status_code=status_code,
     )
 
@@ -191,4 +193,33 @@ class _NoFields(BaseModel):
     """The body of a post that sends nothing but its CSRF token."""
 
 
-builder_publish_handlers = [publish_page, publish, restore, unpublish, export, delete_gpt]
+@post("/builder/{gpt_id:uuid}/appeal")
+async def appeal(
+    request: Request,
+    gpt_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+) -> Any:
+    """Appeal a rejection or an unlisting (`POST /api/gpts/{id}/appeal`, `AppealCreate`): it goes to the
+    admins' Appeals desk; the message comes back at its field when refused."""
+    if redirect := login_required(page_user, request):
+        return redirect
+    values = await form_values(request, "message")
+    store = StoreService(db_session, settings, redis)
+    outcome = await submit(
+        db_session, AppealCreate, values, lambda a: store.appeal(page_user, gpt_id, a.message)
+    )
+    if not outcome.ok:
+        errors = {f"appeal_{k}" if k != "form" else "appeal_message": v for k, v in outcome.errors.items()}
+        return await _publish_page(
+            request, page_user, db_session, settings, redis, gpt_id,
+            publish_errors=errors, appeal_values=values, status_code=outcome.status,
+        )  # fmt: skip
+    return await _publish_page(
+        request, page_user, db_session, settings, redis, gpt_id, notice="Your appeal went to the moderators."
+    )
+
+
+builder_publish_handlers = [publish_page, publish, restore, unpublish, export, delete_gpt, appeal]

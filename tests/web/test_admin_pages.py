@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import sqlalchemy as sa
 
 from store.admin import reordered
 from store.models import Appeal, Listing, Report
@@ -192,3 +193,30 @@ def test_one_featured_step():
     assert reordered([a, b, c], c, "down") == [a, b, c]
     assert reordered([a, b], c, "add") == [a, b, c] and reordered([a, b], a, "add") == [a, b]
     assert reordered([a, b, c], b, "remove") == [a, c] and reordered([a], c, "remove") == [a]
+
+
+async def test_a_creator_appeals_an_unlisting_from_the_publish_page(client, session, settings, creator):
+    """The dashboard said "unlisted by a moderator" and the web had no way to appeal: the publish page has."""
+    listing = await create_published_gpt(session, creator, name="Fjord Guide")
+    path = f"/builder/{listing.gpt_id}/publish"
+    await log_in(client, creator.email)
+    assert 'id="appeal-form"' not in (await client.get(path, headers=HTML)).text  # nothing to appeal
+    listing.unlisted_reason = "Adverts only"
+    listing.listed = False
+    await session.commit()
+    assert 'id="appeal-form"' in (await client.get(path, headers=HTML)).text
+
+    token = client.cookies.get(CSRF_COOKIE)
+    appeal = f"/builder/{listing.gpt_id}/appeal"
+    blank = await client.post(appeal, data={"message": "   ", "csrf_token": token}, headers=HTML)
+    assert blank.status_code == 422 and 'id="e-appeal_message"' in blank.text
+    sent = await client.post(
+        appeal, data={"message": "It lists fjords, no adverts", "csrf_token": token}, headers=HTML
+    )
+    assert sent.status_code == 200 and "Your appeal went to the moderators." in sent.text
+    twice = await client.post(appeal, data={"message": "Again", "csrf_token": token}, headers=HTML)
+    assert twice.status_code == 409 and "already has an open appeal" in twice.text and "Again" in twice.text
+    messages = (
+        await session.execute(sa.select(Appeal.message).where(Appeal.gpt_id == listing.gpt_id))
+    ).scalars()
+    assert list(messages) == ["It lists fjords, no adverts"]
