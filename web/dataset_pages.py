@@ -131,8 +131,12 @@ class MyDatasetPages(Controller):
 
     @post("/{dataset_id:uuid}/delete", opt=AT_DATASET)
     async def delete_dataset(self, page: DatasetPage, dataset_id: uuid.UUID) -> Any:
-        """Delete it (`DELETE /api/datasets/{id}`); a refusal (a published GPT uses it) is shown on its
-        page."""
+        """Delete it (`DELETE /api/datasets/{id}`) once the confirmation box is ticked, as a GPT's deletion
+        asks; a refusal (a published GPT uses it) is shown on its page."""
+        form = await form_values(page.request, "confirm")
+        if form["confirm"] != "yes":
+            errors = {"delete": "Tick the box to confirm that the dataset and its files are deleted for good"}
+            return await _dataset_page(page, dataset_id, None, errors, 422)
         try:
             async with page.session.begin_nested():
                 await page.service.delete(page.user, dataset_id)

@@ -99,7 +99,10 @@ async def test_create_edit_upload_and_delete_a_dataset(client, session, settings
 
     deleted = await client.post(f"{path}/files/{file_id}/delete", data={"csrf_token": token(client)})
     assert deleted.status_code == 303
-    gone = await client.post(f"{path}/delete", data={"csrf_token": token(client)})
+    unconfirmed = await client.post(f"{path}/delete", data={"csrf_token": token(client)}, headers=HTML)
+    assert unconfirmed.status_code == 422 and "Tick the box" in unconfirmed.text
+    assert (await client.get(path, headers=HTML)).status_code == 200  # kept
+    gone = await client.post(f"{path}/delete", data={"csrf_token": token(client), "confirm": "yes"})
     assert gone.status_code == 303 and gone.headers["location"] == "/creator/datasets?done=deleted"
     assert (await client.get(path, headers=HTML)).status_code == 404
 
