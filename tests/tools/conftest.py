@@ -1,6 +1,7 @@
 import pytest
 
 from core.settings import Settings
+from tests.asgi import app_client_for
 from tests.tools.chatkit import tool_client, tool_settings  # noqa: F401
 from tests.tools.servers import loopback_settings, mcp_server, tools_api, trips_api_server  # noqa: F401
 from tools.actions import TOKENS
@@ -15,6 +16,19 @@ def plain_settings(tmp_path) -> Settings:
 @pytest.fixture
 def tools_settings(plain_settings: Settings) -> Settings:
     return loopback_settings(plain_settings)
+
+
+@pytest.fixture
+def app_settings(settings: Settings) -> Settings:
+    """The app's settings (test database, secret key) with 127.0.0.1 allowed for tools."""
+    return loopback_settings(settings)
+
+
+@pytest.fixture
+async def tools_client(app_settings, db, redis):
+    """The app with 127.0.0.1 allowed for tools (the local test servers)."""
+    async with app_client_for(app_settings, db=db, redis=redis) as client:
+        yield client
 
 
 @pytest.fixture(autouse=True)

@@ -9,8 +9,7 @@ import zipfile
 
 import pytest
 
-from tests.asgi import app_client_for
-from tests.tools.servers import MCP_TOKEN, loopback_settings
+from tests.tools.servers import MCP_TOKEN
 from tools.service import load_definitions
 
 GOOD = {
@@ -27,17 +26,6 @@ DOCUMENT = {
     "paths": {"/trips": {"get": {"operationId": "listTrips", "responses": {"200": {"description": "ok"}}}}},
 }
 SECRET = "sk-live-CREATORKEY-9911"
-
-
-@pytest.fixture
-def app_settings(settings):
-    return loopback_settings(settings)
-
-
-@pytest.fixture
-async def tools_client(app_settings, db, redis):
-    async with app_client_for(app_settings, db=db, redis=redis) as client:
-        yield client
 
 
 async def make_gpt(client, headers) -> str:

@@ -6,11 +6,9 @@ import json
 import uuid
 import zipfile
 
-import pytest
 import sqlalchemy as sa
 
-from tests.asgi import app_client_for
-from tests.tools.servers import MCP_TOKEN, loopback_settings
+from tests.tools.servers import MCP_TOKEN
 from tools.service import load_definitions
 
 TEAM_KEY = "team-header-secret-5d1c"
@@ -27,19 +25,6 @@ WEATHER_ACTION = {
     "servers": [{"url": "https://clash.example"}],
     "paths": {"/w": {"get": {"operationId": "weather", "responses": {"200": {"description": "ok"}}}}},
 }
-
-
-@pytest.fixture
-def app_settings(settings):
-    """The app's settings (test database, secret key) with 127.0.0.1 allowed for tools."""
-    return loopback_settings(settings)
-
-
-@pytest.fixture
-async def tools_client(app_settings, db, redis):
-    """The app with 127.0.0.1 allowed for tools (the local test servers)."""
-    async with app_client_for(app_settings, db=db, redis=redis) as client:
-        yield client
 
 
 async def make_gpt(client, headers) -> str:

@@ -6,16 +6,11 @@ import re
 import pytest
 
 from tests.asgi import app_client_for
-from tests.tools.servers import API_KEY, MCP_TOKEN, OPENAPI_DOCUMENT, loopback_settings
+from tests.tools.servers import API_KEY, MCP_TOKEN, OPENAPI_DOCUMENT
 from web.session import CSRF_COOKIE
 
 HTML = {"Accept": "text/html,application/xhtml+xml"}
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def app_settings(settings):
-    return loopback_settings(settings)
 
 
 @pytest.fixture
