@@ -23,6 +23,7 @@ from core.errors import Conflict, Invalid
 from core.models import User
 from core.settings import Settings
 from orgs import access
+from retrieval.dataset_access import detach_unusable
 from retrieval.models import Dataset, KnowledgeFile
 from store.models import Listing
 from store.service import StoreService, invalidate
@@ -60,6 +61,7 @@ class GptTransferService:
             await self._reassign_knowledge(gpt.id, recipient.id, None)
             gpt.owner_id, gpt.organization_id = recipient.id, None
         await self.session.flush()
+        await detach_unusable(self.session, gpt.id)  # private datasets of the old owner stay with it
         listing = await self.session.get(Listing, gpt.id, with_for_update=True)
         if listing is not None:
             await StoreService(self.session, self.settings, self.redis).follow_owner(listing, gpt)

@@ -83,3 +83,31 @@ async def can_attach(session: AsyncSession, user: User, gpt_home: Dataset, datas
     return gpt_may_use(
         gpt_home.owner_id, gpt_home.organization_id, dataset.access, dataset.owner_id, dataset.organization_id
     ) and await can_view(session, user, dataset)
+
+
+# The attachments of a GPT's draft that `gpt_may_use` refuses: a private dataset of another owner (the GPT's
+# owner and organisation are its home dataset's, same id as the GPT). Migration 0025 ran it for every GPT.
+_UNUSABLE_ATTACHMENTS = sa.text(
+    """
+    DELETE FROM gpt_dataset AS attached
+    USING dataset AS used, dataset AS home
+    WHERE attached.gpt_id = :gpt_id
+      AND used.id = attached.dataset_id
+      AND home.id = attached.gpt_id
+      AND attached.dataset_id <> attached.gpt_id
+      AND used.access <> 'open'
+      AND CASE
+            WHEN used.organization_id IS NOT NULL OR home.organization_id IS NOT NULL
+            THEN used.organization_id IS DISTINCT FROM home.organization_id
+            ELSE used.owner_id <> home.owner_id
+          END
+    """
+)
+
+
+async def detach_unusable(session: AsyncSession, gpt_id: uuid.UUID) -> None:
+    """Let go of the draft's attachments the GPT may no longer use, once its owner changed (a transfer):
+    as making a dataset private does for the GPTs of other owners (`DatasetService._detach_from_others`),
+    so the new owner's editors neither see the dataset's name nor change its attachment. Published versions
+    keep their record and answer nothing from it (`gpt_may_use` at search)."""
+    await session.execute(_UNUSABLE_ATTACHMENTS, {"gpt_id": gpt_id})

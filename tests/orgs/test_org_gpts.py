@@ -292,3 +292,62 @@ async def test_an_organisations_private_dataset_never_answers_in_its_makers_own_
     assert allowed.status_code == 201, allowed.text
     hits = (await client.post(f"/api/gpts/{team_id}/search", json=body, headers=headers)).json()["data"]
     assert [h["text"] for h in hits] == [text]
+
+
+async def test_a_transfer_lets_go_of_private_datasets_the_new_owner_may_not_use(
+    client, session, settings, db
+):
+    """Moved to a member, an organisation's GPT kept the organisation's private dataset attached: the new
+    owner saw its id and name and could change the attachment. Moved into the organisation, a personal GPT
+    kept its maker's private dataset. Open datasets stay."""
+    from tests.datasets.factories import create_dataset
+
+    organization, people = await create_team(session, settings)
+    builder, admin = people["builder"], people["admin"]
+    builder.plan = "plus"
+    await session.commit()
+    headers, admin_headers = auth_headers(builder, settings), auth_headers(admin, settings)
+    team_private = await create_dataset(
+        session, settings, builder, name="Org vault", organization_id=organization.id, access="private",
+        license=None, files={"v.md": "The vault code is 31-07."}, db=db,
+    )  # fmt: skip
+    mine = await create_dataset(
+        session, settings, builder, name="My notes", access="private", license=None,
+        files={"n.md": "My notes."}, db=db,
+    )  # fmt: skip
+    shared = await create_dataset(
+        session, settings, builder, name="Open maps", files={"m.md": "Maps."}, db=db
+    )
+
+    def attached(gpt_id: str):
+        return client.get(f"/api/gpts/{gpt_id}/datasets", headers=headers)
+
+    team_gpt = (
+        await client.post(
+            "/api/gpts", json={"name": "Team", "organization_id": str(organization.id)}, headers=headers
+        )
+    ).json()["id"]
+    for dataset in (team_private, shared):
+        added = await client.post(
+            f"/api/gpts/{team_gpt}/datasets", json={"dataset_id": str(dataset.id)}, headers=headers
+        )
+        assert added.status_code == 201, added.text
+    moved = await client.post(
+        f"/api/gpts/{team_gpt}/transfer", json={"user_id": str(builder.id)}, headers=admin_headers
+    )
+    assert moved.status_code == 200, moved.text
+    names = [d["name"] for d in (await attached(team_gpt)).json()["data"] if not d["home"]]
+    assert names == ["Open maps"]
+
+    own = (await client.post("/api/gpts", json={"name": "Mine"}, headers=headers)).json()["id"]
+    for dataset in (mine, shared):
+        added = await client.post(
+            f"/api/gpts/{own}/datasets", json={"dataset_id": str(dataset.id)}, headers=headers
+        )
+        assert added.status_code == 201, added.text
+    into = await client.post(
+        f"/api/gpts/{own}/transfer", json={"organization_id": str(organization.id)}, headers=headers
+    )
+    assert into.status_code == 200, into.text
+    listed = (await client.get(f"/api/gpts/{own}/datasets", headers=admin_headers)).json()["data"]
+    assert [d["name"] for d in listed if not d["home"]] == ["Open maps"]
