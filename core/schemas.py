@@ -80,13 +80,25 @@ def not_null(*fields: str) -> Any:
     return field_validator(*fields, mode="before")(_not_null)
 
 
+# What shows nothing: spaces, line and paragraph separators, controls, format characters (U+200B, U+FEFF,
+# U+2060, bidi marks, tags) and lone combining marks (U+034F) by their Unicode category; and letters and
+# symbols drawn blank (Unicode's Hangul fillers, the blank Braille pattern, the null notehead).
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "Me"})
+_BLANK_GLYPHS = frozenset("\u115f\u1160\u2800\u3164\uffa0\U0001d159")
+
+
+def has_visible(text: str) -> bool:
+    """Whether `text` shows at least one character (`_INVISIBLE_CATEGORIES`, `_BLANK_GLYPHS`)."""
+    return any(
+        not ch.isspace() and ch not in _BLANK_GLYPHS and unicodedata.category(ch) not in _INVISIBLE_CATEGORIES
+        for ch in text
+    )
+
+
 def _visible(value: str | None) -> str | None:
-    """A required text must show something: not only spaces, line breaks or invisible characters (format
-    characters such as U+200B, controls); a display name of three spaces or a zero-width space rendered as
-    "Log out ()"."""
-    if value is not None and not any(
-        not ch.isspace() and unicodedata.category(ch) not in ("Cc", "Cf", "Zs", "Zl", "Zp") for ch in value
-    ):
+    """A required text must show something (`has_visible`); a display name of three spaces or a zero-width
+    space rendered as "Log out ()"."""
+    if value is not None and not has_visible(value):
         raise PydanticCustomError("visible_text", "must contain a visible character, not only spaces")
     return value
 

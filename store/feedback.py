@@ -18,7 +18,7 @@ from core.db import unique_or_conflict
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import User
 from core.ratelimit import enforce
-from core.schemas import StrictInt, Visible
+from core.schemas import StrictInt, Visible, has_visible
 from core.settings import Settings
 from orgs import access
 from store.models import Listing, Rating, Report
@@ -57,7 +57,8 @@ class RatingWrite(Strict):
     @field_validator("review")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
-        return value or None
+        """A review that shows nothing (spaces, U+200B) is no review."""
+        return value if value and has_visible(value) else None
 
 
 class RatingRead(BaseModel):
@@ -101,6 +102,12 @@ class ReplyCreate(Strict):
 class ReportCreate(Strict):
     reason: ReportReason
     details: str = Field(default="", max_length=2000)
+
+    @field_validator("details")
+    @classmethod
+    def _blank_is_empty(cls, value: str) -> str:
+        """Details that show nothing are none."""
+        return value if has_visible(value) else ""
 
 
 class ReportRead(BaseModel):

@@ -22,6 +22,7 @@ from core.db import replica_lag, serialize
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import User
 from core.pagination import keyset_page
+from core.schemas import has_visible
 from core.settings import Settings
 from orgs import access
 from orgs.models import Organization
@@ -261,7 +262,7 @@ class StoreService:
                 "visibility 'organisation' is for GPTs owned by an organisation",
                 errors=[{"field": "visibility", "message": "the GPT has no organisation"}],
             )
-        if not gpt.name.strip():
+        if not has_visible(gpt.name):
             raise Conflict(  # a version's page, chat and listing are headed by its name
                 "name is required to publish: give the draft a name",
                 errors=[{"field": "name", "message": "the draft has no name"}],

@@ -7,7 +7,7 @@ import pytest
 
 from tests.factories import auth_headers, create_user
 
-INVISIBLE = ["   ", "\u200b", "\t\n", "\u00a0\u2028"]
+INVISIBLE = ["   ", "\u200b", "\t\n", "\u00a0\u2028", "\u2800", "\u3164\u115f", "\u034f", "\ufeff\U000e0020"]
 
 
 @pytest.mark.parametrize("value", INVISIBLE)

@@ -182,6 +182,8 @@ async def test_publishing_an_unchanged_draft_again_returns_its_live_version(clie
 
 async def test_a_nameless_draft_is_not_published(client, creator_headers):
     gpt_id = await make_gpt(client, creator_headers, name="  ")
+    blank_glyph = await make_gpt(client, creator_headers, name="\u2800")  # the blank Braille pattern
+    assert (await publish(client, creator_headers, blank_glyph, "link")).status_code == 409
     for visibility in ("private", "link", "public"):
         refused = await publish(client, creator_headers, gpt_id, visibility)
         assert refused.status_code == 409 and refused.json()["errors"][0]["field"] == "name", refused.text

@@ -61,6 +61,9 @@ async def test_stars_and_review_are_validated(client, session, settings, creator
         response = await client.put(url, json=body, headers=headers)
         assert response.status_code == 422, body
     assert (await client.get(url, headers=headers)).status_code == 404
+    # a review that shows nothing is no review (it was listed as an empty-looking one)
+    blank = await client.put(url, json={"stars": 4, "review": "\u200b\u3000"}, headers=headers)
+    assert blank.status_code == 200 and blank.json()["review"] is None
 
 
 async def test_rating_again_replaces_it_and_delete_removes_it(client, session, settings, creator):
