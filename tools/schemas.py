@@ -36,6 +36,31 @@ HeaderName = Annotated[
 ]
 
 
+def _not_reserved(name: str) -> str:
+    if problem := reserved_header_problem(name):
+        raise ValueError(problem)
+    return name
+
+
+# A header name gptstore sets on the creator's behalf (`user_id_header`): never one it reserves.
+ConfigurableHeaderName = Annotated[HeaderName, AfterValidator(_not_reserved)]
+
+
+def _credential_part(value: str | None) -> str | None:
+    """A basic-auth user-id or an OAuth client id: sent in `Authorization: Basic`, where RFC 7617 allows no
+    colon in the user-id (it ends it) and no control characters; ASCII, as the header carries it."""
+    if value is None:
+        return None
+    if ":" in value:
+        raise ValueError("cannot contain ':', which ends the user-id in HTTP basic authentication (RFC 7617)")
+    if problem := header_value_problem(value):
+        raise ValueError(f"cannot be sent in HTTP basic authentication: it {problem}")
+    return value
+
+
+CredentialPart = AfterValidator(_credential_part)
+
+
 def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -67,8 +92,12 @@ class ActionAuthWrite(Strict):
     name: HeaderName | None = Field(
         default=None, description="api_key: header or query name (a header not one tools-safety.md reserves)"
     )
-    username: str | None = Field(default=None, min_length=1, max_length=200, description="basic")
-    client_id: str | None = Field(default=None, min_length=1, max_length=500, description="oauth")
+    username: Annotated[str | None, CredentialPart] = Field(
+        default=None, min_length=1, max_length=200, description="basic (no ':', no control characters)"
+    )
+    client_id: Annotated[str | None, CredentialPart] = Field(
+        default=None, min_length=1, max_length=500, description="oauth (no ':', no control characters)"
+    )
     token_url: HttpUrl | None = Field(default=None, description="oauth_client_credentials")
     scope: str | None = Field(default=None, max_length=1000, description="oauth_client_credentials")
     secret: str | None = Field(
@@ -128,8 +157,9 @@ class ActionFields(Strict):
         description="Per operation name: whether it waits for the user's approval (overrides the default: "
         "every non-GET, or the operation's x-openai-isConsequential)",
     )
-    user_id_header: HeaderName | None = Field(
-        default=None, description="Send an opaque per-user id in this header"
+    user_id_header: ConfigurableHeaderName | None = Field(
+        default=None,
+        description="Send an opaque per-user id in this header (not one tools-safety.md reserves)",
     )
     auth: ActionAuthWrite | None = None
 
@@ -330,7 +360,7 @@ class ActionExport(Strict):
     source_url: HttpUrl | None = Field(default=None, description="Where the document was imported from")
     server_url: HttpUrl | None = None
     privacy_policy_url: HttpUrl | None = None
-    user_id_header: HeaderName | None = None
+    user_id_header: ConfigurableHeaderName | None = None
     consequential: dict[FunctionName, StrictBool] | None = Field(default=None, max_length=30)
     auth: ActionAuthExport | None = None
     needs_credentials: StrictBool | None = Field(

@@ -235,3 +235,31 @@ async def test_bad_mcp_headers_are_named_before_any_connection(
     problems = fields(response)
     assert words in problems.get(field, ""), problems
     assert "server_url" not in problems and "Illegal" not in response.text and "codec" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"user_id_header": "Host"}, "user_id_header", "set by gptstore itself"),
+        ({"user_id_header": "Content-Length"}, "user_id_header", "set by gptstore itself"),
+        ({"auth": {"type": "basic", "username": "a:b", "secret": "pw"}}, "auth.username", "':'"),
+        ({"auth": {"type": "basic", "username": "a\r\nb", "secret": "pw"}}, "auth.username", "line break"),
+        (
+            {"auth": {"type": "oauth_client_credentials", "client_id": "id\n", "secret": "s",
+                      "token_url": "https://auth.example.com/token"}},
+            "auth.client_id",
+            "line break",
+        ),
+    ],
+)  # fmt: skip
+async def test_a_user_id_header_or_basic_user_id_http_cannot_carry_is_refused(
+    body, field, words, client, creator_headers
+):
+    """The per-user header was the one header name not checked against the reserved list (`Host` replaced
+    the real one); a colon in a basic user-id silently moved the rest into the password."""
+    gpt_id = await make_gpt(client, creator_headers)
+    response = await client.post(
+        f"/api/gpts/{gpt_id}/actions", json={"document": DOCUMENT, **body}, headers=creator_headers
+    )
+    assert response.status_code == 422, response.text
+    assert words in fields(response)[field], response.json()
