@@ -265,6 +265,12 @@ def parse_items(raw: Any, param: str = "items") -> list[NewItem]:
                 "missing_required_parameter",
             )
         text, citations = _content(item["content"], f"{where}.content")
+        if (
+            item["role"] == "user" and not text.strip()
+        ):  # as a chat message, `/v1/responses` and Chat Completions
+            raise refuse(
+                f"'{where}.content' has no text: a user message must not be blank.", f"{where}.content"
+            )
         items.append(NewItem(item["role"], text, citations))
     return items
 

@@ -153,6 +153,8 @@ async def test_another_users_conversation_is_404(sdk, client, session, settings)
             "items[0].content[0].annotations[0].file_id",
         ),
         ({"tools": []}, "tools"),
+        ({"items": [{"role": "user", "content": " \n"}]}, "items[0].content"),
+        ({"items": [{"role": "user", "content": [{"type": "input_text", "text": " "}]}]}, "items[0].content"),
     ],
 )
 async def test_bad_requests_are_400_naming_the_param(client, creator_headers, body, param):
