@@ -491,6 +491,12 @@ class StoreService:
             or (listing is not None and (listing.unlisted_reason or listing.hidden_by_reports))
         )
 
+    async def open_appeal(self, gpt_id: uuid.UUID) -> Appeal | None:
+        """The GPT's appeal waiting for the admins, if any (at most one)."""
+        return await self.session.scalar(
+            sa.select(Appeal).where(Appeal.gpt_id == gpt_id, Appeal.status == "open").limit(1)
+        )
+
     async def appeal(self, owner: User, gpt_id: uuid.UUID, message: str) -> Appeal:
         """Appeal the GPT's rejection or unlisting; one open appeal per GPT (appeals of it take turns)."""
         gpt = await self.gpts.get_owned(owner, gpt_id, for_update=True)

@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.params import Parameter
 from litestar.response import Redirect
 from pydantic import BaseModel
 from redis.asyncio import Redis
@@ -51,6 +52,7 @@ async def _publish_page(
         categories=settings.categories,
         publish=context.pop("publish", None),
         appealable=await StoreService(session, settings, redis).appealable(gpt_id),
+        open_appeal=await StoreService(session, settings, redis).open_appeal(gpt_id),
         publish_unchanged=context.pop("publish_unchanged", False),
         publish_errors=context.pop("publish_errors", {}),
         publish_values=context.pop("publish_values", {}),
@@ -68,11 +70,13 @@ async def publish_page(
     db_session: AsyncSession,
     settings: Settings,
     redis: Redis,
+    done: str | None = Parameter(default=None, max_length=20),
 ) -> Any:
     """Publish, versions, unpublish, export and delete, on a page of their own."""
     if redirect := login_required(page_user, request):
         return redirect
-    return await _publish_page(request, page_user, db_session, settings, redis, gpt_id)
+    notice = "Your appeal went to the moderators." if done == "appealed" else None
+    return await _publish_page(request, page_user, db_session, settings, redis, gpt_id, notice=notice)
 
 
 @post("/builder/{gpt_id:uuid}/publish")
@@ -217,9 +221,7 @@ async def appeal(
             request, page_user, db_session, settings, redis, gpt_id,
             publish_errors=errors, appeal_values=values, status_code=outcome.status,
         )  # fmt: skip
-    return await _publish_page(
-        request, page_user, db_session, settings, redis, gpt_id, notice="Your appeal went to the moderators."
-    )
+    return Redirect(f"/builder/{gpt_id}/publish?done=appealed#appeal", status_code=303)  # a reload sends none
 
 
 builder_publish_handlers = [publish_page, publish, restore, unpublish, export, delete_gpt, appeal]

@@ -213,9 +213,12 @@ async def test_a_creator_appeals_an_unlisting_from_the_publish_page(client, sess
     sent = await client.post(
         appeal, data={"message": "It lists fjords, no adverts", "csrf_token": token}, headers=HTML
     )
-    assert sent.status_code == 200 and "Your appeal went to the moderators." in sent.text
+    assert sent.status_code == 303 and sent.headers["location"] == f"{path}?done=appealed#appeal"
+    shown = (await client.get(f"{path}?done=appealed", headers=HTML)).text
+    assert "Your appeal went to the moderators." in shown and "waits for the moderators" in shown
+    assert 'id="appeal-form"' not in shown  # pending: no second form
     twice = await client.post(appeal, data={"message": "Again", "csrf_token": token}, headers=HTML)
-    assert twice.status_code == 409 and "already has an open appeal" in twice.text and "Again" in twice.text
+    assert twice.status_code == 409 and "already has an open appeal" in twice.text  # a stale tab's form
     messages = (
         await session.execute(sa.select(Appeal.message).where(Appeal.gpt_id == listing.gpt_id))
     ).scalars()
