@@ -83,11 +83,19 @@ class PreviewMessage(SQLModel, table=True):
     """The creator's preview chats with the draft; assistant messages keep their citations."""
 
     __tablename__ = "preview_message"
-    __table_args__ = (sa.Index("ix_preview_message_conversation", "conversation_id", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_preview_message_conversation", "conversation_id", "user_id", "created_at"),
+    )
 
     id: uuid.UUID = id_field()
     gpt_id: uuid.UUID = _gpt_fk()
     conversation_id: uuid.UUID
+    # Who previews: a preview conversation is its author's, not every editor's (an organisation's GPT has
+    # several); NULL only for rows from before migration 0029 whose GPT's owner could not be read.
+    user_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("user_account.id", ondelete="CASCADE"), nullable=True),
+    )
     role: str = Field(max_length=16)
     content: str = Field(sa_type=sa.Text)
     citations: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONB)

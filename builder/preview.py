@@ -48,23 +48,34 @@ class PreviewService:
         self.settings = settings
         self.llm = llm
 
-    async def check_conversation(self, gpt: Gpt, conversation_id: uuid.UUID | None) -> None:
-        """404 unless `conversation_id` is None (a new one) or a preview conversation of this GPT."""
+    @staticmethod
+    def _of(gpt: Gpt, conversation_id: uuid.UUID, user_id: uuid.UUID) -> sa.ColumnElement[bool]:
+        """The rows of `user_id`'s preview conversation of this GPT: another editor's is not theirs."""
+        return sa.and_(
+            PreviewMessage.gpt_id == gpt.id,
+            PreviewMessage.conversation_id == conversation_id,
+            PreviewMessage.user_id == user_id,
+        )
+
+    async def check_conversation(
+        self, gpt: Gpt, conversation_id: uuid.UUID | None, user_id: uuid.UUID
+    ) -> None:
+        """404 unless `conversation_id` is None (a new one) or `user_id`'s preview conversation here."""
         if conversation_id is None:
             return
         found = await self.session.scalar(
-            sa.select(PreviewMessage.id)
-            .where(PreviewMessage.gpt_id == gpt.id, PreviewMessage.conversation_id == conversation_id)
-            .limit(1)
+            sa.select(PreviewMessage.id).where(self._of(gpt, conversation_id, user_id)).limit(1)
         )
         if found is None:
             raise NotFound("No such preview conversation of this GPT; omit conversation_id to start one")
 
-    async def messages(self, gpt: Gpt, conversation_id: uuid.UUID) -> list[PreviewMessage]:
-        """A preview conversation of this GPT, oldest first (empty for an id it never handed out)."""
+    async def messages(
+        self, gpt: Gpt, conversation_id: uuid.UUID, user_id: uuid.UUID
+    ) -> list[PreviewMessage]:
+        """`user_id`'s preview conversation of this GPT, oldest first (empty for an id not handed to them)."""
         rows = await self.session.scalars(
             sa.select(PreviewMessage)
-            .where(PreviewMessage.gpt_id == gpt.id, PreviewMessage.conversation_id == conversation_id)
+            .where(self._of(gpt, conversation_id, user_id))
             .order_by(PreviewMessage.created_at, PreviewMessage.id)
         )
         return list(rows)
@@ -101,39 +112,45 @@ class PreviewService:
 
         A `conversation_id` this GPT's preview did not hand out is a 404 (never a new history under it).
         """
-        await self.check_conversation(gpt, conversation_id)
+        user_id = user_id or gpt.owner_id
+        await self.check_conversation(gpt, conversation_id, user_id)
         conversation_id = conversation_id or uuid.uuid4()
-        rows = await self.messages(gpt, conversation_id)
+        rows = await self.messages(gpt, conversation_id, user_id)
         for row in rows:
             if row.status == "requires_approval":
                 row.status, row.pending_call, row.tool_state = "cancelled", None, None
         history = [{"role": m.role, "content": m.content} for m in rows]
         answer = None
-        async for event in self._answer(gpt, user_id or gpt.owner_id, history, content):
+        async for event in self._answer(gpt, user_id, history, content):
             if isinstance(event, Answer):
                 answer = event
             else:
                 yield event
         self.session.add(
-            PreviewMessage(gpt_id=gpt.id, conversation_id=conversation_id, role="user", content=content)
+            PreviewMessage(
+                gpt_id=gpt.id, conversation_id=conversation_id, user_id=user_id, role="user", content=content
+            )
         )
         await self.session.flush()  # the question is stored before its answer
         self.session.add(
             PreviewMessage(
-                gpt_id=gpt.id, conversation_id=conversation_id, role="assistant", **answer.message_fields()
+                gpt_id=gpt.id,
+                conversation_id=conversation_id,
+                user_id=user_id,
+                role="assistant",
+                **answer.message_fields(),
             )
         )
         await self.session.flush()
         yield conversation_id, answer
 
     async def pending(
-        self, gpt: Gpt, conversation_id: uuid.UUID, call_id: str, *, lock: bool = True
+        self, gpt: Gpt, conversation_id: uuid.UUID, call_id: str, user_id: uuid.UUID, *, lock: bool = True
     ) -> PreviewMessage:
         """The preview answer waiting for approval of `call_id` (locked, so one decision wins); 404 when no
-        such call waits in this GPT's preview conversation."""
+        such call waits in `user_id`'s preview conversation of this GPT."""
         query = sa.select(PreviewMessage).where(
-            PreviewMessage.gpt_id == gpt.id,
-            PreviewMessage.conversation_id == conversation_id,
+            self._of(gpt, conversation_id, user_id),
             PreviewMessage.status == "requires_approval",
             PreviewMessage.pending_call["call_id"].astext == call_id,
         )
@@ -148,9 +165,9 @@ class PreviewService:
         """Run (approve) or decline the pending call of a preview answer and go on with its turn, streamed
         like `reply`; `always` allows the function for good for `user_id` (by default the owner)."""
         user_id = user_id or gpt.owner_id
-        message = await self.pending(gpt, decision.conversation_id, decision.call_id)
+        message = await self.pending(gpt, decision.conversation_id, decision.call_id, user_id)
         grant = message.pending_call["name"] if decision.approve and decision.always else None
-        rows = await self.messages(gpt, decision.conversation_id)
+        rows = await self.messages(gpt, decision.conversation_id, user_id)
         rows = rows[: next(i for i, m in enumerate(rows) if m.id == message.id)]
         if rows and rows[-1].role == "user":
             rows = rows[:-1]

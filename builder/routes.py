@@ -165,7 +165,9 @@ class BuilderChatController(Controller):
     ) -> Any:
         """Chat with the draft as users will: its instructions, its knowledge, cited answers."""
         gpt = await GptService(db_session, settings).get_owned(current_user, gpt_id)
-        await PreviewService(db_session, settings, None).check_conversation(gpt, data.conversation_id)
+        await PreviewService(db_session, settings, None).check_conversation(
+            gpt, data.conversation_id, current_user.id
+        )
         await check_message_rate(state.redis, current_user, settings)
         if wants_stream(request):
             return sse(streamed_preview(state.db, state.settings, gpt.id, current_user.id, data))
@@ -194,7 +196,9 @@ class BuilderChatController(Controller):
         service = PreviewService(db_session, settings, get_llm(settings))
         await check_message_rate(state.redis, current_user, settings)
         if wants_stream(request):
-            await service.pending(gpt, data.conversation_id, data.call_id, lock=False)  # 404 before it starts
+            await service.pending(
+                gpt, data.conversation_id, data.call_id, current_user.id, lock=False
+            )  # 404 first
             return sse(streamed_preview(state.db, state.settings, gpt.id, current_user.id, data))
         result = None
         async for event in service.decide(gpt, data, current_user.id):

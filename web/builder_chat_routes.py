@@ -111,7 +111,7 @@ async def preview_message(
             request, page_user, db_session, settings, redis, row, tab=tab, errors=errors, status_code=422
         )
     preview = PreviewService(db_session, settings, get_llm(settings))
-    await preview.check_conversation(row, data.conversation_id)
+    await preview.check_conversation(row, data.conversation_id, page_user.id)
     await check_message_rate(redis, page_user, settings)
     if wants_stream(request):
         return sse(streamed_preview(state.db, state.settings, row.id, page_user.id, data))

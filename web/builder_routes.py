@@ -158,7 +158,7 @@ async def editor(
     conversation_id = _uuid(request.query_params.get("c"))
     preview = []
     if conversation_id is not None:
-        preview = await PreviewService(session, settings, None).messages(row, conversation_id)
+        preview = await PreviewService(session, settings, None).messages(row, conversation_id, user.id)
         conversation_id = conversation_id if preview else None
     versions, _ = await StoreService(session, settings, redis).versions(user, row.id, 20, None)
     values = context.pop("values", None) or form_of(gpt)

@@ -351,3 +351,33 @@ async def test_a_transfer_lets_go_of_private_datasets_the_new_owner_may_not_use(
     assert into.status_code == 200, into.text
     listed = (await client.get(f"/api/gpts/{own}/datasets", headers=admin_headers)).json()["data"]
     assert [d["name"] for d in listed if not d["home"]] == ["Open maps"]
+
+
+async def test_a_preview_conversation_is_its_authors_not_every_editors(client, session, settings):
+    """Another editor of an organisation's GPT who has the id (a shared `?c=` link) neither reads nor
+    continues one's preview conversation."""
+    organization, people = await create_team(session, settings)
+    builder, admin = people["builder"], people["admin"]
+    builder.plan = "plus"
+    await session.commit()
+    headers, admin_headers = auth_headers(builder, settings), auth_headers(admin, settings)
+    gpt_id = (
+        await client.post(
+            "/api/gpts", json={"name": "Team", "organization_id": str(organization.id)}, headers=headers
+        )
+    ).json()["id"]
+    url = f"/api/gpts/{gpt_id}/preview/messages"
+    mine = await client.post(url, json={"content": "my salary is 12345"}, headers=headers)
+    assert mine.status_code == 200, mine.text
+    conversation = mine.json()["conversation_id"]
+
+    theirs = await client.post(
+        url, json={"content": "what did I say?", "conversation_id": conversation}, headers=admin_headers
+    )
+    assert theirs.status_code == 404, theirs.text
+    again = await client.post(
+        url, json={"content": "and now?", "conversation_id": conversation}, headers=headers
+    )
+    assert again.status_code == 200, again.text
+    own = await client.post(url, json={"content": "hello"}, headers=admin_headers)  # the admin's own works
+    assert own.status_code == 200 and own.json()["conversation_id"] != conversation
