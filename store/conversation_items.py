@@ -81,6 +81,19 @@ def items_schema() -> dict[str, Any]:
             "status": {"anyOf": [{"const": "completed"}, {"type": "null"}]},
         },
         "additionalProperties": False,
+        # A user message must not be blank: its string, or one of its parts, has a character besides spaces
+        # (the parts are joined).
+        "if": {"properties": {"role": {"const": "user"}}, "required": ["role"]},
+        "then": {
+            "properties": {
+                "content": {
+                    "anyOf": [
+                        {"type": "string", "pattern": r"\S"},
+                        {"type": "array", "contains": {"properties": {"text": {"pattern": r"\S"}}}},
+                    ]
+                }
+            }
+        },
     }
     return {"type": "array", "maxItems": limits()["items"]["max_per_request"], "items": item}
 
