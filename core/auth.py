@@ -303,6 +303,15 @@ def carries_credentials(request: Request) -> bool:
     return "authorization" in request.headers or SESSION_COOKIE in request.cookies
 
 
+def request_credential(request: Request) -> str | None:
+    """The credential a request came with: its bearer header, else the web session cookie."""
+    header = request.headers.get("authorization", "")
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() == "bearer" and credential.strip():
+        return credential.strip()
+    return request.cookies.get(SESSION_COOKIE) or None
+
+
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if not header:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
@@ -77,6 +78,8 @@ def sse(events: AsyncIterator[tuple[str, Any]]) -> ServerSentEvent:
 
 
 Snapshot = dict[str, Any]
+RECHECK_SECONDS = 5.0  # how soon a stream notices its caller lost access (one access check per period)
+ACCESS_ENDED = "Your access ended (logged out, or no longer allowed here): reload the page."
 
 
 async def polled_events(
@@ -86,15 +89,26 @@ async def polled_events(
     *,
     final: Callable[[Snapshot], bool],
     poll_seconds: float,
+    still_allowed: Callable[[AsyncSession], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[dict[str, str]]:
     """SSE events of rows followed by polling (the caller checked access): per row, `progress` with its
     snapshot whenever it changes, `done` once `final(snapshot)`, or `deleted` `{id}` when `read` no longer
     returns it. `read` gets the ids still followed and answers in one statement, in a short transaction
-    of its own each tick; the stream ends when no row is left."""
+    of its own each tick; the stream ends when no row is left.
+
+    `still_allowed` is asked again every `RECHECK_SECONDS` (in that tick's transaction): once it says no
+    (the caller logged out, left the organisation, lost the role), the stream sends `error` `{message}`
+    and ends, rather than following private rows for as long as they run."""
     pending = list(dict.fromkeys(ids))
     last: dict[uuid.UUID, Snapshot] = {}
+    checked = time.monotonic()
     while pending:
         async with db.session_scope() as session:
+            if still_allowed is not None and time.monotonic() - checked >= RECHECK_SECONDS:
+                checked = time.monotonic()
+                if not await still_allowed(session):
+                    yield {"event": "error", "data": json.dumps({"message": ACCESS_ENDED})}
+                    return
             snapshots = await read(session, pending)
         for row_id in list(pending):
             snapshot = snapshots.get(row_id)

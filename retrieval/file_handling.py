@@ -12,13 +12,16 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State
 from litestar.response import ServerSentEvent
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.auth import AccountService, request_credential
 from core.db import Database
-from core.errors import Invalid
+from core.errors import AppError, Invalid
 from core.guard import read_form
 from core.settings import Settings
 from core.sse import polled_events
+from retrieval.dataset_access import can_edit
 from retrieval.models import Dataset, KnowledgeFile
 from retrieval.scheduling import dispatch
 from retrieval.schemas import (
@@ -101,7 +104,7 @@ class FileRoutes(Controller):
 
     @get("/files/events")
     async def files_events(
-        self, editable: Dataset, db_session: AsyncSession, state: State, ids: FileIds = None
+        self, request: Request, editable: Dataset, db_session: AsyncSession, state: State, ids: FileIds = None
     ) -> ServerSentEvent:
         """Many files' status and progress in one Server-Sent Events stream: the files `ids` names, or
         without `ids` those in progress now (the first 100); each file's events as its own stream sends
@@ -109,16 +112,20 @@ class FileRoutes(Controller):
         followed = await KnowledgeService(db_session, state.settings).followed_files(
             editable, followed_file_ids(ids)
         )
-        return ServerSentEvent(files_progress_events(state.db, editable.id, followed))
+        return ServerSentEvent(
+            files_progress_events(state.db, editable.id, followed, editor_still(request, editable.id))
+        )
 
     @get("/files/{file_id:uuid}/events")
     async def file_events(
-        self, editable: Dataset, file_id: uuid.UUID, db_session: AsyncSession, state: State
+        self, request: Request, editable: Dataset, file_id: uuid.UUID, db_session: AsyncSession, state: State
     ) -> ServerSentEvent:
         """Status and progress as Server-Sent Events (`progress`, `done`, `deleted`) until the file
         reaches a final state."""
         await KnowledgeService(db_session, state.settings).get_file(editable, file_id)  # 404 first
-        return ServerSentEvent(file_progress_events(state.db, editable.id, file_id))
+        return ServerSentEvent(
+            file_progress_events(state.db, editable.id, file_id, editor_still(request, editable.id))
+        )
 
 
 async def hit_test(
@@ -187,8 +194,37 @@ async def _file_snapshots(
     return {row.id: FileRead.of(row).model_dump(mode="json") for row in rows}
 
 
+def editor_still(request: Request, dataset_id: uuid.UUID) -> Callable[[AsyncSession], Awaitable[bool]]:
+    """`still_editor` of the request's credential (its bearer header or web session)."""
+    state = request.app.state
+    return still_editor(request_credential(request), state.settings, state.redis, dataset_id)
+
+
+def still_editor(
+    credential: str | None, settings: Settings, redis: Redis, dataset_id: uuid.UUID
+) -> Callable[[AsyncSession], Awaitable[bool]]:
+    """A stream's re-check (`core.sse.polled_events`): `credential` still names a user (not logged out,
+    the API key not revoked, the account not deleted) who may still edit the dataset (`can_edit`: not
+    removed from its organisation, the role kept)."""
+
+    async def check(session: AsyncSession) -> bool:
+        dataset = await session.get(Dataset, dataset_id)
+        if credential is None or dataset is None:
+            return False
+        try:
+            user = await AccountService(session, settings, redis).user_for_credential(credential)
+        except AppError:
+            return False
+        return await can_edit(session, user, dataset)
+
+    return check
+
+
 def files_progress_events(
-    db: Database, dataset_id: uuid.UUID, file_ids: Sequence[uuid.UUID]
+    db: Database,
+    dataset_id: uuid.UUID,
+    file_ids: Sequence[uuid.UUID],
+    still_allowed: Callable[[AsyncSession], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[dict[str, str]]:
     """SSE events of files' ingestion (the caller checked access to the dataset): per file, `progress` with
     its `FileRead` whenever it changes, then `done` once it is final, or `deleted` `{id}` if it goes (or
@@ -200,11 +236,15 @@ def files_progress_events(
         lambda session, ids: _file_snapshots(session, dataset_id, ids),
         final=lambda snapshot: snapshot["status"] in FINAL_STATES,
         poll_seconds=PROGRESS_POLL_SECONDS,
+        still_allowed=still_allowed,
     )
 
 
 def file_progress_events(
-    db: Database, dataset_id: uuid.UUID, file_id: uuid.UUID
+    db: Database,
+    dataset_id: uuid.UUID,
+    file_id: uuid.UUID,
+    still_allowed: Callable[[AsyncSession], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[dict[str, str]]:
     """One file's events (`files_progress_events` of one id)."""
-    return files_progress_events(db, dataset_id, [file_id])
+    return files_progress_events(db, dataset_id, [file_id], still_allowed)

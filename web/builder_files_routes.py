@@ -26,7 +26,7 @@ from core.models import User
 from core.settings import Settings
 from core.sse import EventStream
 from retrieval.batches import BatchService
-from retrieval.file_handling import file_progress_events, files_progress_events, upload_rights
+from retrieval.file_handling import editor_still, file_progress_events, files_progress_events, upload_rights
 from retrieval.models import Dataset
 from retrieval.scheduling import dispatch
 from retrieval.schemas import FileIds, FileRead, followed_file_ids, upload_chunks, upload_form
@@ -167,7 +167,7 @@ async def files_events(
     service = KnowledgeService(db_session, settings)
     base = await service.knowledge_base_for(page_user, gpt_id)
     followed = await service.followed_files(base, followed_file_ids(ids))
-    return EventStream(files_progress_events(state.db, base.id, followed))
+    return EventStream(files_progress_events(state.db, base.id, followed, editor_still(request, base.id)))
 
 
 @get("/builder/{gpt_id:uuid}/files/{file_id:uuid}/events")
@@ -187,7 +187,7 @@ async def file_events(
     service = KnowledgeService(db_session, settings)
     base = await service.knowledge_base_for(page_user, gpt_id)
     await service.get_file(base, file_id)
-    return EventStream(file_progress_events(state.db, base.id, file_id))
+    return EventStream(file_progress_events(state.db, base.id, file_id, editor_still(request, base.id)))
 
 
 @post("/builder/{gpt_id:uuid}/file_batches", opt={"upload": "batch"})

@@ -20,7 +20,7 @@ from core.params import Cursor
 from core.sse import EventStream
 from retrieval.dataset_schemas import DatasetCreate, DatasetUpdate, GptDatasetCreate, GptDatasetUpdate
 from retrieval.datasets import DatasetService
-from retrieval.file_handling import file_progress_events, files_progress_events
+from retrieval.file_handling import editor_still, file_progress_events, files_progress_events
 from retrieval.licenses import common_licenses
 from retrieval.models import Dataset
 from retrieval.schemas import FileIds, FileRead, followed_file_ids
@@ -181,7 +181,9 @@ class MyDatasetPages(Controller):
         """The files of `ids` (or those in progress) in one stream (`GET /api/datasets/{id}/files/events`)."""
         dataset = await page.service.get_editable(page.user, dataset_id)
         followed = await page.service.knowledge.followed_files(dataset, followed_file_ids(ids))
-        return EventStream(files_progress_events(state.db, dataset.id, followed))
+        return EventStream(
+            files_progress_events(state.db, dataset.id, followed, editor_still(page.request, dataset.id))
+        )
 
     @get("/{dataset_id:uuid}/files/{file_id:uuid}/events")
     async def file_events(
@@ -190,7 +192,9 @@ class MyDatasetPages(Controller):
         """A file's progress as Server-Sent Events (`GET /api/datasets/{id}/files/{file_id}/events`)."""
         dataset = await page.service.get_editable(page.user, dataset_id)
         await page.service.knowledge.get_file(dataset, file_id)
-        return EventStream(file_progress_events(state.db, dataset.id, file_id))
+        return EventStream(
+            file_progress_events(state.db, dataset.id, file_id, editor_still(page.request, dataset.id))
+        )
 
 
 # The GPT editor's Datasets (Knowledge tab) ----------------------------------------------------------------

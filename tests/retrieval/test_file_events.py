@@ -178,3 +178,29 @@ async def test_a_dataset_streams_its_files_too(client, creator, creator_headers,
     ]
     other = auth_headers(await create_user(session, settings, plan="plus"), settings)
     assert (await client.get(f"{url}/events?ids={ids[0]}", headers=other)).status_code == 404
+
+
+async def test_a_stream_ends_once_its_caller_logs_out(live, settings, redis, monkeypatch):
+    """Access was checked only when a stream opened: a logged-out token (or a member removed from the
+    organisation) kept receiving a private file's progress until it ended. The stream asks again every
+    `core.sse.RECHECK_SECONDS` (here every tick) and ends with `error`."""
+    from core import sse
+    from core.auth import AccountService
+    from retrieval.file_handling import still_editor
+
+    monkeypatch.setattr(sse, "RECHECK_SECONDS", 0.0)
+    gpt_id = await create_gpt(live.client, live.headers)
+    (file_id,) = await upload_notes(live.client, live.headers, gpt_id, 1)
+    async with live.db.session_scope() as session:
+        dataset_id = (await home_dataset(session, gpt_id)).id
+    token = live.headers["Authorization"].split(" ", 1)[1]
+    check = still_editor(token, settings, redis, dataset_id)
+    stream = files_progress_events(live.db, dataset_id, [uuid.UUID(file_id)], check)
+
+    assert [name for name, _ in await take(stream, 1)] == ["progress"]  # allowed: the file as it is
+    async with live.db.session_scope() as session:
+        await AccountService(session, settings, redis).revoke_token(token)  # logged out elsewhere
+    ((name, data),) = await take(stream, 1)
+    assert name == "error" and "access ended" in data["message"]
+    with pytest.raises(StopAsyncIteration):
+        await anext(stream)
