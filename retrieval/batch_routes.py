@@ -17,6 +17,7 @@ from core.settings import Settings
 from core.sse import EventStream
 from retrieval.batches import BatchService, batch_progress_events
 from retrieval.deps import editable_dataset, editable_home_dataset
+from retrieval.file_handling import editor_still
 from retrieval.models import Dataset
 from retrieval.scheduling import dispatch
 from retrieval.schemas import BatchFileStatus, FileBatchRead, FileRead
@@ -84,6 +85,7 @@ class DatasetBatchController(Controller):
     @get("/{batch_id:uuid}/events")
     async def batch_events(
         self,
+        request: Request,
         batch_id: uuid.UUID,
         dataset: Dataset,
         db_session: AsyncSession,
@@ -93,7 +95,7 @@ class DatasetBatchController(Controller):
         """Progress as Server-Sent Events: `progress` with the batch whenever its counts change, then
         `done` once no file is in progress."""
         await BatchService(db_session, settings).get(dataset, batch_id)
-        return EventStream(batch_progress_events(state.db, batch_id))
+        return EventStream(batch_progress_events(state.db, batch_id, editor_still(request, dataset.id)))
 
 
 class GptBatchController(DatasetBatchController):

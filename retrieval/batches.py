@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import mimetypes
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -280,14 +280,20 @@ async def _batch_snapshots(
     return {batch_id: batch_read(batch, await batch_counts(session, batch.id)).model_dump(mode="json")}
 
 
-def batch_progress_events(db: Database, batch_id: uuid.UUID) -> AsyncIterator[dict[str, str]]:
-    """SSE events of a batch (the caller checked access): `progress` with the batch object whenever its
-    counts change, then `done` once no file is in progress, or `deleted` if the batch goes. Polls one
-    grouped count every `BATCH_POLL_SECONDS`."""
+def batch_progress_events(
+    db: Database,
+    batch_id: uuid.UUID,
+    still_allowed: Callable[[AsyncSession], Awaitable[bool]] | None = None,
+) -> AsyncIterator[dict[str, str]]:
+    """SSE events of a batch (the caller checked access; `still_allowed` asks again as the stream goes,
+    `core.sse.polled_events`): `progress` with the batch object whenever its counts change, then `done`
+    once no file is in progress, or `deleted` if the batch goes. Polls one grouped count every
+    `BATCH_POLL_SECONDS`."""
     return polled_events(
         db,
         [batch_id],
         _batch_snapshots,
         final=lambda snapshot: snapshot["status"] != "in_progress",
         poll_seconds=BATCH_POLL_SECONDS,
+        still_allowed=still_allowed,
     )
