@@ -98,13 +98,18 @@ async def _chat_page(
     status_code: int = 200,
 ) -> Any:
     messages = [ChatMessageRead.model_validate(m, from_attributes=True) for m in await service.messages(row)]
+    try:
+        gpt = GptPage.model_validate(await store.cached_page(row.gpt_id, page_user))
+    except NotFound:  # made private, unpublished or taken down, or the user left its organisation
+        gpt = None  # the chat is read as the API reads it (`GET /api/conversations/{id}/messages`)
     return render(
         request,
         "chat.html",
         page_user,
         conversation=ConversationRead.model_validate(row, from_attributes=True),
         messages=messages,
-        gpt=GptPage.model_validate(await store.cached_page(row.gpt_id, page_user)),
+        gpt=gpt,
+        gpt_name=gpt.name if gpt else "The GPT",
         creates=await store.creates(page_user, row.gpt_id),
         errors=errors or {},
         status_code=status_code,

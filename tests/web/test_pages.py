@@ -420,3 +420,20 @@ async def test_counts_take_their_noun_in_the_singular_or_plural(client, session,
     listing = await create_published_gpt(session, creator, name="Quiet Guide")
     page = (await client.get(f"/g/{listing.gpt_id}", headers=HTML)).text
     assert "No ratings" in page and "from 0 ratings" not in page
+
+
+async def test_a_chat_with_a_gpt_no_longer_available_reads_without_a_composer(
+    client, session, creator, settings
+):
+    """ "My chats" linked to it and its page was a 404 "No such GPT", while the API still returned the
+    history: the page reads it as the API does, says why, and offers nothing to send."""
+    listing = await create_published_gpt(session, creator, name="Gone Guide")
+    reader = await create_user(session, settings)
+    conversation = await create_conversation(session, reader, listing.gpt_id)
+    listing.visibility, listing.listed = "private", False  # the creator made it private
+    await session.commit()
+    await log_in(client, reader.email)
+    assert f"/chats/{conversation.id}" in (await client.get("/chats", headers=HTML)).text
+    page = await client.get(f"/chats/{conversation.id}", headers=HTML)
+    assert page.status_code == 200 and 'id="unavailable"' in page.text
+    assert 'class="composer"' not in page.text and "Gone Guide" not in page.text
