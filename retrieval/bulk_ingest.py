@@ -25,6 +25,7 @@ from core.errors import NotFound
 from core.filenames import clean_filename
 from core.settings import Settings
 from core.storage import storage_of
+from core.text import counted
 from retrieval.batch_upload import READ_SIZE, StagedBatch, StagedFile
 from retrieval.batches import BatchService, batch_counts
 from retrieval.models import Dataset, KnowledgeFile
@@ -174,7 +175,7 @@ async def ingest_with_progress(
     try:
         work = await plan(db, dataset_id, paths, settings.max_file_bytes)
         click.echo(
-            f"{_count(len(work.files), 'file')} to upload; {work.already} already in the dataset,"
+            f"{counted(len(work.files), 'file')} to upload; {work.already} already in the dataset,"
             f" {work.empty} empty" + _too_large(work.too_large, settings.max_file_bytes),
             err=True,
         )
@@ -216,8 +217,3 @@ def _too_large(paths: list[Path], limit: int, shown: int = 5) -> str:
         f" and {len(paths) - shown} more" if len(paths) > shown else ""
     )
     return f", {len(paths)} over the limit of {limit:,} bytes per file (left out): {names}"
-
-
-def _count(n: int, noun: str) -> str:
-    """`1 file`, `2 files`: a count with its noun."""
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"

@@ -42,7 +42,8 @@ async def _publish_page(
 ) -> Any:
     gpts = GptService(session, settings)
     gpt = await gpts.read(await gpts.get_owned(user, gpt_id))
-    versions, _ = await StoreService(session, settings, redis).versions(user, gpt_id, 20, None)
+    store = StoreService(session, settings, redis)
+    versions, _ = await store.versions(user, gpt_id, 20, None)
     return render(
         request,
         "builder/publish.html",
@@ -51,8 +52,8 @@ async def _publish_page(
         versions=[VersionRead.of(v) for v in versions],
         categories=settings.categories,
         publish=context.pop("publish", None),
-        appealable=await StoreService(session, settings, redis).appealable(gpt_id),
-        open_appeal=await StoreService(session, settings, redis).open_appeal(gpt_id),
+        appealable=await store.appealable(gpt_id),
+        open_appeal=await store.open_appeal(gpt_id),
         publish_unchanged=context.pop("publish_unchanged", False),
         publish_errors=context.pop("publish_errors", {}),
         publish_values=context.pop("publish_values", {}),

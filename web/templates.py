@@ -12,6 +12,7 @@ from litestar.response import Template
 from litestar.template import TemplateConfig
 
 from core.models import User
+from core.text import counted
 from web.session import csrf_token
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -31,11 +32,6 @@ def stars(average: float | None) -> str:
 
 def kilobytes(size: int) -> str:
     return f"{size / 1024:.0f} KB" if size < 1024 * 1024 else f"{size / 1024 / 1024:.1f} MB"
-
-
-def counted(n: int, noun: str) -> str:
-    """`1 passage`, `2 passages`, `1,200 users`: a count with its noun (the nouns counted here take -s)."""
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def environment() -> Environment:

@@ -409,7 +409,7 @@ async def test_creator_sees_the_dashboard_and_replies_once_to_a_review(client, s
 
 
 async def test_counts_take_their_noun_in_the_singular_or_plural(client, session, creator):
-    from web.templates import counted
+    from core.text import counted
 
     assert [counted(n, "passage") for n in (0, 1, 2, 1200)] == [
         "0 passages",
