@@ -158,6 +158,60 @@ def test_the_embedded_chat_answers_on_another_site_only_where_allowed(browser, p
         set_origins(page, site.gpt_id, "")
 
 
+def test_several_snippets_on_one_page_share_a_dock_and_one_window_opens_at_a_time(browser, site, other_site):
+    other_site.pages["/two.html"] = (
+        "<!doctype html><html lang='en'><head><title>Two guides</title></head><body><h1>Two guides</h1>"
+        f"<script src='{site.url}/static/embed.js' data-gpt='{site.gpt_id}' data-label='Fjords' async>"
+        "</script>"
+        f"<script src='{site.url}/static/embed.js' data-gpt='{site.xss_gpt_id}' data-label='Other' async>"
+        "</script></body></html>"
+    )
+    visitor = browser.new_context(viewport={"width": 390, "height": 844})  # a phone: little room
+    visitor.set_default_timeout(15_000)
+    shop = visitor.new_page()
+    try:
+        shop.goto(f"{other_site.url}/two.html")
+        fjords, other = shop.get_by_role("button", name="Fjords"), shop.get_by_role("button", name="Other")
+        expect(other).to_be_visible()
+        # A third snippet added later by the page's own script (its copy of embed.js counts from one too).
+        shop.evaluate(
+            """([src, gpt]) => { const s = document.createElement('script'); s.src = src; s.async = true;
+                s.setAttribute('data-gpt', gpt); s.setAttribute('data-label', 'Third');
+                document.body.appendChild(s); }""",
+            [f"{site.url}/static/embed.js", site.gpt_id],
+        )
+        third = shop.get_by_role("button", name="Third")
+        expect(third).to_be_visible()
+        boxes = [b.bounding_box() for b in (fjords, other, third)]
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1 :]:  # side by side, never on top of each other
+                apart = (
+                    a["x"] + a["width"] <= b["x"]
+                    or b["x"] + b["width"] <= a["x"]
+                    or a["y"] + a["height"] <= b["y"]
+                    or b["y"] + b["height"] <= a["y"]
+                )
+                assert apart, boxes
+        ids = [b.get_attribute("aria-controls") for b in (fjords, other, third)]
+        assert len(set(ids)) == 3, ids
+
+        fjords.click()
+        expect(shop.frame_locator(f"#{ids[0]}").get_by_role("heading", name="Fjord Guide")).to_be_visible()
+        other.click()  # one window at a time: the first closes
+        expect(other).to_have_attribute("aria-expanded", "true")
+        expect(fjords).to_have_attribute("aria-expanded", "false")
+        expect(shop.locator(f"#{ids[0]}")).to_be_hidden()
+        expect(shop.locator(f"#{ids[1]}")).to_be_visible()
+        window, dock = shop.locator(f"#{ids[1]}").bounding_box(), other.bounding_box()
+        assert window["y"] + window["height"] <= dock["y"], (window, dock)  # above the buttons
+        # Escape in the window (the focus is in its message box) closes it and the focus goes back.
+        shop.frame_locator(f"#{ids[1]}").get_by_label("Message").press("Escape")
+        expect(other).to_have_attribute("aria-expanded", "false")
+        expect(other).to_be_focused()
+    finally:
+        visitor.close()
+
+
 def test_a_cross_site_form_post_is_refused(browser, site, other_site):
     context = browser.new_context(base_url=site.url)  # the refusal's 403 is logged: not `page`'s failure
     context.set_default_timeout(15_000)

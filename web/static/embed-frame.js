@@ -80,4 +80,9 @@
   window.addEventListener("message", function (event) {
     if (event.data === "gptstore:focus") textarea.focus();
   });
+  // Escape inside the window closes it too: the launcher hears this (from this frame only) and takes the
+  // focus back. The message says nothing but that, so any parent may hear it.
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && window.parent !== window) window.parent.postMessage("gptstore:close", "*");
+  });
 })();
