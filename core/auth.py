@@ -263,12 +263,12 @@ class AccountService:
         """One page of accounts, newest first; `q` matches part of the e-mail, handle or display name."""
         query = sa.select(User)
         if q and q.strip():
-            pattern = "%" + q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            term = q.strip()  # `%` and `_` literally (SQLAlchemy's autoescape)
             query = query.where(
                 sa.or_(
-                    User.email.ilike(pattern, escape="\\"),
-                    User.handle.ilike(pattern, escape="\\"),
-                    User.display_name.ilike(pattern, escape="\\"),
+                    User.email.icontains(term, autoescape=True),
+                    User.handle.icontains(term, autoescape=True),
+                    User.display_name.icontains(term, autoescape=True),
                 )
             )
         return await keyset_page(self.session, query, User.created_at, User.id, limit=limit, cursor=cursor)

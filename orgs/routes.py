@@ -15,7 +15,7 @@ from builder.service import GptService
 from core.auth import require_admin
 from core.models import User
 from core.pagination import Page
-from core.params import URL_SAFE
+from core.params import URL_SAFE, Cursor, Limit
 from core.settings import Settings
 from orgs.deps import dependencies
 from orgs.invitations import InvitationService, invitation_read, invitation_status
@@ -242,6 +242,21 @@ class OrganizationAdminController(Controller):
     path = "/api/admin/organizations"
     tags = ["admin"]
     dependencies = dependencies
+
+    @get("/")
+    async def search_organizations(
+        self,
+        current_user: User,
+        organizations: OrganizationService,
+        q: str | None = Parameter(default=None, max_length=320),
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> Page[OrganizationRead]:
+        """Organisations, newest first, with their plans; `q` matches part of the handle or name. Site
+        administrators only (403)."""
+        require_admin(current_user)
+        rows, next_cursor = await organizations.search(q, limit, cursor)
+        return Page(data=rows, next_cursor=next_cursor)
 
     @patch("/{organization_id:uuid}")
     async def set_plan(

@@ -13,6 +13,7 @@ from builder.models import Gpt
 from core.db import serialize, unique_or_conflict
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import User
+from core.pagination import keyset_page
 from core.settings import Settings
 from orgs import access
 from orgs.models import Organization, OrganizationMember
@@ -66,18 +67,34 @@ class OrganizationService:
         members = await self.session.scalar(
             sa.select(sa.func.count()).where(OrganizationMember.organization_id == organization.id)
         )
-        return OrganizationRead(
-            id=organization.id,
-            handle=organization.handle,
-            name=organization.name,
-            description=organization.description,
-            website=organization.website,
-            plan=organization.plan,
-            role=role,
-            members=members or 0,
-            created_at=organization.created_at,
-            updated_at=organization.updated_at,
+        return _read(organization, role, members or 0)
+
+    async def search(
+        self, q: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[OrganizationRead], str | None]:
+        """One page of organisations for site administrators, newest first; `q` matches part of the
+        handle or name (case-insensitive, `%` and `_` taken literally). Two statements, whatever the page."""
+        query = sa.select(Organization)
+        if q and q.strip():
+            term = q.strip()
+            query = query.where(
+                sa.or_(
+                    Organization.handle.icontains(term, autoescape=True),
+                    Organization.name.icontains(term, autoescape=True),
+                )
+            )
+        rows, next_cursor = await keyset_page(
+            self.session, query, Organization.created_at, Organization.id, limit=limit, cursor=cursor
         )
+        counts: dict[uuid.UUID, int] = {}
+        if rows:
+            counted = await self.session.execute(
+                sa.select(OrganizationMember.organization_id, sa.func.count())
+                .where(OrganizationMember.organization_id.in_([row.id for row in rows]))
+                .group_by(OrganizationMember.organization_id)
+            )
+            counts = {organization_id: count for organization_id, count in counted}
+        return [_read(row, None, counts.get(row.id, 0)) for row in rows], next_cursor
 
     async def by_handle(self, handle: str) -> Organization:
         organization = await self.session.scalar(
@@ -314,3 +331,18 @@ class OrganizationService:
             ],
             datasets=await open_datasets_of_organization(self.session, organization.id),
         )
+
+
+def _read(organization: Organization, role: str | None, members: int) -> OrganizationRead:
+    return OrganizationRead(
+        id=organization.id,
+        handle=organization.handle,
+        name=organization.name,
+        description=organization.description,
+        website=organization.website,
+        plan=organization.plan,
+        role=role,
+        members=members,
+        created_at=organization.created_at,
+        updated_at=organization.updated_at,
+    )

@@ -1,4 +1,5 @@
-"""The admin desk: the review queue, appeals, reports, the featured list, users and plans.
+"""The admin desk: the review queue, appeals, reports, the featured list (users, organisations and their
+plans: web/admin_accounts.py).
 
 Admins only (anyone else gets the 403 page). Each section is a template over what its JSON twin under
 `/api/admin/` returns, and each action calls the same service method that twin calls, validated by the
@@ -11,21 +12,17 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, Literal, get_args
-from urllib.parse import quote
+from typing import Any, Literal
 
 from litestar import Request, get, post
-from litestar.params import Parameter
 from litestar.response import Redirect
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.auth import AccountService
 from core.errors import Forbidden
 from core.models import User
 from core.params import Cursor, VersionNumber
-from core.schemas import PlanUpdate, UserRead
-from core.settings import Plan, Settings
+from core.settings import Settings
 from store.admin import FeaturedStep, ReviewStatus, StoreAdmin
 from store.feedback import FeedbackService, ReportResolve, ReportStatus
 from store.schemas import AppealRead, AppealResolve, ModerateRequest
@@ -47,7 +44,7 @@ def admin_only(user: User | None, request: Request) -> Redirect | None:
     return None
 
 
-def _render(request: Request, user: User, name: str, section: str, **context: Any) -> Any:
+def render_desk(request: Request, user: User, name: str, section: str, **context: Any) -> Any:
     context.setdefault("errors", {})
     context.setdefault("values", {})
     return render(request, f"admin/{name}.html", user, section=section, **context)
@@ -64,7 +61,7 @@ async def reviews_view(
     request: Request, user: User, db_session: AsyncSession, status: str | None, cursor: str | None, **context
 ) -> Any:
     items, next_cursor = await StoreAdmin(db_session).review_queue(status or None, PAGE_SIZE, cursor)
-    return _render(
+    return render_desk(
         request, user, "reviews", "reviews", items=items, next_cursor=next_cursor, status=status, **context
     )
 
@@ -114,13 +111,13 @@ async def moderate(
         db_session,
         None,
         None,
-        errors=_at(anchor, outcome),
+        errors=refusal_at(anchor, outcome),
         values={anchor: values},
         status_code=outcome.status,
     )
 
 
-def _at(anchor: str, outcome: Outcome) -> dict[str, str]:
+def refusal_at(anchor: str, outcome: Outcome) -> dict[str, str]:
     """The refusal at the item's form, and in the summary above the list (the item may have left the
     list: resolved meanwhile, or gone)."""
     message = "; ".join(m if f == "form" else f"{f}: {m}" for f, m in outcome.errors.items())
@@ -141,7 +138,7 @@ async def _resolve(
     outcome = await submit(session, model, {**values, "note": values["note"] or None}, action)
     if outcome.ok:
         return Redirect(done, status_code=303)
-    return await view(errors=_at(anchor, outcome), values={anchor: values}, status_code=outcome.status)
+    return await view(errors=refusal_at(anchor, outcome), values={anchor: values}, status_code=outcome.status)
 
 
 # Appeals -----------------------------------------------------------------------------------------------
@@ -153,7 +150,7 @@ async def appeals_view(
     rows, next_cursor = await StoreService(db_session, settings).appeals(status or None, PAGE_SIZE, cursor)
     items = [AppealRead.model_validate(r, from_attributes=True) for r in rows]
     names = await _names(db_session, [a.gpt_id for a in items])
-    return _render(
+    return render_desk(
         request,
         user,
         "appeals",
@@ -213,7 +210,7 @@ async def reports_view(
     request: Request, user: User, db_session: AsyncSession, settings: Settings, status: str, **context
 ) -> Any:
     items = await FeedbackService(db_session, settings).reports(status or None, 100)  # oldest 100
-    return _render(request, user, "reports", "reports", items=items, status=status, **context)
+    return render_desk(request, user, "reports", "reports", items=items, status=status, **context)
 
 
 @get("/admin/reports", name="admin_reports")
@@ -259,7 +256,7 @@ async def resolve_report(
 
 async def featured_view(request: Request, user: User, db_session: AsyncSession, **context) -> Any:
     items = await StoreAdmin(db_session).featured()
-    return _render(request, user, "featured", "featured", items=items, **context)
+    return render_desk(request, user, "featured", "featured", items=items, **context)
 
 
 @get("/admin/featured", name="admin_featured")
@@ -300,66 +297,6 @@ async def change_featured(
     )
 
 
-# Users and plans ---------------------------------------------------------------------------------------
-
-
-async def users_view(
-    request: Request,
-    user: User,
-    db_session: AsyncSession,
-    settings: Settings,
-    q: str | None,
-    cursor: str | None,
-    **context,
-) -> Any:
-    rows, next_cursor = await AccountService(db_session, settings).search_users(q, PAGE_SIZE, cursor)
-    items = [UserRead.model_validate(u) for u in rows]
-    context.update(items=items, q=q or "", next_cursor=next_cursor, plans=get_args(Plan))
-    return _render(request, user, "users", "users", **context)
-
-
-@get("/admin/users", name="admin_users")
-async def users(
-    request: Request,
-    page_user: User | None,
-    db_session: AsyncSession,
-    settings: Settings,
-    q: str | None = Parameter(default=None, max_length=320),
-    cursor: Cursor = None,
-) -> Any:
-    """Accounts, newest first, searched by e-mail, handle or name (`GET /api/admin/users?q=`)."""
-    if redirect := admin_only(page_user, request):
-        return redirect
-    return await users_view(request, page_user, db_session, settings, q, cursor)
-
-
-@post("/admin/users/{user_id:uuid}/plan")
-async def change_plan(
-    request: Request, user_id: uuid.UUID, page_user: User | None, db_session: AsyncSession, settings: Settings
-) -> Any:
-    """Change an account's plan (`PATCH /api/admin/users/{id}`)."""
-    if redirect := admin_only(page_user, request):
-        return redirect
-    values = await form_values(request, "plan", "q")
-    accounts = AccountService(db_session, settings)
-    outcome = await submit(
-        db_session, PlanUpdate, {"plan": values["plan"]}, lambda data: accounts.set_plan(user_id, data.plan)
-    )
-    if outcome.ok:
-        return Redirect(f"/admin/users?q={quote(values['q'], safe='')}#u-{user_id}", status_code=303)
-    anchor = f"u-{user_id}"
-    return await users_view(
-        request,
-        page_user,
-        db_session,
-        settings,
-        values["q"],
-        None,
-        errors=_at(anchor, outcome),
-        status_code=outcome.status,
-    )
-
-
 admin_handlers = [
     reviews,
     moderate,
@@ -369,6 +306,4 @@ admin_handlers = [
     resolve_report,
     featured,
     change_featured,
-    users,
-    change_plan,
 ]

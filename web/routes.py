@@ -24,6 +24,7 @@ from core.models import User
 from core.schemas import LoginRequest, SignupRequest
 from core.settings import Settings
 from web.account_routes import account_handlers
+from web.admin_accounts import admin_account_handlers
 from web.admin_routes import admin_handlers
 from web.approval_routes import approval_handlers
 from web.builder_chat_routes import builder_chat_handlers
@@ -142,6 +143,7 @@ def page_routes(service: Literal["all", "builder", "store"]) -> list[Any]:
             + creator_handlers
             + embed_handlers
             + admin_handlers
+            + admin_account_handlers
         )
         handlers += dataset_handlers
     if service in ("all", "builder"):

@@ -11,11 +11,19 @@ import sqlalchemy as sa
 from store.admin import reordered
 from store.models import Appeal, Listing, Report
 from tests.factories import create_user
+from tests.orgs.factories import create_organization
 from tests.store.factories import create_published_gpt
 from tests.web.test_pages import HTML, log_in
 from web.session import CSRF_COOKIE
 
-ADMIN_PAGES = ["/admin", "/admin/appeals", "/admin/reports", "/admin/featured", "/admin/users"]
+ADMIN_PAGES = [
+    "/admin",
+    "/admin/appeals",
+    "/admin/reports",
+    "/admin/featured",
+    "/admin/users",
+    "/admin/organizations",
+]
 
 
 @pytest.fixture
@@ -167,6 +175,47 @@ async def test_users_search_and_plan_change(client, session, settings, admin):
     assert done.status_code == 303 and done.headers["location"].startswith("/admin/users?q=seeker")
     await session.refresh(target)
     assert target.plan == "plus"
+
+
+async def test_organisations_search_and_plan_change(client, session, settings, admin, creator):
+    """An organisation's plan (`team` lets its builders create GPTs) was settable by API and CLI only."""
+    other = await create_user(session, settings, display_name="Other Owner")
+    team = await create_organization(
+        session,
+        settings,
+        creator,
+        handle="fjord-tours",
+        name="Fjord Tours 100%_off",
+        members={"member": other},
+    )
+    await create_organization(session, settings, other, handle="ski-club", name="Ski Club")
+    await log_in(client, admin.email)
+    token = client.cookies.get(CSRF_COOKIE)
+    found = await client.get("/admin/organizations", params={"q": "fjord"}, headers=HTML)
+    assert "Fjord Tours" in found.text and "Ski Club" not in found.text and "2 members" in found.text
+    # `%` and `_` are letters of the search, not wildcards
+    assert "Fjord Tours" in (await client.get("/admin/organizations?q=100%25_", headers=HTML)).text
+    assert "No organisations match" in (await client.get("/admin/organizations?q=j_r", headers=HTML)).text
+    path = f"/admin/organizations/{team.id}/plan"
+    bad = await client.post(path, data={"plan": "plus", "q": "fjord", "csrf_token": token}, headers=HTML)
+    assert bad.status_code == 422 and f'id="e-o-{team.id}"' in bad.text and "team" in bad.text
+    done = await client.post(path, data={"plan": "team", "q": "fjord", "csrf_token": token})
+    assert done.status_code == 303 and done.headers["location"] == f"/admin/organizations?q=fjord#o-{team.id}"
+    await session.refresh(team)
+    assert team.plan == "team"
+    gone = await client.post(
+        f"/admin/organizations/{uuid.uuid4()}/plan", data={"plan": "team", "q": "", "csrf_token": token}
+    )
+    assert gone.status_code == 404
+    # the JSON twin, for administrators only
+    from tests.factories import auth_headers
+
+    twin = await client.get(
+        "/api/admin/organizations", params={"q": "ski"}, headers=auth_headers(admin, settings)
+    )
+    assert [(o["handle"], o["plan"], o["members"]) for o in twin.json()["data"]] == [("ski-club", "free", 1)]
+    refused = await client.get("/api/admin/organizations", headers=auth_headers(creator, settings))
+    assert refused.status_code == 403
 
 
 async def test_the_api_twins_of_the_desk(client, session, settings, admin, creator):
