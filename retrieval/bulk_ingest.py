@@ -1,8 +1,9 @@
 """`gptstore ingest`: a folder into a dataset as file batches, through the service layer (docs/ingestion.md).
 
 Files whose sha256 the dataset already has (ingesting or done) are skipped, so running the command again
-after an interruption uploads only what is missing; a failed or cancelled file is uploaded again. Hidden
-files and folders (`.git`, `.DS_Store`) are left out.
+after an interruption uploads only what is missing; a failed or cancelled file is uploaded again. Those
+an earlier run left still ingesting are waited for with the new ones (the progress bar counts them too).
+Hidden files and folders (`.git`, `.DS_Store`) are left out.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class IngestPlan:
     already: int = 0  # skipped: the dataset has their content
     empty: int = 0
     too_large: list[Path] = field(default_factory=list)  # skipped: over `max_file_bytes`, named in the report
+    waiting: list[uuid.UUID] = field(default_factory=list)  # of `already`: still ingesting (an earlier run's)
     batch_ids: list[uuid.UUID] = field(default_factory=list)
 
 
@@ -83,15 +85,19 @@ async def plan(
     async with db.session_scope() as session:
         if await session.get(Dataset, dataset_id) is None:
             raise NotFound("No such dataset or GPT")
-        have = set(
-            await session.scalars(
-                sa.select(KnowledgeFile.sha256).where(
-                    KnowledgeFile.dataset_id == dataset_id,
-                    KnowledgeFile.detached_at.is_(None),
-                    KnowledgeFile.status.not_in(GONE_STATES),  # uploaded again, they replace those
-                )
+        rows = await session.execute(
+            sa.select(KnowledgeFile.sha256, KnowledgeFile.id, KnowledgeFile.status).where(
+                KnowledgeFile.dataset_id == dataset_id,
+                KnowledgeFile.detached_at.is_(None),
+                KnowledgeFile.status.not_in(GONE_STATES),  # uploaded again, they replace those
             )
         )
+        have: set[str] = set()
+        ingesting: dict[str, list[uuid.UUID]] = {}
+        for digest, file_id, status in rows:
+            have.add(digest)
+            if status == "in_progress":
+                ingesting.setdefault(digest, []).append(file_id)
     result = IngestPlan(files=[])
     for path in files:
         size = path.stat().st_size
@@ -104,6 +110,7 @@ async def plan(
         digest = await asyncio.to_thread(sha256_of, path)
         if digest in have:
             result.already += 1
+            result.waiting.extend(ingesting.pop(digest, ()))  # once, however many local copies
         else:
             have.add(digest)
             result.files.append(path)
@@ -151,12 +158,23 @@ async def upload(
     return work.batch_ids
 
 
-async def settled(db: Database, batch_ids: Iterable[uuid.UUID]) -> tuple[int, dict[str, int]]:
-    """(files no longer in progress, counts by status) over the batches."""
+async def settled(
+    db: Database, batch_ids: Iterable[uuid.UUID], file_ids: Iterable[uuid.UUID] = ()
+) -> tuple[int, dict[str, int]]:
+    """(files no longer in progress, counts by status) over the batches' files and `file_ids` (an earlier
+    run's, still ingesting when this one planned)."""
     totals: dict[str, int] = {}
     async with db.session_scope() as session:
         for batch_id in batch_ids:
             for status, count in (await batch_counts(session, batch_id)).items():
+                totals[status] = totals.get(status, 0) + count
+        if file_ids := list(file_ids):
+            rows = await session.execute(
+                sa.select(KnowledgeFile.status, sa.func.count())
+                .where(KnowledgeFile.id.in_(file_ids))
+                .group_by(KnowledgeFile.status)
+            )
+            for status, count in rows:
                 totals[status] = totals.get(status, 0) + count
     return sum(n for s, n in totals.items() if s != "in_progress"), totals
 
@@ -174,26 +192,29 @@ async def ingest_with_progress(
     counts: dict[str, int] = {}
     try:
         work = await plan(db, dataset_id, paths, settings.max_file_bytes)
+        still = f" ({len(work.waiting)} of them still ingesting)" if work.waiting else ""
         click.echo(
-            f"{counted(len(work.files), 'file')} to upload; {work.already} already in the dataset,"
+            f"{counted(len(work.files), 'file')} to upload; {work.already} already in the dataset{still},"
             f" {work.empty} empty" + _too_large(work.too_large, settings.max_file_bytes),
             err=True,
         )
-        if not work.files:
+        batch_ids: list[uuid.UUID] = []
+        if work.files:
+            with click.progressbar(length=len(work.files), label="Uploading", file=sys.stderr) as bar:
+                batch_ids = await upload(
+                    db, settings, create_queue(redis), dataset_id, work, on_file=bar.update
+                )
+            click.echo(f"batches: {', '.join(map(str, batch_ids))}", err=True)
+        if not wait or not (work.files or work.waiting):
             return counts
-        with click.progressbar(length=len(work.files), label="Uploading", file=sys.stderr) as bar:
-            batch_ids = await upload(db, settings, create_queue(redis), dataset_id, work, on_file=bar.update)
-        click.echo(f"batches: {', '.join(map(str, batch_ids))}", err=True)
-        if not wait:
-            return counts
-        done = 0
-        # Until none of the batches' files is in progress: a file deleted meanwhile (or its dataset) is
-        # not waited for; it is counted as gone.
-        with click.progressbar(length=len(work.files), label="Ingesting", file=sys.stderr) as bar:
+        done, expected = 0, len(work.files) + len(work.waiting)
+        # Until none of the files is in progress: a file deleted meanwhile (or its dataset) is not waited
+        # for; it is counted as gone.
+        with click.progressbar(length=expected, label="Ingesting", file=sys.stderr) as bar:
             while True:
                 await asyncio.sleep(PROGRESS_POLL_SECONDS)
-                now_done, counts = await settled(db, batch_ids)
-                gone = max(0, len(work.files) - sum(counts.values()))
+                now_done, counts = await settled(db, batch_ids, work.waiting)
+                gone = max(0, expected - sum(counts.values()))
                 bar.update(now_done + gone - done)
                 done = now_done + gone
                 if not counts.get("in_progress"):

@@ -159,3 +159,53 @@ def test_ingest_names_files_over_the_limit_and_ends_when_its_files_are_deleted(
     finally:
         get_settings.cache_clear()
         _run(_cleanup(database_url, user_id))
+
+
+async def _complete_after(database_url: str, dataset_id: uuid.UUID, seconds: float) -> None:
+    """What a worker would do: the dataset's files ingested, a while after the command started waiting."""
+    await asyncio.sleep(seconds)
+    engine = create_engine(database_url, pool_size=1)
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.update(KnowledgeFile).where(KnowledgeFile.dataset_id == dataset_id).values(status="completed")
+        )
+    await engine.dispose()
+
+
+def test_a_rerun_waits_for_the_files_an_interrupted_run_left_ingesting(
+    database_url, server_urls, tmp_path, monkeypatch
+):
+    """Ctrl-C while ingesting, then the same command again: it used to say "0 files to upload" and end
+    at once, showing nothing of the files still in progress; it waits for them with a progress bar."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for n in range(3):
+        (folder / f"n{n}.md").write_text(f"# Note {n}\n\nPier {n} is open.\n")
+    (folder / "copy.md").write_text("# Note 0\n\nPier 0 is open.\n")  # the same content as n0.md
+    user_id, dataset_id = _run(_setup(database_url))
+    monkeypatch.setenv("GPTSTORE_DATABASE_URL", database_url)
+    monkeypatch.setenv("GPTSTORE_REDIS_URL", server_urls[1])
+    monkeypatch.setenv("GPTSTORE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GPTSTORE_SECRET_KEY", "test-secret-" + "x" * 40)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        first = runner.invoke(main, ["ingest", str(folder), "--dataset", str(dataset_id), "--no-wait"])
+        assert first.exit_code == 0, first.output  # no worker runs here: the files stay in progress
+
+        async def rerun():
+            again = asyncio.to_thread(
+                runner.invoke, main, ["ingest", str(folder), "--dataset", str(dataset_id)]
+            )
+            result, _ = await asyncio.wait_for(
+                asyncio.gather(again, _complete_after(database_url, dataset_id, 1.5)), 60
+            )
+            return result
+
+        result = asyncio.run(rerun())
+        assert result.exit_code == 0, result.output
+        assert "0 files to upload; 4 already in the dataset (3 of them still ingesting)" in result.output
+        assert "Ingesting" in result.output and "ingested: 3 completed" in result.output
+    finally:
+        get_settings.cache_clear()
+        _run(_cleanup(database_url, user_id))
