@@ -55,6 +55,14 @@ async def _cleanup(database_url: str, user_id: uuid.UUID) -> None:
     await engine.dispose()
 
 
+def _command_settings(monkeypatch, database_url: str, server_urls, tmp_path) -> None:
+    """The command's settings: the suite's servers, a data directory of the test's own."""
+    monkeypatch.setenv("GPTSTORE_DATABASE_URL", database_url)
+    monkeypatch.setenv("GPTSTORE_REDIS_URL", server_urls[1])
+    monkeypatch.setenv("GPTSTORE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GPTSTORE_SECRET_KEY", "test-secret-" + "x" * 40)
+
+
 def test_ingest_uploads_a_folder_once_and_resumes(database_url, server_urls, tmp_path, monkeypatch):
     folder = tmp_path / "docs"
     (folder / "guides" / "deep").mkdir(parents=True)
@@ -66,10 +74,7 @@ def test_ingest_uploads_a_folder_once_and_resumes(database_url, server_urls, tmp
     (folder / ".git" / "config").write_text("[core]\n")
     (folder / ".DS_Store").write_bytes(b"\0\1")
     user_id, dataset_id = _run(_setup(database_url))
-    monkeypatch.setenv("GPTSTORE_DATABASE_URL", database_url)
-    monkeypatch.setenv("GPTSTORE_REDIS_URL", server_urls[1])
-    monkeypatch.setenv("GPTSTORE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("GPTSTORE_SECRET_KEY", "test-secret-" + "x" * 40)
+    _command_settings(monkeypatch, database_url, server_urls, tmp_path)
     get_settings.cache_clear()
     try:
         first = CliRunner().invoke(main, ["ingest", str(folder), "--dataset", str(dataset_id), "--no-wait"])
@@ -132,10 +137,7 @@ def test_ingest_names_files_over_the_limit_and_ends_when_its_files_are_deleted(
         (folder / f"n{n}.md").write_text(f"# Note {n}\n\nQuay {n} is open.\n")
     (folder / "zbig.txt").write_text("x" * 5_000)
     user_id, dataset_id = _run(_setup(database_url))
-    monkeypatch.setenv("GPTSTORE_DATABASE_URL", database_url)
-    monkeypatch.setenv("GPTSTORE_REDIS_URL", server_urls[1])
-    monkeypatch.setenv("GPTSTORE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("GPTSTORE_SECRET_KEY", "test-secret-" + "x" * 40)
+    _command_settings(monkeypatch, database_url, server_urls, tmp_path)
     monkeypatch.setenv("GPTSTORE_MAX_FILE_BYTES", "4096")
     get_settings.cache_clear()
     try:
@@ -183,10 +185,7 @@ def test_a_rerun_waits_for_the_files_an_interrupted_run_left_ingesting(
         (folder / f"n{n}.md").write_text(f"# Note {n}\n\nPier {n} is open.\n")
     (folder / "copy.md").write_text("# Note 0\n\nPier 0 is open.\n")  # the same content as n0.md
     user_id, dataset_id = _run(_setup(database_url))
-    monkeypatch.setenv("GPTSTORE_DATABASE_URL", database_url)
-    monkeypatch.setenv("GPTSTORE_REDIS_URL", server_urls[1])
-    monkeypatch.setenv("GPTSTORE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("GPTSTORE_SECRET_KEY", "test-secret-" + "x" * 40)
+    _command_settings(monkeypatch, database_url, server_urls, tmp_path)
     get_settings.cache_clear()
     try:
         runner = CliRunner()
