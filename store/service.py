@@ -484,12 +484,16 @@ class StoreService:
     async def appealable(self, gpt_id: uuid.UUID) -> bool:
         """Whether the GPT has a decision to appeal: its newest version rejected, or its listing unlisted
         (by a moderator or by reports)."""
+        return (await self._decision(gpt_id))[0]
+
+    async def _decision(self, gpt_id: uuid.UUID) -> tuple[bool, GptVersion | None]:
+        """(`appealable`, the newest version it read)."""
         listing = await self.session.get(Listing, gpt_id)
         latest = await self._newest_version(gpt_id)
         return bool(
             (latest is not None and latest.review_status == "rejected")
             or (listing is not None and (listing.unlisted_reason or listing.hidden_by_reports))
-        )
+        ), latest
 
     async def open_appeal(self, gpt_id: uuid.UUID) -> Appeal | None:
         """The GPT's appeal waiting for the admins, if any (at most one)."""
@@ -500,13 +504,10 @@ class StoreService:
     async def appeal(self, owner: User, gpt_id: uuid.UUID, message: str) -> Appeal:
         """Appeal the GPT's rejection or unlisting; one open appeal per GPT (appeals of it take turns)."""
         gpt = await self.gpts.get_owned(owner, gpt_id, for_update=True)
-        if not await self.appealable(gpt.id):
+        appealable, latest = await self._decision(gpt.id)
+        if not appealable:
             raise Conflict("There is no rejection or unlisting of this GPT to appeal")
-        latest = await self._newest_version(gpt.id)
-        open_appeal = await self.session.scalar(
-            sa.select(Appeal.id).where(Appeal.gpt_id == gpt.id, Appeal.status == "open")
-        )
-        if open_appeal is not None:
+        if await self.open_appeal(gpt.id) is not None:
             raise Conflict("This GPT already has an open appeal")
         appeal = Appeal(
             gpt_id=gpt.id, user_id=owner.id, version=latest.number if latest else None, message=message
