@@ -17,7 +17,16 @@ from pydantic import (
 
 from core.errors import Invalid
 from core.patterns import Matches
-from core.schemas import Category, Language, MessageText, StrictBool, bounded_float, bounded_int, not_null
+from core.schemas import (
+    Category,
+    Language,
+    MessageText,
+    Plain,
+    StrictBool,
+    bounded_float,
+    bounded_int,
+    not_null,
+)
 from retrieval.dataset_schemas import AttachedDatasetRead
 from retrieval.schemas import (
     MAX_LICENSE_CHARS,
@@ -66,8 +75,8 @@ class GptFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str | None = Field(default=None, max_length=64)
-    description: str | None = Field(default=None, max_length=300)
+    name: Annotated[str | None, Plain] = Field(default=None, max_length=64)
+    description: Annotated[str | None, Plain] = Field(default=None, max_length=300)
     instructions: str | None = Field(default=None, max_length=32_000)
     welcome_message: str | None = Field(default=None, max_length=300)
     conversation_starters: (

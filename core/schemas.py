@@ -95,12 +95,33 @@ def has_visible(text: str) -> bool:
     )
 
 
+# Bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) reorder the text shown
+# around them: "Fjord \u202eediuG" reads as "Fjord Guide" backwards, the Trojan Source kind (CVE-2021-42574).
+# The marks U+200E/U+200F that right-to-left text needs are not among them.
+_REORDERING = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def _plain(value: str | None) -> str | None:
+    """Text shown to other people must not reorder itself (`_REORDERING`)."""
+    if value is not None and _REORDERING.search(value):
+        raise PydanticCustomError(
+            "bidi_control",
+            "must not contain bidirectional control characters (U+202A-U+202E, U+2066-U+2069),"
+            " which change the order in which the text is shown",
+        )
+    return value
+
+
+# Text others see (a GPT's name and description, a dataset's attribution).
+Plain = AfterValidator(_plain)
+
+
 def _visible(value: str | None) -> str | None:
     """A required text must show something (`has_visible`); a display name of three spaces or a zero-width
-    space rendered as "Log out ()"."""
+    space rendered as "Log out ()". Nor may it reorder itself (`Plain`)."""
     if value is not None and not has_visible(value):
         raise PydanticCustomError("visible_text", "must contain a visible character, not only spaces")
-    return value
+    return _plain(value)
 
 
 # Names and messages a person must see (display names, organisation and dataset names, key names, appeals,

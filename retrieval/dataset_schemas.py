@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.errors import Invalid
-from core.schemas import StrictBool, Visible
+from core.schemas import Plain, StrictBool, Visible
 from retrieval.licenses import spdx_license
 
 DatasetAccess = Literal["open", "private"]
@@ -33,7 +33,7 @@ class DatasetFields(BaseModel):
         max_length=100,
         description="An SPDX license id (https://spdx.org/licenses/), e.g. CC-BY-4.0; required when open",
     )
-    attribution: str | None = Field(
+    attribution: Annotated[str | None, Plain] = Field(
         default=None, max_length=500, description="How users must credit the data (shown with citations)"
     )
 

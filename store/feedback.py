@@ -18,7 +18,7 @@ from core.db import unique_or_conflict
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import User
 from core.ratelimit import enforce
-from core.schemas import StrictInt, Visible, has_visible
+from core.schemas import Plain, StrictInt, Visible, has_visible
 from core.settings import Settings
 from orgs import access
 from store.models import Listing, Rating, Report
@@ -50,7 +50,7 @@ class Strict(BaseModel):
 
 class RatingWrite(Strict):
     stars: StrictInt = Field(ge=1, le=5)
-    review: str | None = Field(
+    review: Annotated[str | None, Plain] = Field(
         default=None, max_length=2000, description="Omitted: the current review stays; null or empty: removed"
     )
 
@@ -101,7 +101,7 @@ class ReplyCreate(Strict):
 
 class ReportCreate(Strict):
     reason: ReportReason
-    details: str = Field(default="", max_length=2000)
+    details: Annotated[str, Plain] = Field(default="", max_length=2000)
 
     @field_validator("details")
     @classmethod

@@ -31,6 +31,12 @@ def stars(average: float | None) -> str:
 
 
 def kilobytes(size: int) -> str:
+    """A file's size for people: `512 bytes`, `1.5 KB`, `12 KB`, `3.4 MB` (binary units; a small file
+    was "0 KB")."""
+    if size < 1024:
+        return counted(size, "byte")
+    if size < 10 * 1024:
+        return f"{size / 1024:.1f} KB"
     return f"{size / 1024:.0f} KB" if size < 1024 * 1024 else f"{size / 1024 / 1024:.1f} MB"
 
 

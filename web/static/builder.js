@@ -281,6 +281,13 @@
   }
 
   // Knowledge: many files, dropped or chosen, followed live ----------------------------------------------
+  // A size as the page's template writes it (web/templates.py `kilobytes`).
+  function sizeText(bytes) {
+    if (bytes < 1024) return bytes + (bytes === 1 ? " byte" : " bytes");
+    if (bytes < 10 * 1024) return (bytes / 1024).toFixed(1) + " KB";
+    if (bytes < 1024 * 1024) return Math.round(bytes / 1024) + " KB";
+    return (bytes / 1024 / 1024).toFixed(1) + " MB";
+  }
 
   var STATUS = { in_progress: "Processing", completed: "Ready", failed: "Failed", cancelled: "Cancelled" };
 
@@ -406,7 +413,7 @@
       row.id = "file-" + created.id;
       row.setAttribute("data-file-id", created.id);
       row.querySelector("[data-file-meta]").textContent =
-        Math.max(1, Math.round(created.bytes / 1024)) + " KB · " + created.access + (created.license ? " · " + created.license : "");
+        sizeText(created.bytes) + " · " + created.access + (created.license ? " · " + created.license : "");
       var del = row.querySelector("form[data-delete-file]");
       del.action = filesBase() + "/files/" + created.id + "/delete";
       del.querySelector("button").setAttribute("aria-label", "Delete " + created.filename);

@@ -1,0 +1,59 @@
+"""Text that others see must not reorder itself: bidirectional embeddings, overrides and isolates
+(U+202A-U+202E, U+2066-U+2069) are refused with a 422 naming the field; the marks right-to-left text needs
+(U+200E, U+200F) are kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import auth_headers, create_user
+from tests.store.factories import create_conversation, create_published_gpt
+
+OVERRIDE = "Fjord \u202eediuG"  # shows as "Fjord Guide" spelt backwards, or worse around other text
+ISOLATE = "Fjord \u2067Guide\u2069"
+
+# (method, url, body with {} where the text goes, the field the 422 names)
+SHOWN_TO_OTHERS = [
+    ("POST", "/api/gpts", {"name": "{}"}, "name"),
+    ("PATCH", "/api/gpts/{draft}", {"description": "{}"}, "description"),
+    ("PATCH", "/api/me/profile", {"display_name": "{}"}, "display_name"),
+    ("POST", "/api/organizations", {"handle": "bidi-org", "name": "{}"}, "name"),
+    ("POST", "/api/datasets", {"name": "Ferries", "access": "open", "license": "CC-BY-4.0",
+                               "attribution": "{}"}, "attribution"),
+    ("POST", "/api/datasets", {"name": "{}"}, "name"),
+    ("PUT", "/api/store/gpts/{gpt}/rating", {"stars": 4, "review": "{}"}, "review"),
+    ("POST", "/api/store/gpts/{gpt}/reports", {"reason": "spam", "details": "{}"}, "details"),
+]  # fmt: skip
+
+
+def _fill(body, text: str):
+    if isinstance(body, str):
+        return body.replace("{}", text)
+    if isinstance(body, dict):
+        return {k: _fill(v, text) for k, v in body.items()}
+    return body
+
+
+@pytest.mark.parametrize("text", [OVERRIDE, ISOLATE], ids=["override", "isolate"])
+async def test_reordering_controls_are_refused_where_others_see_the_text(
+    client, session, settings, creator, creator_headers, text
+):
+    draft = (await client.post("/api/gpts", json={"name": "Draft"}, headers=creator_headers)).json()["id"]
+    listing = await create_published_gpt(session, creator)
+    someone = await create_user(session, settings, display_name="Visitor")
+    await create_conversation(session, someone, listing.gpt_id)  # who may rate
+    visitor = auth_headers(someone, settings)
+    for method, url, body, field in SHOWN_TO_OTHERS:
+        headers = visitor if "/store/" in url else creator_headers
+        url = url.format(draft=draft, gpt=listing.gpt_id)
+        response = await client.request(method, url, json=_fill(body, text), headers=headers)
+        assert response.status_code == 422, (url, response.text)
+        problem = response.json()
+        assert [e["field"] for e in problem["errors"]] == [field], (url, problem)
+        assert "bidirectional control characters" in problem["errors"][0]["message"]
+
+
+async def test_right_to_left_text_and_its_marks_are_kept(client, creator_headers):
+    name = "\u05de\u05d3\u05e8\u05d9\u05da \u05e4\u05d9\u05d5\u05e8\u05d3\u05d9\u05dd\u200f (Fjord Guide)"
+    created = await client.post("/api/gpts", json={"name": name}, headers=creator_headers)
+    assert created.status_code == 201 and created.json()["name"] == name
