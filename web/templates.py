@@ -40,12 +40,19 @@ def kilobytes(size: int) -> str:
     return f"{size / 1024:.0f} KB" if size < 1024 * 1024 else f"{size / 1024 / 1024:.1f} MB"
 
 
+def _nothing_for_none(value: Any) -> Any:
+    return "" if value is None else value
+
+
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        # An absent value prints nothing, never "None": a profile without a website showed value="None"
+        # in its Website field, and the form could not be saved until the user cleared it.
+        finalize=_nothing_for_none,
     )
     env.filters.update(initials=initials, stars=stars, kilobytes=kilobytes, counted=counted)
     return env

@@ -354,6 +354,8 @@ async def test_account_profile_plan_and_api_keys(client, session, settings):
     token = client.cookies.get(CSRF_COOKIE)
     page = (await client.get("/account", headers=HTML)).text
     assert "Your plan is <strong>free</strong>" in page and "gptstore users set-plan" in page
+    # a profile without a website or bio: its fields are empty, not "None" (the form could not be saved)
+    assert 'name="website" type="url" value=""' in page and ">None<" not in page and '"None"' not in page
     form = {"display_name": "Owner", "handle": taken.handle, "website": "ftp://x", "bio": ""}
     form["csrf_token"] = token
     invalid = await client.post("/account/profile", data=form, headers=HTML)
