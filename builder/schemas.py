@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import tomllib
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -11,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    computed_field,
     field_validator,
     model_validator,
 )
@@ -280,10 +283,21 @@ class GptRead(BaseModel):
     updated_at: datetime
 
 
+FIELD_LABELS: dict[str, str] = tomllib.loads(
+    (Path(__file__).parent / "data" / "field_labels.toml").read_text(encoding="utf-8")
+)
+
+
 class Change(BaseModel):
     field: str
     before: Any
     after: Any
+
+    @computed_field
+    @property
+    def label(self) -> str:
+        """The field as the Configure tab names it (`builder/data/field_labels.toml`)."""
+        return FIELD_LABELS.get(self.field, self.field.replace("_", " ").capitalize())
 
 
 class BuilderMessageCreate(BaseModel):

@@ -55,7 +55,9 @@ async def test_undo_reverts_the_last_turn(client, creator_headers):
     await client.post(url, json={"content": "rename it Fjord Buddy"}, headers=creator_headers)
     undone = await client.post(f"/api/gpts/{gpt_id}/builder/undo", headers=creator_headers)
     assert undone.status_code == 200
-    assert undone.json()["reverted"] == [{"field": "name", "before": "Fjord Buddy", "after": "Fjord Guide"}]
+    assert undone.json()["reverted"] == [
+        {"field": "name", "before": "Fjord Buddy", "after": "Fjord Guide", "label": "Name"}
+    ]
     assert undone.json()["gpt"]["name"] == "Fjord Guide"
     history = (await client.get(url, headers=creator_headers)).json()["data"]
     assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
@@ -116,7 +118,7 @@ async def test_invalid_tool_arguments_are_reported_to_the_model_not_applied(
             f"/api/gpts/{gpt_id}/builder/messages", json={"content": "name it"}, headers=creator_headers
         )
     ).json()
-    assert turn["changes"] == [{"field": "name", "before": "", "after": "Fjord Guide"}]
+    assert turn["changes"] == [{"field": "name", "before": "", "after": "Fjord Guide", "label": "Name"}]
     tool_reply = fake_openai.chat_requests[1]["messages"][-1]
     assert tool_reply["role"] == "tool" and tool_reply["content"].startswith("error")
     assert "name" in tool_reply["content"] and "category" in tool_reply["content"]

@@ -92,6 +92,18 @@ def test_create_in_one_message_of_several_clauses() -> None:
             "Ein Assistent, der Rezepte vorschlägt.",
             "Du bist ein Assistent, der Rezepte vorschlägt.",
         ),
+        # the example the builder's greeting gives (web/templates/builder/editor.html), typed as shown
+        ("A GPT that plans fjord trips", "Plans fjord trips.", "You plan fjord trips."),
+        (
+            "an assistant for planning fjord trips",
+            "An assistant for planning fjord trips.",
+            "You are an assistant for planning fjord trips.",
+        ),
+        (
+            "Ein GPT, der Rezepte vorschlägt",
+            "Ein Assistent, der Rezepte vorschlägt.",
+            "Du bist ein Assistent, der Rezepte vorschlägt.",
+        ),
     ],
 )
 def test_create_with_other_ways_to_say_the_purpose(message: str, description: str, line: str) -> None:
@@ -384,3 +396,14 @@ def test_it_asks_the_next_useful_question_in_order() -> None:
     assert "Which tone" in asked[2]
     assert "conversation starters" in asked[3]
     assert "Knowledge section" in asked[4] and "publish" in asked[4]
+
+
+def test_the_example_in_the_builders_greeting_is_understood() -> None:
+    """The first thing a new creator types is often the greeting's own example: it was turned down."""
+    import re
+    from pathlib import Path
+
+    editor = (Path(__file__).parents[2] / "web" / "templates" / "builder" / "editor.html").read_text()
+    example = re.search(r'e\.g\. "([^"]+)"', editor).group(1)
+    draft, reply = chat(example)
+    assert draft.get("description") and "didn't understand" not in reply

@@ -160,7 +160,9 @@ async def test_undo_typed_in_the_chat_is_the_undo_endpoint(client, creator_heade
 
     undone = (await client.post(url, json={"content": "undo"}, headers=creator_headers)).json()
     assert undone["gpt"]["name"] == "Hut Buddy"
-    assert undone["changes"] == [{"field": "name", "before": "Hut Pal", "after": "Hut Buddy"}]
+    assert undone["changes"] == [
+        {"field": "name", "before": "Hut Pal", "after": "Hut Buddy", "label": "Name"}
+    ]
     again = (await client.post(url, json={"content": "mach das rückgängig"}, headers=creator_headers)).json()
     assert again["gpt"]["name"] == ""  # like the endpoint: one more turn back, not a redo
 

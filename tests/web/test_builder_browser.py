@@ -183,7 +183,7 @@ def test_build_by_chat_with_an_llm_then_undo(page, fake_openai_server):
         "I named it Chef Helper."
     )
     expect(page.get_by_role("heading", level=1)).to_have_text("Chef Helper")
-    expect(page.get_by_text("Changed name, description")).to_be_visible()
+    expect(page.get_by_text("Changed Name, Description")).to_be_visible()
 
     page.get_by_role("tab", name="Configure").click()
     expect(page.get_by_label("Name", exact=True)).to_have_value("Chef Helper")

@@ -75,7 +75,7 @@ async def test_build_by_chat_offline_plain_and_streamed_then_undo(client, sessio
     assert sent.status_code == 303
     page = (await client.get(sent.headers["location"], headers=HTML)).text
     assert 'id="builder-title">Fjord Guide<' in page
-    assert "Changed name, description, instructions" in page and "Undo this turn" in page
+    assert "Changed Name, Description, Instructions" in page and "Undo this turn" in page
 
     streamed = await client.post(
         f"{path}/messages",
@@ -84,7 +84,10 @@ async def test_build_by_chat_offline_plain_and_streamed_then_undo(client, sessio
     )
     assert streamed.headers["content-type"].startswith("text/event-stream")
     found = events(streamed.text)
-    assert ("change", {"field": "name", "before": "Fjord Guide", "after": "Fjord Buddy"}) in found
+    assert (
+        "change",
+        {"field": "name", "before": "Fjord Guide", "after": "Fjord Buddy", "label": "Name"},
+    ) in found
     assert found[-1][0] == "done" and found[-1][1]["gpt"]["name"] == "Fjord Buddy"
 
     undone = await client.post(f"{path}/undo", data={"csrf_token": token(client)})
@@ -115,7 +118,7 @@ async def test_build_by_chat_with_a_scripted_llm(llm_client, fake_openai, sessio
     assert [name for name, _ in found if name == "change"] == ["change", "change"]
     assert found[-1][1]["message"]["content"] == "Done: Chef."
     page = (await llm_client.get(f"{path}?tab=configure", headers=HTML)).text
-    assert 'value="Chef"' in page and "Changed name, description" in page
+    assert 'value="Chef"' in page and "Changed Name, Description" in page
 
 
 async def test_configure_names_each_bad_field_and_saves_every_setting(

@@ -115,7 +115,7 @@
     try {
       await postStream(form, function (name, payload) {
         if (name === "delta") answer.textContent += payload.text;
-        else if (name === "change") changes.appendChild(el("li", null, "Changed " + payload.field));
+        else if (name === "change") changes.appendChild(el("li", null, "Changed " + (payload.label || payload.field)));
         else if (name === "error") throw new Error(payload.detail);
         else if (name === "done") answer.textContent = payload.message.content;
       });
