@@ -414,10 +414,11 @@ async def draft_snapshot(session: AsyncSession, gpt_id: uuid.UUID) -> dict[str, 
 
 
 async def load_definitions(
-    session: AsyncSession, settings: Settings, gpt_id: uuid.UUID, version: Any = None
+    session: AsyncSession, settings: Settings, gpt_id: uuid.UUID, version: Any = None, *, secrets: bool = True
 ) -> ToolDefinitions:
     """What the GPT can call, secrets decrypted: the draft's tools (`version` None, for the preview) or
-    those a published `store.models.GptVersion` snapshotted (versions from before tools have none)."""
+    those a published `store.models.GptVersion` snapshotted (versions from before tools have none).
+    `secrets=False` leaves credentials out (nothing is decrypted), for reading names and targets only."""
     if version is None:
         snapshot = await draft_snapshot(session, gpt_id)
     else:
@@ -425,10 +426,10 @@ async def load_definitions(
     actions = snapshot.get("actions") or []
     servers = snapshot.get("mcp_servers") or []
     ids = [uuid.UUID(x["secret_id"]) for x in (*actions, *servers) if x.get("secret_id")]
-    secrets = await SecretStore(session, settings).open(ids)
+    opened = await SecretStore(session, settings).open(ids) if secrets else {}
 
     def secret_of(item: dict[str, Any]) -> dict[str, Any]:
-        return secrets.get(uuid.UUID(item["secret_id"]), {}) if item.get("secret_id") else {}
+        return opened.get(uuid.UUID(item["secret_id"]), {}) if item.get("secret_id") else {}
 
     return ToolDefinitions(
         actions=tuple(
