@@ -14,7 +14,7 @@ from store.models import GptVersion, Listing
 from tools.approvals import grants
 from tools.runtime import Toolset
 from tools.schemas import ToolApprovalRead
-from tools.service import load_definitions
+from tools.snapshot import load_definitions
 
 
 def user_ref(settings: Settings, gpt_id: uuid.UUID, user_id: uuid.UUID) -> str:
