@@ -18,8 +18,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from core.guard import model_json, storable
 from core.llm import ChatModel, ChatResult, Delta, Message, ToolCall
+from core.storable import model_json, storable
 from retrieval.verbatim import VerbatimGuard
 from tools.runtime import ToolOutput, Toolset
 

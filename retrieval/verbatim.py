@@ -28,7 +28,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from core.guard import model_json, storable
+from core.storable import model_json, storable
 from retrieval.ngrams import SCRIPT_RUN
 
 REDACTED = "[…]"
