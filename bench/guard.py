@@ -15,8 +15,8 @@ import time
 
 import msgspec
 
-from core.guard import clean_json, load_json
 from core.settings import Settings
+from core.storable import clean_json, load_json
 
 
 def _bodies(settings: Settings) -> dict[str, bytes]:

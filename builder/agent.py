@@ -33,10 +33,10 @@ from builder.schemas import (
 from builder.service import GptService
 from core.db import Database
 from core.errors import AppError, Conflict
-from core.guard import model_json
 from core.llm import ChatModel, ChatResult, Delta, Message, fit_messages, get_llm
 from core.pagination import keyset_page
 from core.settings import Settings
+from core.storable import model_json
 from tools.schemas import ActionCreate, ActionUpdate
 from tools.service import ToolService
 

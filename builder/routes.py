@@ -30,7 +30,7 @@ from builder.schemas import (
 from builder.service import GptService, PortabilityService, export_filename
 from core.errors import Invalid, unknown_form_fields
 from core.filenames import content_disposition
-from core.guard import read_form
+from core.forms import read_form
 from core.llm import get_llm
 from core.models import User
 from core.pagination import Page

@@ -35,10 +35,10 @@ from core.auth import require_paid_plan
 from core.db import utcnow
 from core.errors import BadShape, Conflict, Forbidden, Invalid, NotFound, UnstorableText
 from core.filenames import clean_filename, title_filename
-from core.guard import clean_json, load_json
 from core.models import User
 from core.pagination import keyset_page
 from core.settings import Settings
+from core.storable import clean_json, load_json
 from orgs import access
 from orgs.models import Organization
 from retrieval.dataset_schemas import AttachedDatasetRead

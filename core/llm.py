@@ -15,8 +15,8 @@ import httpx
 import openai
 
 from core.errors import ProviderError
-from core.guard import model_json, storable
 from core.settings import Settings
+from core.storable import model_json, storable
 from core.tokens import count_tokens, encoding_for_model
 
 Message = dict[str, Any]

@@ -18,8 +18,8 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Invalid
-from core.guard import has_unstorable, json_depth
 from core.params import INT32_MAX
+from core.storable import has_unstorable, json_depth
 
 MAX_CURSOR_DEPTH = 4  # cursors this API hands out are flat lists
 

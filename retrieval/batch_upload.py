@@ -23,8 +23,9 @@ from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMul
 from core.archives import Archive, Member, open_archive, shown
 from core.errors import BadRequest, Invalid, TooLarge
 from core.filenames import clean_filename
-from core.guard import MULTIPART_HEADER_BYTES, check_text
+from core.forms import MULTIPART_HEADER_BYTES
 from core.settings import Settings
+from core.storable import check_text
 from retrieval.uploads import UploadBlobs
 
 FIELDS = ("file", "archive", "access", "license")

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.auth import AccountService, request_credential
 from core.db import Database
 from core.errors import AppError, Invalid
-from core.guard import read_form
+from core.forms import read_form
 from core.settings import Settings
 from core.sse import polled_events
 from retrieval.dataset_access import can_edit

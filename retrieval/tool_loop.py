@@ -18,8 +18,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from core.guard import model_json, storable
 from core.llm import ChatModel, ChatResult, Delta, Message, ToolCall
+from core.storable import model_json, storable
 from retrieval.verbatim import VerbatimGuard
 from tools.runtime import ToolOutput, Toolset
 
@@ -254,9 +254,10 @@ async def run_turn(
             duration = output.duration_ms or int((time.monotonic() - started) * 1000)
             # Stored with the paused turn (JSONB), so without what PostgreSQL cannot keep.
             state.transcript.append(_tool_message(call.id, storable(output.content)))
-            ended = ToolCallEnded(
-                call.id, call.name, domain, output.status, duration, guard.filter(storable(output.content))
-            )
+            # Shown (a `/v1/responses` call item) through the JSON-aware guard: an API's JSON may spell a
+            # private passage the model passed it as `\uXXXX` escapes, which plain text matching misses.
+            shown_output = guard.filter_json(storable(output.content))
+            ended = ToolCallEnded(call.id, call.name, domain, output.status, duration, shown_output)
             state.records.append(ended.as_json())
             yield ended
 

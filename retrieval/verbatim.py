@@ -20,6 +20,7 @@ and releases the rest at once. When a run reaches `max_run + 1` words, the held 
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from core.guard import model_json
+from core.storable import model_json, storable
 from retrieval.ngrams import SCRIPT_RUN
 
 REDACTED = "[…]"
@@ -192,6 +193,32 @@ def _strength(raw: str) -> tuple[int, bool, int, int]:
     return sep.count("\n"), any(c in ",;/|" for c in sep), sum(c.isspace() for c in sep), len(sep)
 
 
+_JSON_ESCAPE = re.compile(r'\\(?:u([0-9a-fA-F]{4})|(["\\/bfnrt]))')
+_SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+UNESCAPE_ROUNDS = 3  # JSON in JSON in JSON: deeper nesting is not text a user reads
+
+
+def unescaped(text: str) -> str:
+    """`text` with JSON string escapes (`\\u0054`, surrogate pairs, `\\n`, `\\"`) decoded, again for
+    escapes that decoding revealed (JSON written into a JSON string), up to `UNESCAPE_ROUNDS` times; text
+    without a backslash is returned as it is. Lone surrogates are dropped."""
+
+    def one(match: re.Match[str]) -> str:
+        code, simple = match.groups()
+        return chr(int(code, 16)) if code is not None else _SIMPLE_ESCAPES[simple]
+
+    for _ in range(UNESCAPE_ROUNDS):
+        if "\\" not in text:
+            break
+        decoded = _JSON_ESCAPE.sub(one, text)
+        # Pairs of \uD8xx\uDCxx decode to two surrogates: join them into the character they spell.
+        decoded = decoded.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+        if decoded == text:
+            break
+        text = decoded
+    return storable(text)
+
+
 class VerbatimGuard:
     """Word-shingle matching of a reply against protected texts, with `max_run` words of look-back."""
 
@@ -242,23 +269,32 @@ class VerbatimGuard:
         return "".join(run.feed(text)) + "".join(run.finish())
 
     def filter_json(self, text: str) -> str:
-        """JSON text a model wrote (tool-call arguments) with protected runs redacted inside its strings,
-        keys and values alike, a run counted on from one string to the next in document order (escapes
-        decoded first); text that is not JSON is filtered as text. `text` itself when nothing was redacted,
-        else the filtered value written out again as JSON."""
+        """JSON text shown to a user (tool-call arguments, a tool's output) with protected runs redacted
+        inside its strings, keys and values alike, a run counted on from one string to the next in document
+        order, escapes decoded first (also escapes inside strings, JSON written into JSON). Text that is not
+        JSON (a response cut at the size limit, text with escapes in it) is filtered as text, with its
+        JSON escapes decoded. `text` itself when nothing was redacted, else the filtered value written out
+        again as JSON (text that is not JSON: the filtered text, escapes decoded)."""
         if not self.active:
             return text
         try:
             value = model_json(text)
         except ValueError:
-            return self.filter(text)
+            decoded = unescaped(text)
+            filtered = self.filter(decoded)
+            if decoded != text and filtered == decoded:
+                return text  # nothing redacted: the text as it came
+            return filtered
         run = _Run(self)
         changed = False
 
         def piece(string: str) -> str:
             nonlocal changed
-            out = "".join(run.feed(string)) + "".join(run.cut())
-            changed = changed or out != string
+            decoded = unescaped(string)
+            out = "".join(run.feed(decoded)) + "".join(run.cut())
+            if out == decoded:
+                return string
+            changed = True
             return out
 
         def walk(item: Any) -> Any:

@@ -15,7 +15,11 @@ Tools:
   files marked open); private files are never searched here. Rate limited as a chat message, not counted
   as one.
 Failures a caller can act on (rate limit, unknown conversation, the GPT gone, a provider failure) are MCP
-tool errors (`isError: true`) with the reason in plain words.
+tool errors (`isError: true`) with the reason in plain words; so are arguments that do not fit a tool's
+input schema (named by field, so a model can correct them, as the spec's 2025-11-25 revision asks).
+Protocol errors follow JSON-RPC and the MCP spec: an unknown tool, prompt or resource, or a request whose
+params do not fit the method, is `-32602` (Invalid params) naming what was not found; a method the server
+does not offer is `-32601`.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ from litestar.types import Receive, Scope, Send
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from pydantic import BaseModel, Field
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS
+from pydantic import BaseModel, Field, ValidationError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -126,9 +132,41 @@ async def _session(caller: Caller) -> AsyncIterator[tuple[AsyncSession, User]]:
         raise ToolError(exc.detail) from None
 
 
+class GptMcpServer(MCPServer):
+    """`MCPServer` with the spec's error codes where the SDK answers otherwise.
+
+    The SDK reports an unknown tool as a tool result and an unknown prompt as JSON-RPC code 0; both are
+    `-32602` here. Arguments that fail a tool's schema stay tool errors, in one line per field.
+    """
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        if self._tool_manager.get_tool(name) is None:
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}", data={"name": name})
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if not isinstance(exc.__cause__, ValidationError):
+                raise
+            fields = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc']) or 'arguments'}: {error['msg']}"
+                for error in exc.__cause__.errors(include_url=False)
+            )
+            raise ToolError(f"Invalid arguments for {name}: {fields}") from exc.__cause__
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Any = None
+    ) -> Any:
+        if self._prompt_manager.get_prompt(name) is None:
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt: {name}", data={"name": name})
+        try:
+            return await super().get_prompt(name, arguments, context)
+        except ValueError as exc:  # the SDK's wrapper for a prompt's missing or invalid arguments
+            raise MCPError(code=INVALID_PARAMS, message=str(exc), data={"name": name}) from exc
+
+
 def build_server() -> MCPServer:
     """The MCP server with the tools `ask` and `search_knowledge` (the GPT comes from the request)."""
-    server = MCPServer(
+    server = GptMcpServer(
         "gptstore",
         title="A gptstore GPT",
         instructions=(

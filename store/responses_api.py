@@ -20,6 +20,7 @@ from core.models import User
 from core.settings import Settings
 from core.sse import RawEventStream
 from store import responses as service
+from store import responses_plan
 from store.dataset_stats import count_citations
 from store.openai_api import _error_specs
 from store.responses_output import events, sse
@@ -76,7 +77,7 @@ class ResponsesController(Controller):
         """Answer as the GPT named by `model`: the response object, or its events with `stream: true`."""
         check_request(data, settings)
         llm = get_llm(settings)
-        plan = await service.plan(db_session, settings, redis, llm, current_user, data)
+        plan = await responses_plan.plan(db_session, settings, redis, llm, current_user, data)
         if not data.stream:
 
             async def in_request(plan, response, result) -> None:
@@ -101,12 +102,12 @@ class ResponsesController(Controller):
         self, response_id: str, current_user: User, db_session: AsyncSession
     ) -> dict[str, Any]:
         """One of the caller's stored responses."""
-        return (await service.owned_response(db_session, current_user, response_id)).body
+        return (await responses_plan.owned_response(db_session, current_user, response_id)).body
 
     @delete("/{response_id:str}", status_code=200, responses=_error_specs(401, 404))
     async def delete(self, response_id: str, current_user: User, db_session: AsyncSession) -> dict[str, Any]:
         """Delete one of the caller's stored responses (a conversation keeps its messages)."""
-        row = await service.owned_response(db_session, current_user, response_id)
+        row = await responses_plan.owned_response(db_session, current_user, response_id)
         await db_session.delete(row)
         return {"id": response_id, "object": "response", "deleted": True}
 
@@ -125,7 +126,7 @@ class ResponsesController(Controller):
         ] = None,
     ) -> dict[str, Any]:
         """The input items of one of the caller's stored responses, in OpenAI's list shape."""
-        row = await service.owned_response(db_session, current_user, response_id)
+        row = await responses_plan.owned_response(db_session, current_user, response_id)
         return await service.input_items_page(row, limit, order, after)
 
 

@@ -34,7 +34,8 @@ from core.settings import Settings
 from retrieval.answer import Answer
 from retrieval.tool_loop import ToolCallEnded, ToolCallStarted
 from store.conversation_items import cited_dataset_fields
-from store.responses import Persist, ResponsePlan, answer
+from store.responses import Persist, answer
+from store.responses_plan import ResponsePlan
 from store.responses_tools import call_item, finish_item, item_events, server_labels
 
 logger = logging.getLogger("gptstore.responses")

@@ -33,7 +33,7 @@ from store.ranking import conversations_label, rating_average
 from store.schemas import Creator, GptPage, OpenFile, RatingDetail
 from store.trust import trust_summary
 from tools.portability import pin_secrets, restore_snapshot, tool_domains, tools_review_reasons
-from tools.service import draft_snapshot
+from tools.snapshot import draft_snapshot
 
 SNAPSHOT_FIELDS = (
     "name", "description", "instructions", "welcome_message", "conversation_starters", "category", "tags",

@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import NotFound
 from core.models import User
 from core.pagination import Page
-from tools.approvals import grants, revoke
+from core.settings import Settings
+from tools.approvals import revoke
+from tools.chat import approval_reads
 from tools.schemas import ToolApprovalRead
 
 
@@ -21,12 +23,13 @@ class ToolApprovalController(Controller):
 
     @get("/")
     async def list_tool_approvals(
-        self, gpt_id: uuid.UUID, current_user: User, db_session: AsyncSession
+        self, gpt_id: uuid.UUID, current_user: User, db_session: AsyncSession, settings: Settings
     ) -> Page[ToolApprovalRead]:
         """The caller's approvals for good in this GPT, by function name (all of them: at most one per
-        function). Each holds while the function reaches what it reached when it was given."""
-        rows = await grants(db_session, current_user.id, gpt_id)
-        return Page(data=[ToolApprovalRead.of(row) for row in rows])
+        function). Each holds while the function reaches what it reached when it was given; one whose
+        function the creator pointed elsewhere (or removed) is listed with `outdated: true` and does not
+        apply."""
+        return Page(data=await approval_reads(db_session, settings, gpt_id, current_user.id))
 
     @delete("/{name:str}", status_code=204)
     async def revoke_tool_approval(

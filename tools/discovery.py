@@ -11,8 +11,8 @@ import math
 from typing import Any
 
 from core.errors import Invalid
-from core.guard import has_unstorable, storable, unstorable_message
 from core.settings import Settings
+from core.storable import has_unstorable, storable, unstorable_message
 from tools import mcp_client, net
 from tools.openapi_actions import LIMITS
 

@@ -27,7 +27,7 @@ from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValida
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from core.errors import Invalid
-from core.guard import has_unstorable, unstorable_message
+from core.storable import has_unstorable, unstorable_message
 from tools.openapi_refs import bad_reference, pointer_part, pointer_target
 
 LIMITS: dict[str, int] = tomllib.loads(resources.files("tools").joinpath("data/limits.toml").read_text())

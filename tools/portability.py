@@ -17,7 +17,8 @@ from tools.models import GptAction, GptMcpServer, ToolSecret
 from tools.reads import domain_of
 from tools.schemas import ActionCreate, ToolDomainRead, ToolsExport
 from tools.secret_store import SecretStore
-from tools.service import ToolService, draft_snapshot
+from tools.service import ToolService
+from tools.snapshot import draft_snapshot
 
 
 async def pin_secrets(session: AsyncSession, snapshot: dict[str, list[dict[str, Any]]]) -> None:

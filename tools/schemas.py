@@ -395,14 +395,30 @@ class ToolsExport(Strict):
 
 
 class ToolApprovalRead(BaseModel):
-    """A function the caller allowed for good in a GPT (`tools.approvals`): its name and the host it calls
-    (not the whole URL, which the store page does not show either)."""
+    """A function the caller allowed for good in a GPT (`tools.approvals`): its name, the host it called when
+    it was allowed (not the whole URL, which the store page does not show either) and whether the grant
+    still applies."""
 
     name: str
-    domain: str
+    domain: str = Field(description="The host the function called when it was allowed for good")
     created_at: datetime
+    outdated: bool = Field(
+        default=False,
+        description=(
+            "True when the published GPT's function of this name no longer reaches what it reached when it "
+            "was allowed (the creator changed its server, path or method, or removed it): the grant does "
+            "not apply and its calls ask again; it would apply again if the function were pointed back"
+        ),
+    )
 
     @classmethod
-    def of(cls, row) -> ToolApprovalRead:
+    def of(cls, row, current_target: str | None = None) -> ToolApprovalRead:
+        """`current_target`: what the function of `row.name` reaches now (`Toolset.grant_target`; None when
+        the GPT has no such function)."""
         url = row.target.split(" ")[1] if row.target.count(" ") >= 1 else ""
-        return cls(name=row.name, domain=urlsplit(url).hostname or "", created_at=row.created_at)
+        return cls(
+            name=row.name,
+            domain=urlsplit(url).hostname or "",
+            created_at=row.created_at,
+            outdated=not row.target or row.target != current_target,
+        )

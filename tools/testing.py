@@ -16,7 +16,7 @@ from tools.definitions import ToolDefinitions
 from tools.models import GptAction
 from tools.runtime import Toolset
 from tools.schemas import ActionTestRead, ActionTestRequest
-from tools.service import load_definitions
+from tools.snapshot import load_definitions
 
 
 async def run_operation(

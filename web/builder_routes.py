@@ -27,7 +27,7 @@ from builder.preview import PreviewService
 from builder.schemas import BuilderMessageRead, CitationRead, GptRead, GptUpdate, validate_fields
 from builder.service import GptService, PortabilityService
 from core.errors import AppError, Invalid
-from core.guard import read_form
+from core.forms import read_form
 from core.models import User
 from core.params import Cursor
 from core.settings import Settings

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import AppError
-from core.guard import read_clean_form
+from core.forms import read_clean_form
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -29,7 +29,7 @@ async def form_values(request: Request, *names: str) -> dict[str, str]:
     """The named fields of a url-encoded or multipart form, as strings ('' when absent), checked as the
     API's JSON fields are: pasted text cleaned; other unstorable text (U+0000, a lone surrogate) is removed
     here, so the page can show what was typed, and refused at its field by the `parse` that follows (a 422,
-    as the API names it; `core.guard.read_clean_form`)."""
+    as the API names it; `core.forms.read_clean_form`)."""
     form, refused = await read_clean_form(request)
     _REFUSED.set({e["field"]: e["message"] for e in refused if e["field"] in names})
     values = {}

@@ -19,8 +19,7 @@ from store.creators import CreatorService
 from store.feedback import FeedbackService, RatingRead, RatingWrite, ReportCreate, ReportReason
 from store.search import StoreSearch
 from store.service import StoreService
-from tools.approvals import grants
-from tools.schemas import ToolApprovalRead
+from tools.chat import approval_reads
 from web.forms import form_values, submit
 from web.session import login_required
 from web.templates import render
@@ -93,9 +92,7 @@ async def gpt_view(
     reviews = await feedback.reviews(gpt_id, user, "newest", reviews_cursor, REVIEWS_PAGE_SIZE)
     mine = None
     creates = await store.creates(user, gpt_id)
-    approvals = (
-        [ToolApprovalRead.of(row) for row in await grants(db_session, user.id, gpt_id)] if user else []
-    )
+    approvals = await approval_reads(db_session, settings, gpt_id, user.id) if user else []
     if user is not None and not creates:
         with contextlib.suppress(NotFound):
             mine = RatingRead.model_validate(await feedback.my_rating(user, gpt_id), from_attributes=True)

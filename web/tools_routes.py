@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from builder.models import Gpt
 from builder.service import GptService
 from core.errors import AppError
-from core.guard import read_form
+from core.forms import read_form
 from core.models import User
 from core.settings import Settings
 from tools.schemas import ActionCreate, ActionTestRequest, ActionUpdate, McpServerCreate, McpServerUpdate

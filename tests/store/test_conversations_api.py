@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from core.errors import Invalid, NotFound
 from core.llm import get_llm
-from store import responses, usage
+from store import responses, responses_plan, usage
 from store.chat import ChatService
 from store.conversation_items import NewItem
 from store.conversations import ConversationService
@@ -320,7 +320,7 @@ async def test_a_conversation_deleted_while_an_answer_is_made(session, settings,
     bound = await create_conversation(session, creator, gpt_id)
     llm = get_llm(settings)
     request = CreateResponseRequest(model=str(gpt_id), input="Which fjord?", conversation=str(bound.id))
-    plan = await responses.plan(session, settings, redis, llm, creator, request)
+    plan = await responses_plan.plan(session, settings, redis, llm, creator, request)
     await deleted_meanwhile(bound)
     async for _ in events(settings, llm, plan, lambda p, r, a: responses.save(session, p, r, a)):
         pass

@@ -231,3 +231,36 @@ async def test_unstorable_text_in_a_tool_call_is_cleaned_not_refused(settings, d
         response = await client.post(f"/mcp/gpts/{gpt_id}", content=body, headers=headers)
         assert response.status_code == 200, response.text
         assert '"isError":false' in response.text.replace(" ", "")
+
+
+async def test_unknown_tools_prompts_and_resources_are_invalid_params(settings, db, redis, session, creator):
+    """An unknown tool, prompt or resource is JSON-RPC -32602 naming it (the SDK answered an unknown prompt
+    with code 0 and an unknown tool as a tool result); bad arguments stay a tool error a model can read."""
+    gpt_id = str((await create_published_gpt(session, creator)).gpt_id)
+    key = await api_key(session, settings, creator)
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {key}"}
+    async with running(settings, db, redis) as (_, client):
+
+        async def rpc(method: str, params: dict) -> dict:
+            body = {"jsonrpc": "2.0", "id": 7, "method": method, "params": params}
+            response = await client.post(f"/mcp/gpts/{gpt_id}", json=body, headers=headers)
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        errors = {
+            "prompts/get": (await rpc("prompts/get", {"name": "summarise"}))["error"],
+            "tools/call": (await rpc("tools/call", {"name": "translate", "arguments": {}}))["error"],
+            "resources/read": (await rpc("resources/read", {"uri": "file:///secret.txt"}))["error"],
+            "malformed": (await rpc("tools/call", {"name": "ask", "arguments": "Hi"}))["error"],
+        }
+        assert {method: e["code"] for method, e in errors.items()} == dict.fromkeys(errors, -32602)
+        assert errors["prompts/get"]["message"] == "Unknown prompt: summarise"
+        assert errors["tools/call"]["message"] == "Unknown tool: translate"
+        assert errors["resources/read"]["message"] == "Unknown resource: file:///secret.txt"
+        assert (await rpc("logging/setLevel", {"level": "debug"}))["error"]["code"] == -32601
+
+        wrong = (await rpc("tools/call", {"name": "search_knowledge", "arguments": {"q": "fjords"}}))[
+            "result"
+        ]
+        assert wrong["isError"] is True
+        assert wrong["content"][0]["text"] == "Invalid arguments for search_knowledge: query: Field required"

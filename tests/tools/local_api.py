@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import socket
 import threading
 import time
@@ -38,6 +39,17 @@ class RecordedRequest:
     query: dict[str, str]
     cookies: dict[str, str]
     body: bytes
+
+
+def _escaped_json(value: Any) -> str:
+    """`value` as JSON whose strings spell every character as a `\\uXXXX` escape."""
+    if isinstance(value, str):
+        return '"' + "".join(f"\\u{ord(c):04x}" for c in value) + '"'
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_escaped_json(k)}: {_escaped_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_escaped_json(v) for v in value) + "]"
+    return json.dumps(value)
 
 
 @dataclass
@@ -114,6 +126,9 @@ class TripsApi(_UvicornThread):
         self.issued_tokens: list[str] = []
         self.token_lifetime_seconds = 3600
         self.token_client_auth = {"basic", "post"}  # client authentication methods the token endpoint takes
+        # A trip's JSON with every character of its strings as a `\uXXXX` escape (valid JSON, as an API
+        # that escapes all it writes answers)
+        self.escape_strings = False
         self._trips = _Trips()
         self._trips.reset()
 
@@ -123,6 +138,7 @@ class TripsApi(_UvicornThread):
         self.issued_tokens.clear()
         self.token_lifetime_seconds = 3600
         self.token_client_auth = {"basic", "post"}  # client authentication methods the token endpoint takes
+        self.escape_strings = False
         self._trips.reset()
 
     @property
@@ -182,7 +198,10 @@ class TripsApi(_UvicornThread):
             trip = self._trips.items.get(request.path_params["trip_id"])
             if trip is None:
                 return JSONResponse({"error": "no such trip"}, status_code=404)
-            return JSONResponse({**trip, "auth": self.auth_seen(recorded)})
+            payload = {**trip, "auth": self.auth_seen(recorded)}
+            if self.escape_strings:
+                return Response(_escaped_json(payload), media_type="application/json")
+            return JSONResponse(payload)
 
         async def secure(request: Request) -> Response:
             recorded = await record(request)

@@ -10,6 +10,7 @@ import pytest
 from tests.factories import auth_headers, create_user
 from tests.fake_openai import text, tool_call, tool_calls
 from tests.tools.chatkit import create_tool_gpt, publish_and_start, sse_events, tool_messages
+from tests.web.test_pages import HTML, log_in
 
 STREAM = {"Accept": "text/event-stream"}
 
@@ -291,7 +292,7 @@ async def test_the_calls_after_a_paused_one_run_once_it_is_decided(
 
 
 async def test_an_approval_for_good_holds_only_for_what_it_reached_and_can_be_revoked(
-    tool_client, creator_headers, tools_api, fake_openai
+    tool_client, creator, creator_headers, tools_api, fake_openai
 ):
     """A creator who points `createTrip` elsewhere (another server, path or method under the same name)
     gets no approval from the old grant; the user lists and revokes grants."""
@@ -304,7 +305,7 @@ async def test_an_approval_for_good_holds_only_for_what_it_reached_and_can_be_re
     )
     approvals = f"/api/store/gpts/{gpt_id}/tool_approvals"
     listed = (await tool_client.get(approvals, headers=creator_headers)).json()["data"]
-    assert [(a["name"], a["domain"]) for a in listed] == [("createTrip", "127.0.0.1")]
+    assert [(a["name"], a["domain"], a["outdated"]) for a in listed] == [("createTrip", "127.0.0.1", False)]
 
     actions = (await tool_client.get(f"/api/gpts/{gpt_id}/actions", headers=creator_headers)).json()
     moved = await tool_client.patch(
@@ -318,6 +319,12 @@ async def test_an_approval_for_good_holds_only_for_what_it_reached_and_can_be_re
     asked = (await ask(tool_client, creator_headers, conversation, "Book Bergen")).json()["message"]
     assert asked["status"] == "requires_approval" and asked["pending_call"]["name"] == "createTrip"
     assert [json.loads(r.body)["destination"] for r in tools_api.requests if r.method == "POST"] == ["Oslo"]
+    # The listing says so: the grant is still there (to revoke), marked as no longer applying.
+    listed = (await tool_client.get(approvals, headers=creator_headers)).json()["data"]
+    assert [(a["name"], a["domain"], a["outdated"]) for a in listed] == [("createTrip", "127.0.0.1", True)]
+    await log_in(tool_client, creator.email)
+    page = (await tool_client.get(f"/g/{gpt_id}", headers=HTML)).text
+    assert 'aria-label="Revoke createTrip"' in page and "<strong>no longer applies</strong>" in page
 
     revoked = await tool_client.delete(f"{approvals}/createTrip", headers=creator_headers)
     assert revoked.status_code == 204

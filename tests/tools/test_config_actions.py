@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from core.secrets import SecretBox
 from tests.factories import auth_headers, create_user
-from tools.service import load_definitions
+from tools.snapshot import load_definitions
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "tools"
 TRIPS = (DATA / "trips-3.0.yaml").read_text()

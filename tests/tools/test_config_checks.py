@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 from tests.tools.servers import MCP_TOKEN
-from tools.service import load_definitions
+from tools.snapshot import load_definitions
 
 GOOD = {
     "name": "Trip Helper",

@@ -9,7 +9,7 @@ import zipfile
 import sqlalchemy as sa
 
 from tests.tools.servers import MCP_TOKEN
-from tools.service import load_definitions
+from tools.snapshot import load_definitions
 
 TEAM_KEY = "team-header-secret-5d1c"
 GOOD = {

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 
+import httpx
+
 from retrieval.verbatim import REDACTED
 from tests.factories import auth_headers
 from tests.fake_openai import text, tool_call
 from tests.store.conftest import sdk_for
 from tests.tools import chatkit, servers
-from tests.tools.chatkit import publish_and_start, sse_events
+from tests.tools.chatkit import publish_and_start, sse_events, tool_messages
 from tests.trust.helpers import INSTRUCTIONS, SCOOP, build_gpt
 from tests.trust.test_answer_paths import assert_guarded
 from tests.web.test_pages import HTML, log_in
@@ -127,3 +129,29 @@ async def test_v1_responses_show_a_client_function_call_through_the_guard(
     assert_shown_guarded(json.loads(call.arguments))
     assert_guarded(call.call_id)
     assert REDACTED in call.call_id
+
+
+async def test_v1_responses_show_a_tool_output_of_escaped_json_through_the_guard(
+    tool_client, creator, creator_headers, db, tool_settings, tools_api, fake_openai
+):
+    """An API that answers with every character of its JSON strings as `\\uXXXX` (valid JSON) hands back
+    the private passage the model stored there: the call item's `output` is guarded on the decoded text, as
+    a call's arguments are, and the model still reads the output as it came."""
+    gpt_id = await _trip_gpt(tool_client, creator_headers, db, tool_settings, tools_api)
+    await publish_and_start(tool_client, creator_headers, gpt_id)
+    async with httpx.AsyncClient(base_url=tools_api.base_url) as api:
+        created = await api.post("/trips", json={"destination": SECRET})
+    trip_id = created.json()["id"]
+    tools_api.escape_strings = True
+    fake_openai.script(tool_call("getTrip", {"trip_id": trip_id}), text("Here is your trip."))
+
+    response = await tool_client.post(
+        "/v1/responses", json={"model": gpt_id, "input": QUESTION}, headers=creator_headers
+    )
+
+    assert response.status_code == 200, response.text
+    [item] = [i for i in response.json()["output"] if i["type"] == "gptstore:action_call"]
+    assert item["status"] == "completed"
+    assert_shown_guarded(json.loads(item["output"]))
+    [read] = tool_messages(fake_openai.chat_requests[1])
+    assert "\\u" in read["content"]  # the model got the API's own text

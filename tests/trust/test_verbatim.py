@@ -155,3 +155,26 @@ def test_tool_call_arguments_are_filtered_inside_their_strings_and_across_them()
         shown = guard.filter_json(arguments)
         assert REDACTED in shown and longest_run(shown, [PRIVATE]) <= LIMIT, shown
     assert json.loads(guard.filter_json(words_apart))["n"] == 1  # still the same JSON shape
+
+
+def spelled(text: str) -> str:
+    """`text` with every character as a JSON `\\uXXXX` escape."""
+    return "".join(f"\\u{ord(c):04x}" for c in text)
+
+
+def test_json_shown_to_a_user_is_guarded_on_its_escapes_decoded():
+    """A passage spelled as `\\uXXXX` escapes passes plain text matching: JSON that is cut (a tool output
+    at the size limit), escapes written into a JSON string (JSON in JSON, or a model asked to escape) and
+    text that is not JSON at all are matched with their escapes decoded."""
+    guard = VerbatimGuard([PRIVATE], LIMIT)
+    hidden = spelled(SCOOP)
+    assert longest_run(hidden, [PRIVATE]) <= LIMIT  # what a plain text filter sees
+    cut = '{"trip": {"destination": "' + hidden + '", "nights'  # not JSON: cut at the limit
+    in_a_string = json.dumps({"body": {"destination": hidden}})  # decoded once, still escapes
+    json_in_json = json.dumps({"body": json.dumps({"destination": hidden})})
+    for text in (cut, in_a_string, json_in_json, f"Trip: {hidden}"):
+        shown = guard.filter_json(text)
+        assert REDACTED in shown and longest_run(shown, [PRIVATE]) <= LIMIT, shown
+    harmless = json.dumps({"note": "Caf\\u00e9 at \\u0031 pm", "text": "Lisbon"})
+    assert guard.filter_json(harmless) == harmless  # nothing redacted: the text as it came
+    assert guard.filter_json("Caf\\u00e9 \\u0031") == "Caf\\u00e9 \\u0031"

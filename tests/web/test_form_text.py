@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from litestar.datastructures import FormMultiDict
 
 from core.errors import UnstorableText
-from core.guard import check_form
+from core.forms import check_form
 from store.models import ChatMessage
 from tests.factories import create_user
 from tests.store.factories import create_published_gpt
