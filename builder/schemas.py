@@ -24,6 +24,7 @@ from core.schemas import (
     Category,
     Language,
     MessageText,
+    OneLine,
     Plain,
     StrictBool,
     bounded_float,
@@ -78,7 +79,7 @@ class GptFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: Annotated[str | None, Plain] = Field(default=None, max_length=64)
+    name: Annotated[str | None, Plain, OneLine] = Field(default=None, max_length=64)
     description: Annotated[str | None, Plain] = Field(default=None, max_length=300)
     instructions: str | None = Field(default=None, max_length=32_000)
     welcome_message: str | None = Field(default=None, max_length=300)

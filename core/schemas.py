@@ -129,6 +129,20 @@ def _visible(value: str | None) -> str | None:
 Visible = AfterValidator(_visible)
 
 
+def _one_line(value: str | None) -> str | None:
+    """A name is one line: no control characters (line breaks and tabs included) and no line or paragraph
+    separators (U+2028, U+2029); a dataset named "Ferries\r\nX-Header: y" listed as two lines."""
+    if value is not None and any(unicodedata.category(ch) == "Cc" or ch in "\u2028\u2029" for ch in value):
+        raise PydanticCustomError(
+            "one_line", "must be one line, without line breaks, tabs or control characters"
+        )
+    return value
+
+
+# Names (display names, organisation, dataset and API key names, a GPT's name), after `Visible`.
+OneLine = AfterValidator(_one_line)
+
+
 def _email(value: str) -> str:
     """RFC 5322 syntax; special-use domains (`.test`) are allowed, deliverability is not checked."""
     try:
@@ -204,7 +218,7 @@ class Schema(BaseModel):
 class SignupRequest(Schema):
     email: Email
     password: str = Field(min_length=8, max_length=256)
-    display_name: Annotated[str, Visible] = Field(min_length=1, max_length=80)
+    display_name: Annotated[str, Visible, OneLine] = Field(min_length=1, max_length=80)
 
 
 class LoginRequest(Schema):
@@ -233,7 +247,7 @@ class SignupRead(TokenRead):
 
 
 class ApiKeyCreate(Schema):
-    name: Annotated[str, Visible] = Field(min_length=1, max_length=100)
+    name: Annotated[str, Visible, OneLine] = Field(min_length=1, max_length=100)
 
 
 class ApiKeyRead(Schema):

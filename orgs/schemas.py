@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.patterns import Matches
-from core.schemas import Email, Visible
+from core.schemas import Email, OneLine, Visible
 from store.dataset_schemas import DatasetItem
 
 # Letters either case (stored as typed; unique and looked up whatever the case), digits, inner hyphens.
@@ -56,12 +56,12 @@ class OrganizationFields(Strict):
 
 class OrganizationCreate(OrganizationFields):
     handle: Handle = Field(description="3-40 letters, digits and inner hyphens; unique whatever the case")
-    name: Annotated[str, Visible] = Field(min_length=1, max_length=80)
+    name: Annotated[str, Visible, OneLine] = Field(min_length=1, max_length=80)
 
 
 class OrganizationUpdate(OrganizationFields):
     handle: Handle | None = None
-    name: Annotated[str | None, Visible] = Field(default=None, min_length=1, max_length=80)
+    name: Annotated[str | None, Visible, OneLine] = Field(default=None, min_length=1, max_length=80)
 
 
 class OrganizationRead(BaseModel):

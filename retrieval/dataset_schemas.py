@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.errors import Invalid
-from core.schemas import Plain, StrictBool, Visible
+from core.schemas import OneLine, Plain, StrictBool, Visible
 from retrieval.licenses import spdx_license
 
 DatasetAccess = Literal["open", "private"]
@@ -46,7 +46,7 @@ class DatasetFields(BaseModel):
 class DatasetCreate(DatasetFields):
     """A new dataset; `license` is required when `access` is `open`."""
 
-    name: Annotated[str, Visible] = Field(min_length=1, max_length=100)
+    name: Annotated[str, Visible, OneLine] = Field(min_length=1, max_length=100)
     access: DatasetAccess = "private"
     organization_id: uuid.UUID | None = Field(
         default=None, description="Owned by this organisation (the creator must be one of its builders or up)"
@@ -56,7 +56,7 @@ class DatasetCreate(DatasetFields):
 class DatasetUpdate(DatasetFields):
     """Fields to change; changing `access` or `license` changes every file of the dataset with it."""
 
-    name: Annotated[str | None, Visible] = Field(default=None, min_length=1, max_length=100)
+    name: Annotated[str | None, Visible, OneLine] = Field(default=None, min_length=1, max_length=100)
     access: DatasetAccess | None = None
 
 

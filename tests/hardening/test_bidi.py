@@ -57,3 +57,23 @@ async def test_right_to_left_text_and_its_marks_are_kept(client, creator_headers
     name = "\u05de\u05d3\u05e8\u05d9\u05da \u05e4\u05d9\u05d5\u05e8\u05d3\u05d9\u05dd\u200f (Fjord Guide)"
     created = await client.post("/api/gpts", json={"name": name}, headers=creator_headers)
     assert created.status_code == 201 and created.json()["name"] == name
+
+
+NAMES = [
+    ("POST", "/api/gpts", {"name": "{}"}, "name"),
+    ("PATCH", "/api/me/profile", {"display_name": "{}"}, "display_name"),
+    ("POST", "/api/organizations", {"handle": "line-org", "name": "{}"}, "name"),
+    ("POST", "/api/datasets", {"name": "{}"}, "name"),
+    ("POST", "/api/me/api-keys", {"name": "{}"}, "name"),
+]
+
+
+@pytest.mark.parametrize("text", ['Ferries "x"\r\nX-Header: y', "Fer\tries", "Ferries\u2028Fjords"])
+async def test_a_name_is_one_line(client, creator_headers, text):
+    """A dataset named with CR/LF was listed as two lines in the directory."""
+    for method, url, body, field in NAMES:
+        response = await client.request(method, url, json=_fill(body, text), headers=creator_headers)
+        assert response.status_code == 422, (url, response.text)
+        problem = response.json()
+        assert [e["field"] for e in problem["errors"]] == [field], (url, problem)
+        assert "must be one line" in problem["errors"][0]["message"]
