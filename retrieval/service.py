@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import after_commit, after_rollback, serialize, unique_or_conflict, utcnow
-from core.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
+from core.errors import Conflict, Invalid, NotFound, TooLarge
 from core.filenames import clean_filename
 from core.models import User
 from core.settings import Settings
@@ -158,16 +158,11 @@ class KnowledgeService(KnowledgeSearch):
     async def require_edit(self, user: User, base: Dataset | Any | None) -> None:
         """`knowledge_base_for`'s check on a home dataset already read (None: there is no such GPT), as a
         `Dataset` or any row with its `owner_id` and `organization_id` (the search's scope row)."""
-        if base is None or not await self.may_edit(user, base, site_admin=True):
-            if base is not None and await access.can_view(
-                self.session, user, base.owner_id, base.organization_id
-            ):
-                needed = access.needed_role("edit")
-                raise Forbidden(
-                    f"This needs the role '{needed}' or higher in the GPT's organisation",
-                    required_role=needed,
-                )
+        if base is None:
             raise NotFound("No such GPT")
+        await access.require(
+            self.session, user, base.owner_id, base.organization_id, "edit", not_found="No such GPT"
+        )
 
     async def may_edit(self, user: User, base: Dataset | Any, *, site_admin: bool) -> bool:
         """Whether `user` edits the dataset: a GPT's home dataset as the GPT (its owner, its organisation's
