@@ -208,7 +208,7 @@ class KnowledgeService(KnowledgeSearch):
         a refused upload are removed.
         """
         filename = clean_filename(filename)
-        if await self._file_count(base.id) >= self.file_limit(base):
+        if await self.file_count(base.id) >= self.file_limit(base):
             raise self._too_many_files(base)  # early, before the bytes are streamed; checked again below
         storage = storage_of(self.settings)
         file_id = uuid.uuid4()
@@ -253,12 +253,17 @@ class KnowledgeService(KnowledgeSearch):
         return row
 
     async def file_slots_left(self, base: Dataset) -> int:
-        """How many more files the dataset takes (GPTSTORE_MAX_FILES_PER_GPT)."""
-        return max(0, self.settings.max_files_per_gpt - await self._file_count(base.id))
+        """How many more files the dataset takes (`file_limit` less `file_count`)."""
+        return max(0, self.file_limit(base) - await self.file_count(base.id))
 
-    async def _file_count(self, dataset_id: uuid.UUID) -> int:
+    async def file_count(self, dataset_id: uuid.UUID) -> int:
+        """The files that count against the dataset's file limit: those that hold or will hold knowledge
+        (ingesting or done). A failed or cancelled file holds none and is replaced by an upload of the same
+        content, so it takes no place: cancelling files never keeps new ones out."""
         return await self.session.scalar(
-            sa.select(sa.func.count()).select_from(self._attached(dataset_id).subquery())
+            sa.select(sa.func.count()).select_from(
+                self._attached(dataset_id).where(KnowledgeFile.status.not_in(GONE_STATES)).subquery()
+            )
         )
 
     def file_limit(self, base: Dataset) -> int:
@@ -292,7 +297,7 @@ class KnowledgeService(KnowledgeSearch):
         if alive is None:  # the GPT or dataset was deleted while the bytes streamed
             raise NotFound("No such dataset" if base.home_gpt_id is None else "No such GPT")
         await self.replace_gone(base, [sha256])
-        if await self._file_count(base.id) >= self.file_limit(base):
+        if await self.file_count(base.id) >= self.file_limit(base):
             raise self._too_many_files(base)
         used = await self.session.scalar(
             sa.select(sa.func.coalesce(sa.func.sum(KnowledgeFile.bytes), 0)).where(
