@@ -146,7 +146,9 @@ def _citation(source: SourcedHit, quote: str | None = None) -> Citation:
 
 def cited_dataset(source: SourcedHit) -> dict[str, Any] | None:
     """What a citation says of a source's dataset (None for the GPT's home dataset): id, name, license,
-    its SPDX page, attribution and owner (`{type, handle, name, url}`)."""
+    its SPDX page, attribution, owner (`{type, handle, name, url}`) and `url`, the dataset's public page
+    (`/datasets/{id}`, whose file rows are `#file-{file_id}`) when it is open, None when private (its files
+    follow the dataset's access)."""
     if source.home or source.dataset_id is None:
         return None
     return {
@@ -156,6 +158,7 @@ def cited_dataset(source: SourcedHit) -> dict[str, Any] | None:
         "license_url": license_url(source.license),
         "attribution": source.attribution,
         "owner": source.owner.as_json() if source.owner else None,
+        "url": f"/datasets/{source.dataset_id}" if source.access == "open" else None,
     }
 
 
