@@ -40,9 +40,9 @@ from retrieval.answer import (
     extractive_answer,
     find_sources,
     model_answer,
-    system_prompt,
     with_offline_note,
 )
+from retrieval.answer_prompt import system_prompt
 from retrieval.knowledge_search import SourcedHit
 from retrieval.tool_loop import ToolCallEnded, ToolCallStarted
 from store import usage as usage_counters
