@@ -111,17 +111,11 @@ class GptService:
         if for_update:
             query = query.with_for_update()
         gpt = await self.session.scalar(query)
-        if gpt is None or not await access.can(self.session, user, gpt.owner_id, gpt.organization_id, need):
-            if gpt is not None and await access.can_view(
-                self.session, user, gpt.owner_id, gpt.organization_id
-            ):
-                # a member of its organisation knows the GPT, so a 404 would be a lie
-                needed = access.needed_role(need)
-                raise Forbidden(
-                    f"This needs the role '{needed}' or higher in the GPT's organisation",
-                    required_role=needed,
-                )
+        if gpt is None:
             raise NotFound("No such GPT")
+        await access.require(
+            self.session, user, gpt.owner_id, gpt.organization_id, need, not_found="No such GPT"
+        )
         return gpt
 
     async def get_owned_by_id(self, gpt_id: uuid.UUID, *, for_update: bool = False) -> Gpt:

@@ -59,7 +59,8 @@ def clean_form(form: FormMultiDict) -> tuple[FormMultiDict, list[dict[str, Any]]
 
 async def read_form(request: Request) -> FormMultiDict:
     """The request's form (url-encoded or multipart) with its text fields checked like JSON fields are
-    (`check_form`). Every handler reads its form through this or `read_clean_form`."""
+    (`check_form`). Every handler reads its form through this or `read_clean_form` (page forms:
+    `web.forms.page_form`)."""
     return check_form(await _parsed_form(request))
 
 

@@ -12,8 +12,9 @@ next. The rules (docs/organisations.md):
 `site_admin=False` asks about the owner's side only: what an administrator may look at still keeps
 private material (private knowledge passages, private files in an export) with the owners.
 
-Usage: `await can_edit(session, user, gpt.owner_id, gpt.organization_id)`; for lists,
-`.where(allowed(user, Gpt.owner_id, Gpt.organization_id, "edit"))`.
+Usage: `await can_edit(session, user, gpt.owner_id, gpt.organization_id)`; to refuse as the docs say (403
+naming the role to a member who sees it, 404 to others) `await require(..., "edit", not_found="No such GPT")`;
+for lists, `.where(allowed(user, Gpt.owner_id, Gpt.organization_id, "edit"))`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import NotFound
+from core.errors import Forbidden, NotFound
 from core.models import User
 from core.sql import in_select
 from orgs.models import OrganizationMember
@@ -112,10 +113,18 @@ async def require(
     need: Need,
     *,
     not_found: str,
+    what: str = "GPT",
 ) -> None:
-    """`can(...)` or a 404 `not_found` (never 403: what one may not use cannot be probed either)."""
-    if not await can(session, user, owner_id, organization_id, need):
-        raise NotFound(not_found)
+    """`can(...)`, else 403 naming `required_role` to whoever may view it (a member of its organisation knows
+    it exists, so a 404 would be a lie), else 404 `not_found` (the id cannot be probed)."""
+    if await can(session, user, owner_id, organization_id, need):
+        return
+    if organization_id is not None and await can_view(session, user, owner_id, organization_id):
+        needed = needed_role(need)
+        raise Forbidden(
+            f"This needs the role '{needed}' or higher in the {what}'s organisation", required_role=needed
+        )
+    raise NotFound(not_found)
 
 
 def allowed(

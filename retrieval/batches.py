@@ -136,7 +136,7 @@ class BatchService:
                 existing[item.sha256] = item.id
                 added.append(item)
         limit = self.knowledge.file_limit(base)
-        count = await self.knowledge._file_count(base.id)
+        count = await self.knowledge.file_count(base.id)
         if count + len(added) > limit:
             raise Invalid(
                 f"The dataset has {count} files and holds at most {limit:,}; this batch adds {len(added)}",

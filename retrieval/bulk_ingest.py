@@ -29,9 +29,9 @@ from core.storage import storage_of
 from core.text import counted
 from retrieval.batch_upload import READ_SIZE, StagedBatch, StagedFile
 from retrieval.batches import BatchService, batch_counts
+from retrieval.file_uploads import GONE_STATES
 from retrieval.models import Dataset, KnowledgeFile
 from retrieval.scheduling import dispatch
-from retrieval.service import GONE_STATES
 from retrieval.uploads import upload_blobs
 
 PROGRESS_POLL_SECONDS = 0.5

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.errors import Forbidden, NotFound
 from core.models import User
 from orgs import access
 from retrieval.models import Dataset
@@ -30,6 +31,22 @@ async def can_view(session: AsyncSession, user: User | None, dataset: Dataset) -
     members and site admins."""
     return dataset.access == "open" or await access.can_view(
         session, user, dataset.owner_id, dataset.organization_id
+    )
+
+
+async def require_edit(session: AsyncSession, user: User | None, dataset: Dataset, *, doing: str) -> None:
+    """`can_edit`, else 404 to whoever may not see the dataset and 403 to whoever sees it (anyone for an open
+    one, a member of its organisation), naming `required_role` for an organisation's dataset; `doing` says
+    what was refused ("Changing", "Contributor numbers of")."""
+    if not await can_view(session, user, dataset):
+        raise NotFound("No such dataset")
+    if await can_edit(session, user, dataset):
+        return
+    if dataset.organization_id is None:
+        raise Forbidden(f"{doing} a dataset is for its owner")
+    needed = access.needed_role("edit")
+    raise Forbidden(
+        f"{doing} the organisation's datasets needs the role '{needed}' or higher", required_role=needed
     )
 
 

@@ -21,7 +21,7 @@ from core.models import User
 from core.pagination import keyset_page
 from core.settings import Settings
 from orgs import access
-from retrieval.dataset_access import can_attach, can_edit, can_view, same_owner_sql
+from retrieval.dataset_access import can_attach, can_view, require_edit, same_owner_sql
 from retrieval.dataset_schemas import AttachedDatasetRead, DatasetCreate, DatasetRead, DatasetUpdate
 from retrieval.licenses import license_name
 from retrieval.models import Dataset, GptDataset, KnowledgeFile
@@ -109,16 +109,9 @@ class DatasetService:
         if for_update:
             query = query.with_for_update().execution_options(populate_existing=True)
         dataset = await self.session.scalar(query)
-        if dataset is None or not await can_view(self.session, user, dataset):
+        if dataset is None:
             raise _no_dataset()
-        if not await can_edit(self.session, user, dataset):
-            if dataset.organization_id is None:
-                raise Forbidden("Only the dataset's owner may change it")
-            needed = access.needed_role("edit")
-            raise Forbidden(
-                f"Changing the organisation's datasets needs the role '{needed}' or higher",
-                required_role=needed,
-            )
+        await require_edit(self.session, user, dataset, doing="Changing")
         return dataset
 
     async def update(self, dataset: Dataset, data: DatasetUpdate) -> None:
@@ -255,13 +248,11 @@ class DatasetService:
         """The home dataset of a GPT `user` may edit (its datasets are part of the draft); 404 if they may not
         see the draft, 403 for an organisation's member below builder (`orgs.access`)."""
         home = await self.session.get(Dataset, gpt_id)
-        if home is None or home.home_gpt_id != gpt_id or not await can_view(self.session, user, home):
+        if home is None or home.home_gpt_id != gpt_id:
             raise NotFound("No such GPT")
-        if not await can_edit(self.session, user, home):
-            needed = access.needed_role("edit")
-            raise Forbidden(
-                f"Changing the organisation's GPTs needs the role '{needed}' or higher", required_role=needed
-            )
+        await access.require(
+            self.session, user, home.owner_id, home.organization_id, "edit", not_found="No such GPT"
+        )
         return home
 
     async def attached(self, gpt_id: uuid.UUID) -> list[AttachedDatasetRead]:

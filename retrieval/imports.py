@@ -225,7 +225,7 @@ async def _import_page(
     error = None
     if no_slot:
         error = (
-            f"not fetched: the knowledge base holds {settings.max_files_per_gpt} files already "
+            f"not fetched: the knowledge base holds {service.file_limit(base)} files already "
             "(GPTSTORE_MAX_FILES_PER_GPT)"
         )
     else:

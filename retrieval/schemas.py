@@ -39,6 +39,11 @@ class CitedDatasetRead(BaseModel):
     license_url: str | None = Field(default=None, description="The license's page at spdx.org")
     attribution: str | None = None
     owner: DatasetOwnerRead | None = None
+    url: str | None = Field(
+        default=None,
+        description="The dataset's public page (`/datasets/{id}`; a file's row is `#file-{file_id}`) when "
+        "it is open; none for a private one",
+    )
 
 
 async def upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:

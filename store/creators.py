@@ -271,13 +271,17 @@ class CreatorService:
 
     async def stats(self, owner: User, gpt_id: uuid.UUID, days: int) -> StatsRead:
         """Daily usage and ratings of the last `days` days (UTC, today included), every day present, for
-        those who edit the GPT and site admins (as a dataset's numbers are); 404 for anyone else.
+        those who edit the GPT and site admins (as a dataset's numbers are); 403 naming `required_role` to a
+        member of its organisation below that, 404 for anyone else.
 
         Only aggregates: creators never see their users' conversations.
         """
         gpt = await self.session.get(Gpt, gpt_id)
-        if gpt is None or not await access.can_edit(self.session, owner, gpt.owner_id, gpt.organization_id):
+        if gpt is None:
             raise NotFound("No such GPT")
+        await access.require(
+            self.session, owner, gpt.owner_id, gpt.organization_id, "edit", not_found="No such GPT"
+        )
         today = datetime.now(UTC).date()
         span = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
         usage = {

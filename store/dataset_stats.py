@@ -23,10 +23,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
-from core.errors import Forbidden, NotFound
+from core.errors import NotFound
 from core.models import User
 from retrieval.answer import Answer, Citation
-from retrieval.dataset_access import can_edit, can_view
+from retrieval.dataset_access import can_edit, require_edit
 from retrieval.models import Dataset
 from store.dataset_schemas import CitationDay, CitationTotals, CitingGpt, DatasetStatsRead
 from store.models import DatasetCitationDaily, Listing
@@ -135,12 +135,11 @@ async def dataset_stats(
 ) -> DatasetStatsRead:
     """The last `days` days (UTC, today included) of a dataset's citations: a series with a zero for
     quiet days, totals, and the listed GPTs that cited it most. 404 to those who may not see the dataset,
-    403 to those who see it but may not change it."""
+    403 to those who see it but may not change it (naming `required_role` for an organisation's)."""
     dataset = await session.get(Dataset, dataset_id)
-    if dataset is None or not await can_view(session, user, dataset):
+    if dataset is None:
         raise NotFound("No such dataset")
-    if not await may_see_stats(session, user, dataset):
-        raise Forbidden("Contributor numbers are for those who may change the dataset")
+    await require_edit(session, user, dataset, doing="Reading the contributor numbers of")
     end = datetime.now(UTC).date()
     start = end - timedelta(days=days - 1)
     in_period = sa.and_(

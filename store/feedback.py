@@ -332,7 +332,13 @@ class FeedbackService:
         if not await access.can_edit(
             self.session, user, listing.owner_id, listing.organization_id, site_admin=False
         ):
-            raise Forbidden("Only the GPT's creator can reply to its reviews")
+            if listing.organization_id is None:
+                raise Forbidden("Only the GPT's creator can reply to its reviews")
+            needed = access.needed_role("edit")
+            raise Forbidden(
+                f"Replying to reviews of the organisation's GPTs needs the role '{needed}' or higher",
+                required_role=needed,
+            )
         now = datetime.now(UTC)
         # One conditional UPDATE decides "first reply wins"; updated_at keeps the reviewer's own last edit.
         replied = await self.session.scalar(

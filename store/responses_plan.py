@@ -21,11 +21,8 @@ from core.errors import Invalid, NotFound
 from core.llm import ChatModel, Message, fit_messages
 from core.models import User
 from core.settings import Settings
-from retrieval.answer import (
-    AnswerContext,
-    find_sources,
-    system_prompt,
-)
+from retrieval.answer import AnswerContext, find_sources
+from retrieval.answer_prompt import system_prompt
 from retrieval.knowledge_search import SourcedHit
 from store import usage as usage_counters
 from store.chat import ChatService, version_context

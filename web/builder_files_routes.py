@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.service import GptService
-from core.errors import AppError
+from core.errors import AppError, UnstorableText
 from core.forms import read_form
 from core.models import User
 from core.settings import Settings
@@ -32,6 +32,7 @@ from retrieval.scheduling import dispatch
 from retrieval.schemas import FileIds, FileRead, followed_file_ids, upload_chunks, upload_form
 from retrieval.service import KnowledgeService
 from web.builder_routes import editor
+from web.forms import page_form, refused_fields
 from web.session import login_required
 
 
@@ -80,7 +81,15 @@ async def receive_uploads(
     the problem. A form gets (ingestion tasks, the form's error, the refused files named)."""
     as_json = _wants_json(request)
     try:
-        form = await read_form(request)
+        if as_json:
+            form = await read_form(request)
+        else:  # unstorable text is refused at its field of the page, which shows the rest as typed
+            form = await page_form(request)
+            if refused := refused_fields():
+                raise UnstorableText(
+                    "; ".join(f"{field} {message}" for field, message in refused.items()),
+                    errors=[{"field": field, "message": message} for field, message in refused.items()],
+                )
         uploads, access, license = upload_form(form, many=not as_json, also=("csrf_token",))
         access, license = upload_rights(base, access, license, form)
     except AppError as exc:
@@ -119,6 +128,12 @@ async def _knowledge_page(
     refused: list[str],
 ) -> Any:
     row = await GptService(session, settings).get_owned(user, gpt_id)
+    try:  # read already (the parse is kept): what was typed goes back
+        form = await page_form(request)
+        refused_fields()
+        typed = {name: form.get(name) for name in ("access", "license") if isinstance(form.get(name), str)}
+    except AppError:  # a form that could not be read at all (a parser limit): nothing to give back
+        typed = {}
     if exc is not None:
         errors = {str(e.get("field") or "file"): str(e.get("message")) for e in exc.errors or []}
         errors = errors or {"file": exc.detail}
@@ -126,8 +141,9 @@ async def _knowledge_page(
     else:
         errors, status = {"file": "Not uploaded: " + "; ".join(refused)}, 422
     return await editor(
-        request, user, session, settings, redis, row, tab="knowledge", errors=errors, status_code=status
-    )
+        request, user, session, settings, redis, row, tab="knowledge", errors=errors, status_code=status,
+        upload_values=typed,
+    )  # fmt: skip
 
 
 @post("/builder/{gpt_id:uuid}/files/{file_id:uuid}/delete")

@@ -26,8 +26,7 @@ from builder.models import Gpt
 from builder.preview import PreviewService
 from builder.schemas import BuilderMessageRead, CitationRead, GptRead, GptUpdate, validate_fields
 from builder.service import GptService, PortabilityService
-from core.errors import AppError, Invalid
-from core.forms import read_form
+from core.errors import AppError, Invalid, UnstorableText
 from core.models import User
 from core.params import Cursor
 from core.settings import Settings
@@ -37,6 +36,7 @@ from retrieval.scheduling import dispatch
 from retrieval.schemas import FileRead
 from store.schemas import VersionRead
 from store.service import StoreService
+from web.forms import page_form, refused_fields
 from web.session import login_required
 from web.templates import render
 
@@ -280,9 +280,13 @@ async def import_gpt(
     """A new draft from an export archive (`POST /api/gpts/import`); a bad archive is named at the form."""
     if redirect := login_required(page_user, request, "/builder"):
         return redirect
-    form = await read_form(request)
+    form = await page_form(request)
     upload = form.get("file")
     try:
+        if refused := refused_fields():  # only a file is sent: a field of another form, or a script's
+            raise UnstorableText(
+                "; ".join(f"{field} {message}" for field, message in refused.items()), field="file"
+            )
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise Invalid("Choose an export archive (.zip) to import", field="file")
         async with db_session.begin_nested():
@@ -332,7 +336,8 @@ async def configure(
         return redirect
     service = GptService(db_session, settings)
     row = await service.get_owned(page_user, gpt_id, for_update=True)
-    form = await read_form(request)
+    form = await page_form(request)
+    refused = refused_fields()  # unstorable text, removed from `form`: refused at its field below
     data = update_from_form(form)
 
     async def again(errors: dict[str, str], status_code: int) -> Any:
@@ -353,7 +358,9 @@ async def configure(
     try:
         update = validate_fields(GptUpdate, data, settings.categories)
     except Invalid as exc:
-        return await again(configure_errors(exc), 422)
+        return await again({**configure_errors(exc), **refused}, 422)
+    if refused:
+        return await again(refused, 422)
     await service.update(row, update)
     return Redirect(f"/builder/{gpt_id}?tab=configure&done=saved", status_code=303)
 

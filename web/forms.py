@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from litestar import Request
+from litestar.datastructures import FormMultiDict
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,13 +26,29 @@ M = TypeVar("M", bound=BaseModel)
 _REFUSED: ContextVar[dict[str, str] | None] = ContextVar("form_refused", default=None)
 
 
-async def form_values(request: Request, *names: str) -> dict[str, str]:
-    """The named fields of a url-encoded or multipart form, as strings ('' when absent), checked as the
-    API's JSON fields are: pasted text cleaned; other unstorable text (U+0000, a lone surrogate) is removed
-    here, so the page can show what was typed, and refused at its field by the `parse` that follows (a 422,
-    as the API names it; `core.forms.read_clean_form`)."""
+async def page_form(request: Request) -> FormMultiDict:
+    """The whole form of a page post that answers at its fields (url-encoded or multipart), checked as the
+    API's JSON fields are: pasted text cleaned; other unstorable text (U+0000, a lone surrogate) removed
+    here, so the page can show what was typed, and refused at its field by the `parse` (or
+    `refused_fields`) that follows (`core.forms.read_clean_form`). Every page form reads through this."""
     form, refused = await read_clean_form(request)
-    _REFUSED.set({e["field"]: e["message"] for e in refused if e["field"] in names})
+    _REFUSED.set({e["field"]: e["message"] for e in refused})
+    return form
+
+
+def refused_fields() -> dict[str, str]:
+    """`{field: message}` for the fields of the form `page_form` read that held unstorable text; taken, so
+    a second call (or the next `parse`) finds none."""
+    refused = _REFUSED.get() or {}
+    _REFUSED.set(None)
+    return refused
+
+
+async def form_values(request: Request, *names: str) -> dict[str, str]:
+    """The named fields of `page_form`, as strings ('' when absent); unstorable text in one of them is
+    refused at its field by the `parse` that follows (a 422, as the API names it)."""
+    form = await page_form(request)
+    _REFUSED.set({field: message for field, message in refused_fields().items() if field in names})
     values = {}
     for name in names:
         value = form.get(name)
@@ -81,8 +98,7 @@ def _typed(model: type[M], values: dict[str, Any]) -> dict[str, Any]:
 def parse(model: type[M], values: dict[str, Any]) -> tuple[M | None, dict[str, str]]:
     """The validated model, or None and the field errors the API's 422 would name (with the fields the form
     sent unstorable text in: `form_values`)."""
-    refused = _REFUSED.get()
-    _REFUSED.set(None)
+    refused = refused_fields()
     try:
         data, errors = model.model_validate(_typed(model, values)), {}
     except ValidationError as exc:

@@ -19,13 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from builder.models import Gpt
 from builder.service import GptService
 from core.errors import AppError
-from core.forms import read_form
 from core.models import User
 from core.settings import Settings
 from tools.schemas import ActionCreate, ActionTestRequest, ActionUpdate, McpServerCreate, McpServerUpdate
 from tools.service import ToolService
 from tools.testing import run_operation
-from web.forms import M, field_errors, parse, submit
+from web.forms import M, field_errors, page_form, parse, refused_fields, submit
 from web.session import login_required
 from web.templates import render
 
@@ -37,7 +36,8 @@ MCP_INPUTS = ("server_label", "server_url", "server_description", "authorization
 
 
 async def _form(request: Request) -> dict[str, Any]:
-    form = await read_form(request)
+    """The form's text fields (`page_form`: unstorable text is refused at its field by the `submit`)."""
+    form = await page_form(request)
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
@@ -235,6 +235,7 @@ async def test_action(
     draft = await _Draft.of(request, page_user, db_session, settings, gpt_id, lock=False)
     action = await draft.tools.action(draft.gpt, action_id)
     values = await _form(request)
+    refused = refused_fields()
     try:
         arguments = json.loads(values.get("arguments") or "{}")
     except json.JSONDecodeError as exc:
@@ -247,6 +248,7 @@ async def test_action(
         data, errors = parse(
             ActionTestRequest, {"operation": values.get("operation", ""), "arguments": arguments}
         )
+    errors = {**errors, **refused}
     context: dict[str, Any] = {"test_action": str(action_id), "values": values}
     if not errors:
         try:

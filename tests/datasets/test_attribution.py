@@ -57,6 +57,7 @@ async def test_citations_name_the_dataset_its_owner_and_license_on_every_path(
             "type": "user", "handle": creator.handle, "name": creator.display_name,
             "url": f"/creators/{creator.handle}",
         },
+        "url": f"/datasets/{dataset.id}",  # an open dataset's public page
     }  # fmt: skip
 
     def check(citations: list[dict]) -> None:
@@ -73,7 +74,11 @@ async def test_citations_name_the_dataset_its_owner_and_license_on_every_path(
     await log_in(client, creator.email)  # the chat page says it too
     conversation = await client.get("/api/conversations", headers=creator_headers)
     page = await client.get(f"/chats/{conversation.json()['data'][0]['id']}", headers=HTML)
-    assert f"(from Fjord ferry timetables by {creator.display_name}, CC-BY-4.0)" in page.text
+    cited = f'(from <a href="/datasets/{dataset.id}#file-'  # the file's row on the dataset's public page
+    assert (
+        cited in page.text
+        and f"Fjord ferry timetables</a> by {creator.display_name}, CC-BY-4.0)" in page.text
+    )
     completion = await client.post(
         "/v1/chat/completions",
         json={"model": gpt_id, "messages": [{"role": "user", "content": QUESTION}]},

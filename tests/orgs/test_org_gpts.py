@@ -381,3 +381,36 @@ async def test_a_preview_conversation_is_its_authors_not_every_editors(client, s
     assert again.status_code == 200, again.text
     own = await client.post(url, json={"content": "hello"}, headers=admin_headers)  # the admin's own works
     assert own.status_code == 200 and own.json()["conversation_id"] != conversation
+
+
+async def test_a_member_is_told_the_role_for_an_organisations_gpts_stats_and_review_replies(
+    client, session, settings
+):
+    organization, people = await create_team(session, settings)
+    builder = auth_headers(people["builder"], settings)
+    gpt = (
+        await client.post(
+            "/api/gpts", json={**FIELDS, "organization_id": str(organization.id)}, headers=builder
+        )
+    ).json()
+    published = await client.post(
+        f"/api/gpts/{gpt['id']}/publish", json={"visibility": "organisation"}, headers=builder
+    )
+    assert published.status_code == 201, published.text
+    member = auth_headers(people["member"], settings)
+    await create_conversation(session, people["member"], uuid.UUID(gpt["id"]))
+    review = await client.put(
+        f"/api/store/gpts/{gpt['id']}/rating", json={"stars": 4, "review": "Good fjords."}, headers=member
+    )
+    assert review.status_code in (200, 201), review.text
+
+    stats = f"/api/gpts/{gpt['id']}/stats"
+    assert (await client.get(stats, headers=builder)).status_code == 200
+    refused = await client.get(stats, headers=member)  # a member knows the GPT (the docs' 403, not 404)
+    assert refused.status_code == 403 and refused.json()["required_role"] == "builder", refused.text
+    assert (await client.get(stats, headers=auth_headers(people["other"], settings))).status_code == 404
+
+    reply = f"/api/store/gpts/{gpt['id']}/reviews/{review.json()['id']}/reply"
+    refused = await client.post(reply, json={"text": "Thanks"}, headers=member)
+    assert refused.status_code == 403 and refused.json()["required_role"] == "builder", refused.text
+    assert (await client.post(reply, json={"text": "Thanks"}, headers=builder)).status_code == 201

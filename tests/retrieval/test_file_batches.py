@@ -441,3 +441,25 @@ async def test_a_part_header_over_the_parser_limit_is_named_as_such(
     assert response.json()["detail"] == "A batch holds at most 2 files (the form has more than 6 parts)"
     assert response.json()["limit"] == "max_files_per_batch"
     assert stored_blobs(settings) == []
+
+
+async def test_cancelled_files_leave_room_for_new_ones(client, creator_headers, dataset, settings, session):
+    settings.max_files_per_gpt = 2
+    settings.max_files_per_dataset = 2
+    gpt_id = await create_gpt(client, creator_headers)
+    for owner in (f"/api/gpts/{gpt_id}", f"/api/datasets/{dataset.id}"):
+        batch = (
+            await post_batch(client, creator_headers, owner, parts(("a.md", note(1)), ("b.md", note(2))))
+        ).json()
+        cancelled = await client.post(f"{owner}/file_batches/{batch['id']}/cancel", headers=creator_headers)
+        assert cancelled.json()["file_counts"]["cancelled"] == 2, cancelled.text
+        # Cancelled files hold no knowledge: new ones take their place (the limit counts what answers).
+        one = await client.post(f"{owner}/files", files={"file": ("c.md", note(3))}, headers=creator_headers)
+        assert one.status_code == 202, one.text
+        more = await post_batch(client, creator_headers, owner, parts(("d.md", note(4))))
+        assert more.status_code == 202, more.text
+        full = await post_batch(client, creator_headers, owner, parts(("e.md", note(5))))
+        assert full.status_code == 422 and full.json()["limit"] in (
+            "max_files_per_gpt",
+            "max_files_per_dataset",
+        )

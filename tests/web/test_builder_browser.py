@@ -474,3 +474,7 @@ def test_the_dataset_directory_searches_filters_and_lends_a_dataset_to_my_gpt(of
     expect(citation.locator("summary")).to_have_text(re.compile("^lighthouse.md"))
     citation.locator("summary").click()
     expect(citation).to_contain_text("From the dataset Lighthouse logbook by Coast Keeper, ODbL-1.0")
+    # Its file is not in this GPT's Knowledge tab: the link opens the dataset's public page at its row.
+    citation.get_by_role("link", name="Show the file in Lighthouse logbook").click()
+    expect(page).to_have_url(re.compile(f"/datasets/{ids['lighthouse']}#file-"))
+    expect(page.locator("li:target")).to_contain_text("lighthouse.md")

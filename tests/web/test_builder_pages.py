@@ -371,3 +371,52 @@ async def test_a_post_without_the_configure_fields_changes_nothing(client, sessi
     gpt_id = path.rsplit("/", 1)[1]
     kept = (await client.get(f"/api/gpts/{gpt_id}", headers=auth_headers(creator, settings))).json()
     assert (kept["name"], kept["instructions"]) == ("Tide Planner", "Tides.")
+
+
+async def test_a_preview_citation_links_where_the_cited_file_is_listed(
+    client, session, db, creator, settings
+):
+    from tests.datasets.factories import create_dataset
+
+    path = await signed_in_draft(
+        client, session, settings, creator, name="Fjord Guide", instructions="Answer from the files."
+    )
+    gpt_id = path.rsplit("/", 1)[1]
+    other = await create_user(session, settings, plan="plus", display_name="Coast Keeper")
+    mine = await create_dataset(
+        session, settings, creator, db=db, name="Kayak notes", access="private", license=None,
+        files={"kayak.md": GUIDE},
+    )  # fmt: skip
+    theirs = await create_dataset(
+        session, settings, other, db=db, name="Ferry facts",
+        files={"ferry.md": "# Ferries\n\nThe kayak ferry to Undredal leaves at 10 am."},
+    )  # fmt: skip
+    await session.commit()
+    headers = auth_headers(creator, settings)
+    for dataset in (mine, theirs):
+        attached = await client.post(
+            f"/api/gpts/{gpt_id}/datasets", json={"dataset_id": str(dataset.id)}, headers=headers
+        )
+        assert attached.status_code == 201, attached.text
+
+    streamed = await client.post(
+        f"{path}/preview",
+        data={"csrf_token": token(client), "content": "kayak ferry rental"},
+        headers={**STREAM, "X-CSRF-Token": token(client)},
+    )
+    name, done = events(streamed.text)[-1]
+    cited = {c["filename"]: c for c in done["message"]["citations"]}
+    assert set(cited) == {"kayak.md", "ferry.md"}, cited
+    assert cited["ferry.md"]["dataset"]["url"] == f"/datasets/{theirs.id}"  # open: its public page
+    assert cited["kayak.md"]["dataset"]["url"] is None  # private: no public page
+    page = (await client.get(f"{path}?c={done['conversation_id']}", headers=HTML)).text
+    # Not the Knowledge tab (their rows are not there): each dataset's page, at the file's row.
+    assert f'href="/creator/datasets/{mine.id}#file-{cited["kayak.md"]["file_id"]}"' in page
+    assert f'href="/datasets/{theirs.id}#file-{cited["ferry.md"]["file_id"]}"' in page
+    assert "?tab=knowledge#file-" not in page
+    for url, file_id in (
+        (f"/creator/datasets/{mine.id}", cited["kayak.md"]["file_id"]),
+        (f"/datasets/{theirs.id}", cited["ferry.md"]["file_id"]),
+    ):
+        shown = await client.get(url, headers=HTML)
+        assert shown.status_code == 200 and f'id="file-{file_id}"' in shown.text

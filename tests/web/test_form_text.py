@@ -162,3 +162,53 @@ async def test_a_configure_form_opened_before_a_change_elsewhere_does_not_undo_i
     saved = await client.post(path, data={**form, "revision": fresh}, headers=HTML)
     assert saved.status_code == 303
     assert (await client.get(f"/api/gpts/{gpt_id}", headers=api)).json()["name"] == "Tab One"
+
+
+async def test_the_forms_that_read_their_whole_body_refuse_a_nul_at_the_field_keeping_the_rest(
+    client, session, creator, settings
+):
+    """Configure, Tools, import and uploads read the whole form themselves: a NUL in a field that is not
+    pasted text is named at that field of the page, with what was typed (without the NUL) kept; it was
+    the bare 422 error page."""
+    await log_in(client, creator.email)
+    token = client.cookies.get(CSRF_COOKIE)
+    path = (await client.post("/builder/new", data={"csrf_token": token}, headers=HTML)).headers["location"]
+    path = path.split("?")[0]
+    message = "contains U+0000 (NUL), which cannot be stored"
+
+    form = {
+        "csrf_token": token,
+        "name": "Fjord\x00 Guide",
+        "description": "Plans trips",
+        "category": "lifestyle",
+    }
+    configure = await client.post(path, data=form, headers=HTML)
+    assert configure.status_code == 422 and 'id="f-name"' in configure.text  # the editor, not an error page
+    assert 'value="Fjord Guide"' in configure.text and 'value="Plans trips"' in configure.text
+    assert f'id="e-name" class="error">{message}' in configure.text
+
+    tools = await client.post(
+        f"{path}/tools/mcp_servers",
+        data={"csrf_token": token, "server_label": "docs", "server_url": "https://mcp.example.com/\x00"},
+        headers=HTML,
+    )
+    assert tools.status_code == 422 and 'id="f-new-mcp-server_url"' in tools.text, tools.text[:300]
+    assert 'value="https://mcp.example.com/"' in tools.text and message in tools.text
+
+    upload = await client.post(
+        f"{path}/files",
+        data={"csrf_token": token, "access": "open", "license": "CC\x00 BY 4.0"},
+        files={"file": ("k.md", b"# Kayaks\n\nRentals open at nine.")},
+        headers=HTML,
+    )
+    assert upload.status_code == 422 and 'id="f-license"' in upload.text
+    assert 'value="CC BY 4.0"' in upload.text and f'id="e-license" class="error">{message}' in upload.text
+    assert 'value="open" checked' in upload.text
+
+    imported = await client.post(
+        "/builder/import",
+        data={"csrf_token": token, "note": "a\x00b"},
+        files={"file": ("export.zip", b"not a zip")},
+        headers=HTML,
+    )
+    assert imported.status_code == 422 and f'id="e-file" class="error">note {message}' in imported.text

@@ -138,6 +138,20 @@
       (d.license ? ", " + d.license : "") + (d.attribution ? ": " + d.attribution : "");
   }
 
+  // Where the cited file's row is, as `builder/macros.html` links it: the Knowledge tab for the GPT's own
+  // files, an open dataset's public page, a private (so the GPT owner's own) dataset's page.
+  function fileLink(c) {
+    if (!c.dataset) {
+      var own = el("a", null, "Show the file in Knowledge");
+      own.href = "?tab=knowledge#file-" + c.file_id;
+      own.setAttribute("data-file-link", c.file_id);
+      return own;
+    }
+    var link = el("a", null, "Show the file in " + c.dataset.name);
+    link.href = (c.dataset.url || "/creator/datasets/" + c.dataset.id) + "#file-" + c.file_id;
+    return link;
+  }
+
   function citationList(citations) {
     var list = el("ul", "citations");
     list.setAttribute("aria-label", "Sources");
@@ -148,10 +162,7 @@
       if (c.dataset) details.appendChild(el("p", "muted", fromDataset(c.dataset))); // as the page renders it
       if (c.quote) details.appendChild(el("blockquote", null, c.quote));
       else details.appendChild(el("p", "muted", "A private file: its text is not quoted."));
-      var link = el("a", null, "Show the file in Knowledge");
-      link.href = "?tab=knowledge#file-" + c.file_id;
-      link.setAttribute("data-file-link", c.file_id);
-      details.appendChild(link);
+      details.appendChild(fileLink(c));
       var entry = el("li");
       entry.appendChild(details);
       list.appendChild(entry);

@@ -19,9 +19,21 @@ window.gptstoreChat = (function () {
 
   // "file, page N, heading (from dataset by owner, license): “quote”" per citation (the quote only for
   // open files; the dataset only for one other than the GPT's own).
-  function fromDataset(d) {
-    if (!d) return "";
-    return " (from " + d.name + (d.owner ? " by " + d.owner.name : "") + (d.license ? ", " + d.license : "") + ")";
+  // An open dataset's name links to the cited file's row on its public page (as chat.html renders it).
+  function addDataset(entry, d, fileId) {
+    if (!d) return;
+    entry.appendChild(document.createTextNode(" (from "));
+    if (d.url) {
+      var link = document.createElement("a");
+      link.href = d.url + "#file-" + fileId;
+      link.textContent = d.name;
+      if (window.self !== window.top) { link.target = "_blank"; link.rel = "noopener"; } // an embedded chat
+      entry.appendChild(link);
+    } else {
+      entry.appendChild(document.createTextNode(d.name));
+    }
+    entry.appendChild(document.createTextNode(
+      (d.owner ? " by " + d.owner.name : "") + (d.license ? ", " + d.license : "") + ")"));
   }
 
   function addCitations(item, citations) {
@@ -31,9 +43,9 @@ window.gptstoreChat = (function () {
     list.setAttribute("aria-label", "Sources");
     citations.forEach(function (c) {
       var entry = document.createElement("li");
-      var text = c.filename + (c.page ? ", page " + c.page : "") + (c.heading ? ", " + c.heading : "") +
-        fromDataset(c.dataset);
-      entry.textContent = text + (c.quote ? ": \u201c" + c.quote + "\u201d" : "");
+      entry.textContent = c.filename + (c.page ? ", page " + c.page : "") + (c.heading ? ", " + c.heading : "");
+      addDataset(entry, c.dataset, c.file_id);
+      if (c.quote) entry.appendChild(document.createTextNode(": \u201c" + c.quote + "\u201d"));
       list.appendChild(entry);
     });
     item.appendChild(list);

@@ -1,0 +1,79 @@
+"""What an answer cites: the `Citation` of a retrieved source (an open file's quote, a private file's
+none) and of its dataset (docs/data-library.md), and the sources a model's reply cites by number."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from retrieval.attribution import license_url
+from retrieval.knowledge_search import SourcedHit
+
+QUOTE_CHARS = 240
+_CITE = re.compile(r"\[(\d{1,2})\]")
+
+
+@dataclass
+class Citation:
+    """A cited source: the file, where in it, a quote of an open file, and (added by datasets) the dataset:
+    `dataset_id` always, and `dataset` (`{id, name, license, license_url, attribution, owner, url}`) for a
+    file of a dataset other than the GPT's home dataset (docs/data-library.md)."""
+
+    file_id: uuid.UUID
+    filename: str
+    page: int | None
+    heading: str | None
+    quote: str | None
+    url: str | None = None  # the web page an imported file came from
+    dataset_id: uuid.UUID | None = None
+    dataset: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, object]:
+        dataset_id = str(self.dataset_id) if self.dataset_id else None
+        return {"file_id": str(self.file_id), "filename": self.filename, "page": self.page,
+                "heading": self.heading, "quote": self.quote, "url": self.url, "dataset_id": dataset_id,
+                "dataset": self.dataset}  # fmt: skip
+
+
+def citation_of(source: SourcedHit, quote: str | None = None) -> Citation:
+    """The citation of a source: an open file's quote (`quote`, else its passage's start), none of a
+    private one."""
+    if source.access != "open":
+        quote = None
+    elif quote is None:
+        quote = source.hit.text.strip()[:QUOTE_CHARS]
+    return Citation(
+        source.hit.file_id, source.filename, source.hit.page, source.hit.heading, quote,
+        source.source_url, source.dataset_id, cited_dataset(source),
+    )  # fmt: skip
+
+
+def cited_dataset(source: SourcedHit) -> dict[str, Any] | None:
+    """What a citation says of a source's dataset (None for the GPT's home dataset): id, name, license,
+    its SPDX page, attribution, owner (`{type, handle, name, url}`) and `url`, the dataset's public page
+    (`/datasets/{id}`, whose file rows are `#file-{file_id}`) when it is open, None when private (its files
+    follow the dataset's access)."""
+    if source.home or source.dataset_id is None:
+        return None
+    return {
+        "id": str(source.dataset_id),
+        "name": source.dataset_name,
+        "license": source.license,
+        "license_url": license_url(source.license),
+        "attribution": source.attribution,
+        "owner": source.owner.as_json() if source.owner else None,
+        "url": f"/datasets/{source.dataset_id}" if source.access == "open" else None,
+    }
+
+
+def used_citations(content: str, sources: Sequence[SourcedHit]) -> list[Citation]:
+    """The sources a model's reply cites (`[n]`, each once, in the order first cited)."""
+    seen: list[int] = []
+    for match in _CITE.finditer(content):
+        number = int(match.group(1))
+        if 1 <= number <= len(sources) and number not in seen:
+            seen.append(number)
+    return [citation_of(sources[n - 1]) for n in seen]
