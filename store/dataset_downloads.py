@@ -90,6 +90,12 @@ async def open_upload(settings: Settings, file: KnowledgeFile) -> AsyncIterator[
     return stored.chunks
 
 
+def head_content_type(media_type: str) -> str:
+    """The `Content-Type` a HEAD answer names: the one Litestar gives the `GET`'s stream (text with its
+    charset)."""
+    return f"{media_type}; charset=utf-8" if media_type.startswith("text/") else media_type
+
+
 def zip_name(dataset: Dataset) -> str:
     return content_disposition(title_filename(dataset.name, ".zip", "dataset"))
 

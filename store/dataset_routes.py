@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from litestar import Controller, Request, get
+from litestar import Controller, Request, Response, get, head
 from litestar.params import Parameter
 from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +24,13 @@ from store.datasets import DatasetDirectory
 def page_url(request: Request, dataset_id: uuid.UUID) -> str:
     """The dataset's page in the web app, named by its downloads."""
     return f"{str(request.base_url).rstrip('/')}/datasets/{dataset_id}"
+
+
+def _file_headers(request: Request, dataset, file) -> dict[str, str]:
+    headers = downloads.license_headers(dataset, page_url(request, dataset.id))
+    headers["Content-Disposition"] = content_disposition(file.filename)
+    headers["Content-Length"] = str(file.bytes)
+    return headers
 
 
 class DatasetDirectoryController(Controller):
@@ -75,10 +82,27 @@ class DatasetDirectoryController(Controller):
         `Dataset-Attribution` headers."""
         dataset, file = await DatasetDirectory(read_session, settings).open_file(dataset_id, file_id)
         chunks = await downloads.open_upload(settings, file)
-        headers = downloads.license_headers(dataset, page_url(request, dataset_id))
-        headers["Content-Disposition"] = content_disposition(file.filename)
-        headers["Content-Length"] = str(file.bytes)
-        return Stream(chunks, media_type=file.media_type, headers=headers)
+        return Stream(chunks, media_type=file.media_type, headers=_file_headers(request, dataset, file))
+
+    @head("/{dataset_id:uuid}/files/{file_id:uuid}/download")
+    async def download_file_headers(
+        self,
+        dataset_id: uuid.UUID,
+        file_id: uuid.UUID,
+        request: Request,
+        read_session: AsyncSession,
+        settings: Settings,
+    ) -> Response[None]:
+        """The download's headers (size, name, license) without the file, as `GET` sends them (RFC 9110,
+        HEAD): what a download manager or `curl -I` asks first."""
+        dataset, file = await DatasetDirectory(read_session, settings).open_file(dataset_id, file_id)
+        return Response(
+            b"",
+            headers={
+                **_file_headers(request, dataset, file),
+                "Content-Type": downloads.head_content_type(file.media_type),
+            },
+        )
 
     @get("/{dataset_id:uuid}/download")
     async def download_zip(

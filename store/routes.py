@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from litestar import Controller, Request, get, post, put
+from litestar import Controller, Request, get, head, post, put
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
@@ -27,7 +27,7 @@ from retrieval.schemas import ApprovalCreate
 from retrieval.service import KnowledgeService
 from store.admin import FeaturedItem, ReviewItem, ReviewStatus, StoreAdmin
 from store.chat import ChatService, streamed_reply
-from store.dataset_downloads import terms_headers
+from store.dataset_downloads import head_content_type, terms_headers
 from store.models import ChatMessage
 from store.schemas import (
     AppealCreate,
@@ -133,6 +133,15 @@ class PublishingController(Controller):
         return AppealRead.model_validate(appeal, from_attributes=True)
 
 
+def _file_headers(request: Request, gpt_id: uuid.UUID, file) -> dict[str, str]:
+    """An open file's download headers: its name, size and terms (`Link: rel="license"`, ...)."""
+    return {
+        "Content-Disposition": content_disposition(file.filename),
+        "Content-Length": str(file.bytes),
+        **terms_headers(file.license, None, f"{str(request.base_url).rstrip('/')}/g/{gpt_id}"),
+    }
+
+
 class StoreController(Controller):
     path = "/api/store"
     tags = ["store"]
@@ -190,13 +199,27 @@ class StoreController(Controller):
         terms as a dataset's downloads carry them (`Link: rel="license"`, `Dataset-License`)."""
         file = await StoreService(read_session, settings).open_file(gpt_id, file_id, optional_user)
         stored = await KnowledgeService(read_session, settings).open_upload(file.id)
-        return Stream(
-            stored.chunks,
-            media_type=file.media_type,
+        headers = _file_headers(request, gpt_id, file)
+        headers["Content-Length"] = str(stored.size)
+        return Stream(stored.chunks, media_type=file.media_type, headers=headers)
+
+    @head("/gpts/{gpt_id:uuid}/files/{file_id:uuid}/download")
+    async def download_headers(
+        self,
+        request: Request,
+        gpt_id: uuid.UUID,
+        file_id: uuid.UUID,
+        optional_user: User | None,
+        read_session: AsyncSession,
+        settings: Settings,
+    ) -> Response[None]:
+        """The download's headers (size, name, terms) without the file, as `GET` sends them (RFC 9110)."""
+        file = await StoreService(read_session, settings).open_file(gpt_id, file_id, optional_user)
+        return Response(
+            b"",
             headers={
-                "Content-Disposition": content_disposition(file.filename),
-                "Content-Length": str(stored.size),
-                **terms_headers(file.license, None, f"{str(request.base_url).rstrip('/')}/g/{gpt_id}"),
+                **_file_headers(request, gpt_id, file),
+                "Content-Type": head_content_type(file.media_type),
             },
         )
 

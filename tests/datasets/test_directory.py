@@ -164,6 +164,11 @@ async def test_downloads_carry_license_and_attribution(client, session, settings
     encoded = one.headers["dataset-attribution"]
     assert encoded.startswith("UTF-8''") and unquote(encoded.removeprefix("UTF-8''")) == attribution
     assert 'filename="ferries.md"' in one.headers["content-disposition"]
+    # HEAD answers with the same headers and no body (a download manager's or `curl -I`'s first question)
+    asked = await client.head(file["download_url"])
+    assert asked.status_code == 200 and asked.content == b""
+    for name in ("content-length", "content-type", "content-disposition", "link", "dataset-license"):
+        assert asked.headers[name] == one.headers[name], name
 
     whole = await client.get(page["download_url"])
     assert whole.status_code == 200 and whole.headers["content-type"] == "application/zip"

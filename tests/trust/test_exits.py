@@ -51,8 +51,14 @@ async def test_private_files_are_never_downloadable(client, creator_headers, db,
         url = f"/api/store/gpts/{gpt['id']}/files/{gpt['private']}/download"
         response = await client.get(url, headers=headers)
         assert response.status_code == 404 and SCOOP[:40].encode() not in response.content
-    response = await client.get(f"/api/store/gpts/{gpt['id']}/files/{gpt['open']}/download")
+        assert (await client.head(url, headers=headers)).status_code == 404  # nor asked about
+    open_url = f"/api/store/gpts/{gpt['id']}/files/{gpt['open']}/download"
+    response = await client.get(open_url)
     assert response.status_code == 200 and b"zlib license" in response.content
+    asked = await client.head(open_url)  # the same headers, no body
+    assert asked.status_code == 200 and asked.content == b""
+    for name in ("content-length", "content-type", "content-disposition", "link"):
+        assert asked.headers[name] == response.headers[name], name
 
 
 def _archive_files(content: bytes) -> dict[str, bytes]:
