@@ -151,8 +151,11 @@ def build_server() -> MCPServer:
         caller = _caller(ctx)
         async with _session(caller) as (session, user):
             chat = ChatService(session, caller.settings, caller.redis, get_llm(caller.settings))
-            await chat.check_rate(user)
             if conversation_id is None:
+                await StoreService(session, caller.settings, caller.redis).visible_listing(
+                    caller.gpt_id, user
+                )
+                await chat.check_rate(user)  # after the checks: a refused call counts nothing
                 conversation = await chat.start(user, caller.gpt_id)
             else:
                 try:
@@ -163,6 +166,8 @@ def build_server() -> MCPServer:
                     raise NotFound(
                         "No such conversation with this GPT; leave conversation_id out to start one"
                     )
+                await chat.pinned_version(user, conversation, repin=False)
+                await chat.check_rate(user)
             answer: Answer | None = None
             # An MCP client cannot approve a call: one that needs approval ends the answer with a note.
             async for event in chat.reply(user, conversation, question, can_ask=False):
@@ -189,11 +194,11 @@ def build_server() -> MCPServer:
         caller = _caller(ctx)
         async with _session(caller) as (session, user):
             settings = caller.settings
+            store = StoreService(session, settings, caller.redis)
+            version = await store.live_version(await store.visible_listing(caller.gpt_id, user))
             await ratelimit.enforce(
                 caller.redis, user.id, "messages", settings.rate_limit_messages_per_minute, 60
             )
-            store = StoreService(session, settings, caller.redis)
-            version = await store.live_version(await store.visible_listing(caller.gpt_id, user))
             knowledge = KnowledgeService(session, settings)
             files = await knowledge.files_by_ids(
                 await knowledge.version_file_ids(version.file_ids, version.datasets)

@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import ratelimit
-from core.errors import AppError, NotFound
+from core.errors import AppError, Invalid, NotFound
 from core.llm import ChatModel, Delta, Message
 from core.models import User
 from core.openai_errors import stream_error_event
@@ -99,9 +99,9 @@ def model_not_found(model: str) -> NotFound:
 async def plan(
     session: AsyncSession, settings: Settings, redis: Redis, user: User, request: ChatCompletionRequest
 ) -> Plan:
-    """Rate-limit, resolve `model` to a GPT the user may use (404 `model_not_found` otherwise), search its
-    knowledge for the question, count the message."""
-    await ratelimit.enforce(redis, user.id, "messages", settings.rate_limit_messages_per_minute, 60)
+    """Resolve `model` to a GPT the user may use (404 `model_not_found` otherwise), check the question,
+    then rate-limit (each of the `n` choices is a message: it is a model call that may run the GPT's tools),
+    search its knowledge for the question, count the message. A refused request counts nothing."""
     try:
         gpt_id = uuid.UUID(request.model)
     except ValueError:
@@ -113,6 +113,16 @@ async def plan(
         raise model_not_found(request.model) from None
     check_question(request.messages)
     version = await store.live_version(listing)
+    n = request.n or 1
+    limit = settings.rate_limit_messages_per_minute
+    if n > limit:  # never within the limit, however long the caller waits: a 400, not a 429
+        raise Invalid(
+            f"'n' is {n}, more than the {limit} messages a minute this server allows "
+            "(GPTSTORE_RATE_LIMIT_MESSAGES_PER_MINUTE): each choice counts as a message.",
+            field="n",
+            param="n",
+            code="invalid_value",
+        )
     extra = "\n\n".join(_text(m.content) for m in request.messages if m.role in ("system", "developer"))
     dialogue = [m for m in request.messages if m.role in ("user", "assistant")]
     # The question is the last user message; every other turn, also an assistant one after it, is history.
@@ -124,6 +134,7 @@ async def plan(
             message["name"] = m.name
         history.append(message)
     stop = request.stop
+    await ratelimit.enforce(redis, user.id, "messages", limit, 60, cost=n)
     context = replace(version_context(version), client_instructions=extra or None)
     question = _text(dialogue[asked].content)
     sources = await find_sources(session, settings, context, question)
@@ -136,7 +147,7 @@ async def plan(
         history=history,
         question=question,
         sources=sources,
-        n=request.n or 1,
+        n=n,
         max_tokens=request.max_tokens or request.max_completion_tokens,
         stop=[stop] if isinstance(stop, str) else list(stop or []),
         options=forwarded(request),

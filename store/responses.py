@@ -199,11 +199,10 @@ async def plan(
     user: User,
     request: CreateResponseRequest,
 ) -> ResponsePlan:
-    """Rate-limit, resolve `model` to a GPT the user may use (404 `model_not_found` otherwise), read the
-    input and the dialogue it continues, search the GPT's knowledge for the last user message, count the
-    message. The input is read after the model is known: a request the schema allows is not a 400 for an
-    unknown model."""
-    await ratelimit.enforce(redis, user.id, "messages", settings.rate_limit_messages_per_minute, 60)
+    """Resolve `model` to a GPT the user may use (404 `model_not_found` otherwise), read the input and the
+    dialogue it continues, then rate-limit (a refused request counts nothing), search the GPT's knowledge
+    for the last user message, count the message. The input is read after the model is known: a request
+    the schema allows is not a 400 for an unknown model."""
     gpt_id = _uuid(request.model, "")
     store = StoreService(session, settings, redis)
     try:
@@ -229,12 +228,6 @@ async def plan(
         )
     chats = ChatService(session, settings, redis, llm)
     history, conversation, previous_id, kept_instructions = await _history(chats, user, request)
-    if conversation is not None:
-        # An unbound /v1 conversation is pinned to this GPT now; a bound one must be of this GPT (400).
-        conversations = ConversationService(session, settings, redis)
-        version = await conversations.bind(user, conversation, gpt_id)
-    else:
-        version = await store.live_version(listing)
     extra = [kept_instructions or "", request.instructions or ""]
     extra += [i.text for i in items if i.role in ("system", "developer")]
     dialogue_items = [i for i in items if i.role not in ("system", "developer")]
@@ -249,6 +242,13 @@ async def plan(
             code="invalid_value",
         )
     question = dialogue[users[-1]]["content"] or ""
+    if conversation is not None:
+        # An unbound /v1 conversation is pinned to this GPT now; a bound one must be of this GPT (400).
+        conversations = ConversationService(session, settings, redis)
+        version = await conversations.bind(user, conversation, gpt_id)
+    else:
+        version = await store.live_version(listing)
+    await ratelimit.enforce(redis, user.id, "messages", settings.rate_limit_messages_per_minute, 60)
     context = replace(
         version_context(version), client_instructions="\n\n".join(t for t in extra if t) or None
     )

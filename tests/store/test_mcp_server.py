@@ -126,14 +126,16 @@ async def test_tool_errors_are_clear(settings, db, redis, session, creator):
     key = await api_key(session, settings, creator)
     async with running(limited, db, redis) as (app, _):
         async with mcp_session(app, gpt_id, key) as mcp:
-            unknown = await mcp.call_tool("ask", {"question": "Hi", "conversation_id": "nope"})
-            assert unknown.is_error and "No such conversation" in unknown.content[0].text
+            for _ in range(3):  # refused calls count nothing against the limit
+                unknown = await mcp.call_tool("ask", {"question": "Hi", "conversation_id": "nope"})
+                assert unknown.is_error and "No such conversation" in unknown.content[0].text
             first = await mcp.call_tool("search_knowledge", {"query": "fjords"})
             assert (
                 not first.is_error
                 and first.structured_content["note"] == "This GPT has no open knowledge files."
             )
-            limited_call = await mcp.call_tool("ask", {"question": "Best fjord?"})
+            assert not (await mcp.call_tool("ask", {"question": "Best fjord?"})).is_error
+            limited_call = await mcp.call_tool("ask", {"question": "Best fjord, again?"})
             assert limited_call.is_error and "Too many messages requests" in limited_call.content[0].text
             empty = await mcp.call_tool("search_knowledge", {"query": ""})
             assert empty.is_error

@@ -126,6 +126,40 @@ async def test_rate_limit_is_429_with_retry_after(settings, db, redis, creator, 
     assert_openai_error(caught.value.body, type="requests", code="rate_limit_exceeded")
 
 
+async def test_refused_requests_do_not_use_up_the_rate_limit(settings, db, redis, creator, gpt_id):
+    """Checked, then rate-limited: a 400 or 404 counts nothing, on Chat Completions and Responses."""
+    limited = settings.model_copy(update={"rate_limit_messages_per_minute": 1})
+    async with app_client_for(limited, db=db, redis=redis) as client:
+        sdk = sdk_for(client, auth_headers(creator, limited))
+        for _ in range(3):
+            with pytest.raises(openai.BadRequestError):
+                await sdk.chat.completions.create(model=gpt_id, messages=[{"role": "user", "content": " "}])
+            with pytest.raises(openai.NotFoundError):
+                await sdk.chat.completions.create(model="gpt-4o", messages=HI)
+            with pytest.raises(openai.BadRequestError):
+                await sdk.responses.create(model=gpt_id, input=[{"role": "user", "content": "  "}])
+            with pytest.raises(openai.BadRequestError):
+                await sdk.responses.create(
+                    model=gpt_id, input=[{"type": "function_call_output", "call_id": "c", "output": "1"}]
+                )
+        await sdk.chat.completions.create(model=gpt_id, messages=HI)  # the one message of the minute
+        with pytest.raises(openai.RateLimitError):
+            await sdk.responses.create(model=gpt_id, input="Hi")
+
+
+async def test_each_choice_counts_against_the_rate_limit(settings, db, redis, creator, gpt_id):
+    limited = settings.model_copy(update={"rate_limit_messages_per_minute": 3})
+    async with app_client_for(limited, db=db, redis=redis) as client:
+        sdk = sdk_for(client, auth_headers(creator, limited))
+        with pytest.raises(openai.BadRequestError) as caught:  # never within the limit: not a 429
+            await sdk.chat.completions.create(model=gpt_id, messages=HI, n=4)
+        assert caught.value.param == "n" and "3 messages a minute" in caught.value.message
+        answered = await sdk.chat.completions.create(model=gpt_id, messages=HI, n=2)
+        assert len(answered.choices) == 2
+        with pytest.raises(openai.RateLimitError):  # 2 + 2 > 3
+            await sdk.chat.completions.create(model=gpt_id, messages=HI, n=2)
+
+
 @pytest.mark.parametrize("stream", [False, True])
 async def test_provider_failures_are_5xx_server_errors(llm_sdk, gpt_id, fake_openai, stream):
     fake_openai.script(error(401, "bad provider key"))
