@@ -231,3 +231,35 @@ async def test_the_openapi_document_declares_the_openai_error_shape(client):
     assert set(document["components"]["schemas"]["OpenAIErrorDetail"]["properties"]) == {
         "message", "type", "param", "code"
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/responses", "/mcp/gpts/x"])
+async def test_browsers_may_send_the_official_sdks_headers(client, path):
+    """The openai JS SDK in a browser (`dangerouslyAllowBrowser`) sends `X-Stainless-*` headers: its CORS
+    preflight must pass, or no request is made."""
+    sent = (
+        "authorization,content-type,x-stainless-arch,x-stainless-lang,x-stainless-os,"
+        "x-stainless-package-version,x-stainless-retry-count,x-stainless-runtime,"
+        "x-stainless-runtime-version,x-stainless-timeout,openai-organization,openai-project,"
+        "mcp-protocol-version"
+    )
+    preflight = await client.options(
+        path,
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": sent,
+        },
+    )
+    assert preflight.status_code in (200, 204), preflight.text
+    allowed = {h.strip().lower() for h in preflight.headers["access-control-allow-headers"].split(",")}
+    assert set(sent.split(",")) <= allowed
+    refused = await client.options(
+        path,
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-made-up",
+        },
+    )
+    assert refused.status_code == 400
