@@ -33,7 +33,7 @@ from litestar.types import Receive, Scope, Send
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,6 +49,9 @@ from retrieval.answer import Answer
 from retrieval.schemas import CitedDatasetRead
 from retrieval.service import KnowledgeService
 from store.chat import ChatService
+from store.conversation_items import conversation_key, conversation_public_id
+from store.conversations import ConversationService
+from store.models import Conversation
 from store.service import StoreService
 
 MOUNT_PATH = "/mcp"
@@ -126,9 +129,35 @@ async def _session(caller: Caller) -> AsyncIterator[tuple[AsyncSession, User]]:
         raise ToolError(exc.detail) from None
 
 
+def argument_problems(tool: str, error: ValidationError) -> str:
+    """A tool's refused arguments in words: each argument and what is wrong with it (not pydantic's dump)."""
+    reasons = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(part) for part in item["loc"]) or "arguments"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "missing":
+            message = "is required"
+        elif item["type"] == "extra_forbidden":
+            message = "is not an argument of this tool"
+        reasons.append(f"'{where}' {message[:1].lower()}{message[1:]}")
+    return f"Invalid arguments for {tool}: " + "; ".join(reasons) + "."
+
+
+class GptsMcpServer(MCPServer):
+    """The SDK's server, with refused arguments reported in words (the SDK sends pydantic's dump)."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                raise ToolError(argument_problems(name, exc.__cause__)) from exc.__cause__
+            raise
+
+
 def build_server() -> MCPServer:
     """The MCP server with the tools `ask` and `search_knowledge` (the GPT comes from the request)."""
-    server = MCPServer(
+    server = GptsMcpServer(
         "gptstore",
         title="A gptstore GPT",
         instructions=(
@@ -158,13 +187,20 @@ def build_server() -> MCPServer:
                 await chat.check_rate(user)  # after the checks: a refused call counts nothing
                 conversation = await chat.start(user, caller.gpt_id)
             else:
-                try:
-                    conversation = await chat.owned(user, uuid.UUID(conversation_id))
-                except ValueError:
-                    raise NotFound("No such conversation") from None
+                key = conversation_key(conversation_id)
+                conversation = await session.get(Conversation, key) if key else None
+                if conversation is None or conversation.user_id != user.id:
+                    raise NotFound(
+                        f"No conversation '{conversation_id}' of yours; leave conversation_id out to start "
+                        "one"
+                    )
+                if conversation.gpt_id is None:  # made under /v1/conversations: its first answer binds it
+                    conversations = ConversationService(session, caller.settings, caller.redis)
+                    await conversations.bind(user, conversation, caller.gpt_id)
                 if conversation.gpt_id != caller.gpt_id:
                     raise NotFound(
-                        "No such conversation with this GPT; leave conversation_id out to start one"
+                        f"Conversation '{conversation_id}' is with another GPT; ask that GPT in it, or leave "
+                        "conversation_id out to start one with this one"
                     )
                 await chat.pinned_version(user, conversation, repin=False)
                 await chat.check_rate(user)
@@ -177,7 +213,7 @@ def build_server() -> MCPServer:
             return AskResult(
                 answer=answer.content,
                 citations=[CitationOut(**c.as_json()) for c in answer.citations],
-                conversation_id=str(conversation.id),
+                conversation_id=conversation_public_id(conversation.id),
             )
 
     @server.tool(

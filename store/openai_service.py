@@ -142,7 +142,7 @@ async def plan(
     allowed = await allowed_grants(session, user.id, gpt_id) if toolset else frozenset()
     await usage_counters.count(redis, gpt_id, user.id, messages=1)
     return Plan(
-        model=request.model,
+        model=str(gpt_id),  # the id /v1/models lists, whichever form of it (`urn:uuid:`, upper case) was sent
         context=context,
         history=history,
         question=question,
@@ -235,10 +235,12 @@ def _citations(answer: Answer) -> list[dict[str, object]]:
 
 def _extensions(answer: Answer) -> dict[str, Any]:
     """gptstore's fields of a message besides OpenAI's: its citations and, when the reply stopped before a
-    call that needs the user's approval, that call (`pending_tool_call`: name, arguments, domain)."""
+    call that needs the user's approval, that call (`pending_tool_call`: call_id, name, domain, and
+    `arguments` as a JSON string, as OpenAI's `tool_calls` and the Responses call items write them)."""
     fields: dict[str, Any] = {"citations": _citations(answer)}
     if answer.status == "requires_approval" and answer.pending is not None:
-        fields["pending_tool_call"] = answer.pending.as_json()
+        pending = answer.pending
+        fields["pending_tool_call"] = {**pending.as_json(), "arguments": pending.arguments or "{}"}
     return fields
 
 
