@@ -15,9 +15,11 @@ from redis.asyncio import Redis
 from core.errors import RateLimited
 
 # One round trip, atomic, and fine on Redis 6 (no EXPIRE NX): the window starts with the first hit.
+# ARGV: the window in seconds, and the cost of this hit (1 when left out).
 _COUNT = """
-local count = redis.call('INCRBY', KEYS[1], ARGV[2])
-if count == tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local cost = tonumber(ARGV[2] or '1')
+local count = redis.call('INCRBY', KEYS[1], cost)
+if count == cost then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return {count, redis.call('TTL', KEYS[1])}
 """
 
