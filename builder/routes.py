@@ -194,11 +194,10 @@ class BuilderChatController(Controller):
         `Accept: text/event-stream`); 404 when no such call waits in that preview conversation."""
         gpt = await GptService(db_session, settings).get_owned(current_user, gpt_id)
         service = PreviewService(db_session, settings, get_llm(settings))
+        # 404 before the limit counts (a request refused counts nothing) and before a stream starts
+        await service.pending(gpt, data.conversation_id, data.call_id, current_user.id, lock=False)
         await check_message_rate(state.redis, current_user, settings)
         if wants_stream(request):
-            await service.pending(
-                gpt, data.conversation_id, data.call_id, current_user.id, lock=False
-            )  # 404 first
             return sse(streamed_preview(state.db, state.settings, gpt.id, current_user.id, data))
         result = None
         async for event in service.decide(gpt, data, current_user.id):

@@ -7,6 +7,8 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from functools import cache
+from importlib import resources
 from typing import Any, Literal
 
 from litestar import Litestar
@@ -32,6 +34,14 @@ from core.storage import storage_of
 
 Service = Literal["all", "builder", "store"]
 logger = logging.getLogger("gptstore.access")
+
+
+@cache
+def cors_headers() -> list[str]:
+    """The request headers a cross-origin browser may send (`data/cors_headers.txt`): ours and those of the
+    official OpenAI and MCP SDKs (`X-Stainless-*`, `OpenAI-*`, `Mcp-*`), so their browser clients work."""
+    lines = resources.files("core").joinpath("data", "cors_headers.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
 def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
@@ -220,7 +230,7 @@ def create_app(
         lifespan=[lifespan, *lifespans],
         state=State({"settings": settings, "db": db, "redis": redis, "service": service}),
         middleware=[lambda app: _access_log(app), request_guard()],
-        cors_config=CORSConfig(allow_origins=["*"], allow_headers=["Authorization", "Content-Type"]),
+        cors_config=CORSConfig(allow_origins=["*"], allow_headers=cors_headers()),
         openapi_config=apidocs.openapi_config(),
         # the guard (core.guard) bounds each route kind; this is the outer bound of the largest kind
         request_max_body_size=max(

@@ -13,7 +13,9 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import sqlalchemy as sa
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
+from litestar.handlers import BaseRouteHandler
 from pwdlib import PasswordHash
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -178,8 +180,11 @@ class AccountService:
         if remaining > 0:
             await self.redis.set(REVOKED_TOKEN_PREFIX + _token_digest(token), 1, ex=remaining)
 
-    async def user_for_credential(self, credential: str) -> User:
-        """The user behind a bearer credential: a JWT or a `gsk_` API key."""
+    async def user_for_credential(self, credential: str, *, api_key: bool = True) -> User:
+        """The user behind a bearer credential: a JWT or a `gsk_` API key (401 otherwise). With
+        `api_key=False` (a web session cookie) only an access token is a credential."""
+        if credential.startswith(API_KEY_PREFIX) and not api_key:
+            raise Unauthorized("A session is an access token, not an API key")
         if credential.startswith(API_KEY_PREFIX):
             key = await self.session.scalar(
                 sa.select(ApiKey).where(ApiKey.key_hash == _key_digest(credential))
@@ -345,6 +350,22 @@ async def provide_optional_user(request: Request, db_session: AsyncSession, stat
 
 async def provide_current_user(request: Request, db_session: AsyncSession, state: State) -> User:
     return await _user_for_request(request, db_session, state, required=True)
+
+
+SESSION_ONLY = (
+    "This needs a signed-in session (an access token from POST /api/auth/login, or the web app): an API "
+    "key cannot manage API keys or the account, so a leaked key cannot outlive its revocation."
+)
+
+
+def session_only(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Guard of account management (API keys, profile): 403 for a request made with an API key.
+
+    A `gsk_` key answers GPTs and manages GPTs; making another key or changing who the account is would let
+    a leaked key survive being revoked, so only a signed-in session (an access token) may."""
+    scheme, _, credential = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credential.strip().startswith(API_KEY_PREFIX):
+        raise Forbidden(SESSION_ONLY, code="session_required")
 
 
 def require_paid_plan(user: User) -> None:

@@ -173,6 +173,15 @@ def unavailable(exc: BaseException, retry_after: int) -> ServiceUnavailable | No
 
 
 BODY_PARAMETER = "data"  # Litestar's name for the request body; clients only ever see "body"
+# pydantic names the branch of a union it tried in the error's path (`input.str`, `stop.list[str]`,
+# `x.function-after[...]`): not a field, so the client's path leaves it out.
+_UNION_BRANCH = re.compile(r"^(?:str|int|float|bool|bytes|none|[a-z-]+\[.*\])$")
+
+
+def _client_path(key: str) -> str:
+    parts = key.split(".")
+    kept = [parts[0], *(p for p in parts[1:] if not _UNION_BRANCH.match(p))]
+    return ".".join(kept)
 
 
 def _field_errors(extra: Any) -> tuple[list[dict[str, Any]], bool]:
@@ -193,7 +202,7 @@ def _field_errors(extra: Any) -> tuple[list[dict[str, Any]], bool]:
         if isinstance(message, str):
             # pydantic's prefix for a validator's own ValueError: the message is the validator's sentence
             message = parameter_message(message.removeprefix("Value error, "))
-        errors.append({"field": key or "body", "message": message})
+        errors.append({"field": _client_path(key) if key else "body", "message": message})
     return errors, missing_body
 
 

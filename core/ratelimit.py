@@ -15,9 +15,11 @@ from redis.asyncio import Redis
 from core.errors import RateLimited
 
 # One round trip, atomic, and fine on Redis 6 (no EXPIRE NX): the window starts with the first hit.
+# ARGV: the window in seconds, and the cost of this hit (1 when left out).
 _COUNT = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local cost = tonumber(ARGV[2] or '1')
+local count = redis.call('INCRBY', KEYS[1], cost)
+if count == cost then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return {count, redis.call('TTL', KEYS[1])}
 """
 
@@ -30,12 +32,13 @@ async def enforce(
     window_seconds: int,
     *,
     name: str | None = None,
+    cost: int = 1,
 ) -> None:
-    """Count one `action` by the user (or another subject: a visitor, a GPT, a client address); past
-    `limit` in the current window, refuse with 429 (the problem's `limit` is `name`, where the limit is
-    set, when given)."""
+    """Count `cost` (one by default) `action`s by the user (or another subject: a visitor, a GPT, a client
+    address); past `limit` in the current window, refuse with 429 (the problem's `limit` is `name`, where
+    the limit is set, when given). A request that costs more than the limit is refused whole."""
     key = f"gptstore:rate:{action}:{user_id}"
-    count, ttl = await redis.eval(_COUNT, 1, key, window_seconds)
+    count, ttl = await redis.eval(_COUNT, 1, key, window_seconds, cost)
     if count > limit:
         retry = max(int(ttl), 1)
         raise RateLimited(

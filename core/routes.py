@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import migrate
-from core.auth import AccountService, client_ip, require_admin
+from core.auth import AccountService, client_ip, require_admin, session_only
 from core.errors import problem
 from core.models import User
 from core.pagination import Page
@@ -69,14 +69,14 @@ class MeController(Controller):
     async def me(self, current_user: User) -> UserRead:
         return UserRead.model_validate(current_user)
 
-    @post("/api-keys", status_code=201)
+    @post("/api-keys", status_code=201, guards=[session_only])
     async def create_api_key(
         self, data: ApiKeyCreate, current_user: User, db_session: AsyncSession, settings: Settings
     ) -> ApiKeyCreated:
         row, key = await AccountService(db_session, settings).create_api_key(current_user, data.name)
         return ApiKeyCreated(**ApiKeyRead.model_validate(row).model_dump(), key=key)
 
-    @get("/api-keys")
+    @get("/api-keys", guards=[session_only])
     async def list_api_keys(
         self,
         current_user: User,
@@ -91,7 +91,7 @@ class MeController(Controller):
         )
         return Page(data=[ApiKeyRead.model_validate(r) for r in rows], next_cursor=next_cursor)
 
-    @delete("/api-keys/{key_id:uuid}", status_code=204)
+    @delete("/api-keys/{key_id:uuid}", status_code=204, guards=[session_only])
     async def revoke_api_key(
         self, key_id: uuid.UUID, current_user: User, db_session: AsyncSession, settings: Settings
     ) -> None:

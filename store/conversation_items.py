@@ -288,6 +288,23 @@ def parse_items(raw: Any, param: str = "items") -> list[NewItem]:
     return items
 
 
+CONVERSATION_PREFIX = "conv_"
+
+
+def conversation_public_id(conversation_id: uuid.UUID) -> str:
+    """The id `/v1` and MCP answer with: `conv_<32 hex digits>`, as OpenAI writes conversation ids."""
+    return CONVERSATION_PREFIX + conversation_id.hex
+
+
+def conversation_key(value: str | None) -> uuid.UUID | None:
+    """The conversation a given id names: `conv_<hex>` or the bare UUID (as the web app's URLs show it, in any
+    form `uuid.UUID` reads); None for anything else."""
+    try:
+        return uuid.UUID(str(value).removeprefix(CONVERSATION_PREFIX))
+    except ValueError:
+        return None
+
+
 def _timestamp(value: datetime) -> int:
     return int(value.timestamp())
 
@@ -295,7 +312,7 @@ def _timestamp(value: datetime) -> int:
 def conversation_object(conversation: Conversation) -> dict[str, Any]:
     """OpenAI's `conversation` object."""
     return {
-        "id": str(conversation.id),
+        "id": conversation_public_id(conversation.id),
         "object": "conversation",
         "created_at": _timestamp(conversation.created_at),
         "metadata": dict(conversation.labels or {}),

@@ -33,7 +33,7 @@ from core.models import User
 from core.settings import Settings
 from store import usage
 from store.chat import ChatService, cancel_waiting, conversation_title, hold_for_turn
-from store.conversation_items import NewItem, refuse
+from store.conversation_items import NewItem, conversation_key, conversation_public_id, refuse
 from store.models import ChatMessage, Conversation, GptVersion
 from store.service import StoreService
 
@@ -66,7 +66,7 @@ class ConversationService:
 
     async def owned(self, user: User, conversation_id: str) -> Conversation:
         """The caller's conversation with this id (bound to a GPT or not); 404 for any other id."""
-        found = _uuid(conversation_id)
+        found = conversation_key(conversation_id)
         conversation = await self.session.get(Conversation, found) if found else None
         if conversation is None or conversation.user_id != user.id:
             raise conversation_not_found(conversation_id)
@@ -129,14 +129,14 @@ class ConversationService:
                 .returning(Conversation.id)
             )
             if not await hold_for_turn(self.session, conversation.id):  # deleted since it was read
-                raise conversation_not_found(str(conversation.id))
+                raise conversation_not_found(conversation_public_id(conversation.id))
             await self.session.refresh(conversation)
             if bound is not None:
                 await usage.count(self.redis, gpt_id, user.id, conversations=1)
         if conversation.gpt_id != gpt_id:
             raise Invalid(
-                f"Conversation '{conversation.id}' belongs to the GPT '{conversation.gpt_id}'; ask that GPT "
-                "in it, or start a new conversation for this one.",
+                f"Conversation '{conversation_public_id(conversation.id)}' belongs to the GPT "
+                f"'{conversation.gpt_id}'; ask that GPT in it, or start a new conversation for this one.",
                 field="conversation",
                 param="conversation",
                 code="invalid_value",

@@ -24,6 +24,7 @@ from core.settings import Settings
 from store.conversation_items import (
     check_metadata,
     conversation_object,
+    conversation_public_id,
     item_list,
     item_object,
     items_schema,
@@ -182,7 +183,7 @@ class ConversationsController(Controller):
     ) -> dict[str, Any]:
         """Delete the conversation and its items."""
         deleted = await conversations.delete(current_user, conversation_id)
-        return {"id": str(deleted), "object": "conversation.deleted", "deleted": True}
+        return {"id": conversation_public_id(deleted), "object": "conversation.deleted", "deleted": True}
 
     @get("/{conversation_id:str}/items", responses=_error_specs(400, 401, 404))
     async def list_items(

@@ -10,7 +10,7 @@ from litestar.params import Parameter
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.auth import require_admin
+from core.auth import require_admin, session_only
 from core.models import User
 from core.params import Cursor, Limit
 from core.settings import Settings
@@ -163,7 +163,7 @@ class ProfileController(Controller):
     async def profile(self, current_user: User) -> ProfileRead:
         return ProfileRead.model_validate(current_user)
 
-    @patch("/")
+    @patch("/", guards=[session_only])
     async def update_profile(
         self,
         data: ProfileUpdate,

@@ -55,6 +55,9 @@ from retrieval.answer import Answer
 from retrieval.schemas import CitedDatasetRead
 from retrieval.service import KnowledgeService
 from store.chat import ChatService
+from store.conversation_items import conversation_key, conversation_public_id
+from store.conversations import ConversationService
+from store.models import Conversation
 from store.service import StoreService
 
 MOUNT_PATH = "/mcp"
@@ -132,11 +135,25 @@ async def _session(caller: Caller) -> AsyncIterator[tuple[AsyncSession, User]]:
         raise ToolError(exc.detail) from None
 
 
+def argument_problems(tool: str, error: ValidationError) -> str:
+    """A tool's refused arguments in words: each argument and what is wrong with it (not pydantic's dump)."""
+    reasons = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(part) for part in item["loc"]) or "arguments"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "missing":
+            message = "is required"
+        elif item["type"] == "extra_forbidden":
+            message = "is not an argument of this tool"
+        reasons.append(f"'{where}' {message[:1].lower()}{message[1:]}")
+    return f"Invalid arguments for {tool}: " + "; ".join(reasons) + "."
+
+
 class GptMcpServer(MCPServer):
     """`MCPServer` with the spec's error codes where the SDK answers otherwise.
 
     The SDK reports an unknown tool as a tool result and an unknown prompt as JSON-RPC code 0; both are
-    `-32602` here. Arguments that fail a tool's schema stay tool errors, in one line per field.
+    `-32602` here. Arguments that fail a tool's schema stay tool errors, in words (`argument_problems`).
     """
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
@@ -147,11 +164,7 @@ class GptMcpServer(MCPServer):
         except ToolError as exc:
             if not isinstance(exc.__cause__, ValidationError):
                 raise
-            fields = "; ".join(
-                f"{'.'.join(str(part) for part in error['loc']) or 'arguments'}: {error['msg']}"
-                for error in exc.__cause__.errors(include_url=False)
-            )
-            raise ToolError(f"Invalid arguments for {name}: {fields}") from exc.__cause__
+            raise ToolError(argument_problems(name, exc.__cause__)) from exc.__cause__
 
     async def get_prompt(
         self, name: str, arguments: dict[str, Any] | None = None, context: Any = None
@@ -189,18 +202,30 @@ def build_server() -> MCPServer:
         caller = _caller(ctx)
         async with _session(caller) as (session, user):
             chat = ChatService(session, caller.settings, caller.redis, get_llm(caller.settings))
-            await chat.check_rate(user)
             if conversation_id is None:
+                await StoreService(session, caller.settings, caller.redis).visible_listing(
+                    caller.gpt_id, user
+                )
+                await chat.check_rate(user)  # after the checks: a refused call counts nothing
                 conversation = await chat.start(user, caller.gpt_id)
             else:
-                try:
-                    conversation = await chat.owned(user, uuid.UUID(conversation_id))
-                except ValueError:
-                    raise NotFound("No such conversation") from None
+                key = conversation_key(conversation_id)
+                conversation = await session.get(Conversation, key) if key else None
+                if conversation is None or conversation.user_id != user.id:
+                    raise NotFound(
+                        f"No conversation '{conversation_id}' of yours; leave conversation_id out to start "
+                        "one"
+                    )
+                if conversation.gpt_id is None:  # made under /v1/conversations: its first answer binds it
+                    conversations = ConversationService(session, caller.settings, caller.redis)
+                    await conversations.bind(user, conversation, caller.gpt_id)
                 if conversation.gpt_id != caller.gpt_id:
                     raise NotFound(
-                        "No such conversation with this GPT; leave conversation_id out to start one"
+                        f"Conversation '{conversation_id}' is with another GPT; ask that GPT in it, or leave "
+                        "conversation_id out to start one with this one"
                     )
+                await chat.pinned_version(user, conversation, repin=False)
+                await chat.check_rate(user)
             answer: Answer | None = None
             # An MCP client cannot approve a call: one that needs approval ends the answer with a note.
             async for event in chat.reply(user, conversation, question, can_ask=False):
@@ -210,7 +235,7 @@ def build_server() -> MCPServer:
             return AskResult(
                 answer=answer.content,
                 citations=[CitationOut(**c.as_json()) for c in answer.citations],
-                conversation_id=str(conversation.id),
+                conversation_id=conversation_public_id(conversation.id),
             )
 
     @server.tool(
@@ -227,11 +252,11 @@ def build_server() -> MCPServer:
         caller = _caller(ctx)
         async with _session(caller) as (session, user):
             settings = caller.settings
+            store = StoreService(session, settings, caller.redis)
+            version = await store.live_version(await store.visible_listing(caller.gpt_id, user))
             await ratelimit.enforce(
                 caller.redis, user.id, "messages", settings.rate_limit_messages_per_minute, 60
             )
-            store = StoreService(session, settings, caller.redis)
-            version = await store.live_version(await store.visible_listing(caller.gpt_id, user))
             knowledge = KnowledgeService(session, settings)
             files = await knowledge.files_by_ids(
                 await knowledge.version_file_ids(version.file_ids, version.datasets)

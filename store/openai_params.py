@@ -74,6 +74,19 @@ def parameters(table: str = "openai_parameters.toml") -> dict[str, Parameter]:
 
 
 ROLES = ("system", "developer", "user", "assistant")  # accepted; `tool` and `function` are refused by name
+# The fields of an assistant message as a completion returns it (OpenAI's and gptstore's own), taken back
+# as input so that `messages.append(completion.choices[0].message)` works: output only, so they are read
+# and left out; what would ask for client tools or audio (a non-null `tool_calls`, ...) is refused.
+ASSISTANT_OUTPUT_FIELDS: dict[str, dict[str, Any]] = {
+    "refusal": {"type": ["string", "null"]},
+    "annotations": {"type": ["array", "null"]},
+    "citations": {"type": ["array", "null"]},
+    "pending_tool_call": {"type": ["object", "null"]},
+    "audio": {"type": "null"},
+    "function_call": {"type": "null"},
+    "tool_calls": {"anyOf": [{"type": "null"}, {"type": "array", "maxItems": 0}]},
+}
+_JSON_TYPES = {"string": str, "array": list, "object": dict, "null": type(None)}
 TOKEN_ID = "^[0-9]+$"  # a `logit_bias` key
 TEXT_PART = {
     "type": "object",
@@ -88,8 +101,11 @@ def _message_schema(schema: dict[str, Any]) -> None:
     properties["role"] = {"enum": list(ROLES)}
     text_parts = {"type": "array", "minItems": 1, "items": TEXT_PART}
     properties["content"] = {"anyOf": [{"type": "string"}, text_parts]}
+    properties.update(ASSISTANT_OUTPUT_FIELDS)
     schema["required"] = ["role", "content"]
     schema["additionalProperties"] = False
+    schema["if"] = {"not": {"properties": {"role": {"const": "assistant"}}}}  # output fields: assistant only
+    schema["then"] = {"not": {"anyOf": [{"required": [name]} for name in ASSISTANT_OUTPUT_FIELDS]}}
 
 
 class ChatCompletionMessage(BaseModel):
@@ -97,7 +113,7 @@ class ChatCompletionMessage(BaseModel):
 
     model_config = ConfigDict(extra="allow", json_schema_extra=_message_schema)
 
-    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    role: str  # one of ROLES; `tool` and `function` are refused by name (`_check_messages`)
     content: str | list[Any] | None = None
     name: str | None = None
 
@@ -241,16 +257,25 @@ def _accepted(spec: Parameter, value: Any) -> bool:
     return any(as_json == json.dumps(accepted, sort_keys=True) for accepted in spec.accepts)
 
 
+def _shown(bound: float) -> str:
+    """A bound as a person reads it: an integer in full (not `9.22337e+18`), a fraction shortly."""
+    return str(bound) if isinstance(bound, int) or not float(bound).is_integer() else str(int(bound))
+
+
 def _check_range(spec: Parameter, value: Any, settings: Settings) -> None:
     name = spec.name
     if isinstance(value, int | float) and not isinstance(value, bool):
         if spec.minimum is not None and value < spec.minimum:
             raise _refuse(
-                f"{value} is less than the minimum of {spec.minimum:g} - '{name}'", name, "invalid_value"
+                f"{value} is less than the minimum of {_shown(spec.minimum)} - '{name}'",
+                name,
+                "invalid_value",
             )
         if spec.maximum is not None and value > spec.maximum:
             raise _refuse(
-                f"{value} is greater than the maximum of {spec.maximum:g} - '{name}'", name, "invalid_value"
+                f"{value} is greater than the maximum of {_shown(spec.maximum)} - '{name}'",
+                name,
+                "invalid_value",
             )
         cap = getattr(settings, spec.maximum_setting) if spec.maximum_setting else None
         if cap is not None and value > cap:
@@ -267,26 +292,59 @@ def _check_range(spec: Parameter, value: Any, settings: Settings) -> None:
             low, high = spec.value_minimum, spec.value_maximum
             if (low is not None and item < low) or (high is not None and item > high):
                 raise _refuse(
-                    f"'{name}' values must be from {low:g} to {high:g}; '{key}' is {item}",
+                    f"'{name}' values must be from {_shown(low)} to {_shown(high)}; '{key}' is {item}",
                     name,
                     "invalid_value",
                 )
 
 
+def _output_field(where: str, name: str, value: Any) -> None:
+    """An assistant message's output field sent back: fine as a completion returns it (null, or gptstore's
+    own fields with their values); a non-null `tool_calls`, `function_call` or `audio` is refused."""
+    if value is None or (name == "tool_calls" and value == []):
+        return
+    kinds = ASSISTANT_OUTPUT_FIELDS[name].get("type")
+    if isinstance(kinds, list):
+        if any(isinstance(value, _JSON_TYPES[kind]) for kind in kinds):
+            return
+        wanted = " or ".join("null" if kind == "null" else f"a JSON {kind}" for kind in kinds)
+        raise _refuse(f"'{where}.{name}' must be {wanted}", f"{where}.{name}", "invalid_type")
+    raise _refuse(
+        f"'{where}.{name}' is not supported: client tools and audio are not available here (send it as "
+        "null, or leave it out)",
+        f"{where}.{name}",
+        "unsupported_parameter",
+    )
+
+
 def _check_messages(messages: list[ChatCompletionMessage]) -> None:
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
-        for extra in message.model_extra or {}:
-            raise _refuse(
-                f"'{where}.{extra}' is not supported: client tools and audio are not available here",
-                f"{where}.{extra}",
-                "unsupported_parameter",
-            )
         if message.role in ("tool", "function"):
             raise _refuse(
                 f"'{where}.role' {message.role!r} is not supported: there are no client tools",
                 f"{where}.role",
                 "unsupported_value",
+            )
+        if message.role not in ROLES:
+            raise _refuse(
+                f"Invalid value for '{where}.role': {message.role!r}; it is one of {', '.join(ROLES)}",
+                f"{where}.role",
+                "invalid_value",
+            )
+        for extra, value in (message.model_extra or {}).items():
+            if message.role == "assistant" and extra in ASSISTANT_OUTPUT_FIELDS:
+                _output_field(where, extra, value)
+                continue
+            known = "role, content and name" + (
+                f", and an assistant's {', '.join(ASSISTANT_OUTPUT_FIELDS)}"
+                if extra in ASSISTANT_OUTPUT_FIELDS
+                else ""
+            )
+            raise _refuse(
+                f"Unrecognized field '{where}.{extra}': a {message.role} message has {known}",
+                f"{where}.{extra}",
+                "unknown_parameter",
             )
         if message.content is None:
             raise _refuse(f"'{where}.content' is required", f"{where}.content", "invalid_value")

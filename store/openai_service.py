@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import ratelimit
-from core.errors import AppError, NotFound
+from core.errors import AppError, Invalid, NotFound
 from core.llm import ChatModel, Delta, Message
 from core.models import User
 from core.openai_errors import stream_error_event
@@ -99,9 +99,9 @@ def model_not_found(model: str) -> NotFound:
 async def plan(
     session: AsyncSession, settings: Settings, redis: Redis, user: User, request: ChatCompletionRequest
 ) -> Plan:
-    """Rate-limit, resolve `model` to a GPT the user may use (404 `model_not_found` otherwise), search its
-    knowledge for the question, count the message."""
-    await ratelimit.enforce(redis, user.id, "messages", settings.rate_limit_messages_per_minute, 60)
+    """Resolve `model` to a GPT the user may use (404 `model_not_found` otherwise), check the question,
+    then rate-limit (each of the `n` choices is a message: it is a model call that may run the GPT's tools),
+    search its knowledge for the question, count the message. A refused request counts nothing."""
     try:
         gpt_id = uuid.UUID(request.model)
     except ValueError:
@@ -113,6 +113,16 @@ async def plan(
         raise model_not_found(request.model) from None
     check_question(request.messages)
     version = await store.live_version(listing)
+    n = request.n or 1
+    limit = settings.rate_limit_messages_per_minute
+    if n > limit:  # never within the limit, however long the caller waits: a 400, not a 429
+        raise Invalid(
+            f"'n' is {n}, more than the {limit} messages a minute this server allows "
+            "(GPTSTORE_RATE_LIMIT_MESSAGES_PER_MINUTE): each choice counts as a message.",
+            field="n",
+            param="n",
+            code="invalid_value",
+        )
     extra = "\n\n".join(_text(m.content) for m in request.messages if m.role in ("system", "developer"))
     dialogue = [m for m in request.messages if m.role in ("user", "assistant")]
     # The question is the last user message; every other turn, also an assistant one after it, is history.
@@ -124,6 +134,7 @@ async def plan(
             message["name"] = m.name
         history.append(message)
     stop = request.stop
+    await ratelimit.enforce(redis, user.id, "messages", limit, 60, cost=n)
     context = replace(version_context(version), client_instructions=extra or None)
     question = _text(dialogue[asked].content)
     sources = await find_sources(session, settings, context, question)
@@ -131,12 +142,12 @@ async def plan(
     allowed = await allowed_grants(session, user.id, gpt_id) if toolset else frozenset()
     await usage_counters.count(redis, gpt_id, user.id, messages=1)
     return Plan(
-        model=request.model,
+        model=str(gpt_id),  # the id /v1/models lists, whichever form of it (`urn:uuid:`, upper case) was sent
         context=context,
         history=history,
         question=question,
         sources=sources,
-        n=request.n or 1,
+        n=n,
         max_tokens=request.max_tokens or request.max_completion_tokens,
         stop=[stop] if isinstance(stop, str) else list(stop or []),
         options=forwarded(request),
@@ -224,10 +235,12 @@ def _citations(answer: Answer) -> list[dict[str, object]]:
 
 def _extensions(answer: Answer) -> dict[str, Any]:
     """gptstore's fields of a message besides OpenAI's: its citations and, when the reply stopped before a
-    call that needs the user's approval, that call (`pending_tool_call`: name, arguments, domain)."""
+    call that needs the user's approval, that call (`pending_tool_call`: call_id, name, domain, and
+    `arguments` as a JSON string, as OpenAI's `tool_calls` and the Responses call items write them)."""
     fields: dict[str, Any] = {"citations": _citations(answer)}
     if answer.status == "requires_approval" and answer.pending is not None:
-        fields["pending_tool_call"] = answer.pending.as_json()
+        pending = answer.pending
+        fields["pending_tool_call"] = {**pending.as_json(), "arguments": pending.arguments or "{}"}
     return fields
 
 

@@ -35,6 +35,7 @@ from retrieval.answer import (
 )
 from retrieval.tool_loop import ToolCallEnded, ToolCallStarted
 from store.chat import cancel_waiting, conversation_title, hold_for_turn
+from store.conversation_items import conversation_public_id
 from store.models import ChatMessage, Conversation, StoredResponse
 from store.openai_service import clip
 from store.responses_plan import ResponsePlan
@@ -103,15 +104,23 @@ Persist = Callable[[ResponsePlan, dict[str, Any], Answer], Awaitable[None]]
 
 async def save(session: AsyncSession, plan: ResponsePlan, response: dict[str, Any], result: Answer) -> None:
     """Keep the response (`store`) and add the turn to its conversation, in `session`. A conversation
-    deleted while the answer was made gets nothing (the response is still kept, without it)."""
+    deleted while the answer was made is a 404 naming `conversation` and nothing is kept (a stream ends
+    with `response.failed` saying so), as the store chat answers it: never a 200 whose turn was dropped."""
     alive = plan.conversation_id is not None and await hold_for_turn(session, plan.conversation_id)
+    if plan.conversation_id is not None and not alive:
+        raise NotFound(
+            f"The conversation '{conversation_public_id(plan.conversation_id)}' was deleted while this "
+            "response was being made; the answer was not saved.",
+            param="conversation",
+            code="conversation_deleted",
+        )
     if plan.request.store is not False:
         session.add(
             StoredResponse(
                 id=plan.uuid,
                 user_id=plan.user_id,
                 gpt_id=plan.gpt_id,
-                conversation_id=plan.conversation_id if alive else None,
+                conversation_id=plan.conversation_id,
                 previous_response_id=plan.previous_response_id,
                 body=response,
                 input_items=plan.input_items,

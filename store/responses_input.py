@@ -1,20 +1,85 @@
 """The `input` of `POST /v1/responses` read into items: messages (text and images), function calls and
-their outputs. Anything this server would have to ignore is a 400 naming the item and field
-(`input[2].content[0].type`), in the codes of `store/openai_params.py`."""
+their outputs, and the records of what ran on the server. Anything this server would have to ignore is a
+400 naming the item and field (`input[2].content[0].type`), in the codes of `store/openai_params.py`.
+
+The output items a response carries are input items too, as OpenAI takes them (`input += response.output`,
+"manual state"): a `message`, a `function_call`, and the records of the server's own work
+(`file_search_call`, `mcp_call`, `gptstore:action_call`). A record is kept with the input and never runs
+again: the assistant message after it already holds what it found, so the model reads that message."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from store.openai_params import _refuse
 
 ROLES = ("user", "assistant", "system", "developer")
 TEXT_PARTS = ("input_text", "output_text", "text")
+_STRING = {"type": "string"}
+_OPTIONAL_STRING = {"type": ["string", "null"]}
+RECORD_SCHEMAS: dict[str, dict[str, Any]] = {  # the fields of each record as the output writes them
+    "file_search_call": {
+        "id": _STRING,
+        "status": _STRING,
+        "queries": {"type": "array", "items": _STRING},
+        "results": {"type": ["array", "null"], "items": {"type": "object"}},
+    },
+    "mcp_call": {
+        "id": _STRING,
+        "status": _STRING,
+        "server_label": _STRING,
+        "name": _STRING,
+        "arguments": _STRING,
+        "output": _OPTIONAL_STRING,
+        "error": {"type": ["object", "string", "null"]},
+    },
+    "gptstore:action_call": {
+        "id": _STRING,
+        "status": _STRING,
+        "domain": _OPTIONAL_STRING,
+        "name": _STRING,
+        "arguments": _STRING,
+        "output": _OPTIONAL_STRING,
+        "error": _OPTIONAL_STRING,
+    },
+}
+# Output items of the server's own work, taken back as input: kept, never run again.
+RECORDS = {kind: {"type", *fields} for kind, fields in RECORD_SCHEMAS.items()}
+_JSON_TYPES = {"string": str, "array": list, "object": dict, "null": type(None)}
+
+
+def record_schema(kind: str) -> dict[str, Any]:
+    """The JSON schema of one record item (closed: other fields are refused)."""
+    return {
+        "type": "object",
+        "required": ["type"],
+        "properties": {"type": {"const": kind}, **RECORD_SCHEMAS[kind]},
+        "additionalProperties": False,
+    }
+
+
+def _check_record(raw: dict[str, Any], where: str) -> None:
+    for name, schema in RECORD_SCHEMAS[raw["type"]].items():
+        if name not in raw:
+            continue
+        kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        value = raw[name]
+        if not any(isinstance(value, _JSON_TYPES[k]) for k in kinds):
+            wanted = " or ".join("null" if k == "null" else f"a JSON {k}" for k in kinds)
+            raise _refuse(f"'{where}.{name}' must be {wanted}", f"{where}.{name}", "invalid_type")
+        item_kind = schema.get("items", {}).get("type")
+        for j, member in enumerate(value if isinstance(value, list) and item_kind else []):
+            if not isinstance(member, _JSON_TYPES[item_kind]):
+                at = f"{where}.{name}[{j}]"
+                raise _refuse(f"'{at}' must be a JSON {item_kind}", at, "invalid_type")
+
+
 ITEM_FIELDS = {  # accepted fields of each input item type (others are refused by name)
     "message": {"type", "id", "status", "role", "content"},
     "function_call": {"type", "id", "status", "call_id", "name", "arguments"},
     "function_call_output": {"type", "id", "status", "call_id", "output"},
+    **RECORDS,
 }
 
 
@@ -25,7 +90,7 @@ IMAGE_URL_PREFIXES = ("https://", "data:image/")  # as OpenAI takes image inputs
 class InputItem:
     """One input item, read: a message (`text`, `images`), a `function_call` or a `function_call_output`."""
 
-    type: Literal["message", "function_call", "function_call_output"]
+    type: str  # "message", "function_call", "function_call_output", or one of RECORDS
     role: str = "user"
     text: str = ""
     images: list[str] = field(default_factory=list)  # image URLs (https or data:)
@@ -33,9 +98,12 @@ class InputItem:
     name: str = ""
     arguments: str = ""
     output: str = ""
+    record: dict[str, Any] | None = None  # a record of the server's work, as it was sent
 
     def as_item(self, item_id: str) -> dict[str, Any]:
         """The item as `input_items` lists it (OpenAI's shape)."""
+        if self.record is not None:
+            return {**self.record, "id": item_id}
         if self.type == "function_call":
             return {
                 "type": "function_call",
@@ -133,15 +201,24 @@ def read_input(value: str | list[Any] | None) -> list[InputItem]:
         if not isinstance(raw, dict):
             raise _refuse(f"'{where}' must be an object", where, "invalid_type")
         kind = raw.get("type", "message" if "role" in raw else None)
+        if kind is None:
+            raise _refuse(
+                f"'{where}' needs a 'type' (or a 'role', for a message)",
+                f"{where}.type",
+                "missing_required_parameter",
+            )
         if kind not in ITEM_FIELDS:
             raise _refuse(
-                f"'{where}.type' {kind!r} is not supported: message, function_call or function_call_output",
+                f"'{where}.type' {kind!r} is not supported: {', '.join(ITEM_FIELDS)}",
                 f"{where}.type",
                 "unsupported_value",
             )
         for extra in set(raw) - ITEM_FIELDS[kind]:
             raise _refuse(f"'{where}.{extra}' is not supported", f"{where}.{extra}", "unsupported_parameter")
-        if kind == "message":
+        if kind in RECORDS:
+            _check_record(raw, where)
+            items.append(InputItem(kind, role="assistant", record=dict(raw)))
+        elif kind == "message":
             items.append(_message(raw, where))
         elif kind == "function_call":
             items.append(

@@ -33,7 +33,7 @@ from core.openai_errors import openai_error, openai_status
 from core.settings import Settings
 from retrieval.answer import Answer
 from retrieval.tool_loop import ToolCallEnded, ToolCallStarted
-from store.conversation_items import cited_dataset_fields
+from store.conversation_items import cited_dataset_fields, conversation_public_id
 from store.responses import Persist, answer
 from store.responses_plan import ResponsePlan
 from store.responses_tools import call_item, finish_item, item_events, server_labels
@@ -76,7 +76,7 @@ def response_object(plan: ResponsePlan, status: str, output: list[dict[str, Any]
         "completed_at": None,
         "status": status,
         "incomplete_details": None,
-        "model": request.model,
+        "model": str(plan.gpt_id),  # the id /v1/models lists, whichever form of it the request used
         "previous_response_id": request.previous_response_id,
         "instructions": request.instructions,  # the client's: the GPT's own may be confidential
         "output": output,
@@ -102,13 +102,10 @@ def response_object(plan: ResponsePlan, status: str, output: list[dict[str, Any]
         "metadata": request.metadata or {},
         "safety_identifier": request.safety_identifier,
         "prompt_cache_key": request.prompt_cache_key,
-        "conversation": {
-            "id": request.conversation
-            if isinstance(request.conversation, str)
-            else request.conversation["id"]
-        }
-        if request.conversation
-        else None,
+        # The canonical id (`conv_<hex>`), whichever form the request named it in.
+        "conversation": (
+            {"id": conversation_public_id(plan.conversation_id)} if plan.conversation_id else None
+        ),
     }
 
 

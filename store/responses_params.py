@@ -8,6 +8,7 @@ The table lives in `data/responses_parameters.toml` (the same machinery and erro
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -23,7 +24,7 @@ from store.openai_params import (
     json_number,
     parameters,
 )
-from store.responses_input import ITEM_FIELDS, ROLES, InputItem, read_input, string_field
+from store.responses_input import RECORDS, ROLES, InputItem, read_input, record_schema, string_field
 
 TABLE = "responses_parameters.toml"
 TOOL_CHOICES = ("auto", "none", "required")
@@ -31,6 +32,7 @@ INCLUDABLE = ("file_search_call.results",)
 METADATA_KEY_CHARS = 64
 METADATA_VALUE_CHARS = 512
 TOOL_FIELDS = {"type", "name", "description", "parameters", "strict"}
+FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # OpenAI's rule for a function's name
 
 _TEXT = {"type": "string"}
 _PART = {
@@ -47,7 +49,7 @@ _PART = {
 _ITEM = {
     "type": "object",
     "properties": {
-        "type": {"enum": list(ITEM_FIELDS)},
+        "type": {"enum": ["message", "function_call", "function_call_output"]},
         "id": _TEXT,
         "status": _TEXT,
         "role": {"enum": list(ROLES)},
@@ -63,7 +65,7 @@ _TOOL = {
     "required": ["type", "name"],
     "properties": {
         "type": {"const": "function"},
-        "name": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,64}$"},
+        "name": {"type": "string", "pattern": "^" + FUNCTION_NAME.pattern + "$"},
         "description": {"type": ["string", "null"]},
         "parameters": {"type": ["object", "null"]},
         "strict": {"type": ["boolean", "null"]},
@@ -86,7 +88,8 @@ def _request_schema(schema: dict[str, Any]) -> None:
                 if spec.maximum_setting:
                     branch["x-maximum-setting"] = spec.maximum_setting
         properties[name]["description"] = spec.doc
-    properties["input"] = {"anyOf": [_TEXT, {"type": "array", "items": _ITEM}, {"type": "null"}]}
+    item = {"anyOf": [_ITEM, *(record_schema(kind) for kind in RECORDS)]}
+    properties["input"] = {"anyOf": [_TEXT, {"type": "array", "items": item}, {"type": "null"}]}
     properties["tools"] = {"anyOf": [{"type": "array", "items": _TOOL, "maxItems": 128}, {"type": "null"}]}
     properties["tool_choice"] = {
         "anyOf": [
@@ -175,6 +178,13 @@ class CreateResponseRequest(BaseModel):
     def _boolean(cls, value: Any) -> Any:
         return json_boolean(value)
 
+    @field_validator("input", mode="before")
+    @classmethod
+    def _input(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str | list):
+            raise ValueError("must be a string (the user's message) or an array of input items")
+        return value
+
     @field_validator("max_output_tokens", mode="before")
     @classmethod
     def _integer(cls, value: Any) -> Any:
@@ -200,7 +210,22 @@ def _check_tools(request: CreateResponseRequest) -> None:
             )
         for extra in set(tool) - TOOL_FIELDS:
             raise _refuse(f"'{where}.{extra}' is not supported", f"{where}.{extra}", "unsupported_parameter")
-        names.append(string_field(tool.get("name"), f"{where}.name"))
+        name = string_field(tool.get("name"), f"{where}.name")
+        if not FUNCTION_NAME.fullmatch(name):
+            raise _refuse(
+                f"Invalid '{where}.name': {name!r} does not match '^[a-zA-Z0-9_-]{{1,64}}$' (letters, "
+                "digits, underscores and dashes, at most 64)",
+                f"{where}.name",
+                "invalid_value",
+            )
+        if name in names:
+            raise _refuse(
+                f"Duplicate function name {name!r} in 'tools' (also tools[{names.index(name)}]): names "
+                "must be unique",
+                f"{where}.name",
+                "invalid_value",
+            )
+        names.append(name)
         if tool.get("parameters") is not None and not isinstance(tool["parameters"], dict):
             raise _refuse(
                 f"'{where}.parameters' must be a JSON schema object", f"{where}.parameters", "invalid_value"

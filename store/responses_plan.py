@@ -112,7 +112,13 @@ def reads_images(model: str) -> bool:
 
 
 def _item_id(item: InputItem) -> str:
-    prefix = {"message": "msg_", "function_call": "fc_", "function_call_output": "fco_"}[item.type]
+    prefix = {
+        "message": "msg_",
+        "function_call": "fc_",
+        "function_call_output": "fco_",
+        "file_search_call": "fs_",
+        "mcp_call": "mcp_",
+    }.get(item.type, "act_")
     return prefix + uuid.uuid4().hex
 
 
@@ -120,6 +126,8 @@ def _chat_messages(items: list[InputItem]) -> list[Message]:
     """Input items as chat messages: function calls join the assistant turn before them."""
     out: list[Message] = []
     for item in items:
+        if item.record is not None:
+            continue  # the server's own work: the assistant message after it holds what it found
         if item.type == "message":
             out.append({"role": item.role, "content": item.text})
         elif item.type == "function_call":
@@ -137,17 +145,59 @@ def _chat_messages(items: list[InputItem]) -> list[Message]:
     return out
 
 
-def _check_outputs_follow_calls(items: list[InputItem], dialogue: list[Message]) -> None:
-    """Each `function_call_output` answers a `function_call` of the dialogue (a model refuses orphans)."""
-    called = {c["id"] for m in dialogue for c in m.get("tool_calls") or []}
+def _check_outputs_follow_calls(items: list[InputItem], history: list[Message]) -> None:
+    """Each `function_call_output` directly answers a call still waiting for it (only other outputs
+    between), and every call is answered before the next message, as a chat model requires: a 400 naming
+    the item, not the provider's 400 as a 502."""
+    waiting: dict[str, str] = {}  # call id -> where it was made
+    answered: set[str] = set()
+    for message in history:
+        if message["role"] == "assistant" and message.get("tool_calls"):
+            waiting = {c["id"]: "the previous response" for c in message["tool_calls"]}
+        elif message["role"] == "tool":
+            waiting.pop(message.get("tool_call_id"), None)
+            answered.add(message.get("tool_call_id"))
+        else:
+            waiting = {}
+    after_output = False
     for i, item in enumerate(items):
-        if item.type == "function_call_output" and item.call_id not in called:
-            raise Invalid(
-                f"No function call found for the output with call_id '{item.call_id}'.",
-                field=f"input[{i}].call_id",
-                param=f"input[{i}].call_id",
-                code="invalid_value",
-            )
+        where = f"input[{i}]"
+        if item.type == "function_call":
+            if after_output:  # a new assistant turn: the calls before it must all be answered
+                _unanswered(waiting, where)
+            waiting[item.call_id] = where
+            after_output = False
+        elif item.type == "function_call_output":
+            if item.call_id not in waiting:
+                why = (
+                    "it has an output already"
+                    if item.call_id in answered
+                    else "no function call before it has this call_id, with only outputs in between"
+                )
+                raise Invalid(
+                    f"No function call waits for the output with call_id '{item.call_id}': {why}.",
+                    field=f"{where}.call_id",
+                    param=f"{where}.call_id",
+                    code="invalid_value",
+                )
+            del waiting[item.call_id]
+            answered.add(item.call_id)
+            after_output = True
+        elif item.type == "message" and item.role not in ("system", "developer"):
+            _unanswered(waiting, where)
+            waiting, after_output = {}, False
+
+
+def _unanswered(waiting: dict[str, str], where: str) -> None:
+    if waiting:
+        call_id, made = next(iter(waiting.items()))
+        raise Invalid(
+            f"No output found for the function call with call_id '{call_id}' (made in {made}): send its "
+            f"'function_call_output' before '{where}'.",
+            field=where,
+            param=where,
+            code="invalid_value",
+        )
 
 
 async def _history(
@@ -178,11 +228,10 @@ async def plan(
     user: User,
     request: CreateResponseRequest,
 ) -> ResponsePlan:
-    """Rate-limit, resolve `model` to a GPT the user may use (404 `model_not_found` otherwise), read the
-    input and the dialogue it continues, search the GPT's knowledge for the last user message, count the
-    message. The input is read after the model is known: a request the schema allows is not a 400 for an
-    unknown model."""
-    await ratelimit.enforce(redis, user.id, "messages", settings.rate_limit_messages_per_minute, 60)
+    """Resolve `model` to a GPT the user may use (404 `model_not_found` otherwise), read the input and the
+    dialogue it continues, then rate-limit (a refused request counts nothing), search the GPT's knowledge
+    for the last user message, count the message. The input is read after the model is known: a request
+    the schema allows is not a 400 for an unknown model."""
     gpt_id = _uuid(request.model, "")
     store = StoreService(session, settings, redis)
     try:
@@ -199,7 +248,7 @@ async def plan(
             param="tools",
             code="unsupported_parameter",
         )
-    if llm is None and any(i.type != "message" for i in items):
+    if llm is None and any(i.type in ("function_call", "function_call_output") for i in items):
         raise Invalid(
             f"Function calls and their outputs in 'input' {NEEDS_MODEL}.",
             field="input",
@@ -208,17 +257,11 @@ async def plan(
         )
     chats = ChatService(session, settings, redis, llm)
     history, conversation, previous_id, kept_instructions = await _history(chats, user, request)
-    if conversation is not None:
-        # An unbound /v1 conversation is pinned to this GPT now; a bound one must be of this GPT (400).
-        conversations = ConversationService(session, settings, redis)
-        version = await conversations.bind(user, conversation, gpt_id)
-    else:
-        version = await store.live_version(listing)
     extra = [kept_instructions or "", request.instructions or ""]
     extra += [i.text for i in items if i.role in ("system", "developer")]
     dialogue_items = [i for i in items if i.role not in ("system", "developer")]
     dialogue = history + _chat_messages(dialogue_items)
-    _check_outputs_follow_calls(items, dialogue)
+    _check_outputs_follow_calls(items, history)
     users = [i for i, m in enumerate(dialogue) if m["role"] == "user"]
     if not users:
         raise Invalid(
@@ -228,6 +271,13 @@ async def plan(
             code="invalid_value",
         )
     question = dialogue[users[-1]]["content"] or ""
+    if conversation is not None:
+        # An unbound /v1 conversation is pinned to this GPT now; a bound one must be of this GPT (400).
+        conversations = ConversationService(session, settings, redis)
+        version = await conversations.bind(user, conversation, gpt_id)
+    else:
+        version = await store.live_version(listing)
+    await ratelimit.enforce(redis, user.id, "messages", settings.rate_limit_messages_per_minute, 60)
     context = replace(
         version_context(version), client_instructions="\n\n".join(t for t in extra if t) or None
     )

@@ -294,9 +294,10 @@ class ConversationController(Controller):
         """Ask the GPT; `Accept: text/event-stream` streams `delta` events and a final `done`."""
         service = ChatService(db_session, settings, redis, get_llm(settings))
         conversation = await service.owned(current_user, conversation_id)
+        # A 404 before the limit counts (a refused request counts nothing) and before a stream starts.
+        await service.pinned_version(current_user, conversation, repin=False)
         await service.check_rate(current_user)  # before a stream starts, so a 429 is a real 429
         if wants_stream(request):
-            await service.pinned_version(current_user, conversation, repin=False)  # 404 before the stream
             return sse(
                 streamed_reply(
                     state.db, state.settings, state.redis, current_user.id, conversation.id, data.content
@@ -325,9 +326,9 @@ class ConversationController(Controller):
         `Accept: text/event-stream`. 404 when no such call waits in the caller's conversation."""
         service = ChatService(db_session, settings, redis, get_llm(settings))
         conversation = await service.owned(current_user, conversation_id)
+        await service.waiting(current_user, conversation, data.call_id, lock=False)  # 404/409 first
         await service.check_rate(current_user)
         if wants_stream(request):
-            await service.waiting(current_user, conversation, data.call_id, lock=False)  # 404/409 first
             return sse(
                 streamed_reply(state.db, state.settings, state.redis, current_user.id, conversation.id, data)
             )

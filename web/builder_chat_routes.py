@@ -145,8 +145,10 @@ async def preview_approval(
         return await editor(
             request, page_user, db_session, settings, redis, row, tab=tab, errors=errors, status_code=422
         )
+    preview = PreviewService(db_session, settings, get_llm(settings))
+    await preview.pending(row, data.conversation_id, data.call_id, page_user.id, lock=False)  # 404 first
     await check_message_rate(redis, page_user, settings)
-    async for _ in PreviewService(db_session, settings, get_llm(settings)).decide(row, data, page_user.id):
+    async for _ in preview.decide(row, data, page_user.id):
         pass
     return Redirect(f"/builder/{gpt_id}?tab={tab}&c={data.conversation_id}#preview", status_code=303)
 

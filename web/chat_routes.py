@@ -121,12 +121,13 @@ async def _answer(
 ) -> Any:
     """The reply to a message (`turn` its text) or the turn going on after an approval: streamed for
     `Accept: text/event-stream`, else run whole and redirected back to the chat's last message."""
+    # A 404 comes before the limit counts (a refused request counts nothing) and before a stream starts.
+    if isinstance(turn, str):
+        await service.pinned_version(user, row, repin=False)
+    else:
+        await service.waiting(user, row, turn.call_id, lock=False)
     await service.check_rate(user)  # before a stream starts, so a 429 is a real 429
-    if wants_stream(request):  # a 404 comes before the stream starts
-        if isinstance(turn, str):
-            await service.pinned_version(user, row, repin=False)
-        else:
-            await service.waiting(user, row, turn.call_id, lock=False)
+    if wants_stream(request):
         return sse(streamed_reply(state.db, state.settings, state.redis, user.id, row.id, turn))
     replies = service.reply(user, row, turn) if isinstance(turn, str) else service.decide(user, row, turn)
     async for _ in replies:

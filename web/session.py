@@ -109,7 +109,9 @@ async def provide_page_user(request: Request, db_session: AsyncSession, state: S
     if not token:
         return None
     try:
-        return await AccountService(db_session, state.settings, state.redis).user_for_credential(token)
+        return await AccountService(db_session, state.settings, state.redis).user_for_credential(
+            token, api_key=False
+        )
     except AppError:
         return None
 

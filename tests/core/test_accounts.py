@@ -101,6 +101,33 @@ async def test_api_key_lifecycle(client):
     assert revoked.status_code == 401
 
 
+async def test_an_api_key_cannot_manage_keys_or_the_account(client):
+    """A leaked key must not mint a key that outlives its revocation, nor change who the account is."""
+    token = (await signup(client)).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    created = (await client.post("/api/me/api-keys", json={"name": "ci"}, headers=headers)).json()
+    key_headers = {"Authorization": f"Bearer {created['key']}"}
+    attempts = [
+        client.post("/api/me/api-keys", json={"name": "spare"}, headers=key_headers),
+        client.get("/api/me/api-keys", headers=key_headers),
+        client.delete(f"/api/me/api-keys/{created['id']}", headers=key_headers),
+        client.patch("/api/me/profile", json={"display_name": "Mallory"}, headers=key_headers),
+    ]
+    for attempt in attempts:
+        refused = await attempt
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert "signed-in session" in refused.json()["detail"]
+    listed = (await client.get("/api/me/api-keys", headers=headers)).json()["data"]
+    assert [k["name"] for k in listed] == ["ci"]
+    assert (await client.get("/api/me", headers=headers)).json()["display_name"] == "Ada"
+    # The key still does what keys are for, and a key is no web session either.
+    assert (await client.get("/api/me", headers=key_headers)).status_code == 200
+    assert (await client.get("/api/me/profile", headers=key_headers)).status_code == 200
+    page = await client.get("/account", headers={"Cookie": f"gptstore_session={created['key']}"})
+    assert page.status_code in (302, 303) and "/login" in page.headers["location"]
+
+
 async def test_admin_changes_plan_and_others_cannot(client):
     admin = (await signup(client)).json()
     user = (await signup(client)).json()

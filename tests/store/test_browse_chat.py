@@ -161,6 +161,10 @@ async def test_message_rate_limit_is_429_with_retry_after(client, creator_header
     headers = auth_headers(await create_user(session, settings), settings)
     conversation = (await client.post(f"/api/store/gpts/{gpt_id}/conversations", headers=headers)).json()
     url = f"/api/conversations/{conversation['id']}/messages"
+    approvals = f"/api/conversations/{conversation['id']}/approvals"
+    for _ in range(3):  # refused (no such call waits): checked first, so the limit is not used up
+        refused = await client.post(approvals, json={"call_id": "call_x", "approve": True}, headers=headers)
+        assert refused.status_code == 404, refused.text
     assert (await client.post(url, json={"content": "hi"}, headers=headers)).status_code == 200
     limited = await client.post(url, json={"content": "hi again"}, headers=headers)
     assert limited.status_code == 429

@@ -10,7 +10,7 @@ from core.errors import Invalid, NotFound
 from core.llm import get_llm
 from store import responses, responses_plan, usage
 from store.chat import ChatService
-from store.conversation_items import NewItem
+from store.conversation_items import NewItem, conversation_key
 from store.conversations import ConversationService
 from store.models import ChatMessage, Conversation, StoredResponse
 from store.responses_output import events
@@ -196,23 +196,53 @@ async def test_they_are_the_store_chats_conversations(sdk, client, creator_heade
     listed = {
         c["id"] for c in (await client.get("/api/conversations", headers=creator_headers)).json()["data"]
     }
-    assert bound.id in listed and started["id"] in listed
-    assert unbound.id not in listed  # no GPT yet: it lives under /v1 until an answer binds one
-    messages = (await client.get(f"/api/conversations/{bound.id}/messages", headers=creator_headers)).json()
+    assert str(conversation_key(bound.id)) in listed and started["id"] in listed
+    assert str(conversation_key(unbound.id)) not in listed  # no GPT yet: under /v1 until an answer binds one
+    bound_uuid = conversation_key(bound.id)  # the store API and the web app name it by its UUID
+    messages = (await client.get(f"/api/conversations/{bound_uuid}/messages", headers=creator_headers)).json()
     assert [m["role"] for m in messages["data"]] == ["system", "user", "assistant"]
     await log_in(client, creator.email)
-    page = await client.get(f"/chats/{bound.id}", headers=HTML)
+    page = await client.get(f"/chats/{bound_uuid}", headers=HTML)
     assert (
         page.status_code == 200
         and "Geirangerfjord." in page.text
         and "Answer in short sentences." in page.text
     )
-    assert (await client.get(f"/chats/{unbound.id}", headers=HTML)).status_code == 404
+    assert (await client.get(f"/chats/{conversation_key(unbound.id)}", headers=HTML)).status_code == 404
 
     # Deleted under /v1: gone from the store chat too.
     await sdk.conversations.delete(bound.id)
-    gone = await client.get(f"/api/conversations/{bound.id}/messages", headers=creator_headers)
+    gone = await client.get(f"/api/conversations/{bound_uuid}/messages", headers=creator_headers)
     assert gone.status_code == 404
+
+
+async def test_one_canonical_id_taken_in_both_forms(sdk, session, creator):
+    """`conv_<hex>` is the id /v1 answers with everywhere; the bare UUID (the web app's) is taken too."""
+    gpt_id = str((await create_published_gpt(session, creator)).gpt_id)
+    created = await sdk.conversations.create(items=ITEMS)
+    key = conversation_key(created.id)
+    assert created.id == "conv_" + key.hex
+    for given in (created.id, str(key), str(key).upper(), key.hex):
+        assert (await sdk.conversations.retrieve(given)).id == created.id
+        items = await sdk.conversations.items.list(given)
+        assert len(items.data) == 3
+    answered = await sdk.responses.create(model=gpt_id.upper(), input="Best fjord?", conversation=str(key))
+    assert answered.conversation.id == created.id
+    assert answered.model == gpt_id  # the id /v1/models lists, not the form sent
+    again = await sdk.responses.create(
+        model=f"urn:uuid:{gpt_id}", input="And in June?", conversation={"id": created.id}
+    )
+    assert again.conversation.id == created.id and again.model == gpt_id
+    completion = await sdk.chat.completions.create(
+        model=f"{{{gpt_id}}}", messages=[{"role": "user", "content": "Hi"}]
+    )
+    assert completion.model == gpt_id
+    with pytest.raises(openai.BadRequestError) as caught:  # bound by the first answer: the message names it
+        other = str((await create_published_gpt(session, creator, name="Other")).gpt_id)
+        await sdk.responses.create(model=other, input="Hi", conversation=created.id)
+    assert created.id in caught.value.message
+    deleted = await sdk.conversations.delete(str(key))
+    assert deleted.id == created.id
 
 
 async def test_binding_on_first_use_for_responses(session, settings, redis, creator):
@@ -305,7 +335,8 @@ async def test_file_citations_of_an_output_message_are_kept(sdk):
 
 async def test_a_conversation_deleted_while_an_answer_is_made(session, settings, redis, creator):
     """Deleted between its read and the turn's write (another request's DELETE): binding it is a 404, a
-    /v1 response keeps itself without it, and a store chat reply writes nothing into it (no 500)."""
+    /v1 response is a 404 naming `conversation` that keeps nothing, and a store chat reply writes nothing
+    into it (no 500, no 200 whose turn was dropped)."""
     gpt_id = (await create_published_gpt(session, creator)).gpt_id
     service = ConversationService(session, settings, redis)
 
@@ -322,10 +353,11 @@ async def test_a_conversation_deleted_while_an_answer_is_made(session, settings,
     request = CreateResponseRequest(model=str(gpt_id), input="Which fjord?", conversation=str(bound.id))
     plan = await responses_plan.plan(session, settings, redis, llm, creator, request)
     await deleted_meanwhile(bound)
-    async for _ in events(settings, llm, plan, lambda p, r, a: responses.save(session, p, r, a)):
-        pass
-    stored = await session.get(StoredResponse, plan.uuid)
-    assert stored is not None and stored.conversation_id is None
+    with pytest.raises(NotFound) as caught:
+        async for _ in events(settings, llm, plan, lambda p, r, a: responses.save(session, p, r, a)):
+            pass
+    assert caught.value.extra["param"] == "conversation" and "was deleted" in caught.value.detail
+    assert await session.get(StoredResponse, plan.uuid) is None
     assert await session.scalar(sa.select(sa.func.count()).select_from(ChatMessage)) == 0
 
     chat = await create_conversation(session, creator, gpt_id)

@@ -15,6 +15,7 @@ from mcp.client.streamable_http import streamable_http_client
 from core.auth import SESSION_COOKIE, AccountService
 from retrieval.verbatim import longest_run
 from store import usage
+from store.conversation_items import conversation_key
 from tests.asgi import app_client, reused_app
 from tests.factories import auth_headers, create_user
 from tests.fake_openai import text
@@ -97,7 +98,10 @@ async def test_tools_answer_and_search_open_files_only(settings, db, redis, sess
         # The same conversation as the store chat's, counted like any chat: one conversation, two messages.
         headers = auth_headers(user, settings)
         listed = (await client.get("/api/conversations", headers=headers)).json()["data"]
-        assert [c["id"] for c in listed] == [result["conversation_id"]]
+        assert result["conversation_id"].startswith("conv_")  # the /v1 form; the store API's is the UUID
+        assert [conversation_key(c["id"]) for c in listed] == [conversation_key(result["conversation_id"])]
+        v1 = await client.get(f"/v1/conversations/{result['conversation_id']}", headers=headers)
+        assert v1.json()["id"] == result["conversation_id"]
         messages = (
             await client.get(f"/api/conversations/{listed[0]['id']}/messages", headers=headers)
         ).json()
@@ -126,17 +130,44 @@ async def test_tool_errors_are_clear(settings, db, redis, session, creator):
     key = await api_key(session, settings, creator)
     async with running(limited, db, redis) as (app, _):
         async with mcp_session(app, gpt_id, key) as mcp:
-            unknown = await mcp.call_tool("ask", {"question": "Hi", "conversation_id": "nope"})
-            assert unknown.is_error and "No such conversation" in unknown.content[0].text
+            for _ in range(3):  # refused calls count nothing against the limit
+                unknown = await mcp.call_tool("ask", {"question": "Hi", "conversation_id": "nope"})
+                assert unknown.is_error and "No conversation 'nope' of yours" in unknown.content[0].text
             first = await mcp.call_tool("search_knowledge", {"query": "fjords"})
             assert (
                 not first.is_error
                 and first.structured_content["note"] == "This GPT has no open knowledge files."
             )
-            limited_call = await mcp.call_tool("ask", {"question": "Best fjord?"})
+            assert not (await mcp.call_tool("ask", {"question": "Best fjord?"})).is_error
+            limited_call = await mcp.call_tool("ask", {"question": "Best fjord, again?"})
             assert limited_call.is_error and "Too many messages requests" in limited_call.content[0].text
-            empty = await mcp.call_tool("search_knowledge", {"query": ""})
+            empty = await mcp.call_tool("search_knowledge", {"query": " ", "limit": 50})
             assert empty.is_error
+            reason = empty.content[0].text  # in words, not pydantic's dump
+            assert "'query' must not be blank" in reason and "'limit'" in reason, reason
+            assert "pydantic" not in reason and "validation error" not in reason
+            missing = await mcp.call_tool("ask", {})
+            assert "'question' is required" in missing.content[0].text
+
+
+async def test_ask_continues_a_v1_conversation_in_either_id_form(settings, db, redis, session, creator):
+    """A conversation made under /v1/conversations (no GPT yet) is bound by its first answer, as
+    /v1/responses binds it; its id is taken as `conv_<hex>` or as the UUID, and answered as `conv_<hex>`."""
+    gpt_id = str((await create_published_gpt(session, creator)).gpt_id)
+    key = await api_key(session, settings, creator)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with running(settings, db, redis) as (app, client):
+        made = (await client.post("/v1/conversations", json={"items": []}, headers=headers)).json()
+        assert made["id"].startswith("conv_")
+        async with mcp_session(app, gpt_id, key) as mcp:
+            asked = await mcp.call_tool("ask", {"question": "Hi", "conversation_id": made["id"]})
+            assert not asked.is_error, asked.content
+            assert asked.structured_content["conversation_id"] == made["id"]
+            uuid_form = str(conversation_key(made["id"]))
+            again = await mcp.call_tool("ask", {"question": "Again", "conversation_id": uuid_form})
+            assert again.structured_content["conversation_id"] == made["id"]
+        items = (await client.get(f"/v1/conversations/{made['id']}/items", headers=headers)).json()
+        assert len(items["data"]) == 4
 
 
 @pytest.mark.parametrize("credential", [None, "gsk_not-a-key", "Basic abc"])
@@ -218,7 +249,7 @@ async def test_unstorable_text_in_a_tool_call_is_cleaned_not_refused(settings, d
             cleaned = await mcp.call_tool("search_knowledge", {"query": "fjords\x00"})
             assert not cleaned.is_error, cleaned.content
             odd = await mcp.call_tool("ask", {"question": "Hi", "conversation_id": "no\x00pe"})
-            assert odd.is_error and "No such conversation" in odd.content[0].text
+            assert odd.is_error and "No conversation" in odd.content[0].text
         headers = {**MCP_HEADERS, "Authorization": f"Bearer {key}"}
         assert (await client.post(f"/mcp/gpts/{gpt_id}", json=INITIALIZE, headers=headers)).status_code == 200
         call = {

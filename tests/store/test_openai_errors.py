@@ -126,6 +126,40 @@ async def test_rate_limit_is_429_with_retry_after(settings, db, redis, creator, 
     assert_openai_error(caught.value.body, type="requests", code="rate_limit_exceeded")
 
 
+async def test_refused_requests_do_not_use_up_the_rate_limit(settings, db, redis, creator, gpt_id):
+    """Checked, then rate-limited: a 400 or 404 counts nothing, on Chat Completions and Responses."""
+    limited = settings.model_copy(update={"rate_limit_messages_per_minute": 1})
+    async with app_client_for(limited, db=db, redis=redis) as client:
+        sdk = sdk_for(client, auth_headers(creator, limited))
+        for _ in range(3):
+            with pytest.raises(openai.BadRequestError):
+                await sdk.chat.completions.create(model=gpt_id, messages=[{"role": "user", "content": " "}])
+            with pytest.raises(openai.NotFoundError):
+                await sdk.chat.completions.create(model="gpt-4o", messages=HI)
+            with pytest.raises(openai.BadRequestError):
+                await sdk.responses.create(model=gpt_id, input=[{"role": "user", "content": "  "}])
+            with pytest.raises(openai.BadRequestError):
+                await sdk.responses.create(
+                    model=gpt_id, input=[{"type": "function_call_output", "call_id": "c", "output": "1"}]
+                )
+        await sdk.chat.completions.create(model=gpt_id, messages=HI)  # the one message of the minute
+        with pytest.raises(openai.RateLimitError):
+            await sdk.responses.create(model=gpt_id, input="Hi")
+
+
+async def test_each_choice_counts_against_the_rate_limit(settings, db, redis, creator, gpt_id):
+    limited = settings.model_copy(update={"rate_limit_messages_per_minute": 3})
+    async with app_client_for(limited, db=db, redis=redis) as client:
+        sdk = sdk_for(client, auth_headers(creator, limited))
+        with pytest.raises(openai.BadRequestError) as caught:  # never within the limit: not a 429
+            await sdk.chat.completions.create(model=gpt_id, messages=HI, n=4)
+        assert caught.value.param == "n" and "3 messages a minute" in caught.value.message
+        answered = await sdk.chat.completions.create(model=gpt_id, messages=HI, n=2)
+        assert len(answered.choices) == 2
+        with pytest.raises(openai.RateLimitError):  # 2 + 2 > 3
+            await sdk.chat.completions.create(model=gpt_id, messages=HI, n=2)
+
+
 @pytest.mark.parametrize("stream", [False, True])
 async def test_provider_failures_are_5xx_server_errors(llm_sdk, gpt_id, fake_openai, stream):
     fake_openai.script(error(401, "bad provider key"))
@@ -197,3 +231,35 @@ async def test_the_openapi_document_declares_the_openai_error_shape(client):
     assert set(document["components"]["schemas"]["OpenAIErrorDetail"]["properties"]) == {
         "message", "type", "param", "code"
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/responses", "/mcp/gpts/x"])
+async def test_browsers_may_send_the_official_sdks_headers(client, path):
+    """The openai JS SDK in a browser (`dangerouslyAllowBrowser`) sends `X-Stainless-*` headers: its CORS
+    preflight must pass, or no request is made."""
+    sent = (
+        "authorization,content-type,x-stainless-arch,x-stainless-lang,x-stainless-os,"
+        "x-stainless-package-version,x-stainless-retry-count,x-stainless-runtime,"
+        "x-stainless-runtime-version,x-stainless-timeout,openai-organization,openai-project,"
+        "mcp-protocol-version"
+    )
+    preflight = await client.options(
+        path,
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": sent,
+        },
+    )
+    assert preflight.status_code in (200, 204), preflight.text
+    allowed = {h.strip().lower() for h in preflight.headers["access-control-allow-headers"].split(",")}
+    assert set(sent.split(",")) <= allowed
+    refused = await client.options(
+        path,
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-made-up",
+        },
+    )
+    assert refused.status_code == 400

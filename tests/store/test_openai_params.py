@@ -121,7 +121,7 @@ async def test_inconsistent_requests_are_400_naming_the_param(sdk, gpt_id):
         ),  # no user message, so no question
         (
             {"messages": [{"role": "tool", "content": "42", "tool_call_id": "call_1"}, *HI]},
-            "messages[0].tool_call_id",
+            "messages[0].role",
         ),
         ({"messages": [*HI, {"role": "function", "name": "f", "content": "42"}]}, "messages[1].role"),
         (
@@ -145,6 +145,60 @@ async def test_inconsistent_requests_are_400_naming_the_param(sdk, gpt_id):
         with pytest.raises(openai.BadRequestError) as caught:
             await sdk.chat.completions.create(**request)
         assert caught.value.param == param, (body, caught.value.body)
+
+
+# An assistant message as the SDK sends a completion's message back: OpenAI's output fields as null, and
+# gptstore's own (citations, a pending call) as they came.
+SENT_BACK = {
+    "refusal": None,
+    "annotations": None,
+    "audio": None,
+    "function_call": None,
+    "tool_calls": None,
+    "citations": [{"file_id": "f", "filename": "a.md", "page": None, "heading": None, "quote": None}],
+}
+
+
+async def test_a_completions_message_goes_back_as_the_sdk_sends_it(sdk, gpt_id):
+    """The SDK's multi-turn pattern: `messages.append(completion.choices[0].message)`, also as
+    `model_dump()` (every field, nulls too) and `model_dump(exclude_none=True)` (gptstore's `citations`)."""
+    messages: list = [*HI]
+    first = await sdk.chat.completions.create(model=gpt_id, messages=messages)
+    message = first.choices[0].message
+    for sent_back in (message, message.model_dump(), message.model_dump(exclude_none=True)):
+        follow_up = [*messages, sent_back, {"role": "user", "content": "And in winter?"}]
+        answered = await sdk.chat.completions.create(model=gpt_id, messages=follow_up)
+        assert answered.choices[0].message.content
+    with pytest.raises(openai.BadRequestError) as caught:  # a call to a client tool has no meaning here
+        calls = [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
+        await sdk.chat.completions.create(
+            model=gpt_id, messages=[*HI, {"role": "assistant", "content": "x", "tool_calls": calls}, *HI]
+        )
+    assert caught.value.param == "messages[1].tool_calls" and "client tools" in caught.value.message
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.chat.completions.create(
+            model=gpt_id, messages=[{"role": "user", "content": "Hi", "foo": 1}]
+        )
+    assert caught.value.param == "messages[0].foo" and caught.value.code == "unknown_parameter"
+    assert "Unrecognized field" in caught.value.message and "client tools" not in caught.value.message
+
+
+async def test_wording_of_refusals(sdk, gpt_id):
+    """Each message says what is allowed, as it is."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.chat.completions.create(model=gpt_id, messages=[{"role": "robot", "content": "Hi"}, *HI])
+    assert caught.value.param == "messages[0].role"
+    assert "system, developer, user, assistant" in caught.value.message
+    assert "'tool'" not in caught.value.message and "function" not in caught.value.message
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.chat.completions.create(model=gpt_id, messages=HI, seed=2**63)
+    assert caught.value.param == "seed" and "9223372036854775807" in caught.value.message
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.responses.create(model=gpt_id, input=5)
+    assert caught.value.param == "input" and "array of input items" in caught.value.message
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.responses.create(model=gpt_id, input=[{"content": "Hi"}])
+    assert caught.value.param == "input[0].type" and "None" not in caught.value.message
 
 
 async def test_offline_usage_is_tiktoken_counts(sdk, gpt_id, settings):
@@ -360,6 +414,11 @@ async def test_the_document_refuses_what_the_service_refuses_and_takes_what_it_t
         {"messages": [{"role": "user", "content": None}]},
         {"messages": []},
         {"n": 1.5},
+        {"messages": [{"role": "user", "content": "Hi", "foo": 1}]},
+        {"messages": [{"role": "user", "content": "Hi", "refusal": None}]},
+        {"messages": [{"role": "robot", "content": "Hi"}, *HI]},
+        {"messages": [{"role": "assistant", "content": "Hi", "tool_calls": [{"id": "c"}]}, *HI]},
+        {"messages": [{"role": "assistant", "content": "Hi", "audio": {"id": "a"}}, *HI]},
     ]
     for body in refused:
         assert not validator.is_valid({**base, **body}), body
@@ -374,6 +433,7 @@ async def test_the_document_refuses_what_the_service_refuses_and_takes_what_it_t
         {"n": 2.0, "max_completion_tokens": 5.0},  # integers as JSON Schema counts them
         {"temperature": 2, "top_p": 0, "presence_penalty": -2, "logit_bias": {"1234": -100}, "user": "u"},
         {"messages": [*HI, {"role": "assistant", "content": "Sure."}]},
+        {"messages": [*HI, {"role": "assistant", "content": "Sure.", **SENT_BACK}, *HI]},
         {"messages": [{"role": "developer", "content": [{"type": "text", "text": "Be brief."}]}, *HI]},
     ]
     for body in accepted:

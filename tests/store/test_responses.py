@@ -231,6 +231,78 @@ async def test_knowledge_as_file_search_call_and_file_citations(
     assert plain.output[0].type == "file_search_call" and plain.output[0].results is None
 
 
+async def test_manual_state_sends_the_output_back_as_input(
+    llm_client, llm_api, creator_headers, db, llm_settings, fake_openai
+):
+    """`input += response.output` (OpenAI's "manual state"): the `file_search_call` record is taken back as
+    context and not searched again; the model reads the dialogue as chat messages."""
+    sdk, base, key = llm_api
+    gpt_id = await _knowledge_gpt(llm_client, creator_headers, db, llm_settings)
+    fake_openai.script(text("Half a day costs 600 NOK [1]."), text("A full day is not listed."))
+    history: list = [{"role": "user", "content": "What does a kayak cost?"}]
+    first = await sdk.responses.create(model=gpt_id, input=history, include=["file_search_call.results"])
+    assert [item.type for item in first.output] == ["file_search_call", "message"]
+    history += first.output
+    history.append({"role": "user", "content": "And a full day?"})
+    second = await sdk.responses.create(model=gpt_id, input=history)
+    assert second.output_text == "A full day is not listed."
+    dialogue = [m for m in fake_openai.chat_requests[-1]["messages"] if m["role"] != "system"]
+    assert [(m["role"], m["content"]) for m in dialogue] == [
+        ("user", "What does a kayak cost?"),
+        ("assistant", "Half a day costs 600 NOK [1]."),
+        ("user", "And a full day?"),
+    ]
+    items = await sdk.responses.input_items.list(second.id, order="asc")
+    assert [i.type for i in items.data] == ["message", "file_search_call", "message", "message"]
+    bad = {"type": "file_search_call", "id": "fs_1", "status": "completed", "queries": "kayak"}
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.responses.create(model=gpt_id, input=[bad, {"role": "user", "content": "Hi"}])
+    assert caught.value.param == "input[0].queries"
+
+
+async def test_client_function_mistakes_are_400s_naming_them(llm_api, gpt_id, fake_openai):
+    """What the provider would refuse (a 502 the SDK retries) is refused first, naming the parameter."""
+    sdk, base, key = llm_api
+    for tools, param in [
+        ([{**WEATHER, "name": "bad name!"}], "tools[0].name"),
+        ([{**WEATHER, "name": "x" * 65}], "tools[0].name"),
+        ([WEATHER, {**WEATHER, "description": "again"}], "tools[1].name"),
+    ]:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await sdk.responses.create(model=gpt_id, input="Hi", tools=tools)
+        assert caught.value.param == param and caught.value.code == "invalid_value"
+    fake_openai.script(tool_call("get_weather", {"city": "Bergen"}, id="call_1"), text("Rain."))
+    first = await sdk.responses.create(model=gpt_id, input="Weather in Bergen?", tools=[WEATHER])
+    output = {"type": "function_call_output", "call_id": "call_1", "output": "rain"}
+    with pytest.raises(openai.BadRequestError) as caught:  # the call waits for its output first
+        await sdk.responses.create(
+            model=gpt_id, previous_response_id=first.id, tools=[WEATHER], input="And tomorrow?"
+        )
+    assert caught.value.param == "input[0]" and "call_1" in caught.value.message
+    second = await sdk.responses.create(
+        model=gpt_id, previous_response_id=first.id, tools=[WEATHER], input=[output]
+    )
+    with pytest.raises(openai.BadRequestError) as caught:  # answered already
+        await sdk.responses.create(
+            model=gpt_id, previous_response_id=second.id, tools=[WEATHER], input=[output]
+        )
+    assert caught.value.param == "input[0].call_id" and "output already" in caught.value.message
+    call = {"type": "function_call", "call_id": "call_2", "name": "get_weather", "arguments": "{}"}
+    with pytest.raises(openai.BadRequestError) as caught:  # a message between a call and its output
+        await sdk.responses.create(
+            model=gpt_id,
+            tools=[WEATHER],
+            input=[
+                {"role": "user", "content": "Weather?"},
+                call,
+                {"role": "user", "content": "Hurry"},
+                {**output, "call_id": "call_2"},
+            ],
+        )
+    assert caught.value.param == "input[2]"
+    assert len(fake_openai.chat_requests) == 2  # only the two good requests reached the model
+
+
 async def test_offline_answers_from_knowledge_with_citations(
     client, offline_api, creator_headers, db, settings
 ):

@@ -109,6 +109,17 @@ async def test_an_action_and_an_mcp_tool_run_on_the_server(tool_api, tools_api, 
     assert [item.type for item in parsed.output] == ["gptstore:action_call", "mcp_call", "message"]
     assert parsed.output[1].server_label == "local" and parsed.output_text.endswith("2 + 3 is 5.")
 
+    # Manual state: the output, call records and all, goes back as input; nothing runs again.
+    fake_openai.script(text("Yes: Lisbon and Kyoto."))
+    calls, path = len(mcp_server.calls), tools_api.last.path
+    question = {"role": "user", "content": "Which trips do I have, and what is 2 + 3?"}
+    again = await tool_api.sdk.responses.create(
+        model=tool_api.gpt_id, input=[question, *parsed.output, {"role": "user", "content": "Sure?"}]
+    )
+    assert again.output_text == "Yes: Lisbon and Kyoto." and len(mcp_server.calls) == calls
+    sent = [m for m in fake_openai.chat_requests[-1]["messages"] if m["role"] != "system"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"] and tools_api.last.path == path
+
 
 async def test_calls_stream_as_output_items_with_their_events(tool_api, tools_api, mcp_server, fake_openai):
     fake_openai.script(

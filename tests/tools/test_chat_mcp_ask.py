@@ -3,6 +3,7 @@ needs approval ends the answer with the note /v1 gives, and nothing is left wait
 
 from __future__ import annotations
 
+from store.conversation_items import conversation_key
 from tests.factories import auth_headers, create_user
 from tests.fake_openai import tool_call
 from tests.store.test_mcp_server import api_key, mcp_session, running
@@ -26,7 +27,7 @@ async def test_ask_says_why_it_stopped_before_a_call_that_needs_approval(
         answer = asked.structured_content["answer"]
         assert "Stopped before calling createTrip on 127.0.0.1" in answer and "approval" in answer
         assert not [r for r in tools_api.requests if r.method == "POST"]
-        conversation = asked.structured_content["conversation_id"]
+        conversation = conversation_key(asked.structured_content["conversation_id"])
         listed = await client.get(
             f"/api/conversations/{conversation}/messages", headers=auth_headers(user, tool_settings)
         )

@@ -54,7 +54,9 @@ async def test_a_call_that_needs_approval_ends_the_choice_with_a_note(
     assert "needs your approval" in choice["message"]["content"]
     pending = choice["message"]["pending_tool_call"]
     assert (
-        pending["name"] == "createTrip" and pending["arguments"] == body and pending["domain"] == "127.0.0.1"
+        pending["name"] == "createTrip"
+        and json.loads(pending["arguments"]) == body  # a JSON string, as OpenAI's `tool_calls` write it
+        and pending["domain"] == "127.0.0.1"
     )
     assert "tool_calls" not in choice["message"]  # nothing for the client to run itself
     assert not [r for r in tools_api.requests if r.method == "POST"]
