@@ -294,4 +294,4 @@ async def test_unknown_tools_prompts_and_resources_are_invalid_params(settings, 
             "result"
         ]
         assert wrong["isError"] is True
-        assert wrong["content"][0]["text"] == "Invalid arguments for search_knowledge: query: Field required"
+        assert wrong["content"][0]["text"] == "Invalid arguments for search_knowledge: 'query' is required."
