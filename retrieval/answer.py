@@ -126,20 +126,24 @@ class AnswerContext:
 
 def answer_guard(settings: Settings, context: AnswerContext, sources: Sequence[SourcedHit]) -> VerbatimGuard:
     """The turn's verbatim guard: no more than the GPT's (or the setting's) word limit in a row from the
-    private passages retrieved for the turn or from hidden instructions."""
-    protected = [s.hit.text for s in sources if s.access != "open"]
+    private passages retrieved for the turn (with their headings and file names: the model reads them too)
+    or from hidden instructions."""
+    protected = [
+        t for s in sources if s.access != "open" for t in (s.hit.text, s.hit.heading, s.filename) if t
+    ]
     if not context.instructions_public:
         protected.append(context.instructions)
     return VerbatimGuard(protected, context.verbatim_max_words or settings.verbatim_max_words)
 
 
-def _citation(source: SourcedHit, quote: str | None = None) -> Citation:
+def _citation(source: SourcedHit, guard: VerbatimGuard, quote: str | None = None) -> Citation:
     if source.access != "open":
         quote = None
     elif quote is None:
         quote = source.hit.text.strip()[:QUOTE_CHARS]
+    filename, heading = source.labels(guard.max_run)  # a private file's within the guard's limit
     return Citation(
-        source.hit.file_id, source.filename, source.hit.page, source.hit.heading, quote,
+        source.hit.file_id, filename, source.hit.page, heading, quote,
         source.source_url, source.dataset_id, cited_dataset(source),
     )  # fmt: skip
 
@@ -207,13 +211,13 @@ def system_prompt(context: AnswerContext, sources: Sequence[SourcedHit], *, tool
     return "\n\n".join(parts)
 
 
-def _used_citations(content: str, sources: Sequence[SourcedHit]) -> list[Citation]:
+def _used_citations(content: str, sources: Sequence[SourcedHit], guard: VerbatimGuard) -> list[Citation]:
     seen: list[int] = []
     for match in _CITE.finditer(content):
         number = int(match.group(1))
         if 1 <= number <= len(sources) and number not in seen:
             seen.append(number)
-    return [_citation(sources[n - 1]) for n in seen]
+    return [_citation(sources[n - 1], guard) for n in seen]
 
 
 def extractive_answer(question: str, sources: Sequence[SourcedHit], guard: VerbatimGuard) -> Answer:
@@ -248,7 +252,7 @@ def extractive_answer(question: str, sources: Sequence[SourcedHit], guard: Verba
         if sources[rank].access != "open":
             sentence = private_quote(sentence, wanted, guard, "\n".join(lines))
         lines.append(f"- {sentence}{marker}")
-    citations = [_citation(sources[rank], quote=None) for rank in used]
+    citations = [_citation(sources[rank], guard) for rank in used]
     return Answer(guard.filter("\n".join(lines)) + f"\n\n{NO_MODEL_NOTE}", citations)
 
 
@@ -328,7 +332,7 @@ async def model_answer(
                 continue
             yield Answer(
                 event.content,
-                _used_citations(event.content, sources),
+                _used_citations(event.content, sources, guard),
                 event.usage,
                 event.finish_reason,
                 event.status,
@@ -359,7 +363,7 @@ async def model_answer(
     calls = [shown_call(guard, c) for c in model_calls(guard, result.tool_calls)] if result else []
     yield Answer(
         content,
-        _used_citations(content, sources),
+        _used_citations(content, sources, guard),
         result.usage if result else None,
         finish,
         function_calls=calls,

@@ -346,6 +346,21 @@ class _Run:
             self.held, self.redacting = [], True
 
 
+def within_limit(text: str, max_words: int) -> str:
+    """`text` cut after its first `max_words` words (normalised as the guard counts them), ended with " …"
+    when cut: how a private file's label (heading, name) is shown beside an answer, so that it never holds
+    a run over the limit (docs/trust.md)."""
+    tokenizer = _Tokenizer()
+    count = shown = 0
+    for word, raw in [*tokenizer.feed(text), *tokenizer.finish()]:
+        if word:
+            count += 1
+            if count > max_words:
+                return text[:shown].rstrip() + " …"
+        shown += len(raw)
+    return text
+
+
 def longest_run(text: str, protected: Iterable[str]) -> int:
     """The most consecutive words of `text` that occur consecutively in one of `protected` (normalised as
     the guard compares; `REDACTED` breaks a run). For measuring, not for filtering."""

@@ -7,6 +7,7 @@ import re
 import unicodedata
 from collections import Counter
 
+_NUL_BETWEEN = re.compile(rb"(?<=[^\s\x00])\x00+(?=[^\s\x00])")
 _BOMS = (
     (b"\xef\xbb\xbf", "utf-8"),
     (b"\xff\xfe\x00\x00", "utf-32-le"),
@@ -50,7 +51,8 @@ def decode_or_none(data: bytes) -> str | None:
         return text if controls <= len(sample) * 0.3 else None
     if controls > len(sample) * 0.1:  # random-looking bytes: compressed or binary data
         return None
-    data = data.replace(b"\x00", b"")
+    # A NUL between two visible characters separated them (as `parsing.base.clean` keeps it); else dropped.
+    data = _NUL_BETWEEN.sub(b" ", data).replace(b"\x00", b"")
     mostly = data.decode("utf-8", errors="replace")
     replaced = mostly.count("\ufffd")
     multibyte = sum(1 for char in mostly[:65536] if char > "\x7f" and char != "\ufffd")
