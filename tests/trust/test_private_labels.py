@@ -7,7 +7,6 @@ from retrieval.parsing import parse_document
 from retrieval.verbatim import longest_run, within_limit, words
 from tests.factories import auth_headers, create_user
 from tests.fake_openai import text
-from tests.store.conftest import sdk_for
 from tests.trust.helpers import build_gpt, leak, upload
 
 LIMIT = 25
