@@ -35,7 +35,7 @@ from core.errors import BadRequest, BadShape, BodyTooLarge, UnstorableText
 from core.settings import Settings
 
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-_NUL_BETWEEN = re.compile("(?<=[^\\s\x00])\x00+(?=[^\\s\x00])")
+_NUL_BETWEEN = re.compile(r"(?<=\w)\x00+(?=\w)")
 PASTED_FIELDS = frozenset(
     tomllib.loads(resources.files("core").joinpath("data/request_text.toml").read_text())["pasted"]
 )
@@ -72,8 +72,9 @@ def unstorable_message(value: str) -> str:
 
 
 def storable(value: str) -> str:
-    """`value` without U+0000 and lone surrogates: how pasted text and parser output are kept. A U+0000
-    between two visible characters becomes a space (it separated them: "with\\x00nul" is two words)."""
+    """`value` without U+0000 and lone surrogates: how pasted text and parser output are kept. A
+    U+0000 between two word characters (letters, digits) becomes a space (it separated them:
+    "with\\x00nul" is two words)."""
     if not has_unstorable(value):
         return value
     return UNSTORABLE.sub("", _NUL_BETWEEN.sub(" ", value))

@@ -104,8 +104,31 @@ class _Tokenizer:
 
     def feed(self, text: str) -> Iterator[tuple[str, str]]:
         for char in text:
-            for shown, raw in self._decoded(char):
-                yield from self._read(shown, raw)
+            if self.pending or self.skip or self.last == "]" or char in "&%":
+                for shown, raw in self._decoded(char):
+                    yield from self._read(shown, raw)
+                continue
+            # The common case (`_read` without escapes or links), inline: the guard reads every character.
+            if self.lower and self.word and char.isupper():
+                yield from self._end_word()
+            self.last, self.lower = char, char.islower()
+            if self.listed:
+                yield from self._fold(char, char)
+                continue
+            folded = fold(char)
+            self.raw += char
+            if folded.isalnum():
+                self.word += folded
+                self.word_end = len(self.raw)
+            else:
+                for piece in folded:
+                    if piece == " ":
+                        yield from self._end_word()
+                    else:
+                        self.word += piece
+                        self.word_end = len(self.raw)
+                if not folded and self.word:
+                    self.word_end = len(self.raw)
 
     def _decoded(self, char: str) -> Iterator[tuple[str, str]]:
         """(character shown, its raw text): HTML entities (`&amp;`, `&#84;`) and %-escapes of UTF-8 read

@@ -27,10 +27,8 @@ PLAIN = "text/plain"
 SUPPORTED_FORMATS = "PDF, Word (.docx), PowerPoint (.pptx), Excel (.xlsx), HTML, Markdown, CSV, JSON and text"
 
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
-# Control characters between two visible characters separate them ("with\\x00nul" is two words).
-_CONTROL_BETWEEN = re.compile(
-    r"(?<=[^\s\x00-\x08\x0b\x0e-\x1f\x7f])[\x00-\x08\x0b\x0e-\x1f\x7f]+(?=[^\s\x00-\x08\x0b\x0e-\x1f\x7f])"
-)
+# Control characters between two word characters separate them ("with\\x00nul" is two words).
+_CONTROL_BETWEEN = re.compile(r"(?<=\w)[\x00-\x08\x0b\x0e-\x1f\x7f]+(?=\w)")
 SURROGATES = re.compile("[\ud800-\udfff]")
 BLANK_RUNS = re.compile(r"\n[ \t]*(?:\n[ \t]*)+\n")
 SPACES = re.compile(r"[ \t\r\n\f\v]+")
@@ -105,9 +103,9 @@ def check_zip(data: bytes, limits: Limits) -> None:
 
 
 def clean(text: str) -> str:
-    """Text as stored: LF line breaks; NUL and other control characters a space between two visible
-    characters (they separated them: "with\\x00nul" is two words) and dropped beside whitespace; lone
-    surrogates as U+FFFD."""
+    """Text as stored: LF line breaks; NUL and other control characters a space between two word
+    characters (they separated them: "with\\x00nul" is two words) and dropped elsewhere; lone surrogates
+    as U+FFFD."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n\n")
     if CONTROL_CHARS.search(text):
         text = CONTROL_CHARS.sub("", _CONTROL_BETWEEN.sub(" ", text))
