@@ -4,7 +4,10 @@ Protected text is what a GPT may use but never hand out: the private passages re
 its hidden instructions. Both sides are compared as word sequences after normalisation (Unicode NFKD with
 combining and invisible marks dropped, case folded, look-alike letters folded to their Latin ones with the
 Unicode confusables table of `confusable-homoglyphs`, punctuation and whitespace as word breaks, and runs
-of single letters joined, so `p r i v a t e` or `p-r-i-v-a-t-e` is the word `private`). In scripts written
+of single letters joined, so `p r i v a t e` or `p-r-i-v-a-t-e` is the word `private`). Markup and escapes
+are read as the words they show: HTML entities and %-escapes of UTF-8 decoded, Markdown link targets and
+reference labels (`[word](url)`, `[word][ref]`) skipped, a possessive `'s` dropped, and a capital after a
+small letter starting a word (`TheVault`). In scripts written
 without spaces (Chinese, Japanese, Thai: `retrieval.ngrams.SCRIPT_RUN`) each character is a word. Markup
 numbers are no words: citation markers (`[1]`, `[1, 2]`, `[^1]`) and list numbers at a line's start (`1.`,
 `2)`) are skipped on both sides, so they neither break nor make a run.
