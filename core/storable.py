@@ -51,9 +51,16 @@ def unstorable_message(value: str) -> str:
     return f"contains {name}, which cannot be stored"
 
 
+_NUL_BETWEEN = re.compile(r"(?<=\w)\x00+(?=\w)")
+
+
 def storable(value: str) -> str:
-    """`value` without U+0000 and lone surrogates: how pasted text and parser output are kept."""
-    return UNSTORABLE.sub("", value) if has_unstorable(value) else value
+    """`value` without U+0000 and lone surrogates: how pasted text and parser output are kept. A
+    U+0000 between two word characters (letters, digits) becomes a space (it separated them:
+    "with\\x00nul" is two words)."""
+    if not has_unstorable(value):
+        return value
+    return UNSTORABLE.sub("", _NUL_BETWEEN.sub(" ", value))
 
 
 MODEL_JSON_DEPTH = 32  # tool arguments of a language model: GPT fields are two levels deep

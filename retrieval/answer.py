@@ -79,8 +79,11 @@ class Answer:
 
 def answer_guard(settings: Settings, context: AnswerContext, sources: Sequence[SourcedHit]) -> VerbatimGuard:
     """The turn's verbatim guard: no more than the GPT's (or the setting's) word limit in a row from the
-    private passages retrieved for the turn or from hidden instructions."""
-    protected = [s.hit.text for s in sources if s.access != "open"]
+    private passages retrieved for the turn (with their headings and file names: the model reads them too)
+    or from hidden instructions."""
+    protected = [
+        t for s in sources if s.access != "open" for t in (s.hit.text, s.hit.heading, s.filename) if t
+    ]
     if not context.instructions_public:
         protected.append(context.instructions)
     return VerbatimGuard(protected, context.verbatim_max_words or settings.verbatim_max_words)
@@ -118,7 +121,7 @@ def extractive_answer(question: str, sources: Sequence[SourcedHit], guard: Verba
         if sources[rank].access != "open":
             sentence = private_quote(sentence, wanted, guard, "\n".join(lines))
         lines.append(f"- {sentence}{marker}")
-    citations = [citation_of(sources[rank], quote=None) for rank in used]
+    citations = [citation_of(sources[rank], guard.max_run) for rank in used]
     return Answer(guard.filter("\n".join(lines)) + f"\n\n{NO_MODEL_NOTE}", citations)
 
 
@@ -174,7 +177,7 @@ async def model_answer(
                 continue
             yield Answer(
                 event.content,
-                used_citations(event.content, sources),
+                used_citations(event.content, sources, guard.max_run),
                 event.usage,
                 event.finish_reason,
                 event.status,
@@ -205,7 +208,7 @@ async def model_answer(
     calls = [shown_call(guard, c) for c in model_calls(guard, result.tool_calls)] if result else []
     yield Answer(
         content,
-        used_citations(content, sources),
+        used_citations(content, sources, guard.max_run),
         result.usage if result else None,
         finish,
         function_calls=calls,

@@ -38,15 +38,16 @@ class Citation:
                 "dataset": self.dataset}  # fmt: skip
 
 
-def citation_of(source: SourcedHit, quote: str | None = None) -> Citation:
+def citation_of(source: SourcedHit, max_run: int, quote: str | None = None) -> Citation:
     """The citation of a source: an open file's quote (`quote`, else its passage's start), none of a
-    private one."""
+    private one, whose file name and heading are cut to the guard's `max_run` words (`SourcedHit.labels`)."""
     if source.access != "open":
         quote = None
     elif quote is None:
         quote = source.hit.text.strip()[:QUOTE_CHARS]
+    filename, heading = source.labels(max_run)
     return Citation(
-        source.hit.file_id, source.filename, source.hit.page, source.hit.heading, quote,
+        source.hit.file_id, filename, source.hit.page, heading, quote,
         source.source_url, source.dataset_id, cited_dataset(source),
     )  # fmt: skip
 
@@ -69,11 +70,11 @@ def cited_dataset(source: SourcedHit) -> dict[str, Any] | None:
     }
 
 
-def used_citations(content: str, sources: Sequence[SourcedHit]) -> list[Citation]:
+def used_citations(content: str, sources: Sequence[SourcedHit], max_run: int) -> list[Citation]:
     """The sources a model's reply cites (`[n]`, each once, in the order first cited)."""
     seen: list[int] = []
     for match in _CITE.finditer(content):
         number = int(match.group(1))
         if 1 <= number <= len(sources) and number not in seen:
             seen.append(number)
-    return [citation_of(sources[n - 1]) for n in seen]
+    return [citation_of(sources[n - 1], max_run) for n in seen]

@@ -22,6 +22,7 @@ from retrieval.fusion import DEFAULT_FUSION, Fusion
 from retrieval.models import Dataset, GptDataset, KnowledgeFile
 from retrieval.rerank import Reranker, rerank_hits
 from retrieval.search import SORTS_BACK_ON_VALUE, SORTS_OFF, Hit, Mode, search_chunks
+from retrieval.verbatim import within_limit
 
 
 @dataclass
@@ -38,6 +39,14 @@ class SourcedHit:
     source_url: str | None = None  # the web page the file was imported from
     home: bool = True  # the answering GPT's own home dataset: its citations name no dataset (data-library.md)
     owner: DatasetOwner | None = None
+
+    def labels(self, max_words: int) -> tuple[str, str | None]:
+        """(file name, heading) as an answer shows them: a private file's cut to `max_words` words (the
+        verbatim guard's limit, `retrieval.verbatim.within_limit`), an open file's whole."""
+        if self.access == "open":
+            return self.filename, self.hit.heading
+        heading = within_limit(self.hit.heading, max_words) if self.hit.heading else None
+        return within_limit(self.filename, max_words), heading
 
 
 GPT_ID = sa.bindparam("gpt_id", type_=sa.Uuid)

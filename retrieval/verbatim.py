@@ -4,7 +4,10 @@ Protected text is what a GPT may use but never hand out: the private passages re
 its hidden instructions. Both sides are compared as word sequences after normalisation (Unicode NFKD with
 combining and invisible marks dropped, case folded, look-alike letters folded to their Latin ones with the
 Unicode confusables table of `confusable-homoglyphs`, punctuation and whitespace as word breaks, and runs
-of single letters joined, so `p r i v a t e` or `p-r-i-v-a-t-e` is the word `private`). In scripts written
+of single letters joined, so `p r i v a t e` or `p-r-i-v-a-t-e` is the word `private`). Markup and escapes
+are read as the words they show: HTML entities and %-escapes of UTF-8 decoded, Markdown link targets and
+reference labels (`[word](url)`, `[word][ref]`) skipped, a possessive `'s` dropped, and a capital after a
+small letter starting a word (`TheVault`). In scripts written
 without spaces (Chinese, Japanese, Thai: `retrieval.ngrams.SCRIPT_RUN`) each character is a word. Markup
 numbers are no words: citation markers (`[1]`, `[1, 2]`, `[^1]`) and list numbers at a line's start (`1.`,
 `2)`) are skipped on both sides, so they neither break nor make a run.
@@ -19,14 +22,17 @@ and releases the rest at once. When a run reaches `max_run + 1` words, the held 
 
 from __future__ import annotations
 
+import html
 import json
 import re
+import string
 import unicodedata
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from core.storable import model_json, storable
 from retrieval.ngrams import SCRIPT_RUN
@@ -35,6 +41,9 @@ REDACTED = "[…]"
 LETTER_RUN = 2  # single letters in a row that are one word spelled out ("o f", "i-s")
 MAX_SPELLED = 64  # letters of one spelled-out word at most, so a spelled reply still streams
 MARKER_DIGITS = 3  # a citation marker or list number has at most this many digits
+MAX_ESCAPE = 32  # characters of an HTML entity at most ("&CounterClockwiseContourIntegral;" has 33)
+MAX_TARGET = 2048  # characters of a Markdown link's target or reference label at most
+APOSTROPHES = "'’ʼ"
 
 
 @cache
@@ -91,23 +100,121 @@ class _Tokenizer:
     citing: bool = False  # inside a citation marker's list ("[1, 2]")
     listed: bool = False  # a number at a line's start closed by "." or ")": a list number if a space follows
 
+    pending: str = ""  # raw text of an HTML entity or %-escape being read
+    skip: str = ""  # inside a Markdown link's target or reference label: the character that closes it
+    skipped: int = 0  # characters of the target so far
+    last: str = ""  # the last character shown
+    lower: bool = False  # the last character shown is a lower-case letter (a capital after it starts a word)
+
     def feed(self, text: str) -> Iterator[tuple[str, str]]:
         for char in text:
-            if self.listed:  # "1. " is a list number, "1.5" at a line's start is not
-                self.listed = False
-                yield from (self._marker_read() if char.isspace() else self._word_read())
+            if self.pending or self.skip or self.last == "]" or char in "&%":
+                for shown, raw in self._decoded(char):
+                    yield from self._read(shown, raw)
+                continue
+            # The common case (`_read` without escapes or links), inline: the guard reads every character.
+            if self.lower and self.word and char.isupper():
+                yield from self._end_word()
+            self.last, self.lower = char, char.islower()
+            if self.listed:
+                yield from self._fold(char, char)
+                continue
             folded = fold(char)
             self.raw += char
-            for piece in folded or "":
-                if piece == " ":
-                    yield from self._end_word()
-                else:
-                    self.word += piece
-                    self.word_end = len(self.raw)
-            if not folded and self.word:  # a mark inside a word stays with it
+            if folded.isalnum():
+                self.word += folded
                 self.word_end = len(self.raw)
+            else:
+                for piece in folded:
+                    if piece == " ":
+                        yield from self._end_word()
+                    else:
+                        self.word += piece
+                        self.word_end = len(self.raw)
+                if not folded and self.word:
+                    self.word_end = len(self.raw)
+
+    def _decoded(self, char: str) -> Iterator[tuple[str, str]]:
+        """(character shown, its raw text): HTML entities (`&amp;`, `&#84;`) and %-escapes of UTF-8 read
+        as the characters they show, with the stdlib's decoders; held while one may still be coming."""
+        pending = self.pending + char
+        if self.pending.startswith("&"):
+            if char == ";":
+                self.pending = ""
+                shown = html.unescape(pending)
+                if shown != pending:
+                    yield from _spread(shown, pending)
+                    return
+                yield from _literal(pending)
+                return
+            if (char.isalnum() or (char == "#" and pending == "&#")) and len(pending) <= MAX_ESCAPE:
+                self.pending = pending
+                return
+        elif self.pending.startswith("%"):
+            group = len(pending) % 3  # "%XX" groups: 1 after "%", 2 and 0 after each hex digit
+            if (char == "%" and group == 1) or (group != 1 and char in string.hexdigits):
+                self.pending = pending
+                if group == 0:
+                    data = unquote_to_bytes(pending)
+                    try:
+                        shown = data.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        if exc.reason == "unexpected end of data" and len(data) < 4:
+                            return  # more bytes of the character to come
+                        self.pending = ""
+                        yield from _literal(pending)
+                        return
+                    self.pending = ""
+                    yield from _spread(shown, pending)
+                return
+        else:
+            if char in "&%":
+                self.pending = char
+                return
+            yield char, char
+            return
+        self.pending = ""  # not an escape: its characters as they are, then this one read afresh
+        yield from _literal(pending[:-1])
+        yield from self._decoded(char)
+
+    def _read(self, char: str, raw: str) -> Iterator[tuple[str, str]]:
+        if self.skip:  # a link's target is markup: it neither makes nor breaks a run
+            self.skipped += 1
+            if char.isspace() or self.skipped > MAX_TARGET:
+                self.skip = ""  # not a target after all: read on as text
+            else:
+                self.raw += raw
+                if char == self.skip:
+                    self.skip = ""
+                return
+        if self.last == "]" and char in "([":  # "[word](url)", "![word](url)", "[word][ref]"
+            self.last, self.skip, self.skipped, self.lower = char, ")" if char == "(" else "]", 0, False
+            self.raw += raw
+            return
+        if char.isupper() and self.lower and self.word:  # CamelCase: "TheVault" is two words
+            yield from self._end_word()
+        self.last, self.lower = char, char.islower()
+        yield from self._fold(char, raw)
+
+    def _fold(self, char: str, raw: str) -> Iterator[tuple[str, str]]:
+        if self.listed:  # "1. " is a list number, "1.5" at a line's start is not
+            self.listed = False
+            yield from (self._marker_read() if char.isspace() else self._word_read())
+        folded = fold(char)
+        self.raw += raw
+        for piece in folded or "":
+            if piece == " ":
+                yield from self._end_word()
+            else:
+                self.word += piece
+                self.word_end = len(self.raw)
+        if not folded and self.word:  # a mark inside a word stays with it
+            self.word_end = len(self.raw)
 
     def finish(self) -> Iterator[tuple[str, str]]:
+        pending, self.pending, self.skip = self.pending, "", ""
+        for shown, raw in _literal(pending):
+            yield from self._read(shown, raw)
         if self.listed:
             self.listed = False
             yield from self._word_read()
@@ -141,6 +248,10 @@ class _Tokenizer:
         self.started = True
         word, raw = self.word, self.raw[: self.word_end]
         self.raw, self.word, self.word_end = self.raw[self.word_end :], "", 0
+        if word == "s" and len(raw) == 2 and raw[0] in APOSTROPHES:  # a possessive: "vault's" is "vault"
+            yield from self._flush_letters()
+            yield "", raw
+            return
         if len(word) != 1 or SCRIPT_RUN.match(word):
             yield from self._flush_letters()
             yield word, raw
@@ -180,6 +291,17 @@ class _Tokenizer:
             yield "".join(w for w, _ in letters), "".join(r for _, r in letters)
         else:
             yield from letters
+
+
+def _spread(shown: str, raw: str) -> Iterator[tuple[str, str]]:
+    """The characters of a decoded escape, its raw text going with the first."""
+    for number, char in enumerate(shown):
+        yield char, raw if number == 0 else ""
+
+
+def _literal(raw: str) -> Iterator[tuple[str, str]]:
+    for char in raw:
+        yield char, char
 
 
 def _separator(raw: str) -> str:
@@ -380,6 +502,21 @@ class _Run:
             if not self.redacting:
                 yield _separator(first) + REDACTED
             self.held, self.redacting = [], True
+
+
+def within_limit(text: str, max_words: int) -> str:
+    """`text` cut after its first `max_words` words (normalised as the guard counts them), ended with " …"
+    when cut: how a private file's label (heading, name) is shown beside an answer, so that it never holds
+    a run over the limit (docs/trust.md)."""
+    tokenizer = _Tokenizer()
+    count = shown = 0
+    for word, raw in [*tokenizer.feed(text), *tokenizer.finish()]:
+        if word:
+            count += 1
+            if count > max_words:
+                return text[:shown].rstrip() + " …"
+        shown += len(raw)
+    return text
 
 
 def longest_run(text: str, protected: Iterable[str]) -> int:

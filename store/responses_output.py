@@ -13,7 +13,7 @@ turns a failure after the status line into `response.failed`.
 `file_search_call` items and `file_citation` annotations are OpenAI Responses types beyond the Open Responses
 core schema (which the specification allows as extensions); a search item appears only when the GPT's
 knowledge had passages for the question or `include` asks for `file_search_call.results`. Results never carry
-the text of private files.
+the text of private files, and their names and headings no more words than the verbatim guard's limit.
 """
 
 from __future__ import annotations
@@ -129,17 +129,20 @@ def annotations(content: str, plan: ResponsePlan, answer: Answer) -> list[dict[s
     ]
 
 
-def _search_results(plan: ResponsePlan) -> list[dict[str, Any]]:
-    return [
-        {
-            "file_id": str(s.hit.file_id),
-            "filename": s.filename,
-            "score": round(float(s.hit.score), 4),
-            "text": s.hit.text if s.access == "open" else None,  # private files are never handed out
-            "attributes": {"page": s.hit.page, "heading": s.hit.heading, "access": s.access},
-        }
-        for s in plan.sources
-    ]
+def _search_results(plan: ResponsePlan, max_words: int) -> list[dict[str, Any]]:
+    results = []
+    for s in plan.sources:
+        filename, heading = s.labels(max_words)  # a private file's within the verbatim guard's limit
+        results.append(
+            {
+                "file_id": str(s.hit.file_id),
+                "filename": filename,
+                "score": round(float(s.hit.score), 4),
+                "text": s.hit.text if s.access == "open" else None,  # private files are never handed out
+                "attributes": {"page": s.hit.page, "heading": heading, "access": s.access},
+            }
+        )
+    return results
 
 
 async def events(
@@ -173,7 +176,8 @@ async def events(
             }
         search["status"] = "completed"
         if RESULTS in include:
-            search["results"] = _search_results(plan)
+            limit = plan.context.verbatim_max_words or settings.verbatim_max_words
+            search["results"] = _search_results(plan, limit)
         yield {"type": "response.output_item.done", "output_index": index, "item": copy.deepcopy(search)}
 
     message = {

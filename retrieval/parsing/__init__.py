@@ -10,6 +10,7 @@ One module per format family; this module holds the public names and `parse_docu
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from retrieval.parsing.base import (
     BLANK_RUNS,
@@ -33,6 +34,7 @@ from retrieval.parsing.base import (
     ParseError,
     Section,
     attach_bare_headings,
+    bounded_heading,
     clean,
     one_line,
 )
@@ -102,7 +104,11 @@ def parse_document(
         if header and not text.startswith(header):
             header = None
         cleaned.append(Section(text=text, page=section.page, heading=heading or None, header=header or None))
-    cleaned = attach_bare_headings(cleaned)
+    # Bounded after bare headings are found: those compare the heading with the section's whole title.
+    cleaned = [
+        replace(s, heading=bounded_heading(s.heading)) if s.heading else s
+        for s in attach_bare_headings(cleaned)
+    ]
     if not cleaned:
         raise ParseError(
             "invalid_file",

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import re
+import tomllib
 import zipfile
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from typing import Any, Literal
 
 ErrorCode = Literal["unsupported_file", "invalid_file", "too_large", "parse_timeout", "parse_memory"]
@@ -24,6 +27,8 @@ PLAIN = "text/plain"
 SUPPORTED_FORMATS = "PDF, Word (.docx), PowerPoint (.pptx), Excel (.xlsx), HTML, Markdown, CSV, JSON and text"
 
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+# Control characters between two word characters separate them ("with\\x00nul" is two words).
+_CONTROL_BETWEEN = re.compile(r"(?<=\w)[\x00-\x08\x0b\x0e-\x1f\x7f]+(?=\w)")
 SURROGATES = re.compile("[\ud800-\udfff]")
 BLANK_RUNS = re.compile(r"\n[ \t]*(?:\n[ \t]*)+\n")
 SPACES = re.compile(r"[ \t\r\n\f\v]+")
@@ -98,8 +103,12 @@ def check_zip(data: bytes, limits: Limits) -> None:
 
 
 def clean(text: str) -> str:
+    """Text as stored: LF line breaks; NUL and other control characters a space between two word
+    characters (they separated them: "with\\x00nul" is two words) and dropped elsewhere; lone surrogates
+    as U+FFFD."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n\n")
-    text = CONTROL_CHARS.sub("", text)  # NUL and other control characters
+    if CONTROL_CHARS.search(text):
+        text = CONTROL_CHARS.sub("", _CONTROL_BETWEEN.sub(" ", text))
     if SURROGATES.search(text):
         text = SURROGATES.sub("\ufffd", text)
     return text
@@ -107,6 +116,26 @@ def clean(text: str) -> str:
 
 def one_line(text: str) -> str:
     return SPACES.sub(" ", clean(text)).strip()
+
+
+@cache
+def heading_max_chars() -> int:
+    """Characters a heading keeps at most (`retrieval/data/parsing.toml`)."""
+    data = tomllib.loads(resources.files("retrieval").joinpath("data/parsing.toml").read_text())
+    return int(data["heading_max_chars"])
+
+
+def bounded_heading(text: str) -> str:
+    """A heading as a label: at most `heading_max_chars()` characters, cut at a word boundary (within the
+    last fifth, else mid-word) and ended with "…" when cut."""
+    limit = heading_max_chars()
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit * 4 // 5:
+        cut = cut[:space]
+    return cut.rstrip(" >") + "…"
 
 
 class HeadingPath:

@@ -7,6 +7,9 @@ import re
 import unicodedata
 from collections import Counter
 
+# A byte of a word: not a control, space or ASCII punctuation (legacy code pages put letters above 0x7f).
+_WORD_BYTE = rb"[^\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]"
+_NUL_BETWEEN = re.compile(rb"(?<=" + _WORD_BYTE + rb")\x00+(?=" + _WORD_BYTE + rb")")
 _BOMS = (
     (b"\xef\xbb\xbf", "utf-8"),
     (b"\xff\xfe\x00\x00", "utf-32-le"),
@@ -50,7 +53,8 @@ def decode_or_none(data: bytes) -> str | None:
         return text if controls <= len(sample) * 0.3 else None
     if controls > len(sample) * 0.1:  # random-looking bytes: compressed or binary data
         return None
-    data = data.replace(b"\x00", b"")
+    # A NUL between two word characters separated them (as `parsing.base.clean` keeps it); else dropped.
+    data = _NUL_BETWEEN.sub(b" ", data).replace(b"\x00", b"")
     mostly = data.decode("utf-8", errors="replace")
     replaced = mostly.count("\ufffd")
     multibyte = sum(1 for char in mostly[:65536] if char > "\x7f" and char != "\ufffd")

@@ -15,6 +15,7 @@ from pptx import Presentation
 from pptx.util import Inches
 from pypdf import PdfWriter
 
+from core.guard import storable
 from retrieval.parsing import (
     CSV,
     DOCX,
@@ -493,3 +494,10 @@ def test_unsupported_binary_files_are_refused(data: bytes) -> None:
         parse_document(data, "upload.txt")
     assert error.value.code == "unsupported_file"
     assert "Supported" in error.value.message
+
+
+def test_a_nul_or_control_character_between_words_separates_them() -> None:
+    assert texts(parse_document(b"Ferries with\x00nul and\x1fcontrol\x00 characters", "a.txt")) == [
+        "Ferries with nul and control characters"
+    ]
+    assert storable("with\x00nul, trailing\x00 and\x00\x00") == "with nul, trailing and"

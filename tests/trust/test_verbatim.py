@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -32,6 +34,33 @@ def tricks(text: str) -> dict[str, str]:
         "spelled by line": "\n\n".join("\n".join(word) for word in text.split()[:40]),
         "dashed letters": " ".join("-".join(word) for word in text.split()[:40]),
         "quoted in JSON": '{"text": "' + text.replace('"', '\\"') + '"}',
+        **rewrites(text),
+    }
+
+
+def rewrites(text: str) -> dict[str, str]:
+    """Readable rewrites of a complying model (issue H3): markup and escapes that show the same words."""
+    plain = text.split()
+    bare = ["".join(c for c in w if c.isalnum()) for w in plain]
+    return {
+        "markdown links": " ".join(f"[{w}](x)" for w in plain),
+        "markdown images": " ".join(f"![{w}](https://example.com/{i}.png)" for i, w in enumerate(plain)),
+        "reference links": " ".join(f"[{w}][r{i}]" for i, w in enumerate(plain)),
+        "autolinks": " ".join(f"<{w}>" for w in bare),
+        "possessives": " ".join(f"{w}'s" for w in bare),
+        "curly possessives": " ".join(f"{w}\u2019s" for w in bare),
+        "url-encoded spaces": "%20".join(plain),
+        "percent-encoded UTF-8": quote(text.translate(HOMOGLYPHS), safe=""),
+        "CamelCase": "".join(w[:1].upper() + w[1:] for w in bare),
+        "camelCase": bare[0] + "".join(w[:1].upper() + w[1:] for w in bare[1:]),
+        "snake_case": "_".join(bare),
+        "kebab-case": "-".join(bare),
+        "numeric entities": " ".join(f"&#{ord(w[0])};{w[1:]}" for w in plain),
+        "hex entities": " ".join(f"&#x{ord(w[0]):x};{w[1:]}" for w in plain),
+        "named entities": html.escape(text)
+        .replace(" ", "&nbsp;")
+        .replace(",", "&comma;")
+        .replace(".", "&period;"),
     }
 
 
@@ -66,6 +95,37 @@ async def test_a_private_sentence_split_over_many_chunks_is_still_caught(size):
     assert longest_run("".join(shown), [PRIVATE]) <= LIMIT
     assert "".join(shown) == guard.filter(reply)  # streamed and whole give the same text
     assert "".join(shown).endswith("Hope that helps.")
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8])
+@pytest.mark.parametrize("trick", list(rewrites(SCOOP)))
+async def test_rewrites_split_over_stream_chunks_are_still_caught(trick, size):
+    guard = VerbatimGuard([PRIVATE], LIMIT)
+    reply = "Sure. " + rewrites(SCOOP)[trick] + " Hope that helps."
+
+    async def pieces():
+        for i in range(0, len(reply), size):
+            yield reply[i : i + size]
+
+    shown = "".join([piece async for piece in guard.stream(pieces())])
+    assert longest_run(shown, [PRIVATE]) <= LIMIT
+    assert shown == guard.filter(reply) and shown.endswith("Hope that helps.")
+
+
+def test_escapes_and_markup_read_as_the_words_they_show():
+    assert words("&#84;he &amp; caf&eacute; caf%C3%A9 100% AT&T &bogus; 50%zz") == [
+        "the", "cafe", "cafe", "100", "at", "t", "bogus", "50", "zz"
+    ]  # fmt: skip
+    shown = words("[The](x) ![vault](y.png) [door][1] <https://example.com>")
+    assert shown == ["the", "vault", "door", "https", "example", "com"]
+    assert words("TheVault's combination\u2019s snake_case") == [
+        "the",
+        "vault",
+        "combination",
+        "snake",
+        "case",
+    ]
+    assert words("[not a link] (just brackets)") == ["not", "a", "link", "just", "brackets"]
 
 
 def test_short_quotes_and_own_words_pass_unchanged():
