@@ -15,7 +15,7 @@ from pptx import Presentation
 from pptx.util import Inches
 from pypdf import PdfWriter
 
-from core.guard import storable
+from core.storable import storable
 from retrieval.parsing import (
     CSV,
     DOCX,
