@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import uuid
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from orgs.models import Organization
 from retrieval.embedding import get_embedder
 from retrieval.service import KnowledgeService
 from store.models import Appeal, Conversation, GptVersion, Listing
+from store.naming import near_duplicate
 from store.ranking import conversations_label, rating_average
 from store.schemas import Creator, GptPage, OpenFile, RatingDetail
 from store.trust import trust_summary
@@ -40,12 +40,7 @@ SNAPSHOT_FIELDS = (
     "language", "top_k", "model", "instructions_visibility", "verbatim_max_words",
 )  # fmt: skip
 IMPERSONATION_TERMS = ("openai", "chatgpt", "official")
-NEAR_DUPLICATE_RATIO = 0.85
 LISTING_SCOPE = "listing"
-
-
-def _normalise(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", name.lower()).strip()
 
 
 def review_reasons(config: dict[str, Any], other_names: list[str], banned_terms: list[str]) -> list[str]:
@@ -60,9 +55,9 @@ def review_reasons(config: dict[str, Any], other_names: list[str], banned_terms:
     for term in (*IMPERSONATION_TERMS, *(t.lower() for t in banned_terms)):
         if term and re.search(rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])", text):
             reasons.append(f"name and description must not use the term '{term}'")
-    name = _normalise(config.get("name") or "")
+    name = config.get("name") or ""
     for other in other_names:
-        if name and difflib.SequenceMatcher(None, name, _normalise(other)).ratio() >= NEAR_DUPLICATE_RATIO:
+        if near_duplicate(name, other):
             reasons.append(f"the name is nearly the same as your GPT '{other}'")
             break
     return reasons + tools_review_reasons(config)
