@@ -132,6 +132,24 @@ class PublishingController(Controller):
         appeal = await StoreService(db_session, settings).appeal(current_user, gpt_id, data.message)
         return AppealRead.model_validate(appeal, from_attributes=True)
 
+    @get("/appeals")
+    async def gpt_appeals(
+        self,
+        gpt_id: uuid.UUID,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> Page[AppealRead]:
+        """The GPT's appeals, newest first, with their outcome and the moderators' note to the creator."""
+        rows, next_cursor = await StoreService(db_session, settings).gpt_appeals(
+            current_user, gpt_id, limit, cursor
+        )
+        return Page(
+            data=[AppealRead.model_validate(r, from_attributes=True) for r in rows], next_cursor=next_cursor
+        )
+
 
 class StoreController(Controller):
     path = "/api/store"
@@ -341,7 +359,7 @@ class AdminStoreController(Controller):
         current_user: User,
         db_session: AsyncSession,
         settings: Settings,
-        status: Literal["open", "granted", "denied"] | None = "open",
+        status: Literal["open", "granted", "denied", "outdated"] | None = "open",
         limit: Limit = 20,
         cursor: Cursor = None,
     ) -> Page[AppealRead]:

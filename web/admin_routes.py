@@ -172,7 +172,7 @@ async def appeals(
     page_user: User | None,
     db_session: AsyncSession,
     settings: Settings,
-    status: Literal["open", "granted", "denied", ""] = "open",
+    status: Literal["open", "granted", "denied", "outdated", ""] = "open",
     cursor: Cursor = None,
 ) -> Any:
     """Appeals, oldest first (`GET /api/admin/appeals`)."""

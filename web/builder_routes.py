@@ -160,7 +160,8 @@ async def editor(
     if conversation_id is not None:
         preview = await PreviewService(session, settings, None).messages(row, conversation_id, user.id)
         conversation_id = conversation_id if preview else None
-    versions, _ = await StoreService(session, settings, redis).versions(user, row.id, 20, None)
+    store = StoreService(session, settings, redis)
+    versions, _ = await store.versions(user, row.id, 20, None)
     values = context.pop("values", None) or form_of(gpt)
     starters = list(values["conversation_starters"])
     return render(
@@ -185,6 +186,7 @@ async def editor(
         conversation_id=conversation_id,
         preview=[_preview_message(m) for m in preview],
         versions=[VersionRead.of(v) for v in versions],
+        appeal=await store.appeal_state(row.id),
         publish=context.pop("publish", None),
         publish_errors=context.pop("publish_errors", {}),
         notice=context.pop("notice", None) or _notice(request),
