@@ -153,7 +153,7 @@ class AppealsMixin:
         if appeal is None:
             raise NotFound("No such appeal")
         if appeal.status != "open":
-            raise Conflict(f"This appeal is already closed ({appeal.status})")
+            raise Conflict(f"This appeal is already decided ({appeal.status})")
         appeal.status = "granted" if decision == "grant" else "denied"
         appeal.note = note
         appeal.resolved_at = datetime.now(UTC)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from typing import Any, TypeVar
 
 from litestar import Request
@@ -39,15 +42,44 @@ async def form_values(request: Request, *names: str) -> dict[str, str]:
     return values
 
 
+@cache
+def _wording() -> dict[str, dict[str, str]]:
+    return tomllib.loads(resources.files("web").joinpath("data/form_messages.toml").read_text("utf-8"))
+
+
+def label(name: str) -> str:
+    """A field's name as a form labels it: `release_notes` is "Release notes" (`[labels]` in the table)."""
+    return _wording()["labels"].get(name) or name.replace("_", " ").capitalize()
+
+
+def worded(error: dict[str, Any]) -> str:
+    """One pydantic error as a page says it: the rule in words, naming the field once
+    (`web/data/form_messages.toml`); a validator's own message (written for people) as it is."""
+    messages = _wording()["messages"]
+    own = str(error["msg"]).removeprefix("Value error, ")
+    ctx = {k: v for k, v in (error.get("ctx") or {}).items() if k != "error"}
+    kind = error["type"]
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        kind = "string_too_short_one"
+    template = messages.get(kind) or messages.get(own)
+    if template is None:
+        return own
+    name = str(error["loc"][0]) if error["loc"] else ""
+    try:
+        return template.format(label=label(name) if name else "This", **ctx)
+    except (KeyError, IndexError):
+        return own
+
+
 def field_errors(exc: ValidationError | AppError) -> dict[str, str]:
-    """`{field: message}` from a pydantic error or a problem's `errors` (first message per field)."""
+    """`{field: message}` from a pydantic error (worded for a page: `worded`) or a problem's `errors`
+    (first message per field)."""
     errors: dict[str, str] = {}
     if isinstance(exc, ValidationError):
         for error in exc.errors():
             # A form shows an error at its input: `conversation_starters.2` is `conversation_starters`'s.
             field = str(error["loc"][0]) if error["loc"] else "form"
-            message = str(error["msg"]).removeprefix("Value error, ")
-            errors.setdefault(field, message)
+            errors.setdefault(field, worded(error))
         return errors
     for error in exc.errors or []:
         field = str(error.get("field") or "form").split(".")[0]
@@ -65,13 +97,16 @@ def _json_types(schema: dict[str, Any]) -> set[str]:
 
 def _typed(model: type[M], values: dict[str, Any]) -> dict[str, Any]:
     """Form fields are text; the API's schemas take JSON numbers strictly, so a numeric field's text that
-    is a number becomes one (anything else is left for the schema to refuse, naming the field)."""
+    is a number becomes one (anything else is left for the schema to refuse, naming the field). A blank
+    field that takes no text (stars left unchosen) is not given: the schema's default, or "is required"."""
     properties = model.model_json_schema().get("properties", {})
     typed = dict(values)
     for name, value in values.items():
         types = _json_types(properties.get(name, {}))
         text = value.strip() if isinstance(value, str) else None
-        if text and "integer" in types and re.fullmatch(r"[+-]?\d{1,10}", text):
+        if text == "" and types and "string" not in types:
+            del typed[name]
+        elif text and "integer" in types and re.fullmatch(r"[+-]?\d{1,10}", text):
             typed[name] = int(text)
         elif text and "number" in types and re.fullmatch(r"[+-]?\d{1,10}(\.\d{1,10})?", text):
             typed[name] = float(text)
