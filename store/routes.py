@@ -252,10 +252,7 @@ class ConversationController(Controller):
         """The caller's conversations, latest activity first, one page at a time."""
         service = ChatService(db_session, settings, redis, None)
         rows, next_cursor = await service.conversations(current_user, limit, cursor)
-        return Page(
-            data=[ConversationRead.model_validate(r, from_attributes=True) for r in rows],
-            next_cursor=next_cursor,
-        )
+        return Page(data=await service.listed(current_user, rows), next_cursor=next_cursor)
 
     @get("/{conversation_id:uuid}/messages")
     async def list_messages(

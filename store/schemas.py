@@ -206,6 +206,12 @@ class ConversationRead(BaseModel):
     title: str
     created_at: datetime
     updated_at: datetime
+    gpt_name: str | None = Field(
+        default=None, description="The GPT's name in the version the chat is pinned to"
+    )
+    gpt_available: bool = Field(
+        default=True, description="Whether the caller may still chat with the GPT (false: unpublished, ...)"
+    )
 
 
 class MessageCreate(Strict):

@@ -15,7 +15,6 @@ from typing import Any, Literal, get_args
 from urllib.parse import quote
 
 from litestar import Request, get, post
-from litestar.params import Parameter
 from litestar.response import Redirect
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,11 +29,12 @@ from store.admin import FeaturedStep, ReviewStatus, StoreAdmin
 from store.feedback import FeedbackService, ReportResolve, ReportStatus
 from store.schemas import AppealRead, AppealResolve, ModerateRequest
 from store.service import StoreService
-from web.forms import M, Outcome, form_values, submit
+from web.forms import M, Outcome, form_values, search_words, submit
 from web.session import login_required
 from web.templates import render
 
 PAGE_SIZE = 50
+USER_SEARCH_MAX_CHARS = 320  # `GET /api/admin/users?q=`'s bound
 UUID_IN_TEXT = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 
@@ -325,9 +325,10 @@ async def users_view(
     cursor: str | None,
     **context,
 ) -> Any:
-    rows, next_cursor = await AccountService(db_session, settings).search_users(q, PAGE_SIZE, cursor)
+    q, q_error = search_words(q, USER_SEARCH_MAX_CHARS)
+    rows, next_cursor = await AccountService(db_session, settings).search_users(q or None, PAGE_SIZE, cursor)
     items = [UserRead.model_validate(u) for u in rows]
-    context.update(items=items, q=q or "", next_cursor=next_cursor, plans=get_args(Plan))
+    context.update(items=items, q=q, q_error=q_error, next_cursor=next_cursor, plans=get_args(Plan))
     return _render(request, user, "users", "users", **context)
 
 
@@ -337,7 +338,7 @@ async def users(
     page_user: User | None,
     db_session: AsyncSession,
     settings: Settings,
-    q: str | None = Parameter(default=None, max_length=320),
+    q: str | None = None,  # longer than 320 characters: cut, with the error at the search box
     cursor: Cursor = None,
 ) -> Any:
     """Accounts, newest first, searched by e-mail, handle or name (`GET /api/admin/users?q=`)."""

@@ -19,6 +19,7 @@ from core.errors import AppError
 from core.guard import read_clean_form
 
 M = TypeVar("M", bound=BaseModel)
+SEARCH_MAX_CHARS = 200  # the store's and the dataset directory's `q` (`GET /api/store/gpts`, `…/datasets`)
 
 
 # The fields of the form being handled that held text no database keeps (U+0000, a lone surrogate), with
@@ -152,6 +153,15 @@ async def submit(
     except AppError as exc:
         return Outcome(False, errors=field_errors(exc), status=exc.status)
     return Outcome(True, value)
+
+
+def search_words(value: str | None, limit: int) -> tuple[str, str | None]:
+    """A page's search text as the API takes it (at most `limit` characters) and, when it was longer, the
+    error for the search box: a page cuts it and searches for the rest, never a bare 422."""
+    text = value or ""
+    if len(text) <= limit:
+        return text, None
+    return text[:limit], f"A search can be at most {limit} characters; it was cut to the first {limit}."
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
