@@ -37,6 +37,7 @@ from retrieval.scheduling import dispatch
 from retrieval.schemas import FileRead
 from store.schemas import VersionRead
 from store.service import StoreService
+from web.forms import worded_errors
 from web.session import login_required
 from web.templates import render
 
@@ -354,8 +355,12 @@ async def configure(
         return await again({"form": STALE_FORM}, 409)
     try:
         update = validate_fields(GptUpdate, data, settings.categories)
-    except Invalid as exc:
-        return await again(configure_errors(exc), 422)
+    except Invalid as exc:  # the API's messages, worded for the page where the schema refused
+        worded = {
+            ("conversation_starters" if k.startswith("conversation_starters") else k): v
+            for k, v in worded_errors(GptUpdate, data).items()
+        }
+        return await again({**configure_errors(exc), **worded}, 422)
     await service.update(row, update)
     return Redirect(f"/builder/{gpt_id}?tab=configure&done=saved", status_code=303)
 

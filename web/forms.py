@@ -65,11 +65,25 @@ def worded(error: dict[str, Any]) -> str:
     template = messages.get(kind) or messages.get(own)
     if template is None:
         return own
-    name = str(error["loc"][0]) if error["loc"] else ""
+    name = ".".join(str(part) for part in error["loc"] if not isinstance(part, int))
     try:
         return template.format(label=label(name) if name else "This", **ctx)
     except (KeyError, IndexError):
         return own
+
+
+def worded_errors(model: type[BaseModel], data: dict[str, Any]) -> dict[str, str]:
+    """`{dotted field: worded message}` for what `model` refuses in `data` (empty when it passes): for a form
+    whose inputs are named by dotted paths (`retrieval.top_k`), as the builder's Configure."""
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        errors: dict[str, str] = {}
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"] if not isinstance(part, int)) or "form"
+            errors.setdefault(field, worded(error))
+        return errors
+    return {}
 
 
 def field_errors(exc: ValidationError | AppError) -> dict[str, str]:
