@@ -161,6 +161,7 @@ class Settings(BaseSettings):
     categories: list[str] = Field(default_factory=lambda: list(DEFAULT_CATEGORIES))
     banned_terms: list[str] = Field(default_factory=list)
     report_hide_threshold: int = 3
+    appeal_cooldown_days: int = Field(default=7, ge=0)  # after a denied appeal, without a newer version
     rate_limit_messages_per_minute: int = 30
     rate_limit_ratings_per_minute: int = 10
     rate_limit_reports_per_hour: int = 10

@@ -24,7 +24,7 @@ from retrieval.tool_loop import ToolCallEnded, ToolCallStarted, TurnState, sse_e
 from store import usage
 from store.dataset_stats import count_citations
 from store.models import ChatMessage, Conversation, GptVersion
-from store.schemas import ChatMessageRead, ChatReplyRead
+from store.schemas import ChatMessageRead, ChatReplyRead, ConversationRead
 from store.service import StoreService
 from tools.approvals import allow, allowed_grants
 from tools.chat import open_toolset
@@ -119,6 +119,41 @@ class ChatService:
         return await keyset_page(
             self.session, query, Conversation.updated_at, Conversation.id, limit=limit, cursor=cursor
         )
+
+    async def listed(self, user: User, rows: list[Conversation]) -> list[ConversationRead]:
+        """Conversations as the chat list shows them: each with its GPT's name (of the pinned version) and
+        whether the user may still chat with it."""
+        pinned = {(row.gpt_id, row.version) for row in rows}
+        names = (
+            {
+                (gpt_id, number): config.get("name")
+                for gpt_id, number, config in (
+                    await self.session.execute(
+                        sa.select(GptVersion.gpt_id, GptVersion.number, GptVersion.config).where(
+                            sa.tuple_(GptVersion.gpt_id, GptVersion.number).in_(pinned)
+                        )
+                    )
+                ).all()
+            }
+            if pinned
+            else {}
+        )
+        available: dict[uuid.UUID, bool] = {}
+        for gpt_id in {row.gpt_id for row in rows}:
+            try:
+                await self.store.visible_listing(gpt_id, user)
+                available[gpt_id] = True
+            except NotFound:
+                available[gpt_id] = False
+        return [
+            ConversationRead.model_validate(row, from_attributes=True).model_copy(
+                update={
+                    "gpt_name": names.get((row.gpt_id, row.version)),
+                    "gpt_available": available[row.gpt_id],
+                }
+            )
+            for row in rows
+        ]
 
     async def message_page(
         self, conversation: Conversation, limit: int, cursor: str | None

@@ -22,8 +22,10 @@ from core.patterns import Matches
 from core.schemas import OneLine, Visible
 from core.settings import Settings
 from orgs import access
-from store.models import GptVersion, Listing, Rating, UsageDaily
+from store.appeals import approved_on_appeal
+from store.models import Appeal, GptVersion, Listing, Rating, UsageDaily
 from store.ranking import rating_average
+from store.schemas import AppealRead
 from store.service import LISTING_SCOPE, StoreService
 
 HANDLE_PATTERN = r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$"
@@ -113,6 +115,10 @@ class DashboardGpt(BaseModel):
     latest_version: int | None
     review_status: str | None = Field(description="Of the latest version")
     review_reasons: list[str] = Field(description="Of the latest version")
+    approved_on_appeal: bool = Field(default=False, description="The latest version, by a granted appeal")
+    appeal: AppealRead | None = Field(
+        default=None, description="The newest appeal, with its outcome and note"
+    )
     listed: bool
     unlisted_reason: str | None
     hidden_by_reports: bool
@@ -242,6 +248,13 @@ class CreatorService:
                 )
             )
         }
+        appeals: dict[uuid.UUID, AppealRead] = {}
+        for appeal in await self.session.scalars(  # a GPT has few appeals; the newest of each
+            sa.select(Appeal)
+            .where(Appeal.gpt_id.in_([gpt.id for gpt, _ in rows]))
+            .order_by(Appeal.created_at.desc(), Appeal.id.desc())
+        ):
+            appeals.setdefault(appeal.gpt_id, AppealRead.model_validate(appeal, from_attributes=True))
         data = []
         for gpt, listing in rows:
             version = latest.get(gpt.id)
@@ -255,6 +268,10 @@ class CreatorService:
                     latest_version=version.number if version else None,
                     review_status=version.review_status if version else None,
                     review_reasons=list(version.review_reasons) if version else [],
+                    approved_on_appeal=bool(
+                        version and approved_on_appeal(version.review_status, version.review_reasons)
+                    ),
+                    appeal=appeals.get(gpt.id),
                     listed=bool(listing and listing.listed),
                     unlisted_reason=listing.unlisted_reason if listing else None,
                     hidden_by_reports=bool(listing and listing.hidden_by_reports),

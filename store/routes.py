@@ -132,6 +132,24 @@ class PublishingController(Controller):
         appeal = await StoreService(db_session, settings).appeal(current_user, gpt_id, data.message)
         return AppealRead.model_validate(appeal, from_attributes=True)
 
+    @get("/appeals")
+    async def gpt_appeals(
+        self,
+        gpt_id: uuid.UUID,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> Page[AppealRead]:
+        """The GPT's appeals, newest first, with their outcome and the moderators' note to the creator."""
+        rows, next_cursor = await StoreService(db_session, settings).gpt_appeals(
+            current_user, gpt_id, limit, cursor
+        )
+        return Page(
+            data=[AppealRead.model_validate(r, from_attributes=True) for r in rows], next_cursor=next_cursor
+        )
+
 
 def _file_headers(request: Request, gpt_id: uuid.UUID, file) -> dict[str, str]:
     """An open file's download headers: its name, size and terms (`Link: rel="license"`, ...)."""
@@ -257,10 +275,7 @@ class ConversationController(Controller):
         """The caller's conversations, latest activity first, one page at a time."""
         service = ChatService(db_session, settings, redis, None)
         rows, next_cursor = await service.conversations(current_user, limit, cursor)
-        return Page(
-            data=[ConversationRead.model_validate(r, from_attributes=True) for r in rows],
-            next_cursor=next_cursor,
-        )
+        return Page(data=await service.listed(current_user, rows), next_cursor=next_cursor)
 
     @get("/{conversation_id:uuid}/messages")
     async def list_messages(
@@ -365,7 +380,7 @@ class AdminStoreController(Controller):
         current_user: User,
         db_session: AsyncSession,
         settings: Settings,
-        status: Literal["open", "granted", "denied"] | None = "open",
+        status: Literal["open", "granted", "denied", "outdated"] | None = "open",
         limit: Limit = 20,
         cursor: Cursor = None,
     ) -> Page[AppealRead]:

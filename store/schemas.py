@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.schemas import Category, MessageText, Visible
 from retrieval.schemas import CitedDatasetRead, MessageStatus, PendingCallRead, ToolCallRead
+from store.appeals import approved_on_appeal
 from tools.schemas import ToolDomainRead
 
 # private: the GPT's owners; organisation: members of its organisation; link: anyone with the link;
@@ -31,7 +32,11 @@ class VersionRead(BaseModel):
     number: int
     visibility: Visibility
     review_status: Literal["approved", "rejected"]
-    review_reasons: list[str]
+    review_reasons: list[str] = Field(
+        description="Why it was rejected; after a granted appeal the earlier reasons stay, as history, "
+        "followed by 'approved on appeal'"
+    )
+    approved_on_appeal: bool = False
     release_notes: str | None
     file_count: int
     created_at: datetime
@@ -44,6 +49,7 @@ class VersionRead(BaseModel):
             visibility=version.visibility,
             review_status=version.review_status,
             review_reasons=version.review_reasons,
+            approved_on_appeal=approved_on_appeal(version.review_status, version.review_reasons),
             release_notes=version.release_notes,
             file_count=len(version.file_ids),
             created_at=version.created_at,
@@ -59,9 +65,10 @@ class AppealRead(BaseModel):
     gpt_id: uuid.UUID
     version: int | None
     message: str
-    status: Literal["open", "granted", "denied"]
-    note: str | None
+    status: Literal["open", "granted", "denied", "outdated"]
+    note: str | None = Field(description="The moderators' note to the creator (or why it was closed)")
     created_at: datetime
+    resolved_at: datetime | None = None
 
 
 class AppealResolve(Strict):
@@ -199,6 +206,12 @@ class ConversationRead(BaseModel):
     title: str
     created_at: datetime
     updated_at: datetime
+    gpt_name: str | None = Field(
+        default=None, description="The GPT's name in the version the chat is pinned to"
+    )
+    gpt_available: bool = Field(
+        default=True, description="Whether the caller may still chat with the GPT (false: unpublished, ...)"
+    )
 
 
 class MessageCreate(Strict):

@@ -121,6 +121,8 @@ class StoreSearch:
         query = self._listed(category)
         if sort == "featured":
             query = query.where(Listing.featured_rank.is_not(None))
+        if sort == "top":  # "Top rated" lists rated GPTs only: one without a rating has no place in it
+            query = query.where(Listing.rating_count > 0)
         if cursor:
             value, last_id = decode_keyset(cursor, column)
             key = sa.tuple_(column, Listing.gpt_id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import uuid
 from datetime import UTC, datetime
@@ -28,7 +27,9 @@ from orgs import access
 from orgs.models import Organization
 from retrieval.embedding import get_embedder
 from retrieval.service import KnowledgeService
-from store.models import Appeal, Conversation, GptVersion, Listing
+from store.appeals import AppealsMixin
+from store.models import Conversation, GptVersion, Listing
+from store.naming import near_duplicate
 from store.ranking import conversations_label, rating_average
 from store.schemas import Creator, GptPage, OpenFile, RatingDetail
 from store.trust import trust_summary
@@ -40,12 +41,7 @@ SNAPSHOT_FIELDS = (
     "language", "top_k", "model", "instructions_visibility", "verbatim_max_words",
 )  # fmt: skip
 IMPERSONATION_TERMS = ("openai", "chatgpt", "official")
-NEAR_DUPLICATE_RATIO = 0.85
 LISTING_SCOPE = "listing"
-
-
-def _normalise(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", name.lower()).strip()
 
 
 def review_reasons(config: dict[str, Any], other_names: list[str], banned_terms: list[str]) -> list[str]:
@@ -60,9 +56,9 @@ def review_reasons(config: dict[str, Any], other_names: list[str], banned_terms:
     for term in (*IMPERSONATION_TERMS, *(t.lower() for t in banned_terms)):
         if term and re.search(rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])", text):
             reasons.append(f"name and description must not use the term '{term}'")
-    name = _normalise(config.get("name") or "")
+    name = config.get("name") or ""
     for other in other_names:
-        if name and difflib.SequenceMatcher(None, name, _normalise(other)).ratio() >= NEAR_DUPLICATE_RATIO:
+        if near_duplicate(name, other):
             reasons.append(f"the name is nearly the same as your GPT '{other}'")
             break
     return reasons + tools_review_reasons(config)
@@ -76,7 +72,7 @@ async def invalidate(redis: Redis | None, gpt_id: uuid.UUID | None = None) -> No
     await cache.bump(redis, *scopes)
 
 
-class StoreService:
+class StoreService(AppealsMixin):
     def __init__(self, session: AsyncSession, settings: Settings, redis: Redis | None = None):
         self.session = session
         self.settings = settings
@@ -326,6 +322,7 @@ class StoreService:
         await self.session.flush()
         if not reasons:
             await self._go_live(gpt, version)
+        await self.close_outdated_appeals(gpt.id, version)
         await invalidate(self.redis, gpt.id)
         return version, True
 
@@ -480,82 +477,6 @@ class StoreService:
         await self.session.flush()
         await invalidate(self.redis, gpt_id)
         return version
-
-    async def appealable(self, gpt_id: uuid.UUID) -> bool:
-        """Whether the GPT has a decision to appeal: its newest version rejected, or its listing unlisted
-        (by a moderator or by reports)."""
-        return (await self._decision(gpt_id))[0]
-
-    async def _decision(self, gpt_id: uuid.UUID) -> tuple[bool, GptVersion | None]:
-        """(`appealable`, the newest version it read)."""
-        listing = await self.session.get(Listing, gpt_id)
-        latest = await self._newest_version(gpt_id)
-        return bool(
-            (latest is not None and latest.review_status == "rejected")
-            or (listing is not None and (listing.unlisted_reason or listing.hidden_by_reports))
-        ), latest
-
-    async def open_appeal(self, gpt_id: uuid.UUID) -> Appeal | None:
-        """The GPT's appeal waiting for the admins, if any (at most one)."""
-        return await self.session.scalar(
-            sa.select(Appeal).where(Appeal.gpt_id == gpt_id, Appeal.status == "open").limit(1)
-        )
-
-    async def appeal(self, owner: User, gpt_id: uuid.UUID, message: str) -> Appeal:
-        """Appeal the GPT's rejection or unlisting; one open appeal per GPT (appeals of it take turns)."""
-        gpt = await self.gpts.get_owned(owner, gpt_id, for_update=True)
-        appealable, latest = await self._decision(gpt.id)
-        if not appealable:
-            raise Conflict("There is no rejection or unlisting of this GPT to appeal")
-        if await self.open_appeal(gpt.id) is not None:
-            raise Conflict("This GPT already has an open appeal")
-        appeal = Appeal(
-            gpt_id=gpt.id, user_id=owner.id, version=latest.number if latest else None, message=message
-        )
-        self.session.add(appeal)
-        await self.session.flush()
-        return appeal
-
-    async def appeals(
-        self, status: str | None, limit: int, cursor: str | None
-    ) -> tuple[list[Appeal], str | None]:
-        """One page of appeals, oldest first (the queue order)."""
-        query = sa.select(Appeal)
-        if status:
-            query = query.where(Appeal.status == status)
-        return await keyset_page(
-            self.session, query, Appeal.created_at, Appeal.id, limit=limit, cursor=cursor, descending=False
-        )
-
-    async def resolve_appeal(self, appeal_id: uuid.UUID, decision: str, note: str | None) -> Appeal:
-        """`grant` approves the appealed version again and lifts an unlisting; `deny` keeps the decision."""
-        appeal = await self.session.get(Appeal, appeal_id, with_for_update=True)
-        if appeal is None:
-            raise NotFound("No such appeal")
-        if appeal.status != "open":
-            raise Conflict("This appeal is already decided")
-        appeal.status = "granted" if decision == "grant" else "denied"
-        appeal.note = note
-        appeal.resolved_at = datetime.now(UTC)
-        if decision == "grant":
-            # Lock order GPT -> listing, as in `publish`: a grant and a publish at once queue, not deadlock.
-            gpt = await self.session.get(Gpt, appeal.gpt_id, with_for_update=True)
-            listing = await self.session.get(Listing, appeal.gpt_id, with_for_update=True)
-            version = await self.session.scalar(
-                sa.select(GptVersion).where(
-                    GptVersion.gpt_id == appeal.gpt_id, GptVersion.number == appeal.version
-                )
-            )
-            if version is not None and version.review_status == "rejected":
-                version.review_status = "approved"
-                await self._go_live(gpt, version)
-            elif listing is not None:
-                listing.unlisted_reason = None
-                listing.hidden_by_reports = False
-                self._relist(listing)
-        await self.session.flush()
-        await invalidate(self.redis, appeal.gpt_id)
-        return appeal
 
     async def set_featured(self, gpt_ids: list[uuid.UUID]) -> list[uuid.UUID]:
         """The ordered featured list; every GPT in it must be listed. Concurrent calls take turns: the

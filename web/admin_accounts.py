@@ -13,7 +13,6 @@ from typing import Any, get_args
 from urllib.parse import quote
 
 from litestar import Request, get, post
-from litestar.params import Parameter
 from litestar.response import Redirect
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +25,9 @@ from core.settings import Plan, Settings
 from orgs.schemas import OrganizationPlan, OrganizationPlanUpdate
 from orgs.service import OrganizationService
 from web.admin_routes import PAGE_SIZE, admin_only, refusal_at, render_desk
-from web.forms import form_values, submit
+from web.forms import form_values, search_words, submit
+
+SEARCH_MAX_CHARS = 320  # `GET /api/admin/users?q=` and `/api/admin/organizations?q=`'s bound
 
 # Users and plans ---------------------------------------------------------------------------------------
 
@@ -40,9 +41,10 @@ async def users_view(
     cursor: str | None,
     **context,
 ) -> Any:
-    rows, next_cursor = await AccountService(db_session, settings).search_users(q, PAGE_SIZE, cursor)
+    q, q_error = search_words(q, SEARCH_MAX_CHARS)
+    rows, next_cursor = await AccountService(db_session, settings).search_users(q or None, PAGE_SIZE, cursor)
     items = [UserRead.model_validate(u) for u in rows]
-    context.update(items=items, q=q or "", next_cursor=next_cursor, plans=get_args(Plan))
+    context.update(items=items, q=q, q_error=q_error, next_cursor=next_cursor, plans=get_args(Plan))
     return render_desk(request, user, "users", "users", **context)
 
 
@@ -52,7 +54,7 @@ async def users(
     page_user: User | None,
     db_session: AsyncSession,
     settings: Settings,
-    q: str | None = Parameter(default=None, max_length=320),
+    q: str | None = None,  # longer than 320 characters: cut, with the error at the search box
     cursor: Cursor = None,
 ) -> Any:
     """Accounts, newest first, searched by e-mail, handle or name (`GET /api/admin/users?q=`)."""
@@ -101,8 +103,11 @@ async def organizations_view(
     cursor: str | None,
     **context,
 ) -> Any:
-    items, next_cursor = await OrganizationService(db_session, settings, redis).search(q, PAGE_SIZE, cursor)
-    context.update(items=items, q=q or "", next_cursor=next_cursor, plans=get_args(OrganizationPlan))
+    q, q_error = search_words(q, SEARCH_MAX_CHARS)
+    service = OrganizationService(db_session, settings, redis)
+    items, next_cursor = await service.search(q or None, PAGE_SIZE, cursor)
+    plans = get_args(OrganizationPlan)
+    context.update(items=items, q=q, q_error=q_error, next_cursor=next_cursor, plans=plans)
     return render_desk(request, user, "organizations", "organizations", **context)
 
 
@@ -113,7 +118,7 @@ async def organizations(
     db_session: AsyncSession,
     settings: Settings,
     redis: Redis,
-    q: str | None = Parameter(default=None, max_length=320),
+    q: str | None = None,  # longer than 320 characters: cut, with the error at the search box
     cursor: Cursor = None,
 ) -> Any:
     """Organisations, newest first, searched by handle or name (`GET /api/admin/organizations?q=`)."""

@@ -44,9 +44,23 @@ def admin_only(user: User | None, request: Request) -> Redirect | None:
     return None
 
 
+# The id of each section's item on its page (`id="{{ key }}"` in the templates), where its refusal is shown.
+ITEM_KEYS: dict[str, Callable[[Any], str]] = {
+    "reviews": lambda v: f"v-{v.gpt_id}-{v.number}",
+    "appeals": lambda a: f"a-{a.id}",
+    "reports": lambda r: f"r-{r.id}",
+    "users": lambda u: f"u-{u.id}",
+    "organizations": lambda o: f"o-{o.id}",
+}
+
+
 def render_desk(request: Request, user: User, name: str, section: str, **context: Any) -> Any:
-    context.setdefault("errors", {})
+    errors = context.setdefault("errors", {})
     context.setdefault("values", {})
+    at, key = errors.get("form_at"), ITEM_KEYS.get(section)
+    if at and key and any(key(item) == at for item in context.get("items", [])):
+        # the refusal is shown once, at the item's form; the summary is for an item no longer listed
+        context["errors"] = {k: v for k, v in errors.items() if k != "form"}
     return render(request, f"admin/{name}.html", user, section=section, **context)
 
 
@@ -118,10 +132,10 @@ async def moderate(
 
 
 def refusal_at(anchor: str, outcome: Outcome) -> dict[str, str]:
-    """The refusal at the item's form, and in the summary above the list (the item may have left the
-    list: resolved meanwhile, or gone)."""
-    message = "; ".join(m if f == "form" else f"{f}: {m}" for f, m in outcome.errors.items())
-    return {anchor: message, "form": message}
+    """The refusal at the item's form, or in the summary above the list when the item has left the list
+    (resolved meanwhile, or gone): `render_desk` keeps one of the two. The messages name their field."""
+    message = " ".join(outcome.errors.values())
+    return {anchor: message, "form": message, "form_at": anchor}
 
 
 async def _resolve(
@@ -169,7 +183,7 @@ async def appeals(
     page_user: User | None,
     db_session: AsyncSession,
     settings: Settings,
-    status: Literal["open", "granted", "denied", ""] = "open",
+    status: Literal["open", "granted", "denied", "outdated", ""] = "open",
     cursor: Cursor = None,
 ) -> Any:
     """Appeals, oldest first (`GET /api/admin/appeals`)."""

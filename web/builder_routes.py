@@ -36,7 +36,7 @@ from retrieval.scheduling import dispatch
 from retrieval.schemas import FileRead
 from store.schemas import VersionRead
 from store.service import StoreService
-from web.forms import page_form, refused_fields
+from web.forms import page_form, refused_fields, worded_errors
 from web.session import login_required
 from web.templates import render
 
@@ -160,7 +160,8 @@ async def editor(
     if conversation_id is not None:
         preview = await PreviewService(session, settings, None).messages(row, conversation_id, user.id)
         conversation_id = conversation_id if preview else None
-    versions, _ = await StoreService(session, settings, redis).versions(user, row.id, 20, None)
+    store = StoreService(session, settings, redis)
+    versions, _ = await store.versions(user, row.id, 20, None)
     values = context.pop("values", None) or form_of(gpt)
     starters = list(values["conversation_starters"])
     return render(
@@ -185,6 +186,7 @@ async def editor(
         conversation_id=conversation_id,
         preview=[_preview_message(m) for m in preview],
         versions=[VersionRead.of(v) for v in versions],
+        appeal=await store.appeal_state(row.id),
         publish=context.pop("publish", None),
         publish_errors=context.pop("publish_errors", {}),
         notice=context.pop("notice", None) or _notice(request),
@@ -357,8 +359,12 @@ async def configure(
         return await again({"form": STALE_FORM}, 409)
     try:
         update = validate_fields(GptUpdate, data, settings.categories)
-    except Invalid as exc:
-        return await again({**configure_errors(exc), **refused}, 422)
+    except Invalid as exc:  # the API's messages, worded for the page where the schema refused
+        worded = {
+            ("conversation_starters" if k.startswith("conversation_starters") else k): v
+            for k, v in worded_errors(GptUpdate, data).items()
+        }
+        return await again({**configure_errors(exc), **worded, **refused}, 422)
     if refused:
         return await again(refused, 422)
     await service.update(row, update)

@@ -13,8 +13,10 @@ import math
 from dataclasses import dataclass, field
 from datetime import date
 
-WIDTH, HEIGHT = 600, 220
-LEFT, RIGHT, TOP, BOTTOM = 40, 8, 10, 24  # room for the value axis (left) and the date labels (below)
+# The SVG scales to its box (about 300-480 CSS px wide): a viewBox near that width keeps the 12-unit labels
+# (static/admin.css) at 10-16 px on screen; at 600 units they shrank to ~5 px on a phone.
+WIDTH, HEIGHT = 360, 200
+LEFT, RIGHT, TOP, BOTTOM = 36, 8, 10, 24  # room for the value axis (left) and the date labels (below)
 STAR_CLASSES = [f"stars-{n}" for n in range(1, 6)]
 STAR_LABELS = [f"{n} ★" for n in range(1, 6)]
 

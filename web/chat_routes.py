@@ -66,7 +66,7 @@ async def conversations(
         return redirect
     service = ChatService(db_session, settings, redis, None)
     rows, next_cursor = await service.conversations(page_user, PAGE_SIZE, cursor)
-    items = [ConversationRead.model_validate(r, from_attributes=True) for r in rows]
+    items = await service.listed(page_user, rows)
     return render(request, "chats.html", page_user, conversations=items, next_cursor=next_cursor)
 
 

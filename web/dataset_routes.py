@@ -19,7 +19,7 @@ from core.settings import Settings
 from store.dataset_stats import dataset_stats, may_see_stats
 from store.datasets import DatasetDirectory, attach_dataset
 from web import charts
-from web.forms import form_values, submit
+from web.forms import SEARCH_MAX_CHARS, form_values, search_words, submit
 from web.session import login_required
 from web.templates import render
 
@@ -43,12 +43,13 @@ async def directory(
     page_user: User | None,
     read_session: AsyncSession,
     settings: Settings,
-    q: str | None = Parameter(default=None, max_length=200),
+    q: str | None = None,  # longer than the API's 200 characters: cut, with the error at the search box
     license: str | None = Parameter(default=None, max_length=100),
     sort: Literal["relevance", "used", "new", "name", ""] = "",
     cursor: str | None = Parameter(default=None, max_length=500),
 ) -> Template:
     """Open datasets (`GET /api/store/datasets` with the same parameters); `next_cursor` is a 'More' link."""
+    q, q_error = search_words(q, SEARCH_MAX_CHARS)
     store = DatasetDirectory(read_session, settings)
     page = await store.browse(
         q=q, license=license or None, sort=sort or None, limit=RESULTS_PAGE_SIZE, cursor=cursor
@@ -58,7 +59,8 @@ async def directory(
         "datasets/directory.html",
         page_user,
         page=page,
-        q=q or "",
+        q=q,
+        q_error=q_error,
         license=license or "",
         sort=sort,
         licenses=await store.licenses(),

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from typing import Any, TypeVar
 
 from litestar import Request
@@ -17,6 +20,7 @@ from core.errors import AppError
 from core.forms import read_clean_form
 
 M = TypeVar("M", bound=BaseModel)
+SEARCH_MAX_CHARS = 200  # the store's and the dataset directory's `q` (`GET /api/store/gpts`, `…/datasets`)
 
 
 # The fields of the form being handled that held text no database keeps (U+0000, a lone surrogate), with
@@ -56,15 +60,58 @@ async def form_values(request: Request, *names: str) -> dict[str, str]:
     return values
 
 
+@cache
+def _wording() -> dict[str, dict[str, str]]:
+    return tomllib.loads(resources.files("web").joinpath("data/form_messages.toml").read_text("utf-8"))
+
+
+def label(name: str) -> str:
+    """A field's name as a form labels it: `release_notes` is "Release notes" (`[labels]` in the table)."""
+    return _wording()["labels"].get(name) or name.replace("_", " ").capitalize()
+
+
+def worded(error: dict[str, Any]) -> str:
+    """One pydantic error as a page says it: the rule in words, naming the field once
+    (`web/data/form_messages.toml`); a validator's own message (written for people) as it is."""
+    messages = _wording()["messages"]
+    own = str(error["msg"]).removeprefix("Value error, ")
+    ctx = {k: v for k, v in (error.get("ctx") or {}).items() if k != "error"}
+    kind = error["type"]
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        kind = "string_too_short_one"
+    template = messages.get(kind) or messages.get(own)
+    if template is None:
+        return own
+    name = ".".join(str(part) for part in error["loc"] if not isinstance(part, int))
+    try:
+        return template.format(label=label(name) if name else "This", **ctx)
+    except (KeyError, IndexError):
+        return own
+
+
+def worded_errors(model: type[BaseModel], data: dict[str, Any]) -> dict[str, str]:
+    """`{dotted field: worded message}` for what `model` refuses in `data` (empty when it passes): for a form
+    whose inputs are named by dotted paths (`retrieval.top_k`), as the builder's Configure."""
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        errors: dict[str, str] = {}
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"] if not isinstance(part, int)) or "form"
+            errors.setdefault(field, worded(error))
+        return errors
+    return {}
+
+
 def field_errors(exc: ValidationError | AppError) -> dict[str, str]:
-    """`{field: message}` from a pydantic error or a problem's `errors` (first message per field)."""
+    """`{field: message}` from a pydantic error (worded for a page: `worded`) or a problem's `errors`
+    (first message per field)."""
     errors: dict[str, str] = {}
     if isinstance(exc, ValidationError):
         for error in exc.errors():
             # A form shows an error at its input: `conversation_starters.2` is `conversation_starters`'s.
             field = str(error["loc"][0]) if error["loc"] else "form"
-            message = str(error["msg"]).removeprefix("Value error, ")
-            errors.setdefault(field, message)
+            errors.setdefault(field, worded(error))
         return errors
     for error in exc.errors or []:
         field = str(error.get("field") or "form").split(".")[0]
@@ -82,13 +129,16 @@ def _json_types(schema: dict[str, Any]) -> set[str]:
 
 def _typed(model: type[M], values: dict[str, Any]) -> dict[str, Any]:
     """Form fields are text; the API's schemas take JSON numbers strictly, so a numeric field's text that
-    is a number becomes one (anything else is left for the schema to refuse, naming the field)."""
+    is a number becomes one (anything else is left for the schema to refuse, naming the field). A blank
+    field that takes no text (stars left unchosen) is not given: the schema's default, or "is required"."""
     properties = model.model_json_schema().get("properties", {})
     typed = dict(values)
     for name, value in values.items():
         types = _json_types(properties.get(name, {}))
         text = value.strip() if isinstance(value, str) else None
-        if text and "integer" in types and re.fullmatch(r"[+-]?\d{1,10}", text):
+        if text == "" and types and "string" not in types:
+            del typed[name]
+        elif text and "integer" in types and re.fullmatch(r"[+-]?\d{1,10}", text):
             typed[name] = int(text)
         elif text and "number" in types and re.fullmatch(r"[+-]?\d{1,10}(\.\d{1,10})?", text):
             typed[name] = float(text)
@@ -133,6 +183,15 @@ async def submit(
     except AppError as exc:
         return Outcome(False, errors=field_errors(exc), status=exc.status)
     return Outcome(True, value)
+
+
+def search_words(value: str | None, limit: int) -> tuple[str, str | None]:
+    """A page's search text as the API takes it (at most `limit` characters) and, when it was longer, the
+    error for the search box: a page cuts it and searches for the rest, never a bare 422."""
+    text = value or ""
+    if len(text) <= limit:
+        return text, None
+    return text[:limit], f"A search can be at most {limit} characters; it was cut to the first {limit}."
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

@@ -20,7 +20,7 @@ from store.feedback import FeedbackService, RatingRead, RatingWrite, ReportCreat
 from store.search import StoreSearch
 from store.service import StoreService
 from tools.chat import approval_reads
-from web.forms import form_values, submit
+from web.forms import SEARCH_MAX_CHARS, form_values, search_words, submit
 from web.session import login_required
 from web.templates import render
 
@@ -52,13 +52,14 @@ async def search(
     read_session: AsyncSession,
     settings: Settings,
     redis: Redis,
-    q: str | None = Parameter(default=None, max_length=200),
+    q: str | None = None,  # longer than the API's 200 characters: cut, with the error at the search box
     category: str | None = None,
     sort: Literal["trending", "top", "new", "featured"] = "trending",
     cursor: str | None = Parameter(default=None, max_length=500),
 ) -> Template:
     """Results of `GET /api/store/gpts` with the same parameters; `next_cursor` becomes a 'More' link."""
     category = category or None
+    q, q_error = search_words(q, SEARCH_MAX_CHARS)
     store = StoreSearch(read_session, settings, redis)
     page = await store.browse(q=q, category=category, sort=sort, limit=RESULTS_PAGE_SIZE, cursor=cursor)
     return render(
@@ -66,7 +67,8 @@ async def search(
         "search.html",
         page_user,
         page=page,
-        q=q or "",
+        q=q,
+        q_error=q_error,
         category=category,
         sort=sort,
         categories=await store.categories(),

@@ -135,6 +135,8 @@ async def test_dashboard_lists_own_gpts_with_review_and_store_state(client, sess
         "latest_version": 2,
         "review_status": "rejected",
         "review_reasons": ["name and description must not use the term 'official'"],
+        "approved_on_appeal": False,
+        "appeal": None,
         "listed": True,
         "unlisted_reason": None,
         "hidden_by_reports": False,

@@ -67,6 +67,13 @@ async def test_banned_terms_and_near_duplicate_names(client, creator_headers, se
     assert any("'casino'" in r for r in reasons)
 
 
+async def test_names_that_differ_by_a_word_both_pass_review(client, creator_headers):
+    for name in ("Mike tutor pager", "Whiskey tutor pager", "German recipe helper", "Korean recipe helper"):
+        gpt_id = await make_gpt(client, creator_headers, name=name)
+        version = (await publish(client, creator_headers, gpt_id)).json()
+        assert version["review_status"] == "approved", (name, version["review_reasons"])
+
+
 async def test_public_needs_a_category(client, creator_headers):
     gpt_id = await make_gpt(client, creator_headers, category=None)
     response = await publish(client, creator_headers, gpt_id)

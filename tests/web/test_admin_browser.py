@@ -88,7 +88,9 @@ def test_admin_resolves_a_report_moderates_and_reorders_featured(desk, site):
     page.get_by_role("link", name="Review queue").click()
     item = page.locator(".desk-item", has_text=XSS_NAME)
     item.get_by_role("button", name=re.compile("^Unlist")).click()
-    expect(page.locator(".desk-item", has_text=XSS_NAME).locator(".error")).to_contain_text("reason")
+    expect(page.locator(".desk-item", has_text=XSS_NAME).locator(".error")).to_contain_text(
+        "Reason is required."
+    )
     item = page.locator(".desk-item", has_text=XSS_NAME)
     item.get_by_label("Reason").fill("Misleading name")
     item.get_by_role("button", name=re.compile("^Unlist")).click()

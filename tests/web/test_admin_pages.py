@@ -140,7 +140,7 @@ async def test_featured_add_move_and_remove(client, session, admin, creator):
     refused = await change(str(hidden), "add", **HTML)
     assert refused.status_code == 404 and 'id="e-gpt_id"' in refused.text and "not listed" in refused.text
     sideways = await change(str(first), "sideways", **HTML)
-    assert sideways.status_code == 422 and "move: Input should be" in sideways.text
+    assert sideways.status_code == 422 and "Move must be one of:" in sideways.text
     garbage = await change("not an id", "add", **HTML)
     assert garbage.status_code == 422 and "Enter a GPT" in garbage.text
     assert (await change(str(second), "remove")).status_code == 303

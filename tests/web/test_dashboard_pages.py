@@ -44,7 +44,7 @@ async def test_stats_page_draws_the_api_numbers_as_accessible_svg(client, sessio
     assert page.status_code == 200
     html = page.text
     assert "Stats of Fjord &lt;Guide&gt;" in html
-    svgs = re.findall(r"<svg viewBox=\"0 0 600[^>]*>.*?</svg>", html, flags=re.S)
+    svgs = re.findall(r"<svg viewBox=\"0 0 360[^>]*>.*?</svg>", html, flags=re.S)
     assert len(svgs) == 5
     for svg in svgs:
         assert 'role="img"' in svg and "aria-labelledby=" in svg

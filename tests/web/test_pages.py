@@ -344,7 +344,7 @@ async def test_report_once_from_the_gpt_page(client, session, creator, settings)
     again = await client.post(f"{path}/report", data=form, headers=HTML)
     assert again.status_code == 409 and "already have an open report" in again.text
     bad = await client.post(f"{path}/report", data={**form, "reason": "boring"}, headers=HTML)
-    assert bad.status_code == 422 and "Input should be" in bad.text
+    assert bad.status_code == 422 and "Reason must be one of:" in bad.text
 
 
 async def test_account_profile_plan_and_api_keys(client, session, settings):

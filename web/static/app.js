@@ -12,10 +12,16 @@
 
   var kit = window.gptstoreChat;
 
+  // The chat's message box: the form's own, or (for a starter button's form) the page's composer.
+  function composer(form) {
+    return form.querySelector("textarea") || document.querySelector("form[data-stream-chat] textarea");
+  }
+
   async function send(form, event) {
     var list = document.getElementById("messages");
     if (!list || !window.fetch || !window.ReadableStream) return;
     event.preventDefault();
+    var sender = event.submitter || document.activeElement;
     var data = new FormData(form);
     var content = String(data.get("content") || "").trim();
     if (!content) return;
@@ -52,8 +58,41 @@
     } finally {
       answer.parentNode.removeAttribute("aria-busy");
       buttons.forEach(function (b) { b.disabled = false; });
+      kit.refocus(composer(form), sender);
     }
   }
+
+  kit.enterSends(function (form) { return form.hasAttribute("data-stream-chat"); });
+
+  // "More results" (and every "More" link loaded in place by htmx): the link is replaced by the next items,
+  // so the focus goes to the first of them instead of falling back to the page's body.
+  var loading = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var more = event.target.closest && event.target.closest(".more");
+    if (more) loading = { parent: more.parentNode, before: more.previousElementSibling };
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!loading) return;
+    var first = loading.before ? loading.before.nextElementSibling : loading.parent.firstElementChild;
+    loading = null;
+    if (!first) return;
+    var target = first.matches("a[href], button") ? first : first.querySelector("a[href], button, input, select, textarea");
+    if (!target) { target = first; first.tabIndex = -1; }
+    target.focus();
+  });
+
+  // A form sent without JavaScript and refused comes back with its field errors: the focus goes to the
+  // first invalid field, or to the error summary, so a keyboard or screen reader user lands on the problem.
+  function focusFirstError() {
+    if (window.location.hash && window.location.hash.length > 1) return; // the address points elsewhere
+    var field = Array.prototype.find.call(document.querySelectorAll('main [aria-invalid="true"]'), function (el) {
+      return el.offsetParent !== null || el.getClientRects().length;
+    });
+    if (field) { field.focus(); return; }
+    var summary = document.querySelector("main .error[role='alert'], main .error-summary");
+    if (summary) { summary.tabIndex = -1; summary.focus(); }
+  }
+  focusFirstError();
 
   // "Copy link" buttons are hidden without JavaScript (the address bar has the link).
   document.querySelectorAll("[data-copy-link]").forEach(function (button) {

@@ -127,6 +127,8 @@
     } finally {
       item.removeAttribute("aria-busy");
       button.disabled = false;
+      // the refreshed page parts may have replaced the form: its textarea, as it is now
+      kit.refocus(document.querySelector("form[data-builder-chat] textarea"), button);
     }
   }
 
@@ -208,6 +210,7 @@
     } finally {
       item.removeAttribute("aria-busy");
       button.disabled = false;
+      kit.refocus(textarea, button);
     }
   }
 
@@ -548,15 +551,9 @@
     else if (form.hasAttribute("data-preview-chat")) { event.preventDefault(); sendPreviewMessage(form); }
   });
 
-  // Enter sends, Shift+Enter is a new line (as in chat apps); both chats.
-  document.addEventListener("keydown", function (event) {
-    var target = event.target;
-    if (event.key !== "Enter" || event.shiftKey || !(target instanceof HTMLTextAreaElement)) return;
-    var form = target.form;
-    if (form && (form.hasAttribute("data-builder-chat") || form.hasAttribute("data-preview-chat"))) {
-      event.preventDefault();
-      form.requestSubmit();
-    }
+  // Enter sends, Shift+Enter is a new line (as in chat apps, IME composition respected); both chats.
+  kit.enterSends(function (form) {
+    return form.hasAttribute("data-builder-chat") || form.hasAttribute("data-preview-chat");
   });
 
   setUpStarters();

@@ -112,6 +112,28 @@ window.gptstoreChat = (function () {
     }
   }
 
+  // Enter sends, Shift+Enter is a new line, as in chat apps: in a textarea of a form `isChat(form)` accepts.
+  // A key pressed while an input method composes (Japanese, Chinese, ...) confirms the text, never sends.
+  function enterSends(isChat) {
+    document.addEventListener("keydown", function (event) {
+      var target = event.target;
+      if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.keyCode === 229) return;
+      if (!(target instanceof HTMLTextAreaElement) || !target.form || !isChat(target.form)) return;
+      event.preventDefault();
+      var busy = target.form.querySelector('button[type="submit"]:disabled');
+      if (!busy) target.form.requestSubmit();
+    });
+  }
+
+  // After an answer (or its failure), the caret goes back to where the next message is written, unless the
+  // user has moved on (the focus is somewhere else than the page's body or the control that sent).
+  function refocus(textarea, sender) {
+    if (!textarea || textarea.disabled || !textarea.isConnected) return;
+    var active = document.activeElement;
+    if (active && active !== document.body && active !== sender && !active.disabled && active !== textarea) return;
+    textarea.focus();
+  }
+
   return { addMessage: addMessage, addCitations: addCitations, showCall: showCall, problemOf: problemOf,
-           readEvents: readEvents };
+           readEvents: readEvents, enterSends: enterSends, refocus: refocus };
 })();

@@ -1,0 +1,67 @@
+"""Page forms say a schema's rule in words, naming the field, once (web/forms.py, form_messages.toml);
+the API's 422 keeps its own shape."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel, Field, ValidationError
+
+from core.schemas import StrictInt
+from store.schemas import ModerateRequest
+from tests.factories import create_user
+from tests.store.factories import create_published_gpt
+from tests.web.test_pages import HTML, log_in
+from web.forms import field_errors, parse
+from web.session import CSRF_COOKIE
+
+RAW = ("String should", "Input should", "Field required", "Value error")
+
+
+class Sample(BaseModel):
+    stars: StrictInt = Field(ge=1, le=5)
+    release_notes: str | None = Field(default=None, max_length=5)
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "words"),
+    [
+        ({"stars": ""}, "stars", "Stars (1 to 5) is required."),
+        ({"stars": "lots"}, "stars", "Stars (1 to 5) must be a whole number."),
+        ({"stars": "9"}, "stars", "Stars (1 to 5) must be at most 5."),
+        (
+            {"stars": "3", "release_notes": "too long"},
+            "release_notes",
+            "Release notes can be at most 5 characters.",
+        ),
+    ],
+)
+def test_schema_errors_are_worded_for_a_page(values, field, words):
+    data, errors = parse(Sample, values)
+    assert data is None and errors[field] == words
+
+
+def test_an_empty_required_text_is_required():
+    with pytest.raises(ValidationError) as caught:
+        ModerateRequest.model_validate({"action": "reject", "reason": ""})
+    assert field_errors(caught.value) == {"reason": "Reason is required."}
+
+
+async def test_an_empty_reject_reason_is_said_once_in_words(client, session, settings, creator):
+    admin = await create_user(session, settings, is_admin=True)
+    listing = await create_published_gpt(session, creator)
+    await log_in(client, admin.email)
+    form = {"csrf_token": client.cookies.get(CSRF_COOKIE), "action": "reject", "reason": ""}
+    refused = await client.post(f"/admin/gpts/{listing.gpt_id}/versions/1/moderate", data=form, headers=HTML)
+    assert refused.status_code == 422
+    assert refused.text.count("Reason is required.") == 1
+    assert not any(raw in refused.text for raw in RAW)
+
+
+async def test_a_rating_without_stars_asks_for_them(client, session, settings, creator):
+    listing = await create_published_gpt(session, creator)
+    reader = await create_user(session, settings)
+    await log_in(client, reader.email)
+    form = {"csrf_token": client.cookies.get(CSRF_COOKIE), "review": "Nice"}
+    refused = await client.post(f"/g/{listing.gpt_id}/rating", data=form, headers=HTML)
+    assert refused.status_code == 422 and refused.text.count("Stars (1 to 5) is required.") == 1
+    assert not any(raw in refused.text for raw in RAW)
