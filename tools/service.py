@@ -34,6 +34,7 @@ from tools.reads import (
     mcp_headers,
     mcp_read,
 )
+from tools.request_names import clash_problem, request_name_clashes
 from tools.schemas import (
     ActionAuthWrite,
     ActionCreate,
@@ -44,7 +45,6 @@ from tools.schemas import (
     McpServerUpdate,
     McpToolList,
 )
-from tools.request_names import clash_problem, request_name_clashes
 from tools.secret_store import SecretStore
 
 logger = logging.getLogger("gptstore")

@@ -6,11 +6,13 @@ Secrets are write-only here too: their inputs are always empty; a blank one keep
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Request, get, post
 from litestar.response import Redirect
@@ -22,6 +24,7 @@ from core.errors import AppError
 from core.forms import read_form
 from core.models import User
 from core.settings import Settings
+from tools.openapi_actions import parse_document
 from tools.schemas import ActionCreate, ActionTestRequest, ActionUpdate, McpServerCreate, McpServerUpdate
 from tools.service import ToolService
 from tools.testing import run_operation
@@ -96,6 +99,7 @@ async def _page(
     tools = ToolService(session, settings)
     for name in ("editing", "form", "test_action", "test_result", "saved"):
         context.setdefault(name, None)
+    context.setdefault("new_operations", [])
     return render(
         request,
         "builder/tools.html",
@@ -118,8 +122,9 @@ async def tools_page(
     if redirect := login_required(page_user, request):
         return redirect
     editing = request.query_params.get("edit")
+    new = [n for n in request.query_params.get("new", "").split(",") if n]
     return await _page(request, page_user, db_session, settings, gpt_id, editing=editing,
-                       saved=request.query_params.get("saved") == "1")  # fmt: skip
+                       saved=request.query_params.get("saved") == "1", new_operations=new)  # fmt: skip
 
 
 def _back(gpt_id: uuid.UUID) -> Redirect:
@@ -194,14 +199,36 @@ async def edit_action(
     draft = await _Draft.of(request, page_user, db_session, settings, gpt_id)
     row = await draft.tools.action(draft.gpt, action_id)
     values = await _form(request)
-    body = action_body(values, [op["name"] for op in row.operations])
-    return await draft.save(
-        ActionUpdate,
-        body,
-        lambda d: draft.tools.update_action(draft.gpt, row, d),
-        values,
-        editing=str(action_id),
+    old = [op["name"] for op in row.operations]
+    names = await _operation_names(values.get("document") or "")
+    # The form's checkboxes are the old document's operations: only those the new one still has are sent
+    # (the others would be a 422 naming operations it does not have); new ones keep their default.
+    body = action_body(values, old if names is None else [n for n in old if n in names])
+    outcome = await submit(
+        draft.session, ActionUpdate, body, lambda d: draft.tools.update_action(draft.gpt, row, d)
     )
+    if not outcome.ok:
+        return await draft.page(
+            values=values, errors=outcome.errors, status_code=outcome.status, editing=str(action_id)
+        )
+    added = [op["name"] for op in row.operations if op["name"] not in old]
+    if not added:
+        return _back(gpt_id)
+    # The edit form again, open, naming the new operations so their approval can be chosen.
+    query = urlencode({"saved": "1", "edit": str(action_id), "new": ",".join(added)})
+    return Redirect(f"/builder/{gpt_id}/tools?{query}#action-{action_id}", status_code=303)
+
+
+async def _operation_names(document: str) -> set[str] | None:
+    """The function names of a pasted document, or None when it has none to give (blank, or refused: the
+    save names the problem)."""
+    if not document.strip():
+        return None
+    try:
+        parsed = await asyncio.to_thread(parse_document, document)
+    except AppError:
+        return None
+    return {op["name"] for op in parsed.operations}
 
 
 @post("/builder/{gpt_id:uuid}/tools/actions/{action_id:uuid}/delete")
