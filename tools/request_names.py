@@ -16,7 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from core.errors import Invalid
+from tools.models import GptAction
+from tools.openapi_actions import load_document
 from tools.openapi_refs import pointer_part, pointer_target
+from tools.schemas import ActionCreate, ActionUpdate
 
 
 @dataclass(frozen=True)
@@ -130,3 +134,26 @@ def clash_problem(
     ]
     fields = [document_field if f == "document" else f for f in dict.fromkeys(fields)]
     return detail, [{"field": f, "message": detail} for f in fields]
+
+
+def check_request_names(row: GptAction, data: ActionCreate | ActionUpdate) -> None:
+    """422 when two sources set one header or query parameter of the action's calls (see above),
+    naming the fields this request changed."""
+    clashes = request_name_clashes(row.operations, row.auth or {}, row.user_id_header)
+    if not clashes:
+        return
+    sent = data.model_fields_set
+    changed = {
+        "auth.name": "auth" in sent,
+        "user_id_header": "user_id_header" in sent,
+        "document": data.document is not None or data.import_url is not None,
+    }
+    try:
+        document = load_document(row.document)
+    except Invalid:
+        document = None
+    detail, errors = clash_problem(
+        clashes, document, {k for k, v in changed.items() if v},
+        "import_url" if data.import_url is not None else "document",
+    )  # fmt: skip
+    raise Invalid(detail, errors=errors)

@@ -26,7 +26,7 @@ from core.settings import Settings
 from tools.discovery import fetch_document, list_mcp_tools
 from tools.headers import reserved_header_problem
 from tools.models import GptAction, GptMcpServer
-from tools.openapi_actions import LIMITS, NAME_PATTERN, load_document, parse_document
+from tools.openapi_actions import LIMITS, NAME_PATTERN, parse_document
 from tools.reads import (
     AUTH_FIELDS,
     action_read,
@@ -34,7 +34,7 @@ from tools.reads import (
     mcp_headers,
     mcp_read,
 )
-from tools.request_names import clash_problem, request_name_clashes
+from tools.request_names import check_request_names
 from tools.schemas import (
     ActionAuthWrite,
     ActionCreate,
@@ -218,7 +218,7 @@ class ToolService:
                     message = "; ".join(f"{e['field']} {e['message']}" for e in errors)
                     raise Invalid(message, errors=errors) from None
             row.auth = {name: getattr(auth, name) for name in AUTH_FIELDS if getattr(auth, name) is not None}
-        _check_request_names(row, data)  # before a secret is sealed
+        check_request_names(row, data)  # before a secret is sealed
         if "auth" in sent:
             await self._apply_auth(gpt, row, auth)
 
@@ -376,26 +376,3 @@ class ToolService:
     async def read_mcp_servers(self, rows: list[GptMcpServer]) -> list[McpServerRead]:
         hints = await self.secrets.hints([r.secret_id for r in rows])
         return [mcp_read(r, hints.get(r.secret_id)) for r in rows]
-
-
-def _check_request_names(row: GptAction, data: ActionCreate | ActionUpdate) -> None:
-    """422 when two sources set one header or query parameter of the action's calls (`tools.request_names`),
-    naming the fields this request changed."""
-    clashes = request_name_clashes(row.operations, row.auth or {}, row.user_id_header)
-    if not clashes:
-        return
-    sent = data.model_fields_set
-    changed = {
-        "auth.name": "auth" in sent,
-        "user_id_header": "user_id_header" in sent,
-        "document": data.document is not None or data.import_url is not None,
-    }
-    try:
-        document = load_document(row.document)
-    except Invalid:
-        document = None
-    detail, errors = clash_problem(
-        clashes, document, {k for k, v in changed.items() if v},
-        "import_url" if data.import_url is not None else "document",
-    )  # fmt: skip
-    raise Invalid(detail, errors=errors)
