@@ -244,18 +244,39 @@ class ApprovalRules(Strict):
 RequireApproval = Literal["always", "never"] | ApprovalRules
 
 
-McpHeaderValue = Annotated[HeaderValue, Field(max_length=8000)]
+def _not_empty(value: str) -> str:
+    if not value:
+        raise ValueError("is empty once surrounding whitespace is removed; give a value or leave it out")
+    return value
+
+
+# An MCP server's header value: as `HeaderValue`, and not empty once trimmed (an empty header is a mistake).
+McpHeaderValue = Annotated[HeaderValue, Field(max_length=8000), AfterValidator(_not_empty)]
+
+
+def _one_value_per_name(headers: dict[str, str] | None) -> dict[str, str] | None:
+    """Header names are case-insensitive (RFC 9110, 5.1): `x-api-key` and `X-API-KEY` are one header."""
+    seen: dict[str, str] = {}
+    for name in headers or {}:
+        if name.lower() in seen:
+            raise ValueError(
+                f"names the header '{seen[name.lower()]}' twice ('{name}'; header names are compared without "
+                "regard to case); give each header once"
+            )
+        seen[name.lower()] = name
+    return headers
 
 
 class McpServerFields(Strict):
     server_description: str | None = Field(default=None, max_length=1000)
-    headers: dict[HeaderName, McpHeaderValue] | None = Field(
+    headers: Annotated[dict[HeaderName, McpHeaderValue] | None, AfterValidator(_one_value_per_name)] = Field(
         default=None,
         max_length=20,
         description="Write-only; sent with every request to the server. Values: ASCII, no control "
-        "characters (surrounding whitespace removed); names: no reserved header (docs/tools-safety.md)",
+        "characters, not empty (surrounding whitespace removed); names: no reserved header "
+        "(docs/tools-safety.md), each once in any case",
     )
-    authorization: Annotated[HeaderValue, Field(min_length=1, max_length=8000)] | None = Field(
+    authorization: McpHeaderValue | None = Field(
         default=None, description="Write-only bearer token (ASCII, no control characters)"
     )
     allowed_tools: list[Annotated[str, Field(max_length=200)]] | None = Field(

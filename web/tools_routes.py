@@ -66,9 +66,36 @@ def action_body(values: dict[str, Any], operations: list[str] | None) -> dict[st
     return body
 
 
-def mcp_body(values: dict[str, Any], *, editing: bool) -> dict[str, Any]:
-    """The API body of an MCP form: headers one `Name: value` per line (blank: kept when editing),
-    allowed tools comma separated (blank: all), approval `always`, `never` or all but `approval_never`."""
+def header_lines(text: str) -> tuple[dict[str, str], str | None]:
+    """The headers of the MCP form's `Name: value` lines (blank lines skipped), or why they cannot be taken,
+    naming the line by number (never quoting it: a value is a secret): a line without a colon or without a
+    name, an empty value, a name given twice (in any case: header names are case-insensitive)."""
+    headers: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, colon, value = (part.strip() for part in line.partition(":"))
+        if not colon:
+            return {}, f"Line {number} has no ':'; write one header per line as Name: value"
+        if not name:
+            return {}, f"Line {number} has no header name before ':'"
+        if not value:
+            return {}, f"Line {number}: the header '{name}' has no value"
+        if (first := lines.get(name.lower())) is not None:
+            return {}, (
+                f"Line {number} gives the header '{name}' again (line {first}; header names are compared "
+                "without regard to case); give each header once"
+            )
+        lines[name.lower()] = number
+        headers[name] = value
+    return headers, None
+
+
+def mcp_body(values: dict[str, Any], *, editing: bool) -> tuple[dict[str, Any], dict[str, str]]:
+    """The API body of an MCP form, and the form's own errors (`header_lines`): headers one `Name: value` per
+    line (blank: kept when editing), allowed tools comma separated (blank: all), approval `always`, `never`
+    or all but `approval_never`."""
     body: dict[str, Any] = {k: values.get(k, "").strip() or None for k in ("server_label", "server_url")}
     body["server_description"] = values.get("server_description", "").strip() or None
     if values.get("authorization"):
@@ -76,9 +103,9 @@ def mcp_body(values: dict[str, Any], *, editing: bool) -> dict[str, Any]:
     elif values.get("remove_credentials"):
         body["authorization"] = None
         body["headers"] = None
-    lines = [line for line in values.get("headers", "").splitlines() if line.strip()]
-    if lines:
-        body["headers"] = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    headers, problem = header_lines(values.get("headers", ""))
+    if headers:
+        body["headers"] = headers
     allowed = [t.strip() for t in values.get("allowed_tools", "").split(",") if t.strip()]
     body["allowed_tools"] = allowed or None
     rule = values.get("require_approval") or "always"
@@ -89,7 +116,7 @@ def mcp_body(values: dict[str, Any], *, editing: bool) -> dict[str, Any]:
         body["require_approval"] = rule
     if editing:  # a blank label or URL keeps the stored one
         body = {k: v for k, v in body.items() if v is not None or k not in ("server_label", "server_url")}
-    return body
+    return body, ({"headers": problem} if problem else {})
 
 
 async def _page(
@@ -156,10 +183,13 @@ class _Draft:
 
     async def save(
         self, model: type[M], body: dict[str, Any], action: Callable[[M], Awaitable[Any]],
-        values: dict[str, Any], **context: Any,
+        values: dict[str, Any], refused: dict[str, str] | None = None, **context: Any,
     ) -> Any:  # fmt: skip
         """`submit` the form's API `body`; back to the Tools page, or the page again with the errors
-        at their fields (`context` says which form they belong to)."""
+        at their fields (`context` says which form they belong to). `refused`: the form's own errors (a
+        422 before the API body is looked at)."""
+        if refused:
+            return await self.page(values=values, errors=refused, status_code=422, **context)
         outcome = await submit(self.session, model, body, action)
         if outcome.ok:
             return _back(self.gpt.id)
@@ -294,11 +324,13 @@ async def add_mcp_server(
         return redirect
     draft = await _Draft.of(request, page_user, db_session, settings, gpt_id)
     values = await _form(request)
+    body, refused = mcp_body(values, editing=False)
     return await draft.save(
         McpServerCreate,
-        mcp_body(values, editing=False),
+        body,
         lambda d: draft.tools.create_mcp_server(draft.gpt, d),
         values,
+        refused,
         form="mcp",
     )
 
@@ -317,11 +349,13 @@ async def edit_mcp_server(
     draft = await _Draft.of(request, page_user, db_session, settings, gpt_id)
     row = await draft.tools.mcp_server(draft.gpt, server_id)
     values = await _form(request)
+    body, refused = mcp_body(values, editing=True)
     return await draft.save(
         McpServerUpdate,
-        mcp_body(values, editing=True),
+        body,
         lambda d: draft.tools.update_mcp_server(draft.gpt, row, d),
         values,
+        refused,
         editing=str(server_id),
     )
 

@@ -215,6 +215,13 @@ MCP_BAD = [
     ({"authorization": "tok\r\nX-Evil: 1"}, "authorization", "line break"),
     ({"headers": {"Host": "evil.example.com"}}, "headers.Host", "set by gptstore"),
     ({"headers": {"Content-Length": "5"}}, "headers.Content-Length", "set by gptstore"),
+    ({"headers": {"X-Empty": " "}}, "headers.X-Empty", "is empty"),
+    ({"authorization": "  "}, "authorization", "is empty"),
+    (
+        {"headers": {"x-api-key": "k-0001", "X-API-KEY": "k-0002"}},
+        "headers",
+        "names the header 'x-api-key' twice",
+    ),
     (
         {"require_approval": {"never": {"tool_names": ["add"]}, "always": {"tool_names": ["add", "fail"]}}},
         "require_approval",

@@ -1,6 +1,7 @@
 """The builder's Tools page (forms over the actions and MCP server API) and "test this operation", against
 the local trips API and MCP server."""
 
+import html
 import re
 
 import pytest
@@ -217,3 +218,26 @@ async def test_an_edit_can_replace_the_document_with_other_operations(web, creat
         "listTripsV2": False,
         "listTrips": False,
     }
+
+
+@pytest.mark.parametrize(
+    ("lines", "words"),
+    [
+        ("X-Team: blue\nNoColonHere", "Line 2 has no ':'"),
+        ("X-A: 1\n\nx-a: 2", "Line 3 gives the header 'x-a' again (line 1"),
+        ("X-Empty:", "Line 1: the header 'X-Empty' has no value"),
+        (": value-0001", "Line 1 has no header name"),
+    ],
+)
+async def test_mcp_header_lines_that_are_mistakes_are_named_by_line(
+    lines, words, web, creator_headers, mcp_server
+):
+    """They were stored silently: a line without a colon as an empty header, a repeated name dropped."""
+    gpt_id = (await web.post("/api/gpts", json={"name": "Trip Helper"}, headers=creator_headers)).json()["id"]
+    refused = await post(
+        web, f"/builder/{gpt_id}/tools/mcp_servers", server_label="local", server_url=mcp_server.url,
+        authorization=MCP_TOKEN, headers=lines,
+    )  # fmt: skip
+    assert refused.status_code == 422 and words in html.unescape(refused.text), refused.text
+    assert "value-0001" not in refused.text
+    assert (await web.get(f"/api/gpts/{gpt_id}/mcp_servers", headers=creator_headers)).json() == []
