@@ -35,6 +35,7 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 JSON_TYPES = re.compile(r"^application/(?:[\w.+-]+\+)?json$")
 FORM_TYPE = "application/x-www-form-urlencoded"
+SERVER_VARIABLE = re.compile(r"\{([^{}]*)\}")  # `{name}` in a Server Object's url
 # OpenAPI 3.0 schema keywords JSON Schema does not have (3.0's Schema Object is a JSON Schema dialect).
 OPENAPI_ONLY_KEYWORDS = ("nullable", "discriminator", "xml", "externalDocs", "example")
 
@@ -226,14 +227,31 @@ def function_name(method: str, path: str, operation_id: str | None) -> str:
     return name[: LIMITS["max_function_name_chars"]]
 
 
+def _server_url(index: int, server: dict[str, Any]) -> str:
+    """`servers[index].url` with each `{name}` replaced by its variable's default (OpenAPI's Server
+    Object); 422 for one it does not define."""
+    template = server.get("url") or ""
+    variables = server.get("variables") if isinstance(server.get("variables"), dict) else {}
+
+    def substitute(match: re.Match[str]) -> str:
+        variable = variables.get(match.group(1))
+        if not isinstance(variable, dict) or "default" not in variable:
+            raise _invalid(
+                f"servers[{index}].url '{template}' uses the variable {match.group(0)}, which "
+                f"servers[{index}].variables does not define with a default"
+            )
+        return str(variable["default"])
+
+    return SERVER_VARIABLE.sub(substitute, template)
+
+
 def server_url_of(document: dict[str, Any], source_url: str | None) -> tuple[str | None, list[str]]:
     """The first server's URL (variables at their defaults, relative ones against `source_url`) and the
-    hosts of the others."""
+    hosts of the others. A `{name}` no `variables` entry defines is a 422 naming the server: left in, it
+    would become part of the host name."""
     urls = []
-    for server in document.get("servers") or []:
-        url = server.get("url") or ""
-        for name, variable in (server.get("variables") or {}).items():
-            url = url.replace("{" + name + "}", str(variable.get("default", "")))
+    for index, server in enumerate(document.get("servers") or []):
+        url = _server_url(index, server)
         if source_url and not urlsplit(url).scheme:
             url = urljoin(source_url, url)
         urls.append(url)

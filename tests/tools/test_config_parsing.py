@@ -300,3 +300,19 @@ def test_yaml_infinity_and_nan_are_refused_with_where(text: str, where: str):
         f"      x-{text}\n      responses: {{'200': {{description: ok}}}}\n"
     )
     refused(document, where, "only finite numbers")
+
+
+def test_server_variables_take_their_defaults_and_an_undefined_one_is_refused():
+    document = json.loads(WEATHER)
+    document["servers"] = [
+        {"url": "https://{region}.weather.example/{version}", "variables": {"region": {"default": "eu"},
+                                                                          "version": {"default": "v2"}}},
+        {"url": "https://{env}.backup.example"},
+    ]  # fmt: skip
+    refused(document, "servers[1].url 'https://{env}.backup.example' uses the variable {env}")
+    document["servers"][1]["variables"] = {"env": {"default": "prod", "enum": ["prod", "test"]}}
+    parsed = parse_document(document)
+    assert parsed.server_url == "https://eu.weather.example/v2"
+    assert parsed.redirect_hosts == ["prod.backup.example"]
+    document["servers"] = [{"url": "https://{env}.example.com"}]
+    refused(document, "servers[0].url", "{env}", "does not define")
