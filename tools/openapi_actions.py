@@ -137,6 +137,11 @@ def validate_document(document: dict[str, Any]) -> str:
     if not isinstance(version, str):
         if "swagger" in document:
             raise _invalid("Swagger 2.0 is not supported; convert it to OpenAPI 3.0 or 3.1")
+        if version is not None:  # YAML reads `openapi: 3.0` as a number
+            raise _invalid(
+                f'the `openapi` field must be text such as "3.0.3" or "3.1.0", not {json.dumps(version)} '
+                "(in YAML, write the full version, 3.0.3, or quote it)"
+            )
         raise _invalid("the `openapi` field (3.0.x or 3.1.x) is missing")
     if not re.match(r"^3\.[01]\.\d+", version):
         raise _invalid(f"OpenAPI {version} is not supported; use 3.0.x or 3.1.x")
@@ -292,6 +297,7 @@ def parse_operations(document: dict[str, Any], version: str) -> list[dict[str, A
         limit = LIMITS["max_operations_per_action"]
         raise _invalid(f"it has {count} operations; an action has at most {limit}")
     operations: list[dict[str, Any]] = []
+    operation_ids: list[Any] = []  # as written, to say why two functions have one name
     for path, item in (document.get("paths") or {}).items():
         item = resolver.resolve(item)
         if not isinstance(item, dict):
@@ -330,6 +336,7 @@ def parse_operations(document: dict[str, Any], version: str) -> list[dict[str, A
             if required:
                 parameters["required"] = required
             flag = operation.get("x-openai-isConsequential")
+            operation_ids.append(operation.get("operationId"))
             operations.append(
                 {
                     "name": name,
@@ -347,16 +354,24 @@ def parse_operations(document: dict[str, Any], version: str) -> list[dict[str, A
     if len(operations) > LIMITS["max_operations_per_action"]:
         limit = LIMITS["max_operations_per_action"]
         raise _invalid(f"it has {len(operations)} operations; an action has at most {limit}")
-    seen: dict[str, str] = {}
-    for op in operations:
+    seen: dict[str, tuple[str, Any]] = {}
+    for op, operation_id in zip(operations, operation_ids, strict=True):
         where = f"{op['method']} {op['path']}"
         if op["name"] in seen:
+            first, first_id = seen[op["name"]]
+            if isinstance(first_id, str) and isinstance(operation_id, str) and first_id != operation_id:
+                raise Invalid(
+                    f"The operationIds '{first_id}' ({first}) and '{operation_id}' ({where}) both become the "
+                    f"function name '{op['name']}' (a function name has only letters, digits, '_' and '-'); "
+                    "give them operationIds that differ in those characters",
+                    field="schema",
+                )
             raise Invalid(
-                f"Duplicate function name '{op['name']}': {seen[op['name']]} and {where}; give each an "
+                f"Duplicate function name '{op['name']}': {first} and {where}; give each an "
                 "operationId of its own",
                 field="schema",
             )
-        seen[op["name"]] = where
+        seen[op["name"]] = (where, operation_id)
     return operations
 
 

@@ -244,6 +244,17 @@ async def test_bad_mcp_headers_are_named_before_any_connection(
     assert "server_url" not in problems and "Illegal" not in response.text and "codec" not in response.text
 
 
+async def test_a_basic_user_id_beyond_ascii_is_accepted(client, creator_headers):
+    """docs/tools.md: only ':' and control characters are refused; the rest is sent as UTF-8 (RFC 7617)."""
+    gpt_id = await make_gpt(client, creator_headers)
+    auth = {"type": "basic", "username": "jürgen", "secret": "pässword-0001"}
+    response = await client.post(
+        f"/api/gpts/{gpt_id}/actions", json={"document": DOCUMENT, "auth": auth}, headers=creator_headers
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["auth"]["username"] == "jürgen"
+
+
 @pytest.mark.parametrize(
     ("body", "field", "words"),
     [

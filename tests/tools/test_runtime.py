@@ -1,6 +1,7 @@
 """The Toolset: functions offered to the model, and calls to the local trips API and MCP server as the chat
 loop makes them (issue #12, items 3 and 4)."""
 
+import base64
 import json
 import logging
 import uuid
@@ -380,3 +381,13 @@ async def test_the_api_key_wins_over_parameters_and_the_user_id_of_its_name(
     else:  # the user id still wins over the model's header
         assert len(header) == 1 and header[0] not in ("model-chosen", "user-42")
         assert query == [("api_key", API_KEY)]
+
+
+async def test_a_basic_user_id_beyond_ascii_is_sent_as_utf8(tools_api: TripsApi, tools_settings):
+    """RFC 7617's charset="UTF-8": the user-id and password are UTF-8 inside the base64."""
+    auth = ActionAuth(type="basic", username="jürgen", secret="pässword")
+    output = await run(ToolDefinitions(actions=(trips_action(tools_api, auth=auth),)), tools_settings,
+                       call("echo"))  # fmt: skip
+    assert output.status == "completed", output.content
+    sent = json.loads(output.content)["headers"]["authorization"]
+    assert base64.b64decode(sent.removeprefix("Basic ")).decode("utf-8") == "jürgen:pässword"
