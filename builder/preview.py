@@ -156,7 +156,11 @@ class PreviewService:
         )
         message = await self.session.scalar(query.with_for_update() if lock else query)
         if message is None:
-            raise NotFound(f"No call {call_id!r} waits for approval in this preview conversation")
+            raise NotFound(
+                "This call no longer waits for approval in this preview conversation: it was approved or "
+                "declined already (in another tab, perhaps), or a newer message cancelled it",
+                call_id=call_id,
+            )
         return message
 
     async def decide(

@@ -288,7 +288,11 @@ class ChatService:
         )
         message = await self.session.scalar(query.with_for_update() if lock else query)
         if message is None:
-            raise NotFound(f"No call {call_id!r} waits for approval in this conversation")
+            raise NotFound(
+                "This call no longer waits for approval in this conversation: it was approved or declined "
+                "already (in another tab, perhaps), or a newer message cancelled it",
+                call_id=call_id,
+            )
         return message
 
     async def waiting(
@@ -302,8 +306,9 @@ class ChatService:
         version = await self.pinned_version(user, conversation, repin=False)
         if version.number != asked_by:
             raise Conflict(
-                f"The call {call_id!r} was not run: version {asked_by} of this GPT, whose reply asked for "
-                "it, was taken down by moderation. Send your message again to ask the GPT's current version."
+                f"The call was not run: version {asked_by} of this GPT, whose reply asked for it, was taken "
+                "down by moderation. Send your message again to ask the GPT's current version.",
+                call_id=call_id,
             )
         return message, version
 

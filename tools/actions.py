@@ -26,7 +26,7 @@ import httpx2
 from core.settings import Settings
 from tools import net
 from tools.definitions import ActionAuth, ActionTool, Operation
-from tools.headers import RESERVED_HEADERS, header_value_problem
+from tools.headers import RESERVED_HEADERS, header_value_problem, set_header
 
 USER_AGENT = "gptstore-actions/1.0"
 ACCEPT = "application/json, text/plain;q=0.9, */*;q=0.5"
@@ -100,7 +100,7 @@ def prepare(action: ActionTool, operation: Operation, arguments: dict[str, Any])
                 raise ActionError(f"{name!r} is not a valid header name")
             if problem := header_value_problem(text.strip(" \t")):
                 raise ActionError(f"header parameter {name!r} cannot be sent: its value {problem}")
-            headers[name] = text.strip(" \t")
+            set_header(headers, name, text.strip(" \t"))
         elif location == "cookie":
             cookies.append(f"{name}={quote(_scalar(value), safe='')}")
         elif location == "body":
@@ -185,7 +185,10 @@ TOKENS = TokenCache()
 async def authorize(
     request: PreparedRequest, client: httpx2.AsyncClient, settings: Settings, auth: ActionAuth
 ) -> PreparedRequest:
-    """`request` with the action's credentials added (header, query parameter or OAuth token)."""
+    """`request` with the action's credentials added (header, query parameter or OAuth token). The
+    credentials win: a header or query parameter of the same name (any case) from the model's arguments or
+    `user_id_header` is dropped, so neither can replace the key (refused at save, tools.request_names; this
+    covers actions saved before that check)."""
     headers = dict(request.headers)
     params = list(request.params)
     sensitive = set(request.sensitive_headers) | {"authorization"}
@@ -194,17 +197,19 @@ async def authorize(
             # Refused when saved (tools.schemas); an action saved before that is not sent with it.
             raise ActionError(f"the action's API key header {auth.name!r} is reserved and cannot be set")
         if auth.location == "query":
+            name = (auth.name or "api_key").lower()
+            params = [(k, v) for k, v in params if k.lower() != name]
             params.append((auth.name or "api_key", auth.secret))
         else:
-            headers[auth.name or "X-Api-Key"] = auth.secret
+            set_header(headers, auth.name or "X-Api-Key", auth.secret)
             sensitive.add((auth.name or "X-Api-Key").lower())
     elif auth.type == "bearer" and auth.secret:
-        headers["Authorization"] = f"Bearer {auth.secret}"
+        set_header(headers, "Authorization", f"Bearer {auth.secret}")
     elif auth.type == "basic" and (auth.username or auth.secret):
         pair = f"{auth.username or ''}:{auth.secret or ''}".encode()
-        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        set_header(headers, "Authorization", "Basic " + base64.b64encode(pair).decode())
     elif auth.type == "oauth_client_credentials":
-        headers["Authorization"] = f"Bearer {await TOKENS.token(client, settings, auth)}"
+        set_header(headers, "Authorization", f"Bearer {await TOKENS.token(client, settings, auth)}")
     return PreparedRequest(
         request.method, request.url, params, headers, request.body, request.form, frozenset(sensitive)
     )
@@ -223,7 +228,8 @@ async def call_operation(
     note) and whether it succeeded (2xx). Raises `tools.net.ToolNetworkError` when no response came."""
     prepared = prepare(action, operation, arguments)
     if action.user_id_header and user_ref:
-        prepared.headers[action.user_id_header] = user_ref_for(settings, action, user_ref)
+        # The id wins over a header parameter of that name (refused at save; defence for older actions).
+        set_header(prepared.headers, action.user_id_header, user_ref_for(settings, action, user_ref))
     prepared = await authorize(prepared, client, settings, action.auth)
     kwargs: dict[str, Any] = {"params": prepared.params, "headers": prepared.headers}
     if prepared.body is not None:

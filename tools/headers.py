@@ -51,3 +51,11 @@ def _value(value: str) -> str:
 
 # A configured header value: surrounding whitespace trimmed, then refused unless HTTP can carry it.
 HeaderValue = Annotated[str, AfterValidator(_value)]
+
+
+def set_header(headers: dict[str, str], name: str, value: str) -> None:
+    """Set `name` in `headers`, replacing any header of that name in another case: header names are
+    case-insensitive (RFC 9110, 5.1), so `x-api-key` and `X-Api-Key` would otherwise both be sent."""
+    for key in [k for k in headers if k.lower() == name.lower()]:
+        del headers[key]
+    headers[name] = value

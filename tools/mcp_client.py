@@ -16,6 +16,7 @@ import anyio
 import httpx2
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from core.settings import Settings
 from tools.definitions import McpToolSpec
@@ -76,9 +77,15 @@ def _content_text(result: Any) -> str:
 
 async def _with_client(settings: Settings, server_url: str, headers: Mapping[str, str], run):
     check_url(settings, server_url)
+    statuses: list[int] = []  # of every HTTP response: the SDK's own errors do not keep it
+
+    async def remember(response: httpx2.Response) -> None:
+        statuses.append(response.status_code)
+
     try:
         with anyio.fail_after(settings.actions_timeout_seconds):
             async with guarded_client(settings, headers=headers) as http:
+                http.event_hooks["response"].append(remember)
                 transport = streamable_http_client(server_url, http_client=http, terminate_on_close=True)
                 async with Client(
                     transport, cache=None, read_timeout_seconds=settings.actions_timeout_seconds
@@ -90,7 +97,15 @@ async def _with_client(settings: Settings, server_url: str, headers: Mapping[str
         cause = _first_cause(exc)
         if isinstance(cause, ToolNetworkError):
             raise cause from None
-        raise McpError(f"MCP server {shown_url(server_url)} failed: {_describe(cause, headers)}") from None
+        if (why := _not_mcp(cause, statuses[-1] if statuses else None)) is not None:
+            raise McpError(
+                f"{shown_url(server_url)} did not answer as an MCP server ({why}); give the server's "
+                "streamable-HTTP endpoint (often ending in /mcp)"
+            ) from None
+        status = statuses[-1] if statuses else None
+        raise McpError(
+            f"MCP server {shown_url(server_url)} failed: {_describe(cause, headers, status)}"
+        ) from None
 
 
 def _first_cause(exc: BaseException) -> BaseException:
@@ -106,11 +121,39 @@ def _first_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def _describe(exc: BaseException, headers: Mapping[str, str]) -> str:
+def _not_mcp(exc: BaseException, status: int | None) -> str | None:
+    """Why the answer was not an MCP server's, for the errors the SDK makes up itself when an answer is no
+    JSON-RPC (a web page, another API's JSON, an HTTP 4xx); None for any other failure. 401 and 403 (an
+    MCP server refusing the credentials is still one) and 5xx are said by `_describe`."""
+    if not isinstance(exc, MCPError) or status in (401, 403):
+        return None
+    message = exc.error.message or ""
+    if message.startswith("Failed to parse JSON response"):
+        return "its JSON is not a JSON-RPC message"
+    if message.startswith("Unexpected content type:"):
+        kind = message.removeprefix("Unexpected content type:").strip() or "no content type"
+        return f"it answered {kind[:100]}, not JSON or an event stream"
+    if message in ("Not Found", "Server returned an error response") and status and 400 <= status < 500:
+        return _status_text(status)
+    return None
+
+
+def _status_text(status: int) -> str:
+    return f"HTTP {status} {httpx2.codes.get_reason_phrase(status)}".rstrip()
+
+
+def _describe(exc: BaseException, headers: Mapping[str, str], status: int | None = None) -> str:
     """One line about `exc`: an HTTP failure by its kind (the library's text may quote the request's
-    headers), any other in the SDK's words with every configured header value taken out."""
+    headers), an error status by its number (the SDK says only "Server returned an error response"), any
+    other in the SDK's words with every configured header value taken out."""
     if isinstance(exc, httpx2.HTTPError | httpx2.InvalidURL):
         return describe_failure(exc)
+    synthetic = isinstance(exc, MCPError) and exc.error.message in (
+        "Not Found",
+        "Server returned an error response",
+    )
+    if synthetic and status is not None and status >= 400:
+        return _status_text(status)
     text = (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]
     for value in headers.values():
         for secret in {value, value.removeprefix("Bearer ")}:

@@ -35,6 +35,7 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 JSON_TYPES = re.compile(r"^application/(?:[\w.+-]+\+)?json$")
 FORM_TYPE = "application/x-www-form-urlencoded"
+SERVER_VARIABLE = re.compile(r"\{([^{}]*)\}")  # `{name}` in a Server Object's url
 # OpenAPI 3.0 schema keywords JSON Schema does not have (3.0's Schema Object is a JSON Schema dialect).
 OPENAPI_ONLY_KEYWORDS = ("nullable", "discriminator", "xml", "externalDocs", "example")
 
@@ -136,6 +137,11 @@ def validate_document(document: dict[str, Any]) -> str:
     if not isinstance(version, str):
         if "swagger" in document:
             raise _invalid("Swagger 2.0 is not supported; convert it to OpenAPI 3.0 or 3.1")
+        if version is not None:  # YAML reads `openapi: 3.0` as a number
+            raise _invalid(
+                f'the `openapi` field must be text such as "3.0.3" or "3.1.0", not {json.dumps(version)} '
+                "(in YAML, write the full version, 3.0.3, or quote it)"
+            )
         raise _invalid("the `openapi` field (3.0.x or 3.1.x) is missing")
     if not re.match(r"^3\.[01]\.\d+", version):
         raise _invalid(f"OpenAPI {version} is not supported; use 3.0.x or 3.1.x")
@@ -226,14 +232,31 @@ def function_name(method: str, path: str, operation_id: str | None) -> str:
     return name[: LIMITS["max_function_name_chars"]]
 
 
+def _server_url(index: int, server: dict[str, Any]) -> str:
+    """`servers[index].url` with each `{name}` replaced by its variable's default (OpenAPI's Server
+    Object); 422 for one it does not define."""
+    template = server.get("url") or ""
+    variables = server.get("variables") if isinstance(server.get("variables"), dict) else {}
+
+    def substitute(match: re.Match[str]) -> str:
+        variable = variables.get(match.group(1))
+        if not isinstance(variable, dict) or "default" not in variable:
+            raise _invalid(
+                f"servers[{index}].url '{template}' uses the variable {match.group(0)}, which "
+                f"servers[{index}].variables does not define with a default"
+            )
+        return str(variable["default"])
+
+    return SERVER_VARIABLE.sub(substitute, template)
+
+
 def server_url_of(document: dict[str, Any], source_url: str | None) -> tuple[str | None, list[str]]:
     """The first server's URL (variables at their defaults, relative ones against `source_url`) and the
-    hosts of the others."""
+    hosts of the others. A `{name}` no `variables` entry defines is a 422 naming the server: left in, it
+    would become part of the host name."""
     urls = []
-    for server in document.get("servers") or []:
-        url = server.get("url") or ""
-        for name, variable in (server.get("variables") or {}).items():
-            url = url.replace("{" + name + "}", str(variable.get("default", "")))
+    for index, server in enumerate(document.get("servers") or []):
+        url = _server_url(index, server)
         if source_url and not urlsplit(url).scheme:
             url = urljoin(source_url, url)
         urls.append(url)
@@ -274,6 +297,7 @@ def parse_operations(document: dict[str, Any], version: str) -> list[dict[str, A
         limit = LIMITS["max_operations_per_action"]
         raise _invalid(f"it has {count} operations; an action has at most {limit}")
     operations: list[dict[str, Any]] = []
+    operation_ids: list[Any] = []  # as written, to say why two functions have one name
     for path, item in (document.get("paths") or {}).items():
         item = resolver.resolve(item)
         if not isinstance(item, dict):
@@ -312,6 +336,7 @@ def parse_operations(document: dict[str, Any], version: str) -> list[dict[str, A
             if required:
                 parameters["required"] = required
             flag = operation.get("x-openai-isConsequential")
+            operation_ids.append(operation.get("operationId"))
             operations.append(
                 {
                     "name": name,
@@ -329,16 +354,24 @@ def parse_operations(document: dict[str, Any], version: str) -> list[dict[str, A
     if len(operations) > LIMITS["max_operations_per_action"]:
         limit = LIMITS["max_operations_per_action"]
         raise _invalid(f"it has {len(operations)} operations; an action has at most {limit}")
-    seen: dict[str, str] = {}
-    for op in operations:
+    seen: dict[str, tuple[str, Any]] = {}
+    for op, operation_id in zip(operations, operation_ids, strict=True):
         where = f"{op['method']} {op['path']}"
         if op["name"] in seen:
+            first, first_id = seen[op["name"]]
+            if isinstance(first_id, str) and isinstance(operation_id, str) and first_id != operation_id:
+                raise Invalid(
+                    f"The operationIds '{first_id}' ({first}) and '{operation_id}' ({where}) both become the "
+                    f"function name '{op['name']}' (a function name has only letters, digits, '_' and '-'); "
+                    "give them operationIds that differ in those characters",
+                    field="schema",
+                )
             raise Invalid(
-                f"Duplicate function name '{op['name']}': {seen[op['name']]} and {where}; give each an "
+                f"Duplicate function name '{op['name']}': {first} and {where}; give each an "
                 "operationId of its own",
                 field="schema",
             )
-        seen[op["name"]] = where
+        seen[op["name"]] = (where, operation_id)
     return operations
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
@@ -48,12 +49,13 @@ ConfigurableHeaderName = Annotated[HeaderName, AfterValidator(_not_reserved)]
 
 def _credential_part(value: str | None) -> str | None:
     """A basic-auth user-id or an OAuth client id: sent in `Authorization: Basic`, where RFC 7617 allows no
-    colon in the user-id (it ends it) and no control characters; ASCII, as the header carries it."""
+    colon in the user-id (it ends it) and no control characters. Other characters, beyond ASCII too, are
+    sent as UTF-8 (RFC 7617's `charset="UTF-8"`) inside the base64, which the header carries as it is."""
     if value is None:
         return None
     if ":" in value:
         raise ValueError("cannot contain ':', which ends the user-id in HTTP basic authentication (RFC 7617)")
-    if problem := header_value_problem(value):
+    if problem := header_value_problem(value.encode("ascii", "replace").decode()):
         raise ValueError(f"cannot be sent in HTTP basic authentication: it {problem}")
     return value
 
@@ -93,7 +95,10 @@ class ActionAuthWrite(Strict):
         default=None, description="api_key: header or query name (a header not one tools-safety.md reserves)"
     )
     username: Annotated[str | None, CredentialPart] = Field(
-        default=None, min_length=1, max_length=200, description="basic (no ':', no control characters)"
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="basic (no ':', no control characters; sent as UTF-8)",
     )
     client_id: Annotated[str | None, CredentialPart] = Field(
         default=None, min_length=1, max_length=500, description="oauth (no ':', no control characters)"
@@ -164,13 +169,29 @@ class ActionFields(Strict):
     auth: ActionAuthWrite | None = None
 
 
+def _document_shape(value: Any) -> Any:
+    """An OpenAPI document is an object or text: anything else is named as `document` (not as the union's
+    members, `document.str` and `document.dict[str,any]`)."""
+    if value is not None and not isinstance(value, str | dict):
+        kind = (
+            "an array"
+            if isinstance(value, list)
+            else "true or false"
+            if isinstance(value, bool)
+            else "a number"
+        )
+        raise ValueError(f"must be an OpenAPI document: a JSON object, or JSON or YAML text (not {kind})")
+    return value
+
+
+Document = Annotated[str | dict[str, Any] | None, BeforeValidator(_document_shape)]
+
+
 class ActionCreate(ActionFields):
     """An action from an OpenAPI 3.0/3.1 document: pasted (`document`, JSON or YAML text, or an object) or
     imported (`import_url`); exactly one of them."""
 
-    document: str | dict[str, Any] | None = Field(
-        default=None, description="OpenAPI 3.0 or 3.1, JSON or YAML"
-    )
+    document: Document = Field(default=None, description="OpenAPI 3.0 or 3.1, JSON or YAML")
     import_url: HttpUrl | None = Field(default=None, description="Fetch the document from this URL")
 
     @model_validator(mode="after")
@@ -181,7 +202,7 @@ class ActionCreate(ActionFields):
 
 
 class ActionUpdate(ActionFields):
-    document: str | dict[str, Any] | None = Field(default=None, description="A new document")
+    document: Document = Field(default=None, description="A new document")
     import_url: HttpUrl | None = Field(default=None, description="Fetch a new document from this URL")
 
     @model_validator(mode="after")
@@ -244,18 +265,39 @@ class ApprovalRules(Strict):
 RequireApproval = Literal["always", "never"] | ApprovalRules
 
 
-McpHeaderValue = Annotated[HeaderValue, Field(max_length=8000)]
+def _not_empty(value: str) -> str:
+    if not value:
+        raise ValueError("is empty once surrounding whitespace is removed; give a value or leave it out")
+    return value
+
+
+# An MCP server's header value: as `HeaderValue`, and not empty once trimmed (an empty header is a mistake).
+McpHeaderValue = Annotated[HeaderValue, Field(max_length=8000), AfterValidator(_not_empty)]
+
+
+def _one_value_per_name(headers: dict[str, str] | None) -> dict[str, str] | None:
+    """Header names are case-insensitive (RFC 9110, 5.1): `x-api-key` and `X-API-KEY` are one header."""
+    seen: dict[str, str] = {}
+    for name in headers or {}:
+        if name.lower() in seen:
+            raise ValueError(
+                f"names the header '{seen[name.lower()]}' twice ('{name}'; header names are compared without "
+                "regard to case); give each header once"
+            )
+        seen[name.lower()] = name
+    return headers
 
 
 class McpServerFields(Strict):
     server_description: str | None = Field(default=None, max_length=1000)
-    headers: dict[HeaderName, McpHeaderValue] | None = Field(
+    headers: Annotated[dict[HeaderName, McpHeaderValue] | None, AfterValidator(_one_value_per_name)] = Field(
         default=None,
         max_length=20,
         description="Write-only; sent with every request to the server. Values: ASCII, no control "
-        "characters (surrounding whitespace removed); names: no reserved header (docs/tools-safety.md)",
+        "characters, not empty (surrounding whitespace removed); names: no reserved header "
+        "(docs/tools-safety.md), each once in any case",
     )
-    authorization: Annotated[HeaderValue, Field(min_length=1, max_length=8000)] | None = Field(
+    authorization: McpHeaderValue | None = Field(
         default=None, description="Write-only bearer token (ASCII, no control characters)"
     )
     allowed_tools: list[Annotated[str, Field(max_length=200)]] | None = Field(

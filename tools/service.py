@@ -34,6 +34,7 @@ from tools.reads import (
     mcp_headers,
     mcp_read,
 )
+from tools.request_names import check_request_names
 from tools.schemas import (
     ActionAuthWrite,
     ActionCreate,
@@ -216,10 +217,13 @@ class ToolService:
                     ]
                     message = "; ".join(f"{e['field']} {e['message']}" for e in errors)
                     raise Invalid(message, errors=errors) from None
+            row.auth = {name: getattr(auth, name) for name in AUTH_FIELDS if getattr(auth, name) is not None}
+        check_request_names(row, data)  # before a secret is sealed
+        if "auth" in sent:
             await self._apply_auth(gpt, row, auth)
 
     async def _apply_auth(self, gpt: Gpt, row: GptAction, auth: ActionAuthWrite) -> None:
-        row.auth = {name: getattr(auth, name) for name in AUTH_FIELDS if getattr(auth, name) is not None}
+        """Seal or drop the secret of `auth` (already in `row.auth`)."""
         if auth.type == "none" or ("secret" in auth.model_fields_set and auth.secret is None):
             await self.secrets.drop(row.secret_id)
             row.secret_id = None

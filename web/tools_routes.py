@@ -6,11 +6,13 @@ Secrets are write-only here too: their inputs are always empty; a blank one keep
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Request, get, post
 from litestar.response import Redirect
@@ -21,6 +23,7 @@ from builder.service import GptService
 from core.errors import AppError
 from core.models import User
 from core.settings import Settings
+from tools.openapi_actions import parse_document
 from tools.schemas import ActionCreate, ActionTestRequest, ActionUpdate, McpServerCreate, McpServerUpdate
 from tools.service import ToolService
 from tools.testing import run_operation
@@ -63,9 +66,36 @@ def action_body(values: dict[str, Any], operations: list[str] | None) -> dict[st
     return body
 
 
-def mcp_body(values: dict[str, Any], *, editing: bool) -> dict[str, Any]:
-    """The API body of an MCP form: headers one `Name: value` per line (blank: kept when editing),
-    allowed tools comma separated (blank: all), approval `always`, `never` or all but `approval_never`."""
+def header_lines(text: str) -> tuple[dict[str, str], str | None]:
+    """The headers of the MCP form's `Name: value` lines (blank lines skipped), or why they cannot be taken,
+    naming the line by number (never quoting it: a value is a secret): a line without a colon or without a
+    name, an empty value, a name given twice (in any case: header names are case-insensitive)."""
+    headers: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, colon, value = (part.strip() for part in line.partition(":"))
+        if not colon:
+            return {}, f"Line {number} has no ':'; write one header per line as Name: value"
+        if not name:
+            return {}, f"Line {number} has no header name before ':'"
+        if not value:
+            return {}, f"Line {number}: the header '{name}' has no value"
+        if (first := lines.get(name.lower())) is not None:
+            return {}, (
+                f"Line {number} gives the header '{name}' again (line {first}; header names are compared "
+                "without regard to case); give each header once"
+            )
+        lines[name.lower()] = number
+        headers[name] = value
+    return headers, None
+
+
+def mcp_body(values: dict[str, Any], *, editing: bool) -> tuple[dict[str, Any], dict[str, str]]:
+    """The API body of an MCP form, and the form's own errors (`header_lines`): headers one `Name: value` per
+    line (blank: kept when editing), allowed tools comma separated (blank: all), approval `always`, `never`
+    or all but `approval_never`."""
     body: dict[str, Any] = {k: values.get(k, "").strip() or None for k in ("server_label", "server_url")}
     body["server_description"] = values.get("server_description", "").strip() or None
     if values.get("authorization"):
@@ -73,9 +103,9 @@ def mcp_body(values: dict[str, Any], *, editing: bool) -> dict[str, Any]:
     elif values.get("remove_credentials"):
         body["authorization"] = None
         body["headers"] = None
-    lines = [line for line in values.get("headers", "").splitlines() if line.strip()]
-    if lines:
-        body["headers"] = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    headers, problem = header_lines(values.get("headers", ""))
+    if headers:
+        body["headers"] = headers
     allowed = [t.strip() for t in values.get("allowed_tools", "").split(",") if t.strip()]
     body["allowed_tools"] = allowed or None
     rule = values.get("require_approval") or "always"
@@ -86,7 +116,7 @@ def mcp_body(values: dict[str, Any], *, editing: bool) -> dict[str, Any]:
         body["require_approval"] = rule
     if editing:  # a blank label or URL keeps the stored one
         body = {k: v for k, v in body.items() if v is not None or k not in ("server_label", "server_url")}
-    return body
+    return body, ({"headers": problem} if problem else {})
 
 
 async def _page(
@@ -96,6 +126,7 @@ async def _page(
     tools = ToolService(session, settings)
     for name in ("editing", "form", "test_action", "test_result", "saved"):
         context.setdefault(name, None)
+    context.setdefault("new_operations", [])
     return render(
         request,
         "builder/tools.html",
@@ -118,8 +149,9 @@ async def tools_page(
     if redirect := login_required(page_user, request):
         return redirect
     editing = request.query_params.get("edit")
+    new = [n for n in request.query_params.get("new", "").split(",") if n]
     return await _page(request, page_user, db_session, settings, gpt_id, editing=editing,
-                       saved=request.query_params.get("saved") == "1")  # fmt: skip
+                       saved=request.query_params.get("saved") == "1", new_operations=new)  # fmt: skip
 
 
 def _back(gpt_id: uuid.UUID) -> Redirect:
@@ -151,10 +183,13 @@ class _Draft:
 
     async def save(
         self, model: type[M], body: dict[str, Any], action: Callable[[M], Awaitable[Any]],
-        values: dict[str, Any], **context: Any,
+        values: dict[str, Any], refused: dict[str, str] | None = None, **context: Any,
     ) -> Any:  # fmt: skip
         """`submit` the form's API `body`; back to the Tools page, or the page again with the errors
-        at their fields (`context` says which form they belong to)."""
+        at their fields (`context` says which form they belong to). `refused`: the form's own errors (a
+        422 before the API body is looked at)."""
+        if refused:
+            return await self.page(values=values, errors=refused, status_code=422, **context)
         outcome = await submit(self.session, model, body, action)
         if outcome.ok:
             return _back(self.gpt.id)
@@ -194,14 +229,36 @@ async def edit_action(
     draft = await _Draft.of(request, page_user, db_session, settings, gpt_id)
     row = await draft.tools.action(draft.gpt, action_id)
     values = await _form(request)
-    body = action_body(values, [op["name"] for op in row.operations])
-    return await draft.save(
-        ActionUpdate,
-        body,
-        lambda d: draft.tools.update_action(draft.gpt, row, d),
-        values,
-        editing=str(action_id),
+    old = [op["name"] for op in row.operations]
+    names = await _operation_names(values.get("document") or "")
+    # The form's checkboxes are the old document's operations: only those the new one still has are sent
+    # (the others would be a 422 naming operations it does not have); new ones keep their default.
+    body = action_body(values, old if names is None else [n for n in old if n in names])
+    outcome = await submit(
+        draft.session, ActionUpdate, body, lambda d: draft.tools.update_action(draft.gpt, row, d)
     )
+    if not outcome.ok:
+        return await draft.page(
+            values=values, errors=outcome.errors, status_code=outcome.status, editing=str(action_id)
+        )
+    added = [op["name"] for op in row.operations if op["name"] not in old]
+    if not added:
+        return _back(gpt_id)
+    # The edit form again, open, naming the new operations so their approval can be chosen.
+    query = urlencode({"saved": "1", "edit": str(action_id), "new": ",".join(added)})
+    return Redirect(f"/builder/{gpt_id}/tools?{query}#action-{action_id}", status_code=303)
+
+
+async def _operation_names(document: str) -> set[str] | None:
+    """The function names of a pasted document, or None when it has none to give (blank, or refused: the
+    save names the problem)."""
+    if not document.strip():
+        return None
+    try:
+        parsed = await asyncio.to_thread(parse_document, document)
+    except AppError:
+        return None
+    return {op["name"] for op in parsed.operations}
 
 
 @post("/builder/{gpt_id:uuid}/tools/actions/{action_id:uuid}/delete")
@@ -269,11 +326,13 @@ async def add_mcp_server(
         return redirect
     draft = await _Draft.of(request, page_user, db_session, settings, gpt_id)
     values = await _form(request)
+    body, refused = mcp_body(values, editing=False)
     return await draft.save(
         McpServerCreate,
-        mcp_body(values, editing=False),
+        body,
         lambda d: draft.tools.create_mcp_server(draft.gpt, d),
         values,
+        refused,
         form="mcp",
     )
 
@@ -292,11 +351,13 @@ async def edit_mcp_server(
     draft = await _Draft.of(request, page_user, db_session, settings, gpt_id)
     row = await draft.tools.mcp_server(draft.gpt, server_id)
     values = await _form(request)
+    body, refused = mcp_body(values, editing=True)
     return await draft.save(
         McpServerUpdate,
-        mcp_body(values, editing=True),
+        body,
         lambda d: draft.tools.update_mcp_server(draft.gpt, row, d),
         values,
+        refused,
         editing=str(server_id),
     )
 

@@ -39,6 +39,8 @@ class RecordedRequest:
     query: dict[str, str]
     cookies: dict[str, str]
     body: bytes
+    header_list: list[tuple[str, str]] = field(default_factory=list)  # as sent: repeats and case kept
+    query_list: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _escaped_json(value: Any) -> str:
@@ -171,6 +173,8 @@ class TripsApi(_UvicornThread):
                 query=dict(request.query_params),
                 cookies=dict(request.cookies),
                 body=await request.body(),
+                header_list=list(request.headers.items()),
+                query_list=list(request.query_params.multi_items()),
             )
             (self.requests if into is None else into).append(recorded)
             return recorded

@@ -139,5 +139,6 @@ async def test_a_call_decided_in_another_tab_shows_the_chat_with_the_reason(
     assert declined.status_code == 404
     assert "Booked Oslo." in declined.text  # the chat, with the outcome of the first decision
     assert re.search(r"createTrip on 127\.0\.0\.1: completed", declined.text)
-    assert 'id="e-call"' in declined.text and "waits for approval" in declined.text
+    assert 'id="e-call"' in declined.text and "no longer waits for approval" in declined.text
+    assert call_id not in declined.text.replace(f'value="{call_id}"', "")  # no raw id in the reason
     assert 'name="content"' in declined.text  # the composer: the user goes on from here

@@ -81,6 +81,11 @@ async def test_every_bad_action_is_a_422_naming_the_problem(client, creator_head
     cases = [
         ({"document": "openapi: [3"}, "document", "not valid JSON or YAML"),
         ({"document": {"swagger": "2.0"}}, "document", "Swagger 2.0"),
+        (
+            {"document": [1, 2]},
+            "document",
+            "must be an OpenAPI document: a JSON object, or JSON or YAML text",
+        ),
         ({"auth": {"type": "oauth_authorization_code"}}, "auth.type", "Input should be"),
         ({"auth": {"type": "digest", "secret": SECRET}}, "auth.type", "Input should be"),
         ({"auth": {"type": "api_key", "secret": SECRET}}, "auth", "needs name, location"),

@@ -215,6 +215,13 @@ MCP_BAD = [
     ({"authorization": "tok\r\nX-Evil: 1"}, "authorization", "line break"),
     ({"headers": {"Host": "evil.example.com"}}, "headers.Host", "set by gptstore"),
     ({"headers": {"Content-Length": "5"}}, "headers.Content-Length", "set by gptstore"),
+    ({"headers": {"X-Empty": " "}}, "headers.X-Empty", "is empty"),
+    ({"authorization": "  "}, "authorization", "is empty"),
+    (
+        {"headers": {"x-api-key": "k-0001", "X-API-KEY": "k-0002"}},
+        "headers",
+        "names the header 'x-api-key' twice",
+    ),
     (
         {"require_approval": {"never": {"tool_names": ["add"]}, "always": {"tool_names": ["add", "fail"]}}},
         "require_approval",
@@ -235,6 +242,17 @@ async def test_bad_mcp_headers_are_named_before_any_connection(
     problems = fields(response)
     assert words in problems.get(field, ""), problems
     assert "server_url" not in problems and "Illegal" not in response.text and "codec" not in response.text
+
+
+async def test_a_basic_user_id_beyond_ascii_is_accepted(client, creator_headers):
+    """docs/tools.md: only ':' and control characters are refused; the rest is sent as UTF-8 (RFC 7617)."""
+    gpt_id = await make_gpt(client, creator_headers)
+    auth = {"type": "basic", "username": "jürgen", "secret": "pässword-0001"}
+    response = await client.post(
+        f"/api/gpts/{gpt_id}/actions", json={"document": DOCUMENT, "auth": auth}, headers=creator_headers
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["auth"]["username"] == "jürgen"
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import json
 import uuid
 import zipfile
 
+import pytest
 import sqlalchemy as sa
 
 from tests.tools.servers import MCP_TOKEN
@@ -80,6 +81,23 @@ async def test_mcp_problems_are_422s_naming_the_field(tools_client, creator_head
         f"/api/gpts/{gpt_id}/actions", json={"document": WEATHER_ACTION}, headers=creator_headers
     )
     assert clash.status_code == 422 and "Duplicate function name 'weather'" in clash.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [("/echo", "its JSON is not a JSON-RPC message"), ("/privacy", "HTTP 404 Not Found")],
+)
+async def test_a_url_that_is_no_mcp_server_is_said_so(path, why, tools_client, creator_headers, tools_api):
+    """Not the SDK's "Failed to parse JSON response: 9 validation errors for union[JSONRPCRequest,...]"."""
+    gpt_id = await make_gpt(tools_client, creator_headers)
+    payload = {"server_label": "local", "server_url": tools_api.base_url + path}
+    response = await tools_client.post(
+        f"/api/gpts/{gpt_id}/mcp_servers", json=payload, headers=creator_headers
+    )
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "server_url"
+    detail = response.json()["detail"]
+    assert f"{path} did not answer as an MCP server ({why})" in detail, detail
+    assert "validation error" not in detail and "JSONRPCRequest" not in detail
 
 
 async def test_a_loopback_mcp_server_is_refused_unless_allowed(client, creator_headers, mcp_server):

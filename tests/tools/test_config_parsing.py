@@ -229,7 +229,18 @@ def test_names_that_collide_after_deriving_are_refused():
             "/c": {"get": {**ok, "operationId": "get_a"}},
         },
     }
-    refused(document, "Duplicate function name 'get_a'")
+    # Each has an operationId: the message says they reduce to one name, not that one is missing.
+    refused(
+        document, "operationIds 'get a' (GET /a-b) and 'get_a' (GET /c) both become the function name 'get_a'"
+    )
+    document["paths"] = {"/a_b": {"get": ok}, "/a/b": {"get": ok}}  # derived names alike
+    refused(document, "Duplicate function name 'get_a_b'", "give each an operationId of its own")
+
+
+def test_an_openapi_version_written_as_a_yaml_number_is_named_as_such():
+    refused(
+        "openapi: 3.0\ninfo: {title: t, version: '1'}\npaths: {}\n", 'must be text such as "3.0.3"', "not 3.0"
+    )
 
 
 def test_a_document_without_operations_or_with_unsupported_bodies_is_refused():
@@ -300,3 +311,19 @@ def test_yaml_infinity_and_nan_are_refused_with_where(text: str, where: str):
         f"      x-{text}\n      responses: {{'200': {{description: ok}}}}\n"
     )
     refused(document, where, "only finite numbers")
+
+
+def test_server_variables_take_their_defaults_and_an_undefined_one_is_refused():
+    document = json.loads(WEATHER)
+    document["servers"] = [
+        {"url": "https://{region}.weather.example/{version}", "variables": {"region": {"default": "eu"},
+                                                                          "version": {"default": "v2"}}},
+        {"url": "https://{env}.backup.example"},
+    ]  # fmt: skip
+    refused(document, "servers[1].url 'https://{env}.backup.example' uses the variable {env}")
+    document["servers"][1]["variables"] = {"env": {"default": "prod", "enum": ["prod", "test"]}}
+    parsed = parse_document(document)
+    assert parsed.server_url == "https://eu.weather.example/v2"
+    assert parsed.redirect_hosts == ["prod.backup.example"]
+    document["servers"] = [{"url": "https://{env}.example.com"}]
+    refused(document, "servers[0].url", "{env}", "does not define")

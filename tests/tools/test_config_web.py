@@ -1,6 +1,7 @@
 """The builder's Tools page (forms over the actions and MCP server API) and "test this operation", against
 the local trips API and MCP server."""
 
+import html
 import re
 
 import pytest
@@ -172,3 +173,71 @@ async def test_test_arguments_with_infinity_or_nan_are_refused_at_the_form(web, 
         )  # fmt: skip
         assert refused.status_code == 422 and shown in refused.text, refused.text
     assert tools_api.requests == []
+
+
+async def test_an_edit_can_replace_the_document_with_other_operations(web, creator_headers, tools_api):
+    """The edit form's checkboxes are the old document's operations; a document without them is saved, and
+    the page names the new operations so the creator can choose their approval."""
+    gpt_id = (await web.post("/api/gpts", json={"name": "Trip Helper"}, headers=creator_headers)).json()["id"]
+    added = await post(web, f"/builder/{gpt_id}/tools/actions", document=trips_document(tools_api),
+                       auth_type="none")  # fmt: skip
+    assert added.status_code == 303, added.text
+    [action] = (await web.get(f"/api/gpts/{gpt_id}/actions", headers=creator_headers)).json()
+    v2 = (
+        "openapi: 3.1.0\ninfo: {title: Trips, version: '2'}\n"
+        f"servers: [{{url: '{tools_api.base_url}'}}]\n"
+        "paths:\n  /v2/trips:\n    post:\n      operationId: listTripsV2\n"
+        "      responses: {'200': {description: ok}}\n    get:\n      operationId: listTrips\n"
+        "      responses: {'200': {description: ok}}\n"
+    )
+    form = {
+        "document": v2,
+        "auth_type": "none",
+        "consequential_listTrips": "1",
+        "consequential_createTrip": "1",
+    }
+    edited = await post(web, f"/builder/{gpt_id}/tools/actions/{action['id']}", **form)
+    assert edited.status_code == 303, edited.text
+    assert (
+        "new=listTripsV2" in edited.headers["location"]
+        and f"edit={action['id']}" in edited.headers["location"]
+    )
+    [action] = (await web.get(f"/api/gpts/{gpt_id}/actions", headers=creator_headers)).json()
+    flags = {op["name"]: op["consequential"] for op in action["operations"]}
+    assert flags == {"listTripsV2": True, "listTrips": True}  # the new one at its default (POST)
+    page = await web.get(edited.headers["location"], headers=HTML)
+    assert (
+        "The new document added listTripsV2" in page.text
+        and "listTripsV2 <strong>(new)</strong>" in page.text
+    )
+    # Unticked now that the form shows it.
+    again = await post(web, f"/builder/{gpt_id}/tools/actions/{action['id']}", document=v2, auth_type="none")
+    assert again.status_code == 303 and "new=" not in again.headers["location"]
+    [action] = (await web.get(f"/api/gpts/{gpt_id}/actions", headers=creator_headers)).json()
+    assert {op["name"]: op["consequential"] for op in action["operations"]} == {
+        "listTripsV2": False,
+        "listTrips": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("lines", "words"),
+    [
+        ("X-Team: blue\nNoColonHere", "Line 2 has no ':'"),
+        ("X-A: 1\n\nx-a: 2", "Line 3 gives the header 'x-a' again (line 1"),
+        ("X-Empty:", "Line 1: the header 'X-Empty' has no value"),
+        (": value-0001", "Line 1 has no header name"),
+    ],
+)
+async def test_mcp_header_lines_that_are_mistakes_are_named_by_line(
+    lines, words, web, creator_headers, mcp_server
+):
+    """They were stored silently: a line without a colon as an empty header, a repeated name dropped."""
+    gpt_id = (await web.post("/api/gpts", json={"name": "Trip Helper"}, headers=creator_headers)).json()["id"]
+    refused = await post(
+        web, f"/builder/{gpt_id}/tools/mcp_servers", server_label="local", server_url=mcp_server.url,
+        authorization=MCP_TOKEN, headers=lines,
+    )  # fmt: skip
+    assert refused.status_code == 422 and words in html.unescape(refused.text), refused.text
+    assert "value-0001" not in refused.text
+    assert (await web.get(f"/api/gpts/{gpt_id}/mcp_servers", headers=creator_headers)).json() == []

@@ -1,14 +1,17 @@
 """The Toolset: functions offered to the model, and calls to the local trips API and MCP server as the chat
 loop makes them (issue #12, items 3 and 4)."""
 
+import base64
 import json
 import logging
 import uuid
+from dataclasses import replace
 
 import pytest
 
 from core.llm import ToolCall
 from tests.tools.servers import (
+    API_KEY,
     MCP_TOKEN,
     LocalMcpServer,
     TripsApi,
@@ -17,7 +20,7 @@ from tests.tools.servers import (
     tool_definitions,
     trips_action,
 )
-from tools.definitions import ActionAuth, ToolDefinitions
+from tools.definitions import ActionAuth, Operation, ToolDefinitions
 from tools.runtime import Toolset
 
 # What an action call may carry: HTTP plumbing, the operation's own parameters, auth, the opt-in user id.
@@ -341,3 +344,50 @@ async def test_an_api_key_in_a_reserved_header_is_not_sent(tools_api: TripsApi, 
                        call("echo"))  # fmt: skip
     assert output.status == "failed" and "'Host' is reserved" in output.content
     assert tools_api.requests == []
+
+
+KEY_ECHO = Operation(
+    name="echoKey",
+    method="GET",
+    path="/echo",
+    description="Echo, with parameters named like the API key.",
+    parameters={
+        "type": "object",
+        "properties": {"x-api-key": {"type": "string"}, "API_KEY": {"type": "string"}},
+    },
+    locations={"x-api-key": "header", "API_KEY": "query"},
+    consequential=False,
+)
+
+
+@pytest.mark.parametrize("kind", ["api_key_header", "api_key_query"])
+async def test_the_api_key_wins_over_parameters_and_the_user_id_of_its_name(
+    kind: str, tools_api: TripsApi, tools_settings
+):
+    """An action saved before the save-time check: header names in any case are one header, and the
+    model's arguments (or the user id) never replace the key nor travel beside it."""
+    action = replace(
+        trips_action(tools_api, auth=auth_for(kind), user_id_header="X-API-KEY"), operations=(KEY_ECHO,)
+    )
+    arguments = {"x-api-key": "model-chosen", "API_KEY": "model-chosen"}
+    output = await run(ToolDefinitions(actions=(action,)), tools_settings, call("echoKey", arguments),
+                       user_ref="user-42")  # fmt: skip
+    assert output.status == "completed", output.content
+    sent = tools_api.requests[-1]
+    header = [v for k, v in sent.header_list if k.lower() == "x-api-key"]
+    query = [(k, v) for k, v in sent.query_list if k.lower() == "api_key"]
+    if kind == "api_key_header":
+        assert header == [API_KEY] and query == [("API_KEY", "model-chosen")]
+    else:  # the user id still wins over the model's header
+        assert len(header) == 1 and header[0] not in ("model-chosen", "user-42")
+        assert query == [("api_key", API_KEY)]
+
+
+async def test_a_basic_user_id_beyond_ascii_is_sent_as_utf8(tools_api: TripsApi, tools_settings):
+    """RFC 7617's charset="UTF-8": the user-id and password are UTF-8 inside the base64."""
+    auth = ActionAuth(type="basic", username="jürgen", secret="pässword")
+    output = await run(ToolDefinitions(actions=(trips_action(tools_api, auth=auth),)), tools_settings,
+                       call("echo"))  # fmt: skip
+    assert output.status == "completed", output.content
+    sent = json.loads(output.content)["headers"]["authorization"]
+    assert base64.b64decode(sent.removeprefix("Basic ")).decode("utf-8") == "jürgen:pässword"
