@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import serialize
 from retrieval.fusion import DEFAULT_FUSION, Fusion, identifiers_in, score_sql
-from retrieval.ngrams import SCRIPT_RUN, bigrams, ngram_tsquery
+from retrieval.ngrams import NGRAM_RUN, bigrams, ngram_tsquery, separate_scripts
 from retrieval.terms import content_words
 
 Mode = Literal["hybrid", "vector", "keyword"]
@@ -148,23 +148,33 @@ def _vector_cte(dimensions: int, exact: bool, with_files: bool) -> str:
         )"""
 
 
-# The share of the query's content words (and of its CJK character pairs) that a chunk holds.
+# The share of the query's content words (and of its CJK character pairs) that a chunk holds; a word may
+# also stand glued to CJK, Hangul or Thai text, where only `tsv_ngram` has it (retrieval.ngrams).
 _COVERAGE = """(
     (SELECT count(*) FROM unnest(CAST(:words AS text[])) w
-     WHERE c.tsv @@ websearch_to_tsquery(CAST(CAST(:config AS text) AS regconfig), w))
+     WHERE c.tsv @@ websearch_to_tsquery(CAST(CAST(:config AS text) AS regconfig), w)
+        OR c.tsv_ngram @@ websearch_to_tsquery('simple', w))
   + (SELECT count(*) FROM unnest(CAST(:grams AS text[])) g WHERE c.tsv_ngram @@ to_tsquery('simple', g))
 )::float8 / greatest(cardinality(CAST(:words AS text[])) + cardinality(CAST(:grams AS text[])), 1)"""
 
 
-def _keyword_cte(with_files: bool, with_ngrams: bool) -> str:
-    """Chunks holding every query term first (`all_terms`), then those holding some, by ts_rank_cd."""
+def _keyword_cte(with_files: bool, with_ngrams: bool, with_glued: bool) -> str:
+    """Chunks holding every query term first (`all_terms`), then those holding some, by ts_rank_cd.
+
+    `with_glued`: the query has Latin words or identifiers, which are also looked up among the runs that
+    `tsv_ngram` holds glued to CJK, Hangul or Thai text (`query.glue_q`, `query.glue_any_q`)."""
     files = "AND file_id = ANY(:file_ids)" if with_files else ""
     every, some = "tsv @@ query.q", "tsv @@ query.any_q"
     rank = "ts_rank_cd(tsv, query.any_q)"
+    if with_glued:
+        every = f"{every} OR tsv_ngram @@ query.glue_q"
+        some = f"{some} OR tsv_ngram @@ query.glue_any_q"
+        rank += " + ts_rank_cd(tsv_ngram, query.glue_any_q)"
     if with_ngrams:
-        every = f"({every} OR (query.ngram_phrase AND tsv_ngram @@ query.ngram_q))"
-        some = f"({some} OR tsv_ngram @@ query.ngram_q)"
+        every = f"{every} OR (query.ngram_phrase AND tsv_ngram @@ query.ngram_q)"
+        some = f"{some} OR tsv_ngram @@ query.ngram_q"
         rank += " + ts_rank_cd(tsv_ngram, query.ngram_q)"
+    every, some = f"({every})", f"({some})"
     where = f"WHERE dataset_id = ANY(:dataset_ids) AND embedding_model = :model {files}"
     return f"""
         matches AS (
@@ -181,6 +191,33 @@ def _keyword_cte(with_files: bool, with_ngrams: bool) -> str:
                    row_number() OVER (ORDER BY all_terms DESC, coverage DESC, rank_cd DESC, id) AS rank
             FROM scored ORDER BY rank LIMIT :keyword_candidates
         )"""
+
+
+def _glued_queries(
+    query_text: str, identifiers: str, ngram_query: str | None
+) -> tuple[str, str, dict[str, str]]:
+    """The query's Latin words and identifiers as `simple` tsqueries over `tsv_ngram`, which holds the runs
+    written against CJK, Hangul or Thai text (`コードはJP-7070です`; retrieval.ngrams.index_terms): an SQL
+    expression for "every term" (every Latin content word, and a short CJK phrase of the query too; or an
+    identifier alone), one for "some term", and their parameters; empty strings when there is none."""
+    words = [w for w in content_words(query_text) if not NGRAM_RUN.search(w) and '"' not in w]
+    if not (words or identifiers):
+        return "", "", {}
+    params: dict[str, str] = {}
+    every: list[str] = []
+    if words and (ngram_query is None or " | " not in ngram_query):  # not beside a long CJK question
+        params["glue_all"] = " ".join(f'"{w}"' for w in words)
+        every.append(
+            "(websearch_to_tsquery('simple', :glue_all)"
+            + (" && to_tsquery('simple', :ngram_query))" if ngram_query else ")")
+        )
+    if identifiers:
+        every.append("websearch_to_tsquery('simple', :identifiers)")
+    some = list(every)
+    if words:
+        params["glue_any"] = " or ".join(f'"{w}"' for w in words)
+        some.insert(0, "websearch_to_tsquery('simple', :glue_any)")
+    return " || ".join(every) or "''::tsquery", " || ".join(some), params
 
 
 @lru_cache(maxsize=256)
@@ -232,6 +269,8 @@ async def search_chunks(
         return []
     with_files = file_ids is not None
     exact = force_exact or chunk_total <= EXACT_SCAN_MAX_CHUNKS or not use_vector
+    # `JP-7070です` is `JP-7070 です`: the identifier is a word of its own, as the index holds it.
+    query_text = separate_scripts(query_text)
     ngram_query = ngram_tsquery(query_text)
     # `q`: every term (websearch_to_tsquery is a conjunction), or an identifier alone, so "what colour is
     # SKU-0277" finds the row that never says "colour". `any_q`: any content word, for the partial matches.
@@ -242,6 +281,7 @@ async def search_chunks(
     if identifiers:
         text_query += f" || websearch_to_tsquery({config}, :identifiers)"
     any_query = f"websearch_to_tsquery({config}, :content) || {text_query}" if content else text_query
+    glue_query, glue_any_query, glue_params = _glued_queries(query_text, identifiers, ngram_query)
     ctes = [
         f"query AS (SELECT {text_query} AS q, {any_query} AS any_q"
         + (
@@ -249,6 +289,7 @@ async def search_chunks(
             if ngram_query
             else ""
         )
+        + (f", {glue_query} AS glue_q, {glue_any_query} AS glue_any_q" if glue_query else "")
         + ")"
     ]
     if use_vector:
@@ -258,7 +299,7 @@ async def search_chunks(
             "vec AS (SELECT NULL::uuid AS id, NULL::bigint AS rank, NULL::float8 AS similarity WHERE false)"
         )
     if use_keyword:
-        ctes.append(_keyword_cte(with_files, bool(ngram_query)))
+        ctes.append(_keyword_cte(with_files, bool(ngram_query), bool(glue_query)))
     else:
         ctes.append(
             "kw AS (SELECT NULL::uuid AS id, NULL::boolean AS all_terms, NULL::float8 AS coverage,"
@@ -297,6 +338,7 @@ async def search_chunks(
         "score_threshold": score_threshold or 0.0,
         "k": k,
         **fusion_params,
+        **glue_params,
     }
     if ngram_query:
         params["ngram_query"] = ngram_query
@@ -307,7 +349,7 @@ async def search_chunks(
     if use_keyword:
         words = content_words(query_text)
         params["words"] = words
-        params["grams"] = [f"'{g}'" for run in SCRIPT_RUN.findall(query_text) for g in bigrams(run)]
+        params["grams"] = [f"'{g}'" for run in NGRAM_RUN.findall(query_text) for g in bigrams(run)]
     if ngram_query:
         params["ngram_phrase"] = " | " not in ngram_query
     if use_vector:
