@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import re
 
+from retrieval.terms import content_words
+
 PHRASE_CHARS = 8  # a Chinese or Japanese query this short is a term or a phrase, not a question
 
 # Keep these character classes in step with `cjk_bigrams` in migrations/versions/0030_script_boundaries.py
@@ -82,3 +84,36 @@ def ngram_tsquery(text: str) -> str | None:
         else:
             phrases.append("(" + " <-> ".join(f"'{pair}'" for pair in bigrams(run)) + ")")
     return " & ".join(phrases) or None
+
+
+def glued_tsqueries(
+    query_text: str, identifiers: str, ngram_query: str | None
+) -> tuple[str, str, dict[str, str]]:
+    """The Latin words and identifiers of a query (cut by `separate_scripts`) as `simple` tsqueries over
+    `to_tsvector('simple', cjk_bigrams(text))`, which holds the runs written against CJK, Hangul or Thai
+    text (`コードはJP-7070です`; `index_terms`).
+
+    `identifiers`: the query's identifiers as a `websearch_to_tsquery` string (`"JP-7070" or "v2.1"`), or
+    `''`; `ngram_query`: `ngram_tsquery(query_text)`. Returns an SQL expression for "every term" (every
+    Latin content word, and the query's short CJK phrase if any, or an identifier alone), one for "some
+    term", and their parameters (`:glue_all`, `:glue_any`; the expressions also name `:identifiers` and
+    `:ngram_query`, which the caller binds); `""` for an expression that has no terms (no identifier and a
+    long CJK question: no "every term"; neither words nor identifiers: none)."""
+    words = [w for w in content_words(query_text) if not NGRAM_RUN.search(w) and '"' not in w]
+    if not (words or identifiers):
+        return "", "", {}
+    params: dict[str, str] = {}
+    every: list[str] = []
+    if words and (ngram_query is None or " | " not in ngram_query):  # not beside a long CJK question
+        params["glue_all"] = " ".join(f'"{w}"' for w in words)
+        every.append(
+            "(websearch_to_tsquery('simple', :glue_all)"
+            + (" && to_tsquery('simple', :ngram_query))" if ngram_query else ")")
+        )
+    if identifiers:
+        every.append("websearch_to_tsquery('simple', :identifiers)")
+    some = list(every)
+    if words:
+        params["glue_any"] = " or ".join(f'"{w}"' for w in words)
+        some.insert(0, "websearch_to_tsquery('simple', :glue_any)")
+    return " || ".join(every), " || ".join(some), params

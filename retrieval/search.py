@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import serialize
 from retrieval.fusion import DEFAULT_FUSION, Fusion, identifiers_in, score_sql
-from retrieval.ngrams import NGRAM_RUN, bigrams, ngram_tsquery, separate_scripts
+from retrieval.ngrams import NGRAM_RUN, bigrams, glued_tsqueries, ngram_tsquery, separate_scripts
 from retrieval.terms import content_words
 
 Mode = Literal["hybrid", "vector", "keyword"]
@@ -158,16 +158,18 @@ _COVERAGE = """(
 )::float8 / greatest(cardinality(CAST(:words AS text[])) + cardinality(CAST(:grams AS text[])), 1)"""
 
 
-def _keyword_cte(with_files: bool, with_ngrams: bool, with_glued: bool) -> str:
+def _keyword_cte(with_files: bool, with_ngrams: bool, glued_every: bool, glued_some: bool) -> str:
     """Chunks holding every query term first (`all_terms`), then those holding some, by ts_rank_cd.
 
-    `with_glued`: the query has Latin words or identifiers, which are also looked up among the runs that
-    `tsv_ngram` holds glued to CJK, Hangul or Thai text (`query.glue_q`, `query.glue_any_q`)."""
+    `glued_every`, `glued_some`: the query has Latin words or identifiers, which are also looked up among
+    the runs that `tsv_ngram` holds glued to CJK, Hangul or Thai text (`query.glue_q`, `query.glue_any_q`:
+    retrieval.ngrams.glued_tsqueries)."""
     files = "AND file_id = ANY(:file_ids)" if with_files else ""
     every, some = "tsv @@ query.q", "tsv @@ query.any_q"
     rank = "ts_rank_cd(tsv, query.any_q)"
-    if with_glued:
+    if glued_every:
         every = f"{every} OR tsv_ngram @@ query.glue_q"
+    if glued_some:
         some = f"{some} OR tsv_ngram @@ query.glue_any_q"
         rank += " + ts_rank_cd(tsv_ngram, query.glue_any_q)"
     if with_ngrams:
@@ -191,33 +193,6 @@ def _keyword_cte(with_files: bool, with_ngrams: bool, with_glued: bool) -> str:
                    row_number() OVER (ORDER BY all_terms DESC, coverage DESC, rank_cd DESC, id) AS rank
             FROM scored ORDER BY rank LIMIT :keyword_candidates
         )"""
-
-
-def _glued_queries(
-    query_text: str, identifiers: str, ngram_query: str | None
-) -> tuple[str, str, dict[str, str]]:
-    """The query's Latin words and identifiers as `simple` tsqueries over `tsv_ngram`, which holds the runs
-    written against CJK, Hangul or Thai text (`コードはJP-7070です`; retrieval.ngrams.index_terms): an SQL
-    expression for "every term" (every Latin content word, and a short CJK phrase of the query too; or an
-    identifier alone), one for "some term", and their parameters; empty strings when there is none."""
-    words = [w for w in content_words(query_text) if not NGRAM_RUN.search(w) and '"' not in w]
-    if not (words or identifiers):
-        return "", "", {}
-    params: dict[str, str] = {}
-    every: list[str] = []
-    if words and (ngram_query is None or " | " not in ngram_query):  # not beside a long CJK question
-        params["glue_all"] = " ".join(f'"{w}"' for w in words)
-        every.append(
-            "(websearch_to_tsquery('simple', :glue_all)"
-            + (" && to_tsquery('simple', :ngram_query))" if ngram_query else ")")
-        )
-    if identifiers:
-        every.append("websearch_to_tsquery('simple', :identifiers)")
-    some = list(every)
-    if words:
-        params["glue_any"] = " or ".join(f'"{w}"' for w in words)
-        some.insert(0, "websearch_to_tsquery('simple', :glue_any)")
-    return " || ".join(every) or "''::tsquery", " || ".join(some), params
 
 
 @lru_cache(maxsize=256)
@@ -281,7 +256,7 @@ async def search_chunks(
     if identifiers:
         text_query += f" || websearch_to_tsquery({config}, :identifiers)"
     any_query = f"websearch_to_tsquery({config}, :content) || {text_query}" if content else text_query
-    glue_query, glue_any_query, glue_params = _glued_queries(query_text, identifiers, ngram_query)
+    glue_query, glue_any_query, glue_params = glued_tsqueries(query_text, identifiers, ngram_query)
     ctes = [
         f"query AS (SELECT {text_query} AS q, {any_query} AS any_q"
         + (
@@ -289,7 +264,8 @@ async def search_chunks(
             if ngram_query
             else ""
         )
-        + (f", {glue_query} AS glue_q, {glue_any_query} AS glue_any_q" if glue_query else "")
+        + (f", {glue_query} AS glue_q" if glue_query else "")
+        + (f", {glue_any_query} AS glue_any_q" if glue_any_query else "")
         + ")"
     ]
     if use_vector:
@@ -299,7 +275,7 @@ async def search_chunks(
             "vec AS (SELECT NULL::uuid AS id, NULL::bigint AS rank, NULL::float8 AS similarity WHERE false)"
         )
     if use_keyword:
-        ctes.append(_keyword_cte(with_files, bool(ngram_query), bool(glue_query)))
+        ctes.append(_keyword_cte(with_files, bool(ngram_query), bool(glue_query), bool(glue_any_query)))
     else:
         ctes.append(
             "kw AS (SELECT NULL::uuid AS id, NULL::boolean AS all_terms, NULL::float8 AS coverage,"
