@@ -76,7 +76,9 @@ def _function(body: str) -> str:
 
 def _reindex(chars: str) -> None:
     """Recompute `tsv_ngram` of every chunk whose text holds one of `chars` (a bracket expression), in
-    batches by id, each its own transaction."""
+    batches by id, each its own transaction. PostgreSQL recomputes a stored generated column when a column
+    it reads is set: `SET text = text` does (and `tsv` with it), `SET tsv_ngram = DEFAULT` keeps the old
+    value (PostgreSQL 18, tried)."""
     with op.get_context().autocommit_block():
         bind = op.get_bind()
         last = None
@@ -90,7 +92,7 @@ def _reindex(chars: str) -> None:
                         ORDER BY id LIMIT {BATCH}
                     ),
                     done AS (
-                        UPDATE knowledge_chunk AS c SET tsv_ngram = DEFAULT FROM batch WHERE c.id = batch.id
+                        UPDATE knowledge_chunk AS c SET text = c.text FROM batch WHERE c.id = batch.id
                         RETURNING c.id
                     )
                     SELECT id FROM done ORDER BY id DESC LIMIT 1
