@@ -31,18 +31,20 @@ NO_SPACE_CHARS = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u
 # Hangul: jamo, compatibility jamo, jamo extended A, syllables and jamo extended B.
 HANGUL_CHARS = r"\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7ff"
 NGRAM_CHARS = NO_SPACE_CHARS + HANGUL_CHARS
-# Whitespace, spelled out: the `\s` of PostgreSQL's regular expressions follows the database's locale.
-SPACE_CHARS = r" \t\n\r\f\v\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# What ends a glued run: whitespace, spelled out (the `\s` of PostgreSQL's regular expressions follows the
+# database's locale), and CJK and fullwidth punctuation (`。`, `「`, `，`), where PostgreSQL's parser splits a
+# word too, so a run beside them is a token of `tsv` already (and the punctuation no term of its own).
+BREAK_CHARS = (
+    r" \t\n\r\f\v\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000-\u3004\u3008-\u303f"
+    r"\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
+)
 
 SCRIPT_RUN = re.compile(f"[{NO_SPACE_CHARS}]+")
 NGRAM_RUN = re.compile(f"[{NGRAM_CHARS}]+")
-# A run of these scripts (group 1), or a run of other non-space characters that touches one (group 2).
-INDEX_TERM = re.compile(
-    f"([{NGRAM_CHARS}]+)|([^{SPACE_CHARS}{NGRAM_CHARS}]+(?=[{NGRAM_CHARS}])"
-    f"|(?<=[{NGRAM_CHARS}])[^{SPACE_CHARS}{NGRAM_CHARS}]+)"
-)
+_PIECES = re.compile(f"[^{BREAK_CHARS}]+")  # the text between breaks
+_RUNS = re.compile(f"([{NGRAM_CHARS}]+)|([^{NGRAM_CHARS}]+)")  # a piece as runs of these scripts or not
 _BOUNDARY = re.compile(
-    f"(?<=[{NGRAM_CHARS}])(?=[^{SPACE_CHARS}{NGRAM_CHARS}])|(?<=[^{SPACE_CHARS}{NGRAM_CHARS}])(?=[{NGRAM_CHARS}])"
+    f"(?<=[{NGRAM_CHARS}])(?=[^{BREAK_CHARS}{NGRAM_CHARS}])|(?<=[^{BREAK_CHARS}{NGRAM_CHARS}])(?=[{NGRAM_CHARS}])"
 )
 
 
@@ -53,16 +55,20 @@ def bigrams(run: str) -> list[str]:
 
 def index_terms(text: str) -> str:
     """What `tsv_ngram` indexes of a text, as the SQL `cjk_bigrams` gives it: space-separated, in text order,
-    the pairs of each run of `NGRAM_CHARS` and each run of other non-space characters that touches one
-    (`コードはJP-7070です` → `コー ード ドは JP-7070 です`); `''` for text without those scripts."""
+    the pairs of each run of `NGRAM_CHARS` and each run of other characters up to a break (`BREAK_CHARS`)
+    that touches one (`コードはJP-7070です。` → `コー ード ドは JP-7070 です`); `''` for text without those
+    scripts. (The SQL function finds the glued runs by lookaround; this, for linear time in Python's
+    backtracking engine, cuts the text at breaks and the pieces that hold these scripts into runs.)"""
     terms: list[str] = []
-    for run, glued in INDEX_TERM.findall(text):
-        terms.extend(bigrams(run) if run else [glued])
+    for piece in _PIECES.findall(text):
+        if NGRAM_RUN.search(piece):
+            for run, glued in _RUNS.findall(piece):
+                terms.extend(bigrams(run) if run else [glued])
     return " ".join(terms)
 
 
 def separate_scripts(text: str) -> str:
-    """`text` with a space wherever a character of `NGRAM_CHARS` meets another non-space character
+    """`text` with a space wherever a character of `NGRAM_CHARS` meets a character that is no break
     (`JP-7070です` → `JP-7070 です`), so the query's Latin words and identifiers are words of their own,
     as the index holds them. Idempotent."""
     return _BOUNDARY.sub(" ", text)

@@ -29,14 +29,18 @@ depends_on: str | Sequence[str] | None = None
 
 BATCH = 1_000  # chunks re-indexed per transaction
 
-# retrieval.ngrams at this revision: NO_SPACE_CHARS + HANGUL_CHARS, and SPACE_CHARS.
+# retrieval.ngrams at this revision: NO_SPACE_CHARS + HANGUL_CHARS, and BREAK_CHARS.
 CHARS = (
     r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f"
     r"\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7ff"
 )
-SPACES = r" \t\n\r\f\v\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-# A run of these scripts (parts[1]), or a run of other non-space characters touching one (parts[2]).
-TERM = f"([{CHARS}]+)|([^{SPACES}{CHARS}]+(?=[{CHARS}])|(?<=[{CHARS}])[^{SPACES}{CHARS}]+)"
+BREAKS = (
+    r" \t\n\r\f\v\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000-\u3004\u3008-\u303f"
+    r"\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
+)
+# A run of these scripts (parts[1]), or a run of other characters up to a break (whitespace, CJK
+# punctuation) that touches one (parts[2]).
+TERM = f"([{CHARS}]+)|([^{BREAKS}{CHARS}]+(?=[{CHARS}])|(?<=[{CHARS}])[^{BREAKS}{CHARS}]+)"
 TERMS = f"""
     SELECT coalesce(string_agg(
                CASE WHEN m.parts[1] IS NULL THEN m.parts[2]

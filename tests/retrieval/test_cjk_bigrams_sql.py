@@ -31,6 +31,8 @@ TEXTS = [
     "中文,English (abc)字(def) 日本-中国",
     "字\u3000abc字\u00a0x字\ty",  # ideographic, no-break and tab spaces end a run
     "한국어KR 1234 한글",
+    "「JP-7070」です、ABC。人々は〇印を(x)付けた",  # CJK punctuation ends a run (the parser splits there)
+    "全角ＪＰ－７０７０です，ok！",  # fullwidth letters and digits are no break, fullwidth punctuation is
 ]
 
 
@@ -71,6 +73,6 @@ async def test_glued_identifiers_and_korean_pairs_are_lexemes(session):
 
 
 def test_separate_scripts_cuts_where_scripts_meet():
-    assert separate_scripts("コードはJP-7070です。") == "コードは JP-7070 です 。"
+    assert separate_scripts("コードはJP-7070です。") == "コードは JP-7070 です。"  # `。` is a break
     assert separate_scripts("발표자료를 KR-8181") == "발표자료를 KR-8181"
     assert separate_scripts(separate_scripts("a字b")) == "a 字 b"
