@@ -44,7 +44,7 @@ from core.settings import Settings
 from retrieval.embedding import MiniLMEmbedder
 from retrieval.fusion import Fusion
 from retrieval.jobs import ingest
-from retrieval.ngrams import SCRIPT_RUN, bigrams
+from retrieval.ngrams import NGRAM_RUN, bigrams, separate_scripts
 from retrieval.rerank import HttpReranker
 from retrieval.service import KnowledgeService
 
@@ -163,9 +163,10 @@ def metrics(relevant: list[bool], total_relevant: int) -> tuple[float, float, fl
 
 
 def _tokens(text: str) -> list[str]:
-    """BM25's tokens: lower-cased words, and character bigrams of CJK/Thai runs (as the keyword search)."""
-    words = re.findall(r"\w+", text.lower())
-    return words + [b for run in SCRIPT_RUN.findall(text) for b in bigrams(run)]
+    """BM25's tokens: lower-cased words (cut where scripts meet), and character bigrams of CJK, Hangul and
+    Thai runs (as the keyword search)."""
+    words = re.findall(r"\w+", separate_scripts(text).lower())
+    return words + [b for run in NGRAM_RUN.findall(text) for b in bigrams(run)]
 
 
 async def run_set(client, headers, db, settings, session_maker, embedder, eval_set: EvalSet, args) -> dict:

@@ -24,6 +24,7 @@ def alembic_config(database_url: str) -> Config:
 
 HAND_WRITTEN_INDEX_PREFIXES = (
     "ix_knowledge_chunk_hnsw_", "ix_listing_hnsw_", "ix_listing_trgm_",
+    "ix_listing_ngram",  # the store's search in scripts without spaces (migration 0030)
     "ix_dataset_open_", "ix_gpt_version_datasets_",  # the dataset directory (migration 0019)
 )  # fmt: skip
 

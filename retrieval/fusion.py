@@ -23,7 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from retrieval.ngrams import PHRASE_CHARS, SCRIPT_RUN
+from retrieval.ngrams import NGRAM_RUN, PHRASE_CHARS
 
 CALIBRATION_FILE = Path(__file__).parent / "data" / "score_calibration.toml"
 # A token with both a letter and a digit (SKU-9999, E17, v2.14.3, 0x80070005), a code in capitals with a
@@ -85,7 +85,7 @@ def is_exact_query(query: str) -> bool:
     script without spaces (`发票原件`), which the offline embedding models barely read."""
     if len(_WORDS.findall(query)) <= 4 and identifiers_in(query):
         return True
-    runs = SCRIPT_RUN.findall(query)
+    runs = NGRAM_RUN.findall(query)
     return bool(runs) and sum(map(len, runs)) <= PHRASE_CHARS and len(_LATIN.findall(query)) <= 2
 
 
@@ -116,7 +116,7 @@ def score_sql(query: str, model_id: str, fusion: Fusion = DEFAULT_FUSION) -> tup
         return expression, params
     levels = calibration_for(model_id)
     # An English-only model reads Chinese as unknown word pieces: its similarities say nothing.
-    dense_weight = fusion.unread_script_weight if not levels.reads_cjk and SCRIPT_RUN.search(query) else 1.0
+    dense_weight = fusion.unread_script_weight if not levels.reads_cjk and NGRAM_RUN.search(query) else 1.0
     params = {
         "fusion_unrelated": levels.unrelated,
         "fusion_span": levels.duplicate - levels.unrelated,

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import serialize
 from retrieval.fusion import DEFAULT_FUSION, Fusion, identifiers_in, score_sql
-from retrieval.ngrams import SCRIPT_RUN, bigrams, ngram_tsquery
+from retrieval.ngrams import NGRAM_RUN, bigrams, glued_tsqueries, ngram_tsquery, separate_scripts
 from retrieval.terms import content_words
 
 Mode = Literal["hybrid", "vector", "keyword"]
@@ -148,23 +148,35 @@ def _vector_cte(dimensions: int, exact: bool, with_files: bool) -> str:
         )"""
 
 
-# The share of the query's content words (and of its CJK character pairs) that a chunk holds.
+# The share of the query's content words (and of its CJK character pairs) that a chunk holds; a word may
+# also stand glued to CJK, Hangul or Thai text, where only `tsv_ngram` has it (retrieval.ngrams).
 _COVERAGE = """(
     (SELECT count(*) FROM unnest(CAST(:words AS text[])) w
-     WHERE c.tsv @@ websearch_to_tsquery(CAST(CAST(:config AS text) AS regconfig), w))
+     WHERE c.tsv @@ websearch_to_tsquery(CAST(CAST(:config AS text) AS regconfig), w)
+        OR c.tsv_ngram @@ websearch_to_tsquery('simple', w))
   + (SELECT count(*) FROM unnest(CAST(:grams AS text[])) g WHERE c.tsv_ngram @@ to_tsquery('simple', g))
 )::float8 / greatest(cardinality(CAST(:words AS text[])) + cardinality(CAST(:grams AS text[])), 1)"""
 
 
-def _keyword_cte(with_files: bool, with_ngrams: bool) -> str:
-    """Chunks holding every query term first (`all_terms`), then those holding some, by ts_rank_cd."""
+def _keyword_cte(with_files: bool, with_ngrams: bool, glued_every: bool, glued_some: bool) -> str:
+    """Chunks holding every query term first (`all_terms`), then those holding some, by ts_rank_cd.
+
+    `glued_every`, `glued_some`: the query has Latin words or identifiers, which are also looked up among
+    the runs that `tsv_ngram` holds glued to CJK, Hangul or Thai text (`query.glue_q`, `query.glue_any_q`:
+    retrieval.ngrams.glued_tsqueries)."""
     files = "AND file_id = ANY(:file_ids)" if with_files else ""
     every, some = "tsv @@ query.q", "tsv @@ query.any_q"
     rank = "ts_rank_cd(tsv, query.any_q)"
+    if glued_every:
+        every = f"{every} OR tsv_ngram @@ query.glue_q"
+    if glued_some:
+        some = f"{some} OR tsv_ngram @@ query.glue_any_q"
+        rank += " + ts_rank_cd(tsv_ngram, query.glue_any_q)"
     if with_ngrams:
-        every = f"({every} OR (query.ngram_phrase AND tsv_ngram @@ query.ngram_q))"
-        some = f"({some} OR tsv_ngram @@ query.ngram_q)"
+        every = f"{every} OR (query.ngram_phrase AND tsv_ngram @@ query.ngram_q)"
+        some = f"{some} OR tsv_ngram @@ query.ngram_q"
         rank += " + ts_rank_cd(tsv_ngram, query.ngram_q)"
+    every, some = f"({every})", f"({some})"
     where = f"WHERE dataset_id = ANY(:dataset_ids) AND embedding_model = :model {files}"
     return f"""
         matches AS (
@@ -232,6 +244,8 @@ async def search_chunks(
         return []
     with_files = file_ids is not None
     exact = force_exact or chunk_total <= EXACT_SCAN_MAX_CHUNKS or not use_vector
+    # `JP-7070です` is `JP-7070 です`: the identifier is a word of its own, as the index holds it.
+    query_text = separate_scripts(query_text)
     ngram_query = ngram_tsquery(query_text)
     # `q`: every term (websearch_to_tsquery is a conjunction), or an identifier alone, so "what colour is
     # SKU-0277" finds the row that never says "colour". `any_q`: any content word, for the partial matches.
@@ -242,6 +256,7 @@ async def search_chunks(
     if identifiers:
         text_query += f" || websearch_to_tsquery({config}, :identifiers)"
     any_query = f"websearch_to_tsquery({config}, :content) || {text_query}" if content else text_query
+    glue_query, glue_any_query, glue_params = glued_tsqueries(query_text, identifiers, ngram_query)
     ctes = [
         f"query AS (SELECT {text_query} AS q, {any_query} AS any_q"
         + (
@@ -249,6 +264,8 @@ async def search_chunks(
             if ngram_query
             else ""
         )
+        + (f", {glue_query} AS glue_q" if glue_query else "")
+        + (f", {glue_any_query} AS glue_any_q" if glue_any_query else "")
         + ")"
     ]
     if use_vector:
@@ -258,7 +275,7 @@ async def search_chunks(
             "vec AS (SELECT NULL::uuid AS id, NULL::bigint AS rank, NULL::float8 AS similarity WHERE false)"
         )
     if use_keyword:
-        ctes.append(_keyword_cte(with_files, bool(ngram_query)))
+        ctes.append(_keyword_cte(with_files, bool(ngram_query), bool(glue_query), bool(glue_any_query)))
     else:
         ctes.append(
             "kw AS (SELECT NULL::uuid AS id, NULL::boolean AS all_terms, NULL::float8 AS coverage,"
@@ -297,6 +314,7 @@ async def search_chunks(
         "score_threshold": score_threshold or 0.0,
         "k": k,
         **fusion_params,
+        **glue_params,
     }
     if ngram_query:
         params["ngram_query"] = ngram_query
@@ -307,7 +325,7 @@ async def search_chunks(
     if use_keyword:
         words = content_words(query_text)
         params["words"] = words
-        params["grams"] = [f"'{g}'" for run in SCRIPT_RUN.findall(query_text) for g in bigrams(run)]
+        params["grams"] = [f"'{g}'" for run in NGRAM_RUN.findall(query_text) for g in bigrams(run)]
     if ngram_query:
         params["ngram_phrase"] = " | " not in ngram_query
     if use_vector:

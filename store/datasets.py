@@ -29,7 +29,9 @@ from core.settings import Settings
 from retrieval.attribution import license_url, owner_of
 from retrieval.datasets import DatasetService
 from retrieval.models import Dataset, KnowledgeFile
+from retrieval.ngrams import separate_scripts
 from retrieval.schemas import DatasetOwnerRead
+from retrieval.script_query import NGRAM_TSV_OF, script_tsqueries
 from retrieval.terms import content_words
 from store.dataset_schemas import (
     DatasetDirectoryPage,
@@ -51,6 +53,7 @@ NAME_SIMILARITY = 0.5
 # only this many of each kind of match are ranked: those with every word, with any word, and by name.
 RANKED_CANDIDATES = 2_000
 TSV = "to_tsvector('simple'::regconfig, d.name || ' ' || d.description)"  # as ix_dataset_open_tsv
+NGRAM_TSV = NGRAM_TSV_OF.format("d.name || ' ' || d.description")  # as ix_dataset_open_ngram (0030)
 # Every open dataset's listed users in one pass over the listed GPTs' live versions, written to the rows
 # whose count changed (and back to 0 on a dataset no longer open, so one opened again starts from 0).
 REFRESH_USED_BY = sa.text(
@@ -70,8 +73,7 @@ REFRESH_USED_BY = sa.text(
       AND d.used_by <> coalesce(used.n, 0)
     """
 )
-ORDERS = {
-    "relevance": f"{TSV} @@ query.q DESC, ts_rank_cd({TSV}, query.any_q) DESC, :lower_q <<-> lower(d.name)",
+ORDERS = {  # `relevance` (only with `q`) is built in `browse`
     "used": "d.used_by DESC, d.updated_at DESC",  # each as its index (migration 0023), then d.id
     "new": "d.created_at DESC",
     "name": "lower(d.name), d.created_at DESC",
@@ -107,24 +109,40 @@ class DatasetDirectory:
             where.append("lower(d.license) = lower(:license)")
             params["license"] = license
         source, ctes = "dataset d", ""
+        order = ORDERS.get(sort, "")  # `relevance`: below
         if q:
-            words = content_words(q) or [q]
+            # Text where scripts meet without spaces: its Latin words and CJK/Hangul/Thai parts are also
+            # matched in the script-aware vector (retrieval.script_query).
+            spaced = separate_scripts(q)
+            script = script_tsqueries(q)
+            words = content_words(spaced) or [spaced]
             params.update(
-                q=q,
-                any_words=" or ".join(f'"{w}"' for w in words if '"' not in w) or q,
+                script.params,
+                q=spaced,
+                any_words=" or ".join(f'"{w}"' for w in words if '"' not in w) or spaced,
                 lower_q=q.lower(),
             )
             ctes = (
                 "WITH query AS (SELECT websearch_to_tsquery('simple', :q) AS q,"
-                " websearch_to_tsquery('simple', :any_words) AS any_q)"
+                " websearch_to_tsquery('simple', :any_words) AS any_q"
+                + (f", {script.every} AS script_q" if script.every else "")
+                + (f", {script.some} AS script_any_q" if script.some else "")
+                + ")"
             )
+            every = f"{TSV} @@ query.q" + (f" OR {NGRAM_TSV} @@ query.script_q" if script.every else "")
+            some = f"{TSV} @@ query.any_q" + (f" OR {NGRAM_TSV} @@ query.script_any_q" if script.some else "")
+            rank = f"ts_rank_cd({TSV}, query.any_q)" + (
+                f" + ts_rank_cd({NGRAM_TSV}, query.script_any_q)" if script.some else ""
+            )
+            if sort == "relevance":
+                order = f"({every}) DESC, {rank} DESC, :lower_q <<-> lower(d.name)"
             source = "dataset d, query"
             if sort == "relevance":  # rank at most RANKED_CANDIDATES matches of each kind
                 base = " AND ".join(where)
                 ctes += (
                     ", matches AS ("
-                    f"(SELECT d.id FROM dataset d, query WHERE {base} AND {TSV} @@ query.q LIMIT :candidates)"
-                    f" UNION (SELECT d.id FROM dataset d, query WHERE {base} AND {TSV} @@ query.any_q"
+                    f"(SELECT d.id FROM dataset d, query WHERE {base} AND ({every}) LIMIT :candidates)"
+                    f" UNION (SELECT d.id FROM dataset d, query WHERE {base} AND ({some})"
                     " LIMIT :candidates)"
                     f" UNION (SELECT d.id FROM dataset d WHERE {base} AND :lower_q <% lower(d.name)"
                     " LIMIT :candidates))"
@@ -132,14 +150,14 @@ class DatasetDirectory:
                 source = "matches JOIN dataset d ON d.id = matches.id, query"
                 params["candidates"] = RANKED_CANDIDATES
             else:
-                where.append(f"({TSV} @@ query.q OR {TSV} @@ query.any_q OR :lower_q <% lower(d.name))")
+                where.append(f"({every} OR {some} OR :lower_q <% lower(d.name))")
             await self.session.execute(
                 sa.text("SELECT set_config('pg_trgm.word_similarity_threshold', :t, true)"),
                 {"t": str(NAME_SIMILARITY)},
             )
         sql = (
             f"{ctes} SELECT d.id FROM {source} WHERE {' AND '.join(where)}"
-            f" ORDER BY {ORDERS[sort]}, d.id OFFSET :offset LIMIT :limit"
+            f" ORDER BY {order}, d.id OFFSET :offset LIMIT :limit"
         )
         ids = [row.id for row in await self.session.execute(sa.text(sql), params)]
         more = len(ids) > limit

@@ -20,6 +20,8 @@ from core.settings import Settings
 from orgs.models import Organization
 from retrieval.embedding import get_embedder
 from retrieval.fusion import calibration_for
+from retrieval.ngrams import separate_scripts
+from retrieval.script_query import NGRAM_TSV_OF, script_tsqueries
 from retrieval.terms import content_words
 from store.models import Listing
 from store.ranking import conversations_label, rating_average
@@ -28,6 +30,7 @@ from store.service import LISTING_SCOPE
 
 SORTS = ("trending", "top", "new", "featured")
 RRF_K = 60
+NGRAM_TSV = NGRAM_TSV_OF.format("search_text")  # as ix_listing_ngram (migration 0030)
 SEARCH_CANDIDATES = 200
 # A listing is a semantic match only when its calibrated similarity (retrieval.fusion) reaches this: below
 # it the vector list would rank every GPT, and "xyzzyqwerty" would list the whole store. Both values are
@@ -145,6 +148,8 @@ class StoreSearch:
 
         Only listings that match are ranked: every query word (or any, ranked lower) in the listing's text,
         a semantic similarity above `MIN_DENSE`, or a name within `NAME_SIMILARITY` of the query (a typo).
+        Words also match where scripts meet without spaces (`コードはJP-7070です`) and inside CJK, Hangul
+        and Thai text, by character pairs (retrieval.script_query, index `ix_listing_ngram`).
         A query that matches nothing gets an empty page.
         """
         offset = decode_cursor(cursor) if cursor else 0
@@ -155,22 +160,30 @@ class StoreSearch:
         vector = np.asarray(await embedder.embed_query(q), dtype=np.float32)
         dims = int(embedder.dimensions)
         category_filter = "AND category = :category" if category else ""
+        script = script_tsqueries(q)
+        every, some = "search_tsv @@ query.q", "search_tsv @@ query.any_q"
+        rank = "ts_rank_cd(search_tsv, query.any_q)"
+        if script.every:
+            every += " OR ngram_tsv @@ query.script_q"
+        if script.some:
+            some += f" OR {NGRAM_TSV} @@ query.script_any_q"
+            rank += " + ts_rank_cd(ngram_tsv, query.script_any_q)"
         sql = f"""
             WITH query AS (
                 SELECT websearch_to_tsquery('simple', :q) AS q,
                        websearch_to_tsquery('simple', :any_words) AS any_q
+                       {f", {script.every} AS script_q" if script.every else ""}
+                       {f", {script.some} AS script_any_q" if script.some else ""}
             ),
             matches AS (
-                SELECT gpt_id, search_tsv FROM listing, query
-                WHERE listed AND (search_tsv @@ query.q OR search_tsv @@ query.any_q) {category_filter}
+                SELECT gpt_id, search_tsv, {NGRAM_TSV if script.some else "NULL::tsvector"} AS ngram_tsv
+                FROM listing, query
+                WHERE listed AND ({some}) {category_filter}
                 LIMIT :keyword_candidates
             ),
             kw AS (
                 SELECT gpt_id,
-                       row_number() OVER (
-                           ORDER BY search_tsv @@ query.q DESC, ts_rank_cd(search_tsv, query.any_q) DESC,
-                                    gpt_id
-                       ) AS rank
+                       row_number() OVER (ORDER BY ({every}) DESC, {rank} DESC, gpt_id) AS rank
                 FROM matches, query
                 ORDER BY rank LIMIT :candidates
             ),
@@ -199,9 +212,11 @@ class StoreSearch:
             OFFSET :offset LIMIT :limit
         """
         levels = calibration_for(embedder.model_id)
-        words = content_words(q) or [q]
+        spaced = separate_scripts(q)
+        words = content_words(spaced) or [spaced]
         params: dict[str, Any] = {
-            "q": q,
+            **script.params,
+            "q": spaced,
             "any_words": " or ".join(f'"{w}"' for w in words if '"' not in w),
             "lower_q": q.lower(),
             "min_similarity": levels.unrelated + self.min_dense * (levels.duplicate - levels.unrelated),

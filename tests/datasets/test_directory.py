@@ -295,3 +295,22 @@ async def test_a_dataset_made_private_leaves_the_cached_store_page_at_once(
     assert made.status_code == 200, made.text
     after = (await client.get(f"/api/store/gpts/{gpt_id}")).json()
     assert after["knowledge"] == [] and "secret-plan.md" not in json.dumps(after)
+
+
+async def test_words_glued_to_cjk_or_hangul_text_and_korean_parts_find_a_dataset(
+    session, settings, client, creator
+):
+    """Where scripts meet without spaces (migration 0030): an identifier against Japanese, a Korean word
+    inside a word with its particle, in every sort."""
+    await create_dataset(session, settings, creator, files={"ferries.md": FERRIES})
+    await create_dataset(
+        session, settings, creator, name="請求データ", description="請求コードはJP-7070です。",
+        files={"a.md": "請求"},
+    )  # fmt: skip
+    await create_dataset(
+        session, settings, creator, name="발표 모음", description="발표자료를 모았습니다. 코드KR-8181입니다.",
+        files={"b.md": "발표"},
+    )  # fmt: skip
+    for query, name in (("JP-7070", "請求データ"), ("KR-8181", "발표 모음"), ("발표자료", "발표 모음")):
+        for sort in ("relevance", "new"):
+            assert await _names(client, q=query, sort=sort) == [name], (query, sort)
