@@ -43,6 +43,7 @@ from orgs import access
 from orgs.models import Organization
 from retrieval.dataset_schemas import AttachedDatasetRead
 from retrieval.datasets import DatasetService
+from retrieval.licenses import file_license
 from retrieval.service import KnowledgeService
 from tools.portability import export_tools, import_tools
 
@@ -373,6 +374,15 @@ def _read_archive(data: bytes, settings: Settings) -> tuple[ExportManifest, dict
             raise _archive_error(f"gpt.{exc.detail}") from None
         if len(manifest.files) > settings.max_files_per_gpt:
             raise _archive_error(f"'files' must be a list of at most {settings.max_files_per_gpt} entries")
+        for index, entry in enumerate(manifest.files):  # as an upload's (retrieval.licenses.file_license)
+            field = f"files[{index}].license"
+            try:
+                entry.license = file_license(entry.access, entry.license, field=field)
+            except Invalid as exc:
+                problem = f"{MANIFEST} {field}: {exc.detail}"
+                raise Invalid(
+                    f"Not a valid gptstore export: {problem}", errors=[{"field": "file", "message": problem}]
+                ) from None
         members: dict[str, bytes] = {}
         for entry in manifest.files:
             member = archive.member(entry.path)

@@ -70,12 +70,14 @@ class Citation:
     url: str | None = None  # the web page an imported file came from
     dataset_id: uuid.UUID | None = None
     dataset: dict[str, Any] | None = None
+    license: str | None = None  # an open file's own SPDX id (home files too); None: private or none given
 
     def as_json(self) -> dict[str, object]:
         dataset_id = str(self.dataset_id) if self.dataset_id else None
         return {"file_id": str(self.file_id), "filename": self.filename, "page": self.page,
                 "heading": self.heading, "quote": self.quote, "url": self.url, "dataset_id": dataset_id,
-                "dataset": self.dataset}  # fmt: skip
+                "dataset": self.dataset, "license": self.license,
+                "license_url": license_url(self.license)}  # fmt: skip
 
 
 @dataclass
@@ -141,6 +143,7 @@ def _citation(source: SourcedHit, quote: str | None = None) -> Citation:
     return Citation(
         source.hit.file_id, source.filename, source.hit.page, source.hit.heading, quote,
         source.source_url, source.dataset_id, cited_dataset(source),
+        source.license if source.access == "open" else None,
     )  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from core.storage import StoredObject, storage_of
 from orgs import access
 from retrieval.embedding import Embedder, get_embedder
 from retrieval.knowledge_search import KnowledgeSearch
+from retrieval.licenses import file_license
 from retrieval.models import Dataset, GptDataset, KnowledgeBase, KnowledgeFile
 from retrieval.rerank import Reranker, get_reranker
 from retrieval.schemas import MAX_FOLLOWED_FILES
@@ -213,6 +214,8 @@ class KnowledgeService(KnowledgeSearch):
         a refused upload are removed.
         """
         filename = clean_filename(filename)
+        if base.home_gpt_id is not None:  # every way in checks it earlier, naming its own field
+            license = file_license(access, license)
         if await self._file_count(base.id) >= self.file_limit(base):
             raise self._too_many_files(base)  # early, before the bytes are streamed; checked again below
         storage = storage_of(self.settings)

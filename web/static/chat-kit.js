@@ -18,9 +18,9 @@ window.gptstoreChat = (function () {
   }
 
   // "file, page N, heading (from dataset by owner, license): “quote”" per citation (the quote only for
-  // open files; the dataset only for one other than the GPT's own).
-  function fromDataset(d) {
-    if (!d) return "";
+  // open files; the dataset only for one other than the GPT's own; else an open file's own license).
+  function fromDataset(d, license) {
+    if (!d) return license ? " (" + license + ")" : "";
     return " (from " + d.name + (d.owner ? " by " + d.owner.name : "") + (d.license ? ", " + d.license : "") + ")";
   }
 
@@ -32,7 +32,7 @@ window.gptstoreChat = (function () {
     citations.forEach(function (c) {
       var entry = document.createElement("li");
       var text = c.filename + (c.page ? ", page " + c.page : "") + (c.heading ? ", " + c.heading : "") +
-        fromDataset(c.dataset);
+        fromDataset(c.dataset, c.license);
       entry.textContent = text + (c.quote ? ": \u201c" + c.quote + "\u201d" : "");
       list.appendChild(entry);
     });
