@@ -34,7 +34,7 @@ from core.archives import open_zip
 from core.auth import require_paid_plan
 from core.db import utcnow
 from core.errors import BadShape, Conflict, Forbidden, Invalid, NotFound, UnstorableText
-from core.filenames import clean_filename, title_filename
+from core.filenames import clean_member_name, title_filename
 from core.guard import clean_json, load_json
 from core.models import User
 from core.pagination import keyset_page
@@ -267,7 +267,7 @@ class PortabilityService:
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for index, file in enumerate(files):
-                filename = clean_filename(file.filename)  # names stored before upload cleaning
+                filename = clean_member_name(file.filename)  # names stored before cleaning; folders kept
                 path = f"knowledge/{index:02d}-{filename}"
                 archive.writestr(path, await self.gpts.knowledge.read_upload(file.id))
                 manifest["files"].append(
@@ -293,7 +293,7 @@ class PortabilityService:
 
             filename = entry.filename or entry.path.rsplit("/", 1)[-1]
             row = await self.gpts.knowledge.add_file(
-                base, filename, content(), access=entry.access, license=entry.license
+                base, filename, content(), access=entry.access, license=entry.license, folders=True
             )
             file_ids.append(row.id)
         home = await self.gpts.datasets.gpt_home(owner, gpt.id)

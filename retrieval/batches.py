@@ -121,7 +121,7 @@ class BatchService:
                 )
             ).all()
         )
-        added, skipped = [], []
+        added, skipped = [], list(staged.skipped)
         for item in staged.files:
             if item.bytes == 0:
                 skipped.append({"filename": item.filename, "reason": "empty"})

@@ -339,10 +339,11 @@ class FileCounts(BaseModel):
 
 
 class SkippedPart(BaseModel):
-    """A part of the request that was not added: `empty`, or a `duplicate` of `existing_file_id`."""
+    """A part of the request that was not added: `empty`, a `duplicate` of `existing_file_id`, or a
+    `nested_archive` (an archive inside the uploaded archive: not unpacked; upload its files instead)."""
 
     filename: str
-    reason: Literal["empty", "duplicate"]
+    reason: Literal["empty", "duplicate", "nested_archive"]
     existing_file_id: uuid.UUID | None = None
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import after_commit, after_rollback, serialize, unique_or_conflict, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
-from core.filenames import clean_filename
+from core.filenames import clean_filename, clean_member_name
 from core.models import User
 from core.settings import Settings
 from core.storage import StoredObject, storage_of
@@ -205,15 +205,18 @@ class KnowledgeService(KnowledgeSearch):
         access: str = "private",
         license: str | None = None,
         source_url: str | None = None,
+        folders: bool = False,
     ) -> KnowledgeFile:
         """Store an upload and register it for ingestion; refused whole when over a limit or a duplicate.
-        `source_url`: the web page it was fetched from (web imports), shown with its citations.
+        `source_url`: the web page it was fetched from (web imports), shown with its citations;
+        `folders`: `filename` is an archive path whose folders are kept (`a/same.md`,
+        `core.filenames.clean_member_name`).
 
         Concurrent uploads of one creator take their turns between the checks and the insert (see
         `_check_upload`), so limits, quota and duplicates hold as if they came one by one; the bytes of
         a refused upload are removed.
         """
-        filename = clean_filename(filename)
+        filename = clean_member_name(filename) if folders else clean_filename(filename)
         if base.home_gpt_id is not None:  # every way in checks it earlier, naming its own field
             license = file_license(access, license)
         if await self._file_count(base.id) >= self.file_limit(base):
