@@ -41,7 +41,7 @@ def test_import_a_page_from_the_knowledge_tab_and_resync_it(page, site):
 
         page.allow_console_error("status of 422")
         form.get_by_label("A page").fill("http://127.0.0.2/")
-        form.get_by_role("button", name="Import").click()
+        form.get_by_role("button", name="Import pages").click()
         error = page.locator("#e-import-url")
         expect(error).to_contain_text("pages may only be imported from public addresses")
         expect(page.locator("#import-url")).to_have_attribute("aria-invalid", "true")
@@ -49,13 +49,15 @@ def test_import_a_page_from_the_knowledge_tab_and_resync_it(page, site):
         form = page.locator("#import-form")
         form.get_by_label("A page").fill(address)
         form.get_by_label("Open", exact=True).check()
-        form.get_by_label("License (for open files, an SPDX id)").fill("NOT-A-LICENSE")
-        form.get_by_role("button", name="Import").click()
+        form.get_by_label("License of the pages (an SPDX id, for open files)").fill("NOT-A-LICENSE")
+        form.get_by_role("button", name="Import pages").click()
         expect(page.locator("#e-import-license")).to_contain_text("is not an SPDX license id")
         expect(page.locator("#import-url")).to_have_value(address)  # what was typed is kept
 
-        page.locator("#import-form").get_by_label("License (for open files, an SPDX id)").fill("cc-by-4.0")
-        page.locator("#import-form").get_by_role("button", name="Import").click()
+        page.locator("#import-form").get_by_label("License of the pages (an SPDX id, for open files)").fill(
+            "cc-by-4.0"
+        )
+        page.locator("#import-form").get_by_role("button", name="Import pages").click()
         expect(page).to_have_url(re.compile(r"done=import-started"))
         row = page.locator("#import-list li").first
         expect(row.locator("[data-import-status]")).to_have_text("Queued")
