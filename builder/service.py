@@ -34,7 +34,7 @@ from core.archives import open_zip
 from core.auth import require_paid_plan
 from core.db import utcnow
 from core.errors import BadShape, Conflict, Forbidden, Invalid, NotFound, UnstorableText
-from core.filenames import clean_filename, title_filename
+from core.filenames import clean_member_name, title_filename
 from core.models import User
 from core.pagination import keyset_page
 from core.settings import Settings
@@ -43,6 +43,7 @@ from orgs import access
 from orgs.models import Organization
 from retrieval.dataset_schemas import AttachedDatasetRead
 from retrieval.datasets import DatasetService
+from retrieval.licenses import file_license
 from retrieval.service import KnowledgeService
 from tools.portability import export_tools, import_tools
 
@@ -260,7 +261,7 @@ class PortabilityService:
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for index, file in enumerate(files):
-                filename = clean_filename(file.filename)  # names stored before upload cleaning
+                filename = clean_member_name(file.filename)  # names stored before cleaning; folders kept
                 path = f"knowledge/{index:02d}-{filename}"
                 archive.writestr(path, await self.gpts.knowledge.read_upload(file.id))
                 manifest["files"].append(
@@ -286,7 +287,7 @@ class PortabilityService:
 
             filename = entry.filename or entry.path.rsplit("/", 1)[-1]
             row = await self.gpts.knowledge.add_file(
-                base, filename, content(), access=entry.access, license=entry.license
+                base, filename, content(), access=entry.access, license=entry.license, folders=True
             )
             file_ids.append(row.id)
         home = await self.gpts.datasets.gpt_home(owner, gpt.id)
@@ -367,6 +368,15 @@ def _read_archive(data: bytes, settings: Settings) -> tuple[ExportManifest, dict
             raise _archive_error(f"gpt.{exc.detail}") from None
         if len(manifest.files) > settings.max_files_per_gpt:
             raise _archive_error(f"'files' must be a list of at most {settings.max_files_per_gpt} entries")
+        for index, entry in enumerate(manifest.files):  # as an upload's (retrieval.licenses.file_license)
+            field = f"files[{index}].license"
+            try:
+                entry.license = file_license(entry.access, entry.license, field=field)
+            except Invalid as exc:
+                problem = f"{MANIFEST} {field}: {exc.detail}"
+                raise Invalid(
+                    f"Not a valid gptstore export: {problem}", errors=[{"field": "file", "message": problem}]
+                ) from None
         members: dict[str, bytes] = {}
         for entry in manifest.files:
             member = archive.member(entry.path)

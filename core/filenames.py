@@ -37,6 +37,17 @@ def clean_filename(name: str | None) -> str:
     return _cap(text, MAX_FILENAME_BYTES)
 
 
+def clean_member_name(path: str | None) -> str:
+    """An archive member's path as a file name that keeps its folders (`a/same.md`, so `b/same.md` stays
+    apart in lists and citations): each part cleaned as `clean_filename` cleans a name, empty, `.` and `..`
+    parts dropped, joined with `/`; past 255 UTF-8 bytes the leading folders go first."""
+    text = _UNSAFE_CHARS.sub("", unicodedata.normalize("NFC", path or "")).replace("\\", "/")
+    parts = [clean_filename(part) for part in text.split("/") if part.strip() not in ("", ".", "..")]
+    while len(parts) > 1 and len("/".join(parts).encode("utf-8")) > MAX_FILENAME_BYTES:
+        parts.pop(0)
+    return "/".join(parts) if parts else DEFAULT_FILENAME
+
+
 def title_filename(title: str | None, suffix: str, default: str) -> str:
     """A download's file name made from a title (a GPT's or a dataset's name) and `suffix` (`.zip`): the
     title's slashes and backslashes become dashes (a title is no path: "Maps of N/S America" ->

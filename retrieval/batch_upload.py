@@ -22,7 +22,7 @@ from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMul
 
 from core.archives import Archive, Member, open_archive, shown
 from core.errors import BadRequest, Invalid, TooLarge
-from core.filenames import clean_filename
+from core.filenames import clean_filename, clean_member_name
 from core.forms import MULTIPART_HEADER_BYTES
 from core.settings import Settings
 from core.storable import check_text
@@ -33,6 +33,10 @@ MAX_TEXT_FIELD_BYTES = 1000
 MAX_PART_HEADERS = 8  # the multipart parser's default count of headers in a part
 READ_SIZE = 1024 * 1024
 SKIPPED_PREFIXES = ("__MACOSX/",)
+# Archives inside the archive are not unpacked (docs/limits.md: one level); they are named in `skipped`.
+NESTED_ARCHIVE_SUFFIXES = (
+    ".zip", ".tar", ".tgz", ".tar.gz", ".gz", ".tbz", ".tbz2", ".bz2", ".txz", ".xz", ".7z", ".rar", ".zst",
+)  # fmt: skip
 
 
 @dataclass
@@ -50,6 +54,8 @@ class StagedBatch:
     files: list[StagedFile] = field(default_factory=list)
     fields: dict[str, str] = field(default_factory=dict)
     archive: str | None = None  # the archive part's filename, when the files came in one
+    # Members not staged: `[{"filename", "reason"}]` (an archive inside the archive: `nested_archive`).
+    skipped: list[dict[str, str]] = field(default_factory=list)
 
 
 def _invalid(message: str, field_name: str = "file") -> Invalid:
@@ -71,6 +77,13 @@ async def stage_batch(
     staged = StagedBatch()
     try:
         await _read_parts(stream, boundary, settings, blobs, staged)
+        if not staged.files and staged.archive is not None and staged.skipped:
+            names = ", ".join(shown(item["filename"]) for item in staged.skipped[:5])
+            raise _invalid(
+                f"The archive '{shown(staged.archive)}' holds only archives ({names}), which are not "
+                "unpacked; upload their files instead",
+                "archive",
+            )
         if not staged.files and staged.archive is not None:
             raise _invalid(f"The archive '{shown(staged.archive)}' holds no files", "archive")
         if not staged.files:
@@ -124,11 +137,17 @@ async def _read_parts(
 
 
 async def _store(
-    blobs: UploadBlobs, content: AsyncIterator[bytes], filename: str | None, settings: Settings
+    blobs: UploadBlobs,
+    content: AsyncIterator[bytes],
+    filename: str | None,
+    settings: Settings,
+    *,
+    folders: bool = False,
 ) -> StagedFile:
     file_id = uuid.uuid4()
     size, sha256 = await blobs.write_stream(file_id, content, settings.max_file_bytes)
-    return StagedFile(file_id, clean_filename(filename), size, sha256)
+    name = clean_member_name(filename) if folders else clean_filename(filename)  # folders: archive members
+    return StagedFile(file_id, name, size, sha256)
 
 
 async def _events(
@@ -227,8 +246,12 @@ async def _stage_archive(
             ]
             _check_members(members, size, settings)
             for member in members:
+                name = clean_member_name(member.name)
+                if name.lower().endswith(NESTED_ARCHIVE_SUFFIXES):
+                    staged.skipped.append({"filename": name, "reason": "nested_archive"})
+                    continue
                 content = _member_chunks(archive, member)
-                staged.files.append(await _store(blobs, content, member.name, settings))
+                staged.files.append(await _store(blobs, content, member.name, settings, folders=True))
 
 
 def _archive_failure(message: str) -> Invalid:

@@ -23,6 +23,7 @@ from core.settings import Settings
 from core.sse import polled_events
 from retrieval.batch_upload import StagedBatch, stage_batch
 from retrieval.file_handling import upload_rights
+from retrieval.licenses import file_license
 from retrieval.models import Dataset, FileBatch, KnowledgeChunk, KnowledgeFile
 from retrieval.schemas import BatchFileStatus, FileBatchRead, FileCounts
 from retrieval.service import ACTIVE, KnowledgeService
@@ -120,7 +121,7 @@ class BatchService:
                 )
             ).all()
         )
-        added, skipped = [], []
+        added, skipped = [], list(staged.skipped)
         for item in staged.files:
             if item.bytes == 0:
                 skipped.append({"filename": item.filename, "reason": "empty"})
@@ -203,7 +204,7 @@ class BatchService:
             raise Invalid("access must be 'private' or 'open'", field="access")
         if license is not None and len(license) > MAX_LICENSE_CHARS:
             raise Invalid(f"license must be text of at most {MAX_LICENSE_CHARS} characters", field="license")
-        return access, license
+        return access, file_license(access, license)
 
     async def get(self, base: Dataset, batch_id: uuid.UUID) -> FileBatch:
         batch = await self.session.get(FileBatch, batch_id)

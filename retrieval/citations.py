@@ -30,12 +30,14 @@ class Citation:
     url: str | None = None  # the web page an imported file came from
     dataset_id: uuid.UUID | None = None
     dataset: dict[str, Any] | None = None
+    license: str | None = None  # an open file's own SPDX id (home files too); None: private or none given
 
     def as_json(self) -> dict[str, object]:
         dataset_id = str(self.dataset_id) if self.dataset_id else None
         return {"file_id": str(self.file_id), "filename": self.filename, "page": self.page,
                 "heading": self.heading, "quote": self.quote, "url": self.url, "dataset_id": dataset_id,
-                "dataset": self.dataset}  # fmt: skip
+                "dataset": self.dataset, "license": self.license,
+                "license_url": license_url(self.license)}  # fmt: skip
 
 
 def citation_of(source: SourcedHit, max_run: int, quote: str | None = None) -> Citation:
@@ -49,6 +51,7 @@ def citation_of(source: SourcedHit, max_run: int, quote: str | None = None) -> C
     return Citation(
         source.hit.file_id, filename, source.hit.page, heading, quote,
         source.source_url, source.dataset_id, cited_dataset(source),
+        source.license if source.access == "open" else None,
     )  # fmt: skip
 
 

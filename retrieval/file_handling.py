@@ -22,6 +22,7 @@ from core.forms import read_form
 from core.settings import Settings
 from core.sse import polled_events
 from retrieval.dataset_access import can_edit
+from retrieval.licenses import file_license
 from retrieval.models import Dataset, KnowledgeFile
 from retrieval.scheduling import dispatch
 from retrieval.schemas import (
@@ -40,10 +41,11 @@ from retrieval.service import FINAL_STATES, KnowledgeService
 def upload_rights(
     dataset: Dataset, form_access: str, form_license: str | None, form: Any
 ) -> tuple[str, str | None]:
-    """The access and license a new file gets: its own in a GPT's home dataset; the dataset's in any other
-    (a form that asks for different ones is a 422 naming the field: they are set on the dataset)."""
+    """The access and license a new file gets: its own in a GPT's home dataset (the license checked by
+    `retrieval.licenses.file_license`); the dataset's in any other (a form that asks for different ones is
+    a 422 naming the field: they are set on the dataset)."""
     if dataset.home_gpt_id is not None:
-        return form_access, form_license
+        return form_access, file_license(form_access, form_license)
     errors = [
         {"field": name, "message": f"files take the dataset's {name} ({value}); change it on the dataset"}
         for name, sent, value in (

@@ -15,8 +15,9 @@ import sqlalchemy as sa
 
 from core.db import after_rollback, serialize, unique_or_conflict
 from core.errors import Conflict, Invalid, NotFound, TooLarge
-from core.filenames import clean_filename
+from core.filenames import clean_filename, clean_member_name
 from core.storage import storage_of
+from retrieval.licenses import file_license
 from retrieval.models import Dataset, KnowledgeBase, KnowledgeFile
 from retrieval.uploads import sniff_upload, spool_upload, upload_key
 
@@ -46,15 +47,20 @@ class FileUploads:
         access: str = "private",
         license: str | None = None,
         source_url: str | None = None,
+        folders: bool = False,
     ) -> KnowledgeFile:
         """Store an upload and register it for ingestion; refused whole when over a limit or a duplicate.
-        `source_url`: the web page it was fetched from (web imports), shown with its citations.
+        `source_url`: the web page it was fetched from (web imports), shown with its citations;
+        `folders`: `filename` is an archive path whose folders are kept (`a/same.md`,
+        `core.filenames.clean_member_name`).
 
         Concurrent uploads of one creator take their turns between the checks and the insert (see
         `_check_upload`), so limits, quota and duplicates hold as if they came one by one; the bytes of
         a refused upload are removed.
         """
-        filename = clean_filename(filename)
+        filename = clean_member_name(filename) if folders else clean_filename(filename)
+        if base.home_gpt_id is not None:  # every way in checks it earlier, naming its own field
+            license = file_license(access, license)
         if await self.file_count(base.id) >= self.file_limit(base):
             raise self._too_many_files(base)  # early, before the bytes are streamed; checked again below
         storage = storage_of(self.settings)

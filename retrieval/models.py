@@ -263,6 +263,7 @@ class WebImport(SQLModel, table=True):
     urls: list[str] = Field(default_factory=list, sa_type=JSONB)  # the pages asked for (none: a sitemap)
     sitemap_url: str | None = Field(default=None, max_length=2000)
     access: str = Field(default="private", max_length=16)  # of the files it makes
+    license: str | None = Field(default=None, max_length=200)  # of the files it makes (an SPDX id)
     status: str = Field(default="queued", max_length=16)
     runs: int = 0
     pages_total: int = 0

@@ -172,7 +172,8 @@ MAX_LIST_URLS = 100
 
 class WebImportCreate(BaseModel):
     """Pages to add to the knowledge: exactly one of `url` (a page), `urls` (a list of pages) or
-    `sitemap_url` (every page a sitemap or sitemap index lists); `access` of the files made."""
+    `sitemap_url` (every page a sitemap or sitemap index lists); `access` and `license` (an SPDX id, open
+    files only) of the files made: in a dataset other than a GPT's own, the dataset's."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -182,6 +183,9 @@ class WebImportCreate(BaseModel):
     )
     sitemap_url: str | None = Field(default=None, min_length=1, max_length=MAX_URL_CHARS)
     access: Access = "private"
+    license: str | None = Field(
+        default=None, max_length=MAX_LICENSE_CHARS, description="An SPDX id such as CC-BY-4.0 (open files)"
+    )
 
 
 class WebPageCounts(BaseModel):
@@ -221,6 +225,7 @@ class WebImportRead(BaseModel):
     urls: list[str]
     sitemap_url: str | None
     access: Access
+    license: str | None = Field(description="The SPDX id the files made carry (open files)")
     page_counts: WebPageCounts
     capped: bool = Field(description="The sitemap listed more pages than an import takes")
     error: str | None = Field(description="Why the run failed as a whole (the sitemap could not be read)")
@@ -241,6 +246,7 @@ class WebImportRead(BaseModel):
             urls=row.urls,
             sitemap_url=row.sitemap_url,
             access=row.access,
+            license=row.license,
             page_counts=WebPageCounts(
                 total=row.pages_total,
                 done=row.pages_done,
@@ -338,10 +344,11 @@ class FileCounts(BaseModel):
 
 
 class SkippedPart(BaseModel):
-    """A part of the request that was not added: `empty`, or a `duplicate` of `existing_file_id`."""
+    """A part of the request that was not added: `empty`, a `duplicate` of `existing_file_id`, or a
+    `nested_archive` (an archive inside the uploaded archive: not unpacked; upload its files instead)."""
 
     filename: str
-    reason: Literal["empty", "duplicate"]
+    reason: Literal["empty", "duplicate", "nested_archive"]
     existing_file_id: uuid.UUID | None = None
 
 

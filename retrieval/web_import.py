@@ -13,6 +13,7 @@ Limits come from `retrieval/data/web_import.toml`, two of them overridable by se
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import time
 import tomllib
@@ -81,17 +82,41 @@ class ImportLimits:
 MAX_URL_CHARS = 2000  # the `web_page.url` column; browsers and CDNs agree on 2,000 (RFC 9110 asks >= 8,000)
 
 
+USERINFO_REFUSED = (
+    "refused: the URL holds a user name or password (user:password@host), which would be shown with the "
+    "imported files; gptstore imports public pages only, without credentials"
+)
+
+
+def check_no_userinfo(url: str) -> None:
+    """`PageError` when `url` carries user info (`user:password@`): it would become a file's `source_url`
+    and name, shown to everyone the file is cited to (tools refuse it the same way, tools/schemas.py)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise PageError(str(exc)) from None
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise PageError(USERINFO_REFUSED)
+
+
 def normalize_url(settings: Settings, url: str) -> str:
-    """`url` without its fragment, scheme and host in lower case; `PageError` for what the SSRF rules
-    refuse without a request (not http(s), no host, a private or metadata IP literal or host name), and for
-    a URL longer than `MAX_URL_CHARS`."""
+    """`url` without its fragment, its scheme and host in lower case (the port, path and query as given);
+    `PageError` for what the SSRF rules refuse without a request (not http(s), no host, a private or
+    metadata IP literal or host name), for user info (`user:password@`), and for a URL longer than
+    `MAX_URL_CHARS`."""
     try:
         url = urldefrag(url.strip())[0]
-        check_url(settings, url)
+        check_no_userinfo(url)
+        check_url(settings, url, "web_import")
         parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
     except (ToolNetworkError, ValueError) as exc:
         raise PageError(str(exc)) from None
-    url = urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", parts.query, ""))
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    url = urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
     if len(url) > MAX_URL_CHARS:
         raise PageError(f"the URL is longer than {MAX_URL_CHARS} characters")
     return url
@@ -134,7 +159,9 @@ class Fetcher:
         self._client: httpx2.AsyncClient | None = None
 
     async def __aenter__(self) -> Fetcher:
-        self._client = guarded_client(self.settings, headers={"User-Agent": self.limits.user_agent})
+        self._client = guarded_client(
+            self.settings, headers={"User-Agent": self.limits.user_agent}, caller="web_import"
+        )
         await self._client.__aenter__()
         return self
 
@@ -195,11 +222,17 @@ class Fetcher:
             url,
             max_bytes=max_bytes,
             redirect_check=self._check_redirect,
+            caller="web_import",
             headers=dict(headers or {}),
         )
 
     async def _check_redirect(self, next_url: str) -> None:
-        """Before a redirect is followed: the target's robots.txt must allow it (its own origin's too)."""
+        """Before a redirect is followed: the target holds no user info (it would be the file's
+        `source_url`), and its robots.txt allows it (its own origin's too)."""
+        try:
+            check_no_userinfo(next_url)
+        except PageError as exc:
+            raise PageError(f"redirected to a URL with a user name or password; {exc}") from None
         await self.check_robots(next_url)
 
     async def _fetch(self, url: str, *, max_bytes: int, headers: Mapping[str, str] | None = None):
@@ -220,6 +253,7 @@ class Fetcher:
     async def page(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> Page:
         """Fetch one page; with `etag` / `last_modified` of an earlier fetch, conditionally (RFC 9110
         section 13.1), and a 304 answer gives a `Page` without content. `PageError` says why not."""
+        check_no_userinfo(url)  # an import recorded before such URLs were refused
         headers = {}
         if etag:
             headers["If-None-Match"] = etag
@@ -238,7 +272,8 @@ class Fetcher:
             raise PageError(f"{media_type or 'no media type'} is not a document gptstore imports")
         if not result.content.strip():
             raise PageError("the page is empty")
-        title = html_title(result.content) if extension == ".html" else None
+        charset = _charset(result.headers.get("content-type"))
+        title = html_title(result.content, charset) if extension == ".html" else None
         return Page(
             url=result.url,
             content=result.content,
@@ -316,12 +351,44 @@ def _media_type(content_type: str | None) -> str | None:
     return message.get_content_type()
 
 
-def html_title(content: bytes) -> str | None:
-    """The page's `<title>`, whitespace collapsed, or None (lxml's HTML parser: no network, no DTD)."""
+def _charset(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    message = Message()
+    message["content-type"] = content_type
+    charset = message.get_param("charset")
+    return charset.strip() if isinstance(charset, str) and charset.strip() else None
+
+
+def html_text(content: bytes, charset: str | None = None) -> str:
+    """An HTML page's bytes as text, the way browsers pick the encoding (WHATWG "encoding sniffing"): a
+    BOM, else the HTTP header's `charset`, else a `<meta charset>` / `http-equiv` declaration, else
+    detection (`retrieval.parsing.encoding`, as uploads are read)."""
+    from bs4.dammit import EncodingDetector
+
+    from retrieval.parsing.encoding import decode_or_none
+
+    for bom, codec in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if content.startswith(bom):
+            return content[len(bom) :].decode(codec, errors="replace")
+    for encoding in (charset, EncodingDetector.find_declared_encoding(content, is_html=True)):
+        if not encoding:
+            continue
+        try:
+            return content.decode(codecs.lookup(encoding).name)
+        except (LookupError, UnicodeDecodeError):  # an unknown or wrong label: the next clue
+            continue
+    return decode_or_none(content) or content.decode("utf-8", errors="replace")
+
+
+def html_title(content: bytes, charset: str | None = None) -> str | None:
+    """The page's `<title>`, whitespace collapsed, or None; the bytes read as `html_text` reads them
+    (`charset`: the Content-Type header's). lxml's HTML parser: no network, no DTD."""
     import lxml.html
 
     try:
-        title = lxml.html.document_fromstring(content).findtext(".//title")
+        text = html_text(content, charset)
+        title = lxml.html.document_fromstring(text).findtext(".//title")
     except Exception:  # a title is a nicety: any page lxml cannot read keeps its URL as its name
         return None
     return " ".join(title.split())[:200] or None if title else None
@@ -331,7 +398,8 @@ def page_filename(url: str, title: str | None, extension: str) -> str:
     """A knowledge file's name for a page: its title, else its host and path (`/` as `_`), with
     `extension`. The full URL is kept with the file (`source_url`)."""
     parts = urlsplit(url)
-    stem = title or (parts.netloc + parts.path.rstrip("/")).replace("/", "_")
+    host = parts.netloc.rpartition("@")[2]  # never the user info
+    stem = title or (host + parts.path.rstrip("/")).replace("/", "_")
     # a title is no path: "Maps of N/S America" -> "Maps of N-S America.html" (clean_filename would keep
     # only what follows the last slash)
     return title_filename(stem, "" if stem.lower().endswith(extension) else extension, "page")

@@ -27,9 +27,25 @@ ROLES = ("user", "assistant", "system", "developer")
 TEXT_PARTS = ("input_text", "output_text")
 ITEM_FIELDS = {"type", "role", "content", "id", "status"}
 PART_FIELDS = {"type", "text", "annotations", "logprobs"}
-# `dataset_id` and `dataset` are gptstore's own (the annotations it returns carry them): accepted so that an
-# output goes back in unchanged, and not kept, since a client cannot vouch for a dataset.
-ANNOTATION_FIELDS = {"type", "file_id", "filename", "index", "dataset_id", "dataset"}
+# `dataset_id`, `dataset`, `license` and `license_url` are gptstore's own (the annotations it returns carry
+# them): accepted so that an output goes back in unchanged, and not kept, since a client cannot vouch for a
+# dataset or a license.
+ANNOTATION_FIELDS = {
+    "type",
+    "file_id",
+    "filename",
+    "index",
+    "dataset_id",
+    "dataset",
+    "license",
+    "license_url",
+}
+TYPED_ANNOTATION_FIELDS = (
+    ("dataset_id", str, "a string"),
+    ("dataset", dict, "an object"),
+    ("license", str, "a string"),
+    ("license_url", str, "a string"),
+)
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
@@ -56,6 +72,8 @@ def items_schema() -> dict[str, Any]:
             "index": {"type": "integer"},
             "dataset_id": {"type": ["string", "null"]},
             "dataset": {"type": ["object", "null"]},
+            "license": {"type": ["string", "null"]},
+            "license_url": {"type": ["string", "null"]},
         },
         "additionalProperties": False,
     }
@@ -176,7 +194,7 @@ def _citations(annotations: Any, where: str) -> list[dict[str, Any]]:
             raise refuse(
                 f"Invalid type for '{at}.index': expected an integer.", f"{at}.index", "invalid_type"
             )
-        for name, kind, label in (("dataset_id", str, "a string"), ("dataset", dict, "an object")):
+        for name, kind, label in TYPED_ANNOTATION_FIELDS:
             value = note.get(name)
             if value is not None and not isinstance(value, kind):
                 param = f"{at}.{name}"
@@ -320,11 +338,12 @@ def conversation_object(conversation: Conversation) -> dict[str, Any]:
 
 
 def cited_dataset_fields(citation: dict[str, Any]) -> dict[str, Any]:
-    """gptstore's dataset fields of a stored citation for a `file_citation` annotation (none in a citation
-    stored before datasets)."""
+    """gptstore's dataset and license fields of a stored citation for a `file_citation` annotation (no
+    dataset in a citation stored before datasets; `license`: the open file's SPDX id)."""
+    license = {"license": citation.get("license"), "license_url": citation.get("license_url")}
     if not citation.get("dataset_id"):
-        return {}
-    return {"dataset_id": citation["dataset_id"], "dataset": citation.get("dataset")}
+        return license if citation.get("license") else {}
+    return {"dataset_id": citation["dataset_id"], "dataset": citation.get("dataset"), **license}
 
 
 def annotations(citations: list[dict[str, Any]]) -> list[dict[str, Any]]:

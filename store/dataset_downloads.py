@@ -65,7 +65,7 @@ def license_note(dataset: Dataset, page_url: str) -> str:
     lines = [
         f"{dataset.name}",
         "",
-        f"License: {dataset.license or 'none given'}" + (f" ({url})" if url else ""),
+        f"License: {dataset.license or 'none given (all rights reserved)'}" + (f" ({url})" if url else ""),
         f"Source: {page_url}",
         "",
         "The files of this archive are distributed under the license above; read its full text at the",

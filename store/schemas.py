@@ -229,6 +229,12 @@ class Citation(BaseModel):
     dataset: CitedDatasetRead | None = Field(
         default=None, description="Name, license, attribution and owner of a dataset other than the GPT's own"
     )
+    license: str | None = Field(
+        default=None,
+        description="The SPDX id an open file is shared under; null for a private file, or an open one "
+        "given no license (all rights reserved)",
+    )
+    license_url: str | None = Field(default=None, description="The license's page at spdx.org")
 
 
 class ChatMessageRead(BaseModel):

@@ -25,7 +25,9 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import anyio
@@ -35,6 +37,18 @@ import httpx2
 from core.settings import Settings
 from tools.addresses import IPAddress, address_kind, blocked_addresses, parse_ip_literal
 from tools.headers import header_value_problem
+
+Caller = Literal["tools", "web_import"]
+
+
+@cache
+def refusal_words(caller: Caller) -> dict[str, str]:
+    """How refusals are worded for `caller` (tools/data/refusals.toml): `public_only`, `schemes`,
+    `unix_sockets`."""
+    import tomllib
+
+    return tomllib.loads(resources.files("tools").joinpath("data/refusals.toml").read_text())[caller]
+
 
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 # Headers that carry credentials: not sent on when a redirect leaves the first origin (scheme, host, port).
@@ -95,7 +109,8 @@ class HostPolicy:
     """Which hosts and addresses may be reached under `settings` (GPTSTORE_ACTIONS_ALLOWED_HOSTS,
     GPTSTORE_ACTIONS_ALLOW_PRIVATE_NETWORKS); cloud metadata, multicast and unspecified never."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, caller: Caller = "tools"):
+        self.words = refusal_words(caller)
         self.allow_private = settings.actions_allow_private_networks
         self.names: set[str] = set()
         self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
@@ -120,7 +135,7 @@ class HostPolicy:
         else:
             shown = host if host.strip("[]") == str(ip) else f"{host} ({ip})"
         article = "an" if kind[0] in "aeiou" else "a"
-        return f"refused: {shown} is {article} {kind} address; tools may only call public addresses"
+        return f"refused: {shown} is {article} {kind} address; {self.words['public_only']}"
 
     def check_name(self, host: str) -> None:
         """Refuse known cloud-metadata host names and IP literals that are not allowed (no DNS needed)."""
@@ -178,7 +193,7 @@ class GuardedBackend(httpcore2.AsyncNetworkBackend):
         raise error
 
     async def connect_unix_socket(self, path: str, timeout=None, socket_options=None):  # noqa: ASYNC109
-        raise RefusedRequest("refused: Unix sockets are not reachable by tools")
+        raise RefusedRequest(f"refused: {self.policy.words['unix_sockets']}")
 
     async def sleep(self, seconds: float) -> None:
         await self.backend.sleep(seconds)
@@ -187,14 +202,14 @@ class GuardedBackend(httpcore2.AsyncNetworkBackend):
 class GuardedTransport(httpx2.AsyncHTTPTransport):
     """`httpx2.AsyncHTTPTransport` whose connection pool uses `GuardedBackend` and never a proxy."""
 
-    def __init__(self, settings: Settings, **kwargs: Any):
+    def __init__(self, settings: Settings, caller: Caller = "tools", **kwargs: Any):
         super().__init__(trust_env=False, **kwargs)
         ssl_context = httpx2.create_ssl_context(trust_env=False)
         self._pool = httpcore2.AsyncConnectionPool(
             ssl_context=ssl_context,
             max_connections=20,
             max_keepalive_connections=5,
-            network_backend=GuardedBackend(HostPolicy(settings)),
+            network_backend=GuardedBackend(HostPolicy(settings, caller)),
         )
 
 
@@ -203,13 +218,15 @@ def timeout_of(settings: Settings) -> httpx2.Timeout:
     return httpx2.Timeout(settings.actions_timeout_seconds, connect=settings.actions_connect_timeout_seconds)
 
 
-def guarded_client(settings: Settings, *, headers: Mapping[str, str] | None = None) -> httpx2.AsyncClient:
-    """An `httpx2.AsyncClient` that reaches only allowed addresses; it follows no redirects itself and
-    reads no proxy or `.netrc` from the environment. `ToolNetworkError` (naming the header, never its value)
-    for a header HTTP cannot carry."""
+def guarded_client(
+    settings: Settings, *, headers: Mapping[str, str] | None = None, caller: Caller = "tools"
+) -> httpx2.AsyncClient:
+    """An `httpx2.AsyncClient` that reaches only allowed addresses (refusals worded for `caller`); it
+    follows no redirects itself and reads no proxy or `.netrc` from the environment. `ToolNetworkError`
+    (naming the header, never its value) for a header HTTP cannot carry."""
     check_headers(headers)
     return httpx2.AsyncClient(
-        transport=GuardedTransport(settings),
+        transport=GuardedTransport(settings, caller),
         timeout=timeout_of(settings),
         follow_redirects=False,
         trust_env=False,
@@ -247,16 +264,18 @@ def origin(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").rstrip("."), port or DEFAULT_PORTS.get(scheme)
 
 
-def check_url(settings: Settings, url: str) -> str:
-    """The URL's host, after refusing what is not http(s), has no host, or names a refused address."""
+def check_url(settings: Settings, url: str, caller: Caller = "tools") -> str:
+    """The URL's host, after refusing what is not http(s), has no host, or names a refused address
+    (`RefusedRequest` worded for `caller`)."""
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https"):
         scheme = parts.scheme or "no"
         shown = shown_url(url)
-        raise RefusedRequest(f"refused: {scheme} scheme in {shown!r}; tools call http and https only")
+        words = refusal_words(caller)["schemes"]
+        raise RefusedRequest(f"refused: {scheme} scheme in {shown!r}; {words}")
     if not parts.hostname:
         raise RefusedRequest(f"refused: {shown_url(url)!r} has no host")
-    HostPolicy(settings).check_name(parts.hostname)
+    HostPolicy(settings, caller).check_name(parts.hostname)
     return parts.hostname.lower().rstrip(".")
 
 
@@ -270,6 +289,7 @@ async def request(
     sensitive_headers: Iterable[str] = (),
     max_bytes: int | None = None,
     redirect_check: Callable[[str], Awaitable[None]] | None = None,
+    caller: Caller = "tools",
     **kwargs: Any,
 ) -> HttpResult:
     """Send one request with `client` (from `guarded_client`), following at most `actions_max_redirects`
@@ -279,8 +299,8 @@ async def request(
     credential headers, `sensitive_headers`, `auth` and cookies are dropped when the origin (scheme, host
     or port) changes, as curl does since CVE-2022-27776); the body read up to `max_bytes` (default
     `actions_max_response_bytes`). Raises `ToolNetworkError` (incl. `RefusedRequest`): a refused address,
-    a timeout, a failed connection or a header value HTTP cannot carry, said by its kind and never with
-    the request's headers."""
+    a timeout, a failed connection or a header value HTTP cannot carry, said by its kind (worded for
+    `caller`) and never with the request's headers."""
     max_bytes = settings.actions_max_response_bytes if max_bytes is None else max_bytes
     seconds = settings.actions_timeout_seconds
     try:
@@ -294,6 +314,7 @@ async def request(
                 sensitive_headers,
                 max_bytes,
                 redirect_check,
+                caller,
                 kwargs,
             )
     except TimeoutError:
@@ -301,9 +322,18 @@ async def request(
 
 
 async def _follow(
-    client, settings, method, url, redirect_hosts, sensitive_headers, max_bytes, redirect_check, kwargs
+    client,
+    settings,
+    method,
+    url,
+    redirect_hosts,
+    sensitive_headers,
+    max_bytes,
+    redirect_check,
+    caller,
+    kwargs,
 ) -> HttpResult:
-    first_host = check_url(settings, url)
+    first_host = check_url(settings, url, caller)
     allowed = {first_host} | {h.lower().rstrip(".") for h in redirect_hosts}
     dropped = CREDENTIAL_HEADERS | {h.lower() for h in sensitive_headers}
     for hop in range(settings.actions_max_redirects + 1):
@@ -325,7 +355,7 @@ async def _follow(
             raise ToolNetworkError(f"could not reach {shown_url(url)}: {describe_failure(exc)}") from None
         except httpx2.InvalidURL:
             raise RefusedRequest(f"refused: invalid URL {shown_url(url)!r}") from None
-        next_host = check_url(settings, next_url)
+        next_host = check_url(settings, next_url, caller)
         if next_host not in allowed and redirect_check is None:
             raise RefusedRequest(
                 f"refused: {shown_url(url)} redirects to another host ({next_host}), which the action does "

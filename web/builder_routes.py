@@ -32,8 +32,9 @@ from core.params import Cursor
 from core.settings import Settings
 from retrieval.batches import BatchService
 from retrieval.dataset_access import gpt_may_use
+from retrieval.imports import WebImportService
 from retrieval.scheduling import dispatch
-from retrieval.schemas import FileRead
+from retrieval.schemas import FileRead, WebImportRead
 from store.schemas import VersionRead
 from store.service import StoreService
 from web.forms import page_form, refused_fields, worded_errors
@@ -155,6 +156,7 @@ async def editor(
         and gpt_may_use(row.owner_id, row.organization_id, d.access, d.owner_id, d.organization_id)
     ]
     batches = await BatchService(session, settings).list_batches(base)
+    imports = [WebImportRead.of(i) for i in await WebImportService(session, settings).list_imports(base)]
     conversation_id = _uuid(request.query_params.get("c"))
     preview = []
     if conversation_id is not None:
@@ -182,6 +184,10 @@ async def editor(
         managed_datasets={d.id for d in own},  # their names link to their settings; open ones of others' to
         # their public page, as the settings answer 403 to anyone else
         batches=batches,
+        imports=imports,
+        import_values=context.pop("import_values", None) or {"access": "private"},
+        import_errors=context.pop("import_errors", {}),
+        import_refusal=context.pop("import_refusal", None),
         max_file_bytes=settings.max_file_bytes,
         conversation_id=conversation_id,
         preview=[_preview_message(m) for m in preview],
@@ -201,6 +207,8 @@ NOTICES = {
     "restored": "The version was restored into the draft.",
     "unpublished": "The GPT is no longer published.",
     "imported": "Imported. Its knowledge files are being processed.",
+    "import-started": "The import is queued: its pages are fetched in the background.",
+    "import-resynced": "The import is queued to fetch its pages again.",
     "uploaded": "Uploaded. The files are being processed.",
     "deleted-file": "The file was deleted.",
     "attached": "The dataset was attached: the draft answers from it now, users with the next publish.",

@@ -37,6 +37,7 @@ from web.dataset_pages import dataset_page_handlers
 from web.dataset_routes import dataset_handlers
 from web.embed_routes import embed_handlers
 from web.forms import form_values, parse, safe_next, submit
+from web.import_routes import import_handlers
 from web.invitation_routes import invitation_handlers
 from web.org_routes import org_handlers
 from web.pages import LoginRequired, login_redirect
@@ -151,6 +152,7 @@ def page_routes(service: Literal["all", "builder", "store"]) -> list[Any]:
             builder_handlers
             + builder_chat_handlers
             + builder_files_handlers
+            + import_handlers
             + builder_publish_handlers
             + tools_handlers
             + dataset_page_handlers

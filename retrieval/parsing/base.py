@@ -58,12 +58,15 @@ class ParsedDocument:
 
 
 class ParseError(Exception):
-    """A file that cannot be turned into text; `code` is unsupported_file, invalid_file or too_large."""
+    """A file that cannot be turned into text; `code` is unsupported_file, invalid_file or too_large;
+    `media_type`: what the content was found to be, when detection knows (`image/png`), for the file's
+    record."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str, media_type: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.media_type = media_type
 
 
 @dataclass

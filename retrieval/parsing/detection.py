@@ -114,7 +114,8 @@ def detect(data: bytes, filename: str) -> Detected:
         return Detected(_ooxml_kind(data))
     text = decode_or_none(data)
     if text is None:
-        raise ParseError("unsupported_file", f"{_binary_description(data)} Supported: {SUPPORTED_FORMATS}.")
+        description, media_type = _binary_kind(data)
+        raise ParseError("unsupported_file", f"{description} Supported: {SUPPORTED_FORMATS}.", media_type)
     return _detect_text(text, _extension(filename))
 
 
@@ -139,7 +140,9 @@ def _ooxml_kind(data: bytes) -> str:
                 raise ParseError("invalid_file", "The file looks like a ZIP archive but is damaged.") from exc
     if info is None:
         raise ParseError(
-            "unsupported_file", f"ZIP archives are not supported. Supported: {SUPPORTED_FORMATS}."
+            "unsupported_file",
+            f"ZIP archives are not supported. Supported: {SUPPORTED_FORMATS}.",
+            "application/zip",
         )
     for media_type, markers, _folder in _OOXML_KINDS:
         if any(marker in content_types for marker in markers):
@@ -163,14 +166,17 @@ def _zip_member(archive: zipfile.ZipFile, name: str) -> zipfile.ZipInfo | None:
         return None
 
 
-def _binary_description(data: bytes) -> str:
+def _binary_kind(data: bytes) -> tuple[str, str]:
+    """What an unsupported binary file is: the sentence saying so, and its media type (puremagic's, else
+    application/octet-stream)."""
     import puremagic
 
     try:
         match = puremagic.magic_string(data[:4096])[0]
     except (puremagic.PureError, IndexError, ValueError):
-        return "This is a binary file of an unknown kind."
-    return f"Files of this kind ({match.name.strip()}) are not supported."
+        return "This is a binary file of an unknown kind.", "application/octet-stream"
+    description = f"Files of this kind ({match.name.strip()}) are not supported."
+    return description, match.mime_type or "application/octet-stream"
 
 
 def _extension(filename: str) -> str:

@@ -102,7 +102,7 @@ async def test_a_gpt_batch_from_a_zip_archive(client, creator_headers, db, setti
     files = (
         await client.get(f"/api/gpts/{gpt_id}/file_batches/{batch['id']}/files", headers=creator_headers)
     ).json()["data"]
-    assert sorted(f["filename"] for f in files) == ["a.md", "b.txt"]
+    assert sorted(f["filename"] for f in files) == ["notes/a.md", "notes/deeper/b.txt"]
     assert {(f["access"], f["license"]) for f in files} == {("open", "CC-BY-4.0")}
 
 

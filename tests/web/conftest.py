@@ -39,6 +39,7 @@ class Site:
     creator_email: str
     gpt_id: str
     xss_gpt_id: str
+    settings: Settings | None = None  # the server's (a test may run its jobs: web imports)
 
 
 def chromium_executable() -> str:
@@ -119,6 +120,8 @@ def site(
         data_dir=tmp_path_factory.mktemp("web-data"),
         secret_key=TEST_SECRET,
         llm_provider="offline",
+        # web imports from a site a test serves on loopback, by this name (127.0.0.1 itself stays refused)
+        actions_allowed_hosts=["localhost"],
     )
     email, gpt_id, xss_id = _in_thread(_prepare_database(server_urls[0], settings))
     port = _free_port()
@@ -133,7 +136,7 @@ def site(
             pytest.fail("the test server did not start")
         time.sleep(0.05)
     try:
-        yield Site(f"http://127.0.0.1:{port}", email, gpt_id, xss_id)
+        yield Site(f"http://127.0.0.1:{port}", email, gpt_id, xss_id, settings)
     finally:
         server.should_exit = True
         thread.join(30)

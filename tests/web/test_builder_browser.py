@@ -247,7 +247,7 @@ def test_upload_two_files_watch_them_complete_and_cite_one(offline_page, builder
     gpt_id = _draft(builders, name="Fjord Guide", instructions="Answer from the files.")
     page.goto(f"/builder/{gpt_id}?tab=knowledge")
     page.get_by_label("Open: users can download it and answers may quote it").check()
-    page.get_by_label("License (for open files)").fill("CC BY 4.0")
+    page.get_by_label("License (for open files)").fill("CC-BY-4.0")
     page.get_by_label("Knowledge files").set_input_files(
         [
             {"name": "kayak.md", "mimeType": "text/markdown", "buffer": GUIDE.encode()},

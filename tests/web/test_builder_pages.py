@@ -175,13 +175,13 @@ async def test_knowledge_upload_many_follow_events_preview_cites_delete(
         client, session, settings, creator, name="Fjord Guide", instructions="Answer from the files."
     )
     files = [("file", ("kayak.md", GUIDE.encode())), ("file", ("notes.txt", b"Ferries run hourly."))]
-    data = {"csrf_token": token(client), "access": "open", "license": "CC BY 4.0"}
+    data = {"csrf_token": token(client), "access": "open", "license": "CC-BY-4.0"}
     uploaded = await client.post(f"{path}/files", data=data, files=files)
     assert uploaded.status_code == 303 and "tab=knowledge" in uploaded.headers["location"]
     page = (await client.get(f"{path}?tab=knowledge", headers=HTML)).text
     ids = [i for i in page.split('data-file-id="')[1:]]
     ids = [uuid.UUID(i.split('"', 1)[0]) for i in ids]
-    assert len(ids) == 2 and "kayak.md" in page and "notes.txt" in page and "CC BY 4.0" in page
+    assert len(ids) == 2 and "kayak.md" in page and "notes.txt" in page and "CC-BY-4.0" in page
     for file_id in ids:
         assert await ingest(db, settings, file_id) == "completed"
     followed = await client.get(f"{path}/files/{ids[0]}/events", headers={"Accept": "text/event-stream"})

@@ -169,7 +169,7 @@ def test_sign_up_plan_build_upload_preview_publish_find_chat_rate_report_resolve
         # Upload the timetable as an open file and watch it complete.
         creator.get_by_role("tab", name="Knowledge").click()
         creator.get_by_label("Open: users can download it and answers may quote it").check()
-        creator.get_by_label("License (for open files)").fill("CC BY 4.0")
+        creator.get_by_label("License (for open files)").fill("CC-BY-4.0")
         creator.get_by_label("Knowledge files").set_input_files(
             [{"name": "ferries.md", "mimeType": "text/markdown", "buffer": TIMETABLE.encode()}]
         )

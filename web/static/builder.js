@@ -162,6 +162,7 @@
       var where = c.filename + (c.page ? ", page " + c.page : "") + (c.heading ? ", " + c.heading : "");
       details.appendChild(el("summary", null, where));
       if (c.dataset) details.appendChild(el("p", "muted", fromDataset(c.dataset))); // as the page renders it
+      else if (c.license) details.appendChild(el("p", "muted", "License: " + c.license));
       if (c.quote) details.appendChild(el("blockquote", null, c.quote));
       else details.appendChild(el("p", "muted", "A private file: its text is not quoted."));
       details.appendChild(fileLink(c));

@@ -18,10 +18,13 @@ window.gptstoreChat = (function () {
   }
 
   // "file, page N, heading (from dataset by owner, license): “quote”" per citation (the quote only for
-  // open files; the dataset only for one other than the GPT's own).
+  // open files; the dataset only for one other than the GPT's own; else an open file's own license).
   // An open dataset's name links to the cited file's row on its public page (as chat.html renders it).
-  function addDataset(entry, d, fileId) {
-    if (!d) return;
+  function addDataset(entry, d, fileId, license) {
+    if (!d) {
+      if (license) entry.appendChild(document.createTextNode(" (" + license + ")"));
+      return;
+    }
     entry.appendChild(document.createTextNode(" (from "));
     if (d.url) {
       var link = document.createElement("a");
@@ -44,7 +47,7 @@ window.gptstoreChat = (function () {
     citations.forEach(function (c) {
       var entry = document.createElement("li");
       entry.textContent = c.filename + (c.page ? ", page " + c.page : "") + (c.heading ? ", " + c.heading : "");
-      addDataset(entry, c.dataset, c.file_id);
+      addDataset(entry, c.dataset, c.file_id, c.license);
       if (c.quote) entry.appendChild(document.createTextNode(": \u201c" + c.quote + "\u201d"));
       list.appendChild(entry);
     });
