@@ -319,6 +319,14 @@ async def test_a_dataset_imports_pages_through_its_own_routes_and_only_its_edito
         await web_client.get(f"/api/datasets/{dataset_id}/files/{file_id}", headers=creator_headers)
     ).json()
     assert (file["access"], file["license"]) == ("open", "CC-BY-4.0")  # the dataset's, not the import's
+    # An import asking for other terms than the dataset's is refused at the field, as uploads and batches
+    # are (it was stored "private" while its pages were published open under the dataset's licence).
+    for other in ({"access": "private"}, {"license": "MIT"}):
+        asked = await web_client.post(imports, json={**body, **other}, headers=creator_headers)
+        assert asked.status_code == 422, asked.text
+        assert [e["field"] for e in asked.json()["errors"]] == list(other)
+    same = await web_client.post(imports, json={**body, "access": "open"}, headers=creator_headers)
+    assert same.status_code == 202 and same.json()["access"] == "open"
 
     async with db.session_scope() as session:
         stranger = auth_headers(await create_user(session, web_settings, plan="plus"), web_settings)
