@@ -16,7 +16,7 @@ from core.settings import Settings
 from core.sql import in_select
 from orgs.models import Organization
 from retrieval.attribution import DatasetOwner, owner_of
-from retrieval.dataset_access import gpt_may_use
+from retrieval.dataset_access import gpt_may_use, same_owner
 from retrieval.embedding import Embedder
 from retrieval.fusion import DEFAULT_FUSION, Fusion
 from retrieval.models import Dataset, GptDataset, KnowledgeFile
@@ -78,6 +78,7 @@ def _scope(datasets: sa.ColumnElement[bool], in_scope: sa.ColumnElement[bool]) -
             KnowledgeFile.source_url,
             KnowledgeFile.chunks_done,
             KnowledgeFile.embedding_model,
+            KnowledgeFile.detached_at,
             sa.literal_column(SORTS_OFF).label("sorts_off"),
         )
         .select_from(Dataset)
@@ -208,13 +209,18 @@ class KnowledgeSearch:
         embedder = self.embedder
         if home is None:
             return None
-        # A dataset made private since it was attached no longer answers in other owners' GPTs.
+        # A dataset made private since it was attached no longer answers in other owners' GPTs, nor does a
+        # file its owner deleted (a version that pinned it keeps it only when it is the owner's own).
         files = {
             row.id: row
             for row in rows
             if row.id is not None
             and gpt_may_use(
                 home.owner_id, home.organization_id, row.dataset_access, row.owner_id, row.organization_id
+            )
+            and (
+                row.detached_at is None
+                or same_owner(home.owner_id, home.organization_id, row.owner_id, row.organization_id)
             )
         }
         if only is not None:

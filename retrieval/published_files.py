@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from retrieval.dataset_access import same_owner
 from retrieval.models import Dataset, GptDataset, KnowledgeFile
 
 if TYPE_CHECKING:
@@ -105,6 +106,31 @@ class PublishedFiles:
                 )
             )
         return list(dict.fromkeys(ids))
+
+    async def answering_files(
+        self,
+        file_ids: Iterable[str],
+        datasets: Iterable[dict[str, Any]],
+        owner_id: uuid.UUID,
+        organization_id: uuid.UUID | None,
+    ) -> list[KnowledgeFile]:
+        """The files a published version of a GPT (its `owner_id`, `organization_id`) answers from, as
+        rows (`version_file_ids`), less the withdrawn: a file its dataset's owner deleted stops answering in
+        other owners' GPTs, pinned or not, as a dataset made private does; the owner's own versions keep
+        their copy (`retrieval.knowledge_search`, docs/data-library.md)."""
+        rows = await self.files_by_ids(await self.version_file_ids(file_ids, datasets))
+        if not any(row.detached_at is not None for row in rows):
+            return rows
+        organizations = await self.session.execute(
+            sa.select(Dataset.id, Dataset.organization_id).where(Dataset.id.in_({r.dataset_id for r in rows}))
+        )
+        owners = {dataset_id: organization for dataset_id, organization in organizations}
+        return [
+            row
+            for row in rows
+            if row.detached_at is None
+            or same_owner(owner_id, organization_id, row.owner_id, owners.get(row.dataset_id))
+        ]
 
     async def files_by_ids(self, file_ids: Iterable[uuid.UUID]) -> list[KnowledgeFile]:
         ids = list(file_ids)

@@ -159,8 +159,8 @@ class StoreService(AppealsMixin):
         version = await self.live_version(listing)
         creator, owner, organization = await self.creator_of(listing)
         knowledge = KnowledgeService(self.session, self.settings)
-        files = await knowledge.files_by_ids(
-            await knowledge.version_file_ids(version.file_ids, version.datasets)
+        files = await knowledge.answering_files(
+            version.file_ids, version.datasets, listing.owner_id, listing.organization_id
         )
         same_creator = (
             Listing.organization_id == listing.organization_id
@@ -221,7 +221,9 @@ class StoreService(AppealsMixin):
         knowledge = KnowledgeService(self.session, self.settings)
         if file_id not in await knowledge.version_file_ids(version.file_ids, version.datasets):
             raise NotFound("No such file")
-        files = await knowledge.files_by_ids([file_id])
+        files = await knowledge.answering_files(
+            [str(file_id)], [], listing.owner_id, listing.organization_id
+        )  # a file another owner's dataset withdrew is gone here too
         if not files or files[0].access != "open":
             raise NotFound("No such file")
         return files[0]

@@ -128,7 +128,7 @@ async def test_contributor_numbers_page_draws_the_api_numbers(
     page = await client.get(f"/creator/datasets/{dataset.id}/stats?days=7", headers=HTML)
     assert page.status_code == 200
     html = page.text
-    assert len(re.findall(r"<svg viewBox=\"0 0 600", html)) == 2 and "style=" not in html
+    assert len(re.findall(r"<svg viewBox=\"0 0 360", html)) == 2 and "style=" not in html
     assert re.search(r"<title>[A-Z][a-z]{2} \d+: 17</title>", html)  # today's citations bar
     assert f'<a href="/g/{gpt_id}">Ferry &lt;Planner&gt;</a>' in html
     assert "17 citations in 9 answers of 1 GPT" in html

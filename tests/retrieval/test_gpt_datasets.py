@@ -224,3 +224,34 @@ async def test_only_the_owners_published_gpts_hold_a_datasets_deletion_back(
     assert (await client.delete(f"/api/datasets/{dataset_id}", headers=creator_headers)).status_code == 204
     # Eve's GPT goes on, without it.
     assert (await client.get(f"/api/store/gpts/{theirs}", headers=eve)).status_code == 200
+
+
+async def test_a_file_its_owner_deleted_stops_answering_in_other_owners_published_gpts(
+    client, creator_headers, db, settings, session
+):
+    """Personal data put in an open dataset by mistake: its owner deletes the file. Another owner's published
+    GPT that pinned it kept quoting it, credited to the dataset, and offered it for download."""
+    dataset_id = await make_dataset(client, creator_headers, access="open", license="CC-BY-4.0")
+    kayaks = await add_file(client, creator_headers, db, settings, dataset_id, "kayaks.md", KAYAKS)
+    other = auth_headers(await create_user(session, settings, plan="plus"), settings)
+    theirs = await make_gpt(client, other, "Borrowed Guide")
+    mine = await make_gpt(client, creator_headers, "Own Guide")
+    for headers, gpt_id in ((other, theirs), (creator_headers, mine)):
+        assert (await attach(client, headers, gpt_id, dataset_id)).status_code == 201
+        await publish(client, headers, gpt_id)
+    user = auth_headers(await create_user(session, settings), settings)
+    chats = {
+        gpt_id: (await client.post(f"/api/store/gpts/{gpt_id}/conversations", headers=user)).json()["id"]
+        for gpt_id in (theirs, mine)
+    }
+    assert await store_cites(client, user, chats[theirs], "How much is a kayak?") == ["kayaks.md"]
+
+    deleted = await client.delete(f"/api/datasets/{dataset_id}/files/{kayaks}", headers=creator_headers)
+    assert deleted.status_code == 204
+    assert await store_cites(client, user, chats[theirs], "How much is a kayak?") == []
+    page = (await client.get(f"/api/store/gpts/{theirs}", headers=user)).json()
+    assert [f["filename"] for f in page["knowledge"]] == []
+    download = await client.get(f"/api/store/gpts/{theirs}/files/{kayaks}/download", headers=user)
+    assert download.status_code == 404
+    # The owner's own published version keeps what it pinned, as before.
+    assert await store_cites(client, user, chats[mine], "How much is a kayak?") == ["kayaks.md"]
