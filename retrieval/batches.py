@@ -21,8 +21,10 @@ from core.errors import Invalid, NotFound, TooLarge
 from core.pagination import keyset_page
 from core.settings import Settings
 from core.sse import polled_events
+from core.text import counted
 from retrieval.batch_upload import StagedBatch, stage_batch
 from retrieval.file_handling import upload_rights
+from retrieval.file_uploads import holder_of
 from retrieval.licenses import file_license
 from retrieval.models import Dataset, FileBatch, KnowledgeChunk, KnowledgeFile
 from retrieval.schemas import BatchFileStatus, FileBatchRead, FileCounts
@@ -140,7 +142,8 @@ class BatchService:
         count = await self.knowledge.file_count(base.id)
         if count + len(added) > limit:
             raise Invalid(
-                f"The dataset has {count} files and holds at most {limit:,}; this batch adds {len(added)}",
+                f"{holder_of(base)} has {counted(count, 'file')} and holds at most {limit:,};"
+                f" this batch adds {len(added)}",
                 field="file",
                 limit="max_files_per_dataset" if base.home_gpt_id is None else "max_files_per_gpt",
             )

@@ -127,7 +127,7 @@ class FileUploads:
     def _too_many_files(self, base: Dataset) -> Invalid:
         limit = self.file_limit(base)
         return Invalid(
-            f"A dataset can have at most {limit} knowledge files; delete one first",
+            f"{holder_of(base)} can have at most {limit} knowledge files; delete one first",
             field="file",
             limit="max_files_per_gpt" if base.home_gpt_id else "max_files_per_dataset",
         )
@@ -196,3 +196,8 @@ class FileUploads:
                 f" as '{existing.filename}' ({existing.id})",
                 existing_file_id=str(existing.id),
             )
+
+
+def holder_of(base: Dataset) -> str:
+    """What holds the files, as its creator calls it: a GPT's own knowledge, or a dataset."""
+    return "This GPT's knowledge" if base.home_gpt_id is not None else "The dataset"

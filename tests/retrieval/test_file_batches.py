@@ -184,6 +184,7 @@ async def test_batch_limits_refuse_the_whole_batch(client, creator_headers, data
     response = await post_batch(client, creator_headers, f"/api/datasets/{dataset.id}", files)
     assert response.status_code == 422
     assert response.json()["limit"] == "max_files_per_dataset"
+    assert response.json()["detail"].startswith("The dataset has 0 files and holds at most 3")
     assert stored_blobs(settings) == []
 
 
@@ -193,6 +194,8 @@ async def test_a_gpt_batch_keeps_the_gpt_file_limit(client, creator_headers, set
     response = await post_batch(client, creator_headers, f"/api/gpts/{gpt_id}", files)
     assert response.status_code == 422
     assert response.json()["limit"] == "max_files_per_gpt"
+    # said to the creator of a GPT as what they know: the GPT's knowledge, not "the dataset"
+    assert response.json()["detail"].startswith("This GPT's knowledge has 0 files and holds at most")
 
 
 async def test_others_cannot_see_or_fill_a_dataset(client, dataset, session, settings):

@@ -467,7 +467,11 @@
       if (!response.ok) throw new Error(await problemOf(response));
       window.location.href = "/builder/" + gptId + "?tab=knowledge&done=uploaded#batches";
     } catch (error) {
+      // said aloud and shown as an error, not in the drop zone's small grey hint
       hint.textContent = "Not uploaded: " + error.message;
+      hint.classList.remove("muted");
+      hint.classList.add("error");
+      hint.setAttribute("role", "alert");
     }
   }
 
