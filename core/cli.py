@@ -110,6 +110,21 @@ def check_port_free(host: str, port: int) -> None:
             ) from None
 
 
+def _require_redis(settings: Settings) -> None:
+    """Refuse to start when the configured Redis does not answer (a `_Commands` error line, not a
+    process that answers 503 to everything from its first request)."""
+    from core.redis import create_redis
+
+    async def ping() -> None:
+        redis = create_redis(settings.redis_url, pool_size=1, pool_timeout=5)
+        try:
+            await redis.ping()
+        finally:
+            await redis.aclose()
+
+    asyncio.run(ping())
+
+
 def _require_current_schema(settings: Settings) -> None:
     from core import migrate
     from core.db import create_engine
@@ -127,7 +142,60 @@ def _require_current_schema(settings: Settings) -> None:
         )
 
 
-@click.group()
+PORT = click.IntRange(1, 65535)  # every port option: 99999 would otherwise listen on 99999 mod 65536
+
+
+# The setting that names each server core.exhaustion reports unreachable at start-up.
+_SERVER_SETTINGS = {"database": "GPTSTORE_DATABASE_URL", "object storage": "GPTSTORE_STORAGE_URL"}
+
+
+class _Commands(click.Group):
+    """Every command's wrong settings and unreachable servers end in `Error: ...` lines and exit 1, not in
+    a traceback: one line per wrong setting, naming its `GPTSTORE_*` variable."""
+
+    def invoke(self, ctx: click.Context):
+        from pydantic import ValidationError
+        from pydantic_settings import SettingsError
+
+        from core.exhaustion import REDIS, exhausted_resource
+        from core.settings import settings_problems
+
+        try:
+            return super().invoke(ctx)
+        except (ValidationError, SettingsError) as exc:
+            for line in settings_problems(exc):
+                click.echo(f"Error: {line}", err=True)
+            ctx.exit(1)
+        except Exception as exc:
+            refused = _refused_login(exc)
+            resource = exhausted_resource(exc)
+            if refused is None and resource is None:
+                raise
+            setting = "GPTSTORE_REDIS_URL" if resource == REDIS else _SERVER_SETTINGS.get(resource, "")
+            setting = setting or "GPTSTORE_DATABASE_URL"
+            reason = refused or f"the {resource} is busy or cannot be reached ({_innermost(exc)})"
+            raise click.ClickException(f"{setting}: {reason}") from None
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    while (exc.__cause__ or exc.__context__) is not None:
+        exc = exc.__cause__ or exc.__context__
+    return exc
+
+
+def _refused_login(exc: BaseException) -> str | None:
+    """PostgreSQL's own refusal of the configured role or database (wrong password, no such database)."""
+    import asyncpg.exceptions
+
+    cause = _innermost(exc)
+    refusals = (
+        asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+        asyncpg.exceptions.InvalidCatalogNameError,
+    )
+    return f"the database refused the connection: {cause}" if isinstance(cause, refusals) else None
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """gptstore: build custom GPTs by chatting and publish them in a store."""
     from core.logs import configure_logging
@@ -137,7 +205,7 @@ def main() -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=PORT)
 @click.option("--service", type=click.Choice(["all", "builder", "store"]), default="all", show_default=True)
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option(
@@ -155,6 +223,8 @@ def serve(host: str, port: int, service: str, workers: int, with_worker: bool | 
     with running_servers(settings, attach=False, processes=workers) as settings:
         if not settings.embedded_database:
             _require_current_schema(settings)
+        if not settings.embedded_redis:
+            _require_redis(settings)
         seed_tiktoken_cache(settings.data_dir / "tiktoken")
         settings = settings.model_copy(update={"service": service, "run_worker": run_worker})
         click.echo(
@@ -218,6 +288,7 @@ def worker(concurrency: int | None) -> None:
 
     with running_servers(get_settings()) as settings:
         _require_current_schema(settings)
+        _require_redis(settings)
         seed_tiktoken_cache(settings.data_dir / "tiktoken")
 
         async def run() -> None:
@@ -356,6 +427,7 @@ def set_organization_plan(handle: str, plan: str) -> None:
 def reindex(dataset_id) -> None:
     """Re-embed knowledge made by an earlier embedding model with the configured one (resumable)."""
     from core.db import Database
+    from core.errors import AppError, NotFound
     from retrieval.embedding import EmbeddingError, get_embedder
     from retrieval.jobs import chunks_to_reindex
     from retrieval.jobs import reindex as reindex_chunks
@@ -368,6 +440,12 @@ def reindex(dataset_id) -> None:
             db = Database.from_settings(settings, settings.database_url)
             embedder = get_embedder(settings)
             try:
+                if dataset_id is not None:
+                    from retrieval.models import Dataset
+
+                    async with db.session_scope() as session:
+                        if await session.get(Dataset, dataset_id) is None:
+                            raise NotFound("No such dataset or GPT")
                 await embedder.load()
                 model = embedder.model_id
                 done = 0
@@ -390,6 +468,8 @@ def reindex(dataset_id) -> None:
 
         try:
             model, done = asyncio.run(run())
+        except AppError as exc:
+            raise click.ClickException(exc.detail) from None
         except EmbeddingError as exc:
             raise click.ClickException(f"{exc}; run `gptstore reindex` again to continue") from None
         scope = f"dataset {dataset_id}" if dataset_id else "all knowledge"

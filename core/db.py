@@ -129,7 +129,7 @@ def create_engine(
         pool_timeout=pool_timeout,
         connect_args=connect_args,
     )
-    sa.event.listen(engine.sync_engine, "do_connect", _connect_or_unreachable)
+    sa.event.listen(engine.sync_engine, "do_connect", connect_or_unreachable)
     sa.event.listen(engine.sync_engine, "connect", _register_vector_codec)
     sa.event.listen(engine.sync_engine, "checkin", _checked_in)
     sa.event.listen(engine.sync_engine, "checkout", _alive_check(engine.sync_engine.dialect))
@@ -169,10 +169,11 @@ def _alive_check(dialect: sa.Dialect) -> Callable[..., None]:
     return check
 
 
-def _connect_or_unreachable(dialect: sa.Dialect, _record, cargs, cparams):
-    """A new connection, or `core.exhaustion.Unreachable` (answered with 503) when the server cannot be
-    reached: asyncpg lets the socket's `OSError` through (ConnectionRefusedError, FileNotFoundError for a
-    missing unix socket, a DNS failure, TimeoutError), which would otherwise read as any other bug."""
+def connect_or_unreachable(dialect: sa.Dialect, _record, cargs, cparams):
+    """A `do_connect` listener (on every engine of ours, the migrations' too): a new connection, or
+    `core.exhaustion.Unreachable` (answered with 503) when the server cannot be reached. asyncpg lets the
+    socket's `OSError` through (ConnectionRefusedError, FileNotFoundError for a missing unix socket, a DNS
+    failure, TimeoutError), which would otherwise read as any other bug."""
     try:
         return dialect.connect(*cargs, **cparams)
     except OSError as exc:
