@@ -185,3 +185,24 @@ def test_a_fresh_data_dir_logs_only_json(tmp_path):
     assert result.returncode == 0, result.stderr
     _json_lines_only(result.stderr)
     assert "XDG_RUNTIME_DIR" not in result.stderr
+
+
+def test_every_worker_process_logs_json_lines(tmp_path):
+    """`serve --workers 2` (as the compose file's store service runs): uvicorn spawns the workers, and their
+    logs are JSON lines too, one per request."""
+    data_dir = tmp_path / "data"
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=_env(data_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        _wait_ready(proc, port, timeout=300)  # initdb, migrations, then two workers each build the app
+        for _ in range(6):
+            assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
+    finally:
+        _stop(proc, signal.SIGTERM)
+    lines = [line for line in proc.stdout.read().splitlines() if not line.startswith("gptstore ")]
+    records = [json.loads(line) for line in lines]  # no console text
+    requests = [r for r in records if r["logger"] == "gptstore.access" and r["path"] == "/health"]
+    assert len(requests) == 6
