@@ -7,7 +7,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -25,11 +25,18 @@ def _raise_stopped(signum: int, frame: object) -> None:
 
 @contextlib.contextmanager
 def running_servers(
-    settings: Settings, *, migrate_embedded: bool = True, attach: bool = True, processes: int = 1
+    settings: Settings,
+    *,
+    migrate_embedded: bool = True,
+    attach: bool = True,
+    processes: int = 1,
+    on_server_lost: Callable[[str], None] | None = None,
 ) -> Iterator[Settings]:
     """Settings with database and Redis URLs: the configured ones, the embedded servers of a gptstore
     process already serving the data dir (`attach`), or embedded servers started here. The embedded
-    PostgreSQL admits every pool of `processes` app processes at its fullest (docs/operations.md)."""
+    PostgreSQL admits every pool of `processes` app processes at its fullest (docs/operations.md).
+    `on_server_lost`: embedded servers started here are restarted when they die (core.supervise), and
+    this is called with a message when one cannot be."""
     from core import migrate
     from core.embedded import DataDirInUse, EmbeddedError, EmbeddedServers
 
@@ -56,6 +63,8 @@ def running_servers(
                     "redis_url": servers.redis_url or settings.redis_url,
                 }
             )
+    if servers is not None and on_server_lost is not None:
+        servers.supervise(on_server_lost)
     try:
         if servers is not None and servers.postgres and migrate_embedded:
             migrate.upgrade(settings.database_url)
@@ -220,7 +229,13 @@ def serve(host: str, port: int, service: str, workers: int, with_worker: bool | 
     settings = get_settings()
     run_worker = settings.embedded_redis if with_worker is None else with_worker
     check_port_free(host, port)
-    with running_servers(settings, attach=False, processes=workers) as settings:
+    lost: list[str] = []
+
+    def give_up(message: str) -> None:  # from the supervisor's thread: stop as on SIGTERM, then exit 1
+        lost.append(message)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    with running_servers(settings, attach=False, processes=workers, on_server_lost=give_up) as settings:
         if not settings.embedded_database:
             _require_current_schema(settings)
         if not settings.embedded_redis:
@@ -237,7 +252,10 @@ def serve(host: str, port: int, service: str, workers: int, with_worker: bool | 
         try:
             _run_uvicorn(settings, host, port, workers, service, run_worker)
         except _Stopped:
-            click.echo("gptstore stopped", err=True)
+            pass
+        if lost:  # a supervisor (systemd, Docker's restart policy) starts the process afresh
+            raise click.ClickException(lost[0])
+        click.echo("gptstore stopped", err=True)
 
 
 def _run_uvicorn(
