@@ -243,5 +243,10 @@ def create_app(
 
 
 def create_app_from_env() -> Litestar:
-    """Uvicorn factory for multi-worker runs: settings (with URLs) come from the environment."""
-    return create_app(get_settings())
+    """Uvicorn factory for multi-worker runs: settings (with URLs) come from the environment. Each worker
+    is a spawned process that inherits no logging set-up: its logs become JSON lines here (core.logs)."""
+    from core.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
 from core.settings import Settings, get_settings
+from core.startup import (
+    Commands,
+    check_port_free,
+    require_current_schema,
+    require_redis,
+    running_servers,
+)
 
 
 class _Stopped(Exception):
@@ -23,111 +28,10 @@ def _raise_stopped(signum: int, frame: object) -> None:
     raise _Stopped(signum)
 
 
-@contextlib.contextmanager
-def running_servers(
-    settings: Settings, *, migrate_embedded: bool = True, attach: bool = True, processes: int = 1
-) -> Iterator[Settings]:
-    """Settings with database and Redis URLs: the configured ones, the embedded servers of a gptstore
-    process already serving the data dir (`attach`), or embedded servers started here. The embedded
-    PostgreSQL admits every pool of `processes` app processes at its fullest (docs/operations.md)."""
-    from core import migrate
-    from core.embedded import DataDirInUse, EmbeddedError, EmbeddedServers
-
-    servers = None
-    if settings.embedded_database or settings.embedded_redis:
-        servers = EmbeddedServers(
-            settings.data_dir,
-            postgres=settings.embedded_database,
-            redis=settings.embedded_redis,
-            postgres_options={"max_connections": str(embedded_max_connections(settings, processes))},
-        )
-        try:
-            servers.start()
-        except DataDirInUse as exc:
-            if not attach:
-                raise click.ClickException(str(exc)) from None
-            settings, servers = _attach(settings, exc), None
-        except EmbeddedError as exc:
-            raise click.ClickException(str(exc)) from None
-        else:
-            settings = settings.model_copy(
-                update={
-                    "database_url": servers.database_url or settings.database_url,
-                    "redis_url": servers.redis_url or settings.redis_url,
-                }
-            )
-    try:
-        if servers is not None and servers.postgres and migrate_embedded:
-            migrate.upgrade(settings.database_url)
-        yield settings
-    finally:
-        if servers is not None:
-            servers.stop()
+PORT = click.IntRange(1, 65535)  # every port option: 99999 would otherwise listen on 99999 mod 65536
 
 
-POSTGRES_DEFAULT_MAX_CONNECTIONS = 100
-CONNECTIONS_FOR_COMMANDS = 20  # CLI commands, a standalone worker, psql, superuser_reserved_connections
-
-
-def embedded_max_connections(settings: Settings, processes: int) -> int:
-    """PostgreSQL's `max_connections` for the embedded server: every app process's pool at its fullest
-    (`db_pool_size + db_max_overflow`) plus room for commands, and never below PostgreSQL's default."""
-    pools = processes * (settings.db_pool_size + settings.db_max_overflow)
-    return max(POSTGRES_DEFAULT_MAX_CONNECTIONS, pools + CONNECTIONS_FOR_COMMANDS)
-
-
-def _attach(settings: Settings, in_use: Exception) -> Settings:
-    """Settings pointing at the embedded servers of the gptstore process that serves the data dir."""
-    from core.embedded import running_instance
-
-    info = running_instance(settings.data_dir)
-    database_url = settings.database_url or (info or {}).get("database_url")
-    redis_url = settings.redis_url or (info or {}).get("redis_url")
-    if info is None or not database_url or not redis_url:
-        raise click.ClickException(str(in_use))
-    return settings.model_copy(update={"database_url": database_url, "redis_url": redis_url})
-
-
-def check_port_free(host: str, port: int) -> None:
-    """Refuse to start when `host:port` cannot be bound, before any server or migration is started."""
-    import errno
-    import socket
-
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise click.ClickException(f"cannot listen on {host}: {exc.strerror}") from None
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
-        try:
-            sock.bind(address)
-        except OSError as exc:
-            reasons = {errno.EADDRINUSE: "is in use", errno.EACCES: "needs privileges to listen on"}
-            reason = reasons.get(exc.errno, f"cannot be used ({exc.strerror})")
-            raise click.ClickException(
-                f"port {port} on {host} {reason}; choose another with --port"
-            ) from None
-
-
-def _require_current_schema(settings: Settings) -> None:
-    from core import migrate
-    from core.db import create_engine
-
-    async def check() -> bool:
-        engine = create_engine(settings.database_url, pool_size=1)
-        try:
-            return await migrate.is_current(engine)
-        finally:
-            await engine.dispose()
-
-    if not asyncio.run(check()):
-        raise click.ClickException(
-            "The database schema is behind this version of gptstore. Run `gptstore db upgrade` first."
-        )
-
-
-@click.group()
+@click.group(cls=Commands)
 def main() -> None:
     """gptstore: build custom GPTs by chatting and publish them in a store."""
     from core.logs import configure_logging
@@ -137,7 +41,7 @@ def main() -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=PORT)
 @click.option("--service", type=click.Choice(["all", "builder", "store"]), default="all", show_default=True)
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option(
@@ -152,9 +56,17 @@ def serve(host: str, port: int, service: str, workers: int, with_worker: bool | 
     settings = get_settings()
     run_worker = settings.embedded_redis if with_worker is None else with_worker
     check_port_free(host, port)
-    with running_servers(settings, attach=False, processes=workers) as settings:
+    lost: list[str] = []
+
+    def give_up(message: str) -> None:  # from the supervisor's thread: stop as on SIGTERM, then exit 1
+        lost.append(message)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    with running_servers(settings, attach=False, processes=workers, on_server_lost=give_up) as settings:
         if not settings.embedded_database:
-            _require_current_schema(settings)
+            require_current_schema(settings)
+        if not settings.embedded_redis:
+            require_redis(settings)
         seed_tiktoken_cache(settings.data_dir / "tiktoken")
         settings = settings.model_copy(update={"service": service, "run_worker": run_worker})
         click.echo(
@@ -167,7 +79,10 @@ def serve(host: str, port: int, service: str, workers: int, with_worker: bool | 
         try:
             _run_uvicorn(settings, host, port, workers, service, run_worker)
         except _Stopped:
-            click.echo("gptstore stopped", err=True)
+            pass
+        if lost:  # a supervisor (systemd, Docker's restart policy) starts the process afresh
+            raise click.ClickException(lost[0])
+        click.echo("gptstore stopped", err=True)
 
 
 def _run_uvicorn(
@@ -217,7 +132,8 @@ def worker(concurrency: int | None) -> None:
     from core.tokens import seed_tiktoken_cache
 
     with running_servers(get_settings()) as settings:
-        _require_current_schema(settings)
+        require_current_schema(settings)
+        require_redis(settings)
         seed_tiktoken_cache(settings.data_dir / "tiktoken")
 
         async def run() -> None:
@@ -259,7 +175,7 @@ def ingest(paths: tuple[Path, ...], dataset_id, wait: bool) -> None:
     from retrieval.bulk_ingest import ingest_with_progress
 
     with running_servers(get_settings()) as settings:
-        _require_current_schema(settings)
+        require_current_schema(settings)
         try:
             asyncio.run(ingest_with_progress(settings, dataset_id, paths, wait=wait))
         except AppError as exc:
@@ -356,18 +272,25 @@ def set_organization_plan(handle: str, plan: str) -> None:
 def reindex(dataset_id) -> None:
     """Re-embed knowledge made by an earlier embedding model with the configured one (resumable)."""
     from core.db import Database
+    from core.errors import AppError, NotFound
     from retrieval.embedding import EmbeddingError, get_embedder
     from retrieval.jobs import chunks_to_reindex
     from retrieval.jobs import reindex as reindex_chunks
     from store.service import reembed_listings
 
     with running_servers(get_settings()) as settings:
-        _require_current_schema(settings)
+        require_current_schema(settings)
 
         async def run() -> tuple[str, int]:
             db = Database.from_settings(settings, settings.database_url)
             embedder = get_embedder(settings)
             try:
+                if dataset_id is not None:
+                    from retrieval.models import Dataset
+
+                    async with db.session_scope() as session:
+                        if await session.get(Dataset, dataset_id) is None:
+                            raise NotFound("No such dataset or GPT")
                 await embedder.load()
                 model = embedder.model_id
                 done = 0
@@ -390,6 +313,8 @@ def reindex(dataset_id) -> None:
 
         try:
             model, done = asyncio.run(run())
+        except AppError as exc:
+            raise click.ClickException(exc.detail) from None
         except EmbeddingError as exc:
             raise click.ClickException(f"{exc}; run `gptstore reindex` again to continue") from None
         scope = f"dataset {dataset_id}" if dataset_id else "all knowledge"
@@ -412,7 +337,7 @@ def reseal() -> None:
     from tools.secret_store import SecretStore
 
     with running_servers(get_settings()) as settings:
-        _require_current_schema(settings)
+        require_current_schema(settings)
 
         async def run() -> int:
             db = Database.from_settings(settings, settings.database_url)

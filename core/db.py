@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlmodel import Field
 
 from core.errors import Conflict
+from core.exhaustion import Unreachable
 from core.settings import Settings
 
 
@@ -128,6 +129,7 @@ def create_engine(
         pool_timeout=pool_timeout,
         connect_args=connect_args,
     )
+    sa.event.listen(engine.sync_engine, "do_connect", connect_or_unreachable)
     sa.event.listen(engine.sync_engine, "connect", _register_vector_codec)
     sa.event.listen(engine.sync_engine, "checkin", _checked_in)
     sa.event.listen(engine.sync_engine, "checkout", _alive_check(engine.sync_engine.dialect))
@@ -165,6 +167,17 @@ def _alive_check(dialect: sa.Dialect) -> Callable[..., None]:
             raise sa.exc.InvalidatePoolError(f"ping failed: {error}") from error
 
     return check
+
+
+def connect_or_unreachable(dialect: sa.Dialect, _record, cargs, cparams):
+    """A `do_connect` listener (on every engine of ours, the migrations' too): a new connection, or
+    `core.exhaustion.Unreachable` (answered with 503) when the server cannot be reached. asyncpg lets the
+    socket's `OSError` through (ConnectionRefusedError, FileNotFoundError for a missing unix socket, a DNS
+    failure, TimeoutError), which would otherwise read as any other bug."""
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except OSError as exc:
+        raise Unreachable("database", exc) from exc
 
 
 def _register_vector_codec(dbapi_connection, _record) -> None:

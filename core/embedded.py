@@ -19,8 +19,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger("gptstore.embedded")
 
@@ -65,6 +67,16 @@ def running_instance(data_dir: Path, wait_seconds: float = 60) -> dict[str, str 
         if time.monotonic() > deadline:
             return None
         time.sleep(0.2)
+
+
+def servers_down(data_dir: Path) -> dict[str, str]:
+    """The embedded servers of this process (or, for a worker of `serve --workers N`, of its parent) that
+    are down, by name, with what happened; empty when all are up or this process has none."""
+    with contextlib.suppress(OSError, ValueError):
+        info = json.loads((data_dir / RUNTIME_FILE).read_text())
+        if info.get("pid") in (os.getpid(), os.getppid()):
+            return dict(info.get("down") or {})
+    return {}
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -118,6 +130,11 @@ class EmbeddedServers:
     _pg: subprocess.Popen | None = None
     _redis: subprocess.Popen | None = None
     _lock_fd: int | None = None
+    # server name -> what happened to it, while it is down (core.supervise); written to the runtime file
+    down: dict[str, str] = field(default_factory=dict)
+    _launchers: dict[str, Callable[[], None]] = field(default_factory=dict)
+    _logs: dict[str, Path] = field(default_factory=dict)
+    _supervisor: Any = None
 
     def start(self) -> EmbeddedServers:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -127,17 +144,63 @@ class EmbeddedServers:
                 self._start_postgres()
             if self.redis:
                 self._start_redis()
-            # Other gptstore commands on this data dir connect to these servers (running_instance).
-            runtime = {"pid": os.getpid(), "database_url": self.database_url, "redis_url": self.redis_url}
-            path = self.data_dir / RUNTIME_FILE
-            path.with_suffix(".tmp").write_text(json.dumps(runtime))
-            path.with_suffix(".tmp").replace(path)
+            self._write_runtime()
         except BaseException:
             self.stop()
             raise
         return self
 
+    def _write_runtime(self) -> None:
+        """Other gptstore commands on this data dir connect to these servers (`running_instance`); the
+        app's /health reads which are down (`servers_down`)."""
+        runtime = {
+            "pid": os.getpid(),
+            "database_url": self.database_url,
+            "redis_url": self.redis_url,
+            "down": self.down,
+        }
+        path = self.data_dir / RUNTIME_FILE
+        path.with_suffix(".tmp").write_text(json.dumps(runtime))
+        path.with_suffix(".tmp").replace(path)
+
+    def children(self) -> dict[str, subprocess.Popen]:
+        """The running server processes by name (`PostgreSQL`, `Redis`)."""
+        named = {"PostgreSQL": self._pg, "Redis": self._redis}
+        return {name: proc for name, proc in named.items() if proc is not None}
+
+    def restart(self, name: str) -> None:
+        """Start the server `name` again in the same place (socket, options, data); raises EmbeddedError
+        (and leaves no half-started process behind)."""
+        try:
+            self._launchers[name]()
+        except BaseException:
+            _stop(self.children().get(name), signal.SIGKILL, timeout=5)
+            raise
+
+    def log_of(self, name: str) -> Path:
+        return self._logs[name]
+
+    def mark(self, name: str, trouble: str | None) -> None:
+        """Record that `name` is down (`trouble`: what happened) or up again (None)."""
+        if trouble is None:
+            self.down.pop(name, None)
+        else:
+            self.down[name] = trouble
+        if self._lock_fd is not None:
+            self._write_runtime()
+
+    def supervise(self, on_give_up: Callable[[str], None]) -> None:
+        """Restart a server that dies, from a thread of this process; `on_give_up(message)` when one
+        cannot be restarted (core.supervise)."""
+        from core.supervise import Supervisor
+
+        self._supervisor = Supervisor(self, on_give_up)
+        self._supervisor.start()
+
     def stop(self) -> None:
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            supervisor.stop()  # no restart from now on; waits for one under way
         if self._lock_fd is not None:
             (self.data_dir / RUNTIME_FILE).unlink(missing_ok=True)
         _stop(self._redis, signal.SIGTERM)
@@ -146,6 +209,8 @@ class EmbeddedServers:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+        if supervisor is not None:
+            supervisor.join()  # its thread forked the restarted servers: it ends after they are stopped
 
     def __enter__(self) -> EmbeddedServers:
         return self.start()
@@ -194,18 +259,23 @@ class EmbeddedServers:
         args = [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(pgdata)]
         for key, value in options.items():
             args += ["-c", f"{key}={value}"]
-        with log.open("ab") as out:
-            if user:
-                os.chown(log, *_ids(user))
-            self._pg = subprocess.Popen(
-                args, stdout=out, stderr=subprocess.STDOUT, user=user, preexec_fn=_die_with_parent
-            )
         socket_file = sockets / ".s.PGSQL.5432"
         isready = [str(POSTGRES_BIN_PATH / "pg_isready"), "-q", "-h", str(sockets), "-U", "postgres"]
-        _wait_for(
-            lambda: socket_file.exists() and subprocess.run(isready).returncode == 0,
-            60, "PostgreSQL", self._pg, log,
-        )  # fmt: skip
+
+        def launch() -> None:
+            with log.open("ab") as out:
+                if user:
+                    os.chown(log, *_ids(user))
+                self._pg = subprocess.Popen(
+                    args, stdout=out, stderr=subprocess.STDOUT, user=user, preexec_fn=_die_with_parent
+                )
+            _wait_for(
+                lambda: socket_file.exists() and subprocess.run(isready).returncode == 0,
+                60, "PostgreSQL", self._pg, log,
+            )  # fmt: skip
+
+        self._launchers["PostgreSQL"], self._logs["PostgreSQL"] = launch, log
+        launch()
         psql = [
             str(POSTGRES_BIN_PATH / "psql"),
             "-h",
@@ -267,10 +337,16 @@ class EmbeddedServers:
             "--daemonize", "no",
             "--logfile", str(log),
         ]  # fmt: skip
-        self._redis = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
-        )
-        _wait_for(lambda: _redis_ping(socket_file), 30, "Redis", self._redis, log)
+
+        def launch() -> None:
+            socket_file.unlink(missing_ok=True)
+            self._redis = subprocess.Popen(
+                args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+            )
+            _wait_for(lambda: _redis_ping(socket_file), 30, "Redis", self._redis, log)
+
+        self._launchers["Redis"], self._logs["Redis"] = launch, log
+        launch()
         self.redis_url = f"unix://{socket_file}"
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import migrate
 from core.auth import AccountService, client_ip, require_admin, session_only
+from core.embedded import servers_down
 from core.errors import problem
 from core.models import User
 from core.pagination import Page
@@ -132,9 +133,15 @@ class AdminUserController(Controller):
 
 
 @get("/health", tags=["health"])
-async def health() -> dict[str, str]:
-    """The process is alive."""
-    return {"status": "ok"}
+async def health(state: State) -> Response:
+    """The process is alive: 200, or 503 while an embedded server of `gptstore serve` is down (it is
+    being restarted; if that fails the process exits). An external database or Redis that is down is
+    `/ready`'s concern, not this process's health."""
+    down = servers_down(state.settings.data_dir)
+    if down:
+        failing = ", ".join(f"embedded {name} {what}" for name, what in sorted(down.items()))
+        return problem(503, f"Not healthy ({failing})", checks=down)
+    return Response({"status": "ok"})
 
 
 @get("/ready", tags=["health"])

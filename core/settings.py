@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Plan = Literal["free", "plus", "team"]
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "devsecret", "please-change-me"}
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", ""}
 DEFAULT_CATEGORIES = [
@@ -215,6 +219,61 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
+    @field_validator("actions_allowed_hosts")
+    @classmethod
+    def _valid_hosts(cls, value: list[str]) -> list[str]:
+        """Each entry an IP address, a CIDR network or a host name (tools.net.HostPolicy reads them)."""
+        bad = [entry for entry in value if not _is_host_or_network(entry)]
+        if bad:
+            raise ValueError(
+                f"not a host name, IP address or CIDR network: {', '.join(bad)} "
+                "(e.g. wiki.corp.example,10.20.0.0/16)"
+            )
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return value.upper()
+
+    @field_validator("database_url", "database_replica_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        """A PostgreSQL URL; `postgresql://` and `postgres://` get the asyncpg driver gptstore runs on."""
+        if value is None:
+            return None
+        scheme, separator, rest = value.strip().partition("://")
+        if not separator or scheme not in ("postgresql+asyncpg", "postgresql", "postgres") or not rest:
+            raise ValueError(
+                "must be a PostgreSQL URL: postgresql+asyncpg://user:password@host:5432/database"
+            )
+        return f"postgresql+asyncpg://{rest}"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(
+                "must be a Redis URL: redis://host:6379/0, rediss://... or unix:///path/redis.sock"
+            )
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, value: Path) -> Path:
+        """A directory, or a path one can be created at (nothing is created here)."""
+        value = value.expanduser()
+        existing = value
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise ValueError(f"{existing} is not a directory")
+        if existing != value and not os.access(existing, os.W_OK | os.X_OK):
+            raise ValueError(f"{value} cannot be created: {existing} is not writable")
+        return value
+
     @field_validator("storage_url")
     @classmethod
     def _storage_url(cls, value: str | None) -> str | None:
@@ -291,6 +350,46 @@ class Settings(BaseSettings):
         path.touch(mode=0o600)
         path.write_text(value)
         return value
+
+
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+
+
+def _is_host_or_network(entry: str) -> bool:
+    text = entry.strip().lower().rstrip(".")
+    try:
+        ipaddress.ip_network(text.strip("[]"), strict=False)
+        return True
+    except ValueError:
+        pass
+    if "/" in text or ":" in text or not text or len(text) > 253:
+        return False
+    return all(_HOST_LABEL.fullmatch(label) for label in text.split("."))
+
+
+def settings_problems(exc: Exception) -> list[str]:
+    """One line per wrong setting in `exc` (a pydantic `ValidationError` or pydantic-settings'
+    `SettingsError` from building `Settings`), each naming its variable: `GPTSTORE_DEFAULT_PLAN: must be
+    'free', 'plus' or 'team'`. A rule across settings names its variables in its own sentence."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    if isinstance(exc, SettingsError):  # a list or JSON setting whose value is not JSON
+        field = re.search(r'field "([^"]+)"', str(exc))
+        name = f"GPTSTORE_{field[1].upper()}" if field else "a GPTSTORE_ setting"
+        return [f'{name}: must be a JSON list such as ["a", "b"]']
+    if not isinstance(exc, ValidationError):
+        return [str(exc)]
+    lines = []
+    for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
+        location = error["loc"]
+        if location:
+            index = "".join(f"[{part}]" for part in location[1:])
+            lines.append(f"GPTSTORE_{str(location[0]).upper()}{index}: {message}")
+        else:
+            lines.append(message)
+    return lines
 
 
 @lru_cache

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import sqlalchemy as sa
 from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from core.db import connect_or_unreachable
 from core.migrate import include_object
 from core.registry import metadata
 from core.settings import get_settings
@@ -39,6 +41,7 @@ async def _run() -> None:
         await connection.run_sync(_configure)
         return
     engine = create_async_engine(_url())
+    sa.event.listen(engine.sync_engine, "do_connect", connect_or_unreachable)  # an outage reads as one
     async with engine.connect() as conn:
         await conn.run_sync(_configure)
         await conn.commit()

@@ -47,3 +47,23 @@ def test_every_data_file_of_a_package_is_installed():
                 if path not in covered:
                     missing.append(str(path.relative_to(ROOT)))
     assert missing == []
+
+
+def _dockerfile_copies() -> set[str]:
+    """The top-level directories the Dockerfile copies into the image before `pip install .`."""
+    copied = set()
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        words = line.split()
+        if words[:1] == ["COPY"] and not any(w.startswith("--from") for w in words):
+            copied |= {w.rstrip("/").removeprefix("./") for w in words[1:-1]}
+    return copied
+
+
+def test_the_image_copies_every_package_it_installs():
+    """`pip install .` in the image packs only what was copied: a package left out fails every service."""
+    top_level = {include.rstrip("*") for include in _config()["packages"]["find"]["include"]}
+    copied = _dockerfile_copies()
+    if "." in copied:  # `COPY . .` (with a .dockerignore) copies them all
+        return
+    assert {"pyproject.toml", "README.md"} <= copied  # the project's metadata and its readme
+    assert top_level - copied == set()

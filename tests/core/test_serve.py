@@ -185,3 +185,95 @@ def test_a_fresh_data_dir_logs_only_json(tmp_path):
     assert result.returncode == 0, result.stderr
     _json_lines_only(result.stderr)
     assert "XDG_RUNTIME_DIR" not in result.stderr
+
+
+def test_every_worker_process_logs_json_lines(tmp_path):
+    """`serve --workers 2` (as the compose file's store service runs): uvicorn spawns the workers, and their
+    logs are JSON lines too, one per request."""
+    data_dir = tmp_path / "data"
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=_env(data_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        _wait_ready(proc, port, timeout=300)  # initdb, migrations, then two workers each build the app
+        for _ in range(6):
+            assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
+    finally:
+        _stop(proc, signal.SIGTERM)
+    lines = [line for line in proc.stdout.read().splitlines() if not line.startswith("gptstore ")]
+    records = [json.loads(line) for line in lines]  # no console text
+    requests = [r for r in records if r["logger"] == "gptstore.access" and r["path"] == "/health"]
+    assert len(requests) == 6
+
+
+def _child(proc: subprocess.Popen, name: str) -> psutil.Process:
+    """The embedded server `name` (`postgres`: the postmaster) that `serve` started."""
+    return next(c for c in psutil.Process(proc.pid).children() if c.name() == name)
+
+
+def _wait(predicate, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def _status(url: str) -> int | None:
+    try:
+        return httpx.get(url, timeout=5).status_code
+    except httpx.HTTPError:
+        return None
+
+
+def test_a_killed_embedded_server_is_restarted(tmp_path):
+    data_dir = tmp_path / "data"
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(data_dir, port)
+    try:
+        _wait_ready(proc, port, timeout=300)
+        account = {"email": "kept@example.com", "password": "long enough pw", "display_name": "Kept"}
+        assert httpx.post(f"{base}/api/auth/signup", json=account).status_code == 201
+        for name in ("redis-server", "postgres"):
+            killed = _child(proc, name)
+            killed.kill()  # kill -9: no shutdown of its own
+            _wait(lambda killed=killed: not killed.is_running() or killed.status() == psutil.STATUS_ZOMBIE)
+            _wait(lambda: _status(f"{base}/ready") == 200)
+            assert proc.poll() is None
+            assert _child(proc, name).pid != killed.pid
+            assert _status(f"{base}/health") == 200
+            login = httpx.post(f"{base}/api/auth/login", json={k: account[k] for k in ("email", "password")})
+            assert login.status_code == 200, login.text  # the data survived, Redis answers again
+    finally:
+        _stop(proc, signal.SIGTERM)
+    assert proc.returncode == 0
+    assert _servers_using(data_dir) == []
+    log = [json.loads(line) for line in proc.stdout.read().splitlines() if line.startswith("{")]
+    messages = [r["message"] for r in log if r["logger"] == "gptstore.embedded"]
+    for name in ("Redis", "PostgreSQL"):  # once when it died, once when it was back
+        assert len([m for m in messages if m.startswith(f"the embedded {name} exited")]) == 1
+        assert len([m for m in messages if m.startswith(f"the embedded {name} is running again")]) == 1
+    assert not [r for r in log if r["logger"] == "saq" and "exception" in r]  # no traceback per second
+
+
+def test_serve_exits_1_when_an_embedded_server_cannot_be_restarted(tmp_path):
+    data_dir = tmp_path / "data"
+    port = _free_port()
+    proc = _start(data_dir, port)
+    try:
+        _wait_ready(proc, port, timeout=300)
+        redis = _child(proc, "redis-server")
+        (data_dir / "redis").rename(tmp_path / "redis-moved")
+        (data_dir / "redis").write_text("not a directory: Redis cannot start here")
+        redis.kill()
+        _wait(lambda: _status(f"http://127.0.0.1:{port}/health") == 503 or proc.poll() is not None)
+        proc.wait(90)
+    finally:
+        if proc.poll() is None:
+            _stop(proc, signal.SIGTERM)
+    output = proc.stdout.read()
+    assert proc.returncode == 1, output
+    assert "Error: The embedded Redis exited with code -9 and could not be restarted" in output
+    assert _servers_using(data_dir) == []

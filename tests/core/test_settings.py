@@ -32,8 +32,12 @@ async def test_serve_refuses_an_external_database_that_is_behind(server_urls, tm
     get_settings.cache_clear()
     try:
         import asyncio
+        import socket
 
-        result = await asyncio.to_thread(CliRunner().invoke, main, ["serve", "--port", "0"])
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = str(probe.getsockname()[1])
+        result = await asyncio.to_thread(CliRunner().invoke, main, ["serve", "--port", port])
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 1

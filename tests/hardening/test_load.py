@@ -178,7 +178,7 @@ async def test_an_exhausted_redis_pool_degrades_the_cache_and_refuses_rate_limit
         assert listing.status_code == 200  # a cache lookup that cannot get a connection is a miss
         assert len(listing.json()["data"]) == 3
         assert_retry_later(message)  # the rate limit fails closed
-        assert "Redis" in message.json()["detail"]
+        assert "(Redis)" in message.json()["detail"]
 
 
 async def test_a_database_out_of_connection_slots_answers_503(store, load_database_url, redis):
