@@ -208,6 +208,24 @@ def test_build_by_chat_offline(offline_page):
     page.get_by_role("tab", name="Configure").click()
     expect(page.get_by_label("Description")).to_have_value("Helps tourists plan fjord trips.")
 
+    # Back on the Create tab after a few more turns, on a phone: the chat opens at its newest turn.
+    page.set_viewport_size({"width": 390, "height": 700})
+    page.get_by_role("tab", name="Create").click()
+    for message in ("Use a friendly tone", "Answer in Norwegian", "Add a starter about ferries"):
+        asked = page.locator("#builder-messages .message.user").count()
+        send = page.get_by_role("button", name="Send")
+        expect(send).to_be_enabled()  # the turn before has ended
+        page.get_by_label("Message the builder").fill(message)
+        send.click()
+        expect(page.locator("#builder-messages .message.user")).to_have_count(asked + 1)
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
+    page.reload()
+    at_end = page.evaluate(
+        "(() => { const l = document.getElementById('builder-messages');"
+        " return l.scrollHeight > l.clientHeight && l.scrollTop + l.clientHeight >= l.scrollHeight - 2; })()"
+    )
+    assert at_end, "the builder chat opened scrolled to its greeting"
+
 
 def test_configure_by_keyboard_with_a_field_error(page, builders):
     gpt_id = _draft(builders, name="Trail Buddy", conversation_starters=["First?", "Second?"])

@@ -565,4 +565,11 @@
   setUpStarterButtons();
   setUpKnowledge();
   setUpPublish();
+
+  // The chats open at their newest turn (and its Undo), not at the greeting; on a phone only the greeting
+  // showed.
+  ["builder-messages", "preview-messages"].forEach(function (id) {
+    var list = document.getElementById(id);
+    if (list) list.scrollTop = list.scrollHeight;
+  });
 })();
