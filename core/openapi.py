@@ -218,13 +218,17 @@ def _request_schemas(document: dict[str, Any], categories: list[str]) -> None:
         components[name] = schema
 
 
-def _error_responses(path: str, operation: dict[str, Any]) -> None:
+def _error_responses(path: str, operation: dict[str, Any], *, body: bool = True) -> None:
+    """The error statuses every operation may answer, each a problem+json (on `/v1`, OpenAI's error
+    shape too); `body=False` for HEAD, whose answers carry the status and headers only."""
     responses = operation.setdefault("responses", {})
     content = {PROBLEM_JSON: {"schema": {"$ref": COMPONENTS + "Problem"}}}
     if path.startswith("/v1/"):
         content["application/json"] = {"schema": {"$ref": COMPONENTS + "OpenAIError"}}
     for status, description in ERROR_STATUSES.items():
-        response: dict[str, Any] = {"description": description, "content": content}
+        response: dict[str, Any] = {"description": description}
+        if body:
+            response["content"] = content
         if status == "429":
             response["headers"] = {
                 "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer", "minimum": 0}}
@@ -239,6 +243,9 @@ def _error_responses(path: str, operation: dict[str, Any]) -> None:
         }
 
 
+OPERATION_METHODS = ("get", "head", "post", "put", "patch", "delete")
+
+
 def refine(document: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """The document with the corrections above; idempotent."""
     categories = settings.categories
@@ -249,14 +256,16 @@ def refine(document: dict[str, Any], settings: Settings) -> dict[str, Any]:
     _with_setting_bounds(components, settings)
     for path, item in document.get("paths", {}).items():
         for method, operation in item.items():
-            if method not in ("get", "post", "put", "patch", "delete") or not isinstance(operation, dict):
+            if method not in ("get", "head", "post", "put", "patch", "delete") or not isinstance(
+                operation, dict
+            ):
                 continue
             op_id = operation.get("operationId", "")
             for parameter in operation.get("parameters", []):
                 if parameter.get("name") == "category" and parameter.get("in") == "query":
                     parameter["schema"] = {"type": "string", "enum": categories}
             if path not in ("/health", "/ready") and not path.startswith("/schema"):
-                _error_responses(path, operation)
+                _error_responses(path, operation, body=method != "head")
             elif path == "/ready":
                 operation["responses"]["503"] = {
                     "description": "Not ready",
