@@ -9,7 +9,8 @@ server cannot be reached), so positive writes of tools are left to tests/tools/t
 dataset's `license` must be an id of the SPDX License List, and is required when `access` is open: a
 made-up string is a 422 naming `license`, so positive writes of datasets are left to
 tests/retrieval/test_datasets.py; a GPT's own file takes one only when open, from the same list, so positive
-uploads carrying a `license` are left to tests/retrieval/test_file_licenses.py. The same holds for rules between fields or about what a URL names, which
+uploads carrying a `license` are left to tests/retrieval/test_file_licenses.py. The same holds for rules
+between fields or about what a URL names, which
 a JSON schema cannot state: an organisation's `website` and an embed's `allowed_origins` must be http(s)
 URLs with a host (tests/orgs/test_organizations.py, tests/web/test_embed.py), an import takes exactly one
 of `url`, `urls`, `sitemap_url`, pages that can be fetched (tests/retrieval/test_web_import.py), a batch
