@@ -149,7 +149,13 @@ class AppealsMixin:
     async def resolve_appeal(self, appeal_id: uuid.UUID, decision: str, note: str | None) -> Appeal:
         """`grant` approves the appealed version (live again only if it is still the newest version) and
         lifts an unlisting; `deny` keeps the decision. 409 for an appeal already decided or outdated."""
-        appeal = await self.session.get(Appeal, appeal_id, with_for_update=True)
+        gpt_id = await self.session.scalar(sa.select(Appeal.gpt_id).where(Appeal.id == appeal_id))
+        if gpt_id is None:
+            raise NotFound("No such appeal")
+        # Lock order GPT -> appeal -> listing, as `publish` takes them (it closes an outdated appeal): a
+        # grant and a publish at once queue, never deadlock.
+        gpt = await self.session.get(Gpt, gpt_id, with_for_update=True)
+        appeal = await self.session.get(Appeal, appeal_id, with_for_update=True, populate_existing=True)
         if appeal is None:
             raise NotFound("No such appeal")
         if appeal.status != "open":
@@ -158,8 +164,6 @@ class AppealsMixin:
         appeal.note = note
         appeal.resolved_at = datetime.now(UTC)
         if decision == "grant":
-            # Lock order GPT -> listing, as in `publish`: a grant and a publish at once queue, not deadlock.
-            gpt = await self.session.get(Gpt, appeal.gpt_id, with_for_update=True)
             listing = await self.session.get(Listing, appeal.gpt_id, with_for_update=True)
             version = await self.session.scalar(
                 sa.select(GptVersion).where(

@@ -146,10 +146,11 @@ async def test_export_names_its_archive_by_rfc_8187_and_members_safely(client, c
     assert name == '峡湾 "Guide" - v2.gptstore.zip'
     assert fallback == "_ _Guide_ - v2.gptstore.zip"
     archive = zipfile.ZipFile(io.BytesIO(exported.content))
-    assert sorted(archive.namelist()) == ["gptstore.json", "knowledge/00-passwd"]
+    # the climbing parts and controls go; the folder a name keeps (archive members keep theirs) stays inside
+    assert sorted(archive.namelist()) == ["gptstore.json", "knowledge/00-etc/passwd"]
     assert all(unsafe_member_name(member) is None for member in archive.namelist())
     manifest = json.loads(archive.read("gptstore.json"))
-    assert manifest["files"][0]["filename"] == "passwd"
+    assert manifest["files"][0]["filename"] == "etc/passwd"
 
     again = await client.post(
         "/api/gpts/import", files={"file": ("x.zip", exported.content)}, headers=creator_headers
