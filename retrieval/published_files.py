@@ -115,10 +115,16 @@ class PublishedFiles:
         organization_id: uuid.UUID | None,
     ) -> list[KnowledgeFile]:
         """The files a published version of a GPT (its `owner_id`, `organization_id`) answers from, as
-        rows (`version_file_ids`), less the withdrawn: a file its dataset's owner deleted stops answering in
-        other owners' GPTs, pinned or not, as a dataset made private does; the owner's own versions keep
-        their copy (`retrieval.knowledge_search`, docs/data-library.md)."""
+        rows (`version_file_ids`), less the withdrawn (`not_withdrawn`)."""
         rows = await self.files_by_ids(await self.version_file_ids(file_ids, datasets))
+        return await self.not_withdrawn(rows, owner_id, organization_id)
+
+    async def not_withdrawn(
+        self, rows: list[KnowledgeFile], owner_id: uuid.UUID, organization_id: uuid.UUID | None
+    ) -> list[KnowledgeFile]:
+        """`rows` a GPT of `owner_id` / `organization_id` may still use: a file its dataset's owner deleted
+        stops answering in other owners' GPTs, pinned or not, as a dataset made private does; the owner's
+        own versions keep their copy (`retrieval.knowledge_search`, docs/data-library.md)."""
         if not any(row.detached_at is not None for row in rows):
             return rows
         organizations = await self.session.execute(

@@ -221,9 +221,9 @@ class StoreService(AppealsMixin):
         knowledge = KnowledgeService(self.session, self.settings)
         if file_id not in await knowledge.version_file_ids(version.file_ids, version.datasets):
             raise NotFound("No such file")
-        files = await knowledge.answering_files(
-            [str(file_id)], [], listing.owner_id, listing.organization_id
-        )  # a file another owner's dataset withdrew is gone here too
+        files = await knowledge.not_withdrawn(
+            await knowledge.files_by_ids([file_id]), listing.owner_id, listing.organization_id
+        )
         if not files or files[0].access != "open":
             raise NotFound("No such file")
         return files[0]
