@@ -189,12 +189,12 @@ class EmbeddedServers:
         if self._lock_fd is not None:
             self._write_runtime()
 
-    def supervise(self, on_give_up: Callable[[str], None]) -> None:
-        """Restart a server that dies, from a thread of this process; `on_give_up(message)` when one
-        cannot be restarted (core.supervise)."""
+    def supervise(self, on_give_up: Callable[[str], None], delays: tuple[float, ...]) -> None:
+        """Restart a server that dies, from a thread of this process, after each of `delays` (seconds) in
+        turn; `on_give_up(message)` when every attempt failed (core.supervise)."""
         from core.supervise import Supervisor
 
-        self._supervisor = Supervisor(self, on_give_up)
+        self._supervisor = Supervisor(self, on_give_up, delays)
         self._supervisor.start()
 
     def stop(self) -> None:

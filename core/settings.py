@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     # cached (they may not show the change yet). Bounded by core.cache.CHANGE_MARK_SECONDS.
     database_replica_lag_seconds: float = Field(2.0, ge=0, le=300)
     redis_url: str | None = None
+    # An embedded server that exits is started again this many times, the first after this pause, each
+    # next after twice the last (core/supervise.py); then `serve` exits 1.
+    embedded_restart_attempts: int = Field(5, ge=1, le=20)
+    embedded_restart_first_delay_seconds: float = Field(0.5, gt=0, le=60)
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".local" / "share" / "gptstore")
     secret_key: SecretStr | None = None
     # Earlier secret keys, still accepted to open tool secrets sealed under them (core/secrets.py; rotation

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 import click
 
 from core.settings import Settings
+from core.supervise import restart_delays
 
 
 @contextlib.contextmanager
@@ -53,7 +54,10 @@ def running_servers(
                 }
             )
     if servers is not None and on_server_lost is not None:
-        servers.supervise(on_server_lost)
+        delays = restart_delays(
+            settings.embedded_restart_first_delay_seconds, settings.embedded_restart_attempts
+        )
+        servers.supervise(on_server_lost, delays)
     try:
         if servers is not None and servers.postgres and migrate_embedded:
             migrate.upgrade(settings.database_url)

@@ -1,7 +1,7 @@
 """Keeps the embedded PostgreSQL and Redis of `gptstore serve` alive.
 
 A thread of the serve process watches its server children. One that exits (killed, crashed, out of
-memory) is started again in the same place, after a growing pause (`RESTART_DELAYS`), and logged once when
+memory) is started again in the same place, after a growing pause (`restart_delays`), and logged once when
 it dies and once when it is back. While it is down the runtime file says so, and `/health` answers 503
 (`core.embedded.servers_down`). When every attempt fails, `on_give_up` is called with a message naming
 the server and its log: `serve` then stops and exits 1, for a process supervisor (systemd, Docker's
@@ -20,18 +20,29 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("gptstore.embedded")
 
-# Seconds before each restart attempt: a killed PostgreSQL's backends need a moment to notice and exit
-# (its shared memory is in use until they have), a crash loop should not spin.
-RESTART_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 POLL_SECONDS = 0.5
+
+
+def restart_delays(first: float, attempts: int) -> tuple[float, ...]:
+    """Seconds before each restart attempt, doubling from `first` (settings
+    `embedded_restart_first_delay_seconds`, `embedded_restart_attempts`; defaults 0.5 s and 5: 0.5, 1, 2,
+    4, 8). A killed PostgreSQL's backends need a moment to notice and exit (its shared memory is in use
+    until they have); a crash loop should not spin."""
+    return tuple(first * 2**n for n in range(attempts))
 
 
 class Supervisor:
     """Watches `servers`' children from a thread of its own (start, stop, join)."""
 
-    def __init__(self, servers: EmbeddedServers, on_give_up: Callable[[str], None]):
+    def __init__(
+        self,
+        servers: EmbeddedServers,
+        on_give_up: Callable[[str], None],
+        delays: tuple[float, ...] = restart_delays(0.5, 5),
+    ):
         self.servers = servers
         self.on_give_up = on_give_up
+        self.delays = delays
         self._stopping = threading.Event()
         self._restarting = threading.Lock()
         # The thread lives as long as the servers: on Linux a child started from it is signalled when the
@@ -66,7 +77,7 @@ class Supervisor:
         self.servers.mark(name, f"{trouble}; restarting")
         logger.warning("the embedded %s %s; restarting it", name, trouble)
         failure: Exception | None = None
-        for attempt, delay in enumerate(RESTART_DELAYS, 1):
+        for attempt, delay in enumerate(self.delays, 1):
             if self._stopping.wait(delay):
                 return True
             try:

@@ -167,13 +167,15 @@ async def _ingest(db: Database, settings: Settings, file_id: uuid.UUID, embedder
             row.status, row.error_code = "failed", "server_error"
             row.error_message = f"Ingestion was interrupted {MAX_ATTEMPTS} times; upload the file again"
             return "failed"
-        filename, chunk_size, overlap = row.filename, row.chunk_size, row.chunk_overlap
+        filename, chunk_size, overlap, attempt = row.filename, row.chunk_size, row.chunk_overlap, row.attempts
         dataset_id = row.dataset_id
         config = await session.scalar(  # the OID of the full-text configuration, for binary COPY
             sa.text("SELECT CAST(CAST(:config AS text) AS regconfig)::oid"),
             {"config": base.text_search_config},
         )
         done = await committed_prefix(session, file_id)
+    if done:
+        logger.info("continuing the ingestion of %s at chunk %d (attempt %d)", file_id, done, attempt)
     # The parse child streams its chunks a run of sections at a time: the first are embedded and written
     # while it cuts the rest, so its work and the database's overlap on two cores (docs/performance.md).
     reader = PartReader(stream_prepared(settings, file_id, filename, chunk_size, overlap))
