@@ -274,8 +274,8 @@ def reindex(dataset_id) -> None:
     from core.db import Database
     from core.errors import AppError, NotFound
     from retrieval.embedding import EmbeddingError, get_embedder
-    from retrieval.jobs import chunks_to_reindex
-    from retrieval.jobs import reindex as reindex_chunks
+    from retrieval.reindex import chunks_to_reindex
+    from retrieval.reindex import reindex as reindex_chunks
     from store.service import reembed_listings
 
     with running_servers(get_settings()) as settings:

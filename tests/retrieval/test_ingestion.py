@@ -36,9 +36,10 @@ from core.settings import get_settings
 from retrieval import search as search_module
 from retrieval.embedding import EmbeddingError, MiniLMEmbedder, get_embedder
 from retrieval.indexer import index_tail
-from retrieval.jobs import BATCH, chunks_to_reindex, ingest, reindex, resume_stale
+from retrieval.jobs import BATCH, ingest, resume_stale
 from retrieval.models import KnowledgeChunk, KnowledgeFile
 from retrieval.parsing import DOCX, PDF, PPTX, XLSX
+from retrieval.reindex import chunks_to_reindex, reindex
 from retrieval.scheduling import enqueue_ingestion
 from retrieval.search import vector_index_name
 from retrieval.writes import COPY_COLUMNS

@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from core.db import Database, create_engine
 from retrieval import search as search_module
 from retrieval.indexer import _MOVE, index_tail, move_batch, tail_rows
-from retrieval.jobs import ingest, reindex
+from retrieval.jobs import ingest
 from retrieval.models import KnowledgeChunk, KnowledgeChunkTail
+from retrieval.reindex import reindex
 from tests.retrieval.conftest import Live
 from tests.retrieval.test_ingestion import (
     SMALL_CHUNKS,
