@@ -20,7 +20,7 @@ from pwdlib import PasswordHash
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import serialize, unique_or_conflict
+from core.concurrency import serialize, unique_or_conflict
 from core.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from core.models import ApiKey, User
 from core.pagination import keyset_page

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.auth import normalize_email
-from core.db import serialize
+from core.concurrency import serialize
 from core.errors import Conflict, Forbidden, Gone, NotFound
 from core.mail import mail_configured, send_mail
 from core.models import User

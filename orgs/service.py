@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.models import Gpt
-from core.db import serialize, unique_or_conflict
+from core.concurrency import serialize, unique_or_conflict
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import User
 from core.pagination import keyset_page

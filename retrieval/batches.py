@@ -16,7 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import Database, serialize, utcnow
+from core.concurrency import serialize
+from core.db import Database, utcnow
 from core.errors import Invalid, NotFound, TooLarge
 from core.pagination import keyset_page
 from core.settings import Settings

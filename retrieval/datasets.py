@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from core import cache
-from core.db import serialize, unique_or_conflict, utcnow
+from core.concurrency import serialize, unique_or_conflict
+from core.db import utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import User
 from core.pagination import keyset_page

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from core.db import after_rollback, serialize, unique_or_conflict
+from core.concurrency import after_rollback, serialize, unique_or_conflict
 from core.errors import Conflict, Invalid, NotFound, TooLarge
 from core.filenames import clean_filename, clean_member_name
 from core.storage import storage_of

@@ -22,7 +22,8 @@ import sqlalchemy as sa
 from saq import Queue
 from saq.job import Status
 
-from core.db import Database, serialize, utcnow
+from core.concurrency import serialize
+from core.db import Database, utcnow
 from core.settings import Settings
 from retrieval.models import KnowledgeFile
 

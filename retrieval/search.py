@@ -22,7 +22,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import serialize
+from core.concurrency import serialize
 from retrieval.fusion import DEFAULT_FUSION, Fusion, identifiers_in, score_sql
 from retrieval.ngrams import NGRAM_RUN, bigrams, glued_tsqueries, ngram_tsquery, separate_scripts
 from retrieval.terms import content_words

@@ -13,7 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import after_commit, serialize, utcnow
+from core.concurrency import after_commit, serialize
+from core.db import utcnow
 from core.errors import NotFound
 from core.models import User
 from core.settings import Settings

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.models import Gpt
-from core.db import serialize
+from core.concurrency import serialize
 from core.errors import Invalid
 from core.pagination import keyset_page
 from store.models import GptVersion, Listing

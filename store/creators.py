@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from builder.models import Gpt
 from core import cache
 from core.auth import ACCOUNTS_LOCK
-from core.db import replica_lag, serialize, unique_or_conflict
+from core.concurrency import serialize, unique_or_conflict
+from core.db import replica_lag
 from core.errors import Conflict, NotFound
 from core.models import User
 from core.patterns import Matches

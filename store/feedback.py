@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import pagination
-from core.db import unique_or_conflict
+from core.concurrency import unique_or_conflict
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import User
 from core.ratelimit import enforce

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from builder.models import Gpt
 from builder.service import GptService
 from core import cache
-from core.db import replica_lag, serialize
+from core.concurrency import serialize
+from core.db import replica_lag
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import User
 from core.pagination import keyset_page

@@ -1,10 +1,10 @@
-"""`after_commit` / `after_rollback` (core/db.py): side effects outside the database follow the rows."""
+"""`after_commit` / `after_rollback` (core/concurrency.py): side effects outside the database follow the rows."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from core.db import after_commit, after_rollback
+from core.concurrency import after_commit, after_rollback
 
 
 async def touch(session) -> None:

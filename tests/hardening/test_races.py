@@ -9,7 +9,7 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
-from core.db import unique_constraints, unique_or_conflict
+from core.concurrency import unique_constraints, unique_or_conflict
 from core.errors import Conflict
 from core.models import ApiKey, User
 from retrieval.models import KnowledgeFile
