@@ -52,6 +52,8 @@ from core.models import User
 from core.schemas import MESSAGE_MAX_CHARS, NOT_BLANK
 from core.settings import Settings
 from retrieval.answer import Answer
+from retrieval.attribution import license_url
+from retrieval.citations import cited_dataset
 from retrieval.schemas import CitedDatasetRead
 from retrieval.service import KnowledgeService
 from store.chat import ChatService
@@ -113,6 +115,17 @@ class Passage(BaseModel):
     heading: str | None
     score: float
     download_url: str
+    license: str | None = Field(
+        default=None,
+        description="The SPDX id the file is shared under; null: none given (all rights reserved)",
+    )
+    license_url: str | None = Field(default=None, description="The license's page at spdx.org")
+    dataset_id: str | None = Field(default=None, description="The dataset of the file")
+    dataset: CitedDatasetRead | None = Field(
+        default=None,
+        description="Name, license, attribution and owner of a dataset other than the GPT's own: what to "
+        "name when using the passage",
+    )
 
 
 class SearchResult(BaseModel):
@@ -280,6 +293,10 @@ def build_server() -> MCPServer:
                     heading=h.hit.heading,
                     score=h.hit.score,
                     download_url=f"/api/store/gpts/{caller.gpt_id}/files/{h.hit.file_id}/download",
+                    license=h.license,
+                    license_url=license_url(h.license),
+                    dataset_id=str(h.dataset_id) if h.dataset_id else None,
+                    dataset=cited_dataset(h),
                 )
                 for h in hits
                 if h.access == "open"  # open_ids already say so; a file made private since stays out
