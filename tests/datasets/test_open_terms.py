@@ -59,7 +59,11 @@ async def test_search_results_of_mcp_and_responses_carry_the_terms(settings, db,
         assert passage["license"] == "CC-BY-4.0"
         assert passage["license_url"] == "https://spdx.org/licenses/CC-BY-4.0.html"
         assert passage["dataset"]["attribution"] == ATTRIBUTION
-        assert passage["dataset"]["url"] == f"/datasets/{dataset.id}"
+        # Whole URLs: an MCP client is elsewhere, and a path alone leads nowhere from there.
+        assert passage["dataset"]["url"] == f"http://testserver/datasets/{dataset.id}"
+        assert passage["download_url"].startswith(f"http://testserver/api/store/gpts/{gpt_id}/files/")
+        download = await client.get(passage["download_url"])
+        assert download.status_code == 200 and download.headers["dataset-attribution"] == ATTRIBUTION
 
         response = await client.post(
             "/v1/responses",
