@@ -36,12 +36,23 @@ Service = Literal["all", "builder", "store"]
 logger = logging.getLogger("gptstore.access")
 
 
+def _header_list(name: str) -> list[str]:
+    lines = resources.files("core").joinpath("data", name).read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
 @cache
 def cors_headers() -> list[str]:
     """The request headers a cross-origin browser may send (`data/cors_headers.txt`): ours and those of the
     official OpenAI and MCP SDKs (`X-Stainless-*`, `OpenAI-*`, `Mcp-*`), so their browser clients work."""
-    lines = resources.files("core").joinpath("data", "cors_headers.txt").read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return _header_list("cors_headers.txt")
+
+
+@cache
+def cors_expose_headers() -> list[str]:
+    """The response headers a cross-origin script may read (`data/cors_expose_headers.txt`): `Retry-After`,
+    `WWW-Authenticate`, `Mcp-Session-Id` and a download's name and terms (`Link`, `Dataset-*`)."""
+    return _header_list("cors_expose_headers.txt")
 
 
 def _context_routes(service: Service, extra: list[Any]) -> list[Any]:
@@ -230,7 +241,9 @@ def create_app(
         lifespan=[lifespan, *lifespans],
         state=State({"settings": settings, "db": db, "redis": redis, "service": service}),
         middleware=[lambda app: _access_log(app), request_guard()],
-        cors_config=CORSConfig(allow_origins=["*"], allow_headers=cors_headers()),
+        cors_config=CORSConfig(
+            allow_origins=["*"], allow_headers=cors_headers(), expose_headers=cors_expose_headers()
+        ),
         openapi_config=apidocs.openapi_config(),
         # the guard (core.guard) bounds each route kind; this is the outer bound of the largest kind
         request_max_body_size=max(

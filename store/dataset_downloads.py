@@ -13,10 +13,13 @@ files plus `LICENSE.txt` and `ATTRIBUTION.txt`, refused with a 409 when the file
 from __future__ import annotations
 
 import asyncio
+import uuid
 import zipfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import PurePosixPath
 from urllib.parse import quote
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, NotFound
 from core.filenames import clean_filename, content_disposition, title_filename
@@ -41,6 +44,19 @@ def _header_text(text: str) -> str:
 def license_headers(dataset: Dataset, page_url: str) -> dict[str, str]:
     """The headers that carry a dataset's terms on each of its downloads."""
     return terms_headers(dataset.license, dataset.attribution, page_url)
+
+
+async def gpt_file_terms(
+    session: AsyncSession, gpt_id: uuid.UUID, file: KnowledgeFile, site: str
+) -> dict[str, str]:
+    """The terms of an open file a GPT hands out (`site` is the app's base URL): the file's license with the
+    GPT's page for its own files; for a file of an attached open dataset, that dataset's terms as its own
+    download of the file says them (its attribution, its page)."""
+    if file.dataset_id != gpt_id:  # a GPT's home dataset has the GPT's id
+        dataset = await session.get(Dataset, file.dataset_id)
+        if dataset is not None and dataset.access == "open":
+            return terms_headers(file.license, dataset.attribution, f"{site}/datasets/{dataset.id}")
+    return terms_headers(file.license, None, f"{site}/g/{gpt_id}")
 
 
 def terms_headers(license: str | None, attribution: str | None, page_url: str) -> dict[str, str]:

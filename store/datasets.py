@@ -30,7 +30,7 @@ from retrieval.attribution import license_url, owner_of
 from retrieval.datasets import DatasetService
 from retrieval.models import Dataset, KnowledgeFile
 from retrieval.ngrams import separate_scripts
-from retrieval.schemas import DatasetOwnerRead
+from retrieval.schemas import CitedDatasetRead, DatasetOwnerRead
 from retrieval.script_query import NGRAM_TSV_OF, script_tsqueries
 from retrieval.terms import content_words
 from store.dataset_schemas import (
@@ -301,6 +301,27 @@ class DatasetDirectory:
                 for r in rows
             ],
         )
+
+
+async def cited_datasets(
+    session: AsyncSession, dataset_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, CitedDatasetRead]:
+    """What to name beside a file of each of these datasets that is open, as citations name it (name,
+    license, attribution, owner, public page): a GPT's page lists and hands out such files too. A private
+    dataset has no entry (its files are never handed out). One statement (`DatasetDirectory.items`)."""
+    items = await DatasetDirectory(session).items(list(dict.fromkeys(dataset_ids)))
+    return {
+        item.id: CitedDatasetRead(
+            id=item.id,
+            name=item.name,
+            license=item.license,
+            license_url=item.license_url,
+            attribution=item.attribution,
+            owner=item.owner,
+            url=f"/datasets/{item.id}",
+        )  # fmt: skip
+        for item in items
+    }
 
 
 async def refresh_used_by(session: AsyncSession) -> None:

@@ -52,6 +52,8 @@ from core.models import User
 from core.schemas import MESSAGE_MAX_CHARS, NOT_BLANK
 from core.settings import Settings
 from retrieval.answer import Answer
+from retrieval.attribution import license_url
+from retrieval.citations import cited_dataset
 from retrieval.schemas import CitedDatasetRead
 from retrieval.service import KnowledgeService
 from store.chat import ChatService
@@ -112,12 +114,31 @@ class Passage(BaseModel):
     page: int | None
     heading: str | None
     score: float
-    download_url: str
+    download_url: str = Field(description="The file's download on this site (a whole URL)")
+    license: str | None = Field(
+        default=None,
+        description="The SPDX id the file is shared under; null: none given (all rights reserved)",
+    )
+    license_url: str | None = Field(default=None, description="The license's page at spdx.org")
+    dataset_id: str | None = Field(default=None, description="The dataset of the file")
+    dataset: CitedDatasetRead | None = Field(
+        default=None,
+        description="Name, license, attribution and owner of a dataset other than the GPT's own: what to "
+        "name when using the passage",
+    )
 
 
 class SearchResult(BaseModel):
     passages: list[Passage]
     note: str | None = None
+
+
+def _on_site(dataset: dict[str, Any] | None, site: str) -> dict[str, Any] | None:
+    """A cited dataset with its page and its owner's page as whole URLs on `site`."""
+    if dataset is None:
+        return None
+    owner = dataset["owner"] and {**dataset["owner"], "url": site + dataset["owner"]["url"]}
+    return {**dataset, "url": dataset["url"] and site + dataset["url"], "owner": owner}
 
 
 def _caller(ctx: Context) -> Caller:
@@ -271,6 +292,8 @@ def build_server() -> MCPServer:
             if not open_ids:
                 return SearchResult(passages=[], note="This GPT has no open knowledge files.")
             hits = await knowledge.search(caller.gpt_id, query, k=limit, file_ids=open_ids, for_answer=True)
+            # An MCP client is elsewhere: the links it is given are whole URLs on this site.
+            site = str(ctx.request_context.request.base_url).rstrip("/")  # set: _caller found the request
             passages = [
                 Passage(
                     text=h.hit.text,
@@ -279,7 +302,11 @@ def build_server() -> MCPServer:
                     page=h.hit.page,
                     heading=h.hit.heading,
                     score=h.hit.score,
-                    download_url=f"/api/store/gpts/{caller.gpt_id}/files/{h.hit.file_id}/download",
+                    download_url=f"{site}/api/store/gpts/{caller.gpt_id}/files/{h.hit.file_id}/download",
+                    license=h.license,
+                    license_url=license_url(h.license),
+                    dataset_id=str(h.dataset_id) if h.dataset_id else None,
+                    dataset=_on_site(cited_dataset(h), site),
                 )
                 for h in hits
                 if h.access == "open"  # open_ids already say so; a file made private since stays out

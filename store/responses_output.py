@@ -32,6 +32,8 @@ from core.llm import ChatModel, Delta
 from core.openai_errors import openai_error, openai_status
 from core.settings import Settings
 from retrieval.answer import Answer
+from retrieval.attribution import license_url
+from retrieval.citations import cited_dataset
 from retrieval.tool_loop import ToolCallEnded, ToolCallStarted
 from store.conversation_items import cited_dataset_fields, conversation_public_id
 from store.responses import Persist, answer
@@ -133,13 +135,24 @@ def _search_results(plan: ResponsePlan, max_words: int) -> list[dict[str, Any]]:
     results = []
     for s in plan.sources:
         filename, heading = s.labels(max_words)  # a private file's within the verbatim guard's limit
+        dataset = cited_dataset(s) or {}  # an open passage is handed out with its terms, as citations are
+        license = s.license if s.access == "open" else None
         results.append(
             {
                 "file_id": str(s.hit.file_id),
                 "filename": filename,
                 "score": round(float(s.hit.score), 4),
                 "text": s.hit.text if s.access == "open" else None,  # private files are never handed out
-                "attributes": {"page": s.hit.page, "heading": heading, "access": s.access},
+                "attributes": {
+                    "page": s.hit.page,
+                    "heading": heading,
+                    "access": s.access,
+                    "license": license,
+                    "license_url": license_url(license),
+                    "dataset": dataset.get("name"),
+                    "attribution": dataset.get("attribution"),
+                    "dataset_url": dataset.get("url"),
+                },  # fmt: skip
             }
         )
     return results

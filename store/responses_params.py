@@ -244,6 +244,12 @@ def _check_tools(request: CreateResponseRequest) -> None:
                 "tool_choice",
                 "unsupported_value",
             )
+        if not isinstance(choice.get("name"), str):
+            raise _refuse(
+                "Missing required parameter: 'tool_choice.name'.",
+                "tool_choice.name",
+                "missing_required_parameter",
+            )
         if choice.get("name") not in names:
             raise _refuse(
                 f"'tool_choice' names {choice.get('name')!r}, which is not in 'tools'",

@@ -27,7 +27,7 @@ from retrieval.schemas import ApprovalCreate
 from retrieval.service import KnowledgeService
 from store.admin import FeaturedItem, ReviewItem, ReviewStatus, StoreAdmin
 from store.chat import ChatService, streamed_reply
-from store.dataset_downloads import head_content_type, terms_headers
+from store.dataset_downloads import gpt_file_terms, head_content_type
 from store.models import ChatMessage
 from store.schemas import (
     AppealCreate,
@@ -151,12 +151,13 @@ class PublishingController(Controller):
         )
 
 
-def _file_headers(request: Request, gpt_id: uuid.UUID, file) -> dict[str, str]:
+async def _file_headers(request: Request, session: AsyncSession, gpt_id: uuid.UUID, file) -> dict[str, str]:
     """An open file's download headers: its name, size and terms (`Link: rel="license"`, ...)."""
+    site = str(request.base_url).rstrip("/")
     return {
         "Content-Disposition": content_disposition(file.filename),
         "Content-Length": str(file.bytes),
-        **terms_headers(file.license, None, f"{str(request.base_url).rstrip('/')}/g/{gpt_id}"),
+        **await gpt_file_terms(session, gpt_id, file, site),
     }
 
 
@@ -217,7 +218,7 @@ class StoreController(Controller):
         terms as a dataset's downloads carry them (`Link: rel="license"`, `Dataset-License`)."""
         file = await StoreService(read_session, settings).open_file(gpt_id, file_id, optional_user)
         stored = await KnowledgeService(read_session, settings).open_upload(file.id)
-        headers = _file_headers(request, gpt_id, file)
+        headers = await _file_headers(request, read_session, gpt_id, file)
         headers["Content-Length"] = str(stored.size)
         return Stream(stored.chunks, media_type=file.media_type, headers=headers)
 
@@ -236,7 +237,7 @@ class StoreController(Controller):
         return Response(
             b"",
             headers={
-                **_file_headers(request, gpt_id, file),
+                **await _file_headers(request, read_session, gpt_id, file),
                 "Content-Type": head_content_type(file.media_type),
             },
         )

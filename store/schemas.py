@@ -143,6 +143,11 @@ class OpenFile(BaseModel):
     bytes: int
     license: str | None
     download_url: str
+    dataset: CitedDatasetRead | None = Field(
+        default=None,
+        description="The open dataset the file comes from, with its terms (attribution, license, page); "
+        "null for the GPT's own files",
+    )
 
 
 class TrustSummary(BaseModel):

@@ -154,6 +154,7 @@ class StoreService(AppealsMixin):
 
     async def page(self, gpt_id: uuid.UUID, user: User | None) -> GptPage:
         """The public page of a GPT; instructions only for its owner, open files only."""
+        from store.datasets import cited_datasets
         from store.search import listing_item
 
         listing = await self.visible_listing(gpt_id, user)
@@ -177,6 +178,11 @@ class StoreService(AppealsMixin):
         config = version.config
         count = listing.rating_count
         is_owner = await self.is_owner(user, listing)
+        open_files = [f for f in files if f.access == "open"]
+        # A file of another (open) dataset is listed with that dataset's terms, as a citation names them.
+        named = await cited_datasets(
+            self.session, [f.dataset_id for f in open_files if f.dataset_id != gpt_id]
+        )
         public_instructions = config.get("instructions_visibility") == "public"
         return GptPage(
             id=gpt_id,
@@ -205,9 +211,9 @@ class StoreService(AppealsMixin):
                     bytes=f.bytes,
                     license=f.license,
                     download_url=f"/api/store/gpts/{gpt_id}/files/{f.id}/download",
+                    dataset=named.get(f.dataset_id),
                 )
-                for f in files
-                if f.access == "open"
+                for f in open_files
             ],
             more_by_creator=[listing_item(other, owner, organization) for other in others.scalars()],
             instructions=config.get("instructions") if is_owner or public_instructions else None,

@@ -263,3 +263,15 @@ async def test_browsers_may_send_the_official_sdks_headers(client, path):
         },
     )
     assert refused.status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/v1/models", "/mcp/gpts/x", "/api/store/gpts"])
+async def test_browsers_may_read_retry_after_and_a_downloads_terms(client, path):
+    """A cross-origin script reads only the response headers exposed to it: without `Retry-After` the openai
+    JS SDK cannot wait as a 429 says, an MCP client cannot read `WWW-Authenticate`, and a download's terms
+    (`Link`, `Dataset-License`, `Dataset-Attribution`) are hidden from the page that fetched it."""
+    answer = await client.get(path, headers={"Origin": "https://app.example"})
+    assert answer.headers["access-control-allow-origin"] == "*"
+    exposed = {h.strip().lower() for h in answer.headers["access-control-expose-headers"].split(",")}
+    assert {"retry-after", "www-authenticate", "mcp-session-id", "content-disposition", "link"} <= exposed
+    assert {"dataset-license", "dataset-attribution"} <= exposed

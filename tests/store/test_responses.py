@@ -495,6 +495,16 @@ async def test_parameters_are_honoured_or_refused_naming_them(offline_api, gpt_i
     assert error["param"] == param and error["type"] == "invalid_request_error" and error["message"], error
 
 
+async def test_a_function_tool_choice_without_a_name_says_the_name_is_missing(offline_api, gpt_id):
+    """Not "names None, which is not in 'tools'": the name is what is missing, as OpenAI says it."""
+    sdk, base, key = offline_api
+    raw = await raw_create(base, key, {"model": gpt_id, "input": "Hi", "tool_choice": {"type": "function"}})
+    assert raw.status_code == 400, raw.text
+    error = raw.json()["error"]
+    assert (error["param"], error["code"]) == ("tool_choice.name", "missing_required_parameter"), error
+    assert "None" not in error["message"]
+
+
 async def test_honoured_and_forwarded_parameters_reach_the_model(llm_api, gpt_id, fake_openai):
     sdk, base, key = llm_api
     response = await sdk.responses.create(
