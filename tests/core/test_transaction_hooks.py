@@ -1,4 +1,4 @@
-"""`after_commit` / `after_rollback` (core/concurrency.py): side effects outside the database follow the rows."""
+"""`after_commit` / `after_rollback` (core/concurrency.py): outside effects follow the rows."""
 
 from __future__ import annotations
 
