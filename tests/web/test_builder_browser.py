@@ -172,7 +172,15 @@ def _draft(builders: Builders, **fields) -> str:
 def test_build_by_chat_with_an_llm_then_undo(page, fake_openai_server):
     fake_openai_server.reset()
     fake_openai_server.script(
-        tool_call("update_gpt", {"name": "Chef Helper", "description": "Suggests dinners."}),
+        tool_call(
+            "update_gpt",
+            {
+                "name": "Chef Helper",
+                "description": "Suggests dinners.",
+                "welcome_message": "What is in your fridge?",
+                "conversation_starters": ["Dinner for two?"],
+            },
+        ),
         text("I named it Chef Helper."),
     )
     page.get_by_role("button", name="Create a GPT").click()
@@ -184,6 +192,11 @@ def test_build_by_chat_with_an_llm_then_undo(page, fake_openai_server):
     )
     expect(page.get_by_role("heading", level=1)).to_have_text("Chef Helper")
     expect(page.get_by_text("Changed Name, Description")).to_be_visible()
+    # the preview of a new draft follows the turn: its name, welcome message and starters, no reload
+    preview = page.locator("#preview")
+    expect(preview.get_by_label("Message Chef Helper")).to_be_visible()
+    expect(preview.get_by_text("What is in your fridge?")).to_be_visible()
+    expect(preview.get_by_role("button", name="Dinner for two?")).to_be_visible()
 
     page.get_by_role("tab", name="Configure").click()
     expect(page.get_by_label("Name", exact=True)).to_have_value("Chef Helper")

@@ -81,21 +81,31 @@
   // The builder chat (Create) ---------------------------------------------------------------------------
 
   async function refreshFromServer() {
-    // The draft changed: take Configure, the chat history (with its Undo) and the preview's starters
-    // from a fresh rendering of this page, so the page shows exactly what the server has.
+    // The draft changed: take Configure, the chat history (with its Undo), the preview's name and,
+    // while no preview chat has begun, its welcome message and starters from a fresh rendering of this
+    // page (which has no preview chat), so the page shows exactly what the server has.
     var response = await fetch(window.location.pathname + "?tab=create", { credentials: "same-origin" });
     if (!response.ok) return;
     var fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-    ["panel-configure", "builder-messages", "builder-title"].forEach(function (id) {
+    var ids = ["panel-configure", "builder-messages", "builder-title", "preview-label"];
+    var conversation = document.querySelector('#preview-form input[name="conversation_id"]');
+    var previewBegun = (conversation && conversation.value) ||
+      document.querySelector("#preview-messages .message.user");
+    if (!previewBegun) ids.push("preview-messages");
+    ids.forEach(function (id) {
       var mine = document.getElementById(id);
       var theirs = fresh.getElementById(id);
       if (mine && theirs) mine.replaceChildren.apply(mine, Array.prototype.slice.call(theirs.childNodes));
     });
     var starters = document.getElementById("preview-starters");
     var freshStarters = fresh.getElementById("preview-starters");
-    if (starters && freshStarters) starters.replaceWith(freshStarters);
+    if (starters && freshStarters && !previewBegun) {
+      starters.replaceWith(freshStarters);
+      setUpStarterButtons(); // the new buttons only: the old ones went with the old list
+    }
+    var list = document.getElementById("builder-messages");
+    if (list) list.scrollTop = list.scrollHeight; // the turn just answered, not the top of the history
     setUpStarters();
-    setUpStarterButtons();
   }
 
   async function sendBuilderMessage(form) {
