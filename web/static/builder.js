@@ -456,38 +456,58 @@
     }
   }
 
-  // Several files go as one file batch (POST /api/gpts/{id}/file_batches): one request, one row of
-  // counts with a Cancel button; the page shows it after the upload.
+  // An archive (zip or tar) is unpacked by the file batch route, sent as its `archive` part; as a plain
+  // file it would fail as an unsupported format. Judged by name, as the chooser shows it.
+  var ARCHIVE_NAME = /\.(zip|tar|tgz|tbz2?|txz|tar\.(gz|bz2|xz))$/i;
+
+  function isArchive(file) { return ARCHIVE_NAME.test(file.name); }
+
+  // Several files go as one file batch (POST /api/gpts/{id}/file_batches), and each archive as a batch
+  // of its own (a batch holds one archive or files): one request each, one row of counts with a Cancel
+  // button; the page shows them after the upload.
   async function uploadBatch(form, files) {
-    var body = new FormData();
-    files.forEach(function (file) { body.append("file", file, file.name); });
+    var archives = files.filter(isArchive);
+    var plain = files.filter(function (file) { return !isArchive(file); });
+    var requests = archives.map(function (file) { return [["archive", file]]; });
+    if (plain.length) requests.push(plain.map(function (file) { return ["file", file]; }));
     var access = form.querySelector('input[name="access"]:checked');
-    body.append("access", access ? access.value : "private");
     var license = form.querySelector('input[name="license"]').value.trim();
-    if (license) body.append("license", license);
     var hint = document.getElementById("h-file");
-    hint.textContent = "Uploading " + files.length + " files ...";
-    try {
-      var response = await fetch("/builder/" + gptId + "/file_batches", {
-        method: "POST",
-        body: body,
-        headers: { "Accept": "application/json", "X-CSRF-Token": csrfToken() },
-        credentials: "same-origin",
-      });
-      if (!response.ok) throw new Error(await problemOf(response));
-      window.location.href = "/builder/" + gptId + "?tab=knowledge&done=uploaded#batches";
-    } catch (error) {
-      // said aloud and shown as an error, not in the drop zone's small grey hint
-      hint.textContent = "Not uploaded: " + error.message;
-      hint.classList.remove("muted");
-      hint.classList.add("error");
-      hint.setAttribute("role", "alert");
+    hint.textContent = "Uploading " + files.length + (files.length === 1 ? " file" : " files") + " ...";
+    var failures = [];
+    for (var i = 0; i < requests.length; i++) {
+      var body = new FormData();
+      requests[i].forEach(function (part) { body.append(part[0], part[1], part[1].name); });
+      body.append("access", access ? access.value : "private");
+      if (license) body.append("license", license);
+      try {
+        var response = await fetch("/builder/" + gptId + "/file_batches", {
+          method: "POST",
+          body: body,
+          headers: { "Accept": "application/json", "X-CSRF-Token": csrfToken() },
+          credentials: "same-origin",
+        });
+        if (!response.ok) throw new Error(await problemOf(response));
+      } catch (error) {
+        var which = requests[i][0][0] === "archive" ? requests[i][0][1].name + ": " : "";
+        failures.push(which + error.message);
+      }
     }
+    if (!failures.length) {
+      window.location.href = "/builder/" + gptId + "?tab=knowledge&done=uploaded#batches";
+      return;
+    }
+    // said aloud and shown as an error, not in the drop zone's small grey hint
+    var kept = failures.length < requests.length ? " The other files were uploaded: reload the page to see them." : "";
+    hint.textContent = "Not uploaded: " + failures.join("; ") + kept;
+    hint.classList.remove("muted");
+    hint.classList.add("error");
+    hint.setAttribute("role", "alert");
   }
 
   async function uploadAll(form, files) {
     // A dataset's page has no page twin of the batch route (and no license input): its files go one by one.
-    if (files.length > 1 && gptId) await uploadBatch(form, files);
+    if (gptId && (files.length > 1 || files.some(isArchive))) await uploadBatch(form, files);
     else for (var i = 0; i < files.length; i++) await uploadOne(form, files[i]);
     form.querySelector('input[type="file"]').value = "";
   }
