@@ -80,6 +80,37 @@
 
   // The builder chat (Create) ---------------------------------------------------------------------------
 
+  // Configure edits not saved yet: a builder turn must not replace them with the server's draft (they
+  // were lost without a word). Marked at the first edit, or by the server on a refused save, whose form
+  // shows what was typed.
+  function markConfigureEdited(event) {
+    var form = event.target.closest ? event.target.closest("#configure-form") : null;
+    if (form) form.setAttribute("data-unsaved", "");
+  }
+  document.addEventListener("input", markConfigureEdited);
+  document.addEventListener("change", markConfigureEdited);
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("[data-starter-action], #add-starter")) markConfigureEdited(event);
+  });
+
+  function configureEdited() {
+    var form = document.getElementById("configure-form");
+    return !!form && form.hasAttribute("data-unsaved");
+  }
+
+  // Said at the top of Configure when a builder turn left its unsaved edits in place: its save is then
+  // refused as made on an older draft (409), with the edits kept, as a save from another tab is.
+  function sayConfigureKept() {
+    var form = document.getElementById("configure-form");
+    if (!form || document.getElementById("configure-kept")) return;
+    var note = el("p", "notice",
+      "The builder changed the draft; your unsaved edits here are kept as you typed them. " +
+      "Reload the page to see the builder's changes (your edits will be lost), or save to be asked.");
+    note.id = "configure-kept";
+    note.setAttribute("role", "status");
+    form.parentNode.insertBefore(note, form);
+  }
+
   async function refreshFromServer() {
     // The draft changed: take Configure, the chat history (with its Undo), the preview's name and,
     // while no preview chat has begun, its welcome message and starters from a fresh rendering of this
@@ -87,7 +118,9 @@
     var response = await fetch(window.location.pathname + "?tab=create", { credentials: "same-origin" });
     if (!response.ok) return;
     var fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-    var ids = ["panel-configure", "builder-messages", "builder-title", "preview-label"];
+    var keepConfigure = configureEdited();
+    var ids = ["builder-messages", "builder-title", "preview-label"];
+    if (!keepConfigure) ids.push("panel-configure");
     var conversation = document.querySelector('#preview-form input[name="conversation_id"]');
     var previewBegun = (conversation && conversation.value) ||
       document.querySelector("#preview-messages .message.user");
@@ -105,7 +138,8 @@
     }
     var list = document.getElementById("builder-messages");
     if (list) list.scrollTop = list.scrollHeight; // the turn just answered, not the top of the history
-    setUpStarters();
+    if (keepConfigure) sayConfigureKept();
+    else setUpStarters();
   }
 
   async function sendBuilderMessage(form) {
