@@ -26,6 +26,7 @@ from builder.models import Gpt
 from builder.preview import PreviewService
 from builder.schemas import BuilderMessageRead, CitationRead, GptRead, GptUpdate, validate_fields
 from builder.service import GptService, PortabilityService
+from core.auth import PAID_PLANS
 from core.errors import AppError, Invalid, UnstorableText
 from core.models import User
 from core.params import Cursor
@@ -268,7 +269,7 @@ async def _list_page(
     service = GptService(session, settings)
     rows, next_cursor = await service.list_owned(user, 50, cursor)
     gpts = await service.read_all(rows)
-    context = {"gpts": gpts, "errors": errors, "next_cursor": next_cursor}
+    context = {"gpts": gpts, "errors": errors, "next_cursor": next_cursor, "paid_plans": PAID_PLANS}
     return render(request, "builder/list.html", user, status_code=status, **context)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tomllib
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,16 @@ def kilobytes(size: int) -> str:
     return f"{size / 1024:.0f} KB" if size < 1024 * 1024 else f"{size / 1024 / 1024:.1f} MB"
 
 
+@cache
+def _skip_reasons() -> dict[str, str]:
+    return tomllib.loads((Path(__file__).parent / "data" / "skip_reasons.toml").read_text("utf-8"))
+
+
+def skip_reason(reason: str) -> str:
+    """Why a batch's file was not added, in words (`web/data/skip_reasons.toml`); an unknown code as is."""
+    return _skip_reasons().get(reason, reason)
+
+
 def _nothing_for_none(value: Any) -> Any:
     return "" if value is None else value
 
@@ -54,7 +66,9 @@ def environment() -> Environment:
         # in its Website field, and the form could not be saved until the user cleared it.
         finalize=_nothing_for_none,
     )
-    env.filters.update(initials=initials, stars=stars, kilobytes=kilobytes, counted=counted)
+    env.filters.update(
+        initials=initials, stars=stars, kilobytes=kilobytes, counted=counted, skip_reason=skip_reason
+    )
     return env
 
 

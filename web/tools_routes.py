@@ -188,8 +188,9 @@ class _Draft:
         """`submit` the form's API `body`; back to the Tools page, or the page again with the errors
         at their fields (`context` says which form they belong to). `refused`: the form's own errors (a
         422 before the API body is looked at)."""
-        if refused:
-            return await self.page(values=values, errors=refused, status_code=422, **context)
+        if refused:  # with what the schema says of the other fields: every mistake named at once
+            errors = {**parse(model, body)[1], **refused}
+            return await self.page(values=values, errors=errors, status_code=422, **context)
         outcome = await submit(self.session, model, body, action)
         if outcome.ok:
             return _back(self.gpt.id)

@@ -241,3 +241,15 @@ async def test_mcp_header_lines_that_are_mistakes_are_named_by_line(
     assert refused.status_code == 422 and words in html.unescape(refused.text), refused.text
     assert "value-0001" not in refused.text
     assert (await web.get(f"/api/gpts/{gpt_id}/mcp_servers", headers=creator_headers)).json() == []
+
+
+async def test_a_header_mistake_and_a_bad_label_are_named_at_once(web, creator_headers, mcp_server):
+    """The header lines were checked alone: the label's mistake showed only after the headers were fixed."""
+    gpt_id = (await web.post("/api/gpts", json={"name": "Trip Helper"}, headers=creator_headers)).json()["id"]
+    refused = await post(
+        web, f"/builder/{gpt_id}/tools/mcp_servers", server_label="wiki 📚", server_url=mcp_server.url,
+        headers="NoColonHere",
+    )  # fmt: skip
+    text = html.unescape(refused.text)
+    assert refused.status_code == 422 and "Line 1 has no ':'" in text
+    assert "must be 1-64 letters, digits, '_' or '-'" in text

@@ -82,3 +82,27 @@ def test_every_page_fits_360_pixels(browser, site):
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 360, f"{path} scrolls sideways at 360 px ({width} px wide)"
     context.close()
+
+
+def test_a_name_ending_right_to_left_keeps_the_words_after_it_in_order(page, site):
+    """A creator named "Ådne نور" made the byline read "By Ådne 0 · نور conversations": the name's Arabic
+    end took the count after it into its right-to-left run."""
+    page.goto(f"/g/{site.gpt_id}")
+    after_the_name = page.evaluate(
+        """() => {
+            const name = document.querySelector("main p.muted a");
+            name.textContent = "Ådne نور";  // as the page renders such a name
+            let rest = name.nextSibling;  // up to " · 1 conversation · version 1": a GPT without a category
+            while (rest && !/[0-9]/.test(rest.textContent)) {
+                const next = rest.nextSibling;
+                rest.remove();
+                rest = next;
+            }
+            const at = rest.textContent.search(/[0-9]/);
+            const range = document.createRange();
+            range.setStart(rest, at);
+            range.setEnd(rest, at + 1);
+            return range.getBoundingClientRect().left >= name.getBoundingClientRect().right - 1;
+        }"""
+    )
+    assert after_the_name, "the count after the creator's name was drawn inside it"

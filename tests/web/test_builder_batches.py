@@ -82,3 +82,20 @@ async def test_cancelling_a_batch_that_finished_meanwhile_says_so(client, sessio
     assert cancelled.status_code == 303 and "done=finished-batch" in cancelled.headers["location"]
     page = (await client.get(cancelled.headers["location"], headers=HTML)).text
     assert "The batch had already finished: nothing was left to cancel." in page
+
+
+async def test_a_batch_row_names_its_skipped_files_and_why(client, session, creator, settings):
+    """It said "1 skipped" and no more: which of the files chosen was left out, and why, was not shown."""
+    path = await signed_in_draft(client, session, settings, creator, name="Harbour")
+    note = ("file", ("quay.md", b"# Quay\n\nThe quay opens at six.\n"))
+    files = [note, ("file", ("blank.md", b"")), ("file", ("quay-again.md", note[1][1]))]
+    created = await client.post(
+        f"{path}/file_batches",
+        files=files + [("access", (None, b"private"))],
+        headers={"Accept": "application/json", "X-CSRF-Token": token(client)},
+    )
+    assert created.status_code == 202, created.text
+    page = (await client.get(f"{path}?tab=knowledge", headers=HTML)).text
+    assert "2 skipped" in page
+    assert '<span class="file-name">blank.md</span>: empty: nothing to read' in page
+    assert '<span class="file-name">quay-again.md</span>: already here' in page

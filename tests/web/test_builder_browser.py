@@ -137,10 +137,12 @@ def _page(browser, base_url: str, email: str) -> Iterator:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="My GPTs")).to_be_visible()
+    allowed = ["status of 422"]
+    page.allow_console_error = allowed.append  # a refusal the test expects: "status of 409"
     yield page
     context.close()
     # Expected refusals (a 422 of a form the test sends wrong) show as console errors of the resource.
-    problems = [p for p in problems if "status of 422" not in p]
+    problems = [p for p in problems if not any(words in p for words in allowed)]
     assert not problems, f"the page reported errors (CSP violations show here): {problems}"
 
 
@@ -172,7 +174,15 @@ def _draft(builders: Builders, **fields) -> str:
 def test_build_by_chat_with_an_llm_then_undo(page, fake_openai_server):
     fake_openai_server.reset()
     fake_openai_server.script(
-        tool_call("update_gpt", {"name": "Chef Helper", "description": "Suggests dinners."}),
+        tool_call(
+            "update_gpt",
+            {
+                "name": "Chef Helper",
+                "description": "Suggests dinners.",
+                "welcome_message": "What is in your fridge?",
+                "conversation_starters": ["Dinner for two?"],
+            },
+        ),
         text("I named it Chef Helper."),
     )
     page.get_by_role("button", name="Create a GPT").click()
@@ -184,6 +194,11 @@ def test_build_by_chat_with_an_llm_then_undo(page, fake_openai_server):
     )
     expect(page.get_by_role("heading", level=1)).to_have_text("Chef Helper")
     expect(page.get_by_text("Changed Name, Description")).to_be_visible()
+    # the preview of a new draft follows the turn: its name, welcome message and starters, no reload
+    preview = page.locator("#preview")
+    expect(preview.get_by_label("Message Chef Helper")).to_be_visible()
+    expect(preview.get_by_text("What is in your fridge?")).to_be_visible()
+    expect(preview.get_by_role("button", name="Dinner for two?")).to_be_visible()
 
     page.get_by_role("tab", name="Configure").click()
     expect(page.get_by_label("Name", exact=True)).to_have_value("Chef Helper")
@@ -225,6 +240,29 @@ def test_build_by_chat_offline(offline_page):
         " return l.scrollHeight > l.clientHeight && l.scrollTop + l.clientHeight >= l.scrollHeight - 2; })()"
     )
     assert at_end, "the builder chat opened scrolled to its greeting"
+
+
+def test_a_builder_turn_keeps_unsaved_configure_edits(page, builders, fake_openai_server):
+    """A turn refreshed Configure from the server and took what was typed there, unsaved, without a word."""
+    gpt_id = _draft(builders, name="Trail Buddy", instructions="Suggest hikes.")
+    fake_openai_server.reset()
+    fake_openai_server.script(
+        tool_call("update_gpt", {"description": "Hikes near Bergen."}), text("Described it.")
+    )
+    page.goto(f"/builder/{gpt_id}")
+    page.get_by_role("tab", name="Configure").click()
+    page.locator("#f-instructions").fill("Suggest hikes with the weather in mind.")
+    page.get_by_role("tab", name="Create").click()
+    page.get_by_label("Message the builder").fill("Describe it as hikes near Bergen")
+    page.keyboard.press("Enter")
+    expect(page.locator("#builder-messages .message.assistant .text").last).to_have_text("Described it.")
+    page.get_by_role("tab", name="Configure").click()
+    expect(page.locator("#configure-kept")).to_contain_text("your unsaved edits here are kept")
+    expect(page.locator("#f-instructions")).to_have_value("Suggest hikes with the weather in mind.")
+    page.allow_console_error("status of 409")
+    page.get_by_role("button", name="Save").click()  # made on the draft before the turn: asked first
+    expect(page.get_by_text("This draft changed since this form was opened")).to_be_visible()
+    expect(page.locator("#f-instructions")).to_have_value("Suggest hikes with the weather in mind.")
 
 
 def test_configure_by_keyboard_with_a_field_error(page, builders):

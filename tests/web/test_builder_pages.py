@@ -295,6 +295,22 @@ async def test_publish_shows_every_review_reason_then_approves_restores_unpublis
     assert again.status_code == 409 and "This GPT is not published" in again.text
 
 
+async def test_the_publish_form_keeps_the_visibility_of_the_newest_version(
+    client, session, creator, settings
+):
+    """A GPT shared by link is not made public by pressing Publish again after an edit."""
+    path = await signed_in_draft(client, session, settings, creator, name="Fjord Guide")
+    checked = 'value="{}" checked'
+    fresh = await client.get(path, headers=HTML)
+    assert checked.format("public") in fresh.text  # a draft never published: public, as before
+    shared = await client.post(
+        f"{path}/publish", data={"csrf_token": token(client), "visibility": "link"}, headers=HTML
+    )
+    assert "Version 1 is live" in shared.text
+    for page in (shared, await client.get(path, headers=HTML), await client.get(f"{path}/publish")):
+        assert checked.format("link") in page.text and checked.format("public") not in page.text
+
+
 async def test_export_import_and_delete(client, session, creator, settings):
     path = await signed_in_draft(client, session, settings, creator, name="Fjord/Guide", description="Trips")
     await client.post(

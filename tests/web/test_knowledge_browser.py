@@ -8,7 +8,9 @@ an init script: how many are open now, the most open at once, and the URL of eac
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import expect
@@ -196,3 +198,28 @@ def test_a_refused_upload_row_has_no_delete_button_to_post_the_configure_form(pa
     page.reload()
     page.get_by_role("tab", name="Configure").click()
     expect(page.get_by_label("Name")).to_have_value("Tide Planner")
+
+
+def test_a_chosen_zip_is_unpacked_as_a_batch_of_its_own(page, site):
+    """A zip chosen in the Knowledge tab goes as the batch's `archive`, so its members become the files;
+    sent as a plain file it used to fail as "ZIP archives are not supported"."""
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("trips/flam.md", "# Flåm\n\nKayak rental in Flåm costs 600 NOK per day.")
+        z.writestr("trips/bergen.md", "# Bergen\n\nIt rains 231 days a year in Bergen.")
+    log_in(page, site.creator_email, "/builder")
+    page.get_by_role("button", name="Create a GPT").click()
+    page.get_by_role("tab", name="Knowledge").click()
+    page.get_by_label("Knowledge files").set_input_files(
+        [
+            {"name": "trips.zip", "mimeType": "application/zip", "buffer": archive.getvalue()},
+            text_file("pier.txt", 1),
+        ]
+    )
+    expect(page).to_have_url(re.compile(r"done=uploaded"))
+    batches = page.locator("li[data-batch-id]")
+    expect(batches).to_have_count(2)
+    expect(batches.filter(has_text="2 files")).to_contain_text("0 ready · 2 processing")
+    expect(batches.filter(has_text="1 file ")).to_contain_text("0 ready · 1 processing")
+    expect(page.locator("#files")).to_contain_text("flam.md")
+    expect(page.locator("#files")).not_to_contain_text("trips.zip")

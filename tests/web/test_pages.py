@@ -253,6 +253,16 @@ async def test_builder_creates_a_draft_and_shows_field_errors(client, session, c
     token = client.cookies.get(CSRF_COOKIE)
     refused = await client.post("/builder/new", data={"csrf_token": token}, headers=HTML)
     assert refused.status_code == 403 and "plus" in refused.text
+    # the list offers a free plan no Create or Import that would end on that 403 page, only the way out
+    mine = (await client.get("/builder", headers=HTML)).text
+    assert "Creating GPTs needs the" in mine and "an administrator can give it to you" in mine
+    assert 'action="/builder/new"' not in mine and 'action="/builder/import"' not in mine
+    free.is_admin = True
+    await session.commit()
+    assert (
+        f'href="/admin/users?q={free.email.replace("@", "%40")}"'
+        in (await client.get("/builder", headers=HTML)).text
+    )
     client.cookies.clear()
     await log_in(client, creator.email)
     token = client.cookies.get(CSRF_COOKIE)

@@ -80,22 +80,66 @@
 
   // The builder chat (Create) ---------------------------------------------------------------------------
 
+  // Configure edits not saved yet: a builder turn must not replace them with the server's draft (they
+  // were lost without a word). Marked at the first edit, or by the server on a refused save, whose form
+  // shows what was typed.
+  function markConfigureEdited(event) {
+    var form = event.target.closest ? event.target.closest("#configure-form") : null;
+    if (form) form.setAttribute("data-unsaved", "");
+  }
+  document.addEventListener("input", markConfigureEdited);
+  document.addEventListener("change", markConfigureEdited);
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("[data-starter-action], #add-starter")) markConfigureEdited(event);
+  });
+
+  function configureEdited() {
+    var form = document.getElementById("configure-form");
+    return !!form && form.hasAttribute("data-unsaved");
+  }
+
+  // Said at the top of Configure when a builder turn left its unsaved edits in place: its save is then
+  // refused as made on an older draft (409), with the edits kept, as a save from another tab is.
+  function sayConfigureKept() {
+    var form = document.getElementById("configure-form");
+    if (!form || document.getElementById("configure-kept")) return;
+    var note = el("p", "notice",
+      "The builder changed the draft; your unsaved edits here are kept as you typed them. " +
+      "Reload the page to see the builder's changes (your edits will be lost), or save to be asked.");
+    note.id = "configure-kept";
+    note.setAttribute("role", "status");
+    form.parentNode.insertBefore(note, form);
+  }
+
   async function refreshFromServer() {
-    // The draft changed: take Configure, the chat history (with its Undo) and the preview's starters
-    // from a fresh rendering of this page, so the page shows exactly what the server has.
+    // The draft changed: take Configure, the chat history (with its Undo), the preview's name and,
+    // while no preview chat has begun, its welcome message and starters from a fresh rendering of this
+    // page (which has no preview chat), so the page shows exactly what the server has.
     var response = await fetch(window.location.pathname + "?tab=create", { credentials: "same-origin" });
     if (!response.ok) return;
     var fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-    ["panel-configure", "builder-messages", "builder-title"].forEach(function (id) {
+    var keepConfigure = configureEdited();
+    var ids = ["builder-messages", "builder-title", "preview-label"];
+    if (!keepConfigure) ids.push("panel-configure");
+    var conversation = document.querySelector('#preview-form input[name="conversation_id"]');
+    var previewBegun = (conversation && conversation.value) ||
+      document.querySelector("#preview-messages .message.user");
+    if (!previewBegun) ids.push("preview-messages");
+    ids.forEach(function (id) {
       var mine = document.getElementById(id);
       var theirs = fresh.getElementById(id);
       if (mine && theirs) mine.replaceChildren.apply(mine, Array.prototype.slice.call(theirs.childNodes));
     });
     var starters = document.getElementById("preview-starters");
     var freshStarters = fresh.getElementById("preview-starters");
-    if (starters && freshStarters) starters.replaceWith(freshStarters);
-    setUpStarters();
-    setUpStarterButtons();
+    if (starters && freshStarters && !previewBegun) {
+      starters.replaceWith(freshStarters);
+      setUpStarterButtons(); // the new buttons only: the old ones went with the old list
+    }
+    var list = document.getElementById("builder-messages");
+    if (list) list.scrollTop = list.scrollHeight; // the turn just answered, not the top of the history
+    if (keepConfigure) sayConfigureKept();
+    else setUpStarters();
   }
 
   async function sendBuilderMessage(form) {
@@ -446,38 +490,58 @@
     }
   }
 
-  // Several files go as one file batch (POST /api/gpts/{id}/file_batches): one request, one row of
-  // counts with a Cancel button; the page shows it after the upload.
+  // An archive (zip or tar) is unpacked by the file batch route, sent as its `archive` part; as a plain
+  // file it would fail as an unsupported format. Judged by name, as the chooser shows it.
+  var ARCHIVE_NAME = /\.(zip|tar|tgz|tbz2?|txz|tar\.(gz|bz2|xz))$/i;
+
+  function isArchive(file) { return ARCHIVE_NAME.test(file.name); }
+
+  // Several files go as one file batch (POST /api/gpts/{id}/file_batches), and each archive as a batch
+  // of its own (a batch holds one archive or files): one request each, one row of counts with a Cancel
+  // button; the page shows them after the upload.
   async function uploadBatch(form, files) {
-    var body = new FormData();
-    files.forEach(function (file) { body.append("file", file, file.name); });
+    var archives = files.filter(isArchive);
+    var plain = files.filter(function (file) { return !isArchive(file); });
+    var requests = archives.map(function (file) { return [["archive", file]]; });
+    if (plain.length) requests.push(plain.map(function (file) { return ["file", file]; }));
     var access = form.querySelector('input[name="access"]:checked');
-    body.append("access", access ? access.value : "private");
     var license = form.querySelector('input[name="license"]').value.trim();
-    if (license) body.append("license", license);
     var hint = document.getElementById("h-file");
-    hint.textContent = "Uploading " + files.length + " files ...";
-    try {
-      var response = await fetch("/builder/" + gptId + "/file_batches", {
-        method: "POST",
-        body: body,
-        headers: { "Accept": "application/json", "X-CSRF-Token": csrfToken() },
-        credentials: "same-origin",
-      });
-      if (!response.ok) throw new Error(await problemOf(response));
-      window.location.href = "/builder/" + gptId + "?tab=knowledge&done=uploaded#batches";
-    } catch (error) {
-      // said aloud and shown as an error, not in the drop zone's small grey hint
-      hint.textContent = "Not uploaded: " + error.message;
-      hint.classList.remove("muted");
-      hint.classList.add("error");
-      hint.setAttribute("role", "alert");
+    hint.textContent = "Uploading " + files.length + (files.length === 1 ? " file" : " files") + " ...";
+    var failures = [];
+    for (var i = 0; i < requests.length; i++) {
+      var body = new FormData();
+      requests[i].forEach(function (part) { body.append(part[0], part[1], part[1].name); });
+      body.append("access", access ? access.value : "private");
+      if (license) body.append("license", license);
+      try {
+        var response = await fetch("/builder/" + gptId + "/file_batches", {
+          method: "POST",
+          body: body,
+          headers: { "Accept": "application/json", "X-CSRF-Token": csrfToken() },
+          credentials: "same-origin",
+        });
+        if (!response.ok) throw new Error(await problemOf(response));
+      } catch (error) {
+        var which = requests[i][0][0] === "archive" ? requests[i][0][1].name + ": " : "";
+        failures.push(which + error.message);
+      }
     }
+    if (!failures.length) {
+      window.location.href = "/builder/" + gptId + "?tab=knowledge&done=uploaded#batches";
+      return;
+    }
+    // said aloud and shown as an error, not in the drop zone's small grey hint
+    var kept = failures.length < requests.length ? " The other files were uploaded: reload the page to see them." : "";
+    hint.textContent = "Not uploaded: " + failures.join("; ") + kept;
+    hint.classList.remove("muted");
+    hint.classList.add("error");
+    hint.setAttribute("role", "alert");
   }
 
   async function uploadAll(form, files) {
     // A dataset's page has no page twin of the batch route (and no license input): its files go one by one.
-    if (files.length > 1 && gptId) await uploadBatch(form, files);
+    if (gptId && (files.length > 1 || files.some(isArchive))) await uploadBatch(form, files);
     else for (var i = 0; i < files.length; i++) await uploadOne(form, files[i]);
     form.querySelector('input[type="file"]').value = "";
   }
