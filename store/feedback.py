@@ -222,7 +222,7 @@ class FeedbackService:
     async def _rateable(self, user: User, gpt_id: uuid.UUID) -> Listing:
         listing = await self.store.visible_listing(gpt_id, user)
         await forbid_owner(self.session, user, listing, "rate")
-        if not await self.store.has_conversation(user, gpt_id):
+        if not await self.store.has_asked(user, gpt_id):
             raise Forbidden(
                 "Only users who chatted with a GPT can rate it: rate a GPT after chatting with it"
             )

@@ -348,7 +348,7 @@ async def test_a_conversation_deleted_while_an_answer_is_made(session, settings,
     with pytest.raises(NotFound):
         await service.bind(creator, unbound, gpt_id)
 
-    bound = await create_conversation(session, creator, gpt_id)
+    bound = await create_conversation(session, creator, gpt_id, question=None)
     llm = get_llm(settings)
     request = CreateResponseRequest(model=str(gpt_id), input="Which fjord?", conversation=str(bound.id))
     plan = await responses_plan.plan(session, settings, redis, llm, creator, request)
@@ -360,7 +360,7 @@ async def test_a_conversation_deleted_while_an_answer_is_made(session, settings,
     assert await session.get(StoredResponse, plan.uuid) is None
     assert await session.scalar(sa.select(sa.func.count()).select_from(ChatMessage)) == 0
 
-    chat = await create_conversation(session, creator, gpt_id)
+    chat = await create_conversation(session, creator, gpt_id, question=None)
     replies = ChatService(session, settings, redis, llm).reply(creator, chat, "Which fjord?")
     with pytest.raises(NotFound):
         async for event in replies:

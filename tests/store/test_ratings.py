@@ -53,6 +53,20 @@ async def test_only_users_who_chatted_rate_and_never_the_creator(
     assert hidden.status_code == 404
 
 
+async def test_an_empty_conversation_does_not_make_a_rater(client, session, settings, creator):
+    listing = await create_published_gpt(session, creator)
+    url = f"/api/store/gpts/{listing.gpt_id}/rating"
+    headers = auth_headers(await create_user(session, settings), settings)
+    started = await client.post(f"/api/store/gpts/{listing.gpt_id}/conversations", headers=headers)
+    assert started.status_code == 201
+    refused = await client.put(url, json={"stars": 1, "review": "Never asked it anything"}, headers=headers)
+    assert refused.status_code == 403 and "after chatting with it" in refused.json()["detail"]
+
+    messages = f"/api/conversations/{started.json()['id']}/messages"
+    assert (await client.post(messages, json={"content": "Which fjord?"}, headers=headers)).status_code == 200
+    assert (await client.put(url, json={"stars": 4}, headers=headers)).status_code == 200
+
+
 async def test_stars_and_review_are_validated(client, session, settings, creator):
     listing = await create_published_gpt(session, creator)
     _, headers = await _rater(session, settings, listing.gpt_id)
