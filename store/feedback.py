@@ -130,7 +130,7 @@ class AdminReportRead(ReportRead):
 class ReportResolve(Strict):
     action: Literal["dismiss", "unlist"]
     # An unlisting shows the note to the creator as the listing's reason, which holds 1000 characters.
-    note: str | None = Field(default=None, max_length=1000)
+    note: Annotated[str | None, Plain] = Field(default=None, max_length=1000)
 
 
 # Review cursors: opaque to clients, the last row's sort key inside ----------------------------------------
