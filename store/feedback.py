@@ -255,6 +255,11 @@ class FeedbackService:
         changed: dict = {"stars": stars, "updated_at": datetime.now(UTC)}
         if review is not KEEP:
             changed["review"] = review
+            # A reply answered the text it was written under: shown under another text, it would put words
+            # in the creator's mouth. A changed (or removed) review drops it; the creator may answer anew.
+            edited = Rating.review.is_distinct_from(sa.cast(sa.literal(review), Rating.review.type))
+            changed["reply"] = sa.case((edited, sa.null()), else_=Rating.reply)
+            changed["replied_at"] = sa.case((edited, sa.null()), else_=Rating.replied_at)
         rating_id = await self.session.scalar(
             insert(Rating)
             .values(gpt_id=gpt_id, user_id=user.id, stars=stars, review=None if review is KEEP else review)

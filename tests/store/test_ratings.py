@@ -195,6 +195,36 @@ async def test_the_creator_replies_once(client, session, settings, creator, crea
     assert no_text.status_code == 404
 
 
+async def test_an_edited_review_drops_the_reply_to_the_old_text(
+    client, session, settings, creator, creator_headers
+):
+    listing = await create_published_gpt(session, creator)
+    url = f"/api/store/gpts/{listing.gpt_id}"
+    _, headers = await _rater(session, settings, listing.gpt_id)
+    review = (
+        await client.put(f"{url}/rating", json={"stars": 5, "review": "Great!"}, headers=headers)
+    ).json()
+    reply = f"{url}/reviews/{review['id']}/reply"
+    assert (await client.post(reply, json={"text": "Thanks!"}, headers=creator_headers)).status_code == 201
+
+    # new stars, the same words (or none sent): the reply still answers them
+    for body in ({"stars": 4}, {"stars": 4, "review": "Great!"}):
+        assert (await client.put(f"{url}/rating", json=body, headers=headers)).status_code == 200
+        assert (await client.get(f"{url}/reviews")).json()["data"][0]["reply"]["text"] == "Thanks!"
+
+    # other words: "Thanks!" must not stand under them
+    await client.put(f"{url}/rating", json={"stars": 1, "review": "It leaked my data."}, headers=headers)
+    shown = (await client.get(f"{url}/reviews")).json()["data"][0]
+    assert shown["review"] == "It leaked my data." and shown["reply"] is None
+    answered = await client.post(reply, json={"text": "Please write to us."}, headers=creator_headers)
+    assert answered.status_code == 201
+
+    # removed, then written again: the old reply does not come back
+    await client.put(f"{url}/rating", json={"stars": 1, "review": None}, headers=headers)
+    await client.put(f"{url}/rating", json={"stars": 1, "review": "Still bad."}, headers=headers)
+    assert (await client.get(f"{url}/reviews")).json()["data"][0]["reply"] is None
+
+
 async def test_aggregates_stay_exact_under_concurrent_ratings(engine, settings, redis):
     """20 users rate at once, then change or withdraw at once: the listing matches the rating table."""
     db = Database(engine)  # real commits: concurrent requests need their own connections
