@@ -271,13 +271,21 @@ class FeedbackService:
         return rating
 
     async def unrate(self, user: User, gpt_id: uuid.UUID) -> None:
-        await self.store.visible_listing(gpt_id, user)
+        """Remove the caller's rating and review. One's own words stay one's own to withdraw after the GPT
+        went out of sight (published privately, an organisation's GPT after leaving it); without a rating,
+        a GPT the caller may not see is a 404 "No such GPT", as any unknown id."""
         await self._rate_limit(user, "rating", self.settings.rate_limit_ratings_per_minute, 60)
-        listing = await self._lock_listing(gpt_id)
+        listing = await self.session.scalar(
+            sa.select(Listing)
+            .where(Listing.gpt_id == gpt_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
         result = await self.session.execute(
             sa.delete(Rating).where(Rating.gpt_id == gpt_id, Rating.user_id == user.id)
         )
-        if not result.rowcount:
+        if not result.rowcount or listing is None:
+            await self.store.visible_listing(gpt_id, user)
             raise NotFound("You have not rated this GPT")
         await self._recount(listing)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -223,6 +224,42 @@ async def test_an_edited_review_drops_the_reply_to_the_old_text(
     await client.put(f"{url}/rating", json={"stars": 1, "review": None}, headers=headers)
     await client.put(f"{url}/rating", json={"stars": 1, "review": "Still bad."}, headers=headers)
     assert (await client.get(f"{url}/reviews")).json()["data"][0]["reply"] is None
+
+
+async def test_a_rating_is_withdrawn_after_the_gpt_went_out_of_sight(
+    client, session, settings, creator_headers
+):
+    gpt = (
+        await client.post(
+            "/api/gpts",
+            json={"name": "Fjord Guide", "description": "Plans fjord trips.", "instructions": "Help."},
+            headers=creator_headers,
+        )
+    ).json()["id"]
+    publish = f"/api/gpts/{gpt}/publish"
+    assert (
+        await client.post(publish, json={"visibility": "link"}, headers=creator_headers)
+    ).status_code == 201
+    headers = auth_headers(await create_user(session, settings), settings)
+    chat = (await client.post(f"/api/store/gpts/{gpt}/conversations", headers=headers)).json()["id"]
+    await client.post(
+        f"/api/conversations/{chat}/messages", json={"content": "Which fjord?"}, headers=headers
+    )
+    rating = f"/api/store/gpts/{gpt}/rating"
+    assert (await client.put(rating, json={"stars": 1, "review": "Slow"}, headers=headers)).status_code == 200
+    assert (
+        await client.post(publish, json={"visibility": "private"}, headers=creator_headers)
+    ).status_code == 201
+
+    stranger = auth_headers(await create_user(session, settings), settings)
+    # without a rating, the hidden GPT answers as any unknown id
+    unknown = await client.delete(f"/api/store/gpts/{uuid.uuid4()}/rating", headers=stranger)
+    hidden = await client.delete(rating, headers=stranger)
+    assert hidden.status_code == unknown.status_code == 404
+    assert hidden.json()["detail"] == unknown.json()["detail"]
+    assert (await client.delete(rating, headers=headers)).status_code == 204
+    assert (await _listing(session, uuid.UUID(gpt))).rating_count == 0
+    assert (await client.delete(rating, headers=headers)).status_code == 404
 
 
 async def test_aggregates_stay_exact_under_concurrent_ratings(engine, settings, redis):
