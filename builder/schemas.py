@@ -82,12 +82,12 @@ class GptFields(BaseModel):
     name: Annotated[str | None, Plain, OneLine] = Field(default=None, max_length=64)
     description: Annotated[str | None, Plain] = Field(default=None, max_length=300)
     instructions: str | None = Field(default=None, max_length=32_000)
-    welcome_message: str | None = Field(default=None, max_length=300)
+    welcome_message: Annotated[str | None, Plain] = Field(default=None, max_length=300)
     conversation_starters: (
-        list[Annotated[str, Field(max_length=200), Matches(r"\S", "must not be blank")]] | None
+        list[Annotated[str, Field(max_length=200), Matches(r"\S", "must not be blank"), Plain]] | None
     ) = Field(default=None, max_length=4, description="Each with a non-blank character")
     category: Category = None
-    tags: list[str] | None = Field(default=None, max_length=8)
+    tags: list[Annotated[str, Plain]] | None = Field(default=None, max_length=8)
     language: Language = None
 
     @field_validator("conversation_starters")

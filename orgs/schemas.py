@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.patterns import Matches
-from core.schemas import Email, OneLine, Visible
+from core.schemas import Email, OneLine, Plain, Visible
 from store.dataset_schemas import DatasetItem
 
 # Letters either case (stored as typed; unique and looked up whatever the case), digits, inner hyphens.
@@ -40,7 +40,9 @@ def _website(value: str | None) -> str | None:
 
 
 class OrganizationFields(Strict):
-    description: str | None = Field(default=None, max_length=1000, description="Empty clears it")
+    description: Annotated[str | None, Plain] = Field(
+        default=None, max_length=1000, description="Empty clears it"
+    )
     website: str | None = Field(default=None, max_length=300, description="An http(s) URL; empty clears it")
 
     @field_validator("website")

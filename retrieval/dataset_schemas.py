@@ -27,7 +27,7 @@ def _spdx(value: str | None) -> str | None:
 class DatasetFields(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    description: str | None = Field(default=None, max_length=2000)
+    description: Annotated[str | None, Plain] = Field(default=None, max_length=2000)
     license: str | None = Field(
         default=None,
         max_length=100,

@@ -87,8 +87,26 @@ class ChatService:
         self.store = StoreService(session, settings, redis)
 
     async def start(self, user: User, gpt_id: uuid.UUID) -> Conversation:
-        """A new conversation with the GPT's live version (it stays pinned to that version)."""
+        """A conversation with the GPT's live version (it stays pinned to that version).
+
+        The user's newest conversation with the GPT that holds no message yet is reused, pinned to the live
+        version again: opening a chat once more (a second click, a reload, a retried request) neither lists
+        another empty chat nor counts another conversation in the store's numbers."""
         listing = await self.store.visible_listing(gpt_id, user)
+        unused = await self.session.scalar(
+            sa.select(Conversation)
+            .where(
+                Conversation.user_id == user.id,
+                Conversation.gpt_id == gpt_id,
+                ~sa.exists().where(ChatMessage.conversation_id == Conversation.id),
+            )
+            .order_by(Conversation.created_at.desc(), Conversation.id.desc())
+            .limit(1)
+        )
+        if unused is not None:
+            unused.version = listing.live_version
+            await self.session.flush()
+            return unused
         conversation = Conversation(user_id=user.id, gpt_id=gpt_id, version=listing.live_version)
         self.session.add(conversation)
         await self.session.flush()

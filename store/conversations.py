@@ -83,7 +83,8 @@ class ConversationService:
             if gpt_id is None:
                 raise refuse(f"'{param}' must be a GPT id from /v1/models.", param)
             try:
-                await self.bind(user, conversation, gpt_id)
+                # Counted by its first answer: making conversations asks nothing of the GPT.
+                await self.bind(user, conversation, gpt_id, count=False)
             except NotFound:
                 raise refuse(f"'{param}': no GPT '{gpt_id}' you may use; see /v1/models.", param) from None
         await self.append(conversation, items)
@@ -115,9 +116,12 @@ class ConversationService:
         await self.session.flush()
         return conversation.id
 
-    async def bind(self, user: User, conversation: Conversation, gpt_id: uuid.UUID) -> GptVersion:
+    async def bind(
+        self, user: User, conversation: Conversation, gpt_id: uuid.UUID, *, count: bool = True
+    ) -> GptVersion:
         """The GPT version to answer with in this conversation: an unbound conversation is pinned to the
-        GPT's live version now (and counted as a conversation); a bound one must be of this GPT (400
+        GPT's live version now (and counted as a conversation, unless `count` is false: bound when it is
+        made, it counts with its first answer, `responses_plan.plan`); a bound one must be of this GPT (400
         naming `conversation` otherwise) that the user may still use (404 otherwise)."""
         if conversation.gpt_id is None:
             listing = await self.store.visible_listing(gpt_id, user)
@@ -131,7 +135,7 @@ class ConversationService:
             if not await hold_for_turn(self.session, conversation.id):  # deleted since it was read
                 raise conversation_not_found(conversation_public_id(conversation.id))
             await self.session.refresh(conversation)
-            if bound is not None:
+            if bound is not None and count:
                 await usage.count(self.redis, gpt_id, user.id, conversations=1)
         if conversation.gpt_id != gpt_id:
             raise Invalid(

@@ -20,7 +20,7 @@ from core.db import replica_lag
 from core.errors import Conflict, NotFound
 from core.models import User
 from core.patterns import Matches
-from core.schemas import OneLine, Visible
+from core.schemas import OneLine, Plain, Visible
 from core.settings import Settings
 from orgs import access
 from store.appeals import approved_on_appeal
@@ -64,7 +64,7 @@ class ProfileUpdate(BaseModel):
     )
     display_name: Annotated[str | None, Visible, OneLine] = Field(default=None, min_length=1, max_length=80)
     website: Website | None = Field(default=None, description="An http(s) URL; empty clears it")
-    bio: str | None = Field(default=None, max_length=1000, description="Empty clears it")
+    bio: Annotated[str | None, Plain] = Field(default=None, max_length=1000, description="Empty clears it")
 
     @field_validator("website")
     @classmethod

@@ -130,7 +130,7 @@ class AdminReportRead(ReportRead):
 class ReportResolve(Strict):
     action: Literal["dismiss", "unlist"]
     # An unlisting shows the note to the creator as the listing's reason, which holds 1000 characters.
-    note: str | None = Field(default=None, max_length=1000)
+    note: Annotated[str | None, Plain] = Field(default=None, max_length=1000)
 
 
 # Review cursors: opaque to clients, the last row's sort key inside ----------------------------------------
@@ -222,7 +222,7 @@ class FeedbackService:
     async def _rateable(self, user: User, gpt_id: uuid.UUID) -> Listing:
         listing = await self.store.visible_listing(gpt_id, user)
         await forbid_owner(self.session, user, listing, "rate")
-        if not await self.store.has_conversation(user, gpt_id):
+        if not await self.store.has_asked(user, gpt_id):
             raise Forbidden(
                 "Only users who chatted with a GPT can rate it: rate a GPT after chatting with it"
             )
@@ -255,6 +255,11 @@ class FeedbackService:
         changed: dict = {"stars": stars, "updated_at": datetime.now(UTC)}
         if review is not KEEP:
             changed["review"] = review
+            # A reply answered the text it was written under: shown under another text, it would put words
+            # in the creator's mouth. A changed (or removed) review drops it; the creator may answer anew.
+            edited = Rating.review.is_distinct_from(sa.cast(sa.literal(review), Rating.review.type))
+            changed["reply"] = sa.case((edited, sa.null()), else_=Rating.reply)
+            changed["replied_at"] = sa.case((edited, sa.null()), else_=Rating.replied_at)
         rating_id = await self.session.scalar(
             insert(Rating)
             .values(gpt_id=gpt_id, user_id=user.id, stars=stars, review=None if review is KEEP else review)
@@ -266,13 +271,21 @@ class FeedbackService:
         return rating
 
     async def unrate(self, user: User, gpt_id: uuid.UUID) -> None:
-        await self.store.visible_listing(gpt_id, user)
+        """Remove the caller's rating and review. One's own words stay one's own to withdraw after the GPT
+        went out of sight (published privately, an organisation's GPT after leaving it); without a rating,
+        a GPT the caller may not see is a 404 "No such GPT", as any unknown id."""
         await self._rate_limit(user, "rating", self.settings.rate_limit_ratings_per_minute, 60)
-        listing = await self._lock_listing(gpt_id)
+        listing = await self.session.scalar(
+            sa.select(Listing)
+            .where(Listing.gpt_id == gpt_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
         result = await self.session.execute(
             sa.delete(Rating).where(Rating.gpt_id == gpt_id, Rating.user_id == user.id)
         )
-        if not result.rowcount:
+        if not result.rowcount or listing is None:
+            await self.store.visible_listing(gpt_id, user)
             raise NotFound("You have not rated this GPT")
         await self._recount(listing)
 

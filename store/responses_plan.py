@@ -271,8 +271,11 @@ async def plan(
             code="invalid_value",
         )
     question = dialogue[users[-1]]["content"] or ""
+    first_answer = False
     if conversation is not None:
-        # An unbound /v1 conversation is pinned to this GPT now; a bound one must be of this GPT (400).
+        # An unbound /v1 conversation is pinned to this GPT now (and counted); a bound one must be of this
+        # GPT (400). One bound when it was made counts with its first answer.
+        first_answer = conversation.gpt_id is not None and not any(m["role"] == "assistant" for m in history)
         conversations = ConversationService(session, settings, redis)
         version = await conversations.bind(user, conversation, gpt_id)
     else:
@@ -311,7 +314,7 @@ async def plan(
         parts = [{"type": "text", "text": question}]
         parts += [{"type": "image_url", "image_url": {"url": url}} for url in images]
         messages[-1] = {**messages[-1], "content": parts}
-    await usage_counters.count(redis, gpt_id, user.id, messages=1)
+    await usage_counters.count(redis, gpt_id, user.id, conversations=int(first_answer), messages=1)
     return ResponsePlan(
         request=request,
         user_id=user.id,

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from core.schemas import Category, MessageText, Visible
+from core.schemas import Category, MessageText, Plain, Visible
 from retrieval.schemas import CitedDatasetRead, MessageStatus, PendingCallRead, ToolCallRead
 from store.appeals import approved_on_appeal
 from tools.schemas import ToolDomainRead
@@ -25,7 +25,7 @@ class Strict(BaseModel):
 class PublishRequest(Strict):
     visibility: Visibility
     category: Category = None
-    release_notes: str | None = Field(default=None, max_length=2000)
+    release_notes: Annotated[str | None, Plain] = Field(default=None, max_length=2000)
 
 
 class VersionRead(BaseModel):
@@ -73,7 +73,7 @@ class AppealRead(BaseModel):
 
 class AppealResolve(Strict):
     decision: Literal["grant", "deny"]
-    note: str | None = Field(default=None, max_length=2000)
+    note: Annotated[str | None, Plain] = Field(default=None, max_length=2000)
 
 
 class ModerateRequest(Strict):

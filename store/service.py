@@ -29,7 +29,7 @@ from orgs.models import Organization
 from retrieval.embedding import get_embedder
 from retrieval.service import KnowledgeService
 from store.appeals import AppealsMixin
-from store.models import Conversation, GptVersion, Listing
+from store.models import ChatMessage, Conversation, GptVersion, Listing
 from store.naming import near_duplicate
 from store.ranking import conversations_label, rating_average
 from store.schemas import Creator, GptPage, OpenFile, RatingDetail
@@ -235,10 +235,13 @@ class StoreService(AppealsMixin):
             raise NotFound("No such file")
         return files[0]
 
-    async def has_conversation(self, user: User, gpt_id: uuid.UUID) -> bool:
+    async def has_asked(self, user: User, gpt_id: uuid.UUID) -> bool:
+        """Whether the user asked the GPT something: a conversation of theirs with it holds a message they
+        sent. Opening a chat and leaving it empty is not using the GPT."""
         found = await self.session.scalar(
             sa.select(Conversation.id)
-            .where(Conversation.gpt_id == gpt_id, Conversation.user_id == user.id)
+            .join(ChatMessage, ChatMessage.conversation_id == Conversation.id)
+            .where(Conversation.gpt_id == gpt_id, Conversation.user_id == user.id, ChatMessage.role == "user")
             .limit(1)
         )
         return found is not None

@@ -23,6 +23,21 @@ SHOWN_TO_OTHERS = [
     ("POST", "/api/datasets", {"name": "{}"}, "name"),
     ("PUT", "/api/store/gpts/{gpt}/rating", {"stars": 4, "review": "{}"}, "review"),
     ("POST", "/api/store/gpts/{gpt}/reports", {"reason": "spam", "details": "{}"}, "details"),
+    # the GPT page, the creator's and organisation's public pages, the dataset directory
+    ("PATCH", "/api/gpts/{draft}", {"welcome_message": "{}"}, "welcome_message"),
+    ("PATCH", "/api/gpts/{draft}", {"conversation_starters": ["Hi", "{}"]}, "conversation_starters.1"),
+    ("PATCH", "/api/gpts/{draft}", {"tags": ["{}"]}, "tags.0"),
+    ("PATCH", "/api/me/profile", {"bio": "{}"}, "bio"),
+    ("POST", "/api/organizations", {"handle": "bidi-desc", "name": "Ferries", "description": "{}"},
+     "description"),
+    ("POST", "/api/datasets", {"name": "Ferries", "description": "{}"}, "description"),
+    ("POST", "/api/gpts/{draft}/publish", {"visibility": "public", "release_notes": "{}"}, "release_notes"),
+]  # fmt: skip
+
+# What moderators write to the creator: the reason shown on the dashboard and the publish page.
+SHOWN_TO_THE_CREATOR = [
+    ("POST", "/api/admin/reports/{report}/resolve", {"action": "unlist", "note": "{}"}, "note"),
+    ("POST", "/api/admin/appeals/{appeal}/resolve", {"decision": "deny", "note": "{}"}, "note"),
 ]  # fmt: skip
 
 
@@ -31,6 +46,8 @@ def _fill(body, text: str):
         return body.replace("{}", text)
     if isinstance(body, dict):
         return {k: _fill(v, text) for k, v in body.items()}
+    if isinstance(body, list):
+        return [_fill(v, text) for v in body]
     return body
 
 
@@ -51,6 +68,38 @@ async def test_reordering_controls_are_refused_where_others_see_the_text(
         problem = response.json()
         assert [e["field"] for e in problem["errors"]] == [field], (url, problem)
         assert "bidirectional control characters" in problem["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("text", [OVERRIDE, ISOLATE], ids=["override", "isolate"])
+async def test_reordering_controls_are_refused_in_moderators_notes(
+    client, session, settings, creator, creator_headers, text
+):
+    listing = await create_published_gpt(session, creator)
+    admin = auth_headers(await create_user(session, settings, is_admin=True), settings)
+    reporter = auth_headers(await create_user(session, settings), settings)
+    report = await client.post(
+        f"/api/store/gpts/{listing.gpt_id}/reports", json={"reason": "spam"}, headers=reporter
+    )
+    unlisted = await client.post(
+        f"/api/admin/reports/{report.json()['id']}/resolve",
+        json={"action": "unlist", "note": "Spam"},
+        headers=admin,
+    )
+    assert unlisted.status_code == 200, unlisted.text
+    appeal = await client.post(
+        f"/api/gpts/{listing.gpt_id}/appeal", json={"message": "Not spam"}, headers=creator_headers
+    )
+    assert appeal.status_code == 201, appeal.text
+    second = await client.post(
+        f"/api/store/gpts/{listing.gpt_id}/reports", json={"reason": "other"}, headers=admin
+    )
+    ids = {"report": second.json()["id"], "appeal": appeal.json()["id"]}
+    for method, url, body, field in SHOWN_TO_THE_CREATOR:
+        response = await client.request(method, url.format(**ids), json=_fill(body, text), headers=admin)
+        assert response.status_code == 422, (url, response.text)
+        assert [e["field"] for e in response.json()["errors"]] == [field]
+    listed = (await client.get("/api/creator/gpts", headers=creator_headers)).json()["data"][0]
+    assert listed["unlisted_reason"] == "Spam" and listed["appeal"]["status"] == "open"
 
 
 async def test_right_to_left_text_and_its_marks_are_kept(client, creator_headers):

@@ -65,7 +65,7 @@ async def store(load_database_url: str, server_urls, tmp_path_factory):
         ]
         user = await create_user(session, settings)
         conversations = [
-            (await create_conversation(session, user, listings[i % len(listings)].gpt_id)).id
+            (await create_conversation(session, user, listings[i % len(listings)].gpt_id, question=None)).id
             for i in range(CONCURRENCY)
         ]
     await db.dispose()

@@ -38,7 +38,7 @@ async def world(client, session, settings, creator, creator_headers):
     """
     draft = (await client.post("/api/gpts", json={"name": "Draft"}, headers=creator_headers)).json()["id"]
     listing = await create_published_gpt(session, creator)
-    conversation = await create_conversation(session, creator, listing.gpt_id)
+    conversation = await create_conversation(session, creator, listing.gpt_id, question=None)
     return {
         "draft": draft,
         "gpt": str(listing.gpt_id),

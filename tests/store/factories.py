@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from builder.models import Gpt
 from core.models import User
 from retrieval.models import Dataset, GptDataset
-from store.models import Conversation, GptVersion, Listing
+from store.models import ChatMessage, Conversation, GptVersion, Listing
 
 
 async def create_published_gpt(session: AsyncSession, owner: User, **overrides: Any) -> Listing:
@@ -66,10 +66,16 @@ async def create_published_gpt(session: AsyncSession, owner: User, **overrides: 
     return listing
 
 
-async def create_conversation(session: AsyncSession, user: User, gpt_id) -> Conversation:
-    """A conversation of `user` with the GPT's live version: what makes the user eligible to rate it."""
+async def create_conversation(
+    session: AsyncSession, user: User, gpt_id, question: str | None = "Which fjord?"
+) -> Conversation:
+    """A conversation of `user` with the GPT's live version, holding `question` as the user's message
+    (a question asked is what makes the user eligible to rate the GPT); `question=None`: an empty one."""
     conversation = Conversation(user_id=user.id, gpt_id=gpt_id, version=1)
     session.add(conversation)
     await session.flush()
+    if question is not None:
+        session.add(ChatMessage(conversation_id=conversation.id, role="user", content=question))
+        await session.flush()
     await session.commit()
     return conversation

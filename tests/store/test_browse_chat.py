@@ -4,9 +4,11 @@ import uuid
 
 import openai
 import pytest
+import sqlalchemy as sa
 
 from retrieval.jobs import ingest
 from store import usage
+from store.models import Conversation
 from tests.factories import auth_headers, create_user
 from tests.fake_openai import text
 
@@ -153,6 +155,37 @@ async def test_chat_pins_the_version_cites_open_files_and_counts_usage(
     assert (page["conversations"], page["conversations_label"]) == (1, "1")
     trending = (await client.get("/api/store/gpts?sort=trending")).json()["data"]
     assert trending[0]["id"] == gpt["id"]
+
+
+async def test_opening_a_chat_again_reuses_the_empty_one_and_counts_once(
+    client, creator_headers, session, settings, db, redis
+):
+    gpt_id = await published(client, creator_headers, "Ferry Finder")
+    headers = auth_headers(await create_user(session, settings), settings)
+    start = f"/api/store/gpts/{gpt_id}/conversations"
+    opened = [(await client.post(start, headers=headers)).json()["id"] for _ in range(5)]
+    assert len(set(opened)) == 1  # clicks, reloads and retries: one empty chat, not five
+    assert len((await client.get("/api/conversations", headers=headers)).json()["data"]) == 1
+
+    # republished meanwhile: the empty chat answers from the live version
+    await client.patch(f"/api/gpts/{gpt_id}", json={"description": "Finds ferries."}, headers=creator_headers)
+    second = await client.post(
+        f"/api/gpts/{gpt_id}/publish", json={"visibility": "public"}, headers=creator_headers
+    )
+    assert second.json()["number"] == 2
+    assert (await client.post(start, headers=headers)).json()["id"] == opened[0]
+    url = f"/api/conversations/{opened[0]}/messages"
+    assert (await client.post(url, json={"content": "Hi"}, headers=headers)).status_code == 200
+    pinned = await session.scalar(
+        sa.select(Conversation.version).where(Conversation.id == uuid.UUID(opened[0]))
+    )
+    assert pinned == 2
+
+    # once used, opening a chat starts a new one
+    fresh = (await client.post(start, headers=headers)).json()["id"]
+    assert fresh != opened[0]
+    await usage.flush(db, redis)
+    assert (await client.get(f"/api/store/gpts/{gpt_id}")).json()["conversations"] == 2
 
 
 async def test_message_rate_limit_is_429_with_retry_after(client, creator_headers, session, settings):

@@ -245,6 +245,15 @@ async def test_one_canonical_id_taken_in_both_forms(sdk, session, creator):
     assert deleted.id == created.id
 
 
+async def test_a_conversation_made_for_a_gpt_counts_with_its_first_answer(sdk, gpt_id, redis):
+    counted = f"{usage.PREFIX}:{usage._today()}:{gpt_id}"
+    made = [await sdk.conversations.create(metadata={"gpt_id": gpt_id}) for _ in range(5)]
+    assert b"conversations" not in await redis.hgetall(counted)  # made, never asked: not used
+    await sdk.responses.create(model=gpt_id, input="Which fjord?", conversation=made[0].id)
+    await sdk.responses.create(model=gpt_id, input="And when?", conversation=made[0].id)
+    assert (await redis.hgetall(counted))[b"conversations"] == b"1"
+
+
 async def test_binding_on_first_use_for_responses(session, settings, redis, creator):
     """What `/v1/responses` does with its `conversation`: bind, read the transcript, append the turn."""
     first = (await create_published_gpt(session, creator)).gpt_id
@@ -348,7 +357,7 @@ async def test_a_conversation_deleted_while_an_answer_is_made(session, settings,
     with pytest.raises(NotFound):
         await service.bind(creator, unbound, gpt_id)
 
-    bound = await create_conversation(session, creator, gpt_id)
+    bound = await create_conversation(session, creator, gpt_id, question=None)
     llm = get_llm(settings)
     request = CreateResponseRequest(model=str(gpt_id), input="Which fjord?", conversation=str(bound.id))
     plan = await responses_plan.plan(session, settings, redis, llm, creator, request)
@@ -360,7 +369,7 @@ async def test_a_conversation_deleted_while_an_answer_is_made(session, settings,
     assert await session.get(StoredResponse, plan.uuid) is None
     assert await session.scalar(sa.select(sa.func.count()).select_from(ChatMessage)) == 0
 
-    chat = await create_conversation(session, creator, gpt_id)
+    chat = await create_conversation(session, creator, gpt_id, question=None)
     replies = ChatService(session, settings, redis, llm).reply(creator, chat, "Which fjord?")
     with pytest.raises(NotFound):
         async for event in replies:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -51,6 +52,20 @@ async def test_only_users_who_chatted_rate_and_never_the_creator(
     _, headers = await _rater(session, settings, private.gpt_id)
     hidden = await client.put(f"/api/store/gpts/{private.gpt_id}/rating", json={"stars": 4}, headers=headers)
     assert hidden.status_code == 404
+
+
+async def test_an_empty_conversation_does_not_make_a_rater(client, session, settings, creator):
+    listing = await create_published_gpt(session, creator)
+    url = f"/api/store/gpts/{listing.gpt_id}/rating"
+    headers = auth_headers(await create_user(session, settings), settings)
+    started = await client.post(f"/api/store/gpts/{listing.gpt_id}/conversations", headers=headers)
+    assert started.status_code == 201
+    refused = await client.put(url, json={"stars": 1, "review": "Never asked it anything"}, headers=headers)
+    assert refused.status_code == 403 and "after chatting with it" in refused.json()["detail"]
+
+    messages = f"/api/conversations/{started.json()['id']}/messages"
+    assert (await client.post(messages, json={"content": "Which fjord?"}, headers=headers)).status_code == 200
+    assert (await client.put(url, json={"stars": 4}, headers=headers)).status_code == 200
 
 
 async def test_stars_and_review_are_validated(client, session, settings, creator):
@@ -179,6 +194,72 @@ async def test_the_creator_replies_once(client, session, settings, creator, crea
         f"{url}/reviews/{bare['id']}/reply", json={"text": "?"}, headers=creator_headers
     )
     assert no_text.status_code == 404
+
+
+async def test_an_edited_review_drops_the_reply_to_the_old_text(
+    client, session, settings, creator, creator_headers
+):
+    listing = await create_published_gpt(session, creator)
+    url = f"/api/store/gpts/{listing.gpt_id}"
+    _, headers = await _rater(session, settings, listing.gpt_id)
+    review = (
+        await client.put(f"{url}/rating", json={"stars": 5, "review": "Great!"}, headers=headers)
+    ).json()
+    reply = f"{url}/reviews/{review['id']}/reply"
+    assert (await client.post(reply, json={"text": "Thanks!"}, headers=creator_headers)).status_code == 201
+
+    # new stars, the same words (or none sent): the reply still answers them
+    for body in ({"stars": 4}, {"stars": 4, "review": "Great!"}):
+        assert (await client.put(f"{url}/rating", json=body, headers=headers)).status_code == 200
+        assert (await client.get(f"{url}/reviews")).json()["data"][0]["reply"]["text"] == "Thanks!"
+
+    # other words: "Thanks!" must not stand under them
+    await client.put(f"{url}/rating", json={"stars": 1, "review": "It leaked my data."}, headers=headers)
+    shown = (await client.get(f"{url}/reviews")).json()["data"][0]
+    assert shown["review"] == "It leaked my data." and shown["reply"] is None
+    answered = await client.post(reply, json={"text": "Please write to us."}, headers=creator_headers)
+    assert answered.status_code == 201
+
+    # removed, then written again: the old reply does not come back
+    await client.put(f"{url}/rating", json={"stars": 1, "review": None}, headers=headers)
+    await client.put(f"{url}/rating", json={"stars": 1, "review": "Still bad."}, headers=headers)
+    assert (await client.get(f"{url}/reviews")).json()["data"][0]["reply"] is None
+
+
+async def test_a_rating_is_withdrawn_after_the_gpt_went_out_of_sight(
+    client, session, settings, creator_headers
+):
+    gpt = (
+        await client.post(
+            "/api/gpts",
+            json={"name": "Fjord Guide", "description": "Plans fjord trips.", "instructions": "Help."},
+            headers=creator_headers,
+        )
+    ).json()["id"]
+    publish = f"/api/gpts/{gpt}/publish"
+    assert (
+        await client.post(publish, json={"visibility": "link"}, headers=creator_headers)
+    ).status_code == 201
+    headers = auth_headers(await create_user(session, settings), settings)
+    chat = (await client.post(f"/api/store/gpts/{gpt}/conversations", headers=headers)).json()["id"]
+    await client.post(
+        f"/api/conversations/{chat}/messages", json={"content": "Which fjord?"}, headers=headers
+    )
+    rating = f"/api/store/gpts/{gpt}/rating"
+    assert (await client.put(rating, json={"stars": 1, "review": "Slow"}, headers=headers)).status_code == 200
+    assert (
+        await client.post(publish, json={"visibility": "private"}, headers=creator_headers)
+    ).status_code == 201
+
+    stranger = auth_headers(await create_user(session, settings), settings)
+    # without a rating, the hidden GPT answers as any unknown id
+    unknown = await client.delete(f"/api/store/gpts/{uuid.uuid4()}/rating", headers=stranger)
+    hidden = await client.delete(rating, headers=stranger)
+    assert hidden.status_code == unknown.status_code == 404
+    assert hidden.json()["detail"] == unknown.json()["detail"]
+    assert (await client.delete(rating, headers=headers)).status_code == 204
+    assert (await _listing(session, uuid.UUID(gpt))).rating_count == 0
+    assert (await client.delete(rating, headers=headers)).status_code == 404
 
 
 async def test_aggregates_stay_exact_under_concurrent_ratings(engine, settings, redis):

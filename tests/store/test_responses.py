@@ -317,7 +317,7 @@ async def test_offline_answers_from_knowledge_with_citations(
 
 async def test_a_store_conversation_is_read_and_continued(llm_api, gpt_id, fake_openai, session, creator):
     sdk, base, key = llm_api
-    conversation = await create_conversation(session, creator, uuid.UUID(gpt_id))
+    conversation = await create_conversation(session, creator, uuid.UUID(gpt_id), question=None)
     fake_openai.script(text("Geiranger."), text("In May."))
     await sdk.responses.create(model=gpt_id, input="Best fjord?", conversation=str(conversation.id))
     second = await sdk.responses.create(

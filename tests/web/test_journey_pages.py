@@ -94,7 +94,7 @@ async def test_instructions_added_through_the_api_are_labelled_in_the_web_chat(
 ):
     listing = await create_published_gpt(session, creator)
     reader = await create_user(session, settings)
-    conversation = await create_conversation(session, reader, listing.gpt_id)
+    conversation = await create_conversation(session, reader, listing.gpt_id, question=None)
     session.add(ChatMessage(conversation_id=conversation.id, role="system", content="Answer in French."))
     await session.commit()
     await log_in(client, reader.email)
