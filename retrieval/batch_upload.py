@@ -37,6 +37,10 @@ SKIPPED_PREFIXES = ("__MACOSX/",)
 NESTED_ARCHIVE_SUFFIXES = (
     ".zip", ".tar", ".tgz", ".tar.gz", ".gz", ".tbz", ".tbz2", ".bz2", ".txz", ".xz", ".7z", ".rar", ".zst",
 )  # fmt: skip
+# What `core.archives.open_archive` reads; a form's file of such a name is unpacked as a batch.
+UNPACKED_ARCHIVE_SUFFIXES = (
+    ".zip", ".tar", ".tgz", ".tar.gz", ".tbz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz",
+)  # fmt: skip
 
 
 @dataclass
@@ -77,24 +81,53 @@ async def stage_batch(
     staged = StagedBatch()
     try:
         await _read_parts(stream, boundary, settings, blobs, staged)
-        if not staged.files and staged.archive is not None and staged.skipped:
-            names = ", ".join(shown(item["filename"]) for item in staged.skipped[:5])
-            raise _invalid(
-                f"The archive '{shown(staged.archive)}' holds only archives ({names}), which are not "
-                "unpacked; upload their files instead",
-                "archive",
-            )
-        if not staged.files and staged.archive is not None:
-            raise _invalid(f"The archive '{shown(staged.archive)}' holds no files", "archive")
-        if not staged.files:
-            raise _invalid(
-                "Send the files as multipart parts named 'file', or one zip/tar part named 'archive'"
-            )
+        _require_files(staged)
     except BaseException:
         for item in staged.files:
             blobs.delete(item.id)
         raise
     return staged
+
+
+def is_unpacked_archive(filename: str | None) -> bool:
+    """Whether a file of this name is an archive that a batch unpacks (zip or tar, plain or compressed):
+    a form's file of such a name becomes a batch of its members (`stage_archive`)."""
+    return (filename or "").lower().endswith(UNPACKED_ARCHIVE_SUFFIXES)
+
+
+async def stage_archive(
+    content: AsyncIterator[bytes],
+    filename: str,
+    fields: dict[str, str],
+    settings: Settings,
+    blobs: UploadBlobs,
+) -> StagedBatch:
+    """One archive sent as a form's file (not as a batch request's `archive` part), staged as such a
+    batch with the form's `fields` (access, license); on any refusal every stored member is removed."""
+    staged = StagedBatch(fields=dict(fields), archive=clean_filename(filename))
+    try:
+        await _stage_archive(content, staged.archive, settings, blobs, staged)
+        _require_files(staged)
+    except BaseException:
+        for item in staged.files:
+            blobs.delete(item.id)
+        raise
+    return staged
+
+
+def _require_files(staged: StagedBatch) -> None:
+    """A 422 for a batch without a file to add: an archive of archives, an empty archive, no parts."""
+    if not staged.files and staged.archive is not None and staged.skipped:
+        names = ", ".join(shown(item["filename"]) for item in staged.skipped[:5])
+        raise _invalid(
+            f"The archive '{shown(staged.archive)}' holds only archives ({names}), which are not "
+            "unpacked; upload their files instead",
+            "archive",
+        )
+    if not staged.files and staged.archive is not None:
+        raise _invalid(f"The archive '{shown(staged.archive)}' holds no files", "archive")
+    if not staged.files:
+        raise _invalid("Send the files as multipart parts named 'file', or one zip/tar part named 'archive'")
 
 
 async def _read_parts(

@@ -1,6 +1,7 @@
 """The editor's Knowledge tab: upload (many files at once), live progress, delete.
 
-Without JavaScript the upload form posts every chosen file at once and comes back to the tab; with
+Without JavaScript the upload form posts every chosen file at once and comes back to the tab (a zip or
+tar among them becomes a file batch of its members, as the batch route's `archive` part); with
 `static/builder.js` one dropped or chosen file is posted on its own (`Accept: application/json`, answered
 with the `FileRead` like `POST /api/gpts/{id}/files`), several as a file batch, and the progress of every
 file in progress on the page is followed through one stream, `GET /builder/{id}/files/events?ids=...`,
@@ -25,6 +26,7 @@ from core.forms import read_form
 from core.models import User
 from core.settings import Settings
 from core.sse import EventStream
+from retrieval.batch_upload import is_unpacked_archive
 from retrieval.batches import BatchService
 from retrieval.file_handling import editor_still, file_progress_events, files_progress_events, upload_rights
 from retrieval.models import Dataset
@@ -97,9 +99,16 @@ async def receive_uploads(
             raise
         return BackgroundTasks([]), exc, []
     added, refused = [], []
+    fields = {"access": access, "license": license or ""}
     for item in uploads:
         try:
             async with service.session.begin_nested():
+                if not as_json and is_unpacked_archive(item.filename):  # its files, as a batch's archive
+                    batches = BatchService(service.session, service.settings)
+                    added.append(
+                        await batches.create_from_archive(base, item.filename, upload_chunks(item), fields)
+                    )
+                    continue
                 added.append(
                     await service.add_file(
                         base, item.filename, upload_chunks(item), access=access, license=license

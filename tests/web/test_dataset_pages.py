@@ -3,13 +3,15 @@ files (upload many, events, delete), delete, and attaching datasets in the GPT e
 
 from __future__ import annotations
 
+import io
 import uuid
+import zipfile
 
 import sqlalchemy as sa
 
 from builder.service import GptService
 from retrieval.jobs import ingest
-from retrieval.models import GptDataset, KnowledgeFile
+from retrieval.models import FileBatch, GptDataset, KnowledgeFile
 from tests.factories import create_user
 from tests.web.test_pages import HTML, log_in
 from web.session import CSRF_COOKIE
@@ -173,3 +175,58 @@ async def test_editor_attaches_follows_and_detaches_datasets(client, session, se
         f"/builder/{gpt.id}/datasets/{gpt.id}/detach", data={"csrf_token": token(client)}
     )
     assert home.status_code == 409
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+async def test_a_zip_in_an_upload_form_is_unpacked_as_a_batch(client, session, settings, creator):
+    """Without the pages' script a form posts a chosen zip as one file, which failed later as an
+    unsupported format: a dataset page and the GPT editor's Knowledge tab unpack it as a batch's archive,
+    and a bad archive is named at the form while the other files are kept."""
+    await log_in(client, creator.email)
+    path = (await create(client)).headers["location"].split("?")[0]
+    gpt = await GptService(session, settings).create(creator)
+    members = {"guides/kayak.md": GUIDE.encode(), "ferries.txt": b"Ferries run hourly.", "inner.zip": b"PK"}
+    notes = _zip(members)
+    for target, dataset_of in (
+        (path, lambda: uuid.UUID(path.rsplit("/", 1)[1])),
+        (f"/builder/{gpt.id}", None),
+    ):
+        files = [("file", ("notes.zip", notes)), ("file", ("plain.md", b"# Plain\n\nA file of its own."))]
+        uploaded = await client.post(f"{target}/files", data={"csrf_token": token(client)}, files=files)
+        assert uploaded.status_code == 303, uploaded.text
+        dataset_id = (
+            dataset_of()
+            if dataset_of
+            else await session.scalar(
+                sa.select(KnowledgeFile.dataset_id)
+                .where(KnowledgeFile.filename == "plain.md")
+                .order_by(KnowledgeFile.created_at.desc())
+                .limit(1)
+            )
+        )
+        rows = (
+            await session.execute(
+                sa.select(KnowledgeFile.filename, KnowledgeFile.batch_id).where(
+                    KnowledgeFile.dataset_id == dataset_id
+                )
+            )
+        ).all()
+        named = {name: batch for name, batch in rows}
+        assert set(named) == {"guides/kayak.md", "ferries.txt", "plain.md"}, named
+        assert named["guides/kayak.md"] is not None and named["guides/kayak.md"] == named["ferries.txt"]
+        assert named["plain.md"] is None
+        batch = await session.get(FileBatch, named["ferries.txt"])
+        assert batch.skipped == [{"filename": "inner.zip", "reason": "nested_archive"}]
+
+    broken = [("file", ("broken.zip", b"PK\x03\x04 not really")), ("file", ("kept.md", b"# Kept\n\nHere."))]
+    form = {"csrf_token": token(client)}
+    refused = await client.post(f"{path}/files", data=form, files=broken, headers=HTML)
+    assert refused.status_code == 422 and "broken.zip" in refused.text
+    assert "kept.md" in (await client.get(path, headers=HTML)).text
