@@ -90,8 +90,9 @@ class ChatService:
         """A conversation with the GPT's live version (it stays pinned to that version).
 
         The user's newest conversation with the GPT that holds no message yet is reused, pinned to the live
-        version again: opening a chat once more (a second click, a reload, a retried request) neither lists
-        another empty chat nor counts another conversation in the store's numbers."""
+        version again: opening a chat once more (a second click, a reload, a retried request) lists no
+        other empty chat. The store's numbers count a conversation with its first answer (`turn`), on every
+        path (the API, the web, MCP, `/v1`), so opening one counts nothing."""
         listing = await self.store.visible_listing(gpt_id, user)
         unused = await self.session.scalar(
             sa.select(Conversation)
@@ -110,7 +111,6 @@ class ChatService:
         conversation = Conversation(user_id=user.id, gpt_id=gpt_id, version=listing.live_version)
         self.session.add(conversation)
         await self.session.flush()
-        await usage.count(self.redis, gpt_id, user.id, conversations=1)
         return conversation
 
     async def check_rate(self, user: User) -> None:
@@ -273,6 +273,7 @@ class ChatService:
         version = await self.pinned_version(user, conversation)
         await cancel_waiting(self.session, conversation.id)
         history, instructions = await self._history(conversation)
+        first = not any(m["role"] == "assistant" for m in history)  # counted with its first answer
         answer = None
         async for event in self._answer(user, version, history, content, instructions, can_ask=can_ask):
             if isinstance(event, Answer):
@@ -292,7 +293,7 @@ class ChatService:
         stored = ChatMessage(conversation_id=conversation.id, role="assistant", usage=answer.usage, **fields)
         self.session.add(stored)
         await self.session.flush()
-        await usage.count(self.redis, conversation.gpt_id, user.id, messages=1)
+        await usage.count(self.redis, conversation.gpt_id, user.id, conversations=int(first), messages=1)
         await count_citations(self.redis, conversation.gpt_id, answer.citations)
         yield stored, answer
 
