@@ -245,13 +245,21 @@ async def test_one_canonical_id_taken_in_both_forms(sdk, session, creator):
     assert deleted.id == created.id
 
 
-async def test_a_conversation_made_for_a_gpt_counts_with_its_first_answer(sdk, gpt_id, redis):
+async def test_a_conversation_made_for_a_gpt_counts_with_its_first_answer(
+    sdk, gpt_id, redis, client, creator, settings
+):
     counted = f"{usage.PREFIX}:{usage._today()}:{gpt_id}"
     made = [await sdk.conversations.create(metadata={"gpt_id": gpt_id}) for _ in range(5)]
     assert b"conversations" not in await redis.hgetall(counted)  # made, never asked: not used
     await sdk.responses.create(model=gpt_id, input="Which fjord?", conversation=made[0].id)
     await sdk.responses.create(model=gpt_id, input="And when?", conversation=made[0].id)
     assert (await redis.hgetall(counted))[b"conversations"] == b"1"
+    # answered first in the store's chat (the conversation's UUID is its web id): counted there, once
+    url = f"/api/conversations/{made[1].id.removeprefix('conv_')}/messages"
+    for question in ("Which fjord?", "And when?"):
+        answered = await client.post(url, json={"content": question}, headers=auth_headers(creator, settings))
+        assert answered.status_code == 200, answered.text
+    assert (await redis.hgetall(counted))[b"conversations"] == b"2"
 
 
 async def test_binding_on_first_use_for_responses(session, settings, redis, creator):
