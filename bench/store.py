@@ -49,9 +49,10 @@ from core.db import Database, create_engine
 from core.redis import create_redis
 from core.settings import DEFAULT_CATEGORIES, Settings
 from retrieval.embedding import MiniLMEmbedder
+from store.publishing import LISTING_SCOPE
 from store.ranking import bayesian_average
 from store.search import StoreSearch
-from store.service import LISTING_SCOPE, StoreService
+from store.service import StoreService
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = MiniLMEmbedder.model_id

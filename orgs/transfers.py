@@ -26,7 +26,8 @@ from orgs import access
 from retrieval.dataset_access import detach_unusable
 from retrieval.models import Dataset, KnowledgeFile
 from store.models import Listing
-from store.service import StoreService, invalidate
+from store.publishing import invalidate
+from store.service import StoreService
 
 
 class GptTransferService:

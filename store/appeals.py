@@ -24,6 +24,7 @@ from core.errors import Conflict, NotFound
 from core.models import User
 from core.pagination import keyset_page
 from store.models import Appeal, GptVersion, Listing
+from store.publishing import invalidate
 
 APPROVED_ON_APPEAL = "approved on appeal"
 
@@ -181,8 +182,6 @@ class AppealsMixin:
                 listing.hidden_by_reports = False
                 self._relist(listing)
         await self.session.flush()
-        from store.service import invalidate  # store.service builds on this module
-
         await invalidate(self.redis, appeal.gpt_id)
         return appeal
 

@@ -25,9 +25,10 @@ from core.settings import Settings
 from orgs import access
 from store.appeals import approved_on_appeal
 from store.models import Appeal, GptVersion, Listing, Rating, UsageDaily
+from store.publishing import LISTING_SCOPE
 from store.ranking import rating_average
 from store.schemas import AppealRead
-from store.service import LISTING_SCOPE, StoreService
+from store.service import StoreService
 
 HANDLE_PATTERN = r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$"
 Handle = Annotated[

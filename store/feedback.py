@@ -22,8 +22,9 @@ from core.schemas import Plain, StrictInt, Visible, has_visible
 from core.settings import Settings
 from orgs import access
 from store.models import Listing, Rating, Report
+from store.publishing import invalidate
 from store.ranking import bayesian_average
-from store.service import StoreService, forbid_owner, invalidate
+from store.service import StoreService, forbid_owner
 
 ReviewSort = Literal["newest", "highest", "lowest"]
 ReportReason = Literal[

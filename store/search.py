@@ -24,9 +24,9 @@ from retrieval.ngrams import separate_scripts
 from retrieval.script_query import NGRAM_TSV_OF, script_tsqueries
 from retrieval.terms import content_words
 from store.models import Listing
+from store.publishing import LISTING_SCOPE
 from store.ranking import conversations_label, rating_average
 from store.schemas import CategoryRead, Creator, ListingItem, ListingPage, RatingSummary
-from store.service import LISTING_SCOPE
 
 SORTS = ("trending", "top", "new", "featured")
 RRF_K = 60

@@ -15,8 +15,8 @@ from sqlalchemy.dialects.postgresql import insert
 from builder.models import Gpt
 from core.db import Database
 from store.models import Listing, UsageDaily
+from store.publishing import invalidate
 from store.ranking import TRENDING_HALF_LIFE_DAYS, TRENDING_WINDOW_DAYS
-from store.service import invalidate
 
 PREFIX = "gptstore:usage"
 DIRTY = f"{PREFIX}:dirty"

@@ -21,7 +21,7 @@ from core.db import Database, create_engine
 from core.settings import Settings
 from retrieval.models import Dataset
 from store.feedback import FeedbackService
-from store.service import invalidate
+from store.publishing import invalidate
 from tests.asgi import app_client, app_client_for
 from tests.conftest import _drop_database, migrated_database
 from tests.factories import auth_headers, create_user
