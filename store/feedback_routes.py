@@ -15,10 +15,10 @@ from core.models import User
 from core.params import Cursor, Limit
 from core.settings import Settings
 from store.creators import CreatorPage, CreatorService, DashboardRead, ProfileRead, ProfileUpdate, StatsRead
-from store.feedback import (
+from store.feedback import FeedbackService
+from store.feedback_schemas import (
     KEEP,
     AdminReportRead,
-    FeedbackService,
     RatingRead,
     RatingWrite,
     ReplyCreate,

@@ -24,7 +24,8 @@ from core.models import User
 from core.params import Cursor, VersionNumber
 from core.settings import Settings
 from store.admin import FeaturedStep, ReviewStatus, StoreAdmin
-from store.feedback import FeedbackService, ReportResolve, ReportStatus
+from store.feedback import FeedbackService
+from store.feedback_schemas import ReportResolve, ReportStatus
 from store.schemas import AppealRead, AppealResolve, ModerateRequest
 from store.service import StoreService
 from web.forms import M, Outcome, form_values, submit

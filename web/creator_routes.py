@@ -15,7 +15,8 @@ from core.errors import NotFound
 from core.models import User
 from core.settings import Settings
 from store.creators import CreatorService
-from store.feedback import FeedbackService, ReplyCreate
+from store.feedback import FeedbackService
+from store.feedback_schemas import ReplyCreate
 from web import charts
 from web.forms import form_values, submit
 from web.session import login_required

@@ -16,7 +16,8 @@ from core.errors import NotFound
 from core.models import User
 from core.settings import Settings
 from store.creators import CreatorService
-from store.feedback import FeedbackService, RatingRead, RatingWrite, ReportCreate, ReportReason
+from store.feedback import FeedbackService
+from store.feedback_schemas import RatingRead, RatingWrite, ReportCreate, ReportReason
 from store.search import StoreSearch
 from store.service import StoreService
 from tools.chat import approval_reads
