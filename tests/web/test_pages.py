@@ -449,3 +449,13 @@ async def test_a_chat_with_a_gpt_no_longer_available_reads_without_a_composer(
     page = await client.get(f"/chats/{conversation.id}", headers=HTML)
     assert page.status_code == 200 and 'id="unavailable"' in page.text
     assert 'class="composer"' not in page.text and "Gone Guide" not in page.text
+
+
+async def test_an_error_page_keeps_a_signed_in_users_menu(client, creator):
+    """An error page reads no user row (it may be the database that failed): with the session cookie
+    it still offers the signed-in menu and its log-out form, not "Log in" and "Sign up"."""
+    await log_in(client, creator.email)
+    page = await client.get("/no/such/page", headers=HTML)
+    assert page.status_code == 404
+    assert 'href="/builder"' in page.text and 'action="/logout"' in page.text
+    assert 'href="/signup"' not in page.text
