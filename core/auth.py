@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 import sqlalchemy as sa
+from anyascii import anyascii
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
@@ -59,7 +60,11 @@ def normalize_password(password: str) -> str:
 
 
 def _handle_from(display_name: str, email: str) -> str:
-    base = re.sub(r"[^a-z0-9]+", "-", display_name.lower()).strip("-") or email.split("@")[0].lower()
+    """A new account's handle (up to 30 of a-z, 0-9 and "-"): its display name with letters and digits of
+    any script written in ASCII (`anyascii`: "Bjørn Ødegård" -> "bjorn-odegard", "北京" -> "beijing"),
+    every other sign (spaces, emoji) a "-"; else the email's local part; else "creator"."""
+    ascii_name = "".join(anyascii(c) if unicodedata.category(c)[0] in "LN" else " " for c in display_name)
+    base = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-") or email.split("@")[0].lower()
     return re.sub(r"[^a-z0-9-]+", "", base)[:30].strip("-") or "creator"
 
 

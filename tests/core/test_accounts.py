@@ -147,3 +147,11 @@ async def test_unknown_route_is_a_problem(client):
     response = await client.get("/api/nothing-here")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_handle_writes_a_name_of_any_script_in_ascii(client):
+    """A handle came from the name's a-z letters alone: "Ådne 🧭 نور" was `@dne`, "Bjørn" `@bj-rn`."""
+    cases = {"Bjørn Ødegård": "bjorn-odegard", "Ådne 🧭 نور": "adne-nwr", "北京 Guide": "beijing-guide"}
+    for name, handle in cases.items():
+        user = (await signup(client, name=name)).json()["user"]
+        assert user["handle"] == handle, user
