@@ -11,10 +11,11 @@ the chat again with the reason.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, get, post
 from litestar.datastructures import State
+from litestar.params import Parameter
 from litestar.response import Redirect
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,11 +46,14 @@ async def start_chat(
     settings: Settings,
     redis: Redis,
 ) -> Redirect:
-    """Start a conversation with the GPT's live version (`POST /api/store/gpts/{id}/conversations`)."""
+    """Start a conversation with the GPT's live version (`POST /api/store/gpts/{id}/conversations`); a
+    conversation starter chosen on the GPT's page (`starter`: its index) waits in the chat's message box."""
     if page_user is None:
         return Redirect(f"/login?next=/g/{gpt_id}", status_code=303)
     conversation = await ChatService(db_session, settings, redis, None).start(page_user, gpt_id)
-    return Redirect(f"/chats/{conversation.id}", status_code=303)
+    starter = (await form_values(request, "starter"))["starter"]
+    chosen = f"?starter={starter}" if starter.isascii() and starter.isdigit() and len(starter) < 3 else ""
+    return Redirect(f"/chats/{conversation.id}{chosen}", status_code=303)
 
 
 @get("/chats", name="chats")
@@ -78,13 +82,16 @@ async def conversation(
     db_session: AsyncSession,
     settings: Settings,
     redis: Redis,
+    starter: Annotated[int | None, Parameter(ge=0, le=99)] = None,
 ) -> Any:
-    """One conversation (`GET /api/conversations/{id}/messages`) with the GPT's starters when empty."""
+    """One conversation (`GET /api/conversations/{id}/messages`) with the GPT's starters when empty; the
+    starter of index `starter` (chosen on the GPT's page) waits in the message box."""
     if redirect := login_required(page_user, request):
         return redirect
     service = ChatService(db_session, settings, redis, None)
     row = await service.owned(page_user, conversation_id)
-    return await _chat_page(request, page_user, service, row, StoreService(db_session, settings, redis))
+    store = StoreService(db_session, settings, redis)
+    return await _chat_page(request, page_user, service, row, store, starter=starter)
 
 
 async def _chat_page(
@@ -96,12 +103,14 @@ async def _chat_page(
     *,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    starter: int | None = None,
 ) -> Any:
     messages = [ChatMessageRead.model_validate(m, from_attributes=True) for m in await service.messages(row)]
     try:
         gpt = GptPage.model_validate(await store.cached_page(row.gpt_id, page_user))
     except NotFound:  # made private, unpublished or taken down, or the user left its organisation
         gpt = None  # the chat is read as the API reads it (`GET /api/conversations/{id}/messages`)
+    starters = gpt.conversation_starters if gpt and not messages else []
     return render(
         request,
         "chat.html",
@@ -112,6 +121,7 @@ async def _chat_page(
         gpt_name=gpt.name if gpt else "The GPT",
         creates=await store.creates(page_user, row.gpt_id),
         errors=errors or {},
+        draft=starters[starter] if starter is not None and starter < len(starters) else "",
         status_code=status_code,
     )
 

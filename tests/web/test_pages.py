@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.auth import AccountService
 from core.errors import AppError
-from store.models import Rating
+from store.models import GptVersion, Rating
 from tests.asgi import app_client_for
 from tests.factories import create_user
 from tests.store.factories import create_conversation, create_published_gpt
@@ -459,3 +460,25 @@ async def test_an_error_page_keeps_a_signed_in_users_menu(client, creator):
     assert page.status_code == 404
     assert 'href="/builder"' in page.text and 'action="/logout"' in page.text
     assert 'href="/signup"' not in page.text
+
+
+async def test_a_starter_on_the_gpt_page_starts_a_chat_with_it_in_the_message_box(
+    client, session, creator, settings
+):
+    """The GPT page's conversation starters were a plain list that did nothing when clicked."""
+    listing = await create_published_gpt(session, creator, name="Fjord Guide")
+    version = await session.scalar(sa.select(GptVersion).where(GptVersion.gpt_id == listing.gpt_id))
+    version.config = {**version.config, "conversation_starters": ["Best fjord in May?", "What to pack?"]}
+    await session.flush()
+    user = await create_user(session, settings)
+    await log_in(client, user.email)
+    page = (await client.get(f"/g/{listing.gpt_id}", headers=HTML)).text
+    assert '<button type="submit" class="secondary" name="starter" value="1">What to pack?</button>' in page
+    token = client.cookies.get(CSRF_COOKIE)
+    start = await client.post(f"/g/{listing.gpt_id}/chat", data={"csrf_token": token, "starter": "1"})
+    assert start.status_code == 303 and start.headers["location"].endswith("?starter=1")
+    chat = (await client.get(start.headers["location"], headers=HTML)).text
+    assert re.search(r"<textarea [^>]*autofocus>What to pack\?</textarea>", chat)
+    chat_path = start.headers["location"].split("?")[0]
+    assert "</textarea>" in (await client.get(f"{chat_path}?starter=7", headers=HTML)).text  # none: empty
+    assert (await client.get(f"{chat_path}?starter=x", headers=HTML)).status_code == 422
