@@ -11,7 +11,8 @@ import pysbd
 
 from retrieval.ngrams import SCRIPT_RUN, bigrams
 from retrieval.terms import content_words
-from retrieval.verbatim import VerbatimGuard, words
+from retrieval.verbatim import VerbatimGuard
+from retrieval.verbatim_words import words
 
 _URL = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+")
 _CJK_SENTENCE_END = re.compile(r"(?<=[。！？])")

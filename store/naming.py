@@ -13,7 +13,7 @@ from typing import Any
 
 from rapidfuzz.distance import OSA
 
-from retrieval.verbatim import words
+from retrieval.verbatim_words import words
 
 
 @cache
@@ -23,7 +23,7 @@ def _rules() -> dict[str, Any]:
 
 def name_words(name: str) -> list[str]:
     """A name as the words it compares as: look-alike digits and signs inside words folded to letters,
-    then case, accents, Unicode look-alikes and punctuation folded (`retrieval.verbatim.words`)."""
+    then case, accents, Unicode look-alikes and punctuation folded (`retrieval.verbatim_words.words`)."""
     look_alikes = _rules()["look_alikes"]
     tokens = []
     for token in name.split():
