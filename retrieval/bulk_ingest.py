@@ -199,14 +199,7 @@ async def ingest_with_progress(
     counts: dict[str, int] = {}
     try:
         work = await plan(db, dataset_id, paths, settings.max_file_bytes)
-        still = f" ({len(work.waiting)} of them still ingesting)" if work.waiting else ""
-        click.echo(
-            f"{counted(len(work.files), 'file')} to upload; {work.already} already in the dataset{still},"
-            f" {work.empty} empty"
-            + _too_large(work.too_large, settings.max_file_bytes)
-            + _left_out(work.links, "symbolic links inside the folders"),
-            err=True,
-        )
+        click.echo(summary(work, settings.max_file_bytes), err=True)
         batch_ids: list[uuid.UUID] = []
         if work.files:
             with click.progressbar(length=len(work.files), label="Uploading", file=sys.stderr) as bar:
@@ -239,6 +232,18 @@ async def ingest_with_progress(
         await storage_of(settings).drain()  # a refused batch's stored uploads go before the process ends
 
 
+def summary(work: IngestPlan, max_file_bytes: int) -> str:
+    """The plan's line: `2,500 files to upload; 1,200 already in the dataset (3 of them still ingesting),
+    0 empty`, then the files left out (too large, links), every count with thousands separators."""
+    still = f" ({len(work.waiting):,} of them still ingesting)" if work.waiting else ""
+    return (
+        f"{counted(len(work.files), 'file')} to upload; {work.already:,} already in the dataset{still},"
+        f" {work.empty:,} empty"
+        + _too_large(work.too_large, max_file_bytes)
+        + _left_out(work.links, "symbolic links inside the folders")
+    )
+
+
 def _too_large(paths: list[Path], limit: int) -> str:
     """`, 2 over the limit of 200,000 bytes per file (left out): a.pdf, b.pdf`; "" for none."""
     return _left_out(paths, f"over the limit of {limit:,} bytes per file")
@@ -251,4 +256,4 @@ def _left_out(paths: list[Path], why: str, shown: int = 5) -> str:
     names = ", ".join(str(p) for p in paths[:shown]) + (
         f" and {len(paths) - shown} more" if len(paths) > shown else ""
     )
-    return f", {len(paths)} {why} (left out): {names}"
+    return f", {len(paths):,} {why} (left out): {names}"

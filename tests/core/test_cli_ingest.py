@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from pathlib import Path
 
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -13,6 +14,7 @@ from core.cli import main
 from core.db import create_engine
 from core.models import User
 from core.settings import get_settings
+from retrieval.bulk_ingest import IngestPlan, summary
 from retrieval.models import Dataset, KnowledgeFile
 
 
@@ -239,3 +241,11 @@ def test_links_inside_a_folder_are_left_out_and_named(database_url, server_urls,
     finally:
         get_settings.cache_clear()
         _run(_cleanup(database_url, user_id))
+
+
+def test_the_plan_line_groups_thousands_in_every_count():
+    """It said "2,500 files to upload; 2500 already in the dataset (2444 of them still ingesting)"."""
+    work = IngestPlan(files=[Path("a")] * 2_500, already=2_500, empty=1_000, waiting=[uuid.uuid4()] * 2_444)
+    assert summary(work, 100) == (
+        "2,500 files to upload; 2,500 already in the dataset (2,444 of them still ingesting), 1,000 empty"
+    )
