@@ -98,9 +98,12 @@ def extractive_answer(question: str, sources: Sequence[SourcedHit], guard: Verba
         return Answer(f"{NOT_IN_KNOWLEDGE} {NO_MODEL_NOTE}")
     wanted = key_terms(question)
     candidates: list[tuple[int, str, set[str]]] = []
-    for rank, source in enumerate(sources):
+    seen: set[str] = set()  # a sentence once, from its best passage: overlapping chunks and boilerplate
+    for rank, source in enumerate(sources):  # repeat sentences, which made the same bullet twice
         for sentence in sentences_of(source.hit.text):
-            candidates.append((rank, sentence, key_terms(sentence)))
+            if (same := " ".join(sentence.casefold().split())) not in seen:
+                seen.add(same)
+                candidates.append((rank, sentence, key_terms(sentence)))
     # Inverse frequency among the candidate sentences: a word in every sentence tells none apart.
     weight = {
         term: math.log(1 + len(candidates) / (1 + sum(term in terms for _, _, terms in candidates)))

@@ -3,7 +3,9 @@
 Files whose sha256 the dataset already has (ingesting or done) are skipped, so running the command again
 after an interruption uploads only what is missing; a failed or cancelled file is uploaded again. Those
 an earlier run left still ingesting are waited for with the new ones (the progress bar counts them too).
-Hidden files and folders (`.git`, `.DS_Store`) are left out.
+Hidden files and folders (`.git`, `.DS_Store`) are left out, and so are symbolic links inside the folders: a
+link to `/etc/passwd` in a folder someone handed over would otherwise upload the machine's file (a tar's
+links are refused for the same reason, `core.archives`).
 """
 
 from __future__ import annotations
@@ -43,22 +45,33 @@ class IngestPlan:
     already: int = 0  # skipped: the dataset has their content
     empty: int = 0
     too_large: list[Path] = field(default_factory=list)  # skipped: over `max_file_bytes`, named in the report
+    links: list[Path] = field(default_factory=list)  # skipped: symbolic links inside the folders, named too
     waiting: list[uuid.UUID] = field(default_factory=list)  # of `already`: still ingesting (an earlier run's)
     batch_ids: list[uuid.UUID] = field(default_factory=list)
 
 
-def collect(paths: Iterable[Path]) -> list[Path]:
-    """Regular files under `paths` (folders recursively), hidden ones left out, each once, sorted."""
-    found: set[Path] = set()
+def collect(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
+    """(regular files under `paths`, symbolic links left out), each sorted. Folders are walked recursively,
+    hidden files and folders left out; a path named on the command line is taken as given (a link too: the
+    operator chose it), but a link found inside a folder is neither read nor followed, so a handed-over
+    folder cannot pull in files from elsewhere on the machine. A file reached twice is kept once."""
+    found: dict[Path, Path] = {}
+    links: set[Path] = set()
     for path in paths:
         if path.is_file():
-            found.add(path.resolve())
+            found.setdefault(path.resolve(), path)
             continue
-        for item in path.rglob("*"):
-            relative = item.relative_to(path)
-            if item.is_file() and not any(part.startswith(".") for part in relative.parts):
-                found.add(item.resolve())
-    return sorted(found)
+        for folder, folders, names in os.walk(path):  # never follows links to folders
+            base = Path(folder)
+            for name in [*folders, *names]:
+                if not name.startswith(".") and (base / name).is_symlink():
+                    links.add(base / name)
+            folders[:] = [n for n in folders if not n.startswith(".") and not (base / n).is_symlink()]
+            for name in names:
+                item = base / name
+                if not name.startswith(".") and not item.is_symlink() and item.is_file():
+                    found.setdefault(item.resolve(), item)
+    return sorted(found.values(), key=lambda p: p.resolve()), sorted(links)
 
 
 def stored_name(path: Path) -> str:
@@ -81,7 +94,7 @@ async def plan(
     """What to upload: the files whose content the dataset does not have yet (404 for no dataset). Empty
     files and files over `max_bytes` (`max_file_bytes`, which an upload would refuse) are left out and
     counted, so one of them does not refuse the whole folder."""
-    files = await asyncio.to_thread(collect, paths)
+    files, links = await asyncio.to_thread(collect, paths)
     async with db.session_scope() as session:
         if await session.get(Dataset, dataset_id) is None:
             raise NotFound("No such dataset or GPT")
@@ -98,7 +111,7 @@ async def plan(
             have.add(digest)
             if status == "in_progress":
                 ingesting.setdefault(digest, []).append(file_id)
-    result = IngestPlan(files=[])
+    result = IngestPlan(files=[], links=links)
     for path in files:
         size = path.stat().st_size
         if size == 0:
@@ -186,12 +199,7 @@ async def ingest_with_progress(
     counts: dict[str, int] = {}
     try:
         work = await plan(db, dataset_id, paths, settings.max_file_bytes)
-        still = f" ({len(work.waiting)} of them still ingesting)" if work.waiting else ""
-        click.echo(
-            f"{counted(len(work.files), 'file')} to upload; {work.already} already in the dataset{still},"
-            f" {work.empty} empty" + _too_large(work.too_large, settings.max_file_bytes),
-            err=True,
-        )
+        click.echo(summary(work, settings.max_file_bytes), err=True)
         batch_ids: list[uuid.UUID] = []
         if work.files:
             with click.progressbar(length=len(work.files), label="Uploading", file=sys.stderr) as bar:
@@ -224,11 +232,28 @@ async def ingest_with_progress(
         await storage_of(settings).drain()  # a refused batch's stored uploads go before the process ends
 
 
-def _too_large(paths: list[Path], limit: int, shown: int = 5) -> str:
+def summary(work: IngestPlan, max_file_bytes: int) -> str:
+    """The plan's line: `2,500 files to upload; 1,200 already in the dataset (3 of them still ingesting),
+    0 empty`, then the files left out (too large, links), every count with thousands separators."""
+    still = f" ({len(work.waiting):,} of them still ingesting)" if work.waiting else ""
+    return (
+        f"{counted(len(work.files), 'file')} to upload; {work.already:,} already in the dataset{still},"
+        f" {work.empty:,} empty"
+        + _too_large(work.too_large, max_file_bytes)
+        + _left_out(work.links, "symbolic links inside the folders")
+    )
+
+
+def _too_large(paths: list[Path], limit: int) -> str:
     """`, 2 over the limit of 200,000 bytes per file (left out): a.pdf, b.pdf`; "" for none."""
+    return _left_out(paths, f"over the limit of {limit:,} bytes per file")
+
+
+def _left_out(paths: list[Path], why: str, shown: int = 5) -> str:
+    """`, 2 {why} (left out): a, b` naming at most `shown` of `paths`; "" for none."""
     if not paths:
         return ""
     names = ", ".join(str(p) for p in paths[:shown]) + (
         f" and {len(paths) - shown} more" if len(paths) > shown else ""
     )
-    return f", {len(paths)} over the limit of {limit:,} bytes per file (left out): {names}"
+    return f", {len(paths):,} {why} (left out): {names}"

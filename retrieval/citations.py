@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +13,10 @@ from retrieval.attribution import license_url
 from retrieval.knowledge_search import SourcedHit
 
 QUOTE_CHARS = 240
-_CITE = re.compile(r"\[(\d{1,2})\]")
+# `[1]`, and the lists models write when one sentence rests on several sources: `[1, 2]`, `[1,3]`, `[2; 4]`
+# (a model told to cite "like [1]" writes them often; they used to cite nothing).
+_CITE = re.compile(r"\[(\d{1,2}(?:\s*[,;]\s*\d{1,2})*)\]")
+_NUMBER = re.compile(r"\d+")
 
 
 @dataclass
@@ -73,11 +76,19 @@ def cited_dataset(source: SourcedHit) -> dict[str, Any] | None:
     }
 
 
-def used_citations(content: str, sources: Sequence[SourcedHit], max_run: int) -> list[Citation]:
-    """The sources a model's reply cites (`[n]`, each once, in the order first cited)."""
-    seen: list[int] = []
+def cited_numbers(content: str, count: int) -> Iterator[tuple[int, int]]:
+    """(n, offset of its marker) for each source number 1..`count` a reply cites (`[n]`, `[n, m]`), each
+    once, in the order first cited."""
+    seen: set[int] = set()
     for match in _CITE.finditer(content):
-        number = int(match.group(1))
-        if 1 <= number <= len(sources) and number not in seen:
-            seen.append(number)
-    return [citation_of(sources[n - 1], max_run) for n in seen]
+        for digits in _NUMBER.findall(match.group(1)):
+            number = int(digits)
+            if 1 <= number <= count and number not in seen:
+                seen.add(number)
+                yield number, match.start()
+
+
+def used_citations(content: str, sources: Sequence[SourcedHit], max_run: int) -> list[Citation]:
+    """The sources a model's reply cites (`[n]`, `[n, m]`: `cited_numbers`), each once, in the order first
+    cited."""
+    return [citation_of(sources[n - 1], max_run) for n, _ in cited_numbers(content, len(sources))]

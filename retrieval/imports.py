@@ -303,7 +303,9 @@ async def _store(
 
 
 async def _release(service: KnowledgeService, base: KnowledgeBase, page: WebPage) -> None:
-    """Let go of the file `page` made: another page of the same content takes it over, else it is deleted."""
+    """Let go of the file `page` made: another page of the same content takes it over (and the file's
+    `source_url` becomes that page's, so its citations no longer link a page that says something else
+    now), else it is deleted."""
     heir = await service.session.scalar(
         sa.select(WebPage)
         .join(WebImport, WebImport.id == WebPage.import_id)
@@ -312,6 +314,9 @@ async def _release(service: KnowledgeService, base: KnowledgeBase, page: WebPage
     )
     if heir is not None:
         heir.owns_file = True
+        kept = await service.session.get(KnowledgeFile, page.file_id)
+        if kept is not None:
+            kept.source_url = heir.url
     else:
         try:
             await service.delete_file(base, page.file_id)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -33,7 +32,7 @@ from core.openai_errors import openai_error, openai_status
 from core.settings import Settings
 from retrieval.answer import Answer
 from retrieval.attribution import license_url
-from retrieval.citations import cited_dataset
+from retrieval.citations import cited_dataset, cited_numbers
 from retrieval.tool_loop import ToolCallEnded, ToolCallStarted
 from store.conversation_items import cited_dataset_fields, conversation_public_id
 from store.responses import Persist, answer
@@ -41,7 +40,6 @@ from store.responses_plan import ResponsePlan
 from store.responses_tools import call_item, finish_item, item_events, server_labels
 
 logger = logging.getLogger("gptstore.responses")
-_CITE = re.compile(r"\[(\d{1,2})\]")
 RESULTS = "file_search_call.results"
 
 
@@ -114,11 +112,7 @@ def response_object(plan: ResponsePlan, status: str, output: list[dict[str, Any]
 def annotations(content: str, plan: ResponsePlan, answer: Answer) -> list[dict[str, Any]]:
     """A `file_citation` per citation, at the first `[n]` marker that cites it (`index`: its offset); with
     gptstore's `dataset_id` and `dataset` (name, license, attribution, owner) beside OpenAI's fields."""
-    seen: dict[int, int] = {}
-    for match in _CITE.finditer(content):
-        number = int(match.group(1))
-        if 1 <= number <= len(plan.sources) and number not in seen:
-            seen[number] = match.start()
+    seen = dict(cited_numbers(content, len(plan.sources)))
     return [
         {
             "type": "file_citation",

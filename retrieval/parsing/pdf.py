@@ -57,18 +57,27 @@ def parse_pdf(data: bytes, detected: Detected, limits: Limits) -> list[Section]:
         if fields := _form_fields(reader):
             sections.append(Section("\n".join(fields), heading="Form fields"))
         if unreadable:
-            detected.warnings.append(f"Pages {_pages(unreadable)} are damaged; their text is not searchable.")
+            detected.warnings.append(
+                f"{_pages(unreadable, 'is', 'are')} damaged; {_its(unreadable)} text is not searchable."
+            )
         if blank and len(blank) < len(reader.pages):
             detected.warnings.append(
-                f"Pages {_pages(blank)} hold no text layer (scanned pages need OCR, which is not supported); "
-                "their text is not searchable."
+                f"{_pages(blank, 'holds', 'hold')} no text layer (scanned pages need OCR, which is not"
+                f" supported); {_its(blank)} text is not searchable."
             )
         return sections
 
 
-def _pages(numbers: list[int]) -> str:
-    shown = ", ".join(map(str, numbers[:10]))
-    return shown + (f" and {len(numbers) - 10} more" if len(numbers) > 10 else "")
+def _pages(numbers: list[int], one: str, many: str) -> str:
+    """`Page 2 is` / `Pages 2, 3 are` (`one`, `many`: the verb's two forms), at most 10 numbers shown."""
+    shown = ", ".join(map(str, numbers[:10])) + (
+        f" and {len(numbers) - 10} more" if len(numbers) > 10 else ""
+    )
+    return f"Page {shown} {one}" if len(numbers) == 1 else f"Pages {shown} {many}"
+
+
+def _its(numbers: list[int]) -> str:
+    return "its" if len(numbers) == 1 else "their"
 
 
 # Annotations whose /Contents is text a reader wrote (ISO 32000-1, 12.5.6): sticky notes, text boxes, and

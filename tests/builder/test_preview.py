@@ -69,6 +69,23 @@ async def test_llm_preview_gets_sources_and_cites_what_it_used(
     assert follow_up.json()["message"]["citations"] == []
 
 
+async def test_a_list_of_source_numbers_cites_each_source(
+    llm_client, creator_headers, db, llm_settings, fake_openai
+):
+    """`[1, 2]`, as models write for a sentence resting on two sources, cites both: it used to cite
+    neither (only a lone `[n]` was read)."""
+    gpt_id = await gpt_with_knowledge(llm_client, creator_headers, db, llm_settings)
+    fake_openai.script(text("Kayaks cost 600 NOK and the ferry runs from May [1, 2]. Both open early [2;1]."))
+    response = await llm_client.post(
+        f"/api/gpts/{gpt_id}/preview/messages",
+        json={"content": "What does a kayak cost and when does the ferry run?"},
+        headers=creator_headers,
+    )
+    assert response.status_code == 200, response.text
+    cited = [c["filename"] for c in response.json()["message"]["citations"]]
+    assert sorted(cited) == ["ferries.md", "kayaks.md"]  # each once
+
+
 async def test_private_files_are_cited_without_quotes(client, creator_headers, db, settings):
     gpt_id = await gpt_with_knowledge(client, creator_headers, db, settings, access="private")
     response = await client.post(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from pathlib import Path
 
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -13,6 +14,7 @@ from core.cli import main
 from core.db import create_engine
 from core.models import User
 from core.settings import get_settings
+from retrieval.bulk_ingest import IngestPlan, summary
 from retrieval.models import Dataset, KnowledgeFile
 
 
@@ -208,3 +210,42 @@ def test_a_rerun_waits_for_the_files_an_interrupted_run_left_ingesting(
     finally:
         get_settings.cache_clear()
         _run(_cleanup(database_url, user_id))
+
+
+def test_links_inside_a_folder_are_left_out_and_named(database_url, server_urls, tmp_path, monkeypatch):
+    """A symbolic link inside the folder is neither read nor followed: a folder someone handed over with
+    `notes/link.txt -> /etc/passwd` used to upload the machine's file (named `passwd`) into the dataset.
+    A path named on the command line is taken as given, a link too."""
+    outside = tmp_path / "outside"
+    (outside / "sub").mkdir(parents=True)
+    (outside / "secret.txt").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (outside / "sub" / "deep.txt").write_text("A file of another folder.\n")
+    folder = tmp_path / "handed-over"
+    folder.mkdir()
+    (folder / "a.md").write_text("# A\n\nThe ferry leaves at nine.\n")
+    (folder / "link.txt").symlink_to(outside / "secret.txt")
+    (folder / "linked").symlink_to(outside / "sub", target_is_directory=True)
+    named = tmp_path / "named.md"
+    named.symlink_to(outside / "sub" / "deep.txt")
+    user_id, dataset_id = _run(_setup(database_url))
+    _command_settings(monkeypatch, database_url, server_urls, tmp_path)
+    get_settings.cache_clear()
+    try:
+        args = ["ingest", str(folder), str(named), "--dataset", str(dataset_id), "--no-wait"]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        assert "2 files to upload; 0 already in the dataset, 0 empty" in result.output
+        assert "2 symbolic links inside the folders (left out): " in result.output
+        assert "link.txt" in result.output and "linked" in result.output
+        assert [name for name, _, _ in _run(_files(database_url, dataset_id))] == ["a.md", "named.md"]
+    finally:
+        get_settings.cache_clear()
+        _run(_cleanup(database_url, user_id))
+
+
+def test_the_plan_line_groups_thousands_in_every_count():
+    """It said "2,500 files to upload; 2500 already in the dataset (2444 of them still ingesting)"."""
+    work = IngestPlan(files=[Path("a")] * 2_500, already=2_500, empty=1_000, waiting=[uuid.uuid4()] * 2_444)
+    assert summary(work, 100) == (
+        "2,500 files to upload; 2,500 already in the dataset (2,444 of them still ingesting), 1,000 empty"
+    )

@@ -306,7 +306,11 @@ def test_html_keeps_tables_and_collapsed_details() -> None:
 def test_pdf_pages_without_text_are_reported() -> None:
     document = parse_document(make_pdf(["The harbour opens at six in the morning.", "", ""]), "scan.pdf")
     assert [section.page for section in document.sections] == [1]
-    assert document.warning is not None and "Pages 2, 3" in document.warning
+    assert document.warning is not None and "Pages 2, 3 hold no text layer" in document.warning
+    assert "their text is not searchable" in document.warning
+    one = parse_document(make_pdf(["The harbour opens at six in the morning.", ""]), "scan.pdf")
+    warning = one.warning or ""  # one page is one page: it said "Pages 2 hold ...; their text ..."
+    assert warning.startswith("Page 2 holds no text layer") and "; its text is not searchable." in warning
 
 
 def test_every_chunk_of_a_csv_carries_its_header_row() -> None:

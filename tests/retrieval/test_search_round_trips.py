@@ -207,3 +207,16 @@ async def test_the_endpoint_follows_attached_datasets_filters_and_access(
     made_private = await client.patch(f"/api/datasets/{theirs}", json={"access": "private"}, headers=other)
     assert made_private.status_code == 200, made_private.text
     assert set(await endpoint_search(client, creator_headers, gpt, question)) == {"ferries.md"}
+
+
+async def test_a_blank_query_is_refused_naming_it(client, creator_headers, engine, gpt_id):
+    """Spaces and line breaks only: a 422 naming `query`, nothing searched (it used to embed the blank and
+    answer the knowledge's arbitrary passages, where an empty query was refused)."""
+    for query in ("   ", "\n\t "):
+        with statements_sent(engine) as sent:
+            response = await client.post(
+                f"/api/gpts/{gpt_id}/search", json={"query": query}, headers=creator_headers
+            )
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["field"] == "query"
+        assert not any("knowledge_chunk" in s for s in sent)

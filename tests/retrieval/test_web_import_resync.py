@@ -92,3 +92,31 @@ async def test_an_unreadable_sitemap_fails_the_import_and_changes_nothing(
     status = await finished(web_client, creator_headers, db, web_settings, gpt_id, job)
     assert status["status"] == "failed" and "root element is <html>" in status["error"]
     assert status["pages"] == []
+
+
+async def test_a_changed_pages_old_file_kept_for_a_twin_page_cites_the_twin(
+    web_client, creator_headers, db, web_settings, site
+):
+    """Two pages of one content share one file; when the first changes, the old file stays for the second,
+    and its `source_url` becomes the second's: it used to keep the first page's URL, so its passages were
+    cited with a link to a page that now says something else."""
+    site.html("/one", page("Prices", "Entry costs 120 NOK."))
+    site.html("/two", page("Prices", "Entry costs 120 NOK."))
+    site.pages["/sitemap.xml"] = xml(urlset(site.url("/one"), site.url("/two")))
+    gpt_id = await create_gpt(web_client, creator_headers)
+    job = await start_import(web_client, creator_headers, gpt_id, sitemap_url=site.url("/sitemap.xml"))
+    first = await finished(web_client, creator_headers, db, web_settings, gpt_id, job)
+    assert [p["status"] for p in first["pages"]] == ["added", "duplicate"]
+    shared = first["pages"][0]["file_id"]
+
+    site.html("/one", page("Prices", "Entry now costs 150 NOK."))
+    url = f"/api/gpts/{gpt_id}/files/imports/{job['id']}/resync"
+    assert (await web_client.post(url, headers=creator_headers)).status_code == 202
+    second = await finished(web_client, creator_headers, db, web_settings, gpt_id, job)
+    files = {p["url"]: p["file_id"] for p in second["pages"]}
+    assert files[site.url("/two")] == shared != files[site.url("/one")]
+    listed = (await web_client.get(f"/api/gpts/{gpt_id}/files", headers=creator_headers)).json()["data"]
+    assert {f["id"]: f["source_url"] for f in listed} == {
+        shared: site.url("/two"),
+        files[site.url("/one")]: site.url("/one"),
+    }

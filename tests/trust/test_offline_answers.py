@@ -67,3 +67,16 @@ def test_private_sentences_in_a_row_are_not_quoted_as_one_long_run():
     # A sentence that goes on from the one before loses its first word ("… confidential"), not its facts.
     assert all(f"region {n} is alpha{n} bravo{n} charlie{n}" in answer.content for n in (1, 2, 3))
     assert "… confidential launch code" in answer.content and "(keywords)" not in answer.content
+
+
+def test_a_sentence_found_twice_is_answered_once():
+    """A sentence repeated in a passage, or in two overlapping passages, is one bullet: it used to be as
+    many bullets as copies (three identical lines for a clause repeated in a contract)."""
+    opened = extractive_answer(
+        "fines in Gion", [source(f"{SHORT} {SHORT}", "open"), source(SHORT, "open")], VerbatimGuard([], 25)
+    )
+    assert opened.content.count("Fines of 10,000 yen") == 1
+    private = extractive_answer(
+        "photograph geisha in Gion", [source(f"{GION} {GION}", "private")], VerbatimGuard([GION], 25)
+    )
+    assert private.content.count("(keywords)") == 1
