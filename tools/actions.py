@@ -24,7 +24,7 @@ from urllib.parse import quote
 import httpx2
 
 from core.settings import Settings
-from tools import net
+from tools import net, redact
 from tools.definitions import ActionAuth, ActionTool, Operation
 from tools.headers import RESERVED_HEADERS, header_value_problem, set_header
 
@@ -245,11 +245,20 @@ async def call_operation(
         sensitive_headers=prepared.sensitive_headers,
         **kwargs,
     )
-    text = response_text(result, settings)
+    text = redact.redact(response_text(result, settings), _credentials(prepared, action.auth))
     if 200 <= result.status_code < 300:
         return text, True
     reason = httpx2.codes.get_reason_phrase(result.status_code)
     return f"HTTP {result.status_code} {reason} from {action.domain}\n{text}".rstrip(), False
+
+
+def _credentials(prepared: PreparedRequest, auth: ActionAuth) -> set[str]:
+    """What `prepared` carries as the action's credentials: its credential headers (not the model's cookies)
+    and an API key in the query; an OAuth access token among them."""
+    sent = [v for k, v in prepared.headers.items() if k.lower() in prepared.sensitive_headers - {"cookie"}]
+    if auth.type == "api_key" and auth.location == "query" and auth.secret:
+        sent.append(auth.secret)
+    return redact.action_credentials(auth, sent)
 
 
 def response_text(result: net.HttpResult, settings: Settings) -> str:
