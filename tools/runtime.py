@@ -18,6 +18,7 @@ from core.llm import ToolCall
 from core.settings import Settings
 from tools import actions, mcp_client, net, redact
 from tools.definitions import ActionTool, McpServerTool, McpToolSpec, Operation, ToolDefinitions
+from tools.openapi_actions import LIMITS
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +176,9 @@ class Toolset:
 
 
 def _function(name: str, description: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """One Chat Completions function; the description cut at `max_description_chars` (tools/data/limits.toml),
+    which an MCP server's listing does not keep to."""
+    description = (description or "")[: LIMITS["max_description_chars"]]
     schema = dict(parameters or {})
     schema.setdefault("type", "object")
     if schema.get("type") == "object":
