@@ -245,7 +245,7 @@ async def call_operation(
         sensitive_headers=prepared.sensitive_headers,
         **kwargs,
     )
-    text = redact.redact(response_text(result, settings), _credentials(prepared, action.auth))
+    text = response_text(result, settings, _credentials(prepared, action.auth))
     if 200 <= result.status_code < 300:
         return text, True
     reason = httpx2.codes.get_reason_phrase(result.status_code)
@@ -261,8 +261,9 @@ def _credentials(prepared: PreparedRequest, auth: ActionAuth) -> set[str]:
     return redact.action_credentials(auth, sent)
 
 
-def response_text(result: net.HttpResult, settings: Settings) -> str:
-    """The body as text (its charset, else UTF-8), with a note when it was cut."""
+def response_text(result: net.HttpResult, settings: Settings, credentials: set[str] | None = None) -> str:
+    """The body as text (its charset, else UTF-8) without `credentials` (`tools.redact`, a credential the
+    cut split too), with a note when it was cut."""
     charset = "utf-8"
     content_type = result.headers.get("content-type", "")
     for part in content_type.split(";")[1:]:
@@ -274,7 +275,10 @@ def response_text(result: net.HttpResult, settings: Settings) -> str:
     except LookupError:
         text = result.content.decode("utf-8", "replace")
     if result.truncated:
-        text = text.rstrip("\ufffd") + cut_note(settings.actions_max_response_bytes)
+        text = text.rstrip("\ufffd")
+    text = redact.redact(text, credentials or (), cut=result.truncated)
+    if result.truncated:
+        text += cut_note(settings.actions_max_response_bytes)
     return text
 
 

@@ -52,16 +52,23 @@ def credential_values(values: Iterable[str]) -> set[str]:
     return found
 
 
-def redact(text: str, credentials: Iterable[str]) -> str:
+def redact(text: str, credentials: Iterable[str], *, cut: bool = False) -> str:
     """`text` with every credential of at least `MIN_CHARS` characters, in every form of `_forms`, replaced
-    by `REDACTED` (case-sensitively: credentials are)."""
+    by `REDACTED` (case-sensitively: credentials are). `cut`: the text was cut short, so it may end with the
+    start of one (at least `MIN_CHARS` characters of it), which goes too."""
     forms = {
         form for value in credential_values(credentials) if len(value) >= MIN_CHARS for form in _forms(value)
     }
     if not forms or not text:
         return text
     pattern = re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)))
-    return pattern.sub(REDACTED, text)
+    text = pattern.sub(REDACTED, text)
+    if cut:
+        for form in forms:
+            start = next((k for k in range(len(form) - 1, MIN_CHARS - 1, -1) if text.endswith(form[:k])), 0)
+            if start:
+                return text[:-start] + REDACTED
+    return text
 
 
 def _forms(value: str) -> set[str]:

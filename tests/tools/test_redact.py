@@ -84,3 +84,9 @@ async def test_an_mcp_tool_returning_its_headers_never_shows_the_token(
 def test_short_values_and_other_text_are_left_alone():
     assert redact("a b abc abcd", ["abcd", "abc", "b"]) == "a b abc " + REDACTED
     assert redact("nothing here", []) == "nothing here"
+
+
+def test_a_response_cut_inside_a_credential_never_shows_its_start():
+    secret = "sk-live-0123456789abcdef"
+    assert redact("key: " + secret[:10], [secret], cut=True) == "key: " + REDACTED
+    assert redact("the test", ["test-key-0001"], cut=False) == "the test"  # whole texts end as they do
