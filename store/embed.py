@@ -49,6 +49,8 @@ from tools.chat import open_toolset
 
 TOKEN_AUDIENCE = "gptstore-embed"
 EMBEDDABLE = ("public", "link")
+# The 404 of a GPT that is not (or no longer) public or link, or unknown: shown in the visitor's window.
+NOT_AVAILABLE = "This chat is not available: its GPT is not published for everyone (any more)"
 MAX_ORIGINS = 20
 HISTORY_KEY = "gptstore:embed:chat:{visitor}"
 # scheme://host[:port]: a DNS name (a leading "*." for every subdomain, as CSP allows) or IPv4.
@@ -271,7 +273,7 @@ class EmbedService:
             )
             if version is not None and version.review_status != "rejected":
                 return version
-        raise NotFound("No such GPT")
+        raise NotFound(NOT_AVAILABLE)
 
     async def reply(
         self, claims: EmbedClaims, content: str
@@ -313,9 +315,14 @@ class EmbedService:
         yield answer
 
     async def _embeddable(self, gpt_id: uuid.UUID) -> Listing:
-        listing = await StoreService(self.session, self.settings, self.redis).visible_listing(gpt_id, None)
+        try:
+            listing = await StoreService(self.session, self.settings, self.redis).visible_listing(
+                gpt_id, None
+            )
+        except NotFound:
+            raise NotFound(NOT_AVAILABLE) from None
         if listing.visibility not in EMBEDDABLE:
-            raise NotFound("No such GPT")
+            raise NotFound(NOT_AVAILABLE)
         return listing
 
 

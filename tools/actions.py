@@ -24,7 +24,7 @@ from urllib.parse import quote
 import httpx2
 
 from core.settings import Settings
-from tools import net
+from tools import net, redact
 from tools.definitions import ActionAuth, ActionTool, Operation
 from tools.headers import RESERVED_HEADERS, header_value_problem, set_header
 
@@ -245,15 +245,25 @@ async def call_operation(
         sensitive_headers=prepared.sensitive_headers,
         **kwargs,
     )
-    text = response_text(result, settings)
+    text = response_text(result, settings, _credentials(prepared, action.auth))
     if 200 <= result.status_code < 300:
         return text, True
     reason = httpx2.codes.get_reason_phrase(result.status_code)
     return f"HTTP {result.status_code} {reason} from {action.domain}\n{text}".rstrip(), False
 
 
-def response_text(result: net.HttpResult, settings: Settings) -> str:
-    """The body as text (its charset, else UTF-8), with a note when it was cut."""
+def _credentials(prepared: PreparedRequest, auth: ActionAuth) -> set[str]:
+    """What `prepared` carries as the action's credentials: its credential headers (not the model's cookies)
+    and an API key in the query; an OAuth access token among them."""
+    sent = [v for k, v in prepared.headers.items() if k.lower() in prepared.sensitive_headers - {"cookie"}]
+    if auth.type == "api_key" and auth.location == "query" and auth.secret:
+        sent.append(auth.secret)
+    return redact.action_credentials(auth, sent)
+
+
+def response_text(result: net.HttpResult, settings: Settings, credentials: set[str] | None = None) -> str:
+    """The body as text (its charset, else UTF-8) without `credentials` (`tools.redact`, a credential the
+    cut split too), with a note when it was cut."""
     charset = "utf-8"
     content_type = result.headers.get("content-type", "")
     for part in content_type.split(";")[1:]:
@@ -265,7 +275,10 @@ def response_text(result: net.HttpResult, settings: Settings) -> str:
     except LookupError:
         text = result.content.decode("utf-8", "replace")
     if result.truncated:
-        text = text.rstrip("\ufffd") + cut_note(settings.actions_max_response_bytes)
+        text = text.rstrip("\ufffd")
+    text = redact.redact(text, credentials or (), cut=result.truncated)
+    if result.truncated:
+        text += cut_note(settings.actions_max_response_bytes)
     return text
 
 

@@ -50,7 +50,11 @@ async def allowed_grants(
 
 
 async def allow(session: AsyncSession, user_id: uuid.UUID, gpt_id: uuid.UUID, name: str, target: str) -> None:
-    """Allow the function for good while it reaches `target` (a grant of the same name is replaced)."""
+    """Allow the function for good while it reaches `target` (a grant of the same name is replaced). An empty
+    `target` (the GPT no longer has the function: the creator removed it while the call waited) allows nothing
+    and is not stored, so the user's list shows no grant that never applied."""
+    if not target:
+        return
     statement = insert(ToolApproval).values(user_id=user_id, gpt_id=gpt_id, name=name, target=target)
     await session.execute(
         statement.on_conflict_do_update(

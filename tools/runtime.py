@@ -16,8 +16,9 @@ import httpx2
 
 from core.llm import ToolCall
 from core.settings import Settings
-from tools import actions, mcp_client, net
+from tools import actions, mcp_client, net, redact
 from tools.definitions import ActionTool, McpServerTool, McpToolSpec, Operation, ToolDefinitions
+from tools.openapi_actions import LIMITS
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ class Toolset:
         except Exception:  # a bug of ours must not end the turn; the model hears that the call failed
             logger.exception("tool call failed", extra={"tool": call.name, "domain": domain})
             content, ok = "Error: the tool call failed inside gptstore", False
+        content = redact.redact(content, self._credentials(call.name))
         output = ToolOutput(
             call_id=call.id,
             name=call.name,
@@ -127,6 +129,14 @@ class Toolset:
             },
         )
         return output
+
+    def _credentials(self, name: str) -> set[str]:
+        """The credentials a call of `name` is sent with, kept out of its output (`tools.redact`)."""
+        if name in self._operations:
+            return redact.action_credentials(self._operations[name][0].auth)
+        if name in self._mcp_tools:
+            return redact.mcp_credentials(self._mcp_tools[name][0])
+        return set()
 
     async def _run(self, call: ToolCall) -> tuple[str, bool]:
         if call.name not in self._operations and call.name not in self._mcp_tools:
@@ -166,6 +176,9 @@ class Toolset:
 
 
 def _function(name: str, description: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """One Chat Completions function; the description cut at `max_description_chars` (tools/data/limits.toml),
+    which an MCP server's listing does not keep to."""
+    description = (description or "")[: LIMITS["max_description_chars"]]
     schema = dict(parameters or {})
     schema.setdefault("type", "object")
     if schema.get("type") == "object":

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.auth import client_ip
-from core.errors import RateLimited
+from core.errors import NotFound, RateLimited
 from core.models import User
 from core.settings import Settings
 from store.embed import EmbedService, EmbedSettings, frame_ancestors
@@ -40,12 +40,23 @@ def _frameable_headers(origins: list[str]) -> dict[str, str]:
 async def embed_chat(
     request: Request, gpt_id: uuid.UUID, db_session: AsyncSession, settings: Settings, redis: Redis
 ) -> Template:
-    """A visitor's chat window: a new session token for a public or link GPT (404 otherwise)."""
+    """A visitor's chat window: a new session token for a public or link GPT. Otherwise a 404 saying the
+    chat is not available, which any site may frame (it names nothing of the GPT): the GPT's sites show it
+    in their window rather than the browser's refused-frame page."""
     service = EmbedService(db_session, settings, redis)
     address = client_ip(request)
-    gpt = GptPage.model_validate(await StoreService(db_session, settings, redis).cached_page(gpt_id, None))
     try:
+        gpt = GptPage.model_validate(
+            await StoreService(db_session, settings, redis).cached_page(gpt_id, None)
+        )
         _, origins, token = await service.open_session(gpt_id, address)
+    except NotFound:
+        return Template(
+            "embed_unavailable.html",
+            status_code=404,
+            headers=_frameable_headers([]),
+            media_type=MediaType.HTML,
+        )
     except RateLimited as exc:  # said inside the frame, where the visitor looks
         origins = await service.allowed_origins(gpt_id)
         headers = {**_frameable_headers(origins), **(exc.headers or {})}

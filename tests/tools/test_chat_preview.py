@@ -59,3 +59,30 @@ async def test_a_preview_call_waits_for_the_creator_then_streams_on(
         f"/api/gpts/{gpt_id}/preview/approvals", json=wrong, headers=creator_headers
     )
     assert again.status_code == 404
+
+
+async def test_allowing_for_good_a_call_whose_function_was_removed_grants_nothing(
+    tool_client, creator_headers, tools_api, mcp_server, fake_openai
+):
+    gpt_id = await create_tool_gpt(tool_client, creator_headers, tools_api, mcp_server)  # the GPT keeps tools
+    fake_openai.script(tool_call("createTrip", {"body": {"destination": "Oslo"}}), text("Not booked."))
+    asked = await tool_client.post(
+        f"/api/gpts/{gpt_id}/preview/messages", json={"content": "Book Oslo"}, headers=creator_headers
+    )
+    (action,) = (await tool_client.get(f"/api/gpts/{gpt_id}/actions", headers=creator_headers)).json()
+    removed = await tool_client.delete(f"/api/gpts/{gpt_id}/actions/{action['id']}", headers=creator_headers)
+    assert removed.status_code == 204
+    decision = {
+        "conversation_id": asked.json()["conversation_id"],
+        "call_id": asked.json()["message"]["pending_call"]["call_id"],
+        "approve": True,
+        "always": True,
+    }
+
+    answered = await tool_client.post(
+        f"/api/gpts/{gpt_id}/preview/approvals", json=decision, headers=creator_headers
+    )
+
+    assert answered.status_code == 200 and not [r for r in tools_api.requests if r.method == "POST"]
+    grants = await tool_client.get(f"/api/store/gpts/{gpt_id}/tool_approvals", headers=creator_headers)
+    assert grants.json()["data"] == []

@@ -132,9 +132,13 @@ async def test_a_private_gpt_has_no_snippet_and_no_chat_window(client, session, 
         await client.get(f"/api/gpts/{listing.gpt_id}/embed", headers=auth_headers(creator, settings))
     ).json()
     assert read["embeddable"] is False and read["snippet"] is None
-    response, token = await open_window(client, listing.gpt_id)
-    assert response.status_code == 404 and not token
-    assert response.headers["x-frame-options"] == "DENY"  # its error page is not frameable either
+    for gpt_id in (listing.gpt_id, uuid.uuid4()):  # private, unknown: the same window, naming nothing
+        response, token = await open_window(client, gpt_id)
+        assert response.status_code == 404 and not token
+        # Framed where the snippet still is, it says so rather than showing the browser's refused frame.
+        assert "x-frame-options" not in response.headers
+        assert "frame-ancestors *" in response.headers["content-security-policy"]
+        assert "This chat is not available" in response.text and listing.name not in response.text
 
 
 async def test_only_the_chat_window_may_be_framed_by_the_allowed_origins(client, session, settings, creator):
@@ -211,7 +215,8 @@ async def test_a_session_token_is_scoped_to_its_gpt_and_is_no_account_credential
 
     listing.visibility = "private"  # unpublished from the store: open windows stop answering
     await session.flush()
-    assert (await ask(client, listing.gpt_id, token, "hi")).status_code == 404
+    gone = await ask(client, listing.gpt_id, token, "hi")
+    assert gone.status_code == 404 and gone.json()["detail"].startswith("This chat is not available")
 
 
 async def test_visitors_gpts_and_addresses_are_rate_limited(settings, db, redis, session, creator):
