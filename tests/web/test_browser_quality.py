@@ -4,10 +4,13 @@ the embedded chat window and an error page included, fits a 360 px wide screen w
 from __future__ import annotations
 
 import re
+import uuid
 
 from playwright.sync_api import expect
 
-from tests.web.conftest import PASSWORD
+from core.db import Database, create_engine
+from tests.web.conftest import PASSWORD, _in_thread
+from tools.models import GptMcpServer
 
 
 def focused(page) -> dict:
@@ -59,6 +62,28 @@ def test_the_store_works_with_the_keyboard_alone(page, site):
     expect(page).to_have_url(re.compile(rf"/g/{site.gpt_id}$"))
 
 
+def _with_wordy_mcp_server(database_url: str, gpt_id: str) -> None:
+    """An MCP server row of the GPT's draft as saving one stores it, its tool described by one unbroken
+    3,000-character word."""
+
+    async def add() -> None:
+        db = Database(create_engine(database_url, pool_size=1))
+        async with db.session_scope() as session:
+            tool = {"name": "wordy", "description": "D" * 3000, "input_schema": {"type": "object"}}
+            session.add(
+                GptMcpServer(
+                    gpt_id=uuid.UUID(gpt_id),
+                    server_label="wordy",
+                    server_url="https://mcp.example.com/" + "p" * 300,
+                    tools=[tool],
+                    require_approval="never",
+                )
+            )
+        await db.dispose()
+
+    _in_thread(add())
+
+
 def test_every_page_fits_360_pixels(browser, site):
     context = browser.new_context(base_url=site.url, viewport={"width": 360, "height": 740})
     context.set_default_timeout(15_000)
@@ -73,9 +98,11 @@ def test_every_page_fits_360_pixels(browser, site):
     page.get_by_role("button", name="Send").click()
     expect(page.locator(".message.assistant[aria-busy]")).to_have_count(0)
     chat = page.url
+    _with_wordy_mcp_server(site.settings.database_url, site.gpt_id)
     paths = [
         "/", "/search?q=fjord", f"/g/{site.gpt_id}", f"/g/{site.xss_gpt_id}", chat, "/chats", "/account",
         "/creator", f"/g/{site.gpt_id}/embed", f"/embed/{site.gpt_id}", "/no/such/page", "/signup",
+        f"/builder/{site.gpt_id}/tools",  # a tool described by one 3,000-character word made it 37,094 px
     ]  # fmt: skip
     for path in paths:
         page.goto(path)
