@@ -21,6 +21,8 @@ from pydantic import (
 from core.errors import Invalid
 from core.patterns import Matches
 from core.schemas import (
+    NOT_BLANK,
+    SHOWS_TEXT,
     Category,
     Language,
     MessageText,
@@ -84,7 +86,7 @@ class GptFields(BaseModel):
     instructions: str | None = Field(default=None, max_length=32_000)
     welcome_message: Annotated[str | None, Plain] = Field(default=None, max_length=300)
     conversation_starters: (
-        list[Annotated[str, Field(max_length=200), Matches(r"\S", "must not be blank"), Plain]] | None
+        list[Annotated[str, Field(max_length=200), NOT_BLANK, SHOWS_TEXT, Plain]] | None
     ) = Field(default=None, max_length=4, description="Each with a non-blank character")
     category: Category = None
     tags: list[Annotated[str, Plain]] | None = Field(default=None, max_length=8)

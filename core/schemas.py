@@ -62,10 +62,11 @@ def bounded_float(ge: float, le: float) -> Any:
 
 
 # A user's message to a GPT (its question, and the title of a new conversation): some text besides spaces and
-# line breaks. The same pattern and rule as other text that must not be blank (`builder.schemas` starters).
+# line breaks (the pattern, in the JSON schema) and besides what shows nothing (`SHOWS_TEXT`, after
+# `has_visible`: "\u200b\u200b" passes the pattern and spent a model call on an invisible question). The same
+# rule as other text that must not be blank (`builder.schemas` starters, MCP `ask`).
 NOT_BLANK = Matches(r"\S", "must not be blank")
 MESSAGE_MAX_CHARS = 8000
-MessageText = Annotated[str, Field(min_length=1, max_length=MESSAGE_MAX_CHARS), NOT_BLANK]
 
 
 def _not_null(value: Any) -> Any:
@@ -93,6 +94,16 @@ def has_visible(text: str) -> bool:
         not ch.isspace() and ch not in _BLANK_GLYPHS and unicodedata.category(ch) not in _INVISIBLE_CATEGORIES
         for ch in text
     )
+
+
+def _shows_text(value: str | None) -> str | None:
+    if value is not None and not has_visible(value):
+        raise PydanticCustomError("blank", "must not be blank: it shows no character")
+    return value
+
+
+SHOWS_TEXT = AfterValidator(_shows_text)
+MessageText = Annotated[str, Field(min_length=1, max_length=MESSAGE_MAX_CHARS), NOT_BLANK, SHOWS_TEXT]
 
 
 # Bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) reorder the text shown

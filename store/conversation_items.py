@@ -21,6 +21,7 @@ from importlib import resources
 from typing import Any
 
 from core.errors import Invalid
+from core.schemas import has_visible
 from store.models import ChatMessage, Conversation
 
 ROLES = ("user", "assistant", "system", "developer")
@@ -296,8 +297,8 @@ def parse_items(raw: Any, param: str = "items") -> list[NewItem]:
                 "missing_required_parameter",
             )
         text, citations = _content(item["content"], f"{where}.content")
-        if (
-            item["role"] == "user" and not text.strip()
+        if item["role"] == "user" and not has_visible(
+            text
         ):  # as a chat message, `/v1/responses` and Chat Completions
             raise refuse(
                 f"'{where}.content' has no text: a user message must not be blank.", f"{where}.content"

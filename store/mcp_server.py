@@ -49,7 +49,7 @@ from core.db import Database
 from core.errors import AppError, NotFound, Unauthorized
 from core.llm import get_llm
 from core.models import User
-from core.schemas import MESSAGE_MAX_CHARS, NOT_BLANK
+from core.schemas import MESSAGE_MAX_CHARS, NOT_BLANK, SHOWS_TEXT
 from core.settings import Settings
 from retrieval.answer import Answer
 from retrieval.attribution import license_url
@@ -222,7 +222,7 @@ def build_server() -> MCPServer:
         )
     )
     async def ask(
-        question: Annotated[str, Field(min_length=1, max_length=QUESTION_MAX_CHARS), NOT_BLANK],
+        question: Annotated[str, Field(min_length=1, max_length=QUESTION_MAX_CHARS), NOT_BLANK, SHOWS_TEXT],
         ctx: Context,
         conversation_id: str | None = None,
     ) -> AskResult:
@@ -272,7 +272,7 @@ def build_server() -> MCPServer:
         )
     )
     async def search_knowledge(
-        query: Annotated[str, Field(min_length=1, max_length=QUESTION_MAX_CHARS), NOT_BLANK],
+        query: Annotated[str, Field(min_length=1, max_length=QUESTION_MAX_CHARS), NOT_BLANK, SHOWS_TEXT],
         ctx: Context,
         limit: Annotated[int, Field(ge=1, le=SEARCH_LIMIT_MAX)] = 5,
     ) -> SearchResult:

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.errors import Invalid
+from core.schemas import has_visible
 from core.settings import Settings
 
 Support = Literal["honoured", "forwarded", "refused"]
@@ -388,7 +389,7 @@ def check_question(messages: list[ChatCompletionMessage]) -> None:
     asked = max(i for i, m in enumerate(messages) if m.role == "user")
     content = messages[asked].content
     text = content if isinstance(content, str) else "".join(part["text"] for part in content or [])
-    if not text.strip():
+    if not has_visible(text):
         where = f"messages[{asked}].content"
         raise _refuse(
             f"'{where}' has no text: the last user message is the question, and it is only blank",

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from core.schemas import has_visible
 from core.settings import Settings
 from store.openai_params import (
     _accepted,
@@ -326,7 +327,7 @@ def check_content(request: CreateResponseRequest) -> list[InputItem]:
     _check_tools(request)
     items = read_input(request.input)
     asked = [k for k, i in enumerate(items) if i.type == "message" and i.role == "user"]
-    if asked and not items[asked[-1]].text.strip() and not items[asked[-1]].images:
+    if asked and not has_visible(items[asked[-1]].text) and not items[asked[-1]].images:
         where = "input" if isinstance(request.input, str) else f"input[{asked[-1]}].content"
         raise _refuse(
             f"'{where}' has no text: the last user message is the question, and it is only blank.",

@@ -11,14 +11,17 @@ from tests.store.test_mcp_server import api_key, mcp_session, running
 from tests.web.test_embed import open_window
 
 BLANK = "   \n  "
+# only characters that show nothing: zero-width space, BOM, word joiner (a pattern `\S` let them through)
+INVISIBLE = "\u200b\ufeff\u2060"
 
 
 def named(response) -> list[str]:
     return [e["field"] for e in response.json()["errors"]]
 
 
+@pytest.mark.parametrize("blank", [BLANK, INVISIBLE])
 async def test_the_store_chat_and_the_embed_refuse_a_blank_message_naming_content(
-    client, session, creator, creator_headers
+    client, session, creator, creator_headers, blank
 ):
     gpt_id = (await create_published_gpt(session, creator)).gpt_id
     started = await client.post(f"/api/store/gpts/{gpt_id}/conversations", headers=creator_headers)
@@ -26,19 +29,20 @@ async def test_the_store_chat_and_the_embed_refuse_a_blank_message_naming_conten
 
     for headers in (creator_headers, {**creator_headers, "Accept": "text/event-stream"}):
         refused = await client.post(
-            f"/api/conversations/{conversation}/messages", json={"content": BLANK}, headers=headers
+            f"/api/conversations/{conversation}/messages", json={"content": blank}, headers=headers
         )
         assert refused.status_code == 422 and named(refused) == ["content"], refused.text
 
     _, token = await open_window(client, gpt_id)
     refused = await client.post(
-        f"/api/embed/{gpt_id}/messages", json={"content": BLANK}, headers={"Authorization": f"Bearer {token}"}
+        f"/api/embed/{gpt_id}/messages", json={"content": blank}, headers={"Authorization": f"Bearer {token}"}
     )
     assert refused.status_code == 422 and named(refused) == ["content"], refused.text
 
 
+@pytest.mark.parametrize("blank", [BLANK, INVISIBLE])
 async def test_the_builder_chat_and_the_preview_refuse_a_blank_message_naming_content(
-    client, creator_headers
+    client, creator_headers, blank
 ):
     gpt_id = (await client.post("/api/gpts", json={"name": "Fjord Guide"}, headers=creator_headers)).json()[
         "id"
@@ -46,16 +50,19 @@ async def test_the_builder_chat_and_the_preview_refuse_a_blank_message_naming_co
 
     for path in ("builder/messages", "preview/messages"):
         refused = await client.post(
-            f"/api/gpts/{gpt_id}/{path}", json={"content": BLANK}, headers=creator_headers
+            f"/api/gpts/{gpt_id}/{path}", json={"content": blank}, headers=creator_headers
         )
         assert refused.status_code == 422 and named(refused) == ["content"], (path, refused.text)
 
 
-async def test_v1_refuses_a_blank_question_naming_its_parameter(client, session, creator, creator_headers):
+@pytest.mark.parametrize("blank", [BLANK, INVISIBLE])
+async def test_v1_refuses_a_blank_question_naming_its_parameter(
+    client, session, creator, creator_headers, blank
+):
     gpt_id = str((await create_published_gpt(session, creator)).gpt_id)
     messages = [
         {"role": "user", "content": "Hi"},
-        {"role": "user", "content": [{"type": "text", "text": BLANK}]},
+        {"role": "user", "content": [{"type": "text", "text": blank}]},
     ]
 
     completion = await client.post(
@@ -65,9 +72,9 @@ async def test_v1_refuses_a_blank_question_naming_its_parameter(client, session,
     assert completion.status_code == 400, completion.text
     assert completion.json()["error"]["param"] == "messages[1].content"
     for body, param in (
-        ({"input": BLANK}, "input"),
+        ({"input": blank}, "input"),
         (
-            {"input": [{"role": "user", "content": [{"type": "input_text", "text": BLANK}]}]},
+            {"input": [{"role": "user", "content": [{"type": "input_text", "text": blank}]}]},
             "input[0].content",
         ),
     ):
@@ -76,12 +83,13 @@ async def test_v1_refuses_a_blank_question_naming_its_parameter(client, session,
         assert response.json()["error"]["param"] == param
 
 
-async def test_mcp_ask_refuses_a_blank_question(settings, db, redis, session, creator):
+@pytest.mark.parametrize("blank", [BLANK, INVISIBLE])
+async def test_mcp_ask_refuses_a_blank_question(settings, db, redis, session, creator, blank):
     gpt_id = str((await create_published_gpt(session, creator)).gpt_id)
     key = await api_key(session, settings, creator)
     async with running(settings, db, redis) as (app, _):
         async with mcp_session(app, gpt_id, key) as mcp:
-            refused = await mcp.call_tool("ask", {"question": BLANK})
+            refused = await mcp.call_tool("ask", {"question": blank})
     assert refused.is_error and "question" in refused.content[0].text
 
 
