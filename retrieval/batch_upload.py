@@ -12,9 +12,10 @@ with the zip-bomb guards of knowledge files: the declared sizes of all members a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,14 +80,22 @@ async def stage_batch(
 ) -> StagedBatch:
     """Stream a batch request into blob storage; on any refusal every stored part is removed again."""
     staged = StagedBatch()
-    try:
+    with removed_on_failure(staged, blobs):
         await _read_parts(stream, boundary, settings, blobs, staged)
         _require_files(staged)
+    return staged
+
+
+@contextlib.contextmanager
+def removed_on_failure(staged: StagedBatch, blobs: UploadBlobs) -> Iterator[None]:
+    """Remove every file staged so far from blob storage when the block raises (a refusal, a broken
+    request, a failed insert): a refused batch leaves no bytes behind."""
+    try:
+        yield
     except BaseException:
         for item in staged.files:
             blobs.delete(item.id)
         raise
-    return staged
 
 
 def is_unpacked_archive(filename: str | None) -> bool:
@@ -105,13 +114,9 @@ async def stage_archive(
     """One archive sent as a form's file (not as a batch request's `archive` part), staged as such a
     batch with the form's `fields` (access, license); on any refusal every stored member is removed."""
     staged = StagedBatch(fields=dict(fields), archive=clean_filename(filename))
-    try:
+    with removed_on_failure(staged, blobs):
         await _stage_archive(content, staged.archive, settings, blobs, staged)
         _require_files(staged)
-    except BaseException:
-        for item in staged.files:
-            blobs.delete(item.id)
-        raise
     return staged
 
 

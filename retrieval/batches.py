@@ -23,7 +23,7 @@ from core.pagination import keyset_page
 from core.settings import Settings
 from core.sse import polled_events
 from core.text import counted
-from retrieval.batch_upload import StagedBatch, stage_archive, stage_batch
+from retrieval.batch_upload import StagedBatch, removed_on_failure, stage_archive, stage_batch
 from retrieval.file_handling import upload_rights
 from retrieval.file_uploads import holder_of
 from retrieval.licenses import file_license
@@ -90,12 +90,8 @@ class BatchService:
             raise Invalid("Send the files as multipart/form-data", field="file")
         blobs = upload_blobs(self.settings)
         staged = await stage_batch(body, options["boundary"].encode(), self.settings, blobs)
-        try:
+        with removed_on_failure(staged, blobs):
             return await self.create(base, staged)
-        except BaseException:
-            for item in staged.files:
-                blobs.delete(item.id)
-            raise
 
     async def create_from_archive(
         self, base: Dataset, filename: str, content: AsyncIterator[bytes], fields: dict[str, str]
@@ -104,12 +100,8 @@ class BatchService:
         the form's `fields` (access, license): as a batch request's `archive` part, refused the same."""
         blobs = upload_blobs(self.settings)
         staged = await stage_archive(content, filename, fields, self.settings, blobs)
-        try:
+        with removed_on_failure(staged, blobs):
             return await self.create(base, staged)
-        except BaseException:
-            for item in staged.files:
-                blobs.delete(item.id)
-            raise
 
     async def create(self, base: Dataset, staged: StagedBatch) -> FileBatch:
         """Register staged files as one batch; refused whole (nothing kept) over a limit or the quota.
