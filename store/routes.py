@@ -1,11 +1,11 @@
-"""Publishing, browsing, GPT pages, chat, and the admin side of review."""
+"""Publishing, browsing, GPT pages and chat (the admin side of review: store/admin_routes.py)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any, Literal
 
-from litestar import Controller, Request, get, head, post, put
+from litestar import Controller, Request, get, head, post
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.schemas import GptRead
 from builder.service import GptService
-from core.auth import require_admin
 from core.filenames import content_disposition
 from core.llm import get_llm
 from core.models import User
@@ -25,23 +24,20 @@ from core.settings import Settings
 from core.sse import sse, wants_stream
 from retrieval.schemas import ApprovalCreate
 from retrieval.service import KnowledgeService
-from store.admin import FeaturedItem, ReviewItem, ReviewStatus, StoreAdmin
+from store.admin_routes import AdminStoreController
 from store.chat import ChatService, streamed_reply
 from store.dataset_downloads import gpt_file_terms, head_content_type
 from store.models import ChatMessage
 from store.schemas import (
     AppealCreate,
     AppealRead,
-    AppealResolve,
     CategoryRead,
     ChatMessageRead,
     ChatReplyRead,
     ConversationCreated,
     ConversationRead,
-    FeaturedRequest,
     GptPage,
     MessageCreate,
-    ModerateRequest,
     PublishRequest,
     VersionRead,
 )
@@ -353,93 +349,6 @@ class ConversationController(Controller):
             if isinstance(event, tuple):
                 result = event
         return ChatReplyRead(conversation_id=conversation.id, message=_message_read(result[0]))
-
-
-class AdminStoreController(Controller):
-    path = "/api/admin"
-    tags = ["admin"]
-
-    @post("/gpts/{gpt_id:uuid}/versions/{number:int}/moderate", status_code=200)
-    async def moderate(
-        self,
-        gpt_id: uuid.UUID,
-        number: VersionNumber,
-        data: ModerateRequest,
-        current_user: User,
-        db_session: AsyncSession,
-        settings: Settings,
-        redis: Redis,
-    ) -> VersionRead:
-        """Reject a version or unlist the GPT, with a reason the creator sees."""
-        require_admin(current_user)
-        service = StoreService(db_session, settings, redis)
-        return VersionRead.of(await service.moderate(current_user, gpt_id, number, data.action, data.reason))
-
-    @get("/appeals")
-    async def appeals(
-        self,
-        current_user: User,
-        db_session: AsyncSession,
-        settings: Settings,
-        status: Literal["open", "granted", "denied", "outdated"] | None = "open",
-        limit: Limit = 20,
-        cursor: Cursor = None,
-    ) -> Page[AppealRead]:
-        """Appeals, oldest first (the queue order), one page at a time."""
-        require_admin(current_user)
-        rows, next_cursor = await StoreService(db_session, settings).appeals(status, limit, cursor)
-        return Page(
-            data=[AppealRead.model_validate(r, from_attributes=True) for r in rows], next_cursor=next_cursor
-        )
-
-    @post("/appeals/{appeal_id:uuid}/resolve", status_code=200)
-    async def resolve_appeal(
-        self,
-        appeal_id: uuid.UUID,
-        data: AppealResolve,
-        current_user: User,
-        db_session: AsyncSession,
-        settings: Settings,
-        redis: Redis,
-    ) -> AppealRead:
-        require_admin(current_user)
-        appeal = await StoreService(db_session, settings, redis).resolve_appeal(
-            appeal_id, data.decision, data.note
-        )
-        return AppealRead.model_validate(appeal, from_attributes=True)
-
-    @get("/versions")
-    async def review_queue(
-        self,
-        current_user: User,
-        db_session: AsyncSession,
-        status: ReviewStatus | None = None,
-        limit: Limit = 20,
-        cursor: Cursor = None,
-    ) -> Page[ReviewItem]:
-        """Published versions, newest first, with their GPT's store state: the review queue."""
-        require_admin(current_user)
-        rows, next_cursor = await StoreAdmin(db_session).review_queue(status, limit, cursor)
-        return Page(data=rows, next_cursor=next_cursor)
-
-    @get("/featured")
-    async def featured_list(self, current_user: User, db_session: AsyncSession) -> list[FeaturedItem]:
-        """The featured list in its order."""
-        require_admin(current_user)
-        return await StoreAdmin(db_session).featured()
-
-    @put("/featured", status_code=200)
-    async def featured(
-        self,
-        data: FeaturedRequest,
-        current_user: User,
-        db_session: AsyncSession,
-        settings: Settings,
-        redis: Redis,
-    ) -> dict[str, list[uuid.UUID]]:
-        """Set the ordered list of featured GPTs."""
-        require_admin(current_user)
-        return {"gpt_ids": await StoreService(db_session, settings, redis).set_featured(data.gpt_ids)}
 
 
 route_handlers = [PublishingController, StoreController, ConversationController, AdminStoreController]
