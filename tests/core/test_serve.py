@@ -16,6 +16,33 @@ import psutil
 import pytest
 
 
+@pytest.fixture(scope="module")
+def fresh_upgrade(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """`gptstore db upgrade` on a fresh data dir, as a newcomer's first command: initdb, the migrations.
+    Its data dir is the template the tests below copy (`_data_dir`) when what they test is not the first
+    start: initdb and every migration cost ~2.5 s (more on a loaded machine) per test otherwise."""
+    data_dir = tmp_path_factory.mktemp("template") / "data"
+    env = {k: v for k, v in _env(data_dir).items() if k != "XDG_RUNTIME_DIR"}
+    result = subprocess.run(
+        [sys.executable, "-m", "core.cli", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return data_dir, result
+
+
+def _data_dir(fresh_upgrade, tmp_path: Path) -> Path:
+    """A copy of the migrated template (owners kept: PostgreSQL's files belong to its own system user when
+    the tests run as root)."""
+    template, result = fresh_upgrade
+    assert result.returncode == 0, result.stderr
+    data_dir = tmp_path / "data"
+    subprocess.run(["cp", "-a", str(template), str(data_dir)], check=True)
+    return data_dir
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -100,8 +127,8 @@ def test_serve_starts_embedded_servers_keeps_data_and_leaves_no_orphans(tmp_path
     assert _servers_using(data_dir) == []
 
 
-def test_servers_die_with_a_killed_parent(tmp_path):
-    data_dir = tmp_path / "data"
+def test_servers_die_with_a_killed_parent(fresh_upgrade, tmp_path):
+    data_dir = _data_dir(fresh_upgrade, tmp_path)
     port = _free_port()
     proc = _start(data_dir, port)
     _wait_ready(proc, port)
@@ -122,8 +149,8 @@ def _json_lines_only(stderr: str) -> None:
         assert "setup plugin" not in record["message"]
 
 
-def test_cli_commands_work_against_a_running_serve(tmp_path):
-    data_dir = tmp_path / "data"
+def test_cli_commands_work_against_a_running_serve(fresh_upgrade, tmp_path):
+    data_dir = _data_dir(fresh_upgrade, tmp_path)
     port = _free_port()
     proc = _start(data_dir, port)
     try:
@@ -174,24 +201,17 @@ def test_serve_on_a_busy_port_says_so_before_starting_anything(tmp_path):
     assert not (tmp_path / "data").exists()  # no PostgreSQL, Redis or migration was started
 
 
-def test_a_fresh_data_dir_logs_only_json(tmp_path):
-    env = {k: v for k, v in _env(tmp_path / "data").items() if k != "XDG_RUNTIME_DIR"}
-    result = subprocess.run(
-        [sys.executable, "-m", "core.cli", "db", "upgrade"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def test_a_fresh_data_dir_logs_only_json(fresh_upgrade):
+    _, result = fresh_upgrade
     assert result.returncode == 0, result.stderr
     _json_lines_only(result.stderr)
     assert "XDG_RUNTIME_DIR" not in result.stderr
 
 
-def test_every_worker_process_logs_json_lines(tmp_path):
+def test_every_worker_process_logs_json_lines(fresh_upgrade, tmp_path):
     """`serve --workers 2` (as the compose file's store service runs): uvicorn spawns the workers, and their
     logs are JSON lines too, one per request."""
-    data_dir = tmp_path / "data"
+    data_dir = _data_dir(fresh_upgrade, tmp_path)
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "core.cli", "serve", "--port", str(port), "--workers", "2"],
@@ -228,8 +248,8 @@ def _status(url: str) -> int | None:
         return None
 
 
-def test_a_killed_embedded_server_is_restarted(tmp_path):
-    data_dir = tmp_path / "data"
+def test_a_killed_embedded_server_is_restarted(fresh_upgrade, tmp_path):
+    data_dir = _data_dir(fresh_upgrade, tmp_path)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     proc = _start(data_dir, port, embedded_restart_first_delay_seconds="0.2")
@@ -259,8 +279,8 @@ def test_a_killed_embedded_server_is_restarted(tmp_path):
     assert not [r for r in log if r["logger"] == "saq" and "exception" in r]  # no traceback per second
 
 
-def test_serve_exits_1_when_an_embedded_server_cannot_be_restarted(tmp_path):
-    data_dir = tmp_path / "data"
+def test_serve_exits_1_when_an_embedded_server_cannot_be_restarted(fresh_upgrade, tmp_path):
+    data_dir = _data_dir(fresh_upgrade, tmp_path)
     port = _free_port()
     # two attempts, after 0.2 and 0.4 s (the default five take 15.5 s)
     proc = _start(data_dir, port, embedded_restart_attempts="2", embedded_restart_first_delay_seconds="0.2")
