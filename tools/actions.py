@@ -227,8 +227,9 @@ async def call_operation(
     """Run one operation: the response text for the model (cut at `actions_max_response_bytes` with a
     note) and whether it succeeded (2xx). Raises `tools.net.ToolNetworkError` when no response came."""
     prepared = prepare(action, operation, arguments)
-    if action.user_id_header and user_ref:
-        # The id wins over a header parameter of that name (refused at save; defence for older actions).
+    if action.user_id_header and user_ref and action.user_id_header.lower() not in RESERVED_HEADERS:
+        # The id wins over a header parameter of that name, never over a reserved header (both refused at
+        # save; defence for older actions).
         set_header(prepared.headers, action.user_id_header, user_ref_for(settings, action, user_ref))
     prepared = await authorize(prepared, client, settings, action.auth)
     kwargs: dict[str, Any] = {"params": prepared.params, "headers": prepared.headers}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from tools.headers import RESERVED_HEADERS
 from tools.models import GptAction, GptMcpServer
 from tools.schemas import (
     ActionAuthRead,
@@ -40,8 +41,13 @@ def enabled_tools(server: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def mcp_headers(credentials: dict[str, Any]) -> dict[str, str]:
-    """The headers sent to an MCP server: its own, and `Authorization: Bearer` for a token."""
-    headers = dict(credentials.get("headers") or {})
+    """The headers sent to an MCP server: its own (but a reserved one, refused at save, of a server saved
+    before its name was reserved), and `Authorization: Bearer` for a token."""
+    headers = {
+        name: value
+        for name, value in (credentials.get("headers") or {}).items()
+        if name.lower() not in RESERVED_HEADERS
+    }
     if credentials.get("authorization"):
         headers["Authorization"] = f"Bearer {credentials['authorization']}"
     return headers

@@ -424,7 +424,7 @@ class McpServerExport(Strict):
     allowed_tools: list[Annotated[str, Field(max_length=200)]] | None = Field(default=None, max_length=200)
     require_approval: Literal["always", "never"] | ApprovalRulesExport | None = None
     needs_credentials: StrictBool | None = None
-    header_names: list[HeaderName] | None = Field(default=None, max_length=20)
+    header_names: list[ConfigurableHeaderName] | None = Field(default=None, max_length=20)
 
     _not_null = not_null("tools", "require_approval", "needs_credentials", "header_names")
 
