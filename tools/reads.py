@@ -93,9 +93,23 @@ def action_read(row: GptAction, hints: dict[str, Any] | None) -> ActionRead:
     )
 
 
+def missing_headers(server: dict[str, Any], hints: dict[str, Any] | None) -> list[str]:
+    """The headers `server` is used with (`header_names`) that have no value set (names compared without
+    regard to case): an imported server's, until its creator enters them."""
+    given = {name.lower() for name in ((hints or {}).get("headers") or {})}
+    return [name for name in server.get("header_names") or [] if name.lower() not in given]
+
+
+def mcp_needs_credentials(server: dict[str, Any], hints: dict[str, Any] | None) -> bool:
+    """Whether credentials `server` is used with are not set: a header of `header_names`, or any at all."""
+    return bool(missing_headers(server, hints)) or (bool(server.get("needs_credentials")) and not hints)
+
+
 def mcp_read(row: GptMcpServer, hints: dict[str, Any] | None) -> McpServerRead:
-    hints = hints or {}
     server = row.model_dump()
+    needs = mcp_needs_credentials(server, hints)
+    missing = missing_headers(server, hints)
+    hints = hints or {}
     enabled = {t["name"] for t in enabled_tools(server)}
     approval = set(approval_names(row.require_approval, sorted(enabled)))
     return McpServerRead(
@@ -106,6 +120,8 @@ def mcp_read(row: GptMcpServer, hints: dict[str, Any] | None) -> McpServerRead:
         server_description=row.server_description,
         headers={name: SecretHint(last4=value) for name, value in (hints.get("headers") or {}).items()},
         authorization=SecretHint(last4=hints["authorization"]) if "authorization" in hints else None,
+        needs_credentials=needs,
+        missing_headers=missing,
         allowed_tools=row.allowed_tools,
         require_approval=row.require_approval or "always",
         tools=[

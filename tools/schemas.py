@@ -345,6 +345,12 @@ class McpServerRead(BaseModel):
     server_description: str | None
     headers: dict[str, SecretHint] = Field(description="Header names set (never their values)")
     authorization: SecretHint | None
+    needs_credentials: bool = Field(
+        description="Credentials the server is used with are not set (an imported server's, until entered)"
+    )
+    missing_headers: list[str] = Field(
+        description="Headers the server is used with that have no value set (an imported server's)"
+    )
     allowed_tools: list[str] | None
     require_approval: RequireApproval
     tools: list[McpToolRead]
