@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from builder.models import Gpt
 from core.errors import Invalid
 from core.settings import Settings
+from tools.export_schemas import ToolsExport
 from tools.models import GptAction, GptMcpServer, ToolSecret
 from tools.reads import domain_of, missing_headers
-from tools.schemas import ActionCreate, ToolDomainRead, ToolsExport
+from tools.schemas import ActionCreate, ToolDomainRead
 from tools.secret_store import SecretStore
 from tools.service import ToolService
 from tools.snapshot import draft_snapshot
