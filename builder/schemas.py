@@ -42,7 +42,7 @@ from retrieval.schemas import (
     PendingCallRead,
     ToolCallRead,
 )
-from tools.schemas import ToolsExport
+from tools.export_schemas import ToolsExport
 
 EDITABLE_FIELDS = (
     "name",

@@ -33,7 +33,8 @@ from protego import Protego
 
 from core.filenames import title_filename
 from core.settings import Settings
-from tools.net import RefusedRequest, ToolNetworkError, check_url, guarded_client, request
+from tools.fetch import request
+from tools.net import RefusedRequest, ToolNetworkError, check_url, guarded_client
 
 
 class PageError(Exception):

@@ -24,7 +24,7 @@ from urllib.parse import quote
 import httpx2
 
 from core.settings import Settings
-from tools import net, redact
+from tools import fetch, net, redact
 from tools.definitions import ActionAuth, ActionTool, Operation
 from tools.headers import RESERVED_HEADERS, header_value_problem, set_header
 
@@ -160,10 +160,10 @@ async def _fetch_token(client: httpx2.AsyncClient, settings: Settings, auth: Act
     credentials = f"{quote(auth.client_id or '', safe='')}:{quote(auth.secret or '', safe='')}"
     headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
     basic = {**headers, "Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
-    result = await net.request(client, settings, "POST", auth.token_url, data=form, headers=basic)
+    result = await fetch.request(client, settings, "POST", auth.token_url, data=form, headers=basic)
     if result.status_code in (400, 401):
         posted = {**form, "client_id": auth.client_id or "", "client_secret": auth.secret or ""}
-        result = await net.request(client, settings, "POST", auth.token_url, data=posted, headers=headers)
+        result = await fetch.request(client, settings, "POST", auth.token_url, data=posted, headers=headers)
     if result.status_code != 200:
         raise ActionError(f"the OAuth token endpoint answered HTTP {result.status_code}")
     try:
@@ -227,8 +227,9 @@ async def call_operation(
     """Run one operation: the response text for the model (cut at `actions_max_response_bytes` with a
     note) and whether it succeeded (2xx). Raises `tools.net.ToolNetworkError` when no response came."""
     prepared = prepare(action, operation, arguments)
-    if action.user_id_header and user_ref:
-        # The id wins over a header parameter of that name (refused at save; defence for older actions).
+    if action.user_id_header and user_ref and action.user_id_header.lower() not in RESERVED_HEADERS:
+        # The id wins over a header parameter of that name, never over a reserved header (both refused at
+        # save; defence for older actions).
         set_header(prepared.headers, action.user_id_header, user_ref_for(settings, action, user_ref))
     prepared = await authorize(prepared, client, settings, action.auth)
     kwargs: dict[str, Any] = {"params": prepared.params, "headers": prepared.headers}
@@ -236,7 +237,7 @@ async def call_operation(
         kwargs["data" if prepared.form else "content"] = (
             prepared.body if prepared.form else json.dumps(prepared.body, ensure_ascii=False).encode()
         )
-    result = await net.request(
+    result = await fetch.request(
         client,
         settings,
         prepared.method,
@@ -261,7 +262,7 @@ def _credentials(prepared: PreparedRequest, auth: ActionAuth) -> set[str]:
     return redact.action_credentials(auth, sent)
 
 
-def response_text(result: net.HttpResult, settings: Settings, credentials: set[str] | None = None) -> str:
+def response_text(result: fetch.HttpResult, settings: Settings, credentials: set[str] | None = None) -> str:
     """The body as text (its charset, else UTF-8) without `credentials` (`tools.redact`, a credential the
     cut split too), with a note when it was cut."""
     charset = "utf-8"

@@ -1,7 +1,7 @@
 """What saving a tool fetches: an OpenAPI document from a URL and the tool list of an MCP server.
 
 Both go through the execution side's network code, so configuration obeys the same rules as calls: the
-SSRF-safe fetch of `tools.net` and the MCP client of `tools.mcp_client` (docs/tools-safety.md).
+SSRF-safe fetch of `tools.fetch` and the MCP client of `tools.mcp_client` (docs/tools-safety.md).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from core.errors import Invalid
 from core.settings import Settings
 from core.storable import has_unstorable, storable, unstorable_message
-from tools import mcp_client, net
+from tools import fetch, mcp_client, net
 from tools.openapi_actions import LIMITS
 
 
@@ -21,7 +21,7 @@ async def fetch_document(url: str, settings: Settings) -> str:
     """The text at `url` (an OpenAPI document, UTF-8); 422 naming `import_url` when it cannot be fetched
     (refused address, failed request, not 2xx, larger than `actions_max_document_bytes`) or is not text."""
     try:
-        content = await net.fetch_document(settings, url)
+        content = await fetch.fetch_document(settings, url)
     except net.ToolNetworkError as exc:
         raise Invalid(f"The document could not be fetched: {exc}", field="import_url") from None
     try:

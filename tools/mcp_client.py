@@ -21,6 +21,9 @@ from mcp.shared.exceptions import MCPError
 from core.settings import Settings
 from tools.definitions import McpToolSpec
 from tools.net import ToolNetworkError, check_url, describe_failure, guarded_client, shown_url
+from tools.redact import redact
+
+MAX_ERROR_CHARS = 300  # of an SDK error's first line, in what the model and the creator read
 
 
 class McpError(ToolNetworkError):
@@ -104,7 +107,7 @@ async def _with_client(settings: Settings, server_url: str, headers: Mapping[str
             ) from None
         status = statuses[-1] if statuses else None
         raise McpError(
-            f"MCP server {shown_url(server_url)} failed: {_describe(cause, headers, status)}"
+            f"MCP server {shown_url(server_url)} failed: {describe_error(cause, headers, status)}"
         ) from None
 
 
@@ -124,7 +127,7 @@ def _first_cause(exc: BaseException) -> BaseException:
 def _not_mcp(exc: BaseException, status: int | None) -> str | None:
     """Why the answer was not an MCP server's, for the errors the SDK makes up itself when an answer is no
     JSON-RPC (a web page, another API's JSON, an HTTP 4xx); None for any other failure. 401 and 403 (an
-    MCP server refusing the credentials is still one) and 5xx are said by `_describe`."""
+    MCP server refusing the credentials is still one) and 5xx are said by `describe_error`."""
     if not isinstance(exc, MCPError) or status in (401, 403):
         return None
     message = exc.error.message or ""
@@ -142,10 +145,11 @@ def _status_text(status: int) -> str:
     return f"HTTP {status} {httpx2.codes.get_reason_phrase(status)}".rstrip()
 
 
-def _describe(exc: BaseException, headers: Mapping[str, str], status: int | None = None) -> str:
+def describe_error(exc: BaseException, headers: Mapping[str, str], status: int | None = None) -> str:
     """One line about `exc`: an HTTP failure by its kind (the library's text may quote the request's
     headers), an error status by its number (the SDK says only "Server returned an error response"), any
-    other in the SDK's words with every configured header value taken out."""
+    other in the SDK's words (its first line, at most `MAX_ERROR_CHARS`) with every configured header value
+    replaced by `tools.redact.REDACTED`."""
     if isinstance(exc, httpx2.HTTPError | httpx2.InvalidURL):
         return describe_failure(exc)
     synthetic = isinstance(exc, MCPError) and exc.error.message in (
@@ -154,9 +158,6 @@ def _describe(exc: BaseException, headers: Mapping[str, str], status: int | None
     )
     if synthetic and status is not None and status >= 400:
         return _status_text(status)
-    text = (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]
-    for value in headers.values():
-        for secret in {value, value.removeprefix("Bearer ")}:
-            if len(secret) >= 4:
-                text = text.replace(secret, "[redacted]")
-    return text
+    line = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+    # Cut first, then redact with `cut`: a credential the cut ends inside loses its start too.
+    return redact(line[:MAX_ERROR_CHARS], headers.values(), cut=len(line) > MAX_ERROR_CHARS)

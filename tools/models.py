@@ -79,5 +79,11 @@ class GptMcpServer(SQLModel, table=True):
     allowed_tools: list[str] | None = Field(default=None, sa_type=JSONB)  # None: all of `tools`
     require_approval: Any = Field(default="always", sa_type=JSONB)  # "always" | "never" | {always, never}
     secret_id: uuid.UUID | None = _secret_fk()
+    # Which credentials the server is used with, by name only: the headers saved last (or that an imported
+    # archive says it needs) and whether it needs any (headers or a token). Reads name those not set.
+    header_names: list[str] = Field(
+        default_factory=list, sa_type=JSONB, sa_column_kwargs={"server_default": sa.text("'[]'::jsonb")}
+    )
+    needs_credentials: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()

@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from builder.models import Gpt
 from core.errors import Invalid
 from core.settings import Settings
+from tools.export_schemas import ToolsExport
 from tools.models import GptAction, GptMcpServer, ToolSecret
-from tools.reads import domain_of
-from tools.schemas import ActionCreate, ToolDomainRead, ToolsExport
+from tools.reads import domain_of, missing_headers
+from tools.schemas import ActionCreate, ToolDomainRead
 from tools.secret_store import SecretStore
 from tools.service import ToolService
 from tools.snapshot import draft_snapshot
@@ -109,12 +110,14 @@ async def export_tools(session: AsyncSession, gpt_id: uuid.UUID) -> dict[str, li
     servers = []
     for s in snapshot["mcp_servers"]:
         hint = hints.get(uuid.UUID(s["secret_id"])) if s.get("secret_id") else None
+        # What the server is used with: the credentials set, and those an import still waits for.
+        names = {*((hint or {}).get("headers") or {}), *missing_headers(s, hint)}
         servers.append(
             {
                 **{k: s.get(k) for k in MCP_EXPORT_FIELDS},
                 "require_approval": s.get("require_approval") or "always",
-                "needs_credentials": hint is not None,
-                "header_names": sorted((hint or {}).get("headers") or {}),
+                "needs_credentials": hint is not None or bool(s.get("needs_credentials")),
+                "header_names": sorted(names),
             }
         )
     return {"actions": actions, "mcp_servers": servers}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from tools.headers import RESERVED_HEADERS
 from tools.models import GptAction, GptMcpServer
 from tools.schemas import (
     ActionAuthRead,
@@ -40,8 +41,13 @@ def enabled_tools(server: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def mcp_headers(credentials: dict[str, Any]) -> dict[str, str]:
-    """The headers sent to an MCP server: its own, and `Authorization: Bearer` for a token."""
-    headers = dict(credentials.get("headers") or {})
+    """The headers sent to an MCP server: its own (but a reserved one, refused at save, of a server saved
+    before its name was reserved), and `Authorization: Bearer` for a token."""
+    headers = {
+        name: value
+        for name, value in (credentials.get("headers") or {}).items()
+        if name.lower() not in RESERVED_HEADERS
+    }
     if credentials.get("authorization"):
         headers["Authorization"] = f"Bearer {credentials['authorization']}"
     return headers
@@ -87,9 +93,23 @@ def action_read(row: GptAction, hints: dict[str, Any] | None) -> ActionRead:
     )
 
 
+def missing_headers(server: dict[str, Any], hints: dict[str, Any] | None) -> list[str]:
+    """The headers `server` is used with (`header_names`) that have no value set (names compared without
+    regard to case): an imported server's, until its creator enters them."""
+    given = {name.lower() for name in ((hints or {}).get("headers") or {})}
+    return [name for name in server.get("header_names") or [] if name.lower() not in given]
+
+
+def mcp_needs_credentials(server: dict[str, Any], hints: dict[str, Any] | None) -> bool:
+    """Whether credentials `server` is used with are not set: a header of `header_names`, or any at all."""
+    return bool(missing_headers(server, hints)) or (bool(server.get("needs_credentials")) and not hints)
+
+
 def mcp_read(row: GptMcpServer, hints: dict[str, Any] | None) -> McpServerRead:
-    hints = hints or {}
     server = row.model_dump()
+    needs = mcp_needs_credentials(server, hints)
+    missing = missing_headers(server, hints)
+    hints = hints or {}
     enabled = {t["name"] for t in enabled_tools(server)}
     approval = set(approval_names(row.require_approval, sorted(enabled)))
     return McpServerRead(
@@ -100,6 +120,8 @@ def mcp_read(row: GptMcpServer, hints: dict[str, Any] | None) -> McpServerRead:
         server_description=row.server_description,
         headers={name: SecretHint(last4=value) for name, value in (hints.get("headers") or {}).items()},
         authorization=SecretHint(last4=hints["authorization"]) if "authorization" in hints else None,
+        needs_credentials=needs,
+        missing_headers=missing,
         allowed_tools=row.allowed_tools,
         require_approval=row.require_approval or "always",
         tools=[

@@ -1,12 +1,12 @@
 """Request and response shapes of a GPT's actions and MCP servers (docs/tools.md).
 
 Secrets (`auth.secret`, MCP `headers` and `authorization`) are write-only: reads say only whether one is
-set and its last 4 characters.
+set and its last 4 characters. The field types are `tools.fields`; the shapes of export archives
+`tools.export_schemas`.
 """
 
 from __future__ import annotations
 
-import math
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -16,7 +16,6 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     TypeAdapter,
     ValidationInfo,
@@ -24,65 +23,19 @@ from pydantic import (
     model_validator,
 )
 
-from core.patterns import Matches
-from core.schemas import StrictBool, not_null
+from core.schemas import StrictBool
+from tools.fields import (
+    ConfigurableHeaderName,
+    CredentialPart,
+    FiniteArguments,
+    FunctionName,
+    HeaderName,
+    HttpUrl,
+    Strict,
+)
 from tools.headers import HeaderValue, header_value_problem, reserved_header_problem
 
 AuthType = Literal["none", "api_key", "bearer", "basic", "oauth_client_credentials"]
-FUNCTION_NAME = r"^[a-zA-Z0-9_-]{1,64}$"
-HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$"  # an HTTP token (RFC 9110, 5.6.2)
-FunctionName = Annotated[str, Matches(FUNCTION_NAME, "must be 1-64 letters, digits, '_' or '-'")]
-HeaderName = Annotated[
-    str, Matches(HEADER_NAME, "must be an HTTP header name: 1-100 letters, digits or !#$%&'*+-.^_`|~")
-]
-
-
-def _not_reserved(name: str) -> str:
-    if problem := reserved_header_problem(name):
-        raise ValueError(problem)
-    return name
-
-
-# A header name gptstore sets on the creator's behalf (`user_id_header`): never one it reserves.
-ConfigurableHeaderName = Annotated[HeaderName, AfterValidator(_not_reserved)]
-
-
-def _credential_part(value: str | None) -> str | None:
-    """A basic-auth user-id or an OAuth client id: sent in `Authorization: Basic`, where RFC 7617 allows no
-    colon in the user-id (it ends it) and no control characters. Other characters, beyond ASCII too, are
-    sent as UTF-8 (RFC 7617's `charset="UTF-8"`) inside the base64, which the header carries as it is."""
-    if value is None:
-        return None
-    if ":" in value:
-        raise ValueError("cannot contain ':', which ends the user-id in HTTP basic authentication (RFC 7617)")
-    if problem := header_value_problem(value.encode("ascii", "replace").decode()):
-        raise ValueError(f"cannot be sent in HTTP basic authentication: it {problem}")
-    return value
-
-
-CredentialPart = AfterValidator(_credential_part)
-
-
-def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an absolute http or https URL")
-    if parts.username is not None or parts.password is not None:
-        # It would be sent as basic auth, yet shown in reads and exports like any URL.
-        raise ValueError(
-            "must not contain a user name or password (user:password@host); give an action's credentials "
-            "as auth (type basic), an MCP server's as headers or authorization"
-        )
-    return value
-
-
-HttpUrl = Annotated[
-    str, Field(min_length=8, max_length=2000, json_schema_extra={"format": "uri"}), AfterValidator(_http_url)
-]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ActionAuthWrite(Strict):
@@ -345,6 +298,12 @@ class McpServerRead(BaseModel):
     server_description: str | None
     headers: dict[str, SecretHint] = Field(description="Header names set (never their values)")
     authorization: SecretHint | None
+    needs_credentials: bool = Field(
+        description="Credentials the server is used with are not set (an imported server's, until entered)"
+    )
+    missing_headers: list[str] = Field(
+        description="Headers the server is used with that have no value set (an imported server's)"
+    )
     allowed_tools: list[str] | None
     require_approval: RequireApproval
     tools: list[McpToolRead]
@@ -352,22 +311,9 @@ class McpServerRead(BaseModel):
     updated_at: datetime
 
 
-def _finite(value: Any, path: str = "arguments") -> Any:
-    """`value` when every number in it is finite: JSON has no `Infinity` or `NaN` (json.loads reads them)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{path} is {value}; only finite numbers are accepted")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _finite(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _finite(item, f"{path}[{index}]")
-    return value
-
-
 class ActionTestRequest(Strict):
     operation: FunctionName = Field(description="The operation's function name")
-    arguments: Annotated[dict[str, Any], AfterValidator(_finite)] = Field(
+    arguments: FiniteArguments = Field(
         default_factory=dict, description="The function's arguments as the model would send them (JSON)"
     )
 
@@ -387,53 +333,6 @@ class ToolDomainRead(BaseModel):
     name: str
     domain: str
     privacy_policy_url: str | None = None
-
-
-# A GPT's tools in an export archive (`gptstore.json`'s `tools`, written by `tools.portability.export_tools`):
-# no secrets; null only where an export writes it (no description, every tool allowed, no privacy policy).
-
-
-class ActionAuthExport(ActionAuthWrite):
-    _not_null = not_null("name", "location", "username", "client_id", "token_url", "scope", "secret")
-
-
-class ActionExport(Strict):
-    document: str = Field(description="OpenAPI 3.0 or 3.1, JSON or YAML, as the creator saved it")
-    source_url: HttpUrl | None = Field(default=None, description="Where the document was imported from")
-    server_url: HttpUrl | None = None
-    privacy_policy_url: HttpUrl | None = None
-    user_id_header: ConfigurableHeaderName | None = None
-    consequential: dict[FunctionName, StrictBool] | None = Field(default=None, max_length=30)
-    auth: ActionAuthExport | None = None
-    needs_credentials: StrictBool | None = Field(
-        default=None, description="Informative: the import says it again"
-    )
-
-    _not_null = not_null("server_url", "consequential", "auth", "needs_credentials")
-
-
-class ApprovalRulesExport(ApprovalRules):
-    _not_null = not_null("always", "never")
-
-
-class McpServerExport(Strict):
-    server_label: FunctionName
-    server_url: HttpUrl
-    server_description: str | None = Field(default=None, max_length=1000)
-    tools: list[McpToolSpecIn] | None = Field(default=None, description="As the server listed them")
-    allowed_tools: list[Annotated[str, Field(max_length=200)]] | None = Field(default=None, max_length=200)
-    require_approval: Literal["always", "never"] | ApprovalRulesExport | None = None
-    needs_credentials: StrictBool | None = None
-    header_names: list[HeaderName] | None = Field(default=None, max_length=20)
-
-    _not_null = not_null("tools", "require_approval", "needs_credentials", "header_names")
-
-
-class ToolsExport(Strict):
-    actions: list[ActionExport] | None = None
-    mcp_servers: list[McpServerExport] | None = None
-
-    _not_null = not_null("actions", "mcp_servers")
 
 
 class ToolApprovalRead(BaseModel):

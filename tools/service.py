@@ -341,7 +341,10 @@ class ToolService:
                 field="allowed_tools",
             )
         await self.check_names(gpt.id, names, field="allowed_tools", skip=row.id)
+        if "headers" in sent:
+            row.header_names = sorted(credentials.get("headers") or {})
         if sent & {"headers", "authorization"}:
+            row.needs_credentials = bool(credentials)
             previous = row.secret_id
             row.secret_id = None
             if credentials:
@@ -353,7 +356,8 @@ class ToolService:
 
     async def import_mcp_server(self, gpt: Gpt, entry: dict[str, Any]) -> GptMcpServer:
         """An MCP server from an export archive: its tools as the archive lists them, no credentials (the
-        creator saves it again with them, which lists the tools anew)."""
+        creator saves it again with them, which lists the tools anew); the names of the headers it needs and
+        whether it needs any are kept, so reads tell the creator what to fill in."""
         data = McpServerCreate.model_validate(
             {k: entry[k] for k in ("server_label", "server_url", "server_description", "allowed_tools",
                                    "require_approval") if entry.get(k) is not None}
@@ -362,6 +366,8 @@ class ToolService:
         row = GptMcpServer(gpt_id=gpt.id, server_label=data.server_label, server_url=data.server_url)
         row.tools = [t.model_dump() for t in listed]
         await self._apply_mcp(gpt, row, data, new=True, discover=False)
+        row.header_names = sorted(entry.get("header_names") or [])
+        row.needs_credentials = bool(entry.get("needs_credentials") or row.header_names)
         self.session.add(row)
         await self.session.flush()
         return row

@@ -4,6 +4,7 @@ errors go back to the model; at most 10 calls a turn; consequential calls wait f
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -378,3 +379,22 @@ async def test_a_user_message_through_v1_cancels_the_call_waiting_for_approval(
         ("assistant", "cancelled"),
         ("user", "completed"),
     ]
+
+
+async def test_approvals_of_a_gpt_the_caller_cannot_see_are_a_404_like_an_unknown_id(
+    tool_client, creator_headers, session, tool_settings
+):
+    """Listing and revoking answered 200 [] for any id; a GPT the caller may not see (here another's
+    draft) answers as an unknown id does, and its builders still list theirs (previews ask too)."""
+    made = await tool_client.post("/api/gpts", json={"name": "Hidden"}, headers=creator_headers)
+    draft = made.json()["id"]
+    other = auth_headers(await create_user(session, tool_settings), tool_settings)
+    for gpt_id in (uuid.uuid4(), draft):
+        approvals = f"/api/store/gpts/{gpt_id}/tool_approvals"
+        for response in (
+            await tool_client.get(approvals, headers=other),
+            await tool_client.delete(f"{approvals}/createTrip", headers=other),
+        ):
+            assert response.status_code == 404 and response.json()["detail"] == "No such GPT", response.text
+    mine = await tool_client.get(f"/api/store/gpts/{draft}/tool_approvals", headers=creator_headers)
+    assert mine.status_code == 200 and mine.json()["data"] == []

@@ -57,6 +57,11 @@ def fields(response) -> dict[str, str]:
             "auth.name",
             "set by gptstore",
         ),
+        (
+            {"type": "api_key", "name": "user-agent", "location": "header", "secret": "evil-agent"},
+            "auth.name",
+            "'user-agent' is set by gptstore",
+        ),
     ],
 )
 async def test_a_secret_or_header_http_cannot_carry_is_a_422_without_its_value(
@@ -215,6 +220,8 @@ MCP_BAD = [
     ({"authorization": "tok\r\nX-Evil: 1"}, "authorization", "line break"),
     ({"headers": {"Host": "evil.example.com"}}, "headers.Host", "set by gptstore"),
     ({"headers": {"Content-Length": "5"}}, "headers.Content-Length", "set by gptstore"),
+    ({"headers": {"Accept": "text/html"}}, "headers.Accept", "set by gptstore"),
+    ({"headers": {"Mcp-Session-Id": "s-0001"}}, "headers.Mcp-Session-Id", "set by gptstore"),
     ({"headers": {"X-Empty": " "}}, "headers.X-Empty", "is empty"),
     ({"authorization": "  "}, "authorization", "is empty"),
     (
@@ -260,6 +267,8 @@ async def test_a_basic_user_id_beyond_ascii_is_accepted(client, creator_headers)
     [
         ({"user_id_header": "Host"}, "user_id_header", "set by gptstore itself"),
         ({"user_id_header": "Content-Length"}, "user_id_header", "set by gptstore itself"),
+        ({"user_id_header": "Content-Type"}, "user_id_header", "set by gptstore itself"),
+        ({"user_id_header": "Accept"}, "user_id_header", "set by gptstore itself"),
         ({"auth": {"type": "basic", "username": "a:b", "secret": "pw"}}, "auth.username", "':'"),
         ({"auth": {"type": "basic", "username": "a\r\nb", "secret": "pw"}}, "auth.username", "line break"),
         (

@@ -9,6 +9,7 @@ import zipfile
 import pytest
 import sqlalchemy as sa
 
+from tests.tools.conftest import HTML
 from tests.tools.servers import MCP_TOKEN
 from tools.snapshot import load_definitions
 
@@ -127,8 +128,9 @@ async def test_changing_mcp_credentials_keeps_or_replaces_them(
 
 
 async def test_mcp_servers_export_without_credentials_and_show_on_the_store_page(
-    tools_client, creator_headers, mcp_server
+    web, creator_headers, mcp_server
 ):
+    tools_client = web
     gpt_id = await make_gpt(tools_client, creator_headers)
     await add_server(tools_client, creator_headers, gpt_id, mcp_server, headers={"X-Team": TEAM_KEY})
     export = await tools_client.get(f"/api/gpts/{gpt_id}/export", headers=creator_headers)
@@ -141,6 +143,21 @@ async def test_mcp_servers_export_without_credentials_and_show_on_the_store_page
     [imported] = (await tools_client.get(f"/api/gpts/{new_id}/mcp_servers", headers=creator_headers)).json()
     assert imported["authorization"] is None and imported["headers"] == {}
     assert {t["name"] for t in imported["tools"]} == {"add", "weather", "echo_headers", "fail"}
+    # The import keeps which credentials the server needs, and so does an export of the imported GPT.
+    assert imported["needs_credentials"] is True and imported["missing_headers"] == ["X-Team"]
+    again = await tools_client.get(f"/api/gpts/{new_id}/export", headers=creator_headers)
+    with zipfile.ZipFile(io.BytesIO(again.content)) as archive:
+        [server_again] = json.loads(archive.read("gptstore.json"))["tools"]["mcp_servers"]
+    assert server_again["needs_credentials"] is True and server_again["header_names"] == ["X-Team"]
+    page = await web.get(f"/builder/{new_id}/tools", headers=HTML)
+    assert "needs credentials: enter X-Team" in page.text
+    filled = await tools_client.patch(
+        f"/api/gpts/{new_id}/mcp_servers/{imported['id']}",
+        json={"headers": {"x-team": TEAM_KEY}, "authorization": MCP_TOKEN},
+        headers=creator_headers,
+    )
+    assert filled.status_code == 200, filled.text
+    assert filled.json()["needs_credentials"] is False and filled.json()["missing_headers"] == []
     published = await tools_client.post(
         f"/api/gpts/{gpt_id}/publish", json={"visibility": "public"}, headers=creator_headers
     )

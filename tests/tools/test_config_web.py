@@ -6,27 +6,9 @@ import re
 
 import pytest
 
-from tests.asgi import app_client_for
+from tests.tools.conftest import HTML
 from tests.tools.servers import API_KEY, MCP_TOKEN, OPENAPI_DOCUMENT
 from web.session import CSRF_COOKIE
-
-HTML = {"Accept": "text/html,application/xhtml+xml"}
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-async def web(app_settings, db, redis, creator):
-    """A browser-like client, logged in as the creator, with 127.0.0.1 allowed for tools."""
-    async with app_client_for(app_settings, db=db, redis=redis) as client:
-        await client.get("/login", headers=HTML)
-        form = {
-            "email": creator.email,
-            "password": PASSWORD,
-            "csrf_token": client.cookies[CSRF_COOKIE],
-            "next": "/",
-        }
-        assert (await client.post("/login", data=form, headers=HTML)).status_code == 303
-        yield client
 
 
 def trips_document(api) -> str:

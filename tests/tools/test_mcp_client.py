@@ -5,6 +5,7 @@ import pytest
 
 from tests.tools.servers import MCP_TOKEN, LocalMcpServer
 from tools import mcp_client, net
+from tools.redact import REDACTED
 
 AUTH = {"Authorization": f"Bearer {MCP_TOKEN}"}
 
@@ -33,6 +34,17 @@ async def test_a_server_refusing_the_credentials_is_an_error(mcp_server: LocalMc
     with pytest.raises(mcp_client.McpError, match="MCP server .* failed"):
         await mcp_client.list_tools(tools_settings, mcp_server.url, {"Authorization": "Bearer wrong"})
     assert mcp_server.headers_seen[-1]["authorization"] == "Bearer wrong"
+
+
+def test_an_mcp_error_text_shows_no_configured_credential():
+    """The SDK's words may quote what was sent: each header value goes, as sent and as an echo writes it,
+    and a text cut inside one loses its start too (tools/redact.py)."""
+    token = "tok-" + "9f3a" * 10
+    headers = {"Authorization": f"Bearer {token}", "X-Team": "team secret/77"}
+    echo = RuntimeError(f"refused Bearer {token} with X-Team=team%20secret%2F77\nsecond line")
+    assert mcp_client.describe_error(echo, headers) == f"refused {REDACTED} with X-Team={REDACTED}"
+    cut = mcp_client.describe_error(RuntimeError("x" * 290 + token), headers)
+    assert cut == "x" * 290 + REDACTED and token[:10] not in cut
 
 
 async def test_an_unreachable_server_is_an_error(tools_settings):

@@ -5,7 +5,7 @@ import pytest
 
 from core.settings import Settings
 from tests.tools.servers import TripsApi
-from tools import net
+from tools import fetch, net
 
 # {port} is the local API's port: the requests would reach it if the rules let them through.
 REFUSED = [
@@ -52,7 +52,7 @@ async def test_non_public_addresses_are_refused_before_anything_is_sent(
     url = template.format(port=tools_api.port)
     async with net.guarded_client(plain_settings) as client:
         with pytest.raises(net.RefusedRequest) as refused:
-            await net.request(client, plain_settings, "GET", url)
+            await fetch.request(client, plain_settings, "GET", url)
     assert kind in str(refused.value)
     assert str(refused.value).startswith("refused:")
     assert tools_api.requests == []
@@ -71,11 +71,11 @@ async def test_non_public_addresses_are_refused_before_anything_is_sent(
 async def test_only_http_and_https_are_called(url: str, tools_settings):
     async with net.guarded_client(tools_settings) as client:
         with pytest.raises(net.RefusedRequest, match="refused"):
-            await net.request(client, tools_settings, "GET", url)
+            await fetch.request(client, tools_settings, "GET", url)
 
 
 async def test_the_connection_itself_is_guarded(tools_api: TripsApi, plain_settings):
-    """Even a request that skips `net.request` (as the MCP SDK's own requests do) cannot connect."""
+    """Even a request that skips `fetch.request` (as the MCP SDK's own requests do) cannot connect."""
     async with net.guarded_client(plain_settings) as client:
         with pytest.raises(net.RefusedRequest, match="loopback"):
             await client.get(f"{tools_api.base_url}/trips")
@@ -86,7 +86,7 @@ async def test_the_checked_address_is_used_and_the_name_is_kept(tools_api: Trips
     """localhost resolves to the allowed 127.0.0.1; the connection goes there and Host keeps the name."""
     url = f"http://localhost:{tools_api.port}/echo"
     async with net.guarded_client(tools_settings) as client:
-        result = await net.request(client, tools_settings, "GET", url)
+        result = await fetch.request(client, tools_settings, "GET", url)
     assert result.status_code == 200
     assert tools_api.last.headers["host"] == f"localhost:{tools_api.port}"
 
@@ -94,14 +94,14 @@ async def test_the_checked_address_is_used_and_the_name_is_kept(tools_api: Trips
 async def test_allowed_hosts_allow_by_name_or_address(tools_api: TripsApi, plain_settings):
     by_name = plain_settings.model_copy(update={"actions_allowed_hosts": ["localhost"]})
     async with net.guarded_client(by_name) as client:
-        ok = await net.request(client, by_name, "GET", f"http://localhost:{tools_api.port}/trips")
+        ok = await fetch.request(client, by_name, "GET", f"http://localhost:{tools_api.port}/trips")
         assert ok.status_code == 200
         # The name is allowed, not every name or literal for the same address.
         with pytest.raises(net.RefusedRequest, match="loopback"):
-            await net.request(client, by_name, "GET", f"{tools_api.base_url}/trips")
+            await fetch.request(client, by_name, "GET", f"{tools_api.base_url}/trips")
     by_network = plain_settings.model_copy(update={"actions_allowed_hosts": ["127.0.0.0/8"]})
     async with net.guarded_client(by_network) as client:
-        ok = await net.request(client, by_network, "GET", f"http://127.1:{tools_api.port}/trips")
+        ok = await fetch.request(client, by_network, "GET", f"http://127.1:{tools_api.port}/trips")
         assert ok.status_code == 200
 
 
@@ -110,7 +110,7 @@ async def test_private_networks_setting_allows_intranets_but_never_metadata(
 ):
     intranet = plain_settings.model_copy(update={"actions_allow_private_networks": True})
     async with net.guarded_client(intranet) as client:
-        ok = await net.request(client, intranet, "GET", f"{tools_api.base_url}/trips")
+        ok = await fetch.request(client, intranet, "GET", f"{tools_api.base_url}/trips")
         assert ok.status_code == 200
         for url in (
             "http://169.254.169.254/latest/meta-data/",
@@ -118,21 +118,21 @@ async def test_private_networks_setting_allows_intranets_but_never_metadata(
             "http://0.0.0.0/",
         ):
             with pytest.raises(net.RefusedRequest):
-                await net.request(client, intranet, "GET", url)
+                await fetch.request(client, intranet, "GET", url)
     also_listed = plain_settings.model_copy(update={"actions_allowed_hosts": ["169.254.169.254"]})
     async with net.guarded_client(also_listed) as client:
         with pytest.raises(net.RefusedRequest, match="cloud metadata"):
-            await net.request(client, also_listed, "GET", "http://169.254.169.254/latest/meta-data/")
+            await fetch.request(client, also_listed, "GET", "http://169.254.169.254/latest/meta-data/")
 
 
 async def test_redirects_are_followed_on_the_same_host_at_most_three_times(
     tools_api: TripsApi, tools_settings
 ):
     async with net.guarded_client(tools_settings) as client:
-        ok = await net.request(client, tools_settings, "GET", f"{tools_api.base_url}/redirect/chain/2")
+        ok = await fetch.request(client, tools_settings, "GET", f"{tools_api.base_url}/redirect/chain/2")
         assert ok.status_code == 200 and ok.url.endswith("/trips")
         with pytest.raises(net.RefusedRequest, match="more than 3 redirects"):
-            await net.request(client, tools_settings, "GET", f"{tools_api.base_url}/redirect/chain/5")
+            await fetch.request(client, tools_settings, "GET", f"{tools_api.base_url}/redirect/chain/5")
     # chain/2 took three redirects (four requests); chain/5 was stopped at its fourth answer.
     assert len(tools_api.requests) == 4 + 4
 
@@ -140,7 +140,7 @@ async def test_redirects_are_followed_on_the_same_host_at_most_three_times(
 async def test_a_redirect_to_cloud_metadata_is_refused(tools_api: TripsApi, tools_settings):
     async with net.guarded_client(tools_settings) as client:
         with pytest.raises(net.RefusedRequest, match="169.254.169.254 is a cloud metadata address"):
-            await net.request(client, tools_settings, "GET", f"{tools_api.base_url}/metadata")
+            await fetch.request(client, tools_settings, "GET", f"{tools_api.base_url}/metadata")
 
 
 async def test_a_redirect_to_another_host_needs_the_action_to_list_it(tools_api: TripsApi, tools_settings):
@@ -149,8 +149,8 @@ async def test_a_redirect_to_another_host_needs_the_action_to_list_it(tools_api:
     headers = {"Authorization": "Bearer action-secret", "X-Api-Key": "key-secret"}
     async with net.guarded_client(tools_settings) as client:
         with pytest.raises(net.RefusedRequest, match="another host"):
-            await net.request(client, tools_settings, "GET", url, headers=headers)
-        listed = await net.request(
+            await fetch.request(client, tools_settings, "GET", url, headers=headers)
+        listed = await fetch.request(
             client,
             tools_settings,
             "GET",
@@ -168,14 +168,14 @@ async def test_a_redirect_to_another_host_needs_the_action_to_list_it(tools_api:
 async def test_a_redirect_to_another_scheme_is_refused(tools_api: TripsApi, tools_settings):
     async with net.guarded_client(tools_settings) as client:
         with pytest.raises(net.RefusedRequest, match="file scheme"):
-            await net.request(
+            await fetch.request(
                 client, tools_settings, "GET", f"{tools_api.base_url}/redirect?to=file:///etc/passwd"
             )
 
 
 async def test_the_response_is_read_up_to_the_cap(tools_api: TripsApi, tools_settings):
     async with net.guarded_client(tools_settings) as client:
-        result = await net.request(client, tools_settings, "GET", f"{tools_api.base_url}/big")
+        result = await fetch.request(client, tools_settings, "GET", f"{tools_api.base_url}/big")
     assert result.truncated
     assert len(result.content) == tools_settings.actions_max_response_bytes == 100_000
 
@@ -184,22 +184,22 @@ async def test_a_slow_server_times_out(tools_api: TripsApi, tools_settings):
     hasty = tools_settings.model_copy(update={"actions_timeout_seconds": 0.3})
     async with net.guarded_client(hasty) as client:
         with pytest.raises(net.ToolNetworkError, match="timed out"):
-            await net.request(client, hasty, "GET", f"{tools_api.base_url}/slow?seconds=2")
+            await fetch.request(client, hasty, "GET", f"{tools_api.base_url}/slow?seconds=2")
 
 
 async def test_fetch_document_follows_the_same_rules(tools_api: TripsApi, tools_settings, plain_settings):
-    document = await net.fetch_document(tools_settings, f"{tools_api.base_url}/openapi.yaml")
+    document = await fetch.fetch_document(tools_settings, f"{tools_api.base_url}/openapi.yaml")
     assert b"operationId: listTrips" in document
     assert tools_api.base_url.encode() in document
     with pytest.raises(net.RefusedRequest, match="loopback"):
-        await net.fetch_document(plain_settings, f"http://localhost:{tools_api.port}/openapi.yaml")
+        await fetch.fetch_document(plain_settings, f"http://localhost:{tools_api.port}/openapi.yaml")
     with pytest.raises(net.RefusedRequest, match="cloud metadata"):
-        await net.fetch_document(tools_settings, f"{tools_api.base_url}/metadata")
+        await fetch.fetch_document(tools_settings, f"{tools_api.base_url}/metadata")
     small = tools_settings.model_copy(update={"actions_max_document_bytes": 1000})
     with pytest.raises(net.ToolNetworkError, match="larger than 1000 bytes"):
-        await net.fetch_document(small, f"{tools_api.base_url}/big")
+        await fetch.fetch_document(small, f"{tools_api.base_url}/big")
     with pytest.raises(net.ToolNetworkError, match="HTTP 404"):
-        await net.fetch_document(tools_settings, f"{tools_api.base_url}/status/404")
+        await fetch.fetch_document(tools_settings, f"{tools_api.base_url}/status/404")
 
 
 @pytest.mark.parametrize(
@@ -246,7 +246,7 @@ async def test_credentials_stay_with_the_first_origin_on_a_redirect(
         params = {"to": target.format(other=other.port), "api_key": "query-secret"}
         headers = {"Authorization": "Bearer action-secret", "X-Api-Key": "key-secret", "X-Plain": "kept"}
         async with net.guarded_client(tools_settings) as client:
-            result = await net.request(
+            result = await fetch.request(
                 client,
                 tools_settings,
                 "GET",
@@ -268,7 +268,7 @@ async def test_credentials_stay_with_the_first_origin_on_a_redirect(
 async def test_the_same_origin_keeps_its_credentials_on_a_redirect(tools_api: TripsApi, tools_settings):
     url = f"{tools_api.base_url}/redirect?to=http://127.0.0.1:{tools_api.port}/echo"
     async with net.guarded_client(tools_settings) as client:
-        await net.request(client, tools_settings, "GET", url, headers={"Authorization": "Bearer kept"})
+        await fetch.request(client, tools_settings, "GET", url, headers={"Authorization": "Bearer kept"})
     assert tools_api.last.path == "/echo" and tools_api.last.headers["authorization"] == "Bearer kept"
 
 
@@ -281,7 +281,7 @@ async def test_a_header_value_http_cannot_carry_is_named_without_its_value(
 ):
     async with net.guarded_client(tools_settings) as client:
         with pytest.raises(net.ToolNetworkError) as refused:
-            await net.request(
+            await fetch.request(
                 client, tools_settings, "GET", f"{tools_api.base_url}/echo", headers={"X-K": value}
             )
     assert "'X-K' cannot be sent" in str(refused.value)
@@ -297,7 +297,7 @@ async def test_a_failed_connection_is_said_by_its_kind_without_the_url_query(too
         port = gone.port
     async with net.guarded_client(tools_settings) as client:
         with pytest.raises(net.ToolNetworkError) as failed:
-            await net.request(
+            await fetch.request(
                 client, tools_settings, "GET", f"http://127.0.0.1:{port}/x?api_key=query-secret"
             )
     assert str(failed.value) == f"could not reach http://127.0.0.1:{port}/x: the connection failed"
@@ -306,10 +306,10 @@ async def test_a_failed_connection_is_said_by_its_kind_without_the_url_query(too
 async def test_refusals_and_statuses_show_urls_without_their_query(tools_api: TripsApi, tools_settings):
     """A query may hold an API key (an action's `api_key` in the query, or a Location the API wrote)."""
     with pytest.raises(net.ToolNetworkError) as failed:
-        await net.fetch_document(tools_settings, f"{tools_api.base_url}/status/404?api_key=query-secret")
+        await fetch.fetch_document(tools_settings, f"{tools_api.base_url}/status/404?api_key=query-secret")
     assert str(failed.value) == f"{tools_api.base_url}/status/404 answered HTTP 404"
     target = f"http://localhost:{tools_api.port}/echo?api_key=query-secret"
     async with net.guarded_client(tools_settings) as client:
         with pytest.raises(net.RefusedRequest) as refused:
-            await net.request(client, tools_settings, "GET", f"{tools_api.base_url}/redirect?to={target}")
+            await fetch.request(client, tools_settings, "GET", f"{tools_api.base_url}/redirect?to={target}")
     assert "another host (localhost)" in str(refused.value) and "query-secret" not in str(refused.value)
