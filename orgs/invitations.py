@@ -24,7 +24,7 @@ from core.settings import Settings
 from orgs import access
 from orgs.models import Organization, OrganizationInvitation, OrganizationMember
 from orgs.schemas import InvitationCreate, InvitationCreated, InvitationRead
-from orgs.service import OrganizationService
+from orgs.service import OrganizationService, may_grant
 
 NO_SUCH_INVITATION = "No such invitation"
 
@@ -165,6 +165,18 @@ class InvitationService:
                 name=f"{action}.per_{subject}",
             )
 
+    async def _inviter_may_still_grant(self, invitation: OrganizationInvitation) -> bool:
+        """Whether the invitation's maker may still invite with its role: a site administrator, or a member
+        whose current role allows it (their role is revoked with their invitations when it changes; this
+        also holds for links made before that, and for a maker whose account is gone)."""
+        inviter = await self.session.get(User, invitation.created_by) if invitation.created_by else None
+        if inviter is None:
+            return False
+        if inviter.is_admin:
+            return True
+        role = await access.role_in(self.session, inviter, invitation.organization_id)
+        return may_grant(role, invitation.role)
+
     async def accept(self, user: User, token: str) -> tuple[Organization, str]:
         """Join the organisation with the invitation's role; the token is used up.
 
@@ -178,6 +190,11 @@ class InvitationService:
         if invitation.email is not None and invitation.email != normalize_email(user.email):
             raise Forbidden("This invitation is for another e-mail address; log in with that account")
         await serialize(self.session, "organization", invitation.organization_id)
+        if not await self._inviter_may_still_grant(invitation):
+            raise Gone(
+                "This invitation is revoked: whoever made it may no longer invite with this role",
+                status_reason="revoked",
+            )
         if await access.role_in(self.session, user, invitation.organization_id) is not None:
             raise Conflict("You are already a member of this organisation")
         self.session.add(
