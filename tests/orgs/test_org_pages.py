@@ -97,6 +97,27 @@ async def test_role_forms_and_their_refusals(client, session, settings):
     assert (await client.get(url, headers=HTML)).status_code == 404
 
 
+async def test_an_admin_is_offered_only_the_role_changes_they_may_make(client, session, settings):
+    organization, people = await create_team(session, settings)
+    second = await create_user(session, settings, display_name="Second Admin")
+    session.add(OrganizationMember(organization_id=organization.id, user_id=second.id, role="admin"))
+    await session.commit()
+    url = f"/organizations/{organization.id}"
+    await log_in(client, people["admin"].email)
+    page = await client.get(url, headers=HTML)
+    assert f'action="{url}/members/{people["builder"].id}/role"' in page.text
+    assert f'action="{url}/members/{second.id}/role"' not in page.text  # an admin changes no admin
+    assert f'action="{url}/members/{second.id}/remove"' not in page.text
+    member_form = page.text.split(f'action="{url}/members/{people["member"].id}/role"')[1].split("</form>")[0]
+    assert '<option value="builder"' in member_form and '<option value="admin"' not in member_form
+    invite_form = page.text.split(f'action="{url}/invitations"')[1].split("</form>")[0]
+    assert '<option value="admin"' in invite_form  # admins still invite admins
+
+    await log_in(client, people["owner"].email)
+    page = await client.get(url, headers=HTML)
+    assert f'action="{url}/members/{second.id}/role"' in page.text
+
+
 async def test_the_public_page_lists_the_organisations_gpts(client, session, settings):
     organization, people = await create_team(session, settings, description="Boat trips on the fjords")
     listing = await create_published_gpt(session, people["builder"], name="Fjord Guide")
