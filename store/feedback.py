@@ -362,6 +362,9 @@ class FeedbackService:
             await self.store.unlist(
                 gpt_id, note or f"Removed from the store after a report ({report.reason})"
             )
+            # The reports are decided: the GPT is out of the store by the moderator's unlisting (whose
+            # reason the creator reads and may appeal), no longer "hidden until an admin decides".
+            await self.store.set_hidden_by_reports(gpt_id, False)
             await self.session.refresh(report)
         listing = await self.session.get(Listing, gpt_id)
         reporter = await self.session.get(User, report.user_id)
