@@ -26,7 +26,7 @@ from core.settings import Settings
 from store.admin import FeaturedStep, ReviewStatus, StoreAdmin
 from store.feedback import FeedbackService
 from store.feedback_schemas import ReportResolve, ReportStatus
-from store.schemas import AppealRead, AppealResolve, ModerateRequest
+from store.schemas import AppealResolve, ModerateRequest
 from store.service import StoreService
 from web.forms import M, Outcome, form_values, submit
 from web.session import login_required
@@ -162,8 +162,9 @@ async def _resolve(
 async def appeals_view(
     request: Request, user: User, db_session: AsyncSession, settings: Settings, status: str, cursor, **context
 ) -> Any:
-    rows, next_cursor = await StoreService(db_session, settings).appeals(status or None, PAGE_SIZE, cursor)
-    items = [AppealRead.model_validate(r, from_attributes=True) for r in rows]
+    service = StoreService(db_session, settings)
+    rows, next_cursor = await service.appeals(status or None, PAGE_SIZE, cursor)
+    items = await service.for_moderators(rows)
     names = await _names(db_session, [a.gpt_id for a in items])
     return render_desk(
         request,

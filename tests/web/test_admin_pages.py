@@ -108,6 +108,16 @@ async def test_resolving_a_report_and_an_appeal(client, session, settings, admin
     await session.commit()
     appeals = await client.get("/admin/appeals", headers=HTML)
     assert "It is not spam" in appeals.text and "Reported GPT" in appeals.text
+    assert "Appealed: the unlisting: Adverts only" in appeals.text  # what the moderator takes back
+    from tests.factories import auth_headers
+
+    twin = await client.get("/api/admin/appeals", headers=auth_headers(admin, settings))
+    assert twin.json()["data"][0]["appealed"] == {
+        "review_status": "approved",
+        "review_reasons": [],
+        "unlisted_reason": "Adverts only",
+        "hidden_by_reports": False,
+    }
     grant = f"/admin/appeals/{appeal.id}/resolve"
     granted = await client.post(grant, data={"decision": "grant", "note": "Fine", "csrf_token": token})
     assert granted.status_code == 303
