@@ -23,7 +23,7 @@ from core.ratelimit import enforce
 from core.settings import Settings
 from orgs import access
 from orgs.models import Organization, OrganizationInvitation, OrganizationMember
-from orgs.schemas import InvitationCreate, InvitationCreated, InvitationRead
+from orgs.schemas import InvitationCreate, InvitationCreated, InvitationPreview, InvitationRead
 from orgs.service import OrganizationService, may_grant
 
 NO_SUCH_INVITATION = "No such invitation"
@@ -144,10 +144,24 @@ class InvitationService:
             raise NotFound(NO_SUCH_INVITATION)
         return invitation
 
-    async def preview(self, token: str) -> tuple[Organization, OrganizationInvitation]:
-        """The invitation behind a token and its organisation (for the accept page)."""
+    async def preview(self, user: User, token: str) -> InvitationPreview:
+        """What the invitation behind a token offers `user`, and whether they may accept it (the accept
+        page offers its button only then); 404 for a token that never existed."""
         invitation = await self._invitation(token)
-        return await self.session.get(Organization, invitation.organization_id), invitation
+        organization = await self.session.get(Organization, invitation.organization_id)
+        status = invitation_status(invitation)
+        if status == "pending" and not await self._inviter_may_still_grant(invitation):
+            status = "revoked"  # as accepting it would answer
+        return InvitationPreview(
+            organization=organization.name,
+            handle=organization.handle,
+            role=invitation.role,
+            status=status,
+            expires_at=invitation.expires_at,
+            for_another_email=invitation.email is not None
+            and invitation.email != normalize_email(user.email),
+            already_member=await access.role_in(self.session, user, organization.id) is not None,
+        )
 
     async def _rate_limit(self, action: str, **subjects: uuid.UUID) -> None:
         """Count one `action` ("create" or "accept") for each subject (`user`, `organization`) against

@@ -83,10 +83,14 @@ async def test_revoked_expired_and_addressed_invitations_are_refused(client, ses
 
     addressed = (await _invite(client, org_id, people["owner"], settings, email="Someone@Example.com")).json()
     assert addressed["email"] == "someone@example.com"
+    preview = (await client.get(f"/api/invitations/{addressed['token']}", headers=outsider)).json()
+    assert (preview["for_another_email"], preview["already_member"]) == (True, False)  # said before trying
     refused = await client.post(f"/api/invitations/{addressed['token']}/accept", headers=outsider)
     assert refused.status_code == 403
     member = auth_headers(people["member"], settings)
     mine = (await _invite(client, org_id, people["owner"], settings)).json()
+    preview = (await client.get(f"/api/invitations/{mine['token']}", headers=member)).json()
+    assert (preview["for_another_email"], preview["already_member"]) == (False, True)
     assert (await client.post(f"/api/invitations/{mine['token']}/accept", headers=member)).status_code == 409
     assert await _members(session, org_id) == count
     assert (
@@ -97,6 +101,10 @@ async def test_revoked_expired_and_addressed_invitations_are_refused(client, ses
     )
 
     someone = await create_user(session, settings, email="someone@example.com")
+    preview = await client.get(
+        f"/api/invitations/{addressed['token']}", headers=auth_headers(someone, settings)
+    )
+    assert (preview.json()["for_another_email"], preview.json()["already_member"]) == (False, False)
     joined = await client.post(
         f"/api/invitations/{addressed['token']}/accept", headers=auth_headers(someone, settings)
     )
@@ -270,3 +278,7 @@ async def test_a_link_made_by_someone_who_lost_the_role_is_refused(client, sessi
     )
     assert refused.status_code == 410 and refused.json()["status_reason"] == "revoked"
     assert await access.role_in(session, people["other"], organization.id) is None
+    preview = await client.get(
+        f"/api/invitations/{link['token']}", headers=auth_headers(people["other"], settings)
+    )
+    assert preview.json()["status"] == "revoked"  # the page offers no button that would refuse

@@ -48,6 +48,11 @@ async def test_a_user_creates_an_organisation_and_invites_someone_who_accepts(
         path = "/invitations/" + link.rsplit("/", 1)[1]
         offer = await other.get(path, headers=HTML)
         assert "as <strong>builder</strong>" in offer.text
+        addressed = await _post(client, f"{page_url}/invitations", role="member", email="someone@example.com")
+        shown = await client.get(addressed.headers["location"], headers=HTML)
+        for_someone = re.search(r'id="invitation-link" readonly value="([^"]+)"', shown.text).group(1)
+        elsewhere = await other.get("/invitations/" + for_someone.rsplit("/", 1)[1], headers=HTML)
+        assert "for another e-mail address" in elsewhere.text and "Accept invitation" not in elsewhere.text
         token = await csrf(other, path)
         joined = await other.post(path, data={"csrf_token": token}, headers=HTML)
         assert joined.status_code == 303 and joined.headers["location"].endswith("?done=joined")
