@@ -48,7 +48,9 @@ class InvitationForms(OrganizationFamily):
             token = await keep_once(page.redis, page.user.id, outcome.value.model_dump(mode="json"))
             return Redirect(f"/organizations/{organization_id}?once={token}#h-invitations", status_code=303)
         errors = {f"invite_{k}": v for k, v in outcome.errors.items()}
-        return await organization_view(page, organization_id, errors=errors, status_code=outcome.status)
+        return await organization_view(
+            page, organization_id, errors=errors, invite_values=values, status_code=outcome.status
+        )  # the refused e-mail and role stay in the form, to be corrected
 
     @post("/{organization_id:uuid}/invitations/{invitation_id:uuid}/revoke", opt=AT_ORGANIZATION)
     async def revoke(

@@ -132,3 +132,12 @@ async def test_the_public_page_lists_the_organisations_gpts(client, session, set
     assert page.status_code == 200
     assert "Boat trips on the fjords" in page.text and f'href="/g/{listing.gpt_id}"' in page.text
     assert (await client.get("/o/no-such-org", headers=HTML)).status_code == 404
+
+
+async def test_a_refused_invitation_keeps_what_was_typed(client, session, settings):
+    organization, people = await create_team(session, settings)
+    await log_in(client, people["owner"].email)
+    url = f"/organizations/{organization.id}"
+    refused = await _post(client, f"{url}/invitations", role="admin", email="guide at fjord")
+    assert refused.status_code == 422 and 'id="e-invite-email"' in refused.text
+    assert 'value="guide at fjord"' in refused.text and '<option value="admin" selected>' in refused.text
