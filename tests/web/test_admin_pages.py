@@ -93,6 +93,10 @@ async def test_resolving_a_report_and_an_appeal(client, session, settings, admin
     token = client.cookies.get(CSRF_COOKIE)
     queue = await client.get("/admin/reports", headers=HTML)
     assert "Reported GPT" in queue.text and "Adverts" in queue.text
+    listing.hidden_by_reports, listing.listed = True, False  # as enough reports leave it
+    await session.commit()
+    review = await client.get("/admin", headers=HTML)
+    assert 'href="/admin/reports">hidden by reports</a>' in review.text  # the queue says why it is out
     path = f"/admin/reports/{report.id}/resolve"
     bad = await client.post(path, data={"action": "ban", "note": "", "csrf_token": token}, headers=HTML)
     assert bad.status_code == 422 and f'id="e-r-{report.id}"' in bad.text
