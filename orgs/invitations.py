@@ -23,8 +23,8 @@ from core.ratelimit import enforce
 from core.settings import Settings
 from orgs import access
 from orgs.models import Organization, OrganizationInvitation, OrganizationMember
-from orgs.schemas import InvitationCreate, InvitationCreated, InvitationRead
-from orgs.service import OrganizationService
+from orgs.schemas import InvitationCreate, InvitationCreated, InvitationPreview, InvitationRead
+from orgs.service import OrganizationService, may_grant
 
 NO_SUCH_INVITATION = "No such invitation"
 
@@ -144,10 +144,24 @@ class InvitationService:
             raise NotFound(NO_SUCH_INVITATION)
         return invitation
 
-    async def preview(self, token: str) -> tuple[Organization, OrganizationInvitation]:
-        """The invitation behind a token and its organisation (for the accept page)."""
+    async def preview(self, user: User, token: str) -> InvitationPreview:
+        """What the invitation behind a token offers `user`, and whether they may accept it (the accept
+        page offers its button only then); 404 for a token that never existed."""
         invitation = await self._invitation(token)
-        return await self.session.get(Organization, invitation.organization_id), invitation
+        organization = await self.session.get(Organization, invitation.organization_id)
+        status = invitation_status(invitation)
+        if status == "pending" and not await self._inviter_may_still_grant(invitation):
+            status = "revoked"  # as accepting it would answer
+        return InvitationPreview(
+            organization=organization.name,
+            handle=organization.handle,
+            role=invitation.role,
+            status=status,
+            expires_at=invitation.expires_at,
+            for_another_email=invitation.email is not None
+            and invitation.email != normalize_email(user.email),
+            already_member=await access.role_in(self.session, user, organization.id) is not None,
+        )
 
     async def _rate_limit(self, action: str, **subjects: uuid.UUID) -> None:
         """Count one `action` ("create" or "accept") for each subject (`user`, `organization`) against
@@ -165,6 +179,18 @@ class InvitationService:
                 name=f"{action}.per_{subject}",
             )
 
+    async def _inviter_may_still_grant(self, invitation: OrganizationInvitation) -> bool:
+        """Whether the invitation's maker may still invite with its role: a site administrator, or a member
+        whose current role allows it (their role is revoked with their invitations when it changes; this
+        also holds for links made before that, and for a maker whose account is gone)."""
+        inviter = await self.session.get(User, invitation.created_by) if invitation.created_by else None
+        if inviter is None:
+            return False
+        if inviter.is_admin:
+            return True
+        role = await access.role_in(self.session, inviter, invitation.organization_id)
+        return may_grant(role, invitation.role)
+
     async def accept(self, user: User, token: str) -> tuple[Organization, str]:
         """Join the organisation with the invitation's role; the token is used up.
 
@@ -178,6 +204,11 @@ class InvitationService:
         if invitation.email is not None and invitation.email != normalize_email(user.email):
             raise Forbidden("This invitation is for another e-mail address; log in with that account")
         await serialize(self.session, "organization", invitation.organization_id)
+        if not await self._inviter_may_still_grant(invitation):
+            raise Gone(
+                "This invitation is revoked: whoever made it may no longer invite with this role",
+                status_reason="revoked",
+            )
         if await access.role_in(self.session, user, invitation.organization_id) is not None:
             raise Conflict("You are already a member of this organisation")
         self.session.add(

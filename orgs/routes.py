@@ -18,7 +18,7 @@ from core.pagination import Page
 from core.params import URL_SAFE, Cursor, Limit
 from core.settings import Settings
 from orgs.deps import dependencies
-from orgs.invitations import InvitationService, invitation_read, invitation_status
+from orgs.invitations import InvitationService, invitation_read
 from orgs.schemas import (
     InvitationCreate,
     InvitationCreated,
@@ -184,15 +184,9 @@ class InvitationController(Controller):
     async def preview(
         self, token: Token, current_user: User, invitations: InvitationService
     ) -> InvitationPreview:
-        """What an invitation offers: the organisation, the role and whether it can still be accepted."""
-        organization, invitation = await invitations.preview(token)
-        return InvitationPreview(
-            organization=organization.name,
-            handle=organization.handle,
-            role=invitation.role,
-            status=invitation_status(invitation),
-            expires_at=invitation.expires_at,
-        )
+        """What an invitation offers: the organisation, the role, whether it can still be accepted and
+        whether the caller may (`for_another_email`, `already_member`)."""
+        return await invitations.preview(current_user, token)
 
     @post("/{token:str}/accept", status_code=200)
     async def accept(

@@ -134,6 +134,10 @@ class InvitationPreview(BaseModel):
     role: GrantableRole
     status: InvitationStatus
     expires_at: datetime
+    for_another_email: bool = Field(
+        False, description="It names an e-mail other than the caller's: only that account may accept (403)"
+    )
+    already_member: bool = Field(False, description="The caller is a member already (accepting is a 409)")
 
 
 class PublicGpt(BaseModel):

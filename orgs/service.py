@@ -16,7 +16,7 @@ from core.models import User
 from core.pagination import keyset_page
 from core.settings import Settings
 from orgs import access
-from orgs.models import Organization, OrganizationMember
+from orgs.models import Organization, OrganizationInvitation, OrganizationMember
 from orgs.schemas import (
     MemberRead,
     OrganizationCreate,
@@ -252,6 +252,7 @@ class OrganizationService:
         self._check_outranks(user, actor_role, target, role)
         target.role = role
         await self.session.flush()
+        await revoke_invitations_beyond(self.session, organization_id, member_id, role)
         return next(m for m in await self.members(user, organization_id) if m.user_id == member_id)
 
     async def remove(self, user: User, organization_id: uuid.UUID, member_id: uuid.UUID) -> None:
@@ -263,6 +264,7 @@ class OrganizationService:
         self._check_outranks(user, actor_role, target, None)
         await self.session.delete(target)
         await self.session.flush()
+        await revoke_invitations_beyond(self.session, organization_id, member_id, None)
 
     async def leave(self, user: User, organization_id: uuid.UUID) -> None:
         """Leave the organisation; its owner must transfer ownership first."""
@@ -274,6 +276,7 @@ class OrganizationService:
             raise Conflict("The owner cannot leave: transfer ownership to another member first")
         await self.session.delete(member)
         await self.session.flush()
+        await revoke_invitations_beyond(self.session, organization_id, user.id, None)
 
     async def transfer_ownership(
         self, user: User, organization_id: uuid.UUID, new_owner_id: uuid.UUID
@@ -331,6 +334,37 @@ class OrganizationService:
             ],
             datasets=await open_datasets_of_organization(self.session, organization.id),
         )
+
+
+def may_grant(role: str | None, granted: str) -> bool:
+    """Whether a member with `role` (None: not a member) may invite with the role `granted`: one who may
+    invite, up to their own role (never `owner`, which changes hands only by a transfer)."""
+    return access.allows(role, "invite") and access.rank(granted) <= access.rank(role)
+
+
+async def revoke_invitations_beyond(
+    session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID, role: str | None
+) -> None:
+    """Revoke the pending invitations `user_id` made in the organisation that their `role` now (None: no
+    longer a member) would not let them make: a link outlives no one's rights, so a removed or demoted
+    admin cannot let themselves (or anyone) back in with a role they lost."""
+    lost = [granted for granted in ("admin", "builder", "member") if not may_grant(role, granted)]
+    if not lost:
+        return
+    now = datetime.now(UTC)
+    await session.execute(
+        sa.update(OrganizationInvitation)
+        .where(
+            OrganizationInvitation.organization_id == organization_id,
+            OrganizationInvitation.created_by == user_id,
+            OrganizationInvitation.role.in_(lost),
+            OrganizationInvitation.accepted_at.is_(None),
+            OrganizationInvitation.revoked_at.is_(None),
+            OrganizationInvitation.expires_at > now,
+        )
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _read(organization: Organization, role: str | None, members: int) -> OrganizationRead:

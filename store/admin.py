@@ -38,6 +38,7 @@ class ReviewItem(BaseModel):
     live: bool = Field(description="This version is the one users see")
     listed: bool
     unlisted_reason: str | None
+    hidden_by_reports: bool = Field(description="Hidden from lists by open reports until an admin decides")
 
 
 class FeaturedItem(BaseModel):
@@ -90,6 +91,7 @@ class StoreAdmin:
                     live=listing is not None and listing.live_version == version.number,
                     listed=bool(listing and listing.listed),
                     unlisted_reason=listing.unlisted_reason if listing else None,
+                    hidden_by_reports=bool(listing and listing.hidden_by_reports),
                 )
             )
         return items, next_cursor

@@ -16,6 +16,7 @@ from core.params import Cursor, Limit, VersionNumber
 from core.settings import Settings
 from store.admin import FeaturedItem, ReviewItem, ReviewStatus, StoreAdmin
 from store.schemas import (
+    AdminAppealRead,
     AppealRead,
     AppealResolve,
     FeaturedRequest,
@@ -54,13 +55,13 @@ class AdminStoreController(Controller):
         status: Literal["open", "granted", "denied", "outdated"] | None = "open",
         limit: Limit = 20,
         cursor: Cursor = None,
-    ) -> Page[AppealRead]:
-        """Appeals, oldest first (the queue order), one page at a time."""
+    ) -> Page[AdminAppealRead]:
+        """Appeals, oldest first (the queue order), one page at a time, each with the decision it is about
+        (`appealed`: the version's review status and reasons, the unlisting reason, hidden by reports)."""
         require_admin(current_user)
-        rows, next_cursor = await StoreService(db_session, settings).appeals(status, limit, cursor)
-        return Page(
-            data=[AppealRead.model_validate(r, from_attributes=True) for r in rows], next_cursor=next_cursor
-        )
+        service = StoreService(db_session, settings)
+        rows, next_cursor = await service.appeals(status, limit, cursor)
+        return Page(data=await service.for_moderators(rows), next_cursor=next_cursor)
 
     @post("/appeals/{appeal_id:uuid}/resolve", status_code=200)
     async def resolve_appeal(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -25,6 +26,9 @@ from core.models import User
 from core.pagination import keyset_page
 from store.models import Appeal, GptVersion, Listing
 from store.publishing import invalidate
+
+if TYPE_CHECKING:
+    from store.schemas import AdminAppealRead
 
 APPROVED_ON_APPEAL = "approved on appeal"
 
@@ -123,6 +127,37 @@ class AppealsMixin:
         return await keyset_page(
             self.session, query, Appeal.created_at, Appeal.id, limit=limit, cursor=cursor, descending=False
         )
+
+    async def for_moderators(self, appeals: list[Appeal]) -> list[AdminAppealRead]:
+        """The appeals with the decision each is about (the appealed version's review, the GPT's unlisting
+        and report state), so a moderator decides knowing what is appealed. Two statements for a page."""
+        from store.schemas import AdminAppealRead, AppealedDecision, AppealRead  # it imports this module
+
+        gpt_ids = {a.gpt_id for a in appeals}
+        listings = {
+            row.gpt_id: row
+            for row in await self.session.scalars(sa.select(Listing).where(Listing.gpt_id.in_(gpt_ids)))
+        }
+        wanted = {(a.gpt_id, a.version) for a in appeals if a.version is not None}
+        versions = {
+            (row.gpt_id, row.number): row
+            for row in await self.session.scalars(
+                sa.select(GptVersion).where(sa.tuple_(GptVersion.gpt_id, GptVersion.number).in_(wanted))
+            )
+        } if wanted else {}  # fmt: skip
+        reads = []
+        for appeal in appeals:
+            listing = listings.get(appeal.gpt_id)
+            version = versions.get((appeal.gpt_id, appeal.version))
+            decision = AppealedDecision(
+                review_status=version.review_status if version else None,
+                review_reasons=list(version.review_reasons) if version else [],
+                unlisted_reason=listing.unlisted_reason if listing else None,
+                hidden_by_reports=bool(listing and listing.hidden_by_reports),
+            )
+            read = AppealRead.model_validate(appeal, from_attributes=True)
+            reads.append(AdminAppealRead(**read.model_dump(), appealed=decision))
+        return reads
 
     async def close_outdated_appeals(self, gpt_id: uuid.UUID, published: GptVersion) -> None:
         """After `published` is made: an open appeal of an older, rejected version is closed as outdated

@@ -300,31 +300,44 @@ class FeedbackService:
             await self.store.set_hidden_by_reports(gpt_id, True)
         return report
 
-    async def reports(self, status: str | None, limit: int) -> list[AdminReportRead]:
-        """Reports for the moderation queue, oldest first."""
-        query = (
-            sa.select(Report, Listing, User)
-            .join(User, User.id == Report.user_id)
-            .outerjoin(Listing, Listing.gpt_id == Report.gpt_id)
-            .order_by(Report.created_at, Report.id)
-            .limit(limit)
-        )
+    async def reports(
+        self, status: str | None, limit: int, cursor: str | None = None
+    ) -> tuple[list[AdminReportRead], str | None]:
+        """One page of reports for the moderation queue, oldest first, and the cursor of the next page
+        (None on the last), so every report stays reachable however many there are. Four statements."""
+        query = sa.select(Report)
         if status:
             query = query.where(Report.status == status)
-        rows = (await self.session.execute(query)).all()
+        rows, next_cursor = await pagination.keyset_page(
+            self.session, query, Report.created_at, Report.id, limit=limit, cursor=cursor, descending=False
+        )
+        gpt_ids = {r.gpt_id for r in rows}
+        listings = {
+            listing.gpt_id: listing
+            for listing in await self.session.scalars(sa.select(Listing).where(Listing.gpt_id.in_(gpt_ids)))
+        }
+        reporters = {
+            user.id: user
+            for user in await self.session.scalars(
+                sa.select(User).where(User.id.in_({r.user_id for r in rows}))
+            )
+        }
         counts = dict(
             (
                 await self.session.execute(
                     sa.select(Report.gpt_id, sa.func.count(sa.distinct(Report.user_id)))
-                    .where(Report.status == "open", Report.gpt_id.in_([r.gpt_id for r, _, _ in rows]))
+                    .where(Report.status == "open", Report.gpt_id.in_(gpt_ids))
                     .group_by(Report.gpt_id)
                 )
             ).all()
         )
-        return [
-            _admin_report_read(report, listing, reporter, counts.get(report.gpt_id, 0))
-            for report, listing, reporter in rows
+        reads = [
+            _admin_report_read(
+                report, listings.get(report.gpt_id), reporters[report.user_id], counts.get(report.gpt_id, 0)
+            )
+            for report in rows
         ]
+        return reads, next_cursor
 
     async def resolve(
         self, admin: User, report_id: uuid.UUID, action: str, note: str | None
@@ -362,6 +375,9 @@ class FeedbackService:
             await self.store.unlist(
                 gpt_id, note or f"Removed from the store after a report ({report.reason})"
             )
+            # The reports are decided: the GPT is out of the store by the moderator's unlisting (whose
+            # reason the creator reads and may appeal), no longer "hidden until an admin decides".
+            await self.store.set_hidden_by_reports(gpt_id, False)
             await self.session.refresh(report)
         listing = await self.session.get(Listing, gpt_id)
         reporter = await self.session.get(User, report.user_id)

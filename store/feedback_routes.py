@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.auth import require_admin, session_only
 from core.models import User
+from core.pagination import Page
 from core.params import Cursor, Limit
 from core.settings import Settings
 from store.creators import CreatorPage, CreatorService, DashboardRead, ProfileRead, ProfileUpdate, StatsRead
@@ -134,10 +135,13 @@ class AdminReportController(Controller):
         settings: Settings,
         status: ReportStatus | None = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
-    ) -> dict[str, list[AdminReportRead]]:
-        """Reports, oldest first; `status=open` is the moderation queue."""
+        cursor: Cursor = None,
+    ) -> Page[AdminReportRead]:
+        """Reports, oldest first, one page at a time (`next_cursor` for the next); `status=open` is the
+        moderation queue."""
         require_admin(current_user)
-        return {"data": await FeedbackService(db_session, settings).reports(status, limit)}
+        rows, next_cursor = await FeedbackService(db_session, settings).reports(status, limit, cursor)
+        return Page(data=rows, next_cursor=next_cursor)
 
     @post("/{report_id:uuid}/resolve", status_code=200)
     async def resolve(

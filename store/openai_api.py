@@ -71,7 +71,8 @@ def _model(listing_row: Any) -> dict[str, Any]:
         "id": str(listing_row.gpt_id),
         "object": "model",
         "created": int((listing_row.first_approved_at or listing_row.updated_at).timestamp()),
-        "owned_by": str(listing_row.owner_id),
+        # The organisation owns its GPTs (whoever made one gains nothing and may leave): name it, not them.
+        "owned_by": str(listing_row.organization_id or listing_row.owner_id),
     }
 
 
@@ -95,7 +96,13 @@ class OpenAIController(Controller):
             access.allowed(current_user, Listing.owner_id, Listing.organization_id, "view"),
         )
         rows = await db_session.execute(
-            sa.select(Listing.gpt_id, Listing.owner_id, Listing.first_approved_at, Listing.updated_at)
+            sa.select(
+                Listing.gpt_id,
+                Listing.owner_id,
+                Listing.organization_id,
+                Listing.first_approved_at,
+                Listing.updated_at,
+            )
             .where(Listing.live_version.is_not(None), sa.or_(Listing.listed, editable, shared))
             .order_by(sa.or_(editable, shared).desc(), Listing.trending_score.desc(), Listing.gpt_id)
             .limit(MODELS_LIMIT)

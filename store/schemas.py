@@ -71,6 +71,23 @@ class AppealRead(BaseModel):
     resolved_at: datetime | None = None
 
 
+class AppealedDecision(BaseModel):
+    """What the appeal asks the moderators to take back, as it stands now."""
+
+    review_status: str | None = Field(
+        description="The appealed version's review status (`rejected`, `approved`...); None without one"
+    )
+    review_reasons: list[str] = Field(description="Why the appealed version was rejected (review history)")
+    unlisted_reason: str | None = Field(description="The moderator's reason the GPT is unlisted, if it is")
+    hidden_by_reports: bool = Field(description="Hidden from lists by open reports until an admin decides")
+
+
+class AdminAppealRead(AppealRead):
+    """An appeal in the moderators' queue, with the decision it is about."""
+
+    appealed: AppealedDecision
+
+
 class AppealResolve(Strict):
     decision: Literal["grant", "deny"]
     note: Annotated[str | None, Plain] = Field(default=None, max_length=2000)

@@ -26,7 +26,7 @@ from core.settings import Settings
 from store.admin import FeaturedStep, ReviewStatus, StoreAdmin
 from store.feedback import FeedbackService
 from store.feedback_schemas import ReportResolve, ReportStatus
-from store.schemas import AppealRead, AppealResolve, ModerateRequest
+from store.schemas import AppealResolve, ModerateRequest
 from store.service import StoreService
 from web.forms import M, Outcome, form_values, submit
 from web.session import login_required
@@ -162,8 +162,9 @@ async def _resolve(
 async def appeals_view(
     request: Request, user: User, db_session: AsyncSession, settings: Settings, status: str, cursor, **context
 ) -> Any:
-    rows, next_cursor = await StoreService(db_session, settings).appeals(status or None, PAGE_SIZE, cursor)
-    items = [AppealRead.model_validate(r, from_attributes=True) for r in rows]
+    service = StoreService(db_session, settings)
+    rows, next_cursor = await service.appeals(status or None, PAGE_SIZE, cursor)
+    items = await service.for_moderators(rows)
     names = await _names(db_session, [a.gpt_id for a in items])
     return render_desk(
         request,
@@ -222,10 +223,19 @@ async def resolve_appeal(
 
 
 async def reports_view(
-    request: Request, user: User, db_session: AsyncSession, settings: Settings, status: str, **context
+    request: Request,
+    user: User,
+    db_session: AsyncSession,
+    settings: Settings,
+    status: str,
+    cursor: str | None = None,
+    **context,
 ) -> Any:
-    items = await FeedbackService(db_session, settings).reports(status or None, 100)  # oldest 100
-    return render_desk(request, user, "reports", "reports", items=items, status=status, **context)
+    service = FeedbackService(db_session, settings)
+    items, next_cursor = await service.reports(status or None, PAGE_SIZE, cursor)
+    return render_desk(
+        request, user, "reports", "reports", items=items, status=status, next_cursor=next_cursor, **context
+    )
 
 
 @get("/admin/reports", name="admin_reports")
@@ -235,11 +245,13 @@ async def reports(
     db_session: AsyncSession,
     settings: Settings,
     status: ReportStatus | Literal[""] = "open",
+    cursor: Cursor = None,
 ) -> Any:
-    """Reports, oldest first; open ones are the moderation queue (`GET /api/admin/reports`)."""
+    """Reports, oldest first, a page at a time; open ones are the moderation queue
+    (`GET /api/admin/reports`)."""
     if redirect := admin_only(page_user, request):
         return redirect
-    return await reports_view(request, page_user, db_session, settings, status)
+    return await reports_view(request, page_user, db_session, settings, status, cursor)
 
 
 @post("/admin/reports/{report_id:uuid}/resolve")

@@ -11,8 +11,8 @@ from litestar.di import Provide
 from litestar.response import Redirect
 
 from core.errors import AppError
-from orgs.invitations import InvitationService, invitation_status
-from orgs.schemas import InvitationCreate, InvitationPreview
+from orgs.invitations import InvitationService
+from orgs.schemas import InvitationCreate
 from web.forms import form_values, submit
 from web.once import keep_once
 from web.org_routes import (
@@ -48,7 +48,9 @@ class InvitationForms(OrganizationFamily):
             token = await keep_once(page.redis, page.user.id, outcome.value.model_dump(mode="json"))
             return Redirect(f"/organizations/{organization_id}?once={token}#h-invitations", status_code=303)
         errors = {f"invite_{k}": v for k, v in outcome.errors.items()}
-        return await organization_view(page, organization_id, errors=errors, status_code=outcome.status)
+        return await organization_view(
+            page, organization_id, errors=errors, invite_values=values, status_code=outcome.status
+        )  # the refused e-mail and role stay in the form, to be corrected
 
     @post("/{organization_id:uuid}/invitations/{invitation_id:uuid}/revoke", opt=AT_ORGANIZATION)
     async def revoke(
@@ -66,14 +68,7 @@ InvitationPage = Page[InvitationService]
 
 
 async def invitation_view(page: InvitationPage, token: str, **context: Any) -> Any:
-    organization, invitation = await page.service.preview(token)  # 404 else
-    preview = InvitationPreview(
-        organization=organization.name,
-        handle=organization.handle,
-        role=invitation.role,
-        status=invitation_status(invitation),
-        expires_at=invitation.expires_at,
-    )
+    preview = await page.service.preview(page.user, token)  # 404 else
     return render(page.request, "orgs/invitation.html", page.user, invitation=preview, token=token, **context)
 
 

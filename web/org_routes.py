@@ -92,8 +92,13 @@ async def organization_view(
         invitations=invitations,
         may=may,
         mail=mail_configured(page.settings),
+        # Invitations go up to one's own role; role changes (the role given and the member's role) stay
+        # below it, as `OrganizationService.set_role` checks: a form is offered only where it can work.
         grantable=[
             r for r in ("admin", "builder", "member") if user.is_admin or access.rank(r) <= access.rank(role)
+        ],
+        assignable=[
+            r for r in ("admin", "builder", "member") if user.is_admin or access.rank(r) < access.rank(role)
         ],
         status_code=status_code,
         **context,

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
+from orgs import access
 from orgs.invitations import token_digest
 from orgs.models import OrganizationInvitation, OrganizationMember
 from tests.factories import auth_headers, create_user
@@ -82,10 +83,14 @@ async def test_revoked_expired_and_addressed_invitations_are_refused(client, ses
 
     addressed = (await _invite(client, org_id, people["owner"], settings, email="Someone@Example.com")).json()
     assert addressed["email"] == "someone@example.com"
+    preview = (await client.get(f"/api/invitations/{addressed['token']}", headers=outsider)).json()
+    assert (preview["for_another_email"], preview["already_member"]) == (True, False)  # said before trying
     refused = await client.post(f"/api/invitations/{addressed['token']}/accept", headers=outsider)
     assert refused.status_code == 403
     member = auth_headers(people["member"], settings)
     mine = (await _invite(client, org_id, people["owner"], settings)).json()
+    preview = (await client.get(f"/api/invitations/{mine['token']}", headers=member)).json()
+    assert (preview["for_another_email"], preview["already_member"]) == (False, True)
     assert (await client.post(f"/api/invitations/{mine['token']}/accept", headers=member)).status_code == 409
     assert await _members(session, org_id) == count
     assert (
@@ -96,6 +101,10 @@ async def test_revoked_expired_and_addressed_invitations_are_refused(client, ses
     )
 
     someone = await create_user(session, settings, email="someone@example.com")
+    preview = await client.get(
+        f"/api/invitations/{addressed['token']}", headers=auth_headers(someone, settings)
+    )
+    assert (preview.json()["for_another_email"], preview.json()["already_member"]) == (False, False)
     joined = await client.post(
         f"/api/invitations/{addressed['token']}/accept", headers=auth_headers(someone, settings)
     )
@@ -217,3 +226,59 @@ async def test_accepting_invitations_is_rate_limited_per_user(client, session, s
         f"/api/invitations/{link['token']}/accept", headers=auth_headers(people["other"], settings)
     )
     assert other.status_code == 200  # another user's count is its own
+
+
+async def test_an_invitation_outlives_no_ones_rights(client, session, settings):
+    organization, people = await create_team(session, settings)
+    org_id = organization.id
+    owner = auth_headers(people["owner"], settings)
+    admin_links = [
+        (await _invite(client, org_id, people["admin"], settings, role=r)).json() for r in ("admin", "member")
+    ]
+    second = await create_user(session, settings)
+    session.add(OrganizationMember(organization_id=org_id, user_id=second.id, role="admin"))
+    await session.commit()
+    second_links = [
+        (await _invite(client, org_id, second, settings, role=r)).json() for r in ("admin", "builder")
+    ]
+
+    # Removed, the admin cannot come back (nor send anyone) through a link made before.
+    removed = await client.delete(f"/api/organizations/{org_id}/members/{people['admin'].id}", headers=owner)
+    assert removed.status_code == 204
+    for link in admin_links:
+        back = await client.post(
+            f"/api/invitations/{link['token']}/accept", headers=auth_headers(people["admin"], settings)
+        )
+        assert back.status_code == 410 and back.json()["status_reason"] == "revoked", back.text
+    # Demoted to builder, an admin's admin link dies and so does the builder link (builders do not invite).
+    demoted = await client.patch(
+        f"/api/organizations/{org_id}/members/{second.id}", json={"role": "builder"}, headers=owner
+    )
+    assert demoted.status_code == 200
+    listed = await client.get(f"/api/organizations/{org_id}/invitations", headers=owner)
+    assert {i["status"] for i in listed.json()["data"]} == {"revoked"}
+    refused = await client.post(
+        f"/api/invitations/{second_links[0]['token']}/accept",
+        headers=auth_headers(people["other"], settings),
+    )
+    assert refused.status_code == 410
+    assert await access.role_in(session, people["admin"], org_id) is None
+    assert await access.role_in(session, people["other"], org_id) is None
+
+
+async def test_a_link_made_by_someone_who_lost_the_role_is_refused(client, session, settings):
+    """Links made before their maker lost the role (no revocation then) are refused when accepted."""
+    organization, people = await create_team(session, settings)
+    link = (await _invite(client, organization.id, people["admin"], settings, role="admin")).json()
+    member = await session.get(OrganizationMember, (organization.id, people["admin"].id))
+    member.role = "member"  # as an older release left it: the role changed, the link still pending
+    await session.commit()
+    refused = await client.post(
+        f"/api/invitations/{link['token']}/accept", headers=auth_headers(people["other"], settings)
+    )
+    assert refused.status_code == 410 and refused.json()["status_reason"] == "revoked"
+    assert await access.role_in(session, people["other"], organization.id) is None
+    preview = await client.get(
+        f"/api/invitations/{link['token']}", headers=auth_headers(people["other"], settings)
+    )
+    assert preview.json()["status"] == "revoked"  # the page offers no button that would refuse

@@ -117,7 +117,10 @@ async def test_organisation_visibility_shows_a_gpt_to_members_only(client, sessi
     assert (await client.get(page, headers=outsider)).status_code == 404
     assert (await client.get(page)).status_code == 404
     assert (await client.post(f"{page}/conversations", json={}, headers=outsider)).status_code == 404
-    assert gpt["id"] in [m["id"] for m in (await client.get("/v1/models", headers=member)).json()["data"]]
+    models = {m["id"]: m for m in (await client.get("/v1/models", headers=member)).json()["data"]}
+    assert models[gpt["id"]]["owned_by"] == str(organization.id)  # the organisation, not whoever made it
+    one = await client.get(f"/v1/models/{gpt['id']}", headers=member)
+    assert one.json()["owned_by"] == str(organization.id)
     assert gpt["id"] not in [
         m["id"] for m in (await client.get("/v1/models", headers=outsider)).json()["data"]
     ]

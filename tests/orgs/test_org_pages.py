@@ -48,6 +48,11 @@ async def test_a_user_creates_an_organisation_and_invites_someone_who_accepts(
         path = "/invitations/" + link.rsplit("/", 1)[1]
         offer = await other.get(path, headers=HTML)
         assert "as <strong>builder</strong>" in offer.text
+        addressed = await _post(client, f"{page_url}/invitations", role="member", email="someone@example.com")
+        shown = await client.get(addressed.headers["location"], headers=HTML)
+        for_someone = re.search(r'id="invitation-link" readonly value="([^"]+)"', shown.text).group(1)
+        elsewhere = await other.get("/invitations/" + for_someone.rsplit("/", 1)[1], headers=HTML)
+        assert "for another e-mail address" in elsewhere.text and "Accept invitation" not in elsewhere.text
         token = await csrf(other, path)
         joined = await other.post(path, data={"csrf_token": token}, headers=HTML)
         assert joined.status_code == 303 and joined.headers["location"].endswith("?done=joined")
@@ -97,6 +102,27 @@ async def test_role_forms_and_their_refusals(client, session, settings):
     assert (await client.get(url, headers=HTML)).status_code == 404
 
 
+async def test_an_admin_is_offered_only_the_role_changes_they_may_make(client, session, settings):
+    organization, people = await create_team(session, settings)
+    second = await create_user(session, settings, display_name="Second Admin")
+    session.add(OrganizationMember(organization_id=organization.id, user_id=second.id, role="admin"))
+    await session.commit()
+    url = f"/organizations/{organization.id}"
+    await log_in(client, people["admin"].email)
+    page = await client.get(url, headers=HTML)
+    assert f'action="{url}/members/{people["builder"].id}/role"' in page.text
+    assert f'action="{url}/members/{second.id}/role"' not in page.text  # an admin changes no admin
+    assert f'action="{url}/members/{second.id}/remove"' not in page.text
+    member_form = page.text.split(f'action="{url}/members/{people["member"].id}/role"')[1].split("</form>")[0]
+    assert '<option value="builder"' in member_form and '<option value="admin"' not in member_form
+    invite_form = page.text.split(f'action="{url}/invitations"')[1].split("</form>")[0]
+    assert '<option value="admin"' in invite_form  # admins still invite admins
+
+    await log_in(client, people["owner"].email)
+    page = await client.get(url, headers=HTML)
+    assert f'action="{url}/members/{second.id}/role"' in page.text
+
+
 async def test_the_public_page_lists_the_organisations_gpts(client, session, settings):
     organization, people = await create_team(session, settings, description="Boat trips on the fjords")
     listing = await create_published_gpt(session, people["builder"], name="Fjord Guide")
@@ -106,3 +132,12 @@ async def test_the_public_page_lists_the_organisations_gpts(client, session, set
     assert page.status_code == 200
     assert "Boat trips on the fjords" in page.text and f'href="/g/{listing.gpt_id}"' in page.text
     assert (await client.get("/o/no-such-org", headers=HTML)).status_code == 404
+
+
+async def test_a_refused_invitation_keeps_what_was_typed(client, session, settings):
+    organization, people = await create_team(session, settings)
+    await log_in(client, people["owner"].email)
+    url = f"/organizations/{organization.id}"
+    refused = await _post(client, f"{url}/invitations", role="admin", email="guide at fjord")
+    assert refused.status_code == 422 and 'id="e-invite-email"' in refused.text
+    assert 'value="guide at fjord"' in refused.text and '<option value="admin" selected>' in refused.text

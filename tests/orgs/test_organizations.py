@@ -172,6 +172,8 @@ async def test_an_organisation_that_owns_datasets_is_not_deleted(client, session
     refused = await client.delete(f"/api/organizations/{organization.id}", headers=owner)
     assert refused.status_code == 409 and refused.json()["datasets"] == 1, refused.text
     await log_in(client, people["owner"].email)
+    before = await client.get(f"/organizations/{organization.id}", headers=HTML)
+    assert "still owns GPTs or datasets is not deleted" in before.text  # said before the owner tries
     page = await client.post(
         f"/organizations/{organization.id}/delete", data={"csrf_token": client.cookies.get("gptstore_csrf")},
         headers=HTML,

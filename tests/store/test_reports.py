@@ -133,3 +133,35 @@ async def test_unlisting_actions_every_open_report(client, session, settings, cr
         "data"
     ]
     assert (dashboard[0]["listed"], dashboard[0]["unlisted_reason"]) == (False, "Copies a paid course")
+
+
+async def test_a_moderators_unlisting_shows_its_reason_not_hidden_by_reports(
+    client, session, settings, creator, admin_headers
+):
+    """Reports hide a GPT until an admin decides; once a moderator unlists it, the creator reads why."""
+    from tests.web.test_pages import HTML, log_in
+
+    listing = await create_published_gpt(session, creator)
+    url = f"/api/store/gpts/{listing.gpt_id}/reports"
+    reports = [
+        (await client.post(url, json={"reason": "spam"}, headers=h)).json()
+        for h in await _reporters(session, settings, settings.report_hide_threshold)
+    ]
+    creator_headers = auth_headers(creator, settings)
+    hidden = (await client.get("/api/creator/gpts", headers=creator_headers)).json()["data"][0]
+    assert hidden["hidden_by_reports"]
+    unlisted = await client.post(
+        f"/api/admin/reports/{reports[0]['id']}/resolve",
+        json={"action": "unlist", "note": "Links to a scam shop"},
+        headers=admin_headers,
+    )
+    assert unlisted.status_code == 200
+    row = (await client.get("/api/creator/gpts", headers=creator_headers)).json()["data"][0]
+    assert (row["listed"], row["hidden_by_reports"], row["unlisted_reason"]) == (
+        False,
+        False,
+        "Links to a scam shop",
+    )
+    await log_in(client, creator.email)
+    page = await client.get("/creator", headers=HTML)
+    assert "unlisted: Links to a scam shop" in page.text and "hidden by reports" not in page.text

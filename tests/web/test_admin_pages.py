@@ -93,6 +93,10 @@ async def test_resolving_a_report_and_an_appeal(client, session, settings, admin
     token = client.cookies.get(CSRF_COOKIE)
     queue = await client.get("/admin/reports", headers=HTML)
     assert "Reported GPT" in queue.text and "Adverts" in queue.text
+    listing.hidden_by_reports, listing.listed = True, False  # as enough reports leave it
+    await session.commit()
+    review = await client.get("/admin", headers=HTML)
+    assert 'href="/admin/reports">hidden by reports</a>' in review.text  # the queue says why it is out
     path = f"/admin/reports/{report.id}/resolve"
     bad = await client.post(path, data={"action": "ban", "note": "", "csrf_token": token}, headers=HTML)
     assert bad.status_code == 422 and f'id="e-r-{report.id}"' in bad.text
@@ -108,6 +112,16 @@ async def test_resolving_a_report_and_an_appeal(client, session, settings, admin
     await session.commit()
     appeals = await client.get("/admin/appeals", headers=HTML)
     assert "It is not spam" in appeals.text and "Reported GPT" in appeals.text
+    assert "Appealed: the unlisting: Adverts only" in appeals.text  # what the moderator takes back
+    from tests.factories import auth_headers
+
+    twin = await client.get("/api/admin/appeals", headers=auth_headers(admin, settings))
+    assert twin.json()["data"][0]["appealed"] == {
+        "review_status": "approved",
+        "review_reasons": [],
+        "unlisted_reason": "Adverts only",
+        "hidden_by_reports": False,
+    }
     grant = f"/admin/appeals/{appeal.id}/resolve"
     granted = await client.post(grant, data={"decision": "grant", "note": "Fine", "csrf_token": token})
     assert granted.status_code == 303
@@ -272,3 +286,40 @@ async def test_a_creator_appeals_an_unlisting_from_the_publish_page(client, sess
         await session.execute(sa.select(Appeal.message).where(Appeal.gpt_id == listing.gpt_id))
     ).scalars()
     assert list(messages) == ["It lists fjords, no adverts"]
+
+
+async def test_every_report_is_reachable_a_page_at_a_time(client, session, settings, admin, creator):
+    from datetime import UTC, datetime, timedelta
+
+    from tests.factories import auth_headers
+
+    listing = await create_published_gpt(session, creator, name="Often reported")
+    reader = await create_user(session, settings)
+    start = datetime.now(UTC) - timedelta(days=1)
+    session.add_all(
+        Report(
+            gpt_id=listing.gpt_id,
+            user_id=reader.id,
+            reason="spam",
+            details=f"report {n:03}",
+            status="dismissed",
+            created_at=start + timedelta(seconds=n),
+        )
+        for n in range(55)
+    )
+    await session.commit()
+    headers = auth_headers(admin, settings)
+    first = (await client.get("/api/admin/reports?status=dismissed&limit=50", headers=headers)).json()
+    assert len(first["data"]) == 50 and first["next_cursor"]
+    rest = await client.get(
+        "/api/admin/reports", params={"status": "dismissed", "cursor": first["next_cursor"]}, headers=headers
+    )
+    assert [r["details"] for r in rest.json()["data"]] == [f"report {n:03}" for n in range(50, 55)]
+    assert rest.json()["next_cursor"] is None
+
+    await log_in(client, admin.email)
+    page = await client.get("/admin/reports?status=dismissed", headers=HTML)
+    assert "report 049" in page.text and "report 050" not in page.text
+    more = page.text.split('href="/admin/reports?status=dismissed&amp;cursor=')[1].split('"')[0]
+    following = await client.get(f"/admin/reports?status=dismissed&cursor={more}", headers=HTML)
+    assert "report 054" in following.text and "report 000" not in following.text
