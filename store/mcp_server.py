@@ -57,9 +57,9 @@ from retrieval.citations import cited_dataset
 from retrieval.schemas import CitedDatasetRead
 from retrieval.service import KnowledgeService
 from store.chat import ChatService
-from store.conversation_items import conversation_key, conversation_public_id
 from store.conversations import ConversationService
 from store.models import Conversation
+from store.openai_ids import conversation_key, conversation_public_id
 from store.service import StoreService
 
 MOUNT_PATH = "/mcp"

@@ -15,7 +15,7 @@ from mcp.client.streamable_http import streamable_http_client
 from core.auth import SESSION_COOKIE, AccountService
 from retrieval.verbatim import longest_run
 from store import usage
-from store.conversation_items import conversation_key
+from store.openai_ids import conversation_key
 from tests.asgi import app_client, reused_app
 from tests.factories import auth_headers, create_user
 from tests.fake_openai import text
