@@ -111,14 +111,6 @@ class ResponsesController(Controller):
             list[str] | None,
             Parameter(description="Refused: what a response includes is chosen when it is made"),
         ] = None,
-        include_brackets: Annotated[
-            list[str] | None,
-            Parameter(
-                query="include[]",
-                description="`include` as the `openai` SDK writes a list",
-                include_in_schema=False,
-            ),
-        ] = None,
     ) -> dict[str, Any]:
         """One of the caller's stored responses, as it was made (`stream` or `include`: a 400 naming it)."""
         row = await responses_plan.owned_response(db_session, current_user, response_id)
@@ -129,7 +121,7 @@ class ResponsesController(Controller):
                 "stream",
                 "unsupported_value",
             )
-        if any([*(include or []), *(include_brackets or [])]):  # `?include=` alone is the empty list
+        if include and any(include):  # `?include=` alone is the empty list
             raise refuse(
                 "'include' is not supported here: a stored response is returned as it was made; ask for "
                 "'file_search_call.results' in 'include' of POST /v1/responses.",

@@ -25,3 +25,14 @@ async def test_retrieve_refuses_stream_and_include_instead_of_ignoring_them(sdk,
     assert (fetched.id, fetched.output_text) == (made.id, made.output_text)
     with pytest.raises(openai.NotFoundError):  # an unknown id is still a 404 first
         await sdk.responses.retrieve("resp_unknown", stream=True)
+
+
+async def test_the_sdks_query_lists_are_read(sdk):
+    """The SDK writes a query list as `include[]=...`: read under `include`, so a value outside OpenAI's is
+    a 400 naming it through the SDK too (it was never seen, so anything passed)."""
+    conversation = await sdk.conversations.create(items=[{"role": "user", "content": "Best fjord?"}])
+    listed = await sdk.conversations.items.list(conversation.id, include=["message.output_text.logprobs"])
+    assert len(listed.data) == 1
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.conversations.items.list(conversation.id, include=["nope"])  # type: ignore[list-item]
+    assert refused.value.body["param"] == "include"
