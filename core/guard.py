@@ -18,12 +18,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import parse_qsl, unquote_to_bytes, urlencode
 
 from litestar._asgi.utils import wrap_in_exception_handler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import BodyTooLarge, UnstorableText
+from core.openai_errors import is_openai_path
 from core.settings import Settings
 from core.storable import MAX_ERRORS, UNSTORABLE, clean_json, load_json, unstorable_message
 
@@ -112,6 +113,8 @@ def request_guard() -> Callable[[ASGIApp], ASGIApp]:
             if errors:
                 names = ", ".join(dict.fromkeys(e["field"] for e in errors))
                 raise UnstorableText(f"Invalid value for: {names}", errors=errors[:MAX_ERRORS])
+            if is_openai_path(scope["path"]):
+                scope = _plain_list_names(scope)
             limit, setting = body_limit(scope, settings)
             declared = _content_length(scope)
             if declared is not None and declared > limit:
@@ -131,6 +134,17 @@ def request_guard() -> Callable[[ASGIApp], ASGIApp]:
         return wrap_in_exception_handler(guard)
 
     return middleware
+
+
+def _plain_list_names(scope: Scope) -> Scope:
+    """`/v1` query lists as the `openai` SDKs write them (`include[]=a&include[]=b`) under their plain name
+    (`include=a&include=b`), which the route handlers read: else the SDK's values were never seen."""
+    query = scope.get("query_string") or b""
+    if b"%5B%5D=" not in query and b"[]=" not in query:
+        return scope
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
+    plain = [(key.removesuffix("[]"), value) for key, value in pairs]
+    return {**scope, "query_string": urlencode(plain, encoding="latin-1").encode("latin-1")}
 
 
 def _checked_body(body: bytes, scope: Scope, settings: Settings) -> tuple[bytes, Scope]:

@@ -23,6 +23,7 @@ from typing import Any
 from core.errors import Invalid
 from core.schemas import has_visible
 from store.models import ChatMessage, Conversation
+from store.openai_ids import conversation_public_id, item_public_id
 
 ROLES = ("user", "assistant", "system", "developer")
 TEXT_PARTS = ("input_text", "output_text")
@@ -307,23 +308,6 @@ def parse_items(raw: Any, param: str = "items") -> list[NewItem]:
     return items
 
 
-CONVERSATION_PREFIX = "conv_"
-
-
-def conversation_public_id(conversation_id: uuid.UUID) -> str:
-    """The id `/v1` and MCP answer with: `conv_<32 hex digits>`, as OpenAI writes conversation ids."""
-    return CONVERSATION_PREFIX + conversation_id.hex
-
-
-def conversation_key(value: str | None) -> uuid.UUID | None:
-    """The conversation a given id names: `conv_<hex>` or the bare UUID (as the web app's URLs show it, in any
-    form `uuid.UUID` reads); None for anything else."""
-    try:
-        return uuid.UUID(str(value).removeprefix(CONVERSATION_PREFIX))
-    except ValueError:
-        return None
-
-
 def _timestamp(value: datetime) -> int:
     return int(value.timestamp())
 
@@ -373,7 +357,7 @@ def item_object(message: ChatMessage) -> dict[str, Any]:
     else:
         part = {"type": "input_text", "text": message.content}
     return {
-        "id": str(message.id),
+        "id": item_public_id(message.id),
         "type": "message",
         "status": "completed",
         "role": message.role,

@@ -33,13 +33,21 @@ from core.models import User
 from core.settings import Settings
 from store import usage
 from store.chat import ChatService, cancel_waiting, conversation_title, hold_for_turn
-from store.conversation_items import NewItem, conversation_key, conversation_public_id, refuse
+from store.conversation_items import NewItem, refuse
 from store.models import ChatMessage, Conversation, GptVersion
+from store.openai_ids import conversation_key, conversation_public_id, item_key
 from store.service import StoreService
 
 # Metadata key that binds a conversation to a GPT when it is created (OpenAI's metadata is free-form).
 GPT_METADATA_KEY = "gpt_id"
 CLIENT_ROLES = ("system", "developer")  # their text adds to the GPT's instructions, never replaces them
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        return None
 
 
 def conversation_not_found(conversation_id: str) -> NotFound:
@@ -48,13 +56,6 @@ def conversation_not_found(conversation_id: str) -> NotFound:
 
 def item_not_found(item_id: str) -> NotFound:
     return NotFound(f"Item with id '{item_id}' not found.", param="item_id")
-
-
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        return None
 
 
 class ConversationService:
@@ -206,7 +207,7 @@ class ConversationService:
 
     async def item(self, conversation: Conversation, item_id: str) -> ChatMessage:
         """One item of the conversation; 404 for any other id."""
-        found = _uuid(item_id)
+        found = item_key(item_id)
         message = await self.session.get(ChatMessage, found) if found else None
         if message is None or message.conversation_id != conversation.id:
             raise item_not_found(item_id)
@@ -226,7 +227,7 @@ class ConversationService:
         query = sa.select(ChatMessage).where(ChatMessage.conversation_id == conversation.id)
         key = sa.tuple_(ChatMessage.created_at, ChatMessage.id)
         if after is not None:
-            found = _uuid(after)
+            found = item_key(after)
             anchor = await self.session.get(ChatMessage, found) if found else None
             if anchor is None or anchor.conversation_id != conversation.id:
                 raise NotFound(f"Item with id '{after}' not found.", param="after")

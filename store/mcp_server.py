@@ -57,9 +57,9 @@ from retrieval.citations import cited_dataset
 from retrieval.schemas import CitedDatasetRead
 from retrieval.service import KnowledgeService
 from store.chat import ChatService
-from store.conversation_items import conversation_key, conversation_public_id
 from store.conversations import ConversationService
 from store.models import Conversation
+from store.openai_ids import conversation_key, conversation_public_id
 from store.service import StoreService
 
 MOUNT_PATH = "/mcp"
@@ -318,7 +318,7 @@ def build_server() -> MCPServer:
 
 
 async def _problem(send: Send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
-    titles = {401: "Unauthorized", 404: "Not Found"}
+    titles = {401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed"}
     body = json.dumps({"type": "about:blank", "title": titles[status], "status": status, "detail": detail})
     raw_headers = [(b"content-type", b"application/problem+json")]
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
@@ -395,6 +395,13 @@ class McpMount:
                 return
             except NotFound as exc:
                 await _problem(send, 404, exc.detail)
+                return
+            if (
+                scope["method"] == "GET"
+            ):  # stateless: no session, so a GET's event stream would never carry one
+                await _problem(
+                    send, 405, "This MCP server sends no event stream: POST requests", {"Allow": "POST"}
+                )
                 return
             await self.manager.handle_request({**scope, SCOPE_KEY: caller}, receive, send)
 

@@ -16,6 +16,7 @@ turn is added to it.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -35,8 +36,8 @@ from retrieval.answer import (
 )
 from retrieval.tool_loop import ToolCallEnded, ToolCallStarted
 from store.chat import cancel_waiting, conversation_title, hold_for_turn
-from store.conversation_items import conversation_public_id
 from store.models import ChatMessage, Conversation, StoredResponse
+from store.openai_ids import conversation_public_id, item_key
 from store.openai_service import clip
 from store.responses_plan import ResponsePlan
 from store.responses_tools import chat_tool_choice, turn_messages
@@ -133,9 +134,15 @@ async def save(session: AsyncSession, plan: ResponsePlan, response: dict[str, An
             conversation.title = conversation_title(plan.question)
         conversation.updated_at = sa.func.now()
         await cancel_waiting(session, conversation.id)  # a newer question, as in the store chat
-        session.add(ChatMessage(conversation_id=conversation.id, role="user", content=plan.question))
+        # the items keep the ids this response shows them with, as OpenAI's conversations do
+        asked = _last_id(plan.input_items, lambda i: i.get("type") == "message" and i.get("role") == "user")
+        answered = _last_id(response.get("output", []), lambda i: i.get("type") == "message")
+        session.add(
+            ChatMessage(id=asked, conversation_id=conversation.id, role="user", content=plan.question)
+        )
         session.add(
             ChatMessage(
+                id=answered,
                 conversation_id=conversation.id,
                 role="assistant",
                 content=result.content,
@@ -144,6 +151,12 @@ async def save(session: AsyncSession, plan: ResponsePlan, response: dict[str, An
             )
         )
     await session.flush()
+
+
+def _last_id(items: list[dict[str, Any]], wanted: Callable[[dict[str, Any]], bool]) -> uuid.UUID:
+    """The message id (`msg_<hex>`) of the last item `wanted` picks, as a UUID; a new one if none."""
+    picked = [item["id"] for item in items if wanted(item)]
+    return (item_key(picked[-1]) if picked else None) or uuid.uuid4()
 
 
 async def input_items_page(row: StoredResponse, limit: int, order: str, after: str | None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from core.settings import Settings
 from core.sse import RawEventStream
 from store import responses as service
 from store import responses_plan
+from store.conversation_items import refuse
 from store.dataset_stats import count_citations
 from store.openai_api import _error_specs
 from store.responses_output import events, sse
@@ -97,12 +98,37 @@ class ResponsesController(Controller):
         stream = await _held_back(events(settings, llm, plan, own_transaction))
         return RawEventStream(sse(stream))
 
-    @get("/{response_id:str}", responses=_error_specs(401, 404))
+    @get("/{response_id:str}", responses=_error_specs(400, 401, 404))
     async def retrieve(
-        self, response_id: str, current_user: User, db_session: AsyncSession
+        self,
+        response_id: str,
+        current_user: User,
+        db_session: AsyncSession,
+        stream: Annotated[
+            bool, Parameter(description="Only `false`: a stored response is finished, never streamed again")
+        ] = False,
+        include: Annotated[
+            list[str] | None,
+            Parameter(description="Refused: what a response includes is chosen when it is made"),
+        ] = None,
     ) -> dict[str, Any]:
-        """One of the caller's stored responses."""
-        return (await responses_plan.owned_response(db_session, current_user, response_id)).body
+        """One of the caller's stored responses, as it was made (`stream` or `include`: a 400 naming it)."""
+        row = await responses_plan.owned_response(db_session, current_user, response_id)
+        if stream:
+            raise refuse(
+                "Streaming a stored response is not supported: responses here are made while you wait (or "
+                "streamed as they are made), never in the background; retrieve it without 'stream'.",
+                "stream",
+                "unsupported_value",
+            )
+        if include and any(include):  # `?include=` alone is the empty list
+            raise refuse(
+                "'include' is not supported here: a stored response is returned as it was made; ask for "
+                "'file_search_call.results' in 'include' of POST /v1/responses.",
+                "include",
+                "unsupported_parameter",
+            )
+        return row.body
 
     @delete("/{response_id:str}", status_code=200, responses=_error_specs(401, 404))
     async def delete(self, response_id: str, current_user: User, db_session: AsyncSession) -> dict[str, Any]:

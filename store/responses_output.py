@@ -34,7 +34,8 @@ from retrieval.answer import Answer
 from retrieval.attribution import license_url
 from retrieval.citations import cited_dataset, cited_numbers
 from retrieval.tool_loop import ToolCallEnded, ToolCallStarted
-from store.conversation_items import cited_dataset_fields, conversation_public_id
+from store.conversation_items import cited_dataset_fields
+from store.openai_ids import conversation_public_id
 from store.responses import Persist, answer
 from store.responses_plan import ResponsePlan
 from store.responses_tools import call_item, finish_item, item_events, server_labels

@@ -10,9 +10,10 @@ from core.errors import Invalid, NotFound
 from core.llm import get_llm
 from store import responses, responses_plan, usage
 from store.chat import ChatService
-from store.conversation_items import NewItem, conversation_key
+from store.conversation_items import NewItem
 from store.conversations import ConversationService
 from store.models import ChatMessage, Conversation, StoredResponse
+from store.openai_ids import conversation_key
 from store.responses_output import events
 from store.responses_params import CreateResponseRequest
 from tests.factories import auth_headers, create_user

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +16,7 @@ from mcp.client.streamable_http import streamable_http_client
 from core.auth import SESSION_COOKIE, AccountService
 from retrieval.verbatim import longest_run
 from store import usage
-from store.conversation_items import conversation_key
+from store.openai_ids import conversation_key
 from tests.asgi import app_client, reused_app
 from tests.factories import auth_headers, create_user
 from tests.fake_openai import text
@@ -191,6 +192,18 @@ async def test_gpts_the_key_may_not_use_are_404(client, session, settings, creat
         assert response.status_code == 404, (path, response.text)
     owner = {**MCP_HEADERS, "Authorization": f"Bearer {await api_key(session, settings, creator)}"}
     assert (await client.post(f"/mcp/gpts/{private}", json=INITIALIZE, headers=owner)).status_code == 200
+
+
+async def test_a_get_is_405_not_an_event_stream_that_never_ends(client, session, settings, creator):
+    """Stateless, the server never sends on a GET's stream: it answers 405 as the MCP spec allows (the stream
+    stayed open, holding the connection, until the client gave up)."""
+    gpt_id = str((await create_published_gpt(session, creator)).gpt_id)
+    headers = {
+        "Accept": "text/event-stream",
+        "Authorization": f"Bearer {await api_key(session, settings, creator)}",
+    }
+    response = await asyncio.wait_for(client.get(f"/mcp/gpts/{gpt_id}", headers=headers), timeout=5)
+    assert (response.status_code, response.headers["allow"]) == (405, "POST"), response.text
 
 
 async def test_the_gpt_page_shows_the_mcp_client_configuration(client, session, creator):

@@ -3,7 +3,7 @@ needs approval ends the answer with the note /v1 gives, and nothing is left wait
 
 from __future__ import annotations
 
-from store.conversation_items import conversation_key
+from store.openai_ids import conversation_key
 from tests.factories import auth_headers, create_user
 from tests.fake_openai import tool_call
 from tests.store.test_mcp_server import api_key, mcp_session, running
