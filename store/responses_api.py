@@ -105,11 +105,18 @@ class ResponsesController(Controller):
         current_user: User,
         db_session: AsyncSession,
         stream: Annotated[
-            bool, Parameter(description="Only `false`: a stored response is finished, never streamed again")
+            bool,
+            Parameter(
+                description="Only `false`: a stored response is finished, never streamed again",
+                schema_extra={"enum": [False]},  # the document says so; `true` is a 400 naming it
+            ),
         ] = False,
         include: Annotated[
             list[str] | None,
-            Parameter(description="Refused: what a response includes is chosen when it is made"),
+            Parameter(
+                description="Refused: what a response includes is chosen when it is made",
+                schema_extra={"maxItems": 0},
+            ),
         ] = None,
     ) -> dict[str, Any]:
         """One of the caller's stored responses, as it was made (`stream` or `include`: a 400 naming it)."""

@@ -328,7 +328,8 @@ async def test_the_service_keeps_its_openapi_contract(service, tmp_path):
         ("owner, log out", seed["owner"], ["--include-path-regex", LOGOUT]),
     ]
     for name, token, extra in runs:
+        run_started = time.perf_counter()
         result = await asyncio.to_thread(_run, service, config, token, extra)
-        print(f"--- {name}\n" + result.stdout[-2500:])
+        print(f"--- {name} ({time.perf_counter() - run_started:.0f} s)\n" + result.stdout[-2500:])
         assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-4000:]
     print(f"contract run: {time.perf_counter() - started:.0f} s")
