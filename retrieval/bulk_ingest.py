@@ -153,8 +153,11 @@ async def upload(
         try:
             for path in work.files[start : start + size]:
                 file_id = uuid.uuid4()
-                stored, digest = await blobs.write_stream(file_id, _read(path), settings.max_file_bytes)
-                staged.files.append(StagedFile(file_id, stored_name(path), stored, digest))
+                name = stored_name(path)
+                stored, digest, blank = await blobs.write_stream(
+                    file_id, _read(path), settings.max_file_bytes, name
+                )
+                staged.files.append(StagedFile(file_id, name, stored, digest, blank))
                 on_file(1)
             async with db.session_scope() as session:
                 base = await session.get(Dataset, dataset_id)
