@@ -46,6 +46,17 @@ class CitedDatasetRead(BaseModel):
     )
 
 
+MAX_CHUNK_SIZE = 4096  # tokens, of a GPT's `retrieval.chunk_size`
+
+
+def overlap_too_large(overlap: int, chunk_size: int) -> str | None:
+    """Why a chunk overlap of `overlap` tokens does not fit chunks of `chunk_size` (it is at most half of
+    them), as the sentence a 422 shows; None when it fits."""
+    if overlap <= chunk_size // 2:
+        return None
+    return f"chunk_overlap must be at most {chunk_size // 2:,}, half of chunk_size ({chunk_size:,})"
+
+
 async def upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
     """An upload's bytes in pieces of `UPLOAD_READ_SIZE`, for `KnowledgeService.add_file`."""
     while chunk := await upload.read(UPLOAD_READ_SIZE):
