@@ -9,7 +9,6 @@ from litestar import Controller, get, post, put
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.auth import require_admin
 from core.models import User
 from core.pagination import Page
 from core.params import Cursor, Limit, VersionNumber
@@ -35,20 +34,19 @@ class AdminStoreController(Controller):
         gpt_id: uuid.UUID,
         number: VersionNumber,
         data: ModerateRequest,
-        current_user: User,
+        site_admin: User,
         db_session: AsyncSession,
         settings: Settings,
         redis: Redis,
     ) -> VersionRead:
         """Reject a version or unlist the GPT, with a reason the creator sees."""
-        require_admin(current_user)
         service = StoreService(db_session, settings, redis)
-        return VersionRead.of(await service.moderate(current_user, gpt_id, number, data.action, data.reason))
+        return VersionRead.of(await service.moderate(site_admin, gpt_id, number, data.action, data.reason))
 
     @get("/appeals")
     async def appeals(
         self,
-        current_user: User,
+        site_admin: User,
         db_session: AsyncSession,
         settings: Settings,
         status: Literal["open", "granted", "denied", "outdated"] | None = "open",
@@ -56,7 +54,6 @@ class AdminStoreController(Controller):
         cursor: Cursor = None,
     ) -> Page[AppealRead]:
         """Appeals, oldest first (the queue order), one page at a time."""
-        require_admin(current_user)
         rows, next_cursor = await StoreService(db_session, settings).appeals(status, limit, cursor)
         return Page(
             data=[AppealRead.model_validate(r, from_attributes=True) for r in rows], next_cursor=next_cursor
@@ -67,12 +64,11 @@ class AdminStoreController(Controller):
         self,
         appeal_id: uuid.UUID,
         data: AppealResolve,
-        current_user: User,
+        site_admin: User,
         db_session: AsyncSession,
         settings: Settings,
         redis: Redis,
     ) -> AppealRead:
-        require_admin(current_user)
         appeal = await StoreService(db_session, settings, redis).resolve_appeal(
             appeal_id, data.decision, data.note
         )
@@ -81,32 +77,29 @@ class AdminStoreController(Controller):
     @get("/versions")
     async def review_queue(
         self,
-        current_user: User,
+        site_admin: User,
         db_session: AsyncSession,
         status: ReviewStatus | None = None,
         limit: Limit = 20,
         cursor: Cursor = None,
     ) -> Page[ReviewItem]:
         """Published versions, newest first, with their GPT's store state: the review queue."""
-        require_admin(current_user)
         rows, next_cursor = await StoreAdmin(db_session).review_queue(status, limit, cursor)
         return Page(data=rows, next_cursor=next_cursor)
 
     @get("/featured")
-    async def featured_list(self, current_user: User, db_session: AsyncSession) -> list[FeaturedItem]:
+    async def featured_list(self, site_admin: User, db_session: AsyncSession) -> list[FeaturedItem]:
         """The featured list in its order."""
-        require_admin(current_user)
         return await StoreAdmin(db_session).featured()
 
     @put("/featured", status_code=200)
     async def featured(
         self,
         data: FeaturedRequest,
-        current_user: User,
+        site_admin: User,
         db_session: AsyncSession,
         settings: Settings,
         redis: Redis,
     ) -> dict[str, list[uuid.UUID]]:
         """Set the ordered list of featured GPTs."""
-        require_admin(current_user)
         return {"gpt_ids": await StoreService(db_session, settings, redis).set_featured(data.gpt_ids)}

@@ -11,9 +11,12 @@ from typing import Any
 
 from litestar import Controller, Request, get, post, put
 from litestar.datastructures import State
+from litestar.di import Provide
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from builder.deps import allowed_gpt
+from builder.models import Gpt
 from core.models import User
 from core.settings import Settings
 from core.sse import sse, wants_stream
@@ -30,6 +33,7 @@ def bearer(request: Request) -> str | None:
 class EmbedSettingsController(Controller):
     path = "/api/gpts/{gpt_id:uuid}/embed"
     tags = ["embed"]
+    dependencies = {"allowed": Provide(allowed_gpt)}
 
     @get("/")
     async def read(
@@ -42,7 +46,7 @@ class EmbedSettingsController(Controller):
 
     @put("/")
     async def configure(
-        self, gpt_id: uuid.UUID, data: EmbedSettings, request: Request, current_user: User,
+        self, allowed: Gpt, gpt_id: uuid.UUID, data: EmbedSettings, request: Request, current_user: User,
         db_session: AsyncSession, settings: Settings, redis: Redis,
     ) -> EmbedRead:  # fmt: skip
         """Set the origins allowed to show the chat (empty: any website); 422 names a bad origin."""

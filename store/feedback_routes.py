@@ -10,7 +10,7 @@ from litestar.params import Parameter
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.auth import require_admin, session_only
+from core.auth import session_only
 from core.models import User
 from core.params import Cursor, Limit
 from core.settings import Settings
@@ -129,14 +129,13 @@ class AdminReportController(Controller):
     @get("/")
     async def list_reports(
         self,
-        current_user: User,
+        site_admin: User,
         db_session: AsyncSession,
         settings: Settings,
         status: ReportStatus | None = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
     ) -> dict[str, list[AdminReportRead]]:
         """Reports, oldest first; `status=open` is the moderation queue."""
-        require_admin(current_user)
         return {"data": await FeedbackService(db_session, settings).reports(status, limit)}
 
     @post("/{report_id:uuid}/resolve", status_code=200)
@@ -144,15 +143,14 @@ class AdminReportController(Controller):
         self,
         report_id: uuid.UUID,
         data: ReportResolve,
-        current_user: User,
+        site_admin: User,
         db_session: AsyncSession,
         settings: Settings,
         redis: Redis,
     ) -> AdminReportRead:
         """`dismiss` this report, or `unlist` the GPT (every open report of it is then actioned)."""
-        require_admin(current_user)
         service = FeedbackService(db_session, settings, redis)
-        return await service.resolve(current_user, report_id, data.action, data.note)
+        return await service.resolve(site_admin, report_id, data.action, data.note)
 
 
 class ProfileController(Controller):

@@ -7,12 +7,15 @@ from typing import Any, Literal
 
 from litestar import Controller, Request, get, head, post
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Response, Stream
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from builder.deps import allowed_gpt
+from builder.models import Gpt
 from builder.schemas import GptRead
 from builder.service import GptService
 from core.filenames import content_disposition
@@ -48,6 +51,7 @@ from store.service import StoreService
 class PublishingController(Controller):
     path = "/api/gpts/{gpt_id:uuid}"
     tags = ["publishing"]
+    dependencies = {"allowed": Provide(allowed_gpt)}
 
     @post(
         "/publish",
@@ -58,6 +62,7 @@ class PublishingController(Controller):
     )
     async def publish(
         self,
+        allowed: Gpt,
         gpt_id: uuid.UUID,
         data: PublishRequest,
         current_user: User,
@@ -118,6 +123,7 @@ class PublishingController(Controller):
     @post("/appeal", status_code=201)
     async def appeal(
         self,
+        allowed: Gpt,
         gpt_id: uuid.UUID,
         data: AppealCreate,
         current_user: User,
