@@ -21,6 +21,7 @@ from core.models import User
 from core.settings import Settings
 from core.sse import sse, wants_stream
 from retrieval.answer import Answer
+from retrieval.citations import site_of
 from store.embed import EmbedRead, EmbedService, EmbedSettings, reply_read, streamed_embed_reply
 from store.schemas import MessageCreate
 
@@ -73,12 +74,15 @@ class EmbedChatController(Controller):
         await service.version(claims)  # 404 before a stream starts
         await service.check_rate(claims)  # before a stream starts, so a 429 is a real 429
         if wants_stream(request):
-            return sse(streamed_embed_reply(state.db, state.settings, state.redis, claims, data.content))
+            site = site_of(request.base_url)
+            return sse(
+                streamed_embed_reply(state.db, state.settings, state.redis, claims, data.content, site)
+            )
         answer = None
         async for event in service.reply(claims, data.content):
             if isinstance(event, Answer):
                 answer = event
-        return reply_read(answer)
+        return reply_read(answer, site_of(request.base_url))
 
 
 route_handlers = [EmbedSettingsController, EmbedChatController]
