@@ -30,7 +30,8 @@ from retrieval.citations import site_of
 from store import openai_service
 from store.dataset_stats import counted_choices
 from store.models import Listing
-from store.openai_params import ChatCompletionRequest, check_request
+from store.openai_checks import check_request
+from store.openai_params import ChatCompletionRequest
 from store.service import StoreService
 
 MODELS_LIMIT = 1000

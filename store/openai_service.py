@@ -40,7 +40,8 @@ from retrieval.knowledge_search import SourcedHit
 from retrieval.tool_loop import ToolCallEnded, ToolCallStarted
 from store import usage as usage_counters
 from store.chat import version_context
-from store.openai_params import ChatCompletionRequest, check_question, forwarded
+from store.openai_checks import check_question, forwarded
+from store.openai_params import ChatCompletionRequest
 from store.service import StoreService
 from tools.approvals import allowed_grants
 from tools.chat import open_toolset
