@@ -84,9 +84,13 @@ def holds_no_text(path: Path, filename: str, size: int) -> bool:
     job, which parses them in a child process."""
     if size == 0:
         return True
-    if size > BLANK_CHECK_BYTES:
+    return size <= BLANK_CHECK_BYTES and bytes_hold_no_text(path.read_bytes(), filename)
+
+
+def bytes_hold_no_text(data: bytes, filename: str) -> bool:
+    """`holds_no_text` of bytes in memory (an imported GPT's files)."""
+    if len(data) > BLANK_CHECK_BYTES:
         return False
-    data = path.read_bytes()
     if not data.strip(b"\x00 \t\r\n"):
         return True
     try:
