@@ -8,9 +8,12 @@ from typing import Any
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State, UploadFile
+from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from builder.agent import BuilderAgent, TurnResult, streamed_turn, turn_read
+from builder.deps import allowed_gpt
+from builder.models import Gpt
 from builder.preview import (
     PreviewService,
     check_message_rate,
@@ -43,6 +46,7 @@ from retrieval.scheduling import dispatch
 class GptController(Controller):
     path = "/api/gpts"
     tags = ["gpts"]
+    dependencies = {"allowed": Provide(allowed_gpt)}
 
     @post("/", status_code=201)
     async def create_gpt(
@@ -76,6 +80,7 @@ class GptController(Controller):
     @patch("/{gpt_id:uuid}")
     async def update_gpt(
         self,
+        allowed: Gpt,
         gpt_id: uuid.UUID,
         data: GptUpdate,
         current_user: User,
@@ -100,10 +105,12 @@ class GptController(Controller):
 class BuilderChatController(Controller):
     path = "/api/gpts/{gpt_id:uuid}"
     tags = ["builder"]
+    dependencies = {"allowed": Provide(allowed_gpt)}
 
     @post("/builder/messages", status_code=200)
     async def send(
         self,
+        allowed: Gpt,
         gpt_id: uuid.UUID,
         data: BuilderMessageCreate,
         request: Request,
@@ -144,7 +151,12 @@ class BuilderChatController(Controller):
 
     @post("/builder/undo", status_code=200)
     async def undo(
-        self, gpt_id: uuid.UUID, current_user: User, db_session: AsyncSession, settings: Settings
+        self,
+        allowed: Gpt,
+        gpt_id: uuid.UUID,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
     ) -> UndoRead:
         """Revert the changes of the latest builder turn that changed something."""
         gpts = GptService(db_session, settings)
@@ -155,6 +167,7 @@ class BuilderChatController(Controller):
     @post("/preview/messages", status_code=200)
     async def preview(
         self,
+        allowed: Gpt,
         gpt_id: uuid.UUID,
         data: PreviewMessageCreate,
         request: Request,
@@ -182,6 +195,7 @@ class BuilderChatController(Controller):
     @post("/preview/approvals", status_code=200)
     async def preview_approval(
         self,
+        allowed: Gpt,
         gpt_id: uuid.UUID,
         data: PreviewApprovalCreate,
         request: Request,

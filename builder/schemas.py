@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     computed_field,
     field_validator,
     model_validator,
@@ -35,12 +36,14 @@ from core.schemas import (
 )
 from retrieval.dataset_schemas import AttachedDatasetRead
 from retrieval.schemas import (
+    MAX_CHUNK_SIZE,
     MAX_LICENSE_CHARS,
     ApprovalCreate,
     CitedDatasetRead,
     MessageStatus,
     PendingCallRead,
     ToolCallRead,
+    overlap_too_large,
 )
 from tools.export_schemas import ToolsExport
 
@@ -59,21 +62,21 @@ EDITABLE_FIELDS = (
 class RetrievalSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    chunk_size: bounded_int(100, 4096) | None = None
-    chunk_overlap: bounded_int(0, 2048) | None = None
+    chunk_size: bounded_int(100, MAX_CHUNK_SIZE) | None = None
+    # At most half of chunk_size: the one sent (`_overlap_at_most_half`), else the GPT's
+    # (`retrieval.service.KnowledgeService.configure`); the schema shows half of the largest.
+    chunk_overlap: bounded_int(0, MAX_CHUNK_SIZE // 2, le_shown_only=True) | None = None
     top_k: bounded_int(1, 50) | None = None
     # Relevance score (0..1) below which passages are not used in answers; docs/retrieval.md.
     score_threshold: bounded_float(0, 1) | None = None
 
-    @model_validator(mode="after")
-    def _overlap_at_most_half(self) -> RetrievalSettings:
-        if (
-            self.chunk_size is not None
-            and self.chunk_overlap is not None
-            and self.chunk_overlap > self.chunk_size // 2
-        ):
-            raise ValueError("chunk_overlap must be at most half of chunk_size")
-        return self
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap_at_most_half(cls, value: int | None, info: ValidationInfo) -> int | None:
+        size = info.data.get("chunk_size")
+        if value is not None and size is not None and (reason := overlap_too_large(value, size)):
+            raise ValueError(reason)
+        return value
 
 
 class GptFields(BaseModel):

@@ -45,6 +45,7 @@ from retrieval.dataset_schemas import AttachedDatasetRead
 from retrieval.datasets import DatasetService
 from retrieval.licenses import file_license
 from retrieval.service import KnowledgeService
+from retrieval.uploads import bytes_hold_no_text
 from tools.portability import export_tools, import_tools
 
 # Capabilities that really work; browsing, image generation and code execution are not offered.
@@ -281,6 +282,8 @@ class PortabilityService:
         base = await self.gpts.knowledge.knowledge_base_of(gpt.id)
         file_ids = []
         for entry in manifest.files:
+            if bytes_hold_no_text(members[entry.path], entry.filename or entry.path):
+                continue  # failed as empty where it was exported; an upload refuses it, a batch skips it
 
             async def content(payload: bytes = members[entry.path]) -> AsyncIterator[bytes]:
                 yield payload

@@ -11,7 +11,8 @@ from litestar.types import Scope
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.auth import carries_credentials, provide_current_user, provide_optional_user
+from core.auth import carries_credentials, provide_current_user, provide_optional_user, require_admin
+from core.models import User
 from core.settings import Settings
 
 REQUEST_SESSION = "gptstore_db_session"  # the request's session, in its scope's state
@@ -67,6 +68,14 @@ def provide_redis(state: State) -> Redis:
     return state.redis
 
 
+def provide_site_admin(current_user: User) -> User:
+    """The caller if a site administrator, else 403. A provider, so the check runs before the request's
+    body is validated (litestar resolves dependencies first): whoever may not call an admin route is told
+    so, not what is wrong with what they sent."""
+    require_admin(current_user)
+    return current_user
+
+
 dependencies = {
     "db_session": Provide(provide_db_session),
     "read_session": Provide(provide_read_session),
@@ -74,4 +83,5 @@ dependencies = {
     "redis": Provide(provide_redis, sync_to_thread=False),
     "current_user": Provide(provide_current_user),
     "optional_user": Provide(provide_optional_user),
+    "site_admin": Provide(provide_site_admin, sync_to_thread=False),
 }

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import migrate
-from core.auth import AccountService, client_ip, require_admin, session_only
+from core.auth import AccountService, client_ip, session_only
 from core.embedded import servers_down
 from core.errors import problem
 from core.models import User
@@ -106,7 +106,7 @@ class AdminUserController(Controller):
     @get("/")
     async def search_users(
         self,
-        current_user: User,
+        site_admin: User,
         db_session: AsyncSession,
         settings: Settings,
         q: str | None = Parameter(default=None, max_length=320),
@@ -114,7 +114,6 @@ class AdminUserController(Controller):
         cursor: Cursor = None,
     ) -> Page[UserRead]:
         """Accounts, newest first; `q` matches part of the e-mail, handle or display name."""
-        require_admin(current_user)
         rows, next_cursor = await AccountService(db_session, settings).search_users(q, limit, cursor)
         return Page(data=[UserRead.model_validate(u) for u in rows], next_cursor=next_cursor)
 
@@ -123,11 +122,10 @@ class AdminUserController(Controller):
         self,
         user_id: uuid.UUID,
         data: PlanUpdate,
-        current_user: User,
+        site_admin: User,
         db_session: AsyncSession,
         settings: Settings,
     ) -> UserRead:
-        require_admin(current_user)
         user = await AccountService(db_session, settings).set_plan(user_id, data.plan)
         return UserRead.model_validate(user)
 

@@ -51,8 +51,12 @@ StrictFloat = Annotated[float, BeforeValidator(_json_number)]
 StrictBool = pydantic.StrictBool
 
 
-def bounded_int(ge: int, le: int) -> Any:
-    """A strict integer in [ge, le]; the bounds sit inside the validator so the JSON schema shows them."""
+def bounded_int(ge: int, le: int, *, le_shown_only: bool = False) -> Any:
+    """A strict integer in [ge, le]; the bounds sit inside the validator so the JSON schema shows them.
+    `le_shown_only`: `le` is the largest the JSON schema shows, and a validator of the model checks the
+    real upper limit (which depends on another field) and names it."""
+    if le_shown_only:
+        return Annotated[int, Field(ge=ge, json_schema_extra={"maximum": le}), BeforeValidator(_json_integer)]
     return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_json_integer)]
 
 

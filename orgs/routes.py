@@ -6,18 +6,20 @@ import uuid
 from typing import Annotated
 
 from litestar import Controller, Request, delete, get, patch, post
+from litestar.di import Provide
 from litestar.params import Parameter
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from builder.deps import allowed_gpt
+from builder.models import Gpt
 from builder.schemas import GptRead, GptTransfer
 from builder.service import GptService
-from core.auth import require_admin
 from core.models import User
 from core.pagination import Page
 from core.params import URL_SAFE, Cursor, Limit
 from core.settings import Settings
-from orgs.deps import dependencies
+from orgs.deps import Membership, dependencies
 from orgs.invitations import InvitationService, invitation_read
 from orgs.schemas import (
     InvitationCreate,
@@ -73,9 +75,10 @@ class OrganizationController(Controller):
         organization, role = await organizations.membership(current_user, organization_id, "see_organization")
         return await organizations.read(organization, role)
 
-    @patch("/{organization_id:uuid}")
+    @patch("/{organization_id:uuid}", opt={"need": "update_organization"})
     async def update(
         self,
+        membership: Membership,
         organization_id: uuid.UUID,
         data: OrganizationUpdate,
         current_user: User,
@@ -100,9 +103,10 @@ class OrganizationController(Controller):
         """Every member with their role, owner first (one page)."""
         return Page(data=await organizations.members(current_user, organization_id))
 
-    @patch("/{organization_id:uuid}/members/{user_id:uuid}")
+    @patch("/{organization_id:uuid}/members/{user_id:uuid}", opt={"need": "change_roles"})
     async def set_role(
         self,
+        membership: Membership,
         organization_id: uuid.UUID,
         user_id: uuid.UUID,
         data: MemberUpdate,
@@ -130,9 +134,10 @@ class OrganizationController(Controller):
         """Leave the organisation; the owner transfers ownership first (409)."""
         await organizations.leave(current_user, organization_id)
 
-    @post("/{organization_id:uuid}/transfer", status_code=200)
+    @post("/{organization_id:uuid}/transfer", status_code=200, opt={"need": "transfer_ownership"})
     async def transfer(
         self,
+        membership: Membership,
         organization_id: uuid.UUID,
         data: OwnershipTransfer,
         current_user: User,
@@ -143,9 +148,10 @@ class OrganizationController(Controller):
         organization, role = await organizations.membership(current_user, organization_id, "see_organization")
         return await organizations.read(organization, role)
 
-    @post("/{organization_id:uuid}/invitations", status_code=201)
+    @post("/{organization_id:uuid}/invitations", status_code=201, opt={"need": "invite"})
     async def invite(
         self,
+        membership: Membership,
         organization_id: uuid.UUID,
         data: InvitationCreate,
         request: Request,
@@ -215,10 +221,12 @@ class OrganizationPageController(Controller):
 class GptTransferController(Controller):
     path = "/api/gpts/{gpt_id:uuid}"
     tags = ["gpts"]
+    dependencies = {"allowed": Provide(allowed_gpt)}
 
-    @post("/transfer", status_code=200)
+    @post("/transfer", status_code=200, opt={"need": "manage"})
     async def transfer(
         self,
+        allowed: Gpt,
         gpt_id: uuid.UUID,
         data: GptTransfer,
         current_user: User,
@@ -240,7 +248,7 @@ class OrganizationAdminController(Controller):
     @get("/")
     async def search_organizations(
         self,
-        current_user: User,
+        site_admin: User,
         organizations: OrganizationService,
         q: str | None = Parameter(default=None, max_length=320),
         limit: Limit = 20,
@@ -248,7 +256,6 @@ class OrganizationAdminController(Controller):
     ) -> Page[OrganizationRead]:
         """Organisations, newest first, with their plans; `q` matches part of the handle or name. Site
         administrators only (403)."""
-        require_admin(current_user)
         rows, next_cursor = await organizations.search(q, limit, cursor)
         return Page(data=rows, next_cursor=next_cursor)
 
@@ -257,11 +264,10 @@ class OrganizationAdminController(Controller):
         self,
         organization_id: uuid.UUID,
         data: OrganizationPlanUpdate,
-        current_user: User,
+        site_admin: User,
         organizations: OrganizationService,
     ) -> OrganizationRead:
         """Give an organisation a plan (`team`: its builders create GPTs); site administrators only."""
-        require_admin(current_user)
         organization = await organizations.set_plan(organization_id, data.plan)
         return await organizations.read(organization, None)
 

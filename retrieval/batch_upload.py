@@ -52,6 +52,7 @@ class StagedFile:
     filename: str
     bytes: int
     sha256: str
+    blank: bool = False  # holds no text (`retrieval.uploads.holds_no_text`): skipped as `empty`
 
 
 @dataclass
@@ -183,9 +184,9 @@ async def _store(
     folders: bool = False,
 ) -> StagedFile:
     file_id = uuid.uuid4()
-    size, sha256 = await blobs.write_stream(file_id, content, settings.max_file_bytes)
     name = clean_member_name(filename) if folders else clean_filename(filename)  # folders: archive members
-    return StagedFile(file_id, name, size, sha256)
+    size, sha256, blank = await blobs.write_stream(file_id, content, settings.max_file_bytes, name)
+    return StagedFile(file_id, name, size, sha256, blank)
 
 
 async def _events(

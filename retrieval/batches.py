@@ -106,9 +106,9 @@ class BatchService:
     async def create(self, base: Dataset, staged: StagedBatch) -> FileBatch:
         """Register staged files as one batch; refused whole (nothing kept) over a limit or the quota.
 
-        Empty files and content the dataset already has (or that came twice) are not added; the batch
-        names them in `skipped`. Files of a GPT's home dataset take the form's `access`/`license`; files
-        of any other dataset follow the dataset's.
+        Empty files (no text: `retrieval.uploads.holds_no_text`) and content the dataset already has (or
+        that came twice) are not added; the batch names them in `skipped`. Files of a GPT's home dataset
+        take the form's `access`/`license`; files of any other dataset follow the dataset's.
         """
         access, license = self._access(base, staged.fields)
         await serialize(self.session, "knowledge", base.owner_id)  # as single uploads: see add_file
@@ -132,7 +132,7 @@ class BatchService:
         )
         added, skipped = [], list(staged.skipped)
         for item in staged.files:
-            if item.bytes == 0:
+            if item.bytes == 0 or item.blank:
                 skipped.append({"filename": item.filename, "reason": "empty"})
             elif item.sha256 in existing:
                 skipped.append(

@@ -25,7 +25,7 @@ from saq import Queue
 
 from core.db import Database
 from core.errors import NotFound
-from core.filenames import clean_filename
+from core.filenames import clean_member_name
 from core.settings import Settings
 from core.storage import storage_of
 from core.text import counted
@@ -41,7 +41,7 @@ PROGRESS_POLL_SECONDS = 0.5
 
 @dataclass
 class IngestPlan:
-    files: list[Path]  # to upload, in path order
+    files: list[tuple[Path, str]]  # to upload, in path order, with the names they are stored under
     already: int = 0  # skipped: the dataset has their content
     empty: int = 0
     too_large: list[Path] = field(default_factory=list)  # skipped: over `max_file_bytes`, named in the report
@@ -50,16 +50,19 @@ class IngestPlan:
     batch_ids: list[uuid.UUID] = field(default_factory=list)
 
 
-def collect(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
-    """(regular files under `paths`, symbolic links left out), each sorted. Folders are walked recursively,
-    hidden files and folders left out; a path named on the command line is taken as given (a link too: the
-    operator chose it), but a link found inside a folder is neither read nor followed, so a handed-over
-    folder cannot pull in files from elsewhere on the machine. A file reached twice is kept once."""
-    found: dict[Path, Path] = {}
+def collect(paths: Iterable[Path]) -> tuple[list[tuple[Path, str]], list[Path]]:
+    """(regular files under `paths` with the names they are stored under, symbolic links left out), each
+    sorted. Folders are walked recursively, hidden files and folders left out; a path named on the command
+    line is taken as given (a link too: the operator chose it), but a link found inside a folder is neither
+    read nor followed, so a handed-over folder cannot pull in files from elsewhere on the machine. A file
+    reached twice is kept once. A file found in a folder keeps its path below that folder
+    (`guides/a.md`, as an archive's member keeps its folders), so files of one name in two folders both
+    arrive; a file named on the command line, its name."""
+    found: dict[Path, tuple[Path, str]] = {}
     links: set[Path] = set()
     for path in paths:
         if path.is_file():
-            found.setdefault(path.resolve(), path)
+            found.setdefault(path.resolve(), (path, stored_name(Path(path.name))))
             continue
         for folder, folders, names in os.walk(path):  # never follows links to folders
             base = Path(folder)
@@ -70,14 +73,15 @@ def collect(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
             for name in names:
                 item = base / name
                 if not name.startswith(".") and not item.is_symlink() and item.is_file():
-                    found.setdefault(item.resolve(), item)
-    return sorted(found.values(), key=lambda p: p.resolve()), sorted(links)
+                    found.setdefault(item.resolve(), (item, stored_name(item.relative_to(path))))
+    return sorted(found.values(), key=lambda f: f[0].resolve()), sorted(links)
 
 
 def stored_name(path: Path) -> str:
-    """The file name as an upload's is kept (`core.filenames.clean_filename`: no controls, at most 255
-    bytes); bytes of the local name that are not UTF-8 become U+FFFD, as a browser shows them."""
-    return clean_filename(os.fsencode(path.name).decode("utf-8", "replace"))
+    """A relative path as the file's name, as an archive member's is kept (`core.filenames.clean_member_name`:
+    folders joined with `/`, no controls, at most 255 bytes); bytes of the local name that are not UTF-8
+    become U+FFFD, as a browser shows them."""
+    return clean_member_name(os.fsencode(path.as_posix()).decode("utf-8", "replace"))
 
 
 def sha256_of(path: Path) -> str:
@@ -112,7 +116,7 @@ async def plan(
             if status == "in_progress":
                 ingesting.setdefault(digest, []).append(file_id)
     result = IngestPlan(files=[], links=links)
-    for path in files:
+    for path, name in files:
         size = path.stat().st_size
         if size == 0:
             result.empty += 1
@@ -126,7 +130,7 @@ async def plan(
             result.waiting.extend(ingesting.pop(digest, ()))  # once, however many local copies
         else:
             have.add(digest)
-            result.files.append(path)
+            result.files.append((path, name))
     return result
 
 
@@ -151,10 +155,12 @@ async def upload(
     for start in range(0, len(work.files), size):
         staged = StagedBatch()
         try:
-            for path in work.files[start : start + size]:
+            for path, name in work.files[start : start + size]:
                 file_id = uuid.uuid4()
-                stored, digest = await blobs.write_stream(file_id, _read(path), settings.max_file_bytes)
-                staged.files.append(StagedFile(file_id, stored_name(path), stored, digest))
+                stored, digest, blank = await blobs.write_stream(
+                    file_id, _read(path), settings.max_file_bytes, name
+                )
+                staged.files.append(StagedFile(file_id, name, stored, digest, blank))
                 on_file(1)
             async with db.session_scope() as session:
                 base = await session.get(Dataset, dataset_id)

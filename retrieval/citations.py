@@ -35,12 +35,36 @@ class Citation:
     dataset: dict[str, Any] | None = None
     license: str | None = None  # an open file's own SPDX id (home files too); None: private or none given
 
-    def as_json(self) -> dict[str, object]:
+    def as_json(self, site: str = "") -> dict[str, object]:
+        """The citation's JSON; `site` (`https://host`, no slash at the end): its dataset's and owner's
+        pages as whole URLs on it, for a client that is not a page of this site (`on_site`)."""
         dataset_id = str(self.dataset_id) if self.dataset_id else None
         return {"file_id": str(self.file_id), "filename": self.filename, "page": self.page,
                 "heading": self.heading, "quote": self.quote, "url": self.url, "dataset_id": dataset_id,
-                "dataset": self.dataset, "license": self.license,
+                "dataset": on_site(self.dataset, site), "license": self.license,
                 "license_url": license_url(self.license)}  # fmt: skip
+
+
+def on_site(dataset: dict[str, Any] | None, site: str) -> dict[str, Any] | None:
+    """A cited dataset (`cited_dataset`) with its page and its owner's page as whole URLs on `site`
+    (`https://host`): an API or MCP client cannot follow `/datasets/{id}`. Unchanged when `site` is empty
+    (this site's own pages) or a link is already whole."""
+    if dataset is None or not site:
+        return dataset
+    owner = dataset.get("owner")
+    if owner and _relative(owner.get("url")):
+        owner = {**owner, "url": site + owner["url"]}
+    url = dataset.get("url")
+    return {**dataset, "url": site + url if _relative(url) else url, "owner": owner}
+
+
+def site_of(base_url: object) -> str:
+    """The site's origin for whole links, from a request's `base_url` (`https://host/`): no final slash."""
+    return str(base_url).rstrip("/")
+
+
+def _relative(url: object) -> bool:
+    return isinstance(url, str) and url.startswith("/") and not url.startswith("//")
 
 
 def citation_of(source: SourcedHit, max_run: int, quote: str | None = None) -> Citation:

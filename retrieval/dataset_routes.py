@@ -26,8 +26,9 @@ from retrieval.dataset_schemas import (
     GptDatasetUpdate,
 )
 from retrieval.datasets import DatasetService
-from retrieval.deps import editable_dataset, viewable_dataset
+from retrieval.deps import editable_dataset, editable_home_dataset, viewable_dataset
 from retrieval.file_handling import FileRoutes, hit_test
+from retrieval.models import Dataset
 from retrieval.schemas import SearchRequest, SearchResponse
 
 IncludeHome = Annotated[
@@ -71,9 +72,10 @@ class DatasetController(Controller):
         service = DatasetService(db_session, settings)
         return await service.read(await service.get_viewable(current_user, dataset_id))
 
-    @patch("/{dataset_id:uuid}")
+    @patch("/{dataset_id:uuid}", dependencies={"editable": Provide(editable_dataset)})
     async def update_dataset(
         self,
+        editable: Dataset,
         dataset_id: uuid.UUID,
         data: DatasetUpdate,
         current_user: User,
@@ -114,6 +116,7 @@ class DatasetFileController(FileRoutes):
     @post("/search", status_code=200)
     async def search(
         self,
+        readable: Dataset,
         dataset_id: uuid.UUID,
         data: SearchRequest,
         current_user: User,
@@ -122,7 +125,7 @@ class DatasetFileController(FileRoutes):
     ) -> SearchResponse:
         """Hit testing on this dataset alone (private passages only for its owner and organisation)."""
         service = DatasetService(db_session, settings)
-        dataset = await service.get_viewable(current_user, dataset_id)
+        dataset = readable
         only = data.file_ids
         if dataset.home_gpt_id is not None:  # the GPT's search would span its other datasets too
             own = {f.id for f in await service.knowledge.list_files(dataset)}
@@ -136,6 +139,7 @@ class GptDatasetController(Controller):
 
     path = "/api/gpts/{gpt_id:uuid}/datasets"
     tags = ["datasets"]
+    dependencies = {"editable": Provide(editable_home_dataset)}
 
     @get("/")
     async def list_attached(
@@ -148,6 +152,7 @@ class GptDatasetController(Controller):
     @post("/", status_code=201)
     async def attach(
         self,
+        editable: Dataset,
         gpt_id: uuid.UUID,
         data: GptDatasetCreate,
         current_user: User,
@@ -164,6 +169,7 @@ class GptDatasetController(Controller):
     @patch("/{dataset_id:uuid}")
     async def update_attached(
         self,
+        editable: Dataset,
         gpt_id: uuid.UUID,
         dataset_id: uuid.UUID,
         data: GptDatasetUpdate,

@@ -7,19 +7,21 @@ callers use it through that class.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from core.archives import shown
 from core.concurrency import after_rollback, serialize, unique_or_conflict
 from core.errors import Conflict, Invalid, NotFound, TooLarge
 from core.filenames import clean_filename, clean_member_name
 from core.storage import storage_of
 from retrieval.licenses import file_license
 from retrieval.models import Dataset, KnowledgeBase, KnowledgeFile
-from retrieval.uploads import sniff_upload, spool_upload, upload_key
+from retrieval.uploads import holds_no_text, sniff_upload, spool_upload, upload_key
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -70,6 +72,8 @@ class FileUploads:
         stored = False
         try:
             size, sha256 = await spool_upload(spool, content, self.settings.max_file_bytes)
+            if await asyncio.to_thread(holds_no_text, spool, filename, size):
+                raise empty_file(filename)
             media_type = await sniff_upload(self.settings, spool, filename, size)
             # Stored before the row is written, so no row ever names a missing object; refused or rolled
             # back, the object goes (and `retrieval.orphans` collects one a crash left behind).
@@ -136,8 +140,6 @@ class FileUploads:
         """The checks of an upload, under the creator's upload lock (held until the request commits).
         Returns the dataset's access and license as they are now: a change of them waits for this upload
         (the dataset row stays key-share locked), so its files never miss one."""
-        if size == 0:
-            raise Invalid("The file is empty", field="file")
         # The file limit is per dataset and the quota per owner: one lock per owner covers both.
         await serialize(self.session, "knowledge", base.owner_id)
         alive = (
@@ -196,6 +198,12 @@ class FileUploads:
                 f" as '{existing.filename}' ({existing.id})",
                 existing_file_id=str(existing.id),
             )
+
+
+def empty_file(filename: str) -> Invalid:
+    """The 422 for an upload that holds no text (`retrieval.uploads.holds_no_text`), naming the file; a
+    batch skips such a file as `empty` instead."""
+    return Invalid(f"The file '{shown(filename)}' is empty: it holds no text to search", field="file")
 
 
 def holder_of(base: Dataset) -> str:

@@ -28,7 +28,8 @@ from retrieval.models import KnowledgeBase, KnowledgeFile, WebImport, WebPage
 from retrieval.scheduling import dispatch
 from retrieval.schemas import WebImportCreate
 from retrieval.service import KnowledgeService
-from retrieval.web_import import MAX_URL_CHARS, Fetcher, ImportLimits, Page, PageError, normalize_url
+from retrieval.web_documents import ImportLimits, PageError
+from retrieval.web_import import MAX_URL_CHARS, Fetcher, Page, normalize_url
 
 logger = logging.getLogger("gptstore.retrieval")
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from litestar.datastructures import UploadFile
 from litestar.params import Parameter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from core.errors import Invalid, unknown_form_fields
 from core.schemas import NOT_BLANK, StrictBool, StrictInt, bounded_float
@@ -44,6 +44,28 @@ class CitedDatasetRead(BaseModel):
         description="The dataset's public page (`/datasets/{id}`; a file's row is `#file-{file_id}`) when "
         "it is open; none for a private one",
     )
+
+    @model_validator(mode="after")
+    def _on_site(self, info: ValidationInfo) -> CitedDatasetRead:
+        """Validated with `context={"site": "https://host"}` (an API reply): the dataset's and its owner's
+        pages as whole URLs on the site, which an API client can follow (`retrieval.citations.on_site`)."""
+        site = (info.context or {}).get("site")
+        if site and self.url and self.url.startswith("/"):
+            self.url = site + self.url
+        if site and self.owner and self.owner.url.startswith("/"):
+            self.owner.url = site + self.owner.url
+        return self
+
+
+MAX_CHUNK_SIZE = 4096  # tokens, of a GPT's `retrieval.chunk_size`
+
+
+def overlap_too_large(overlap: int, chunk_size: int) -> str | None:
+    """Why a chunk overlap of `overlap` tokens does not fit chunks of `chunk_size` (it is at most half of
+    them), as the sentence a 422 shows; None when it fits."""
+    if overlap <= chunk_size // 2:
+        return None
+    return f"chunk_overlap must be at most {chunk_size // 2:,}, half of chunk_size ({chunk_size:,})"
 
 
 async def upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.concurrency import after_commit, serialize
 from core.db import utcnow
-from core.errors import NotFound
+from core.errors import Invalid, NotFound
 from core.models import User
 from core.settings import Settings
 from core.storage import StoredObject, storage_of
@@ -26,7 +26,7 @@ from retrieval.knowledge_search import KnowledgeSearch
 from retrieval.models import Dataset, GptDataset, KnowledgeBase, KnowledgeFile
 from retrieval.published_files import PublishedFiles
 from retrieval.rerank import Reranker, get_reranker
-from retrieval.schemas import MAX_FOLLOWED_FILES
+from retrieval.schemas import MAX_FOLLOWED_FILES, overlap_too_large
 from retrieval.search import text_search_config_for
 from retrieval.uploads import upload_key
 
@@ -104,6 +104,8 @@ class KnowledgeService(FileUploads, PublishedFiles, KnowledgeSearch):
             base.chunk_size = chunk_size
         if chunk_overlap is not None:
             base.chunk_overlap = chunk_overlap
+        if chunk_size is not None or chunk_overlap is not None:
+            self._check_chunking(base, overlap_sent=chunk_overlap is not None)
         if score_threshold is not None:
             base.score_threshold = score_threshold
         if set_language:
@@ -128,12 +130,27 @@ class KnowledgeService(FileUploads, PublishedFiles, KnowledgeSearch):
         return list(await self.session.scalars(sa.select(Dataset).where(Dataset.id.in_(gpt_ids))))
 
     async def chunking_of(self, dataset_id: uuid.UUID) -> tuple[int, int]:
-        base = await self.session.get(Dataset, dataset_id)
+        """(chunk size, overlap) in tokens for the dataset's new files: its own, else the defaults."""
+        return self._chunking(await self.session.get(Dataset, dataset_id))
+
+    def _chunking(self, base: Dataset | None) -> tuple[int, int]:
         size, overlap = default_chunking(self.settings)
-        if base is not None and base.chunk_size:
-            size = base.chunk_size
+        if base is not None:
+            size = base.chunk_size or size
             overlap = base.chunk_overlap if base.chunk_overlap is not None else min(overlap, size // 2)
         return size, overlap
+
+    def _check_chunking(self, base: Dataset, *, overlap_sent: bool) -> None:
+        """A 422 when the overlap, as set now, is over half the chunk size, naming the field that was sent
+        (the overlap when both were) with the limit it has against the other."""
+        size, overlap = self._chunking(base)
+        if overlap_sent and (reason := overlap_too_large(overlap, size)):
+            raise Invalid(reason, field="retrieval.chunk_overlap")
+        if not overlap_sent and overlap_too_large(overlap, size):
+            raise Invalid(
+                f"chunk_size must be at least {2 * overlap:,}, twice chunk_overlap ({overlap:,})",
+                field="retrieval.chunk_size",
+            )
 
     async def score_threshold_of(self, gpt_id: uuid.UUID) -> float:
         """The relevance below which the GPT's answers use no passage: its own, else the setting's."""

@@ -14,7 +14,8 @@ from core.settings import Settings
 from core.storage import storage_of
 from retrieval.child_tasks import sniff_media_type
 from retrieval.isolation import ChildLimits, run_in_child
-from retrieval.parsing import ParseError
+from retrieval.parsing import EmptyDocument, ParseError, parse_document
+from retrieval.parsing.detection import detect
 
 
 def upload_key(file_id: uuid.UUID) -> str:
@@ -48,18 +49,19 @@ class UploadBlobs:
         self.storage = storage_of(settings)
 
     async def write_stream(
-        self, file_id: uuid.UUID, chunks: AsyncIterator[bytes], limit: int
-    ) -> tuple[int, str]:
+        self, file_id: uuid.UUID, chunks: AsyncIterator[bytes], limit: int, filename: str = ""
+    ) -> tuple[int, str, bool]:
         """Store an upload (spooled locally for the hash and the size limit, then put); returns (bytes,
-        sha256). Raises TooLarge past `limit`, storing nothing."""
+        sha256, blank: `holds_no_text`). Raises TooLarge past `limit`, storing nothing."""
         key = upload_key(file_id)
         spool = self.storage.spool_path(key)
         try:
             size, sha256 = await spool_upload(spool, chunks, limit)
+            blank = await asyncio.to_thread(holds_no_text, spool, filename, size)
             await self.storage.put_file(key, spool)
         finally:
             spool.unlink(missing_ok=True)
-        return size, sha256
+        return size, sha256, blank
 
     def delete(self, file_id: uuid.UUID) -> None:
         """Remove a stored upload in the background (`Storage.delete_soon`)."""
@@ -68,6 +70,38 @@ class UploadBlobs:
 
 def upload_blobs(settings: Settings) -> UploadBlobs:
     return UploadBlobs(settings)
+
+
+# Up to this size an upload is judged for text at once (`holds_no_text`): the bound under which
+# `retrieval.parsing.parse_document` calls a file of whitespace empty, and text kinds parse in milliseconds.
+BLANK_CHECK_BYTES = 65536
+
+
+def holds_no_text(path: Path, filename: str, size: int) -> bool:
+    """Whether an upload holds no text the ingestion job would find, judged at once: empty, nothing but
+    whitespace and NULs, or a text kind (plain, Markdown, CSV, TSV, HTML, JSON) whose parse finds no text
+    (a lone BOM, markup without words). Binary formats and files over `BLANK_CHECK_BYTES` are left to the
+    job, which parses them in a child process."""
+    if size == 0:
+        return True
+    return size <= BLANK_CHECK_BYTES and bytes_hold_no_text(path.read_bytes(), filename)
+
+
+def bytes_hold_no_text(data: bytes, filename: str) -> bool:
+    """`holds_no_text` of bytes in memory (an imported GPT's files)."""
+    if len(data) > BLANK_CHECK_BYTES:
+        return False
+    if not data.strip(b"\x00 \t\r\n"):
+        return True
+    try:
+        if detect(data, filename).text is None:  # PDF, Office: parsed only in a child, by the job
+            return False
+        parse_document(data, filename)
+    except EmptyDocument:
+        return True
+    except ParseError:  # another fault: the job names it
+        return False
+    return False
 
 
 SNIFF_LIMIT = 64 * 1024 * 1024

@@ -9,7 +9,6 @@ from litestar import Controller, get, post, put
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.auth import require_admin
 from core.models import User
 from core.pagination import Page
 from core.params import Cursor, Limit, VersionNumber
@@ -36,20 +35,19 @@ class AdminStoreController(Controller):
         gpt_id: uuid.UUID,
         number: VersionNumber,
         data: ModerateRequest,
-        current_user: User,
+        site_admin: User,
         db_session: AsyncSession,
         settings: Settings,
         redis: Redis,
     ) -> VersionRead:
         """Reject a version or unlist the GPT, with a reason the creator sees."""
-        require_admin(current_user)
         service = StoreService(db_session, settings, redis)
-        return VersionRead.of(await service.moderate(current_user, gpt_id, number, data.action, data.reason))
+        return VersionRead.of(await service.moderate(site_admin, gpt_id, number, data.action, data.reason))
 
     @get("/appeals")
     async def appeals(
         self,
-        current_user: User,
+        site_admin: User,
         db_session: AsyncSession,
         settings: Settings,
         status: Literal["open", "granted", "denied", "outdated"] | None = "open",
@@ -58,7 +56,6 @@ class AdminStoreController(Controller):
     ) -> Page[AdminAppealRead]:
         """Appeals, oldest first (the queue order), one page at a time, each with the decision it is about
         (`appealed`: the version's review status and reasons, the unlisting reason, hidden by reports)."""
-        require_admin(current_user)
         service = StoreService(db_session, settings)
         rows, next_cursor = await service.appeals(status, limit, cursor)
         return Page(data=await service.for_moderators(rows), next_cursor=next_cursor)
@@ -68,12 +65,11 @@ class AdminStoreController(Controller):
         self,
         appeal_id: uuid.UUID,
         data: AppealResolve,
-        current_user: User,
+        site_admin: User,
         db_session: AsyncSession,
         settings: Settings,
         redis: Redis,
     ) -> AppealRead:
-        require_admin(current_user)
         appeal = await StoreService(db_session, settings, redis).resolve_appeal(
             appeal_id, data.decision, data.note
         )
@@ -82,32 +78,29 @@ class AdminStoreController(Controller):
     @get("/versions")
     async def review_queue(
         self,
-        current_user: User,
+        site_admin: User,
         db_session: AsyncSession,
         status: ReviewStatus | None = None,
         limit: Limit = 20,
         cursor: Cursor = None,
     ) -> Page[ReviewItem]:
         """Published versions, newest first, with their GPT's store state: the review queue."""
-        require_admin(current_user)
         rows, next_cursor = await StoreAdmin(db_session).review_queue(status, limit, cursor)
         return Page(data=rows, next_cursor=next_cursor)
 
     @get("/featured")
-    async def featured_list(self, current_user: User, db_session: AsyncSession) -> list[FeaturedItem]:
+    async def featured_list(self, site_admin: User, db_session: AsyncSession) -> list[FeaturedItem]:
         """The featured list in its order."""
-        require_admin(current_user)
         return await StoreAdmin(db_session).featured()
 
     @put("/featured", status_code=200)
     async def featured(
         self,
         data: FeaturedRequest,
-        current_user: User,
+        site_admin: User,
         db_session: AsyncSession,
         settings: Settings,
         redis: Redis,
     ) -> dict[str, list[uuid.UUID]]:
         """Set the ordered list of featured GPTs."""
-        require_admin(current_user)
         return {"gpt_ids": await StoreService(db_session, settings, redis).set_featured(data.gpt_ids)}

@@ -367,13 +367,13 @@ class ChatService:
 
 
 def _sse(
-    conversation: Conversation, event: TurnEvent | tuple[ChatMessage, Answer]
+    conversation: Conversation, event: TurnEvent | tuple[ChatMessage, Answer], site: str
 ) -> tuple[str, dict[str, Any]]:
     if isinstance(event, Delta):
         return "delta", {"text": event.text}
     if isinstance(event, ToolCallStarted | ToolCallEnded):
         return sse_event(event)
-    message = ChatMessageRead.model_validate(event[0], from_attributes=True)
+    message = ChatMessageRead.model_validate(event[0], from_attributes=True, context={"site": site})
     return "done", ChatReplyRead(conversation_id=conversation.id, message=message).model_dump(mode="json")
 
 
@@ -384,9 +384,11 @@ async def streamed_reply(
     user_id: uuid.UUID,
     conversation_id: uuid.UUID,
     content: str | ApprovalCreate,
+    site: str = "",
 ) -> AsyncIterator[tuple[str, object]]:
     """SSE events of one reply (or of a turn going on after an `ApprovalCreate`): `delta` `{text}` pieces,
-    `tool_call.started` / `tool_call.ended` of each call, then `done` with the `ChatReplyRead`.
+    `tool_call.started` / `tool_call.ended` of each call, then `done` with the `ChatReplyRead`; `site`
+    (`https://host`, for an API client): its citations' links as whole URLs on it.
 
     The stream outlives the request's transaction, so it runs in a transaction of its own.
     """
@@ -399,4 +401,4 @@ async def streamed_reply(
         else:
             events = service.reply(user, conversation, content)
         async for event in events:
-            yield _sse(conversation, event)
+            yield _sse(conversation, event, site)

@@ -22,6 +22,7 @@ from typing import Any
 
 from core.errors import Invalid
 from core.schemas import has_visible
+from retrieval.citations import on_site
 from store.models import ChatMessage, Conversation
 from store.openai_ids import conversation_public_id, item_public_id
 
@@ -322,36 +323,39 @@ def conversation_object(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def cited_dataset_fields(citation: dict[str, Any]) -> dict[str, Any]:
+def cited_dataset_fields(citation: dict[str, Any], site: str = "") -> dict[str, Any]:
     """gptstore's dataset and license fields of a stored citation for a `file_citation` annotation (no
-    dataset in a citation stored before datasets; `license`: the open file's SPDX id)."""
+    dataset in a citation stored before datasets; `license`: the open file's SPDX id); `site`: the links
+    as whole URLs on it (`retrieval.citations.on_site`)."""
     license = {"license": citation.get("license"), "license_url": citation.get("license_url")}
     if not citation.get("dataset_id"):
         return license if citation.get("license") else {}
-    return {"dataset_id": citation["dataset_id"], "dataset": citation.get("dataset"), **license}
+    dataset = on_site(citation.get("dataset"), site)
+    return {"dataset_id": citation["dataset_id"], "dataset": dataset, **license}
 
 
-def annotations(citations: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A message's citations as OpenAI `file_citation` annotations (`index`: the citation's position)."""
+def annotations(citations: list[dict[str, Any]], site: str) -> list[dict[str, Any]]:
+    """A message's citations as OpenAI `file_citation` annotations (`index`: the citation's position), their
+    links whole URLs on `site` (`https://host`)."""
     return [
         {
             "type": "file_citation",
             "file_id": str(c["file_id"]),
             "filename": c["filename"],
             "index": index,
-            **cited_dataset_fields(c),
+            **cited_dataset_fields(c, site),
         }
         for index, c in enumerate(citations)
     ]
 
 
-def item_object(message: ChatMessage) -> dict[str, Any]:
-    """A stored message as OpenAI's `message` conversation item."""
+def item_object(message: ChatMessage, site: str) -> dict[str, Any]:
+    """A stored message as OpenAI's `message` conversation item; `site`: the origin its links are on."""
     if message.role == "assistant":
         part: dict[str, Any] = {
             "type": "output_text",
             "text": message.content,
-            "annotations": annotations(message.citations or []),
+            "annotations": annotations(message.citations or [], site),
             "logprobs": [],
         }
     else:
@@ -365,9 +369,9 @@ def item_object(message: ChatMessage) -> dict[str, Any]:
     }
 
 
-def item_list(messages: list[ChatMessage], has_more: bool) -> dict[str, Any]:
+def item_list(messages: list[ChatMessage], has_more: bool, site: str) -> dict[str, Any]:
     """OpenAI's item list: `data`, `first_id`, `last_id`, `has_more`."""
-    data = [item_object(m) for m in messages]
+    data = [item_object(m, site) for m in messages]
     return {
         "object": "list",
         "data": data,

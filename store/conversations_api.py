@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_args
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import User
 from core.settings import Settings
+from retrieval.citations import site_of
 from store.conversation_items import (
     check_metadata,
     conversation_object,
@@ -188,6 +189,7 @@ class ConversationsController(Controller):
     @get("/{conversation_id:str}/items", responses=_error_specs(400, 401, 404))
     async def list_items(
         self,
+        request: Request,
         conversation_id: str,
         current_user: User,
         conversations: ConversationService,
@@ -199,11 +201,12 @@ class ConversationsController(Controller):
         """The conversation's items, newest first by default; `after` an item id, for the next page."""
         conversation = await conversations.owned(current_user, conversation_id)
         rows, has_more = await conversations.items_page(conversation, limit, order, after)
-        return item_list(rows, has_more)
+        return item_list(rows, has_more, site_of(request.base_url))
 
     @post("/{conversation_id:str}/items", status_code=200, responses=_error_specs(400, 401, 404))
     async def create_items(
         self,
+        request: Request,
         conversation_id: str,
         data: ItemsCreate,
         current_user: User,
@@ -214,11 +217,13 @@ class ConversationsController(Controller):
         _no_extras(data, required="items")
         items = parse_items(data.items or [])
         conversation = await conversations.owned(current_user, conversation_id)
-        return item_list(await conversations.append(conversation, items), has_more=False)
+        added = await conversations.append(conversation, items)
+        return item_list(added, has_more=False, site=site_of(request.base_url))
 
     @get("/{conversation_id:str}/items/{item_id:str}", responses=_error_specs(400, 401, 404))
     async def retrieve_item(
         self,
+        request: Request,
         conversation_id: str,
         item_id: str,
         current_user: User,
@@ -227,7 +232,7 @@ class ConversationsController(Controller):
     ) -> dict[str, Any]:
         """One item of the conversation."""
         conversation = await conversations.owned(current_user, conversation_id)
-        return item_object(await conversations.item(conversation, item_id))
+        return item_object(await conversations.item(conversation, item_id), site_of(request.base_url))
 
     @delete("/{conversation_id:str}/items/{item_id:str}", status_code=200, responses=_error_specs(401, 404))
     async def delete_item(

@@ -326,14 +326,16 @@ class EmbedService:
         return listing
 
 
-def reply_read(answer: Answer) -> EmbedReplyRead:
+def reply_read(answer: Answer, site: str) -> EmbedReplyRead:
+    """The answer for the embedded chat, its links whole URLs on `site` (`https://host`): the chat shows
+    on another website, where `/datasets/{id}` would lead to that website's page."""
     return EmbedReplyRead(
-        content=answer.content, citations=[Citation(**c.as_json()) for c in answer.citations]
+        content=answer.content, citations=[Citation(**c.as_json(site)) for c in answer.citations]
     )
 
 
 async def streamed_embed_reply(
-    db: Database, settings: Settings, redis: Redis, claims: EmbedClaims, content: str
+    db: Database, settings: Settings, redis: Redis, claims: EmbedClaims, content: str, site: str
 ) -> AsyncIterator[tuple[str, object]]:
     """SSE events of one answer: `delta` `{text}` pieces, `tool_call.started`/`tool_call.ended`, then `done`
     with the `EmbedReplyRead`.
@@ -347,4 +349,4 @@ async def streamed_embed_reply(
             elif isinstance(event, ToolCallStarted | ToolCallEnded):
                 yield sse_event(event)
             else:
-                yield "done", reply_read(event).model_dump(mode="json")
+                yield "done", reply_read(event, site).model_dump(mode="json")

@@ -11,13 +11,17 @@ from typing import Any
 
 from litestar import Controller, Request, get, post, put
 from litestar.datastructures import State
+from litestar.di import Provide
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from builder.deps import allowed_gpt
+from builder.models import Gpt
 from core.models import User
 from core.settings import Settings
 from core.sse import sse, wants_stream
 from retrieval.answer import Answer
+from retrieval.citations import site_of
 from store.embed import EmbedRead, EmbedService, EmbedSettings, reply_read, streamed_embed_reply
 from store.schemas import MessageCreate
 
@@ -30,6 +34,7 @@ def bearer(request: Request) -> str | None:
 class EmbedSettingsController(Controller):
     path = "/api/gpts/{gpt_id:uuid}/embed"
     tags = ["embed"]
+    dependencies = {"allowed": Provide(allowed_gpt)}
 
     @get("/")
     async def read(
@@ -42,7 +47,7 @@ class EmbedSettingsController(Controller):
 
     @put("/")
     async def configure(
-        self, gpt_id: uuid.UUID, data: EmbedSettings, request: Request, current_user: User,
+        self, allowed: Gpt, gpt_id: uuid.UUID, data: EmbedSettings, request: Request, current_user: User,
         db_session: AsyncSession, settings: Settings, redis: Redis,
     ) -> EmbedRead:  # fmt: skip
         """Set the origins allowed to show the chat (empty: any website); 422 names a bad origin."""
@@ -69,12 +74,15 @@ class EmbedChatController(Controller):
         await service.version(claims)  # 404 before a stream starts
         await service.check_rate(claims)  # before a stream starts, so a 429 is a real 429
         if wants_stream(request):
-            return sse(streamed_embed_reply(state.db, state.settings, state.redis, claims, data.content))
+            site = site_of(request.base_url)
+            return sse(
+                streamed_embed_reply(state.db, state.settings, state.redis, claims, data.content, site)
+            )
         answer = None
         async for event in service.reply(claims, data.content):
             if isinstance(event, Answer):
                 answer = event
-        return reply_read(answer)
+        return reply_read(answer, site_of(request.base_url))
 
 
 route_handlers = [EmbedSettingsController, EmbedChatController]

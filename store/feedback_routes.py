@@ -10,7 +10,7 @@ from litestar.params import Parameter
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.auth import require_admin, session_only
+from core.auth import session_only
 from core.models import User
 from core.pagination import Page
 from core.params import Cursor, Limit
@@ -130,7 +130,7 @@ class AdminReportController(Controller):
     @get("/")
     async def list_reports(
         self,
-        current_user: User,
+        site_admin: User,
         db_session: AsyncSession,
         settings: Settings,
         status: ReportStatus | None = None,
@@ -139,7 +139,6 @@ class AdminReportController(Controller):
     ) -> Page[AdminReportRead]:
         """Reports, oldest first, one page at a time (`next_cursor` for the next); `status=open` is the
         moderation queue."""
-        require_admin(current_user)
         rows, next_cursor = await FeedbackService(db_session, settings).reports(status, limit, cursor)
         return Page(data=rows, next_cursor=next_cursor)
 
@@ -148,15 +147,14 @@ class AdminReportController(Controller):
         self,
         report_id: uuid.UUID,
         data: ReportResolve,
-        current_user: User,
+        site_admin: User,
         db_session: AsyncSession,
         settings: Settings,
         redis: Redis,
     ) -> AdminReportRead:
         """`dismiss` this report, or `unlist` the GPT (every open report of it is then actioned)."""
-        require_admin(current_user)
         service = FeedbackService(db_session, settings, redis)
-        return await service.resolve(current_user, report_id, data.action, data.note)
+        return await service.resolve(site_admin, report_id, data.action, data.note)
 
 
 class ProfileController(Controller):

@@ -53,7 +53,7 @@ from core.schemas import MESSAGE_MAX_CHARS, NOT_BLANK, SHOWS_TEXT
 from core.settings import Settings
 from retrieval.answer import Answer
 from retrieval.attribution import license_url
-from retrieval.citations import cited_dataset
+from retrieval.citations import cited_dataset, on_site, site_of
 from retrieval.schemas import CitedDatasetRead
 from retrieval.service import KnowledgeService
 from store.chat import ChatService
@@ -131,14 +131,6 @@ class Passage(BaseModel):
 class SearchResult(BaseModel):
     passages: list[Passage]
     note: str | None = None
-
-
-def _on_site(dataset: dict[str, Any] | None, site: str) -> dict[str, Any] | None:
-    """A cited dataset with its page and its owner's page as whole URLs on `site`."""
-    if dataset is None:
-        return None
-    owner = dataset["owner"] and {**dataset["owner"], "url": site + dataset["owner"]["url"]}
-    return {**dataset, "url": dataset["url"] and site + dataset["url"], "owner": owner}
 
 
 def _caller(ctx: Context) -> Caller:
@@ -259,9 +251,10 @@ def build_server() -> MCPServer:
                 if isinstance(event, tuple):
                     answer = event[1]
             assert answer is not None
+            site = site_of(ctx.request_context.request.base_url)  # an MCP client follows whole URLs only
             return AskResult(
                 answer=answer.content,
-                citations=[CitationOut(**c.as_json()) for c in answer.citations],
+                citations=[CitationOut(**c.as_json(site)) for c in answer.citations],
                 conversation_id=conversation_public_id(conversation.id),
             )
 
@@ -293,7 +286,7 @@ def build_server() -> MCPServer:
                 return SearchResult(passages=[], note="This GPT has no open knowledge files.")
             hits = await knowledge.search(caller.gpt_id, query, k=limit, file_ids=open_ids, for_answer=True)
             # An MCP client is elsewhere: the links it is given are whole URLs on this site.
-            site = str(ctx.request_context.request.base_url).rstrip("/")  # set: _caller found the request
+            site = site_of(ctx.request_context.request.base_url)  # set: _caller found the request
             passages = [
                 Passage(
                     text=h.hit.text,
@@ -306,7 +299,7 @@ def build_server() -> MCPServer:
                     license=h.license,
                     license_url=license_url(h.license),
                     dataset_id=str(h.dataset_id) if h.dataset_id else None,
-                    dataset=_on_site(cited_dataset(h), site),
+                    dataset=on_site(cited_dataset(h), site),
                 )
                 for h in hits
                 if h.access == "open"  # open_ids already say so; a file made private since stays out

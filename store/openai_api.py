@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from pydantic import BaseModel
 from redis.asyncio import Redis
@@ -26,10 +26,12 @@ from core.models import User
 from core.settings import Settings
 from core.sse import RawEventStream
 from orgs import access
+from retrieval.citations import site_of
 from store import openai_service
 from store.dataset_stats import counted_choices
 from store.models import Listing
-from store.openai_params import ChatCompletionRequest, check_request
+from store.openai_checks import check_request
+from store.openai_params import ChatCompletionRequest
 from store.service import StoreService
 
 MODELS_LIMIT = 1000
@@ -127,6 +129,7 @@ class OpenAIController(Controller):
     )
     async def chat_completions(
         self,
+        request: Request,
         data: ChatCompletionRequest,
         current_user: User,
         db_session: AsyncSession,
@@ -136,6 +139,7 @@ class OpenAIController(Controller):
         """Answer as the GPT named by `model`, streaming or not, in OpenAI's response shapes."""
         check_request(data, settings)
         plan = await openai_service.plan(db_session, settings, redis, current_user, data)
+        plan.site = site_of(request.base_url)  # an API client follows whole URLs only
         answers = openai_service.choices(settings, get_llm(settings), plan)
         events = counted_choices(redis, plan.context.gpt_id, answers)
         if not data.stream:

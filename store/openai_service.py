@@ -40,7 +40,8 @@ from retrieval.knowledge_search import SourcedHit
 from retrieval.tool_loop import ToolCallEnded, ToolCallStarted
 from store import usage as usage_counters
 from store.chat import version_context
-from store.openai_params import ChatCompletionRequest, check_question, forwarded
+from store.openai_checks import check_question, forwarded
+from store.openai_params import ChatCompletionRequest
 from store.service import StoreService
 from tools.approvals import allowed_grants
 from tools.chat import open_toolset
@@ -78,6 +79,8 @@ class Plan:
     include_usage: bool = False
     toolset: Toolset | None = None  # the GPT's tools; `choices` closes it
     allowed: frozenset[str] = frozenset()  # functions the user allowed for good: they run without asking
+    # The site's origin (`https://host`): a citation's dataset and owner pages are whole URLs on it.
+    site: str = ""
     id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex}")
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -229,15 +232,11 @@ async def _choices(
     yield total
 
 
-def _citations(answer: Answer) -> list[dict[str, object]]:
-    return [c.as_json() for c in answer.citations]
-
-
-def _extensions(answer: Answer) -> dict[str, Any]:
+def _extensions(answer: Answer, site: str) -> dict[str, Any]:
     """gptstore's fields of a message besides OpenAI's: its citations and, when the reply stopped before a
     call that needs the user's approval, that call (`pending_tool_call`: call_id, name, domain, and
     `arguments` as a JSON string, as OpenAI's `tool_calls` and the Responses call items write them)."""
-    fields: dict[str, Any] = {"citations": _citations(answer)}
+    fields: dict[str, Any] = {"citations": [c.as_json(site) for c in answer.citations]}
     if answer.status == "requires_approval" and answer.pending is not None:
         pending = answer.pending
         fields["pending_tool_call"] = {**pending.as_json(), "arguments": pending.arguments or "{}"}
@@ -265,7 +264,7 @@ async def completion(events: AsyncIterator[tuple[int, Delta | Answer] | Usage], 
                     "role": "assistant",
                     "content": answer.content,
                     "refusal": None,
-                    **_extensions(answer),
+                    **_extensions(answer, plan.site),
                 },
                 "logprobs": None,
                 "finish_reason": answer.finish_reason,
@@ -310,7 +309,7 @@ async def chunks(events: AsyncIterator[tuple[int, Delta | Answer] | Usage], plan
                 if item.text:
                     yield chunk(choice(index, {"content": item.text}))
             else:
-                yield chunk(choice(index, _extensions(item), item.finish_reason))
+                yield chunk(choice(index, _extensions(item, plan.site), item.finish_reason))
     except Exception as exc:  # the status line is sent: the error travels in the stream, as OpenAI's does
         if not isinstance(exc, AppError):
             logger.exception("chat completion stream failed")

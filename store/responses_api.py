@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from litestar import Controller, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 from redis.asyncio import Redis
@@ -19,6 +19,7 @@ from core.llm import get_llm
 from core.models import User
 from core.settings import Settings
 from core.sse import RawEventStream
+from retrieval.citations import site_of
 from store import responses as service
 from store import responses_plan
 from store.conversation_items import refuse
@@ -68,6 +69,7 @@ class ResponsesController(Controller):
     @post("/", status_code=200, responses=_error_specs(400, 401, 404, 429, 502, 503))
     async def create(
         self,
+        request: Request,
         data: CreateResponseRequest,
         current_user: User,
         db_session: AsyncSession,
@@ -79,6 +81,7 @@ class ResponsesController(Controller):
         check_request(data, settings)
         llm = get_llm(settings)
         plan = await responses_plan.plan(db_session, settings, redis, llm, current_user, data)
+        plan.site = site_of(request.base_url)  # an API client follows whole URLs only
         if not data.stream:
 
             async def in_request(plan, response, result) -> None:

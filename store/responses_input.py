@@ -1,6 +1,6 @@
 """The `input` of `POST /v1/responses` read into items: messages (text and images), function calls and
 their outputs, and the records of what ran on the server. Anything this server would have to ignore is a
-400 naming the item and field (`input[2].content[0].type`), in the codes of `store/openai_params.py`.
+400 naming the item and field (`input[2].content[0].type`), in the codes of `store/openai_checks.py`.
 
 The output items a response carries are input items too, as OpenAI takes them (`input += response.output`,
 "manual state"): a `message`, a `function_call`, and the records of the server's own work
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from store.openai_params import _refuse
+from store.openai_checks import refuse
 
 ROLES = ("user", "assistant", "system", "developer")
 TEXT_PARTS = ("input_text", "output_text", "text")
@@ -67,12 +67,12 @@ def _check_record(raw: dict[str, Any], where: str) -> None:
         value = raw[name]
         if not any(isinstance(value, _JSON_TYPES[k]) for k in kinds):
             wanted = " or ".join("null" if k == "null" else f"a JSON {k}" for k in kinds)
-            raise _refuse(f"'{where}.{name}' must be {wanted}", f"{where}.{name}", "invalid_type")
+            raise refuse(f"'{where}.{name}' must be {wanted}", f"{where}.{name}", "invalid_type")
         item_kind = schema.get("items", {}).get("type")
         for j, member in enumerate(value if isinstance(value, list) and item_kind else []):
             if not isinstance(member, _JSON_TYPES[item_kind]):
                 at = f"{where}.{name}[{j}]"
-                raise _refuse(f"'{at}' must be a JSON {item_kind}", at, "invalid_type")
+                raise refuse(f"'{at}' must be a JSON {item_kind}", at, "invalid_type")
 
 
 ITEM_FIELDS = {  # accepted fields of each input item type (others are refused by name)
@@ -137,14 +137,14 @@ class InputItem:
 
 def string_field(value: Any, where: str) -> str:
     if not isinstance(value, str):
-        raise _refuse(f"'{where}' must be a string", where, "invalid_type")
+        raise refuse(f"'{where}' must be a string", where, "invalid_type")
     return value
 
 
 def _message(item: dict[str, Any], where: str) -> InputItem:
     role = item.get("role")
     if role not in ROLES:
-        raise _refuse(
+        raise refuse(
             f"'{where}.role' must be one of {', '.join(ROLES)}, not {role!r}",
             f"{where}.role",
             "invalid_value",
@@ -153,7 +153,7 @@ def _message(item: dict[str, Any], where: str) -> InputItem:
     if isinstance(content, str):
         return InputItem("message", role=role, text=content)
     if not isinstance(content, list) or not content:
-        raise _refuse(
+        raise refuse(
             f"'{where}.content' must be a string or a non-empty list of parts",
             f"{where}.content",
             "invalid_value",
@@ -168,20 +168,20 @@ def _message(item: dict[str, Any], where: str) -> InputItem:
         elif kind == "input_image" and role == "user":
             url = part.get("image_url")
             if part.get("file_id") is not None or not isinstance(url, str):
-                raise _refuse(
+                raise refuse(
                     f"'{at}' needs an 'image_url' (https or a data URL); file ids are not supported",
                     f"{at}.image_url",
                     "invalid_value",
                 )
             if not url.lower().startswith(IMAGE_URL_PREFIXES):  # what the model's provider fetches
-                raise _refuse(
+                raise refuse(
                     f"'{at}.image_url' must be an https URL or a data URL of an image (data:image/...)",
                     f"{at}.image_url",
                     "invalid_value",
                 )
             images.append(url)
         else:
-            raise _refuse(
+            raise refuse(
                 f"'{at}' of type {kind!r} is not supported here: text parts, and images in user messages",
                 f"{at}.type",
                 "unsupported_value",
@@ -199,22 +199,22 @@ def read_input(value: str | list[Any] | None) -> list[InputItem]:
     for i, raw in enumerate(value):
         where = f"input[{i}]"
         if not isinstance(raw, dict):
-            raise _refuse(f"'{where}' must be an object", where, "invalid_type")
+            raise refuse(f"'{where}' must be an object", where, "invalid_type")
         kind = raw.get("type", "message" if "role" in raw else None)
         if kind is None:
-            raise _refuse(
+            raise refuse(
                 f"'{where}' needs a 'type' (or a 'role', for a message)",
                 f"{where}.type",
                 "missing_required_parameter",
             )
         if kind not in ITEM_FIELDS:
-            raise _refuse(
+            raise refuse(
                 f"'{where}.type' {kind!r} is not supported: {', '.join(ITEM_FIELDS)}",
                 f"{where}.type",
                 "unsupported_value",
             )
         for extra in set(raw) - ITEM_FIELDS[kind]:
-            raise _refuse(f"'{where}.{extra}' is not supported", f"{where}.{extra}", "unsupported_parameter")
+            raise refuse(f"'{where}.{extra}' is not supported", f"{where}.{extra}", "unsupported_parameter")
         if kind in RECORDS:
             _check_record(raw, where)
             items.append(InputItem(kind, role="assistant", record=dict(raw)))

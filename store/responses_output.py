@@ -32,7 +32,7 @@ from core.openai_errors import openai_error, openai_status
 from core.settings import Settings
 from retrieval.answer import Answer
 from retrieval.attribution import license_url
-from retrieval.citations import cited_dataset, cited_numbers
+from retrieval.citations import cited_dataset, cited_numbers, on_site
 from retrieval.tool_loop import ToolCallEnded, ToolCallStarted
 from store.conversation_items import cited_dataset_fields
 from store.openai_ids import conversation_public_id
@@ -120,7 +120,7 @@ def annotations(content: str, plan: ResponsePlan, answer: Answer) -> list[dict[s
             "file_id": str(c.file_id),
             "filename": c.filename,
             "index": index,
-            **cited_dataset_fields(c.as_json()),
+            **cited_dataset_fields(c.as_json(plan.site)),
         }
         for c, index in zip(answer.citations, seen.values(), strict=False)
     ]
@@ -130,7 +130,8 @@ def _search_results(plan: ResponsePlan, max_words: int) -> list[dict[str, Any]]:
     results = []
     for s in plan.sources:
         filename, heading = s.labels(max_words)  # a private file's within the verbatim guard's limit
-        dataset = cited_dataset(s) or {}  # an open passage is handed out with its terms, as citations are
+        # an open passage is handed out with its terms, as citations are
+        dataset = on_site(cited_dataset(s), plan.site) or {}
         license = s.license if s.access == "open" else None
         results.append(
             {

@@ -15,11 +15,9 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from core.schemas import has_visible
 from core.settings import Settings
+from store.openai_checks import accepted, check_range, refuse
 from store.openai_params import (
-    _accepted,
     _branches,
-    _check_range,
-    _refuse,
     json_boolean,
     json_integer,
     json_number,
@@ -203,24 +201,24 @@ def _check_tools(request: CreateResponseRequest) -> None:
         where = f"tools[{i}]"
         if not isinstance(tool, dict) or tool.get("type") != "function":
             kind = tool.get("type") if isinstance(tool, dict) else type(tool).__name__
-            raise _refuse(
+            raise refuse(
                 f"'{where}' of type {kind!r} is not supported: only client `function` tools (the GPT's own "
                 "knowledge search and actions run on the server)",
                 f"{where}.type",
                 "unsupported_value",
             )
         for extra in set(tool) - TOOL_FIELDS:
-            raise _refuse(f"'{where}.{extra}' is not supported", f"{where}.{extra}", "unsupported_parameter")
+            raise refuse(f"'{where}.{extra}' is not supported", f"{where}.{extra}", "unsupported_parameter")
         name = string_field(tool.get("name"), f"{where}.name")
         if not FUNCTION_NAME.fullmatch(name):
-            raise _refuse(
+            raise refuse(
                 f"Invalid '{where}.name': {name!r} does not match '^[a-zA-Z0-9_-]{{1,64}}$' (letters, "
                 "digits, underscores and dashes, at most 64)",
                 f"{where}.name",
                 "invalid_value",
             )
         if name in names:
-            raise _refuse(
+            raise refuse(
                 f"Duplicate function name {name!r} in 'tools' (also tools[{names.index(name)}]): names "
                 "must be unique",
                 f"{where}.name",
@@ -228,49 +226,49 @@ def _check_tools(request: CreateResponseRequest) -> None:
             )
         names.append(name)
         if tool.get("parameters") is not None and not isinstance(tool["parameters"], dict):
-            raise _refuse(
+            raise refuse(
                 f"'{where}.parameters' must be a JSON schema object", f"{where}.parameters", "invalid_value"
             )
     choice = request.tool_choice
     if isinstance(choice, str) and choice not in TOOL_CHOICES:
-        raise _refuse(
+        raise refuse(
             f"'tool_choice' must be one of {', '.join(TOOL_CHOICES)} or a function",
             "tool_choice",
             "invalid_value",
         )
     if isinstance(choice, dict):
         if choice.get("type") != "function" or set(choice) - {"type", "name"}:
-            raise _refuse(
+            raise refuse(
                 '\'tool_choice\' objects are `{"type": "function", "name": ...}` only',
                 "tool_choice",
                 "unsupported_value",
             )
         if not isinstance(choice.get("name"), str):
-            raise _refuse(
+            raise refuse(
                 "Missing required parameter: 'tool_choice.name'.",
                 "tool_choice.name",
                 "missing_required_parameter",
             )
         if choice.get("name") not in names:
-            raise _refuse(
+            raise refuse(
                 f"'tool_choice' names {choice.get('name')!r}, which is not in 'tools'",
                 "tool_choice.name",
                 "invalid_value",
             )
     if choice in ("required",) and not names or isinstance(choice, dict) and not names:
-        raise _refuse("'tool_choice' requires 'tools'", "tool_choice", "invalid_value")
+        raise refuse("'tool_choice' requires 'tools'", "tool_choice", "invalid_value")
 
 
 def _check_metadata(metadata: dict[str, Any]) -> None:
     if len(metadata) > 16:
-        raise _refuse(f"'metadata' takes at most 16 pairs, got {len(metadata)}", "metadata", "invalid_value")
+        raise refuse(f"'metadata' takes at most 16 pairs, got {len(metadata)}", "metadata", "invalid_value")
     for key, value in metadata.items():
         if len(key) > METADATA_KEY_CHARS:
-            raise _refuse(
+            raise refuse(
                 f"'metadata' keys are at most {METADATA_KEY_CHARS} characters", "metadata", "invalid_value"
             )
         if not isinstance(value, str) or len(value) > METADATA_VALUE_CHARS:
-            raise _refuse(
+            raise refuse(
                 f"'metadata.{key}' must be a string of at most {METADATA_VALUE_CHARS} characters",
                 f"metadata.{key}",
                 "invalid_value",
@@ -281,7 +279,7 @@ def conversation_ref(value: str | dict[str, Any] | None) -> str | None:
     """The conversation id of `conversation` (a string or `{"id": ...}`)."""
     if isinstance(value, dict):
         if set(value) != {"id"} or not isinstance(value["id"], str):
-            raise _refuse("'conversation' is an id or {\"id\": ...}", "conversation", "invalid_value")
+            raise refuse("'conversation' is an id or {\"id\": ...}", "conversation", "invalid_value")
         return value["id"]
     return value
 
@@ -291,30 +289,30 @@ def check_request(request: CreateResponseRequest, settings: Settings) -> None:
     the request's JSON schema says it (`check_content` reads the input and tools once the model is known)."""
     table = parameters(TABLE)
     for name in request.model_extra or {}:
-        raise _refuse(f"Unrecognized request argument supplied: {name}", name, "unknown_parameter")
+        raise refuse(f"Unrecognized request argument supplied: {name}", name, "unknown_parameter")
     for name in CreateResponseRequest.model_fields:
         value = getattr(request, name)
         if value is None:
             continue
         spec = table[name]
-        if spec.support == "refused" and not _accepted(spec, value):
-            raise _refuse(f"'{name}' is not supported: {spec.doc}", name, "unsupported_parameter")
+        if spec.support == "refused" and not accepted(spec, value):
+            raise refuse(f"'{name}' is not supported: {spec.doc}", name, "unsupported_parameter")
         if name != "metadata":
-            _check_range(spec, value, settings)
+            check_range(spec, value, settings)
     for i, value in enumerate(request.include or []):
         if value not in INCLUDABLE:
-            raise _refuse(
+            raise refuse(
                 f"'include[{i}]' {value!r} is not supported: only {', '.join(INCLUDABLE)}",
                 f"include[{i}]",
                 "unsupported_value",
             )
     if request.truncation not in (None, "auto", "disabled"):
-        raise _refuse("'truncation' must be 'auto' or 'disabled'", "truncation", "invalid_value")
+        raise refuse("'truncation' must be 'auto' or 'disabled'", "truncation", "invalid_value")
     if request.metadata is not None:
         _check_metadata(request.metadata)
     conversation_ref(request.conversation)
     if request.conversation is not None and request.previous_response_id is not None:
-        raise _refuse(
+        raise refuse(
             "Use one of 'previous_response_id' and 'conversation', not both",
             "previous_response_id",
             "invalid_value",
@@ -329,7 +327,7 @@ def check_content(request: CreateResponseRequest) -> list[InputItem]:
     asked = [k for k, i in enumerate(items) if i.type == "message" and i.role == "user"]
     if asked and not has_visible(items[asked[-1]].text) and not items[asked[-1]].images:
         where = "input" if isinstance(request.input, str) else f"input[{asked[-1]}].content"
-        raise _refuse(
+        raise refuse(
             f"'{where}' has no text: the last user message is the question, and it is only blank.",
             where,
             "invalid_value",

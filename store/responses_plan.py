@@ -62,6 +62,8 @@ class ResponsePlan:
     image_note: str | None = None  # why the images were not looked at, if they were not
     toolset: Toolset | None = None  # the GPT's own tools; `answer` closes it
     allowed: frozenset[str] = frozenset()  # functions the user allowed for good: they run without asking
+    # The site's origin (`https://host`): a citation's dataset and owner pages are whole URLs on it.
+    site: str = ""
     uuid: uuid.UUID = field(default_factory=uuid.uuid4)
     created_at: int = field(default_factory=lambda: int(time.time()))
 

@@ -7,12 +7,15 @@ from typing import Any, Literal
 
 from litestar import Controller, Request, get, head, post
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Response, Stream
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from builder.deps import allowed_gpt
+from builder.models import Gpt
 from builder.schemas import GptRead
 from builder.service import GptService
 from core.filenames import content_disposition
@@ -22,6 +25,7 @@ from core.pagination import Page
 from core.params import Cursor, Limit, VersionNumber
 from core.settings import Settings
 from core.sse import sse, wants_stream
+from retrieval.citations import site_of
 from retrieval.schemas import ApprovalCreate
 from retrieval.service import KnowledgeService
 from store.admin_routes import AdminStoreController
@@ -48,6 +52,7 @@ from store.service import StoreService
 class PublishingController(Controller):
     path = "/api/gpts/{gpt_id:uuid}"
     tags = ["publishing"]
+    dependencies = {"allowed": Provide(allowed_gpt)}
 
     @post(
         "/publish",
@@ -58,6 +63,7 @@ class PublishingController(Controller):
     )
     async def publish(
         self,
+        allowed: Gpt,
         gpt_id: uuid.UUID,
         data: PublishRequest,
         current_user: User,
@@ -118,6 +124,7 @@ class PublishingController(Controller):
     @post("/appeal", status_code=201)
     async def appeal(
         self,
+        allowed: Gpt,
         gpt_id: uuid.UUID,
         data: AppealCreate,
         current_user: User,
@@ -251,8 +258,10 @@ class StoreController(Controller):
         return ConversationCreated(id=conversation.id)
 
 
-def _message_read(message: ChatMessage) -> ChatMessageRead:
-    return ChatMessageRead.model_validate(message, from_attributes=True)
+def _message_read(message: ChatMessage, request: Request) -> ChatMessageRead:
+    """The message for an API client: its citations' links whole URLs on this site."""
+    site = site_of(request.base_url)
+    return ChatMessageRead.model_validate(message, from_attributes=True, context={"site": site})
 
 
 class ConversationController(Controller):
@@ -277,6 +286,7 @@ class ConversationController(Controller):
     @get("/{conversation_id:uuid}/messages")
     async def list_messages(
         self,
+        request: Request,
         conversation_id: uuid.UUID,
         current_user: User,
         db_session: AsyncSession,
@@ -289,7 +299,7 @@ class ConversationController(Controller):
         service = ChatService(db_session, settings, redis, None)
         conversation = await service.owned(current_user, conversation_id)
         rows, next_cursor = await service.message_page(conversation, limit, cursor)
-        return Page(data=[_message_read(m) for m in rows], next_cursor=next_cursor)
+        return Page(data=[_message_read(m, request) for m in rows], next_cursor=next_cursor)
 
     @post("/{conversation_id:uuid}/messages", status_code=200)
     async def send(
@@ -312,14 +322,20 @@ class ConversationController(Controller):
         if wants_stream(request):
             return sse(
                 streamed_reply(
-                    state.db, state.settings, state.redis, current_user.id, conversation.id, data.content
-                )
+                    state.db,
+                    state.settings,
+                    state.redis,
+                    current_user.id,
+                    conversation.id,
+                    data.content,
+                    site_of(request.base_url),
+                )  # fmt: skip
             )
         result = None
         async for event in service.reply(current_user, conversation, data.content):
             if isinstance(event, tuple):
                 result = event
-        return ChatReplyRead(conversation_id=conversation.id, message=_message_read(result[0]))
+        return ChatReplyRead(conversation_id=conversation.id, message=_message_read(result[0], request))
 
     @post("/{conversation_id:uuid}/approvals", status_code=200)
     async def approve(
@@ -342,13 +358,21 @@ class ConversationController(Controller):
         await service.check_rate(current_user)
         if wants_stream(request):
             return sse(
-                streamed_reply(state.db, state.settings, state.redis, current_user.id, conversation.id, data)
+                streamed_reply(
+                    state.db,
+                    state.settings,
+                    state.redis,
+                    current_user.id,
+                    conversation.id,
+                    data,
+                    site_of(request.base_url),
+                )  # fmt: skip
             )
         result = None
         async for event in service.decide(current_user, conversation, data):
             if isinstance(event, tuple):
                 result = event
-        return ChatReplyRead(conversation_id=conversation.id, message=_message_read(result[0]))
+        return ChatReplyRead(conversation_id=conversation.id, message=_message_read(result[0], request))
 
 
 route_handlers = [PublishingController, StoreController, ConversationController, AdminStoreController]

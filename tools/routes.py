@@ -47,6 +47,10 @@ class Draft:
 async def provide_draft(
     gpt_id: uuid.UUID, current_user: User, db_session: AsyncSession, settings: Settings
 ) -> Draft:
+    """The draft's tools, once the caller is found to own it: checked here, before the body is validated
+    (litestar resolves dependencies first), so who may not edit it is told that, not what is wrong with
+    what they sent."""
+    await GptService(db_session, settings).get_owned(current_user, gpt_id)
     return Draft(gpt_id, current_user, db_session, settings, ToolService(db_session, settings))
 
 

@@ -100,6 +100,7 @@ async def publish(
         PublishRequest,
         data,
         lambda p: store.publish(page_user, gpt_id, p.visibility, p.category, p.release_notes),
+        allowed=lambda: GptService(db_session, settings).get_owned(page_user, gpt_id),
     )
     if not outcome.ok:
         return await _publish_page(
@@ -213,8 +214,9 @@ async def appeal(
     values = await form_values(request, "message")
     store = StoreService(db_session, settings, redis)
     outcome = await submit(
-        db_session, AppealCreate, values, lambda a: store.appeal(page_user, gpt_id, a.message)
-    )
+        db_session, AppealCreate, values, lambda a: store.appeal(page_user, gpt_id, a.message),
+        allowed=lambda: GptService(db_session, settings).get_owned(page_user, gpt_id),
+    )  # fmt: skip
     if not outcome.ok:
         errors = {f"appeal_{k}" if k != "form" else "appeal_message": v for k, v in outcome.errors.items()}
         return await _publish_page(

@@ -16,6 +16,7 @@ from litestar.response import Redirect, Template
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from builder.service import GptService
 from core.auth import client_ip
 from core.errors import NotFound, RateLimited
 from core.models import User
@@ -102,6 +103,7 @@ async def save_embed_settings(
         EmbedSettings,
         {"allowed_origins": lines},
         lambda data: service.configure(page_user, gpt_id, data, base_url),
+        allowed=lambda: GptService(db_session, settings).get_owned(page_user, gpt_id),
     )
     if outcome.ok:
         return Redirect(f"/g/{gpt_id}/embed?saved=true", status_code=303)

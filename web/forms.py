@@ -170,10 +170,24 @@ class Outcome:
 
 
 async def submit(
-    session: AsyncSession, model: type[M], values: dict[str, Any], action: Callable[[M], Awaitable[Any]]
+    session: AsyncSession,
+    model: type[M],
+    values: dict[str, Any],
+    action: Callable[[M], Awaitable[Any]],
+    *,
+    allowed: Callable[[], Awaitable[Any]] | None = None,
 ) -> Outcome:
     """Validate `values` with the API's `model`, then run `action` in a savepoint: nothing of a refused
-    action is kept, and the request's transaction goes on to render the form again."""
+    action is kept, and the request's transaction goes on to render the form again.
+
+    `allowed`: the check of who may post the form (the role a route needs), run first, as the API's
+    providers run before its body is validated: a caller below the role gets its 403 (or 404), not the
+    form's field errors."""
+    if allowed is not None:
+        try:
+            await allowed()
+        except AppError as exc:
+            return Outcome(False, errors=field_errors(exc), status=exc.status)
     data, errors = parse(model, values)
     if data is None:
         return Outcome(False, errors=errors, status=422)

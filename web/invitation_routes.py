@@ -43,6 +43,7 @@ class InvitationForms(OrganizationFamily):
             InvitationCreate,
             values,
             lambda data: service.invite(page.user, organization_id, data, base),
+            allowed=lambda: page.service.membership(page.user, organization_id, "invite"),
         )
         if outcome.ok:
             token = await keep_once(page.redis, page.user.id, outcome.value.model_dump(mode="json"))

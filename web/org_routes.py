@@ -113,11 +113,16 @@ async def post_form(
     action: Any,
     done: str = "",
     anchor: str = "",
+    need: str = "see_organization",
 ) -> Any:
-    """Validate the form with the API's `model`, run `action`, and come back to the organisation's page
-    (or to the path `action` returns; or show the refusal at the form, with the API's status)."""
+    """Check the caller's role allows `need` (`OrganizationService.membership`), validate the form with the
+    API's `model`, run `action`, and come back to the organisation's page (or to the path `action`
+    returns; or show the refusal at the form, with the API's status)."""
     values = await form_values(page.request, *fields)
-    outcome = await submit(page.session, model, values, action)
+    outcome = await submit(
+        page.session, model, values, action,
+        allowed=lambda: page.service.membership(page.user, organization_id, need),
+    )  # fmt: skip
     if outcome.ok:
         back = f"/organizations/{organization_id}?done={done}#{anchor}"
         return Redirect(outcome.value if isinstance(outcome.value, str) else back, status_code=303)
@@ -174,6 +179,7 @@ class OrganizationPages(OrganizationFamily):
         return await post_form(
             page, organization_id, OrganizationUpdate, ORGANIZATION_FIELDS,
             lambda data: page.service.update(page.user, organization_id, data), "saved", "h-settings",
+            "update_organization",
         )  # fmt: skip
 
     @post("/{organization_id:uuid}/members/{user_id:uuid}/role", opt=AT_ORGANIZATION)
@@ -182,7 +188,7 @@ class OrganizationPages(OrganizationFamily):
         return await post_form(
             page, organization_id, MemberUpdate, ("role",),
             lambda data: page.service.set_role(page.user, organization_id, user_id, data.role), "role",
-            "h-members",
+            "h-members", "change_roles",
         )  # fmt: skip
 
     @post("/{organization_id:uuid}/members/{user_id:uuid}/remove", opt=AT_ORGANIZATION)
@@ -213,7 +219,7 @@ class OrganizationPages(OrganizationFamily):
         return await post_form(
             page, organization_id, OwnershipTransfer, ("user_id",),
             lambda data: page.service.transfer_ownership(page.user, organization_id, data.user_id),
-            "transferred", "h-members",
+            "transferred", "h-members", "transfer_ownership",
         )  # fmt: skip
 
     @post("/{organization_id:uuid}/delete", opt=AT_ORGANIZATION)

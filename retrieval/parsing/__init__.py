@@ -28,6 +28,7 @@ from retrieval.parsing.base import (
     TSV,
     XLSX,
     Detected,
+    EmptyDocument,
     ErrorCode,
     Limits,
     ParsedDocument,
@@ -59,6 +60,7 @@ __all__ = [
     "SUPPORTED_FORMATS",
     "TSV",
     "XLSX",
+    "EmptyDocument",
     "ErrorCode",
     "ParseError",
     "ParsedDocument",
@@ -77,7 +79,7 @@ def parse_document(
 ) -> ParsedDocument:
     """Text sections of a file, with page numbers and heading paths for citations."""
     if len(data) <= 65536 and not data.strip(b"\x00 \t\r\n"):  # larger blank files find no text below
-        raise ParseError("invalid_file", f"{filename or 'The file'} is empty.")
+        raise EmptyDocument(f"{filename or 'The file'} is empty.")
     media_type = None
     try:
         detected = detect(data, filename)
@@ -110,8 +112,7 @@ def parse_document(
         for s in attach_bare_headings(cleaned)
     ]
     if not cleaned:
-        raise ParseError(
-            "invalid_file",
+        raise EmptyDocument(
             f"No text found in {filename or 'the file'}. Scanned documents and images need OCR, "
             "which is not supported.",
         )

@@ -69,6 +69,14 @@ class ParseError(Exception):
         self.media_type = media_type
 
 
+class EmptyDocument(ParseError):
+    """A file that holds no text at all: blank, or a format whose parse finds none (an upload refuses
+    it at once, `retrieval.uploads.holds_no_text`)."""
+
+    def __init__(self, message: str, media_type: str | None = None) -> None:
+        super().__init__("invalid_file", message, media_type)
+
+
 @dataclass
 class Detected:
     media_type: str

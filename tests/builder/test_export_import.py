@@ -185,3 +185,23 @@ async def test_an_export_read_by_the_shared_reader_still_imports(client, creator
     assert response.status_code == 201, response.text
     files = (await client.get(f"/api/gpts/{response.json()['id']}/files", headers=creator_headers)).json()
     assert [f["filename"] for f in files["data"]] == ["a.md"]
+
+
+async def test_an_export_with_a_file_without_text_imports_without_it(client, creator_headers):
+    """A file that failed as empty where it was exported is left out, as a batch skips it; the rest comes."""
+    files = [
+        {"path": "knowledge/00-a.md", "filename": "a.md", "access": "private"},
+        {"path": "knowledge/01-blank.md", "filename": "blank.md", "access": "private"},
+    ]
+    manifest = {"format": "gptstore.gpt", "version": 1, "gpt": {"name": "Blank"}, "files": files}
+    archive = archives.zipped(
+        ("gptstore.json", json.dumps(manifest).encode()),
+        ("knowledge/00-a.md", b"# Ferries\n\nThey run in summer."),
+        ("knowledge/01-blank.md", b" \n\n "),
+    )
+    response = await client.post(
+        "/api/gpts/import", files={"file": ("x.zip", archive)}, headers=creator_headers
+    )
+    assert response.status_code == 201, response.text
+    kept = (await client.get(f"/api/gpts/{response.json()['id']}/files", headers=creator_headers)).json()
+    assert [f["filename"] for f in kept["data"]] == ["a.md"]

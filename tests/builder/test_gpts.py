@@ -66,13 +66,39 @@ async def test_unknown_category_and_overlap_rules(client, creator_headers):
         headers=creator_headers,
     )
     assert bad_overlap.status_code == 422
-    assert bad_overlap.json()["errors"][0]["field"].startswith("retrieval")
+    assert bad_overlap.json()["errors"] == [
+        {
+            "field": "retrieval.chunk_overlap",
+            "message": "chunk_overlap must be at most 100, half of chunk_size (200)",
+        }
+    ]
     ok = await client.patch(
         f"/api/gpts/{gpt['id']}",
         json={"retrieval": {"chunk_size": 400, "chunk_overlap": 100}},
         headers=creator_headers,
     )
     assert ok.json()["retrieval"]["chunk_size"] == 400
+    # Sent alone, each is checked against the other as the GPT has it, and the sentence names that limit.
+    url = f"/api/gpts/{gpt['id']}"
+    for sent, field, message in (
+        (
+            {"chunk_overlap": 1000},
+            "chunk_overlap",
+            "chunk_overlap must be at most 200, half of chunk_size (400)",
+        ),
+        (
+            {"chunk_overlap": 3000},
+            "chunk_overlap",
+            "chunk_overlap must be at most 200, half of chunk_size (400)",
+        ),
+        ({"chunk_size": 150}, "chunk_size", "chunk_size must be at least 200, twice chunk_overlap (100)"),
+    ):
+        refused = await client.patch(url, json={"retrieval": sent}, headers=creator_headers)
+        assert refused.json()["errors"] == [{"field": f"retrieval.{field}", "message": message}], sent
+    big = await client.patch(
+        url, json={"retrieval": {"chunk_size": 4096, "chunk_overlap": 2048}}, headers=creator_headers
+    )
+    assert big.json()["retrieval"]["chunk_overlap"] == 2048
 
 
 async def test_other_users_get_404(client, creator_headers, session, settings):

@@ -118,7 +118,7 @@ async def test_a_validators_own_sentence_comes_without_pydantics_prefix(client, 
         "each tag has at most 32 characters": await client.patch(
             url, json={"tags": ["x" * 40]}, headers=creator_headers
         ),
-        "chunk_overlap must be at most half of chunk_size": await client.patch(
+        "chunk_overlap must be at most 50, half of chunk_size (100)": await client.patch(
             url, json={"retrieval": {"chunk_size": 100, "chunk_overlap": 90}}, headers=creator_headers
         ),
         "'ftp://x': an origin starts with https:// or http://": await client.put(

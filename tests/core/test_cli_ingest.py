@@ -72,6 +72,7 @@ def test_ingest_uploads_a_folder_once_and_resumes(database_url, server_urls, tmp
     (folder / "a.md").write_text("# A\n\nThe ferry leaves at nine.\n")
     (folder / "guides" / "b.txt").write_text("Kayaks rent for 600 NOK.\n")
     (folder / "guides" / "deep" / "c.md").write_text("# C\n\nThe tide is 2.3 metres.\n")
+    (folder / "guides" / "deep" / "a.md").write_text("# Another A\n\nThe ferry returns at six.\n")
     (folder / "guides" / "empty.txt").write_text("")
     (folder / ".git" / "config").write_text("[core]\n")
     (folder / ".DS_Store").write_bytes(b"\0\1")
@@ -81,9 +82,15 @@ def test_ingest_uploads_a_folder_once_and_resumes(database_url, server_urls, tmp
     try:
         first = CliRunner().invoke(main, ["ingest", str(folder), "--dataset", str(dataset_id), "--no-wait"])
         assert first.exit_code == 0, first.output
-        assert "3 files to upload; 0 already in the dataset, 1 empty" in first.output
+        assert "4 files to upload; 0 already in the dataset, 1 empty" in first.output
         files = _run(_files(database_url, dataset_id))
-        assert [name for name, _, _ in files] == ["a.md", "b.txt", "c.md"]
+        # Folders are kept below the folder given, as an archive's members keep theirs: both a.md arrive.
+        assert [name for name, _, _ in files] == [
+            "a.md",
+            "guides/b.txt",
+            "guides/deep/a.md",
+            "guides/deep/c.md",
+        ]
         assert len({batch for _, _, batch in files}) == 1 and files[0][2] is not None
         assert all(dispatched for _, dispatched, _ in files)  # handed to the job queue
 
@@ -93,13 +100,14 @@ def test_ingest_uploads_a_folder_once_and_resumes(database_url, server_urls, tmp
         (folder / "new\nline.txt").write_text("Narwhals are rarely seen.\n")
         again = CliRunner().invoke(main, ["ingest", str(folder), "--dataset", str(dataset_id), "--no-wait"])
         assert again.exit_code == 0, again.output
-        assert "3 files to upload; 3 already in the dataset" in again.output
+        assert "3 files to upload; 4 already in the dataset" in again.output
         assert [name for name, _, _ in _run(_files(database_url, dataset_id))] == [
             "a.md",
-            "b.txt",
             "bad\ufffdname.txt",
-            "c.md",
-            "d.md",
+            "guides/b.txt",
+            "guides/d.md",
+            "guides/deep/a.md",
+            "guides/deep/c.md",
             "newline.txt",
         ]
 

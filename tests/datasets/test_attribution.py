@@ -60,6 +60,10 @@ async def test_citations_name_the_dataset_its_owner_and_license_on_every_path(
         "url": f"/datasets/{dataset.id}",  # an open dataset's public page
     }  # fmt: skip
 
+    # An API client is elsewhere: the links it is given are whole URLs on this site.
+    site = str(client.base_url).rstrip("/")
+    expected["url"], expected["owner"]["url"] = site + expected["url"], site + expected["owner"]["url"]
+
     def check(citations: list[dict]) -> None:
         by_file = {c["filename"]: c for c in citations}
         assert by_file["ferries.md"]["dataset_id"] == str(dataset.id)
@@ -94,6 +98,17 @@ async def test_citations_name_the_dataset_its_owner_and_license_on_every_path(
     annotations = message["content"][0]["annotations"]
     assert annotations and all(a["type"] == "file_citation" for a in annotations)
     check(annotations)
+    conversation = await client.post(
+        "/v1/responses",
+        json={"model": gpt_id, "input": QUESTION, "conversation": (await client.post(
+            "/v1/conversations", json={}, headers=creator_headers)).json()["id"]},
+        headers=creator_headers,
+    )  # fmt: skip
+    items = await client.get(
+        f"/v1/conversations/{conversation.json()['conversation']['id']}/items", headers=creator_headers
+    )
+    [answer] = [item for item in items.json()["data"] if item["role"] == "assistant"]
+    check(answer["content"][0]["annotations"])
 
 
 async def test_citations_are_counted_per_dataset_day_and_listed_gpt(

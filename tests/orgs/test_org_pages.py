@@ -98,6 +98,13 @@ async def test_role_forms_and_their_refusals(client, session, settings):
         await session.scalar(sa.select(Organization.name).where(Organization.id == org_id)) == "Fjord Tours"
     )
 
+    # A member below the role is told so (403), not what is wrong with the form they sent.
+    await log_in(client, people["member"].email)
+    below = await _post(client, f"{url}/settings", name="", handle="!", website="nope", description="")
+    assert below.status_code == 403 and "admin" in below.text and 'id="e-website"' not in below.text
+    invite = await _post(client, f"{url}/invitations", role="emperor", email="not-an-address")
+    assert invite.status_code == 403
+
     await log_in(client, people["other"].email)
     assert (await client.get(url, headers=HTML)).status_code == 404
 

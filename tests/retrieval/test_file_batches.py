@@ -47,7 +47,8 @@ async def test_a_batch_of_parts_is_accepted_counted_and_completed(
     client, creator_headers, dataset, db, settings
 ):
     url = f"/api/datasets/{dataset.id}"
-    files = parts(*[(f"note-{i}.md", note(i)) for i in range(5)], ("empty.md", b""), ("again.md", note(0)))
+    notes = [(f"note-{i}.md", note(i)) for i in range(5)]
+    files = parts(*notes, ("empty.md", b" \n\t\n"), ("again.md", note(0)))
     response = await post_batch(client, creator_headers, url, files)
     assert response.status_code == 202, response.text
     batch = response.json()

@@ -37,7 +37,7 @@ from retrieval import search as search_module
 from retrieval.embedding import EmbeddingError, MiniLMEmbedder, get_embedder
 from retrieval.indexer import index_tail
 from retrieval.jobs import BATCH, ingest, resume_stale
-from retrieval.models import KnowledgeChunk, KnowledgeFile
+from retrieval.models import Dataset, KnowledgeChunk, KnowledgeFile
 from retrieval.parsing import DOCX, PDF, PPTX, XLSX
 from retrieval.reindex import chunks_to_reindex, reindex
 from retrieval.scheduling import enqueue_ingestion
@@ -331,7 +331,6 @@ UNREADABLE = [
     ("truncated.docx", museum_docx()[:3000], "invalid_file", "damaged"),
     ("secret.pdf", encrypt_pdf(make_pdf(["Secret"]), "s3cret"), "invalid_file", "encrypted"),
     ("scan.pdf", make_pdf([""]), "invalid_file", "No text found"),
-    ("blank.txt", b"  \n\t\n ", "invalid_file", "empty"),
     ("blob.bin", random.Random(7).randbytes(4096), "unsupported_file", "Supported: PDF"),
     ("photo.png", b"\x89PNG\r\n\x1a\n" + random.Random(8).randbytes(2048), "unsupported_file",
      "Portable Network Graphics"),
@@ -356,15 +355,27 @@ async def test_unreadable_files_fail_with_a_reason(
     assert await chunk_ords(session, file_id) == []
 
 
-async def test_empty_upload_is_refused_and_nothing_is_stored(client, creator_headers, settings):
+async def test_an_upload_without_text_is_refused_naming_the_file_and_nothing_is_stored(
+    client, creator_headers, settings, session, creator
+):
+    dataset = Dataset(owner_id=creator.id, name="Harbour notes")
+    session.add(dataset)
+    await session.commit()
     gpt_id = await create_gpt(client, creator_headers)
-    response = await client.post(
-        f"/api/gpts/{gpt_id}/files", files={"file": ("empty.txt", b"")}, headers=creator_headers
-    )
-    assert response.status_code == 422
-    assert response.json()["errors"][0]["field"] == "file"
-    listed = await client.get(f"/api/gpts/{gpt_id}/files", headers=creator_headers)
-    assert listed.json()["data"] == []
+    blanks = [
+        ("empty.txt", b""),
+        ("blank.md", b" \n\t\r\n"),
+        ("bom.txt", b"\xef\xbb\xbf\n"),
+        ("bare.html", b"<p> </p>"),
+    ]
+    for url in (f"/api/gpts/{gpt_id}", f"/api/datasets/{dataset.id}"):
+        for name, content in blanks:
+            response = await client.post(
+                f"{url}/files", files={"file": (name, content)}, headers=creator_headers
+            )
+            assert response.status_code == 422, (url, name, response.text)
+            assert response.json()["errors"][0]["field"] == "file" and f"'{name}' is empty" in response.text
+        assert (await client.get(f"{url}/files", headers=creator_headers)).json()["data"] == []
     assert not [p for p in (settings.data_dir / "files").rglob("*") if p.is_file()]
 
 

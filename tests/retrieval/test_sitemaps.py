@@ -7,7 +7,7 @@ import gzip
 import pytest
 
 from core.settings import Settings
-from retrieval.web_import import ImportLimits, PageError, parse_sitemap
+from retrieval.web_documents import ImportLimits, PageError, parse_sitemap
 from tests.retrieval.web_site import sitemap_index, urlset
 
 

@@ -347,6 +347,6 @@ async def test_a_dataset_imports_pages_through_its_own_routes_and_only_its_edito
 )
 def test_a_pages_file_is_named_after_its_whole_title(title, name):
     """A title is no path: its slashes do not cut it to what follows the last one (`b>.html`)."""
-    from retrieval.web_import import page_filename
+    from retrieval.web_documents import page_filename
 
     assert page_filename("https://example.org/fjords/geiranger/", title, ".html") == name

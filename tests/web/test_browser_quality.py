@@ -108,6 +108,22 @@ def test_every_page_fits_360_pixels(browser, site):
         page.goto(path)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 360, f"{path} scrolls sideways at 360 px ({width} px wide)"
+        # nor inside: a table in a scrolling box showed a third of its columns (the creator dashboard)
+        inner = page.evaluate(
+            "[...document.querySelectorAll('.table-wrap')].map(e => e.scrollWidth - e.clientWidth)"
+        )
+        assert all(extra <= 1 for extra in inner), f"{path} has a table that scrolls sideways: {inner}"
+    # The publish dialog, many screens long on a phone, is closed from its top, where it opens.
+    page.goto(f"/builder/{site.gpt_id}")
+    page.get_by_role("link", name="Publish").click()
+    close = page.locator("#publish-dialog").get_by_role("button", name="Close")
+    box = close.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 740 / 2, box
+    page.locator("#publish-panel").evaluate("p => p.scrollTo(0, p.scrollHeight)")
+    box = close.bounding_box()
+    assert box is not None and 0 <= box["y"] <= 740 - box["height"], box  # still in view at its end
+    close.click()
+    expect(page.locator("#publish-dialog")).not_to_be_visible()
     context.close()
 
 

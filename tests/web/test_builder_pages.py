@@ -149,8 +149,8 @@ async def test_configure_names_each_bad_field_and_saves_every_setting(
     assert 'value="Trail Buddy"' in invalid.text and 'value="Where to hike?"' in invalid.text
     overlap = await client.post(path, data={**form, "retrieval.top_k": "3"}, headers=HTML)
     assert (
-        "chunk_overlap must be at most half of chunk_size" in overlap.text
-        and 'id="e-retrieval"' in overlap.text
+        "chunk_overlap must be at most 150, half of chunk_size (300)" in overlap.text
+        and 'id="e-retrieval-chunk_overlap"' in overlap.text
     )
     too_many = await client.post(
         path, data={**form, "conversation_starters": ["a", "b", "c", "d", "e"]}, headers=HTML

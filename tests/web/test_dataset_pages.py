@@ -225,8 +225,13 @@ async def test_a_zip_in_an_upload_form_is_unpacked_as_a_batch(client, session, s
         batch = await session.get(FileBatch, named["ferries.txt"])
         assert batch.skipped == [{"filename": "inner.zip", "reason": "nested_archive"}]
 
-    broken = [("file", ("broken.zip", b"PK\x03\x04 not really")), ("file", ("kept.md", b"# Kept\n\nHere."))]
+    broken = [
+        ("file", ("broken.zip", b"PK\x03\x04 not really")),
+        ("file", ("blank.md", b" \n\n ")),
+        ("file", ("kept.md", b"# Kept\n\nHere.")),
+    ]
     form = {"csrf_token": token(client)}
     refused = await client.post(f"{path}/files", data=form, files=broken, headers=HTML)
     assert refused.status_code == 422 and "broken.zip" in refused.text
+    assert "blank.md: The file &#39;blank.md&#39; is empty" in refused.text
     assert "kept.md" in (await client.get(path, headers=HTML)).text

@@ -409,8 +409,12 @@ async def test_creator_sees_the_dashboard_and_replies_once_to_a_review(client, s
     token = client.cookies.get(CSRF_COOKIE)
     board = await client.get("/creator", headers=HTML)
     assert board.status_code == 200
-    assert re.search(r"Fjord Guide</a></th>\s*<td>public</td>\s*<td>approved</td>", board.text)
-    assert '<td class="num">7</td>' in board.text
+    assert re.search(
+        r'Fjord Guide</a></th>\s*<td data-label="Visibility">public</td>'
+        r'\s*<td data-label="Review">approved</td>',
+        board.text,
+    )
+    assert '<td class="num" data-label="Conversations">7</td>' in board.text
     path = f"/g/{listing.gpt_id}/reviews/{rating.id}/reply"
     assert f'action="{path}"' in (await client.get(f"/g/{listing.gpt_id}", headers=HTML)).text
     replied = await client.post(path, data={"text": "Longer now", "csrf_token": token}, headers=HTML)
