@@ -76,4 +76,6 @@ async def test_search_results_of_mcp_and_responses_carry_the_terms(settings, db,
         assert result["text"]
         assert result["attributes"]["license"] == "CC-BY-4.0"
         assert result["attributes"]["attribution"] == ATTRIBUTION
-        assert result["attributes"]["dataset_url"] == f"/datasets/{dataset.id}"
+        assert (
+            result["attributes"]["dataset_url"] == f"http://testserver/datasets/{dataset.id}"
+        )  # absolute: an API client follows it
