@@ -87,6 +87,7 @@ BINARY = {"schema": {"type": "string", "format": "binary"}}
 SUCCESS_CONTENT: dict[str, dict[str, Any]] = {
     "ApiGptsGptIdExportExport": {"application/zip": BINARY},
     "ApiStoreGptsGptIdFilesFileIdDownloadDownload": {"*/*": BINARY},
+    "ApiStoreGptsGptIdFilesFileIdDownloadDownloadHeaders": {"*/*": BINARY},  # HEAD: the file's own type
     "ApiGptsGptIdFilesFileIdEventsFileEvents": SSE,
     "ApiDatasetsDatasetIdFilesFileIdEventsFileEvents": SSE,
     "ApiGptsGptIdFilesEventsFilesEvents": SSE,
@@ -94,6 +95,7 @@ SUCCESS_CONTENT: dict[str, dict[str, Any]] = {
     "ApiDatasetsDatasetIdFileBatchesBatchIdEventsBatchEvents": SSE,
     "ApiGptsGptIdFileBatchesBatchIdEventsBatchEvents": SSE,
     "ApiStoreDatasetsDatasetIdFilesFileIdDownloadDownloadFile": {"*/*": BINARY},
+    "ApiStoreDatasetsDatasetIdFilesFileIdDownloadDownloadFileHeaders": {"*/*": BINARY},
     "ApiStoreDatasetsDatasetIdDownloadDownloadZip": {"application/zip": BINARY},
 }
 STREAMING = {

@@ -14,16 +14,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
-from core.app import create_app
-from core.settings import Settings
 from tests.conftest import TEST_SECRET, migrated_database
 
 CHECKS = [
@@ -54,36 +50,43 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-async def service(server_urls, migrated_template, tmp_path_factory):
-    """The app on a free loopback port over its own database; yields its base URL."""
-    database_url = await migrated_database(
-        server_urls[0], f"gptstore_contract_{os.getpid()}", migrated_template
+def service(server_urls, migrated_template, tmp_path_factory):
+    """`gptstore serve` (with its job worker) on a free loopback port over its own database; yields its base
+    URL. A process of its own, as in production: the server's work does not share this process's GIL and
+    garbage collector with the test run's heap while `st` drives it."""
+    database_url = asyncio.run(
+        migrated_database(server_urls[0], f"gptstore_contract_{os.getpid()}", migrated_template)
     )
-    settings = Settings(
-        database_url=database_url,
-        redis_url=server_urls[1],
-        data_dir=tmp_path_factory.mktemp("contract"),
-        secret_key=TEST_SECRET,
-        llm_provider="offline",
-        default_plan="plus",
-    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GPTSTORE_")} | {
+        "GPTSTORE_DATABASE_URL": database_url,
+        "GPTSTORE_REDIS_URL": server_urls[1],
+        "GPTSTORE_DATA_DIR": str(tmp_path_factory.mktemp("contract")),
+        "GPTSTORE_SECRET_KEY": TEST_SECRET,
+        "GPTSTORE_LLM_PROVIDER": "offline",
+        "GPTSTORE_DEFAULT_PLAN": "plus",
+        "GPTSTORE_LOG_LEVEL": "WARNING",
+    }
     port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    log = (tmp_path_factory.getbasetemp() / "contract-serve.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "serve", "--port", str(port), "--with-worker"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+    )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=base) as http:
-        for _ in range(200):
+    try:
+        for _ in range(1200):
+            assert server.poll() is None, Path(log.name).read_text()[-4000:]
             try:
-                if (await http.get("/health")).status_code == 200:
+                if httpx.get(f"{base}/ready").status_code == 200:
                     break
             except httpx.TransportError:
-                await asyncio.sleep(0.05)
-    yield base
-    server.should_exit = True
-    thread.join(timeout=10)
+                pass
+            time.sleep(0.05)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()
 
 
 def _seed(base: str) -> dict[str, str]:
@@ -146,13 +149,12 @@ def _seed(base: str) -> dict[str, str]:
             .raise_for_status()
             .json()["id"]
         )
-        for _ in range(100):
-            if (
-                http.get(f"/api/gpts/{gpt}/files/{file}", headers=auth["owner"]).json()["status"]
-                != "in_progress"
-            ):
+        for _ in range(300):  # the server's worker ingests it: the download and citation paths answer
+            status = http.get(f"/api/gpts/{gpt}/files/{file}", headers=auth["owner"]).json()["status"]
+            if status != "in_progress":
                 break
             time.sleep(0.1)
+        assert status == "completed", status
         published = http.post(
             f"/api/gpts/{gpt}/publish", json={"visibility": "public"}, headers=auth["owner"]
         )
