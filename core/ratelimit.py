@@ -7,8 +7,11 @@ overloaded would let the LLM spend it guards run unbounded exactly under load.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import tomllib
 import uuid
+from pathlib import Path
 
 from redis.asyncio import Redis
 
@@ -42,7 +45,7 @@ async def enforce(
     if count > limit:
         retry = max(int(ttl), 1)
         raise RateLimited(
-            f"Too many {action} requests: at most {limit} per {window_seconds} s. Try again in {retry} s.",
+            f"Too many {_phrase(action)}: at most {limit} per {window_seconds} s. Try again in {retry} s.",
             retry_after=retry,
             **({"limit": name} if name else {}),
         )
@@ -91,3 +94,14 @@ class LoginThrottle:
 
     async def succeeded(self, email: str) -> None:
         await self.redis.delete(self._keys(email, None)[0][0])
+
+
+@functools.cache
+def _phrases() -> dict[str, str]:
+    with (Path(__file__).parent / "data" / "rate_limit_phrases.toml").open("rb") as file:
+        return tomllib.load(file)
+
+
+def _phrase(action: str) -> str:
+    """What a 429 calls `action` (core/data/rate_limit_phrases.toml): "messages", not "messages requests"."""
+    return _phrases().get(action, f"{action} requests")

@@ -141,7 +141,7 @@ async def test_tool_errors_are_clear(settings, db, redis, session, creator):
             )
             assert not (await mcp.call_tool("ask", {"question": "Best fjord?"})).is_error
             limited_call = await mcp.call_tool("ask", {"question": "Best fjord, again?"})
-            assert limited_call.is_error and "Too many messages requests" in limited_call.content[0].text
+            assert limited_call.is_error and "Too many messages: at most" in limited_call.content[0].text
             empty = await mcp.call_tool("search_knowledge", {"query": " ", "limit": 50})
             assert empty.is_error
             reason = empty.content[0].text  # in words, not pydantic's dump

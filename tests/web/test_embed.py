@@ -238,17 +238,19 @@ async def test_visitors_gpts_and_addresses_are_rate_limited(settings, db, redis,
         ]
         refused = await ask(client, listing.gpt_id, first, "again")
         assert int(refused.headers["retry-after"]) >= 1
-        assert "embed-messages" in refused.json()["detail"]
+        assert refused.json()["detail"].startswith("Too many messages from this visitor: at most 2 per 60 s")
         # Another visitor still has their own allowance, until the GPT's shared one is spent.
         assert (await ask(client, listing.gpt_id, second, "q")).status_code == 200
-        assert (await ask(client, listing.gpt_id, second, "q")).status_code == 429
+        shared = await ask(client, listing.gpt_id, second, "q")
+        assert shared.status_code == 429
+        assert "Too many messages to this GPT from its embedded chats" in shared.json()["detail"]
 
         third, token = await open_window(client, listing.gpt_id)
         assert third.status_code == 200 and token
         window, token = await open_window(client, listing.gpt_id)
         assert window.status_code == 429 and not token  # the 4th window from one address this hour
         assert "frame-ancestors *" in window.headers["content-security-policy"]  # said inside the frame
-        assert "Too many" in window.text and window.headers["retry-after"]
+        assert "Too many new chats from this address" in window.text and window.headers["retry-after"]
 
 
 async def test_the_owner_sets_origins_with_a_form_and_sees_errors_at_the_field(
