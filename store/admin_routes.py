@@ -40,7 +40,8 @@ class AdminStoreController(Controller):
         settings: Settings,
         redis: Redis,
     ) -> VersionRead:
-        """Reject a version or unlist the GPT, with a reason the creator sees."""
+        """Reject a version or unlist the GPT, or undo either (`approve` a rejected version, `relist` the
+        GPT), with a reason the creator sees (409 for an undo of a decision that does not stand)."""
         service = StoreService(db_session, settings, redis)
         return VersionRead.of(await service.moderate(site_admin, gpt_id, number, data.action, data.reason))
 

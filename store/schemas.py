@@ -94,7 +94,10 @@ class AppealResolve(Strict):
 
 
 class ModerateRequest(Strict):
-    action: Literal["reject", "unlist"]
+    action: Literal["reject", "unlist", "approve", "relist"] = Field(
+        description="`reject` the version or `unlist` the GPT; `approve` a rejected version or `relist` an "
+        "unlisted GPT (or one hidden by reports) to undo them"
+    )
     reason: Annotated[str, Visible] = Field(min_length=1, max_length=1000)
 
 

@@ -24,6 +24,7 @@ from retrieval.embedding import get_embedder
 from retrieval.service import KnowledgeService
 from store.appeals import AppealsMixin
 from store.models import ChatMessage, Conversation, GptVersion, Listing
+from store.moderation import ModerationMixin
 from store.publishing import LISTING_SCOPE, PublishingMixin, invalidate
 from store.ranking import conversations_label, rating_average
 from store.schemas import Creator, GptPage, OpenFile, RatingDetail
@@ -31,7 +32,7 @@ from store.trust import trust_summary
 from tools.portability import tool_domains
 
 
-class StoreService(AppealsMixin, PublishingMixin):
+class StoreService(ModerationMixin, AppealsMixin, PublishingMixin):
     def __init__(self, session: AsyncSession, settings: Settings, redis: Redis | None = None):
         self.session = session
         self.settings = settings
@@ -205,43 +206,6 @@ class StoreService(AppealsMixin, PublishingMixin):
         return found is not None
 
     # Publishing ---------------------------------------------------------------------------------------
-
-    async def moderate(
-        self, admin: User, gpt_id: uuid.UUID, number: int, action: str, reason: str
-    ) -> GptVersion:
-        """`reject` a version (taken down if live) or `unlist` the GPT; the creator sees the reason."""
-        version = await self.session.scalar(
-            sa.select(GptVersion)
-            .where(GptVersion.gpt_id == gpt_id, GptVersion.number == number)
-            .with_for_update()
-        )
-        if version is None:
-            raise NotFound(f"No version {number} of this GPT")
-        listing = await self.session.get(Listing, gpt_id, with_for_update=True)
-        if action == "reject":
-            version.review_status = "rejected"
-            version.review_reasons = [*version.review_reasons, f"rejected by a moderator: {reason}"]
-            if listing is not None and listing.live_version == number:
-                previous = await self.session.scalar(
-                    sa.select(sa.func.max(GptVersion.number)).where(
-                        GptVersion.gpt_id == gpt_id, GptVersion.review_status == "approved"
-                    )
-                )
-                listing.live_version = previous
-                if previous is not None:
-                    prior = await self.session.scalar(
-                        sa.select(GptVersion).where(
-                            GptVersion.gpt_id == gpt_id, GptVersion.number == previous
-                        )
-                    )
-                    listing.visibility = prior.visibility
-        elif listing is not None:
-            listing.unlisted_reason = reason
-        if listing is not None:
-            self._relist(listing)
-        await self.session.flush()
-        await invalidate(self.redis, gpt_id)
-        return version
 
     async def set_featured(self, gpt_ids: list[uuid.UUID]) -> list[uuid.UUID]:
         """The ordered featured list; every GPT in it must be listed. Concurrent calls take turns: the

@@ -105,7 +105,7 @@ async def moderate(
     settings: Settings,
     redis: Redis,
 ) -> Any:
-    """Reject the version or unlist the GPT, with a reason
+    """Reject the version or unlist the GPT, or undo either (approve, relist), with a reason
     (`POST /api/admin/gpts/{id}/versions/{n}/moderate`)."""
     if redirect := admin_only(page_user, request):
         return redirect

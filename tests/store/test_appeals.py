@@ -119,3 +119,39 @@ async def test_after_a_denial_a_new_rejected_version_may_be_appealed(
     await client.patch(f"/api/gpts/{gpt_id}", json={"name": "Official Fjord Guides"}, headers=creator_headers)
     assert (await publish(client, creator_headers, gpt_id)).json()["number"] == 2
     assert (await _appeal(client, creator_headers, gpt_id)).status_code == 201
+
+
+async def test_a_moderator_undoes_a_rejection_and_an_unlisting_and_the_appeals_they_answer_are_granted(
+    client, creator_headers, session, settings
+):
+    """`approve` and `relist` undo `reject` and `unlist` without waiting for an appeal; an open appeal about
+    the decision is granted with the moderator's reason; undoing what does not stand is a 409."""
+    admin = await _admin(session, settings)
+    gpt_id = await _rejected(client, creator_headers, admin)
+    appeal = (await _appeal(client, creator_headers, gpt_id)).json()
+    url = f"/api/admin/gpts/{gpt_id}/versions/1/moderate"
+
+    async def moderate(action: str, reason: str = "my mistake"):
+        return await client.post(url, json={"action": action, "reason": reason}, headers=admin)
+
+    assert (await client.get(f"/api/store/gpts/{gpt_id}")).status_code == 404  # taken down
+    approved = await moderate("approve")
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["review_status"] == "approved"
+    assert "approved by a moderator: my mistake" in approved.json()["review_reasons"]
+    assert (await client.get(f"/api/store/gpts/{gpt_id}")).json()["version"] == 1  # live again
+    decided = (await client.get(f"/api/gpts/{gpt_id}/appeals", headers=creator_headers)).json()["data"]
+    assert decided[0]["id"] == appeal["id"] and decided[0]["status"] == "granted"
+    assert decided[0]["note"] == "Lifted by a moderator: my mistake"
+    again = await moderate("approve")
+    assert again.status_code == 409 and "not rejected" in again.json()["detail"]
+
+    assert (await moderate("unlist", "spam")).status_code == 200
+    listed = lambda: client.get("/api/store/gpts", params={"q": "Fjord"})  # noqa: E731
+    assert gpt_id not in {g["id"] for g in (await listed()).json()["data"]}
+    unlisting_appeal = (await _appeal(client, creator_headers, gpt_id)).json()
+    assert (await moderate("relist", "not spam after all")).status_code == 200
+    assert gpt_id in {g["id"] for g in (await listed()).json()["data"]}
+    mine = (await client.get(f"/api/gpts/{gpt_id}/appeals", headers=creator_headers)).json()["data"]
+    assert {a["id"]: a["status"] for a in mine}[unlisting_appeal["id"]] == "granted"
+    assert (await moderate("relist")).status_code == 409

@@ -80,7 +80,14 @@ async def test_moderating_from_the_review_queue(client, session, admin, creator)
     assert done.status_code == 303
     await session.refresh(listing)
     assert not listing.listed and listing.unlisted_reason == "Off-topic"
-    assert "unlisted: Off-topic" in (await client.get("/admin", headers=HTML)).text
+    unlisted = (await client.get("/admin", headers=HTML)).text
+    assert "unlisted: Off-topic" in unlisted
+    assert 'value="relist"' in unlisted and 'value="approve"' not in unlisted  # what undoes the decision
+    relisted = await client.post(action, data={"action": "relist", "reason": "Fine", "csrf_token": token})
+    assert relisted.status_code == 303
+    await session.refresh(listing)
+    assert listing.listed and listing.unlisted_reason is None
+    assert 'value="relist"' not in (await client.get("/admin", headers=HTML)).text
 
 
 async def test_resolving_a_report_and_an_appeal(client, session, settings, admin, creator):
