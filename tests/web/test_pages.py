@@ -463,6 +463,7 @@ async def test_an_error_page_keeps_a_signed_in_users_menu(client, creator):
     page = await client.get("/no/such/page", headers=HTML)
     assert page.status_code == 404
     assert 'href="/builder"' in page.text and 'action="/logout"' in page.text
+    assert 'href="/creator/datasets"' in page.text and 'href="/organizations"' in page.text  # as every page
     assert 'href="/signup"' not in page.text
 
 
