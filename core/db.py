@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel import Field
 
 from core.exhaustion import Unreachable
@@ -99,6 +100,17 @@ def replica_lag(session: AsyncSession, settings: Settings) -> float:
     """Seconds `session`'s reads may trail the primary: `database_replica_lag_seconds` for a session on
     the replica, 0 on the primary (for `core.cache.cached`)."""
     return settings.database_replica_lag_seconds if session.info.get(REPLICA_INFO) else 0.0
+
+
+@sa.event.listens_for(Session, "do_orm_execute")
+def _locked_rows_fresh(state: ORMExecuteState) -> None:
+    """An ORM read that locks rows (`FOR UPDATE` / `FOR SHARE`, `Session.get(..., with_for_update=...)`)
+    refreshes the objects the session already holds. Without this the lock is taken but an object loaded
+    before it (a route's access check reads the draft first) keeps its old values, so two parallel
+    read-modify-writes each start from the same state and one silently undoes the other. Pending changes
+    are flushed before the read (autoflush), so none is lost."""
+    if state.is_select and state.statement._for_update_arg is not None:  # no public accessor
+        state.update_execution_options(populate_existing=True)
 
 
 def create_engine(
