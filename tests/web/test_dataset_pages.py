@@ -113,12 +113,15 @@ async def test_editor_attaches_follows_and_detaches_datasets(client, session, se
     gpt = await GptService(session, settings).create(creator)
     await session.commit()
     await log_in(client, creator.email)
+    before = await client.get(f"/builder/{gpt.id}?tab=knowledge", headers=HTML)
+    assert 'id="attach-none"' in before.text and 'id="attach-form"' not in before.text  # no empty menu
     made = await create(client, name="Shared facts")
     dataset_id = made.headers["location"].split("?")[0].rsplit("/", 1)[1]
     configure = await client.get(f"/builder/{gpt.id}?tab=configure", headers=HTML)
     assert 'step="any"' in configure.text  # the relevance threshold takes decimals in the browser too
     editor = await client.get(f"/builder/{gpt.id}?tab=knowledge", headers=HTML)
     assert 'id="attach-form"' in editor.text and f'<option value="{dataset_id}">Shared facts' in editor.text
+    assert 'id="attach-none"' not in editor.text
 
     attached = await client.post(
         f"/builder/{gpt.id}/datasets",
