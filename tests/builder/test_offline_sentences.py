@@ -173,3 +173,22 @@ async def test_undo_typed_in_the_chat_is_the_undo_endpoint(client, creator_heade
     nothing = await client.post(f"/api/gpts/{gpt_id}/builder/undo", headers=creator_headers)
     assert nothing.status_code == 409  # nothing left to undo on a GPT that exists
     assert "undo" not in (again["gpt"]["instructions"] or "")
+
+
+@pytest.mark.parametrize(
+    ("message", "value"),
+    [
+        ("Delete the fifth starter", "fifth"),
+        ("remove the 6th starter", "6th"),
+        ("Lösche den fünften Einstieg", "fünften"),
+    ],
+)
+def test_a_starter_past_the_last_is_said_not_to_exist(message: str, value: str) -> None:
+    """Not searched for as a topic ("No conversation starter is about 'fifth'")."""
+    draft = {**ALPS, "conversation_starters": ["One?", "Two?", "Three?", "Four?"]}
+
+    result = turn(message, draft)
+
+    assert result.updates == {}
+    assert f"4 {'conversation starters' if value != 'fünften' else 'Gesprächseinstiege'}" in result.reply
+    assert value in result.reply and "is about" not in result.reply
