@@ -22,7 +22,7 @@ from retrieval.fusion import DEFAULT_FUSION, Fusion
 from retrieval.models import Dataset, GptDataset, KnowledgeFile
 from retrieval.rerank import Reranker, rerank_hits
 from retrieval.search import SORTS_BACK_ON_VALUE, SORTS_OFF, Hit, Mode, search_chunks
-from retrieval.verbatim import within_limit
+from retrieval.verbatim import within_limit, words
 
 
 @dataclass
@@ -41,12 +41,16 @@ class SourcedHit:
     owner: DatasetOwner | None = None
 
     def labels(self, max_words: int) -> tuple[str, str | None]:
-        """(file name, heading) as an answer shows them: a private file's cut to `max_words` words (the
-        verbatim guard's limit, `retrieval.verbatim.within_limit`), an open file's whole."""
+        """(file name, heading) as an answer shows them: an open file's whole; a private file's within
+        `max_words` words *together* (the verbatim guard's limit, `retrieval.verbatim.within_limit`), since a
+        citation shows them side by side ("name · heading"): the name first, the heading in the words
+        left (None when none are)."""
         if self.access == "open":
             return self.filename, self.hit.heading
-        heading = within_limit(self.hit.heading, max_words) if self.hit.heading else None
-        return within_limit(self.filename, max_words), heading
+        filename = within_limit(self.filename, max_words)
+        left = max_words - len(words(filename.removesuffix(" …")))
+        heading = within_limit(self.hit.heading, left) if self.hit.heading and left > 0 else None
+        return filename, heading
 
 
 GPT_ID = sa.bindparam("gpt_id", type_=sa.Uuid)

@@ -3,6 +3,8 @@ an answer only within the verbatim limit, on every path (issue H1)."""
 
 from __future__ import annotations
 
+import uuid
+
 from retrieval.parsing import parse_document
 from retrieval.verbatim import longest_run, within_limit, words
 from tests.factories import auth_headers, create_user
@@ -116,3 +118,19 @@ async def test_a_complying_model_cannot_hand_out_a_private_heading(
     assert longest_run(message["content"], [SECRET]) <= LIMIT, message["content"]
     for citation in message["citations"]:
         assert_label(citation["heading"]) if citation["heading"] else None
+
+
+def test_a_private_files_name_and_heading_share_the_limit() -> None:
+    """A citation shows "name · heading" side by side: together they hold at most the limit's words, so a
+    file named with the words before a heading cannot show a run of twice the limit."""
+    from retrieval.knowledge_search import SourcedHit
+    from retrieval.search import Hit
+
+    name, heading = " ".join(SECRET.split()[:24]), " ".join(SECRET.split()[24:60])
+    hit = Hit(uuid.uuid4(), uuid.uuid4(), "", None, heading, 0.9, 1, None)
+    shown_name, shown_heading = SourcedHit(hit, name, "private").labels(25)
+    assert len(words(f"{shown_name} · {shown_heading or ''}".replace(" …", ""))) <= 25
+    assert shown_name == name and shown_heading  # the name whole, the heading in the one word left
+    long_name = SourcedHit(hit, SECRET, "private").labels(25)
+    assert long_name[1] is None and len(words(long_name[0].removesuffix(" …"))) == 25
+    assert SourcedHit(hit, name, "open").labels(25) == (name, heading)  # open labels stay whole
