@@ -20,7 +20,7 @@ from litestar.response import Redirect
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import Conflict, NotFound
+from core.errors import Conflict, NotFound, ProviderError, RateLimited, ServiceUnavailable
 from core.llm import get_llm
 from core.models import User
 from core.params import Cursor
@@ -104,6 +104,7 @@ async def _chat_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
     starter: int | None = None,
+    typed: str = "",
 ) -> Any:
     messages = [ChatMessageRead.model_validate(m, from_attributes=True) for m in await service.messages(row)]
     try:
@@ -121,7 +122,7 @@ async def _chat_page(
         gpt_name=gpt.name if gpt else "The GPT",
         creates=await store.creates(page_user, row.gpt_id),
         errors=errors or {},
-        draft=starters[starter] if starter is not None and starter < len(starters) else "",
+        draft=typed or (starters[starter] if starter is not None and starter < len(starters) else ""),
         status_code=status_code,
     )
 
@@ -158,13 +159,28 @@ async def send_message(
     """Ask the GPT: streamed for `Accept: text/event-stream`, else answered whole and redirected back."""
     if redirect := login_required(page_user, request, f"/chats/{conversation_id}"):
         return redirect
-    data, errors = parse(MessageCreate, await form_values(request, "content"))
+    typed = (await form_values(request, "content"))["content"]
+    data, errors = parse(MessageCreate, {"content": typed})
     service = ChatService(db_session, settings, redis, get_llm(settings))
     row = await service.owned(page_user, conversation_id)
+    store = StoreService(db_session, settings, redis)
     if data is None:
-        store = StoreService(db_session, settings, redis)
-        return await _chat_page(request, page_user, service, row, store, errors=errors, status_code=422)
-    return await _answer(request, state, page_user, service, row, data.content)
+        return await _chat_page(
+            request, page_user, service, row, store, errors=errors, status_code=422, typed=typed
+        )
+    if wants_stream(request):  # the script keeps the text and shows the API's problem itself
+        return await _answer(request, state, page_user, service, row, data.content)
+    try:
+        async with db_session.begin_nested():  # a failed turn keeps nothing of itself
+            return await _answer(request, state, page_user, service, row, data.content)
+    except (RateLimited, ProviderError, ServiceUnavailable) as exc:
+        # Said at the message box with the message kept, so the user can send it again.
+        errors = {"content": exc.detail}
+        page = await _chat_page(
+            request, page_user, service, row, store, errors=errors, status_code=exc.status, typed=typed
+        )
+        page.headers.update(exc.headers)  # Retry-After of a 429
+        return page
 
 
 def approval_fields(values: dict[str, str]) -> dict[str, Any]:
