@@ -28,6 +28,7 @@ from core.settings import Settings
 from core.sse import sse, wants_stream
 from retrieval.schemas import ApprovalCreate
 from store.chat import ChatService, streamed_reply
+from store.conversations import ConversationService
 from store.schemas import ChatMessageRead, ConversationRead, GptPage, MessageCreate
 from store.service import StoreService
 from web.forms import form_values, parse
@@ -71,7 +72,10 @@ async def conversations(
     service = ChatService(db_session, settings, redis, None)
     rows, next_cursor = await service.conversations(page_user, PAGE_SIZE, cursor)
     items = await service.listed(page_user, rows)
-    return render(request, "chats.html", page_user, conversations=items, next_cursor=next_cursor)
+    deleted = request.query_params.get("deleted") == "1"
+    return render(
+        request, "chats.html", page_user, conversations=items, next_cursor=next_cursor, deleted=deleted
+    )
 
 
 @get("/chats/{conversation_id:uuid}", name="chat")
@@ -183,6 +187,32 @@ async def send_message(
         return page
 
 
+@post("/chats/{conversation_id:uuid}/delete")
+async def delete_chat(
+    request: Request,
+    conversation_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+) -> Any:
+    """Delete the chat and its messages for good (`DELETE /v1/conversations/{id}`) once its confirmation
+    box (`confirm=yes`) is ticked; back to the chat list."""
+    if redirect := login_required(page_user, request, f"/chats/{conversation_id}"):
+        return redirect
+    confirmed = (await form_values(request, "confirm"))["confirm"] == "yes"
+    conversations = ConversationService(db_session, settings, redis)
+    await conversations.owned(page_user, str(conversation_id))  # 404 for anyone else's
+    if not confirmed:
+        service = ChatService(db_session, settings, redis, None)
+        row = await service.owned(page_user, conversation_id)
+        store = StoreService(db_session, settings, redis)
+        errors = {"confirm": "Tick the box to confirm that the chat is deleted for good"}
+        return await _chat_page(request, page_user, service, row, store, errors=errors, status_code=422)
+    await conversations.delete(page_user, str(conversation_id))
+    return Redirect("/chats?deleted=1", status_code=303)
+
+
 def approval_fields(values: dict[str, str]) -> dict[str, Any]:
     """An approval form's `call_id` and its `approve`/`always` buttons (`"true"`) as the API body's
     booleans (`ApprovalCreate`; the preview's adds `conversation_id`)."""
@@ -226,4 +256,4 @@ async def decide_call(
         )
 
 
-chat_handlers = [start_chat, conversations, conversation, send_message, decide_call]
+chat_handlers = [start_chat, conversations, conversation, send_message, delete_chat, decide_call]

@@ -1,5 +1,6 @@
 """A chat message the server cannot answer, posted without JavaScript, comes back to the chat with the
-reason at the message box and the message still in it: never an error page that loses what was typed."""
+reason at the message box and the message still in it: never an error page that loses what was typed.
+And a chat is the user's to delete."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 
 from tests.factories import create_user
 from tests.fake_openai import error
-from tests.store.factories import create_published_gpt
+from tests.store.factories import create_conversation, create_published_gpt
 from tests.web.test_builder_pages import signed_in_draft
 from tests.web.test_pages import HTML, log_in
 from web.session import CSRF_COOKIE
@@ -88,3 +89,28 @@ async def test_the_builder_and_the_preview_keep_a_message_the_provider_failed(
     assert ">And then?</textarea>" in asked.text
     assert "Boil water." in asked.text  # the preview chat it belongs to stays on the page
     assert f'name="conversation_id" value="{conversation}"' in asked.text
+
+
+async def test_a_user_deletes_a_chat_once_the_box_is_ticked(client, session, settings, creator):
+    listing = await create_published_gpt(session, creator, name="Fjord Guide")
+    user = await create_user(session, settings)
+    mine = await create_conversation(session, user, listing.gpt_id, "Packing for Norway")
+    theirs = await create_conversation(session, creator, listing.gpt_id, "Not yours")
+    await session.commit()
+    await log_in(client, user.email)
+    token = client.cookies.get(CSRF_COOKIE)
+    assert 'action="/chats/' in (await client.get(f"/chats/{mine.id}", headers=HTML)).text
+
+    unticked = await client.post(f"/chats/{mine.id}/delete", data={"csrf_token": token}, headers=HTML)
+    assert unticked.status_code == 422 and 'id="e-confirm"' in unticked.text
+    assert f'href="/chats/{mine.id}"' in (await client.get("/chats", headers=HTML)).text
+    form = {"csrf_token": token, "confirm": "yes"}
+    other = await client.post(f"/chats/{theirs.id}/delete", data=form, headers=HTML)
+    assert other.status_code == 404  # another user's chat is none of theirs to delete
+    assert (await client.post(f"/chats/{mine.id}/delete", data={"confirm": "yes"})).status_code == 403
+
+    deleted = await client.post(f"/chats/{mine.id}/delete", data=form, headers=HTML)
+    assert deleted.status_code == 303 and deleted.headers["location"] == "/chats?deleted=1"
+    listing_page = (await client.get("/chats?deleted=1", headers=HTML)).text
+    assert "The chat was deleted." in listing_page and f'href="/chats/{mine.id}"' not in listing_page
+    assert (await client.get(f"/chats/{mine.id}", headers=HTML)).status_code == 404
