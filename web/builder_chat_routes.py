@@ -21,7 +21,7 @@ from builder.agent import BuilderAgent, streamed_turn
 from builder.preview import PreviewService, check_message_rate, streamed_preview
 from builder.schemas import BuilderMessageCreate, PreviewApprovalCreate, PreviewMessageCreate
 from builder.service import GptService
-from core.errors import AppError
+from core.errors import AppError, ProviderError, RateLimited, ServiceUnavailable
 from core.llm import get_llm
 from core.models import User
 from core.settings import Settings
@@ -30,6 +30,10 @@ from web.builder_routes import TABS, editor
 from web.chat_routes import approval_fields
 from web.forms import form_values, parse
 from web.session import login_required
+
+# What keeps a message from being answered that sending it again later may cure: the message limit, the
+# language model failing or out of reach. Without the script, the editor says it at the message box.
+UNANSWERED = (RateLimited, ProviderError, ServiceUnavailable)
 
 
 @post("/builder/{gpt_id:uuid}/messages", status_code=200)
@@ -47,17 +51,43 @@ async def builder_message(
         return redirect
     gpts = GptService(db_session, settings)
     row = await gpts.get_owned(page_user, gpt_id, for_update=True)
-    data, errors = parse(BuilderMessageCreate, await form_values(request, "content"))
+    typed = (await form_values(request, "content"))["content"]
+    data, errors = parse(BuilderMessageCreate, {"content": typed})
     if data is None:
         errors = {"builder_content": errors.get("content", "Write a message")}
         return await editor(
-            request, page_user, db_session, settings, redis, row, errors=errors, status_code=422
+            request,
+            page_user,
+            db_session,
+            settings,
+            redis,
+            row,
+            errors=errors,
+            status_code=422,
+            builder_draft=typed,
         )
-    await check_message_rate(redis, page_user, settings)  # before a stream starts: a 429 is a real 429
     if wants_stream(request):
+        await check_message_rate(redis, page_user, settings)  # before a stream starts: a real 429
         return sse(streamed_turn(state.db, state.settings, row.id, data.content))
-    async for _ in BuilderAgent(db_session, settings, get_llm(settings)).turn(row, data.content):
-        pass
+    try:
+        await check_message_rate(redis, page_user, settings)
+        async with db_session.begin_nested():  # a failed turn keeps nothing of itself
+            async for _ in BuilderAgent(db_session, settings, get_llm(settings)).turn(row, data.content):
+                pass
+    except UNANSWERED as exc:  # said at the box, the message kept to send again
+        page = await editor(
+            request,
+            page_user,
+            db_session,
+            settings,
+            redis,
+            row,
+            errors={"builder_content": exc.detail},
+            status_code=exc.status,
+            builder_draft=typed,
+        )
+        page.headers.update(exc.headers)
+        return page
     return Redirect(f"/builder/{gpt_id}?tab=create#builder-form", status_code=303)
 
 
@@ -108,17 +138,45 @@ async def preview_message(
     if data is None:
         errors = {"preview_content": errors.get("content") or next(iter(errors.values()))}
         return await editor(
-            request, page_user, db_session, settings, redis, row, tab=tab, errors=errors, status_code=422
+            request,
+            page_user,
+            db_session,
+            settings,
+            redis,
+            row,
+            tab=tab,
+            errors=errors,
+            status_code=422,
+            preview_draft=values.get("content", ""),
         )
     preview = PreviewService(db_session, settings, get_llm(settings))
     await preview.check_conversation(row, data.conversation_id, page_user.id)
-    await check_message_rate(redis, page_user, settings)
     if wants_stream(request):
+        await check_message_rate(redis, page_user, settings)
         return sse(streamed_preview(state.db, state.settings, row.id, page_user.id, data))
     conversation_id = None
-    async for event in preview.reply(row, data.content, data.conversation_id, page_user.id):
-        if isinstance(event, tuple):
-            conversation_id = event[0]
+    try:
+        await check_message_rate(redis, page_user, settings)
+        async with db_session.begin_nested():  # a failed answer keeps nothing of itself
+            async for event in preview.reply(row, data.content, data.conversation_id, page_user.id):
+                if isinstance(event, tuple):
+                    conversation_id = event[0]
+    except UNANSWERED as exc:  # said at the box, the message and the preview chat kept
+        page = await editor(
+            request,
+            page_user,
+            db_session,
+            settings,
+            redis,
+            row,
+            tab=tab,
+            errors={"preview_content": exc.detail},
+            status_code=exc.status,
+            preview_draft=data.content,
+            conversation_id=data.conversation_id,
+        )
+        page.headers.update(exc.headers)
+        return page
     return Redirect(f"/builder/{gpt_id}?tab={tab}&c={conversation_id}#preview", status_code=303)
 
 

@@ -158,7 +158,7 @@ async def editor(
     ]
     batches = await BatchService(session, settings).list_batches(base)
     imports = [WebImportRead.of(i) for i in await WebImportService(session, settings).list_imports(base)]
-    conversation_id = _uuid(request.query_params.get("c"))
+    conversation_id = context.pop("conversation_id", None) or _uuid(request.query_params.get("c"))
     preview = []
     if conversation_id is not None:
         preview = await PreviewService(session, settings, None).messages(row, conversation_id, user.id)
@@ -197,6 +197,8 @@ async def editor(
         publish=context.pop("publish", None),
         publish_errors=context.pop("publish_errors", {}),
         notice=context.pop("notice", None) or _notice(request),
+        builder_draft=context.pop("builder_draft", ""),
+        preview_draft=context.pop("preview_draft", ""),
         status_code=status_code,
         **context,
     )

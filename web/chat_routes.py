@@ -20,7 +20,7 @@ from litestar.response import Redirect
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import Conflict, NotFound
+from core.errors import Conflict, NotFound, ProviderError, RateLimited, ServiceUnavailable
 from core.llm import get_llm
 from core.models import User
 from core.params import Cursor
@@ -28,6 +28,7 @@ from core.settings import Settings
 from core.sse import sse, wants_stream
 from retrieval.schemas import ApprovalCreate
 from store.chat import ChatService, streamed_reply
+from store.conversations import ConversationService
 from store.schemas import ChatMessageRead, ConversationRead, GptPage, MessageCreate
 from store.service import StoreService
 from web.forms import form_values, parse
@@ -71,7 +72,10 @@ async def conversations(
     service = ChatService(db_session, settings, redis, None)
     rows, next_cursor = await service.conversations(page_user, PAGE_SIZE, cursor)
     items = await service.listed(page_user, rows)
-    return render(request, "chats.html", page_user, conversations=items, next_cursor=next_cursor)
+    deleted = request.query_params.get("deleted") == "1"
+    return render(
+        request, "chats.html", page_user, conversations=items, next_cursor=next_cursor, deleted=deleted
+    )
 
 
 @get("/chats/{conversation_id:uuid}", name="chat")
@@ -104,6 +108,7 @@ async def _chat_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
     starter: int | None = None,
+    typed: str = "",
 ) -> Any:
     messages = [ChatMessageRead.model_validate(m, from_attributes=True) for m in await service.messages(row)]
     try:
@@ -121,7 +126,7 @@ async def _chat_page(
         gpt_name=gpt.name if gpt else "The GPT",
         creates=await store.creates(page_user, row.gpt_id),
         errors=errors or {},
-        draft=starters[starter] if starter is not None and starter < len(starters) else "",
+        draft=typed or (starters[starter] if starter is not None and starter < len(starters) else ""),
         status_code=status_code,
     )
 
@@ -158,13 +163,54 @@ async def send_message(
     """Ask the GPT: streamed for `Accept: text/event-stream`, else answered whole and redirected back."""
     if redirect := login_required(page_user, request, f"/chats/{conversation_id}"):
         return redirect
-    data, errors = parse(MessageCreate, await form_values(request, "content"))
+    typed = (await form_values(request, "content"))["content"]
+    data, errors = parse(MessageCreate, {"content": typed})
     service = ChatService(db_session, settings, redis, get_llm(settings))
     row = await service.owned(page_user, conversation_id)
+    store = StoreService(db_session, settings, redis)
     if data is None:
+        return await _chat_page(
+            request, page_user, service, row, store, errors=errors, status_code=422, typed=typed
+        )
+    if wants_stream(request):  # the script keeps the text and shows the API's problem itself
+        return await _answer(request, state, page_user, service, row, data.content)
+    try:
+        async with db_session.begin_nested():  # a failed turn keeps nothing of itself
+            return await _answer(request, state, page_user, service, row, data.content)
+    except (RateLimited, ProviderError, ServiceUnavailable) as exc:
+        # Said at the message box with the message kept, so the user can send it again.
+        errors = {"content": exc.detail}
+        page = await _chat_page(
+            request, page_user, service, row, store, errors=errors, status_code=exc.status, typed=typed
+        )
+        page.headers.update(exc.headers)  # Retry-After of a 429
+        return page
+
+
+@post("/chats/{conversation_id:uuid}/delete")
+async def delete_chat(
+    request: Request,
+    conversation_id: uuid.UUID,
+    page_user: User | None,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+) -> Any:
+    """Delete the chat and its messages for good (`DELETE /v1/conversations/{id}`) once its confirmation
+    box (`confirm=yes`) is ticked; back to the chat list."""
+    if redirect := login_required(page_user, request, f"/chats/{conversation_id}"):
+        return redirect
+    confirmed = (await form_values(request, "confirm"))["confirm"] == "yes"
+    conversations = ConversationService(db_session, settings, redis)
+    await conversations.owned(page_user, str(conversation_id))  # 404 for anyone else's
+    if not confirmed:
+        service = ChatService(db_session, settings, redis, None)
+        row = await service.owned(page_user, conversation_id)
         store = StoreService(db_session, settings, redis)
+        errors = {"confirm": "Tick the box to confirm that the chat is deleted for good"}
         return await _chat_page(request, page_user, service, row, store, errors=errors, status_code=422)
-    return await _answer(request, state, page_user, service, row, data.content)
+    await conversations.delete(page_user, str(conversation_id))
+    return Redirect("/chats?deleted=1", status_code=303)
 
 
 def approval_fields(values: dict[str, str]) -> dict[str, Any]:
@@ -210,4 +256,4 @@ async def decide_call(
         )
 
 
-chat_handlers = [start_chat, conversations, conversation, send_message, decide_call]
+chat_handlers = [start_chat, conversations, conversation, send_message, delete_chat, decide_call]

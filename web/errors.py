@@ -2,13 +2,16 @@
 
 `negotiated` wraps the app's exception handlers (core/errors.py) without changing them: the handler still
 decides status, detail and logging; when the request is a page request (a path outside the API whose
-`Accept` prefers text/html) its problem document is rendered as `error.html` instead.
+`Accept` prefers text/html) its problem document is rendered as `error.html` instead. A page asked for with
+a query parameter it refuses (a stale "More" link's cursor, a sort or category that is no more, a link
+edited by hand) is no dead end: it redirects to the same page without the refused parameters.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import MediaType, Request, Response
 
@@ -50,6 +53,28 @@ def _page(request: Request, problem: Response) -> Response:
     return Response(html, status_code=status, media_type=MediaType.HTML, headers=headers, cookies=cookies)
 
 
+def without_refused_query(request: Request, problem: Response) -> str | None:
+    """The page's URL without the query parameters a 422 named (`cursor` names every `*_cursor` too, as a
+    page's "More" links carry them), or None when the refusal was not of its query alone or not of a GET."""
+    if request.method not in ("GET", "HEAD") or problem.status_code != 422:
+        return None
+    content = problem.content if isinstance(problem.content, dict) else {}
+    fields = {e.get("field") for e in content.get("errors") or [] if isinstance(e, dict)}
+    present = set(request.query_params.keys())
+    drop: set[str] = set()
+    for field in fields:
+        named = {field} & present or (
+            {k for k in present if k.endswith("_cursor")} if field == "cursor" else set()
+        )
+        if not named:
+            return None  # a refusal the query does not explain: the error page says it
+        drop |= named
+    if not drop:
+        return None
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in drop]
+    return request.url.path + (f"?{urlencode(kept)}" if kept else "")
+
+
 def negotiated(handlers: dict[Any, Callable[..., Response]]) -> dict[Any, Callable[..., Response]]:
     """The same handlers, answering page requests with the HTML error page."""
 
@@ -59,6 +84,8 @@ def negotiated(handlers: dict[Any, Callable[..., Response]]) -> dict[Any, Callab
             if request.app.template_engine is None or not wants_page(request):
                 return problem
             try:
+                if target := without_refused_query(request, problem):
+                    return Response(None, status_code=303, headers={"Location": target, **page_headers()})
                 return _page(request, problem)
             except Exception:  # an error page must never hide the error behind another
                 return problem

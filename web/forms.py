@@ -70,6 +70,9 @@ def label(name: str) -> str:
     return _wording()["labels"].get(name) or name.replace("_", " ").capitalize()
 
 
+RULE_START = "must "  # how our validators' messages begin when they state a rule without the field
+
+
 def worded(error: dict[str, Any]) -> str:
     """One pydantic error as a page says it: the rule in words, naming the field once
     (`web/data/form_messages.toml`); a validator's own message (written for people) as it is."""
@@ -80,9 +83,12 @@ def worded(error: dict[str, Any]) -> str:
     if kind == "string_too_short" and ctx.get("min_length") == 1:
         kind = "string_too_short_one"
     template = messages.get(kind) or messages.get(own)
+    name = ".".join(str(part) for part in error["loc"] if not isinstance(part, int))
+    if template is None and own.startswith(RULE_START):
+        # A validator's rule ("must not be blank", core.patterns.Matches): said of the field by its label.
+        return f"{label(name) if name else 'This'} {own}" + ("" if own.endswith(".") else ".")
     if template is None:
         return own
-    name = ".".join(str(part) for part in error["loc"] if not isinstance(part, int))
     try:
         return template.format(label=label(name) if name else "This", **ctx)
     except (KeyError, IndexError):

@@ -51,6 +51,12 @@ def test_the_chat_sends_on_enter_and_keeps_the_caret_in_the_message_box(page, si
     expect(page.locator(".message.assistant[aria-busy]")).to_have_count(0)
     expect(box).to_be_focused()
 
+    page.allow_console_error("status of 422")  # the page that comes back says why
+    box.fill("   ")  # only spaces: said at the box, not swallowed without a word
+    box.press("Enter")
+    expect(page.locator("#e-content")).to_have_text("Message must not be blank.")
+    expect(page.get_by_label("Message")).to_be_focused()
+
 
 def test_more_results_moves_the_focus_to_the_first_new_result(page, site):
     page.goto("/search?q=fjord")

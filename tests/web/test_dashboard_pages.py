@@ -66,7 +66,8 @@ async def test_stats_are_the_owners_only(client, session, settings, creator):
     await log_in(client, other.email)
     refused = await client.get(f"/creator/gpts/{gpt_id}/stats", headers=HTML)
     assert refused.status_code == 404 and "text/html" in refused.headers["content-type"]
-    assert (await client.get(f"/creator/gpts/{gpt_id}/stats?days=0", headers=HTML)).status_code == 422
+    refused = await client.get(f"/creator/gpts/{gpt_id}/stats?days=0", headers=HTML)
+    assert refused.status_code == 303 and refused.headers["location"] == f"/creator/gpts/{gpt_id}/stats"
 
 
 async def test_reply_to_a_review_from_the_stats_page(client, session, settings, creator):

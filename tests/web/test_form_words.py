@@ -7,7 +7,8 @@ import pytest
 from pydantic import BaseModel, Field, ValidationError
 
 from core.schemas import StrictInt
-from store.schemas import ModerateRequest
+from store.feedback_schemas import RatingWrite
+from store.schemas import MessageCreate, ModerateRequest
 from tests.factories import create_user
 from tests.store.factories import create_published_gpt
 from tests.web.test_pages import HTML, log_in
@@ -38,6 +39,12 @@ class Sample(BaseModel):
 def test_schema_errors_are_worded_for_a_page(values, field, words):
     data, errors = parse(Sample, values)
     assert data is None and errors[field] == words
+
+
+def test_a_validator_rule_names_the_field_it_refused():
+    assert parse(MessageCreate, {"content": "   "})[1] == {"content": "Message must not be blank."}
+    refused = parse(RatingWrite, {"stars": "3", "review": "evil \u202e twin"})[1]["review"]
+    assert refused.startswith("Review must not contain bidirectional control characters")
 
 
 def test_an_empty_required_text_is_required():

@@ -1,5 +1,6 @@
 """What a newcomer met on the store pages: long searches, signing up when signed in, line breaks in reviews,
-the chat list naming its GPTs, "Top rated", and instructions added through /v1 in the web chat."""
+the chat list naming its GPTs, "Top rated", instructions added through /v1 in the web chat, and the way to
+rate or report when signed out."""
 
 from __future__ import annotations
 
@@ -101,3 +102,10 @@ async def test_instructions_added_through_the_api_are_labelled_in_the_web_chat(
     page = (await client.get(f"/chats/{conversation.id}", headers=HTML)).text
     item = re.search(r'<li class="message system instructions"[^>]*>\s*<p class="who">([^<]*)</p>', page)
     assert item and item.group(1) == "Instructions added through the API (system message)"
+
+
+async def test_a_signed_out_visitor_is_told_how_to_rate_or_report(client, session, creator):
+    listing = await create_published_gpt(session, creator)
+    page = (await client.get(f"/g/{listing.gpt_id}", headers=HTML)).text
+    assert f'<a href="/login?next=/g/{listing.gpt_id}">Log in</a> to rate and review' in page
+    assert "or to report it" in page

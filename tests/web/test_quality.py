@@ -175,7 +175,8 @@ async def test_error_pages_are_in_the_apps_look(client, settings, db, redis, ses
         assert_app_page(response, 500)
         assert "a bug" not in response.text  # the cause is logged, never shown
 
-    # The language-model provider is offline: the chat answers with the app's 503/502 page.
+    # The language-model provider is offline: the chat comes back in the app's look with the 503/502, the
+    # reason at the message box and the message still in it (tests/web/test_chat_refusals.py).
     offline = settings.model_copy(
         update={
             "llm_provider": "openai",
@@ -192,4 +193,6 @@ async def test_error_pages_are_in_the_apps_look(client, settings, db, redis, ses
         form = {"csrf_token": token, "content": "Hello?"}
         response = await chat.post(f"/chats/{conversation.id}/messages", data=form, headers=HTML)
         assert response.status_code in (502, 503), response.text
-        assert_app_page(response, response.status_code)
+        assert response.headers["content-type"].startswith("text/html")
+        assert '<link rel="stylesheet" href="/static/app.css">' in response.text
+        assert 'id="e-content"' in response.text and ">Hello?</textarea>" in response.text

@@ -20,11 +20,12 @@
   async function send(form, event) {
     var list = document.getElementById("messages");
     if (!list || !window.fetch || !window.ReadableStream) return;
-    event.preventDefault();
     var sender = event.submitter || document.activeElement;
     var data = new FormData(form);
     var content = String(data.get("content") || "").trim();
+    // A blank message is posted as a plain form: the page comes back with the reason at the message box.
     if (!content) return;
+    event.preventDefault();
     var buttons = document.querySelectorAll("form[data-stream-chat] button");
     buttons.forEach(function (b) { b.disabled = true; });
     var starters = document.getElementById("starters");

@@ -616,6 +616,9 @@
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!(form instanceof HTMLFormElement) || !window.fetch || !window.ReadableStream) return;
+    // A blank message is posted as a plain form: the editor comes back with the reason at its box.
+    var box = form.querySelector("textarea");
+    if (box && !box.value.trim()) return;
     if (form.hasAttribute("data-builder-chat")) { event.preventDefault(); sendBuilderMessage(form); }
     else if (form.hasAttribute("data-preview-chat")) { event.preventDefault(); sendPreviewMessage(form); }
   });
