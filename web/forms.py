@@ -82,6 +82,8 @@ def worded(error: dict[str, Any]) -> str:
     kind = error["type"]
     if kind == "string_too_short" and ctx.get("min_length") == 1:
         kind = "string_too_short_one"
+    if kind in ("literal_error", "enum") and error.get("input") == "":  # nothing chosen (a blank <select>)
+        kind = "choice_missing"
     template = messages.get(kind) or messages.get(own)
     name = ".".join(str(part) for part in error["loc"] if not isinstance(part, int))
     if template is None and own.startswith(RULE_START):

@@ -7,7 +7,7 @@ import pytest
 from pydantic import BaseModel, Field, ValidationError
 
 from core.schemas import StrictInt
-from store.feedback_schemas import RatingWrite
+from store.feedback_schemas import RatingWrite, ReportCreate
 from store.schemas import MessageCreate, ModerateRequest
 from tests.factories import create_user
 from tests.store.factories import create_published_gpt
@@ -45,6 +45,13 @@ def test_a_validator_rule_names_the_field_it_refused():
     assert parse(MessageCreate, {"content": "   "})[1] == {"content": "Message must not be blank."}
     refused = parse(RatingWrite, {"stars": "3", "review": "evil \u202e twin"})[1]["review"]
     assert refused.startswith("Review must not contain bidirectional control characters")
+
+
+def test_a_blank_choice_is_required_not_out_of_the_list():
+    """A report sent with its reason menu left blank: not "must be one of" the list it was not picked from."""
+    refused = parse(ReportCreate, {"reason": "", "details": "x"})[1]["reason"]
+    assert refused.startswith("Reason is required: choose one of") and "must be one of" not in refused
+    assert parse(ReportCreate, {"reason": "nope"})[1]["reason"].startswith("Reason must be one of")
 
 
 def test_an_empty_required_text_is_required():
