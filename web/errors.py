@@ -72,7 +72,8 @@ def without_refused_query(request: Request, problem: Response) -> str | None:
     if not drop:
         return None
     kept = [(k, v) for k, v in request.query_params.multi_items() if k not in drop]
-    return request.url.path + (f"?{urlencode(kept)}" if kept else "")
+    # One leading slash: a path asked for as `//host/...` must not become a protocol-relative Location.
+    return "/" + request.url.path.lstrip("/") + (f"?{urlencode(kept)}" if kept else "")
 
 
 def negotiated(handlers: dict[Any, Callable[..., Response]]) -> dict[Any, Callable[..., Response]]:

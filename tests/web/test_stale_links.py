@@ -27,3 +27,8 @@ async def test_refused_query_parameters_are_dropped_not_a_dead_end(client, sessi
     api = await client.get("/api/store/gpts?sort=top_rated")
     assert api.status_code == 422 and api.json()["errors"][0]["field"] == "sort"
     assert (await client.get("/g/not-a-gpt", headers=HTML)).status_code == 404
+
+    # A path asked for with a doubled slash redirects on this site: `//search` as a Location would send the
+    # browser to a host named "search" (a protocol-relative URL).
+    doubled = await client.get(f"{client.base_url}//search?q=fjord&sort=top_rated", headers=HTML)
+    assert doubled.status_code == 303 and doubled.headers["location"] == "/search?q=fjord"
