@@ -107,6 +107,16 @@ async def test_more_results_follow_the_api_cursor(client, session, creator):
     assert names(first.text).isdisjoint(names(second.text))
 
 
+async def test_an_empty_category_offers_every_category(client, session, creator):
+    """No GPT in the category: the page says which category was empty and links the search without it."""
+    await create_published_gpt(session, creator, name="Fjord Guide")  # a lifestyle GPT, not research
+    page = (await client.get("/search?category=research&q=fjord&sort=new", headers=HTML)).text
+    assert "No GPTs found in Research." in page
+    assert 'href="/search?q=fjord&amp;sort=new" id="clear-category">Search every category' in page
+    browse = (await client.get("/search?category=research&sort=top", headers=HTML)).text
+    assert 'href="/search?sort=top" id="clear-category">See every category' in browse
+
+
 async def test_signup_sets_an_httponly_samesite_session_cookie(client):
     token = await csrf(client, "/signup")
     form = {"email": "new@example.com", "password": PASSWORD, "display_name": "New", "csrf_token": token}
