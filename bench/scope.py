@@ -156,9 +156,10 @@ async def run(args: argparse.Namespace) -> None:
             db = Database(engine)
             try:
                 user, gpt_id, files = await seed(db)
+                draft_scope = knowledge_search._DRAFT_SCOPES[(False, True)]  # no caller, turns sorts off
                 statements = {
                     "scope, IN (SELECT) in the OR (before)": (before_scope(), {"gpt_id": gpt_id}),
-                    "scope, ANY(ARRAY(SELECT)) (now)": (knowledge_search._DRAFT_SCOPE, {"gpt_id": gpt_id}),
+                    "scope, ANY(ARRAY(SELECT)) (now)": (draft_scope, {"gpt_id": gpt_id}),
                     "version scope, IN (SELECT) (before)": (before_version_scope(files), {"gpt_id": gpt_id}),
                     "version scope, ANY(ARRAY(SELECT)) (now)": (version_scope(files, []), {"gpt_id": gpt_id}),
                     "my GPTs page, IN (SELECT) (before)": (my_gpts(user, before=True), {}),

@@ -8,6 +8,7 @@ import re
 import secrets
 import unicodedata
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -70,6 +71,28 @@ def _handle_from(display_name: str, email: str) -> str:
 
 def _token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class VerifiedCredential:
+    """A bearer credential checked as far as it can be without the user's row (`AccountService.verify`):
+    whose it is, and for an access token the Redis deny-list check under way (`revoked`)."""
+
+    user_id: uuid.UUID
+    revoked: asyncio.Future[int] | None
+
+    async def confirm(self, user_exists: bool) -> None:
+        """401 when the access token was revoked (logged out), else when the user's row (read by the
+        caller) no longer exists; in that order, as `user_for_credential` answers."""
+        if self.revoked is not None and await self.revoked:
+            raise Unauthorized("The access token was revoked (logged out)")
+        if not user_exists:
+            raise Unauthorized("The account behind this credential no longer exists")
+
+    def cancel(self) -> None:
+        """The row could not be read: stop waiting for Redis."""
+        if self.revoked is not None:
+            self.revoked.cancel()
 
 
 class AccountService:
@@ -190,6 +213,22 @@ class AccountService:
         `api_key=False` (a web session cookie) only an access token is a credential."""
         if credential.startswith(API_KEY_PREFIX) and not api_key:
             raise Unauthorized("A session is an access token, not an API key")
+        verified = await self.verify(credential)
+        try:
+            user = await self.session.get(User, verified.user_id)
+        except BaseException:
+            verified.cancel()
+            raise
+        await verified.confirm(user is not None)
+        return user
+
+    async def verify(self, credential: str) -> VerifiedCredential:
+        """A bearer credential's user id, the user's row not read yet: for a route that reads it in a
+        statement of its own (`retrieval.routes`' search), then calls `VerifiedCredential.confirm`.
+
+        An access token is checked here (signature, expiry: 401) and Redis is asked whether it was revoked
+        while the caller reads the row (one wait instead of two); a `gsk_` API key is looked up (401 when
+        unknown or revoked) and its use recorded (`_touch`)."""
         if credential.startswith(API_KEY_PREFIX):
             key = await self.session.scalar(
                 sa.select(ApiKey).where(ApiKey.key_hash == _key_digest(credential))
@@ -199,35 +238,24 @@ class AccountService:
             now = datetime.now(UTC)
             if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
                 await self._touch(key, now)
-            user = await self.session.get(User, key.user_id)
-        else:
-            try:
-                claims = jwt.decode(
-                    credential,
-                    self.settings.secret(),
-                    algorithms=[JWT_ALGORITHM],
-                    options={"require": ["exp", "sub"]},
-                )
-                user_id = uuid.UUID(claims["sub"])
-            except jwt.ExpiredSignatureError:
-                raise Unauthorized("The access token has expired") from None
-            except (jwt.InvalidTokenError, ValueError):
-                raise Unauthorized("Invalid access token") from None
-            if self.redis is None:  # never a token check without the deny-list of logged-out tokens
-                raise RuntimeError("user_for_credential needs Redis to check access tokens")
-            # The deny-list check and the user's row are two servers: one waits while the other works.
-            digest = _token_digest(credential)
-            revoked = asyncio.ensure_future(self.redis.exists(REVOKED_TOKEN_PREFIX + digest))
-            try:
-                user = await self.session.get(User, user_id)
-            except BaseException:
-                revoked.cancel()
-                raise
-            if await revoked:
-                raise Unauthorized("The access token was revoked (logged out)")
-        if user is None:
-            raise Unauthorized("The account behind this credential no longer exists")
-        return user
+            return VerifiedCredential(key.user_id, None)
+        try:
+            claims = jwt.decode(
+                credential,
+                self.settings.secret(),
+                algorithms=[JWT_ALGORITHM],
+                options={"require": ["exp", "sub"]},
+            )
+            user_id = uuid.UUID(claims["sub"])
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The access token has expired") from None
+        except (jwt.InvalidTokenError, ValueError):
+            raise Unauthorized("Invalid access token") from None
+        if self.redis is None:  # never a token check without the deny-list of logged-out tokens
+            raise RuntimeError("user_for_credential needs Redis to check access tokens")
+        # The deny-list check and the user's row are two servers: one waits while the other works.
+        revoked = asyncio.ensure_future(self.redis.exists(REVOKED_TOKEN_PREFIX + _token_digest(credential)))
+        return VerifiedCredential(user_id, revoked)
 
     async def _touch(self, key: ApiKey, now: datetime) -> None:
         """Record the key's use, unless another request of the same key is doing so right now.
@@ -320,6 +348,16 @@ def request_credential(request: Request) -> str | None:
     if scheme.lower() == "bearer" and credential.strip():
         return credential.strip()
     return request.cookies.get(SESSION_COOKIE) or None
+
+
+def required_bearer(request: Request) -> str:
+    """The request's bearer credential (an access token or an API key); 401 as `current_user` answers
+    when there is none or the header is malformed. For a route that reads the user itself
+    (`AccountService.verify`)."""
+    credential = _bearer(request)
+    if credential is None:
+        raise Unauthorized("Authentication required")
+    return credential
 
 
 def _bearer(request: Request) -> str | None:

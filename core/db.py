@@ -3,6 +3,7 @@
 A request (or a job, or a CLI command through `session_scope`) owns its transaction; services only
 flush. Tests hand in a session factory bound to one connection whose outer transaction is rolled back.
 Reads that tolerate replica lag may go to a read replica (`Database.replica_session`, docs/scaling.md).
+The retrieval test's searches run without a transaction on a pool of their own (`Database.search_session`).
 """
 
 from __future__ import annotations
@@ -92,8 +93,19 @@ REPLICA_SERVER_SETTINGS = {"default_transaction_read_only": "on", "application_n
 # is 60 s, which a store page would wait out).
 REPLICA_CONNECT_TIMEOUT_SECONDS = 5.0
 
+# The search pool's connections (`Database.search_session`): every statement plans with sorts off, as the
+# HNSW strategy needs (retrieval.search.SORTS_OFF), so a search needs no transaction to hold the setting.
+SEARCH_SERVER_SETTINGS = {"enable_sort": "off", "application_name": "gptstore-search"}
+
 logger = logging.getLogger("gptstore.db")
 REPLICA_INFO = "replica"  # key in `AsyncSession.info` of sessions on the replica
+SORTS_OFF_INFO = "plans_without_sorts"  # key in `AsyncSession.info` of sessions on the search pool
+
+
+def plans_without_sorts(session: AsyncSession) -> bool:
+    """Whether every statement of `session` is planned with sorts off, outside any transaction (a session of
+    `Database.search_session` on the search pool): no statement needs to turn them off or back on."""
+    return bool(session.info.get(SORTS_OFF_INFO))
 
 
 def replica_lag(session: AsyncSession, settings: Settings) -> float:
@@ -121,11 +133,14 @@ def create_engine(
     pool_timeout: float = 30.0,
     server_settings: dict[str, str] | None = None,
     connect_timeout: float | None = None,
+    isolation_level: str | None = None,
 ) -> AsyncEngine:
     """An engine with at most `pool_size + max_overflow` (default twice `pool_size`) connections; a
     checkout waits up to `pool_timeout` seconds, then raises `sqlalchemy.exc.TimeoutError` (answered
     with 503 by `core.errors`). Settings: `db_pool_size`, `db_max_overflow`, `db_pool_timeout_seconds`.
-    `server_settings` are added to SERVER_SETTINGS; `connect_timeout` bounds opening a connection."""
+    `server_settings` are added to SERVER_SETTINGS; `connect_timeout` bounds opening a connection;
+    `isolation_level` "AUTOCOMMIT" sends no `BEGIN`/`COMMIT` (asyncpg: decided in the client, no round
+    trip)."""
     connect_args: dict = {"server_settings": {**SERVER_SETTINGS, **(server_settings or {})}}
     if connect_timeout is not None:
         connect_args["timeout"] = connect_timeout
@@ -135,6 +150,7 @@ def create_engine(
         max_overflow=pool_size if max_overflow is None else max_overflow,
         pool_timeout=pool_timeout,
         connect_args=connect_args,
+        **({"isolation_level": isolation_level} if isolation_level else {}),
     )
     sa.event.listen(engine.sync_engine, "do_connect", connect_or_unreachable)
     sa.event.listen(engine.sync_engine, "connect", _register_vector_codec)
@@ -213,6 +229,8 @@ class Database:
     `replica`: an engine on a streaming replica (`create_engine(..., server_settings=
     REPLICA_SERVER_SETTINGS)`); None keeps every read on the primary. `replica_retry_seconds`: after a
     failed connection to it, reads stay on the primary this long before the replica is tried again.
+    `search`: an engine on the primary with `SEARCH_SERVER_SETTINGS`, in autocommit, for `search_session`;
+    None (the tests' sessions joined to one connection) runs those reads in a `session_scope` instead.
     """
 
     def __init__(
@@ -222,8 +240,15 @@ class Database:
         *,
         replica: AsyncEngine | None = None,
         replica_retry_seconds: float = 10.0,
+        search: AsyncEngine | None = None,
     ):
         self.engine = engine
+        self.search = search
+        self._search_sessionmaker = search and async_sessionmaker(
+            search,
+            expire_on_commit=False,
+            info={SORTS_OFF_INFO: True},
+        )
         self.sessionmaker = sessionmaker or async_sessionmaker(engine, expire_on_commit=False)
         self.replica = replica
         self.replica_retry_seconds = replica_retry_seconds
@@ -240,8 +265,9 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Settings, url: str) -> Database:
-        """Pools from the `db_*` settings; a replica engine (connecting on first use) when
-        `database_replica_url` is set."""
+        """Pools from the `db_*` settings: the primary's, the search pool (`db_search_pool_size`
+        connections at most, opened on first use); a replica engine when `database_replica_url` is
+        set."""
         pools = {
             "pool_size": settings.db_pool_size,
             "max_overflow": settings.db_max_overflow,
@@ -259,6 +285,14 @@ class Database:
             create_engine(url, **pools),
             replica=replica,
             replica_retry_seconds=settings.database_replica_retry_seconds,
+            search=create_engine(
+                url,
+                pool_size=settings.db_search_pool_size,
+                max_overflow=0,
+                pool_timeout=settings.db_pool_timeout_seconds,
+                server_settings=SEARCH_SERVER_SETTINGS,
+                isolation_level="AUTOCOMMIT",
+            ),
         )
 
     async def replica_session(self) -> AsyncSession | None:
@@ -300,6 +334,20 @@ class Database:
             yield session
 
     @asynccontextmanager
+    async def search_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for a read-only search request (the retrieval test, `POST /api/gpts/{id}/search`):
+        on the search pool, in autocommit (no `BEGIN`/`COMMIT`: each statement is its own transaction,
+        with its own snapshot) and planned with sorts off (`plans_without_sorts`); a `session_scope()`
+        when there is no search pool. Read on the primary, never the replica: the creator tests what
+        they just uploaded. docs/performance.md, "Search endpoint overhead"."""
+        if self._search_sessionmaker is None:
+            async with self.session_scope() as session:
+                yield session
+            return
+        async with self._search_sessionmaker() as session:
+            yield session
+
+    @asynccontextmanager
     async def session_scope(self) -> AsyncIterator[AsyncSession]:
         """One transaction: committed when the block ends normally, rolled back on error."""
         async with self.sessionmaker() as session:
@@ -312,5 +360,7 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.search is not None:
+            await self.search.dispose()
         if self.replica is not None:
             await self.replica.dispose()

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1)
     db_max_overflow: int = Field(10, ge=0)
     db_pool_timeout_seconds: float = Field(10.0, gt=0)
+    # The search pool's connections per process (no overflow): retrieval tests, outside transactions.
+    db_search_pool_size: int = Field(5, ge=1)
     redis_pool_size: int = Field(50, ge=1)
     redis_pool_timeout_seconds: float = Field(5.0, gt=0)
     retry_after_seconds: int = Field(2, ge=1)  # sent with a 503 when a pool or queue is exhausted

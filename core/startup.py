@@ -73,8 +73,9 @@ CONNECTIONS_FOR_COMMANDS = 20  # CLI commands, a standalone worker, psql, superu
 
 def embedded_max_connections(settings: Settings, processes: int) -> int:
     """PostgreSQL's `max_connections` for the embedded server: every app process's pool at its fullest
-    (`db_pool_size + db_max_overflow`) plus room for commands, and never below PostgreSQL's default."""
-    pools = processes * (settings.db_pool_size + settings.db_max_overflow)
+    (`db_pool_size + db_max_overflow`, and the search pool's `db_search_pool_size`) plus room for commands,
+    and never below PostgreSQL's default."""
+    pools = processes * (settings.db_pool_size + settings.db_max_overflow + settings.db_search_pool_size)
     return max(POSTGRES_DEFAULT_MAX_CONNECTIONS, pools + CONNECTIONS_FOR_COMMANDS)
 
 

@@ -14,16 +14,18 @@ private material (private knowledge passages, private files in an export) with t
 
 Usage: `await can_edit(session, user, gpt.owner_id, gpt.organization_id)`; to refuse as the docs say (403
 naming the role to a member who sees it, 404 to others) `await require(..., "edit", not_found="No such GPT")`;
-for lists, `.where(allowed(user, Gpt.owner_id, Gpt.organization_id, "edit"))`.
+for lists, `.where(allowed(user, Gpt.owner_id, Gpt.organization_id, "edit"))`. A caller that read the user's
+role in the organisation with a statement of its own passes it (`role=`) and no statement is sent.
 """
 
 from __future__ import annotations
 
 import tomllib
 import uuid
+from enum import Enum
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,6 +38,24 @@ from orgs.models import OrganizationMember
 Role = Literal["owner", "admin", "builder", "member"]
 Need = Literal["view", "edit", "manage"]
 ROLES_FILE = Path(__file__).parent / "data" / "roles.toml"
+
+
+class Principal(Protocol):
+    """Who asks: a `User`, or a row with the same two fields (retrieval.knowledge_search.Caller)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def is_admin(self) -> bool: ...
+
+
+class _Ask(Enum):
+    ASK = "ask"
+
+
+ASK: Final = _Ask.ASK  # `role=` default: read the user's role in the organisation (one statement)
+RoleOrAsk = str | None | _Ask  # `role=`: the role read already (None: not a member), or ASK
 
 
 @cache
@@ -63,10 +83,18 @@ def allows(role: str | None, action: str) -> bool:
     return role is not None and rank(role) >= rank(needed_role(action))
 
 
-async def role_in(session: AsyncSession, user: User | None, organization_id: uuid.UUID | None) -> str | None:
-    """The user's role in the organisation, or None (not a member, anonymous, no organisation)."""
+async def role_in(
+    session: AsyncSession,
+    user: Principal | None,
+    organization_id: uuid.UUID | None,
+    role: RoleOrAsk = ASK,
+) -> str | None:
+    """The user's role in the organisation, or None (not a member, anonymous, no organisation); `role`, when
+    the caller read it already."""
     if user is None or organization_id is None:
         return None
+    if role is not ASK:
+        return role
     return await session.scalar(
         sa.select(OrganizationMember.role).where(
             OrganizationMember.organization_id == organization_id, OrganizationMember.user_id == user.id
@@ -76,50 +104,54 @@ async def role_in(session: AsyncSession, user: User | None, organization_id: uui
 
 async def can(
     session: AsyncSession,
-    user: User | None,
+    user: Principal | None,
     owner_id: uuid.UUID | None,
     organization_id: uuid.UUID | None,
     need: Need,
     *,
     site_admin: bool = True,
+    role: RoleOrAsk = ASK,
 ) -> bool:
-    """Whether `user` may `need` (view, edit, manage) an object owned by `owner_id` / `organization_id`."""
+    """Whether `user` may `need` (view, edit, manage) an object owned by `owner_id` / `organization_id`;
+    `role`: the user's role in that organisation when the caller read it already."""
     if user is None:
         return False
     if site_admin and user.is_admin:
         return True
     if organization_id is None:
         return owner_id is not None and owner_id == user.id
-    return allows(await role_in(session, user, organization_id), need)
+    return allows(await role_in(session, user, organization_id, role), need)
 
 
-async def can_view(session: AsyncSession, user: User | None, owner_id, organization_id, **kw) -> bool:
+async def can_view(session: AsyncSession, user: Principal | None, owner_id, organization_id, **kw) -> bool:
     return await can(session, user, owner_id, organization_id, "view", **kw)
 
 
-async def can_edit(session: AsyncSession, user: User | None, owner_id, organization_id, **kw) -> bool:
+async def can_edit(session: AsyncSession, user: Principal | None, owner_id, organization_id, **kw) -> bool:
     return await can(session, user, owner_id, organization_id, "edit", **kw)
 
 
-async def can_manage(session: AsyncSession, user: User | None, owner_id, organization_id, **kw) -> bool:
+async def can_manage(session: AsyncSession, user: Principal | None, owner_id, organization_id, **kw) -> bool:
     return await can(session, user, owner_id, organization_id, "manage", **kw)
 
 
 async def require(
     session: AsyncSession,
-    user: User | None,
+    user: Principal | None,
     owner_id: uuid.UUID | None,
     organization_id: uuid.UUID | None,
     need: Need,
     *,
     not_found: str,
     what: str = "GPT",
+    role: RoleOrAsk = ASK,
 ) -> None:
     """`can(...)`, else 403 naming `required_role` to whoever may view it (a member of its organisation knows
-    it exists, so a 404 would be a lie), else 404 `not_found` (the id cannot be probed)."""
-    if await can(session, user, owner_id, organization_id, need):
+    it exists, so a 404 would be a lie), else 404 `not_found` (the id cannot be probed). `role`: as in
+    `can`."""
+    if await can(session, user, owner_id, organization_id, need, role=role):
         return
-    if organization_id is not None and await can_view(session, user, owner_id, organization_id):
+    if organization_id is not None and await can_view(session, user, owner_id, organization_id, role=role):
         needed = needed_role(need)
         raise Forbidden(
             f"This needs the role '{needed}' or higher in the {what}'s organisation", required_role=needed

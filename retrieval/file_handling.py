@@ -22,6 +22,7 @@ from core.forms import read_form
 from core.settings import Settings
 from core.sse import polled_events
 from retrieval.dataset_access import can_edit
+from retrieval.knowledge_search import Caller
 from retrieval.licenses import file_license
 from retrieval.models import Dataset, KnowledgeFile
 from retrieval.scheduling import dispatch
@@ -137,16 +138,18 @@ async def hit_test(
     *,
     private_too: bool = False,
     only: Iterable[uuid.UUID] | None,
-    admit: Callable[[Any | None], Awaitable[bool]] | None = None,
+    admit: Callable[[Any | None, Caller | None], Awaitable[bool]] | None = None,
+    caller_id: uuid.UUID | None = None,
 ) -> SearchResponse:
     """Hybrid search as answers see it: over a GPT's datasets (`scope_id` = the GPT) or one dataset;
     private passages only when `private_too` (their owner's look, never an admin's). `admit`: the
-    permission check on the home dataset's row the search reads (`KnowledgeSearch.search`'s
-    `check_home`): it raises to refuse, and its answer replaces `private_too`."""
+    permission check on the home dataset's row and the `Caller` (the user `caller_id`) the search reads
+    (`KnowledgeSearch.search`'s `check_home`): it raises to refuse, and its answer replaces
+    `private_too`."""
     shown = {"private": private_too}
 
-    async def check_home(home: Any | None) -> None:
-        shown["private"] = await admit(home)
+    async def check_home(home: Any | None, caller: Caller | None) -> None:
+        shown["private"] = await admit(home, caller)
 
     hits = await service.search(
         scope_id,
@@ -156,6 +159,7 @@ async def hit_test(
         score_threshold=data.score_threshold,
         mode=data.mode,
         check_home=check_home if admit is not None else None,
+        caller_id=caller_id,
     )
     if not shown["private"]:
         hits = [s for s in hits if s.access == "open"]

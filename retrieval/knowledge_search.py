@@ -11,10 +11,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import plans_without_sorts
 from core.models import User
 from core.settings import Settings
 from core.sql import in_select
-from orgs.models import Organization
+from orgs.models import Organization, OrganizationMember
 from retrieval.attribution import DatasetOwner, owner_of
 from retrieval.dataset_access import gpt_may_use, same_owner
 from retrieval.embedding import Embedder
@@ -54,13 +55,27 @@ class SourcedHit:
 
 
 GPT_ID = sa.bindparam("gpt_id", type_=sa.Uuid)
+USER_ID = sa.bindparam("user_id", type_=sa.Uuid)
 
 
-def _scope(datasets: sa.ColumnElement[bool], in_scope: sa.ColumnElement[bool]) -> sa.Select:
+@dataclass(frozen=True)
+class Caller:
+    """The searching user as the scope statement read them (`KnowledgeSearch.search(caller_id=...)`): what
+    `orgs.access` needs to decide, without a statement of its own."""
+
+    id: uuid.UUID
+    is_admin: bool
+    role: str | None  # in the GPT's organisation (None: not a member, or a personal GPT)
+
+
+def _scope(
+    datasets: sa.ColumnElement[bool], in_scope: sa.ColumnElement[bool], *, sorts_off: bool = True
+) -> sa.Select:
     """The scope statement: each dataset in `datasets` with its owner (user and organisation, for the
     citations) and its files in `in_scope` (a row per file; one with no file columns for a dataset without
     any). Its `sorts_off` column turns sorts off for the search statement to plan with
-    (`retrieval.search.SORTS_OFF`)."""
+    (`retrieval.search.SORTS_OFF`); without it (`sorts_off=False`) for a session whose connection plans
+    without sorts anyway (`core.db.plans_without_sorts`)."""
     return (
         sa.select(
             Dataset.id.label("dataset_id"),
@@ -83,7 +98,7 @@ def _scope(datasets: sa.ColumnElement[bool], in_scope: sa.ColumnElement[bool]) -
             KnowledgeFile.chunks_done,
             KnowledgeFile.embedding_model,
             KnowledgeFile.detached_at,
-            sa.literal_column(SORTS_OFF).label("sorts_off"),
+            *([sa.literal_column(SORTS_OFF).label("sorts_off")] if sorts_off else []),
         )
         .select_from(Dataset)
         .join(User, User.id == Dataset.owner_id)
@@ -93,15 +108,42 @@ def _scope(datasets: sa.ColumnElement[bool], in_scope: sa.ColumnElement[bool]) -
     )
 
 
-# A draft's scope, built once (building and keying the statement cost ~0.2 ms per search): the current
-# files of its home dataset and of every dataset attached to it.
-_DRAFT_SCOPE = _scope(
-    sa.or_(
-        Dataset.id == GPT_ID,
-        in_select(Dataset.id, sa.select(GptDataset.dataset_id).where(GptDataset.gpt_id == GPT_ID)),
-    ),
-    KnowledgeFile.detached_at.is_(None),
-)
+def with_caller(scope: sa.Select) -> sa.Select:
+    """`scope` with two columns about the searching user: `caller_is_admin` (NULL when the user no longer
+    exists) and `caller_role`, their role in the organisation of the GPT's home dataset: the access
+    token's user and the edit check read by the statement that reads the scope, not by two more. Both
+    are uncorrelated sub-selects, run once per statement (init plans); as columns rather than a join they
+    cost ~0.2 ms less to plan (bench/endpoint.py, docs/performance.md). A scope without rows (no such GPT)
+    says nothing of the user: `KnowledgeSearch.search` then reads them apart."""
+    home_organization = sa.select(Dataset.organization_id).where(Dataset.id == GPT_ID).scalar_subquery()
+    role = (
+        sa.select(OrganizationMember.role)
+        .where(OrganizationMember.user_id == USER_ID, OrganizationMember.organization_id == home_organization)
+        .scalar_subquery()
+    )
+    is_admin = sa.select(User.is_admin).where(User.id == USER_ID).scalar_subquery()
+    return scope.add_columns(is_admin.label("caller_is_admin"), role.label("caller_role"))
+
+
+def _draft_scope(sorts_off: bool) -> sa.Select:
+    """A draft's scope: the current files of its home dataset and of every dataset attached to it."""
+    return _scope(
+        sa.or_(
+            Dataset.id == GPT_ID,
+            in_select(Dataset.id, sa.select(GptDataset.dataset_id).where(GptDataset.gpt_id == GPT_ID)),
+        ),
+        KnowledgeFile.detached_at.is_(None),
+        sorts_off=sorts_off,
+    )
+
+
+# A draft's scope statements, built once (building and keying a statement cost ~0.2 ms per search), by
+# (with the caller's row, with the column that turns sorts off).
+_DRAFT_SCOPES = {
+    (caller, sorts_off): with_caller(_draft_scope(sorts_off)) if caller else _draft_scope(sorts_off)
+    for caller in (False, True)
+    for sorts_off in (False, True)
+}
 
 
 def version_files(file_ids: list[uuid.UUID], follow: list[uuid.UUID]) -> sa.ColumnElement[bool]:
@@ -117,12 +159,12 @@ def version_files(file_ids: list[uuid.UUID], follow: list[uuid.UUID]) -> sa.Colu
     )
 
 
-def version_scope(file_ids: list[uuid.UUID], follow: list[uuid.UUID]) -> sa.Select:
+def version_scope(file_ids: list[uuid.UUID], follow: list[uuid.UUID], *, sorts_off: bool = True) -> sa.Select:
     """A published version's scope: its GPT's home dataset, the datasets holding its pinned `file_ids`
     and those it follows, with `version_files`."""
     holding = sa.select(KnowledgeFile.dataset_id).where(KnowledgeFile.id.in_(file_ids))
     datasets = sa.or_(Dataset.id == GPT_ID, in_select(Dataset.id, holding), Dataset.id.in_(follow))
-    return _scope(datasets, version_files(file_ids, follow))
+    return _scope(datasets, version_files(file_ids, follow), sorts_off=sorts_off)
 
 
 class KnowledgeSearch:
@@ -146,7 +188,8 @@ class KnowledgeSearch:
         mode: Mode = "hybrid",
         fusion: Fusion | None = None,
         for_answer: bool = False,
-        check_home: Callable[[Any | None], Awaitable[None]] | None = None,
+        check_home: Callable[[Any | None, Caller | None], Awaitable[None]] | None = None,
+        caller_id: uuid.UUID | None = None,
     ) -> list[SourcedHit]:
         """Hybrid search over the datasets a GPT uses, chunks embedded by the current model.
 
@@ -161,35 +204,58 @@ class KnowledgeSearch:
         gets no passage when the knowledge holds nothing on the question.
 
         `check_home`: awaited with the home dataset's row as the scope statement read it (its `owner_id`,
-        `organization_id`, ...; None when the GPT has none) before anything is searched; it raises to
-        refuse. A caller's permission check on the same row (the retrieval test's edit check, retrieval/
-        routes.py), so the home dataset is read once per search.
+        `organization_id`, ...; None when the GPT has none) and the `Caller` before anything is searched;
+        it raises to refuse. A caller's permission check on the same row (the retrieval test's edit check,
+        retrieval/routes.py), so the home dataset is read once per search. `caller_id`: the user whose
+        row (and role in the GPT's organisation) the scope statement reads beside it (`with_caller`; one
+        statement more when the GPT does not exist): the `Caller` handed to `check_home`, None when that
+        user no longer exists (or no `caller_id`).
 
         Two statements: the datasets' files (for the strategy, the filter and the sources, with the
         owners' names; it also turns sorts off for the search to plan with, `retrieval.search.SORTS_OFF`),
-        then the search (which turns them back on).
+        then the search (which turns them back on). On a session that plans without sorts
+        (`core.db.plans_without_sorts`: no transaction, `Database.search_session`) neither statement
+        touches the setting; each statement then has its own snapshot, so a change committed between the
+        two (a dataset made private, a file detached) shows from the next search on, as if this one had
+        run a moment earlier.
         """
         embedder = self.embedder
         await embedder.load()
         model_id = embedder.model_id
+        sorts_off = not plans_without_sorts(self.session)
         # the draft: files detached from it stay searchable only for their versions
-        scope = _DRAFT_SCOPE if file_ids is None else version_scope(file_ids, list(follow))
-        rows = (await self.session.execute(scope, {"gpt_id": gpt_id})).all()
+        if file_ids is None:
+            scope = _DRAFT_SCOPES[(caller_id is not None, sorts_off)]
+        else:
+            scope = version_scope(file_ids, list(follow), sorts_off=sorts_off)
+            scope = with_caller(scope) if caller_id is not None else scope
+        params = {"gpt_id": gpt_id} if caller_id is None else {"gpt_id": gpt_id, "user_id": caller_id}
+        rows = (await self.session.execute(scope, params)).all()
+        caller = None
+        if caller_id is not None:
+            if rows:  # the caller's columns, the same on every row
+                is_admin, role = rows[0].caller_is_admin, rows[0].caller_role
+            else:  # no such GPT: whether the user still exists decides between 401 and 404
+                is_admin, role = (
+                    await self.session.scalar(sa.select(User.is_admin).where(User.id == caller_id)),
+                    None,
+                )
+            caller = Caller(caller_id, is_admin, role) if is_admin is not None else None
         try:
             home = next((row for row in rows if row.dataset_id == gpt_id), None)
             if check_home is not None:
-                await check_home(home)
+                await check_home(home, caller)
             hits = await self._search_in_scope(
-                home, query, rows, model_id, k, only, score_threshold, mode, fusion, for_answer
+                home, query, rows, model_id, k, only, score_threshold, mode, fusion, for_answer, sorts_off
             )
         except Exception as error:
             # Not the database's (the query's embedding, say): sorts back on for the rest of the transaction.
             # After a database error the transaction is aborted and takes the setting with it.
-            if rows and not isinstance(error, sa.exc.DBAPIError):
+            if rows and sorts_off and not isinstance(error, sa.exc.DBAPIError):
                 await self.session.execute(sa.text(f"SELECT {SORTS_BACK_ON_VALUE}"))
             raise
         if hits is None:  # nothing in scope: the search statement did not run
-            if rows:
+            if rows and sorts_off:
                 await self.session.execute(sa.text(f"SELECT {SORTS_BACK_ON_VALUE}"))
             return []
         files = {row.id: row for row in rows}
@@ -207,9 +273,11 @@ class KnowledgeSearch:
         mode: Mode,
         fusion: Fusion | None,
         for_answer: bool,
+        sorts_off: bool,
     ) -> list[Hit] | None:
-        """The search over the scope's rows (`search`'s first statement, which turned sorts off); None when
-        nothing is in scope, before the search statement (which turns them back on) runs."""
+        """The search over the scope's rows (`search`'s first statement, which turned sorts off unless the
+        session plans without them); None when nothing is in scope, before the search statement (which
+        turns them back on) runs."""
         embedder = self.embedder
         if home is None:
             return None
@@ -254,7 +322,7 @@ class KnowledgeSearch:
             mode=mode,
             score_threshold=score_threshold,
             fusion=fusion or DEFAULT_FUSION,
-            sorts_off=True,
+            sorts_off=sorts_off,
         )
         if rerank:
             hits = await rerank_hits(self.reranker, query, hits, lambda h: h.text, k)

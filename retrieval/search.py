@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.concurrency import serialize
+from core.db import plans_without_sorts
 from retrieval.fusion import DEFAULT_FUSION, Fusion, identifiers_in, score_sql
 from retrieval.ngrams import NGRAM_RUN, bigrams, glued_tsqueries, ngram_tsquery, separate_scripts
 from retrieval.terms import content_words
@@ -230,6 +231,7 @@ async def search_chunks(
     statement is planned with sorts off whatever the strategy). Otherwise an HNSW-strategy search turns
     them off itself first (one round trip more). Either way the search statement turns them back on as it
     runs (`SORTS_BACK_ON`), so no `RESET` follows it and later statements of the transaction plan as usual.
+    A session whose connection plans without sorts (`core.db.plans_without_sorts`) needs neither.
 
     An HNSW-strategy search whose graph walk came back with fewer candidates than the scope holds (up to
     `VECTOR_CANDIDATES`) runs again as an exact scan (`force_exact`): pgvector's iterative scan ends at
@@ -243,6 +245,7 @@ async def search_chunks(
             await session.execute(sa.text(f"SELECT {SORTS_BACK_ON_VALUE}"))
         return []
     with_files = file_ids is not None
+    without_sorts = plans_without_sorts(session)  # the connection's own setting: nothing to turn off or on
     exact = force_exact or chunk_total <= EXACT_SCAN_MAX_CHUNKS or not use_vector
     # `JP-7070です` is `JP-7070 です`: the identifier is a word of its own, as the index holds it.
     query_text = separate_scripts(query_text)
@@ -300,7 +303,7 @@ async def search_chunks(
         SELECT c.id, c.file_id, c.text, c.page, c.heading, b.score, b.vector_rank, b.keyword_rank,
                {"(SELECT count(*) FROM vec)" if use_vector and not exact else "NULL::bigint"} AS vector_found
         FROM fused_top b JOIN knowledge_chunk c ON c.id = b.id
-        {SORTS_BACK_ON if sorts_off or not exact else ""}
+        {SORTS_BACK_ON if sorts_off or (not exact and not without_sorts) else ""}
         ORDER BY b.score DESC, coalesce(b.vector_rank, 1000000000), b.id
     """
     params = {
@@ -332,7 +335,7 @@ async def search_chunks(
         params["query_vector"] = np.asarray(query_vector, dtype=np.float32)
     if with_files:
         params["file_ids"] = list(file_ids)
-    if not exact and not sorts_off:
+    if not exact and not sorts_off and not without_sorts:
         await session.execute(sa.text(f"SELECT {SORTS_OFF}"))
     rows = (await session.execute(_statement(sql), params)).all()
     if rows and rows[0].vector_found is not None:

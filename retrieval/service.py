@@ -173,23 +173,39 @@ class KnowledgeService(FileUploads, PublishedFiles, KnowledgeSearch):
         await self.require_edit(user, base)
         return base
 
-    async def require_edit(self, user: User, base: Dataset | Any | None) -> None:
+    async def require_edit(
+        self, user: access.Principal, base: Dataset | Any | None, *, role: access.RoleOrAsk = access.ASK
+    ) -> None:
         """`knowledge_base_for`'s check on a home dataset already read (None: there is no such GPT), as a
-        `Dataset` or any row with its `owner_id` and `organization_id` (the search's scope row)."""
+        `Dataset` or any row with its `owner_id` and `organization_id` (the search's scope row); `role`:
+        the user's role in its organisation when already read (`orgs.access.can`)."""
         if base is None:
             raise NotFound("No such GPT")
         await access.require(
-            self.session, user, base.owner_id, base.organization_id, "edit", not_found="No such GPT"
+            self.session,
+            user,
+            base.owner_id,
+            base.organization_id,
+            "edit",
+            not_found="No such GPT",
+            role=role,
         )
 
-    async def may_edit(self, user: User, base: Dataset | Any, *, site_admin: bool) -> bool:
+    async def may_edit(
+        self,
+        user: access.Principal,
+        base: Dataset | Any,
+        *,
+        site_admin: bool,
+        role: access.RoleOrAsk = access.ASK,
+    ) -> bool:
         """Whether `user` edits the dataset: a GPT's home dataset as the GPT (its owner, its organisation's
         builders), another by its own owner and organisation (`orgs.access`); `site_admin=False`: as one
         of its owners (private passages stay with them, docs/trust.md). A home dataset's owner and
         organisation are its GPT's (kept in step on creation and transfer: `orgs.transfers`), so no
         statement reads the GPT."""
         return await access.can_edit(
-            self.session, user, base.owner_id, base.organization_id, site_admin=site_admin
+            self.session, user, base.owner_id, base.organization_id, site_admin=site_admin, role=role
         )
 
     # Files --------------------------------------------------------------------------------------------

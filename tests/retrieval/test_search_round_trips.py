@@ -156,10 +156,12 @@ async def test_the_endpoint_reads_the_home_dataset_once(client, creator_headers,
             client, creator_headers, gpt_id, "when does the ferry to island 5 leave"
         )
     assert found and set(found) == {"ferries.md"}
-    # the access token's user, the scope (datasets, files, the home dataset for the edit check), the search;
-    # and the request's transaction (a SAVEPOINT in tests, BEGIN/COMMIT when served)
+    # the scope (datasets, files, the home dataset for the edit check, the access token's user and their
+    # role beside them: retrieval.knowledge_search.with_caller), the search; in tests inside a SAVEPOINT
+    # (served: on the search pool, no transaction)
     sent = [s for s in sent if "SAVEPOINT" not in s]
-    assert len(sent) == 3, sent
+    assert len(sent) == 2, sent
+    assert "caller_is_admin" in sent[0] and "organization_member" in sent[0]
     assert sum("FROM dataset" in s for s in sent) == 1
 
 
