@@ -823,8 +823,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
     async with bench_servers(workdir, "gptstore_bench") as servers:
         url = servers.database_url
         settings = settings.model_copy(update={"database_url": url})
-        engine = create_engine(url, pool_size=4)
-        db = Database(engine)
+        db = Database.from_settings(settings, url)  # as `gptstore serve` builds it: the search pool too
+        engine = db.engine
         try:
             async with engine.connect() as conn:
                 server = await conn.scalar(sa.text("SHOW server_version"))
@@ -871,7 +871,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
             progress(f"2. ingestion of a {args.ingest_mb} MB markdown file")
             ingest_ = await measure_ingest(db, engine, settings, corpus, owner.id, ingest_bytes)
         finally:
-            await engine.dispose()
+            await db.dispose()
 
     total = time.perf_counter() - started_at
     meta = {

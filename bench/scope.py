@@ -156,10 +156,12 @@ async def run(args: argparse.Namespace) -> None:
             db = Database(engine)
             try:
                 user, gpt_id, files = await seed(db)
-                draft_scope = knowledge_search._DRAFT_SCOPES[(False, True)]  # no caller, turns sorts off
+                draft_scope = knowledge_search._DRAFT_SCOPES[
+                    True
+                ]  # the function (migration 0033), turns sorts off
                 statements = {
                     "scope, IN (SELECT) in the OR (before)": (before_scope(), {"gpt_id": gpt_id}),
-                    "scope, ANY(ARRAY(SELECT)) (now)": (draft_scope, {"gpt_id": gpt_id}),
+                    "scope, ANY(ARRAY(SELECT)) (now)": (draft_scope, {"gpt_id": gpt_id, "user_id": None}),
                     "version scope, IN (SELECT) (before)": (before_version_scope(files), {"gpt_id": gpt_id}),
                     "version scope, ANY(ARRAY(SELECT)) (now)": (version_scope(files, []), {"gpt_id": gpt_id}),
                     "my GPTs page, IN (SELECT) (before)": (my_gpts(user, before=True), {}),

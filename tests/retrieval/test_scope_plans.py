@@ -9,6 +9,7 @@ shows the SubPlan filter (or a disabled sequential scan)."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from contextlib import contextmanager
 
@@ -51,9 +52,26 @@ def assert_indexed(plan: str, *tables: str) -> None:
         assert f"Seq Scan on {table}" not in plan, plan
 
 
+async def function_statement(session, name: str) -> str:
+    """The statement of a PL/pgSQL function that returns one query (`RETURN QUERY ...;`), with its
+    arguments as `$1`, `$2`, ... (as the function plans it: parameters, not values)."""
+    source, arguments = (
+        await session.execute(
+            sa.text("SELECT prosrc, proargnames FROM pg_proc WHERE proname = :name"), {"name": name}
+        )
+    ).one()
+    await session.rollback()
+    statement = source.split("RETURN QUERY", 1)[1].split(";", 1)[0]
+    for number, argument in enumerate(arguments[:2], start=1):  # the IN arguments come first
+        statement = re.sub(rf"\b{argument}\b", f"${number}", statement)
+    return statement
+
+
 async def test_the_draft_scope_reads_datasets_and_files_by_index(
     client, creator_headers, db, settings, engine, session
 ):
+    """The draft's scope is a function (migration 0033) whose statement is planned once, for any ids (a
+    generic plan): that plan reads by index."""
     gpt_id = await make_gpt(client, creator_headers, "Fjord Guide")
     shared = await make_dataset(client, creator_headers)
     await add_file(client, creator_headers, db, settings, shared, "ferries.md", FERRIES)
@@ -62,9 +80,18 @@ async def test_the_draft_scope_reads_datasets_and_files_by_index(
         hits = await KnowledgeService(session, settings).search(uuid.UUID(gpt_id), "ferry season", k=3)
     await session.commit()
     assert hits  # the attached dataset's file was in scope
-    [(statement, parameters)] = sent
-    plan = await plan_without_seqscan(session, statement, parameters)
-    assert_indexed(plan, "dataset", "knowledge_file", "gpt_dataset")
+    [(statement, _parameters)] = sent
+    assert "gptstore_draft_scope(" in statement
+    body = await function_statement(session, "gptstore_draft_scope")
+    async with session.begin():
+        raw = (await (await session.connection()).get_raw_connection()).driver_connection
+        await raw.execute("SET LOCAL enable_seqscan = off; SET LOCAL plan_cache_mode = force_generic_plan")
+        await raw.execute(f"PREPARE draft_scope(uuid, uuid) AS {body}")
+        ids = f"'{uuid.UUID(gpt_id)}', '{uuid.uuid4()}'"  # uuids: nothing to quote
+        rows = await raw.fetch(f"EXPLAIN (COSTS OFF) EXECUTE draft_scope({ids})")
+        await raw.execute("DEALLOCATE draft_scope")
+    plan = "\n".join(r[0] for r in rows)
+    assert_indexed(plan, "dataset", "knowledge_file", "gpt_dataset", "user_account", "organization_member")
     assert "dataset_pkey" in plan, plan
 
 

@@ -100,7 +100,7 @@ async def test_no_transaction_two_statements_the_same_hits(
     found = response.json()["data"]
     assert found and found[0]["filename"] == "ferries.md"
     assert len(queries_sent) == 2, queries_sent  # the scope with the caller's row, the search
-    assert "caller_is_admin" in queries_sent[0]
+    assert "gptstore_draft_scope(" in queries_sent[0]  # migration 0033
     assert not any(q.strip(" ;").upper() in ("BEGIN", "COMMIT", "ROLLBACK") for q in queries_sent)
     assert not any("enable_sort" in q for q in queries_sent)  # the connection plans without sorts
 

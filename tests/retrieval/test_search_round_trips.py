@@ -157,12 +157,12 @@ async def test_the_endpoint_reads_the_home_dataset_once(client, creator_headers,
         )
     assert found and set(found) == {"ferries.md"}
     # the scope (datasets, files, the home dataset for the edit check, the access token's user and their
-    # role beside them: retrieval.knowledge_search.with_caller), the search; in tests inside a SAVEPOINT
-    # (served: on the search pool, no transaction)
+    # role beside them: the draft's scope function, migration 0033), the search; in tests inside a
+    # SAVEPOINT (served: on the search pool, no transaction)
     sent = [s for s in sent if "SAVEPOINT" not in s]
     assert len(sent) == 2, sent
-    assert "caller_is_admin" in sent[0] and "organization_member" in sent[0]
-    assert sum("FROM dataset" in s for s in sent) == 1
+    assert "gptstore_draft_scope(" in sent[0]
+    assert not any("user_account" in s or "FROM dataset" in s for s in sent)  # no statement of their own
 
 
 async def test_the_endpoint_refuses_before_it_searches(
