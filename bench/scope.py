@@ -156,9 +156,8 @@ async def run(args: argparse.Namespace) -> None:
             db = Database(engine)
             try:
                 user, gpt_id, files = await seed(db)
-                draft_scope = knowledge_search._DRAFT_SCOPES[
-                    True
-                ]  # the function (migration 0033), turns sorts off
+                # the draft's scope function (migration 0033), with the column that turns sorts off
+                draft_scope = knowledge_search._DRAFT_SCOPES[True]
                 statements = {
                     "scope, IN (SELECT) in the OR (before)": (before_scope(), {"gpt_id": gpt_id}),
                     "scope, ANY(ARRAY(SELECT)) (now)": (draft_scope, {"gpt_id": gpt_id, "user_id": None}),
