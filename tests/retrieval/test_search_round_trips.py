@@ -122,6 +122,7 @@ class QueriesDown:
         self.embedder = embedder
         self.model_id = embedder.model_id
         self.dimensions = embedder.dimensions
+        self.remote = True
 
     async def load(self) -> None:
         await self.embedder.load()
