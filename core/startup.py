@@ -60,6 +60,7 @@ def running_servers(
         servers.supervise(on_server_lost, delays)
     try:
         if servers is not None and servers.postgres and migrate_embedded:
+            refuse_a_newer_schema(settings)  # its revision would end the upgrade in alembic's traceback
             migrate.upgrade(settings.database_url)
         yield settings
     finally:
