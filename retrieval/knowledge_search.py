@@ -211,7 +211,8 @@ class KnowledgeSearch:
         (`core.db.plans_without_sorts`: no transaction, `Database.search_session`) neither statement
         touches the setting; each statement then has its own snapshot, so a change committed between the
         two (a dataset made private, a file detached) shows from the next search on, as if this one had
-        run a moment earlier.
+        run a moment earlier. Such a session also gives its connection back to the pool while a hosted
+        model embeds the query and while the reranker answers (`core.db.release_connection`).
         """
         embedder = self.embedder
         await embedder.load()
