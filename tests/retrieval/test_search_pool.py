@@ -199,7 +199,7 @@ async def test_a_search_waiting_on_another_server_holds_no_connection(
         },
     }
     settings = settings.model_copy(
-        update={"db_search_pool_size": 1, "db_pool_timeout_seconds": 0.5, **waits[other_server]}
+        update={"db_search_pool_size": 1, "db_pool_timeout_seconds": 1.0, **waits[other_server]}
     )
     db = Database.from_settings(settings, settings.database_url)
     async with db.session_scope() as session:
@@ -210,9 +210,9 @@ async def test_a_search_waiting_on_another_server_holds_no_connection(
             gpt_id = await gpt_with_notes(client, headers, db, settings)
             assert (await search(client, headers, gpt_id, "warm up")).status_code == 200
             if other_server == "embedding":
-                fake_openai.embedding_delay = 1.0  # twice the pool's timeout
+                fake_openai.embedding_delay = 2.0  # twice the pool's timeout
             else:
-                fake_openai.script_rerank({"island 5": 0.9}, delay=1.0)
+                fake_openai.script_rerank({"island 5": 0.9}, delay=2.0)
             answers = await asyncio.gather(*(search(client, headers, gpt_id) for _ in range(3)))
     finally:
         fake_openai.embedding_delay = 0.0
