@@ -46,6 +46,7 @@ class PacedEmbedder:
 
     model_id = "bench-paced"
     dimensions = 8
+    remote = False
 
     def __init__(self, seconds: float):
         self.seconds = seconds

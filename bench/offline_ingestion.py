@@ -122,6 +122,7 @@ class ReplayEmbedder:
 
     def __init__(self, model: MiniLMEmbedder, vectors: dict[str, list[float]]) -> None:
         self.model_id, self.dimensions, self.vectors = model.model_id, model.dimensions, vectors
+        self.remote = False
 
     async def load(self) -> None:
         return None

@@ -208,6 +208,7 @@ class KnownEmbedder:
 
     model_id = MODEL
     dimensions = DIMENSIONS
+    remote = False
 
     def __init__(self, vector_for: Callable[[str], list[float]]):
         self.vector_for = vector_for

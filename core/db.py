@@ -100,12 +100,24 @@ SEARCH_SERVER_SETTINGS = {"enable_sort": "off", "application_name": "gptstore-se
 logger = logging.getLogger("gptstore.db")
 REPLICA_INFO = "replica"  # key in `AsyncSession.info` of sessions on the replica
 SORTS_OFF_INFO = "plans_without_sorts"  # key in `AsyncSession.info` of sessions on the search pool
+AUTOCOMMIT_INFO = "outside_transaction"  # key in `AsyncSession.info` of sessions on the search pool
 
 
 def plans_without_sorts(session: AsyncSession) -> bool:
     """Whether every statement of `session` is planned with sorts off, outside any transaction (a session of
     `Database.search_session` on the search pool): no statement needs to turn them off or back on."""
     return bool(session.info.get(SORTS_OFF_INFO))
+
+
+async def release_connection(session: AsyncSession) -> None:
+    """Give the connection of a session outside any transaction (`Database.search_session`) back to its
+    pool until the session's next statement, before a wait on another server (a hosted model's query
+    embedding, a reranker): the search pool is small, and a connection held through that wait keeps other
+    searches waiting for it, then answers them 503, while the database has nothing to do. Nothing reaches
+    the server (autocommit: no `COMMIT`); the next statement checks a connection out again (~0.1 ms). A
+    session in a transaction keeps its connection and its snapshot."""
+    if session.info.get(AUTOCOMMIT_INFO):
+        await session.commit()
 
 
 def replica_lag(session: AsyncSession, settings: Settings) -> float:
@@ -247,7 +259,7 @@ class Database:
         self._search_sessionmaker = search and async_sessionmaker(
             search,
             expire_on_commit=False,
-            info={SORTS_OFF_INFO: True},
+            info={SORTS_OFF_INFO: True, AUTOCOMMIT_INFO: True},
         )
         self.sessionmaker = sessionmaker or async_sessionmaker(engine, expire_on_commit=False)
         self.replica = replica

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import migrations
@@ -50,6 +52,23 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         if not exists:
             return None
         return await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+
+
+async def schema_state(engine: AsyncEngine) -> tuple[Literal["current", "behind", "ahead"], str | None]:
+    """Where the database's schema stands against this version's migrations, with its revision: at the
+    head; behind it (no schema yet, or one of our older revisions: `gptstore db upgrade`); or ahead, at a
+    revision this version does not know (a newer version migrated it, as after rolling the app back),
+    which no upgrade of ours can reach."""
+    revision = await current_revision(engine)
+    if revision == head_revision():
+        return "current", revision
+    if revision is None:
+        return "behind", None
+    try:
+        ScriptDirectory.from_config(alembic_config("")).get_revision(revision)
+    except CommandError:  # "Can't locate revision identified by ..."
+        return "ahead", revision
+    return "behind", revision
 
 
 async def is_current(engine: AsyncEngine) -> bool:

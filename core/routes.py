@@ -144,13 +144,15 @@ async def health(state: State) -> Response:
 
 @get("/ready", tags=["health"])
 async def ready(state: State) -> Response:
-    """The database and Redis answer and the schema is at the migration head."""
+    """The database and Redis answer and the schema is at the migration head (`migrations`: else
+    `behind`, or `ahead` when a newer version of gptstore migrated it)."""
     checks: dict[str, str] = {}
     try:
         async with state.db.engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
         checks["database"] = "ok"
-        checks["migrations"] = "ok" if await migrate.is_current(state.db.engine) else "behind"
+        schema, _ = await migrate.schema_state(state.db.engine)
+        checks["migrations"] = "ok" if schema == "current" else schema  # behind, or ahead (a newer version's)
     except Exception as exc:  # readiness reports failures instead of raising them
         checks["database"] = f"error: {type(exc).__name__}"
     try:

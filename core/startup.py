@@ -60,6 +60,7 @@ def running_servers(
         servers.supervise(on_server_lost, delays)
     try:
         if servers is not None and servers.postgres and migrate_embedded:
+            refuse_a_newer_schema(settings)  # its revision would end the upgrade in alembic's traceback
             migrate.upgrade(settings.database_url)
         yield settings
     finally:
@@ -128,19 +129,40 @@ def require_redis(settings: Settings) -> None:
     asyncio.run(ping())
 
 
-def require_current_schema(settings: Settings) -> None:
-    """Refuse to start against a database whose schema is behind this version (ClickException)."""
+def _schema_state(settings: Settings) -> tuple[str, str | None]:
     from core import migrate
     from core.db import create_engine
 
-    async def check() -> bool:
+    async def check() -> tuple[str, str | None]:
         engine = create_engine(settings.database_url, pool_size=1)
         try:
-            return await migrate.is_current(engine)
+            return await migrate.schema_state(engine)
         finally:
             await engine.dispose()
 
-    if not asyncio.run(check()):
+    return asyncio.run(check())
+
+
+def refuse_a_newer_schema(settings: Settings, state: tuple[str, str | None] | None = None) -> None:
+    """Refuse a database a newer version of gptstore migrated (ClickException naming its revision): this
+    version's migrations cannot reach or undo a revision they do not know."""
+    from core import migrate
+
+    state, revision = state or _schema_state(settings)
+    if state == "ahead":
+        raise click.ClickException(
+            f"The database schema is at revision {revision}, which this version of gptstore does not know: "
+            f"a newer version of gptstore migrated it (this one ends at {migrate.head_revision()}). Run the "
+            "newer version, or downgrade the database with it first."
+        )
+
+
+def require_current_schema(settings: Settings) -> None:
+    """Refuse to start against a database whose schema is not this version's (ClickException): behind it,
+    or migrated by a newer version (`refuse_a_newer_schema`)."""
+    state = _schema_state(settings)
+    refuse_a_newer_schema(settings, state)
+    if state[0] == "behind":
         raise click.ClickException(
             "The database schema is behind this version of gptstore. Run `gptstore db upgrade` first."
         )

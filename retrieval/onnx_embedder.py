@@ -152,6 +152,7 @@ class MiniLMEmbedder:
 
     model_id = "minilm-l6-v2-int8"
     dimensions = 384
+    remote = False
 
     def __init__(
         self,

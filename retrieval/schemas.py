@@ -12,7 +12,7 @@ from litestar.params import Parameter
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from core.errors import Invalid, unknown_form_fields
-from core.schemas import NOT_BLANK, StrictBool, StrictInt, bounded_float
+from core.schemas import NOT_BLANK, SHOWS_TEXT, StrictBool, StrictInt, bounded_float
 
 FileStatus = Literal["in_progress", "completed", "failed", "cancelled"]
 Access = Literal["private", "open"]
@@ -292,8 +292,9 @@ class WebImportRead(BaseModel):
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # a blank query embeds to noise and used to answer arbitrary passages (as the MCP tool's `query`)
-    query: Annotated[str, Field(min_length=1, max_length=4000), NOT_BLANK]
+    # a blank query embeds to noise and used to answer arbitrary passages (as the MCP tool's `query`): one of
+    # spaces, or of characters that show nothing ("\u200b"), is refused
+    query: Annotated[str, Field(min_length=1, max_length=4000), NOT_BLANK, SHOWS_TEXT]
     k: StrictInt = Field(default=8, ge=1, le=50)
     file_ids: list[uuid.UUID] | None = Field(default=None, max_length=100)
     score_threshold: bounded_float(0, 1) | None = None

@@ -186,6 +186,40 @@ def test_cli_commands_work_against_a_running_serve(fresh_upgrade, tmp_path):
     assert not (data_dir / "servers.json").exists()
 
 
+def test_serve_refuses_an_embedded_database_a_newer_version_migrated(fresh_upgrade, tmp_path):
+    """After rolling the app back past a migration, `serve` on the embedded default says which revision
+    it does not know, not alembic's traceback from upgrading to it."""
+    import asyncio
+
+    import sqlalchemy as sa
+
+    from core.db import create_engine
+    from core.embedded import EmbeddedServers
+
+    data_dir = _data_dir(fresh_upgrade, tmp_path)
+    servers = EmbeddedServers(data_dir, postgres=True, redis=False).start()
+    try:
+
+        async def newer() -> None:
+            engine = create_engine(servers.database_url, pool_size=1)
+            async with engine.begin() as conn:
+                await conn.execute(
+                    sa.text("UPDATE alembic_version SET version_num = '0099_from_a_newer_version'")
+                )
+            await engine.dispose()
+
+        asyncio.run(newer())
+    finally:
+        servers.stop()
+    result = subprocess.run(
+        [sys.executable, "-m", "core.cli", "serve", "--port", str(_free_port())],
+        env=_env(data_dir), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "0099_from_a_newer_version" in result.stderr and "newer version of gptstore" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_serve_on_a_busy_port_says_so_before_starting_anything(tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

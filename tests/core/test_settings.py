@@ -1,10 +1,15 @@
+import asyncio
+import socket
+
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 from pydantic import ValidationError
 
 from core.cli import main
+from core.db import create_engine
 from core.settings import Settings, get_settings
-from tests.conftest import _recreate_database
+from tests.conftest import _recreate_database, migrated_database
 
 REMOTE = "postgresql+asyncpg://gptstore:pw@db.example.com:5432/gptstore"
 
@@ -42,3 +47,31 @@ async def test_serve_refuses_an_external_database_that_is_behind(server_urls, tm
         get_settings.cache_clear()
     assert result.exit_code == 1
     assert "gptstore db upgrade" in result.output
+
+
+async def test_serve_refuses_a_database_migrated_by_a_newer_version_saying_so(
+    server_urls, migrated_template, tmp_path, monkeypatch
+):
+    """Not "behind: run gptstore db upgrade", which cannot locate a revision it does not know; nor does
+    `gptstore db upgrade` end in a traceback."""
+    url = await migrated_database(server_urls[0], "gptstore_ahead_check", migrated_template)
+    engine = create_engine(url, pool_size=1)
+    async with engine.begin() as conn:
+        await conn.execute(sa.text("UPDATE alembic_version SET version_num = '0099_from_a_newer_version'"))
+    await engine.dispose()
+    monkeypatch.setenv("GPTSTORE_DATABASE_URL", url)
+    monkeypatch.setenv("GPTSTORE_REDIS_URL", server_urls[1])
+    monkeypatch.setenv("GPTSTORE_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = str(probe.getsockname()[1])
+        served = await asyncio.to_thread(CliRunner().invoke, main, ["serve", "--port", port])
+        upgraded = await asyncio.to_thread(CliRunner().invoke, main, ["db", "upgrade"])
+    finally:
+        get_settings.cache_clear()
+    for result in (served, upgraded):  # not a traceback of alembic's "Can't locate revision"
+        assert result.exit_code == 1, result.output
+        assert "0099_from_a_newer_version" in result.output and "newer version of gptstore" in result.output
+        assert "db upgrade" not in result.output

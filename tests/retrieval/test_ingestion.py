@@ -77,6 +77,7 @@ class FakeEmbedder:
     """Deterministic bag-of-words vectors: instant, and texts sharing words get similar vectors."""
 
     dimensions = 384
+    remote = False
 
     def __init__(self, model_id: str = "fake-a") -> None:
         self.model_id = model_id

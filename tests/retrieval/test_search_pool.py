@@ -8,6 +8,7 @@ The database is a committed copy of the migrated template: the pool's connection
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -177,3 +178,44 @@ async def test_every_caller_is_answered_as_on_the_request_transaction(pool_db, r
         assert builder.status_code == 200 and builder.json()["data"], builder.text
         outsider = await search(client, auth_headers(people["other"], settings), org_gpt)
         assert (outsider.status_code, outsider.json()["detail"]) == (404, "No such GPT")
+
+
+@pytest.mark.parametrize("other_server", ["embedding", "reranker"])
+async def test_a_search_waiting_on_another_server_holds_no_connection(
+    pool_db, redis: Redis, fake_openai, other_server
+):
+    """While a search waits for the query's embedding (a hosted model) or for a reranker, its connection
+    is back in the search pool: with a pool of one connection, searches at the same time are all
+    answered, not refused with 503 after the pool's timeout while the database has nothing to do."""
+    settings, db = pool_db
+    await db.dispose()
+    waits = {
+        "embedding": {"embedding_provider": "openai", "llm_base_url": fake_openai.base_url},
+        "reranker": {
+            "rerank_provider": "http",
+            "rerank_base_url": fake_openai.base_url,
+            "rerank_model": "scripted-reranker",
+            "rerank_timeout_seconds": 5.0,
+        },
+    }
+    settings = settings.model_copy(
+        update={"db_search_pool_size": 1, "db_pool_timeout_seconds": 1.0, **waits[other_server]}
+    )
+    db = Database.from_settings(settings, settings.database_url)
+    async with db.session_scope() as session:
+        creator = await create_user(session, settings, plan="plus")
+    headers = auth_headers(creator, settings)
+    try:
+        async with app_client_for(settings, db=db, redis=redis) as client:
+            gpt_id = await gpt_with_notes(client, headers, db, settings)
+            assert (await search(client, headers, gpt_id, "warm up")).status_code == 200
+            if other_server == "embedding":
+                fake_openai.embedding_delay = 2.0  # twice the pool's timeout
+            else:
+                fake_openai.script_rerank({"island 5": 0.9}, delay=2.0)
+            answers = await asyncio.gather(*(search(client, headers, gpt_id) for _ in range(3)))
+    finally:
+        fake_openai.embedding_delay = 0.0
+        await db.dispose()
+    assert [a.status_code for a in answers] == [200] * 3, [a.text for a in answers]
+    assert all(a.json()["data"][0]["filename"] == "ferries.md" for a in answers)

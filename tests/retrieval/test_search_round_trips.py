@@ -122,6 +122,7 @@ class QueriesDown:
         self.embedder = embedder
         self.model_id = embedder.model_id
         self.dimensions = embedder.dimensions
+        self.remote = True
 
     async def load(self) -> None:
         await self.embedder.load()
@@ -212,13 +213,13 @@ async def test_the_endpoint_follows_attached_datasets_filters_and_access(
 
 
 async def test_a_blank_query_is_refused_naming_it(client, creator_headers, engine, gpt_id):
-    """Spaces and line breaks only: a 422 naming `query`, nothing searched (it used to embed the blank and
-    answer the knowledge's arbitrary passages, where an empty query was refused)."""
-    for query in ("   ", "\n\t "):
-        with statements_sent(engine) as sent:
-            response = await client.post(
-                f"/api/gpts/{gpt_id}/search", json={"query": query}, headers=creator_headers
-            )
-        assert response.status_code == 422, response.text
-        assert response.json()["errors"][0]["field"] == "query"
-        assert not any("knowledge_chunk" in s for s in sent)
+    """Spaces and line breaks only, or characters that show nothing (zero-width spaces, a word joiner, a
+    Hangul filler): a 422 naming `query`, nothing searched, on the GPT's search and a dataset's (it used to
+    embed the blank and answer the knowledge's arbitrary passages, where an empty query was refused)."""
+    for url in (f"/api/gpts/{gpt_id}/search", f"/api/datasets/{gpt_id}/search"):
+        for query in ("   ", "\n\t ", "\u200b\u200b", " \u2060\u200d ", "\u3164"):
+            with statements_sent(engine) as sent:
+                response = await client.post(url, json={"query": query}, headers=creator_headers)
+            assert response.status_code == 422, (url, repr(query), response.text)
+            assert response.json()["errors"][0]["field"] == "query"
+            assert not any("knowledge_chunk" in s for s in sent)
