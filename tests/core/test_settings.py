@@ -29,22 +29,27 @@ def test_the_embedded_default_generates_and_keeps_a_secret(tmp_path):
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
 
 
-async def test_serve_refuses_an_external_database_that_is_behind(server_urls, tmp_path, monkeypatch):
-    url = await _recreate_database(server_urls[0], "gptstore_behind_check")
+async def run_cli(url: str, redis_url: str, tmp_path, monkeypatch, *commands: list[str]) -> list:
+    """Each of `commands` (`gptstore` arguments; "{port}" becomes a free port) against the database `url`."""
     monkeypatch.setenv("GPTSTORE_DATABASE_URL", url)
-    monkeypatch.setenv("GPTSTORE_REDIS_URL", server_urls[1])
+    monkeypatch.setenv("GPTSTORE_REDIS_URL", redis_url)
     monkeypatch.setenv("GPTSTORE_DATA_DIR", str(tmp_path))
     get_settings.cache_clear()
     try:
-        import asyncio
-        import socket
-
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = str(probe.getsockname()[1])
-        result = await asyncio.to_thread(CliRunner().invoke, main, ["serve", "--port", port])
+        return [
+            await asyncio.to_thread(CliRunner().invoke, main, [arg.replace("{port}", port) for arg in args])
+            for args in commands
+        ]
     finally:
         get_settings.cache_clear()
+
+
+async def test_serve_refuses_an_external_database_that_is_behind(server_urls, tmp_path, monkeypatch):
+    url = await _recreate_database(server_urls[0], "gptstore_behind_check")
+    [result] = await run_cli(url, server_urls[1], tmp_path, monkeypatch, ["serve", "--port", "{port}"])
     assert result.exit_code == 1
     assert "gptstore db upgrade" in result.output
 
@@ -59,19 +64,10 @@ async def test_serve_refuses_a_database_migrated_by_a_newer_version_saying_so(
     async with engine.begin() as conn:
         await conn.execute(sa.text("UPDATE alembic_version SET version_num = '0099_from_a_newer_version'"))
     await engine.dispose()
-    monkeypatch.setenv("GPTSTORE_DATABASE_URL", url)
-    monkeypatch.setenv("GPTSTORE_REDIS_URL", server_urls[1])
-    monkeypatch.setenv("GPTSTORE_DATA_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    try:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = str(probe.getsockname()[1])
-        served = await asyncio.to_thread(CliRunner().invoke, main, ["serve", "--port", port])
-        upgraded = await asyncio.to_thread(CliRunner().invoke, main, ["db", "upgrade"])
-    finally:
-        get_settings.cache_clear()
-    for result in (served, upgraded):  # not a traceback of alembic's "Can't locate revision"
+    results = await run_cli(
+        url, server_urls[1], tmp_path, monkeypatch, ["serve", "--port", "{port}"], ["db", "upgrade"]
+    )
+    for result in results:  # not a traceback of alembic's "Can't locate revision"
         assert result.exit_code == 1, result.output
         assert "0099_from_a_newer_version" in result.output and "newer version of gptstore" in result.output
         assert "db upgrade" not in result.output
