@@ -14,10 +14,10 @@ from core.settings import Settings, get_settings
 from core.startup import (
     Commands,
     check_port_free,
-    refuse_a_newer_schema,
     require_current_schema,
     require_redis,
     running_servers,
+    upgrade_schema,
 )
 
 
@@ -194,8 +194,7 @@ def upgrade() -> None:
     from core import migrate
 
     with running_servers(get_settings(), migrate_embedded=False) as settings:
-        refuse_a_newer_schema(settings)
-        migrate.upgrade(settings.database_url)
+        upgrade_schema(settings)
         click.echo(f"database at revision {migrate.head_revision()}")
 
 

@@ -69,7 +69,3 @@ async def schema_state(engine: AsyncEngine) -> tuple[Literal["current", "behind"
     except CommandError:  # "Can't locate revision identified by ..."
         return "ahead", revision
     return "behind", revision
-
-
-async def is_current(engine: AsyncEngine) -> bool:
-    return await current_revision(engine) == head_revision()

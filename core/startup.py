@@ -27,7 +27,6 @@ def running_servers(
     PostgreSQL admits every pool of `processes` app processes at its fullest (docs/operations.md).
     `on_server_lost`: embedded servers started here are restarted when they die (core.supervise), and
     this is called with a message when one cannot be."""
-    from core import migrate
     from core.embedded import DataDirInUse, EmbeddedError, EmbeddedServers
 
     servers = None
@@ -60,8 +59,7 @@ def running_servers(
         servers.supervise(on_server_lost, delays)
     try:
         if servers is not None and servers.postgres and migrate_embedded:
-            refuse_a_newer_schema(settings)  # its revision would end the upgrade in alembic's traceback
-            migrate.upgrade(settings.database_url)
+            upgrade_schema(settings)
         yield settings
     finally:
         if servers is not None:
@@ -155,6 +153,22 @@ def refuse_a_newer_schema(settings: Settings, state: tuple[str, str | None] | No
             f"a newer version of gptstore migrated it (this one ends at {migrate.head_revision()}). Run the "
             "newer version, or downgrade the database with it first."
         )
+
+
+def upgrade_schema(settings: Settings) -> None:
+    """Apply pending migrations (`migrate.upgrade`). A database a newer version of gptstore migrated ends
+    alembic's upgrade in "Can't locate revision"; it is then refused naming its revision
+    (`refuse_a_newer_schema`, ClickException). The schema is read only when the upgrade fails, not on
+    every start."""
+    from alembic.util import CommandError
+
+    from core import migrate
+
+    try:
+        migrate.upgrade(settings.database_url)
+    except CommandError:
+        refuse_a_newer_schema(settings)
+        raise
 
 
 def require_current_schema(settings: Settings) -> None:

@@ -28,6 +28,6 @@ async def test_migrations_build_an_empty_database_that_matches_the_models(server
                 sa.text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
             )
             assert extension is not None
-        assert await migrate.is_current(engine)
+        assert await migrate.schema_state(engine) == ("current", migrate.head_revision())
     finally:
         await engine.dispose()
